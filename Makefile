@@ -1,0 +1,40 @@
+# gitfs — `make demo` and `make test` do all set-up on a fresh Debian machine with Node 20 (as root).
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+# Debian packages gitfs needs: git (compatibility checks), FUSE 3 runtime plus the libfuse 2
+# headers that fuse-native builds against, network namespaces and packet filtering for the
+# cluster tests, and a native toolchain for addons. Never Debian's `fuse`: it conflicts with fuse3.
+DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc
+STAMP := node_modules/.gitfs-npm-ci
+
+.PHONY: deps debian-deps build test demo bench clean
+
+debian-deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run as root, or install them)"; exit 1; fi; \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: debian-deps $(STAMP)
+
+build: deps
+	npx tsc -p tsconfig.json
+
+test: build
+	npx mocha
+
+demo: build
+	bash scripts/demo.sh
+
+bench: build
+	bash bench/run.sh
+
+clean:
+	rm -rf dist

@@ -1,0 +1,273 @@
+/**
+ * Git-style lock files: to replace `<path>`, create `<path>.lock` exclusively (O_CREAT|O_EXCL,
+ * mode 0644), write the new content into it, fsync, rename it over `<path>`, fsync the directory.
+ * Git uses the same protocol, so gitfs and the git CLI exclude each other.
+ *
+ * Invariants:
+ * - `<path>` is only ever replaced by rename, so readers see the old or the new content, never a
+ *   mix, and a crash at any point leaves one of the two (plus, at worst, a leftover lock).
+ * - An existing lock means another writer holds it: acquiring fails with GITFS_REF_CONFLICT.
+ * - Stale locks: a lock whose mtime is more than `staleLockMs` (default 30 s) before
+ *   `clock.now()` is taken to be left by a crashed process and is broken (moved aside under a
+ *   dot-name git ignores, checked to be the same inode that was judged stale, then removed).
+ *   Git itself never breaks locks; gitfs does because its writers are long-lived daemons. The
+ *   injected clock must therefore read wall-clock milliseconds, the same epoch as file mtimes.
+ *   A writer that really holds a lock longer than that loses it: `commit` re-checks, just before
+ *   the rename, that the lock path is still the inode it created, and fails with
+ *   GITFS_REF_CONFLICT otherwise, so a broken lock is never renamed over a newer value
+ *   (a residual race remains only within that check-then-rename instant).
+ * - A failed `write`/`commit` leaves the lock in place (so the caller can still undo side effects
+ *   it made under the lock, e.g. a reflog append); `release()` then removes it if (and only if) it
+ *   is still ours. Callers always `release()` in a `finally` (as `writeFileLocked` does): after a
+ *   successful commit it is a no-op.
+ */
+import { constants } from 'node:fs';
+import { link, lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { fsyncDir } from '../util/durable.js';
+
+/** Source of wall-clock time in milliseconds since the Unix epoch. */
+export interface Clock {
+  now(): number;
+}
+
+export const DEFAULT_STALE_LOCK_MS = 30_000;
+export const LOCK_SUFFIX = '.lock';
+
+export interface LockOptions {
+  readonly clock: Clock;
+  /** Age (ms, mtime vs clock) beyond which an existing lock is considered abandoned. */
+  readonly staleLockMs?: number;
+  /** Create missing parent directories of the lock (retrying if a concurrent cleanup removes them). */
+  readonly createParents?: boolean;
+}
+
+const MAX_ATTEMPTS = 5;
+const LOCK_OPEN_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
+interface FileId {
+  readonly dev: bigint;
+  readonly ino: bigint;
+}
+
+export class LockFile {
+  private fh: FileHandle | undefined;
+  private state: 'held' | 'committed' | 'released' = 'held';
+
+  private constructor(
+    /** The file the lock protects (absolute). */
+    readonly path: string,
+    /** `<path>.lock`. */
+    readonly lockPath: string,
+    fh: FileHandle,
+    private readonly fileId: FileId,
+    /** Highest directory created for the lock, whose parent entry must be made durable. */
+    private readonly createdDir: string | undefined,
+  ) {
+    this.fh = fh;
+  }
+
+  /** Takes `<path>.lock`. Throws GITFS_REF_CONFLICT if another live writer holds it, GITFS_IO on I/O errors. */
+  static async acquire(target: string, options: LockOptions): Promise<LockFile> {
+    const path = resolve(target);
+    const lockPath = path + LOCK_SUFFIX;
+    const staleMs = options.staleLockMs ?? DEFAULT_STALE_LOCK_MS;
+    if (!Number.isFinite(staleMs) || staleMs < 0) {
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `staleLockMs must be a non-negative number, got ${staleMs}`);
+    }
+    let createdDir: string | undefined;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      let fh: FileHandle;
+      try {
+        fh = await open(lockPath, LOCK_OPEN_FLAGS, 0o644);
+      } catch (e) {
+        const code = errnoCode(e);
+        if (code === 'ENOENT' && options.createParents === true) {
+          let made: string | undefined;
+          try {
+            made = await mkdir(dirname(lockPath), { recursive: true });
+          } catch (e2) {
+            throw ioError(`cannot create directory for ${lockPath}`, dirname(lockPath), e2);
+          }
+          if (made !== undefined) {
+            const abs = resolve(made);
+            if (createdDir === undefined || abs.length < createdDir.length) createdDir = abs;
+          }
+          continue;
+        }
+        if (code !== 'EEXIST') throw ioError(`cannot create lock ${lockPath}`, lockPath, e);
+        const outcome = await breakIfStale(lockPath, staleMs, options.clock);
+        if (outcome === 'held') throw lockedError(lockPath);
+        continue;
+      }
+      try {
+        const st = await fh.stat({ bigint: true });
+        return new LockFile(path, lockPath, fh, { dev: st.dev, ino: st.ino }, createdDir);
+      } catch (e) {
+        await fh.close().catch(() => undefined);
+        await unlink(lockPath).catch(() => undefined);
+        throw ioError(`cannot stat lock ${lockPath}`, lockPath, e);
+      }
+    }
+    throw lockedError(lockPath);
+  }
+
+  get held(): boolean {
+    return this.state === 'held';
+  }
+
+  /** Appends `data` to the lock's content. */
+  async write(data: string | Uint8Array): Promise<void> {
+    const fh = this.handle();
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    try {
+      let done = 0;
+      while (done < buf.length) {
+        const { bytesWritten } = await fh.write(buf, done, buf.length - done);
+        done += bytesWritten;
+      }
+    } catch (e) {
+      throw ioError(`cannot write lock ${this.lockPath}`, this.lockPath, e);
+    }
+  }
+
+  /**
+   * fsync, rename `<path>.lock` over `<path>`, fsync the directory. On failure before the rename
+   * `<path>` is untouched and the lock stays until `release()`. A failure of the final directory fsync throws
+   * GITFS_IO with `data.committed === true`: the new content is in place but may not be durable.
+   */
+  async commit(): Promise<void> {
+    const fh = this.handle();
+    try {
+      await fh.sync();
+      this.fh = undefined;
+      await fh.close();
+      if (!(await this.stillHeld())) {
+        throw new GitfsError(
+          ErrorCodes.REF_CONFLICT,
+          `lock ${this.lockPath} was broken as stale by another writer before commit`,
+          { lockPath: this.lockPath, reason: 'lock-broken' },
+        );
+      }
+      await rename(this.lockPath, this.path);
+    } catch (e) {
+      if (isGitfsError(e)) throw e;
+      throw ioError(`cannot commit lock ${this.lockPath}`, this.lockPath, e);
+    }
+    this.state = 'committed';
+    try {
+      for (const dir of this.dirsToSync()) await fsyncDir(dir);
+    } catch (e) {
+      throw ioError(`cannot fsync directory of ${this.path}`, dirname(this.path), e, { committed: true });
+    }
+  }
+
+  /** Abandons the lock: closes it and removes it if it is still ours. Idempotent; never throws. */
+  async release(): Promise<void> {
+    if (this.fh !== undefined) {
+      const fh = this.fh;
+      this.fh = undefined;
+      await fh.close().catch(() => undefined);
+    }
+    if (this.state !== 'held') return;
+    const ours = await this.stillHeld();
+    this.state = 'released';
+    if (ours) await unlink(this.lockPath).catch(() => undefined);
+  }
+
+  private handle(): FileHandle {
+    if (this.state !== 'held' || this.fh === undefined) {
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `lock ${this.lockPath} is no longer held`);
+    }
+    return this.fh;
+  }
+
+  /** Whether `<path>.lock` is still the file this lock created (false once committed or broken as stale). */
+  async stillHeld(): Promise<boolean> {
+    if (this.state !== 'held') return false;
+    try {
+      const st = await lstat(this.lockPath, { bigint: true });
+      return st.dev === this.fileId.dev && st.ino === this.fileId.ino;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The target's directory, then the parents of every directory created for the lock. */
+  private dirsToSync(): string[] {
+    let d = dirname(this.path);
+    const dirs = [d];
+    if (this.createdDir !== undefined) {
+      const stop = dirname(this.createdDir);
+      while (d !== stop && dirname(d) !== d) {
+        d = dirname(d);
+        dirs.push(d);
+      }
+    }
+    return dirs;
+  }
+}
+
+/** Acquires `<path>.lock`, writes `data`, commits. */
+export async function writeFileLocked(path: string, data: string | Uint8Array, options: LockOptions): Promise<void> {
+  const lock = await LockFile.acquire(path, options);
+  try {
+    await lock.write(data);
+    await lock.commit();
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Decides about an existing lock: 'held' (fresh, or we could not safely break it), 'gone' (it vanished
+ * meanwhile), or 'broken' (it was stale and we removed it). Either of the last two means: retry.
+ */
+async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Promise<'held' | 'gone' | 'broken'> {
+  let seen;
+  try {
+    seen = await lstat(lockPath, { bigint: true });
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return 'gone';
+    throw ioError(`cannot inspect lock ${lockPath}`, lockPath, e);
+  }
+  const ageMs = clock.now() - Number(seen.mtimeMs);
+  if (!(ageMs > staleMs)) return 'held';
+  // Move it aside first so that only the inode judged stale is ever deleted.
+  const aside = join(dirname(lockPath), `.${basename(lockPath)}.stale-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await rename(lockPath, aside);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return 'gone';
+    throw ioError(`cannot break stale lock ${lockPath}`, lockPath, e);
+  }
+  let moved;
+  try {
+    moved = await lstat(aside, { bigint: true });
+  } catch {
+    return 'gone';
+  }
+  if (moved.dev === seen.dev && moved.ino === seen.ino) {
+    await unlink(aside).catch(() => undefined);
+    return 'broken';
+  }
+  // A fresh lock replaced the stale one between our lstat and rename: put it back (link fails if yet
+  // another writer took the name; that writer's inode check then protects both of them).
+  await link(aside, lockPath).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
+  return 'held';
+}
+
+function lockedError(lockPath: string): GitfsError {
+  return new GitfsError(ErrorCodes.REF_CONFLICT, `${lockPath} exists: another writer holds the lock`, {
+    lockPath,
+    reason: 'locked',
+  });
+}
+
+function ioError(message: string, path: string, cause: unknown, extra: Record<string, unknown> = {}): GitfsError {
+  const errno = errnoCode(cause);
+  return new GitfsError(ErrorCodes.IO, errno === undefined ? message : `${message}: ${errno}`, { path, errno, ...extra }, { cause });
+}

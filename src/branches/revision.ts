@@ -1,0 +1,143 @@
+/**
+ * Revision expressions, resolved to commit ids:
+ *   BASE        a branch name, `HEAD`, a full id or an abbreviated one (4+ hex digits, unique among commits)
+ *   BASE@{N}    the branch's Nth previous value in its reflog (0 = now)
+ *   BASE@{T}    the branch's value at time T (ISO 8601, `@<unix seconds>`, `N <unit>s ago`)
+ *   …~N  …^N    first-parent ancestor N generations back / the Nth parent
+ * `REV:path` (a tree-ish with a path) is split off by the caller with `splitRevPath`.
+ */
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import type { ObjectReader } from '../objects/object-store.js';
+import { isOid, ZERO_OID, type Oid } from '../objects/oid.js';
+import { decodeCommit } from '../objects/commit.js';
+import { isBranchName, type BranchName } from './ref-name.js';
+import type { RefStore } from './ref-store.js';
+import type { Clock } from '../util/clock.js';
+
+export interface RevisionContext {
+  readonly objects: ObjectReader;
+  readonly refs: RefStore;
+  readonly clock: Clock;
+}
+
+const MAX_ANCESTRY = 1_000_000;
+
+function badRevision(expr: string, why: string): GitfsError {
+  return new GitfsError(ErrorCodes.BAD_REVISION, `bad revision ${JSON.stringify(expr)}: ${why}`, { revision: expr });
+}
+
+function unknown(expr: string, why: string): GitfsError {
+  return new GitfsError(ErrorCodes.UNKNOWN_REVISION, `unknown revision ${JSON.stringify(expr)}: ${why}`, { revision: expr });
+}
+
+/** `REV:path` → [REV, path]; a bare REV gives path ''. */
+export function splitRevPath(expr: string): [string, string] {
+  const colon = expr.indexOf(':');
+  return colon < 0 ? [expr, ''] : [expr.slice(0, colon), expr.slice(colon + 1)];
+}
+
+export async function resolveRevision(ctx: RevisionContext, expr: string): Promise<Oid> {
+  const m = /^([^~^@]+|HEAD)(?:@\{([^}]*)\})?((?:[~^][0-9]*)*)$/.exec(expr);
+  if (m === null) throw badRevision(expr, 'expected BASE[@{…}][~N|^N…]');
+  const [, base = '', at, ops = ''] = m;
+  let oid: Oid;
+  if (at !== undefined) {
+    const branch = await branchOf(ctx, expr, base);
+    oid = await atReflog(ctx, expr, branch, at);
+  } else {
+    oid = await resolveBase(ctx, expr, base);
+  }
+  for (const op of ops.match(/[~^][0-9]*/g) ?? []) {
+    const n = op.length > 1 ? Number(op.slice(1)) : 1;
+    if (!Number.isSafeInteger(n) || n > MAX_ANCESTRY) throw badRevision(expr, `count ${op.slice(1)} too large`);
+    if (op[0] === '~') {
+      for (let i = 0; i < n; i++) oid = await parentOf(ctx, expr, oid, 1);
+    } else if (n > 0) {
+      oid = await parentOf(ctx, expr, oid, n);
+    }
+  }
+  return oid;
+}
+
+async function parentOf(ctx: RevisionContext, expr: string, oid: Oid, n: number): Promise<Oid> {
+  const commit = decodeCommit((await ctx.objects.read(oid)).content, oid);
+  const parent = commit.parents[n - 1];
+  if (parent === undefined) throw unknown(expr, `commit ${oid.slice(0, 12)} has no parent ${n}`);
+  return parent;
+}
+
+async function branchOf(ctx: RevisionContext, expr: string, base: string): Promise<BranchName> {
+  if (base === 'HEAD') return ctx.refs.readHead();
+  if (!isBranchName(base)) throw badRevision(expr, `${base} is not a branch name`);
+  return base;
+}
+
+async function resolveBase(ctx: RevisionContext, expr: string, base: string): Promise<Oid> {
+  if (base === 'HEAD' || isBranchName(base)) {
+    const branch = await branchOf(ctx, expr, base);
+    const oid = await ctx.refs.resolve(branch);
+    if (oid !== undefined) return oid;
+    if (base === 'HEAD') throw unknown(expr, `HEAD points at ${branch}, which has no commits yet`);
+  }
+  if (isOid(base)) {
+    if (await ctx.objects.has(base)) return commitOnly(ctx, expr, base);
+    throw unknown(expr, 'no such object');
+  }
+  if (/^[0-9a-f]{4,39}$/.test(base)) {
+    const matches = await ctx.objects.findByPrefix(base, 64);
+    const commits: Oid[] = [];
+    for (const oid of matches) {
+      if ((await ctx.objects.read(oid)).type === 'commit') commits.push(oid);
+    }
+    if (commits.length > 1) {
+      throw new GitfsError(ErrorCodes.AMBIGUOUS_REVISION, `abbreviated id ${base} matches ${commits.length} commits`, { revision: expr, candidates: commits });
+    }
+    if (commits[0] !== undefined) return commits[0];
+  }
+  throw unknown(expr, isBranchName(base) ? `no branch ${base} and no commit with that id` : 'not a branch or commit id');
+}
+
+async function commitOnly(ctx: RevisionContext, expr: string, oid: Oid): Promise<Oid> {
+  const o = await ctx.objects.read(oid);
+  if (o.type !== 'commit') throw new GitfsError(ErrorCodes.WRONG_OBJECT_TYPE, `${expr} is a ${o.type}, not a commit`, { revision: expr, oid });
+  return oid;
+}
+
+async function atReflog(ctx: RevisionContext, expr: string, branch: BranchName, spec: string): Promise<Oid> {
+  let entries;
+  try {
+    entries = await ctx.refs.reflog(branch);
+  } catch (e) {
+    if (isGitfsError(e, ErrorCodes.UNKNOWN_BRANCH)) throw unknown(expr, `no branch ${branch}`);
+    throw e;
+  }
+  if (entries.length === 0) throw unknown(expr, `branch ${branch} has no reflog`);
+  let oid: Oid | undefined;
+  if (/^[0-9]+$/.test(spec)) {
+    const n = Number(spec);
+    oid = entries[entries.length - 1 - n]?.newOid;
+    if (oid === undefined) throw unknown(expr, `the reflog of ${branch} has only ${entries.length} entries`);
+  } else {
+    const when = parseTime(spec, ctx.clock.now());
+    if (when === undefined) throw badRevision(expr, `cannot read ${JSON.stringify(spec)} as a time`);
+    for (const e of entries) if (e.timestampSeconds * 1000 <= when) oid = e.newOid;
+    if (oid === undefined) throw unknown(expr, `branch ${branch} did not exist at ${new Date(when).toISOString()}`);
+  }
+  if (oid === ZERO_OID) throw unknown(expr, `branch ${branch} did not exist then`);
+  return oid;
+}
+
+const UNITS: Record<string, number> = { second: 1e3, minute: 60e3, hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
+
+/** Milliseconds since the epoch for an absolute or relative time, or undefined. */
+export function parseTime(spec: string, nowMs: number): number | undefined {
+  const s = spec.trim();
+  if (s === 'now') return nowMs;
+  const unix = /^@([0-9]+)$/.exec(s);
+  if (unix !== null) return Number(unix[1]) * 1000;
+  const rel = /^([0-9]+)[ .]?(second|minute|hour|day|week)s?[ .]ago$/.exec(s);
+  if (rel !== null) return nowMs - Number(rel[1]) * (UNITS[rel[2] as string] as number);
+  if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}/.test(s)) return undefined;
+  const t = Date.parse(/[zZ]|[+-][0-9]{2}:?[0-9]{2}$/.test(s) || s.length === 10 ? s : `${s.replace(' ', 'T')}Z`);
+  return Number.isNaN(t) ? undefined : t;
+}

@@ -1,0 +1,49 @@
+import { ErrorCodes, GitfsError } from '../../errors.js';
+import { parseBranchName } from '../../branches/ref-name.js';
+import { resolveRevision } from '../../branches/revision.js';
+import { pointHeadIfDangling } from '../../repo/commit-directory.js';
+import { parse, positionals, withRepo, type Command } from '../context.js';
+
+const usage = 'gitfs branch [list | create NAME [REV] | delete NAME]';
+
+export const branch: Command = {
+  summary: 'list, create or delete branches',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(ctx, {}, usage);
+    const [action = 'list', name, rev] = positionals(rest, 0, 3, usage);
+    return withRepo(ctx, values.repo, async (repo) => {
+      switch (action) {
+        case 'list': {
+          if (name !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
+          const head = await repo.refs.readHead();
+          for (const b of await repo.refs.list()) await ctx.stdout.write(`${b.name === head ? '*' : ' '} ${b.oid.slice(0, 12)} ${b.name}\n`);
+          return 0;
+        }
+        case 'create': {
+          if (name === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
+          const branchName = parseBranchName(name);
+          const target = await resolveRevision(repo, rev ?? 'HEAD');
+          if ((await repo.refs.resolve(branchName)) !== undefined) {
+            throw new GitfsError(ErrorCodes.BRANCH_EXISTS, `branch ${branchName} exists already`, { branch: branchName });
+          }
+          await repo.refs.update(branchName, { expected: null, next: target, message: `branch: Created from ${rev ?? 'HEAD'}` });
+          await pointHeadIfDangling(repo, branchName);
+          await ctx.stdout.write(`created ${branchName} at ${target.slice(0, 12)}\n`);
+          return 0;
+        }
+        case 'delete': {
+          if (name === undefined || rev !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
+          const branchName = parseBranchName(name);
+          const current = await repo.refs.resolve(branchName);
+          if (current === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no branch ${branchName}`, { branch: branchName });
+          await repo.refs.delete(branchName, current);
+          await ctx.stdout.write(`deleted ${branchName} (was ${current.slice(0, 12)})\n`);
+          return 0;
+        }
+        default:
+          throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown branch action ${JSON.stringify(action)}\nusage: ${usage}`);
+      }
+    });
+  },
+};

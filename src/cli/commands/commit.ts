@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import { ErrorCodes, GitfsError } from '../../errors.js';
+import { parseBranchName } from '../../branches/ref-name.js';
+import { commitDirectory } from '../../repo/commit-directory.js';
+import { parse, positionals, withRepo, type Command } from '../context.js';
+import { humanBytes } from '../format.js';
+
+const usage = 'gitfs commit --branch B --from DIR [-m MSG] [--strict] [--allow-empty] [--json]';
+
+export const commit: Command = {
+  summary: 'snapshot a directory as the next commit of a branch',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(
+      ctx,
+      {
+        branch: { type: 'string', short: 'b' },
+        from: { type: 'string' },
+        message: { type: 'string', short: 'm' },
+        strict: { type: 'boolean' },
+        'allow-empty': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+      usage,
+    );
+    positionals(rest, 0, 0, usage);
+    if (values.branch === undefined || values.from === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
+    const branch = parseBranchName(values.branch);
+    return withRepo(ctx, values.repo, async (repo) => {
+      const started = performance.now();
+      const r = await commitDirectory(repo, branch, resolve(ctx.cwd, values.from as string), {
+        message: values.message ?? '',
+        strict: values.strict === true,
+        allowEmpty: values['allow-empty'] === true,
+      });
+      const seconds = (performance.now() - started) / 1000;
+      for (const s of r.report.skipped) await ctx.stderr.write(`gitfs: not stored: ${s.path} (${s.reason}${s.detail ? `: ${s.detail}` : ''})\n`);
+      for (const h of r.report.hardLinks) await ctx.stderr.write(`gitfs: hard link stored as a copy: ${h.path} (same file as ${h.sameAs})\n`);
+      if (values.json === true) {
+        await ctx.stdout.write(`${JSON.stringify({ commit: r.commit ?? null, parent: r.parent ?? null, tree: r.tree, report: r.report, stats: r.stats, seconds })}\n`);
+        return 0;
+      }
+      const rep = r.report;
+      if (r.commit === undefined) {
+        await ctx.stdout.write(`nothing to commit: ${branch} already holds this tree\n`);
+        return 0;
+      }
+      await ctx.stdout.write(
+        `[${branch} ${r.commit.slice(0, 12)}] ${(values.message ?? '').split('\n')[0] || 'gitfs commit'}\n` +
+          ` ${rep.files} files (${rep.chunkedFiles} chunked), ${rep.symlinks} symlinks, ${rep.directories} directories, ${humanBytes(rep.bytes)}\n` +
+          ` new: ${r.stats.objectsWritten} objects, ${humanBytes(r.stats.bytesWritten)} -> ${humanBytes(r.stats.bytesStored)} stored; ` +
+          `${humanBytes(rep.bytes / Math.max(seconds, 1e-9))}/s\n`,
+      );
+      return 0;
+    });
+  },
+};

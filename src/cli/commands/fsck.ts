@@ -1,0 +1,23 @@
+import { fsck as check } from '../../files/fsck.js';
+import { parse, positionals, withRepo, type Command } from '../context.js';
+import { ExitCodes } from '../exit-codes.js';
+
+const usage = 'gitfs fsck';
+
+export const fsck: Command = {
+  summary: 'verify every object reachable from every branch',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(ctx, {}, usage);
+    positionals(rest, 0, 0, usage);
+    return withRepo(ctx, values.repo, async (repo) => {
+      const roots = (await repo.refs.list()).map((b) => ({ name: b.name, oid: b.oid }));
+      const report = await check(repo.objects, roots);
+      for (const p of report.problems) {
+        await ctx.stdout.write(`${p.code} ${p.oid}: ${p.message}\n${p.neededBy.map((w) => `  needed by ${w}\n`).join('')}`);
+      }
+      await ctx.stdout.write(`checked ${report.objects} objects in ${report.commits} commits of ${roots.length} branches: ${report.problems.length} problems\n`);
+      return report.problems.length === 0 ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
+    });
+  },
+};

@@ -1,0 +1,22 @@
+import { Repository } from '../../repo/repository.js';
+import { parse, positionals, repoPath, type Command } from '../context.js';
+import { humanBytes } from '../format.js';
+
+const usage = 'gitfs init [--repo DIR]';
+
+export const init: Command = {
+  summary: 'create a repository',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(ctx, {}, usage);
+    positionals(rest, 0, 0, usage);
+    const repo = await Repository.init(repoPath(ctx, values.repo), { env: ctx.env });
+    const { chunker, tree, chunkThreshold } = repo.format;
+    await ctx.stdout.write(
+      `Initialized gitfs repository in ${repo.gitDir}\n` +
+        `chunking: files over ${humanBytes(chunkThreshold)} cut at ${humanBytes(chunker.minSize)}/${humanBytes(chunker.avgSize)}/${humanBytes(chunker.maxSize)} (min/avg/max), tree fanout ${2 ** tree.fanoutBits}\n`,
+    );
+    await repo.close();
+    return 0;
+  },
+};

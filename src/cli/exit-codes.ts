@@ -1,0 +1,44 @@
+/** The one place where error codes become process exit codes (documented in README.md). */
+import { ErrorCodes, type ErrorCode } from '../errors.js';
+
+export const ExitCodes = {
+  OK: 0,
+  /** Unexpected failure (a bug, or an error without a gitfs code). */
+  FAILURE: 1,
+  USAGE: 2,
+  NOT_A_REPOSITORY: 3,
+  NOT_FOUND: 4,
+  CONFLICT: 5,
+  CORRUPT: 6,
+  IO: 7,
+  /** `fsck` found problems, or `commit --strict` met something git cannot store. */
+  CHECK_FAILED: 8,
+} as const;
+
+const BY_CODE: Record<ErrorCode, number> = {
+  [ErrorCodes.BAD_ARGUMENT]: ExitCodes.USAGE,
+  [ErrorCodes.BAD_REVISION]: ExitCodes.USAGE,
+  [ErrorCodes.BAD_BRANCH_NAME]: ExitCodes.USAGE,
+  [ErrorCodes.NOT_A_REPOSITORY]: ExitCodes.NOT_A_REPOSITORY,
+  [ErrorCodes.REPOSITORY_EXISTS]: ExitCodes.CONFLICT,
+  [ErrorCodes.BAD_CONFIG]: ExitCodes.NOT_A_REPOSITORY,
+  [ErrorCodes.OBJECT_NOT_FOUND]: ExitCodes.NOT_FOUND,
+  [ErrorCodes.UNKNOWN_REVISION]: ExitCodes.NOT_FOUND,
+  [ErrorCodes.AMBIGUOUS_REVISION]: ExitCodes.NOT_FOUND,
+  [ErrorCodes.PATH_NOT_FOUND]: ExitCodes.NOT_FOUND,
+  [ErrorCodes.UNKNOWN_BRANCH]: ExitCodes.NOT_FOUND,
+  [ErrorCodes.WRONG_OBJECT_TYPE]: ExitCodes.NOT_FOUND,
+  [ErrorCodes.BRANCH_EXISTS]: ExitCodes.CONFLICT,
+  [ErrorCodes.REF_CONFLICT]: ExitCodes.CONFLICT,
+  [ErrorCodes.CORRUPT_OBJECT]: ExitCodes.CORRUPT,
+  [ErrorCodes.HOSTILE_OBJECT]: ExitCodes.CORRUPT,
+  [ErrorCodes.CORRUPT_PACK]: ExitCodes.CORRUPT,
+  [ErrorCodes.SOURCE_UNREADABLE]: ExitCodes.IO,
+  [ErrorCodes.EXPORT_TARGET]: ExitCodes.IO,
+  [ErrorCodes.IO]: ExitCodes.IO,
+  [ErrorCodes.UNSUPPORTED_FILE_TYPE]: ExitCodes.CHECK_FAILED,
+};
+
+export function exitCodeFor(code: ErrorCode): number {
+  return BY_CODE[code];
+}

@@ -1,0 +1,75 @@
+/**
+ * One error class for everything gitfs reports, with a stable `code`.
+ * Tests and callers match on `code`, never on messages. Codes map to CLI exit
+ * codes in one place (src/cli/exit-codes.ts) and, later, to FUSE errnos in one place.
+ */
+export const ErrorCodes = {
+  /** The caller passed something malformed (an id, a path, an option). */
+  BAD_ARGUMENT: 'GITFS_BAD_ARGUMENT',
+  /** The directory is not a gitfs repository (or its format is newer than this build). */
+  NOT_A_REPOSITORY: 'GITFS_NOT_A_REPOSITORY',
+  /** `init` on a directory that already holds a repository. */
+  REPOSITORY_EXISTS: 'GITFS_REPOSITORY_EXISTS',
+  /** The repository config is unreadable or contradicts itself. */
+  BAD_CONFIG: 'GITFS_BAD_CONFIG',
+  /** An object id is well-formed but the object is not in the store. */
+  OBJECT_NOT_FOUND: 'GITFS_OBJECT_NOT_FOUND',
+  /** An object's bytes do not hash to its id, or do not parse (truncated, bad zlib, bad header). */
+  CORRUPT_OBJECT: 'GITFS_CORRUPT_OBJECT',
+  /** An object parses but what it says is refused (bad tree entry names, absurd sizes, zlib bombs). */
+  HOSTILE_OBJECT: 'GITFS_HOSTILE_OBJECT',
+  /** An object is of another type than the caller needs (a blob where a tree is wanted). */
+  WRONG_OBJECT_TYPE: 'GITFS_WRONG_OBJECT_TYPE',
+  /** A pack or pack index is damaged. */
+  CORRUPT_PACK: 'GITFS_CORRUPT_PACK',
+  /** A revision expression does not parse. */
+  BAD_REVISION: 'GITFS_BAD_REVISION',
+  /** A revision parses but names nothing (no such branch, no reflog entry, history too short). */
+  UNKNOWN_REVISION: 'GITFS_UNKNOWN_REVISION',
+  /** An abbreviated id matches more than one object. */
+  AMBIGUOUS_REVISION: 'GITFS_AMBIGUOUS_REVISION',
+  /** A path does not exist in a tree. */
+  PATH_NOT_FOUND: 'GITFS_PATH_NOT_FOUND',
+  /** A branch name is not acceptable as a git ref name. */
+  BAD_BRANCH_NAME: 'GITFS_BAD_BRANCH_NAME',
+  /** A branch does not exist. */
+  UNKNOWN_BRANCH: 'GITFS_UNKNOWN_BRANCH',
+  /** A branch to be created exists already. */
+  BRANCH_EXISTS: 'GITFS_BRANCH_EXISTS',
+  /** A compare-and-swap ref update lost: the ref moved, or another writer holds its lock. */
+  REF_CONFLICT: 'GITFS_REF_CONFLICT',
+  /** A source file or directory could not be read. */
+  SOURCE_UNREADABLE: 'GITFS_SOURCE_UNREADABLE',
+  /** The source holds things git cannot store and the caller asked for strictness. */
+  UNSUPPORTED_FILE_TYPE: 'GITFS_UNSUPPORTED_FILE_TYPE',
+  /** An export target exists and is not empty, or a path would escape it. */
+  EXPORT_TARGET: 'GITFS_EXPORT_TARGET',
+  /** Something on disk failed in a way the caller cannot fix by changing arguments. */
+  IO: 'GITFS_IO',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class GitfsError extends Error {
+  readonly code: ErrorCode;
+  readonly data: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GitfsError';
+    this.code = code;
+    this.data = data;
+  }
+}
+
+export function isGitfsError(e: unknown, code?: ErrorCode): e is GitfsError {
+  return e instanceof GitfsError && (code === undefined || e.code === code);
+}
+
+/** The errno code of a Node system error (`ENOENT`, …), or undefined. */
+export function errnoCode(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
+    return (e as { code: string }).code;
+  }
+  return undefined;
+}

@@ -1,0 +1,19 @@
+/** Streaming the content of a file entry, plain blob or chunked, whole or a byte range. */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { ChunkedFileReader } from '../objects/chunked-file-reader.js';
+import type { DirEntry } from '../objects/entry-names.js';
+import type { ObjectReader } from '../objects/object-store.js';
+import { readTyped } from '../objects/typed-read.js';
+
+export async function* fileContent(store: ObjectReader, entry: DirEntry, offset = 0, length = Number.MAX_SAFE_INTEGER): AsyncGenerator<Buffer> {
+  if (entry.kind === 'dir') {
+    throw new GitfsError(ErrorCodes.WRONG_OBJECT_TYPE, `${entry.name || '/'} is a directory`, { path: entry.name });
+  }
+  if (offset < 0 || length < 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'offset and length must not be negative');
+  if (entry.chunked) {
+    yield* new ChunkedFileReader(store, entry.oid, entry.size ?? 0).stream(offset, length);
+    return;
+  }
+  const data = await readTyped(store, entry.oid, 'blob');
+  if (offset < data.length) yield data.subarray(offset, Math.min(data.length, offset + length));
+}

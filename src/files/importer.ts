@@ -1,0 +1,183 @@
+/**
+ * Imports a directory tree from the local file system into objects: `gitfs commit --from`.
+ *
+ * Regular files become blobs (or chunked files above the repository's threshold), symlinks
+ * become symlink blobs, directories become trees (an empty one keeps a marker entry). What git
+ * cannot hold is never dropped silently: each such path is reported (docs/FORMAT.md, "What git
+ * cannot store") and, with `strict`, refused. Hard links are stored as independent copies
+ * (their content is deduplicated anyway) and reported.
+ */
+import { lstat, open, readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { writeChunkedFile } from '../objects/chunked-file-writer.js';
+import type { Chunker } from '../objects/chunker.js';
+import type { ChunkTreeParams } from '../objects/chunk-tree.js';
+import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
+import type { ObjectType, Oid } from '../objects/oid.js';
+import { hashObject } from '../objects/oid.js';
+import { badEntryName, encodeTree, TreeModes } from '../objects/tree.js';
+import { Semaphore } from '../util/semaphore.js';
+
+export interface ImportSink {
+  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array): Promise<Oid>;
+}
+
+export interface ImportComponents {
+  readonly sink: ImportSink;
+  readonly chunker: Chunker;
+  readonly treeParams: ChunkTreeParams;
+  readonly chunkThreshold: number;
+}
+
+export type SkipReason = 'device' | 'fifo' | 'socket' | 'unknown type' | 'name not storable';
+
+export interface ImportReport {
+  files: number;
+  chunkedFiles: number;
+  symlinks: number;
+  directories: number;
+  emptyDirectories: number;
+  bytes: number;
+  /** Paths not stored, with why. */
+  readonly skipped: Array<{ path: string; reason: SkipReason; detail?: string }>;
+  /** Paths that were hard links to a file stored earlier under another path. */
+  readonly hardLinks: Array<{ path: string; sameAs: string }>;
+}
+
+export interface ImportOptions {
+  /** Refuse (GITFS_UNSUPPORTED_FILE_TYPE) instead of skipping what git cannot store. */
+  readonly strict?: boolean;
+  readonly signal?: AbortSignal;
+  readonly concurrency?: number;
+}
+
+const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
+
+export async function importDirectory(root: string, components: ImportComponents, options: ImportOptions = {}): Promise<{ oid: Oid; report: ImportReport }> {
+  const job = new ImportJob(components, options);
+  const rootStat = await job.lstat(root, '.');
+  if (!rootStat.isDirectory()) {
+    throw new GitfsError(ErrorCodes.SOURCE_UNREADABLE, `${root} is not a directory`, { path: root });
+  }
+  const oid = await job.directory(root, '');
+  return { oid, report: job.report };
+}
+
+class ImportJob {
+  readonly report: ImportReport = { files: 0, chunkedFiles: 0, symlinks: 0, directories: 0, emptyDirectories: 0, bytes: 0, skipped: [], hardLinks: [] };
+  private readonly limit: Semaphore;
+  private readonly linked = new Map<string, string>();
+
+  constructor(
+    private readonly c: ImportComponents,
+    private readonly options: ImportOptions,
+  ) {
+    this.limit = new Semaphore(options.concurrency ?? 8);
+  }
+
+  private unreadable(path: string, e: unknown): GitfsError {
+    return new GitfsError(ErrorCodes.SOURCE_UNREADABLE, `cannot read ${path}: ${(e as Error).message}`, { path, errno: errnoCode(e) }, { cause: e });
+  }
+
+  async lstat(abs: string, rel: string): Promise<Stats> {
+    try {
+      return await lstat(abs);
+    } catch (e) {
+      throw this.unreadable(rel === '' ? abs : rel, e);
+    }
+  }
+
+  private skip(rel: string, reason: SkipReason, detail?: string): void {
+    if (this.options.strict === true) {
+      throw new GitfsError(ErrorCodes.UNSUPPORTED_FILE_TYPE, `${rel}: git cannot store this (${reason}${detail ? `: ${detail}` : ''})`, { path: rel, reason });
+    }
+    this.report.skipped.push(detail === undefined ? { path: rel, reason } : { path: rel, reason, detail });
+  }
+
+  /** Stores the directory at `abs` and returns its tree id. */
+  async directory(abs: string, rel: string): Promise<Oid> {
+    this.options.signal?.throwIfAborted();
+    let names: Buffer[];
+    try {
+      names = await readdir(abs, { encoding: 'buffer' });
+    } catch (e) {
+      throw this.unreadable(rel || abs, e);
+    }
+    this.report.directories++;
+    const results = await Promise.all(names.map((raw) => this.entry(abs, rel, raw)));
+    const entries = results.filter((e): e is DirEntry => e !== undefined).map(toTreeEntry);
+    if (entries.length === 0) {
+      this.report.emptyDirectories++;
+      entries.push({ mode: TreeModes.FILE, name: KEEP_NAME, oid: await this.c.sink.writeHashed(EMPTY_BLOB, 'blob', new Uint8Array(0)) });
+    }
+    const content = encodeTree(entries);
+    return this.c.sink.writeHashed(hashObject('tree', content), 'tree', content);
+  }
+
+  private async entry(dirAbs: string, dirRel: string, raw: Buffer): Promise<DirEntry | undefined> {
+    const name = raw.toString('utf8');
+    const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+    if (!Buffer.from(name, 'utf8').equals(raw)) {
+      this.skip(`${dirRel}/${raw.toString('latin1')}`, 'name not storable', 'not valid UTF-8');
+      return undefined;
+    }
+    const why = badEntryName(name);
+    if (why !== undefined) {
+      this.skip(rel, 'name not storable', why);
+      return undefined;
+    }
+    const abs = join(dirAbs, name);
+    const st = await this.lstat(abs, rel);
+    if (st.isDirectory()) {
+      return { name, kind: 'dir', executable: false, oid: await this.directory(abs, rel), chunked: false };
+    }
+    if (st.isSymbolicLink()) {
+      return this.limit.run(async () => {
+        let target: Buffer;
+        try {
+          target = await readlink(abs, { encoding: 'buffer' });
+        } catch (e) {
+          throw this.unreadable(rel, e);
+        }
+        this.report.symlinks++;
+        return { name, kind: 'symlink', executable: false, oid: await this.c.sink.writeHashed(hashObject('blob', target), 'blob', target), chunked: false };
+      });
+    }
+    if (st.isFile()) return this.limit.run(() => this.file(abs, rel, name, st));
+    this.skip(rel, st.isBlockDevice() || st.isCharacterDevice() ? 'device' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'unknown type');
+    return undefined;
+  }
+
+  private async file(abs: string, rel: string, name: string, st: Stats): Promise<DirEntry> {
+    this.options.signal?.throwIfAborted();
+    if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = this.linked.get(key);
+      if (first === undefined) this.linked.set(key, rel);
+      else this.report.hardLinks.push({ path: rel, sameAs: first });
+    }
+    const executable = (st.mode & 0o111) !== 0;
+    this.report.files++;
+    try {
+      if (st.size > this.c.chunkThreshold) {
+        const fh = await open(abs, 'r');
+        try {
+          const { oid, size } = await writeChunkedFile(fh, this.c.sink, this.c.chunker, this.c.treeParams);
+          this.report.chunkedFiles++;
+          this.report.bytes += size;
+          return { name, kind: 'file', executable, oid, size, chunked: true };
+        } finally {
+          await fh.close();
+        }
+      }
+      const data = await readFile(abs);
+      this.report.bytes += data.length;
+      return { name, kind: 'file', executable, oid: await this.c.sink.writeHashed(hashObject('blob', data), 'blob', data), chunked: false };
+    } catch (e) {
+      if (e instanceof GitfsError) throw e;
+      throw this.unreadable(rel, e);
+    }
+  }
+}

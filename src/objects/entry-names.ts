@@ -1,0 +1,100 @@
+/**
+ * How gitfs's file-system view maps onto git tree entries (docs/FORMAT.md, "Trees").
+ *
+ * - A regular file is a blob (100644, or 100755 if executable); a symlink is a blob (120000)
+ *   holding its target; a directory is a tree (40000).
+ * - A chunked file NAME of SIZE bytes is a tree entry named `NAME~gitfs~cSIZE` (`~gitfs~xSIZE`
+ *   if executable) pointing at its chunk tree, so the parent tree alone tells name, size and mode.
+ * - An empty directory holds one empty blob named `~gitfs~keep`.
+ * - A real name containing `~gitfs~` is stored with the suffix `~gitfs~e`.
+ * Decoding refuses anything else that contains the marker, and names that collide once decoded.
+ */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import type { Oid } from './oid.js';
+import { TreeModes, type TreeEntry } from './tree.js';
+
+export const MARKER = '~gitfs~';
+export const KEEP_NAME = `${MARKER}keep`;
+const ESCAPE_SUFFIX = `${MARKER}e`;
+const CHUNKED_RE = /^([cx])(0|[1-9][0-9]{0,15})$/;
+
+export type FileKind = 'file' | 'symlink' | 'dir';
+
+/** One entry of a directory as gitfs shows it. */
+export interface DirEntry {
+  readonly name: string;
+  readonly kind: FileKind;
+  readonly executable: boolean;
+  /** Blob id, tree id, or chunk-tree id (when `chunked`). */
+  readonly oid: Oid;
+  /** Present for chunked files: the file's size in bytes. */
+  readonly size?: number;
+  readonly chunked: boolean;
+}
+
+export function storedName(name: string): string {
+  return name.includes(MARKER) ? `${name}${ESCAPE_SUFFIX}` : name;
+}
+
+/** The tree entry that stores `e`. */
+export function toTreeEntry(e: DirEntry): TreeEntry {
+  if (e.chunked) {
+    if (e.size === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'chunked entry needs a size');
+    return { mode: TreeModes.TREE, name: `${storedName(e.name)}${MARKER}${e.executable ? 'x' : 'c'}${e.size}`, oid: e.oid };
+  }
+  const mode =
+    e.kind === 'dir' ? TreeModes.TREE : e.kind === 'symlink' ? TreeModes.SYMLINK : e.executable ? TreeModes.EXECUTABLE : TreeModes.FILE;
+  return { mode, name: storedName(e.name), oid: e.oid };
+}
+
+/**
+ * Decodes a tree's entries into directory entries. The keep marker is dropped; gitlinks and
+ * malformed marker names are refused as hostile. `treeOid` only labels errors.
+ */
+export function fromTreeEntries(entries: readonly TreeEntry[], treeOid?: Oid): DirEntry[] {
+  const out: DirEntry[] = [];
+  const names = new Set<string>();
+  const hostile = (why: string): GitfsError =>
+    new GitfsError(ErrorCodes.HOSTILE_OBJECT, `tree ${treeOid ?? ''} refused: ${why}`, { oid: treeOid, reason: why });
+  for (const t of entries) {
+    if (t.name === KEEP_NAME && t.mode === TreeModes.FILE) continue;
+    const entry = decodeEntry(t, hostile);
+    if (names.has(entry.name)) throw hostile(`two entries decode to ${JSON.stringify(entry.name)}`);
+    names.add(entry.name);
+    out.push(entry);
+  }
+  return out;
+}
+
+function decodeEntry(t: TreeEntry, hostile: (why: string) => GitfsError): DirEntry {
+  const at = t.name.lastIndexOf(MARKER);
+  const m = at < 0 ? null : CHUNKED_RE.exec(t.name.slice(at + MARKER.length));
+  if (m === null) return plainEntry(realName(t.name, hostile), t, hostile);
+  if (t.mode !== TreeModes.TREE) throw hostile(`malformed name ${JSON.stringify(t.name)}`);
+  const size = Number(m[2]);
+  if (!Number.isSafeInteger(size)) throw hostile(`absurd size in ${JSON.stringify(t.name)}`);
+  const name = realName(t.name.slice(0, at), hostile);
+  return { name, kind: 'file', executable: m[1] === 'x', oid: t.oid, size, chunked: true };
+}
+
+/** Undoes `storedName`; any other use of the marker is refused. */
+function realName(stored: string, hostile: (why: string) => GitfsError): string {
+  if (!stored.includes(MARKER)) return stored;
+  const base = stored.slice(0, -ESCAPE_SUFFIX.length);
+  if (!stored.endsWith(ESCAPE_SUFFIX) || base.length === 0) throw hostile(`malformed name ${JSON.stringify(stored)}`);
+  return base;
+}
+
+function plainEntry(name: string, t: TreeEntry, hostile: (why: string) => GitfsError): DirEntry {
+  switch (t.mode) {
+    case TreeModes.TREE:
+      return { name, kind: 'dir', executable: false, oid: t.oid, chunked: false };
+    case TreeModes.SYMLINK:
+      return { name, kind: 'symlink', executable: false, oid: t.oid, chunked: false };
+    case TreeModes.FILE:
+    case TreeModes.EXECUTABLE:
+      return { name, kind: 'file', executable: t.mode === TreeModes.EXECUTABLE, oid: t.oid, chunked: false };
+    default:
+      throw hostile(`unsupported entry ${JSON.stringify(name)} (mode ${t.mode})`);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Loose objects: `objects/xx/yyyy…`, each one zlib stream of `<type> <size>\0`
+ * followed by the content.
+ *
+ * Invariants: the header parses (known type, canonical decimal size); a size
+ * above `maxSize` is HOSTILE_OBJECT before the body is inflated; the body is
+ * inflated with output capped at header + declared size, so a stream that
+ * inflates further is HOSTILE_OBJECT (zlib bomb) and one that stops short is
+ * CORRUPT_OBJECT. Objects are NOT hash-checked here: the owner does that.
+ */
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { constants as zlibConstants, inflateSync } from 'node:zlib';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { isObjectType } from './oid.js';
+import type { Oid } from './oid.js';
+import type { GitObject } from './object-store.js';
+
+/** Longest valid header: "commit " + 16 digits + NUL, with room to spare. */
+const MAX_HEADER_BYTES = 32;
+/** Files up to this size are inflated in one go: deflate expands at most ~1032x, so output stays ~1 MiB. */
+const SMALL_FILE_BYTES = 1024;
+const LOOSE_NAME_RE = /^[0-9a-f]{38}$/;
+
+export class LooseObjects {
+  readonly dir: string;
+
+  /** `objectsDir` is `<gitdir>/objects`. */
+  constructor(objectsDir: string) {
+    this.dir = objectsDir;
+  }
+
+  pathOf(oid: Oid): string {
+    return join(this.dir, oid.slice(0, 2), oid.slice(2));
+  }
+
+  /** The object `oid`, or undefined if there is no such loose file. */
+  async read(oid: Oid, maxSize: number): Promise<GitObject | undefined> {
+    const path = this.pathOf(oid);
+    let data: Buffer;
+    try {
+      data = await readFile(path);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw new GitfsError(ErrorCodes.IO, `cannot read loose object ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
+    }
+    return parseLoose(data, maxSize, path);
+  }
+
+  /** The size `oid` declares in its header (unverified), or undefined if there is no such loose file. */
+  async sizeOf(oid: Oid): Promise<number | undefined> {
+    const path = this.pathOf(oid);
+    const head = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+    let n: number;
+    try {
+      const fh = await open(path, 'r');
+      try {
+        ({ bytesRead: n } = await fh.read(head, 0, head.length, 0));
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw new GitfsError(ErrorCodes.IO, `cannot read loose object ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
+    }
+    const corrupt = corrupter(path);
+    let out: Buffer;
+    try {
+      out = inflateSync(head.subarray(0, n), { maxOutputLength: 2 * 1024 * 1024, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (e) {
+      return corrupt(`bad zlib data (${(e as Error).message})`);
+    }
+    return parseHeader(out, corrupt).size;
+  }
+
+  async has(oid: Oid): Promise<boolean> {
+    try {
+      await stat(this.pathOf(oid));
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return false;
+      throw new GitfsError(ErrorCodes.IO, `cannot stat loose object ${oid}: ${(e as Error).message}`, { oid }, { cause: e });
+    }
+  }
+
+  /** Loose ids starting with `prefix` (4 to 40 lowercase hex digits, already validated), ascending, at most `limit`. */
+  async findByPrefix(prefix: string, limit: number): Promise<Oid[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.dir, prefix.slice(0, 2)));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return [];
+      throw new GitfsError(ErrorCodes.IO, `cannot list loose objects: ${(e as Error).message}`, {}, { cause: e });
+    }
+    const rest = prefix.slice(2);
+    const head = prefix.slice(0, 2);
+    return names
+      .filter((n) => LOOSE_NAME_RE.test(n) && n.startsWith(rest))
+      .sort()
+      .slice(0, Math.max(0, limit))
+      .map((n) => (head + n) as Oid);
+  }
+}
+
+/** Parses the bytes of a loose object file. `name` is used in error messages. */
+export function parseLoose(data: Buffer, maxSize: number, name: string): GitObject {
+  const corrupt = corrupter(name);
+  const inflate = (input: Buffer, opts: { maxOutputLength: number; finishFlush?: number }): Buffer => {
+    try {
+      return inflateSync(input, opts);
+    } catch (e) {
+      if (e instanceof RangeError && (e as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `loose object ${name}: inflates beyond ${opts.maxOutputLength} bytes`, { file: name });
+      }
+      return corrupt(`bad zlib data (${(e as Error).message})`);
+    }
+  };
+
+  const small = data.length <= SMALL_FILE_BYTES;
+  // Small files inflate whole (at most ~1 MiB). Large ones first yield their header from a prefix.
+  let out = small
+    ? inflate(data, { maxOutputLength: maxSize + MAX_HEADER_BYTES })
+    : inflate(data.subarray(0, SMALL_FILE_BYTES), { maxOutputLength: 2 * 1024 * 1024, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const { type, size, headerLength } = parseHeader(out, corrupt);
+  if (size > maxSize) {
+    throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `loose object ${name}: declares ${size} bytes, above the limit of ${maxSize}`, { file: name, size, limit: maxSize });
+  }
+  if (!small) out = inflate(data, { maxOutputLength: headerLength + size });
+  const contentLength = out.length - headerLength;
+  if (contentLength > size) {
+    throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `loose object ${name}: inflates to more than its declared ${size} bytes`, { file: name, size });
+  }
+  if (contentLength < size) corrupt(`holds ${contentLength} bytes, declares ${size}`);
+  return { type, content: out.subarray(headerLength) };
+}
+
+function corrupter(name: string): (why: string) => never {
+  return (why) => {
+    throw new GitfsError(ErrorCodes.CORRUPT_OBJECT, `loose object ${name}: ${why}`, { file: name });
+  };
+}
+
+function parseHeader(out: Buffer, corrupt: (why: string) => never): { type: GitObject['type']; size: number; headerLength: number } {
+  const nul = out.indexOf(0);
+  if (nul < 0 || nul > MAX_HEADER_BYTES) return corrupt('no object header');
+  const space = out.indexOf(0x20);
+  if (space < 0 || space > nul) return corrupt('malformed object header');
+  const type = out.toString('latin1', 0, space);
+  if (!isObjectType(type)) return corrupt(`unknown object type ${JSON.stringify(type)}`);
+  const digits = out.toString('latin1', space + 1, nul);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(digits)) return corrupt(`malformed size ${JSON.stringify(digits)}`);
+  return { type, size: Number(digits), headerLength: nul + 1 };
+}

@@ -1,0 +1,247 @@
+/**
+ * The read side of a git object database (`<gitdir>/objects`): every pack with
+ * its index, then loose objects.
+ *
+ * Invariants: every object read() returns hashes to its id (else
+ * CORRUPT_OBJECT naming it); no object larger than `maxObjectBytes` is
+ * inflated (HOSTILE_OBJECT). A miss rescans the pack directory once, since other
+ * processes add packs; rescans are coalesced (one running, at most one queued).
+ * Packs that disappear are closed once their reads in flight finish. Only
+ * `pack-*.idx` files with a matching `.pack` are opened; `tmp_*` is ignored.
+ * A damaged copy of an object is skipped if another source holds a good one.
+ */
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { LooseObjects } from './loose-objects.js';
+import { hashObject } from './oid.js';
+import type { Oid } from './oid.js';
+import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
+import type { GitObject, ObjectReader } from './object-store.js';
+import { PackFile } from './pack-file.js';
+import { PackIndex } from './pack-index.js';
+
+export interface ObjectDatabaseOptions {
+  /** Largest object read whole; default DEFAULT_MAX_OBJECT_BYTES. */
+  readonly maxObjectBytes?: number;
+}
+
+const PREFIX_RE = /^[0-9a-f]{4,40}$/;
+const PACK_IDX_RE = /^(pack-[^/]+)\.idx$/;
+
+export class ObjectDatabase implements ObjectReader {
+  readonly objectsDir: string;
+  private readonly maxObjectBytes: number;
+  private readonly loose: LooseObjects;
+  /** Open packs by base name (`pack-<hash>`), newest first in `order`. */
+  private readonly packsByName = new Map<string, PackFile>();
+  private order: PackFile[] = [];
+  private scanRunning: Promise<void> | undefined;
+  private scanQueued: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(objectsDir: string, maxObjectBytes: number) {
+    this.objectsDir = objectsDir;
+    this.maxObjectBytes = maxObjectBytes;
+    this.loose = new LooseObjects(objectsDir);
+  }
+
+  static async open(gitDir: string, options: ObjectDatabaseOptions = {}): Promise<ObjectDatabase> {
+    const max = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+    if (!Number.isSafeInteger(max) || max < 0) {
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `maxObjectBytes must be a non-negative integer, got ${max}`);
+    }
+    const db = new ObjectDatabase(join(gitDir, 'objects'), max);
+    let isDir: boolean;
+    try {
+      isDir = (await stat(db.objectsDir)).isDirectory();
+    } catch (e) {
+      const code = errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR' ? ErrorCodes.NOT_A_REPOSITORY : ErrorCodes.IO;
+      throw new GitfsError(code, `cannot open object directory ${db.objectsDir}: ${(e as Error).message}`, { path: db.objectsDir }, { cause: e });
+    }
+    if (!isDir) throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${db.objectsDir} is not a directory`, { path: db.objectsDir });
+    await db.refresh();
+    return db;
+  }
+
+  async read(oid: Oid): Promise<GitObject> {
+    const first = await this.tryRead(oid);
+    if (first.found) return first.found;
+    await this.refresh();
+    const second = await this.tryRead(oid);
+    if (second.found) return second.found;
+    const error = first.error ?? second.error;
+    if (error) throw error;
+    throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
+  }
+
+  async has(oid: Oid): Promise<boolean> {
+    if (await this.hasNow(oid)) return true;
+    await this.refresh();
+    return this.hasNow(oid);
+  }
+
+  async findByPrefix(prefix: string, limit: number): Promise<Oid[]> {
+    if (!PREFIX_RE.test(prefix)) {
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `not an id prefix: ${JSON.stringify(prefix.slice(0, 64))}`, { prefix });
+    }
+    let found = await this.findNow(prefix, limit);
+    if (found.length === 0) {
+      await this.refresh();
+      found = await this.findNow(prefix, limit);
+    }
+    return found;
+  }
+
+  /** Rescans the pack directory: opens new packs, closes vanished ones. */
+  refresh(): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    if (!this.scanRunning) {
+      this.scanRunning = this.scan().finally(() => (this.scanRunning = undefined));
+      return this.scanRunning;
+    }
+    // A scan is running but may have listed the directory already: queue one more, shared by all who ask meanwhile.
+    this.scanQueued ??= this.scanRunning
+      .catch(() => undefined)
+      .then(() => {
+        this.scanQueued = undefined;
+        return this.refresh();
+      });
+    return this.scanQueued;
+  }
+
+  /** Closes every pack (after reads in flight). The database cannot be used afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([this.scanRunning, this.scanQueued]);
+    const packs = [...this.packsByName.values()];
+    this.packsByName.clear();
+    this.order = [];
+    await Promise.all(packs.map((p) => p.close()));
+  }
+
+  /** Reads and verifies `oid` from the first source holding a good copy; remembers the first failure. */
+  private async tryRead(oid: Oid): Promise<{ found?: GitObject; error?: GitfsError }> {
+    this.assertOpen();
+    let error: GitfsError | undefined;
+    const attempt = async (load: () => Promise<GitObject | undefined>): Promise<GitObject | undefined> => {
+      try {
+        const obj = await load();
+        if (obj && hashObject(obj.type, obj.content) !== oid) {
+          throw new GitfsError(ErrorCodes.CORRUPT_OBJECT, `object ${oid} is corrupt: its content hashes to something else`, { oid });
+        }
+        return obj;
+      } catch (e) {
+        error ??= withOid(e, oid);
+        return undefined;
+      }
+    };
+    for (const pack of this.order) {
+      if (pack.isClosing) continue;
+      const offset = pack.index.lookup(oid);
+      if (offset === undefined) continue;
+      const obj = await attempt(() => pack.readAt(offset));
+      if (obj) return { found: obj };
+    }
+    const obj = await attempt(() => this.loose.read(oid, this.maxObjectBytes));
+    if (obj) return { found: obj };
+    return error ? { error } : {};
+  }
+
+  /** Unverified read for a REF_DELTA base found outside its pack; the final object's hash check covers it. */
+  private readonly resolveBase = async (oid: Oid, depth: number): Promise<GitObject | undefined> => {
+    for (const pack of this.order) {
+      if (pack.isClosing) continue;
+      const offset = pack.index.lookup(oid);
+      if (offset !== undefined) return pack.readAt(offset, depth);
+    }
+    return this.loose.read(oid, this.maxObjectBytes);
+  };
+
+  private async hasNow(oid: Oid): Promise<boolean> {
+    this.assertOpen();
+    for (const pack of this.order) if (pack.index.lookup(oid) !== undefined) return true;
+    return this.loose.has(oid);
+  }
+
+  private async findNow(prefix: string, limit: number): Promise<Oid[]> {
+    this.assertOpen();
+    const all = new Set<Oid>();
+    for (const pack of this.order) for (const oid of pack.index.findByPrefix(prefix, limit)) all.add(oid);
+    for (const oid of await this.loose.findByPrefix(prefix, limit)) all.add(oid);
+    return [...all].sort().slice(0, Math.max(0, limit));
+  }
+
+  private async scan(): Promise<void> {
+    const packDir = join(this.objectsDir, 'pack');
+    let names: string[];
+    try {
+      names = await readdir(packDir);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') {
+        throw new GitfsError(ErrorCodes.IO, `cannot list ${packDir}: ${(e as Error).message}`, { path: packDir }, { cause: e });
+      }
+      names = [];
+    }
+    const present = new Set(names);
+    const wanted = new Set<string>();
+    for (const n of names) {
+      const m = PACK_IDX_RE.exec(n);
+      if (m && present.has(`${m[1]}.pack`)) wanted.add(m[1]!);
+    }
+    const toOpen = [...wanted].filter((base) => !this.packsByName.has(base));
+    const results = await Promise.allSettled(toOpen.map((base) => this.openPack(packDir, base)));
+    if (this.closed) {
+      await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value?.close() : undefined)));
+      return;
+    }
+    for (const [base, pack] of this.packsByName) {
+      if (!wanted.has(base)) {
+        this.packsByName.delete(base);
+        void pack.close().catch(() => undefined); // after its reads in flight; nothing waits on it
+      }
+    }
+    let failure: unknown;
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') failure ??= r.reason;
+      else if (r.value) this.packsByName.set(toOpen[i]!, r.value);
+    });
+    this.order = [...this.packsByName.values()].sort((a, b) => b.mtimeMs - a.mtimeMs);
+    // Good packs stay usable; a damaged one is reported (again on every rescan until it is fixed).
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Opens one pack; undefined if it vanished meanwhile (a concurrent repack). */
+  private async openPack(packDir: string, base: string): Promise<PackFile | undefined> {
+    const idxPath = join(packDir, `${base}.idx`);
+    try {
+      const index = new PackIndex(await readFile(idxPath), idxPath);
+      return await PackFile.open(join(packDir, `${base}.pack`), index, {
+        maxObjectBytes: this.maxObjectBytes,
+        resolveBase: this.resolveBase,
+      });
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      if (e instanceof GitfsError) throw e;
+      throw new GitfsError(ErrorCodes.IO, `cannot open pack ${base}: ${(e as Error).message}`, { file: idxPath }, { cause: e });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw this.closedError();
+  }
+
+  private closedError(): GitfsError {
+    return new GitfsError(ErrorCodes.IO, `object database ${this.objectsDir} is closed`);
+  }
+}
+
+/** Names `oid` in a storage error about it (or one of its delta bases). */
+function withOid(e: unknown, oid: Oid): GitfsError {
+  if (e instanceof GitfsError) {
+    if (e.data['oid'] === oid) return e;
+    return new GitfsError(e.code, `object ${oid}: ${e.message}`, { ...e.data, oid }, { cause: e });
+  }
+  return new GitfsError(ErrorCodes.IO, `object ${oid}: ${(e as Error).message}`, { oid }, { cause: e });
+}

@@ -1,0 +1,22 @@
+import type { ObjectType, Oid } from './oid.js';
+
+/** An object as stored: its type and its whole content (no header). */
+export interface GitObject {
+  readonly type: ObjectType;
+  readonly content: Buffer;
+}
+
+/**
+ * Read side of an object database. Every object returned has been hash-checked
+ * against its id: a mismatch throws GITFS_CORRUPT_OBJECT naming the object.
+ */
+export interface ObjectReader {
+  has(oid: Oid): Promise<boolean>;
+  /** Throws GITFS_OBJECT_NOT_FOUND if absent, GITFS_CORRUPT_OBJECT if damaged. */
+  read(oid: Oid): Promise<GitObject>;
+  /** Every stored id starting with `prefix` (4 to 40 lowercase hex digits), up to `limit`. */
+  findByPrefix(prefix: string, limit: number): Promise<Oid[]>;
+}
+
+/** Largest object gitfs reads whole. Chunked files keep every object far below it. */
+export const DEFAULT_MAX_OBJECT_BYTES = 256 * 1024 * 1024;

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { ErrorCodes, GitfsError } from '../errors.js';
+
+/** A full SHA-1 object id: 40 lowercase hex digits. Parse once at the boundary, then trust the brand. */
+export type Oid = string & { readonly __brand: 'Oid' };
+
+export const OID_BYTES = 20;
+export const OID_HEX_LENGTH = 40;
+const OID_RE = /^[0-9a-f]{40}$/;
+
+/** The id git uses for "no object" in reflogs and ref updates. */
+export const ZERO_OID = '0'.repeat(OID_HEX_LENGTH) as Oid;
+
+export function isOid(s: string): s is Oid {
+  return OID_RE.test(s);
+}
+
+export function parseOid(s: string): Oid {
+  if (!isOid(s)) {
+    throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `not a full object id: ${JSON.stringify(s.slice(0, 64))}`, { value: s });
+  }
+  return s;
+}
+
+/** Reads a raw 20-byte id at `offset`. */
+export function oidFromBytes(bytes: Uint8Array, offset = 0): Oid {
+  if (offset + OID_BYTES > bytes.length) {
+    throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'object id runs past the end of its buffer');
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset + offset, OID_BYTES).toString('hex') as Oid;
+}
+
+export function oidToBytes(oid: Oid): Buffer {
+  return Buffer.from(oid, 'hex');
+}
+
+export function shortOid(oid: Oid, length = 12): string {
+  return oid.slice(0, length);
+}
+
+/** Object types as git names them in headers and packs. */
+export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
+
+export function isObjectType(s: string): s is ObjectType {
+  return s === 'blob' || s === 'tree' || s === 'commit' || s === 'tag';
+}
+
+/** `"<type> <size>\0"`, the prefix git hashes before the content. */
+export function objectHeader(type: ObjectType, size: number): Buffer {
+  return Buffer.from(`${type} ${size}\0`, 'latin1');
+}
+
+/** The git id of an object whose content is held whole. */
+export function hashObject(type: ObjectType, content: Uint8Array): Oid {
+  const h = createHash('sha1');
+  h.update(objectHeader(type, content.length));
+  h.update(content);
+  return h.digest('hex') as Oid;
+}

@@ -1,0 +1,349 @@
+/**
+ * Reads objects out of one git pack (.pack) through its parsed index.
+ *
+ * Each entry is read with ONE positioned read of exactly [offset, next entry
+ * offset); its type/size header is parsed, its zlib stream inflated with the
+ * output capped at the declared size, and the inflated length checked against
+ * it. OFS_DELTA and REF_DELTA chains are resolved iteratively (at most
+ * MAX_DELTA_CHAIN deep); REF_DELTA bases absent from this pack come from the
+ * owner's resolver. Intermediate delta bases are kept in a small LRU keyed by
+ * pack offset. Objects are NOT hash-checked here: the owner does that.
+ *
+ * Invariants: the pack header says `PACK`, version 2 or 3, with as many objects
+ * as the index; the pack's trailing checksum equals the one the index records.
+ * The handle is closed only once no read is in flight.
+ */
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { constants as zlibConstants, inflateSync } from 'node:zlib';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { applyDelta, deltaTargetSize } from './delta.js';
+import { OID_BYTES, oidFromBytes } from './oid.js';
+import type { ObjectType, Oid } from './oid.js';
+import type { GitObject } from './object-store.js';
+import type { PackIndex } from './pack-index.js';
+
+/** Longest delta chain followed (git itself never writes deeper than 4095). */
+export const MAX_DELTA_CHAIN = 4096;
+export const DEFAULT_DELTA_CACHE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Finds a REF_DELTA base that is not in this pack. `depth` is how many deltas
+ * are already stacked on it, to pass on so chains spanning packs stay bounded.
+ */
+export type DeltaBaseResolver = (oid: Oid, depth: number) => Promise<GitObject | undefined>;
+
+export interface PackFileOptions {
+  readonly maxObjectBytes: number;
+  readonly resolveBase: DeltaBaseResolver;
+  readonly deltaCacheBytes?: number;
+}
+
+const PACK_MAGIC = 0x5041434b; // "PACK"
+/** sizeAt() reads this much of an entry: enough for any header and, nearly always, a delta's sizes. */
+const SIZE_WINDOW_BYTES = 512;
+const TYPES: readonly (ObjectType | 'ofs' | 'ref' | undefined)[] = [
+  undefined, 'commit', 'tree', 'blob', 'tag', undefined, 'ofs', 'ref',
+];
+
+type EntryHeader =
+  | { readonly kind: ObjectType; readonly size: number; readonly dataStart: number }
+  | { readonly kind: 'ofs'; readonly size: number; readonly dataStart: number; readonly baseOffset: number }
+  | { readonly kind: 'ref'; readonly size: number; readonly dataStart: number; readonly baseOid: Oid };
+
+type Entry =
+  | { readonly kind: 'full'; readonly type: ObjectType; readonly content: Buffer }
+  | { readonly kind: 'ofs'; readonly delta: Buffer; readonly baseOffset: number }
+  | { readonly kind: 'ref'; readonly delta: Buffer; readonly baseOid: Oid };
+
+export class PackFile {
+  readonly path: string;
+  readonly index: PackIndex;
+  /** Modification time of the .pack, for ordering packs newest first. */
+  readonly mtimeMs: number;
+  private readonly fh: FileHandle;
+  private readonly size: number;
+  private readonly options: PackFileOptions;
+  /** Delta targets may carry some op overhead beyond their output. */
+  private readonly maxDeltaBytes: number;
+  private readonly cache: BaseCache;
+  private active = 0;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  private onIdle: (() => void) | undefined;
+
+  private constructor(path: string, index: PackIndex, fh: FileHandle, size: number, mtimeMs: number, options: PackFileOptions) {
+    this.path = path;
+    this.index = index;
+    this.fh = fh;
+    this.size = size;
+    this.mtimeMs = mtimeMs;
+    this.options = options;
+    this.maxDeltaBytes = options.maxObjectBytes * 2 + 1024;
+    this.cache = new BaseCache(options.deltaCacheBytes ?? DEFAULT_DELTA_CACHE_BYTES);
+  }
+
+  /** Opens `packPath` and checks its header and trailer against `index`. ENOENT propagates as is. */
+  static async open(packPath: string, index: PackIndex, options: PackFileOptions): Promise<PackFile> {
+    const fh = await open(packPath, 'r');
+    try {
+      const st = await fh.stat();
+      const fail = (why: string): never => {
+        throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack ${packPath}: ${why}`, { file: packPath });
+      };
+      if (st.size < 12 + OID_BYTES) fail('too short');
+      const head = Buffer.alloc(12);
+      const tail = Buffer.alloc(OID_BYTES);
+      await readFully(fh, head, 0, packPath);
+      await readFully(fh, tail, st.size - OID_BYTES, packPath);
+      if (head.readUInt32BE(0) !== PACK_MAGIC) fail('bad magic');
+      const version = head.readUInt32BE(4);
+      if (version !== 2 && version !== 3) fail(`unsupported version ${version}`);
+      const count = head.readUInt32BE(8);
+      if (count !== index.count) fail(`holds ${count} objects, its index ${index.count}`);
+      if (!tail.equals(index.packChecksum)) fail('checksum does not match its index');
+      return new PackFile(packPath, index, fh, st.size, st.mtimeMs, options);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** True once close() was called; no new read may start. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** The object `oid`, or undefined if this pack does not hold it. */
+  async read(oid: Oid, depth = 0): Promise<GitObject | undefined> {
+    const offset = this.index.lookup(oid);
+    return offset === undefined ? undefined : this.readAt(offset, depth);
+  }
+
+  /** The object whose entry starts at `offset`. `depth`: deltas already stacked on it. */
+  async readAt(offset: number, depth = 0): Promise<GitObject> {
+    if (this.closing) throw new GitfsError(ErrorCodes.IO, `pack ${this.path} is closed`, { file: this.path });
+    this.active++;
+    try {
+      return await this.resolve(offset, depth);
+    } finally {
+      if (--this.active === 0 && this.onIdle) this.onIdle();
+    }
+  }
+
+  /** Closes the file once reads in flight have finished. */
+  close(): Promise<void> {
+    this.closing = true;
+    this.closed ??= (async () => {
+      if (this.active > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
+      await this.fh.close();
+    })();
+    return this.closed;
+  }
+
+  private async resolve(offset: number, depth: number): Promise<GitObject> {
+    const hit = this.cache.get(offset);
+    if (hit) return { type: hit.type, content: Buffer.from(hit.content) };
+    const deltas: Buffer[] = [];
+    const targets: number[] = []; // offsets of the objects the deltas produce
+    let at = offset;
+    let base: GitObject;
+    for (;;) {
+      if (depth + deltas.length > MAX_DELTA_CHAIN) {
+        throw this.error(ErrorCodes.CORRUPT_PACK, offset, `delta chain deeper than ${MAX_DELTA_CHAIN}`);
+      }
+      const cached = at === offset ? undefined : this.cache.get(at);
+      if (cached) {
+        base = cached;
+        break;
+      }
+      const entry = await this.readEntry(at);
+      if (entry.kind === 'full') {
+        base = { type: entry.type, content: entry.content };
+        if (deltas.length > 0) this.cache.set(at, base);
+        break;
+      }
+      deltas.push(entry.delta);
+      targets.push(at);
+      if (entry.kind === 'ofs') {
+        at = entry.baseOffset;
+        continue;
+      }
+      const inPack = this.index.lookup(entry.baseOid);
+      if (inPack !== undefined) {
+        at = inPack;
+        continue;
+      }
+      const external = await this.options.resolveBase(entry.baseOid, depth + deltas.length);
+      if (!external) {
+        throw this.error(ErrorCodes.CORRUPT_OBJECT, at, `delta base ${entry.baseOid} is missing`, { base: entry.baseOid });
+      }
+      base = external;
+      break;
+    }
+    for (let i = deltas.length - 1; i >= 0; i--) {
+      let content: Buffer;
+      try {
+        content = applyDelta(base.content, deltas[i]!, this.options.maxObjectBytes);
+      } catch (e) {
+        throw this.rethrow(e, targets[i]!);
+      }
+      base = { type: base.type, content };
+      if (i > 0) this.cache.set(targets[i]!, base);
+    }
+    return base;
+  }
+
+  /** Reads, parses and inflates one entry with a single positioned read. */
+  private async readEntry(offset: number): Promise<Entry> {
+    const buf = Buffer.allocUnsafe(this.entryEnd(offset) - offset);
+    await readFully(this.fh, buf, offset, this.path);
+    const h = this.parseHeader(buf, offset);
+    const data = this.inflate(buf, h.dataStart, h.size, offset);
+    if (h.kind === 'ofs') return { kind: 'ofs', delta: data, baseOffset: h.baseOffset };
+    if (h.kind === 'ref') return { kind: 'ref', delta: data, baseOid: h.baseOid };
+    return { kind: 'full', type: h.kind, content: data };
+  }
+
+  /**
+   * The size the object at `offset` declares (a delta's target size), without
+   * inflating it whole or checking its hash. Reads at most a small window.
+   */
+  async sizeAt(offset: number): Promise<number> {
+    if (this.closing) throw new GitfsError(ErrorCodes.IO, `pack ${this.path} is closed`, { file: this.path });
+    this.active++;
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(this.entryEnd(offset) - offset, SIZE_WINDOW_BYTES));
+      await readFully(this.fh, buf, offset, this.path);
+      const h = this.parseHeader(buf, offset);
+      if (h.kind !== 'ofs' && h.kind !== 'ref') return h.size;
+      let head: Buffer;
+      try {
+        head = inflateSync(buf.subarray(h.dataStart), { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 4 * SIZE_WINDOW_BYTES * 1032 });
+      } catch (e) {
+        throw this.error(ErrorCodes.CORRUPT_OBJECT, offset, `bad zlib data (${(e as Error).message})`);
+      }
+      const target = deltaTargetSize(head);
+      if (target !== undefined) return target;
+    } finally {
+      if (--this.active === 0 && this.onIdle) this.onIdle();
+    }
+    return (await this.readAt(offset)).content.length; // delta header beyond the window: rare
+  }
+
+  private entryEnd(offset: number): number {
+    const end = offset >= 12 ? this.index.entryEnd(offset, this.size) : undefined;
+    if (end === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'no entry starts at this offset');
+    return end;
+  }
+
+  /** Parses an entry's type/size header (and delta base) from the start of `buf`. */
+  private parseHeader(buf: Buffer, offset: number): EntryHeader {
+    let pos = 0;
+    const next = (): number => {
+      if (pos >= buf.length) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'entry header runs past the entry');
+      return buf[pos++]!;
+    };
+    let byte = next();
+    const kind = TYPES[(byte >> 4) & 7];
+    let size = byte & 0x0f;
+    let scale = 16;
+    while (byte & 0x80) {
+      byte = next();
+      size += (byte & 0x7f) * scale;
+      scale *= 128;
+      if (scale > 2 ** 56) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'entry size is absurdly long');
+    }
+    if (kind === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `bad entry type ${(buf[0]! >> 4) & 7}`);
+
+    const limit = kind === 'ofs' || kind === 'ref' ? this.maxDeltaBytes : this.options.maxObjectBytes;
+    if (size > limit) {
+      throw this.error(ErrorCodes.HOSTILE_OBJECT, offset, `declares ${size} bytes, above the limit of ${limit}`, { size, limit });
+    }
+    if (kind === 'ofs') {
+      byte = next();
+      let distance = byte & 0x7f;
+      while (byte & 0x80 && distance <= offset) {
+        byte = next();
+        distance = (distance + 1) * 128 + (byte & 0x7f);
+      }
+      if (distance <= 0 || distance >= offset) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'delta base offset points outside the pack');
+      return { kind, size, dataStart: pos, baseOffset: offset - distance };
+    }
+    if (kind === 'ref') {
+      if (pos + OID_BYTES > buf.length) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'delta base id runs past the entry');
+      return { kind, size, dataStart: pos + OID_BYTES, baseOid: oidFromBytes(buf, pos) };
+    }
+    return { kind, size, dataStart: pos };
+  }
+
+  private inflate(buf: Buffer, start: number, size: number, offset: number): Buffer {
+    let out: Buffer;
+    try {
+      out = inflateSync(buf.subarray(start), { maxOutputLength: Math.max(1, size) });
+    } catch (e) {
+      if (isTooLarge(e)) throw this.error(ErrorCodes.HOSTILE_OBJECT, offset, `inflates to more than its declared ${size} bytes`, { size });
+      throw this.error(ErrorCodes.CORRUPT_OBJECT, offset, `bad zlib data (${(e as Error).message})`);
+    }
+    if (out.length > size) throw this.error(ErrorCodes.HOSTILE_OBJECT, offset, `inflates to more than its declared ${size} bytes`, { size });
+    if (out.length < size) throw this.error(ErrorCodes.CORRUPT_OBJECT, offset, `inflates to ${out.length} bytes, declared ${size}`);
+    return out;
+  }
+
+  private error(code: GitfsError['code'], offset: number, why: string, data: Record<string, unknown> = {}): GitfsError {
+    return new GitfsError(code, `pack ${this.path} entry at ${offset}: ${why}`, { file: this.path, offset, ...data });
+  }
+
+  /** Adds the pack and offset to a delta error. */
+  private rethrow(e: unknown, offset: number): unknown {
+    if (e instanceof GitfsError) return this.error(e.code, offset, e.message, { ...e.data });
+    return e;
+  }
+}
+
+/** Reads exactly `buf.length` bytes at `position`; a short file is CORRUPT_PACK, other failures IO. */
+async function readFully(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    let n: number;
+    try {
+      ({ bytesRead: n } = await fh.read(buf, done, buf.length - done, position + done));
+    } catch (e) {
+      throw new GitfsError(ErrorCodes.IO, `pack ${path}: read failed: ${(e as Error).message}`, { file: path }, { cause: e });
+    }
+    if (n === 0) throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack ${path}: truncated at ${position + done}`, { file: path });
+    done += n;
+  }
+}
+
+function isTooLarge(e: unknown): boolean {
+  return e instanceof RangeError && (e as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
+}
+
+/** LRU of delta bases by pack offset, bounded in content bytes. */
+class BaseCache {
+  private readonly map = new Map<number, GitObject>();
+  private bytes = 0;
+  constructor(private readonly capacity: number) {}
+
+  get(offset: number): GitObject | undefined {
+    const v = this.map.get(offset);
+    if (v) {
+      this.map.delete(offset);
+      this.map.set(offset, v);
+    }
+    return v;
+  }
+
+  set(offset: number, obj: GitObject): void {
+    const size = obj.content.length;
+    if (size > this.capacity / 4 || this.map.has(offset)) return;
+    this.map.set(offset, obj);
+    this.bytes += size;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.capacity) break;
+      this.map.delete(k);
+      this.bytes -= v.content.length;
+    }
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * A git pack index (.idx, version 2), parsed from one Buffer held whole.
+ *
+ * Layout: magic `\377tOc`, version 2, 256-entry fanout, N sorted 20-byte ids,
+ * N CRC32s, N 31-bit offsets (MSB set = index into the 64-bit table), the
+ * 64-bit offsets, the pack's checksum and the index's own SHA-1.
+ *
+ * Invariants once constructed: the checksum matches, the fanout is monotonic
+ * and agrees with the ids' first bytes, the ids are strictly ascending, and
+ * every 64-bit reference points inside the 64-bit table. Lookups binary-search
+ * the raw id table; no per-entry strings are made at load time.
+ */
+import { createHash } from 'node:crypto';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { OID_BYTES, oidFromBytes } from './oid.js';
+import type { Oid } from './oid.js';
+
+const MAGIC = 0xff744f63;
+const HEADER_BYTES = 8;
+const FANOUT_BYTES = 256 * 4;
+const TRAILER_BYTES = 2 * OID_BYTES;
+/** Smallest offset an entry can have: after the 12-byte pack header. */
+const PACK_HEADER_BYTES = 12;
+const PREFIX_RE = /^[0-9a-f]{4,40}$/;
+
+/** Scratch space for the id being looked up; lookups are synchronous, so one suffices. */
+const keyScratch = Buffer.alloc(OID_BYTES);
+
+export class PackIndex {
+  /** Number of objects in the pack. */
+  readonly count: number;
+  /** The pack's trailing SHA-1, as the index records it. */
+  readonly packChecksum: Buffer;
+  private readonly buf: Buffer;
+  private readonly name: string;
+  private readonly fanout: Uint32Array;
+  private readonly shaStart: number;
+  private readonly off32Start: number;
+  private readonly off64Start: number;
+  private readonly off64Count: number;
+  private sortedOffsets: Float64Array | undefined;
+
+  /** `name` (usually the file path) is used in error messages only. */
+  constructor(buf: Buffer, name: string) {
+    this.buf = buf;
+    this.name = name;
+    const fail = (why: string): never => {
+      throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack index ${name}: ${why}`, { file: name });
+    };
+    if (buf.length < HEADER_BYTES + FANOUT_BYTES + TRAILER_BYTES) fail('too short');
+    if (buf.readUInt32BE(0) !== MAGIC) fail('bad magic (only version 2 indexes are supported)');
+    if (buf.readUInt32BE(4) !== 2) fail(`unsupported version ${buf.readUInt32BE(4)}`);
+    const bodyEnd = buf.length - OID_BYTES;
+    const digest = createHash('sha1').update(buf.subarray(0, bodyEnd)).digest();
+    if (!digest.equals(buf.subarray(bodyEnd))) fail('checksum mismatch');
+
+    const fanout = new Uint32Array(256);
+    let prev = 0;
+    for (let i = 0; i < 256; i++) {
+      const v = buf.readUInt32BE(HEADER_BYTES + i * 4);
+      if (v < prev) fail('fanout table is not monotonic');
+      fanout[i] = prev = v;
+    }
+    const n = prev;
+    this.count = n;
+    this.fanout = fanout;
+    this.shaStart = HEADER_BYTES + FANOUT_BYTES;
+    const crcStart = this.shaStart + n * OID_BYTES;
+    this.off32Start = crcStart + n * 4;
+    this.off64Start = this.off32Start + n * 4;
+    const rest = buf.length - TRAILER_BYTES - this.off64Start;
+    if (rest < 0 || rest % 8 !== 0) fail(`size ${buf.length} does not fit ${n} entries`);
+    this.off64Count = rest / 8;
+    this.packChecksum = buf.subarray(buf.length - TRAILER_BYTES, bodyEnd);
+
+    this.checkIds(fail);
+    for (let i = 0; i < n; i++) {
+      const v = buf.readUInt32BE(this.off32Start + i * 4);
+      if (v & 0x80000000 && (v & 0x7fffffff) >= this.off64Count) fail(`entry ${i} points past the 64-bit offset table`);
+    }
+  }
+
+  /** Ids strictly ascending, each in the fanout bucket of its first byte. */
+  private checkIds(fail: (why: string) => never): void {
+    const buf = this.buf;
+    let i = 0;
+    for (let b = 0; b < 256; b++) {
+      const end = this.fanout[b]!;
+      for (; i < end; i++) {
+        const pos = this.shaStart + i * OID_BYTES;
+        if (buf[pos] !== b) fail(`id ${i} is outside its fanout bucket`);
+        if (i > 0 && !idGreater(buf, pos, pos - OID_BYTES)) fail(`ids are not strictly ascending at entry ${i}`);
+      }
+    }
+  }
+
+  /** The pack offset of `oid`, or undefined if this pack does not hold it. */
+  lookup(oid: Oid): number | undefined {
+    if (keyScratch.write(oid, 'hex') !== OID_BYTES) return undefined; // not a full hex id
+    const b = keyScratch[0]!;
+    let lo = b === 0 ? 0 : this.fanout[b - 1]!;
+    let hi = this.fanout[b]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const pos = this.shaStart + mid * OID_BYTES;
+      const c = this.buf.compare(keyScratch, 0, OID_BYTES, pos, pos + OID_BYTES);
+      if (c === 0) return this.offsetAt(mid);
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return undefined;
+  }
+
+  /** Ids starting with `prefix` (4 to 40 lowercase hex digits), ascending, at most `limit`. */
+  findByPrefix(prefix: string, limit: number): Oid[] {
+    if (!PREFIX_RE.test(prefix)) {
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `not an id prefix: ${JSON.stringify(prefix.slice(0, 64))}`, { prefix });
+    }
+    const out: Oid[] = [];
+    if (limit <= 0) return out;
+    const fullBytes = prefix.length >> 1;
+    const odd = prefix.length & 1;
+    keyScratch.fill(0);
+    keyScratch.write(prefix.slice(0, fullBytes * 2), 'hex');
+    const nibble = odd ? parseInt(prefix[prefix.length - 1]!, 16) << 4 : 0;
+    if (odd) keyScratch[fullBytes] = nibble;
+    const b = keyScratch[0]!;
+    let lo = b === 0 ? 0 : this.fanout[b - 1]!;
+    let hi = this.fanout[b]!;
+    const end = hi;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const pos = this.shaStart + mid * OID_BYTES;
+      if (this.buf.compare(keyScratch, 0, OID_BYTES, pos, pos + OID_BYTES) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < end && out.length < limit; i++) {
+      const pos = this.shaStart + i * OID_BYTES;
+      if (this.buf.compare(keyScratch, 0, fullBytes, pos, pos + fullBytes) !== 0) break;
+      if (odd && (this.buf[pos + fullBytes]! & 0xf0) !== nibble) break;
+      out.push(oidFromBytes(this.buf, pos));
+    }
+    return out;
+  }
+
+  /**
+   * Where the entry starting at `offset` ends in a pack of `packSize` bytes:
+   * the next larger entry offset, or the start of the pack's trailing checksum.
+   * Undefined if no entry starts at `offset`.
+   */
+  entryEnd(offset: number, packSize: number): number | undefined {
+    const sorted = (this.sortedOffsets ??= this.buildSortedOffsets());
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = sorted[mid]!;
+      if (v === offset) {
+        const end = mid + 1 < sorted.length ? sorted[mid + 1]! : packSize - OID_BYTES;
+        if (end > packSize - OID_BYTES || end <= offset) {
+          throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack index ${this.name}: entry at ${offset} lies outside a pack of ${packSize} bytes`, { file: this.name, offset });
+        }
+        return end;
+      }
+      if (v < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return undefined;
+  }
+
+  private offsetAt(i: number): number {
+    const v = this.buf.readUInt32BE(this.off32Start + i * 4);
+    if ((v & 0x80000000) === 0) return v;
+    const big = this.buf.readBigUInt64BE(this.off64Start + (v & 0x7fffffff) * 8);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack index ${this.name}: offset of entry ${i} is absurd`, { file: this.name });
+    }
+    return Number(big);
+  }
+
+  private buildSortedOffsets(): Float64Array {
+    const sorted = new Float64Array(this.count);
+    for (let i = 0; i < this.count; i++) sorted[i] = this.offsetAt(i);
+    sorted.sort();
+    for (let i = 0; i < sorted.length; i++) {
+      const v = sorted[i]!;
+      if (v < PACK_HEADER_BYTES || (i > 0 && v === sorted[i - 1])) {
+        throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack index ${this.name}: bad or duplicate offset ${v}`, { file: this.name });
+      }
+    }
+    return sorted;
+  }
+}
+
+/** True if the id at `a` sorts after the id at `b` (plain loop: cheaper than a native call per entry). */
+function idGreater(buf: Buffer, a: number, b: number): boolean {
+  for (let k = 0; k < OID_BYTES; k++) {
+    const x = buf[a + k]!;
+    const y = buf[b + k]!;
+    if (x !== y) return x > y;
+  }
+  return false;
+}

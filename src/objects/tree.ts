@@ -1,0 +1,98 @@
+/**
+ * Git tree objects: encode and strictly decode.
+ *
+ * Invariants of every tree gitfs writes or accepts (the same ones `git fsck --strict` checks):
+ * - modes are exactly 100644, 100755, 120000, 40000 (160000 gitlinks are read but refused by gitfs views);
+ * - names are non-empty, never `.`, `..` or `.git` (any case), never contain `/` or NUL;
+ * - entries are sorted in git order (a tree's name compares as if it ended in `/`), no duplicates.
+ */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { OID_BYTES, oidFromBytes, oidToBytes, type Oid } from './oid.js';
+
+export const TreeModes = {
+  FILE: '100644',
+  EXECUTABLE: '100755',
+  SYMLINK: '120000',
+  TREE: '40000',
+  GITLINK: '160000',
+} as const;
+
+export type TreeMode = (typeof TreeModes)[keyof typeof TreeModes];
+
+const MODES: ReadonlySet<string> = new Set(Object.values(TreeModes));
+
+export interface TreeEntry {
+  readonly mode: TreeMode;
+  readonly name: string;
+  readonly oid: Oid;
+}
+
+export function isTreeMode(mode: TreeMode): boolean {
+  return mode === TreeModes.TREE;
+}
+
+/** Why a name cannot appear in a tree, or undefined if it can. */
+export function badEntryName(name: string): string | undefined {
+  if (name.length === 0) return 'empty name';
+  if (name === '.' || name === '..') return `name ${JSON.stringify(name)}`;
+  if (name.toLowerCase() === '.git') return 'name .git';
+  if (name.includes('/')) return 'name contains /';
+  if (name.includes('\0')) return 'name contains NUL';
+  return undefined;
+}
+
+/** Git's tree order: byte order of names, with trees compared as `name/`. */
+export function compareEntries(a: { name: string; mode: TreeMode }, b: { name: string; mode: TreeMode }): number {
+  return Buffer.compare(sortKey(a), sortKey(b));
+}
+
+function sortKey(e: { name: string; mode: TreeMode }): Buffer {
+  return Buffer.from(e.mode === TreeModes.TREE ? `${e.name}/` : e.name, 'utf8');
+}
+
+/** Serialises entries (in any order) into a canonical tree. Throws on names git would reject. */
+export function encodeTree(entries: readonly TreeEntry[]): Buffer {
+  const sorted = [...entries].sort(compareEntries);
+  const parts: Buffer[] = [];
+  let previous: TreeEntry | undefined;
+  for (const e of sorted) {
+    const why = badEntryName(e.name);
+    if (why !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `cannot store tree entry: ${why}`, { name: e.name });
+    if (previous !== undefined && previous.name === e.name) {
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `duplicate tree entry ${JSON.stringify(e.name)}`, { name: e.name });
+    }
+    parts.push(Buffer.from(`${e.mode} ${e.name}\0`, 'utf8'), oidToBytes(e.oid));
+    previous = e;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Parses a tree, refusing anything `git fsck --strict` would flag or that could escape a directory. */
+export function decodeTree(content: Buffer, oid?: Oid): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  let pos = 0;
+  let previous: TreeEntry | undefined;
+  const hostile = (why: string): GitfsError =>
+    new GitfsError(ErrorCodes.HOSTILE_OBJECT, `tree ${oid ?? '(unhashed)'} refused: ${why}`, { oid, reason: why });
+  while (pos < content.length) {
+    const space = content.indexOf(0x20, pos);
+    if (space < 0 || space - pos > 6) throw hostile('bad entry mode');
+    const mode = content.toString('latin1', pos, space);
+    if (!MODES.has(mode)) throw hostile(`unknown mode ${JSON.stringify(mode)}`);
+    const nul = content.indexOf(0, space + 1);
+    if (nul < 0 || nul + 1 + OID_BYTES > content.length) throw hostile('truncated entry');
+    const name = content.toString('utf8', space + 1, nul);
+    if (!Buffer.from(name, 'utf8').equals(content.subarray(space + 1, nul))) throw hostile('entry name is not UTF-8');
+    const why = badEntryName(name);
+    if (why !== undefined) throw hostile(why);
+    const entry: TreeEntry = { mode: mode as TreeMode, name, oid: oidFromBytes(content, nul + 1) };
+    if (previous !== undefined) {
+      if (previous.name === entry.name) throw hostile(`duplicate entry ${JSON.stringify(name)}`);
+      if (compareEntries(previous, entry) >= 0) throw hostile('entries not sorted');
+    }
+    entries.push(entry);
+    previous = entry;
+    pos = nul + 1 + OID_BYTES;
+  }
+  return entries;
+}

@@ -1,0 +1,93 @@
+/**
+ * `gitfs commit --from DIR`: one directory snapshot becomes the next commit of a branch.
+ * Objects go into one new pack; the branch moves by compare-and-swap only after the pack is
+ * durable, so a crash at any point leaves the branch at a complete commit.
+ */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { encodeCommit, type Signature } from '../objects/commit.js';
+import type { Oid } from '../objects/oid.js';
+import type { PackWriteStats } from '../objects/pack-writer.js';
+import type { BranchName } from '../branches/ref-name.js';
+import { importDirectory, type ImportReport } from '../files/importer.js';
+import { readCommit } from '../files/tree-reader.js';
+import type { Repository } from './repository.js';
+
+export interface CommitOptions {
+  readonly message: string;
+  readonly strict?: boolean;
+  readonly allowEmpty?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface CommitResult {
+  /** The new commit, or undefined when the tree equals the parent's and allowEmpty is off. */
+  readonly commit: Oid | undefined;
+  readonly parent: Oid | undefined;
+  readonly tree: Oid;
+  readonly report: ImportReport;
+  readonly stats: PackWriteStats;
+}
+
+export function signatureNow(repo: Repository): Signature {
+  const ms = repo.clock.now();
+  return { ...repo.identity, timestamp: Math.floor(ms / 1000), tzOffsetMinutes: 0 };
+}
+
+export async function commitDirectory(repo: Repository, branch: BranchName, from: string, options: CommitOptions): Promise<CommitResult> {
+  const parent = await repo.refs.resolve(branch);
+  const writer = await repo.newPackWriter();
+  let tree: Oid;
+  let report: ImportReport;
+  let commit: Oid | undefined;
+  try {
+    ({ oid: tree, report } = await importDirectory(
+      from,
+      { sink: writer, chunker: repo.chunker, treeParams: repo.format.tree, chunkThreshold: repo.format.chunkThreshold },
+      options,
+    ));
+    const unchanged = parent !== undefined && (await readCommit(repo.objects, parent)).tree === tree;
+    if (!unchanged || options.allowEmpty === true) {
+      const who = signatureNow(repo);
+      commit = await writer.write(
+        'commit',
+        encodeCommit({ tree, parents: parent === undefined ? [] : [parent], author: who, committer: who, extraHeaders: [], message: normalizeMessage(options.message) }),
+      );
+    }
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+  await writer.finish();
+  if (commit !== undefined) {
+    try {
+      await repo.refs.update(branch, { expected: parent ?? null, next: commit, message: `commit: ${firstLine(options.message)}` });
+    } catch (e) {
+      if (e instanceof GitfsError && e.code === ErrorCodes.REF_CONFLICT) {
+        throw new GitfsError(
+          ErrorCodes.REF_CONFLICT,
+          `branch ${branch} moved while committing; your snapshot is kept as commit ${commit} (gitfs branch create NAME ${commit.slice(0, 12)} to keep it)`,
+          { ...e.data, branch, commit },
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    await pointHeadIfDangling(repo, branch);
+  }
+  return { commit, parent, tree, report, stats: writer.stats };
+}
+
+/** A bare repository's HEAD should name a branch that exists, so `git log` and `git clone` work. */
+export async function pointHeadIfDangling(repo: Repository, branch: BranchName): Promise<void> {
+  const head = await repo.refs.readHead();
+  if ((await repo.refs.resolve(head)) === undefined) await repo.refs.setHead(branch);
+}
+
+function normalizeMessage(message: string): string {
+  const trimmed = message.replace(/\s+$/, '');
+  return `${trimmed === '' ? 'gitfs commit' : trimmed}\n`;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]?.trim() || 'gitfs commit';
+}

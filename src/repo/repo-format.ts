@@ -1,0 +1,101 @@
+/**
+ * What a gitfs repository records about itself in its git config at `init`, and never changes:
+ * the format version and the chunking parameters (changing them would break dedup with every
+ * object already stored). See docs/FORMAT.md, "Repository config".
+ */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { GEAR_ALGORITHM, validateChunkerParams, type ChunkerParams } from '../objects/chunker.js';
+import type { ChunkTreeParams } from '../objects/chunk-tree.js';
+import type { ConfigValues } from './git-config.js';
+import { formatGitConfig } from './git-config.js';
+
+export const FORMAT_VERSION = 1;
+
+export interface RepoFormat {
+  readonly formatVersion: number;
+  readonly chunker: ChunkerParams;
+  readonly tree: ChunkTreeParams;
+  /** Regular files larger than this many bytes are chunked; smaller ones are single blobs. */
+  readonly chunkThreshold: number;
+}
+
+/** Settings that may change at any time without affecting object ids. */
+export interface RepoSettings {
+  readonly compressionLevel: number;
+}
+
+export const DEFAULT_FORMAT: RepoFormat = {
+  formatVersion: FORMAT_VERSION,
+  chunker: { minSize: 2048, avgSize: 8192, maxSize: 65536 },
+  tree: { fanoutBits: 4, maxFanout: 256 },
+  chunkThreshold: 256 * 1024,
+};
+
+export const DEFAULT_SETTINGS: RepoSettings = { compressionLevel: 1 };
+
+export function renderConfig(format: RepoFormat, settings: RepoSettings): string {
+  return formatGitConfig([
+    {
+      name: 'core',
+      entries: [
+        ['repositoryformatversion', 0],
+        ['filemode', true],
+        ['bare', true],
+        ['logallrefupdates', true],
+      ],
+    },
+    { name: 'gitfs', entries: [['formatVersion', format.formatVersion]] },
+    {
+      name: 'gitfs.chunking',
+      entries: [
+        ['algorithm', GEAR_ALGORITHM],
+        ['minSize', format.chunker.minSize],
+        ['avgSize', format.chunker.avgSize],
+        ['maxSize', format.chunker.maxSize],
+        ['fanoutBits', format.tree.fanoutBits],
+        ['maxFanout', format.tree.maxFanout],
+        ['threshold', format.chunkThreshold],
+      ],
+    },
+    { name: 'gitfs.pack', entries: [['compression', settings.compressionLevel]] },
+  ]);
+}
+
+export function readFormat(values: ConfigValues, source: string): { format: RepoFormat; settings: RepoSettings } {
+  const version = values.get('gitfs.formatversion');
+  if (version === undefined) {
+    throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source} has no gitfs.formatVersion: not a gitfs repository`);
+  }
+  if (version !== String(FORMAT_VERSION)) {
+    throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source}: gitfs format version ${version} is not supported by this build (${FORMAT_VERSION})`);
+  }
+  const int = (key: string, min: number, max: number): number => {
+    const raw = values.get(key);
+    const n = raw === undefined ? NaN : Number(raw);
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new GitfsError(ErrorCodes.BAD_CONFIG, `${source}: ${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+  const algorithm = values.get('gitfs.chunking.algorithm');
+  if (algorithm !== GEAR_ALGORITHM) {
+    throw new GitfsError(ErrorCodes.BAD_CONFIG, `${source}: unknown chunking algorithm ${JSON.stringify(algorithm)}`);
+  }
+  const chunker = {
+    minSize: int('gitfs.chunking.minsize', 64, 1 << 26),
+    avgSize: int('gitfs.chunking.avgsize', 256, 1 << 24),
+    maxSize: int('gitfs.chunking.maxsize', 512, 1 << 26),
+  };
+  validateChunkerParams(chunker);
+  const format: RepoFormat = {
+    formatVersion: FORMAT_VERSION,
+    chunker,
+    tree: { fanoutBits: int('gitfs.chunking.fanoutbits', 1, 8), maxFanout: int('gitfs.chunking.maxfanout', 2, 65536) },
+    chunkThreshold: int('gitfs.chunking.threshold', 0, Number.MAX_SAFE_INTEGER),
+  };
+  const compression = values.get('gitfs.pack.compression');
+  const settings: RepoSettings = {
+    compressionLevel: compression === undefined ? DEFAULT_SETTINGS.compressionLevel : int('gitfs.pack.compression', 0, 9),
+  };
+  return { format, settings };
+}

@@ -1,0 +1,102 @@
+/**
+ * A gitfs repository: a bare git repository whose config records the gitfs format.
+ * This is the public face the CLI (and later the mount and the node daemon) work through; it
+ * wires the object database, the ref store, the chunker and the pack writer together.
+ */
+import { hostname } from 'node:os';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { Chunker } from '../objects/chunker.js';
+import { ObjectDatabase } from '../objects/object-database.js';
+import { PackWriter } from '../objects/pack-writer.js';
+import { RefStore } from '../branches/ref-store.js';
+import type { Identity } from '../branches/reflog.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { writeFileAtomic } from '../util/durable.js';
+import { parseGitConfig } from './git-config.js';
+import { DEFAULT_FORMAT, DEFAULT_SETTINGS, readFormat, renderConfig, type RepoFormat, type RepoSettings } from './repo-format.js';
+
+export interface RepositoryComponents {
+  readonly clock?: Clock;
+  /** Environment for identity defaults (GITFS_AUTHOR_NAME, GITFS_AUTHOR_EMAIL). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export class Repository {
+  readonly chunker: Chunker;
+
+  private constructor(
+    readonly gitDir: string,
+    readonly format: RepoFormat,
+    readonly settings: RepoSettings,
+    readonly objects: ObjectDatabase,
+    readonly refs: RefStore,
+    readonly clock: Clock,
+    readonly identity: Identity,
+  ) {
+    this.chunker = new Chunker(format.chunker);
+  }
+
+  /** Creates a repository in `dir` (which must be absent or empty) and opens it. */
+  static async init(dir: string, components: RepositoryComponents = {}, format: RepoFormat = DEFAULT_FORMAT): Promise<Repository> {
+    const gitDir = resolve(dir);
+    const existing: string[] = await readdir(gitDir).catch((e: unknown): string[] => {
+      if (errnoCode(e) === 'ENOENT') return [];
+      throw new GitfsError(ErrorCodes.IO, `cannot read ${gitDir}: ${(e as Error).message}`, { path: gitDir }, { cause: e });
+    });
+    if (existing.includes('config') || existing.includes('HEAD')) {
+      throw new GitfsError(ErrorCodes.REPOSITORY_EXISTS, `${gitDir} already holds a repository`, { path: gitDir });
+    }
+    if (existing.length > 0) {
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${gitDir} is not empty; gitfs init needs a new or empty directory`, { path: gitDir });
+    }
+    for (const sub of ['objects/pack', 'objects/info', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'info']) {
+      await mkdir(join(gitDir, sub), { recursive: true });
+    }
+    await writeFile(join(gitDir, 'description'), 'gitfs repository\n');
+    await writeFileAtomic(join(gitDir, 'HEAD'), 'ref: refs/heads/main\n');
+    // The config is written last: a crash before this point leaves no repository, not half of one.
+    await writeFileAtomic(join(gitDir, 'config'), renderConfig(format, DEFAULT_SETTINGS));
+    return Repository.open(gitDir, components);
+  }
+
+  static async open(dir: string, components: RepositoryComponents = {}): Promise<Repository> {
+    const gitDir = resolve(dir);
+    const configPath = join(gitDir, 'config');
+    let text: string;
+    try {
+      text = await readFile(configPath, 'utf8');
+      await stat(join(gitDir, 'objects'));
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${gitDir} is not a gitfs repository (run gitfs init)`, { path: gitDir });
+      }
+      throw new GitfsError(ErrorCodes.IO, `cannot read ${configPath}: ${(e as Error).message}`, { path: configPath }, { cause: e });
+    }
+    const values = parseGitConfig(text, configPath);
+    const { format, settings } = readFormat(values, configPath);
+    const clock = components.clock ?? systemClock;
+    const env = components.env ?? process.env;
+    const identity: Identity = {
+      name: env.GITFS_AUTHOR_NAME ?? values.get('user.name') ?? 'gitfs',
+      email: env.GITFS_AUTHOR_EMAIL ?? values.get('user.email') ?? `gitfs@${hostname()}`,
+    };
+    const objects = await ObjectDatabase.open(gitDir);
+    const refs = new RefStore({ gitDir, clock }, { identity });
+    return new Repository(gitDir, format, settings, objects, refs, clock, identity);
+  }
+
+  /** A writer for one batch of objects (one commit's worth); finish() makes them visible. */
+  newPackWriter(): Promise<PackWriter> {
+    return PackWriter.create(
+      { packDir: join(this.gitDir, 'objects', 'pack'), existing: this.objects },
+      { compressionLevel: this.settings.compressionLevel },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.objects.close();
+  }
+}

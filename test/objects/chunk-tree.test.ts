@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ChunkTreeBuilder, chunkLevel } from '../../src/objects/chunk-tree.js';
+import { ChunkedFileReader } from '../../src/objects/chunked-file-reader.js';
+import { Chunker } from '../../src/objects/chunker.js';
+import { hashObject, type Oid } from '../../src/objects/oid.js';
+import { decodeTree } from '../../src/objects/tree.js';
+import { DEFAULT_FORMAT } from '../../src/repo/repo-format.js';
+import { isGitfsError } from '../../src/errors.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { MemoryStore } from '../support/memory-store.js';
+
+const chunker = new Chunker(DEFAULT_FORMAT.chunker);
+
+async function store(data: Buffer, mem: MemoryStore, tree = DEFAULT_FORMAT.tree): Promise<{ oid: Oid; size: number }> {
+  const builder = new ChunkTreeBuilder(mem, tree);
+  let at = 0;
+  for (const n of chunker.cutAll(data)) {
+    const chunk = data.subarray(at, at + n);
+    const oid = await mem.writeHashed(hashObject('blob', chunk), 'blob', chunk);
+    await builder.add(oid, n);
+    at += n;
+  }
+  return builder.finish();
+}
+
+describe('chunk tree', () => {
+  it('chunkLevel counts trailing zero bits of the id in fanout steps', () => {
+    assert.equal(chunkLevel('0123456789abcdef0123456789abcdef01234561' as Oid, 4), 0);
+    assert.equal(chunkLevel('0123456789abcdef0123456789abcdef01234510' as Oid, 4), 1);
+    assert.equal(chunkLevel('0123456789abcdef0123456789abcdef01234500' as Oid, 4), 2);
+    assert.equal(chunkLevel('0123456789abcdef0123456789abcdef01234580' as Oid, 4), 1);
+    assert.equal(chunkLevel('0123456789abcdef0123456789abcdef01234580' as Oid, 3), 2);
+  });
+
+  it('golden root id for a pinned input (pins cut points, levels, fanout and names)', async () => {
+    const mem = new MemoryStore();
+    const { oid, size } = await store(pseudoRandomBytes(4 << 20, 'gitfs golden tree v1'), mem);
+    assert.equal(size, 4 << 20);
+    assert.equal(oid, GOLDEN_ROOT);
+  });
+
+  it('reads back every byte range exactly', async () => {
+    const data = pseudoRandomBytes(3 << 20, 'ranges');
+    const mem = new MemoryStore();
+    const { oid, size } = await store(data, mem, { fanoutBits: 2, maxFanout: 8 });
+    const reader = new ChunkedFileReader(mem, oid, size);
+    assert.ok((await reader.read(0, size)).equals(data));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: size }), fc.integer({ min: 0, max: 300_000 }), async (offset, length) => {
+        assert.ok((await reader.read(offset, length)).equals(data.subarray(offset, offset + length)));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a small range reads only the chunks it covers plus one path of tree nodes', async () => {
+    const data = pseudoRandomBytes(8 << 20, 'sparse read');
+    const mem = new MemoryStore();
+    const { oid, size } = await store(data, mem);
+    mem.reads = 0;
+    await new ChunkedFileReader(mem, oid, size).read(5_000_000, 100);
+    assert.ok(mem.reads <= 8, `${mem.reads} objects read for 100 bytes`);
+  });
+
+  it('one edit rewrites O(log n) objects', async () => {
+    const data = pseudoRandomBytes(16 << 20, 'edit');
+    const mem = new MemoryStore();
+    await store(data, mem);
+    const before = new Set(mem.objects.keys());
+    const edited = Buffer.from(data);
+    edited[9_000_000] = (edited[9_000_000] as number) ^ 0xff;
+    await store(edited, mem);
+    const added = [...mem.objects.keys()].filter((k) => !before.has(k)).length;
+    assert.ok(added <= 8, `${added} new objects for a one-byte edit of 16 MiB`);
+  });
+
+  it('caps node width on uniform data', async () => {
+    const mem = new MemoryStore();
+    const { oid, size } = await store(Buffer.alloc(40 << 20), mem);
+    for (const o of mem.objects.values()) if (o.type === 'tree') assert.ok(decodeTree(o.content).length <= DEFAULT_FORMAT.tree.maxFanout);
+    assert.ok((await new ChunkedFileReader(mem, oid, size).read(size - 10, 10)).equals(Buffer.alloc(10)));
+    assert.ok(mem.objects.size < 10, `${mem.objects.size} objects for 40 MiB of zeros`);
+  });
+
+  it('refuses a chunk tree whose sizes disagree with its parent', async () => {
+    const data = pseudoRandomBytes(1 << 20, 'lies');
+    const mem = new MemoryStore();
+    const { oid, size } = await store(data, mem);
+    await assert.rejects(new ChunkedFileReader(mem, oid, size + 1).read(0, size + 1), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
+  });
+});
+
+const GOLDEN_ROOT = 'eb4b957ef662704a4cc94a4f54d91faaffdebcb7';

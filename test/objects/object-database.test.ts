@@ -1,0 +1,441 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ErrorCodes, GitfsError } from '../../src/errors.js';
+import type { ErrorCode } from '../../src/errors.js';
+import { ObjectDatabase } from '../../src/objects/object-database.js';
+import type { Oid } from '../../src/objects/oid.js';
+import {
+  allObjects,
+  cleanupTempDirs,
+  gitOid,
+  makeDelta,
+  makeRepo,
+  packEntryTypes,
+  packFiles,
+  pseudoRandom,
+  runGit,
+  tempDir,
+  writeLooseRaw,
+  writeRawPack,
+} from './git-fixture.js';
+import type { GitRepo, GitViewObject } from './git-fixture.js';
+
+const OFS_DELTA = 6;
+const REF_DELTA = 7;
+
+async function expectError(p: Promise<unknown>, codes: ErrorCode | readonly ErrorCode[], oid?: string): Promise<GitfsError> {
+  const allowed: readonly ErrorCode[] = typeof codes === 'string' ? [codes] : codes;
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof GitfsError, `expected a GitfsError, got ${String(e)}`);
+    assert.ok(allowed.includes(e.code), `expected ${allowed.join('|')}, got ${e.code}: ${e.message}`);
+    if (oid !== undefined) {
+      assert.ok(e.message.includes(oid), `message names ${oid}: ${e.message}`);
+      assert.equal(e.data['oid'], oid);
+    }
+    return e;
+  }
+  assert.fail(`expected ${allowed.join('|')}, got success`);
+}
+
+async function readAllAndCompare(db: ObjectDatabase, objects: readonly GitViewObject[]): Promise<void> {
+  assert.ok(objects.length > 0);
+  for (const o of objects) {
+    const got = await db.read(o.oid as Oid);
+    assert.equal(got.type, o.type, o.oid);
+    assert.ok(got.content.equals(o.content), `content of ${o.oid} differs`);
+  }
+}
+
+/** A text of ~6 KiB shared by every file, with a few lines varied per file and version. */
+function similarText(file: number, version: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    lines.push(i % 37 === file % 37 || i === version * 7 ? `line ${i}: file ${file} version ${version}` : `line ${i}: the quick brown fox jumps over the lazy dog`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function copyGitDir(repo: GitRepo, label: string): string {
+  const dst = path.join(tempDir(label), 'git');
+  fs.cpSync(repo.gitDir, dst, { recursive: true });
+  return dst;
+}
+
+describe('ObjectDatabase', function () {
+  this.timeout(120_000);
+  let repo: GitRepo;
+  let looseView: GitViewObject[];
+  let dbBeforeGc: ObjectDatabase;
+  const bigBlob = pseudoRandom(42, 700 * 1024);
+
+  before(() => {
+    repo = makeRepo('odb');
+    for (let version = 0; version < 6; version++) {
+      for (let f = 0; f < 40; f++) if (version === 0 || (f + version) % 3 === 0) repo.write(`dir${f % 4}/file${f}.txt`, similarText(f, version));
+      if (version === 0) {
+        repo.write('big.bin', bigBlob);
+        repo.write('empty.txt', '');
+      }
+      if (version === 3) {
+        const changed = Buffer.from(bigBlob);
+        changed.write('a small change in the middle', 300 * 1024);
+        repo.write('big.bin', changed);
+      }
+      repo.commit(`version ${version}`);
+    }
+    repo.git(['tag', '-a', '-m', 'a tag', 'v1']);
+    looseView = allObjects(repo);
+  });
+  after(async () => {
+    await dbBeforeGc?.close();
+    cleanupTempDirs();
+  });
+
+  describe('loose objects (before gc)', () => {
+    it('reads every object byte-exact', async () => {
+      assert.equal(packFiles(repo.gitDir).length, 0);
+      dbBeforeGc = await ObjectDatabase.open(repo.gitDir);
+      await readAllAndCompare(dbBeforeGc, looseView);
+      assert.ok(looseView.some((o) => o.type === 'tag') && looseView.some((o) => o.content.length > 500 * 1024));
+    });
+
+    it('refuses a directory that is not a repository', async () => {
+      await expectError(ObjectDatabase.open(path.join(repo.dir, 'dir0')), ErrorCodes.NOT_A_REPOSITORY);
+    });
+
+    it('reports a missing object as OBJECT_NOT_FOUND and has() false', async () => {
+      const oid = '0123456789012345678901234567890123456789' as Oid;
+      await expectError(dbBeforeGc.read(oid), ErrorCodes.OBJECT_NOT_FOUND, oid);
+      assert.equal(await dbBeforeGc.has(oid), false);
+      assert.equal(await dbBeforeGc.has(looseView[0]!.oid as Oid), true);
+    });
+  });
+
+  describe('packs (after git gc --aggressive)', () => {
+    let db: ObjectDatabase;
+    before(async () => {
+      repo.git(['gc', '-q', '--aggressive', '--prune=now']);
+      db = await ObjectDatabase.open(repo.gitDir);
+    });
+    after(() => db.close());
+
+    it('holds OFS_DELTA chains', () => {
+      const [idx] = packFiles(repo.gitDir);
+      assert.equal(packFiles(repo.gitDir).length, 1);
+      const types = packEntryTypes(repo, idx!);
+      assert.ok(types.filter((t) => t.rawType === OFS_DELTA).length > 20, 'many OFS_DELTA entries');
+      const verify = repo.gitText(['verify-pack', '-v', idx!]);
+      assert.match(verify, /^chain length = [2-9]\d*: \d+ objects?$/m, 'some chains are at least 2 deep');
+      assert.equal(fs.readdirSync(path.join(repo.gitDir, 'objects')).filter((n) => /^[0-9a-f]{2}$/.test(n)).length, 0, 'no loose objects left');
+    });
+
+    it('reads every object byte-exact', async () => {
+      const packedView = allObjects(repo);
+      assert.deepEqual(packedView.map((o) => o.oid).sort(), looseView.map((o) => o.oid).sort());
+      await readAllAndCompare(db, packedView);
+    });
+
+    it('finds objects in a pack that appeared after opening (rescan on miss)', async () => {
+      await readAllAndCompare(dbBeforeGc, looseView);
+    });
+
+    it('reads 64-bit offsets written by git index-pack', async () => {
+      const bare = makeRepo('odb64', true);
+      const src = packFiles(repo.gitDir)[0]!.replace(/\.idx$/, '.pack');
+      const dst = path.join(bare.gitDir, 'objects', 'pack', path.basename(src));
+      fs.copyFileSync(src, dst);
+      bare.git(['index-pack', '--index-version=2,0x100', dst]);
+      const db64 = await ObjectDatabase.open(bare.gitDir);
+      try {
+        await readAllAndCompare(db64, looseView);
+      } finally {
+        await db64.close();
+      }
+    });
+
+    it('refuses objects above maxObjectBytes with HOSTILE_OBJECT', async () => {
+      const small = await ObjectDatabase.open(repo.gitDir, { maxObjectBytes: 100 * 1024 });
+      try {
+        const big = looseView.find((o) => o.content.length > 500 * 1024)!;
+        await expectError(small.read(big.oid as Oid), ErrorCodes.HOSTILE_OBJECT, big.oid);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('finds by prefix over packs and loose objects, deduplicated', async () => {
+      const extra = repo.git(['hash-object', '-w', '--stdin'], 'a loose object next to the pack\n').toString().trim();
+      const dup = looseView[0]!;
+      writeLooseRaw(repo.gitDir, dup.oid, Buffer.concat([Buffer.from(`${dup.type} ${dup.content.length}\0`), dup.content]));
+      const all = [...looseView.map((o) => o.oid), extra].sort();
+      for (const oid of [extra, dup.oid, ...all.slice(0, 10)]) {
+        for (const len of [4, 5, 7, 40]) {
+          const prefix = oid.slice(0, len);
+          assert.deepEqual(await db.findByPrefix(prefix, 100), all.filter((o) => o.startsWith(prefix)), prefix);
+        }
+      }
+      assert.deepEqual(await db.findByPrefix(extra.slice(0, 4), 0), []);
+      await expectError(db.findByPrefix('ABCD', 10), ErrorCodes.BAD_ARGUMENT);
+      await expectError(db.findByPrefix('abc', 10), ErrorCodes.BAD_ARGUMENT);
+      assert.equal((await db.read(extra as Oid)).content.toString(), 'a loose object next to the pack\n');
+    });
+
+    it('ignores tmp_* files and packs without an index', async () => {
+      const gitDir = copyGitDir(repo, 'odb-tmp');
+      const packDir = path.join(gitDir, 'objects', 'pack');
+      fs.writeFileSync(path.join(packDir, 'tmp_pack_abc.idx'), 'garbage');
+      fs.writeFileSync(path.join(packDir, 'tmp_pack_abc.pack'), 'garbage');
+      fs.writeFileSync(path.join(packDir, 'pack-0000000000000000000000000000000000000000.pack'), 'garbage');
+      const d = await ObjectDatabase.open(gitDir);
+      try {
+        await readAllAndCompare(d, looseView.slice(0, 5));
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('refuses a damaged index with CORRUPT_PACK naming the file', async () => {
+      const gitDir = copyGitDir(repo, 'odb-badidx');
+      const idx = packFiles(gitDir)[0]!;
+      fs.chmodSync(idx, 0o644);
+      const bytes = fs.readFileSync(idx);
+      bytes[bytes.length - 100]! ^= 0x10;
+      fs.writeFileSync(idx, bytes);
+      const e = await expectError(ObjectDatabase.open(gitDir), ErrorCodes.CORRUPT_PACK);
+      assert.ok(e.message.includes(path.basename(idx)), e.message);
+    });
+
+    it('refuses a pack whose object count disagrees with its index', async () => {
+      const gitDir = copyGitDir(repo, 'odb-badpack');
+      const pack = packFiles(gitDir)[0]!.replace(/\.idx$/, '.pack');
+      fs.chmodSync(pack, 0o644);
+      const fd = fs.openSync(pack, 'r+');
+      fs.writeSync(fd, Buffer.from([0, 0, 0, 1]), 0, 4, 8);
+      fs.closeSync(fd);
+      await expectError(ObjectDatabase.open(gitDir), ErrorCodes.CORRUPT_PACK);
+    });
+
+    it('reports a flipped bit inside a pack entry as CORRUPT_OBJECT naming the object', async () => {
+      const gitDir = copyGitDir(repo, 'odb-flip');
+      const idx = packFiles(gitDir)[0]!;
+      const rows = runGit(repo.dir, ['verify-pack', '-v', idx])
+        .toString()
+        .split('\n')
+        .map((l) => l.split(/\s+/))
+        .filter((f) => f.length >= 5 && /^[0-9a-f]{40}$/.test(f[0]!));
+      // A whole (non-delta) blob, and a delta whose base is a whole blob.
+      const whole = rows.find((f) => f[1] === 'blob' && f.length === 5 && Number(f[3]) > 200)!;
+      const dependent = rows.find((f) => f.length === 7 && f[6] !== whole[0] && rows.find((r) => r[0] === f[6])?.length === 5)!;
+      const base = rows.find((r) => r[0] === dependent[6])!;
+      const pack = idx.replace(/\.idx$/, '.pack');
+      fs.chmodSync(pack, 0o644);
+      const bytes = fs.readFileSync(pack);
+      for (const row of [whole, base]) bytes[Number(row[4]) + Math.floor(Number(row[3]) / 2)]! ^= 0x04;
+      fs.writeFileSync(pack, bytes);
+      const d = await ObjectDatabase.open(gitDir);
+      try {
+        const codes = [ErrorCodes.CORRUPT_OBJECT, ErrorCodes.CORRUPT_PACK] as const;
+        await expectError(d.read(whole[0] as Oid), codes, whole[0]);
+        await expectError(d.read(dependent[0] as Oid), codes, dependent[0]);
+        const other = rows.find((f) => f.length === 5 && f[0] !== whole[0] && f[0] !== base[0])!;
+        assert.equal((await d.read(other[0] as Oid)).type, other[1]);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('falls back to a good loose copy when the packed copy is damaged', async () => {
+      const gitDir = copyGitDir(repo, 'odb-fallback');
+      const idx = packFiles(gitDir)[0]!;
+      const pack = idx.replace(/\.idx$/, '.pack');
+      const target = runGit(repo.dir, ['verify-pack', '-v', idx])
+        .toString()
+        .split('\n')
+        .map((l) => l.split(/\s+/))
+        .find((f) => f[1] === 'blob' && f.length === 5 && Number(f[3]) > 200)!;
+      fs.chmodSync(pack, 0o644);
+      const bytes = fs.readFileSync(pack);
+      bytes[Number(target[4]) + Math.floor(Number(target[3]) / 2)]! ^= 0x04;
+      fs.writeFileSync(pack, bytes);
+      const good = looseView.find((o) => o.oid === target[0])!;
+      writeLooseRaw(gitDir, good.oid, Buffer.concat([Buffer.from(`blob ${good.content.length}\0`), good.content]));
+      const d = await ObjectDatabase.open(gitDir);
+      try {
+        assert.ok((await d.read(good.oid as Oid)).content.equals(good.content));
+      } finally {
+        await d.close();
+      }
+    });
+  });
+
+  describe('REF_DELTA', () => {
+    it('reads a pack written by plain git pack-objects (REF_DELTA, no reused deltas)', async () => {
+      const bare = makeRepo('odb-ref', true);
+      const list = repo.git(['rev-list', '--objects', '--all']);
+      repo.git(['pack-objects', '-q', '--no-reuse-delta', '--window=50', '--depth=50', path.join(bare.gitDir, 'objects', 'pack', 'pack')], list);
+      const [idx] = packFiles(bare.gitDir);
+      const types = packEntryTypes(bare, idx!);
+      assert.ok(types.filter((t) => t.rawType === REF_DELTA).length > 20, 'many REF_DELTA entries');
+      assert.equal(types.filter((t) => t.rawType === OFS_DELTA).length, 0);
+      const d = await ObjectDatabase.open(bare.gitDir);
+      try {
+        await readAllAndCompare(d, looseView);
+      } finally {
+        await d.close();
+      }
+    });
+
+    describe('bases outside the pack', () => {
+      let bare: GitRepo;
+      let packDir: string;
+      const base = Buffer.from(similarText(1, 1));
+      const mid = Buffer.from(similarText(1, 2));
+      const top = Buffer.from(similarText(1, 3));
+      const baseOid = gitOid('blob', base);
+      const midOid = gitOid('blob', mid);
+      const topOid = gitOid('blob', top);
+
+      beforeEach(() => {
+        bare = makeRepo('odb-thin', true);
+        packDir = path.join(bare.gitDir, 'objects', 'pack');
+      });
+
+      // git itself only resolves REF_DELTA bases inside the same pack; these packs are deliberately thin.
+      it('resolves a base that is loose, and chains across packs', async () => {
+        assert.equal(bare.git(['hash-object', '-w', '--stdin'], base).toString().trim(), baseOid);
+        writeRawPack(packDir, [{ oid: midOid, type: 'ref', base: baseOid, delta: makeDelta(base, mid) }]);
+        writeRawPack(packDir, [{ oid: topOid, type: 'ref', base: midOid, delta: makeDelta(mid, top) }]);
+        const d = await ObjectDatabase.open(bare.gitDir);
+        try {
+          assert.ok((await d.read(topOid as Oid)).content.equals(top));
+          assert.ok((await d.read(midOid as Oid)).content.equals(mid));
+        } finally {
+          await d.close();
+        }
+      });
+
+      it('reports a missing base as CORRUPT_OBJECT naming the object', async () => {
+        writeRawPack(packDir, [{ oid: midOid, type: 'ref', base: baseOid, delta: makeDelta(base, mid) }]);
+        const d = await ObjectDatabase.open(bare.gitDir);
+        try {
+          const e = await expectError(d.read(midOid as Oid), ErrorCodes.CORRUPT_OBJECT, midOid);
+          assert.ok(e.message.includes(baseOid));
+        } finally {
+          await d.close();
+        }
+      });
+
+      it('bounds delta cycles, within one pack and across packs', async () => {
+        writeRawPack(packDir, [
+          { oid: midOid, type: 'ref', base: topOid, delta: makeDelta(top, mid) },
+          { oid: topOid, type: 'ref', base: midOid, delta: makeDelta(mid, top) },
+        ]);
+        const other = makeRepo('odb-cycle2', true);
+        const otherPackDir = path.join(other.gitDir, 'objects', 'pack');
+        writeRawPack(otherPackDir, [{ oid: midOid, type: 'ref', base: topOid, delta: makeDelta(top, mid) }]);
+        writeRawPack(otherPackDir, [{ oid: topOid, type: 'ref', base: midOid, delta: makeDelta(mid, top) }]);
+        for (const gitDir of [bare.gitDir, other.gitDir]) {
+          const d = await ObjectDatabase.open(gitDir);
+          try {
+            await expectError(d.read(topOid as Oid), [ErrorCodes.CORRUPT_PACK, ErrorCodes.CORRUPT_OBJECT], topOid);
+          } finally {
+            await d.close();
+          }
+        }
+      });
+
+      it('refuses pack entries that inflate beyond or short of their declared size', async () => {
+        const zeros = Buffer.alloc(1 << 20);
+        const bombOid = gitOid('blob', zeros);
+        writeRawPack(packDir, [
+          { oid: bombOid, type: 'blob', content: zeros, declaredSize: 10 },
+          { oid: baseOid, type: 'blob', content: base, declaredSize: base.length + 1 },
+        ]);
+        const d = await ObjectDatabase.open(bare.gitDir);
+        try {
+          await expectError(d.read(bombOid as Oid), ErrorCodes.HOSTILE_OBJECT, bombOid);
+          await expectError(d.read(baseOid as Oid), ErrorCodes.CORRUPT_OBJECT, baseOid);
+        } finally {
+          await d.close();
+        }
+      });
+    });
+  });
+
+  describe('damaged loose objects', () => {
+    let bare: GitRepo;
+    let d: ObjectDatabase;
+    const put = (text: string): Oid => bare.git(['hash-object', '-w', '--stdin'], text).toString().trim() as Oid;
+    const loosePath = (oid: string): string => path.join(bare.gitDir, 'objects', oid.slice(0, 2), oid.slice(2));
+
+    beforeEach(async () => {
+      bare = makeRepo('odb-loose', true);
+      d = await ObjectDatabase.open(bare.gitDir);
+    });
+    afterEach(() => d.close());
+
+    it('detects content replaced under the same name', async () => {
+      const oid = put('the real content\n');
+      writeLooseRaw(bare.gitDir, oid, Buffer.from('blob 17\0the fake content\n'));
+      await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid);
+    });
+
+    it('detects a truncated file', async () => {
+      const oid = put('some content that is long enough to truncate meaningfully\n'.repeat(10));
+      const p = loosePath(oid);
+      const bytes = fs.readFileSync(p);
+      fs.chmodSync(p, 0o644);
+      fs.writeFileSync(p, bytes.subarray(0, bytes.length - 8));
+      await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid);
+      fs.writeFileSync(p, bytes.subarray(0, 3));
+      await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid);
+      fs.writeFileSync(p, Buffer.alloc(0));
+      await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid);
+    });
+
+    it('detects a bad header', async () => {
+      const oid = '1111111111111111111111111111111111111111' as Oid;
+      for (const header of ['blob12\0', 'blub 1\0x', 'blob 01\0x', 'blob -1\0', 'blob 1', 'blob 1 \0x']) {
+        writeLooseRaw(bare.gitDir, oid, Buffer.from(header, 'latin1'));
+        await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid);
+      }
+    });
+
+    it('refuses zlib bombs (declared small, inflating huge) with HOSTILE_OBJECT', async () => {
+      const oid = '2222222222222222222222222222222222222222' as Oid;
+      const big = writeLooseRaw(bare.gitDir, oid, Buffer.concat([Buffer.from('blob 10\0'), Buffer.alloc(64 << 20)]), 9);
+      assert.ok(fs.statSync(big).size > 1024, 'a large compressed file');
+      await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
+      const small = writeLooseRaw(bare.gitDir, oid, Buffer.concat([Buffer.from('blob 10\0'), Buffer.alloc(500 << 10)]), 9);
+      assert.ok(fs.statSync(small).size <= 1024, 'a small compressed file');
+      await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
+    });
+
+    it('refuses a declared size above the limit with HOSTILE_OBJECT', async () => {
+      const oid = '3333333333333333333333333333333333333333' as Oid;
+      writeLooseRaw(bare.gitDir, oid, Buffer.from('blob 999999999999\0tiny'));
+      await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
+      const real = put('x'.repeat(5000));
+      const strict = await ObjectDatabase.open(bare.gitDir, { maxObjectBytes: 1000 });
+      try {
+        await expectError(strict.read(real), ErrorCodes.HOSTILE_OBJECT, real);
+        const bigReal = put(pseudoRandom(7, 5000).toString('hex'));
+        await expectError(strict.read(bigReal), ErrorCodes.HOSTILE_OBJECT, bigReal);
+      } finally {
+        await strict.close();
+      }
+    });
+
+    it('reads empty and odd objects git writes', async () => {
+      const empty = put('');
+      assert.equal((await d.read(empty)).content.length, 0);
+      const tree = bare.git(['mktree'], '').toString().trim() as Oid;
+      const got = await d.read(tree);
+      assert.equal(got.type, 'tree');
+      assert.equal(got.content.length, 0);
+    });
+  });
+});
