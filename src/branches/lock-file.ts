@@ -26,12 +26,10 @@ import { link, lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
 import { fsyncDir } from '../util/durable.js';
 
-/** Source of wall-clock time in milliseconds since the Unix epoch. */
-export interface Clock {
-  now(): number;
-}
+export type { Clock } from '../util/clock.js';
 
 export const DEFAULT_STALE_LOCK_MS = 30_000;
 export const LOCK_SUFFIX = '.lock';

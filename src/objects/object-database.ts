@@ -4,8 +4,10 @@
  *
  * Invariants: every object read() returns hashes to its id (else
  * CORRUPT_OBJECT naming it); no object larger than `maxObjectBytes` is
- * inflated (HOSTILE_OBJECT). A miss rescans the pack directory once, since other
- * processes add packs; rescans are coalesced (one running, at most one queued).
+ * inflated (HOSTILE_OBJECT). A read() miss rescans the pack directory once,
+ * since other processes add packs; a has() miss only if the directory's mtime
+ * moved (writers call has() per object). Rescans are coalesced (one running,
+ * at most one queued). sizeOf() is the one unverified answer.
  * Packs that disappear are closed once their reads in flight finish. Only
  * `pack-*.idx` files with a matching `.pack` are opened; `tmp_*` is ignored.
  * A damaged copy of an object is skipped if another source holds a good one.
@@ -36,6 +38,8 @@ export class ObjectDatabase implements ObjectReader {
   /** Open packs by base name (`pack-<hash>`), newest first in `order`. */
   private readonly packsByName = new Map<string, PackFile>();
   private order: PackFile[] = [];
+  /** The pack directory as the last completed scan saw it. */
+  private packDirStamp: DirStamp | undefined;
   private scanRunning: Promise<void> | undefined;
   private scanQueued: Promise<void> | undefined;
   private closed = false;
@@ -75,10 +79,26 @@ export class ObjectDatabase implements ObjectReader {
     throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
   }
 
+  /** On a miss, rescans only if the pack directory changed since the last scan (writers call this per object). */
   async has(oid: Oid): Promise<boolean> {
     if (await this.hasNow(oid)) return true;
+    if (!(await this.packDirMayHaveChanged())) return false;
     await this.refresh();
     return this.hasNow(oid);
+  }
+
+  /**
+   * The size `oid` declares (a delta's target size), reading only the start of
+   * its entry: NOT hash-checked. OBJECT_NOT_FOUND if absent.
+   */
+  async sizeOf(oid: Oid): Promise<number> {
+    let size = await this.trySizeOf(oid);
+    if (size === undefined) {
+      await this.refresh();
+      size = await this.trySizeOf(oid);
+    }
+    if (size === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
+    return size;
   }
 
   async findByPrefix(prefix: string, limit: number): Promise<Oid[]> {
@@ -159,6 +179,28 @@ export class ObjectDatabase implements ObjectReader {
     return this.loose.read(oid, this.maxObjectBytes);
   };
 
+  private async trySizeOf(oid: Oid): Promise<number | undefined> {
+    this.assertOpen();
+    try {
+      for (const pack of this.order) {
+        if (pack.isClosing) continue;
+        const offset = pack.index.lookup(oid);
+        if (offset !== undefined) return await pack.sizeAt(offset);
+      }
+      return await this.loose.sizeOf(oid);
+    } catch (e) {
+      throw withOid(e, oid);
+    }
+  }
+
+  /** False only if the pack directory provably has not changed since the last scan listed it. */
+  private async packDirMayHaveChanged(): Promise<boolean> {
+    const seen = this.packDirStamp;
+    if (!seen?.trusted) return true;
+    const now = await statStamp(join(this.objectsDir, 'pack'));
+    return now.mtimeNs !== seen.mtimeNs || now.ino !== seen.ino;
+  }
+
   private async hasNow(oid: Oid): Promise<boolean> {
     this.assertOpen();
     for (const pack of this.order) if (pack.index.lookup(oid) !== undefined) return true;
@@ -175,6 +217,7 @@ export class ObjectDatabase implements ObjectReader {
 
   private async scan(): Promise<void> {
     const packDir = join(this.objectsDir, 'pack');
+    const stamp = await statStamp(packDir); // before listing: a change after it shows as a new stamp
     let names: string[];
     try {
       names = await readdir(packDir);
@@ -208,6 +251,7 @@ export class ObjectDatabase implements ObjectReader {
       else if (r.value) this.packsByName.set(toOpen[i]!, r.value);
     });
     this.order = [...this.packsByName.values()].sort((a, b) => b.mtimeMs - a.mtimeMs);
+    this.packDirStamp = stamp;
     // Good packs stay usable; a damaged one is reported (again on every rescan until it is fixed).
     if (failure !== undefined) throw failure;
   }
@@ -234,6 +278,29 @@ export class ObjectDatabase implements ObjectReader {
 
   private closedError(): GitfsError {
     return new GitfsError(ErrorCodes.IO, `object database ${this.objectsDir} is closed`);
+  }
+}
+
+/**
+ * A directory's identity and modification time. `trusted` is false while the
+ * mtime is too recent to rule out a later change in the same timestamp tick
+ * (filesystems with whole-second mtimes get a 2 s window, others 100 ms).
+ */
+interface DirStamp {
+  readonly mtimeNs: bigint;
+  readonly ino: bigint;
+  readonly trusted: boolean;
+}
+
+async function statStamp(dir: string): Promise<DirStamp> {
+  try {
+    const st = await stat(dir, { bigint: true });
+    const wholeSeconds = st.mtimeNs % 1_000_000_000n === 0n;
+    const ageMs = Date.now() - Number(st.mtimeNs / 1_000_000n);
+    return { mtimeNs: st.mtimeNs, ino: st.ino, trusted: ageMs > (wholeSeconds ? 2000 : 100) };
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return { mtimeNs: -1n, ino: -1n, trusted: true };
+    throw new GitfsError(ErrorCodes.IO, `cannot stat ${dir}: ${(e as Error).message}`, { path: dir }, { cause: e });
   }
 }
 

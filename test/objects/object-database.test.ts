@@ -142,6 +142,15 @@ describe('ObjectDatabase', function () {
       await readAllAndCompare(dbBeforeGc, looseView);
     });
 
+    it('gives every object\'s declared size without reading it whole', async () => {
+      for (const o of looseView) {
+        assert.equal(await db.sizeOf(o.oid as Oid), o.content.length, o.oid);
+        assert.equal(await dbBeforeGc.sizeOf(o.oid as Oid), o.content.length, o.oid);
+      }
+      const missing = 'abababababababababababababababababababab';
+      await expectError(db.sizeOf(missing as Oid), ErrorCodes.OBJECT_NOT_FOUND, missing);
+    });
+
     it('reads 64-bit offsets written by git index-pack', async () => {
       const bare = makeRepo('odb64', true);
       const src = packFiles(repo.gitDir)[0]!.replace(/\.idx$/, '.pack');
@@ -268,6 +277,52 @@ describe('ObjectDatabase', function () {
       } finally {
         await d.close();
       }
+    });
+  });
+
+  describe('has() and packs added by other processes', () => {
+    it('rescans on a miss when the pack directory changed, and only then', async () => {
+      const bare = makeRepo('odb-has', true);
+      const packDir = path.join(bare.gitDir, 'objects', 'pack');
+      const past = new Date(Date.now() - 60_000);
+      fs.utimesSync(packDir, past, past);
+      const d = await ObjectDatabase.open(bare.gitDir);
+      try {
+        const oid = gitOid('blob', Buffer.from('x'));
+        assert.equal(await d.has(oid as Oid), false);
+        writeRawPack(packDir, [{ oid, type: 'blob', content: Buffer.from('x') }]);
+        assert.equal(await d.has(oid as Oid), true, 'new pack seen: the directory changed');
+
+        const other = gitOid('blob', Buffer.from('y'));
+        fs.utimesSync(packDir, past, past);
+        await d.refresh();
+        writeRawPack(packDir, [{ oid: other, type: 'blob', content: Buffer.from('y') }]);
+        fs.utimesSync(packDir, past, past); // as if nothing had changed
+        assert.equal(await d.has(other as Oid), false, 'an unchanged directory is not rescanned');
+        assert.equal((await d.read(other as Oid)).content.toString(), 'y', 'read() always rescans on a miss');
+        assert.equal(await d.has(other as Oid), true);
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('coalesces concurrent rescans and closes vanished packs', async () => {
+      const bare = makeRepo('odb-vanish', true);
+      const packDir = path.join(bare.gitDir, 'objects', 'pack');
+      const oid = gitOid('blob', Buffer.from('z'));
+      const base = writeRawPack(packDir, [{ oid, type: 'blob', content: Buffer.from('z') }]);
+      const d = await ObjectDatabase.open(bare.gitDir);
+      try {
+        assert.equal(await d.has(oid as Oid), true);
+        await Promise.all(Array.from({ length: 20 }, () => d.refresh()));
+        fs.rmSync(`${base}.idx`);
+        fs.rmSync(`${base}.pack`);
+        await d.refresh();
+        await expectError(d.read(oid as Oid), ErrorCodes.OBJECT_NOT_FOUND, oid);
+      } finally {
+        await d.close();
+      }
+      await expectError(d.read(oid as Oid), ErrorCodes.IO);
     });
   });
 

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, gitfs, gitfsOk } from '../support/cli.js';
+import { makeFixtureTree } from '../support/fixture-tree.js';
+import { tempDirs } from '../support/tmp.js';
+
+/** Writes raw object bytes with the real git, bypassing its checks (`--literally`). */
+function writeLiteral(repo: string, type: string, content: Buffer): string {
+  return execFileSync('git', [`--git-dir=${repo}`, 'hash-object', '-t', type, '--literally', '-w', '--stdin'], { input: content, encoding: 'utf8' }).trim();
+}
+
+function treeBytes(entries: Array<[string, string, string]>): Buffer {
+  return Buffer.concat(entries.flatMap(([mode, name, oid]) => [Buffer.from(`${mode} ${name}\0`), Buffer.from(oid, 'hex')]));
+}
+
+function commitTo(repo: string, branch: string, tree: string): void {
+  const commit = execFileSync('git', [`--git-dir=${repo}`, 'commit-tree', tree, '-m', 'evil'], { encoding: 'utf8' }).trim();
+  git(repo, ['update-ref', `refs/heads/${branch}`, commit]);
+}
+
+describe('bad input: clear errors with stable codes, nothing lost, nothing escapes', function () {
+  const tmp = tempDirs();
+  let repo: string;
+  let blob: string;
+  after(() => tmp.cleanup());
+
+  before(async () => {
+    repo = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', repo]);
+    blob = writeLiteral(repo, 'blob', Buffer.from('payload\n'));
+  });
+
+  it('not a repository → exit 3, GITFS_NOT_A_REPOSITORY', async () => {
+    const r = await gitfs(['log', '--repo', tmp.make()]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /GITFS_NOT_A_REPOSITORY/);
+  });
+
+  it('unknown branch, bad revision, bad path: exit 4 / 2 with their codes', async () => {
+    const src = tmp.make();
+    makeFixtureTree(src, { bigBytes: 300_000 });
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
+    const cases: Array<[string[], number, string]> = [
+      [['log', 'nosuch'], 4, 'GITFS_UNKNOWN_REVISION'],
+      [['ls', 'main~5'], 4, 'GITFS_UNKNOWN_REVISION'],
+      [['ls', 'main^^{tree}'], 2, 'GITFS_BAD_REVISION'],
+      [['cat', 'main:no/such/file'], 4, 'GITFS_PATH_NOT_FOUND'],
+      [['cat', 'main:etc'], 4, 'GITFS_WRONG_OBJECT_TYPE'],
+      [['commit', '--branch', 'bad..name', '--from', src], 2, 'GITFS_BAD_BRANCH_NAME'],
+      [['branch', 'delete', 'nosuch'], 4, 'GITFS_UNKNOWN_BRANCH'],
+      [['branch', 'create', 'main'], 5, 'GITFS_BRANCH_EXISTS'],
+      [['cat', 'main:README', '--offset', '-1'], 2, 'GITFS_BAD_ARGUMENT'],
+      [['frobnicate'], 2, 'unknown command'],
+    ];
+    for (const [args, code, text] of cases) {
+      const [command, ...rest] = args as [string, ...string[]];
+      const r = await gitfs([command, '--repo', repo, ...rest]);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), args.join(' '));
+    }
+  });
+
+  it('a missing or non-directory source → exit 7, GITFS_SOURCE_UNREADABLE, branch unchanged', async () => {
+    const src = tmp.make();
+    writeFileSync(join(src, 'a'), 'a');
+    const before = git(repo, ['rev-parse', 'main']).trim();
+    for (const from of [join(src, 'missing'), join(src, 'a')]) {
+      const r = await gitfs(['commit', '--repo', repo, '--branch', 'main', '--from', from]);
+      assert.equal(r.code, 7, r.stderr);
+      assert.match(r.stderr, /GITFS_SOURCE_UNREADABLE/);
+    }
+    assert.equal(git(repo, ['rev-parse', 'main']).trim(), before);
+  });
+
+  it('hostile trees are refused and export never writes outside its target', async () => {
+    const hostile: Array<[string, Buffer]> = [
+      ['dotdot', treeBytes([['100644', '..', blob]])],
+      ['dot', treeBytes([['100644', '.', blob]])],
+      ['slash', treeBytes([['100644', '../../escaped', blob]])],
+      ['duplicate', treeBytes([['100644', 'same', blob], ['100644', 'same', blob]])],
+      ['unsorted', treeBytes([['100644', 'b', blob], ['100644', 'a', blob]])],
+      ['badmode', treeBytes([['100777', 'x', blob]])],
+      ['absurd', treeBytes([['40000', `big~gitfs~c${'9'.repeat(16)}`, writeLiteral(repo, 'tree', Buffer.alloc(0))]])],
+      ['lying-size', treeBytes([['40000', 'f~gitfs~c999', writeLiteral(repo, 'tree', treeBytes([['100644', '0000000000000000', blob]]))]])],
+      ['marker', treeBytes([['100644', 'x~gitfs~zz', blob]])],
+      ['collide', treeBytes([['100644', 'a', blob], ['40000', 'a~gitfs~c8', writeLiteral(repo, 'tree', treeBytes([['100644', '0000000000000000', blob]]))]])],
+    ];
+    const parent = tmp.make();
+    for (const [name, bytes] of hostile) {
+      commitTo(repo, `evil/${name}`, writeLiteral(repo, 'tree', bytes));
+      const target = join(parent, name, 'out');
+      const r = await gitfs(['export', '--repo', repo, `evil/${name}`, target]);
+      assert.equal(r.code, 6, `${name}: ${r.code} ${r.stderr}`);
+      assert.match(r.stderr, /GITFS_HOSTILE_OBJECT/, name);
+      assert.deepEqual(readdirSync(join(parent, name)), ['out'], `${name} wrote outside its target`);
+    }
+    assert.equal(existsSync(join(parent, 'escaped')), false);
+  });
+
+  it('a flipped bit in a pack is GITFS_CORRUPT_OBJECT naming the object, and fsck names the paths', async () => {
+    const corruptRepo = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', corruptRepo]);
+    const src = tmp.make();
+    writeFileSync(join(src, 'victim.txt'), Buffer.alloc(50_000, 'v'));
+    writeFileSync(join(src, 'other.txt'), 'fine\n');
+    await gitfsOk(['commit', '--repo', corruptRepo, '--branch', 'main', '--from', src]);
+    const victim = git(corruptRepo, ['rev-parse', 'main:victim.txt']).trim();
+    const packDir = join(corruptRepo, 'objects/pack');
+    const idxName = readdirSync(packDir).find((f) => f.endsWith('.idx')) as string;
+    const offset = Number(
+      execFileSync('git', ['verify-pack', '-v', join(packDir, idxName)], { encoding: 'utf8' })
+        .split('\n')
+        .find((l) => l.startsWith(victim))
+        ?.split(/\s+/)[4],
+    );
+    const packPath = join(packDir, idxName.replace(/\.idx$/, '.pack'));
+    const pack = readFileSync(packPath);
+    pack[offset + 20] = (pack[offset + 20] as number) ^ 0x01;
+    chmodSync(packPath, 0o644);
+    writeFileSync(packPath, pack);
+    const r = await gitfs(['cat', '--repo', corruptRepo, 'main:victim.txt']);
+    assert.equal(r.code, 6);
+    assert.match(r.stderr, new RegExp(`GITFS_CORRUPT_OBJECT`));
+    assert.match(r.stderr, new RegExp(victim));
+    assert.equal((await gitfs(['cat', '--repo', corruptRepo, 'main:other.txt'])).stdout, 'fine\n');
+    const f = await gitfs(['fsck', '--repo', corruptRepo]);
+    assert.equal(f.code, 8);
+    assert.match(f.stdout, new RegExp(`GITFS_CORRUPT_OBJECT ${victim}`));
+    assert.match(f.stdout, /needed by main@[0-9a-f]{12}:victim\.txt/);
+  });
+});
