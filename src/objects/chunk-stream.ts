@@ -5,7 +5,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Chunker } from './chunker.js';
 
-const BLOCK_BYTES = 8 << 20;
+const BLOCK_BYTES = 2 << 20;
 
 interface Block {
   readonly data: Buffer;
@@ -23,9 +23,20 @@ async function readBlock(fh: FileHandle, position: number): Promise<Block> {
   return { data, eof: false };
 }
 
-/** Yields the file's chunks, a block's worth at a time, in file order. */
-export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerator<Buffer[]> {
-  if (chunker.params.maxSize > BLOCK_BYTES) throw new Error('chunk maxSize exceeds the read block');
+/** Consecutive chunks of one buffer: the chunk lengths, starting at the buffer's first byte. */
+export interface ChunkRun {
+  readonly block: Buffer;
+  readonly lengths: number[];
+}
+
+/**
+ * Yields the file's chunks in file order, a block's worth at a time, as runs over buffers that
+ * the consumer owns from then on (it may transfer them to a worker): nothing yielded is used
+ * again here.
+ */
+export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerator<ChunkRun[]> {
+  const maxSize = chunker.params.maxSize;
+  if (maxSize > BLOCK_BYTES) throw new Error('chunk maxSize exceeds the read block');
   let position = 0;
   let carry: Buffer = Buffer.alloc(0);
   let next = readBlock(fh, position);
@@ -33,17 +44,37 @@ export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerat
     const block = await next;
     position += block.data.length;
     if (!block.eof) next = readBlock(fh, position);
-    const buf = carry.length === 0 ? block.data : Buffer.concat([carry, block.data]);
-    const chunks: Buffer[] = [];
-    let start = 0;
-    while (start < buf.length) {
-      const n = chunker.cut(buf, start, buf.length, block.eof);
-      if (n < 0) break;
-      chunks.push(buf.subarray(start, start + n));
-      start += n;
+    const runs: ChunkRun[] = [];
+    let at = 0;
+    if (carry.length > 0) {
+      // Chunks that start in the carried tail end within maxSize bytes: cut them from a small
+      // joint buffer instead of copying the whole block behind the tail.
+      const head = block.data.subarray(0, maxSize);
+      const joint = Buffer.concat([carry, head]);
+      const jointEof = block.eof && head.length === block.data.length;
+      const lengths: number[] = [];
+      let start = 0;
+      while (start < carry.length) {
+        const n = chunker.cut(joint, start, joint.length, jointEof);
+        if (n < 0) throw new Error('chunker needed more than maxSize bytes');
+        lengths.push(n);
+        start += n;
+      }
+      runs.push({ block: joint.subarray(0, start), lengths });
+      at = start - carry.length;
     }
-    carry = buf.subarray(start);
-    if (chunks.length > 0) yield chunks;
+    const buf = block.data;
+    const lengths: number[] = [];
+    const first = at;
+    while (at < buf.length) {
+      const n = chunker.cut(buf, at, buf.length, block.eof);
+      if (n < 0) break;
+      lengths.push(n);
+      at += n;
+    }
+    carry = Buffer.from(buf.subarray(at));
+    if (lengths.length > 0) runs.push({ block: first === 0 ? buf.subarray(0, at) : Buffer.from(buf.subarray(first, at)), lengths });
+    if (runs.length > 0) yield runs;
     if (block.eof) return;
   }
 }

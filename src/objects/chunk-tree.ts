@@ -52,6 +52,8 @@ interface Pending {
 export class ChunkTreeBuilder {
   private readonly levels: Pending[][] = [[]];
   private size = 0;
+  /** Node writes in flight: ids are known at once, so the walk never waits for a node to be stored. */
+  private writes: Array<Promise<Oid>> = [];
 
   constructor(
     private readonly sink: ObjectSink,
@@ -59,25 +61,32 @@ export class ChunkTreeBuilder {
   ) {}
 
   /** Appends a chunk that the caller has stored (or is storing) as a blob. */
-  async add(oid: Oid, size: number): Promise<void> {
+  add(oid: Oid, size: number): void {
     this.size += size;
     this.level(0).push({ oid, size, isTree: false });
     const closes = chunkLevel(oid, this.params.fanoutBits);
-    for (let i = 0; i < closes; i++) await this.close(i);
+    for (let i = 0; i < closes; i++) this.close(i);
     for (let i = 0; i < this.levels.length; i++) {
-      if (this.level(i).length >= this.params.maxFanout) await this.close(i);
+      if (this.level(i).length >= this.params.maxFanout) this.close(i);
     }
   }
 
-  /** Closes every open node; returns the root tree id and the file size. */
+  /** Closes every open node, waits until all are stored, and returns the root tree id and the file size. */
   async finish(): Promise<{ oid: Oid; size: number }> {
     for (let i = 0; ; i++) {
       const level = this.level(i);
       const higher = this.levels.slice(i + 1).some((l) => l.length > 0);
       const only = level[0];
-      if (!higher && level.length === 1 && only !== undefined && only.isTree) return { oid: only.oid, size: this.size };
-      if (!higher && level.length === 0) return { oid: await this.writeNode([]), size: this.size };
-      await this.close(i);
+      let root: Oid | undefined;
+      if (!higher && level.length === 1 && only !== undefined && only.isTree) root = only.oid;
+      else if (!higher && level.length === 0) root = this.writeNode([]);
+      if (root !== undefined) {
+        const writes = this.writes;
+        this.writes = [];
+        await Promise.all(writes);
+        return { oid: root, size: this.size };
+      }
+      this.close(i);
     }
   }
 
@@ -90,15 +99,15 @@ export class ChunkTreeBuilder {
     return l;
   }
 
-  private async close(i: number): Promise<void> {
+  private close(i: number): void {
     const items = this.level(i);
     if (items.length === 0) return;
     this.levels[i] = [];
-    const oid = await this.writeNode(items);
+    const oid = this.writeNode(items);
     this.level(i + 1).push({ oid, size: items.reduce((n, p) => n + p.size, 0), isTree: true });
   }
 
-  private async writeNode(items: readonly Pending[]): Promise<Oid> {
+  private writeNode(items: readonly Pending[]): Oid {
     const entries: TreeEntry[] = [];
     let offset = 0;
     for (const p of items) {
@@ -107,7 +116,10 @@ export class ChunkTreeBuilder {
     }
     const content = encodeTree(entries);
     const oid = hashObject('tree', content);
-    return this.sink.writeHashed(oid, 'tree', content);
+    const write = this.sink.writeHashed(oid, 'tree', content);
+    write.catch(() => undefined);
+    this.writes.push(write);
+    return oid;
   }
 }
 

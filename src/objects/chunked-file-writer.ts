@@ -1,36 +1,53 @@
 /**
  * Stores one large file as chunk blobs plus its chunk tree, streaming: the file is never held
- * whole. Chunk writes are issued without waiting for each other (compression runs on the thread
- * pool) but at most WINDOW are outstanding, which bounds memory.
+ * whole. Three stages overlap: this thread reads and cuts block k+1 while the hash worker hashes
+ * block k, and chunk writes are issued without waiting for each other (compression runs on the
+ * thread pool), at most WINDOW outstanding.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { ChunkTreeBuilder, type ChunkTreeParams, type ObjectSink } from './chunk-tree.js';
+import { ChunkHasher, type HashedChunk } from './chunk-hasher.js';
+import { ChunkTreeBuilder, type ChunkTreeParams } from './chunk-tree.js';
 import { chunkFile } from './chunk-stream.js';
 import type { Chunker } from './chunker.js';
-import { hashObject, type Oid } from './oid.js';
+import type { ObjectType, Oid } from './oid.js';
+import type { StoredHint } from './stored-entry.js';
 
 const WINDOW = 32;
 
+export interface ChunkSink {
+  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid>;
+}
+
 export async function writeChunkedFile(
   fh: FileHandle,
-  sink: ObjectSink,
+  sink: ChunkSink,
   chunker: Chunker,
   treeParams: ChunkTreeParams,
 ): Promise<{ oid: Oid; size: number }> {
+  const hasher = ChunkHasher.shared();
   const builder = new ChunkTreeBuilder(sink, treeParams);
   const window: Array<Promise<Oid>> = [];
-  try {
-    for await (const chunks of chunkFile(fh, chunker)) {
-      for (const chunk of chunks) {
-        const oid = hashObject('blob', chunk);
-        window.push(sink.writeHashed(oid, 'blob', chunk));
+  let hashing: Promise<HashedChunk[][]> | undefined;
+  const consume = async (batch: Promise<HashedChunk[][]>): Promise<void> => {
+    for (const run of await batch) {
+      for (const chunk of run) {
+        window.push(sink.writeHashed(chunk.oid, 'blob', chunk.data, chunk.hint));
         if (window.length >= WINDOW) await window.shift();
-        await builder.add(oid, chunk.length);
+        builder.add(chunk.oid, chunk.data.length);
       }
     }
+  };
+  try {
+    for await (const runs of chunkFile(fh, chunker)) {
+      const batch = Promise.all(runs.map((r) => hasher.hash(r.block, r.lengths)));
+      batch.catch(() => undefined);
+      if (hashing !== undefined) await consume(hashing);
+      hashing = batch;
+    }
+    if (hashing !== undefined) await consume(hashing);
     await Promise.all(window);
   } catch (e) {
-    await Promise.allSettled(window);
+    await Promise.allSettled([hashing, ...window]);
     throw e;
   }
   return builder.finish();

@@ -8,36 +8,35 @@
  * zlib stream that git and every zlib reader inflate. Compression never changes an object's id.
  */
 import { promisify } from 'node:util';
-import { deflate as deflateCb } from 'node:zlib';
+import { deflate as deflateCb, deflateSync } from 'node:zlib';
 
 const deflateAsync = promisify(deflateCb);
 
 /** Bits of entropy per byte above which a sample is treated as incompressible. */
 export const INCOMPRESSIBLE_BITS_PER_BYTE = 7.5;
-const SAMPLE_BYTES = 1024;
-const SAMPLES = 4;
+const SAMPLE_BYTES = 512;
 const STORED_BLOCK_MAX = 65535;
 
-/** Shannon entropy (bits per byte) of up to four 1 KiB samples spread over `data`. */
+/** Shannon entropy (bits per byte) of two 512-byte samples, from the start and the middle of `data`. */
 export function sampleEntropy(data: Uint8Array): number {
-  const counts = new Uint32Array(256);
+  const counts = new Int32Array(256);
   let total = 0;
-  const step = Math.max(SAMPLE_BYTES, Math.floor(data.length / SAMPLES));
-  for (let s = 0; s < data.length && s < step * SAMPLES; s += step) {
-    const end = Math.min(data.length, s + SAMPLE_BYTES);
-    for (let i = s; i < end; i++) counts[data[i] as number]!++;
-    total += end - s;
+  for (const from of [0, data.length >> 1]) {
+    const end = Math.min(data.length, from + SAMPLE_BYTES);
+    for (let i = from; i < end; i++) counts[data[i] as number] = (counts[data[i] as number] as number) + 1;
+    total += Math.max(0, end - from);
   }
   if (total === 0) return 0;
   let bits = 0;
   for (let i = 0; i < 256; i++) {
     const c = counts[i] as number;
-    if (c !== 0) {
-      const p = c / total;
-      bits -= p * Math.log2(p);
-    }
+    if (c !== 0) bits -= c * Math.log2(c / total);
   }
-  return bits;
+  return bits / total;
+}
+
+export function isIncompressible(data: Uint8Array): boolean {
+  return sampleEntropy(data) > INCOMPRESSIBLE_BITS_PER_BYTE;
 }
 
 export function adler32(data: Uint8Array): number {
@@ -47,6 +46,16 @@ export function adler32(data: Uint8Array): number {
   let i = 0;
   while (i < n) {
     const end = Math.min(n, i + 5552);
+    for (; i + 8 <= end; i += 8) {
+      a += data[i] as number; b += a;
+      a += data[i + 1] as number; b += a;
+      a += data[i + 2] as number; b += a;
+      a += data[i + 3] as number; b += a;
+      a += data[i + 4] as number; b += a;
+      a += data[i + 5] as number; b += a;
+      a += data[i + 6] as number; b += a;
+      a += data[i + 7] as number; b += a;
+    }
     for (; i < end; i++) {
       a += data[i] as number;
       b += a;
@@ -57,33 +66,42 @@ export function adler32(data: Uint8Array): number {
   return ((b << 16) | a) >>> 0;
 }
 
-/** A zlib stream holding `data` in stored (uncompressed) deflate blocks. */
-export function zlibStored(data: Uint8Array): Buffer {
+const ZLIB_HEADER = Buffer.from([0x78, 0x01]);
+
+/**
+ * The pieces of a zlib stream holding `data` in stored (uncompressed) deflate blocks, in order:
+ * the zlib header, then per block of at most 65535 bytes its 5-byte header and a view of `data`,
+ * then the Adler-32 trailer. The data is not copied.
+ */
+export function zlibStoredPieces(data: Uint8Array, adler = adler32(data)): Uint8Array[] {
   const blocks = Math.max(1, Math.ceil(data.length / STORED_BLOCK_MAX));
-  const out = Buffer.allocUnsafe(2 + blocks * 5 + data.length + 4);
-  out[0] = 0x78;
-  out[1] = 0x01;
-  let o = 2;
+  const pieces: Uint8Array[] = [ZLIB_HEADER];
   for (let b = 0; b < blocks; b++) {
     const start = b * STORED_BLOCK_MAX;
     const len = Math.min(STORED_BLOCK_MAX, data.length - start);
-    out[o] = b === blocks - 1 ? 1 : 0;
-    out.writeUInt16LE(len, o + 1);
-    out.writeUInt16LE(~len & 0xffff, o + 3);
-    o += 5;
-    out.set(data.subarray(start, start + len), o);
-    o += len;
+    const head = Buffer.allocUnsafe(5);
+    head[0] = b === blocks - 1 ? 1 : 0;
+    head.writeUInt16LE(len, 1);
+    head.writeUInt16LE(~len & 0xffff, 3);
+    pieces.push(head, data.subarray(start, start + len));
   }
-  out.writeUInt32BE(adler32(data), o);
-  return out;
+  const trailer = Buffer.allocUnsafe(4);
+  trailer.writeUInt32BE(adler, 0);
+  pieces.push(trailer);
+  return pieces;
 }
 
+/** Below this size deflate runs inline: setting up a thread-pool job costs more than the work. */
+const INLINE_DEFLATE_BYTES = 16 << 10;
+
 /**
- * The zlib stream to store for `data`: stored blocks when the sample says it will not compress
- * (or when deflate did not win), else deflate at `level` (1..9) on the thread pool.
+ * Deflates (small inputs inline with a window fitted to their size, larger ones on the thread
+ * pool); undefined when the result would not be smaller than stored blocks.
  */
-export async function zlibForStorage(data: Uint8Array, level: number): Promise<Buffer> {
-  if (level === 0 || sampleEntropy(data) > INCOMPRESSIBLE_BITS_PER_BYTE) return zlibStored(data);
-  const deflated = await deflateAsync(data, { level });
-  return deflated.length < data.length + 11 ? deflated : zlibStored(data);
+export async function deflateIfSmaller(data: Uint8Array, level: number): Promise<Buffer | undefined> {
+  const deflated =
+    data.length <= INLINE_DEFLATE_BYTES
+      ? deflateSync(data, { level, windowBits: Math.max(9, Math.min(15, Math.ceil(Math.log2(data.length + 1)))), memLevel: 8 })
+      : await deflateAsync(data, { level });
+  return deflated.length < data.length + 11 ? deflated : undefined;
 }

@@ -83,6 +83,21 @@ export class LooseObjects {
     }
   }
 
+  /** All loose ids. */
+  async list(): Promise<Set<Oid>> {
+    const ids = new Set<Oid>();
+    let dirs: string[];
+    try {
+      dirs = await readdir(this.dir);
+    } catch (e) {
+      throw new GitfsError(ErrorCodes.IO, `cannot list loose objects: ${(e as Error).message}`, {}, { cause: e });
+    }
+    for (const head of dirs.filter((d) => /^[0-9a-f]{2}$/.test(d))) {
+      for (const n of await readdir(join(this.dir, head))) if (LOOSE_NAME_RE.test(n)) ids.add((head + n) as Oid);
+    }
+    return ids;
+  }
+
   /** Loose ids starting with `prefix` (4 to 40 lowercase hex digits, already validated), ascending, at most `limit`. */
   async findByPrefix(prefix: string, limit: number): Promise<Oid[]> {
     let names: string[];

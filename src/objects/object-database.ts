@@ -79,6 +79,21 @@ export class ObjectDatabase implements ObjectReader {
     throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
   }
 
+  /**
+   * Whether a pack already loaded holds `oid`: synchronous and without I/O, for writers that
+   * check every object they store. Packs added since the last scan are not seen.
+   */
+  hasPacked(oid: Oid): boolean {
+    this.assertOpen();
+    for (const pack of this.order) if (pack.index.lookup(oid) !== undefined) return true;
+    return false;
+  }
+
+  /** Every loose object id, listed once (gitfs itself writes none; git may). */
+  looseIds(): Promise<Set<Oid>> {
+    return this.loose.list();
+  }
+
   /** On a miss, rescans only if the pack directory changed since the last scan (writers call this per object). */
   async has(oid: Oid): Promise<boolean> {
     if (await this.hasNow(oid)) return true;

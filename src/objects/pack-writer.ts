@@ -13,7 +13,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { zlibForStorage } from './compress.js';
+import { deflateIfSmaller, isIncompressible, zlibStoredPieces } from './compress.js';
+import { entryCrc32, type StoredHint } from './stored-entry.js';
 import { hashObject, oidToBytes, type ObjectType, type Oid } from './oid.js';
 import { encodeEntryHeader, packTypeOf, PACK_HEADER_BYTES, PACK_SIGNATURE, PACK_VERSION } from './pack-format.js';
 import { encodePackIndex, type IndexEntry } from './pack-index-writer.js';
@@ -22,8 +23,8 @@ import { fsyncDir } from '../util/durable.js';
 export interface PackWriterComponents {
   /** `<gitdir>/objects/pack`. */
   readonly packDir: string;
-  /** What the repository already holds; `refresh` is called once the new pack is in place. */
-  readonly existing: { has(oid: Oid): Promise<boolean>; refresh(): Promise<void> };
+  /** What the repository already holds (checked per object, so synchronous); `refresh` runs once the new pack is in place. */
+  readonly existing: { contains(oid: Oid): boolean; refresh(): Promise<void> };
 }
 
 export interface PackWriterOptions {
@@ -48,15 +49,19 @@ export interface FinishedPack {
 
 const BUFFER_BYTES = 4 << 20;
 const MAX_PENDING_WRITES = 4;
+const SYNC_EVERY_BYTES = 64 << 20;
 
 export class PackWriter {
   readonly stats: PackWriteStats = { objectsOffered: 0, bytesOffered: 0, objectsWritten: 0, bytesWritten: 0, bytesStored: 0 };
   private readonly seen = new Set<string>();
   private readonly entries: IndexEntry[] = [];
-  private buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private buffer: Buffer = Buffer.allocUnsafe(BUFFER_BYTES);
   private buffered = 0;
   private position = PACK_HEADER_BYTES;
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  private readonly spare: Buffer[] = [];
+  private unsynced = 0;
+  private syncing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -83,39 +88,57 @@ export class PackWriter {
     return this.writeHashed(oid, type, content);
   }
 
-  /** Stores an object whose id the caller computed (it must be `hashObject(type, content)`). */
-  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array): Promise<Oid> {
+  /**
+   * Stores an object whose id the caller computed (it must be `hashObject(type, content)`).
+   * Incompressible content is framed into the pack synchronously; the rest is deflated on the
+   * thread pool. The promise settles when the writer can take more (back-pressure). A `hint`
+   * (from the hash worker) says the content is stored uncompressed and carries its checksums.
+   */
+  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid> {
     if (this.closed) throw new Error('PackWriter used after finish/abort');
     this.stats.objectsOffered++;
     this.stats.bytesOffered += content.length;
     if (this.seen.has(oid)) return Promise.resolve(oid);
     this.seen.add(oid);
-    const task = this.store(oid, type, content);
+    if (this.components.existing.contains(oid)) return Promise.resolve(oid);
+    if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
+      this.appendEntry(oid, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
+      return this.pendingWrites.size > MAX_PENDING_WRITES ? this.backpressure().then(() => oid) : Promise.resolve(oid);
+    }
+    const task = this.deflateAndAppend(oid, type, content);
     this.inflight.add(task);
     void task.finally(() => this.inflight.delete(task)).catch(() => undefined);
-    return task;
+    return task.then(() => oid);
   }
 
-  private async store(oid: Oid, type: ObjectType, content: Uint8Array): Promise<Oid> {
-    if (await this.components.existing.has(oid)) return oid;
-    const z = await zlibForStorage(content, this.options.compressionLevel);
-    const header = encodeEntryHeader(packTypeOf(type), content.length);
-    this.entries.push({ id: oidToBytes(oid), offset: this.position, crc32: crc32(z, crc32(header)) });
+  private async deflateAndAppend(oid: Oid, type: ObjectType, content: Uint8Array): Promise<void> {
+    const deflated = await deflateIfSmaller(content, this.options.compressionLevel);
+    this.appendEntry(oid, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
+    await this.backpressure();
+  }
+
+  private backpressure(): Promise<void> {
+    return this.pendingWrites.size > MAX_PENDING_WRITES ? Promise.race(this.pendingWrites).then(() => this.backpressure()) : Promise.resolve();
+  }
+
+  /** Appends one entry: its type/size header, then its zlib stream given as pieces. */
+  private appendEntry(oid: Oid, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[], knownCrc?: number): void {
+    const offset = this.position;
+    this.append(encodeEntryHeader(packTypeOf(type), size));
+    for (const piece of zlibPieces) this.append(piece);
+    const crc = knownCrc ?? entryCrc32(type, size, zlibPieces);
+    this.entries.push({ id: oidToBytes(oid), offset, crc32: crc });
     this.stats.objectsWritten++;
-    this.stats.bytesWritten += content.length;
-    this.stats.bytesStored += header.length + z.length;
-    this.append(header);
-    this.append(z);
-    while (this.pendingWrites.size > MAX_PENDING_WRITES) await Promise.race(this.pendingWrites);
-    return oid;
+    this.stats.bytesWritten += size;
+    this.stats.bytesStored += this.position - offset;
   }
 
-  private append(data: Buffer): void {
+  private append(data: Uint8Array): void {
     if (this.buffered + data.length > this.buffer.length) this.flush();
     if (data.length > this.buffer.length) {
-      this.issueWrite(data, this.position);
+      this.issueWrite(Buffer.from(data.buffer, data.byteOffset, data.length), this.position);
     } else {
-      data.copy(this.buffer, this.buffered);
+      this.buffer.set(data, this.buffered);
       this.buffered += data.length;
     }
     this.position += data.length;
@@ -123,16 +146,23 @@ export class PackWriter {
 
   private flush(): void {
     if (this.buffered === 0) return;
-    const out = this.buffer.subarray(0, this.buffered);
-    this.issueWrite(out, this.position - this.buffered);
-    this.buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+    const full = this.buffer;
+    this.issueWrite(full.subarray(0, this.buffered), this.position - this.buffered, () => this.spare.push(full));
+    this.buffer = this.spare.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES);
     this.buffered = 0;
   }
 
-  private issueWrite(data: Buffer, at: number): void {
-    const p = this.writeFully(data, at);
+  private issueWrite(data: Buffer, at: number, done?: () => void): void {
+    const p = this.writeFully(data, at).then(done);
     this.pendingWrites.add(p);
     void p.finally(() => this.pendingWrites.delete(p)).catch(() => undefined);
+    this.unsynced += data.length;
+    if (this.unsynced >= SYNC_EVERY_BYTES && this.syncing === undefined) {
+      // Flush dirty pages to disk while the writer keeps going, so the final fsync is short.
+      this.unsynced = 0;
+      this.syncing = this.fh.datasync().finally(() => (this.syncing = undefined));
+      this.syncing.catch(() => undefined);
+    }
   }
 
   private async writeFully(data: Buffer, at: number): Promise<void> {
@@ -147,6 +177,7 @@ export class PackWriter {
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
     this.flush();
     while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
+    await this.syncing;
   }
 
   /**

@@ -52,19 +52,26 @@ function sortKey(e: { name: string; mode: TreeMode }): Buffer {
 
 /** Serialises entries (in any order) into a canonical tree. Throws on names git would reject. */
 export function encodeTree(entries: readonly TreeEntry[]): Buffer {
-  const sorted = [...entries].sort(compareEntries);
-  const parts: Buffer[] = [];
-  let previous: TreeEntry | undefined;
-  for (const e of sorted) {
+  const keyed = entries.map((e) => ({ e, key: sortKey(e) }));
+  let ordered = true;
+  for (let i = 1; i < keyed.length && ordered; i++) ordered = Buffer.compare((keyed[i - 1] as { key: Buffer }).key, (keyed[i] as { key: Buffer }).key) < 0;
+  if (!ordered) keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  let size = 0;
+  for (const { e } of keyed) {
     const why = badEntryName(e.name);
     if (why !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `cannot store tree entry: ${why}`, { name: e.name });
-    if (previous !== undefined && previous.name === e.name) {
-      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `duplicate tree entry ${JSON.stringify(e.name)}`, { name: e.name });
-    }
-    parts.push(Buffer.from(`${e.mode} ${e.name}\0`, 'utf8'), oidToBytes(e.oid));
-    previous = e;
+    size += e.mode.length + 1 + Buffer.byteLength(e.name, 'utf8') + 1 + OID_BYTES;
   }
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  let previous: string | undefined;
+  for (const { e } of keyed) {
+    if (previous === e.name) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `duplicate tree entry ${JSON.stringify(e.name)}`, { name: e.name });
+    previous = e.name;
+    at += out.write(`${e.mode} ${e.name}\0`, at, 'utf8');
+    at += out.write(e.oid, at, 'hex');
+  }
+  return out;
 }
 
 /** Parses a tree, refusing anything `git fsck --strict` would flag or that could escape a directory. */

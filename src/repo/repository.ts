@@ -89,9 +89,15 @@ export class Repository {
   }
 
   /** A writer for one batch of objects (one commit's worth); finish() makes them visible. */
-  newPackWriter(): Promise<PackWriter> {
+  async newPackWriter(): Promise<PackWriter> {
+    await this.objects.refresh();
+    const loose = await this.objects.looseIds();
+    const objects = this.objects;
     return PackWriter.create(
-      { packDir: join(this.gitDir, 'objects', 'pack'), existing: this.objects },
+      {
+        packDir: join(this.gitDir, 'objects', 'pack'),
+        existing: { contains: (oid) => objects.hasPacked(oid) || loose.has(oid), refresh: () => objects.refresh() },
+      },
       { compressionLevel: this.settings.compressionLevel },
     );
   }

@@ -18,7 +18,7 @@ async function store(data: Buffer, mem: MemoryStore, tree = DEFAULT_FORMAT.tree)
   for (const n of chunker.cutAll(data)) {
     const chunk = data.subarray(at, at + n);
     const oid = await mem.writeHashed(hashObject('blob', chunk), 'blob', chunk);
-    await builder.add(oid, n);
+    builder.add(oid, n);
     at += n;
   }
   return builder.finish();
