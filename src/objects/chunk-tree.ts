@@ -17,6 +17,7 @@ export interface ChunkTreeParams {
   readonly maxFanout: number;
 }
 
+/** Where objects go. Writes may still be in flight when a caller moves on; the sink's own completion reports their failures. */
 export interface ObjectSink {
   writeHashed(oid: Oid, type: ObjectType, content: Uint8Array): Promise<Oid>;
 }
@@ -52,8 +53,6 @@ interface Pending {
 export class ChunkTreeBuilder {
   private readonly levels: Pending[][] = [[]];
   private size = 0;
-  /** Node writes in flight: ids are known at once, so the walk never waits for a node to be stored. */
-  private writes: Array<Promise<Oid>> = [];
 
   constructor(
     private readonly sink: ObjectSink,
@@ -71,8 +70,8 @@ export class ChunkTreeBuilder {
     }
   }
 
-  /** Closes every open node, waits until all are stored, and returns the root tree id and the file size. */
-  async finish(): Promise<{ oid: Oid; size: number }> {
+  /** Closes every open node and returns the root tree id and the file size. */
+  finish(): { oid: Oid; size: number } {
     for (let i = 0; ; i++) {
       const level = this.level(i);
       const higher = this.levels.slice(i + 1).some((l) => l.length > 0);
@@ -80,12 +79,7 @@ export class ChunkTreeBuilder {
       let root: Oid | undefined;
       if (!higher && level.length === 1 && only !== undefined && only.isTree) root = only.oid;
       else if (!higher && level.length === 0) root = this.writeNode([]);
-      if (root !== undefined) {
-        const writes = this.writes;
-        this.writes = [];
-        await Promise.all(writes);
-        return { oid: root, size: this.size };
-      }
+      if (root !== undefined) return { oid: root, size: this.size };
       this.close(i);
     }
   }
@@ -116,9 +110,9 @@ export class ChunkTreeBuilder {
     }
     const content = encodeTree(entries);
     const oid = hashObject('tree', content);
-    const write = this.sink.writeHashed(oid, 'tree', content);
-    write.catch(() => undefined);
-    this.writes.push(write);
+    // Node ids are known at once, so the walk never waits for a node to be stored; a failed
+    // write surfaces from the sink's own completion (PackWriter.finish).
+    this.sink.writeHashed(oid, 'tree', content).catch(() => undefined);
     return oid;
   }
 }

@@ -1,21 +1,16 @@
 /**
- * Serialises a pack index (.idx, version 2) for a pack whose entries are known.
- * Entries are sorted by id here; offsets at or above 2^31 go to the 64-bit table.
+ * Serialises a pack index (.idx, version 2) for the entries of a finished pack.
+ * Entries go in id order; offsets at or above 2^31 go to the 64-bit table.
  */
 import { createHash } from 'node:crypto';
 import { IDX_MAGIC, IDX_VERSION } from './pack-format.js';
+import type { PackEntryTable } from './pack-entry-table.js';
 
-export interface IndexEntry {
-  /** Raw 20-byte id. */
-  readonly id: Buffer;
-  readonly offset: number;
-  readonly crc32: number;
-}
-
-export function encodePackIndex(entries: IndexEntry[], packChecksum: Buffer): Buffer {
-  const sorted = [...entries].sort((a, b) => Buffer.compare(a.id, b.id));
-  const n = sorted.length;
-  const large = sorted.filter((e) => e.offset >= 0x80000000).length;
+export function encodePackIndex(table: PackEntryTable, packChecksum: Buffer): Buffer {
+  const order = table.sortedByIds();
+  const n = order.length;
+  let large = 0;
+  for (const i of order) if (table.offset(i) >= 0x80000000) large++;
   const size = 8 + 256 * 4 + n * (20 + 4 + 4) + large * 8 + 40;
   const out = Buffer.alloc(size);
   IDX_MAGIC.copy(out, 0);
@@ -27,16 +22,18 @@ export function encodePackIndex(entries: IndexEntry[], packChecksum: Buffer): Bu
   const largeAt = offAt + n * 4;
   const counts = new Uint32Array(256);
   let largeIndex = 0;
-  sorted.forEach((e, i) => {
-    counts[e.id[0] as number]!++;
-    e.id.copy(out, shaAt + i * 20);
-    out.writeUInt32BE(e.crc32 >>> 0, crcAt + i * 4);
-    if (e.offset >= 0x80000000) {
+  order.forEach((entry, i) => {
+    const id = table.id(entry);
+    counts[id[0] as number]!++;
+    id.copy(out, shaAt + i * 20);
+    out.writeUInt32BE(table.crc32(entry) >>> 0, crcAt + i * 4);
+    const offset = table.offset(entry);
+    if (offset >= 0x80000000) {
       out.writeUInt32BE((0x80000000 | largeIndex) >>> 0, offAt + i * 4);
-      out.writeBigUInt64BE(BigInt(e.offset), largeAt + largeIndex * 8);
+      out.writeBigUInt64BE(BigInt(offset), largeAt + largeIndex * 8);
       largeIndex++;
     } else {
-      out.writeUInt32BE(e.offset, offAt + i * 4);
+      out.writeUInt32BE(offset, offAt + i * 4);
     }
   });
   let cumulative = 0;

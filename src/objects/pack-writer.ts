@@ -7,7 +7,7 @@
  *   `git gc`'s temporary-file cleanup) and becomes visible only by rename, .pack first and .idx
  *   last, after both are fsynced; a crash leaves at worst an unreferenced temporary file;
  * - memory is bounded: entries are appended through a small buffer with positional writes, and
- *   the index keeps 20 + 16 bytes per object.
+ *   the entry table keeps about 40 bytes per object.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { deflateIfSmaller, isIncompressible, zlibStoredPieces } from './compress.js';
 import { entryCrc32, type StoredHint } from './stored-entry.js';
-import { hashObject, oidToBytes, type ObjectType, type Oid } from './oid.js';
+import { hashObject, type ObjectType, type Oid } from './oid.js';
 import { encodeEntryHeader, packTypeOf, PACK_HEADER_BYTES, PACK_SIGNATURE, PACK_VERSION } from './pack-format.js';
-import { encodePackIndex, type IndexEntry } from './pack-index-writer.js';
+import { encodePackIndex } from './pack-index-writer.js';
+import { PackEntryTable } from './pack-entry-table.js';
 import { fsyncDir } from '../util/durable.js';
 
 export interface PackWriterComponents {
@@ -53,8 +54,7 @@ const SYNC_EVERY_BYTES = 64 << 20;
 
 export class PackWriter {
   readonly stats: PackWriteStats = { objectsOffered: 0, bytesOffered: 0, objectsWritten: 0, bytesWritten: 0, bytesStored: 0 };
-  private readonly seen = new Set<string>();
-  private readonly entries: IndexEntry[] = [];
+  private readonly table = new PackEntryTable();
   private buffer: Buffer = Buffer.allocUnsafe(BUFFER_BYTES);
   private buffered = 0;
   private position = PACK_HEADER_BYTES;
@@ -98,22 +98,22 @@ export class PackWriter {
     if (this.closed) throw new Error('PackWriter used after finish/abort');
     this.stats.objectsOffered++;
     this.stats.bytesOffered += content.length;
-    if (this.seen.has(oid)) return Promise.resolve(oid);
-    this.seen.add(oid);
     if (this.components.existing.contains(oid)) return Promise.resolve(oid);
+    const index = this.table.reserve(oid);
+    if (index === undefined) return Promise.resolve(oid);
     if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
-      this.appendEntry(oid, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
+      this.appendEntry(index, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
       return this.pendingWrites.size > MAX_PENDING_WRITES ? this.backpressure().then(() => oid) : Promise.resolve(oid);
     }
-    const task = this.deflateAndAppend(oid, type, content);
+    const task = this.deflateAndAppend(index, type, content);
     this.inflight.add(task);
     void task.finally(() => this.inflight.delete(task)).catch(() => undefined);
     return task.then(() => oid);
   }
 
-  private async deflateAndAppend(oid: Oid, type: ObjectType, content: Uint8Array): Promise<void> {
+  private async deflateAndAppend(index: number, type: ObjectType, content: Uint8Array): Promise<void> {
     const deflated = await deflateIfSmaller(content, this.options.compressionLevel);
-    this.appendEntry(oid, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
+    this.appendEntry(index, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
     await this.backpressure();
   }
 
@@ -122,12 +122,12 @@ export class PackWriter {
   }
 
   /** Appends one entry: its type/size header, then its zlib stream given as pieces. */
-  private appendEntry(oid: Oid, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[], knownCrc?: number): void {
+  private appendEntry(index: number, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[], knownCrc?: number): void {
     const offset = this.position;
     this.append(encodeEntryHeader(packTypeOf(type), size));
     for (const piece of zlibPieces) this.append(piece);
     const crc = knownCrc ?? entryCrc32(type, size, zlibPieces);
-    this.entries.push({ id: oidToBytes(oid), offset, crc32: crc });
+    this.table.place(index, offset, crc);
     this.stats.objectsWritten++;
     this.stats.bytesWritten += size;
     this.stats.bytesStored += this.position - offset;
@@ -192,13 +192,13 @@ export class PackWriter {
       throw e;
     }
     this.closed = true;
-    if (this.entries.length === 0) {
+    if (this.table.count === 0) {
       await this.discard();
       return undefined;
     }
     try {
       const count = Buffer.alloc(4);
-      count.writeUInt32BE(this.entries.length);
+      count.writeUInt32BE(this.table.count);
       await this.fh.write(count, 0, 4, 8);
       const checksum = await this.checksum();
       await this.writeFully(checksum, this.position);
@@ -208,7 +208,7 @@ export class PackWriter {
       const idxTmp = `${this.tmpPath}.idx`;
       const idx = await open(idxTmp, 'wx', 0o444);
       try {
-        await idx.writeFile(encodePackIndex(this.entries, checksum));
+        await idx.writeFile(encodePackIndex(this.table, checksum));
         await idx.sync();
       } finally {
         await idx.close();
@@ -217,7 +217,7 @@ export class PackWriter {
       await rename(idxTmp, join(this.components.packDir, `${name}.idx`));
       await fsyncDir(this.components.packDir);
       await this.components.existing.refresh();
-      return { name, objects: this.entries.length };
+      return { name, objects: this.table.count };
     } catch (e) {
       await rm(this.tmpPath, { force: true });
       await rm(`${this.tmpPath}.idx`, { force: true });
