@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { DEFAULT_STALE_LOCK_MS, LockFile, writeFileLocked } from '../../src/branches/lock-file.js';
-import { ManualClock, cleanupTempDirs, filesBelow, tempDir } from './helpers.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+import { ManualClock, filesBelow } from './helpers.js';
 
 const isCode =
   (code: string, reason?: string) =>

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { deletePackedRef, parsePackedRefs, readPackedRefs, removeFromPackedRefs } from '../../src/branches/packed-refs.js';
-import { ManualClock, cleanupTempDirs, fakeOid, filesBelow, tempDir } from './helpers.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+import { ManualClock, fakeOid, filesBelow } from './helpers.js';
 
 const A = fakeOid('a');
 const B = fakeOid('b');

@@ -12,8 +12,9 @@ import { ErrorCodes } from '../../src/errors.js';
 import { ZERO_OID } from '../../src/objects/oid.js';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import { RefStore, type ReflogEntry } from '../../src/branches/ref-store.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 import type { WorkerReply, WorkerRequest } from './race-worker.js';
-import { IDENTITY, cleanupTempDirs, fakeOid, filesBelow, realClock, tempDir } from './helpers.js';
+import { IDENTITY, fakeOid, filesBelow, realClock } from './helpers.js';
 
 const WORKER = fileURLToPath(new URL('./race-worker.js', import.meta.url));
 const ROUNDS = 150;

@@ -7,7 +7,8 @@ import { ZERO_OID, type Oid } from '../../src/objects/oid.js';
 import { DEFAULT_STALE_LOCK_MS, LockFile } from '../../src/branches/lock-file.js';
 import { parseBranchName, type BranchName } from '../../src/branches/ref-name.js';
 import { RefStore } from '../../src/branches/ref-store.js';
-import { IDENTITY, ManualClock, cleanupTempDirs, fakeOid, filesBelow, tempDir } from './helpers.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+import { IDENTITY, ManualClock, fakeOid, filesBelow } from './helpers.js';
 
 const A = fakeOid('a');
 const B = fakeOid('b');

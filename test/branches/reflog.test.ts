@@ -14,7 +14,8 @@ import {
   readReflog,
   validateIdentity,
 } from '../../src/branches/reflog.js';
-import { IDENTITY, cleanupTempDirs, fakeOid, tempDir } from './helpers.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+import { IDENTITY, fakeOid } from './helpers.js';
 
 const A = fakeOid('a');
 const B = fakeOid('b');

@@ -1,67 +1,40 @@
 /**
  * Test helpers for the object-store tests: throwaway repositories driven by the
- * real `git` CLI (isolated from the user's config), git's own view of every
+ * real `git` CLI (test/support/git-env.ts, with fixed dates), git's own view of every
  * object, and a tiny pack/idx writer for packs git itself would not produce
  * (thin packs, hostile entries).
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
+import { isObjectType, type ObjectType } from '../../src/objects/oid.js';
+import { PackTypes, encodeEntryHeader } from '../../src/objects/pack-format.js';
+import { gitBytes, gitText } from '../support/git-env.js';
+import { tempDir } from '../support/tmp.js';
 
 export interface GitRepo {
   readonly dir: string;
   readonly gitDir: string;
   git(args: readonly string[], input?: Buffer | string): Buffer;
+  /** stdout as text without trailing white space. */
   gitText(args: readonly string[], input?: Buffer | string): string;
   write(rel: string, content: string | Buffer): void;
   commit(message: string): void;
 }
 
-const tempDirs: string[] = [];
-
-export function tempDir(label: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), `gitfs-${label}-`));
-  tempDirs.push(d);
-  return d;
-}
-
-/** Removes every directory tempDir() made. Call from an after hook. */
-export function cleanupTempDirs(): void {
-  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-}
-
-const gitEnv: NodeJS.ProcessEnv = {
-  PATH: process.env['PATH'],
-  HOME: os.tmpdir(),
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_AUTHOR_NAME: 'Test',
-  GIT_AUTHOR_EMAIL: 'test@example.com',
-  GIT_AUTHOR_DATE: '1700000000 +0000',
-  GIT_COMMITTER_NAME: 'Test',
-  GIT_COMMITTER_EMAIL: 'test@example.com',
-  GIT_COMMITTER_DATE: '1700000000 +0000',
-};
-
-export function runGit(cwd: string, args: readonly string[], input?: Buffer | string): Buffer {
-  return execFileSync('git', args, { cwd, env: gitEnv, input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
 /** A fresh non-bare repository (`bare`: a bare one) in a temp dir. */
 export function makeRepo(label: string, bare = false): GitRepo {
   const dir = tempDir(label);
-  runGit(dir, ['init', '-q', ...(bare ? ['--bare'] : []), '-b', 'main', '.']);
-  runGit(dir, ['config', 'gc.auto', '0']);
+  const git = (args: readonly string[], input?: Buffer | string): Buffer => gitBytes(args, { cwd: dir, input, fixedDates: true });
+  git(['init', '-q', ...(bare ? ['--bare'] : []), '-b', 'main', '.']);
+  git(['config', 'gc.auto', '0']);
   const gitDir = bare ? dir : path.join(dir, '.git');
-  const git = (args: readonly string[], input?: Buffer | string): Buffer => runGit(dir, args, input);
   return {
     dir,
     gitDir,
     git,
-    gitText: (args, input) => git(args, input).toString('utf8'),
+    gitText: (args, input) => gitText(args, { cwd: dir, input, fixedDates: true }),
     write(rel, content) {
       const p = path.join(dir, rel);
       fs.mkdirSync(path.dirname(p), { recursive: true });
@@ -76,7 +49,7 @@ export function makeRepo(label: string, bare = false): GitRepo {
 
 export interface GitViewObject {
   readonly oid: string;
-  readonly type: string;
+  readonly type: ObjectType;
   readonly content: Buffer;
 }
 
@@ -90,23 +63,11 @@ export function allObjects(repo: GitRepo): GitViewObject[] {
     const [oid, type, size] = out.toString('latin1', pos, nl).split(' ');
     const start = nl + 1;
     const end = start + Number(size);
-    objects.push({ oid: oid!, type: type!, content: Buffer.from(out.subarray(start, end)) });
+    if (oid === undefined || type === undefined || !isObjectType(type)) throw new Error(`unexpected cat-file line at ${pos}`);
+    objects.push({ oid, type, content: Buffer.from(out.subarray(start, end)) });
     pos = end + 1;
   }
   return objects;
-}
-
-/** Deterministic pseudo-random bytes. */
-export function pseudoRandom(seed: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 /** The pack entries' (offset, raw type) pairs, from git's index of the pack. */
@@ -133,21 +94,6 @@ export type RawEntry =
   | { readonly oid: string; readonly type: 'commit' | 'tree' | 'blob' | 'tag'; readonly content: Buffer; readonly declaredSize?: number }
   | { readonly oid: string; readonly type: 'ref'; readonly base: string; readonly delta: Buffer; readonly declaredSize?: number };
 
-const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4, ref: 7 } as const;
-
-function entryHeader(type: number, size: number): Buffer {
-  const bytes: number[] = [];
-  let b = (type << 4) | (size & 0x0f);
-  size = Math.floor(size / 16);
-  while (size > 0) {
-    bytes.push(b | 0x80);
-    b = size & 0x7f;
-    size = Math.floor(size / 128);
-  }
-  bytes.push(b);
-  return Buffer.from(bytes);
-}
-
 /** Writes `<dir>/pack-<sha>.pack` and `.idx` (v2) holding `entries`; returns the base path. */
 export function writeRawPack(dir: string, entries: readonly RawEntry[]): string {
   const parts: Buffer[] = [];
@@ -160,7 +106,7 @@ export function writeRawPack(dir: string, entries: readonly RawEntry[]): string 
   const rows: { oid: Buffer; offset: number; crc: number }[] = [];
   for (const e of entries) {
     const body = e.type === 'ref' ? e.delta : e.content;
-    const chunks = [entryHeader(TYPE_CODES[e.type], e.declaredSize ?? body.length)];
+    const chunks = [encodeEntryHeader(e.type === 'ref' ? PackTypes.refDelta : PackTypes[e.type], e.declaredSize ?? body.length)];
     if (e.type === 'ref') chunks.push(Buffer.from(e.base, 'hex'));
     chunks.push(deflateSync(body));
     const entry = Buffer.concat(chunks);
@@ -211,10 +157,6 @@ export function makeDelta(base: Buffer, target: Buffer): Buffer {
     pos += n;
   }
   return Buffer.from(ops);
-}
-
-export function gitOid(type: string, content: Buffer): string {
-  return createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex');
 }
 
 /** Writes a loose object file with arbitrary (possibly lying) inflated bytes. */

@@ -4,21 +4,10 @@ import * as path from 'node:path';
 import { ErrorCodes, GitfsError } from '../../src/errors.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { ObjectDatabase } from '../../src/objects/object-database.js';
-import type { Oid } from '../../src/objects/oid.js';
-import {
-  allObjects,
-  cleanupTempDirs,
-  gitOid,
-  makeDelta,
-  makeRepo,
-  packEntryTypes,
-  packFiles,
-  pseudoRandom,
-  runGit,
-  tempDir,
-  writeLooseRaw,
-  writeRawPack,
-} from './git-fixture.js';
+import { hashObject, objectHeader, type Oid } from '../../src/objects/oid.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+import { allObjects, makeDelta, makeRepo, packEntryTypes, packFiles, writeLooseRaw, writeRawPack } from './git-fixture.js';
 import type { GitRepo, GitViewObject } from './git-fixture.js';
 
 const OFS_DELTA = 6;
@@ -69,7 +58,7 @@ describe('ObjectDatabase', function () {
   let repo: GitRepo;
   let looseView: GitViewObject[];
   let dbBeforeGc: ObjectDatabase;
-  const bigBlob = pseudoRandom(42, 700 * 1024);
+  const bigBlob = pseudoRandomBytes(700 * 1024, 'odb big blob');
 
   before(() => {
     repo = makeRepo('odb');
@@ -178,7 +167,7 @@ describe('ObjectDatabase', function () {
     it('finds by prefix over packs and loose objects, deduplicated', async () => {
       const extra = repo.git(['hash-object', '-w', '--stdin'], 'a loose object next to the pack\n').toString().trim();
       const dup = looseView[0]!;
-      writeLooseRaw(repo.gitDir, dup.oid, Buffer.concat([Buffer.from(`${dup.type} ${dup.content.length}\0`), dup.content]));
+      writeLooseRaw(repo.gitDir, dup.oid, Buffer.concat([objectHeader(dup.type, dup.content.length), dup.content]));
       const all = [...looseView.map((o) => o.oid), extra].sort();
       for (const oid of [extra, dup.oid, ...all.slice(0, 10)]) {
         for (const len of [4, 5, 7, 40]) {
@@ -230,7 +219,7 @@ describe('ObjectDatabase', function () {
     it('reports a flipped bit inside a pack entry as CORRUPT_OBJECT naming the object', async () => {
       const gitDir = copyGitDir(repo, 'odb-flip');
       const idx = packFiles(gitDir)[0]!;
-      const rows = runGit(repo.dir, ['verify-pack', '-v', idx])
+      const rows = repo.git(['verify-pack', '-v', idx])
         .toString()
         .split('\n')
         .map((l) => l.split(/\s+/))
@@ -260,7 +249,7 @@ describe('ObjectDatabase', function () {
       const gitDir = copyGitDir(repo, 'odb-fallback');
       const idx = packFiles(gitDir)[0]!;
       const pack = idx.replace(/\.idx$/, '.pack');
-      const target = runGit(repo.dir, ['verify-pack', '-v', idx])
+      const target = repo.git(['verify-pack', '-v', idx])
         .toString()
         .split('\n')
         .map((l) => l.split(/\s+/))
@@ -270,7 +259,7 @@ describe('ObjectDatabase', function () {
       bytes[Number(target[4]) + Math.floor(Number(target[3]) / 2)]! ^= 0x04;
       fs.writeFileSync(pack, bytes);
       const good = looseView.find((o) => o.oid === target[0])!;
-      writeLooseRaw(gitDir, good.oid, Buffer.concat([Buffer.from(`blob ${good.content.length}\0`), good.content]));
+      writeLooseRaw(gitDir, good.oid, Buffer.concat([objectHeader('blob', good.content.length), good.content]));
       const d = await ObjectDatabase.open(gitDir);
       try {
         assert.ok((await d.read(good.oid as Oid)).content.equals(good.content));
@@ -288,12 +277,12 @@ describe('ObjectDatabase', function () {
       fs.utimesSync(packDir, past, past);
       const d = await ObjectDatabase.open(bare.gitDir);
       try {
-        const oid = gitOid('blob', Buffer.from('x'));
+        const oid = hashObject('blob', Buffer.from('x'));
         assert.equal(await d.has(oid as Oid), false);
         writeRawPack(packDir, [{ oid, type: 'blob', content: Buffer.from('x') }]);
         assert.equal(await d.has(oid as Oid), true, 'new pack seen: the directory changed');
 
-        const other = gitOid('blob', Buffer.from('y'));
+        const other = hashObject('blob', Buffer.from('y'));
         fs.utimesSync(packDir, past, past);
         await d.refresh();
         writeRawPack(packDir, [{ oid: other, type: 'blob', content: Buffer.from('y') }]);
@@ -309,7 +298,7 @@ describe('ObjectDatabase', function () {
     it('coalesces concurrent rescans and closes vanished packs', async () => {
       const bare = makeRepo('odb-vanish', true);
       const packDir = path.join(bare.gitDir, 'objects', 'pack');
-      const oid = gitOid('blob', Buffer.from('z'));
+      const oid = hashObject('blob', Buffer.from('z'));
       const base = writeRawPack(packDir, [{ oid, type: 'blob', content: Buffer.from('z') }]);
       const d = await ObjectDatabase.open(bare.gitDir);
       try {
@@ -349,9 +338,9 @@ describe('ObjectDatabase', function () {
       const base = Buffer.from(similarText(1, 1));
       const mid = Buffer.from(similarText(1, 2));
       const top = Buffer.from(similarText(1, 3));
-      const baseOid = gitOid('blob', base);
-      const midOid = gitOid('blob', mid);
-      const topOid = gitOid('blob', top);
+      const baseOid = hashObject('blob', base);
+      const midOid = hashObject('blob', mid);
+      const topOid = hashObject('blob', top);
 
       beforeEach(() => {
         bare = makeRepo('odb-thin', true);
@@ -404,7 +393,7 @@ describe('ObjectDatabase', function () {
 
       it('refuses pack entries that inflate beyond or short of their declared size', async () => {
         const zeros = Buffer.alloc(1 << 20);
-        const bombOid = gitOid('blob', zeros);
+        const bombOid = hashObject('blob', zeros);
         writeRawPack(packDir, [
           { oid: bombOid, type: 'blob', content: zeros, declaredSize: 10 },
           { oid: baseOid, type: 'blob', content: base, declaredSize: base.length + 1 },
@@ -477,7 +466,7 @@ describe('ObjectDatabase', function () {
       const strict = await ObjectDatabase.open(bare.gitDir, { maxObjectBytes: 1000 });
       try {
         await expectError(strict.read(real), ErrorCodes.HOSTILE_OBJECT, real);
-        const bigReal = put(pseudoRandom(7, 5000).toString('hex'));
+        const bigReal = put(pseudoRandomBytes(5000, 'odb big real').toString('hex'));
         await expectError(strict.read(bigReal), ErrorCodes.HOSTILE_OBJECT, bigReal);
       } finally {
         await strict.close();

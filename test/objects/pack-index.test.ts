@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import { ErrorCodes, GitfsError } from '../../src/errors.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { PackIndex } from '../../src/objects/pack-index.js';
-import { cleanupTempDirs, makeRepo, packFiles, tempDir, writeRawPack } from './git-fixture.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+import { makeRepo, packFiles, writeRawPack } from './git-fixture.js';
 import type { GitRepo } from './git-fixture.js';
 
 function reseal(idx: Buffer): Buffer {

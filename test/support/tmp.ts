@@ -16,3 +16,15 @@ export function tempDirs(): { make(prefix?: string): string; cleanup(): void } {
     },
   };
 }
+
+const shared = tempDirs();
+
+/** A directory `gitfs-<label>-XXXXXX` in one module-wide set; suites call cleanupTempDirs() from an `after` hook. */
+export function tempDir(label: string): string {
+  return shared.make(`gitfs-${label}-`);
+}
+
+/** Removes every directory tempDir() made. */
+export function cleanupTempDirs(): void {
+  shared.cleanup();
+}
