@@ -4,7 +4,7 @@
  * checked against the size its parent records. Failures name the object and the paths that
  * need it.
  */
-import { GitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import { nodeSpans } from '../objects/chunk-tree.js';
 import { decodeCommit } from '../objects/commit.js';
 import { fromTreeEntries } from '../objects/entry-names.js';
@@ -102,7 +102,7 @@ class Checker {
         } else {
           await this.visit(span.oid, path, async () => {
             const data = await this.content(span.oid, 'blob');
-            if (data.length !== span.size) throw new GitfsError('GITFS_HOSTILE_OBJECT', `chunk ${span.oid} has ${data.length} bytes, its tree says ${span.size}`, { oid: span.oid });
+            if (data.length !== span.size) throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `chunk ${span.oid} has ${data.length} bytes, its tree says ${span.size}`, { oid: span.oid });
           });
         }
       }

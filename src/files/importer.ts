@@ -7,7 +7,7 @@
  * cannot store") and, with `strict`, refused. Hard links are stored as independent copies
  * (their content is deduplicated anyway) and reported.
  */
-import { lstat, open, readFile, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -161,23 +161,38 @@ class ImportJob {
     const executable = (st.mode & 0o111) !== 0;
     this.report.files++;
     try {
-      if (st.size > this.c.chunkThreshold) {
-        const fh = await open(abs, 'r');
-        try {
-          const { oid, size } = await writeChunkedFile(fh, this.c.sink, this.c.chunker, this.c.treeParams);
-          this.report.chunkedFiles++;
-          this.report.bytes += size;
-          return { name, kind: 'file', executable, oid, size, chunked: true };
-        } finally {
-          await fh.close();
+      const fh = await open(abs, 'r');
+      try {
+        // The size decides blob or chunked; a file that grew since it was listed is read up to
+        // the threshold only, then handed to the chunker, so memory stays bounded.
+        let small = st.size <= this.c.chunkThreshold ? await readUpTo(fh, st.size + 1) : undefined;
+        if (small !== undefined && small.length > st.size) small = await readUpTo(fh, this.c.chunkThreshold + 1);
+        if (small !== undefined && small.length <= this.c.chunkThreshold) {
+          this.report.bytes += small.length;
+          return { name, kind: 'file', executable, oid: await this.c.sink.writeHashed(hashObject('blob', small), 'blob', small), chunked: false };
         }
+        const { oid, size } = await writeChunkedFile(fh, this.c.sink, this.c.chunker, this.c.treeParams);
+        this.report.chunkedFiles++;
+        this.report.bytes += size;
+        return { name, kind: 'file', executable, oid, size, chunked: true };
+      } finally {
+        await fh.close();
       }
-      const data = await readFile(abs);
-      this.report.bytes += data.length;
-      return { name, kind: 'file', executable, oid: await this.c.sink.writeHashed(hashObject('blob', data), 'blob', data), chunked: false };
     } catch (e) {
       if (e instanceof GitfsError) throw e;
       throw this.unreadable(rel, e);
     }
   }
+}
+
+/** Reads at most `limit` bytes from the start of a file. */
+async function readUpTo(fh: FileHandle, limit: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(limit);
+  let filled = 0;
+  while (filled < limit) {
+    const { bytesRead } = await fh.read(buf, filled, limit - filled, filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buf.subarray(0, filled);
 }
