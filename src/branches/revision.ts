@@ -30,10 +30,16 @@ function unknown(expr: string, why: string): GitfsError {
   return new GitfsError(ErrorCodes.UNKNOWN_REVISION, `unknown revision ${JSON.stringify(expr)}: ${why}`, { revision: expr });
 }
 
-/** `REV:path` → [REV, path]; a bare REV gives path ''. */
+/** `REV:path` → [REV, path]; a bare REV gives path ''. Colons inside `@{…}` (times) belong to REV. */
 export function splitRevPath(expr: string): [string, string] {
-  const colon = expr.indexOf(':');
-  return colon < 0 ? [expr, ''] : [expr.slice(0, colon), expr.slice(colon + 1)];
+  let depth = 0;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i];
+    if (c === '{') depth++;
+    else if (c === '}') depth = Math.max(0, depth - 1);
+    else if (c === ':' && depth === 0) return [expr.slice(0, i), expr.slice(i + 1)];
+  }
+  return [expr, ''];
 }
 
 export async function resolveRevision(ctx: RevisionContext, expr: string): Promise<Oid> {
