@@ -66,22 +66,22 @@ export class Chunker {
     const { minSize, avgSize, maxSize } = this.params;
     const available = end - start;
     if (available <= minSize) return eof || available === maxSize ? available : -1;
-    const limit = Math.min(available, maxSize);
-    const normal = Math.min(limit, avgSize);
+    const limit = start + Math.min(available, maxSize);
+    const normal = start + Math.min(available, avgSize);
     const gear = GEAR;
     const strict = this.maskStrict;
     const loose = this.maskLoose;
     let h = 0;
-    let i = minSize;
-    for (; i < normal; i++) {
-      h = ((h << 1) + (gear[buf[start + i] as number] as number)) | 0;
-      if ((h & strict) === 0) return i + 1;
+    let p = start + minSize;
+    for (; p < normal; p++) {
+      h = ((h << 1) + (gear[buf[p] as number] as number)) | 0;
+      if ((h & strict) === 0) return p + 1 - start;
     }
-    for (; i < limit; i++) {
-      h = ((h << 1) + (gear[buf[start + i] as number] as number)) | 0;
-      if ((h & loose) === 0) return i + 1;
+    for (; p < limit; p++) {
+      h = ((h << 1) + (gear[buf[p] as number] as number)) | 0;
+      if ((h & loose) === 0) return p + 1 - start;
     }
-    if (limit === maxSize || eof) return limit;
+    if (limit - start === maxSize || eof) return limit - start;
     return -1;
   }
 

@@ -7,6 +7,7 @@
  * speed), otherwise it is deflated on libuv's thread pool. Either way the result is an ordinary
  * zlib stream that git and every zlib reader inflate. Compression never changes an object's id.
  */
+import { endianness } from 'node:os';
 import { promisify } from 'node:util';
 import { deflate as deflateCb, deflateSync } from 'node:zlib';
 
@@ -16,53 +17,74 @@ const deflateAsync = promisify(deflateCb);
 export const INCOMPRESSIBLE_BITS_PER_BYTE = 7.5;
 const SAMPLE_BYTES = 512;
 const STORED_BLOCK_MAX = 65535;
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/** c * log2(c) for every count a sample can reach, so the entropy sum needs no logarithms. */
+const C_LOG_C = (() => {
+  const t = new Float64Array(2 * SAMPLE_BYTES + 1);
+  for (let c = 1; c < t.length; c++) t[c] = c * Math.log2(c);
+  return t;
+})();
 
 /** Shannon entropy (bits per byte) of two 512-byte samples, from the start and the middle of `data`. */
 export function sampleEntropy(data: Uint8Array): number {
   const counts = new Int32Array(256);
-  let total = 0;
-  for (const from of [0, data.length >> 1]) {
-    const end = Math.min(data.length, from + SAMPLE_BYTES);
-    for (let i = from; i < end; i++) counts[data[i] as number] = (counts[data[i] as number] as number) + 1;
-    total += Math.max(0, end - from);
-  }
+  const half = data.length >> 1;
+  const firstEnd = Math.min(data.length, SAMPLE_BYTES);
+  const secondEnd = Math.min(data.length, half + SAMPLE_BYTES);
+  for (let i = 0; i < firstEnd; i++) counts[data[i] as number]!++;
+  for (let i = half; i < secondEnd; i++) counts[data[i] as number]!++;
+  const total = firstEnd + secondEnd - half;
   if (total === 0) return 0;
-  let bits = 0;
-  for (let i = 0; i < 256; i++) {
-    const c = counts[i] as number;
-    if (c !== 0) bits -= c * Math.log2(c / total);
-  }
-  return bits / total;
+  // H = log2(N) - (1/N) * sum(c * log2 c)
+  let sum = 0;
+  for (let i = 0; i < 256; i++) sum += C_LOG_C[counts[i] as number] as number;
+  return Math.log2(total) - sum / total;
 }
 
 export function isIncompressible(data: Uint8Array): boolean {
   return sampleEntropy(data) > INCOMPRESSIBLE_BITS_PER_BYTE;
 }
 
+/**
+ * Adler-32 as zlib computes it. Aligned stretches are read a 32-bit word at a time: for bytes
+ * x0..x3 (little-endian in the word), a += x0+x1+x2+x3 and b += 4a + 4x0 + 3x1 + 2x2 + x3.
+ */
 export function adler32(data: Uint8Array): number {
   let a = 1;
   let b = 0;
   const n = data.length;
   let i = 0;
-  while (i < n) {
-    const end = Math.min(n, i + 5552);
-    for (; i + 8 <= end; i += 8) {
-      a += data[i] as number; b += a;
-      a += data[i + 1] as number; b += a;
-      a += data[i + 2] as number; b += a;
-      a += data[i + 3] as number; b += a;
-      a += data[i + 4] as number; b += a;
-      a += data[i + 5] as number; b += a;
-      a += data[i + 6] as number; b += a;
-      a += data[i + 7] as number; b += a;
-    }
-    for (; i < end; i++) {
-      a += data[i] as number;
-      b += a;
+  // Bytes up to the first 4-byte boundary of the underlying buffer.
+  const lead = Math.min(n, (4 - (data.byteOffset & 3)) & 3);
+  for (; i < lead; i++) {
+    a += data[i] as number;
+    b += a;
+  }
+  const aligned = LITTLE_ENDIAN && ((data.byteOffset + i) & 3) === 0;
+  const words = aligned ? new Uint32Array(data.buffer, data.byteOffset + i, (n - i) >>> 2) : new Uint32Array(0);
+  let w = 0;
+  while (w < words.length) {
+    // Reducing every 256 words keeps a and b below 2^31, so the sums stay small integers.
+    const end = Math.min(words.length, w + 256);
+    for (; w < end; w++) {
+      const x = words[w] as number;
+      const x0 = x & 0xff;
+      const x1 = (x >>> 8) & 0xff;
+      const x2 = (x >>> 16) & 0xff;
+      const x3 = x >>> 24;
+      b += 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3;
+      a += x0 + x1 + x2 + x3;
     }
     a %= 65521;
     b %= 65521;
   }
+  for (i += words.length * 4; i < n; i++) {
+    a += data[i] as number;
+    b += a;
+  }
+  a %= 65521;
+  b %= 65521;
   return ((b << 16) | a) >>> 0;
 }
 

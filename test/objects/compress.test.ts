@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { deflateSync, inflateSync } from 'node:zlib';
+import fc from 'fast-check';
+import { adler32, deflateIfSmaller, isIncompressible, sampleEntropy, zlibStoredPieces } from '../../src/objects/compress.js';
+import { compressibleBytes, pseudoRandomBytes } from '../support/data.js';
+
+/** zlib's own Adler-32: the trailer of a level-0 deflate stream. */
+function zlibAdler(data: Uint8Array): number {
+  const z = deflateSync(data, { level: 0 });
+  return z.readUInt32BE(z.length - 4);
+}
+
+describe('compress', () => {
+  it('adler32 equals zlib at every length and alignment', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 7 }), fc.constantFrom(0x00, 0xff, -1), (len, offset, fill) => {
+        const backing = fill < 0 ? pseudoRandomBytes(len + 8, `a${len}`) : Buffer.alloc(len + 8, fill);
+        const data = backing.subarray(offset, offset + len);
+        assert.equal(adler32(data), zlibAdler(data));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('stored zlib pieces form a stream that zlib inflates back', () => {
+    for (const len of [0, 1, 65535, 65536, 200_001]) {
+      const data = pseudoRandomBytes(len, 'stored');
+      assert.ok(inflateSync(Buffer.concat(zlibStoredPieces(data))).equals(data), `length ${len}`);
+    }
+  });
+
+  it('the entropy sample tells random bytes from text', () => {
+    const random = pseudoRandomBytes(8192, 'entropy');
+    const text = compressibleBytes(8192, 'entropy');
+    assert.ok(sampleEntropy(random) > 7.5);
+    assert.ok(sampleEntropy(text) < 4);
+    assert.equal(isIncompressible(random), true);
+    assert.equal(isIncompressible(text), false);
+    assert.equal(isIncompressible(Buffer.alloc(8192)), false);
+  });
+
+  it('deflates compressible data and declines when deflate does not win', async () => {
+    const text = compressibleBytes(100_000, 'deflate');
+    const deflated = await deflateIfSmaller(text, 1);
+    assert.ok(deflated !== undefined && deflated.length < text.length / 2);
+    assert.ok(inflateSync(deflated).equals(text));
+    assert.equal(await deflateIfSmaller(pseudoRandomBytes(4000, 'no gain'), 6), undefined);
+  });
+});
