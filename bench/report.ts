@@ -92,11 +92,17 @@ const table = (head: string[], body: string[][]): string => {
   return [`| ${head.join(' | ')} |`, `|${align.join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
 };
 
-/** Bytes the repository grew by with this label: stored after it minus stored after `prev`. */
-function added(step: string, tool: string, label: string, prev: string): number | undefined {
-  const a = find(step, tool, prev);
-  const b = find(step, tool, label);
-  if (!okRow(b) || a?.stored === undefined || b.stored === undefined) return undefined;
+/**
+ * Bytes the repository grew by with this label: stored after it minus stored after the row
+ * recorded just before it for the same step and tool (`init`, the previous snapshot, or for git
+ * a `git gc`). `prev`, when given, names that row instead.
+ */
+function added(step: string, tool: string, label: string, prev?: string): number | undefined {
+  const seq = rows.filter((r) => r.step === step && r.tool === tool);
+  const i = seq.findIndex((r) => r.label === label);
+  const b = seq[i];
+  const a = prev === undefined ? (i > 0 ? seq[i - 1] : undefined) : seq.find((r) => r.label === prev);
+  if (!okRow(b) || !okRow(a) || a.stored === undefined || b.stored === undefined) return undefined;
   return b.stored - a.stored;
 }
 
@@ -112,11 +118,13 @@ if (partial) out.push('**Partial results: the run has not finished (or stopped e
 if (toolsIn('rootfs').length > 0) {
   const body: string[][] = [];
   for (const t of toolsIn('rootfs')) {
-    for (const [label, prev] of [['a', 'init'], ['b', 'a']] as const) {
+    for (const label of ['a', 'b']) {
       const r = find('rootfs', t, label);
-      const add = added('rootfs', t, label, prev);
+      const add = added('rootfs', t, label);
       body.push([toolCell(t, r), label, mb(r?.input), f2(r?.wall), f2(cpu(r)), mib(r?.rssKb), f1(rate(r)), mb(r?.stored), mb(add)]);
     }
+    const gc = find('rootfs', t, 'gc');
+    if (gc !== undefined) body.push([toolCell(t, gc), '`git gc` after b', dash, f2(gc.wall), f2(cpu(gc)), mib(gc.rssKb), dash, mb(gc.stored), dash]);
   }
   out.push('## 1. Root filesystem tree: rootfs/a, then rootfs/b into the same repository\n');
   out.push(table(['tool', 'snapshot', 'input MB', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s', 'stored after, MB', 'added, MB'], body));
@@ -129,7 +137,7 @@ if (toolsIn('random').length > 0) {
   const body: string[][] = [];
   for (const t of toolsIn('random')) {
     const r = find('random', t, 'random');
-    const st = added('random', t, 'random', 'init');
+    const st = added('random', t, 'random');
     body.push([toolCell(t, r), f2(r?.wall), f2(cpu(r)), mib(r?.rssKb), f1(rate(r)), mb(r?.stored), r?.input && st !== undefined ? f2(st / r.input) : dash]);
   }
   out.push('## 2. 1 GiB of random data (random/random.bin)\n');
@@ -142,13 +150,15 @@ if (toolsIn('random').length > 0) {
 if (toolsIn('images').length > 0) {
   const body: string[][] = [];
   for (const t of toolsIn('images')) {
-    const addA = added('images', t, 'a', 'init');
-    for (const [label, prev] of [['a', 'init'], ['b', 'a']] as const) {
+    const addA = added('images', t, 'a');
+    for (const label of ['a', 'b']) {
       const r = find('images', t, label);
-      const add = added('images', t, label, prev);
+      const add = added('images', t, label);
       const pct = label === 'b' && add !== undefined && addA !== undefined && addA > 0 ? `${((100 * add) / addA).toFixed(0)}%` : dash;
       body.push([toolCell(t, r), label, f2(r?.wall), f2(cpu(r)), mib(r?.rssKb), f1(rate(r)), mb(r?.stored), mb(add), pct]);
     }
+    const gc = find('images', t, 'gc');
+    if (gc !== undefined) body.push([toolCell(t, gc), '`git gc` after b', f2(gc.wall), f2(cpu(gc)), mib(gc.rssKb), dash, mb(gc.stored), dash, dash]);
   }
   out.push('## 3. Disk images: images/a.raw, then images/b.raw (1.5 GiB sparse ext4, same path) into one repository\n');
   out.push(table(['tool', 'image', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s (apparent)', 'stored after, MB', 'added, MB', 'b added, % of a'], body));
@@ -163,7 +173,7 @@ if (toolsIn('versions').length > 0) {
   for (const t of toolsIn('versions')) {
     const first = find('versions', t, 'v01');
     const later = LATER.map((v) => find('versions', t, v));
-    const adds = LATER.map((v, i) => added('versions', t, v, VERSIONS[i] as string));
+    const adds = LATER.map((v) => added('versions', t, v));
     const allOk = later.every(okRow) && okRow(first);
     const worst = [first, ...later].find((r) => r !== undefined && r.status !== 'ok');
     const rss = Math.max(...[first, ...later].map((r) => r?.rssKb ?? 0));
@@ -171,7 +181,7 @@ if (toolsIn('versions').length > 0) {
       toolCell(t, worst),
       f2(first?.wall),
       f1(rate(first)),
-      mb(added('versions', t, 'v01', 'init')),
+      mb(added('versions', t, 'v01')),
       allOk ? f2(mean(later.map((r) => r?.wall))) : dash,
       allOk ? f2(mean(later.map(cpu))) : dash,
       allOk ? f1(mean(later.map(rate))) : dash,
@@ -237,15 +247,15 @@ if (toolsIn('random').length > 0) {
   ratioRow('random: gitfs MB/s / borg MB/s', r('gitfs'), r('borg'), '≥ 1', (x) => x >= 1, `${f1(r('gitfs'))} / ${f1(r('borg'))} MB/s`);
 }
 if (toolsIn('images').length > 0) {
-  const g = added('images', 'gitfs', 'b', 'a');
-  const b = added('images', 'bup', 'b', 'a');
+  const g = added('images', 'gitfs', 'b');
+  const b = added('images', 'bup', 'b');
   ratioRow('images: bytes added by b, gitfs / bup', g, b, '≤ 1', (x) => x <= 1, `${mb(g)} MB / ${mb(b)} MB`);
   for (const label of ['a', 'b']) {
     ratioRow(`images ${label}: gitfs wall / bup wall`, wall('images', 'gitfs', label), wall('images', 'bup', label), '< 1', (x) => x < 1, `${f2(wall('images', 'gitfs', label))} s / ${f2(wall('images', 'bup', label))} s`);
   }
 }
 if (toolsIn('versions').length > 0) {
-  const per = (t: string): number | undefined => mean(LATER.map((v, i) => added('versions', t, v, VERSIONS[i] as string)));
+  const per = (t: string): number | undefined => mean(LATER.map((v) => added('versions', t, v)));
   ratioRow('versions: bytes per later version, gitfs / git loose (before gc)', per('gitfs'), per('git'), '≤ 1', (x) => x <= 1, `${mb(per('gitfs'))} MB / ${mb(per('git'))} MB`);
 }
 const gitfsRuns = rows.filter((r) => r.tool === 'gitfs' && r.label !== 'init');

@@ -68,6 +68,8 @@ export async function importDirectory(root: string, components: ImportComponents
 class ImportJob {
   readonly report: ImportReport = { files: 0, chunkedFiles: 0, symlinks: 0, directories: 0, emptyDirectories: 0, bytes: 0, skipped: [], hardLinks: [] };
   private readonly limit: Semaphore;
+  /** Large files share one hash worker, so more than two at once only holds more blocks in memory. */
+  private readonly largeLimit = new Semaphore(2);
   private readonly linked = new Map<string, string>();
 
   constructor(
@@ -145,7 +147,7 @@ class ImportJob {
         return { name, kind: 'symlink', executable: false, oid: await this.c.sink.writeHashed(hashObject('blob', target), 'blob', target), chunked: false };
       });
     }
-    if (st.isFile()) return this.limit.run(() => this.file(abs, rel, name, st));
+    if (st.isFile()) return (st.size > this.c.chunkThreshold ? this.largeLimit : this.limit).run(() => this.file(abs, rel, name, st));
     this.skip(rel, st.isBlockDevice() || st.isCharacterDevice() ? 'device' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'unknown type');
     return undefined;
   }

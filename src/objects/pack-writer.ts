@@ -48,8 +48,8 @@ export interface FinishedPack {
   readonly objects: number;
 }
 
-const BUFFER_BYTES = 4 << 20;
-const MAX_PENDING_WRITES = 4;
+const BUFFER_BYTES = 1 << 20;
+const MAX_PENDING_WRITES = 8;
 const SYNC_EVERY_BYTES = 64 << 20;
 
 export class PackWriter {
