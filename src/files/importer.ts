@@ -6,8 +6,13 @@
  * cannot hold is never dropped silently: each such path is reported (docs/FORMAT.md, "What git
  * cannot store") and, with `strict`, refused. Hard links are stored as independent copies
  * (their content is deduplicated anyway) and reported.
+ *
+ * Metadata calls and small-file reads are synchronous on purpose: a tree of thousands of small
+ * files costs more in per-call promise and thread-pool overhead than in I/O (as git's own add
+ * does, one file at a time); hashing large files and compression still run off this thread.
  */
-import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -57,7 +62,7 @@ const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
 
 export async function importDirectory(root: string, components: ImportComponents, options: ImportOptions = {}): Promise<{ oid: Oid; report: ImportReport }> {
   const job = new ImportJob(components, options);
-  const rootStat = await job.lstat(root, '.');
+  const rootStat = job.lstat(root, '.');
   if (!rootStat.isDirectory()) {
     throw new GitfsError(ErrorCodes.SOURCE_UNREADABLE, `${root} is not a directory`, { path: root });
   }
@@ -83,9 +88,9 @@ class ImportJob {
     return new GitfsError(ErrorCodes.SOURCE_UNREADABLE, `cannot read ${path}: ${(e as Error).message}`, { path, errno: errnoCode(e) }, { cause: e });
   }
 
-  async lstat(abs: string, rel: string): Promise<Stats> {
+  lstat(abs: string, rel: string): Stats {
     try {
-      return await lstat(abs);
+      return lstatSync(abs);
     } catch (e) {
       throw this.unreadable(rel === '' ? abs : rel, e);
     }
@@ -103,7 +108,7 @@ class ImportJob {
     this.options.signal?.throwIfAborted();
     let names: Buffer[];
     try {
-      names = await readdir(abs, { encoding: 'buffer' });
+      names = readdirSync(abs, { encoding: 'buffer' });
     } catch (e) {
       throw this.unreadable(rel || abs, e);
     }
@@ -131,7 +136,7 @@ class ImportJob {
       return undefined;
     }
     const abs = join(dirAbs, name);
-    const st = await this.lstat(abs, rel);
+    const st = this.lstat(abs, rel);
     if (st.isDirectory()) {
       return { name, kind: 'dir', executable: false, oid: await this.directory(abs, rel), chunked: false };
     }
@@ -139,7 +144,7 @@ class ImportJob {
       return this.limit.run(async () => {
         let target: Buffer;
         try {
-          target = await readlink(abs, { encoding: 'buffer' });
+          target = readlinkSync(abs, { encoding: 'buffer' });
         } catch (e) {
           throw this.unreadable(rel, e);
         }
@@ -163,16 +168,15 @@ class ImportJob {
     const executable = (st.mode & 0o111) !== 0;
     this.report.files++;
     try {
-      const fh = await open(abs, 'r');
-      try {
-        // The size decides blob or chunked; a file that grew since it was listed is read up to
-        // the threshold only, then handed to the chunker, so memory stays bounded.
-        let small = st.size <= this.c.chunkThreshold ? await readUpTo(fh, st.size + 1) : undefined;
-        if (small !== undefined && small.length > st.size) small = await readUpTo(fh, this.c.chunkThreshold + 1);
-        if (small !== undefined && small.length <= this.c.chunkThreshold) {
+      if (st.size <= this.c.chunkThreshold) {
+        const small = readSmall(abs, st.size, this.c.chunkThreshold);
+        if (small !== undefined) {
           this.report.bytes += small.length;
           return { name, kind: 'file', executable, oid: await this.c.sink.writeHashed(hashObject('blob', small), 'blob', small), chunked: false };
         }
+      }
+      const fh = await open(abs, 'r');
+      try {
         const { oid, size } = await writeChunkedFile(fh, this.c.sink, this.c.chunker, this.c.treeParams);
         this.report.chunkedFiles++;
         this.report.bytes += size;
@@ -187,14 +191,28 @@ class ImportJob {
   }
 }
 
-/** Reads at most `limit` bytes from the start of a file. */
-async function readUpTo(fh: FileHandle, limit: number): Promise<Buffer> {
+/**
+ * The whole content of a file listed as `size` bytes, or undefined if it has grown past
+ * `threshold` since (it is then chunked instead). Never reads more than threshold + 1 bytes.
+ */
+function readSmall(path: string, size: number, threshold: number): Buffer | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    let data = readUpTo(fd, size + 1);
+    if (data.length > size) data = readUpTo(fd, threshold + 1);
+    return data.length <= threshold ? data : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readUpTo(fd: number, limit: number): Buffer {
   const buf = Buffer.allocUnsafe(limit);
   let filled = 0;
   while (filled < limit) {
-    const { bytesRead } = await fh.read(buf, filled, limit - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
+    const n = readSync(fd, buf, filled, limit - filled, filled);
+    if (n === 0) break;
+    filled += n;
   }
   return buf.subarray(0, filled);
 }
