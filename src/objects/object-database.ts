@@ -37,6 +37,7 @@ export class ObjectDatabase implements ObjectReader {
   private readonly loose: LooseObjects;
   /** Open packs by base name (`pack-<hash>`), newest first in `order`. */
   private readonly packsByName = new Map<string, PackFile>();
+  private readonly damaged = new Map<string, GitfsError>();
   private order: PackFile[] = [];
   /** The pack directory as the last completed scan saw it. */
   private packDirStamp: DirStamp | undefined;
@@ -76,6 +77,10 @@ export class ObjectDatabase implements ObjectReader {
     if (second.found) return second.found;
     const error = first.error ?? second.error;
     if (error) throw error;
+    if (this.damaged.size > 0) {
+      const packs = [...this.damaged.keys()];
+      throw new GitfsError(ErrorCodes.CORRUPT_PACK, `object ${oid} not found; damaged pack(s) may hold it: ${packs.join(', ')}`, { oid, packs });
+    }
     throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
   }
 
@@ -260,15 +265,25 @@ export class ObjectDatabase implements ObjectReader {
         void pack.close().catch(() => undefined); // after its reads in flight; nothing waits on it
       }
     }
-    let failure: unknown;
+    // A damaged pack is set aside, not fatal: the good ones stay usable, lookups that miss name
+    // the damaged ones, and fsck reports them. It is retried on every rescan until it is fixed.
+    for (const base of [...this.damaged.keys()]) if (!wanted.has(base)) this.damaged.delete(base);
     results.forEach((r, i) => {
-      if (r.status === 'rejected') failure ??= r.reason;
-      else if (r.value) this.packsByName.set(toOpen[i]!, r.value);
+      const base = toOpen[i]!;
+      if (r.status === 'rejected') {
+        this.damaged.set(base, r.reason instanceof GitfsError ? r.reason : new GitfsError(ErrorCodes.CORRUPT_PACK, String(r.reason)));
+      } else {
+        this.damaged.delete(base);
+        if (r.value) this.packsByName.set(base, r.value);
+      }
     });
     this.order = [...this.packsByName.values()].sort((a, b) => b.mtimeMs - a.mtimeMs);
     this.packDirStamp = stamp;
-    // Good packs stay usable; a damaged one is reported (again on every rescan until it is fixed).
-    if (failure !== undefined) throw failure;
+  }
+
+  /** Packs that could not be opened at the last scan, with why. */
+  damagedPacks(): ReadonlyMap<string, GitfsError> {
+    return this.damaged;
   }
 
   /** Opens one pack; undefined if it vanished meanwhile (a concurrent repack). */

@@ -16,8 +16,11 @@ export const fsck: Command = {
       for (const p of report.problems) {
         await ctx.stdout.write(`${p.code} ${p.oid}: ${p.message}\n${p.neededBy.map((w) => `  needed by ${w}\n`).join('')}`);
       }
-      await ctx.stdout.write(`checked ${report.objects} objects in ${report.commits} commits of ${roots.length} branches: ${report.problems.length} problems\n`);
-      return report.problems.length === 0 ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
+      const damaged = [...repo.objects.damagedPacks().values()];
+      for (const e of damaged) await ctx.stdout.write(`${e.code} ${e.message}\n`);
+      const problems = report.problems.length + damaged.length;
+      await ctx.stdout.write(`checked ${report.objects} objects in ${report.commits} commits of ${roots.length} branches: ${problems} problems\n`);
+      return problems === 0 ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
     });
   },
 };
