@@ -5,18 +5,19 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Chunker } from './chunker.js';
 
-const BLOCK_BYTES = 2 << 20;
+/** Read size; a block always holds at least two chunks of the largest size. */
+const MIN_BLOCK_BYTES = 2 << 20;
 
 interface Block {
   readonly data: Buffer;
   readonly eof: boolean;
 }
 
-async function readBlock(fh: FileHandle, position: number): Promise<Block> {
-  const data = Buffer.allocUnsafe(BLOCK_BYTES);
+async function readBlock(fh: FileHandle, position: number, size: number): Promise<Block> {
+  const data = Buffer.allocUnsafe(size);
   let filled = 0;
-  while (filled < BLOCK_BYTES) {
-    const { bytesRead } = await fh.read(data, filled, BLOCK_BYTES - filled, position + filled);
+  while (filled < size) {
+    const { bytesRead } = await fh.read(data, filled, size - filled, position + filled);
     if (bytesRead === 0) return { data: data.subarray(0, filled), eof: true };
     filled += bytesRead;
   }
@@ -36,14 +37,14 @@ export interface ChunkRun {
  */
 export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerator<ChunkRun[]> {
   const maxSize = chunker.params.maxSize;
-  if (maxSize > BLOCK_BYTES) throw new Error('chunk maxSize exceeds the read block');
+  const blockBytes = Math.max(MIN_BLOCK_BYTES, 2 * maxSize);
   let position = 0;
   let carry: Buffer = Buffer.alloc(0);
-  let next = readBlock(fh, position);
+  let next = readBlock(fh, position, blockBytes);
   for (;;) {
     const block = await next;
     position += block.data.length;
-    if (!block.eof) next = readBlock(fh, position);
+    if (!block.eof) next = readBlock(fh, position, blockBytes);
     const runs: ChunkRun[] = [];
     let at = 0;
     if (carry.length > 0) {
