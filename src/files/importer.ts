@@ -20,17 +20,14 @@ import { writeChunkedFile } from '../objects/chunked-file-writer.js';
 import type { Chunker } from '../objects/chunker.js';
 import type { ChunkTreeParams } from '../objects/chunk-tree.js';
 import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
-import type { ObjectType, Oid } from '../objects/oid.js';
+import type { ObjectSink } from '../objects/object-store.js';
+import type { Oid } from '../objects/oid.js';
 import { hashObject } from '../objects/oid.js';
 import { badEntryName, encodeTree, TreeModes } from '../objects/tree.js';
 import { Semaphore } from '../util/semaphore.js';
 
-export interface ImportSink {
-  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array): Promise<Oid>;
-}
-
 export interface ImportComponents {
-  readonly sink: ImportSink;
+  readonly sink: ObjectSink;
   readonly chunker: Chunker;
   readonly treeParams: ChunkTreeParams;
   readonly chunkThreshold: number;

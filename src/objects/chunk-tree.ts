@@ -9,17 +9,13 @@
  * nodes above it, and equal stretches of two files share whole subtrees.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
-import { hashObject, type ObjectType, type Oid } from './oid.js';
+import { hashObject, type Oid } from './oid.js';
+import type { ObjectSink } from './object-store.js';
 import { encodeTree, TreeModes, type TreeEntry } from './tree.js';
 
 export interface ChunkTreeParams {
   readonly fanoutBits: number;
   readonly maxFanout: number;
-}
-
-/** Where objects go. Writes may still be in flight when a caller moves on; the sink's own completion reports their failures. */
-export interface ObjectSink {
-  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array): Promise<Oid>;
 }
 
 export const OFFSET_NAME_DIGITS = 16;

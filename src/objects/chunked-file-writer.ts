@@ -9,18 +9,14 @@ import { ChunkHasher, type HashedChunk } from './chunk-hasher.js';
 import { ChunkTreeBuilder, type ChunkTreeParams } from './chunk-tree.js';
 import { chunkFile } from './chunk-stream.js';
 import type { Chunker } from './chunker.js';
-import type { ObjectType, Oid } from './oid.js';
-import type { StoredHint } from './stored-entry.js';
+import type { ObjectSink } from './object-store.js';
+import type { Oid } from './oid.js';
 
 const WINDOW = 32;
 
-export interface ChunkSink {
-  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid>;
-}
-
 export async function writeChunkedFile(
   fh: FileHandle,
-  sink: ChunkSink,
+  sink: ObjectSink,
   chunker: Chunker,
   treeParams: ChunkTreeParams,
 ): Promise<{ oid: Oid; size: number }> {

@@ -1,4 +1,5 @@
 import type { ObjectType, Oid } from './oid.js';
+import type { StoredHint } from './stored-entry.js';
 
 /** An object as stored: its type and its whole content (no header). */
 export interface GitObject {
@@ -20,3 +21,13 @@ export interface ObjectReader {
 
 /** Largest object gitfs reads whole. Chunked files keep every object far below it. */
 export const DEFAULT_MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Write side: where new objects go. The caller has computed `oid` (it must be
+ * `hashObject(type, content)`); `hint` says the content is stored uncompressed and carries its
+ * checksums. Writes may still be in flight when the promise settles or when a caller moves on;
+ * the sink's own completion (PackWriter.finish) reports their failures.
+ */
+export interface ObjectSink {
+  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid>;
+}

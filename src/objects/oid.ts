@@ -34,10 +34,6 @@ export function oidToBytes(oid: Oid): Buffer {
   return Buffer.from(oid, 'hex');
 }
 
-export function shortOid(oid: Oid, length = 12): string {
-  return oid.slice(0, length);
-}
-
 /** Object types as git names them in headers and packs. */
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 

@@ -27,10 +27,6 @@ export interface TreeEntry {
   readonly oid: Oid;
 }
 
-export function isTreeMode(mode: TreeMode): boolean {
-  return mode === TreeModes.TREE;
-}
-
 /** Why a name cannot appear in a tree, or undefined if it can. */
 export function badEntryName(name: string): string | undefined {
   if (name.length === 0) return 'empty name';
