@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, gitfs, gitfsOk } from '../support/cli.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('gitfs branch, HEAD and history listings', function () {
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('creates, lists and deletes branches; HEAD follows the first branch; git agrees', async () => {
+    const repo = join(tmp.make(), 'repo');
+    const src = tmp.make();
+    await gitfsOk(['init', '--repo', repo]);
+    assert.equal((await gitfs(['log', '--repo', repo])).code, 4);
+    writeFileSync(join(src, 'a'), '1\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'kernel/stable', '--from', src, '-m', 'one']);
+    assert.equal(git(repo, ['symbolic-ref', 'HEAD']).trim(), 'refs/heads/kernel/stable');
+    writeFileSync(join(src, 'a'), '2\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'kernel/stable', '--from', src, '-m', 'two']);
+    const unchanged = await gitfsOk(['commit', '--repo', repo, '--branch', 'kernel/stable', '--from', src, '-m', 'same']);
+    assert.match(unchanged, /nothing to commit/);
+    await gitfsOk(['branch', '--repo', repo, 'create', 'kernel/previous', 'kernel/stable~1']);
+    await gitfsOk(['branch', '--repo', repo, 'create', 'copy']);
+    assert.equal(git(repo, ['rev-parse', 'kernel/previous']).trim(), git(repo, ['rev-parse', 'kernel/stable~1']).trim());
+    assert.equal(git(repo, ['rev-parse', 'copy']).trim(), git(repo, ['rev-parse', 'kernel/stable']).trim());
+    const list = await gitfsOk(['branch', '--repo', repo]);
+    assert.match(list, /^  [0-9a-f]{12} copy\n  [0-9a-f]{12} kernel\/previous\n\* [0-9a-f]{12} kernel\/stable\n$/);
+    assert.equal((await gitfs(['branch', '--repo', repo, 'create', 'kernel'])).code, 5);
+    assert.equal((await gitfsOk(['log', '--repo', repo, '--oneline', '-n', '1'])).trim().split('\n').length, 1);
+    assert.match(await gitfsOk(['log', '--repo', repo, '--first-parent', 'kernel/stable']), /two[\s\S]*one/);
+    const rows = (await gitfsOk(['ls', '--repo', repo, '--json', 'kernel/previous'])).trim().split('\n').map((l) => JSON.parse(l) as { path: string; size: number });
+    assert.deepEqual(rows.map((r) => [r.path, r.size]), [['a', 2]]);
+    execFileSync('git', [`--git-dir=${repo}`, 'pack-refs', '--all']);
+    await gitfsOk(['branch', '--repo', repo, 'delete', 'kernel/previous']);
+    assert.doesNotMatch(git(repo, ['show-ref']), /kernel\/previous/);
+    assert.equal((await gitfs(['cat', '--repo', repo, 'kernel/previous:a'])).code, 4);
+    execFileSync('git', [`--git-dir=${repo}`, 'fsck', '--strict'], { stdio: 'pipe' });
+  });
+});
