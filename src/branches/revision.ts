@@ -135,8 +135,15 @@ async function atReflog(ctx: RevisionContext, expr: string, branch: BranchName, 
 
 const UNITS: Record<string, number> = { second: 1e3, minute: 60e3, hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
 
-/** Milliseconds since the epoch for an absolute or relative time, or undefined. */
+const MAX_TIME_MS = 8.64e15;
+
+/** Milliseconds since the epoch for an absolute or relative time, or undefined (also when out of range). */
 export function parseTime(spec: string, nowMs: number): number | undefined {
+  const t = parseTimeUnbounded(spec, nowMs);
+  return t !== undefined && Math.abs(t) <= MAX_TIME_MS ? t : undefined;
+}
+
+function parseTimeUnbounded(spec: string, nowMs: number): number | undefined {
   const s = spec.trim();
   if (s === 'now') return nowMs;
   const unix = /^@([0-9]+)$/.exec(s);

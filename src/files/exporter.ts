@@ -11,7 +11,7 @@ import type { DirEntry } from '../objects/entry-names.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import { readTyped } from '../objects/typed-read.js';
 import { Semaphore } from '../util/semaphore.js';
-import { fileContent } from './file-content.js';
+import { coalesce, fileContent } from './file-content.js';
 import { listDirectory } from './tree-reader.js';
 
 export interface ExportReport {
@@ -82,8 +82,8 @@ async function exportLeaf(store: ObjectReader, e: DirEntry, path: string, report
     throw wrap(path, err);
   });
   try {
-    for await (const piece of fileContent(store, e)) {
-      await fh.write(piece);
+    for await (const piece of coalesce(fileContent(store, e))) {
+      for (let done = 0; done < piece.length; ) done += (await fh.write(piece, done, piece.length - done)).bytesWritten;
       report.bytes += piece.length;
     }
   } finally {

@@ -17,3 +17,19 @@ export async function* fileContent(store: ObjectReader, entry: DirEntry, offset 
   const data = await readTyped(store, entry.oid, 'blob');
   if (offset < data.length) yield data.subarray(offset, Math.min(data.length, offset + length));
 }
+
+/** Regroups a stream of small pieces (chunks are ~8 KiB) into pieces of at least `minBytes`, so writers make few system calls. */
+export async function* coalesce(pieces: AsyncIterable<Buffer>, minBytes = 1 << 20): AsyncGenerator<Buffer> {
+  let held: Buffer[] = [];
+  let size = 0;
+  for await (const piece of pieces) {
+    held.push(piece);
+    size += piece.length;
+    if (size >= minBytes) {
+      yield held.length === 1 ? piece : Buffer.concat(held, size);
+      held = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield Buffer.concat(held, size);
+}

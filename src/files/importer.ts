@@ -73,6 +73,9 @@ class ImportJob {
   /** Large files share one hash worker, so more than two at once only holds more blocks in memory. */
   private readonly largeLimit = new Semaphore(2);
   private readonly linked = new Map<string, string>();
+  /** Set on the first failure: siblings still running stop at their next step. */
+  private readonly stop = new AbortController();
+  private failure: unknown;
 
   constructor(
     private readonly c: ImportComponents,
@@ -100,9 +103,34 @@ class ImportJob {
     this.report.skipped.push(detail === undefined ? { path: rel, reason } : { path: rel, reason, detail });
   }
 
+  private checkGoing(): void {
+    this.options.signal?.throwIfAborted();
+    this.stop.signal.throwIfAborted();
+  }
+
+  /**
+   * Like Promise.all, but on the first failure it stops the siblings and waits for all of them to
+   * settle before rethrowing that first failure, so nothing keeps running after the import fails.
+   */
+  private async all<T>(tasks: Array<Promise<T>>): Promise<T[]> {
+    const results = await Promise.allSettled(
+      tasks.map((t) =>
+        t.catch((e: unknown) => {
+          if (this.failure === undefined) {
+            this.failure = e;
+            this.stop.abort(e);
+          }
+          throw e;
+        }),
+      ),
+    );
+    if (this.failure !== undefined) throw this.failure;
+    return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+  }
+
   /** Stores the directory at `abs` and returns its tree id. */
   async directory(abs: string, rel: string): Promise<Oid> {
-    this.options.signal?.throwIfAborted();
+    this.checkGoing();
     let names: Buffer[];
     try {
       names = readdirSync(abs, { encoding: 'buffer' });
@@ -110,7 +138,7 @@ class ImportJob {
       throw this.unreadable(rel || abs, e);
     }
     this.report.directories++;
-    const results = await Promise.all(names.map((raw) => this.entry(abs, rel, raw)));
+    const results = await this.all(names.map((raw) => this.entry(abs, rel, raw)));
     const entries = results.filter((e): e is DirEntry => e !== undefined).map(toTreeEntry);
     if (entries.length === 0) {
       this.report.emptyDirectories++;
@@ -154,8 +182,13 @@ class ImportJob {
     return undefined;
   }
 
+  private async blob(name: string, executable: boolean, data: Buffer): Promise<DirEntry> {
+    this.report.bytes += data.length;
+    return { name, kind: 'file', executable, oid: await this.c.sink.writeHashed(hashObject('blob', data), 'blob', data), chunked: false };
+  }
+
   private async file(abs: string, rel: string, name: string, st: Stats): Promise<DirEntry> {
-    this.options.signal?.throwIfAborted();
+    this.checkGoing();
     if (st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.linked.get(key);
@@ -168,13 +201,19 @@ class ImportJob {
       if (st.size <= this.c.chunkThreshold) {
         const small = readSmall(abs, st.size, this.c.chunkThreshold);
         if (small !== undefined) {
-          this.report.bytes += small.length;
-          return { name, kind: 'file', executable, oid: await this.c.sink.writeHashed(hashObject('blob', small), 'blob', small), chunked: false };
+          return this.blob(name, executable, small);
         }
       }
       const fh = await open(abs, 'r');
       try {
-        const { oid, size } = await writeChunkedFile(fh, this.c.sink, this.c.chunker, this.c.treeParams);
+        const { oid, size } = await writeChunkedFile(fh, this.c.sink, this.c.chunker, this.c.treeParams, this.stop.signal);
+        if (size <= this.c.chunkThreshold) {
+          // It shrank while being read: store it the canonical way, as one blob.
+          const small = readSmall(abs, size, this.c.chunkThreshold);
+          if (small !== undefined) {
+            return this.blob(name, executable, small);
+          }
+        }
         this.report.chunkedFiles++;
         this.report.bytes += size;
         return { name, kind: 'file', executable, oid, size, chunked: true };

@@ -24,13 +24,14 @@ export class ChunkHasher {
 
   private constructor() {
     this.worker = new Worker(new URL('./hash-worker.js', import.meta.url));
-    this.worker.unref();
     this.worker.on('message', (r: HashResult) => {
       this.waiting.get(r.id)?.resolve(r);
       this.waiting.delete(r.id);
     });
     this.worker.on('error', (e) => this.failAll(e));
     this.worker.on('exit', (code) => this.failAll(new Error(`hash worker exited with code ${code}`)));
+    // After the listeners: attaching a 'message' listener refs the worker's port again.
+    this.worker.unref();
   }
 
   static shared(): ChunkHasher {

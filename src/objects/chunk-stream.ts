@@ -41,41 +41,46 @@ export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerat
   let position = 0;
   let carry: Buffer = Buffer.alloc(0);
   let next = readBlock(fh, position, blockBytes);
-  for (;;) {
-    const block = await next;
-    position += block.data.length;
-    if (!block.eof) next = readBlock(fh, position, blockBytes);
-    const runs: ChunkRun[] = [];
-    let at = 0;
-    if (carry.length > 0) {
-      // Chunks that start in the carried tail end within maxSize bytes: cut them from a small
-      // joint buffer instead of copying the whole block behind the tail.
-      const head = block.data.subarray(0, maxSize);
-      const joint = Buffer.concat([carry, head]);
-      const jointEof = block.eof && head.length === block.data.length;
-      const lengths: number[] = [];
-      let start = 0;
-      while (start < carry.length) {
-        const n = chunker.cut(joint, start, joint.length, jointEof);
-        if (n < 0) throw new Error('chunker needed more than maxSize bytes');
-        lengths.push(n);
-        start += n;
+  try {
+    for (;;) {
+      const block = await next;
+      position += block.data.length;
+      if (!block.eof) next = readBlock(fh, position, blockBytes);
+      const runs: ChunkRun[] = [];
+      let at = 0;
+      if (carry.length > 0) {
+        // Chunks that start in the carried tail end within maxSize bytes: cut them from a small
+        // joint buffer instead of copying the whole block behind the tail.
+        const head = block.data.subarray(0, maxSize);
+        const joint = Buffer.concat([carry, head]);
+        const jointEof = block.eof && head.length === block.data.length;
+        const lengths: number[] = [];
+        let start = 0;
+        while (start < carry.length) {
+          const n = chunker.cut(joint, start, joint.length, jointEof);
+          if (n < 0) throw new Error('chunker needed more than maxSize bytes');
+          lengths.push(n);
+          start += n;
+        }
+        runs.push({ block: joint.subarray(0, start), lengths });
+        at = start - carry.length;
       }
-      runs.push({ block: joint.subarray(0, start), lengths });
-      at = start - carry.length;
+      const buf = block.data;
+      const lengths: number[] = [];
+      const first = at;
+      while (at < buf.length) {
+        const n = chunker.cut(buf, at, buf.length, block.eof);
+        if (n < 0) break;
+        lengths.push(n);
+        at += n;
+      }
+      carry = Buffer.from(buf.subarray(at));
+      if (lengths.length > 0) runs.push({ block: first === 0 ? buf.subarray(0, at) : Buffer.from(buf.subarray(first, at)), lengths });
+      if (runs.length > 0) yield runs;
+      if (block.eof) return;
     }
-    const buf = block.data;
-    const lengths: number[] = [];
-    const first = at;
-    while (at < buf.length) {
-      const n = chunker.cut(buf, at, buf.length, block.eof);
-      if (n < 0) break;
-      lengths.push(n);
-      at += n;
-    }
-    carry = Buffer.from(buf.subarray(at));
-    if (lengths.length > 0) runs.push({ block: first === 0 ? buf.subarray(0, at) : Buffer.from(buf.subarray(first, at)), lengths });
-    if (runs.length > 0) yield runs;
-    if (block.eof) return;
+  } finally {
+    // The consumer may stop early (an error elsewhere): the read-ahead must not reject unobserved.
+    await next.catch(() => undefined);
   }
 }

@@ -19,6 +19,7 @@ export async function writeChunkedFile(
   sink: ObjectSink,
   chunker: Chunker,
   treeParams: ChunkTreeParams,
+  signal?: AbortSignal,
 ): Promise<{ oid: Oid; size: number }> {
   const hasher = ChunkHasher.shared();
   const builder = new ChunkTreeBuilder(sink, treeParams);
@@ -27,7 +28,9 @@ export async function writeChunkedFile(
   const consume = async (batch: Promise<HashedChunk[][]>): Promise<void> => {
     for (const run of await batch) {
       for (const chunk of run) {
-        window.push(sink.writeHashed(chunk.oid, 'blob', chunk.data, chunk.hint));
+        const write = sink.writeHashed(chunk.oid, 'blob', chunk.data, chunk.hint);
+        write.catch(() => undefined); // awaited below in order; a failure also fails the sink's finish
+        window.push(write);
         if (window.length >= WINDOW) await window.shift();
         builder.add(chunk.oid, chunk.data.length);
       }
@@ -35,6 +38,7 @@ export async function writeChunkedFile(
   };
   try {
     for await (const runs of chunkFile(fh, chunker)) {
+      signal?.throwIfAborted();
       const batch = Promise.all(runs.map((r) => hasher.hash(r.block, r.lengths)));
       batch.catch(() => undefined);
       if (hashing !== undefined) await consume(hashing);

@@ -11,7 +11,7 @@
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import type { Oid } from './oid.js';
-import { TreeModes, type TreeEntry } from './tree.js';
+import { badEntryName, TreeModes, type TreeEntry } from './tree.js';
 
 export const MARKER = '~gitfs~';
 export const KEEP_NAME = `${MARKER}keep`;
@@ -77,12 +77,19 @@ function decodeEntry(t: TreeEntry, hostile: (why: string) => GitfsError): DirEnt
   return { name, kind: 'file', executable: m[1] === 'x', oid: t.oid, size, chunked: true };
 }
 
-/** Undoes `storedName`; any other use of the marker is refused. */
+/**
+ * Undoes `storedName`; any other use of the marker, a non-canonical escape, or a decoded name
+ * that could not stand in a tree (`.`, `..`, `.git`, empty) is refused.
+ */
 function realName(stored: string, hostile: (why: string) => GitfsError): string {
-  if (!stored.includes(MARKER)) return stored;
-  const base = stored.slice(0, -ESCAPE_SUFFIX.length);
-  if (!stored.endsWith(ESCAPE_SUFFIX) || base.length === 0) throw hostile(`malformed name ${JSON.stringify(stored)}`);
-  return base;
+  let name = stored;
+  if (stored.includes(MARKER)) {
+    name = stored.slice(0, -ESCAPE_SUFFIX.length);
+    if (!stored.endsWith(ESCAPE_SUFFIX) || storedName(name) !== stored) throw hostile(`malformed name ${JSON.stringify(stored)}`);
+  }
+  const why = badEntryName(name);
+  if (why !== undefined) throw hostile(`${JSON.stringify(stored)} decodes to a refused name (${why})`);
+  return name;
 }
 
 function plainEntry(name: string, t: TreeEntry, hostile: (why: string) => GitfsError): DirEntry {

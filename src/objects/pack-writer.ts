@@ -20,6 +20,7 @@ import { encodeEntryHeader, packTypeOf, PACK_HEADER_BYTES, PACK_SIGNATURE, PACK_
 import { encodePackIndex } from './pack-index-writer.js';
 import { PackEntryTable } from './pack-entry-table.js';
 import { fsyncDir } from '../util/durable.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 
 export interface PackWriterComponents {
   /** `<gitdir>/objects/pack`. */
@@ -62,6 +63,8 @@ export class PackWriter {
   private readonly spare: Buffer[] = [];
   private unsynced = 0;
   private syncing: Promise<void> | undefined;
+  /** The first failure of any background step (a write, a deflate, a datasync): it fails the pack. */
+  private failure: unknown;
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -105,9 +108,7 @@ export class PackWriter {
       this.appendEntry(index, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
       return this.pendingWrites.size > MAX_PENDING_WRITES ? this.backpressure().then(() => oid) : Promise.resolve(oid);
     }
-    const task = this.deflateAndAppend(index, type, content);
-    this.inflight.add(task);
-    void task.finally(() => this.inflight.delete(task)).catch(() => undefined);
+    const task = this.track(this.inflight, this.deflateAndAppend(index, type, content));
     return task.then(() => oid);
   }
 
@@ -118,6 +119,7 @@ export class PackWriter {
   }
 
   private backpressure(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(asPackError(this.failure, this.tmpPath));
     return this.pendingWrites.size > MAX_PENDING_WRITES ? Promise.race(this.pendingWrites).then(() => this.backpressure()) : Promise.resolve();
   }
 
@@ -153,16 +155,36 @@ export class PackWriter {
   }
 
   private issueWrite(data: Buffer, at: number, done?: () => void): void {
-    const p = this.writeFully(data, at).then(done);
-    this.pendingWrites.add(p);
-    void p.finally(() => this.pendingWrites.delete(p)).catch(() => undefined);
+    this.track(this.pendingWrites, this.writeFully(data, at).then(done));
     this.unsynced += data.length;
     if (this.unsynced >= SYNC_EVERY_BYTES && this.syncing === undefined) {
       // Flush dirty pages to disk while the writer keeps going, so the final fsync is short.
       this.unsynced = 0;
-      this.syncing = this.fh.datasync().finally(() => (this.syncing = undefined));
-      this.syncing.catch(() => undefined);
+      const sync = this.fh.datasync();
+      this.syncing = sync.then(
+        () => void (this.syncing = undefined),
+        (e: unknown) => {
+          this.failure ??= e;
+          this.syncing = undefined;
+        },
+      );
     }
+  }
+
+  /**
+   * Keeps `task` in `set` while it runs. A failure is remembered in `failure` (so it is never
+   * lost when the promise leaves the set) and still rejects the returned promise.
+   */
+  private track<T>(set: Set<Promise<unknown>>, task: Promise<T>): Promise<T> {
+    set.add(task);
+    task.then(
+      () => set.delete(task),
+      (e: unknown) => {
+        this.failure ??= e;
+        set.delete(task);
+      },
+    );
+    return task;
   }
 
   private async writeFully(data: Buffer, at: number): Promise<void> {
@@ -174,10 +196,11 @@ export class PackWriter {
   }
 
   private async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     this.flush();
-    while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
+    while (this.pendingWrites.size > 0) await Promise.allSettled([...this.pendingWrites]);
     await this.syncing;
+    if (this.failure !== undefined) throw asPackError(this.failure, this.tmpPath);
   }
 
   /**
@@ -219,9 +242,10 @@ export class PackWriter {
       await this.components.existing.refresh();
       return { name, objects: this.table.count };
     } catch (e) {
+      await this.fh.close().catch(() => undefined);
       await rm(this.tmpPath, { force: true });
       await rm(`${this.tmpPath}.idx`, { force: true });
-      throw e;
+      throw asPackError(e, this.tmpPath);
     }
   }
 
@@ -249,4 +273,10 @@ export class PackWriter {
     await this.fh.close().catch(() => undefined);
     await rm(this.tmpPath, { force: true });
   }
+}
+
+/** A failure while building a pack, as a GitfsError (I/O errors such as ENOSPC become GITFS_IO). */
+function asPackError(e: unknown, path: string): GitfsError {
+  if (e instanceof GitfsError) return e;
+  return new GitfsError(ErrorCodes.IO, `writing pack ${path} failed: ${(e as Error).message}`, { path, errno: errnoCode(e) }, { cause: e });
 }

@@ -46,6 +46,7 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
       [['log', 'nosuch'], 4, 'GITFS_UNKNOWN_REVISION'],
       [['ls', 'main~5'], 4, 'GITFS_UNKNOWN_REVISION'],
       [['ls', 'main^^{tree}'], 2, 'GITFS_BAD_REVISION'],
+      [['log', 'main@{999999999999 weeks ago}'], 2, 'GITFS_BAD_REVISION'],
       [['cat', 'main:no/such/file'], 4, 'GITFS_PATH_NOT_FOUND'],
       [['cat', 'main:etc'], 4, 'GITFS_WRONG_OBJECT_TYPE'],
       [['commit', '--branch', 'bad..name', '--from', src], 2, 'GITFS_BAD_BRANCH_NAME'],
@@ -85,6 +86,10 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
       ['absurd', treeBytes([['40000', `big~gitfs~c${'9'.repeat(16)}`, writeLiteral(repo, 'tree', Buffer.alloc(0))]])],
       ['lying-size', treeBytes([['40000', 'f~gitfs~c999', writeLiteral(repo, 'tree', treeBytes([['100644', '0000000000000000', blob]]))]])],
       ['marker', treeBytes([['100644', 'x~gitfs~zz', blob]])],
+      ['escaped-dotgit', treeBytes([['40000', '.git~gitfs~e', writeLiteral(repo, 'tree', treeBytes([['100644', 'config', blob]]))]])],
+      ['escaped-dotdot', treeBytes([['100644', '..~gitfs~e', blob]])],
+      ['escaped-noncanonical', treeBytes([['100644', 'plain~gitfs~e', blob]])],
+      ['chunked-empty-name', treeBytes([['40000', '~gitfs~c5', writeLiteral(repo, 'tree', treeBytes([['100644', '0000000000000000', blob]]))]])],
       ['collide', treeBytes([['100644', 'a', blob], ['40000', 'a~gitfs~c8', writeLiteral(repo, 'tree', treeBytes([['100644', '0000000000000000', blob]]))]])],
     ];
     const parent = tmp.make();

@@ -1,4 +1,4 @@
-import { fileContent } from '../../files/file-content.js';
+import { coalesce, fileContent } from '../../files/file-content.js';
 import { integerOption, parse, positionals, withRepo, type Command } from '../context.js';
 import { resolveEntry } from '../resolve.js';
 
@@ -14,7 +14,7 @@ export const cat: Command = {
     const length = integerOption(values.length, 'length');
     return withRepo(ctx, values.repo, async (repo) => {
       const { entry } = await resolveEntry(repo, expr);
-      for await (const piece of fileContent(repo.objects, entry, offset, length)) await ctx.stdout.write(piece);
+      for await (const piece of coalesce(fileContent(repo.objects, entry, offset, length))) await ctx.stdout.write(piece);
       return 0;
     });
   },
