@@ -152,7 +152,7 @@ class ImportJob {
     const name = raw.toString('utf8');
     const rel = dirRel === '' ? name : `${dirRel}/${name}`;
     if (!Buffer.from(name, 'utf8').equals(raw)) {
-      this.skip(`${dirRel}/${raw.toString('latin1')}`, 'name not storable', 'not valid UTF-8');
+      this.skip(dirRel === '' ? raw.toString('latin1') : `${dirRel}/${raw.toString('latin1')}`, 'name not storable', 'not valid UTF-8');
       return undefined;
     }
     const why = badEntryName(name);
