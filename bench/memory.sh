@@ -25,4 +25,7 @@ for cache in cold warm; do
   measure "commit, source $cache" "${GITFS[@]}" commit --repo "$WORK/repo" --branch big --from "$WORK/src"
 done
 measure "export" "${GITFS[@]}" export --repo "$WORK/repo" big "$WORK/out"
+mkdir -p "$WORK/tiny"; echo tiny > "$WORK/tiny/file"
+/usr/bin/time -f "%M" -o "$WORK/time" "${GITFS[@]}" commit --repo "$WORK/repo" --branch tiny --from "$WORK/tiny" > /dev/null
+echo "| commit of one small file | – | $(( $(cat "$WORK/time") / 1024 )) MiB | – |"
 cmp "$WORK/out/big.bin" "$WORK/src/big.bin" && echo "(export verified with cmp)"
