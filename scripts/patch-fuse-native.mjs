@@ -1,0 +1,58 @@
+// Fixes two defects of @cocalc/fuse-native 2.4.3's utimens, then rebuilds its addon
+// (docs/DEPENDENCIES.md, "@cocalc/fuse-native"). Runs as this package's postinstall; idempotent.
+//  1. The mtime argument is filled from atime (`FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)`).
+//  2. libfuse 2.9 drops a change of only one of the two times (touch -m, touch -a) unless the
+//     file system sets flag_utime_omit_ok; with it set, UTIME_NOW and UTIME_OMIT arrive as tv_nsec
+//     values that the binding turned into bogus millisecond counts. Now UTIME_NOW becomes the
+//     current time and UTIME_OMIT becomes 2^53 ms, which the mount reads as "leave unchanged".
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const MARK = '/* gitfs patch: utimens */';
+const pkgDir = dirname(createRequire(import.meta.url).resolve('@cocalc/fuse-native/package.json'));
+const source = join(pkgDir, 'fuse-native.c');
+let text = readFileSync(source, 'utf8');
+
+if (!text.includes(MARK)) {
+  const edits = [
+    ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
+    ['l->atime = timespec_to_uint64(&tv[0]);', 'l->atime = gitfs_utime_ms(&tv[0]);'],
+    ['l->mtime = timespec_to_uint64(&tv[1]);', 'l->mtime = gitfs_utime_ms(&tv[1]);'],
+    [
+      'if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;',
+      'if (implemented[op_utimens]) { ops.utimens = fuse_native_utimens; ops.flag_utime_omit_ok = 1; }',
+    ],
+    [
+      'static void populate_stat (',
+      `${MARK}
+static uint64_t gitfs_utime_ms (const struct timespec* ts) {
+  if (ts->tv_nsec == UTIME_OMIT) return 9007199254740992ULL;
+  if (ts->tv_nsec == UTIME_NOW) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return timespec_to_uint64(&now);
+  }
+  return timespec_to_uint64(ts);
+}
+
+static void populate_stat (`,
+    ],
+  ];
+  for (const [from, to] of edits) {
+    if (text.split(from).length !== 2) throw new Error(`patch-fuse-native: expected exactly one "${from}" in ${source}`);
+    text = text.replace(from, to);
+  }
+  writeFileSync(source, text);
+  rmSync(join(pkgDir, 'build'), { recursive: true, force: true });
+}
+
+try {
+  createRequire(import.meta.url)('@cocalc/fuse-native');
+} catch {
+  // npm puts its bundled node-gyp on the PATH of lifecycle scripts; npm_config_node_gyp names it otherwise.
+  const gyp = process.env.npm_config_node_gyp;
+  const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['node-gyp', ['rebuild']];
+  execFileSync(cmd, args, { cwd: pkgDir, stdio: 'inherit' });
+}
