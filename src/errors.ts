@@ -44,6 +44,12 @@ export const ErrorCodes = {
   UNSUPPORTED_FILE_TYPE: 'GITFS_UNSUPPORTED_FILE_TYPE',
   /** An export target exists and is not empty, or a path would escape it. */
   EXPORT_TARGET: 'GITFS_EXPORT_TARGET',
+  /** The working layers are held by another process (a running mount without a control socket). */
+  WORK_BUSY: 'GITFS_WORK_BUSY',
+  /** Uncommitted changes overlap changes made to the branch since they were started. */
+  WORK_CONFLICT: 'GITFS_WORK_CONFLICT',
+  /** A mount could not be set up, or no mount answers at that path. */
+  MOUNT_FAILED: 'GITFS_MOUNT_FAILED',
   /** Something on disk failed in a way the caller cannot fix by changing arguments. */
   IO: 'GITFS_IO',
 } as const;

@@ -36,6 +36,9 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.SOURCE_UNREADABLE]: ExitCodes.IO,
   [ErrorCodes.EXPORT_TARGET]: ExitCodes.IO,
   [ErrorCodes.IO]: ExitCodes.IO,
+  [ErrorCodes.WORK_BUSY]: ExitCodes.CONFLICT,
+  [ErrorCodes.WORK_CONFLICT]: ExitCodes.CONFLICT,
+  [ErrorCodes.MOUNT_FAILED]: ExitCodes.IO,
   [ErrorCodes.UNSUPPORTED_FILE_TYPE]: ExitCodes.CHECK_FAILED,
 };
 

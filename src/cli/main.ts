@@ -8,13 +8,17 @@ import { exportCommand } from './commands/export.js';
 import { fsck } from './commands/fsck.js';
 import { init } from './commands/init.js';
 import { log } from './commands/log.js';
+import { mount } from './commands/mount.js';
+import { reset } from './commands/reset.js';
+import { status } from './commands/status.js';
+import { umount } from './commands/umount.js';
 import { ls } from './commands/ls.js';
 import { show } from './commands/show.js';
 import { stats } from './commands/stats.js';
 import type { Command, CommandContext, Output } from './context.js';
 import { exitCodeFor, ExitCodes } from './exit-codes.js';
 
-const COMMANDS: Record<string, Command> = { init, commit, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck };
+const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck };
 
 function streamOutput(stream: NodeJS.WriteStream): Output {
   return {

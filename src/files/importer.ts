@@ -11,27 +11,18 @@
  * files costs more in per-call promise and thread-pool overhead than in I/O (as git's own add
  * does, one file at a time); hashing large files and compression still run off this thread.
  */
-import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import { writeChunkedFile } from '../objects/chunked-file-writer.js';
-import type { Chunker } from '../objects/chunker.js';
-import type { ChunkTreeParams } from '../objects/chunk-tree.js';
 import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
-import type { ObjectSink } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import { hashObject } from '../objects/oid.js';
 import { badEntryName, encodeTree, TreeModes } from '../objects/tree.js';
 import { Semaphore } from '../util/semaphore.js';
+import { storeFile, type StoreComponents } from './store-file.js';
 
-export interface ImportComponents {
-  readonly sink: ObjectSink;
-  readonly chunker: Chunker;
-  readonly treeParams: ChunkTreeParams;
-  readonly chunkThreshold: number;
-}
+export type ImportComponents = StoreComponents;
 
 export type SkipReason = 'device' | 'fifo' | 'socket' | 'unknown type' | 'name not storable';
 
@@ -182,11 +173,6 @@ class ImportJob {
     return undefined;
   }
 
-  private async blob(name: string, executable: boolean, data: Buffer): Promise<DirEntry> {
-    this.report.bytes += data.length;
-    return { name, kind: 'file', executable, oid: await this.c.sink.writeHashed(hashObject('blob', data), 'blob', data), chunked: false };
-  }
-
   private async file(abs: string, rel: string, name: string, st: Stats): Promise<DirEntry> {
     this.checkGoing();
     if (st.nlink > 1) {
@@ -195,60 +181,15 @@ class ImportJob {
       if (first === undefined) this.linked.set(key, rel);
       else this.report.hardLinks.push({ path: rel, sameAs: first });
     }
-    const executable = (st.mode & 0o111) !== 0;
     this.report.files++;
     try {
-      if (st.size <= this.c.chunkThreshold) {
-        const small = readSmall(abs, st.size, this.c.chunkThreshold);
-        if (small !== undefined) {
-          return this.blob(name, executable, small);
-        }
-      }
-      const fh = await open(abs, 'r');
-      try {
-        const { oid, size } = await writeChunkedFile(fh, this.c.sink, this.c.chunker, this.c.treeParams, this.stop.signal);
-        if (size <= this.c.chunkThreshold) {
-          // It shrank while being read: store it the canonical way, as one blob.
-          const small = readSmall(abs, size, this.c.chunkThreshold);
-          if (small !== undefined) {
-            return this.blob(name, executable, small);
-          }
-        }
-        this.report.chunkedFiles++;
-        this.report.bytes += size;
-        return { name, kind: 'file', executable, oid, size, chunked: true };
-      } finally {
-        await fh.close();
-      }
+      const { entry, bytes } = await storeFile(abs, name, (st.mode & 0o111) !== 0, st.size, this.c, this.stop.signal);
+      if (entry.chunked) this.report.chunkedFiles++;
+      this.report.bytes += bytes;
+      return entry;
     } catch (e) {
       if (e instanceof GitfsError) throw e;
       throw this.unreadable(rel, e);
     }
   }
-}
-
-/**
- * The whole content of a file listed as `size` bytes, or undefined if it has grown past
- * `threshold` since (it is then chunked instead). Never reads more than threshold + 1 bytes.
- */
-function readSmall(path: string, size: number, threshold: number): Buffer | undefined {
-  const fd = openSync(path, 'r');
-  try {
-    let data = readUpTo(fd, size + 1);
-    if (data.length > size) data = readUpTo(fd, threshold + 1);
-    return data.length <= threshold ? data : undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readUpTo(fd: number, limit: number): Buffer {
-  const buf = Buffer.allocUnsafe(limit);
-  let filled = 0;
-  while (filled < limit) {
-    const n = readSync(fd, buf, filled, limit - filled, filled);
-    if (n === 0) break;
-    filled += n;
-  }
-  return buf.subarray(0, filled);
 }

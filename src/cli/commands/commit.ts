@@ -4,11 +4,12 @@ import { parseBranchName } from '../../branches/ref-name.js';
 import { commitDirectory } from '../../repo/commit-directory.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 import { humanBytes } from '../format.js';
+import { withWork } from '../work-access.js';
 
-const usage = 'gitfs commit --branch B --from DIR [-m MSG] [--strict] [--allow-empty] [--json]';
+const usage = 'gitfs commit --branch B [--from DIR] [-m MSG] [--strict] [--allow-empty] [--json]';
 
 export const commit: Command = {
-  summary: 'snapshot a directory as the next commit of a branch',
+  summary: "snapshot a directory (--from) or the branch's working layer (written through the mount) as its next commit",
   usage,
   async run(ctx) {
     const { values, positionals: rest } = parse(
@@ -24,8 +25,19 @@ export const commit: Command = {
       usage,
     );
     positionals(rest, 0, 0, usage);
-    if (values.branch === undefined || values.from === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
+    if (values.branch === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
     const branch = parseBranchName(values.branch);
+    if (values.from === undefined) {
+      return withRepo(ctx, values.repo, (repo) =>
+        withWork(repo, async (work) => {
+          const r = await work.commit(branch, values.message ?? '');
+          if (values.json === true) await ctx.stdout.write(`${JSON.stringify({ commit: r.commit ?? null, parent: r.parent ?? null, changed: r.changed })}\n`);
+          else if (r.commit === undefined) await ctx.stdout.write(`nothing to commit: ${branch} has no uncommitted changes\n`);
+          else await ctx.stdout.write(`[${branch} ${r.commit.slice(0, 12)}] ${(values.message ?? '').split('\n')[0] || 'gitfs commit'}\n ${r.changed} changed paths from the working layer\n`);
+          return 0;
+        }),
+      );
+    }
     return withRepo(ctx, values.repo, async (repo) => {
       const started = performance.now();
       const r = await commitDirectory(repo, branch, resolve(ctx.cwd, values.from as string), {

@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCodes, GitfsError } from '../../errors.js';
+import { askMount } from '../../mount/control.js';
+import { MountSession } from '../../mount/session.js';
+import { Repository } from '../../repo/repository.js';
+import { parse, positionals, repoPath, type Command, type CommandContext } from '../context.js';
+
+const usage = 'gitfs mount [--repo R] [--background] MNT';
+const READY_TIMEOUT_MS = 30_000;
+
+export const mount: Command = {
+  summary: 'mount the repository: branches writable, history browsable (foreground unless --background)',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(ctx, { background: { type: 'boolean' } }, usage);
+    const [mnt] = positionals(rest, 1, 1, usage) as [string];
+    const mountpoint = resolve(ctx.cwd, mnt);
+    const repoDir = resolve(ctx.cwd, repoPath(ctx, values.repo));
+    if (values.background === true) return background(ctx, repoDir, mountpoint);
+    const repo = await Repository.open(repoDir, { env: ctx.env });
+    try {
+      const log = (line: string): void => void ctx.stderr.write(`${line}\n`);
+      const session = await MountSession.start(repo, mountpoint, log);
+      const stop = (): void => void session.stop();
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      await ctx.stdout.write(`gitfs: ${repo.gitDir} mounted at ${session.mountpoint}\n`);
+      await session.wait();
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await ctx.stdout.write(`gitfs: unmounted ${session.mountpoint}\n`);
+      return 0;
+    } finally {
+      await repo.close();
+    }
+  },
+};
+
+/** Starts the mount as a detached process and returns once it answers on its control socket. */
+async function background(ctx: CommandContext, repoDir: string, mountpoint: string): Promise<number> {
+  const repo = await Repository.open(repoDir, { env: ctx.env });
+  const gitDir = repo.gitDir;
+  await repo.close();
+  const logPath = join(gitDir, 'gitfs', 'mount.log');
+  mkdirSync(join(gitDir, 'gitfs'), { recursive: true });
+  const log = openSync(logPath, 'a');
+  const main = fileURLToPath(new URL('../main.js', import.meta.url));
+  const child = spawn(process.execPath, [main, 'mount', '--repo', gitDir, mountpoint], { detached: true, stdio: ['ignore', log, log], env: ctx.env });
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  const until = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < until && exited === undefined) {
+    const pong = (await askMount(gitDir, { op: 'ping' }).catch(() => undefined)) as { mountpoint?: string; pid?: number } | undefined;
+    if (pong !== undefined && pong.pid === child.pid) {
+      child.unref();
+      await ctx.stdout.write(`gitfs: ${gitDir} mounted at ${pong.mountpoint ?? mountpoint} (pid ${child.pid}, log ${logPath})\n`);
+      return 0;
+    }
+    await sleep(50);
+  }
+  if (exited === undefined) child.kill('SIGTERM');
+  const tail = readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n');
+  throw new GitfsError(ErrorCodes.MOUNT_FAILED, `the mount did not come up${exited === undefined ? ` within ${READY_TIMEOUT_MS / 1000} s` : ''}:\n${tail}`);
+}

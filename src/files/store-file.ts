@@ -1,0 +1,80 @@
+/**
+ * Stores one regular file from the local file system: a blob when it is at most the chunking
+ * threshold, a chunked file above it. Used by the importer (`commit --from`) and by the working
+ * layer's commit (files written through the mount).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { writeChunkedFile } from '../objects/chunked-file-writer.js';
+import type { Chunker } from '../objects/chunker.js';
+import type { ChunkTreeParams } from '../objects/chunk-tree.js';
+import type { DirEntry } from '../objects/entry-names.js';
+import type { ObjectSink } from '../objects/object-store.js';
+import { hashObject } from '../objects/oid.js';
+
+export interface StoreComponents {
+  readonly sink: ObjectSink;
+  readonly chunker: Chunker;
+  readonly treeParams: ChunkTreeParams;
+  readonly chunkThreshold: number;
+}
+
+export interface StoredFile {
+  readonly entry: DirEntry;
+  /** The file's size as stored. */
+  readonly bytes: number;
+}
+
+/**
+ * Stores the file at `abs` (believed to be `size` bytes) as the entry `name`. The size only
+ * picks the first attempt: a file that grows or shrinks while being read is still stored whole,
+ * and the canonical way for its final size.
+ */
+export async function storeFile(abs: string, name: string, executable: boolean, size: number, c: StoreComponents, signal?: AbortSignal): Promise<StoredFile> {
+  const blob = async (data: Buffer): Promise<StoredFile> => ({
+    entry: { name, kind: 'file', executable, oid: await c.sink.writeHashed(hashObject('blob', data), 'blob', data), chunked: false },
+    bytes: data.length,
+  });
+  if (size <= c.chunkThreshold) {
+    const small = readSmall(abs, size, c.chunkThreshold);
+    if (small !== undefined) return blob(small);
+  }
+  const fh = await open(abs, 'r');
+  try {
+    const stored = await writeChunkedFile(fh, c.sink, c.chunker, c.treeParams, signal);
+    if (stored.size <= c.chunkThreshold) {
+      // It shrank while being read: store it the canonical way, as one blob.
+      const small = readSmall(abs, stored.size, c.chunkThreshold);
+      if (small !== undefined) return blob(small);
+    }
+    return { entry: { name, kind: 'file', executable, oid: stored.oid, size: stored.size, chunked: true }, bytes: stored.size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The whole content of a file listed as `size` bytes, or undefined if it has grown past
+ * `threshold` since (it is then chunked instead). Never reads more than threshold + 1 bytes.
+ */
+function readSmall(path: string, size: number, threshold: number): Buffer | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    let data = readUpTo(fd, size + 1);
+    if (data.length > size) data = readUpTo(fd, threshold + 1);
+    return data.length <= threshold ? data : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readUpTo(fd: number, limit: number): Buffer {
+  const buf = Buffer.allocUnsafe(limit);
+  let filled = 0;
+  while (filled < limit) {
+    const n = readSync(fd, buf, filled, limit - filled, filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return buf.subarray(0, filled);
+}

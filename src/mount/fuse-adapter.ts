@@ -1,0 +1,66 @@
+/**
+ * Binds MountFs to @cocalc/fuse-native's callback operations. Every handler runs on Node's main
+ * thread while a libfuse thread waits for its answer, so handlers only start asynchronous work
+ * and never block; errors become negative errnos here and nowhere else.
+ */
+import { isGitfsError } from '../errors.js';
+import { FsError } from '../work/fs-error.js';
+import { ERRNO, type FuseOperations } from './fuse-binding.js';
+import type { MountFs } from './mount-fs.js';
+
+export type Log = (line: string) => void;
+
+const EIO = -5;
+const EPERM = -1;
+
+/** The negative errno for an error thrown by MountFs (or by a system call under it). */
+export function errnoOf(e: unknown, log: Log, op: string, path: string): number {
+  if (e instanceof FsError) return ERRNO[e.errno] ?? EIO;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (!isGitfsError(e) && typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof ERRNO[code] === 'number') return ERRNO[code] as number;
+  log(`gitfs mount: ${op} ${path}: ${isGitfsError(e) ? `${e.message} [${e.code}]` : ((e as Error).stack ?? String(e))}`);
+  return EIO;
+}
+
+export function fuseOperations(fs: MountFs, log: Log): FuseOperations {
+  /** Runs `work`; answers (0, value) or (errno). */
+  const call = <T>(op: string, path: string, work: () => Promise<T>, done: (err: number, value?: T) => void): void => {
+    work().then(
+      (value) => done(0, value),
+      (e: unknown) => done(errnoOf(e, log, op, path)),
+    );
+  };
+  /** For read and write, whose callback takes a byte count or a negative errno. */
+  const count = (op: string, path: string, work: () => Promise<number>, done: (n: number) => void): void => {
+    work().then(done, (e: unknown) => done(errnoOf(e, log, op, path)));
+  };
+  return {
+    getattr: (path, cb) => call('getattr', path, () => fs.getattr(path), cb),
+    fgetattr: (path, fd, cb) => call('fgetattr', path, () => fs.fgetattr(fd), cb),
+    readdir: (path, cb) => call('readdir', path, () => fs.readdir(path), cb),
+    readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
+    open: (path, flags, cb) => call('open', path, () => fs.open(path, flags), cb),
+    create: (path, mode, cb) => call('create', path, () => fs.create(path, mode), cb),
+    read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, len, pos), cb),
+    write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, len, pos), cb),
+    release: (path, fd, cb) => call('release', path, () => fs.release(fd, path), cb),
+    truncate: (path, size, cb) => call('truncate', path, () => fs.truncate(path, size), cb),
+    ftruncate: (path, fd, size, cb) => call('ftruncate', path, () => fs.ftruncate(fd, size), cb),
+    fsync: (path, _dataSync, fd, cb) => call('fsync', path, () => fs.fsync(fd), cb),
+    fsyncdir: (path, _dataSync, _fd, cb) => call('fsyncdir', path, () => fs.fsyncdir(), cb),
+    flush: (_path, _fd, cb) => cb(0),
+    mkdir: (path, mode, cb) => call('mkdir', path, () => fs.mkdir(path, mode), cb),
+    rmdir: (path, cb) => call('rmdir', path, () => fs.rmdir(path), cb),
+    unlink: (path, cb) => call('unlink', path, () => fs.unlink(path), cb),
+    symlink: (target, path, cb) => call('symlink', path, () => fs.symlink(target, path), cb),
+    rename: (from, to, cb) => call('rename', from, () => fs.rename(from, to), cb),
+    chmod: (path, mode, cb) => call('chmod', path, () => fs.chmod(path, mode), cb),
+    utimens: (path, atime, mtime, cb) => call('utimens', path, () => fs.utimens(path, Number(atime), Number(mtime)), cb),
+    statfs: (path, cb) => call('statfs', path, () => fs.statfs(), cb),
+    // Git stores no owners: chown is accepted and changes nothing (so cp -a, tar and rsync -a
+    // running as root work); hard links and special files are refused (README, "Mount semantics").
+    chown: (_path, _uid, _gid, cb) => cb(0),
+    link: (_from, _to, cb) => cb(EPERM),
+    mknod: (_path, _mode, _dev, cb) => cb(EPERM),
+  };
+}

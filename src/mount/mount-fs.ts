@@ -1,0 +1,427 @@
+/**
+ * The mounted file system in path terms, independent of the FUSE binding: every method takes
+ * mount paths and returns a value or throws FsError. Branch directories go to the working
+ * layer (src/work); `.history`, `.commits` and `.objects` are read-only views of tree objects.
+ * Listings and attributes come from trees and the layer only, never from file content.
+ */
+import { close, fstat, fsync, ftruncate, open as openFd, read, statfs, write } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { ChunkedFileReader } from '../objects/chunked-file-reader.js';
+import { isOid, type Oid } from '../objects/oid.js';
+import { decodeTree } from '../objects/tree.js';
+import { readTyped } from '../objects/typed-read.js';
+import { parseBranchName, type BranchName } from '../branches/ref-name.js';
+import { FsError } from '../work/fs-error.js';
+import { MergedView, type Node } from '../work/merged-view.js';
+import type { Workspace } from '../work/workspace.js';
+import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
+import { HandleTable, type Handle } from './handles.js';
+import { historyName, namespaceChildren, route, SPECIAL_DIRS, type Route } from './router.js';
+
+const fstatP = promisify(fstat);
+const fsyncP = promisify(fsync);
+const ftruncateP = promisify(ftruncate);
+const openP = promisify(openFd);
+const closeP = promisify(close);
+const statfsP = promisify(statfs);
+const readP = promisify(read);
+const writeP = promisify(write);
+
+/** libfuse renames a file that is unlinked while open to this, and unlinks it at release. */
+const HIDDEN_RE = /(^|\/)\.fuse_hidden[0-9a-f]{16}$/;
+const MAX_HISTORY = 100_000;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+
+type ReadOnlyRoot = { readonly tree: Oid; readonly time: number };
+
+export class MountFs {
+  readonly handles = new HandleTable();
+  /** Files unlinked while open, by the hidden path libfuse keeps using for them. */
+  private readonly hidden = new Map<string, number>();
+  private readonly histories = new Map<Oid, Map<string, Oid>>();
+  private readonly started: number;
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly owner: Owner,
+  ) {
+    this.started = ws.repo.clock.now();
+  }
+
+  private async routeOf(path: string): Promise<Route> {
+    return route(path, new Set((await this.ws.branchHeads()).keys()));
+  }
+
+  private async branchTime(branch: BranchName): Promise<number> {
+    const base = await this.ws.baseOf(branch);
+    return base === undefined ? this.started : (await this.ws.commitInfo(base)).time;
+  }
+
+  // ---- lookups -------------------------------------------------------------------------
+
+  async getattr(path: string): Promise<Attr> {
+    const hiddenFh = this.hidden.get(path);
+    if (hiddenFh !== undefined) return this.fgetattr(hiddenFh);
+    const r = await this.routeOf(path);
+    switch (r.kind) {
+      case 'root':
+      case 'namespace':
+        return dirAttr(this.owner, 0o755, this.started, r.kind === 'namespace' && r.under === 'history');
+      case 'missing':
+        throw new FsError('ENOENT', path);
+      case 'branch': {
+        const found = await this.ws.fs(r.branch).resolve(r.rel);
+        if (found === undefined) throw new FsError('ENOENT', path);
+        return this.nodeAttr(found.node, await this.branchTime(r.branch), false);
+      }
+      default: {
+        if (r.kind !== 'history' && r.id === undefined) return dirAttr(this.owner, 0o555, this.started, true);
+        if (r.kind === 'objects') return this.objectAttr(r.id as string, path);
+        const root = await this.readOnlyRoot(r, path);
+        if (root === undefined) return dirAttr(this.owner, 0o555, this.started, true);
+        const found = await new MergedView(this.ws.trees, undefined, root.tree).resolve(r.rel);
+        if (found === undefined) throw new FsError('ENOENT', path);
+        return this.nodeAttr(found.node, root.time, true);
+      }
+    }
+  }
+
+  async fgetattr(fh: number): Promise<Attr> {
+    const h = this.handle(fh);
+    if (h.kind === 'git') return h.attr;
+    return dataAttr(this.owner, await fstatP(h.fd));
+  }
+
+  private async nodeAttr(node: Node, time: number, readOnly: boolean): Promise<Attr> {
+    switch (node.kind) {
+      case 'dir':
+        return dirAttr(this.owner, node.mode, node.mtime ?? time, readOnly);
+      case 'symlink': {
+        const size = node.target !== undefined ? Buffer.byteLength(node.target) : await this.ws.repo.objects.sizeOf(node.oid as Oid);
+        return symlinkAttr(this.owner, size, node.mtime ?? time);
+      }
+      default:
+        if (node.data !== undefined) return dataAttr(this.owner, await stat(this.ws.store.dataPath(node.data)));
+        return fileAttr(this.owner, node.executable, node.git.size ?? (await this.ws.repo.objects.sizeOf(node.git.oid)), node.mtime ?? time, readOnly);
+    }
+  }
+
+  /** The commit tree a `.history` or `.commits` path reads from (undefined: the listing level). */
+  private async readOnlyRoot(r: Extract<Route, { kind: 'history' | 'commits' }>, path: string): Promise<ReadOnlyRoot | undefined> {
+    if (r.kind === 'commits') return this.commitRoot(await this.commitById(r.id as string, path));
+    if (r.entry === undefined) return undefined;
+    const commit = (await this.history(r.branch)).get(r.entry);
+    if (commit === undefined) throw new FsError('ENOENT', path);
+    return this.commitRoot(commit);
+  }
+
+  private async commitRoot(commit: Oid): Promise<ReadOnlyRoot> {
+    const info = await this.ws.commitInfo(commit);
+    return { tree: info.tree, time: info.time };
+  }
+
+  private async commitById(id: string, path: string): Promise<Oid> {
+    if (!/^[0-9a-f]{4,40}$/.test(id)) throw new FsError('ENOENT', path);
+    const found = isOid(id) ? [id as Oid] : await this.ws.repo.objects.findByPrefix(id, 2);
+    if (found.length !== 1) throw new FsError('ENOENT', path);
+    try {
+      await this.ws.commitInfo(found[0] as Oid);
+    } catch (e) {
+      if (e instanceof GitfsError && (e.code === ErrorCodes.OBJECT_NOT_FOUND || e.code === ErrorCodes.WRONG_OBJECT_TYPE)) throw new FsError('ENOENT', path);
+      throw e;
+    }
+    return found[0] as Oid;
+  }
+
+  /** `.history/<branch>/` names → commits, for the branch's current head (cached per head). */
+  private async history(branch: BranchName): Promise<Map<string, Oid>> {
+    const head = (await this.ws.branchHeads()).get(branch);
+    if (head === undefined) return new Map();
+    let names = this.histories.get(head);
+    if (names === undefined) {
+      names = new Map();
+      let at: Oid | undefined = head;
+      for (let i = 0; at !== undefined && i < MAX_HISTORY; i++) {
+        const info = await this.ws.commitInfo(at);
+        names.set(historyName(info.time, at), at);
+        at = info.parents[0];
+      }
+      if (this.histories.size > 256) this.histories.clear();
+      this.histories.set(head, names);
+    }
+    return names;
+  }
+
+  /** `.objects/<id>`: a blob, or a chunked file by its chunk-tree id. */
+  private async objectAttr(id: string, path: string): Promise<Attr> {
+    const content = await this.objectContent(id, path);
+    return fileAttr(this.owner, false, content.size ?? (await this.ws.repo.objects.sizeOf(content.oid)), this.started, true);
+  }
+
+  private async objectContent(id: string, path: string): Promise<{ oid: Oid; chunked: boolean; size?: number }> {
+    if (!isOid(id)) throw new FsError('ENOENT', path);
+    const oid = id as Oid;
+    if (!(await this.ws.repo.objects.has(oid))) throw new FsError('ENOENT', path);
+    const obj = await this.ws.repo.objects.read(oid);
+    if (obj.type === 'blob') return { oid, chunked: false };
+    if (obj.type !== 'tree') throw new FsError('ENOENT', path);
+    return { oid, chunked: true, size: await this.chunkTreeSize(oid, path, 0) };
+  }
+
+  /** A chunk tree's size: the last node's offset plus that node's size, down the right edge. */
+  private async chunkTreeSize(oid: Oid, path: string, depth: number): Promise<number> {
+    const entries = decodeTree(await readTyped(this.ws.repo.objects, oid, 'tree'), oid);
+    const last = entries[entries.length - 1];
+    if (last === undefined || depth > 16 || !entries.every((e) => /^[0-9a-f]{16}$/.test(e.name))) throw new FsError('ENOENT', path);
+    const offset = Number.parseInt(last.name, 16);
+    const obj = await this.ws.repo.objects.read(last.oid);
+    return offset + (obj.type === 'blob' ? obj.content.length : await this.chunkTreeSize(last.oid, path, depth + 1));
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    const r = await this.routeOf(path);
+    const heads = await this.ws.branchHeads();
+    switch (r.kind) {
+      case 'root':
+        return [...SPECIAL_DIRS, ...namespaceChildren('', heads.keys())];
+      case 'namespace':
+        return namespaceChildren(r.prefix, heads.keys());
+      case 'missing':
+        throw new FsError('ENOENT', path);
+      case 'branch': {
+        const fs = this.ws.fs(r.branch);
+        const found = await fs.resolve(r.rel);
+        if (found === undefined) throw new FsError('ENOENT', path);
+        return (await this.viewOf(r.branch)).list(r.rel, found.node);
+      }
+      case 'objects':
+        if (r.id === undefined) return [];
+        throw new FsError('ENOTDIR', path);
+      default: {
+        if (r.kind === 'commits' && r.id === undefined) return [];
+        if (r.kind === 'history' && r.entry === undefined) return [...(await this.history(r.branch)).keys()].sort();
+        const root = (await this.readOnlyRoot(r, path)) as ReadOnlyRoot;
+        const view = new MergedView(this.ws.trees, undefined, root.tree);
+        const found = await view.resolve(r.rel);
+        if (found === undefined) throw new FsError('ENOENT', path);
+        return view.list(r.rel, found.node);
+      }
+    }
+  }
+
+  private async viewOf(branch: BranchName): Promise<MergedView> {
+    const base = await this.ws.baseOf(branch);
+    return new MergedView(this.ws.trees, this.ws.store.layer(branch), base === undefined ? null : (await this.ws.commitInfo(base)).tree);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const r = await this.routeOf(path);
+    if (r.kind === 'branch') return this.ws.fs(r.branch).readlink(r.rel);
+    if (r.kind === 'history' || r.kind === 'commits') {
+      const root = await this.readOnlyRoot(r, path);
+      const found = root === undefined ? undefined : await new MergedView(this.ws.trees, undefined, root.tree).resolve(r.rel);
+      if (found?.node.kind !== 'symlink') throw new FsError(found === undefined ? 'ENOENT' : 'EINVAL', path);
+      return (await this.ws.repo.objects.read(found.node.oid as Oid)).content.toString('utf8');
+    }
+    throw new FsError('EINVAL', path);
+  }
+
+  // ---- open files ----------------------------------------------------------------------
+
+  async open(path: string, flags: number): Promise<number> {
+    const writable = (flags & O_ACCMODE) !== O_RDONLY;
+    const r = await this.routeOf(path);
+    if (r.kind === 'branch') {
+      const fs = this.ws.fs(r.branch);
+      const found = await fs.resolve(r.rel);
+      if (found === undefined) throw new FsError('ENOENT', path);
+      if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
+      if (found.node.kind === 'file' && found.node.data === undefined && !writable) {
+        return this.handles.add({ kind: 'git', content: found.node.git, name: r.rel, attr: await this.getattr(path) });
+      }
+      if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
+      const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
+      return this.openData(id, writable);
+    }
+    if (writable) throw new FsError('EROFS', path);
+    if (r.kind === 'objects' && r.id !== undefined && r.rel === '') {
+      return this.handles.add({ kind: 'git', content: await this.objectContent(r.id, path), name: path, attr: await this.getattr(path) });
+    }
+    if (r.kind === 'history' || r.kind === 'commits') {
+      const root = await this.readOnlyRoot(r, path);
+      const found = root === undefined ? undefined : await new MergedView(this.ws.trees, undefined, root.tree).resolve(r.rel);
+      if (found === undefined) throw new FsError('ENOENT', path);
+      if (found.node.kind !== 'file' || found.node.git === undefined) throw new FsError('EISDIR', path);
+      return this.handles.add({ kind: 'git', content: found.node.git, name: path, attr: await this.getattr(path) });
+    }
+    throw new FsError('EISDIR', path);
+  }
+
+  private async openData(id: string, writable: boolean): Promise<number> {
+    const fd = await openP(this.ws.store.dataPath(id), writable ? 'r+' : 'r');
+    return this.handles.add({ kind: 'data', fd, dataId: id, writable });
+  }
+
+  async create(path: string, mode: number): Promise<number> {
+    const r = await this.writableRoute(path);
+    return this.openData(await this.ws.fs(r.branch).create(r.rel, mode), true);
+  }
+
+  async read(fh: number, into: Buffer, length: number, position: number): Promise<number> {
+    const h = this.handle(fh);
+    if (h.kind === 'data') return (await readP(h.fd, into, 0, length, position)).bytesRead;
+    let bytes: Buffer;
+    if (h.content.chunked) {
+      bytes = await new ChunkedFileReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0).read(position, length);
+    } else {
+      h.blob ??= await readTyped(this.ws.repo.objects, h.content.oid, 'blob');
+      bytes = h.blob.subarray(Math.min(position, h.blob.length), Math.min(position + length, h.blob.length));
+    }
+    return bytes.copy(into, 0, 0, Math.min(length, bytes.length));
+  }
+
+  async write(fh: number, from: Buffer, length: number, position: number): Promise<number> {
+    const h = this.handle(fh);
+    if (h.kind !== 'data' || !h.writable) throw new FsError('EBADF');
+    return (await writeP(h.fd, from, 0, length, position)).bytesWritten;
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    const h = this.handle(fh);
+    if (h.kind !== 'data' || !h.writable) throw new FsError('EBADF');
+    await ftruncateP(h.fd, size);
+  }
+
+  async fsync(fh: number): Promise<void> {
+    const h = this.handle(fh);
+    if (h.kind === 'data') await fsyncP(h.fd);
+    await this.ws.store.sync();
+  }
+
+  async fsyncdir(): Promise<void> {
+    await this.ws.store.sync();
+  }
+
+  async release(fh: number, path: string): Promise<void> {
+    const h = this.handles.remove(fh);
+    if (h?.kind === 'data') await closeP(h.fd);
+    for (const [p, owner] of this.hidden) if (owner === fh && p === path) this.hidden.delete(p);
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (h === undefined) throw new FsError('EBADF');
+    return h;
+  }
+
+  // ---- changes -------------------------------------------------------------------------
+
+  private async writableRoute(path: string): Promise<Extract<Route, { kind: 'branch' }>> {
+    const r = await this.routeOf(path);
+    if (r.kind === 'branch' && r.rel !== '') return r;
+    if (r.kind === 'branch' || r.kind === 'root' || r.kind === 'namespace' || r.kind === 'missing') throw new FsError(r.kind === 'missing' ? 'ENOENT' : 'EPERM', path);
+    throw new FsError('EROFS', path);
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    const r = await this.routeOf(path);
+    if (r.kind === 'missing' && r.under === 'branches') {
+      let branch: BranchName;
+      try {
+        branch = parseBranchName(r.prefix);
+      } catch {
+        throw new FsError('EINVAL', path);
+      }
+      await this.ws.createEmptyBranch(branch);
+      return;
+    }
+    const w = await this.writableRoute(path);
+    await this.ws.fs(w.branch).mkdir(w.rel, mode);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const r = await this.routeOf(path);
+    if (r.kind === 'branch' && r.rel === '') {
+      if (!(await this.ws.deleteEmptyBranch(r.branch))) throw new FsError('ENOTEMPTY', path);
+      return;
+    }
+    const w = await this.writableRoute(path);
+    await this.ws.fs(w.branch).rmdir(w.rel);
+  }
+
+  async unlink(path: string): Promise<void> {
+    if (this.hidden.delete(path)) return;
+    const w = await this.writableRoute(path);
+    await this.ws.fs(w.branch).unlink(w.rel);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    const w = await this.writableRoute(path);
+    await this.ws.fs(w.branch).symlink(target, w.rel);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = await this.writableRoute(from);
+    if (HIDDEN_RE.test(to)) return this.hide(from, to, src);
+    const dst = await this.writableRoute(to);
+    if (dst.branch !== src.branch) throw new FsError('EXDEV', to);
+    await this.ws.fs(src.branch).rename(src.rel, dst.rel);
+  }
+
+  /** libfuse hides a file unlinked while open: unlink it, keep answering for the hidden name. */
+  private async hide(from: string, to: string, src: Extract<Route, { kind: 'branch' }>): Promise<void> {
+    const found = await this.ws.fs(src.branch).resolve(src.rel);
+    if (found === undefined) throw new FsError('ENOENT', from);
+    let fh: number | undefined;
+    for (const [n, h] of this.handlesOf(found.node)) fh ??= n;
+    await this.ws.fs(src.branch).unlink(src.rel);
+    if (fh !== undefined) this.hidden.set(to, fh);
+  }
+
+  private *handlesOf(node: Node): Generator<[number, Handle]> {
+    if (node.kind !== 'file') return;
+    for (const [fh, h] of this.handles.entries()) {
+      if ((h.kind === 'data' && h.dataId === node.data) || (h.kind === 'git' && node.git !== undefined && h.content.oid === node.git.oid)) yield [fh, h];
+    }
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    const w = await this.writableRoute(path);
+    await this.ws.fs(w.branch).chmod(w.rel, mode);
+  }
+
+  async utimens(path: string, atime: number, mtime: number): Promise<void> {
+    const w = await this.writableRoute(path);
+    await this.ws.fs(w.branch).utimens(w.rel, atime, mtime);
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    const w = await this.writableRoute(path);
+    await this.ws.fs(w.branch).truncate(w.rel, size);
+  }
+
+  async statfs(): Promise<{ bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number }> {
+    const s = await statfsP(this.ws.repo.gitDir);
+    // The binding passes 32-bit counts: report in units large enough to fit.
+    let unit = s.bsize;
+    while (s.blocks * (s.bsize / unit) > 0xffffffff) unit *= 2;
+    const scale = s.bsize / unit;
+    const fit = (n: number): number => Math.min(0xffffffff, n);
+    return {
+      bsize: unit,
+      frsize: unit,
+      blocks: fit(Math.floor(s.blocks * scale)),
+      bfree: fit(Math.floor(s.bfree * scale)),
+      bavail: fit(Math.floor(s.bavail * scale)),
+      files: fit(s.files),
+      ffree: fit(s.ffree),
+      favail: fit(s.ffree),
+      fsid: 0,
+      flag: 0,
+      namemax: 255,
+    };
+  }
+}

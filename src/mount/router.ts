@@ -1,0 +1,76 @@
+/**
+ * Where a mount path leads (README.md, "Mount layout"):
+ *
+ *   /<branch>/…                      the branch, writable (a branch a/b is the directory a/b)
+ *   /.history/<branch>/<time>_<id>/  each commit of the branch's first-parent history
+ *   /.commits/<id>/                  any commit, by full or abbreviated id
+ *   /.objects/<id>                   any blob or chunked file, by id
+ *
+ * A directory that only holds branch names (`a` for a/b) is a namespace.
+ */
+import type { BranchName } from '../branches/ref-name.js';
+
+export const HISTORY = '.history';
+export const COMMITS = '.commits';
+export const OBJECTS = '.objects';
+export const SPECIAL_DIRS = [COMMITS, HISTORY, OBJECTS] as const;
+
+export type Route =
+  | { readonly kind: 'root' }
+  | { readonly kind: 'namespace'; readonly under: 'branches' | 'history'; readonly prefix: string }
+  | { readonly kind: 'branch'; readonly branch: BranchName; readonly rel: string }
+  | { readonly kind: 'history'; readonly branch: BranchName; readonly entry?: string; readonly rel: string }
+  | { readonly kind: 'commits'; readonly id?: string; readonly rel: string }
+  | { readonly kind: 'objects'; readonly id?: string; readonly rel: string }
+  | { readonly kind: 'missing'; readonly under: 'branches' | 'history'; readonly prefix: string };
+
+/** Routes `path` (absolute, as FUSE passes it) given the branches that exist. */
+export function route(path: string, branches: ReadonlySet<string>): Route {
+  const parts = path.split('/').filter((p) => p !== '');
+  const [first, second] = parts;
+  if (first === undefined) return { kind: 'root' };
+  if (first === COMMITS) return { kind: 'commits', ...(second === undefined ? {} : { id: second }), rel: parts.slice(2).join('/') };
+  if (first === OBJECTS) return { kind: 'objects', ...(second === undefined ? {} : { id: second }), rel: parts.slice(2).join('/') };
+  if (first === HISTORY) {
+    const rest = parts.slice(1);
+    if (rest.length === 0) return { kind: 'namespace', under: 'history', prefix: '' };
+    const hit = branchPrefix(rest, branches);
+    if (hit === undefined) return namespaceOrMissing(rest.join('/'), branches, 'history');
+    const [entry, ...rel] = rest.slice(hit.length);
+    return { kind: 'history', branch: hit.branch, ...(entry === undefined ? {} : { entry }), rel: rel.join('/') };
+  }
+  const hit = branchPrefix(parts, branches);
+  if (hit === undefined) return namespaceOrMissing(parts.join('/'), branches, 'branches');
+  return { kind: 'branch', branch: hit.branch, rel: parts.slice(hit.length).join('/') };
+}
+
+function branchPrefix(parts: readonly string[], branches: ReadonlySet<string>): { branch: BranchName; length: number } | undefined {
+  let name = '';
+  for (let i = 0; i < parts.length; i++) {
+    name = i === 0 ? (parts[0] as string) : `${name}/${parts[i] as string}`;
+    if (branches.has(name)) return { branch: name as BranchName, length: i + 1 };
+  }
+  return undefined;
+}
+
+function namespaceOrMissing(prefix: string, branches: ReadonlySet<string>, under: 'branches' | 'history'): Route {
+  for (const b of branches) if (b.startsWith(`${prefix}/`)) return { kind: 'namespace', under, prefix };
+  return { kind: 'missing', under, prefix };
+}
+
+/** Names directly inside a namespace: the next component of every branch below it. */
+export function namespaceChildren(prefix: string, branches: Iterable<string>): string[] {
+  const names = new Set<string>();
+  const lead = prefix === '' ? '' : `${prefix}/`;
+  for (const b of branches) {
+    if (!b.startsWith(lead)) continue;
+    names.add(b.slice(lead.length).split('/')[0] as string);
+  }
+  return [...names].sort();
+}
+
+/** A history entry's name: the commit's UTC time (ISO 8601 basic) and its short id. */
+export function historyName(timeMs: number, commit: string): string {
+  const iso = new Date(timeMs).toISOString(); // 2026-11-22T06:01:02.000Z
+  return `${iso.slice(0, 10).replaceAll('-', '')}T${iso.slice(11, 19).replaceAll(':', '')}Z_${commit.slice(0, 12)}`;
+}

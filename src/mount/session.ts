@@ -1,0 +1,152 @@
+/**
+ * One running mount: clears a stale mount left by a killed process, takes the working layers,
+ * serves the control socket, mounts, and unmounts cleanly on stop() (SIGINT/SIGTERM, `gitfs
+ * umount`, or an external `fusermount -u`, noticed within a second).
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, realpath, stat } from 'node:fs/promises';
+import type { Server } from 'node:net';
+import { resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
+import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { parseBranchName } from '../branches/ref-name.js';
+import type { Repository } from '../repo/repository.js';
+import { Workspace } from '../work/workspace.js';
+import { serveControl, type ControlRequest } from './control.js';
+import { fuseOperations, type Log } from './fuse-adapter.js';
+import { Fuse, type FuseInstance } from './fuse-binding.js';
+import { MountFs } from './mount-fs.js';
+import { mountAt } from './mount-table.js';
+
+const execFileP = promisify(execFile);
+const WATCH_MS = 1000;
+
+export const FSTYPE = 'fuse.gitfs';
+
+/** Unmounts whatever FUSE mount is at `path` (lazily: a dead process's mount has no users to wait for). */
+export async function clearStaleMount(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return false;
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOTCONN') return false;
+  }
+  await execFileP('fusermount', ['-uz', path]);
+  return true;
+}
+
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : `${outer}${sep}`);
+}
+
+export class MountSession {
+  private stopping: Promise<void> | undefined;
+  private readonly ended: Promise<void>;
+  private endNow!: () => void;
+  private watch: NodeJS.Timeout | undefined;
+  private server: Server | undefined;
+  private fuse: FuseInstance | undefined;
+
+  private constructor(
+    readonly mountpoint: string,
+    private readonly ws: Workspace,
+    private readonly fs: MountFs,
+    private readonly log: Log,
+  ) {
+    this.ended = new Promise((r) => (this.endNow = r));
+  }
+
+  static async start(repo: Repository, mountpoint: string, log: Log): Promise<MountSession> {
+    const mnt = resolve(mountpoint);
+    await mkdir(mnt, { recursive: true }).catch(() => undefined);
+    if (await clearStaleMount(mnt)) log(`gitfs mount: cleared a stale mount at ${mnt}`);
+    const [realMnt, realGit] = [await realpath(mnt), await realpath(repo.gitDir)];
+    if (within(realGit, realMnt) || within(realMnt, realGit)) {
+      // The mount process must never read its own mount: that would deadlock its one thread.
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `the mount point ${mnt} and the repository ${repo.gitDir} must not contain each other`);
+    }
+    if (!(await stat(realMnt)).isDirectory()) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${mnt} is not a directory`);
+    if ((await mountAt(realMnt)) !== undefined) throw new GitfsError(ErrorCodes.MOUNT_FAILED, `something is already mounted at ${realMnt}`);
+    let ws: Workspace;
+    try {
+      ws = await Workspace.open(repo);
+    } catch (e) {
+      if (isGitfsError(e, ErrorCodes.WORK_BUSY)) throw new GitfsError(ErrorCodes.MOUNT_FAILED, `${repo.gitDir} is mounted already (one mount per repository)`, {}, { cause: e });
+      throw e;
+    }
+    const session = new MountSession(realMnt, ws, new MountFs(ws, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), log);
+    try {
+      await session.begin();
+    } catch (e) {
+      await session.stop();
+      throw e;
+    }
+    return session;
+  }
+
+  private async begin(): Promise<void> {
+    this.server = await serveControl(this.ws.repo.gitDir, (req) => this.answer(req));
+    // fuse-native drops falsy option values (a timeout of 0) and has no big_writes option; both
+    // ride in the fsname option's value, which the binding passes through unquoted.
+    const gitDir = this.ws.repo.gitDir;
+    const source = /^[^,\s]+$/.test(gitDir) ? `gitfs:${gitDir}` : 'gitfs';
+    const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log), {
+      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=0,entry_timeout=0,negative_timeout=0`,
+      timeout: false as unknown as number,
+    });
+    await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot mount ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : res())));
+    this.fuse = fuse;
+    this.watch = setInterval(() => {
+      mountAt(this.mountpoint).then(
+        (m) => {
+          if (m === undefined) void this.stop();
+        },
+        () => undefined,
+      );
+    }, WATCH_MS);
+  }
+
+  private async answer(req: ControlRequest): Promise<unknown> {
+    switch (req.op) {
+      case 'ping':
+        return { mountpoint: this.mountpoint, pid: process.pid };
+      case 'commit':
+        return this.ws.commit(parseBranchName(req.branch), req.message, (id) => this.fs.handles.writing(id));
+      case 'status':
+        return this.ws.status(req.branch === undefined ? undefined : parseBranchName(req.branch));
+      case 'reset':
+        return { dropped: await this.ws.reset(parseBranchName(req.branch)) };
+      case 'unmount':
+        setImmediate(() => void this.stop());
+        return { mountpoint: this.mountpoint };
+      default:
+        throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown control request ${JSON.stringify((req as { op?: unknown }).op)}`);
+    }
+  }
+
+  /** Resolves once the session has ended (unmounted and closed). */
+  wait(): Promise<void> {
+    return this.ended;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.watch !== undefined) clearInterval(this.watch);
+    const fuse = this.fuse;
+    if (fuse !== undefined) {
+      await new Promise<void>((res) =>
+        fuse.unmount((err) => {
+          if (err) this.log(`gitfs mount: unmount of ${this.mountpoint}: ${err.message}`);
+          res();
+        }),
+      );
+    }
+    await new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
+    await this.ws.close();
+    this.endNow();
+  }
+}

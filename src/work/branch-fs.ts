@@ -1,0 +1,261 @@
+/**
+ * Changes to one branch's working layer, in file-system terms: create, mkdir, symlink, unlink,
+ * rmdir, rename, chmod, utimens, truncate, and copy-up of committed content before its first
+ * write. Each change is one atomic layer batch. Data files hold written content; a data file
+ * is created before the entry that names it, so a crash leaves at worst an unnamed data file
+ * (collected at the next open), never an entry without its data.
+ */
+import { chmod, open, stat, truncate as truncateFile, utimes } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import type { ObjectReader } from '../objects/object-store.js';
+import type { Oid } from '../objects/oid.js';
+import { badEntryName } from '../objects/tree.js';
+import { fileContent } from '../files/file-content.js';
+import type { Clock } from '../util/clock.js';
+import { FsError } from './fs-error.js';
+import type { Layer } from './layer.js';
+import type { MergedView, Node, Resolved } from './merged-view.js';
+import { baseName, DIR_MODE, isWithin, parentOf, type OverlayEntry } from './overlay.js';
+import type { WorkStore } from './work-store.js';
+
+/** Git keeps one bit of a file's mode: executable (0755) or not (0644). */
+export function fileMode(mode: number): number {
+  return (mode & 0o100) !== 0 ? 0o755 : 0o644;
+}
+
+/** Times the mount passes for "leave unchanged" (UTIME_OMIT). */
+const OMIT = 2 ** 53;
+
+export interface BranchFsContext {
+  readonly store: WorkStore;
+  readonly objects: ObjectReader;
+  readonly clock: Clock;
+}
+
+export class BranchFs {
+  private readonly copying = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly c: BranchFsContext,
+    readonly layer: Layer,
+    /** A fresh view of the layer over its base (pins the base first when `forWrite`). */
+    private readonly view: (forWrite: boolean) => Promise<MergedView>,
+  ) {}
+
+  private now(): number {
+    return this.c.clock.now();
+  }
+
+  async resolve(path: string): Promise<Resolved | undefined> {
+    return (await this.view(false)).resolve(path);
+  }
+
+  private async must(view: MergedView, path: string): Promise<Resolved> {
+    const r = await view.resolve(path);
+    if (r === undefined) throw new FsError('ENOENT', path);
+    return r;
+  }
+
+  /** Checks that `path` can be created: a storable name in an existing directory, nothing there yet. */
+  private async creatable(view: MergedView, path: string): Promise<{ inLower: boolean }> {
+    if (badEntryName(baseName(path)) !== undefined) throw new FsError('EINVAL', path);
+    const parent = await view.resolve(parentOf(path));
+    if (parent === undefined) throw new FsError('ENOENT', path);
+    if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
+    const here = await view.resolve(path);
+    if (here !== undefined) throw new FsError('EEXIST', path);
+    return { inLower: false };
+  }
+
+  /** Creates an empty regular file; returns its data file's id. */
+  async create(path: string, mode: number): Promise<string> {
+    const view = await this.view(true);
+    await this.creatable(view, path);
+    const id = this.c.store.newDataId();
+    const fh = await open(this.c.store.dataPath(id), 'wx', fileMode(mode));
+    await fh.close();
+    this.layer.change([[path, { t: 'file', data: id }]]);
+    return id;
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    const view = await this.view(true);
+    await this.creatable(view, path);
+    this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }]]);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    const view = await this.view(true);
+    await this.creatable(view, path);
+    this.layer.change([[path, { t: 'link', target, mtime: this.now() }]]);
+  }
+
+  async unlink(path: string): Promise<void> {
+    const view = await this.view(true);
+    const r = await this.must(view, path);
+    if (r.node.kind === 'dir') throw new FsError('EISDIR', path);
+    await this.remove(path, r.inLower);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    if (path === '') throw new FsError('EBUSY', path);
+    const view = await this.view(true);
+    const r = await this.must(view, path);
+    if (r.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
+    if ((await view.list(path, r.node)).length > 0) throw new FsError('ENOTEMPTY', path);
+    await this.remove(path, r.inLower);
+  }
+
+  /** Removes `path` and every entry below it; a whiteout hides what the lower tree has there. */
+  private async remove(path: string, inLower: boolean): Promise<void> {
+    const below = this.layer.pathsBelow(path);
+    const dropped = [path, ...below].map((p) => this.layer.get(p));
+    this.layer.change(inLower ? [[path, { t: 'wh' }]] : [], inLower ? below : [path, ...below]);
+    await this.c.store.dropData(dropped);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    if (from === to) return;
+    if (isWithin(to, from)) throw new FsError('EINVAL', to);
+    if (badEntryName(baseName(to)) !== undefined) throw new FsError('EINVAL', to);
+    const view = await this.view(true);
+    const src = await this.must(view, from);
+    const parent = await view.resolve(parentOf(to));
+    if (parent === undefined) throw new FsError('ENOENT', to);
+    if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', to);
+    const dst = await view.resolve(to);
+    if (dst !== undefined) {
+      if (dst.node.kind === 'dir' && src.node.kind !== 'dir') throw new FsError('EISDIR', to);
+      if (dst.node.kind !== 'dir' && src.node.kind === 'dir') throw new FsError('ENOTDIR', to);
+      if (dst.node.kind === 'dir' && (await view.list(to, dst.node)).length > 0) throw new FsError('ENOTEMPTY', to);
+    }
+    const moved = await this.entryFor(src.node);
+    const srcBelow = this.layer.pathsBelow(from);
+    const dstBelow = this.layer.pathsBelow(to);
+    const replaced = dst === undefined ? [] : [to, ...dstBelow].map((p) => this.layer.get(p));
+    const puts: Array<[string, OverlayEntry]> = [[to, moved]];
+    for (const p of srcBelow) puts.push([`${to}${p.slice(from.length)}`, this.layer.get(p) as OverlayEntry]);
+    const dels = [...dstBelow, ...srcBelow];
+    if (src.inLower) puts.push([from, { t: 'wh' }]);
+    else dels.push(from);
+    this.layer.change(puts, dels);
+    await this.c.store.dropData(replaced);
+  }
+
+  /** The entry that says "this node", wherever it is put. */
+  private async entryFor(node: Node): Promise<OverlayEntry> {
+    switch (node.kind) {
+      case 'dir':
+        return { t: 'dir', lower: node.lower, mode: node.mode, mtime: node.mtime ?? this.now() };
+      case 'symlink':
+        return { t: 'link', target: await this.readlinkNode(node), mtime: node.mtime ?? this.now() };
+      default:
+        if (node.data !== undefined) return { t: 'file', data: node.data };
+        return { t: 'gitfile', oid: node.git.oid, chunked: node.git.chunked, size: await this.gitSize(node.git), executable: node.executable, mtime: node.mtime ?? this.now() };
+    }
+  }
+
+  private async gitSize(git: { oid: Oid; chunked: boolean; size?: number }): Promise<number> {
+    if (git.size !== undefined) return git.size;
+    return (await this.c.objects.read(git.oid)).content.length;
+  }
+
+  async readlink(path: string): Promise<string> {
+    const r = await this.must(await this.view(false), path);
+    if (r.node.kind !== 'symlink') throw new FsError('EINVAL', path);
+    return this.readlinkNode(r.node);
+  }
+
+  private async readlinkNode(node: Extract<Node, { kind: 'symlink' }>): Promise<string> {
+    if (node.target !== undefined) return node.target;
+    return (await this.c.objects.read(node.oid as Oid)).content.toString('utf8');
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    const view = await this.view(true);
+    const { node } = await this.must(view, path);
+    if (node.kind === 'symlink') return;
+    if (node.kind === 'dir') {
+      const own = this.layer.get(path);
+      this.layer.change([[path, { t: 'dir', lower: own?.t === 'dir' ? own.lower : 'inherit', mode: mode & 0o7777, mtime: node.mtime ?? this.now() }]]);
+      return;
+    }
+    if (node.data !== undefined) {
+      await chmod(this.c.store.dataPath(node.data), fileMode(mode));
+      return;
+    }
+    const executable = fileMode(mode) === 0o755;
+    if (executable === node.executable) return;
+    this.layer.change([[path, { ...(await this.entryFor(node)), executable } as OverlayEntry]]);
+  }
+
+  /** Sets times in ms since the epoch; 2^53 or more leaves that time unchanged (UTIME_OMIT). */
+  async utimens(path: string, atime: number, mtime: number): Promise<void> {
+    const view = await this.view(true);
+    const { node } = await this.must(view, path);
+    if (node.kind === 'file' && node.data !== undefined) {
+      const p = this.c.store.dataPath(node.data);
+      const st = atime >= OMIT || mtime >= OMIT ? await stat(p) : undefined;
+      await utimes(p, (atime >= OMIT ? (st as Stats).atimeMs : atime) / 1000, (mtime >= OMIT ? (st as Stats).mtimeMs : mtime) / 1000);
+      return;
+    }
+    if (mtime >= OMIT) return; // only the access time changes: git-backed entries do not keep it
+    const entry = await this.entryFor(node);
+    if (entry.t === 'dir' && this.layer.get(path) === undefined) {
+      this.layer.change([[path, { ...entry, lower: 'inherit', mtime }]]);
+    } else if (entry.t === 'dir' || entry.t === 'link' || entry.t === 'gitfile') {
+      this.layer.change([[path, { ...entry, mtime }]]);
+    }
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    const id = await this.writable(path, size === 0 ? 0 : undefined);
+    await truncateFile(this.c.store.dataPath(id), size);
+  }
+
+  /**
+   * The data file behind `path`, copying committed content into a new one first if needed
+   * (copy-up). `keep` limits how many bytes are copied (0 when the file is about to be emptied).
+   */
+  async writable(path: string, keep?: number): Promise<string> {
+    const pending = this.copying.get(path);
+    if (pending !== undefined) return pending;
+    const job = this.copyUp(path, keep);
+    this.copying.set(path, job);
+    try {
+      return await job;
+    } finally {
+      this.copying.delete(path);
+    }
+  }
+
+  private async copyUp(path: string, keep: number | undefined): Promise<string> {
+    const view = await this.view(true);
+    const { node } = await this.must(view, path);
+    if (node.kind === 'dir') throw new FsError('EISDIR', path);
+    if (node.kind !== 'file') throw new FsError('EINVAL', path);
+    if (node.data !== undefined) return node.data;
+    const before = this.layer.get(path);
+    const id = this.c.store.newDataId();
+    const dataPath = this.c.store.dataPath(id);
+    const fh = await open(dataPath, 'wx', node.executable ? 0o755 : 0o644);
+    try {
+      const entry = { name: baseName(path), kind: 'file' as const, executable: node.executable, oid: node.git.oid, chunked: node.git.chunked, ...(node.git.size === undefined ? {} : { size: node.git.size }) };
+      let at = 0;
+      for await (const piece of fileContent(this.c.objects, entry, 0, keep ?? Number.MAX_SAFE_INTEGER)) {
+        await fh.write(piece, 0, piece.length, at);
+        at += piece.length;
+      }
+    } finally {
+      await fh.close();
+    }
+    if (node.mtime !== undefined) await utimes(dataPath, node.mtime / 1000, node.mtime / 1000);
+    if (this.layer.get(path) !== before) {
+      // Renamed or replaced while copying: the copy describes nothing any more.
+      await this.c.store.dropData([{ t: 'file', data: id }]);
+      throw new FsError('EBUSY', path);
+    }
+    this.layer.change([[path, { t: 'file', data: id }]]);
+    return id;
+  }
+}

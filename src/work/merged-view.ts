@@ -1,0 +1,104 @@
+/**
+ * The file-system view of a tree with a working layer laid over it: path lookup and directory
+ * listing. Answers come from tree objects and the layer alone, never from file content.
+ */
+import type { DirEntry } from '../objects/entry-names.js';
+import type { Oid } from '../objects/oid.js';
+import { FsError } from './fs-error.js';
+import type { Layer } from './layer.js';
+import { childPath, DIR_MODE, type OverlayEntry } from './overlay.js';
+import type { TreeCache } from './tree-cache.js';
+
+/** Committed file content: a blob, or a chunked file with its size. */
+export interface GitContent {
+  readonly oid: Oid;
+  readonly chunked: boolean;
+  readonly size?: number;
+}
+
+/** What a path is. `mtime` undefined means "as old as the base commit". */
+export type Node =
+  | { readonly kind: 'dir'; readonly lower: Oid | null; readonly mode: number; readonly mtime?: number }
+  | { readonly kind: 'file'; readonly data: string; readonly git?: undefined }
+  | { readonly kind: 'file'; readonly data?: undefined; readonly git: GitContent; readonly executable: boolean; readonly mtime?: number }
+  | { readonly kind: 'symlink'; readonly target?: string; readonly oid?: Oid; readonly mtime?: number };
+
+export interface Resolved {
+  readonly node: Node;
+  /** Whether the lower tree has an entry at this path (deleting it then needs a whiteout). */
+  readonly inLower: boolean;
+}
+
+export function nodeFromLower(e: DirEntry): Node {
+  switch (e.kind) {
+    case 'dir':
+      return { kind: 'dir', lower: e.oid, mode: DIR_MODE };
+    case 'symlink':
+      return { kind: 'symlink', oid: e.oid };
+    default:
+      return e.chunked
+        ? { kind: 'file', git: { oid: e.oid, chunked: true, size: e.size ?? 0 }, executable: e.executable }
+        : { kind: 'file', git: { oid: e.oid, chunked: false }, executable: e.executable };
+  }
+}
+
+function nodeFromOverlay(entry: Exclude<OverlayEntry, { t: 'wh' }>, below: DirEntry | undefined): Node {
+  switch (entry.t) {
+    case 'dir': {
+      const lower = entry.lower === 'inherit' ? (below?.kind === 'dir' ? below.oid : null) : entry.lower;
+      return { kind: 'dir', lower, mode: entry.mode, mtime: entry.mtime };
+    }
+    case 'file':
+      return { kind: 'file', data: entry.data };
+    case 'gitfile':
+      return { kind: 'file', git: { oid: entry.oid, chunked: entry.chunked, size: entry.size }, executable: entry.executable, mtime: entry.mtime };
+    case 'link':
+      return { kind: 'symlink', target: entry.target, mtime: entry.mtime };
+  }
+}
+
+export class MergedView {
+  constructor(
+    private readonly trees: TreeCache,
+    private readonly layer: Layer | undefined,
+    private readonly rootLower: Oid | null,
+  ) {}
+
+  private root(): Node {
+    const own = this.layer?.get('');
+    if (own?.t === 'dir') return { kind: 'dir', lower: this.rootLower, mode: own.mode, mtime: own.mtime };
+    return { kind: 'dir', lower: this.rootLower, mode: DIR_MODE };
+  }
+
+  /** The node at `path` ('' is the root), or undefined; ENOTDIR when a file stands on the way. */
+  async resolve(path: string): Promise<Resolved | undefined> {
+    let node = this.root();
+    if (path === '') return { node, inLower: this.rootLower !== null };
+    let inLower = false;
+    let at = '';
+    for (const name of path.split('/')) {
+      if (node.kind !== 'dir') throw new FsError('ENOTDIR', path);
+      at = childPath(at, name);
+      const below = node.lower === null ? undefined : (await this.trees.get(node.lower)).get(name);
+      inLower = below !== undefined;
+      const own = this.layer?.get(at);
+      if (own?.t === 'wh') return undefined;
+      if (own !== undefined) node = nodeFromOverlay(own, below);
+      else if (below !== undefined) node = nodeFromLower(below);
+      else return undefined;
+    }
+    return { node, inLower };
+  }
+
+  /** The names in the directory `node` at `path`, sorted. */
+  async list(path: string, node: Node): Promise<string[]> {
+    if (node.kind !== 'dir') throw new FsError('ENOTDIR', path);
+    const names = new Set<string>();
+    if (node.lower !== null) for (const name of (await this.trees.get(node.lower)).keys()) names.add(name);
+    for (const name of this.layer?.childNames(path) ?? []) {
+      if (this.layer?.get(childPath(path, name))?.t === 'wh') names.delete(name);
+      else names.add(name);
+    }
+    return [...names].sort();
+  }
+}

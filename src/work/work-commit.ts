@@ -1,0 +1,184 @@
+/**
+ * Turns a branch's working layer into the branch's next commit (`gitfs commit --branch B`
+ * without --from). Only what the layer touched is read or hashed: unchanged subtrees keep
+ * their ids. If the branch moved since the layer's base, the layer's changes are laid over the
+ * new head instead, unless a changed path overlaps a change made to the branch meanwhile: then
+ * nothing happens and the overlapping paths are named (GITFS_WORK_CONFLICT).
+ *
+ * The layer keeps working while a commit runs. Afterwards only the entries the commit captured
+ * and nobody changed since are dropped; a file written to during the commit stays in the layer.
+ */
+import { stat } from 'node:fs/promises';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { encodeCommit } from '../objects/commit.js';
+import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
+import { hashObject, type Oid } from '../objects/oid.js';
+import type { PackWriter } from '../objects/pack-writer.js';
+import { encodeTree, TreeModes } from '../objects/tree.js';
+import type { BranchName } from '../branches/ref-name.js';
+import { diffTrees } from '../files/diff.js';
+import { storeFile } from '../files/store-file.js';
+import { readCommit } from '../files/tree-reader.js';
+import { pointHeadIfDangling, signatureNow } from '../repo/commit-directory.js';
+import type { Repository } from '../repo/repository.js';
+import { Layer } from './layer.js';
+import { MergedView } from './merged-view.js';
+import { ancestorsOf, baseName, childPath, isWithin, parentOf, type OverlayEntry } from './overlay.js';
+import type { TreeCache } from './tree-cache.js';
+import type { WorkStore } from './work-store.js';
+
+export interface WorkCommitOptions {
+  readonly message: string;
+  /** Data files open for writing: their entries stay in the layer after the commit. */
+  readonly busy?: (dataId: string) => boolean;
+}
+
+export interface WorkCommitResult {
+  /** undefined when the layer held nothing to commit. */
+  readonly commit: Oid | undefined;
+  readonly parent: Oid | undefined;
+  readonly changed: number;
+}
+
+const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
+
+export async function commitWork(repo: Repository, store: WorkStore, trees: TreeCache, branch: BranchName, options: WorkCommitOptions): Promise<WorkCommitResult> {
+  const layer = store.layer(branch);
+  const head = await repo.refs.resolve(branch);
+  if (layer.size === 0) return { commit: undefined, parent: head, changed: 0 };
+  const snapshot = new Map(layer.entries());
+  const frozen = new Layer(branch, { putEntries: () => undefined, putBase: () => undefined });
+  frozen.restore(snapshot, layer.base);
+  const base = layer.base ?? undefined;
+  const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);
+  const rootLower = await treeOf(head);
+  if (head !== base) await refuseOverlaps(repo, trees, frozen, await treeOf(base), rootLower);
+
+  const stamps = new Map<string, string>();
+  const writer = await repo.newPackWriter();
+  let commit: Oid;
+  try {
+    const dirty = new Set<string>(['']);
+    for (const path of snapshot.keys()) for (const a of ancestorsOf(path)) dirty.add(a);
+    const builder = new TreeBuilder(repo, store, trees, frozen, writer, dirty, stamps);
+    const tree = await builder.build('', rootLower);
+    const who = signatureNow(repo);
+    const message = `${options.message.replace(/\s+$/, '') || 'gitfs commit'}\n`;
+    commit = await writer.write('commit', encodeCommit({ tree, parents: head === undefined ? [] : [head], author: who, committer: who, extraHeaders: [], message }));
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+  await writer.finish();
+  await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `commit (mount): ${options.message.split('\n')[0] || 'gitfs commit'}` });
+  await pointHeadIfDangling(repo, branch);
+
+  const drop: string[] = [];
+  for (const [path, entry] of snapshot) {
+    if (layer.get(path) !== entry) continue;
+    if (entry.t === 'file' && (options.busy?.(entry.data) === true || (await stampOf(store, entry.data)) !== stamps.get(entry.data))) continue;
+    drop.push(path);
+  }
+  layer.change([], drop);
+  layer.setBase(layer.size === 0 ? undefined : commit);
+  await store.dropData(drop.map((p) => snapshot.get(p)));
+  await store.sync();
+  return { commit, parent: head, changed: snapshot.size };
+}
+
+async function stampOf(store: WorkStore, id: string): Promise<string> {
+  const st = await stat(store.dataPath(id));
+  return `${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+/**
+ * Refuses to lay the layer over `headTree` when a path it changed was also changed between
+ * `baseTree` and `headTree` (the same path, or one inside the other), or when a directory it
+ * writes into no longer exists there.
+ */
+async function refuseOverlaps(repo: Repository, trees: TreeCache, layer: Layer, baseTree: Oid | null, headTree: Oid | null): Promise<void> {
+  const mine = [...layer.entries()].map(([p]) => p);
+  const overlaps = new Set<string>();
+  for await (const change of diffTrees(repo.objects, baseTree ?? undefined, headTree ?? undefined)) {
+    for (const p of mine) if (isWithin(p, change.path) || isWithin(change.path, p)) overlaps.add(p);
+  }
+  const over = new MergedView(trees, layer, headTree);
+  for (const p of mine) {
+    const parent = await over.resolve(parentOf(p)).catch(() => undefined);
+    if (parent?.node.kind !== 'dir') overlaps.add(p);
+  }
+  if (overlaps.size > 0) {
+    const paths = [...overlaps].sort();
+    throw new GitfsError(
+      ErrorCodes.WORK_CONFLICT,
+      `${layer.branch} moved since these uncommitted changes began, and they overlap: ${paths.slice(0, 20).join(', ')}${paths.length > 20 ? ', …' : ''} (nothing was committed; gitfs reset --branch ${layer.branch} discards the changes)`,
+      { branch: layer.branch, paths },
+    );
+  }
+}
+
+class TreeBuilder {
+  constructor(
+    private readonly repo: Repository,
+    private readonly store: WorkStore,
+    private readonly trees: TreeCache,
+    private readonly layer: Layer,
+    private readonly writer: PackWriter,
+    private readonly dirty: ReadonlySet<string>,
+    private readonly stamps: Map<string, string>,
+  ) {}
+
+  /** The tree for directory `path` whose lower tree is `lower`. */
+  async build(path: string, lower: Oid | null): Promise<Oid> {
+    if (!this.dirty.has(path) && lower !== null) return lower;
+    const entries = new Map<string, DirEntry>(lower === null ? [] : await this.trees.get(lower));
+    const fromLower = new Set(entries.keys());
+    for (const name of this.layer.childNames(path)) {
+      const own = this.layer.get(childPath(path, name)) as OverlayEntry;
+      fromLower.delete(name);
+      if (own.t === 'wh') entries.delete(name);
+      else entries.set(name, await this.fromOverlay(childPath(path, name), own, entries.get(name)));
+    }
+    for (const name of fromLower) {
+      const e = entries.get(name) as DirEntry;
+      const p = childPath(path, name);
+      if (e.kind === 'dir' && this.dirty.has(p)) entries.set(name, { ...e, oid: await this.build(p, e.oid) });
+    }
+    const treeEntries = [...entries.values()].map(toTreeEntry);
+    if (treeEntries.length === 0) {
+      treeEntries.push({ mode: TreeModes.FILE, name: KEEP_NAME, oid: await this.writer.writeHashed(EMPTY_BLOB, 'blob', new Uint8Array(0)) });
+    }
+    const content = encodeTree(treeEntries);
+    return this.writer.writeHashed(hashObject('tree', content), 'tree', content);
+  }
+
+  private async fromOverlay(path: string, own: Exclude<OverlayEntry, { t: 'wh' }>, below: DirEntry | undefined): Promise<DirEntry> {
+    const name = baseName(path);
+    switch (own.t) {
+      case 'dir': {
+        const lower = own.lower === 'inherit' ? (below?.kind === 'dir' ? below.oid : null) : own.lower;
+        return { name, kind: 'dir', executable: false, oid: await this.build(path, lower), chunked: false };
+      }
+      case 'gitfile':
+        return own.chunked
+          ? { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: true, size: own.size }
+          : { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: false };
+      case 'link': {
+        const target = Buffer.from(own.target, 'utf8');
+        return { name, kind: 'symlink', executable: false, oid: await this.writer.writeHashed(hashObject('blob', target), 'blob', target), chunked: false };
+      }
+      case 'file': {
+        const stamp = await stampOf(this.store, own.data);
+        this.stamps.set(own.data, stamp);
+        const st = await stat(this.store.dataPath(own.data));
+        const { entry } = await storeFile(this.store.dataPath(own.data), name, (st.mode & 0o100) !== 0, st.size, {
+          sink: this.writer,
+          chunker: this.repo.chunker,
+          treeParams: this.repo.format.tree,
+          chunkThreshold: this.repo.format.chunkThreshold,
+        });
+        return entry;
+      }
+    }
+  }
+}

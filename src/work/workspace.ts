@@ -1,0 +1,168 @@
+/**
+ * The working layers of a repository together with what they need: the branch heads they lie
+ * over, a tree cache, and commit, status and reset. One process owns it (the mount, or a
+ * command when no mount runs).
+ *
+ * A clean layer follows its branch: another process's commit shows at once (heads are re-read
+ * at most every HEAD_TTL_MS). The first change pins the layer to the head of that moment.
+ */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { encodeCommit } from '../objects/commit.js';
+import { hashObject, type Oid } from '../objects/oid.js';
+import { encodeTree } from '../objects/tree.js';
+import { branchNameProblem, type BranchName } from '../branches/ref-name.js';
+import { readCommit } from '../files/tree-reader.js';
+import { pointHeadIfDangling, signatureNow } from '../repo/commit-directory.js';
+import type { Repository } from '../repo/repository.js';
+import { BranchFs } from './branch-fs.js';
+import { MergedView } from './merged-view.js';
+import { TreeCache } from './tree-cache.js';
+import { commitWork, type WorkCommitResult } from './work-commit.js';
+import { workChanges, type WorkChange } from './work-status.js';
+import { WorkStore } from './work-store.js';
+
+const HEAD_TTL_MS = 200;
+
+export interface CommitInfo {
+  readonly tree: Oid;
+  /** Committer time, ms since the epoch. */
+  readonly time: number;
+  readonly parents: readonly Oid[];
+}
+
+export class Workspace {
+  readonly trees: TreeCache;
+  private readonly branchFs = new Map<BranchName, BranchFs>();
+  private readonly commits = new Map<Oid, CommitInfo>();
+  private heads: { at: number; map: Map<BranchName, Oid> } | undefined;
+
+  private constructor(
+    readonly repo: Repository,
+    readonly store: WorkStore,
+  ) {
+    this.trees = new TreeCache(repo.objects);
+  }
+
+  static async open(repo: Repository): Promise<Workspace> {
+    return new Workspace(repo, await WorkStore.open(repo.gitDir));
+  }
+
+  /** Branch heads, re-read at most every HEAD_TTL_MS. */
+  async branchHeads(): Promise<ReadonlyMap<BranchName, Oid>> {
+    const now = this.repo.clock.now();
+    if (this.heads === undefined || now - this.heads.at > HEAD_TTL_MS || now < this.heads.at) {
+      this.heads = { at: now, map: new Map((await this.repo.refs.list()).map((r) => [r.name, r.oid])) };
+    }
+    return this.heads.map;
+  }
+
+  private forgetHeads(): void {
+    this.heads = undefined;
+  }
+
+  async commitInfo(oid: Oid): Promise<CommitInfo> {
+    let info = this.commits.get(oid);
+    if (info === undefined) {
+      const c = await readCommit(this.repo.objects, oid);
+      info = { tree: c.tree, time: c.committer.timestamp * 1000, parents: c.parents };
+      if (this.commits.size > 65536) this.commits.clear();
+      this.commits.set(oid, info);
+    }
+    return info;
+  }
+
+  /** The commit a branch's view lies over: the layer's pinned base, else the branch head. */
+  async baseOf(branch: BranchName): Promise<Oid | undefined> {
+    const pinned = this.store.layer(branch).base;
+    return pinned === undefined ? (await this.branchHeads()).get(branch) : (pinned ?? undefined);
+  }
+
+  fs(branch: BranchName): BranchFs {
+    let fs = this.branchFs.get(branch);
+    if (fs === undefined) {
+      const layer = this.store.layer(branch);
+      fs = new BranchFs({ store: this.store, objects: this.repo.objects, clock: this.repo.clock }, layer, async (forWrite) => {
+        if (forWrite && layer.base === undefined) layer.pin((await this.branchHeads()).get(branch));
+        const base = await this.baseOf(branch);
+        return new MergedView(this.trees, layer, base === undefined ? null : (await this.commitInfo(base)).tree);
+      });
+      this.branchFs.set(branch, fs);
+    }
+    return fs;
+  }
+
+  async commit(branch: BranchName, message: string, busy?: (dataId: string) => boolean): Promise<WorkCommitResult> {
+    try {
+      return await commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
+    } finally {
+      this.forgetHeads();
+    }
+  }
+
+  /** Uncommitted changes of one branch, or of every branch that has some. */
+  async status(branch?: BranchName): Promise<Array<{ branch: BranchName; base: Oid | null; changes: WorkChange[] }>> {
+    const out = [];
+    for (const b of branch === undefined ? this.store.dirtyBranches().sort() : [branch]) {
+      const layer = this.store.layer(b);
+      const base = (await this.baseOf(b)) ?? null;
+      out.push({ branch: b, base, changes: await workChanges(layer, this.trees, base === null ? null : (await this.commitInfo(base)).tree) });
+    }
+    return out;
+  }
+
+  /** Discards a branch's uncommitted changes; returns how many entries were dropped. */
+  async reset(branch: BranchName): Promise<number> {
+    const layer = this.store.layer(branch);
+    const entries = [...layer.entries()];
+    layer.change(
+      [],
+      entries.map(([p]) => p),
+    );
+    layer.setBase(undefined);
+    await this.store.dropData(entries.map(([, e]) => e));
+    await this.store.sync();
+    return entries.length;
+  }
+
+  /** Creates a branch whose first commit holds an empty tree (mkdir at the mount's root). */
+  async createEmptyBranch(branch: BranchName): Promise<void> {
+    const problem = branchNameProblem(branch);
+    if (problem !== undefined) throw new GitfsError(ErrorCodes.BAD_BRANCH_NAME, problem);
+    const writer = await this.repo.newPackWriter();
+    let commit: Oid;
+    try {
+      const empty = encodeTree([]);
+      const tree = await writer.writeHashed(hashObject('tree', empty), 'tree', empty);
+      const who = signatureNow(this.repo);
+      commit = await writer.write('commit', encodeCommit({ tree, parents: [], author: who, committer: who, extraHeaders: [], message: `create branch ${branch}\n` }));
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    await writer.finish();
+    try {
+      await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
+    } finally {
+      this.forgetHeads();
+    }
+    await pointHeadIfDangling(this.repo, branch);
+  }
+
+  /** Deletes a branch whose tree is empty and whose layer is clean (rmdir at the mount's root). */
+  async deleteEmptyBranch(branch: BranchName): Promise<boolean> {
+    const head = (await this.branchHeads()).get(branch);
+    if (head === undefined || this.store.layer(branch).size > 0) return false;
+    const { tree } = await this.commitInfo(head);
+    if ((await this.trees.get(tree)).size > 0) return false;
+    try {
+      await this.repo.refs.delete(branch, head);
+    } finally {
+      this.forgetHeads();
+    }
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}
