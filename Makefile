@@ -4,8 +4,8 @@ SHELL := /bin/bash
 
 # Debian packages gitfs needs: git (compatibility checks), FUSE 3 runtime plus the libfuse 2
 # headers that fuse-native builds against, network namespaces and packet filtering for the
-# cluster tests, and a native toolchain for addons. Never Debian's `fuse`: it conflicts with fuse3.
-DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc time openssl
+# cluster tests, a native toolchain for addons, and rsync (the mount tests copy trees with it). Never Debian's `fuse`: it conflicts with fuse3.
+DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc time openssl rsync
 STAMP := node_modules/.gitfs-npm-ci
 
 .PHONY: deps debian-deps build test demo bench clean

@@ -266,7 +266,7 @@ export class MountFs {
   }
 
   async create(path: string, mode: number): Promise<number> {
-    const r = await this.writableRoute(path);
+    const r = await this.writableRoute(path, true);
     return this.openData(await this.ws.fs(r.branch).create(r.rel, mode), true);
   }
 
@@ -319,10 +319,13 @@ export class MountFs {
 
   // ---- changes -------------------------------------------------------------------------
 
-  private async writableRoute(path: string): Promise<Extract<Route, { kind: 'branch' }>> {
+  /** The branch route of a path that may change; `creating`: the path is to be made. */
+  private async writableRoute(path: string, creating = false): Promise<Extract<Route, { kind: 'branch' }>> {
     const r = await this.routeOf(path);
     if (r.kind === 'branch' && r.rel !== '') return r;
-    if (r.kind === 'branch' || r.kind === 'root' || r.kind === 'namespace' || r.kind === 'missing') throw new FsError(r.kind === 'missing' ? 'ENOENT' : 'EPERM', path);
+    if (r.kind === 'missing' && !creating) throw new FsError('ENOENT', path);
+    // Only directories (branches) can be made outside a branch.
+    if (r.kind === 'branch' || r.kind === 'root' || r.kind === 'namespace' || (r.kind === 'missing' && r.under === 'branches')) throw new FsError('EPERM', path);
     throw new FsError('EROFS', path);
   }
 
@@ -338,7 +341,7 @@ export class MountFs {
       await this.ws.createEmptyBranch(branch);
       return;
     }
-    const w = await this.writableRoute(path);
+    const w = await this.writableRoute(path, true);
     await this.ws.fs(w.branch).mkdir(w.rel, mode);
   }
 
@@ -359,7 +362,7 @@ export class MountFs {
   }
 
   async symlink(target: string, path: string): Promise<void> {
-    const w = await this.writableRoute(path);
+    const w = await this.writableRoute(path, true);
     await this.ws.fs(w.branch).symlink(target, w.rel);
   }
 

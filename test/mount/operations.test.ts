@@ -1,0 +1,326 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statfsSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { git, gitfsOk } from '../support/cli.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { stopAllMounts, TestMount } from '../support/mount.js';
+import { tempDirs } from '../support/tmp.js';
+
+/** stat as another process sees it (the kernel's attribute cache is shared, so this is the honest check). */
+function statElsewhere(path: string): { mode: string; size: number; mtime: number } {
+  const [mode, size, mtime] = execFileSync('stat', ['-c', '%a %s %Y', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split(' ');
+  return { mode: mode as string, size: Number(size), mtime: Number(mtime) };
+}
+
+function errnoOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code;
+  }
+  return undefined;
+}
+
+describe('mount: file-system operations on a real FUSE mount', function () {
+  const tmp = tempDirs();
+  let repo: string;
+  let mnt: string;
+  let main: string;
+  let chunked: Buffer;
+
+  before(async () => {
+    const base = tmp.make();
+    repo = join(base, 'repo');
+    const src = join(base, 'src');
+    mnt = join(base, 'mnt');
+    mkdirSync(join(src, 'dir/sub'), { recursive: true });
+    writeFileSync(join(src, 'hello.txt'), 'hello\n');
+    writeFileSync(join(src, 'dir/sub/deep.txt'), 'deep\n');
+    writeFileSync(join(src, 'tool.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+    symlinkSync('hello.txt', join(src, 'link'));
+    chunked = pseudoRandomBytes(5 << 20, 'mount chunked');
+    writeFileSync(join(src, 'big.bin'), chunked);
+    await gitfsOk(['init', '--repo', repo]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'fixture']);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'team/web', '--from', join(src, 'dir'), '-m', 'web']);
+    await TestMount.start(repo, mnt);
+    main = join(mnt, 'main');
+  });
+  after(async () => {
+    await stopAllMounts();
+    tmp.cleanup();
+  });
+
+  it('lists branches at the root (a branch with a slash nested) beside .history, .commits, .objects', () => {
+    assert.deepEqual(readdirSync(mnt).sort(), ['.commits', '.history', '.objects', 'main', 'team']);
+    assert.deepEqual(readdirSync(join(mnt, 'team')), ['web']);
+    assert.deepEqual(readdirSync(join(mnt, 'team/web')), ['sub']);
+    assert.deepEqual(readdirSync(main).sort(), ['big.bin', 'dir', 'hello.txt', 'link', 'tool.sh']);
+  });
+
+  it('reports committed sizes, modes and symlinks from trees', () => {
+    assert.equal(statSync(join(main, 'big.bin')).size, chunked.length);
+    assert.equal(statSync(join(main, 'tool.sh')).mode & 0o777, 0o755);
+    assert.equal(statSync(join(main, 'hello.txt')).mode & 0o777, 0o644);
+    assert.ok(lstatSync(join(main, 'link')).isSymbolicLink());
+    assert.equal(readlinkSync(join(main, 'link')), 'hello.txt');
+    assert.equal(readFileSync(join(main, 'link'), 'utf8'), 'hello\n');
+  });
+
+  it('reads a chunked file at random offsets, byte-exact', () => {
+    const fd = openSync(join(main, 'big.bin'), 'r');
+    try {
+      for (const [pos, len] of [[0, 100], [4096 * 77 + 13, 70_000], [chunked.length - 5000, 5000], [chunked.length - 10, 100], [1 << 20, 1 << 20]] as const) {
+        const buf = Buffer.alloc(len);
+        const n = readSync(fd, buf, 0, len, pos);
+        assert.equal(n, Math.min(len, chunked.length - pos));
+        assert.ok(buf.subarray(0, n).equals(chunked.subarray(pos, pos + n)), `range ${pos}+${len}`);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(readFileSync(join(main, 'big.bin')).equals(chunked));
+  });
+
+  it('creates, overwrites, appends and truncates on open (O_TRUNC)', () => {
+    const f = join(main, 'new.txt');
+    writeFileSync(f, 'one\n');
+    writeFileSync(f, 'two\n', { flag: 'a' });
+    assert.equal(readFileSync(f, 'utf8'), 'one\ntwo\n');
+    const fd = openSync(f, 'r+');
+    writeSync(fd, 'ONE', 0, 'utf8');
+    closeSync(fd);
+    assert.equal(readFileSync(f, 'utf8'), 'ONE\ntwo\n');
+    writeFileSync(f, 'x');
+    assert.equal(readFileSync(f, 'utf8'), 'x');
+    writeFileSync(join(main, 'hello.txt'), 'replaced\n');
+    assert.equal(readFileSync(join(main, 'hello.txt'), 'utf8'), 'replaced\n');
+    writeFileSync(join(main, 'hello.txt'), 'hello\n');
+  });
+
+  it('writes sparse files: a hole reads as zeros', () => {
+    const f = join(main, 'sparse.bin');
+    const fd = openSync(f, 'w');
+    writeSync(fd, Buffer.from('end'), 0, 3, 3 << 20);
+    closeSync(fd);
+    assert.equal(statSync(f).size, (3 << 20) + 3);
+    const data = readFileSync(f);
+    assert.ok(data.subarray(0, 3 << 20).equals(Buffer.alloc(3 << 20)));
+    assert.equal(data.subarray(3 << 20).toString(), 'end');
+  });
+
+  it('truncates up and down, committed files (copy-up) and new ones, and through a handle', () => {
+    const f = join(main, 'dir/sub/deep.txt');
+    truncateSync(f, 2);
+    assert.equal(readFileSync(f, 'utf8'), 'de');
+    truncateSync(f, 6);
+    assert.ok(readFileSync(f).equals(Buffer.from('de\0\0\0\0')));
+    assert.equal(statElsewhere(f).size, 6);
+    const g = join(main, 'trunc.txt');
+    writeFileSync(g, '0123456789');
+    const fd = openSync(g, 'r+');
+    ftruncateSync(fd, 4);
+    closeSync(fd);
+    assert.equal(readFileSync(g, 'utf8'), '0123');
+    truncateSync(join(main, 'big.bin'), 1000);
+    assert.ok(readFileSync(join(main, 'big.bin')).equals(chunked.subarray(0, 1000)));
+  });
+
+  it('renames a file, a directory, over an existing file and across directories', () => {
+    writeFileSync(join(main, 'r1'), 'r1');
+    renameSync(join(main, 'r1'), join(main, 'r2'));
+    assert.ok(!existsSync(join(main, 'r1')));
+    assert.equal(readFileSync(join(main, 'r2'), 'utf8'), 'r1');
+    writeFileSync(join(main, 'r3'), 'r3');
+    renameSync(join(main, 'r2'), join(main, 'r3'));
+    assert.equal(readFileSync(join(main, 'r3'), 'utf8'), 'r1');
+    mkdirSync(join(main, 'moved-into'));
+    renameSync(join(main, 'r3'), join(main, 'moved-into/r4'));
+    assert.equal(readFileSync(join(main, 'moved-into/r4'), 'utf8'), 'r1');
+    renameSync(join(main, 'dir'), join(main, 'dir2'));
+    assert.equal(readFileSync(join(main, 'dir2/sub/deep.txt')).length, 6);
+    assert.ok(!existsSync(join(main, 'dir')));
+    renameSync(join(main, 'dir2'), join(main, 'dir'));
+    assert.equal(readdirSync(join(main, 'dir/sub')).join(), 'deep.txt');
+  });
+
+  it('refuses renames that would lose data or cross branches', () => {
+    mkdirSync(join(main, 'full'));
+    writeFileSync(join(main, 'full/x'), 'x');
+    mkdirSync(join(main, 'other'));
+    assert.equal(errnoOf(() => renameSync(join(main, 'other'), join(main, 'full'))), 'ENOTEMPTY');
+    assert.equal(errnoOf(() => renameSync(join(main, 'full/x'), join(main, 'other'))), 'EISDIR');
+    assert.equal(errnoOf(() => renameSync(join(main, 'full'), join(main, 'full/inside'))), 'EINVAL');
+    assert.equal(errnoOf(() => renameSync(join(main, 'full/x'), join(mnt, 'team/web/x'))), 'EXDEV');
+  });
+
+  it('keeps an unlinked file readable and writable through its open handle', () => {
+    const f = join(main, 'open-unlinked');
+    writeFileSync(f, 'still here');
+    const fd = openSync(f, 'r+');
+    try {
+      unlinkSync(f);
+      assert.ok(!existsSync(f));
+      assert.ok(!readdirSync(main).some((n) => n.startsWith('.fuse_hidden')));
+      const buf = Buffer.alloc(10);
+      assert.equal(readSync(fd, buf, 0, 10, 0), 10);
+      assert.equal(buf.toString(), 'still here');
+      writeSync(fd, Buffer.from('STILL'), 0, 5, 0);
+      assert.equal(readSync(fd, buf, 0, 10, 0), 10);
+      assert.equal(buf.toString(), 'STILL here');
+    } finally {
+      closeSync(fd);
+    }
+    // a committed file too
+    const h = join(main, 'tool.sh');
+    const fd2 = openSync(h, 'r');
+    unlinkSync(h);
+    const buf = Buffer.alloc(9);
+    readSync(fd2, buf, 0, 9, 0);
+    closeSync(fd2);
+    assert.equal(buf.toString(), '#!/bin/sh');
+  });
+
+  it('makes and removes directories; ENOTEMPTY, ENOTDIR, EEXIST', () => {
+    mkdirSync(join(main, 'a/b/c'), { recursive: true });
+    writeFileSync(join(main, 'a/b/c/f'), 'f');
+    assert.equal(errnoOf(() => rmdirSync(join(main, 'a/b'))), 'ENOTEMPTY');
+    assert.equal(errnoOf(() => rmdirSync(join(main, 'a/b/c/f'))), 'ENOTDIR');
+    assert.equal(errnoOf(() => mkdirSync(join(main, 'a'))), 'EEXIST');
+    unlinkSync(join(main, 'a/b/c/f'));
+    rmdirSync(join(main, 'a/b/c'));
+    rmdirSync(join(main, 'a/b'));
+    assert.deepEqual(readdirSync(join(main, 'a')), []);
+    assert.equal(errnoOf(() => rmdirSync(join(main, 'dir'))), 'ENOTEMPTY');
+    assert.equal(errnoOf(() => unlinkSync(join(main, 'nope'))), 'ENOENT');
+  });
+
+  it('creates symlinks and reads them back', () => {
+    symlinkSync('../hello.txt', join(main, 'a/up'));
+    assert.equal(readlinkSync(join(main, 'a/up')), '../hello.txt');
+    assert.equal(readFileSync(join(main, 'a/up'), 'utf8'), 'hello\n');
+    assert.equal(lstatSync(join(main, 'a/up')).size, '../hello.txt'.length);
+  });
+
+  it('shows chmod, rename and size changes to another process at once', () => {
+    const f = join(main, 'attrs.txt');
+    writeFileSync(f, '12345');
+    assert.equal(statElsewhere(f).mode, '644');
+    chmodSync(f, 0o755);
+    assert.equal(statElsewhere(f).mode, '755');
+    chmodSync(join(main, 'hello.txt'), 0o755);
+    assert.equal(statElsewhere(join(main, 'hello.txt')).mode, '755');
+    chmodSync(join(main, 'hello.txt'), 0o644);
+    writeFileSync(f, '123', { flag: 'a' });
+    assert.equal(statElsewhere(f).size, 8);
+    renameSync(f, join(main, 'attrs2.txt'));
+    assert.equal(statElsewhere(join(main, 'attrs2.txt')).size, 8);
+    assert.throws(() => statElsewhere(f));
+  });
+
+  it('sets times with utimensat, honouring UTIME_OMIT', () => {
+    const f = join(main, 'times.txt');
+    writeFileSync(f, 't');
+    execFileSync('touch', ['-m', '-d', '@1000000000', f]);
+    execFileSync('touch', ['-a', '-d', '@1200000000', f]);
+    assert.equal(statElsewhere(f).mtime, 1000000000);
+    assert.equal(Math.round(statSync(f).atimeMs / 1000), 1200000000);
+    execFileSync('touch', ['-m', '-d', '@1100000000', join(main, 'dir')]);
+    assert.equal(statElsewhere(join(main, 'dir')).mtime, 1100000000);
+    execFileSync('touch', ['-d', '@1300000000', join(main, 'big.bin')]);
+    assert.equal(statElsewhere(join(main, 'big.bin')).mtime, 1300000000);
+  });
+
+  it('fsyncs files and answers statfs', () => {
+    const fd = openSync(join(main, 'synced'), 'w');
+    writeSync(fd, 'durable');
+    fsyncSync(fd);
+    closeSync(fd);
+    const s = statfsSync(main);
+    assert.ok(s.blocks > 0 && s.bsize > 0);
+  });
+
+  it('refuses hard links and special files with EPERM', () => {
+    assert.equal(errnoOf(() => linkSync(join(main, 'synced'), join(main, 'hard'))), 'EPERM');
+    assert.throws(() => execFileSync('mkfifo', [join(main, 'fifo')], { stdio: 'pipe' }));
+    assert.ok(!existsSync(join(main, 'fifo')));
+  });
+
+  it('refuses names git cannot store', () => {
+    assert.equal(errnoOf(() => mkdirSync(join(main, '.git'))), 'EINVAL');
+    assert.equal(errnoOf(() => writeFileSync(join(main, '.GIT'), 'x')), 'EINVAL');
+  });
+
+  it('takes paths as long as the kernel allows', () => {
+    let dir = main;
+    const parts: string[] = [];
+    while (dir.length < 3800) {
+      const part = 'd'.repeat(200);
+      parts.push(part);
+      dir = join(dir, part);
+    }
+    mkdirSync(dir, { recursive: true });
+    const leaf = join(dir, 'f'.repeat(Math.max(1, 4000 - dir.length)));
+    writeFileSync(leaf, 'long');
+    assert.equal(readFileSync(leaf, 'utf8'), 'long');
+    execFileSync('rm', ['-r', join(main, parts[0] as string)]);
+  });
+
+  it('serves history read-only: .history/<branch>/<time>_<id>, .commits/<id>, .objects/<id>', async () => {
+    const head = git(repo, ['rev-parse', 'main']).trim();
+    const entries = readdirSync(join(mnt, '.history/main'));
+    assert.equal(entries.length, 1);
+    assert.match(entries[0] as string, new RegExp(`^\\d{8}T\\d{6}Z_${head.slice(0, 12)}$`));
+    const old = join(mnt, '.history/main', entries[0] as string);
+    assert.equal(readFileSync(join(old, 'hello.txt'), 'utf8'), 'hello\n');
+    assert.ok(readFileSync(join(old, 'big.bin')).equals(chunked));
+    assert.equal(errnoOf(() => writeFileSync(join(old, 'hello.txt'), 'no')), 'EROFS');
+    assert.equal(errnoOf(() => mkdirSync(join(old, 'x'))), 'EROFS');
+    assert.equal(errnoOf(() => unlinkSync(join(old, 'hello.txt'))), 'EROFS');
+    assert.deepEqual(readdirSync(join(mnt, '.commits', head)).sort(), ['big.bin', 'dir', 'hello.txt', 'link', 'tool.sh']);
+    assert.deepEqual(readdirSync(join(mnt, '.commits', head.slice(0, 10))).length, 5);
+    assert.equal(readdirSync(join(mnt, '.history/team/web')).length, 1);
+    const blob = git(repo, ['rev-parse', `${head}:hello.txt`]).trim();
+    assert.equal(readFileSync(join(mnt, '.objects', blob), 'utf8'), 'hello\n');
+    const bigTree = (await gitfsOk(['ls', '--repo', repo, '--json', `${head}`])).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; oid: string }).find((e) => e.path === 'big.bin');
+    assert.ok(bigTree !== undefined);
+    assert.equal(statSync(join(mnt, '.objects', bigTree.oid)).size, chunked.length);
+    assert.ok(readFileSync(join(mnt, '.objects', bigTree.oid)).equals(chunked));
+    assert.equal(errnoOf(() => statSync(join(mnt, '.commits/0000000000000000000000000000000000000000'))), 'ENOENT');
+  });
+
+  it('makes a branch with mkdir at the root, and removes it with rmdir while empty', async () => {
+    mkdirSync(join(mnt, 'fresh'));
+    assert.match(await gitfsOk(['branch', 'list', '--repo', repo]), /fresh/);
+    writeFileSync(join(mnt, 'fresh/f'), 'f');
+    assert.equal(errnoOf(() => rmdirSync(join(mnt, 'fresh'))), 'ENOTEMPTY');
+    mkdirSync(join(mnt, 'gone'));
+    rmdirSync(join(mnt, 'gone'));
+    assert.doesNotMatch(await gitfsOk(['branch', 'list', '--repo', repo]), /gone/);
+    assert.equal(errnoOf(() => writeFileSync(join(mnt, 'top-level-file'), 'x')), 'EPERM');
+  });
+});

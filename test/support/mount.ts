@@ -1,0 +1,100 @@
+/**
+ * Real FUSE mounts for tests: `gitfs mount` runs as a separate process (the test process must
+ * never serve its own mount). Every mount started here is unmounted and its process killed by
+ * `stopAll()`, which suites call from an `after` hook before removing their directories.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GITFS_BIN } from './cli.js';
+
+const READY_MS = 30_000;
+
+function mounted(path: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === path);
+}
+
+export class TestMount {
+  private output = '';
+  private exitCode: number | null | undefined;
+  private readonly exited: Promise<void>;
+
+  private constructor(
+    readonly repo: string,
+    readonly path: string,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise((resolve) => child.on('exit', (code) => ((this.exitCode = code), resolve())));
+  }
+
+  /** What the mount process printed (its log). */
+  get log(): string {
+    return this.output;
+  }
+
+  get exitStatus(): number | null | undefined {
+    return this.exitCode;
+  }
+
+  static async start(repo: string, path: string): Promise<TestMount> {
+    const child = spawn(process.execPath, [GITFS_BIN, 'mount', '--repo', repo, path], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' },
+    });
+    const m = new TestMount(repo, path, child);
+    live.add(m);
+    const until = Date.now() + READY_MS;
+    while (!m.output.includes(' mounted at ')) {
+      if (m.exitCode !== undefined) throw new Error(`gitfs mount exited ${m.exitCode}: ${m.output}`);
+      if (Date.now() > until) throw new Error(`gitfs mount did not come up: ${m.output}`);
+      await sleep(20);
+    }
+    return m;
+  }
+
+  /** Ends the mount process with `signal` and waits for it; unmounts lazily if it left a mount behind. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.exitCode === undefined) {
+      this.child.kill(signal);
+      const done = await Promise.race([this.exited.then(() => true), sleep(15_000).then(() => false)]);
+      if (!done) {
+        this.child.kill('SIGKILL');
+        await this.exited;
+      }
+    }
+    live.delete(this);
+  }
+
+  /** kill -9: the mount is left stale, as after a crash. */
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await this.exited;
+    live.delete(this);
+    killed.add(this.path);
+  }
+
+  /** Waits for the process to exit on its own (after `gitfs umount`). */
+  async exit(ms = 15_000): Promise<number | null> {
+    await Promise.race([this.exited, sleep(ms)]);
+    if (this.exitCode === undefined) throw new Error('the mount process did not exit');
+    live.delete(this);
+    return this.exitCode;
+  }
+}
+
+const live = new Set<TestMount>();
+const killed = new Set<string>();
+
+/** Stops every mount this module started and clears any mount they left. */
+export async function stopAllMounts(): Promise<void> {
+  const paths = [...live].map((m) => m.path).concat([...killed]);
+  await Promise.all([...live].map((m) => m.stop()));
+  for (const path of paths) {
+    if (mounted(path)) execFileSync('fusermount', ['-uz', path], { stdio: 'ignore' });
+  }
+  killed.clear();
+}
