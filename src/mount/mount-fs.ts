@@ -52,7 +52,12 @@ export class MountFs {
   }
 
   private async routeOf(path: string): Promise<Route> {
-    return route(path, new Set((await this.ws.branchHeads()).keys()));
+    const r = route(path, new Set((await this.ws.branchHeads()).keys()));
+    // A branch made or deleted elsewhere within the list's lifetime: look again.
+    if (r.kind === 'missing' || r.kind === 'namespace' || (r.kind === 'branch' && (await this.ws.baseOf(r.branch)) === undefined && this.ws.store.layer(r.branch).base === undefined)) {
+      return route(path, new Set((await this.ws.branchHeads(true)).keys()));
+    }
+    return r;
   }
 
   private async branchTime(branch: BranchName): Promise<number> {
@@ -138,7 +143,7 @@ export class MountFs {
 
   /** `.history/<branch>/` names → commits, for the branch's current head (cached per head). */
   private async history(branch: BranchName): Promise<Map<string, Oid>> {
-    const head = (await this.ws.branchHeads()).get(branch);
+    const head = await this.ws.repo.refs.resolve(branch);
     if (head === undefined) return new Map();
     let names = this.histories.get(head);
     if (names === undefined) {
@@ -183,7 +188,7 @@ export class MountFs {
 
   async readdir(path: string): Promise<string[]> {
     const r = await this.routeOf(path);
-    const heads = await this.ws.branchHeads();
+    const heads = await this.ws.branchHeads(r.kind === 'root' || r.kind === 'namespace');
     switch (r.kind) {
       case 'root':
         return [...SPECIAL_DIRS, ...namespaceChildren('', heads.keys())];

@@ -3,8 +3,10 @@
  * over, a tree cache, and commit, status and reset. One process owns it (the mount, or a
  * command when no mount runs).
  *
- * A clean layer follows its branch: another process's commit shows at once (heads are re-read
- * at most every HEAD_TTL_MS). The first change pins the layer to the head of that moment.
+ * A clean layer follows its branch: another process's commit shows at once (its ref is read on
+ * every lookup; the list of branches is re-read at most every HEAD_TTL_MS, and whenever a
+ * name is not found or a directory of branches is listed). The first change pins the layer to
+ * the head of that moment.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { encodeCommit } from '../objects/commit.js';
@@ -47,10 +49,10 @@ export class Workspace {
     return new Workspace(repo, await WorkStore.open(repo.gitDir));
   }
 
-  /** Branch heads, re-read at most every HEAD_TTL_MS. */
-  async branchHeads(): Promise<ReadonlyMap<BranchName, Oid>> {
+  /** Branch heads, re-read at most every HEAD_TTL_MS (always when `fresh`). */
+  async branchHeads(fresh = false): Promise<ReadonlyMap<BranchName, Oid>> {
     const now = this.repo.clock.now();
-    if (this.heads === undefined || now - this.heads.at > HEAD_TTL_MS || now < this.heads.at) {
+    if (fresh || this.heads === undefined || now - this.heads.at > HEAD_TTL_MS || now < this.heads.at) {
       this.heads = { at: now, map: new Map((await this.repo.refs.list()).map((r) => [r.name, r.oid])) };
     }
     return this.heads.map;
@@ -71,10 +73,10 @@ export class Workspace {
     return info;
   }
 
-  /** The commit a branch's view lies over: the layer's pinned base, else the branch head. */
+  /** The commit a branch's view lies over: the layer's pinned base, else the branch head (read afresh). */
   async baseOf(branch: BranchName): Promise<Oid | undefined> {
     const pinned = this.store.layer(branch).base;
-    return pinned === undefined ? (await this.branchHeads()).get(branch) : (pinned ?? undefined);
+    return pinned === undefined ? this.repo.refs.resolve(branch) : (pinned ?? undefined);
   }
 
   fs(branch: BranchName): BranchFs {
@@ -82,7 +84,7 @@ export class Workspace {
     if (fs === undefined) {
       const layer = this.store.layer(branch);
       fs = new BranchFs({ store: this.store, objects: this.repo.objects, clock: this.repo.clock }, layer, async (forWrite) => {
-        if (forWrite && layer.base === undefined) layer.pin((await this.branchHeads()).get(branch));
+        if (forWrite && layer.base === undefined) layer.pin(await this.repo.refs.resolve(branch));
         const base = await this.baseOf(branch);
         return new MergedView(this.trees, layer, base === undefined ? null : (await this.commitInfo(base)).tree);
       });
@@ -150,7 +152,7 @@ export class Workspace {
 
   /** Deletes a branch whose tree is empty and whose layer is clean (rmdir at the mount's root). */
   async deleteEmptyBranch(branch: BranchName): Promise<boolean> {
-    const head = (await this.branchHeads()).get(branch);
+    const head = await this.repo.refs.resolve(branch);
     if (head === undefined || this.store.layer(branch).size > 0) return false;
     const { tree } = await this.commitInfo(head);
     if ((await this.trees.get(tree)).size > 0) return false;

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, gitfs, gitfsOk } from '../support/cli.js';
+import { stopAllMounts, TestMount } from '../support/mount.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('mount: status, commit and reset of the working layer', function () {
+  const tmp = tempDirs();
+  after(async () => {
+    await stopAllMounts();
+    tmp.cleanup();
+  });
+
+  async function fixture(): Promise<{ repo: string; src: string; mnt: string }> {
+    const base = tmp.make();
+    const repo = join(base, 'repo');
+    const src = join(base, 'src');
+    mkdirSync(join(src, 'docs'), { recursive: true });
+    writeFileSync(join(src, 'a.txt'), 'a\n');
+    writeFileSync(join(src, 'b.txt'), 'b\n');
+    writeFileSync(join(src, 'docs/readme'), 'readme\n');
+    await gitfsOk(['init', '--repo', repo]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'base']);
+    return { repo, src, mnt: join(base, 'mnt') };
+  }
+
+  it('commits changes made through the mount, mounted (control socket) and not', async () => {
+    const { repo, mnt } = await fixture();
+    const m = await TestMount.start(repo, mnt);
+    writeFileSync(join(mnt, 'main/a.txt'), 'A\n');
+    unlinkSync(join(mnt, 'main/b.txt'));
+    mkdirSync(join(mnt, 'main/new'));
+    writeFileSync(join(mnt, 'main/new/c.txt'), 'c\n');
+    renameSync(join(mnt, 'main/docs'), join(mnt, 'main/manual'));
+    const status = await gitfsOk(['status', '--repo', repo]);
+    assert.match(status, /M a\.txt/);
+    assert.match(status, /D b\.txt/);
+    assert.match(status, /A new\/c\.txt/);
+    assert.match(status, /D docs/);
+    assert.match(status, /A manual/);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '-m', 'through the mount']);
+    assert.match(await gitfsOk(['status', '--repo', repo]), /no uncommitted changes/);
+    assert.deepEqual(git(repo, ['ls-tree', '-r', '--name-only', 'main']).trim().split('\n'), ['a.txt', 'manual/readme', 'new/c.txt']);
+    assert.equal(git(repo, ['show', 'main:a.txt']), 'A\n');
+    assert.equal(git(repo, ['log', '--format=%s', 'main']).trim(), 'through the mount\nbase');
+    assert.equal(readdirSync(join(mnt, '.history/main')).length, 2);
+    assert.equal(readFileSync(join(mnt, 'main/a.txt'), 'utf8'), 'A\n');
+    // unmounted: the same commands open the working layer directly
+    await gitfsOk(['umount', mnt]);
+    assert.equal(await m.exit(), 0);
+    const m2 = await TestMount.start(repo, mnt);
+    writeFileSync(join(mnt, 'main/later.txt'), 'later\n');
+    await m2.stop();
+    assert.match(await gitfsOk(['status', '--repo', repo]), /A later\.txt/);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '-m', 'unmounted']);
+    assert.equal(git(repo, ['show', 'main:later.txt']), 'later\n');
+    execFileSync('git', [`--git-dir=${repo}`, 'fsck', '--strict'], { stdio: 'pipe' });
+  });
+
+  it('shows a commit made by another process on a clean branch without a remount', async () => {
+    const { repo, src, mnt } = await fixture();
+    await TestMount.start(repo, mnt);
+    assert.equal(readFileSync(join(mnt, 'main/a.txt'), 'utf8'), 'a\n');
+    writeFileSync(join(src, 'a.txt'), 'from elsewhere\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'elsewhere']);
+    assert.equal(readFileSync(join(mnt, 'main/a.txt'), 'utf8'), 'from elsewhere\n');
+    assert.equal(readdirSync(join(mnt, '.history/main')).length, 2);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'side', '--from', src]);
+    assert.ok(readdirSync(mnt).includes('side'));
+  });
+
+  it('carries changes onto a branch that moved, and refuses overlapping ones naming the paths', async () => {
+    const { repo, src, mnt } = await fixture();
+    await TestMount.start(repo, mnt);
+    writeFileSync(join(mnt, 'main/a.txt'), 'mine\n');
+    writeFileSync(join(mnt, 'main/mine.txt'), 'mine\n');
+    // another writer changes b.txt: no overlap, both survive
+    writeFileSync(join(src, 'b.txt'), 'theirs\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'theirs']);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '-m', 'mine']);
+    assert.equal(git(repo, ['show', 'main:a.txt']), 'mine\n');
+    assert.equal(git(repo, ['show', 'main:b.txt']), 'theirs\n');
+    assert.equal(git(repo, ['show', 'main:mine.txt']), 'mine\n');
+    assert.equal(git(repo, ['log', '--format=%s', 'main']).trim(), 'mine\ntheirs\nbase');
+    // now both change a.txt: refused, nothing lost
+    writeFileSync(join(mnt, 'main/a.txt'), 'mine again\n');
+    const theirs = git(repo, ['rev-parse', 'main']).trim();
+    rmSync(join(src, 'docs'), { recursive: true });
+    writeFileSync(join(src, 'a.txt'), 'theirs again\n');
+    writeFileSync(join(src, 'mine.txt'), 'mine\n');
+    writeFileSync(join(src, 'b.txt'), 'theirs\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'theirs again']);
+    const r = await gitfs(['commit', '--repo', repo, '--branch', 'main', '-m', 'conflict']);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /GITFS_WORK_CONFLICT/);
+    assert.match(r.stderr, /a\.txt/);
+    assert.notEqual(git(repo, ['rev-parse', 'main']).trim(), theirs);
+    assert.equal(git(repo, ['log', '-1', '--format=%s', 'main']).trim(), 'theirs again');
+    assert.equal(readFileSync(join(mnt, 'main/a.txt'), 'utf8'), 'mine again\n');
+    assert.match(await gitfsOk(['status', '--repo', repo]), /M a\.txt/);
+    // reset discards; the view then follows the branch again
+    await gitfsOk(['reset', '--repo', repo, '--branch', 'main']);
+    assert.equal(readFileSync(join(mnt, 'main/a.txt'), 'utf8'), 'theirs again\n');
+    assert.ok(!existsSync(join(mnt, 'main/docs')));
+    assert.match(await gitfsOk(['status', '--repo', repo]), /no uncommitted changes/);
+  });
+
+  it('refuses a second mount of the same repository and clears a stale mount point', async () => {
+    const { repo, mnt } = await fixture();
+    const m = await TestMount.start(repo, mnt);
+    const other = `${mnt}-2`;
+    const r = await gitfs(['mount', '--repo', repo, other]);
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stderr, /GITFS_MOUNT_FAILED/);
+    await m.kill();
+    assert.throws(() => readdirSync(mnt), /ENOTCONN/);
+    const again = await TestMount.start(repo, mnt);
+    assert.match(again.log, /cleared a stale mount/);
+    assert.ok(readdirSync(mnt).includes('main'));
+  });
+});
