@@ -4,10 +4,11 @@
  */
 import type { GitContent } from '../work/merged-view.js';
 import type { Attr } from './attrs.js';
+import type { RangeReader } from './range-reader.js';
 
 export type Handle =
   | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean }
-  | { readonly kind: 'git'; readonly content: GitContent; readonly name: string; blob?: Buffer; readonly attr: Attr };
+  | { readonly kind: 'git'; readonly content: GitContent; readonly name: string; blob?: Buffer; ranges?: RangeReader; readonly attr: Attr };
 
 export class HandleTable {
   private readonly open = new Map<number, Handle>();

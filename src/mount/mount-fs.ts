@@ -8,7 +8,6 @@ import { close, fstat, fsync, ftruncate, open as openFd, read, statfs, write } f
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { ErrorCodes, GitfsError } from '../errors.js';
-import { ChunkedFileReader } from '../objects/chunked-file-reader.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
@@ -18,6 +17,7 @@ import { MergedView, type Node } from '../work/merged-view.js';
 import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
 import { HandleTable, type Handle } from './handles.js';
+import { RangeReader } from './range-reader.js';
 import { historyName, namespaceChildren, route, SPECIAL_DIRS, type Route } from './router.js';
 
 const fstatP = promisify(fstat);
@@ -280,7 +280,8 @@ export class MountFs {
     if (h.kind === 'data') return (await readP(h.fd, into, 0, length, position)).bytesRead;
     let bytes: Buffer;
     if (h.content.chunked) {
-      bytes = await new ChunkedFileReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0).read(position, length);
+      h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);
+      bytes = await h.ranges.read(position, length);
     } else {
       h.blob ??= await readTyped(this.ws.repo.objects, h.content.oid, 'blob');
       bytes = h.blob.subarray(Math.min(position, h.blob.length), Math.min(position + length, h.blob.length));

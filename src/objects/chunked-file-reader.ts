@@ -17,17 +17,29 @@ export interface PlacedChunk {
 }
 
 const READ_AHEAD = 8;
+const NODE_CACHE = 16;
 
 export class ChunkedFileReader {
   constructor(
     private readonly store: ObjectReader,
     readonly root: Oid,
     readonly size: number,
+    /** Chunks read ahead of the one being returned by stream(). */
+    private readonly readAhead = READ_AHEAD,
   ) {}
 
-  private async spans(oid: Oid, size: number): Promise<ChunkSpan[]> {
-    const tree = await readTyped(this.store, oid, 'tree');
-    return nodeSpans(decodeTree(tree, oid), size, oid);
+  /** Decoded chunk-tree nodes, the last few: walks for nearby ranges share their path from the root. */
+  private readonly nodes = new Map<Oid, Promise<ChunkSpan[]>>();
+
+  private spans(oid: Oid, size: number): Promise<ChunkSpan[]> {
+    let spans = this.nodes.get(oid);
+    if (spans === undefined) {
+      spans = readTyped(this.store, oid, 'tree').then((tree) => nodeSpans(decodeTree(tree, oid), size, oid));
+      spans.catch(() => this.nodes.delete(oid));
+      this.nodes.set(oid, spans);
+      if (this.nodes.size > NODE_CACHE) this.nodes.delete(this.nodes.keys().next().value as Oid);
+    }
+    return spans;
   }
 
   /** Leaves overlapping [offset, offset + length), in order. */
@@ -56,7 +68,8 @@ export class ChunkedFileReader {
     }
   }
 
-  private async chunkData(c: PlacedChunk): Promise<Buffer> {
+  /** One chunk's bytes, checked against the size its tree gives. */
+  async chunkData(c: PlacedChunk): Promise<Buffer> {
     const data = await readTyped(this.store, c.oid, 'blob');
     if (data.length !== c.size) {
       throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `chunk ${c.oid} holds ${data.length} bytes where its tree says ${c.size}`, {
@@ -82,7 +95,7 @@ export class ChunkedFileReader {
         const data = this.chunkData(chunk);
         data.catch(() => undefined);
         ahead.push({ chunk, data });
-        if (ahead.length > READ_AHEAD) yield await emit();
+        if (ahead.length > this.readAhead) yield await emit();
       }
       while (ahead.length > 0) yield await emit();
     } finally {

@@ -40,6 +40,11 @@ export interface PackFileOptions {
 }
 
 const PACK_MAGIC = 0x5041434b; // "PACK"
+/** Sequential reads go through windows of this size, the last few kept. */
+const WINDOW_BYTES = 1 << 20;
+const MAX_WINDOWS = 4;
+/** An entry starting at most this far past the previous one's end counts as sequential. */
+const SEQUENTIAL_GAP = 64 * 1024;
 /** sizeAt() reads this much of an entry: enough for any header and, nearly always, a delta's sizes. */
 const SIZE_WINDOW_BYTES = 512;
 const TYPES: readonly (ObjectType | 'ofs' | 'ref' | undefined)[] = [
@@ -67,6 +72,9 @@ export class PackFile {
   /** Delta targets may carry some op overhead beyond their output. */
   private readonly maxDeltaBytes: number;
   private readonly cache: BaseCache;
+  private readonly windows = new Map<number, Promise<Buffer>>();
+  /** Where the last entry read ended, to tell sequential reads from random ones. */
+  private lastEnd = -1;
   private active = 0;
   private closing = false;
   private closed: Promise<void> | undefined;
@@ -194,10 +202,9 @@ export class PackFile {
     return base;
   }
 
-  /** Reads, parses and inflates one entry with a single positioned read. */
+  /** Reads, parses and inflates one entry with a single positioned read (or out of a window). */
   private async readEntry(offset: number): Promise<Entry> {
-    const buf = Buffer.allocUnsafe(this.entryEnd(offset) - offset);
-    await readFully(this.fh, buf, offset, this.path);
+    const buf = await this.readRange(offset, this.entryEnd(offset));
     const h = this.parseHeader(buf, offset);
     const data = this.inflate(buf, h.dataStart, h.size, offset);
     if (h.kind === 'ofs') return { kind: 'ofs', delta: data, baseOffset: h.baseOffset };
@@ -277,7 +284,38 @@ export class PackFile {
     return { kind, size, dataStart: pos };
   }
 
+  /**
+   * The bytes [start, end). Entries read in pack order (a chunked file streamed front to back)
+   * come out of WINDOW_BYTES windows read once each, instead of one read per 8 KiB entry; other
+   * reads (tree lookups all over the pack) read just their entry.
+   */
+  private async readRange(start: number, end: number): Promise<Buffer> {
+    const sequential = start >= this.lastEnd && start - this.lastEnd <= SEQUENTIAL_GAP;
+    this.lastEnd = end;
+    const at = start - (start % WINDOW_BYTES);
+    if (sequential && end <= at + WINDOW_BYTES) {
+      let window = this.windows.get(at);
+      if (window === undefined) {
+        const length = Math.min(WINDOW_BYTES, this.size - at);
+        window = (async () => {
+          const buf = Buffer.allocUnsafe(length);
+          await readFully(this.fh, buf, at, this.path);
+          return buf;
+        })();
+        window.catch(() => this.windows.delete(at));
+        this.windows.set(at, window);
+        if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value as number);
+      }
+      return (await window).subarray(start - at, end - at);
+    }
+    const buf = Buffer.allocUnsafe(end - start);
+    await readFully(this.fh, buf, start, this.path);
+    return buf;
+  }
+
   private inflate(buf: Buffer, start: number, size: number, offset: number): Buffer {
+    const stored = storedBlocks(buf, start, size);
+    if (stored !== undefined) return stored;
     let out: Buffer;
     try {
       out = inflateSync(buf.subarray(start), { maxOutputLength: Math.max(1, size) });
@@ -314,6 +352,35 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number, path: st
     if (n === 0) throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack ${path}: truncated at ${position + done}`, { file: path });
     done += n;
   }
+}
+
+/**
+ * The content of a zlib stream made only of stored (uncompressed) blocks, as gitfs writes
+ * incompressible chunks, without running inflate: a single block is returned in place. Undefined
+ * for anything else (compressed blocks, a preset dictionary, a size mismatch), which then goes
+ * through inflate and its checks. The Adler-32 trailer is not checked here: the caller checks the
+ * object's SHA-1, which covers every byte returned.
+ */
+function storedBlocks(buf: Buffer, start: number, size: number): Buffer | undefined {
+  const cmf = buf[start];
+  const flg = buf[start + 1];
+  if (cmf === undefined || flg === undefined || (cmf & 0x0f) !== 8 || (cmf * 256 + flg) % 31 !== 0 || (flg & 0x20) !== 0) return undefined;
+  const pieces: Buffer[] = [];
+  let total = 0;
+  let pos = start + 2;
+  for (;;) {
+    const header = buf[pos];
+    if (header === undefined || (header & 0x06) !== 0 || pos + 5 > buf.length) return undefined;
+    const len = buf.readUInt16LE(pos + 1);
+    if ((len ^ buf.readUInt16LE(pos + 3)) !== 0xffff || pos + 5 + len > buf.length) return undefined;
+    pieces.push(buf.subarray(pos + 5, pos + 5 + len));
+    total += len;
+    pos += 5 + len;
+    if (total > size) return undefined;
+    if ((header & 1) === 1) break;
+  }
+  if (total !== size || pos + 4 > buf.length) return undefined;
+  return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, total);
 }
 
 function isTooLarge(e: unknown): boolean {

@@ -1,0 +1,122 @@
+#!/bin/bash
+# gitfs mount benchmark (issue 3, "Benchmark"): the same operations on the native file system,
+# on bindfs (a pass-through FUSE file system: the ceiling for any FUSE file system here) over the
+# same tree on the same disk, and on a gitfs branch directory, in one run.
+#
+# Usage (after make build, as root):   bash bench/mount.sh
+# Environment:
+#   GITFS_BENCH  dataset directory (default /var/tmp/gitfs-bench: rootfs/a and random/random.bin
+#                from ../shared/bench/make-datasets.sh)
+#   OUT          markdown output (default bench/results/mount-latest.md)
+#
+# Cold runs drop the page cache (echo 3 > /proc/sys/vm/drop_caches) and restart the FUSE
+# process; warm runs repeat at once. Writes end with fsync (dd conv=fsync, sync after tar).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DATA=${GITFS_BENCH:-/var/tmp/gitfs-bench}
+WORK=/var/tmp/gitfs-mount-bench
+OUT=${OUT:-$ROOT/bench/results/mount-latest.md}
+GITFS=$ROOT/bin/gitfs
+
+log() { printf '[mount-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (FUSE mounts, dropping caches)"
+[ -f "$ROOT/dist/src/cli/main.js" ] || die "run make build first"
+[ -d "$DATA/rootfs/a" ] && [ -f "$DATA/random/random.bin" ] || die "datasets missing in $DATA (../shared/bench/make-datasets.sh)"
+command -v bindfs >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bindfs >&2; }
+
+unmount_all() {
+  "$GITFS" umount "$WORK/gitfs" >/dev/null 2>&1 || true
+  fusermount -uz "$WORK/bind" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  unmount_all
+  rm -rf --one-file-system "$WORK"
+  exit "$rc"
+}
+unmount_all
+rm -rf --one-file-system "$WORK"
+mkdir -p "$WORK"/{native,bind,gitfs,src}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- the same tree three ways
+log "preparing: rootfs a and 1 GiB of random data in a gitfs repository and on the native disk"
+cp -a "$DATA/rootfs/a" "$WORK/src/rootfs"
+cp "$DATA/random/random.bin" "$WORK/src/random.bin"
+"$GITFS" init --repo "$WORK/repo" >/dev/null
+"$GITFS" commit --repo "$WORK/repo" --branch main --from "$WORK/src" -m bench >/dev/null
+"$GITFS" export --repo "$WORK/repo" main "$WORK/native/main"
+tar -C "$DATA/rootfs/a" -cf "$WORK/rootfs.tar" .
+# A large checked-out tree for git status: rootfs a, its git directory outside the tree (gitfs
+# cannot hold a directory named .git; see README, "Mount").
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b
+git init -q --bare "$WORK/checkout.git"
+git --git-dir="$WORK/checkout.git" --work-tree="$WORK/native/main/rootfs" add -A
+git --git-dir="$WORK/checkout.git" --work-tree="$WORK/native/main/rootfs" commit -qm tree
+
+mount_bindfs() { bindfs "$WORK/native" "$WORK/bind"; }
+mount_gitfs() { "$GITFS" mount --repo "$WORK/repo" --background "$WORK/gitfs" >/dev/null; }
+remount() { # $1: bind|gitfs
+  if [ "$1" = bind ]; then fusermount -u "$WORK/bind"; mount_bindfs; else "$GITFS" umount "$WORK/gitfs" >/dev/null; mount_gitfs; fi
+}
+mount_bindfs
+mount_gitfs
+mount_pid() { pgrep -f "dist/src/cli/main.js mount --repo $WORK/repo" | head -1; }
+
+# ---------------------------------------------------------------- measurements
+RESULTS=$WORK/results.tsv; : >"$RESULTS"
+timed() { # label target seconds-of: command...
+  local label=$1 target=$2; shift 2
+  local t0 t1 s
+  t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1; t1=$EPOCHREALTIME
+  s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  printf '%s\t%s\t%s\n' "$label" "$target" "$s" >>"$RESULTS"
+  log "$label $target $s s"
+}
+dir_of() { case $1 in native) echo "$WORK/native/main";; bind) echo "$WORK/bind/main";; gitfs) echo "$WORK/gitfs/main";; esac; }
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+for t in native bind gitfs; do
+  d=$(dir_of "$t")
+  cat "$WORK/src/random.bin" >/dev/null; [ "$t" = native ] || cat "$WORK/repo/objects/pack/"*.pack >/dev/null
+  timed "read 1 GiB (warm)" "$t" dd if="$d/random.bin" of=/dev/null bs=1M
+  for temp in cold warm; do
+    if [ "$temp" = cold ]; then drop; [ "$t" = native ] || remount "$t"; d=$(dir_of "$t"); fi
+    timed "find | xargs stat ($temp)" "$t" sh -c "cd '$d/rootfs' && find . -type f -print0 | xargs -0 stat"
+    [ "$temp" = cold ] && { drop; [ "$t" = native ] || remount "$t"; }
+    timed "ls -lR ($temp)" "$t" ls -lR "$d/rootfs"
+  done
+  timed "git status, rootfs checkout" "$t" git --git-dir="$WORK/checkout.git" --work-tree="$d/rootfs" status --porcelain
+  timed "write 1 GiB + fsync" "$t" dd if=/dev/zero of="$d/written.bin" bs=1M count=1024 conv=fsync
+  mkdir -p "$d/untar"
+  timed "untar rootfs + sync" "$t" sh -c "tar -C '$d/untar' -xf '$WORK/rootfs.tar' && sync"
+done
+commit=$(ls "$WORK/gitfs/.history/main" | head -1)
+timed "du -sh of a .history commit" gitfs du -sh "$WORK/gitfs/.history/main/$commit"
+pid=$(mount_pid)
+RSS=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+log "gitfs mount peak RSS ${RSS} kB"
+
+# ---------------------------------------------------------------- report
+{
+  echo "# gitfs mount benchmark ($(date -u +%Y-%m-%dT%H:%MZ))"
+  echo
+  echo "$(nproc) vCPU $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, load before the run $(cut -d' ' -f1-3 /proc/loadavg), Linux $(uname -r), Node $(node --version), bindfs $(bindfs --version 2>&1 | head -1 | awk '{print $2}')."
+  echo "Datasets: rootfs a ($(find "$WORK/src/rootfs" | wc -l) entries, $(du -sh "$WORK/src/rootfs" | cut -f1)), 1 GiB of random data (a chunked file in gitfs)."
+  echo
+  echo "| operation | native | bindfs | gitfs | gitfs / bindfs (rate) |"
+  echo "|---|---:|---:|---:|---:|"
+  awk -F'\t' '{ t[$1 "\t" $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+    END { for (i = 1; i <= n; i++) { l = order[i]; nat = t[l "\tnative"]; b = t[l "\tbind"]; g = t[l "\tgitfs"];
+      printf "| %s | %s | %s | %s | %s |\n", l,
+        (nat == "" ? "" : sprintf("%.2f s", nat)), (b == "" ? "" : sprintf("%.2f s", b)), (g == "" ? "" : sprintf("%.2f s", g)),
+        (b == "" || g == "" ? "" : sprintf("%.0f%%", 100 * b / g)) } }' "$RESULTS"
+  echo
+  echo "Peak RSS of the gitfs mount process over the whole run: $((RSS / 1024)) MiB."
+} >"$OUT"
+cat "$OUT"
