@@ -70,13 +70,14 @@ mount_pid() { pgrep -f "dist/src/cli/main.js mount --repo $WORK/repo" | head -1;
 
 # ---------------------------------------------------------------- measurements
 RESULTS=$WORK/results.tsv; : >"$RESULTS"
-timed() { # label target seconds-of: command...
+timed() { # label target command...: runs the command, records seconds and exit status
   local label=$1 target=$2; shift 2
-  local t0 t1 s
-  t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1; t1=$EPOCHREALTIME
+  local t0 t1 s rc=0
+  t0=$EPOCHREALTIME; "$@" >"$WORK/last.log" 2>&1 || rc=$?; t1=$EPOCHREALTIME
   s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-  printf '%s\t%s\t%s\n' "$label" "$target" "$s" >>"$RESULTS"
-  log "$label $target $s s"
+  printf '%s\t%s\t%s\t%s\n' "$label" "$target" "$s" "$rc" >>"$RESULTS"
+  log "$label $target $s s (exit $rc)"
+  if [ "$rc" != 0 ]; then tail -3 "$WORK/last.log" >&2; fi
 }
 dir_of() { case $1 in native) echo "$WORK/native/main";; bind) echo "$WORK/bind/main";; gitfs) echo "$WORK/gitfs/main";; esac; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -91,7 +92,9 @@ for t in native bind gitfs; do
     [ "$temp" = cold ] && { drop; [ "$t" = native ] || remount "$t"; }
     timed "ls -lR ($temp)" "$t" ls -lR "$d/rootfs"
   done
-  timed "git status, rootfs checkout" "$t" git --git-dir="$WORK/checkout.git" --work-tree="$d/rootfs" status --porcelain
+  # The first status refreshes the index's stat data for this tree (files are hashed again); the second is the everyday one.
+  timed "git status, rootfs checkout (first)" "$t" git --git-dir="$WORK/checkout.git" --work-tree="$d/rootfs" status --porcelain
+  timed "git status, rootfs checkout (again)" "$t" git --git-dir="$WORK/checkout.git" --work-tree="$d/rootfs" status --porcelain
   timed "write 1 GiB + fsync" "$t" dd if=/dev/zero of="$d/written.bin" bs=1M count=1024 conv=fsync
   mkdir -p "$d/untar"
   timed "untar rootfs + sync" "$t" sh -c "tar -C '$d/untar' -xf '$WORK/rootfs.tar' && sync"
@@ -111,12 +114,12 @@ log "gitfs mount peak RSS ${RSS} kB"
   echo
   echo "| operation | native | bindfs | gitfs | gitfs / bindfs (rate) |"
   echo "|---|---:|---:|---:|---:|"
-  awk -F'\t' '{ t[$1 "\t" $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+  awk -F'\t' '{ t[$1 "\t" $2] = $3 " s" ($4 == 0 ? "" : " (exit " $4 ")"); r[$1 "\t" $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
     END { for (i = 1; i <= n; i++) { l = order[i]; nat = t[l "\tnative"]; b = t[l "\tbind"]; g = t[l "\tgitfs"];
       printf "| %s | %s | %s | %s | %s |\n", l,
-        (nat == "" ? "" : sprintf("%.2f s", nat)), (b == "" ? "" : sprintf("%.2f s", b)), (g == "" ? "" : sprintf("%.2f s", g)),
-        (b == "" || g == "" ? "" : sprintf("%.0f%%", 100 * b / g)) } }' "$RESULTS"
+        nat, b, g, (b == "" || g == "" ? "" : sprintf("%.0f%%", 100 * r[l "\tbind"] / r[l "\tgitfs"])) } }' "$RESULTS"
   echo
-  echo "Peak RSS of the gitfs mount process over the whole run: $((RSS / 1024)) MiB."
+  echo "Peak RSS of the gitfs mount process over the whole run: $((RSS / 1024)) MiB. An untar into a gitfs branch"
+  echo "exits 2 because rootfs a holds device files, which a branch refuses (EPERM) as git cannot hold them."
 } >"$OUT"
 cat "$OUT"

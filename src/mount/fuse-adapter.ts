@@ -6,6 +6,7 @@
 import { isGitfsError } from '../errors.js';
 import { FsError } from '../work/fs-error.js';
 import { ERRNO, type FuseOperations } from './fuse-binding.js';
+import type { HotLoop } from './hot-loop.js';
 import type { MountFs } from './mount-fs.js';
 
 export type Log = (line: string) => void;
@@ -22,9 +23,10 @@ export function errnoOf(e: unknown, log: Log, op: string, path: string): number 
   return EIO;
 }
 
-export function fuseOperations(fs: MountFs, log: Log): FuseOperations {
+export function fuseOperations(fs: MountFs, log: Log, hot: HotLoop): FuseOperations {
   /** Runs `work`; answers (0, value) or (errno). */
   const call = <T>(op: string, path: string, work: () => Promise<T>, done: (err: number, value?: T) => void): void => {
+    hot.touch();
     work().then(
       (value) => done(0, value),
       (e: unknown) => done(errnoOf(e, log, op, path)),
@@ -32,6 +34,7 @@ export function fuseOperations(fs: MountFs, log: Log): FuseOperations {
   };
   /** For read and write, whose callback takes a byte count or a negative errno. */
   const count = (op: string, path: string, work: () => Promise<number>, done: (n: number) => void): void => {
+    hot.touch();
     work().then(done, (e: unknown) => done(errnoOf(e, log, op, path)));
   };
   return {

@@ -52,17 +52,14 @@ export class MountFs {
   }
 
   private async routeOf(path: string): Promise<Route> {
-    const r = route(path, new Set((await this.ws.branchHeads()).keys()));
-    // A branch made or deleted elsewhere within the list's lifetime: look again.
-    if (r.kind === 'missing' || r.kind === 'namespace' || (r.kind === 'branch' && (await this.ws.baseOf(r.branch)) === undefined && this.ws.store.layer(r.branch).base === undefined)) {
-      return route(path, new Set((await this.ws.branchHeads(true)).keys()));
-    }
-    return r;
+    return route(path, new Set((await this.ws.branchHeads()).keys()));
   }
 
-  private async branchTime(branch: BranchName): Promise<number> {
-    const base = await this.ws.baseOf(branch);
-    return base === undefined ? this.started : (await this.ws.commitInfo(base)).time;
+  /** The branch's view; a branch deleted elsewhere (no head, no changes) is gone. */
+  private async branchView(branch: BranchName, path: string): Promise<{ view: MergedView; time: number }> {
+    const { view, time } = await this.ws.view(branch);
+    if (time === undefined && this.ws.store.layer(branch).base === undefined && !(await this.ws.branchHeads()).has(branch)) throw new FsError('ENOENT', path);
+    return { view, time: time ?? this.started };
   }
 
   // ---- lookups -------------------------------------------------------------------------
@@ -78,9 +75,10 @@ export class MountFs {
       case 'missing':
         throw new FsError('ENOENT', path);
       case 'branch': {
-        const found = await this.ws.fs(r.branch).resolve(r.rel);
+        const { view, time } = await this.branchView(r.branch, path);
+        const found = await view.resolve(r.rel);
         if (found === undefined) throw new FsError('ENOENT', path);
-        return this.nodeAttr(found.node, await this.branchTime(r.branch), false);
+        return this.nodeAttr(found.node, time, false);
       }
       default: {
         if (r.kind !== 'history' && r.id === undefined) return dirAttr(this.owner, 0o555, this.started, true);
@@ -143,7 +141,7 @@ export class MountFs {
 
   /** `.history/<branch>/` names → commits, for the branch's current head (cached per head). */
   private async history(branch: BranchName): Promise<Map<string, Oid>> {
-    const head = await this.ws.repo.refs.resolve(branch);
+    const head = await this.ws.head(branch);
     if (head === undefined) return new Map();
     let names = this.histories.get(head);
     if (names === undefined) {
@@ -188,7 +186,7 @@ export class MountFs {
 
   async readdir(path: string): Promise<string[]> {
     const r = await this.routeOf(path);
-    const heads = await this.ws.branchHeads(r.kind === 'root' || r.kind === 'namespace');
+    const heads = await this.ws.branchHeads();
     switch (r.kind) {
       case 'root':
         return [...SPECIAL_DIRS, ...namespaceChildren('', heads.keys())];
@@ -197,10 +195,10 @@ export class MountFs {
       case 'missing':
         throw new FsError('ENOENT', path);
       case 'branch': {
-        const fs = this.ws.fs(r.branch);
-        const found = await fs.resolve(r.rel);
+        const { view } = await this.branchView(r.branch, path);
+        const found = await view.resolve(r.rel);
         if (found === undefined) throw new FsError('ENOENT', path);
-        return (await this.viewOf(r.branch)).list(r.rel, found.node);
+        return view.list(r.rel, found.node);
       }
       case 'objects':
         if (r.id === undefined) return [];
@@ -215,11 +213,6 @@ export class MountFs {
         return view.list(r.rel, found.node);
       }
     }
-  }
-
-  private async viewOf(branch: BranchName): Promise<MergedView> {
-    const base = await this.ws.baseOf(branch);
-    return new MergedView(this.ws.trees, this.ws.store.layer(branch), base === undefined ? null : (await this.ws.commitInfo(base)).tree);
   }
 
   async readlink(path: string): Promise<string> {

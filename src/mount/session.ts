@@ -4,7 +4,7 @@
  * umount`, or an external `fusermount -u`, noticed within a second).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, realpath, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,19 +15,22 @@ import { Workspace } from '../work/workspace.js';
 import { serveControl, type ControlRequest } from './control.js';
 import { fuseOperations, type Log } from './fuse-adapter.js';
 import { Fuse, type FuseInstance } from './fuse-binding.js';
+import { HotLoop } from './hot-loop.js';
 import { MountFs } from './mount-fs.js';
 import { mountAt } from './mount-table.js';
 
 const execFileP = promisify(execFile);
 const WATCH_MS = 1000;
 const READ_AHEAD_KB = 1024;
+const HOT_WINDOW_MS = 2;
 
 export const FSTYPE = 'fuse.gitfs';
 
 /** Unmounts whatever FUSE mount is at `path` (lazily: a dead process's mount has no users to wait for). */
 export async function clearStaleMount(path: string): Promise<boolean> {
   try {
-    await stat(path);
+    // A listing always reaches the file system (the kernel caches no directory contents here).
+    await readdir(path);
     return false;
   } catch (e) {
     if (errnoCode(e) !== 'ENOTCONN') return false;
@@ -91,8 +94,8 @@ export class MountSession {
     // ride in the fsname option's value, which the binding passes through unquoted.
     const gitDir = this.ws.repo.gitDir;
     const source = /^[^,\s]+$/.test(gitDir) ? `gitfs:${gitDir}` : 'gitfs';
-    const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log), {
-      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=0,entry_timeout=0,negative_timeout=0`,
+    const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, new HotLoop(HOT_WINDOW_MS)), {
+      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=0,entry_timeout=1,negative_timeout=0`,
       timeout: false as unknown as number,
     });
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot mount ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : res())));

@@ -3,16 +3,18 @@
  * over, a tree cache, and commit, status and reset. One process owns it (the mount, or a
  * command when no mount runs).
  *
- * A clean layer follows its branch: another process's commit shows at once (its ref is read on
- * every lookup; the list of branches is re-read at most every HEAD_TTL_MS, and whenever a
- * name is not found or a directory of branches is listed). The first change pins the layer to
- * the head of that moment.
+ * A clean layer follows its branch: another process's commit shows at once. The branch heads
+ * are read again only when a ref file changed, which two or three stat calls tell: every ref
+ * update renames a file into its directory (changing that directory's modification time), and
+ * packed-refs is replaced whole. The first change pins the layer to the head of that moment.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { encodeCommit } from '../objects/commit.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import { encodeTree } from '../objects/tree.js';
-import { branchNameProblem, type BranchName } from '../branches/ref-name.js';
+import { BRANCH_REF_PREFIX, branchNameProblem, type BranchName } from '../branches/ref-name.js';
 import { readCommit } from '../files/tree-reader.js';
 import { pointHeadIfDangling, signatureNow } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
@@ -23,7 +25,28 @@ import { commitWork, type WorkCommitResult } from './work-commit.js';
 import { workChanges, type WorkChange } from './work-status.js';
 import { WorkStore } from './work-store.js';
 
-const HEAD_TTL_MS = 200;
+/** Identity of a file's or directory's current version (inode, size, mtime in ns), or 'none'. */
+function fileStamp(path: string): string {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}`;
+  } catch {
+    return 'none';
+  }
+}
+
+/** Directories under refs/heads (itself included), as paths. */
+function refDirs(headsDir: string): string[] {
+  const out = [headsDir];
+  for (let i = 0; i < out.length && i < 100_000; i++) {
+    try {
+      for (const e of readdirSync(out[i] as string, { withFileTypes: true })) if (e.isDirectory()) out.push(join(out[i] as string, e.name));
+    } catch {
+      // vanished meanwhile: its parent's stamp changed too, so the next look lists again
+    }
+  }
+  return out;
+}
 
 export interface CommitInfo {
   readonly tree: Oid;
@@ -36,7 +59,7 @@ export class Workspace {
   readonly trees: TreeCache;
   private readonly branchFs = new Map<BranchName, BranchFs>();
   private readonly commits = new Map<Oid, CommitInfo>();
-  private heads: { at: number; map: Map<BranchName, Oid> } | undefined;
+  private heads: { stamp: string; dirs: string[]; map: Map<BranchName, Oid> } | undefined;
 
   private constructor(
     readonly repo: Repository,
@@ -49,17 +72,18 @@ export class Workspace {
     return new Workspace(repo, await WorkStore.open(repo.gitDir));
   }
 
-  /** Branch heads, re-read at most every HEAD_TTL_MS (always when `fresh`). */
-  async branchHeads(fresh = false): Promise<ReadonlyMap<BranchName, Oid>> {
-    const now = this.repo.clock.now();
-    if (fresh || this.heads === undefined || now - this.heads.at > HEAD_TTL_MS || now < this.heads.at) {
-      this.heads = { at: now, map: new Map((await this.repo.refs.list()).map((r) => [r.name, r.oid])) };
-    }
+  /** Every branch head, as it is now (read again only when a ref changed). */
+  async branchHeads(): Promise<ReadonlyMap<BranchName, Oid>> {
+    if (this.heads !== undefined && this.stampOf(this.heads.dirs) === this.heads.stamp) return this.heads.map;
+    // Stamp first, list after: a change during the listing makes the next look list again.
+    const dirs = refDirs(join(this.repo.gitDir, BRANCH_REF_PREFIX));
+    const stamp = this.stampOf(dirs);
+    this.heads = { stamp, dirs, map: new Map((await this.repo.refs.list()).map((r) => [r.name, r.oid])) };
     return this.heads.map;
   }
 
-  private forgetHeads(): void {
-    this.heads = undefined;
+  private stampOf(dirs: readonly string[]): string {
+    return `${dirs.map(fileStamp).join('|')}|${fileStamp(join(this.repo.gitDir, 'packed-refs'))}`;
   }
 
   async commitInfo(oid: Oid): Promise<CommitInfo> {
@@ -76,7 +100,19 @@ export class Workspace {
   /** The commit a branch's view lies over: the layer's pinned base, else the branch head (read afresh). */
   async baseOf(branch: BranchName): Promise<Oid | undefined> {
     const pinned = this.store.layer(branch).base;
-    return pinned === undefined ? this.repo.refs.resolve(branch) : (pinned ?? undefined);
+    return pinned === undefined ? this.head(branch) : (pinned ?? undefined);
+  }
+
+  /** A branch's head as it is now. */
+  async head(branch: BranchName): Promise<Oid | undefined> {
+    return (await this.branchHeads()).get(branch);
+  }
+
+  /** The branch as a directory now: its layer over its base, and the base commit's time (ms). */
+  async view(branch: BranchName): Promise<{ view: MergedView; time: number | undefined }> {
+    const base = await this.baseOf(branch);
+    const info = base === undefined ? undefined : await this.commitInfo(base);
+    return { view: new MergedView(this.trees, this.store.layer(branch), info?.tree ?? null), time: info?.time };
   }
 
   fs(branch: BranchName): BranchFs {
@@ -84,9 +120,8 @@ export class Workspace {
     if (fs === undefined) {
       const layer = this.store.layer(branch);
       fs = new BranchFs({ store: this.store, objects: this.repo.objects, clock: this.repo.clock }, layer, async (forWrite) => {
-        if (forWrite && layer.base === undefined) layer.pin(await this.repo.refs.resolve(branch));
-        const base = await this.baseOf(branch);
-        return new MergedView(this.trees, layer, base === undefined ? null : (await this.commitInfo(base)).tree);
+        if (forWrite && layer.base === undefined) layer.pin(await this.head(branch));
+        return (await this.view(branch)).view;
       });
       this.branchFs.set(branch, fs);
     }
@@ -94,11 +129,7 @@ export class Workspace {
   }
 
   async commit(branch: BranchName, message: string, busy?: (dataId: string) => boolean): Promise<WorkCommitResult> {
-    try {
-      return await commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
-    } finally {
-      this.forgetHeads();
-    }
+    return commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
   }
 
   /** Uncommitted changes of one branch, or of every branch that has some. */
@@ -142,25 +173,17 @@ export class Workspace {
       throw e;
     }
     await writer.finish();
-    try {
-      await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
-    } finally {
-      this.forgetHeads();
-    }
+    await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
     await pointHeadIfDangling(this.repo, branch);
   }
 
   /** Deletes a branch whose tree is empty and whose layer is clean (rmdir at the mount's root). */
   async deleteEmptyBranch(branch: BranchName): Promise<boolean> {
-    const head = await this.repo.refs.resolve(branch);
+    const head = await this.head(branch);
     if (head === undefined || this.store.layer(branch).size > 0) return false;
     const { tree } = await this.commitInfo(head);
     if ((await this.trees.get(tree)).size > 0) return false;
-    try {
-      await this.repo.refs.delete(branch, head);
-    } finally {
-      this.forgetHeads();
-    }
+    await this.repo.refs.delete(branch, head);
     return true;
   }
 
