@@ -88,7 +88,7 @@ for t in native bind gitfs; do
   timed "read 1 GiB (warm)" "$t" dd if="$d/random.bin" of=/dev/null bs=1M
   for temp in cold warm; do
     if [ "$temp" = cold ]; then drop; [ "$t" = native ] || remount "$t"; d=$(dir_of "$t"); fi
-    timed "find | xargs stat ($temp)" "$t" sh -c "cd '$d/rootfs' && find . -type f -print0 | xargs -0 stat"
+    timed "find \\| xargs stat ($temp)" "$t" sh -c "cd '$d/rootfs' && find . -type f -print0 | xargs -0 stat"
     [ "$temp" = cold ] && { drop; [ "$t" = native ] || remount "$t"; }
     timed "ls -lR ($temp)" "$t" ls -lR "$d/rootfs"
   done

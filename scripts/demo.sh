@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # `make demo`: the main job at this stage, on embedded data. A repository with two branches (a
 # small site tree, and a disk image in two versions that differ by a few MiB), then log, diff,
-# ls, cat, stats with the dedup ratio, and the real git reading it all.
+# ls, cat, stats with the dedup ratio, the FUSE mount (write, status, commit, history), and the
+# real git reading it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GITFS="$PWD/bin/gitfs"
 work=$(mktemp -d /tmp/gitfs-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+mnt="$work/mnt"
+cleanup() { "$GITFS" umount "$mnt" >/dev/null 2>&1 || true; rm -rf --one-file-system "$work"; }
+trap cleanup EXIT
 repo="$work/repo"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
@@ -53,6 +56,22 @@ printf '$ gitfs cat images/disk:disk.img --offset 31457280 --length 16 | od -An 
 
 say "Storage: two 64 MiB image versions and two site versions"
 run "$GITFS" stats --repo "$repo"
+
+say "The mount: every branch a writable directory, every commit a read-only one"
+run "$GITFS" mount --repo "$repo" --background "$mnt"
+run ls "$mnt" "$mnt/site/main" "$mnt/.history/site/main"
+printf '$ echo "<p>written through the mount</p>" >> %s\n' "$mnt/site/main/index.html"
+echo "<p>written through the mount</p>" >> "$mnt/site/main/index.html"
+run mkdir "$mnt/site/main/blog"
+printf '$ echo "first post" > %s\n' "$mnt/site/main/blog/post.txt"
+echo "first post" > "$mnt/site/main/blog/post.txt"
+run "$GITFS" status --repo "$repo"
+run "$GITFS" commit --repo "$repo" --branch site/main -m "site: written through the mount"
+run ls "$mnt/.history/site/main"
+run cat "$mnt/site/main/index.html"
+printf '$ cmp <(gitfs cat images/disk~1:disk.img) %s\n' "$mnt/.history/images/disk/*/disk.img (the first version, through the mount)"
+cmp <("$GITFS" cat --repo "$repo" images/disk~1:disk.img) "$(ls -d "$mnt"/.history/images/disk/* | head -1)/disk.img" && echo identical
+run "$GITFS" umount "$mnt"
 
 say "It is a git repository: the real git reads it"
 run git --git-dir="$repo" log --oneline --all

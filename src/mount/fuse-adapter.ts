@@ -4,6 +4,7 @@
  * and never block; errors become negative errnos here and nowhere else.
  */
 import { isGitfsError } from '../errors.js';
+import type { FileKind } from '../objects/entry-names.js';
 import { FsError } from '../work/fs-error.js';
 import { ERRNO, type FuseOperations } from './fuse-binding.js';
 import type { HotLoop } from './hot-loop.js';
@@ -23,6 +24,15 @@ export function errnoOf(e: unknown, log: Log, op: string, path: string): number 
   return EIO;
 }
 
+const TYPE_BITS = { dir: 0o040000, file: 0o100000, symlink: 0o120000 } as const;
+
+const DIR_STAT = { mode: TYPE_BITS.dir };
+
+/** What readdir passes per name: only the type bits matter (they become the entry's d_type). */
+function typeStat(kind: FileKind): { mode: number } {
+  return { mode: TYPE_BITS[kind] };
+}
+
 export function fuseOperations(fs: MountFs, log: Log, hot: HotLoop): FuseOperations {
   /** Runs `work`; answers (0, value) or (errno). */
   const call = <T>(op: string, path: string, work: () => Promise<T>, done: (err: number, value?: T) => void): void => {
@@ -40,7 +50,12 @@ export function fuseOperations(fs: MountFs, log: Log, hot: HotLoop): FuseOperati
   return {
     getattr: (path, cb) => call('getattr', path, () => fs.getattr(path), cb),
     fgetattr: (path, fd, cb) => call('fgetattr', path, () => fs.fgetattr(fd), cb),
-    readdir: (path, cb) => call('readdir', path, () => fs.readdir(path), cb),
+    readdir: (path, cb) =>
+      call('readdir', path, () => fs.readdir(path), (err, listed) =>
+        err !== 0 || listed === undefined
+          ? cb(err)
+          : cb(0, ['.', '..', ...listed.map((e) => e.name)], [DIR_STAT, DIR_STAT, ...listed.map((e) => typeStat(e.kind))] as never),
+      ),
     readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
     open: (path, flags, cb) => call('open', path, () => fs.open(path, flags), cb),
     create: (path, mode, cb) => call('create', path, () => fs.create(path, mode), cb),

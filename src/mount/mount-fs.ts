@@ -13,7 +13,7 @@ import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
 import { parseBranchName, type BranchName } from '../branches/ref-name.js';
 import { FsError } from '../work/fs-error.js';
-import { MergedView, type Node } from '../work/merged-view.js';
+import { MergedView, type Listed, type Node } from '../work/merged-view.js';
 import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
 import { HandleTable, type Handle } from './handles.js';
@@ -36,6 +36,8 @@ const O_ACCMODE = 3;
 const O_RDONLY = 0;
 
 type ReadOnlyRoot = { readonly tree: Oid; readonly time: number };
+
+const asDir = (name: string): Listed => ({ name, kind: 'dir' });
 
 export class MountFs {
   readonly handles = new HandleTable();
@@ -184,14 +186,15 @@ export class MountFs {
     return offset + (obj.type === 'blob' ? obj.content.length : await this.chunkTreeSize(last.oid, path, depth + 1));
   }
 
-  async readdir(path: string): Promise<string[]> {
+  /** A directory's names, with each one's kind (so `find -type` need not stat every entry). */
+  async readdir(path: string): Promise<Listed[]> {
     const r = await this.routeOf(path);
     const heads = await this.ws.branchHeads();
     switch (r.kind) {
       case 'root':
-        return [...SPECIAL_DIRS, ...namespaceChildren('', heads.keys())];
+        return [...SPECIAL_DIRS, ...namespaceChildren('', heads.keys())].map(asDir);
       case 'namespace':
-        return namespaceChildren(r.prefix, heads.keys());
+        return namespaceChildren(r.prefix, heads.keys()).map(asDir);
       case 'missing':
         throw new FsError('ENOENT', path);
       case 'branch': {
@@ -205,7 +208,7 @@ export class MountFs {
         throw new FsError('ENOTDIR', path);
       default: {
         if (r.kind === 'commits' && r.id === undefined) return [];
-        if (r.kind === 'history' && r.entry === undefined) return [...(await this.history(r.branch)).keys()].sort();
+        if (r.kind === 'history' && r.entry === undefined) return [...(await this.history(r.branch)).keys()].sort().map(asDir);
         const root = (await this.readOnlyRoot(r, path)) as ReadOnlyRoot;
         const view = new MergedView(this.ws.trees, undefined, root.tree);
         const found = await view.resolve(r.rel);

@@ -2,7 +2,7 @@
  * The file-system view of a tree with a working layer laid over it: path lookup and directory
  * listing. Answers come from tree objects and the layer alone, never from file content.
  */
-import type { DirEntry } from '../objects/entry-names.js';
+import type { DirEntry, FileKind } from '../objects/entry-names.js';
 import type { Oid } from '../objects/oid.js';
 import { FsError } from './fs-error.js';
 import type { Layer } from './layer.js';
@@ -22,6 +22,11 @@ export type Node =
   | { readonly kind: 'file'; readonly data: string; readonly git?: undefined }
   | { readonly kind: 'file'; readonly data?: undefined; readonly git: GitContent; readonly executable: boolean; readonly mtime?: number }
   | { readonly kind: 'symlink'; readonly target?: string; readonly oid?: Oid; readonly mtime?: number };
+
+export interface Listed {
+  readonly name: string;
+  readonly kind: FileKind;
+}
 
 export interface Resolved {
   readonly node: Node;
@@ -90,15 +95,16 @@ export class MergedView {
     return { node, inLower };
   }
 
-  /** The names in the directory `node` at `path`, sorted. */
-  async list(path: string, node: Node): Promise<string[]> {
+  /** The entries of the directory `node` at `path`, sorted by name, with their kinds. */
+  async list(path: string, node: Node): Promise<Listed[]> {
     if (node.kind !== 'dir') throw new FsError('ENOTDIR', path);
-    const names = new Set<string>();
-    if (node.lower !== null) for (const name of (await this.trees.get(node.lower)).keys()) names.add(name);
+    const kinds = new Map<string, FileKind>();
+    if (node.lower !== null) for (const [name, e] of await this.trees.get(node.lower)) kinds.set(name, e.kind);
     for (const name of this.layer?.childNames(path) ?? []) {
-      if (this.layer?.get(childPath(path, name))?.t === 'wh') names.delete(name);
-      else names.add(name);
+      const own = this.layer?.get(childPath(path, name));
+      if (own === undefined || own.t === 'wh') kinds.delete(name);
+      else kinds.set(name, own.t === 'dir' ? 'dir' : own.t === 'link' ? 'symlink' : 'file');
     }
-    return [...names].sort();
+    return [...kinds].map(([name, kind]) => ({ name, kind })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 }

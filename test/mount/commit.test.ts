@@ -52,7 +52,9 @@ describe('mount: status, commit and reset of the working layer', function () {
     assert.equal(await m.exit(), 0);
     const m2 = await TestMount.start(repo, mnt);
     writeFileSync(join(mnt, 'main/later.txt'), 'later\n');
-    await m2.stop();
+    await m2.stop('SIGTERM');
+    assert.equal(m2.exitStatus, 0, m2.log);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `), 'SIGTERM unmounts');
     assert.match(await gitfsOk(['status', '--repo', repo]), /A later\.txt/);
     await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '-m', 'unmounted']);
     assert.equal(git(repo, ['show', 'main:later.txt']), 'later\n');
@@ -114,6 +116,9 @@ describe('mount: status, commit and reset of the working layer', function () {
     const r = await gitfs(['mount', '--repo', repo, other]);
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stderr, /GITFS_MOUNT_FAILED/);
+    const inside = await gitfs(['mount', '--repo', repo, join(repo, 'mnt')]);
+    assert.equal(inside.code, 2, inside.stderr);
+    assert.match(inside.stderr, /must not contain each other/);
     await m.kill();
     assert.throws(() => readdirSync(mnt), /ENOTCONN/);
     const again = await TestMount.start(repo, mnt);
