@@ -3,15 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
-import { stopAllMounts, TestMount } from '../support/mount.js';
-import { tempDirs } from '../support/tmp.js';
+import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
 describe('mount: status, commit and reset of the working layer', function () {
-  const tmp = tempDirs();
-  after(async () => {
-    await stopAllMounts();
-    tmp.cleanup();
-  });
+  const tmp = mountSuiteDirs();
 
   async function fixture(): Promise<{ repo: string; src: string; mnt: string }> {
     const base = tmp.make();

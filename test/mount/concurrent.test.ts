@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { git, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
-import { stopAllMounts, TestMount } from '../support/mount.js';
-import { tempDirs } from '../support/tmp.js';
+import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
 const execFileP = promisify(execFile);
 
@@ -34,16 +33,10 @@ function worker(dir: string, name: string, big: string): Promise<{ stdout: strin
 }
 
 describe('mount: two processes using it at once', function () {
-  const tmp = tempDirs();
-  after(async () => {
-    await stopAllMounts();
-    tmp.cleanup();
-  });
+  const tmp = mountSuiteDirs();
 
   it('serves both correctly, and the result commits cleanly', async () => {
-    const base = tmp.make();
-    const repo = join(base, 'repo');
-    const mnt = join(base, 'mnt');
+    const { base, repo, mnt } = tmp.place();
     const src = join(base, 'src');
     mkdirSync(src);
     const big = pseudoRandomBytes(6 << 20, 'concurrent big');

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gitfsOk } from '../support/cli.js';
 import { makeFixtureTree } from '../support/fixture-tree.js';
-import { stopAllMounts, TestMount } from '../support/mount.js';
-import { tempDirs } from '../support/tmp.js';
+import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
 /** A real tree of some size: the TypeScript compiler's package (large files get chunked). */
 const REAL_TREE = fileURLToPath(new URL('../../../node_modules/typescript', import.meta.url));
@@ -25,16 +24,10 @@ function diffR(a: string, b: string): void {
 }
 
 describe('mount: a real tree copied in and out with cp -a, tar and rsync -a', function () {
-  const tmp = tempDirs();
-  after(async () => {
-    await stopAllMounts();
-    tmp.cleanup();
-  });
+  const tmp = mountSuiteDirs();
 
   it('round-trips byte for byte, through the mount, a commit and an export', async () => {
-    const base = tmp.make();
-    const repo = join(base, 'repo');
-    const mnt = join(base, 'mnt');
+    const { base, repo, mnt } = tmp.place();
     const src = join(base, 'src');
     mkdirSync(src);
     cpSync(REAL_TREE, join(src, 'typescript'), { recursive: true });

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
-import { stopAllMounts, TestMount } from '../support/mount.js';
-import { tempDirs } from '../support/tmp.js';
+import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
 function writeSynced(path: string, data: Buffer): void {
   const fd = openSync(path, 'w');
@@ -19,16 +18,10 @@ function writeSynced(path: string, data: Buffer): void {
 }
 
 describe('mount: kill -9 of the mount process', function () {
-  const tmp = tempDirs();
-  after(async () => {
-    await stopAllMounts();
-    tmp.cleanup();
-  });
+  const tmp = mountSuiteDirs();
 
   it('keeps everything acknowledged by fsync, and the next mount shows it', async () => {
-    const base = tmp.make();
-    const repo = join(base, 'repo');
-    const mnt = join(base, 'mnt');
+    const { base, repo, mnt } = tmp.place();
     mkdirSync(join(base, 'src'));
     execFileSync('sh', ['-c', `echo base > '${base}/src/base.txt'`]);
     await gitfsOk(['init', '--repo', repo]);
@@ -53,9 +46,7 @@ describe('mount: kill -9 of the mount process', function () {
   });
 
   it('leaves a consistent working layer when killed in the middle of a write storm', async () => {
-    const base = tmp.make();
-    const repo = join(base, 'repo');
-    const mnt = join(base, 'mnt');
+    const { base, repo, mnt } = tmp.place();
     await gitfsOk(['init', '--repo', repo]);
     mkdirSync(join(base, 'src'));
     await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', join(base, 'src')]);

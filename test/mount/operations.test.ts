@@ -27,8 +27,7 @@ import {
 import { join } from 'node:path';
 import { git, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
-import { stopAllMounts, TestMount } from '../support/mount.js';
-import { tempDirs } from '../support/tmp.js';
+import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
 /** stat as another process sees it (the kernel's attribute cache is shared, so this is the honest check). */
 function statElsewhere(path: string): { mode: string; size: number; mtime: number } {
@@ -46,7 +45,7 @@ function errnoOf(fn: () => unknown): string | undefined {
 }
 
 describe('mount: file-system operations on a real FUSE mount', function () {
-  const tmp = tempDirs();
+  const tmp = mountSuiteDirs();
   let repo: string;
   let mnt: string;
   let main: string;
@@ -69,10 +68,6 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     await gitfsOk(['commit', '--repo', repo, '--branch', 'team/web', '--from', join(src, 'dir'), '-m', 'web']);
     await TestMount.start(repo, mnt);
     main = join(mnt, 'main');
-  });
-  after(async () => {
-    await stopAllMounts();
-    tmp.cleanup();
   });
 
   it('lists branches at the root (a branch with a slash nested) beside .history, .commits, .objects', () => {

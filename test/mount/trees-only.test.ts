@@ -4,24 +4,17 @@ import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gitfsOk } from '../support/cli.js';
-import { stopAllMounts, TestMount } from '../support/mount.js';
-import { tempDirs } from '../support/tmp.js';
+import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
 function gitIn(repo: string, args: string[], input?: string): string {
   return execFileSync('git', [`--git-dir=${repo}`, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] }).trim();
 }
 
 describe('mount: listings and attributes come from trees alone', function () {
-  const tmp = tempDirs();
-  after(async () => {
-    await stopAllMounts();
-    tmp.cleanup();
-  });
+  const tmp = mountSuiteDirs();
 
   it('lists and stats a chunked file whose chunks are absent; reading it fails with EIO, not a crash', async () => {
-    const base = tmp.make();
-    const repo = join(base, 'repo');
-    const mnt = join(base, 'mnt');
+    const { repo, mnt } = tmp.place();
     await gitfsOk(['init', '--repo', repo]);
     const small = gitIn(repo, ['hash-object', '-w', '--stdin'], 'present\n');
     const absent = 'ab'.repeat(20);

@@ -5,8 +5,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GITFS_BIN } from './cli.js';
+import { tempDirs } from './tmp.js';
 
 const READY_MS = 30_000;
 
@@ -97,4 +99,24 @@ export async function stopAllMounts(): Promise<void> {
     if (mounted(path)) execFileSync('fusermount', ['-uz', path], { stdio: 'ignore' });
   }
   killed.clear();
+}
+
+/**
+ * Temporary directories for a suite that mounts, to call inside its `describe`: the suite's
+ * `after` hook unmounts every mount first, then removes the directories, pass or fail.
+ */
+export function mountSuiteDirs(): { make(prefix?: string): string; place(): { base: string; repo: string; mnt: string } } {
+  const tmp = tempDirs();
+  after(async () => {
+    await stopAllMounts();
+    tmp.cleanup();
+  });
+  return {
+    make: (prefix?: string) => tmp.make(prefix),
+    /** A fresh directory with the paths for a repository and a mount point in it. */
+    place: () => {
+      const base = tmp.make();
+      return { base, repo: join(base, 'repo'), mnt: join(base, 'mnt') };
+    },
+  };
 }
