@@ -7,7 +7,7 @@
 import { close, fstat, fsync, ftruncate, open as openFd, read, statfs, write } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { ErrorCodes, GitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
@@ -32,6 +32,8 @@ const writeP = promisify(write);
 /** libfuse renames a file that is unlinked while open to this, and unlinks it at release. */
 const HIDDEN_RE = /(^|\/)\.fuse_hidden[0-9a-f]{16}$/;
 const MAX_HISTORY = 100_000;
+/** Opens retried when a commit changed the file under them. */
+const OPEN_ATTEMPTS = 3;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 
@@ -77,10 +79,17 @@ export class MountFs {
       case 'missing':
         throw new FsError('ENOENT', path);
       case 'branch': {
-        const { view, time } = await this.branchView(r.branch, path);
-        const found = await view.resolve(r.rel);
-        if (found === undefined) throw new FsError('ENOENT', path);
-        return this.nodeAttr(found.node, time, false);
+        for (let attempt = 0; ; attempt++) {
+          const { view, time } = await this.branchView(r.branch, path);
+          const found = await view.resolve(r.rel);
+          if (found === undefined) throw new FsError('ENOENT', path);
+          try {
+            return await this.nodeAttr(found.node, time, false);
+          } catch (e) {
+            // A commit dropped this written file's entry meanwhile: look again (once).
+            if (attempt > 0 || e instanceof FsError || errnoCode(e) !== 'ENOENT') throw e;
+          }
+        }
       }
       default: {
         if (r.kind !== 'history' && r.id === undefined) return dirAttr(this.owner, 0o555, this.started, true);
@@ -235,18 +244,7 @@ export class MountFs {
   async open(path: string, flags: number): Promise<number> {
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     const r = await this.routeOf(path);
-    if (r.kind === 'branch') {
-      const fs = this.ws.fs(r.branch);
-      const found = await fs.resolve(r.rel);
-      if (found === undefined) throw new FsError('ENOENT', path);
-      if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
-      if (found.node.kind === 'file' && found.node.data === undefined && !writable) {
-        return this.handles.add({ kind: 'git', content: found.node.git, name: r.rel, attr: await this.getattr(path) });
-      }
-      if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
-      const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
-      return this.openData(id, writable);
-    }
+    if (r.kind === 'branch') return this.openInBranch(r, path, writable);
     if (writable) throw new FsError('EROFS', path);
     if (r.kind === 'objects' && r.id !== undefined && r.rel === '') {
       return this.handles.add({ kind: 'git', content: await this.objectContent(r.id, path), name: path, attr: await this.getattr(path) });
@@ -259,6 +257,37 @@ export class MountFs {
       return this.handles.add({ kind: 'git', content: found.node.git, name: path, attr: await this.getattr(path) });
     }
     throw new FsError('EISDIR', path);
+  }
+
+  /**
+   * Opens a file of a branch. A commit running meanwhile may drop the entry of a written file
+   * (its content is then the base's): the open is checked against the layer once the descriptor
+   * is held, and tried again on the new state, so writes never go to a file nothing names.
+   */
+  private async openInBranch(r: Extract<Route, { kind: 'branch' }>, path: string, writable: boolean): Promise<number> {
+    const fs = this.ws.fs(r.branch);
+    const layer = this.ws.store.layer(r.branch);
+    for (let attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
+      const found = await fs.resolve(r.rel);
+      if (found === undefined) throw new FsError('ENOENT', path);
+      if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
+      if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
+      if (found.node.data === undefined && !writable) {
+        return this.handles.add({ kind: 'git', content: found.node.git, name: r.rel, attr: await this.getattr(path) });
+      }
+      const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
+      let fh: number;
+      try {
+        fh = await this.openData(id, writable);
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') continue;
+        throw e;
+      }
+      const now = layer.get(r.rel);
+      if (now?.t === 'file' && now.data === id) return fh;
+      await this.release(fh, path);
+    }
+    throw new FsError('EBUSY', path);
   }
 
   private async openData(id: string, writable: boolean): Promise<number> {
@@ -322,9 +351,9 @@ export class MountFs {
   // ---- changes -------------------------------------------------------------------------
 
   /** The branch route of a path that may change; `creating`: the path is to be made. */
-  private async writableRoute(path: string, creating = false): Promise<Extract<Route, { kind: 'branch' }>> {
+  private async writableRoute(path: string, creating = false, rootToo = false): Promise<Extract<Route, { kind: 'branch' }>> {
     const r = await this.routeOf(path);
-    if (r.kind === 'branch' && r.rel !== '') return r;
+    if (r.kind === 'branch' && (r.rel !== '' || rootToo)) return r;
     if (r.kind === 'missing' && !creating) throw new FsError('ENOENT', path);
     // Only directories (branches) can be made outside a branch.
     if (r.kind === 'branch' || r.kind === 'root' || r.kind === 'namespace' || (r.kind === 'missing' && r.under === 'branches')) throw new FsError('EPERM', path);
@@ -381,9 +410,15 @@ export class MountFs {
     const found = await this.ws.fs(src.branch).resolve(src.rel);
     if (found === undefined) throw new FsError('ENOENT', from);
     let fh: number | undefined;
-    for (const [n, h] of this.handlesOf(found.node)) fh ??= n;
+    for (const [n] of this.handlesOf(found.node)) fh ??= n;
+    if (fh === undefined) {
+      // Nothing holds it open: a plain rename to a name that only looks like libfuse's.
+      const dst = await this.writableRoute(to, true);
+      if (dst.branch !== src.branch) throw new FsError('EXDEV', to);
+      return this.ws.fs(src.branch).rename(src.rel, dst.rel);
+    }
     await this.ws.fs(src.branch).unlink(src.rel);
-    if (fh !== undefined) this.hidden.set(to, fh);
+    this.hidden.set(to, fh);
   }
 
   private *handlesOf(node: Node): Generator<[number, Handle]> {
@@ -394,12 +429,12 @@ export class MountFs {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    const w = await this.writableRoute(path);
+    const w = await this.writableRoute(path, false, true);
     await this.ws.fs(w.branch).chmod(w.rel, mode);
   }
 
   async utimens(path: string, atime: number, mtime: number): Promise<void> {
-    const w = await this.writableRoute(path);
+    const w = await this.writableRoute(path, false, true);
     await this.ws.fs(w.branch).utimens(w.rel, atime, mtime);
   }
 

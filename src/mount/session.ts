@@ -104,7 +104,7 @@ export class MountSession {
     this.watch = setInterval(() => {
       mountAt(this.mountpoint).then(
         (m) => {
-          if (m === undefined) void this.stop();
+          if (m === undefined) this.stop().catch((e: unknown) => this.log(`gitfs mount: stopping: ${(e as Error).message}`));
         },
         () => undefined,
       );
@@ -133,7 +133,7 @@ export class MountSession {
       case 'reset':
         return { dropped: await this.ws.reset(parseBranchName(req.branch)) };
       case 'unmount':
-        setImmediate(() => void this.stop());
+        setImmediate(() => this.stop().catch((e: unknown) => this.log(`gitfs mount: stopping: ${(e as Error).message}`)));
         return { mountpoint: this.mountpoint };
       default:
         throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown control request ${JSON.stringify((req as { op?: unknown }).op)}`);
@@ -152,17 +152,20 @@ export class MountSession {
 
   private async shutdown(): Promise<void> {
     if (this.watch !== undefined) clearInterval(this.watch);
-    const fuse = this.fuse;
-    if (fuse !== undefined) {
-      await new Promise<void>((res) =>
-        fuse.unmount((err) => {
-          if (err) this.log(`gitfs mount: unmount of ${this.mountpoint}: ${err.message}`);
-          res();
-        }),
-      );
+    try {
+      const fuse = this.fuse;
+      if (fuse !== undefined) {
+        await new Promise<void>((res) =>
+          fuse.unmount((err) => {
+            if (err) this.log(`gitfs mount: unmount of ${this.mountpoint}: ${err.message}`);
+            res();
+          }),
+        );
+      }
+      await new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
+      await this.ws.close();
+    } finally {
+      this.endNow();
     }
-    await new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
-    await this.ws.close();
-    this.endNow();
   }
 }

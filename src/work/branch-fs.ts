@@ -25,6 +25,7 @@ export function fileMode(mode: number): number {
 
 /** Times the mount passes for "leave unchanged" (UTIME_OMIT). */
 const OMIT = 2 ** 53;
+const COPY_ATTEMPTS = 3;
 
 export interface BranchFsContext {
   readonly store: WorkStore;
@@ -38,8 +39,8 @@ export class BranchFs {
   constructor(
     private readonly c: BranchFsContext,
     readonly layer: Layer,
-    /** A fresh view of the layer over its base (pins the base first when `forWrite`). */
-    private readonly view: (forWrite: boolean) => Promise<MergedView>,
+    /** A fresh view of the layer over its base; changes record the view's base with them. */
+    private readonly view: () => Promise<MergedView>,
   ) {}
 
   private now(): number {
@@ -47,7 +48,7 @@ export class BranchFs {
   }
 
   async resolve(path: string): Promise<Resolved | undefined> {
-    return (await this.view(false)).resolve(path);
+    return (await this.view()).resolve(path);
   }
 
   private async must(view: MergedView, path: string): Promise<Resolved> {
@@ -69,48 +70,48 @@ export class BranchFs {
 
   /** Creates an empty regular file; returns its data file's id. */
   async create(path: string, mode: number): Promise<string> {
-    const view = await this.view(true);
+    const view = await this.view();
     await this.creatable(view, path);
     const id = this.c.store.newDataId();
     const fh = await open(this.c.store.dataPath(id), 'wx', fileMode(mode));
     await fh.close();
-    this.layer.change([[path, { t: 'file', data: id }]]);
+    await this.layer.change([[path, { t: 'file', data: id }]], [], view.base);
     return id;
   }
 
   async mkdir(path: string, mode: number): Promise<void> {
-    const view = await this.view(true);
+    const view = await this.view();
     await this.creatable(view, path);
-    this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }]]);
+    await this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }]], [], view.base);
   }
 
   async symlink(target: string, path: string): Promise<void> {
-    const view = await this.view(true);
+    const view = await this.view();
     await this.creatable(view, path);
-    this.layer.change([[path, { t: 'link', target, mtime: this.now() }]]);
+    await this.layer.change([[path, { t: 'link', target, mtime: this.now() }]], [], view.base);
   }
 
   async unlink(path: string): Promise<void> {
-    const view = await this.view(true);
+    const view = await this.view();
     const r = await this.must(view, path);
     if (r.node.kind === 'dir') throw new FsError('EISDIR', path);
-    await this.remove(path, r.inLower);
+    await this.remove(view, path, r.inLower);
   }
 
   async rmdir(path: string): Promise<void> {
     if (path === '') throw new FsError('EBUSY', path);
-    const view = await this.view(true);
+    const view = await this.view();
     const r = await this.must(view, path);
     if (r.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
     if ((await view.list(path, r.node)).length > 0) throw new FsError('ENOTEMPTY', path);
-    await this.remove(path, r.inLower);
+    await this.remove(view, path, r.inLower);
   }
 
   /** Removes `path` and every entry below it; a whiteout hides what the lower tree has there. */
-  private async remove(path: string, inLower: boolean): Promise<void> {
+  private async remove(view: MergedView, path: string, inLower: boolean): Promise<void> {
     const below = this.layer.pathsBelow(path);
     const dropped = [path, ...below].map((p) => this.layer.get(p));
-    this.layer.change(inLower ? [[path, { t: 'wh' }]] : [], inLower ? below : [path, ...below]);
+    await this.layer.change(inLower ? [[path, { t: 'wh' }]] : [], inLower ? below : [path, ...below], view.base);
     await this.c.store.dropData(dropped);
   }
 
@@ -118,7 +119,7 @@ export class BranchFs {
     if (from === to) return;
     if (isWithin(to, from)) throw new FsError('EINVAL', to);
     if (badEntryName(baseName(to)) !== undefined) throw new FsError('EINVAL', to);
-    const view = await this.view(true);
+    const view = await this.view();
     const src = await this.must(view, from);
     const parent = await view.resolve(parentOf(to));
     if (parent === undefined) throw new FsError('ENOENT', to);
@@ -138,7 +139,7 @@ export class BranchFs {
     const dels = [...dstBelow, ...srcBelow];
     if (src.inLower) puts.push([from, { t: 'wh' }]);
     else dels.push(from);
-    this.layer.change(puts, dels);
+    await this.layer.change(puts, dels, view.base);
     await this.c.store.dropData(replaced);
   }
 
@@ -161,7 +162,7 @@ export class BranchFs {
   }
 
   async readlink(path: string): Promise<string> {
-    const r = await this.must(await this.view(false), path);
+    const r = await this.must(await this.view(), path);
     if (r.node.kind !== 'symlink') throw new FsError('EINVAL', path);
     return this.readlinkNode(r.node);
   }
@@ -172,12 +173,12 @@ export class BranchFs {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    const view = await this.view(true);
+    const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'symlink') return;
     if (node.kind === 'dir') {
       const own = this.layer.get(path);
-      this.layer.change([[path, { t: 'dir', lower: own?.t === 'dir' ? own.lower : 'inherit', mode: mode & 0o7777, mtime: node.mtime ?? this.now() }]]);
+      await this.layer.change([[path, { t: 'dir', lower: own?.t === 'dir' ? own.lower : 'inherit', mode: mode & 0o7777, mtime: node.mtime ?? this.now() }]], [], view.base);
       return;
     }
     if (node.data !== undefined) {
@@ -186,12 +187,12 @@ export class BranchFs {
     }
     const executable = fileMode(mode) === 0o755;
     if (executable === node.executable) return;
-    this.layer.change([[path, { ...(await this.entryFor(node)), executable } as OverlayEntry]]);
+    await this.layer.change([[path, { ...(await this.entryFor(node)), executable } as OverlayEntry]], [], view.base);
   }
 
   /** Sets times in ms since the epoch; 2^53 or more leaves that time unchanged (UTIME_OMIT). */
   async utimens(path: string, atime: number, mtime: number): Promise<void> {
-    const view = await this.view(true);
+    const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'file' && node.data !== undefined) {
       const p = this.c.store.dataPath(node.data);
@@ -201,10 +202,12 @@ export class BranchFs {
     }
     if (mtime >= OMIT) return; // only the access time changes: git-backed entries do not keep it
     const entry = await this.entryFor(node);
-    if (entry.t === 'dir' && this.layer.get(path) === undefined) {
-      this.layer.change([[path, { ...entry, lower: 'inherit', mtime }]]);
-    } else if (entry.t === 'dir' || entry.t === 'link' || entry.t === 'gitfile') {
-      this.layer.change([[path, { ...entry, mtime }]]);
+    if (entry.t === 'dir') {
+      // The directory keeps merging with what it merged with (chmod does the same).
+      const own = this.layer.get(path);
+      await this.layer.change([[path, { ...entry, lower: own?.t === 'dir' ? own.lower : 'inherit', mtime }]], [], view.base);
+    } else if (entry.t === 'link' || entry.t === 'gitfile') {
+      await this.layer.change([[path, { ...entry, mtime }]], [], view.base);
     }
   }
 
@@ -220,7 +223,16 @@ export class BranchFs {
   async writable(path: string, keep?: number): Promise<string> {
     const pending = this.copying.get(path);
     if (pending !== undefined) return pending;
-    const job = this.copyUp(path, keep);
+    const job = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.copyUp(path, keep);
+        } catch (e) {
+          // Changed under the copy: copy again from the new state, a few times at most.
+          if (!(e instanceof FsError && e.errno === 'EBUSY') || attempt >= COPY_ATTEMPTS) throw e;
+        }
+      }
+    })();
     this.copying.set(path, job);
     try {
       return await job;
@@ -230,12 +242,13 @@ export class BranchFs {
   }
 
   private async copyUp(path: string, keep: number | undefined): Promise<string> {
-    const view = await this.view(true);
+    const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'dir') throw new FsError('EISDIR', path);
     if (node.kind !== 'file') throw new FsError('EINVAL', path);
     if (node.data !== undefined) return node.data;
     const before = this.layer.get(path);
+    const baseBefore = this.layer.base;
     const id = this.c.store.newDataId();
     const dataPath = this.c.store.dataPath(id);
     const fh = await open(dataPath, 'wx', node.executable ? 0o755 : 0o644);
@@ -250,12 +263,12 @@ export class BranchFs {
       await fh.close();
     }
     if (node.mtime !== undefined) await utimes(dataPath, node.mtime / 1000, node.mtime / 1000);
-    if (this.layer.get(path) !== before) {
-      // Renamed or replaced while copying: the copy describes nothing any more.
+    if (this.layer.get(path) !== before || (baseBefore !== undefined && this.layer.base !== baseBefore)) {
+      // Renamed, replaced or committed while copying: the copy may describe nothing any more.
       await this.c.store.dropData([{ t: 'file', data: id }]);
       throw new FsError('EBUSY', path);
     }
-    this.layer.change([[path, { t: 'file', data: id }]]);
+    await this.layer.change([[path, { t: 'file', data: id }]], [], view.base);
     return id;
   }
 }

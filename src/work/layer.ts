@@ -1,15 +1,18 @@
 /**
  * One branch's working layer in memory: its entries, a child index for directory listings, and
- * its base commit. Every change is handed to the store's write queue in call order, so what
- * survives a crash is always a prefix of the changes made.
+ * its base commit. Every change is one batch handed to the store's write queue in call order,
+ * so what survives a crash is always a prefix of the changes made; the promise a change returns
+ * settles once its batch is written (the caller answers only then).
  */
 import type { Oid } from '../objects/oid.js';
 import type { BranchName } from '../branches/ref-name.js';
 import { baseName, parentOf, type OverlayEntry } from './overlay.js';
 
+/** A base to record with a batch: undefined in the batch means "leave the base as it is". */
+export type BaseChange = { readonly base: Oid | null | undefined };
+
 export interface LayerPersistence {
-  putEntries(branch: BranchName, puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[]): void;
-  putBase(branch: BranchName, base: Oid | null | undefined): void;
+  write(branch: BranchName, puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[], base?: BaseChange): Promise<void>;
 }
 
 export class Layer {
@@ -53,23 +56,19 @@ export class Layer {
     return this.map.entries();
   }
 
-  /** Pins the base before the first change; a no-op when already pinned. */
-  pin(head: Oid | undefined): void {
-    if (this.baseId !== undefined) return;
-    this.baseId = head ?? null;
-    this.persist.putBase(this.branch, this.baseId);
-  }
-
-  setBase(base: Oid | null | undefined): void {
-    this.baseId = base;
-    this.persist.putBase(this.branch, base);
-  }
-
-  /** Applies puts and deletes as one atomic batch. */
-  change(puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[] = []): void {
+  /**
+   * Applies puts and deletes as one atomic batch. `viewBase` is the commit the caller's view was
+   * laid over: an unpinned layer is pinned to it by the same batch. A layer left empty is
+   * unpinned (it follows its branch again), unless `base` says otherwise.
+   */
+  change(puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[] = [], viewBase?: Oid | null, base?: BaseChange): Promise<void> {
     for (const path of dels) this.unindex(path);
     for (const [path, entry] of puts) this.index(path, entry);
-    this.persist.putEntries(this.branch, puts, dels);
+    let next = base;
+    if (next === undefined && this.baseId === undefined && this.map.size > 0) next = { base: viewBase ?? null };
+    if (this.map.size === 0 && (next !== undefined || this.baseId !== undefined)) next = { base: undefined };
+    if (next !== undefined) this.baseId = next.base;
+    return this.persist.write(this.branch, puts, dels, next);
   }
 
   /** Every path with an entry at or below `dir` (excluding `dir` itself). */

@@ -67,6 +67,8 @@ export class MergedView {
     private readonly trees: TreeCache,
     private readonly layer: Layer | undefined,
     private readonly rootLower: Oid | null,
+    /** The commit whose tree `rootLower` is (null: none), for changes made through this view. */
+    readonly base: Oid | null = null,
   ) {}
 
   private root(): Node {

@@ -8,6 +8,7 @@
  * The layer keeps working while a commit runs. Afterwards only the entries the commit captured
  * and nobody changed since are dropped; a file written to during the commit stays in the layer.
  */
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { encodeCommit } from '../objects/commit.js';
@@ -47,7 +48,7 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   const head = await repo.refs.resolve(branch);
   if (layer.size === 0) return { commit: undefined, parent: head, changed: 0 };
   const snapshot = new Map(layer.entries());
-  const frozen = new Layer(branch, { putEntries: () => undefined, putBase: () => undefined });
+  const frozen = new Layer(branch, { write: async () => undefined });
   frozen.restore(snapshot, layer.base);
   const base = layer.base ?? undefined;
   const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);
@@ -73,22 +74,36 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `commit (mount): ${options.message.split('\n')[0] || 'gitfs commit'}` });
   await pointHeadIfDangling(repo, branch);
 
+  // Decided in one synchronous step, so no change made meanwhile can slip between check and drop.
   const drop: string[] = [];
+  const puts: Array<[string, OverlayEntry]> = [];
   for (const [path, entry] of snapshot) {
-    if (layer.get(path) !== entry) continue;
-    if (entry.t === 'file' && (options.busy?.(entry.data) === true || (await stampOf(store, entry.data)) !== stamps.get(entry.data))) continue;
-    drop.push(path);
+    const now = layer.get(path);
+    if (now === entry) {
+      if (entry.t === 'file' && (options.busy?.(entry.data) === true || stampNow(store, entry.data) !== stamps.get(entry.data))) continue;
+      drop.push(path);
+    } else if (now === undefined) {
+      // Deleted or moved away during the commit: it stays deleted over the new base.
+      if (entry.t !== 'wh') puts.push([path, { t: 'wh' }]);
+    } else if (now.t === 'dir' && entry.t === 'dir' && now.lower === entry.lower && now.lower !== 'inherit') {
+      // Only its attributes changed meanwhile: its content is now the new base's.
+      puts.push([path, { ...now, lower: 'inherit' }]);
+    }
   }
-  layer.change([], drop);
-  layer.setBase(layer.size === 0 ? undefined : commit);
+  await layer.change(puts, drop, commit, { base: commit });
   await store.dropData(drop.map((p) => snapshot.get(p)));
   await store.sync();
   return { commit, parent: head, changed: snapshot.size };
 }
 
-async function stampOf(store: WorkStore, id: string): Promise<string> {
-  const st = await stat(store.dataPath(id));
-  return `${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+/** A data file's version: size, mtime and ctime (ns). Synchronous: see the drop decision. */
+function stampNow(store: WorkStore, id: string): string {
+  try {
+    const st = statSync(store.dataPath(id), { bigint: true });
+    return `${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return 'gone';
+  }
 }
 
 /**
@@ -168,8 +183,7 @@ class TreeBuilder {
         return { name, kind: 'symlink', executable: false, oid: await this.writer.writeHashed(hashObject('blob', target), 'blob', target), chunked: false };
       }
       case 'file': {
-        const stamp = await stampOf(this.store, own.data);
-        this.stamps.set(own.data, stamp);
+        this.stamps.set(own.data, stampNow(this.store, own.data));
         const st = await stat(this.store.dataPath(own.data));
         const { entry } = await storeFile(this.store.dataPath(own.data), name, (st.mode & 0o100) !== 0, st.size, {
           sink: this.writer,

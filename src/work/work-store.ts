@@ -4,18 +4,20 @@
  * makes one process the owner; while a mount runs, other commands reach the layers through its
  * control socket (src/mount/control.ts).
  *
- * Writes are queued and applied in order without waiting; `sync()` waits for the queue and
- * makes everything before it durable (one synced LevelDB write flushes its log). A crash thus
- * keeps a prefix of the changes, and everything before the last acknowledged fsync.
+ * Writes are queued and applied in order; each returns once its batch is written. `sync()`
+ * makes everything before it durable (one synced LevelDB write flushes its log, and the data
+ * directory is synced when files were added to it). A crash thus keeps a prefix of the changes,
+ * and everything before the last acknowledged fsync. After a failed write nothing more is
+ * written: every later change fails too (GITFS_IO), so what is on disk stays a prefix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { parseBranchName, type BranchName } from '../branches/ref-name.js';
-import { Layer, type LayerPersistence } from './layer.js';
+import { Layer, type BaseChange, type LayerPersistence } from './layer.js';
 import type { OverlayEntry } from './overlay.js';
 
 type Value = OverlayEntry | { readonly base: Oid | null };
@@ -29,6 +31,8 @@ export class WorkStore implements LayerPersistence {
   private readonly layers = new Map<BranchName, Layer>();
   private queue: Promise<void> = Promise.resolve();
   private failure: unknown;
+  /** Data files were created since the data directory was last synced. */
+  private newFiles = false;
 
   private constructor(
     private readonly db: Level<string, Value>,
@@ -73,58 +77,83 @@ export class WorkStore implements LayerPersistence {
     return join(this.dataDir, id);
   }
 
+  /** A name for a new data file; the caller creates it before any entry names it. */
   newDataId(): string {
+    this.newFiles = true;
     return randomBytes(12).toString('hex');
   }
 
-  /** Deletes the data files of dropped `file` entries (open descriptors keep theirs readable). */
-  async dropData(entries: ReadonlyArray<OverlayEntry | undefined>): Promise<void> {
-    for (const e of entries) {
-      if (e?.t === 'file') {
-        await unlink(this.dataPath(e.data)).catch((err: unknown) => {
+  /**
+   * Deletes the data files of dropped `file` entries once every batch queued so far is written
+   * (so no batch on disk still names them). Open descriptors keep theirs readable.
+   */
+  dropData(entries: ReadonlyArray<OverlayEntry | undefined>): Promise<void> {
+    const ids = entries.flatMap((e) => (e?.t === 'file' ? [e.data] : []));
+    if (ids.length === 0) return Promise.resolve();
+    return this.after(async () => {
+      for (const id of ids) {
+        await unlink(this.dataPath(id)).catch((err: unknown) => {
           if (errnoCode(err) !== 'ENOENT') throw err;
         });
       }
-    }
+    });
   }
 
-  putEntries(branch: BranchName, puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[]): void {
-    this.enqueue([
+  write(branch: BranchName, puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[], base?: BaseChange): Promise<void> {
+    const ops: Op[] = [
       ...dels.map((p): Op => ({ type: 'del', key: entryKey(branch, p) })),
       ...puts.map(([p, value]): Op => ({ type: 'put', key: entryKey(branch, p), value })),
-    ]);
-  }
-
-  putBase(branch: BranchName, base: Oid | null | undefined): void {
-    this.enqueue([base === undefined ? { type: 'del', key: `${BASE}${branch}` } : { type: 'put', key: `${BASE}${branch}`, value: { base } }]);
+    ];
+    if (base !== undefined) {
+      ops.push(base.base === undefined ? { type: 'del', key: `${BASE}${branch}` } : { type: 'put', key: `${BASE}${branch}`, value: { base: base.base } });
+    }
+    return this.after(async () => {
+      if (ops.length > 0) await this.db.batch(ops);
+    });
   }
 
   /** Waits until every change made so far is durable. */
   async sync(): Promise<void> {
-    this.enqueue([{ type: 'put', key: 'synced', value: { base: null } }], true);
-    await this.queue;
-    this.throwIfFailed();
+    const syncDir = this.newFiles;
+    this.newFiles = false;
+    await this.after(async () => {
+      if (syncDir) {
+        const dir = await open(this.dataDir, 'r');
+        try {
+          await dir.sync();
+        } finally {
+          await dir.close();
+        }
+      }
+      await this.db.batch([{ type: 'put', key: 'synced', value: { base: null } }], { sync: true });
+    });
   }
 
   async close(): Promise<void> {
     await this.queue;
     await this.db.close();
-    this.throwIfFailed();
+    if (this.failure !== undefined) throw this.ioError(this.failure);
   }
 
-  private enqueue(ops: Op[], sync = false): void {
-    if (ops.length === 0) return;
-    this.queue = this.queue.then(() =>
-      this.db.batch(ops, { sync }).catch((e: unknown) => {
+  /** Runs `work` after everything queued before it; a failure stops the queue for good. */
+  private after(work: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.failure !== undefined) throw this.failure;
+      try {
+        await work();
+      } catch (e) {
         this.failure ??= e;
-      }),
-    );
+        throw e;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run.catch((e: unknown) => {
+      throw this.ioError(e);
+    });
   }
 
-  private throwIfFailed(): void {
-    if (this.failure !== undefined) {
-      throw new GitfsError(ErrorCodes.IO, `cannot write the working layer: ${(this.failure as Error).message}`, {}, { cause: this.failure });
-    }
+  private ioError(e: unknown): GitfsError {
+    return e instanceof GitfsError ? e : new GitfsError(ErrorCodes.IO, `cannot write the working layer: ${(e as Error).message}`, {}, { cause: e });
   }
 
   private async load(): Promise<void> {
@@ -143,16 +172,25 @@ export class WorkStore implements LayerPersistence {
       }
     }
     for (const branch of new Set([...entries.keys(), ...bases.keys()])) {
-      const layer = this.layer(branch);
-      layer.restore(entries.get(branch) ?? [], bases.get(branch));
+      this.layer(branch).restore(entries.get(branch) ?? [], bases.get(branch));
     }
   }
 
-  /** Data files no entry names: left by a crash between creating a file and recording it. */
+  /**
+   * Data files no entry names (left by a crash between creating a file and recording it) are
+   * deleted. An entry whose data file is gone (a power loss that kept the entry but not the new
+   * file's name in its directory) cannot be served: it is dropped, so the path shows its base.
+   */
   private async collectGarbage(): Promise<void> {
     const used = new Set<string>();
     for (const layer of this.layers.values()) {
-      for (const [, e] of layer.entries()) if (e.t === 'file') used.add(e.data);
+      const lost: string[] = [];
+      for (const [path, e] of layer.entries()) {
+        if (e.t !== 'file') continue;
+        if (await stat(this.dataPath(e.data)).then(() => true, () => false)) used.add(e.data);
+        else lost.push(path);
+      }
+      if (lost.length > 0) await layer.change([], lost, layer.base);
     }
     for (const name of await readdir(this.dataDir)) {
       if (!used.has(name)) {

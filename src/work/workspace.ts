@@ -112,17 +112,14 @@ export class Workspace {
   async view(branch: BranchName): Promise<{ view: MergedView; time: number | undefined }> {
     const base = await this.baseOf(branch);
     const info = base === undefined ? undefined : await this.commitInfo(base);
-    return { view: new MergedView(this.trees, this.store.layer(branch), info?.tree ?? null), time: info?.time };
+    return { view: new MergedView(this.trees, this.store.layer(branch), info?.tree ?? null, base ?? null), time: info?.time };
   }
 
   fs(branch: BranchName): BranchFs {
     let fs = this.branchFs.get(branch);
     if (fs === undefined) {
       const layer = this.store.layer(branch);
-      fs = new BranchFs({ store: this.store, objects: this.repo.objects, clock: this.repo.clock }, layer, async (forWrite) => {
-        if (forWrite && layer.base === undefined) layer.pin(await this.head(branch));
-        return (await this.view(branch)).view;
-      });
+      fs = new BranchFs({ store: this.store, objects: this.repo.objects, clock: this.repo.clock }, layer, async () => (await this.view(branch)).view);
       this.branchFs.set(branch, fs);
     }
     return fs;
@@ -147,11 +144,12 @@ export class Workspace {
   async reset(branch: BranchName): Promise<number> {
     const layer = this.store.layer(branch);
     const entries = [...layer.entries()];
-    layer.change(
+    await layer.change(
       [],
       entries.map(([p]) => p),
+      null,
+      { base: undefined },
     );
-    layer.setBase(undefined);
     await this.store.dropData(entries.map(([, e]) => e));
     await this.store.sync();
     return entries.length;

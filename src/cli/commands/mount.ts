@@ -25,7 +25,7 @@ export const mount: Command = {
     try {
       const log = (line: string): void => void ctx.stderr.write(`${line}\n`);
       const session = await MountSession.start(repo, mountpoint, log);
-      const stop = (): void => void session.stop();
+      const stop = (): void => void session.stop().catch((e: unknown) => log(`gitfs mount: stopping: ${(e as Error).message}`));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       await ctx.stdout.write(`gitfs: ${repo.gitDir} mounted at ${session.mountpoint}\n`);

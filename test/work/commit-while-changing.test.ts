@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseBranchName } from '../../src/branches/ref-name.js';
+import { Repository } from '../../src/repo/repository.js';
+import { Workspace } from '../../src/work/workspace.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { tempDirs } from '../support/tmp.js';
+
+const main = parseBranchName('main');
+
+/** Writes `data` to the file the layer now names at `path` (as a write through the mount would). */
+async function writeFile(ws: Workspace, path: string, data: Buffer): Promise<void> {
+  const id = await ws.fs(main).create(path, 0o644);
+  const fh = await open(ws.store.dataPath(id), 'r+');
+  await fh.write(data, 0, data.length, 0);
+  await fh.close();
+}
+
+async function names(ws: Workspace, dir: string): Promise<string[]> {
+  const { view } = await ws.view(main);
+  const found = await view.resolve(dir);
+  assert.ok(found !== undefined, `${dir} exists`);
+  return (await view.list(dir, found.node)).map((e) => e.name);
+}
+
+describe('working layer: changes made while a commit runs', function () {
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('are neither lost nor undone by the commit, and the next commit takes them', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const ws = await Workspace.open(repo);
+    try {
+      await ws.fs(main).mkdir('n', 0o755);
+      await writeFile(ws, 'n/f', Buffer.from('f\n'));
+      await writeFile(ws, 'gone', Buffer.from('to be deleted during the commit\n'));
+      await writeFile(ws, 'moved', Buffer.from('to be renamed during the commit\n'));
+      // a large file keeps the commit busy long enough for the changes below to land during it
+      await writeFile(ws, 'big.bin', pseudoRandomBytes(24 << 20, 'slow commit'));
+      const commit = ws.commit(main, 'first');
+      await sleep(5);
+      await ws.fs(main).unlink('gone');
+      await ws.fs(main).rename('moved', 'renamed');
+      await ws.fs(main).utimens('n', 2 ** 53, 1_000_000);
+      await writeFile(ws, 'late', Buffer.from('written during the commit\n'));
+      const first = await commit;
+      assert.ok(first.commit !== undefined);
+      const firstTree = await ws.trees.get((await ws.commitInfo(first.commit)).tree);
+      assert.ok(firstTree.has('gone') && firstTree.has('moved') && !firstTree.has('late'), 'the changes landed while the commit ran');
+      const top = await names(ws, '');
+      assert.ok(!top.includes('gone'), 'a file deleted during the commit stays deleted');
+      assert.ok(!top.includes('moved') && top.includes('renamed'), 'a rename during the commit stays');
+      assert.ok(top.includes('late'), 'a file written during the commit is kept');
+      assert.deepEqual(await names(ws, 'n'), ['f'], 'a directory touched during the commit keeps its files');
+      const second = await ws.commit(main, 'second');
+      assert.ok(second.commit !== undefined);
+      assert.deepEqual(await names(ws, ''), ['big.bin', 'late', 'n', 'renamed']);
+      assert.deepEqual((await ws.status(main))[0]?.changes, []);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+});
