@@ -42,6 +42,8 @@ export interface WorkCommitResult {
 }
 
 const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
+/** How the reflog names commits made from a working layer. */
+const REFLOG_PREFIX = 'commit (mount): ';
 
 export async function commitWork(repo: Repository, store: WorkStore, trees: TreeCache, branch: BranchName, options: WorkCommitOptions): Promise<WorkCommitResult> {
   const layer = store.layer(branch);
@@ -53,7 +55,7 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   const base = layer.base ?? undefined;
   const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);
   const rootLower = await treeOf(head);
-  if (head !== base) await refuseOverlaps(repo, trees, frozen, await treeOf(base), rootLower);
+  if (head !== base && !(await committedByThisLayer(repo, branch, base, head))) await refuseOverlaps(repo, trees, frozen, await treeOf(base), rootLower);
 
   const stamps = new Map<string, string>();
   const writer = await repo.newPackWriter();
@@ -63,6 +65,13 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
     for (const path of snapshot.keys()) for (const a of ancestorsOf(path)) dirty.add(a);
     const builder = new TreeBuilder(repo, store, trees, frozen, writer, dirty, stamps);
     const tree = await builder.build('', rootLower);
+    if (head !== undefined && tree === rootLower) {
+      // The layer changes nothing the head does not already hold (undone edits, or a commit of
+      // this layer that landed just before a crash): nothing to commit, and the entries go.
+      await writer.abort();
+      await settle(layer, store, snapshot, stamps, options, head);
+      return { commit: undefined, parent: head, changed: 0 };
+    }
     const who = signatureNow(repo);
     const message = `${options.message.replace(/\s+$/, '') || 'gitfs commit'}\n`;
     commit = await writer.write('commit', encodeCommit({ tree, parents: head === undefined ? [] : [head], author: who, committer: who, extraHeaders: [], message }));
@@ -71,10 +80,35 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
     throw e;
   }
   await writer.finish();
-  await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `commit (mount): ${options.message.split('\n')[0] || 'gitfs commit'}` });
+  await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `${REFLOG_PREFIX}${options.message.split('\n')[0] || 'gitfs commit'}` });
   await pointHeadIfDangling(repo, branch);
+  await settle(layer, store, snapshot, stamps, options, commit);
+  return { commit, parent: head, changed: snapshot.size };
+}
 
-  // Decided in one synchronous step, so no change made meanwhile can slip between check and drop.
+/**
+ * Whether `head` is a commit this branch's layer made from `base` that landed before the layer
+ * heard of it (the process died between moving the branch and recording the new base). Only one
+ * process owns the layers, so a working-layer commit on top of the layer's base is its own.
+ */
+async function committedByThisLayer(repo: Repository, branch: BranchName, base: Oid | undefined, head: Oid | undefined): Promise<boolean> {
+  const last = (await repo.refs.reflog(branch)).at(-1);
+  return last !== undefined && last.newOid === head && last.message.startsWith(REFLOG_PREFIX) && (base === undefined ? /^0{40}$/.test(last.oldOid) : last.oldOid === base);
+}
+
+/**
+ * After a commit (or a finding that there was nothing to commit): drops the entries the commit
+ * captured that nobody changed since, in one synchronous step so no change made meanwhile can
+ * slip between check and drop, and lays what remains over `over`.
+ */
+async function settle(
+  layer: Layer,
+  store: WorkStore,
+  snapshot: ReadonlyMap<string, OverlayEntry>,
+  stamps: ReadonlyMap<string, string>,
+  options: WorkCommitOptions,
+  over: Oid,
+): Promise<void> {
   const drop: string[] = [];
   const puts: Array<[string, OverlayEntry]> = [];
   for (const [path, entry] of snapshot) {
@@ -90,10 +124,9 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
       puts.push([path, { ...now, lower: 'inherit' }]);
     }
   }
-  await layer.change(puts, drop, commit, { base: commit });
+  await layer.change(puts, drop, over, { base: over });
   await store.dropData(drop.map((p) => snapshot.get(p)));
   await store.sync();
-  return { commit, parent: head, changed: snapshot.size };
 }
 
 /** A data file's version: size, mtime and ctime (ns). Synchronous: see the drop decision. */

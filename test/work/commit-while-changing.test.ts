@@ -63,4 +63,30 @@ describe('working layer: changes made while a commit runs', function () {
       await repo.close();
     }
   });
+
+  it('finishes a commit that landed before a crash instead of reporting a conflict with itself', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const ws = await Workspace.open(repo);
+    try {
+      await ws.fs(main).mkdir('d', 0o755);
+      await ws.fs(main).symlink('target', 'd/l');
+      await ws.commit(main, 'base');
+      await ws.fs(main).symlink('other', 'l2');
+      const layer = ws.store.layer(main);
+      const before = [...layer.entries()];
+      const base = layer.base ?? null;
+      const landed = await ws.commit(main, 'landed');
+      assert.ok(landed.commit !== undefined);
+      // the state a crash between moving the branch and recording the new base leaves behind
+      await layer.change(before, [], base, { base });
+      const again = await ws.commit(main, 'again');
+      assert.equal(again.commit, undefined);
+      assert.equal(await repo.refs.resolve(main), landed.commit);
+      assert.equal(layer.size, 0);
+      assert.deepEqual(await names(ws, ''), ['d', 'l2']);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
 });
