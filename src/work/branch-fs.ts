@@ -75,20 +75,20 @@ export class BranchFs {
     const id = this.c.store.newDataId();
     const fh = await open(this.c.store.dataPath(id), 'wx', fileMode(mode));
     await fh.close();
-    await this.layer.change([[path, { t: 'file', data: id }]], [], view.base);
+    await this.layer.change([[path, { t: 'file', data: id }], ...(await this.touchParents(view, [path]))], [], view.base);
     return id;
   }
 
   async mkdir(path: string, mode: number): Promise<void> {
     const view = await this.view();
     await this.creatable(view, path);
-    await this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }]], [], view.base);
+    await this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base);
   }
 
   async symlink(target: string, path: string): Promise<void> {
     const view = await this.view();
     await this.creatable(view, path);
-    await this.layer.change([[path, { t: 'link', target, mtime: this.now() }]], [], view.base);
+    await this.layer.change([[path, { t: 'link', target, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base);
   }
 
   async unlink(path: string): Promise<void> {
@@ -111,7 +111,8 @@ export class BranchFs {
   private async remove(view: MergedView, path: string, inLower: boolean): Promise<void> {
     const below = this.layer.pathsBelow(path);
     const dropped = [path, ...below].map((p) => this.layer.get(p));
-    await this.layer.change(inLower ? [[path, { t: 'wh' }]] : [], inLower ? below : [path, ...below], view.base);
+    const parents = await this.touchParents(view, [path]);
+    await this.layer.change(inLower ? [[path, { t: 'wh' }], ...parents] : parents, inLower ? below : [path, ...below], view.base);
     await this.c.store.dropData(dropped);
   }
 
@@ -139,8 +140,29 @@ export class BranchFs {
     const dels = [...dstBelow, ...srcBelow];
     if (src.inLower) puts.push([from, { t: 'wh' }]);
     else dels.push(from);
+    puts.push(...(await this.touchParents(view, [from, to])));
     await this.layer.change(puts, dels, view.base);
     await this.c.store.dropData(replaced);
+  }
+
+  /**
+   * Entries that set the modification time of the directories holding `paths` to now, as adding
+   * or removing a name does on any POSIX file system (directories keep their times only until
+   * the next commit: git stores none).
+   */
+  private async touchParents(view: MergedView, paths: readonly string[]): Promise<Array<[string, OverlayEntry]>> {
+    const out: Array<[string, OverlayEntry]> = [];
+    const mtime = this.now();
+    for (const dir of new Set(paths.map(parentOf))) {
+      const own = this.layer.get(dir);
+      if (own?.t === 'dir') {
+        out.push([dir, { ...own, mtime }]);
+        continue;
+      }
+      const found = await view.resolve(dir);
+      if (found?.node.kind === 'dir') out.push([dir, { t: 'dir', lower: 'inherit', mode: found.node.mode, mtime }]);
+    }
+    return out;
   }
 
   /** The entry that says "this node", wherever it is put. */

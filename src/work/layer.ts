@@ -18,6 +18,8 @@ export interface LayerPersistence {
 export class Layer {
   private readonly map = new Map<string, OverlayEntry>();
   private readonly kids = new Map<string, Set<string>>();
+  /** Entries other than a directory's own attributes (`dir` with `lower: 'inherit'`). */
+  private contentChanges = 0;
   /**
    * The commit the entries are laid over. undefined: not pinned (the layer is clean and follows
    * the branch head); null: the branch had no commit when the first change was made.
@@ -58,15 +60,16 @@ export class Layer {
 
   /**
    * Applies puts and deletes as one atomic batch. `viewBase` is the commit the caller's view was
-   * laid over: an unpinned layer is pinned to it by the same batch. A layer left empty is
-   * unpinned (it follows its branch again), unless `base` says otherwise.
+   * laid over: an unpinned layer is pinned to it by the same batch. A layer left without content
+   * changes (empty, or holding only directory times and modes, which mean the same over any
+   * base) is unpinned: it follows its branch again.
    */
   change(puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[] = [], viewBase?: Oid | null, base?: BaseChange): Promise<void> {
     for (const path of dels) this.unindex(path);
     for (const [path, entry] of puts) this.index(path, entry);
     let next = base;
-    if (next === undefined && this.baseId === undefined && this.map.size > 0) next = { base: viewBase ?? null };
-    if (this.map.size === 0 && (next !== undefined || this.baseId !== undefined)) next = { base: undefined };
+    if (next === undefined && this.baseId === undefined && this.contentChanges > 0) next = { base: viewBase ?? null };
+    if (this.contentChanges === 0 && (next !== undefined || this.baseId !== undefined)) next = { base: undefined };
     if (next !== undefined) this.baseId = next.base;
     return this.persist.write(this.branch, puts, dels, next);
   }
@@ -78,7 +81,10 @@ export class Layer {
   }
 
   private index(path: string, entry: OverlayEntry): void {
+    this.unindex(path);
+    if (!attributesOnly(entry)) this.contentChanges++;
     this.map.set(path, entry);
+    if (path === '') return; // the branch root: no directory holds it
     const dir = parentOf(path);
     let set = this.kids.get(dir);
     if (set === undefined) this.kids.set(dir, (set = new Set()));
@@ -86,7 +92,11 @@ export class Layer {
   }
 
   private unindex(path: string): void {
-    if (!this.map.delete(path)) return;
+    const old = this.map.get(path);
+    if (old === undefined) return;
+    if (!attributesOnly(old)) this.contentChanges--;
+    this.map.delete(path);
+    if (path === '') return;
     const dir = parentOf(path);
     const set = this.kids.get(dir);
     set?.delete(baseName(path));
@@ -95,3 +105,7 @@ export class Layer {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+function attributesOnly(e: OverlayEntry): boolean {
+  return e.t === 'dir' && e.lower === 'inherit';
+}

@@ -52,7 +52,8 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   const snapshot = new Map(layer.entries());
   const frozen = new Layer(branch, { write: async () => undefined });
   frozen.restore(snapshot, layer.base);
-  const base = layer.base ?? undefined;
+  // An unpinned layer (only directory times and modes) lies over whatever the head is.
+  const base = layer.base === undefined ? head : (layer.base ?? undefined);
   const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);
   const rootLower = await treeOf(head);
   if (head !== base && !(await committedByThisLayer(repo, branch, base, head))) await refuseOverlaps(repo, trees, frozen, await treeOf(base), rootLower);
@@ -145,7 +146,8 @@ function stampNow(store: WorkStore, id: string): string {
  * writes into no longer exists there.
  */
 async function refuseOverlaps(repo: Repository, trees: TreeCache, layer: Layer, baseTree: Oid | null, headTree: Oid | null): Promise<void> {
-  const mine = [...layer.entries()].map(([p]) => p);
+  // A directory's own time or mode ('inherit' entries) cannot conflict with anything.
+  const mine = [...layer.entries()].filter(([, e]) => !(e.t === 'dir' && e.lower === 'inherit')).map(([p]) => p);
   const overlaps = new Set<string>();
   for await (const change of diffTrees(repo.objects, baseTree ?? undefined, headTree ?? undefined)) {
     for (const p of mine) if (isWithin(p, change.path) || isWithin(change.path, p)) overlaps.add(p);

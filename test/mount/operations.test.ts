@@ -250,6 +250,19 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     assert.equal(statElsewhere(join(main, 'big.bin')).mtime, 1300000000);
   });
 
+  it('updates the time of a directory when a name is added to it or removed from it', () => {
+    const d = join(main, 'dir-times');
+    mkdirSync(d);
+    execFileSync('touch', ['-d', '@1000000000', d]);
+    assert.equal(statElsewhere(d).mtime, 1000000000);
+    writeFileSync(join(d, 'new'), 'x');
+    const afterCreate = statElsewhere(d).mtime;
+    assert.ok(afterCreate > 1000000000);
+    execFileSync('touch', ['-d', '@1000000000', d]);
+    unlinkSync(join(d, 'new'));
+    assert.ok(statElsewhere(d).mtime > 1000000000);
+  });
+
   it('fsyncs files and answers statfs', () => {
     const fd = openSync(join(main, 'synced'), 'w');
     writeSync(fd, 'durable');
