@@ -73,7 +73,9 @@ export async function serveControl(gitDir: string, handle: (req: ControlRequest)
 
 /** Sends one request; undefined when no mount answers (no socket, or one left by a dead process). */
 export function askMount(gitDir: string, req: ControlRequest, timeoutMs = 600_000): Promise<unknown> {
-  const path = checkedPath(gitDir);
+  const path = controlPath(gitDir);
+  // A path too long for a socket can have no mount behind it (the mount refuses such a repository).
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
     let text = '';
