@@ -25,6 +25,8 @@ import { commitWork, type WorkCommitResult } from './work-commit.js';
 import { workChanges, type WorkChange } from './work-status.js';
 import { WorkStore } from './work-store.js';
 
+const MAX_SIZES = 1 << 18;
+
 /** Identity of a file's or directory's current version (inode, size, mtime in ns), or 'none'. */
 function fileStamp(path: string): string {
   try {
@@ -59,6 +61,7 @@ export class Workspace {
   readonly trees: TreeCache;
   private readonly branchFs = new Map<BranchName, BranchFs>();
   private readonly commits = new Map<Oid, CommitInfo>();
+  private readonly sizes = new Map<Oid, number>();
   private heads: { stamp: string; dirs: string[]; map: Map<BranchName, Oid> } | undefined;
 
   private constructor(
@@ -84,6 +87,20 @@ export class Workspace {
 
   private stampOf(dirs: readonly string[]): string {
     return `${dirs.map(fileStamp).join('|')}|${fileStamp(join(this.repo.gitDir, 'packed-refs'))}`;
+  }
+
+  /**
+   * An object's size from its header (never its content), remembered: ids never change
+   * meaning, and a stat storm asks for the same blobs again and again.
+   */
+  async sizeOf(oid: Oid): Promise<number> {
+    let size = this.sizes.get(oid);
+    if (size === undefined) {
+      size = await this.repo.objects.sizeOf(oid);
+      if (this.sizes.size >= MAX_SIZES) this.sizes.delete(this.sizes.keys().next().value as Oid);
+      this.sizes.set(oid, size);
+    }
+    return size;
   }
 
   async commitInfo(oid: Oid): Promise<CommitInfo> {
