@@ -26,6 +26,14 @@ const HOT_WINDOW_MS = 2;
 
 export const FSTYPE = 'fuse.gitfs';
 
+export interface MountOptions {
+  /**
+   * Let every user on the host use the mount, with the kernel checking the modes it shows
+   * (files belong to the mounting user). Without it only that user can (FUSE's default).
+   */
+  readonly allowOther?: boolean;
+}
+
 /** Unmounts whatever FUSE mount is at `path` (lazily: a dead process's mount has no users to wait for). */
 export async function clearStaleMount(path: string): Promise<boolean> {
   try {
@@ -60,7 +68,7 @@ export class MountSession {
     this.ended = new Promise((r) => (this.endNow = r));
   }
 
-  static async start(repo: Repository, mountpoint: string, log: Log): Promise<MountSession> {
+  static async start(repo: Repository, mountpoint: string, log: Log, options: MountOptions = {}): Promise<MountSession> {
     const mnt = resolve(mountpoint);
     await mkdir(mnt, { recursive: true }).catch(() => undefined);
     if (await clearStaleMount(mnt)) log(`gitfs mount: cleared a stale mount at ${mnt}`);
@@ -80,7 +88,7 @@ export class MountSession {
     }
     const session = new MountSession(realMnt, ws, new MountFs(ws, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), log);
     try {
-      await session.begin();
+      await session.begin(options);
     } catch (e) {
       await session.stop();
       throw e;
@@ -88,14 +96,14 @@ export class MountSession {
     return session;
   }
 
-  private async begin(): Promise<void> {
+  private async begin(options: MountOptions): Promise<void> {
     this.server = await serveControl(this.ws.repo.gitDir, (req) => this.answer(req));
     // fuse-native drops falsy option values (a timeout of 0) and has no big_writes option; both
     // ride in the fsname option's value, which the binding passes through unquoted.
     const gitDir = this.ws.repo.gitDir;
     const source = /^[^,\s]+$/.test(gitDir) ? `gitfs:${gitDir}` : 'gitfs';
     const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, new HotLoop(HOT_WINDOW_MS)), {
-      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=0,entry_timeout=1,negative_timeout=0`,
+      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=0,entry_timeout=1,negative_timeout=0${options.allowOther === true ? ',allow_other,default_permissions' : ''}`,
       timeout: false as unknown as number,
     });
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot mount ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : res())));

@@ -42,8 +42,8 @@ export class TestMount {
     return this.exitCode;
   }
 
-  static async start(repo: string, path: string): Promise<TestMount> {
-    const child = spawn(process.execPath, [GITFS_BIN, 'mount', '--repo', repo, path], {
+  static async start(repo: string, path: string, extraArgs: readonly string[] = []): Promise<TestMount> {
+    const child = spawn(process.execPath, [GITFS_BIN, 'mount', '--repo', repo, ...extraArgs, path], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' },
     });

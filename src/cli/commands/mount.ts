@@ -9,22 +9,23 @@ import { MountSession } from '../../mount/session.js';
 import { Repository } from '../../repo/repository.js';
 import { parse, positionals, repoPath, type Command, type CommandContext } from '../context.js';
 
-const usage = 'gitfs mount [--repo R] [--background] MNT';
+const usage = 'gitfs mount [--repo R] [--background] [--allow-other] MNT';
 const READY_TIMEOUT_MS = 30_000;
 
 export const mount: Command = {
   summary: 'mount the repository: branches writable, history browsable (foreground unless --background)',
   usage,
   async run(ctx) {
-    const { values, positionals: rest } = parse(ctx, { background: { type: 'boolean' } }, usage);
+    const { values, positionals: rest } = parse(ctx, { background: { type: 'boolean' }, 'allow-other': { type: 'boolean' } }, usage);
+    const allowOther = values['allow-other'] === true;
     const [mnt] = positionals(rest, 1, 1, usage) as [string];
     const mountpoint = resolve(ctx.cwd, mnt);
     const repoDir = resolve(ctx.cwd, repoPath(ctx, values.repo));
-    if (values.background === true) return background(ctx, repoDir, mountpoint);
+    if (values.background === true) return background(ctx, repoDir, mountpoint, allowOther);
     const repo = await Repository.open(repoDir, { env: ctx.env });
     try {
       const log = (line: string): void => void ctx.stderr.write(`${line}\n`);
-      const session = await MountSession.start(repo, mountpoint, log);
+      const session = await MountSession.start(repo, mountpoint, log, { allowOther });
       const stop = (): void => void session.stop().catch((e: unknown) => log(`gitfs mount: stopping: ${(e as Error).message}`));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -41,7 +42,7 @@ export const mount: Command = {
 };
 
 /** Starts the mount as a detached process and returns once it answers on its control socket. */
-async function background(ctx: CommandContext, repoDir: string, mountpoint: string): Promise<number> {
+async function background(ctx: CommandContext, repoDir: string, mountpoint: string, allowOther: boolean): Promise<number> {
   const repo = await Repository.open(repoDir, { env: ctx.env });
   const gitDir = repo.gitDir;
   await repo.close();
@@ -49,7 +50,8 @@ async function background(ctx: CommandContext, repoDir: string, mountpoint: stri
   mkdirSync(join(gitDir, 'gitfs'), { recursive: true });
   const log = openSync(logPath, 'a');
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, 'mount', '--repo', gitDir, mountpoint], { detached: true, stdio: ['ignore', log, log], env: ctx.env });
+  const args = [main, 'mount', '--repo', gitDir, ...(allowOther ? ['--allow-other'] : []), mountpoint];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: ctx.env });
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code));
   const until = Date.now() + READY_TIMEOUT_MS;
