@@ -297,7 +297,16 @@ export class MountFs {
 
   async create(path: string, mode: number): Promise<number> {
     const r = await this.writableRoute(path, true);
-    return this.openData(await this.ws.fs(r.branch).create(r.rel, mode), true);
+    const id = await this.ws.fs(r.branch).create(r.rel, mode);
+    const fh = await this.openData(id, true).catch((e: unknown) => {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw e;
+    });
+    const now = this.ws.store.layer(r.branch).get(r.rel);
+    if (fh !== undefined && now?.t === 'file' && now.data === id) return fh;
+    // A commit took the new (empty) file meanwhile: open what the branch holds there now.
+    if (fh !== undefined) await this.release(fh, path);
+    return this.openInBranch(r, path, true);
   }
 
   async read(fh: number, into: Buffer, length: number, position: number): Promise<number> {
@@ -317,13 +326,16 @@ export class MountFs {
   async write(fh: number, from: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh);
     if (h.kind !== 'data' || !h.writable) throw new FsError('EBADF');
-    return (await writeP(h.fd, from, 0, length, position)).bytesWritten;
+    const { bytesWritten } = await writeP(h.fd, from, 0, length, position);
+    this.ws.store.touch(h.dataId);
+    return bytesWritten;
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
     const h = this.handle(fh);
     if (h.kind !== 'data' || !h.writable) throw new FsError('EBADF');
     await ftruncateP(h.fd, size);
+    this.ws.store.touch(h.dataId);
   }
 
   async fsync(fh: number): Promise<void> {
@@ -362,6 +374,7 @@ export class MountFs {
 
   async mkdir(path: string, mode: number): Promise<void> {
     const r = await this.routeOf(path);
+    if ((r.kind === 'branch' && r.rel === '') || r.kind === 'namespace' || r.kind === 'root') throw new FsError('EEXIST', path);
     if (r.kind === 'missing' && r.under === 'branches') {
       let branch: BranchName;
       try {

@@ -7,6 +7,7 @@
  */
 import { chmod, open, stat, truncate as truncateFile, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
+import { errnoCode } from '../errors.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import { badEntryName } from '../objects/tree.js';
@@ -26,6 +27,7 @@ export function fileMode(mode: number): number {
 /** Times the mount passes for "leave unchanged" (UTIME_OMIT). */
 const OMIT = 2 ** 53;
 const COPY_ATTEMPTS = 3;
+const CHANGE_ATTEMPTS = 4;
 
 export interface BranchFsContext {
   readonly store: WorkStore;
@@ -42,6 +44,38 @@ export class BranchFs {
     /** A fresh view of the layer over its base; changes record the view's base with them. */
     private readonly view: () => Promise<MergedView>,
   ) {}
+
+  /**
+   * Runs a change again (a few times at most) when it was decided on a view that a commit or
+   * reset made stale (EAGAIN), or when the data file it acted on was let go meanwhile.
+   */
+  private async retrying<T>(change: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await change();
+      } catch (e) {
+        if (!(e instanceof FsError && e.errno === 'EAGAIN')) throw e;
+        if (attempt >= CHANGE_ATTEMPTS) throw new FsError('EBUSY', e.path);
+      }
+    }
+  }
+
+  /** Acts on the data file `id` of `path`, then checks `path` still names it (else EAGAIN: again). */
+  private async onData(path: string, id: string, act: (file: string) => Promise<unknown>): Promise<void> {
+    try {
+      await act(this.c.store.dataPath(id));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') throw new FsError('EAGAIN', path);
+      throw e;
+    }
+    this.stillNames(path, id);
+  }
+
+  /** Fails with EAGAIN unless `path` still names data file `id` (a commit may have let it go). */
+  private stillNames(path: string, id: string): void {
+    const own = this.layer.get(path);
+    if (own?.t !== 'file' || own.data !== id) throw new FsError('EAGAIN', path);
+  }
 
   private now(): number {
     return this.c.clock.now();
@@ -69,36 +103,61 @@ export class BranchFs {
   }
 
   /** Creates an empty regular file; returns its data file's id. */
-  async create(path: string, mode: number): Promise<string> {
+  create(path: string, mode: number): Promise<string> {
+    return this.retrying(() => this.createOnce(path, mode));
+  }
+
+  private async createOnce(path: string, mode: number): Promise<string> {
     const view = await this.view();
     await this.creatable(view, path);
     const id = this.c.store.newDataId();
     const fh = await open(this.c.store.dataPath(id), 'wx', fileMode(mode));
     await fh.close();
-    await this.layer.change([[path, { t: 'file', data: id }], ...(await this.touchParents(view, [path]))], [], view.base);
+    try {
+      await this.layer.change([[path, { t: 'file', data: id }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
+    } catch (e) {
+      await this.c.store.dropData([{ t: 'file', data: id }]);
+      throw e;
+    }
     return id;
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
-    const view = await this.view();
-    await this.creatable(view, path);
-    await this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base);
+  mkdir(path: string, mode: number): Promise<void> {
+    return this.retrying(() => this.mkdirOnce(path, mode));
   }
 
-  async symlink(target: string, path: string): Promise<void> {
+  private async mkdirOnce(path: string, mode: number): Promise<void> {
     const view = await this.view();
     await this.creatable(view, path);
-    await this.layer.change([[path, { t: 'link', target, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base);
+    await this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
   }
 
-  async unlink(path: string): Promise<void> {
+  symlink(target: string, path: string): Promise<void> {
+    return this.retrying(() => this.symlinkOnce(target, path));
+  }
+
+  private async symlinkOnce(target: string, path: string): Promise<void> {
+    const view = await this.view();
+    await this.creatable(view, path);
+    await this.layer.change([[path, { t: 'link', target, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.retrying(() => this.unlinkOnce(path));
+  }
+
+  private async unlinkOnce(path: string): Promise<void> {
     const view = await this.view();
     const r = await this.must(view, path);
     if (r.node.kind === 'dir') throw new FsError('EISDIR', path);
     await this.remove(view, path, r.inLower);
   }
 
-  async rmdir(path: string): Promise<void> {
+  rmdir(path: string): Promise<void> {
+    return this.retrying(() => this.rmdirOnce(path));
+  }
+
+  private async rmdirOnce(path: string): Promise<void> {
     if (path === '') throw new FsError('EBUSY', path);
     const view = await this.view();
     const r = await this.must(view, path);
@@ -112,11 +171,15 @@ export class BranchFs {
     const below = this.layer.pathsBelow(path);
     const dropped = [path, ...below].map((p) => this.layer.get(p));
     const parents = await this.touchParents(view, [path]);
-    await this.layer.change(inLower ? [[path, { t: 'wh' }], ...parents] : parents, inLower ? below : [path, ...below], view.base);
+    await this.layer.change(inLower ? [[path, { t: 'wh' }], ...parents] : parents, inLower ? below : [path, ...below], view.base, undefined, view.generation);
     await this.c.store.dropData(dropped);
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  rename(from: string, to: string): Promise<void> {
+    return this.retrying(() => this.renameOnce(from, to));
+  }
+
+  private async renameOnce(from: string, to: string): Promise<void> {
     if (from === to) return;
     if (isWithin(to, from)) throw new FsError('EINVAL', to);
     if (badEntryName(baseName(to)) !== undefined) throw new FsError('EINVAL', to);
@@ -141,7 +204,7 @@ export class BranchFs {
     if (src.inLower) puts.push([from, { t: 'wh' }]);
     else dels.push(from);
     puts.push(...(await this.touchParents(view, [from, to])));
-    await this.layer.change(puts, dels, view.base);
+    await this.layer.change(puts, dels, view.base, undefined, view.generation);
     await this.c.store.dropData(replaced);
   }
 
@@ -194,32 +257,41 @@ export class BranchFs {
     return (await this.c.objects.read(node.oid as Oid)).content.toString('utf8');
   }
 
-  async chmod(path: string, mode: number): Promise<void> {
+  chmod(path: string, mode: number): Promise<void> {
+    return this.retrying(() => this.chmodOnce(path, mode));
+  }
+
+  private async chmodOnce(path: string, mode: number): Promise<void> {
     const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'symlink') return;
     if (node.kind === 'dir') {
       const own = this.layer.get(path);
-      await this.layer.change([[path, { t: 'dir', lower: own?.t === 'dir' ? own.lower : 'inherit', mode: mode & 0o7777, mtime: node.mtime ?? this.now() }]], [], view.base);
+      await this.layer.change([[path, { t: 'dir', lower: own?.t === 'dir' ? own.lower : 'inherit', mode: mode & 0o7777, mtime: node.mtime ?? this.now() }]], [], view.base, undefined, view.generation);
       return;
     }
     if (node.data !== undefined) {
-      await chmod(this.c.store.dataPath(node.data), fileMode(mode));
+      await this.onData(path, node.data, (file) => chmod(file, fileMode(mode)));
       return;
     }
     const executable = fileMode(mode) === 0o755;
     if (executable === node.executable) return;
-    await this.layer.change([[path, { ...(await this.entryFor(node)), executable } as OverlayEntry]], [], view.base);
+    await this.layer.change([[path, { ...(await this.entryFor(node)), executable } as OverlayEntry]], [], view.base, undefined, view.generation);
   }
 
   /** Sets times in ms since the epoch; 2^53 or more leaves that time unchanged (UTIME_OMIT). */
-  async utimens(path: string, atime: number, mtime: number): Promise<void> {
+  utimens(path: string, atime: number, mtime: number): Promise<void> {
+    return this.retrying(() => this.utimensOnce(path, atime, mtime));
+  }
+
+  private async utimensOnce(path: string, atime: number, mtime: number): Promise<void> {
     const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'file' && node.data !== undefined) {
-      const p = this.c.store.dataPath(node.data);
-      const st = atime >= OMIT || mtime >= OMIT ? await stat(p) : undefined;
-      await utimes(p, (atime >= OMIT ? (st as Stats).atimeMs : atime) / 1000, (mtime >= OMIT ? (st as Stats).mtimeMs : mtime) / 1000);
+      await this.onData(path, node.data, async (file) => {
+        const st = atime >= OMIT || mtime >= OMIT ? await stat(file) : undefined;
+        await utimes(file, (atime >= OMIT ? (st as Stats).atimeMs : atime) / 1000, (mtime >= OMIT ? (st as Stats).mtimeMs : mtime) / 1000);
+      });
       return;
     }
     if (mtime >= OMIT) return; // only the access time changes: git-backed entries do not keep it
@@ -227,15 +299,20 @@ export class BranchFs {
     if (entry.t === 'dir') {
       // The directory keeps merging with what it merged with (chmod does the same).
       const own = this.layer.get(path);
-      await this.layer.change([[path, { ...entry, lower: own?.t === 'dir' ? own.lower : 'inherit', mtime }]], [], view.base);
+      await this.layer.change([[path, { ...entry, lower: own?.t === 'dir' ? own.lower : 'inherit', mtime }]], [], view.base, undefined, view.generation);
     } else if (entry.t === 'link' || entry.t === 'gitfile') {
-      await this.layer.change([[path, { ...entry, mtime }]], [], view.base);
+      await this.layer.change([[path, { ...entry, mtime }]], [], view.base, undefined, view.generation);
     }
   }
 
-  async truncate(path: string, size: number): Promise<void> {
+  truncate(path: string, size: number): Promise<void> {
+    return this.retrying(() => this.truncateOnce(path, size));
+  }
+
+  private async truncateOnce(path: string, size: number): Promise<void> {
     const id = await this.writable(path, size === 0 ? 0 : undefined);
-    await truncateFile(this.c.store.dataPath(id), size);
+    await this.onData(path, id, (file) => truncateFile(file, size));
+    this.c.store.touch(id);
   }
 
   /**
@@ -251,7 +328,7 @@ export class BranchFs {
           return await this.copyUp(path, keep);
         } catch (e) {
           // Changed under the copy: copy again from the new state, a few times at most.
-          if (!(e instanceof FsError && e.errno === 'EBUSY') || attempt >= COPY_ATTEMPTS) throw e;
+          if (!(e instanceof FsError && (e.errno === 'EBUSY' || e.errno === 'EAGAIN')) || attempt >= COPY_ATTEMPTS) throw e;
         }
       }
     })();
@@ -264,13 +341,13 @@ export class BranchFs {
   }
 
   private async copyUp(path: string, keep: number | undefined): Promise<string> {
+    const before = this.layer.get(path);
+    const baseBefore = this.layer.base;
     const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'dir') throw new FsError('EISDIR', path);
     if (node.kind !== 'file') throw new FsError('EINVAL', path);
     if (node.data !== undefined) return node.data;
-    const before = this.layer.get(path);
-    const baseBefore = this.layer.base;
     const id = this.c.store.newDataId();
     const dataPath = this.c.store.dataPath(id);
     const fh = await open(dataPath, 'wx', node.executable ? 0o755 : 0o644);
@@ -290,7 +367,12 @@ export class BranchFs {
       await this.c.store.dropData([{ t: 'file', data: id }]);
       throw new FsError('EBUSY', path);
     }
-    await this.layer.change([[path, { t: 'file', data: id }]], [], view.base);
+    try {
+      await this.layer.change([[path, { t: 'file', data: id }]], [], view.base, undefined, view.generation);
+    } catch (e) {
+      await this.c.store.dropData([{ t: 'file', data: id }]);
+      throw e;
+    }
     return id;
   }
 }

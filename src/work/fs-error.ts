@@ -16,6 +16,7 @@ export type Errno =
   | 'EBUSY'
   | 'EXDEV'
   | 'ENAMETOOLONG'
+  | 'EAGAIN'
   | 'EIO';
 
 export class FsError extends Error {

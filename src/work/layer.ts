@@ -6,6 +6,7 @@
  */
 import type { Oid } from '../objects/oid.js';
 import type { BranchName } from '../branches/ref-name.js';
+import { FsError } from './fs-error.js';
 import { baseName, parentOf, type OverlayEntry } from './overlay.js';
 
 /** A base to record with a batch: undefined in the batch means "leave the base as it is". */
@@ -25,6 +26,8 @@ export class Layer {
    * the branch head); null: the branch had no commit when the first change was made.
    */
   private baseId: Oid | null | undefined;
+  /** Bumped whenever a commit or reset settles the layer: views older than that are stale. */
+  private gen = 0;
 
   constructor(
     readonly branch: BranchName,
@@ -39,6 +42,10 @@ export class Layer {
 
   get base(): Oid | null | undefined {
     return this.baseId;
+  }
+
+  get generation(): number {
+    return this.gen;
   }
 
   get size(): number {
@@ -64,7 +71,17 @@ export class Layer {
    * changes (empty, or holding only directory times and modes, which mean the same over any
    * base) is unpinned: it follows its branch again.
    */
-  change(puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[] = [], viewBase?: Oid | null, base?: BaseChange): Promise<void> {
+  change(
+    puts: ReadonlyArray<readonly [string, OverlayEntry]>,
+    dels: readonly string[] = [],
+    viewBase?: Oid | null,
+    base?: BaseChange,
+    viewGeneration?: number,
+  ): Promise<void> {
+    // A change decided on a view from before the last commit or reset is refused (EAGAIN):
+    // the caller decides again on a fresh view.
+    if (viewGeneration !== undefined && viewGeneration !== this.gen) return Promise.reject(new FsError('EAGAIN'));
+    if (base !== undefined) this.gen++;
     for (const path of dels) this.unindex(path);
     for (const [path, entry] of puts) this.index(path, entry);
     let next = base;

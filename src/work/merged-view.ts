@@ -62,6 +62,15 @@ function nodeFromOverlay(entry: Exclude<OverlayEntry, { t: 'wh' }>, below: DirEn
   }
 }
 
+/**
+ * The entry that stands at a path over `below`: a directory's own attributes ('inherit') count
+ * only while the lower tree has a directory there (a commit elsewhere may have removed it).
+ */
+export function shadowing(own: OverlayEntry | undefined, below: DirEntry | undefined): OverlayEntry | undefined {
+  if (own?.t === 'dir' && own.lower === 'inherit' && below?.kind !== 'dir') return undefined;
+  return own;
+}
+
 export class MergedView {
   constructor(
     private readonly trees: TreeCache,
@@ -69,6 +78,8 @@ export class MergedView {
     private readonly rootLower: Oid | null,
     /** The commit whose tree `rootLower` is (null: none), for changes made through this view. */
     readonly base: Oid | null = null,
+    /** The layer's generation when the view was made (changes check it). */
+    readonly generation?: number,
   ) {}
 
   private root(): Node {
@@ -88,7 +99,7 @@ export class MergedView {
       at = childPath(at, name);
       const below = node.lower === null ? undefined : (await this.trees.get(node.lower)).get(name);
       inLower = below !== undefined;
-      const own = this.layer?.get(at);
+      const own = shadowing(this.layer?.get(at), below);
       if (own?.t === 'wh') return undefined;
       if (own !== undefined) node = nodeFromOverlay(own, below);
       else if (below !== undefined) node = nodeFromLower(below);
@@ -103,9 +114,11 @@ export class MergedView {
     const kinds = new Map<string, FileKind>();
     if (node.lower !== null) for (const [name, e] of await this.trees.get(node.lower)) kinds.set(name, e.kind);
     for (const name of this.layer?.childNames(path) ?? []) {
-      const own = this.layer?.get(childPath(path, name));
-      if (own === undefined || own.t === 'wh') kinds.delete(name);
-      else kinds.set(name, own.t === 'dir' ? 'dir' : own.t === 'link' ? 'symlink' : 'file');
+      const raw = this.layer?.get(childPath(path, name));
+      const below = kinds.get(name);
+      const own = raw?.t === 'dir' && raw.lower === 'inherit' ? (below === 'dir' ? raw : undefined) : raw;
+      if (raw === undefined || own?.t === 'wh') kinds.delete(name);
+      else if (own !== undefined) kinds.set(name, own.t === 'dir' ? 'dir' : own.t === 'link' ? 'symlink' : 'file');
     }
     return [...kinds].map(([name, kind]) => ({ name, kind })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

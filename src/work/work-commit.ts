@@ -10,7 +10,7 @@
  */
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { ErrorCodes, GitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { encodeCommit } from '../objects/commit.js';
 import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import { hashObject, type Oid } from '../objects/oid.js';
@@ -23,7 +23,7 @@ import { readCommit } from '../files/tree-reader.js';
 import { pointHeadIfDangling, signatureNow } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
 import { Layer } from './layer.js';
-import { MergedView } from './merged-view.js';
+import { MergedView, shadowing } from './merged-view.js';
 import { ancestorsOf, baseName, childPath, isWithin, parentOf, type OverlayEntry } from './overlay.js';
 import type { TreeCache } from './tree-cache.js';
 import type { WorkStore } from './work-store.js';
@@ -130,11 +130,14 @@ async function settle(
   await store.sync();
 }
 
-/** A data file's version: size, mtime and ctime (ns). Synchronous: see the drop decision. */
+/**
+ * A data file's version: size, times (ns), and the writes counted through the mount (file
+ * times are only as fine as the kernel's clock tick). Synchronous: see the drop decision.
+ */
 function stampNow(store: WorkStore, id: string): string {
   try {
     const st = statSync(store.dataPath(id), { bigint: true });
-    return `${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${store.version(id)}`;
   } catch {
     return 'gone';
   }
@@ -184,10 +187,12 @@ class TreeBuilder {
     const entries = new Map<string, DirEntry>(lower === null ? [] : await this.trees.get(lower));
     const fromLower = new Set(entries.keys());
     for (const name of this.layer.childNames(path)) {
-      const own = this.layer.get(childPath(path, name)) as OverlayEntry;
+      const own = shadowing(this.layer.get(childPath(path, name)), entries.get(name));
+      if (own === undefined) continue; // a directory's attributes over what is no directory now
       fromLower.delete(name);
-      if (own.t === 'wh') entries.delete(name);
-      else entries.set(name, await this.fromOverlay(childPath(path, name), own, entries.get(name)));
+      const entry = own.t === 'wh' ? undefined : await this.fromOverlay(childPath(path, name), own, entries.get(name));
+      if (entry === undefined) entries.delete(name);
+      else entries.set(name, entry);
     }
     for (const name of fromLower) {
       const e = entries.get(name) as DirEntry;
@@ -202,7 +207,8 @@ class TreeBuilder {
     return this.writer.writeHashed(hashObject('tree', content), 'tree', content);
   }
 
-  private async fromOverlay(path: string, own: Exclude<OverlayEntry, { t: 'wh' }>, below: DirEntry | undefined): Promise<DirEntry> {
+  /** The tree entry for `own`; undefined for a written file deleted since the snapshot. */
+  private async fromOverlay(path: string, own: Exclude<OverlayEntry, { t: 'wh' }>, below: DirEntry | undefined): Promise<DirEntry | undefined> {
     const name = baseName(path);
     switch (own.t) {
       case 'dir': {
@@ -219,7 +225,11 @@ class TreeBuilder {
       }
       case 'file': {
         this.stamps.set(own.data, stampNow(this.store, own.data));
-        const st = await stat(this.store.dataPath(own.data));
+        const st = await stat(this.store.dataPath(own.data)).catch((e: unknown) => {
+          if (errnoCode(e) === 'ENOENT') return undefined;
+          throw e;
+        });
+        if (st === undefined) return undefined;
         const { entry } = await storeFile(this.store.dataPath(own.data), name, (st.mode & 0o100) !== 0, st.size, {
           sink: this.writer,
           chunker: this.repo.chunker,

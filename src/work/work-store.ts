@@ -23,6 +23,8 @@ import type { OverlayEntry } from './overlay.js';
 type Value = OverlayEntry | { readonly base: Oid | null };
 type Op = { type: 'put'; key: string; value: Value } | { type: 'del'; key: string };
 
+/** Dropped data files waiting for a synced write before it is forced. */
+const UNLINK_BATCH = 1024;
 const ENTRY = 'e\0';
 const BASE = 'b\0';
 const entryKey = (branch: BranchName, path: string): string => `${ENTRY}${branch}\0${path}`;
@@ -31,8 +33,12 @@ export class WorkStore implements LayerPersistence {
   private readonly layers = new Map<BranchName, Layer>();
   private queue: Promise<void> = Promise.resolve();
   private failure: unknown;
-  /** Data files were created since the data directory was last synced. */
+  /** Data files were named since the data directory was last synced. */
   private newFiles = false;
+  /** Data files no batch names any more, deleted after the next synced write. */
+  private unlinkAfterSync: string[] = [];
+  /** Writes through the mount per data file, so a commit can tell a file changed meanwhile. */
+  private readonly writes = new Map<string, number>();
 
   private constructor(
     private readonly db: Level<string, Value>,
@@ -79,24 +85,31 @@ export class WorkStore implements LayerPersistence {
 
   /** A name for a new data file; the caller creates it before any entry names it. */
   newDataId(): string {
-    this.newFiles = true;
     return randomBytes(12).toString('hex');
   }
 
+  /** Counts a write to data file `id` (see version). */
+  touch(id: string): void {
+    this.writes.set(id, (this.writes.get(id) ?? 0) + 1);
+  }
+
+  /** How many writes data file `id` has had through this process. */
+  version(id: string): number {
+    return this.writes.get(id) ?? 0;
+  }
+
   /**
-   * Deletes the data files of dropped `file` entries once every batch queued so far is written
-   * (so no batch on disk still names them). Open descriptors keep theirs readable.
+   * Deletes the data files of dropped `file` entries, but only after a synced write has made
+   * durable the batches that stopped naming them: a crash can never find a name without its
+   * file. Until then (the next fsync, or closing) they stay; open descriptors keep theirs anyway.
    */
   dropData(entries: ReadonlyArray<OverlayEntry | undefined>): Promise<void> {
-    const ids = entries.flatMap((e) => (e?.t === 'file' ? [e.data] : []));
-    if (ids.length === 0) return Promise.resolve();
-    return this.after(async () => {
-      for (const id of ids) {
-        await unlink(this.dataPath(id)).catch((err: unknown) => {
-          if (errnoCode(err) !== 'ENOENT') throw err;
-        });
-      }
-    });
+    for (const e of entries) {
+      if (e?.t !== 'file') continue;
+      this.unlinkAfterSync.push(e.data);
+      this.writes.delete(e.data);
+    }
+    return this.unlinkAfterSync.length >= UNLINK_BATCH ? this.sync() : Promise.resolve();
   }
 
   write(branch: BranchName, puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[], base?: BaseChange): Promise<void> {
@@ -107,6 +120,7 @@ export class WorkStore implements LayerPersistence {
     if (base !== undefined) {
       ops.push(base.base === undefined ? { type: 'del', key: `${BASE}${branch}` } : { type: 'put', key: `${BASE}${branch}`, value: { base: base.base } });
     }
+    if (puts.some(([, e]) => e.t === 'file')) this.newFiles = true;
     return this.after(async () => {
       if (ops.length > 0) await this.db.batch(ops);
     });
@@ -126,13 +140,25 @@ export class WorkStore implements LayerPersistence {
         }
       }
       await this.db.batch([{ type: 'put', key: 'synced', value: { base: null } }], { sync: true });
+      await this.unlinkDropped();
     });
   }
 
   async close(): Promise<void> {
+    if (this.failure === undefined && this.unlinkAfterSync.length > 0) await this.sync().catch(() => undefined);
     await this.queue;
     await this.db.close();
     if (this.failure !== undefined) throw this.ioError(this.failure);
+  }
+
+  private async unlinkDropped(): Promise<void> {
+    const ids = this.unlinkAfterSync;
+    this.unlinkAfterSync = [];
+    for (const id of ids) {
+      await unlink(this.dataPath(id)).catch((err: unknown) => {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      });
+    }
   }
 
   /** Runs `work` after everything queued before it; a failure stops the queue for good. */

@@ -62,6 +62,7 @@ export class Workspace {
   private readonly branchFs = new Map<BranchName, BranchFs>();
   private readonly commits = new Map<Oid, CommitInfo>();
   private readonly sizes = new Map<Oid, number>();
+  private readonly settling = new Map<BranchName, Promise<void>>();
   private heads: { stamp: string; dirs: string[]; map: Map<BranchName, Oid> } | undefined;
 
   private constructor(
@@ -129,7 +130,9 @@ export class Workspace {
   async view(branch: BranchName): Promise<{ view: MergedView; time: number | undefined }> {
     const base = await this.baseOf(branch);
     const info = base === undefined ? undefined : await this.commitInfo(base);
-    return { view: new MergedView(this.trees, this.store.layer(branch), info?.tree ?? null, base ?? null), time: info?.time };
+    const layer = this.store.layer(branch);
+    const generation = layer.generation;
+    return { view: new MergedView(this.trees, layer, info?.tree ?? null, base ?? null, generation), time: info?.time };
   }
 
   fs(branch: BranchName): BranchFs {
@@ -143,7 +146,21 @@ export class Workspace {
   }
 
   async commit(branch: BranchName, message: string, busy?: (dataId: string) => boolean): Promise<WorkCommitResult> {
-    return commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
+    return this.exclusive(branch, () => commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy }));
+  }
+
+  /** Runs commits and resets of one branch one at a time (each settles the layer as it found it). */
+  private exclusive<T>(branch: BranchName, work: () => Promise<T>): Promise<T> {
+    const run = (this.settling.get(branch) ?? Promise.resolve()).then(work);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.settling.set(branch, tail);
+    void tail.then(() => {
+      if (this.settling.get(branch) === tail) this.settling.delete(branch);
+    });
+    return run;
   }
 
   /** Uncommitted changes of one branch, or of every branch that has some. */
@@ -158,7 +175,11 @@ export class Workspace {
   }
 
   /** Discards a branch's uncommitted changes; returns how many entries were dropped. */
-  async reset(branch: BranchName): Promise<number> {
+  reset(branch: BranchName): Promise<number> {
+    return this.exclusive(branch, () => this.resetNow(branch));
+  }
+
+  private async resetNow(branch: BranchName): Promise<number> {
     const layer = this.store.layer(branch);
     const entries = [...layer.entries()];
     await layer.change(
