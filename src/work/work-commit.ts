@@ -17,6 +17,7 @@ import { hashObject, type Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
 import { encodeTree, TreeModes } from '../objects/tree.js';
 import type { BranchName } from '../branches/ref-name.js';
+import type { ReflogEntry } from '../branches/reflog.js';
 import { diffTrees } from '../files/diff.js';
 import { storeFile } from '../files/store-file.js';
 import { readCommit } from '../files/tree-reader.js';
@@ -44,6 +45,7 @@ export interface WorkCommitResult {
 const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
 /** How the reflog names commits made from a working layer. */
 const REFLOG_PREFIX = 'commit (mount): ';
+const MAX_REFLOG_SCAN = 1000;
 
 export async function commitWork(repo: Repository, store: WorkStore, trees: TreeCache, branch: BranchName, options: WorkCommitOptions): Promise<WorkCommitResult> {
   const layer = store.layer(branch);
@@ -56,7 +58,10 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   const base = layer.base === undefined ? head : (layer.base ?? undefined);
   const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);
   const rootLower = await treeOf(head);
-  if (head !== base && !(await committedByThisLayer(repo, branch, base, head))) await refuseOverlaps(repo, trees, frozen, await treeOf(base), rootLower);
+  // If this layer's last commit landed but the layer never heard (a crash between moving the
+  // branch and settling), its changes are in that commit: compare against it, not the old base.
+  const since = (await landedFromLayer(repo, branch, base)) ?? base;
+  if (head !== since) await refuseOverlaps(repo, trees, frozen, await treeOf(since), rootLower);
 
   const stamps = new Map<string, string>();
   const writer = await repo.newPackWriter();
@@ -88,13 +93,18 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
 }
 
 /**
- * Whether `head` is a commit this branch's layer made from `base` that landed before the layer
- * heard of it (the process died between moving the branch and recording the new base). Only one
- * process owns the layers, so a working-layer commit on top of the layer's base is its own.
+ * A commit this branch's layer made from `base` that landed before the layer heard of it (the
+ * process died between moving the branch and recording the new base), found in the reflog,
+ * newest first. Only one process owns the layers, so a working-layer commit on top of the
+ * layer's base is its own.
  */
-async function committedByThisLayer(repo: Repository, branch: BranchName, base: Oid | undefined, head: Oid | undefined): Promise<boolean> {
-  const last = (await repo.refs.reflog(branch)).at(-1);
-  return last !== undefined && last.newOid === head && last.message.startsWith(REFLOG_PREFIX) && (base === undefined ? /^0{40}$/.test(last.oldOid) : last.oldOid === base);
+async function landedFromLayer(repo: Repository, branch: BranchName, base: Oid | undefined): Promise<Oid | undefined> {
+  const log = await repo.refs.reflog(branch);
+  for (let i = log.length - 1; i >= 0 && i >= log.length - MAX_REFLOG_SCAN; i--) {
+    const e = log[i] as ReflogEntry;
+    if (e.message.startsWith(REFLOG_PREFIX) && (base === undefined ? /^0{40}$/.test(e.oldOid) : e.oldOid === base)) return e.newOid;
+  }
+  return undefined;
 }
 
 /**
