@@ -4,6 +4,7 @@
  * typed from those declarations.
  */
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type * as FuseNative from '@cocalc/fuse-native';
 
 export type FuseClass = typeof FuseNative.default.default;
@@ -11,7 +12,25 @@ export type FuseOperations = FuseNative.default.OPERATIONS;
 export type FuseOptions = FuseNative.default.OPTIONS;
 export type FuseInstance = InstanceType<FuseClass>;
 
-export const Fuse = createRequire(import.meta.url)('@cocalc/fuse-native') as FuseClass;
+const requireHere = createRequire(import.meta.url);
+export const Fuse = requireHere('@cocalc/fuse-native') as FuseClass;
+
+/** The addon itself, as the package loads it (node-gyp-build returns the one loaded instance). */
+const packageDir = dirname(requireHere.resolve('@cocalc/fuse-native/package.json'));
+const addon = createRequire(join(packageDir, 'index.js'))('node-gyp-build')(packageDir) as {
+  fuse_native_unmount(mnt: string, thread: Buffer): void;
+};
+
+/**
+ * Lets go of a mount the kernel has already dropped (`fusermount -u` from outside, or a refused-
+ * if-busy unmount that succeeded). The package's own unmount runs `fusermount -uz` first and,
+ * when that fails because nothing is mounted, never releases the handle that keeps Node's event
+ * loop alive: the process would not exit.
+ */
+export function releaseUnmounted(fuse: FuseInstance): void {
+  const thread = (fuse as unknown as { _thread: Buffer | null })._thread;
+  if (thread !== null) addon.fuse_native_unmount(fuse.mnt, thread);
+}
 
 /** Negative errno numbers by name (ENOENT → -2), as the binding's callbacks want them. */
 export const ERRNO = Fuse as unknown as Readonly<Record<string, number | undefined>>;

@@ -14,7 +14,7 @@ import type { Repository } from '../repo/repository.js';
 import { Workspace } from '../work/workspace.js';
 import { serveControl, type ControlRequest } from './control.js';
 import { fuseOperations, type Log } from './fuse-adapter.js';
-import { Fuse, type FuseInstance } from './fuse-binding.js';
+import { Fuse, releaseUnmounted, type FuseInstance } from './fuse-binding.js';
 import { HotLoop } from './hot-loop.js';
 import { MountFs } from './mount-fs.js';
 import { mountAt } from './mount-table.js';
@@ -141,6 +141,13 @@ export class MountSession {
       case 'reset':
         return { dropped: await this.ws.reset(parseBranchName(req.branch)) };
       case 'unmount':
+        // Like umount(8): refused while something uses the mount (the watch then stops the session).
+        try {
+          await execFileP('fusermount', ['-u', this.mountpoint]);
+        } catch (e) {
+          const why = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
+          throw new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot unmount ${this.mountpoint}: ${why}`, { path: this.mountpoint });
+        }
         setImmediate(() => this.stop().catch((e: unknown) => this.log(`gitfs mount: stopping: ${(e as Error).message}`)));
         return { mountpoint: this.mountpoint };
       default:
@@ -162,7 +169,10 @@ export class MountSession {
     if (this.watch !== undefined) clearInterval(this.watch);
     try {
       const fuse = this.fuse;
-      if (fuse !== undefined) {
+      const mounted = fuse !== undefined && (await mountAt(this.mountpoint).catch(() => undefined)) !== undefined;
+      // Unmounted already (gitfs umount, fusermount -u): only the binding's handle is left.
+      if (fuse !== undefined && !mounted) releaseUnmounted(fuse);
+      if (fuse !== undefined && mounted) {
         await new Promise<void>((res) =>
           fuse.unmount((err) => {
             if (err) this.log(`gitfs mount: unmount of ${this.mountpoint}: ${err.message}`);

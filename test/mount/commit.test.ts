@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
@@ -102,6 +102,27 @@ describe('mount: status, commit and reset of the working layer', function () {
     assert.equal(readFileSync(join(mnt, 'main/a.txt'), 'utf8'), 'theirs again\n');
     assert.ok(!existsSync(join(mnt, 'main/docs')));
     assert.match(await gitfsOk(['status', '--repo', repo]), /no uncommitted changes/);
+  });
+
+  it('refuses to unmount while in use, like umount(8), and unmounts once free', async () => {
+    const { repo, mnt } = await fixture();
+    const m = await TestMount.start(repo, mnt);
+    const user = spawn('sleep', ['30'], { cwd: join(mnt, 'main'), stdio: 'ignore' });
+    try {
+      const busy = await gitfs(['umount', mnt]);
+      assert.equal(busy.code, 7, busy.stderr);
+      assert.match(busy.stderr, /GITFS_MOUNT_FAILED/);
+      assert.equal(readFileSync(join(mnt, 'main/a.txt'), 'utf8'), 'a\n');
+    } finally {
+      user.kill('SIGKILL');
+      await new Promise((r) => user.on('exit', r));
+    }
+    await gitfsOk(['umount', mnt]);
+    assert.equal(await m.exit(), 0);
+    // an unmount from outside (fusermount -u) ends the mount process too
+    const again = await TestMount.start(repo, mnt);
+    execFileSync('fusermount', ['-u', mnt]);
+    assert.equal(await again.exit(), 0);
   });
 
   it('refuses a second mount of the same repository and clears a stale mount point', async () => {

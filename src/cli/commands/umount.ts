@@ -26,7 +26,7 @@ export const umount: Command = {
     const m = await mountAt(path);
     if (m === undefined || m.fstype !== FSTYPE) throw new GitfsError(ErrorCodes.MOUNT_FAILED, `no gitfs mount at ${path}`, { path });
     const gitDir = m.source.startsWith('gitfs:') ? m.source.slice('gitfs:'.length) : undefined;
-    const asked = gitDir === undefined ? undefined : await askMount(gitDir, { op: 'unmount' }).catch(() => undefined);
+    const asked = gitDir === undefined ? undefined : await askMount(gitDir, { op: 'unmount' });
     if (asked === undefined) {
       try {
         await execFileP('fusermount', ['-u', path]);
