@@ -36,4 +36,33 @@ describe('mount: listings and attributes come from trees alone', function () {
     assert.match(m.log, /GITFS_OBJECT_NOT_FOUND/);
     assert.equal(statSync(join(mnt, 'main/small.txt')).size, 8);
   });
+
+  it('reads a range of a chunked file touching only the chunks it covers', async () => {
+    const { repo, mnt } = tmp.place();
+    await gitfsOk(['init', '--repo', repo]);
+    const blob = (text: string): string => gitIn(repo, ['hash-object', '-w', '--stdin'], text);
+    const absent = 'cd'.repeat(20);
+    // three chunks of 1 MiB (the kernel reads whole pages and ahead, so they must be large);
+    // the middle one is not in the repository
+    const MiB = 1 << 20;
+    const chunks = gitIn(
+      repo,
+      ['mktree', '--missing'],
+      `100644 blob ${blob('A'.repeat(MiB))}\t0000000000000000\n100644 blob ${absent}\t0000000000100000\n100644 blob ${blob('C'.repeat(MiB))}\t0000000000200000\n`,
+    );
+    const root = gitIn(repo, ['mktree', '--missing'], `040000 tree ${chunks}\tpartial.bin~gitfs~c${3 * MiB}\n`);
+    gitIn(repo, ['update-ref', 'refs/heads/main', gitIn(repo, ['commit-tree', root, '-m', 'partly here'], '')]);
+    await TestMount.start(repo, mnt);
+    const fd = openSync(join(mnt, 'main/partial.bin'), 'r');
+    try {
+      const buf = Buffer.alloc(4);
+      assert.equal(readSync(fd, buf, 0, 4, 2 * MiB + 1000), 4);
+      assert.equal(buf.toString(), 'CCCC');
+      assert.equal(readSync(fd, buf, 0, 4, 1000), 4);
+      assert.equal(buf.toString(), 'AAAA');
+      assert.throws(() => readSync(fd, buf, 0, 4, MiB + 1000), /EIO/);
+    } finally {
+      closeSync(fd);
+    }
+  });
 });
