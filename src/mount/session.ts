@@ -99,7 +99,9 @@ export class MountSession {
   private async begin(options: MountOptions): Promise<void> {
     this.server = await serveControl(this.ws.repo.gitDir, (req) => this.answer(req));
     // fuse-native drops falsy option values (a timeout of 0) and has no big_writes option; both
-    // ride in the fsname option's value, which the binding passes through unquoted.
+    // ride in the fsname option's value, which the binding passes through unquoted. Attributes
+    // are never cached by the kernel: a cached size would cut reads of a file a commit elsewhere
+    // changed (BENCHMARKS.md, "The mount"); names are, for 1 s (every request resolves anew).
     const gitDir = this.ws.repo.gitDir;
     const source = /^[^,\s]+$/.test(gitDir) ? `gitfs:${gitDir}` : 'gitfs';
     const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, new HotLoop(HOT_WINDOW_MS)), {
