@@ -111,6 +111,13 @@ const gitfsNotes: string[] = [];
 const noteGitfs = (step: string): void => {
   for (const r of rows) if (r.step === step && r.tool === 'gitfs' && r.note !== '') gitfsNotes.push(`- ${step} ${r.label}: ${r.note}`);
 };
+/** One step's section: its heading, its table, and gitfs's notes for it. */
+const section = (step: string, heading: string, headers: string[], body: string[][]): void => {
+  out.push(`## ${heading}\n`);
+  out.push(table(headers, body));
+  out.push('');
+  noteGitfs(step);
+};
 
 if (partial) out.push('**Partial results: the run has not finished (or stopped early).**\n');
 
@@ -126,10 +133,7 @@ if (toolsIn('rootfs').length > 0) {
     const gc = find('rootfs', t, 'gc');
     if (gc !== undefined) body.push([toolCell(t, gc), '`git gc` after b', dash, f2(gc.wall), f2(cpu(gc)), mib(gc.rssKb), dash, mb(gc.stored), dash]);
   }
-  out.push('## 1. Root filesystem tree: rootfs/a, then rootfs/b into the same repository\n');
-  out.push(table(['tool', 'snapshot', 'input MB', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s', 'stored after, MB', 'added, MB'], body));
-  out.push('');
-  noteGitfs('rootfs');
+  section('rootfs', '1. Root filesystem tree: rootfs/a, then rootfs/b into the same repository', ['tool', 'snapshot', 'input MB', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s', 'stored after, MB', 'added, MB'], body);
 }
 
 // ---------------------------------------------------------------- 2. random
@@ -140,10 +144,7 @@ if (toolsIn('random').length > 0) {
     const st = added('random', t, 'random');
     body.push([toolCell(t, r), f2(r?.wall), f2(cpu(r)), mib(r?.rssKb), f1(rate(r)), mb(r?.stored), r?.input && st !== undefined ? f2(st / r.input) : dash]);
   }
-  out.push('## 2. 1 GiB of random data (random/random.bin)\n');
-  out.push(table(['tool', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s', 'stored MB', 'added / input'], body));
-  out.push('');
-  noteGitfs('random');
+  section('random', '2. 1 GiB of random data (random/random.bin)', ['tool', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s', 'stored MB', 'added / input'], body);
 }
 
 // ---------------------------------------------------------------- 3. images
@@ -160,10 +161,7 @@ if (toolsIn('images').length > 0) {
     const gc = find('images', t, 'gc');
     if (gc !== undefined) body.push([toolCell(t, gc), '`git gc` after b', f2(gc.wall), f2(cpu(gc)), mib(gc.rssKb), dash, mb(gc.stored), dash, dash]);
   }
-  out.push('## 3. Disk images: images/a.raw, then images/b.raw (1.5 GiB sparse ext4, same path) into one repository\n');
-  out.push(table(['tool', 'image', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s (apparent)', 'stored after, MB', 'added, MB', 'b added, % of a'], body));
-  out.push('');
-  noteGitfs('images');
+  section('images', '3. Disk images: images/a.raw, then images/b.raw (1.5 GiB sparse ext4, same path) into one repository', ['tool', 'image', 'wall s', 'CPU s', 'peak RSS MiB', 'MB/s (apparent)', 'stored after, MB', 'added, MB', 'b added, % of a'], body);
 }
 
 // ---------------------------------------------------------------- 4. versions

@@ -114,12 +114,12 @@ export class MountFs {
       case 'dir':
         return dirAttr(this.owner, node.mode, node.mtime ?? time, readOnly);
       case 'symlink': {
-        const size = node.target !== undefined ? Buffer.byteLength(node.target) : await this.ws.sizeOf(node.oid as Oid);
+        const size = node.target !== undefined ? Buffer.byteLength(node.target) : await this.ws.repo.objects.sizeOf(node.oid as Oid);
         return symlinkAttr(this.owner, size, node.mtime ?? time);
       }
       default:
         if (node.data !== undefined) return dataAttr(this.owner, await stat(this.ws.store.dataPath(node.data)));
-        return fileAttr(this.owner, node.executable, node.git.size ?? (await this.ws.sizeOf(node.git.oid)), node.mtime ?? time, readOnly);
+        return fileAttr(this.owner, node.executable, node.git.size ?? (await this.ws.repo.objects.sizeOf(node.git.oid)), node.mtime ?? time, readOnly);
     }
   }
 
@@ -172,7 +172,7 @@ export class MountFs {
   /** `.objects/<id>`: a blob, or a chunked file by its chunk-tree id. */
   private async objectAttr(id: string, path: string): Promise<Attr> {
     const content = await this.objectContent(id, path);
-    return fileAttr(this.owner, false, content.size ?? (await this.ws.sizeOf(content.oid)), this.started, true);
+    return fileAttr(this.owner, false, content.size ?? (await this.ws.repo.objects.sizeOf(content.oid)), this.started, true);
   }
 
   private async objectContent(id: string, path: string): Promise<{ oid: Oid; chunked: boolean; size?: number }> {

@@ -123,7 +123,7 @@ export class MountSession {
 
   /**
    * The kernel reads ahead only 128 KiB on a FUSE mount by default, one or two requests in
-   * flight; 1 MiB keeps the prefetching reader busy (about +25 % on a sequential read here).
+   * flight; 1 MiB keeps several requests in flight for the prefetching reader.
    * Needs root; without it the default stays.
    */
   private async widenReadAhead(): Promise<void> {

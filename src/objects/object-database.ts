@@ -31,6 +31,8 @@ export interface ObjectDatabaseOptions {
 const PREFIX_RE = /^[0-9a-f]{4,40}$/;
 const PACK_IDX_RE = /^(pack-[^/]+)\.idx$/;
 
+const MAX_REMEMBERED_SIZES = 1 << 18;
+
 export class ObjectDatabase implements ObjectReader {
   readonly objectsDir: string;
   private readonly maxObjectBytes: number;
@@ -38,6 +40,7 @@ export class ObjectDatabase implements ObjectReader {
   /** Open packs by base name (`pack-<hash>`), newest first in `order`. */
   private readonly packsByName = new Map<string, PackFile>();
   private readonly damaged = new Map<string, GitfsError>();
+  private readonly sizes = new Map<Oid, number>();
   private order: PackFile[] = [];
   /** The pack directory as the last completed scan saw it. */
   private packDirStamp: DirStamp | undefined;
@@ -112,12 +115,17 @@ export class ObjectDatabase implements ObjectReader {
    * its entry: NOT hash-checked. OBJECT_NOT_FOUND if absent.
    */
   async sizeOf(oid: Oid): Promise<number> {
-    let size = await this.trySizeOf(oid);
+    // Remembered: an id's declared size never changes, and a stat storm asks for the same blobs again and again.
+    let size = this.sizes.get(oid) ?? (await this.trySizeOf(oid));
     if (size === undefined) {
       await this.refresh();
       size = await this.trySizeOf(oid);
     }
     if (size === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
+    if (!this.sizes.has(oid)) {
+      if (this.sizes.size >= MAX_REMEMBERED_SIZES) this.sizes.delete(this.sizes.keys().next().value as Oid);
+      this.sizes.set(oid, size);
+    }
     return size;
   }
 

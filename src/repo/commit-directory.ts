@@ -6,7 +6,7 @@
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { encodeCommit, type Signature } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
-import type { PackWriteStats } from '../objects/pack-writer.js';
+import type { PackWriter, PackWriteStats } from '../objects/pack-writer.js';
 import type { BranchName } from '../branches/ref-name.js';
 import { importDirectory, type ImportReport } from '../files/importer.js';
 import { readCommit } from '../files/tree-reader.js';
@@ -47,11 +47,7 @@ export async function commitDirectory(repo: Repository, branch: BranchName, from
     ));
     const unchanged = parent !== undefined && (await readCommit(repo.objects, parent)).tree === tree;
     if (!unchanged || options.allowEmpty === true) {
-      const who = signatureNow(repo);
-      commit = await writer.write(
-        'commit',
-        encodeCommit({ tree, parents: parent === undefined ? [] : [parent], author: who, committer: who, extraHeaders: [], message: normalizeMessage(options.message) }),
-      );
+      commit = await writeCommit(repo, writer, tree, parent === undefined ? [] : [parent], options.message);
     }
   } catch (e) {
     await writer.abort();
@@ -83,11 +79,18 @@ export async function pointHeadIfDangling(repo: Repository, branch: BranchName):
   if ((await repo.refs.resolve(head)) === undefined) await repo.refs.setHead(branch);
 }
 
+/** Writes a commit of `tree` by this repository's identity, now, with a normalized message. */
+export function writeCommit(repo: Repository, writer: PackWriter, tree: Oid, parents: readonly Oid[], message: string): Promise<Oid> {
+  const who = signatureNow(repo);
+  return writer.write('commit', encodeCommit({ tree, parents: [...parents], author: who, committer: who, extraHeaders: [], message: normalizeMessage(message) }));
+}
+
 function normalizeMessage(message: string): string {
   const trimmed = message.replace(/\s+$/, '');
   return `${trimmed === '' ? 'gitfs commit' : trimmed}\n`;
 }
 
-function firstLine(message: string): string {
+/** A message's subject line, for reflog entries. */
+export function firstLine(message: string): string {
   return message.split('\n')[0]?.trim() || 'gitfs commit';
 }

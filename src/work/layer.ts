@@ -1,5 +1,6 @@
 /**
- * One branch's working layer in memory: its entries, a child index for directory listings, and
+ * One branch's working layer in memory: its entries, an index of which names hold entries below
+ * each directory (listings, and moving or removing a subtree, cost the subtree's size), and
  * its base commit. Every change is one batch handed to the store's write queue in call order,
  * so what survives a crash is always a prefix of the changes made; the promise a change returns
  * settles once its batch is written (the caller answers only then).
@@ -18,7 +19,9 @@ export interface LayerPersistence {
 
 export class Layer {
   private readonly map = new Map<string, OverlayEntry>();
-  private readonly kids = new Map<string, Set<string>>();
+  /** Entries at or below each path (the root excluded), and the names under each directory that hold any. */
+  private readonly below = new Map<string, number>();
+  private readonly held = new Map<string, Set<string>>();
   /** Entries other than a directory's own attributes (`dir` with `lower: 'inherit'`). */
   private contentChanges = 0;
   /**
@@ -57,8 +60,8 @@ export class Layer {
   }
 
   /** Names of the entries directly inside directory `dir`. */
-  childNames(dir: string): ReadonlySet<string> {
-    return this.kids.get(dir) ?? EMPTY;
+  childNames(dir: string): string[] {
+    return [...(this.held.get(dir) ?? EMPTY)].filter((name) => this.map.has(dir === '' ? name : `${dir}/${name}`));
   }
 
   entries(): IterableIterator<[string, OverlayEntry]> {
@@ -91,10 +94,39 @@ export class Layer {
     return this.persist.write(this.branch, puts, dels, next);
   }
 
-  /** Every path with an entry at or below `dir` (excluding `dir` itself). */
+  /** Every path with an entry below `dir` (not `dir` itself): the size of that subtree, not of the layer. */
   pathsBelow(dir: string): string[] {
-    const prefix = `${dir}/`;
-    return [...this.map.keys()].filter((p) => p.startsWith(prefix));
+    const out: string[] = [];
+    const walk = (at: string): void => {
+      for (const name of this.held.get(at) ?? EMPTY) {
+        const path = at === '' ? name : `${at}/${name}`;
+        if (this.map.has(path)) out.push(path);
+        walk(path);
+      }
+    };
+    walk(dir);
+    return out;
+  }
+
+  /** Counts `path` and its ancestors as holding one more (delta 1) or one fewer (-1) entry. */
+  private count(path: string, delta: 1 | -1): void {
+    for (let at = path; at !== ''; at = parentOf(at)) {
+      const n = (this.below.get(at) ?? 0) + delta;
+      const parent = parentOf(at);
+      if (n === 0) {
+        this.below.delete(at);
+        const names = this.held.get(parent);
+        names?.delete(baseName(at));
+        if (names?.size === 0) this.held.delete(parent);
+      } else {
+        this.below.set(at, n);
+        if (n === 1 && delta === 1) {
+          let names = this.held.get(parent);
+          if (names === undefined) this.held.set(parent, (names = new Set()));
+          names.add(baseName(at));
+        }
+      }
+    }
   }
 
   private index(path: string, entry: OverlayEntry): void {
@@ -102,10 +134,7 @@ export class Layer {
     if (!attributesOnly(entry)) this.contentChanges++;
     this.map.set(path, entry);
     if (path === '') return; // the branch root: no directory holds it
-    const dir = parentOf(path);
-    let set = this.kids.get(dir);
-    if (set === undefined) this.kids.set(dir, (set = new Set()));
-    set.add(baseName(path));
+    this.count(path, 1);
   }
 
   private unindex(path: string): void {
@@ -114,10 +143,7 @@ export class Layer {
     if (!attributesOnly(old)) this.contentChanges--;
     this.map.delete(path);
     if (path === '') return;
-    const dir = parentOf(path);
-    const set = this.kids.get(dir);
-    set?.delete(baseName(path));
-    if (set?.size === 0) this.kids.delete(dir);
+    this.count(path, -1);
   }
 }
 

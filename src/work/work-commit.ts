@@ -11,7 +11,6 @@
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import { encodeCommit } from '../objects/commit.js';
 import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
@@ -21,7 +20,7 @@ import type { ReflogEntry } from '../branches/reflog.js';
 import { diffTrees } from '../files/diff.js';
 import { storeFile } from '../files/store-file.js';
 import { readCommit } from '../files/tree-reader.js';
-import { pointHeadIfDangling, signatureNow } from '../repo/commit-directory.js';
+import { firstLine, pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
 import { Layer } from './layer.js';
 import { MergedView, shadowing } from './merged-view.js';
@@ -78,15 +77,13 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
       await settle(layer, store, snapshot, stamps, options, head);
       return { commit: undefined, parent: head, changed: 0 };
     }
-    const who = signatureNow(repo);
-    const message = `${options.message.replace(/\s+$/, '') || 'gitfs commit'}\n`;
-    commit = await writer.write('commit', encodeCommit({ tree, parents: head === undefined ? [] : [head], author: who, committer: who, extraHeaders: [], message }));
+    commit = await writeCommit(repo, writer, tree, head === undefined ? [] : [head], options.message);
   } catch (e) {
     await writer.abort();
     throw e;
   }
   await writer.finish();
-  await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `${REFLOG_PREFIX}${options.message.split('\n')[0] || 'gitfs commit'}` });
+  await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `${REFLOG_PREFIX}${firstLine(options.message)}` });
   await pointHeadIfDangling(repo, branch);
   await settle(layer, store, snapshot, stamps, options, commit);
   return { commit, parent: head, changed: snapshot.size };

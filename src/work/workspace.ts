@@ -11,12 +11,11 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError } from '../errors.js';
-import { encodeCommit } from '../objects/commit.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import { encodeTree } from '../objects/tree.js';
 import { BRANCH_REF_PREFIX, branchNameProblem, type BranchName } from '../branches/ref-name.js';
 import { readCommit } from '../files/tree-reader.js';
-import { pointHeadIfDangling, signatureNow } from '../repo/commit-directory.js';
+import { pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
 import { BranchFs } from './branch-fs.js';
 import { MergedView } from './merged-view.js';
@@ -24,8 +23,6 @@ import { TreeCache } from './tree-cache.js';
 import { commitWork, type WorkCommitResult } from './work-commit.js';
 import { workChanges, type WorkChange } from './work-status.js';
 import { WorkStore } from './work-store.js';
-
-const MAX_SIZES = 1 << 18;
 
 /** Identity of a file's or directory's current version (inode, size, mtime in ns), or 'none'. */
 function fileStamp(path: string): string {
@@ -61,9 +58,9 @@ export class Workspace {
   readonly trees: TreeCache;
   private readonly branchFs = new Map<BranchName, BranchFs>();
   private readonly commits = new Map<Oid, CommitInfo>();
-  private readonly sizes = new Map<Oid, number>();
   private readonly settling = new Map<BranchName, Promise<void>>();
   private heads: { stamp: string; dirs: string[]; map: Map<BranchName, Oid> } | undefined;
+  private headsChecked = false;
 
   private constructor(
     readonly repo: Repository,
@@ -78,7 +75,11 @@ export class Workspace {
 
   /** Every branch head, as it is now (read again only when a ref changed). */
   async branchHeads(): Promise<ReadonlyMap<BranchName, Oid>> {
-    if (this.heads !== undefined && this.stampOf(this.heads.dirs) === this.heads.stamp) return this.heads.map;
+    // One check per turn of the event loop: a request asks several times (route, base, view).
+    if (this.heads !== undefined && (this.headsChecked || this.stampOf(this.heads.dirs) === this.heads.stamp)) {
+      this.checkedThisTurn();
+      return this.heads.map;
+    }
     // Stamp first, list after: a change during the listing makes the next look list again.
     const dirs = refDirs(join(this.repo.gitDir, BRANCH_REF_PREFIX));
     const stamp = this.stampOf(dirs);
@@ -86,22 +87,19 @@ export class Workspace {
     return this.heads.map;
   }
 
-  private stampOf(dirs: readonly string[]): string {
-    return `${dirs.map(fileStamp).join('|')}|${fileStamp(join(this.repo.gitDir, 'packed-refs'))}`;
+  private checkedThisTurn(): void {
+    if (this.headsChecked) return;
+    this.headsChecked = true;
+    setImmediate(() => (this.headsChecked = false));
   }
 
-  /**
-   * An object's size from its header (never its content), remembered: ids never change
-   * meaning, and a stat storm asks for the same blobs again and again.
-   */
-  async sizeOf(oid: Oid): Promise<number> {
-    let size = this.sizes.get(oid);
-    if (size === undefined) {
-      size = await this.repo.objects.sizeOf(oid);
-      if (this.sizes.size >= MAX_SIZES) this.sizes.delete(this.sizes.keys().next().value as Oid);
-      this.sizes.set(oid, size);
-    }
-    return size;
+  /** Forgets the heads (after this process moved a ref, within the same turn). */
+  private refsMoved(): void {
+    this.headsChecked = false;
+  }
+
+  private stampOf(dirs: readonly string[]): string {
+    return `${dirs.map(fileStamp).join('|')}|${fileStamp(join(this.repo.gitDir, 'packed-refs'))}`;
   }
 
   async commitInfo(oid: Oid): Promise<CommitInfo> {
@@ -146,7 +144,13 @@ export class Workspace {
   }
 
   async commit(branch: BranchName, message: string, busy?: (dataId: string) => boolean): Promise<WorkCommitResult> {
-    return this.exclusive(branch, () => commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy }));
+    return this.exclusive(branch, async () => {
+      try {
+        return await commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
+      } finally {
+        this.refsMoved();
+      }
+    });
   }
 
   /** Runs commits and resets of one branch one at a time (each settles the layer as it found it). */
@@ -202,14 +206,14 @@ export class Workspace {
     try {
       const empty = encodeTree([]);
       const tree = await writer.writeHashed(hashObject('tree', empty), 'tree', empty);
-      const who = signatureNow(this.repo);
-      commit = await writer.write('commit', encodeCommit({ tree, parents: [], author: who, committer: who, extraHeaders: [], message: `create branch ${branch}\n` }));
+      commit = await writeCommit(this.repo, writer, tree, [], `create branch ${branch}`);
     } catch (e) {
       await writer.abort();
       throw e;
     }
     await writer.finish();
     await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
+    this.refsMoved();
     await pointHeadIfDangling(this.repo, branch);
   }
 
@@ -220,6 +224,7 @@ export class Workspace {
     const { tree } = await this.commitInfo(head);
     if ((await this.trees.get(tree)).size > 0) return false;
     await this.repo.refs.delete(branch, head);
+    this.refsMoved();
     return true;
   }
 

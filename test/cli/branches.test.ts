@@ -3,15 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
-import { tempDirs } from '../support/tmp.js';
+import { suiteDirs } from '../support/tmp.js';
 
 describe('gitfs branch, HEAD and history listings', function () {
-  const tmp = tempDirs();
-  after(() => tmp.cleanup());
+  const tmp = suiteDirs();
 
   it('creates, lists and deletes branches; HEAD follows the first branch; git agrees', async () => {
-    const repo = join(tmp.make(), 'repo');
-    const src = tmp.make();
+    const { repo, src } = tmp.place();
     await gitfsOk(['init', '--repo', repo]);
     assert.equal((await gitfs(['log', '--repo', repo])).code, 4);
     writeFileSync(join(src, 'a'), '1\n');

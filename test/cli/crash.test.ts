@@ -4,7 +4,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, GITFS_BIN, gitfs, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
-import { tempDirs } from '../support/tmp.js';
+import { suiteDirs } from '../support/tmp.js';
 
 /** Starts `gitfs commit`, SIGKILLs it after `ms`, resolves once it is gone. */
 function commitKilledAfter(args: string[], ms: number): Promise<void> {
@@ -19,12 +19,10 @@ function commitKilledAfter(args: string[], ms: number): Promise<void> {
 }
 
 describe('kill -9 during a commit', function () {
-  const tmp = tempDirs();
-  after(() => tmp.cleanup());
+  const tmp = suiteDirs();
 
   it('always leaves a valid repository whose branch points at a complete commit', async () => {
-    const repo = join(tmp.make(), 'repo');
-    const src = tmp.make();
+    const { repo, src } = tmp.place();
     await gitfsOk(['init', '--repo', repo]);
     writeFileSync(join(src, 'small'), 'v0\n');
     writeFileSync(join(src, 'image.bin'), pseudoRandomBytes(32 << 20, 'crash v0'));

@@ -4,15 +4,13 @@ import { join } from 'node:path';
 import git from 'isomorphic-git';
 import { gitfsOk } from '../support/cli.js';
 import { makeFixtureTree } from '../support/fixture-tree.js';
-import { tempDirs } from '../support/tmp.js';
+import { suiteDirs } from '../support/tmp.js';
 
 describe('an independent git implementation (isomorphic-git) reads gitfs repositories', function () {
-  const tmp = tempDirs();
-  after(() => tmp.cleanup());
+  const tmp = suiteDirs();
 
   it('log, trees, symlinks, chunked files and their chunks', async () => {
-    const repo = join(tmp.make(), 'repo');
-    const src = tmp.make();
+    const { repo, src } = tmp.place();
     makeFixtureTree(src);
     await gitfsOk(['init', '--repo', repo]);
     await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'snapshot']);

@@ -4,7 +4,7 @@ import { createCipheriv } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GITFS_BIN, gitfsOk } from '../support/cli.js';
-import { tempDirs } from '../support/tmp.js';
+import { suiteDirs } from '../support/tmp.js';
 
 /** Writes `bytes` of AES-CTR keystream (incompressible, deterministic) without holding them. */
 async function writeKeystream(path: string, bytes: number): Promise<void> {
@@ -29,12 +29,10 @@ function peakRssKiB(args: string[]): Promise<number> {
 }
 
 describe('memory stays bounded whatever the file size', function () {
-  const tmp = tempDirs();
-  after(() => tmp.cleanup());
+  const tmp = suiteDirs();
 
   it('committing and reading back a 1 GiB file peak below 300 MiB RSS', async () => {
-    const repo = join(tmp.make(), 'repo');
-    const src = tmp.make();
+    const { repo, src } = tmp.place();
     await writeKeystream(join(src, 'big.bin'), 1 << 30);
     await gitfsOk(['init', '--repo', repo]);
     const commitKiB = await peakRssKiB(['commit', '--repo', repo, '--branch', 'big', '--from', src]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { git, gitfsOk } from '../support/cli.js';
@@ -36,9 +36,7 @@ describe('mount: two processes using it at once', function () {
   const tmp = mountSuiteDirs();
 
   it('serves both correctly, and the result commits cleanly', async () => {
-    const { base, repo, mnt } = tmp.place();
-    const src = join(base, 'src');
-    mkdirSync(src);
+    const { repo, src, mnt } = tmp.place();
     const big = pseudoRandomBytes(6 << 20, 'concurrent big');
     writeFileSync(join(src, 'big.bin'), big);
     await gitfsOk(['init', '--repo', repo]);

@@ -27,9 +27,7 @@ describe('mount: a real tree copied in and out with cp -a, tar and rsync -a', fu
   const tmp = mountSuiteDirs();
 
   it('round-trips byte for byte, through the mount, a commit and an export', async () => {
-    const { base, repo, mnt } = tmp.place();
-    const src = join(base, 'src');
-    mkdirSync(src);
+    const { base, repo, src, mnt } = tmp.place();
     cpSync(REAL_TREE, join(src, 'typescript'), { recursive: true });
     makeFixtureTree(join(src, 'fixture'));
     const want = manifest(src);

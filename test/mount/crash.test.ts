@@ -21,11 +21,10 @@ describe('mount: kill -9 of the mount process', function () {
   const tmp = mountSuiteDirs();
 
   it('keeps everything acknowledged by fsync, and the next mount shows it', async () => {
-    const { base, repo, mnt } = tmp.place();
-    mkdirSync(join(base, 'src'));
-    execFileSync('sh', ['-c', `echo base > '${base}/src/base.txt'`]);
+    const { repo, src, mnt } = tmp.place();
+    execFileSync('sh', ['-c', `echo base > '${src}/base.txt'`]);
     await gitfsOk(['init', '--repo', repo]);
-    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', join(base, 'src')]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
     const m = await TestMount.start(repo, mnt);
     const main = join(mnt, 'main');
     const big = pseudoRandomBytes(8 << 20, 'crash big');
@@ -46,10 +45,9 @@ describe('mount: kill -9 of the mount process', function () {
   });
 
   it('leaves a consistent working layer when killed in the middle of a write storm', async () => {
-    const { base, repo, mnt } = tmp.place();
+    const { repo, src, mnt } = tmp.place();
     await gitfsOk(['init', '--repo', repo]);
-    mkdirSync(join(base, 'src'));
-    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', join(base, 'src')]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
     for (let round = 0; round < 3; round++) {
       const m = await TestMount.start(repo, mnt);
       // another process writes, renames and deletes files until the mount dies under it

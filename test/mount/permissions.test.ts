@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gitfsOk } from '../support/cli.js';
 import { mountSuiteDirs, TestMount } from '../support/mount.js';
@@ -14,10 +14,8 @@ describe('mount: who may use it', function () {
   const tmp = mountSuiteDirs();
 
   it('is the mounting user only by default; --allow-other lets others in, with the modes enforced', async () => {
-    const { base, repo, mnt } = tmp.place();
+    const { base, repo, src, mnt } = tmp.place();
     chmodSync(base, 0o755);
-    const src = join(base, 'src');
-    mkdirSync(src);
     writeFileSync(join(src, 'readable.txt'), 'for everyone\n');
     await gitfsOk(['init', '--repo', repo]);
     await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);

@@ -5,10 +5,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GITFS_BIN } from './cli.js';
-import { tempDirs } from './tmp.js';
+import { suiteDirs, type SuiteDirs } from './tmp.js';
 
 const READY_MS = 30_000;
 
@@ -101,22 +100,7 @@ export async function stopAllMounts(): Promise<void> {
   killed.clear();
 }
 
-/**
- * Temporary directories for a suite that mounts, to call inside its `describe`: the suite's
- * `after` hook unmounts every mount first, then removes the directories, pass or fail.
- */
-export function mountSuiteDirs(): { make(prefix?: string): string; place(): { base: string; repo: string; mnt: string } } {
-  const tmp = tempDirs();
-  after(async () => {
-    await stopAllMounts();
-    tmp.cleanup();
-  });
-  return {
-    make: (prefix?: string) => tmp.make(prefix),
-    /** A fresh directory with the paths for a repository and a mount point in it. */
-    place: () => {
-      const base = tmp.make();
-      return { base, repo: join(base, 'repo'), mnt: join(base, 'mnt') };
-    },
-  };
+/** Temporary directories for a suite that mounts (call inside its `describe`): unmounted before removal. */
+export function mountSuiteDirs(): SuiteDirs {
+  return suiteDirs(stopAllMounts);
 }

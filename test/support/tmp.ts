@@ -1,5 +1,5 @@
 /** Temporary directories that the calling suite removes in its `after` hook, pass or fail. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,4 +27,31 @@ export function tempDir(label: string): string {
 /** Removes every directory tempDir() made. */
 export function cleanupTempDirs(): void {
   shared.cleanup();
+}
+
+export interface SuiteDirs {
+  make(prefix?: string): string;
+  /** A fresh directory with paths for a repository, a source directory (made) and a mount point in it. */
+  place(): { base: string; repo: string; src: string; mnt: string };
+}
+
+/**
+ * Temporary directories for the suite that calls this inside its `describe`: its `after` hook
+ * runs `first` (unmounting, say), then removes them, pass or fail.
+ */
+export function suiteDirs(first?: () => Promise<void>): SuiteDirs {
+  const tmp = tempDirs();
+  after(async () => {
+    await first?.();
+    tmp.cleanup();
+  });
+  return {
+    make: (prefix?: string) => tmp.make(prefix),
+    place: () => {
+      const base = tmp.make();
+      const src = join(base, 'src');
+      mkdirSync(src);
+      return { base, repo: join(base, 'repo'), src, mnt: join(base, 'mnt') };
+    },
+  };
 }
