@@ -50,8 +50,22 @@ export const ErrorCodes = {
   WORK_CONFLICT: 'GITFS_WORK_CONFLICT',
   /** A mount could not be set up, or no mount answers at that path. */
   MOUNT_FAILED: 'GITFS_MOUNT_FAILED',
+  /** A signature (announcement, revocation list, join proof) does not verify. */
+  BAD_SIGNATURE: 'GITFS_BAD_SIGNATURE',
+  /** This node has no cluster identity yet (run gitfs cluster init or join), or it is unreadable. */
+  NOT_IN_CLUSTER: 'GITFS_NOT_IN_CLUSTER',
+  /** `cluster init` or `join` where a cluster identity exists already. */
+  CLUSTER_EXISTS: 'GITFS_CLUSTER_EXISTS',
+  /** A join token is malformed, expired, used already, or unknown to its issuer. */
+  BAD_TOKEN: 'GITFS_BAD_TOKEN',
+  /** A cluster peer (the join issuer, a node daemon) could not be reached or answered wrongly. */
+  PEER_FAILED: 'GITFS_PEER_FAILED',
+  /** No node daemon answers for this repository (gitfs serve is not running). */
+  NOT_SERVING: 'GITFS_NOT_SERVING',
   /** Something on disk failed in a way the caller cannot fix by changing arguments. */
   IO: 'GITFS_IO',
+  /** A cluster certificate is refused: wrong issuer, bad signature, outside its validity, wrong kind, or a malformed node id. */
+  BAD_CERTIFICATE: 'GITFS_BAD_CERTIFICATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,4 +1,5 @@
 /** Human-readable renderings shared by commands. */
+import { ErrorCodes, GitfsError } from '../errors.js';
 import type { Signature } from '../objects/commit.js';
 import type { DirEntry } from '../objects/entry-names.js';
 
@@ -31,4 +32,19 @@ export function formatDate(s: Signature): string {
 
 export function firstLine(message: string): string {
   return message.split('\n')[0] ?? '';
+}
+
+/** `90s`, `15m`, `1h`, `7d` (or plain milliseconds) as milliseconds; GITFS_BAD_ARGUMENT otherwise. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(text);
+  if (m === null) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `--${option} needs a duration such as 90s, 15m, 1h or 7d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms'] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+/** `3.2s ago`, `12m ago`: how long ago, for people. */
+export function humanAgo(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s ago`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m ago`;
+  return `${Math.round(ms / 3_600_000)}h ago`;
 }

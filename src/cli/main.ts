@@ -2,6 +2,7 @@
 import { isGitfsError } from '../errors.js';
 import { branch } from './commands/branch.js';
 import { cat } from './commands/cat.js';
+import { cluster } from './commands/cluster.js';
 import { commit } from './commands/commit.js';
 import { diff } from './commands/diff.js';
 import { exportCommand } from './commands/export.js';
@@ -13,12 +14,14 @@ import { reset } from './commands/reset.js';
 import { status } from './commands/status.js';
 import { umount } from './commands/umount.js';
 import { ls } from './commands/ls.js';
+import { peers } from './commands/peers.js';
+import { serve } from './commands/serve.js';
 import { show } from './commands/show.js';
 import { stats } from './commands/stats.js';
 import type { Command, CommandContext, Output } from './context.js';
 import { exitCodeFor, ExitCodes } from './exit-codes.js';
 
-const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck };
+const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck, cluster, serve, peers };
 
 function streamOutput(stream: NodeJS.WriteStream): Output {
   return {

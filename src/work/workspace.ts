@@ -8,12 +8,11 @@
  * update renames a file into its directory (changing that directory's modification time), and
  * packed-refs is replaced whole. The first change pins the layer to the head of that moment.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import { encodeTree } from '../objects/tree.js';
-import { BRANCH_REF_PREFIX, branchNameProblem, type BranchName } from '../branches/ref-name.js';
+import { branchNameProblem, type BranchName } from '../branches/ref-name.js';
+import { refStamp, restamp } from '../branches/ref-stamp.js';
 import { readCommit } from '../files/tree-reader.js';
 import { pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
@@ -25,28 +24,6 @@ import { workChanges, type WorkChange } from './work-status.js';
 import { WorkStore } from './work-store.js';
 
 /** Identity of a file's or directory's current version (inode, size, mtime in ns), or 'none'. */
-function fileStamp(path: string): string {
-  try {
-    const st = statSync(path, { bigint: true });
-    return `${st.ino}:${st.size}:${st.mtimeNs}`;
-  } catch {
-    return 'none';
-  }
-}
-
-/** Directories under refs/heads (itself included), as paths. */
-function refDirs(headsDir: string): string[] {
-  const out = [headsDir];
-  for (let i = 0; i < out.length && i < 100_000; i++) {
-    try {
-      for (const e of readdirSync(out[i] as string, { withFileTypes: true })) if (e.isDirectory()) out.push(join(out[i] as string, e.name));
-    } catch {
-      // vanished meanwhile: its parent's stamp changed too, so the next look lists again
-    }
-  }
-  return out;
-}
-
 export interface CommitInfo {
   readonly tree: Oid;
   /** Committer time, ms since the epoch. */
@@ -59,7 +36,7 @@ export class Workspace {
   private readonly branchFs = new Map<BranchName, BranchFs>();
   private readonly commits = new Map<Oid, CommitInfo>();
   private readonly settling = new Map<BranchName, Promise<void>>();
-  private heads: { stamp: string; dirs: string[]; map: Map<BranchName, Oid> } | undefined;
+  private heads: { stamp: string; dirs: readonly string[]; map: Map<BranchName, Oid> } | undefined;
   private headsChecked = false;
 
   private constructor(
@@ -76,13 +53,12 @@ export class Workspace {
   /** Every branch head, as it is now (read again only when a ref changed). */
   async branchHeads(): Promise<ReadonlyMap<BranchName, Oid>> {
     // One check per turn of the event loop: a request asks several times (route, base, view).
-    if (this.heads !== undefined && (this.headsChecked || this.stampOf(this.heads.dirs) === this.heads.stamp)) {
+    if (this.heads !== undefined && (this.headsChecked || restamp(this.repo.gitDir, this.heads.dirs) === this.heads.stamp)) {
       this.checkedThisTurn();
       return this.heads.map;
     }
     // Stamp first, list after: a change during the listing makes the next look list again.
-    const dirs = refDirs(join(this.repo.gitDir, BRANCH_REF_PREFIX));
-    const stamp = this.stampOf(dirs);
+    const { stamp, dirs } = refStamp(this.repo.gitDir);
     this.heads = { stamp, dirs, map: new Map((await this.repo.refs.list()).map((r) => [r.name, r.oid])) };
     return this.heads.map;
   }
@@ -96,10 +72,6 @@ export class Workspace {
   /** Forgets the heads (after this process moved a ref, within the same turn). */
   private refsMoved(): void {
     this.headsChecked = false;
-  }
-
-  private stampOf(dirs: readonly string[]): string {
-    return `${dirs.map(fileStamp).join('|')}|${fileStamp(join(this.repo.gitDir, 'packed-refs'))}`;
   }
 
   async commitInfo(oid: Oid): Promise<CommitInfo> {

@@ -1,0 +1,105 @@
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { certificateFingerprint } from '../../cluster/certificate.js';
+import { clusterDir, initCluster, loadAuthority, loadMembership, revokeNode } from '../../cluster/cluster-store.js';
+import { joinCluster } from '../../cluster/join.js';
+import { parseNodeId } from '../../cluster/node-id.js';
+import { createToken, pruneTokens, formatToken } from '../../cluster/token.js';
+import { ErrorCodes, GitfsError } from '../../errors.js';
+import { loadConfig } from '../../node/config.js';
+import { nodeAddresses } from '../../node/interfaces.js';
+import { systemClock } from '../../util/clock.js';
+import { parse, positionals, repoPath, type Command, type CommandContext } from '../context.js';
+import { parseDuration } from '../format.js';
+
+const usage = [
+  'gitfs cluster init',
+  'gitfs cluster token [--ttl 1h] [--issuer HOST:PORT]... [--config FILE]',
+  'gitfs cluster join TOKEN',
+  'gitfs cluster revoke NODE_ID',
+  'gitfs cluster show [--json]',
+].join('\n       ');
+
+async function show(ctx: CommandContext, gitDir: string, json: boolean): Promise<number> {
+  const { identity, trust } = await loadMembership(gitDir, systemClock.now());
+  const issuer = await loadAuthority(gitDir).then(
+    () => true,
+    () => false,
+  );
+  const info = {
+    cluster: trust.clusterId,
+    caFingerprint: certificateFingerprint(trust.ca),
+    nodeId: identity.nodeId,
+    certificateExpires: new Date(identity.certificate.validTo).toISOString(),
+    issuer,
+    revocationVersion: trust.revocationVersion,
+    revoked: trust.revocations?.nodeIds ?? [],
+  };
+  if (json) await ctx.stdout.write(`${JSON.stringify(info)}\n`);
+  else
+    await ctx.stdout.write(
+      `cluster ${info.cluster} (CA sha256 ${info.caFingerprint})\nnode ${info.nodeId}${issuer ? ' (holds the CA key)' : ''}, certificate valid until ${info.certificateExpires}\n` +
+        `revocations: version ${info.revocationVersion}${info.revoked.length > 0 ? `, revoked ${info.revoked.join(' ')}` : ''}\n`,
+    );
+  return 0;
+}
+
+export const cluster: Command = {
+  summary: 'cluster membership: create the CA, issue join tokens, join, revoke, show',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(
+      ctx,
+      { ttl: { type: 'string' }, issuer: { type: 'string', multiple: true }, config: { type: 'string' }, json: { type: 'boolean' } },
+      usage,
+    );
+    const [sub, ...args] = rest;
+    const gitDir = repoPath(ctx, values.repo);
+    const now = systemClock.now();
+    // Only a repository can hold a cluster identity.
+    await readFile(join(gitDir, 'config')).catch(() => {
+      throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${gitDir} is not a gitfs repository (run gitfs init)`, { path: gitDir });
+    });
+    switch (sub) {
+      case 'init': {
+        positionals(args, 0, 0, usage);
+        const r = await initCluster(gitDir, now);
+        await ctx.stdout.write(`created cluster ${r.clusterId}; this node is ${r.nodeId} and holds the CA key (${join(clusterDir(gitDir), 'ca.key')})\n`);
+        return 0;
+      }
+      case 'token': {
+        positionals(args, 0, 0, usage);
+        const { cert } = await loadAuthority(gitDir);
+        const ttlMs = parseDuration(values.ttl ?? '1h', 'ttl');
+        let issuers = values.issuer ?? [];
+        if (issuers.length === 0) {
+          const config = await loadConfig(gitDir, values.config, ctx.env);
+          issuers = nodeAddresses(config).endpoints.map((e) => `${e.address}:${e.port}`);
+        }
+        if (issuers.length === 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'no address for the token: this host has no IPv4 interface; pass --issuer HOST:PORT');
+        await pruneTokens(gitDir, now);
+        const token = await createToken(gitDir, { caFingerprint: certificateFingerprint(new X509Certificate(cert.raw)), issuers, expiresMs: now + ttlMs });
+        await ctx.stdout.write(`${formatToken(token)}\n`);
+        return 0;
+      }
+      case 'join': {
+        const [text] = positionals(args, 1, 1, usage);
+        const r = await joinCluster(gitDir, text as string, now);
+        await ctx.stdout.write(`joined; this node is ${r.nodeId} (${r.clusterDir})\n`);
+        return 0;
+      }
+      case 'revoke': {
+        const [id] = positionals(args, 1, 1, usage);
+        const list = await revokeNode(gitDir, parseNodeId(id as string), now);
+        await ctx.stdout.write(`revoked ${id}; revocation list version ${list.version} (${list.nodeIds.length} nodes); running nodes pick it up from this node\n`);
+        return 0;
+      }
+      case 'show':
+        positionals(args, 0, 0, usage);
+        return show(ctx, gitDir, values.json === true);
+      default:
+        throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
+    }
+  },
+};

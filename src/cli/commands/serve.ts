@@ -1,0 +1,28 @@
+import { loadConfig } from '../../node/config.js';
+import { NodeDaemon } from '../../node/daemon.js';
+import { systemClock } from '../../util/clock.js';
+import { jsonLogger } from '../../util/log.js';
+import { parse, positionals, withRepo, type Command } from '../context.js';
+
+const usage = 'gitfs serve [--config FILE] [--verbose]';
+
+export const serve: Command = {
+  summary: 'run the node daemon: announce this node, keep the peer table (logs JSON lines to stderr)',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(ctx, { config: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } }, usage);
+    positionals(rest, 0, 0, usage);
+    return withRepo(ctx, values.repo, async (repo) => {
+      const config = await loadConfig(repo.gitDir, values.config, ctx.env);
+      const log = jsonLogger((line) => void ctx.stderr.write(line), systemClock, { minLevel: values.verbose === true ? 'debug' : 'info' });
+      const daemon = await NodeDaemon.start({ repo, clock: systemClock, log }, config);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await daemon.stop();
+      log.log('info', 'stopped');
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,157 @@
+/**
+ * The cluster files of one node, under `<git dir>/gitfs/cluster/` (docs/FORMAT.md "Cluster
+ * identity"): ca.pem (every node), ca.key (the CA node only), node.key and node.pem,
+ * revocations.bin, and tokens/ (unused join tokens, CA node only). Keys are written 0600.
+ */
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { writeFileAtomic } from '../util/durable.js';
+import { certificatePem, issueCertificate, verifyNodeCertificate } from './certificate.js';
+import { ClusterTrust, type NodeIdentity } from './identity.js';
+import { nodeIdOf, type NodeId } from './node-id.js';
+import { openRevocations, signRevocations, type RevocationList } from './revocation.js';
+
+const DAY_MS = 86_400_000;
+export const CA_VALIDITY_DAYS = 3650;
+export const NODE_VALIDITY_DAYS = 365;
+/** Certificates start a little in the past, so a peer whose clock lags accepts them at once. */
+const BACKDATE_MS = 10 * 60_000;
+
+export function clusterDir(gitDir: string): string {
+  return join(gitDir, 'gitfs', 'cluster');
+}
+
+const file = (gitDir: string, name: string): string => join(clusterDir(gitDir), name);
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw new GitfsError(ErrorCodes.IO, `cannot read ${path}: ${(e as Error).message}`, { path }, { cause: e });
+  }
+}
+
+function serial(): Buffer {
+  const s = randomBytes(16);
+  s[0] = ((s[0] ?? 0) & 0x7f) | 0x01;
+  return s;
+}
+
+export async function hasIdentity(gitDir: string): Promise<boolean> {
+  return (await readOptional(file(gitDir, 'node.pem'))) !== undefined;
+}
+
+async function refuseExisting(gitDir: string): Promise<void> {
+  if (await hasIdentity(gitDir)) {
+    throw new GitfsError(ErrorCodes.CLUSTER_EXISTS, `this node already belongs to a cluster (${clusterDir(gitDir)})`, { path: clusterDir(gitDir) });
+  }
+}
+
+/** Issues a node certificate for `publicKey` with the CA key (on the CA node). */
+export function issueNodeCertificate(ca: { key: KeyObject; cert: X509Certificate }, publicKey: KeyObject, nowMs: number): { nodeId: NodeId; pem: string } {
+  const nodeId = nodeIdOf(publicKey);
+  const der = issueCertificate({
+    serial: serial(),
+    subject: nodeId,
+    issuer: ca.cert.subject.replace(/^CN=/, ''),
+    notBefore: new Date(nowMs - BACKDATE_MS),
+    notAfter: new Date(nowMs + NODE_VALIDITY_DAYS * DAY_MS),
+    publicKey,
+    signingKey: ca.key,
+    issuerPublicKey: ca.cert.publicKey,
+    ca: false,
+  });
+  return { nodeId, pem: certificatePem(der) };
+}
+
+/** `gitfs cluster init`: a new CA on this node, and this node's own certificate from it. */
+export async function initCluster(gitDir: string, nowMs: number): Promise<{ clusterId: string; nodeId: NodeId }> {
+  await refuseExisting(gitDir);
+  const ca = generateKeyPairSync('ed25519');
+  const caName = `gitfs cluster CA ${randomBytes(4).toString('hex')}`;
+  const caDer = issueCertificate({
+    serial: serial(),
+    subject: caName,
+    issuer: caName,
+    notBefore: new Date(nowMs - BACKDATE_MS),
+    notAfter: new Date(nowMs + CA_VALIDITY_DAYS * DAY_MS),
+    publicKey: ca.publicKey,
+    signingKey: ca.privateKey,
+    issuerPublicKey: ca.publicKey,
+    ca: true,
+  });
+  const caCert = new X509Certificate(caDer);
+  const node = generateKeyPairSync('ed25519');
+  const issued = issueNodeCertificate({ key: ca.privateKey, cert: caCert }, node.publicKey, nowMs);
+  await mkdir(join(clusterDir(gitDir), 'tokens'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(file(gitDir, 'ca.key'), ca.privateKey.export({ type: 'pkcs8', format: 'pem' }), 0o600);
+  await saveMembership(gitDir, { key: node.privateKey, certPem: issued.pem, caPem: certificatePem(caDer) });
+  return { clusterId: new ClusterTrust(caCert, certificatePem(caDer)).clusterId, nodeId: issued.nodeId };
+}
+
+/** Writes what a node needs to be a member; node.pem last, so its presence means "complete". */
+export async function saveMembership(gitDir: string, m: { key: KeyObject; certPem: string; caPem: string; revocations?: RevocationList }): Promise<void> {
+  await mkdir(clusterDir(gitDir), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(file(gitDir, 'node.key'), m.key.export({ type: 'pkcs8', format: 'pem' }), 0o600);
+  await writeFileAtomic(file(gitDir, 'ca.pem'), m.caPem);
+  if (m.revocations !== undefined) await saveRevocations(gitDir, m.revocations);
+  await writeFileAtomic(file(gitDir, 'node.pem'), m.certPem);
+}
+
+export async function saveRevocations(gitDir: string, list: RevocationList): Promise<void> {
+  await writeFileAtomic(file(gitDir, 'revocations.bin'), list.encoded);
+}
+
+/** This node's identity and trust; GITFS_NOT_IN_CLUSTER before init/join. */
+export async function loadMembership(gitDir: string, nowMs: number): Promise<{ identity: NodeIdentity; trust: ClusterTrust }> {
+  const [certPem, keyPem, caPem] = await Promise.all(['node.pem', 'node.key', 'ca.pem'].map((n) => readOptional(file(gitDir, n))));
+  if (certPem === undefined || keyPem === undefined || caPem === undefined) {
+    throw new GitfsError(ErrorCodes.NOT_IN_CLUSTER, `this node has no cluster identity (run gitfs cluster init, or gitfs cluster join TOKEN)`, { path: clusterDir(gitDir) });
+  }
+  try {
+    const ca = new X509Certificate(caPem);
+    const certificate = new X509Certificate(certPem);
+    const privateKey = createPrivateKey(keyPem);
+    const verified = verifyNodeCertificate(certificate, ca, nowMs);
+    if (nodeIdOf(createPublicKey(privateKey)) !== verified.nodeId) throw new Error('node.key does not match node.pem');
+    const stored = await readOptional(file(gitDir, 'revocations.bin'));
+    const trust = new ClusterTrust(ca, caPem.toString('utf8'), stored === undefined ? undefined : openRevocations(stored, ca.publicKey));
+    return {
+      identity: { nodeId: verified.nodeId as NodeId, privateKey, certificate, certificateDer: certificate.raw, certificatePem: certPem.toString('utf8') },
+      trust,
+    };
+  } catch (e) {
+    if (e instanceof GitfsError && e.code !== ErrorCodes.BAD_CERTIFICATE) throw e;
+    throw new GitfsError(ErrorCodes.NOT_IN_CLUSTER, `the cluster identity in ${clusterDir(gitDir)} is unusable: ${(e as Error).message}`, { path: clusterDir(gitDir) }, { cause: e });
+  }
+}
+
+/** The CA key and certificate; GITFS_NOT_IN_CLUSTER on a node that is not the CA. */
+export async function loadAuthority(gitDir: string): Promise<{ key: KeyObject; cert: X509Certificate }> {
+  const [keyPem, caPem] = await Promise.all([readOptional(file(gitDir, 'ca.key')), readOptional(file(gitDir, 'ca.pem'))]);
+  if (keyPem === undefined || caPem === undefined) {
+    throw new GitfsError(ErrorCodes.NOT_IN_CLUSTER, `this node does not hold the cluster CA key (${file(gitDir, 'ca.key')}); run this on the node where gitfs cluster init ran`);
+  }
+  return { key: createPrivateKey(keyPem), cert: new X509Certificate(caPem) };
+}
+
+/** `gitfs cluster revoke`: a new list, one version up, with `nodeId` added. */
+export async function revokeNode(gitDir: string, nodeId: NodeId, nowMs: number): Promise<RevocationList> {
+  const ca = await loadAuthority(gitDir);
+  const stored = await readOptional(file(gitDir, 'revocations.bin'));
+  const current = stored === undefined ? undefined : openRevocations(stored, ca.cert.publicKey);
+  const ids = new Set(current?.nodeIds ?? []);
+  ids.add(nodeId);
+  const list = signRevocations(ca.key, (current?.version ?? 0) + 1, nowMs, [...ids]);
+  await saveRevocations(gitDir, list);
+  return list;
+}
+
+/** The stored revocation list's version (0: none), cheap enough to poll. */
+export async function storedRevocations(gitDir: string, caPublicKey: KeyObject): Promise<RevocationList | undefined> {
+  const stored = await readOptional(file(gitDir, 'revocations.bin'));
+  return stored === undefined ? undefined : openRevocations(stored, caPublicKey);
+}

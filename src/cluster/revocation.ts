@@ -1,0 +1,58 @@
+/**
+ * The revocation list: node ids the cluster no longer trusts, signed by the CA key, with a
+ * version that only grows. Every node keeps the newest it has seen and honours it for
+ * announcements and connections; nodes pass it on to peers that announce an older version.
+ */
+import { sign, verify, type KeyObject } from 'node:crypto';
+import protobuf from 'protobufjs';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { isNodeId, type NodeId } from './node-id.js';
+
+const SCHEMA = `
+syntax = "proto3";
+package gitfs.cluster.v1;
+message RevocationList { uint64 version = 1; uint64 issued_ms = 2; repeated string node_ids = 3; }
+message SignedRevocationList { bytes body = 1; bytes signature = 2; }
+`;
+const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
+const ListMessage = root.lookupType('gitfs.cluster.v1.RevocationList');
+const SignedMessage = root.lookupType('gitfs.cluster.v1.SignedRevocationList');
+const DOMAIN = Buffer.from('gitfs-revocations-v1\0', 'latin1');
+/** Far more than any cluster revokes; bounds what a list can make a node hold. */
+const MAX_LIST_BYTES = 1 << 20;
+
+export interface RevocationList {
+  readonly version: number;
+  readonly issuedMs: number;
+  readonly nodeIds: readonly NodeId[];
+  /** The signed encoding, as stored and passed on. */
+  readonly encoded: Buffer;
+}
+
+export function signRevocations(caKey: KeyObject, version: number, issuedMs: number, nodeIds: readonly NodeId[]): RevocationList {
+  const body = ListMessage.encode(ListMessage.fromObject({ version, issued_ms: issuedMs, node_ids: [...nodeIds].sort() })).finish();
+  const signature = sign(null, Buffer.concat([DOMAIN, body]), caKey);
+  const encoded = Buffer.from(SignedMessage.encode(SignedMessage.fromObject({ body, signature })).finish());
+  return { version, issuedMs, nodeIds: [...nodeIds].sort(), encoded };
+}
+
+function bad(message: string): GitfsError {
+  return new GitfsError(ErrorCodes.BAD_SIGNATURE, `revocation list refused: ${message}`);
+}
+
+/** Decodes a signed list and checks the CA's signature; throws GITFS_BAD_SIGNATURE otherwise. */
+export function openRevocations(encoded: Uint8Array, caPublicKey: KeyObject): RevocationList {
+  if (encoded.length > MAX_LIST_BYTES) throw bad(`${encoded.length} bytes`);
+  let signed: { body: Buffer; signature: Buffer };
+  let list: { version: number; issued_ms: number; node_ids: string[] };
+  try {
+    signed = SignedMessage.toObject(SignedMessage.decode(encoded), { bytes: Buffer, defaults: true }) as typeof signed;
+    if (!verify(null, Buffer.concat([DOMAIN, signed.body]), caPublicKey, signed.signature)) throw bad('signature does not verify');
+    list = ListMessage.toObject(ListMessage.decode(signed.body), { longs: Number, defaults: true, arrays: true }) as typeof list;
+  } catch (e) {
+    throw e instanceof GitfsError ? e : bad((e as Error).message);
+  }
+  if (!Number.isSafeInteger(list.version) || list.version < 1) throw bad('bad version');
+  if (!list.node_ids.every(isNodeId)) throw bad('bad node id');
+  return { version: list.version, issuedMs: list.issued_ms, nodeIds: list.node_ids as NodeId[], encoded: Buffer.from(encoded) };
+}

@@ -1,0 +1,107 @@
+/**
+ * One-time join tokens. A token names the issuer's addresses, pins the CA certificate's SHA-256
+ * and carries a secret; the issuer keeps the secret in `tokens/<id>.json` (0600) until the
+ * token is used (the file is unlinked: exactly one join can win) or expires.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile, readdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { fsyncDir } from '../util/durable.js';
+import { clusterDir } from './cluster-store.js';
+
+export interface JoinToken {
+  /** 32 hex digits: the token file's name on the issuer. */
+  readonly id: string;
+  readonly secret: Buffer;
+  /** SHA-256 of the CA certificate (DER), 64 hex digits. */
+  readonly caFingerprint: string;
+  /** Where the issuer's node service listens, `host:port`. */
+  readonly issuers: readonly string[];
+  readonly expiresMs: number;
+}
+
+const PREFIX = 'gitfs1-';
+const ID_RE = /^[0-9a-f]{32}$/;
+const FP_RE = /^[0-9a-f]{64}$/;
+const ADDR_RE = /^[0-9.]{7,15}:[0-9]{1,5}$/;
+
+export function formatToken(t: JoinToken): string {
+  const json = JSON.stringify({ id: t.id, s: t.secret.toString('base64url'), ca: t.caFingerprint, at: t.issuers, exp: t.expiresMs });
+  return PREFIX + Buffer.from(json).toString('base64url');
+}
+
+export function parseToken(text: string): JoinToken {
+  const bad = (why: string): GitfsError => new GitfsError(ErrorCodes.BAD_TOKEN, `not a gitfs join token: ${why}`);
+  const trimmed = text.trim();
+  if (!trimmed.startsWith(PREFIX) || trimmed.length > 4096) throw bad(`expected ${PREFIX}…`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(trimmed.slice(PREFIX.length), 'base64url').toString('utf8'));
+  } catch {
+    throw bad('does not decode');
+  }
+  const r = raw as { id?: unknown; s?: unknown; ca?: unknown; at?: unknown; exp?: unknown };
+  if (typeof r.id !== 'string' || !ID_RE.test(r.id)) throw bad('bad id');
+  if (typeof r.s !== 'string' || Buffer.from(r.s, 'base64url').length !== 32) throw bad('bad secret');
+  if (typeof r.ca !== 'string' || !FP_RE.test(r.ca)) throw bad('bad CA fingerprint');
+  if (!Array.isArray(r.at) || r.at.length === 0 || r.at.length > 8 || !r.at.every((a) => typeof a === 'string' && ADDR_RE.test(a))) throw bad('bad issuer addresses');
+  if (typeof r.exp !== 'number' || !Number.isSafeInteger(r.exp)) throw bad('bad expiry');
+  return { id: r.id, secret: Buffer.from(r.s, 'base64url'), caFingerprint: r.ca, issuers: r.at as string[], expiresMs: r.exp };
+}
+
+const tokensDir = (gitDir: string): string => join(clusterDir(gitDir), 'tokens');
+
+/** Makes and records a new token (on the CA node). */
+export async function createToken(gitDir: string, opts: { caFingerprint: string; issuers: readonly string[]; expiresMs: number }): Promise<JoinToken> {
+  const token: JoinToken = { id: randomBytes(16).toString('hex'), secret: randomBytes(32), ...opts };
+  const dir = tokensDir(gitDir);
+  await writeFile(join(dir, `${token.id}.json`), JSON.stringify({ secret: token.secret.toString('base64url'), expiresMs: token.expiresMs }), { mode: 0o600, flag: 'wx' });
+  await fsyncDir(dir);
+  return token;
+}
+
+/** The secret of an unused, unexpired token; GITFS_BAD_TOKEN otherwise. Does not use it up. */
+export async function tokenSecret(gitDir: string, id: string, nowMs: number): Promise<Buffer> {
+  if (!ID_RE.test(id)) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'bad token id');
+  let saved: { secret: string; expiresMs: number };
+  try {
+    saved = JSON.parse(await readFile(join(tokensDir(gitDir), `${id}.json`), 'utf8')) as typeof saved;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token is unknown or was used already');
+    throw new GitfsError(ErrorCodes.IO, `cannot read token ${id}: ${(e as Error).message}`, {}, { cause: e });
+  }
+  if (saved.expiresMs <= nowMs) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token has expired');
+  return Buffer.from(saved.secret, 'base64url');
+}
+
+/** Uses the token up; false if another join used it first. */
+export async function consumeToken(gitDir: string, id: string): Promise<boolean> {
+  try {
+    await unlink(join(tokensDir(gitDir), `${id}.json`));
+    await fsyncDir(tokensDir(gitDir));
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** Deletes expired token files; returns how many remain. */
+export async function pruneTokens(gitDir: string, nowMs: number): Promise<number> {
+  let left = 0;
+  for (const name of await readdir(tokensDir(gitDir)).catch(() => [] as string[])) {
+    const id = name.replace(/\.json$/, '');
+    try {
+      await tokenSecret(gitDir, id, nowMs);
+      left++;
+    } catch {
+      await unlink(join(tokensDir(gitDir), name)).catch(() => undefined);
+    }
+  }
+  return left;
+}
+
+export function secretsEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,158 @@
+/**
+ * What a node says about itself: typed, validated both ways. Encoding never produces what
+ * decoding would refuse; decoding refuses anything out of bounds (PacketError with a reason
+ * the receiver counts).
+ */
+import { isBranchName, type BranchName } from '../branches/ref-name.js';
+import { isNodeId, type NodeId } from '../cluster/node-id.js';
+import { OID_BYTES, oidFromBytes, oidToBytes, type Oid } from '../objects/oid.js';
+import { PacketError } from './packet-error.js';
+import { AnnouncementMessage, TO_OBJECT } from './schema.js';
+
+export interface Endpoint {
+  /** IPv4 dotted quad or IPv6 text. */
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface Head {
+  readonly branch: BranchName;
+  readonly oid: Oid;
+  /** Committer time, seconds since the epoch. */
+  readonly commitTime: number;
+}
+
+export interface Announcement {
+  readonly nodeId: NodeId;
+  /** 32 hex digits, new at every daemon start. */
+  readonly instance: string;
+  readonly seq: number;
+  readonly timeMs: number;
+  readonly name: string;
+  readonly endpoints: readonly Endpoint[];
+  readonly part: number;
+  readonly parts: number;
+  /** Every head whose branch is in [rangeStart, rangeEnd) is listed in this part; rangeEnd '' is unbounded. */
+  readonly rangeStart: string;
+  readonly rangeEnd: string;
+  readonly heads: readonly Head[];
+  readonly revocationVersion: number;
+  readonly intervalMs: number;
+}
+
+export const MAX_NAME_BYTES = 64;
+export const MAX_ENDPOINTS = 8;
+export const MAX_PARTS = 4096;
+const INSTANCE_BYTES = 16;
+const MIN_INTERVAL_MS = 100;
+const MAX_INTERVAL_MS = 3_600_000;
+
+function encodeAddress(address: string): Buffer {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
+  if (v4 !== null) return Buffer.from(v4.slice(1).map(Number));
+  throw new PacketError('malformed', `only IPv4 endpoints are announced: ${address}`);
+}
+
+function decodeAddress(bytes: Buffer): string {
+  if (bytes.length !== 4) throw new PacketError('malformed', `endpoint address of ${bytes.length} bytes`);
+  return [...bytes].join('.');
+}
+
+export function encodeAnnouncement(a: Announcement): Uint8Array {
+  return AnnouncementMessage.encode(
+    AnnouncementMessage.fromObject({
+      node_id: a.nodeId,
+      instance: Buffer.from(a.instance, 'hex'),
+      seq: a.seq,
+      time_ms: a.timeMs,
+      name: a.name,
+      endpoints: a.endpoints.map((e) => ({ address: encodeAddress(e.address), port: e.port })),
+      part: a.part,
+      parts: a.parts,
+      range_start: a.rangeStart,
+      range_end: a.rangeEnd,
+      heads: a.heads.map((h) => ({ branch: h.branch, oid: oidToBytes(h.oid), commit_time: h.commitTime })),
+      revocation_version: a.revocationVersion,
+      interval_ms: a.intervalMs,
+    }),
+  ).finish();
+}
+
+interface RawAnnouncement {
+  node_id: string;
+  instance: Buffer;
+  seq: number;
+  time_ms: number;
+  name: string;
+  endpoints: { address: Buffer; port: number }[];
+  part: number;
+  parts: number;
+  range_start: string;
+  range_end: string;
+  heads: { branch: string; oid: Buffer; commit_time: number }[];
+  revocation_version: number;
+  interval_ms: number;
+}
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new PacketError('malformed', what);
+}
+
+export function decodeAnnouncement(bytes: Uint8Array): Announcement {
+  let raw: RawAnnouncement;
+  try {
+    raw = AnnouncementMessage.toObject(AnnouncementMessage.decode(bytes), TO_OBJECT) as RawAnnouncement;
+  } catch (e) {
+    throw new PacketError('malformed', `announcement does not decode: ${(e as Error).message}`);
+  }
+  check(isNodeId(raw.node_id), 'bad node id');
+  check(raw.instance.length === INSTANCE_BYTES, 'bad instance id');
+  check(Number.isSafeInteger(raw.seq) && raw.seq > 0, 'bad sequence number');
+  check(Number.isSafeInteger(raw.time_ms) && raw.time_ms > 0, 'bad time');
+  check(Buffer.byteLength(raw.name) <= MAX_NAME_BYTES && !/[\x00-\x1f\x7f]/.test(raw.name), 'bad name');
+  check(raw.endpoints.length <= MAX_ENDPOINTS, 'too many endpoints');
+  check(raw.parts >= 1 && raw.parts <= MAX_PARTS && raw.part < raw.parts, 'bad part numbers');
+  check(raw.interval_ms >= MIN_INTERVAL_MS && raw.interval_ms <= MAX_INTERVAL_MS, 'bad interval');
+  check(Number.isSafeInteger(raw.revocation_version) && raw.revocation_version >= 0, 'bad revocation version');
+  check(raw.range_start === '' || isBranchName(raw.range_start), 'bad range start');
+  check(raw.range_end === '' || isBranchName(raw.range_end), 'bad range end');
+  check(raw.range_end === '' || compareNames(raw.range_start, raw.range_end) < 0, 'empty range');
+  const endpoints = raw.endpoints.map((e) => {
+    check(e.port >= 1 && e.port <= 65535, 'bad port');
+    return { address: decodeAddress(e.address), port: e.port };
+  });
+  let previous: string | undefined;
+  const heads = raw.heads.map((h): Head => {
+    check(isBranchName(h.branch), 'bad branch name');
+    check(h.oid.length === OID_BYTES, 'bad head id');
+    check(Number.isSafeInteger(h.commit_time) && h.commit_time >= 0, 'bad commit time');
+    check(inRange(h.branch, raw.range_start, raw.range_end), 'head outside its range');
+    check(previous === undefined || compareNames(previous, h.branch) < 0, 'heads not sorted or repeated');
+    previous = h.branch;
+    return { branch: h.branch as BranchName, oid: oidFromBytes(h.oid), commitTime: h.commit_time };
+  });
+  return {
+    nodeId: raw.node_id as NodeId,
+    instance: raw.instance.toString('hex'),
+    seq: raw.seq,
+    timeMs: raw.time_ms,
+    name: raw.name,
+    endpoints,
+    part: raw.part,
+    parts: raw.parts,
+    rangeStart: raw.range_start,
+    rangeEnd: raw.range_end,
+    heads,
+    revocationVersion: raw.revocation_version,
+    intervalMs: raw.interval_ms,
+  };
+}
+
+/** Branch names compare bytewise (UTF-8), as git sorts refs. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+export function inRange(branch: string, start: string, end: string): boolean {
+  return compareNames(branch, start) >= 0 && (end === '' || compareNames(branch, end) < 0);
+}

@@ -1,0 +1,125 @@
+/**
+ * The peer table: what this node believes about every other member, merged from announcements
+ * that the receiver has already authenticated. Pure (no I/O, time passed in). Each announcement
+ * part replaces the heads in its name range, so a lost part leaves the rest intact and a
+ * deleted branch disappears with the next part that covers its name. A peer not heard from
+ * for `expireIntervals` of its own announced intervals is dropped.
+ */
+import type { BranchName } from '../branches/ref-name.js';
+import type { NodeId } from '../cluster/node-id.js';
+import type { Oid } from '../objects/oid.js';
+import { inRange, type Announcement, type Endpoint } from './announcement.js';
+
+export interface PeerHead {
+  readonly oid: Oid;
+  readonly commitTime: number;
+  /** When this node first saw this head from this peer (local ms). */
+  readonly seenAt: number;
+}
+
+export interface Peer {
+  readonly nodeId: NodeId;
+  readonly name: string;
+  readonly instance: string;
+  readonly endpoints: readonly Endpoint[];
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  readonly intervalMs: number;
+  readonly revocationVersion: number;
+  readonly restarts: number;
+  readonly heads: ReadonlyMap<BranchName, PeerHead>;
+}
+
+export type PeerEvent =
+  | { readonly kind: 'peer-up'; readonly nodeId: NodeId; readonly name: string; readonly instance: string }
+  | { readonly kind: 'peer-restart'; readonly nodeId: NodeId; readonly instance: string; readonly previous: string }
+  | { readonly kind: 'peer-down'; readonly nodeId: NodeId; readonly reason: 'expired' | 'revoked' }
+  | { readonly kind: 'head'; readonly nodeId: NodeId; readonly branch: BranchName; readonly oid: Oid; readonly previous: Oid | null }
+  | { readonly kind: 'head-removed'; readonly nodeId: NodeId; readonly branch: BranchName; readonly previous: Oid };
+
+interface MutablePeer {
+  nodeId: NodeId;
+  name: string;
+  instance: string;
+  endpoints: readonly Endpoint[];
+  firstSeen: number;
+  lastSeen: number;
+  intervalMs: number;
+  revocationVersion: number;
+  restarts: number;
+  heads: Map<BranchName, PeerHead>;
+}
+
+export class PeerTable {
+  private readonly peers = new Map<NodeId, MutablePeer>();
+
+  constructor(private readonly options: { readonly expireIntervals: number; readonly maxPeers: number }) {}
+
+  /** Merges an authenticated, fresh announcement part; returns what changed. */
+  apply(a: Announcement, nowMs: number): PeerEvent[] {
+    const events: PeerEvent[] = [];
+    let p = this.peers.get(a.nodeId);
+    if (p === undefined) {
+      if (this.peers.size >= this.options.maxPeers) return events;
+      p = { nodeId: a.nodeId, name: a.name, instance: a.instance, endpoints: a.endpoints, firstSeen: nowMs, lastSeen: nowMs, intervalMs: a.intervalMs, revocationVersion: a.revocationVersion, restarts: 0, heads: new Map() };
+      this.peers.set(a.nodeId, p);
+      events.push({ kind: 'peer-up', nodeId: a.nodeId, name: a.name, instance: a.instance });
+    } else if (p.instance !== a.instance) {
+      events.push({ kind: 'peer-restart', nodeId: a.nodeId, instance: a.instance, previous: p.instance });
+      p.instance = a.instance;
+      p.restarts++;
+    }
+    p.name = a.name;
+    p.endpoints = a.endpoints;
+    p.lastSeen = nowMs;
+    p.intervalMs = a.intervalMs;
+    p.revocationVersion = a.revocationVersion;
+    const listed = new Map(a.heads.map((h) => [h.branch, h]));
+    for (const [branch, head] of p.heads) {
+      if (inRange(branch, a.rangeStart, a.rangeEnd) && !listed.has(branch)) {
+        p.heads.delete(branch);
+        events.push({ kind: 'head-removed', nodeId: a.nodeId, branch, previous: head.oid });
+      }
+    }
+    for (const h of a.heads) {
+      const old = p.heads.get(h.branch);
+      if (old?.oid === h.oid) continue;
+      p.heads.set(h.branch, { oid: h.oid, commitTime: h.commitTime, seenAt: nowMs });
+      events.push({ kind: 'head', nodeId: a.nodeId, branch: h.branch, oid: h.oid, previous: old?.oid ?? null });
+    }
+    return events;
+  }
+
+  /** Drops peers silent for longer than expireIntervals of their own interval. */
+  expire(nowMs: number): PeerEvent[] {
+    const events: PeerEvent[] = [];
+    for (const [id, p] of this.peers) {
+      if (nowMs - p.lastSeen > this.options.expireIntervals * p.intervalMs) {
+        this.peers.delete(id);
+        events.push({ kind: 'peer-down', nodeId: id, reason: 'expired' });
+      }
+    }
+    return events;
+  }
+
+  /** Drops the peers `isRevoked` names. */
+  dropRevoked(isRevoked: (id: NodeId) => boolean): PeerEvent[] {
+    const events: PeerEvent[] = [];
+    for (const id of [...this.peers.keys()]) {
+      if (isRevoked(id)) {
+        this.peers.delete(id);
+        events.push({ kind: 'peer-down', nodeId: id, reason: 'revoked' });
+      }
+    }
+    return events;
+  }
+
+  get(nodeId: NodeId): Peer | undefined {
+    return this.peers.get(nodeId);
+  }
+
+  /** Every peer, by node id. */
+  list(): Peer[] {
+    return [...this.peers.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  }
+}

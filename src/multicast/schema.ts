@@ -1,0 +1,56 @@
+/**
+ * The announcement schema (protobuf, proto3), parsed once at load by protobufjs. The text below
+ * is the schema; docs/PROTOCOL.md explains every field. Field numbers never change meaning.
+ */
+import protobuf from 'protobufjs';
+
+export const ANNOUNCE_PROTO = `
+syntax = "proto3";
+package gitfs.multicast.v1;
+
+// One UDP datagram. Everything a receiver needs to check it travels in it.
+message Envelope {
+  uint32 version = 1;      // 1
+  bytes cluster = 2;       // first 8 bytes of SHA-256(CA certificate DER): a cheap pre-filter, not trusted
+  bytes certificate = 3;   // the sender's node certificate (DER), issued by the cluster CA
+  bytes body = 4;          // an encoded Announcement
+  bytes signature = 5;     // Ed25519 by the node key over "gitfs-announce-v1" || 0x00 || body
+}
+
+message Announcement {
+  string node_id = 1;      // must equal the certificate's subject CN
+  bytes instance = 2;      // 16 random bytes, new at every daemon start
+  uint64 seq = 3;          // per instance, +1 per announcement; all parts of one share it
+  uint64 time_ms = 4;      // sender's wall clock, ms since the epoch
+  string name = 5;         // human-readable node name
+  repeated Endpoint endpoints = 6;
+  uint32 part = 7;         // 0-based
+  uint32 parts = 8;
+  string range_start = 9;  // this part lists every head whose branch name is in [range_start, range_end)
+  string range_end = 10;   // "" = no upper bound
+  repeated Head heads = 11;
+  uint64 revocation_version = 12; // newest revocation list the sender holds (0: none)
+  uint32 interval_ms = 13; // sender's periodic interval: receivers expire it after 3 of them
+}
+
+message Endpoint {
+  bytes address = 1;       // 4 (IPv4) or 16 (IPv6) bytes
+  uint32 port = 2;         // the node's TCP service port
+}
+
+message Head {
+  string branch = 1;
+  bytes oid = 2;           // 20 bytes
+  uint64 commit_time = 3;  // committer time, seconds since the epoch
+}
+`;
+
+const root = protobuf.parse(ANNOUNCE_PROTO, { keepCase: true }).root;
+
+export const EnvelopeMessage = root.lookupType('gitfs.multicast.v1.Envelope');
+export const AnnouncementMessage = root.lookupType('gitfs.multicast.v1.Announcement');
+export const HeadMessage = root.lookupType('gitfs.multicast.v1.Head');
+export const EndpointMessage = root.lookupType('gitfs.multicast.v1.Endpoint');
+
+/** How decoded messages are turned into plain objects: numbers, Buffers, defaults filled in. */
+export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, bytes: Buffer, defaults: true, arrays: true };

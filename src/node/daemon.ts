@@ -1,0 +1,220 @@
+/**
+ * `gitfs serve`: the node daemon. It wires the cluster identity, the TLS node service, the
+ * announcement transport, receiver and announcer, the peer table, a watcher of this node's
+ * refs and of its revocation list, and the local socket `gitfs peers` asks. It grows the swarm
+ * and the rollout agent later; each part stays in its own module.
+ */
+import type { Server as NetServer } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import { join } from 'node:path';
+import { RefWatcher } from '../branches/ref-watcher.js';
+import type { BranchRef } from '../branches/ref-store.js';
+import { loadAuthority, loadMembership, saveRevocations, storedRevocations } from '../cluster/cluster-store.js';
+import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
+import type { RevocationList } from '../cluster/revocation.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { readCommit } from '../files/tree-reader.js';
+import type { Announcement, Endpoint, Head } from '../multicast/announcement.js';
+import { Announcer } from '../multicast/announcer.js';
+import { EnvelopeOpener } from '../multicast/envelope.js';
+import { PeerTable, type PeerEvent } from '../multicast/peer-table.js';
+import { Receiver } from '../multicast/receiver.js';
+import { ReplayGuard } from '../multicast/replay-guard.js';
+import { UdpTransport } from '../multicast/transport.js';
+import type { Oid } from '../objects/oid.js';
+import type { Repository } from '../repo/repository.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import { checkSocketPath, serveUnixSocket } from '../util/unix-socket.js';
+import type { NodeConfig } from './config.js';
+import { nodeAddresses } from './interfaces.js';
+import { fetchRevocations, startNodeService } from './node-service.js';
+import { snapshot, type NodeSnapshot } from './snapshot.js';
+
+export function daemonSocketPath(gitDir: string): string {
+  return join(gitDir, 'gitfs', 'serve.sock');
+}
+
+export interface DaemonComponents {
+  readonly repo: Repository;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+const MAINTENANCE_MS = 500;
+const REVOCATION_FETCH_GAP_MS = 2000;
+
+export class NodeDaemon {
+  private readonly commitTimes = new Map<Oid, number>();
+  private refs: readonly BranchRef[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private lastRevocationFetch = -Infinity;
+  private closers: (() => Promise<void>)[] = [];
+
+  private constructor(
+    private readonly c: DaemonComponents,
+    readonly config: NodeConfig,
+    readonly identity: NodeIdentity,
+    readonly trust: ClusterTrust,
+    readonly endpoints: readonly Endpoint[],
+    private readonly table: PeerTable,
+    private readonly guard: ReplayGuard,
+    private announcer: Announcer | undefined = undefined,
+    private receiver: Receiver | undefined = undefined,
+  ) {}
+
+  static async start(c: DaemonComponents, config: NodeConfig): Promise<NodeDaemon> {
+    const { identity, trust } = await loadMembership(c.repo.gitDir, c.clock.now());
+    const issuer = await loadAuthority(c.repo.gitDir).then(
+      () => true,
+      () => false,
+    );
+    const { iface, endpoints } = nodeAddresses(config);
+    const table = new PeerTable({ expireIntervals: config.announce.expireIntervals, maxPeers: 4096 });
+    const d = new NodeDaemon(c, config, identity, trust, endpoints, table, new ReplayGuard(config.announce.windowMs));
+    try {
+      await d.startParts(issuer, iface?.address);
+    } catch (e) {
+      await d.stop();
+      throw e;
+    }
+    c.log.log('info', 'serving', { nodeId: identity.nodeId, cluster: trust.clusterId, instance: d.announcer?.instance, endpoints, issuer, interface: iface ?? null });
+    return d;
+  }
+
+  private async startParts(issuer: boolean, interfaceAddress: string | undefined): Promise<void> {
+    const { repo, log, clock } = this.c;
+    const cfg = this.config;
+    const service: TlsServer = await startNodeService(
+      { gitDir: repo.gitDir, identity: this.identity, trust: this.trust, clock, log: log.child('service'), issuer },
+      cfg.service,
+    ).catch((e: unknown) => {
+      throw new GitfsError(ErrorCodes.IO, `cannot listen on ${cfg.service.address}:${cfg.service.port}: ${(e as Error).message}`, {}, { cause: e });
+    });
+    this.closers.push(() => new Promise((r) => service.close(() => r())));
+
+    const watcher = new RefWatcher({ gitDir: repo.gitDir, refs: repo.refs, log: log.child('refs'), now: () => clock.now() }, { pollMs: 100, relistMs: 1000 }, (refs) => {
+      this.refs = refs;
+      this.announcer?.changed();
+    });
+    this.refs = await watcher.start();
+    this.closers.push(() => watcher.stop());
+
+    this.receiver = new Receiver(
+      {
+        opener: new EnvelopeOpener(this.trust, this.identity),
+        guard: this.guard,
+        table: this.table,
+        clock,
+        log: log.child('receive'),
+        onAccepted: (a, events) => this.accepted(a, events),
+      },
+      { windowMs: cfg.announce.windowMs },
+    );
+    const receiver = this.receiver;
+    const transport = await UdpTransport.open(
+      {
+        group: cfg.multicast.enabled ? cfg.multicast.group : undefined,
+        port: cfg.multicast.port,
+        interfaceAddress,
+        bindAddress: '0.0.0.0',
+        ttl: cfg.multicast.ttl,
+        staticPeers: cfg.staticPeers.map((p) => ({ host: p.slice(0, p.lastIndexOf(':')), port: Number(p.slice(p.lastIndexOf(':') + 1)) })),
+      },
+      log.child('udp'),
+      (packet, from) => receiver.receive(packet, from),
+    ).catch((e: unknown) => {
+      throw new GitfsError(ErrorCodes.IO, `cannot open UDP port ${cfg.multicast.port}: ${(e as Error).message}`, {}, { cause: e });
+    });
+    this.closers.push(() => transport.close());
+
+    this.announcer = new Announcer(
+      { transport, identity: this.identity, trust: this.trust, clock, log: log.child('announce'), heads: () => this.heads() },
+      { name: cfg.name, endpoints: this.endpoints, ...cfg.announce },
+    );
+    const announcer = this.announcer;
+    this.closers.push(() => announcer.stop());
+
+    const sock: NetServer = await serveUnixSocket(checkSocketPath(daemonSocketPath(repo.gitDir), "node daemon's socket"), async (req) => {
+      const op = (req as { op?: unknown }).op;
+      if (op === 'peers') return this.snapshot();
+      if (op === 'ping') return { pid: process.pid, nodeId: this.identity.nodeId };
+      throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
+    });
+    this.closers.push(() => new Promise((r) => sock.close(() => r())));
+
+    announcer.start();
+    this.timer = setInterval(() => void this.maintain(), MAINTENANCE_MS);
+  }
+
+  private accepted(a: Announcement, events: readonly PeerEvent[]): void {
+    for (const e of events) {
+      this.c.log.log(e.kind === 'head' || e.kind === 'head-removed' ? 'info' : 'info', e.kind, { ...e, kind: undefined });
+      if (e.kind === 'peer-up' || e.kind === 'peer-restart') this.announcer?.greet();
+    }
+    if (a.revocationVersion > this.trust.revocationVersion) void this.fetchNewerRevocations(a);
+  }
+
+  private async fetchNewerRevocations(a: Announcement): Promise<void> {
+    const now = this.c.clock.now();
+    const to = a.endpoints[0];
+    if (to === undefined || now - this.lastRevocationFetch < REVOCATION_FETCH_GAP_MS) return;
+    this.lastRevocationFetch = now;
+    try {
+      const list = await fetchRevocations(this.identity, this.trust, to);
+      if (list !== undefined) await this.adoptRevocations(list, `${a.nodeId}`);
+    } catch (e) {
+      this.c.log.log('warn', 'revocations-fetch-failed', { from: a.nodeId, error: (e as Error).message });
+    }
+  }
+
+  private async adoptRevocations(list: RevocationList, source: string): Promise<void> {
+    if (!this.trust.adopt(list)) return;
+    await saveRevocations(this.c.repo.gitDir, list);
+    this.c.log.log('info', 'revocations', { version: list.version, revoked: list.nodeIds, from: source });
+    for (const e of this.table.dropRevoked((id) => this.trust.isRevoked(id))) this.c.log.log('info', e.kind, { ...e, kind: undefined });
+    this.announcer?.changed();
+  }
+
+  private async maintain(): Promise<void> {
+    const now = this.c.clock.now();
+    for (const e of this.table.expire(now)) this.c.log.log('info', e.kind, { ...e, kind: undefined });
+    this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
+    try {
+      const stored = await storedRevocations(this.c.repo.gitDir, this.trust.ca.publicKey);
+      if (stored !== undefined) await this.adoptRevocations(stored, 'disk');
+    } catch (e) {
+      if (!isGitfsError(e)) throw e;
+      this.c.log.log('warn', 'revocations-unreadable', { error: e.message });
+    }
+  }
+
+  /** This node's heads with their commit times (read once per commit). */
+  private async heads(): Promise<Head[]> {
+    const out: Head[] = [];
+    for (const r of this.refs) {
+      let time = this.commitTimes.get(r.oid);
+      if (time === undefined) {
+        try {
+          time = (await readCommit(this.c.repo.objects, r.oid)).committer.timestamp;
+        } catch {
+          time = 0;
+        }
+        if (this.commitTimes.size > 100_000) this.commitTimes.clear();
+        this.commitTimes.set(r.oid, time);
+      }
+      out.push({ branch: r.name, oid: r.oid, commitTime: time });
+    }
+    return out;
+  }
+
+  snapshot(): NodeSnapshot {
+    return snapshot(this, this.table.list(), this.c.clock.now(), this.receiver?.stats, this.announcer);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    for (const close of this.closers.reverse()) await close().catch(() => undefined);
+    this.closers = [];
+  }
+}

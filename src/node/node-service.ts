@@ -1,0 +1,73 @@
+/**
+ * The node's TCP service (TLS 1.3, src/cluster/tls.ts): one JSON request per connection
+ * (src/util/json-line.ts). A connection without a member certificate may only ask to join, and
+ * only a node holding the CA key answers that; members may fetch the revocation list. The swarm
+ * will add its wire protocol beside these.
+ */
+import { createServer, connect, type Server, type TLSSocket } from 'node:tls';
+import { answerJoin, type JoinRequest } from '../cluster/join.js';
+import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
+import { openRevocations, type RevocationList } from '../cluster/revocation.js';
+import { clientOptions, peerNode, serverOptions } from '../cluster/tls.js';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import { answerOneLine, askOneLine } from '../util/json-line.js';
+import type { Logger } from '../util/log.js';
+
+const IDLE_MS = 15_000;
+
+export interface NodeServiceComponents {
+  readonly gitDir: string;
+  readonly identity: NodeIdentity;
+  readonly trust: ClusterTrust;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Whether this node holds the CA key (and so answers joins). */
+  readonly issuer: boolean;
+}
+
+export async function startNodeService(c: NodeServiceComponents, listen: { address: string; port: number }): Promise<Server> {
+  const server = createServer(serverOptions(c.identity, c.trust), (socket) => {
+    socket.setTimeout(IDLE_MS, () => socket.destroy());
+    answerOneLine(socket, (req) => dispatch(c, socket, req));
+  });
+  server.on('tlsClientError', (e) => c.log.log('debug', 'tls-refused', { error: e.message }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+async function dispatch(c: NodeServiceComponents, socket: TLSSocket, req: unknown): Promise<unknown> {
+  const op = typeof req === 'object' && req !== null ? (req as { op?: unknown }).op : undefined;
+  if (op === 'join') {
+    if (!c.issuer) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this node does not issue certificates (the token names another node)');
+    const answer = await answerJoin(c.gitDir, req as JoinRequest, socket, c.clock.now());
+    c.log.log('info', 'node-joined', { nodeId: (answer as { nodeId: string }).nodeId, from: socket.remoteAddress });
+    return answer;
+  }
+  if (peerNode(socket, c.trust, c.clock.now()) === undefined) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, 'members only');
+  if (op === 'revocations') return { revocations: c.trust.revocations?.encoded.toString('base64') ?? null };
+  throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
+}
+
+/** Asks a member for its revocation list (mutual TLS); checked against the CA key. */
+export function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }): Promise<RevocationList | undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: to.address, port: to.port, ...clientOptions(identity, trust) });
+    socket.setTimeout(IDLE_MS, () => socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} timed out`)));
+    socket.once('error', reject);
+    socket.once('secureConnect', () => {
+      askOneLine(socket, { op: 'revocations' }, `${to.address}:${to.port}`, ErrorCodes.PEER_FAILED)
+        .then((a) => {
+          const encoded = (a as { revocations: string | null }).revocations;
+          resolve(encoded === null ? undefined : openRevocations(Buffer.from(encoded, 'base64'), trust.ca.publicKey));
+        })
+        .catch(reject);
+    });
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * One request, one answer, each a line of JSON, over any stream socket (Unix, TCP, TLS). The
+ * mount's control socket, the node daemon's socket and the cluster's join service speak it
+ * (docs/PROTOCOL.md). Answers are `{"ok":true,"result":…}` or `{"ok":false,"error":{code,message,data}}`;
+ * the asking side rethrows an error answer as the GitfsError it was.
+ */
+import type { Duplex } from 'node:stream';
+import { ErrorCodes, GitfsError, isGitfsError, type ErrorCode } from '../errors.js';
+
+export type Answer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; data?: Record<string, unknown> } };
+
+const MAX_LINE = 64 * 1024;
+
+/** Reads one request line from `socket`, answers it with `handle`'s result, and ends the socket. */
+export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<unknown>): void {
+  let buffered = '';
+  socket.setEncoding('utf8');
+  socket.on('error', () => socket.destroy());
+  const onData = (text: string): void => {
+    buffered += text;
+    if (buffered.length > MAX_LINE) return void socket.destroy();
+    const end = buffered.indexOf('\n');
+    if (end < 0) return;
+    socket.off('data', onData);
+    socket.pause();
+    let answer: Promise<Answer>;
+    try {
+      const req: unknown = JSON.parse(buffered.slice(0, end));
+      answer = handle(req).then((result): Answer => ({ ok: true, result: result ?? null }));
+    } catch (e) {
+      answer = Promise.reject(e);
+    }
+    answer
+      .catch((e: unknown): Answer => ({
+        ok: false,
+        error: isGitfsError(e) ? { code: e.code, message: e.message, data: { ...e.data } } : { code: ErrorCodes.BAD_ARGUMENT, message: (e as Error).message },
+      }))
+      .then((a) => socket.end(`${JSON.stringify(a)}\n`));
+  };
+  socket.on('data', onData);
+}
+
+/**
+ * Writes `req` once `socket` is ready (call it from the connect event) and resolves with the
+ * answer's result. `peer` names the other side in errors; `failCode` is used when it answers nonsense.
+ */
+export function askOneLine(socket: Duplex, req: unknown, peer: string, failCode: ErrorCode): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (t: string) => {
+      text += t;
+      if (text.length > MAX_LINE) socket.destroy(new GitfsError(failCode, `${peer} sent an answer over ${MAX_LINE} bytes`));
+    });
+    socket.on('error', reject);
+    socket.on('end', () => {
+      let a: Answer;
+      try {
+        a = JSON.parse(text) as Answer;
+      } catch {
+        return reject(new GitfsError(failCode, `${peer} sent an unreadable answer`));
+      }
+      if (a.ok) resolve(a.result);
+      else reject(new GitfsError(a.error.code as ErrorCode, a.error.message, a.error.data ?? {}));
+    });
+    socket.write(`${JSON.stringify(req)}\n`);
+  });
+}
