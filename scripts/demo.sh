@@ -2,7 +2,7 @@
 # `make demo`: the main job at this stage, on embedded data. A repository with two branches (a
 # small site tree, and a disk image in two versions that differ by a few MiB), then log, diff,
 # ls, cat, stats with the dedup ratio, the FUSE mount (write, status, commit, history), and the
-# real git reading it all.
+# real git reading it all; then a small cluster (scripts/demo-cluster.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GITFS="$PWD/bin/gitfs"
@@ -77,3 +77,6 @@ say "It is a git repository: the real git reads it"
 run git --git-dir="$repo" log --oneline --all
 run git --git-dir="$repo" fsck --strict
 run "$GITFS" fsck --repo "$repo"
+
+say "A cluster: members find each other and their heads; a stranger is never heard"
+node dist/scripts/demo-cluster.js "$work/cluster"

@@ -1,0 +1,135 @@
+/**
+ * The cluster part of `make demo`: three members and one stranger. As root, each node lives in
+ * a network namespace of its own on a private bridge (multicast never leaves them); otherwise
+ * they share loopback with distinct ports and announce by unicast to each other (static peers).
+ * Usage: node dist/scripts/demo-cluster.js WORKDIR
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../test/support/netns.js';
+
+const GITFS = fileURLToPath(new URL('../../bin/gitfs', import.meta.url));
+const work = process.argv[2] ?? '/tmp/gitfs-demo-cluster';
+const BASE_ENV = { ...process.env, GITFS_AUTHOR_NAME: 'Demo', GITFS_AUTHOR_EMAIL: 'demo@example.invalid', GITFS_ANNOUNCE_INTERVAL_MS: '5000' };
+
+interface DemoNode {
+  readonly name: string;
+  readonly repo: string;
+  readonly address: string;
+  run(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  start(args: readonly string[], log: string): ChildProcess;
+}
+
+const bold = (s: string): string => `\n\x1b[1m== ${s}\x1b[0m`;
+
+function localNode(i: number, count: number): DemoNode {
+  const env = {
+    ...BASE_ENV,
+    GITFS_NODE_NAME: `node${i}`,
+    GITFS_MULTICAST: 'off',
+    GITFS_MULTICAST_PORT: String(17419 + 10 * i),
+    GITFS_SERVICE_PORT: String(17420 + 10 * i),
+    GITFS_ADVERTISE: '127.0.0.1',
+    GITFS_STATIC_PEERS: [...Array(count).keys()].filter((k) => k !== i).map((k) => `127.0.0.1:${17419 + 10 * k}`).join(','),
+  };
+  return nodeWith(`node${i}`, '127.0.0.1', (cmd, args) => ({ cmd, args, env }));
+}
+
+function nodeWith(name: string, address: string, wrap: (cmd: string, args: string[]) => { cmd: string; args: string[]; env: NodeJS.ProcessEnv }): DemoNode {
+  const repo = join(work, name);
+  return {
+    name,
+    repo,
+    address,
+    run: (args) =>
+      new Promise((resolve) => {
+        const w = wrap(process.execPath, [GITFS, ...args]);
+        execFile(w.cmd, w.args, { env: w.env, encoding: 'utf8' }, (e, stdout, stderr) => resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : 1, stdout, stderr }));
+      }),
+    start: (args, log) => {
+      const w = wrap(process.execPath, [GITFS, ...args]);
+      const child = spawn(w.cmd, w.args, { env: w.env, stdio: ['ignore', 'ignore', 'pipe'] });
+      child.stderr?.pipe(createWriteStream(log));
+      return child;
+    },
+  };
+}
+
+async function show(node: DemoNode, args: readonly string[]): Promise<string> {
+  console.log(`[${node.name}]$ gitfs ${args.join(' ')}`);
+  const r = await node.run([...args, '--repo', node.repo]);
+  process.stdout.write(r.stdout);
+  if (r.code !== 0) throw new Error(`gitfs ${args.join(' ')} on ${node.name} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+async function peersOf(node: DemoNode): Promise<{ nodeId: string; heads: { oid: string }[] }[]> {
+  const r = await node.run(['peers', '--json', '--repo', node.repo]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as { peers: { nodeId: string; heads: { oid: string }[] }[] }).peers : [];
+}
+
+async function main(): Promise<void> {
+  await mkdir(work, { recursive: true });
+  let cluster: NetnsCluster | undefined;
+  const children: ChildProcess[] = [];
+  try {
+    let nodes: DemoNode[];
+    if (netnsSupported()) {
+      cluster = await createNetnsCluster(4, { label: 'demo' });
+      console.log(`four network namespaces on a private bridge (${cluster.subnet}); multicast stays inside them`);
+      nodes = cluster.nodes.map((n) => nodeWith(`node${n.index}`, n.address, (cmd, args) => ({ cmd: 'ip', args: ['netns', 'exec', n.ns, cmd, ...args], env: { ...BASE_ENV, GITFS_NODE_NAME: `node${n.index}` } })));
+    } else {
+      console.log('not root: four nodes on loopback with distinct ports, announcing by unicast (static peers)');
+      nodes = [0, 1, 2, 3].map((i) => localNode(i, 4));
+    }
+    const [n0, n1, n2, stranger] = nodes as [DemoNode, DemoNode, DemoNode, DemoNode];
+    console.log(bold('node0 creates the cluster and serves'));
+    for (const n of nodes) await n.run(['init', '--repo', n.repo]);
+    await show(n0, ['cluster', 'init']);
+    children.push(n0.start(['serve', '--repo', n0.repo], join(work, 'node0.log')));
+    await until('node0 serves', async () => (await n0.run(['peers', '--repo', n0.repo])).code === 0);
+
+    console.log(bold('node1 and node2 join with one-time tokens'));
+    for (const n of [n1, n2]) {
+      const token = (await show(n0, ['cluster', 'token', '--ttl', '10m'])).trim();
+      await show(n, ['cluster', 'join', token]);
+      children.push(n.start(['serve', '--repo', n.repo], join(work, `${n.name}.log`)));
+    }
+    console.log(bold('a stranger with a cluster of its own, on the same LAN'));
+    await show(stranger, ['cluster', 'init']);
+    children.push(stranger.start(['serve', '--repo', stranger.repo], join(work, 'stranger.log')));
+
+    console.log(bold('commits on node1 and node2'));
+    const src = join(work, 'src');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'index.html'), '<h1>hello from node1</h1>\n');
+    await show(n1, ['commit', '--branch', 'site/prod', '--from', src, '-m', 'site v1']);
+    await writeFile(join(src, 'index.html'), '<h1>kernel notes from node2</h1>\n');
+    await show(n2, ['commit', '--branch', 'kernel/stable', '--from', src, '-m', 'notes']);
+    await until('node0 lists both peers and their heads', async () => {
+      const peers = await peersOf(n0);
+      return peers.length === 2 && peers.every((p) => p.heads.length === 1);
+    });
+    console.log(bold('what node0 knows: the two members and their heads; the stranger is heard but never listed'));
+    await show(n0, ['peers', '--stats']);
+    await show(n0, ['cluster', 'show']);
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    await cluster?.cleanup();
+  }
+}
+
+await main();
