@@ -92,7 +92,6 @@ function checkKey(key: KeyObject, type: 'public' | 'private', what: string): voi
 }
 
 function checkCommonName(cn: string, what: string): void {
-  // eslint-disable-next-line no-control-regex
   if (cn.length === 0 || cn.length > MAX_CN_LENGTH || /[\u0000-\u001f\u007f]/.test(cn)) {
     throw badArgument(`${what} CN must be 1..${MAX_CN_LENGTH} characters without control characters`);
   }

@@ -149,7 +149,7 @@ export class NodeDaemon {
 
   private accepted(a: Announcement, events: readonly PeerEvent[]): void {
     for (const e of events) {
-      this.c.log.log(e.kind === 'head' || e.kind === 'head-removed' ? 'info' : 'info', e.kind, { ...e, kind: undefined });
+      this.c.log.log('info', e.kind, { ...e, kind: undefined });
       if (e.kind === 'peer-up' || e.kind === 'peer-restart') this.announcer?.greet();
     }
     if (a.revocationVersion > this.trust.revocationVersion) void this.fetchNewerRevocations(a);
