@@ -8,7 +8,7 @@ SHELL := /bin/bash
 DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc time openssl rsync
 STAMP := node_modules/.gitfs-npm-ci
 
-.PHONY: deps debian-deps build test demo bench clean
+.PHONY: deps debian-deps build test demo bench bench-cluster clean
 
 debian-deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -35,6 +35,10 @@ demo: build
 
 bench: build
 	bash bench/run.sh
+
+# 8 daemons in network namespaces: commit-to-all latency (no loss, 20 % loss) and announcement traffic.
+bench-cluster: build
+	bash bench/cluster.sh
 
 clean:
 	rm -rf dist
