@@ -35,7 +35,7 @@ export interface AnnouncerOptions {
   readonly debounceMs: number;
   /** Delays after an announcement caused by a start or change at which it is repeated. */
   readonly repeatMs: readonly number[];
-  /** Longest random delay before answering a new peer; at most one such answer per this time. */
+  /** Longest random delay before answering a new peer; greetings are at least this far apart. */
   readonly greetMs: number;
 }
 
@@ -70,10 +70,14 @@ export class Announcer {
     });
   }
 
-  /** A peer appeared or restarted: announce within greetMs (once per greetMs at most). */
+  /**
+   * A peer appeared or restarted: announce within a random delay up to greetMs, and never two
+   * greetings closer than greetMs (a greeting due too soon after the last is postponed, not dropped).
+   */
   greet(): void {
-    if (this.stopped || this.greeting !== undefined || this.c.clock.now() - this.lastGreet < this.o.greetMs) return;
-    this.greeting = this.timer(this.random() * this.o.greetMs, () => {
+    if (this.stopped || this.greeting !== undefined) return;
+    const delay = Math.max(this.lastGreet + this.o.greetMs - this.c.clock.now(), this.random() * this.o.greetMs);
+    this.greeting = this.timer(delay, () => {
       this.greeting = undefined;
       this.lastGreet = this.c.clock.now();
       this.announce();

@@ -43,12 +43,14 @@ export interface DaemonComponents {
 
 const MAINTENANCE_MS = 500;
 const REVOCATION_FETCH_GAP_MS = 2000;
+const REVOCATION_FETCH_MAX_GAP_MS = 300_000;
 
 export class NodeDaemon {
   private readonly commitTimes = new Map<Oid, number>();
   private refs: readonly BranchRef[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastRevocationFetch = -Infinity;
+  private revocationFetchGapMs = REVOCATION_FETCH_GAP_MS;
   private closers: (() => Promise<void>)[] = [];
 
   private constructor(
@@ -158,13 +160,16 @@ export class NodeDaemon {
   private async fetchNewerRevocations(a: Announcement): Promise<void> {
     const now = this.c.clock.now();
     const to = a.endpoints[0];
-    if (to === undefined || now - this.lastRevocationFetch < REVOCATION_FETCH_GAP_MS) return;
+    if (to === undefined || now - this.lastRevocationFetch < this.revocationFetchGapMs) return;
     this.lastRevocationFetch = now;
     try {
       const list = await fetchRevocations(this.identity, this.trust, to);
       if (list !== undefined) await this.adoptRevocations(list, `${a.nodeId}`);
+      this.revocationFetchGapMs = REVOCATION_FETCH_GAP_MS;
     } catch (e) {
-      this.c.log.log('warn', 'revocations-fetch-failed', { from: a.nodeId, error: (e as Error).message });
+      // Back off: a node that was itself revoked is refused by every member, for good.
+      this.revocationFetchGapMs = Math.min(2 * this.revocationFetchGapMs, REVOCATION_FETCH_MAX_GAP_MS);
+      this.c.log.log('warn', 'revocations-fetch-failed', { from: a.nodeId, error: (e as Error).message, retryInMs: this.revocationFetchGapMs });
     }
   }
 

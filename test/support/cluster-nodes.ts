@@ -1,0 +1,232 @@
+/**
+ * gitfs nodes in network namespaces (test/support/netns.ts): a repository per node on the shared
+ * filesystem, the real CLI run inside the node's namespace, and `gitfs serve` daemons whose JSON
+ * log lines on stderr are collected as events. Every wait is bounded and fails with the daemons'
+ * recent log lines.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { GITFS_BIN } from './cli.js';
+import type { ExecResult, NetnsNode } from './netns.js';
+
+/** One JSON line of a daemon's stderr. */
+export interface LogEvent {
+  readonly t: number;
+  readonly level: string;
+  readonly ns: string;
+  readonly event: string;
+  readonly [field: string]: unknown;
+}
+
+/** What `gitfs peers --json` prints. */
+export interface PeersSnapshot {
+  readonly self: { nodeId: string; name: string; cluster: string; instance: string | null; endpoints: string[]; revocationVersion: number };
+  readonly peers: {
+    nodeId: string;
+    name: string;
+    instance: string;
+    endpoints: string[];
+    lastSeenAgoMs: number;
+    upForMs: number;
+    restarts: number;
+    revocationVersion: number;
+    heads: { branch: string; oid: string; commitTime: number }[];
+  }[];
+  readonly stats: { received: Record<string, number> | null; sent: Record<string, number> | null };
+}
+
+/** What `gitfs cluster show --json` prints. */
+export interface ClusterShow {
+  readonly cluster: string;
+  readonly caFingerprint: string;
+  readonly nodeId: string;
+  readonly issuer: boolean;
+  readonly revocationVersion: number;
+  readonly revoked: string[];
+}
+
+/** The environment every gitfs process of the tests gets: the caller's without GITFS_*, plus `extra`. */
+export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GITFS_')) env[k] = v;
+  return { ...env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid', ...extra };
+}
+
+/** A running (or exited) `gitfs serve`. */
+export class Daemon {
+  readonly events: LogEvent[] = [];
+  readonly lines: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly startedAt = Date.now();
+  private partial = '';
+  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+
+  constructor(
+    readonly label: string,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+      child.once('error', (e) => {
+        this.lines.push(`[spawn error: ${e.message}]`);
+        this.exit = { code: 127, signal: null };
+        resolve(this.exit);
+      });
+    });
+    child.stdout?.resume();
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => this.take(d));
+  }
+
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  private take(data: string): void {
+    const parts = (this.partial + data).split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) {
+      if (line === '') continue;
+      this.lines.push(line);
+      if (!line.startsWith('{')) continue;
+      try {
+        const e = JSON.parse(line) as LogEvent;
+        if (typeof e.event === 'string') this.events.push(e);
+      } catch {
+        // not a log line; kept in `lines`
+      }
+    }
+  }
+
+  /** Events named `event` whose fields include `match`. */
+  find(event: string, match: Record<string, unknown> = {}): LogEvent[] {
+    return this.events.filter((e) => e.event === event && Object.entries(match).every(([k, v]) => e[k] === v));
+  }
+
+  /** The last `n` stderr lines, for failure messages. */
+  tail(n = 25): string {
+    const shown = this.lines.slice(-n);
+    const state = this.exit === undefined ? 'running' : `exited code=${this.exit.code} signal=${this.exit.signal}`;
+    return `--- ${this.label} (pid ${this.child.pid}, ${state}), last ${shown.length} of ${this.lines.length} stderr lines:\n${shown.join('\n')}${this.partial ? `\n${this.partial}` : ''}`;
+  }
+}
+
+export class GitfsNode {
+  /** Every daemon started for this node, the current one last. */
+  readonly daemons: Daemon[] = [];
+  nodeId = '';
+
+  constructor(
+    readonly net: NetnsNode,
+    readonly repo: string,
+    readonly name: string,
+    private readonly baseEnv: Record<string, string>,
+  ) {}
+
+  static make(net: NetnsNode, baseDir: string, name: string, env: Record<string, string>): GitfsNode {
+    return new GitfsNode(net, join(baseDir, name), name, { GITFS_NODE_NAME: name, ...env });
+  }
+
+  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return cleanEnv({ ...this.baseEnv, ...extra });
+  }
+
+  get daemon(): Daemon | undefined {
+    return this.daemons.at(-1);
+  }
+
+  get serving(): boolean {
+    return this.daemon?.running === true;
+  }
+
+  /** Runs `gitfs ARGS --repo <repo>` inside the namespace. */
+  run(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ExecResult> {
+    return this.net.exec(process.execPath, [GITFS_BIN, ...args, '--repo', this.repo], { env: this.env(opts.env), timeoutMs: opts.timeoutMs ?? 30_000 });
+  }
+
+  /** Like run(), failing with its stderr (and this node's daemon log) unless it exits 0. */
+  async ok(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.run(args, opts);
+    if (r.code !== 0) throw new Error(`${this.name}: gitfs ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}${this.daemon ? `\n${this.daemon.tail()}` : ''}`);
+    return r.stdout;
+  }
+
+  async peers(): Promise<PeersSnapshot> {
+    return JSON.parse(await this.ok(['peers', '--json'])) as PeersSnapshot;
+  }
+
+  async show(): Promise<ClusterShow> {
+    return JSON.parse(await this.ok(['cluster', 'show', '--json'])) as ClusterShow;
+  }
+
+  /** Starts `gitfs serve` and waits (bounded) for its `serving` line. */
+  async start(extraEnv: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
+    if (this.serving) throw new Error(`${this.name}: a daemon runs already`);
+    const child = this.net.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', this.repo], { env: this.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    const d = new Daemon(`${this.name} daemon #${this.daemons.length + 1}`, child);
+    this.daemons.push(d);
+    const deadline = Date.now() + timeoutMs;
+    while (d.find('serving').length === 0) {
+      if (!d.running) throw new Error(`${this.name}: gitfs serve exited before serving\n${d.tail()}`);
+      if (Date.now() > deadline) throw new Error(`${this.name}: gitfs serve not serving within ${timeoutMs} ms\n${d.tail()}`);
+      await sleep(20);
+    }
+    return d;
+  }
+
+  /** Signals the current daemon and waits (bounded) for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
+    const d = this.daemon;
+    if (d === undefined || !d.running) return;
+    d.child.kill(signal);
+    const gone = await Promise.race([d.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+    if (!gone) {
+      d.child.kill('SIGKILL');
+      throw new Error(`${this.name}: gitfs serve did not exit within ${timeoutMs} ms of ${signal}\n${d.tail()}`);
+    }
+  }
+
+  /** The current daemon's log tail, or a note that there is none. */
+  tail(n?: number): string {
+    return this.daemon?.tail(n) ?? `--- ${this.name}: no daemon started`;
+  }
+}
+
+/** All nodes' daemon logs, for failure messages. */
+export function logsOf(nodes: readonly GitfsNode[], n?: number): string {
+  return nodes.map((x) => x.tail(n)).join('\n');
+}
+
+/**
+ * Calls `probe` until it returns something other than undefined, at most `timeoutMs`; then fails
+ * with `what`, the last probe's error or result (`detail`) and `diag()` (daemon logs).
+ */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined> | T | undefined,
+  opts: { diag?: () => string; detail?: () => string; everyMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+      lastError = undefined;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > deadline) {
+      const why = lastError === undefined ? '' : `\nlast probe failed: ${(lastError as Error).message ?? String(lastError)}`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${opts.detail ? `\n${opts.detail()}` : ''}${why}${opts.diag ? `\n${opts.diag()}` : ''}`);
+    }
+    await sleep(opts.everyMs ?? 100);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
