@@ -15,13 +15,14 @@ import { status } from './commands/status.js';
 import { umount } from './commands/umount.js';
 import { ls } from './commands/ls.js';
 import { peers } from './commands/peers.js';
+import { policy } from './commands/policy.js';
 import { serve } from './commands/serve.js';
 import { show } from './commands/show.js';
 import { stats } from './commands/stats.js';
 import type { Command, CommandContext, Output } from './context.js';
 import { exitCodeFor, ExitCodes } from './exit-codes.js';
 
-const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck, cluster, serve, peers };
+const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck, cluster, serve, peers, policy };
 
 function streamOutput(stream: NodeJS.WriteStream): Output {
   return {

@@ -41,6 +41,7 @@ export function parseToken(text: string): JoinToken {
   } catch {
     throw bad('does not decode');
   }
+  if (typeof raw !== 'object' || raw === null) throw bad('not an object');
   const r = raw as { id?: unknown; s?: unknown; ca?: unknown; at?: unknown; exp?: unknown };
   if (typeof r.id !== 'string' || !ID_RE.test(r.id)) throw bad('bad id');
   if (typeof r.s !== 'string' || Buffer.from(r.s, 'base64url').length !== 32) throw bad('bad secret');

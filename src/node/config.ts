@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { parsePolicies, type Policy } from '../swarm/policy.js';
 
 export interface NodeConfig {
   readonly name: string;
@@ -24,6 +25,9 @@ export interface NodeConfig {
     readonly windowMs: number;
   };
   readonly staticPeers: readonly string[];
+  /** Replication policies, first match wins (src/swarm/policy.ts); none: nothing is fetched. */
+  readonly policies: readonly Policy[];
+  readonly swarm: { readonly flushBytes: number };
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -33,6 +37,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   advertise: [],
   announce: { intervalMs: 30_000, jitter: 0.2, debounceMs: 50, repeatMs: [200, 600, 1400, 3000], greetMs: 500, expireIntervals: 3, windowMs: 120_000 },
   staticPeers: [],
+  policies: [],
+  swarm: { flushBytes: 32 << 20 },
 };
 
 type Check = (v: unknown) => string | undefined;
@@ -54,7 +60,8 @@ const hostPort = str(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'host:port');
 const multicastGroup: Check = (v) => (typeof v === 'string' && IPV4.test(v) && Number(v.split('.')[0]) >= 224 && Number(v.split('.')[0]) <= 239 ? undefined : 'an IPv4 multicast address (224.0.0.0/4)');
 
 const SPEC: Record<string, Check | Record<string, Check>> = {
-  name: str(/^[^\x00-\x1f\x7f]{1,64}$/, 'a name of 1 to 64 printable characters'),
+  // Announcements carry at most 64 bytes of name (src/multicast/announcement.ts): count UTF-8 bytes, not characters.
+  name: (v) => (typeof v === 'string' && /^[^\x00-\x1f\x7f]+$/.test(v) && Buffer.byteLength(v, 'utf8') <= 64 ? undefined : 'a name of 1 to 64 bytes (UTF-8) of printable characters'),
   multicast: { enabled: bool, group: multicastGroup, port: int(1, 65535), interface: str(/^[A-Za-z0-9.:_@-]{0,40}$/, 'an interface name or IPv4 address, or ""'), ttl: int(1, 255) },
   service: { address: str(IPV4, 'an IPv4 address'), port: int(1, 65535) },
   advertise: list(str(IPV4, 'IPv4 addresses'), 8),
@@ -68,6 +75,15 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
     windowMs: int(1000, 86_400_000),
   },
   staticPeers: list(hostPort, 256),
+  policies: (v) => {
+    try {
+      parsePolicies(v, 'policies');
+      return undefined;
+    } catch (e) {
+      return `a list of policies (${(e as Error).message})`;
+    }
+  },
+  swarm: { flushBytes: int(1 << 20, 1 << 30) },
 };
 
 function fail(source: string, key: string, want: string, got: unknown): GitfsError {
@@ -75,7 +91,7 @@ function fail(source: string, key: string, want: string, got: unknown): GitfsErr
 }
 
 function merge(base: Record<string, unknown>, over: unknown, spec: Record<string, Check | Record<string, Check>>, source: string, prefix: string): Record<string, unknown> {
-  if (typeof over !== 'object' || over === null || Array.isArray(over)) throw fail(source, prefix || '(top level)', 'an object', over);
+  if (typeof over !== 'object' || over === null || Array.isArray(over)) throw fail(source, prefix.replace(/\.$/, '') || '(top level)', 'an object', over);
   const out = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const check = spec[key];
@@ -142,5 +158,5 @@ export async function loadConfig(gitDir: string, path: string | undefined, env: 
     const over = key.length === 1 ? { [key[0]]: value } : { [key[0]]: { [key[1]]: value } };
     config = merge(config, over, SPEC, `environment ${name}`, '');
   }
-  return config as unknown as NodeConfig;
+  return { ...(config as unknown as NodeConfig), policies: parsePolicies(config['policies'], file) };
 }

@@ -21,6 +21,7 @@ import { PeerTable, type PeerEvent } from '../multicast/peer-table.js';
 import { Receiver } from '../multicast/receiver.js';
 import { ReplayGuard } from '../multicast/replay-guard.js';
 import { UdpTransport } from '../multicast/transport.js';
+import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
@@ -42,6 +43,7 @@ export interface DaemonComponents {
 }
 
 const MAINTENANCE_MS = 500;
+const SWARM_TICK_MS = 2000;
 const REVOCATION_FETCH_GAP_MS = 2000;
 const REVOCATION_FETCH_MAX_GAP_MS = 300_000;
 
@@ -52,6 +54,9 @@ export class NodeDaemon {
   private lastRevocationFetch = -Infinity;
   private revocationFetchGapMs = REVOCATION_FETCH_GAP_MS;
   private closers: (() => Promise<void>)[] = [];
+  private swarm: Swarm | undefined;
+  private swarmTick: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   private constructor(
     private readonly c: DaemonComponents,
@@ -87,8 +92,14 @@ export class NodeDaemon {
   private async startParts(issuer: boolean, interfaceAddress: string | undefined): Promise<void> {
     const { repo, log, clock } = this.c;
     const cfg = this.config;
+    const swarm = new Swarm(
+      { repo, identity: this.identity, trust: this.trust, clock, log: log.child('swarm'), peers: () => this.table.list() },
+      { policies: cfg.policies, flushBytes: cfg.swarm.flushBytes },
+    );
+    this.swarm = swarm;
+    this.closers.push(() => swarm.stop());
     const service: TlsServer = await startNodeService(
-      { gitDir: repo.gitDir, identity: this.identity, trust: this.trust, clock, log: log.child('service'), issuer },
+      { gitDir: repo.gitDir, identity: this.identity, trust: this.trust, clock, log: log.child('service'), issuer, swarm },
       cfg.service,
     ).catch((e: unknown) => {
       throw new GitfsError(ErrorCodes.IO, `cannot listen on ${cfg.service.address}:${cfg.service.port}: ${(e as Error).message}`, {}, { cause: e });
@@ -141,18 +152,21 @@ export class NodeDaemon {
       const op = (req as { op?: unknown }).op;
       if (op === 'peers') return this.snapshot();
       if (op === 'ping') return { pid: process.pid, nodeId: this.identity.nodeId };
+      if (op === 'policy') return { decisions: await swarm.decisions(), fetching: swarm.progress() };
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
     });
     this.closers.push(() => new Promise((r) => sock.close(() => r())));
 
     announcer.start();
     this.timer = setInterval(() => void this.maintain(), MAINTENANCE_MS);
+    this.nudgeSwarm();
   }
 
   private accepted(a: Announcement, events: readonly PeerEvent[]): void {
     for (const e of events) {
       this.c.log.log('info', e.kind, { ...e, kind: undefined });
       if (e.kind === 'peer-up' || e.kind === 'peer-restart') this.announcer?.greet();
+      if (e.kind === 'head' || e.kind === 'peer-up') this.nudgeSwarm();
     }
     if (a.revocationVersion > this.trust.revocationVersion) void this.fetchNewerRevocations(a);
   }
@@ -179,6 +193,16 @@ export class NodeDaemon {
     this.c.log.log('info', 'revocations', { version: list.version, revoked: list.nodeIds, from: source });
     for (const e of this.table.dropRevoked((id) => this.trust.isRevoked(id))) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.announcer?.changed();
+  }
+
+  /** Lets the swarm look at the policies soon (debounced), and every few seconds anyway. */
+  private nudgeSwarm(): void {
+    if (this.stopping) return;
+    if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
+    this.swarmTick = setTimeout(() => {
+      this.swarmTick = setTimeout(() => this.nudgeSwarm(), SWARM_TICK_MS);
+      void this.swarm?.tick().catch((e: unknown) => this.c.log.log('warn', 'swarm-tick-failed', { error: (e as Error).message }));
+    }, 20);
   }
 
   private async maintain(): Promise<void> {
@@ -218,7 +242,9 @@ export class NodeDaemon {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     this.closers = [];
   }

@@ -1,8 +1,8 @@
 /**
  * The node's TCP service (TLS 1.3, src/cluster/tls.ts): one JSON request per connection
  * (src/util/json-line.ts). A connection without a member certificate may only ask to join, and
- * only a node holding the CA key answers that; members may fetch the revocation list. The swarm
- * will add its wire protocol beside these.
+ * only a node holding the CA key answers that; members may fetch the revocation list. A
+ * connection that starts with a BitTorrent handshake goes to the swarm instead (src/swarm).
  */
 import { createServer, connect, type Server, type TLSSocket } from 'node:tls';
 import { answerJoin, type JoinRequest } from '../cluster/join.js';
@@ -24,12 +24,24 @@ export interface NodeServiceComponents {
   readonly log: Logger;
   /** Whether this node holds the CA key (and so answers joins). */
   readonly issuer: boolean;
+  /** Takes connections that speak the swarm's wire. */
+  readonly swarm?: { accept(socket: TLSSocket): void };
 }
+
+const BITTORRENT_FIRST_BYTE = 19;
 
 export async function startNodeService(c: NodeServiceComponents, listen: { address: string; port: number }): Promise<Server> {
   const server = createServer(serverOptions(c.identity, c.trust), (socket) => {
     socket.setTimeout(IDLE_MS, () => socket.destroy());
-    answerOneLine(socket, (req) => dispatch(c, socket, req));
+    socket.on('error', () => socket.destroy());
+    // The first byte tells the protocol: 19 starts a BitTorrent handshake (the swarm), '{' a JSON request.
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] === BITTORRENT_FIRST_BYTE && c.swarm !== undefined) c.swarm.accept(socket);
+      else answerOneLine(socket, (req) => dispatch(c, socket, req));
+      socket.resume();
+    });
   });
   server.on('tlsClientError', (e) => c.log.log('debug', 'tls-refused', { error: e.message }));
   await new Promise<void>((resolve, reject) => {

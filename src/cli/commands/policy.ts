@@ -1,0 +1,37 @@
+import { ErrorCodes, GitfsError } from '../../errors.js';
+import { daemonSocketPath } from '../../node/daemon.js';
+import type { BranchDecision } from '../../swarm/policy.js';
+import { askUnixSocket } from '../../util/unix-socket.js';
+import { parse, positionals, repoPath, type Command } from '../context.js';
+import { humanBytes } from '../format.js';
+
+const usage = 'gitfs policy [--json]';
+
+interface PolicyAnswer {
+  readonly decisions: BranchDecision[];
+  readonly fetching: { commit: string; branches: string[]; pieces: number; held: number; bytes: number; ms: number }[];
+}
+
+export const policy: Command = {
+  summary: 'what the replication policies say this node should hold, and whether it does (asks the running daemon)',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(ctx, { json: { type: 'boolean' } }, usage);
+    positionals(rest, 0, 0, usage);
+    const gitDir = repoPath(ctx, values.repo);
+    const a = (await askUnixSocket(daemonSocketPath(gitDir), { op: 'policy' }, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING })) as PolicyAnswer | undefined;
+    if (a === undefined) throw new GitfsError(ErrorCodes.NOT_SERVING, `no node daemon runs for ${gitDir} (start gitfs serve)`, { path: gitDir });
+    if (values.json === true) {
+      await ctx.stdout.write(`${JSON.stringify(a)}\n`);
+      return 0;
+    }
+    let out = a.decisions.length === 0 ? 'no replicated branches (no policy matches a known branch)\n' : '';
+    for (const d of a.decisions) {
+      const target = d.target === undefined ? 'no head announced' : `newest ${d.target.oid.slice(0, 12)} (from ${d.target.from.length} node${d.target.from.length === 1 ? '' : 's'})`;
+      out += `${d.state.padEnd(10)} ${d.branch}  policy #${d.policy}, holders ${d.holders.length}${d.shouldHold ? ' (this node among them)' : ''}; ${target}; here ${d.local?.slice(0, 12) ?? 'nothing'}\n`;
+    }
+    for (const f of a.fetching) out += `fetching ${f.commit.slice(0, 12)} for ${f.branches.join(', ')}: ${f.held}/${f.pieces} pieces, ${humanBytes(f.bytes)} in ${(f.ms / 1000).toFixed(1)} s\n`;
+    await ctx.stdout.write(out);
+    return 0;
+  },
+};

@@ -1,0 +1,280 @@
+/**
+ * Fetching one closure from the swarm. First the commits and trees (small; they say what is
+ * missing), in batches from peers that know the closure. Then the blobs, piece by piece:
+ * rarest piece first, from one source at a time with two requests in flight (pipelined),
+ * preferring peers that forward over the peer that holds everything (schedule.ts). Every object
+ * is checked against the id asked for before it is stored; a peer that sends a wrong one is
+ * dropped and avoided. Each completed piece is announced to subscribers at once. What is
+ * already here is never asked for again, so an interrupted fetch resumes where it stopped.
+ */
+import { hashObject, type ObjectType, type Oid } from '../objects/oid.js';
+import type { NodeId } from '../cluster/node-id.js';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import { pieceOids, walkClosure, type Closure } from './closure.js';
+import type { SwarmConnection } from './connection.js';
+import type { LocalObjects } from './local-objects.js';
+import type { SwarmMessage, WantKind } from './messages.js';
+import { chooseSource, choosePiece } from './schedule.js';
+import { bitSet, type Transfer } from './transfers.js';
+
+const PIPELINE = 2;
+const REQUEST_IDLE_MS = 15_000;
+const BUSY_BACKOFF_MS = 50;
+const AVOID_MS = 60_000;
+const STALL_MS = 30_000;
+
+interface Pending {
+  readonly request: number;
+  readonly conn: SwarmConnection;
+  readonly wanted: Set<Oid>;
+  readonly piece: number | undefined;
+  readonly settle: (outcome: 'done' | 'retry') => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface FetchComponents {
+  readonly local: LocalObjects;
+  readonly transfer: Transfer;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** A fresh request id, unique on this node. */
+  readonly nextRequest: () => number;
+  /** Registers a request so that answers on its connection reach this fetch. */
+  readonly track: (request: number, fetch: CommitFetch | undefined) => void;
+  /** Peers to avoid (sent a wrong object), shared by every fetch of this node. */
+  readonly avoid: Map<NodeId, number>;
+}
+
+export interface FetchProgress {
+  readonly pieces: number;
+  readonly held: number;
+  readonly bytes: number;
+}
+
+export class CommitFetch {
+  private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean }>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly busyUntil = new Map<NodeId, number>();
+  private source: NodeId | undefined;
+  private wake: (() => void) | undefined;
+  private stopped: string | undefined;
+  readonly progress = { bytes: 0, objects: 0 };
+
+  constructor(
+    private readonly c: FetchComponents,
+    private readonly o: { readonly order: readonly NodeId[]; readonly offset: number },
+  ) {}
+
+  get commit(): Oid {
+    return this.c.transfer.commit;
+  }
+
+  get transfer(): Transfer {
+    return this.c.transfer;
+  }
+
+  /** A connection to a peer that may hold some of the closure. */
+  addPeer(conn: SwarmConnection): void {
+    if (this.peers.has(conn.nodeId) && this.peers.get(conn.nodeId)?.conn.isOpen === true) return;
+    this.peers.set(conn.nodeId, { conn, pieces: new Set(), knows: false, complete: false });
+    conn.send({ kind: 'interested', commit: this.commit, history: this.c.transfer.history });
+  }
+
+  peerGone(conn: SwarmConnection): void {
+    if (this.peers.get(conn.nodeId)?.conn === conn) this.peers.delete(conn.nodeId);
+    for (const p of this.pending.values()) if (p.conn === conn) this.finish(p, 'retry');
+    this.poke();
+  }
+
+  /** Have / have_piece for this closure, objects / reject for this fetch's requests. */
+  handle(conn: SwarmConnection, m: SwarmMessage): void {
+    const peer = this.peers.get(conn.nodeId);
+    switch (m.kind) {
+      case 'have':
+        if (peer === undefined) return;
+        peer.knows = m.pieces > 0 || m.complete;
+        peer.complete = m.complete;
+        peer.pieces = bitSet(m.bitfield, m.pieces);
+        break;
+      case 'have_piece':
+        peer?.pieces.add(m.piece);
+        break;
+      case 'objects':
+        this.objects(conn, m.request, m.objects, m.done);
+        break;
+      case 'reject': {
+        const p = this.pending.get(m.request);
+        if (p === undefined || p.conn !== conn) return;
+        if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
+        else if (p.piece !== undefined) peer?.pieces.delete(p.piece);
+        this.finish(p, 'retry');
+        break;
+      }
+      default:
+        return;
+    }
+    this.poke();
+  }
+
+  stop(reason: string): void {
+    this.stopped = reason;
+    for (const p of this.pending.values()) this.finish(p, 'retry');
+    this.poke();
+  }
+
+  /** Fetches until the closure is whole and durable here. */
+  async run(): Promise<Closure> {
+    const t = this.c.transfer;
+    if (t.closure === undefined) {
+      const closure = await walkClosure(this.c.local, this.commit, t.history, (oids) => this.fetchMeta(oids));
+      await t.learn(closure, this.c.local);
+    }
+    const closure = t.closure as Closure;
+    let lastProgress = this.c.now();
+    let held = t.held;
+    for (let round = 0; !t.complete; round++) {
+      this.check();
+      this.fill(closure);
+      if (t.held !== held) {
+        held = t.held;
+        lastProgress = this.c.now();
+      }
+      if (this.pending.size === 0 && this.c.now() - lastProgress > STALL_MS) {
+        throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer could supply the rest of ${this.commit} (${t.held}/${closure.pieces} pieces) for ${STALL_MS / 1000} s`);
+      }
+      await this.sleep(this.pending.size === 0 ? 100 : 1000);
+    }
+    await this.c.local.flush();
+    return closure;
+  }
+
+  private check(): void {
+    if (this.stopped !== undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${this.commit} stopped: ${this.stopped}`);
+  }
+
+  private usable(now: number): Map<string, ReadonlySet<number>> {
+    const out = new Map<string, ReadonlySet<number>>();
+    for (const [id, p] of this.peers) {
+      if (!p.conn.isOpen || (this.c.avoid.get(id) ?? 0) > now) continue;
+      if (this.source !== undefined && this.inflight() > 0 && id !== this.source) continue;
+      out.set(id, p.pieces);
+    }
+    return out;
+  }
+
+  private inflight(): number {
+    let n = 0;
+    for (const p of this.pending.values()) if (p.piece !== undefined) n++;
+    return n;
+  }
+
+  private fill(closure: Closure): void {
+    const t = this.c.transfer;
+    const now = this.c.now();
+    while (this.inflight() < PIPELINE) {
+      const peers = this.usable(now);
+      const inFlight = new Set([...this.pending.values()].flatMap((p) => (p.piece === undefined ? [] : [p.piece])));
+      const mine = bitSet(t.bits, closure.pieces);
+      const piece = choosePiece({ mine, peers, inFlight, pieces: closure.pieces, offset: this.o.offset });
+      if (piece === undefined) return;
+      const busy = new Set([...this.busyUntil].filter(([, until]) => until > now).map(([id]) => id));
+      const avoid = new Set([...this.c.avoid].filter(([, until]) => until > now).map(([id]) => id));
+      const from = chooseSource({ piece, peers, busy, avoid, order: this.o.order }) as NodeId | undefined;
+      if (from === undefined) return;
+      const peer = this.peers.get(from);
+      if (peer === undefined) return;
+      this.source = from;
+      const wanted: Oid[] = [];
+      for (const oid of pieceOids(closure, piece)) if (!this.c.local.hasNow(oid)) wanted.push(oid);
+      if (wanted.length === 0) {
+        t.markPiece(piece);
+        continue;
+      }
+      void this.request(peer.conn, 'blobs', wanted, piece);
+    }
+  }
+
+  private request(conn: SwarmConnection, kind: WantKind, oids: readonly Oid[], piece: number | undefined): Promise<'done' | 'retry'> {
+    const request = this.c.nextRequest();
+    return new Promise((resolve) => {
+      const p: Pending = { request, conn, wanted: new Set(oids), piece, settle: resolve, timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS) };
+      this.pending.set(request, p);
+      this.c.track(request, this);
+      conn.send({ kind: 'want', request, want: kind, oids });
+    });
+  }
+
+  private timeout(p: Pending): void {
+    this.c.log.log('warn', 'request-timeout', { peer: p.conn.nodeId, request: p.request });
+    p.conn.send({ kind: 'cancel', request: p.request });
+    this.busyUntil.set(p.conn.nodeId, this.c.now() + REQUEST_IDLE_MS);
+    this.finish(p, 'retry');
+    this.poke();
+  }
+
+  private finish(p: Pending, outcome: 'done' | 'retry'): void {
+    clearTimeout(p.timer);
+    this.pending.delete(p.request);
+    this.c.track(p.request, undefined);
+    p.settle(outcome);
+  }
+
+  private objects(conn: SwarmConnection, request: number, objects: readonly { oid: Oid; type: ObjectType; content: Buffer }[], done: boolean): void {
+    const p = this.pending.get(request);
+    if (p === undefined || p.conn !== conn) return;
+    p.timer.refresh();
+    for (const o of objects) {
+      if (!p.wanted.has(o.oid) || hashObject(o.type, o.content) !== o.oid) {
+        this.c.avoid.set(conn.nodeId, this.c.now() + AVOID_MS);
+        this.c.log.log('warn', 'peer-sent-wrong-object', { peer: conn.nodeId, oid: o.oid, avoidMs: AVOID_MS });
+        conn.close(`sent an object that is not ${o.oid}`);
+        return;
+      }
+      p.wanted.delete(o.oid);
+      this.progress.bytes += o.content.length;
+      this.progress.objects++;
+      void this.c.local.add(o.oid, o.type, o.content).catch((e: unknown) => this.stop((e as Error).message));
+    }
+    if (!done) return;
+    if (p.piece !== undefined && p.wanted.size === 0) this.c.transfer.markPiece(p.piece);
+    this.finish(p, p.wanted.size === 0 ? 'done' : 'retry');
+  }
+
+  /** Commits and trees, from a peer that knows the closure (or holds the head). */
+  private async fetchMeta(oids: readonly Oid[]): Promise<void> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      this.check();
+      const missing = oids.filter((o) => !this.c.local.hasNow(o));
+      if (missing.length === 0) return;
+      const now = this.c.now();
+      const candidates = [...this.peers.values()].filter((p) => p.conn.isOpen && p.knows && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now);
+      const peer = candidates[attempt % Math.max(1, candidates.length)];
+      if (peer === undefined) {
+        await this.sleep(100);
+        continue;
+      }
+      await this.request(peer.conn, 'meta', missing, undefined);
+    }
+    throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the commits and trees of ${this.commit}`);
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}

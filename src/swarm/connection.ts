@@ -1,0 +1,123 @@
+/**
+ * One swarm connection: a mutual-TLS socket carrying the BitTorrent wire protocol
+ * (bittorrent-protocol), whose BEP 10 extension `gitfs_swarm` carries gitfs's messages
+ * (messages.ts). The info hash is the cluster's (so a wire of another cluster is refused at the
+ * handshake); who the peer is comes from its TLS certificate, never from the wire.
+ */
+import { randomBytes } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import Wire from 'bittorrent-protocol';
+import type { NodeId } from '../cluster/node-id.js';
+import { FrameGuard } from './frame-guard.js';
+import { decodeMessage, encodeMessage, LIMITS, WireError, type SwarmMessage } from './messages.js';
+
+export const EXTENSION = 'gitfs_swarm';
+const HANDSHAKE_MS = 10_000;
+const IDLE_MS = 120_000;
+
+export interface ConnectionHandlers {
+  onMessage(conn: SwarmConnection, m: SwarmMessage): void;
+  onClose(conn: SwarmConnection, reason: string): void;
+}
+
+export class SwarmConnection {
+  private readonly wire: Wire;
+  private open = false;
+  private closed = false;
+  private readonly queue: SwarmMessage[] = [];
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  readonly stats = { sentBytes: 0, receivedBytes: 0 };
+
+  constructor(
+    private readonly socket: TLSSocket,
+    readonly nodeId: NodeId,
+    private readonly o: { readonly infoHash: Buffer; readonly selfId: NodeId; readonly initiator: boolean },
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    this.wire = new Wire();
+    const conn = this;
+    class Extension {
+      declare name: string;
+      onExtendedHandshake(): void {
+        conn.ready();
+      }
+      onMessage(buf: Uint8Array): void {
+        conn.receive(buf);
+      }
+    }
+    Extension.prototype.name = EXTENSION;
+    this.wire.use(Extension);
+    const guard = new FrameGuard(LIMITS.messageBytes + 64);
+    socket.pipe(guard).pipe(this.wire).pipe(socket);
+    guard.on('error', (e) => this.close(e.message));
+    socket.on('error', (e) => this.close(e.message));
+    socket.on('close', () => this.close('connection closed'));
+    this.wire.on('error', (e) => this.close(e.message));
+    this.wire.on('close', () => this.close('wire closed'));
+    socket.setTimeout(IDLE_MS, () => this.close(`idle for ${IDLE_MS / 1000} s`));
+    this.wire.on('handshake', (infoHash, _peerId, extensions) => {
+      if (infoHash !== o.infoHash.toString('hex')) return this.close('handshake for another cluster');
+      if (extensions['extended'] !== true) return this.close('peer lacks the extension protocol');
+      if (!o.initiator) this.handshake();
+    });
+    this.wire.setKeepAlive(true);
+    this.handshakeTimer = setTimeout(() => this.close('no handshake'), HANDSHAKE_MS);
+    if (o.initiator) this.handshake();
+  }
+
+  private handshake(): void {
+    const peerId = Buffer.concat([Buffer.from('-GF0100-'), Buffer.from(this.o.selfId, 'hex'), randomBytes(4)]);
+    this.wire.handshake(this.o.infoHash, peerId, { dht: false });
+  }
+
+  private ready(): void {
+    if (this.wire.peerExtendedMapping[EXTENSION] === undefined) return this.close('peer does not speak gitfs_swarm');
+    clearTimeout(this.handshakeTimer);
+    this.open = true;
+    for (const m of this.queue.splice(0)) this.send(m);
+  }
+
+  private receive(buf: Uint8Array): void {
+    if (this.closed) return;
+    this.stats.receivedBytes += buf.length;
+    let m: SwarmMessage;
+    try {
+      m = decodeMessage(buf);
+    } catch (e) {
+      return this.close(e instanceof WireError ? `bad message: ${e.message}` : String(e));
+    }
+    this.handlers.onMessage(this, m);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Sends now, or once the handshakes are done; a closed connection drops it. */
+  send(m: SwarmMessage): void {
+    if (this.closed) return;
+    if (!this.open) {
+      this.queue.push(m);
+      return;
+    }
+    const bytes = encodeMessage(m);
+    this.stats.sentBytes += bytes.length;
+    this.wire.extended(EXTENSION, bytes);
+  }
+
+  /** Resolves once fewer than `bytes` wait to be written (or the connection closed). */
+  async drained(bytes: number): Promise<void> {
+    for (let i = 0; i < 60_000 && !this.closed && this.socket.writableLength + this.wire.readableLength > bytes; i++) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.handshakeTimer);
+    this.socket.destroy();
+    this.wire.destroy();
+    this.handlers.onClose(this, reason);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Where objects received from peers go, and what this node can serve. Received objects are
+ * verified by the caller, then written into a pack being built and kept in memory until that
+ * pack is finished (every `flushBytes`, or on flush()), so that they can be passed on at once,
+ * before they are durable. Reads and `has` look at those first, then at the repository.
+ */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import type { GitObject } from '../objects/object-store.js';
+import type { ObjectType, Oid } from '../objects/oid.js';
+import type { PackWriter } from '../objects/pack-writer.js';
+import type { Repository } from '../repo/repository.js';
+import type { ObjectSource } from './closure.js';
+
+export class LocalObjects implements ObjectSource {
+  private pending = new Map<Oid, GitObject>();
+  private pendingBytes = 0;
+  private writer: PackWriter | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly flushBytes: number,
+  ) {}
+
+  has(oid: Oid): boolean | Promise<boolean> {
+    return this.pending.has(oid) || this.repo.objects.has(oid);
+  }
+
+  /** Whether the object is here in memory or in a pack (loose objects, which gitfs never writes, are not looked at). */
+  hasNow(oid: Oid): boolean {
+    return this.pending.has(oid) || this.repo.objects.hasPacked(oid);
+  }
+
+  async read(oid: Oid): Promise<GitObject> {
+    return this.pending.get(oid) ?? this.repo.objects.read(oid);
+  }
+
+  /** Stores a verified object (its id checked by the caller). */
+  add(oid: Oid, type: ObjectType, content: Buffer): Promise<void> {
+    if (this.pending.has(oid)) return Promise.resolve();
+    this.pending.set(oid, { type, content });
+    this.pendingBytes += content.length;
+    return this.serial(async () => {
+      this.writer ??= await this.repo.newPackWriter();
+      await this.writer.writeHashed(oid, type, content);
+      if (this.pendingBytes >= this.flushBytes) await this.finishPack();
+    });
+  }
+
+  /** Makes everything added so far durable (a finished, fsynced pack the repository reads). */
+  flush(): Promise<void> {
+    return this.serial(() => this.finishPack());
+  }
+
+  private async finishPack(): Promise<void> {
+    const writer = this.writer;
+    this.writer = undefined;
+    if (writer === undefined) return;
+    const done = [...this.pending.keys()];
+    await writer.finish();
+    await this.repo.objects.refresh();
+    for (const oid of done) {
+      const obj = this.pending.get(oid);
+      if (obj !== undefined) this.pendingBytes -= obj.content.length;
+      this.pending.delete(oid);
+    }
+  }
+
+  private serial(step: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(step);
+    this.chain = run.catch(() => undefined);
+    return run.catch((e: unknown) => {
+      throw e instanceof GitfsError ? e : new GitfsError(ErrorCodes.IO, `storing fetched objects failed: ${(e as Error).message}`, {}, { cause: e });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.flush().catch(() => undefined);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The swarm's messages, carried in the BitTorrent wire's BEP 10 extension `gitfs_swarm`
+ * (docs/PROTOCOL.md "Swarm wire"). One protobuf message per extended message, decoded and then
+ * bounds-checked here: anything out of bounds is a `WireError`, and the connection that sent it
+ * is dropped.
+ */
+import protobuf from 'protobufjs';
+import { isObjectType, OID_BYTES, oidFromBytes, oidToBytes, type ObjectType, type Oid } from '../objects/oid.js';
+
+const SCHEMA = `
+syntax = "proto3";
+package gitfs.swarm.v1;
+
+message SwarmMessage {
+  oneof kind {
+    Interested interested = 1;
+    Have have = 2;
+    HavePiece have_piece = 3;
+    Want want = 4;
+    Objects objects = 5;
+    Cancel cancel = 6;
+    Reject reject = 7;
+  }
+}
+// "Tell me what you hold of this commit's closure (history commits deep), and keep me told."
+message Interested { bytes commit = 1; uint32 history = 2; }
+// The pieces of the closure the sender holds; pieces = 0 while it does not know the closure yet.
+message Have { bytes commit = 1; uint32 history = 2; uint32 pieces = 3; bytes bitfield = 4; bool complete = 5; }
+message HavePiece { bytes commit = 1; uint32 history = 2; uint32 piece = 3; }
+enum WantKind { BLOBS = 0; META = 1; }
+// A batch of object ids; META wants may name commits and trees only and bypass the upload slot.
+message Want { uint32 request = 1; WantKind kind = 2; repeated bytes oids = 3; }
+message Object { bytes oid = 1; string type = 2; bytes content = 3; }
+// Answer to a Want, possibly over several messages; the last has done = true.
+message Objects { uint32 request = 1; repeated Object objects = 2; bool done = 3; }
+message Cancel { uint32 request = 1; }
+enum RejectReason { BUSY = 0; MISSING = 1; REFUSED = 2; }
+message Reject { uint32 request = 1; RejectReason reason = 2; repeated bytes missing = 3; }
+`;
+
+const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
+const Message = root.lookupType('gitfs.swarm.v1.SwarmMessage');
+
+/** Limits every message must keep (docs/PROTOCOL.md). */
+export const LIMITS = {
+  /** Largest extended message accepted or sent, bytes. */
+  messageBytes: 8 << 20,
+  /** Most ids in one Want. */
+  wantOids: 1024,
+  /** Most pieces in one closure (a bitfield of 128 KiB). */
+  pieces: 1 << 20,
+  /** Deepest history a request may ask for. */
+  history: 1_000_000,
+} as const;
+
+export type WantKind = 'blobs' | 'meta';
+export type RejectReason = 'busy' | 'missing' | 'refused';
+
+export interface WireObject {
+  readonly oid: Oid;
+  readonly type: ObjectType;
+  readonly content: Buffer;
+}
+
+export type SwarmMessage =
+  | { readonly kind: 'interested'; readonly commit: Oid; readonly history: number }
+  | { readonly kind: 'have'; readonly commit: Oid; readonly history: number; readonly pieces: number; readonly bitfield: Buffer; readonly complete: boolean }
+  | { readonly kind: 'have_piece'; readonly commit: Oid; readonly history: number; readonly piece: number }
+  | { readonly kind: 'want'; readonly request: number; readonly want: WantKind; readonly oids: readonly Oid[] }
+  | { readonly kind: 'objects'; readonly request: number; readonly objects: readonly WireObject[]; readonly done: boolean }
+  | { readonly kind: 'cancel'; readonly request: number }
+  | { readonly kind: 'reject'; readonly request: number; readonly reason: RejectReason; readonly missing: readonly Oid[] };
+
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WireError';
+  }
+}
+
+const REASONS: readonly RejectReason[] = ['busy', 'missing', 'refused'];
+
+export function encodeMessage(m: SwarmMessage): Uint8Array {
+  const b = (o: Oid): Buffer => oidToBytes(o);
+  let body: Record<string, unknown>;
+  switch (m.kind) {
+    case 'interested':
+      body = { interested: { commit: b(m.commit), history: m.history } };
+      break;
+    case 'have':
+      body = { have: { commit: b(m.commit), history: m.history, pieces: m.pieces, bitfield: m.bitfield, complete: m.complete } };
+      break;
+    case 'have_piece':
+      body = { have_piece: { commit: b(m.commit), history: m.history, piece: m.piece } };
+      break;
+    case 'want':
+      body = { want: { request: m.request, kind: m.want === 'meta' ? 1 : 0, oids: m.oids.map(b) } };
+      break;
+    case 'objects':
+      body = { objects: { request: m.request, objects: m.objects.map((o) => ({ oid: b(o.oid), type: o.type, content: o.content })), done: m.done } };
+      break;
+    case 'cancel':
+      body = { cancel: { request: m.request } };
+      break;
+    case 'reject':
+      body = { reject: { request: m.request, reason: REASONS.indexOf(m.reason), missing: m.missing.map(b) } };
+      break;
+  }
+  const bytes = Message.encode(Message.fromObject(body)).finish();
+  if (bytes.length > LIMITS.messageBytes) throw new RangeError(`swarm message of ${bytes.length} bytes`);
+  return bytes;
+}
+
+function oid(bytes: unknown, what: string): Oid {
+  if (!Buffer.isBuffer(bytes) || bytes.length !== OID_BYTES) throw new WireError(`bad ${what}`);
+  return oidFromBytes(bytes);
+}
+
+function count(n: unknown, max: number, what: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) throw new WireError(`bad ${what}`);
+  return n;
+}
+
+type Raw = Record<string, Record<string, unknown> | undefined>;
+
+export function decodeMessage(bytes: Uint8Array): SwarmMessage {
+  if (bytes.length > LIMITS.messageBytes) throw new WireError(`message of ${bytes.length} bytes`);
+  let raw: Raw;
+  try {
+    // A Buffer in, so that protobufjs hands bytes fields out as Buffers.
+    const input = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    raw = Message.toObject(Message.decode(input), { bytes: Buffer, longs: Number, arrays: true, defaults: true, oneofs: true }) as Raw;
+  } catch (e) {
+    throw new WireError(`undecodable message: ${(e as Error).message}`);
+  }
+  const kind = (raw as { kind?: unknown }).kind;
+  const m = typeof kind === 'string' ? raw[kind] : undefined;
+  if (m === undefined) throw new WireError('empty message');
+  switch (kind) {
+    case 'interested':
+      return { kind, commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history') };
+    case 'have': {
+      const pieces = count(m.pieces, LIMITS.pieces, 'piece count');
+      const bitfield = m.bitfield as Buffer;
+      if (bitfield.length !== Math.ceil(pieces / 8)) throw new WireError('bitfield does not match the piece count');
+      return { kind, commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history'), pieces, bitfield, complete: m.complete === true };
+    }
+    case 'have_piece':
+      return { kind, commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history'), piece: count(m.piece, LIMITS.pieces - 1, 'piece') };
+    case 'want': {
+      const oids = m.oids as unknown[];
+      if (oids.length === 0 || oids.length > LIMITS.wantOids) throw new WireError(`want of ${oids.length} ids`);
+      return { kind, request: count(m.request, 0xffffffff, 'request'), want: m.kind === 1 ? 'meta' : 'blobs', oids: oids.map((o) => oid(o, 'wanted id')) };
+    }
+    case 'objects': {
+      const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer }[]).map((o): WireObject => {
+        if (typeof o.type !== 'string' || !isObjectType(o.type)) throw new WireError('bad object type');
+        return { oid: oid(o.oid, 'object id'), type: o.type, content: o.content };
+      });
+      return { kind, request: count(m.request, 0xffffffff, 'request'), objects, done: m.done === true };
+    }
+    case 'cancel':
+      return { kind, request: count(m.request, 0xffffffff, 'request') };
+    case 'reject': {
+      const reason = REASONS[count(m.reason, REASONS.length - 1, 'reject reason')] as RejectReason;
+      return { kind, request: count(m.request, 0xffffffff, 'request'), reason, missing: (m.missing as unknown[]).slice(0, LIMITS.wantOids).map((o) => oid(o, 'missing id')) };
+    }
+    default:
+      throw new WireError(`unknown message ${String(kind)}`);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The serving side of the swarm. Interest in a closure is answered with this node's bitfield
+ * and a subscription to its progress. Metadata wants (commits and trees: small, needed first)
+ * are served at once; blob wants go through one upload slot, so this node sends to one peer at a
+ * time: the holder of the slot may keep two requests queued (pipelining), anyone else is told
+ * `busy` and asks another holder. Objects go out in messages of at most 4 MiB, paced by the
+ * socket.
+ */
+import type { NodeId } from '../cluster/node-id.js';
+import type { Oid } from '../objects/oid.js';
+import type { Logger } from '../util/log.js';
+import type { SwarmConnection } from './connection.js';
+import type { LocalObjects } from './local-objects.js';
+import type { SwarmMessage, WireObject } from './messages.js';
+import type { Transfers } from './transfers.js';
+
+const BATCH_BYTES = 4 << 20;
+const QUEUE_PER_HOLDER = 2;
+
+interface Job {
+  readonly conn: SwarmConnection;
+  readonly request: number;
+  readonly oids: readonly Oid[];
+  cancelled: boolean;
+}
+
+export class ObjectServer {
+  private holder: NodeId | undefined;
+  private readonly queue: Job[] = [];
+  private serving: Job | undefined;
+  readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
+
+  constructor(
+    private readonly c: { readonly local: LocalObjects; readonly transfers: Transfers; readonly log: Logger },
+  ) {}
+
+  handle(conn: SwarmConnection, m: SwarmMessage): void {
+    switch (m.kind) {
+      case 'interested':
+        void this.c.transfers.known(m.commit, m.history).then((t) => {
+          t.subscribers.add(conn);
+          conn.send(t.haveMessage());
+        });
+        return;
+      case 'want':
+        if (m.want === 'meta') void this.serveMeta(conn, m.request, m.oids);
+        else this.enqueue({ conn, request: m.request, oids: m.oids, cancelled: false });
+        return;
+      case 'cancel':
+        for (const j of [...this.queue, ...(this.serving ? [this.serving] : [])]) if (j.conn === conn && j.request === m.request) j.cancelled = true;
+        return;
+      default:
+        return;
+    }
+  }
+
+  private enqueue(job: Job): void {
+    const mine = this.queue.filter((j) => j.conn.nodeId === job.conn.nodeId).length + (this.serving?.conn.nodeId === job.conn.nodeId ? 1 : 0);
+    if ((this.holder !== undefined && this.holder !== job.conn.nodeId) || mine >= QUEUE_PER_HOLDER) {
+      this.stats.busyRejects++;
+      job.conn.send({ kind: 'reject', request: job.request, reason: 'busy', missing: [] });
+      return;
+    }
+    this.holder = job.conn.nodeId;
+    this.queue.push(job);
+    if (this.serving === undefined) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
+      this.serving = job;
+      if (!job.cancelled && job.conn.isOpen) await this.send(job.conn, job.request, job.oids, () => job.cancelled).catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
+      this.serving = undefined;
+    }
+    this.holder = undefined;
+  }
+
+  private async serveMeta(conn: SwarmConnection, request: number, oids: readonly Oid[]): Promise<void> {
+    await this.send(conn, request, oids, () => false, (type) => type === 'commit' || type === 'tree').catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
+  }
+
+  private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true): Promise<void> {
+    const missing: Oid[] = [];
+    let batch: WireObject[] = [];
+    let bytes = 0;
+    const flush = async (done: boolean): Promise<void> => {
+      conn.send({ kind: 'objects', request, objects: batch, done });
+      this.stats.uploadedObjects += batch.length;
+      this.stats.uploadedBytes += bytes;
+      batch = [];
+      bytes = 0;
+      await conn.drained(BATCH_BYTES);
+    };
+    for (const oid of oids) {
+      if (cancelled() || !conn.isOpen) return;
+      if (!(await this.c.local.has(oid))) {
+        missing.push(oid);
+        continue;
+      }
+      const obj = await this.c.local.read(oid);
+      if (!allowed(obj.type)) {
+        missing.push(oid);
+        continue;
+      }
+      if (bytes + obj.content.length > BATCH_BYTES && batch.length > 0) await flush(false);
+      batch.push({ oid, type: obj.type, content: obj.content });
+      bytes += obj.content.length;
+    }
+    await flush(true);
+    if (missing.length > 0) conn.send({ kind: 'reject', request, reason: 'missing', missing });
+  }
+
+  /** A connection closed: drop its queued jobs. */
+  forget(conn: SwarmConnection): void {
+    for (const j of this.queue) if (j.conn === conn) j.cancelled = true;
+  }
+}

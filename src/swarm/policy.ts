@@ -1,0 +1,175 @@
+/**
+ * Replication policies: which branches this node keeps, how many copies the cluster keeps, how
+ * much history, and whether to fetch at once or when asked. Configured as a list (first match
+ * wins; a branch no policy matches is not replicated), checked once by `parsePolicies`.
+ * `evaluatePolicies` is pure: from the members' announced heads, this node's own heads and the
+ * time, it says for every known branch who should hold it (everyone, or the top N members by
+ * rendezvous order among those heard from within graceMs, self always a candidate), the newest
+ * head to hold and where it is, and how this node stands. A holder silent for longer than graceMs
+ * drops out and the next node in rendezvous order takes its place; when it returns it is back in
+ * the top N and the stand-in's copy is no longer required.
+ */
+import type { BranchName } from '../branches/ref-name.js';
+import type { NodeId } from '../cluster/node-id.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { compareNames } from '../multicast/announcement.js';
+import type { Oid } from '../objects/oid.js';
+import { compileBranchPattern, type BranchPattern } from './branch-pattern.js';
+import { rendezvousOrder } from './rendezvous.js';
+
+export interface Policy {
+  /** A branch pattern (src/swarm/branch-pattern.ts). */
+  readonly branches: string;
+  /** How many nodes keep the branch: every live member, or this many. */
+  readonly replicas: 'all' | number;
+  /** How many commits of history to keep, counting the head, or all of it. */
+  readonly history: 'all' | number;
+  /** 'eager': fetch as soon as a new head is announced; 'on-demand': when something reads it. */
+  readonly fetch: 'eager' | 'on-demand';
+  /** How long a member may be silent and still count as a holder. */
+  readonly graceMs: number;
+}
+
+export const POLICY_DEFAULTS: Omit<Policy, 'branches'> = { replicas: 'all', history: 'all', fetch: 'eager', graceMs: 60_000 };
+
+export const MAX_POLICIES = 256;
+export const MAX_REPLICAS = 10_000;
+export const MAX_HISTORY = 1_000_000;
+export const MAX_GRACE_MS = 7 * 86_400_000;
+
+type Check = (v: unknown) => string | undefined;
+
+const allOrInt = (max: number): Check => (v) => (v === 'all' || (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max) ? undefined : `"all" or an integer from 1 to ${max}`);
+
+const CHECKS: Record<keyof Policy, Check> = {
+  branches: (v) => (typeof v === 'string' && v.length > 0 ? undefined : 'a branch pattern'),
+  replicas: allOrInt(MAX_REPLICAS),
+  history: allOrInt(MAX_HISTORY),
+  fetch: (v) => (v === 'eager' || v === 'on-demand' ? undefined : '"eager" or "on-demand"'),
+  graceMs: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_GRACE_MS ? undefined : `an integer from 0 to ${MAX_GRACE_MS}`),
+};
+
+function fail(source: string, key: string, message: string, index?: number): GitfsError {
+  return new GitfsError(ErrorCodes.BAD_CONFIG, `${source}: ${key} ${message}`, index === undefined ? { source, key } : { source, key, index });
+}
+
+/** Checks a `policies` list (from `source`, for messages) and fills in defaults. Throws GITFS_BAD_CONFIG naming the index and key. */
+export function parsePolicies(raw: unknown, source: string): Policy[] {
+  if (!Array.isArray(raw) || raw.length > MAX_POLICIES) throw fail(source, 'policies', `must be a list of at most ${MAX_POLICIES} policies, not ${JSON.stringify(raw)?.slice(0, 80)}`);
+  return raw.map((entry: unknown, index): Policy => {
+    const at = `policies[${index}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw fail(source, at, `must be an object, not ${JSON.stringify(entry)?.slice(0, 80)}`, index);
+    const given = entry as Record<string, unknown>;
+    for (const [key, value] of Object.entries(given)) {
+      const check = Object.hasOwn(CHECKS, key) ? CHECKS[key as keyof Policy] : undefined;
+      if (check === undefined) throw fail(source, `${at}.${key}`, 'is not a policy key (branches, replicas, history, fetch, graceMs)', index);
+      const problem = check(value);
+      if (problem !== undefined) throw fail(source, `${at}.${key}`, `must be ${problem}, not ${JSON.stringify(value)?.slice(0, 80)}`, index);
+    }
+    if (!Object.hasOwn(given, 'branches')) throw fail(source, `${at}.branches`, 'is missing', index);
+    try {
+      compileBranchPattern(given['branches'] as string);
+    } catch (e) {
+      if (!isGitfsError(e)) throw e;
+      throw fail(source, `${at}.branches`, `is refused: ${e.message}`, index);
+    }
+    return { ...POLICY_DEFAULTS, ...(given as Partial<Policy>) } as Policy;
+  });
+}
+
+export interface MemberHeads {
+  readonly nodeId: NodeId;
+  /** When this node last heard from the member (same clock as `now`). */
+  readonly lastSeen: number;
+  readonly heads: ReadonlyMap<BranchName, { readonly oid: Oid; readonly commitTime: number }>;
+}
+
+export interface PolicyInput {
+  readonly self: NodeId;
+  readonly policies: readonly Policy[];
+  /** The other members and what they announce (an entry for `self` is ignored: `local` is this node's truth). */
+  readonly members: readonly MemberHeads[];
+  /** This node's own branch heads. */
+  readonly local: ReadonlyMap<BranchName, Oid>;
+  readonly now: number;
+}
+
+export interface BranchTarget {
+  readonly oid: Oid;
+  readonly commitTime: number;
+  /** The members announcing exactly this head, by id. */
+  readonly from: NodeId[];
+}
+
+/**
+ * - held: this node should hold the branch and has the target (or no member announces one);
+ * - missing: it should hold the branch and has none of it;
+ * - behind: it should hold the branch and has another head than the target (the fetcher checks
+ *   that the target descends from it before moving the branch);
+ * - not-wanted: this node is not among the holders (a copy it has is extra).
+ */
+export type HoldState = 'held' | 'missing' | 'behind' | 'not-wanted';
+
+export interface BranchDecision {
+  readonly branch: BranchName;
+  /** Index of the policy that matched. */
+  readonly policy: number;
+  readonly history: Policy['history'];
+  readonly fetch: Policy['fetch'];
+  /** The nodes that should hold the branch, in rendezvous order. */
+  readonly holders: NodeId[];
+  readonly shouldHold: boolean;
+  /** The newest head any member announces (by commit time, then the lower oid). */
+  readonly target: BranchTarget | undefined;
+  readonly local: Oid | undefined;
+  readonly state: HoldState;
+}
+
+const compiled = new WeakMap<Policy, BranchPattern>();
+
+function patternOf(policy: Policy): BranchPattern {
+  let p = compiled.get(policy);
+  if (p === undefined) {
+    p = compileBranchPattern(policy.branches);
+    compiled.set(policy, p);
+  }
+  return p;
+}
+
+function newestHead(branch: BranchName, members: readonly MemberHeads[]): BranchTarget | undefined {
+  let best: { oid: Oid; commitTime: number } | undefined;
+  for (const m of members) {
+    const h = m.heads.get(branch);
+    if (h === undefined) continue;
+    if (best === undefined || h.commitTime > best.commitTime || (h.commitTime === best.commitTime && h.oid < best.oid)) best = { oid: h.oid, commitTime: h.commitTime };
+  }
+  if (best === undefined) return undefined;
+  const oid = best.oid;
+  const from = members.filter((m) => m.heads.get(branch)?.oid === oid).map((m) => m.nodeId);
+  return { oid, commitTime: best.commitTime, from: [...new Set(from)].sort() };
+}
+
+/** Decisions for every branch a member announces or this node holds that a policy matches, by branch name. */
+export function evaluatePolicies(input: PolicyInput): BranchDecision[] {
+  const { self, policies, local, now } = input;
+  const members = input.members.filter((m) => m.nodeId !== self);
+  const names = new Set<BranchName>(local.keys());
+  for (const m of members) for (const b of m.heads.keys()) names.add(b);
+  const patterns = policies.map(patternOf);
+
+  const out: BranchDecision[] = [];
+  for (const branch of [...names].sort(compareNames)) {
+    const index = patterns.findIndex((p) => p.matches(branch));
+    const policy = policies[index];
+    if (policy === undefined) continue;
+    const live = members.filter((m) => now - m.lastSeen <= policy.graceMs).map((m) => m.nodeId);
+    const ranked = rendezvousOrder(branch, [self, ...live]);
+    const holders = policy.replicas === 'all' ? ranked : ranked.slice(0, policy.replicas);
+    const shouldHold = holders.includes(self);
+    const target = newestHead(branch, members);
+    const mine = local.get(branch);
+    const state: HoldState = !shouldHold ? 'not-wanted' : mine === undefined ? 'missing' : target === undefined || target.oid === mine ? 'held' : 'behind';
+    out.push({ branch, policy: index, history: policy.history, fetch: policy.fetch, holders, shouldHold, target, local: mine, state });
+  }
+  return out;
+}

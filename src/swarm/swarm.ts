@@ -1,0 +1,277 @@
+/**
+ * The swarm of one node: its connections to peers (one per peer, dialled on demand over mutual
+ * TLS, or accepted by the node service), the object server, the fetches in progress, and the
+ * policy loop that decides what to fetch. Messages are routed by kind: interest, wants and
+ * cancels to the server; haves to the fetches of that closure; objects and rejects to the fetch
+ * that made the request.
+ */
+import { createHash } from 'node:crypto';
+import { connect, type TLSSocket } from 'node:tls';
+import type { BranchName } from '../branches/ref-name.js';
+import { updateShallow } from '../branches/shallow.js';
+import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
+import type { NodeId } from '../cluster/node-id.js';
+import { clientOptions, peerNode } from '../cluster/tls.js';
+import { isGitfsError } from '../errors.js';
+import { decodeCommit } from '../objects/commit.js';
+import type { Oid } from '../objects/oid.js';
+import type { Peer } from '../multicast/peer-table.js';
+import type { Repository } from '../repo/repository.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import type { Closure } from './closure.js';
+import { CommitFetch } from './commit-fetch.js';
+import { SwarmConnection } from './connection.js';
+import { LocalObjects } from './local-objects.js';
+import type { SwarmMessage } from './messages.js';
+import { ObjectServer } from './object-server.js';
+import { evaluatePolicies, type BranchDecision, type Policy } from './policy.js';
+import { Transfers } from './transfers.js';
+
+export interface SwarmComponents {
+  readonly repo: Repository;
+  readonly identity: NodeIdentity;
+  readonly trust: ClusterTrust;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** The peers the announcements tell of, as they are now. */
+  readonly peers: () => readonly Peer[];
+}
+
+export interface SwarmOptions {
+  readonly policies: readonly Policy[];
+  /** Received bytes held before a pack is finished. */
+  readonly flushBytes: number;
+}
+
+const DIAL_TIMEOUT_MS = 10_000;
+
+interface Running {
+  readonly fetch: CommitFetch;
+  readonly branches: Set<BranchName>;
+  readonly started: number;
+}
+
+export class Swarm {
+  readonly local: LocalObjects;
+  readonly transfers: Transfers;
+  readonly server: ObjectServer;
+  private readonly conns = new Map<NodeId, SwarmConnection>();
+  private readonly dialing = new Map<NodeId, Promise<SwarmConnection | undefined>>();
+  private readonly fetches = new Map<string, Running>();
+  private readonly requests = new Map<number, CommitFetch>();
+  private readonly avoid = new Map<NodeId, number>();
+  /** Targets given up on (diverged): not fetched again. */
+  private readonly settled = new Set<string>();
+  private readonly infoHash: Buffer;
+  private nextRequest = 1;
+  private stopped = false;
+  readonly stats = { fetched: 0, fetchFailures: 0 };
+
+  constructor(
+    private readonly c: SwarmComponents,
+    private readonly o: SwarmOptions,
+  ) {
+    this.local = new LocalObjects(c.repo, o.flushBytes);
+    this.transfers = new Transfers(this.local);
+    this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log });
+    this.infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${c.trust.clusterId}`).digest();
+  }
+
+  /** A TLS connection the node service found to start with a BitTorrent handshake. */
+  accept(socket: TLSSocket): void {
+    const peer = peerNode(socket, this.c.trust, this.c.clock.now());
+    if (peer === undefined || this.stopped) {
+      socket.destroy();
+      return;
+    }
+    this.adopt(new SwarmConnection(socket, peer.nodeId as NodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: false }, this.handlers));
+  }
+
+  private readonly handlers = {
+    onMessage: (conn: SwarmConnection, m: SwarmMessage): void => this.route(conn, m),
+    onClose: (conn: SwarmConnection, reason: string): void => {
+      if (this.conns.get(conn.nodeId) === conn) this.conns.delete(conn.nodeId);
+      this.transfers.unsubscribe(conn);
+      this.server.forget(conn);
+      for (const r of this.fetches.values()) r.fetch.peerGone(conn);
+      this.c.log.log('debug', 'swarm-disconnected', { peer: conn.nodeId, reason });
+    },
+  };
+
+  private adopt(conn: SwarmConnection): void {
+    const existing = this.conns.get(conn.nodeId);
+    if (existing === undefined || !existing.isOpen) this.conns.set(conn.nodeId, conn);
+    for (const r of this.fetches.values()) r.fetch.addPeer(conn);
+  }
+
+  private route(conn: SwarmConnection, m: SwarmMessage): void {
+    switch (m.kind) {
+      case 'interested':
+      case 'want':
+      case 'cancel':
+        this.server.handle(conn, m);
+        return;
+      case 'have':
+      case 'have_piece':
+        this.fetches.get(`${m.commit}:${m.history}`)?.fetch.handle(conn, m);
+        return;
+      case 'objects':
+      case 'reject':
+        this.requests.get(m.request)?.handle(conn, m);
+        return;
+    }
+  }
+
+  /** The connection to `nodeId`, dialled if there is none. */
+  private connection(peer: Peer): Promise<SwarmConnection | undefined> {
+    const open = this.conns.get(peer.nodeId);
+    if (open?.isOpen === true) return Promise.resolve(open);
+    const inProgress = this.dialing.get(peer.nodeId);
+    if (inProgress !== undefined) return inProgress;
+    const to = peer.endpoints[0];
+    if (to === undefined || (this.avoid.get(peer.nodeId) ?? 0) > this.c.clock.now()) return Promise.resolve(undefined);
+    const dial = new Promise<SwarmConnection | undefined>((resolve) => {
+      const socket = connect({ host: to.address, port: to.port, ...clientOptions(this.c.identity, this.c.trust) });
+      socket.setTimeout(DIAL_TIMEOUT_MS, () => socket.destroy(new Error('connect timed out')));
+      socket.once('error', (e) => {
+        this.c.log.log('warn', 'swarm-connect-failed', { peer: peer.nodeId, to: `${to.address}:${to.port}`, error: e.message });
+        resolve(undefined);
+      });
+      socket.once('secureConnect', () => {
+        socket.setTimeout(0);
+        const who = peerNode(socket, this.c.trust, this.c.clock.now());
+        if (who?.nodeId !== peer.nodeId) {
+          socket.destroy();
+          return resolve(undefined);
+        }
+        const conn = new SwarmConnection(socket, peer.nodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: true }, this.handlers);
+        this.adopt(conn);
+        resolve(conn);
+      });
+    }).finally(() => this.dialing.delete(peer.nodeId));
+    this.dialing.set(peer.nodeId, dial);
+    return dial;
+  }
+
+  /** What the policies say about every replicated branch, now. */
+  async decisions(): Promise<BranchDecision[]> {
+    const local = new Map((await this.c.repo.refs.list()).map((r) => [r.name, r.oid]));
+    const members = this.c.peers().map((p) => ({ nodeId: p.nodeId, lastSeen: p.lastSeen, heads: p.heads }));
+    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, now: this.c.clock.now() });
+  }
+
+  /** Starts the fetches the policies call for (eager ones). Called on every change and periodically. */
+  async tick(): Promise<void> {
+    if (this.stopped || this.o.policies.length === 0) return;
+    for (const d of await this.decisions()) {
+      if (!d.shouldHold || d.target === undefined || (d.state !== 'missing' && d.state !== 'behind')) continue;
+      const policy = this.o.policies[d.policy];
+      if (policy === undefined || policy.fetch !== 'eager') continue;
+      const history = policy.history === 'all' ? 0 : policy.history;
+      this.want(d.branch, d.target.oid, history, [...d.target.from, ...d.holders]);
+    }
+  }
+
+  private want(branch: BranchName, commit: Oid, history: number, sources: readonly NodeId[]): void {
+    const key = `${commit}:${history}`;
+    if (this.settled.has(`${branch}:${key}`)) return;
+    let running = this.fetches.get(key);
+    if (running === undefined) {
+      const order = [this.c.identity.nodeId, ...this.c.peers().map((p) => p.nodeId)].sort();
+      const fetch = new CommitFetch(
+        {
+          local: this.local,
+          transfer: this.transfers.get(commit, history),
+          log: this.c.log,
+          now: () => this.c.clock.now(),
+          nextRequest: () => this.nextRequest++,
+          track: (request, f) => (f === undefined ? this.requests.delete(request) : this.requests.set(request, f)),
+          avoid: this.avoid,
+        },
+        { order, offset: order.indexOf(this.c.identity.nodeId) },
+      );
+      running = { fetch, branches: new Set([branch]), started: this.c.clock.now() };
+      this.fetches.set(key, running);
+      this.c.log.log('info', 'fetch-start', { branch, commit, history });
+      void this.complete(key, running);
+    }
+    running.branches.add(branch);
+    const peers = new Map(this.c.peers().map((p) => [p.nodeId, p]));
+    for (const id of new Set(sources)) {
+      const peer = peers.get(id);
+      if (peer === undefined || id === this.c.identity.nodeId) continue;
+      void this.connection(peer).then((conn) => conn !== undefined && running.fetch.addPeer(conn));
+    }
+  }
+
+  private async complete(key: string, running: Running): Promise<void> {
+    try {
+      const closure = await running.fetch.run();
+      for (const branch of running.branches) await this.moveBranch(branch, closure, running);
+      this.stats.fetched++;
+    } catch (e) {
+      this.stats.fetchFailures++;
+      this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error: (e as Error).message });
+    } finally {
+      this.fetches.delete(key);
+    }
+  }
+
+  private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {
+    const refs = this.c.repo.refs;
+    const local = await refs.resolve(branch);
+    if (local === closure.commit) return;
+    if (local !== undefined && !closure.commits.includes(local)) {
+      if (await this.descends(local, closure.commit)) return;
+      this.settled.add(`${branch}:${closure.commit}:${closure.history}`);
+      this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: 'the local branch has commits the fetched head lacks; left as it is' });
+      return;
+    }
+    await updateShallow(this.c.repo.gitDir, closure.boundary, (c) => this.parentsMissing(c));
+    try {
+      await refs.update(branch, { expected: local ?? null, next: closure.commit, message: `gitfs swarm: fetched ${closure.commit}` });
+    } catch (e) {
+      if (!isGitfsError(e)) throw e;
+      this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
+      return;
+    }
+    const ms = this.c.clock.now() - running.started;
+    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects });
+  }
+
+  /** Whether `commit` is an ancestor of (or equal to) `head`, by local commits (up to 100 000). */
+  private async descends(head: Oid, commit: Oid): Promise<boolean> {
+    const seen = new Set<Oid>();
+    const queue: Oid[] = [head];
+    while (queue.length > 0 && seen.size < 100_000) {
+      const c = queue.shift() as Oid;
+      if (c === commit) return true;
+      if (seen.has(c) || !this.local.hasNow(c)) continue;
+      seen.add(c);
+      queue.push(...decodeCommit((await this.local.read(c)).content, c).parents);
+    }
+    return false;
+  }
+
+  private async parentsMissing(commit: Oid): Promise<boolean> {
+    if (!this.local.hasNow(commit)) return false;
+    const parents = decodeCommit((await this.local.read(commit)).content, commit).parents;
+    return parents.some((p) => !this.local.hasNow(p));
+  }
+
+  /** In-progress fetches, for `gitfs policy` and `gitfs peers`. */
+  progress(): { commit: Oid; branches: string[]; pieces: number; held: number; bytes: number; ms: number }[] {
+    return [...this.fetches.values()].map((r) => {
+      const t = r.fetch.transfer;
+      return { commit: r.fetch.commit, branches: [...r.branches], pieces: t.closure?.pieces ?? 0, held: t.held, bytes: r.fetch.progress.bytes, ms: this.c.clock.now() - r.started };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const r of this.fetches.values()) r.fetch.stop('node stopping');
+    for (const conn of [...this.conns.values()]) conn.close('node stopping');
+    await this.local.close();
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * What this node holds of each (commit, history) closure the swarm talks about, and who wants
+ * to be told: the state a fetch updates piece by piece and the object server reports from. A
+ * subscriber gets the whole bitfield once the closure is known, then every new piece at once,
+ * so a piece passes on as soon as it lands.
+ */
+import type { Oid } from '../objects/oid.js';
+import { pieceOids, walkClosure, type Closure, type ObjectSource } from './closure.js';
+import type { SwarmConnection } from './connection.js';
+import type { SwarmMessage } from './messages.js';
+
+export function hasBit(bits: Uint8Array, i: number): boolean {
+  return (((bits[i >> 3] ?? 0) >> (7 - (i & 7))) & 1) === 1;
+}
+
+export function setBit(bits: Uint8Array, i: number): void {
+  bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (7 - (i & 7)));
+}
+
+/** The piece numbers set in a bitfield of `pieces` bits. */
+export function bitSet(bits: Uint8Array, pieces: number): Set<number> {
+  const out = new Set<number>();
+  for (let i = 0; i < pieces; i++) if (hasBit(bits, i)) out.add(i);
+  return out;
+}
+
+export class Transfer {
+  closure: Closure | undefined;
+  bits: Uint8Array = new Uint8Array(0);
+  held = 0;
+  readonly subscribers = new Set<SwarmConnection>();
+
+  constructor(
+    readonly commit: Oid,
+    readonly history: number,
+  ) {}
+
+  get complete(): boolean {
+    return this.closure !== undefined && this.held === this.closure.pieces;
+  }
+
+  /** The closure is known: count what is here already and tell the subscribers. */
+  async learn(closure: Closure, local: ObjectSource): Promise<void> {
+    const bits = new Uint8Array(Math.ceil(closure.pieces / 8));
+    let held = 0;
+    for (let p = 0; p < closure.pieces; p++) {
+      let all = true;
+      for (const o of pieceOids(closure, p)) {
+        if (!(await local.has(o))) {
+          all = false;
+          break;
+        }
+      }
+      if (all) {
+        setBit(bits, p);
+        held++;
+      }
+    }
+    this.closure = closure;
+    this.bits = bits;
+    this.held = held;
+    for (const s of this.subscribers) s.send(this.haveMessage());
+  }
+
+  markPiece(piece: number): void {
+    if (this.closure === undefined || hasBit(this.bits, piece)) return;
+    setBit(this.bits, piece);
+    this.held++;
+    for (const s of this.subscribers) s.send({ kind: 'have_piece', commit: this.commit, history: this.history, piece });
+  }
+
+  haveMessage(): SwarmMessage {
+    return { kind: 'have', commit: this.commit, history: this.history, pieces: this.closure?.pieces ?? 0, bitfield: Buffer.from(this.bits), complete: this.complete };
+  }
+}
+
+const MAX_TRANSFERS = 256;
+
+export class Transfers {
+  private readonly byKey = new Map<string, Transfer>();
+
+  constructor(private readonly local: ObjectSource) {}
+
+  get(commit: Oid, history: number): Transfer {
+    const key = `${commit}:${history}`;
+    let t = this.byKey.get(key);
+    if (t === undefined) {
+      if (this.byKey.size >= MAX_TRANSFERS) this.evict();
+      t = new Transfer(commit, history);
+      this.byKey.set(key, t);
+    }
+    return t;
+  }
+
+  /** The transfer, with its closure learnt from local objects if they are all here. */
+  async known(commit: Oid, history: number): Promise<Transfer> {
+    const t = this.get(commit, history);
+    if (t.closure === undefined) {
+      try {
+        await t.learn(await walkClosure(this.local, commit, history), this.local);
+      } catch {
+        // not all of its commits and trees are here: it stays unknown until a fetch learns it
+      }
+    }
+    return t;
+  }
+
+  /** Forgets a connection that closed. */
+  unsubscribe(conn: SwarmConnection): void {
+    for (const t of this.byKey.values()) t.subscribers.delete(conn);
+  }
+
+  private evict(): void {
+    for (const [key, t] of this.byKey) {
+      if (t.subscribers.size === 0) {
+        this.byKey.delete(key);
+        return;
+      }
+    }
+  }
+}
