@@ -127,8 +127,10 @@ export class CommitFetch {
   async run(): Promise<Closure> {
     const t = this.c.transfer;
     if (t.closure === undefined) {
+      const started = this.c.now();
       const closure = await walkClosure(this.c.local, this.commit, t.history, (oids) => this.fetchMeta(oids));
-      await t.learn(closure, this.c.local);
+      t.learn(closure, (oid) => this.c.local.hasNow(oid));
+      this.c.log.log('debug', 'closure-known', { commit: this.commit, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
     }
     const closure = t.closure as Closure;
     let lastProgress = this.c.now();

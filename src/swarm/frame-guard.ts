@@ -1,17 +1,21 @@
 /**
- * Bounds what a peer can make us buffer. bittorrent-protocol accepts any message length its
- * 4-byte prefix claims (up to 4 GiB, buffered whole); this pass-through stream reads the
- * framing as it goes by (the 68-byte handshake, then length-prefixed messages) and fails the
- * connection at the first length over the limit, before the bytes arrive.
+ * Frames the incoming byte stream for the BitTorrent wire. bittorrent-protocol accepts any
+ * message length its 4-byte prefix claims (up to 4 GiB, buffered whole) and joins its input
+ * buffers again at every chunk that arrives (quadratic in the message size). This stream reads
+ * the framing as it goes by (the 68-byte handshake, then length-prefixed messages), fails the
+ * connection at the first length over the limit, before the bytes arrive, and passes each
+ * complete frame on as one buffer, so the wire never joins.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 
 const HANDSHAKE_BYTES = 68;
 
 export class FrameGuard extends Transform {
-  private skip = HANDSHAKE_BYTES;
-  private header = Buffer.alloc(4);
-  private headerFill = 0;
+  /** Bytes the current frame still needs; the handshake first. */
+  private need = HANDSHAKE_BYTES;
+  private inHeader = false;
+  private parts: Buffer[] = [];
+  private size = 0;
 
   constructor(private readonly maxMessageBytes: number) {
     super();
@@ -20,20 +24,30 @@ export class FrameGuard extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     let i = 0;
     while (i < chunk.length) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, chunk.length - i);
-        this.skip -= n;
-        i += n;
-        continue;
-      }
-      this.header[this.headerFill++] = chunk[i++] as number;
-      if (this.headerFill === 4) {
-        this.headerFill = 0;
-        const length = this.header.readUInt32BE(0);
+      const n = Math.min(this.need, chunk.length - i);
+      this.parts.push(chunk.subarray(i, i + n));
+      this.size += n;
+      this.need -= n;
+      i += n;
+      if (this.need > 0) break;
+      const frame = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size);
+      if (this.inHeader) {
+        // The 4-byte length just arrived: wait for the payload before passing the frame on.
+        const length = frame.readUInt32BE(frame.length - 4);
         if (length > this.maxMessageBytes) return done(new Error(`peer announced a message of ${length} bytes (limit ${this.maxMessageBytes})`));
-        this.skip = length;
+        this.inHeader = false;
+        if (length > 0) {
+          this.parts = [frame];
+          this.need = length;
+          continue;
+        }
       }
+      this.push(frame);
+      this.parts = [];
+      this.size = 0;
+      this.inHeader = true;
+      this.need = 4;
     }
-    done(null, chunk);
+    done();
   }
 }

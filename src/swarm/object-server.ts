@@ -7,6 +7,7 @@
  * socket.
  */
 import type { NodeId } from '../cluster/node-id.js';
+import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import type { Logger } from '../util/log.js';
 import type { SwarmConnection } from './connection.js';
@@ -16,6 +17,7 @@ import type { Transfers } from './transfers.js';
 
 const BATCH_BYTES = 4 << 20;
 const QUEUE_PER_HOLDER = 2;
+const READ_AHEAD = 32;
 
 interface Job {
   readonly conn: SwarmConnection;
@@ -91,14 +93,22 @@ export class ObjectServer {
       bytes = 0;
       await conn.drained(BATCH_BYTES);
     };
-    for (const oid of oids) {
-      if (cancelled() || !conn.isOpen) return;
-      if (!(await this.c.local.has(oid))) {
-        missing.push(oid);
-        continue;
+    // Reads run READ_AHEAD at a time (each is a pack read, an inflate and a hash check).
+    const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<GitObject | undefined> | undefined }));
+    const start = (i: number): void => {
+      const r = reads[i];
+      if (r !== undefined) r.obj = this.c.local.hasNow(r.oid) ? this.c.local.read(r.oid) : Promise.resolve(undefined);
+    };
+    for (let i = 0; i < READ_AHEAD; i++) start(i);
+    for (let i = 0; i < reads.length; i++) {
+      const { oid, obj: pending } = reads[i] as { oid: Oid; obj: Promise<GitObject | undefined> };
+      start(i + READ_AHEAD);
+      const obj = await pending;
+      if (cancelled() || !conn.isOpen) {
+        await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
+        return;
       }
-      const obj = await this.c.local.read(oid);
-      if (!allowed(obj.type)) {
+      if (obj === undefined || !allowed(obj.type)) {
         missing.push(oid);
         continue;
       }

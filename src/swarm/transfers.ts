@@ -40,18 +40,11 @@ export class Transfer {
   }
 
   /** The closure is known: count what is here already and tell the subscribers. */
-  async learn(closure: Closure, local: ObjectSource): Promise<void> {
+  learn(closure: Closure, has: (oid: Oid) => boolean): void {
     const bits = new Uint8Array(Math.ceil(closure.pieces / 8));
     let held = 0;
     for (let p = 0; p < closure.pieces; p++) {
-      let all = true;
-      for (const o of pieceOids(closure, p)) {
-        if (!(await local.has(o))) {
-          all = false;
-          break;
-        }
-      }
-      if (all) {
+      if (pieceOids(closure, p).every(has)) {
         setBit(bits, p);
         held++;
       }
@@ -79,7 +72,7 @@ const MAX_TRANSFERS = 256;
 export class Transfers {
   private readonly byKey = new Map<string, Transfer>();
 
-  constructor(private readonly local: ObjectSource) {}
+  constructor(private readonly local: ObjectSource & { hasNow(oid: Oid): boolean }) {}
 
   get(commit: Oid, history: number): Transfer {
     const key = `${commit}:${history}`;
@@ -97,7 +90,7 @@ export class Transfers {
     const t = this.get(commit, history);
     if (t.closure === undefined) {
       try {
-        await t.learn(await walkClosure(this.local, commit, history), this.local);
+        t.learn(await walkClosure(this.local, commit, history), (oid) => this.local.hasNow(oid));
       } catch {
         // not all of its commits and trees are here: it stays unknown until a fetch learns it
       }
