@@ -43,8 +43,9 @@ export class Receiver {
       if (Math.abs(a.timeMs - now) > this.o.windowMs) throw new PacketError('stale', `time ${a.timeMs - now} ms off`);
       const verdict = this.c.guard.check(a.nodeId, a, now);
       if (verdict === 'replay' || verdict === 'duplicate') throw new PacketError(verdict, `${a.nodeId} seq ${a.seq} part ${a.part}`);
+      const events = this.c.table.apply(a, now);
       this.stats.accepted++;
-      this.c.onAccepted(a, this.c.table.apply(a, now));
+      this.c.onAccepted(a, events);
     } catch (e) {
       if (!(e instanceof PacketError)) {
         // A bug of ours met by a remote's packet: still never a crash, but loud.

@@ -1,0 +1,230 @@
+/**
+ * Joining a cluster over real TLS on 127.0.0.1, against the real node service
+ * (startNodeService) of a CA node made by initCluster: a token works once and yields a
+ * certificate the CA verifies; a used, expired, re-pinned or secret-altered token fails with
+ * its code, writes nothing on the joining node and (where the issuer never checked a proof)
+ * leaves the token usable.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Server } from 'node:tls';
+import { verifyNodeCertificate } from '../../src/cluster/certificate.js';
+import { clusterDir, loadMembership } from '../../src/cluster/cluster-store.js';
+import { joinCluster } from '../../src/cluster/join.js';
+import { createToken, formatToken, parseToken } from '../../src/cluster/token.js';
+import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
+import { startNodeService } from '../../src/node/node-service.js';
+import { gitfs } from '../support/cli.js';
+import { suiteDirs } from '../support/tmp.js';
+import { captureLogger, makeCluster, TestClock, type CapturedLine, type Member, type TestCluster } from '../multicast/fixture.js';
+import { cleanEnv, freeTcpPort } from '../node/serve-process.js';
+
+const HOUR = 3_600_000;
+
+function rejectsWith(code: ErrorCode): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(isGitfsError(e), `not a GitfsError: ${String(e)}`);
+    assert.equal(e.code, code, `${e.code}: ${e.message}`);
+    return true;
+  };
+}
+
+const mode = (path: string): number => statSync(path).mode & 0o777;
+
+describe('cluster/join: joining over TLS with a one-time token', function () {
+  this.timeout(60_000);
+  const servers: Server[] = [];
+  const tmp = suiteDirs(async () => {
+    for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
+  });
+  let cluster: TestCluster;
+  let ca: Member;
+  let address = '';
+  const clock = new TestClock();
+  const lines: CapturedLine[] = [];
+
+  async function serve(member: Member, issuer: boolean, serviceClock: { now(): number } = { now: () => Date.now() }): Promise<string> {
+    const server = await startNodeService(
+      { gitDir: member.gitDir, identity: member.identity, trust: member.trust, clock: serviceClock, log: captureLogger(lines), issuer },
+      { address: '127.0.0.1', port: 0 },
+    );
+    servers.push(server);
+    return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  /** A new token on the CA node, as `gitfs cluster token` makes it. */
+  async function token(overrides: { expiresMs?: number; issuers?: string[] } = {}): Promise<{ text: string; id: string }> {
+    const t = await createToken(ca.gitDir, {
+      caFingerprint: createHash('sha256').update(cluster.authority.cert.raw).digest('hex'),
+      issuers: overrides.issuers ?? [address],
+      expiresMs: overrides.expiresMs ?? Date.now() + HOUR,
+    });
+    return { text: formatToken(t), id: t.id };
+  }
+
+  const tokenFile = (id: string): string => join(clusterDir(ca.gitDir), 'tokens', `${id}.json`);
+
+  /** The joining node wrote nothing. */
+  function untouched(gitDir: string): void {
+    assert.ok(!existsSync(clusterDir(gitDir)), `${clusterDir(gitDir)} was created`);
+  }
+
+  before(async () => {
+    cluster = await makeCluster(tmp.make());
+    ca = cluster.ca;
+    clock.ms = Date.now();
+    address = await serve(ca, true, { now: () => clock.now() });
+  });
+
+  beforeEach(() => {
+    clock.ms = Date.now();
+  });
+
+  it('a token joins once: the new certificate verifies against the CA, keys are 0600, the token file is gone', async () => {
+    const { text, id } = await token();
+    assert.ok(existsSync(tokenFile(id)));
+    const dir = tmp.make();
+    const r = await joinCluster(dir, text, Date.now());
+    assert.equal(r.clusterDir, clusterDir(dir));
+    const m = await loadMembership(dir, Date.now());
+    assert.equal(m.identity.nodeId, r.nodeId);
+    const verified = verifyNodeCertificate(m.identity.certificate, cluster.authority.cert, Date.now());
+    assert.equal(verified.nodeId, r.nodeId);
+    assert.ok(m.identity.certificate.checkIssued(cluster.authority.cert));
+    assert.equal(m.trust.clusterId, ca.trust.clusterId);
+    assert.equal(new X509Certificate(readFileSync(join(dir, 'gitfs', 'cluster', 'ca.pem'))).fingerprint256, cluster.authority.cert.fingerprint256);
+    assert.equal(mode(join(clusterDir(dir), 'node.key')), 0o600);
+    assert.equal(mode(clusterDir(dir)), 0o700);
+    assert.ok(!existsSync(join(clusterDir(dir), 'ca.key')), 'a joined node never holds the CA key');
+    assert.ok(!existsSync(tokenFile(id)), 'the token is used up');
+    assert.ok(lines.some((l) => l.event === 'node-joined' && l.fields['nodeId'] === r.nodeId));
+
+    const again = tmp.make();
+    await assert.rejects(joinCluster(again, text, Date.now()), rejectsWith(ErrorCodes.BAD_TOKEN));
+    untouched(again);
+  });
+
+  it('an expired token: refused by the joining node before connecting, and by the issuer by its own clock', async () => {
+    const expired = await token({ expiresMs: Date.now() - 1 });
+    const dir = tmp.make();
+    await assert.rejects(joinCluster(dir, expired.text, Date.now()), rejectsWith(ErrorCodes.BAD_TOKEN));
+    untouched(dir);
+
+    // The joining node's clock says valid; the issuer's says expired.
+    const t = await token({ expiresMs: Date.now() + HOUR });
+    clock.ms = Date.now() + 2 * HOUR;
+    await assert.rejects(joinCluster(dir, t.text, Date.now()), rejectsWith(ErrorCodes.BAD_TOKEN));
+    untouched(dir);
+    clock.ms = Date.now();
+    await joinCluster(dir, t.text, Date.now());
+    await loadMembership(dir, Date.now());
+  });
+
+  it('a token whose CA fingerprint was altered: GITFS_BAD_CERTIFICATE, nothing written, the token still works', async () => {
+    const { text, id } = await token();
+    const t = parseToken(text);
+    const other = (await makeCluster(tmp.make())).authority.cert;
+    for (const fp of [createHash('sha256').update(other.raw).digest('hex'), randomBytes(32).toString('hex')]) {
+      const dir = tmp.make();
+      await assert.rejects(joinCluster(dir, formatToken({ ...t, caFingerprint: fp }), Date.now()), rejectsWith(ErrorCodes.BAD_CERTIFICATE));
+      untouched(dir);
+    }
+    assert.ok(existsSync(tokenFile(id)), 'the issuer never saw a request');
+    const dir = tmp.make();
+    await joinCluster(dir, text, Date.now());
+    await loadMembership(dir, Date.now());
+  });
+
+  it('a token pinning this CA but naming another cluster’s node: GITFS_BAD_CERTIFICATE, nothing written', async () => {
+    const foreign = await makeCluster(tmp.make());
+    const foreignAddress = await serve(foreign.ca, true);
+    const { text } = await token({ issuers: [foreignAddress] });
+    const dir = tmp.make();
+    await assert.rejects(joinCluster(dir, text, Date.now()), rejectsWith(ErrorCodes.BAD_CERTIFICATE));
+    untouched(dir);
+  });
+
+  it('a token whose secret was altered: GITFS_BAD_TOKEN (the proof fails), the token is not used up', async () => {
+    const { text, id } = await token();
+    const t = parseToken(text);
+    const flipped = Buffer.from(t.secret);
+    flipped[0] = (flipped[0] as number) ^ 1;
+    for (const secret of [flipped, randomBytes(32)]) {
+      const dir = tmp.make();
+      await assert.rejects(joinCluster(dir, formatToken({ ...t, secret }), Date.now()), rejectsWith(ErrorCodes.BAD_TOKEN));
+      untouched(dir);
+      assert.ok(existsSync(tokenFile(id)), 'a failed proof must not use the token up');
+    }
+    const dir = tmp.make();
+    await joinCluster(dir, text, Date.now());
+    await loadMembership(dir, Date.now());
+    assert.ok(!existsSync(tokenFile(id)));
+  });
+
+  it('a token with an unknown id: GITFS_BAD_TOKEN', async () => {
+    const t = parseToken((await token()).text);
+    const dir = tmp.make();
+    await assert.rejects(joinCluster(dir, formatToken({ ...t, id: randomBytes(16).toString('hex') }), Date.now()), rejectsWith(ErrorCodes.BAD_TOKEN));
+    untouched(dir);
+  });
+
+  it('joining when already a member: GITFS_CLUSTER_EXISTS, and the token is not spent', async () => {
+    const { text, id } = await token();
+    await assert.rejects(joinCluster(ca.gitDir, text, Date.now()), rejectsWith(ErrorCodes.CLUSTER_EXISTS));
+    const member = await cluster.addMember(tmp.make());
+    const before = readFileSync(join(clusterDir(member.gitDir), 'node.pem'), 'utf8');
+    await assert.rejects(joinCluster(member.gitDir, text, Date.now()), rejectsWith(ErrorCodes.CLUSTER_EXISTS));
+    assert.equal(readFileSync(join(clusterDir(member.gitDir), 'node.pem'), 'utf8'), before);
+    assert.ok(existsSync(tokenFile(id)));
+  });
+
+  it('a member that does not hold the CA key refuses joins: GITFS_BAD_TOKEN', async () => {
+    const member = await cluster.addMember(tmp.make());
+    const memberAddress = await serve(member, false);
+    const { text, id } = await token({ issuers: [memberAddress] });
+    const dir = tmp.make();
+    await assert.rejects(joinCluster(dir, text, Date.now()), rejectsWith(ErrorCodes.BAD_TOKEN));
+    untouched(dir);
+    assert.ok(existsSync(tokenFile(id)));
+  });
+
+  it('no issuer answering: GITFS_PEER_FAILED; a later issuer in the token is tried', async () => {
+    const closed = `127.0.0.1:${await freeTcpPort()}`;
+    const dir = tmp.make();
+    await assert.rejects(joinCluster(dir, (await token({ issuers: [closed] })).text, Date.now()), rejectsWith(ErrorCodes.PEER_FAILED));
+    untouched(dir);
+    await joinCluster(dir, (await token({ issuers: [closed, address] })).text, Date.now());
+    await loadMembership(dir, Date.now());
+  });
+
+  it('two joins racing with one token: exactly one wins', async () => {
+    const { text } = await token();
+    const [d1, d2] = [tmp.make(), tmp.make()];
+    const results = await Promise.allSettled([joinCluster(d1, text, Date.now()), joinCluster(d2, text, Date.now())]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, JSON.stringify(results.map((r) => r.status)));
+    const lost = results.find((r) => r.status === 'rejected');
+    assert.ok(lost !== undefined && isGitfsError(lost.reason, ErrorCodes.BAD_TOKEN), String(lost?.status === 'rejected' ? lost.reason : ''));
+  });
+
+  it('gitfs cluster join (the CLI, a separate process) joins; a second join of the same repository is GITFS_CLUSTER_EXISTS', async () => {
+    const env = cleanEnv();
+    const repo = join(tmp.make(), 'repo');
+    assert.equal((await gitfs(['init', '--repo', repo], { env })).code, 0);
+    const { text } = await token();
+    const r = await gitfs(['cluster', 'join', text, '--repo', repo], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const show = JSON.parse((await gitfs(['cluster', 'show', '--json', '--repo', repo], { env })).stdout) as { cluster: string; issuer: boolean; nodeId: string };
+    assert.equal(show.cluster, ca.trust.clusterId);
+    assert.equal(show.issuer, false);
+    assert.match(r.stdout, new RegExp(show.nodeId));
+    const again = await gitfs(['cluster', 'join', (await token()).text, '--repo', repo], { env });
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /\[GITFS_CLUSTER_EXISTS\]/);
+    const garbage = await gitfs(['cluster', 'join', 'gitfs1-nonsense', '--repo', repo], { env });
+    assert.notEqual(garbage.code, 0);
+    assert.match(garbage.stderr, /\[GITFS_BAD_TOKEN\]/);
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * Revocation lists: signed by the CA key, refused (GITFS_BAD_SIGNATURE) if any bit changed or
+ * another CA signed them, adopted only when newer; `gitfs cluster revoke` bumps the version;
+ * the node service hands the list to members only (real mutual TLS on 127.0.0.1).
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { connect, type Server } from 'node:tls';
+import { clusterDir, loadMembership, revokeNode, storedRevocations } from '../../src/cluster/cluster-store.js';
+import { ClusterTrust } from '../../src/cluster/identity.js';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import { openRevocations, signRevocations } from '../../src/cluster/revocation.js';
+import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
+import { fetchRevocations, startNodeService } from '../../src/node/node-service.js';
+import { askOneLine } from '../../src/util/json-line.js';
+import { gitfs } from '../support/cli.js';
+import { suiteDirs } from '../support/tmp.js';
+import { captureLogger, makeCluster, type Member, type TestCluster } from '../multicast/fixture.js';
+import { cleanEnv } from '../node/serve-process.js';
+
+const ID1 = '1111111111111111' as NodeId;
+const ID2 = '2222222222222222' as NodeId;
+const ID3 = '3333333333333333' as NodeId;
+
+function rejectsWith(code: ErrorCode): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(isGitfsError(e), `not a GitfsError: ${String(e)}`);
+    assert.equal(e.code, code, `${e.code}: ${e.message}`);
+    return true;
+  };
+}
+
+describe('cluster/revocation: signed revocation lists', function () {
+  this.timeout(60_000);
+  const servers: Server[] = [];
+  const tmp = suiteDirs(async () => {
+    for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
+  });
+  let cluster: TestCluster;
+  let other: TestCluster;
+
+  before(async () => {
+    cluster = await makeCluster(tmp.make());
+    other = await makeCluster(tmp.make());
+  });
+
+  it('round-trips: version, issue time, sorted node ids, the exact encoding', () => {
+    const list = signRevocations(cluster.authority.key, 3, 1_700_000_000_123, [ID3, ID1, ID2]);
+    assert.deepEqual(list.nodeIds, [ID1, ID2, ID3]);
+    const opened = openRevocations(list.encoded, cluster.authority.cert.publicKey);
+    assert.equal(opened.version, 3);
+    assert.equal(opened.issuedMs, 1_700_000_000_123);
+    assert.deepEqual(opened.nodeIds, [ID1, ID2, ID3]);
+    assert.deepEqual(opened.encoded, list.encoded);
+    assert.deepEqual(openRevocations(signRevocations(cluster.authority.key, 1, 1, []).encoded, cluster.authority.cert.publicKey).nodeIds, []);
+  });
+
+  it('any single flipped bit is GITFS_BAD_SIGNATURE', () => {
+    const list = signRevocations(cluster.authority.key, 2, Date.now(), [ID1, ID2]);
+    for (let i = 0; i < list.encoded.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const tampered = Buffer.from(list.encoded);
+        tampered[i] = (tampered[i] as number) ^ (1 << bit);
+        assert.throws(() => openRevocations(tampered, cluster.authority.cert.publicKey), rejectsWith(ErrorCodes.BAD_SIGNATURE), `byte ${i} bit ${bit}`);
+      }
+    }
+  });
+
+  it('truncated, extended, empty, garbage and oversized lists are GITFS_BAD_SIGNATURE', () => {
+    const list = signRevocations(cluster.authority.key, 2, Date.now(), [ID1]);
+    const key = cluster.authority.cert.publicKey;
+    for (const bad of [list.encoded.subarray(0, list.encoded.length - 1), list.encoded.subarray(0, 10), Buffer.alloc(0), Buffer.alloc(64, 0xff), Buffer.alloc((1 << 20) + 1)]) {
+      assert.throws(() => openRevocations(bad, key), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+    }
+    // A second signature field replaces the first: only a valid signature over the body passes.
+    const extended = Buffer.concat([list.encoded, Buffer.from([0x12, 0x40]), Buffer.alloc(64, 1)]);
+    assert.throws(() => openRevocations(extended, key), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+  });
+
+  it('a list signed by another CA, or with a node key, is GITFS_BAD_SIGNATURE', async () => {
+    const foreign = signRevocations(other.authority.key, 5, Date.now(), [ID1]);
+    assert.throws(() => openRevocations(foreign.encoded, cluster.authority.cert.publicKey), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+    const byNode = signRevocations(cluster.ca.identity.privateKey, 5, Date.now(), [ID1]);
+    assert.throws(() => openRevocations(byNode.encoded, cluster.authority.cert.publicKey), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+    const member = await cluster.addMember(tmp.make());
+    assert.throws(() => openRevocations(foreign.encoded, member.trust.ca.publicKey), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+  });
+
+  it('validly signed but meaningless lists are refused: version 0, a malformed node id', () => {
+    const key = cluster.authority.cert.publicKey;
+    assert.throws(() => openRevocations(signRevocations(cluster.authority.key, 0, 1, [ID1]).encoded, key), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+    assert.throws(() => openRevocations(signRevocations(cluster.authority.key, 1, 1, ['NOT-A-NODE' as NodeId]).encoded, key), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+  });
+
+  it('ClusterTrust adopts only newer versions', () => {
+    const trust = new ClusterTrust(cluster.authority.cert, cluster.authority.cert.toString());
+    assert.equal(trust.revocationVersion, 0);
+    const v2 = signRevocations(cluster.authority.key, 2, 2, [ID1, ID2]);
+    assert.equal(trust.adopt(v2), true);
+    assert.equal(trust.revocationVersion, 2);
+    assert.ok(trust.isRevoked(ID1) && trust.isRevoked(ID2) && !trust.isRevoked(ID3));
+    assert.equal(trust.adopt(signRevocations(cluster.authority.key, 1, 3, [ID3])), false, 'an older list');
+    assert.equal(trust.adopt(signRevocations(cluster.authority.key, 2, 4, [ID3])), false, 'another list of the same version');
+    assert.equal(trust.revocationVersion, 2);
+    assert.equal(trust.revocations, v2);
+    assert.ok(!trust.isRevoked(ID3) && trust.isRevoked(ID1));
+    assert.equal(trust.adopt(signRevocations(cluster.authority.key, 3, 5, [ID3])), true);
+    assert.ok(trust.isRevoked(ID3) && !trust.isRevoked(ID1), 'the newer list replaces the older one whole');
+  });
+
+  it('revokeNode bumps the version and keeps earlier entries; a tampered stored list refuses to load', async () => {
+    const c = await makeCluster(tmp.make());
+    const l1 = await revokeNode(c.ca.gitDir, ID1, Date.now());
+    const l2 = await revokeNode(c.ca.gitDir, ID2, Date.now());
+    const l3 = await revokeNode(c.ca.gitDir, ID2, Date.now());
+    assert.deepEqual([l1.version, l2.version, l3.version], [1, 2, 3]);
+    assert.deepEqual(l3.nodeIds, [ID1, ID2]);
+    assert.equal((await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey))?.version, 3);
+    assert.equal((await loadMembership(c.ca.gitDir, Date.now())).trust.revocationVersion, 3);
+    const member = await c.addMember(tmp.make());
+    await assert.rejects(revokeNode(member.gitDir, ID1, Date.now()), rejectsWith(ErrorCodes.NOT_IN_CLUSTER));
+
+    const tampered = Buffer.from(l3.encoded);
+    tampered[5] = (tampered[5] as number) ^ 0x10;
+    writeFileSync(join(clusterDir(c.ca.gitDir), 'revocations.bin'), tampered);
+    await assert.rejects(loadMembership(c.ca.gitDir, Date.now()), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+  });
+
+  it('gitfs cluster revoke bumps the version that gitfs cluster show reports', async () => {
+    const env = cleanEnv();
+    const repo = join(tmp.make(), 'repo');
+    assert.equal((await gitfs(['init', '--repo', repo], { env })).code, 0);
+    assert.equal((await gitfs(['cluster', 'init', '--repo', repo], { env })).code, 0);
+    const show = async (): Promise<[number, string[]]> => {
+      const r = await gitfs(['cluster', 'show', '--json', '--repo', repo], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as { revocationVersion: number; revoked: string[] };
+      return [j.revocationVersion, j.revoked];
+    };
+    assert.deepEqual(await show(), [0, []]);
+    const r1 = await gitfs(['cluster', 'revoke', ID2, '--repo', repo], { env });
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.match(r1.stdout, /version 1\b/);
+    assert.deepEqual(await show(), [1, [ID2]]);
+    assert.equal((await gitfs(['cluster', 'revoke', ID1, '--repo', repo], { env })).code, 0);
+    assert.deepEqual(await show(), [2, [ID1, ID2]]);
+    const bad = await gitfs(['cluster', 'revoke', 'not-a-node', '--repo', repo], { env });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /\[GITFS_BAD_ARGUMENT\]/);
+    assert.deepEqual(await show(), [2, [ID1, ID2]]);
+  });
+
+  describe('the node service hands the list to members only', function () {
+    let service: Member;
+    let member: Member;
+    let revoked: Member;
+    let port = 0;
+
+    before(async () => {
+      service = await cluster.addMember(tmp.make());
+      member = await cluster.addMember(tmp.make());
+      revoked = await cluster.addMember(tmp.make());
+      assert.ok(service.trust.adopt(signRevocations(cluster.authority.key, 4, Date.now(), [revoked.identity.nodeId, ID1])));
+      const server = await startNodeService(
+        { gitDir: service.gitDir, identity: service.identity, trust: service.trust, clock: { now: () => Date.now() }, log: captureLogger(), issuer: false },
+        { address: '127.0.0.1', port: 0 },
+      );
+      servers.push(server);
+      port = (server.address() as AddressInfo).port;
+    });
+
+    /** Asks for the list over TLS with `client`'s key and certificate (or none), trusting whatever the server presents. */
+    function askAs(client: Member | undefined): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        const socket = connect({
+          host: '127.0.0.1',
+          port,
+          rejectUnauthorized: false,
+          minVersion: 'TLSv1.3',
+          ...(client === undefined ? {} : { key: client.identity.privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: client.identity.certificatePem }),
+        });
+        socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
+        socket.once('error', reject);
+        socket.once('secureConnect', () => askOneLine(socket, { op: 'revocations' }, 'service', ErrorCodes.PEER_FAILED).then(resolve, reject));
+      });
+    }
+
+    it('a member fetches it and it verifies against the CA', async () => {
+      const list = await fetchRevocations(member.identity, member.trust, { address: '127.0.0.1', port });
+      assert.equal(list?.version, 4);
+      assert.deepEqual(list?.nodeIds, [revoked.identity.nodeId, ID1].sort());
+      assert.equal(member.trust.adopt(list!), true);
+      assert.equal(member.trust.isRevoked(revoked.identity.nodeId), true);
+    });
+
+    it('a client of another cluster, a client without a certificate, and a revoked member are refused', async () => {
+      const stranger = other.ca;
+      await assert.rejects(askAs(stranger), rejectsWith(ErrorCodes.BAD_CERTIFICATE));
+      await assert.rejects(askAs(undefined), rejectsWith(ErrorCodes.BAD_CERTIFICATE));
+      await assert.rejects(askAs(revoked), rejectsWith(ErrorCodes.BAD_CERTIFICATE));
+      // The same raw client with a member's certificate gets the list: the refusals are about who asks.
+      const answer = (await askAs(member)) as { revocations: string | null };
+      assert.equal(openRevocations(Buffer.from(answer.revocations ?? '', 'base64'), cluster.authority.cert.publicKey).version, 4);
+    });
+
+    it('a client of another cluster using fetchRevocations does not accept this cluster’s server', async () => {
+      await assert.rejects(fetchRevocations(other.ca.identity, other.ca.trust, { address: '127.0.0.1', port }));
+    });
+  });
+});

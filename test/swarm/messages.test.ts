@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import fc from 'fast-check';
+import { FrameGuard } from '../../src/swarm/frame-guard.js';
+import { decodeMessage, encodeMessage, LIMITS, WireError, type SwarmMessage } from '../../src/swarm/messages.js';
+import type { Oid } from '../../src/objects/oid.js';
+
+const oid = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => Buffer.from(b).toString('hex') as Oid);
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+/** Records with ordinary prototypes, as decoding builds them. */
+const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true });
+
+const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
+  record({ kind: fc.constant('interested' as const), commit: oid, history: fc.integer({ min: 0, max: LIMITS.history }) }),
+  fc.integer({ min: 0, max: 2000 }).chain((pieces) =>
+    record({
+      kind: fc.constant('have' as const),
+      commit: oid,
+      history: fc.integer({ min: 0, max: 100 }),
+      pieces: fc.constant(pieces),
+      bitfield: fc.uint8Array({ minLength: Math.ceil(pieces / 8), maxLength: Math.ceil(pieces / 8) }).map((b) => Buffer.from(b)),
+      complete: fc.boolean(),
+    }),
+  ),
+  record({ kind: fc.constant('have_piece' as const), commit: oid, history: fc.nat(100), piece: fc.nat(LIMITS.pieces - 1) }),
+  record({ kind: fc.constant('want' as const), request: u32, want: fc.constantFrom('blobs' as const, 'meta' as const), oids: fc.array(oid, { minLength: 1, maxLength: 50 }) }),
+  record({
+    kind: fc.constant('objects' as const),
+    request: u32,
+    objects: fc.array(record({ oid, type: fc.constantFrom('blob' as const, 'tree' as const, 'commit' as const), content: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) }), { maxLength: 5 }),
+    done: fc.boolean(),
+  }),
+  record({ kind: fc.constant('cancel' as const), request: u32 }),
+  record({ kind: fc.constant('reject' as const), request: u32, reason: fc.constantFrom('busy' as const, 'missing' as const, 'refused' as const), missing: fc.array(oid, { maxLength: 5 }) }),
+);
+
+describe('swarm/messages', () => {
+  it('round-trips every message kind', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        assert.deepEqual(decodeMessage(encodeMessage(m)), m);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('decodes from a plain Uint8Array (as the wire hands it over), with Buffers out', () => {
+    const m: SwarmMessage = { kind: 'interested', commit: 'ab'.repeat(20) as Oid, history: 3 };
+    const bytes = encodeMessage(m);
+    const plain = new Uint8Array(bytes.length);
+    plain.set(bytes);
+    assert.deepEqual(decodeMessage(plain), m);
+  });
+
+  it('refuses out-of-bounds and malformed messages with WireError, never anything else', () => {
+    const bad: SwarmMessage[] = [
+      { kind: 'have', commit: 'ab'.repeat(20) as Oid, history: 0, pieces: 9, bitfield: Buffer.alloc(1), complete: false },
+      { kind: 'want', request: 1, want: 'blobs', oids: [] },
+      { kind: 'want', request: 1, want: 'blobs', oids: Array.from({ length: LIMITS.wantOids + 1 }, () => 'cd'.repeat(20) as Oid) },
+    ];
+    for (const m of bad) assert.throws(() => decodeMessage(encodeMessage(m)), WireError);
+    assert.throws(() => decodeMessage(Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x00])), WireError, 'a 1-byte commit id');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (junk) => {
+        try {
+          decodeMessage(junk);
+        } catch (e) {
+          assert.ok(e instanceof WireError, String(e));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+function frames(input: readonly Buffer[], limit: number): Promise<{ out: Buffer[]; error?: Error }> {
+  return new Promise((resolve) => {
+    const source = new PassThrough();
+    const guard = new FrameGuard(limit);
+    const out: Buffer[] = [];
+    guard.on('data', (b: Buffer) => out.push(b));
+    guard.on('error', (error) => resolve({ out, error }));
+    guard.on('end', () => resolve({ out }));
+    source.pipe(guard);
+    for (const b of input) source.write(b);
+    source.end();
+  });
+}
+
+function frame(payload: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(payload.length);
+  return Buffer.concat([len, payload]);
+}
+
+describe('swarm/frame-guard', () => {
+  it('passes the handshake and each message on as one buffer, however the bytes arrive', async () => {
+    const handshake = randomBytes(68);
+    const messages = [randomBytes(1), Buffer.alloc(0), randomBytes(70_000), randomBytes(5)];
+    const stream = Buffer.concat([handshake, ...messages.map(frame)]);
+    for (const cut of [1, 3, 7, 1000, stream.length]) {
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += cut) pieces.push(stream.subarray(i, i + cut));
+      const { out, error } = await frames(pieces, 1 << 20);
+      assert.equal(error, undefined);
+      assert.deepEqual(out, [handshake, ...messages.map(frame)], `cut every ${cut} bytes`);
+    }
+  });
+
+  it('fails at a length prefix over the limit, before the body arrives', async () => {
+    const { out, error } = await frames([randomBytes(68), frame(randomBytes(10)), Buffer.from([0x7f, 0xff, 0xff, 0xff])], 1024);
+    assert.match(String(error?.message), /message of 2147483647 bytes/);
+    assert.equal(out.length, 2);
+  });
+});
