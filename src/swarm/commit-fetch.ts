@@ -182,7 +182,7 @@ export class CommitFetch {
       if (piece === undefined) return;
       const busy = new Set([...this.busyUntil].filter(([, until]) => until > now).map(([id]) => id));
       const avoid = new Set([...this.c.avoid].filter(([, until]) => until > now).map(([id]) => id));
-      const from = chooseSource({ piece, peers, busy, avoid, order: this.o.order }) as NodeId | undefined;
+      const from = chooseSource({ piece, peers, busy, avoid, order: this.o.order, pieces: closure.pieces }) as NodeId | undefined;
       if (from === undefined) return;
       const peer = this.peers.get(from);
       if (peer === undefined) return;

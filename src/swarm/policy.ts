@@ -156,14 +156,22 @@ export function evaluatePolicies(input: PolicyInput): BranchDecision[] {
   const names = new Set<BranchName>(local.keys());
   for (const m of members) for (const b of m.heads.keys()) names.add(b);
   const patterns = policies.map(patternOf);
+  const liveByGrace = new Map<number, NodeId[]>();
+  const liveWithin = (graceMs: number): NodeId[] => {
+    let live = liveByGrace.get(graceMs);
+    if (live === undefined) {
+      live = members.filter((m) => now - m.lastSeen <= graceMs).map((m) => m.nodeId);
+      liveByGrace.set(graceMs, live);
+    }
+    return live;
+  };
 
   const out: BranchDecision[] = [];
   for (const branch of [...names].sort(compareNames)) {
     const index = patterns.findIndex((p) => p.matches(branch));
     const policy = policies[index];
     if (policy === undefined) continue;
-    const live = members.filter((m) => now - m.lastSeen <= policy.graceMs).map((m) => m.nodeId);
-    const ranked = rendezvousOrder(branch, [self, ...live]);
+    const ranked = rendezvousOrder(branch, [self, ...liveWithin(policy.graceMs)]);
     const holders = policy.replicas === 'all' ? ranked : ranked.slice(0, policy.replicas);
     const shouldHold = holders.includes(self);
     const target = newestHead(branch, members);

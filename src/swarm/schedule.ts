@@ -58,6 +58,8 @@ export function ceilLog2(n: number): number {
  */
 export function planRound(have: readonly ReadonlySet<number>[], pieces: number, opts: PlanOptions = {}): Transfer[] {
   checkPieces(pieces);
+  const rotation = opts.rotation ?? 0;
+  if (!Number.isSafeInteger(rotation)) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `rotation must be an integer, not ${String(rotation)}`, { rotation });
   const n = have.length;
   const holders: number[][] = Array.from({ length: pieces }, () => []);
   have.forEach((set, node) => {
@@ -69,7 +71,6 @@ export function planRound(have: readonly ReadonlySet<number>[], pieces: number, 
   });
   if (n < 2) return [];
 
-  const rotation = opts.rotation ?? 0;
   const tie = (p: number): number => mod(p - rotation, pieces);
   const order = [...holders.keys()].filter((p) => {
     const h = (holders[p] as number[]).length;
@@ -127,12 +128,13 @@ export interface ChoosePieceInput {
 export function choosePiece(input: ChoosePieceInput): number | undefined {
   const { mine, peers, inFlight, pieces, offset } = input;
   checkPieces(pieces);
+  if (!Number.isSafeInteger(offset)) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `offset must be an integer, not ${String(offset)}`, { offset });
   if (pieces === 0) return undefined;
   const count = new Array<number>(pieces).fill(0);
   for (const set of peers.values()) {
     for (const p of set) if (Number.isInteger(p) && p >= 0 && p < pieces) count[p] = (count[p] as number) + 1;
   }
-  const start = Number.isSafeInteger(offset) ? mod(offset, pieces) : 0;
+  const start = mod(offset, pieces);
   let best: number | undefined;
   let bestCount = Infinity;
   for (let i = 0; i < pieces; i++) {

@@ -1,0 +1,702 @@
+/**
+ * The swarm (issue 5) end to end: real `gitfs serve` daemons, one per network namespace
+ * (test/support/netns.ts), replicating branches by policy over mutual TLS on the node service
+ * port (BitTorrent wire + gitfs_swarm). Checks are made with the real CLI (`gitfs log`, `gitfs
+ * cat` piped into `cmp` against the source files, `gitfs fsck`, `gitfs policy --json`,
+ * `gitfs peers --json`) and with git itself (`git fsck --strict`).
+ *
+ * One 5-node cluster (n0 holds the CA, n1-n4 joined with tokens). Each test writes its own
+ * config file (`policies`, and what else it needs) and restarts every daemon with it
+ * (`gitfs serve --config FILE -v`), so that a failure names its own cause. Announce interval
+ * 2 s. The stranger of the TLS test and the lying peer of the last test are small node scripts
+ * run inside a namespace (written to the suite's temporary directory). Every wait is bounded and
+ * fails with the daemons' recent log lines; namespaces and processes go in the `after` hook.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import type { BranchDecision } from '../../src/swarm/policy.js';
+import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
+import { GITFS_BIN } from '../support/cli.js';
+import { Daemon, GitfsNode, logsOf, sleep, waitFor, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
+import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
+import { suiteDirs } from '../support/tmp.js';
+
+const INTERVAL_MS = 2000;
+const COMMON_ENV = { GITFS_ANNOUNCE_INTERVAL_MS: String(INTERVAL_MS) };
+const SERVICE_PORT = 7420;
+/** dist/ (this file runs as dist/test/swarm/cluster-swarm.test.js). */
+const DIST_URL = new URL('../../', import.meta.url);
+const MiB = 1 << 20;
+
+interface PolicyAnswer {
+  readonly decisions: BranchDecision[];
+  readonly fetching: { commit: string; branches: string[]; pieces: number; held: number; bytes: number; ms: number }[];
+}
+
+interface SourceTree {
+  readonly dir: string;
+  /** Paths relative to dir, '/'-separated. */
+  readonly files: readonly string[];
+}
+
+interface Made {
+  readonly oid: string;
+  readonly started: number;
+  readonly done: number;
+}
+
+/**
+ * Connects to HOST:PORT with TLS (the given certificate, or none), sends a BitTorrent handshake
+ * for INFOHASH and prints one JSON line: whether TLS completed, how many bytes came back (a
+ * handshake reply is 68 bytes), and how the connection ended.
+ */
+const PROBE_SCRIPT = `
+import { connect } from 'node:tls';
+import { readFileSync } from 'node:fs';
+const [host, port, infoHash, cert, key] = process.argv.slice(2);
+const opts = { host, port: Number(port), rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined };
+if (cert) { opts.cert = readFileSync(cert); opts.key = readFileSync(key); }
+const out = { secure: false, received: 0, head: '', end: '', error: null, ms: 0 };
+const t0 = Date.now();
+let socket;
+const done = (how) => {
+  if (out.end) return;
+  out.end = how;
+  out.ms = Date.now() - t0;
+  console.log(JSON.stringify(out));
+  socket.destroy();
+  process.exit(0);
+};
+setTimeout(() => done('timeout'), 8000);
+socket = connect(opts);
+socket.on('secureConnect', () => {
+  out.secure = true;
+  const reserved = Buffer.alloc(8);
+  reserved[5] |= 0x10; // BEP 10 extension protocol
+  socket.write(Buffer.concat([Buffer.from([19]), Buffer.from('BitTorrent protocol'), reserved, Buffer.from(infoHash, 'hex'), Buffer.from('-PROBE0-abcdefghijkl')]));
+});
+socket.on('data', (d) => {
+  out.received += d.length;
+  if (out.head.length < 136) out.head += d.toString('hex').slice(0, 136 - out.head.length);
+  if (out.received >= 68) done('handshake-reply');
+});
+socket.on('end', () => done('end'));
+socket.on('close', () => done('close'));
+socket.on('error', (e) => { out.error = e.message; done('error'); });
+`;
+
+/**
+ * A lying member: listens on ADDRESS:PORT with the member's own certificate (read from GITDIR)
+ * and speaks the swarm wire with the product's own SwarmConnection. It answers interest with a
+ * complete bitfield, metadata wants honestly (so the receiver learns the closure) and blob wants
+ * with the objects asked for, ids as asked, content altered. Logs JSON lines on stdout.
+ */
+const LIAR_SCRIPT = `
+import { createServer } from 'node:tls';
+import { createHash } from 'node:crypto';
+const [dist, gitDir, address, port] = process.argv.slice(2);
+const imp = (p) => import(new URL(p, dist).href);
+const { loadMembership } = await imp('src/cluster/cluster-store.js');
+const { serverOptions, peerNode } = await imp('src/cluster/tls.js');
+const { SwarmConnection } = await imp('src/swarm/connection.js');
+const { Repository } = await imp('src/repo/repository.js');
+const { walkClosure } = await imp('src/swarm/closure.js');
+const log = (event, f = {}) => process.stdout.write(JSON.stringify({ t: Date.now(), event, ...f }) + '\\n');
+const { identity, trust } = await loadMembership(gitDir, Date.now());
+const repo = await Repository.open(gitDir);
+const infoHash = createHash('sha1').update('gitfs-swarm-v1\\0' + trust.clusterId).digest();
+const source = { has: (o) => repo.objects.has(o), read: (o) => repo.objects.read(o) };
+const closures = new Map();
+async function handle(conn, m) {
+  if (m.kind === 'interested') {
+    const key = m.commit + ':' + m.history;
+    if (!closures.has(key)) closures.set(key, await walkClosure(source, m.commit, m.history).catch(() => null));
+    const cl = closures.get(key);
+    const pieces = cl ? cl.pieces : 0;
+    const bitfield = Buffer.alloc(Math.ceil(pieces / 8));
+    for (let i = 0; i < pieces; i++) bitfield[i >> 3] |= 1 << (7 - (i & 7));
+    conn.send({ kind: 'have', commit: m.commit, history: m.history, pieces, bitfield, complete: cl !== null });
+    log('interested', { peer: conn.nodeId, commit: m.commit, pieces });
+  } else if (m.kind === 'want') {
+    let batch = [];
+    let bytes = 0;
+    let sent = 0;
+    const missing = [];
+    for (const oid of m.oids) {
+      let o;
+      try { o = await repo.objects.read(oid); } catch { missing.push(oid); continue; }
+      let content = Buffer.from(o.content);
+      if (m.want !== 'meta') {
+        if (content.length === 0) content = Buffer.from('not empty');
+        else content[content.length >> 1] ^= 0x5a;
+      }
+      if (bytes + content.length > (4 << 20) && batch.length > 0) {
+        conn.send({ kind: 'objects', request: m.request, objects: batch, done: false });
+        batch = [];
+        bytes = 0;
+      }
+      batch.push({ oid, type: o.type, content });
+      bytes += content.length;
+      sent++;
+    }
+    conn.send({ kind: 'objects', request: m.request, objects: batch, done: true });
+    if (missing.length > 0) conn.send({ kind: 'reject', request: m.request, reason: 'missing', missing });
+    log(m.want === 'meta' ? 'served-meta' : 'sent-corrupt', { peer: conn.nodeId, request: m.request, objects: sent });
+  }
+}
+const handlers = {
+  onMessage(conn, m) { handle(conn, m).catch((e) => log('error', { error: String(e && e.message || e) })); },
+  onClose(conn, reason) { log('closed', { peer: conn.nodeId, reason }); },
+};
+const server = createServer(serverOptions(identity, trust), (socket) => {
+  socket.on('error', () => socket.destroy());
+  socket.once('data', (first) => {
+    socket.pause();
+    socket.unshift(first);
+    const peer = peerNode(socket, trust, Date.now());
+    if (peer === undefined || first[0] !== 19) { log('refused', {}); socket.destroy(); return; }
+    log('connection', { peer: peer.nodeId });
+    new SwarmConnection(socket, peer.nodeId, { infoHash, selfId: identity.nodeId, initiator: false }, handlers);
+    socket.resume();
+  });
+});
+server.listen(Number(port), address, () => log('listening', { address, port: Number(port) }));
+`;
+
+describe('swarm/cluster: policy replication between real daemons in network namespaces', function () {
+  this.timeout(120_000);
+  const clusters: NetnsCluster[] = [];
+  const dirs = suiteDirs(async () => {
+    for (const c of clusters) await c.cleanup();
+  });
+  let net: NetnsCluster;
+  let base = '';
+  let members: GitfsNode[] = [];
+  let configPath = '';
+  let clusterId = '';
+  const names = new Map<string, string>();
+
+  const nameOf = (id: string): string => names.get(id) ?? `unknown ${id.slice(0, 16)}`;
+  const others = (n: GitfsNode, group: readonly GitfsNode[] = members): GitfsNode[] => group.filter((o) => o !== n);
+  const member = (i: number): GitfsNode => {
+    const n = members[i];
+    assert.ok(n, `no member ${i}`);
+    return n;
+  };
+  const byId = (id: string): GitfsNode => {
+    const n = members.find((m) => m.nodeId === id);
+    assert.ok(n, `no member with id ${id}`);
+    return n;
+  };
+  const current = (n: GitfsNode): Daemon => {
+    const d = n.daemon;
+    assert.ok(d?.running, `${n.name}: its daemon is not running\n${n.tail()}`);
+    return d;
+  };
+  const diag = (): string => logsOf(members, 30);
+
+  /** `gitfs serve --config <current config> -v` on `n`, waiting (bounded) for its `serving` line. */
+  async function serve(n: GitfsNode, extraEnv: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
+    if (n.serving) throw new Error(`${n.name}: a daemon runs already`);
+    const child = n.net.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', n.repo, '--config', configPath, '-v'], { env: n.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    const d = new Daemon(`${n.name} daemon #${n.daemons.length + 1}`, child);
+    n.daemons.push(d);
+    const deadline = Date.now() + timeoutMs;
+    while (d.find('serving').length === 0) {
+      if (!d.running) throw new Error(`${n.name}: gitfs serve exited before serving\n${d.tail()}`);
+      if (Date.now() > deadline) throw new Error(`${n.name}: gitfs serve not serving within ${timeoutMs} ms\n${d.tail()}`);
+      await sleep(20);
+    }
+    return d;
+  }
+
+  function meshProblems(group: readonly GitfsNode[], snaps: readonly PeersSnapshot[]): string[] {
+    const problems: string[] = [];
+    group.forEach((n, i) => {
+      const snap = snaps[i];
+      if (snap === undefined) return;
+      const want = others(n, group).map((o) => o.nodeId).sort();
+      const got = snap.peers.map((p) => p.nodeId).sort();
+      if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${n.name} lists [${got.map(nameOf).join(' ')}], want [${want.map(nameOf).join(' ')}]`);
+    });
+    return problems;
+  }
+
+  async function waitMesh(group: readonly GitfsNode[], timeoutMs: number, what: string): Promise<void> {
+    let problems: string[] = [];
+    await waitFor(
+      what,
+      timeoutMs,
+      async () => {
+        const snaps = await Promise.all(group.map((n) => n.peers()));
+        problems = meshProblems(group, snaps);
+        return problems.length === 0 ? true : undefined;
+      },
+      { everyMs: 200, detail: () => problems.join('\n'), diag },
+    );
+  }
+
+  /** Writes this test's config file and restarts every daemon with it (those in `skip` stay stopped). */
+  async function configure(label: string, config: Record<string, unknown>, skip: readonly GitfsNode[] = []): Promise<void> {
+    configPath = join(base, `config-${label}.json`);
+    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    await Promise.all(members.map((n) => n.stop('SIGTERM')));
+    const up = members.filter((n) => !skip.includes(n));
+    await Promise.all(up.map((n) => serve(n)));
+    await waitMesh(up, 4 * INTERVAL_MS, `precondition: the daemons restarted with ${configPath} to list each other`);
+  }
+
+  /** The first event named `event` (fields `match`, logged at or after `since`) of each node's current daemon. */
+  async function waitEvents(
+    group: readonly GitfsNode[],
+    event: string,
+    match: Record<string, unknown>,
+    since: number,
+    timeoutMs: number,
+    what: string,
+  ): Promise<Map<GitfsNode, LogEvent>> {
+    const found = new Map<GitfsNode, LogEvent>();
+    return waitFor(
+      what,
+      timeoutMs,
+      () => {
+        for (const n of group) {
+          if (found.has(n)) continue;
+          const e = n.daemon?.find(event, match).find((x) => x.t >= since);
+          if (e !== undefined) found.set(n, e);
+        }
+        return found.size === group.length ? found : undefined;
+      },
+      { everyMs: 20, detail: () => `missing on: ${group.filter((n) => !found.has(n)).map((n) => n.name).join(' ')}`, diag },
+    );
+  }
+
+  /** A fresh directory: three small text files in two directories and `data/big.bin` of `bigBytes` random bytes. */
+  function makeTree(label: string, bigBytes: number): SourceTree {
+    const dir = join(base, `src-${label}-${Date.now()}`);
+    mkdirSync(join(dir, 'notes'), { recursive: true });
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'README.txt'), `${label}: ${randomBytes(16).toString('hex')}\n`);
+    writeFileSync(join(dir, 'notes', 'a.txt'), `${randomBytes(300).toString('base64')}\n`);
+    writeFileSync(join(dir, 'notes', 'b.txt'), `${randomBytes(3000).toString('base64')}\n`);
+    writeFileSync(join(dir, 'data', 'big.bin'), randomBytes(bigBytes));
+    return { dir, files: ['README.txt', 'notes/a.txt', 'notes/b.txt', 'data/big.bin'] };
+  }
+
+  async function commitTree(n: GitfsNode, branch: string, tree: SourceTree, message: string): Promise<Made> {
+    const started = Date.now();
+    const out = await n.ok(['commit', '--branch', branch, '--from', tree.dir, '-m', message, '--json'], { timeoutMs: 120_000 });
+    const done = Date.now();
+    const oid = (JSON.parse(out) as { commit: string | null }).commit;
+    assert.ok(oid, `${n.name}: commit made nothing: ${out}`);
+    return { oid, started, done };
+  }
+
+  /** The branch's commit in n's repository (read by git), or undefined. */
+  async function refOf(n: GitfsNode, branch: string): Promise<string | undefined> {
+    const r = await n.net.exec('git', ['--git-dir', n.repo, 'rev-parse', '-q', '--verify', `refs/heads/${branch}`]);
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  async function policyOf(n: GitfsNode): Promise<PolicyAnswer> {
+    return JSON.parse(await n.ok(['policy', '--json'])) as PolicyAnswer;
+  }
+
+  async function gitFsck(n: GitfsNode): Promise<string> {
+    const r = await n.net.exec('git', ['--git-dir', n.repo, 'fsck', '--strict'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, `${n.name}: git fsck --strict exited ${r.code}\n${r.stdout}${r.stderr}\n${n.tail()}`);
+    return r.stderr.trim();
+  }
+
+  /**
+   * n holds `branch` at `oid` (git rev-parse), the chunked `data/big.bin` read back with `gitfs cat`
+   * is byte-identical to the source (cmp), and `git fsck --strict` passes (so every reachable
+   * object matches its id). `full` adds `gitfs log`, `gitfs cat | cmp` of every other file and
+   * `gitfs fsck` (a process each: on 2 CPUs the tests do that on one node per commit).
+   */
+  async function verifyCopy(n: GitfsNode, branch: string, oid: string, tree: SourceTree, full = false): Promise<void> {
+    assert.equal(await refOf(n, branch), oid, `${n.name}: ${branch} is not at ${oid}`);
+    for (const f of full ? tree.files : tree.files.filter((x) => x === 'data/big.bin')) {
+      const r = await n.net.exec('bash', ['-c', 'set -o pipefail; "$0" "$1" cat --repo "$2" "$3" | cmp - "$4"', process.execPath, GITFS_BIN, n.repo, `${branch}:${f}`, join(tree.dir, f)], {
+        env: n.env(),
+        timeoutMs: 60_000,
+      });
+      assert.equal(r.code, 0, `${n.name}: gitfs cat ${branch}:${f} differs from the source (exit ${r.code}): ${r.stdout}${r.stderr}`);
+    }
+    await gitFsck(n);
+    if (!full) return;
+    const log = await n.ok(['log', branch, '-n', '1']);
+    assert.match(log, new RegExp(`^commit ${oid}$`, 'm'), `${n.name}: gitfs log ${branch} shows\n${log}`);
+    const fsck = await n.ok(['fsck'], { timeoutMs: 120_000 });
+    assert.match(fsck, / 0 problems$/m, `${n.name}: gitfs fsck: ${fsck}`);
+  }
+
+  /** The nft ruleset that cuts `n` off from `away` (every packet to or from them, UDP and TCP). */
+  async function cutOff(n: GitfsNode, away: readonly GitfsNode[]): Promise<void> {
+    const set = away.map((o) => o.net.address).join(', ');
+    const script =
+      'table inet gitfs_part\ndelete table inet gitfs_part\n' +
+      `table inet gitfs_part {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip saddr { ${set} } drop\n  }\n` +
+      `  chain output {\n    type filter hook output priority 0; policy accept;\n    ip daddr { ${set} } drop\n  }\n}\n`;
+    const r = await n.net.exec('nft', ['-f', '-'], { input: script, timeoutMs: 10_000 });
+    assert.equal(r.code, 0, `nft in ${n.net.ns}: ${r.stderr}`);
+  }
+
+  async function heal(n: GitfsNode): Promise<void> {
+    const r = await n.net.exec('nft', ['-f', '-'], { input: 'table inet gitfs_part\ndelete table inet gitfs_part\n', timeoutMs: 10_000 });
+    if (r.code !== 0) console.error(`      could not heal ${n.net.ns}: ${r.stderr}`);
+  }
+
+  /** The swarm's BitTorrent info hash of this cluster (src/swarm/swarm.ts). */
+  const infoHash = (): string => createHash('sha1').update(`gitfs-swarm-v1\0${clusterId}`).digest('hex');
+
+  before(async function () {
+    this.timeout(120_000);
+    assert.equal(netnsSupported(), true, 'these tests need root and a working `ip netns`');
+    net = await createNetnsCluster(5, { label: 'swarm' });
+    clusters.push(net);
+    base = dirs.make('gitfs-swarm-');
+    configPath = join(base, 'config-initial.json');
+    writeFileSync(configPath, '{}\n');
+    members = net.nodes.map((x, i) => GitfsNode.make(x, base, `n${i}`, COMMON_ENV));
+    const [ca, ...joiners] = members;
+    assert.ok(ca);
+    await Promise.all(members.map((n) => n.ok(['init'])));
+    await ca.ok(['cluster', 'init']);
+    await serve(ca);
+    const tokens: string[] = [];
+    for (const _ of joiners) tokens.push((await ca.ok(['cluster', 'token', '--ttl', '10m'])).trim());
+    await Promise.all(joiners.map((n, i) => n.ok(['cluster', 'join', tokens[i] ?? ''])));
+    for (const n of members) {
+      const show = await n.show();
+      n.nodeId = show.nodeId;
+      clusterId = show.cluster;
+      names.set(n.nodeId, n.name);
+    }
+  });
+
+  it('a commit (3 small files + a 20 MiB chunked file) reaches every node its policy names, byte-identical; a branch no policy matches never leaves its node', async function () {
+    this.timeout(150_000);
+    const ct = Date.now();
+    await configure('site', { policies: [{ branches: 'site/*', replicas: 'all' }] });
+    console.log(`      [debug] configure ${Date.now() - ct} ms`);
+    const author = member(1);
+    const receivers = others(author);
+    const priv = await commitTree(author, 'private/x', makeTree('private', 256 << 10), 'not replicated');
+    const tree = makeTree('site', 20 * MiB);
+    const c = await commitTree(author, 'site/a', tree, 'site a');
+    const got = await waitEvents(receivers, 'fetched', { branch: 'site/a', commit: c.oid }, c.started, 90_000, `every other node to fetch site/a ${c.oid}`);
+    const last = Math.max(...[...got.values()].map((e) => e.t));
+    console.log(
+      `      20 MiB commit: \`gitfs commit\` took ${c.done - c.started} ms; last node fetched ${last - c.done} ms after it returned (${last - c.started} ms after it started); ` +
+        [...got].map(([n, e]) => `${n.name} +${e.t - c.done} ms (fetch ${String(e.ms)} ms, ${((e.bytes as number) / MiB).toFixed(1)} MiB, ${String(e.objects)} objects)`).join(', '),
+    );
+    for (const [n, e] of got) {
+      assert.equal(e.history, 0, `${n.name} fetched history ${String(e.history)}`);
+      assert.ok((e.bytes as number) >= 20 * MiB && (e.bytes as number) < 22 * MiB, `${n.name} fetched ${String(e.bytes)} bytes for a 20 MiB commit`);
+    }
+    const vt = Date.now();
+    await Promise.all(receivers.map((n, i) => verifyCopy(n, 'site/a', c.oid, tree, i === 0)));
+    console.log(`      [debug] verify ${Date.now() - vt} ms`);
+
+    // Each receiver announces its new head: the author's table shows every other node holding it.
+    let table = '';
+    await waitFor(
+      `${author.name}'s peer table to show every other node announcing site/a ${c.oid}`,
+      3 * INTERVAL_MS,
+      async () => {
+        const s = await author.peers();
+        table = s.peers.map((p) => `${nameOf(p.nodeId)}: ${JSON.stringify(p.heads.map((h) => [h.branch, h.oid.slice(0, 12)]))}`).join('\n');
+        return s.peers.length === 4 && s.peers.every((p) => p.heads.some((h) => h.branch === 'site/a' && h.oid === c.oid)) ? true : undefined;
+      },
+      { detail: () => table, diag },
+    );
+
+    // private/x: announced (every other node saw it) but wanted by no policy, so never fetched.
+    for (const n of receivers) {
+      const s = await n.peers();
+      const heads = s.peers.find((p) => p.nodeId === author.nodeId)?.heads ?? [];
+      assert.ok(heads.some((h) => h.branch === 'private/x' && h.oid === priv.oid), `${n.name} never saw ${author.name} announce private/x: ${JSON.stringify(heads)}`);
+      assert.equal(await refOf(n, 'private/x'), undefined, `${n.name} has private/x, which no policy matches`);
+      assert.deepEqual(current(n).find('fetch-start', { branch: 'private/x' }), [], `${n.name} started fetching private/x`);
+      const p = await policyOf(n);
+      assert.equal(p.decisions.find((d) => d.branch === 'private/x'), undefined, `${n.name}: gitfs policy has a decision for private/x`);
+      const d = p.decisions.find((x) => x.branch === 'site/a');
+      assert.ok(d, `${n.name}: gitfs policy has no decision for site/a: ${JSON.stringify(p)}`);
+      assert.equal(d.state, 'held');
+      assert.equal(d.local, c.oid);
+      assert.equal(d.holders.length, 5, `${n.name}: replicas all over 5 live nodes lists holders ${d.holders.map(nameOf).join(' ')}`);
+    }
+    const own = (await policyOf(author)).decisions;
+    assert.deepEqual(
+      own.map((d) => [d.branch, d.state]),
+      [['site/a', 'held']],
+      `${author.name}: gitfs policy decisions ${JSON.stringify(own)}`,
+    );
+  });
+
+  it('replicas 3 over 5 nodes: exactly the top 3 by rendezvous hold it, as `gitfs policy` says everywhere; a SIGKILLed holder is replaced after graceMs', async function () {
+    this.timeout(120_000);
+    const GRACE_MS = 4000;
+    await configure('rep3', { policies: [{ branches: 'rep3/*', replicas: 3, graceMs: GRACE_MS }] });
+    const branch = 'rep3/b';
+    const ranked = rendezvousOrder(branch, members.map((n) => n.nodeId as NodeId)).map(byId);
+    const [first, second, third, fourth, fifth] = ranked;
+    assert.ok(first && second && third && fourth && fifth);
+    console.log(`      rendezvous order for ${branch}: ${ranked.map((n) => n.name).join(' > ')}`);
+    // The committer holds what it made; make it one of the top 3 so that exactly 3 copies is the goal.
+    const author = first;
+    const top3 = [first, second, third];
+    const tree = makeTree('rep3', 2 * MiB);
+    const c = await commitTree(author, branch, tree, 'three copies');
+    await waitEvents([second, third], 'fetched', { branch, commit: c.oid }, c.started, 60_000, `${second.name} and ${third.name} (ranked 2 and 3) to fetch ${branch}`);
+    // Every node agrees on the holders; let two more swarm ticks go by so a wrong fetch by a non-holder would show.
+    await sleep(2 * 2000 + 500);
+    const expectIds = top3.map((n) => n.nodeId);
+    for (const n of members) {
+      const d = (await policyOf(n)).decisions.find((x) => x.branch === branch);
+      assert.ok(d, `${n.name}: no decision for ${branch}`);
+      assert.deepEqual(d.holders, expectIds, `${n.name}: gitfs policy lists holders ${d.holders.map(nameOf).join(' ')}, rendezvous says ${top3.map((x) => x.name).join(' ')}`);
+      assert.equal(d.shouldHold, top3.includes(n), `${n.name}: shouldHold ${d.shouldHold}`);
+      assert.equal(d.state, top3.includes(n) ? 'held' : 'not-wanted', `${n.name}: state ${d.state}`);
+      assert.equal(d.target?.oid, c.oid);
+    }
+    const holding = (await Promise.all(members.map(async (n) => ((await refOf(n, branch)) === c.oid ? n : undefined)))).filter((n): n is GitfsNode => n !== undefined);
+    assert.deepEqual(
+      holding.map((n) => n.name).sort(),
+      top3.map((n) => n.name).sort(),
+      'the repositories holding the branch are not the holders gitfs policy names',
+    );
+    for (const n of [fourth, fifth]) assert.deepEqual(current(n).find('fetch-start', { branch }), [], `${n.name} is not a holder but started a fetch`);
+    await verifyCopy(third, branch, c.oid, tree, true);
+
+    // Kill a holder that is not the committer: after graceMs of silence the next in order takes its place.
+    const victim = second;
+    const d = current(victim);
+    const killedAt = Date.now();
+    d.child.kill('SIGKILL');
+    await d.exited;
+    const got = await waitEvents([fourth], 'fetched', { branch, commit: c.oid }, killedAt, GRACE_MS + 3 * INTERVAL_MS + 20_000, `${fourth.name} (ranked 4) to take over ${branch} from the killed ${victim.name}`);
+    const start = current(fourth).find('fetch-start', { branch }).find((e) => e.t >= killedAt);
+    const fetchedAt = got.get(fourth)?.t ?? 0;
+    console.log(`      ${victim.name} SIGKILLed; ${fourth.name} started fetching ${(start?.t ?? NaN) - killedAt} ms later (graceMs ${GRACE_MS}), held it ${fetchedAt - killedAt} ms after the kill`);
+    // Its last announcement came at most ~2.4 s before the kill, so it cannot drop out much sooner than graceMs - 2.4 s.
+    assert.ok(start !== undefined && start.t - killedAt >= GRACE_MS - 1.25 * INTERVAL_MS - 500, `${fourth.name} took over ${(start?.t ?? NaN) - killedAt} ms after the kill, before graceMs ${GRACE_MS} could have passed`);
+    const live = members.filter((n) => n !== victim);
+    const newIds = [first, third, fourth].map((n) => n.nodeId);
+    let problems: string[] = [];
+    await waitFor(
+      'every live node to list the 3 live holders in gitfs policy',
+      3 * INTERVAL_MS,
+      async () => {
+        problems = [];
+        for (const n of live) {
+          const x = (await policyOf(n)).decisions.find((y) => y.branch === branch);
+          if (JSON.stringify(x?.holders) !== JSON.stringify(newIds)) problems.push(`${n.name}: ${x?.holders.map(nameOf).join(' ')}`);
+          if (x?.shouldHold === true && x.state !== 'held') problems.push(`${n.name}: state ${x.state}`);
+        }
+        return problems.length === 0 ? true : undefined;
+      },
+      { detail: () => problems.join('\n'), diag },
+    );
+    const liveHolding = (await Promise.all(live.map(async (n) => ((await refOf(n, branch)) === c.oid ? n.name : undefined)))).filter((x) => x !== undefined);
+    assert.deepEqual(liveHolding.sort(), [first, third, fourth].map((n) => n.name).sort(), 'live repositories holding the branch');
+    assert.deepEqual(current(fifth).find('fetch-start', { branch }), [], `${fifth.name} (ranked 5) fetched too`);
+    await verifyCopy(fourth, branch, c.oid, tree);
+  });
+
+  it('a receiver SIGKILLed mid-transfer of a 60 MiB commit does not stop the others; restarted, it resumes and completes', async function () {
+    this.timeout(180_000);
+    // Packs are finished every 4 MiB here, so a killed fetch leaves most of what it had on disk.
+    await configure('big', { policies: [{ branches: 'big/*' }], swarm: { flushBytes: 4 * MiB } });
+    const author = member(0);
+    const victim = member(3);
+    const rest = others(author).filter((n) => n !== victim);
+    const tree = makeTree('big', 60 * MiB);
+    const first = current(victim);
+    const t0 = Date.now();
+    const killer = (async () => {
+      const start = await waitFor(`${victim.name} to start fetching big/m`, 120_000, () => first.find('fetch-start', { branch: 'big/m' }).find((e) => e.t >= t0), { everyMs: 5, diag });
+      await sleep(Math.max(0, start.t + 200 - Date.now()));
+      first.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      await first.exited;
+      return { start, killedAt };
+    })();
+    killer.catch(() => undefined);
+    const c = await commitTree(author, 'big/m', tree, '60 MiB');
+    const { start, killedAt } = await killer;
+    assert.equal(start.commit, c.oid);
+    assert.deepEqual(first.find('fetched', { branch: 'big/m' }), [], `${victim.name} completed before it was killed; the test needs a bigger commit\n${first.tail()}`);
+    const packDir = join(victim.repo, 'objects', 'pack');
+    const leftovers = readdirSync(packDir);
+    console.log(`      ${victim.name} SIGKILLed ${killedAt - start.t} ms after its fetch-start; its pack directory holds: ${leftovers.filter((f) => !f.endsWith('.idx')).join(' ')}`);
+
+    const got = await waitEvents(rest, 'fetched', { branch: 'big/m', commit: c.oid }, c.started, 120_000, `the other receivers to fetch big/m ${c.oid} although ${victim.name} died`);
+    const last = Math.max(...[...got.values()].map((e) => e.t));
+    console.log(`      60 MiB commit: \`gitfs commit\` took ${c.done - c.started} ms; the other 3 fetched it ${last - c.done} ms after it returned: ${[...got].map(([n, e]) => `${n.name} ${String(e.ms)} ms`).join(', ')}`);
+
+    const restartedAt = Date.now();
+    const second = await serve(victim);
+    const again = await waitEvents([victim], 'fetched', { branch: 'big/m', commit: c.oid }, restartedAt, 90_000, `the restarted ${victim.name} to complete big/m`);
+    const e = again.get(victim) as LogEvent;
+    const full = (got.get(rest[0] as GitfsNode)?.bytes as number) ?? NaN;
+    console.log(
+      `      restarted ${victim.name} completed ${e.t - restartedAt} ms after restarting; fetched ${((e.bytes as number) / MiB).toFixed(1)} MiB the second time, ` +
+        `vs ${(full / MiB).toFixed(1)} MiB for a whole fetch (${(e.bytes as number) < full ? 'resumed from what it had stored' : 'nothing reused'})`,
+    );
+    assert.ok(second.running);
+    await verifyCopy(victim, 'big/m', c.oid, tree, true);
+    await Promise.all(rest.map(async (n) => {
+      assert.equal(await refOf(n, 'big/m'), c.oid);
+      await gitFsck(n);
+    }));
+  });
+
+  it('a partition (every packet between {n0,n1,n2} and {n3,n4} dropped) that heals converges: every node ends with the branches committed on both sides', async function () {
+    this.timeout(150_000);
+    await configure('part', { policies: [{ branches: 'part/*' }] });
+    const left = members.slice(0, 3);
+    const right = members.slice(3);
+    const [a0] = left;
+    const b1 = right[1];
+    assert.ok(a0 && b1);
+    try {
+      const cutAt = Date.now();
+      await Promise.all([...left.map((n) => cutOff(n, right)), ...right.map((n) => cutOff(n, left))]);
+      const treeL = makeTree('left', 1 * MiB);
+      const treeR = makeTree('right', 1 * MiB);
+      const [cl, cr] = await Promise.all([commitTree(a0, 'part/left', treeL, 'left side'), commitTree(b1, 'part/right', treeR, 'right side')]);
+      // Each side replicates within itself, and stops hearing the other (announcements are UDP, fetches TCP: both cut).
+      await waitEvents(others(a0, left), 'fetched', { branch: 'part/left', commit: cl.oid }, cl.started, 60_000, 'the left side to replicate part/left during the partition');
+      await waitEvents(others(b1, right), 'fetched', { branch: 'part/right', commit: cr.oid }, cr.started, 60_000, 'the right side to replicate part/right during the partition');
+      for (const n of left) await waitEvents([n], 'peer-down', { nodeId: (right[0] as GitfsNode).nodeId }, cutAt, 4 * INTERVAL_MS + 3000, `${n.name} to lose the other side`);
+      for (const n of right) await waitEvents([n], 'peer-down', { nodeId: a0.nodeId }, cutAt, 4 * INTERVAL_MS + 3000, `${n.name} to lose the other side`);
+      for (const n of left) assert.equal(await refOf(n, 'part/right'), undefined, `${n.name} got part/right through the partition`);
+      for (const n of right) assert.equal(await refOf(n, 'part/left'), undefined, `${n.name} got part/left through the partition`);
+
+      const healedAt = Date.now();
+      await Promise.all(members.map(heal));
+      const gotL = await waitEvents(right, 'fetched', { branch: 'part/left', commit: cl.oid }, healedAt, 30_000, 'the right side to fetch part/left after the partition healed');
+      const gotR = await waitEvents(left, 'fetched', { branch: 'part/right', commit: cr.oid }, healedAt, 30_000, 'the left side to fetch part/right after the partition healed');
+      const last = Math.max(...[...gotL.values(), ...gotR.values()].map((e) => e.t));
+      console.log(`      partition of ${Math.round((healedAt - cutAt) / 1000)} s healed; all 5 nodes held both branches ${last - healedAt} ms later`);
+      for (const n of members) {
+        assert.equal(await refOf(n, 'part/left'), cl.oid, `${n.name}: part/left`);
+        assert.equal(await refOf(n, 'part/right'), cr.oid, `${n.name}: part/right`);
+      }
+      await Promise.all([verifyCopy(member(4), 'part/left', cl.oid, treeL, true), verifyCopy(member(0), 'part/right', cr.oid, treeR, true)]);
+    } finally {
+      await Promise.all(members.map(heal));
+    }
+  });
+
+  it('a node of another cluster, or one without a certificate, gets no swarm handshake: the member port closes the connection (a member gets one)', async function () {
+    this.timeout(60_000);
+    await Promise.all(members.filter((n) => !n.serving).map((n) => serve(n)));
+    const victim = member(0);
+    const stranger = GitfsNode.make(await net.addNode(), base, 'stranger', COMMON_ENV);
+    await stranger.ok(['init']);
+    await stranger.ok(['cluster', 'init']);
+    const show = await stranger.show();
+    assert.notEqual(show.cluster, clusterId, 'the stranger must have its own CA');
+    const script = join(base, 'probe.mjs');
+    writeFileSync(script, PROBE_SCRIPT);
+    const hash = infoHash();
+    const to = [victim.net.address, String(SERVICE_PORT), hash];
+    const probe = async (from: GitfsNode, withCert: boolean): Promise<{ secure: boolean; received: number; head: string; end: string; error: string | null; ms: number }> => {
+      const dir = join(from.repo, 'gitfs', 'cluster');
+      const args = [script, ...to, ...(withCert ? [join(dir, 'node.pem'), join(dir, 'node.key')] : [])];
+      const r = await from.net.exec(process.execPath, args, { timeoutMs: 20_000 });
+      assert.equal(r.code, 0, `probe from ${from.name}: ${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { secure: boolean; received: number; head: string; end: string; error: string | null; ms: number };
+    };
+    // Control: a member's certificate and the cluster's info hash get a handshake back, so the probe can tell.
+    const ok = await probe(member(1), true);
+    assert.equal(ok.end, 'handshake-reply', `a member got no handshake reply: ${JSON.stringify(ok)}\n${victim.tail()}`);
+    assert.ok(ok.head.startsWith(`13${Buffer.from('BitTorrent protocol').toString('hex')}`), `the reply is not a BitTorrent handshake: ${ok.head}`);
+    assert.equal(ok.head.slice(56, 96), hash, 'the reply carries another info hash');
+    const foreign = await probe(stranger, true);
+    const anonymous = await probe(stranger, false);
+    console.log(`      member: ${JSON.stringify(ok)}\n      other cluster's certificate: ${JSON.stringify(foreign)}\n      no certificate: ${JSON.stringify(anonymous)}`);
+    for (const [what, r] of [
+      ["another cluster's certificate", foreign],
+      ['no certificate', anonymous],
+    ] as const) {
+      assert.equal(r.received, 0, `${what}: the swarm port sent ${r.received} bytes back (${r.head})`);
+      assert.notEqual(r.end, 'timeout', `${what}: the connection was left open`);
+      assert.notEqual(r.end, 'handshake-reply', `${what}: got a handshake`);
+    }
+    assert.ok(victim.serving, `${victim.name} died\n${victim.tail()}`);
+    await victim.peers();
+  });
+
+  it('a member that answers wants with corrupt objects is detected (peer-sent-wrong-object), changes nothing, and is avoided; the branch comes byte-identical from an honest node', async function () {
+    this.timeout(150_000);
+    const liar = member(4);
+    const honest = member(3);
+    const receivers = members.slice(0, 3);
+    // Every daemon stopped; the honest node stays down until the receivers have met the liar.
+    await configure('liar', { policies: [{ branches: 'liar/*' }] }, members);
+    const tree = makeTree('liar', 4 * MiB);
+    const c = await commitTree(liar, 'liar/x', tree, 'served corrupt');
+    // The liar's address:7420 is a fake that lies; its real daemon (bound to 127.0.0.1) still announces the head there.
+    const script = join(base, 'liar.mjs');
+    writeFileSync(script, LIAR_SCRIPT);
+    const fake = liar.net.spawn(process.execPath, [script, DIST_URL.href, liar.repo, liar.net.address, String(SERVICE_PORT)], { env: liar.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const fakeLog = new Daemon(`${liar.name} lying server`, fake);
+    let fakeOut = '';
+    fake.stdout?.setEncoding('utf8').on('data', (s: string) => (fakeOut += s));
+    const fakeEvents = (): { t: number; event: string; peer?: string; objects?: number; reason?: string }[] =>
+      fakeOut
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { t: number; event: string });
+    const fakeDiag = (): string => `--- lying server stdout:\n${fakeOut.split('\n').slice(-20).join('\n')}\n${fakeLog.tail(10)}\n${diag()}`;
+    await waitFor('the lying server to listen', 15_000, () => (fakeEvents().some((e) => e.event === 'listening') ? true : undefined), { diag: fakeDiag });
+    await serve(liar, { GITFS_SERVICE_ADDRESS: '127.0.0.1' });
+    const since = Date.now();
+    await Promise.all(receivers.map((n) => serve(n)));
+    await waitMesh([liar, ...receivers], 4 * INTERVAL_MS, 'the liar and the receivers to list each other');
+    const snap = await member(0).peers();
+    assert.deepEqual(snap.peers.find((p) => p.nodeId === liar.nodeId)?.endpoints, [`${liar.net.address}:${SERVICE_PORT}`], 'the liar announces its address:7420, where the fake listens');
+
+    const caught = await waitEvents(receivers, 'peer-sent-wrong-object', { peer: liar.nodeId }, since, 30_000, 'every receiver to catch the corrupt objects of the liar');
+    const corrupt = fakeEvents().filter((e) => e.event === 'sent-corrupt');
+    console.log(
+      `      caught the liar: ${[...caught].map(([n, e]) => `${n.name} +${e.t - since} ms`).join(', ')}; the fake served metadata ${fakeEvents().filter((e) => e.event === 'served-meta').length} times and sent ${corrupt.length} corrupt batches`,
+    );
+    for (const n of receivers) {
+      assert.ok(corrupt.some((e) => e.peer === n.nodeId), `the fake sent no corrupt objects to ${n.name}: it was not tested\n${fakeDiag()}`);
+      assert.equal(await refOf(n, 'liar/x'), undefined, `${n.name} moved liar/x after corrupt objects`);
+      assert.ok(n.serving, `${n.name}'s daemon died\n${n.tail()}`);
+      await n.peers();
+      await gitFsck(n);
+    }
+
+    // An honest copy appears on another node (its packs copied from the liar's repository).
+    for (const f of readdirSync(join(liar.repo, 'objects', 'pack'))) {
+      const to = join(honest.repo, 'objects', 'pack', f);
+      if (/^pack-[0-9a-f]+\.(pack|idx)$/.test(f) && !existsSync(to)) copyFileSync(join(liar.repo, 'objects', 'pack', f), to);
+    }
+    await honest.ok(['branch', 'create', 'liar/x', c.oid]);
+    const honestAt = Date.now();
+    await serve(honest);
+    const got = await waitEvents(receivers, 'fetched', { branch: 'liar/x', commit: c.oid }, honestAt, 60_000, `every receiver to fetch liar/x from ${honest.name}`);
+    const last = Math.max(...[...got.values()].map((e) => e.t));
+    console.log(`      with an honest holder up, all receivers held liar/x ${last - honestAt} ms later`);
+    for (const n of receivers) {
+      const caughtAt = caught.get(n)?.t ?? 0;
+      const back = fakeEvents().filter((e) => e.event === 'connection' && e.peer === n.nodeId && e.t > caughtAt + 50);
+      assert.deepEqual(back, [], `${n.name} went back to the liar after catching it`);
+      const wrong = current(n).find('peer-sent-wrong-object');
+      assert.ok(wrong.every((e) => e.peer === liar.nodeId), `${n.name} blamed an honest peer: ${JSON.stringify(wrong)}`);
+      await verifyCopy(n, 'liar/x', c.oid, tree, n === receivers[0]);
+    }
+    fake.kill('SIGKILL');
+  });
+});
+
