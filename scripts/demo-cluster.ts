@@ -6,6 +6,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,9 +76,14 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
   throw new Error(`timed out waiting until ${what}`);
 }
 
-async function peersOf(node: DemoNode): Promise<{ nodeId: string; heads: { oid: string }[] }[]> {
+interface PeerJson {
+  readonly nodeId: string;
+  readonly heads: { branch: string; oid: string }[];
+}
+
+async function peersOf(node: DemoNode): Promise<PeerJson[]> {
   const r = await node.run(['peers', '--json', '--repo', node.repo]);
-  return r.code === 0 ? (JSON.parse(r.stdout) as { peers: { nodeId: string; heads: { oid: string }[] }[] }).peers : [];
+  return r.code === 0 ? (JSON.parse(r.stdout) as { peers: PeerJson[] }).peers : [];
 }
 
 async function main(): Promise<void> {
@@ -96,7 +102,13 @@ async function main(): Promise<void> {
     }
     const [n0, n1, n2, stranger] = nodes as [DemoNode, DemoNode, DemoNode, DemoNode];
     console.log(bold('node0 creates the cluster and serves'));
-    for (const n of nodes) await n.run(['init', '--repo', n.repo]);
+    // Every member keeps every site/* and images/* branch (REPO/gitfs/node.json, read by gitfs serve).
+    const policies = JSON.stringify({ policies: [{ branches: 'site/*', replicas: 'all' }, { branches: 'images/*', replicas: 'all' }] });
+    for (const n of nodes) {
+      await n.run(['init', '--repo', n.repo]);
+      await mkdir(join(n.repo, 'gitfs'), { recursive: true });
+      await writeFile(join(n.repo, 'gitfs', 'node.json'), policies);
+    }
     await show(n0, ['cluster', 'init']);
     children.push(n0.start(['serve', '--repo', n0.repo], join(work, 'node0.log')));
     await until('node0 serves', async () => (await n0.run(['peers', '--repo', n0.repo])).code === 0);
@@ -120,11 +132,25 @@ async function main(): Promise<void> {
     await show(n2, ['commit', '--branch', 'kernel/stable', '--from', src, '-m', 'notes']);
     await until('node0 lists both peers and their heads', async () => {
       const peers = await peersOf(n0);
-      return peers.length === 2 && peers.every((p) => p.heads.length === 1);
+      const branches = new Set(peers.flatMap((p) => p.heads.map((h) => h.branch)));
+      return peers.length === 2 && branches.has('site/prod') && branches.has('kernel/stable');
     });
-    console.log(bold('what node0 knows: the two members and their heads; the stranger is heard but never listed'));
+    console.log(bold('what node0 knows: the two members and their heads (site/* is replicated to all); the stranger is heard but never listed'));
     await show(n0, ['peers', '--stats']);
     await show(n0, ['cluster', 'show']);
+
+    console.log(bold('a 32 MiB disk image committed on node1 reaches node0 and node2 through the swarm'));
+    const image = join(work, 'image');
+    await mkdir(image, { recursive: true });
+    await writeFile(join(image, 'disk.img'), randomBytes(32 << 20));
+    const started = Date.now();
+    await show(n1, ['commit', '--branch', 'images/disk', '--from', image, '-m', 'disk image v1']);
+    for (const n of [n0, n2]) await until(`${n.name} holds images/disk`, async () => (await n.run(['log', '--repo', n.repo, '-n', '1', 'images/disk'])).code === 0, 120_000);
+    console.log(`both hold it ${((Date.now() - started) / 1000).toFixed(1)} s after the commit started`);
+    await show(n2, ['policy']);
+    await show(n2, ['log', '--oneline', 'images/disk']);
+    await show(n2, ['ls', 'images/disk']);
+    await show(n2, ['fsck']);
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));

@@ -97,14 +97,15 @@ export class NodeDaemon {
       { policies: cfg.policies, flushBytes: cfg.swarm.flushBytes },
     );
     this.swarm = swarm;
-    this.closers.push(() => swarm.stop());
     const service: TlsServer = await startNodeService(
       { gitDir: repo.gitDir, identity: this.identity, trust: this.trust, clock, log: log.child('service'), issuer, swarm },
       cfg.service,
     ).catch((e: unknown) => {
       throw new GitfsError(ErrorCodes.IO, `cannot listen on ${cfg.service.address}:${cfg.service.port}: ${(e as Error).message}`, {}, { cause: e });
     });
+    // Closers run in reverse: the swarm's connections end first, or the service's close() waits for them.
     this.closers.push(() => new Promise((r) => service.close(() => r())));
+    this.closers.push(() => swarm.stop());
 
     const watcher = new RefWatcher({ gitDir: repo.gitDir, refs: repo.refs, log: log.child('refs'), now: () => clock.now() }, { pollMs: 100, relistMs: 1000 }, (refs) => {
       this.refs = refs;

@@ -57,6 +57,8 @@ export class Swarm {
   readonly transfers: Transfers;
   readonly server: ObjectServer;
   private readonly conns = new Map<NodeId, SwarmConnection>();
+  /** Every open connection, the ones `conns` does not name too (a second one to the same peer), so that stop() closes them all. */
+  private readonly live = new Set<SwarmConnection>();
   private readonly dialing = new Map<NodeId, Promise<SwarmConnection | undefined>>();
   private readonly fetches = new Map<string, Running>();
   private readonly requests = new Map<number, CommitFetch>();
@@ -91,6 +93,7 @@ export class Swarm {
   private readonly handlers = {
     onMessage: (conn: SwarmConnection, m: SwarmMessage): void => this.route(conn, m),
     onClose: (conn: SwarmConnection, reason: string): void => {
+      this.live.delete(conn);
       if (this.conns.get(conn.nodeId) === conn) this.conns.delete(conn.nodeId);
       this.transfers.unsubscribe(conn);
       this.server.forget(conn);
@@ -100,6 +103,11 @@ export class Swarm {
   };
 
   private adopt(conn: SwarmConnection): void {
+    if (this.stopped) {
+      conn.close('node stopping');
+      return;
+    }
+    if (conn.isOpen) this.live.add(conn);
     const existing = this.conns.get(conn.nodeId);
     if (existing === undefined || !existing.isOpen) this.conns.set(conn.nodeId, conn);
     for (const r of this.fetches.values()) r.fetch.addPeer(conn);
@@ -271,7 +279,7 @@ export class Swarm {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.fetches.values()) r.fetch.stop('node stopping');
-    for (const conn of [...this.conns.values()]) conn.close('node stopping');
+    for (const conn of [...this.live, ...this.conns.values()]) conn.close('node stopping');
     await this.local.close();
   }
 }
