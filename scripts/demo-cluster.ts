@@ -1,7 +1,8 @@
 /**
  * The cluster part of `make demo`: three members and one stranger. As root, each node lives in
  * a network namespace of its own on a private bridge (multicast never leaves them); otherwise
- * they share loopback with distinct ports and announce by unicast to each other (static peers).
+ * they share loopback with distinct ports and announce by unicast to each other (static peers);
+ * GITFS_DEMO_LOOPBACK=1 asks for that way as root too.
  * Usage: node dist/scripts/demo-cluster.js WORKDIR
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     let nodes: DemoNode[];
-    if (netnsSupported()) {
+    if (netnsSupported() && process.env.GITFS_DEMO_LOOPBACK !== '1') {
       cluster = await createNetnsCluster(4, { label: 'demo' });
       console.log(`four network namespaces on a private bridge (${cluster.subnet}); multicast stays inside them`);
       nodes = cluster.nodes.map((n) => nodeWith(`node${n.index}`, n.address, (cmd, args) => ({ cmd: 'ip', args: ['netns', 'exec', n.ns, cmd, ...args], env: { ...BASE_ENV, GITFS_NODE_NAME: `node${n.index}` } })));

@@ -6,6 +6,7 @@ import { cluster } from './commands/cluster.js';
 import { commit } from './commands/commit.js';
 import { diff } from './commands/diff.js';
 import { exportCommand } from './commands/export.js';
+import { fetch } from './commands/fetch.js';
 import { fsck } from './commands/fsck.js';
 import { init } from './commands/init.js';
 import { log } from './commands/log.js';
@@ -22,7 +23,7 @@ import { stats } from './commands/stats.js';
 import type { Command, CommandContext, Output } from './context.js';
 import { exitCodeFor, ExitCodes } from './exit-codes.js';
 
-const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck, cluster, serve, peers, policy };
+const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck, cluster, serve, peers, policy, fetch };
 
 function streamOutput(stream: NodeJS.WriteStream): Output {
   return {

@@ -7,6 +7,7 @@
 import type { Server as NetServer } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
+import { parseBranchName } from '../branches/ref-name.js';
 import { RefWatcher } from '../branches/ref-watcher.js';
 import type { BranchRef } from '../branches/ref-store.js';
 import { loadAuthority, loadMembership, saveRevocations, storedRevocations } from '../cluster/cluster-store.js';
@@ -153,7 +154,8 @@ export class NodeDaemon {
       const op = (req as { op?: unknown }).op;
       if (op === 'peers') return this.snapshot();
       if (op === 'ping') return { pid: process.pid, nodeId: this.identity.nodeId };
-      if (op === 'policy') return { decisions: await swarm.decisions(), fetching: swarm.progress() };
+      if (op === 'policy') return { decisions: await swarm.decisions(), fetching: swarm.progress(), outcomes: swarm.outcomes() };
+      if (op === 'fetch') return swarm.fetchBranch(parseBranchName(String((req as { branch?: unknown }).branch)));
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
     });
     this.closers.push(() => new Promise((r) => sock.close(() => r())));

@@ -12,7 +12,7 @@ import { updateShallow } from '../branches/shallow.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
-import { isGitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
 import type { Peer } from '../multicast/peer-table.js';
@@ -46,6 +46,16 @@ export interface SwarmOptions {
 
 const DIAL_TIMEOUT_MS = 10_000;
 
+const RECENT = 64;
+
+export interface FetchOutcome {
+  readonly commit: Oid;
+  readonly branches: readonly string[];
+  readonly error: string | null;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
 interface Running {
   readonly fetch: CommitFetch;
   readonly branches: Set<BranchName>;
@@ -69,6 +79,8 @@ export class Swarm {
   private nextRequest = 1;
   private stopped = false;
   readonly stats = { fetched: 0, fetchFailures: 0 };
+  /** How the last fetches ended (newest last, at most RECENT), for `gitfs fetch` to report. */
+  private readonly recent: FetchOutcome[] = [];
 
   constructor(
     private readonly c: SwarmComponents,
@@ -214,15 +226,20 @@ export class Swarm {
   }
 
   private async complete(key: string, running: Running): Promise<void> {
+    let error: string | null = null;
     try {
       const closure = await running.fetch.run();
       for (const branch of running.branches) await this.moveBranch(branch, closure, running);
       this.stats.fetched++;
     } catch (e) {
+      error = (e as Error).message;
       this.stats.fetchFailures++;
-      this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error: (e as Error).message });
+      this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
     } finally {
       this.fetches.delete(key);
+      const { commit, progress } = running.fetch;
+      this.recent.push({ commit, branches: [...running.branches], error, bytes: progress.bytes, ms: this.c.clock.now() - running.started });
+      if (this.recent.length > RECENT) this.recent.shift();
     }
   }
 
@@ -266,6 +283,30 @@ export class Swarm {
     if (!this.local.hasNow(commit)) return false;
     const parents = decodeCommit((await this.local.read(commit)).content, commit).parents;
     return parents.some((p) => !this.local.hasNow(p));
+  }
+
+  /**
+   * `gitfs fetch BRANCH`: fetches the newest head its peers announce for `branch`, whatever the
+   * policies say (history from the matching policy, else all). GITFS_UNKNOWN_BRANCH when no peer
+   * announces it.
+   */
+  async fetchBranch(branch: BranchName): Promise<{ commit: Oid; history: number }> {
+    const holders = this.c.peers().flatMap((p) => {
+      const h = p.heads.get(branch);
+      return h === undefined ? [] : [{ nodeId: p.nodeId, ...h }];
+    });
+    const newest = holders.sort((a, b) => b.commitTime - a.commitTime || (a.oid < b.oid ? -1 : 1))[0];
+    if (newest === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a branch ${branch}`, { branch });
+    const policy = this.o.policies[(await this.decisions()).find((d) => d.branch === branch)?.policy ?? -1];
+    const history = policy === undefined || policy.history === 'all' ? 0 : policy.history;
+    this.settled.delete(`${branch}:${newest.oid}:${history}`);
+    this.want(branch, newest.oid, history, holders.filter((h) => h.oid === newest.oid).map((h) => h.nodeId));
+    return { commit: newest.oid, history };
+  }
+
+  /** How the recent fetches ended. */
+  outcomes(): readonly FetchOutcome[] {
+    return this.recent;
   }
 
   /** In-progress fetches, for `gitfs policy` and `gitfs peers`. */

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GitfsNode, logsOf, sleep, waitFor, type Daemon, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
+import { GitfsNode, logsOf, meshProblems, sleep, waitFor, waitMesh as waitMeshOf, type Daemon, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
 
@@ -69,33 +69,8 @@ describe('multicast/cluster: membership and LAN announcements across network nam
     await Promise.all(joiners.map((n) => n.start()));
   }
 
-  function meshProblems(group: readonly GitfsNode[], snaps: readonly PeersSnapshot[]): string[] {
-    const problems: string[] = [];
-    group.forEach((n, i) => {
-      const snap = snaps[i];
-      if (snap === undefined) return;
-      if (snap.self.nodeId !== n.nodeId) problems.push(`${n.name}: self.nodeId ${snap.self.nodeId}, want ${n.nodeId}`);
-      const want = others(n, group).map((o) => o.nodeId).sort();
-      const got = snap.peers.map((p) => p.nodeId).sort();
-      if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${n.name} lists [${got.map(nameOf).join(' ')}], want [${want.map(nameOf).join(' ')}]`);
-    });
-    return problems;
-  }
-
-  /** Polls `gitfs peers --json` on every node of `group` until each lists exactly the others. */
-  async function waitMesh(group: readonly GitfsNode[], timeoutMs: number, what: string): Promise<PeersSnapshot[]> {
-    let problems: string[] = [];
-    return waitFor(
-      what,
-      timeoutMs,
-      async () => {
-        const snaps = await Promise.all(group.map((n) => n.peers()));
-        problems = meshProblems(group, snaps);
-        return problems.length === 0 ? snaps : undefined;
-      },
-      { everyMs: 200, detail: () => problems.join('\n'), diag: () => logsOf(group) },
-    );
-  }
+  const waitMesh = (group: readonly GitfsNode[], timeoutMs: number, what: string): Promise<PeersSnapshot[]> =>
+    waitMeshOf(group, timeoutMs, what, nameOf);
 
   /** Starts the daemon of every member in `group` that has none running, then waits for the full mesh. */
   async function ensureMesh(group: readonly GitfsNode[]): Promise<void> {
@@ -148,7 +123,7 @@ describe('multicast/cluster: membership and LAN announcements across network nam
     return r.stdout;
   }
 
-  const dropCount = (s: PeersSnapshot, ...reasons: string[]): number => reasons.reduce((sum, r) => sum + (s.stats.received?.[r] ?? 0), 0);
+  const dropCount = (s: PeersSnapshot, ...reasons: string[]): number => reasons.reduce((sum, r) => sum + ((s.stats.received as Record<string, number> | null)?.[r] ?? 0), 0);
 
 
   before(async function () {
@@ -238,7 +213,7 @@ describe('multicast/cluster: membership and LAN announcements across network nam
       // Let the outsider's burst, a greeting round and a periodic announcement go by.
       await sleep(Math.max(0, started + 1.5 * INTERVAL_MS - Date.now()));
       const snaps = await Promise.all(members.map((n) => n.peers()));
-      assert.deepEqual(meshProblems(members, snaps), [], 'the members still list exactly each other');
+      assert.deepEqual(meshProblems(members, snaps, nameOf), [], 'the members still list exactly each other');
       for (const [i, n] of members.entries()) {
         const was = dropCount(baseline[i] as PeersSnapshot, 'not_member', 'foreign_cluster');
         const now = dropCount(snaps[i] as PeersSnapshot, 'not_member', 'foreign_cluster');
@@ -410,7 +385,7 @@ describe('multicast/cluster: membership and LAN announcements across network nam
     await sleep(1.5 * INTERVAL_MS);
     assert.ok(revoked.serving, `${revoked.name}'s daemon must still run for this to mean anything\n${revoked.tail()}`);
     const snaps = await Promise.all([ca, ...rest].map((n) => n.peers()));
-    assert.deepEqual(meshProblems([ca, ...rest], snaps), [], 'the remaining members list exactly each other');
+    assert.deepEqual(meshProblems([ca, ...rest], snaps, nameOf), [], 'the remaining members list exactly each other');
     for (const [i, s] of snaps.entries()) {
       const n = [ca, ...rest][i] as GitfsNode;
       assert.equal(s.self.revocationVersion, 1);

@@ -6,6 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { NodeSnapshot } from '../../src/node/snapshot.js';
 import { GITFS_BIN } from './cli.js';
 import type { ExecResult, NetnsNode } from './netns.js';
 
@@ -19,21 +20,7 @@ export interface LogEvent {
 }
 
 /** What `gitfs peers --json` prints. */
-export interface PeersSnapshot {
-  readonly self: { nodeId: string; name: string; cluster: string; instance: string | null; endpoints: string[]; revocationVersion: number };
-  readonly peers: {
-    nodeId: string;
-    name: string;
-    instance: string;
-    endpoints: string[];
-    lastSeenAgoMs: number;
-    upForMs: number;
-    restarts: number;
-    revocationVersion: number;
-    heads: { branch: string; oid: string; commitTime: number }[];
-  }[];
-  readonly stats: { received: Record<string, number> | null; sent: Record<string, number> | null };
-}
+export type PeersSnapshot = NodeSnapshot;
 
 /** What `gitfs cluster show --json` prints. */
 export interface ClusterShow {
@@ -229,4 +216,33 @@ export async function waitFor<T>(
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What keeps `group` from being a full mesh: each node must list exactly the others, and itself as self. */
+export function meshProblems(group: readonly GitfsNode[], snaps: readonly PeersSnapshot[], nameOf: (id: string) => string): string[] {
+  const problems: string[] = [];
+  group.forEach((n, i) => {
+    const snap = snaps[i];
+    if (snap === undefined) return;
+    if (snap.self.nodeId !== n.nodeId) problems.push(`${n.name}: self.nodeId ${snap.self.nodeId}, want ${n.nodeId}`);
+    const want = group.filter((o) => o !== n).map((o) => o.nodeId).sort();
+    const got = snap.peers.map((p) => p.nodeId).sort();
+    if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${n.name} lists [${got.map(nameOf).join(' ')}], want [${want.map(nameOf).join(' ')}]`);
+  });
+  return problems;
+}
+
+/** Polls `gitfs peers --json` on every node of `group` until each lists exactly the others. */
+export async function waitMesh(group: readonly GitfsNode[], timeoutMs: number, what: string, nameOf: (id: string) => string, diag?: () => string): Promise<PeersSnapshot[]> {
+  let problems: string[] = [];
+  return waitFor(
+    what,
+    timeoutMs,
+    async () => {
+      const snaps = await Promise.all(group.map((n) => n.peers()));
+      problems = meshProblems(group, snaps, nameOf);
+      return problems.length === 0 ? snaps : undefined;
+    },
+    { everyMs: 200, detail: () => problems.join('\n'), diag: diag ?? (() => logsOf(group)) },
+  );
 }

@@ -33,7 +33,7 @@ import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 import { GITFS_BIN } from '../support/cli.js';
-import { Daemon, GitfsNode, logsOf, sleep, waitFor, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
+import { Daemon, GitfsNode, logsOf, sleep, waitFor, waitMesh as waitMeshOf, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
 
@@ -228,31 +228,8 @@ describe('swarm/cluster: policy replication between real daemons in network name
     return d;
   }
 
-  function meshProblems(group: readonly GitfsNode[], snaps: readonly PeersSnapshot[]): string[] {
-    const problems: string[] = [];
-    group.forEach((n, i) => {
-      const snap = snaps[i];
-      if (snap === undefined) return;
-      const want = others(n, group).map((o) => o.nodeId).sort();
-      const got = snap.peers.map((p) => p.nodeId).sort();
-      if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${n.name} lists [${got.map(nameOf).join(' ')}], want [${want.map(nameOf).join(' ')}]`);
-    });
-    return problems;
-  }
-
-  async function waitMesh(group: readonly GitfsNode[], timeoutMs: number, what: string): Promise<void> {
-    let problems: string[] = [];
-    await waitFor(
-      what,
-      timeoutMs,
-      async () => {
-        const snaps = await Promise.all(group.map((n) => n.peers()));
-        problems = meshProblems(group, snaps);
-        return problems.length === 0 ? true : undefined;
-      },
-      { everyMs: 200, detail: () => problems.join('\n'), diag },
-    );
-  }
+  const waitMesh = (group: readonly GitfsNode[], timeoutMs: number, what: string): Promise<PeersSnapshot[]> =>
+    waitMeshOf(group, timeoutMs, what, nameOf, diag);
 
   /**
    * SIGTERM to every running daemon; one still running STOP_GRACE_MS later is SIGKILLed and
@@ -468,6 +445,30 @@ describe('swarm/cluster: policy replication between real daemons in network name
       [['site/a', 'held']],
       `${author.name}: gitfs policy decisions ${JSON.stringify(own)}`,
     );
+  });
+
+  it('fetch: on-demand branches stay where they were made until `gitfs fetch` asks, which fetches them byte-identical and reports it', async function () {
+    this.timeout(120_000);
+    await configure('cold', { policies: [{ branches: 'cold/*', replicas: 'all', fetch: 'on-demand' }] });
+    const author = member(2);
+    const tree = makeTree('cold', 4 * MiB);
+    const c = await commitTree(author, 'cold/x', tree, 'cold x');
+    // Two intervals: every node has heard of it and none fetched it.
+    await sleep(2 * INTERVAL_MS);
+    for (const n of others(author)) {
+      assert.deepEqual(current(n).find('fetch-start', { branch: 'cold/x' }), [], `${n.name} fetched an on-demand branch by itself`);
+      assert.equal(await refOf(n, 'cold/x'), undefined);
+      const d = (await policyOf(n)).decisions.find((x) => x.branch === 'cold/x');
+      assert.equal(d?.state, 'missing', `${n.name}: gitfs policy says ${JSON.stringify(d)}`);
+    }
+    const reader = member(4);
+    const out = await reader.ok(['fetch', 'cold/x'], { timeoutMs: 60_000 });
+    assert.match(out, new RegExp(`^fetched cold/x at ${c.oid.slice(0, 12)}: `), out);
+    await verifyCopy(reader, 'cold/x', c.oid, tree, true);
+    for (const n of others(author).filter((x) => x !== reader)) assert.equal(await refOf(n, 'cold/x'), undefined, `${n.name} fetched cold/x too`);
+    const missing = await reader.net.exec(process.execPath, [GITFS_BIN, 'fetch', '--repo', reader.repo, 'cold/nobody-has-this'], { env: reader.env() });
+    assert.equal(missing.code, 4, `gitfs fetch of an unannounced branch: exit ${missing.code} ${missing.stderr}`);
+    assert.match(missing.stderr, /GITFS_UNKNOWN_BRANCH/);
   });
 
   it('SIGTERM stops a daemon that holds swarm connections, at once and cleanly', async function () {

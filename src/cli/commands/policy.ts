@@ -1,6 +1,7 @@
 import { ErrorCodes, GitfsError } from '../../errors.js';
 import { daemonSocketPath } from '../../node/daemon.js';
 import type { BranchDecision } from '../../swarm/policy.js';
+import type { FetchOutcome } from '../../swarm/swarm.js';
 import { askUnixSocket } from '../../util/unix-socket.js';
 import { parse, positionals, repoPath, type Command } from '../context.js';
 import { humanBytes } from '../format.js';
@@ -10,6 +11,7 @@ const usage = 'gitfs policy [--json]';
 interface PolicyAnswer {
   readonly decisions: BranchDecision[];
   readonly fetching: { commit: string; branches: string[]; pieces: number; held: number; bytes: number; ms: number }[];
+  readonly outcomes: FetchOutcome[];
 }
 
 export const policy: Command = {

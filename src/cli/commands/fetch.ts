@@ -1,0 +1,56 @@
+import { parseBranchName } from '../../branches/ref-name.js';
+import { ErrorCodes, GitfsError } from '../../errors.js';
+import { daemonSocketPath } from '../../node/daemon.js';
+import type { FetchOutcome } from '../../swarm/swarm.js';
+import { askUnixSocket } from '../../util/unix-socket.js';
+import { parse, positionals, repoPath, type Command } from '../context.js';
+import { humanBytes } from '../format.js';
+
+const usage = 'gitfs fetch BRANCH [--quiet]';
+const POLL_MS = 200;
+const MAX_WAIT_MS = 24 * 3_600_000;
+
+interface Progress {
+  readonly fetching: { commit: string; pieces: number; held: number; bytes: number; ms: number }[];
+  readonly outcomes: FetchOutcome[];
+}
+
+function bar(held: number, pieces: number): string {
+  const width = 30;
+  const done = pieces === 0 ? 0 : Math.round((width * held) / pieces);
+  return `[${'#'.repeat(done)}${'.'.repeat(width - done)}]`;
+}
+
+export const fetch: Command = {
+  summary: 'fetch the newest head of a branch from the swarm now, with progress (asks the running daemon)',
+  usage,
+  async run(ctx) {
+    const { values, positionals: rest } = parse(ctx, { quiet: { type: 'boolean', short: 'q' } }, usage);
+    const [name] = positionals(rest, 1, 1, usage);
+    const branch = parseBranchName(name as string);
+    const socket = daemonSocketPath(repoPath(ctx, values.repo));
+    const ask = async (req: unknown): Promise<unknown> => {
+      const a = await askUnixSocket(socket, req, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING });
+      if (a === undefined) throw new GitfsError(ErrorCodes.NOT_SERVING, `no node daemon runs for this repository (start gitfs serve)`);
+      return a;
+    };
+    const { commit } = (await ask({ op: 'fetch', branch })) as { commit: string };
+    const tty = process.stderr.isTTY === true && values.quiet !== true;
+    for (let waited = 0; waited < MAX_WAIT_MS; waited += POLL_MS) {
+      const p = (await ask({ op: 'policy' })) as Progress;
+      const outcome = [...p.outcomes].reverse().find((o) => o.commit === commit);
+      const running = p.fetching.find((f) => f.commit === commit);
+      if (running === undefined && outcome !== undefined) {
+        if (tty) await ctx.stderr.write('\n');
+        if (outcome.error !== null) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${branch} at ${commit.slice(0, 12)} failed: ${outcome.error}`, { commit });
+        await ctx.stdout.write(`fetched ${branch} at ${commit.slice(0, 12)}: ${humanBytes(outcome.bytes)} in ${(outcome.ms / 1000).toFixed(1)} s\n`);
+        return 0;
+      }
+      if (running !== undefined && tty) {
+        await ctx.stderr.write(`\r${branch} ${bar(running.held, running.pieces)} ${running.held}/${running.pieces} pieces, ${humanBytes(running.bytes)}, ${(running.ms / 1000).toFixed(1)} s `);
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${branch} did not end`);
+  },
+};
