@@ -20,7 +20,8 @@ import { startNodeService } from '../../src/node/node-service.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { captureLogger, makeCluster, TestClock, type CapturedLine, type Member, type TestCluster } from '../multicast/fixture.js';
-import { cleanEnv, freeTcpPort } from '../node/serve-process.js';
+import { cleanEnv } from '../support/cluster-nodes.js';
+import { freeTcpPort } from '../node/serve-process.js';
 
 const HOUR = 3_600_000;
 

@@ -18,7 +18,7 @@ import { askOneLine } from '../../src/util/json-line.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { captureLogger, makeCluster, type Member, type TestCluster } from '../multicast/fixture.js';
-import { cleanEnv } from '../node/serve-process.js';
+import { cleanEnv } from '../support/cluster-nodes.js';
 
 const ID1 = '1111111111111111' as NodeId;
 const ID2 = '2222222222222222' as NodeId;

@@ -13,7 +13,7 @@ import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { makeCluster } from '../multicast/fixture.js';
-import { cleanEnv } from '../node/serve-process.js';
+import { cleanEnv } from '../support/cluster-nodes.js';
 
 const HOUR = 3_600_000;
 

@@ -12,7 +12,7 @@ import { DEFAULT_CONFIG, defaultConfigPath, loadConfig } from '../../src/node/co
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { announcement } from '../multicast/fixture.js';
-import { cleanEnv } from './serve-process.js';
+import { cleanEnv } from '../support/cluster-nodes.js';
 
 function badConfig(key: string | undefined, source?: string | RegExp): (e: unknown) => boolean {
   return (e: unknown) => {

@@ -24,7 +24,8 @@ import { git, gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { announcement, head, makeCluster } from '../multicast/fixture.js';
 import { fuzzSeed, mutator, prng } from '../multicast/mutations.js';
-import { cleanEnv, freeTcpPort, freeUdpPort, ServeProcess, sleep } from './serve-process.js';
+import { cleanEnv, sleep } from '../support/cluster-nodes.js';
+import { freeTcpPort, freeUdpPort, ServeProcess } from './serve-process.js';
 
 const COUNT = 12_000;
 
