@@ -55,7 +55,7 @@ export async function answerJoin(gitDir: string, req: JoinRequest, socket: TLSSo
   return { nodeId: issued.nodeId, certificate: issued.pem, ca: ca.cert.toString(), revocations: revocations?.encoded.toString('base64') ?? null };
 }
 
-function connectPinned(address: string, token: JoinToken): Promise<TLSSocket> {
+function connectPinned(address: string, token: JoinToken, nowMs: number): Promise<TLSSocket> {
   const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
@@ -67,7 +67,7 @@ function connectPinned(address: string, token: JoinToken): Promise<TLSSocket> {
       const leaf = chain[0];
       try {
         if (ca === undefined || leaf === undefined) throw new Error('the server does not present the CA the token pins');
-        verifyNodeCertificate(leaf, ca, Date.now());
+        verifyNodeCertificate(leaf, ca, nowMs);
       } catch (e) {
         socket.destroy();
         return reject(new GitfsError(ErrorCodes.BAD_CERTIFICATE, `${address} is not the token's cluster: ${(e as Error).message}`, { address }));
@@ -88,17 +88,27 @@ export async function joinCluster(gitDir: string, tokenText: string, nowMs: numb
   for (const address of token.issuers) {
     let socket: TLSSocket;
     try {
-      socket = await connectPinned(address, token);
+      socket = await connectPinned(address, token, nowMs);
     } catch (e) {
       if (isGitfsError(e, ErrorCodes.BAD_CERTIFICATE)) throw e;
       failures.push((e as Error).message);
       continue;
     }
     const req: JoinRequest = { op: 'join', token: token.id, publicKey: spki.toString('base64'), proof: proof(token.secret, socket, spki).toString('base64') };
-    const answer = (await askOneLine(socket, req, address, ErrorCodes.PEER_FAILED)) as { certificate: string; ca: string; revocations: string | null };
-    const ca = new X509Certificate(answer.ca);
+    let answer: { certificate: string; ca: string; revocations: string | null };
+    let ca: X509Certificate;
+    let cert: X509Certificate;
+    try {
+      answer = (await askOneLine(socket, req, address, ErrorCodes.PEER_FAILED)) as typeof answer;
+      ca = new X509Certificate(answer.ca);
+      cert = new X509Certificate(answer.certificate);
+    } catch (e) {
+      if (e instanceof GitfsError) throw e;
+      throw new GitfsError(ErrorCodes.PEER_FAILED, `${address} answered the join with something unreadable: ${(e as Error).message}`, { address });
+    } finally {
+      socket.destroy();
+    }
     if (createHash('sha256').update(ca.raw).digest('hex') !== token.caFingerprint) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `${address} answered with another CA`);
-    const cert = new X509Certificate(answer.certificate);
     const node = verifyNodeCertificate(cert, ca, nowMs);
     if (!node.publicKey.equals(publicKey)) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `${address} certified another key`);
     const revocations = answer.revocations === null ? undefined : openRevocations(Buffer.from(answer.revocations, 'base64'), ca.publicKey);

@@ -195,6 +195,7 @@ export class NodeDaemon {
     await saveRevocations(this.c.repo.gitDir, list);
     this.c.log.log('info', 'revocations', { version: list.version, revoked: list.nodeIds, from: source });
     for (const e of this.table.dropRevoked((id) => this.trust.isRevoked(id))) this.c.log.log('info', e.kind, { ...e, kind: undefined });
+    this.swarm?.dropRevoked((id) => this.trust.isRevoked(id));
     this.announcer?.changed();
   }
 

@@ -15,6 +15,8 @@ import { answerOneLine, askOneLine } from '../util/json-line.js';
 import type { Logger } from '../util/log.js';
 
 const IDLE_MS = 15_000;
+const MAX_CONNECTIONS = 1024;
+const HANDSHAKE_MS = 10_000;
 
 export interface NodeServiceComponents {
   readonly gitDir: string;
@@ -31,7 +33,7 @@ export interface NodeServiceComponents {
 const BITTORRENT_FIRST_BYTE = 19;
 
 export async function startNodeService(c: NodeServiceComponents, listen: { address: string; port: number }): Promise<Server> {
-  const server = createServer(serverOptions(c.identity, c.trust), (socket) => {
+  const server = createServer({ ...serverOptions(c.identity, c.trust), handshakeTimeout: HANDSHAKE_MS }, (socket) => {
     socket.setTimeout(IDLE_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     // The first byte tells the protocol: 19 starts a BitTorrent handshake (the swarm), '{' a JSON request.
@@ -44,6 +46,9 @@ export async function startNodeService(c: NodeServiceComponents, listen: { addre
     });
   });
   server.on('tlsClientError', (e) => c.log.log('debug', 'tls-refused', { error: e.message }));
+  // Out of descriptors (a host opening connections without end) is a warning, not a crash.
+  server.maxConnections = MAX_CONNECTIONS;
+  server.on('error', (e) => c.log.log('warn', 'service-error', { error: e.message }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.address, () => {

@@ -23,6 +23,7 @@ const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const AVOID_MS = 60_000;
 const STALL_MS = 30_000;
+const SHORTCHANGE_LIMIT = 3;
 
 interface Pending {
   readonly request: number;
@@ -56,6 +57,7 @@ export class CommitFetch {
   private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean }>();
   private readonly pending = new Map<number, Pending>();
   private readonly busyUntil = new Map<NodeId, number>();
+  private readonly strikes = new Map<NodeId, number>();
   private source: NodeId | undefined;
   private wake: (() => void) | undefined;
   private stopped: string | undefined;
@@ -107,7 +109,7 @@ export class CommitFetch {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
         if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
-        else if (p.piece !== undefined) peer?.pieces.delete(p.piece);
+        else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
         this.finish(p, 'retry');
         break;
       }
@@ -142,7 +144,7 @@ export class CommitFetch {
         held = t.held;
         lastProgress = this.c.now();
       }
-      if (this.pending.size === 0 && this.c.now() - lastProgress > STALL_MS) {
+      if (this.c.now() - lastProgress > STALL_MS) {
         throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer could supply the rest of ${this.commit} (${t.held}/${closure.pieces} pieces) for ${STALL_MS / 1000} s`);
       }
       await this.sleep(this.pending.size === 0 ? 100 : 1000);
@@ -207,6 +209,20 @@ export class CommitFetch {
     });
   }
 
+  /**
+   * A peer did not deliver a piece it said it holds: it no longer counts as holding it, and a
+   * peer that does this SHORTCHANGE_LIMIT times is avoided like one that sent a wrong object.
+   */
+  private shortchanged(conn: SwarmConnection, piece: number): void {
+    this.peers.get(conn.nodeId)?.pieces.delete(piece);
+    const strikes = (this.strikes.get(conn.nodeId) ?? 0) + 1;
+    this.strikes.set(conn.nodeId, strikes);
+    if (strikes >= SHORTCHANGE_LIMIT) {
+      this.c.avoid.set(conn.nodeId, this.c.now() + AVOID_MS);
+      this.c.log.log('warn', 'peer-withholds-pieces', { peer: conn.nodeId, strikes, avoidMs: AVOID_MS });
+    }
+  }
+
   private timeout(p: Pending): void {
     this.c.log.log('warn', 'request-timeout', { peer: p.conn.nodeId, request: p.request });
     p.conn.send({ kind: 'cancel', request: p.request });
@@ -240,6 +256,7 @@ export class CommitFetch {
     }
     if (!done) return;
     if (p.piece !== undefined && p.wanted.size === 0) this.c.transfer.markPiece(p.piece);
+    else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
     this.finish(p, p.wanted.size === 0 ? 'done' : 'retry');
   }
 

@@ -14,6 +14,7 @@ import { decodeMessage, encodeMessage, LIMITS, WireError, type SwarmMessage } fr
 export const EXTENSION = 'gitfs_swarm';
 const HANDSHAKE_MS = 10_000;
 const IDLE_MS = 120_000;
+const DRAIN_MS = 60_000;
 
 export interface ConnectionHandlers {
   onMessage(conn: SwarmConnection, m: SwarmMessage): void;
@@ -72,8 +73,8 @@ export class SwarmConnection {
     this.wire.handshake(this.o.infoHash, peerId, { dht: false });
   }
 
+  /** The peer's extended handshake maps gitfs_swarm (bittorrent-protocol calls this only then). */
   private ready(): void {
-    if (this.wire.peerExtendedMapping[EXTENSION] === undefined) return this.close('peer does not speak gitfs_swarm');
     clearTimeout(this.handshakeTimer);
     this.open = true;
     for (const m of this.queue.splice(0)) this.send(m);
@@ -81,6 +82,7 @@ export class SwarmConnection {
 
   private receive(buf: Uint8Array): void {
     if (this.closed) return;
+    if (!this.open) return this.close('gitfs message before the extended handshakes');
     this.stats.receivedBytes += buf.length;
     let m: SwarmMessage;
     try {
@@ -88,7 +90,12 @@ export class SwarmConnection {
     } catch (e) {
       return this.close(e instanceof WireError ? `bad message: ${e.message}` : String(e));
     }
-    this.handlers.onMessage(this, m);
+    try {
+      this.handlers.onMessage(this, m);
+    } catch (e) {
+      // A bug of ours met by a peer's message: the connection goes, the node stays.
+      this.close(`handling ${m.kind} failed: ${(e as Error).message}`);
+    }
   }
 
   get isOpen(): boolean {
@@ -102,14 +109,23 @@ export class SwarmConnection {
       this.queue.push(m);
       return;
     }
-    const bytes = encodeMessage(m);
-    this.stats.sentBytes += bytes.length;
-    this.wire.extended(EXTENSION, bytes);
+    // A later extended handshake may withdraw the extension (id 0), and then the wire would throw.
+    const id = this.wire.peerExtendedMapping[EXTENSION];
+    if (id === undefined || !Number.isInteger(id) || id < 1 || id > 255) return this.close('peer withdrew gitfs_swarm');
+    try {
+      const bytes = encodeMessage(m);
+      this.stats.sentBytes += bytes.length;
+      this.wire.extended(id, bytes);
+    } catch (e) {
+      this.close(`sending ${m.kind} failed: ${(e as Error).message}`);
+    }
   }
 
-  /** Resolves once fewer than `bytes` wait to be written (or the connection closed). */
+  /** Resolves once fewer than `bytes` wait to be written; a peer that reads nothing for DRAIN_MS is dropped. */
   async drained(bytes: number): Promise<void> {
-    for (let i = 0; i < 60_000 && !this.closed && this.socket.writableLength + this.wire.readableLength > bytes; i++) {
+    const deadline = Date.now() + DRAIN_MS;
+    while (!this.closed && this.socket.writableLength > bytes) {
+      if (Date.now() > deadline) return this.close(`peer read nothing for ${DRAIN_MS / 1000} s`);
       await new Promise((r) => setTimeout(r, 2));
     }
   }

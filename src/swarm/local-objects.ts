@@ -13,8 +13,10 @@ import type { ObjectSource } from './closure.js';
 
 export class LocalObjects implements ObjectSource {
   private pending = new Map<Oid, GitObject>();
-  private pendingBytes = 0;
   private writer: PackWriter | undefined;
+  /** The objects written into `writer`, dropped from memory when it is finished. */
+  private inWriter: Oid[] = [];
+  private inWriterBytes = 0;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -39,12 +41,23 @@ export class LocalObjects implements ObjectSource {
   add(oid: Oid, type: ObjectType, content: Buffer): Promise<void> {
     if (this.pending.has(oid)) return Promise.resolve();
     this.pending.set(oid, { type, content });
-    this.pendingBytes += content.length;
     return this.serial(async () => {
-      this.writer ??= await this.repo.newPackWriter();
-      await this.writer.writeHashed(oid, type, content);
-      if (this.pendingBytes >= this.flushBytes) await this.finishPack();
+      try {
+        this.writer ??= await this.repo.newPackWriter();
+        this.inWriter.push(oid);
+        this.inWriterBytes += content.length;
+        await this.writer.writeHashed(oid, type, content);
+      } catch (e) {
+        this.drop([oid]);
+        throw e;
+      }
+      if (this.inWriterBytes >= this.flushBytes) await this.finishPack();
     });
+  }
+
+  /** Forgets objects that will not reach a pack: they count as absent again. */
+  private drop(oids: readonly Oid[]): void {
+    for (const oid of oids) this.pending.delete(oid);
   }
 
   /** Makes everything added so far durable (a finished, fsynced pack the repository reads). */
@@ -54,15 +67,17 @@ export class LocalObjects implements ObjectSource {
 
   private async finishPack(): Promise<void> {
     const writer = this.writer;
+    const written = this.inWriter;
     this.writer = undefined;
+    this.inWriter = [];
+    this.inWriterBytes = 0;
     if (writer === undefined) return;
-    const done = [...this.pending.keys()];
-    await writer.finish();
-    await this.repo.objects.refresh();
-    for (const oid of done) {
-      const obj = this.pending.get(oid);
-      if (obj !== undefined) this.pendingBytes -= obj.content.length;
-      this.pending.delete(oid);
+    try {
+      await writer.finish();
+      await this.repo.objects.refresh();
+    } finally {
+      // Durable now, or lost with the failed pack: either way no longer held in memory.
+      this.drop(written);
     }
   }
 

@@ -12,12 +12,15 @@ import type { Oid } from '../objects/oid.js';
 import type { Logger } from '../util/log.js';
 import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
-import type { SwarmMessage, WireObject } from './messages.js';
-import type { Transfers } from './transfers.js';
+import { LIMITS, type SwarmMessage, type WireObject } from './messages.js';
+import { MAX_SUBSCRIPTIONS, type Transfers } from './transfers.js';
 
 const BATCH_BYTES = 4 << 20;
 const QUEUE_PER_HOLDER = 2;
 const READ_AHEAD = 32;
+const META_PER_CONNECTION = 2;
+/** Objects too large for one message are refused (gitfs never makes one; a plain git blob could be). */
+const MAX_OBJECT_BYTES = LIMITS.messageBytes - (64 << 10);
 
 interface Job {
   readonly conn: SwarmConnection;
@@ -30,6 +33,8 @@ export class ObjectServer {
   private holder: NodeId | undefined;
   private readonly queue: Job[] = [];
   private serving: Job | undefined;
+  /** Metadata wants being served, per connection. */
+  private readonly meta = new Map<SwarmConnection, number>();
   readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
 
   constructor(
@@ -39,15 +44,28 @@ export class ObjectServer {
   handle(conn: SwarmConnection, m: SwarmMessage): void {
     switch (m.kind) {
       case 'interested':
-        void this.c.transfers.known(m.commit, m.history).then((t) => {
-          t.subscribers.add(conn);
-          conn.send(t.haveMessage());
+        if (!this.c.transfers.reserve(conn)) return conn.close(`follows more than ${MAX_SUBSCRIPTIONS} closures`);
+        void this.c.transfers.known(m.commit, m.history).then(
+          (t) => {
+            this.c.transfers.subscribe(t, conn);
+            conn.send(t.haveMessage());
+          },
+          (e: unknown) => conn.close(`answering interest failed: ${(e as Error).message}`),
+        );
+        return;
+      case 'want': {
+        const oids = [...new Set(m.oids)];
+        if (m.want === 'blobs') return this.enqueue({ conn, request: m.request, oids, cancelled: false });
+        const serving = this.meta.get(conn) ?? 0;
+        if (serving >= META_PER_CONNECTION) return conn.send({ kind: 'reject', request: m.request, reason: 'busy', missing: [] });
+        this.meta.set(conn, serving + 1);
+        void this.serveMeta(conn, m.request, oids).finally(() => {
+          const n = (this.meta.get(conn) ?? 1) - 1;
+          if (n <= 0) this.meta.delete(conn);
+          else this.meta.set(conn, n);
         });
         return;
-      case 'want':
-        if (m.want === 'meta') void this.serveMeta(conn, m.request, m.oids);
-        else this.enqueue({ conn, request: m.request, oids: m.oids, cancelled: false });
-        return;
+      }
       case 'cancel':
         for (const j of [...this.queue, ...(this.serving ? [this.serving] : [])]) if (j.conn === conn && j.request === m.request) j.cancelled = true;
         return;
@@ -83,6 +101,7 @@ export class ObjectServer {
 
   private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true): Promise<void> {
     const missing: Oid[] = [];
+    const refused: Oid[] = [];
     let batch: WireObject[] = [];
     let bytes = 0;
     const flush = async (done: boolean): Promise<void> => {
@@ -112,16 +131,22 @@ export class ObjectServer {
         missing.push(oid);
         continue;
       }
+      if (obj.content.length > MAX_OBJECT_BYTES) {
+        refused.push(oid);
+        continue;
+      }
       if (bytes + obj.content.length > BATCH_BYTES && batch.length > 0) await flush(false);
       batch.push({ oid, type: obj.type, content: obj.content });
       bytes += obj.content.length;
     }
     await flush(true);
     if (missing.length > 0) conn.send({ kind: 'reject', request, reason: 'missing', missing });
+    if (refused.length > 0) conn.send({ kind: 'reject', request, reason: 'refused', missing: refused });
   }
 
   /** A connection closed: drop its queued jobs. */
   forget(conn: SwarmConnection): void {
     for (const j of this.queue) if (j.conn === conn) j.cancelled = true;
+    this.meta.delete(conn);
   }
 }

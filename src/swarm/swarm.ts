@@ -77,6 +77,8 @@ export class Swarm {
   private readonly settled = new Set<string>();
   private readonly infoHash: Buffer;
   private nextRequest = 1;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly completions = new Set<Promise<void>>();
   private stopped = false;
   readonly stats = { fetched: 0, fetchFailures: 0 };
   /** How the last fetches ended (newest last, at most RECENT), for `gitfs fetch` to report. */
@@ -211,10 +213,11 @@ export class Swarm {
         },
         { order, offset: order.indexOf(this.c.identity.nodeId) },
       );
+      fetch.transfer.active = true;
       running = { fetch, branches: new Set([branch]), started: this.c.clock.now() };
       this.fetches.set(key, running);
       this.c.log.log('info', 'fetch-start', { branch, commit, history });
-      void this.complete(key, running);
+      this.completions.add(this.complete(key, running));
     }
     running.branches.add(branch);
     const peers = new Map(this.c.peers().map((p) => [p.nodeId, p]));
@@ -225,7 +228,12 @@ export class Swarm {
     }
   }
 
-  private async complete(key: string, running: Running): Promise<void> {
+  private complete(key: string, running: Running): Promise<void> {
+    const done = this.settle(key, running).finally(() => this.completions.delete(done));
+    return done;
+  }
+
+  private async settle(key: string, running: Running): Promise<void> {
     let error: string | null = null;
     try {
       const closure = await running.fetch.run();
@@ -233,9 +241,12 @@ export class Swarm {
       this.stats.fetched++;
     } catch (e) {
       error = (e as Error).message;
+      // What this node holds of it is counted again from what is really here next time.
+      this.transfers.forget(running.fetch.commit, running.fetch.transfer.history);
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
     } finally {
+      running.fetch.transfer.active = false;
       this.fetches.delete(key);
       const { commit, progress } = running.fetch;
       this.recent.push({ commit, branches: [...running.branches], error, bytes: progress.bytes, ms: this.c.clock.now() - running.started });
@@ -253,7 +264,15 @@ export class Swarm {
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: 'the local branch has commits the fetched head lacks; left as it is' });
       return;
     }
-    await updateShallow(this.c.repo.gitDir, closure.boundary, (c) => this.parentsMissing(c));
+    // The whole closure must be in finished packs before a ref names it (a failed pack write drops objects).
+    let absent: Oid | undefined;
+    for (const o of [...closure.commits, ...closure.trees, ...closure.blobs]) {
+      if (this.c.repo.objects.hasPacked(o) || (await this.c.repo.objects.has(o))) continue;
+      absent = o;
+      break;
+    }
+    if (absent !== undefined) throw new GitfsError(ErrorCodes.IO, `${absent} of ${closure.commit}'s closure is not in a finished pack`, { oid: absent });
+    await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (c) => this.parentsMissing(c)));
     try {
       await refs.update(branch, { expected: local ?? null, next: closure.commit, message: `gitfs swarm: fetched ${closure.commit}` });
     } catch (e) {
@@ -263,6 +282,13 @@ export class Swarm {
     }
     const ms = this.c.clock.now() - running.started;
     this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects });
+  }
+
+  /** Runs `step` after every earlier one (shallow file updates read, then write). */
+  private serially(step: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(step);
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
   /** Whether `commit` is an ancestor of (or equal to) `head`, by local commits (up to 100 000). */
@@ -309,6 +335,11 @@ export class Swarm {
     return this.recent;
   }
 
+  /** Closes the connections of nodes that are now revoked. */
+  dropRevoked(isRevoked: (id: NodeId) => boolean): void {
+    for (const conn of [...this.live, ...this.conns.values()]) if (isRevoked(conn.nodeId)) conn.close('revoked');
+  }
+
   /** In-progress fetches, for `gitfs policy` and `gitfs peers`. */
   progress(): { commit: Oid; branches: string[]; pieces: number; held: number; bytes: number; ms: number }[] {
     return [...this.fetches.values()].map((r) => {
@@ -320,6 +351,8 @@ export class Swarm {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.fetches.values()) r.fetch.stop('node stopping');
+    // A fetch that was about to move a branch does so (or gives up) before the node goes.
+    await Promise.allSettled([...this.completions]);
     for (const conn of [...this.live, ...this.conns.values()]) conn.close('node stopping');
     await this.local.close();
   }

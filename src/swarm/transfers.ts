@@ -26,6 +26,8 @@ export function bitSet(bits: Uint8Array, pieces: number): Set<number> {
 
 export class Transfer {
   closure: Closure | undefined;
+  /** A fetch of this node is filling it: never evicted meanwhile. */
+  active = false;
   bits: Uint8Array = new Uint8Array(0);
   held = 0;
   readonly subscribers = new Set<SwarmConnection>();
@@ -68,11 +70,36 @@ export class Transfer {
 }
 
 const MAX_TRANSFERS = 256;
+/** Closures one connection may follow at once. */
+export const MAX_SUBSCRIPTIONS = 64;
 
 export class Transfers {
   private readonly byKey = new Map<string, Transfer>();
+  private readonly perConnection = new Map<SwarmConnection, number>();
+  /** Closure walks run one at a time, whoever asks. */
+  private walking: Promise<void> = Promise.resolve();
 
   constructor(private readonly local: ObjectSource & { hasNow(oid: Oid): boolean }) {}
+
+  /** Counts a subscription of `conn` ahead of time; false when it follows too many already. */
+  reserve(conn: SwarmConnection): boolean {
+    const n = this.perConnection.get(conn) ?? 0;
+    if (n >= MAX_SUBSCRIPTIONS) return false;
+    this.perConnection.set(conn, n + 1);
+    return true;
+  }
+
+  /** Subscribes `conn` (after reserve()) unless it closed meanwhile. */
+  subscribe(t: Transfer, conn: SwarmConnection): void {
+    if (conn.isOpen && !t.subscribers.has(conn)) t.subscribers.add(conn);
+    else this.release(conn);
+  }
+
+  private release(conn: SwarmConnection): void {
+    const n = (this.perConnection.get(conn) ?? 1) - 1;
+    if (n <= 0) this.perConnection.delete(conn);
+    else this.perConnection.set(conn, n);
+  }
 
   get(commit: Oid, history: number): Transfer {
     const key = `${commit}:${history}`;
@@ -89,23 +116,35 @@ export class Transfers {
   async known(commit: Oid, history: number): Promise<Transfer> {
     const t = this.get(commit, history);
     if (t.closure === undefined) {
-      try {
-        t.learn(await walkClosure(this.local, commit, history), (oid) => this.local.hasNow(oid));
-      } catch {
-        // not all of its commits and trees are here: it stays unknown until a fetch learns it
-      }
+      const walk = this.walking.then(async () => {
+        if (t.closure !== undefined) return;
+        try {
+          t.learn(await walkClosure(this.local, commit, history), (oid) => this.local.hasNow(oid));
+        } catch {
+          // not all of its commits and trees are here: it stays unknown until a fetch learns it
+        }
+      });
+      this.walking = walk;
+      await walk;
     }
     return t;
+  }
+
+  /** Drops what this node believes of a closure (after a failed fetch: what is here is counted again). */
+  forget(commit: Oid, history: number): void {
+    this.byKey.delete(`${commit}:${history}`);
   }
 
   /** Forgets a connection that closed. */
   unsubscribe(conn: SwarmConnection): void {
     for (const t of this.byKey.values()) t.subscribers.delete(conn);
+    this.perConnection.delete(conn);
   }
 
+  /** Makes room: the oldest closure no fetch of ours is filling (its followers stop hearing of it). */
   private evict(): void {
     for (const [key, t] of this.byKey) {
-      if (t.subscribers.size === 0) {
+      if (!t.active) {
         this.byKey.delete(key);
         return;
       }
