@@ -8,7 +8,7 @@ SHELL := /bin/bash
 DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc time openssl rsync
 STAMP := node_modules/.gitfs-npm-ci
 
-.PHONY: deps debian-deps build test demo bench bench-cluster clean
+.PHONY: deps debian-deps build test demo bench bench-cluster bench-swarm clean
 
 debian-deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -39,6 +39,13 @@ bench: build
 # 8 daemons in network namespaces: commit-to-all latency (no loss, 20 % loss) and announcement traffic.
 bench-cluster: build
 	bash bench/cluster.sh
+
+# One image to N nodes over tbf-shaped links: gitfs's swarm against HTTP fan-out, aria2c and rsync.
+SWARM_BENCH_PACKAGES := curl aria2 opentracker mktorrent
+bench-swarm: build
+	@missing=$$(for p in $(SWARM_BENCH_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+	bash bench/swarm.sh
 
 clean:
 	rm -rf dist

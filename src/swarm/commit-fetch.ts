@@ -157,11 +157,15 @@ export class CommitFetch {
     if (this.stopped !== undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${this.commit} stopped: ${this.stopped}`);
   }
 
+  /**
+   * The peers a piece may come from now: open, not avoided, not busy (a seed that said busy is
+   * left alone, so the rarest piece is chosen among what forwarders hold). All of them count
+   * for rarity, whichever source requests are in flight to.
+   */
   private usable(now: number): Map<string, ReadonlySet<number>> {
     const out = new Map<string, ReadonlySet<number>>();
     for (const [id, p] of this.peers) {
-      if (!p.conn.isOpen || (this.c.avoid.get(id) ?? 0) > now) continue;
-      if (this.source !== undefined && this.inflight() > 0 && id !== this.source) continue;
+      if (!p.conn.isOpen || (this.c.avoid.get(id) ?? 0) > now || (this.busyUntil.get(id) ?? 0) > now) continue;
       out.set(id, p.pieces);
     }
     return out;
@@ -186,6 +190,8 @@ export class CommitFetch {
       const avoid = new Set([...this.c.avoid].filter(([, until]) => until > now).map(([id]) => id));
       const from = chooseSource({ piece, peers, busy, avoid, order: this.o.order, pieces: closure.pieces }) as NodeId | undefined;
       if (from === undefined) return;
+      // One source at a time: the next piece is best had elsewhere, so switch once the pipeline drains.
+      if (this.inflight() > 0 && from !== this.source) return;
       const peer = this.peers.get(from);
       if (peer === undefined) return;
       this.source = from;

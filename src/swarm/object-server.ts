@@ -33,6 +33,8 @@ export class ObjectServer {
   private holder: NodeId | undefined;
   private readonly queue: Job[] = [];
   private serving: Job | undefined;
+  /** Someone other than the holder asked since the holder took the slot. */
+  private turnedAway = false;
   /** Metadata wants being served, per connection. */
   private readonly meta = new Map<SwarmConnection, number>();
   readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
@@ -76,11 +78,16 @@ export class ObjectServer {
 
   private enqueue(job: Job): void {
     const mine = this.queue.filter((j) => j.conn.nodeId === job.conn.nodeId).length + (this.serving?.conn.nodeId === job.conn.nodeId ? 1 : 0);
-    if ((this.holder !== undefined && this.holder !== job.conn.nodeId) || mine >= QUEUE_PER_HOLDER) {
+    // The holder keeps the slot while it pipelines, unless someone else was turned away meanwhile:
+    // then its next want waits its turn, and the slot passes on once its queue drains.
+    const othersWaiting = this.turnedAway && this.holder === job.conn.nodeId && mine > 0;
+    if ((this.holder !== undefined && this.holder !== job.conn.nodeId) || mine >= QUEUE_PER_HOLDER || othersWaiting) {
+      if (this.holder !== job.conn.nodeId) this.turnedAway = true;
       this.stats.busyRejects++;
       job.conn.send({ kind: 'reject', request: job.request, reason: 'busy', missing: [] });
       return;
     }
+    if (this.holder !== job.conn.nodeId) this.turnedAway = false;
     this.holder = job.conn.nodeId;
     this.queue.push(job);
     if (this.serving === undefined) void this.pump();
@@ -93,6 +100,7 @@ export class ObjectServer {
       this.serving = undefined;
     }
     this.holder = undefined;
+    this.turnedAway = false;
   }
 
   private async serveMeta(conn: SwarmConnection, request: number, oids: readonly Oid[]): Promise<void> {
