@@ -65,7 +65,8 @@ export class CommitFetch {
 
   constructor(
     private readonly c: FetchComponents,
-    private readonly o: { readonly order: readonly NodeId[]; readonly offset: number },
+    /** `order`: every node, sorted; this node's place in it spreads where fetchers start in the piece list. */
+    private readonly o: { readonly order: readonly NodeId[]; readonly self: NodeId },
   ) {}
 
   get commit(): Oid {
@@ -184,7 +185,8 @@ export class CommitFetch {
       const peers = this.usable(now);
       const inFlight = new Set([...this.pending.values()].flatMap((p) => (p.piece === undefined ? [] : [p.piece])));
       const mine = bitSet(t.bits, closure.pieces);
-      const piece = choosePiece({ mine, peers, inFlight, pieces: closure.pieces, offset: this.o.offset });
+      const offset = Math.floor((Math.max(0, this.o.order.indexOf(this.o.self)) * closure.pieces) / Math.max(1, this.o.order.length));
+      const piece = choosePiece({ mine, peers, inFlight, pieces: closure.pieces, offset });
       if (piece === undefined) return;
       const busy = new Set([...this.busyUntil].filter(([, until]) => until > now).map(([id]) => id));
       const avoid = new Set([...this.c.avoid].filter(([, until]) => until > now).map(([id]) => id));

@@ -211,7 +211,7 @@ export class Swarm {
           track: (request, f) => (f === undefined ? this.requests.delete(request) : this.requests.set(request, f)),
           avoid: this.avoid,
         },
-        { order, offset: order.indexOf(this.c.identity.nodeId) },
+        { order, self: this.c.identity.nodeId },
       );
       fetch.transfer.active = true;
       running = { fetch, branches: new Set([branch]), started: this.c.clock.now() };
