@@ -26,7 +26,7 @@
  */
 import { writeFileSync, mkdirSync, rmSync, mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, tmpdir, totalmem, availableParallelism } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,9 @@ import { DEFAULT_CONFIG } from '../src/node/config.js';
 import type { NodeSnapshot } from '../src/node/snapshot.js';
 import { GITFS_BIN } from '../test/support/cli.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
+import { benchLog, gitfsEnv, machineLine, shownArgs, until } from './netns-bench.js';
+
+const log = benchLog('cluster-bench');
 
 // ---------------------------------------------------------------- options
 const { values: opt } = parseArgs({
@@ -80,30 +83,9 @@ const MAX_CONSECUTIVE_TIMEOUTS = 3;
 const QUIET_MS = 1000 + DEFAULT_CONFIG.announce.debounceMs + (REPEATS[REPEATS.length - 1] ?? 0) + 1500;
 const CLI_TIMEOUT_MS = 60_000;
 
-const AUTHOR = { GITFS_AUTHOR_NAME: 'Bench Author', GITFS_AUTHOR_EMAIL: 'bench@example.invalid' };
-
-function log(msg: string): void {
-  process.stderr.write(`[cluster-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `cond` every `everyMs` until it holds (true) or `deadline` (Date.now() ms) passes (false). */
-async function until(cond: () => boolean, deadline: number, everyMs = 10): Promise<boolean> {
-  for (;;) {
-    if (cond()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(everyMs);
-  }
-}
-
-/** The environment for gitfs processes: ours without GITFS_* (so nothing overrides the defaults unnoticed), plus what we set. */
-function gitfsEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GITFS_')) env[k] = v;
-  return { ...env, ...AUTHOR, ...extra };
 }
 
 // ---------------------------------------------------------------- daemons and their logs
@@ -417,11 +399,9 @@ interface Report {
 
 function render(r: Report): string {
   const o: string[] = [];
-  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   o.push(`# gitfs cluster benchmark (${r.started.toISOString().slice(0, 16)}Z)`, '');
   o.push(
-    `${availableParallelism()} vCPU ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average before the run ${r.loadBefore.map((x) => x.toFixed(2)).join(' ')}` +
-      `${r.loadAfter ? `, after ${r.loadAfter.map((x) => x.toFixed(2)).join(' ')}` : ''}, Linux ${release()}, Node ${process.version}.`,
+    machineLine(r.loadBefore, r.loadAfter),
   );
   o.push(
     `${NODES} nodes, each a \`gitfs serve\` daemon in its own network namespace on one bridge (test/support/netns.ts), multicast TTL 1. ` +
@@ -513,18 +493,6 @@ function render(r: Report): string {
   }
   o.push(`Command: \`node dist/bench/cluster.js ${shownArgs().join(' ')}\`${r.totalMs === undefined ? '' : `; total time ${sec(Math.round(r.totalMs / 100) * 100)}`}.`);
   return `${o.join('\n')}\n`;
-}
-
-/** The command line without --out (the wrapper points it at a temporary name). */
-function shownArgs(): string[] {
-  const args = process.argv.slice(2);
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === '--out') i++;
-    else if (!a.startsWith('--out=')) out.push(a);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- main

@@ -36,12 +36,15 @@ import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, closeSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GITFS_BIN } from '../test/support/cli.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
+import { benchLog, gitfsEnv, machineLine, shownArgs, until } from './netns-bench.js';
+
+const log = benchLog('swarm-bench');
 
 // ---------------------------------------------------------------- options
 const { values: opt } = parseArgs({
@@ -95,7 +98,6 @@ const RSYNC_PORT = 873;
 /** GNU time's line, found by its prefix among whatever else the wrapped program printed. */
 const TIME_FMT = 'RUSAGE %e %U %S %M';
 const CLK_TCK = 100;
-const AUTHOR = { GITFS_AUTHOR_NAME: 'Bench Author', GITFS_AUTHOR_EMAIL: 'bench@example.invalid' };
 const ARIA2_COMMON = [
   '--enable-dht=false',
   '--enable-dht6=false',
@@ -115,22 +117,7 @@ const ARIA2_COMMON = [
 /** Bound on one phase's transfers: generous over what the slowest method should need. */
 const phaseTimeoutMs = (n: number): number => Math.round(90_000 + 3 * (n - 1) * SB_MS);
 
-function log(msg: string): void {
-  process.stderr.write(`[swarm-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean | Promise<boolean>, deadline: number, everyMs = 20): Promise<boolean> {
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(everyMs);
-  }
-}
-function gitfsEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GITFS_')) env[k] = v;
-  return { ...env, ...AUTHOR, ...extra };
-}
 /** Runs a command in the root namespace; never rejects. */
 function sh(cmd: string, args: readonly string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -679,11 +666,9 @@ interface Report {
 
 function render(r: Report): string {
   const o: string[] = [];
-  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   o.push(`# gitfs swarm benchmark (${r.started.toISOString().slice(0, 16)}Z)`, '');
   o.push(
-    `${availableParallelism()} vCPU ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average before the run ${r.loadBefore.map((x) => x.toFixed(2)).join(' ')}` +
-      `${r.loadAfter ? `, after ${r.loadAfter.map((x) => x.toFixed(2)).join(' ')}` : ''}, Linux ${release()}, Node ${process.version}. ` +
+    `${machineLine(r.loadBefore, r.loadAfter)} ` +
       `Every node, its daemon and its transfer programs share these ${availableParallelism()} vCPUs.`,
   );
   o.push(
@@ -783,17 +768,6 @@ function render(r: Report): string {
   }
   o.push(`Command: \`node dist/bench/swarm.js ${shownArgs().join(' ')}\`${r.totalMs === undefined ? '' : `; total time ${fmtS(r.totalMs, 0)} s`}.`);
   return `${o.join('\n')}\n`;
-}
-
-function shownArgs(): string[] {
-  const args = process.argv.slice(2);
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === '--out') i++;
-    else if (!a.startsWith('--out=')) out.push(a);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- main

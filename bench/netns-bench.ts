@@ -1,0 +1,47 @@
+/** What the namespace benchmarks (cluster.ts, swarm.ts) share: logging, bounded waits, the environment, report headers. */
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
+
+/** A progress logger writing `[NAME HH:MM:SS] message` to stderr. */
+export function benchLog(name: string): (msg: string) => void {
+  return (msg) => void process.stderr.write(`[${name} ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** Polls `cond` until it holds (true) or `deadline` (ms since the epoch) passes (false). */
+export async function until(cond: () => boolean | Promise<boolean>, deadline: number, everyMs = 20): Promise<boolean> {
+  while (Date.now() < deadline) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return cond();
+}
+
+const AUTHOR = { GITFS_AUTHOR_NAME: 'Bench', GITFS_AUTHOR_EMAIL: 'bench@example.invalid' };
+
+/** The caller's environment without GITFS_* (the daemons' defaults are what is measured), plus `extra`. */
+export function gitfsEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GITFS_')) env[k] = v;
+  return { ...env, ...AUTHOR, ...extra };
+}
+
+/** The command line without --out (the wrapper points it at a temporary name). */
+export function shownArgs(): string[] {
+  const args = process.argv.slice(2);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--out') i++;
+    else if (!a.startsWith('--out=')) out.push(a);
+  }
+  return out;
+}
+
+/** `2 vCPU <model>, 24 GiB RAM, load average before … after …, Linux …, Node ….` */
+export function machineLine(loadBefore: readonly number[], loadAfter: readonly number[] | undefined): string {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const load = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+  return (
+    `${availableParallelism()} vCPU ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average before the run ${load(loadBefore)}` +
+    `${loadAfter ? `, after ${load(loadAfter)}` : ''}, Linux ${release()}, Node ${process.version}.`
+  );
+}
