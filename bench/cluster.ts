@@ -24,10 +24,10 @@
  *   node dist/bench/cluster.js [--trials 50] [--nodes 8] [--loss 20] [--branches 100]
  *                              [--interval-ms MS] [--window-s S] [--timeout-intervals 3] [--out FILE]
  */
-import { writeFileSync, mkdirSync, rmSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
@@ -35,7 +35,7 @@ import { DEFAULT_CONFIG } from '../src/node/config.js';
 import type { NodeSnapshot } from '../src/node/snapshot.js';
 import { GITFS_BIN } from '../test/support/cli.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
-import { benchLog, gitfsEnv, machineLine, shownArgs, until } from './netns-bench.js';
+import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeReport } from './netns-bench.js';
 
 const log = benchLog('cluster-bench');
 
@@ -607,11 +607,7 @@ async function main(): Promise<number> {
     removeWork();
   }
   report.totalMs = Date.now() - t00;
-  const md = render(report);
-  mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, md);
-  process.stdout.write(md);
-  log(`report written to ${OUT}`);
+  writeReport(OUT, render(report), log);
   return status;
 }
 

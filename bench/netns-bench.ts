@@ -1,5 +1,7 @@
-/** What the namespace benchmarks (cluster.ts, swarm.ts) share: logging, bounded waits, the environment, report headers. */
+/** What the namespace benchmarks (cluster.ts, swarm.ts) share: logging, bounded waits, the environment, report headers and output. */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { dirname } from 'node:path';
 
 /** A progress logger writing `[NAME HH:MM:SS] message` to stderr. */
 export function benchLog(name: string): (msg: string) => void {
@@ -44,4 +46,12 @@ export function machineLine(loadBefore: readonly number[], loadAfter: readonly n
     `${availableParallelism()} vCPU ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average before the run ${load(loadBefore)}` +
     `${loadAfter ? `, after ${load(loadAfter)}` : ''}, Linux ${release()}, Node ${process.version}.`
   );
+}
+
+/** Writes the report to `out` (making its directory) and to stdout. */
+export function writeReport(out: string, markdown: string, log: (msg: string) => void): void {
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, markdown);
+  process.stdout.write(markdown);
+  log(`report written to ${out}`);
 }

@@ -37,12 +37,12 @@ import type { ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, closeSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GITFS_BIN } from '../test/support/cli.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
-import { benchLog, gitfsEnv, machineLine, shownArgs, until } from './netns-bench.js';
+import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeReport } from './netns-bench.js';
 
 const log = benchLog('swarm-bench');
 
@@ -855,11 +855,7 @@ async function main(): Promise<number> {
     removeWork();
   }
   report.totalMs = Date.now() - t00;
-  const md = render(report);
-  mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, md);
-  process.stdout.write(md);
-  log(`report written to ${OUT}`);
+  writeReport(OUT, render(report), log);
   return status;
 }
 

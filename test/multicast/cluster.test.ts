@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GitfsNode, logsOf, meshProblems, sleep, waitFor, waitMesh as waitMeshOf, type Daemon, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
+import { GitfsNode, logsOf, meshProblems, Roster, sleep, waitFor, waitMesh as waitMeshOf, type Daemon, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
 
@@ -30,21 +30,7 @@ describe('multicast/cluster: membership and LAN announcements across network nam
   let net: NetnsCluster;
   let base = '';
   let members: GitfsNode[] = [];
-  /** Node id -> node name, for readable failure messages. */
-  const names = new Map<string, string>();
-
-  const nameOf = (id: string): string => names.get(id) ?? `unknown ${id.slice(0, 16)}`;
-  const others = (n: GitfsNode, group: readonly GitfsNode[] = members): GitfsNode[] => group.filter((o) => o !== n);
-  const member = (i: number): GitfsNode => {
-    const n = members[i];
-    assert.ok(n, `no member ${i}`);
-    return n;
-  };
-  const current = (n: GitfsNode): Daemon => {
-    const d = n.daemon;
-    assert.ok(d?.running, `${n.name}: its daemon is not running\n${n.tail()}`);
-    return d;
-  };
+  const { names, nameOf, others, member, current } = new Roster(() => members);
 
   async function newCluster(count: number, label: string): Promise<NetnsCluster> {
     const c = await createNetnsCluster(count, { label });

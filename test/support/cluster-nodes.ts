@@ -4,6 +4,7 @@
  * log lines on stderr are collected as events. Every wait is bounded and fails with the daemons'
  * recent log lines.
  */
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { NodeSnapshot } from '../../src/node/snapshot.js';
@@ -245,4 +246,35 @@ export async function waitMesh(group: readonly GitfsNode[], timeoutMs: number, w
     },
     { everyMs: 200, detail: () => problems.join('\n'), diag: diag ?? (() => logsOf(group)) },
   );
+}
+
+/** A suite's members by index, node id and name, with assertions that name what is missing. */
+export class Roster {
+  /** Node id -> node name, for readable failure messages. */
+  readonly names = new Map<string, string>();
+
+  constructor(private readonly all: () => readonly GitfsNode[]) {}
+
+  readonly nameOf = (id: string): string => this.names.get(id) ?? `unknown ${id.slice(0, 16)}`;
+
+  readonly others = (n: GitfsNode, group: readonly GitfsNode[] = this.all()): GitfsNode[] => group.filter((o) => o !== n);
+
+  readonly member = (i: number): GitfsNode => {
+    const n = this.all()[i];
+    assert.ok(n, `no member ${i}`);
+    return n;
+  };
+
+  readonly byId = (id: string): GitfsNode => {
+    const n = this.all().find((m) => m.nodeId === id);
+    assert.ok(n, `no member with id ${id}`);
+    return n;
+  };
+
+  /** n's daemon, which must be running. */
+  readonly current = (n: GitfsNode): Daemon => {
+    const d = n.daemon;
+    assert.ok(d?.running, `${n.name}: its daemon is not running\n${n.tail()}`);
+    return d;
+  };
 }

@@ -33,7 +33,7 @@ import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 import { GITFS_BIN } from '../support/cli.js';
-import { Daemon, GitfsNode, logsOf, sleep, waitFor, waitMesh as waitMeshOf, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
+import { Daemon, GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh as waitMeshOf, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
 
@@ -192,25 +192,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
   let members: GitfsNode[] = [];
   let configPath = '';
   let clusterId = '';
-  const names = new Map<string, string>();
-
-  const nameOf = (id: string): string => names.get(id) ?? `unknown ${id.slice(0, 16)}`;
-  const others = (n: GitfsNode, group: readonly GitfsNode[] = members): GitfsNode[] => group.filter((o) => o !== n);
-  const member = (i: number): GitfsNode => {
-    const n = members[i];
-    assert.ok(n, `no member ${i}`);
-    return n;
-  };
-  const byId = (id: string): GitfsNode => {
-    const n = members.find((m) => m.nodeId === id);
-    assert.ok(n, `no member with id ${id}`);
-    return n;
-  };
-  const current = (n: GitfsNode): Daemon => {
-    const d = n.daemon;
-    assert.ok(d?.running, `${n.name}: its daemon is not running\n${n.tail()}`);
-    return d;
-  };
+  const { names, nameOf, others, member, byId, current } = new Roster(() => members);
   const diag = (): string => logsOf(members, 30);
 
   /** `gitfs serve --config <current config> -v` on `n`, waiting (bounded) for its `serving` line. */
