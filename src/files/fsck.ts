@@ -24,6 +24,8 @@ export interface FsckProblem {
 export interface FsckReport {
   objects: number;
   commits: number;
+  /** Blobs a partial repository does not hold (fetched when read): not problems. */
+  absent: number;
   readonly problems: FsckProblem[];
 }
 
@@ -32,18 +34,32 @@ export interface FsckRoot {
   readonly oid: Oid;
 }
 
-export async function fsck(store: ObjectReader, roots: readonly FsckRoot[]): Promise<FsckReport> {
-  const checker = new Checker(store);
+/** `partial`: the repository keeps some branches on demand (src/repo/partial.ts), so blobs may be absent. */
+export async function fsck(store: ObjectReader, roots: readonly FsckRoot[], options: { partial?: boolean } = {}): Promise<FsckReport> {
+  const checker = new Checker(store, options.partial === true);
   for (const root of roots) await checker.commitChain(root.oid, root.name);
   return checker.report;
 }
 
 class Checker {
-  readonly report: FsckReport = { objects: 0, commits: 0, problems: [] };
+  readonly report: FsckReport = { objects: 0, commits: 0, absent: 0, problems: [] };
+  private readonly absent = new Set<Oid>();
   private readonly ok = new Set<Oid>();
   private readonly bad = new Map<Oid, FsckProblem>();
 
-  constructor(private readonly store: ObjectReader) {}
+  constructor(
+    private readonly store: ObjectReader,
+    private readonly partial: boolean,
+  ) {}
+
+  /** Checks a blob, unless the repository is partial and does not hold it. */
+  private async blob(oid: Oid, where: string, check: () => Promise<void>): Promise<void> {
+    if (this.partial && !this.absent.has(oid) && !this.ok.has(oid) && !(await this.store.has(oid))) {
+      this.absent.add(oid);
+      this.report.absent++;
+    }
+    if (!this.absent.has(oid)) await this.visit(oid, where, check);
+  }
 
   /** Runs `check` once per object; a failure is recorded with `where`, later needs add to it. */
   private async visit(oid: Oid, where: string, check: () => Promise<void>): Promise<void> {
@@ -89,7 +105,7 @@ class Checker {
         const child = `${path}${path.endsWith(':') ? '' : '/'}${e.name}`;
         if (e.kind === 'dir') await this.tree(e.oid, child);
         else if (e.chunked) await this.chunkNode(e.oid, e.size ?? 0, child);
-        else await this.visit(e.oid, child, async () => void (await this.content(e.oid, 'blob')));
+        else await this.blob(e.oid, child, async () => void (await this.content(e.oid, 'blob')));
       }
     });
   }
@@ -100,7 +116,7 @@ class Checker {
         if (span.isTree) {
           await this.chunkNode(span.oid, span.size, path);
         } else {
-          await this.visit(span.oid, path, async () => {
+          await this.blob(span.oid, path, async () => {
             const data = await this.content(span.oid, 'blob');
             if (data.length !== span.size) throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `chunk ${span.oid} has ${data.length} bytes, its tree says ${span.size}`, { oid: span.oid });
           });

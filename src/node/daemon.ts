@@ -31,6 +31,7 @@ import { checkSocketPath, serveUnixSocket } from '../util/unix-socket.js';
 import type { NodeConfig } from './config.js';
 import { nodeAddresses } from './interfaces.js';
 import { fetchRevocations, startNodeService } from './node-service.js';
+import { objectSocketPath, serveObjectSocket } from './object-socket.js';
 import { snapshot, type NodeSnapshot } from './snapshot.js';
 
 export function daemonSocketPath(gitDir: string): string {
@@ -159,6 +160,8 @@ export class NodeDaemon {
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
     });
     this.closers.push(() => new Promise((r) => sock.close(() => r())));
+    const objects = await serveObjectSocket(checkSocketPath(objectSocketPath(repo.gitDir), "node daemon's object socket"), (oids) => swarm.demand(oids));
+    this.closers.push(() => new Promise((r) => objects.close(() => r())));
 
     announcer.start();
     this.timer = setInterval(() => void this.maintain(), MAINTENANCE_MS);

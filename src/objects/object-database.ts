@@ -7,14 +7,15 @@
  * inflated (HOSTILE_OBJECT). A read() miss rescans the pack directory once,
  * since other processes add packs; a has() miss only if the directory's mtime
  * moved (writers call has() per object). Rescans are coalesced (one running,
- * at most one queued). sizeOf() is the one unverified answer.
+ * at most one queued). sizeOf() is the one unverified answer. A partial repository's
+ * database asks its promisor for what it lacks (promisor.ts).
  * Packs that disappear are closed once their reads in flight finish. Only
  * `pack-*.idx` files with a matching `.pack` are opened; `tmp_*` is ignored.
  * A damaged copy of an object is skipped if another source holds a good one.
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
 import { LooseObjects } from './loose-objects.js';
 import { hashObject } from './oid.js';
 import type { Oid } from './oid.js';
@@ -22,6 +23,7 @@ import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
 import type { GitObject, ObjectReader } from './object-store.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
+import type { Promisor } from './promisor.js';
 
 export interface ObjectDatabaseOptions {
   /** Largest object read whole; default DEFAULT_MAX_OBJECT_BYTES. */
@@ -47,6 +49,7 @@ export class ObjectDatabase implements ObjectReader {
   private scanRunning: Promise<void> | undefined;
   private scanQueued: Promise<void> | undefined;
   private closed = false;
+  private promisor: Promisor | undefined;
 
   private constructor(objectsDir: string, maxObjectBytes: number) {
     this.objectsDir = objectsDir;
@@ -78,13 +81,26 @@ export class ObjectDatabase implements ObjectReader {
     await this.refresh();
     const second = await this.tryRead(oid);
     if (second.found) return second.found;
-    const error = first.error ?? second.error;
-    if (error) throw error;
-    if (this.damaged.size > 0) {
-      const packs = [...this.damaged.keys()];
-      throw new GitfsError(ErrorCodes.CORRUPT_PACK, `object ${oid} not found; damaged pack(s) may hold it: ${packs.join(', ')}`, { oid, packs });
-    }
-    throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
+    const error = first.error ?? second.error ?? this.missing(oid);
+    if (this.promisor === undefined) throw error;
+    // A damaged or missing copy is read from the promisor instead (which also stores a good one).
+    return this.promisor.read(oid).catch((e: unknown) => {
+      throw isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND) ? error : e;
+    });
+  }
+
+  private missing(oid: Oid): GitfsError {
+    if (this.damaged.size === 0) return new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
+    const packs = [...this.damaged.keys()];
+    return new GitfsError(ErrorCodes.CORRUPT_PACK, `object ${oid} not found; damaged pack(s) may hold it: ${packs.join(', ')}`, { oid, packs });
+  }
+
+  /**
+   * Where objects that are not here come from (a partial node: its daemon's swarm). read() and
+   * sizeOf() ask it on a miss; has() still says only what is here.
+   */
+  setPromisor(promisor: Promisor | undefined): void {
+    this.promisor = promisor;
   }
 
   /**
@@ -121,6 +137,7 @@ export class ObjectDatabase implements ObjectReader {
       await this.refresh();
       size = await this.trySizeOf(oid);
     }
+    if (size === undefined && this.promisor !== undefined) size = (await this.promisor.read(oid)).content.length;
     if (size === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
     if (!this.sizes.has(oid)) {
       if (this.sizes.size >= MAX_REMEMBERED_SIZES) this.sizes.delete(this.sizes.keys().next().value as Oid);

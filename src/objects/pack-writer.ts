@@ -10,7 +10,7 @@
  *   the entry table keeps about 40 bytes per object.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { deflateIfSmaller, isIncompressible, zlibStoredPieces } from './compress.js';
@@ -32,6 +32,8 @@ export interface PackWriterComponents {
 export interface PackWriterOptions {
   /** zlib level for compressible objects (0 stores everything uncompressed). */
   readonly compressionLevel: number;
+  /** Mark the pack a promisor pack (src/repo/partial.ts): the marker is in place before the pack appears. */
+  readonly promisor?: boolean;
 }
 
 export interface PackWriteStats {
@@ -236,6 +238,7 @@ export class PackWriter {
       } finally {
         await idx.close();
       }
+      if (this.options.promisor === true) await writeFile(join(this.components.packDir, `${name}.promisor`), '', { mode: 0o444 });
       await rename(this.tmpPath, join(this.components.packDir, `${name}.pack`));
       await rename(idxTmp, join(this.components.packDir, `${name}.idx`));
       await fsyncDir(this.components.packDir);

@@ -7,21 +7,20 @@
  * dropped and avoided. Each completed piece is announced to subscribers at once. What is
  * already here is never asked for again, so an interrupted fetch resumes where it stopped.
  */
-import { hashObject, type ObjectType, type Oid } from '../objects/oid.js';
+import type { Oid } from '../objects/oid.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
-import type { Logger } from '../util/log.js';
 import { pieceOids, walkClosure, type Closure } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
-import type { SwarmMessage, WantKind } from './messages.js';
+import type { SwarmMessage, WantKind, WireObject } from './messages.js';
+import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from './object-read.js';
 import { chooseSource, choosePiece } from './schedule.js';
 import { bitSet, type Transfer } from './transfers.js';
 
 const PIPELINE = 2;
 const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
-const AVOID_MS = 60_000;
 const STALL_MS = 30_000;
 const SHORTCHANGE_LIMIT = 3;
 
@@ -34,17 +33,9 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-export interface FetchComponents {
+export interface FetchComponents extends ReadComponents {
   readonly local: LocalObjects;
   readonly transfer: Transfer;
-  readonly log: Logger;
-  readonly now: () => number;
-  /** A fresh request id, unique on this node. */
-  readonly nextRequest: () => number;
-  /** Registers a request so that answers on its connection reach this fetch. */
-  readonly track: (request: number, fetch: CommitFetch | undefined) => void;
-  /** Peers to avoid (sent a wrong object), shared by every fetch of this node. */
-  readonly avoid: Map<NodeId, number>;
 }
 
 export interface FetchProgress {
@@ -53,7 +44,7 @@ export interface FetchProgress {
   readonly bytes: number;
 }
 
-export class CommitFetch {
+export class CommitFetch implements RequestOwner {
   private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean }>();
   private readonly pending = new Map<number, Pending>();
   private readonly busyUntil = new Map<NodeId, number>();
@@ -65,9 +56,16 @@ export class CommitFetch {
 
   constructor(
     private readonly c: FetchComponents,
-    /** `order`: every node, sorted; this node's place in it spreads where fetchers start in the piece list. */
-    private readonly o: { readonly order: readonly NodeId[]; readonly self: NodeId },
+    /**
+     * `order`: every node, sorted; this node's place in it spreads where fetchers start in the
+     * piece list. `blobs`: false fetches only the commits and trees (a branch kept on demand).
+     */
+    private readonly o: { readonly order: readonly NodeId[]; readonly self: NodeId; readonly blobs: boolean },
   ) {}
+
+  get withBlobs(): boolean {
+    return this.o.blobs;
+  }
 
   get commit(): Oid {
     return this.c.transfer.commit;
@@ -138,7 +136,7 @@ export class CommitFetch {
     const closure = t.closure as Closure;
     let lastProgress = this.c.now();
     let held = t.held;
-    for (let round = 0; !t.complete; round++) {
+    for (let round = 0; this.o.blobs && !t.complete; round++) {
       this.check();
       this.fill(closure);
       if (t.held !== held) {
@@ -246,17 +244,12 @@ export class CommitFetch {
     p.settle(outcome);
   }
 
-  private objects(conn: SwarmConnection, request: number, objects: readonly { oid: Oid; type: ObjectType; content: Buffer }[], done: boolean): void {
+  private objects(conn: SwarmConnection, request: number, objects: readonly WireObject[], done: boolean): void {
     const p = this.pending.get(request);
     if (p === undefined || p.conn !== conn) return;
     p.timer.refresh();
     for (const o of objects) {
-      if (!p.wanted.has(o.oid) || hashObject(o.type, o.content) !== o.oid) {
-        this.c.avoid.set(conn.nodeId, this.c.now() + AVOID_MS);
-        this.c.log.log('warn', 'peer-sent-wrong-object', { peer: conn.nodeId, oid: o.oid, avoidMs: AVOID_MS });
-        conn.close(`sent an object that is not ${o.oid}`);
-        return;
-      }
+      if (!acceptObject(conn, p.wanted, o, this.c)) return;
       p.wanted.delete(o.oid);
       this.progress.bytes += o.content.length;
       this.progress.objects++;

@@ -18,10 +18,11 @@ export class LocalObjects implements ObjectSource {
   private inWriter: Oid[] = [];
   private inWriterBytes = 0;
   private chain: Promise<void> = Promise.resolve();
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly repo: Repository,
-    private readonly flushBytes: number,
+    private readonly o: { readonly flushBytes: number; /** Write promisor packs (the repository is partial). */ readonly promisor: boolean },
   ) {}
 
   has(oid: Oid): boolean | Promise<boolean> {
@@ -43,7 +44,7 @@ export class LocalObjects implements ObjectSource {
     this.pending.set(oid, { type, content });
     return this.serial(async () => {
       try {
-        this.writer ??= await this.repo.newPackWriter();
+        this.writer ??= await this.repo.newPackWriter({ promisor: this.o.promisor });
         this.inWriter.push(oid);
         this.inWriterBytes += content.length;
         await this.writer.writeHashed(oid, type, content);
@@ -51,13 +52,22 @@ export class LocalObjects implements ObjectSource {
         this.drop([oid]);
         throw e;
       }
-      if (this.inWriterBytes >= this.flushBytes) await this.finishPack();
+      if (this.inWriterBytes >= this.o.flushBytes) await this.finishPack();
     });
   }
 
   /** Forgets objects that will not reach a pack: they count as absent again. */
   private drop(oids: readonly Oid[]): void {
     for (const oid of oids) this.pending.delete(oid);
+  }
+
+  /** Makes what was added so far durable within `ms` at the latest (on-demand reads trickle in: one pack per burst, not per read). */
+  flushWithin(ms: number): void {
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush().catch(() => undefined);
+    }, ms);
   }
 
   /** Makes everything added so far durable (a finished, fsynced pack the repository reads). */
@@ -90,6 +100,8 @@ export class LocalObjects implements ObjectSource {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     await this.flush().catch(() => undefined);
   }
 }

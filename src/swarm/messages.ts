@@ -27,7 +27,7 @@ message Interested { bytes commit = 1; uint32 history = 2; }
 // The pieces of the closure the sender holds; pieces = 0 while it does not know the closure yet.
 message Have { bytes commit = 1; uint32 history = 2; uint32 pieces = 3; bytes bitfield = 4; bool complete = 5; }
 message HavePiece { bytes commit = 1; uint32 history = 2; uint32 piece = 3; }
-enum WantKind { BLOBS = 0; META = 1; }
+enum WantKind { BLOBS = 0; META = 1; READ = 2; }
 // A batch of object ids; META wants may name commits and trees only and bypass the upload slot.
 message Want { uint32 request = 1; WantKind kind = 2; repeated bytes oids = 3; }
 message Object { bytes oid = 1; string type = 2; bytes content = 3; }
@@ -53,7 +53,15 @@ export const LIMITS = {
   history: 1_000_000,
 } as const;
 
-export type WantKind = 'blobs' | 'meta';
+/** By their protobuf enum number: 'blobs' through the upload slot, 'meta' (commits and trees) and 'read' (on-demand reads) at once. */
+const WANT_KINDS = ['blobs', 'meta', 'read'] as const;
+export type WantKind = (typeof WANT_KINDS)[number];
+function wantKind(n: unknown): WantKind {
+  const k = typeof n === 'number' ? WANT_KINDS[n] : undefined;
+  if (k === undefined) throw new WireError(`unknown want kind ${String(n)}`);
+  return k;
+}
+
 export type RejectReason = 'busy' | 'missing' | 'refused';
 
 export interface WireObject {
@@ -94,7 +102,7 @@ export function encodeMessage(m: SwarmMessage): Uint8Array {
       body = { have_piece: { commit: b(m.commit), history: m.history, piece: m.piece } };
       break;
     case 'want':
-      body = { want: { request: m.request, kind: m.want === 'meta' ? 1 : 0, oids: m.oids.map(b) } };
+      body = { want: { request: m.request, kind: WANT_KINDS.indexOf(m.want), oids: m.oids.map(b) } };
       break;
     case 'objects':
       body = { objects: { request: m.request, objects: m.objects.map((o) => ({ oid: b(o.oid), type: o.type, content: o.content })), done: m.done } };
@@ -150,7 +158,7 @@ export function decodeMessage(bytes: Uint8Array): SwarmMessage {
     case 'want': {
       const oids = m.oids as unknown[];
       if (oids.length === 0 || oids.length > LIMITS.wantOids) throw new WireError(`want of ${oids.length} ids`);
-      return { kind, request: count(m.request, 0xffffffff, 'request'), want: m.kind === 1 ? 'meta' : 'blobs', oids: oids.map((o) => oid(o, 'wanted id')) };
+      return { kind, request: count(m.request, 0xffffffff, 'request'), want: wantKind(m.kind), oids: oids.map((o) => oid(o, 'wanted id')) };
     }
     case 'objects': {
       const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer }[]).map((o): WireObject => {

@@ -1,7 +1,7 @@
 /**
  * The serving side of the swarm. Interest in a closure is answered with this node's bitfield
  * and a subscription to its progress. Metadata wants (commits and trees: small, needed first)
- * are served at once; blob wants go through one upload slot, so this node sends to one peer at a
+ * and on-demand reads (a reader waits on them) are served at once; bulk blob wants go through one upload slot, so this node sends to one peer at a
  * time: the holder of the slot may keep two requests queued (pipelining), anyone else is told
  * `busy` and asks another holder. Objects go out in messages of at most 4 MiB, paced by the
  * socket.
@@ -18,7 +18,8 @@ import { MAX_SUBSCRIPTIONS, type Transfers } from './transfers.js';
 const BATCH_BYTES = 4 << 20;
 const QUEUE_PER_HOLDER = 2;
 const READ_AHEAD = 32;
-const META_PER_CONNECTION = 2;
+/** Metadata and on-demand read wants served at once, per connection. */
+const AT_ONCE_PER_CONNECTION = 2;
 /** Objects too large for one message are refused (gitfs never makes one; a plain git blob could be). */
 const MAX_OBJECT_BYTES = LIMITS.messageBytes - (64 << 10);
 
@@ -35,7 +36,7 @@ export class ObjectServer {
   private serving: Job | undefined;
   /** Someone other than the holder asked since the holder took the slot. */
   private turnedAway = false;
-  /** Metadata wants being served, per connection. */
+  /** Metadata and read wants being served, per connection. */
   private readonly meta = new Map<SwarmConnection, number>();
   readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
 
@@ -59,9 +60,10 @@ export class ObjectServer {
         const oids = [...new Set(m.oids)];
         if (m.want === 'blobs') return this.enqueue({ conn, request: m.request, oids, cancelled: false });
         const serving = this.meta.get(conn) ?? 0;
-        if (serving >= META_PER_CONNECTION) return conn.send({ kind: 'reject', request: m.request, reason: 'busy', missing: [] });
+        if (serving >= AT_ONCE_PER_CONNECTION) return conn.send({ kind: 'reject', request: m.request, reason: 'busy', missing: [] });
         this.meta.set(conn, serving + 1);
-        void this.serveMeta(conn, m.request, oids).finally(() => {
+        const allowed = m.want === 'meta' ? (type: string) => type === 'commit' || type === 'tree' : () => true;
+        void this.serveAtOnce(conn, m.request, oids, allowed).finally(() => {
           const n = (this.meta.get(conn) ?? 1) - 1;
           if (n <= 0) this.meta.delete(conn);
           else this.meta.set(conn, n);
@@ -103,8 +105,8 @@ export class ObjectServer {
     this.turnedAway = false;
   }
 
-  private async serveMeta(conn: SwarmConnection, request: number, oids: readonly Oid[]): Promise<void> {
-    await this.send(conn, request, oids, () => false, (type) => type === 'commit' || type === 'tree').catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
+  private async serveAtOnce(conn: SwarmConnection, request: number, oids: readonly Oid[], allowed: (type: string) => boolean): Promise<void> {
+    await this.send(conn, request, oids, () => false, allowed).catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
   }
 
   private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true): Promise<void> {

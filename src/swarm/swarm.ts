@@ -9,11 +9,13 @@ import { createHash } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
 import { updateShallow } from '../branches/shallow.js';
+import { markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
+import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
@@ -24,8 +26,10 @@ import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
 import { LocalObjects } from './local-objects.js';
 import type { SwarmMessage } from './messages.js';
+import { readFrom, type ReadComponents, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
 import { evaluatePolicies, type BranchDecision, type Policy } from './policy.js';
+import { rendezvousOrder } from './rendezvous.js';
 import { Transfers } from './transfers.js';
 
 export interface SwarmComponents {
@@ -47,6 +51,12 @@ export interface SwarmOptions {
 const DIAL_TIMEOUT_MS = 10_000;
 
 const RECENT = 64;
+/** Ids per on-demand read want (about 2 MiB of 8 KiB chunks). */
+const DEMAND_BATCH = 256;
+const DEMAND_BUSY_TRIES = 20;
+const DEMAND_BUSY_WAIT_MS = 10;
+/** Objects read on demand are in a finished pack within this time. */
+const DEMAND_FLUSH_MS = 2000;
 
 export interface FetchOutcome {
   readonly commit: Oid;
@@ -62,6 +72,10 @@ interface Running {
   readonly started: number;
 }
 
+function fetchKey(commit: Oid, history: number, blobs: boolean): string {
+  return `${commit}:${history}:${blobs ? 'whole' : 'meta'}`;
+}
+
 export class Swarm {
   readonly local: LocalObjects;
   readonly transfers: Transfers;
@@ -71,7 +85,7 @@ export class Swarm {
   private readonly live = new Set<SwarmConnection>();
   private readonly dialing = new Map<NodeId, Promise<SwarmConnection | undefined>>();
   private readonly fetches = new Map<string, Running>();
-  private readonly requests = new Map<number, CommitFetch>();
+  private readonly requests = new Map<number, RequestOwner>();
   private readonly avoid = new Map<NodeId, number>();
   /** Targets given up on (diverged): not fetched again. */
   private readonly settled = new Set<string>();
@@ -80,7 +94,7 @@ export class Swarm {
   private chain: Promise<void> = Promise.resolve();
   private readonly completions = new Set<Promise<void>>();
   private stopped = false;
-  readonly stats = { fetched: 0, fetchFailures: 0 };
+  readonly stats = { fetched: 0, fetchFailures: 0, demanded: 0 };
   /** How the last fetches ended (newest last, at most RECENT), for `gitfs fetch` to report. */
   private readonly recent: FetchOutcome[] = [];
 
@@ -88,9 +102,16 @@ export class Swarm {
     private readonly c: SwarmComponents,
     private readonly o: SwarmOptions,
   ) {
-    this.local = new LocalObjects(c.repo, o.flushBytes);
+    this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand') });
     this.transfers = new Transfers(this.local);
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log });
+    this.reading = {
+      log: c.log,
+      now: () => c.clock.now(),
+      nextRequest: () => this.nextRequest++,
+      track: (request, owner) => void (owner === undefined ? this.requests.delete(request) : this.requests.set(request, owner)),
+      avoid: this.avoid,
+    };
     this.infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${c.trust.clusterId}`).digest();
   }
 
@@ -111,7 +132,7 @@ export class Swarm {
       if (this.conns.get(conn.nodeId) === conn) this.conns.delete(conn.nodeId);
       this.transfers.unsubscribe(conn);
       this.server.forget(conn);
-      for (const r of this.fetches.values()) r.fetch.peerGone(conn);
+      for (const owner of new Set<RequestOwner>([...this.requests.values(), ...[...this.fetches.values()].map((r) => r.fetch)])) owner.peerGone(conn);
       this.c.log.log('debug', 'swarm-disconnected', { peer: conn.nodeId, reason });
     },
   };
@@ -136,7 +157,7 @@ export class Swarm {
         return;
       case 'have':
       case 'have_piece':
-        this.fetches.get(`${m.commit}:${m.history}`)?.fetch.handle(conn, m);
+        for (const r of this.fetches.values()) if (r.fetch.commit === m.commit && r.fetch.transfer.history === m.history) r.fetch.handle(conn, m);
         return;
       case 'objects':
       case 'reject':
@@ -189,14 +210,15 @@ export class Swarm {
     for (const d of await this.decisions()) {
       if (!d.shouldHold || d.target === undefined || (d.state !== 'missing' && d.state !== 'behind')) continue;
       const policy = this.o.policies[d.policy];
-      if (policy === undefined || policy.fetch !== 'eager') continue;
+      if (policy === undefined) continue;
       const history = policy.history === 'all' ? 0 : policy.history;
-      this.want(d.branch, d.target.oid, history, [...d.target.from, ...d.holders]);
+      // On demand: the commits and trees now (listing and stat need them), blobs when read.
+      this.want(d.branch, d.target.oid, history, [...d.target.from, ...d.holders], policy.fetch === 'eager');
     }
   }
 
-  private want(branch: BranchName, commit: Oid, history: number, sources: readonly NodeId[]): void {
-    const key = `${commit}:${history}`;
+  private want(branch: BranchName, commit: Oid, history: number, sources: readonly NodeId[], blobs: boolean): void {
+    const key = fetchKey(commit, history, blobs);
     if (this.settled.has(`${branch}:${key}`)) return;
     let running = this.fetches.get(key);
     if (running === undefined) {
@@ -205,18 +227,14 @@ export class Swarm {
         {
           local: this.local,
           transfer: this.transfers.get(commit, history),
-          log: this.c.log,
-          now: () => this.c.clock.now(),
-          nextRequest: () => this.nextRequest++,
-          track: (request, f) => (f === undefined ? this.requests.delete(request) : this.requests.set(request, f)),
-          avoid: this.avoid,
+          ...this.reading,
         },
-        { order, self: this.c.identity.nodeId },
+        { order, self: this.c.identity.nodeId, blobs },
       );
       fetch.transfer.active = true;
       running = { fetch, branches: new Set([branch]), started: this.c.clock.now() };
       this.fetches.set(key, running);
-      this.c.log.log('info', 'fetch-start', { branch, commit, history });
+      this.c.log.log('info', 'fetch-start', { branch, commit, history, blobs });
       this.completions.add(this.complete(key, running));
     }
     running.branches.add(branch);
@@ -260,18 +278,20 @@ export class Swarm {
     if (local === closure.commit) return;
     if (local !== undefined && !closure.commits.includes(local)) {
       if (await this.descends(local, closure.commit)) return;
-      this.settled.add(`${branch}:${closure.commit}:${closure.history}`);
+      this.settled.add(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: 'the local branch has commits the fetched head lacks; left as it is' });
       return;
     }
     // The whole closure must be in finished packs before a ref names it (a failed pack write drops objects).
     let absent: Oid | undefined;
-    for (const o of [...closure.commits, ...closure.trees, ...closure.blobs]) {
+    const needed = running.fetch.withBlobs ? [...closure.commits, ...closure.trees, ...closure.blobs] : [...closure.commits, ...closure.trees];
+    for (const o of needed) {
       if (this.c.repo.objects.hasPacked(o) || (await this.c.repo.objects.has(o))) continue;
       absent = o;
       break;
     }
     if (absent !== undefined) throw new GitfsError(ErrorCodes.IO, `${absent} of ${closure.commit}'s closure is not in a finished pack`, { oid: absent });
+    if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir);
     await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (c) => this.parentsMissing(c)));
     try {
       await refs.update(branch, { expected: local ?? null, next: closure.commit, message: `gitfs swarm: fetched ${closure.commit}` });
@@ -325,9 +345,53 @@ export class Swarm {
     if (newest === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a branch ${branch}`, { branch });
     const policy = this.o.policies[(await this.decisions()).find((d) => d.branch === branch)?.policy ?? -1];
     const history = policy === undefined || policy.history === 'all' ? 0 : policy.history;
-    this.settled.delete(`${branch}:${newest.oid}:${history}`);
-    this.want(branch, newest.oid, history, holders.filter((h) => h.oid === newest.oid).map((h) => h.nodeId));
+    this.settled.delete(`${branch}:${fetchKey(newest.oid, history, true)}`);
+    this.want(branch, newest.oid, history, holders.filter((h) => h.oid === newest.oid).map((h) => h.nodeId), true);
     return { commit: newest.oid, history };
+  }
+
+  /** What every request this node makes needs: ids, routing of the answers, the peers to avoid. */
+  private readonly reading: ReadComponents;
+
+  /**
+   * On-demand read (a reader waits): the objects `oids`, from here or else from peers, asked in
+   * rendezvous order of the first id (so readers of the same file spread over holders), each
+   * checked, stored (durable within DEMAND_FLUSH_MS) and returned. Ids no peer has are left out.
+   */
+  async demand(oids: readonly Oid[]): Promise<Map<Oid, GitObject>> {
+    const found = new Map<Oid, GitObject>();
+    const wanted = [...new Set(oids)];
+    for (const oid of wanted) {
+      // A damaged local copy counts as missing: a peer's good one replaces it.
+      const here = this.local.hasNow(oid) ? await this.local.read(oid).catch(() => undefined) : undefined;
+      if (here !== undefined) found.set(oid, here);
+    }
+    let missing = wanted.filter((o) => !found.has(o));
+    const now = this.c.clock.now();
+    const peers = new Map(this.c.peers().map((p) => [p.nodeId, p]));
+    const order = rendezvousOrder(missing[0] ?? '', [...peers.keys()].filter((id) => id !== this.c.identity.nodeId && (this.avoid.get(id) ?? 0) <= now));
+    for (const id of order) {
+      if (missing.length === 0 || this.stopped) break;
+      const conn = await this.connection(peers.get(id) as Peer);
+      if (conn === undefined) continue;
+      for (let offset = 0, busy = 0; offset < missing.length && conn.isOpen && busy < DEMAND_BUSY_TRIES; ) {
+        const r = await readFrom(conn, missing.slice(offset, offset + DEMAND_BATCH), this.reading);
+        if (r.busy) {
+          busy++;
+          await new Promise((resolve) => setTimeout(resolve, DEMAND_BUSY_WAIT_MS));
+          continue;
+        }
+        for (const o of r.objects) {
+          found.set(o.oid, { type: o.type, content: o.content });
+          this.local.add(o.oid, o.type, o.content).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
+        }
+        offset += DEMAND_BATCH;
+      }
+      missing = missing.filter((o) => !found.has(o));
+    }
+    if (found.size > 0) this.local.flushWithin(DEMAND_FLUSH_MS);
+    this.stats.demanded += found.size;
+    return found;
   }
 
   /** How the recent fetches ended. */

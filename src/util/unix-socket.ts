@@ -3,7 +3,7 @@
  * connection (src/util/json-line.ts). Used by the mount's control socket and the node daemon's.
  */
 import { chmod, unlink } from 'node:fs/promises';
-import { createConnection, createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { ErrorCodes, GitfsError, errnoCode, type ErrorCode } from '../errors.js';
 import { answerOneLine, askOneLine } from './json-line.js';
 
@@ -18,11 +18,16 @@ export function checkSocketPath(path: string, what: string): string {
 }
 
 /** Serves requests at `path` (replacing a socket left there) until the server is closed. */
-export async function serveUnixSocket(path: string, handle: (req: unknown) => Promise<unknown>): Promise<Server> {
+export function serveUnixSocket(path: string, handle: (req: unknown) => Promise<unknown>): Promise<Server> {
+  return listenUnixSocket(path, (socket) => answerOneLine(socket, handle));
+}
+
+/** Listens at `path` (replacing a socket left there, mode 0600), each connection to `onConnection`. */
+export async function listenUnixSocket(path: string, onConnection: (socket: Socket) => void): Promise<Server> {
   await unlink(path).catch((e: unknown) => {
     if (errnoCode(e) !== 'ENOENT') throw e;
   });
-  const server = createServer((socket) => answerOneLine(socket, handle));
+  const server = createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());

@@ -27,13 +27,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 import { GITFS_BIN } from '../support/cli.js';
 import { Daemon, GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh as waitMeshOf, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
+import { stopAllMounts, TestMount } from '../support/mount.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
 
@@ -185,6 +186,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
   this.timeout(120_000);
   const clusters: NetnsCluster[] = [];
   const dirs = suiteDirs(async () => {
+    await stopAllMounts();
     for (const c of clusters) await c.cleanup();
   });
   let net: NetnsCluster;
@@ -429,25 +431,54 @@ describe('swarm/cluster: policy replication between real daemons in network name
     );
   });
 
-  it('fetch: on-demand branches stay where they were made until `gitfs fetch` asks, which fetches them byte-identical and reports it', async function () {
+  it('fetch: on-demand: every node takes the commits and trees at once and no blob; reading through the mount fetches what is read, byte-identical; `gitfs fetch` completes the rest', async function () {
     this.timeout(120_000);
     await configure('cold', { policies: [{ branches: 'cold/*', replicas: 'all', fetch: 'on-demand' }] });
     const author = member(2);
     const tree = makeTree('cold', 4 * MiB);
     const c = await commitTree(author, 'cold/x', tree, 'cold x');
-    // Two intervals: every node has heard of it and none fetched it.
-    await sleep(2 * INTERVAL_MS);
-    for (const n of others(author)) {
-      assert.deepEqual(current(n).find('fetch-start', { branch: 'cold/x' }), [], `${n.name} fetched an on-demand branch by itself`);
-      assert.equal(await refOf(n, 'cold/x'), undefined);
+    const receivers = others(author);
+    await waitEvents(receivers, 'fetched', { branch: 'cold/x' }, c.started, 6 * INTERVAL_MS, 'every node takes the commits and trees of cold/x');
+    /** `gitfs fsck` on n: its count of blobs not here (kept on demand); no problems either way. */
+    const absentOn = async (n: GitfsNode): Promise<number> => {
+      const out = await n.ok(['fsck'], { timeoutMs: 60_000 });
+      assert.match(out, / 0 problems$/m, `${n.name}: gitfs fsck: ${out}`);
+      return Number(/\((\d+) blobs not here/.exec(out)?.[1] ?? 0);
+    };
+    // 4 MiB in ~8 KiB chunks, and the 3 small files: hundreds of blobs, none of them here.
+    const blobs = await absentOn(member(4));
+    assert.ok(blobs > 100, `${member(4).name}: only ${blobs} blobs absent`);
+    for (const n of receivers) {
+      assert.equal(await refOf(n, 'cold/x'), c.oid, `${n.name}: cold/x`);
+      assert.equal(await absentOn(n), blobs, `${n.name}: blobs absent`);
+      // git accepts the partial repository (promisor packs), and lists it.
+      await gitFsck(n);
       const d = (await policyOf(n)).decisions.find((x) => x.branch === 'cold/x');
-      assert.equal(d?.state, 'missing', `${n.name}: gitfs policy says ${JSON.stringify(d)}`);
+      assert.equal(d?.state, 'held', `${n.name}: gitfs policy says ${JSON.stringify(d)}`);
     }
+    // Reader: member 4 reads every file through its mount (the mount asks its daemon, which asks peers).
     const reader = member(4);
-    const out = await reader.ok(['fetch', 'cold/x'], { timeoutMs: 60_000 });
+    const mnt = join(base, 'mnt-cold');
+    const m = await TestMount.start(reader.repo, mnt);
+    try {
+      const t0 = Date.now();
+      for (const f of tree.files) {
+        const got = readFileSync(join(mnt, 'cold', 'x', f));
+        assert.ok(got.equals(readFileSync(join(tree.dir, f))), `${reader.name}: ${f} read through the mount differs from the source`);
+      }
+      console.log(`      read ${tree.files.length} files (4 MiB) through a partial node's mount in ${Date.now() - t0} ms`);
+    } finally {
+      await m.stop();
+    }
+    // What was read is kept (a pack within 2 s); the other nodes still hold no blob.
+    await waitFor('the reader keeps every blob it read', 10_000, async () => ((await absentOn(reader)) === 0 ? true : undefined), { everyMs: 500, diag });
+    await gitFsck(reader);
+    assert.equal(await absentOn(member(3)), blobs, `${member(3).name} holds blobs it never read`);
+    // `gitfs fetch` completes a partial copy.
+    const out = await member(3).ok(['fetch', 'cold/x'], { timeoutMs: 60_000 });
     assert.match(out, new RegExp(`^fetched cold/x at ${c.oid.slice(0, 12)}: `), out);
-    await verifyCopy(reader, 'cold/x', c.oid, tree, true);
-    for (const n of others(author).filter((x) => x !== reader)) assert.equal(await refOf(n, 'cold/x'), undefined, `${n.name} fetched cold/x too`);
+    assert.equal(await absentOn(member(3)), 0, `${member(3).name}: blobs absent after gitfs fetch`);
+    await verifyCopy(member(3), 'cold/x', c.oid, tree, true);
     const missing = await reader.net.exec(process.execPath, [GITFS_BIN, 'fetch', '--repo', reader.repo, 'cold/nobody-has-this'], { env: reader.env() });
     assert.equal(missing.code, 4, `gitfs fetch of an unannounced branch: exit ${missing.code} ${missing.stderr}`);
     assert.match(missing.stderr, /GITFS_UNKNOWN_BRANCH/);

@@ -1,3 +1,4 @@
+import { readThroughDaemon } from '../../node/object-socket.js';
 import { coalesce, fileContent } from '../../files/file-content.js';
 import { integerOption, parse, positionals, withRepo, type Command } from '../context.js';
 import { resolveEntry } from '../resolve.js';
@@ -13,6 +14,7 @@ export const cat: Command = {
     const offset = integerOption(values.offset, 'offset') ?? 0;
     const length = integerOption(values.length, 'length');
     return withRepo(ctx, values.repo, async (repo) => {
+      readThroughDaemon(repo);
       const { entry } = await resolveEntry(repo, expr);
       for await (const piece of coalesce(fileContent(repo.objects, entry, offset, length))) await ctx.stdout.write(piece);
       return 0;

@@ -1,3 +1,4 @@
+import { readThroughDaemon } from '../../node/object-socket.js';
 import { resolve } from 'node:path';
 import { exportEntry } from '../../files/exporter.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
@@ -13,6 +14,7 @@ export const exportCommand: Command = {
     const { values, positionals: rest } = parse(ctx, {}, usage);
     const [expr, dir] = positionals(rest, 2, 2, usage) as [string, string];
     return withRepo(ctx, values.repo, async (repo) => {
+      readThroughDaemon(repo);
       const { commit, entry } = await resolveEntry(repo, expr);
       const r = await exportEntry(repo.objects, entry, resolve(ctx.cwd, dir));
       await ctx.stderr.write(`exported ${commit.slice(0, 12)}: ${r.files} files, ${r.symlinks} symlinks, ${r.directories} directories, ${humanBytes(r.bytes)}\n`);

@@ -1,4 +1,5 @@
 import { fsck as check } from '../../files/fsck.js';
+import { isPartial } from '../../repo/partial.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 import { ExitCodes } from '../exit-codes.js';
 
@@ -12,14 +13,15 @@ export const fsck: Command = {
     positionals(rest, 0, 0, usage);
     return withRepo(ctx, values.repo, async (repo) => {
       const roots = (await repo.refs.list()).map((b) => ({ name: b.name, oid: b.oid }));
-      const report = await check(repo.objects, roots);
+      const report = await check(repo.objects, roots, { partial: await isPartial(repo.gitDir) });
       for (const p of report.problems) {
         await ctx.stdout.write(`${p.code} ${p.oid}: ${p.message}\n${p.neededBy.map((w) => `  needed by ${w}\n`).join('')}`);
       }
       const damaged = [...repo.objects.damagedPacks().values()];
       for (const e of damaged) await ctx.stdout.write(`${e.code} ${e.message}\n`);
       const problems = report.problems.length + damaged.length;
-      await ctx.stdout.write(`checked ${report.objects} objects in ${report.commits} commits of ${roots.length} branches: ${problems} problems\n`);
+      const absent = report.absent > 0 ? ` (${report.absent} blobs not here: kept on demand)` : '';
+      await ctx.stdout.write(`checked ${report.objects} objects in ${report.commits} commits of ${roots.length} branches${absent}: ${problems} problems\n`);
       return problems === 0 ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
     });
   },

@@ -1,3 +1,4 @@
+import { readThroughDaemon } from '../../node/object-socket.js';
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -23,6 +24,7 @@ export const mount: Command = {
     const repoDir = resolve(ctx.cwd, repoPath(ctx, values.repo));
     if (values.background === true) return background(ctx, repoDir, mountpoint, allowOther);
     const repo = await Repository.open(repoDir, { env: ctx.env });
+    readThroughDaemon(repo);
     try {
       const log = (line: string): void => void ctx.stderr.write(`${line}\n`);
       const session = await MountSession.start(repo, mountpoint, log, { allowOther });

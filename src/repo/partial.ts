@@ -1,0 +1,36 @@
+/**
+ * A partial repository, in git's own terms (partial clone): a node that keeps a branch
+ * `fetch: on-demand` holds its commits and trees, and its blobs only once something reads
+ * them. Git accepts such a repository when its config names a promisor remote
+ * (`extensions.partialClone`, which needs `core.repositoryformatversion = 1`) and the packs
+ * holding the trees are promisor packs (a `pack-*.promisor` file beside the pack): `git fsck
+ * --strict` then passes over the blobs those trees name and this repository lacks. The remote,
+ * `gitfs`, has no URL: git cannot fetch from it (`git cat-file` of an absent blob fails; gitfs
+ * reads go through the node daemon). docs/FORMAT.md "Partial repositories".
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/durable.js';
+import { parseGitConfig } from './git-config.js';
+
+export const PROMISOR_REMOTE = 'gitfs';
+
+/** Whether the config at `gitDir` already makes the repository partial. */
+export async function isPartial(gitDir: string): Promise<boolean> {
+  const path = join(gitDir, 'config');
+  return parseGitConfig(await readFile(path, 'utf8'), path).get('extensions.partialclone') === PROMISOR_REMOTE;
+}
+
+/** Makes the repository partial (idempotent; the config is replaced atomically). */
+export async function markPartial(gitDir: string): Promise<void> {
+  if (await isPartial(gitDir)) return;
+  const path = join(gitDir, 'config');
+  const text = await readFile(path, 'utf8');
+  const raised = text.replace(/^(\s*repositoryformatversion\s*=\s*)0\s*$/m, '$11');
+  await writeFileAtomic(path, `${raised.endsWith('\n') ? raised : `${raised}\n`}[extensions]\n\tpartialClone = ${PROMISOR_REMOTE}\n[remote "${PROMISOR_REMOTE}"]\n\tpromisor = true\n`);
+}
+
+/** The marker that makes `packPath` (…/pack-<hash>.pack) a promisor pack. */
+export function promisorMarker(packPath: string): string {
+  return packPath.replace(/\.pack$/, '.promisor');
+}
