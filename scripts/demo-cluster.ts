@@ -1,5 +1,6 @@
 /**
- * The cluster part of `make demo`: three members and one stranger. As root, each node lives in
+ * The cluster part of `make demo`: three members and one stranger; node0 keeps disk images on
+ * demand and reads one through its mount. As root, each node lives in
  * a network namespace of its own on a private bridge (multicast never leaves them); otherwise
  * they share loopback with distinct ports and announce by unicast to each other (static peers);
  * GITFS_DEMO_LOOPBACK=1 asks for that way as root too.
@@ -87,6 +88,28 @@ async function peersOf(node: DemoNode): Promise<PeerJson[]> {
   return r.code === 0 ? (JSON.parse(r.stdout) as { peers: PeerJson[] }).peers : [];
 }
 
+/** Mounts node0's repository (in this namespace: FUSE needs root) and reads the image through it: the chunks come from peers. */
+async function readOnDemand(n0: DemoNode, source: string): Promise<void> {
+  console.log(bold("node0's mount reads the image: each chunk absent there is fetched from a peer as it is read"));
+  const mnt = join(work, 'node0-mnt');
+  const local = (args: readonly string[]): Promise<void> =>
+    new Promise((resolve, reject) => execFile(process.execPath, [GITFS, ...args], { env: BASE_ENV }, (e) => (e === null ? resolve() : reject(e))));
+  await mkdir(mnt, { recursive: true });
+  console.log(`$ gitfs mount --background --repo ${n0.repo} ${mnt}`);
+  await local(['mount', '--background', '--repo', n0.repo, mnt]);
+  try {
+    const started = Date.now();
+    console.log(`$ cmp ${mnt}/images/disk/disk.img ${source}`);
+    await new Promise<void>((resolve, reject) => execFile('cmp', [join(mnt, 'images', 'disk', 'disk.img'), source], (e) => (e === null ? resolve() : reject(e))));
+    console.log(`identical: 32 MiB read on demand in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    await local(['umount', mnt]);
+  }
+  // What was read is kept: within 2 s it is in a pack of node0's own.
+  await until('node0 keeps what it read', async () => !/blobs not here/.test((await n0.run(['fsck', '--repo', n0.repo])).stdout), 10_000);
+  await show(n0, ['fsck']);
+}
+
 async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
   let cluster: NetnsCluster | undefined;
@@ -103,12 +126,13 @@ async function main(): Promise<void> {
     }
     const [n0, n1, n2, stranger] = nodes as [DemoNode, DemoNode, DemoNode, DemoNode];
     console.log(bold('node0 creates the cluster and serves'));
-    // Every member keeps every site/* and images/* branch (REPO/gitfs/node.json, read by gitfs serve).
-    const policies = JSON.stringify({ policies: [{ branches: 'site/*', replicas: 'all' }, { branches: 'images/*', replicas: 'all' }] });
+    // Every member keeps every site/* and images/* branch (REPO/gitfs/node.json, read by gitfs
+    // serve); node0 keeps images/* on demand: commits and trees at once, file content when read.
     for (const n of nodes) {
+      const images = n === n0 ? { branches: 'images/*', replicas: 'all', fetch: 'on-demand' } : { branches: 'images/*', replicas: 'all' };
       await n.run(['init', '--repo', n.repo]);
       await mkdir(join(n.repo, 'gitfs'), { recursive: true });
-      await writeFile(join(n.repo, 'gitfs', 'node.json'), policies);
+      await writeFile(join(n.repo, 'gitfs', 'node.json'), JSON.stringify({ policies: [{ branches: 'site/*', replicas: 'all' }, images] }));
     }
     await show(n0, ['cluster', 'init']);
     children.push(n0.start(['serve', '--repo', n0.repo], join(work, 'node0.log')));
@@ -140,18 +164,22 @@ async function main(): Promise<void> {
     await show(n0, ['peers', '--stats']);
     await show(n0, ['cluster', 'show']);
 
-    console.log(bold('a 32 MiB disk image committed on node1 reaches node0 and node2 through the swarm'));
+    console.log(bold('a 32 MiB disk image committed on node1 reaches node2 through the swarm, and node0 (on demand) learns its commits and trees'));
     const image = join(work, 'image');
     await mkdir(image, { recursive: true });
     await writeFile(join(image, 'disk.img'), randomBytes(32 << 20));
     const started = Date.now();
     await show(n1, ['commit', '--branch', 'images/disk', '--from', image, '-m', 'disk image v1']);
     for (const n of [n0, n2]) await until(`${n.name} holds images/disk`, async () => (await n.run(['log', '--repo', n.repo, '-n', '1', 'images/disk'])).code === 0, 120_000);
-    console.log(`both hold it ${((Date.now() - started) / 1000).toFixed(1)} s after the commit started`);
+    console.log(`both have it ${((Date.now() - started) / 1000).toFixed(1)} s after the commit started`);
     await show(n2, ['policy']);
     await show(n2, ['log', '--oneline', 'images/disk']);
     await show(n2, ['ls', 'images/disk']);
     await show(n2, ['fsck']);
+    console.log(bold('node0 lists the image but holds none of its content'));
+    await show(n0, ['ls', 'images/disk']);
+    await show(n0, ['fsck']);
+    if (cluster !== undefined) await readOnDemand(n0, join(image, 'disk.img'));
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
