@@ -66,6 +66,16 @@ export const ErrorCodes = {
   IO: 'GITFS_IO',
   /** A cluster certificate is refused: wrong issuer, bad signature, outside its validity, wrong kind, or a malformed node id. */
   BAD_CERTIFICATE: 'GITFS_BAD_CERTIFICATE',
+  /** A release key (OpenSSH public key, PKCS#8 or OpenSSH private key) is malformed, encrypted, or not Ed25519. */
+  BAD_KEY: 'GITFS_BAD_KEY',
+  /** A release signature is well-formed but made by a key the caller does not trust. */
+  UNTRUSTED_KEY: 'GITFS_UNTRUSTED_KEY',
+  /** A release manifest (gitfs-release.json) is malformed or says something refused. */
+  BAD_MANIFEST: 'GITFS_BAD_MANIFEST',
+  /** A release payload does not match its manifest (size or SHA-256). */
+  PAYLOAD_MISMATCH: 'GITFS_PAYLOAD_MISMATCH',
+  /** A stored rollout agent state does not decode (malformed, inconsistent, or a newer format). */
+  BAD_AGENT_STATE: 'GITFS_BAD_AGENT_STATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

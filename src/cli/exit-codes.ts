@@ -47,6 +47,11 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.PEER_FAILED]: ExitCodes.IO,
   [ErrorCodes.NOT_SERVING]: ExitCodes.NOT_FOUND,
   [ErrorCodes.UNSUPPORTED_FILE_TYPE]: ExitCodes.CHECK_FAILED,
+  [ErrorCodes.BAD_KEY]: ExitCodes.USAGE,
+  [ErrorCodes.UNTRUSTED_KEY]: ExitCodes.CORRUPT,
+  [ErrorCodes.BAD_MANIFEST]: ExitCodes.CORRUPT,
+  [ErrorCodes.PAYLOAD_MISMATCH]: ExitCodes.CORRUPT,
+  [ErrorCodes.BAD_AGENT_STATE]: ExitCodes.CORRUPT,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -9,7 +9,8 @@
  * config file (`policies`, and what else it needs) and restarts every daemon with it
  * (`gitfs serve --config FILE -v`, -v for the debug event closure-known), so that a failure
  * names its own cause. Announce interval 2 s. The tests: replication to the nodes a policy names
- * and to no other (20 MiB); SIGTERM with swarm connections open; replicas 3 with a holder killed
+ * and to no other (20 MiB); an on-demand branch (commits and trees everywhere, blobs only where
+ * read through a real FUSE mount of a partial node, `gitfs fetch` completing one); SIGTERM with swarm connections open; replicas 3 with a holder killed
  * (graceMs 4 s); a receiver killed mid-transfer (60 MiB, packs every 4 MiB) and restarted; a
  * 3|2 partition by nftables (UDP and TCP) that heals; a stranger's and an anonymous TLS client
  * on the swarm port (TLS completes, because the port also takes joins, and the connection is
