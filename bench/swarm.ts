@@ -31,6 +31,7 @@
  *   node dist/bench/swarm.js [--nodes 4,8,16] [--size-mib 512] [--rate-mbit 200] [--change-mib 4]
  *                            [--change-at-mib M] [--skip http,aria2,gitfs,rsync] [--out FILE]
  *                            [--daemon-logs DIR [--verbose]]   (every daemon's stderr kept, -v: with debug events)
+ *                            [--cpu-prof DIR]   (every daemon writes a V8 CPU profile there when it stops)
  */
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -56,6 +57,7 @@ const { values: opt } = parseArgs({
     'change-at-mib': { type: 'string' },
     skip: { type: 'string', default: '' },
     'daemon-logs': { type: 'string' },
+    'cpu-prof': { type: 'string' },
     verbose: { type: 'boolean', default: false },
     out: { type: 'string', default: fileURLToPath(new URL('../../bench/results/swarm-latest.md', import.meta.url)) },
   },
@@ -504,7 +506,8 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
   const gitfs = (n: NetnsNode, args: string[], timeoutMs = 60_000): Promise<string> => checkedIn(n, process.execPath, [GITFS_BIN, ...args, '--repo', repos[n.index] as string], timeoutMs, gitfsEnv());
   for (const n of nodes) await gitfs(n, ['init']);
   const serve = async (n: NetnsNode): Promise<void> => {
-    const child = n.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', repos[n.index] as string, '--config', config, ...(VERBOSE ? ['-v'] : [])], { env: gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
+    const profile = opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`];
+    const child = n.spawn(process.execPath, [...profile, GITFS_BIN, 'serve', '--repo', repos[n.index] as string, '--config', config, ...(VERBOSE ? ['-v'] : [])], { env: gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
     const d = new Daemon(n, repos[n.index] as string, child, nodes.length);
     daemons.push(d);
     if (!(await until(() => d.nodeId !== undefined || d.exit !== undefined, Date.now() + 30_000)) || d.nodeId === undefined) {

@@ -101,6 +101,9 @@ export class CommitFetch implements RequestOwner {
       case 'have_piece':
         peer?.pieces.add(m.piece);
         break;
+      case 'free':
+        this.busyUntil.delete(conn.nodeId);
+        break;
       case 'objects':
         this.objects(conn, m.request, m.objects, m.done);
         break;

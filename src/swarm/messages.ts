@@ -20,6 +20,7 @@ message SwarmMessage {
     Objects objects = 5;
     Cancel cancel = 6;
     Reject reject = 7;
+    Free free = 8;
   }
 }
 // "Tell me what you hold of this commit's closure (history commits deep), and keep me told."
@@ -36,6 +37,8 @@ message Objects { uint32 request = 1; repeated Object objects = 2; bool done = 3
 message Cancel { uint32 request = 1; }
 enum RejectReason { BUSY = 0; MISSING = 1; REFUSED = 2; }
 message Reject { uint32 request = 1; RejectReason reason = 2; repeated bytes missing = 3; }
+// "My upload slot is free": sent to each peer told BUSY since the slot was taken, so it asks again at once.
+message Free {}
 `;
 
 const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
@@ -77,7 +80,8 @@ export type SwarmMessage =
   | { readonly kind: 'want'; readonly request: number; readonly want: WantKind; readonly oids: readonly Oid[] }
   | { readonly kind: 'objects'; readonly request: number; readonly objects: readonly WireObject[]; readonly done: boolean }
   | { readonly kind: 'cancel'; readonly request: number }
-  | { readonly kind: 'reject'; readonly request: number; readonly reason: RejectReason; readonly missing: readonly Oid[] };
+  | { readonly kind: 'reject'; readonly request: number; readonly reason: RejectReason; readonly missing: readonly Oid[] }
+  | { readonly kind: 'free' };
 
 export class WireError extends Error {
   constructor(message: string) {
@@ -112,6 +116,9 @@ export function encodeMessage(m: SwarmMessage): Uint8Array {
       break;
     case 'reject':
       body = { reject: { request: m.request, reason: REASONS.indexOf(m.reason), missing: m.missing.map(b) } };
+      break;
+    case 'free':
+      body = { free: {} };
       break;
   }
   const bytes = Message.encode(Message.fromObject(body)).finish();
@@ -173,6 +180,8 @@ export function decodeMessage(bytes: Uint8Array): SwarmMessage {
       const reason = REASONS[count(m.reason, REASONS.length - 1, 'reject reason')] as RejectReason;
       return { kind, request: count(m.request, 0xffffffff, 'request'), reason, missing: (m.missing as unknown[]).slice(0, LIMITS.wantOids).map((o) => oid(o, 'missing id')) };
     }
+    case 'free':
+      return { kind };
     default:
       throw new WireError(`unknown message ${String(kind)}`);
   }

@@ -52,8 +52,8 @@ export interface ReadResult {
   readonly busy: boolean;
 }
 
-/** One `read` want to one peer: resolves once it is answered, refused, timed out, or the peer goes. */
-export function readFrom(conn: SwarmConnection, oids: readonly Oid[], c: ReadComponents): Promise<ReadResult> {
+/** One `read` (or `meta`) want to one peer: resolves once it is answered, refused, timed out, or the peer goes. */
+export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'read' | 'meta', c: ReadComponents): Promise<ReadResult> {
   const request = c.nextRequest();
   const wanted = new Set(oids);
   const got: WireObject[] = [];
@@ -85,6 +85,6 @@ export function readFrom(conn: SwarmConnection, oids: readonly Oid[], c: ReadCom
         if (gone === conn) end(false);
       },
     });
-    conn.send({ kind: 'want', request, want: 'read', oids });
+    conn.send({ kind: 'want', request, want, oids });
   });
 }

@@ -34,8 +34,8 @@ export class ObjectServer {
   private holder: NodeId | undefined;
   private readonly queue: Job[] = [];
   private serving: Job | undefined;
-  /** Someone other than the holder asked since the holder took the slot. */
-  private turnedAway = false;
+  /** Those told BUSY since the holder took the slot: told `free` when it frees. */
+  private readonly turnedAway = new Set<SwarmConnection>();
   /** Metadata and read wants being served, per connection. */
   private readonly meta = new Map<SwarmConnection, number>();
   readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
@@ -82,14 +82,13 @@ export class ObjectServer {
     const mine = this.queue.filter((j) => j.conn.nodeId === job.conn.nodeId).length + (this.serving?.conn.nodeId === job.conn.nodeId ? 1 : 0);
     // The holder keeps the slot while it pipelines, unless someone else was turned away meanwhile:
     // then its next want waits its turn, and the slot passes on once its queue drains.
-    const othersWaiting = this.turnedAway && this.holder === job.conn.nodeId && mine > 0;
+    const othersWaiting = this.turnedAway.size > 0 && this.holder === job.conn.nodeId && mine > 0;
     if ((this.holder !== undefined && this.holder !== job.conn.nodeId) || mine >= QUEUE_PER_HOLDER || othersWaiting) {
-      if (this.holder !== job.conn.nodeId) this.turnedAway = true;
+      if (this.holder !== job.conn.nodeId) this.turnedAway.add(job.conn);
       this.stats.busyRejects++;
       job.conn.send({ kind: 'reject', request: job.request, reason: 'busy', missing: [] });
       return;
     }
-    if (this.holder !== job.conn.nodeId) this.turnedAway = false;
     this.holder = job.conn.nodeId;
     this.queue.push(job);
     if (this.serving === undefined) void this.pump();
@@ -102,7 +101,9 @@ export class ObjectServer {
       this.serving = undefined;
     }
     this.holder = undefined;
-    this.turnedAway = false;
+    // Whoever was turned away asks again now, rather than after its back-off: the slot never idles while someone waits.
+    for (const conn of this.turnedAway) if (conn.isOpen) conn.send({ kind: 'free' });
+    this.turnedAway.clear();
   }
 
   private async serveAtOnce(conn: SwarmConnection, request: number, oids: readonly Oid[], allowed: (type: string) => boolean): Promise<void> {
@@ -158,5 +159,6 @@ export class ObjectServer {
   forget(conn: SwarmConnection): void {
     for (const j of this.queue) if (j.conn === conn) j.cancelled = true;
     this.meta.delete(conn);
+    this.turnedAway.delete(conn);
   }
 }

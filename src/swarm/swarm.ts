@@ -25,7 +25,7 @@ import type { Closure } from './closure.js';
 import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
 import { LocalObjects } from './local-objects.js';
-import type { SwarmMessage } from './messages.js';
+import type { SwarmMessage, WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
 import { evaluatePolicies, type BranchDecision, type Policy } from './policy.js';
@@ -55,6 +55,8 @@ const RECENT = 64;
 const DEMAND_BATCH = 256;
 const DEMAND_BUSY_TRIES = 20;
 const DEMAND_BUSY_WAIT_MS = 10;
+/** Most commits looked at to prove a lagging history-limited branch is behind, not diverged. */
+const ANCESTRY_LIMIT = 100_000;
 /** Objects read on demand are in a finished pack within this time. */
 const DEMAND_FLUSH_MS = 2000;
 
@@ -162,6 +164,9 @@ export class Swarm {
       case 'objects':
       case 'reject':
         this.requests.get(m.request)?.handle(conn, m);
+        return;
+      case 'free':
+        for (const r of this.fetches.values()) r.fetch.handle(conn, m);
         return;
     }
   }
@@ -278,10 +283,18 @@ export class Swarm {
     if (local === closure.commit) return;
     if (local !== undefined && !closure.commits.includes(local)) {
       if (await this.descends(local, closure.commit)) return;
+      // Behind by more than the history kept: a fast-forward still, once proven.
+      if (closure.boundary.length > 0 && (await this.behindBoundary(closure, local))) return this.advance(branch, local, closure, running);
       this.settled.add(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: 'the local branch has commits the fetched head lacks; left as it is' });
       return;
     }
+    return this.advance(branch, local, closure, running);
+  }
+
+  /** Moves `branch` from `local` to the fetched head (a fast-forward), once the closure is durable here. */
+  private async advance(branch: BranchName, local: Oid | undefined, closure: Closure, running: Running): Promise<void> {
+    const refs = this.c.repo.refs;
     // The whole closure must be in finished packs before a ref names it (a failed pack write drops objects).
     let absent: Oid | undefined;
     const needed = running.fetch.withBlobs ? [...closure.commits, ...closure.trees, ...closure.blobs] : [...closure.commits, ...closure.trees];
@@ -366,7 +379,26 @@ export class Swarm {
       const here = this.local.hasNow(oid) ? await this.local.read(oid).catch(() => undefined) : undefined;
       if (here !== undefined) found.set(oid, here);
     }
-    let missing = wanted.filter((o) => !found.has(o));
+    await this.fromPeers(
+      wanted.filter((o) => !found.has(o)),
+      'read',
+      (o) => {
+        found.set(o.oid, { type: o.type, content: o.content });
+        this.local.add(o.oid, o.type, o.content).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
+      },
+    );
+    if (found.size > 0) this.local.flushWithin(DEMAND_FLUSH_MS);
+    this.stats.demanded += found.size;
+    return found;
+  }
+
+  /**
+   * Asks peers for `oids` with wants of kind `want`, one peer at a time in rendezvous order of
+   * the first id, until every id came or every peer was asked; `each` gets every object (checked).
+   */
+  private async fromPeers(oids: readonly Oid[], want: 'read' | 'meta', each: (o: WireObject) => void): Promise<void> {
+    const got = new Set<Oid>();
+    let missing = [...oids];
     const now = this.c.clock.now();
     const peers = new Map(this.c.peers().map((p) => [p.nodeId, p]));
     const order = rendezvousOrder(missing[0] ?? '', [...peers.keys()].filter((id) => id !== this.c.identity.nodeId && (this.avoid.get(id) ?? 0) <= now));
@@ -375,23 +407,53 @@ export class Swarm {
       const conn = await this.connection(peers.get(id) as Peer);
       if (conn === undefined) continue;
       for (let offset = 0, busy = 0; offset < missing.length && conn.isOpen && busy < DEMAND_BUSY_TRIES; ) {
-        const r = await readFrom(conn, missing.slice(offset, offset + DEMAND_BATCH), this.reading);
+        const r = await readFrom(conn, missing.slice(offset, offset + DEMAND_BATCH), want, this.reading);
         if (r.busy) {
           busy++;
           await new Promise((resolve) => setTimeout(resolve, DEMAND_BUSY_WAIT_MS));
           continue;
         }
         for (const o of r.objects) {
-          found.set(o.oid, { type: o.type, content: o.content });
-          this.local.add(o.oid, o.type, o.content).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
+          got.add(o.oid);
+          each(o);
         }
         offset += DEMAND_BATCH;
       }
-      missing = missing.filter((o) => !found.has(o));
+      missing = missing.filter((o) => !got.has(o));
     }
-    if (found.size > 0) this.local.flushWithin(DEMAND_FLUSH_MS);
-    this.stats.demanded += found.size;
-    return found;
+  }
+
+  /**
+   * Whether `local` is an ancestor of a fetched head whose closure stops at a history limit
+   * (so `local` is not among its commits): the commits below the boundary are asked of peers
+   * generation by generation (metadata wants, each checked, none stored) until `local` shows up,
+   * a commit cannot be had, or ANCESTRY_LIMIT commits were looked at.
+   */
+  private async behindBoundary(closure: Closure, local: Oid): Promise<boolean> {
+    const seen = new Set<Oid>(closure.commits);
+    const parentsOf = (content: Buffer, oid: Oid): readonly Oid[] => decodeCommit(content, oid).parents;
+    let level: Oid[] = [];
+    for (const b of closure.boundary) level.push(...parentsOf((await this.local.read(b)).content, b));
+    while (level.length > 0 && seen.size < ANCESTRY_LIMIT) {
+      level = [...new Set(level)].filter((o) => !seen.has(o));
+      if (level.includes(local)) return true;
+      for (const o of level) seen.add(o);
+      const contents = new Map<Oid, Buffer>();
+      for (const o of level) if (this.local.hasNow(o)) contents.set(o, (await this.local.read(o)).content);
+      await this.fromPeers(
+        level.filter((o) => !contents.has(o)),
+        'meta',
+        (o) => void (o.type === 'commit' && contents.set(o.oid, o.content)),
+      );
+      const next: Oid[] = [];
+      for (const o of level) {
+        const content = contents.get(o);
+        if (content === undefined) return false;
+        next.push(...parentsOf(content, o));
+      }
+      level = next;
+    }
+    return false;
   }
 
   /** How the recent fetches ended. */

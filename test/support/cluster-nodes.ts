@@ -137,7 +137,7 @@ export class GitfsNode {
   /** Like run(), failing with its stderr (and this node's daemon log) unless it exits 0. */
   async ok(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
     const r = await this.run(args, opts);
-    if (r.code !== 0) throw new Error(`${this.name}: gitfs ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}${this.daemon ? `\n${this.daemon.tail()}` : ''}`);
+    if (r.code !== 0) throw new Error(`${this.name}: gitfs ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}\n${r.stdout.trim().slice(0, 4000)}${this.daemon ? `\n${this.daemon.tail()}` : ''}`);
     return r.stdout;
   }
 

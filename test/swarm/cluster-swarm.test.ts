@@ -10,7 +10,8 @@
  * (`gitfs serve --config FILE -v`, -v for the debug event closure-known), so that a failure
  * names its own cause. Announce interval 2 s. The tests: replication to the nodes a policy names
  * and to no other (20 MiB); an on-demand branch (commits and trees everywhere, blobs only where
- * read through a real FUSE mount of a partial node, `gitfs fetch` completing one); SIGTERM with swarm connections open; replicas 3 with a holder killed
+ * read through a real FUSE mount of a partial node, `gitfs fetch` completing one); history: 2
+ * (shallow, and a node 3 commits behind catching up by fast-forward); SIGTERM with swarm connections open; replicas 3 with a holder killed
  * (graceMs 4 s); a receiver killed mid-transfer (60 MiB, packs every 4 MiB) and restarted; a
  * 3|2 partition by nftables (UDP and TCP) that heals; a stranger's and an anonymous TLS client
  * on the swarm port (TLS completes, because the port also takes joins, and the connection is
@@ -483,6 +484,38 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const missing = await reader.net.exec(process.execPath, [GITFS_BIN, 'fetch', '--repo', reader.repo, 'cold/nobody-has-this'], { env: reader.env() });
     assert.equal(missing.code, 4, `gitfs fetch of an unannounced branch: exit ${missing.code} ${missing.stderr}`);
     assert.match(missing.stderr, /GITFS_UNKNOWN_BRANCH/);
+  });
+
+  it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 (git shallow, fsck clean)', async function () {
+    this.timeout(120_000);
+    await configure('history', { policies: [{ branches: 'keep/*', history: 2 }] });
+    const author = member(1);
+    const late = member(3);
+    const branch = 'keep/h';
+    const made: Made[] = [];
+    for (let i = 0; i < 3; i++) made.push(await commitTree(author, branch, makeTree(`keep${i}`, 64 << 10), `keep ${i}`));
+    const third = made[2] as Made;
+    await waitEvents(others(author), 'fetched', { branch, commit: third.oid }, third.started, 6 * INTERVAL_MS, `every node to fetch ${branch}`);
+    const shallowOf = (n: GitfsNode): string[] => readFileSync(join(n.repo, 'shallow'), 'utf8').trim().split('\n');
+    const walked = async (n: GitfsNode): Promise<string> => (await n.net.exec('git', ['--git-dir', n.repo, 'rev-list', '--count', `refs/heads/${branch}`])).stdout.trim();
+    // Each fetched every commit as it was made, so each holds all three (history K keeps at least K).
+    for (const n of others(author)) assert.equal(await refOf(n, branch), third.oid, `${n.name}: ${branch}`);
+    // `late` stops; three more commits; it comes back 3 commits behind, past its 2 commits of history.
+    const down = current(late);
+    down.child.kill('SIGTERM');
+    await down.exited;
+    for (let i = 3; i < 6; i++) made.push(await commitTree(author, branch, makeTree(`keep${i}`, 64 << 10), `keep ${i}`));
+    const last = made[5] as Made;
+    await waitEvents(others(author).filter((n) => n !== late), 'fetched', { branch, commit: last.oid }, last.started, 6 * INTERVAL_MS, `the live nodes to fetch ${branch}`);
+    const back = Date.now();
+    await serve(late);
+    await waitEvents([late], 'fetched', { branch, commit: last.oid }, back, 6 * INTERVAL_MS, `${late.name} to catch up on ${branch}`);
+    assert.deepEqual(current(late).find('fetch-diverged', { branch }), [], `${late.name} took a lagging branch for a diverged one`);
+    assert.equal(await refOf(late, branch), last.oid);
+    // It fetched the last 2 only: git walks those and stops at the boundary the shallow file names.
+    assert.equal(await walked(late), '2', `${late.name}: commits of ${branch} that git walks`);
+    assert.ok(shallowOf(late).includes((made[4] as Made).oid), `${late.name}: shallow ${shallowOf(late).join(' ')}`);
+    await gitFsck(late);
   });
 
   it('SIGTERM stops a daemon that holds swarm connections, at once and cleanly', async function () {

@@ -32,6 +32,7 @@ const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
     done: fc.boolean(),
   }),
   record({ kind: fc.constant('cancel' as const), request: u32 }),
+  record({ kind: fc.constant('free' as const) }),
   record({ kind: fc.constant('reject' as const), request: u32, reason: fc.constantFrom('busy' as const, 'missing' as const, 'refused' as const), missing: fc.array(oid, { maxLength: 5 }) }),
 );
 
