@@ -6,6 +6,7 @@
 import { isBranchName, type BranchName } from '../branches/ref-name.js';
 import { isNodeId, type NodeId } from '../cluster/node-id.js';
 import { OID_BYTES, oidFromBytes, oidToBytes, type Oid } from '../objects/oid.js';
+import { NODE_ROLLOUT_STATES, type NodeRolloutState } from '../rollout/waves.js';
 import { PacketError } from './packet-error.js';
 import { AnnouncementMessage, TO_OBJECT } from './schema.js';
 
@@ -20,6 +21,18 @@ export interface Head {
   readonly oid: Oid;
   /** Committer time, seconds since the epoch. */
   readonly commitTime: number;
+}
+
+/** A node's rollout agent, for one channel (docs/PROTOCOL.md "Announcements"). */
+export interface RolloutReport {
+  readonly channel: BranchName;
+  readonly release: Oid | null;
+  readonly version: string;
+  readonly state: NodeRolloutState;
+  readonly failures: number;
+  readonly blessed: Oid | null;
+  readonly blessedVersion: string;
+  readonly paused: boolean;
 }
 
 export interface Announcement {
@@ -38,11 +51,17 @@ export interface Announcement {
   readonly heads: readonly Head[];
   readonly revocationVersion: number;
   readonly intervalMs: number;
+  /** Every rollout report whose channel is in [rangeStart, rangeEnd), sorted by channel. */
+  readonly rollouts: readonly RolloutReport[];
 }
 
 export const MAX_NAME_BYTES = 64;
 export const MAX_ENDPOINTS = 8;
 export const MAX_PARTS = 4096;
+/** Most rollout reports in one part (a datagram holds far fewer). */
+export const MAX_ROLLOUTS = 64;
+const MAX_FAILURES = 1000;
+const VERSION_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._+~-]{0,63})?$/;
 const INSTANCE_BYTES = 16;
 const MIN_INTERVAL_MS = 100;
 const MAX_INTERVAL_MS = 3_600_000;
@@ -74,6 +93,16 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
       heads: a.heads.map((h) => ({ branch: h.branch, oid: oidToBytes(h.oid), commit_time: h.commitTime })),
       revocation_version: a.revocationVersion,
       interval_ms: a.intervalMs,
+      rollouts: a.rollouts.map((r) => ({
+        channel: r.channel,
+        release: r.release === null ? Buffer.alloc(0) : oidToBytes(r.release),
+        version: r.version,
+        state: r.state,
+        failures: r.failures,
+        blessed: r.blessed === null ? Buffer.alloc(0) : oidToBytes(r.blessed),
+        blessed_version: r.blessedVersion,
+        paused: r.paused,
+      })),
     }),
   ).finish();
 }
@@ -92,6 +121,7 @@ interface RawAnnouncement {
   heads: { branch: string; oid: Buffer; commit_time: number }[];
   revocation_version: number;
   interval_ms: number;
+  rollouts: { channel: string; release: Buffer; version: string; state: string; failures: number; blessed: Buffer; blessed_version: string; paused: boolean }[];
 }
 
 function check(ok: boolean, what: string): void {
@@ -131,6 +161,31 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement {
     previous = h.branch;
     return { branch: h.branch as BranchName, oid: oidFromBytes(h.oid), commitTime: h.commit_time };
   });
+  check(raw.rollouts.length <= MAX_ROLLOUTS, 'too many rollout reports');
+  const optionalOid = (b: Buffer, what: string): Oid | null => {
+    check(b.length === 0 || b.length === OID_BYTES, `bad ${what}`);
+    return b.length === 0 ? null : oidFromBytes(b);
+  };
+  let previousChannel: string | undefined;
+  const rollouts = raw.rollouts.map((r): RolloutReport => {
+    check(isBranchName(r.channel), 'bad rollout channel');
+    check(inRange(r.channel, raw.range_start, raw.range_end), 'rollout report outside its range');
+    check(previousChannel === undefined || compareNames(previousChannel, r.channel) < 0, 'rollouts not sorted or repeated');
+    previousChannel = r.channel;
+    check((NODE_ROLLOUT_STATES as readonly string[]).includes(r.state), 'bad rollout state');
+    check(VERSION_RE.test(r.version) && VERSION_RE.test(r.blessed_version), 'bad rollout version');
+    check(Number.isSafeInteger(r.failures) && r.failures >= 0 && r.failures <= MAX_FAILURES, 'bad rollout failure count');
+    return {
+      channel: r.channel as BranchName,
+      release: optionalOid(r.release, 'rollout release'),
+      version: r.version,
+      state: r.state as NodeRolloutState,
+      failures: r.failures,
+      blessed: optionalOid(r.blessed, 'blessed release'),
+      blessedVersion: r.blessed_version,
+      paused: r.paused,
+    };
+  });
   return {
     nodeId: raw.node_id as NodeId,
     instance: raw.instance.toString('hex'),
@@ -145,6 +200,7 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement {
     heads,
     revocationVersion: raw.revocation_version,
     intervalMs: raw.interval_ms,
+    rollouts,
   };
 }
 

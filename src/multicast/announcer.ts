@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import type { Endpoint, Head } from './announcement.js';
+import type { Endpoint, Head, RolloutReport } from './announcement.js';
 import { encodeAnnouncement } from './announcement.js';
 import { MAX_PACKET_BYTES, envelopeOverhead, sealEnvelope } from './envelope.js';
 import { splitAnnouncement } from './split.js';
@@ -23,6 +23,8 @@ export interface AnnouncerComponents {
   readonly log: Logger;
   /** This node's heads now. */
   readonly heads: () => Promise<readonly Head[]>;
+  /** Its rollout agent's reports now, one per channel; none without an agent. */
+  readonly rollouts?: () => readonly RolloutReport[];
   readonly random?: () => number;
 }
 
@@ -120,9 +122,10 @@ export class Announcer {
       revocationVersion: this.c.trust.revocationVersion,
       intervalMs: this.o.intervalMs,
     };
-    const empty = encodeAnnouncement({ ...template, part: 0, parts: 1, rangeStart: '', rangeEnd: '', heads: [] }).length;
+    const empty = encodeAnnouncement({ ...template, part: 0, parts: 1, rangeStart: '', rangeEnd: '', heads: [], rollouts: [] }).length;
     const budget = MAX_PACKET_BYTES - envelopeOverhead(this.c.identity, this.c.trust, empty + 1024);
-    const { parts, skipped } = splitAnnouncement(template, heads, budget);
+    const { parts, skipped, skippedRollouts } = splitAnnouncement(template, heads, this.c.rollouts?.() ?? [], budget);
+    if (skippedRollouts.length > 0) this.c.log.log('warn', 'rollouts-not-announced', { channels: skippedRollouts.map((r) => r.channel), why: 'name too long for one datagram' });
     if (skipped.length > 0 && this.stats.skippedHeads !== skipped.length) {
       this.c.log.log('warn', 'heads-not-announced', { branches: skipped.map((h) => h.branch), why: 'name too long for one datagram' });
     }

@@ -8,7 +8,7 @@
 import type { BranchName } from '../branches/ref-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import type { Oid } from '../objects/oid.js';
-import { inRange, type Announcement, type Endpoint } from './announcement.js';
+import { inRange, type Announcement, type Endpoint, type RolloutReport } from './announcement.js';
 
 export interface PeerHead {
   readonly oid: Oid;
@@ -28,6 +28,8 @@ export interface Peer {
   readonly revocationVersion: number;
   readonly restarts: number;
   readonly heads: ReadonlyMap<BranchName, PeerHead>;
+  /** Its rollout agent's reports, by channel. */
+  readonly rollouts: ReadonlyMap<BranchName, RolloutReport>;
 }
 
 export type PeerEvent =
@@ -35,7 +37,8 @@ export type PeerEvent =
   | { readonly kind: 'peer-restart'; readonly nodeId: NodeId; readonly instance: string; readonly previous: string }
   | { readonly kind: 'peer-down'; readonly nodeId: NodeId; readonly reason: 'expired' | 'revoked' }
   | { readonly kind: 'head'; readonly nodeId: NodeId; readonly branch: BranchName; readonly oid: Oid; readonly previous: Oid | null }
-  | { readonly kind: 'head-removed'; readonly nodeId: NodeId; readonly branch: BranchName; readonly previous: Oid };
+  | { readonly kind: 'head-removed'; readonly nodeId: NodeId; readonly branch: BranchName; readonly previous: Oid }
+  | { readonly kind: 'rollout'; readonly nodeId: NodeId; readonly channel: BranchName; readonly state: string; readonly release: Oid | null };
 
 interface MutablePeer {
   nodeId: NodeId;
@@ -48,6 +51,7 @@ interface MutablePeer {
   revocationVersion: number;
   restarts: number;
   heads: Map<BranchName, PeerHead>;
+  rollouts: Map<BranchName, RolloutReport>;
 }
 
 export class PeerTable {
@@ -61,7 +65,7 @@ export class PeerTable {
     let p = this.peers.get(a.nodeId);
     if (p === undefined) {
       if (this.peers.size >= this.options.maxPeers) return events;
-      p = { nodeId: a.nodeId, name: a.name, instance: a.instance, endpoints: a.endpoints, firstSeen: nowMs, lastSeen: nowMs, intervalMs: a.intervalMs, revocationVersion: a.revocationVersion, restarts: 0, heads: new Map() };
+      p = { nodeId: a.nodeId, name: a.name, instance: a.instance, endpoints: a.endpoints, firstSeen: nowMs, lastSeen: nowMs, intervalMs: a.intervalMs, revocationVersion: a.revocationVersion, restarts: 0, heads: new Map(), rollouts: new Map() };
       this.peers.set(a.nodeId, p);
       events.push({ kind: 'peer-up', nodeId: a.nodeId, name: a.name, instance: a.instance });
     } else if (p.instance !== a.instance) {
@@ -81,6 +85,7 @@ export class PeerTable {
         events.push({ kind: 'head-removed', nodeId: a.nodeId, branch, previous: head.oid });
       }
     }
+    this.mergeRollouts(p, a, events);
     for (const h of a.heads) {
       const old = p.heads.get(h.branch);
       if (old?.oid === h.oid) continue;
@@ -88,6 +93,17 @@ export class PeerTable {
       events.push({ kind: 'head', nodeId: a.nodeId, branch: h.branch, oid: h.oid, previous: old?.oid ?? null });
     }
     return events;
+  }
+
+  /** Like heads: the part's reports replace those in its range; a changed one is an event. */
+  private mergeRollouts(p: MutablePeer, a: Announcement, events: PeerEvent[]): void {
+    const before = new Map(p.rollouts);
+    for (const channel of before.keys()) if (inRange(channel, a.rangeStart, a.rangeEnd)) p.rollouts.delete(channel);
+    for (const r of a.rollouts) {
+      const old = before.get(r.channel);
+      p.rollouts.set(r.channel, r);
+      if (old === undefined || JSON.stringify(old) !== JSON.stringify(r)) events.push({ kind: 'rollout', nodeId: p.nodeId, channel: r.channel, state: r.state, release: r.release });
+    }
   }
 
   /** Drops peers silent for longer than expireIntervals of their own interval. */

@@ -31,6 +31,19 @@ message Announcement {
   repeated Head heads = 11;
   uint64 revocation_version = 12; // newest revocation list the sender holds (0: none)
   uint32 interval_ms = 13; // sender's periodic interval: receivers expire it after 3 of them
+  repeated Rollout rollouts = 14; // the sender's rollout agent, per channel in [range_start, range_end)
+}
+
+// Where a node stands in the rollout of one channel (src/rollout/waves.ts names the states).
+message Rollout {
+  string channel = 1;         // the channel branch
+  bytes release = 2;          // the release commit this report is about (20 bytes; empty: none yet)
+  string version = 3;         // its manifest version
+  string state = 4;           // pending | fetching | staged | applying | checking | blessed | failed | rolled-back
+  uint32 failures = 5;        // failed tries of that release here
+  bytes blessed = 6;          // the release blessed here (20 bytes; empty: none)
+  string blessed_version = 7;
+  bool paused = 8;            // an operator paused the channel here: the cluster starts no new apply
 }
 
 message Endpoint {
@@ -51,6 +64,7 @@ export const EnvelopeMessage = root.lookupType('gitfs.multicast.v1.Envelope');
 export const AnnouncementMessage = root.lookupType('gitfs.multicast.v1.Announcement');
 export const HeadMessage = root.lookupType('gitfs.multicast.v1.Head');
 export const EndpointMessage = root.lookupType('gitfs.multicast.v1.Endpoint');
+export const RolloutMessage = root.lookupType('gitfs.multicast.v1.Rollout');
 
 /** How decoded messages are turned into plain objects: numbers, Buffers, defaults filled in. */
 export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, bytes: Buffer, defaults: true, arrays: true };

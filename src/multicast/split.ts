@@ -1,41 +1,78 @@
 /**
- * Cutting a head list into announcement parts that each fit one datagram. Heads are sorted by
- * name and parts cover consecutive name ranges, [first name, next part's first name), the
- * first from '' and the last unbounded, so together they cover every name exactly once.
+ * Cutting what a node announces into parts that each fit one datagram. Heads and rollout
+ * reports are both keyed by a branch name (a channel is a branch); they are grouped by name,
+ * sorted, and parts cover consecutive name ranges, [first name, next part's first name), the
+ * first from '' and the last unbounded, so together they cover every name exactly once and a
+ * lost part leaves the other ranges intact.
  */
-import { compareNames, encodeAnnouncement, MAX_PARTS, type Announcement, type Head } from './announcement.js';
+import { compareNames, encodeAnnouncement, MAX_PARTS, type Announcement, type Head, type RolloutReport } from './announcement.js';
 
-export type PartTemplate = Omit<Announcement, 'part' | 'parts' | 'rangeStart' | 'rangeEnd' | 'heads'>;
+/** The fields every part shares. */
+export type PartTemplate = Omit<Announcement, 'part' | 'parts' | 'rangeStart' | 'rangeEnd' | 'heads' | 'rollouts'>;
 
-/** Every part, numbered, each encoding to at most `budget` bytes. Heads too long to fit alone are skipped and returned. */
-export function splitAnnouncement(template: PartTemplate, heads: readonly Head[], budget: number): { parts: Announcement[]; skipped: Head[] } {
-  const sorted = [...heads].sort((a, b) => compareNames(a.branch, b.branch));
-  const size = (hs: readonly Head[], start: string, end: string): number =>
-    encodeAnnouncement({ ...template, part: MAX_PARTS - 1, parts: MAX_PARTS, rangeStart: start, rangeEnd: end, heads: hs }).length;
-  const ranges: { start: string; heads: Head[] }[] = [];
-  const skipped: Head[] = [];
-  let current: { start: string; heads: Head[] } = { start: '', heads: [] };
-  for (let i = 0; i < sorted.length; i++) {
-    const head = sorted[i] as Head;
-    const nextName = sorted[i + 1]?.branch ?? '';
-    if (size([...current.heads, head], current.start, nextName) <= budget) {
-      current.heads.push(head);
+/** Everything announced under one name: its head, its rollout report, or both. */
+interface Group {
+  readonly name: string;
+  readonly heads: Head[];
+  readonly rollouts: RolloutReport[];
+}
+
+export interface Split {
+  readonly parts: Announcement[];
+  /** Names too long to fit a part alone, with what they carried. */
+  readonly skipped: Head[];
+  readonly skippedRollouts: RolloutReport[];
+}
+
+function groupsOf(heads: readonly Head[], rollouts: readonly RolloutReport[]): Group[] {
+  const byName = new Map<string, Group>();
+  const group = (name: string): Group => {
+    let g = byName.get(name);
+    if (g === undefined) byName.set(name, (g = { name, heads: [], rollouts: [] }));
+    return g;
+  };
+  for (const h of heads) group(h.branch).heads.push(h);
+  for (const r of rollouts) group(r.channel).rollouts.push(r);
+  return [...byName.values()].sort((a, b) => compareNames(a.name, b.name));
+}
+
+/** Every part, numbered, each encoding to at most `budget` bytes. */
+export function splitAnnouncement(template: PartTemplate, heads: readonly Head[], rollouts: readonly RolloutReport[], budget: number): Split {
+  const groups = groupsOf(heads, rollouts);
+  const size = (gs: readonly Group[], start: string, end: string): number =>
+    encodeAnnouncement({ ...template, part: MAX_PARTS - 1, parts: MAX_PARTS, rangeStart: start, rangeEnd: end, heads: gs.flatMap((g) => g.heads), rollouts: gs.flatMap((g) => g.rollouts) }).length;
+  const ranges: { start: string; groups: Group[] }[] = [];
+  const skipped: Group[] = [];
+  let current: { start: string; groups: Group[] } = { start: '', groups: [] };
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i] as Group;
+    const nextName = groups[i + 1]?.name ?? '';
+    if (size([...current.groups, g], current.start, nextName) <= budget) {
+      current.groups.push(g);
       continue;
     }
-    if (current.heads.length > 0) {
+    if (current.groups.length > 0) {
       ranges.push(current);
-      current = { start: head.branch, heads: [] };
-      if (size([head], current.start, nextName) <= budget) {
-        current.heads.push(head);
+      current = { start: g.name, groups: [] };
+      if (size([g], current.start, nextName) <= budget) {
+        current.groups.push(g);
         continue;
       }
     }
-    skipped.push(head);
+    skipped.push(g);
   }
   ranges.push(current);
-  if (ranges.length > MAX_PARTS) throw new RangeError(`${sorted.length} heads need more than ${MAX_PARTS} parts`);
+  if (ranges.length > MAX_PARTS) throw new RangeError(`${groups.length} names need more than ${MAX_PARTS} parts`);
   const parts = ranges.map(
-    (r, i): Announcement => ({ ...template, part: i, parts: ranges.length, rangeStart: r.start, rangeEnd: ranges[i + 1]?.start ?? '', heads: r.heads }),
+    (r, i): Announcement => ({
+      ...template,
+      part: i,
+      parts: ranges.length,
+      rangeStart: r.start,
+      rangeEnd: ranges[i + 1]?.start ?? '',
+      heads: r.groups.flatMap((g) => g.heads),
+      rollouts: r.groups.flatMap((g) => g.rollouts),
+    }),
   );
-  return { parts, skipped };
+  return { parts, skipped: skipped.flatMap((g) => g.heads), skippedRollouts: skipped.flatMap((g) => g.rollouts) };
 }

@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import { isBranchName, type BranchName } from '../../src/branches/ref-name.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
-import { compareNames, type Announcement, type Endpoint, type Head } from '../../src/multicast/announcement.js';
+import { compareNames, inRange, type Announcement, type Endpoint, type Head, type RolloutReport } from '../../src/multicast/announcement.js';
+import { NODE_ROLLOUT_STATES } from '../../src/rollout/waves.js';
 import type { Oid } from '../../src/objects/oid.js';
 
 const hex = (bytes: number): fc.Arbitrary<string> => fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString('hex'));
@@ -58,6 +59,25 @@ export const endpointArb: fc.Arbitrary<Endpoint> = fc
   .tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 65535 }))
   .map(([a, b, c, d, port]): Endpoint => ({ address: `${a}.${b}.${c}.${d}`, port }));
 
+const versionArb = fc.oneof(fc.constant(''), fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/));
+
+/** Rollout reports with distinct channels, sorted. */
+export const rolloutsArb: fc.Arbitrary<RolloutReport[]> = fc
+  .uniqueArray(
+    fc.record({
+      channel: branchNameArb,
+      release: fc.option(oidArb, { nil: null }),
+      version: versionArb,
+      state: fc.constantFrom(...NODE_ROLLOUT_STATES),
+      failures: fc.nat(1000),
+      blessed: fc.option(oidArb, { nil: null }),
+      blessedVersion: versionArb,
+      paused: fc.boolean(),
+    }).map((r): RolloutReport => ({ ...r })),
+    { maxLength: 8, selector: (r) => r.channel },
+  )
+  .map((rs) => [...rs].sort((a, b) => compareNames(a.channel, b.channel)));
+
 const positiveSafe = fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.maxSafeNat().map((n) => Math.max(1, n)));
 
 /** Announcements decodeAnnouncement must accept: every field inside its bounds, heads sorted, unique and inside the part's range. */
@@ -77,6 +97,7 @@ export const announcementArb: fc.Arbitrary<Announcement> = fc
     keep: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
     revocationVersion: fc.oneof(fc.constant(0), fc.maxSafeNat()),
     intervalMs: fc.integer({ min: 100, max: 3_600_000 }),
+    rollouts: rolloutsArb,
   })
   .map((r): Announcement => {
     const sorted = [...r.heads].sort((a, b) => compareNames(a.branch, b.branch));
@@ -103,5 +124,6 @@ export const announcementArb: fc.Arbitrary<Announcement> = fc
       heads,
       revocationVersion: r.revocationVersion,
       intervalMs: r.intervalMs,
+      rollouts: r.rollouts.filter((x) => inRange(x.channel, rangeStart, rangeEnd)),
     };
   });

@@ -73,6 +73,7 @@ export function announcement(nodeId: NodeId | string, overrides: Partial<Announc
     heads: [],
     revocationVersion: 0,
     intervalMs: 1000,
+    rollouts: [],
     ...overrides,
   };
 }

@@ -290,9 +290,9 @@ describe('multicast/receiver: hostile packets', function () {
     const budget = MAX_PACKET_BYTES - envelopeOverhead(b.identity, a.trust, 1200);
     const headsOf = (tag: string): Head[] => Array.from({ length: 30 }, (_, i) => head(`feature/${tag}-${String(i).padStart(2, '0')}-${'x'.repeat(20)}`));
     const template = { ...announcement(b.identity.nodeId, { timeMs: NOW }) };
-    const seq1 = splitAnnouncement({ ...template, seq: 1 }, headsOf('one'), budget).parts;
+    const seq1 = splitAnnouncement({ ...template, seq: 1 }, headsOf('one'), [], budget).parts;
     const finalHeads = headsOf('two');
-    const seq2 = splitAnnouncement({ ...template, seq: 2 }, finalHeads, budget).parts;
+    const seq2 = splitAnnouncement({ ...template, seq: 2 }, finalHeads, [], budget).parts;
     assert.ok(seq1.length > 1 && seq2.length > 1, 'the legitimate announcements have several parts');
     const legit = [...seq1, ...seq2].map((p) => sealEnvelope(b.identity, a.trust, encodeAnnouncement(p)));
     const cHeads = [head('main'), head('release/1')];

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import type { BranchName } from '../../src/branches/ref-name.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
+import type { RolloutReport } from '../../src/multicast/announcement.js';
 import { PeerTable, type PeerEvent } from '../../src/multicast/peer-table.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { announcement, head, randomOid } from './fixture.js';
@@ -144,5 +145,20 @@ describe('multicast/peer-table', function () {
       t.list().map((p) => p.nodeId),
       [A, B],
     );
+  });
+
+  it('rollout reports merge like heads: an event when one changes, none when repeated, gone when a part covering its channel omits it', () => {
+    const t = table();
+    const release = randomOid();
+    const report = (channel: string, state: RolloutReport['state']): RolloutReport => ({ channel: channel as BranchName, release, version: '1.0', state, failures: 0, blessed: null, blessedVersion: '', paused: false });
+    t.apply(announcement(A), 1000);
+    const first = t.apply(announcement(A, { seq: 2, rollouts: [report('kernel/stable', 'applying'), report('site/prod', 'blessed')] }), 1001);
+    assert.deepStrictEqual(first.map((e) => (e.kind === 'rollout' ? [e.channel, e.state] : e.kind)), [['kernel/stable', 'applying'], ['site/prod', 'blessed']]);
+    assert.deepEqual(t.apply(announcement(A, { seq: 3, rollouts: [report('kernel/stable', 'applying'), report('site/prod', 'blessed')] }), 1002), []);
+    const next = t.apply(announcement(A, { seq: 4, rollouts: [report('kernel/stable', 'checking'), report('site/prod', 'blessed')] }), 1003);
+    assert.deepStrictEqual(next.map((e) => (e.kind === 'rollout' ? [e.channel, e.state] : e.kind)), [['kernel/stable', 'checking']]);
+    // A part for [k, s) that lists nothing there: kernel/stable's report is gone, site/prod's stays.
+    t.apply(announcement(A, { seq: 5, part: 0, parts: 2, rangeStart: 'k', rangeEnd: 's', rollouts: [] }), 1004);
+    assert.deepEqual([...(t.get(A)?.rollouts.keys() ?? [])], ['site/prod']);
   });
 });

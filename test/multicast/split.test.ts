@@ -16,7 +16,7 @@ import { splitAnnouncement, type PartTemplate } from '../../src/multicast/split.
 import type { AnnounceTransport } from '../../src/multicast/transport.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { suiteDirs } from '../support/tmp.js';
-import { branchNameArb, endpointArb, headsArb, nodeNameArb, oidArb } from './arbitraries.js';
+import { branchNameArb, endpointArb, headsArb, nodeNameArb, oidArb, rolloutsArb } from './arbitraries.js';
 import { captureLogger, makeCluster, TestClock, type Member } from './fixture.js';
 
 class KeepingTransport implements AnnounceTransport {
@@ -83,7 +83,7 @@ describe('multicast/split: head lists cut into datagrams', function () {
     sender = await cluster.addMember(tmp.make());
     receiver = await cluster.addMember(tmp.make());
     // As the announcer computes it.
-    const empty = encodeAnnouncement({ ...template(), part: 0, parts: 1, rangeStart: '', rangeEnd: '', heads: [] }).length;
+    const empty = encodeAnnouncement({ ...template(), part: 0, parts: 1, rangeStart: '', rangeEnd: '', heads: [], rollouts: [] }).length;
     budget = MAX_PACKET_BYTES - envelopeOverhead(sender.identity, sender.trust, empty + 1024);
   });
 
@@ -139,7 +139,7 @@ describe('multicast/split: head lists cut into datagrams', function () {
   it('splitAnnouncement with the largest template: every sealed part <= 1472 bytes, contiguous, nothing skipped (property)', () => {
     fc.assert(
       fc.property(headsArb(500), (heads) => {
-        const { parts, skipped } = splitAnnouncement(template(), heads, budget);
+        const { parts, skipped } = splitAnnouncement(template(), heads, [], budget);
         assert.deepEqual(skipped, []);
         checkCoverage(parts);
         for (const p of parts) {
@@ -153,9 +153,30 @@ describe('multicast/split: head lists cut into datagrams', function () {
     );
   });
 
+  it('heads and rollout reports together: every sealed part <= 1472 bytes, each report in the part whose range covers its channel, nothing skipped (property)', () => {
+    fc.assert(
+      fc.property(headsArb(100), rolloutsArb, (heads, rollouts) => {
+        const { parts, skipped, skippedRollouts } = splitAnnouncement(template(), heads, rollouts, budget);
+        assert.deepEqual([skipped, skippedRollouts], [[], []]);
+        checkCoverage(parts);
+        for (const p of parts) {
+          const packet = sealEnvelope(sender.identity, sender.trust, encodeAnnouncement(p));
+          assert.ok(packet.length <= MAX_PACKET_BYTES, `part ${p.part}/${p.parts}: ${packet.length} bytes`);
+          assert.deepStrictEqual(decodeAnnouncement(encodeAnnouncement(p)), p);
+        }
+        assert.deepStrictEqual(parts.flatMap((p) => p.heads), [...heads].sort(byName));
+        assert.deepStrictEqual(parts.flatMap((p) => p.rollouts), rollouts);
+        const table = new PeerTable({ expireIntervals: 3, maxPeers: 16 });
+        for (const p of parts) table.apply(p, 1);
+        assert.deepStrictEqual([...(table.get(sender.identity.nodeId)?.rollouts.values() ?? [])].sort((a, b) => compareNames(a.channel, b.channel)), rollouts);
+      }),
+      { numRuns: 60, interruptAfterTimeLimit: 60_000 },
+    );
+  });
+
   it('500 heads with 200-byte names need many parts and each is close to the budget', () => {
     const heads = Array.from({ length: 500 }, (_, i): Head => ({ branch: `${String(i).padStart(3, '0')}${'n'.repeat(197)}` as BranchName, oid: '0'.repeat(40) as Oid, commitTime: i }));
-    const { parts } = splitAnnouncement(template(), heads, budget);
+    const { parts } = splitAnnouncement(template(), heads, [], budget);
     checkCoverage(parts);
     assert.ok(parts.length > 100, `${parts.length} parts`);
     for (const p of parts) {
@@ -186,10 +207,10 @@ describe('multicast/split: head lists cut into datagrams', function () {
         const table = new PeerTable({ expireIntervals: 3, maxPeers: 16 });
         const now = 1_000_000;
         const t0 = { ...template(), seq: 1, timeMs: now };
-        for (const p of splitAnnouncement(t0, before, budget).parts) table.apply(p, now);
+        for (const p of splitAnnouncement(t0, before, [], budget).parts) table.apply(p, now);
         assert.deepStrictEqual(plainHeads(table.get(nodeId)?.heads ?? []), [...before].sort(byName));
 
-        const parts = splitAnnouncement({ ...t0, seq: 2 }, after, budget).parts;
+        const parts = splitAnnouncement({ ...t0, seq: 2 }, after, [], budget).parts;
         const delivered = g(fc.shuffledSubarray, parts);
         for (const p of delivered) table.apply(p, now + 1);
 
