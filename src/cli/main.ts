@@ -9,9 +9,11 @@ import { exportCommand } from './commands/export.js';
 import { fetch } from './commands/fetch.js';
 import { fsck } from './commands/fsck.js';
 import { init } from './commands/init.js';
+import { key } from './commands/key.js';
 import { log } from './commands/log.js';
 import { mount } from './commands/mount.js';
 import { reset } from './commands/reset.js';
+import { rollout } from './commands/rollout.js';
 import { status } from './commands/status.js';
 import { umount } from './commands/umount.js';
 import { ls } from './commands/ls.js';
@@ -23,7 +25,7 @@ import { stats } from './commands/stats.js';
 import type { Command, CommandContext, Output } from './context.js';
 import { exitCodeFor, ExitCodes } from './exit-codes.js';
 
-const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck, cluster, serve, peers, policy, fetch };
+const COMMANDS: Record<string, Command> = { init, commit, status, reset, mount, umount, ls, cat, export: exportCommand, log, show, diff, branch, stats, fsck, cluster, serve, peers, policy, fetch, key, rollout };
 
 function streamOutput(stream: NodeJS.WriteStream): Output {
   return {

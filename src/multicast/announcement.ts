@@ -33,6 +33,8 @@ export interface RolloutReport {
   readonly blessed: Oid | null;
   readonly blessedVersion: string;
   readonly paused: boolean;
+  /** A release rolled back cluster-wide: every node that blessed it goes back to the one before. */
+  readonly recalled: Oid | null;
 }
 
 export interface Announcement {
@@ -102,6 +104,7 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
         blessed: r.blessed === null ? Buffer.alloc(0) : oidToBytes(r.blessed),
         blessed_version: r.blessedVersion,
         paused: r.paused,
+        recalled: r.recalled === null ? Buffer.alloc(0) : oidToBytes(r.recalled),
       })),
     }),
   ).finish();
@@ -121,7 +124,7 @@ interface RawAnnouncement {
   heads: { branch: string; oid: Buffer; commit_time: number }[];
   revocation_version: number;
   interval_ms: number;
-  rollouts: { channel: string; release: Buffer; version: string; state: string; failures: number; blessed: Buffer; blessed_version: string; paused: boolean }[];
+  rollouts: { channel: string; release: Buffer; version: string; state: string; failures: number; blessed: Buffer; blessed_version: string; paused: boolean; recalled: Buffer }[];
 }
 
 function check(ok: boolean, what: string): void {
@@ -184,6 +187,7 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement {
       blessed: optionalOid(r.blessed, 'blessed release'),
       blessedVersion: r.blessed_version,
       paused: r.paused,
+      recalled: optionalOid(r.recalled, 'recalled release'),
     };
   });
   return {

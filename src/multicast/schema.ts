@@ -44,6 +44,7 @@ message Rollout {
   bytes blessed = 6;          // the release blessed here (20 bytes; empty: none)
   string blessed_version = 7;
   bool paused = 8;            // an operator paused the channel here: the cluster starts no new apply
+  bytes recalled = 9;         // a release an operator rolled back cluster-wide (20 bytes; empty: none)
 }
 
 message Endpoint {

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { EMPTY_ROLLOUT, parseRolloutConfig, type RolloutConfig } from '../rollout/rollout-config.js';
 import { parsePolicies, type Policy } from '../swarm/policy.js';
 
 export interface NodeConfig {
@@ -28,6 +29,8 @@ export interface NodeConfig {
   /** Replication policies, first match wins (src/swarm/policy.ts); none: nothing is fetched. */
   readonly policies: readonly Policy[];
   readonly swarm: { readonly flushBytes: number };
+  /** Trusted release keys and the channels this node applies (src/rollout/rollout-config.ts). */
+  readonly rollout: RolloutConfig;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -39,6 +42,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   staticPeers: [],
   policies: [],
   swarm: { flushBytes: 32 << 20 },
+  rollout: EMPTY_ROLLOUT,
 };
 
 type Check = (v: unknown) => string | undefined;
@@ -84,6 +88,14 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
     }
   },
   swarm: { flushBytes: int(1 << 20, 1 << 30) },
+  rollout: (v) => {
+    try {
+      parseRolloutConfig(v, 'rollout');
+      return undefined;
+    } catch (e) {
+      return `a rollout section (${(e as Error).message})`;
+    }
+  },
 };
 
 function fail(source: string, key: string, want: string, got: unknown): GitfsError {
@@ -158,5 +170,6 @@ export async function loadConfig(gitDir: string, path: string | undefined, env: 
     const over = key.length === 1 ? { [key[0]]: value } : { [key[0]]: { [key[1]]: value } };
     config = merge(config, over, SPEC, `environment ${name}`, '');
   }
-  return { ...(config as unknown as NodeConfig), policies: parsePolicies(config['policies'], file) };
+  const rollout = config['rollout'] === EMPTY_ROLLOUT ? EMPTY_ROLLOUT : parseRolloutConfig(config['rollout'], file);
+  return { ...(config as unknown as NodeConfig), policies: parsePolicies(config['policies'], file), rollout };
 }

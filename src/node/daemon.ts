@@ -22,6 +22,7 @@ import { PeerTable, type PeerEvent } from '../multicast/peer-table.js';
 import { Receiver } from '../multicast/receiver.js';
 import { ReplayGuard } from '../multicast/replay-guard.js';
 import { UdpTransport } from '../multicast/transport.js';
+import { RolloutAgent } from '../rollout/rollout-agent.js';
 import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
@@ -58,6 +59,7 @@ export class NodeDaemon {
   private closers: (() => Promise<void>)[] = [];
   private swarm: Swarm | undefined;
   private swarmTick: NodeJS.Timeout | undefined;
+  private rollout: RolloutAgent | undefined;
   private stopping = false;
 
   private constructor(
@@ -108,10 +110,20 @@ export class NodeDaemon {
     // Closers run in reverse: the swarm's connections end first, or the service's close() waits for them.
     this.closers.push(() => new Promise((r) => service.close(() => r())));
     this.closers.push(() => swarm.stop());
+    if (cfg.rollout.channels.length > 0) {
+      const rollout = new RolloutAgent(
+        { repo, log: log.child('rollout'), now: () => clock.now(), self: this.identity.nodeId, peers: () => this.table.list(), changed: () => this.announcer?.changed() },
+        cfg.rollout,
+      );
+      this.rollout = rollout;
+      // Stops before the swarm: a hook in flight finishes and its outcome is stored.
+      this.closers.push(() => rollout.stop());
+    }
 
     const watcher = new RefWatcher({ gitDir: repo.gitDir, refs: repo.refs, log: log.child('refs'), now: () => clock.now() }, { pollMs: 100, relistMs: 1000 }, (refs) => {
       this.refs = refs;
       this.announcer?.changed();
+      this.pokeRollout();
     });
     this.refs = await watcher.start();
     this.closers.push(() => watcher.stop());
@@ -145,7 +157,7 @@ export class NodeDaemon {
     this.closers.push(() => transport.close());
 
     this.announcer = new Announcer(
-      { transport, identity: this.identity, trust: this.trust, clock, log: log.child('announce'), heads: () => this.heads() },
+      { transport, identity: this.identity, trust: this.trust, clock, log: log.child('announce'), heads: () => this.heads(), rollouts: () => this.rollout?.reports() ?? [] },
       { name: cfg.name, endpoints: this.endpoints, ...cfg.announce },
     );
     const announcer = this.announcer;
@@ -157,6 +169,7 @@ export class NodeDaemon {
       if (op === 'ping') return { pid: process.pid, nodeId: this.identity.nodeId };
       if (op === 'policy') return { decisions: await swarm.decisions(), fetching: swarm.progress(), outcomes: swarm.outcomes() };
       if (op === 'fetch') return swarm.fetchBranch(parseBranchName(String((req as { branch?: unknown }).branch)));
+      if (typeof op === 'string' && op.startsWith('rollout-')) return this.answerRollout(op, req as { channel?: unknown; paused?: unknown });
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
     });
     this.closers.push(() => new Promise((r) => sock.close(() => r())));
@@ -166,6 +179,7 @@ export class NodeDaemon {
     announcer.start();
     this.timer = setInterval(() => void this.maintain(), MAINTENANCE_MS);
     this.nudgeSwarm();
+    this.pokeRollout();
   }
 
   private accepted(a: Announcement, events: readonly PeerEvent[]): void {
@@ -173,6 +187,7 @@ export class NodeDaemon {
       this.c.log.log('info', e.kind, { ...e, kind: undefined });
       if (e.kind === 'peer-up' || e.kind === 'peer-restart') this.announcer?.greet();
       if (e.kind === 'head' || e.kind === 'peer-up') this.nudgeSwarm();
+      if (e.kind === 'rollout' || e.kind === 'peer-up') this.pokeRollout();
     }
     if (a.revocationVersion > this.trust.revocationVersion) void this.fetchNewerRevocations(a);
   }
@@ -203,6 +218,22 @@ export class NodeDaemon {
   }
 
   /** Lets the swarm look at the policies soon (debounced), and every few seconds anyway. */
+  private pokeRollout(): void {
+    if (this.stopping) return;
+    void this.rollout?.refresh().catch((e: unknown) => this.c.log.log('warn', 'rollout-refresh-failed', { error: (e as Error).message }));
+  }
+
+  private answerRollout(op: string, req: { channel?: unknown; paused?: unknown }): unknown {
+    const rollout = this.rollout;
+    if (rollout === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'this node applies no rollout channel (config: rollout.channels)');
+    const channel = req.channel === undefined ? undefined : String(req.channel);
+    if (op === 'rollout-status') return { self: this.identity.nodeId, channels: rollout.status(channel) };
+    if (channel === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${op} needs a channel`);
+    if (op === 'rollout-rollback') return rollout.rollback(channel);
+    if (op === 'rollout-pause') return rollout.pause(channel, req.paused === true);
+    throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
+  }
+
   private nudgeSwarm(): void {
     if (this.stopping) return;
     if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
@@ -216,6 +247,7 @@ export class NodeDaemon {
     const now = this.c.clock.now();
     for (const e of this.table.expire(now)) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
+    this.pokeRollout();
     try {
       const stored = await storedRevocations(this.c.repo.gitDir, this.trust.ca.publicKey);
       if (stored !== undefined) await this.adoptRevocations(stored, 'disk');

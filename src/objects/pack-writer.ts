@@ -12,7 +12,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { deflateIfSmaller, isIncompressible, zlibStoredPieces } from './compress.js';
 import { entryCrc32, type StoredHint } from './stored-entry.js';
 import { hashObject, type ObjectType, type Oid } from './oid.js';

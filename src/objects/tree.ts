@@ -7,7 +7,7 @@
  * - entries are sorted in git order (a tree's name compares as if it ended in `/`), no duplicates.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
-import { OID_BYTES, oidFromBytes, oidToBytes, type Oid } from './oid.js';
+import { OID_BYTES, oidFromBytes, type Oid } from './oid.js';
 
 export const TreeModes = {
   FILE: '100644',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, GITFS_BIN, gitfs, gitfsOk } from '../support/cli.js';
+import { GITFS_BIN, gitfs, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { suiteDirs } from '../support/tmp.js';
 

@@ -73,6 +73,7 @@ export const rolloutsArb: fc.Arbitrary<RolloutReport[]> = fc
       blessed: fc.option(oidArb, { nil: null }),
       blessedVersion: versionArb,
       paused: fc.boolean(),
+      recalled: fc.option(oidArb, { nil: null }),
     }).map((r): RolloutReport => ({ ...r })),
     { maxLength: 8, selector: (r) => r.channel },
   )

@@ -1,9 +1,8 @@
 import { parseBranchName } from '../../branches/ref-name.js';
 import { ErrorCodes, GitfsError } from '../../errors.js';
-import { daemonSocketPath } from '../../node/daemon.js';
 import type { FetchOutcome } from '../../swarm/swarm.js';
-import { askUnixSocket } from '../../util/unix-socket.js';
 import { parse, positionals, repoPath, type Command } from '../context.js';
+import { askDaemon } from '../daemon-client.js';
 import { humanBytes } from '../format.js';
 
 const usage = 'gitfs fetch BRANCH [--quiet]';
@@ -28,12 +27,8 @@ export const fetch: Command = {
     const { values, positionals: rest } = parse(ctx, { quiet: { type: 'boolean', short: 'q' } }, usage);
     const [name] = positionals(rest, 1, 1, usage);
     const branch = parseBranchName(name as string);
-    const socket = daemonSocketPath(repoPath(ctx, values.repo));
-    const ask = async (req: unknown): Promise<unknown> => {
-      const a = await askUnixSocket(socket, req, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING });
-      if (a === undefined) throw new GitfsError(ErrorCodes.NOT_SERVING, `no node daemon runs for this repository (start gitfs serve)`);
-      return a;
-    };
+    const gitDir = repoPath(ctx, values.repo);
+    const ask = (req: unknown): Promise<unknown> => askDaemon(gitDir, req);
     const { commit } = (await ask({ op: 'fetch', branch })) as { commit: string };
     const tty = process.stderr.isTTY === true && values.quiet !== true;
     for (let waited = 0; waited < MAX_WAIT_MS; waited += POLL_MS) {

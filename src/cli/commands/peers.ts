@@ -1,8 +1,6 @@
-import { ErrorCodes, GitfsError } from '../../errors.js';
-import { daemonSocketPath } from '../../node/daemon.js';
 import type { NodeSnapshot } from '../../node/snapshot.js';
-import { askUnixSocket } from '../../util/unix-socket.js';
 import { parse, positionals, repoPath, type Command } from '../context.js';
+import { askDaemon } from '../daemon-client.js';
 import { humanAgo } from '../format.js';
 
 const usage = 'gitfs peers [--json] [--stats]';
@@ -32,8 +30,7 @@ export const peers: Command = {
     const { values, positionals: rest } = parse(ctx, { json: { type: 'boolean' }, stats: { type: 'boolean' } }, usage);
     positionals(rest, 0, 0, usage);
     const gitDir = repoPath(ctx, values.repo);
-    const snap = (await askUnixSocket(daemonSocketPath(gitDir), { op: 'peers' }, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING })) as NodeSnapshot | undefined;
-    if (snap === undefined) throw new GitfsError(ErrorCodes.NOT_SERVING, `no node daemon runs for ${gitDir} (start gitfs serve)`, { path: gitDir });
+    const snap = (await askDaemon(gitDir, { op: 'peers' })) as NodeSnapshot;
     await ctx.stdout.write(values.json === true ? `${JSON.stringify(snap)}\n` : render(snap, values.stats === true));
     return 0;
   },

@@ -1,9 +1,7 @@
-import { ErrorCodes, GitfsError } from '../../errors.js';
-import { daemonSocketPath } from '../../node/daemon.js';
 import type { BranchDecision } from '../../swarm/policy.js';
 import type { FetchOutcome } from '../../swarm/swarm.js';
-import { askUnixSocket } from '../../util/unix-socket.js';
 import { parse, positionals, repoPath, type Command } from '../context.js';
+import { askDaemon } from '../daemon-client.js';
 import { humanBytes } from '../format.js';
 
 const usage = 'gitfs policy [--json]';
@@ -21,8 +19,7 @@ export const policy: Command = {
     const { values, positionals: rest } = parse(ctx, { json: { type: 'boolean' } }, usage);
     positionals(rest, 0, 0, usage);
     const gitDir = repoPath(ctx, values.repo);
-    const a = (await askUnixSocket(daemonSocketPath(gitDir), { op: 'policy' }, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING })) as PolicyAnswer | undefined;
-    if (a === undefined) throw new GitfsError(ErrorCodes.NOT_SERVING, `no node daemon runs for ${gitDir} (start gitfs serve)`, { path: gitDir });
+    const a = (await askDaemon(gitDir, { op: 'policy' })) as PolicyAnswer;
     if (values.json === true) {
       await ctx.stdout.write(`${JSON.stringify(a)}\n`);
       return 0;

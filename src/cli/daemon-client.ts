@@ -1,0 +1,11 @@
+/** Asking the node daemon (`gitfs serve`) of a repository over its Unix socket (docs/PROTOCOL.md "Node daemon socket"). */
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { daemonSocketPath } from '../node/daemon.js';
+import { askUnixSocket } from '../util/unix-socket.js';
+
+/** One request; GITFS_NOT_SERVING when no daemon runs for `gitDir`. */
+export async function askDaemon(gitDir: string, req: unknown, timeoutMs = 10_000): Promise<unknown> {
+  const a = await askUnixSocket(daemonSocketPath(gitDir), req, { timeoutMs, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING });
+  if (a === undefined) throw new GitfsError(ErrorCodes.NOT_SERVING, `no node daemon runs for ${gitDir} (start gitfs serve)`, { path: gitDir });
+  return a;
+}

@@ -1,0 +1,307 @@
+/**
+ * The rollout agent of one channel on this node: it feeds events to the pure state machine
+ * (agent-state.ts), stores each new state durably before acting on it (write-ahead: a crash
+ * at any moment leaves a state that says what may have been under way, and `crash-recovery`
+ * at start decides), and carries out the actions: verifying a release, running the hook,
+ * moving the pending and blessed refs, and updating this node's report, which the announcer
+ * sends to the cluster. Events are handled one at a time, in order.
+ *
+ * What it watches, on every poke (a ref change, a peer's report, the daemon's tick): the
+ * channel branch's head (a new release), the cluster's reports for the release in progress
+ * (waves.ts: may this node apply now? is the rollout halted?), pauses, and recalls (an
+ * operator's cluster-wide rollback of a blessed release).
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BranchName } from '../branches/ref-name.js';
+import type { NodeId } from '../cluster/node-id.js';
+import { errnoCode } from '../errors.js';
+import type { RolloutReport } from '../multicast/announcement.js';
+import type { Peer } from '../multicast/peer-table.js';
+import type { Oid } from '../objects/oid.js';
+import type { Repository } from '../repo/repository.js';
+import { writeFileAtomic } from '../util/durable.js';
+import type { Logger } from '../util/log.js';
+import { initialAgentState, step, type AgentAction, type AgentEvent, type AgentState, type Release } from './agent-state.js';
+import { decodeAgentState, encodeAgentState } from './agent-state-codec.js';
+import { runHook, type HookAction } from './hook-runner.js';
+import type { ReleasePublicKey } from './release-key.js';
+import { setReleaseRef } from './release-refs.js';
+import type { ChannelConfig } from './rollout-config.js';
+import { readManifest, verifyRelease } from './verify-release.js';
+import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
+
+export interface ChannelComponents {
+  readonly repo: Repository;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly self: NodeId;
+  readonly trusted: readonly ReleasePublicKey[];
+  readonly peers: () => readonly Peer[];
+  /** This node's report changed: announce it. */
+  readonly changed: () => void;
+  /** The agent's directory for this channel (state, payloads, the hook's state). */
+  readonly dir: string;
+}
+
+export interface ChannelStatus {
+  readonly channel: string;
+  readonly report: RolloutReport;
+  readonly phase: string;
+  readonly triesLeft: number | null;
+  readonly history: AgentState['history'];
+  readonly peers: { nodeId: string; name: string; report: RolloutReport }[];
+  readonly plan: { waves: string[][]; open: number; halted: string | null; done: boolean; waitingFor: string[] } | null;
+}
+
+export class ChannelAgent {
+  private state: AgentState;
+  private report: RolloutReport;
+  private chain: Promise<void> = Promise.resolve();
+  /** Last report of every node heard for the release in progress, kept while they are silent. */
+  private heard = new Map<NodeId, RolloutReport>();
+  private paused = false;
+  private recalled: Oid | null = null;
+  private stopped = false;
+  /** Release heads whose manifest could not be read: not retried. */
+  private readonly unreadable = new Set<Oid>();
+
+  constructor(
+    private readonly c: ChannelComponents,
+    private readonly cfg: ChannelConfig,
+    readonly channel: BranchName,
+  ) {
+    this.state = initialAgentState(channel);
+    this.report = this.reportOf(null, '', 'pending', 0);
+  }
+
+  private get statePath(): string {
+    return join(this.c.dir, 'state.json');
+  }
+
+  private get releasesDir(): string {
+    return join(this.c.dir, 'releases');
+  }
+
+  /** Loads the stored state (or starts fresh) and recovers from whatever a crash interrupted. */
+  async start(): Promise<void> {
+    await mkdir(this.releasesDir, { recursive: true });
+    await mkdir(join(this.c.dir, 'hook'), { recursive: true });
+    try {
+      this.state = decodeAgentState(await readFile(this.statePath));
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw e;
+    }
+    const b = this.state.blessed;
+    this.report = this.reportOf(b?.commit ?? null, b?.version ?? '', b === null ? 'pending' : 'blessed', 0);
+    await this.handle({ type: 'crash-recovery' });
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    return this.chain;
+  }
+
+  /** Looks at the channel head and the cluster's reports, and takes the next step if there is one. */
+  poke(): void {
+    this.serial(() => this.look());
+  }
+
+  private async look(): Promise<void> {
+    if (this.stopped) return;
+    const s = this.state;
+    const head = await this.c.repo.refs.resolve(this.channel);
+    const peers = this.c.peers();
+    const reports = peers.flatMap((p) => {
+      const r = p.rollouts.get(this.channel);
+      return r === undefined ? [] : [{ peer: p, report: r }];
+    });
+    // A recall: a release rolled back cluster-wide. Pass it on, and go back if it is blessed or pending here.
+    const recall = reports.find((x) => x.report.recalled !== null && (x.report.recalled === s.blessed?.commit || x.report.recalled === s.pending?.commit))?.report.recalled;
+    if (recall !== undefined && recall !== null) {
+      this.setRecalled(recall);
+      if (recall === s.blessed?.commit && s.phase === 'idle') return this.handle({ type: 'rollback-requested' });
+      if (recall === s.pending?.commit) return this.handle({ type: 'halted', commit: recall });
+    }
+    if (head !== undefined && head !== s.blessed?.commit && head !== s.pending?.commit && head !== this.recalled && !this.unreadable.has(head) && (s.phase === 'idle' || s.phase === 'staged')) {
+      const version = await readManifest(this.c.repo, head).then(
+        (m) => m.version,
+        (e: unknown) => {
+          this.unreadable.add(head);
+          this.c.log.log('warn', 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
+          return undefined;
+        },
+      );
+      if (version !== undefined) {
+        this.heard = new Map();
+        return this.handle({ type: 'release-seen', commit: head, version });
+      }
+    }
+    const p = this.state.pending;
+    if (p === null || (this.state.phase !== 'staged' && this.state.phase !== 'applying' && this.state.phase !== 'checking')) return;
+    const plan = this.plan(p.commit, reports);
+    if (plan.halted !== undefined) return this.handle({ type: 'halted', commit: p.commit });
+    const paused = this.paused || reports.some((x) => x.report.paused);
+    if (this.state.phase === 'staged' && !paused && mayApply(plan, this.c.self)) return this.handle({ type: 'apply-started', commit: p.commit });
+  }
+
+  /** The wave plan for `release` from every report heard for it (silent nodes keep their last one). */
+  private plan(release: Oid, reports: readonly { peer: Peer; report: RolloutReport }[]): WavePlan {
+    for (const { peer, report } of reports) this.heard.set(peer.nodeId, report);
+    const byNode = new Map<NodeId, NodeReport>();
+    for (const [id, r] of this.heard) if (r.release === release) byNode.set(id, { state: r.state, failures: r.failures });
+    if (this.report.release === release) byNode.set(this.c.self, { state: this.report.state, failures: this.report.failures });
+    return planWaves({ rolloutId: release, nodes: [this.c.self, ...this.heard.keys()], reports: byNode, canary: this.cfg.canary, fractions: this.cfg.waves, maxFailures: this.cfg.maxFailures });
+  }
+
+  private serial(work: () => Promise<void>): void {
+    this.chain = this.chain.then(work).catch((e: unknown) => this.c.log.log('error', 'rollout-agent-failed', { channel: this.channel, error: (e as Error).message }));
+  }
+
+  /** Steps the machine, stores the state, then carries out the actions (hooks run in the background and come back as events). */
+  private async handle(event: AgentEvent): Promise<void> {
+    const config = { maxTries: this.cfg.maxTries, healthTimeoutMs: this.cfg.healthTimeoutMs, restartingApply: this.cfg.restartingApply };
+    const result = step(this.state, event, this.c.now(), config);
+    if (result.ignored !== undefined) {
+      this.c.log.log('debug', 'rollout-event-ignored', { channel: this.channel, event: event.type, why: result.ignored });
+      return;
+    }
+    const from = this.state.phase;
+    this.state = result.state;
+    await writeFileAtomic(this.statePath, encodeAgentState(this.state));
+    const last = this.state.history.at(-1);
+    this.c.log.log('info', 'rollout', { channel: this.channel, event: event.type, from, to: this.state.phase, commit: last?.commit, note: last?.note });
+    for (const a of result.actions) await this.act(a);
+    // The next step may be possible at once (staged in an open wave, idle with a newer head).
+    this.poke();
+  }
+
+  private async act(a: AgentAction): Promise<void> {
+    switch (a.type) {
+      case 'verify':
+        return void this.background(async () => {
+          const r = await verifyRelease(this.c.repo, a.release.commit, this.c.trusted, this.releasesDir).then(
+            (): AgentEvent => ({ type: 'verified', commit: a.release.commit }),
+            (e: unknown): AgentEvent => ({ type: 'verify-failed', commit: a.release.commit, reason: (e as Error).message }),
+          );
+          return r;
+        });
+      case 'run-apply-hook':
+        return void this.background(async () => {
+          const r = await this.hook('apply', a.release, this.c.now() + this.cfg.healthTimeoutMs);
+          return r.ok ? { type: 'applied', commit: a.release.commit } : { type: 'apply-failed', commit: a.release.commit, reason: r.reason };
+        });
+      case 'run-health-hook':
+        return void this.background(async () => {
+          const r = await this.hook('health', a.release, a.deadline);
+          return r.ok ? { type: 'health-ok', commit: a.release.commit } : { type: 'health-failed', commit: a.release.commit, reason: r.reason };
+        });
+      case 'run-rollback-hook':
+        return void this.background(async () => {
+          const r = await this.hook('rollback', a.to, this.c.now() + this.cfg.healthTimeoutMs);
+          if (!r.ok) this.c.log.log('error', 'rollback-hook-failed', { channel: this.channel, from: a.from.commit, to: a.to?.commit ?? null, reason: r.reason });
+          return { type: 'rollback-done', commit: a.from.commit };
+        });
+      case 'set-ref':
+        await setReleaseRef(this.c.repo.gitDir, a.ref, this.channel, a.commit);
+        if (a.ref === 'blessed') await this.prunePayloads();
+        return;
+      case 'announce':
+        this.report = this.reportOf(a.commit, a.version, a.state, a.failures);
+        this.c.changed();
+        return;
+    }
+  }
+
+  /** Runs `work` off the event chain and feeds its event back in order. */
+  private background(work: () => Promise<AgentEvent>): void {
+    void work().then((e) => (this.stopped ? undefined : this.serial(() => this.handle(e))));
+  }
+
+  private async hook(action: HookAction, release: Release | null, deadline: number): Promise<{ ok: boolean; reason: string }> {
+    const manifest = release === null ? undefined : await readManifest(this.c.repo, release.commit).catch(() => undefined);
+    const version = release?.version ?? '';
+    const payload = manifest === undefined ? '' : join(this.releasesDir, `${version}.${manifest.kind === 'kernel' ? 'img' : 'site'}`);
+    const env: Record<string, string> = {
+      ...this.cfg.env,
+      GITFS_CHANNEL: this.channel,
+      GITFS_VERSION: version,
+      GITFS_COMMIT: release?.commit ?? '',
+      GITFS_KIND: manifest?.kind ?? '',
+      GITFS_PAYLOAD: payload,
+      GITFS_MANIFEST: manifest === undefined ? '' : join(this.releasesDir, `${version}.json`),
+      GITFS_CMDLINE: manifest?.cmdline ?? '',
+      GITFS_STATE: join(this.c.dir, 'hook'),
+      GITFS_PREVIOUS: this.state.blessed?.version ?? '',
+      GITFS_DEADLINE_MS: String(Math.max(0, deadline - this.c.now())),
+    };
+    this.c.log.log('info', 'hook-start', { channel: this.channel, action, version });
+    const r = await runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log });
+    this.c.log.log(r.ok ? 'info' : 'warn', 'hook-end', { channel: this.channel, action, version, ok: r.ok, reason: r.reason });
+    return r;
+  }
+
+  /** Keeps the payloads of the blessed, previous and pending releases; drops the rest. */
+  private async prunePayloads(): Promise<void> {
+    const keep = new Set([this.state.blessed, this.state.previous, this.state.pending].flatMap((r) => (r === null ? [] : [r.version])));
+    for (const name of await readdir(this.releasesDir)) {
+      const version = name.replace(/\.(img|site|json|img\.tmp)$/, '');
+      if (!keep.has(version)) await rm(join(this.releasesDir, name), { recursive: true, force: true });
+    }
+  }
+
+  private reportOf(release: Oid | null, version: string, state: RolloutReport['state'], failures: number): RolloutReport {
+    const b = this.state.blessed;
+    return { channel: this.channel, release, version, state, failures, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled };
+  }
+
+  private setRecalled(commit: Oid | null): void {
+    if (this.recalled === commit) return;
+    this.recalled = commit;
+    this.report = { ...this.report, recalled: commit };
+    this.c.changed();
+  }
+
+  /** This node's report, as announced. */
+  current(): RolloutReport {
+    const b = this.state.blessed;
+    return { ...this.report, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled };
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    this.c.changed();
+    this.poke();
+  }
+
+  /** `gitfs rollout rollback`: back to the release before the blessed one, here and (by the recall) everywhere. */
+  recall(): Promise<{ from: string | null; to: string | null }> {
+    return new Promise((resolve) => {
+      this.serial(async () => {
+        const from = this.state.blessed;
+        const to = this.state.previous;
+        if (from !== null) this.setRecalled(from.commit);
+        await this.handle({ type: 'rollback-requested' });
+        resolve({ from: from?.version ?? null, to: to?.version ?? null });
+      });
+    });
+  }
+
+  status(): ChannelStatus {
+    const peers = this.c.peers().flatMap((p) => {
+      const r = p.rollouts.get(this.channel);
+      return r === undefined ? [] : [{ nodeId: p.nodeId, name: p.name, report: r }];
+    });
+    const release = this.state.pending?.commit ?? this.report.release;
+    const plan = release === null ? null : this.plan(release, peers.map((x) => ({ peer: this.c.peers().find((p) => p.nodeId === x.nodeId) as Peer, report: x.report })));
+    return {
+      channel: this.channel,
+      report: this.current(),
+      phase: this.state.phase,
+      triesLeft: this.state.pending?.triesLeft ?? null,
+      history: this.state.history.slice(-10),
+      peers,
+      plan: plan === null ? null : { waves: plan.waves.map((w) => [...w]), open: plan.open, halted: plan.halted?.message ?? null, done: plan.done, waitingFor: [...plan.waitingFor] },
+    };
+  }
+}

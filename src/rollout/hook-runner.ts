@@ -1,0 +1,82 @@
+/**
+ * Runs a channel's hook (kernel-images/README.md "The hook contract"): `HOOK apply|health|
+ * rollback` with the GITFS_* environment, its output logged line by line. Health may answer 75
+ * ("not yet"): it is asked again every second until the deadline. A hook still running at its
+ * deadline is killed (its process group: SIGTERM, then SIGKILL 5 s later) and counts as failed.
+ */
+import { spawn } from 'node:child_process';
+import type { Logger } from '../util/log.js';
+
+export type HookAction = 'apply' | 'health' | 'rollback';
+
+export interface HookResult {
+  readonly ok: boolean;
+  /** Why not, for the agent's history. */
+  readonly reason: string;
+}
+
+const NOT_YET = 75;
+const RETRY_MS = 1000;
+const KILL_GRACE_MS = 5000;
+/** Output lines kept for the reason of a failure. */
+const TAIL_LINES = 5;
+
+export interface HookCall {
+  readonly hook: string;
+  readonly action: HookAction;
+  readonly env: Readonly<Record<string, string>>;
+  /** Wall-clock ms by which it must have succeeded. */
+  readonly deadline: number;
+  readonly now: () => number;
+  readonly log: Logger;
+}
+
+export async function runHook(call: HookCall): Promise<HookResult> {
+  for (;;) {
+    const left = call.deadline - call.now();
+    if (left <= 0) return { ok: false, reason: `${call.action} did not succeed before its deadline` };
+    const { code, tail } = await runOnce(call, left);
+    if (code === 0) return { ok: true, reason: '' };
+    if (code !== NOT_YET || call.action !== 'health') return { ok: false, reason: `${call.action} exited ${code ?? 'on a signal'}${tail === '' ? '' : `: ${tail}`}` };
+    await new Promise((r) => setTimeout(r, Math.min(RETRY_MS, Math.max(0, call.deadline - call.now()))));
+  }
+}
+
+function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | null; tail: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(call.hook, [call.action], { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const tail: string[] = [];
+    const onLine = (stream: string) => (data: Buffer) => {
+      for (const line of data.toString('utf8').split('\n')) {
+        if (line.trim() === '') continue;
+        call.log.log('info', 'hook-output', { action: call.action, stream, line: line.slice(0, 500) });
+        tail.push(line.slice(0, 200));
+        if (tail.length > TAIL_LINES) tail.shift();
+      }
+    };
+    child.stdout.on('data', onLine('stdout'));
+    child.stderr.on('data', onLine('stderr'));
+    const killGroup = (signal: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+      } catch {
+        // Gone already.
+      }
+    };
+    let hard: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      call.log.log('warn', 'hook-timeout', { action: call.action, hook: call.hook, ms: timeoutMs });
+      killGroup('SIGTERM');
+      hard = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: 127, tail: e.message });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      clearTimeout(hard);
+      resolve({ code, tail: tail.join(' | ') });
+    });
+  });
+}

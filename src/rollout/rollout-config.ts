@@ -1,0 +1,111 @@
+/**
+ * The `rollout` section of a node's config: the release keys this node trusts, and the channels
+ * it applies, each with its hook and how its rollouts go (README "Rollouts"). A channel is a
+ * branch pattern (src/swarm/branch-pattern.ts): every branch it matches that this node holds is
+ * a channel of its own; the branch must also be replicated here (a `policies` entry).
+ */
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { compileBranchPattern } from '../swarm/branch-pattern.js';
+import { parsePublicKey, type ReleasePublicKey } from './release-key.js';
+import { MAX_FRACTIONS, WAVE_DEFAULTS } from './waves.js';
+
+export interface ChannelConfig {
+  readonly channel: string;
+  /** The hook executable (kernel-images/hooks/*, sites/hooks/*). */
+  readonly apply: string;
+  /** Extra environment for the hook (GITFS_SITE_ROOT, GITFS_REBOOT, …). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly healthTimeoutMs: number;
+  readonly maxTries: number;
+  /** The apply hook may restart the host (kernel hooks with GITFS_REBOOT=1). */
+  readonly restartingApply: boolean;
+  readonly canary: number;
+  readonly waves: readonly number[];
+  readonly maxFailures: number;
+}
+
+export interface RolloutConfig {
+  readonly trustedKeys: readonly ReleasePublicKey[];
+  readonly channels: readonly ChannelConfig[];
+}
+
+export const CHANNEL_DEFAULTS: Omit<ChannelConfig, 'channel' | 'apply'> = {
+  env: {},
+  healthTimeoutMs: 120_000,
+  maxTries: 3,
+  restartingApply: false,
+  canary: WAVE_DEFAULTS.canary,
+  waves: WAVE_DEFAULTS.fractions,
+  maxFailures: WAVE_DEFAULTS.maxFailures,
+};
+
+export const EMPTY_ROLLOUT: RolloutConfig = { trustedKeys: [], channels: [] };
+
+const MAX_CHANNELS = 64;
+const MAX_KEYS = 64;
+
+type Check = (v: unknown) => string | undefined;
+const int = (min: number, max: number): Check => (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? undefined : `an integer from ${min} to ${max}`);
+
+const CHECKS: Record<keyof ChannelConfig, Check> = {
+  channel: (v) => {
+    if (typeof v !== 'string') return 'a branch pattern';
+    try {
+      compileBranchPattern(v);
+      return undefined;
+    } catch (e) {
+      return isGitfsError(e) ? `a branch pattern (${e.message})` : 'a branch pattern';
+    }
+  },
+  apply: (v) => (typeof v === 'string' && v.startsWith('/') && v.length < 4096 ? undefined : 'the absolute path of a hook executable'),
+  env: (v) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) && Object.entries(v).every(([k, x]) => /^[A-Z_][A-Z0-9_]{0,63}$/.test(k) && typeof x === 'string' && !x.includes('\0'))
+      ? undefined
+      : 'an object of environment variables (NAME: "value")',
+  healthTimeoutMs: int(1000, 86_400_000),
+  maxTries: int(1, 100),
+  restartingApply: (v) => (typeof v === 'boolean' ? undefined : 'true or false'),
+  canary: int(1, 10_000),
+  waves: (v) =>
+    Array.isArray(v) && v.length >= 1 && v.length <= MAX_FRACTIONS && v.every((f, i) => typeof f === 'number' && f > 0 && f <= 1 && (i === 0 || f > (v[i - 1] as number))) && v[v.length - 1] === 1
+      ? undefined
+      : `1 to ${MAX_FRACTIONS} increasing shares of the nodes, ending with 1`,
+  maxFailures: int(0, 10_000),
+};
+
+function fail(source: string, key: string, message: string): GitfsError {
+  return new GitfsError(ErrorCodes.BAD_CONFIG, `${source}: ${key} ${message}`, { source, key });
+}
+
+/** Checks a `rollout` section (from `source`, for messages) and fills in defaults. */
+export function parseRolloutConfig(raw: unknown, source: string): RolloutConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw fail(source, 'rollout', 'must be an object');
+  const r = raw as Record<string, unknown>;
+  for (const key of Object.keys(r)) if (key !== 'trustedKeys' && key !== 'channels') throw fail(source, `rollout.${key}`, 'is not a rollout key (trustedKeys, channels)');
+  const keys = r['trustedKeys'] ?? [];
+  if (!Array.isArray(keys) || keys.length > MAX_KEYS) throw fail(source, 'rollout.trustedKeys', `must be a list of at most ${MAX_KEYS} public keys ("ssh-ed25519 AAAA… comment")`);
+  const trustedKeys = keys.map((k: unknown, i) => {
+    try {
+      return parsePublicKey(String(k));
+    } catch (e) {
+      throw fail(source, `rollout.trustedKeys[${i}]`, `is refused: ${(e as Error).message}`);
+    }
+  });
+  const list = r['channels'] ?? [];
+  if (!Array.isArray(list) || list.length > MAX_CHANNELS) throw fail(source, 'rollout.channels', `must be a list of at most ${MAX_CHANNELS} channels`);
+  const channels = list.map((entry: unknown, i): ChannelConfig => {
+    const at = `rollout.channels[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw fail(source, at, 'must be an object');
+    const given = entry as Record<string, unknown>;
+    for (const [key, value] of Object.entries(given)) {
+      const check = Object.hasOwn(CHECKS, key) ? CHECKS[key as keyof ChannelConfig] : undefined;
+      if (check === undefined) throw fail(source, `${at}.${key}`, `is not a channel key (${Object.keys(CHECKS).join(', ')})`);
+      const problem = check(value);
+      if (problem !== undefined) throw fail(source, `${at}.${key}`, `must be ${problem}, not ${JSON.stringify(value)?.slice(0, 80)}`);
+    }
+    for (const required of ['channel', 'apply'] as const) if (!Object.hasOwn(given, required)) throw fail(source, `${at}.${required}`, 'is missing');
+    return { ...CHANNEL_DEFAULTS, ...(given as Partial<ChannelConfig>) } as ChannelConfig;
+  });
+  if (channels.length > 0 && trustedKeys.length === 0) throw fail(source, 'rollout.trustedKeys', 'must name at least one key when channels are configured (nothing unsigned is ever applied)');
+  return { trustedKeys, channels };
+}

@@ -1,0 +1,80 @@
+/**
+ * What a node checks before it applies a release, in this order: the commit is signed by a
+ * trusted release key (its signature covers the tree id, so every byte below it), the manifest
+ * parses, and the payload, reassembled from the repository into the agent's directory, has the
+ * size and SHA-256 the manifest says. Only then is there a path to hand to the apply hook.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { ErrorCodes, GitfsError } from '../errors.js';
+import { exportEntry } from '../files/exporter.js';
+import { fileContent } from '../files/file-content.js';
+import { lookupPath, readCommit, rootEntry } from '../files/tree-reader.js';
+import type { Oid } from '../objects/oid.js';
+import { readTyped } from '../objects/typed-read.js';
+import type { Repository } from '../repo/repository.js';
+import { checkPayload, MANIFEST_FILE, parseManifest, siteListing, type ReleaseManifest } from './manifest.js';
+import type { ReleasePublicKey } from './release-key.js';
+import { verifyCommit } from './signed-commit.js';
+import { siteEntries } from './site-files.js';
+
+export interface VerifiedRelease {
+  readonly manifest: ReleaseManifest;
+  readonly signer: ReleasePublicKey;
+  /** The reassembled payload: the image file, or the site directory. */
+  readonly payload: string;
+  /** The manifest, as a file beside it (for the hooks). */
+  readonly manifestPath: string;
+}
+
+/** The manifest of a release commit, without checking anything else (to learn its version). */
+export async function readManifest(repo: Repository, commit: Oid): Promise<ReleaseManifest> {
+  const tree = (await readCommit(repo.objects, commit)).tree;
+  const entry = await lookupPath(repo.objects, rootEntry(tree), MANIFEST_FILE).catch(() => undefined);
+  if (entry === undefined || entry.kind !== 'file' || entry.chunked) throw new GitfsError(ErrorCodes.BAD_MANIFEST, `release ${commit} has no ${MANIFEST_FILE}`, { commit });
+  return parseManifest(await readTyped(repo.objects, entry.oid, 'blob'));
+}
+
+/** Checks `commit` and reassembles its payload under `dir` (created by the caller). */
+export async function verifyRelease(repo: Repository, commit: Oid, trusted: readonly ReleasePublicKey[], dir: string): Promise<VerifiedRelease> {
+  const signer = verifyCommit((await readTyped(repo.objects, commit, 'commit')), trusted);
+  const manifest = await readManifest(repo, commit);
+  const tree = (await readCommit(repo.objects, commit)).tree;
+  const entry = await lookupPath(repo.objects, rootEntry(tree), manifest.payload);
+  const manifestPath = join(dir, `${manifest.version}.json`);
+  await writeFile(manifestPath, `${JSON.stringify(manifest)}\n`);
+  if (manifest.kind === 'kernel') {
+    if (entry.kind !== 'file') throw new GitfsError(ErrorCodes.BAD_MANIFEST, `the kernel payload ${manifest.payload} is not a file`, { commit });
+    const payload = join(dir, `${manifest.version}.img`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const tmp = `${payload}.tmp`;
+    await pipeline(
+      (async function* () {
+        for await (const piece of fileContent(repo.objects, entry)) {
+          hash.update(piece);
+          size += piece.length;
+          yield piece;
+        }
+      })(),
+      createWriteStream(tmp),
+    );
+    try {
+      checkPayload(manifest, { sha256: hash.digest('hex'), size });
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    await rename(tmp, payload);
+    return { manifest, signer, payload, manifestPath };
+  }
+  if (entry.kind !== 'dir') throw new GitfsError(ErrorCodes.BAD_MANIFEST, `the site payload ${manifest.payload} is not a directory`, { commit });
+  const payload = join(dir, `${manifest.version}.site`);
+  await rm(payload, { recursive: true, force: true });
+  await exportEntry(repo.objects, entry, payload);
+  checkPayload(manifest, siteListing(await siteEntries(payload)));
+  return { manifest, signer, payload, manifestPath };
+}
