@@ -163,14 +163,14 @@ export class ChannelAgent {
     const config = { maxTries: this.cfg.maxTries, healthTimeoutMs: this.cfg.healthTimeoutMs, restartingApply: this.cfg.restartingApply };
     const result = step(this.state, event, this.c.now(), config);
     if (result.ignored !== undefined) {
-      this.c.log.log('debug', 'rollout-event-ignored', { channel: this.channel, event: event.type, why: result.ignored });
+      this.c.log.log('debug', 'rollout-event-ignored', { channel: this.channel, step: event.type, why: result.ignored });
       return;
     }
     const from = this.state.phase;
     this.state = result.state;
     await writeFileAtomic(this.statePath, encodeAgentState(this.state));
     const last = this.state.history.at(-1);
-    this.c.log.log('info', 'rollout', { channel: this.channel, event: event.type, from, to: this.state.phase, commit: last?.commit, note: last?.note });
+    this.c.log.log('info', 'rollout', { channel: this.channel, step: event.type, from, to: this.state.phase, commit: last?.commit, note: last?.note });
     for (const a of result.actions) await this.act(a);
     // The next step may be possible at once (staged in an open wave, idle with a newer head).
     this.poke();

@@ -1,11 +1,11 @@
 /**
  * The `rollout` section of a node's config: the release keys this node trusts, and the channels
  * it applies, each with its hook and how its rollouts go (README "Rollouts"). A channel is a
- * branch pattern (src/swarm/branch-pattern.ts): every branch it matches that this node holds is
- * a channel of its own; the branch must also be replicated here (a `policies` entry).
+ * branch, named exactly (so that every subscribed node reports it from the start, and all plan
+ * the same waves); it must also be replicated here (a `policies` entry).
  */
-import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
-import { compileBranchPattern } from '../swarm/branch-pattern.js';
+import { isBranchName } from '../branches/ref-name.js';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import { parsePublicKey, type ReleasePublicKey } from './release-key.js';
 import { MAX_FRACTIONS, WAVE_DEFAULTS } from './waves.js';
 
@@ -48,15 +48,7 @@ type Check = (v: unknown) => string | undefined;
 const int = (min: number, max: number): Check => (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? undefined : `an integer from ${min} to ${max}`);
 
 const CHECKS: Record<keyof ChannelConfig, Check> = {
-  channel: (v) => {
-    if (typeof v !== 'string') return 'a branch pattern';
-    try {
-      compileBranchPattern(v);
-      return undefined;
-    } catch (e) {
-      return isGitfsError(e) ? `a branch pattern (${e.message})` : 'a branch pattern';
-    }
-  },
+  channel: (v) => (typeof v === 'string' && isBranchName(v) ? undefined : 'a branch name'),
   apply: (v) => (typeof v === 'string' && v.startsWith('/') && v.length < 4096 ? undefined : 'the absolute path of a hook executable'),
   env: (v) =>
     typeof v === 'object' && v !== null && !Array.isArray(v) && Object.entries(v).every(([k, x]) => /^[A-Z_][A-Z0-9_]{0,63}$/.test(k) && typeof x === 'string' && !x.includes('\0'))

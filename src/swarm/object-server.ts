@@ -127,7 +127,8 @@ export class ObjectServer {
     const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<GitObject | undefined> | undefined }));
     const start = (i: number): void => {
       const r = reads[i];
-      if (r !== undefined) r.obj = this.c.local.hasNow(r.oid) ? this.c.local.read(r.oid) : Promise.resolve(undefined);
+      // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
+      if (r !== undefined) r.obj = (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))();
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {

@@ -282,7 +282,8 @@ export class Swarm {
     const local = await refs.resolve(branch);
     if (local === closure.commit) return;
     if (local !== undefined && !closure.commits.includes(local)) {
-      if (await this.descends(local, closure.commit)) return;
+      // Already ahead of it (a peer announces an older head): nothing to move, and no need to fetch it again.
+      if (await this.descends(local, closure.commit)) return void this.settled.add(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
       // Behind by more than the history kept: a fast-forward still, once proven.
       if (closure.boundary.length > 0 && (await this.behindBoundary(closure, local))) return this.advance(branch, local, closure, running);
       this.settled.add(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
@@ -331,7 +332,8 @@ export class Swarm {
     while (queue.length > 0 && seen.size < 100_000) {
       const c = queue.shift() as Oid;
       if (c === commit) return true;
-      if (seen.has(c) || !this.local.hasNow(c)) continue;
+      // has(), not hasNow(): the local commits may be in packs another process (gitfs commit) just wrote.
+      if (seen.has(c) || !(await this.local.has(c))) continue;
       seen.add(c);
       queue.push(...decodeCommit((await this.local.read(c)).content, c).parents);
     }

@@ -119,7 +119,11 @@ export class Transfers {
       const walk = this.walking.then(async () => {
         if (t.closure !== undefined) return;
         try {
-          t.learn(await walkClosure(this.local, commit, history), (oid) => this.local.hasNow(oid));
+          const closure = await walkClosure(this.local, commit, history);
+          // Asked object by object (has(), not hasNow()): objects git wrote here (loose, or in a pack not loaded yet) count too.
+          const here = new Set<Oid>();
+          for (const oid of closure.blobs) if (this.local.hasNow(oid) || (await this.local.has(oid))) here.add(oid);
+          t.learn(closure, (oid) => here.has(oid));
         } catch {
           // not all of its commits and trees are here: it stays unknown until a fetch learns it
         }

@@ -1,0 +1,300 @@
+/**
+ * Rollouts (issue 6) end to end: four real `gitfs serve` daemons in network namespaces
+ * (test/support/netns.ts) replicate the channel branches through the swarm and apply what is
+ * published on them with the real hooks: sites/hooks/symlink behind a real web server in each
+ * namespace (python3 -m http.server serving the site root's `current`), and
+ * kernel-images/hooks/qemu booting real Debian kernels from ISOs built by
+ * kernel-images/build-test-isos.sh in qemu-system-x86_64. Releases are signed with a key made
+ * by `gitfs key new`; every node trusts it in its config.
+ *
+ * Checked from the outside: the refs refs/gitfs/{blessed,pending}/<channel> in each repository,
+ * what each node's web server serves (curl inside its namespace), `gitfs rollout status --json`,
+ * the daemons' JSON log events (hook-start names every hook run), and git itself
+ * (`git verify-commit` with an allowed-signers file). Every wait is bounded; namespaces,
+ * daemons, web servers and VMs go in the `after` hook, pass or fail.
+ */
+import assert from 'node:assert/strict';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import { assignWaves } from '../../src/rollout/waves.js';
+import { GITFS_BIN } from '../support/cli.js';
+import { GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh } from '../support/cluster-nodes.js';
+import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
+import { suiteDirs } from '../support/tmp.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SITE_HOOK = join(ROOT, 'sites', 'hooks', 'symlink');
+const QEMU_HOOK = join(ROOT, 'kernel-images', 'hooks', 'qemu');
+const BUILD_ISOS = join(ROOT, 'kernel-images', 'build-test-isos.sh');
+const DEB_CACHE = process.env['GITFS_DEB_CACHE'] ?? '/var/cache/gitfs-test-debs';
+const INTERVAL_MS = 2000;
+const WEB_PORT = 8080;
+const SITE = 'site/prod';
+const KERNEL = 'kernel/stable';
+
+interface StatusAnswer {
+  readonly channels: { channel: string; phase: string; report: { state: string; version: string; blessedVersion: string; release: string | null }; plan: { halted: string | null; done: boolean } | null }[];
+}
+
+function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(cmd, args, { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20, encoding: 'utf8' }, (e, stdout, stderr) =>
+      resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : 1, stdout, stderr }),
+    ),
+  );
+}
+
+describe('rollout/cluster: signed releases applied, checked and rolled back across real daemons in network namespaces', function () {
+  this.timeout(600_000);
+  let net: NetnsCluster | undefined;
+  const servers: ChildProcess[] = [];
+  let members: GitfsNode[] = [];
+  const dirs = suiteDirs(async () => {
+    for (const n of members) await n.stop('SIGKILL').catch(() => undefined);
+    for (const s of servers) s.kill('SIGKILL');
+    // The qemu hook's VMs (their command lines name pid files under the suite's directory): any a failed test left.
+    if (base !== '') await run('pkill', ['-9', '-f', base]);
+    await net?.cleanup();
+  });
+  let base = '';
+  let key = '';
+  let untrusted = '';
+  const { names, nameOf } = new Roster(() => members);
+  const diag = (): string => logsOf(members, 25);
+
+  const gitfs = async (args: readonly string[]): Promise<string> => {
+    const r = await run(process.execPath, [GITFS_BIN, ...args], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, `gitfs ${args.join(' ')}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  const publish = async (channel: string, path: string, version: string, signWith = key): Promise<string> =>
+    (JSON.parse(await (members[0] as GitfsNode).ok(['rollout', 'publish', '--channel', channel, path, '--version', version, '--sign', signWith, '--json'], { timeoutMs: 120_000 })) as { commit: string }).commit;
+  const refOf = (n: GitfsNode, kind: 'blessed' | 'pending', channel: string): string | undefined => {
+    const p = join(n.repo, 'refs', 'gitfs', kind, channel);
+    return existsSync(p) ? readFileSync(p, 'utf8').trim() : undefined;
+  };
+  const served = async (n: GitfsNode, path = '/'): Promise<string> => (await n.net.exec('curl', ['-s', '-m', '5', `http://127.0.0.1:${WEB_PORT}${path}`])).stdout;
+  const statusOf = async (n: GitfsNode, channel: string): Promise<StatusAnswer['channels'][number] | undefined> =>
+    (JSON.parse(await n.ok(['rollout', 'status', '--json'])) as StatusAnswer).channels.find((c) => c.channel === channel);
+  /** Nodes whose daemon ran `action` for `version` of `channel` (hook-start events, current daemons and earlier ones). */
+  const ran = (action: string, channel: string, version: string): string[] =>
+    members.filter((n) => n.daemons.some((d) => d.find('hook-start', { action, channel, version }).length > 0)).map((n) => n.name);
+  const canaryOf = (commit: string): string => {
+    const id = assignWaves(commit, members.map((n) => n.nodeId as NodeId), 1, [1])[0]?.[0];
+    return members.find((n) => n.nodeId === id)?.name ?? `unknown ${id}`;
+  };
+
+  function site(label: string, files: Record<string, string>): string {
+    const dir = join(base, `site-${label}`);
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    return dir;
+  }
+
+  async function allBlessed(channel: string, commit: string, timeoutMs: number, what: string): Promise<void> {
+    await waitFor(what, timeoutMs, () => (members.every((n) => refOf(n, 'blessed', channel) === commit) ? true : undefined), {
+      everyMs: 200,
+      detail: () => members.map((n) => `${n.name}: blessed ${refOf(n, 'blessed', channel)?.slice(0, 12)} pending ${refOf(n, 'pending', channel)?.slice(0, 12)}`).join('\n'),
+      diag,
+    });
+  }
+
+  before(async function () {
+    this.timeout(1_200_000);
+    assert.equal(netnsSupported(), true, 'these tests need root and a working `ip netns`');
+    base = dirs.make('gitfs-rollout-');
+    // Test kernels: 1.0 (good) and 1.0-bad (panics), from Debian's kernel and busybox.
+    const isos = join(base, 'isos');
+    const built = await run('bash', [BUILD_ISOS, '--with-qemu', isos, '1.0'], { env: { ...process.env, GITFS_DEB_CACHE: DEB_CACHE }, timeoutMs: 1_150_000 });
+    assert.equal(built.code, 0, `build-test-isos.sh: ${built.stdout}${built.stderr}`);
+    net = await createNetnsCluster(4, { label: 'rollout' });
+    members = net.nodes.map((x, i) => GitfsNode.make(x, base, `n${i}`, { GITFS_ANNOUNCE_INTERVAL_MS: String(INTERVAL_MS) }));
+    key = join(base, 'release-key');
+    untrusted = join(base, 'stranger-key');
+    await gitfs(['key', 'new', key]);
+    await gitfs(['key', 'new', untrusted]);
+    const [ca, ...joiners] = members as [GitfsNode, ...GitfsNode[]];
+    await Promise.all(members.map((n) => n.ok(['init'])));
+    await ca.ok(['cluster', 'init']);
+    for (const n of members) {
+      const siteRoot = join(base, `${n.name}-www`);
+      const slowRoot = join(base, `${n.name}-slow`);
+      mkdirSync(siteRoot, { recursive: true });
+      mkdirSync(slowRoot, { recursive: true });
+      const config = {
+        policies: [{ branches: 'site/*' }, { branches: 'kernel/*' }, { branches: 'slow/*' }],
+        rollout: {
+          trustedKeys: [readFileSync(`${key}.pub`, 'utf8').trim()],
+          channels: [
+            { channel: SITE, apply: SITE_HOOK, env: { GITFS_SITE_ROOT: siteRoot, GITFS_SITE_URL: `http://127.0.0.1:${WEB_PORT}/`, GITFS_SITE_CHECK: '/index.html' }, healthTimeoutMs: 6000 },
+            { channel: 'slow/app', apply: join(base, 'slow-hook'), env: { GITFS_SITE_ROOT: slowRoot, GITFS_SITE_URL: `http://127.0.0.1:${WEB_PORT + 1}/` }, healthTimeoutMs: 15_000 },
+            { channel: KERNEL, apply: QEMU_HOOK, healthTimeoutMs: 180_000, waves: [1] },
+          ],
+        },
+      };
+      mkdirSync(join(n.repo, 'gitfs'), { recursive: true });
+      writeFileSync(join(n.repo, 'gitfs', 'node.json'), `${JSON.stringify(config, null, 2)}\n`);
+      // Web servers for each site root's `current` (the symlink is resolved at every request).
+      servers.push(n.net.spawn('python3', ['-m', 'http.server', String(WEB_PORT), '--bind', '127.0.0.1', '--directory', join(siteRoot, 'current')], { stdio: 'ignore' }));
+      servers.push(n.net.spawn('python3', ['-m', 'http.server', String(WEB_PORT + 1), '--bind', '127.0.0.1', '--directory', join(slowRoot, 'current')], { stdio: 'ignore' }));
+    }
+    // The slow channel's hook: the site hook, with an apply that takes 4 s (time to kill the daemon in it).
+    writeFileSync(join(base, 'slow-hook'), `#!/bin/bash\n[ "$1" = apply ] && sleep 4\nexec ${SITE_HOOK} "$@"\n`);
+    chmodSync(join(base, 'slow-hook'), 0o755);
+    await ca.start();
+    const tokens: string[] = [];
+    for (const _ of joiners) tokens.push((await ca.ok(['cluster', 'token', '--ttl', '10m'])).trim());
+    await Promise.all(joiners.map((n, i) => n.ok(['cluster', 'join', tokens[i] ?? ''])));
+    for (const n of members) {
+      n.nodeId = (await n.show()).nodeId;
+      names.set(n.nodeId, n.name);
+    }
+    await Promise.all(joiners.map((n) => n.start()));
+    await waitMesh(members, 4 * INTERVAL_MS, 'precondition: every node lists the others', nameOf, diag);
+  });
+
+  it('a signed site release reaches every node, which swaps it in, checks it over HTTP and blesses it; git verifies the signature', async function () {
+    const v1 = await publish(SITE, site('v1', { 'index.html': '<h1>release 1.0</h1>\n' }), '1.0');
+    await allBlessed(SITE, v1, 30_000, 'every node to bless site 1.0');
+    for (const n of members) {
+      assert.equal(await served(n), '<h1>release 1.0</h1>\n', `${n.name} serves`);
+      assert.equal(refOf(n, 'pending', SITE), undefined, `${n.name}: pending ref left`);
+      assert.equal((await statusOf(n, SITE))?.report.state, 'blessed');
+    }
+    const n0 = members[0] as GitfsNode;
+    const signers = join(base, 'allowed-signers');
+    writeFileSync(signers, `release@gitfs ${readFileSync(`${key}.pub`, 'utf8').trim()}\n`);
+    const v = await run('git', ['--git-dir', n0.repo, '-c', 'gpg.format=ssh', '-c', `gpg.ssh.allowedSignersFile=${signers}`, 'verify-commit', v1]);
+    assert.equal(v.code, 0, `git verify-commit: ${v.stderr}`);
+    assert.match(v.stderr, /Good "git" signature/);
+  });
+
+  it('a bad site release fails its health check on the canary, which rolls back; the rollout halts and no other node applies it', async function () {
+    const before = refOf(members[0] as GitfsNode, 'blessed', SITE);
+    const bad = await publish(SITE, site('bad', { 'broken.html': 'no index\n' }), '2.0-bad');
+    const canary = canaryOf(bad);
+    await waitFor(
+      'every node to see the rollout of 2.0-bad halted',
+      40_000,
+      async () => {
+        for (const n of members) if ((await statusOf(n, SITE))?.plan?.halted == null) return undefined;
+        return true;
+      },
+      { everyMs: 300, diag },
+    );
+    assert.deepEqual(ran('apply', SITE, '2.0-bad'), [canary], 'nodes that applied the bad release');
+    assert.deepEqual(ran('rollback', SITE, '1.0'), [canary], 'nodes that rolled back');
+    for (const n of members) {
+      assert.equal(refOf(n, 'blessed', SITE), before, `${n.name}: blessed`);
+      assert.equal(await served(n), '<h1>release 1.0</h1>\n', `${n.name} serves`);
+    }
+  });
+
+  it('unsigned, wrongly signed and tampered releases (a file swapped under a valid signature) are refused by every node, and none is applied', async function () {
+    const n0 = members[0] as GitfsNode;
+    const before = refOf(n0, 'blessed', SITE);
+    // Unsigned: an ordinary commit on the channel.
+    const manifestOf = async (commit: string): Promise<string> => (await run('git', ['--git-dir', n0.repo, 'show', `${commit}:gitfs-release.json`])).stdout;
+    const unsignedDir = site('unsigned', { 'index.html': '<h1>unsigned</h1>\n' });
+    const good = await publish(SITE, site('v3', { 'index.html': '<h1>release 3.0</h1>\n' }), '3.0');
+    await allBlessed(SITE, good, 30_000, 'every node to bless 3.0 (the base of this test)');
+    mkdirSync(join(unsignedDir, 'site'));
+    writeFileSync(join(unsignedDir, 'site', 'index.html'), '<h1>unsigned</h1>\n');
+    writeFileSync(join(unsignedDir, 'gitfs-release.json'), (await manifestOf(good)).replace('"3.0"', '"4.0-unsigned"'));
+    const refused = (n: GitfsNode, commit: string): string[] => (n.daemon?.find('rollout', { step: 'verify-failed', commit }) ?? []).map((e) => String(e['note']));
+    // One at a time: a node considers the channel's head, so a release superseded before it arrives is never seen.
+    const refusedEverywhere = async (commit: string, why: RegExp): Promise<void> => {
+      await waitFor(`every node to refuse ${commit.slice(0, 12)}`, 30_000, () => (members.every((n) => refused(n, commit).length > 0) ? true : undefined), { everyMs: 200, diag });
+      for (const n of members) assert.match(refused(n, commit)[0] ?? '', why, `${n.name}: why ${commit.slice(0, 12)} was refused`);
+    };
+    const unsigned = (JSON.parse(await n0.ok(['commit', '--branch', SITE, '--from', unsignedDir, '-m', 'unsigned', '--json'])) as { commit: string }).commit;
+    await refusedEverywhere(unsigned, /not signed/);
+    const wrongKey = await publish(SITE, site('wrong', { 'index.html': '<h1>wrong key</h1>\n' }), '5.0-wrong-key', untrusted);
+    await refusedEverywhere(wrongKey, /trust/i);
+    // Tampered: 3.0's commit, signature and all, over a tree whose index.html was swapped.
+    const git = (args: string[], input?: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const c = execFile('git', ['--git-dir', n0.repo, ...args], (e, out) => (e === null ? resolve(out.trim()) : reject(e)));
+        if (input !== undefined) c.stdin?.end(input);
+      });
+    const swapped = await git(['hash-object', '-w', '--stdin'], '<h1>tampered</h1>\n');
+    const siteTree = await git(['mktree'], `100644 blob ${swapped}\tindex.html\n`);
+    const rootTree = await git(['mktree'], `100644 blob ${await git(['rev-parse', `${good}:gitfs-release.json`])}\tgitfs-release.json\n040000 tree ${siteTree}\tsite\n`);
+    // A newer committer time, as a forger would set (peers fetch the newest head).
+    const raw = (await git(['cat-file', 'commit', good]))
+      .replace(/^tree [0-9a-f]{40}$/m, `tree ${rootTree}`)
+      .replace(/^parent [0-9a-f]{40}$/m, `parent ${wrongKey}`)
+      .replace(/^(committer .*> )\d+ /m, `$1${Math.floor(Date.now() / 1000) + 5} `);
+    const tampered = await git(['hash-object', '-t', 'commit', '-w', '--stdin'], `${raw}\n`);
+    await git(['repack', '-q']);
+    await git(['update-ref', `refs/heads/${SITE}`, tampered, wrongKey]);
+    await refusedEverywhere(tampered, /signature/i);
+    for (const n of members) {
+      assert.equal(refOf(n, 'blessed', SITE), good, `${n.name}: blessed`);
+      assert.equal(await served(n), '<h1>release 3.0</h1>\n', `${n.name} serves`);
+    }
+    for (const v of ['4.0-unsigned', '5.0-wrong-key']) assert.deepEqual(ran('apply', SITE, v), [], `nodes that applied ${v}`);
+    assert.notEqual(before, good);
+  });
+
+  it('`gitfs rollout rollback` on one node returns every node to the previous release', async function () {
+    const n2 = members[2] as GitfsNode;
+    const out = await n2.ok(['rollout', 'rollback', SITE]);
+    assert.match(out, /rolling back from 3\.0 to 1\.0/);
+    await waitFor(
+      'every node to serve 1.0 again with 1.0 blessed',
+      30_000,
+      async () => {
+        for (const n of members) if ((await served(n)) !== '<h1>release 1.0</h1>\n' || (await statusOf(n, SITE))?.report.blessedVersion !== '1.0') return undefined;
+        return true;
+      },
+      { everyMs: 300, diag },
+    );
+  });
+
+  it('a node SIGKILLed while its apply hook runs comes back consistent: it rolls the release back and the cluster halts it', async function () {
+    const slow = 'slow/app';
+    const rel = await publish(slow, site('slow', { 'index.html': '<h1>slow 1</h1>\n' }), '1.0');
+    const canary = members.find((n) => n.name === canaryOf(rel)) as GitfsNode;
+    const first = canary.daemon;
+    await waitFor(`${canary.name} to start applying`, 30_000, () => first?.find('hook-start', { channel: slow, action: 'apply' }).at(0), { everyMs: 50, diag });
+    await canary.stop('SIGKILL');
+    assert.equal(refOf(canary, 'pending', slow), rel, 'the pending ref names the release being applied');
+    const again = await canary.start();
+    await waitFor(`${canary.name} to roll back after the restart`, 30_000, () => again.find('rollout', { step: 'rollback-done', channel: slow }).at(0), { everyMs: 100, diag });
+    const recovery = again.find('rollout', { step: 'crash-recovery', channel: slow })[0];
+    assert.ok(recovery !== undefined && /restarted while applying/.test(String(recovery['note'])), JSON.stringify(recovery));
+    await waitFor(`${canary.name} to drop the pending ref`, 10_000, () => (refOf(canary, 'pending', slow) === undefined ? true : undefined), { everyMs: 100, diag });
+    assert.equal(refOf(canary, 'blessed', slow), undefined);
+    await sleep(2 * INTERVAL_MS);
+    assert.deepEqual(ran('apply', slow, '1.0'), [canary.name], 'nodes that applied it');
+  });
+
+  it('a kernel image boots on every node (qemu, health by the serial console marker); a bad one panics on the canary, is rolled back there, and no other node ever applies it', async function () {
+    const isos = join(base, 'isos');
+    const good = await publish(KERNEL, join(isos, 'good.iso'), '1.0');
+    await allBlessed(KERNEL, good, 300_000, 'every node to boot and bless kernel 1.0');
+    for (const n of members) {
+      assert.equal(readFileSync(join(n.repo, 'gitfs', 'rollout', 'kernel', 'stable', 'hook', 'current'), 'utf8').trim(), '1.0', `${n.name}: the VM that runs`);
+      assert.match(readFileSync(join(n.repo, 'gitfs', 'rollout', 'kernel', 'stable', 'hook', 'serial-1.0.log'), 'utf8'), /GITFS-BOOT-OK 1\.0/);
+    }
+    const bad = await publish(KERNEL, join(isos, 'bad.iso'), '1.0-bad');
+    const canary = canaryOf(bad);
+    await waitFor(
+      'every node to see the bad kernel halted',
+      240_000,
+      async () => {
+        for (const n of members) if ((await statusOf(n, KERNEL))?.plan?.halted == null) return undefined;
+        return true;
+      },
+      { everyMs: 500, diag },
+    );
+    assert.deepEqual(ran('apply', KERNEL, '1.0-bad'), [canary], 'nodes that booted the bad kernel');
+    const c = members.find((n) => n.name === canary) as GitfsNode;
+    assert.match(readFileSync(join(c.repo, 'gitfs', 'rollout', 'kernel', 'stable', 'hook', 'serial-1.0-bad.log'), 'utf8'), /Kernel panic/);
+    for (const n of members) assert.equal(refOf(n, 'blessed', KERNEL), good, `${n.name}: blessed kernel`);
+  });
+});
