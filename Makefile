@@ -7,8 +7,7 @@ SHELL := /bin/bash
 # cluster tests, a native toolchain for addons, rsync (the mount tests copy trees with it),
 # what kernel-images/ needs to build test ISOs and boot them (xorriso, cpio, qemu), and
 # ssh-keygen (git checks release signatures with it), curl and nginx (the site hook and its
-# test). Never
-# Debian's `fuse`: it conflicts with fuse3.
+# test). Never Debian's `fuse`: it conflicts with fuse3.
 DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc time openssl rsync xorriso cpio qemu-system-x86 openssh-client curl nginx
 STAMP := node_modules/.gitfs-npm-ci
 
