@@ -11,7 +11,7 @@ SHELL := /bin/bash
 DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc time openssl rsync xorriso cpio qemu-system-x86 openssh-client curl nginx
 STAMP := node_modules/.gitfs-npm-ci
 
-.PHONY: deps debian-deps build test demo bench bench-cluster bench-swarm clean
+.PHONY: deps debian-deps build test demo bench bench-cluster bench-swarm bench-rollout clean
 
 debian-deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -52,3 +52,7 @@ bench-swarm: build
 
 clean:
 	rm -rf dist
+
+# N nodes over tbf-shaped links: publish → blessed everywhere, rollback, halt after a failed canary.
+bench-rollout: build
+	node dist/bench/rollout.js

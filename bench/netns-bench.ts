@@ -1,5 +1,6 @@
-/** What the namespace benchmarks (cluster.ts, swarm.ts) share: logging, bounded waits, the environment, report headers and output. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+/** What the namespace benchmarks (cluster.ts, swarm.ts, rollout.ts) share: logging, bounded waits, the environment, report headers and output, test images. */
+import { createCipheriv } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 
@@ -54,4 +55,16 @@ export function writeReport(out: string, markdown: string, log: (msg: string) =>
   writeFileSync(out, markdown);
   process.stdout.write(markdown);
   log(`report written to ${out}`);
+}
+
+/** Writes `mib` MiB of AES-128-CTR keystream (key byte `k`) at `offsetMib` of the file (created or overwritten in place). */
+export function writeKeystream(path: string, offsetMib: number, mib: number, k: number, create: boolean): void {
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, k), Buffer.alloc(16, 0));
+  const zero = Buffer.alloc(1 << 20);
+  const fd = openSync(path, create ? 'w' : 'r+');
+  try {
+    for (let i = 0; i < mib; i++) writeSync(fd, cipher.update(zero), 0, 1 << 20, (offsetMib + i) * (1 << 20));
+  } finally {
+    closeSync(fd);
+  }
 }

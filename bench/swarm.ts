@@ -35,15 +35,15 @@
  */
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, closeSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, chmodSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GITFS_BIN } from '../test/support/cli.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
-import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeReport } from './netns-bench.js';
+import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeKeystream, writeReport } from './netns-bench.js';
 
 const log = benchLog('swarm-bench');
 
@@ -135,17 +135,6 @@ async function checkedIn(node: NetnsNode, cmd: string, args: readonly string[], 
 }
 
 // ---------------------------------------------------------------- the image
-/** Writes `mib` MiB of AES-128-CTR keystream (key byte `k`) at `offsetMib` of the file (created or overwritten in place). */
-function writeKeystream(path: string, offsetMib: number, mib: number, k: number, create: boolean): void {
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, k), Buffer.alloc(16, 0));
-  const zero = Buffer.alloc(MiB);
-  const fd = openSync(path, create ? 'w' : 'r+');
-  try {
-    for (let i = 0; i < mib; i++) writeSync(fd, cipher.update(zero), 0, MiB, (offsetMib + i) * MiB);
-  } finally {
-    closeSync(fd);
-  }
-}
 async function sha256(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) h.update(chunk as Buffer);

@@ -13,6 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../test/support/netns.js';
+import { demoRollouts, prepareRollouts } from './demo-rollout.js';
 
 const GITFS = fileURLToPath(new URL('../../bin/gitfs', import.meta.url));
 const work = process.argv[2] ?? '/tmp/gitfs-demo-cluster';
@@ -24,6 +25,8 @@ interface DemoNode {
   readonly address: string;
   run(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   start(args: readonly string[], log: string): ChildProcess;
+  spawn(cmd: string, args: readonly string[]): ChildProcess;
+  exec(cmd: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
 const bold = (s: string): string => `\n\x1b[1m== ${s}\x1b[0m`;
@@ -43,15 +46,21 @@ function localNode(i: number, count: number): DemoNode {
 
 function nodeWith(name: string, address: string, wrap: (cmd: string, args: string[]) => { cmd: string; args: string[]; env: NodeJS.ProcessEnv }): DemoNode {
   const repo = join(work, name);
+  const exec = (cmd: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const w = wrap(cmd, [...args]);
+      execFile(w.cmd, w.args, { env: w.env, encoding: 'utf8' }, (e, stdout, stderr) => resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : 1, stdout, stderr }));
+    });
   return {
     name,
     repo,
     address,
-    run: (args) =>
-      new Promise((resolve) => {
-        const w = wrap(process.execPath, [GITFS, ...args]);
-        execFile(w.cmd, w.args, { env: w.env, encoding: 'utf8' }, (e, stdout, stderr) => resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : 1, stdout, stderr }));
-      }),
+    run: (args) => exec(process.execPath, [GITFS, ...args]),
+    exec,
+    spawn: (cmd, args) => {
+      const w = wrap(cmd, [...args]);
+      return spawn(w.cmd, w.args, { env: w.env, stdio: 'ignore' });
+    },
     start: (args, log) => {
       const w = wrap(process.execPath, [GITFS, ...args]);
       const child = spawn(w.cmd, w.args, { env: w.env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -125,6 +134,8 @@ async function main(): Promise<void> {
       nodes = [0, 1, 2, 3].map((i) => localNode(i, 4));
     }
     const [n0, n1, n2, stranger] = nodes as [DemoNode, DemoNode, DemoNode, DemoNode];
+    // Rollouts need the nodes' own namespaces (a web server per node on the same port).
+    const rolloutFor = cluster === undefined ? undefined : await prepareRollouts(work);
     console.log(bold('node0 creates the cluster and serves'));
     // Every member keeps every site/* and images/* branch (REPO/gitfs/node.json, read by gitfs
     // serve); node0 keeps images/* on demand: commits and trees at once, file content when read.
@@ -132,7 +143,9 @@ async function main(): Promise<void> {
       const images = n === n0 ? { branches: 'images/*', replicas: 'all', fetch: 'on-demand' } : { branches: 'images/*', replicas: 'all' };
       await n.run(['init', '--repo', n.repo]);
       await mkdir(join(n.repo, 'gitfs'), { recursive: true });
-      await writeFile(join(n.repo, 'gitfs', 'node.json'), JSON.stringify({ policies: [{ branches: 'site/*', replicas: 'all' }, images] }));
+      const rollout = rolloutFor === undefined || n === stranger ? {} : { rollout: await rolloutFor(n) };
+      const kernels = { branches: 'kernel/*', replicas: 'all' };
+      await writeFile(join(n.repo, 'gitfs', 'node.json'), JSON.stringify({ policies: [{ branches: 'site/*', replicas: 'all' }, images, kernels], ...rollout }));
     }
     await show(n0, ['cluster', 'init']);
     children.push(n0.start(['serve', '--repo', n0.repo], join(work, 'node0.log')));
@@ -179,7 +192,10 @@ async function main(): Promise<void> {
     console.log(bold('node0 lists the image but holds none of its content'));
     await show(n0, ['ls', 'images/disk']);
     await show(n0, ['fsck']);
-    if (cluster !== undefined) await readOnDemand(n0, join(image, 'disk.img'));
+    if (cluster !== undefined) {
+      await readOnDemand(n0, join(image, 'disk.img'));
+      children.push(...(await demoRollouts([n0, n1, n2], n1, { work, show, until, bold })));
+    }
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));

@@ -1,8 +1,9 @@
 /**
  * `gitfs serve`: the node daemon. It wires the cluster identity, the TLS node service, the
  * announcement transport, receiver and announcer, the peer table, a watcher of this node's
- * refs and of its revocation list, and the local socket `gitfs peers` asks. It grows the swarm
- * and the rollout agent later; each part stays in its own module.
+ * refs and of its revocation list, the local sockets (`gitfs peers`, `gitfs policy`, `gitfs
+ * rollout`; objects for partial reads), the swarm, and the rollout agent when channels are
+ * configured; each part stays in its own module.
  */
 import type { Server as NetServer } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
@@ -116,7 +117,7 @@ export class NodeDaemon {
         cfg.rollout,
       );
       this.rollout = rollout;
-      // Stops before the swarm: a hook in flight finishes and its outcome is stored.
+      // Stops before the swarm: a hook still running is killed; its phase, stored, is redone at the next start.
       this.closers.push(() => rollout.stop());
     }
 
@@ -217,7 +218,7 @@ export class NodeDaemon {
     this.announcer?.changed();
   }
 
-  /** Lets the swarm look at the policies soon (debounced), and every few seconds anyway. */
+  /** Lets the rollout agent look at the channels and the cluster's reports now. */
   private pokeRollout(): void {
     if (this.stopping) return;
     void this.rollout?.refresh().catch((e: unknown) => this.c.log.log('warn', 'rollout-refresh-failed', { error: (e as Error).message }));
@@ -234,6 +235,7 @@ export class NodeDaemon {
     throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
   }
 
+  /** Lets the swarm look at the policies soon (debounced), and every few seconds anyway. */
   private nudgeSwarm(): void {
     if (this.stopping) return;
     if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);

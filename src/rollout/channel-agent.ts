@@ -15,7 +15,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BranchName } from '../branches/ref-name.js';
 import type { NodeId } from '../cluster/node-id.js';
-import { errnoCode } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { RolloutReport } from '../multicast/announcement.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Oid } from '../objects/oid.js';
@@ -28,8 +28,11 @@ import { runHook, type HookAction } from './hook-runner.js';
 import type { ReleasePublicKey } from './release-key.js';
 import { setReleaseRef } from './release-refs.js';
 import type { ChannelConfig } from './rollout-config.js';
-import { readManifest, verifyRelease } from './verify-release.js';
+import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
+
+/** How long a (re)started agent listens to the cluster before it applies anything. */
+const LISTEN_MS = 3000;
 
 export interface ChannelComponents {
   readonly repo: Repository;
@@ -63,8 +66,12 @@ export class ChannelAgent {
   private paused = false;
   private recalled: Oid | null = null;
   private stopped = false;
-  /** Release heads whose manifest could not be read: not retried. */
-  private readonly unreadable = new Set<Oid>();
+  private startedAt = 0;
+  private listenTimer: NodeJS.Timeout | undefined;
+  /** The hook running now, if any: a rollback cancels a health check still running. */
+  private running: { readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
+  /** Versions of heads seen (from their manifests; undefined: unreadable, not retried). */
+  private readonly versions = new Map<Oid, string | undefined>();
 
   constructor(
     private readonly c: ChannelComponents,
@@ -92,14 +99,38 @@ export class ChannelAgent {
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') throw e;
     }
-    const b = this.state.blessed;
-    this.report = this.reportOf(b?.commit ?? null, b?.version ?? '', b === null ? 'pending' : 'blessed', 0);
+    this.report = this.restartReport();
+    this.startedAt = this.c.now();
     await this.handle({ type: 'crash-recovery' });
   }
 
-  stop(): Promise<void> {
+  /**
+   * What to report after a restart, before the next step: the blessed release, unless the last
+   * release this node dealt with failed here (then that, with its failures, so a halt it caused
+   * stays visible to the cluster).
+   */
+  private restartReport(): RolloutReport {
+    const s = this.state;
+    const last = [...s.history].reverse().find((t) => t.commit !== undefined)?.commit as Oid | undefined;
+    const failures = last === undefined || !Object.hasOwn(s.failedVersions, last) ? 0 : (s.failedVersions[last] as number);
+    if (last !== undefined && last !== s.blessed?.commit && failures > 0) return this.reportOf(last, '', 'rolled-back', failures);
+    const b = s.blessed;
+    return this.reportOf(b?.commit ?? null, b?.version ?? '', b === null ? 'pending' : 'blessed', 0);
+  }
+
+  /** Stops taking events; a hook still running is killed (the stored phase says what to redo at the next start). */
+  async stop(): Promise<void> {
     this.stopped = true;
-    return this.chain;
+    clearTimeout(this.listenTimer);
+    await this.cancelHook();
+    await this.chain;
+  }
+
+  private async cancelHook(): Promise<void> {
+    const r = this.running;
+    if (r === undefined) return;
+    r.abort.abort();
+    await r.done;
   }
 
   /** Looks at the channel head and the cluster's reports, and takes the next step if there is one. */
@@ -123,26 +154,41 @@ export class ChannelAgent {
       if (recall === s.blessed?.commit && s.phase === 'idle') return this.handle({ type: 'rollback-requested' });
       if (recall === s.pending?.commit) return this.handle({ type: 'halted', commit: recall });
     }
-    if (head !== undefined && head !== s.blessed?.commit && head !== s.pending?.commit && head !== this.recalled && !this.unreadable.has(head) && (s.phase === 'idle' || s.phase === 'staged')) {
-      const version = await readManifest(this.c.repo, head).then(
-        (m) => m.version,
-        (e: unknown) => {
-          this.unreadable.add(head);
-          this.c.log.log('warn', 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
-          return undefined;
-        },
-      );
-      if (version !== undefined) {
-        this.heard = new Map();
-        return this.handle({ type: 'release-seen', commit: head, version });
-      }
+    const failed = head !== undefined && Object.hasOwn(s.failedVersions, head) ? (s.failedVersions[head] as number) : 0;
+    const newHead = head !== undefined && head !== s.blessed?.commit && head !== s.pending?.commit && head !== this.recalled && !s.givenUp.includes(head) && failed < this.cfg.maxTries;
+    if (newHead && (s.phase === 'idle' || s.phase === 'staged')) {
+      const version = await this.versionOf(head);
+      if (version !== undefined) return this.handle({ type: 'release-seen', commit: head, version });
     }
     const p = this.state.pending;
     if (p === null || (this.state.phase !== 'staged' && this.state.phase !== 'applying' && this.state.phase !== 'checking')) return;
     const plan = this.plan(p.commit, reports);
     if (plan.halted !== undefined) return this.handle({ type: 'halted', commit: p.commit });
     const paused = this.paused || reports.some((x) => x.report.paused);
-    if (this.state.phase === 'staged' && !paused && mayApply(plan, this.c.self)) return this.handle({ type: 'apply-started', commit: p.commit });
+    if (this.state.phase !== 'staged' || paused || !mayApply(plan, this.c.self)) return;
+    // Just started: hear the cluster first (peers greet a new instance within a second), so an
+    // empty peer table never makes this node its own canary, nor hides a halt.
+    const listening = this.startedAt + LISTEN_MS - this.c.now();
+    if (listening > 0) {
+      clearTimeout(this.listenTimer);
+      this.listenTimer = setTimeout(() => this.poke(), listening);
+      return;
+    }
+    return this.handle({ type: 'apply-started', commit: p.commit });
+  }
+
+  /** A head's version, from its manifest (read once; an unreadable one is logged and not retried). */
+  private async versionOf(head: Oid): Promise<string | undefined> {
+    if (this.versions.has(head)) return this.versions.get(head);
+    const version = await readManifest(this.c.repo, head).then(
+      (m) => m.version,
+      (e: unknown) => {
+        this.c.log.log('warn', 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
+        return undefined;
+      },
+    );
+    this.versions.set(head, version);
+    return version;
   }
 
   /** The wave plan for `release` from every report heard for it (silent nodes keep their last one). */
@@ -167,6 +213,8 @@ export class ChannelAgent {
       return;
     }
     const from = this.state.phase;
+    // Reports heard are about one release: a new one starts afresh.
+    if (result.state.pending !== null && result.state.pending.commit !== this.state.pending?.commit) this.heard = new Map();
     this.state = result.state;
     await writeFileAtomic(this.statePath, encodeAgentState(this.state));
     const last = this.state.history.at(-1);
@@ -198,6 +246,8 @@ export class ChannelAgent {
         });
       case 'run-rollback-hook':
         return void this.background(async () => {
+          // Never two hooks at once for a channel: a health check still running is stopped first.
+          await this.cancelHook();
           const r = await this.hook('rollback', a.to, this.c.now() + this.cfg.healthTimeoutMs);
           if (!r.ok) this.c.log.log('error', 'rollback-hook-failed', { channel: this.channel, from: a.from.commit, to: a.to?.commit ?? null, reason: r.reason });
           return { type: 'rollback-done', commit: a.from.commit };
@@ -221,7 +271,8 @@ export class ChannelAgent {
   private async hook(action: HookAction, release: Release | null, deadline: number): Promise<{ ok: boolean; reason: string }> {
     const manifest = release === null ? undefined : await readManifest(this.c.repo, release.commit).catch(() => undefined);
     const version = release?.version ?? '';
-    const payload = manifest === undefined ? '' : join(this.releasesDir, `${version}.${manifest.kind === 'kernel' ? 'img' : 'site'}`);
+    const files = release === null ? undefined : releaseFiles(this.releasesDir, release.commit);
+    const payload = manifest === undefined || files === undefined ? '' : manifest.kind === 'kernel' ? files.image : files.site;
     const env: Record<string, string> = {
       ...this.cfg.env,
       GITFS_CHANNEL: this.channel,
@@ -229,24 +280,28 @@ export class ChannelAgent {
       GITFS_COMMIT: release?.commit ?? '',
       GITFS_KIND: manifest?.kind ?? '',
       GITFS_PAYLOAD: payload,
-      GITFS_MANIFEST: manifest === undefined ? '' : join(this.releasesDir, `${version}.json`),
+      GITFS_MANIFEST: manifest === undefined || files === undefined ? '' : files.manifest,
       GITFS_CMDLINE: manifest?.cmdline ?? '',
       GITFS_STATE: join(this.c.dir, 'hook'),
       GITFS_PREVIOUS: this.state.blessed?.version ?? '',
       GITFS_DEADLINE_MS: String(Math.max(0, deadline - this.c.now())),
     };
     this.c.log.log('info', 'hook-start', { channel: this.channel, action, version });
-    const r = await runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log });
+    const abort = new AbortController();
+    const done = runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log, signal: abort.signal });
+    const running = { abort, done };
+    this.running = running;
+    const r = await done;
+    if (this.running === running) this.running = undefined;
     this.c.log.log(r.ok ? 'info' : 'warn', 'hook-end', { channel: this.channel, action, version, ok: r.ok, reason: r.reason });
     return r;
   }
 
   /** Keeps the payloads of the blessed, previous and pending releases; drops the rest. */
   private async prunePayloads(): Promise<void> {
-    const keep = new Set([this.state.blessed, this.state.previous, this.state.pending].flatMap((r) => (r === null ? [] : [r.version])));
+    const keep = new Set<string>([this.state.blessed, this.state.previous, this.state.pending].flatMap((r) => (r === null ? [] : [r.commit])));
     for (const name of await readdir(this.releasesDir)) {
-      const version = name.replace(/\.(img|site|json|img\.tmp)$/, '');
-      if (!keep.has(version)) await rm(join(this.releasesDir, name), { recursive: true, force: true });
+      if (!keep.has(name.slice(0, 40))) await rm(join(this.releasesDir, name), { recursive: true, force: true });
     }
   }
 
@@ -275,14 +330,17 @@ export class ChannelAgent {
   }
 
   /** `gitfs rollout rollback`: back to the release before the blessed one, here and (by the recall) everywhere. */
-  recall(): Promise<{ from: string | null; to: string | null }> {
-    return new Promise((resolve) => {
+  recall(): Promise<{ from: string; to: string }> {
+    return new Promise((resolve, reject) => {
       this.serial(async () => {
         const from = this.state.blessed;
         const to = this.state.previous;
-        if (from !== null) this.setRecalled(from.commit);
+        if (from === null || to === null) {
+          return reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: nothing to roll back to here (${from === null ? 'nothing is blessed' : `only ${from.version} was ever blessed`})`, { channel: this.channel }));
+        }
+        this.setRecalled(from.commit);
         await this.handle({ type: 'rollback-requested' });
-        resolve({ from: from?.version ?? null, to: to?.version ?? null });
+        resolve({ from: from.version, to: to.version });
       });
     });
   }

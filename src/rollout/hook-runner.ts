@@ -2,7 +2,8 @@
  * Runs a channel's hook (kernel-images/README.md "The hook contract"): `HOOK apply|health|
  * rollback` with the GITFS_* environment, its output logged line by line. Health may answer 75
  * ("not yet"): it is asked again every second until the deadline. A hook still running at its
- * deadline is killed (its process group: SIGTERM, then SIGKILL 5 s later) and counts as failed.
+ * deadline, or when the caller aborts it, is killed (its process group: SIGTERM, then SIGKILL
+ * 5 s later) and counts as failed; the result comes once the process is gone.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from '../util/log.js';
@@ -29,10 +30,13 @@ export interface HookCall {
   readonly deadline: number;
   readonly now: () => number;
   readonly log: Logger;
+  /** Aborting kills the hook (a rollback must not run beside a health check). */
+  readonly signal?: AbortSignal;
 }
 
 export async function runHook(call: HookCall): Promise<HookResult> {
   for (;;) {
+    if (call.signal?.aborted === true) return { ok: false, reason: `${call.action} cancelled` };
     const left = call.deadline - call.now();
     if (left <= 0) return { ok: false, reason: `${call.action} did not succeed before its deadline` };
     const { code, tail } = await runOnce(call, left);
@@ -64,11 +68,14 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
       }
     };
     let hard: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      call.log.log('warn', 'hook-timeout', { action: call.action, hook: call.hook, ms: timeoutMs });
+    const kill = (why: string): void => {
+      call.log.log('warn', 'hook-killed', { action: call.action, hook: call.hook, why });
       killGroup('SIGTERM');
       hard = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
-    }, timeoutMs);
+    };
+    const timer = setTimeout(() => kill(`deadline (${timeoutMs} ms)`), timeoutMs);
+    const onAbort = (): void => kill('cancelled');
+    call.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e) => {
       clearTimeout(timer);
       resolve({ code: 127, tail: e.message });
@@ -76,6 +83,7 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
     child.on('close', (code) => {
       clearTimeout(timer);
       clearTimeout(hard);
+      call.signal?.removeEventListener('abort', onAbort);
       resolve({ code, tail: tail.join(' | ') });
     });
   });

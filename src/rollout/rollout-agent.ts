@@ -46,8 +46,13 @@ export class RolloutAgent {
     for (const ch of this.cfg.channels) {
       const name = ch.channel as BranchName;
       const agent = new ChannelAgent({ ...this.c, trusted: this.cfg.trustedKeys, dir: join(this.c.repo.gitDir, 'gitfs', 'rollout', ...name.split('/')) }, ch, name);
-      await agent.start();
-      this.agents.set(name, agent);
+      try {
+        await agent.start();
+        this.agents.set(name, agent);
+      } catch (e) {
+        // One channel's unreadable state does not stop the others.
+        this.c.log.log('error', 'rollout-channel-not-started', { channel: name, error: (e as Error).message });
+      }
     }
     this.c.changed();
   }
@@ -67,7 +72,7 @@ export class RolloutAgent {
     return channel === undefined ? [...this.agents.values()].map((a) => a.status()) : [this.agent(channel).status()];
   }
 
-  rollback(channel: string): Promise<{ from: string | null; to: string | null }> {
+  rollback(channel: string): Promise<{ from: string; to: string }> {
     return this.agent(channel).recall();
   }
 

@@ -98,6 +98,11 @@ export function parseRolloutConfig(raw: unknown, source: string): RolloutConfig 
     for (const required of ['channel', 'apply'] as const) if (!Object.hasOwn(given, required)) throw fail(source, `${at}.${required}`, 'is missing');
     return { ...CHANNEL_DEFAULTS, ...(given as Partial<ChannelConfig>) } as ChannelConfig;
   });
+  const seen = new Set<string>();
+  channels.forEach((ch, i) => {
+    if (seen.has(ch.channel)) throw fail(source, `rollout.channels[${i}].channel`, `repeats ${ch.channel}`);
+    seen.add(ch.channel);
+  });
   if (channels.length > 0 && trustedKeys.length === 0) throw fail(source, 'rollout.trustedKeys', 'must name at least one key when channels are configured (nothing unsigned is ever applied)');
   return { trustedKeys, channels };
 }

@@ -30,6 +30,11 @@ export interface VerifiedRelease {
   readonly manifestPath: string;
 }
 
+/** Where a release's files go in the agent's directory: named by commit, so a reused version never overwrites another's. */
+export function releaseFiles(dir: string, commit: Oid): { image: string; site: string; manifest: string } {
+  return { image: join(dir, `${commit}.img`), site: join(dir, `${commit}.site`), manifest: join(dir, `${commit}.json`) };
+}
+
 /** The manifest of a release commit, without checking anything else (to learn its version). */
 export async function readManifest(repo: Repository, commit: Oid): Promise<ReleaseManifest> {
   const tree = (await readCommit(repo.objects, commit)).tree;
@@ -44,11 +49,12 @@ export async function verifyRelease(repo: Repository, commit: Oid, trusted: read
   const manifest = await readManifest(repo, commit);
   const tree = (await readCommit(repo.objects, commit)).tree;
   const entry = await lookupPath(repo.objects, rootEntry(tree), manifest.payload);
-  const manifestPath = join(dir, `${manifest.version}.json`);
+  const files = releaseFiles(dir, commit);
+  const manifestPath = files.manifest;
   await writeFile(manifestPath, `${JSON.stringify(manifest)}\n`);
   if (manifest.kind === 'kernel') {
     if (entry.kind !== 'file') throw new GitfsError(ErrorCodes.BAD_MANIFEST, `the kernel payload ${manifest.payload} is not a file`, { commit });
-    const payload = join(dir, `${manifest.version}.img`);
+    const payload = files.image;
     const hash = createHash('sha256');
     let size = 0;
     const tmp = `${payload}.tmp`;
@@ -72,7 +78,7 @@ export async function verifyRelease(repo: Repository, commit: Oid, trusted: read
     return { manifest, signer, payload, manifestPath };
   }
   if (entry.kind !== 'dir') throw new GitfsError(ErrorCodes.BAD_MANIFEST, `the site payload ${manifest.payload} is not a directory`, { commit });
-  const payload = join(dir, `${manifest.version}.site`);
+  const payload = files.site;
   await rm(payload, { recursive: true, force: true });
   await exportEntry(repo.objects, entry, payload);
   checkPayload(manifest, siteListing(await siteEntries(payload)));

@@ -136,12 +136,19 @@ function patternOf(policy: Policy): BranchPattern {
   return p;
 }
 
-function newestHead(branch: BranchName, members: readonly MemberHeads[]): BranchTarget | undefined {
+/**
+ * The head with the newest commit time. Times have one-second resolution, so on a tie a head
+ * other than this node's own (`mine`) wins (two commits in one second: the later one must not
+ * look held), then the lower id.
+ */
+function newestHead(branch: BranchName, members: readonly MemberHeads[], mine: Oid | undefined): BranchTarget | undefined {
   let best: { oid: Oid; commitTime: number } | undefined;
+  const better = (h: { oid: Oid; commitTime: number }, b: { oid: Oid; commitTime: number }): boolean =>
+    h.commitTime !== b.commitTime ? h.commitTime > b.commitTime : (h.oid === mine) !== (b.oid === mine) ? b.oid === mine : h.oid < b.oid;
   for (const m of members) {
     const h = m.heads.get(branch);
     if (h === undefined) continue;
-    if (best === undefined || h.commitTime > best.commitTime || (h.commitTime === best.commitTime && h.oid < best.oid)) best = { oid: h.oid, commitTime: h.commitTime };
+    if (best === undefined || better(h, best)) best = { oid: h.oid, commitTime: h.commitTime };
   }
   if (best === undefined) return undefined;
   const oid = best.oid;
@@ -174,8 +181,8 @@ export function evaluatePolicies(input: PolicyInput): BranchDecision[] {
     const ranked = rendezvousOrder(branch, [self, ...liveWithin(policy.graceMs)]);
     const holders = policy.replicas === 'all' ? ranked : ranked.slice(0, policy.replicas);
     const shouldHold = holders.includes(self);
-    const target = newestHead(branch, members);
     const mine = local.get(branch);
+    const target = newestHead(branch, members, mine);
     const state: HoldState = !shouldHold ? 'not-wanted' : mine === undefined ? 'missing' : target === undefined || target.oid === mine ? 'held' : 'behind';
     out.push({ branch, policy: index, history: policy.history, fetch: policy.fetch, holders, shouldHold, target, local: mine, state });
   }

@@ -184,6 +184,9 @@ describe('swarm/policy', () => {
       const [lo, hi] = [oid('p'), oid('q')].sort() as [Oid, Oid];
       const tie = only(decide(policies, [member(a, { 'kernel/y': [hi, 7] }), member(b, { 'kernel/y': [lo, 7] })]), 'kernel/y').target;
       assert.deepEqual(tie, { oid: lo, commitTime: 7, from: [b] });
+      // Two commits in one second: a head other than this node's own wins the tie (so it is fetched, not taken as held).
+      const mineTie = only(decide(policies, [member(a, { 'kernel/y': [hi, 7] }), member(b, { 'kernel/y': [lo, 7] })], { 'kernel/y': lo }), 'kernel/y');
+      assert.deepEqual([mineTie.target?.oid, mineTie.state], [hi, 'behind']);
     });
 
     it("reports held, behind, missing and not-wanted, and this node's own branches", () => {

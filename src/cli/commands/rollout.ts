@@ -52,7 +52,7 @@ async function publish(ctx: CommandContext, values: Values, args: string[]): Pro
 }
 
 function renderStatus(channels: readonly ChannelStatus[]): string {
-  if (channels.length === 0) return 'no channel here yet (none configured, or no channel branch fetched)\n';
+  if (channels.length === 0) return 'no channel is applied here (config: rollout.channels)\n';
   let out = '';
   for (const c of channels) {
     out += `${c.channel}: this node ${c.phase}${c.triesLeft === null ? '' : `, ${c.triesLeft} tries left`}${c.report.paused ? ', PAUSED' : ''}\n`;
@@ -86,8 +86,8 @@ export const rollout: Command = {
       }
       case 'rollback': {
         const [channel] = positionals(args, 1, 1, usage);
-        const r = (await askDaemon(gitDir, { op: 'rollout-rollback', channel })) as { from: string | null; to: string | null };
-        await ctx.stdout.write(`${channel}: rolling back from ${r.from ?? '(nothing blessed)'} to ${r.to ?? '(nothing)'} here; every node that blessed it follows\n`);
+        const r = (await askDaemon(gitDir, { op: 'rollout-rollback', channel })) as { from: string; to: string };
+        await ctx.stdout.write(`${channel}: rolling back from ${r.from} to ${r.to} here; every node that blessed ${r.from} follows\n`);
         return 0;
       }
       case 'pause':
