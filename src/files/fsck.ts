@@ -34,9 +34,12 @@ export interface FsckRoot {
   readonly oid: Oid;
 }
 
-/** `partial`: the repository keeps some branches on demand (src/repo/partial.ts), so blobs may be absent. */
-export async function fsck(store: ObjectReader, roots: readonly FsckRoot[], options: { partial?: boolean } = {}): Promise<FsckReport> {
-  const checker = new Checker(store, options.partial === true);
+/**
+ * `partial`: the repository keeps some branches on demand (src/repo/partial.ts), so blobs may be
+ * absent. `shallow`: commits whose parents are not kept (git's `shallow` file): not walked past.
+ */
+export async function fsck(store: ObjectReader, roots: readonly FsckRoot[], options: { partial?: boolean; shallow?: ReadonlySet<Oid> } = {}): Promise<FsckReport> {
+  const checker = new Checker(store, options.partial === true, options.shallow ?? new Set());
   for (const root of roots) await checker.commitChain(root.oid, root.name);
   return checker.report;
 }
@@ -50,6 +53,7 @@ class Checker {
   constructor(
     private readonly store: ObjectReader,
     private readonly partial: boolean,
+    private readonly shallow: ReadonlySet<Oid>,
   ) {}
 
   /** Checks a blob, unless the repository is partial and does not hold it. */
@@ -93,7 +97,7 @@ class Checker {
         const commit = decodeCommit(await this.content(oid, 'commit'), oid);
         this.report.commits++;
         await this.tree(commit.tree, `${branch}@${oid.slice(0, 12)}:`);
-        stack.push(...commit.parents);
+        if (!this.shallow.has(oid)) stack.push(...commit.parents);
       });
     }
   }

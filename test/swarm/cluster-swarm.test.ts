@@ -516,6 +516,8 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.equal(await walked(late), '2', `${late.name}: commits of ${branch} that git walks`);
     assert.ok(shallowOf(late).includes((made[4] as Made).oid), `${late.name}: shallow ${shallowOf(late).join(' ')}`);
     await gitFsck(late);
+    // gitfs's own fsck stops at the shallow boundary too.
+    assert.match(await late.ok(['fsck']), / 0 problems$/m);
   });
 
   it('SIGTERM stops a daemon that holds swarm connections, at once and cleanly', async function () {

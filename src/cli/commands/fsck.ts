@@ -1,4 +1,5 @@
 import { fsck as check } from '../../files/fsck.js';
+import { readShallow } from '../../branches/shallow.js';
 import { isPartial } from '../../repo/partial.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 import { ExitCodes } from '../exit-codes.js';
@@ -13,7 +14,7 @@ export const fsck: Command = {
     positionals(rest, 0, 0, usage);
     return withRepo(ctx, values.repo, async (repo) => {
       const roots = (await repo.refs.list()).map((b) => ({ name: b.name, oid: b.oid }));
-      const report = await check(repo.objects, roots, { partial: await isPartial(repo.gitDir) });
+      const report = await check(repo.objects, roots, { partial: await isPartial(repo.gitDir), shallow: await readShallow(repo.gitDir) });
       for (const p of report.problems) {
         await ctx.stdout.write(`${p.code} ${p.oid}: ${p.message}\n${p.neededBy.map((w) => `  needed by ${w}\n`).join('')}`);
       }
