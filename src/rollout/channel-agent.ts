@@ -161,9 +161,10 @@ export class ChannelAgent {
       if (version !== undefined) return this.handle({ type: 'release-seen', commit: head, version });
     }
     const p = this.state.pending;
-    if (p === null || (this.state.phase !== 'staged' && this.state.phase !== 'applying' && this.state.phase !== 'checking')) return;
+    if (p === null || this.state.phase === 'idle' || this.state.phase === 'rolling-back') return;
     const plan = this.plan(p.commit, reports);
     if (plan.halted !== undefined) return this.handle({ type: 'halted', commit: p.commit });
+    // A release still being verified is dropped at once when the cluster has halted it.
     const paused = this.paused || reports.some((x) => x.report.paused);
     if (this.state.phase !== 'staged' || paused || !mayApply(plan, this.c.self)) return;
     // Just started: hear the cluster first (peers greet a new instance within a second), so an

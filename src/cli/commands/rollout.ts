@@ -57,7 +57,9 @@ function renderStatus(channels: readonly ChannelStatus[]): string {
   for (const c of channels) {
     out += `${c.channel}: this node ${c.phase}${c.triesLeft === null ? '' : `, ${c.triesLeft} tries left`}${c.report.paused ? ', PAUSED' : ''}\n`;
     if (c.plan !== null) {
-      out += `  rollout ${c.report.release?.slice(0, 12) ?? '-'}: ${c.plan.halted !== null ? `HALTED: ${c.plan.halted}` : c.plan.done ? 'done' : `wave ${c.plan.open} of ${c.plan.waves.length - 1} open`}\n`;
+      // Node ids in the halt's reason, by name where a peer's is known.
+      const halted = c.peers.reduce((text, p) => text.replaceAll(p.nodeId, p.name), c.plan.halted ?? '');
+      out += `  rollout ${c.report.release?.slice(0, 12) ?? '-'}: ${c.plan.halted !== null ? `HALTED: ${halted}` : c.plan.done ? 'done' : `wave ${c.plan.open} of ${c.plan.waves.length - 1} open`}\n`;
     }
     const rows = [{ name: '(this node)', nodeId: '', report: c.report }, ...c.peers];
     for (const r of rows) {
