@@ -10,18 +10,20 @@
  * Checked from the outside: the refs refs/gitfs/{blessed,pending}/<channel> in each repository,
  * what each node's web server serves (curl inside its namespace), `gitfs rollout status --json`,
  * the daemons' JSON log events (hook-start names every hook run), and git itself
- * (`git verify-commit` with an allowed-signers file). Every wait is bounded; namespaces,
+ * (`git verify-commit` with an allowed-signers file), and a real FUSE mount of one node (every
+ * release browsable in `.history`). Every wait is bounded; namespaces,
  * daemons, web servers and VMs go in the `after` hook, pass or fail.
  */
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { assignWaves } from '../../src/rollout/waves.js';
 import { GITFS_BIN } from '../support/cli.js';
 import { GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh } from '../support/cluster-nodes.js';
+import { stopAllMounts, TestMount } from '../support/mount.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
 
@@ -53,6 +55,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
   const servers: ChildProcess[] = [];
   let members: GitfsNode[] = [];
   const dirs = suiteDirs(async () => {
+    await stopAllMounts();
     for (const n of members) await n.stop('SIGKILL').catch(() => undefined);
     for (const s of servers) s.kill('SIGKILL');
     // The qemu hook's VMs (their command lines name pid files under the suite's directory): any a failed test left.
@@ -205,10 +208,14 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     writeFileSync(join(unsignedDir, 'site', 'index.html'), '<h1>unsigned</h1>\n');
     writeFileSync(join(unsignedDir, 'gitfs-release.json'), (await manifestOf(good)).replace('"3.0"', '"4.0-unsigned"'));
     const refused = (n: GitfsNode, commit: string): string[] => (n.daemon?.find('rollout', { step: 'verify-failed', commit }) ?? []).map((e) => String(e['note']));
+    const dropped = (n: GitfsNode, commit: string): boolean => (n.daemon?.find('rollout', { step: 'halted', commit }).length ?? 0) > 0;
     // One at a time: a node considers the channel's head, so a release superseded before it arrives is never seen.
+    // Each node refuses it itself, or drops it unverified once the cluster has halted it (a failure elsewhere).
     const refusedEverywhere = async (commit: string, why: RegExp): Promise<void> => {
-      await waitFor(`every node to refuse ${commit.slice(0, 12)}`, 30_000, () => (members.every((n) => refused(n, commit).length > 0) ? true : undefined), { everyMs: 200, diag });
-      for (const n of members) assert.match(refused(n, commit)[0] ?? '', why, `${n.name}: why ${commit.slice(0, 12)} was refused`);
+      await waitFor(`every node to refuse ${commit.slice(0, 12)}`, 30_000, () => (members.every((n) => refused(n, commit).length > 0 || dropped(n, commit)) ? true : undefined), { everyMs: 200, diag });
+      const reasons = members.flatMap((n) => refused(n, commit));
+      assert.ok(reasons.length > 0, `no node verified ${commit.slice(0, 12)}`);
+      for (const r of reasons) assert.match(r, why, `why ${commit.slice(0, 12)} was refused`);
     };
     const unsigned = (JSON.parse(await n0.ok(['commit', '--branch', SITE, '--from', unsignedDir, '-m', 'unsigned', '--json'])) as { commit: string }).commit;
     await refusedEverywhere(unsigned, /not signed/);
@@ -253,6 +260,29 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
       },
       { everyMs: 300, diag },
     );
+  });
+
+  it("every release stays browsable in the mount's history (.history/<channel>/…: manifest and files as published)", async function () {
+    const n1 = members[1] as GitfsNode;
+    const mnt = join(base, 'mnt-n1');
+    const m = await TestMount.start(n1.repo, mnt);
+    try {
+      const history = join(mnt, '.history', 'site', 'prod');
+      // Every commit of the channel is there, refused ones too (the tampered one carries 3.0's manifest).
+      const pages = new Map<string, string[]>();
+      for (const entry of readdirSync(history)) {
+        const manifest = join(history, entry, 'gitfs-release.json');
+        const page = join(history, entry, 'site', 'index.html');
+        if (!existsSync(manifest)) continue;
+        const version = (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+        pages.set(version, [...(pages.get(version) ?? []), existsSync(page) ? readFileSync(page, 'utf8') : '(no index.html)']);
+      }
+      assert.ok(pages.get('1.0')?.includes('<h1>release 1.0</h1>\n'), JSON.stringify([...pages]));
+      assert.ok(pages.get('3.0')?.includes('<h1>release 3.0</h1>\n'), JSON.stringify([...pages]));
+      assert.deepEqual(pages.get('2.0-bad'), ['(no index.html)'], JSON.stringify([...pages]));
+    } finally {
+      await m.stop();
+    }
   });
 
   it('a node SIGKILLed while its apply hook runs comes back consistent: it rolls the release back and the cluster halts it', async function () {
