@@ -32,11 +32,14 @@ export function serveObjectSocket(path: string, supply: (oids: readonly Oid[]) =
 
 async function answer(socket: Socket, supply: (oids: readonly Oid[]) => Promise<ReadonlyMap<Oid, GitObject>>): Promise<void> {
   socket.on('error', () => socket.destroy());
+  // A client that sends nothing, or stops reading, is dropped (it would hold the daemon's stop).
+  socket.setTimeout(IDLE_MS, () => socket.destroy());
   try {
     const oids = parseRequest(await requestLine(socket));
     for (const [oid, o] of await supply(oids)) {
       for (const part of objectFrame(oid, o)) {
-        if (!socket.write(part)) await new Promise((resolve) => socket.once('drain', resolve));
+        if (socket.destroyed) return;
+        if (!socket.write(part)) await drainOrClose(socket);
       }
     }
     socket.end(endFrame({ ok: true }));
@@ -44,6 +47,19 @@ async function answer(socket: Socket, supply: (oids: readonly Oid[]) => Promise<
     const error = isGitfsError(e) ? { code: e.code, message: e.message } : { code: ErrorCodes.IO, message: (e as Error).message };
     if (!socket.destroyed) socket.end(endFrame({ ok: false, error }));
   }
+}
+
+/** Resolves once the socket can take more, or is gone (never waits on a destroyed socket). */
+function drainOrClose(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.once('drain', done);
+    socket.once('close', done);
+  });
 }
 
 function requestLine(socket: Socket): Promise<string> {
@@ -57,9 +73,15 @@ function requestLine(socket: Socket): Promise<string> {
         socket.removeAllListeners('data');
         socket.pause();
         resolve(text.slice(0, end));
-      } else if (text.length > MAX_REQUEST_LINE) reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, 'request line too long'));
+      } else if (text.length > MAX_REQUEST_LINE) {
+        socket.removeAllListeners('data');
+        socket.destroy();
+        reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, 'request line too long'));
+      }
     });
-    socket.once('end', () => reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, 'no request')));
+    const none = (): void => reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, 'no request'));
+    socket.once('end', none);
+    socket.once('close', none);
   });
 }
 

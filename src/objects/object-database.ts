@@ -83,7 +83,8 @@ export class ObjectDatabase implements ObjectReader {
     if (second.found) return second.found;
     const error = first.error ?? second.error ?? this.missing(oid);
     if (this.promisor === undefined) throw error;
-    // A damaged or missing copy is read from the promisor instead (which also stores a good one).
+    // A damaged or missing copy is read from the promisor instead (the daemon keeps what it fetched;
+    // a damaged copy is not rewritten yet: packs skip ids they already hold).
     return this.promisor.read(oid).catch((e: unknown) => {
       throw isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND) ? error : e;
     });

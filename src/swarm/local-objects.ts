@@ -25,6 +25,8 @@ export class LocalObjects implements ObjectSource {
     private readonly o: { readonly flushBytes: number; /** Write promisor packs (the repository is partial). */ readonly promisor: boolean },
   ) {}
 
+  private closed = false;
+
   has(oid: Oid): boolean | Promise<boolean> {
     return this.pending.has(oid) || this.repo.objects.has(oid);
   }
@@ -40,6 +42,7 @@ export class LocalObjects implements ObjectSource {
 
   /** Stores a verified object (its id checked by the caller). */
   add(oid: Oid, type: ObjectType, content: Buffer): Promise<void> {
+    if (this.closed) return Promise.reject(new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored'));
     if (this.pending.has(oid)) return Promise.resolve();
     this.pending.set(oid, { type, content });
     return this.serial(async () => {
@@ -63,7 +66,7 @@ export class LocalObjects implements ObjectSource {
 
   /** Makes what was added so far durable within `ms` at the latest (on-demand reads trickle in: one pack per burst, not per read). */
   flushWithin(ms: number): void {
-    if (this.flushTimer !== undefined) return;
+    if (this.flushTimer !== undefined || this.closed) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       this.flush().catch(() => undefined);
@@ -100,6 +103,7 @@ export class LocalObjects implements ObjectSource {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await this.flush().catch(() => undefined);

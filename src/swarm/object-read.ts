@@ -11,6 +11,8 @@ import type { SwarmConnection } from './connection.js';
 import type { SwarmMessage, WireObject } from './messages.js';
 
 const REQUEST_IDLE_MS = 15_000;
+/** A read is given up after this long in all, however its peer trickles objects. */
+const REQUEST_MAX_MS = 60_000;
 export const AVOID_MS = 60_000;
 
 /** Whoever made a request gets the answers to it. */
@@ -60,6 +62,7 @@ export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'rea
   return new Promise((resolve) => {
     const end = (busy: boolean): void => {
       clearTimeout(timer);
+      clearTimeout(cap);
       c.track(request, undefined);
       resolve({ objects: got, busy });
     };
@@ -68,12 +71,18 @@ export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'rea
       conn.send({ kind: 'cancel', request });
       end(false);
     }, REQUEST_IDLE_MS);
+    const cap = setTimeout(() => {
+      c.log.log('warn', 'read-too-slow', { peer: conn.nodeId, request, ms: REQUEST_MAX_MS });
+      conn.send({ kind: 'cancel', request });
+      end(false);
+    }, REQUEST_MAX_MS);
     c.track(request, {
       handle(from, m) {
         if (from !== conn) return;
         if (m.kind === 'reject') return end(m.reason === 'busy');
         if (m.kind !== 'objects') return;
-        timer.refresh();
+        // Only progress keeps a request alive: an empty message does not.
+        if (m.objects.length > 0) timer.refresh();
         for (const o of m.objects) {
           if (!acceptObject(conn, wanted, o, c)) return end(false);
           wanted.delete(o.oid);

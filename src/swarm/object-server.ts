@@ -128,7 +128,8 @@ export class ObjectServer {
     const start = (i: number): void => {
       const r = reads[i];
       // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
-      if (r !== undefined) r.obj = (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))();
+      // A read that fails (a damaged copy) counts as missing; none is left unobserved if the loop stops early.
+      if (r !== undefined) r.obj = (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))().catch(() => undefined);
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {

@@ -21,6 +21,7 @@ import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
+import { Semaphore } from '../util/semaphore.js';
 import type { Closure } from './closure.js';
 import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
@@ -367,6 +368,7 @@ export class Swarm {
 
   /** What every request this node makes needs: ids, routing of the answers, the peers to avoid. */
   private readonly reading: ReadComponents;
+  private readonly demanding = new Semaphore(2);
 
   /**
    * On-demand read (a reader waits): the objects `oids`, from here or else from peers, asked in
@@ -381,14 +383,15 @@ export class Swarm {
       const here = this.local.hasNow(oid) ? await this.local.read(oid).catch(() => undefined) : undefined;
       if (here !== undefined) found.set(oid, here);
     }
-    await this.fromPeers(
+    // At most two at once (what a peer serves per connection): more would be told busy, not queued.
+    await this.demanding.run(() => this.fromPeers(
       wanted.filter((o) => !found.has(o)),
       'read',
       (o) => {
         found.set(o.oid, { type: o.type, content: o.content });
         this.local.add(o.oid, o.type, o.content).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
       },
-    );
+    ));
     if (found.size > 0) this.local.flushWithin(DEMAND_FLUSH_MS);
     this.stats.demanded += found.size;
     return found;

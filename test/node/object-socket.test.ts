@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError } from '../../src/errors.js';
 import { FrameReader, endFrame, objectFrame } from '../../src/node/object-frames.js';
@@ -99,6 +99,23 @@ describe('node/object-socket: partial reads through the daemon', function () {
         assert.equal(await repo.objects.sizeOf(remote[1]!.oid), 300_000);
         await rejects(repo.objects.read(blob('absent everywhere').oid), ErrorCodes.OBJECT_NOT_FOUND);
         assert.equal(asked.length, 3);
+        // A request line that never ends is cut off (bounded memory), and the server goes on.
+        const sent = await new Promise<number>((resolve) => {
+          const flood = createConnection(objectSocketPath(repo.gitDir));
+          const piece = Buffer.alloc(1 << 20, 'x');
+          let written = 0;
+          const pump = (): void => {
+            while (written < 64 << 20 && !flood.destroyed) {
+              written += piece.length;
+              if (!flood.write(piece)) return void flood.once('drain', pump);
+            }
+            flood.end();
+          };
+          flood.on('error', () => undefined);
+          flood.on('close', () => resolve(written));
+          flood.on('connect', pump);
+        });
+        assert.ok(sent < 64 << 20, `the server took ${sent} bytes of a request line before hanging up`);
         // A malformed request gets an error end frame, and the server goes on.
         await rejects(new DaemonObjects(objectSocketPath(repo.gitDir)).supply(['nope' as Oid]), ErrorCodes.PEER_FAILED);
         assert.equal((await new DaemonObjects(objectSocketPath(repo.gitDir)).supply([remote[0]!.oid])).size, 1);
