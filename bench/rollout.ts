@@ -21,8 +21,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ChildProcess } from 'node:child_process';
 import { GITFS_BIN } from '../test/support/cli.js';
+import { Daemon, type LogEvent } from '../test/support/cluster-nodes.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
 import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeKeystream, writeReport } from './netns-bench.js';
 
@@ -51,41 +51,12 @@ case "$1" in
 esac
 `;
 
-interface Event {
-  readonly t: number;
-  readonly event: string;
-  readonly [k: string]: unknown;
-}
-
-class Daemon {
-  readonly events: Event[] = [];
-  private partial = '';
-  constructor(
-    readonly node: NetnsNode,
-    readonly repo: string,
-    readonly child: ChildProcess,
-  ) {
-    child.stderr?.on('data', (d: Buffer) => {
-      const lines = (this.partial + d.toString('utf8')).split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const l of lines) {
-        try {
-          this.events.push(JSON.parse(l) as Event);
-        } catch {
-          // not a log line
-        }
-      }
-    });
-  }
-  find(event: string, match: Record<string, unknown>): Event | undefined {
-    return this.events.find((e) => e.event === event && Object.entries(match).every(([k, v]) => e[k] === v));
-  }
-  blessed(): string {
-    try {
-      return readFileSync(join(this.repo, 'refs', 'gitfs', 'blessed', CHANNEL), 'utf8').trim();
-    } catch {
-      return '';
-    }
+/** Where node `repo` stands: the release it has blessed on the channel ('' for none). */
+function blessed(repo: string): string {
+  try {
+    return readFileSync(join(repo, 'refs', 'gitfs', 'blessed', CHANNEL), 'utf8').trim();
+  } catch {
+    return '';
   }
 }
 
@@ -120,9 +91,9 @@ async function main(): Promise<void> {
     }
     const serve = async (n: NetnsNode): Promise<void> => {
       const child = n.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', repos[n.index] as string], { env: gitfsEnv({ GITFS_NODE_NAME: `b${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
-      const d = new Daemon(n, repos[n.index] as string, child);
+      const d = new Daemon(`node ${n.index}`, child);
       daemons.push(d);
-      if (!(await until(() => d.find('serving', {}) !== undefined, Date.now() + 30_000))) throw new Error(`node ${n.index} did not start`);
+      if (!(await until(() => d.find('serving').length > 0, Date.now() + 30_000))) throw new Error(`node ${n.index} did not start: ${d.tail()}`);
     };
     await run(first, ['cluster', 'init'], repos[0]);
     await serve(first);
@@ -130,7 +101,7 @@ async function main(): Promise<void> {
       await run(n, ['cluster', 'join', (await run(first, ['cluster', 'token'], repos[0])).trim()], repos[n.index]);
       await serve(n);
     }
-    await until(() => daemons.every((d) => d.events.filter((e) => e.event === 'peer-up').length >= N - 1), Date.now() + 90_000, 50);
+    await until(() => daemons.every((d) => d.find('peer-up').length >= N - 1), Date.now() + 90_000, 50);
     log(`${N} daemons list each other`);
 
     const publish = async (version: string): Promise<{ commit: string; t0: number }> => {
@@ -138,7 +109,7 @@ async function main(): Promise<void> {
       return { commit: (JSON.parse(out) as { commit: string }).commit, t0: Date.now() };
     };
     const allBlessed = async (commit: string, t0: number, what: string): Promise<number> => {
-      if (!(await until(() => daemons.every((d) => d.blessed() === commit), t0 + 900_000, 20))) throw new Error(`${what}: not blessed everywhere within 15 min`);
+      if (!(await until(() => repos.every((r) => blessed(r) === commit), t0 + 900_000, 20))) throw new Error(`${what}: not blessed everywhere within 15 min`);
       const ms = Date.now() - t0;
       log(`${what}: every node blessed it ${(ms / 1000).toFixed(2)} s after publish`);
       return ms;
@@ -155,12 +126,13 @@ async function main(): Promise<void> {
     const backMs = await allBlessed(v1.commit, r0, 'rollback');
     writeKeystream(image, 1, 1, 11, false);
     const v3 = await publish('3.0-bad');
-    if (!(await until(() => daemons.every((d) => d.find('rollout', { step: 'halted', commit: v3.commit }) !== undefined || d.find('rollout', { step: 'rollback-done', commit: v3.commit }) !== undefined), v3.t0 + 600_000, 20))) {
+    const settled = (d: Daemon): LogEvent | undefined => d.find('rollout', { step: 'halted', commit: v3.commit })[0] ?? d.find('rollout', { step: 'rollback-done', commit: v3.commit })[0];
+    if (!(await until(() => daemons.every((d) => settled(d) !== undefined), v3.t0 + 600_000, 20))) {
       throw new Error('v3: the rollout did not halt everywhere');
     }
-    const failedAt = Math.min(...daemons.flatMap((d) => d.events.filter((e) => e.event === 'rollout' && e['step'] === 'health-failed' && e['commit'] === v3.commit).map((e) => e.t)));
-    const haltedAt = Math.max(...daemons.map((d) => (d.find('rollout', { step: 'halted', commit: v3.commit }) ?? d.find('rollout', { step: 'rollback-done', commit: v3.commit }))?.t ?? NaN));
-    const applied = daemons.filter((d) => d.find('hook-start', { action: 'apply', version: '3.0-bad' }) !== undefined).length;
+    const failedAt = Math.min(...daemons.flatMap((d) => d.find('rollout', { step: 'health-failed', commit: v3.commit }).map((e) => e.t)));
+    const haltedAt = Math.max(...daemons.map((d) => settled(d)?.t ?? NaN));
+    const applied = daemons.filter((d) => d.find('hook-start', { action: 'apply', version: '3.0-bad' }).length > 0).length;
     const md = [
       `# gitfs rollout benchmark (${new Date().toISOString().slice(0, 16)}Z)`,
       '',

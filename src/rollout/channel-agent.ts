@@ -142,11 +142,7 @@ export class ChannelAgent {
     if (this.stopped) return;
     const s = this.state;
     const head = await this.c.repo.refs.resolve(this.channel);
-    const peers = this.c.peers();
-    const reports = peers.flatMap((p) => {
-      const r = p.rollouts.get(this.channel);
-      return r === undefined ? [] : [{ peer: p, report: r }];
-    });
+    const reports = this.peerReports();
     // A recall: a release rolled back cluster-wide. Pass it on, and go back if it is blessed or pending here.
     const recall = reports.find((x) => x.report.recalled !== null && (x.report.recalled === s.blessed?.commit || x.report.recalled === s.pending?.commit))?.report.recalled;
     if (recall !== undefined && recall !== null) {
@@ -190,6 +186,14 @@ export class ChannelAgent {
     );
     this.versions.set(head, version);
     return version;
+  }
+
+  /** The live peers' reports on this channel. */
+  private peerReports(): { peer: Peer; report: RolloutReport }[] {
+    return this.c.peers().flatMap((peer) => {
+      const report = peer.rollouts.get(this.channel);
+      return report === undefined ? [] : [{ peer, report }];
+    });
   }
 
   /** The wave plan for `release` from every report heard for it (silent nodes keep their last one). */
@@ -347,12 +351,10 @@ export class ChannelAgent {
   }
 
   status(): ChannelStatus {
-    const peers = this.c.peers().flatMap((p) => {
-      const r = p.rollouts.get(this.channel);
-      return r === undefined ? [] : [{ nodeId: p.nodeId, name: p.name, report: r }];
-    });
+    const reports = this.peerReports();
+    const peers = reports.map(({ peer, report }) => ({ nodeId: peer.nodeId, name: peer.name, report }));
     const release = this.state.pending?.commit ?? this.report.release;
-    const plan = release === null ? null : this.plan(release, peers.map((x) => ({ peer: this.c.peers().find((p) => p.nodeId === x.nodeId) as Peer, report: x.report })));
+    const plan = release === null ? null : this.plan(release, reports);
     return {
       channel: this.channel,
       report: this.current(),

@@ -13,6 +13,7 @@ import { ErrorCodes, GitfsError } from '../errors.js';
 import { exportEntry } from '../files/exporter.js';
 import { fileContent } from '../files/file-content.js';
 import { lookupPath, readCommit, rootEntry } from '../files/tree-reader.js';
+import { decodeCommit } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
 import { readTyped } from '../objects/typed-read.js';
 import type { Repository } from '../repo/repository.js';
@@ -37,7 +38,10 @@ export function releaseFiles(dir: string, commit: Oid): { image: string; site: s
 
 /** The manifest of a release commit, without checking anything else (to learn its version). */
 export async function readManifest(repo: Repository, commit: Oid): Promise<ReleaseManifest> {
-  const tree = (await readCommit(repo.objects, commit)).tree;
+  return manifestIn(repo, commit, (await readCommit(repo.objects, commit)).tree);
+}
+
+async function manifestIn(repo: Repository, commit: Oid, tree: Oid): Promise<ReleaseManifest> {
   const entry = await lookupPath(repo.objects, rootEntry(tree), MANIFEST_FILE).catch(() => undefined);
   if (entry === undefined || entry.kind !== 'file' || entry.chunked) throw new GitfsError(ErrorCodes.BAD_MANIFEST, `release ${commit} has no ${MANIFEST_FILE}`, { commit });
   return parseManifest(await readTyped(repo.objects, entry.oid, 'blob'));
@@ -45,9 +49,10 @@ export async function readManifest(repo: Repository, commit: Oid): Promise<Relea
 
 /** Checks `commit` and reassembles its payload under `dir` (created by the caller). */
 export async function verifyRelease(repo: Repository, commit: Oid, trusted: readonly ReleasePublicKey[], dir: string): Promise<VerifiedRelease> {
-  const signer = verifyCommit((await readTyped(repo.objects, commit, 'commit')), trusted);
-  const manifest = await readManifest(repo, commit);
-  const tree = (await readCommit(repo.objects, commit)).tree;
+  const content = await readTyped(repo.objects, commit, 'commit');
+  const signer = verifyCommit(content, trusted);
+  const tree = decodeCommit(content, commit).tree;
+  const manifest = await manifestIn(repo, commit, tree);
   const entry = await lookupPath(repo.objects, rootEntry(tree), manifest.payload);
   const files = releaseFiles(dir, commit);
   const manifestPath = files.manifest;

@@ -136,17 +136,22 @@ describe('multicast/split: head lists cut into datagrams', function () {
     );
   });
 
+  /** Every part, sealed, fits one datagram and decodes to itself. */
+  const checkSealed = (parts: readonly Announcement[]): void => {
+    for (const p of parts) {
+      const packet = sealEnvelope(sender.identity, sender.trust, encodeAnnouncement(p));
+      assert.ok(packet.length <= MAX_PACKET_BYTES, `part ${p.part}/${p.parts}: ${packet.length} bytes`);
+      assert.deepStrictEqual(decodeAnnouncement(encodeAnnouncement(p)), p);
+    }
+  };
+
   it('splitAnnouncement with the largest template: every sealed part <= 1472 bytes, contiguous, nothing skipped (property)', () => {
     fc.assert(
       fc.property(headsArb(500), (heads) => {
         const { parts, skipped } = splitAnnouncement(template(), heads, [], budget);
         assert.deepEqual(skipped, []);
         checkCoverage(parts);
-        for (const p of parts) {
-          const packet = sealEnvelope(sender.identity, sender.trust, encodeAnnouncement(p));
-          assert.ok(packet.length <= MAX_PACKET_BYTES, `part ${p.part}/${p.parts}: ${packet.length} bytes`);
-          assert.deepStrictEqual(decodeAnnouncement(encodeAnnouncement(p)), p);
-        }
+        checkSealed(parts);
         assert.deepStrictEqual(parts.flatMap((p) => p.heads), [...heads].sort(byName));
       }),
       { numRuns: 60, interruptAfterTimeLimit: 60_000 },
@@ -159,11 +164,7 @@ describe('multicast/split: head lists cut into datagrams', function () {
         const { parts, skipped, skippedRollouts } = splitAnnouncement(template(), heads, rollouts, budget);
         assert.deepEqual([skipped, skippedRollouts], [[], []]);
         checkCoverage(parts);
-        for (const p of parts) {
-          const packet = sealEnvelope(sender.identity, sender.trust, encodeAnnouncement(p));
-          assert.ok(packet.length <= MAX_PACKET_BYTES, `part ${p.part}/${p.parts}: ${packet.length} bytes`);
-          assert.deepStrictEqual(decodeAnnouncement(encodeAnnouncement(p)), p);
-        }
+        checkSealed(parts);
         assert.deepStrictEqual(parts.flatMap((p) => p.heads), [...heads].sort(byName));
         assert.deepStrictEqual(parts.flatMap((p) => p.rollouts), rollouts);
         const table = new PeerTable({ expireIntervals: 3, maxPeers: 16 });

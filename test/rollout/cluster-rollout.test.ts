@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { assignWaves } from '../../src/rollout/waves.js';
 import { GITFS_BIN } from '../support/cli.js';
+import { run } from '../support/run.js';
 import { GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh } from '../support/cluster-nodes.js';
 import { stopAllMounts, TestMount } from '../support/mount.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
@@ -39,14 +40,6 @@ const KERNEL = 'kernel/stable';
 
 interface StatusAnswer {
   readonly channels: { channel: string; phase: string; report: { state: string; version: string; blessedVersion: string; release: string | null }; plan: { halted: string | null; done: boolean } | null }[];
-}
-
-function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(cmd, args, { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20, encoding: 'utf8' }, (e, stdout, stderr) =>
-      resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : 1, stdout, stderr }),
-    ),
-  );
 }
 
 describe('rollout/cluster: signed releases applied, checked and rolled back across real daemons in network namespaces', function () {
@@ -69,7 +62,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
   const diag = (): string => logsOf(members, 25);
 
   const gitfs = async (args: readonly string[]): Promise<string> => {
-    const r = await run(process.execPath, [GITFS_BIN, ...args], { timeoutMs: 120_000 });
+    const r = await run(process.execPath, [GITFS_BIN, ...args], process.env, 120_000);
     assert.equal(r.code, 0, `gitfs ${args.join(' ')}: exit ${r.code}\n${r.stdout}${r.stderr}`);
     return r.stdout;
   };
@@ -105,13 +98,26 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     });
   }
 
+  /** Every node's `gitfs rollout status` says the channel's rollout is halted. */
+  async function allHalted(channel: string, timeoutMs: number, what: string): Promise<void> {
+    await waitFor(
+      what,
+      timeoutMs,
+      async () => {
+        for (const n of members) if ((await statusOf(n, channel))?.plan?.halted == null) return undefined;
+        return true;
+      },
+      { everyMs: 300, diag },
+    );
+  }
+
   before(async function () {
     this.timeout(1_200_000);
     assert.equal(netnsSupported(), true, 'these tests need root and a working `ip netns`');
     base = dirs.make('gitfs-rollout-');
     // Test kernels: 1.0 (good) and 1.0-bad (panics), from Debian's kernel and busybox.
     const isos = join(base, 'isos');
-    const built = await run('bash', [BUILD_ISOS, '--with-qemu', isos, '1.0'], { env: { ...process.env, GITFS_DEB_CACHE: DEB_CACHE }, timeoutMs: 1_150_000 });
+    const built = await run('bash', [BUILD_ISOS, '--with-qemu', isos, '1.0'], { ...process.env, GITFS_DEB_CACHE: DEB_CACHE }, 1_150_000);
     assert.equal(built.code, 0, `build-test-isos.sh: ${built.stdout}${built.stderr}`);
     net = await createNetnsCluster(4, { label: 'rollout' });
     members = net.nodes.map((x, i) => GitfsNode.make(x, base, `n${i}`, { GITFS_ANNOUNCE_INTERVAL_MS: String(INTERVAL_MS) }));
@@ -179,15 +185,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     const before = refOf(members[0] as GitfsNode, 'blessed', SITE);
     const bad = await publish(SITE, site('bad', { 'broken.html': 'no index\n' }), '2.0-bad');
     const canary = canaryOf(bad);
-    await waitFor(
-      'every node to see the rollout of 2.0-bad halted',
-      40_000,
-      async () => {
-        for (const n of members) if ((await statusOf(n, SITE))?.plan?.halted == null) return undefined;
-        return true;
-      },
-      { everyMs: 300, diag },
-    );
+    await allHalted(SITE, 40_000, 'every node to see the rollout of 2.0-bad halted');
     assert.deepEqual(ran('apply', SITE, '2.0-bad'), [canary], 'nodes that applied the bad release');
     assert.deepEqual(ran('rollback', SITE, '1.0'), [canary], 'nodes that rolled back');
     for (const n of members) {
@@ -313,15 +311,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     }
     const bad = await publish(KERNEL, join(isos, 'bad.iso'), '1.0-bad');
     const canary = canaryOf(bad);
-    await waitFor(
-      'every node to see the bad kernel halted',
-      240_000,
-      async () => {
-        for (const n of members) if ((await statusOf(n, KERNEL))?.plan?.halted == null) return undefined;
-        return true;
-      },
-      { everyMs: 500, diag },
-    );
+    await allHalted(KERNEL, 240_000, 'every node to see the bad kernel halted');
     assert.deepEqual(ran('apply', KERNEL, '1.0-bad'), [canary], 'nodes that booted the bad kernel');
     const c = members.find((n) => n.name === canary) as GitfsNode;
     assert.match(readFileSync(join(c.repo, 'gitfs', 'rollout', 'kernel', 'stable', 'hook', 'serial-1.0-bad.log'), 'utf8'), /Kernel panic/);

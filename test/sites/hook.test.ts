@@ -33,49 +33,12 @@ import { fileURLToPath } from 'node:url';
 import { checkManifest, renderManifest, siteListing } from '../../src/rollout/manifest.js';
 import { siteEntries } from '../../src/rollout/site-files.js';
 import { suiteDirs } from '../support/tmp.js';
+import { run, show, type Run } from '../support/run.js';
 
 const HOOK = fileURLToPath(new URL('../../../sites/hooks/symlink', import.meta.url));
 const NGINX = '/usr/sbin/nginx';
 const CHANNEL = 'site/prod';
 
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-}
-
-/** Runs a command with a hard time limit (SIGKILL to its process group after timeoutMs). */
-function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
-
-const show = (r: Run): string => `exit ${r.code ?? r.signal} after ${r.ms} ms\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
