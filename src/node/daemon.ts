@@ -125,6 +125,7 @@ export class NodeDaemon {
       this.refs = refs;
       this.announcer?.changed();
       this.pokeRollout();
+      this.nudgeSwarm();
     });
     this.refs = await watcher.start();
     this.closers.push(() => watcher.stop());

@@ -113,6 +113,37 @@ export function zlibStoredPieces(data: Uint8Array, adler = adler32(data)): Uint8
   return pieces;
 }
 
+/** Bytes of the zlib stream `zlibStoredPieces(data)` makes for `length` bytes of data. */
+export function zlibStoredLength(length: number): number {
+  return ZLIB_HEADER.length + 5 * Math.max(1, Math.ceil(length / STORED_BLOCK_MAX)) + length + 4;
+}
+
+/**
+ * Writes that same stream into `out` at `at` (zlibStoredLength(data.length) bytes must fit) and
+ * returns where it ends: one copy of the data, no allocation.
+ */
+export function writeZlibStored(out: Uint8Array, at: number, data: Uint8Array, adler = adler32(data)): number {
+  out.set(ZLIB_HEADER, at);
+  let pos = at + ZLIB_HEADER.length;
+  const blocks = Math.max(1, Math.ceil(data.length / STORED_BLOCK_MAX));
+  for (let b = 0; b < blocks; b++) {
+    const start = b * STORED_BLOCK_MAX;
+    const len = Math.min(STORED_BLOCK_MAX, data.length - start);
+    out[pos] = b === blocks - 1 ? 1 : 0;
+    out[pos + 1] = len & 0xff;
+    out[pos + 2] = len >>> 8;
+    out[pos + 3] = ~len & 0xff;
+    out[pos + 4] = (~len >>> 8) & 0xff;
+    out.set(data.subarray(start, start + len), pos + 5);
+    pos += 5 + len;
+  }
+  out[pos] = adler >>> 24;
+  out[pos + 1] = (adler >>> 16) & 0xff;
+  out[pos + 2] = (adler >>> 8) & 0xff;
+  out[pos + 3] = adler & 0xff;
+  return pos + 4;
+}
+
 /** Below this size deflate runs inline: setting up a thread-pool job costs more than the work. */
 const INLINE_DEFLATE_BYTES = 16 << 10;
 

@@ -10,9 +10,10 @@
  *   the entry table keeps about 40 bytes per object.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deflateIfSmaller, isIncompressible, zlibStoredPieces } from './compress.js';
+import { deflateIfSmaller, isIncompressible, writeZlibStored, zlibStoredLength, zlibStoredPieces } from './compress.js';
 import { entryCrc32, type StoredHint } from './stored-entry.js';
 import { hashObject, type ObjectType, type Oid } from './oid.js';
 import { encodeEntryHeader, packTypeOf, PACK_HEADER_BYTES, PACK_SIGNATURE, PACK_VERSION } from './pack-format.js';
@@ -106,7 +107,7 @@ export class PackWriter {
     const index = this.table.reserve(oid);
     if (index === undefined) return Promise.resolve(oid);
     if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
-      this.appendEntry(index, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
+      this.appendStored(index, type, content, hint);
       return this.pendingWrites.size > MAX_PENDING_WRITES ? this.backpressure().then(() => oid) : Promise.resolve(oid);
     }
     const task = this.track(this.inflight, this.deflateAndAppend(index, type, content));
@@ -134,6 +135,26 @@ export class PackWriter {
     this.stats.objectsWritten++;
     this.stats.bytesWritten += size;
     this.stats.bytesStored += this.position - offset;
+  }
+
+  /** Appends one entry stored uncompressed, framed straight into the write buffer when it fits. */
+  private appendStored(index: number, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): void {
+    const header = encodeEntryHeader(packTypeOf(type), content.length);
+    const length = header.length + zlibStoredLength(content.length);
+    if (length > this.buffer.length) {
+      this.appendEntry(index, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
+      return;
+    }
+    if (this.buffered + length > this.buffer.length) this.flush();
+    const start = this.buffered;
+    this.buffer.set(header, start);
+    const end = writeZlibStored(this.buffer, start + header.length, content, hint?.adler32);
+    this.table.place(index, this.position, hint?.entryCrc32 ?? crc32(this.buffer.subarray(start, end)));
+    this.buffered = end;
+    this.position += length;
+    this.stats.objectsWritten++;
+    this.stats.bytesWritten += content.length;
+    this.stats.bytesStored += length;
   }
 
   private append(data: Uint8Array): void {

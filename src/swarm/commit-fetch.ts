@@ -1,11 +1,12 @@
 /**
  * Fetching one closure from the swarm. First the commits and trees (small; they say what is
- * missing), in batches from peers that know the closure. Then the blobs, piece by piece:
- * rarest piece first, from one source at a time with two requests in flight (pipelined),
- * preferring peers that forward over the peer that holds everything (schedule.ts). Every object
- * is checked against the id asked for before it is stored; a peer that sends a wrong one is
- * dropped and avoided. Each completed piece is announced to subscribers at once. What is
- * already here is never asked for again, so an interrupted fetch resumes where it stopped.
+ * missing), in batches from peers that know the closure or announce its head. Then the blobs,
+ * piece by piece, from one source at a time with two requests in flight (pipelined): in order
+ * from this node's upstream in the relay chain, or rarest first from any peer when the chain
+ * cannot serve (schedule.ts). Every object is checked against the id asked for before it is
+ * stored; a peer that sends a wrong one is dropped and avoided. Each completed piece is
+ * announced to subscribers at once. What is already here is never asked for again, so an
+ * interrupted fetch resumes where it stopped.
  */
 import type { Oid } from '../objects/oid.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -15,7 +16,7 @@ import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WantKind, WireObject } from './messages.js';
 import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from './object-read.js';
-import { chooseSource, choosePiece } from './schedule.js';
+import { chooseSource, choosePiece, nextInOrder, upstreamOf } from './schedule.js';
 import { bitSet, type Transfer } from './transfers.js';
 
 const PIPELINE = 2;
@@ -23,6 +24,8 @@ const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
 const SHORTCHANGE_LIMIT = 3;
+/** How long the chain's upstream may have nothing new for us before any peer may serve. */
+const UPSTREAM_WAIT_MS = 1000;
 
 interface Pending {
   readonly request: number;
@@ -48,8 +51,11 @@ export class CommitFetch implements RequestOwner {
   private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean }>();
   private readonly pending = new Map<number, Pending>();
   private readonly busyUntil = new Map<NodeId, number>();
+  private readonly announcers = new Set<NodeId>();
   private readonly strikes = new Map<NodeId, number>();
   private source: NodeId | undefined;
+  /** The chain's upstream and when it last had a piece for us (or became the upstream). */
+  private upstream: { id: NodeId | undefined; since: number } = { id: undefined, since: 0 };
   private wake: (() => void) | undefined;
   private stopped: string | undefined;
   readonly progress = { bytes: 0, objects: 0 };
@@ -73,6 +79,14 @@ export class CommitFetch implements RequestOwner {
 
   get transfer(): Transfer {
     return this.c.transfer;
+  }
+
+  /**
+   * Peers announcing this commit as their head: they hold its commits and trees, so the walk may
+   * ask them before their bitfield arrives (which waits for their own walk).
+   */
+  announcedBy(ids: readonly NodeId[]): void {
+    for (const id of ids) this.announcers.add(id);
   }
 
   /** A connection to a peer that may hold some of the closure. */
@@ -179,6 +193,11 @@ export class CommitFetch implements RequestOwner {
     return n;
   }
 
+  /**
+   * Keeps PIPELINE piece requests in flight. First choice: the upstream of the relay chain
+   * (schedule.ts `upstreamOf`), its pieces in order. Rarest-first from any peer only when there
+   * is no upstream, the upstream is busy, or it has had nothing new for us for UPSTREAM_WAIT_MS.
+   */
   private fill(closure: Closure): void {
     const t = this.c.transfer;
     const now = this.c.now();
@@ -186,26 +205,54 @@ export class CommitFetch implements RequestOwner {
       const peers = this.usable(now);
       const inFlight = new Set([...this.pending.values()].flatMap((p) => (p.piece === undefined ? [] : [p.piece])));
       const mine = bitSet(t.bits, closure.pieces);
-      const offset = Math.floor((Math.max(0, this.o.order.indexOf(this.o.self)) * closure.pieces) / Math.max(1, this.o.order.length));
-      const piece = choosePiece({ mine, peers, inFlight, pieces: closure.pieces, offset });
-      if (piece === undefined) return;
-      const busy = new Set([...this.busyUntil].filter(([, until]) => until > now).map(([id]) => id));
-      const avoid = new Set([...this.c.avoid].filter(([, until]) => until > now).map(([id]) => id));
-      const from = chooseSource({ piece, peers, busy, avoid, order: this.o.order, pieces: closure.pieces }) as NodeId | undefined;
-      if (from === undefined) return;
+      const choice = this.fromUpstream(mine, inFlight, now) ?? this.rarest(closure, peers, mine, inFlight, now);
+      if (choice === undefined) return;
       // One source at a time: the next piece is best had elsewhere, so switch once the pipeline drains.
-      if (this.inflight() > 0 && from !== this.source) return;
-      const peer = this.peers.get(from);
+      if (this.inflight() > 0 && choice.from !== this.source) return;
+      const peer = this.peers.get(choice.from);
       if (peer === undefined) return;
-      this.source = from;
+      this.source = choice.from;
       const wanted: Oid[] = [];
-      for (const oid of pieceOids(closure, piece)) if (!this.c.local.hasNow(oid)) wanted.push(oid);
+      for (const oid of pieceOids(closure, choice.piece)) if (!this.c.local.hasNow(oid)) wanted.push(oid);
       if (wanted.length === 0) {
-        t.markPiece(piece);
+        t.markPiece(choice.piece);
         continue;
       }
-      void this.request(peer.conn, 'blobs', wanted, piece);
+      void this.request(peer.conn, 'blobs', wanted, choice.piece);
     }
+  }
+
+  /** The next piece from the chain's upstream; undefined when it cannot or should not serve us now. */
+  private fromUpstream(mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): { piece: number; from: NodeId } | undefined {
+    const candidates = new Set<string>();
+    for (const [id, p] of this.peers) if (p.conn.isOpen && (p.knows || p.complete) && (this.c.avoid.get(id) ?? 0) <= now) candidates.add(id);
+    const up = upstreamOf({ self: this.o.self, order: this.o.order, candidates }) as NodeId | undefined;
+    if (up !== this.upstream.id) this.upstream = { id: up, since: now };
+    const peer = up === undefined ? undefined : this.peers.get(up);
+    if (up === undefined || peer === undefined || (this.busyUntil.get(up) ?? 0) > now) return undefined;
+    const piece = nextInOrder({ mine, source: peer.pieces, inFlight });
+    if (piece !== undefined) {
+      this.upstream.since = now;
+      return { piece, from: up };
+    }
+    return undefined;
+  }
+
+  /** Whether the upstream has kept us waiting long enough that others may serve. */
+  private upstreamStalled(now: number): boolean {
+    return this.upstream.id === undefined || now - this.upstream.since > UPSTREAM_WAIT_MS;
+  }
+
+  private rarest(closure: Closure, peers: Map<string, ReadonlySet<number>>, mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): { piece: number; from: NodeId } | undefined {
+    const up = this.upstream.id;
+    if (up !== undefined && (this.busyUntil.get(up) ?? 0) <= now && !this.upstreamStalled(now)) return undefined;
+    const offset = Math.floor((Math.max(0, this.o.order.indexOf(this.o.self)) * closure.pieces) / Math.max(1, this.o.order.length));
+    const piece = choosePiece({ mine, peers, inFlight, pieces: closure.pieces, offset });
+    if (piece === undefined) return undefined;
+    const busy = new Set([...this.busyUntil].filter(([, until]) => until > now).map(([id]) => id));
+    const avoid = new Set([...this.c.avoid].filter(([, until]) => until > now).map(([id]) => id));
+    const from = chooseSource({ piece, peers, busy, avoid, order: this.o.order, pieces: closure.pieces }) as NodeId | undefined;
+    return from === undefined ? undefined : { piece, from };
   }
 
   private request(conn: SwarmConnection, kind: WantKind, oids: readonly Oid[], piece: number | undefined): Promise<'done' | 'retry'> {
@@ -256,8 +303,8 @@ export class CommitFetch implements RequestOwner {
       p.wanted.delete(o.oid);
       this.progress.bytes += o.content.length;
       this.progress.objects++;
-      void this.c.local.add(o.oid, o.type, o.content).catch((e: unknown) => this.stop((e as Error).message));
     }
+    void this.c.local.addAll(objects).catch((e: unknown) => this.stop((e as Error).message));
     if (!done) return;
     if (p.piece !== undefined && p.wanted.size === 0) this.c.transfer.markPiece(p.piece);
     else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
@@ -271,7 +318,7 @@ export class CommitFetch implements RequestOwner {
       const missing = oids.filter((o) => !this.c.local.hasNow(o));
       if (missing.length === 0) return;
       const now = this.c.now();
-      const candidates = [...this.peers.values()].filter((p) => p.conn.isOpen && p.knows && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now);
+      const candidates = [...this.peers.values()].filter((p) => p.conn.isOpen && (p.knows || this.announcers.has(p.conn.nodeId)) && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now);
       const peer = candidates[attempt % Math.max(1, candidates.length)];
       if (peer === undefined) {
         await this.sleep(100);

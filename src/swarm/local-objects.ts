@@ -40,19 +40,25 @@ export class LocalObjects implements ObjectSource {
     return this.pending.get(oid) ?? this.repo.objects.read(oid);
   }
 
-  /** Stores a verified object (its id checked by the caller). */
-  add(oid: Oid, type: ObjectType, content: Buffer): Promise<void> {
+  /** Stores verified objects (their ids checked by the caller), in one step of the writer. */
+  addAll(objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer }[]): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored'));
-    if (this.pending.has(oid)) return Promise.resolve();
-    this.pending.set(oid, { type, content });
+    const fresh = objects.filter((o) => !this.pending.has(o.oid));
+    for (const o of fresh) this.pending.set(o.oid, { type: o.type, content: o.content });
+    if (fresh.length === 0) return Promise.resolve();
     return this.serial(async () => {
+      let written = 0;
       try {
         this.writer ??= await this.repo.newPackWriter({ promisor: this.o.promisor });
-        this.inWriter.push(oid);
-        this.inWriterBytes += content.length;
-        await this.writer.writeHashed(oid, type, content);
+        for (const o of fresh) {
+          this.inWriter.push(o.oid);
+          this.inWriterBytes += o.content.length;
+          written++;
+          await this.writer.writeHashed(o.oid, o.type, o.content);
+        }
       } catch (e) {
-        this.drop([oid]);
+        // What never reached the writer is dropped now; what did goes with the failed pack.
+        this.drop(fresh.slice(written).map((o) => o.oid));
         throw e;
       }
       if (this.inWriterBytes >= this.o.flushBytes) await this.finishPack();

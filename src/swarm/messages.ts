@@ -6,8 +6,10 @@
  */
 import protobuf from 'protobufjs';
 import { isObjectType, OID_BYTES, oidFromBytes, oidToBytes, type ObjectType, type Oid } from '../objects/oid.js';
+import { decodeObjects, encodeObjects } from './objects-codec.js';
 
-const SCHEMA = `
+/** The wire schema (docs/PROTOCOL.md "Swarm wire"). */
+export const SCHEMA = `
 syntax = "proto3";
 package gitfs.swarm.v1;
 
@@ -93,6 +95,12 @@ export class WireError extends Error {
 const REASONS: readonly RejectReason[] = ['busy', 'missing', 'refused'];
 
 export function encodeMessage(m: SwarmMessage): Uint8Array {
+  const bytes = m.kind === 'objects' ? encodeObjects(m.request, m.objects, m.done) : encodeGeneric(m);
+  if (bytes.length > LIMITS.messageBytes) throw new RangeError(`swarm message of ${bytes.length} bytes`);
+  return bytes;
+}
+
+function encodeGeneric(m: Exclude<SwarmMessage, { kind: 'objects' }>): Uint8Array {
   const b = (o: Oid): Buffer => oidToBytes(o);
   let body: Record<string, unknown>;
   switch (m.kind) {
@@ -108,9 +116,6 @@ export function encodeMessage(m: SwarmMessage): Uint8Array {
     case 'want':
       body = { want: { request: m.request, kind: WANT_KINDS.indexOf(m.want), oids: m.oids.map(b) } };
       break;
-    case 'objects':
-      body = { objects: { request: m.request, objects: m.objects.map((o) => ({ oid: b(o.oid), type: o.type, content: o.content })), done: m.done } };
-      break;
     case 'cancel':
       body = { cancel: { request: m.request } };
       break;
@@ -121,9 +126,7 @@ export function encodeMessage(m: SwarmMessage): Uint8Array {
       body = { free: {} };
       break;
   }
-  const bytes = Message.encode(Message.fromObject(body)).finish();
-  if (bytes.length > LIMITS.messageBytes) throw new RangeError(`swarm message of ${bytes.length} bytes`);
-  return bytes;
+  return Message.encode(Message.fromObject(body)).finish();
 }
 
 function oid(bytes: unknown, what: string): Oid {
@@ -138,12 +141,27 @@ function count(n: unknown, max: number, what: string): number {
 
 type Raw = Record<string, Record<string, unknown> | undefined>;
 
-export function decodeMessage(bytes: Uint8Array): SwarmMessage {
+/** An `objects` message from its decoded fields (by protobufjs or objects-codec.ts), checked. */
+function objectsMessage(m: Record<string, unknown>): SwarmMessage {
+  const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer }[]).map((o): WireObject => {
+    if (typeof o.type !== 'string' || !isObjectType(o.type)) throw new WireError('bad object type');
+    return { oid: oid(o.oid, 'object id'), type: o.type, content: o.content };
+  });
+  return { kind: 'objects', request: count(m.request, 0xffffffff, 'request'), objects, done: m.done === true };
+}
+
+/**
+ * Decodes and checks one message. `objects` messages go through the hand decoder when they have
+ * its shape (objects-codec.ts); `generic` forces protobufjs for every message (tests compare the two).
+ */
+export function decodeMessage(bytes: Uint8Array, generic = false): SwarmMessage {
   if (bytes.length > LIMITS.messageBytes) throw new WireError(`message of ${bytes.length} bytes`);
+  // A Buffer, so that bytes fields come out as Buffers.
+  const input = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const fast = generic ? undefined : decodeObjects(input);
+  if (fast !== undefined) return objectsMessage(fast as unknown as Record<string, unknown>);
   let raw: Raw;
   try {
-    // A Buffer in, so that protobufjs hands bytes fields out as Buffers.
-    const input = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     raw = Message.toObject(Message.decode(input), { bytes: Buffer, longs: Number, arrays: true, defaults: true, oneofs: true }) as Raw;
   } catch (e) {
     throw new WireError(`undecodable message: ${(e as Error).message}`);
@@ -167,13 +185,8 @@ export function decodeMessage(bytes: Uint8Array): SwarmMessage {
       if (oids.length === 0 || oids.length > LIMITS.wantOids) throw new WireError(`want of ${oids.length} ids`);
       return { kind, request: count(m.request, 0xffffffff, 'request'), want: wantKind(m.kind), oids: oids.map((o) => oid(o, 'wanted id')) };
     }
-    case 'objects': {
-      const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer }[]).map((o): WireObject => {
-        if (typeof o.type !== 'string' || !isObjectType(o.type)) throw new WireError('bad object type');
-        return { oid: oid(o.oid, 'object id'), type: o.type, content: o.content };
-      });
-      return { kind, request: count(m.request, 0xffffffff, 'request'), objects, done: m.done === true };
-    }
+    case 'objects':
+      return objectsMessage(m);
     case 'cancel':
       return { kind, request: count(m.request, 0xffffffff, 'request') };
     case 'reject': {

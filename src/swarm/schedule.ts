@@ -11,6 +11,11 @@
  * that halves from round to round (as a binomial-tree broadcast does), and the matching is maximal.
  * `choosePiece` and `chooseSource` are the same preferences for one live node deciding alone from
  * what its peers announce: what to ask for next and whom to ask.
+ *
+ * A live node first follows the relay chain (`upstreamOf`, `nextInOrder`): the same rules with
+ * the ring distance fixed at 1, which costs N - 2 - log2(N) extra piece-times over the bound but
+ * needs no agreement beyond the ring order, never sends two nodes to one source, and keeps every
+ * link streaming; the rarest-first choices are its fallback when the chain cannot serve.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 
@@ -196,4 +201,38 @@ function better(a: { id: string; all: boolean; size: number; rank: number }, b: 
   if (a.size !== b.size) return a.size < b.size;
   if (a.rank !== b.rank) return a.rank < b.rank;
   return a.id < b.id;
+}
+
+export interface UpstreamInput {
+  readonly self: string;
+  /** Every node, in the order all nodes agree on (sorted ids): a ring. */
+  readonly order: readonly string[];
+  /** Peers taking part in this closure (they know it, or hold all of it) and reachable now. */
+  readonly candidates: ReadonlySet<string>;
+}
+
+/**
+ * This node's upstream in the relay chain: the nearest candidate before it on the ring. Every
+ * fetching node asks its upstream first and takes its pieces in order, so each node receives
+ * from one node and sends to one, and a piece passes down the chain as soon as it lands: P
+ * pieces reach N nodes in P + N - 2 piece-times, within (N - 2) / P of the P + log2 N bound
+ * for the large closures the swarm exists for, with no messages beyond the haves. Several
+ * holders of the whole closure each head their own chain. Undefined without candidates.
+ */
+export function upstreamOf(input: UpstreamInput): string | undefined {
+  const { self, order, candidates } = input;
+  const at = order.indexOf(self);
+  if (at < 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${self} is not in the order`, { self });
+  for (let back = 1; back < order.length; back++) {
+    const id = order[mod(at - back, order.length)] as string;
+    if (candidates.has(id)) return id;
+  }
+  return undefined;
+}
+
+/** The first piece (lowest index) that `source` holds and this node neither holds nor is fetching. */
+export function nextInOrder(input: { readonly mine: ReadonlySet<number>; readonly source: ReadonlySet<number>; readonly inFlight: ReadonlySet<number> }): number | undefined {
+  let best: number | undefined;
+  for (const p of input.source) if ((best === undefined || p < best) && !input.mine.has(p) && !input.inFlight.has(p)) best = p;
+  return best;
 }

@@ -96,6 +96,8 @@ export class Swarm {
   private nextRequest = 1;
   private chain: Promise<void> = Promise.resolve();
   private readonly completions = new Set<Promise<void>>();
+  /** Local heads at the last tick (undefined before the first). */
+  private heads: Map<BranchName, Oid> | undefined;
   private stopped = false;
   readonly stats = { fetched: 0, fetchFailures: 0, demanded: 0 };
   /** How the last fetches ended (newest last, at most RECENT), for `gitfs fetch` to report. */
@@ -213,17 +215,38 @@ export class Swarm {
   /** Starts the fetches the policies call for (eager ones). Called on every change and periodically. */
   async tick(): Promise<void> {
     if (this.stopped || this.o.policies.length === 0) return;
-    for (const d of await this.decisions()) {
+    const decisions = await this.decisions();
+    this.prepare(decisions);
+    for (const d of decisions) {
       if (!d.shouldHold || d.target === undefined || (d.state !== 'missing' && d.state !== 'behind')) continue;
       const policy = this.o.policies[d.policy];
       if (policy === undefined) continue;
       const history = policy.history === 'all' ? 0 : policy.history;
       // On demand: the commits and trees now (listing and stat need them), blobs when read.
-      this.want(d.branch, d.target.oid, history, [...d.target.from, ...d.holders], policy.fetch === 'eager');
+      this.want(d.branch, d.target.oid, history, { announcers: d.target.from, others: d.holders }, policy.fetch === 'eager');
     }
   }
 
-  private want(branch: BranchName, commit: Oid, history: number, sources: readonly NodeId[], blobs: boolean): void {
+  /**
+   * Walks the closure of every local head that changed since the last tick (a commit made here),
+   * so that the first peer to ask for it gets its bitfield without waiting for the walk. Heads
+   * found at the first tick are left until asked for (a restart walks nothing up front).
+   */
+  private prepare(decisions: readonly BranchDecision[]): void {
+    const first = this.heads === undefined;
+    const previous = this.heads ?? new Map<BranchName, Oid>();
+    this.heads = new Map();
+    for (const d of decisions) {
+      if (d.local === undefined) continue;
+      this.heads.set(d.branch, d.local);
+      const policy = this.o.policies[d.policy];
+      if (first || previous.get(d.branch) === d.local || policy === undefined || d.state !== 'held') continue;
+      void this.transfers.known(d.local, policy.history === 'all' ? 0 : policy.history);
+    }
+  }
+
+  /** Fetches `commit` for `branch` from `sources`: the peers announcing it as their head, and others that may hold some of it. */
+  private want(branch: BranchName, commit: Oid, history: number, sources: { readonly announcers: readonly NodeId[]; readonly others: readonly NodeId[] }, blobs: boolean): void {
     const key = fetchKey(commit, history, blobs);
     if (this.settled.has(`${branch}:${key}`)) return;
     let running = this.fetches.get(key);
@@ -245,7 +268,8 @@ export class Swarm {
     }
     running.branches.add(branch);
     const peers = new Map(this.c.peers().map((p) => [p.nodeId, p]));
-    for (const id of new Set(sources)) {
+    running.fetch.announcedBy(sources.announcers);
+    for (const id of new Set([...sources.announcers, ...sources.others])) {
       const peer = peers.get(id);
       if (peer === undefined || id === this.c.identity.nodeId) continue;
       void this.connection(peer).then((conn) => conn !== undefined && running.fetch.addPeer(conn));
@@ -362,7 +386,7 @@ export class Swarm {
     const policy = this.o.policies[(await this.decisions()).find((d) => d.branch === branch)?.policy ?? -1];
     const history = policy === undefined || policy.history === 'all' ? 0 : policy.history;
     this.settled.delete(`${branch}:${fetchKey(newest.oid, history, true)}`);
-    this.want(branch, newest.oid, history, holders.filter((h) => h.oid === newest.oid).map((h) => h.nodeId), true);
+    this.want(branch, newest.oid, history, { announcers: holders.filter((h) => h.oid === newest.oid).map((h) => h.nodeId), others: [] }, true);
     return { commit: newest.oid, history };
   }
 
@@ -389,7 +413,7 @@ export class Swarm {
       'read',
       (o) => {
         found.set(o.oid, { type: o.type, content: o.content });
-        this.local.add(o.oid, o.type, o.content).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
+        this.local.addAll([o]).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
       },
     ));
     if (found.size > 0) this.local.flushWithin(DEMAND_FLUSH_MS);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { deflateSync, inflateSync } from 'node:zlib';
 import fc from 'fast-check';
-import { adler32, deflateIfSmaller, isIncompressible, sampleEntropy, zlibStoredPieces } from '../../src/objects/compress.js';
+import { adler32, deflateIfSmaller, isIncompressible, sampleEntropy, writeZlibStored, zlibStoredLength, zlibStoredPieces } from '../../src/objects/compress.js';
 import { compressibleBytes, pseudoRandomBytes } from '../support/data.js';
 
 /** zlib's own Adler-32: the trailer of a level-0 deflate stream. */
@@ -26,6 +26,17 @@ describe('compress', () => {
     for (const len of [0, 1, 65535, 65536, 200_001]) {
       const data = pseudoRandomBytes(len, 'stored');
       assert.ok(inflateSync(Buffer.concat(zlibStoredPieces(data))).equals(data), `length ${len}`);
+    }
+  });
+
+  it('writes the same stored stream in place, into a buffer at any offset', () => {
+    for (const len of [0, 1, 65534, 65535, 65536, 200_000]) {
+      const data = pseudoRandomBytes(len, `in place ${len}`);
+      const out = Buffer.alloc(zlibStoredLength(len) + 7, 0xee);
+      const end = writeZlibStored(out, 3, data);
+      assert.equal(end, 3 + zlibStoredLength(len), `length ${len}`);
+      assert.ok(out.subarray(3, end).equals(Buffer.concat(zlibStoredPieces(data))), `length ${len}`);
+      assert.ok(out.subarray(0, 3).equals(Buffer.alloc(3, 0xee)) && out.subarray(end).equals(Buffer.alloc(4, 0xee)), 'nothing outside is touched');
     }
   });
 

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
+import protobuf from 'protobufjs';
 import { FrameGuard } from '../../src/swarm/frame-guard.js';
-import { decodeMessage, encodeMessage, LIMITS, WireError, type SwarmMessage, type WantKind } from '../../src/swarm/messages.js';
+import { decodeObjects } from '../../src/swarm/objects-codec.js';
+import { decodeMessage, encodeMessage, LIMITS, SCHEMA, WireError, type SwarmMessage, type WantKind } from '../../src/swarm/messages.js';
 import type { Oid } from '../../src/objects/oid.js';
 
 const oid = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => Buffer.from(b).toString('hex') as Oid);
@@ -43,6 +45,55 @@ describe('swarm/messages', () => {
         assert.deepEqual(decodeMessage(encodeMessage(m)), m);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('hand-codes objects messages exactly as protobufjs reads and writes them', () => {
+    const objects = message.filter((m) => m.kind === 'objects');
+    fc.assert(
+      fc.property(objects, (m) => {
+        const fast = encodeMessage(m);
+        assert.deepEqual(decodeMessage(fast, true), m, 'protobufjs reads the hand encoding');
+        assert.equal(decodeObjects(Buffer.from(fast)) !== undefined, true, 'the hand decoder takes its own shape');
+      }),
+      { numRuns: 300 },
+    );
+    // protobufjs's own encoding (it writes defaults the hand encoder leaves out) decodes the same by hand.
+    const generic = Buffer.from(protobuf.parse(SCHEMA, { keepCase: true }).root.lookupType('gitfs.swarm.v1.SwarmMessage').encode({ objects: { request: 0, objects: [{ oid: Buffer.alloc(20, 1), type: 'blob', content: Buffer.alloc(0) }], done: false } }).finish());
+    assert.notEqual(decodeObjects(generic), undefined);
+    assert.deepEqual(decodeMessage(generic), decodeMessage(generic, true));
+  });
+
+  it('the hand decoder and protobufjs agree on any bytes in the objects shape: same message or both WireError', () => {
+    const outcome = (bytes: Buffer, generic: boolean): unknown => {
+      try {
+        return decodeMessage(bytes, generic);
+      } catch (e) {
+        assert.ok(e instanceof WireError, String(e));
+        return 'WireError';
+      }
+    };
+    // Bodies built from valid and invalid fields (wrong wire types, unknown fields, truncations).
+    const field = fc.oneof(
+      fc.constant(Buffer.from([0x08, 0x05])),
+      fc.constant(Buffer.from([0x18, 0x01])),
+      fc.constant(Buffer.from([0x0a, 0x01, 0x00])),
+      fc.constant(Buffer.from([0x20, 0x01])),
+      fc.constant(Buffer.from([0x0d, 1, 2, 3, 4])),
+      fc.uint8Array({ maxLength: 6 }).map((b) => Buffer.from(b)),
+      fc.tuple(fc.uint8Array({ minLength: 20, maxLength: 21 }), fc.constantFrom('blob', 'tree', 'bolb', ''), fc.uint8Array({ maxLength: 20 })).map(([id, type, content]) => {
+        const obj = Buffer.concat([Buffer.from([0x0a, id.length]), id, Buffer.from([0x12, type.length]), Buffer.from(type), Buffer.from([0x1a, content.length]), content]);
+        return Buffer.concat([Buffer.from([0x12, obj.length]), obj]);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 6 }), (fields) => {
+        const body = Buffer.concat(fields);
+        if (body.length > 127) return;
+        const bytes = Buffer.concat([Buffer.from([0x2a, body.length]), body]);
+        assert.deepEqual(outcome(bytes, false), outcome(bytes, true));
+      }),
+      { numRuns: 3000 },
     );
   });
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
-import { ceilLog2, choosePiece, chooseSource, planRound, type Transfer } from '../../src/swarm/schedule.js';
+import { ceilLog2, choosePiece, chooseSource, nextInOrder, planRound, upstreamOf, type Transfer } from '../../src/swarm/schedule.js';
 
 const sets = (...xs: number[][]): Set<number>[] => xs.map((x) => new Set(x));
 const peerMap = (o: Record<string, number[]>): Map<string, Set<number>> => new Map(Object.entries(o).map(([k, v]) => [k, new Set(v)]));
@@ -237,6 +237,73 @@ describe('swarm/schedule', () => {
       assert.equal(chooseSource({ ...base, piece: 3, busy: new Set(['seed']), pieces: 4 }), undefined);
       assert.equal(chooseSource({ ...base, piece: 3, avoid: new Set(['seed']), pieces: 4 }), undefined);
       assert.equal(chooseSource({ piece: 0, peers: new Map(), busy: none, avoid: none, order: ['x'] }), undefined);
+    });
+  });
+
+  describe('upstreamOf', () => {
+    const order = ['a', 'b', 'c', 'd', 'e'];
+    it('is the nearest candidate before this node on the ring', () => {
+      assert.equal(upstreamOf({ self: 'c', order, candidates: new Set(['a', 'b', 'd', 'e']) }), 'b');
+      assert.equal(upstreamOf({ self: 'c', order, candidates: new Set(['a', 'd']) }), 'a');
+      // Wrapping around the ring.
+      assert.equal(upstreamOf({ self: 'a', order, candidates: new Set(['b', 'e']) }), 'e');
+      assert.equal(upstreamOf({ self: 'b', order, candidates: new Set(['c']) }), 'c');
+    });
+
+    it('is undefined without candidates, and refuses a node outside the order', () => {
+      assert.equal(upstreamOf({ self: 'c', order, candidates: new Set() }), undefined);
+      assert.equal(upstreamOf({ self: 'c', order, candidates: new Set(['c', 'x']) }), undefined);
+      assert.throws(() => upstreamOf({ self: 'x', order, candidates: new Set(['a']) }), (e) => isGitfsError(e, ErrorCodes.BAD_ARGUMENT));
+    });
+  });
+
+  describe('nextInOrder', () => {
+    it('is the lowest piece the source holds that this node lacks and is not fetching', () => {
+      assert.equal(nextInOrder({ mine: new Set([0, 1]), source: new Set([5, 0, 1, 3, 2]), inFlight: new Set([2]) }), 3);
+      assert.equal(nextInOrder({ mine: new Set([0, 1]), source: new Set([0, 1]), inFlight: none }), undefined);
+      assert.equal(nextInOrder({ mine: none, source: none, inFlight: none }), undefined);
+    });
+  });
+
+  describe('the relay chain (upstreamOf + nextInOrder, played in rounds)', () => {
+    /**
+     * Every node but the seeds takes, each round, the next piece in order from its upstream (all
+     * nodes taking part from the start). Returns the rounds until all hold all, checking that
+     * nobody sends or receives more than once a round and that seeds send each piece once per chain.
+     */
+    function relay(n: number, pieces: number, seeds: readonly number[]): { rounds: number; seedSends: number } {
+      const ids = Array.from({ length: n }, (_, i) => `n${String(i).padStart(3, '0')}`);
+      const have = ids.map((_, i) => new Set<number>(seeds.includes(i) ? Array.from({ length: pieces }, (_, p) => p) : []));
+      const up = ids.map((self) => upstreamOf({ self, order: ids, candidates: new Set(ids.filter((id) => id !== self)) }));
+      let seedSends = 0;
+      for (let round = 1; round <= pieces * n + 10; round++) {
+        const plan: { to: number; from: number; piece: number }[] = [];
+        for (let i = 0; i < n; i++) {
+          if (seeds.includes(i)) continue;
+          const from = ids.indexOf(up[i] as string);
+          const piece = nextInOrder({ mine: have[i] as Set<number>, source: have[from] as Set<number>, inFlight: none });
+          if (piece !== undefined) plan.push({ to: i, from, piece });
+        }
+        const senders = plan.map((t) => t.from);
+        assert.equal(new Set(senders).size, senders.length, `round ${round}: a node sends twice`);
+        for (const t of plan) {
+          (have[t.to] as Set<number>).add(t.piece);
+          if (seeds.includes(t.from)) seedSends++;
+        }
+        if (have.every((h) => h.size === pieces)) return { rounds: round, seedSends };
+      }
+      throw new Error('the chain never completed');
+    }
+
+    it('takes P + N - 2 rounds from one seed, the seed sending every piece once', () => {
+      for (const [n, pieces] of [[2, 1], [2, 10], [4, 64], [8, 512], [16, 100], [33, 7]] as const) {
+        assert.deepEqual(relay(n, pieces, [0]), { rounds: pieces + n - 2, seedSends: pieces }, `${n} nodes, ${pieces} pieces`);
+      }
+    });
+
+    it('runs one chain per seed when several hold everything', () => {
+      // Seeds 0 and 4 of 8: chains 0→1→2→3 and 4→5→6→7, each P + 3 - 1 rounds long.
+      assert.deepEqual(relay(8, 50, [0, 4]), { rounds: 50 + 2, seedSends: 100 });
     });
   });
 });
