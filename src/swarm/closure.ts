@@ -11,11 +11,14 @@ import { decodeCommit, type Commit } from '../objects/commit.js';
 import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import { decodeTree, TreeModes, type TreeEntry } from '../objects/tree.js';
+import type { TreeCache } from './tree-cache.js';
 
 /** Blobs per piece: chunks average 8 KiB, so a piece of a large file is about 1 MiB. */
 export const PIECE_OBJECTS = 128;
 /** Ids per metadata request. */
 const META_BATCH = 512;
+/** Commits or trees read at once while walking. */
+const READ_AHEAD = 16;
 
 export interface ObjectSource {
   has(oid: Oid): boolean | Promise<boolean>;
@@ -42,12 +45,36 @@ function typed(obj: GitObject, oid: Oid, type: 'commit' | 'tree'): Buffer {
   return obj.content;
 }
 
-/**
- * The closure of `commit`. With `fetchMeta`, missing commits and trees are asked for in
- * batches (it must make them readable through `source`); without, a missing one throws
- * GITFS_OBJECT_NOT_FOUND.
- */
-export async function walkClosure(source: ObjectSource, commit: Oid, history: number, fetchMeta?: (oids: readonly Oid[]) => Promise<void>): Promise<Closure> {
+/** Reads `oids` with up to READ_AHEAD reads in flight (each waits on the disk), in order. */
+async function readAll(source: ObjectSource, oids: readonly Oid[]): Promise<GitObject[]> {
+  const out = new Array<GitObject>(oids.length);
+  let next = 0;
+  let failed = false;
+  const reader = async (): Promise<void> => {
+    while (!failed && next < oids.length) {
+      const i = next++;
+      try {
+        out[i] = await source.read(oids[i] as Oid);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_AHEAD, oids.length) }, reader));
+  return out;
+}
+
+export interface WalkOptions {
+  /** Makes missing commits and trees readable through the source (fetched in batches); without it a missing one throws GITFS_OBJECT_NOT_FOUND. */
+  readonly fetchMeta?: (oids: readonly Oid[]) => Promise<void>;
+  /** Trees decoded by earlier walks: present ones are not read again. */
+  readonly trees?: TreeCache;
+}
+
+/** The closure of `commit`. */
+export async function walkClosure(source: ObjectSource, commit: Oid, history: number, options: WalkOptions = {}): Promise<Closure> {
+  const { fetchMeta, trees: cache } = options;
   const commits = new Map<Oid, Commit>();
   const trees = new Map<Oid, readonly TreeEntry[]>();
   const depth = new Map<Oid, number>([[commit, 1]]);
@@ -64,8 +91,9 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   while (level.length > 0) {
     await ensure(level);
     const next: Oid[] = [];
-    for (const c of level) {
-      const parsed = decodeCommit(typed(await source.read(c), c, 'commit'), c);
+    const read = await readAll(source, level);
+    for (const [i, c] of level.entries()) {
+      const parsed = decodeCommit(typed(read[i] as GitObject, c, 'commit'), c);
       commits.set(c, parsed);
       const d = depth.get(c) ?? 1;
       if (history !== 0 && d >= history) {
@@ -85,8 +113,21 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   while (treeLevel.length > 0) {
     await ensure(treeLevel);
     const next = new Set<Oid>();
+    // Taken from the cache now: another walk may evict them while this one reads.
+    const known = new Map<Oid, readonly TreeEntry[]>();
     for (const t of treeLevel) {
-      const entries = decodeTree(typed(await source.read(t), t, 'tree'), t);
+      const entries = cache?.get(t);
+      if (entries !== undefined) known.set(t, entries);
+    }
+    const toRead = treeLevel.filter((t) => !known.has(t));
+    const read = await readAll(source, toRead);
+    toRead.forEach((t, i) => {
+      const entries = decodeTree(typed(read[i] as GitObject, t, 'tree'), t);
+      known.set(t, entries);
+      cache?.set(t, entries);
+    });
+    for (const t of treeLevel) {
+      const entries = known.get(t) as readonly TreeEntry[];
       trees.set(t, entries);
       for (const e of entries) if (e.mode === TreeModes.TREE && !trees.has(e.oid)) next.add(e.oid);
     }

@@ -18,6 +18,7 @@ import type { SwarmMessage, WantKind, WireObject } from './messages.js';
 import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from './object-read.js';
 import { chooseSource, choosePiece, nextInOrder, upstreamOf } from './schedule.js';
 import { bitSet, type Transfer } from './transfers.js';
+import type { TreeCache } from './tree-cache.js';
 
 const PIPELINE = 2;
 const REQUEST_IDLE_MS = 15_000;
@@ -39,6 +40,7 @@ interface Pending {
 export interface FetchComponents extends ReadComponents {
   readonly local: LocalObjects;
   readonly transfer: Transfer;
+  readonly trees: TreeCache;
 }
 
 export interface FetchProgress {
@@ -146,7 +148,7 @@ export class CommitFetch implements RequestOwner {
     const t = this.c.transfer;
     if (t.closure === undefined) {
       const started = this.c.now();
-      const closure = await walkClosure(this.c.local, this.commit, t.history, (oids) => this.fetchMeta(oids));
+      const closure = await walkClosure(this.c.local, this.commit, t.history, { fetchMeta: (oids) => this.fetchMeta(oids), trees: this.c.trees });
       t.learn(closure, (oid) => this.c.local.hasNow(oid));
       this.c.log.log('debug', 'closure-known', { commit: this.commit, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
     }

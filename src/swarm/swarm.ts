@@ -32,6 +32,7 @@ import { ObjectServer } from './object-server.js';
 import { evaluatePolicies, type BranchDecision, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
 import { Transfers } from './transfers.js';
+import { TreeCache } from './tree-cache.js';
 
 export interface SwarmComponents {
   readonly repo: Repository;
@@ -82,6 +83,8 @@ function fetchKey(commit: Oid, history: number, blobs: boolean): string {
 export class Swarm {
   readonly local: LocalObjects;
   readonly transfers: Transfers;
+  /** Decoded trees shared by every closure walk. */
+  private readonly trees = new TreeCache();
   readonly server: ObjectServer;
   private readonly conns = new Map<NodeId, SwarmConnection>();
   /** Every open connection, the ones `conns` does not name too (a second one to the same peer), so that stop() closes them all. */
@@ -108,7 +111,7 @@ export class Swarm {
     private readonly o: SwarmOptions,
   ) {
     this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand') });
-    this.transfers = new Transfers(this.local);
+    this.transfers = new Transfers(this.local, this.trees);
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log });
     this.reading = {
       log: c.log,
@@ -256,6 +259,7 @@ export class Swarm {
         {
           local: this.local,
           transfer: this.transfers.get(commit, history),
+          trees: this.trees,
           ...this.reading,
         },
         { order, self: this.c.identity.nodeId, blobs },

@@ -8,6 +8,7 @@ import type { Oid } from '../objects/oid.js';
 import { pieceOids, walkClosure, type Closure, type ObjectSource } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { SwarmMessage } from './messages.js';
+import type { TreeCache } from './tree-cache.js';
 
 export function hasBit(bits: Uint8Array, i: number): boolean {
   return (((bits[i >> 3] ?? 0) >> (7 - (i & 7))) & 1) === 1;
@@ -79,7 +80,10 @@ export class Transfers {
   /** Closure walks run one at a time, whoever asks. */
   private walking: Promise<void> = Promise.resolve();
 
-  constructor(private readonly local: ObjectSource & { hasNow(oid: Oid): boolean }) {}
+  constructor(
+    private readonly local: ObjectSource & { hasNow(oid: Oid): boolean },
+    private readonly trees: TreeCache,
+  ) {}
 
   /** Counts a subscription of `conn` ahead of time; false when it follows too many already. */
   reserve(conn: SwarmConnection): boolean {
@@ -119,7 +123,7 @@ export class Transfers {
       const walk = this.walking.then(async () => {
         if (t.closure !== undefined) return;
         try {
-          const closure = await walkClosure(this.local, commit, history);
+          const closure = await walkClosure(this.local, commit, history, { trees: this.trees });
           // Asked object by object (has(), not hasNow()): objects git wrote here (loose, or in a pack not loaded yet) count too.
           const here = new Set<Oid>();
           for (const oid of closure.blobs) if (this.local.hasNow(oid) || (await this.local.has(oid))) here.add(oid);

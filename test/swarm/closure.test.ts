@@ -8,7 +8,9 @@ import type { GitObject } from '../../src/objects/object-store.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
 import { Repository } from '../../src/repo/repository.js';
+import { TreeModes, type TreeEntry } from '../../src/objects/tree.js';
 import { PIECE_OBJECTS, pieceOids, walkClosure, type ObjectSource } from '../../src/swarm/closure.js';
+import { TreeCache } from '../../src/swarm/tree-cache.js';
 import { suiteDirs } from '../support/tmp.js';
 
 describe('swarm/closure', () => {
@@ -73,15 +75,56 @@ describe('swarm/closure', () => {
         return repo.objects.read(oid);
       },
     };
-    const fetched = await walkClosure(source, head, 0, async (oids) => {
+    const fetched = await walkClosure(source, head, 0, { fetchMeta: async (oids) => {
       asked.push([...oids]);
       for (const o of oids) present.add(o);
-    });
+    } });
     assert.deepEqual(fetched, full);
     const metadata = new Set([...full.commits, ...full.trees]);
     assert.equal(asked.flat().length, metadata.size, 'each commit and tree asked for once');
     for (const o of asked.flat()) assert.ok(metadata.has(o));
     assert.ok(asked.length < metadata.size, `batched: ${asked.length} requests for ${metadata.size} objects`);
+  });
+
+  it('with a tree cache, reads each tree once over many walks, and lists the same closure', async () => {
+    const reads: Oid[] = [];
+    const source: ObjectSource = {
+      has: (oid) => repo.objects.has(oid),
+      read: (oid) => {
+        reads.push(oid);
+        return repo.objects.read(oid);
+      },
+    };
+    const cache = new TreeCache();
+    const first = await walkClosure(source, heads[1] as Oid, 0, { trees: cache });
+    assert.deepEqual(first, await walkClosure(repo.objects, heads[1] as Oid, 0));
+    const treesRead = (): number => reads.filter((o) => first.trees.includes(o)).length;
+    assert.equal(treesRead(), first.trees.length);
+    reads.length = 0;
+    assert.deepEqual(await walkClosure(source, heads[1] as Oid, 0, { trees: cache }), first);
+    assert.equal(treesRead(), 0, 'a second walk reads no tree');
+    // A later commit: only the trees it does not share are read.
+    reads.length = 0;
+    const later = await walkClosure(source, heads[2] as Oid, 0, { trees: cache });
+    assert.deepEqual(later, await walkClosure(repo.objects, heads[2] as Oid, 0));
+    assert.deepEqual(new Set(reads.filter((o) => later.trees.includes(o))), new Set(later.trees.filter((t) => !first.trees.includes(t))));
+  });
+
+  it('a tree cache keeps the most recently used trees within its budget of entries', () => {
+    const entry = (n: number): TreeEntry => ({ mode: TreeModes.FILE, name: `f${n}`, oid: n.toString(16).padStart(40, '0') as Oid });
+    const tree = (n: number, size: number): TreeEntry[] => Array.from({ length: size }, (_, i) => entry(n * 100 + i));
+    const id = (n: number): Oid => n.toString(16).padStart(40, 'f') as Oid;
+    const cache = new TreeCache(10);
+    cache.set(id(1), tree(1, 4));
+    cache.set(id(2), tree(2, 4));
+    assert.ok(cache.get(id(1)) !== undefined, 'used: now the most recent');
+    cache.set(id(3), tree(3, 4));
+    assert.equal(cache.get(id(2)), undefined, 'the least recently used went');
+    assert.equal(cache.get(id(1))?.length, 4);
+    assert.equal(cache.get(id(3))?.length, 4);
+    cache.set(id(4), tree(4, 11));
+    assert.equal(cache.get(id(4)), undefined, 'a tree over the whole budget is not kept');
+    assert.equal(cache.size, 2);
   });
 
   it('without a fetcher, a missing tree is GITFS_OBJECT_NOT_FOUND', async () => {

@@ -1,0 +1,43 @@
+/**
+ * Decoded trees, shared by every closure walk of a node. A new version of a large file changes
+ * a few chunk trees out of thousands; with this cache a walk reads and decodes only those (a
+ * 512 MiB image has ~4 000 trees). Least recently used trees go first once the entries held
+ * pass the budget. Trees are immutable (named by their hash), so an entry never goes stale.
+ */
+import type { Oid } from '../objects/oid.js';
+import type { TreeEntry } from '../objects/tree.js';
+
+/** About 30 MB of entries: every tree of a 2 GiB chunked file. */
+export const TREE_CACHE_ENTRIES = 256 * 1024;
+
+export class TreeCache {
+  private readonly trees = new Map<Oid, readonly TreeEntry[]>();
+  private entries = 0;
+
+  constructor(private readonly maxEntries = TREE_CACHE_ENTRIES) {}
+
+  get(oid: Oid): readonly TreeEntry[] | undefined {
+    const t = this.trees.get(oid);
+    if (t !== undefined) {
+      this.trees.delete(oid);
+      this.trees.set(oid, t);
+    }
+    return t;
+  }
+
+  /** Keeps a tree decoded from an object whose id was checked. */
+  set(oid: Oid, entries: readonly TreeEntry[]): void {
+    if (this.trees.has(oid) || entries.length > this.maxEntries) return;
+    this.trees.set(oid, entries);
+    this.entries += entries.length;
+    for (const [old, e] of this.trees) {
+      if (this.entries <= this.maxEntries) break;
+      this.trees.delete(old);
+      this.entries -= e.length;
+    }
+  }
+
+  get size(): number {
+    return this.trees.size;
+  }
+}
