@@ -18,7 +18,7 @@ import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { RolloutReport } from '../multicast/announcement.js';
 import type { Peer } from '../multicast/peer-table.js';
-import type { Oid } from '../objects/oid.js';
+import { isOid, type Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
 import { writeFileAtomic } from '../util/durable.js';
 import type { Logger } from '../util/log.js';
@@ -86,6 +86,38 @@ export class ChannelAgent {
     return join(this.c.dir, 'state.json');
   }
 
+  /** The operator's pause and the recall in force, kept apart from the phase machine: they survive restarts. */
+  private get controlPath(): string {
+    return join(this.c.dir, 'control.json');
+  }
+
+  private async loadControl(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.controlPath, 'utf8');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return;
+      throw e;
+    }
+    const bad = (): never => {
+      throw new GitfsError(ErrorCodes.BAD_AGENT_STATE, `${this.controlPath} is not {"paused": true|false, "recalled": null|"<commit id>"}`, { path: this.controlPath });
+    };
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return bad();
+    }
+    const o = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : bad();
+    if (typeof o.paused !== 'boolean' || !(o.recalled === null || (typeof o.recalled === 'string' && isOid(o.recalled)))) return bad();
+    this.paused = o.paused;
+    this.recalled = o.recalled as Oid | null;
+  }
+
+  private saveControl(): Promise<void> {
+    return writeFileAtomic(this.controlPath, `${JSON.stringify({ paused: this.paused, recalled: this.recalled })}\n`);
+  }
+
   private get releasesDir(): string {
     return join(this.c.dir, 'releases');
   }
@@ -99,6 +131,7 @@ export class ChannelAgent {
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') throw e;
     }
+    await this.loadControl();
     this.report = this.restartReport();
     this.startedAt = this.c.now();
     await this.handle({ type: 'crash-recovery' });
@@ -146,7 +179,7 @@ export class ChannelAgent {
     // A recall: a release rolled back cluster-wide. Pass it on, and go back if it is blessed or pending here.
     const recall = reports.find((x) => x.report.recalled !== null && (x.report.recalled === s.blessed?.commit || x.report.recalled === s.pending?.commit))?.report.recalled;
     if (recall !== undefined && recall !== null) {
-      this.setRecalled(recall);
+      await this.setRecalled(recall);
       if (recall === s.blessed?.commit && s.phase === 'idle') return this.handle({ type: 'rollback-requested' });
       if (recall === s.pending?.commit) return this.handle({ type: 'halted', commit: recall });
     }
@@ -315,9 +348,11 @@ export class ChannelAgent {
     return { channel: this.channel, release, version, state, failures, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled };
   }
 
-  private setRecalled(commit: Oid | null): void {
+  /** Records a recall (durably, before anything acts on it) and announces it. */
+  private async setRecalled(commit: Oid | null): Promise<void> {
     if (this.recalled === commit) return;
     this.recalled = commit;
+    await this.saveControl();
     this.report = { ...this.report, recalled: commit };
     this.c.changed();
   }
@@ -328,10 +363,23 @@ export class ChannelAgent {
     return { ...this.report, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled };
   }
 
-  setPaused(paused: boolean): void {
-    this.paused = paused;
-    this.c.changed();
-    this.poke();
+  /** Pauses or resumes this channel's rollout here; resolves once that is on disk (a restart keeps it). */
+  setPaused(paused: boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.serial(async () => {
+        const was = this.paused;
+        this.paused = paused;
+        try {
+          await this.saveControl();
+        } catch (e) {
+          this.paused = was;
+          return reject(e);
+        }
+        resolve();
+        this.c.changed();
+        await this.look();
+      });
+    });
   }
 
   /** `gitfs rollout rollback`: back to the release before the blessed one, here and (by the recall) everywhere. */
@@ -343,8 +391,12 @@ export class ChannelAgent {
         if (from === null || to === null) {
           return reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: nothing to roll back to here (${from === null ? 'nothing is blessed' : `only ${from.version} was ever blessed`})`, { channel: this.channel }));
         }
-        this.setRecalled(from.commit);
-        await this.handle({ type: 'rollback-requested' });
+        try {
+          await this.setRecalled(from.commit);
+          await this.handle({ type: 'rollback-requested' });
+        } catch (e) {
+          return reject(e);
+        }
         resolve({ from: from.version, to: to.version });
       });
     });

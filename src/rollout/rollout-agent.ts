@@ -76,8 +76,8 @@ export class RolloutAgent {
     return this.agent(channel).recall();
   }
 
-  pause(channel: string, paused: boolean): { channel: string; paused: boolean } {
-    this.agent(channel).setPaused(paused);
+  async pause(channel: string, paused: boolean): Promise<{ channel: string; paused: boolean }> {
+    await this.agent(channel).setPaused(paused);
     return { channel, paused };
   }
 

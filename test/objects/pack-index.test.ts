@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ErrorCodes, GitfsError } from '../../src/errors.js';
 import type { Oid } from '../../src/objects/oid.js';
@@ -55,6 +55,21 @@ describe('PackIndex', () => {
     for (const { oid, offset } of expected) assert.equal(idx.lookup(oid), offset);
     assert.equal(idx.lookup('0'.repeat(40) as Oid), undefined);
     assert.equal(idx.lookup('f'.repeat(40) as Oid), undefined);
+  });
+
+  it('answers absent ids as absent, near misses too (its membership filter only ever lets ids through)', () => {
+    const idx = new PackIndex(idxBytes, 'p.idx');
+    const present = new Set(expected.map((e) => e.oid));
+    for (let i = 0; i < 5000; i++) {
+      const id = randomBytes(20).toString('hex') as Oid;
+      if (!present.has(id)) assert.equal(idx.lookup(id), undefined);
+    }
+    // Same bytes as a present id where the filter looks (4 to 15), different after.
+    for (const { oid } of expected) {
+      const near = `${oid.slice(0, 38)}${((parseInt(oid.slice(38), 16) + 1) & 0xff).toString(16).padStart(2, '0')}` as Oid;
+      if (!present.has(near)) assert.equal(idx.lookup(near), undefined, near);
+    }
+    for (const { oid, offset } of expected) assert.equal(idx.lookup(oid), offset);
   });
 
   it('gives each entry its end: the next offset, or the pack trailer', () => {

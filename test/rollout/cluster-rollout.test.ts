@@ -39,7 +39,7 @@ const SITE = 'site/prod';
 const KERNEL = 'kernel/stable';
 
 interface StatusAnswer {
-  readonly channels: { channel: string; phase: string; report: { state: string; version: string; blessedVersion: string; release: string | null }; plan: { halted: string | null; done: boolean } | null }[];
+  readonly channels: { channel: string; phase: string; report: { state: string; version: string; blessedVersion: string; release: string | null; paused: boolean }; plan: { halted: string | null; done: boolean } | null }[];
 }
 
 describe('rollout/cluster: signed releases applied, checked and rolled back across real daemons in network namespaces', function () {
@@ -299,6 +299,29 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     assert.equal(refOf(canary, 'blessed', slow), undefined);
     await sleep(2 * INTERVAL_MS);
     assert.deepEqual(ran('apply', slow, '1.0'), [canary.name], 'nodes that applied it');
+  });
+
+  it('`gitfs rollout pause` on one node holds a new release everywhere, survives a kill -9 of that node, and `resume` lets it roll out', async function () {
+    const n1 = members[1] as GitfsNode;
+    assert.match(await n1.ok(['rollout', 'pause', SITE]), /paused/);
+    await n1.stop('SIGKILL');
+    await n1.start();
+    assert.equal((await statusOf(n1, SITE))?.report.paused, true, 'still paused after the restart');
+    const v4 = await publish(SITE, site('v4', { 'index.html': '<h1>release 4.0</h1>\n' }), '4.0');
+    await waitFor(
+      'every node to hold site 4.0 staged, none applying it',
+      60_000,
+      async () => {
+        for (const n of members) if ((await statusOf(n, SITE))?.phase !== 'staged') return undefined;
+        return true;
+      },
+      { everyMs: 300, diag },
+    );
+    await sleep(3 * INTERVAL_MS);
+    assert.deepEqual(ran('apply', SITE, '4.0'), [], 'nodes that applied 4.0 while paused');
+    assert.match(await n1.ok(['rollout', 'resume', SITE]), /resumed/);
+    await allBlessed(SITE, v4, 60_000, 'every node to bless site 4.0 after the resume');
+    assert.equal((await statusOf(n1, SITE))?.report.paused, false);
   });
 
   it('a kernel image boots on every node (qemu, health by the serial console marker); a bad one panics on the canary, is rolled back there, and no other node ever applies it', async function () {

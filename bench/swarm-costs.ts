@@ -1,0 +1,110 @@
+/**
+ * What a swarm node spends per MiB it moves, stage by stage, in one process, on 8 KiB objects of
+ * random data (the chunks of a disk image): encoding and decoding `objects` messages, the SHA-1
+ * check of every object received, storing them (LocalObjects into a fresh repository: framing,
+ * Adler-32, CRC-32, the entropy sample, the pack's own SHA-1, its index, fsync), and the wire
+ * (mutual TLS with the cluster's options, the BitTorrent wire and its extension messages; both
+ * ends, over loopback). CPU milliseconds per MiB of the whole process (every thread), best of 3.
+ * A relay in the chain pays decode + check + store on the way in and encode + wire on the way
+ * out (the wire figure counts both its ends). Usage (after `make build`):
+ *   node dist/bench/swarm-costs.js [--mib 128]
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, createServer, type TLSSocket } from 'node:tls';
+import { parseArgs } from 'node:util';
+import { initCluster, loadMembership } from '../src/cluster/cluster-store.js';
+import { clientOptions, serverOptions } from '../src/cluster/tls.js';
+import { hashObject, type Oid } from '../src/objects/oid.js';
+import { Repository } from '../src/repo/repository.js';
+import { SwarmConnection } from '../src/swarm/connection.js';
+import { LocalObjects } from '../src/swarm/local-objects.js';
+import { decodeMessage, encodeMessage, type WireObject } from '../src/swarm/messages.js';
+
+const { values: opt } = parseArgs({ options: { mib: { type: 'string', default: '128' } }, strict: true });
+const MIB = Number(opt.mib);
+if (!Number.isInteger(MIB) || MIB < 1 || MIB > 4096) throw new Error(`--mib must be an integer from 1 to 4096, not ${opt.mib}`);
+/** Objects per message: what the object server puts in one (4 MiB). */
+const PER_MESSAGE = 512;
+
+const objects: WireObject[] = Array.from({ length: MIB * 128 }, () => {
+  const content = randomBytes(8192);
+  return { oid: hashObject('blob', content), type: 'blob', content };
+});
+const batches: WireObject[][] = [];
+for (let i = 0; i < objects.length; i += PER_MESSAGE) batches.push(objects.slice(i, i + PER_MESSAGE));
+const messages = batches.map((b) => encodeMessage({ kind: 'objects', request: 1, objects: b, done: false }));
+const scratch = mkdtempSync(join(tmpdir(), 'gitfs-swarm-costs-'));
+
+/** CPU ms per MiB of `run`, best of 3. */
+async function cost(run: () => Promise<void> | void): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const before = process.cpuUsage();
+    await run();
+    const used = process.cpuUsage(before);
+    best = Math.min(best, (used.user + used.system) / 1000 / MIB);
+  }
+  return best;
+}
+
+let repos = 0;
+async function freshRepository(): Promise<Repository> {
+  return Repository.init(join(scratch, `repo-${repos++}`));
+}
+
+async function store(): Promise<void> {
+  const repo = await freshRepository();
+  const local = new LocalObjects(repo, { flushBytes: 32 << 20, promisor: false });
+  await Promise.all(batches.map((b) => local.addAll(b)));
+  await local.close();
+  await repo.close();
+}
+
+/** Every message through one mutual-TLS swarm connection (both ends in this process). */
+async function wire(): Promise<void> {
+  const repo = await freshRepository();
+  await initCluster(repo.gitDir, Date.now());
+  const { identity, trust } = await loadMembership(repo.gitDir, Date.now());
+  const infoHash = Buffer.alloc(20, 7);
+  const id = identity.nodeId;
+  let received = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const server = createServer(serverOptions(identity, trust), (socket) => {
+    new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: false }, {
+      onMessage: (_c, m) => {
+        if (m.kind === 'objects' && (received += m.objects.length) === objects.length) done();
+      },
+      onClose: () => undefined,
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const socket = await new Promise<TLSSocket>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, ...clientOptions(identity, trust) }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true }, { onMessage: () => undefined, onClose: () => undefined });
+  for (const b of batches) {
+    conn.send({ kind: 'objects', request: 1, objects: b, done: false });
+    await conn.drained(4 << 20);
+  }
+  await finished;
+  conn.close('done');
+  server.close();
+  await repo.close();
+}
+
+const rows: Array<[string, number]> = [
+  ['encode `objects` messages', await cost(() => void batches.map((b) => encodeMessage({ kind: 'objects', request: 1, objects: b, done: false })))],
+  ['decode them', await cost(() => void messages.map((m) => decodeMessage(m)))],
+  ['SHA-1 check of every object', await cost(() => void objects.map((o) => hashObject(o.type, o.content) === (o.oid as Oid)))],
+  ['store into packs (LocalObjects, with fsync)', await cost(store)],
+  ['wire: TLS + BitTorrent extension, both ends', await cost(wire)],
+];
+rmSync(scratch, { recursive: true, force: true });
+process.stdout.write(`| stage (${MIB} MiB of 8 KiB objects) | CPU ms per MiB, best of 3 |\n|---|---:|\n`);
+for (const [name, ms] of rows) process.stdout.write(`| ${name} | ${ms.toFixed(2)} |\n`);
