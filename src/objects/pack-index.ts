@@ -26,6 +26,20 @@ const PREFIX_RE = /^[0-9a-f]{4,40}$/;
 /** Scratch space for the id being looked up; lookups are synchronous, so one suffices. */
 const keyScratch = Buffer.alloc(OID_BYTES);
 /**
+ * The id whose bytes `keyScratch` holds (undefined: none, or a prefix): a repository looks an id
+ * up in each of its packs in turn, and this converts it from hex once for all of them.
+ */
+let keyOf: Oid | undefined;
+
+/** Puts `oid`'s bytes in keyScratch; false when it is not a full hex id. */
+function loadKey(oid: Oid): boolean {
+  if (oid === keyOf) return true;
+  keyOf = undefined;
+  if (keyScratch.write(oid, 'hex') !== OID_BYTES || oid.length !== 2 * OID_BYTES) return false;
+  keyOf = oid;
+  return true;
+}
+/**
  * Bits per id in each index's membership filter (a Bloom filter probed with three 32-bit slices
  * of the id, which is already a uniform hash): ~0.3 % of absent ids get past it to the binary
  * search. Most lookups are of absent ids (a repository of many packs is searched pack by pack,
@@ -105,8 +119,7 @@ export class PackIndex {
 
   /** The pack offset of `oid`, or undefined if this pack does not hold it. */
   lookup(oid: Oid): number | undefined {
-    if (keyScratch.write(oid, 'hex') !== OID_BYTES) return undefined; // not a full hex id
-    if (!this.mayHold(keyScratch)) return undefined;
+    if (!loadKey(oid) || !this.mayHold(keyScratch)) return undefined;
     const b = keyScratch[0]!;
     let lo = b === 0 ? 0 : this.fanout[b - 1]!;
     let hi = this.fanout[b]!;
@@ -130,6 +143,7 @@ export class PackIndex {
     if (limit <= 0) return out;
     const fullBytes = prefix.length >> 1;
     const odd = prefix.length & 1;
+    keyOf = undefined;
     keyScratch.fill(0);
     keyScratch.write(prefix.slice(0, fullBytes * 2), 'hex');
     const nibble = odd ? parseInt(prefix[prefix.length - 1]!, 16) << 4 : 0;
