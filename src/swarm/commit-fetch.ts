@@ -16,7 +16,7 @@ import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WantKind, WireObject } from './messages.js';
 import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from './object-read.js';
-import { chooseSource, choosePiece, nextInOrder, upstreamOf } from './schedule.js';
+import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
 import { bitSet, type Transfer } from './transfers.js';
 import type { TreeCache } from './tree-cache.js';
 
@@ -25,8 +25,10 @@ const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
 const SHORTCHANGE_LIMIT = 3;
-/** How long the chain's upstream may have nothing new for us before any peer may serve. */
-const UPSTREAM_WAIT_MS = 1000;
+/** How long a node up the chain may gain no piece, while the node above it has some it lacks, before any peer may serve. */
+const UPSTREAM_WAIT_MS = 5000;
+/** The same for an upstream still learning the closure (its walk of the commits and trees). */
+const UPSTREAM_WALK_MS = 15_000;
 
 interface Pending {
   readonly request: number;
@@ -50,13 +52,14 @@ export interface FetchProgress {
 }
 
 export class CommitFetch implements RequestOwner {
-  private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean }>();
+  /** Per peer: its connection, the pieces it holds, whether it knows the closure or holds all of it, when it last gained a piece and since when it holds any. */
+  private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean; gainedAt: number; holdsSince: number | undefined }>();
   private readonly pending = new Map<number, Pending>();
   private readonly busyUntil = new Map<NodeId, number>();
   private readonly announcers = new Set<NodeId>();
   private readonly strikes = new Map<NodeId, number>();
   private source: NodeId | undefined;
-  /** The chain's upstream and when it last had a piece for us (or became the upstream). */
+  /** The chain's upstream and since when. */
   private upstream: { id: NodeId | undefined; since: number } = { id: undefined, since: 0 };
   private wake: (() => void) | undefined;
   private stopped: string | undefined;
@@ -94,7 +97,7 @@ export class CommitFetch implements RequestOwner {
   /** A connection to a peer that may hold some of the closure. */
   addPeer(conn: SwarmConnection): void {
     if (this.peers.has(conn.nodeId) && this.peers.get(conn.nodeId)?.conn.isOpen === true) return;
-    this.peers.set(conn.nodeId, { conn, pieces: new Set(), knows: false, complete: false });
+    this.peers.set(conn.nodeId, { conn, pieces: new Set(), knows: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
     conn.send({ kind: 'interested', commit: this.commit, history: this.c.transfer.history });
   }
 
@@ -108,14 +111,23 @@ export class CommitFetch implements RequestOwner {
   handle(conn: SwarmConnection, m: SwarmMessage): void {
     const peer = this.peers.get(conn.nodeId);
     switch (m.kind) {
-      case 'have':
+      case 'have': {
         if (peer === undefined) return;
-        peer.knows = m.pieces > 0 || m.complete;
+        const knows = m.pieces > 0 || m.complete;
+        const pieces = bitSet(m.bitfield, m.pieces);
+        // Learning the closure counts as progress: a relay can ask for nothing before.
+        if (pieces.size > peer.pieces.size || (knows && !peer.knows)) peer.gainedAt = this.c.now();
+        if (pieces.size > 0) peer.holdsSince ??= this.c.now();
+        peer.knows = knows;
         peer.complete = m.complete;
-        peer.pieces = bitSet(m.bitfield, m.pieces);
+        peer.pieces = pieces;
         break;
+      }
       case 'have_piece':
-        peer?.pieces.add(m.piece);
+        if (peer === undefined || peer.pieces.has(m.piece)) break;
+        peer.pieces.add(m.piece);
+        peer.gainedAt = this.c.now();
+        peer.holdsSince ??= peer.gainedAt;
         break;
       case 'free':
         this.busyUntil.delete(conn.nodeId);
@@ -198,7 +210,7 @@ export class CommitFetch implements RequestOwner {
   /**
    * Keeps PIPELINE piece requests in flight. First choice: the upstream of the relay chain
    * (schedule.ts `upstreamOf`), its pieces in order. Rarest-first from any peer only when there
-   * is no upstream, the upstream is busy, or it has had nothing new for us for UPSTREAM_WAIT_MS.
+   * is no upstream, the upstream is busy, or it is stuck (`upstreamStuck`).
    */
   private fill(closure: Closure): void {
     const t = this.c.transfer;
@@ -224,25 +236,46 @@ export class CommitFetch implements RequestOwner {
     }
   }
 
+  /**
+   * Peers taking part in this closure, reachable and not avoided: those that know it or hold all
+   * of it, and those fetching it (they asked us about it) before their own walk has told them
+   * what it holds, so that a chain forms from the start.
+   */
+  private participants(now: number): Set<string> {
+    const fetching = new Set([...this.c.transfer.subscribers].map((c) => c.nodeId));
+    const out = new Set<string>();
+    for (const [id, p] of this.peers) if (p.conn.isOpen && (p.knows || p.complete || fetching.has(id)) && (this.c.avoid.get(id) ?? 0) <= now) out.add(id);
+    return out;
+  }
+
   /** The next piece from the chain's upstream; undefined when it cannot or should not serve us now. */
   private fromUpstream(mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): { piece: number; from: NodeId } | undefined {
-    const candidates = new Set<string>();
-    for (const [id, p] of this.peers) if (p.conn.isOpen && (p.knows || p.complete) && (this.c.avoid.get(id) ?? 0) <= now) candidates.add(id);
-    const up = upstreamOf({ self: this.o.self, order: this.o.order, candidates }) as NodeId | undefined;
+    const up = upstreamOf({ self: this.o.self, order: this.o.order, candidates: this.participants(now) }) as NodeId | undefined;
     if (up !== this.upstream.id) this.upstream = { id: up, since: now };
     const peer = up === undefined ? undefined : this.peers.get(up);
     if (up === undefined || peer === undefined || (this.busyUntil.get(up) ?? 0) > now) return undefined;
     const piece = nextInOrder({ mine, source: peer.pieces, inFlight });
-    if (piece !== undefined) {
-      this.upstream.since = now;
-      return { piece, from: up };
-    }
-    return undefined;
+    return piece === undefined ? undefined : { piece, from: up };
   }
 
-  /** Whether the upstream has kept us waiting long enough that others may serve. */
+  /** Whether the upstream is stuck (schedule.ts `upstreamStuck`), so that others may serve. */
   private upstreamStalled(now: number): boolean {
-    return this.upstream.id === undefined || now - this.upstream.since > UPSTREAM_WAIT_MS;
+    const candidates = this.participants(now);
+    const chain: ChainLink[] = [];
+    for (let at = this.upstream.id; at !== undefined && at !== this.o.self && chain.length < this.o.order.length; ) {
+      const peer = this.peers.get(at);
+      if (peer === undefined) break;
+      chain.push({
+        pieces: peer.pieces,
+        idleMs: now - Math.max(peer.gainedAt, this.upstream.since),
+        heldMs: peer.complete ? Infinity : peer.holdsSince === undefined ? 0 : now - peer.holdsSince,
+        waitMs: peer.knows || peer.complete ? UPSTREAM_WAIT_MS : UPSTREAM_WALK_MS,
+      });
+      if (peer.complete) break;
+      candidates.delete(at);
+      at = upstreamOf({ self: at, order: this.o.order, candidates }) as NodeId | undefined;
+    }
+    return upstreamStuck(chain);
   }
 
   private rarest(closure: Closure, peers: Map<string, ReadonlySet<number>>, mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): { piece: number; from: NodeId } | undefined {

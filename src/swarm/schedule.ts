@@ -236,3 +236,34 @@ export function nextInOrder(input: { readonly mine: ReadonlySet<number>; readonl
   for (const p of input.source) if ((best === undefined || p < best) && !input.mine.has(p) && !input.inFlight.has(p)) best = p;
   return best;
 }
+
+export interface ChainLink {
+  /** The pieces this node holds. */
+  readonly pieces: ReadonlySet<number>;
+  /** How long it has gained no piece. */
+  readonly idleMs: number;
+  /** How long it has held pieces (Infinity for a node holding everything). */
+  readonly heldMs: number;
+  /** How long it may stay idle (longer while it is still learning the closure). */
+  readonly waitMs: number;
+}
+
+/**
+ * Whether a fetcher should stop waiting on its upstream and take pieces from anyone. `chain` is
+ * its upstream, then that node's upstream, and so on up the ring (to a node holding everything,
+ * or as far as the ring goes). A node in it that keeps gaining pieces means the chain is moving
+ * (a long chain starts one hop at a time): wait. A node idle for its wait although the node
+ * above it has held, for that long, pieces it lacks is stuck (a working relay takes one within a
+ * piece-time), and so is a chain that ends without anyone holding what it lacks: take pieces
+ * from anyone.
+ */
+export function upstreamStuck(chain: readonly ChainLink[]): boolean {
+  for (let i = 0; i < chain.length; i++) {
+    const link = chain[i] as ChainLink;
+    if (link.idleMs < link.waitMs) return false;
+    const above = chain[i + 1];
+    if (above === undefined) return true;
+    if (above.heldMs >= link.waitMs) for (const p of above.pieces) if (!link.pieces.has(p)) return true;
+  }
+  return true;
+}

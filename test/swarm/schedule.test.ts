@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
-import { ceilLog2, choosePiece, chooseSource, nextInOrder, planRound, upstreamOf, type Transfer } from '../../src/swarm/schedule.js';
+import { ceilLog2, choosePiece, chooseSource, nextInOrder, planRound, upstreamOf, upstreamStuck, type ChainLink, type Transfer } from '../../src/swarm/schedule.js';
 
 const sets = (...xs: number[][]): Set<number>[] => xs.map((x) => new Set(x));
 const peerMap = (o: Record<string, number[]>): Map<string, Set<number>> => new Map(Object.entries(o).map(([k, v]) => [k, new Set(v)]));
@@ -262,6 +262,22 @@ describe('swarm/schedule', () => {
       assert.equal(nextInOrder({ mine: new Set([0, 1]), source: new Set([5, 0, 1, 3, 2]), inFlight: new Set([2]) }), 3);
       assert.equal(nextInOrder({ mine: new Set([0, 1]), source: new Set([0, 1]), inFlight: none }), undefined);
       assert.equal(nextInOrder({ mine: none, source: none, inFlight: none }), undefined);
+    });
+  });
+
+  describe('upstreamStuck', () => {
+    const link = (pieces: number[], idleMs: number, heldMs = pieces.length > 0 ? 60_000 : 0, waitMs = 5000): ChainLink => ({ pieces: new Set(pieces), idleMs, heldMs, waitMs });
+    it('waits while some node up the chain keeps gaining pieces, or while the chain above is still filling', () => {
+      assert.equal(upstreamStuck([link([0], 4999), link([0, 1, 2], 0)]), false, 'the upstream is idle, but not long');
+      assert.equal(upstreamStuck([link([], 9000), link([], 9000), link([0], 100, 100), link([0, 1, 2], 9000, Infinity)]), false, 'a long chain starting: the third node up just took its first piece');
+      assert.equal(upstreamStuck([link([], 9000, 0, 15_000), link([0, 1], 9000)]), false, 'an upstream still learning the closure has longer');
+    });
+
+    it('gives up on a node idle that long although the node above has held pieces it lacks that long, or on a chain that ends with nothing to give', () => {
+      assert.equal(upstreamStuck([link([0], 5000), link([0, 1], 0)]), true, 'the upstream does not take what its upstream holds');
+      assert.equal(upstreamStuck([link([], 9000), link([], 9000), link([0, 1], 9000, Infinity)]), true, 'two nodes that never fetch (on demand) between us and the holder');
+      assert.equal(upstreamStuck([link([], 9000)]), true, 'nobody above it');
+      assert.equal(upstreamStuck([]), true, 'no upstream');
     });
   });
 
