@@ -11,7 +11,7 @@ SHELL := /bin/bash
 DEBIAN_PACKAGES := git fuse3 libfuse2 libfuse-dev pkg-config python3 make g++ iproute2 nftables procps psmisc time openssl rsync xorriso cpio qemu-system-x86 openssh-client curl nginx
 STAMP := node_modules/.gitfs-npm-ci
 
-.PHONY: deps debian-deps build test demo bench bench-cluster bench-swarm bench-rollout clean
+.PHONY: deps debian-deps build test test-node22 demo bench bench-cluster bench-swarm bench-rollout clean
 
 debian-deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -32,6 +32,10 @@ build: deps
 
 test: build
 	npx mocha
+
+# The same tests under Node 22 (fetched from the npm registry), on a clone of the committed HEAD.
+test-node22: debian-deps
+	bash scripts/test-node22.sh
 
 demo: build
 	bash scripts/demo.sh
