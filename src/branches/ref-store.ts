@@ -46,6 +46,8 @@ export interface RefStoreOptions {
   readonly staleLockMs?: number;
   /** Time zone written into reflog lines, in minutes east of UTC. Default: the local zone at that time. */
   readonly tzOffsetMinutes?: number;
+  /** Awaited after every successful update or delete, before it returns (telling a mount). Must not throw. */
+  readonly afterMove?: () => Promise<void>;
 }
 
 export interface BranchRef {
@@ -70,6 +72,7 @@ export class RefStore {
   private readonly identity: Identity;
   private readonly staleLockMs: number | undefined;
   private readonly tzOffsetMinutes: number | undefined;
+  private readonly afterMove: () => Promise<void>;
 
   constructor(context: RefStoreContext, options: RefStoreOptions) {
     this.gitDir = resolve(context.gitDir);
@@ -77,6 +80,7 @@ export class RefStore {
     this.identity = validateIdentity(options.identity);
     this.staleLockMs = options.staleLockMs;
     this.tzOffsetMinutes = options.tzOffsetMinutes;
+    this.afterMove = options.afterMove ?? (() => Promise.resolve());
     if (this.tzOffsetMinutes !== undefined) formatTzOffset(this.tzOffsetMinutes);
   }
 
@@ -156,6 +160,7 @@ export class RefStore {
       // A failed creation must not leave directories made for its lock (they would block `a` vs `a/b`).
       if (!written) await removeEmptyParents(dirname(this.refPath(branch)), this.headsDir());
     }
+    await this.afterMove();
   }
 
   /**
@@ -210,6 +215,7 @@ export class RefStore {
       await removeEmptyParents(dirname(this.refPath(branch)), this.headsDir());
       await removeEmptyParents(dirname(this.logPath(branch)), this.logsHeadsDir());
     }
+    await this.afterMove();
   }
 
   /** The branch's reflog, oldest first (empty if it has none). */

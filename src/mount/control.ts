@@ -13,6 +13,7 @@ export type ControlRequest =
   | { readonly op: 'commit'; readonly branch: string; readonly message: string }
   | { readonly op: 'status'; readonly branch?: string }
   | { readonly op: 'reset'; readonly branch: string }
+  | { readonly op: 'refs' }
   | { readonly op: 'unmount' };
 
 export function controlPath(gitDir: string): string {
@@ -28,4 +29,13 @@ export function serveControl(gitDir: string, handle: (req: ControlRequest) => Pr
 export function askMount(gitDir: string, req: ControlRequest, timeoutMs = 600_000): Promise<unknown> {
   // A path too long for a socket can have no mount behind it (the mount refuses such a repository).
   return askUnixSocket(controlPath(gitDir), req, { timeoutMs, peer: 'the mount', failCode: ErrorCodes.MOUNT_FAILED });
+}
+
+/**
+ * Tells a running mount that this process moved branch refs and waits until the mount shows
+ * them (it makes the kernel forget what they change): a command's change is then seen through
+ * the mount as soon as the command returns. Quiet when no mount runs or it does not answer.
+ */
+export async function tellMountRefsMoved(gitDir: string): Promise<void> {
+  await askMount(gitDir, { op: 'refs' }, 5000).catch(() => undefined);
 }

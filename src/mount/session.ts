@@ -16,13 +16,23 @@ import { serveControl, type ControlRequest } from './control.js';
 import { fuseOperations, type Log } from './fuse-adapter.js';
 import { Fuse, releaseUnmounted, type FuseInstance } from './fuse-binding.js';
 import { HotLoop } from './hot-loop.js';
+import { KernelCache, fuseDescriptors } from './kernel-cache.js';
 import { MountFs } from './mount-fs.js';
 import { mountAt } from './mount-table.js';
+import { PublishedHeads } from './published-heads.js';
+import type { BranchName } from '../branches/ref-name.js';
+import type { Logger } from '../util/log.js';
 
 const execFileP = promisify(execFile);
 const WATCH_MS = 1000;
 const READ_AHEAD_KB = 1024;
 const HOT_WINDOW_MS = 2;
+/**
+ * How long the kernel keeps names and attributes (s). Every change it does not make itself is
+ * followed by a notification that drops them (src/mount/published-heads.ts), so this bounds only
+ * a change nobody noticed; the ref watch lists every 2 s.
+ */
+const CACHE_S = 30;
 
 export const FSTYPE = 'fuse.gitfs';
 
@@ -58,14 +68,22 @@ export class MountSession {
   private watch: NodeJS.Timeout | undefined;
   private server: Server | undefined;
   private fuse: FuseInstance | undefined;
+  private kernel: KernelCache | undefined;
 
   private constructor(
     readonly mountpoint: string,
     private readonly ws: Workspace,
+    private readonly heads: PublishedHeads,
     private readonly fs: MountFs,
     private readonly log: Log,
   ) {
     this.ended = new Promise((r) => (this.endNow = r));
+  }
+
+  /** Makes the kernel forget the named branches (through their first path component) and the history. */
+  private forget(branches: readonly BranchName[]): Promise<void> {
+    if (this.kernel === undefined || branches.length === 0) return Promise.resolve();
+    return this.kernel.forgetRootNames([...branches.map((b) => b.split('/')[0] as string), '.history']);
   }
 
   static async start(repo: Repository, mountpoint: string, log: Log, options: MountOptions = {}): Promise<MountSession> {
@@ -80,13 +98,16 @@ export class MountSession {
     if (!(await stat(realMnt)).isDirectory()) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${mnt} is not a directory`);
     if ((await mountAt(realMnt)) !== undefined) throw new GitfsError(ErrorCodes.MOUNT_FAILED, `something is already mounted at ${realMnt}`);
     let ws: Workspace;
+    let session: MountSession | undefined;
+    const logger: Logger = { log: (level, event, fields) => log(`gitfs mount: ${level} ${event} ${JSON.stringify(fields ?? {})}`), child: () => logger };
+    const heads = new PublishedHeads({ gitDir: repo.gitDir, refs: repo.refs, log: logger, now: () => repo.clock.now() }, (branches) => session?.forget(branches) ?? Promise.resolve());
     try {
-      ws = await Workspace.open(repo);
+      ws = await Workspace.open(repo, heads);
     } catch (e) {
       if (isGitfsError(e, ErrorCodes.WORK_BUSY)) throw new GitfsError(ErrorCodes.MOUNT_FAILED, `${repo.gitDir} is mounted already (one mount per repository)`, {}, { cause: e });
       throw e;
     }
-    const session = new MountSession(realMnt, ws, new MountFs(ws, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), log);
+    session = new MountSession(realMnt, ws, heads, new MountFs(ws, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), log);
     try {
       await session.begin(options);
     } catch (e) {
@@ -97,19 +118,27 @@ export class MountSession {
   }
 
   private async begin(options: MountOptions): Promise<void> {
+    await this.heads.start();
     this.server = await serveControl(this.ws.repo.gitDir, (req) => this.answer(req));
     // fuse-native drops falsy option values (a timeout of 0) and has no big_writes option; both
-    // ride in the fsname option's value, which the binding passes through unquoted. Attributes
-    // are never cached by the kernel: a cached size would cut reads of a file a commit elsewhere
-    // changed (BENCHMARKS.md, "The mount"); names are, for 1 s (every request resolves anew).
+    // ride in the fsname option's value, which the binding passes through unquoted. Names and
+    // attributes are cached by the kernel and dropped on every change it does not see
+    // (kernel-cache.ts); missing names are not cached (a branch may appear at any time).
     const gitDir = this.ws.repo.gitDir;
     const source = /^[^,\s]+$/.test(gitDir) ? `gitfs:${gitDir}` : 'gitfs';
     const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, new HotLoop(HOT_WINDOW_MS)), {
-      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=0,entry_timeout=1,negative_timeout=0${options.allowOther === true ? ',allow_other,default_permissions' : ''}`,
+      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=${CACHE_S},entry_timeout=${CACHE_S},negative_timeout=0${options.allowOther === true ? ',allow_other,default_permissions' : ''}`,
       timeout: false as unknown as number,
     });
+    const before = fuseDescriptors();
     await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot mount ${this.mountpoint}: ${err.message}`, {}, { cause: err })) : res())));
     this.fuse = fuse;
+    const opened = [...fuseDescriptors()].filter((fd) => !before.has(fd));
+    if (opened.length !== 1) {
+      // Without its descriptor the mount could not make the kernel forget: it would show stale files.
+      throw new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot find the /dev/fuse descriptor of ${this.mountpoint} in /proc/self/fd (found ${opened.length})`);
+    }
+    this.kernel = new KernelCache(opened[0] as number, this.log);
     await this.widenReadAhead();
     this.watch = setInterval(() => {
       mountAt(this.mountpoint).then(
@@ -136,12 +165,27 @@ export class MountSession {
     switch (req.op) {
       case 'ping':
         return { mountpoint: this.mountpoint, pid: process.pid };
-      case 'commit':
-        return this.ws.commit(parseBranchName(req.branch), req.message, (id) => this.fs.handles.writing(id));
+      case 'commit': {
+        const branch = parseBranchName(req.branch);
+        try {
+          return await this.ws.commit(branch, req.message, (id) => this.fs.handles.writing(id));
+        } finally {
+          await this.forget([branch]);
+        }
+      }
       case 'status':
         return this.ws.status(req.branch === undefined ? undefined : parseBranchName(req.branch));
-      case 'reset':
-        return { dropped: await this.ws.reset(parseBranchName(req.branch)) };
+      case 'reset': {
+        const branch = parseBranchName(req.branch);
+        try {
+          return { dropped: await this.ws.reset(branch) };
+        } finally {
+          await this.forget([branch]);
+        }
+      }
+      case 'refs':
+        await this.heads.refresh();
+        return {};
       case 'unmount':
         // Like umount(8): refused while something uses the mount (the watch then stops the session).
         try {
@@ -170,6 +214,7 @@ export class MountSession {
   private async shutdown(): Promise<void> {
     if (this.watch !== undefined) clearInterval(this.watch);
     try {
+      await this.heads.stop();
       const fuse = this.fuse;
       const mounted = fuse !== undefined && (await mountAt(this.mountpoint).catch(() => undefined)) !== undefined;
       // Unmounted already (gitfs umount, fusermount -u): only the binding's handle is left.

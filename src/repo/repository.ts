@@ -11,6 +11,7 @@ import { Chunker } from '../objects/chunker.js';
 import { ObjectDatabase } from '../objects/object-database.js';
 import { PackWriter } from '../objects/pack-writer.js';
 import { RefStore } from '../branches/ref-store.js';
+import { tellMountRefsMoved } from '../mount/control.js';
 import type { Identity } from '../branches/reflog.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
@@ -21,6 +22,11 @@ export interface RepositoryComponents {
   readonly clock?: Clock;
   /** Environment for identity defaults (GITFS_AUTHOR_NAME, GITFS_AUTHOR_EMAIL). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * After each branch move, wait until a running mount of this repository shows it (default
+   * true; the mount's own process says false: it publishes its moves itself).
+   */
+  readonly tellMount?: boolean;
 }
 
 export class Repository {
@@ -84,7 +90,7 @@ export class Repository {
       email: env.GITFS_AUTHOR_EMAIL ?? values.get('user.email') ?? `gitfs@${hostname()}`,
     };
     const objects = await ObjectDatabase.open(gitDir);
-    const refs = new RefStore({ gitDir, clock }, { identity });
+    const refs = new RefStore({ gitDir, clock }, { identity, ...(components.tellMount === false ? {} : { afterMove: () => tellMountRefsMoved(gitDir) }) });
     return new Repository(gitDir, format, settings, objects, refs, clock, identity);
   }
 

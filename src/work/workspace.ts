@@ -3,20 +3,19 @@
  * over, a tree cache, and commit, status and reset. One process owns it (the mount, or a
  * command when no mount runs).
  *
- * A clean layer follows its branch: another process's commit shows at once. The branch heads
- * are read again only when a ref file changed, which two or three stat calls tell: every ref
- * update renames a file into its directory (changing that directory's modification time), and
- * packed-refs is replaced whole. The first change pins the layer to the head of that moment.
+ * A clean layer follows its branch as `BranchHeads` shows it (src/work/branch-heads.ts): a
+ * command's live reading, or the mount's published one. The first change pins the layer to the
+ * head of that moment.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import { encodeTree } from '../objects/tree.js';
 import { branchNameProblem, type BranchName } from '../branches/ref-name.js';
-import { refStamp, restamp } from '../branches/ref-stamp.js';
 import { readCommit } from '../files/tree-reader.js';
 import { pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
 import { BranchFs } from './branch-fs.js';
+import { LiveHeads, type BranchHeads } from './branch-heads.js';
 import { MergedView } from './merged-view.js';
 import { TreeCache } from './tree-cache.js';
 import { commitWork, type WorkCommitResult } from './work-commit.js';
@@ -36,42 +35,22 @@ export class Workspace {
   private readonly branchFs = new Map<BranchName, BranchFs>();
   private readonly commits = new Map<Oid, CommitInfo>();
   private readonly settling = new Map<BranchName, Promise<void>>();
-  private heads: { stamp: string; dirs: readonly string[]; map: Map<BranchName, Oid> } | undefined;
-  private headsChecked = false;
 
   private constructor(
     readonly repo: Repository,
     readonly store: WorkStore,
+    private readonly heads: BranchHeads,
   ) {
     this.trees = new TreeCache(repo.objects);
   }
 
-  static async open(repo: Repository): Promise<Workspace> {
-    return new Workspace(repo, await WorkStore.open(repo.gitDir));
+  static async open(repo: Repository, heads: BranchHeads = new LiveHeads(repo.gitDir, repo.refs)): Promise<Workspace> {
+    return new Workspace(repo, await WorkStore.open(repo.gitDir), heads);
   }
 
-  /** Every branch head, as it is now (read again only when a ref changed). */
-  async branchHeads(): Promise<ReadonlyMap<BranchName, Oid>> {
-    // One check per turn of the event loop: a request asks several times (route, base, view).
-    if (this.heads !== undefined && (this.headsChecked || restamp(this.repo.gitDir, this.heads.dirs) === this.heads.stamp)) {
-      this.checkedThisTurn();
-      return this.heads.map;
-    }
-    // Stamp first, list after: a change during the listing makes the next look list again.
-    const { stamp, dirs } = refStamp(this.repo.gitDir);
-    this.heads = { stamp, dirs, map: new Map((await this.repo.refs.list()).map((r) => [r.name, r.oid])) };
-    return this.heads.map;
-  }
-
-  private checkedThisTurn(): void {
-    if (this.headsChecked) return;
-    this.headsChecked = true;
-    setImmediate(() => (this.headsChecked = false));
-  }
-
-  /** Forgets the heads (after this process moved a ref, within the same turn). */
-  private refsMoved(): void {
-    this.headsChecked = false;
+  /** Every branch head, as this workspace shows it. */
+  branchHeads(): Promise<ReadonlyMap<BranchName, Oid>> {
+    return this.heads.current();
   }
 
   async commitInfo(oid: Oid): Promise<CommitInfo> {
@@ -120,7 +99,7 @@ export class Workspace {
       try {
         return await commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
       } finally {
-        this.refsMoved();
+        await this.heads.moved();
       }
     });
   }
@@ -185,7 +164,7 @@ export class Workspace {
     }
     await writer.finish();
     await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
-    this.refsMoved();
+    await this.heads.moved();
     await pointHeadIfDangling(this.repo, branch);
   }
 
@@ -196,7 +175,7 @@ export class Workspace {
     const { tree } = await this.commitInfo(head);
     if ((await this.trees.get(tree)).size > 0) return false;
     await this.repo.refs.delete(branch, head);
-    this.refsMoved();
+    await this.heads.moved();
     return true;
   }
 

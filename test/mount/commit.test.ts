@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
 import { mountSuiteDirs, TestMount } from '../support/mount.js';
@@ -66,6 +67,31 @@ describe('mount: status, commit and reset of the working layer', function () {
     assert.equal(readdirSync(join(mnt, '.history/main')).length, 2);
     await gitfsOk(['commit', '--repo', repo, '--branch', 'side', '--from', src]);
     assert.ok(readdirSync(mnt).includes('side'));
+  });
+
+  it('shows branches moved or deleted by git itself within a moment, and never a torn file', async () => {
+    const { repo, src, mnt } = await fixture();
+    await TestMount.start(repo, mnt);
+    // The kernel now holds a.txt's name and size (2 bytes).
+    assert.equal(statSync(join(mnt, 'main/a.txt')).size, 2);
+    const longer = 'a much longer text, moved in by git update-ref\n';
+    writeFileSync(join(src, 'a.txt'), longer);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'next', '--from', src]);
+    git(repo, ['update-ref', 'refs/heads/main', 'refs/heads/next']); // git tells no mount
+    const moved = Date.now();
+    let seen = '';
+    for (let i = 0; i < 300 && seen !== longer; i++) {
+      seen = readFileSync(join(mnt, 'main/a.txt'), 'utf8');
+      assert.ok(seen === 'a\n' || seen === longer, `read ${JSON.stringify(seen)}: neither the old nor the new file`);
+      if (seen !== longer) await sleep(10);
+    }
+    assert.equal(seen, longer);
+    assert.ok(Date.now() - moved < 3000, `seen after ${Date.now() - moved} ms`);
+    assert.equal(statSync(join(mnt, 'main/a.txt')).size, longer.length);
+    git(repo, ['update-ref', '-d', 'refs/heads/next']);
+    for (let i = 0; i < 300 && existsSync(join(mnt, 'next')); i++) await sleep(10);
+    assert.ok(!existsSync(join(mnt, 'next')), 'a branch git deleted is gone from the mount');
+    assert.ok(!existsSync(join(mnt, '.history/next')));
   });
 
   it('carries changes onto a branch that moved, and refuses overlapping ones naming the paths', async () => {

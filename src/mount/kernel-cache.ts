@@ -1,0 +1,102 @@
+/**
+ * The kernel's caches of a mount, dropped on request. The kernel keeps a mount's names and
+ * attributes for the timeouts the mount gave it; when the branches change behind its back (a
+ * commit elsewhere, a fetch), the mount tells it to forget them with FUSE notifications
+ * written to the mount's own `/dev/fuse` descriptor (docs/PROTOCOL.md, "Kernel cache").
+ *
+ * The binding (libfuse 2's high-level API) hides its descriptor and its node ids; the descriptor
+ * is found in /proc/self/fd as the one `/dev/fuse` that mounting opened, and only two node ids
+ * are known: the root's (1) and, through it, the names at the root. Dropping a root name drops
+ * every cached name beneath it, so a branch is forgotten through its first path component.
+ *
+ * Each notification takes the root directory's lock in the kernel, which a request in progress
+ * there may hold while it waits for this process to answer: notifications are therefore written
+ * off the main thread, one at a time, and a request handler never waits for them.
+ */
+import { readdirSync, readlinkSync, write } from 'node:fs';
+import { promisify } from 'node:util';
+import { errnoCode } from '../errors.js';
+
+const writeP = promisify(write);
+
+const ROOT_ID = 1n;
+const OUT_HEADER = 16;
+const NOTIFY_INVAL_INODE = 2;
+const NOTIFY_INVAL_ENTRY = 3;
+
+/** The `/dev/fuse` descriptors this process holds now. */
+export function fuseDescriptors(): Set<number> {
+  const found = new Set<number>();
+  let names: string[] = [];
+  try {
+    names = readdirSync('/proc/self/fd');
+  } catch {
+    return found;
+  }
+  for (const name of names) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`) === '/dev/fuse') found.add(Number(name));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return found;
+}
+
+function header(length: number, code: number): Buffer {
+  const b = Buffer.alloc(length);
+  b.writeUInt32LE(length, 0);
+  b.writeInt32LE(code, 4); // a notification: the code rides in the error field, unique is 0
+  return b;
+}
+
+/** FUSE_NOTIFY_INVAL_ENTRY: forget `name` under directory `parent` (and all cached below it). */
+export function invalEntryMessage(parent: bigint, name: string): Buffer {
+  const bytes = Buffer.from(name, 'utf8');
+  const b = header(OUT_HEADER + 16 + bytes.length + 1, NOTIFY_INVAL_ENTRY);
+  b.writeBigUInt64LE(parent, OUT_HEADER);
+  b.writeUInt32LE(bytes.length, OUT_HEADER + 8);
+  bytes.copy(b, OUT_HEADER + 16); // then the NUL the kernel expects, already zero
+  return b;
+}
+
+/** FUSE_NOTIFY_INVAL_INODE with offset -1: forget the node's attributes, keep its pages. */
+export function invalInodeMessage(node: bigint): Buffer {
+  const b = header(OUT_HEADER + 24, NOTIFY_INVAL_INODE);
+  b.writeBigUInt64LE(node, OUT_HEADER);
+  b.writeBigInt64LE(-1n, OUT_HEADER + 8);
+  return b;
+}
+
+export class KernelCache {
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly fd: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /**
+   * Makes the kernel forget the given names at the mount's root, and the root's own attributes.
+   * Resolves when the kernel has done so (never await it inside a request handler).
+   */
+  forgetRootNames(names: Iterable<string>): Promise<void> {
+    const messages = [...new Set(names)].map((n) => invalEntryMessage(ROOT_ID, n));
+    messages.push(invalInodeMessage(ROOT_ID));
+    const done = this.queue.then(() => this.send(messages));
+    this.queue = done;
+    return done;
+  }
+
+  private async send(messages: readonly Buffer[]): Promise<void> {
+    for (const m of messages) {
+      try {
+        await writeP(this.fd, m);
+      } catch (e) {
+        // ENOENT: nothing cached under that name. EBADF/ENODEV: unmounted meanwhile.
+        const code = errnoCode(e);
+        if (code !== 'ENOENT' && code !== 'EBADF' && code !== 'ENODEV') this.log(`gitfs mount: kernel cache notification failed: ${(e as Error).message}`);
+      }
+    }
+  }
+}
