@@ -28,7 +28,7 @@ $(STAMP): package.json package-lock.json
 deps: debian-deps $(STAMP)
 
 build: deps
-	npx tsc -p tsconfig.json
+	npm run build --silent
 
 test: build
 	npx mocha

@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
 import { Chunker } from '../src/objects/chunker.js';
-import { adler32, sampleEntropy } from '../src/objects/compress.js';
+import { sampleEntropy } from '../src/objects/compress.js';
+import { adler32 } from '../src/objects/kernels.js';
 import { DEFAULT_FORMAT } from '../src/repo/repo-format.js';
 
 const data = randomBytes(256 << 20);

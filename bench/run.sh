@@ -94,6 +94,7 @@ cp "$ROOT/bin/gitfs" "$WORK/gitfs-build/bin/"
 cp "$ROOT/package.json" "$WORK/gitfs-build/"
 cp -r "$ROOT/dist/src" "$WORK/gitfs-build/dist/"
 cp -r "$ROOT/dist/bench" "$WORK/gitfs-build/dist/"
+ln -sfn "$ROOT/node_modules" "$WORK/gitfs-build/node_modules"
 GITFS=$WORK/gitfs-build/bin/gitfs
 REPORT_JS=$WORK/gitfs-build/dist/bench/report.js
 DIST_SUM=$(cd "$WORK/gitfs-build/dist/src" && find . -type f -name '*.js' -print0 | sort -z | xargs -0 cat | sha1sum | cut -c1-12)

@@ -185,12 +185,13 @@ make_initrd() {
   mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" "$root/root"
   cp "$busybox" "$root/bin/busybox"
   chmod 0755 "$root/bin/busybox"
-  # one symbolic link per applet, at the path busybox itself gives (bin/sh, sbin/poweroff, ...)
+  # one symbolic link per applet, at the path busybox itself gives (bin/sh, sbin/poweroff, ...);
+  # the links point into the image, so -L, not -e (which would look for /bin/busybox on this host)
   while IFS= read -r applet; do
     case "$applet" in ''|bin/busybox|*..*|/*) continue ;; esac
-    [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+    [ -e "$root/$applet" ] || [ -L "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
   done < <("$busybox" --list-full | LC_ALL=C sort)
-  if [ ! -e "$root/bin/sh" ] || [ ! -e "$root/sbin/poweroff" ]; then die "busybox lacks sh or poweroff"; fi
+  if [ ! -L "$root/bin/sh" ] || [ ! -L "$root/sbin/poweroff" ]; then die "busybox lacks sh or poweroff"; fi
   if [ "$kind" = good ]; then
     cat >"$root/init" <<INIT
 #!/bin/sh

@@ -23,5 +23,5 @@ cd "$work/repo"
 export PATH="$node22/bin:$PATH" npm_config_nodedir="$node22"
 echo "test-node22: $(git log --oneline -1) on Node $(node --version)"
 npm ci --no-audit --no-fund
-npx tsc -p tsconfig.json
+npm run build --silent
 npx mocha

@@ -312,14 +312,12 @@ export class MountFs {
   async read(fh: number, into: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh);
     if (h.kind === 'data') return (await readP(h.fd, into, 0, length, position)).bytesRead;
-    let bytes: Buffer;
     if (h.content.chunked) {
       h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);
-      bytes = await h.ranges.read(position, length);
-    } else {
-      h.blob ??= await readTyped(this.ws.repo.objects, h.content.oid, 'blob');
-      bytes = h.blob.subarray(Math.min(position, h.blob.length), Math.min(position + length, h.blob.length));
+      return h.ranges.read(position, length, into);
     }
+    h.blob ??= await readTyped(this.ws.repo.objects, h.content.oid, 'blob');
+    const bytes = h.blob.subarray(Math.min(position, h.blob.length), Math.min(position + length, h.blob.length));
     return bytes.copy(into, 0, 0, Math.min(length, bytes.length));
   }
 

@@ -11,7 +11,6 @@ import type { Oid } from '../objects/oid.js';
 const PREFETCH_BYTES = 1 << 20;
 /** Chunks kept (about 2 MiB at the default 8 KiB average): the prefetch window plus reads in flight. */
 const CACHED_CHUNKS = 256;
-const EMPTY = Buffer.alloc(0);
 
 export class RangeReader {
   private readonly reader: ChunkedFileReader;
@@ -24,23 +23,23 @@ export class RangeReader {
     this.reader = new ChunkedFileReader(store, root, size);
   }
 
-  async read(position: number, length: number): Promise<Buffer> {
-    const end = Math.min(this.reader.size, position + length);
-    if (position >= end) return EMPTY;
+  /** Copies the bytes of [position, position + length) into `into`; returns how many (fewer at the end). */
+  async read(position: number, length: number, into: Buffer): Promise<number> {
+    const end = Math.min(this.reader.size, position + length, position + into.length);
+    if (position >= end) return 0;
     const placed: PlacedChunk[] = [];
     for await (const c of this.reader.chunks(position, end - position)) placed.push(c);
     const datas = placed.map((c) => this.chunk(c));
     const forward = position >= this.lastEnd - 2 * length && position <= this.lastEnd + 2 * PREFETCH_BYTES;
     this.lastEnd = Math.max(this.lastEnd, end);
     if (forward && end + PREFETCH_BYTES / 2 > this.prefetchedTo) this.prefetch(Math.max(end, this.prefetchedTo));
-    const out = Buffer.allocUnsafe(end - position);
     for (let i = 0; i < placed.length; i++) {
       const c = placed[i] as PlacedChunk;
       const data = await (datas[i] as Promise<Buffer>);
       const from = Math.max(position, c.start);
-      data.copy(out, from - position, from - c.start, Math.min(end, c.start + c.size) - c.start);
+      data.copy(into, from - position, from - c.start, Math.min(end, c.start + c.size) - c.start);
     }
-    return out;
+    return end - position;
   }
 
   private chunk(c: PlacedChunk): Promise<Buffer> {

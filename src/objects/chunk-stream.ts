@@ -55,25 +55,15 @@ export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerat
         const joint = Buffer.concat([carry, head]);
         const jointEof = block.eof && head.length === block.data.length;
         const lengths: number[] = [];
-        let start = 0;
-        while (start < carry.length) {
-          const n = chunker.cut(joint, start, joint.length, jointEof);
-          if (n < 0) throw new Error('chunker needed more than maxSize bytes');
-          lengths.push(n);
-          start += n;
-        }
+        const start = chunker.cuts(joint, 0, joint.length, jointEof, lengths, carry.length);
+        if (start < carry.length) throw new Error('chunker needed more than maxSize bytes');
         runs.push({ block: joint.subarray(0, start), lengths });
         at = start - carry.length;
       }
       const buf = block.data;
       const lengths: number[] = [];
       const first = at;
-      while (at < buf.length) {
-        const n = chunker.cut(buf, at, buf.length, block.eof);
-        if (n < 0) break;
-        lengths.push(n);
-        at += n;
-      }
+      at = chunker.cuts(buf, at, buf.length, block.eof, lengths);
       carry = Buffer.from(buf.subarray(at));
       if (lengths.length > 0) runs.push({ block: first === 0 ? buf.subarray(0, at) : Buffer.from(buf.subarray(first, at)), lengths });
       if (runs.length > 0) yield runs;

@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { gearCuts, type GearCut } from './kernels.js';
 
 export interface ChunkerParams {
   readonly minSize: number;
@@ -44,56 +45,32 @@ export function validateChunkerParams(p: ChunkerParams): void {
   }
 }
 
-/** A cut finder for one parameter set. */
+/** A cut finder for one parameter set (the loop itself runs in WebAssembly: kernels.ts). */
 export class Chunker {
   readonly params: ChunkerParams;
-  private readonly maskStrict: number;
-  private readonly maskLoose: number;
+  private readonly cut: GearCut;
 
   constructor(params: ChunkerParams) {
     validateChunkerParams(params);
     this.params = params;
     const bits = Math.log2(params.avgSize);
-    this.maskStrict = topBits(bits + 1);
-    this.maskLoose = topBits(bits - 1);
+    this.cut = { gear: GEAR, ...params, strict: topBits(bits + 1), loose: topBits(bits - 1) };
   }
 
   /**
-   * Length of the chunk that starts at `start`, given bytes up to `end`; -1 if more bytes are
-   * needed to decide. With `eof`, the remaining bytes always form a (possibly short) chunk.
+   * Cuts consecutive chunks of `buf[start, end)` from `start` until one starts at or after
+   * `until` (default `end`) or more bytes are needed to decide; with `eof` the bytes before
+   * `end` always form a (possibly short) last chunk. Pushes their lengths onto `lengths` and
+   * returns where the next chunk starts.
    */
-  cut(buf: Uint8Array, start: number, end: number, eof: boolean): number {
-    const { minSize, avgSize, maxSize } = this.params;
-    const available = end - start;
-    if (available <= minSize) return eof || available === maxSize ? available : -1;
-    const limit = start + Math.min(available, maxSize);
-    const normal = start + Math.min(available, avgSize);
-    const gear = GEAR;
-    const strict = this.maskStrict;
-    const loose = this.maskLoose;
-    let h = 0;
-    let p = start + minSize;
-    for (; p < normal; p++) {
-      h = ((h << 1) + (gear[buf[p] as number] as number)) | 0;
-      if ((h & strict) === 0) return p + 1 - start;
-    }
-    for (; p < limit; p++) {
-      h = ((h << 1) + (gear[buf[p] as number] as number)) | 0;
-      if ((h & loose) === 0) return p + 1 - start;
-    }
-    if (limit - start === maxSize || eof) return limit - start;
-    return -1;
+  cuts(buf: Uint8Array, start: number, end: number, eof: boolean, lengths: number[], until = end): number {
+    return gearCuts(this.cut, buf, start, end, eof, until, lengths);
   }
 
   /** All chunk lengths of a whole buffer (for tests and small inputs). */
   cutAll(buf: Uint8Array): number[] {
     const lengths: number[] = [];
-    let start = 0;
-    while (start < buf.length) {
-      const n = this.cut(buf, start, buf.length, true);
-      lengths.push(n);
-      start += n;
-    }
+    this.cuts(buf, 0, buf.length, true, lengths);
     return lengths;
   }
 }

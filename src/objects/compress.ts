@@ -7,9 +7,9 @@
  * speed), otherwise it is deflated on libuv's thread pool. Either way the result is an ordinary
  * zlib stream that git and every zlib reader inflate. Compression never changes an object's id.
  */
-import { endianness } from 'node:os';
 import { promisify } from 'node:util';
 import { deflate as deflateCb, deflateSync } from 'node:zlib';
+import { adler32 } from './kernels.js';
 
 const deflateAsync = promisify(deflateCb);
 
@@ -17,7 +17,6 @@ const deflateAsync = promisify(deflateCb);
 export const INCOMPRESSIBLE_BITS_PER_BYTE = 7.5;
 const SAMPLE_BYTES = 512;
 const STORED_BLOCK_MAX = 65535;
-const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** c * log2(c) for every count a sample can reach, so the entropy sum needs no logarithms. */
 const C_LOG_C = (() => {
@@ -44,48 +43,6 @@ export function sampleEntropy(data: Uint8Array): number {
 
 export function isIncompressible(data: Uint8Array): boolean {
   return sampleEntropy(data) > INCOMPRESSIBLE_BITS_PER_BYTE;
-}
-
-/**
- * Adler-32 as zlib computes it. Aligned stretches are read a 32-bit word at a time: for bytes
- * x0..x3 (little-endian in the word), a += x0+x1+x2+x3 and b += 4a + 4x0 + 3x1 + 2x2 + x3.
- */
-export function adler32(data: Uint8Array): number {
-  let a = 1;
-  let b = 0;
-  const n = data.length;
-  let i = 0;
-  // Bytes up to the first 4-byte boundary of the underlying buffer.
-  const lead = Math.min(n, (4 - (data.byteOffset & 3)) & 3);
-  for (; i < lead; i++) {
-    a += data[i] as number;
-    b += a;
-  }
-  const aligned = LITTLE_ENDIAN && ((data.byteOffset + i) & 3) === 0;
-  const words = aligned ? new Uint32Array(data.buffer, data.byteOffset + i, (n - i) >>> 2) : new Uint32Array(0);
-  let w = 0;
-  while (w < words.length) {
-    // Reducing every 256 words keeps a and b below 2^31, so the sums stay small integers.
-    const end = Math.min(words.length, w + 256);
-    for (; w < end; w++) {
-      const x = words[w] as number;
-      const x0 = x & 0xff;
-      const x1 = (x >>> 8) & 0xff;
-      const x2 = (x >>> 16) & 0xff;
-      const x3 = x >>> 24;
-      b += 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3;
-      a += x0 + x1 + x2 + x3;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
-  for (i += words.length * 4; i < n; i++) {
-    a += data[i] as number;
-    b += a;
-  }
-  a %= 65521;
-  b %= 65521;
-  return ((b << 16) | a) >>> 0;
 }
 
 const ZLIB_HEADER = Buffer.from([0x78, 0x01]);

@@ -293,24 +293,29 @@ export class PackFile {
     const sequential = start >= this.lastEnd && start - this.lastEnd <= SEQUENTIAL_GAP;
     this.lastEnd = end;
     const at = start - (start % WINDOW_BYTES);
-    if (sequential && end <= at + WINDOW_BYTES) {
+    if (end <= at + WINDOW_BYTES) {
+      // Reads in flight arrive out of order (the mount's prefetch runs ahead of the reads it
+      // serves): a window already read, or the one after it, serves them too.
       let window = this.windows.get(at);
-      if (window === undefined) {
-        const length = Math.min(WINDOW_BYTES, this.size - at);
-        window = (async () => {
-          const buf = Buffer.allocUnsafe(length);
-          await readFully(this.fh, buf, at, this.path);
-          return buf;
-        })();
-        window.catch(() => this.windows.delete(at));
-        this.windows.set(at, window);
-        if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value as number);
-      }
-      return (await window).subarray(start - at, end - at);
+      if (window === undefined && (sequential || this.windows.has(at - WINDOW_BYTES))) window = this.openWindow(at);
+      if (window !== undefined) return (await window).subarray(start - at, end - at);
     }
     const buf = Buffer.allocUnsafe(end - start);
     await readFully(this.fh, buf, start, this.path);
     return buf;
+  }
+
+  private openWindow(at: number): Promise<Buffer> {
+    const length = Math.min(WINDOW_BYTES, this.size - at);
+    const window = (async () => {
+      const buf = Buffer.allocUnsafe(length);
+      await readFully(this.fh, buf, at, this.path);
+      return buf;
+    })();
+    window.catch(() => this.windows.delete(at));
+    this.windows.set(at, window);
+    if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value as number);
+    return window;
   }
 
   private inflate(buf: Buffer, start: number, size: number, offset: number): Buffer {

@@ -60,6 +60,7 @@ export class PackIndex {
   private readonly off64Start: number;
   private readonly off64Count: number;
   private sortedOffsets: Float64Array | undefined;
+  private keys: Uint32Array | undefined;
   private filter: Uint32Array | undefined;
   private filterMask = 0;
 
@@ -121,17 +122,28 @@ export class PackIndex {
   lookup(oid: Oid): number | undefined {
     if (!loadKey(oid) || !this.mayHold(keyScratch)) return undefined;
     const b = keyScratch[0]!;
+    const keys = (this.keys ??= this.loadKeys());
+    const key = keyScratch.readUInt32BE(1);
     let lo = b === 0 ? 0 : this.fanout[b - 1]!;
-    let hi = this.fanout[b]!;
+    const end = this.fanout[b]!;
+    let hi = end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const pos = this.shaStart + mid * OID_BYTES;
-      const c = this.buf.compare(keyScratch, 0, OID_BYTES, pos, pos + OID_BYTES);
-      if (c === 0) return this.offsetAt(mid);
-      if (c < 0) lo = mid + 1;
+      if (keys[mid]! < key) lo = mid + 1;
       else hi = mid;
     }
+    for (; lo < end && keys[lo] === key; lo++) {
+      const pos = this.shaStart + lo * OID_BYTES;
+      if (this.buf.compare(keyScratch, 0, OID_BYTES, pos, pos + OID_BYTES) === 0) return this.offsetAt(lo);
+    }
     return undefined;
+  }
+
+  /** Bytes 1-4 of every id as a number (byte 0 is the fanout bucket): searched before whole ids are compared. */
+  private loadKeys(): Uint32Array {
+    const keys = new Uint32Array(this.count);
+    for (let i = 0; i < keys.length; i++) keys[i] = this.buf.readUInt32BE(this.shaStart + i * OID_BYTES + 1);
+    return keys;
   }
 
   /** Ids starting with `prefix` (4 to 40 lowercase hex digits), ascending, at most `limit`. */

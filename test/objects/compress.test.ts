@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { deflateSync, inflateSync } from 'node:zlib';
 import fc from 'fast-check';
-import { adler32, deflateIfSmaller, isIncompressible, sampleEntropy, writeZlibStored, zlibStoredLength, zlibStoredPieces } from '../../src/objects/compress.js';
+import { deflateIfSmaller, isIncompressible, sampleEntropy, writeZlibStored, zlibStoredLength, zlibStoredPieces } from '../../src/objects/compress.js';
+import { adler32 } from '../../src/objects/kernels.js';
 import { compressibleBytes, pseudoRandomBytes } from '../support/data.js';
 
 /** zlib's own Adler-32: the trailer of a level-0 deflate stream. */
@@ -20,6 +21,16 @@ describe('compress', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('adler32 equals zlib across its reduction stretches and memory slices, and continues a stream', () => {
+    for (const len of [5535, 5536, 5537, 11_072, (1 << 20) - 1, 1 << 20, (1 << 20) + 17, 3 << 20]) {
+      for (const data of [Buffer.alloc(len, 0xff), pseudoRandomBytes(len, `long${len}`)]) {
+        assert.equal(adler32(data), zlibAdler(data), `length ${len}`);
+        const half = len >>> 1;
+        assert.equal(adler32(data.subarray(half), adler32(data.subarray(0, half))), zlibAdler(data), `length ${len} in two parts`);
+      }
+    }
   });
 
   it('stored zlib pieces form a stream that zlib inflates back', () => {

@@ -107,6 +107,19 @@ describe('PackIndex', () => {
     for (const oid of ids) assert.equal(typeof idx.lookup(oid), 'number');
   });
 
+  it('tells apart ids that share their first five bytes (the numeric search key) and differ after', () => {
+    const ids = ['0123456789', '0123456789ab', '0123456789ff', '01234567aa', '0123456700', 'ff00000000'].map((p) => p.padEnd(40, '0') as Oid);
+    const dir = tempDir('idx-keys');
+    const base = writeRawPack(dir, ids.map((oid) => ({ oid, type: 'blob' as const, content: Buffer.from(oid) })));
+    const idx = new PackIndex(fs.readFileSync(`${base}.idx`), 'synthetic.idx');
+    const offsets = new Set(ids.map((oid) => idx.lookup(oid)));
+    assert.equal(offsets.size, ids.length);
+    assert.ok(![...offsets].includes(undefined));
+    for (const absent of ['0123456789a', '01234567890000000001', '0123456789fe', '0123456701']) {
+      assert.equal(idx.lookup(absent.padEnd(40, '0') as Oid), undefined, absent);
+    }
+  });
+
   it('reads 64-bit offsets', () => {
     const pack = packFiles(repo.gitDir)[0]!.replace(/\.idx$/, '.pack');
     const copy = `${repo.dir}/copy.pack`;
