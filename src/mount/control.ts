@@ -31,11 +31,28 @@ export function askMount(gitDir: string, req: ControlRequest, timeoutMs = 600_00
   return askUnixSocket(controlPath(gitDir), req, { timeoutMs, peer: 'the mount', failCode: ErrorCodes.MOUNT_FAILED });
 }
 
+const TELL_TIMEOUT_MS = 2000;
+/** After a mount did not answer in time, it is not asked again for this long (ms). */
+const QUIET_AFTER_TIMEOUT_MS = 60_000;
+
+/** Repositories this process mounts itself: their mount publishes this process's moves without being asked. */
+const ownMounts = new Set<string>();
+/** Repositories whose mount did not answer in time, until when (ms, monotonic). */
+const unresponsive = new Map<string, number>();
+
+/** Registers a mount run by this process (until the returned function is called). */
+export function mountedHere(gitDir: string): () => void {
+  ownMounts.add(gitDir);
+  return () => ownMounts.delete(gitDir);
+}
+
 /**
  * Tells a running mount that this process moved branch refs and waits until the mount shows
  * them (it makes the kernel forget what they change): a command's change is then seen through
- * the mount as soon as the command returns. Quiet when no mount runs or it does not answer.
+ * the mount as soon as the command returns. Quiet when no mount runs or it does not answer; a
+ * mount that did not answer in time is left alone for a minute (its ref watch still catches up).
  */
 export async function tellMountRefsMoved(gitDir: string): Promise<void> {
-  await askMount(gitDir, { op: 'refs' }, 5000).catch(() => undefined);
+  if (ownMounts.has(gitDir) || (unresponsive.get(gitDir) ?? 0) > performance.now()) return;
+  await askMount(gitDir, { op: 'refs' }, TELL_TIMEOUT_MS).catch(() => unresponsive.set(gitDir, performance.now() + QUIET_AFTER_TIMEOUT_MS));
 }

@@ -9,6 +9,7 @@ import { FsError } from '../work/fs-error.js';
 import { ERRNO, type FuseOperations } from './fuse-binding.js';
 import type { HotLoop } from './hot-loop.js';
 import type { MountFs } from './mount-fs.js';
+import type { RequestGate } from './request-gate.js';
 
 export type Log = (line: string) => void;
 
@@ -33,19 +34,44 @@ function typeStat(kind: FileKind): { mode: number } {
   return { mode: TYPE_BITS[kind] };
 }
 
-export function fuseOperations(fs: MountFs, log: Log, hot: HotLoop): FuseOperations {
+/** What the session adds around the handlers: the event-loop spin, the request count, a wait before opens. */
+export interface AdapterHooks {
+  readonly hot: HotLoop;
+  readonly gate: RequestGate;
+  /** Awaited before an open is answered (src/mount/session.ts: a branch settling after a change). */
+  readonly beforeOpen: (path: string) => Promise<void>;
+}
+
+export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen }: AdapterHooks): FuseOperations {
   /** Runs `work`; answers (0, value) or (errno). */
   const call = <T>(op: string, path: string, work: () => Promise<T>, done: (err: number, value?: T) => void): void => {
     hot.touch();
+    const end = gate.begin();
     work().then(
-      (value) => done(0, value),
-      (e: unknown) => done(errnoOf(e, log, op, path)),
+      (value) => {
+        done(0, value);
+        end();
+      },
+      (e: unknown) => {
+        done(errnoOf(e, log, op, path));
+        end();
+      },
     );
   };
   /** For read and write, whose callback takes a byte count or a negative errno. */
   const count = (op: string, path: string, work: () => Promise<number>, done: (n: number) => void): void => {
     hot.touch();
-    work().then(done, (e: unknown) => done(errnoOf(e, log, op, path)));
+    const end = gate.begin();
+    work().then(
+      (n) => {
+        done(n);
+        end();
+      },
+      (e: unknown) => {
+        done(errnoOf(e, log, op, path));
+        end();
+      },
+    );
   };
   return {
     getattr: (path, cb) => call('getattr', path, () => fs.getattr(path), cb),
@@ -57,7 +83,16 @@ export function fuseOperations(fs: MountFs, log: Log, hot: HotLoop): FuseOperati
           : cb(0, ['.', '..', ...listed.map((e) => e.name)], [DIR_STAT, DIR_STAT, ...listed.map((e) => typeStat(e.kind))] as never),
       ),
     readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
-    open: (path, flags, cb) => call('open', path, () => fs.open(path, flags), cb),
+    open: (path, flags, cb) =>
+      call(
+        'open',
+        path,
+        async () => {
+          await beforeOpen(path);
+          return fs.open(path, flags);
+        },
+        cb,
+      ),
     create: (path, mode, cb) => call('create', path, () => fs.create(path, mode), cb),
     read: (path, fd, buf, len, pos, cb) => count('read', path, () => fs.read(fd, buf, len, pos), cb),
     write: (path, fd, buf, len, pos, cb) => count('write', path, () => fs.write(fd, buf, len, pos), cb),

@@ -6,9 +6,10 @@ import type { GitContent } from '../work/merged-view.js';
 import type { Attr } from './attrs.js';
 import type { RangeReader } from './range-reader.js';
 
+/** `path`: the mount path a handle was opened by (the file may have moved since). */
 export type Handle =
-  | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean }
-  | { readonly kind: 'git'; readonly content: GitContent; readonly name: string; blob?: Buffer; ranges?: RangeReader; readonly attr: Attr };
+  | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean; readonly path: string }
+  | { readonly kind: 'git'; readonly content: GitContent; readonly path: string; blob?: Buffer; ranges?: RangeReader; readonly attr: Attr };
 
 export class HandleTable {
   private readonly open = new Map<number, Handle>();
@@ -37,6 +38,11 @@ export class HandleTable {
   writing(dataId: string): boolean {
     for (const h of this.open.values()) if (h.kind === 'data' && h.writable && h.dataId === dataId) return true;
     return false;
+  }
+
+  /** The mount paths files are held open by. */
+  paths(): Set<string> {
+    return new Set([...this.open.values()].map((h) => h.path));
   }
 
   entries(): IterableIterator<[number, Handle]> {

@@ -5,9 +5,11 @@
  * written to the mount's own `/dev/fuse` descriptor (docs/PROTOCOL.md, "Kernel cache").
  *
  * The binding (libfuse 2's high-level API) hides its descriptor and its node ids; the descriptor
- * is found in /proc/self/fd as the one `/dev/fuse` that mounting opened, and only two node ids
- * are known: the root's (1) and, through it, the names at the root. Dropping a root name drops
- * every cached name beneath it, so a branch is forgotten through its first path component.
+ * is found in /proc/self/fd as the one `/dev/fuse` that mounting opened. The root's node id is 1;
+ * dropping a name at the root drops every cached name beneath it that nothing uses, so a branch
+ * is forgotten through its first path component. Names in use (a file held open, a working
+ * directory) survive that; for files held open the node id is the inode number libfuse reports
+ * (it reports node ids as inode numbers), which the mount learns by a stat off the main thread.
  *
  * Each notification takes the root directory's lock in the kernel, which a request in progress
  * there may hold while it waits for this process to answer: notifications are therefore written
@@ -84,6 +86,13 @@ export class KernelCache {
     const messages = [...new Set(names)].map((n) => invalEntryMessage(ROOT_ID, n));
     messages.push(invalInodeMessage(ROOT_ID));
     const done = this.queue.then(() => this.send(messages));
+    this.queue = done;
+    return done;
+  }
+
+  /** Makes the kernel forget the attributes of the node with this id (a file held open). */
+  forgetNode(node: bigint): Promise<void> {
+    const done = this.queue.then(() => this.send([invalInodeMessage(node)]));
     this.queue = done;
     return done;
   }

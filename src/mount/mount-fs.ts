@@ -247,14 +247,14 @@ export class MountFs {
     if (r.kind === 'branch') return this.openInBranch(r, path, writable);
     if (writable) throw new FsError('EROFS', path);
     if (r.kind === 'objects' && r.id !== undefined && r.rel === '') {
-      return this.handles.add({ kind: 'git', content: await this.objectContent(r.id, path), name: path, attr: await this.getattr(path) });
+      return this.handles.add({ kind: 'git', content: await this.objectContent(r.id, path), path, attr: await this.getattr(path) });
     }
     if (r.kind === 'history' || r.kind === 'commits') {
       const root = await this.readOnlyRoot(r, path);
       const found = root === undefined ? undefined : await new MergedView(this.ws.trees, undefined, root.tree).resolve(r.rel);
       if (found === undefined) throw new FsError('ENOENT', path);
       if (found.node.kind !== 'file' || found.node.git === undefined) throw new FsError('EISDIR', path);
-      return this.handles.add({ kind: 'git', content: found.node.git, name: path, attr: await this.getattr(path) });
+      return this.handles.add({ kind: 'git', content: found.node.git, path, attr: await this.getattr(path) });
     }
     throw new FsError('EISDIR', path);
   }
@@ -273,12 +273,12 @@ export class MountFs {
       if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
       if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
       if (found.node.data === undefined && !writable) {
-        return this.handles.add({ kind: 'git', content: found.node.git, name: r.rel, attr: await this.getattr(path) });
+        return this.handles.add({ kind: 'git', content: found.node.git, path, attr: await this.getattr(path) });
       }
       const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
       let fh: number;
       try {
-        fh = await this.openData(id, writable);
+        fh = await this.openData(id, writable, path);
       } catch (e) {
         if (errnoCode(e) === 'ENOENT') continue;
         throw e;
@@ -290,15 +290,15 @@ export class MountFs {
     throw new FsError('EBUSY', path);
   }
 
-  private async openData(id: string, writable: boolean): Promise<number> {
+  private async openData(id: string, writable: boolean, path: string): Promise<number> {
     const fd = await openP(this.ws.store.dataPath(id), writable ? 'r+' : 'r');
-    return this.handles.add({ kind: 'data', fd, dataId: id, writable });
+    return this.handles.add({ kind: 'data', fd, dataId: id, writable, path });
   }
 
   async create(path: string, mode: number): Promise<number> {
     const r = await this.writableRoute(path, true);
     const id = await this.ws.fs(r.branch).create(r.rel, mode);
-    const fh = await this.openData(id, true).catch((e: unknown) => {
+    const fh = await this.openData(id, true, path).catch((e: unknown) => {
       if (errnoCode(e) === 'ENOENT') return undefined;
       throw e;
     });

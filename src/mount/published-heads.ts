@@ -2,11 +2,12 @@
  * The branch heads a mount answers from. The kernel keeps the names and attributes the mount
  * gave it, so what the mount answers may change only together with those caches: for a change
  * made behind the kernel's back (a commit by another process, a fetch, git itself) the mount
- * makes the kernel forget the branch, publishes the new head, and makes it forget again (a
- * lookup answered between the first forget and the publish is dropped by the second). A
- * change this process made through the kernel (mkdir at the root, a commit over the control
- * socket) is published at once, and forgotten without waiting: it may come from a request
- * handler, which must never wait for the kernel (src/mount/kernel-cache.ts).
+ * makes the kernel forget the branch, publishes the new head, and then (`KernelSync.settle`)
+ * waits for every request begun before the publish to be answered and makes the kernel forget
+ * again, names and the files held open (whose names survive a forget). A change this process
+ * made through the kernel (mkdir at the root, a commit over the control socket) is published
+ * at once, and forgotten without waiting: it may come from a request handler, which must never
+ * wait for the kernel (src/mount/kernel-cache.ts).
  *
  * Changes are found by watching the ref files (every 100 ms, a full listing every 2 s) and when
  * a gitfs process that moved a ref asks (`refresh`, the control socket's `refs` request).
@@ -21,7 +22,16 @@ import type { BranchHeads } from '../work/branch-heads.js';
 const POLL_MS = 100;
 const RELIST_MS = 2000;
 
-export type Forget = (branches: readonly BranchName[]) => Promise<void>;
+/** The kernel side of publishing (src/mount/session.ts). */
+export interface KernelSync {
+  /** Makes the kernel forget the branches' names and attributes. */
+  forget(branches: readonly BranchName[]): Promise<void>;
+  /**
+   * Called in the turn of a publish: waits out the requests begun before it, then forgets again,
+   * the files held open too; opens in those branches wait for it meanwhile.
+   */
+  settle(branches: readonly BranchName[]): Promise<void>;
+}
 
 export class PublishedHeads implements BranchHeads {
   private readonly map = new Map<BranchName, Oid>();
@@ -33,7 +43,7 @@ export class PublishedHeads implements BranchHeads {
 
   constructor(
     private readonly c: { readonly gitDir: string; readonly refs: RefStore; readonly log: Logger; readonly now: () => number },
-    private readonly forget: Forget,
+    private readonly kernel: KernelSync,
   ) {
     this.watcher = new RefWatcher(c, { pollMs: POLL_MS, relistMs: RELIST_MS }, () => void this.refresh());
   }
@@ -52,9 +62,14 @@ export class PublishedHeads implements BranchHeads {
     return Promise.resolve(this.map);
   }
 
-  async moved(): Promise<void> {
-    const changed = this.publish(await this.list(), true);
-    if (changed.length > 0) void this.forget(changed);
+  async moved(branch: BranchName): Promise<void> {
+    try {
+      const seq = ++this.listings;
+      const oid = await this.c.refs.resolve(branch);
+      if (this.publish({ seq, refs: oid === undefined ? new Map() : new Map([[branch, oid]]) }, true, branch).length > 0) void this.kernel.forget([branch]);
+    } catch (e) {
+      this.c.log.log('warn', 'heads-reread-failed', { branch, error: (e as Error).message });
+    }
   }
 
   /** Takes in changes made elsewhere; resolves once the kernel has forgotten what they change. */
@@ -63,9 +78,10 @@ export class PublishedHeads implements BranchHeads {
       const listing = await this.list();
       const changed = this.publish(listing, false);
       if (changed.length === 0) return;
-      await this.forget(changed);
+      await this.kernel.forget(changed);
       this.publish(listing, true);
-      await this.forget(changed);
+      // Called in the same turn as the publish: no request is answered in between.
+      await this.kernel.settle(changed);
     });
     this.refreshing = run.catch((e: unknown) => this.c.log.log('warn', 'heads-refresh-failed', { error: (e as Error).message }));
     return this.refreshing;
@@ -77,10 +93,10 @@ export class PublishedHeads implements BranchHeads {
     return { seq, refs: new Map(refs.map((r) => [r.name, r.oid])) };
   }
 
-  /** The branches whose heads the listing changes; with `apply`, publishes them. */
-  private publish(listing: { seq: number; refs: ReadonlyMap<BranchName, Oid> }, apply: boolean): BranchName[] {
+  /** The branches whose heads the listing (of every branch, or of `only`) changes; with `apply`, publishes them. */
+  private publish(listing: { seq: number; refs: ReadonlyMap<BranchName, Oid> }, apply: boolean, only?: BranchName): BranchName[] {
     const changed: BranchName[] = [];
-    for (const name of new Set([...this.map.keys(), ...listing.refs.keys()])) {
+    for (const name of only === undefined ? new Set([...this.map.keys(), ...listing.refs.keys()]) : [only]) {
       const next = listing.refs.get(name);
       if (next === this.map.get(name) || (this.from.get(name) ?? 0) > listing.seq) continue;
       changed.push(name);

@@ -6,13 +6,14 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
-import { resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
-import { parseBranchName } from '../branches/ref-name.js';
+import { parseBranchName, type BranchName } from '../branches/ref-name.js';
 import type { Repository } from '../repo/repository.js';
 import { Workspace } from '../work/workspace.js';
-import { serveControl, type ControlRequest } from './control.js';
+import { mountedHere, serveControl, type ControlRequest } from './control.js';
 import { fuseOperations, type Log } from './fuse-adapter.js';
 import { Fuse, releaseUnmounted, type FuseInstance } from './fuse-binding.js';
 import { HotLoop } from './hot-loop.js';
@@ -20,7 +21,7 @@ import { KernelCache, fuseDescriptors } from './kernel-cache.js';
 import { MountFs } from './mount-fs.js';
 import { mountAt } from './mount-table.js';
 import { PublishedHeads } from './published-heads.js';
-import type { BranchName } from '../branches/ref-name.js';
+import { RequestGate } from './request-gate.js';
 import type { Logger } from '../util/log.js';
 
 const execFileP = promisify(execFile);
@@ -33,6 +34,18 @@ const HOT_WINDOW_MS = 2;
  * a change nobody noticed; the ref watch lists every 2 s.
  */
 const CACHE_S = 30;
+/** How long libfuse's thread gets to pass an answer on to the kernel after the handler gave it. */
+const SETTLE_MS = 5;
+
+/** The name at the mount's root under which a branch lies. */
+function topName(branch: BranchName): string {
+  return branch.split('/')[0] as string;
+}
+
+/** The name at the mount's root a mount path lies under ('/a/b' → 'a'). */
+function topOf(path: string): string {
+  return path.split('/')[1] ?? '';
+}
 
 export const FSTYPE = 'fuse.gitfs';
 
@@ -69,6 +82,9 @@ export class MountSession {
   private server: Server | undefined;
   private fuse: FuseInstance | undefined;
   private kernel: KernelCache | undefined;
+  private readonly gate = new RequestGate();
+  private readonly transitions = new Set<{ readonly tops: ReadonlySet<string>; readonly done: Promise<void> }>();
+  private unregister: (() => void) | undefined;
 
   private constructor(
     readonly mountpoint: string,
@@ -83,7 +99,48 @@ export class MountSession {
   /** Makes the kernel forget the named branches (through their first path component) and the history. */
   private forget(branches: readonly BranchName[]): Promise<void> {
     if (this.kernel === undefined || branches.length === 0) return Promise.resolve();
-    return this.kernel.forgetRootNames([...branches.map((b) => b.split('/')[0] as string), '.history']);
+    return this.kernel.forgetRootNames([...branches.map(topName), '.history']);
+  }
+
+  /**
+   * Right after new heads were published (same turn): waits until every request begun before is
+   * answered (and libfuse has had a moment to pass the answers on), forgets the branches again,
+   * and forgets the attributes of their files held open, whose names survive a forget. Opens
+   * in those branches wait until then (`beforeOpen`): a name the kernel kept may carry the old
+   * size, which would cut the new content short.
+   */
+  private async settle(branches: readonly BranchName[]): Promise<void> {
+    const drained = this.gate.turn();
+    let finish!: () => void;
+    const transition = { tops: new Set(branches.map(topName)), done: new Promise<void>((r) => (finish = r)) };
+    this.transitions.add(transition);
+    try {
+      await drained;
+      await sleep(SETTLE_MS);
+      await this.forget(branches);
+      for (const path of this.fs.handles.paths()) if (transition.tops.has(topOf(path))) await this.forgetPath(path);
+    } finally {
+      this.transitions.delete(transition);
+      finish();
+    }
+  }
+
+  /** An open of `path` while its branch settles waits for that, then makes the kernel forget the file's attributes. */
+  private async beforeOpen(path: string): Promise<void> {
+    const waits = [...this.transitions].filter((t) => t.tops.has(topOf(path))).map((t) => t.done);
+    if (waits.length === 0) return;
+    await Promise.all(waits);
+    await this.forgetPath(path);
+  }
+
+  /**
+   * Makes the kernel forget the attributes of the file at `path`. Its node id is the inode number
+   * a stat reports (libfuse reports node ids as inode numbers); the stat runs on libuv's thread
+   * pool, never on the main thread, which must stay free to answer it.
+   */
+  private async forgetPath(path: string): Promise<void> {
+    const st = await stat(join(this.mountpoint, path), { bigint: true }).catch(() => undefined);
+    if (st !== undefined && this.kernel !== undefined) await this.kernel.forgetNode(st.ino);
   }
 
   static async start(repo: Repository, mountpoint: string, log: Log, options: MountOptions = {}): Promise<MountSession> {
@@ -100,7 +157,10 @@ export class MountSession {
     let ws: Workspace;
     let session: MountSession | undefined;
     const logger: Logger = { log: (level, event, fields) => log(`gitfs mount: ${level} ${event} ${JSON.stringify(fields ?? {})}`), child: () => logger };
-    const heads = new PublishedHeads({ gitDir: repo.gitDir, refs: repo.refs, log: logger, now: () => repo.clock.now() }, (branches) => session?.forget(branches) ?? Promise.resolve());
+    const heads = new PublishedHeads(
+      { gitDir: repo.gitDir, refs: repo.refs, log: logger, now: () => repo.clock.now() },
+      { forget: (branches) => session?.forget(branches) ?? Promise.resolve(), settle: (branches) => session?.settle(branches) ?? Promise.resolve() },
+    );
     try {
       ws = await Workspace.open(repo, heads);
     } catch (e) {
@@ -118,6 +178,8 @@ export class MountSession {
   }
 
   private async begin(options: MountOptions): Promise<void> {
+    // This process's own ref moves are published by its workspace; it never asks itself.
+    this.unregister = mountedHere(this.ws.repo.gitDir);
     await this.heads.start();
     this.server = await serveControl(this.ws.repo.gitDir, (req) => this.answer(req));
     // fuse-native drops falsy option values (a timeout of 0) and has no big_writes option; both
@@ -126,7 +188,8 @@ export class MountSession {
     // (kernel-cache.ts); missing names are not cached (a branch may appear at any time).
     const gitDir = this.ws.repo.gitDir;
     const source = /^[^,\s]+$/.test(gitDir) ? `gitfs:${gitDir}` : 'gitfs';
-    const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, new HotLoop(HOT_WINDOW_MS)), {
+    const hooks = { hot: new HotLoop(HOT_WINDOW_MS), gate: this.gate, beforeOpen: (path: string) => this.beforeOpen(path) };
+    const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, hooks), {
       fsname: `${source},subtype=gitfs,big_writes,attr_timeout=${CACHE_S},entry_timeout=${CACHE_S},negative_timeout=0${options.allowOther === true ? ',allow_other,default_permissions' : ''}`,
       timeout: false as unknown as number,
     });
@@ -167,20 +230,22 @@ export class MountSession {
         return { mountpoint: this.mountpoint, pid: process.pid };
       case 'commit': {
         const branch = parseBranchName(req.branch);
+        await this.forget([branch]);
         try {
           return await this.ws.commit(branch, req.message, (id) => this.fs.handles.writing(id));
         } finally {
-          await this.forget([branch]);
+          await this.settle([branch]);
         }
       }
       case 'status':
         return this.ws.status(req.branch === undefined ? undefined : parseBranchName(req.branch));
       case 'reset': {
         const branch = parseBranchName(req.branch);
+        await this.forget([branch]);
         try {
           return { dropped: await this.ws.reset(branch) };
         } finally {
-          await this.forget([branch]);
+          await this.settle([branch]);
         }
       }
       case 'refs':
@@ -213,6 +278,11 @@ export class MountSession {
 
   private async shutdown(): Promise<void> {
     if (this.watch !== undefined) clearInterval(this.watch);
+    // No notification after this point: the descriptor closes with the unmount, and its number
+    // may then be reused by any file this process opens.
+    this.kernel = undefined;
+    this.unregister?.();
+    const serverClosed = new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
     try {
       await this.heads.stop();
       const fuse = this.fuse;
@@ -227,7 +297,7 @@ export class MountSession {
           }),
         );
       }
-      await new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
+      await serverClosed;
       await this.ws.close();
     } finally {
       this.endNow();

@@ -92,7 +92,7 @@ export function gearCuts(c: GearCut, buf: Uint8Array, start: number, end: number
     const available = end - at;
     let n: number;
     if (available <= c.minSize) {
-      if (!eof && available !== c.maxSize) break;
+      if (!eof) break;
       n = available;
     } else {
       const limit = at + Math.min(available, c.maxSize);

@@ -295,9 +295,11 @@ export class PackFile {
     const at = start - (start % WINDOW_BYTES);
     if (end <= at + WINDOW_BYTES) {
       // Reads in flight arrive out of order (the mount's prefetch runs ahead of the reads it
-      // serves): a window already read, or the one after it, serves them too.
+      // serves): a window already read serves them too, and so does the one after it when the
+      // entry starts where that window begins (a stream crossing over, not a lookup elsewhere).
       let window = this.windows.get(at);
-      if (window === undefined && (sequential || this.windows.has(at - WINDOW_BYTES))) window = this.openWindow(at);
+      const continues = start - at <= SEQUENTIAL_GAP && this.windows.has(at - WINDOW_BYTES);
+      if (window === undefined && (sequential || continues)) window = this.openWindow(at);
       if (window !== undefined) return (await window).subarray(start - at, end - at);
     }
     const buf = Buffer.allocUnsafe(end - start);

@@ -22,11 +22,6 @@ export interface RepositoryComponents {
   readonly clock?: Clock;
   /** Environment for identity defaults (GITFS_AUTHOR_NAME, GITFS_AUTHOR_EMAIL). */
   readonly env?: NodeJS.ProcessEnv;
-  /**
-   * After each branch move, wait until a running mount of this repository shows it (default
-   * true; the mount's own process says false: it publishes its moves itself).
-   */
-  readonly tellMount?: boolean;
 }
 
 export class Repository {
@@ -90,7 +85,8 @@ export class Repository {
       email: env.GITFS_AUTHOR_EMAIL ?? values.get('user.email') ?? `gitfs@${hostname()}`,
     };
     const objects = await ObjectDatabase.open(gitDir);
-    const refs = new RefStore({ gitDir, clock }, { identity, ...(components.tellMount === false ? {} : { afterMove: () => tellMountRefsMoved(gitDir) }) });
+    // After each branch move, wait until a running mount of this repository shows it.
+    const refs = new RefStore({ gitDir, clock }, { identity, afterMove: () => tellMountRefsMoved(gitDir) });
     return new Repository(gitDir, format, settings, objects, refs, clock, identity);
   }
 

@@ -30,6 +30,11 @@ export interface Policy {
   readonly graceMs: number;
 }
 
+/** The depth a fetch under `policy` asks for: 0 for the whole history (none: the whole history too). */
+export function historyDepth(policy: Policy | undefined): number {
+  return policy === undefined || policy.history === 'all' ? 0 : policy.history;
+}
+
 export const POLICY_DEFAULTS: Omit<Policy, 'branches'> = { replicas: 'all', history: 'all', fetch: 'eager', graceMs: 60_000 };
 
 export const MAX_POLICIES = 256;

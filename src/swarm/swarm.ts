@@ -29,7 +29,7 @@ import { LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
-import { evaluatePolicies, type BranchDecision, type Policy } from './policy.js';
+import { evaluatePolicies, historyDepth, type BranchDecision, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
 import { Transfers } from './transfers.js';
 import { TreeCache } from './tree-cache.js';
@@ -224,7 +224,7 @@ export class Swarm {
       if (!d.shouldHold || d.target === undefined || (d.state !== 'missing' && d.state !== 'behind')) continue;
       const policy = this.o.policies[d.policy];
       if (policy === undefined) continue;
-      const history = policy.history === 'all' ? 0 : policy.history;
+      const history = historyDepth(policy);
       // On demand: the commits and trees now (listing and stat need them), blobs when read.
       this.want(d.branch, d.target.oid, history, { announcers: d.target.from, others: d.holders }, policy.fetch === 'eager');
     }
@@ -244,7 +244,7 @@ export class Swarm {
       this.heads.set(d.branch, d.local);
       const policy = this.o.policies[d.policy];
       if (first || previous.get(d.branch) === d.local || policy === undefined || d.state !== 'held') continue;
-      void this.transfers.known(d.local, policy.history === 'all' ? 0 : policy.history);
+      void this.transfers.known(d.local, historyDepth(policy));
     }
   }
 
@@ -388,7 +388,7 @@ export class Swarm {
     const newest = holders.sort((a, b) => b.commitTime - a.commitTime || (a.oid < b.oid ? -1 : 1))[0];
     if (newest === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a branch ${branch}`, { branch });
     const policy = this.o.policies[(await this.decisions()).find((d) => d.branch === branch)?.policy ?? -1];
-    const history = policy === undefined || policy.history === 'all' ? 0 : policy.history;
+    const history = historyDepth(policy);
     this.settled.delete(`${branch}:${fetchKey(newest.oid, history, true)}`);
     this.want(branch, newest.oid, history, { announcers: holders.filter((h) => h.oid === newest.oid).map((h) => h.nodeId), others: [] }, true);
     return { commit: newest.oid, history };

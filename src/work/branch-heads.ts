@@ -11,8 +11,8 @@ import type { Oid } from '../objects/oid.js';
 export interface BranchHeads {
   /** Every branch head as the workspace shows it now. */
   current(): Promise<ReadonlyMap<BranchName, Oid>>;
-  /** This process moved a ref: current() shows it from now on. Never waits on the kernel. */
-  moved(): Promise<void>;
+  /** This process moved `branch`: current() shows it from now on. Never waits on the kernel, never rejects. */
+  moved(branch: BranchName): Promise<void>;
 }
 
 /**
@@ -47,7 +47,7 @@ export class LiveHeads implements BranchHeads {
     setImmediate(() => (this.checked = false));
   }
 
-  moved(): Promise<void> {
+  moved(_branch: BranchName): Promise<void> {
     this.checked = false;
     return Promise.resolve();
   }

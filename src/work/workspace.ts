@@ -99,7 +99,7 @@ export class Workspace {
       try {
         return await commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
       } finally {
-        await this.heads.moved();
+        await this.heads.moved(branch);
       }
     });
   }
@@ -164,7 +164,7 @@ export class Workspace {
     }
     await writer.finish();
     await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
-    await this.heads.moved();
+    await this.heads.moved(branch);
     await pointHeadIfDangling(this.repo, branch);
   }
 
@@ -175,7 +175,7 @@ export class Workspace {
     const { tree } = await this.commitInfo(head);
     if ((await this.trees.get(tree)).size > 0) return false;
     await this.repo.refs.delete(branch, head);
-    await this.heads.moved();
+    await this.heads.moved(branch);
     return true;
   }
 

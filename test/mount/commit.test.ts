@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
@@ -92,6 +92,35 @@ describe('mount: status, commit and reset of the working layer', function () {
     for (let i = 0; i < 300 && existsSync(join(mnt, 'next')); i++) await sleep(10);
     assert.ok(!existsSync(join(mnt, 'next')), 'a branch git deleted is gone from the mount');
     assert.ok(!existsSync(join(mnt, '.history/next')));
+  });
+
+  it('forgets the size of a file held open when git moves its branch (its name survives the forget)', async () => {
+    const { repo, src, mnt } = await fixture();
+    await TestMount.start(repo, mnt);
+    const path = join(mnt, 'main/a.txt');
+    const fd = openSync(path, 'r');
+    try {
+      assert.equal(statSync(path).size, 2);
+      const longer = 'longer content, while another process holds the old one open\n';
+      writeFileSync(join(src, 'a.txt'), longer);
+      await gitfsOk(['commit', '--repo', repo, '--branch', 'next', '--from', src]);
+      git(repo, ['update-ref', 'refs/heads/main', 'refs/heads/next']);
+      let seen = '';
+      for (let i = 0; i < 300 && seen !== longer; i++) {
+        seen = readFileSync(path, 'utf8');
+        assert.ok(seen === 'a\n' || seen === longer, `read ${JSON.stringify(seen)}: neither the old nor the new file`);
+        if (seen !== longer) await sleep(10);
+      }
+      assert.equal(seen, longer);
+      assert.equal(statSync(path).size, longer.length);
+      // The handle opened before reads one of the two whole (the kernel's page cache is shared
+      // by every handle of the file, so it may see what a newer handle read).
+      const buf = Buffer.alloc(200);
+      const held = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString();
+      assert.ok(held === 'a\n' || held === longer, `held handle read ${JSON.stringify(held)}`);
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('carries changes onto a branch that moved, and refuses overlapping ones naming the paths', async () => {

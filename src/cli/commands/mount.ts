@@ -23,7 +23,7 @@ export const mount: Command = {
     const mountpoint = resolve(ctx.cwd, mnt);
     const repoDir = resolve(ctx.cwd, repoPath(ctx, values.repo));
     if (values.background === true) return background(ctx, repoDir, mountpoint, allowOther);
-    const repo = await Repository.open(repoDir, { env: ctx.env, tellMount: false });
+    const repo = await Repository.open(repoDir, { env: ctx.env });
     readThroughDaemon(repo);
     try {
       const log = (line: string): void => void ctx.stderr.write(`${line}\n`);
