@@ -8,7 +8,7 @@
 import { isBranchName } from '../branches/ref-name.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { isOid, type Oid } from '../objects/oid.js';
-import { AGENT_PHASES, AGENT_STATE_FORMAT, MAX_HISTORY, MAX_NOTE, MAX_REMEMBERED, type AgentEvent, type AgentPhase, type AgentState, type PendingRelease, type Release, type Rollback, type Transition } from './agent-state.js';
+import { AGENT_PHASES, AGENT_STATE_FORMAT, MAX_HISTORY, MAX_ROLLBACK_ATTEMPTS, MAX_NOTE, MAX_REMEMBERED, type AgentEvent, type AgentPhase, type AgentState, type PendingRelease, type Release, type Rollback, type Transition } from './agent-state.js';
 import { isReleaseVersion } from './manifest.js';
 
 export const MAX_AGENT_STATE_BYTES = 256 * 1024;
@@ -16,7 +16,7 @@ const MAX_TRIES = 1000;
 
 const EVENT_TYPES: ReadonlySet<string> = new Set<AgentEvent['type']>([
   'release-seen', 'verified', 'verify-failed', 'apply-started', 'applied', 'apply-failed',
-  'health-ok', 'health-failed', 'rollback-done', 'halted', 'rollback-requested', 'crash-recovery',
+  'health-ok', 'health-failed', 'rollback-done', 'rollback-failed', 'halted', 'rollback-requested', 'crash-recovery',
 ]);
 
 export function encodeAgentState(s: AgentState): string {
@@ -70,10 +70,12 @@ function pendingOf(v: unknown): PendingRelease {
 }
 
 function rollbackOf(v: unknown): Rollback {
-  const o = object(v, 'rollback', ['from', 'to', 'reason']);
+  // failedAttempts came later: a state written before it has none (no failed run then).
+  const o = object(v, 'rollback', ['from', 'to', 'reason'], ['failedAttempts']);
   const reason = o['reason'];
   if (reason !== 'failed' && reason !== 'halted' && reason !== 'requested') fail('rollback.reason', 'failed, halted or requested');
-  return { from: releaseOf(o['from'], 'rollback.from'), to: orNull(o['to'], (t) => releaseOf(t, 'rollback.to')), reason };
+  const failedAttempts = o['failedAttempts'] === undefined ? 0 : int(o['failedAttempts'], 'rollback.failedAttempts', 0, MAX_ROLLBACK_ATTEMPTS);
+  return { from: releaseOf(o['from'], 'rollback.from'), to: orNull(o['to'], (t) => releaseOf(t, 'rollback.to')), reason, failedAttempts };
 }
 
 function failedOf(v: unknown): Record<string, number> {
@@ -118,7 +120,8 @@ function checkPhase(s: AgentState): void {
   if (busy !== (s.pending !== null) && s.phase !== 'rolling-back') fail('pending', busy ? `present in phase ${s.phase}` : `null in phase ${s.phase}`);
   if ((s.phase === 'applying' || s.phase === 'checking') !== (s.checkDeadline !== null)) fail('checkDeadline', 'set exactly in phases applying and checking');
   if (s.stopAfterApply !== null && s.phase !== 'applying') fail('stopAfterApply', 'null outside phase applying');
-  if ((s.phase === 'rolling-back') !== (s.rollback !== null)) fail('rollback', 'set exactly in phase rolling-back');
+  if ((s.phase === 'rolling-back' || s.phase === 'stuck') !== (s.rollback !== null)) fail('rollback', 'set exactly in phases rolling-back and stuck');
+  if (s.phase === 'stuck' && s.pending !== null) fail('pending', 'null in phase stuck');
   // While rolling back, a release stays pending only to be retried after a failed try.
   if (s.rollback !== null && s.pending !== null && (s.rollback.reason !== 'failed' || s.pending.commit !== s.rollback.from.commit)) fail('pending', 'null, or the failed release being rolled back');
 }

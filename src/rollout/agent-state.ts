@@ -46,7 +46,7 @@ import { isReleaseVersion } from './manifest.js';
 import type { NodeRolloutState } from './waves.js';
 
 export const AGENT_STATE_FORMAT = 1;
-export const AGENT_PHASES = ['idle', 'verifying', 'staged', 'applying', 'checking', 'rolling-back'] as const;
+export const AGENT_PHASES = ['idle', 'verifying', 'staged', 'applying', 'checking', 'rolling-back', 'stuck'] as const;
 export type AgentPhase = (typeof AGENT_PHASES)[number];
 
 export interface Release {
@@ -66,7 +66,12 @@ export interface Rollback {
   /** What runs afterwards; null when nothing was blessed before (the hook removes the release). */
   readonly to: Release | null;
   readonly reason: RollbackReason;
+  /** How many times the rollback hook has failed for it so far. */
+  readonly failedAttempts: number;
 }
+
+/** Rollback hook runs per rollback before the node gives up and waits for an operator (phase stuck). */
+export const MAX_ROLLBACK_ATTEMPTS = 3;
 
 export interface Transition {
   readonly at: number;
@@ -109,6 +114,7 @@ export type AgentEvent =
   | { readonly type: 'health-ok'; readonly commit: Oid }
   | { readonly type: 'health-failed'; readonly commit: Oid; readonly reason: string }
   | { readonly type: 'rollback-done'; readonly commit: Oid }
+  | { readonly type: 'rollback-failed'; readonly commit: Oid; readonly reason: string }
   | { readonly type: 'halted'; readonly commit: Oid }
   | { readonly type: 'rollback-requested' }
   | { readonly type: 'crash-recovery' };
@@ -186,7 +192,7 @@ function failPending(s: AgentState, why: string): { state: AgentState; actions: 
   // A stop that came during the apply gives the release up; otherwise it stays pending for a retry.
   const pending = stop === null && triesLeft > 0 ? { ...release(p), triesLeft } : null;
   const givenUp = stop === null ? s.givenUp : withGivenUp(s, p.commit);
-  const rollback: Rollback = { from: release(p), to: s.blessed, reason: stop ?? 'failed' };
+  const rollback: Rollback = { from: release(p), to: s.blessed, reason: stop ?? 'failed', failedAttempts: 0 };
   const state: AgentState = { ...s, phase: 'rolling-back', pending, checkDeadline: null, stopAfterApply: null, rollback, failedVersions, givenUp };
   return { state, actions: [{ type: 'run-rollback-hook', from: rollback.from, to: rollback.to }, announce(state, p, 'failed')], note: `${why}; ${triesLeft > 0 ? `${triesLeft} tries left` : 'no tries left'}` };
 }
@@ -194,7 +200,7 @@ function failPending(s: AgentState, why: string): { state: AgentState; actions: 
 /** Gives the pending release up (halt or request) and rolls it back to the blessed release. */
 function stopPending(s: AgentState, reason: 'halted' | 'requested'): { state: AgentState; actions: AgentAction[] } {
   const p = s.pending as PendingRelease;
-  const rollback: Rollback = { from: release(p), to: s.blessed, reason };
+  const rollback: Rollback = { from: release(p), to: s.blessed, reason, failedAttempts: 0 };
   const state: AgentState = { ...s, phase: 'rolling-back', pending: null, checkDeadline: null, stopAfterApply: null, rollback, givenUp: withGivenUp(s, p.commit) };
   return { state, actions: [{ type: 'run-rollback-hook', from: rollback.from, to: rollback.to }] };
 }
@@ -209,7 +215,7 @@ function dropPending(s: AgentState): { state: AgentState; actions: AgentAction[]
 function rollbackBlessed(s: AgentState): { state: AgentState; actions: AgentAction[] } | string {
   if (s.blessed === null) return 'nothing is blessed';
   if (s.previous === null) return 'no previous release to go back to';
-  const rollback: Rollback = { from: s.blessed, to: s.previous, reason: 'requested' };
+  const rollback: Rollback = { from: s.blessed, to: s.previous, reason: 'requested', failedAttempts: 0 };
   const state: AgentState = { ...s, phase: 'rolling-back', rollback, givenUp: withGivenUp(s, s.blessed.commit) };
   return { state, actions: [{ type: 'run-rollback-hook', from: rollback.from, to: rollback.to }] };
 }
@@ -219,6 +225,9 @@ type Outcome = { state: AgentState; actions: AgentAction[]; note?: string } | st
 function decide(s: AgentState, e: AgentEvent, now: number, config: AgentConfig): Outcome {
   const p = s.pending;
   const isPending = (commit: Oid): boolean => p !== null && p.commit === commit;
+  if (s.phase === 'stuck' && e.type !== 'rollback-requested' && e.type !== 'crash-recovery') {
+    return `stuck: the rollback from ${s.rollback?.from.commit} failed; \`gitfs rollout rollback\` runs it again`;
+  }
   switch (e.type) {
     case 'release-seen': {
       if (s.blessed?.commit === e.commit) return 'already blessed';
@@ -285,6 +294,23 @@ function decide(s: AgentState, e: AgentEvent, now: number, config: AgentConfig):
       const state: AgentState = { ...base, phase: 'idle' };
       return { state, actions: [{ type: 'set-ref', ref: 'pending', commit: null }, announce(state, rb.from, rb.reason === 'failed' ? 'rolled-back' : 'stopped')] };
     }
+    case 'rollback-failed': {
+      const rb = s.rollback;
+      if (s.phase !== 'rolling-back' || rb === null || rb.from.commit !== e.commit) return 'not rolling back from this release';
+      const failedAttempts = rb.failedAttempts + 1;
+      if (failedAttempts < MAX_ROLLBACK_ATTEMPTS) {
+        const state: AgentState = { ...s, rollback: { ...rb, failedAttempts } };
+        return { state, actions: [{ type: 'run-rollback-hook', from: rb.from, to: rb.to }], note: `rollback hook failed (${e.reason}); run ${failedAttempts + 1} of ${MAX_ROLLBACK_ATTEMPTS}` };
+      }
+      // What runs here now is unknown: stop, tell the cluster the release failed (it halts), and
+      // wait for an operator. The release is given up; nothing new is applied over a broken node.
+      const state: AgentState = { ...s, phase: 'stuck', pending: null, rollback: { ...rb, failedAttempts }, givenUp: withGivenUp(s, rb.from.commit) };
+      return {
+        state,
+        actions: [{ type: 'set-ref', ref: 'pending', commit: null }, announce(state, rb.from, 'failed')],
+        note: `rollback hook failed ${failedAttempts} times (${e.reason}); stuck until an operator runs gitfs rollout rollback`,
+      };
+    }
     case 'halted': {
       if (s.blessed?.commit === e.commit) return 'already blessed here; a halt does not roll back blessed nodes';
       if (!isPending(e.commit)) {
@@ -303,6 +329,11 @@ function decide(s: AgentState, e: AgentEvent, now: number, config: AgentConfig):
     }
     case 'rollback-requested': {
       if (s.phase === 'rolling-back') return 'already rolling back';
+      if (s.phase === 'stuck') {
+        const rb = s.rollback as Rollback;
+        const state: AgentState = { ...s, phase: 'rolling-back', rollback: { ...rb, failedAttempts: 0 } };
+        return { state, actions: [{ type: 'run-rollback-hook', from: rb.from, to: rb.to }], note: 'an operator asked: roll back again' };
+      }
       if (s.phase === 'applying') {
         if (s.stopAfterApply !== null) return 'a stop is already waiting for the apply to end';
         return { state: { ...s, stopAfterApply: 'requested', givenUp: withGivenUp(s, (p as PendingRelease).commit) }, actions: [], note: 'rolls back once the apply hook returns' };
@@ -350,6 +381,8 @@ function recover(s: AgentState, now: number, config: AgentConfig): Outcome {
       const rb = s.rollback as Rollback;
       return { state: s, actions: [{ type: 'run-rollback-hook', from: rb.from, to: rb.to }], note: 'roll back again' };
     }
+    case 'stuck':
+      return { state: s, actions: [announce(s, (s.rollback as Rollback).from, 'failed')], note: 'still stuck: the rollback hook failed' };
   }
 }
 

@@ -13,6 +13,7 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BranchName } from '../branches/ref-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -30,6 +31,9 @@ import { setReleaseRef } from './release-refs.js';
 import type { ChannelConfig } from './rollout-config.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
+
+/** The wait before running a failed rollback hook again, times the failures so far. */
+const ROLLBACK_RETRY_MS = 1000;
 
 /** How long a (re)started agent listens to the cluster before it applies anything. */
 const LISTEN_MS = 3000;
@@ -286,9 +290,13 @@ export class ChannelAgent {
         return void this.background(async () => {
           // Never two hooks at once for a channel: a health check still running is stopped first.
           await this.cancelHook();
+          // A run after a failed one waits a little longer each time (a busy disk, a service restarting).
+          const failed = this.state.rollback?.failedAttempts ?? 0;
+          if (failed > 0) await sleep(ROLLBACK_RETRY_MS * failed);
           const r = await this.hook('rollback', a.to, this.c.now() + this.cfg.healthTimeoutMs);
-          if (!r.ok) this.c.log.log('error', 'rollback-hook-failed', { channel: this.channel, from: a.from.commit, to: a.to?.commit ?? null, reason: r.reason });
-          return { type: 'rollback-done', commit: a.from.commit };
+          if (r.ok) return { type: 'rollback-done', commit: a.from.commit };
+          this.c.log.log('error', 'rollback-hook-failed', { channel: this.channel, from: a.from.commit, to: a.to?.commit ?? null, reason: r.reason });
+          return { type: 'rollback-failed', commit: a.from.commit, reason: r.reason };
         });
       case 'set-ref':
         await setReleaseRef(this.c.repo.gitDir, a.ref, this.channel, a.commit);
@@ -382,10 +390,23 @@ export class ChannelAgent {
     });
   }
 
-  /** `gitfs rollout rollback`: back to the release before the blessed one, here and (by the recall) everywhere. */
-  recall(): Promise<{ from: string; to: string }> {
+  /**
+   * `gitfs rollout rollback`: back to the release before the blessed one, here and (by the recall)
+   * everywhere. On a node stuck after its rollback hook failed, it runs that rollback again, here
+   * only (the operator has fixed the node; nothing is recalled).
+   */
+  recall(): Promise<{ from: string; to: string; recalled: boolean }> {
     return new Promise((resolve, reject) => {
       this.serial(async () => {
+        const stuck = this.state.phase === 'stuck' ? this.state.rollback : null;
+        if (stuck !== null) {
+          try {
+            await this.handle({ type: 'rollback-requested' });
+          } catch (e) {
+            return reject(e);
+          }
+          return resolve({ from: stuck.from.version, to: stuck.to?.version ?? '', recalled: false });
+        }
         const from = this.state.blessed;
         const to = this.state.previous;
         if (from === null || to === null) {
@@ -397,7 +418,7 @@ export class ChannelAgent {
         } catch (e) {
           return reject(e);
         }
-        resolve({ from: from.version, to: to.version });
+        resolve({ from: from.version, to: to.version, recalled: true });
       });
     });
   }

@@ -72,7 +72,7 @@ export class RolloutAgent {
     return channel === undefined ? [...this.agents.values()].map((a) => a.status()) : [this.agent(channel).status()];
   }
 
-  rollback(channel: string): Promise<{ from: string; to: string }> {
+  rollback(channel: string): Promise<{ from: string; to: string; recalled: boolean }> {
     return this.agent(channel).recall();
   }
 

@@ -123,6 +123,42 @@ describe('rollout/agent-state', () => {
     assert.equal(drive(r.state, [seen(R3)]).state.pending?.commit, R3.commit);
   });
 
+  it('runs a failed rollback hook again twice, then stops (stuck, the release failed) until an operator rolls back', () => {
+    let r = drive(blessedState(), [seen(R2), { type: 'verified', commit: R2.commit }, ...(failTry(R2).slice(0, 3) as AgentEvent[])]);
+    assert.equal(r.state.phase, 'rolling-back');
+    const hookFailed: AgentEvent = { type: 'rollback-failed', commit: R2.commit, reason: 'exit 1' };
+    for (let failed = 1; failed <= 2; failed++) {
+      r = drive(r.state, [hookFailed]);
+      assert.equal(r.state.phase, 'rolling-back');
+      assert.equal(r.state.rollback?.failedAttempts, failed);
+      assert.deepEqual(r.actions, [{ type: 'run-rollback-hook', from: R2, to: R1 }]);
+    }
+    r = drive(r.state, [hookFailed]);
+    assert.equal(r.state.phase, 'stuck');
+    assert.equal(r.state.pending, null, 'the release is not tried again over a node in an unknown state');
+    assert.ok(r.state.givenUp.includes(R2.commit));
+    assert.deepEqual(kinds(r.actions), ['set-ref pending=none', 'announce failed']);
+    // Stuck: no new release is taken, halts and late hook results change nothing.
+    for (const e of [seen(R3), { type: 'halted', commit: R2.commit }, { type: 'rollback-done', commit: R2.commit }, hookFailed] as AgentEvent[]) {
+      const x = step(r.state, e, T0);
+      assert.ok(x.ignored?.startsWith('stuck'), `${e.type}: ${x.ignored}`);
+      assert.equal(x.state, r.state);
+    }
+    // A restart stays stuck and tells the cluster again.
+    const restarted = drive(r.state, [{ type: 'crash-recovery' }]);
+    assert.equal(restarted.state.phase, 'stuck');
+    assert.deepEqual(kinds(restarted.actions), ['announce failed']);
+    // An operator fixed the node: `gitfs rollout rollback` runs the hook again, and now it works.
+    r = drive(r.state, [{ type: 'rollback-requested' }]);
+    assert.equal(r.state.phase, 'rolling-back');
+    assert.equal(r.state.rollback?.failedAttempts, 0);
+    assert.deepEqual(r.actions, [{ type: 'run-rollback-hook', from: R2, to: R1 }]);
+    r = drive(r.state, [{ type: 'rollback-done', commit: R2.commit }]);
+    assert.equal(r.state.phase, 'idle');
+    assert.deepEqual(r.state.blessed, R1);
+    assert.equal(drive(r.state, [seen(R3)]).state.pending?.commit, R3.commit);
+  });
+
   it('counts a try when verification, the apply or the health check fails, or the check is late', () => {
     const base = blessedState();
     // verify-failed: nothing applied, the pending release is dropped, the count grows; 3 and it is done.
@@ -444,7 +480,7 @@ describe('rollout/agent-state', () => {
     // double, and most events name the release in flight, so the walk gets deep into the phases.
     const releases = Array.from({ length: 10 }, (_, i): Release => ({ commit: commit(`walk ${i}`), version: `${i}.0` }));
     const progress = ['release-seen', 'verified', 'apply-started', 'applied', 'health-ok', 'rollback-done'] as const;
-    const TYPES = [...progress, ...progress, 'verify-failed', 'apply-failed', 'health-failed', 'halted', 'rollback-requested', 'crash-recovery'] as const;
+    const TYPES = [...progress, ...progress, 'verify-failed', 'apply-failed', 'health-failed', 'rollback-failed', 'halted', 'rollback-requested', 'crash-recovery'] as const;
     const stepArb = fc.record({ type: fc.constantFrom(...TYPES), which: fc.nat({ max: 29 }), dt: fc.oneof({ arbitrary: fc.nat({ max: 1000 }), weight: 5 }, { arbitrary: fc.nat({ max: 2 * TIMEOUT }), weight: 1 }) });
     const reached = new Set<string>();
     const start = blessedState(true);
@@ -460,7 +496,7 @@ describe('rollout/agent-state', () => {
           const r0 = which >= 10 && inFlight !== null && inFlight !== undefined ? inFlight : (releases[which % 10] as Release);
           const e: AgentEvent =
             type === 'release-seen' ? seen(r0)
-            : type === 'verify-failed' || type === 'apply-failed' || type === 'health-failed' ? { type, commit: r0.commit, reason: 'r' }
+            : type === 'verify-failed' || type === 'apply-failed' || type === 'health-failed' || type === 'rollback-failed' ? { type, commit: r0.commit, reason: 'r' }
             : type === 'rollback-requested' || type === 'crash-recovery' ? { type }
             : { type, commit: r0.commit };
           const r = step(s, e, now, config);
@@ -481,7 +517,7 @@ describe('rollout/agent-state', () => {
       { numRuns: 300 },
     );
     // The walk went everywhere the machine can go.
-    for (const t of ['idle>verifying', 'verifying>staged', 'staged>applying', 'applying>checking', 'checking>idle', 'checking>rolling-back', 'applying>rolling-back', 'rolling-back>staged', 'rolling-back>idle', 'idle>rolling-back', 'verifying>idle', 'staged>idle']) {
+    for (const t of ['idle>verifying', 'verifying>staged', 'staged>applying', 'applying>checking', 'checking>idle', 'checking>rolling-back', 'applying>rolling-back', 'rolling-back>staged', 'rolling-back>idle', 'idle>rolling-back', 'verifying>idle', 'staged>idle', 'rolling-back>stuck', 'stuck>rolling-back']) {
       assert.ok(reached.has(t), `the random walk never took ${t}: ${[...reached].sort().join(' ')}`);
     }
   });

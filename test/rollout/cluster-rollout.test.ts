@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../../src/cluster/node-id.js';
@@ -37,6 +37,7 @@ const INTERVAL_MS = 2000;
 const WEB_PORT = 8080;
 const SITE = 'site/prod';
 const KERNEL = 'kernel/stable';
+const FRAGILE = 'fragile/app';
 
 interface StatusAnswer {
   readonly channels: { channel: string; phase: string; report: { state: string; version: string; blessedVersion: string; release: string | null; paused: boolean }; plan: { halted: string | null; done: boolean } | null }[];
@@ -134,13 +135,14 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
       mkdirSync(siteRoot, { recursive: true });
       mkdirSync(slowRoot, { recursive: true });
       const config = {
-        policies: [{ branches: 'site/*' }, { branches: 'kernel/*' }, { branches: 'slow/*' }],
+        policies: [{ branches: 'site/*' }, { branches: 'kernel/*' }, { branches: 'slow/*' }, { branches: 'fragile/*' }],
         rollout: {
           trustedKeys: [readFileSync(`${key}.pub`, 'utf8').trim()],
           channels: [
             { channel: SITE, apply: SITE_HOOK, env: { GITFS_SITE_ROOT: siteRoot, GITFS_SITE_URL: `http://127.0.0.1:${WEB_PORT}/`, GITFS_SITE_CHECK: '/index.html' }, healthTimeoutMs: 6000 },
             { channel: 'slow/app', apply: join(base, 'slow-hook'), env: { GITFS_SITE_ROOT: slowRoot, GITFS_SITE_URL: `http://127.0.0.1:${WEB_PORT + 1}/` }, healthTimeoutMs: 15_000 },
             { channel: KERNEL, apply: QEMU_HOOK, healthTimeoutMs: 180_000, waves: [1] },
+            { channel: FRAGILE, apply: join(base, 'fragile-hook'), healthTimeoutMs: 5000 },
           ],
         },
       };
@@ -153,6 +155,9 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     // The slow channel's hook: the site hook, with an apply that takes 4 s (time to kill the daemon in it).
     writeFileSync(join(base, 'slow-hook'), `#!/bin/bash\n[ "$1" = apply ] && sleep 4\nexec ${SITE_HOOK} "$@"\n`);
     chmodSync(join(base, 'slow-hook'), 0o755);
+    // The fragile channel's hook: every release fails its health check, and the rollback fails while a flag file exists.
+    writeFileSync(join(base, 'fragile-hook'), `#!/bin/bash\ncase "$1" in\n  health) exit 1 ;;\n  rollback) [ -e ${join(base, 'rollback-breaks')} ] && { echo 'the rollback breaks' >&2; exit 1; } ;;\nesac\nexit 0\n`);
+    chmodSync(join(base, 'fragile-hook'), 0o755);
     await ca.start();
     const tokens: string[] = [];
     for (const _ of joiners) tokens.push((await ca.ok(['cluster', 'token', '--ttl', '10m'])).trim());
@@ -299,6 +304,23 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     assert.equal(refOf(canary, 'blessed', slow), undefined);
     await sleep(2 * INTERVAL_MS);
     assert.deepEqual(ran('apply', slow, '1.0'), [canary.name], 'nodes that applied it');
+  });
+
+  it('a node whose rollback hook keeps failing stops (stuck) and the cluster halts; `gitfs rollout rollback` there runs the rollback again once it is fixed', async function () {
+    writeFileSync(join(base, 'rollback-breaks'), '');
+    const rel = await publish(FRAGILE, site('fragile', { 'index.html': '<h1>fragile</h1>\n' }), '1.0');
+    const canary = members.find((n) => n.name === canaryOf(rel)) as GitfsNode;
+    await waitFor(`${canary.name} to be stuck`, 40_000, async () => ((await statusOf(canary, FRAGILE))?.phase === 'stuck' ? true : undefined), { everyMs: 300, diag });
+    await allHalted(FRAGILE, 20_000, 'every node to see the fragile rollout halted');
+    const rollbacks = (): number => canary.daemon?.find('hook-start', { channel: FRAGILE, action: 'rollback' }).length ?? 0;
+    assert.equal(rollbacks(), 3, 'the rollback hook ran 3 times before the node stopped');
+    assert.deepEqual(ran('apply', FRAGILE, '1.0'), [canary.name], 'nodes that applied it');
+    assert.equal(refOf(canary, 'pending', FRAGILE), undefined, 'the release is given up');
+    rmSync(join(base, 'rollback-breaks'));
+    assert.match(await canary.ok(['rollout', 'rollback', FRAGILE]), /nothing recalled/);
+    await waitFor(`${canary.name} to leave stuck`, 20_000, async () => ((await statusOf(canary, FRAGILE))?.phase === 'idle' ? true : undefined), { everyMs: 300, diag });
+    assert.equal(rollbacks(), 4);
+    assert.deepEqual(ran('apply', FRAGILE, '1.0'), [canary.name], 'still only the canary applied it');
   });
 
   it('`gitfs rollout pause` on one node holds a new release everywhere, survives a kill -9 of that node, and `resume` lets it roll out', async function () {

@@ -88,8 +88,9 @@ export const rollout: Command = {
       }
       case 'rollback': {
         const [channel] = positionals(args, 1, 1, usage);
-        const r = (await askDaemon(gitDir, { op: 'rollout-rollback', channel })) as { from: string; to: string };
-        await ctx.stdout.write(`${channel}: rolling back from ${r.from} to ${r.to} here; every node that blessed ${r.from} follows\n`);
+        const r = (await askDaemon(gitDir, { op: 'rollout-rollback', channel })) as { from: string; to: string; recalled: boolean };
+        const to = r.to === '' ? 'nothing' : r.to;
+        await ctx.stdout.write(`${channel}: rolling back from ${r.from} to ${to} here${r.recalled ? `; every node that blessed ${r.from} follows` : ' (running the rollback that failed again; nothing recalled)'}\n`);
         return 0;
       }
       case 'pause':
