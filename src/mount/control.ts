@@ -35,15 +35,22 @@ const TELL_TIMEOUT_MS = 2000;
 /** After a mount did not answer in time, it is not asked again for this long (ms). */
 const QUIET_AFTER_TIMEOUT_MS = 60_000;
 
-/** Repositories this process mounts itself: their mount publishes this process's moves without being asked. */
-const ownMounts = new Set<string>();
+/** Repositories this process mounts itself (how many times): their mount publishes this process's moves without being asked. */
+const ownMounts = new Map<string, number>();
 /** Repositories whose mount did not answer in time, until when (ms, monotonic). */
 const unresponsive = new Map<string, number>();
 
 /** Registers a mount run by this process (until the returned function is called). */
 export function mountedHere(gitDir: string): () => void {
-  ownMounts.add(gitDir);
-  return () => ownMounts.delete(gitDir);
+  ownMounts.set(gitDir, (ownMounts.get(gitDir) ?? 0) + 1);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    const left = (ownMounts.get(gitDir) ?? 1) - 1;
+    if (left === 0) ownMounts.delete(gitDir);
+    else ownMounts.set(gitDir, left);
+  };
 }
 
 /**

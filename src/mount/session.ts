@@ -36,6 +36,11 @@ const HOT_WINDOW_MS = 2;
 const CACHE_S = 30;
 /** How long libfuse's thread gets to pass an answer on to the kernel after the handler gave it. */
 const SETTLE_MS = 5;
+/** Longest wait for the requests begun before a publish, and for an open in a settling branch. */
+const DRAIN_MAX_MS = 1000;
+const OPEN_WAIT_MS = 1500;
+/** Forgets again after a settle, for answers from before it that libfuse passed on late. */
+const TRAILING_MS = [100, 1000];
 
 /** The name at the mount's root under which a branch lies. */
 function topName(branch: BranchName): string {
@@ -83,7 +88,7 @@ export class MountSession {
   private fuse: FuseInstance | undefined;
   private kernel: KernelCache | undefined;
   private readonly gate = new RequestGate();
-  private readonly transitions = new Set<{ readonly tops: ReadonlySet<string>; readonly done: Promise<void> }>();
+  private readonly transitions = new Set<{ readonly tops: ReadonlySet<string>; readonly opened: Set<string>; readonly done: Promise<void> }>();
   private unregister: (() => void) | undefined;
 
   private constructor(
@@ -105,32 +110,46 @@ export class MountSession {
   /**
    * Right after new heads were published (same turn): waits until every request begun before is
    * answered (and libfuse has had a moment to pass the answers on), forgets the branches again,
-   * and forgets the attributes of their files held open, whose names survive a forget. Opens
-   * in those branches wait until then (`beforeOpen`): a name the kernel kept may carry the old
-   * size, which would cut the new content short.
+   * and forgets the attributes of their files held open, whose names survive a forget, and of
+   * files opened meanwhile. Opens in those branches wait until then (`beforeOpen`): a name the
+   * kernel kept may carry the old size, which would cut the new content short. Every wait is
+   * bounded (a request may wait long on a peer, and libfuse's path locks can queue a stat
+   * behind a waiting open): after DRAIN_MAX_MS the mount forgets anyway, and forgets again
+   * later (TRAILING_MS) for answers that came late.
    */
   private async settle(branches: readonly BranchName[]): Promise<void> {
     const drained = this.gate.turn();
     let finish!: () => void;
-    const transition = { tops: new Set(branches.map(topName)), done: new Promise<void>((r) => (finish = r)) };
+    const transition = { tops: new Set(branches.map(topName)), opened: new Set<string>(), done: new Promise<void>((r) => (finish = r)) };
     this.transitions.add(transition);
     try {
-      await drained;
+      await Promise.race([drained, sleep(DRAIN_MAX_MS)]);
       await sleep(SETTLE_MS);
-      await this.forget(branches);
-      for (const path of this.fs.handles.paths()) if (transition.tops.has(topOf(path))) await this.forgetPath(path);
+      await this.forgetAgain(branches, transition.opened);
     } finally {
       this.transitions.delete(transition);
       finish();
     }
+    for (const ms of TRAILING_MS) setTimeout(() => void this.forgetAgain(branches, new Set()), ms).unref();
   }
 
-  /** An open of `path` while its branch settles waits for that, then makes the kernel forget the file's attributes. */
+  /** Forgets the branches and the attributes of their files held open (and of `opened`), one stat at a time. */
+  private async forgetAgain(branches: readonly BranchName[], opened: ReadonlySet<string>): Promise<void> {
+    await this.forget(branches);
+    const tops = new Set(branches.map(topName));
+    for (const path of new Set([...this.fs.handles.paths(), ...opened])) if (tops.has(topOf(path))) await this.forgetPath(path);
+  }
+
+  /**
+   * An open of `path` while its branch settles waits for that (at most OPEN_WAIT_MS), and is
+   * named to the settle, which forgets the file's attributes too. The open itself never stats
+   * the mount: libfuse holds the path's lock while the open runs.
+   */
   private async beforeOpen(path: string): Promise<void> {
-    const waits = [...this.transitions].filter((t) => t.tops.has(topOf(path))).map((t) => t.done);
-    if (waits.length === 0) return;
-    await Promise.all(waits);
-    await this.forgetPath(path);
+    const settling = [...this.transitions].filter((t) => t.tops.has(topOf(path)));
+    if (settling.length === 0) return;
+    for (const t of settling) t.opened.add(path);
+    await Promise.race([Promise.all(settling.map((t) => t.done)), sleep(OPEN_WAIT_MS)]);
   }
 
   /**

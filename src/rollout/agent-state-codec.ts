@@ -122,6 +122,9 @@ function checkPhase(s: AgentState): void {
   if (s.stopAfterApply !== null && s.phase !== 'applying') fail('stopAfterApply', 'null outside phase applying');
   if ((s.phase === 'rolling-back' || s.phase === 'stuck') !== (s.rollback !== null)) fail('rollback', 'set exactly in phases rolling-back and stuck');
   if (s.phase === 'stuck' && s.pending !== null) fail('pending', 'null in phase stuck');
+  if (s.rollback !== null && (s.phase === 'stuck') !== (s.rollback.failedAttempts === MAX_ROLLBACK_ATTEMPTS)) {
+    fail('rollback.failedAttempts', `${MAX_ROLLBACK_ATTEMPTS} in phase stuck, fewer in rolling-back`);
+  }
   // While rolling back, a release stays pending only to be retried after a failed try.
   if (s.rollback !== null && s.pending !== null && (s.rollback.reason !== 'failed' || s.pending.commit !== s.rollback.from.commit)) fail('pending', 'null, or the failed release being rolled back');
 }

@@ -293,6 +293,8 @@ export class ChannelAgent {
           // A run after a failed one waits a little longer each time (a busy disk, a service restarting).
           const failed = this.state.rollback?.failedAttempts ?? 0;
           if (failed > 0) await sleep(ROLLBACK_RETRY_MS * failed);
+          // Stopped meanwhile: the next start's crash recovery runs the rollback (never two at once).
+          if (this.stopped) return { type: 'rollback-failed', commit: a.from.commit, reason: 'the agent stopped' };
           const r = await this.hook('rollback', a.to, this.c.now() + this.cfg.healthTimeoutMs);
           if (r.ok) return { type: 'rollback-done', commit: a.from.commit };
           this.c.log.log('error', 'rollback-hook-failed', { channel: this.channel, from: a.from.commit, to: a.to?.commit ?? null, reason: r.reason });
@@ -398,6 +400,10 @@ export class ChannelAgent {
   recall(): Promise<{ from: string; to: string; recalled: boolean }> {
     return new Promise((resolve, reject) => {
       this.serial(async () => {
+        if (this.state.phase === 'rolling-back') {
+          const runs = (this.state.rollback?.failedAttempts ?? 0) + 1;
+          return reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: a rollback is running here (run ${runs}); wait for it to end`, { channel: this.channel }));
+        }
         const stuck = this.state.phase === 'stuck' ? this.state.rollback : null;
         if (stuck !== null) {
           try {
