@@ -140,6 +140,16 @@ export class MountSession {
     for (const path of new Set([...this.fs.handles.paths(), ...opened])) if (tops.has(topOf(path))) await this.forgetPath(path);
   }
 
+  /** Changes a branch's view outside the kernel (commit, reset): forget before, settle after. */
+  private async changing<T>(branch: BranchName, change: () => Promise<T>): Promise<T> {
+    await this.forget([branch]);
+    try {
+      return await change();
+    } finally {
+      await this.settle([branch]);
+    }
+  }
+
   /**
    * An open of `path` while its branch settles waits for that (at most OPEN_WAIT_MS), and is
    * named to the settle, which forgets the file's attributes too. The open itself never stats
@@ -249,23 +259,13 @@ export class MountSession {
         return { mountpoint: this.mountpoint, pid: process.pid };
       case 'commit': {
         const branch = parseBranchName(req.branch);
-        await this.forget([branch]);
-        try {
-          return await this.ws.commit(branch, req.message, (id) => this.fs.handles.writing(id));
-        } finally {
-          await this.settle([branch]);
-        }
+        return this.changing(branch, () => this.ws.commit(branch, req.message, (id) => this.fs.handles.writing(id)));
       }
       case 'status':
         return this.ws.status(req.branch === undefined ? undefined : parseBranchName(req.branch));
       case 'reset': {
         const branch = parseBranchName(req.branch);
-        await this.forget([branch]);
-        try {
-          return { dropped: await this.ws.reset(branch) };
-        } finally {
-          await this.settle([branch]);
-        }
+        return { dropped: await this.changing(branch, () => this.ws.reset(branch)) };
       }
       case 'refs':
         await this.heads.refresh();

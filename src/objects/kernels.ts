@@ -1,8 +1,7 @@
 /**
  * The byte loops of ingest, in WebAssembly (src/objects/kernels.wat): the gear hash that finds
- * chunk boundaries and Adler-32. When they replaced the same loops in TypeScript, V8 ran them
- * 3.2× (gear: 665 → 2153 MB/s) and 6× (Adler-32, 16 bytes a step: 1195 → 7249 MB/s) faster
- * (4 MiB in memory, 2026-12-02; `node dist/bench/micro.js` measures them in place). One instance
+ * chunk boundaries and Adler-32 (16 bytes a step). `node dist/bench/micro.js` measures them in
+ * place; BENCHMARKS.md compares its figures with the TypeScript loops they replaced. One instance
  * per thread, created on first use; the bytes are copied into its memory, which grows as needed.
  */
 import { readFileSync } from 'node:fs';
@@ -54,11 +53,10 @@ function room(length: number): Exports {
 export function adler32(data: Uint8Array, adler = 1): number {
   const k = room(Math.min(data.length, ADLER_SLICE));
   let value = adler;
-  for (let at = 0; at < data.length || at === 0; at += ADLER_SLICE) {
+  for (let at = 0; at < data.length; at += ADLER_SLICE) {
     const slice = data.subarray(at, at + ADLER_SLICE);
     bytes.set(slice, DATA);
     value = k.adler32(DATA, slice.length, value);
-    if (slice.length === 0) break;
   }
   return value >>> 0;
 }
