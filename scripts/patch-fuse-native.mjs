@@ -1,21 +1,34 @@
-// Fixes two defects of @cocalc/fuse-native 2.4.3's utimens, then rebuilds its addon
-// (docs/DEPENDENCIES.md, "@cocalc/fuse-native"). Runs as this package's postinstall; idempotent.
+// Patches @cocalc/fuse-native 2.4.3, then rebuilds its addon (docs/DEPENDENCIES.md,
+// "@cocalc/fuse-native"). Runs as this package's postinstall; idempotent, each patch marked.
+// utimens:
 //  1. The mtime argument is filled from atime (`FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)`).
 //  2. libfuse 2.9 drops a change of only one of the two times (touch -m, touch -a) unless the
 //     file system sets flag_utime_omit_ok; with it set, UTIME_NOW and UTIME_OMIT arrive as tv_nsec
 //     values that the binding turned into bogus millisecond counts. Now UTIME_NOW becomes the
 //     current time and UTIME_OMIT becomes 2^53 ms, which the mount reads as "leave unchanged".
+// open: bit 30 of the handle number an open answers sets keep_cache (FOPEN_KEEP_CACHE), which
+//  the binding has no other way to set (src/mount/page-cache.ts).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
-const MARK = '/* gitfs patch: utimens */';
+const UTIMENS = '/* gitfs patch: utimens */';
+const KEEP_CACHE = '/* gitfs patch: keep_cache */';
 const pkgDir = dirname(createRequire(import.meta.url).resolve('@cocalc/fuse-native/package.json'));
 const source = join(pkgDir, 'fuse-native.c');
 let text = readFileSync(source, 'utf8');
 
-if (!text.includes(MARK)) {
+/** Replaces `from`, which must occur exactly once in `within` (itself exactly once in the text). */
+function edit(from, to, within = from) {
+  if (text.split(within).length !== 2) throw new Error(`patch-fuse-native: expected exactly one "${within.split('\n')[0]}" in ${source}`);
+  const part = within.replace(from, to);
+  if (part === within) throw new Error(`patch-fuse-native: no "${from}" in "${within.split('\n')[0]}"`);
+  text = text.replace(within, part);
+}
+
+const before = text;
+if (!text.includes(UTIMENS)) {
   const edits = [
     ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
     ['l->atime = timespec_to_uint64(&tv[0]);', 'l->atime = gitfs_utime_ms(&tv[0]);'],
@@ -26,7 +39,7 @@ if (!text.includes(MARK)) {
     ],
     [
       'static void populate_stat (',
-      `${MARK}
+      `${UTIMENS}
 static uint64_t gitfs_utime_ms (const struct timespec* ts) {
   if (ts->tv_nsec == UTIME_OMIT) return 9007199254740992ULL;
   if (ts->tv_nsec == UTIME_NOW) {
@@ -40,10 +53,17 @@ static uint64_t gitfs_utime_ms (const struct timespec* ts) {
 static void populate_stat (`,
     ],
   ];
-  for (const [from, to] of edits) {
-    if (text.split(from).length !== 2) throw new Error(`patch-fuse-native: expected exactly one "${from}" in ${source}`);
-    text = text.replace(from, to);
-  }
+  for (const [from, to] of edits) edit(from, to);
+}
+if (!text.includes(KEEP_CACHE)) {
+  const open = text.slice(text.indexOf('FUSE_METHOD(open,'), text.indexOf('FUSE_METHOD(opendir,'));
+  edit(
+    '    l->info->fh = fd;\n',
+    `    ${KEEP_CACHE}\n    l->info->fh = fd & 0x3fffffff;\n    l->info->keep_cache = (fd >> 30) & 1;\n`,
+    open,
+  );
+}
+if (text !== before) {
   writeFileSync(source, text);
   rmSync(join(pkgDir, 'build'), { recursive: true, force: true });
 }

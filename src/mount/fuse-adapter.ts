@@ -6,7 +6,7 @@
 import { isGitfsError } from '../errors.js';
 import type { FileKind } from '../objects/entry-names.js';
 import { FsError } from '../work/fs-error.js';
-import { ERRNO, type FuseOperations } from './fuse-binding.js';
+import { ERRNO, KEEP_CACHE, type FuseOperations } from './fuse-binding.js';
 import type { HotLoop } from './hot-loop.js';
 import type { MountFs } from './mount-fs.js';
 import type { RequestGate } from './request-gate.js';
@@ -89,7 +89,8 @@ export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen }:
         path,
         async () => {
           await beforeOpen(path);
-          return fs.open(path, flags);
+          const { fh, keepCache } = await fs.open(path, flags);
+          return keepCache ? fh | KEEP_CACHE : fh;
         },
         cb,
       ),

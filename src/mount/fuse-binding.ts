@@ -32,5 +32,11 @@ export function releaseUnmounted(fuse: FuseInstance): void {
   if (thread !== null) addon.fuse_native_unmount(fuse.mnt, thread);
 }
 
+/**
+ * Set in a handle number that open answers: the kernel keeps the pages it cached for the file
+ * (FOPEN_KEEP_CACHE). The binding's open is patched at install to read it (DEPENDENCIES.md).
+ */
+export const KEEP_CACHE = 1 << 30;
+
 /** Negative errno numbers by name (ENOENT → -2), as the binding's callbacks want them. */
 export const ERRNO = Fuse as unknown as Readonly<Record<string, number | undefined>>;

@@ -4,23 +4,26 @@
  */
 import type { GitContent } from '../work/merged-view.js';
 import type { Attr } from './attrs.js';
+import { KEEP_CACHE } from './fuse-binding.js';
 import type { RangeReader } from './range-reader.js';
 
-/** `path`: the mount path a handle was opened by (the file may have moved since). */
+/** `path`: the mount path of the file a handle reads, moved along by renames through the mount. */
 export type Handle =
-  | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean; readonly path: string }
-  | { readonly kind: 'git'; readonly content: GitContent; readonly path: string; blob?: Buffer; ranges?: RangeReader; readonly attr: Attr };
+  | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean; path: string }
+  | { readonly kind: 'git'; readonly content: GitContent; path: string; blob?: Buffer; ranges?: RangeReader; readonly attr: Attr };
+
+const MAX_HANDLES = KEEP_CACHE;
 
 export class HandleTable {
   private readonly open = new Map<number, Handle>();
   private next = 1;
 
   add(handle: Handle): number {
-    // 0 means "no handle" to the FUSE binding; numbers wrap long before 2^31 open files.
-    while (this.open.has(this.next) || this.next === 0) this.next = (this.next + 1) % 0x7fffffff;
+    // 0 means "no handle" to the FUSE binding, which also keeps bit 30 for itself (KEEP_CACHE).
+    while (this.open.has(this.next) || this.next === 0) this.next = (this.next + 1) % MAX_HANDLES;
     const fh = this.next;
     this.open.set(fh, handle);
-    this.next = (this.next + 1) % 0x7fffffff;
+    this.next = (this.next + 1) % MAX_HANDLES;
     return fh;
   }
 
@@ -38,6 +41,15 @@ export class HandleTable {
   writing(dataId: string): boolean {
     for (const h of this.open.values()) if (h.kind === 'data' && h.writable && h.dataId === dataId) return true;
     return false;
+  }
+
+  /** A rename through the mount: handles of `from` and below it now read files under `to`. */
+  moved(from: string, to: string): void {
+    const prefix = `${from}/`;
+    for (const h of this.open.values()) {
+      if (h.path === from) h.path = to;
+      else if (h.path.startsWith(prefix)) h.path = to + h.path.slice(from.length);
+    }
   }
 
   /** The mount paths files are held open by. */

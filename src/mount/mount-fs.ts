@@ -17,6 +17,7 @@ import { MergedView, type Listed, type Node } from '../work/merged-view.js';
 import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
 import { HandleTable, type Handle } from './handles.js';
+import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
 import { historyName, namespaceChildren, route, SPECIAL_DIRS, type Route } from './router.js';
 
@@ -47,6 +48,7 @@ export class MountFs {
   private readonly hidden = new Map<string, number>();
   private readonly histories = new Map<Oid, Map<string, Oid>>();
   private readonly started: number;
+  private readonly pages = new PageCachePolicy();
 
   constructor(
     private readonly ws: Workspace,
@@ -241,7 +243,21 @@ export class MountFs {
 
   // ---- open files ----------------------------------------------------------------------
 
-  async open(path: string, flags: number): Promise<number> {
+  /** Opens `path`; `keepCache`: the kernel may keep the pages it cached for the file (page-cache.ts). */
+  async open(path: string, flags: number): Promise<{ fh: number; keepCache: boolean }> {
+    const fh = await this.openHandle(path, flags);
+    return { fh, keepCache: this.opened(fh) };
+  }
+
+  /** Asks the page-cache policy about a new handle. */
+  private opened(fh: number): boolean {
+    const h = this.handle(fh);
+    const others: Array<Oid | undefined> = [];
+    for (const [n, o] of this.handles.entries()) if (n !== fh && o.path === h.path) others.push(o.kind === 'git' ? o.content.oid : undefined);
+    return this.pages.opened(h.path, h.kind === 'git' ? h.content.oid : undefined, others);
+  }
+
+  private async openHandle(path: string, flags: number): Promise<number> {
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     const r = await this.routeOf(path);
     if (r.kind === 'branch') return this.openInBranch(r, path, writable);
@@ -296,6 +312,12 @@ export class MountFs {
   }
 
   async create(path: string, mode: number): Promise<number> {
+    const fh = await this.createHandle(path, mode);
+    this.opened(fh);
+    return fh;
+  }
+
+  private async createHandle(path: string, mode: number): Promise<number> {
     const r = await this.writableRoute(path, true);
     const id = await this.ws.fs(r.branch).create(r.rel, mode);
     const fh = await this.openData(id, true, path).catch((e: unknown) => {
@@ -398,6 +420,7 @@ export class MountFs {
   }
 
   async unlink(path: string): Promise<void> {
+    this.pages.moved(path);
     if (this.hidden.delete(path)) return;
     const w = await this.writableRoute(path);
     await this.ws.fs(w.branch).unlink(w.rel);
@@ -409,6 +432,14 @@ export class MountFs {
   }
 
   async rename(from: string, to: string): Promise<void> {
+    await this.renameOnce(from, to);
+    // libfuse moves its node, open handles and all, to the new path once this succeeds (requests
+    // for either path wait for it meanwhile).
+    this.pages.moved(from, to);
+    this.handles.moved(from, to);
+  }
+
+  private async renameOnce(from: string, to: string): Promise<void> {
     const src = await this.writableRoute(from);
     if (HIDDEN_RE.test(to)) return this.hide(from, to, src);
     const dst = await this.writableRoute(to);

@@ -1,23 +1,24 @@
 /**
  * Reads of one open chunked file. FUSE delivers a sequential read as 128 KiB requests, several
- * in flight and in any order. Each request finds its chunks by a walk down the chunk tree
- * (nodes cached, so a walk reads nothing new), takes their bytes from a small cache of recent
- * chunks, and, when reads go forward, keeps PREFETCH_BYTES of the following chunks on their way.
+ * in flight and in any order. The file is read in aligned segments of SEGMENT_BYTES, each one run
+ * of the chunks it covers, read and checked in bulk (a chunk across a boundary is read by both
+ * segments); a request copies from the segments it spans. The last few segments are kept, and
+ * when reads go forward the next PREFETCH_SEGMENTS are on their way.
  */
-import { ChunkedFileReader, type PlacedChunk } from '../objects/chunked-file-reader.js';
+import { ChunkedFileReader } from '../objects/chunked-file-reader.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 
-const PREFETCH_BYTES = 1 << 20;
-/** Chunks kept (about 2 MiB at the default 8 KiB average): the prefetch window plus reads in flight. */
-const CACHED_CHUNKS = 256;
+const SEGMENT_BYTES = 1 << 20;
+const PREFETCH_SEGMENTS = 2;
+/** Segments kept: the prefetch window, reads in flight, and a request straddling two. */
+const CACHED_SEGMENTS = 6;
 
 export class RangeReader {
   private readonly reader: ChunkedFileReader;
-  private readonly chunks = new Map<number, Promise<Buffer>>();
-  /** End of the last read, and how far prefetching has been asked to go. */
-  private lastEnd = 0;
-  private prefetchedTo = 0;
+  private readonly segments = new Map<number, Promise<Buffer>>();
+  /** The segment after the last one a read touched, to tell forward reads. */
+  private nextSegment = 0;
 
   constructor(store: ObjectReader, root: Oid, size: number) {
     this.reader = new ChunkedFileReader(store, root, size);
@@ -27,38 +28,31 @@ export class RangeReader {
   async read(position: number, length: number, into: Buffer): Promise<number> {
     const end = Math.min(this.reader.size, position + length, position + into.length);
     if (position >= end) return 0;
-    const placed: PlacedChunk[] = [];
-    for await (const c of this.reader.chunks(position, end - position)) placed.push(c);
-    const datas = placed.map((c) => this.chunk(c));
-    const forward = position >= this.lastEnd - 2 * length && position <= this.lastEnd + 2 * PREFETCH_BYTES;
-    this.lastEnd = Math.max(this.lastEnd, end);
-    if (forward && end + PREFETCH_BYTES / 2 > this.prefetchedTo) this.prefetch(Math.max(end, this.prefetchedTo));
-    for (let i = 0; i < placed.length; i++) {
-      const c = placed[i] as PlacedChunk;
-      const data = await (datas[i] as Promise<Buffer>);
-      const from = Math.max(position, c.start);
-      data.copy(into, from - position, from - c.start, Math.min(end, c.start + c.size) - c.start);
+    const first = Math.floor(position / SEGMENT_BYTES);
+    const last = Math.floor((end - 1) / SEGMENT_BYTES);
+    const forward = first >= this.nextSegment - 2 && first <= this.nextSegment + PREFETCH_SEGMENTS;
+    const parts: Array<Promise<Buffer>> = [];
+    for (let k = first; k <= last; k++) parts.push(this.segment(k));
+    if (forward) for (let k = last + 1; k <= last + PREFETCH_SEGMENTS; k++) this.segment(k).catch(() => undefined);
+    this.nextSegment = Math.max(this.nextSegment, last + 1);
+    for (let k = first; k <= last; k++) {
+      const data = await (parts[k - first] as Promise<Buffer>);
+      const base = k * SEGMENT_BYTES;
+      const from = Math.max(position, base);
+      data.copy(into, from - position, from - base, Math.min(end, base + data.length) - base);
     }
     return end - position;
   }
 
-  private chunk(c: PlacedChunk): Promise<Buffer> {
-    let data = this.chunks.get(c.start);
+  private segment(k: number): Promise<Buffer> {
+    let data = this.segments.get(k);
     if (data === undefined) {
-      data = this.reader.chunkData(c);
-      data.catch(() => this.chunks.delete(c.start));
-      this.chunks.set(c.start, data);
-      if (this.chunks.size > CACHED_CHUNKS) this.chunks.delete(this.chunks.keys().next().value as number);
+      const start = k * SEGMENT_BYTES;
+      data = start < this.reader.size ? this.reader.read(start, SEGMENT_BYTES) : Promise.resolve(Buffer.alloc(0));
+      data.catch(() => this.segments.delete(k));
+      this.segments.set(k, data);
+      if (this.segments.size > CACHED_SEGMENTS) this.segments.delete(this.segments.keys().next().value as number);
     }
     return data;
-  }
-
-  /** Starts reading the chunks of [from, from + PREFETCH_BYTES); failures surface when read for real. */
-  private prefetch(from: number): void {
-    const to = Math.min(this.reader.size, from + PREFETCH_BYTES);
-    this.prefetchedTo = to;
-    void (async () => {
-      for await (const c of this.reader.chunks(from, to - from)) this.chunk(c).catch(() => undefined);
-    })().catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import { nodeSpans, type ChunkSpan } from './chunk-tree.js';
 import type { ObjectReader } from './object-store.js';
 import type { Oid } from './oid.js';
 import { decodeTree } from './tree.js';
-import { readTyped } from './typed-read.js';
+import { readBlobRun, readTyped } from './typed-read.js';
 
 /** A leaf chunk with its absolute position in the file. */
 export interface PlacedChunk {
@@ -16,7 +16,9 @@ export interface PlacedChunk {
   readonly size: number;
 }
 
-const READ_AHEAD = 8;
+/** Bytes of chunks read as one run when streaming, and runs read ahead. */
+const RUN_BYTES = 1 << 20;
+const READ_AHEAD = 3;
 const NODE_CACHE = 16;
 
 export class ChunkedFileReader {
@@ -24,7 +26,7 @@ export class ChunkedFileReader {
     private readonly store: ObjectReader,
     readonly root: Oid,
     readonly size: number,
-    /** Chunks read ahead of the one being returned by stream(). */
+    /** Runs read ahead of the one being returned by stream(). */
     private readonly readAhead = READ_AHEAD,
   ) {}
 
@@ -68,45 +70,48 @@ export class ChunkedFileReader {
     }
   }
 
-  /** One chunk's bytes, checked against the size its tree gives. */
-  async chunkData(c: PlacedChunk): Promise<Buffer> {
-    const data = await readTyped(this.store, c.oid, 'blob');
-    if (data.length !== c.size) {
-      throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `chunk ${c.oid} holds ${data.length} bytes where its tree says ${c.size}`, {
-        oid: c.oid,
-      });
-    }
-    return data;
+  /**
+   * The bytes of [offset, offset + length), held whole (callers bound `length`): the chunks it
+   * covers are read as one run, each checked against its id and the size its tree gives.
+   */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const placed: PlacedChunk[] = [];
+    for await (const c of this.chunks(offset, length)) placed.push(c);
+    return this.cover(placed, offset, Math.min(this.size, offset + length));
   }
 
-  /** Streams the bytes of [offset, offset + length), reading a few chunks ahead. */
+  /** Streams the bytes of [offset, offset + length) in runs of about RUN_BYTES, reading a few runs ahead. */
   async *stream(offset = 0, length = this.size - offset): AsyncGenerator<Buffer> {
     const end = Math.min(this.size, offset + length);
-    const ahead: Array<{ chunk: PlacedChunk; data: Promise<Buffer> }> = [];
-    const emit = async (): Promise<Buffer> => {
-      const head = ahead.shift() as { chunk: PlacedChunk; data: Promise<Buffer> };
-      const data = await head.data;
-      const from = Math.max(0, offset - head.chunk.start);
-      const to = Math.min(data.length, end - head.chunk.start);
-      return data.subarray(from, to);
+    const ahead: Array<Promise<Buffer>> = [];
+    let run: PlacedChunk[] = [];
+    let runBytes = 0;
+    const send = (): void => {
+      const data = this.cover(run, offset, end);
+      data.catch(() => undefined);
+      ahead.push(data);
+      run = [];
+      runBytes = 0;
     };
     try {
       for await (const chunk of this.chunks(offset, length)) {
-        const data = this.chunkData(chunk);
-        data.catch(() => undefined);
-        ahead.push({ chunk, data });
-        if (ahead.length > this.readAhead) yield await emit();
+        run.push(chunk);
+        runBytes += chunk.size;
+        if (runBytes >= RUN_BYTES) send();
+        if (ahead.length > this.readAhead) yield await (ahead.shift() as Promise<Buffer>);
       }
-      while (ahead.length > 0) yield await emit();
+      if (run.length > 0) send();
+      while (ahead.length > 0) yield await (ahead.shift() as Promise<Buffer>);
     } finally {
       ahead.length = 0;
     }
   }
 
-  /** The bytes of one range, held whole (callers bound `length`). */
-  async read(offset: number, length: number): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    for await (const part of this.stream(offset, length)) parts.push(part);
-    return Buffer.concat(parts);
+  /** The bytes of consecutive chunks `run`, cut to [from, to). */
+  private async cover(run: readonly PlacedChunk[], from: number, to: number): Promise<Buffer> {
+    const first = run[0];
+    if (first === undefined) return Buffer.alloc(0);
+    const data = await readBlobRun(this.store, run);
+    return data.subarray(Math.max(0, from - first.start), Math.min(data.length, to - first.start));
   }
 }

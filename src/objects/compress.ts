@@ -101,6 +101,35 @@ export function writeZlibStored(out: Uint8Array, at: number, data: Uint8Array, a
   return pos + 4;
 }
 
+/**
+ * The content of a zlib stream made only of stored (uncompressed) blocks, as gitfs writes
+ * incompressible chunks (the inverse of writeZlibStored), without running inflate: a single block is returned in place. Undefined
+ * for anything else (compressed blocks, a preset dictionary, a size mismatch), which then goes
+ * through inflate and its checks. The Adler-32 trailer is not checked here: the caller checks the
+ * object's SHA-1, which covers every byte returned.
+ */
+export function readZlibStored(buf: Buffer, start: number, size: number): Buffer | undefined {
+  const cmf = buf[start];
+  const flg = buf[start + 1];
+  if (cmf === undefined || flg === undefined || (cmf & 0x0f) !== 8 || (cmf * 256 + flg) % 31 !== 0 || (flg & 0x20) !== 0) return undefined;
+  const pieces: Buffer[] = [];
+  let total = 0;
+  let pos = start + 2;
+  for (;;) {
+    const header = buf[pos];
+    if (header === undefined || (header & 0x06) !== 0 || pos + 5 > buf.length) return undefined;
+    const len = buf.readUInt16LE(pos + 1);
+    if ((len ^ buf.readUInt16LE(pos + 3)) !== 0xffff || pos + 5 + len > buf.length) return undefined;
+    pieces.push(buf.subarray(pos + 5, pos + 5 + len));
+    total += len;
+    pos += 5 + len;
+    if (total > size) return undefined;
+    if ((header & 1) === 1) break;
+  }
+  if (total !== size || pos + 4 > buf.length) return undefined;
+  return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, total);
+}
+
 /** Below this size deflate runs inline: setting up a thread-pool job costs more than the work. */
 const INLINE_DEFLATE_BYTES = 16 << 10;
 

@@ -20,7 +20,9 @@ import { LooseObjects } from './loose-objects.js';
 import { hashObject } from './oid.js';
 import type { Oid } from './oid.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
-import type { GitObject, ObjectReader } from './object-store.js';
+import type { BlobRef, GitObject, ObjectReader } from './object-store.js';
+import { readBlobRun, type PackedEntry } from './blob-runs.js';
+import { readSizedBlob } from './typed-read.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
 import type { Promisor } from './promisor.js';
@@ -112,6 +114,27 @@ export class ObjectDatabase implements ObjectReader {
     this.assertOpen();
     for (const pack of this.order) if (pack.index.lookup(oid) !== undefined) return true;
     return false;
+  }
+
+  /** See ObjectReader.readBlobRun: entries that lie together in a pack are read and checked in bulk (blob-runs.ts). */
+  readBlobRun(blobs: readonly BlobRef[]): Promise<Buffer> {
+    this.assertOpen();
+    return readBlobRun(blobs, (b) => this.locatePacked(b.oid), (b) => readSizedBlob(this, b));
+  }
+
+  /** Where the first pack holding `oid` has its entry (undefined: in none, or its index is damaged there). */
+  private locatePacked(oid: Oid): PackedEntry | undefined {
+    for (const pack of this.order) {
+      if (pack.isClosing) continue;
+      const start = pack.index.lookup(oid);
+      if (start === undefined) continue;
+      try {
+        return { pack, start, end: pack.entryEnd(start) };
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
   }
 
   /** Every loose object id, listed once (gitfs itself writes none; git may). */

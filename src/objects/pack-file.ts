@@ -17,8 +17,10 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
 import { OID_BYTES, oidFromBytes } from './oid.js';
+import { decodeEntryHeader } from './pack-format.js';
 import type { ObjectType, Oid } from './oid.js';
 import type { GitObject } from './object-store.js';
 import type { PackIndex } from './pack-index.js';
@@ -129,11 +131,24 @@ export class PackFile {
   }
 
   /** The object whose entry starts at `offset`. `depth`: deltas already stacked on it. */
-  async readAt(offset: number, depth = 0): Promise<GitObject> {
+  readAt(offset: number, depth = 0): Promise<GitObject> {
+    return this.inUse(() => this.resolve(offset, depth));
+  }
+
+  /**
+   * Runs `use` with the pack's file descriptor, which stays open until it settles: another thread
+   * may read the pack through it (blob-runs.ts). Nothing read that way is checked here.
+   */
+  withDescriptor<T>(use: (fd: number) => Promise<T>): Promise<T> {
+    return this.inUse(() => use(this.fh.fd));
+  }
+
+  /** Runs `work` as a read in flight: close() waits for it. */
+  private async inUse<T>(work: () => Promise<T>): Promise<T> {
     if (this.closing) throw new GitfsError(ErrorCodes.IO, `pack ${this.path} is closed`, { file: this.path });
     this.active++;
     try {
-      return await this.resolve(offset, depth);
+      return await work();
     } finally {
       if (--this.active === 0 && this.onIdle) this.onIdle();
     }
@@ -217,9 +232,7 @@ export class PackFile {
    * inflating it whole or checking its hash. Reads at most a small window.
    */
   async sizeAt(offset: number): Promise<number> {
-    if (this.closing) throw new GitfsError(ErrorCodes.IO, `pack ${this.path} is closed`, { file: this.path });
-    this.active++;
-    try {
+    const declared = await this.inUse(async () => {
       const buf = Buffer.allocUnsafe(Math.min(this.entryEnd(offset) - offset, SIZE_WINDOW_BYTES));
       await readFully(this.fh, buf, offset, this.path);
       const h = this.parseHeader(buf, offset);
@@ -230,15 +243,13 @@ export class PackFile {
       } catch (e) {
         throw this.error(ErrorCodes.CORRUPT_OBJECT, offset, `bad zlib data (${(e as Error).message})`);
       }
-      const target = deltaTargetSize(head);
-      if (target !== undefined) return target;
-    } finally {
-      if (--this.active === 0 && this.onIdle) this.onIdle();
-    }
-    return (await this.readAt(offset)).content.length; // delta header beyond the window: rare
+      return deltaTargetSize(head);
+    });
+    return declared ?? (await this.readAt(offset)).content.length; // delta header beyond the window: rare
   }
 
-  private entryEnd(offset: number): number {
+  /** Where the entry starting at `offset` ends (the next entry's offset, or the trailer). */
+  entryEnd(offset: number): number {
     const end = offset >= 12 ? this.index.entryEnd(offset, this.size) : undefined;
     if (end === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'no entry starts at this offset');
     return end;
@@ -246,29 +257,23 @@ export class PackFile {
 
   /** Parses an entry's type/size header (and delta base) from the start of `buf`. */
   private parseHeader(buf: Buffer, offset: number): EntryHeader {
-    let pos = 0;
+    const fields = decodeEntryHeader(buf, 0);
+    if (typeof fields === 'string') throw this.error(ErrorCodes.CORRUPT_PACK, offset, fields);
+    const { size } = fields;
+    let pos = fields.dataStart;
     const next = (): number => {
       if (pos >= buf.length) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'entry header runs past the entry');
       return buf[pos++]!;
     };
-    let byte = next();
-    const kind = TYPES[(byte >> 4) & 7];
-    let size = byte & 0x0f;
-    let scale = 16;
-    while (byte & 0x80) {
-      byte = next();
-      size += (byte & 0x7f) * scale;
-      scale *= 128;
-      if (scale > 2 ** 56) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'entry size is absurdly long');
-    }
-    if (kind === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `bad entry type ${(buf[0]! >> 4) & 7}`);
+    const kind = TYPES[fields.type];
+    if (kind === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `bad entry type ${fields.type}`);
 
     const limit = kind === 'ofs' || kind === 'ref' ? this.maxDeltaBytes : this.options.maxObjectBytes;
     if (size > limit) {
       throw this.error(ErrorCodes.HOSTILE_OBJECT, offset, `declares ${size} bytes, above the limit of ${limit}`, { size, limit });
     }
     if (kind === 'ofs') {
-      byte = next();
+      let byte = next();
       let distance = byte & 0x7f;
       while (byte & 0x80 && distance <= offset) {
         byte = next();
@@ -321,7 +326,7 @@ export class PackFile {
   }
 
   private inflate(buf: Buffer, start: number, size: number, offset: number): Buffer {
-    const stored = storedBlocks(buf, start, size);
+    const stored = readZlibStored(buf, start, size);
     if (stored !== undefined) return stored;
     let out: Buffer;
     try {
@@ -359,35 +364,6 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number, path: st
     if (n === 0) throw new GitfsError(ErrorCodes.CORRUPT_PACK, `pack ${path}: truncated at ${position + done}`, { file: path });
     done += n;
   }
-}
-
-/**
- * The content of a zlib stream made only of stored (uncompressed) blocks, as gitfs writes
- * incompressible chunks, without running inflate: a single block is returned in place. Undefined
- * for anything else (compressed blocks, a preset dictionary, a size mismatch), which then goes
- * through inflate and its checks. The Adler-32 trailer is not checked here: the caller checks the
- * object's SHA-1, which covers every byte returned.
- */
-function storedBlocks(buf: Buffer, start: number, size: number): Buffer | undefined {
-  const cmf = buf[start];
-  const flg = buf[start + 1];
-  if (cmf === undefined || flg === undefined || (cmf & 0x0f) !== 8 || (cmf * 256 + flg) % 31 !== 0 || (flg & 0x20) !== 0) return undefined;
-  const pieces: Buffer[] = [];
-  let total = 0;
-  let pos = start + 2;
-  for (;;) {
-    const header = buf[pos];
-    if (header === undefined || (header & 0x06) !== 0 || pos + 5 > buf.length) return undefined;
-    const len = buf.readUInt16LE(pos + 1);
-    if ((len ^ buf.readUInt16LE(pos + 3)) !== 0xffff || pos + 5 + len > buf.length) return undefined;
-    pieces.push(buf.subarray(pos + 5, pos + 5 + len));
-    total += len;
-    pos += 5 + len;
-    if (total > size) return undefined;
-    if ((header & 1) === 1) break;
-  }
-  if (total !== size || pos + 4 > buf.length) return undefined;
-  return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, total);
 }
 
 function isTooLarge(e: unknown): boolean {

@@ -36,3 +36,28 @@ export function encodeEntryHeader(type: number, size: number): Buffer {
   bytes.push(byte);
   return Buffer.from(bytes);
 }
+
+/** A decoded `type + size` header: the pack type number, the declared size, where the data starts. */
+export interface EntryHeaderFields {
+  readonly type: number;
+  readonly size: number;
+  readonly dataStart: number;
+}
+
+/** Decodes the `type + size` header at `pos` of `buf` (encodeEntryHeader's inverse); a string says why it cannot. */
+export function decodeEntryHeader(buf: Uint8Array, pos: number): EntryHeaderFields | string {
+  let at = pos;
+  if (at >= buf.length) return 'entry header runs past the entry';
+  let byte = buf[at++] as number;
+  const type = (byte >> 4) & 7;
+  let size = byte & 0x0f;
+  let scale = 16;
+  while (byte & 0x80) {
+    if (at >= buf.length) return 'entry header runs past the entry';
+    byte = buf[at++] as number;
+    size += (byte & 0x7f) * scale;
+    scale *= 128;
+    if (scale > 2 ** 56) return 'entry size is absurdly long';
+  }
+  return { type, size, dataStart: at };
+}

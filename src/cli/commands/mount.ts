@@ -9,6 +9,7 @@ import { askMount } from '../../mount/control.js';
 import { MountSession } from '../../mount/session.js';
 import { Repository } from '../../repo/repository.js';
 import { parse, positionals, repoPath, type Command, type CommandContext } from '../context.js';
+import { NODE_FLAGS } from '../node-flags.js';
 
 const usage = 'gitfs mount [--repo R] [--background] [--allow-other] MNT';
 const READY_TIMEOUT_MS = 30_000;
@@ -52,7 +53,7 @@ async function background(ctx: CommandContext, repoDir: string, mountpoint: stri
   mkdirSync(join(gitDir, 'gitfs'), { recursive: true });
   const log = openSync(logPath, 'a');
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const args = [main, 'mount', '--repo', gitDir, ...(allowOther ? ['--allow-other'] : []), mountpoint];
+  const args = [...NODE_FLAGS, main, 'mount', '--repo', gitDir, ...(allowOther ? ['--allow-other'] : []), mountpoint];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: ctx.env });
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code));

@@ -1,0 +1,150 @@
+/**
+ * Runs of blobs read in bulk: the chunks of a chunked file, front to back. Read one at a time, a
+ * chunk costs more in per-object work (lookups, promises, a hash object, a buffer) than its 8 KiB
+ * take to hash. Here the entries of a run that lie together in a pack go to a worker thread as
+ * one job (blob-run-worker.ts), which reads their span once, unpacks them back to back and checks
+ * every id; the asking thread gets one buffer. What the workers cannot check (an entry stored as
+ * a delta, a loose object, one that is absent, damaged or of the wrong size) is read the general
+ * way, which says what is wrong or finds a good copy elsewhere.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { RUN_PAD, type BlobRunJob, type BlobRunResult } from './blob-run-worker.js';
+import { OID_BYTES } from './oid.js';
+import type { BlobRef } from './object-store.js';
+import type { PackFile } from './pack-file.js';
+
+/** Where a pack holds a blob's entry: [start, end) of the pack file. */
+export interface PackedEntry {
+  readonly pack: PackFile;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** One job reads at most this much of a pack... */
+const JOB_SPAN_BYTES = 4 << 20;
+/** ...and skips at most this much between two of its entries. */
+const JOB_GAP_BYTES = 64 << 10;
+const WORKERS = Math.max(1, Math.min(2, availableParallelism()));
+
+interface Group {
+  readonly pack: PackFile;
+  /** Indexes into the run's blobs, and their entries. */
+  readonly members: number[];
+  readonly entries: PackedEntry[];
+}
+
+/**
+ * The contents of `blobs` back to back. `locate` says where a pack holds each; `readOne` reads
+ * one the general way (checked, and throwing what read() throws).
+ */
+export async function readBlobRun(
+  blobs: readonly BlobRef[],
+  locate: (blob: BlobRef) => PackedEntry | undefined,
+  readOne: (blob: BlobRef) => Promise<Buffer>,
+): Promise<Buffer> {
+  const groups: Group[] = [];
+  const loose: number[] = [];
+  let group: Group | undefined;
+  blobs.forEach((blob, i) => {
+    const at = locate(blob);
+    if (at === undefined) {
+      loose.push(i);
+      return;
+    }
+    const last = group?.entries[group.entries.length - 1];
+    const joins =
+      group !== undefined && last !== undefined && at.pack === group.pack && at.start >= last.end && at.start - last.end <= JOB_GAP_BYTES && at.end - (group.entries[0] as PackedEntry).start <= JOB_SPAN_BYTES;
+    if (!joins) groups.push((group = { pack: at.pack, members: [], entries: [] }));
+    (group as Group).members.push(i);
+    (group as Group).entries.push(at);
+  });
+  const results = await Promise.all(groups.map((g) => checkGroup(g, blobs)));
+
+  let total = 0;
+  const offsets = blobs.map((b) => (total += b.size) - b.size);
+  const whole = results.length === 1 && loose.length === 0 && (results[0] as BlobRunResult).checked.every((c) => c === 1);
+  if (whole) return Buffer.from((results[0] as BlobRunResult).buffer, RUN_PAD, total);
+
+  const out = Buffer.allocUnsafe(total);
+  results.forEach((r, g) => {
+    const members = (groups[g] as Group).members;
+    const data = Buffer.from(r.buffer);
+    let at = RUN_PAD;
+    members.forEach((i, k) => {
+      const size = (blobs[i] as BlobRef).size;
+      if (r.checked[k] === 1) data.copy(out, offsets[i] as number, at, at + size);
+      else loose.push(i);
+      at += size;
+    });
+  });
+  await Promise.all(loose.map(async (i) => (await readOne(blobs[i] as BlobRef)).copy(out, offsets[i] as number)));
+  return out;
+}
+
+/** Checks a group on a worker; if that fails as a whole (a closed pack, a dead worker), nothing is checked. */
+async function checkGroup(g: Group, blobs: readonly BlobRef[]): Promise<BlobRunResult> {
+  const ids = new Uint8Array(g.members.length * OID_BYTES);
+  g.members.forEach((i, k) => ids.set(Buffer.from((blobs[i] as BlobRef).oid, 'hex'), k * OID_BYTES));
+  const job = {
+    starts: Float64Array.from(g.entries, (e) => e.start),
+    ends: Float64Array.from(g.entries, (e) => e.end),
+    sizes: Float64Array.from(g.members, (i) => (blobs[i] as BlobRef).size),
+    ids,
+  };
+  try {
+    return await g.pack.withDescriptor((fd) => RunWorkers.shared().run({ ...job, fd }));
+  } catch {
+    const size = job.sizes.reduce((a, b) => a + b, RUN_PAD);
+    return { id: -1, buffer: new ArrayBuffer(size), checked: new Uint8Array(g.members.length) };
+  }
+}
+
+type Pending = { resolve: (r: BlobRunResult) => void; reject: (e: Error) => void };
+
+/** The workers, shared by the process; unref'd while idle, so they never keep it alive. */
+class RunWorkers {
+  private static instance: RunWorkers | undefined;
+  private readonly workers: Array<{ worker: Worker; waiting: Map<number, Pending> }> = [];
+  private nextId = 0;
+
+  private constructor() {
+    for (let i = 0; i < WORKERS; i++) {
+      const worker = new Worker(new URL('./blob-run-worker.js', import.meta.url));
+      const waiting = new Map<number, Pending>();
+      worker.on('message', (r: BlobRunResult) => {
+        waiting.get(r.id)?.resolve(r);
+        waiting.delete(r.id);
+        if (waiting.size === 0) worker.unref();
+      });
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', (code) => this.fail(new Error(`blob run worker exited with code ${code}`)));
+      worker.unref(); // after the listeners: attaching a 'message' listener refs the worker again
+      this.workers.push({ worker, waiting });
+    }
+  }
+
+  /** A worker failed: every job in flight fails (its blobs are read the general way), and the next run starts a new pool. */
+  private fail(e: Error): void {
+    if (RunWorkers.instance === this) RunWorkers.instance = undefined;
+    for (const { worker, waiting } of this.workers) {
+      for (const w of waiting.values()) w.reject(e);
+      waiting.clear();
+      void worker.terminate();
+    }
+  }
+
+  static shared(): RunWorkers {
+    RunWorkers.instance ??= new RunWorkers();
+    return RunWorkers.instance;
+  }
+
+  run(fields: Omit<BlobRunJob, 'id'>): Promise<BlobRunResult> {
+    const least = this.workers.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
+    const job: BlobRunJob = { ...fields, id: this.nextId++ };
+    const result = new Promise<BlobRunResult>((resolve, reject) => least.waiting.set(job.id, { resolve, reject }));
+    least.worker.ref();
+    least.worker.postMessage(job);
+    return result;
+  }
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { GITFS_BIN, gitfsOk } from '../support/cli.js';
+import { mountSuiteDirs } from '../support/mount.js';
+
+const run = promisify(execFile);
+
+function isMounted(path: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === path);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('gitfs mount --background, run as the installed command', function () {
+  const tmp = mountSuiteDirs();
+
+  it('bin/gitfs runs with the V8 flags every gitfs process takes, and so does the mount it starts', async () => {
+    assert.equal(readFileSync(GITFS_BIN, 'utf8').split('\n')[0], `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+    const base = tmp.make();
+    const repo = join(base, 'repo');
+    const src = join(base, 'src');
+    const mnt = join(base, 'mnt');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'a\n');
+    await gitfsOk(['init', '--repo', repo]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
+    let pid: number | undefined;
+    try {
+      // Executed as a program: its first line chooses the interpreter and flags.
+      const { stdout } = await run(GITFS_BIN, ['mount', '--repo', repo, '--background', mnt]);
+      pid = Number(/\(pid (\d+)/.exec(stdout)?.[1]);
+      assert.ok(pid > 0, stdout);
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      for (const flag of NODE_FLAGS) assert.ok(args.includes(flag), `mount process runs with ${flag}: ${args.join(' ')}`);
+      assert.deepEqual(readdirSync(join(mnt, 'main')), ['a.txt']);
+      await run(GITFS_BIN, ['umount', mnt]);
+      assert.ok(!isMounted(mnt));
+      for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
+      assert.ok(!alive(pid), 'the mount process exits after gitfs umount');
+    } finally {
+      if (isMounted(mnt)) execFileSync('fusermount', ['-uz', mnt], { stdio: 'ignore' });
+      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
