@@ -1,9 +1,10 @@
 /**
  * Per-byte costs of the commit pipeline in isolation, on 256 MiB of incompressible data held in
- * memory (no I/O): cutting, the chunk id hash, Adler-32, CRC-32, the entropy sample, deflate
- * level 0. Usage (after `make build`): node dist/bench/micro.js
+ * memory (no I/O): cutting, the chunk id hash (per chunk with a hash object, per chunk in one
+ * call, and the whole buffer at once: the difference is the cost per call), Adler-32, CRC-32, the
+ * entropy sample, deflate level 0. Usage (after `make build`): node dist/bench/micro.js
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
 import { Chunker } from '../src/objects/chunker.js';
 import { sampleEntropy } from '../src/objects/compress.js';
@@ -23,6 +24,8 @@ function perChunk(work: (piece: Buffer) => void): () => void {
 const cases: Array<[string, () => void]> = [
   ['cut (gear CDC)', () => void chunker.cutAll(data)],
   ['SHA-1 per 8 KiB chunk', perChunk((p) => void createHash('sha1').update(p).digest())],
+  ['SHA-1 per 8 KiB chunk, one-shot (crypto.hash)', perChunk((p) => void hash('sha1', p, 'buffer'))],
+  ['SHA-1 of the whole 256 MiB, one call', () => void hash('sha1', data, 'buffer')],
   ['Adler-32 per chunk', perChunk((p) => void adler32(p))],
   ['CRC-32 per chunk', perChunk((p) => void crc32(p))],
   ['entropy sample per chunk', perChunk((p) => void sampleEntropy(p))],

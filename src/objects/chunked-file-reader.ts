@@ -44,15 +44,15 @@ export class ChunkedFileReader {
     return spans;
   }
 
-  /** Leaves overlapping [offset, offset + length), in order. */
-  async *chunks(offset = 0, length = this.size - offset): AsyncGenerator<PlacedChunk> {
+  /** Leaves overlapping [offset, offset + length), in order, one chunk-tree node's worth at a time. */
+  async *chunks(offset = 0, length = this.size - offset): AsyncGenerator<PlacedChunk[]> {
     const end = Math.min(this.size, offset + length);
     if (offset < 0 || length < 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'negative offset or length');
     if (offset >= end) return;
     yield* this.walk(this.root, 0, this.size, offset, end);
   }
 
-  private async *walk(oid: Oid, base: number, size: number, from: number, to: number): AsyncGenerator<PlacedChunk> {
+  private async *walk(oid: Oid, base: number, size: number, from: number, to: number): AsyncGenerator<PlacedChunk[]> {
     const spans = await this.spans(oid, size);
     let lo = 0;
     let hi = spans.length - 1;
@@ -61,13 +61,20 @@ export class ChunkedFileReader {
       if (base + (spans[mid] as ChunkSpan).start <= from) lo = mid;
       else hi = mid - 1;
     }
+    let leaves: PlacedChunk[] = [];
     for (let i = lo; i < spans.length; i++) {
       const s = spans[i] as ChunkSpan;
       const start = base + s.start;
-      if (start >= to) return;
-      if (s.isTree) yield* this.walk(s.oid, start, s.size, Math.max(from, start), to);
-      else yield { oid: s.oid, start, size: s.size };
+      if (start >= to) break;
+      if (!s.isTree) {
+        leaves.push({ oid: s.oid, start, size: s.size });
+        continue;
+      }
+      if (leaves.length > 0) yield leaves;
+      leaves = [];
+      yield* this.walk(s.oid, start, s.size, Math.max(from, start), to);
     }
+    if (leaves.length > 0) yield leaves;
   }
 
   /**
@@ -76,7 +83,7 @@ export class ChunkedFileReader {
    */
   async read(offset: number, length: number): Promise<Buffer> {
     const placed: PlacedChunk[] = [];
-    for await (const c of this.chunks(offset, length)) placed.push(c);
+    for await (const leaves of this.chunks(offset, length)) placed.push(...leaves);
     return this.cover(placed, offset, Math.min(this.size, offset + length));
   }
 
@@ -94,11 +101,13 @@ export class ChunkedFileReader {
       runBytes = 0;
     };
     try {
-      for await (const chunk of this.chunks(offset, length)) {
-        run.push(chunk);
-        runBytes += chunk.size;
-        if (runBytes >= RUN_BYTES) send();
-        if (ahead.length > this.readAhead) yield await (ahead.shift() as Promise<Buffer>);
+      for await (const leaves of this.chunks(offset, length)) {
+        for (const chunk of leaves) {
+          run.push(chunk);
+          runBytes += chunk.size;
+          if (runBytes >= RUN_BYTES) send();
+        }
+        while (ahead.length > this.readAhead) yield await (ahead.shift() as Promise<Buffer>);
       }
       if (run.length > 0) send();
       while (ahead.length > 0) yield await (ahead.shift() as Promise<Buffer>);

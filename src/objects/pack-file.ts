@@ -290,21 +290,18 @@ export class PackFile {
   }
 
   /**
-   * The bytes [start, end). Entries read in pack order (a chunked file streamed front to back)
-   * come out of WINDOW_BYTES windows read once each, instead of one read per 8 KiB entry; other
-   * reads (tree lookups all over the pack) read just their entry.
+   * The bytes [start, end). Entries read in pack order, one close after the other (a loose
+   * stream of small objects: an export after `git gc`, fsck), come out of WINDOW_BYTES windows
+   * read once each, instead of one read per entry; other reads (tree lookups all over the pack,
+   * chunk-tree nodes between the chunks that blob-runs.ts reads) read just their entry.
    */
   private async readRange(start: number, end: number): Promise<Buffer> {
     const sequential = start >= this.lastEnd && start - this.lastEnd <= SEQUENTIAL_GAP;
     this.lastEnd = end;
     const at = start - (start % WINDOW_BYTES);
     if (end <= at + WINDOW_BYTES) {
-      // Reads in flight arrive out of order (the mount's prefetch runs ahead of the reads it
-      // serves): a window already read serves them too, and so does the one after it when the
-      // entry starts where that window begins (a stream crossing over, not a lookup elsewhere).
       let window = this.windows.get(at);
-      const continues = start - at <= SEQUENTIAL_GAP && this.windows.has(at - WINDOW_BYTES);
-      if (window === undefined && (sequential || continues)) window = this.openWindow(at);
+      if (window === undefined && sequential) window = this.openWindow(at);
       if (window !== undefined) return (await window).subarray(start - at, end - at);
     }
     const buf = Buffer.allocUnsafe(end - start);

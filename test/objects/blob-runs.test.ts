@@ -79,7 +79,7 @@ describe('chunked files read in bulk (blob runs)', function () {
         const readOne = objects.read.bind(objects);
         objects.read = (oid) => (reads++, readOne(oid));
         let chunks = 0;
-        for await (const c of r.chunks()) chunks += c.size > 0 ? 1 : 0;
+        for await (const leaves of r.chunks()) chunks += leaves.length;
         assert.ok((await streamed(r)).equals(data), `${name} streamed whole`);
         assert.ok(reads < chunks / 4, `${reads} objects read one by one for ${chunks} chunks`);
         assert.ok((await streamed(r, 1_234_567, 2_500_000)).equals(data.subarray(1_234_567, 3_734_567)), `${name} streamed range`);
@@ -112,7 +112,7 @@ describe('chunked files read in bulk (blob runs)', function () {
     const entry = entries.get('d.bin') as { oid: string; size: number };
     const victim = await withReader(dir, entry, async (r) => {
       const all: PlacedChunk[] = [];
-      for await (const c of r.chunks()) all.push(c);
+      for await (const leaves of r.chunks()) all.push(...leaves);
       return all[Math.floor(all.length / 2)] as PlacedChunk;
     });
     const packDir = join(dir, 'objects/pack');
