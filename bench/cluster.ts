@@ -36,6 +36,7 @@ import type { NodeSnapshot } from '../src/node/snapshot.js';
 import { GITFS_BIN } from '../test/support/cli.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
 import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeReport } from './netns-bench.js';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const log = benchLog('cluster-bench');
 
@@ -174,7 +175,7 @@ class Daemon {
 
 // ---------------------------------------------------------------- helpers
 async function gitfsIn(node: NetnsNode, args: string[], timeoutMs = CLI_TIMEOUT_MS): Promise<string> {
-  const r = await node.exec(process.execPath, [GITFS_BIN, ...args], { env: gitfsEnv(), timeoutMs });
+  const r = await node.exec(process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args], { env: gitfsEnv(), timeoutMs });
   if (r.code !== 0) throw new Error(`gitfs ${args.join(' ')} in ${node.ns} exited ${r.code}: ${r.stderr.trim().slice(-800)}`);
   return r.stdout;
 }
@@ -235,7 +236,7 @@ async function runTrials(name: string, loss: number, daemons: readonly Daemon[],
     const src = join(work, `src${k}`);
     await writeFile(join(src, 'trial.txt'), `${name} trial ${i} ${Math.random()}\n`);
     const t0 = Date.now();
-    const r = await d.node.exec(process.execPath, [GITFS_BIN, 'commit', '--repo', d.repo, '--branch', 'main', '--from', src, '-m', `${name} ${i}`, '--json'], {
+    const r = await d.node.exec(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'commit', '--repo', d.repo, '--branch', 'main', '--from', src, '-m', `${name} ${i}`, '--json'], {
       env: gitfsEnv(),
       timeoutMs: CLI_TIMEOUT_MS,
     });
@@ -530,7 +531,7 @@ async function main(): Promise<number> {
     const serve = async (n: NetnsNode): Promise<Daemon> => {
       const repo = repos[n.index] as string;
       const env = gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}`, ...(INTERVAL_OVERRIDE === undefined ? {} : { GITFS_ANNOUNCE_INTERVAL_MS: String(INTERVAL_OVERRIDE) }) });
-      const d = new Daemon(n.index, n, repo, n.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', repo], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
+      const d = new Daemon(n.index, n, repo, n.spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', repo], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
       daemons.push(d);
       if (!(await until(() => d.nodeId !== undefined || d.exit !== undefined, Date.now() + 30_000, 20)) || d.nodeId === undefined) {
         throw new Error(`daemon of node ${n.index} did not start (${d.exit ?? 'no "serving" within 30 s'}); stderr:\n${d.tail.join('\n')}`);

@@ -25,6 +25,7 @@ import { GITFS_BIN } from '../test/support/cli.js';
 import { Daemon, type LogEvent } from '../test/support/cluster-nodes.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
 import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeKeystream, writeReport } from './netns-bench.js';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const log = benchLog('rollout-bench');
 const { values: opt } = parseArgs({
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     const key = join(work, 'key');
     const first = nodes[0] as NetnsNode;
     const run = async (n: NetnsNode, args: string[], repo?: string): Promise<string> => {
-      const r = await n.exec(process.execPath, [GITFS_BIN, ...args, ...(repo === undefined ? [] : ['--repo', repo])], { env: gitfsEnv(), timeoutMs: 600_000 });
+      const r = await n.exec(process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args, ...(repo === undefined ? [] : ['--repo', repo])], { env: gitfsEnv(), timeoutMs: 600_000 });
       if (r.code !== 0) throw new Error(`gitfs ${args.join(' ')}: ${r.stderr}`);
       return r.stdout;
     };
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
       writeFileSync(join(repos[n.index] as string, 'gitfs', 'node.json'), JSON.stringify(config));
     }
     const serve = async (n: NetnsNode): Promise<void> => {
-      const child = n.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', repos[n.index] as string], { env: gitfsEnv({ GITFS_NODE_NAME: `b${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = n.spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', repos[n.index] as string], { env: gitfsEnv({ GITFS_NODE_NAME: `b${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
       const d = new Daemon(`node ${n.index}`, child);
       daemons.push(d);
       if (!(await until(() => d.find('serving').length > 0, Date.now() + 30_000))) throw new Error(`node ${n.index} did not start: ${d.tail()}`);

@@ -44,6 +44,7 @@ import { parseArgs } from 'node:util';
 import { GITFS_BIN } from '../test/support/cli.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster, type NetnsNode } from '../test/support/netns.js';
 import { benchLog, gitfsEnv, machineLine, shownArgs, until, writeKeystream, writeReport } from './netns-bench.js';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const log = benchLog('swarm-bench');
 
@@ -492,11 +493,11 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
   const config = join(base, 'node.json');
   writeFileSync(config, `${JSON.stringify({ policies: [{ branches: 'images/*', replicas: 'all' }] }, null, 2)}\n`);
   const repos = nodes.map((n) => join(base, `n${n.index}`));
-  const gitfs = (n: NetnsNode, args: string[], timeoutMs = 60_000): Promise<string> => checkedIn(n, process.execPath, [GITFS_BIN, ...args, '--repo', repos[n.index] as string], timeoutMs, gitfsEnv());
+  const gitfs = (n: NetnsNode, args: string[], timeoutMs = 60_000): Promise<string> => checkedIn(n, process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args, '--repo', repos[n.index] as string], timeoutMs, gitfsEnv());
   for (const n of nodes) await gitfs(n, ['init']);
   const serve = async (n: NetnsNode): Promise<void> => {
     const profile = opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`];
-    const child = n.spawn(process.execPath, [...profile, GITFS_BIN, 'serve', '--repo', repos[n.index] as string, '--config', config, ...(VERBOSE ? ['-v'] : [])], { env: gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = n.spawn(process.execPath, [...NODE_FLAGS, ...profile, GITFS_BIN, 'serve', '--repo', repos[n.index] as string, '--config', config, ...(VERBOSE ? ['-v'] : [])], { env: gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
     const d = new Daemon(n, repos[n.index] as string, child, nodes.length);
     daemons.push(d);
     if (!(await until(() => d.nodeId !== undefined || d.exit !== undefined, Date.now() + 30_000)) || d.nodeId === undefined) {
@@ -527,7 +528,7 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
     const tx0 = await txBytes(nodes);
     const tf = join(base, `time-commit-${label}`);
     const tStart = Date.now();
-    const r = await d0.node.exec('/usr/bin/time', ['-f', TIME_FMT, '-o', tf, process.execPath, GITFS_BIN, 'commit', '--repo', d0.repo, '--branch', BRANCH, '--from', dir, '-m', `image ${label}`, '--json'], {
+    const r = await d0.node.exec('/usr/bin/time', ['-f', TIME_FMT, '-o', tf, process.execPath, ...NODE_FLAGS, GITFS_BIN, 'commit', '--repo', d0.repo, '--branch', BRANCH, '--from', dir, '-m', `image ${label}`, '--json'], {
       env: gitfsEnv(),
       timeoutMs: 600_000,
     });

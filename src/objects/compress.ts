@@ -25,9 +25,12 @@ const C_LOG_C = (() => {
   return t;
 })();
 
+/** Byte counts of the sample being measured (one per thread; sampleEntropy is synchronous). */
+const counts = new Int32Array(256);
+
 /** Shannon entropy (bits per byte) of two 512-byte samples, from the start and the middle of `data`. */
 export function sampleEntropy(data: Uint8Array): number {
-  const counts = new Int32Array(256);
+  counts.fill(0);
   const half = data.length >> 1;
   const firstEnd = Math.min(data.length, SAMPLE_BYTES);
   const secondEnd = Math.min(data.length, half + SAMPLE_BYTES);

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { GITFS_BIN, gitfs, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { suiteDirs } from '../support/tmp.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** Starts `gitfs commit`, SIGKILLs it after `ms`, resolves once it is gone. */
 function commitKilledAfter(args: string[], ms: number): Promise<void> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [GITFS_BIN, ...args], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args], { stdio: 'ignore' });
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
     child.on('exit', () => {
       clearTimeout(timer);

@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { GITFS_BIN } from '../support/cli.js';
 import { cleanEnv, Daemon, sleep } from '../support/cluster-nodes.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** A UDP port free on 127.0.0.1 a moment ago. */
 export function freeUdpPort(): Promise<number> {
@@ -51,7 +52,7 @@ export async function within(p: Promise<unknown>, ms: number): Promise<boolean> 
 export class ServeProcess extends Daemon {
   /** Starts `gitfs serve --repo REPO` and waits (bounded) for its `serving` line. */
   static async start(label: string, repo: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServeProcess> {
-    const child = spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', repo], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', repo], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     const p = new ServeProcess(label, child);
     await p.waitFor(() => p.events.some((e) => e.event === 'serving'), timeoutMs, 'the serving line');
     return p;

@@ -27,6 +27,7 @@ import { GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh } from '../support/
 import { stopAllMounts, TestMount } from '../support/mount.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SITE_HOOK = join(ROOT, 'sites', 'hooks', 'symlink');
@@ -63,7 +64,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
   const diag = (): string => logsOf(members, 25);
 
   const gitfs = async (args: readonly string[]): Promise<string> => {
-    const r = await run(process.execPath, [GITFS_BIN, ...args], process.env, 120_000);
+    const r = await run(process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args], process.env, 120_000);
     assert.equal(r.code, 0, `gitfs ${args.join(' ')}: exit ${r.code}\n${r.stdout}${r.stderr}`);
     return r.stdout;
   };

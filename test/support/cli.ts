@@ -1,6 +1,7 @@
 /** Runs the real `gitfs` CLI (bin/gitfs) and the real `git` as separate processes. */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 export const GITFS_BIN = fileURLToPath(new URL('../../../bin/gitfs', import.meta.url));
 
@@ -16,7 +17,7 @@ export function gitfs(args: readonly string[], options: { cwd?: string; env?: No
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      [GITFS_BIN, ...args],
+      [...NODE_FLAGS, GITFS_BIN, ...args],
       { cwd: options.cwd, env: { ...TEST_ENV, ...options.env }, maxBuffer: 256 << 20, encoding: 'utf8' },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
@@ -38,7 +39,7 @@ export async function gitfsOk(args: readonly string[], options: { cwd?: string; 
 /** Runs gitfs and collects stdout as raw bytes. */
 export function gitfsBytes(args: readonly string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [GITFS_BIN, ...args], { env: TEST_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args], { env: TEST_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

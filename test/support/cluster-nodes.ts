@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { NodeSnapshot } from '../../src/node/snapshot.js';
 import { GITFS_BIN } from './cli.js';
 import type { ExecResult, NetnsNode } from './netns.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** One JSON line of a daemon's stderr. */
 export interface LogEvent {
@@ -131,7 +132,7 @@ export class GitfsNode {
 
   /** Runs `gitfs ARGS --repo <repo>` inside the namespace. */
   run(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ExecResult> {
-    return this.net.exec(process.execPath, [GITFS_BIN, ...args, '--repo', this.repo], { env: this.env(opts.env), timeoutMs: opts.timeoutMs ?? 30_000 });
+    return this.net.exec(process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args, '--repo', this.repo], { env: this.env(opts.env), timeoutMs: opts.timeoutMs ?? 30_000 });
   }
 
   /** Like run(), failing with its stderr (and this node's daemon log) unless it exits 0. */
@@ -152,7 +153,7 @@ export class GitfsNode {
   /** Starts `gitfs serve` and waits (bounded) for its `serving` line. */
   async start(extraEnv: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
     if (this.serving) throw new Error(`${this.name}: a daemon runs already`);
-    const child = this.net.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', this.repo], { env: this.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = this.net.spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', this.repo], { env: this.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
     const d = new Daemon(`${this.name} daemon #${this.daemons.length + 1}`, child);
     this.daemons.push(d);
     const deadline = Date.now() + timeoutMs;

@@ -39,6 +39,7 @@ import { Daemon, GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh as waitMesh
 import { stopAllMounts, TestMount } from '../support/mount.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
 import { suiteDirs } from '../support/tmp.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const INTERVAL_MS = 2000;
 const COMMON_ENV = { GITFS_ANNOUNCE_INTERVAL_MS: String(INTERVAL_MS) };
@@ -202,7 +203,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
   /** `gitfs serve --config <current config> -v` on `n`, waiting (bounded) for its `serving` line. */
   async function serve(n: GitfsNode, extraEnv: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
     if (n.serving) throw new Error(`${n.name}: a daemon runs already`);
-    const child = n.net.spawn(process.execPath, [GITFS_BIN, 'serve', '--repo', n.repo, '--config', configPath, '-v'], { env: n.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = n.net.spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', n.repo, '--config', configPath, '-v'], { env: n.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
     const d = new Daemon(`${n.name} daemon #${n.daemons.length + 1}`, child);
     n.daemons.push(d);
     const deadline = Date.now() + timeoutMs;
@@ -481,7 +482,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.match(out, new RegExp(`^fetched cold/x at ${c.oid.slice(0, 12)}: `), out);
     assert.equal(await absentOn(member(3)), 0, `${member(3).name}: blobs absent after gitfs fetch`);
     await verifyCopy(member(3), 'cold/x', c.oid, tree, true);
-    const missing = await reader.net.exec(process.execPath, [GITFS_BIN, 'fetch', '--repo', reader.repo, 'cold/nobody-has-this'], { env: reader.env() });
+    const missing = await reader.net.exec(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'fetch', '--repo', reader.repo, 'cold/nobody-has-this'], { env: reader.env() });
     assert.equal(missing.code, 4, `gitfs fetch of an unannounced branch: exit ${missing.code} ${missing.stderr}`);
     assert.match(missing.stderr, /GITFS_UNKNOWN_BRANCH/);
   });
