@@ -35,6 +35,8 @@ const HIDDEN_RE = /(^|\/)\.fuse_hidden[0-9a-f]{16}$/;
 const MAX_HISTORY = 100_000;
 /** Opens retried when a commit changed the file under them. */
 const OPEN_ATTEMPTS = 3;
+const WARMED_TREES = 4096;
+const SIZE_READS_AT_ONCE = 8;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 
@@ -49,6 +51,8 @@ export class MountFs {
   private readonly histories = new Map<Oid, Map<string, Oid>>();
   private readonly started: number;
   private readonly pages = new PageCachePolicy();
+  /** Trees whose entries' sizes were read ahead (warmSizes), the last WARMED_TREES. */
+  private readonly warmed = new Set<Oid>();
 
   constructor(
     private readonly ws: Workspace,
@@ -212,6 +216,7 @@ export class MountFs {
         const { view } = await this.branchView(r.branch, path);
         const found = await view.resolve(r.rel);
         if (found === undefined) throw new FsError('ENOENT', path);
+        this.warmSizes(found.node);
         return view.list(r.rel, found.node);
       }
       case 'objects':
@@ -224,9 +229,30 @@ export class MountFs {
         const view = new MergedView(this.ws.trees, undefined, root.tree);
         const found = await view.resolve(r.rel);
         if (found === undefined) throw new FsError('ENOENT', path);
+        this.warmSizes(found.node);
         return view.list(r.rel, found.node);
       }
     }
+  }
+
+  /**
+   * Reads the sizes of a listed directory's committed files and symlinks (each the header of its
+   * object) ahead of the stats that usually follow a listing (`ls -l`, `find | xargs stat`), a few
+   * at a time, off the requests' path. Once per tree; failures surface when a stat asks.
+   */
+  private warmSizes(dir: Node): void {
+    if (dir.kind !== 'dir' || dir.lower === null || this.warmed.has(dir.lower)) return;
+    const tree = dir.lower;
+    this.warmed.add(tree);
+    if (this.warmed.size > WARMED_TREES) this.warmed.delete(this.warmed.keys().next().value as Oid);
+    void (async () => {
+      // Only objects held here: on a partial node an absent one would be fetched whole from peers.
+      const objects = this.ws.repo.objects;
+      const sized = [...(await this.ws.trees.get(tree)).values()].filter((e) => e.kind !== 'dir' && e.size === undefined && objects.hasPacked(e.oid));
+      for (let i = 0; i < sized.length; i += SIZE_READS_AT_ONCE) {
+        await Promise.all(sized.slice(i, i + SIZE_READS_AT_ONCE).map((e) => objects.sizeOf(e.oid).catch(() => undefined)));
+      }
+    })().catch(() => undefined);
   }
 
   async readlink(path: string): Promise<string> {
