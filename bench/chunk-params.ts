@@ -22,8 +22,8 @@ async function chunkIds(path: string, chunker: Chunker): Promise<Map<string, num
   const fh = await open(path, 'r');
   try {
     for await (const runs of chunkFile(fh, chunker)) {
-      for (const { block, lengths } of runs) {
-        let at = 0;
+      for (const { block, offset, lengths } of runs) {
+        let at = offset;
         for (const n of lengths) {
           ids.set(createHash('sha1').update(block.subarray(at, at + n)).digest('base64'), n);
           at += n;

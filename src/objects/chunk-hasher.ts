@@ -1,14 +1,13 @@
 /**
  * Main-thread side of the hash worker: one shared worker (unref'd, so it never keeps the process
- * alive), jobs matched to results by id. A block handed to `hash` is unusable until its result
- * returns it.
+ * alive), jobs matched to results by id. A file is a stream of blocks sent in order; each block
+ * comes back cut into chunks with their ids, its memory handed over for good.
  */
 import { Worker } from 'node:worker_threads';
+import type { ChunkerParams } from './chunker.js';
+import type { CutJob, CutResult, HashedRun } from './hash-worker.js';
 import { oidFromBytes, type Oid } from './oid.js';
-import type { HashJob, HashResult } from './hash-worker.js';
 import type { StoredHint } from './stored-entry.js';
-
-const OWNED_MIN_BYTES = 64 << 10;
 
 export interface HashedChunk {
   readonly oid: Oid;
@@ -16,17 +15,21 @@ export interface HashedChunk {
   readonly hint: StoredHint | undefined;
 }
 
+type Pending = { resolve: (r: CutResult) => void; reject: (e: Error) => void };
+
 export class ChunkHasher {
   private static instance: ChunkHasher | undefined;
   private readonly worker: Worker;
-  private readonly waiting = new Map<number, { resolve: (r: HashResult) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, Pending>();
   private nextId = 0;
+  private nextStream = 0;
 
   private constructor() {
     this.worker = new Worker(new URL('./hash-worker.js', import.meta.url));
-    this.worker.on('message', (r: HashResult) => {
+    this.worker.on('message', (r: CutResult) => {
       this.waiting.get(r.id)?.resolve(r);
       this.waiting.delete(r.id);
+      if (this.waiting.size === 0) this.worker.unref();
     });
     this.worker.on('error', (e) => this.failAll(e));
     this.worker.on('exit', (code) => this.failAll(new Error(`hash worker exited with code ${code}`)));
@@ -45,34 +48,61 @@ export class ChunkHasher {
     if (ChunkHasher.instance === this) ChunkHasher.instance = undefined;
   }
 
-  /** Hashes the consecutive chunks of `block` with the given lengths. */
-  async hash(block: Buffer, lengths: readonly number[]): Promise<HashedChunk[]> {
-    // Only a buffer that surely owns its memory is transferred: Node's pooled slabs (8 KiB) are
-    // shared between small Buffers, so anything small or offset is copied first.
-    const owned = block.byteOffset === 0 && block.buffer instanceof ArrayBuffer && block.buffer.byteLength >= OWNED_MIN_BYTES;
-    const own = owned ? block : Buffer.from(block.buffer.slice(block.byteOffset, block.byteOffset + block.length));
-    const id = this.nextId++;
-    const result = new Promise<HashResult>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-    const job: HashJob = { id, buffer: own.buffer as ArrayBuffer, lengths: Int32Array.from(lengths) };
-    this.worker.ref();
-    this.worker.postMessage(job, [job.buffer]);
-    let r: HashResult;
-    try {
-      r = await result;
-    } finally {
-      if (this.waiting.size === 0) this.worker.unref();
-    }
-    const data = Buffer.from(r.buffer);
-    const out: HashedChunk[] = [];
-    let at = 0;
-    lengths.forEach((len, i) => {
-      out.push({
-        oid: oidFromBytes(r.ids, 20 * i),
-        data: data.subarray(at, at + len),
-        hint: r.stored[i] === 1 ? { adler32: r.adlers[i] as number, entryCrc32: r.crcs[i] as number } : undefined,
-      });
-      at += len;
-    });
-    return out;
+  /** A new stream: one file's blocks, cut with `params`. */
+  stream(params: ChunkerParams): HashStream {
+    return new HashStream(this, this.nextStream++, params);
   }
+
+  /** Sends `job` (transferring `transfer`) and waits for its result. */
+  send(job: CutJob, transfer: ArrayBuffer[]): Promise<CutResult> {
+    const result = new Promise<CutResult>((resolve, reject) => this.waiting.set(job.id, { resolve, reject }));
+    this.worker.ref();
+    this.worker.postMessage(job, transfer);
+    return result;
+  }
+
+  newId(): number {
+    return this.nextId++;
+  }
+}
+
+/** One file's blocks on their way through the hash worker. */
+export class HashStream {
+  constructor(
+    private readonly hasher: ChunkHasher,
+    private readonly id: number,
+    private readonly params: ChunkerParams,
+  ) {}
+
+  /**
+   * Cuts and hashes the next block (the chunks that end in it, runs in file order). `block` must
+   * own its memory from its first byte (Buffer.allocUnsafeSlow); it is unusable afterwards.
+   */
+  async next(block: Buffer, eof: boolean): Promise<HashedChunk[][]> {
+    if (block.byteOffset !== 0) throw new Error('a block must start its own memory');
+    const buffer = block.buffer as ArrayBuffer;
+    const r = await this.hasher.send({ id: this.hasher.newId(), stream: this.id, params: this.params, buffer, length: block.length, eof }, [buffer]);
+    if ('error' in r) throw new Error(`hash worker: ${r.error}`);
+    return r.runs.map(chunksOf);
+  }
+
+  /** The file failed before its last block: the worker forgets the stream. */
+  drop(): void {
+    this.hasher.send({ id: this.hasher.newId(), stream: this.id, drop: true }, []).catch(() => undefined);
+  }
+}
+
+function chunksOf(r: HashedRun): HashedChunk[] {
+  const data = Buffer.from(r.buffer);
+  const out: HashedChunk[] = [];
+  let at = r.offset;
+  r.lengths.forEach((len, i) => {
+    out.push({
+      oid: oidFromBytes(r.ids, 20 * i),
+      data: data.subarray(at, at + len),
+      hint: r.stored[i] === 1 ? { adler32: r.adlers[i] as number, entryCrc32: r.crcs[i] as number } : undefined,
+    });
+    at += len;
+  });
+  return out;
 }

@@ -1,6 +1,7 @@
 /**
- * Cuts a file into content-defined chunks while reading it, with one block of read-ahead.
- * Memory: at most two blocks plus the chunks the consumer still holds.
+ * Cuts a file into content-defined chunks a block at a time. A chunk may span blocks: the tail
+ * of a block after its last cut is carried to the next one. Memory: a block plus the carried
+ * tail, plus the chunks the consumer still holds.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Chunker } from './chunker.js';
@@ -8,13 +9,18 @@ import type { Chunker } from './chunker.js';
 /** Read size; a block always holds at least two chunks of the largest size. */
 const MIN_BLOCK_BYTES = 2 << 20;
 
-interface Block {
+export function blockBytes(chunker: Chunker): number {
+  return Math.max(MIN_BLOCK_BYTES, 2 * chunker.params.maxSize);
+}
+
+export interface Block {
   readonly data: Buffer;
   readonly eof: boolean;
 }
 
 async function readBlock(fh: FileHandle, position: number, size: number): Promise<Block> {
-  const data = Buffer.allocUnsafe(size);
+  // Its own memory (never a pooled slab), so that it can be transferred to a worker.
+  const data = Buffer.allocUnsafeSlow(size);
   let filled = 0;
   while (filled < size) {
     const { bytesRead } = await fh.read(data, filled, size - filled, position + filled);
@@ -24,53 +30,72 @@ async function readBlock(fh: FileHandle, position: number, size: number): Promis
   return { data, eof: false };
 }
 
-/** Consecutive chunks of one buffer: the chunk lengths, starting at the buffer's first byte. */
-export interface ChunkRun {
-  readonly block: Buffer;
-  readonly lengths: number[];
-}
-
-/**
- * Yields the file's chunks in file order, a block's worth at a time, as runs over buffers that
- * the consumer owns from then on (it may transfer them to a worker): nothing yielded is used
- * again here.
- */
-export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerator<ChunkRun[]> {
-  const maxSize = chunker.params.maxSize;
-  const blockBytes = Math.max(MIN_BLOCK_BYTES, 2 * maxSize);
+/** Reads the file in blocks of `size` bytes, one block ahead; the consumer owns each block. */
+export async function* readBlocks(fh: FileHandle, size: number): AsyncGenerator<Block> {
   let position = 0;
-  let carry: Buffer = Buffer.alloc(0);
-  let next = readBlock(fh, position, blockBytes);
+  let next = readBlock(fh, position, size);
   try {
     for (;;) {
       const block = await next;
       position += block.data.length;
-      if (!block.eof) next = readBlock(fh, position, blockBytes);
-      const runs: ChunkRun[] = [];
-      let at = 0;
-      if (carry.length > 0) {
-        // Chunks that start in the carried tail end within maxSize bytes: cut them from a small
-        // joint buffer instead of copying the whole block behind the tail.
-        const head = block.data.subarray(0, maxSize);
-        const joint = Buffer.concat([carry, head]);
-        const jointEof = block.eof && head.length === block.data.length;
-        const lengths: number[] = [];
-        const start = chunker.cuts(joint, 0, joint.length, jointEof, lengths, carry.length);
-        if (start < carry.length) throw new Error('chunker needed more than maxSize bytes');
-        runs.push({ block: joint.subarray(0, start), lengths });
-        at = start - carry.length;
-      }
-      const buf = block.data;
-      const lengths: number[] = [];
-      const first = at;
-      at = chunker.cuts(buf, at, buf.length, block.eof, lengths);
-      carry = Buffer.from(buf.subarray(at));
-      if (lengths.length > 0) runs.push({ block: first === 0 ? buf.subarray(0, at) : Buffer.from(buf.subarray(first, at)), lengths });
-      if (runs.length > 0) yield runs;
+      if (!block.eof) next = readBlock(fh, position, size);
+      yield block;
       if (block.eof) return;
     }
   } finally {
     // The consumer may stop early (an error elsewhere): the read-ahead must not reject unobserved.
     await next.catch(() => undefined);
+  }
+}
+
+/** Consecutive chunks of one buffer: their lengths, the first starting at `block[offset]`. */
+export interface ChunkRun {
+  readonly block: Buffer;
+  readonly offset: number;
+  readonly lengths: number[];
+}
+
+/** Cuts consecutive blocks of one file, carrying each block's uncut tail to the next. */
+export class BlockCutter {
+  private carry: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly chunker: Chunker) {}
+
+  /**
+   * The chunks that end in `data` (the carried tail first), as runs over buffers the caller owns
+   * from then on: `data` itself, and a small joint buffer for the chunks that start in the tail.
+   */
+  next(data: Buffer, eof: boolean): ChunkRun[] {
+    const maxSize = this.chunker.params.maxSize;
+    const runs: ChunkRun[] = [];
+    let at = 0;
+    if (this.carry.length > 0) {
+      // Chunks that start in the carried tail end within maxSize bytes: cut them from a joint
+      // buffer instead of copying the whole block behind the tail.
+      const head = data.subarray(0, maxSize);
+      const joint = Buffer.allocUnsafeSlow(this.carry.length + head.length);
+      this.carry.copy(joint, 0);
+      head.copy(joint, this.carry.length);
+      const lengths: number[] = [];
+      const start = this.chunker.cuts(joint, 0, joint.length, eof && head.length === data.length, lengths, this.carry.length);
+      if (start < this.carry.length) throw new Error('chunker needed more than maxSize bytes');
+      runs.push({ block: joint, offset: 0, lengths });
+      at = start - this.carry.length;
+    }
+    const lengths: number[] = [];
+    const first = at;
+    at = this.chunker.cuts(data, at, data.length, eof, lengths);
+    this.carry = Buffer.from(data.subarray(at));
+    if (lengths.length > 0) runs.push({ block: data, offset: first, lengths });
+    return runs;
+  }
+}
+
+/** Yields the file's chunks in file order, a block's worth at a time (bench/chunk-params.ts). */
+export async function* chunkFile(fh: FileHandle, chunker: Chunker): AsyncGenerator<ChunkRun[]> {
+  const cutter = new BlockCutter(chunker);
+  for await (const block of readBlocks(fh, blockBytes(chunker))) {
+    const runs = cutter.next(block.data, block.eof);
+    if (runs.length > 0) yield runs;
   }
 }

@@ -1,18 +1,20 @@
 /**
  * Stores one large file as chunk blobs plus its chunk tree, streaming: the file is never held
- * whole. Three stages overlap: this thread reads and cuts block k+1 while the hash worker hashes
- * block k, and chunk writes are issued without waiting for each other (compression runs on the
- * thread pool), at most WINDOW outstanding.
+ * whole. Three stages overlap: this thread reads block k+1 and packs the chunks of block k-1
+ * while the hash worker cuts and hashes block k, and chunk writes are issued without waiting for
+ * each other (compression runs on the thread pool), at most WINDOW outstanding.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { ChunkHasher, type HashedChunk } from './chunk-hasher.js';
 import { ChunkTreeBuilder, type ChunkTreeParams } from './chunk-tree.js';
-import { chunkFile } from './chunk-stream.js';
+import { blockBytes, readBlocks } from './chunk-stream.js';
 import type { Chunker } from './chunker.js';
 import type { ObjectSink } from './object-store.js';
 import type { Oid } from './oid.js';
 
 const WINDOW = 32;
+/** Blocks sent to the hash worker before the oldest is packed. */
+const BLOCKS_AHEAD = 2;
 
 export async function writeChunkedFile(
   fh: FileHandle,
@@ -24,7 +26,8 @@ export async function writeChunkedFile(
   const hasher = ChunkHasher.shared();
   const builder = new ChunkTreeBuilder(sink, treeParams);
   const window: Array<Promise<Oid>> = [];
-  let hashing: Promise<HashedChunk[][]> | undefined;
+  /** Blocks at the hash worker, oldest first: while this thread packs one, the worker has the next. */
+  const hashing: Array<Promise<HashedChunk[][]>> = [];
   const consume = async (batch: Promise<HashedChunk[][]>): Promise<void> => {
     for (const run of await batch) {
       for (const chunk of run) {
@@ -36,18 +39,22 @@ export async function writeChunkedFile(
       }
     }
   };
+  const stream = hasher.stream(chunker.params);
+  let ended = false;
   try {
-    for await (const runs of chunkFile(fh, chunker)) {
+    for await (const block of readBlocks(fh, blockBytes(chunker))) {
       signal?.throwIfAborted();
-      const batch = Promise.all(runs.map((r) => hasher.hash(r.block, r.lengths)));
+      const batch = stream.next(block.data, block.eof);
+      ended = block.eof;
       batch.catch(() => undefined);
-      if (hashing !== undefined) await consume(hashing);
-      hashing = batch;
+      hashing.push(batch);
+      if (hashing.length > BLOCKS_AHEAD) await consume(hashing.shift() as Promise<HashedChunk[][]>);
     }
-    if (hashing !== undefined) await consume(hashing);
+    while (hashing.length > 0) await consume(hashing.shift() as Promise<HashedChunk[][]>);
     await Promise.all(window);
   } catch (e) {
-    await Promise.allSettled([hashing, ...window]);
+    if (!ended) stream.drop();
+    await Promise.allSettled([...hashing, ...window]);
     throw e;
   }
   return builder.finish();

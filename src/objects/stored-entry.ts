@@ -3,10 +3,9 @@
  * content alone, away from the pack: the object id, the Adler-32 of its zlib stream and the
  * CRC-32 of the whole entry (for the pack index). The hash worker computes these in bulk.
  */
-import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { isIncompressible, zlibStoredPieces } from './compress.js';
-import { objectHeader, type ObjectType } from './oid.js';
+import { objectIdBytes, type ObjectType } from './oid.js';
 import { encodeEntryHeader, packTypeOf } from './pack-format.js';
 
 export interface StoredHint {
@@ -22,7 +21,7 @@ export function entryCrc32(type: ObjectType, size: number, zlibPieces: readonly 
 
 /** The raw 20-byte id of a blob, and a stored-entry hint when the content will not compress. */
 export function hashBlob(data: Uint8Array): { id: Buffer; hint: StoredHint | undefined } {
-  const id = createHash('sha1').update(objectHeader('blob', data.length)).update(data).digest();
+  const id = objectIdBytes('blob', data);
   if (!isIncompressible(data)) return { id, hint: undefined };
   const pieces = zlibStoredPieces(data);
   const trailer = pieces[pieces.length - 1] as Buffer;
