@@ -9,6 +9,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { Chunker } from '../src/objects/chunker.js';
 import { sampleEntropy } from '../src/objects/compress.js';
 import { adler32 } from '../src/objects/kernels.js';
+import { objectIdBytes } from '../src/objects/oid.js';
 import { DEFAULT_FORMAT } from '../src/repo/repo-format.js';
 
 const data = randomBytes(256 << 20);
@@ -25,6 +26,7 @@ const cases: Array<[string, () => void]> = [
   ['cut (gear CDC)', () => void chunker.cutAll(data)],
   ['SHA-1 per 8 KiB chunk', perChunk((p) => void createHash('sha1').update(p).digest())],
   ['SHA-1 per 8 KiB chunk, one-shot (crypto.hash)', perChunk((p) => void hash('sha1', p, 'buffer'))],
+  ['git blob id per 8 KiB chunk: header and copy, one call (objectIdBytes)', perChunk((p) => void objectIdBytes('blob', p))],
   ['SHA-1 of the whole 256 MiB, one call', () => void hash('sha1', data, 'buffer')],
   ['Adler-32 per chunk', perChunk((p) => void adler32(p))],
   ['CRC-32 per chunk', perChunk((p) => void crc32(p))],
