@@ -37,6 +37,7 @@ const MAX_HISTORY = 100_000;
 const OPEN_ATTEMPTS = 3;
 const WARMED_TREES = 4096;
 const SIZE_READS_AT_ONCE = 8;
+const QUEUED_SIZE_READS = 4096;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 
@@ -51,8 +52,10 @@ export class MountFs {
   private readonly histories = new Map<Oid, Map<string, Oid>>();
   private readonly started: number;
   private readonly pages = new PageCachePolicy();
-  /** Trees whose entries' sizes were read ahead (warmSizes), the last WARMED_TREES. */
+  /** Trees whose entries' sizes were read ahead (warmSizes), the last WARMED_TREES; the reads waiting and running. */
   private readonly warmed = new Set<Oid>();
+  private readonly sizeQueue: Oid[] = [];
+  private sizeReads = 0;
 
   constructor(
     private readonly ws: Workspace,
@@ -237,22 +240,39 @@ export class MountFs {
 
   /**
    * Reads the sizes of a listed directory's committed files and symlinks (each the header of its
-   * object) ahead of the stats that usually follow a listing (`ls -l`, `find | xargs stat`), a few
-   * at a time, off the requests' path. Once per tree; failures surface when a stat asks.
+   * object) ahead of the stats that usually follow a listing (`ls -l`, `find | xargs stat`), off
+   * the requests' path: once per tree, SIZE_READS_AT_ONCE at a time for the whole mount, at most
+   * QUEUED_SIZE_READS waiting. Failures surface when a stat asks.
    */
   private warmSizes(dir: Node): void {
     if (dir.kind !== 'dir' || dir.lower === null || this.warmed.has(dir.lower)) return;
     const tree = dir.lower;
     this.warmed.add(tree);
     if (this.warmed.size > WARMED_TREES) this.warmed.delete(this.warmed.keys().next().value as Oid);
-    void (async () => {
-      // Only objects held here: on a partial node an absent one would be fetched whole from peers.
-      const objects = this.ws.repo.objects;
-      const sized = [...(await this.ws.trees.get(tree)).values()].filter((e) => e.kind !== 'dir' && e.size === undefined && objects.hasPacked(e.oid));
-      for (let i = 0; i < sized.length; i += SIZE_READS_AT_ONCE) {
-        await Promise.all(sized.slice(i, i + SIZE_READS_AT_ONCE).map((e) => objects.sizeOf(e.oid).catch(() => undefined)));
-      }
-    })().catch(() => undefined);
+    const objects = this.ws.repo.objects;
+    this.ws.trees.get(tree).then(
+      (listing) => {
+        for (const e of listing.values()) {
+          // Only objects held here: on a partial node an absent one would be fetched whole from peers.
+          if (e.kind !== 'dir' && e.size === undefined && this.sizeQueue.length < QUEUED_SIZE_READS && objects.hasPacked(e.oid)) this.sizeQueue.push(e.oid);
+        }
+        this.readSizes();
+      },
+      () => undefined,
+    );
+  }
+
+  private readSizes(): void {
+    while (this.sizeReads < SIZE_READS_AT_ONCE && this.sizeQueue.length > 0) {
+      this.sizeReads++;
+      this.ws.repo.objects
+        .sizeOf(this.sizeQueue.shift() as Oid)
+        .catch(() => undefined)
+        .finally(() => {
+          this.sizeReads--;
+          this.readSizes();
+        });
+    }
   }
 
   async readlink(path: string): Promise<string> {
@@ -280,7 +300,7 @@ export class MountFs {
     const h = this.handle(fh);
     const others: Array<Oid | undefined> = [];
     for (const [n, o] of this.handles.entries()) if (n !== fh && o.path === h.path) others.push(o.kind === 'git' ? o.content.oid : undefined);
-    return this.pages.opened(h.path, h.kind === 'git' ? h.content.oid : undefined, others);
+    return this.pages.opened(h.path, fh, h.kind === 'git' ? h.content.oid : undefined, others);
   }
 
   private async openHandle(path: string, flags: number): Promise<number> {
@@ -359,6 +379,7 @@ export class MountFs {
 
   async read(fh: number, into: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh);
+    this.pages.read(h.path, fh);
     if (h.kind === 'data') return (await readP(h.fd, into, 0, length, position)).bytesRead;
     if (h.content.chunked) {
       h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);

@@ -23,6 +23,8 @@ export class ChunkHasher {
   private readonly waiting = new Map<number, Pending>();
   private nextId = 0;
   private nextStream = 0;
+  /** Why the worker stopped, once it has. */
+  private failure: Error | undefined;
 
   private constructor() {
     this.worker = new Worker(new URL('./hash-worker.js', import.meta.url));
@@ -43,6 +45,7 @@ export class ChunkHasher {
   }
 
   private failAll(e: Error): void {
+    this.failure ??= e;
     for (const w of this.waiting.values()) w.reject(e);
     this.waiting.clear();
     if (ChunkHasher.instance === this) ChunkHasher.instance = undefined;
@@ -55,6 +58,8 @@ export class ChunkHasher {
 
   /** Sends `job` (transferring `transfer`) and waits for its result. */
   send(job: CutJob, transfer: ArrayBuffer[]): Promise<CutResult> {
+    // A stream outlives a worker that died under it: its later blocks fail, never wait forever.
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     const result = new Promise<CutResult>((resolve, reject) => this.waiting.set(job.id, { resolve, reject }));
     this.worker.ref();
     this.worker.postMessage(job, transfer);

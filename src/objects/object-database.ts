@@ -22,7 +22,7 @@ import type { Oid } from './oid.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
 import type { BlobRef, GitObject, ObjectReader } from './object-store.js';
 import { readBlobRun, type PackedEntry } from './blob-runs.js';
-import { readSizedBlob } from './typed-read.js';
+import { readBlobsOneByOne, readSizedBlob } from './typed-read.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
 import type { Promisor } from './promisor.js';
@@ -36,6 +36,8 @@ const PREFIX_RE = /^[0-9a-f]{4,40}$/;
 const PACK_IDX_RE = /^(pack-[^/]+)\.idx$/;
 
 const MAX_REMEMBERED_SIZES = 1 << 18;
+/** Largest run of blobs read in bulk: a mount segment (1 MiB) with a largest chunk (64 MiB) at each end. */
+const MAX_RUN_BYTES = 160 << 20;
 
 export class ObjectDatabase implements ObjectReader {
   readonly objectsDir: string;
@@ -119,6 +121,11 @@ export class ObjectDatabase implements ObjectReader {
   /** See ObjectReader.readBlobRun: entries that lie together in a pack are read and checked in bulk (blob-runs.ts). */
   readBlobRun(blobs: readonly BlobRef[]): Promise<Buffer> {
     this.assertOpen();
+    // Sizes come from chunk trees, which may lie: a run that claims more than a bulk read would
+    // hold is read one by one, each blob compared with its claim before anything is joined.
+    let claimed = 0;
+    for (const b of blobs) claimed += b.size;
+    if (claimed > MAX_RUN_BYTES || blobs.some((b) => !(b.size <= this.maxObjectBytes))) return readBlobsOneByOne(this, blobs);
     return readBlobRun(blobs, (b) => this.locatePacked(b.oid), (b) => readSizedBlob(this, b));
   }
 

@@ -21,8 +21,12 @@ export async function readSizedBlob(store: ObjectReader, blob: BlobRef): Promise
 }
 
 /** The contents of `blobs` back to back, each checked: in bulk where the store can, else one by one. */
-export async function readBlobRun(store: ObjectReader, blobs: readonly BlobRef[]): Promise<Buffer> {
-  if (store.readBlobRun !== undefined) return store.readBlobRun(blobs);
+export function readBlobRun(store: ObjectReader, blobs: readonly BlobRef[]): Promise<Buffer> {
+  return store.readBlobRun !== undefined ? store.readBlobRun(blobs) : readBlobsOneByOne(store, blobs);
+}
+
+/** The contents of `blobs` back to back, each read whole and compared with its size before they are joined. */
+export async function readBlobsOneByOne(store: ObjectReader, blobs: readonly BlobRef[]): Promise<Buffer> {
   const parts = await Promise.all(blobs.map((b) => readSizedBlob(store, b)));
   return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }
