@@ -82,7 +82,7 @@ cleanup() {
   exit "$rc"
 }
 rm -rf --one-file-system "$WORK"
-mkdir -p "$WORK"
+mkdir -p "$WORK/repos"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

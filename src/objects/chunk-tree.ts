@@ -11,6 +11,7 @@
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { hashObject, type Oid } from './oid.js';
 import type { ObjectSink } from './object-store.js';
+import { storedHint } from './stored-entry.js';
 import { encodeTree, TreeModes, type TreeEntry } from './tree.js';
 
 export interface ChunkTreeParams {
@@ -107,8 +108,10 @@ export class ChunkTreeBuilder {
     const content = encodeTree(entries);
     const oid = hashObject('tree', content);
     // Node ids are known at once, so the walk never waits for a node to be stored; a failed
-    // write surfaces from the sink's own completion (PackWriter.finish).
-    this.sink.writeHashed(oid, 'tree', content).catch(() => undefined);
+    // write surfaces from the sink's own completion (PackWriter.finish). Nodes are stored without
+    // compression: deflate saves a third of their bytes (the offsets; the ids are random), 0.16 %
+    // of the file, for a deflate call per node that cost a tenth of a commit's time.
+    this.sink.writeHashed(oid, 'tree', content, storedHint('tree', content)).catch(() => undefined);
     return oid;
   }
 }

@@ -37,7 +37,8 @@ export const DEFAULT_MAX_OBJECT_BYTES = 256 * 1024 * 1024;
  * Write side: where new objects go. The caller has computed `oid` (it must be
  * `hashObject(type, content)`); `hint` says the content is stored uncompressed and carries its
  * checksums. Writes may still be in flight when the promise settles or when a caller moves on;
- * the sink's own completion (PackWriter.finish) reports their failures.
+ * the sink's own completion (PackWriter.finish) reports their failures. Once the promise
+ * resolves, the sink no longer reads `content` (the caller may reuse its memory).
  */
 export interface ObjectSink {
   writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid>;

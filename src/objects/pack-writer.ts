@@ -1,17 +1,24 @@
 /**
- * Writes objects straight into a new pack (.pack + .idx v2), never one loose file per object.
+ * Writes objects straight into new packs (.pack + .idx v2), never one loose file per object.
+ *
+ * A batch of objects (one commit's worth) goes into packs of at most `maxObjectsPerPack`
+ * objects. Each pack's header announces that many from the start, so the pack's SHA-1 trailer
+ * is computed while its bytes go out; only the last pack, which usually holds fewer, is read
+ * back once to hash it with its real count (as `git fast-import` does for every pack).
  *
  * Invariants:
- * - an object already in the repository, or already in this pack, is never written again;
- * - the pack is built under objects/pack/tmp_pack_gitfs_* (ignored by readers, removed by
+ * - an object already in the repository, or already offered to this writer, is never written again;
+ * - a pack is built under objects/pack/tmp_pack_gitfs_* (ignored by readers, removed by
  *   `git gc`'s temporary-file cleanup) and becomes visible only by rename, .pack first and .idx
- *   last, after both are fsynced; a crash leaves at worst an unreferenced temporary file;
- * - memory is bounded: entries are appended through a small buffer with positional writes, and
- *   the entry table keeps about 40 bytes per object.
+ *   last, after both are fsynced; a crash leaves at worst an unreferenced temporary file, or
+ *   complete packs whose objects nothing refers to yet (they are kept: another writer may
+ *   already have found an object in them);
+ * - memory is bounded: entries are framed into a few 1 MiB blocks written in order (PackOutput,
+ *   direct I/O where the file system takes it), and the writer keeps about 70 bytes per object.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateIfSmaller, isIncompressible, writeZlibStored, zlibStoredLength, zlibStoredPieces } from './compress.js';
 import { entryCrc32, type StoredHint } from './stored-entry.js';
@@ -19,6 +26,7 @@ import { hashObject, type ObjectType, type Oid } from './oid.js';
 import { encodeEntryHeader, packTypeOf, PACK_HEADER_BYTES, PACK_SIGNATURE, PACK_VERSION } from './pack-format.js';
 import { encodePackIndex } from './pack-index-writer.js';
 import { PackEntryTable } from './pack-entry-table.js';
+import { PackOutput } from './pack-output.js';
 import { fsyncDir } from '../util/durable.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 
@@ -32,9 +40,14 @@ export interface PackWriterComponents {
 export interface PackWriterOptions {
   /** zlib level for compressible objects (0 stores everything uncompressed). */
   readonly compressionLevel: number;
-  /** Mark the pack a promisor pack (src/repo/partial.ts): the marker is in place before the pack appears. */
+  /** Mark the packs promisor packs (src/repo/partial.ts): the marker is in place before a pack appears. */
   readonly promisor?: boolean;
+  /** Objects per pack (default DEFAULT_OBJECTS_PER_PACK: ~256 MiB of 8 KiB chunks). */
+  readonly maxObjectsPerPack?: number;
 }
+
+/** 2^15 objects: a GiB of chunks makes four packs, and the last one read back is at most this many. */
+export const DEFAULT_OBJECTS_PER_PACK = 1 << 15;
 
 export interface PackWriteStats {
   /** Objects offered to the writer, and their content bytes. */
@@ -46,45 +59,60 @@ export interface PackWriteStats {
   bytesStored: number;
 }
 
-export interface FinishedPack {
-  readonly name: string;
+export interface FinishedPacks {
+  /** `pack-<checksum>` of each pack made visible, in the order written. */
+  readonly names: readonly string[];
   readonly objects: number;
 }
 
-const BUFFER_BYTES = 1 << 20;
-const MAX_PENDING_WRITES = 8;
-const SYNC_EVERY_BYTES = 64 << 20;
+/** One pack being filled. */
+interface Segment {
+  readonly tmpPath: string;
+  readonly out: PackOutput;
+  readonly table: PackEntryTable;
+}
 
 export class PackWriter {
   readonly stats: PackWriteStats = { objectsOffered: 0, bytesOffered: 0, objectsWritten: 0, bytesWritten: 0, bytesStored: 0 };
-  private readonly table = new PackEntryTable();
-  private buffer: Buffer = Buffer.allocUnsafe(BUFFER_BYTES);
-  private buffered = 0;
-  private position = PACK_HEADER_BYTES;
-  private readonly pendingWrites = new Set<Promise<unknown>>();
-  private readonly spare: Buffer[] = [];
-  private unsynced = 0;
-  private syncing: Promise<void> | undefined;
-  /** The first failure of any background step (a write, a deflate, a datasync): it fails the pack. */
+  /** Every object offered, for the "never twice" rule across this writer's packs (offsets unused). */
+  private readonly offered = new PackEntryTable();
+  private segment: Segment;
+  /** Packs full and being made visible, in order; each resolves to its name. */
+  private readonly sealing: Array<Promise<string>> = [];
+  /** The first failure of a deflate or of sealing a pack: it fails the writer. */
   private failure: unknown;
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly maxObjects: number;
 
   private constructor(
     private readonly components: PackWriterComponents,
     private readonly options: PackWriterOptions,
-    private readonly fh: FileHandle,
-    private readonly tmpPath: string,
-  ) {}
+  ) {
+    this.maxObjects = options.maxObjectsPerPack ?? DEFAULT_OBJECTS_PER_PACK;
+    if (!Number.isInteger(this.maxObjects) || this.maxObjects < 1 || this.maxObjects >= 2 ** 32) throw new RangeError('maxObjectsPerPack out of range');
+    this.segment = this.newSegment();
+  }
 
   static async create(components: PackWriterComponents, options: PackWriterOptions): Promise<PackWriter> {
-    const tmpPath = join(components.packDir, `tmp_pack_gitfs_${randomBytes(8).toString('hex')}`);
-    const fh = await open(tmpPath, 'wx+', 0o444);
+    const writer = new PackWriter(components, options);
+    // Fails here (not at the first write) when the pack directory cannot take a file.
+    await writer.segment.out.ready().catch(async (e: unknown) => {
+      await writer.abort();
+      throw asPackError(e, writer.segment.tmpPath);
+    });
+    return writer;
+  }
+
+  private newSegment(): Segment {
+    const tmpPath = join(this.components.packDir, `tmp_pack_gitfs_${randomBytes(8).toString('hex')}`);
+    const out = new PackOutput(tmpPath, 0o444);
     const header = Buffer.alloc(PACK_HEADER_BYTES);
     PACK_SIGNATURE.copy(header, 0);
     header.writeUInt32BE(PACK_VERSION, 4);
-    await fh.write(header, 0, header.length, 0);
-    return new PackWriter(components, options, fh, tmpPath);
+    header.writeUInt32BE(this.maxObjects, 8);
+    out.append(header);
+    return { tmpPath, out, table: new PackEntryTable() };
   }
 
   /** Stores one object held whole; resolves to its id once it is safely queued. */
@@ -96,205 +124,181 @@ export class PackWriter {
   /**
    * Stores an object whose id the caller computed (it must be `hashObject(type, content)`).
    * Incompressible content is framed into the pack synchronously; the rest is deflated on the
-   * thread pool. The promise settles when the writer can take more (back-pressure). A `hint`
-   * (from the hash worker) says the content is stored uncompressed and carries its checksums.
+   * thread pool. The promise settles when the writer can take more (back-pressure), and the
+   * writer is then done with `content`. A `hint` (from the hash worker) says the content is
+   * stored uncompressed and carries its checksums.
    */
   writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid> {
     if (this.closed) throw new Error('PackWriter used after finish/abort');
     this.stats.objectsOffered++;
     this.stats.bytesOffered += content.length;
     if (this.components.existing.contains(oid)) return Promise.resolve(oid);
-    const index = this.table.reserve(oid);
-    if (index === undefined) return Promise.resolve(oid);
+    if (this.offered.reserve(oid) === undefined) return Promise.resolve(oid);
     if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
-      this.appendStored(index, type, content, hint);
-      return this.pendingWrites.size > MAX_PENDING_WRITES ? this.backpressure().then(() => oid) : Promise.resolve(oid);
+      this.appendStored(oid, type, content, hint);
+      return this.backpressure().then(() => oid);
     }
-    const task = this.track(this.inflight, this.deflateAndAppend(index, type, content));
+    const task = this.track(this.deflateAndAppend(oid, type, content));
     return task.then(() => oid);
   }
 
-  private async deflateAndAppend(index: number, type: ObjectType, content: Uint8Array): Promise<void> {
+  private async deflateAndAppend(oid: Oid, type: ObjectType, content: Uint8Array): Promise<void> {
     const deflated = await deflateIfSmaller(content, this.options.compressionLevel);
-    this.appendEntry(index, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
+    this.appendEntry(oid, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
     await this.backpressure();
   }
 
   private backpressure(): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(asPackError(this.failure, this.tmpPath));
-    return this.pendingWrites.size > MAX_PENDING_WRITES ? Promise.race(this.pendingWrites).then(() => this.backpressure()) : Promise.resolve();
+    if (this.failure !== undefined) return Promise.reject(asPackError(this.failure, this.segment.tmpPath));
+    return this.segment.out.whenWritable().catch((e: unknown) => Promise.reject(asPackError(e, this.segment.tmpPath)));
   }
 
   /** Appends one entry: its type/size header, then its zlib stream given as pieces. */
-  private appendEntry(index: number, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[], knownCrc?: number): void {
-    const offset = this.position;
-    this.append(encodeEntryHeader(packTypeOf(type), size));
-    for (const piece of zlibPieces) this.append(piece);
-    const crc = knownCrc ?? entryCrc32(type, size, zlibPieces);
-    this.table.place(index, offset, crc);
-    this.stats.objectsWritten++;
-    this.stats.bytesWritten += size;
-    this.stats.bytesStored += this.position - offset;
+  private appendEntry(oid: Oid, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[], knownCrc?: number): void {
+    const { out } = this.segment;
+    const offset = out.length;
+    out.append(encodeEntryHeader(packTypeOf(type), size));
+    for (const piece of zlibPieces) out.append(piece);
+    this.placed(oid, offset, knownCrc ?? entryCrc32(type, size, zlibPieces), size, out.length - offset);
   }
 
-  /** Appends one entry stored uncompressed, framed straight into the write buffer when it fits. */
-  private appendStored(index: number, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): void {
+  /** Appends one entry stored uncompressed, framed straight into the write block when it fits. */
+  private appendStored(oid: Oid, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): void {
+    const { out } = this.segment;
     const header = encodeEntryHeader(packTypeOf(type), content.length);
     const length = header.length + zlibStoredLength(content.length);
-    if (length > this.buffer.length) {
-      this.appendEntry(index, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
+    const block = out.window(length);
+    if (block === undefined) {
+      this.appendEntry(oid, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
       return;
     }
-    if (this.buffered + length > this.buffer.length) this.flush();
-    const start = this.buffered;
-    this.buffer.set(header, start);
-    const end = writeZlibStored(this.buffer, start + header.length, content, hint?.adler32);
-    this.table.place(index, this.position, hint?.entryCrc32 ?? crc32(this.buffer.subarray(start, end)));
-    this.buffered = end;
-    this.position += length;
+    const start = out.fill;
+    const offset = out.length;
+    block.set(header, start);
+    const end = writeZlibStored(block, start + header.length, content, hint?.adler32);
+    const crc = hint?.entryCrc32 ?? crc32(block.subarray(start, end));
+    out.advance(length);
+    this.placed(oid, offset, crc, content.length, length);
+  }
+
+  /** Records an entry just appended; a pack that reaches its announced count is sealed. */
+  private placed(oid: Oid, offset: number, crc: number, size: number, stored: number): void {
+    const { table } = this.segment;
+    table.place(table.reserve(oid) as number, offset, crc);
     this.stats.objectsWritten++;
-    this.stats.bytesWritten += content.length;
-    this.stats.bytesStored += length;
-  }
-
-  private append(data: Uint8Array): void {
-    if (this.buffered + data.length > this.buffer.length) this.flush();
-    if (data.length > this.buffer.length) {
-      this.issueWrite(Buffer.from(data.buffer, data.byteOffset, data.length), this.position);
-    } else {
-      this.buffer.set(data, this.buffered);
-      this.buffered += data.length;
-    }
-    this.position += data.length;
-  }
-
-  private flush(): void {
-    if (this.buffered === 0) return;
-    const full = this.buffer;
-    this.issueWrite(full.subarray(0, this.buffered), this.position - this.buffered, () => this.spare.push(full));
-    this.buffer = this.spare.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES);
-    this.buffered = 0;
-  }
-
-  private issueWrite(data: Buffer, at: number, done?: () => void): void {
-    this.track(this.pendingWrites, this.writeFully(data, at).then(done));
-    this.unsynced += data.length;
-    if (this.unsynced >= SYNC_EVERY_BYTES && this.syncing === undefined) {
-      // Flush dirty pages to disk while the writer keeps going, so the final fsync is short.
-      this.unsynced = 0;
-      const sync = this.fh.datasync();
-      this.syncing = sync.then(
-        () => void (this.syncing = undefined),
-        (e: unknown) => {
-          this.failure ??= e;
-          this.syncing = undefined;
-        },
-      );
+    this.stats.bytesWritten += size;
+    this.stats.bytesStored += stored;
+    if (table.count === this.maxObjects) {
+      const full = this.segment;
+      this.segment = this.newSegment();
+      const sealed = this.seal(full, full.out.finish().then(() => full.out.streamedSha1()));
+      sealed.catch((e: unknown) => void (this.failure ??= e));
+      this.sealing.push(sealed);
     }
   }
 
-  /**
-   * Keeps `task` in `set` while it runs. A failure is remembered in `failure` (so it is never
-   * lost when the promise leaves the set) and still rejects the returned promise.
-   */
-  private track<T>(set: Set<Promise<unknown>>, task: Promise<T>): Promise<T> {
-    set.add(task);
+  /** Keeps a deflate in `inflight` while it runs; its failure fails the writer. */
+  private track<T>(task: Promise<T>): Promise<T> {
+    this.inflight.add(task);
     task.then(
-      () => set.delete(task),
+      () => this.inflight.delete(task),
       (e: unknown) => {
         this.failure ??= e;
-        set.delete(task);
+        this.inflight.delete(task);
       },
     );
     return task;
   }
 
-  private async writeFully(data: Buffer, at: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, at + done);
-      done += bytesWritten;
-    }
-  }
-
-  private async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
-    this.flush();
-    while (this.pendingWrites.size > 0) await Promise.allSettled([...this.pendingWrites]);
-    await this.syncing;
-    if (this.failure !== undefined) throw asPackError(this.failure, this.tmpPath);
-  }
-
   /**
-   * Completes the pack and makes it visible. Resolves to undefined when nothing new was written
-   * (the temporary file is removed).
+   * Completes the last pack and makes every pack visible. Resolves to undefined when nothing new
+   * was written (the temporary file is removed).
    */
-  async finish(): Promise<FinishedPack | undefined> {
+  async finish(): Promise<FinishedPacks | undefined> {
+    const last = this.segment;
     try {
-      await this.drain();
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      if (this.failure !== undefined) throw this.failure;
+      this.closed = true;
+      await last.out.finish();
     } catch (e) {
       await this.abort();
+      throw asPackError(e, last.tmpPath);
+    }
+    let names: string[];
+    try {
+      names = await this.settleSealed();
+    } catch (e) {
+      await this.discard(last);
       throw e;
     }
-    this.closed = true;
-    if (this.table.count === 0) {
-      await this.discard();
-      return undefined;
+    if (last.table.count > 0) names.push(await this.seal(last, this.lastChecksum(last)));
+    else await this.discard(last);
+    if (names.length === 0) return undefined;
+    await this.components.existing.refresh();
+    return { names, objects: this.stats.objectsWritten };
+  }
+
+  /** The names of the sealed packs, once all are visible; the first failure otherwise. */
+  private async settleSealed(): Promise<string[]> {
+    const settled = await Promise.allSettled(this.sealing);
+    const names: string[] = [];
+    for (const r of settled) {
+      if (r.status === 'rejected') throw asPackError(r.reason, this.segment.tmpPath);
+      names.push(r.value);
     }
+    return names;
+  }
+
+  /** The last pack's checksum: its header gets the real count, so it is read back and hashed. */
+  private async lastChecksum(segment: Segment): Promise<Buffer> {
+    if (segment.table.count === this.maxObjects) return segment.out.streamedSha1();
+    const count = Buffer.alloc(4);
+    count.writeUInt32BE(segment.table.count);
+    await segment.out.patch(8, count);
+    return segment.out.sha1();
+  }
+
+  /** Writes the trailer and the index, fsyncs both and renames them into place; the pack's name. */
+  private async seal(segment: Segment, checksumOf: Promise<Buffer>): Promise<string> {
+    const { out, tmpPath, table } = segment;
+    const idxTmp = `${tmpPath}.idx`;
     try {
-      const count = Buffer.alloc(4);
-      count.writeUInt32BE(this.table.count);
-      await this.fh.write(count, 0, 4, 8);
-      const checksum = await this.checksum();
-      await this.writeFully(checksum, this.position);
-      await this.fh.sync();
-      await this.fh.close();
+      const checksum = await checksumOf;
+      await out.patch(out.length, checksum);
+      await out.sync();
+      await out.close();
       const name = `pack-${checksum.toString('hex')}`;
-      const idxTmp = `${this.tmpPath}.idx`;
       const idx = await open(idxTmp, 'wx', 0o444);
       try {
-        await idx.writeFile(encodePackIndex(this.table, checksum));
+        await idx.writeFile(encodePackIndex(table, checksum));
         await idx.sync();
       } finally {
         await idx.close();
       }
       if (this.options.promisor === true) await writeFile(join(this.components.packDir, `${name}.promisor`), '', { mode: 0o444 });
-      await rename(this.tmpPath, join(this.components.packDir, `${name}.pack`));
+      await rename(tmpPath, join(this.components.packDir, `${name}.pack`));
       await rename(idxTmp, join(this.components.packDir, `${name}.idx`));
       await fsyncDir(this.components.packDir);
-      await this.components.existing.refresh();
-      return { name, objects: this.table.count };
+      return name;
     } catch (e) {
-      await this.fh.close().catch(() => undefined);
-      await rm(this.tmpPath, { force: true });
-      await rm(`${this.tmpPath}.idx`, { force: true });
-      throw asPackError(e, this.tmpPath);
+      await out.close().catch(() => undefined);
+      await rm(tmpPath, { force: true });
+      await rm(idxTmp, { force: true });
+      throw asPackError(e, tmpPath);
     }
   }
 
-  /** SHA-1 over the whole pack as written (the header's count is only known at the end). */
-  private async checksum(): Promise<Buffer> {
-    const hash = createHash('sha1');
-    const piece = Buffer.allocUnsafe(8 << 20);
-    for (let at = 0; at < this.position; ) {
-      const { bytesRead } = await this.fh.read(piece, 0, Math.min(piece.length, this.position - at), at);
-      if (bytesRead === 0) throw new Error('pack shrank while being written');
-      hash.update(piece.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    return hash.digest();
-  }
-
-  /** Drops everything written so far. */
+  /** Drops the pack being filled (packs already sealed stay: see the invariants). */
   async abort(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.inflight, ...this.pendingWrites]);
-    await this.discard();
+    await Promise.allSettled([...this.inflight, ...this.sealing]);
+    await this.discard(this.segment);
   }
 
-  private async discard(): Promise<void> {
-    await this.fh.close().catch(() => undefined);
-    await rm(this.tmpPath, { force: true });
+  private async discard(segment: Segment): Promise<void> {
+    await segment.out.close().catch(() => undefined);
+    await rm(segment.tmpPath, { force: true });
   }
 }
 

@@ -19,11 +19,15 @@ export function entryCrc32(type: ObjectType, size: number, zlibPieces: readonly 
   return crc;
 }
 
+/** The hint that stores `data` as an object of `type` without compression. */
+export function storedHint(type: ObjectType, data: Uint8Array): StoredHint {
+  const pieces = zlibStoredPieces(data);
+  const trailer = pieces[pieces.length - 1] as Buffer;
+  return { adler32: trailer.readUInt32BE(0), entryCrc32: entryCrc32(type, data.length, pieces) };
+}
+
 /** The raw 20-byte id of a blob, and a stored-entry hint when the content will not compress. */
 export function hashBlob(data: Uint8Array): { id: Buffer; hint: StoredHint | undefined } {
   const id = objectIdBytes('blob', data);
-  if (!isIncompressible(data)) return { id, hint: undefined };
-  const pieces = zlibStoredPieces(data);
-  const trailer = pieces[pieces.length - 1] as Buffer;
-  return { id, hint: { adler32: trailer.readUInt32BE(0), entryCrc32: entryCrc32('blob', data.length, pieces) } };
+  return { id, hint: isIncompressible(data) ? storedHint('blob', data) : undefined };
 }
