@@ -105,7 +105,7 @@ function chunksOf(r: HashedRun): HashedChunk[] {
     out.push({
       oid: oidFromBytes(r.ids, 20 * i),
       data: data.subarray(at, at + len),
-      hint: r.stored[i] === 1 ? { adler32: r.adlers[i] as number, entryCrc32: r.crcs[i] as number } : undefined,
+      hint: r.stored[i] === 1 ? { adler32: r.adlers[i] as number } : undefined,
     });
     at += len;
   });

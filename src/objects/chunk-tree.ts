@@ -111,7 +111,7 @@ export class ChunkTreeBuilder {
     // write surfaces from the sink's own completion (PackWriter.finish). Nodes are stored without
     // compression: deflate saves a third of their bytes (the offsets; the ids are random), 0.16 %
     // of the file, for a deflate call per node that cost a tenth of a commit's time.
-    this.sink.writeHashed(oid, 'tree', content, storedHint('tree', content)).catch(() => undefined);
+    this.sink.writeHashed(oid, 'tree', content, storedHint(content)).catch(() => undefined);
     return oid;
   }
 }

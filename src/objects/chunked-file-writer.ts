@@ -1,8 +1,8 @@
 /**
  * Stores one large file as chunk blobs plus its chunk tree, streaming: the file is never held
  * whole. Three stages overlap: this thread reads block k+1 and packs the chunks of block k-1
- * while the hash worker cuts and hashes block k, and chunk writes are issued without waiting for
- * each other (compression runs on the thread pool), at most WINDOW outstanding.
+ * while the hash worker cuts and hashes block k, and a block's chunk writes are issued without
+ * waiting for each other (large ones compress on the thread pool), then awaited together.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { ChunkHasher, type HashedChunk } from './chunk-hasher.js';
@@ -12,7 +12,6 @@ import type { Chunker } from './chunker.js';
 import type { ObjectSink } from './object-store.js';
 import type { Oid } from './oid.js';
 
-const WINDOW = 32;
 /** Blocks sent to the hash worker before the oldest is packed. */
 const BLOCKS_AHEAD = 2;
 
@@ -25,7 +24,6 @@ export async function writeChunkedFile(
 ): Promise<{ oid: Oid; size: number }> {
   const hasher = ChunkHasher.shared();
   const builder = new ChunkTreeBuilder(sink, treeParams);
-  const window: Array<Promise<Oid>> = [];
   /** Blocks at the hash worker, oldest first: while this thread packs one, the worker has the next. */
   const hashing: Array<Promise<HashedChunk[][]>> = [];
   const pool = blockPool(blockBytes(chunker));
@@ -34,20 +32,15 @@ export async function writeChunkedFile(
     const buffers = new Set<ArrayBufferLike>();
     for (const run of await batch) {
       for (const chunk of run) {
-        const write = sink.writeHashed(chunk.oid, 'blob', chunk.data, chunk.hint);
-        write.catch(() => undefined); // awaited below in order; a failure also fails the sink's finish
-        window.push(write);
-        writes.push(write);
+        writes.push(sink.writeHashed(chunk.oid, 'blob', chunk.data, chunk.hint));
         buffers.add(chunk.data.buffer);
-        if (window.length >= WINDOW) await window.shift();
         builder.add(chunk.oid, chunk.data.length);
       }
     }
-    // Once the sink has every chunk's bytes (copied or compressed), the block's memory is free.
-    Promise.all(writes).then(
-      () => buffers.forEach((b) => pool.give(b)),
-      () => undefined,
-    );
+    // One wait per block (the sink's back-pressure); then the sink has every chunk's bytes
+    // (copied or compressed), and the block's memory is free.
+    await Promise.all(writes);
+    for (const b of buffers) pool.give(b);
   };
   const stream = hasher.stream(chunker.params);
   let ended = false;
@@ -61,10 +54,9 @@ export async function writeChunkedFile(
       if (hashing.length > BLOCKS_AHEAD) await consume(hashing.shift() as Promise<HashedChunk[][]>);
     }
     while (hashing.length > 0) await consume(hashing.shift() as Promise<HashedChunk[][]>);
-    await Promise.all(window);
   } catch (e) {
     if (!ended) stream.drop();
-    await Promise.allSettled([...hashing, ...window]);
+    await Promise.allSettled(hashing);
     throw e;
   }
   return builder.finish();

@@ -32,7 +32,6 @@ export interface HashedRun {
   /** 1 if the chunk gets a stored-entry hint. */
   readonly stored: Uint8Array;
   readonly adlers: Uint32Array;
-  readonly crcs: Uint32Array;
 }
 
 export type CutResult = { readonly id: number; readonly runs: HashedRun[] } | { readonly id: number; readonly error: string };
@@ -44,7 +43,6 @@ function hashRun(block: Buffer, offset: number, lengths: readonly number[]): Has
   const ids = new Uint8Array(20 * n);
   const stored = new Uint8Array(n);
   const adlers = new Uint32Array(n);
-  const crcs = new Uint32Array(n);
   let at = block.byteOffset + offset;
   for (let i = 0; i < n; i++) {
     const len = lengths[i] as number;
@@ -53,11 +51,10 @@ function hashRun(block: Buffer, offset: number, lengths: readonly number[]): Has
     if (hint !== undefined) {
       stored[i] = 1;
       adlers[i] = hint.adler32;
-      crcs[i] = hint.entryCrc32;
     }
     at += len;
   }
-  return { buffer: block.buffer as ArrayBuffer, offset: block.byteOffset + offset, lengths: Int32Array.from(lengths), ids, stored, adlers, crcs };
+  return { buffer: block.buffer as ArrayBuffer, offset: block.byteOffset + offset, lengths: Int32Array.from(lengths), ids, stored, adlers };
 }
 
 function cut(job: CutJob): CutResult {
@@ -84,7 +81,7 @@ parentPort?.on('message', (job: CutJob) => {
   if ('runs' in result) {
     for (const r of result.runs) {
       transfer.add(r.buffer);
-      for (const a of [r.lengths, r.ids, r.stored, r.adlers, r.crcs]) transfer.add(a.buffer as ArrayBuffer);
+      for (const a of [r.lengths, r.ids, r.stored, r.adlers]) transfer.add(a.buffer as ArrayBuffer);
     }
   }
   parentPort?.postMessage(result, [...transfer]);

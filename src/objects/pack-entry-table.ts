@@ -28,8 +28,20 @@ export class PackEntryTable {
   /** Reserves an entry for `oid`; undefined if the table has it already. */
   reserve(oid: Oid): number | undefined {
     if (this.n * 2 >= this.slots.length) this.grow();
+    this.ids.write(oid, 20 * this.n, 'hex');
+    return this.insert();
+  }
+
+  /** `reserve` for an id given as its 20 raw bytes. */
+  reserveId(id: Uint8Array): number | undefined {
+    if (this.n * 2 >= this.slots.length) this.grow();
+    this.ids.set(id, 20 * this.n);
+    return this.insert();
+  }
+
+  /** Files the id just written at entry n under its slot, unless an equal one is there. */
+  private insert(): number | undefined {
     const at = 20 * this.n;
-    this.ids.write(oid, at, 'hex');
     const mask = this.slots.length - 1;
     for (let slot = this.ids.readUInt32BE(at) & mask; ; slot = (slot + 1) & mask) {
       const index = this.slots[slot] as number;

@@ -110,6 +110,11 @@ export class PackOutput {
     }
   }
 
+  /** Whether another block may be filled now (`whenWritable` would resolve at once). */
+  get writable(): boolean {
+    return this.failure === undefined && this.held < BLOCKS;
+  }
+
   /** Resolves once another block may be filled without exceeding BLOCKS; rejects after a failure. */
   whenWritable(): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);

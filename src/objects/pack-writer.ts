@@ -133,18 +133,20 @@ export class PackWriter {
     this.stats.objectsOffered++;
     this.stats.bytesOffered += content.length;
     if (this.components.existing.contains(oid)) return Promise.resolve(oid);
-    if (this.offered.reserve(oid) === undefined) return Promise.resolve(oid);
+    const offered = this.offered.reserve(oid);
+    if (offered === undefined) return Promise.resolve(oid);
+    const id = this.offered.id(offered);
     if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
-      this.appendStored(oid, type, content, hint);
-      return this.backpressure().then(() => oid);
+      this.appendStored(id, type, content, hint);
+      return this.failure === undefined && this.segment.out.writable ? Promise.resolve(oid) : this.backpressure().then(() => oid);
     }
-    const task = this.track(this.deflateAndAppend(oid, type, content));
+    const task = this.track(this.deflateAndAppend(id, type, content));
     return task.then(() => oid);
   }
 
-  private async deflateAndAppend(oid: Oid, type: ObjectType, content: Uint8Array): Promise<void> {
+  private async deflateAndAppend(id: Buffer, type: ObjectType, content: Uint8Array): Promise<void> {
     const deflated = await deflateIfSmaller(content, this.options.compressionLevel);
-    this.appendEntry(oid, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
+    this.appendEntry(id, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
     await this.backpressure();
   }
 
@@ -154,37 +156,37 @@ export class PackWriter {
   }
 
   /** Appends one entry: its type/size header, then its zlib stream given as pieces. */
-  private appendEntry(oid: Oid, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[], knownCrc?: number): void {
+  private appendEntry(id: Buffer, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[]): void {
     const { out } = this.segment;
     const offset = out.length;
     out.append(encodeEntryHeader(packTypeOf(type), size));
     for (const piece of zlibPieces) out.append(piece);
-    this.placed(oid, offset, knownCrc ?? entryCrc32(type, size, zlibPieces), size, out.length - offset);
+    this.placed(id, offset, entryCrc32(type, size, zlibPieces), size, out.length - offset);
   }
 
   /** Appends one entry stored uncompressed, framed straight into the write block when it fits. */
-  private appendStored(oid: Oid, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): void {
+  private appendStored(id: Buffer, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): void {
     const { out } = this.segment;
     const header = encodeEntryHeader(packTypeOf(type), content.length);
     const length = header.length + zlibStoredLength(content.length);
     const block = out.window(length);
     if (block === undefined) {
-      this.appendEntry(oid, type, content.length, zlibStoredPieces(content, hint?.adler32), hint?.entryCrc32);
+      this.appendEntry(id, type, content.length, zlibStoredPieces(content, hint?.adler32));
       return;
     }
     const start = out.fill;
     const offset = out.length;
     block.set(header, start);
     const end = writeZlibStored(block, start + header.length, content, hint?.adler32);
-    const crc = hint?.entryCrc32 ?? crc32(block.subarray(start, end));
+    const crc = crc32(block.subarray(start, end));
     out.advance(length);
-    this.placed(oid, offset, crc, content.length, length);
+    this.placed(id, offset, crc, content.length, length);
   }
 
-  /** Records an entry just appended; a pack that reaches its announced count is sealed. */
-  private placed(oid: Oid, offset: number, crc: number, size: number, stored: number): void {
+  /** Records an entry (its raw id) just appended; a pack that reaches its announced count is sealed. */
+  private placed(id: Buffer, offset: number, crc: number, size: number, stored: number): void {
     const { table } = this.segment;
-    table.place(table.reserve(oid) as number, offset, crc);
+    table.place(table.reserveId(id) as number, offset, crc);
     this.stats.objectsWritten++;
     this.stats.bytesWritten += size;
     this.stats.bytesStored += stored;
