@@ -219,9 +219,12 @@ export class PackFile {
 
   /** Reads, parses and inflates one entry with a single positioned read (or out of a window). */
   private async readEntry(offset: number): Promise<Entry> {
-    const buf = await this.readRange(offset, this.entryEnd(offset));
+    const { buf, shared } = await this.readRange(offset, this.entryEnd(offset));
     const h = this.parseHeader(buf, offset);
-    const data = this.inflate(buf, h.dataStart, h.size, offset);
+    const inflated = this.inflate(buf, h.dataStart, h.size, offset);
+    // A stored entry comes back in place; out of a window it is copied, or whoever keeps the
+    // object (a tree cache) would keep the whole window alive with it.
+    const data = shared && inflated.buffer === buf.buffer ? Buffer.from(inflated) : inflated;
     if (h.kind === 'ofs') return { kind: 'ofs', delta: data, baseOffset: h.baseOffset };
     if (h.kind === 'ref') return { kind: 'ref', delta: data, baseOid: h.baseOid };
     return { kind: 'full', type: h.kind, content: data };
@@ -295,18 +298,18 @@ export class PackFile {
    * read once each, instead of one read per entry; other reads (tree lookups all over the pack,
    * chunk-tree nodes between the chunks that blob-runs.ts reads) read just their entry.
    */
-  private async readRange(start: number, end: number): Promise<Buffer> {
+  private async readRange(start: number, end: number): Promise<{ buf: Buffer; shared: boolean }> {
     const sequential = start >= this.lastEnd && start - this.lastEnd <= SEQUENTIAL_GAP;
     this.lastEnd = end;
     const at = start - (start % WINDOW_BYTES);
     if (end <= at + WINDOW_BYTES) {
       let window = this.windows.get(at);
       if (window === undefined && sequential) window = this.openWindow(at);
-      if (window !== undefined) return (await window).subarray(start - at, end - at);
+      if (window !== undefined) return { buf: (await window).subarray(start - at, end - at), shared: true };
     }
     const buf = Buffer.allocUnsafe(end - start);
     await readFully(this.fh, buf, start, this.path);
-    return buf;
+    return { buf, shared: false };
   }
 
   private openWindow(at: number): Promise<Buffer> {

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { Oid } from '../../src/objects/oid.js';
+import { PackWriter } from '../../src/objects/pack-writer.js';
+import { Repository } from '../../src/repo/repository.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('pack reads out of windows', function () {
+  this.timeout(60_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('give each stored object its own memory, never a view that keeps the window alive', async () => {
+    const dir = join(tmp.make(), 'repo');
+    const repo = await Repository.init(dir);
+    const writer = await PackWriter.create(
+      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined } },
+      { compressionLevel: 1 },
+    );
+    // Incompressible, so stored in place; read in pack order, so the reader opens windows.
+    const contents = Array.from({ length: 400 }, (_, i) => pseudoRandomBytes(5000 + i, `windowed ${i}`));
+    const ids: Oid[] = [];
+    for (const c of contents) ids.push(await writer.write('blob', c));
+    await writer.finish();
+    await repo.close();
+    const reopened = await Repository.open(dir);
+    try {
+      for (const [i, id] of ids.entries()) {
+        const { content } = await reopened.objects.read(id);
+        assert.ok(content.equals(contents[i] as Buffer), `object ${i}`);
+        assert.ok(content.buffer.byteLength < 2 * content.length + 8192, `object ${i} keeps ${content.buffer.byteLength} bytes alive for its ${content.length}`);
+      }
+    } finally {
+      await reopened.close();
+    }
+  });
+});
