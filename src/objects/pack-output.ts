@@ -50,6 +50,9 @@ function takeBlock(): Buffer {
   return Buffer.from(slab, 0, BLOCK_BYTES);
 }
 
+/** How files are opened: `fs/promises` open. */
+export type Opener = (path: string, flags: string | number, mode?: number) => Promise<FileHandle>;
+
 interface Files {
   readonly fh: FileHandle;
   /** The same file opened with O_DIRECT, when the file system takes it. */
@@ -70,10 +73,10 @@ export class PackOutput {
   /** The files, once open: creating `path` is the first step queued, so an output is usable at once. */
   private readonly files: Promise<Files>;
 
-  /** An output that creates `path` (which must not exist) with `mode`. */
-  constructor(path: string, mode: number) {
+  /** An output that creates `path` (which must not exist) with `mode`; `opener` opens files (tests pass their own). */
+  constructor(path: string, mode: number, opener: Opener = open) {
     this.block = takeBlock();
-    this.files = openFiles(path, mode);
+    this.files = openFiles(opener, path, mode);
     this.writeTail = this.files.then(
       () => undefined,
       (e: unknown) => void (this.failure ??= e),
@@ -247,7 +250,7 @@ export class PackOutput {
   }
 }
 
-async function openFiles(path: string, mode: number): Promise<Files> {
+async function openFiles(open: Opener, path: string, mode: number): Promise<Files> {
   const fh = await open(path, 'wx+', mode);
   try {
     return { fh, direct: await open(path, constants.O_RDWR | constants.O_DIRECT) };
