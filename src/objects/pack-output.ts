@@ -62,7 +62,8 @@ interface Files {
 export class PackOutput {
   /** Bytes appended so far (the file's length once finished). */
   length = 0;
-  private readonly hash: Hash = createHash('sha1');
+  /** The SHA-1 of the bytes as they go out; undefined when the owner hashes the file once read back. */
+  private readonly hash: Hash | undefined;
   /** The block being filled, and how much of it is. */
   private block: Buffer;
   private filled = 0;
@@ -73,8 +74,12 @@ export class PackOutput {
   /** The files, once open: creating `path` is the first step queued, so an output is usable at once. */
   private readonly files: Promise<Files>;
 
-  /** An output that creates `path` (which must not exist) with `mode`; `opener` opens files (tests pass their own). */
-  constructor(path: string, mode: number, opener: Opener = open) {
+  /**
+   * An output that creates `path` (which must not exist) with `mode`; `hashing`: whether to hash
+   * the bytes on the way out (`streamedSha1`); `opener` opens files (tests pass their own).
+   */
+  constructor(path: string, mode: number, hashing = true, opener: Opener = open) {
+    this.hash = hashing ? createHash('sha1') : undefined;
     this.block = takeBlock();
     this.files = openFiles(opener, path, mode);
     this.writeTail = this.files.then(
@@ -127,7 +132,7 @@ export class PackOutput {
 
   private flush(): void {
     const full = this.block;
-    this.hash.update(full);
+    this.hash?.update(full);
     const at = this.length - this.filled;
     this.queue(full, at, BLOCK_BYTES);
     this.block = freeBlocks.pop() ?? takeBlock();
@@ -177,6 +182,7 @@ export class PackOutput {
 
   /** SHA-1 of every byte appended, in order; valid once `finish` has resolved. */
   streamedSha1(): Buffer {
+    if (this.hash === undefined) throw new Error('this output does not hash on the way out');
     return this.hash.digest();
   }
 
@@ -184,7 +190,7 @@ export class PackOutput {
   async finish(): Promise<void> {
     if (this.filled > 0) {
       const tail = this.block;
-      this.hash.update(tail.subarray(0, this.filled));
+      this.hash?.update(tail.subarray(0, this.filled));
       tail.fill(0, this.filled, Math.min(BLOCK_BYTES, Math.ceil(this.filled / ALIGN) * ALIGN));
       this.queue(tail, this.length - this.filled, this.filled);
       this.block = Buffer.alloc(0);

@@ -44,6 +44,12 @@ export interface PackWriterOptions {
   readonly promisor?: boolean;
   /** Objects per pack (default DEFAULT_OBJECTS_PER_PACK: ~256 MiB of 8 KiB chunks). */
   readonly maxObjectsPerPack?: number;
+  /**
+   * Hash each pack as it is written (default true). False for writers whose packs stay well below
+   * maxObjectsPerPack (the swarm finishes one every 32 MiB): such a pack is read back for its
+   * trailer anyway, and hashing it on the way out too would be a wasted pass.
+   */
+  readonly hashWhileWriting?: boolean;
 }
 
 /** 2^15 objects: a GiB of chunks makes four packs, and the last one read back is at most this many. */
@@ -106,7 +112,7 @@ export class PackWriter {
 
   private newSegment(): Segment {
     const tmpPath = join(this.components.packDir, `tmp_pack_gitfs_${randomBytes(8).toString('hex')}`);
-    const out = new PackOutput(tmpPath, 0o444);
+    const out = new PackOutput(tmpPath, 0o444, this.options.hashWhileWriting !== false);
     const header = Buffer.alloc(PACK_HEADER_BYTES);
     PACK_SIGNATURE.copy(header, 0);
     header.writeUInt32BE(PACK_VERSION, 4);
@@ -193,7 +199,7 @@ export class PackWriter {
     if (table.count === this.maxObjects) {
       const full = this.segment;
       this.segment = this.newSegment();
-      const sealed = this.seal(full, full.out.finish().then(() => full.out.streamedSha1()));
+      const sealed = this.seal(full, full.out.finish().then(() => (this.options.hashWhileWriting === false ? full.out.sha1() : full.out.streamedSha1())));
       sealed.catch((e: unknown) => void (this.failure ??= e));
       this.sealing.push(sealed);
     }
@@ -254,7 +260,7 @@ export class PackWriter {
 
   /** The last pack's checksum: its header gets the real count, so it is read back and hashed. */
   private async lastChecksum(segment: Segment): Promise<Buffer> {
-    if (segment.table.count === this.maxObjects) return segment.out.streamedSha1();
+    if (segment.table.count === this.maxObjects) return this.options.hashWhileWriting === false ? segment.out.sha1() : segment.out.streamedSha1();
     const count = Buffer.alloc(4);
     count.writeUInt32BE(segment.table.count);
     await segment.out.patch(8, count);

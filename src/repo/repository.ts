@@ -90,8 +90,11 @@ export class Repository {
     return new Repository(gitDir, format, settings, objects, refs, clock, identity);
   }
 
-  /** A writer for one batch of objects (one commit's worth); finish() makes them visible. `promisor`: src/repo/partial.ts. */
-  async newPackWriter(options: { promisor?: boolean } = {}): Promise<PackWriter> {
+  /**
+   * A writer for one batch of objects (one commit's worth); finish() makes them visible.
+   * `promisor`: src/repo/partial.ts; `hashWhileWriting`: PackWriterOptions.
+   */
+  async newPackWriter(options: { promisor?: boolean; hashWhileWriting?: boolean } = {}): Promise<PackWriter> {
     await this.objects.refresh();
     const loose = await this.objects.looseIds();
     const objects = this.objects;
@@ -100,7 +103,7 @@ export class Repository {
         packDir: join(this.gitDir, 'objects', 'pack'),
         existing: { contains: (oid) => objects.hasPacked(oid) || loose.has(oid), refresh: () => objects.refresh() },
       },
-      { compressionLevel: this.settings.compressionLevel, promisor: options.promisor === true },
+      { compressionLevel: this.settings.compressionLevel, promisor: options.promisor === true, hashWhileWriting: options.hashWhileWriting !== false },
     );
   }
 

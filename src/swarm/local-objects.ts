@@ -49,7 +49,8 @@ export class LocalObjects implements ObjectSource {
     return this.serial(async () => {
       let written = 0;
       try {
-        this.writer ??= await this.repo.newPackWriter({ promisor: this.o.promisor });
+        // Packs end every flushBytes, far below a pack's object cap: each is hashed once, read back.
+        this.writer ??= await this.repo.newPackWriter({ promisor: this.o.promisor, hashWhileWriting: false });
         for (const o of fresh) {
           this.inWriter.push(o.oid);
           this.inWriterBytes += o.content.length;

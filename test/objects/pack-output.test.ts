@@ -22,7 +22,7 @@ describe('pack output (whole blocks, direct I/O where the file system takes it)'
   async function roundTrip(opener: Opener): Promise<{ data: Buffer; file: Buffer; streamed: string; reread: string }> {
     const path = join(tmp.make(), 'out');
     const data = pseudoRandomBytes(3 * BLOCK_BYTES + 12_345, 'pack output');
-    const out = new PackOutput(path, 0o444, opener);
+    const out = new PackOutput(path, 0o444, true, opener);
     await out.ready();
     let at = 0;
     for (let i = 0; at < data.length; i++) {
