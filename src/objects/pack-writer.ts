@@ -131,8 +131,8 @@ export class PackWriter {
    * Stores an object whose id the caller computed (it must be `hashObject(type, content)`).
    * Incompressible content is framed into the pack synchronously; the rest is deflated on the
    * thread pool. The promise settles when the writer can take more (back-pressure), and the
-   * writer is then done with `content`. A `hint` (from the hash worker) says the content is
-   * stored uncompressed and carries its checksums.
+   * writer is then done with `content`. A `hint` (from the hash worker, or a chunk-tree node)
+   * says the content is stored uncompressed and carries the Adler-32 of its zlib stream.
    */
   writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid> {
     if (this.closed) throw new Error('PackWriter used after finish/abort');
