@@ -81,7 +81,8 @@ export class HashStream {
 
   /**
    * Cuts and hashes the next block (the chunks that end in it, runs in file order). `block` must
-   * own its memory from its first byte (Buffer.allocUnsafeSlow); it is unusable afterwards.
+   * own its memory from its first byte (a BlockPool block); it is unusable afterwards, and its
+   * memory comes back with the chunks.
    */
   async next(block: Buffer, eof: boolean): Promise<HashedChunk[][]> {
     if (block.byteOffset !== 0) throw new Error('a block must start its own memory');

@@ -135,7 +135,7 @@ export class PackOutput {
     this.hash?.update(full);
     const at = this.length - this.filled;
     this.queue(full, at, BLOCK_BYTES);
-    this.block = freeBlocks.pop() ?? takeBlock();
+    this.block = takeBlock();
     this.held++;
     this.filled = 0;
   }

@@ -21,7 +21,7 @@ import { crc32 } from 'node:zlib';
 import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateIfSmaller, isIncompressible, writeZlibStored, zlibStoredLength, zlibStoredPieces } from './compress.js';
-import { entryCrc32, type StoredHint } from './stored-entry.js';
+import type { StoredHint } from './stored-entry.js';
 import { hashObject, type ObjectType, type Oid } from './oid.js';
 import { encodeEntryHeader, packTypeOf, PACK_HEADER_BYTES, PACK_SIGNATURE, PACK_VERSION } from './pack-format.js';
 import { encodePackIndex } from './pack-index-writer.js';
@@ -90,12 +90,15 @@ export class PackWriter {
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
   private readonly maxObjects: number;
+  /** Whether packs are hashed as they are written (PackWriterOptions.hashWhileWriting). */
+  private readonly hashing: boolean;
 
   private constructor(
     private readonly components: PackWriterComponents,
     private readonly options: PackWriterOptions,
   ) {
     this.maxObjects = options.maxObjectsPerPack ?? DEFAULT_OBJECTS_PER_PACK;
+    this.hashing = options.hashWhileWriting !== false;
     if (!Number.isInteger(this.maxObjects) || this.maxObjects < 1 || this.maxObjects >= 2 ** 32) throw new RangeError('maxObjectsPerPack out of range');
     this.segment = this.newSegment();
   }
@@ -112,7 +115,7 @@ export class PackWriter {
 
   private newSegment(): Segment {
     const tmpPath = join(this.components.packDir, `tmp_pack_gitfs_${randomBytes(8).toString('hex')}`);
-    const out = new PackOutput(tmpPath, 0o444, this.options.hashWhileWriting !== false);
+    const out = new PackOutput(tmpPath, 0o444, this.hashing);
     const header = Buffer.alloc(PACK_HEADER_BYTES);
     PACK_SIGNATURE.copy(header, 0);
     header.writeUInt32BE(PACK_VERSION, 4);
@@ -161,13 +164,18 @@ export class PackWriter {
     return this.segment.out.whenWritable().catch((e: unknown) => Promise.reject(asPackError(e, this.segment.tmpPath)));
   }
 
-  /** Appends one entry: its type/size header, then its zlib stream given as pieces. */
+  /** Appends one entry: its type/size header, then its zlib stream given as pieces; the CRC-32 covers them all. */
   private appendEntry(id: Buffer, type: ObjectType, size: number, zlibPieces: readonly Uint8Array[]): void {
     const { out } = this.segment;
     const offset = out.length;
-    out.append(encodeEntryHeader(packTypeOf(type), size));
-    for (const piece of zlibPieces) out.append(piece);
-    this.placed(id, offset, entryCrc32(type, size, zlibPieces), size, out.length - offset);
+    const header = encodeEntryHeader(packTypeOf(type), size);
+    out.append(header);
+    let crc = crc32(header);
+    for (const piece of zlibPieces) {
+      out.append(piece);
+      crc = crc32(piece, crc);
+    }
+    this.placed(id, offset, crc, size, out.length - offset);
   }
 
   /** Appends one entry stored uncompressed, framed straight into the write block when it fits. */
@@ -199,7 +207,7 @@ export class PackWriter {
     if (table.count === this.maxObjects) {
       const full = this.segment;
       this.segment = this.newSegment();
-      const sealed = this.seal(full, full.out.finish().then(() => (this.options.hashWhileWriting === false ? full.out.sha1() : full.out.streamedSha1())));
+      const sealed = this.seal(full, full.out.finish().then(() => this.fullChecksum(full)));
       sealed.catch((e: unknown) => void (this.failure ??= e));
       this.sealing.push(sealed);
     }
@@ -258,9 +266,14 @@ export class PackWriter {
     return names;
   }
 
-  /** The last pack's checksum: its header gets the real count, so it is read back and hashed. */
+  /** A finished pack's checksum when its header's count was right from the start. */
+  private fullChecksum(segment: Segment): Buffer | Promise<Buffer> {
+    return this.hashing ? segment.out.streamedSha1() : segment.out.sha1();
+  }
+
+  /** The last pack's checksum: unless it is full, its header gets the real count and it is read back. */
   private async lastChecksum(segment: Segment): Promise<Buffer> {
-    if (segment.table.count === this.maxObjects) return this.options.hashWhileWriting === false ? segment.out.sha1() : segment.out.streamedSha1();
+    if (segment.table.count === this.maxObjects) return this.fullChecksum(segment);
     const count = Buffer.alloc(4);
     count.writeUInt32BE(segment.table.count);
     await segment.out.patch(8, count);

@@ -4,20 +4,12 @@
  * these in bulk; the CRC-32 of the whole entry (for the pack index) is computed by the pack
  * writer over the bytes it frames, which balances the two threads' work.
  */
-import { crc32 } from 'node:zlib';
 import { isIncompressible } from './compress.js';
 import { adler32 } from './kernels.js';
-import { objectIdBytes, type ObjectType } from './oid.js';
-import { encodeEntryHeader, packTypeOf } from './pack-format.js';
+import { objectIdBytes } from './oid.js';
 
 export interface StoredHint {
   readonly adler32: number;
-}
-
-export function entryCrc32(type: ObjectType, size: number, zlibPieces: readonly Uint8Array[]): number {
-  let crc = crc32(encodeEntryHeader(packTypeOf(type), size));
-  for (const piece of zlibPieces) crc = crc32(piece, crc);
-  return crc;
 }
 
 /** The hint that stores `data` without compression. */
