@@ -8,6 +8,12 @@
 //     current time and UTIME_OMIT becomes 2^53 ms, which the mount reads as "leave unchanged".
 // open: bit 30 of the handle number an open answers sets keep_cache (FOPEN_KEEP_CACHE), which
 //  the binding has no other way to set (src/mount/page-cache.ts).
+// thread locals: libfuse 2's multi-threaded loop starts a thread whenever none is idle and ends
+//  one whenever more than ten are, so a burst of reads starts hundreds of threads. The binding
+//  gave each new thread new locals: a round trip to the main thread, a JS buffer and a uv_async
+//  handle that was never closed. libuv scans every async handle of the loop at each wake-up, so
+//  every request grew slower over the mount's life (730 threads in one 1 GiB read). Locals now
+//  go back to a free list when their thread ends, and a new thread takes one from it.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +21,7 @@ import { dirname, join } from 'node:path';
 
 const UTIMENS = '/* gitfs patch: utimens */';
 const KEEP_CACHE = '/* gitfs patch: keep_cache */';
+const LOCALS = '/* gitfs patch: thread locals */';
 const pkgDir = dirname(createRequire(import.meta.url).resolve('@cocalc/fuse-native/package.json'));
 const source = join(pkgDir, 'fuse-native.c');
 let text = readFileSync(source, 'utf8');
@@ -62,6 +69,50 @@ if (!text.includes(KEEP_CACHE)) {
     `    ${KEEP_CACHE}\n    l->info->fh = fd & 0x3fffffff;\n    l->info->keep_cache = (fd >> 30) & 1;\n`,
     open,
   );
+}
+if (!text.includes(LOCALS)) {
+  edit('  uv_async_t async;\n\n} fuse_thread_locals_t;', '  uv_async_t async;\n  void *gitfs_next;\n} fuse_thread_locals_t;');
+  edit(
+    'static fuse_thread_locals_t* get_thread_locals () {\n',
+    `${LOCALS}
+static pthread_mutex_t gitfs_idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static fuse_thread_locals_t *gitfs_idle = NULL;
+
+/* Runs as a thread ends: its locals (never freed: the JS buffer is referenced) wait for the next thread. */
+static void gitfs_release_locals (void *data) {
+  fuse_thread_locals_t *l = (fuse_thread_locals_t *) data;
+  pthread_mutex_lock(&gitfs_idle_lock);
+  l->gitfs_next = gitfs_idle;
+  gitfs_idle = l;
+  pthread_mutex_unlock(&gitfs_idle_lock);
+}
+
+/* Idle locals made for this mount, if any. */
+static fuse_thread_locals_t* gitfs_reuse_locals (fuse_thread_t *ft) {
+  pthread_mutex_lock(&gitfs_idle_lock);
+  fuse_thread_locals_t **at = &gitfs_idle;
+  while (*at != NULL && (*at)->fuse != ft) at = (fuse_thread_locals_t **) &((*at)->gitfs_next);
+  fuse_thread_locals_t *l = *at;
+  if (l != NULL) *at = (fuse_thread_locals_t *) l->gitfs_next;
+  pthread_mutex_unlock(&gitfs_idle_lock);
+  return l;
+}
+
+static fuse_thread_locals_t* get_thread_locals () {
+`,
+  );
+  edit(
+    '  // Need to lock the mutation of l->async.\n',
+    `  fuse_thread_locals_t *reused = gitfs_reuse_locals(ft);
+  if (reused != NULL) {
+    pthread_setspecific(thread_locals_key, (void *) reused);
+    return reused;
+  }
+
+  // Need to lock the mutation of l->async.
+`,
+  );
+  edit('pthread_key_create(&(thread_locals_key), NULL); // TODO: add destructor', 'pthread_key_create(&(thread_locals_key), gitfs_release_locals);');
 }
 if (text !== before) {
   writeFileSync(source, text);

@@ -13,6 +13,7 @@
  * as the index; the pack's trailing checksum equals the one the index records.
  * The handle is closed only once no read is in flight.
  */
+import { read } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, inflateSync } from 'node:zlib';
@@ -351,13 +352,17 @@ export class PackFile {
   }
 }
 
-/** Reads exactly `buf.length` bytes at `position`; a short file is CORRUPT_PACK, other failures IO. */
+/**
+ * Reads exactly `buf.length` bytes at `position`; a short file is CORRUPT_PACK, other failures IO.
+ * Through the descriptor with fs.read: FileHandle.read costs the main thread several times more
+ * per call, and a chunk-tree walk makes thousands of small reads.
+ */
 async function readFully(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
   let done = 0;
   while (done < buf.length) {
     let n: number;
     try {
-      ({ bytesRead: n } = await fh.read(buf, done, buf.length - done, position + done));
+      n = await new Promise<number>((resolve, reject) => read(fh.fd, buf, done, buf.length - done, position + done, (e, bytes) => (e ? reject(e) : resolve(bytes))));
     } catch (e) {
       throw new GitfsError(ErrorCodes.IO, `pack ${path}: read failed: ${(e as Error).message}`, { file: path }, { cause: e });
     }
