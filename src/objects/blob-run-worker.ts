@@ -1,104 +1,14 @@
-/**
- * Worker thread: reads a run of blob entries out of a pack and checks each, so that the thread
- * that asked only copies bytes. The run's entries lie in ascending order within one span of the
- * pack, read with one positioned read through the asking thread's descriptor (held open for the
- * job). Each entry must be a whole blob of its expected size, stored or deflated; its content is
- * placed back to back in the output and its SHA-1 compared with its expected id. An entry that
- * fails any of this is marked, and the asker reads it the general way, which says what is wrong
- * with it (or finds a good copy elsewhere).
- */
-import { hash } from 'node:crypto';
-import { readSync } from 'node:fs';
+/** Worker thread for bulk reads: runs of blob entries (blob-run.ts) and ranges of chunked files (chunked-range.ts). */
 import { parentPort } from 'node:worker_threads';
-import { inflateSync } from 'node:zlib';
-import { readZlibStored } from './compress.js';
-import { OID_BYTES } from './oid.js';
-import { decodeEntryHeader, PackTypes } from './pack-format.js';
+import { checkRun, type BlobRunJob } from './blob-run.js';
+import { readRange, type RangeJob } from './chunked-range.js';
 
-export interface BlobRunJob {
-  readonly id: number;
-  readonly fd: number;
-  /** Entry i lies at [starts[i], ends[i]) of the pack, in ascending order. */
-  readonly starts: Float64Array;
-  readonly ends: Float64Array;
-  /** The content size entry i must have. */
-  readonly sizes: Float64Array;
-  /** The id entry i must hash to, OID_BYTES each. */
-  readonly ids: Uint8Array;
-}
-
-export interface BlobRunResult {
-  readonly id: number;
-  /** RUN_PAD bytes, then the contents back to back (an unchecked entry's bytes are undefined). */
-  readonly buffer: ArrayBuffer;
-  /** 1 where entry i is checked and in place. */
-  readonly checked: Uint8Array;
-}
-
-/** Room before the first content for its `blob <size>\0` header: the longest is 17 bytes. */
-export const RUN_PAD = 32;
-
-let raw = Buffer.alloc(0);
-
-function readSpan(fd: number, start: number, length: number): Buffer {
-  if (raw.length < length) raw = Buffer.allocUnsafe(Math.max(length, 2 * raw.length));
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, raw, done, length - done, start + done);
-    if (n === 0) break;
-    done += n;
+parentPort?.on('message', (job: BlobRunJob | RangeJob) => {
+  if ('kind' in job) {
+    const result = readRange(job);
+    parentPort?.postMessage(result, result.buffer === undefined ? [] : [result.buffer]);
+    return;
   }
-  return raw.subarray(0, done);
-}
-
-/** The content of the plain blob entry at [start, end) of `span`, if it is one of `size` bytes. */
-function blobContent(span: Buffer, start: number, end: number, size: number): Buffer | undefined {
-  if (end > span.length) return undefined;
-  const entry = span.subarray(start, end);
-  const h = decodeEntryHeader(entry, 0);
-  if (typeof h === 'string' || h.type !== PackTypes.blob || h.size !== size) return undefined;
-  const stored = readZlibStored(entry, h.dataStart, size);
-  if (stored !== undefined) return stored;
-  try {
-    const out = inflateSync(entry.subarray(h.dataStart), { maxOutputLength: Math.max(1, size) });
-    return out.length === size ? out : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function checkRun(job: BlobRunJob): BlobRunResult {
-  const n = job.sizes.length;
-  const checked = new Uint8Array(n);
-  const at = new Float64Array(n + 1);
-  at[0] = RUN_PAD;
-  for (let i = 0; i < n; i++) at[i + 1] = (at[i] as number) + (job.sizes[i] as number);
-  const out = Buffer.allocUnsafeSlow(at[n] as number); // its own memory, to transfer
-  if (n === 0) return { id: job.id, buffer: out.buffer as ArrayBuffer, checked };
-  const base = job.starts[0] as number;
-  let span: Buffer;
-  try {
-    span = readSpan(job.fd, base, (job.ends[n - 1] as number) - base);
-  } catch {
-    return { id: job.id, buffer: out.buffer as ArrayBuffer, checked };
-  }
-  // Last entry first: each content goes to its place with its git header written just before it,
-  // over the tail of the previous entry's place (filled next), and is hashed there in one call.
-  for (let i = n - 1; i >= 0; i--) {
-    const size = job.sizes[i] as number;
-    const content = blobContent(span, (job.starts[i] as number) - base, (job.ends[i] as number) - base, size);
-    if (content === undefined) continue;
-    const pos = at[i] as number;
-    content.copy(out, pos);
-    const header = `blob ${size}\0`;
-    out.write(header, pos - header.length, 'latin1');
-    const digest = hash('sha1', out.subarray(pos - header.length, pos + size), 'buffer');
-    if (digest.equals(job.ids.subarray(i * OID_BYTES, (i + 1) * OID_BYTES))) checked[i] = 1;
-  }
-  return { id: job.id, buffer: out.buffer as ArrayBuffer, checked };
-}
-
-parentPort?.on('message', (job: BlobRunJob) => {
   const result = checkRun(job);
   parentPort?.postMessage(result, [result.buffer, result.checked.buffer as ArrayBuffer]);
 });

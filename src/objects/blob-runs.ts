@@ -9,8 +9,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { RUN_PAD, type BlobRunJob, type BlobRunResult } from './blob-run-worker.js';
-import { OID_BYTES } from './oid.js';
+import { RUN_PAD, type BlobRunJob, type BlobRunResult } from './blob-run.js';
+import type { RangeJob, RangeResult } from './chunked-range.js';
+import { OID_BYTES, type Oid } from './oid.js';
 import type { BlobRef } from './object-store.js';
 import type { PackFile } from './pack-file.js';
 
@@ -82,6 +83,28 @@ export async function readBlobRun(
   return out;
 }
 
+/**
+ * The bytes [from, to) of the chunked file whose chunk tree is `root` (`size` bytes), read in
+ * one worker job from `packs` (chunked-range.ts); undefined where that way cannot, and the range
+ * must be read the general way.
+ */
+export async function readChunkedRange(packs: readonly PackFile[], root: Oid, size: number, from: number, to: number): Promise<Buffer | undefined> {
+  try {
+    const result = await withDescriptors(packs, (fds) =>
+      RunWorkers.shared().range({ root, size, from, to, packs: packs.map((p, i) => ({ idxPath: p.indexPath, fd: fds[i] as number, size: p.size })) }),
+    );
+    return result.buffer === undefined ? undefined : Buffer.from(result.buffer, result.offset, to - from);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `use` with the descriptors of all of `packs`, each held open until it settles. */
+function withDescriptors<T>(packs: readonly PackFile[], use: (fds: number[]) => Promise<T>, fds: number[] = []): Promise<T> {
+  const next = packs[fds.length];
+  return next === undefined ? use(fds) : next.withDescriptor((fd) => withDescriptors(packs, use, [...fds, fd]));
+}
+
 /** Checks a group on a worker; if that fails as a whole (a closed pack, a dead worker), nothing is checked. */
 async function checkGroup(g: Group, blobs: readonly BlobRef[]): Promise<BlobRunResult> {
   const ids = new Uint8Array(g.members.length * OID_BYTES);
@@ -100,7 +123,7 @@ async function checkGroup(g: Group, blobs: readonly BlobRef[]): Promise<BlobRunR
   }
 }
 
-type Pending = { resolve: (r: BlobRunResult) => void; reject: (e: Error) => void };
+type Pending = { resolve: (r: BlobRunResult | RangeResult) => void; reject: (e: Error) => void };
 
 /** The workers, shared by the process; unref'd while idle, so they never keep it alive. */
 class RunWorkers {
@@ -112,7 +135,7 @@ class RunWorkers {
     for (let i = 0; i < WORKERS; i++) {
       const worker = new Worker(new URL('./blob-run-worker.js', import.meta.url));
       const waiting = new Map<number, Pending>();
-      worker.on('message', (r: BlobRunResult) => {
+      worker.on('message', (r: BlobRunResult | RangeResult) => {
         waiting.get(r.id)?.resolve(r);
         waiting.delete(r.id);
         if (waiting.size === 0) worker.unref();
@@ -140,9 +163,16 @@ class RunWorkers {
   }
 
   run(fields: Omit<BlobRunJob, 'id'>): Promise<BlobRunResult> {
+    return this.post({ ...fields, id: this.nextId++ }) as Promise<BlobRunResult>;
+  }
+
+  range(fields: Omit<RangeJob, 'id' | 'kind'>): Promise<RangeResult> {
+    return this.post({ ...fields, kind: 'range', id: this.nextId++ }) as Promise<RangeResult>;
+  }
+
+  private post(job: BlobRunJob | RangeJob): Promise<BlobRunResult | RangeResult> {
     const least = this.workers.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
-    const job: BlobRunJob = { ...fields, id: this.nextId++ };
-    const result = new Promise<BlobRunResult>((resolve, reject) => least.waiting.set(job.id, { resolve, reject }));
+    const result = new Promise<BlobRunResult | RangeResult>((resolve, reject) => least.waiting.set(job.id, { resolve, reject }));
     least.worker.ref();
     least.worker.postMessage(job);
     return result;

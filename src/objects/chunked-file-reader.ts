@@ -78,10 +78,16 @@ export class ChunkedFileReader {
   }
 
   /**
-   * The bytes of [offset, offset + length), held whole (callers bound `length`): the chunks it
-   * covers are read as one run, each checked against its id and the size its tree gives.
+   * The bytes of [offset, offset + length), held whole (callers bound `length`): in one job where
+   * the store can (readChunkedRange), else the chunks it covers are read as one run, each checked
+   * against its id and the size its tree gives.
    */
   async read(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(this.size, offset + length);
+    if (offset >= 0 && offset < end) {
+      const bulk = await this.store.readChunkedRange?.(this.root, this.size, offset, end);
+      if (bulk !== undefined) return bulk;
+    }
     const placed: PlacedChunk[] = [];
     for await (const leaves of this.chunks(offset, length)) placed.push(...leaves);
     return this.cover(placed, offset, Math.min(this.size, offset + length));

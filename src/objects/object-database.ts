@@ -21,7 +21,7 @@ import { hashObject } from './oid.js';
 import type { Oid } from './oid.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
 import type { BlobRef, GitObject, ObjectReader } from './object-store.js';
-import { readBlobRun, type PackedEntry } from './blob-runs.js';
+import { readBlobRun, readChunkedRange, type PackedEntry } from './blob-runs.js';
 import { readBlobsOneByOne, readSizedBlob } from './typed-read.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
@@ -127,6 +127,12 @@ export class ObjectDatabase implements ObjectReader {
     for (const b of blobs) claimed += b.size;
     if (claimed > MAX_RUN_BYTES || blobs.some((b) => !(b.size <= this.maxObjectBytes))) return readBlobsOneByOne(this, blobs);
     return readBlobRun(blobs, (b) => this.locatePacked(b.oid), (b) => readSizedBlob(this, b));
+  }
+
+  /** See ObjectReader.readChunkedRange: one worker job reads the range out of the packs (chunked-range.ts). */
+  readChunkedRange(root: Oid, size: number, from: number, to: number): Promise<Buffer | undefined> {
+    this.assertOpen();
+    return readChunkedRange(this.order.filter((p) => !p.isClosing), root, size, from, to);
   }
 
   /** Where the first pack holding `oid` has its entry (undefined: in none, or its index is damaged there). */

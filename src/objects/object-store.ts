@@ -22,6 +22,12 @@ export interface ObjectReader {
    * size, for stores that read many at once faster than one by one (readBlobRun in typed-read.ts).
    */
   readBlobRun?(blobs: readonly BlobRef[]): Promise<Buffer>;
+  /**
+   * The bytes [from, to) of the chunked file whose chunk tree is `root` (`size` bytes), every node
+   * and chunk checked like read(), for stores that can read a range in bulk; undefined where they
+   * cannot, and the caller walks the tree itself (chunked-file-reader.ts).
+   */
+  readChunkedRange?(root: Oid, size: number, from: number, to: number): Promise<Buffer | undefined>;
 }
 
 /** A blob known by its id and its size (a chunk, whose size its tree gives). */

@@ -66,11 +66,14 @@ type Entry =
 
 export class PackFile {
   readonly path: string;
+  /** The path of its index: the pack's own, with `.idx` for `.pack`. */
+  readonly indexPath: string;
   readonly index: PackIndex;
   /** Modification time of the .pack, for ordering packs newest first. */
   readonly mtimeMs: number;
   private readonly fh: FileHandle;
-  private readonly size: number;
+  /** Bytes in the .pack file. */
+  readonly size: number;
   private readonly options: PackFileOptions;
   /** Delta targets may carry some op overhead beyond their output. */
   private readonly maxDeltaBytes: number;
@@ -85,6 +88,7 @@ export class PackFile {
 
   private constructor(path: string, index: PackIndex, fh: FileHandle, size: number, mtimeMs: number, options: PackFileOptions) {
     this.path = path;
+    this.indexPath = path.replace(/\.pack$/, '.idx');
     this.index = index;
     this.fh = fh;
     this.size = size;

@@ -83,8 +83,15 @@ describe('chunked files read in bulk (blob runs)', function () {
         assert.ok((await streamed(r)).equals(data), `${name} streamed whole`);
         assert.ok(reads < chunks / 4, `${reads} objects read one by one for ${chunks} chunks`);
         assert.ok((await streamed(r, 1_234_567, 2_500_000)).equals(data.subarray(1_234_567, 3_734_567)), `${name} streamed range`);
+        // A range is read in one worker job: not even the tree's nodes are read here.
+        reads = 0;
         assert.ok((await r.read(3_000_001, 1)).equals(data.subarray(3_000_001, 3_000_002)));
         assert.ok((await r.read(0, 3 << 20)).equals(data.subarray(0, 3 << 20)));
+        for (let k = 0; k < 20; k++) {
+          const at = (k * 262_147) % data.length;
+          assert.ok((await r.read(at, 1 << 20)).equals(data.subarray(at, at + (1 << 20))), `${name} range at ${at}`);
+        }
+        assert.equal(reads, 0, 'objects read one by one for ranges');
       });
     }
   });
@@ -98,12 +105,18 @@ describe('chunked files read in bulk (blob runs)', function () {
     const edit = await repoWith({ 'b.bin': edited });
     execFileSync('git', [`--git-dir=${dir}`, '-c', 'fetch.unpackLimit=1000000', 'fetch', '-q', edit.dir, 'main:other'], { stdio: 'pipe' });
     assert.notEqual(execFileSync('git', [`--git-dir=${dir}`, 'count-objects'], { encoding: 'utf8' }).trim(), '0 objects, 0 kilobytes', 'the fetch left loose objects');
-    await withReader(dir, edit.entries.get('b.bin') as never, async (r) => assert.ok((await streamed(r)).equals(edited)));
+    await withReader(dir, edit.entries.get('b.bin') as never, async (r) => {
+      assert.ok((await streamed(r)).equals(edited));
+      assert.ok((await r.read(1000, 2 << 20)).equals(edited.subarray(1000)), 'a range over loose chunks');
+    });
     execFileSync('git', [`--git-dir=${dir}`, 'repack', '-adf', '-q', '--window=50', '--depth=10'], { stdio: 'pipe' });
     const verify = execFileSync('git', [`--git-dir=${dir}`, 'verify-pack', '-v', ...readdirSync(join(dir, 'objects/pack')).filter((f) => f.endsWith('.idx')).map((f) => join(dir, 'objects/pack', f))], { encoding: 'utf8' });
     assert.match(verify, /chain length = 1/, 'git stored some objects as deltas');
     await withReader(dir, entries.get('a.bin') as never, async (r) => assert.ok((await streamed(r)).equals(base)));
-    await withReader(dir, edit.entries.get('b.bin') as never, async (r) => assert.ok((await streamed(r)).equals(edited)));
+    await withReader(dir, edit.entries.get('b.bin') as never, async (r) => {
+      assert.ok((await streamed(r)).equals(edited));
+      assert.ok((await r.read(0, 2 << 20)).equals(edited), 'a range over delta chunks');
+    });
   });
 
   it('names a chunk whose bytes were damaged in the pack, and still reads the ranges that do not need it', async () => {

@@ -1,0 +1,189 @@
+/**
+ * A byte range of a chunked file read in one worker job (blob-run-worker.ts), so that the thread
+ * that asks does one exchange per range instead of per chunk: the worker walks the chunk tree
+ * from its root, reading each node from the job's packs with positioned reads and checking its
+ * id, then reads the leaves as runs of entries (checkRun). The worker parses the packs' indexes
+ * itself, once per pack: a pack's name is its checksum, so a path always means the same bytes.
+ *
+ * This is an accelerator, not a second reader: anything it cannot do this way (an object in no
+ * pack of the job, a delta, a damaged entry, a node claiming more than a range can hold) fails
+ * the job as a whole, and the asker reads the range the general way (ChunkedFileReader), which
+ * says what is wrong, finds a good copy elsewhere, or fetches what is absent.
+ */
+import { hash } from 'node:crypto';
+import { readFileSync, readSync } from 'node:fs';
+import { checkRun, entryContent, RUN_PAD } from './blob-run.js';
+import { nodeSpans, type ChunkSpan } from './chunk-tree.js';
+import { OID_BYTES, type Oid } from './oid.js';
+import { PackIndex } from './pack-index.js';
+import { PackTypes } from './pack-format.js';
+import { decodeTree } from './tree.js';
+
+/** A pack the job may read: its index file, and the asker's descriptor for the pack, held open for the job. */
+export interface RangePack {
+  readonly idxPath: string;
+  readonly fd: number;
+  readonly size: number;
+}
+
+export interface RangeJob {
+  readonly kind: 'range';
+  readonly id: number;
+  readonly root: Oid;
+  /** The whole file's size, as its tree entry names it. */
+  readonly size: number;
+  /** The range [from, to) of the file, within it. */
+  readonly from: number;
+  readonly to: number;
+  readonly packs: readonly RangePack[];
+}
+
+export interface RangeResult {
+  readonly id: number;
+  /** The range's bytes at [offset, offset + to - from); undefined when the job failed. */
+  readonly buffer: ArrayBuffer | undefined;
+  readonly offset: number;
+}
+
+/** Entries of one run read in one positioned read: as in blob-runs.ts. */
+const JOB_SPAN_BYTES = 4 << 20;
+const JOB_GAP_BYTES = 64 << 10;
+/** Largest node read (stored or inflated), and most bytes of leaves a range may cover (its own bytes plus the chunks at its ends). */
+const MAX_NODE_BYTES = 1 << 20;
+const MAX_COVER_BYTES = 64 << 20;
+const INDEXES = 64;
+const NODES = 256;
+
+/** Why a job failed; never leaves this module. */
+class Fallback extends Error {}
+
+interface Located {
+  readonly pack: RangePack;
+  readonly start: number;
+  readonly end: number;
+}
+
+interface Leaf {
+  readonly oid: Oid;
+  readonly start: number;
+  readonly size: number;
+  readonly at: Located;
+}
+
+const indexes = new Map<string, PackIndex>();
+const nodes = new Map<Oid, ChunkSpan[]>();
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
+  map.set(key, value);
+  if (map.size > limit) map.delete(map.keys().next().value as K);
+  return value;
+}
+
+function indexOf(pack: RangePack): PackIndex {
+  return indexes.get(pack.idxPath) ?? remember(indexes, pack.idxPath, new PackIndex(readFileSync(pack.idxPath), pack.idxPath), INDEXES);
+}
+
+function locate(packs: readonly RangePack[], oid: Oid): Located {
+  for (const pack of packs) {
+    const index = indexOf(pack);
+    const start = index.lookup(oid);
+    if (start === undefined) continue;
+    const end = index.entryEnd(start, pack.size);
+    if (end !== undefined) return { pack, start, end };
+  }
+  throw new Fallback(`${oid} is in no pack of the job`);
+}
+
+function readNode(packs: readonly RangePack[], oid: Oid, size: number): ChunkSpan[] {
+  const cached = nodes.get(oid);
+  if (cached !== undefined) return cached;
+  const at = locate(packs, oid);
+  if (at.end - at.start > MAX_NODE_BYTES) throw new Fallback(`node ${oid} too large`);
+  const entry = Buffer.allocUnsafe(at.end - at.start);
+  if (readSync(at.pack.fd, entry, 0, entry.length, at.start) !== entry.length) throw new Fallback('short read');
+  const content = entryContent(entry, 0, entry.length, PackTypes.tree, MAX_NODE_BYTES, false);
+  if (content === undefined) throw new Fallback(`node ${oid} is not a plain tree entry`);
+  const id = hash('sha1', Buffer.concat([Buffer.from(`tree ${content.length}\0`, 'latin1'), content]), 'hex');
+  if (id !== oid) throw new Fallback(`node ${oid} does not hash to its id`);
+  return remember(nodes, oid, nodeSpans(decodeTree(content, oid), size, oid), NODES);
+}
+
+function collectLeaves(job: RangeJob, oid: Oid, base: number, size: number, leaves: Leaf[]): void {
+  const spans = readNode(job.packs, oid, size);
+  let lo = 0;
+  let hi = spans.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (base + (spans[mid] as ChunkSpan).start <= job.from) lo = mid;
+    else hi = mid - 1;
+  }
+  for (let i = lo; i < spans.length; i++) {
+    const s = spans[i] as ChunkSpan;
+    const start = base + s.start;
+    if (start >= job.to) break;
+    if (s.isTree) collectLeaves(job, s.oid, start, s.size, leaves);
+    else leaves.push({ oid: s.oid, start, size: s.size, at: locate(job.packs, s.oid) });
+  }
+}
+
+/** Leaves split where a run's single read would end: another pack, a step back, a wide gap, a long span. */
+function runs(leaves: readonly Leaf[]): Leaf[][] {
+  const out: Leaf[][] = [];
+  let run: Leaf[] = [];
+  for (const leaf of leaves) {
+    const first = run[0];
+    const last = run[run.length - 1];
+    const joins =
+      first !== undefined && last !== undefined && leaf.at.pack === first.at.pack && leaf.at.start >= last.at.end && leaf.at.start - last.at.end <= JOB_GAP_BYTES && leaf.at.end - first.at.start <= JOB_SPAN_BYTES;
+    if (!joins && run.length > 0) {
+      out.push(run);
+      run = [];
+    }
+    run.push(leaf);
+  }
+  if (run.length > 0) out.push(run);
+  return out;
+}
+
+/** The contents of `run`, back to back from RUN_PAD, every id checked. */
+function readRun(run: readonly Leaf[]): Buffer {
+  const ids = Buffer.allocUnsafe(run.length * OID_BYTES);
+  run.forEach((leaf, k) => ids.write(leaf.oid, k * OID_BYTES, 'hex'));
+  const result = checkRun({
+    id: 0,
+    fd: (run[0] as Leaf).at.pack.fd,
+    starts: Float64Array.from(run, (l) => l.at.start),
+    ends: Float64Array.from(run, (l) => l.at.end),
+    sizes: Float64Array.from(run, (l) => l.size),
+    ids,
+  });
+  if (!result.checked.every((c) => c === 1)) throw new Fallback('a chunk failed its check');
+  return Buffer.from(result.buffer);
+}
+
+export function readRange(job: RangeJob): RangeResult {
+  const failed = { id: job.id, buffer: undefined, offset: 0 };
+  try {
+    const leaves: Leaf[] = [];
+    collectLeaves(job, job.root, 0, job.size, leaves);
+    const first = leaves[0];
+    const last = leaves[leaves.length - 1];
+    if (first === undefined || last === undefined || first.start > job.from || last.start + last.size < job.to) return failed;
+    if (last.start + last.size - first.start > MAX_COVER_BYTES) return failed;
+    const parts = runs(leaves).map(readRun);
+    const skip = job.from - first.start;
+    if (parts.length === 1) return { id: job.id, buffer: (parts[0] as Buffer).buffer as ArrayBuffer, offset: RUN_PAD + skip };
+    const out = Buffer.allocUnsafeSlow(job.to - job.from); // its own memory, to transfer
+    let at = -skip;
+    for (const part of parts) {
+      const content = part.subarray(RUN_PAD);
+      const from = Math.max(0, -at);
+      const n = Math.min(content.length - from, out.length - Math.max(0, at));
+      if (n > 0) content.copy(out, Math.max(0, at), from, from + n);
+      at += content.length;
+    }
+    return { id: job.id, buffer: out.buffer as ArrayBuffer, offset: 0 };
+  } catch {
+    return failed;
+  }
+}
