@@ -26,9 +26,12 @@ die() { log "error: $*"; exit 1; }
 [ -d "$DATA/rootfs/a" ] && [ -f "$DATA/random/random.bin" ] || die "datasets missing in $DATA (../shared/bench/make-datasets.sh)"
 command -v bindfs >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bindfs >&2; }
 
+NULL_PID=
 unmount_all() {
   "$GITFS" umount "$WORK/gitfs" >/dev/null 2>&1 || true
   fusermount -uz "$WORK/bind" 2>/dev/null || true
+  if [ -n "$NULL_PID" ]; then kill "$NULL_PID" 2>/dev/null || true; wait "$NULL_PID" 2>/dev/null || true; fi
+  fusermount -uz "$WORK/null" 2>/dev/null || true
 }
 cleanup() {
   local rc=$?
@@ -105,6 +108,19 @@ for t in native bind gitfs; do
   mkdir -p "$d/untar"
   timed "untar rootfs + sync" "$t" sh -c "tar -C '$d/untar' -xf '$WORK/rootfs.tar' && sync"
 done
+# The binding's ceiling: the same read from a file system on gitfs's FUSE binding that does no
+# work per request (bench/null-fuse.ts), against bindfs once more, in the gitfs column.
+mkdir -p "$WORK/null"
+node "$ROOT/dist/bench/null-fuse.js" "$WORK/null" >"$WORK/null.log" 2>&1 &
+NULL_PID=$!
+for _ in $(seq 100); do grep -q mounted "$WORK/null.log" && break; sleep 0.1; done
+grep -q mounted "$WORK/null.log" || die "null file system did not mount: $(cat "$WORK/null.log")"
+cat "$WORK/native/main/random.bin" >/dev/null
+CEILING="read 1 GiB: bindfs / a null FS on gitfs's binding"
+timed "$CEILING" bind dd if="$WORK/bind/main/random.bin" of=/dev/null bs=1M
+timed "$CEILING" gitfs dd if="$WORK/null/null.bin" of=/dev/null bs=1M
+kill "$NULL_PID"; wait "$NULL_PID" 2>/dev/null || true; NULL_PID=
+
 commit=$(ls "$WORK/gitfs/.history/main" | head -1)
 timed "du -sh of a .history commit" gitfs du -sh "$WORK/gitfs/.history/main/$commit"
 pid=$(mount_pid)
@@ -124,6 +140,9 @@ log "gitfs mount peak RSS ${RSS} kB"
     END { for (i = 1; i <= n; i++) { l = order[i]; nat = t[l "\tnative"]; b = t[l "\tbind"]; g = t[l "\tgitfs"];
       printf "| %s | %s | %s | %s | %s |\n", l,
         nat, b, g, (b == "" || g == "" ? "" : sprintf("%.0f%%", 100 * r[l "\tbind"] / r[l "\tgitfs"])) } }' "$RESULTS"
+  echo
+  echo "The row \"$CEILING\" reads a 1 GiB file of a file system on gitfs's own FUSE binding that answers each"
+  echo "request at once from memory (bench/null-fuse.ts): the ceiling of any file system on that binding."
   echo
   echo "Peak RSS of the gitfs mount process over the whole run: $((RSS / 1024)) MiB. An untar into a gitfs branch"
   echo "exits 2 because rootfs a holds device files, which a branch refuses (EPERM) as git cannot hold them."

@@ -4,7 +4,7 @@
  * umount`, or an external `fusermount -u`, noticed within a second).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,13 +20,13 @@ import { HotLoop } from './hot-loop.js';
 import { KernelCache, fuseDescriptors } from './kernel-cache.js';
 import { MountFs } from './mount-fs.js';
 import { mountAt } from './mount-table.js';
+import { widenReadAhead } from './read-ahead.js';
 import { PublishedHeads } from './published-heads.js';
 import { RequestGate } from './request-gate.js';
 import type { Logger } from '../util/log.js';
 
 const execFileP = promisify(execFile);
 const WATCH_MS = 1000;
-const READ_AHEAD_KB = 1024;
 const HOT_WINDOW_MS = 2;
 /**
  * How long the kernel keeps names and attributes (s). Every change it does not make itself is
@@ -231,7 +231,7 @@ export class MountSession {
       throw new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot find the /dev/fuse descriptor of ${this.mountpoint} in /proc/self/fd (found ${opened.length})`);
     }
     this.kernel = new KernelCache(opened[0] as number, this.log);
-    await this.widenReadAhead();
+    await widenReadAhead(this.mountpoint);
     this.watch = setInterval(() => {
       mountAt(this.mountpoint).then(
         (m) => {
@@ -240,17 +240,6 @@ export class MountSession {
         () => undefined,
       );
     }, WATCH_MS);
-  }
-
-  /**
-   * The kernel reads ahead only 128 KiB on a FUSE mount by default, one or two requests in
-   * flight; 1 MiB keeps several requests in flight for the prefetching reader.
-   * Needs root; without it the default stays.
-   */
-  private async widenReadAhead(): Promise<void> {
-    const st = await stat(this.mountpoint);
-    const dev = `${Math.floor(st.dev / 256) & 0xfff}:${(st.dev & 0xff) | ((st.dev >> 12) & 0xfff00)}`;
-    await writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, `${READ_AHEAD_KB}\n`).catch(() => undefined);
   }
 
   private async answer(req: ControlRequest): Promise<unknown> {
