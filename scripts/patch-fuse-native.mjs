@@ -14,6 +14,11 @@
 //  handle that was never closed. libuv scans every async handle of the loop at each wake-up, so
 //  every request grew slower over the mount's life (730 threads in one 1 GiB read). Locals now
 //  go back to a free list when their thread ends, and a new thread takes one from it.
+// big reads: libfuse 2 never offers the kernel FUSE_MAX_PAGES, so every read request carries at
+//  most 128 KiB (8192 requests per GiB, each a round trip to Node's main thread). The session
+//  now talks to the kernel through a channel of its own over the same descriptor, which adds
+//  FUSE_MAX_PAGES and max_pages = 256 (1 MiB) to the reply to INIT. Only reads grow: libfuse's
+//  answer keeps max_write at what its receive buffer holds.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,6 +27,7 @@ import { dirname, join } from 'node:path';
 const UTIMENS = '/* gitfs patch: utimens */';
 const KEEP_CACHE = '/* gitfs patch: keep_cache */';
 const LOCALS = '/* gitfs patch: thread locals */';
+const BIG_READS = '/* gitfs patch: big reads */';
 const pkgDir = dirname(createRequire(import.meta.url).resolve('@cocalc/fuse-native/package.json'));
 const source = join(pkgDir, 'fuse-native.c');
 let text = readFileSync(source, 'utf8');
@@ -113,6 +119,134 @@ static fuse_thread_locals_t* get_thread_locals () {
 `,
   );
   edit('pthread_key_create(&(thread_locals_key), NULL); // TODO: add destructor', 'pthread_key_create(&(thread_locals_key), gitfs_release_locals);');
+}
+if (!text.includes(BIG_READS)) {
+  edit(
+    'static void* start_fuse_thread (void *data) {\n',
+    `${BIG_READS}
+#include <errno.h>
+#include <sys/uio.h>
+
+#define GITFS_FUSE_INIT 26
+#define GITFS_FUSE_MAX_PAGES (1u << 22)
+#define GITFS_MAX_PAGES 256
+
+/* The channel the session reads requests from and writes replies to: the kernel's descriptor,
+   as libfuse's own channel does, noting the INIT request to widen its reply. */
+typedef struct {
+  struct fuse_chan *kernel; /* from fuse_mount: owns the descriptor, unmounts */
+  uint64_t init_unique;
+} gitfs_chan_t;
+
+static int gitfs_chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
+  struct fuse_chan *ch = *chp;
+  gitfs_chan_t *gc = (gitfs_chan_t *) fuse_chan_data(ch);
+  for (;;) {
+    ssize_t res = read(fuse_chan_fd(ch), buf, size);
+    if (res == -1) {
+      int err = errno;
+      if (err == ENOENT) continue; /* the request was interrupted before we read it */
+      if (err == ENODEV) {
+        fuse_session_exit(fuse_chan_session(ch));
+        return 0;
+      }
+      if (err != EINTR && err != EAGAIN) perror("fuse: reading device");
+      return -err;
+    }
+    if ((size_t) res < 40) {
+      fprintf(stderr, "short read on fuse device\\n");
+      return -EIO;
+    }
+    uint32_t opcode;
+    memcpy(&opcode, buf + 4, 4);
+    if (opcode == GITFS_FUSE_INIT) memcpy(&gc->init_unique, buf + 8, 8);
+    return (int) res;
+  }
+}
+
+static int gitfs_chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  if (iov == NULL) return 0;
+  gitfs_chan_t *gc = (gitfs_chan_t *) fuse_chan_data(ch);
+  /* The INIT reply: libfuse 2 answers the 24 bytes of protocol 7.22; the kernel reads the longer
+     fuse_init_out of later minors when it is sent (max_pages at byte 28). */
+  unsigned char header[16];
+  unsigned char init_out[64];
+  struct iovec widened[2];
+  if (gc->init_unique != 0 && count == 2 && iov[0].iov_len == sizeof(header) && iov[1].iov_len >= 16 && iov[1].iov_len <= sizeof(init_out)) {
+    uint64_t unique;
+    int32_t error;
+    memcpy(header, iov[0].iov_base, sizeof(header));
+    memcpy(&error, header + 4, 4);
+    memcpy(&unique, header + 8, 8);
+    if (unique == gc->init_unique && error == 0) {
+      gc->init_unique = 0;
+      uint32_t len = sizeof(header) + sizeof(init_out);
+      uint32_t flags;
+      uint16_t max_pages = GITFS_MAX_PAGES;
+      memset(init_out, 0, sizeof(init_out));
+      memcpy(init_out, iov[1].iov_base, iov[1].iov_len);
+      memcpy(&flags, init_out + 12, 4);
+      flags |= GITFS_FUSE_MAX_PAGES;
+      memcpy(init_out + 12, &flags, 4);
+      memcpy(init_out + 28, &max_pages, 2);
+      memcpy(header, &len, 4);
+      widened[0].iov_base = header;
+      widened[0].iov_len = sizeof(header);
+      widened[1].iov_base = init_out;
+      widened[1].iov_len = sizeof(init_out);
+      iov = widened;
+    }
+  }
+  ssize_t res = writev(fuse_chan_fd(ch), iov, count);
+  if (res == -1) {
+    int err = errno;
+    /* ENOENT: the request was interrupted and the reply is dropped */
+    if (!fuse_session_exited(fuse_chan_session(ch)) && err != ENOENT) perror("fuse: writing device");
+    return -err;
+  }
+  return 0;
+}
+
+static void gitfs_chan_destroy (struct fuse_chan *ch) {
+  free(fuse_chan_data(ch));
+}
+
+static struct fuse_chan_ops gitfs_chan_ops = {
+  .receive = gitfs_chan_receive,
+  .send = gitfs_chan_send,
+  .destroy = gitfs_chan_destroy,
+};
+
+/* A channel over the kernel channel's descriptor; NULL if none could be made. */
+static struct fuse_chan* gitfs_chan_new (struct fuse_chan *kernel) {
+  gitfs_chan_t *gc = (gitfs_chan_t *) calloc(1, sizeof(gitfs_chan_t));
+  if (gc == NULL) return NULL;
+  gc->kernel = kernel;
+  struct fuse_chan *ch = fuse_chan_new(&gitfs_chan_ops, fuse_chan_fd(kernel), fuse_chan_bufsize(kernel), gc);
+  if (ch == NULL) free(gc);
+  return ch;
+}
+
+static void* start_fuse_thread (void *data) {
+`,
+  );
+  edit(
+    '  fuse_unmount(ft->mnt, ft->ch);\n  fuse_session_remove_chan(ft->ch);\n',
+    '  struct fuse_chan *kernel = ((gitfs_chan_t *) fuse_chan_data(ft->ch))->kernel;\n  fuse_chan_destroy(ft->ch);\n  fuse_unmount(ft->mnt, kernel);\n',
+  );
+  edit(
+    '  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);\n',
+    `  struct fuse_chan *kernel = ch;
+  ch = gitfs_chan_new(kernel);
+  if (ch == NULL) {
+    fuse_unmount(mnt, kernel);
+    napi_throw_error(env, "fuse failed", "fuse failed");
+    return NULL;
+  }
+
+  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);
+`,
+  );
 }
 if (text !== before) {
   writeFileSync(source, text);

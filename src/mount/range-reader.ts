@@ -1,8 +1,9 @@
 /**
- * Reads of one open chunked file. FUSE delivers a sequential read as 128 KiB requests, several
- * in flight and in any order. The file is read in aligned segments of SEGMENT_BYTES, each one run
- * of the chunks it covers, read and checked in bulk (a chunk across a boundary is read by both
- * segments); a request copies from the segments it spans. The last few segments are kept, and
+ * Reads of one open chunked file. FUSE delivers a sequential read as requests of up to 1 MiB (the
+ * binding as patched offers FUSE_MAX_PAGES), one or two in flight, in any order. The file is read
+ * in aligned segments of SEGMENT_BYTES, each one worker job over the chunks it covers, read and
+ * checked in bulk (a chunk across a boundary is read by both segments); a request copies from
+ * the segments it spans. The last few segments are kept, and
  * when reads go forward the next PREFETCH_SEGMENTS are on their way.
  */
 import { ChunkedFileReader } from '../objects/chunked-file-reader.js';
@@ -10,9 +11,9 @@ import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 
 const SEGMENT_BYTES = 1 << 20;
-const PREFETCH_SEGMENTS = 2;
+const PREFETCH_SEGMENTS = 4;
 /** Segments kept: the prefetch window, reads in flight, and a request straddling two. */
-const CACHED_SEGMENTS = 6;
+const CACHED_SEGMENTS = 8;
 
 export class RangeReader {
   private readonly reader: ChunkedFileReader;

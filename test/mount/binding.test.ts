@@ -1,0 +1,84 @@
+/**
+ * The FUSE binding as gitfs patches it (scripts/patch-fuse-native.mjs): read requests of 1 MiB,
+ * content intact through them, and many threads' worth of requests answered over one mount.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Fuse, type FuseInstance } from '../../src/mount/fuse-binding.js';
+import { widenReadAhead } from '../../src/mount/read-ahead.js';
+import { tempDirs } from '../support/tmp.js';
+
+const run = promisify(execFile);
+const SIZE = 64 << 20;
+const ENOENT = -2;
+
+/** Byte i of the file: a pattern that a misplaced or repeated piece would break. */
+function byteAt(i: number): number {
+  return (i * 7 + Math.floor(i / 4099)) & 0xff;
+}
+
+describe('FUSE binding (as patched)', function () {
+  this.timeout(120_000);
+  const tmp = tempDirs();
+  let fuse: FuseInstance | undefined;
+  const lengths: number[] = [];
+
+  before(async () => {
+    const mnt = tmp.make();
+    const now = new Date();
+    const attrs = (mode: number, size: number): never => ({ mtime: now, atime: now, ctime: now, nlink: 1, size, mode, uid: 0, gid: 0 }) as never;
+    fuse = new Fuse(mnt, {
+      readdir: (path, cb) => (path === '/' ? cb(0, ['f']) : cb(ENOENT)),
+      getattr: (path, cb) => (path === '/' ? cb(0, attrs(0o40755, 4096)) : path === '/f' ? cb(0, attrs(0o100444, SIZE)) : cb(ENOENT)),
+      open: (_path, _flags, cb) => cb(0, 1),
+      release: (_path, _fd, cb) => cb(0),
+      read: (_path, _fd, buf, len, pos, cb) => {
+        lengths.push(len);
+        const n = Math.max(0, Math.min(len, SIZE - pos));
+        for (let i = 0; i < n; i++) buf[i] = byteAt(pos + i);
+        cb(n);
+      },
+    });
+    await new Promise<void>((resolve, reject) => (fuse as FuseInstance).mount((e) => (e ? reject(e) : resolve())));
+    await widenReadAhead(mnt);
+  });
+
+  after(async () => {
+    if (fuse !== undefined) await new Promise<void>((resolve) => (fuse as FuseInstance).unmount(() => resolve()));
+    tmp.cleanup();
+  });
+
+  it('gets reads of up to 1 MiB (FUSE_MAX_PAGES), whole and in order', async () => {
+    const expected = createHash('sha256');
+    const all = Buffer.alloc(SIZE);
+    for (let i = 0; i < SIZE; i++) all[i] = byteAt(i);
+    expected.update(all);
+    const mnt = (fuse as FuseInstance).mnt;
+    // Other processes read: this thread answers the requests.
+    const { stdout } = await run('sh', ['-c', `dd if='${mnt}/f' bs=4M 2>/dev/null | sha256sum`]);
+    assert.equal(stdout.split(' ')[0], expected.digest('hex'));
+    assert.equal(Math.max(...lengths), 1 << 20, 'largest read request');
+    assert.ok(lengths.length <= SIZE / (512 << 10), `${lengths.length} requests for ${SIZE >> 20} MiB`);
+  });
+
+  it('answers bursts of concurrent readers, each with its own bytes, again and again', async () => {
+    const mnt = (fuse as FuseInstance).mnt;
+    const slice = 4 << 20;
+    const hashOf = (k: number): string => {
+      const b = Buffer.alloc(slice);
+      for (let i = 0; i < slice; i++) b[i] = byteAt(k * slice + i);
+      return createHash('sha256').update(b).digest('hex');
+    };
+    const expected = Array.from({ length: SIZE / slice }, (_, k) => hashOf(k));
+    // Direct reads: each 128 KiB is its own request, so libfuse starts threads for a burst and
+    // ends them after it; the binding reuses their state, and no answer may reach another reader.
+    for (let round = 0; round < 4; round++) {
+      const got = await Promise.all(
+        expected.map((_, k) => run('sh', ['-c', `dd if='${mnt}/f' bs=128k skip=${k * 32} count=32 iflag=direct 2>/dev/null | sha256sum`]).then((r) => r.stdout.split(' ')[0])),
+      );
+      assert.deepEqual(got, expected, `round ${round}`);
+    }
+  });
+});
