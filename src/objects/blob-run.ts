@@ -34,6 +34,23 @@ export interface BlobRunResult {
   readonly checked: Uint8Array;
 }
 
+/** Where a pack holds an entry: [start, end) of `pack` (any value naming one pack). */
+export interface EntrySpan {
+  readonly pack: unknown;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** One job reads at most this much of a pack... */
+const JOB_SPAN_BYTES = 4 << 20;
+/** ...and skips at most this much between two of its entries. */
+const JOB_GAP_BYTES = 64 << 10;
+
+/** Whether `next` can join the run of entries from `first` to `last`, all read with one positioned read. */
+export function joinsRun(first: EntrySpan, last: EntrySpan, next: EntrySpan): boolean {
+  return next.pack === first.pack && next.start >= last.end && next.start - last.end <= JOB_GAP_BYTES && next.end - first.start <= JOB_SPAN_BYTES;
+}
+
 /** Room before the first content for its `blob <size>\0` header: the longest is 17 bytes. */
 export const RUN_PAD = 32;
 

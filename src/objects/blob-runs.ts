@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { RUN_PAD, type BlobRunJob, type BlobRunResult } from './blob-run.js';
+import { joinsRun, RUN_PAD, type BlobRunJob, type BlobRunResult } from './blob-run.js';
 import type { RangeJob, RangeResult } from './chunked-range.js';
 import { OID_BYTES, type Oid } from './oid.js';
 import type { BlobRef } from './object-store.js';
@@ -22,10 +22,6 @@ export interface PackedEntry {
   readonly end: number;
 }
 
-/** One job reads at most this much of a pack... */
-const JOB_SPAN_BYTES = 4 << 20;
-/** ...and skips at most this much between two of its entries. */
-const JOB_GAP_BYTES = 64 << 10;
 const WORKERS = Math.max(1, Math.min(2, availableParallelism()));
 
 interface Group {
@@ -53,10 +49,9 @@ export async function readBlobRun(
       loose.push(i);
       return;
     }
+    const first = group?.entries[0];
     const last = group?.entries[group.entries.length - 1];
-    const joins =
-      group !== undefined && last !== undefined && at.pack === group.pack && at.start >= last.end && at.start - last.end <= JOB_GAP_BYTES && at.end - (group.entries[0] as PackedEntry).start <= JOB_SPAN_BYTES;
-    if (!joins) groups.push((group = { pack: at.pack, members: [], entries: [] }));
+    if (first === undefined || last === undefined || !joinsRun(first, last, at)) groups.push((group = { pack: at.pack, members: [], entries: [] }));
     (group as Group).members.push(i);
     (group as Group).entries.push(at);
   });

@@ -90,7 +90,7 @@ export class ChunkedFileReader {
     }
     const placed: PlacedChunk[] = [];
     for await (const leaves of this.chunks(offset, length)) placed.push(...leaves);
-    return this.cover(placed, offset, Math.min(this.size, offset + length));
+    return this.cover(placed, offset, end);
   }
 
   /** Streams the bytes of [offset, offset + length) in runs of about RUN_BYTES, reading a few runs ahead. */

@@ -10,11 +10,10 @@
  * the job as a whole, and the asker reads the range the general way (ChunkedFileReader), which
  * says what is wrong, finds a good copy elsewhere, or fetches what is absent.
  */
-import { hash } from 'node:crypto';
 import { readFileSync, readSync } from 'node:fs';
-import { checkRun, entryContent, RUN_PAD } from './blob-run.js';
+import { checkRun, entryContent, joinsRun, RUN_PAD } from './blob-run.js';
 import { nodeSpans, type ChunkSpan } from './chunk-tree.js';
-import { OID_BYTES, type Oid } from './oid.js';
+import { hashObject, OID_BYTES, type Oid } from './oid.js';
 import { PackIndex } from './pack-index.js';
 import { PackTypes } from './pack-format.js';
 import { decodeTree } from './tree.js';
@@ -45,9 +44,6 @@ export interface RangeResult {
   readonly offset: number;
 }
 
-/** Entries of one run read in one positioned read: as in blob-runs.ts. */
-const JOB_SPAN_BYTES = 4 << 20;
-const JOB_GAP_BYTES = 64 << 10;
 /** Largest node read (stored or inflated), and most bytes of leaves a range may cover (its own bytes plus the chunks at its ends). */
 const MAX_NODE_BYTES = 1 << 20;
 const MAX_COVER_BYTES = 64 << 20;
@@ -103,8 +99,7 @@ function readNode(packs: readonly RangePack[], oid: Oid, size: number): ChunkSpa
   if (readSync(at.pack.fd, entry, 0, entry.length, at.start) !== entry.length) throw new Fallback('short read');
   const content = entryContent(entry, 0, entry.length, PackTypes.tree, MAX_NODE_BYTES, false);
   if (content === undefined) throw new Fallback(`node ${oid} is not a plain tree entry`);
-  const id = hash('sha1', Buffer.concat([Buffer.from(`tree ${content.length}\0`, 'latin1'), content]), 'hex');
-  if (id !== oid) throw new Fallback(`node ${oid} does not hash to its id`);
+  if (hashObject('tree', content) !== oid) throw new Fallback(`node ${oid} does not hash to its id`);
   return remember(nodes, oid, nodeSpans(decodeTree(content, oid), size, oid), NODES);
 }
 
@@ -133,9 +128,7 @@ function runs(leaves: readonly Leaf[]): Leaf[][] {
   for (const leaf of leaves) {
     const first = run[0];
     const last = run[run.length - 1];
-    const joins =
-      first !== undefined && last !== undefined && leaf.at.pack === first.at.pack && leaf.at.start >= last.at.end && leaf.at.start - last.at.end <= JOB_GAP_BYTES && leaf.at.end - first.at.start <= JOB_SPAN_BYTES;
-    if (!joins && run.length > 0) {
+    if (first !== undefined && last !== undefined && !joinsRun(first.at, last.at, leaf.at)) {
       out.push(run);
       run = [];
     }
