@@ -56,7 +56,8 @@ export const RUN_PAD = 32;
 
 let raw = Buffer.alloc(0);
 
-function readSpan(fd: number, start: number, length: number): Buffer {
+/** Up to `length` bytes of `fd` from `start` (fewer at its end), in this thread's scratch buffer: valid until the next call. */
+export function readSpan(fd: number, start: number, length: number): Buffer {
   if (raw.length < length) raw = Buffer.allocUnsafe(Math.max(length, 2 * raw.length));
   let done = 0;
   while (done < length) {

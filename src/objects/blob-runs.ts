@@ -80,15 +80,24 @@ export async function readBlobRun(
 
 /**
  * The bytes [from, to) of the chunked file whose chunk tree is `root` (`size` bytes), read in
- * one worker job from `packs` (chunked-range.ts); undefined where that way cannot, and the range
- * must be read the general way.
+ * one worker job from `packs` (chunked-range.ts) into `spare` when given (it is transferred to the
+ * worker, so detached here); undefined where that way cannot, and the range must be read the
+ * general way.
  */
-export async function readChunkedRange(packs: readonly PackFile[], root: Oid, size: number, from: number, to: number): Promise<Buffer | undefined> {
+export async function readChunkedRange(
+  packs: readonly PackFile[],
+  root: Oid,
+  size: number,
+  from: number,
+  to: number,
+  spare?: ArrayBuffer,
+): Promise<Buffer | undefined> {
+  const into = spare !== undefined && spare.byteLength >= to - from ? spare : undefined;
   try {
     const result = await withDescriptors(packs, (fds) =>
-      RunWorkers.shared().range({ root, size, from, to, packs: packs.map((p, i) => ({ idxPath: p.indexPath, fd: fds[i] as number, size: p.size })) }),
+      RunWorkers.shared().range({ root, size, from, to, into, packs: packs.map((p, i) => ({ idxPath: p.indexPath, fd: fds[i] as number, size: p.size })) }),
     );
-    return result.buffer === undefined ? undefined : Buffer.from(result.buffer, result.offset, to - from);
+    return result.buffer === undefined ? undefined : Buffer.from(result.buffer, 0, to - from);
   } catch {
     return undefined;
   }
@@ -169,7 +178,7 @@ class RunWorkers {
     const least = this.workers.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
     const result = new Promise<BlobRunResult | RangeResult>((resolve, reject) => least.waiting.set(job.id, { resolve, reject }));
     least.worker.ref();
-    least.worker.postMessage(job);
+    least.worker.postMessage(job, 'into' in job && job.into !== undefined ? [job.into] : []);
     return result;
   }
 }

@@ -79,13 +79,13 @@ export class ChunkedFileReader {
 
   /**
    * The bytes of [offset, offset + length), held whole (callers bound `length`): in one job where
-   * the store can (readChunkedRange), else the chunks it covers are read as one run, each checked
-   * against its id and the size its tree gives.
+   * the store can (readChunkedRange, given `spare` to fill), else the chunks it covers are read as
+   * one run, each checked against its id and the size its tree gives.
    */
-  async read(offset: number, length: number): Promise<Buffer> {
+  async read(offset: number, length: number, spare?: ArrayBuffer): Promise<Buffer> {
     const end = Math.min(this.size, offset + length);
     if (offset >= 0 && offset < end) {
-      const bulk = await this.store.readChunkedRange?.(this.root, this.size, offset, end);
+      const bulk = await this.store.readChunkedRange?.(this.root, this.size, offset, end, spare);
       if (bulk !== undefined) return bulk;
     }
     const placed: PlacedChunk[] = [];

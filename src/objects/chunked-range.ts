@@ -2,18 +2,26 @@
  * A byte range of a chunked file read in one worker job (blob-run-worker.ts), so that the thread
  * that asks does one exchange per range instead of per chunk: the worker walks the chunk tree
  * from its root, reading each node from the job's packs with positioned reads and checking its
- * id, then reads the leaves as runs of entries (checkRun). The worker parses the packs' indexes
- * itself, once per pack: a pack's name is its checksum, so a path always means the same bytes.
+ * SHA-1, then reads the leaves as runs of entries, each run with one positioned read, and copies
+ * their contents into the range. The worker parses the packs' indexes itself, once per pack: a
+ * pack's name is its checksum, so a path always means the same bytes.
+ *
+ * A leaf is checked against the CRC-32 that the pack index keeps for its whole entry, not by
+ * hashing its content: the index (itself SHA-1-checked when parsed) was written when the entry's
+ * content was hashed to its id, so an entry that still matches its CRC holds those bytes, and
+ * any damage since is caught (docs/ARCHITECTURE.md, "Where data is checked"). SHA-1 costs 3x
+ * more per byte and was most of this job's time.
  *
  * This is an accelerator, not a second reader: anything it cannot do this way (an object in no
  * pack of the job, a delta, a damaged entry, a node claiming more than a range can hold) fails
  * the job as a whole, and the asker reads the range the general way (ChunkedFileReader), which
- * says what is wrong, finds a good copy elsewhere, or fetches what is absent.
+ * hashes every object, says what is wrong, finds a good copy elsewhere, or fetches what is absent.
  */
 import { readFileSync, readSync } from 'node:fs';
-import { checkRun, entryContent, joinsRun, RUN_PAD } from './blob-run.js';
+import { crc32 } from 'node:zlib';
+import { entryContent, joinsRun, readSpan } from './blob-run.js';
 import { nodeSpans, type ChunkSpan } from './chunk-tree.js';
-import { hashObject, OID_BYTES, type Oid } from './oid.js';
+import { hashObject, type Oid } from './oid.js';
 import { PackIndex } from './pack-index.js';
 import { PackTypes } from './pack-format.js';
 import { decodeTree } from './tree.js';
@@ -35,13 +43,14 @@ export interface RangeJob {
   readonly from: number;
   readonly to: number;
   readonly packs: readonly RangePack[];
+  /** Memory of at least `to - from` bytes to hold the range (else the worker allocates it). */
+  readonly into?: ArrayBuffer | undefined;
 }
 
 export interface RangeResult {
   readonly id: number;
-  /** The range's bytes at [offset, offset + to - from); undefined when the job failed. */
+  /** The range's bytes (from its start; `into` when the job gave one); undefined when the job failed. */
   readonly buffer: ArrayBuffer | undefined;
-  readonly offset: number;
 }
 
 /** Largest node read (stored or inflated), and most bytes of leaves a range may cover (its own bytes plus the chunks at its ends). */
@@ -57,6 +66,8 @@ interface Located {
   readonly pack: RangePack;
   readonly start: number;
   readonly end: number;
+  /** The CRC-32 of the entry's bytes [start, end), as the pack index records it. */
+  readonly crc32: number;
 }
 
 interface Leaf {
@@ -82,10 +93,10 @@ function indexOf(pack: RangePack): PackIndex {
 function locate(packs: readonly RangePack[], oid: Oid): Located {
   for (const pack of packs) {
     const index = indexOf(pack);
-    const start = index.lookup(oid);
-    if (start === undefined) continue;
-    const end = index.entryEnd(start, pack.size);
-    if (end !== undefined) return { pack, start, end };
+    const entry = index.entry(oid);
+    if (entry === undefined) continue;
+    const end = index.entryEnd(entry.offset, pack.size);
+    if (end !== undefined) return { pack, start: entry.offset, end, crc32: entry.crc32 };
   }
   throw new Fallback(`${oid} is in no pack of the job`);
 }
@@ -138,24 +149,24 @@ function runs(leaves: readonly Leaf[]): Leaf[][] {
   return out;
 }
 
-/** The contents of `run`, back to back from RUN_PAD, every id checked. */
-function readRun(run: readonly Leaf[]): Buffer {
-  const ids = Buffer.allocUnsafe(run.length * OID_BYTES);
-  run.forEach((leaf, k) => ids.write(leaf.oid, k * OID_BYTES, 'hex'));
-  const result = checkRun({
-    id: 0,
-    fd: (run[0] as Leaf).at.pack.fd,
-    starts: Float64Array.from(run, (l) => l.at.start),
-    ends: Float64Array.from(run, (l) => l.at.end),
-    sizes: Float64Array.from(run, (l) => l.size),
-    ids,
-  });
-  if (!result.checked.every((c) => c === 1)) throw new Fallback('a chunk failed its check');
-  return Buffer.from(result.buffer);
+/** Copies the part of each leaf of `run` that lies in the job's range into `out` (the range's bytes), every entry checked. */
+function copyRun(job: RangeJob, run: readonly Leaf[], out: Buffer): void {
+  const first = (run[0] as Leaf).at;
+  const span = readSpan(first.pack.fd, first.start, (run[run.length - 1] as Leaf).at.end - first.start);
+  for (const leaf of run) {
+    const start = leaf.at.start - first.start;
+    const end = leaf.at.end - first.start;
+    if (end > span.length || crc32(span.subarray(start, end)) !== leaf.at.crc32) throw new Fallback(`chunk ${leaf.oid} does not match its CRC-32`);
+    const content = entryContent(span, start, end, PackTypes.blob, leaf.size);
+    if (content === undefined) throw new Fallback(`chunk ${leaf.oid} is not a plain blob entry of its size`);
+    const from = Math.max(job.from, leaf.start);
+    const to = Math.min(job.to, leaf.start + leaf.size);
+    content.copy(out, from - job.from, from - leaf.start, to - leaf.start);
+  }
 }
 
 export function readRange(job: RangeJob): RangeResult {
-  const failed = { id: job.id, buffer: undefined, offset: 0 };
+  const failed = { id: job.id, buffer: undefined };
   try {
     const leaves: Leaf[] = [];
     collectLeaves(job, job.root, 0, job.size, leaves);
@@ -163,19 +174,9 @@ export function readRange(job: RangeJob): RangeResult {
     const last = leaves[leaves.length - 1];
     if (first === undefined || last === undefined || first.start > job.from || last.start + last.size < job.to) return failed;
     if (last.start + last.size - first.start > MAX_COVER_BYTES) return failed;
-    const parts = runs(leaves).map(readRun);
-    const skip = job.from - first.start;
-    if (parts.length === 1) return { id: job.id, buffer: (parts[0] as Buffer).buffer as ArrayBuffer, offset: RUN_PAD + skip };
-    const out = Buffer.allocUnsafeSlow(job.to - job.from); // its own memory, to transfer
-    let at = -skip;
-    for (const part of parts) {
-      const content = part.subarray(RUN_PAD);
-      const from = Math.max(0, -at);
-      const n = Math.min(content.length - from, out.length - Math.max(0, at));
-      if (n > 0) content.copy(out, Math.max(0, at), from, from + n);
-      at += content.length;
-    }
-    return { id: job.id, buffer: out.buffer as ArrayBuffer, offset: 0 };
+    const out = job.into !== undefined ? Buffer.from(job.into, 0, job.to - job.from) : Buffer.allocUnsafeSlow(job.to - job.from); // its own memory, to transfer
+    for (const run of runs(leaves)) copyRun(job, run, out);
+    return { id: job.id, buffer: out.buffer as ArrayBuffer };
   } catch {
     return failed;
   }

@@ -130,9 +130,9 @@ export class ObjectDatabase implements ObjectReader {
   }
 
   /** See ObjectReader.readChunkedRange: one worker job reads the range out of the packs (chunked-range.ts). */
-  readChunkedRange(root: Oid, size: number, from: number, to: number): Promise<Buffer | undefined> {
+  readChunkedRange(root: Oid, size: number, from: number, to: number, spare?: ArrayBuffer): Promise<Buffer | undefined> {
     this.assertOpen();
-    return readChunkedRange(this.order.filter((p) => !p.isClosing), root, size, from, to);
+    return readChunkedRange(this.order.filter((p) => !p.isClosing), root, size, from, to, spare);
   }
 
   /** Where the first pack holding `oid` has its entry (undefined: in none, or its index is damaged there). */

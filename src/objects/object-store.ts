@@ -25,9 +25,11 @@ export interface ObjectReader {
   /**
    * The bytes [from, to) of the chunked file whose chunk tree is `root` (`size` bytes), every node
    * and chunk checked like read(), for stores that can read a range in bulk; undefined where they
-   * cannot, and the caller walks the tree itself (chunked-file-reader.ts).
+   * cannot, and the caller walks the tree itself (chunked-file-reader.ts). `spare`, memory of at
+   * least `to - from` bytes, may become the result's instead of new memory: the caller hands it
+   * over (it may be detached) and never touches it again.
    */
-  readChunkedRange?(root: Oid, size: number, from: number, to: number): Promise<Buffer | undefined>;
+  readChunkedRange?(root: Oid, size: number, from: number, to: number, spare?: ArrayBuffer): Promise<Buffer | undefined>;
 }
 
 /** A blob known by its id and its size (a chunk, whose size its tree gives). */

@@ -56,6 +56,7 @@ export class PackIndex {
   private readonly name: string;
   private readonly fanout: Uint32Array;
   private readonly shaStart: number;
+  private readonly crcStart: number;
   private readonly off32Start: number;
   private readonly off64Start: number;
   private readonly off64Count: number;
@@ -89,8 +90,8 @@ export class PackIndex {
     this.count = n;
     this.fanout = fanout;
     this.shaStart = HEADER_BYTES + FANOUT_BYTES;
-    const crcStart = this.shaStart + n * OID_BYTES;
-    this.off32Start = crcStart + n * 4;
+    this.crcStart = this.shaStart + n * OID_BYTES;
+    this.off32Start = this.crcStart + n * 4;
     this.off64Start = this.off32Start + n * 4;
     const rest = buf.length - TRAILER_BYTES - this.off64Start;
     if (rest < 0 || rest % 8 !== 0) fail(`size ${buf.length} does not fit ${n} entries`);
@@ -120,6 +121,18 @@ export class PackIndex {
 
   /** The pack offset of `oid`, or undefined if this pack does not hold it. */
   lookup(oid: Oid): number | undefined {
+    const i = this.position(oid);
+    return i === undefined ? undefined : this.offsetAt(i);
+  }
+
+  /** Where and how `oid` is packed: its offset and the CRC-32 of its whole entry; undefined if this pack does not hold it. */
+  entry(oid: Oid): { readonly offset: number; readonly crc32: number } | undefined {
+    const i = this.position(oid);
+    return i === undefined ? undefined : { offset: this.offsetAt(i), crc32: this.buf.readUInt32BE(this.crcStart + i * 4) };
+  }
+
+  /** The index of `oid` in the id table, or undefined. */
+  private position(oid: Oid): number | undefined {
     if (!loadKey(oid) || !this.mayHold(keyScratch)) return undefined;
     const b = keyScratch[0]!;
     const keys = (this.keys ??= this.loadKeys());
@@ -134,7 +147,7 @@ export class PackIndex {
     }
     for (; lo < end && keys[lo] === key; lo++) {
       const pos = this.shaStart + lo * OID_BYTES;
-      if (this.buf.compare(keyScratch, 0, OID_BYTES, pos, pos + OID_BYTES) === 0) return this.offsetAt(lo);
+      if (this.buf.compare(keyScratch, 0, OID_BYTES, pos, pos + OID_BYTES) === 0) return lo;
     }
     return undefined;
   }
