@@ -20,11 +20,10 @@
 import { readFileSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { entryContent, joinsRun, readSpan } from './blob-run.js';
-import { nodeSpans, type ChunkSpan } from './chunk-tree.js';
-import { hashObject, type Oid } from './oid.js';
+import { hashObject, OID_BYTES, type Oid } from './oid.js';
 import { PackIndex } from './pack-index.js';
 import { PackTypes } from './pack-format.js';
-import { decodeTree } from './tree.js';
+import { parseRawChunkNode, type RawChunkNode } from './raw-chunk-node.js';
 
 /** A pack the job may read: its index file, and the asker's descriptor for the pack, held open for the job. */
 export interface RangePack {
@@ -70,15 +69,15 @@ interface Located {
   readonly crc32: number;
 }
 
+/** A chunk of the range: where it starts in the file, its size, and its pack entry. */
 interface Leaf {
-  readonly oid: Oid;
   readonly start: number;
   readonly size: number;
   readonly at: Located;
 }
 
 const indexes = new Map<string, PackIndex>();
-const nodes = new Map<Oid, ChunkSpan[]>();
+const nodes = new Map<Oid, RawChunkNode>();
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
   map.set(key, value);
@@ -90,45 +89,49 @@ function indexOf(pack: RangePack): PackIndex {
   return indexes.get(pack.idxPath) ?? remember(indexes, pack.idxPath, new PackIndex(readFileSync(pack.idxPath), pack.idxPath), INDEXES);
 }
 
-function locate(packs: readonly RangePack[], oid: Oid): Located {
+/** Where the first of `packs` holding the object whose id lies at `at` of `ids` has its entry. */
+function locate(packs: readonly RangePack[], ids: Buffer, at: number): Located {
   for (const pack of packs) {
     const index = indexOf(pack);
-    const entry = index.entry(oid);
+    const entry = index.entryOfBytes(ids, at);
     if (entry === undefined) continue;
     const end = index.entryEnd(entry.offset, pack.size);
     if (end !== undefined) return { pack, start: entry.offset, end, crc32: entry.crc32 };
   }
-  throw new Fallback(`${oid} is in no pack of the job`);
+  throw new Fallback('an object is in no pack of the job');
 }
 
-function readNode(packs: readonly RangePack[], oid: Oid, size: number): ChunkSpan[] {
+function readNode(packs: readonly RangePack[], oid: Oid, size: number): RawChunkNode {
   const cached = nodes.get(oid);
   if (cached !== undefined) return cached;
-  const at = locate(packs, oid);
+  const at = locate(packs, Buffer.from(oid, 'hex'), 0);
   if (at.end - at.start > MAX_NODE_BYTES) throw new Fallback(`node ${oid} too large`);
   const entry = Buffer.allocUnsafe(at.end - at.start);
   if (readSync(at.pack.fd, entry, 0, entry.length, at.start) !== entry.length) throw new Fallback('short read');
   const content = entryContent(entry, 0, entry.length, PackTypes.tree, MAX_NODE_BYTES, false);
   if (content === undefined) throw new Fallback(`node ${oid} is not a plain tree entry`);
   if (hashObject('tree', content) !== oid) throw new Fallback(`node ${oid} does not hash to its id`);
-  return remember(nodes, oid, nodeSpans(decodeTree(content, oid), size, oid), NODES);
+  const node = parseRawChunkNode(content, size);
+  if (node === undefined) throw new Fallback(`node ${oid} is not a plain chunk node`);
+  return remember(nodes, oid, node, NODES);
 }
 
 function collectLeaves(job: RangeJob, oid: Oid, base: number, size: number, leaves: Leaf[]): void {
-  const spans = readNode(job.packs, oid, size);
+  const node = readNode(job.packs, oid, size);
+  const { starts, sizes, trees, content, idAt } = node;
   let lo = 0;
-  let hi = spans.length - 1;
+  let hi = starts.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    if (base + (spans[mid] as ChunkSpan).start <= job.from) lo = mid;
+    if (base + (starts[mid] as number) <= job.from) lo = mid;
     else hi = mid - 1;
   }
-  for (let i = lo; i < spans.length; i++) {
-    const s = spans[i] as ChunkSpan;
-    const start = base + s.start;
+  for (let i = lo; i < starts.length; i++) {
+    const start = base + (starts[i] as number);
     if (start >= job.to) break;
-    if (s.isTree) collectLeaves(job, s.oid, start, s.size, leaves);
-    else leaves.push({ oid: s.oid, start, size: s.size, at: locate(job.packs, s.oid) });
+    const id = idAt[i] as number;
+    if (trees[i] === 1) collectLeaves(job, content.toString('hex', id, id + OID_BYTES) as Oid, start, sizes[i] as number, leaves);
+    else leaves.push({ start, size: sizes[i] as number, at: locate(job.packs, content, id) });
   }
 }
 
@@ -156,9 +159,9 @@ function copyRun(job: RangeJob, run: readonly Leaf[], out: Buffer): void {
   for (const leaf of run) {
     const start = leaf.at.start - first.start;
     const end = leaf.at.end - first.start;
-    if (end > span.length || crc32(span.subarray(start, end)) !== leaf.at.crc32) throw new Fallback(`chunk ${leaf.oid} does not match its CRC-32`);
+    if (end > span.length || crc32(span.subarray(start, end)) !== leaf.at.crc32) throw new Fallback('a chunk does not match its CRC-32');
     const content = entryContent(span, start, end, PackTypes.blob, leaf.size);
-    if (content === undefined) throw new Fallback(`chunk ${leaf.oid} is not a plain blob entry of its size`);
+    if (content === undefined) throw new Fallback('a chunk is not a plain blob entry of its size');
     const from = Math.max(job.from, leaf.start);
     const to = Math.min(job.to, leaf.start + leaf.size);
     content.copy(out, from - job.from, from - leaf.start, to - leaf.start);

@@ -121,19 +121,21 @@ export class PackIndex {
 
   /** The pack offset of `oid`, or undefined if this pack does not hold it. */
   lookup(oid: Oid): number | undefined {
-    const i = this.position(oid);
+    const i = loadKey(oid) ? this.keyPosition() : undefined;
     return i === undefined ? undefined : this.offsetAt(i);
   }
 
-  /** Where and how `oid` is packed: its offset and the CRC-32 of its whole entry; undefined if this pack does not hold it. */
-  entry(oid: Oid): { readonly offset: number; readonly crc32: number } | undefined {
-    const i = this.position(oid);
+  /** Where and how the id whose 20 bytes lie at `at` of `bytes` is packed: its offset and the CRC-32 of its whole entry; undefined if this pack does not hold it. */
+  entryOfBytes(bytes: Buffer, at: number): { readonly offset: number; readonly crc32: number } | undefined {
+    keyOf = undefined;
+    if (bytes.copy(keyScratch, 0, at, at + OID_BYTES) !== OID_BYTES) return undefined;
+    const i = this.keyPosition();
     return i === undefined ? undefined : { offset: this.offsetAt(i), crc32: this.buf.readUInt32BE(this.crcStart + i * 4) };
   }
 
-  /** The index of `oid` in the id table, or undefined. */
-  private position(oid: Oid): number | undefined {
-    if (!loadKey(oid) || !this.mayHold(keyScratch)) return undefined;
+  /** The index of the id in keyScratch, or undefined. */
+  private keyPosition(): number | undefined {
+    if (!this.mayHold(keyScratch)) return undefined;
     const b = keyScratch[0]!;
     const keys = (this.keys ??= this.loadKeys());
     const key = keyScratch.readUInt32BE(1);

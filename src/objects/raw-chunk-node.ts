@@ -1,0 +1,76 @@
+/**
+ * A chunk-tree node read without making a string: the worker that reads ranges of chunked files
+ * (chunked-range.ts) parses thousands of nodes per GiB, and decodeTree's strings per entry (mode,
+ * name, hex id) cost more than the rest of the walk.
+ *
+ * It accepts only what decodeTree and nodeSpans (chunk-tree.ts) accept of a chunk node: entries
+ * `40000 ` (a subtree) or `100644 ` (a chunk), a name of 16 lowercase hex digits giving the
+ * entry's offset, offsets strictly increasing from 0 and below the node's size. Names of one
+ * length that increase are sorted and unique as git requires. Anything else is undefined, and the
+ * caller reads the node the general way, which names what is wrong.
+ */
+import { OID_BYTES } from './oid.js';
+
+export interface RawChunkNode {
+  /** The node's content: entry i's id lies at idAt[i]. */
+  readonly content: Buffer;
+  readonly idAt: Uint32Array;
+  /** Entry i covers [starts[i], starts[i] + sizes[i]) of the node. */
+  readonly starts: Float64Array;
+  readonly sizes: Float64Array;
+  /** 1 where entry i is a subtree. */
+  readonly trees: Uint8Array;
+}
+
+const SUBTREE = Buffer.from('40000 ');
+const CHUNK = Buffer.from('100644 ');
+const NAME_DIGITS = 16;
+/** Largest offset a name may give (2^53: exact as a double). */
+const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
+
+/** The value of hex digit `c` (lowercase only), or -1. */
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** The offset named by the 16 hex digits at `at`, or -1. */
+function offsetAt(content: Buffer, at: number): number {
+  let value = 0;
+  for (let i = 0; i < NAME_DIGITS; i++) {
+    const d = hexDigit(content[at + i] as number);
+    if (d < 0) return -1;
+    value = value * 16 + d;
+  }
+  return value <= MAX_OFFSET ? value : -1;
+}
+
+function startsWith(content: Buffer, at: number, prefix: Buffer): boolean {
+  return content.length >= at + prefix.length && content.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
+}
+
+/** The node `content` of a chunk tree covering `size` bytes, or undefined where it is not a plain chunk node. */
+export function parseRawChunkNode(content: Buffer, size: number): RawChunkNode | undefined {
+  const idAt: number[] = [];
+  const starts: number[] = [];
+  const trees: number[] = [];
+  let pos = 0;
+  while (pos < content.length) {
+    const tree = startsWith(content, pos, SUBTREE);
+    if (!tree && !startsWith(content, pos, CHUNK)) return undefined;
+    const name = pos + (tree ? SUBTREE.length : CHUNK.length);
+    const nul = name + NAME_DIGITS;
+    if (nul + 1 + OID_BYTES > content.length || content[nul] !== 0) return undefined;
+    const start = offsetAt(content, name);
+    const previous = starts[starts.length - 1];
+    if (start < 0 || start >= size || (previous === undefined ? start !== 0 : start <= previous)) return undefined;
+    idAt.push(nul + 1);
+    starts.push(start);
+    trees.push(tree ? 1 : 0);
+    pos = nul + 1 + OID_BYTES;
+  }
+  if (starts.length === 0) return size === 0 ? { content, idAt: new Uint32Array(0), starts: new Float64Array(0), sizes: new Float64Array(0), trees: new Uint8Array(0) } : undefined;
+  const sizes = starts.map((s, i) => (starts[i + 1] ?? size) - s);
+  return { content, idAt: Uint32Array.from(idAt), starts: Float64Array.from(starts), sizes: Float64Array.from(sizes), trees: Uint8Array.from(trees) };
+}
