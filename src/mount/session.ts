@@ -232,6 +232,7 @@ export class MountSession {
     }
     this.kernel = new KernelCache(opened[0] as number, this.log);
     await widenReadAhead(this.mountpoint);
+    this.ws.repo.objects.prepareRangeReads().catch((e: unknown) => this.log(`gitfs mount: preparing range reads: ${(e as Error).message}`));
     this.watch = setInterval(() => {
       mountAt(this.mountpoint).then(
         (m) => {

@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { joinsRun, RUN_PAD, type BlobRunJob, type BlobRunResult } from './blob-run.js';
-import type { RangeJob, RangeResult } from './chunked-range.js';
+import type { PrepareJob, RangeJob, RangeResult } from './chunked-range.js';
 import { OID_BYTES, type Oid } from './oid.js';
 import type { BlobRef } from './object-store.js';
 import type { PackFile } from './pack-file.js';
@@ -103,6 +103,11 @@ export async function readChunkedRange(
   }
 }
 
+/** Has every worker parse the indexes of `packs` now, so that the first range read does not wait for them. */
+export async function prepareRangeReads(packs: readonly PackFile[]): Promise<void> {
+  await RunWorkers.shared().prepare(packs.map((p) => p.indexPath));
+}
+
 /** Runs `use` with the descriptors of all of `packs`, each held open until it settles. */
 function withDescriptors<T>(packs: readonly PackFile[], use: (fds: number[]) => Promise<T>, fds: number[] = []): Promise<T> {
   const next = packs[fds.length];
@@ -174,11 +179,14 @@ class RunWorkers {
     return this.post({ ...fields, kind: 'range', id: this.nextId++ }) as Promise<RangeResult>;
   }
 
-  private post(job: BlobRunJob | RangeJob): Promise<BlobRunResult | RangeResult> {
-    const least = this.workers.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
-    const result = new Promise<BlobRunResult | RangeResult>((resolve, reject) => least.waiting.set(job.id, { resolve, reject }));
-    least.worker.ref();
-    least.worker.postMessage(job, 'into' in job && job.into !== undefined ? [job.into] : []);
+  async prepare(idxPaths: readonly string[]): Promise<void> {
+    await Promise.all(this.workers.map((w) => this.post({ kind: 'prepare', id: this.nextId++, idxPaths }, w)));
+  }
+
+  private post(job: BlobRunJob | RangeJob | PrepareJob, to = this.workers.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a))): Promise<BlobRunResult | RangeResult> {
+    const result = new Promise<BlobRunResult | RangeResult>((resolve, reject) => to.waiting.set(job.id, { resolve, reject }));
+    to.worker.ref();
+    to.worker.postMessage(job, 'into' in job && job.into !== undefined ? [job.into] : []);
     return result;
   }
 }

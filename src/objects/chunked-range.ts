@@ -46,6 +46,13 @@ export interface RangeJob {
   readonly into?: ArrayBuffer | undefined;
 }
 
+/** Parse these packs' indexes now, so that the first range read does not wait for them. */
+export interface PrepareJob {
+  readonly kind: 'prepare';
+  readonly id: number;
+  readonly idxPaths: readonly string[];
+}
+
 export interface RangeResult {
   readonly id: number;
   /** The range's bytes (from its start; `into` when the job gave one); undefined when the job failed. */
@@ -85,8 +92,23 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
   return value;
 }
 
+function indexAt(idxPath: string): PackIndex {
+  return indexes.get(idxPath) ?? remember(indexes, idxPath, new PackIndex(readFileSync(idxPath), idxPath), INDEXES);
+}
+
 function indexOf(pack: RangePack): PackIndex {
-  return indexes.get(pack.idxPath) ?? remember(indexes, pack.idxPath, new PackIndex(readFileSync(pack.idxPath), pack.idxPath), INDEXES);
+  return indexAt(pack.idxPath);
+}
+
+/** Parses the job's indexes and builds their lookup tables; one that cannot be read is left to the first range that needs it. */
+export function prepareIndexes(job: PrepareJob): void {
+  for (const path of job.idxPaths.slice(0, INDEXES)) {
+    try {
+      indexAt(path).prepare();
+    } catch {
+      indexes.delete(path);
+    }
+  }
 }
 
 /** Where the first of `packs` holding the object whose id lies at `at` of `ids` has its entry. */

@@ -21,7 +21,7 @@ import { hashObject } from './oid.js';
 import type { Oid } from './oid.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
 import type { BlobRef, GitObject, ObjectReader } from './object-store.js';
-import { readBlobRun, readChunkedRange, type PackedEntry } from './blob-runs.js';
+import { prepareRangeReads, readBlobRun, readChunkedRange, type PackedEntry } from './blob-runs.js';
 import { readBlobsOneByOne, readSizedBlob } from './typed-read.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
@@ -133,6 +133,12 @@ export class ObjectDatabase implements ObjectReader {
   readChunkedRange(root: Oid, size: number, from: number, to: number, spare?: ArrayBuffer): Promise<Buffer | undefined> {
     this.assertOpen();
     return readChunkedRange(this.order.filter((p) => !p.isClosing), root, size, from, to, spare);
+  }
+
+  /** Has the range readers parse the packs' indexes now (a mount calls it once it answers), so that the first read does not wait for them. */
+  async prepareRangeReads(): Promise<void> {
+    this.assertOpen();
+    await prepareRangeReads(this.order);
   }
 
   /** Where the first pack holding `oid` has its entry (undefined: in none, or its index is damaged there). */

@@ -119,6 +119,13 @@ export class PackIndex {
     }
   }
 
+  /** Builds now the tables that lookups and entryEnd build at their first call. */
+  prepare(): void {
+    this.keys ??= this.loadKeys();
+    if (this.filter === undefined) this.buildFilter();
+    this.sortedOffsets ??= this.buildSortedOffsets();
+  }
+
   /** The pack offset of `oid`, or undefined if this pack does not hold it. */
   lookup(oid: Oid): number | undefined {
     const i = loadKey(oid) ? this.keyPosition() : undefined;
