@@ -48,9 +48,12 @@ export class RangeReader {
     const last = Math.floor((end - 1) / SEGMENT_BYTES);
     const forward = first >= this.nextSegment - 2 && first <= this.nextSegment + PREFETCH_SEGMENTS;
     const parts: Segment[] = [];
-    for (let k = first; k <= last; k++) parts.push(this.segment(k));
-    for (const part of parts) part.users++;
     try {
+      for (let k = first; k <= last; k++) {
+        const part = this.segment(k); // may drop segments no request uses yet: count this one at once
+        part.users++;
+        parts.push(part);
+      }
       if (forward) for (let k = last + 1; k <= last + PREFETCH_SEGMENTS; k++) this.segment(k);
       this.nextSegment = Math.max(this.nextSegment, last + 1);
       for (let k = first; k <= last; k++) {

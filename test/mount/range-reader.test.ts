@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseBranchName } from '../../src/branches/ref-name.js';
+import { lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
+import { RangeReader } from '../../src/mount/range-reader.js';
+import type { Oid } from '../../src/objects/oid.js';
+import { commitDirectory } from '../../src/repo/commit-directory.js';
+import { Repository } from '../../src/repo/repository.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('mount: reads of one open chunked file (range-reader.ts)', function () {
+  this.timeout(120_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('answers many overlapping reads at once, forward and back, byte for byte, while segments are dropped and their memory reused', async () => {
+    const data = pseudoRandomBytes(23 << 20, 'range reader');
+    const src = tmp.make();
+    writeFileSync(join(src, 'big.bin'), data);
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    try {
+      const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big' });
+      const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, r.commit as never)).tree), 'big.bin');
+      const reader = new RangeReader(repo.objects, entry.oid as Oid, data.length);
+      let seed = 11;
+      const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+      // Rounds of 24 reads in flight: a sequential stream (so segments are prefetched, dropped and
+      // reused) mixed with reads anywhere, of up to 3 MiB, some past the end.
+      let cursor = 0;
+      for (let round = 0; round < 12; round++) {
+        const reads = Array.from({ length: 24 }, (_, i) => {
+          const position = i % 3 === 0 ? cursor : next(data.length + (1 << 20));
+          const length = i % 3 === 0 ? 1 << 20 : 1 + next(3 << 20);
+          if (i % 3 === 0) cursor = (cursor + length) % data.length;
+          return { position, length };
+        });
+        await Promise.all(
+          reads.map(async ({ position, length }) => {
+            const into = Buffer.alloc(length);
+            const n = await reader.read(position, length, into);
+            const want = data.subarray(Math.min(position, data.length), Math.min(data.length, position + length));
+            assert.equal(n, want.length, `${position}+${length}`);
+            assert.ok(into.subarray(0, n).equals(want), `bytes of ${position}+${length}`);
+          }),
+        );
+      }
+    } finally {
+      await repo.close();
+    }
+  });
+});
