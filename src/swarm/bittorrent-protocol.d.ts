@@ -15,6 +15,12 @@ declare module 'bittorrent-protocol' {
     use(extension: { prototype: { name: string }; new (wire: Wire): ExtensionHandler }): void;
     handshake(infoHash: string | Uint8Array, peerId: string | Uint8Array, extensions?: Record<string, boolean>): void;
     extended(ext: string | number, payload: Uint8Array): void;
+    /**
+     * Internal (v5): sends message `id` with `numbers` as 4-byte integers, then `data` as it is.
+     * gitfs sends its extension messages through it, with the extension id already in `data`,
+     * because extended() copies each payload to prepend that byte (docs/DEPENDENCIES.md).
+     */
+    _message(id: number, numbers: readonly number[], data: Uint8Array): void;
     setKeepAlive(enable: boolean): void;
     destroy(): this;
     on(event: 'handshake', listener: (infoHash: string, peerId: string, extensions: Record<string, boolean>) => void): this;

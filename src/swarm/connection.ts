@@ -15,6 +15,8 @@ export const EXTENSION = 'gitfs_swarm';
 const HANDSHAKE_MS = 10_000;
 const IDLE_MS = 120_000;
 const DRAIN_MS = 60_000;
+/** BEP 10's message id: the payload is the extension's id, then its message. */
+const EXTENDED_MESSAGE = 20;
 
 export interface ConnectionHandlers {
   onMessage(conn: SwarmConnection, m: SwarmMessage): void;
@@ -113,9 +115,12 @@ export class SwarmConnection {
     const id = this.wire.peerExtendedMapping[EXTENSION];
     if (id === undefined || !Number.isInteger(id) || id < 1 || id > 255) return this.close('peer withdrew gitfs_swarm');
     try {
-      const bytes = encodeMessage(m);
-      this.stats.sentBytes += bytes.length;
-      this.wire.extended(id, bytes);
+      // The extension id goes in the first byte, and the whole goes out as the BitTorrent message's
+      // payload: wire.extended() would copy every message to put that byte before it.
+      const payload = encodeMessage(m, 1);
+      payload[0] = id;
+      this.stats.sentBytes += payload.length - 1;
+      this.wire._message(EXTENDED_MESSAGE, [], payload);
     } catch (e) {
       this.close(`sending ${m.kind} failed: ${(e as Error).message}`);
     }

@@ -94,9 +94,16 @@ export class WireError extends Error {
 
 const REASONS: readonly RejectReason[] = ['busy', 'missing', 'refused'];
 
-export function encodeMessage(m: SwarmMessage): Uint8Array {
-  const bytes = m.kind === 'objects' ? encodeObjects(m.request, m.objects, m.done) : encodeGeneric(m);
-  if (bytes.length > LIMITS.messageBytes) throw new RangeError(`swarm message of ${bytes.length} bytes`);
+/** The message's bytes, after `headroom` bytes left for the caller (the wire's extension id: sent without another copy). */
+export function encodeMessage(m: SwarmMessage, headroom = 0): Uint8Array {
+  let bytes: Uint8Array;
+  if (m.kind === 'objects') bytes = encodeObjects(m.request, m.objects, m.done, headroom);
+  else {
+    const body = encodeGeneric(m);
+    bytes = Buffer.allocUnsafe(headroom + body.length);
+    bytes.set(body, headroom);
+  }
+  if (bytes.length - headroom > LIMITS.messageBytes) throw new RangeError(`swarm message of ${bytes.length - headroom} bytes`);
   return bytes;
 }
 

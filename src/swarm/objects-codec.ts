@@ -39,8 +39,13 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/** The protobuf encoding of an `objects` SwarmMessage, in one buffer. */
-export function encodeObjects(request: number, objects: readonly { readonly oid: Oid; readonly type: string; readonly content: Uint8Array }[], done: boolean): Buffer {
+/** The protobuf encoding of an `objects` SwarmMessage, in one buffer, after `headroom` bytes left for the caller. */
+export function encodeObjects(
+  request: number,
+  objects: readonly { readonly oid: Oid; readonly type: string; readonly content: Uint8Array }[],
+  done: boolean,
+  headroom = 0,
+): Buffer {
   const sizes = new Array<number>(objects.length);
   let body = (request === 0 ? 0 : 1 + varintBytes(request)) + (done ? 2 : 0);
   objects.forEach((o, i) => {
@@ -48,9 +53,9 @@ export function encodeObjects(request: number, objects: readonly { readonly oid:
     sizes[i] = size;
     body += 1 + varintBytes(size) + size;
   });
-  const out = Buffer.allocUnsafe(1 + varintBytes(body) + body);
-  out[0] = OBJECTS_TAG;
-  let pos = writeVarint(out, 1, body);
+  const out = Buffer.allocUnsafe(headroom + 1 + varintBytes(body) + body);
+  out[headroom] = OBJECTS_TAG;
+  let pos = writeVarint(out, headroom + 1, body);
   if (request !== 0) {
     out[pos++] = (1 << 3) | 0;
     pos = writeVarint(out, pos, request);

@@ -48,6 +48,18 @@ describe('swarm/messages', () => {
     );
   });
 
+  it('leaves the headroom asked for before the same bytes (the wire writes its extension id there)', () => {
+    fc.assert(
+      fc.property(message, fc.integer({ min: 1, max: 8 }), (m, headroom) => {
+        const plain = Buffer.from(encodeMessage(m));
+        const roomy = Buffer.from(encodeMessage(m, headroom));
+        assert.equal(roomy.length, headroom + plain.length);
+        assert.ok(roomy.subarray(headroom).equals(plain));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('hand-codes objects messages exactly as protobufjs reads and writes them', () => {
     const objects = message.filter((m) => m.kind === 'objects');
     fc.assert(
