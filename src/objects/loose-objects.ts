@@ -12,6 +12,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as zlibConstants, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { DirWatch } from './dir-stamp.js';
 import { isObjectType } from './oid.js';
 import type { Oid } from './oid.js';
 import type { GitObject } from './object-store.js';
@@ -22,12 +23,44 @@ const MAX_HEADER_BYTES = 32;
 const SMALL_FILE_BYTES = 1024;
 const LOOSE_NAME_RE = /^[0-9a-f]{38}$/;
 
+/** The name of a fanout directory (`objects/xx`). */
+const FANOUT_RE = /^[0-9a-f]{2}$/;
+
 export class LooseObjects {
   readonly dir: string;
+  /** The objects directory, whose listing says which fanout directories there are (gitfs writes none; git may). */
+  private readonly watch: DirWatch;
+  private fanouts: ReadonlySet<string> | undefined;
+  /** The listing started for the callers of one shared check. */
+  private relisting: { readonly after: Promise<boolean>; readonly names: Promise<ReadonlySet<string>> } | undefined;
 
   /** `objectsDir` is `<gitdir>/objects`. */
   constructor(objectsDir: string) {
     this.dir = objectsDir;
+    this.watch = new DirWatch(objectsDir);
+  }
+
+  /** The fanout directories there are, from a listing no older than the call. */
+  private async fanoutDirs(): Promise<ReadonlySet<string>> {
+    const check = this.watch.mayHaveChanged();
+    if (this.fanouts !== undefined && !(await check)) return this.fanouts;
+    if (this.relisting?.after !== check) this.relisting = { after: check, names: this.listFanouts() };
+    return this.relisting.names;
+  }
+
+  private async listFanouts(): Promise<ReadonlySet<string>> {
+    const stamp = await this.watch.stamp(); // before listing: a change after it shows as a new stamp
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw new GitfsError(ErrorCodes.IO, `cannot list ${this.dir}: ${(e as Error).message}`, { path: this.dir }, { cause: e });
+      names = [];
+    }
+    const fanouts = new Set(names.filter((n) => FANOUT_RE.test(n)));
+    this.fanouts = fanouts;
+    this.watch.listed(stamp);
+    return fanouts;
   }
 
   pathOf(oid: Oid): string {
@@ -73,7 +106,9 @@ export class LooseObjects {
     return parseHeader(out, corrupt).size;
   }
 
+  /** Whether there is a loose file for `oid` (no stat of it where its fanout directory is absent, as it is in a repository only gitfs wrote). */
   async has(oid: Oid): Promise<boolean> {
+    if (!(await this.fanoutDirs()).has(oid.slice(0, 2))) return false;
     try {
       await stat(this.pathOf(oid));
       return true;

@@ -16,6 +16,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { DirWatch } from './dir-stamp.js';
 import { LooseObjects } from './loose-objects.js';
 import { hashObject } from './oid.js';
 import type { Oid } from './oid.js';
@@ -48,8 +49,8 @@ export class ObjectDatabase implements ObjectReader {
   private readonly damaged = new Map<string, GitfsError>();
   private readonly sizes = new Map<Oid, number>();
   private order: PackFile[] = [];
-  /** The pack directory as the last completed scan saw it. */
-  private packDirStamp: DirStamp | undefined;
+  /** The pack directory, as the last completed scan listed it. */
+  private readonly packDir: DirWatch;
   private scanRunning: Promise<void> | undefined;
   private scanQueued: Promise<void> | undefined;
   private closed = false;
@@ -59,6 +60,7 @@ export class ObjectDatabase implements ObjectReader {
     this.objectsDir = objectsDir;
     this.maxObjectBytes = maxObjectBytes;
     this.loose = new LooseObjects(objectsDir);
+    this.packDir = new DirWatch(join(objectsDir, 'pack'));
   }
 
   static async open(gitDir: string, options: ObjectDatabaseOptions = {}): Promise<ObjectDatabase> {
@@ -281,12 +283,9 @@ export class ObjectDatabase implements ObjectReader {
     }
   }
 
-  /** False only if the pack directory provably has not changed since the last scan listed it. */
-  private async packDirMayHaveChanged(): Promise<boolean> {
-    const seen = this.packDirStamp;
-    if (!seen?.trusted) return true;
-    const now = await statStamp(join(this.objectsDir, 'pack'));
-    return now.mtimeNs !== seen.mtimeNs || now.ino !== seen.ino;
+  /** False only if the pack directory provably has not changed since the last scan listed it (one stat for the misses of a turn). */
+  private packDirMayHaveChanged(): Promise<boolean> {
+    return this.packDir.mayHaveChanged();
   }
 
   private async hasNow(oid: Oid): Promise<boolean> {
@@ -305,7 +304,7 @@ export class ObjectDatabase implements ObjectReader {
 
   private async scan(): Promise<void> {
     const packDir = join(this.objectsDir, 'pack');
-    const stamp = await statStamp(packDir); // before listing: a change after it shows as a new stamp
+    const stamp = await this.packDir.stamp(); // before listing: a change after it shows as a new stamp
     let names: string[];
     try {
       names = await readdir(packDir);
@@ -346,7 +345,7 @@ export class ObjectDatabase implements ObjectReader {
       }
     });
     this.order = [...this.packsByName.values()].sort((a, b) => b.mtimeMs - a.mtimeMs);
-    this.packDirStamp = stamp;
+    this.packDir.listed(stamp);
   }
 
   /** Packs that could not be opened at the last scan, with why. */
@@ -376,29 +375,6 @@ export class ObjectDatabase implements ObjectReader {
 
   private closedError(): GitfsError {
     return new GitfsError(ErrorCodes.IO, `object database ${this.objectsDir} is closed`);
-  }
-}
-
-/**
- * A directory's identity and modification time. `trusted` is false while the
- * mtime is too recent to rule out a later change in the same timestamp tick
- * (filesystems with whole-second mtimes get a 2 s window, others 100 ms).
- */
-interface DirStamp {
-  readonly mtimeNs: bigint;
-  readonly ino: bigint;
-  readonly trusted: boolean;
-}
-
-async function statStamp(dir: string): Promise<DirStamp> {
-  try {
-    const st = await stat(dir, { bigint: true });
-    const wholeSeconds = st.mtimeNs % 1_000_000_000n === 0n;
-    const ageMs = Date.now() - Number(st.mtimeNs / 1_000_000n);
-    return { mtimeNs: st.mtimeNs, ino: st.ino, trusted: ageMs > (wholeSeconds ? 2000 : 100) };
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return { mtimeNs: -1n, ino: -1n, trusted: true };
-    throw new GitfsError(ErrorCodes.IO, `cannot stat ${dir}: ${(e as Error).message}`, { path: dir }, { cause: e });
   }
 }
 

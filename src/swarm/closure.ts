@@ -80,8 +80,9 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   const depth = new Map<Oid, number>([[commit, 1]]);
   const boundary: Oid[] = [];
   const ensure = async (oids: readonly Oid[]): Promise<void> => {
-    const missing: Oid[] = [];
-    for (const o of oids) if (!(await source.has(o))) missing.push(o);
+    // Asked all at once: the misses of one turn share the store's look at its directories.
+    const present = await Promise.all(oids.map((o) => source.has(o)));
+    const missing = oids.filter((_, i) => present[i] !== true);
     if (missing.length === 0) return;
     if (fetchMeta === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `${missing.length} objects of ${commit}'s closure are absent, ${missing[0]} first`, { oid: missing[0] });
     for (let i = 0; i < missing.length; i += META_BATCH) await fetchMeta(missing.slice(i, i + META_BATCH));
