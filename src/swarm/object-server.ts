@@ -15,7 +15,14 @@ import type { LocalObjects } from './local-objects.js';
 import { LIMITS, type SwarmMessage, type WireObject } from './messages.js';
 import { MAX_SUBSCRIPTIONS, type Transfers } from './transfers.js';
 
-const BATCH_BYTES = 4 << 20;
+/**
+ * Objects per message, by size. Each message is joined into one buffer on the way in; at 4 MiB
+ * that buffer came from fresh pages every time (glibc maps blocks that large anew), and zeroing
+ * them was 4.5 % of an 8-node transfer's CPU (`perf record -a`); at 1 MiB it is 0.1 %.
+ */
+const BATCH_BYTES = 1 << 20;
+/** How much may wait in the socket before the next message is made. */
+const QUEUED_BYTES = 4 << 20;
 const QUEUE_PER_HOLDER = 2;
 const READ_AHEAD = 32;
 /** Metadata and on-demand read wants served at once, per connection. */
@@ -121,7 +128,7 @@ export class ObjectServer {
       this.stats.uploadedBytes += bytes;
       batch = [];
       bytes = 0;
-      await conn.drained(BATCH_BYTES);
+      await conn.drained(QUEUED_BYTES);
     };
     // Reads run READ_AHEAD at a time (each is a pack read, an inflate and a hash check).
     const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<GitObject | undefined> | undefined }));
