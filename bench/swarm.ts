@@ -32,6 +32,7 @@
  *                            [--change-at-mib M] [--skip http,aria2,gitfs,rsync] [--out FILE]
  *                            [--daemon-logs DIR [--verbose]]   (every daemon's stderr kept, -v: with debug events)
  *                            [--cpu-prof DIR]   (every daemon writes a V8 CPU profile there when it stops)
+ *                            [--warm-mib N]   (every daemon first fetches an image of N MiB, not timed)
  */
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -56,6 +57,7 @@ const { values: opt } = parseArgs({
     'rate-mbit': { type: 'string', default: '200' },
     'change-mib': { type: 'string', default: '4' },
     'change-at-mib': { type: 'string' },
+    'warm-mib': { type: 'string', default: '0' },
     skip: { type: 'string', default: '' },
     'daemon-logs': { type: 'string' },
     'cpu-prof': { type: 'string' },
@@ -79,6 +81,9 @@ const NODE_COUNTS = (opt.nodes ?? '').split(',').map((s) => intOf('nodes', s.tri
 const SIZE_MIB = intOf('size-mib', opt['size-mib'], 4, 16384);
 const RATE_MBIT = intOf('rate-mbit', opt['rate-mbit'], 1, 10_000);
 const CHANGE_MIB = intOf('change-mib', opt['change-mib'], 1, SIZE_MIB);
+/** A first image of this size, fetched by every daemon before v1 and not timed: the daemons of a cluster run for days, and V8 has compiled their transfer path by the time an image comes. */
+const WARM_MIB = intOf('warm-mib', opt['warm-mib'], 0, 4096);
+const WARM_BRANCH = 'images/warm-up';
 const CHANGE_AT_MIB =
   opt['change-at-mib'] === undefined ? Math.min(SIZE_MIB - CHANGE_MIB, Math.floor((SIZE_MIB * 200) / 512)) : intOf('change-at-mib', opt['change-at-mib'], 0, SIZE_MIB - CHANGE_MIB);
 const SKIP = new Set((opt.skip ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
@@ -484,7 +489,14 @@ class Daemon {
   }
 }
 
-async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, dirs: { v1: string; v2: string }, sums: { v1: string; v2: string }): Promise<Daemon[]> {
+/** The images (their directories, or their SHA-256s): v1, v2, and the warm-up image with --warm-mib. */
+interface Images {
+  readonly v1: string;
+  readonly v2: string;
+  readonly warm?: string;
+}
+
+async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, dirs: Images, sums: Images): Promise<Daemon[]> {
   const nodes = cluster.nodes;
   const daemons: Daemon[] = [];
   const tSetup = Date.now();
@@ -522,13 +534,13 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
 
   const d0 = daemons[0] as Daemon;
   const others = daemons.slice(1);
-  const version = async (label: string, dir: string, sum: string): Promise<{ phase: Phase; commit: Usage & { ms: number } }> => {
+  const version = async (label: string, dir: string, sum: string, branch = BRANCH): Promise<{ phase: Phase; commit: Usage & { ms: number } }> => {
     const phase: Phase = { name: `gitfs ${label}`, rows: [], notes: [] };
     const before = daemons.map((d) => procUsage(d.child.pid));
     const tx0 = await txBytes(nodes);
     const tf = join(base, `time-commit-${label}`);
     const tStart = Date.now();
-    const r = await d0.node.exec('/usr/bin/time', ['-f', TIME_FMT, '-o', tf, process.execPath, ...NODE_FLAGS, GITFS_BIN, 'commit', '--repo', d0.repo, '--branch', BRANCH, '--from', dir, '-m', `image ${label}`, '--json'], {
+    const r = await d0.node.exec('/usr/bin/time', ['-f', TIME_FMT, '-o', tf, process.execPath, ...NODE_FLAGS, GITFS_BIN, 'commit', '--repo', d0.repo, '--branch', branch, '--from', dir, '-m', `image ${label}`, '--json'], {
       env: gitfsEnv(),
       timeoutMs: 600_000,
     });
@@ -568,19 +580,25 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
     // Every node's branch checked with git; the last node's file read back whole.
     let wrong = 0;
     for (const d of others) {
-      const ref = await d.node.exec('git', ['--git-dir', d.repo, 'rev-parse', '-q', '--verify', `refs/heads/${BRANCH}`], { timeoutMs: 20_000 });
+      const ref = await d.node.exec('git', ['--git-dir', d.repo, 'rev-parse', '-q', '--verify', `refs/heads/${branch}`], { timeoutMs: 20_000 });
       if (ref.stdout.trim() !== oid) wrong++;
     }
-    phase.notes.push(wrong === 0 ? `every node's ${BRANCH} is at ${oid.slice(0, 12)}` : `**${wrong} nodes do not hold ${oid.slice(0, 12)}**`);
+    phase.notes.push(wrong === 0 ? `every node's ${branch} is at ${oid.slice(0, 12)}` : `**${wrong} nodes do not hold ${oid.slice(0, 12)}**`);
     const lastRow = [...phase.rows].filter((x) => x.doneMs !== undefined).sort((a, b) => (b.doneMs as number) - (a.doneMs as number))[0];
     if (lastRow !== undefined) {
       const d = daemons[lastRow.node] as Daemon;
-      const cat = await sh('bash', ['-c', 'set -o pipefail; "$0" "$1" cat --repo "$2" "$3" | sha256sum', process.execPath, GITFS_BIN, d.repo, `${BRANCH}:${IMAGE}`], 600_000);
+      const cat = await sh('bash', ['-c', 'set -o pipefail; "$0" "$1" cat --repo "$2" "$3" | sha256sum', process.execPath, GITFS_BIN, d.repo, `${branch}:${IMAGE}`], 600_000);
       const got = cat.stdout.split(' ')[0];
       phase.notes.push(`\`gitfs cat\` of ${IMAGE} on node ${lastRow.node} (the last) ${got === sum ? 'has' : '**does not have**'} the image's SHA-256`);
     }
     return { phase, commit };
   };
+  if (dirs.warm !== undefined && sums.warm !== undefined) {
+    const warm = await version('warm-up', dirs.warm, sums.warm, WARM_BRANCH);
+    log(`N=${nodes.length} gitfs warm-up (${WARM_MIB} MiB, not timed): last node ${fmtS(warm.phase.lastMs)} s after the commit returned`);
+    if (warm.phase.notes.some((n) => n.startsWith('**'))) throw new Error(`the warm-up image did not reach every node: ${warm.phase.notes.join('; ')}`);
+    await sleep(2000);
+  }
   const v1 = await version('v1', dirs.v1, sums.v1);
   trial.gitfs = v1.phase;
   trial.commitV1 = v1.commit;
@@ -677,6 +695,7 @@ function render(r: Report): string {
       `settings on every node: \`${ARIA2_COMMON.join(' ')}\`; a node is done when \`--on-bt-download-complete\` runs (before it seeds); every node keeps seeding until the last is done. ` +
       `**gitfs**: one \`gitfs serve\` per node, policy \`{"branches":"images/*","replicas":"all"}\`, default settings otherwise; \`gitfs commit --branch ${BRANCH} --from DIR\` on node 0 (DIR holds ${IMAGE}); ` +
       't0 = that process\'s exit; a node is done at its `fetched` log event (branch moved, objects in packs on disk). ' +
+      (WARM_MIB > 0 ? `Before v1, every daemon fetched a warm-up image of ${WARM_MIB} MiB (other bytes, branch ${WARM_BRANCH}, not timed): the daemons' transfer path is compiled by V8, as in a cluster that has run for a while. ` : '') +
       'CPU s and peak RSS: /usr/bin/time for programs (aria2c and the HTTP server over their whole life, including the idle seeding), the daemon\'s /proc over the phase (CPU) and since its start (VmHWM). ' +
       '"sent on eth0": bytes transmitted by the node over the phase, all protocols and headers.',
     '',
@@ -764,7 +783,7 @@ function render(r: Report): string {
 }
 
 // ---------------------------------------------------------------- main
-async function runTrial(n: number, work: string, dirs: { v1: string; v2: string }, sums: { v1: string; v2: string }): Promise<Trial> {
+async function runTrial(n: number, work: string, dirs: Images, sums: Images): Promise<Trial> {
   const trial: Trial = { n, rsync: [], warnings: new Map() };
   let cluster: NetnsCluster | undefined;
   let daemons: Daemon[] = [];
@@ -823,14 +842,18 @@ async function main(): Promise<number> {
   let status = 0;
   try {
     if (DAEMON_LOGS !== undefined) mkdirSync(DAEMON_LOGS, { recursive: true });
-    const dirs = { v1: join(work, 'v1'), v2: join(work, 'v2') };
-    mkdirSync(dirs.v1);
-    mkdirSync(dirs.v2);
+    const dirs: Images = { v1: join(work, 'v1'), v2: join(work, 'v2'), ...(WARM_MIB > 0 ? { warm: join(work, 'warm') } : {}) };
+    for (const dir of Object.values(dirs)) mkdirSync(dir);
     const ti = Date.now();
     writeKeystream(join(dirs.v1, IMAGE), 0, SIZE_MIB, 1, true);
     copyFileSync(join(dirs.v1, IMAGE), join(dirs.v2, IMAGE));
     writeKeystream(join(dirs.v2, IMAGE), CHANGE_AT_MIB, CHANGE_MIB, 2, false);
-    const sums = { v1: await sha256(join(dirs.v1, IMAGE)), v2: await sha256(join(dirs.v2, IMAGE)) };
+    if (dirs.warm !== undefined) writeKeystream(join(dirs.warm, IMAGE), 0, WARM_MIB, 3, true);
+    const sums: Images = {
+      v1: await sha256(join(dirs.v1, IMAGE)),
+      v2: await sha256(join(dirs.v2, IMAGE)),
+      ...(dirs.warm !== undefined ? { warm: await sha256(join(dirs.warm, IMAGE)) } : {}),
+    };
     report.imageMs = Date.now() - ti;
     log(`image: ${SIZE_MIB} MiB in ${work} (${fmtS(report.imageMs)} s), v1 ${sums.v1.slice(0, 12)}, v2 ${sums.v2.slice(0, 12)}; S/B ${fmtS(SB_MS, 2)} s`);
     for (const n of NODE_COUNTS) {
