@@ -25,26 +25,16 @@ die() { log "error: $*"; exit 1; }
 [ -f "$ROOT/dist/src/cli/main.js" ] || die "run make build first"
 [ -f "$DATA/random/$FILE" ] || die "dataset missing: $DATA/random/$FILE (../shared/bench/make-datasets.sh random)"
 [[ "$ROUNDS" =~ ^[1-9][0-9]?$ ]] || die "ROUNDS must be 1 to 99"
-command -v bindfs >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bindfs >&2; }
+# shellcheck source=fuse-work.sh
+. "$ROOT/bench/fuse-work.sh"
+ensure_bindfs
 
 unmount_all() {
   "$GITFS" umount "$WORK/mnt" >/dev/null 2>&1 || true
   fusermount -uz "$WORK/mnt" 2>/dev/null || true
   fusermount -uz "$WORK/bind" 2>/dev/null || true
 }
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  unmount_all
-  rm -rf --one-file-system "$WORK"
-  exit "$rc"
-}
-unmount_all
-rm -rf --one-file-system "$WORK"
-mkdir -p "$WORK"/{src,mnt,bind}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+start_work src mnt bind
 
 cp "$DATA/random/$FILE" "$WORK/src/$FILE"
 "$GITFS" init --repo "$WORK/repo" >/dev/null

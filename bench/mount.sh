@@ -24,7 +24,9 @@ die() { log "error: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (FUSE mounts, dropping caches)"
 [ -f "$ROOT/dist/src/cli/main.js" ] || die "run make build first"
 [ -d "$DATA/rootfs/a" ] && [ -f "$DATA/random/random.bin" ] || die "datasets missing in $DATA (../shared/bench/make-datasets.sh)"
-command -v bindfs >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bindfs >&2; }
+# shellcheck source=fuse-work.sh
+. "$ROOT/bench/fuse-work.sh"
+ensure_bindfs
 
 NULL_PID=
 unmount_all() {
@@ -33,19 +35,7 @@ unmount_all() {
   if [ -n "$NULL_PID" ]; then kill "$NULL_PID" 2>/dev/null || true; wait "$NULL_PID" 2>/dev/null || true; fi
   fusermount -uz "$WORK/null" 2>/dev/null || true
 }
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  unmount_all
-  rm -rf --one-file-system "$WORK"
-  exit "$rc"
-}
-unmount_all
-rm -rf --one-file-system "$WORK"
-mkdir -p "$WORK"/{native,bind,gitfs,src}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+start_work native bind gitfs src
 
 # ---------------------------------------------------------------- the same tree three ways
 log "preparing: rootfs a and 1 GiB of random data in a gitfs repository and on the native disk"

@@ -96,10 +96,6 @@ function indexAt(idxPath: string): PackIndex {
   return indexes.get(idxPath) ?? remember(indexes, idxPath, new PackIndex(readFileSync(idxPath), idxPath), INDEXES);
 }
 
-function indexOf(pack: RangePack): PackIndex {
-  return indexAt(pack.idxPath);
-}
-
 /** Parses the job's indexes and builds their lookup tables; one that cannot be read is left to the first range that needs it. */
 export function prepareIndexes(job: PrepareJob): void {
   for (const path of job.idxPaths.slice(0, INDEXES)) {
@@ -114,7 +110,7 @@ export function prepareIndexes(job: PrepareJob): void {
 /** Where the first of `packs` holding the object whose id lies at `at` of `ids` has its entry. */
 function locate(packs: readonly RangePack[], ids: Buffer, at: number): Located {
   for (const pack of packs) {
-    const index = indexOf(pack);
+    const index = indexAt(pack.idxPath);
     const entry = index.entryOfBytes(ids, at);
     if (entry === undefined) continue;
     const end = index.entryEnd(entry.offset, pack.size);

@@ -18,7 +18,7 @@ export interface DirStamp {
 }
 
 /** The directory's stamp now (an absent directory has one too: it may appear). */
-export async function statStamp(dir: string): Promise<DirStamp> {
+async function statStamp(dir: string): Promise<DirStamp> {
   try {
     const st = await stat(dir, { bigint: true });
     const wholeSeconds = st.mtimeNs % 1_000_000_000n === 0n;

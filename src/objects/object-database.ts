@@ -163,10 +163,10 @@ export class ObjectDatabase implements ObjectReader {
     return this.loose.list();
   }
 
-  /** On a miss, rescans only if the pack directory changed since the last scan (writers call this per object). */
+  /** On a miss, rescans only if the pack directory changed since the last scan (writers call this per object; the misses of a turn share one stat). */
   async has(oid: Oid): Promise<boolean> {
     if (await this.hasNow(oid)) return true;
-    if (!(await this.packDirMayHaveChanged())) return false;
+    if (!(await this.packDir.mayHaveChanged())) return false;
     await this.refresh();
     return this.hasNow(oid);
   }
@@ -283,11 +283,6 @@ export class ObjectDatabase implements ObjectReader {
     }
   }
 
-  /** False only if the pack directory provably has not changed since the last scan listed it (one stat for the misses of a turn). */
-  private packDirMayHaveChanged(): Promise<boolean> {
-    return this.packDir.mayHaveChanged();
-  }
-
   private async hasNow(oid: Oid): Promise<boolean> {
     this.assertOpen();
     for (const pack of this.order) if (pack.index.lookup(oid) !== undefined) return true;
@@ -303,7 +298,7 @@ export class ObjectDatabase implements ObjectReader {
   }
 
   private async scan(): Promise<void> {
-    const packDir = join(this.objectsDir, 'pack');
+    const packDir = this.packDir.dir;
     const stamp = await this.packDir.stamp(); // before listing: a change after it shows as a new stamp
     let names: string[];
     try {
