@@ -26,6 +26,7 @@ import { prepareRangeReads, readBlobRun, readChunkedRange, type PackedEntry } fr
 import { readBlobsOneByOne, readSizedBlob } from './typed-read.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
+import { PackSetFilter } from './pack-set-filter.js';
 import type { Promisor } from './promisor.js';
 
 export interface ObjectDatabaseOptions {
@@ -49,6 +50,10 @@ export class ObjectDatabase implements ObjectReader {
   private readonly damaged = new Map<string, GitfsError>();
   private readonly sizes = new Map<Oid, number>();
   private order: PackFile[] = [];
+  /** The ids of every pack in `order`: most lookups are of ids no pack holds. */
+  private readonly packIds = new PackSetFilter();
+  /** The pack that held the last id hasPacked found (one of `order`). */
+  private lastHit: PackFile | undefined;
   /** The pack directory, as the last completed scan listed it. */
   private readonly packDir: DirWatch;
   private scanRunning: Promise<void> | undefined;
@@ -116,7 +121,15 @@ export class ObjectDatabase implements ObjectReader {
    */
   hasPacked(oid: Oid): boolean {
     this.assertOpen();
-    for (const pack of this.order) if (pack.index.lookup(oid) !== undefined) return true;
+    if (!this.packIds.mayHold(oid)) return false;
+    // Ids asked in a row mostly lie in one pack (the blobs of a closure, in the order fetched).
+    const last = this.lastHit;
+    if (last !== undefined && last.index.lookup(oid) !== undefined) return true;
+    for (const pack of this.order) {
+      if (pack === last || pack.index.lookup(oid) === undefined) continue;
+      this.lastHit = pack;
+      return true;
+    }
     return false;
   }
 
@@ -228,6 +241,7 @@ export class ObjectDatabase implements ObjectReader {
     const packs = [...this.packsByName.values()];
     this.packsByName.clear();
     this.order = [];
+    this.lastHit = undefined;
     await Promise.all(packs.map((p) => p.close()));
   }
 
@@ -285,8 +299,7 @@ export class ObjectDatabase implements ObjectReader {
 
   private async hasNow(oid: Oid): Promise<boolean> {
     this.assertOpen();
-    for (const pack of this.order) if (pack.index.lookup(oid) !== undefined) return true;
-    return this.loose.has(oid);
+    return this.hasPacked(oid) || this.loose.has(oid);
   }
 
   private async findNow(prefix: string, limit: number): Promise<Oid[]> {
@@ -340,6 +353,8 @@ export class ObjectDatabase implements ObjectReader {
       }
     });
     this.order = [...this.packsByName.values()].sort((a, b) => b.mtimeMs - a.mtimeMs);
+    this.packIds.cover(this.order.map((p) => p.index));
+    this.lastHit = undefined;
     this.packDir.listed(stamp);
   }
 

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { IdFilter } from './id-filter.js';
 import { OID_BYTES, oidFromBytes } from './oid.js';
 import type { Oid } from './oid.js';
 
@@ -39,13 +40,10 @@ function loadKey(oid: Oid): boolean {
   keyOf = oid;
   return true;
 }
-/**
- * Bits per id in each index's membership filter (a Bloom filter probed with three 32-bit slices
- * of the id, which is already a uniform hash): ~0.3 % of absent ids get past it to the binary
- * search. Most lookups are of absent ids (a repository of many packs is searched pack by pack,
- * and every object a writer stores is first looked for), so this is what they cost.
- */
-const FILTER_BITS_PER_ID = 16;
+/** Whether `filter` (over the ids of many packs) may hold `oid`; a malformed id is never held. */
+export function filterMayHold(filter: IdFilter, oid: Oid): boolean {
+  return loadKey(oid) && filter.mayHold(keyScratch, 0);
+}
 
 export class PackIndex {
   /** Number of objects in the pack. */
@@ -62,8 +60,7 @@ export class PackIndex {
   private readonly off64Count: number;
   private sortedOffsets: Float64Array | undefined;
   private keys: Uint32Array | undefined;
-  private filter: Uint32Array | undefined;
-  private filterMask = 0;
+  private filter: IdFilter | undefined;
 
   /** `name` (usually the file path) is used in error messages only. */
   constructor(buf: Buffer, name: string) {
@@ -238,31 +235,19 @@ export class PackIndex {
 
   /** False only for ids this pack does not hold (the filter is built at the first lookup). */
   private mayHold(id: Buffer): boolean {
-    const f = this.filter ?? this.buildFilter();
-    const m = this.filterMask;
-    const a = id.readUInt32LE(4) & m;
-    const b = id.readUInt32LE(8) & m;
-    const c = id.readUInt32LE(12) & m;
-    return (f[a >>> 5]! & (1 << (a & 31))) !== 0 && (f[b >>> 5]! & (1 << (b & 31))) !== 0 && (f[c >>> 5]! & (1 << (c & 31))) !== 0;
+    return (this.filter ?? this.buildFilter()).mayHold(id, 0);
   }
 
-  private buildFilter(): Uint32Array {
-    let bits = 64;
-    while (bits < this.count * FILTER_BITS_PER_ID) bits *= 2;
-    const f = new Uint32Array(bits / 32);
-    const m = bits - 1;
-    const set = (h: number): void => {
-      f[h >>> 5]! |= 1 << (h & 31);
-    };
-    for (let i = 0; i < this.count; i++) {
-      const pos = this.shaStart + i * OID_BYTES;
-      set(this.buf.readUInt32LE(pos + 4) & m);
-      set(this.buf.readUInt32LE(pos + 8) & m);
-      set(this.buf.readUInt32LE(pos + 12) & m);
-    }
-    this.filterMask = m;
+  private buildFilter(): IdFilter {
+    const f = new IdFilter(this.count);
+    this.addIdsTo(f);
     this.filter = f;
     return f;
+  }
+
+  /** Adds every id of this pack to `filter` (a filter over many packs). */
+  addIdsTo(filter: IdFilter): void {
+    filter.addAll(this.buf, this.shaStart, this.count);
   }
 
   private buildSortedOffsets(): Float64Array {

@@ -14,7 +14,9 @@
  *   complete packs whose objects nothing refers to yet (they are kept: another writer may
  *   already have found an object in them);
  * - memory is bounded: entries are framed into a few 1 MiB blocks written in order (PackOutput,
- *   direct I/O where the file system takes it), and the writer keeps about 70 bytes per object.
+ *   direct I/O where the file system takes it), trees wait in up to GROUPED_TREE_BYTES, and the
+ *   writer keeps about 70 bytes per object;
+ * - trees lie together in runs (written when GROUPED_TREE_BYTES of them wait, and at finish).
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
@@ -71,6 +73,14 @@ export interface FinishedPacks {
   readonly objects: number;
 }
 
+/**
+ * Trees are held back and written together, when this many bytes of them wait or at finish():
+ * a walk of a closure reads every tree of it, and the nodes of a chunked file's tree, written
+ * between its chunks, lay one per ~130 KiB of a pack (one random read each); together they come
+ * out of a few windows (pack-file.ts). Memory stays bounded by this.
+ */
+const GROUPED_TREE_BYTES = 4 << 20;
+
 /** One pack being filled. */
 interface Segment {
   readonly tmpPath: string;
@@ -92,6 +102,9 @@ export class PackWriter {
   private readonly maxObjects: number;
   /** Whether packs are hashed as they are written (PackWriterOptions.hashWhileWriting). */
   private readonly hashing: boolean;
+  /** Trees offered and not yet written (see GROUPED_TREE_BYTES), and their bytes. */
+  private trees: Array<{ readonly id: Buffer; readonly content: Buffer; readonly hint: StoredHint | undefined }> = [];
+  private treeBytes = 0;
 
   private constructor(
     private readonly components: PackWriterComponents,
@@ -145,12 +158,31 @@ export class PackWriter {
     const offered = this.offered.reserve(oid);
     if (offered === undefined) return Promise.resolve(oid);
     const id = this.offered.id(offered);
-    if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
-      this.appendStored(id, type, content, hint);
+    if (type === 'tree') {
+      // Held back (a copy: the caller may reuse its buffer) and written together, see GROUPED_TREE_BYTES.
+      this.trees.push({ id, content: Buffer.from(content), hint });
+      this.treeBytes += content.length;
+      if (this.treeBytes >= GROUPED_TREE_BYTES) this.appendTrees();
       return this.failure === undefined && this.segment.out.writable ? Promise.resolve(oid) : this.backpressure().then(() => oid);
     }
-    const task = this.track(this.deflateAndAppend(id, type, content));
-    return task.then(() => oid);
+    return this.append(id, type, content, hint).then(() => oid);
+  }
+
+  /** Frames one entry: synchronously when stored, else after a deflate on the thread pool; settles once the writer can take more. */
+  private append(id: Buffer, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): Promise<void> {
+    if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
+      this.appendStored(id, type, content, hint);
+      return this.failure === undefined && this.segment.out.writable ? Promise.resolve() : this.backpressure();
+    }
+    return this.track(this.deflateAndAppend(id, type, content));
+  }
+
+  /** Writes the trees held back, one after another. */
+  private appendTrees(): void {
+    const trees = this.trees;
+    this.trees = [];
+    this.treeBytes = 0;
+    for (const t of trees) this.append(t.id, 'tree', t.content, t.hint).catch(() => undefined);
   }
 
   private async deflateAndAppend(id: Buffer, type: ObjectType, content: Uint8Array): Promise<void> {
@@ -231,11 +263,14 @@ export class PackWriter {
    * was written (the temporary file is removed).
    */
   async finish(): Promise<FinishedPacks | undefined> {
-    const last = this.segment;
+    this.appendTrees();
+    // The last pack is known once every deflate has placed its entry (one may fill a pack).
+    let last = this.segment;
     try {
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       if (this.failure !== undefined) throw this.failure;
       this.closed = true;
+      last = this.segment;
       await last.out.finish();
     } catch (e) {
       await this.abort();

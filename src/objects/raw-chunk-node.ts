@@ -74,3 +74,11 @@ export function parseRawChunkNode(content: Buffer, size: number): RawChunkNode |
   const sizes = starts.map((s, i) => (starts[i + 1] ?? size) - s);
   return { content, idAt: Uint32Array.from(idAt), starts: Float64Array.from(starts), sizes: Float64Array.from(sizes), trees: Uint8Array.from(trees) };
 }
+
+/**
+ * Whether `content` has the shape of a chunk node (its size unknown): the swarm stores such trees
+ * uncompressed, as the committer does (chunk-tree.ts), and never deflates thousands per image.
+ */
+export function isChunkNode(content: Buffer): boolean {
+  return content.length > 0 && parseRawChunkNode(content, Number.MAX_SAFE_INTEGER) !== undefined;
+}

@@ -6,6 +6,7 @@
  * - names are non-empty, never `.`, `..` or `.git` (any case), never contain `/` or NUL;
  * - entries are sorted in git order (a tree's name compares as if it ended in `/`), no duplicates.
  */
+import { isUtf8 } from 'node:buffer';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { OID_BYTES, oidFromBytes, type Oid } from './oid.js';
 
@@ -38,10 +39,6 @@ export function badEntryName(name: string): string | undefined {
 }
 
 /** Git's tree order: byte order of names, with trees compared as `name/`. */
-export function compareEntries(a: { name: string; mode: TreeMode }, b: { name: string; mode: TreeMode }): number {
-  return Buffer.compare(sortKey(a), sortKey(b));
-}
-
 function sortKey(e: { name: string; mode: TreeMode }): Buffer {
   return Buffer.from(e.mode === TreeModes.TREE ? `${e.name}/` : e.name, 'utf8');
 }
@@ -70,11 +67,26 @@ export function encodeTree(entries: readonly TreeEntry[]): Buffer {
   return out;
 }
 
+/**
+ * Git's tree order on names held as bytes: [aStart, aEnd) and [bStart, bEnd) of `buf`, each
+ * compared as if followed by `/` when it names a tree. Negative, zero or positive.
+ */
+function compareRawNames(buf: Buffer, aStart: number, aEnd: number, aTree: boolean, bStart: number, bEnd: number, bTree: boolean): number {
+  const common = Math.min(aEnd - aStart, bEnd - bStart);
+  const c = buf.compare(buf, bStart, bStart + common, aStart, aStart + common);
+  if (c !== 0) return c;
+  // One name is a prefix of the other. The next byte decides: the longer name's (never `/`),
+  // against the shorter one's `/` if it is a tree, or its end (-1). Both ended: equal.
+  const aNext = aStart + common < aEnd ? (buf[aStart + common] as number) : aTree ? 0x2f : -1;
+  const bNext = bStart + common < bEnd ? (buf[bStart + common] as number) : bTree ? 0x2f : -1;
+  return aNext - bNext;
+}
+
 /** Parses a tree, refusing anything `git fsck --strict` would flag or that could escape a directory. */
 export function decodeTree(content: Buffer, oid?: Oid): TreeEntry[] {
   const entries: TreeEntry[] = [];
   let pos = 0;
-  let previous: TreeEntry | undefined;
+  let previous: { readonly start: number; readonly end: number; readonly tree: boolean } | undefined;
   const hostile = (why: string): GitfsError =>
     new GitfsError(ErrorCodes.HOSTILE_OBJECT, `tree ${oid ?? '(unhashed)'} refused: ${why}`, { oid, reason: why });
   while (pos < content.length) {
@@ -84,17 +96,17 @@ export function decodeTree(content: Buffer, oid?: Oid): TreeEntry[] {
     if (!MODES.has(mode)) throw hostile(`unknown mode ${JSON.stringify(mode)}`);
     const nul = content.indexOf(0, space + 1);
     if (nul < 0 || nul + 1 + OID_BYTES > content.length) throw hostile('truncated entry');
+    if (!isUtf8(content.subarray(space + 1, nul))) throw hostile('entry name is not UTF-8');
     const name = content.toString('utf8', space + 1, nul);
-    if (!Buffer.from(name, 'utf8').equals(content.subarray(space + 1, nul))) throw hostile('entry name is not UTF-8');
     const why = badEntryName(name);
     if (why !== undefined) throw hostile(why);
-    const entry: TreeEntry = { mode: mode as TreeMode, name, oid: oidFromBytes(content, nul + 1) };
+    const tree = mode === TreeModes.TREE;
     if (previous !== undefined) {
-      if (previous.name === entry.name) throw hostile(`duplicate entry ${JSON.stringify(name)}`);
-      if (compareEntries(previous, entry) >= 0) throw hostile('entries not sorted');
+      if (content.compare(content, space + 1, nul, previous.start, previous.end) === 0) throw hostile(`duplicate entry ${JSON.stringify(name)}`);
+      if (compareRawNames(content, previous.start, previous.end, previous.tree, space + 1, nul, tree) > 0) throw hostile('entries not sorted');
     }
-    entries.push(entry);
-    previous = entry;
+    entries.push({ mode: mode as TreeMode, name, oid: oidFromBytes(content, nul + 1) });
+    previous = { start: space + 1, end: nul, tree };
     pos = nul + 1 + OID_BYTES;
   }
   return entries;

@@ -15,7 +15,7 @@ import type { TreeCache } from './tree-cache.js';
 
 /** Blobs per piece: chunks average 8 KiB, so a piece of a large file is about 1 MiB. */
 export const PIECE_OBJECTS = 128;
-/** Ids per metadata request. */
+/** Ids per metadata request; two are in flight at a time. */
 const META_BATCH = 512;
 /** Commits or trees read at once while walking. */
 const READ_AHEAD = 16;
@@ -85,7 +85,13 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
     const missing = oids.filter((_, i) => present[i] !== true);
     if (missing.length === 0) return;
     if (fetchMeta === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `${missing.length} objects of ${commit}'s closure are absent, ${missing[0]} first`, { oid: missing[0] });
-    for (let i = 0; i < missing.length; i += META_BATCH) await fetchMeta(missing.slice(i, i + META_BATCH));
+    const batches: Oid[][] = [];
+    for (let i = 0; i < missing.length; i += META_BATCH) batches.push(missing.slice(i, i + META_BATCH));
+    // Two in flight, as many as a peer serves at once: the next is asked while one is answered.
+    const fetcher = async (): Promise<void> => {
+      for (let b = batches.shift(); b !== undefined; b = batches.shift()) await fetchMeta(b);
+    };
+    await Promise.all([fetcher(), fetcher()]);
   };
   // Commits, generation by generation.
   let level: Oid[] = [commit];

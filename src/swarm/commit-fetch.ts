@@ -99,6 +99,8 @@ export class CommitFetch implements RequestOwner {
     if (this.peers.has(conn.nodeId) && this.peers.get(conn.nodeId)?.conn.isOpen === true) return;
     this.peers.set(conn.nodeId, { conn, pieces: new Set(), knows: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
     conn.send({ kind: 'interested', commit: this.commit, history: this.c.transfer.history });
+    // A walk waiting for a peer to ask asks at once, not at its next look.
+    this.poke();
   }
 
   peerGone(conn: SwarmConnection): void {

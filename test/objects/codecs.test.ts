@@ -55,6 +55,37 @@ describe('codecs', () => {
     );
   });
 
+  it('decoding takes two entries in exactly one order, git\'s (a tree sorts as its name and /), and refuses duplicate names', () => {
+    const raw = (e: { mode: string; name: string }): Buffer => Buffer.concat([Buffer.from(`${e.mode} ${e.name}\0`), Buffer.alloc(20, 7)]);
+    const shortName = fc.string({ unit: fc.constantFrom('a', '-', '.', '0', '~', 'é'), minLength: 1, maxLength: 4 }).filter((n) => n !== '.' && n !== '..');
+    const entry = fc.record({ mode: fc.constantFrom(TreeModes.FILE, TreeModes.TREE), name: shortName });
+    fc.assert(
+      fc.property(entry, entry, (a, b) => {
+        const accepts = (first: typeof a, second: typeof a): boolean => {
+          try {
+            decodeTree(Buffer.concat([raw(first), raw(second)]));
+            return true;
+          } catch (e) {
+            assert.ok(isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
+            return false;
+          }
+        };
+        if (a.name === b.name) {
+          assert.ok(!accepts(a, b) && !accepts(b, a));
+          return;
+        }
+        const canonical = encodeTree([
+          { ...a, oid: '07'.repeat(20) as Oid },
+          { ...b, oid: '07'.repeat(20) as Oid },
+        ]);
+        const aFirst = canonical.equals(Buffer.concat([raw(a), raw(b)]));
+        assert.equal(accepts(a, b), aFirst);
+        assert.equal(accepts(b, a), !aFirst);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('decoding refuses truncated and malformed trees with HOSTILE_OBJECT', () => {
     const good = encodeTree([{ mode: TreeModes.FILE, name: 'a', oid: 'ab'.repeat(20) as Oid }]);
     for (const bad of [good.subarray(0, good.length - 1), Buffer.from('100644 a'), Buffer.from(`040000 a\0${'x'.repeat(20)}`), Buffer.concat([good, good])]) {

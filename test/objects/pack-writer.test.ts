@@ -79,4 +79,50 @@ describe('pack writer: packs of a bounded object count', function () {
     const { ids } = await writeObjects(3, 2);
     assert.deepEqual(ids, [0, 1, 2].map((i) => hashObject('blob', content(i))));
   });
+
+  /** The types of a pack's entries in pack order, as `git verify-pack -v` lists them. */
+  function typesInPackOrder(dir: string, name: string): string[] {
+    const out = execFileSync('git', ['--git-dir', dir, 'verify-pack', '-v', join(dir, 'objects', 'pack', `${name}.idx`)], { encoding: 'utf8' });
+    const entries = out.split('\n').flatMap((line) => {
+      const m = /^[0-9a-f]{40} (\w+) +\d+ \d+ (\d+)/.exec(line);
+      return m === null ? [] : [{ type: m[1] as string, offset: Number(m[2]) }];
+    });
+    return entries.sort((a, b) => a.offset - b.offset).map((e) => e.type);
+  }
+
+  it('writes the trees of a batch together, in runs of at most 4 MiB held back, whatever the order they come in', async () => {
+    const dir = join(tmp.make(), 'repo');
+    const repo = await Repository.init(dir);
+    const writer = await PackWriter.create(
+      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined } },
+      { compressionLevel: 1 },
+    );
+    // A tree after every 3 blobs, as a chunked file's nodes come: 6 MiB of trees in all (of 32 KiB
+    // each, so the writer must write them out once 4 MiB wait), then the last few at finish().
+    const treeBytes = 32 << 10;
+    const ids: Array<{ oid: Oid; type: 'blob' | 'tree' }> = [];
+    for (let i = 0; i < 4 * 200; i++) {
+      const tree = i % 4 === 3;
+      const data = tree ? pseudoRandomBytes(treeBytes, `tree ${i}`) : content(i);
+      ids.push({ oid: await writer.write(tree ? 'tree' : 'blob', data), type: tree ? 'tree' : 'blob' });
+    }
+    const finished = await writer.finish();
+    await repo.close();
+    assert.equal(finished?.names.length, 1);
+    const types = typesInPackOrder(dir, finished?.names[0] as string);
+    assert.equal(types.length, 800);
+    // Runs of trees: 4 MiB / 32 KiB = 128 trees, then the remaining 72 at finish().
+    const runs: number[] = [];
+    types.forEach((t, i) => {
+      if (t === 'tree' && types[i - 1] !== 'tree') runs.push(0);
+      if (t === 'tree') runs[runs.length - 1]! += 1;
+    });
+    assert.deepEqual(runs, [128, 72]);
+    const reopened = await Repository.open(dir);
+    try {
+      for (const { oid, type } of ids) assert.equal((await reopened.objects.read(oid)).type, type);
+    } finally {
+      await reopened.close();
+    }
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { nodeSpans } from '../../src/objects/chunk-tree.js';
 import { OID_BYTES, oidFromBytes, type Oid } from '../../src/objects/oid.js';
-import { parseRawChunkNode, type RawChunkNode } from '../../src/objects/raw-chunk-node.js';
+import { isChunkNode, parseRawChunkNode, type RawChunkNode } from '../../src/objects/raw-chunk-node.js';
 import { decodeTree } from '../../src/objects/tree.js';
 
 /** A node's entries the raw way, as the general parser would give them. */
@@ -34,6 +34,13 @@ describe('chunk-tree nodes parsed without strings (raw-chunk-node.ts)', () => {
         assert.deepEqual(spansOf(raw), nodeSpans(decodeTree(content), size, 'f'.repeat(40) as Oid));
       }),
     );
+  });
+
+  it('tells a chunk node by its shape alone (the swarm stores those uncompressed)', () => {
+    assert.ok(isChunkNode(Buffer.concat([entry('100644', name(0), 1), entry('40000', name(8192), 2)])));
+    assert.ok(!isChunkNode(Buffer.concat([entry('100644', 'README', 1), entry('40000', 'src', 2)])));
+    assert.ok(!isChunkNode(Buffer.concat([entry('100644', name(8192), 1)])), 'a node starts at offset 0');
+    assert.ok(!isChunkNode(Buffer.alloc(0)), 'the empty tree is no node of a file');
   });
 
   it('reads an empty node only for an empty file', () => {
