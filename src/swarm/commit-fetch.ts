@@ -126,10 +126,12 @@ export class CommitFetch implements RequestOwner {
         break;
       }
       case 'have_piece':
-        if (peer === undefined || peer.pieces.has(m.piece)) break;
+        if (peer === undefined || peer.pieces.has(m.piece)) return;
         peer.pieces.add(m.piece);
         peer.gainedAt = this.c.now();
         peer.holdsSince ??= peer.gainedAt;
+        // Every peer tells every piece it gains: only one this node lacks, with room to ask for it, wakes the schedule.
+        if (this.c.transfer.pieces.has(m.piece) || this.inflight() >= PIPELINE) return;
         break;
       case 'free':
         this.busyUntil.delete(conn.nodeId);
@@ -220,7 +222,7 @@ export class CommitFetch implements RequestOwner {
     while (this.inflight() < PIPELINE) {
       const peers = this.usable(now);
       const inFlight = new Set([...this.pending.values()].flatMap((p) => (p.piece === undefined ? [] : [p.piece])));
-      const mine = bitSet(t.bits, closure.pieces);
+      const mine = t.pieces;
       const choice = this.fromUpstream(mine, inFlight, now) ?? this.rarest(closure, peers, mine, inFlight, now);
       if (choice === undefined) return;
       // One source at a time: the next piece is best had elsewhere, so switch once the pipeline drains.

@@ -51,8 +51,9 @@ export class SwarmConnection {
     Extension.prototype.name = EXTENSION;
     this.wire.use(Extension);
     const guard = new FrameGuard(LIMITS.messageBytes + 64);
-    socket.pipe(guard).pipe(this.wire).pipe(socket);
-    guard.on('error', (e) => this.close(e.message));
+    socket.on('data', (chunk: Buffer) => this.incoming(guard, chunk));
+    this.wire.on('drain', () => socket.resume());
+    this.wire.pipe(socket);
     socket.on('error', (e) => this.close(e.message));
     socket.on('close', () => this.close('connection closed'));
     this.wire.on('error', (e) => this.close(e.message));
@@ -68,6 +69,19 @@ export class SwarmConnection {
     this.wire.setKeepAlive(true);
     this.handshakeTimer = setTimeout(() => this.close('no handshake'), HANDSHAKE_MS);
     if (o.initiator) this.handshake();
+  }
+
+  /** Bytes from the socket: whole frames go to the wire, which paces the socket as a pipe would. */
+  private incoming(guard: FrameGuard, chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = guard.frames(chunk);
+    } catch (e) {
+      return this.close((e as Error).message);
+    }
+    let more = true;
+    for (const frame of frames) if (!this.closed) more = this.wire.write(frame) && more;
+    if (!more) this.socket.pause();
   }
 
   private handshake(): void {

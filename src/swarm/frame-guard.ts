@@ -1,27 +1,30 @@
 /**
  * Frames the incoming byte stream for the BitTorrent wire. bittorrent-protocol accepts any
  * message length its 4-byte prefix claims (up to 4 GiB, buffered whole) and joins its input
- * buffers again at every chunk that arrives (quadratic in the message size). This stream reads
- * the framing as it goes by (the 68-byte handshake, then length-prefixed messages), fails the
- * connection at the first length over the limit, before the bytes arrive, and passes each
- * complete frame on as one buffer, so the wire never joins.
+ * buffers again at every chunk that arrives (quadratic in the message size). This reads the
+ * framing as it goes by (the 68-byte handshake, then length-prefixed messages), refuses the first
+ * length over the limit, before the bytes arrive, and gives each complete frame as one buffer,
+ * so the wire never joins. It is a plain function of the chunks, called from the socket's `data`
+ * events: a stream between socket and wire cost a pass through Node's stream machinery for every
+ * 16 KiB the TLS layer hands up.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 
 const HANDSHAKE_BYTES = 68;
 
-export class FrameGuard extends Transform {
+export class FrameError extends Error {}
+
+export class FrameGuard {
   /** Bytes the current frame still needs; the handshake first. */
   private need = HANDSHAKE_BYTES;
   private inHeader = false;
   private parts: Buffer[] = [];
   private size = 0;
 
-  constructor(private readonly maxMessageBytes: number) {
-    super();
-  }
+  constructor(private readonly maxMessageBytes: number) {}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  /** The frames `chunk` completes, in order; throws FrameError at a length over the limit (nothing more may be fed then). */
+  frames(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
     let i = 0;
     while (i < chunk.length) {
       const n = Math.min(this.need, chunk.length - i);
@@ -34,7 +37,7 @@ export class FrameGuard extends Transform {
       if (this.inHeader) {
         // The 4-byte length just arrived: wait for the payload before passing the frame on.
         const length = frame.readUInt32BE(frame.length - 4);
-        if (length > this.maxMessageBytes) return done(new Error(`peer announced a message of ${length} bytes (limit ${this.maxMessageBytes})`));
+        if (length > this.maxMessageBytes) throw new FrameError(`peer announced a message of ${length} bytes (limit ${this.maxMessageBytes})`);
         this.inHeader = false;
         if (length > 0) {
           this.parts = [frame];
@@ -42,12 +45,12 @@ export class FrameGuard extends Transform {
           continue;
         }
       }
-      this.push(frame);
+      out.push(frame);
       this.parts = [];
       this.size = 0;
       this.inHeader = true;
       this.need = 4;
     }
-    done();
+    return out;
   }
 }

@@ -46,6 +46,11 @@ export class LocalObjects implements ObjectSource {
     return this.pending.has(oid) || this.repo.objects.hasPacked(oid);
   }
 
+  /** The object if it is held in memory (received and not yet in a finished pack): no read, no promise. */
+  held(oid: Oid): GitObject | undefined {
+    return this.pending.get(oid);
+  }
+
   async read(oid: Oid): Promise<GitObject> {
     return this.pending.get(oid) ?? this.meta.read(oid, this.readStored);
   }

@@ -130,19 +130,22 @@ export class ObjectServer {
       bytes = 0;
       await conn.drained(QUEUED_BYTES);
     };
-    // Reads run READ_AHEAD at a time (each is a pack read, an inflate and a hash check).
-    const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<GitObject | undefined> | undefined }));
+    // Objects held in memory (a relay passing on what it just received) are taken as they are;
+    // reads run READ_AHEAD at a time (each is a pack read, an inflate and a hash check).
+    const reads = oids.map((oid) => ({ oid, obj: undefined as GitObject | undefined | Promise<GitObject | undefined> }));
     const start = (i: number): void => {
       const r = reads[i];
+      if (r === undefined) return;
+      r.obj = this.c.local.held(r.oid);
       // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
       // A read that fails (a damaged copy) counts as missing; none is left unobserved if the loop stops early.
-      if (r !== undefined) r.obj = (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))().catch(() => undefined);
+      r.obj ??= (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))().catch(() => undefined);
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {
-      const { oid, obj: pending } = reads[i] as { oid: Oid; obj: Promise<GitObject | undefined> };
+      const { oid, obj: next } = reads[i] as { oid: Oid; obj: GitObject | undefined | Promise<GitObject | undefined> };
       start(i + READ_AHEAD);
-      const obj = await pending;
+      const obj = next instanceof Promise ? await next : next;
       if (cancelled() || !conn.isOpen) {
         await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
         return;

@@ -30,13 +30,22 @@ export class Transfer {
   /** A fetch of this node is filling it: never evicted meanwhile. */
   active = false;
   bits: Uint8Array = new Uint8Array(0);
-  held = 0;
+  /** The pieces held, as a set (what the schedule takes; kept with `bits`, not rebuilt per look). */
+  private heldPieces = new Set<number>();
   readonly subscribers = new Set<SwarmConnection>();
 
   constructor(
     readonly commit: Oid,
     readonly history: number,
   ) {}
+
+  get pieces(): ReadonlySet<number> {
+    return this.heldPieces;
+  }
+
+  get held(): number {
+    return this.heldPieces.size;
+  }
 
   get complete(): boolean {
     return this.closure !== undefined && this.held === this.closure.pieces;
@@ -45,23 +54,23 @@ export class Transfer {
   /** The closure is known: count what is here already and tell the subscribers. */
   learn(closure: Closure, has: (oid: Oid) => boolean): void {
     const bits = new Uint8Array(Math.ceil(closure.pieces / 8));
-    let held = 0;
+    const pieces = new Set<number>();
     for (let p = 0; p < closure.pieces; p++) {
       if (pieceOids(closure, p).every(has)) {
         setBit(bits, p);
-        held++;
+        pieces.add(p);
       }
     }
     this.closure = closure;
     this.bits = bits;
-    this.held = held;
+    this.heldPieces = pieces;
     for (const s of this.subscribers) s.send(this.haveMessage());
   }
 
   markPiece(piece: number): void {
     if (this.closure === undefined || hasBit(this.bits, piece)) return;
     setBit(this.bits, piece);
-    this.held++;
+    this.heldPieces.add(piece);
     for (const s of this.subscribers) s.send({ kind: 'have_piece', commit: this.commit, history: this.history, piece });
   }
 

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
-import { FrameGuard } from '../../src/swarm/frame-guard.js';
+import { FrameError, FrameGuard } from '../../src/swarm/frame-guard.js';
 import { decodeObjects } from '../../src/swarm/objects-codec.js';
 import { decodeMessage, encodeMessage, LIMITS, SCHEMA, WireError, type SwarmMessage, type WantKind } from '../../src/swarm/messages.js';
 import type { Oid } from '../../src/objects/oid.js';
@@ -140,18 +139,16 @@ describe('swarm/messages', () => {
   });
 });
 
-function frames(input: readonly Buffer[], limit: number): Promise<{ out: Buffer[]; error?: Error }> {
-  return new Promise((resolve) => {
-    const source = new PassThrough();
-    const guard = new FrameGuard(limit);
-    const out: Buffer[] = [];
-    guard.on('data', (b: Buffer) => out.push(b));
-    guard.on('error', (error) => resolve({ out, error }));
-    guard.on('end', () => resolve({ out }));
-    source.pipe(guard);
-    for (const b of input) source.write(b);
-    source.end();
-  });
+function frames(input: readonly Buffer[], limit: number): { out: Buffer[]; error?: Error } {
+  const guard = new FrameGuard(limit);
+  const out: Buffer[] = [];
+  try {
+    for (const b of input) out.push(...guard.frames(b));
+  } catch (error) {
+    assert.ok(error instanceof FrameError);
+    return { out, error };
+  }
+  return { out };
 }
 
 function frame(payload: Buffer): Buffer {
@@ -161,21 +158,21 @@ function frame(payload: Buffer): Buffer {
 }
 
 describe('swarm/frame-guard', () => {
-  it('passes the handshake and each message on as one buffer, however the bytes arrive', async () => {
+  it('passes the handshake and each message on as one buffer, however the bytes arrive', () => {
     const handshake = randomBytes(68);
     const messages = [randomBytes(1), Buffer.alloc(0), randomBytes(70_000), randomBytes(5)];
     const stream = Buffer.concat([handshake, ...messages.map(frame)]);
     for (const cut of [1, 3, 7, 1000, stream.length]) {
       const pieces: Buffer[] = [];
       for (let i = 0; i < stream.length; i += cut) pieces.push(stream.subarray(i, i + cut));
-      const { out, error } = await frames(pieces, 1 << 20);
+      const { out, error } = frames(pieces, 1 << 20);
       assert.equal(error, undefined);
       assert.deepEqual(out, [handshake, ...messages.map(frame)], `cut every ${cut} bytes`);
     }
   });
 
-  it('fails at a length prefix over the limit, before the body arrives', async () => {
-    const { out, error } = await frames([randomBytes(68), frame(randomBytes(10)), Buffer.from([0x7f, 0xff, 0xff, 0xff])], 1024);
+  it('fails at a length prefix over the limit, before the body arrives', () => {
+    const { out, error } = frames([randomBytes(68), frame(randomBytes(10)), Buffer.from([0x7f, 0xff, 0xff, 0xff])], 1024);
     assert.match(String(error?.message), /message of 2147483647 bytes/);
     assert.equal(out.length, 2);
   });
