@@ -21,6 +21,11 @@ declare module 'bittorrent-protocol' {
      * because extended() copies each payload to prepend that byte (docs/DEPENDENCIES.md).
      */
     _message(id: number, numbers: readonly number[], data: Uint8Array): void;
+    /**
+     * Internal (streamx, which v5 is built on): `buffered` counts the bytes sent and not yet taken
+     * by the socket the wire is piped to, which stops taking them when its own buffer is full.
+     */
+    readonly _readableState: { readonly buffered: number };
     setKeepAlive(enable: boolean): void;
     destroy(): this;
     on(event: 'handshake', listener: (infoHash: string, peerId: string, extensions: Record<string, boolean>) => void): this;

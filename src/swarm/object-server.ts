@@ -3,7 +3,7 @@
  * and a subscription to its progress. Metadata wants (commits and trees: small, needed first)
  * and on-demand reads (a reader waits on them) are served at once; bulk blob wants go through one upload slot, so this node sends to one peer at a
  * time: the holder of the slot may keep two requests queued (pipelining), anyone else is told
- * `busy` and asks another holder. Objects go out in messages of at most 4 MiB, paced by the
+ * `busy` and asks another holder. Objects go out in messages of at most 1 MiB, paced by the
  * socket.
  */
 import type { NodeId } from '../cluster/node-id.js';
