@@ -14,13 +14,13 @@ declare module 'bittorrent-protocol' {
     peerExtendedMapping: Record<string, number>;
     use(extension: { prototype: { name: string }; new (wire: Wire): ExtensionHandler }): void;
     handshake(infoHash: string | Uint8Array, peerId: string | Uint8Array, extensions?: Record<string, boolean>): void;
-    extended(ext: string | number, payload: Uint8Array): void;
     /**
-     * Internal (v5): sends message `id` with `numbers` as 4-byte integers, then `data` as it is.
-     * gitfs sends its extension messages through it, with the extension id already in `data`,
-     * because extended() copies each payload to prepend that byte (docs/DEPENDENCIES.md).
+     * Internal (v5): queues `frame`, a whole BitTorrent message with its length prefix, as it is.
+     * gitfs sends its extension messages through it, each built in one buffer with the extension
+     * id in place, because extended() copies each payload to prepend that byte and pushes the
+     * header apart from it (docs/DEPENDENCIES.md).
      */
-    _message(id: number, numbers: readonly number[], data: Uint8Array): void;
+    _push(frame: Uint8Array): void;
     /**
      * Internal (streamx, which v5 is built on): `buffered` counts the bytes sent and not yet taken
      * by the socket the wire is piped to, which stops taking them when its own buffer is full.

@@ -19,6 +19,8 @@ const DRAIN_MS = 60_000;
 const DRAIN_POLL_MS = 5;
 /** BEP 10's message id: the payload is the extension's id, then its message. */
 const EXTENDED_MESSAGE = 20;
+/** A frame's bytes before the message: 4 of length, the message id, the extension's id. */
+const FRAME_HEAD = 6;
 
 export interface ConnectionHandlers {
   onMessage(conn: SwarmConnection, m: SwarmMessage): void;
@@ -127,16 +129,20 @@ export class SwarmConnection {
       this.queue.push(m);
       return;
     }
-    // A later extended handshake may withdraw the extension (id 0), and then the wire would throw.
+    // A later extended handshake may withdraw the extension (id 0): nothing can be sent then.
     const id = this.wire.peerExtendedMapping[EXTENSION];
     if (id === undefined || !Number.isInteger(id) || id < 1 || id > 255) return this.close('peer withdrew gitfs_swarm');
     try {
-      // The extension id goes in the first byte, and the whole goes out as the BitTorrent message's
-      // payload: wire.extended() would copy every message to put that byte before it.
-      const payload = encodeMessage(m, 1);
-      payload[0] = id;
-      this.stats.sentBytes += payload.length - 1;
-      this.wire._message(EXTENDED_MESSAGE, [], payload);
+      // The whole BitTorrent frame in one buffer: length, message id 20 (extended), the extension's
+      // id, then the message. wire.extended() would copy every message to put the id before it,
+      // and pushes the 5-byte header apart from the payload: two socket writes, two TLS records.
+      const bytes = encodeMessage(m, FRAME_HEAD);
+      const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      frame.writeUInt32BE(frame.length - 4, 0);
+      frame[4] = EXTENDED_MESSAGE;
+      frame[5] = id;
+      this.stats.sentBytes += frame.length - FRAME_HEAD;
+      this.wire._push(frame);
     } catch (e) {
       this.close(`sending ${m.kind} failed: ${(e as Error).message}`);
     }
