@@ -15,8 +15,8 @@ export const EXTENSION = 'gitfs_swarm';
 const HANDSHAKE_MS = 10_000;
 const IDLE_MS = 120_000;
 const DRAIN_MS = 60_000;
-/** How often a sender waiting for its queue to drain looks (4 MiB queued last 160 ms at 200 Mbit/s). */
-const DRAIN_POLL_MS = 5;
+/** The longest a sender waiting for its queue to drain goes without looking (4 MiB last 160 ms at 200 Mbit/s). */
+const DRAIN_LOOK_MS = 50;
 /** BEP 10's message id: the payload is the extension's id, then its message. */
 const EXTENDED_MESSAGE = 20;
 /** A frame's bytes before the message: 4 of length, the message id, the extension's id. */
@@ -153,12 +153,24 @@ export class SwarmConnection {
     return this.wire._readableState.buffered + this.socket.writableLength;
   }
 
-  /** Resolves once fewer than `bytes` wait to be written; a peer that reads nothing for DRAIN_MS is dropped. */
+  /**
+   * Resolves once fewer than `bytes` wait to be written; a peer that reads nothing for DRAIN_MS is
+   * dropped. It looks again at each `drain` of the socket (the wire hands it more then), or after
+   * DRAIN_LOOK_MS at the latest: a sender waits without waking hundreds of times a second.
+   */
   async drained(bytes: number): Promise<void> {
     const deadline = Date.now() + DRAIN_MS;
     while (!this.closed && this.queued > bytes) {
       if (Date.now() > deadline) return this.close(`peer read nothing for ${DRAIN_MS / 1000} s`);
-      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.socket.off('drain', done);
+          resolve();
+        };
+        const timer = setTimeout(done, DRAIN_LOOK_MS);
+        this.socket.on('drain', done);
+      });
     }
   }
 
