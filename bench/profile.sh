@@ -10,4 +10,4 @@ trap 'rm -rf "$WORK"' EXIT
 node "$ROOT/bin/gitfs" init --repo "$WORK/repo" > /dev/null
 sync
 node --cpu-prof --cpu-prof-dir="$WORK/prof" "$ROOT/bin/gitfs" commit --repo "$WORK/repo" --branch p --from "$SRC" > /dev/null
-for f in "$WORK"/prof/*.cpuprofile; do node "$ROOT/dist/bench/profile-summary.js" "$f"; done
+node "$ROOT/dist/bench/cpu-profile.js" "$WORK"/prof/*.cpuprofile
