@@ -26,15 +26,24 @@ import { decodeMessage, encodeMessage, type WireObject } from '../src/swarm/mess
 const { values: opt } = parseArgs({ options: { mib: { type: 'string', default: '128' } }, strict: true });
 const MIB = Number(opt.mib);
 if (!Number.isInteger(MIB) || MIB < 1 || MIB > 4096) throw new Error(`--mib must be an integer from 1 to 4096, not ${opt.mib}`);
-/** Objects per message: what the object server puts in one (4 MiB). */
-const PER_MESSAGE = 512;
+/** Objects per message: what the object server puts in one (1 MiB). */
+const PER_MESSAGE = 128;
 
-const objects: WireObject[] = Array.from({ length: MIB * 128 }, () => {
-  const content = randomBytes(8192);
-  return { oid: hashObject('blob', content), type: 'blob', content };
+const blob = (content: Buffer): WireObject => ({ oid: hashObject('blob', content), type: 'blob', content });
+const objects: WireObject[] = Array.from({ length: MIB * 128 }, () => blob(randomBytes(8192)));
+/** Chunks of a compressible image: words from a small vocabulary (deflate at level 1 takes them to about a third). */
+const WORDS = ['kernel', 'module', 'usr', 'lib', 'share', 'doc', 'locale', 'the', 'of', 'and', 'firmware', 'config', 'x86_64', 'linux', 'gnu', 'bin'];
+const compressible: WireObject[] = Array.from({ length: MIB * 128 }, () => {
+  const picks = randomBytes(2048);
+  return blob(Buffer.from(Array.from(picks, (b) => WORDS[b & 15]).join(' ')).subarray(0, 8192));
 });
-const batches: WireObject[][] = [];
-for (let i = 0; i < objects.length; i += PER_MESSAGE) batches.push(objects.slice(i, i + PER_MESSAGE));
+const inMessages = (all: WireObject[]): WireObject[][] => {
+  const out: WireObject[][] = [];
+  for (let i = 0; i < all.length; i += PER_MESSAGE) out.push(all.slice(i, i + PER_MESSAGE));
+  return out;
+};
+const batches = inMessages(objects);
+const compressibleBatches = inMessages(compressible);
 const messages = batches.map((b) => encodeMessage({ kind: 'objects', request: 1, objects: b, done: false }));
 const scratch = mkdtempSync(join(tmpdir(), 'gitfs-swarm-costs-'));
 
@@ -55,10 +64,10 @@ async function freshRepository(): Promise<Repository> {
   return Repository.init(join(scratch, `repo-${repos++}`));
 }
 
-async function store(): Promise<void> {
+async function store(messages: WireObject[][]): Promise<void> {
   const repo = await freshRepository();
   const local = new LocalObjects(repo, { flushBytes: 32 << 20, promisor: false });
-  await Promise.all(batches.map((b) => local.addAll(b)));
+  await Promise.all(messages.map((b) => local.addAll(b)));
   await local.close();
   await repo.close();
 }
@@ -102,7 +111,8 @@ const rows: Array<[string, number]> = [
   ['encode `objects` messages', await cost(() => void batches.map((b) => encodeMessage({ kind: 'objects', request: 1, objects: b, done: false })))],
   ['decode them', await cost(() => void messages.map((m) => decodeMessage(m)))],
   ['SHA-1 check of every object', await cost(() => void objects.map((o) => hashObject(o.type, o.content) === (o.oid as Oid)))],
-  ['store into packs (LocalObjects, with fsync)', await cost(store)],
+  ['store into packs (LocalObjects, with fsync)', await cost(() => store(batches))],
+  ['the same, chunks of a compressible image (each deflated again)', await cost(() => store(compressibleBatches))],
   ['wire: TLS + BitTorrent extension, both ends', await cost(wire)],
 ];
 rmSync(scratch, { recursive: true, force: true });

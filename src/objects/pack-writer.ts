@@ -163,26 +163,31 @@ export class PackWriter {
       this.trees.push({ id, content: Buffer.from(content), hint });
       this.treeBytes += content.length;
       if (this.treeBytes >= GROUPED_TREE_BYTES) this.appendTrees();
-      return this.failure === undefined && this.segment.out.writable ? Promise.resolve(oid) : this.backpressure().then(() => oid);
+    } else {
+      const deflating = this.frame(id, type, content, hint);
+      if (deflating !== undefined) return deflating.then(() => oid);
     }
-    return this.append(id, type, content, hint).then(() => oid);
+    return this.failure === undefined && this.segment.out.writable ? Promise.resolve(oid) : this.backpressure().then(() => oid);
   }
 
-  /** Frames one entry: synchronously when stored, else after a deflate on the thread pool; settles once the writer can take more. */
-  private append(id: Buffer, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): Promise<void> {
+  /**
+   * Frames one entry: stored at once (undefined), or deflated on the thread pool (the task, which
+   * settles once the writer can take more).
+   */
+  private frame(id: Buffer, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): Promise<void> | undefined {
     if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
       this.appendStored(id, type, content, hint);
-      return this.failure === undefined && this.segment.out.writable ? Promise.resolve() : this.backpressure();
+      return undefined;
     }
     return this.track(this.deflateAndAppend(id, type, content));
   }
 
-  /** Writes the trees held back, one after another. */
+  /** Writes the trees held back, one after another (a deflate's failure fails the writer). */
   private appendTrees(): void {
     const trees = this.trees;
     this.trees = [];
     this.treeBytes = 0;
-    for (const t of trees) this.append(t.id, 'tree', t.content, t.hint).catch(() => undefined);
+    for (const t of trees) this.frame(t.id, 'tree', t.content, t.hint)?.catch(() => undefined);
   }
 
   private async deflateAndAppend(id: Buffer, type: ObjectType, content: Uint8Array): Promise<void> {
