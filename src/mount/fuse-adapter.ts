@@ -4,6 +4,9 @@
  * and never block; errors become negative errnos here and nowhere else.
  */
 import { isGitfsError } from '../errors.js';
+import type { BranchName } from '../branches/ref-name.js';
+import type { Oid } from '../objects/oid.js';
+import type { Attr } from './attrs.js';
 import type { FileKind } from '../objects/entry-names.js';
 import { FsError } from '../work/fs-error.js';
 import { ERRNO, KEEP_CACHE, type FuseOperations } from './fuse-binding.js';
@@ -38,11 +41,16 @@ function typeStat(kind: FileKind): { mode: number } {
 export interface AdapterHooks {
   readonly hot: HotLoop;
   readonly gate: RequestGate;
-  /** Awaited before an open is answered (src/mount/session.ts: a branch settling after a change). */
-  readonly beforeOpen: (path: string) => Promise<void>;
+  /**
+   * Awaited before an open is answered (src/mount/session.ts: a branch settling after a change);
+   * gives the heads the open answers from.
+   */
+  readonly beforeOpen: (path: string) => Promise<ReadonlyMap<BranchName, Oid>>;
+  /** Told every attribute answer just before the kernel gets it (src/mount/answered-attrs.ts). */
+  readonly answered: (path: string, attr: Attr) => void;
 }
 
-export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen }: AdapterHooks): FuseOperations {
+export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen, answered }: AdapterHooks): FuseOperations {
   /** Runs `work`; answers (0, value) or (errno). */
   const call = <T>(op: string, path: string, work: () => Promise<T>, done: (err: number, value?: T) => void): void => {
     hot.touch();
@@ -77,9 +85,13 @@ export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen }:
       },
     );
   };
+  const told = (path: string, attr: Attr): Attr => {
+    answered(path, attr);
+    return attr;
+  };
   return {
-    getattr: (path, cb) => call('getattr', path, () => fs.getattr(path), cb),
-    fgetattr: (path, fd, cb) => call('fgetattr', path, () => fs.fgetattr(fd), cb),
+    getattr: (path, cb) => call('getattr', path, async () => told(path, await fs.getattr(path)), cb),
+    fgetattr: (path, fd, cb) => call('fgetattr', path, async () => told(path, await fs.fgetattr(fd)), cb),
     readdir: (path, cb) =>
       call('readdir', path, () => fs.readdir(path), (err, listed) =>
         err !== 0 || listed === undefined
@@ -92,8 +104,7 @@ export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen }:
         'open',
         path,
         async () => {
-          await beforeOpen(path);
-          const { fh, keepCache } = await fs.open(path, flags);
+          const { fh, keepCache } = await fs.open(path, flags, await beforeOpen(path));
           return keepCache ? fh | KEEP_CACHE : fh;
         },
         cb,

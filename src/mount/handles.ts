@@ -17,6 +17,8 @@ const MAX_HANDLES = KEEP_CACHE;
 export class HandleTable {
   private readonly open = new Map<number, Handle>();
   private next = 1;
+  /** Checks run at every close (`letGo`). */
+  private readonly waiting = new Set<() => void>();
 
   add(handle: Handle): number {
     // 0 means "no handle" to the FUSE binding, which also keeps bit 30 for itself (KEEP_CACHE).
@@ -34,7 +36,26 @@ export class HandleTable {
   remove(fh: number): Handle | undefined {
     const h = this.open.get(fh);
     this.open.delete(fh);
+    if (h !== undefined) for (const w of this.waiting) w();
     return h;
+  }
+
+  /** Resolves once no handle is open at a path `holds` accepts, or after `ms`. */
+  letGo(holds: (path: string) => boolean, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        for (const h of this.open.values()) if (holds(h.path)) return;
+        done();
+      };
+      const timer = setTimeout(() => done(), ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiting.delete(check);
+        resolve();
+      };
+      this.waiting.add(check);
+      check();
+    });
   }
 
   /** Whether some handle writes to this data file. */
@@ -50,11 +71,6 @@ export class HandleTable {
       if (h.path === from) h.path = to;
       else if (h.path.startsWith(prefix)) h.path = to + h.path.slice(from.length);
     }
-  }
-
-  /** The mount paths files are held open by. */
-  paths(): Set<string> {
-    return new Set([...this.open.values()].map((h) => h.path));
   }
 
   entries(): IterableIterator<[number, Handle]> {

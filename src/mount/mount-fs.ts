@@ -68,10 +68,10 @@ export class MountFs {
     return route(path, new Set((await this.ws.branchHeads()).keys()));
   }
 
-  /** The branch's view; a branch deleted elsewhere (no head, no changes) is gone. */
-  private async branchView(branch: BranchName, path: string): Promise<{ view: MergedView; time: number }> {
-    const { view, time } = await this.ws.view(branch);
-    if (time === undefined && this.ws.store.layer(branch).base === undefined && !(await this.ws.branchHeads()).has(branch)) throw new FsError('ENOENT', path);
+  /** The branch's view (now, or over `heads`); a branch deleted elsewhere (no head, no changes) is gone. */
+  private async branchView(branch: BranchName, path: string, heads?: ReadonlyMap<BranchName, Oid>): Promise<{ view: MergedView; time: number }> {
+    const { view, time } = await this.ws.view(branch, heads);
+    if (time === undefined && this.ws.store.layer(branch).base === undefined && !(heads ?? (await this.ws.branchHeads())).has(branch)) throw new FsError('ENOENT', path);
     return { view, time: time ?? this.started };
   }
 
@@ -289,9 +289,12 @@ export class MountFs {
 
   // ---- open files ----------------------------------------------------------------------
 
-  /** Opens `path`; `keepCache`: the kernel may keep the pages it cached for the file (page-cache.ts). */
-  async open(path: string, flags: number): Promise<{ fh: number; keepCache: boolean }> {
-    const fh = await this.openHandle(path, flags);
+  /**
+   * Opens `path`, a file of a branch as `heads` name it if given (those the request began with);
+   * `keepCache`: the kernel may keep the pages it cached for the file (page-cache.ts).
+   */
+  async open(path: string, flags: number, heads?: ReadonlyMap<BranchName, Oid>): Promise<{ fh: number; keepCache: boolean }> {
+    const fh = await this.openHandle(path, flags, heads);
     return { fh, keepCache: this.opened(fh) };
   }
 
@@ -303,10 +306,10 @@ export class MountFs {
     return this.pages.opened(h.path, fh, h.kind === 'git' ? h.content.oid : undefined, others);
   }
 
-  private async openHandle(path: string, flags: number): Promise<number> {
+  private async openHandle(path: string, flags: number, heads?: ReadonlyMap<BranchName, Oid>): Promise<number> {
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     const r = await this.routeOf(path);
-    if (r.kind === 'branch') return this.openInBranch(r, path, writable);
+    if (r.kind === 'branch') return this.openInBranch(r, path, writable, heads);
     if (writable) throw new FsError('EROFS', path);
     if (r.kind === 'objects' && r.id !== undefined && r.rel === '') {
       return this.handles.add({ kind: 'git', content: await this.objectContent(r.id, path), path, attr: await this.getattr(path) });
@@ -325,17 +328,20 @@ export class MountFs {
    * Opens a file of a branch. A commit running meanwhile may drop the entry of a written file
    * (its content is then the base's): the open is checked against the layer once the descriptor
    * is held, and tried again on the new state, so writes never go to a file nothing names.
+   * A file opened for reading is looked up over `heads`: the size the kernel was told when
+   * it looked the name up before this open came from those, and must fit the content.
    */
-  private async openInBranch(r: Extract<Route, { kind: 'branch' }>, path: string, writable: boolean): Promise<number> {
+  private async openInBranch(r: Extract<Route, { kind: 'branch' }>, path: string, writable: boolean, heads?: ReadonlyMap<BranchName, Oid>): Promise<number> {
     const fs = this.ws.fs(r.branch);
     const layer = this.ws.store.layer(r.branch);
     for (let attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
-      const found = await fs.resolve(r.rel);
+      const { view, time } = await this.branchView(r.branch, path, writable ? undefined : heads);
+      const found = await view.resolve(r.rel);
       if (found === undefined) throw new FsError('ENOENT', path);
       if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
       if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
       if (found.node.data === undefined && !writable) {
-        return this.handles.add({ kind: 'git', content: found.node.git, path, attr: await this.getattr(path) });
+        return this.handles.add({ kind: 'git', content: found.node.git, path, attr: await this.nodeAttr(found.node, time, false) });
       }
       const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
       let fh: number;

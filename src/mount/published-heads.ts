@@ -34,7 +34,8 @@ export interface KernelSync {
 }
 
 export class PublishedHeads implements BranchHeads {
-  private readonly map = new Map<BranchName, Oid>();
+  /** Replaced, never changed, by a publish. */
+  private map = new Map<BranchName, Oid>();
   /** Per branch, the number of the listing it was last published from: an older listing never overrides a newer one. */
   private readonly from = new Map<BranchName, number>();
   private listings = 0;
@@ -60,6 +61,11 @@ export class PublishedHeads implements BranchHeads {
 
   current(): Promise<ReadonlyMap<BranchName, Oid>> {
     return Promise.resolve(this.map);
+  }
+
+  /** The heads published now; a publish later leaves this map as it is (a request keeps the heads it began with). */
+  now(): ReadonlyMap<BranchName, Oid> {
+    return this.map;
   }
 
   async moved(branch: BranchName): Promise<void> {
@@ -101,6 +107,7 @@ export class PublishedHeads implements BranchHeads {
       if (next === this.map.get(name) || (this.from.get(name) ?? 0) > listing.seq) continue;
       changed.push(name);
       if (!apply) continue;
+      if (changed.length === 1) this.map = new Map(this.map);
       this.from.set(name, listing.seq);
       if (next === undefined) this.map.delete(name);
       else this.map.set(name, next);

@@ -10,7 +10,10 @@ import { join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { AnsweredAttrs, differs } from './answered-attrs.js';
+import type { Attr } from './attrs.js';
 import { parseBranchName, type BranchName } from '../branches/ref-name.js';
+import type { Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
 import { Workspace } from '../work/workspace.js';
 import { mountedHere, serveControl, type ControlRequest } from './control.js';
@@ -39,6 +42,8 @@ const SETTLE_MS = 5;
 /** Longest wait for the requests begun before a publish, and for an open in a settling branch. */
 const DRAIN_MAX_MS = 1000;
 const OPEN_WAIT_MS = 1500;
+/** How long a settle waits for files held open with content that changed to be let go. */
+const HOLD_MS = 250;
 /** Forgets again after a settle, for answers from before it that libfuse passed on late. */
 const TRAILING_MS = [100, 1000];
 
@@ -88,7 +93,8 @@ export class MountSession {
   private fuse: FuseInstance | undefined;
   private kernel: KernelCache | undefined;
   private readonly gate = new RequestGate();
-  private readonly transitions = new Set<{ readonly tops: ReadonlySet<string>; readonly opened: Set<string>; readonly done: Promise<void> }>();
+  private readonly answered: AnsweredAttrs;
+  private readonly transitions = new Set<{ readonly tops: ReadonlySet<string>; readonly done: Promise<void> }>();
   private unregister: (() => void) | undefined;
 
   private constructor(
@@ -99,6 +105,7 @@ export class MountSession {
     private readonly log: Log,
   ) {
     this.ended = new Promise((r) => (this.endNow = r));
+    this.answered = new AnsweredAttrs(CACHE_S * 1000, () => ws.repo.clock.now());
   }
 
   /** Makes the kernel forget the named branches (through their first path component) and the history. */
@@ -109,35 +116,51 @@ export class MountSession {
 
   /**
    * Right after new heads were published (same turn): waits until every request begun before is
-   * answered (and libfuse has had a moment to pass the answers on), forgets the branches again,
-   * and forgets the attributes of their files held open, whose names survive a forget, and of
-   * files opened meanwhile. Opens in those branches wait until then (`beforeOpen`): a name the
-   * kernel kept may carry the old size, which would cut the new content short. Every wait is
-   * bounded (a request may wait long on a peer, and libfuse's path locks can queue a stat
-   * behind a waiting open): after DRAIN_MAX_MS the mount forgets anyway, and forgets again
-   * later (TRAILING_MS) for answers that came late.
+   * answered (and libfuse has had a moment to pass the answers on), then makes the kernel forget
+   * what it was told from older heads (`forgetAgain`). Opens in those branches wait until then
+   * (`beforeOpen`): a size the kernel kept from the old heads would cut the new content short.
+   * A file held open with the old content keeps it; its holder, asking for the size after the
+   * forget, would get the new one: so the forget waits a moment (HOLD_MS) for such holders to
+   * let go, as a reader of a whole file does. Every wait is bounded (a request may wait long on
+   * a peer): after DRAIN_MAX_MS the mount forgets anyway, and forgets again later (TRAILING_MS)
+   * for answers that came late.
    */
   private async settle(branches: readonly BranchName[]): Promise<void> {
     const drained = this.gate.turn();
     let finish!: () => void;
-    const transition = { tops: new Set(branches.map(topName)), opened: new Set<string>(), done: new Promise<void>((r) => (finish = r)) };
+    const transition = { tops: new Set(branches.map(topName)), done: new Promise<void>((r) => (finish = r)) };
     this.transitions.add(transition);
     try {
       await Promise.race([drained, sleep(DRAIN_MAX_MS)]);
       await sleep(SETTLE_MS);
-      await this.forgetAgain(branches, transition.opened);
+      await this.forgetAgain(branches, HOLD_MS);
     } finally {
       this.transitions.delete(transition);
       finish();
     }
-    for (const ms of TRAILING_MS) setTimeout(() => void this.forgetAgain(branches, new Set()), ms).unref();
+    for (const ms of TRAILING_MS) setTimeout(() => void this.forgetAgain(branches, 0), ms).unref();
   }
 
-  /** Forgets the branches and the attributes of their files held open (and of `opened`), one stat at a time. */
-  private async forgetAgain(branches: readonly BranchName[], opened: ReadonlySet<string>): Promise<void> {
-    await this.forget(branches);
+  /**
+   * Forgets the branches, and the attributes of every file in them that the kernel was told
+   * otherwise than they are now (`answered`), one stat at a time, after waiting up to `holdMs`
+   * for the files held open among those to be let go. Forgetting names alone cannot do it: a
+   * name in use while the kernel forgot its branch outlives that forget beneath the dropped
+   * branch directory, and the next lookup of the branch takes that directory back, names and
+   * sizes with it; an answer from the old heads may reach the kernel after the forget. So the
+   * branch is looked up first (a stat, off the main thread), letting a forget reach whatever
+   * that brings back, and stale attributes are forgotten by node, which no name outlives.
+   */
+  private async forgetAgain(branches: readonly BranchName[], holdMs: number): Promise<void> {
     const tops = new Set(branches.map(topName));
-    for (const path of new Set([...this.fs.handles.paths(), ...opened])) if (tops.has(topOf(path))) await this.forgetPath(path);
+    const stale = new Set<string>();
+    for (const [path, told] of this.answered.held((p) => tops.has(topOf(p)))) {
+      if (differs(told, await this.fs.getattr(path).catch(() => undefined))) stale.add(path);
+    }
+    if (holdMs > 0 && stale.size > 0) await this.fs.handles.letGo((path) => stale.has(path), holdMs);
+    for (const top of tops) await stat(join(this.mountpoint, top)).catch(() => undefined);
+    await this.forget(branches);
+    for (const path of stale) await this.forgetPath(path);
   }
 
   /** Changes a branch's view outside the kernel (commit, reset): forget before, settle after. */
@@ -151,15 +174,16 @@ export class MountSession {
   }
 
   /**
-   * An open of `path` while its branch settles waits for that (at most OPEN_WAIT_MS), and is
-   * named to the settle, which forgets the file's attributes too. The open itself never stats
-   * the mount: libfuse holds the path's lock while the open runs.
+   * An open of `path` while its branch settles waits for that (at most OPEN_WAIT_MS). The open
+   * itself never stats the mount. Gives the heads published when the open goes on, which it
+   * answers from even if new ones are published meanwhile: the kernel looked the name up before
+   * the open, so its size for the file is from those heads or older ones, and older ones the
+   * settle makes it forget.
    */
-  private async beforeOpen(path: string): Promise<void> {
+  private async beforeOpen(path: string): Promise<ReadonlyMap<BranchName, Oid>> {
     const settling = [...this.transitions].filter((t) => t.tops.has(topOf(path)));
-    if (settling.length === 0) return;
-    for (const t of settling) t.opened.add(path);
-    await Promise.race([Promise.all(settling.map((t) => t.done)), sleep(OPEN_WAIT_MS)]);
+    if (settling.length > 0) await Promise.race([Promise.all(settling.map((t) => t.done)), sleep(OPEN_WAIT_MS)]);
+    return this.heads.now();
   }
 
   /**
@@ -217,7 +241,12 @@ export class MountSession {
     // (kernel-cache.ts); missing names are not cached (a branch may appear at any time).
     const gitDir = this.ws.repo.gitDir;
     const source = /^[^,\s]+$/.test(gitDir) ? `gitfs:${gitDir}` : 'gitfs';
-    const hooks = { hot: new HotLoop(HOT_WINDOW_MS), gate: this.gate, beforeOpen: (path: string) => this.beforeOpen(path) };
+    const hooks = {
+      hot: new HotLoop(HOT_WINDOW_MS),
+      gate: this.gate,
+      beforeOpen: (path: string) => this.beforeOpen(path),
+      answered: (path: string, attr: Attr) => this.answered.note(path, attr),
+    };
     const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, hooks), {
       fsname: `${source},subtype=gitfs,big_writes,attr_timeout=${CACHE_S},entry_timeout=${CACHE_S},negative_timeout=0${options.allowOther === true ? ',allow_other,default_permissions' : ''}`,
       timeout: false as unknown as number,

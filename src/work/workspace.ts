@@ -64,10 +64,11 @@ export class Workspace {
     return info;
   }
 
-  /** The commit a branch's view lies over: the layer's pinned base, else the branch head (read afresh). */
-  async baseOf(branch: BranchName): Promise<Oid | undefined> {
+  /** The commit a branch's view lies over: the layer's pinned base, else the branch head (read afresh, or in `heads`). */
+  async baseOf(branch: BranchName, heads?: ReadonlyMap<BranchName, Oid>): Promise<Oid | undefined> {
     const pinned = this.store.layer(branch).base;
-    return pinned === undefined ? this.head(branch) : (pinned ?? undefined);
+    if (pinned !== undefined) return pinned ?? undefined;
+    return heads === undefined ? this.head(branch) : heads.get(branch);
   }
 
   /** A branch's head as it is now. */
@@ -75,9 +76,9 @@ export class Workspace {
     return (await this.branchHeads()).get(branch);
   }
 
-  /** The branch as a directory now: its layer over its base, and the base commit's time (ms). */
-  async view(branch: BranchName): Promise<{ view: MergedView; time: number | undefined }> {
-    const base = await this.baseOf(branch);
+  /** The branch as a directory now (or over `heads`): its layer over its base, and the base commit's time (ms). */
+  async view(branch: BranchName, heads?: ReadonlyMap<BranchName, Oid>): Promise<{ view: MergedView; time: number | undefined }> {
+    const base = await this.baseOf(branch, heads);
     const info = base === undefined ? undefined : await this.commitInfo(base);
     const layer = this.store.layer(branch);
     const generation = layer.generation;

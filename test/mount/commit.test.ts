@@ -94,6 +94,30 @@ describe('mount: status, commit and reset of the working layer', function () {
     assert.ok(!existsSync(join(mnt, '.history/next')));
   });
 
+  it('serves every read whole while git moves the branch again and again, reads racing each move', async () => {
+    const { repo, mnt } = await fixture();
+    await TestMount.start(repo, mnt);
+    const path = join(mnt, 'main/a.txt');
+    const plumb = (args: string[], input: string): string => execFileSync('git', [`--git-dir=${repo}`, ...args], { input, encoding: 'utf8' }).trim();
+    let before = readFileSync(path, 'utf8');
+    for (let round = 0; round < 32; round++) {
+      assert.equal(statSync(path).size, before.length); // the kernel now holds the size
+      // The sizes alternate: a size kept from the other version would cut or pad the content.
+      const next = round % 2 === 0 ? `round ${round}: a much longer text than the one before it\n` : `r${round}\n`;
+      const tree = plumb(['mktree'], `100644 blob ${plumb(['hash-object', '-w', '--stdin'], next)}\ta.txt\n`);
+      git(repo, ['update-ref', 'refs/heads/main', plumb(['commit-tree', tree, '-m', `round ${round}`], '')]);
+      let seen = before;
+      const deadline = Date.now() + 3000;
+      while (seen !== next && Date.now() < deadline) {
+        seen = readFileSync(path, 'utf8');
+        assert.ok(seen === before || seen === next, `round ${round}: read ${JSON.stringify(seen)}, neither the old nor the new file`);
+        if (seen !== next) await sleep(round % 3 === 0 ? 1 : 5);
+      }
+      assert.equal(seen, next, `round ${round}: the new file did not show within 3 s`);
+      before = next;
+    }
+  });
+
   it('forgets the size of a file held open when git moves its branch (its name survives the forget)', async () => {
     const { repo, src, mnt } = await fixture();
     await TestMount.start(repo, mnt);

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { HandleTable } from '../../src/mount/handles.js';
+
+function dataHandle(path: string): { kind: 'data'; fd: number; dataId: string; writable: boolean; path: string } {
+  return { kind: 'data', fd: -1, dataId: 'x', writable: false, path };
+}
+
+describe('mount: open handles (handles.ts)', function () {
+  it('tells when the files a settle waits on are let go, and gives up waiting after its bound', async () => {
+    const handles = new HandleTable();
+    const a1 = handles.add(dataHandle('/main/a'));
+    const a2 = handles.add(dataHandle('/main/a'));
+    handles.add(dataHandle('/main/b')); // held all along, and not waited on
+    let settled = false;
+    const waited = handles.letGo((p) => p === '/main/a', 10_000).then(() => (settled = true));
+    handles.remove(a1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false, 'one handle of /main/a is still open');
+    handles.remove(a2);
+    await waited;
+    const started = Date.now();
+    await handles.letGo((p) => p === '/main/b', 50);
+    assert.ok(Date.now() - started >= 45, 'waits out its bound while the file is held');
+    await handles.letGo((p) => p === '/main/none', 10_000); // nothing to wait for: at once
+  });
+});
