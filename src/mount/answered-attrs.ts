@@ -37,11 +37,14 @@ export class AnsweredAttrs {
     this.expire(at);
   }
 
-  /** The paths (with what the kernel was told) that `within` accepts, answered recently enough that the kernel may hold them. */
-  held(within: (path: string) => boolean): Array<[string, AnsweredAttr]> {
+  /**
+   * The paths (with what the kernel was told) that `within` accepts, answered recently enough
+   * that the kernel may hold them, and not before `since`.
+   */
+  held(within: (path: string) => boolean, since = -Infinity): Array<[string, AnsweredAttr]> {
     this.expire(this.now());
     const out: Array<[string, AnsweredAttr]> = [];
-    for (const [path, { attr }] of this.byPath) if (within(path)) out.push([path, attr]);
+    for (const [path, { attr, at }] of this.byPath) if (at >= since && within(path)) out.push([path, attr]);
     return out;
   }
 

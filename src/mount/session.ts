@@ -133,28 +133,29 @@ export class MountSession {
     try {
       await Promise.race([drained, sleep(DRAIN_MAX_MS)]);
       await sleep(SETTLE_MS);
+      const since = this.ws.repo.clock.now();
       await this.forgetAgain(branches, HOLD_MS);
+      for (const ms of TRAILING_MS) setTimeout(() => void this.forgetAgain(branches, 0, since), ms).unref();
     } finally {
       this.transitions.delete(transition);
       finish();
     }
-    for (const ms of TRAILING_MS) setTimeout(() => void this.forgetAgain(branches, 0), ms).unref();
   }
 
   /**
    * Forgets the branches, and the attributes of every file in them that the kernel was told
-   * otherwise than they are now (`answered`), one stat at a time, after waiting up to `holdMs`
-   * for the files held open among those to be let go. Forgetting names alone cannot do it: a
+   * otherwise than they are now (`answered`, since `since`), one stat at a time, after waiting
+   * up to `holdMs` for the files held open among those to be let go. Forgetting names alone cannot do it: a
    * name in use while the kernel forgot its branch outlives that forget beneath the dropped
    * branch directory, and the next lookup of the branch takes that directory back, names and
    * sizes with it; an answer from the old heads may reach the kernel after the forget. So the
    * branch is looked up first (a stat, off the main thread), letting a forget reach whatever
    * that brings back, and stale attributes are forgotten by node, which no name outlives.
    */
-  private async forgetAgain(branches: readonly BranchName[], holdMs: number): Promise<void> {
+  private async forgetAgain(branches: readonly BranchName[], holdMs: number, since?: number): Promise<void> {
     const tops = new Set(branches.map(topName));
     const stale = new Set<string>();
-    for (const [path, told] of this.answered.held((p) => tops.has(topOf(p)))) {
+    for (const [path, told] of this.answered.held((p) => tops.has(topOf(p)), since)) {
       if (differs(told, await this.fs.getattr(path).catch(() => undefined))) stale.add(path);
     }
     if (holdMs > 0 && stale.size > 0) await this.fs.handles.letGo((path) => stale.has(path), holdMs);

@@ -15,6 +15,8 @@ describe('mount: the attributes the kernel was told (answered-attrs.ts)', functi
     assert.deepEqual(told.held((p) => p.startsWith('/main/')), [['/main/a', { mode: 0o100644, size: 57, mtimeMs: 6000 }]]);
     now += 25_000; // /side/b was told 35 s ago: the kernel has let it go
     assert.deepEqual(told.held(() => true).map(([p]) => p), ['/main/a']);
+    assert.deepEqual(told.held(() => true, now - 24_999), [], 'nothing told since');
+    assert.equal(told.held(() => true, now - 25_000).length, 1);
     now += 5_001;
     assert.deepEqual(told.held(() => true), []);
   });
