@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { hashObject, type Oid } from '../../src/objects/oid.js';
+import { Repository } from '../../src/repo/repository.js';
+import { LocalObjects } from '../../src/swarm/local-objects.js';
+import { tempDir, cleanupTempDirs } from '../support/tmp.js';
+
+const blob = (bytes: number): { oid: Oid; type: 'blob'; content: Buffer } => {
+  const content = randomBytes(bytes);
+  return { oid: hashObject('blob', content), type: 'blob', content };
+};
+
+describe('objects received from peers (local-objects.ts)', function () {
+  this.timeout(60_000);
+  after(cleanupTempDirs);
+
+  it('holds the pack being written and the last one finished in memory, and reads older ones from the repository', async () => {
+    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false });
+    try {
+      // Three packs of 64 KiB (eight 8 KiB blobs each), then two blobs in a pack not yet finished.
+      const packs = Array.from({ length: 3 }, () => Array.from({ length: 8 }, () => blob(8192)));
+      for (const objects of packs) await local.addAll(objects);
+      const unfinished = [blob(8192), blob(8192)];
+      await local.addAll(unfinished);
+      const [first, second, last] = packs as [typeof unfinished, typeof unfinished, typeof unfinished];
+
+      const held = (objects: typeof unfinished): boolean[] => objects.map((o) => local.held(o.oid) !== undefined);
+      assert.deepEqual(held(unfinished), [true, true]);
+      assert.deepEqual(new Set(held(last)), new Set([true]), 'the last pack finished is still held');
+      assert.deepEqual(new Set([...held(first), ...held(second)]), new Set([false]), 'older packs are not');
+      // Held or not, every finished object is in the repository, and reads give the same bytes.
+      for (const o of [...first, ...second, ...last]) {
+        assert.equal(local.hasNow(o.oid), true);
+        assert.deepEqual((await local.read(o.oid)).content, o.content);
+      }
+
+      await local.flush();
+      assert.deepEqual(held(unfinished), [true, true], 'the pack flushed becomes the one held');
+      assert.deepEqual(new Set(held(last)), new Set([false]));
+      await local.close();
+      assert.deepEqual(held(unfinished), [false, false], 'nothing is held once closed');
+      execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
+      assert.equal(execFileSync('git', ['--git-dir', repo.gitDir, 'count-objects', '-v']).toString().match(/^in-pack: (\d+)$/m)?.[1], '26');
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+});
