@@ -25,7 +25,11 @@
  * python3, aria2c, opentracker, rsync, gitfs commit) through /usr/bin/time.
  *
  * The image is deterministic pseudo-random data (AES-128-CTR keystream of zeros, a fixed key),
- * generated once per run into a temporary directory. Prints a markdown report and writes it to
+ * generated once per run into a temporary directory: nothing in it compresses or repeats, the
+ * worst case for gitfs. With --image-from DIR it is instead an ext4 file system of --size-mib
+ * made from DIR by `mke2fs -d` (for example a Debian root file system from
+ * ../shared/bench/make-datasets.sh rootfs), as a real disk image is: gitfs stores and moves its
+ * chunks deflated and each distinct chunk once, the other methods move every byte. Prints a markdown report and writes it to
  * --out. Progress on stderr. Needs root and: ip, tc, curl, python3, aria2c, opentracker, mktorrent,
  * rsync, /usr/bin/time (GNU). Usage (after `make build`):
  *   node dist/bench/swarm.js [--nodes 4,8,16] [--size-mib 512] [--rate-mbit 200] [--change-mib 4]
@@ -33,6 +37,7 @@
  *                            [--daemon-logs DIR [--verbose]]   (every daemon's stderr kept, -v: with debug events)
  *                            [--cpu-prof DIR]   (every daemon writes a V8 CPU profile there when it stops)
  *                            [--warm-mib N]   (every daemon first fetches an image of N MiB, not timed)
+ *                            [--image-from DIR]   (the image is an ext4 file system made from DIR)
  */
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -58,6 +63,7 @@ const { values: opt } = parseArgs({
     'change-mib': { type: 'string', default: '4' },
     'change-at-mib': { type: 'string' },
     'warm-mib': { type: 'string', default: '0' },
+    'image-from': { type: 'string' },
     skip: { type: 'string', default: '' },
     'daemon-logs': { type: 'string' },
     'cpu-prof': { type: 'string' },
@@ -98,6 +104,8 @@ const SIZE = SIZE_MIB * MiB;
 /** S/B in ms: the image's bytes at the shaped rate (payload only; headers make the real floor a few % higher). */
 const SB_MS = (SIZE * 8) / (RATE_MBIT * 1e6) * 1000;
 const IMAGE = 'disk.img';
+const IMAGE_FROM = opt['image-from'];
+if (IMAGE_FROM !== undefined && !existsSync(IMAGE_FROM)) fail(`--image-from: no directory ${IMAGE_FROM}`);
 const BRANCH = 'images/disk';
 const HTTP_PORT = 8000;
 const TRACKER_PORT = 6969;
@@ -683,7 +691,7 @@ function render(r: Report): string {
       `Every node, its daemon and its transfer programs share these ${availableParallelism()} vCPUs.`,
   );
   o.push(
-    `Image: **${SIZE_MIB} MiB** of pseudo-random data (AES-128-CTR keystream; generated in ${fmtS(r.imageMs)} s); version 2 has ${CHANGE_MIB} MiB rewritten at ${CHANGE_AT_MIB} MiB. ` +
+    `Image: **${SIZE_MIB} MiB** ${IMAGE_FROM === undefined ? 'of pseudo-random data (AES-128-CTR keystream' : `ext4 file system made from ${IMAGE_FROM} (\`mke2fs -d\``}; generated in ${fmtS(r.imageMs)} s); version 2 has ${CHANGE_MIB} MiB rewritten at ${CHANGE_AT_MIB} MiB. ` +
       `Every node's eth0 egress shaped by tbf to **${RATE_MBIT} Mbit/s** (burst 10 ms, latency 50 ms), all on one bridge. ` +
       `S/B = ${SIZE_MIB} MiB × 8 / ${RATE_MBIT} Mbit/s = **${fmtS(SB_MS, 2)} s** (payload only: Ethernet, IP and TCP headers take about 4.5 % of a full frame, so a TCP transfer cannot beat ~${fmtS(SB_MS * 1.045, 1)} s).`,
   );
@@ -845,7 +853,11 @@ async function main(): Promise<number> {
     const dirs: Images = { v1: join(work, 'v1'), v2: join(work, 'v2'), ...(WARM_MIB > 0 ? { warm: join(work, 'warm') } : {}) };
     for (const dir of Object.values(dirs)) mkdirSync(dir);
     const ti = Date.now();
-    writeKeystream(join(dirs.v1, IMAGE), 0, SIZE_MIB, 1, true);
+    if (IMAGE_FROM === undefined) writeKeystream(join(dirs.v1, IMAGE), 0, SIZE_MIB, 1, true);
+    else {
+      const made = await sh('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', IMAGE_FROM, join(dirs.v1, IMAGE), `${SIZE_MIB}M`]);
+      if (made.code !== 0) throw new Error(`mke2fs -d ${IMAGE_FROM} failed: ${made.stderr.trim()}`);
+    }
     copyFileSync(join(dirs.v1, IMAGE), join(dirs.v2, IMAGE));
     writeKeystream(join(dirs.v2, IMAGE), CHANGE_AT_MIB, CHANGE_MIB, 2, false);
     if (dirs.warm !== undefined) writeKeystream(join(dirs.warm, IMAGE), 0, WARM_MIB, 3, true);

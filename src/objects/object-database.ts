@@ -27,6 +27,7 @@ import { readBlobsOneByOne, readSizedBlob } from './typed-read.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
 import { PackSetFilter } from './pack-set-filter.js';
+import { entryObject, type ServedObject } from './served-entry.js';
 import type { Promisor } from './promisor.js';
 
 export interface ObjectDatabaseOptions {
@@ -99,6 +100,22 @@ export class ObjectDatabase implements ObjectReader {
     return this.promisor.read(oid).catch((e: unknown) => {
       throw isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND) ? error : e;
     });
+  }
+
+  /**
+   * `oid` for serving a peer, who checks its SHA-1 itself: out of a pack entry whose CRC-32
+   * matches its index, with the zlib stream of a deflated entry to send as it is
+   * (served-entry.ts); anything else (a delta, a loose object, a damaged entry) as read() gives it.
+   */
+  async readToServe(oid: Oid): Promise<ServedObject> {
+    this.assertOpen();
+    for (const pack of this.order) {
+      if (pack.isClosing) continue;
+      const entry = await pack.entry(oid).catch(() => undefined);
+      const obj = entry === undefined ? undefined : entryObject(entry);
+      if (obj !== undefined) return obj;
+    }
+    return this.read(oid);
   }
 
   private missing(oid: Oid): GitfsError {

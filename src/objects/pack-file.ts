@@ -16,7 +16,7 @@
 import { read } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { constants as zlibConstants, inflateSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
@@ -233,6 +233,20 @@ export class PackFile {
     if (h.kind === 'ofs') return { kind: 'ofs', delta: data, baseOffset: h.baseOffset };
     if (h.kind === 'ref') return { kind: 'ref', delta: data, baseOid: h.baseOid };
     return { kind: 'full', type: h.kind, content: data };
+  }
+
+  /**
+   * The whole entry of the object `oid` (its type/size header and its zlib stream) as it lies in
+   * the pack, in memory of its own, if its CRC-32 matches the index's; undefined when this pack
+   * does not hold it or the entry does not match (the general read then reports the damage).
+   */
+  async entry(oid: Oid): Promise<Buffer | undefined> {
+    const at = this.index.entryOf(oid);
+    if (at === undefined) return undefined;
+    return this.inUse(async () => {
+      const { buf, shared } = await this.readRange(at.offset, this.entryEnd(at.offset));
+      return crc32(buf) === at.crc32 ? (shared ? Buffer.from(buf) : buf) : undefined;
+    });
   }
 
   /**

@@ -129,6 +129,12 @@ export class PackIndex {
     return i === undefined ? undefined : this.offsetAt(i);
   }
 
+  /** Where and how `oid` is packed: its offset and the CRC-32 of its whole entry; undefined if this pack does not hold it. */
+  entryOf(oid: Oid): { readonly offset: number; readonly crc32: number } | undefined {
+    const i = loadKey(oid) ? this.keyPosition() : undefined;
+    return i === undefined ? undefined : { offset: this.offsetAt(i), crc32: this.buf.readUInt32BE(this.crcStart + i * 4) };
+  }
+
   /** Where and how the id whose 20 bytes lie at `at` of `bytes` is packed: its offset and the CRC-32 of its whole entry; undefined if this pack does not hold it. */
   entryOfBytes(bytes: Buffer, at: number): { readonly offset: number; readonly crc32: number } | undefined {
     keyOf = undefined;

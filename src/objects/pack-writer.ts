@@ -148,38 +148,60 @@ export class PackWriter {
    * Incompressible content is framed into the pack synchronously; the rest is deflated on the
    * thread pool. The promise settles when the writer can take more (back-pressure), and the
    * writer is then done with `content`. A `hint` (from the hash worker, or a chunk-tree node)
-   * says the content is stored uncompressed and carries the Adler-32 of its zlib stream.
+   * says the content is stored uncompressed and carries the Adler-32 of its zlib stream;
+   * `deflated` is given the zlib stream of content that was deflated, to pass on as it is.
    */
-  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint): Promise<Oid> {
-    if (this.closed) throw new Error('PackWriter used after finish/abort');
-    this.stats.objectsOffered++;
-    this.stats.bytesOffered += content.length;
-    if (this.components.existing.contains(oid)) return Promise.resolve(oid);
-    const offered = this.offered.reserve(oid);
-    if (offered === undefined) return Promise.resolve(oid);
-    const id = this.offered.id(offered);
+  writeHashed(oid: Oid, type: ObjectType, content: Uint8Array, hint?: StoredHint, deflated?: (zlib: Buffer) => void): Promise<Oid> {
+    const id = this.offer(oid, content.length);
+    if (id === undefined) return Promise.resolve(oid);
     if (type === 'tree') {
       // Held back (a copy: the caller may reuse its buffer) and written together, see GROUPED_TREE_BYTES.
       this.trees.push({ id, content: Buffer.from(content), hint });
       this.treeBytes += content.length;
       if (this.treeBytes >= GROUPED_TREE_BYTES) this.appendTrees();
     } else {
-      const deflating = this.frame(id, type, content, hint);
+      const deflating = this.frame(id, type, content, hint, deflated);
       if (deflating !== undefined) return deflating.then(() => oid);
     }
+    return this.settled(oid);
+  }
+
+  /**
+   * Stores an object given as the zlib stream of its content, as it is: the caller checked that
+   * it inflates, consumed whole, to `size` bytes that hash to `oid` (a peer's pack entry).
+   */
+  writeDeflated(oid: Oid, type: ObjectType, size: number, zlib: Uint8Array): Promise<Oid> {
+    const id = this.offer(oid, size);
+    if (id === undefined) return Promise.resolve(oid);
+    this.appendEntry(id, type, size, [zlib]);
+    return this.settled(oid);
+  }
+
+  /** The raw id under which a new object is to be written; undefined when it is here or offered already. */
+  private offer(oid: Oid, size: number): Buffer | undefined {
+    if (this.closed) throw new Error('PackWriter used after finish/abort');
+    this.stats.objectsOffered++;
+    this.stats.bytesOffered += size;
+    if (this.components.existing.contains(oid)) return undefined;
+    const offered = this.offered.reserve(oid);
+    return offered === undefined ? undefined : this.offered.id(offered);
+  }
+
+  /** Resolves to `oid` once the writer can take more (at once unless its blocks are all queued). */
+  private settled(oid: Oid): Promise<Oid> {
     return this.failure === undefined && this.segment.out.writable ? Promise.resolve(oid) : this.backpressure().then(() => oid);
   }
 
   /**
    * Frames one entry: stored at once (undefined), or deflated on the thread pool (the task, which
-   * settles once the writer can take more).
+   * settles once the writer can take more). `deflated` is given the zlib stream when it is kept.
    */
-  private frame(id: Buffer, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined): Promise<void> | undefined {
+  private frame(id: Buffer, type: ObjectType, content: Uint8Array, hint: StoredHint | undefined, deflated?: (zlib: Buffer) => void): Promise<void> | undefined {
     if (hint !== undefined || this.options.compressionLevel === 0 || isIncompressible(content)) {
       this.appendStored(id, type, content, hint);
       return undefined;
     }
-    return this.track(this.deflateAndAppend(id, type, content));
+    return this.track(this.deflateAndAppend(id, type, content, deflated));
   }
 
   /** Writes the trees held back, one after another (a deflate's failure fails the writer). */
@@ -190,9 +212,10 @@ export class PackWriter {
     for (const t of trees) this.frame(t.id, 'tree', t.content, t.hint)?.catch(() => undefined);
   }
 
-  private async deflateAndAppend(id: Buffer, type: ObjectType, content: Uint8Array): Promise<void> {
+  private async deflateAndAppend(id: Buffer, type: ObjectType, content: Uint8Array, kept?: (zlib: Buffer) => void): Promise<void> {
     const deflated = await deflateIfSmaller(content, this.options.compressionLevel);
     this.appendEntry(id, type, content.length, deflated === undefined ? zlibStoredPieces(content) : [deflated]);
+    if (deflated !== undefined) kept?.(deflated);
     await this.backpressure();
   }
 

@@ -25,10 +25,15 @@ import { MetaCache } from './meta-cache.js';
 /** Commits and trees kept in memory: the chunk trees of ~10 GiB of images. */
 const META_CACHE_BYTES = 32 << 20;
 
+/** An object held in memory: its content, and its zlib stream when it is stored deflated (passed on as it is). */
+export interface HeldObject extends GitObject {
+  zlib?: Buffer;
+}
+
 export class LocalObjects implements ObjectSource {
-  private pending = new Map<Oid, GitObject>();
+  private pending = new Map<Oid, HeldObject>();
   /** The objects of the last finished pack (durable), still held for serving. */
-  private recent = new Map<Oid, GitObject>();
+  private recent = new Map<Oid, HeldObject>();
   private writer: PackWriter | undefined;
   /** The objects written into `writer`, dropped from memory when it is finished. */
   private inWriter: Oid[] = [];
@@ -55,7 +60,7 @@ export class LocalObjects implements ObjectSource {
   }
 
   /** The object if it is held in memory (received, and in the pack being written or the last one finished): no read, no promise. */
-  held(oid: Oid): GitObject | undefined {
+  held(oid: Oid): HeldObject | undefined {
     return this.pending.get(oid) ?? this.recent.get(oid);
   }
 
@@ -63,13 +68,18 @@ export class LocalObjects implements ObjectSource {
     return this.held(oid) ?? this.meta.read(oid, this.readStored);
   }
 
-  private readonly readStored = (oid: Oid): Promise<GitObject> => this.repo.objects.read(oid);
+  /** Read to be served (a peer checks what it gets): CRC-checked out of a pack, deflated entries with their zlib stream. */
+  private readonly readStored = (oid: Oid): Promise<GitObject> => this.repo.objects.readToServe(oid);
 
-  /** Stores verified objects (their ids checked by the caller), in one step of the writer. */
-  addAll(objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer }[]): Promise<void> {
+  /**
+   * Stores verified objects (their ids checked by the caller), in one step of the writer. An
+   * object that came deflated is stored as its zlib stream, as it is; the writer's own deflate of
+   * one that did not is kept with it, so that either goes on deflated to the next peer.
+   */
+  addAll(objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer; readonly zlib?: Buffer | undefined }[]): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored'));
     const fresh = objects.filter((o) => !this.pending.has(o.oid));
-    for (const o of fresh) this.pending.set(o.oid, { type: o.type, content: o.content });
+    for (const o of fresh) this.pending.set(o.oid, o.zlib === undefined ? { type: o.type, content: o.content } : { type: o.type, content: o.content, zlib: o.zlib });
     if (fresh.length === 0) return Promise.resolve();
     return this.serial(async () => {
       let written = 0;
@@ -80,7 +90,14 @@ export class LocalObjects implements ObjectSource {
           this.inWriter.push(o.oid);
           this.inWriterBytes += o.content.length;
           written++;
-          await this.writer.writeHashed(o.oid, o.type, o.content, o.type === 'tree' && isChunkNode(o.content) ? storedHint(o.content) : undefined);
+          if (o.zlib !== undefined) await this.writer.writeDeflated(o.oid, o.type, o.content.length, o.zlib);
+          else {
+            const held = this.pending.get(o.oid);
+            const hint = o.type === 'tree' && isChunkNode(o.content) ? storedHint(o.content) : undefined;
+            await this.writer.writeHashed(o.oid, o.type, o.content, hint, (zlib) => {
+              if (held !== undefined) held.zlib = zlib;
+            });
+          }
         }
       } catch (e) {
         // What never reached the writer is dropped now; what did goes with the failed pack.
@@ -117,7 +134,7 @@ export class LocalObjects implements ObjectSource {
     this.inWriter = [];
     this.inWriterBytes = 0;
     if (writer === undefined) return;
-    const recent = new Map<Oid, GitObject>();
+    const recent = new Map<Oid, HeldObject>();
     try {
       await writer.finish();
       await this.repo.objects.refresh();

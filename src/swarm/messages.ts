@@ -4,6 +4,7 @@
  * bounds-checked here: anything out of bounds is a `WireError`, and the connection that sent it
  * is dropped.
  */
+import { inflateSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { isObjectType, OID_BYTES, oidFromBytes, oidToBytes, type ObjectType, type Oid } from '../objects/oid.js';
 import { decodeObjects, encodeObjects } from './objects-codec.js';
@@ -33,7 +34,9 @@ message HavePiece { bytes commit = 1; uint32 history = 2; uint32 piece = 3; }
 enum WantKind { BLOBS = 0; META = 1; READ = 2; }
 // A batch of object ids; META wants may name commits and trees only and bypass the upload slot.
 message Want { uint32 request = 1; WantKind kind = 2; repeated bytes oids = 3; }
-message Object { bytes oid = 1; string type = 2; bytes content = 3; }
+// The content, or (when the sender holds the object deflated) its zlib stream as a pack entry
+// holds it and the content's length: the receiver stores that stream as it is.
+message Object { bytes oid = 1; string type = 2; bytes content = 3; bytes zlib = 4; uint32 size = 5; }
 // Answer to a Want, possibly over several messages; the last has done = true.
 message Objects { uint32 request = 1; repeated Object objects = 2; bool done = 3; }
 message Cancel { uint32 request = 1; }
@@ -56,6 +59,8 @@ export const LIMITS = {
   pieces: 1 << 20,
   /** Deepest history a request may ask for. */
   history: 1_000_000,
+  /** Most bytes the zlib streams of one `objects` message may inflate to (deflate packs up to ~1000:1). */
+  inflatedBytes: 32 << 20,
 } as const;
 
 /** By their protobuf enum number: 'blobs' through the upload slot, 'meta' (commits and trees) and 'read' (on-demand reads) at once. */
@@ -73,6 +78,8 @@ export interface WireObject {
   readonly oid: Oid;
   readonly type: ObjectType;
   readonly content: Buffer;
+  /** The content's zlib stream (a pack entry's), when it came or goes deflated; decoding inflates it into `content`. */
+  readonly zlib?: Buffer;
 }
 
 export type SwarmMessage =
@@ -148,11 +155,36 @@ function count(n: unknown, max: number, what: string): number {
 
 type Raw = Record<string, Record<string, unknown> | undefined>;
 
-/** An `objects` message from its decoded fields (by protobufjs or objects-codec.ts), checked. */
+/**
+ * The content of a zlib stream that must inflate to exactly `size` bytes, consumed whole (it is
+ * stored as a pack entry as it is: git reads the next entry right after its end).
+ */
+function inflated(zlib: Buffer, size: number): Buffer {
+  let out: { buffer: Buffer; engine: { bytesWritten: number } };
+  try {
+    out = inflateSync(zlib, { maxOutputLength: Math.max(1, size), info: true }) as unknown as typeof out;
+  } catch (e) {
+    throw new WireError(`bad zlib stream: ${(e as Error).message}`);
+  }
+  if (out.buffer.length !== size) throw new WireError(`zlib stream of ${out.buffer.length} bytes, said ${size}`);
+  if (out.engine.bytesWritten !== zlib.length) throw new WireError('bytes after the end of a zlib stream');
+  return out.buffer;
+}
+
+/** An `objects` message from its decoded fields (by protobufjs or objects-codec.ts), checked; deflated objects inflated. */
 function objectsMessage(m: Record<string, unknown>): SwarmMessage {
-  const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer }[]).map((o): WireObject => {
+  let inflating = 0;
+  const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer; zlib: Buffer; size: number }[]).map((o): WireObject => {
     if (typeof o.type !== 'string' || !isObjectType(o.type)) throw new WireError('bad object type');
-    return { oid: oid(o.oid, 'object id'), type: o.type, content: o.content };
+    const id = oid(o.oid, 'object id');
+    if (o.zlib.length === 0) {
+      if (o.size !== 0) throw new WireError('object size without a zlib stream');
+      return { oid: id, type: o.type, content: o.content };
+    }
+    if (o.content.length > 0) throw new WireError('object with both content and a zlib stream');
+    inflating += o.size;
+    if (inflating > LIMITS.inflatedBytes) throw new WireError(`objects inflating to over ${LIMITS.inflatedBytes} bytes in one message`);
+    return { oid: id, type: o.type, content: inflated(o.zlib, o.size), zlib: o.zlib };
   });
   return { kind: 'objects', request: count(m.request, 0xffffffff, 'request'), objects, done: m.done === true };
 }

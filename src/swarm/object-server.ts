@@ -7,11 +7,10 @@
  * socket.
  */
 import type { NodeId } from '../cluster/node-id.js';
-import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import type { Logger } from '../util/log.js';
 import type { SwarmConnection } from './connection.js';
-import type { LocalObjects } from './local-objects.js';
+import type { HeldObject, LocalObjects } from './local-objects.js';
 import { LIMITS, type SwarmMessage, type WireObject } from './messages.js';
 import { MAX_SUBSCRIPTIONS, type Transfers } from './transfers.js';
 
@@ -132,7 +131,7 @@ export class ObjectServer {
     };
     // Objects held in memory (a relay passing on what it just received) are taken as they are;
     // reads run READ_AHEAD at a time (each is a pack read, an inflate and a hash check).
-    const reads = oids.map((oid) => ({ oid, obj: undefined as GitObject | undefined | Promise<GitObject | undefined> }));
+    const reads = oids.map((oid) => ({ oid, obj: undefined as HeldObject | undefined | Promise<HeldObject | undefined> }));
     const start = (i: number): void => {
       const r = reads[i];
       if (r === undefined) return;
@@ -143,7 +142,7 @@ export class ObjectServer {
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {
-      const { oid, obj: next } = reads[i] as { oid: Oid; obj: GitObject | undefined | Promise<GitObject | undefined> };
+      const { oid, obj: next } = reads[i] as { oid: Oid; obj: HeldObject | undefined | Promise<HeldObject | undefined> };
       start(i + READ_AHEAD);
       const obj = next instanceof Promise ? await next : next;
       if (cancelled() || !conn.isOpen) {
@@ -158,9 +157,11 @@ export class ObjectServer {
         refused.push(oid);
         continue;
       }
-      if (bytes + obj.content.length > BATCH_BYTES && batch.length > 0) await flush(false);
-      batch.push({ oid, type: obj.type, content: obj.content });
-      bytes += obj.content.length;
+      // Deflated where this node holds it so (bytes on the wire counted as sent).
+      const size = obj.zlib?.length ?? obj.content.length;
+      if (bytes + size > BATCH_BYTES && batch.length > 0) await flush(false);
+      batch.push(obj.zlib === undefined ? { oid, type: obj.type, content: obj.content } : { oid, type: obj.type, content: obj.content, zlib: obj.zlib });
+      bytes += size;
     }
     await flush(true);
     if (missing.length > 0) conn.send({ kind: 'reject', request, reason: 'missing', missing });

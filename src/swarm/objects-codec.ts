@@ -17,7 +17,8 @@ const OBJECTS_TAG = (5 << 3) | 2;
 
 export interface RawObjects {
   readonly request: number;
-  readonly objects: { readonly oid: Buffer; readonly type: string; readonly content: Buffer }[];
+  /** As protobufjs gives them: absent bytes fields empty, an absent size 0. */
+  readonly objects: { readonly oid: Buffer; readonly type: string; readonly content: Buffer; readonly zlib: Buffer; readonly size: number }[];
   readonly done: boolean;
 }
 
@@ -42,14 +43,17 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
 /** The protobuf encoding of an `objects` SwarmMessage, in one buffer, after `headroom` bytes left for the caller. */
 export function encodeObjects(
   request: number,
-  objects: readonly { readonly oid: Oid; readonly type: string; readonly content: Uint8Array }[],
+  objects: readonly { readonly oid: Oid; readonly type: string; readonly content: Uint8Array; readonly zlib?: Uint8Array | undefined }[],
   done: boolean,
   headroom = 0,
 ): Buffer {
   const sizes = new Array<number>(objects.length);
   let body = (request === 0 ? 0 : 1 + varintBytes(request)) + (done ? 2 : 0);
   objects.forEach((o, i) => {
-    const size = 2 + 20 + 2 + o.type.length + 1 + varintBytes(o.content.length) + o.content.length;
+    // Content (field 3), or its zlib stream (field 4) and its length (field 5, absent when 0).
+    const payload = o.zlib === undefined ? o.content.length : o.zlib.length;
+    const sizeField = o.zlib === undefined || o.content.length === 0 ? 0 : 1 + varintBytes(o.content.length);
+    const size = 2 + 20 + 2 + o.type.length + 1 + varintBytes(payload) + payload + sizeField;
     sizes[i] = size;
     body += 1 + varintBytes(size) + size;
   });
@@ -69,10 +73,21 @@ export function encodeObjects(
     out[pos++] = (2 << 3) | 2;
     out[pos++] = o.type.length;
     pos += out.write(o.type, pos, 'latin1');
-    out[pos++] = (3 << 3) | 2;
-    pos = writeVarint(out, pos, o.content.length);
-    out.set(o.content, pos);
-    pos += o.content.length;
+    if (o.zlib === undefined) {
+      out[pos++] = (3 << 3) | 2;
+      pos = writeVarint(out, pos, o.content.length);
+      out.set(o.content, pos);
+      pos += o.content.length;
+    } else {
+      out[pos++] = (4 << 3) | 2;
+      pos = writeVarint(out, pos, o.zlib.length);
+      out.set(o.zlib, pos);
+      pos += o.zlib.length;
+      if (o.content.length > 0) {
+        out[pos++] = (5 << 3) | 0;
+        pos = writeVarint(out, pos, o.content.length);
+      }
+    }
   });
   if (done) {
     out[pos++] = (3 << 3) | 0;
@@ -153,7 +168,7 @@ export function decodeObjects(buf: Buffer): RawObjects | undefined {
     const r = new Reader(buf, top.pos, buf.length);
     let request = 0;
     let done = false;
-    const objects: { oid: Buffer; type: string; content: Buffer }[] = [];
+    const objects: RawObjects['objects'] = [];
     while (r.pos < r.end) {
       const field = r.field([0, 2, 0]);
       if (field === 1) request = r.varint();
@@ -172,15 +187,19 @@ export function decodeObjects(buf: Buffer): RawObjects | undefined {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-function decodeObject(r: Reader): { oid: Buffer; type: string; content: Buffer } {
+function decodeObject(r: Reader): RawObjects['objects'][number] {
   let oid = EMPTY;
   let type = '';
   let content = EMPTY;
+  let zlib = EMPTY;
+  let size = 0;
   while (r.pos < r.end) {
-    const field = r.field([2, 2, 2]);
+    const field = r.field([2, 2, 2, 2, 0]);
     if (field === 1) oid = r.bytes();
     else if (field === 2) type = r.bytes().toString('latin1');
     else if (field === 3) content = r.bytes();
+    else if (field === 4) zlib = r.bytes();
+    else if (field === 5) size = r.varint();
   }
-  return { oid, type, content };
+  return { oid, type, content, zlib, size };
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { Repository } from '../../src/repo/repository.js';
 import { LocalObjects } from '../../src/swarm/local-objects.js';
@@ -44,6 +46,38 @@ describe('objects received from peers (local-objects.ts)', function () {
       assert.deepEqual(held(unfinished), [false, false], 'nothing is held once closed');
       execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
       assert.equal(execFileSync('git', ['--git-dir', repo.gitDir, 'count-objects', '-v']).toString().match(/^in-pack: (\d+)$/m)?.[1], '26');
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
+  it('stores an object that came deflated as its zlib stream, as it is, and keeps its own deflate of one that did not, to pass either on', async () => {
+    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false });
+    try {
+      const text = (seed: string): Buffer => Buffer.from(Array.from({ length: 600 }, (_, i) => `${seed} module ${i % 17} firmware`).join('\n'));
+      const came = text('came deflated');
+      // A stream at level 9 with a window of 512 bytes: not what gitfs's own deflate would make of it.
+      const zlib = deflateSync(came, { level: 9, windowBits: 9 });
+      const raw = text('came as content');
+      const random = randomBytes(8192);
+      const [a, b, c] = [
+        { oid: hashObject('blob', came), type: 'blob' as const, content: came, zlib },
+        { oid: hashObject('blob', raw), type: 'blob' as const, content: raw },
+        { oid: hashObject('blob', random), type: 'blob' as const, content: random },
+      ];
+      await local.addAll([a, b, c]);
+      assert.ok(local.held(a.oid)?.zlib?.equals(zlib), 'the stream that came is held');
+      const own = local.held(b.oid)?.zlib;
+      assert.ok(own !== undefined && own.length < raw.length && inflateSync(own).equals(raw), 'its own deflate is held');
+      assert.equal(local.held(c.oid)?.zlib, undefined, 'incompressible content is stored, not deflated');
+      await local.flush();
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const pack = readdirSync(packDir).find((f) => f.endsWith('.pack')) as string;
+      assert.notEqual(readFileSync(join(packDir, pack)).indexOf(zlib), -1, 'the pack holds the stream byte for byte');
+      execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
+      for (const o of [a, b, c]) assert.ok(execFileSync('git', ['--git-dir', repo.gitDir, 'cat-file', 'blob', o.oid]).equals(o.content));
     } finally {
       await local.close();
       await repo.close();

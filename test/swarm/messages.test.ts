@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { FrameError, FrameGuard } from '../../src/swarm/frame-guard.js';
@@ -29,7 +30,14 @@ const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
   record({
     kind: fc.constant('objects' as const),
     request: u32,
-    objects: fc.array(record({ oid, type: fc.constantFrom('blob' as const, 'tree' as const, 'commit' as const), content: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) }), { maxLength: 5 }),
+    objects: fc.array(
+      fc.oneof(
+        record({ oid, type: fc.constantFrom('blob' as const, 'tree' as const, 'commit' as const), content: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) }),
+        // Deflated: the content goes as its zlib stream, and comes out inflated beside it.
+        fc.tuple(oid, fc.uint8Array({ maxLength: 300 }), fc.nat(9)).map(([id, b, level]) => ({ oid: id, type: 'blob' as const, content: Buffer.from(b), zlib: deflateSync(b, { level }) })),
+      ),
+      { maxLength: 5 },
+    ),
     done: fc.boolean(),
   }),
   record({ kind: fc.constant('cancel' as const), request: u32 }),
@@ -106,6 +114,36 @@ describe('swarm/messages', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('takes a deflated object only as a zlib stream consumed whole that inflates to the size it says, and bounds what one message inflates to', () => {
+    const id = 'ef'.repeat(20) as Oid;
+    const content = Buffer.from('kernel module firmware '.repeat(40));
+    const zlib = deflateSync(content);
+    const objectsWith = (o: { content?: Buffer; zlib?: Buffer; size?: number }, count = 1): Buffer => {
+      const Message = protobuf.parse(SCHEMA, { keepCase: true }).root.lookupType('gitfs.swarm.v1.SwarmMessage');
+      const one = { oid: Buffer.from(id, 'hex'), type: 'blob', ...o };
+      return Buffer.from(Message.encode({ objects: { request: 1, objects: Array.from({ length: count }, () => one), done: true } }).finish());
+    };
+    const good = decodeMessage(objectsWith({ zlib, size: content.length }));
+    assert.ok(good.kind === 'objects' && good.objects[0]?.content.equals(content) === true && good.objects[0].zlib?.equals(zlib) === true);
+    const damaged = Buffer.from(zlib);
+    damaged.writeUInt8((damaged.at(-1) ?? 0) ^ 1, damaged.length - 1); // the Adler-32
+    const bad: Array<[string, Buffer]> = [
+      ['a damaged stream', objectsWith({ zlib: damaged, size: content.length })],
+      ['a cut stream', objectsWith({ zlib: zlib.subarray(0, zlib.length - 3), size: content.length })],
+      ['bytes after the stream', objectsWith({ zlib: Buffer.concat([zlib, Buffer.from([0])]), size: content.length })],
+      ['a size too small', objectsWith({ zlib, size: content.length - 1 })],
+      ['a size too large', objectsWith({ zlib, size: content.length + 1 })],
+      ['content and a stream', objectsWith({ content, zlib, size: content.length })],
+      ['a size without a stream', objectsWith({ content, size: content.length })],
+      // 8 MiB of zeros deflates to ~8 KiB: five of them in one message would inflate to 40 MiB.
+      ['a message inflating past the limit', objectsWith({ zlib: deflateSync(Buffer.alloc(8 << 20)), size: 8 << 20 }, 5)],
+    ];
+    for (const [what, bytes] of bad) {
+      for (const generic of [false, true]) assert.throws(() => decodeMessage(bytes, generic), WireError, `${what}${generic ? ' (protobufjs)' : ''}`);
+    }
+    assert.equal(LIMITS.inflatedBytes < 5 * (8 << 20), true);
   });
 
   it('decodes from a plain Uint8Array (as the wire hands it over), with Buffers out', () => {
