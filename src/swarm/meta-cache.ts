@@ -9,6 +9,9 @@
 import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 
+/** Bytes an object holds in memory: its content, and the zlib stream it keeps to serve deflated (served-entry.ts). */
+const heldBytes = (o: GitObject & { readonly zlib?: Buffer }): number => o.content.length + (o.zlib?.length ?? 0);
+
 export class MetaCache {
   private readonly kept = new Map<Oid, GitObject>();
   private readonly reading = new Map<Oid, Promise<GitObject>>();
@@ -38,13 +41,13 @@ export class MetaCache {
   }
 
   private keep(oid: Oid, obj: GitObject): void {
-    if (obj.content.length > this.maxBytes || this.kept.has(oid)) return;
+    if (heldBytes(obj) > this.maxBytes || this.kept.has(oid)) return;
     this.kept.set(oid, obj);
-    this.bytes += obj.content.length;
+    this.bytes += heldBytes(obj);
     for (const [old, o] of this.kept) {
       if (this.bytes <= this.maxBytes) break;
       this.kept.delete(old);
-      this.bytes -= o.content.length;
+      this.bytes -= heldBytes(o);
     }
   }
 }
