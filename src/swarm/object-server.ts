@@ -63,6 +63,8 @@ export class ObjectServer {
         );
         return;
       case 'want': {
+        // A peer asking for blobs waits on this node's pieces: it hears of each at once.
+        if (m.want !== 'meta') this.c.transfers.asked(conn);
         const oids = [...new Set(m.oids)];
         if (m.want === 'blobs') return this.enqueue({ conn, request: m.request, oids, cancelled: false });
         const serving = this.meta.get(conn) ?? 0;

@@ -31,6 +31,7 @@ import { readFrom, type ReadComponents, type RequestOwner } from './object-read.
 import { ObjectServer } from './object-server.js';
 import { evaluatePolicies, historyDepth, type BranchDecision, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
+import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
 import { TreeCache } from './tree-cache.js';
 
@@ -111,7 +112,7 @@ export class Swarm {
     private readonly o: SwarmOptions,
   ) {
     this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand') });
-    this.transfers = new Transfers(this.local, this.trees);
+    this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()));
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log });
     this.reading = {
       log: c.log,

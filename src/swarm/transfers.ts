@@ -1,13 +1,15 @@
 /**
  * What this node holds of each (commit, history) closure the swarm talks about, and who wants
  * to be told: the state a fetch updates piece by piece and the object server reports from. A
- * subscriber gets the whole bitfield once the closure is known, then every new piece at once,
- * so a piece passes on as soon as it lands.
+ * subscriber gets the whole bitfield once the closure is known, then news of every new piece
+ * (piece-news.ts: at once to a peer that asked this node for objects lately, so a piece passes
+ * on as soon as it lands; to the others, in one bitfield per interval).
  */
 import type { Oid } from '../objects/oid.js';
 import { pieceOids, walkClosure, type Closure, type ObjectSource } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { SwarmMessage } from './messages.js';
+import type { PieceNews } from './piece-news.js';
 import type { TreeCache } from './tree-cache.js';
 
 export function hasBit(bits: Uint8Array, i: number): boolean {
@@ -37,6 +39,7 @@ export class Transfer {
   constructor(
     readonly commit: Oid,
     readonly history: number,
+    private readonly news: PieceNews,
   ) {}
 
   get pieces(): ReadonlySet<number> {
@@ -71,7 +74,7 @@ export class Transfer {
     if (this.closure === undefined || hasBit(this.bits, piece)) return;
     setBit(this.bits, piece);
     this.heldPieces.add(piece);
-    for (const s of this.subscribers) s.send({ kind: 'have_piece', commit: this.commit, history: this.history, piece });
+    this.news.gained(this, { kind: 'have_piece', commit: this.commit, history: this.history, piece });
   }
 
   haveMessage(): SwarmMessage {
@@ -92,7 +95,13 @@ export class Transfers {
   constructor(
     private readonly local: ObjectSource & { hasNow(oid: Oid): boolean },
     private readonly trees: TreeCache,
+    private readonly news: PieceNews,
   ) {}
+
+  /** `conn` asked this node for objects: it hears of new pieces at once for a while. */
+  asked(conn: SwarmConnection): void {
+    this.news.asked(conn);
+  }
 
   /** Counts a subscription of `conn` ahead of time; false when it follows too many already. */
   reserve(conn: SwarmConnection): boolean {
@@ -119,7 +128,7 @@ export class Transfers {
     let t = this.byKey.get(key);
     if (t === undefined) {
       if (this.byKey.size >= MAX_TRANSFERS) this.evict();
-      t = new Transfer(commit, history);
+      t = new Transfer(commit, history, this.news);
       this.byKey.set(key, t);
     }
     return t;
@@ -156,6 +165,7 @@ export class Transfers {
   unsubscribe(conn: SwarmConnection): void {
     for (const t of this.byKey.values()) t.subscribers.delete(conn);
     this.perConnection.delete(conn);
+    this.news.forget(conn);
   }
 
   /** Makes room: the oldest closure no fetch of ours is filling (its followers stop hearing of it). */
