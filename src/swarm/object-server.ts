@@ -132,7 +132,7 @@ export class ObjectServer {
       await conn.drained(QUEUED_BYTES);
     };
     // Objects held in memory (a relay passing on what it just received) are taken as they are;
-    // reads run READ_AHEAD at a time (each is a pack read, an inflate and a hash check).
+    // reads run READ_AHEAD at a time (each a pack read and a CRC check: ObjectDatabase.readToServe).
     const reads = oids.map((oid) => ({ oid, obj: undefined as HeldObject | undefined | Promise<HeldObject | undefined> }));
     const start = (i: number): void => {
       const r = reads[i];
