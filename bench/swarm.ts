@@ -38,6 +38,7 @@
  *                            [--cpu-prof DIR]   (every daemon writes a V8 CPU profile there when it stops)
  *                            [--warm-mib N]   (every daemon first fetches an image of N MiB, not timed)
  *                            [--image-from DIR]   (the image is an ext4 file system made from DIR)
+ *                            [--daemon-flags="--flag ..."]   (more node/V8 flags for every daemon; with =)
  */
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -67,6 +68,7 @@ const { values: opt } = parseArgs({
     skip: { type: 'string', default: '' },
     'daemon-logs': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'daemon-flags': { type: 'string', default: '' },
     verbose: { type: 'boolean', default: false },
     out: { type: 'string', default: fileURLToPath(new URL('../../bench/results/swarm-latest.md', import.meta.url)) },
   },
@@ -105,6 +107,9 @@ const SIZE = SIZE_MIB * MiB;
 const SB_MS = (SIZE * 8) / (RATE_MBIT * 1e6) * 1000;
 const IMAGE = 'disk.img';
 const IMAGE_FROM = opt['image-from'];
+/** Node/V8 flags for every daemon beyond NODE_FLAGS (`--perf-basic-prof` for `perf`, compiler flags): NODE_OPTIONS refuses V8 flags. */
+const DAEMON_FLAGS = (opt['daemon-flags'] ?? '').split(' ').filter((f) => f !== '');
+if (DAEMON_FLAGS.some((f) => !f.startsWith('--'))) fail(`--daemon-flags takes flags only, not ${JSON.stringify(opt['daemon-flags'])}`);
 if (IMAGE_FROM !== undefined && !existsSync(IMAGE_FROM)) fail(`--image-from: no directory ${IMAGE_FROM}`);
 const BRANCH = 'images/disk';
 const HTTP_PORT = 8000;
@@ -516,7 +521,7 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
   const gitfs = (n: NetnsNode, args: string[], timeoutMs = 60_000): Promise<string> => checkedIn(n, process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args, '--repo', repos[n.index] as string], timeoutMs, gitfsEnv());
   for (const n of nodes) await gitfs(n, ['init']);
   const serve = async (n: NetnsNode): Promise<void> => {
-    const profile = opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`];
+    const profile = [...DAEMON_FLAGS, ...(opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`])];
     const child = n.spawn(process.execPath, [...NODE_FLAGS, ...profile, GITFS_BIN, 'serve', '--repo', repos[n.index] as string, '--config', config, ...(VERBOSE ? ['-v'] : [])], { env: gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
     const d = new Daemon(n, repos[n.index] as string, child, nodes.length);
     daemons.push(d);

@@ -21,7 +21,7 @@ import { ErrorCodes, GitfsError } from '../errors.js';
 import { readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
 import { OID_BYTES, oidFromBytes } from './oid.js';
-import { decodeEntryHeader } from './pack-format.js';
+import { decodeEntryHeader, ENTRY_KINDS } from './pack-format.js';
 import type { ObjectType, Oid } from './oid.js';
 import type { GitObject } from './object-store.js';
 import type { PackIndex } from './pack-index.js';
@@ -50,9 +50,6 @@ const MAX_WINDOWS = 4;
 const SEQUENTIAL_GAP = 64 * 1024;
 /** sizeAt() reads this much of an entry: enough for any header and, nearly always, a delta's sizes. */
 const SIZE_WINDOW_BYTES = 512;
-const TYPES: readonly (ObjectType | 'ofs' | 'ref' | undefined)[] = [
-  undefined, 'commit', 'tree', 'blob', 'tag', undefined, 'ofs', 'ref',
-];
 
 type EntryHeader =
   | { readonly kind: ObjectType; readonly size: number; readonly dataStart: number }
@@ -287,7 +284,7 @@ export class PackFile {
       if (pos >= buf.length) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'entry header runs past the entry');
       return buf[pos++]!;
     };
-    const kind = TYPES[fields.type];
+    const kind = ENTRY_KINDS[fields.type];
     if (kind === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `bad entry type ${fields.type}`);
 
     const limit = kind === 'ofs' || kind === 'ref' ? this.maxDeltaBytes : this.options.maxObjectBytes;

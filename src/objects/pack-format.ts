@@ -23,6 +23,9 @@ export function packTypeOf(type: ObjectType): number {
   return PackTypes[type];
 }
 
+/** What an entry of each pack type number holds: an object's type, or a delta ('ofs', 'ref'); undefined for numbers git does not use. */
+export const ENTRY_KINDS: readonly (ObjectType | 'ofs' | 'ref' | undefined)[] = [undefined, 'commit', 'tree', 'blob', 'tag', undefined, 'ofs', 'ref'];
+
 /** The variable-length `type + size` header that starts every pack entry. */
 export function encodeEntryHeader(type: number, size: number): Buffer {
   const bytes: number[] = [];

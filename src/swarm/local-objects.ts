@@ -8,8 +8,8 @@
  *
  * The objects of the last finished pack stay in memory too, until the next one is finished: a
  * downstream peer runs a few MiB behind its relay, and without them every pack finished left it
- * asking for objects that had just left memory, each then read back from disk, inflated and
- * hashed again (a sixth of a relay's serving in an 8-node transfer). So at most about
+ * asking for objects that had just left memory, each then read back from disk (in one 8-node
+ * run, one relay served most of what it passed on that way: BENCHMARKS.md). So at most about
  * 2 × flushBytes of content is held.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
