@@ -40,7 +40,7 @@ try {
     rmSync(image, { recursive: true });
     for (let round = 1; round <= ROUNDS; round++) {
       const started = performance.now();
-      const closure = await walkClosure({ has: (o) => repo.objects.has(o), read: (o) => repo.objects.read(o) }, commit, 0);
+      const closure = await walkClosure({ absent: (oids) => repo.objects.absent(oids), read: (o) => repo.objects.read(o) }, commit, 0);
       const ms = performance.now() - started;
       process.stdout.write(`round ${round}: ${ms.toFixed(0)} ms for ${closure.trees.length} trees and ${closure.blobs.length} blobs (${MIB} MiB)\n`);
     }

@@ -34,7 +34,7 @@
  * rsync, /usr/bin/time (GNU). Usage (after `make build`):
  *   node dist/bench/swarm.js [--nodes 4,8,16] [--size-mib 512] [--rate-mbit 200] [--change-mib 4]
  *                            [--change-at-mib M] [--skip http,aria2,gitfs,rsync] [--out FILE]
- *                            [--daemon-logs DIR [--verbose]]   (every daemon's stderr kept, -v: with debug events)
+ *                            [--daemon-logs DIR [--verbose]]   (every daemon's stderr and stdout kept, -v: with debug events)
  *                            [--cpu-prof DIR]   (every daemon writes a V8 CPU profile there when it stops)
  *                            [--warm-mib N]   (every daemon first fetches an image of N MiB, not timed)
  *                            [--image-from DIR]   (the image is an ext4 file system made from DIR)
@@ -43,7 +43,7 @@
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -522,7 +522,10 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
   for (const n of nodes) await gitfs(n, ['init']);
   const serve = async (n: NetnsNode): Promise<void> => {
     const profile = [...DAEMON_FLAGS, ...(opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`])];
-    const child = n.spawn(process.execPath, [...NODE_FLAGS, ...profile, GITFS_BIN, 'serve', '--repo', repos[n.index] as string, '--config', config, ...(VERBOSE ? ['-v'] : [])], { env: gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}` }), stdio: ['ignore', 'ignore', 'pipe'] });
+    // V8's traces (--daemon-flags=--trace-deopt, ...) go to stdout: kept beside the log with --daemon-logs.
+    const stdout = DAEMON_LOGS === undefined ? 'ignore' : openSync(join(DAEMON_LOGS, `n${n.index}-${nodes.length}.stdout`), 'a');
+    const child = n.spawn(process.execPath, [...NODE_FLAGS, ...profile, GITFS_BIN, 'serve', '--repo', repos[n.index] as string, '--config', config, ...(VERBOSE ? ['-v'] : [])], { env: gitfsEnv({ GITFS_NODE_NAME: `bench-n${n.index}` }), stdio: ['ignore', stdout, 'pipe'] });
+    if (typeof stdout === 'number') closeSync(stdout);
     const d = new Daemon(n, repos[n.index] as string, child, nodes.length);
     daemons.push(d);
     if (!(await until(() => d.nodeId !== undefined || d.exit !== undefined, Date.now() + 30_000)) || d.nodeId === undefined) {

@@ -133,6 +133,21 @@ export class ObjectDatabase implements ObjectReader {
   }
 
   /**
+   * Which of `oids` are not here: as has() answers each, with one look at the pack directory for
+   * all the misses (a fetcher's walk asks thousands of trees at once, all absent).
+   */
+  async absent(oids: readonly Oid[]): Promise<Oid[]> {
+    this.assertOpen();
+    let missing = oids.filter((oid) => !this.hasPacked(oid));
+    if (missing.length > 0 && (await this.packDir.mayHaveChanged())) {
+      await this.refresh();
+      missing = missing.filter((oid) => !this.hasPacked(oid));
+    }
+    const loose = await Promise.all(missing.map((oid) => this.loose.has(oid)));
+    return missing.filter((_, i) => !loose[i]);
+  }
+
+  /**
    * Whether a pack already loaded holds `oid`: synchronous and without I/O, for writers that
    * check every object they store. Packs added since the last scan are not seen.
    */

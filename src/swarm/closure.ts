@@ -21,7 +21,8 @@ const META_BATCH = 512;
 const READ_AHEAD = 16;
 
 export interface ObjectSource {
-  has(oid: Oid): boolean | Promise<boolean>;
+  /** Which of `oids` are not here, asked together (one look at the store's directories for all of them). */
+  absent(oids: readonly Oid[]): Promise<readonly Oid[]>;
   read(oid: Oid): Promise<GitObject>;
 }
 
@@ -80,9 +81,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   const depth = new Map<Oid, number>([[commit, 1]]);
   const boundary: Oid[] = [];
   const ensure = async (oids: readonly Oid[]): Promise<void> => {
-    // Asked all at once: the misses of one turn share the store's look at its directories.
-    const present = await Promise.all(oids.map((o) => source.has(o)));
-    const missing = oids.filter((_, i) => present[i] !== true);
+    const missing = await source.absent(oids);
     if (missing.length === 0) return;
     if (fetchMeta === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `${missing.length} objects of ${commit}'s closure are absent, ${missing[0]} first`, { oid: missing[0] });
     const batches: Oid[][] = [];

@@ -25,16 +25,22 @@ const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
 const SHORTCHANGE_LIMIT = 3;
+/** Pieces between two `fetch-progress` debug events (64 MiB of a large image). */
+const PROGRESS_EVERY = 64;
 /** How long a node up the chain may gain no piece, while the node above it has some it lacks, before any peer may serve. */
 const UPSTREAM_WAIT_MS = 5000;
 /** The same for an upstream still learning the closure (its walk of the commits and trees). */
 const UPSTREAM_WALK_MS = 15_000;
+/** After the upstream could not give a piece asked ahead, how long before asking ahead again. */
+const AHEAD_BACKOFF_MS = 1000;
 
 interface Pending {
   readonly request: number;
   readonly conn: SwarmConnection;
   readonly wanted: Set<Oid>;
   readonly piece: number | undefined;
+  /** Asked before the peer held it (its next piece): what does not come is no fault of the peer. */
+  readonly ahead: boolean;
   readonly settle: (outcome: 'done' | 'retry') => void;
   timer: NodeJS.Timeout;
 }
@@ -63,6 +69,8 @@ export class CommitFetch implements RequestOwner {
   private upstream: { id: NodeId | undefined; since: number } = { id: undefined, since: 0 };
   private wake: (() => void) | undefined;
   private stopped: string | undefined;
+  /** When a piece asked ahead last did not come whole. */
+  private aheadMissedAt = -Infinity;
   readonly progress = { bytes: 0, objects: 0 };
 
   constructor(
@@ -143,6 +151,7 @@ export class CommitFetch implements RequestOwner {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
         if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
+        else if (p.ahead) this.aheadMissedAt = this.c.now();
         else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
         this.finish(p, 'retry');
         break;
@@ -223,7 +232,7 @@ export class CommitFetch implements RequestOwner {
       const peers = this.usable(now);
       const inFlight = new Set([...this.pending.values()].flatMap((p) => (p.piece === undefined ? [] : [p.piece])));
       const mine = t.pieces;
-      const choice = this.fromUpstream(mine, inFlight, now) ?? this.rarest(closure, peers, mine, inFlight, now);
+      const choice: { piece: number; from: NodeId; ahead?: true } | undefined = this.fromUpstream(mine, inFlight, now) ?? this.rarest(closure, peers, mine, inFlight, now);
       if (choice === undefined) return;
       // One source at a time: the next piece is best had elsewhere, so switch once the pipeline drains.
       if (this.inflight() > 0 && choice.from !== this.source) return;
@@ -236,7 +245,7 @@ export class CommitFetch implements RequestOwner {
         t.markPiece(choice.piece);
         continue;
       }
-      void this.request(peer.conn, 'blobs', wanted, choice.piece);
+      void this.request(peer.conn, 'blobs', wanted, choice.piece, choice.ahead === true);
     }
   }
 
@@ -252,14 +261,36 @@ export class CommitFetch implements RequestOwner {
     return out;
   }
 
-  /** The next piece from the chain's upstream; undefined when it cannot or should not serve us now. */
-  private fromUpstream(mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): { piece: number; from: NodeId } | undefined {
+  /**
+   * The next piece from the chain's upstream; undefined when it cannot or should not serve us now.
+   * When it holds nothing more that this node lacks, its own next piece is asked ahead.
+   */
+  private fromUpstream(mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): { piece: number; from: NodeId; ahead?: true } | undefined {
     const up = upstreamOf({ self: this.o.self, order: this.o.order, candidates: this.participants(now) }) as NodeId | undefined;
     if (up !== this.upstream.id) this.upstream = { id: up, since: now };
     const peer = up === undefined ? undefined : this.peers.get(up);
     if (up === undefined || peer === undefined || (this.busyUntil.get(up) ?? 0) > now) return undefined;
     const piece = nextInOrder({ mine, source: peer.pieces, inFlight });
-    return piece === undefined ? undefined : { piece, from: up };
+    if (piece !== undefined) return { piece, from: up };
+    const next = this.aheadOf(peer, mine, inFlight, now);
+    return next === undefined ? undefined : { piece: next, from: up, ahead: true };
+  }
+
+  /**
+   * The piece to ask the upstream for before it holds it: the first it lacks, which a relay of
+   * the chain is fetching now. It sends the objects as they reach it, so a piece crosses a hop
+   * a message after it arrived rather than after the whole piece, the news of it and the want.
+   * One such request at a time, to an upstream that is moving; none for a while after one that
+   * did not come whole.
+   */
+  private aheadOf(peer: { readonly pieces: ReadonlySet<number>; readonly complete: boolean }, mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): number | undefined {
+    const closure = this.c.transfer.closure;
+    if (closure === undefined || peer.complete || peer.pieces.size === 0 || now - this.aheadMissedAt < AHEAD_BACKOFF_MS) return undefined;
+    for (const p of this.pending.values()) if (p.ahead) return undefined;
+    let next = 0;
+    while (next < closure.pieces && peer.pieces.has(next)) next++;
+    if (next >= closure.pieces || mine.has(next) || inFlight.has(next) || this.upstreamStalled(now)) return undefined;
+    return next;
   }
 
   /** Whether the upstream is stuck (schedule.ts `upstreamStuck`), so that others may serve. */
@@ -294,13 +325,13 @@ export class CommitFetch implements RequestOwner {
     return from === undefined ? undefined : { piece, from };
   }
 
-  private request(conn: SwarmConnection, kind: WantKind, oids: readonly Oid[], piece: number | undefined): Promise<'done' | 'retry'> {
+  private request(conn: SwarmConnection, kind: WantKind, oids: readonly Oid[], piece: number | undefined, ahead = false): Promise<'done' | 'retry'> {
     const request = this.c.nextRequest();
     return new Promise((resolve) => {
-      const p: Pending = { request, conn, wanted: new Set(oids), piece, settle: resolve, timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS) };
+      const p: Pending = { request, conn, wanted: new Set(oids), piece, ahead, settle: resolve, timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS) };
       this.pending.set(request, p);
       this.c.track(request, this);
-      conn.send({ kind: 'want', request, want: kind, oids });
+      conn.send({ kind: 'want', request, want: kind, oids, ahead });
     });
   }
 
@@ -345,9 +376,17 @@ export class CommitFetch implements RequestOwner {
     }
     void this.c.local.addAll(objects).catch((e: unknown) => this.stop((e as Error).message));
     if (!done) return;
-    if (p.piece !== undefined && p.wanted.size === 0) this.c.transfer.markPiece(p.piece);
+    if (p.piece !== undefined && p.wanted.size === 0) this.completed(p.piece, conn);
+    else if (p.ahead) this.aheadMissedAt = this.c.now();
     else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
     this.finish(p, p.wanted.size === 0 ? 'done' : 'retry');
+  }
+
+  /** A piece is whole here; every PROGRESS_EVERY pieces a debug event says how far the fetch is (a transfer's course over time, with -v). */
+  private completed(piece: number, from: SwarmConnection): void {
+    const t = this.c.transfer;
+    t.markPiece(piece);
+    if (t.held % PROGRESS_EVERY === 0) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: from.nodeId });
   }
 
   /** Commits and trees, from a peer that knows the closure (or holds the head). */

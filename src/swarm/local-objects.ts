@@ -32,6 +32,8 @@ export interface HeldObject extends GitObject {
 
 export class LocalObjects implements ObjectSource {
   private pending = new Map<Oid, HeldObject>();
+  /** Peers' wants waiting for objects not received yet (arrival()). */
+  private readonly arrivals = new Map<Oid, ((o: HeldObject | undefined) => void)[]>();
   /** The objects of the last finished pack (durable), still held for serving. */
   private recent = new Map<Oid, HeldObject>();
   private writer: PackWriter | undefined;
@@ -54,9 +56,33 @@ export class LocalObjects implements ObjectSource {
     return this.pending.has(oid) || this.repo.objects.has(oid);
   }
 
+  absent(oids: readonly Oid[]): Promise<readonly Oid[]> {
+    return this.repo.objects.absent(oids.filter((oid) => !this.pending.has(oid)));
+  }
+
   /** Whether the object is here in memory or in a pack (loose objects, which gitfs never writes, are not looked at). */
   hasNow(oid: Oid): boolean {
     return this.pending.has(oid) || this.repo.objects.hasPacked(oid);
+  }
+
+  /**
+   * The object once it is received, or undefined if it has not come within `waitMs` or the store
+   * closes: for a peer that asked ahead for what this node is fetching.
+   */
+  arrival(oid: Oid, waitMs: number): Promise<HeldObject | undefined> {
+    const now = this.held(oid);
+    if (now !== undefined || this.closed || waitMs <= 0) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const waiter = (o: HeldObject | undefined): void => {
+        clearTimeout(timer);
+        const rest = this.arrivals.get(oid)?.filter((w) => w !== waiter) ?? [];
+        if (rest.length > 0) this.arrivals.set(oid, rest);
+        else this.arrivals.delete(oid);
+        resolve(o);
+      };
+      const timer = setTimeout(() => waiter(undefined), waitMs);
+      this.arrivals.set(oid, [...(this.arrivals.get(oid) ?? []), waiter]);
+    });
   }
 
   /** The object if it is held in memory (received, and in the pack being written or the last one finished): no read, no promise. */
@@ -79,7 +105,11 @@ export class LocalObjects implements ObjectSource {
   addAll(objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer; readonly zlib?: Buffer | undefined }[]): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored'));
     const fresh = objects.filter((o) => !this.pending.has(o.oid));
-    for (const o of fresh) this.pending.set(o.oid, o.zlib === undefined ? { type: o.type, content: o.content } : { type: o.type, content: o.content, zlib: o.zlib });
+    for (const o of fresh) {
+      const held: HeldObject = o.zlib === undefined ? { type: o.type, content: o.content } : { type: o.type, content: o.content, zlib: o.zlib };
+      this.pending.set(o.oid, held);
+      for (const waiter of this.arrivals.get(o.oid) ?? []) waiter(held);
+    }
     if (fresh.length === 0) return Promise.resolve();
     return this.serial(async () => {
       let written = 0;
@@ -159,6 +189,7 @@ export class LocalObjects implements ObjectSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const waiters of [...this.arrivals.values()]) for (const waiter of waiters) waiter(undefined);
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await this.flush().catch(() => undefined);

@@ -33,7 +33,9 @@ message Have { bytes commit = 1; uint32 history = 2; uint32 pieces = 3; bytes bi
 message HavePiece { bytes commit = 1; uint32 history = 2; uint32 piece = 3; }
 enum WantKind { BLOBS = 0; META = 1; READ = 2; }
 // A batch of object ids; META wants may name commits and trees only and bypass the upload slot.
-message Want { uint32 request = 1; WantKind kind = 2; repeated bytes oids = 3; }
+// ahead: BLOBS the server is itself still fetching; it sends each as it arrives (a relay's
+// downstream asks before the piece is whole) and rejects as missing what does not come.
+message Want { uint32 request = 1; WantKind kind = 2; repeated bytes oids = 3; bool ahead = 4; }
 // The content, or (when the sender holds the object deflated) its zlib stream as a pack entry
 // holds it and the content's length: the receiver stores that stream as it is.
 message Object { bytes oid = 1; string type = 2; bytes content = 3; bytes zlib = 4; uint32 size = 5; }
@@ -86,7 +88,7 @@ export type SwarmMessage =
   | { readonly kind: 'interested'; readonly commit: Oid; readonly history: number }
   | { readonly kind: 'have'; readonly commit: Oid; readonly history: number; readonly pieces: number; readonly bitfield: Buffer; readonly complete: boolean }
   | { readonly kind: 'have_piece'; readonly commit: Oid; readonly history: number; readonly piece: number }
-  | { readonly kind: 'want'; readonly request: number; readonly want: WantKind; readonly oids: readonly Oid[] }
+  | { readonly kind: 'want'; readonly request: number; readonly want: WantKind; readonly oids: readonly Oid[]; readonly ahead: boolean }
   | { readonly kind: 'objects'; readonly request: number; readonly objects: readonly WireObject[]; readonly done: boolean }
   | { readonly kind: 'cancel'; readonly request: number }
   | { readonly kind: 'reject'; readonly request: number; readonly reason: RejectReason; readonly missing: readonly Oid[] }
@@ -128,7 +130,7 @@ function encodeGeneric(m: Exclude<SwarmMessage, { kind: 'objects' }>): Uint8Arra
       body = { have_piece: { commit: b(m.commit), history: m.history, piece: m.piece } };
       break;
     case 'want':
-      body = { want: { request: m.request, kind: WANT_KINDS.indexOf(m.want), oids: m.oids.map(b) } };
+      body = { want: { request: m.request, kind: WANT_KINDS.indexOf(m.want), oids: m.oids.map(b), ahead: m.ahead } };
       break;
     case 'cancel':
       body = { cancel: { request: m.request } };
@@ -222,7 +224,7 @@ export function decodeMessage(bytes: Uint8Array, generic = false): SwarmMessage 
     case 'want': {
       const oids = m.oids as unknown[];
       if (oids.length === 0 || oids.length > LIMITS.wantOids) throw new WireError(`want of ${oids.length} ids`);
-      return { kind, request: count(m.request, 0xffffffff, 'request'), want: wantKind(m.kind), oids: oids.map((o) => oid(o, 'wanted id')) };
+      return { kind, request: count(m.request, 0xffffffff, 'request'), want: wantKind(m.kind), oids: oids.map((o) => oid(o, 'wanted id')), ahead: m.ahead === true };
     }
     case 'objects':
       return objectsMessage(m);

@@ -94,6 +94,6 @@ export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'rea
         if (gone === conn) end(false);
       },
     });
-    conn.send({ kind: 'want', request, want, oids });
+    conn.send({ kind: 'want', request, want, oids, ahead: false });
   });
 }

@@ -26,6 +26,8 @@ const QUEUE_PER_HOLDER = 2;
 const READ_AHEAD = 32;
 /** Metadata and on-demand read wants served at once, per connection. */
 const AT_ONCE_PER_CONNECTION = 2;
+/** A want asked ahead waits this long for the next of its objects to arrive here, then the rest is missing. */
+const AHEAD_WAIT_MS = 2000;
 /** Objects too large for one message are refused (gitfs never makes one; a plain git blob could be). */
 const MAX_OBJECT_BYTES = LIMITS.messageBytes - (64 << 10);
 
@@ -33,6 +35,8 @@ interface Job {
   readonly conn: SwarmConnection;
   readonly request: number;
   readonly oids: readonly Oid[];
+  /** Asked ahead: objects this node is still fetching are sent as they arrive. */
+  readonly ahead: boolean;
   cancelled: boolean;
 }
 
@@ -47,7 +51,7 @@ export class ObjectServer {
   readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
 
   constructor(
-    private readonly c: { readonly local: LocalObjects; readonly transfers: Transfers; readonly log: Logger },
+    private readonly c: { readonly local: LocalObjects; readonly transfers: Transfers; readonly log: Logger; readonly now: () => number },
   ) {}
 
   handle(conn: SwarmConnection, m: SwarmMessage): void {
@@ -66,7 +70,7 @@ export class ObjectServer {
         // A peer asking for blobs waits on this node's pieces: it hears of each at once.
         if (m.want !== 'meta') this.c.transfers.asked(conn);
         const oids = [...new Set(m.oids)];
-        if (m.want === 'blobs') return this.enqueue({ conn, request: m.request, oids, cancelled: false });
+        if (m.want === 'blobs') return this.enqueue({ conn, request: m.request, oids, ahead: m.ahead, cancelled: false });
         const serving = this.meta.get(conn) ?? 0;
         if (serving >= AT_ONCE_PER_CONNECTION) return conn.send({ kind: 'reject', request: m.request, reason: 'busy', missing: [] });
         this.meta.set(conn, serving + 1);
@@ -105,7 +109,7 @@ export class ObjectServer {
   private async pump(): Promise<void> {
     for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
       this.serving = job;
-      if (!job.cancelled && job.conn.isOpen) await this.send(job.conn, job.request, job.oids, () => job.cancelled).catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
+      if (!job.cancelled && job.conn.isOpen) await this.send(job.conn, job.request, job.oids, () => job.cancelled, () => true, job.ahead).catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
       this.serving = undefined;
     }
     this.holder = undefined;
@@ -118,7 +122,7 @@ export class ObjectServer {
     await this.send(conn, request, oids, () => false, allowed).catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
   }
 
-  private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true): Promise<void> {
+  private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true, ahead = false): Promise<void> {
     const missing: Oid[] = [];
     const refused: Oid[] = [];
     let batch: WireObject[] = [];
@@ -134,13 +138,20 @@ export class ObjectServer {
     // Objects held in memory (a relay passing on what it just received) are taken as they are;
     // reads run READ_AHEAD at a time (each a pack read and a CRC check: ObjectDatabase.readToServe).
     const reads = oids.map((oid) => ({ oid, obj: undefined as HeldObject | undefined | Promise<HeldObject | undefined> }));
+    // Asked ahead: an object not here yet is waited for until AHEAD_WAIT_MS pass with none arriving.
+    let arrived = this.c.now();
+    const arrival = async (oid: Oid): Promise<HeldObject | undefined> => {
+      const o = await this.c.local.arrival(oid, arrived + AHEAD_WAIT_MS - this.c.now());
+      if (o !== undefined) arrived = Math.max(arrived, this.c.now());
+      return o;
+    };
     const start = (i: number): void => {
       const r = reads[i];
       if (r === undefined) return;
       r.obj = this.c.local.held(r.oid);
       // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
       // A read that fails (a damaged copy) counts as missing; none is left unobserved if the loop stops early.
-      r.obj ??= (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))().catch(() => undefined);
+      r.obj ??= (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : ahead ? arrival(r.oid) : undefined))().catch(() => undefined);
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {

@@ -34,6 +34,7 @@ import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
 import { TreeCache } from './tree-cache.js';
+import { peersToDial } from './warm-peers.js';
 
 export interface SwarmComponents {
   readonly repo: Repository;
@@ -52,6 +53,8 @@ export interface SwarmOptions {
 }
 
 const DIAL_TIMEOUT_MS = 10_000;
+/** How long a peer that could not be dialled is left before it is dialled again to keep it warm. */
+const WARM_RETRY_MS = 30_000;
 
 const RECENT = 64;
 /** Ids per on-demand read want (about 2 MiB of 8 KiB chunks). */
@@ -94,6 +97,8 @@ export class Swarm {
   private readonly fetches = new Map<string, Running>();
   private readonly requests = new Map<number, RequestOwner>();
   private readonly avoid = new Map<NodeId, number>();
+  /** Peers whose warm dial failed, and when to dial them again. */
+  private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged): not fetched again. */
   private readonly settled = new Set<string>();
   private readonly infoHash: Buffer;
@@ -113,7 +118,7 @@ export class Swarm {
   ) {
     this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand') });
     this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()));
-    this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log });
+    this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log, now: () => c.clock.now() });
     this.reading = {
       log: c.log,
       now: () => c.clock.now(),
@@ -209,6 +214,20 @@ export class Swarm {
     return dial;
   }
 
+  /** Dials the peers this node keeps connected (warm-peers.ts); one that failed is tried again after WARM_RETRY_MS, not at every tick. */
+  private keepWarm(): void {
+    const now = this.c.clock.now();
+    const peers = this.c.peers();
+    const dial = new Set(peersToDial(this.c.identity.nodeId, peers.map((p) => p.nodeId)));
+    for (const peer of peers) {
+      if (!dial.has(peer.nodeId) || (this.warmRetryAt.get(peer.nodeId) ?? 0) > now) continue;
+      void this.connection(peer).then((conn) => {
+        if (conn === undefined) this.warmRetryAt.set(peer.nodeId, this.c.clock.now() + WARM_RETRY_MS);
+        else this.warmRetryAt.delete(peer.nodeId);
+      });
+    }
+  }
+
   /** What the policies say about every replicated branch, now. */
   async decisions(): Promise<BranchDecision[]> {
     const local = new Map((await this.c.repo.refs.list()).map((r) => [r.name, r.oid]));
@@ -219,6 +238,7 @@ export class Swarm {
   /** Starts the fetches the policies call for (eager ones). Called on every change and periodically. */
   async tick(): Promise<void> {
     if (this.stopped || this.o.policies.length === 0) return;
+    this.keepWarm();
     const decisions = await this.decisions();
     this.prepare(decisions);
     for (const d of decisions) {

@@ -93,7 +93,7 @@ export class Transfers {
   private walking: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly local: ObjectSource & { hasNow(oid: Oid): boolean },
+    private readonly local: ObjectSource,
     private readonly trees: TreeCache,
     private readonly news: PieceNews,
   ) {}
@@ -142,10 +142,9 @@ export class Transfers {
         if (t.closure !== undefined) return;
         try {
           const closure = await walkClosure(this.local, commit, history, { trees: this.trees });
-          // Asked object by object (has(), not hasNow()): objects git wrote here (loose, or in a pack not loaded yet) count too.
-          const here = new Set<Oid>();
-          for (const oid of closure.blobs) if (this.local.hasNow(oid) || (await this.local.has(oid))) here.add(oid);
-          t.learn(closure, (oid) => here.has(oid));
+          // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
+          const missing = new Set(await this.local.absent(closure.blobs));
+          t.learn(closure, (oid) => !missing.has(oid));
         } catch {
           // not all of its commits and trees are here: it stays unknown until a fetch learns it
         }

@@ -100,6 +100,9 @@ describe('ObjectDatabase', function () {
       await expectError(dbBeforeGc.read(oid), ErrorCodes.OBJECT_NOT_FOUND, oid);
       assert.equal(await dbBeforeGc.has(oid), false);
       assert.equal(await dbBeforeGc.has(looseView[0]!.oid as Oid), true);
+      // absent() answers many at once as has() answers each: loose and packed objects are here.
+      const here = looseView.map((o) => o.oid as Oid);
+      assert.deepEqual(await dbBeforeGc.absent([oid, ...here, oid]), [oid, oid]);
     });
   });
 
@@ -303,6 +306,7 @@ describe('ObjectDatabase', function () {
         const oid = hashObject('blob', Buffer.from('x'));
         assert.equal(await d.has(oid as Oid), false);
         writeRawPack(packDir, [{ oid, type: 'blob', content: Buffer.from('x') }]);
+        assert.deepEqual(await d.absent([oid as Oid]), [], 'absent() sees the new pack too');
         assert.equal(await d.has(oid as Oid), true, 'new pack seen: the directory changed');
 
         const other = hashObject('blob', Buffer.from('y'));

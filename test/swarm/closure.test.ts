@@ -69,7 +69,7 @@ describe('swarm/closure', () => {
     const present = new Set<Oid>();
     const asked: Oid[][] = [];
     const source: ObjectSource = {
-      has: (oid) => present.has(oid),
+      absent: async (oids) => oids.filter((oid) => !present.has(oid)),
       read: async (oid): Promise<GitObject> => {
         assert.ok(present.has(oid), `read of ${oid} before it was fetched`);
         return repo.objects.read(oid);
@@ -89,7 +89,7 @@ describe('swarm/closure', () => {
   it('with a tree cache, reads each tree once over many walks, and lists the same closure', async () => {
     const reads: Oid[] = [];
     const source: ObjectSource = {
-      has: (oid) => repo.objects.has(oid),
+      absent: (oids) => repo.objects.absent(oids),
       read: (oid) => {
         reads.push(oid);
         return repo.objects.read(oid);
@@ -129,7 +129,7 @@ describe('swarm/closure', () => {
 
   it('without a fetcher, a missing tree is GITFS_OBJECT_NOT_FOUND', async () => {
     const head = heads[2] as Oid;
-    const source: ObjectSource = { has: (oid) => oid === head, read: (oid) => repo.objects.read(oid) };
+    const source: ObjectSource = { absent: async (oids) => oids.filter((oid) => oid !== head), read: (oid) => repo.objects.read(oid) };
     await assert.rejects(walkClosure(source, head, 0), (e: unknown) => isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND));
   });
 });

@@ -127,7 +127,7 @@ const log = (event, f = {}) => process.stdout.write(JSON.stringify({ t: Date.now
 const { identity, trust } = await loadMembership(gitDir, Date.now());
 const repo = await Repository.open(gitDir);
 const infoHash = createHash('sha1').update('gitfs-swarm-v1\\0' + trust.clusterId).digest();
-const source = { has: (o) => repo.objects.has(o), read: (o) => repo.objects.read(o) };
+const source = { absent: (oids) => repo.objects.absent(oids), read: (o) => repo.objects.read(o) };
 const closures = new Map();
 async function handle(conn, m) {
   if (m.kind === 'interested') {
@@ -201,9 +201,9 @@ describe('swarm/cluster: policy replication between real daemons in network name
   const diag = (): string => logsOf(members, 30);
 
   /** `gitfs serve --config <current config> -v` on `n`, waiting (bounded) for its `serving` line. */
-  async function serve(n: GitfsNode, extraEnv: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
+  async function serve(n: GitfsNode, extraEnv: Record<string, string> = {}, timeoutMs = 20_000, config = configPath): Promise<Daemon> {
     if (n.serving) throw new Error(`${n.name}: a daemon runs already`);
-    const child = n.net.spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', n.repo, '--config', configPath, '-v'], { env: n.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = n.net.spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', n.repo, '--config', config, '-v'], { env: n.env(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
     const d = new Daemon(`${n.name} daemon #${n.daemons.length + 1}`, child);
     n.daemons.push(d);
     const deadline = Date.now() + timeoutMs;
@@ -788,7 +788,11 @@ describe('swarm/cluster: policy replication between real daemons in network name
         .map((l) => JSON.parse(l) as { t: number; event: string });
     const fakeDiag = (): string => `--- lying server stdout:\n${fakeOut.split('\n').slice(-20).join('\n')}\n${fakeLog.tail(10)}\n${diag()}`;
     await waitFor('the lying server to listen', 15_000, () => (fakeEvents().some((e) => e.event === 'listening') ? true : undefined), { diag: fakeDiag });
-    await serve(liar, { GITFS_SERVICE_ADDRESS: '127.0.0.1' });
+    // Without policies the real daemon announces its heads but dials no one (no warm connections):
+    // the receivers reach this node only at its announced address, the fake's.
+    const alone = join(base, 'config-liar-alone.json');
+    writeFileSync(alone, `${JSON.stringify({ policies: [] }, null, 2)}\n`);
+    await serve(liar, { GITFS_SERVICE_ADDRESS: '127.0.0.1' }, 20_000, alone);
     const since = Date.now();
     await Promise.all(receivers.map((n) => serve(n)));
     await waitMesh([liar, ...receivers], 4 * INTERVAL_MS, 'the liar and the receivers to list each other');

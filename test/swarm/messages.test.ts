@@ -26,7 +26,7 @@ const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
     }),
   ),
   record({ kind: fc.constant('have_piece' as const), commit: oid, history: fc.nat(100), piece: fc.nat(LIMITS.pieces - 1) }),
-  record({ kind: fc.constant('want' as const), request: u32, want: fc.constantFrom('blobs' as const, 'meta' as const, 'read' as const), oids: fc.array(oid, { minLength: 1, maxLength: 50 }) }),
+  record({ kind: fc.constant('want' as const), request: u32, want: fc.constantFrom('blobs' as const, 'meta' as const, 'read' as const), oids: fc.array(oid, { minLength: 1, maxLength: 50 }), ahead: fc.boolean() }),
   record({
     kind: fc.constant('objects' as const),
     request: u32,
@@ -157,10 +157,10 @@ describe('swarm/messages', () => {
   it('refuses out-of-bounds and malformed messages with WireError, never anything else', () => {
     const bad: SwarmMessage[] = [
       { kind: 'have', commit: 'ab'.repeat(20) as Oid, history: 0, pieces: 9, bitfield: Buffer.alloc(1), complete: false },
-      { kind: 'want', request: 1, want: 'blobs', oids: [] },
-      { kind: 'want', request: 1, want: 'blobs', oids: Array.from({ length: LIMITS.wantOids + 1 }, () => 'cd'.repeat(20) as Oid) },
+      { kind: 'want', request: 1, want: 'blobs', oids: [], ahead: false },
+      { kind: 'want', request: 1, want: 'blobs', oids: Array.from({ length: LIMITS.wantOids + 1 }, () => 'cd'.repeat(20) as Oid), ahead: false },
       // A want kind this build does not know (encoded as enum value -1).
-      { kind: 'want', request: 1, want: 'later' as WantKind, oids: ['cd'.repeat(20) as Oid] },
+      { kind: 'want', request: 1, want: 'later' as WantKind, oids: ['cd'.repeat(20) as Oid], ahead: false },
     ];
     for (const m of bad) assert.throws(() => decodeMessage(encodeMessage(m)), WireError);
     assert.throws(() => decodeMessage(Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x00])), WireError, 'a 1-byte commit id');

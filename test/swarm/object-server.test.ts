@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import { hashObject, type Oid } from '../../src/objects/oid.js';
+import { Repository } from '../../src/repo/repository.js';
+import type { SwarmConnection } from '../../src/swarm/connection.js';
+import { LocalObjects } from '../../src/swarm/local-objects.js';
+import type { SwarmMessage } from '../../src/swarm/messages.js';
+import { ObjectServer } from '../../src/swarm/object-server.js';
+import { PieceNews } from '../../src/swarm/piece-news.js';
+import { TreeCache } from '../../src/swarm/tree-cache.js';
+import { Transfers } from '../../src/swarm/transfers.js';
+import { silentLogger } from '../../src/util/log.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+
+const blob = (bytes: number): { oid: Oid; type: 'blob'; content: Buffer } => {
+  const content = randomBytes(bytes);
+  return { oid: hashObject('blob', content), type: 'blob', content };
+};
+
+/** A peer's connection that records what the server sends it, and when. */
+function peer(nodeId: string): SwarmConnection & { readonly got: { at: number; m: SwarmMessage }[] } {
+  const got: { at: number; m: SwarmMessage }[] = [];
+  return { nodeId: nodeId as NodeId, isOpen: true, got, send: (m: SwarmMessage) => void got.push({ at: Date.now(), m }), drained: async () => undefined } as unknown as SwarmConnection & {
+    readonly got: { at: number; m: SwarmMessage }[];
+  };
+}
+
+/** Resolves once `conn` has been sent a message `done(m)` accepts, or rejects after `ms`. */
+async function until(conn: ReturnType<typeof peer>, done: (m: SwarmMessage) => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!conn.got.some((g) => done(g.m))) {
+    if (Date.now() > deadline) throw new Error(`no such message within ${ms} ms: ${JSON.stringify(conn.got.map((g) => g.m.kind))}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('serving wants (object-server.ts)', function () {
+  this.timeout(30_000);
+  after(cleanupTempDirs);
+
+  async function server(): Promise<{ local: LocalObjects; server: ObjectServer; close: () => Promise<void> }> {
+    const repo = await Repository.init(join(tempDir('object-server'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false });
+    const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
+    const server = new ObjectServer({ local, transfers, log: silentLogger, now: () => Date.now() });
+    return { local, server, close: async () => (await local.close(), await repo.close()) };
+  }
+
+  it('sends what a want asked ahead for as it arrives here, and what never comes as missing once none has come for a while', async () => {
+    const { local, server: s, close } = await server();
+    try {
+      const downstream = peer('d0');
+      const held = blob(4096);
+      const later = [blob(4096), blob(4096)];
+      const never = blob(4096);
+      await local.addAll([held]);
+      s.handle(downstream, { kind: 'want', request: 7, want: 'blobs', oids: [held.oid, ...later.map((o) => o.oid)], ahead: true });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(downstream.got.map((g) => g.m.kind), [], 'nothing sent while the rest is still coming');
+      const arrivedAt = Date.now();
+      await local.addAll(later);
+      await until(downstream, (m) => m.kind === 'objects' && m.done, 2000);
+      const sent = downstream.got.flatMap((g) => (g.m.kind === 'objects' ? g.m.objects.map((o) => o.oid) : []));
+      assert.deepEqual(sent, [held.oid, ...later.map((o) => o.oid)]);
+      assert.ok((downstream.got[0]?.at ?? Infinity) - arrivedAt < 500, 'sent as soon as the objects arrived');
+
+      // The next ahead want (the slot is free again) names an object this node never gets: after
+      // AHEAD_WAIT_MS without an arrival it is answered as missing, and the slot is free again.
+      const askedAt = Date.now();
+      s.handle(downstream, { kind: 'want', request: 8, want: 'blobs', oids: [never.oid], ahead: true });
+      await until(downstream, (m) => m.kind === 'reject' && m.request === 8, 5000);
+      const reject = downstream.got.find((g) => g.m.kind === 'reject' && g.m.request === 8);
+      assert.deepEqual(reject?.m.kind === 'reject' ? reject.m.missing : undefined, [never.oid]);
+      assert.ok((reject?.at ?? 0) - askedAt >= 1500, 'waited for it before giving up');
+
+      // Without `ahead`, an object not here is missing at once.
+      const plainAt = Date.now();
+      s.handle(downstream, { kind: 'want', request: 9, want: 'blobs', oids: [never.oid], ahead: false });
+      await until(downstream, (m) => m.kind === 'reject' && m.request === 9, 1000);
+      assert.ok(Date.now() - plainAt < 500);
+    } finally {
+      await close();
+    }
+  });
+
+  it('gives up the waits of a want asked ahead when the store closes', async () => {
+    const { local, server: s, close } = await server();
+    const downstream = peer('d1');
+    const never = blob(1024);
+    s.handle(downstream, { kind: 'want', request: 1, want: 'blobs', oids: [never.oid], ahead: true });
+    await new Promise((r) => setTimeout(r, 50));
+    const waited = local.arrival(never.oid, 60_000);
+    const closedAt = Date.now();
+    await close();
+    assert.equal(await waited, undefined);
+    assert.ok(Date.now() - closedAt < 1000, 'closing does not wait out the waits');
+  });
+});
