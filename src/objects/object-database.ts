@@ -41,6 +41,8 @@ const PACK_IDX_RE = /^(pack-[^/]+)\.idx$/;
 const MAX_REMEMBERED_SIZES = 1 << 18;
 /** Largest run of blobs read in bulk: a mount segment (1 MiB) with a largest chunk (64 MiB) at each end. */
 const MAX_RUN_BYTES = 160 << 20;
+/** Loose lookups absent() runs at once. */
+const LOOSE_ROUND = 256;
 
 export class ObjectDatabase implements ObjectReader {
   readonly objectsDir: string;
@@ -143,8 +145,14 @@ export class ObjectDatabase implements ObjectReader {
       await this.refresh();
       missing = missing.filter((oid) => !this.hasPacked(oid));
     }
-    const loose = await Promise.all(missing.map((oid) => this.loose.has(oid)));
-    return missing.filter((_, i) => !loose[i]);
+    const out: Oid[] = [];
+    // Loose files in rounds: a stat each where their fanout directory exists (a repository git wrote).
+    for (let i = 0; i < missing.length; i += LOOSE_ROUND) {
+      const round = missing.slice(i, i + LOOSE_ROUND);
+      const loose = await Promise.all(round.map((oid) => this.loose.has(oid)));
+      for (const [j, oid] of round.entries()) if (!loose[j]) out.push(oid);
+    }
+    return out;
   }
 
   /**

@@ -37,6 +37,8 @@ const AHEAD_BACKOFF_MS = 1000;
 interface Pending {
   readonly request: number;
   readonly conn: SwarmConnection;
+  /** What was asked (`wanted` shrinks as it comes). */
+  readonly oids: readonly Oid[];
   readonly wanted: Set<Oid>;
   readonly piece: number | undefined;
   /** Asked before the peer held it (its next piece): what does not come is no fault of the peer. */
@@ -328,8 +330,10 @@ export class CommitFetch implements RequestOwner {
   private request(conn: SwarmConnection, kind: WantKind, oids: readonly Oid[], piece: number | undefined, ahead = false): Promise<'done' | 'retry'> {
     const request = this.c.nextRequest();
     return new Promise((resolve) => {
-      const p: Pending = { request, conn, wanted: new Set(oids), piece, ahead, settle: resolve, timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS) };
+      const p: Pending = { request, conn, oids, wanted: new Set(oids), piece, ahead, settle: resolve, timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS) };
       this.pending.set(request, p);
+      // On their way: a peer that asks this node ahead for them is answered as they arrive.
+      this.c.local.expect(oids);
       this.c.track(request, this);
       conn.send({ kind: 'want', request, want: kind, oids, ahead });
     });
@@ -359,6 +363,7 @@ export class CommitFetch implements RequestOwner {
 
   private finish(p: Pending, outcome: 'done' | 'retry'): void {
     clearTimeout(p.timer);
+    if (this.pending.get(p.request) === p) this.c.local.unexpect(p.oids);
     this.pending.delete(p.request);
     this.c.track(p.request, undefined);
     p.settle(outcome);

@@ -32,6 +32,8 @@ export interface HeldObject extends GitObject {
 
 export class LocalObjects implements ObjectSource {
   private pending = new Map<Oid, HeldObject>();
+  /** Objects this node's own wants name, by how many of them. */
+  private readonly expected = new Map<Oid, number>();
   /** Peers' wants waiting for objects not received yet (arrival()). */
   private readonly arrivals = new Map<Oid, ((o: HeldObject | undefined) => void)[]>();
   /** The objects of the last finished pack (durable), still held for serving. */
@@ -65,13 +67,27 @@ export class LocalObjects implements ObjectSource {
     return this.pending.has(oid) || this.repo.objects.hasPacked(oid);
   }
 
+  /** A want of this node's own fetch names these objects (they are on their way), until unexpect(). */
+  expect(oids: readonly Oid[]): void {
+    for (const oid of oids) this.expected.set(oid, (this.expected.get(oid) ?? 0) + 1);
+  }
+
+  unexpect(oids: readonly Oid[]): void {
+    for (const oid of oids) {
+      const n = (this.expected.get(oid) ?? 1) - 1;
+      if (n > 0) this.expected.set(oid, n);
+      else this.expected.delete(oid);
+    }
+  }
+
   /**
    * The object once it is received, or undefined if it has not come within `waitMs` or the store
-   * closes: for a peer that asked ahead for what this node is fetching.
+   * closes: for a peer that asked ahead for what this node is fetching. An object no want of this
+   * node's names is not waited for: it is not coming.
    */
   arrival(oid: Oid, waitMs: number): Promise<HeldObject | undefined> {
     const now = this.held(oid);
-    if (now !== undefined || this.closed || waitMs <= 0) return Promise.resolve(now);
+    if (now !== undefined || this.closed || waitMs <= 0 || !this.expected.has(oid)) return Promise.resolve(now);
     return new Promise((resolve) => {
       const waiter = (o: HeldObject | undefined): void => {
         clearTimeout(timer);

@@ -138,26 +138,29 @@ export class ObjectServer {
     // Objects held in memory (a relay passing on what it just received) are taken as they are;
     // reads run READ_AHEAD at a time (each a pack read and a CRC check: ObjectDatabase.readToServe).
     const reads = oids.map((oid) => ({ oid, obj: undefined as HeldObject | undefined | Promise<HeldObject | undefined> }));
-    // Asked ahead: an object not here yet is waited for until AHEAD_WAIT_MS pass with none arriving.
-    let arrived = this.c.now();
-    const arrival = async (oid: Oid): Promise<HeldObject | undefined> => {
-      const o = await this.c.local.arrival(oid, arrived + AHEAD_WAIT_MS - this.c.now());
-      if (o !== undefined) arrived = Math.max(arrived, this.c.now());
-      return o;
-    };
     const start = (i: number): void => {
       const r = reads[i];
       if (r === undefined) return;
       r.obj = this.c.local.held(r.oid);
       // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
       // A read that fails (a damaged copy) counts as missing; none is left unobserved if the loop stops early.
-      r.obj ??= (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : ahead ? arrival(r.oid) : undefined))().catch(() => undefined);
+      r.obj ??= (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))().catch(() => undefined);
+    };
+    // Asked ahead: an object on its way here (a want of this node's own fetch names it) is waited
+    // for, in order, once what came before it has been sent, until AHEAD_WAIT_MS pass with none arriving.
+    let arrived = this.c.now();
+    const arrival = async (oid: Oid): Promise<HeldObject | undefined> => {
+      if (batch.length > 0) await flush(false);
+      const o = await this.c.local.arrival(oid, Math.min(AHEAD_WAIT_MS, Math.max(0, arrived + AHEAD_WAIT_MS - this.c.now())));
+      if (o !== undefined) arrived = this.c.now();
+      return o;
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {
       const { oid, obj: next } = reads[i] as { oid: Oid; obj: HeldObject | undefined | Promise<HeldObject | undefined> };
       start(i + READ_AHEAD);
-      const obj = next instanceof Promise ? await next : next;
+      let obj = next instanceof Promise ? await next : next;
+      if (obj === undefined && ahead && !cancelled() && conn.isOpen) obj = await arrival(oid);
       if (cancelled() || !conn.isOpen) {
         await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
         return;

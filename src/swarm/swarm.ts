@@ -53,7 +53,7 @@ export interface SwarmOptions {
 }
 
 const DIAL_TIMEOUT_MS = 10_000;
-/** How long a peer that could not be dialled is left before it is dialled again to keep it warm. */
+/** How long after dialling a peer to keep it warm it may be dialled again (if its connection is gone). */
 const WARM_RETRY_MS = 30_000;
 
 const RECENT = 64;
@@ -97,7 +97,7 @@ export class Swarm {
   private readonly fetches = new Map<string, Running>();
   private readonly requests = new Map<number, RequestOwner>();
   private readonly avoid = new Map<NodeId, number>();
-  /** Peers whose warm dial failed, and when to dial them again. */
+  /** When each peer kept warm may be dialled again. */
   private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged): not fetched again. */
   private readonly settled = new Set<string>();
@@ -214,17 +214,19 @@ export class Swarm {
     return dial;
   }
 
-  /** Dials the peers this node keeps connected (warm-peers.ts); one that failed is tried again after WARM_RETRY_MS, not at every tick. */
+  /**
+   * Dials the peers this node keeps connected (warm-peers.ts), each at most once per
+   * WARM_RETRY_MS: a peer that refuses us (after the TLS handshake: revoked, or not trusting
+   * our certificate yet) is not dialled again at every tick.
+   */
   private keepWarm(): void {
     const now = this.c.clock.now();
     const peers = this.c.peers();
     const dial = new Set(peersToDial(this.c.identity.nodeId, peers.map((p) => p.nodeId)));
     for (const peer of peers) {
-      if (!dial.has(peer.nodeId) || (this.warmRetryAt.get(peer.nodeId) ?? 0) > now) continue;
-      void this.connection(peer).then((conn) => {
-        if (conn === undefined) this.warmRetryAt.set(peer.nodeId, this.c.clock.now() + WARM_RETRY_MS);
-        else this.warmRetryAt.delete(peer.nodeId);
-      });
+      if (!dial.has(peer.nodeId) || this.conns.get(peer.nodeId)?.isOpen === true || (this.warmRetryAt.get(peer.nodeId) ?? -Infinity) > now) continue;
+      this.warmRetryAt.set(peer.nodeId, now + WARM_RETRY_MS);
+      void this.connection(peer);
     }
   }
 

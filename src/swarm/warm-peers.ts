@@ -5,10 +5,10 @@
  * them (0.8 s of an 8-node transfer, `bench/swarm --daemon-logs`). A fetch that starts on open
  * connections asks at once.
  *
- * Each node keeps the peers within WARM_RADIUS places of it in the node order, both ways round
- * (its relay-chain neighbours first: schedule.ts `upstreamOf` walks that order), so the set is
- * bounded however large the cluster, and symmetric: of two nodes, each is in the other's set.
- * The one with the smaller id dials, so a pair never dials itself twice at once.
+ * Each node with policies keeps the peers within WARM_RADIUS places of it in the node order,
+ * both ways round (its relay-chain neighbours first: schedule.ts `upstreamOf` walks that order),
+ * so the set is bounded however large the cluster, and symmetric: of two nodes, each is in the
+ * other's set. The one with the smaller id dials, so a pair never dials itself twice at once.
  */
 
 /** Places either way in the node order: up to 2 × WARM_RADIUS warm connections per node. */

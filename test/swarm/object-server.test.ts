@@ -48,7 +48,7 @@ describe('serving wants (object-server.ts)', function () {
     return { local, server, close: async () => (await local.close(), await repo.close()) };
   }
 
-  it('sends what a want asked ahead for as it arrives here, and what never comes as missing once none has come for a while', async () => {
+  it('sends what a want asked ahead for as it arrives here (what is here first), and what never comes as missing once none has come for a while', async () => {
     const { local, server: s, close } = await server();
     try {
       const downstream = peer('d0');
@@ -56,18 +56,23 @@ describe('serving wants (object-server.ts)', function () {
       const later = [blob(4096), blob(4096)];
       const never = blob(4096);
       await local.addAll([held]);
+      // This node's own fetch has asked for `later` and `never` (they are on their way).
+      local.expect([...later, never].map((o) => o.oid));
       s.handle(downstream, { kind: 'want', request: 7, want: 'blobs', oids: [held.oid, ...later.map((o) => o.oid)], ahead: true });
+      await until(downstream, (m) => m.kind === 'objects', 1000);
+      const first = downstream.got[0]?.m;
+      assert.deepEqual(first?.kind === 'objects' ? [first.objects.map((o) => o.oid), first.done] : undefined, [[held.oid], false], 'what is here goes at once');
       await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(downstream.got.map((g) => g.m.kind), [], 'nothing sent while the rest is still coming');
+      assert.equal(downstream.got.length, 1, 'the rest waits while it is still coming');
       const arrivedAt = Date.now();
       await local.addAll(later);
       await until(downstream, (m) => m.kind === 'objects' && m.done, 2000);
       const sent = downstream.got.flatMap((g) => (g.m.kind === 'objects' ? g.m.objects.map((o) => o.oid) : []));
       assert.deepEqual(sent, [held.oid, ...later.map((o) => o.oid)]);
-      assert.ok((downstream.got[0]?.at ?? Infinity) - arrivedAt < 500, 'sent as soon as the objects arrived');
+      assert.ok((downstream.got.at(-1)?.at ?? Infinity) - arrivedAt < 500, 'sent as soon as the objects arrived');
 
-      // The next ahead want (the slot is free again) names an object this node never gets: after
-      // AHEAD_WAIT_MS without an arrival it is answered as missing, and the slot is free again.
+      // An object on its way that never comes: after AHEAD_WAIT_MS without an arrival it is
+      // answered as missing, and the slot is free again.
       const askedAt = Date.now();
       s.handle(downstream, { kind: 'want', request: 8, want: 'blobs', oids: [never.oid], ahead: true });
       await until(downstream, (m) => m.kind === 'reject' && m.request === 8, 5000);
@@ -75,11 +80,15 @@ describe('serving wants (object-server.ts)', function () {
       assert.deepEqual(reject?.m.kind === 'reject' ? reject.m.missing : undefined, [never.oid]);
       assert.ok((reject?.at ?? 0) - askedAt >= 1500, 'waited for it before giving up');
 
-      // Without `ahead`, an object not here is missing at once.
-      const plainAt = Date.now();
-      s.handle(downstream, { kind: 'want', request: 9, want: 'blobs', oids: [never.oid], ahead: false });
-      await until(downstream, (m) => m.kind === 'reject' && m.request === 9, 1000);
-      assert.ok(Date.now() - plainAt < 500);
+      // An object no want of this node names is not coming: missing at once, ahead or not, so a
+      // peer cannot hold the upload slot with wants for what this node is not fetching.
+      local.unexpect([never.oid]);
+      for (const [request, ahead] of [[9, true], [10, false]] as const) {
+        const at = Date.now();
+        s.handle(downstream, { kind: 'want', request, want: 'blobs', oids: [never.oid], ahead });
+        await until(downstream, (m) => m.kind === 'reject' && m.request === request, 1000);
+        assert.ok(Date.now() - at < 500, `want ${request}: answered at once`);
+      }
     } finally {
       await close();
     }
@@ -89,6 +98,7 @@ describe('serving wants (object-server.ts)', function () {
     const { local, server: s, close } = await server();
     const downstream = peer('d1');
     const never = blob(1024);
+    local.expect([never.oid]);
     s.handle(downstream, { kind: 'want', request: 1, want: 'blobs', oids: [never.oid], ahead: true });
     await new Promise((r) => setTimeout(r, 50));
     const waited = local.arrival(never.oid, 60_000);
