@@ -587,7 +587,8 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
           row.doneMs = e.t - t0;
           row.bytes = Number(e.bytes);
           const s = d.find('fetch-start', oid);
-          row.note = `fetch ${((Number(e.ms) || 0) / 1000).toFixed(1)} s${s && typeof s.t === 'number' ? `, started +${((s.t - t0) / 1000).toFixed(2)} s` : ''}`;
+          const ahead = typeof e.aheadAsked === 'number' && e.aheadAsked > 0 ? `, ${e.aheadAsked} pieces asked ahead (${Number(e.aheadMissed) || 0} not whole)` : '';
+          row.note = `fetch ${((Number(e.ms) || 0) / 1000).toFixed(1)} s${s && typeof s.t === 'number' ? `, started +${((s.t - t0) / 1000).toFixed(2)} s` : ''}${ahead}`;
         } else row.note = d.exit ?? (d.find('fetch-failed', oid) ? `fetch failed: ${String(d.find('fetch-failed', oid)?.error)}` : 'not done');
       }
       phase.rows.push(row);

@@ -73,7 +73,8 @@ export class CommitFetch implements RequestOwner {
   private stopped: string | undefined;
   /** When a piece asked ahead last did not come whole. */
   private aheadMissedAt = -Infinity;
-  readonly progress = { bytes: 0, objects: 0 };
+  /** Bytes and objects received; pieces asked ahead, and how many of them did not come whole. */
+  readonly progress = { bytes: 0, objects: 0, aheadAsked: 0, aheadMissed: 0 };
 
   constructor(
     private readonly c: FetchComponents,
@@ -153,7 +154,7 @@ export class CommitFetch implements RequestOwner {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
         if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
-        else if (p.ahead) this.aheadMissedAt = this.c.now();
+        else if (p.ahead) this.aheadMissed();
         else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
         this.finish(p, 'retry');
         break;
@@ -247,6 +248,7 @@ export class CommitFetch implements RequestOwner {
         t.markPiece(choice.piece);
         continue;
       }
+      if (choice.ahead === true) this.progress.aheadAsked++;
       void this.request(peer.conn, 'blobs', wanted, choice.piece, choice.ahead === true);
     }
   }
@@ -382,9 +384,14 @@ export class CommitFetch implements RequestOwner {
     void this.c.local.addAll(objects).catch((e: unknown) => this.stop((e as Error).message));
     if (!done) return;
     if (p.piece !== undefined && p.wanted.size === 0) this.completed(p.piece, conn);
-    else if (p.ahead) this.aheadMissedAt = this.c.now();
+    else if (p.ahead) this.aheadMissed();
     else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
     this.finish(p, p.wanted.size === 0 ? 'done' : 'retry');
+  }
+
+  private aheadMissed(): void {
+    this.aheadMissedAt = this.c.now();
+    this.progress.aheadMissed++;
   }
 
   /** A piece is whole here; every PROGRESS_EVERY pieces a debug event says how far the fetch is (a transfer's course over time, with -v). */
