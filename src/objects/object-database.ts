@@ -112,8 +112,9 @@ export class ObjectDatabase implements ObjectReader {
   async readToServe(oid: Oid): Promise<ServedObject> {
     this.assertOpen();
     for (const pack of this.order) {
-      if (pack.isClosing || pack.index.lookup(oid) === undefined) continue;
-      const entry = await pack.entry(oid).catch(() => undefined);
+      const at = pack.isClosing ? undefined : pack.index.entryOf(oid);
+      if (at === undefined) continue;
+      const entry = await pack.entry(at).catch(() => undefined);
       const obj = entry === undefined ? undefined : entryObject(entry);
       if (obj !== undefined) return obj;
     }

@@ -233,13 +233,11 @@ export class PackFile {
   }
 
   /**
-   * The whole entry of the object `oid` (its type/size header and its zlib stream) as it lies in
-   * the pack, in memory of its own, if its CRC-32 matches the index's; undefined when this pack
-   * does not hold it or the entry does not match (the general read then reports the damage).
+   * The whole entry at `at` (where this pack's index puts an object: `PackIndex.entryOf`), its
+   * type/size header and its zlib stream as it lies in the pack, in memory of its own, if its
+   * CRC-32 matches the index's; undefined when it does not (the general read then reports the damage).
    */
-  async entry(oid: Oid): Promise<Buffer | undefined> {
-    const at = this.index.entryOf(oid);
-    if (at === undefined) return undefined;
+  async entry(at: { readonly offset: number; readonly crc32: number }): Promise<Buffer | undefined> {
     return this.inUse(async () => {
       const { buf, shared } = await this.readRange(at.offset, this.entryEnd(at.offset));
       return crc32(buf) === at.crc32 ? (shared ? Buffer.from(buf) : buf) : undefined;

@@ -71,18 +71,21 @@ export interface WalkOptions {
   readonly fetchMeta?: (oids: readonly Oid[]) => Promise<void>;
   /** Trees decoded by earlier walks: present ones are not read again. */
   readonly trees?: TreeCache;
+  /** Told after each level is here and read: how many objects it had, and how many were fetched. */
+  readonly onLevel?: (level: { readonly kind: 'commits' | 'trees'; readonly objects: number; readonly fetched: number }) => void;
 }
 
 /** The closure of `commit`. */
 export async function walkClosure(source: ObjectSource, commit: Oid, history: number, options: WalkOptions = {}): Promise<Closure> {
-  const { fetchMeta, trees: cache } = options;
+  const { fetchMeta, trees: cache, onLevel } = options;
   const commits = new Map<Oid, Commit>();
   const trees = new Map<Oid, readonly TreeEntry[]>();
   const depth = new Map<Oid, number>([[commit, 1]]);
   const boundary: Oid[] = [];
-  const ensure = async (oids: readonly Oid[]): Promise<void> => {
+  /** Fetches what of `oids` is absent; how many that was. */
+  const ensure = async (oids: readonly Oid[]): Promise<number> => {
     const missing = await source.absent(oids);
-    if (missing.length === 0) return;
+    if (missing.length === 0) return 0;
     if (fetchMeta === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `${missing.length} objects of ${commit}'s closure are absent, ${missing[0]} first`, { oid: missing[0] });
     const batches: Oid[][] = [];
     for (let i = 0; i < missing.length; i += META_BATCH) batches.push(missing.slice(i, i + META_BATCH));
@@ -91,11 +94,12 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       for (let b = batches.shift(); b !== undefined; b = batches.shift()) await fetchMeta(b);
     };
     await Promise.all([fetcher(), fetcher()]);
+    return missing.length;
   };
   // Commits, generation by generation.
   let level: Oid[] = [commit];
   while (level.length > 0) {
-    await ensure(level);
+    const fetched = await ensure(level);
     const next: Oid[] = [];
     const read = await readAll(source, level);
     for (const [i, c] of level.entries()) {
@@ -112,12 +116,13 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
         next.push(p);
       }
     }
+    onLevel?.({ kind: 'commits', objects: level.length, fetched });
     level = next;
   }
   // Trees, level by level.
   let treeLevel = [...new Set([...commits.values()].map((c) => c.tree))];
   while (treeLevel.length > 0) {
-    await ensure(treeLevel);
+    const fetched = await ensure(treeLevel);
     const next = new Set<Oid>();
     // Taken from the cache now: another walk may evict them while this one reads.
     const known = new Map<Oid, readonly TreeEntry[]>();
@@ -132,6 +137,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       known.set(t, entries);
       cache?.set(t, entries);
     });
+    onLevel?.({ kind: 'trees', objects: treeLevel.length, fetched });
     for (const t of treeLevel) {
       const entries = known.get(t) as readonly TreeEntry[];
       trees.set(t, entries);

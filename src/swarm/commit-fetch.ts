@@ -176,7 +176,11 @@ export class CommitFetch implements RequestOwner {
     const t = this.c.transfer;
     if (t.closure === undefined) {
       const started = this.c.now();
-      const closure = await walkClosure(this.c.local, this.commit, t.history, { fetchMeta: (oids) => this.fetchMeta(oids), trees: this.c.trees });
+      const closure = await walkClosure(this.c.local, this.commit, t.history, {
+        fetchMeta: (oids) => this.fetchMeta(oids),
+        trees: this.c.trees,
+        onLevel: (level) => this.c.log.log('debug', 'walk-level', { commit: this.commit, ...level, ms: this.c.now() - started }),
+      });
       t.learn(closure, (oid) => this.c.local.hasNow(oid));
       this.c.log.log('debug', 'closure-known', { commit: this.commit, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
     }

@@ -75,15 +75,22 @@ describe('swarm/closure', () => {
         return repo.objects.read(oid);
       },
     };
-    const fetched = await walkClosure(source, head, 0, { fetchMeta: async (oids) => {
-      asked.push([...oids]);
-      for (const o of oids) present.add(o);
-    } });
+    const levels: { kind: string; objects: number; fetched: number }[] = [];
+    const fetched = await walkClosure(source, head, 0, {
+      fetchMeta: async (oids) => {
+        asked.push([...oids]);
+        for (const o of oids) present.add(o);
+      },
+      onLevel: (level) => levels.push(level),
+    });
     assert.deepEqual(fetched, full);
     const metadata = new Set([...full.commits, ...full.trees]);
     assert.equal(asked.flat().length, metadata.size, 'each commit and tree asked for once');
     for (const o of asked.flat()) assert.ok(metadata.has(o));
     assert.ok(asked.length < metadata.size, `batched: ${asked.length} requests for ${metadata.size} objects`);
+    assert.equal(levels.reduce((n, l) => n + l.fetched, 0), metadata.size, 'each level tells what it fetched');
+    assert.deepEqual(levels.map((l) => l.objects), levels.map((l) => l.fetched));
+    assert.equal(levels[0]?.kind, 'commits');
   });
 
   it('with a tree cache, reads each tree once over many walks, and lists the same closure', async () => {

@@ -12,6 +12,7 @@ import { PieceNews } from '../../src/swarm/piece-news.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
 import { Transfers } from '../../src/swarm/transfers.js';
 import { silentLogger } from '../../src/util/log.js';
+import { waitFor } from '../support/cluster-nodes.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 const blob = (bytes: number): { oid: Oid; type: 'blob'; content: Buffer } => {
@@ -27,13 +28,9 @@ function peer(nodeId: string): SwarmConnection & { readonly got: { at: number; m
   };
 }
 
-/** Resolves once `conn` has been sent a message `done(m)` accepts, or rejects after `ms`. */
+/** Resolves once `conn` has been sent a message `done(m)` accepts, or fails after `ms`. */
 async function until(conn: ReturnType<typeof peer>, done: (m: SwarmMessage) => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!conn.got.some((g) => done(g.m))) {
-    if (Date.now() > deadline) throw new Error(`no such message within ${ms} ms: ${JSON.stringify(conn.got.map((g) => g.m.kind))}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor('a message', ms, () => (conn.got.some((g) => done(g.m)) ? true : undefined), { everyMs: 10, detail: () => JSON.stringify(conn.got.map((g) => g.m.kind)) });
 }
 
 describe('serving wants (object-server.ts)', function () {
