@@ -33,7 +33,8 @@ if (!Number.isInteger(MIB) || MIB < 1 || MIB > 4096) throw new Error(`--mib must
 const PER_MESSAGE = 128;
 
 const blob = (content: Buffer): WireObject => ({ oid: hashObject('blob', content), type: 'blob', content });
-const objects: WireObject[] = Array.from({ length: MIB * 128 }, () => blob(randomBytes(8192)));
+/** Random chunks, as a gitfs peer sends them: content it holds uncompressed, flagged so (the receiver need not sample it). */
+const objects: WireObject[] = Array.from({ length: MIB * 128 }, () => ({ ...blob(randomBytes(8192)), stored: true }));
 /** Chunks of a compressible image: words from a small vocabulary (deflate at level 1 takes them to about a third). */
 const WORDS = ['kernel', 'module', 'usr', 'lib', 'share', 'doc', 'locale', 'the', 'of', 'and', 'firmware', 'config', 'x86_64', 'linux', 'gnu', 'bin'];
 const compressible: WireObject[] = Array.from({ length: MIB * 128 }, () => {

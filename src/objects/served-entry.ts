@@ -11,6 +11,8 @@ import { decodeEntryHeader, ENTRY_KINDS } from './pack-format.js';
 export interface ServedObject extends GitObject {
   /** The content's zlib stream as the pack holds it, when it is deflated (smaller than the content). */
   readonly zlib?: Buffer;
+  /** The pack holds it uncompressed (its stream is no smaller than the content). */
+  readonly stored?: boolean;
 }
 
 /** The object of `entry` (header and zlib stream); undefined for a delta or a stream that does not give its declared size. */
@@ -20,5 +22,5 @@ export function entryObject(entry: Buffer): ServedObject | undefined {
   if (typeof h === 'string' || type === undefined || type === 'ofs' || type === 'ref') return undefined;
   const content = entryContent(entry, 0, entry.length, h.type, h.size);
   if (content === undefined) return undefined;
-  return entry.length - h.dataStart < h.size ? { type, content, zlib: entry.subarray(h.dataStart) } : { type, content };
+  return entry.length - h.dataStart < h.size ? { type, content, zlib: entry.subarray(h.dataStart) } : { type, content, stored: true };
 }

@@ -17,6 +17,7 @@ import type { GitObject } from '../objects/object-store.js';
 import type { ObjectType, Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
 import { isChunkNode } from '../objects/raw-chunk-node.js';
+import { isIncompressible } from '../objects/compress.js';
 import { storedHint } from '../objects/stored-entry.js';
 import type { Repository } from '../repo/repository.js';
 import type { ObjectSource } from './closure.js';
@@ -25,9 +26,13 @@ import { MetaCache } from './meta-cache.js';
 /** Commits and trees kept in memory: the chunk trees of ~10 GiB of images. */
 const META_CACHE_BYTES = 32 << 20;
 
-/** An object held in memory: its content, and its zlib stream when it is stored deflated (passed on as it is). */
+/**
+ * An object held in memory: its content, and its zlib stream when it is stored deflated (passed
+ * on as it is), or whether it is stored uncompressed (passed on so, the next node need not sample it).
+ */
 export interface HeldObject extends GitObject {
   zlib?: Buffer;
+  stored?: boolean;
 }
 
 export class LocalObjects implements ObjectSource {
@@ -118,11 +123,11 @@ export class LocalObjects implements ObjectSource {
    * object that came deflated is stored as its zlib stream, as it is; the writer's own deflate of
    * one that did not is kept with it, so that either goes on deflated to the next peer.
    */
-  addAll(objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer; readonly zlib?: Buffer | undefined }[]): Promise<void> {
+  addAll(objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer; readonly zlib?: Buffer | undefined; readonly stored?: boolean | undefined }[]): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored'));
     const fresh = objects.filter((o) => !this.pending.has(o.oid));
     for (const o of fresh) {
-      const held: HeldObject = o.zlib === undefined ? { type: o.type, content: o.content } : { type: o.type, content: o.content, zlib: o.zlib };
+      const held: HeldObject = o.zlib !== undefined ? { type: o.type, content: o.content, zlib: o.zlib } : { type: o.type, content: o.content, stored: storesUncompressed(o) };
       this.pending.set(o.oid, held);
       for (const waiter of this.arrivals.get(o.oid) ?? []) waiter(held);
     }
@@ -139,7 +144,7 @@ export class LocalObjects implements ObjectSource {
           if (o.zlib !== undefined) await this.writer.writeDeflated(o.oid, o.type, o.content.length, o.zlib);
           else {
             const held = this.pending.get(o.oid);
-            const hint = o.type === 'tree' && isChunkNode(o.content) ? storedHint(o.content) : undefined;
+            const hint = held?.stored === true ? storedHint(o.content) : undefined;
             await this.writer.writeHashed(o.oid, o.type, o.content, hint, (zlib) => {
               if (held !== undefined) held.zlib = zlib;
             });
@@ -211,4 +216,13 @@ export class LocalObjects implements ObjectSource {
     await this.flush().catch(() => undefined);
     this.recent = new Map();
   }
+}
+
+/**
+ * Whether an object that came as its content is stored so (uncompressed): its sender says it
+ * holds it so, it is a chunk-tree node (stored so by its committer), or a sample finds it
+ * incompressible. Otherwise the pack writer deflates it.
+ */
+function storesUncompressed(o: { readonly type: ObjectType; readonly content: Buffer; readonly stored?: boolean | undefined }): boolean {
+  return o.stored === true || (o.type === 'tree' ? isChunkNode(o.content) : isIncompressible(o.content));
 }

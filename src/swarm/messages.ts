@@ -37,8 +37,10 @@ enum WantKind { BLOBS = 0; META = 1; READ = 2; }
 // downstream asks before the piece is whole) and rejects as missing what does not come.
 message Want { uint32 request = 1; WantKind kind = 2; repeated bytes oids = 3; bool ahead = 4; }
 // The content, or (when the sender holds the object deflated) its zlib stream as a pack entry
-// holds it and the content's length: the receiver stores that stream as it is.
-message Object { bytes oid = 1; string type = 2; bytes content = 3; bytes zlib = 4; uint32 size = 5; }
+// holds it and the content's length: the receiver stores that stream as it is. stored (with
+// content only): the sender holds it uncompressed, found incompressible; the receiver stores it
+// so without sampling it again.
+message Object { bytes oid = 1; string type = 2; bytes content = 3; bytes zlib = 4; uint32 size = 5; bool stored = 6; }
 // Answer to a Want, possibly over several messages; the last has done = true.
 message Objects { uint32 request = 1; repeated Object objects = 2; bool done = 3; }
 message Cancel { uint32 request = 1; }
@@ -82,6 +84,8 @@ export interface WireObject {
   readonly content: Buffer;
   /** The content's zlib stream (a pack entry's), when it came or goes deflated; decoding inflates it into `content`. */
   readonly zlib?: Buffer;
+  /** Without `zlib`: the sender holds it uncompressed (incompressible), and so may the receiver, without sampling it. */
+  readonly stored?: boolean;
 }
 
 export type SwarmMessage =
@@ -176,14 +180,15 @@ function inflated(zlib: Buffer, size: number): Buffer {
 /** An `objects` message from its decoded fields (by protobufjs or objects-codec.ts), checked; deflated objects inflated. */
 function objectsMessage(m: Record<string, unknown>): SwarmMessage {
   let inflating = 0;
-  const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer; zlib: Buffer; size: number }[]).map((o): WireObject => {
+  const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer; zlib: Buffer; size: number; stored: boolean }[]).map((o): WireObject => {
     if (typeof o.type !== 'string' || !isObjectType(o.type)) throw new WireError('bad object type');
     const id = oid(o.oid, 'object id');
     if (o.zlib.length === 0) {
       if (o.size !== 0) throw new WireError('object size without a zlib stream');
-      return { oid: id, type: o.type, content: o.content };
+      return o.stored ? { oid: id, type: o.type, content: o.content, stored: true } : { oid: id, type: o.type, content: o.content };
     }
     if (o.content.length > 0) throw new WireError('object with both content and a zlib stream');
+    if (o.stored) throw new WireError('object with a zlib stream said to be stored uncompressed');
     inflating += o.size;
     if (inflating > LIMITS.inflatedBytes) throw new WireError(`objects inflating to over ${LIMITS.inflatedBytes} bytes in one message`);
     return { oid: id, type: o.type, content: inflated(o.zlib, o.size), zlib: o.zlib };

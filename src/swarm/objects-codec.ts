@@ -18,7 +18,7 @@ const OBJECTS_TAG = (5 << 3) | 2;
 export interface RawObjects {
   readonly request: number;
   /** As protobufjs gives them: absent bytes fields empty, an absent size 0. */
-  readonly objects: { readonly oid: Buffer; readonly type: string; readonly content: Buffer; readonly zlib: Buffer; readonly size: number }[];
+  readonly objects: { readonly oid: Buffer; readonly type: string; readonly content: Buffer; readonly zlib: Buffer; readonly size: number; readonly stored: boolean }[];
   readonly done: boolean;
 }
 
@@ -43,16 +43,17 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
 /** The protobuf encoding of an `objects` SwarmMessage, in one buffer, after `headroom` bytes left for the caller. */
 export function encodeObjects(
   request: number,
-  objects: readonly { readonly oid: Oid; readonly type: string; readonly content: Uint8Array; readonly zlib?: Uint8Array | undefined }[],
+  objects: readonly { readonly oid: Oid; readonly type: string; readonly content: Uint8Array; readonly zlib?: Uint8Array | undefined; readonly stored?: boolean | undefined }[],
   done: boolean,
   headroom = 0,
 ): Buffer {
   const sizes = new Array<number>(objects.length);
   let body = (request === 0 ? 0 : 1 + varintBytes(request)) + (done ? 2 : 0);
   objects.forEach((o, i) => {
-    // Content (field 3), or its zlib stream (field 4) and its length (field 5, absent when 0).
+    // Content (field 3) and whether it is stored (field 6, absent when false), or its zlib stream
+    // (field 4) and its length (field 5, absent when 0).
     const payload = o.zlib === undefined ? o.content.length : o.zlib.length;
-    const sizeField = o.zlib === undefined || o.content.length === 0 ? 0 : 1 + varintBytes(o.content.length);
+    const sizeField = o.zlib === undefined ? (o.stored === true ? 2 : 0) : o.content.length === 0 ? 0 : 1 + varintBytes(o.content.length);
     const size = 2 + 20 + 2 + o.type.length + 1 + varintBytes(payload) + payload + sizeField;
     sizes[i] = size;
     body += 1 + varintBytes(size) + size;
@@ -78,6 +79,10 @@ export function encodeObjects(
       pos = writeVarint(out, pos, o.content.length);
       out.set(o.content, pos);
       pos += o.content.length;
+      if (o.stored === true) {
+        out[pos++] = (6 << 3) | 0;
+        out[pos++] = 1;
+      }
     } else {
       out[pos++] = (4 << 3) | 2;
       pos = writeVarint(out, pos, o.zlib.length);
@@ -193,13 +198,15 @@ function decodeObject(r: Reader): RawObjects['objects'][number] {
   let content = EMPTY;
   let zlib = EMPTY;
   let size = 0;
+  let stored = false;
   while (r.pos < r.end) {
-    const field = r.field([2, 2, 2, 2, 0]);
+    const field = r.field([2, 2, 2, 2, 0, 0]);
     if (field === 1) oid = r.bytes();
     else if (field === 2) type = r.bytes().toString('latin1');
     else if (field === 3) content = r.bytes();
     else if (field === 4) zlib = r.bytes();
     else if (field === 5) size = r.varint();
+    else if (field === 6) stored = r.varint() !== 0;
   }
-  return { oid, type, content, zlib, size };
+  return { oid, type, content, zlib, size, stored };
 }

@@ -42,8 +42,8 @@ describe('swarm/closure', () => {
     assert.equal(new Set(a.blobs).size, a.blobs.length);
     assert.deepEqual(a.commits, [heads[2], heads[1], heads[0]]);
     assert.deepEqual(a.boundary, []);
-    // 3 MiB of random data in chunks of about 8 KiB: hundreds of chunk blobs, several pieces.
-    assert.ok(a.blobs.length > 300, `${a.blobs.length} blobs`);
+    // 3 MiB of random data in chunks of 2-64 KiB (about 10 KiB on average: ~300): hundreds of chunk blobs, several pieces.
+    assert.ok(a.blobs.length > 200 && a.pieces >= 2, `${a.blobs.length} blobs`);
     assert.equal(a.pieces, Math.ceil(a.blobs.length / PIECE_OBJECTS));
     assert.deepEqual(Array.from({ length: a.pieces }, (_, i) => pieceOids(a, i)).flat(), a.blobs);
     for (const oid of a.blobs) assert.equal((await repo.objects.read(oid)).type, 'blob');

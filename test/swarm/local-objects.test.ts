@@ -52,7 +52,7 @@ describe('objects received from peers (local-objects.ts)', function () {
     }
   });
 
-  it('stores an object that came deflated as its zlib stream, as it is, and keeps its own deflate of one that did not, to pass either on', async () => {
+  it('stores an object that came deflated as its zlib stream, as it is, keeps its own deflate of one that did not, and marks what it stores uncompressed, to pass each on so', async () => {
     const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
     const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false });
     try {
@@ -62,22 +62,33 @@ describe('objects received from peers (local-objects.ts)', function () {
       const zlib = deflateSync(came, { level: 9, windowBits: 9 });
       const raw = text('came as content');
       const random = randomBytes(8192);
-      const [a, b, c] = [
+      // Compressible, but its sender says it holds it uncompressed: stored so, as it says.
+      const storedText = text('held uncompressed by its sender');
+      const [a, b, c, d] = [
         { oid: hashObject('blob', came), type: 'blob' as const, content: came, zlib },
         { oid: hashObject('blob', raw), type: 'blob' as const, content: raw },
         { oid: hashObject('blob', random), type: 'blob' as const, content: random },
+        { oid: hashObject('blob', storedText), type: 'blob' as const, content: storedText, stored: true },
       ];
-      await local.addAll([a, b, c]);
+      await local.addAll([a, b, c, d]);
       assert.ok(local.held(a.oid)?.zlib?.equals(zlib), 'the stream that came is held');
       const own = local.held(b.oid)?.zlib;
       assert.ok(own !== undefined && own.length < raw.length && inflateSync(own).equals(raw), 'its own deflate is held');
-      assert.equal(local.held(c.oid)?.zlib, undefined, 'incompressible content is stored, not deflated');
+      assert.equal(local.held(b.oid)?.stored, false);
+      assert.deepEqual([local.held(c.oid)?.zlib, local.held(c.oid)?.stored], [undefined, true], 'incompressible content is stored, not deflated, and passed on as stored');
+      assert.deepEqual([local.held(d.oid)?.zlib, local.held(d.oid)?.stored], [undefined, true]);
       await local.flush();
       const packDir = join(repo.gitDir, 'objects', 'pack');
       const pack = readdirSync(packDir).find((f) => f.endsWith('.pack')) as string;
-      assert.notEqual(readFileSync(join(packDir, pack)).indexOf(zlib), -1, 'the pack holds the stream byte for byte');
+      const packBytes = readFileSync(join(packDir, pack));
+      assert.notEqual(packBytes.indexOf(zlib), -1, 'the pack holds the stream byte for byte');
+      assert.notEqual(packBytes.indexOf(storedText.subarray(0, 1000)), -1, 'content said to be stored is in the pack uncompressed');
       execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
-      for (const o of [a, b, c]) assert.ok(execFileSync('git', ['--git-dir', repo.gitDir, 'cat-file', 'blob', o.oid]).equals(o.content));
+      for (const o of [a, b, c, d]) assert.ok(execFileSync('git', ['--git-dir', repo.gitDir, 'cat-file', 'blob', o.oid]).equals(o.content));
+      // Read back out of the pack to be served: an entry stored uncompressed says so.
+      const served = await repo.objects.readToServe(c.oid);
+      assert.deepEqual([served.zlib, served.stored], [undefined, true]);
+      assert.equal((await repo.objects.readToServe(a.oid)).stored, undefined);
     } finally {
       await local.close();
       await repo.close();

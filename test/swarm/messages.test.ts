@@ -33,6 +33,8 @@ const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
     objects: fc.array(
       fc.oneof(
         record({ oid, type: fc.constantFrom('blob' as const, 'tree' as const, 'commit' as const), content: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) }),
+        // Held uncompressed by its sender: the flag goes with the content.
+        record({ oid, type: fc.constant('blob' as const), content: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), stored: fc.constant(true) }),
         // Deflated: the content goes as its zlib stream, and comes out inflated beside it.
         fc.tuple(oid, fc.uint8Array({ maxLength: 300 }), fc.nat(9)).map(([id, b, level]) => ({ oid: id, type: 'blob' as const, content: Buffer.from(b), zlib: deflateSync(b, { level }) })),
       ),
@@ -120,7 +122,7 @@ describe('swarm/messages', () => {
     const id = 'ef'.repeat(20) as Oid;
     const content = Buffer.from('kernel module firmware '.repeat(40));
     const zlib = deflateSync(content);
-    const objectsWith = (o: { content?: Buffer; zlib?: Buffer; size?: number }, count = 1): Buffer => {
+    const objectsWith = (o: { content?: Buffer; zlib?: Buffer; size?: number; stored?: boolean }, count = 1): Buffer => {
       const Message = protobuf.parse(SCHEMA, { keepCase: true }).root.lookupType('gitfs.swarm.v1.SwarmMessage');
       const one = { oid: Buffer.from(id, 'hex'), type: 'blob', ...o };
       return Buffer.from(Message.encode({ objects: { request: 1, objects: Array.from({ length: count }, () => one), done: true } }).finish());
@@ -137,6 +139,7 @@ describe('swarm/messages', () => {
       ['a size too large', objectsWith({ zlib, size: content.length + 1 })],
       ['content and a stream', objectsWith({ content, zlib, size: content.length })],
       ['a size without a stream', objectsWith({ content, size: content.length })],
+      ['a stream said to be stored uncompressed', objectsWith({ zlib, size: content.length, stored: true })],
       // 8 MiB of zeros deflates to ~8 KiB: five of them in one message would inflate to 40 MiB.
       ['a message inflating past the limit', objectsWith({ zlib: deflateSync(Buffer.alloc(8 << 20)), size: 8 << 20 }, 5)],
     ];
