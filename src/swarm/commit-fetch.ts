@@ -33,6 +33,11 @@ const UPSTREAM_WAIT_MS = 5000;
 const UPSTREAM_WALK_MS = 15_000;
 /** After the upstream could not give a piece asked ahead, how long before asking ahead again. */
 const AHEAD_BACKOFF_MS = 1000;
+/**
+ * The same while the upstream holds no piece yet: it answers at once until its own first want
+ * is out (then it waits for what that brings), and each retry costs one small want.
+ */
+const AHEAD_START_BACKOFF_MS = 100;
 
 interface Pending {
   readonly request: number;
@@ -289,11 +294,14 @@ export class CommitFetch implements RequestOwner {
    * the chain is fetching now. It sends the objects as they reach it, so a piece crosses a hop
    * a message after it arrived rather than after the whole piece, the news of it and the want.
    * One such request at a time, to an upstream that is moving; none for a while after one that
-   * did not come whole.
+   * did not come whole. An upstream that knows the closure is asked so for its first piece too,
+   * before it holds any: otherwise each hop of the chain would start a whole piece, its news and
+   * a want after the hop before it, and every later hop inherits that lag.
    */
-  private aheadOf(peer: { readonly pieces: ReadonlySet<number>; readonly complete: boolean }, mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): number | undefined {
+  private aheadOf(peer: { readonly pieces: ReadonlySet<number>; readonly complete: boolean; readonly knows: boolean }, mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): number | undefined {
     const closure = this.c.transfer.closure;
-    if (closure === undefined || peer.complete || peer.pieces.size === 0 || now - this.aheadMissedAt < AHEAD_BACKOFF_MS) return undefined;
+    const backoff = peer.pieces.size === 0 ? AHEAD_START_BACKOFF_MS : AHEAD_BACKOFF_MS;
+    if (closure === undefined || peer.complete || !peer.knows || now - this.aheadMissedAt < backoff) return undefined;
     for (const p of this.pending.values()) if (p.ahead) return undefined;
     let next = 0;
     while (next < closure.pieces && peer.pieces.has(next)) next++;
@@ -398,11 +406,11 @@ export class CommitFetch implements RequestOwner {
     this.progress.aheadMissed++;
   }
 
-  /** A piece is whole here; every PROGRESS_EVERY pieces a debug event says how far the fetch is (a transfer's course over time, with -v). */
+  /** A piece is whole here; at the first and every PROGRESS_EVERY pieces a debug event says how far the fetch is (a transfer's course over time, with -v). */
   private completed(piece: number, from: SwarmConnection): void {
     const t = this.c.transfer;
     t.markPiece(piece);
-    if (t.held % PROGRESS_EVERY === 0) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: from.nodeId });
+    if (t.held % PROGRESS_EVERY === 0 || t.held === 1) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: from.nodeId });
   }
 
   /** Commits and trees, from a peer that knows the closure (or holds the head). */
