@@ -261,6 +261,19 @@ interface Trial {
   error?: string;
 }
 
+/**
+ * CPU time the hypervisor gave to others while it was ours, so far, in vCPU seconds (/proc/stat's
+ * steal, in USER_HZ of 100): a phase that ran slow for no reason of its own shows it here.
+ */
+function stealS(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]?.trim().split(/\s+/) ?? [];
+  return Number(fields[8] ?? 0) / 100;
+}
+
+function stealNote(since: number, ms: number): string {
+  return `CPU steal (time the hypervisor ran others on this machine's vCPUs) over the phase: ${(stealS() - since).toFixed(1)} of ${((availableParallelism() * ms) / 1000).toFixed(0)} vCPU s`;
+}
+
 function lastOf(rows: readonly NodeRow[]): number | undefined {
   if (rows.some((r) => r.doneMs === undefined)) return undefined;
   return Math.max(...rows.map((r) => r.doneMs as number));
@@ -390,6 +403,7 @@ async function aria2Phase(seed: NetnsNode, receivers: readonly NetnsNode[], all:
       throw new Error('the seeder did not show up at the tracker within 30 s');
     }
     const tx0 = await txBytes(all);
+    const steal0 = stealS();
     const t0 = Date.now();
     for (const r of receivers) {
       const dir = join(base, `n${r.index}`);
@@ -420,6 +434,7 @@ async function aria2Phase(seed: NetnsNode, receivers: readonly NetnsNode[], all:
     }
     for (const row of phase.rows) row.txBytes = (tx1[row.node] as number) - (tx0[row.node] as number);
     phase.lastMs = lastOf(phase.rows.filter((r) => r.node !== seed.index));
+    phase.notes.push(stealNote(steal0, Date.now() - t0));
   } catch (e) {
     phase.error = (e as Error).message;
   } finally {
@@ -561,6 +576,7 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
       timeoutMs: 600_000,
     });
     const t0 = Date.now();
+    const steal0 = stealS();
     const commit = { ms: t0 - tStart, ...(parseTime(tf) ?? { cpuS: NaN, rssKiB: NaN }) };
     let oid: string | undefined;
     try {
@@ -594,6 +610,7 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
       phase.rows.push(row);
     }
     phase.lastMs = lastOf(phase.rows.filter((x) => x.node !== 0));
+    phase.notes.push(stealNote(steal0, Date.now() - t0));
     // Every node's branch checked with git; the last node's file read back whole.
     let wrong = 0;
     for (const d of others) {
