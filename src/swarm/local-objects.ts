@@ -13,11 +13,11 @@
  * 2 × flushBytes of content is held.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { isIncompressible } from '../objects/compress.js';
 import type { GitObject } from '../objects/object-store.js';
 import type { ObjectType, Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
 import { isChunkNode } from '../objects/raw-chunk-node.js';
-import { isIncompressible } from '../objects/compress.js';
 import { storedHint } from '../objects/stored-entry.js';
 import type { Repository } from '../repo/repository.js';
 import type { ObjectSource } from './closure.js';

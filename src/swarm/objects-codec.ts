@@ -53,8 +53,8 @@ export function encodeObjects(
     // Content (field 3) and whether it is stored (field 6, absent when false), or its zlib stream
     // (field 4) and its length (field 5, absent when 0).
     const payload = o.zlib === undefined ? o.content.length : o.zlib.length;
-    const sizeField = o.zlib === undefined ? (o.stored === true ? 2 : 0) : o.content.length === 0 ? 0 : 1 + varintBytes(o.content.length);
-    const size = 2 + 20 + 2 + o.type.length + 1 + varintBytes(payload) + payload + sizeField;
+    const afterPayload = o.zlib === undefined ? (o.stored === true ? 2 : 0) : o.content.length === 0 ? 0 : 1 + varintBytes(o.content.length);
+    const size = 2 + 20 + 2 + o.type.length + 1 + varintBytes(payload) + payload + afterPayload;
     sizes[i] = size;
     body += 1 + varintBytes(size) + size;
   });
