@@ -176,7 +176,7 @@ export class ObjectServer {
       // Deflated where this node holds it so (bytes on the wire counted as sent).
       const size = obj.zlib?.length ?? obj.content.length;
       if (bytes + size > BATCH_BYTES && batch.length > 0) await flush(false);
-      batch.push(obj.zlib !== undefined ? { oid, type: obj.type, content: obj.content, zlib: obj.zlib } : obj.stored === true ? { oid, type: obj.type, content: obj.content, stored: true } : { oid, type: obj.type, content: obj.content });
+      batch.push({ oid, type: obj.type, content: obj.content, zlib: obj.zlib, stored: obj.stored });
       bytes += size;
     }
     await flush(true);

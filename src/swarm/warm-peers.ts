@@ -2,7 +2,7 @@
  * The swarm connections a node keeps open before any fetch needs them. A fetch used to dial
  * every peer when it started: on every node at once, so the committer, busy with its own walk of
  * the new commit, finished its handshakes last, and the first request for the commit waited on
- * them (0.8 s of an 8-node transfer, `bench/swarm --daemon-logs`). A fetch that starts on open
+ * them (0.8 s of an 8-node transfer, by scratch timings: BENCHMARKS.md). A fetch that starts on open
  * connections asks at once.
  *
  * Each node with policies keeps the peers within WARM_RADIUS places of it in the node order,
