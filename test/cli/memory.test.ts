@@ -5,7 +5,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GITFS_BIN, gitfsOk } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
-import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { gitfsProcessEnv, NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** Writes `bytes` of AES-CTR keystream (incompressible, deterministic) without holding them. */
 async function writeKeystream(path: string, bytes: number): Promise<void> {
@@ -22,7 +22,7 @@ async function writeKeystream(path: string, bytes: number): Promise<void> {
 /** Peak resident set size (KiB) of a command, from GNU time. */
 function peakRssKiB(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    execFile('/usr/bin/time', ['-f', '%M', process.execPath, ...NODE_FLAGS, GITFS_BIN, ...args], (error, _stdout, stderr) => {
+    execFile('/usr/bin/time', ['-f', '%M', process.execPath, ...NODE_FLAGS, GITFS_BIN, ...args], { env: gitfsProcessEnv(process.env) }, (error, _stdout, stderr) => {
       if (error !== null) reject(new Error(`${error.message}\n${stderr}`));
       else resolve(Number(stderr.trim().split('\n').pop()));
     });

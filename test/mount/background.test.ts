@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { MALLOC_ENV, NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { GITFS_BIN, gitfsOk } from '../support/cli.js';
 import { mountSuiteDirs } from '../support/mount.js';
 
@@ -28,8 +28,9 @@ function alive(pid: number): boolean {
 describe('gitfs mount --background, run as the installed command', function () {
   const tmp = mountSuiteDirs();
 
-  it('bin/gitfs runs with the V8 flags every gitfs process takes, and so does the mount it starts', async () => {
-    assert.equal(readFileSync(GITFS_BIN, 'utf8').split('\n')[0], `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+  it('bin/gitfs runs with the V8 flags and malloc settings every gitfs process takes, and so does the mount it starts', async () => {
+    const settings = Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`);
+    assert.equal(readFileSync(GITFS_BIN, 'utf8').split('\n')[0], `#!/usr/bin/env -S ${settings.join(' ')} node ${NODE_FLAGS.join(' ')}`);
     const base = tmp.make();
     const repo = join(base, 'repo');
     const src = join(base, 'src');
@@ -46,6 +47,8 @@ describe('gitfs mount --background, run as the installed command', function () {
       assert.ok(pid > 0, stdout);
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       for (const flag of NODE_FLAGS) assert.ok(args.includes(flag), `mount process runs with ${flag}: ${args.join(' ')}`);
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const setting of settings) assert.ok(environ.includes(setting), `mount process runs with ${setting}`);
       assert.deepEqual(readdirSync(join(mnt, 'main')), ['a.txt']);
       await run(GITFS_BIN, ['umount', mnt]);
       assert.ok(!isMounted(mnt));

@@ -1,7 +1,7 @@
 /** Runs the real `gitfs` CLI (bin/gitfs) and the real `git` as separate processes. */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { gitfsProcessEnv, NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 export const GITFS_BIN = fileURLToPath(new URL('../../../bin/gitfs', import.meta.url));
 
@@ -11,7 +11,7 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-const TEST_ENV = { ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' };
+const TEST_ENV = gitfsProcessEnv({ ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' });
 
 export function gitfs(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {

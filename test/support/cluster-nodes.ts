@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { NodeSnapshot } from '../../src/node/snapshot.js';
 import { GITFS_BIN } from './cli.js';
 import type { ExecResult, NetnsNode } from './netns.js';
-import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { gitfsProcessEnv, NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** One JSON line of a daemon's stderr. */
 export interface LogEvent {
@@ -34,11 +34,11 @@ export interface ClusterShow {
   readonly revoked: string[];
 }
 
-/** The environment every gitfs process of the tests gets: the caller's without GITFS_*, plus `extra`. */
+/** The environment every gitfs process of the tests gets: the caller's without GITFS_*, plus `extra`, as gitfs processes are started. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GITFS_')) env[k] = v;
-  return { ...env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid', ...extra };
+  return gitfsProcessEnv({ ...env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid', ...extra });
 }
 
 /** A running (or exited) `gitfs serve`. */

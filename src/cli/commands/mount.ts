@@ -9,7 +9,7 @@ import { askMount } from '../../mount/control.js';
 import { MountSession } from '../../mount/session.js';
 import { Repository } from '../../repo/repository.js';
 import { parse, positionals, repoPath, type Command, type CommandContext } from '../context.js';
-import { NODE_FLAGS } from '../node-flags.js';
+import { gitfsProcessEnv, NODE_FLAGS } from '../node-flags.js';
 
 const usage = 'gitfs mount [--repo R] [--background] [--allow-other] MNT';
 const READY_TIMEOUT_MS = 30_000;
@@ -54,7 +54,7 @@ async function background(ctx: CommandContext, repoDir: string, mountpoint: stri
   const log = openSync(logPath, 'a');
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
   const args = [...NODE_FLAGS, main, 'mount', '--repo', gitDir, ...(allowOther ? ['--allow-other'] : []), mountpoint];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: ctx.env });
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: gitfsProcessEnv(ctx.env) });
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code));
   const until = Date.now() + READY_TIMEOUT_MS;
