@@ -70,8 +70,10 @@ run "$GITFS" status --repo "$repo"
 run "$GITFS" commit --repo "$repo" --branch site/main -m "site: written through the mount"
 run ls "$mnt/.history/site/main"
 run cat "$mnt/site/main/index.html"
-printf '$ cmp <(gitfs cat images/disk~1:disk.img) %s\n' "$mnt/.history/images/disk/*/disk.img (the first version, through the mount)"
-cmp <("$GITFS" cat --repo "$repo" images/disk~1:disk.img) "$(ls -d "$mnt"/.history/images/disk/* | head -1)/disk.img" && echo identical
+# The first version's directory by its id: two commits made in the same second list in the order of their ids.
+first=$(git --git-dir="$repo" rev-parse --short=12 images/disk~1)
+printf '$ cmp <(gitfs cat images/disk~1:disk.img) %s\n' "$mnt/.history/images/disk/*_$first/disk.img (the first version, through the mount)"
+cmp <("$GITFS" cat --repo "$repo" images/disk~1:disk.img) "$mnt"/.history/images/disk/*_"$first"/disk.img && echo identical
 run "$GITFS" umount "$mnt"
 
 say "It is a git repository: the real git reads it"
