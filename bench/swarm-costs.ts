@@ -8,9 +8,12 @@
  * Chunks of a compressible image cross the wire deflated, as their committer stored them: a relay
  * inflates each to check it and stores the stream as it came (the rows "deflated").
  * A relay in the chain pays decode + check + store on the way in and encode + wire on the way
- * out (the wire figure counts both its ends). Usage (after `make build`):
+ * out (the wire figure counts both its ends). It runs with the malloc settings every gitfs
+ * process starts with (MALLOC_ENV, src/cli/node-flags.ts), starting itself again with them if
+ * they are missing. Usage (after `make build`):
  *   node dist/bench/swarm-costs.js [--mib 128]
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +21,7 @@ import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { deflateSync } from 'node:zlib';
+import { gitfsProcessEnv, MALLOC_ENV } from '../src/cli/node-flags.js';
 import { initCluster, loadMembership } from '../src/cluster/cluster-store.js';
 import { clientOptions, serverOptions } from '../src/cluster/tls.js';
 import { hashObject, type Oid } from '../src/objects/oid.js';
@@ -25,6 +29,12 @@ import { Repository } from '../src/repo/repository.js';
 import { SwarmConnection } from '../src/swarm/connection.js';
 import { LocalObjects } from '../src/swarm/local-objects.js';
 import { decodeMessage, encodeMessage, type WireObject } from '../src/swarm/messages.js';
+
+// glibc reads them only when a process starts.
+if (Object.entries(MALLOC_ENV).some(([k, v]) => process.env[k] !== v)) {
+  const again = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env: gitfsProcessEnv(process.env), stdio: 'inherit' });
+  process.exit(again.status ?? 1);
+}
 
 const { values: opt } = parseArgs({ options: { mib: { type: 'string', default: '128' } }, strict: true });
 const MIB = Number(opt.mib);

@@ -17,9 +17,9 @@ export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
  * environment that starts it. gitfs moves GiBs through blocks of about 1 MiB (a swarm message
  * joined from its TLS records, a pack's output): by default glibc maps each such block anew and
  * unmaps it when it is freed (above 128 KiB), and gives the freed top of its heap back beyond
- * 128 KiB, so the kernel faults in and zeroes every page of every block again; that was ~8 % of a
- * relay's CPU (`perf`). Blocks up to 32 MiB come from the heap, and up to 64 MiB of freed heap is
- * kept for the next ones (BENCHMARKS.md, "The swarm"). Two variables rather than one
+ * 128 KiB, so the kernel faults in and zeroes every page of every block again: the zeroing alone
+ * was 7 % of a relay's CPU (`perf`). Blocks up to 32 MiB come from the heap, and up to 64 MiB of
+ * freed heap is kept for the next ones (BENCHMARKS.md, "The swarm"). Two variables rather than one
  * GLIBC_TUNABLES: glibc writes into that one where it parses it, and a child started through
  * another program (`ip netns exec`) would get only its first setting. Children (git) inherit them.
  */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GITFS_BIN } from './cli.js';
 import { suiteDirs, type SuiteDirs } from './tmp.js';
-import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { gitfsProcessEnv, NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const READY_MS = 30_000;
 
@@ -45,7 +45,7 @@ export class TestMount {
   static async start(repo: string, path: string, extraArgs: readonly string[] = []): Promise<TestMount> {
     const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'mount', '--repo', repo, ...extraArgs, path], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' },
+      env: gitfsProcessEnv({ ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' }),
     });
     const m = new TestMount(repo, path, child);
     live.add(m);
