@@ -26,6 +26,7 @@ import { initCluster, loadMembership } from '../src/cluster/cluster-store.js';
 import { clientOptions, serverOptions } from '../src/cluster/tls.js';
 import { hashObject, type Oid } from '../src/objects/oid.js';
 import { Repository } from '../src/repo/repository.js';
+import { BlockPool } from '../src/swarm/block-pool.js';
 import { SwarmConnection } from '../src/swarm/connection.js';
 import { LocalObjects } from '../src/swarm/local-objects.js';
 import { decodeMessage, encodeMessage, type WireObject } from '../src/swarm/messages.js';
@@ -83,7 +84,7 @@ async function freshRepository(): Promise<Repository> {
 
 async function store(messages: WireObject[][]): Promise<void> {
   const repo = await freshRepository();
-  const local = new LocalObjects(repo, { flushBytes: 32 << 20, promisor: false });
+  const local = new LocalObjects(repo, { flushBytes: 32 << 20, promisor: false, pool: new BlockPool(48) });
   await Promise.all(messages.map((b) => local.addAll(b)));
   await local.close();
   await repo.close();
@@ -111,7 +112,7 @@ async function wire(raw = false): Promise<void> {
       });
       return;
     }
-    new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: false }, {
+    new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: false, pool: new BlockPool(48) }, {
       onMessage: (_c, m) => {
         if (m.kind === 'objects' && (received += m.objects.length) === objects.length) done();
       },
@@ -132,7 +133,7 @@ async function wire(raw = false): Promise<void> {
     await repo.close();
     return;
   }
-  const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true }, { onMessage: () => undefined, onClose: () => undefined });
+  const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true, pool: new BlockPool(48) }, { onMessage: () => undefined, onClose: () => undefined });
   for (const b of batches) {
     conn.send({ kind: 'objects', request: 1, objects: b, done: false });
     await conn.drained(4 << 20);

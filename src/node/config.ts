@@ -41,7 +41,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   announce: { intervalMs: 30_000, jitter: 0.2, debounceMs: 50, repeatMs: [200, 600, 1400, 3000], greetMs: 500, expireIntervals: 3, windowMs: 120_000 },
   staticPeers: [],
   policies: [],
-  swarm: { flushBytes: 32 << 20 },
+  swarm: { flushBytes: 16 << 20 },
   rollout: EMPTY_ROLLOUT,
 };
 

@@ -1,7 +1,7 @@
 /**
  * One Bloom filter over the ids of every pack a repository has open, so that an id held by none
  * (the usual case for a writer or a fetcher) costs one probe, not one per pack. A swarm node
- * finishes a pack every 32 MiB, so after a 512 MiB fetch an absent id was probed in some twenty.
+ * finishes a pack every 16 MiB, so after a 512 MiB fetch an absent id was probed in some forty.
  *
  * Invariant: every id of every covered pack passes (packs are immutable). Packs added are added
  * to the filter; when one goes, or the filter is past its capacity, it is rebuilt with room to

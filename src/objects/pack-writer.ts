@@ -48,7 +48,7 @@ export interface PackWriterOptions {
   readonly maxObjectsPerPack?: number;
   /**
    * Hash each pack as it is written (default true). False for writers whose packs stay well below
-   * maxObjectsPerPack (the swarm finishes one every 32 MiB): such a pack is read back for its
+   * maxObjectsPerPack (the swarm finishes one every 16 MiB): such a pack is read back for its
    * trailer anyway, and hashing it on the way out too would be a wasted pass.
    */
   readonly hashWhileWriting?: boolean;

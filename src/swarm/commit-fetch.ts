@@ -393,7 +393,7 @@ export class CommitFetch implements RequestOwner {
       this.progress.bytes += o.content.length;
       this.progress.objects++;
     }
-    void this.c.local.addAll(objects).catch((e: unknown) => this.stop((e as Error).message));
+    void this.c.local.addAll(objects, true).catch((e: unknown) => this.stop((e as Error).message));
     if (!done) return;
     if (p.piece !== undefined && p.wanted.size === 0) this.completed(p.piece, conn);
     else if (p.ahead) this.aheadMissed();

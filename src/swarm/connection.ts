@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import Wire from 'bittorrent-protocol';
 import type { NodeId } from '../cluster/node-id.js';
+import type { BlockPool } from './block-pool.js';
 import { FrameGuard } from './frame-guard.js';
 import { decodeMessage, encodeMessage, LIMITS, WireError, type SwarmMessage } from './messages.js';
 
@@ -38,7 +39,7 @@ export class SwarmConnection {
   constructor(
     private readonly socket: TLSSocket,
     readonly nodeId: NodeId,
-    private readonly o: { readonly infoHash: Buffer; readonly selfId: NodeId; readonly initiator: boolean },
+    private readonly o: { readonly infoHash: Buffer; readonly selfId: NodeId; readonly initiator: boolean; /** Blocks for large frames, both ways. */ readonly pool: BlockPool },
     private readonly handlers: ConnectionHandlers,
   ) {
     this.wire = new Wire();
@@ -54,7 +55,7 @@ export class SwarmConnection {
     }
     Extension.prototype.name = EXTENSION;
     this.wire.use(Extension);
-    const guard = new FrameGuard(LIMITS.messageBytes + 64);
+    const guard = new FrameGuard(LIMITS.messageBytes + 64, o.pool);
     socket.on('data', (chunk: Buffer) => this.incoming(guard, chunk));
     this.wire.on('drain', () => socket.resume());
     this.wire.pipe(socket);
@@ -136,17 +137,23 @@ export class SwarmConnection {
       // The whole BitTorrent frame in one buffer: length, message id 20 (extended), the extension's
       // id, then the message. wire.extended() would copy every message to put the id before it,
       // and pushes the 5-byte header apart from the payload: two socket writes, two TLS records.
-      const bytes = encodeMessage(m, FRAME_HEAD);
+      const bytes = encodeMessage(m, FRAME_HEAD, this.alloc);
       const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       frame.writeUInt32BE(frame.length - 4, 0);
       frame[4] = EXTENDED_MESSAGE;
       frame[5] = id;
       this.stats.sentBytes += frame.length - FRAME_HEAD;
-      this.wire._push(frame);
+      // Straight to the socket when nothing of the wire's own waits before it (order is kept):
+      // its callback says the TLS layer has taken the bytes (encrypted, or copied), so a block
+      // goes back to the pool then. Behind the wire's queue it is left to the collector.
+      if (this.wire._readableState.buffered > 0) this.wire._push(frame);
+      else this.socket.write(frame, (e) => e == null && this.o.pool.give(frame));
     } catch (e) {
       this.close(`sending ${m.kind} failed: ${(e as Error).message}`);
     }
   }
+
+  private readonly alloc = (bytes: number): Buffer => this.o.pool.take(bytes) ?? Buffer.allocUnsafe(bytes);
 
   /** Bytes sent and not yet written to the socket: in the wire (which the socket stops taking from when full) and in the socket. */
   private get queued(): number {

@@ -6,8 +6,10 @@
  * length over the limit, before the bytes arrive, and gives each complete frame as one buffer,
  * so the wire never joins. It is a plain function of the chunks, called from the socket's `data`
  * events: a stream between socket and wire cost a pass through Node's stream machinery for every
- * 16 KiB the TLS layer hands up.
+ * 16 KiB the TLS layer hands up. A frame large enough is assembled in a block of the pool
+ * (block-pool.ts), taken as soon as its length is known, and handed on to whoever handles it.
  */
+import type { BlockPool } from './block-pool.js';
 
 const HANDSHAKE_BYTES = 68;
 
@@ -19,8 +21,14 @@ export class FrameGuard {
   private inHeader = false;
   private parts: Buffer[] = [];
   private size = 0;
+  /** The block the current frame is being copied into, if it has one, and how much of it is filled. */
+  private block: Buffer | undefined;
+  private filled = 0;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly pool?: BlockPool,
+  ) {}
 
   /** The frames `chunk` completes, in order; throws FrameError at a length over the limit (nothing more may be fed then). */
   frames(chunk: Buffer): Buffer[] {
@@ -28,19 +36,31 @@ export class FrameGuard {
     let i = 0;
     while (i < chunk.length) {
       const n = Math.min(this.need, chunk.length - i);
-      this.parts.push(chunk.subarray(i, i + n));
-      this.size += n;
+      if (this.block !== undefined) {
+        chunk.copy(this.block, this.filled, i, i + n);
+        this.filled += n;
+      } else {
+        this.parts.push(chunk.subarray(i, i + n));
+        this.size += n;
+      }
       this.need -= n;
       i += n;
       if (this.need > 0) break;
-      const frame = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size);
+      const frame = this.block ?? (this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size));
+      this.block = undefined;
       if (this.inHeader) {
         // The 4-byte length just arrived: wait for the payload before passing the frame on.
         const length = frame.readUInt32BE(frame.length - 4);
         if (length > this.maxMessageBytes) throw new FrameError(`peer announced a message of ${length} bytes (limit ${this.maxMessageBytes})`);
         this.inHeader = false;
         if (length > 0) {
-          this.parts = [frame];
+          this.block = this.pool?.take(4 + length);
+          if (this.block !== undefined) {
+            frame.copy(this.block, 0, frame.length - 4);
+            this.filled = 4;
+            this.parts = [];
+            this.size = 0;
+          } else this.parts = [frame];
           this.need = length;
           continue;
         }

@@ -11,6 +11,11 @@
  * asking for objects that had just left memory, each then read back from disk (in one 8-node
  * run, one relay served most of what it passed on that way: BENCHMARKS.md). So at most about
  * 2 × flushBytes of content is held.
+ *
+ * Objects that came in a block of the pool (block-pool.ts) hold that block until their pack
+ * leaves memory; then it goes back to the pool. So that no view of it outlives that: read()
+ * gives copies of such objects, held() and arrival() give views that are good only until the
+ * caller next yields, and a caller that keeps one longer pins it (pin()).
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { isIncompressible } from '../objects/compress.js';
@@ -21,6 +26,7 @@ import { isChunkNode } from '../objects/raw-chunk-node.js';
 import { storedHint } from '../objects/stored-entry.js';
 import type { Repository } from '../repo/repository.js';
 import type { ObjectSource } from './closure.js';
+import type { BlockPool } from './block-pool.js';
 import { MetaCache } from './meta-cache.js';
 
 /** Commits and trees kept in memory: the chunk trees of ~10 GiB of images. */
@@ -47,6 +53,9 @@ export class LocalObjects implements ObjectSource {
   /** The objects written into `writer`, dropped from memory when it is finished. */
   private inWriter: Oid[] = [];
   private inWriterBytes = 0;
+  /** Blocks adopted with the objects written into `writer`, and with those in `recent`: released with them. */
+  private inWriterBlocks: Buffer[] = [];
+  private recentBlocks: Buffer[] = [];
   private chain: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
   /** Commits and trees read from the repository, served to every fetcher from memory. */
@@ -54,7 +63,7 @@ export class LocalObjects implements ObjectSource {
 
   constructor(
     private readonly repo: Repository,
-    private readonly o: { readonly flushBytes: number; /** Write promisor packs (the repository is partial). */ readonly promisor: boolean },
+    private readonly o: { readonly flushBytes: number; /** Write promisor packs (the repository is partial). */ readonly promisor: boolean; readonly pool: BlockPool },
   ) {}
 
   private closed = false;
@@ -106,13 +115,31 @@ export class LocalObjects implements ObjectSource {
     });
   }
 
-  /** The object if it is held in memory (received, and in the pack being written or the last one finished): no read, no promise. */
+  /**
+   * The object if it is held in memory (received, and in the pack being written or the last one
+   * finished): no read, no promise. Its buffers are good until the caller yields, unless pinned.
+   */
   held(oid: Oid): HeldObject | undefined {
     return this.pending.get(oid) ?? this.recent.get(oid);
   }
 
+  /** Keeps the buffers of `o` (from held() or arrival()) good until the returned function is called. */
+  pin(o: HeldObject): () => void {
+    const pinned = [o.content, o.zlib].filter((b): b is Buffer => b !== undefined && this.o.pool.retain(b));
+    return () => {
+      for (const b of pinned.splice(0)) this.o.pool.release(b);
+    };
+  }
+
+  /** The object, from memory or the repository; never a view of a pool block (it may be kept). */
   async read(oid: Oid): Promise<GitObject> {
-    return this.held(oid) ?? this.meta.read(oid, this.readStored);
+    const held = this.held(oid);
+    if (held === undefined) return this.meta.read(oid, this.readStored);
+    const copy = (b: Buffer): Buffer => (this.o.pool.owns(b) ? Buffer.from(b) : b);
+    const out: HeldObject = { type: held.type, content: copy(held.content) };
+    if (held.zlib !== undefined) out.zlib = copy(held.zlib);
+    if (held.stored !== undefined) out.stored = held.stored;
+    return out;
   }
 
   /** Read to be served (a peer checks what it gets): CRC-checked out of a pack, deflated entries with their zlib stream. */
@@ -123,7 +150,11 @@ export class LocalObjects implements ObjectSource {
    * object that came deflated is stored as its zlib stream, as it is; the writer's own deflate of
    * one that did not is kept with it, so that either goes on deflated to the next peer.
    */
-  addAll(objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer; readonly zlib?: Buffer | undefined; readonly stored?: boolean | undefined }[]): Promise<void> {
+  addAll(
+    objects: readonly { readonly oid: Oid; readonly type: ObjectType; readonly content: Buffer; readonly zlib?: Buffer | undefined; readonly stored?: boolean | undefined }[],
+    /** The objects are views of one message's block, which nothing else keeps a view of: it is adopted, and released with their pack. */
+    lent = false,
+  ): Promise<void> {
     if (this.closed) return Promise.reject(new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored'));
     const fresh = objects.filter((o) => !this.pending.has(o.oid));
     for (const o of fresh) {
@@ -132,8 +163,12 @@ export class LocalObjects implements ObjectSource {
       for (const waiter of this.arrivals.get(o.oid) ?? []) waiter(held);
     }
     if (fresh.length === 0) return Promise.resolve();
+    const first = fresh[0] as { readonly content: Buffer; readonly zlib?: Buffer | undefined };
+    const view = first.zlib ?? first.content;
+    const block = lent && this.o.pool.adopt(view) ? view : undefined;
     return this.serial(async () => {
       let written = 0;
+      if (block !== undefined) this.inWriterBlocks.push(block);
       try {
         // Packs end every flushBytes, far below a pack's object cap: each is hashed once, read back.
         this.writer ??= await this.repo.newPackWriter({ promisor: this.o.promisor, hashWhileWriting: false });
@@ -181,9 +216,11 @@ export class LocalObjects implements ObjectSource {
   private async finishPack(): Promise<void> {
     const writer = this.writer;
     const written = this.inWriter;
+    const blocks = this.inWriterBlocks;
     this.writer = undefined;
     this.inWriter = [];
     this.inWriterBytes = 0;
+    this.inWriterBlocks = [];
     if (writer === undefined) return;
     const recent = new Map<Oid, HeldObject>();
     try {
@@ -197,7 +234,14 @@ export class LocalObjects implements ObjectSource {
       // Durable now (and held as `recent` until the next pack), or lost with the failed pack.
       this.drop(written);
       this.recent = recent;
+      this.releaseRecent(blocks);
     }
+  }
+
+  /** The blocks of the objects that leave memory go back to the pool; `next` are those of the new `recent`. */
+  private releaseRecent(next: Buffer[]): void {
+    for (const b of this.recentBlocks) this.o.pool.release(b);
+    this.recentBlocks = next;
   }
 
   private serial(step: () => Promise<void>): Promise<void> {
@@ -215,6 +259,7 @@ export class LocalObjects implements ObjectSource {
     this.flushTimer = undefined;
     await this.flush().catch(() => undefined);
     this.recent = new Map();
+    this.releaseRecent([]);
   }
 }
 

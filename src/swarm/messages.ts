@@ -7,7 +7,7 @@
 import { inflateSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { isObjectType, OID_BYTES, oidFromBytes, oidToBytes, type ObjectType, type Oid } from '../objects/oid.js';
-import { decodeObjects, encodeObjects } from './objects-codec.js';
+import { decodeObjects, encodeObjects, type Allocate } from './objects-codec.js';
 
 /** The wire schema (docs/PROTOCOL.md "Swarm wire"). */
 export const SCHEMA = `
@@ -107,10 +107,13 @@ export class WireError extends Error {
 
 const REASONS: readonly RejectReason[] = ['busy', 'missing', 'refused'];
 
-/** The message's bytes, after `headroom` bytes left for the caller (the wire's extension id: sent without another copy). */
-export function encodeMessage(m: SwarmMessage, headroom = 0): Uint8Array {
+/**
+ * The message's bytes, after `headroom` bytes left for the caller (the wire's extension id: sent
+ * without another copy); an `objects` message in a buffer from `alloc`.
+ */
+export function encodeMessage(m: SwarmMessage, headroom = 0, alloc?: Allocate): Uint8Array {
   let bytes: Uint8Array;
-  if (m.kind === 'objects') bytes = encodeObjects(m.request, m.objects, m.done, headroom);
+  if (m.kind === 'objects') bytes = encodeObjects(m.request, m.objects, m.done, headroom, alloc);
   else {
     const body = encodeGeneric(m);
     bytes = Buffer.allocUnsafe(headroom + body.length);

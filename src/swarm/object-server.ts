@@ -126,25 +126,30 @@ export class ObjectServer {
     const missing: Oid[] = [];
     const refused: Oid[] = [];
     let batch: WireObject[] = [];
+    /** Unpins the buffers of the objects in `batch` (held in memory), once encoded. */
+    let pins: (() => void)[] = [];
     let bytes = 0;
     const flush = async (done: boolean): Promise<void> => {
       conn.send({ kind: 'objects', request, objects: batch, done });
+      for (const unpin of pins) unpin();
       this.stats.uploadedObjects += batch.length;
       this.stats.uploadedBytes += bytes;
       batch = [];
+      pins = [];
       bytes = 0;
       await conn.drained(QUEUED_BYTES);
     };
-    // Objects held in memory (a relay passing on what it just received) are taken as they are;
-    // reads run READ_AHEAD at a time (each a pack read and a CRC check: ObjectDatabase.readToServe).
-    const reads = oids.map((oid) => ({ oid, obj: undefined as HeldObject | undefined | Promise<HeldObject | undefined> }));
+    // Objects held in memory (a relay passing on what it just received) are taken as they are when
+    // their turn comes, and pinned until encoded; reads of the others run READ_AHEAD at a time (each
+    // a pack read and a CRC check: ObjectDatabase.readToServe).
+    // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
+    // A read that fails (a damaged copy) counts as missing; none is left unobserved if the loop stops early.
+    const fromStore = (oid: Oid): Promise<HeldObject | undefined> =>
+      (async () => (this.c.local.hasNow(oid) || (await this.c.local.has(oid)) ? this.c.local.read(oid) : undefined))().catch(() => undefined);
+    const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<HeldObject | undefined> | undefined }));
     const start = (i: number): void => {
       const r = reads[i];
-      if (r === undefined) return;
-      r.obj = this.c.local.held(r.oid);
-      // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
-      // A read that fails (a damaged copy) counts as missing; none is left unobserved if the loop stops early.
-      r.obj ??= (async () => (this.c.local.hasNow(r.oid) || (await this.c.local.has(r.oid)) ? this.c.local.read(r.oid) : undefined))().catch(() => undefined);
+      if (r !== undefined && this.c.local.held(r.oid) === undefined) r.obj = fromStore(r.oid);
     };
     // Asked ahead: an object on its way here (a want of this node's own fetch names it) is waited
     // for, in order, once what came before it has been sent, until AHEAD_WAIT_MS pass with none arriving.
@@ -157,19 +162,24 @@ export class ObjectServer {
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {
-      const { oid, obj: next } = reads[i] as { oid: Oid; obj: HeldObject | undefined | Promise<HeldObject | undefined> };
+      const { oid, obj: reading } = reads[i] as { oid: Oid; obj: Promise<HeldObject | undefined> | undefined };
       start(i + READ_AHEAD);
-      let obj = next instanceof Promise ? await next : next;
+      let obj = this.c.local.held(oid) ?? (await (reading ?? fromStore(oid)));
       if (obj === undefined && ahead && !cancelled() && conn.isOpen) obj = await arrival(oid);
+      const unpin = obj === undefined ? undefined : this.c.local.pin(obj);
       if (cancelled() || !conn.isOpen) {
+        unpin?.();
+        for (const u of pins) u();
         await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
         return;
       }
-      if (obj === undefined || !allowed(obj.type)) {
+      if (obj === undefined || unpin === undefined || !allowed(obj.type)) {
+        unpin?.();
         missing.push(oid);
         continue;
       }
       if (obj.content.length > MAX_OBJECT_BYTES) {
+        unpin();
         refused.push(oid);
         continue;
       }
@@ -177,6 +187,7 @@ export class ObjectServer {
       const size = obj.zlib?.length ?? obj.content.length;
       if (bytes + size > BATCH_BYTES && batch.length > 0) await flush(false);
       batch.push({ oid, type: obj.type, content: obj.content, zlib: obj.zlib, stored: obj.stored });
+      pins.push(unpin);
       bytes += size;
     }
     await flush(true);

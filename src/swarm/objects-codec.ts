@@ -40,12 +40,16 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/** The protobuf encoding of an `objects` SwarmMessage, in one buffer, after `headroom` bytes left for the caller. */
+/** Where an encoded message goes: a buffer of exactly `bytes` bytes. */
+export type Allocate = (bytes: number) => Buffer;
+
+/** The protobuf encoding of an `objects` SwarmMessage, in one buffer from `alloc`, after `headroom` bytes left for the caller. */
 export function encodeObjects(
   request: number,
   objects: readonly { readonly oid: Oid; readonly type: string; readonly content: Uint8Array; readonly zlib?: Uint8Array | undefined; readonly stored?: boolean | undefined }[],
   done: boolean,
   headroom = 0,
+  alloc: Allocate = Buffer.allocUnsafe,
 ): Buffer {
   const sizes = new Array<number>(objects.length);
   let body = (request === 0 ? 0 : 1 + varintBytes(request)) + (done ? 2 : 0);
@@ -58,7 +62,7 @@ export function encodeObjects(
     sizes[i] = size;
     body += 1 + varintBytes(size) + size;
   });
-  const out = Buffer.allocUnsafe(headroom + 1 + varintBytes(body) + body);
+  const out = alloc(headroom + 1 + varintBytes(body) + body);
   out[headroom] = OBJECTS_TAG;
   let pos = writeVarint(out, headroom + 1, body);
   if (request !== 0) {

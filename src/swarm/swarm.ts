@@ -22,6 +22,7 @@ import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { Semaphore } from '../util/semaphore.js';
+import { BLOCK_BYTES, BlockPool } from './block-pool.js';
 import type { Closure } from './closure.js';
 import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
@@ -87,6 +88,8 @@ function fetchKey(commit: Oid, history: number, blobs: boolean): string {
 export class Swarm {
   readonly local: LocalObjects;
   readonly transfers: Transfers;
+  /** Memory for large messages, both ways (block-pool.ts). */
+  private readonly pool: BlockPool;
   /** Decoded trees shared by every closure walk. */
   private readonly trees = new TreeCache();
   readonly server: ObjectServer;
@@ -116,7 +119,11 @@ export class Swarm {
     private readonly c: SwarmComponents,
     private readonly o: SwarmOptions,
   ) {
-    this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand') });
+    // Blocks come back a pack's worth at a time (LocalObjects holds two packs' worth), while
+    // messages in flight take and give back a few: the pool keeps enough that a transfer, once
+    // its first packs are done, makes no new block (BENCHMARKS.md).
+    this.pool = new BlockPool(Math.ceil((2 * o.flushBytes) / BLOCK_BYTES) + 16);
+    this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand'), pool: this.pool });
     this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()));
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log, now: () => c.clock.now() });
     this.reading = {
@@ -136,7 +143,7 @@ export class Swarm {
       socket.destroy();
       return;
     }
-    this.adopt(new SwarmConnection(socket, peer.nodeId as NodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: false }, this.handlers));
+    this.adopt(new SwarmConnection(socket, peer.nodeId as NodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: false, pool: this.pool }, this.handlers));
   }
 
   private readonly handlers = {
@@ -205,7 +212,7 @@ export class Swarm {
           socket.destroy();
           return resolve(undefined);
         }
-        const conn = new SwarmConnection(socket, peer.nodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: true }, this.handlers);
+        const conn = new SwarmConnection(socket, peer.nodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: true, pool: this.pool }, this.handlers);
         this.adopt(conn);
         resolve(conn);
       });

@@ -121,6 +121,7 @@ const imp = (p) => import(new URL(p, dist).href);
 const { loadMembership } = await imp('src/cluster/cluster-store.js');
 const { serverOptions, peerNode } = await imp('src/cluster/tls.js');
 const { SwarmConnection } = await imp('src/swarm/connection.js');
+const { BlockPool } = await imp('src/swarm/block-pool.js');
 const { Repository } = await imp('src/repo/repository.js');
 const { walkClosure } = await imp('src/swarm/closure.js');
 const log = (event, f = {}) => process.stdout.write(JSON.stringify({ t: Date.now(), event, ...f }) + '\\n');
@@ -178,7 +179,7 @@ const server = createServer(serverOptions(identity, trust), (socket) => {
     const peer = peerNode(socket, trust, Date.now());
     if (peer === undefined || first[0] !== 19) { log('refused', {}); socket.destroy(); return; }
     log('connection', { peer: peer.nodeId });
-    new SwarmConnection(socket, peer.nodeId, { infoHash, selfId: identity.nodeId, initiator: false }, handlers);
+    new SwarmConnection(socket, peer.nodeId, { infoHash, selfId: identity.nodeId, initiator: false, pool: new BlockPool(8) }, handlers);
     socket.resume();
   });
 });

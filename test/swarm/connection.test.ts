@@ -6,6 +6,7 @@ import { initCluster, loadMembership } from '../../src/cluster/cluster-store.js'
 import { clientOptions, serverOptions } from '../../src/cluster/tls.js';
 import { hashObject } from '../../src/objects/oid.js';
 import { Repository } from '../../src/repo/repository.js';
+import { BlockPool } from '../../src/swarm/block-pool.js';
 import { SwarmConnection } from '../../src/swarm/connection.js';
 import type { WireObject } from '../../src/swarm/messages.js';
 import { pseudoRandomBytes } from '../support/data.js';
@@ -27,7 +28,7 @@ describe('swarm connection', function () {
     let peerSocket: TLSSocket | undefined;
     const server = createServer(serverOptions(identity, trust), (socket) => {
       peerSocket = socket;
-      new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: false }, {
+      new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: false, pool: new BlockPool(8) }, {
         onMessage: (_c, m) => void (m.kind === 'objects' && (received += m.objects.length)),
         onClose: () => undefined,
       });
@@ -37,7 +38,7 @@ describe('swarm connection', function () {
       const s = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ...clientOptions(identity, trust) }, () => resolve(s));
       s.once('error', reject);
     });
-    const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true }, { onMessage: () => undefined, onClose: () => undefined });
+    const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true, pool: new BlockPool(8) }, { onMessage: () => undefined, onClose: () => undefined });
     try {
       // Handshakes done: a small message goes through.
       const one = pseudoRandomBytes(100, 'one');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { Repository } from '../../src/repo/repository.js';
+import { BlockPool } from '../../src/swarm/block-pool.js';
 import { LocalObjects } from '../../src/swarm/local-objects.js';
 import { tempDir, cleanupTempDirs } from '../support/tmp.js';
 
@@ -20,7 +21,7 @@ describe('objects received from peers (local-objects.ts)', function () {
 
   it('holds the pack being written and the last one finished in memory, and reads older ones from the repository', async () => {
     const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
-    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false });
+    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false, pool: new BlockPool(8) });
     try {
       // Three packs of 64 KiB (eight 8 KiB blobs each), then two blobs in a pack not yet finished.
       const packs = Array.from({ length: 3 }, () => Array.from({ length: 8 }, () => blob(8192)));
@@ -52,9 +53,53 @@ describe('objects received from peers (local-objects.ts)', function () {
     }
   });
 
+  it('holds the block a message came in while its objects are held, pinned or not, and gives copies to read()', async () => {
+    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
+    const pool = new BlockPool(8, true);
+    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false, pool });
+    try {
+      // One message of eight 8 KiB blobs, its objects views of one block (as FrameGuard makes them).
+      const block = pool.take(9 * 8192) as Buffer;
+      const lent = Array.from({ length: 8 }, (_, i) => {
+        const content = block.subarray(i * 8192, (i + 1) * 8192);
+        randomBytes(8192).copy(content);
+        return { oid: hashObject('blob', content), type: 'blob' as const, content };
+      });
+      const originals = lent.map((o) => Buffer.from(o.content));
+      await local.addAll(lent, true);
+      const copy = await local.read(lent[0]?.oid as Oid);
+      assert.equal(pool.owns(copy.content), false, 'read() gives a copy');
+      const unpin = local.pin(local.held(lent[1]?.oid as Oid) as never);
+
+      // 64 KiB: their pack is finished, the last one, still held.
+      assert.equal(pool.owns(block), true);
+      assert.deepEqual(local.held(lent[2]?.oid as Oid)?.content, originals[2]);
+      // The next pack finishes: they leave memory, but a pin keeps the block until it is dropped.
+      await local.addAll(Array.from({ length: 8 }, () => blob(8192)));
+      assert.equal(local.held(lent[2]?.oid as Oid), undefined);
+      assert.equal(pool.owns(block), true, 'pinned');
+      unpin();
+      assert.equal(pool.owns(block), false, 'given back once the last reference went');
+      assert.equal(block[0], 0xdd);
+      assert.deepEqual(copy.content, originals[0], 'the copy read before is intact');
+      for (const [i, o] of lent.entries()) assert.deepEqual((await local.read(o.oid)).content, originals[i]);
+      // A message not lent (a reader keeps it) is never given back.
+      const kept = pool.take(9 * 8192) as Buffer;
+      const unlent = { oid: hashObject('blob', kept.subarray(0, 8192)), type: 'blob' as const, content: kept.subarray(0, 8192) };
+      await local.addAll([unlent]);
+      for (let i = 0; i < 2; i++) await local.addAll(Array.from({ length: 8 }, () => blob(8192)));
+      assert.equal(local.held(unlent.oid), undefined);
+      assert.equal(pool.owns(kept), true);
+      execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   it('stores an object that came deflated as its zlib stream, as it is, keeps its own deflate of one that did not, and marks what it stores uncompressed, to pass each on so', async () => {
     const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
-    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false });
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
     try {
       const text = (seed: string): Buffer => Buffer.from(Array.from({ length: 600 }, (_, i) => `${seed} module ${i % 17} firmware`).join('\n'));
       const came = text('came deflated');

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
+import { BLOCK_BYTES, BlockPool, MIN_POOLED_BYTES } from '../../src/swarm/block-pool.js';
 import { FrameError, FrameGuard } from '../../src/swarm/frame-guard.js';
 import { decodeObjects } from '../../src/swarm/objects-codec.js';
 import { decodeMessage, encodeMessage, LIMITS, SCHEMA, WireError, type SwarmMessage, type WantKind } from '../../src/swarm/messages.js';
@@ -180,8 +181,8 @@ describe('swarm/messages', () => {
   });
 });
 
-function frames(input: readonly Buffer[], limit: number): { out: Buffer[]; error?: Error } {
-  const guard = new FrameGuard(limit);
+function frames(input: readonly Buffer[], limit: number, pool?: BlockPool): { out: Buffer[]; error?: Error } {
+  const guard = new FrameGuard(limit, pool);
   const out: Buffer[] = [];
   try {
     for (const b of input) out.push(...guard.frames(b));
@@ -209,6 +210,22 @@ describe('swarm/frame-guard', () => {
       const { out, error } = frames(pieces, 1 << 20);
       assert.equal(error, undefined);
       assert.deepEqual(out, [handshake, ...messages.map(frame)], `cut every ${cut} bytes`);
+    }
+  });
+
+  it('assembles each frame of a pooled size in a block of the pool, the same bytes, each in its own block', () => {
+    const handshake = randomBytes(68);
+    const messages = [randomBytes(10), randomBytes(MIN_POOLED_BYTES - 4), randomBytes(MIN_POOLED_BYTES - 5), randomBytes(300_000), randomBytes(BLOCK_BYTES - 4), randomBytes(BLOCK_BYTES - 3)];
+    const stream = Buffer.concat([handshake, ...messages.map(frame)]);
+    for (const cut of [999, 16 << 10, stream.length]) {
+      const pool = new BlockPool(8);
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += cut) pieces.push(stream.subarray(i, i + cut));
+      const { out, error } = frames(pieces, 2 * BLOCK_BYTES, pool);
+      assert.equal(error, undefined);
+      assert.deepEqual(out, [handshake, ...messages.map(frame)], `cut every ${cut} bytes`);
+      assert.deepEqual(out.map((f) => pool.owns(f)), [false, false, true, false, true, true, false]);
+      assert.equal(new Set(out.filter((f) => pool.owns(f)).map((f) => f.buffer)).size, 3);
     }
   });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { Repository } from '../../src/repo/repository.js';
+import { BlockPool } from '../../src/swarm/block-pool.js';
 import type { SwarmConnection } from '../../src/swarm/connection.js';
 import { LocalObjects } from '../../src/swarm/local-objects.js';
 import type { SwarmMessage } from '../../src/swarm/messages.js';
@@ -39,7 +40,7 @@ describe('serving wants (object-server.ts)', function () {
 
   async function server(): Promise<{ local: LocalObjects; server: ObjectServer; close: () => Promise<void> }> {
     const repo = await Repository.init(join(tempDir('object-server'), 'repo'));
-    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false });
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
     const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
     const server = new ObjectServer({ local, transfers, log: silentLogger, now: () => Date.now() });
     return { local, server, close: async () => (await local.close(), await repo.close()) };
