@@ -143,11 +143,15 @@ export class SwarmConnection {
       frame[4] = EXTENDED_MESSAGE;
       frame[5] = id;
       this.stats.sentBytes += frame.length - FRAME_HEAD;
-      // Straight to the socket when nothing of the wire's own waits before it (order is kept):
-      // its callback says the TLS layer has taken the bytes (encrypted, or copied), so a block
-      // goes back to the pool then. Behind the wire's queue it is left to the collector.
-      if (this.wire._readableState.buffered > 0) this.wire._push(frame);
-      else this.socket.write(frame, (e) => e == null && this.o.pool.give(frame));
+      // Behind anything of the wire's own that waits (the handshakes), through the wire, in order
+      // (a block sent so is left to the collector); otherwise straight to the socket, one write at
+      // a time (writeNext).
+      if (this.outbox.length === 0 && !this.writing && this.wire._readableState.buffered > 0) this.wire._push(frame);
+      else {
+        this.outbox.push(frame);
+        this.outboxBytes += frame.length;
+        this.writeNext();
+      }
     } catch (e) {
       this.close(`sending ${m.kind} failed: ${(e as Error).message}`);
     }
@@ -155,9 +159,34 @@ export class SwarmConnection {
 
   private readonly alloc = (bytes: number): Buffer => this.o.pool.take(bytes) ?? Buffer.allocUnsafe(bytes);
 
-  /** Bytes sent and not yet written to the socket: in the wire (which the socket stops taking from when full) and in the socket. */
+  /**
+   * Frames to write, one at a time: Node joins the writes queued on a socket into one new buffer
+   * before TLS encrypts them, a copy of every byte (and fresh memory each time; BENCHMARKS.md).
+   * One write in flight keeps the kernel's send buffer full all the same: it completes when the
+   * kernel has taken the bytes. Its callback says TLS has taken them (encrypted, or copied), so
+   * a frame's block goes back to the pool then.
+   */
+  private readonly outbox: Buffer[] = [];
+  private outboxBytes = 0;
+  private writing = false;
+
+  private writeNext(): void {
+    if (this.writing || this.closed) return;
+    const frame = this.outbox.shift();
+    if (frame === undefined) return;
+    this.outboxBytes -= frame.length;
+    this.writing = true;
+    this.socket.write(frame, (e) => {
+      this.writing = false;
+      if (e != null) return;
+      this.o.pool.give(frame);
+      this.writeNext();
+    });
+  }
+
+  /** Bytes sent and not yet written to the socket: in the wire (which the socket stops taking from when full), waiting to be written, and in the socket. */
   private get queued(): number {
-    return this.wire._readableState.buffered + this.socket.writableLength;
+    return this.wire._readableState.buffered + this.outboxBytes + this.socket.writableLength;
   }
 
   /**

@@ -55,6 +55,8 @@ describe('swarm connection', function () {
       const waiting = conn.drained(4 << 20).then(() => (drained = true));
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(drained, false, 'drained() resolved while the peer read nothing');
+      // One write at a time in the socket: Node would join queued writes into a new buffer (a copy).
+      assert.ok(socket.writableLength <= (1 << 20) + 1024, `${socket.writableLength} bytes queued in the socket`);
       (peerSocket as TLSSocket).resume();
       await waiting;
       for (let i = 0; i < 1000 && received < 65; i++) await new Promise((r) => setTimeout(r, 10));
