@@ -16,9 +16,9 @@ declare module 'bittorrent-protocol' {
     handshake(infoHash: string | Uint8Array, peerId: string | Uint8Array, extensions?: Record<string, boolean>): void;
     /**
      * Internal (v5): queues `frame`, a whole BitTorrent message with its length prefix, as it is.
-     * gitfs sends its extension messages through it, each built in one buffer with the extension
-     * id in place, because extended() copies each payload to prepend that byte and pushes the
-     * header apart from it (docs/DEPENDENCIES.md).
+     * gitfs sends its extension messages through it while the wire's own (its handshakes) wait,
+     * each built in one buffer with the extension id in place, because extended() copies each
+     * payload to prepend that byte and pushes the header apart from it (docs/DEPENDENCIES.md).
      */
     _push(frame: Uint8Array): void;
     /**
