@@ -194,7 +194,9 @@ export class CommitFetch implements RequestOwner {
     let held = t.held;
     for (let round = 0; this.o.blobs && !t.complete; round++) {
       this.check();
-      this.fill(closure);
+      // While this node's disk is behind, no more is asked for, and no peer is blamed for the wait.
+      if (this.c.local.backlogged) lastProgress = this.c.now();
+      else this.fill(closure);
       if (t.held !== held) {
         held = t.held;
         lastProgress = this.c.now();

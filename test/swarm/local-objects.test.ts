@@ -97,6 +97,23 @@ describe('objects received from peers (local-objects.ts)', function () {
     }
   });
 
+  it('says it is backlogged while four packs\' worth waits to reach a finished pack, and no longer once they are written', async () => {
+    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false, pool: new BlockPool(8) });
+    try {
+      // Messages arrive faster than the store writes them: each is held at once, written in turn.
+      const stored = Array.from({ length: 5 }, () => local.addAll(Array.from({ length: 8 }, () => blob(8192))));
+      assert.equal(local.backlogged, true);
+      await Promise.all(stored);
+      assert.equal(local.backlogged, false);
+      await local.addAll(Array.from({ length: 4 }, () => blob(8192)));
+      assert.equal(local.backlogged, false);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   it('stores an object that came deflated as its zlib stream, as it is, keeps its own deflate of one that did not, and marks what it stores uncompressed, to pass each on so', async () => {
     const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
     const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
