@@ -21,9 +21,8 @@ export class FrameGuard {
   private inHeader = false;
   private parts: Buffer[] = [];
   private size = 0;
-  /** The block the current frame is being copied into, if it has one, and how much of it is filled. */
+  /** The block the current frame is being copied into, if it has one (exactly the frame's size: `need` bytes of it are still to come). */
   private block: Buffer | undefined;
-  private filled = 0;
 
   constructor(
     private readonly maxMessageBytes: number,
@@ -36,10 +35,8 @@ export class FrameGuard {
     let i = 0;
     while (i < chunk.length) {
       const n = Math.min(this.need, chunk.length - i);
-      if (this.block !== undefined) {
-        chunk.copy(this.block, this.filled, i, i + n);
-        this.filled += n;
-      } else {
+      if (this.block !== undefined) chunk.copy(this.block, this.block.length - this.need, i, i + n);
+      else {
         this.parts.push(chunk.subarray(i, i + n));
         this.size += n;
       }
@@ -57,7 +54,6 @@ export class FrameGuard {
           this.block = this.pool?.take(4 + length);
           if (this.block !== undefined) {
             frame.copy(this.block, 0, frame.length - 4);
-            this.filled = 4;
             this.parts = [];
             this.size = 0;
           } else this.parts = [frame];

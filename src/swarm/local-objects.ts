@@ -25,8 +25,8 @@ import type { PackWriter } from '../objects/pack-writer.js';
 import { isChunkNode } from '../objects/raw-chunk-node.js';
 import { storedHint } from '../objects/stored-entry.js';
 import type { Repository } from '../repo/repository.js';
-import type { ObjectSource } from './closure.js';
 import type { BlockPool } from './block-pool.js';
+import type { ObjectSource } from './closure.js';
 import { MetaCache } from './meta-cache.js';
 
 /** Commits and trees kept in memory: the chunk trees of ~10 GiB of images. */

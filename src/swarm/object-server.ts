@@ -166,15 +166,15 @@ export class ObjectServer {
       start(i + READ_AHEAD);
       let obj = this.c.local.held(oid) ?? (await (reading ?? fromStore(oid)));
       if (obj === undefined && ahead && !cancelled() && conn.isOpen) obj = await arrival(oid);
-      const unpin = obj === undefined ? undefined : this.c.local.pin(obj);
+      const unpin = obj === undefined ? () => undefined : this.c.local.pin(obj);
       if (cancelled() || !conn.isOpen) {
-        unpin?.();
+        unpin();
         for (const u of pins) u();
         await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
         return;
       }
-      if (obj === undefined || unpin === undefined || !allowed(obj.type)) {
-        unpin?.();
+      if (obj === undefined || !allowed(obj.type)) {
+        unpin();
         missing.push(oid);
         continue;
       }

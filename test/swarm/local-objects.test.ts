@@ -15,14 +15,24 @@ const blob = (bytes: number): { oid: Oid; type: 'blob'; content: Buffer } => {
   return { oid: hashObject('blob', content), type: 'blob', content };
 };
 
+/** `test` on a fresh repository's LocalObjects (packs of `flushBytes`), both closed after it, whatever happens. */
+async function withStore(flushBytes: number, pool: BlockPool, test: (local: LocalObjects, repo: Repository) => Promise<void>): Promise<void> {
+  const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
+  const local = new LocalObjects(repo, { flushBytes, promisor: false, pool });
+  try {
+    await test(local, repo);
+  } finally {
+    await local.close();
+    await repo.close();
+  }
+}
+
 describe('objects received from peers (local-objects.ts)', function () {
   this.timeout(60_000);
   after(cleanupTempDirs);
 
   it('holds the pack being written and the last one finished in memory, and reads older ones from the repository', async () => {
-    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
-    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false, pool: new BlockPool(8) });
-    try {
+    await withStore(64 << 10, new BlockPool(8), async (local, repo) => {
       // Three packs of 64 KiB (eight 8 KiB blobs each), then two blobs in a pack not yet finished.
       const packs = Array.from({ length: 3 }, () => Array.from({ length: 8 }, () => blob(8192)));
       for (const objects of packs) await local.addAll(objects);
@@ -47,17 +57,12 @@ describe('objects received from peers (local-objects.ts)', function () {
       assert.deepEqual(held(unfinished), [false, false], 'nothing is held once closed');
       execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
       assert.equal(execFileSync('git', ['--git-dir', repo.gitDir, 'count-objects', '-v']).toString().match(/^in-pack: (\d+)$/m)?.[1], '26');
-    } finally {
-      await local.close();
-      await repo.close();
-    }
+    });
   });
 
   it('holds the block a message came in while its objects are held, pinned or not, and gives copies to read()', async () => {
-    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
     const pool = new BlockPool(8, true);
-    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false, pool });
-    try {
+    await withStore(64 << 10, pool, async (local, repo) => {
       // One message of eight 8 KiB blobs, its objects views of one block (as FrameGuard makes them).
       const block = pool.take(9 * 8192) as Buffer;
       const lent = Array.from({ length: 8 }, (_, i) => {
@@ -91,16 +96,11 @@ describe('objects received from peers (local-objects.ts)', function () {
       assert.equal(local.held(unlent.oid), undefined);
       assert.equal(pool.owns(kept), true);
       execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
-    } finally {
-      await local.close();
-      await repo.close();
-    }
+    });
   });
 
   it('says it is backlogged while four packs\' worth waits to reach a finished pack, and no longer once they are written', async () => {
-    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
-    const local = new LocalObjects(repo, { flushBytes: 64 << 10, promisor: false, pool: new BlockPool(8) });
-    try {
+    await withStore(64 << 10, new BlockPool(8), async (local) => {
       // Messages arrive faster than the store writes them: each is held at once, written in turn.
       const stored = Array.from({ length: 5 }, () => local.addAll(Array.from({ length: 8 }, () => blob(8192))));
       assert.equal(local.backlogged, true);
@@ -108,16 +108,11 @@ describe('objects received from peers (local-objects.ts)', function () {
       assert.equal(local.backlogged, false);
       await local.addAll(Array.from({ length: 4 }, () => blob(8192)));
       assert.equal(local.backlogged, false);
-    } finally {
-      await local.close();
-      await repo.close();
-    }
+    });
   });
 
   it('stores an object that came deflated as its zlib stream, as it is, keeps its own deflate of one that did not, and marks what it stores uncompressed, to pass each on so', async () => {
-    const repo = await Repository.init(join(tempDir('local-objects'), 'repo'));
-    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
-    try {
+    await withStore(1 << 20, new BlockPool(8), async (local, repo) => {
       const text = (seed: string): Buffer => Buffer.from(Array.from({ length: 600 }, (_, i) => `${seed} module ${i % 17} firmware`).join('\n'));
       const came = text('came deflated');
       // A stream at level 9 with a window of 512 bytes: not what gitfs's own deflate would make of it.
@@ -151,9 +146,6 @@ describe('objects received from peers (local-objects.ts)', function () {
       const served = await repo.objects.readToServe(c.oid);
       assert.deepEqual([served.zlib, served.stored], [undefined, true]);
       assert.equal((await repo.objects.readToServe(a.oid)).stored, undefined);
-    } finally {
-      await local.close();
-      await repo.close();
-    }
+    });
   });
 });
