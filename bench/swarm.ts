@@ -38,6 +38,7 @@
  *                            [--cpu-prof DIR]   (every daemon writes a V8 CPU profile there when it stops)
  *                            [--warm-mib N]   (every daemon first fetches an image of N MiB, not timed)
  *                            [--image-from DIR]   (the image is an ext4 file system made from DIR)
+ *                            [--chunk-size SIZE]   (every node's repository made by `gitfs init --chunk-size SIZE`)
  *                            [--daemon-flags="--flag ..."]   (more node/V8 flags for every daemon; with =)
  */
 import { execFile } from 'node:child_process';
@@ -65,6 +66,7 @@ const { values: opt } = parseArgs({
     'change-at-mib': { type: 'string' },
     'warm-mib': { type: 'string', default: '0' },
     'image-from': { type: 'string' },
+    'chunk-size': { type: 'string' },
     skip: { type: 'string', default: '' },
     'daemon-logs': { type: 'string' },
     'cpu-prof': { type: 'string' },
@@ -97,6 +99,8 @@ const CHANGE_AT_MIB =
 const SKIP = new Set((opt.skip ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
 for (const s of SKIP) if (!['http', 'aria2', 'gitfs', 'rsync'].includes(s)) fail(`--skip takes http, aria2, gitfs, rsync; not ${s}`);
 const OUT = opt.out;
+/** `gitfs init --chunk-size` for every node's repository (the default chunking without). */
+const CHUNK_SIZE = opt['chunk-size'];
 /** Directory for every daemon's stderr (n<i>-<N>.log), to look into a run; with --verbose the daemons log debug events too. */
 const DAEMON_LOGS = opt['daemon-logs'];
 const VERBOSE = opt.verbose === true;
@@ -534,7 +538,7 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
   writeFileSync(config, `${JSON.stringify({ policies: [{ branches: 'images/*', replicas: 'all' }] }, null, 2)}\n`);
   const repos = nodes.map((n) => join(base, `n${n.index}`));
   const gitfs = (n: NetnsNode, args: string[], timeoutMs = 60_000): Promise<string> => checkedIn(n, process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args, '--repo', repos[n.index] as string], timeoutMs, gitfsEnv());
-  for (const n of nodes) await gitfs(n, ['init']);
+  for (const n of nodes) await gitfs(n, ['init', ...(CHUNK_SIZE === undefined ? [] : ['--chunk-size', CHUNK_SIZE])]);
   const serve = async (n: NetnsNode): Promise<void> => {
     const profile = [...DAEMON_FLAGS, ...(opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`])];
     // V8's traces (--daemon-flags=--trace-deopt, ...) go to stdout: kept beside the log with --daemon-logs.
@@ -727,7 +731,7 @@ function render(r: Report): string {
     'Methods. **HTTP**: `python3 -m http.server` on node 0, `curl -o FILE` on the others, all started together (t0 = their spawn). ' +
       `**aria2c** ${'1.36'}: opentracker on node 0, torrent by \`mktorrent -l 20\` (1 MiB pieces); node 0 seeds (\`--bt-seed-unverified\`), the others start together at t0; ` +
       `settings on every node: \`${ARIA2_COMMON.join(' ')}\`; a node is done when \`--on-bt-download-complete\` runs (before it seeds); every node keeps seeding until the last is done. ` +
-      `**gitfs**: one \`gitfs serve\` per node, policy \`{"branches":"images/*","replicas":"all"}\`, default settings otherwise; \`gitfs commit --branch ${BRANCH} --from DIR\` on node 0 (DIR holds ${IMAGE}); ` +
+      `**gitfs**: one \`gitfs serve\` per node, policy \`{"branches":"images/*","replicas":"all"}\`, ${CHUNK_SIZE === undefined ? 'default settings otherwise' : `repositories made by \`gitfs init --chunk-size ${CHUNK_SIZE}\`, default settings otherwise`}; \`gitfs commit --branch ${BRANCH} --from DIR\` on node 0 (DIR holds ${IMAGE}); ` +
       't0 = that process\'s exit; a node is done at its `fetched` log event (branch moved, objects in packs on disk). ' +
       (WARM_MIB > 0 ? `Before v1, every daemon fetched a warm-up image of ${WARM_MIB} MiB (other bytes, branch ${WARM_BRANCH}, not timed): the daemons' transfer path is compiled by V8, as in a cluster that has run for a while. ` : '') +
       'CPU s and peak RSS: /usr/bin/time for programs (aria2c and the HTTP server over their whole life, including the idle seeding), the daemon\'s /proc over the phase (CPU) and since its start (VmHWM). ' +

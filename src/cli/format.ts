@@ -1,4 +1,4 @@
-/** Human-readable renderings shared by commands. */
+/** Human-readable renderings shared by commands, and the parsing of sizes. */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import type { Signature } from '../objects/commit.js';
 import type { DirEntry } from '../objects/entry-names.js';
@@ -12,6 +12,14 @@ export function humanBytes(n: number): string {
     u++;
   }
   return u === 0 ? `${Math.round(n)} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
+}
+
+/** `65536`, `64K`, `64k`, `64KiB` or `1M`/`1MiB` as bytes (binary units). */
+export function parseByteSize(text: string, what: string): number {
+  const m = /^(\d{1,12})(?:([KkMmGg])(?:i?B)?)?$/.exec(text);
+  if (m === null) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${what} must be a size such as 65536, 64K or 64KiB, not ${JSON.stringify(text)}`);
+  const shift = { k: 10, m: 20, g: 30 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 0;
+  return Number(m[1]) * 2 ** shift;
 }
 
 export function modeString(e: DirEntry): string {

@@ -33,6 +33,22 @@ export const DEFAULT_FORMAT: RepoFormat = {
 
 export const DEFAULT_SETTINGS: RepoSettings = { compressionLevel: 1 };
 
+/** The average chunk sizes `gitfs init --chunk-size` takes (powers of two). */
+export const CHUNK_SIZE_RANGE = { least: 4 << 10, most: 256 << 10 } as const;
+
+/**
+ * The default format with another average chunk size; the minimum and maximum keep the defaults'
+ * ratios (a quarter, eight times). Bigger chunks mean fewer objects (less work per byte moved,
+ * stored or read) and coarser dedup: BENCHMARKS.md, "Chunk parameters".
+ */
+export function formatWithChunkSize(avgSize: number): RepoFormat {
+  const { least, most } = CHUNK_SIZE_RANGE;
+  if (!Number.isInteger(avgSize) || avgSize < least || avgSize > most || (avgSize & (avgSize - 1)) !== 0) {
+    throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `the chunk size must be a power of two from ${least} to ${most} bytes, not ${avgSize}`);
+  }
+  return { ...DEFAULT_FORMAT, chunker: { minSize: avgSize / 4, avgSize, maxSize: avgSize * 8 } };
+}
+
 export function renderConfig(format: RepoFormat, settings: RepoSettings): string {
   return formatGitConfig([
     {

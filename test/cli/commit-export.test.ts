@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, gitfs, gitfsBytes, gitfsOk } from '../support/cli.js';
 import { makeFixtureTree } from '../support/fixture-tree.js';
@@ -57,6 +57,37 @@ describe('gitfs commit / export (real CLI, real git)', function () {
     const raw = git(repo, ['ls-tree', 'site/main:images']);
     assert.match(raw, /^040000 tree [0-9a-f]{40}\tdisk\.img~gitfs~c3145728$/m);
     assert.match(raw, /^040000 tree [0-9a-f]{40}\ttools\.bin~gitfs~x600000$/m);
+  });
+
+  it('init --chunk-size records bigger chunks, and a file is cut at them', async () => {
+    const big = join(tmp.make(), 'repo');
+    const out = await gitfsOk(['init', '--repo', big, '--chunk-size', '64K']);
+    assert.match(out, /cut at 16\.0 KiB\/64\.0 KiB\/512 KiB \(min\/avg\/max\)/);
+    assert.deepEqual(
+      ['minsize', 'avgsize', 'maxsize'].map((k) => git(big, ['config', `gitfs.chunking.${k}`]).trim()),
+      ['16384', '65536', '524288'],
+    );
+    await gitfsOk(['commit', '--repo', big, '--branch', 'site/main', '--from', src, '-m', 'first']);
+    /** The sizes of the chunks of images/disk.img, in file order, as git lists them. */
+    const chunkSizes = (r: string): number[] =>
+      git(r, ['ls-tree', '-r', '-l', 'site/main:images/disk.img~gitfs~c3145728'])
+        .trim()
+        .split('\n')
+        .map((l) => Number(l.split(/\s+/)[3]));
+    const sizes = chunkSizes(big);
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 3 << 20);
+    assert.ok(sizes.slice(0, -1).every((n) => n >= 16384 && n <= 524288), `chunk sizes ${sizes.join(' ')}`);
+    assert.ok(chunkSizes(repo).length >= 4 * sizes.length, `${chunkSizes(repo).length} default chunks against ${sizes.length}`);
+  });
+
+  it('init --chunk-size refuses a size that is not a power of two in range, and creates nothing', async () => {
+    for (const size of ['3000', '2K', '512K', '64X', '-1']) {
+      const dir = join(tmp.make(), 'repo');
+      const r = await gitfs(['init', '--repo', dir, '--chunk-size', size]);
+      assert.equal(r.code, 2, `${size}: ${r.stderr}`);
+      assert.match(r.stderr, /GITFS_BAD_ARGUMENT/);
+      assert.equal(existsSync(dir), false);
+    }
   });
 
   it('cat streams whole files and byte ranges of chunked files', async () => {
