@@ -9,13 +9,10 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Chunker, type ChunkerParams } from '../src/objects/chunker.js';
 import { chunkFile } from '../src/objects/chunk-stream.js';
+import { formatWithChunkSize } from '../src/repo/repo-format.js';
 
-const SETS: ChunkerParams[] = [
-  { minSize: 1024, avgSize: 4096, maxSize: 32768 },
-  { minSize: 2048, avgSize: 8192, maxSize: 65536 },
-  { minSize: 4096, avgSize: 16384, maxSize: 131072 },
-  { minSize: 16384, avgSize: 65536, maxSize: 262144 },
-];
+/** The parameter sets `gitfs init --chunk-size` makes (min a quarter, max eight times the average); 8 KiB is the default. */
+const SETS: ChunkerParams[] = [4096, 8192, 16384, 65536].map((avg) => formatWithChunkSize(avg).chunker);
 
 async function chunkIds(path: string, chunker: Chunker): Promise<Map<string, number>> {
   const ids = new Map<string, number>();
