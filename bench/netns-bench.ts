@@ -3,7 +3,7 @@ import { createCipheriv } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { dirname } from 'node:path';
-import { gitfsProcessEnv } from '../src/cli/node-flags.js';
+import { cleanEnv } from '../test/support/cluster-nodes.js';
 
 /** A progress logger writing `[NAME HH:MM:SS] message` to stderr. */
 export function benchLog(name: string): (msg: string) => void {
@@ -23,9 +23,7 @@ const AUTHOR = { GITFS_AUTHOR_NAME: 'Bench', GITFS_AUTHOR_EMAIL: 'bench@example.
 
 /** The caller's environment without GITFS_* (the daemons' defaults are what is measured), plus `extra`, as gitfs processes are started. */
 export function gitfsEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GITFS_')) env[k] = v;
-  return gitfsProcessEnv({ ...env, ...AUTHOR, ...extra });
+  return cleanEnv({ ...AUTHOR, ...extra });
 }
 
 /** The command line without --out (the wrapper points it at a temporary name). */

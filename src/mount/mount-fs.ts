@@ -19,7 +19,7 @@ import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from 
 import { HandleTable, type Handle } from './handles.js';
 import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
-import { historyName, namespaceChildren, route, SPECIAL_DIRS, type Route } from './router.js';
+import { historyNames, namespaceChildren, route, SPECIAL_DIRS, type Route } from './router.js';
 
 const fstatP = promisify(fstat);
 const fsyncP = promisify(fsync);
@@ -165,13 +165,14 @@ export class MountFs {
     if (head === undefined) return new Map();
     let names = this.histories.get(head);
     if (names === undefined) {
-      names = new Map();
+      const chain: { timeMs: number; commit: Oid }[] = [];
       let at: Oid | undefined = head;
       for (let i = 0; at !== undefined && i < MAX_HISTORY; i++) {
         const info = await this.ws.commitInfo(at);
-        names.set(historyName(info.time, at), at);
+        chain.push({ timeMs: info.time, commit: at });
         at = info.parents[0];
       }
+      names = historyNames(chain);
       if (this.histories.size > 256) this.histories.clear();
       this.histories.set(head, names);
     }

@@ -69,8 +69,26 @@ export function namespaceChildren(prefix: string, branches: Iterable<string>): s
   return [...names].sort();
 }
 
-/** A history entry's name: the commit's UTC time (ISO 8601 basic) and its short id. */
-export function historyName(timeMs: number, commit: string): string {
-  const iso = new Date(timeMs).toISOString(); // 2026-11-22T06:01:02.000Z
-  return `${iso.slice(0, 10).replaceAll('-', '')}T${iso.slice(11, 19).replaceAll(':', '')}Z_${commit.slice(0, 12)}`;
+/** How many digits count the commits of one second (a chain holds at most this many minus one after the first). */
+const SAME_SECOND_DIGITS = 5;
+
+/**
+ * `.history` names for a first-parent chain given newest first, by name: `<UTC time>Z_<short id>`
+ * (ISO 8601 basic, to the second, as git records it). A commit of the same second as an older one
+ * in the chain gets `~00001`, `~00002`, … after the time, so that names sort in commit order and
+ * none of them changes when newer commits come.
+ */
+export function historyNames<C extends string>(chain: readonly { readonly timeMs: number; readonly commit: C }[]): Map<string, C> {
+  const seen = new Map<string, number>();
+  const names = new Map<string, C>();
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const { timeMs, commit } = chain[i] as (typeof chain)[number];
+    const iso = new Date(timeMs).toISOString(); // 2026-11-22T06:01:02.000Z
+    const second = `${iso.slice(0, 10).replaceAll('-', '')}T${iso.slice(11, 19).replaceAll(':', '')}Z`;
+    const before = seen.get(second) ?? 0;
+    seen.set(second, before + 1);
+    const nth = before === 0 ? '' : `~${String(before).padStart(SAME_SECOND_DIGITS, '0')}`;
+    names.set(`${second}${nth}_${commit.slice(0, 12)}`, commit);
+  }
+  return names;
 }
