@@ -69,14 +69,14 @@ export function namespaceChildren(prefix: string, branches: Iterable<string>): s
   return [...names].sort();
 }
 
-/** How many digits count the commits of one second (a chain holds at most this many minus one after the first). */
+/** Digits of the count of later commits in one second: enough for the 100 000 commits a history lists (MAX_HISTORY, mount-fs.ts). */
 const SAME_SECOND_DIGITS = 5;
 
 /**
- * `.history` names for a first-parent chain given newest first, by name: `<UTC time>Z_<short id>`
- * (ISO 8601 basic, to the second, as git records it). A commit of the same second as an older one
- * in the chain gets `~00001`, `~00002`, … after the time, so that names sort in commit order and
- * none of them changes when newer commits come.
+ * The `.history` names of a first-parent chain (given newest first), each mapped to its commit:
+ * `<UTC time>Z_<short id>`, the time in ISO 8601 basic to the second, as git records it. A commit
+ * of the same second as an older one of the chain gets `~00001`, `~00002`, … after the time, so
+ * that names sort in commit order and none of them changes when newer commits come.
  */
 export function historyNames<C extends string>(chain: readonly { readonly timeMs: number; readonly commit: C }[]): Map<string, C> {
   const seen = new Map<string, number>();
