@@ -124,7 +124,7 @@ export class NodeDaemon {
     const watcher = new RefWatcher({ gitDir: repo.gitDir, refs: repo.refs, log: log.child('refs'), now: () => clock.now() }, { pollMs: 100, relistMs: 1000 }, (refs) => {
       this.refs = refs;
       this.announcer?.changed();
-      this.pokeRollout();
+      void this.pokeRollout();
       this.nudgeSwarm();
     });
     this.refs = await watcher.start();
@@ -178,10 +178,14 @@ export class NodeDaemon {
     const objects = await serveObjectSocket(checkSocketPath(objectSocketPath(repo.gitDir), "node daemon's object socket"), (oids) => swarm.demand(oids));
     this.closers.push(() => new Promise((r) => objects.close(() => r())));
 
+    // The rollout agents start (stored state read, a crash recovered) before the first
+    // announcement, so that it carries this node's reports: a peer replaces a node's reports with
+    // those of its latest announcement, and one that planned a wave while a restarted canary
+    // announced none left that canary out and could take its place.
+    await this.pokeRollout();
     announcer.start();
     this.timer = setInterval(() => void this.maintain(), MAINTENANCE_MS);
     this.nudgeSwarm();
-    this.pokeRollout();
   }
 
   private accepted(a: Announcement, events: readonly PeerEvent[]): void {
@@ -189,7 +193,7 @@ export class NodeDaemon {
       this.c.log.log('info', e.kind, { ...e, kind: undefined });
       if (e.kind === 'peer-up' || e.kind === 'peer-restart') this.announcer?.greet();
       if (e.kind === 'head' || e.kind === 'peer-up') this.nudgeSwarm();
-      if (e.kind === 'rollout' || e.kind === 'peer-up') this.pokeRollout();
+      if (e.kind === 'rollout' || e.kind === 'peer-up') void this.pokeRollout();
     }
     if (a.revocationVersion > this.trust.revocationVersion) void this.fetchNewerRevocations(a);
   }
@@ -219,10 +223,10 @@ export class NodeDaemon {
     this.announcer?.changed();
   }
 
-  /** Lets the rollout agent look at the channels and the cluster's reports now. */
-  private pokeRollout(): void {
+  /** Lets the rollout agent look at the channels and the cluster's reports now; resolves once its channel agents have started. */
+  private async pokeRollout(): Promise<void> {
     if (this.stopping) return;
-    void this.rollout?.refresh().catch((e: unknown) => this.c.log.log('warn', 'rollout-refresh-failed', { error: (e as Error).message }));
+    await this.rollout?.refresh().catch((e: unknown) => this.c.log.log('warn', 'rollout-refresh-failed', { error: (e as Error).message }));
   }
 
   private answerRollout(op: string, req: { channel?: unknown; paused?: unknown }): unknown {
@@ -250,7 +254,7 @@ export class NodeDaemon {
     const now = this.c.clock.now();
     for (const e of this.table.expire(now)) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
-    this.pokeRollout();
+    void this.pokeRollout();
     try {
       const stored = await storedRevocations(this.c.repo.gitDir, this.trust.ca.publicKey);
       if (stored !== undefined) await this.adoptRevocations(stored, 'disk');

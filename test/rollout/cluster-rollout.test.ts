@@ -62,6 +62,14 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
   let untrusted = '';
   const { names, nameOf } = new Roster(() => members);
   const diag = (): string => logsOf(members, 25);
+  /** Each node's rollout steps on `channel` and what it saw of node `peer` come and go, for a failure message. */
+  const trail = (channel: string, peer: string): string =>
+    members
+      .map((n) => {
+        const seen = (n.daemon?.events ?? []).filter((e) => (e.event === 'rollout' && e['channel'] === channel) || (e.event.startsWith('peer-') && e['nodeId'] === peer));
+        return `${n.name}: ${seen.map((e) => `${new Date(e.t).toISOString().slice(14, 23)} ${e.event === 'rollout' ? `${String(e['step'])} -> ${String(e['to'])}` : e.event}`).join(', ')}`;
+      })
+      .join('\n');
 
   const gitfs = async (args: readonly string[]): Promise<string> => {
     const r = await run(process.execPath, [...NODE_FLAGS, GITFS_BIN, ...args], process.env, 120_000);
@@ -304,7 +312,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     await waitFor(`${canary.name} to drop the pending ref`, 10_000, () => (refOf(canary, 'pending', slow) === undefined ? true : undefined), { everyMs: 100, diag });
     assert.equal(refOf(canary, 'blessed', slow), undefined);
     await sleep(2 * INTERVAL_MS);
-    assert.deepEqual(ran('apply', slow, '1.0'), [canary.name], 'nodes that applied it');
+    assert.deepEqual(ran('apply', slow, '1.0'), [canary.name], `nodes that applied it; what each did and saw of ${canary.name}:\n${trail(slow, canary.nodeId)}`);
   });
 
   it('a node whose rollback hook keeps failing stops (stuck) and the cluster halts; `gitfs rollout rollback` there runs the rollback again once it is fixed', async function () {
