@@ -24,9 +24,14 @@ export interface RepoSettings {
   readonly compressionLevel: number;
 }
 
+/** Chunk bounds around an average: a quarter of it at least, eight times at most (the defaults: 2 / 8 / 64 KiB). */
+function chunkerAround(avgSize: number): ChunkerParams {
+  return { minSize: avgSize / 4, avgSize, maxSize: avgSize * 8 };
+}
+
 export const DEFAULT_FORMAT: RepoFormat = {
   formatVersion: FORMAT_VERSION,
-  chunker: { minSize: 2048, avgSize: 8192, maxSize: 65536 },
+  chunker: chunkerAround(8192),
   tree: { fanoutBits: 4, maxFanout: 256 },
   chunkThreshold: 256 * 1024,
 };
@@ -37,8 +42,7 @@ export const DEFAULT_SETTINGS: RepoSettings = { compressionLevel: 1 };
 export const CHUNK_SIZE_RANGE = { least: 4 << 10, most: 256 << 10 } as const;
 
 /**
- * The default format with another average chunk size; the minimum and maximum keep the defaults'
- * ratios (a quarter, eight times). Bigger chunks mean fewer objects (less work per byte moved,
+ * The default format with another average chunk size, bounded as the default is. Bigger chunks mean fewer objects (less work per byte moved,
  * stored or read) and coarser dedup: BENCHMARKS.md, "Chunk parameters".
  */
 export function formatWithChunkSize(avgSize: number): RepoFormat {
@@ -46,7 +50,7 @@ export function formatWithChunkSize(avgSize: number): RepoFormat {
   if (!Number.isInteger(avgSize) || avgSize < least || avgSize > most || (avgSize & (avgSize - 1)) !== 0) {
     throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `the chunk size must be a power of two from ${least} to ${most} bytes, not ${avgSize}`);
   }
-  return { ...DEFAULT_FORMAT, chunker: { minSize: avgSize / 4, avgSize, maxSize: avgSize * 8 } };
+  return { ...DEFAULT_FORMAT, chunker: chunkerAround(avgSize) };
 }
 
 export function renderConfig(format: RepoFormat, settings: RepoSettings): string {
