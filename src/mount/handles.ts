@@ -1,21 +1,29 @@
 /**
  * Open files. A written file's handle holds its data file's descriptor, so unlink and rename
- * never disturb it; a committed file's handle holds its content's id, which never changes.
+ * never disturb it; a committed file's handle holds its content's id. The kernel keeps one node
+ * per path, so a committed file of a branch that git moves behind the mount's back changes for
+ * its holders too, once, as a file rewritten in place would (`follows`; src/mount/session.ts).
  */
 import type { GitContent } from '../work/merged-view.js';
 import type { Attr } from './attrs.js';
 import { KEEP_CACHE } from './fuse-binding.js';
 import type { RangeReader } from './range-reader.js';
 
-/** `path`: the mount path of the file a handle reads, moved along by renames through the mount. */
+/**
+ * `path`: the mount path of the file a handle reads, moved along by renames through the mount.
+ * `follows`: a committed file of a branch, whose content and attributes change when the branch
+ * moves (never those of `.history`, `.commits` or `.objects`).
+ */
 export type Handle =
   | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean; path: string }
-  | { readonly kind: 'git'; readonly content: GitContent; path: string; blob?: Buffer; ranges?: RangeReader; readonly attr: Attr };
+  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; ranges?: RangeReader };
 
 const MAX_HANDLES = KEEP_CACHE;
 
 export class HandleTable {
   private readonly open = new Map<number, Handle>();
+  /** The handles open at each path. */
+  private readonly byPath = new Map<string, Set<number>>();
   private next = 1;
   /** Checks run at every close (`letGo`). */
   private readonly waiting = new Set<() => void>();
@@ -25,8 +33,26 @@ export class HandleTable {
     while (this.open.has(this.next) || this.next === 0) this.next = (this.next + 1) % MAX_HANDLES;
     const fh = this.next;
     this.open.set(fh, handle);
+    this.index(fh, handle.path);
     this.next = (this.next + 1) % MAX_HANDLES;
     return fh;
+  }
+
+  /** The handles open at `path`. */
+  *at(path: string): IterableIterator<[number, Handle]> {
+    for (const fh of this.byPath.get(path) ?? []) yield [fh, this.open.get(fh) as Handle];
+  }
+
+  private index(fh: number, path: string): void {
+    const set = this.byPath.get(path);
+    if (set === undefined) this.byPath.set(path, new Set([fh]));
+    else set.add(fh);
+  }
+
+  private unindex(fh: number, path: string): void {
+    const set = this.byPath.get(path);
+    set?.delete(fh);
+    if (set?.size === 0) this.byPath.delete(path);
   }
 
   get(fh: number): Handle | undefined {
@@ -35,8 +61,10 @@ export class HandleTable {
 
   remove(fh: number): Handle | undefined {
     const h = this.open.get(fh);
+    if (h === undefined) return undefined;
     this.open.delete(fh);
-    if (h !== undefined) for (const w of this.waiting) w();
+    this.unindex(fh, h.path);
+    for (const w of this.waiting) w();
     return h;
   }
 
@@ -67,9 +95,11 @@ export class HandleTable {
   /** A rename through the mount: handles of `from` and below it now read files under `to`. */
   moved(from: string, to: string): void {
     const prefix = `${from}/`;
-    for (const h of this.open.values()) {
-      if (h.path === from) h.path = to;
-      else if (h.path.startsWith(prefix)) h.path = to + h.path.slice(from.length);
+    for (const [fh, h] of this.open) {
+      if (h.path !== from && !h.path.startsWith(prefix)) continue;
+      this.unindex(fh, h.path);
+      h.path = to + h.path.slice(from.length);
+      this.index(fh, h.path);
     }
   }
 

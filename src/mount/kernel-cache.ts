@@ -62,11 +62,14 @@ export function invalEntryMessage(parent: bigint, name: string): Buffer {
   return b;
 }
 
-/** FUSE_NOTIFY_INVAL_INODE with offset -1: forget the node's attributes, keep its pages. */
-export function invalInodeMessage(node: bigint): Buffer {
+/**
+ * FUSE_NOTIFY_INVAL_INODE: forget the node's attributes, and with `pages` its cached pages too
+ * (offset 0, length 0: all of them; offset -1 keeps them).
+ */
+export function invalInodeMessage(node: bigint, pages = false): Buffer {
   const b = header(OUT_HEADER + 24, NOTIFY_INVAL_INODE);
   b.writeBigUInt64LE(node, OUT_HEADER);
-  b.writeBigInt64LE(-1n, OUT_HEADER + 8);
+  b.writeBigInt64LE(pages ? 0n : -1n, OUT_HEADER + 8);
   return b;
 }
 
@@ -90,9 +93,9 @@ export class KernelCache {
     return done;
   }
 
-  /** Makes the kernel forget the attributes of the node with this id (a file held open). */
+  /** Makes the kernel forget the attributes and pages of the file with this node id. */
   forgetNode(node: bigint): Promise<void> {
-    const done = this.queue.then(() => this.send([invalInodeMessage(node)]));
+    const done = this.queue.then(() => this.send([invalInodeMessage(node, true)]));
     this.queue = done;
     return done;
   }

@@ -77,7 +77,22 @@ export class MountFs {
 
   // ---- lookups -------------------------------------------------------------------------
 
-  async getattr(path: string): Promise<Attr> {
+  /**
+   * What the kernel is told of `path`: its attributes, but those of its holders while a branch
+   * file is held open with other content. The kernel keeps one size per path, and a holder reading
+   * on past a size of the new content would see its own cut or padded; the session moves holders
+   * along (`follow`) before it makes the kernel forget the old size.
+   */
+  getattr(path: string): Promise<Attr> {
+    return this.attrAt(path, true);
+  }
+
+  /** The attributes of what `path` names now, whoever holds what. */
+  attrOf(path: string): Promise<Attr> {
+    return this.attrAt(path, false);
+  }
+
+  private async attrAt(path: string, holders: boolean): Promise<Attr> {
     const hiddenFh = this.hidden.get(path);
     if (hiddenFh !== undefined) return this.fgetattr(hiddenFh);
     const r = await this.routeOf(path);
@@ -92,6 +107,8 @@ export class MountFs {
           const { view, time } = await this.branchView(r.branch, path);
           const found = await view.resolve(r.rel);
           if (found === undefined) throw new FsError('ENOENT', path);
+          const held = holders ? this.heldOther(path, found.node)[0] : undefined;
+          if (held !== undefined) return held.attr;
           try {
             return await this.nodeAttr(found.node, time, false);
           } catch (e) {
@@ -110,6 +127,55 @@ export class MountFs {
         return this.nodeAttr(found.node, root.time, true);
       }
     }
+  }
+
+  /** The handles of branch file `path` that read other content than `node`, a committed file. */
+  private heldOther(path: string, node: Node): Array<Extract<Handle, { kind: 'git' }>> {
+    const held: Array<Extract<Handle, { kind: 'git' }>> = [];
+    if (node.kind !== 'file' || node.data !== undefined) return held;
+    for (const [, h] of this.handles.at(path)) if (h.kind === 'git' && h.follows && h.content.oid !== node.git.oid) held.push(h);
+    return held;
+  }
+
+  /** The committed file a branch path names now, with its commit's time (undefined: none). */
+  private async branchFile(path: string): Promise<{ node: Extract<Node, { kind: 'file'; data?: undefined }>; time: number } | undefined> {
+    const r = await this.routeOf(path);
+    if (r.kind !== 'branch') return undefined;
+    const { view, time } = await this.branchView(r.branch, path);
+    const node = (await view.resolve(r.rel))?.node;
+    return node?.kind === 'file' && node.data === undefined ? { node, time } : undefined;
+  }
+
+  /** The paths, among those `within` accepts, of branch files held open with other content than they name now. */
+  async heldOutdated(within: (path: string) => boolean): Promise<Set<string>> {
+    const paths = new Set<string>();
+    for (const [, h] of this.handles.entries()) if (h.kind === 'git' && h.follows && within(h.path)) paths.add(h.path);
+    const outdated = new Set<string>();
+    for (const path of paths) {
+      const now = await this.branchFile(path).catch(() => undefined);
+      if (now !== undefined && this.heldOther(path, now.node).length > 0) outdated.add(path);
+    }
+    return outdated;
+  }
+
+  /**
+   * Moves the handles of branch file `path` that read other content onto the committed file the
+   * path names now (git moved its branch), as a file rewritten in place; the kernel's pages of
+   * the path are to be dropped next. A path gone, or now a directory or a written file, leaves
+   * its holders reading what they opened, as an unlinked file.
+   */
+  async follow(path: string): Promise<void> {
+    const now = await this.branchFile(path).catch(() => undefined);
+    const held = now === undefined ? [] : this.heldOther(path, now.node);
+    if (now === undefined || held.length === 0) return;
+    const attr = await this.nodeAttr(now.node, now.time, false);
+    for (const h of held) {
+      h.content = now.node.git;
+      h.attr = attr;
+      h.blob = undefined;
+      h.ranges = undefined;
+    }
+    this.pages.moved(path);
   }
 
   async fgetattr(fh: number): Promise<Attr> {
@@ -303,7 +369,7 @@ export class MountFs {
   private opened(fh: number): boolean {
     const h = this.handle(fh);
     const others: Array<Oid | undefined> = [];
-    for (const [n, o] of this.handles.entries()) if (n !== fh && o.path === h.path) others.push(o.kind === 'git' ? o.content.oid : undefined);
+    for (const [n, o] of this.handles.at(h.path)) if (n !== fh) others.push(o.kind === 'git' ? o.content.oid : undefined);
     return this.pages.opened(h.path, fh, h.kind === 'git' ? h.content.oid : undefined, others);
   }
 
@@ -313,14 +379,14 @@ export class MountFs {
     if (r.kind === 'branch') return this.openInBranch(r, path, writable, heads);
     if (writable) throw new FsError('EROFS', path);
     if (r.kind === 'objects' && r.id !== undefined && r.rel === '') {
-      return this.handles.add({ kind: 'git', content: await this.objectContent(r.id, path), path, attr: await this.getattr(path) });
+      return this.handles.add({ kind: 'git', follows: false, content: await this.objectContent(r.id, path), path, attr: await this.getattr(path) });
     }
     if (r.kind === 'history' || r.kind === 'commits') {
       const root = await this.readOnlyRoot(r, path);
       const found = root === undefined ? undefined : await new MergedView(this.ws.trees, undefined, root.tree).resolve(r.rel);
       if (found === undefined) throw new FsError('ENOENT', path);
       if (found.node.kind !== 'file' || found.node.git === undefined) throw new FsError('EISDIR', path);
-      return this.handles.add({ kind: 'git', content: found.node.git, path, attr: await this.getattr(path) });
+      return this.handles.add({ kind: 'git', follows: false, content: found.node.git, path, attr: await this.getattr(path) });
     }
     throw new FsError('EISDIR', path);
   }
@@ -342,7 +408,7 @@ export class MountFs {
       if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
       if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
       if (found.node.data === undefined && !writable) {
-        return this.handles.add({ kind: 'git', content: found.node.git, path, attr: await this.nodeAttr(found.node, time, false) });
+        return this.handles.add({ kind: 'git', follows: true, content: found.node.git, path, attr: await this.nodeAttr(found.node, time, false) });
       }
       const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
       let fh: number;

@@ -143,25 +143,32 @@ export class MountSession {
   }
 
   /**
-   * Forgets the branches, and the attributes of every file in them that the kernel was told
-   * otherwise than they are now (`answered`, since `since`), one stat at a time, after waiting
-   * up to `holdMs` for the files held open among those to be let go. Forgetting names alone cannot do it: a
-   * name in use while the kernel forgot its branch outlives that forget beneath the dropped
-   * branch directory, and the next lookup of the branch takes that directory back, names and
-   * sizes with it; an answer from the old heads may reach the kernel after the forget. So the
-   * branch is looked up first (a stat, off the main thread), letting a forget reach whatever
-   * that brings back, and stale attributes are forgotten by node, which no name outlives.
+   * Forgets the branches, and the attributes and pages of every file in them that the kernel was
+   * told otherwise than they are now (`answered`, since `since`) or that is held open with other
+   * content, one stat at a time, after waiting up to `holdMs` for the holders of those to let go.
+   * Forgetting names alone cannot do it: a name in use while the kernel forgot its branch
+   * outlives that forget beneath the dropped branch directory, and the next lookup of the branch
+   * takes that directory back, names and sizes with it; an answer from the old heads may reach
+   * the kernel after the forget. So the branch is looked up first (a stat, off the main thread),
+   * letting a forget reach whatever that brings back, and stale attributes are forgotten by node,
+   * which no name outlives. Holders still there move onto the new content first (`follow`): the
+   * kernel keeps one size per path, and a holder that read on in its old content would set the
+   * old size again (an answer, or a short read), cutting what new opens read.
    */
   private async forgetAgain(branches: readonly BranchName[], holdMs: number, since?: number): Promise<void> {
     const tops = new Set(branches.map(topName));
-    const stale = new Set<string>();
-    for (const [path, told] of this.answered.held((p) => tops.has(topOf(p)), since)) {
-      if (differs(told, await this.fs.getattr(path).catch(() => undefined))) stale.add(path);
+    const inTops = (p: string): boolean => tops.has(topOf(p));
+    const stale = await this.fs.heldOutdated(inTops);
+    for (const [path, told] of this.answered.held(inTops, since)) {
+      if (differs(told, await this.fs.attrOf(path).catch(() => undefined))) stale.add(path);
     }
     if (holdMs > 0 && stale.size > 0) await this.fs.handles.letGo((path) => stale.has(path), holdMs);
     for (const top of tops) await stat(join(this.mountpoint, top)).catch(() => undefined);
     await this.forget(branches);
-    for (const path of stale) await this.forgetPath(path);
+    for (const path of stale) {
+      await this.fs.follow(path).catch((e: unknown) => this.log(`gitfs mount: ${path} held open stays on its old content: ${(e as Error).message}`));
+      await this.forgetPath(path);
+    }
   }
 
   /** Changes a branch's view outside the kernel (commit, reset): forget before, settle after. */

@@ -23,4 +23,25 @@ describe('mount: open handles (handles.ts)', function () {
     assert.ok(Date.now() - started >= 45, 'waits out its bound while the file is held');
     await handles.letGo((p) => p === '/main/none', 10_000); // nothing to wait for: at once
   });
+
+  it('finds the handles open at a path, through renames of the file and of its directories', () => {
+    const handles = new HandleTable();
+    const at = (path: string): number[] => [...handles.at(path)].map(([fh]) => fh).sort((x, y) => x - y);
+    const a1 = handles.add(dataHandle('/main/d/a'));
+    const a2 = handles.add(dataHandle('/main/d/a'));
+    const b = handles.add(dataHandle('/main/d/b'));
+    const other = handles.add(dataHandle('/main/da'));
+    assert.deepEqual(at('/main/d/a'), [a1, a2]);
+    handles.moved('/main/d', '/main/e'); // a directory: both files move, /main/da does not
+    assert.deepEqual(at('/main/d/a'), []);
+    assert.deepEqual(at('/main/e/a'), [a1, a2]);
+    assert.deepEqual(at('/main/e/b'), [b]);
+    assert.deepEqual(at('/main/da'), [other]);
+    handles.moved('/main/e/b', '/main/e/a'); // a file onto another's name: both sets there now
+    assert.deepEqual(at('/main/e/a'), [a1, a2, b]);
+    handles.remove(a1);
+    handles.remove(b);
+    assert.deepEqual(at('/main/e/a'), [a2]);
+    assert.equal(handles.get(a2)?.path, '/main/e/a');
+  });
 });

@@ -89,24 +89,27 @@ describe('mount: the kernel keeps the pages of committed content across opens', 
     assert.ok(readFileSync(pb).equals(b));
   });
 
-  it('does not keep them while another handle reads other content at the same path', async () => {
+  it('drops them, and moves a handle held open onto the new content, when a commit elsewhere changes the file', async () => {
     const a = pseudoRandomBytes(SIZE, 'ha');
     const { repo, src, mnt } = await fixture({ 'a.bin': a });
     await TestMount.start(repo, mnt);
     const path = join(mnt, 'main/a.bin');
     const fd = openSync(path, 'r');
     try {
+      const held = Buffer.alloc(SIZE);
+      const readHeld = (): Buffer => {
+        for (let at = 0; at < SIZE; ) at += readSync(fd, held, at, SIZE - at, at);
+        return held;
+      };
+      assert.ok(readHeld().equals(a));
+      assert.equal(cachedBytes(path), SIZE, 'the held handle filled the pages with a');
       const b = pseudoRandomBytes(SIZE, 'hb');
       writeFileSync(join(src, 'a.bin'), b);
       await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
       await until(path, b, [a, b]);
-      // An open drops the pages; the held handle, whose content id was fixed at its open, then
-      // fills them with a.
-      const fd2 = openSync(path, 'r');
-      const held = Buffer.alloc(SIZE);
-      for (let at = 0; at < SIZE; ) at += readSync(fd, held, at, SIZE - at, at);
-      assert.ok(held.equals(a));
-      closeSync(fd2);
+      // The kernel keeps one node per path: the held handle now reads b, as a file rewritten in
+      // place, and no page of a is left to any open.
+      assert.ok(readHeld().equals(b), 'the held handle reads the new content');
       for (let i = 0; i < 3; i++) assert.ok(readFileSync(path).equals(b), `open ${i} reads the branch's content`);
     } finally {
       closeSync(fd);
