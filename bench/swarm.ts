@@ -39,6 +39,7 @@
  *                            [--warm-mib N]   (every daemon first fetches an image of N MiB, not timed)
  *                            [--image-from DIR]   (the image is an ext4 file system made from DIR)
  *                            [--chunk-size SIZE]   (every node's repository made by `gitfs init --chunk-size SIZE`)
+ *                            [--aria2-encrypted]   (aria2c once more, every connection encrypted: MSE/PE with RC4)
  *                            [--daemon-flags="--flag ..."]   (more node/V8 flags for every daemon; with =)
  */
 import { execFile } from 'node:child_process';
@@ -67,6 +68,7 @@ const { values: opt } = parseArgs({
     'warm-mib': { type: 'string', default: '0' },
     'image-from': { type: 'string' },
     'chunk-size': { type: 'string' },
+    'aria2-encrypted': { type: 'boolean', default: false },
     skip: { type: 'string', default: '' },
     'daemon-logs': { type: 'string' },
     'cpu-prof': { type: 'string' },
@@ -123,6 +125,8 @@ const RSYNC_PORT = 873;
 /** GNU time's line, found by its prefix among whatever else the wrapped program printed. */
 const TIME_FMT = 'RUSAGE %e %U %S %M';
 const CLK_TCK = 100;
+/** With --aria2-encrypted: only the obfuscated handshake, and the payload encrypted (RC4), not just the handshake. */
+const ARIA2_ENCRYPTED = ['--bt-require-crypto=true', '--bt-min-crypto-level=arc4'];
 const ARIA2_COMMON = [
   '--enable-dht=false',
   '--enable-dht6=false',
@@ -255,6 +259,7 @@ interface Trial {
   calibration?: Phase;
   http?: Phase;
   aria2?: Phase;
+  aria2Encrypted?: Phase;
   gitfs?: Phase;
   gitfsV2?: Phase;
   commitV1?: Usage & { ms: number };
@@ -363,9 +368,14 @@ function infoHash(t: Buffer): Buffer {
   throw new Error('no info in the torrent');
 }
 
-async function aria2Phase(seed: NetnsNode, receivers: readonly NetnsNode[], all: readonly NetnsNode[], imageDir: string, work: string, sum: string): Promise<Phase> {
-  const phase: Phase = { name: 'aria2c', rows: [], notes: [] };
-  const base = join(work, `bt-${all.length}`);
+/**
+ * `encrypted`: every connection encrypted as gitfs's are (MSE/PE, BitTorrent's own, with RC4:
+ * aria2c's strongest), none in the clear.
+ */
+async function aria2Phase(seed: NetnsNode, receivers: readonly NetnsNode[], all: readonly NetnsNode[], imageDir: string, work: string, sum: string, encrypted: boolean): Promise<Phase> {
+  const phase: Phase = { name: encrypted ? 'aria2c, encrypted' : 'aria2c', rows: [], notes: [] };
+  const base = join(work, `bt-${all.length}${encrypted ? '-enc' : ''}`);
+  const settings = encrypted ? [...ARIA2_COMMON, ...ARIA2_ENCRYPTED] : ARIA2_COMMON;
   mkdirSync(base, { recursive: true });
   const announce = `http://${seed.address}:${TRACKER_PORT}/announce`;
   const torrent = join(base, 'image.torrent');
@@ -399,7 +409,7 @@ async function aria2Phase(seed: NetnsNode, receivers: readonly NetnsNode[], all:
     mkdirSync(seedDir);
     linkSync(join(imageDir, IMAGE), join(seedDir, IMAGE));
     const seedTime = join(base, 'time-n0');
-    const seeder = seed.spawn('/usr/bin/time', ['-f', TIME_FMT, '-o', seedTime, 'aria2c', ...ARIA2_COMMON, '--bt-seed-unverified=true', `--log=${join(base, 'log-n0')}`, '--log-level=notice', '-d', seedDir, torrent], {
+    const seeder = seed.spawn('/usr/bin/time', ['-f', TIME_FMT, '-o', seedTime, 'aria2c', ...settings, '--bt-seed-unverified=true', `--log=${join(base, 'log-n0')}`, '--log-level=notice', '-d', seedDir, torrent], {
       stdio: ['ignore', 'ignore', 'ignore'],
     });
     started.push({ node: seed, child: seeder, timeFile: seedTime });
@@ -416,7 +426,7 @@ async function aria2Phase(seed: NetnsNode, receivers: readonly NetnsNode[], all:
       writeFileSync(hook, `#!/bin/sh\ndate +%s%3N > ${join(base, `done-n${r.index}`)}\n`);
       chmodSync(hook, 0o755);
       const tf = join(base, `time-n${r.index}`);
-      const child = r.spawn('/usr/bin/time', ['-f', TIME_FMT, '-o', tf, 'aria2c', ...ARIA2_COMMON, `--on-bt-download-complete=${hook}`, `--log=${join(base, `log-n${r.index}`)}`, '--log-level=notice', '-d', dir, torrent], {
+      const child = r.spawn('/usr/bin/time', ['-f', TIME_FMT, '-o', tf, 'aria2c', ...settings, `--on-bt-download-complete=${hook}`, `--log=${join(base, `log-n${r.index}`)}`, '--log-level=notice', '-d', dir, torrent], {
         stdio: ['ignore', 'ignore', 'ignore'],
       });
       started.push({ node: r, child, timeFile: tf });
@@ -730,7 +740,7 @@ function render(r: Report): string {
   o.push(
     'Methods. **HTTP**: `python3 -m http.server` on node 0, `curl -o FILE` on the others, all started together (t0 = their spawn). ' +
       `**aria2c** ${'1.36'}: opentracker on node 0, torrent by \`mktorrent -l 20\` (1 MiB pieces); node 0 seeds (\`--bt-seed-unverified\`), the others start together at t0; ` +
-      `settings on every node: \`${ARIA2_COMMON.join(' ')}\`; a node is done when \`--on-bt-download-complete\` runs (before it seeds); every node keeps seeding until the last is done. ` +
+      `settings on every node: \`${ARIA2_COMMON.join(' ')}\`${opt['aria2-encrypted'] === true ? `, and for "aria2c, encrypted" also \`${ARIA2_ENCRYPTED.join(' ')}\` (BitTorrent's MSE/PE: every connection encrypted with RC4, as gitfs's are with TLS)` : ''}; a node is done when \`--on-bt-download-complete\` runs (before it seeds); every node keeps seeding until the last is done. ` +
       `**gitfs**: one \`gitfs serve\` per node, policy \`{"branches":"images/*","replicas":"all"}\`, ${CHUNK_SIZE === undefined ? 'default settings otherwise' : `repositories made by \`gitfs init --chunk-size ${CHUNK_SIZE}\`, default settings otherwise`}; \`gitfs commit --branch ${BRANCH} --from DIR\` on node 0 (DIR holds ${IMAGE}); ` +
       't0 = that process\'s exit; a node is done at its `fetched` log event (branch moved, objects in packs on disk). ' +
       (WARM_MIB > 0 ? `Before v1, every daemon fetched a warm-up image of ${WARM_MIB} MiB (other bytes, branch ${WARM_BRANCH}, not timed): the daemons' transfer path is compiled by V8, as in a cluster that has run for a while. ` : '') +
@@ -773,6 +783,15 @@ function render(r: Report): string {
       o.push(`- growth from ${a.n} to ${b.n} nodes: gitfs ${ratio(b.gitfs?.lastMs, a.gitfs?.lastMs)}, aria2c ${ratio(b.aria2?.lastMs, a.aria2?.lastMs)}`);
     }
     o.push('');
+    if (r.trials.some((t) => t.aria2Encrypted !== undefined)) {
+      o.push('Against aria2c with every connection encrypted (MSE/PE, RC4), as gitfs\'s are (TLS 1.3, AES-GCM):', '');
+      o.push('| nodes | aria2c, last s | aria2c encrypted, last s | gitfs, last s | gitfs ÷ aria2c encrypted | CPU s all nodes: aria2c / encrypted / gitfs |', '|---:|---:|---:|---:|---:|---:|');
+      const cpu = (p: Phase | undefined): string => (p === undefined ? '–' : p.rows.reduce((sum, x) => sum + (x.usage?.cpuS ?? 0), 0).toFixed(1));
+      for (const t of r.trials) {
+        o.push(`| ${t.n} | ${fmtS(t.aria2?.lastMs)} | ${fmtS(t.aria2Encrypted?.lastMs)} | **${fmtS(t.gitfs?.lastMs)}** | ${ratio(t.gitfs?.lastMs, t.aria2Encrypted?.lastMs)} | ${cpu(t.aria2)} / ${cpu(t.aria2Encrypted)} / ${cpu(t.gitfs)} |`);
+      }
+      o.push('');
+    }
 
     o.push('## Second version of the image', '');
     o.push(
@@ -808,6 +827,7 @@ function render(r: Report): string {
         [t.calibration, undefined],
         [t.http, undefined],
         [t.aria2, undefined],
+        [t.aria2Encrypted, undefined],
         [t.gitfs, 'fetched (MiB)'],
         [t.gitfsV2, 'fetched (MiB)'],
       ];
@@ -843,8 +863,12 @@ async function runTrial(n: number, work: string, dirs: Images, sums: Images): Pr
       log(`N=${n} naive HTTP fan-out: last ${fmtS(trial.http.lastMs, 2)} s${trial.http.error ? ` (${trial.http.error})` : ''}`);
     }
     if (!SKIP.has('aria2')) {
-      trial.aria2 = await aria2Phase(n0, rest, nodes, dirs.v1, work, sums.v1);
+      trial.aria2 = await aria2Phase(n0, rest, nodes, dirs.v1, work, sums.v1, false);
       log(`N=${n} aria2c: last ${fmtS(trial.aria2.lastMs, 2)} s${trial.aria2.error ? ` (${trial.aria2.error})` : ''}`);
+      if (opt['aria2-encrypted'] === true) {
+        trial.aria2Encrypted = await aria2Phase(n0, rest, nodes, dirs.v1, work, sums.v1, true);
+        log(`N=${n} aria2c, encrypted: last ${fmtS(trial.aria2Encrypted.lastMs, 2)} s${trial.aria2Encrypted.error ? ` (${trial.aria2Encrypted.error})` : ''}`);
+      }
     }
     if (!SKIP.has('gitfs')) {
       try {
@@ -907,7 +931,7 @@ async function main(): Promise<number> {
       const t = await runTrial(n, work, dirs, sums);
       report.trials.push(t);
       if (t.error !== undefined) status = 1;
-      for (const p of [t.calibration, t.http, t.aria2, t.gitfs, t.gitfsV2]) if (p?.error !== undefined) status = 1;
+      for (const p of [t.calibration, t.http, t.aria2, t.aria2Encrypted, t.gitfs, t.gitfsV2]) if (p?.error !== undefined) status = 1;
     }
   } catch (e) {
     report.error = (e as Error).message;

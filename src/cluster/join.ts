@@ -6,8 +6,12 @@
  * uses the token up, and answers with a node certificate for that key.
  */
 import { createHash, createHmac, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { parseGitConfig } from '../repo/git-config.js';
+import { chunkingLine, readFormat } from '../repo/repo-format.js';
 import { askOneLine } from '../util/json-line.js';
 import { verifyNodeCertificate } from './certificate.js';
 import { hasIdentity, issueNodeCertificate, loadAuthority, saveMembership, storedRevocations, clusterDir } from './cluster-store.js';
@@ -22,6 +26,16 @@ const CONNECT_TIMEOUT_MS = 10_000;
 function proof(secret: Buffer, socket: TLSSocket, spki: Buffer): Buffer {
   const ekm = socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.from('gitfs'));
   return createHmac('sha256', secret).update('gitfs-join-v1\0').update(ekm).update(spki).digest();
+}
+
+/** How the repository at `gitDir` cuts large files (`chunkingLine`); undefined if it has no readable gitfs config. */
+async function chunkingOf(gitDir: string): Promise<string | undefined> {
+  const path = join(gitDir, 'config');
+  try {
+    return chunkingLine(readFormat(parseGitConfig(await readFile(path, 'utf8'), path), path).format);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface JoinRequest {
@@ -52,7 +66,13 @@ export async function answerJoin(gitDir: string, req: JoinRequest, socket: TLSSo
   const ca = await loadAuthority(gitDir);
   const issued = issueNodeCertificate(ca, publicKey, nowMs);
   const revocations = await storedRevocations(gitDir, ca.cert.publicKey);
-  return { nodeId: issued.nodeId, certificate: issued.pem, ca: ca.cert.toString(), revocations: revocations?.encoded.toString('base64') ?? null };
+  return {
+    nodeId: issued.nodeId,
+    certificate: issued.pem,
+    ca: ca.cert.toString(),
+    revocations: revocations?.encoded.toString('base64') ?? null,
+    chunking: (await chunkingOf(gitDir)) ?? null,
+  };
 }
 
 function connectPinned(address: string, token: JoinToken, nowMs: number): Promise<TLSSocket> {
@@ -77,8 +97,18 @@ function connectPinned(address: string, token: JoinToken, nowMs: number): Promis
   });
 }
 
+export interface Joined {
+  readonly nodeId: NodeId;
+  readonly clusterDir: string;
+  /**
+   * Set when this repository cuts large files otherwise than the issuer's: the same file
+   * committed on both is then stored as other objects, shared by neither dedup nor the swarm.
+   */
+  readonly chunkingDiffers?: { readonly here: string; readonly issuer: string };
+}
+
 /** `gitfs cluster join TOKEN`: a new key pair, a certificate for it from the issuer, saved. */
-export async function joinCluster(gitDir: string, tokenText: string, nowMs: number): Promise<{ nodeId: NodeId; clusterDir: string }> {
+export async function joinCluster(gitDir: string, tokenText: string, nowMs: number): Promise<Joined> {
   const token = parseToken(tokenText);
   if (token.expiresMs <= nowMs) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token has expired');
   if (await hasIdentity(gitDir)) throw new GitfsError(ErrorCodes.CLUSTER_EXISTS, `this node already belongs to a cluster (${clusterDir(gitDir)})`);
@@ -95,7 +125,7 @@ export async function joinCluster(gitDir: string, tokenText: string, nowMs: numb
       continue;
     }
     const req: JoinRequest = { op: 'join', token: token.id, publicKey: spki.toString('base64'), proof: proof(token.secret, socket, spki).toString('base64') };
-    let answer: { certificate: string; ca: string; revocations: string | null };
+    let answer: { certificate: string; ca: string; revocations: string | null; chunking?: unknown };
     let ca: X509Certificate;
     let cert: X509Certificate;
     try {
@@ -113,7 +143,9 @@ export async function joinCluster(gitDir: string, tokenText: string, nowMs: numb
     if (!node.publicKey.equals(publicKey)) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `${address} certified another key`);
     const revocations = answer.revocations === null ? undefined : openRevocations(Buffer.from(answer.revocations, 'base64'), ca.publicKey);
     await saveMembership(gitDir, { key: privateKey, certPem: answer.certificate, caPem: answer.ca, ...(revocations === undefined ? {} : { revocations }) });
-    return { nodeId: node.nodeId as NodeId, clusterDir: clusterDir(gitDir) };
+    const [here, issuer] = [await chunkingOf(gitDir), typeof answer.chunking === 'string' ? answer.chunking : undefined];
+    const differs = here !== undefined && issuer !== undefined && here !== issuer;
+    return { nodeId: node.nodeId as NodeId, clusterDir: clusterDir(gitDir), ...(differs ? { chunkingDiffers: { here, issuer } } : {}) };
   }
   throw new GitfsError(ErrorCodes.PEER_FAILED, `no issuer in the token answered: ${failures.join('; ')}`, { issuers: token.issuers });
 }

@@ -119,3 +119,12 @@ export function readFormat(values: ConfigValues, source: string): { format: Repo
   };
   return { format, settings };
 }
+
+/**
+ * What of a format decides the ids of a large file's objects, as one line: two repositories
+ * store the same file as the same objects only if theirs are equal (docs/FORMAT.md).
+ */
+export function chunkingLine(format: RepoFormat): string {
+  const { chunker, tree, chunkThreshold } = format;
+  return `${GEAR_ALGORITHM} min ${chunker.minSize} avg ${chunker.avgSize} max ${chunker.maxSize} fanout ${tree.fanoutBits}/${tree.maxFanout} above ${chunkThreshold}`;
+}

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Server } from 'node:tls';
@@ -227,5 +227,28 @@ describe('cluster/join: joining over TLS with a one-time token', function () {
     const garbage = await gitfs(['cluster', 'join', 'gitfs1-nonsense', '--repo', repo], { env });
     assert.notEqual(garbage.code, 0);
     assert.match(garbage.stderr, /\[GITFS_BAD_TOKEN\]/);
+  });
+
+  it('gitfs cluster join warns when this repository cuts large files otherwise than the issuer\'s, and joins', async () => {
+    const env = cleanEnv();
+    const issuerConfig = join(ca.gitDir, 'config');
+    const joinWith = async (issuerChunkSize: string | undefined): Promise<{ code: number; stderr: string }> => {
+      const issuerRepo = join(tmp.make(), 'issuer');
+      assert.equal((await gitfs(['init', '--repo', issuerRepo, ...(issuerChunkSize === undefined ? [] : ['--chunk-size', issuerChunkSize])], { env })).code, 0);
+      copyFileSync(join(issuerRepo, 'config'), issuerConfig); // the issuer's repository config, as a CA node has it
+      const repo = join(tmp.make(), 'repo');
+      assert.equal((await gitfs(['init', '--repo', repo], { env })).code, 0);
+      const r = await gitfs(['cluster', 'join', (await token()).text, '--repo', repo], { env });
+      assert.equal(r.code, 0, r.stderr);
+      await loadMembership(repo, Date.now());
+      return r;
+    };
+    try {
+      assert.doesNotMatch((await joinWith(undefined)).stderr, /warning/);
+      const differs = await joinWith('64K');
+      assert.match(differs.stderr, /warning: this repository cuts large files otherwise than the issuer's \(here: \S+ min 2048 avg 8192 max 65536 [^;]*; issuer: \S+ min 16384 avg 65536 max 524288 /);
+    } finally {
+      rmSync(issuerConfig, { force: true });
+    }
   });
 });

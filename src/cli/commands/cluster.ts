@@ -87,6 +87,13 @@ export const cluster: Command = {
         const [text] = positionals(args, 1, 1, usage);
         const r = await joinCluster(gitDir, text as string, now);
         await ctx.stdout.write(`joined; this node is ${r.nodeId} (${r.clusterDir})\n`);
+        if (r.chunkingDiffers !== undefined) {
+          await ctx.stderr.write(
+            `gitfs: warning: this repository cuts large files otherwise than the issuer's (here: ${r.chunkingDiffers.here}; issuer: ${r.chunkingDiffers.issuer}). ` +
+              'The same file committed on both is stored as other objects, shared by neither dedup nor the swarm; ' +
+              'to share them, make this repository again with the issuer\'s `gitfs init --chunk-size` before it holds data.\n',
+          );
+        }
         return 0;
       }
       case 'revoke': {
