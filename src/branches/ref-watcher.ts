@@ -1,15 +1,25 @@
 /**
- * Notices branch changes made by any process (gitfs, git, a mount): a cheap stamp of the ref
- * directories every pollMs, a full listing when it changes, and a full listing every relistMs
- * anyway (two updates within one timestamp tick leave the stamp unchanged).
+ * Notices branch changes made by any process (gitfs, git, a mount). The ref directories and
+ * packed-refs are watched with inotify (`fs.watch`): an event there lists the refs again (a ref
+ * update renames a file into its directory). It also lists every relistMs anyway, in case an
+ * event was missed. Where a directory cannot be watched (no inotify, or the watches used up), it
+ * stamps the directories every pollMs instead (ref-stamp.ts) and lists when the stamp changed or
+ * relistMs passed (two updates within one timestamp tick leave the stamp unchanged). An idle
+ * repository so costs no work between relists: polling every 100 ms cost an idle daemon about
+ * 0.4 % of a CPU here.
  */
+import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../util/log.js';
 import { refStamp, restamp, type RefStamp } from './ref-stamp.js';
 import type { BranchRef, RefStore } from './ref-store.js';
 
 export interface RefWatcherOptions {
+  /** Between stamps when the directories cannot be watched. */
   readonly pollMs: number;
+  /** Between full listings when polling, whatever the stamps say. */
   readonly relistMs: number;
+  /** Between full listings while watching, in case an event was missed. */
+  readonly watchedRelistMs: number;
 }
 
 export class RefWatcher {
@@ -17,7 +27,12 @@ export class RefWatcher {
   private current = '';
   private timer: NodeJS.Timeout | undefined;
   private lastList = 0;
-  private running: Promise<void> = Promise.resolve();
+  private running: Promise<void> | undefined;
+  /** An event came while a look was running: list again after it. */
+  private again = false;
+  private stopped = false;
+  /** Watches by directory; undefined while watching fails (then it polls). */
+  private watches: Map<string, FSWatcher> | undefined = new Map();
 
   constructor(
     private readonly c: { readonly gitDir: string; readonly refs: RefStore; readonly log: Logger; readonly now: () => number },
@@ -33,24 +48,42 @@ export class RefWatcher {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    for (const w of this.watches?.values() ?? []) w.close();
+    this.watches?.clear();
     await this.running;
   }
 
+  /** The next look: at the next relist while the directories are watched, else at the next poll. */
   private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.running = this.tick()
-        .catch((e: unknown) => this.c.log.log('warn', 'ref-watch-failed', { error: (e as Error).message }))
-        .finally(() => {
-          if (this.timer !== undefined) this.schedule();
-        });
-    }, this.o.pollMs);
+    if (this.stopped) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const ms = this.watches !== undefined ? Math.max(0, this.lastList + this.o.watchedRelistMs - this.c.now()) : this.o.pollMs;
+    this.timer = setTimeout(() => this.look(false), ms);
   }
 
-  private async tick(): Promise<void> {
-    const due = this.c.now() - this.lastList >= this.o.relistMs;
-    if (!due && this.stamp !== undefined && restamp(this.c.gitDir, this.stamp.dirs) === this.stamp.stamp) return;
+  /** `changed`: an event says something changed (list at once); else list if the stamp or the time says so. */
+  private look(changed: boolean): void {
+    if (this.running !== undefined) {
+      this.again ||= changed;
+      return;
+    }
+    this.running = this.tick(changed)
+      .catch((e: unknown) => this.c.log.log('warn', 'ref-watch-failed', { error: (e as Error).message }))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.look(true);
+        } else this.schedule();
+      });
+  }
+
+  private async tick(changed: boolean): Promise<void> {
+    const due = this.c.now() - this.lastList >= (this.watches !== undefined ? this.o.watchedRelistMs : this.o.relistMs);
+    if (!changed && !due && this.stamp !== undefined && restamp(this.c.gitDir, this.stamp.dirs) === this.stamp.stamp) return;
     const before = this.current;
     const refs = await this.list();
     if (this.current !== before) this.onChange(refs);
@@ -58,9 +91,45 @@ export class RefWatcher {
 
   private async list(): Promise<readonly BranchRef[]> {
     this.stamp = refStamp(this.c.gitDir);
+    this.watchDirs([this.c.gitDir, ...this.stamp.dirs]);
     this.lastList = this.c.now();
     const refs = await this.c.refs.list();
     this.current = refs.map((r) => `${r.name} ${r.oid}`).join('\n');
     return refs;
+  }
+
+  /** Watches exactly `dirs` (directories made or removed since the last listing come and go). */
+  private watchDirs(dirs: readonly string[]): void {
+    const watches = this.watches;
+    if (watches === undefined || this.stopped) return;
+    const wanted = new Set(dirs);
+    for (const [dir, w] of watches) {
+      if (wanted.has(dir)) continue;
+      w.close();
+      watches.delete(dir);
+    }
+    for (const dir of wanted) {
+      if (watches.has(dir)) continue;
+      // In the repository's own directory only packed-refs matters (git pack-refs renames it in).
+      const matters = dir === this.c.gitDir ? (name: string | null): boolean => name === 'packed-refs' : (): boolean => true;
+      try {
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          if (matters(name)) this.look(true);
+        });
+        w.on('error', () => {
+          // The directory went away (a branch namespace emptied): the parent's event lists again.
+          w.close();
+          if (watches.get(dir) === w) watches.delete(dir);
+        });
+        watches.set(dir, w);
+      } catch (e) {
+        // Vanished since it was found: the next listing sees that. Anything else: poll from now on.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        this.c.log.log('warn', 'ref-watch-polling', { dir, error: (e as Error).message });
+        for (const w of watches.values()) w.close();
+        this.watches = undefined;
+        return;
+      }
+    }
   }
 }

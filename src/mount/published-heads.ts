@@ -9,8 +9,9 @@
  * at once, and forgotten without waiting: it may come from a request handler, which must never
  * wait for the kernel (src/mount/kernel-cache.ts).
  *
- * Changes are found by watching the ref files (every 100 ms, a full listing every 2 s) and when
- * a gitfs process that moved a ref asks (`refresh`, the control socket's `refs` request).
+ * Changes are found by watching the ref directories (inotify; polled every 100 ms where that
+ * fails) and when a gitfs process that moved a ref asks (`refresh`, the control socket's `refs`
+ * request).
  */
 import type { BranchName } from '../branches/ref-name.js';
 import type { BranchRef, RefStore } from '../branches/ref-store.js';
@@ -21,6 +22,7 @@ import type { BranchHeads } from '../work/branch-heads.js';
 
 const POLL_MS = 100;
 const RELIST_MS = 2000;
+const WATCHED_RELIST_MS = 10_000;
 
 /** The kernel side of publishing (src/mount/session.ts). */
 export interface KernelSync {
@@ -46,7 +48,7 @@ export class PublishedHeads implements BranchHeads {
     private readonly c: { readonly gitDir: string; readonly refs: RefStore; readonly log: Logger; readonly now: () => number },
     private readonly kernel: KernelSync,
   ) {
-    this.watcher = new RefWatcher(c, { pollMs: POLL_MS, relistMs: RELIST_MS }, () => void this.refresh());
+    this.watcher = new RefWatcher(c, { pollMs: POLL_MS, relistMs: RELIST_MS, watchedRelistMs: WATCHED_RELIST_MS }, () => void this.refresh());
   }
 
   /** Publishes the heads of now and starts watching. */
