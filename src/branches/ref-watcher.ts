@@ -1,12 +1,11 @@
 /**
  * Notices branch changes made by any process (gitfs, git, a mount). The ref directories and
  * packed-refs are watched with inotify (`fs.watch`): an event there lists the refs again (a ref
- * update renames a file into its directory). It also lists every relistMs anyway, in case an
+ * update renames a file into its directory). It also lists every watchedRelistMs anyway, in case an
  * event was missed. Where a directory cannot be watched (no inotify, or the watches used up), it
  * stamps the directories every pollMs instead (ref-stamp.ts) and lists when the stamp changed or
  * relistMs passed (two updates within one timestamp tick leave the stamp unchanged). An idle
- * repository so costs no work between relists: polling every 100 ms cost an idle daemon about
- * 0.4 % of a CPU here.
+ * repository so costs no work between relists (BENCHMARKS.md, "The swarm": an idle daemon).
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../util/log.js';
@@ -18,9 +17,11 @@ export interface RefWatcherOptions {
   readonly pollMs: number;
   /** Between full listings when polling, whatever the stamps say. */
   readonly relistMs: number;
-  /** Between full listings while watching, in case an event was missed. */
-  readonly watchedRelistMs: number;
+  /** Between full listings while watching, in case an event was missed (default 10 s). */
+  readonly watchedRelistMs?: number;
 }
+
+const WATCHED_RELIST_MS = 10_000;
 
 export class RefWatcher {
   private stamp: RefStamp | undefined;
@@ -39,6 +40,10 @@ export class RefWatcher {
     private readonly o: RefWatcherOptions,
     private readonly onChange: (refs: readonly BranchRef[]) => void,
   ) {}
+
+  private get watchedRelistMs(): number {
+    return this.o.watchedRelistMs ?? WATCHED_RELIST_MS;
+  }
 
   /** Lists once (without calling onChange) and starts watching. */
   async start(): Promise<readonly BranchRef[]> {
@@ -60,7 +65,7 @@ export class RefWatcher {
   private schedule(): void {
     if (this.stopped) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const ms = this.watches !== undefined ? Math.max(0, this.lastList + this.o.watchedRelistMs - this.c.now()) : this.o.pollMs;
+    const ms = this.watches !== undefined ? Math.max(0, this.lastList + this.watchedRelistMs - this.c.now()) : this.o.pollMs;
     this.timer = setTimeout(() => this.look(false), ms);
   }
 
@@ -82,7 +87,7 @@ export class RefWatcher {
   }
 
   private async tick(changed: boolean): Promise<void> {
-    const due = this.c.now() - this.lastList >= (this.watches !== undefined ? this.o.watchedRelistMs : this.o.relistMs);
+    const due = this.c.now() - this.lastList >= (this.watches !== undefined ? this.watchedRelistMs : this.o.relistMs);
     if (!changed && !due && this.stamp !== undefined && restamp(this.c.gitDir, this.stamp.dirs) === this.stamp.stamp) return;
     const before = this.current;
     const refs = await this.list();

@@ -22,7 +22,6 @@ import type { BranchHeads } from '../work/branch-heads.js';
 
 const POLL_MS = 100;
 const RELIST_MS = 2000;
-const WATCHED_RELIST_MS = 10_000;
 
 /** The kernel side of publishing (src/mount/session.ts). */
 export interface KernelSync {
@@ -48,7 +47,7 @@ export class PublishedHeads implements BranchHeads {
     private readonly c: { readonly gitDir: string; readonly refs: RefStore; readonly log: Logger; readonly now: () => number },
     private readonly kernel: KernelSync,
   ) {
-    this.watcher = new RefWatcher(c, { pollMs: POLL_MS, relistMs: RELIST_MS, watchedRelistMs: WATCHED_RELIST_MS }, () => void this.refresh());
+    this.watcher = new RefWatcher(c, { pollMs: POLL_MS, relistMs: RELIST_MS }, () => void this.refresh());
   }
 
   /** Publishes the heads of now and starts watching. */

@@ -48,8 +48,6 @@ export interface DaemonComponents {
 
 const MAINTENANCE_MS = 500;
 const SWARM_TICK_MS = 2000;
-/** Between full listings of the refs while their directories are watched (ref-watcher.ts). */
-const REF_RELIST_MS = 10_000;
 const REVOCATION_FETCH_GAP_MS = 2000;
 const REVOCATION_FETCH_MAX_GAP_MS = 300_000;
 
@@ -123,7 +121,7 @@ export class NodeDaemon {
       this.closers.push(() => rollout.stop());
     }
 
-    const watcher = new RefWatcher({ gitDir: repo.gitDir, refs: repo.refs, log: log.child('refs'), now: () => clock.now() }, { pollMs: 100, relistMs: 1000, watchedRelistMs: REF_RELIST_MS }, (refs) => {
+    const watcher = new RefWatcher({ gitDir: repo.gitDir, refs: repo.refs, log: log.child('refs'), now: () => clock.now() }, { pollMs: 100, relistMs: 1000 }, (refs) => {
       this.refs = refs;
       this.announcer?.changed();
       void this.pokeRollout();
