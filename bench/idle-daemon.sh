@@ -1,8 +1,10 @@
 #!/bin/bash
 # What one gitfs daemon costs while nothing happens: CPU ticks (utime + stime, /proc/PID/stat)
 # over SECONDS, of a `gitfs serve` alone in a network namespace of its own (a veth pair, so that it
-# has an address to announce on; its multicast stays in the namespace). Run as root after
-# `make build`, on any checkout: `bash bench/idle-daemon.sh [SECONDS]` (default 30).
+# has an address to announce on; its multicast stays in the namespace), in a cluster that has
+# revoked one node (as a fleet in service has: a revocation list on disk). Run as root after
+# `make build`, on any checkout: `bash bench/idle-daemon.sh [SECONDS]` (default 30). NODE_FLAGS
+# goes to node (`NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR"` profiles the daemon).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECS=${1:-30}
@@ -17,9 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 export GITFS_AUTHOR_NAME=bench GITFS_AUTHOR_EMAIL=bench@localhost
-GITFS=(node "$ROOT/bin/gitfs")
+GITFS=(node ${NODE_FLAGS:-} "$ROOT/bin/gitfs")
 "${GITFS[@]}" init --repo "$DIR/repo" >/dev/null
 "${GITFS[@]}" cluster init --repo "$DIR/repo" >/dev/null
+"${GITFS[@]}" cluster revoke --repo "$DIR/repo" 0123456789abcdef >/dev/null
 echo '{"policies":[{"branches":"images/*","replicas":"all"}]}' > "$DIR/node.json"
 ip netns add "$NS"
 ip netns exec "$NS" sh -c 'ip link set lo up; ip link add v0 type veth peer name v1; ip addr add 10.99.0.1/24 dev v0; ip link set v0 up; ip link set v1 up; ip route add 224.0.0.0/4 dev v0'

@@ -4,7 +4,7 @@
  * revocations.bin, and tokens/ (unused join tokens, CA node only). Keys are written 0600.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { writeFileAtomic } from '../util/durable.js';
@@ -150,8 +150,40 @@ export async function revokeNode(gitDir: string, nodeId: NodeId, nowMs: number):
   return list;
 }
 
-/** The stored revocation list's version (0: none), cheap enough to poll. */
+/** The stored revocation list, verified against the CA key; undefined when there is none. */
 export async function storedRevocations(gitDir: string, caPublicKey: KeyObject): Promise<RevocationList | undefined> {
   const stored = await readOptional(file(gitDir, 'revocations.bin'));
   return stored === undefined ? undefined : openRevocations(stored, caPublicKey);
+}
+
+/**
+ * What a daemon polls: the stored revocation list, read and verified only when revocations.bin
+ * changed (inode, size, modification or change time) since the last look. Every writer replaces
+ * the file by a rename, so a new list is a new inode. A list that fails to verify is reported
+ * once, then again only when the file changes.
+ */
+export class RevocationsOnDisk {
+  private seen: string | undefined;
+
+  constructor(
+    private readonly gitDir: string,
+    private readonly caPublicKey: KeyObject,
+  ) {}
+
+  /** The list if the file changed since the last call; undefined if it did not, or is absent. */
+  async changed(): Promise<RevocationList | undefined> {
+    const path = file(this.gitDir, 'revocations.bin');
+    let stamp: string;
+    try {
+      const s = await stat(path, { bigint: true });
+      stamp = `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw new GitfsError(ErrorCodes.IO, `cannot stat ${path}: ${(e as Error).message}`, { path }, { cause: e });
+      this.seen = undefined;
+      return undefined;
+    }
+    if (stamp === this.seen) return undefined;
+    this.seen = stamp;
+    return storedRevocations(this.gitDir, this.caPublicKey);
+  }
 }

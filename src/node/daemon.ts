@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseBranchName } from '../branches/ref-name.js';
 import { RefWatcher } from '../branches/ref-watcher.js';
 import type { BranchRef } from '../branches/ref-store.js';
-import { loadAuthority, loadMembership, saveRevocations, storedRevocations } from '../cluster/cluster-store.js';
+import { RevocationsOnDisk, loadAuthority, loadMembership, saveRevocations } from '../cluster/cluster-store.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { RevocationList } from '../cluster/revocation.js';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
@@ -62,6 +62,7 @@ export class NodeDaemon {
   private swarmTick: NodeJS.Timeout | undefined;
   private rollout: RolloutAgent | undefined;
   private stopping = false;
+  private readonly revocationsOnDisk: RevocationsOnDisk;
 
   private constructor(
     private readonly c: DaemonComponents,
@@ -73,7 +74,9 @@ export class NodeDaemon {
     private readonly guard: ReplayGuard,
     private announcer: Announcer | undefined = undefined,
     private receiver: Receiver | undefined = undefined,
-  ) {}
+  ) {
+    this.revocationsOnDisk = new RevocationsOnDisk(c.repo.gitDir, trust.ca.publicKey);
+  }
 
   static async start(c: DaemonComponents, config: NodeConfig): Promise<NodeDaemon> {
     const { identity, trust } = await loadMembership(c.repo.gitDir, c.clock.now());
@@ -256,7 +259,7 @@ export class NodeDaemon {
     this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
     void this.pokeRollout();
     try {
-      const stored = await storedRevocations(this.c.repo.gitDir, this.trust.ca.publicKey);
+      const stored = await this.revocationsOnDisk.changed();
       if (stored !== undefined) await this.adoptRevocations(stored, 'disk');
     } catch (e) {
       if (!isGitfsError(e)) throw e;

@@ -4,11 +4,11 @@
  * the node service hands the list to members only (real mutual TLS on 127.0.0.1).
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, type Server } from 'node:tls';
-import { clusterDir, loadMembership, revokeNode, storedRevocations } from '../../src/cluster/cluster-store.js';
+import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, storedRevocations } from '../../src/cluster/cluster-store.js';
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { openRevocations, signRevocations } from '../../src/cluster/revocation.js';
@@ -126,6 +126,31 @@ describe('cluster/revocation: signed revocation lists', function () {
     tampered[5] = (tampered[5] as number) ^ 0x10;
     writeFileSync(join(clusterDir(c.ca.gitDir), 'revocations.bin'), tampered);
     await assert.rejects(loadMembership(c.ca.gitDir, Date.now()), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+  });
+
+  it('RevocationsOnDisk reads the list only when the file changed, and reports a bad one once', async () => {
+    const c = await makeCluster(tmp.make());
+    const disk = new RevocationsOnDisk(c.ca.gitDir, c.authority.cert.publicKey);
+    const path = join(clusterDir(c.ca.gitDir), 'revocations.bin');
+    assert.equal(await disk.changed(), undefined, 'no list yet');
+    await revokeNode(c.ca.gitDir, ID1, Date.now());
+    assert.equal((await disk.changed())?.version, 1);
+    assert.equal(await disk.changed(), undefined, 'unchanged since the last look');
+    const l2 = await revokeNode(c.ca.gitDir, ID2, Date.now());
+    assert.equal((await disk.changed())?.version, 2);
+
+    const tampered = Buffer.from(l2.encoded);
+    tampered[5] = (tampered[5] as number) ^ 0x10;
+    writeFileSync(path, tampered);
+    await assert.rejects(disk.changed(), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+    assert.equal(await disk.changed(), undefined, 'a bad list is reported once until the file changes');
+    writeFileSync(path, l2.encoded);
+    assert.equal((await disk.changed())?.version, 2, 'rewritten in place, same size: seen again');
+
+    unlinkSync(path);
+    assert.equal(await disk.changed(), undefined);
+    writeFileSync(path, l2.encoded);
+    assert.equal((await disk.changed())?.version, 2, 'gone, then back');
   });
 
   it('gitfs cluster revoke bumps the version that gitfs cluster show reports', async () => {
