@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { GitObject } from '../../src/objects/object-store.js';
-import type { Oid } from '../../src/objects/oid.js';
+import { decodeCommit, encodeCommit } from '../../src/objects/commit.js';
+import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
 import { Repository } from '../../src/repo/repository.js';
-import { TreeModes, type TreeEntry } from '../../src/objects/tree.js';
+import { encodeTree, TreeModes, type TreeEntry } from '../../src/objects/tree.js';
 import { PIECE_OBJECTS, pieceOids, walkClosure, type ObjectSource } from '../../src/swarm/closure.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
 import { suiteDirs } from '../support/tmp.js';
@@ -115,6 +116,40 @@ describe('swarm/closure', () => {
     const later = await walkClosure(source, heads[2] as Oid, 0, { trees: cache });
     assert.deepEqual(later, await walkClosure(repo.objects, heads[2] as Oid, 0));
     assert.deepEqual(new Set(reads.filter((o) => later.trees.includes(o))), new Set(later.trees.filter((t) => !first.trees.includes(t))));
+  });
+
+  it('gives the event loop a turn while it decodes a wide level of trees held in memory', async () => {
+    // A commit whose root holds 1 000 subtrees of one blob each, every object in memory: each read
+    // resolves at once, so without turns the walk would run to its end holding off all I/O.
+    const objects = new Map<Oid, GitObject>();
+    const put = (type: GitObject['type'], content: Buffer): Oid => {
+      const oid = hashObject(type, content);
+      objects.set(oid, { type, content });
+      return oid;
+    };
+    const subtrees: TreeEntry[] = Array.from({ length: 1000 }, (_, i) => {
+      const blob = put('blob', Buffer.from(`${i}\n`));
+      return { mode: TreeModes.TREE, name: `d${String(i).padStart(4, '0')}`, oid: put('tree', encodeTree([{ mode: TreeModes.FILE, name: 'f', oid: blob }])) };
+    });
+    const template = decodeCommit((await repo.objects.read(heads[0] as Oid)).content);
+    const commit = put('commit', encodeCommit({ ...template, tree: put('tree', encodeTree(subtrees)), parents: [] }));
+    const source: ObjectSource = {
+      absent: async (oids) => oids.filter((oid) => !objects.has(oid)),
+      read: async (oid) => objects.get(oid) as GitObject,
+    };
+    let turns = 0;
+    let walking = true;
+    const count = (): void => {
+      turns++;
+      if (walking) setImmediate(count);
+    };
+    setImmediate(count);
+    const closure = await walkClosure(source, commit, 0);
+    walking = false;
+    assert.equal(closure.blobs.length, 1000);
+    assert.equal(closure.trees.length, 1001);
+    // 1 000 trees decoded in slices of 256, and one turn before the blob order.
+    assert.ok(turns >= 4, `the event loop turned ${turns} times during the walk`);
   });
 
   it('a tree cache keeps the most recently used trees within its budget of entries', () => {
