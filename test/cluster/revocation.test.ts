@@ -18,7 +18,7 @@ import { askOneLine } from '../../src/util/json-line.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { captureLogger, makeCluster, type Member, type TestCluster } from '../multicast/fixture.js';
-import { cleanEnv } from '../support/cluster-nodes.js';
+import { cleanEnv, sleep } from '../support/cluster-nodes.js';
 
 const ID1 = '1111111111111111' as NodeId;
 const ID2 = '2222222222222222' as NodeId;
@@ -139,11 +139,16 @@ describe('cluster/revocation: signed revocation lists', function () {
     const l2 = await revokeNode(c.ca.gitDir, ID2, Date.now());
     assert.equal((await disk.changed())?.version, 2);
 
+    // Written in place (same inode, same size), a change shows only in the file's times, which
+    // the kernel may advance by a clock tick of a few ms: each in-place write waits past one.
+    const tick = (): Promise<void> => sleep(20);
     const tampered = Buffer.from(l2.encoded);
     tampered[5] = (tampered[5] as number) ^ 0x10;
+    await tick();
     writeFileSync(path, tampered);
     await assert.rejects(disk.changed(), rejectsWith(ErrorCodes.BAD_SIGNATURE));
     assert.equal(await disk.changed(), undefined, 'a bad list is reported once until the file changes');
+    await tick();
     writeFileSync(path, l2.encoded);
     assert.equal((await disk.changed())?.version, 2, 'rewritten in place, same size: seen again');
 
