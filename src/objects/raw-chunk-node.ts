@@ -94,6 +94,16 @@ export function parseRawChunkNode(content: Buffer, size: number): RawChunkNode |
 }
 
 /**
+ * The entries of `content` if it has the shape of a chunk node (its size unknown), each as where
+ * its name and id lie and whether it is a subtree; undefined otherwise. decodeTree's fast path.
+ */
+export function chunkNodeEntries(content: Buffer): { readonly nameAt: number; readonly idAt: number; readonly tree: boolean }[] | undefined {
+  const out: { nameAt: number; idAt: number; tree: boolean }[] = [];
+  const count = scanEntries(content, Number.MAX_SAFE_INTEGER, (idAt, _start, tree) => out.push({ nameAt: idAt - 1 - NAME_DIGITS, idAt, tree }));
+  return count < 0 ? undefined : out;
+}
+
+/**
  * Whether `content` has the shape of a chunk node (its size unknown): the swarm stores such trees
  * uncompressed, as the committer does (chunk-tree.ts), and never deflates thousands per image.
  */

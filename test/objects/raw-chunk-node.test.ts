@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { nodeSpans } from '../../src/objects/chunk-tree.js';
 import { OID_BYTES, oidFromBytes, type Oid } from '../../src/objects/oid.js';
 import { isChunkNode, parseRawChunkNode, type RawChunkNode } from '../../src/objects/raw-chunk-node.js';
-import { decodeTree } from '../../src/objects/tree.js';
+import { isGitfsError } from '../../src/errors.js';
+import { decodeTree, encodeTree, TreeModes, type TreeEntry } from '../../src/objects/tree.js';
 
 /** A node's entries the raw way, as the general parser would give them. */
 function spansOf(node: RawChunkNode): Array<{ oid: Oid; isTree: boolean; start: number; size: number }> {
@@ -41,6 +42,26 @@ describe('chunk-tree nodes parsed without strings (raw-chunk-node.ts)', () => {
     assert.ok(!isChunkNode(Buffer.concat([entry('100644', 'README', 1), entry('40000', 'src', 2)])));
     assert.ok(!isChunkNode(Buffer.concat([entry('100644', name(8192), 1)])), 'a node starts at offset 0');
     assert.ok(!isChunkNode(Buffer.alloc(0)), 'the empty tree is no node of a file');
+  });
+
+  it('decodeTree reads a chunk node (its fast path) exactly as encodeTree wrote it, and other shapes the general way', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 1 << 30 }), { maxLength: 40 }), fc.array(fc.boolean(), { minLength: 41, maxLength: 41 }), (offsets, trees) => {
+        const entries: TreeEntry[] = [0, ...offsets.sort((a, b) => a - b)].map((s, i) => ({
+          mode: trees[i] === true ? TreeModes.TREE : TreeModes.FILE,
+          name: name(s),
+          oid: oidFromBytes(Buffer.alloc(OID_BYTES, i)),
+        }));
+        assert.deepEqual(decodeTree(encodeTree(entries)), entries);
+      }),
+    );
+    // Not a chunk node's shape: read, or refused, the general way.
+    const upper = Buffer.concat([entry('100644', name(0), 1), entry('100644', name(0xab).toUpperCase(), 2)]);
+    assert.deepEqual(decodeTree(upper).map((e) => e.name), [name(0), name(0xab).toUpperCase()]);
+    const unsorted = Buffer.concat([entry('100644', name(0), 1), entry('100644', name(50), 2), entry('100644', name(40), 3)]);
+    assert.throws(() => decodeTree(unsorted), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT') && /not sorted/.test((e as Error).message));
+    const repeated = Buffer.concat([entry('100644', name(0), 1), entry('40000', name(0), 2)]);
+    assert.throws(() => decodeTree(repeated), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
   });
 
   it('reads an empty node only for an empty file', () => {
