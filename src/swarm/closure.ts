@@ -15,8 +15,6 @@ import type { TreeCache } from './tree-cache.js';
 
 /** Blobs per piece: chunks average 8 KiB, so a piece of a large file is about 1 MiB. */
 export const PIECE_OBJECTS = 128;
-/** Ids per metadata request; two are in flight at a time. */
-const META_BATCH = 512;
 /** Commits or trees read at once while walking. */
 const READ_AHEAD = 16;
 /**
@@ -76,8 +74,12 @@ async function readAll(source: ObjectSource, oids: readonly Oid[]): Promise<GitO
 }
 
 export interface WalkOptions {
-  /** Makes missing commits and trees readable through the source (fetched in batches); without it a missing one throws GITFS_OBJECT_NOT_FOUND. */
-  readonly fetchMeta?: (oids: readonly Oid[]) => Promise<void>;
+  /**
+   * Makes missing commits and trees readable through the source: `missing` of one `level` of the
+   * walk (commits of one generation, or trees of one depth, in the walk's order, which every node
+   * computes alike), asked once per level. Without it a missing one throws GITFS_OBJECT_NOT_FOUND.
+   */
+  readonly fetchMeta?: (missing: readonly Oid[], level: readonly Oid[]) => Promise<void>;
   /** Trees decoded by earlier walks: present ones are not read again. */
   readonly trees?: TreeCache;
   /** Told after each level is here and read: how many objects it had, and how many were fetched. */
@@ -96,13 +98,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
     const missing = await source.absent(oids);
     if (missing.length === 0) return 0;
     if (fetchMeta === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `${missing.length} objects of ${commit}'s closure are absent, ${missing[0]} first`, { oid: missing[0] });
-    const batches: Oid[][] = [];
-    for (let i = 0; i < missing.length; i += META_BATCH) batches.push(missing.slice(i, i + META_BATCH));
-    // Two in flight, as many as a peer serves at once: the next is asked while one is answered.
-    const fetcher = async (): Promise<void> => {
-      for (let b = batches.shift(); b !== undefined; b = batches.shift()) await fetchMeta(b);
-    };
-    await Promise.all([fetcher(), fetcher()]);
+    await fetchMeta(missing, oids);
     return missing.length;
   };
   // Commits, generation by generation.

@@ -1,6 +1,7 @@
 /**
  * Fetching one closure from the swarm. First the commits and trees (small; they say what is
- * missing), in batches from peers that know the closure or announce its head. Then the blobs,
+ * missing), in batches from peers that know the closure or announce its head (a large level
+ * shared out among the fetchers: `fetchLevel`). Then the blobs,
  * piece by piece, from one source at a time with two requests in flight (pipelined): in order
  * from this node's upstream in the relay chain, or rarest first from any peer when the chain
  * cannot serve (schedule.ts). Every object is checked against the id asked for before it is
@@ -21,6 +22,10 @@ import { bitSet, type Transfer } from './transfers.js';
 import type { TreeCache } from './tree-cache.js';
 
 const PIPELINE = 2;
+/** Ids per metadata request to a peer that knows the closure; two such requests are in flight at a time. */
+const META_BATCH = 512;
+/** A level of the walk with at least this many commits or trees is shared out among the fetchers (`fetchLevel`). */
+const SHARE_LEVEL = 1024;
 const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
@@ -159,7 +164,7 @@ export class CommitFetch implements RequestOwner {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
         if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
-        else if (p.ahead) this.aheadMissed();
+        else if (p.piece !== undefined && p.ahead) this.aheadMissed();
         else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
         this.finish(p, 'retry');
         break;
@@ -182,7 +187,7 @@ export class CommitFetch implements RequestOwner {
     if (t.closure === undefined) {
       const started = this.c.now();
       const closure = await walkClosure(this.c.local, this.commit, t.history, {
-        fetchMeta: (oids) => this.fetchMeta(oids),
+        fetchMeta: (missing, level) => this.fetchLevel(missing, level),
         trees: this.c.trees,
         onLevel: (level) => this.c.log.log('debug', 'walk-level', { commit: this.commit, ...level, ms: this.c.now() - started }),
       });
@@ -398,7 +403,7 @@ export class CommitFetch implements RequestOwner {
     void this.c.local.addAll(objects, true).catch((e: unknown) => this.stop((e as Error).message));
     if (!done) return;
     if (p.piece !== undefined && p.wanted.size === 0) this.completed(p.piece, conn);
-    else if (p.ahead) this.aheadMissed();
+    else if (p.piece !== undefined && p.ahead) this.aheadMissed();
     else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
     this.finish(p, p.wanted.size === 0 ? 'done' : 'retry');
   }
@@ -415,22 +420,100 @@ export class CommitFetch implements RequestOwner {
     if (t.held % PROGRESS_EVERY === 0 || t.held === 1) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: from.nodeId });
   }
 
-  /** Commits and trees, from a peer that knows the closure (or holds the head). */
+  /**
+   * The commits and trees of one level of the walk that are not here. A large level (a chunk
+   * tree's leaves: ~3 400 trees per 512 MiB image) is shared out. A node whose upstream in the
+   * relay chain knows the closure (a chain's head: the first to receive pieces, so the one whose
+   * walk decides when the transfer starts) fetches it whole from the knowers. Every other fetcher
+   * owns one batch of it, cut in the walk's order, which every node computes alike: it fetches
+   * its own batch from the knowers and every other batch from its owner, asked ahead (the owner
+   * sends each object as it reaches it). The knowers' uplink (at first the committer's alone)
+   * then carries the level about twice instead of once per fetcher. What an owner does not
+   * deliver is fetched from the knowers.
+   */
+  private async fetchLevel(missing: readonly Oid[], level: readonly Oid[]): Promise<void> {
+    const owners = level.length >= SHARE_LEVEL ? this.levelOwners() : [];
+    if (owners.length < 2) return this.fromKnowers(missing);
+    const started = this.c.now();
+    const wanted = new Set(missing);
+    const size = Math.min(META_BATCH, Math.ceil(level.length / owners.length));
+    const own: Oid[] = [];
+    const shared: Promise<number>[] = [];
+    for (let b = 0; b * size < level.length; b++) {
+      const batch = level.slice(b * size, (b + 1) * size).filter((oid) => wanted.has(oid));
+      const owner = owners[b % owners.length] as NodeId;
+      if (owner === this.o.self) own.push(...batch);
+      else if (batch.length > 0) shared.push(this.fromOwner(owner, batch));
+    }
+    const [fromOwners] = await Promise.all([Promise.all(shared), this.fromKnowers(own)]);
+    this.c.log.log('debug', 'walk-level-shared', { commit: this.commit, objects: missing.length, owners: owners.length, fromOwners: fromOwners.reduce((a, n) => a + n, 0), ms: this.c.now() - started });
+  }
+
+  /**
+   * Who shares out a large level, sorted: the nodes fetching this closure (this one, and the
+   * peers that follow it here and do not know it yet), reachable and not avoided, but for the
+   * heads of the relay chains (their upstream knows the closure). Empty when this node is a head,
+   * and unless every node of the order fetches or knows the closure as far as this node sees: then
+   * every node that shares sees the same owners and cuts the same batches. (One that does not
+   * share yet fetches the whole level, so it holds whatever batch it is asked for.)
+   */
+  private levelOwners(): NodeId[] {
+    const now = this.c.now();
+    const fetchers = new Set<NodeId>([this.o.self]);
+    for (const conn of this.c.transfer.subscribers) {
+      const peer = this.peers.get(conn.nodeId);
+      if (peer !== undefined && peer.conn.isOpen && !peer.knows && !peer.complete && !this.announcers.has(conn.nodeId) && (this.c.avoid.get(conn.nodeId) ?? 0) <= now) fetchers.add(conn.nodeId);
+    }
+    const knowers = new Set<NodeId>();
+    for (const [id, peer] of this.peers) if (peer.conn.isOpen && (peer.knows || peer.complete || this.announcers.has(id))) knowers.add(id);
+    const candidates = new Set<string>([...fetchers, ...knowers]);
+    const head = (id: NodeId): boolean => {
+      const up = upstreamOf({ self: id, order: this.o.order, candidates });
+      return up !== undefined && knowers.has(up as NodeId);
+    };
+    if (head(this.o.self) || this.o.order.some((id) => !candidates.has(id))) return [];
+    return [...fetchers].filter((id) => this.o.order.includes(id) && !head(id)).sort();
+  }
+
+  /** A batch of a shared level from its owner, then what did not come from the knowers; how many came from the owner. */
+  private async fromOwner(owner: NodeId, batch: readonly Oid[]): Promise<number> {
+    const peer = this.peers.get(owner);
+    if (peer !== undefined && peer.conn.isOpen) await this.request(peer.conn, 'meta', batch, undefined, true);
+    const rest = batch.filter((oid) => !this.c.local.hasNow(oid));
+    await this.fromKnowers(rest);
+    return batch.length - rest.length;
+  }
+
+  /** Commits and trees from the peers that know the closure (or hold the head), in batches, two in flight. */
+  private async fromKnowers(oids: readonly Oid[]): Promise<void> {
+    const batches: Oid[][] = [];
+    for (let i = 0; i < oids.length; i += META_BATCH) batches.push(oids.slice(i, i + META_BATCH));
+    // Two in flight, as many as a peer serves at once: the next is asked while one is answered.
+    const fetcher = async (): Promise<void> => {
+      for (let b = batches.shift(); b !== undefined; b = batches.shift()) await this.fetchMeta(b);
+    };
+    await Promise.all([fetcher(), fetcher()]);
+  }
+
+  /** One batch of commits and trees from a peer that knows the closure (or holds the head); one that said busy is left alone for a while. */
   private async fetchMeta(oids: readonly Oid[]): Promise<void> {
-    for (let attempt = 0; attempt < 200; attempt++) {
+    const deadline = this.c.now() + STALL_MS;
+    for (let attempt = 0; attempt < 1000 && this.c.now() < deadline; attempt++) {
       this.check();
       const missing = oids.filter((o) => !this.c.local.hasNow(o));
       if (missing.length === 0) return;
       const now = this.c.now();
-      const candidates = [...this.peers.values()].filter((p) => p.conn.isOpen && (p.knows || this.announcers.has(p.conn.nodeId)) && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now);
+      const candidates = [...this.peers.values()].filter(
+        (p) => p.conn.isOpen && (p.knows || this.announcers.has(p.conn.nodeId)) && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now && (this.busyUntil.get(p.conn.nodeId) ?? 0) <= now,
+      );
       const peer = candidates[attempt % Math.max(1, candidates.length)];
       if (peer === undefined) {
-        await this.sleep(100);
+        await this.sleep(this.peers.size === 0 ? 100 : BUSY_BACKOFF_MS);
         continue;
       }
       await this.request(peer.conn, 'meta', missing, undefined);
     }
-    throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the commits and trees of ${this.commit}`);
+    throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the commits and trees of ${this.commit} for ${STALL_MS / 1000} s`);
   }
 
   private poke(): void {

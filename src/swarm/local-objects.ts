@@ -99,11 +99,12 @@ export class LocalObjects implements ObjectSource {
   /**
    * The object once it is received, or undefined if it has not come within `waitMs` or the store
    * closes: for a peer that asked ahead for what this node is fetching. An object no want of this
-   * node's names is not waited for: it is not coming.
+   * node's names is not waited for (it is not coming) unless `unasked`: a batch of a shared level
+   * of the walk, which this node asks for once its own walk reaches that level.
    */
-  arrival(oid: Oid, waitMs: number): Promise<HeldObject | undefined> {
+  arrival(oid: Oid, waitMs: number, unasked = false): Promise<HeldObject | undefined> {
     const now = this.held(oid);
-    if (now !== undefined || this.closed || waitMs <= 0 || !this.expected.has(oid)) return Promise.resolve(now);
+    if (now !== undefined || this.closed || waitMs <= 0 || (!unasked && !this.expected.has(oid))) return Promise.resolve(now);
     return new Promise((resolve) => {
       const waiter = (o: HeldObject | undefined): void => {
         clearTimeout(timer);

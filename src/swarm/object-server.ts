@@ -75,7 +75,7 @@ export class ObjectServer {
         if (serving >= AT_ONCE_PER_CONNECTION) return conn.send({ kind: 'reject', request: m.request, reason: 'busy', missing: [] });
         this.meta.set(conn, serving + 1);
         const allowed = m.want === 'meta' ? (type: string) => type === 'commit' || type === 'tree' : () => true;
-        void this.serveAtOnce(conn, m.request, oids, allowed).finally(() => {
+        void this.serveAtOnce(conn, m.request, oids, allowed, m.want === 'meta' && m.ahead).finally(() => {
           const n = (this.meta.get(conn) ?? 1) - 1;
           if (n <= 0) this.meta.delete(conn);
           else this.meta.set(conn, n);
@@ -109,7 +109,7 @@ export class ObjectServer {
   private async pump(): Promise<void> {
     for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
       this.serving = job;
-      if (!job.cancelled && job.conn.isOpen) await this.send(job.conn, job.request, job.oids, () => job.cancelled, () => true, job.ahead).catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
+      if (!job.cancelled && job.conn.isOpen) await this.send(job.conn, job.request, job.oids, () => job.cancelled, () => true, job.ahead ? 'asked' : 'no').catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
       this.serving = undefined;
     }
     this.holder = undefined;
@@ -118,11 +118,13 @@ export class ObjectServer {
     this.turnedAway.clear();
   }
 
-  private async serveAtOnce(conn: SwarmConnection, request: number, oids: readonly Oid[], allowed: (type: string) => boolean): Promise<void> {
-    await this.send(conn, request, oids, () => false, allowed).catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
+  /** `shared`: a META want asked ahead (a batch of a shared level of the walk): waits for what this node has not asked for yet, too. */
+  private async serveAtOnce(conn: SwarmConnection, request: number, oids: readonly Oid[], allowed: (type: string) => boolean, shared: boolean): Promise<void> {
+    await this.send(conn, request, oids, () => false, allowed, shared ? 'unasked' : 'no').catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
   }
 
-  private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true, ahead = false): Promise<void> {
+  /** `ahead`: whether objects not here yet are waited for, and whether also those no want of this node names yet. */
+  private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true, ahead: 'no' | 'asked' | 'unasked' = 'no'): Promise<void> {
     const missing: Oid[] = [];
     const refused: Oid[] = [];
     let batch: WireObject[] = [];
@@ -156,7 +158,7 @@ export class ObjectServer {
     let arrived = this.c.now();
     const arrival = async (oid: Oid): Promise<HeldObject | undefined> => {
       if (batch.length > 0) await flush(false);
-      const o = await this.c.local.arrival(oid, Math.min(AHEAD_WAIT_MS, Math.max(0, arrived + AHEAD_WAIT_MS - this.c.now())));
+      const o = await this.c.local.arrival(oid, Math.min(AHEAD_WAIT_MS, Math.max(0, arrived + AHEAD_WAIT_MS - this.c.now())), ahead === 'unasked');
       if (o !== undefined) arrived = this.c.now();
       return o;
     };
@@ -165,7 +167,7 @@ export class ObjectServer {
       const { oid, obj: reading } = reads[i] as { oid: Oid; obj: Promise<HeldObject | undefined> | undefined };
       start(i + READ_AHEAD);
       let obj = this.c.local.held(oid) ?? (await (reading ?? fromStore(oid)));
-      if (obj === undefined && ahead && !cancelled() && conn.isOpen) obj = await arrival(oid);
+      if (obj === undefined && ahead !== 'no' && !cancelled() && conn.isOpen) obj = await arrival(oid);
       const unpin = obj === undefined ? () => undefined : this.c.local.pin(obj);
       if (cancelled() || !conn.isOpen) {
         unpin();

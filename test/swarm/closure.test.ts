@@ -64,7 +64,7 @@ describe('swarm/closure', () => {
     assert.deepEqual(all.blobs.slice(0, one.blobs.length), [...one.blobs]);
   });
 
-  it('asks for missing commits and trees in batches, level by level, and never for blobs', async () => {
+  it('asks for missing commits and trees once per level (the level named with them), and never for blobs', async () => {
     const head = heads[2] as Oid;
     const full = await walkClosure(repo.objects, head, 0);
     const present = new Set<Oid>();
@@ -78,7 +78,8 @@ describe('swarm/closure', () => {
     };
     const levels: { kind: string; objects: number; fetched: number }[] = [];
     const fetched = await walkClosure(source, head, 0, {
-      fetchMeta: async (oids) => {
+      fetchMeta: async (oids, level) => {
+        assert.ok(oids.every((o) => level.includes(o)), 'what is asked for is of the level named');
         asked.push([...oids]);
         for (const o of oids) present.add(o);
       },
@@ -88,7 +89,8 @@ describe('swarm/closure', () => {
     const metadata = new Set([...full.commits, ...full.trees]);
     assert.equal(asked.flat().length, metadata.size, 'each commit and tree asked for once');
     for (const o of asked.flat()) assert.ok(metadata.has(o));
-    assert.ok(asked.length < metadata.size, `batched: ${asked.length} requests for ${metadata.size} objects`);
+    assert.equal(asked.length, levels.length, `one call per level: ${asked.length} calls for ${levels.length} levels`);
+    assert.ok(asked.length < metadata.size, `batched: ${asked.length} calls for ${metadata.size} objects`);
     assert.equal(levels.reduce((n, l) => n + l.fetched, 0), metadata.size, 'each level tells what it fetched');
     assert.deepEqual(levels.map((l) => l.objects), levels.map((l) => l.fetched));
     assert.equal(levels[0]?.kind, 'commits');

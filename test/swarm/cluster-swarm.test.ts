@@ -435,6 +435,34 @@ describe('swarm/cluster: policy replication between real daemons in network name
     );
   });
 
+  it('a level of 1 100 trees is shared out: the chain head takes it whole from the committer, every other node takes batches from their owners; every node ends with the commit, git fsck clean', async function () {
+    this.timeout(150_000);
+    await configure('wide', { policies: [{ branches: 'wide/*', replicas: 'all' }] });
+    const author = member(0);
+    const receivers = others(author);
+    const dir = join(base, `src-wide-${Date.now()}`);
+    for (let i = 0; i < 1100; i++) {
+      mkdirSync(join(dir, `d${i}`), { recursive: true });
+      writeFileSync(join(dir, `d${i}`, 'f'), `${i}\n`);
+    }
+    const c = await commitTree(author, 'wide/a', { dir, files: [] }, 'wide');
+    await waitEvents(receivers, 'fetched', { branch: 'wide/a', commit: c.oid }, c.started, 90_000, `every other node to fetch wide/a ${c.oid}`);
+    const shared = new Map(receivers.map((n) => [n, current(n).find('walk-level-shared', { commit: c.oid })]));
+    const summary = [...shared].map(([n, e]) => `${n.name}: ${JSON.stringify(e.map(({ objects, owners, fromOwners, ms }) => ({ objects, owners, fromOwners, ms })))}`).join('; ');
+    console.log(`      ${summary}`);
+    const heads = receivers.filter((n) => shared.get(n)?.length === 0);
+    assert.equal(heads.length, 1, `one chain head (its upstream is the committer) takes the level whole: ${summary}`);
+    for (const n of receivers.filter((x) => !heads.includes(x))) {
+      const [e, ...more] = shared.get(n) ?? [];
+      assert.ok(e !== undefined && more.length === 0, `${n.name}: one shared level: ${summary}`);
+      assert.equal(e.objects, 1100, `${n.name}: the level of 1 100 trees is the one shared`);
+      assert.equal(e.owners, receivers.length - 1, `${n.name}: every fetcher but the head owns a batch`);
+      // Three owners, batches of 367: at least one batch came from another owner, not the committer.
+      assert.ok((e.fromOwners as number) >= 366, `${n.name}: ${String(e.fromOwners)} trees from owners: ${summary}`);
+    }
+    await Promise.all(receivers.map(async (n) => (assert.equal(await refOf(n, 'wide/a'), c.oid, `${n.name}: wide/a`), await gitFsck(n))));
+  });
+
   it('fetch: on-demand: every node takes the commits and trees at once and no blob; reading through the mount fetches what is read, byte-identical; `gitfs fetch` completes the rest', async function () {
     this.timeout(120_000);
     await configure('cold', { policies: [{ branches: 'cold/*', replicas: 'all', fetch: 'on-demand' }] });

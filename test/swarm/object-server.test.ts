@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
+import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { Repository } from '../../src/repo/repository.js';
 import { BlockPool } from '../../src/swarm/block-pool.js';
 import type { SwarmConnection } from '../../src/swarm/connection.js';
@@ -87,6 +88,35 @@ describe('serving wants (object-server.ts)', function () {
         await until(downstream, (m) => m.kind === 'reject' && m.request === request, 1000);
         assert.ok(Date.now() - at < 500, `want ${request}: answered at once`);
       }
+    } finally {
+      await close();
+    }
+  });
+
+  it('a META want asked ahead (a batch of a shared level of the walk) waits also for trees this node has not asked for yet; one not asked ahead answers them missing at once', async () => {
+    const { local, server: s, close } = await server();
+    try {
+      const downstream = peer('d2');
+      const trees = [1, 2].map((i) => {
+        const content = encodeTree([{ mode: TreeModes.FILE, name: `f${i}`, oid: blob(16).oid }]);
+        return { oid: hashObject('tree', content), type: 'tree' as const, content };
+      });
+      const oids = trees.map((t) => t.oid);
+      const plainAt = Date.now();
+      s.handle(downstream, { kind: 'want', request: 1, want: 'meta', oids, ahead: false });
+      await until(downstream, (m) => m.kind === 'reject' && m.request === 1, 1000);
+      assert.ok(Date.now() - plainAt < 500, 'not asked ahead: missing at once');
+      // Asked ahead before this node's own walk reaches the level: nothing names them yet.
+      s.handle(downstream, { kind: 'want', request: 2, want: 'meta', oids, ahead: true });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(downstream.got.filter((g) => 'request' in g.m && g.m.request === 2).length, 0, 'it waits for them');
+      const arrivedAt = Date.now();
+      await local.addAll(trees);
+      await until(downstream, (m) => m.kind === 'objects' && m.request === 2 && m.done, 2000);
+      const sent = downstream.got.flatMap((g) => (g.m.kind === 'objects' && g.m.request === 2 ? g.m.objects.map((o) => o.oid) : []));
+      assert.deepEqual(sent, oids);
+      assert.ok(Date.now() - arrivedAt < 500, 'sent as soon as they arrived');
+      assert.equal(downstream.got.some((g) => g.m.kind === 'reject' && g.m.request === 2), false);
     } finally {
       await close();
     }
