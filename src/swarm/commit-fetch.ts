@@ -26,6 +26,8 @@ const PIPELINE = 2;
 const META_BATCH = 512;
 /** A level of the walk with at least this many commits or trees is shared out among the fetchers (`fetchLevel`). */
 const SHARE_LEVEL = 1024;
+/** The smallest batch of a shared level: however many fetchers, a node asks at most level / this many owners. */
+const SHARED_BATCH_MIN = 128;
 const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
@@ -436,7 +438,7 @@ export class CommitFetch implements RequestOwner {
     if (owners.length < 2) return this.fromKnowers(missing);
     const started = this.c.now();
     const wanted = new Set(missing);
-    const size = Math.min(META_BATCH, Math.ceil(level.length / owners.length));
+    const size = Math.min(META_BATCH, Math.max(SHARED_BATCH_MIN, Math.ceil(level.length / owners.length)));
     const own: Oid[] = [];
     const shared: Promise<number>[] = [];
     for (let b = 0; b * size < level.length; b++) {
