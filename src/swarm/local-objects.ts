@@ -88,6 +88,11 @@ export class LocalObjects implements ObjectSource {
     for (const oid of oids) this.expected.set(oid, (this.expected.get(oid) ?? 0) + 1);
   }
 
+  /** Whether a want of this node's own fetch names the object (it is on its way). */
+  expects(oid: Oid): boolean {
+    return this.expected.has(oid);
+  }
+
   unexpect(oids: readonly Oid[]): void {
     for (const oid of oids) {
       const n = (this.expected.get(oid) ?? 1) - 1;

@@ -149,9 +149,12 @@ export class ObjectServer {
     const fromStore = (oid: Oid): Promise<HeldObject | undefined> =>
       (async () => (this.c.local.hasNow(oid) || (await this.c.local.has(oid)) ? this.c.local.read(oid) : undefined))().catch(() => undefined);
     const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<HeldObject | undefined> | undefined }));
+    // Asked ahead for an object this node's own fetch is bringing: it asked only for what was not
+    // here, so the store is not looked at (a relay would stat and probe for every object it passes on).
+    const onItsWay = (oid: Oid): boolean => ahead !== 'no' && this.c.local.expects(oid);
     const start = (i: number): void => {
       const r = reads[i];
-      if (r !== undefined && this.c.local.held(r.oid) === undefined) r.obj = fromStore(r.oid);
+      if (r !== undefined && this.c.local.held(r.oid) === undefined && !onItsWay(r.oid)) r.obj = fromStore(r.oid);
     };
     // Asked ahead: an object on its way here (a want of this node's own fetch names it) is waited
     // for, in order, once what came before it has been sent, until AHEAD_WAIT_MS pass with none arriving.
@@ -166,7 +169,7 @@ export class ObjectServer {
     for (let i = 0; i < reads.length; i++) {
       const { oid, obj: reading } = reads[i] as { oid: Oid; obj: Promise<HeldObject | undefined> | undefined };
       start(i + READ_AHEAD);
-      let obj = this.c.local.held(oid) ?? (await (reading ?? fromStore(oid)));
+      let obj = this.c.local.held(oid) ?? (reading !== undefined ? await reading : onItsWay(oid) ? undefined : await fromStore(oid));
       if (obj === undefined && ahead !== 'no' && !cancelled() && conn.isOpen) obj = await arrival(oid);
       const unpin = obj === undefined ? () => undefined : this.c.local.pin(obj);
       if (cancelled() || !conn.isOpen) {
