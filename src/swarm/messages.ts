@@ -34,7 +34,8 @@ message HavePiece { bytes commit = 1; uint32 history = 2; uint32 piece = 3; }
 enum WantKind { BLOBS = 0; META = 1; READ = 2; }
 // A batch of object ids; META wants may name commits and trees only and bypass the upload slot.
 // ahead: BLOBS the server is itself still fetching; it sends each as it arrives (a relay's
-// downstream asks before the piece is whole) and rejects as missing what does not come.
+// downstream asks before the piece is whole) and rejects as missing what does not come. META
+// asked ahead: a batch of a shared level of the walk, waited for even before the server asks for it.
 message Want { uint32 request = 1; WantKind kind = 2; repeated bytes oids = 3; bool ahead = 4; }
 // The content, or (when the sender holds the object deflated) its zlib stream as a pack entry
 // holds it and the content's length: the receiver stores that stream as it is. stored (with

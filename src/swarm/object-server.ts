@@ -151,13 +151,14 @@ export class ObjectServer {
     const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<HeldObject | undefined> | undefined }));
     // Asked ahead for an object this node's own fetch is bringing: it asked only for what was not
     // here, so the store is not looked at (a relay would stat and probe for every object it passes on).
-    const onItsWay = (oid: Oid): boolean => ahead !== 'no' && this.c.local.expects(oid);
+    const onItsWay = (oid: Oid): boolean => ahead !== 'no' && this.c.local.expects(oid) && !this.c.local.hasNow(oid);
     const start = (i: number): void => {
       const r = reads[i];
       if (r !== undefined && this.c.local.held(r.oid) === undefined && !onItsWay(r.oid)) r.obj = fromStore(r.oid);
     };
-    // Asked ahead: an object on its way here (a want of this node's own fetch names it) is waited
-    // for, in order, once what came before it has been sent, until AHEAD_WAIT_MS pass with none arriving.
+    // Asked ahead: an object on its way here (a want of this node's own fetch names it; for a
+    // shared level's batch, also one none names yet) is waited for, in order, once what came
+    // before it has been sent, until AHEAD_WAIT_MS pass with none arriving.
     let arrived = this.c.now();
     const arrival = async (oid: Oid): Promise<HeldObject | undefined> => {
       if (batch.length > 0) await flush(false);
