@@ -79,6 +79,19 @@ export interface FetchProgress {
   readonly bytes: number;
 }
 
+/**
+ * `oids` in batches of META_BATCH, given to `ask` two at a time (as many as a peer serves at
+ * once: the next is asked while one is answered); once `ask` answers false, no more are given.
+ */
+async function twoAtATime(oids: readonly Oid[], ask: (batch: readonly Oid[]) => Promise<boolean>): Promise<void> {
+  const batches: Oid[][] = [];
+  for (let i = 0; i < oids.length; i += META_BATCH) batches.push(oids.slice(i, i + META_BATCH));
+  const asker = async (): Promise<void> => {
+    for (let b = batches.shift(); b !== undefined; b = batches.shift()) if (!(await ask(b))) batches.length = 0;
+  };
+  await Promise.all([asker(), asker()]);
+}
+
 export class CommitFetch implements RequestOwner {
   /** Per peer: its connection, the pieces it holds, whether it knows the closure or holds all of it, when it last gained a piece and since when it holds any. */
   private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean; gainedAt: number; holdsSince: number | undefined }>();
@@ -444,10 +457,10 @@ export class CommitFetch implements RequestOwner {
   /**
    * The commits and trees of one level of the walk that are not here. A large level (a chunk
    * tree's leaves: ~3 400 trees per 512 MiB image) is shared out. A node whose upstream in the
-   * relay chain knows the closure (a chain's head: the first to receive pieces, so the one whose
+   * relay chain holds the closure (a chain's head: the first to receive pieces, so the one whose
    * walk decides when the transfer starts) fetches it whole from the knowers. Every other fetcher
-   * owns one batch of it, cut in the walk's order, which every node computes alike: it fetches
-   * its own batch from the knowers and every other batch from its owner, asked ahead (the owner
+   * owns batches of it, cut in the walk's order, which every node computes alike: it fetches its
+   * own batches from the knowers and every other batch from its owner, asked ahead (the owner
    * sends each object as it reaches it). The knowers' uplink (at first the committer's alone)
    * then carries the level about twice instead of once per fetcher. What an owner does not
    * deliver is fetched from the knowers.
@@ -476,9 +489,9 @@ export class CommitFetch implements RequestOwner {
 
   /**
    * Who shares out a large level, sorted: the nodes fetching this closure (this one, and the
-   * peers that follow it here and do not know it yet), reachable and not avoided, but for the
-   * heads of the relay chains (their upstream knows the closure). Empty when this node is a head,
-   * and unless every node of the order fetches or knows the closure as far as this node sees: then
+   * peers that follow it here and do not hold it), reachable and not avoided, but for the heads of
+   * the relay chains (their upstream holds the closure). Empty when this node is a head, and
+   * unless every node of the order holds or fetches the closure as far as this node sees: then
    * every node that shares sees the same owners and cuts the same batches. (One that does not
    * share yet fetches the whole level, so it holds whatever batch it is asked for.)
    */
@@ -509,15 +522,8 @@ export class CommitFetch implements RequestOwner {
    */
   private async fromOwner(owner: NodeId, oids: readonly Oid[]): Promise<number> {
     const peer = this.peers.get(owner);
-    const batches: Oid[][] = [];
-    for (let i = 0; i < oids.length; i += META_BATCH) batches.push(oids.slice(i, i + META_BATCH));
-    const asker = async (): Promise<void> => {
-      for (let b = batches.shift(); b !== undefined && peer !== undefined && peer.conn.isOpen; b = batches.shift()) {
-        // An owner that did not deliver one want (busy, missing, too slow) is asked no more.
-        if ((await this.request(peer.conn, 'meta', b, undefined, true, OWNER_WAIT_MS)) === 'retry') batches.length = 0;
-      }
-    };
-    await Promise.all([asker(), asker()]);
+    // An owner that did not deliver one want (busy, missing, too slow) is asked no more.
+    await twoAtATime(oids, async (batch) => peer !== undefined && peer.conn.isOpen && (await this.request(peer.conn, 'meta', batch, undefined, true, OWNER_WAIT_MS)) === 'done');
     const rest = oids.filter((oid) => !this.c.local.hasNow(oid));
     await this.fromKnowers(rest);
     return oids.length - rest.length;
@@ -525,13 +531,7 @@ export class CommitFetch implements RequestOwner {
 
   /** Commits and trees from the peers that know the closure (or hold the head), in batches, two in flight. */
   private async fromKnowers(oids: readonly Oid[]): Promise<void> {
-    const batches: Oid[][] = [];
-    for (let i = 0; i < oids.length; i += META_BATCH) batches.push(oids.slice(i, i + META_BATCH));
-    // Two in flight, as many as a peer serves at once: the next is asked while one is answered.
-    const fetcher = async (): Promise<void> => {
-      for (let b = batches.shift(); b !== undefined; b = batches.shift()) await this.fetchMeta(b);
-    };
-    await Promise.all([fetcher(), fetcher()]);
+    await twoAtATime(oids, async (batch) => (await this.fetchMeta(batch), true));
   }
 
   /** One batch of commits and trees from a peer that knows the closure (or holds the head); one that said busy is left alone for a while. */
