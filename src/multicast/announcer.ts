@@ -15,6 +15,9 @@ import { MAX_PACKET_BYTES, envelopeOverhead, sealEnvelope } from './envelope.js'
 import { splitAnnouncement } from './split.js';
 import type { AnnounceTransport } from './transport.js';
 
+/** How many of the start burst's repeats a greeting gets too. */
+const GREET_REPEATS = 2;
+
 export interface AnnouncerComponents {
   readonly transport: AnnounceTransport;
   readonly identity: NodeIdentity;
@@ -75,6 +78,8 @@ export class Announcer {
   /**
    * A peer appeared or restarted: announce within a random delay up to greetMs, and never two
    * greetings closer than greetMs (a greeting due too soon after the last is postponed, not dropped).
+   * The greeting is repeated at the first GREET_REPEATS delays of repeatMs, so one lost datagram
+   * does not leave the newcomer waiting a whole interval.
    */
   greet(): void {
     if (this.stopped || this.greeting !== undefined) return;
@@ -83,6 +88,7 @@ export class Announcer {
       this.greeting = undefined;
       this.lastGreet = this.c.clock.now();
       this.announce();
+      for (const repeat of this.o.repeatMs.slice(0, GREET_REPEATS)) this.timer(repeat, () => this.announce());
     });
   }
 
