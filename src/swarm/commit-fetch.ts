@@ -383,7 +383,7 @@ export class CommitFetch implements RequestOwner {
         ahead,
         settle: resolve,
         timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS),
-        cap: maxMs === undefined ? undefined : setTimeout(() => this.finish(p, 'retry'), maxMs),
+        cap: maxMs === undefined ? undefined : setTimeout(() => this.giveUp(p), maxMs),
       };
       this.pending.set(request, p);
       // On their way: a peer that asks this node ahead for them is answered as they arrive.
@@ -413,6 +413,12 @@ export class CommitFetch implements RequestOwner {
     this.busyUntil.set(p.conn.nodeId, this.c.now() + REQUEST_IDLE_MS);
     this.finish(p, 'retry');
     this.poke();
+  }
+
+  /** A request capped in time (a shared level's batch asked of its owner) took too long: the peer stops sending it. */
+  private giveUp(p: Pending): void {
+    p.conn.send({ kind: 'cancel', request: p.request });
+    this.finish(p, 'retry');
   }
 
   private finish(p: Pending, outcome: 'done' | 'retry'): void {

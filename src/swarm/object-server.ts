@@ -35,7 +35,10 @@ interface Job {
   readonly conn: SwarmConnection;
   readonly request: number;
   readonly oids: readonly Oid[];
-  /** Asked ahead: objects this node is still fetching are sent as they arrive. */
+  /**
+   * Asked ahead: objects this node is still fetching are sent as they arrive (for a META want,
+   * also those no want of this node names yet: a batch of a shared level).
+   */
   readonly ahead: boolean;
   cancelled: boolean;
 }
@@ -47,7 +50,7 @@ export class ObjectServer {
   /** Those told BUSY since the holder took the slot: told `free` when it frees. */
   private readonly turnedAway = new Set<SwarmConnection>();
   /** Metadata and read wants being served, per connection. */
-  private readonly meta = new Map<SwarmConnection, number>();
+  private readonly atOnce = new Map<SwarmConnection, Job[]>();
   readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
 
   constructor(
@@ -71,19 +74,20 @@ export class ObjectServer {
         if (m.want !== 'meta') this.c.transfers.asked(conn);
         const oids = [...new Set(m.oids)];
         if (m.want === 'blobs') return this.enqueue({ conn, request: m.request, oids, ahead: m.ahead, cancelled: false });
-        const serving = this.meta.get(conn) ?? 0;
-        if (serving >= AT_ONCE_PER_CONNECTION) return conn.send({ kind: 'reject', request: m.request, reason: 'busy', missing: [] });
-        this.meta.set(conn, serving + 1);
+        const serving = this.atOnce.get(conn) ?? [];
+        if (serving.length >= AT_ONCE_PER_CONNECTION) return conn.send({ kind: 'reject', request: m.request, reason: 'busy', missing: [] });
+        const job: Job = { conn, request: m.request, oids, ahead: m.want === 'meta' && m.ahead, cancelled: false };
+        this.atOnce.set(conn, [...serving, job]);
         const allowed = m.want === 'meta' ? (type: string) => type === 'commit' || type === 'tree' : () => true;
-        void this.serveAtOnce(conn, m.request, oids, allowed, m.want === 'meta' && m.ahead).finally(() => {
-          const n = (this.meta.get(conn) ?? 1) - 1;
-          if (n <= 0) this.meta.delete(conn);
-          else this.meta.set(conn, n);
+        void this.serveAtOnce(job, allowed).finally(() => {
+          const rest = (this.atOnce.get(conn) ?? []).filter((j) => j !== job);
+          if (rest.length === 0) this.atOnce.delete(conn);
+          else this.atOnce.set(conn, rest);
         });
         return;
       }
       case 'cancel':
-        for (const j of [...this.queue, ...(this.serving ? [this.serving] : [])]) if (j.conn === conn && j.request === m.request) j.cancelled = true;
+        for (const j of [...this.queue, ...(this.serving ? [this.serving] : []), ...(this.atOnce.get(conn) ?? [])]) if (j.conn === conn && j.request === m.request) j.cancelled = true;
         return;
       default:
         return;
@@ -118,9 +122,10 @@ export class ObjectServer {
     this.turnedAway.clear();
   }
 
-  /** `shared`: a META want asked ahead (a batch of a shared level of the walk): waits for what this node has not asked for yet, too. */
-  private async serveAtOnce(conn: SwarmConnection, request: number, oids: readonly Oid[], allowed: (type: string) => boolean, shared: boolean): Promise<void> {
-    await this.send(conn, request, oids, () => false, allowed, shared ? 'unasked' : 'no').catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
+  /** A META want asked ahead (a batch of a shared level of the walk) waits for what this node has not asked for yet, too; a cancel stops either kind. */
+  private async serveAtOnce(job: Job, allowed: (type: string) => boolean): Promise<void> {
+    const { conn } = job;
+    await this.send(conn, job.request, job.oids, () => job.cancelled, allowed, job.ahead ? 'unasked' : 'no').catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
   }
 
   /** `ahead`: whether objects not here yet are waited for, and whether also those no want of this node names yet. */
@@ -203,8 +208,8 @@ export class ObjectServer {
 
   /** A connection closed: drop its queued jobs. */
   forget(conn: SwarmConnection): void {
-    for (const j of this.queue) if (j.conn === conn) j.cancelled = true;
-    this.meta.delete(conn);
+    for (const j of [...this.queue, ...(this.atOnce.get(conn) ?? [])]) if (j.conn === conn) j.cancelled = true;
+    this.atOnce.delete(conn);
     this.turnedAway.delete(conn);
   }
 }

@@ -119,10 +119,13 @@ export class Swarm {
     private readonly c: SwarmComponents,
     private readonly o: SwarmOptions,
   ) {
-    // Blocks come back a pack's worth at a time (LocalObjects holds two packs' worth), while
-    // messages in flight take and give back a few: the pool keeps enough that a transfer, once
-    // its first packs are done, makes no new block (BENCHMARKS.md).
-    this.pool = new BlockPool(Math.ceil((2 * o.flushBytes) / BLOCK_BYTES) + 16);
+    // Blocks come back a pack's worth at a time, while messages in flight take and give back a
+    // few. LocalObjects holds up to five packs' worth at once (four waiting for the disk before
+    // the fetch pauses, and the last one finished), and the pool keeps that many: a daemon's
+    // first transfer makes the blocks, later ones reuse them instead of faulting in ~50 MiB of
+    // fresh pages per relay in their first seconds, when every node walks and starts at once
+    // (BENCHMARKS.md).
+    this.pool = new BlockPool(Math.ceil((5 * o.flushBytes) / BLOCK_BYTES) + 16);
     this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand'), pool: this.pool });
     this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()));
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log, now: () => c.clock.now() });

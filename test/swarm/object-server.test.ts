@@ -122,6 +122,36 @@ describe('serving wants (object-server.ts)', function () {
     }
   });
 
+  it('a cancelled META want asked ahead sends nothing more, and frees its place at once the wait ends', async () => {
+    const { local, server: s, close } = await server();
+    try {
+      const downstream = peer('d3');
+      const trees = [1, 2].map((i) => {
+        const content = encodeTree([{ mode: TreeModes.FILE, name: `g${i}`, oid: blob(16).oid }]);
+        return { oid: hashObject('tree', content), type: 'tree' as const, content };
+      });
+      const [first, second] = trees as [(typeof trees)[0], (typeof trees)[0]];
+      s.handle(downstream, { kind: 'want', request: 3, want: 'meta', oids: trees.map((t) => t.oid), ahead: true });
+      await local.addAll([first]);
+      await until(downstream, (m) => m.kind === 'objects' && m.request === 3, 2000);
+      s.handle(downstream, { kind: 'cancel', request: 3 });
+      await local.addAll([second]);
+      await new Promise((r) => setTimeout(r, 300));
+      const answers = downstream.got.filter((g) => 'request' in g.m && g.m.request === 3).map((g) => g.m);
+      assert.deepEqual(
+        answers.map((m) => (m.kind === 'objects' ? [m.objects.map((o) => o.oid), m.done] : m.kind)),
+        [[[first.oid], false]],
+        'only what was sent before the cancel',
+      );
+      // Both of the connection's places for META and READ wants are free again.
+      for (const request of [4, 5]) s.handle(downstream, { kind: 'want', request, want: 'meta', oids: [second.oid], ahead: false });
+      await until(downstream, (m) => m.kind === 'objects' && m.request === 5 && m.done, 2000);
+      assert.equal(downstream.got.some((g) => g.m.kind === 'reject' && g.m.reason === 'busy'), false);
+    } finally {
+      await close();
+    }
+  });
+
   it('gives up the waits of a want asked ahead when the store closes', async () => {
     const { local, server: s, close } = await server();
     const downstream = peer('d1');
