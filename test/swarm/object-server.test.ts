@@ -22,6 +22,17 @@ const blob = (bytes: number): { oid: Oid; type: 'blob'; content: Buffer } => {
   return { oid: hashObject('blob', content), type: 'blob', content };
 };
 
+type Tree = { oid: Oid; type: 'tree'; content: Buffer };
+
+/** Two trees of one file each (the files need not exist). */
+function twoTrees(): [Tree, Tree] {
+  const tree = (): Tree => {
+    const content = encodeTree([{ mode: TreeModes.FILE, name: 'f', oid: blob(16).oid }]);
+    return { oid: hashObject('tree', content), type: 'tree', content };
+  };
+  return [tree(), tree()];
+}
+
 /** A peer's connection that records what the server sends it, and when. */
 function peer(nodeId: string): SwarmConnection & { readonly got: { at: number; m: SwarmMessage }[] } {
   const got: { at: number; m: SwarmMessage }[] = [];
@@ -97,10 +108,7 @@ describe('serving wants (object-server.ts)', function () {
     const { local, server: s, close } = await server();
     try {
       const downstream = peer('d2');
-      const trees = [1, 2].map((i) => {
-        const content = encodeTree([{ mode: TreeModes.FILE, name: `f${i}`, oid: blob(16).oid }]);
-        return { oid: hashObject('tree', content), type: 'tree' as const, content };
-      });
+      const trees = twoTrees();
       const oids = trees.map((t) => t.oid);
       const plainAt = Date.now();
       s.handle(downstream, { kind: 'want', request: 1, want: 'meta', oids, ahead: false });
@@ -126,11 +134,8 @@ describe('serving wants (object-server.ts)', function () {
     const { local, server: s, close } = await server();
     try {
       const downstream = peer('d3');
-      const trees = [1, 2].map((i) => {
-        const content = encodeTree([{ mode: TreeModes.FILE, name: `g${i}`, oid: blob(16).oid }]);
-        return { oid: hashObject('tree', content), type: 'tree' as const, content };
-      });
-      const [first, second] = trees as [(typeof trees)[0], (typeof trees)[0]];
+      const trees = twoTrees();
+      const [first, second] = trees;
       s.handle(downstream, { kind: 'want', request: 3, want: 'meta', oids: trees.map((t) => t.oid), ahead: true });
       await local.addAll([first]);
       await until(downstream, (m) => m.kind === 'objects' && m.request === 3, 2000);
