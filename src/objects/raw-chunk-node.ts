@@ -104,6 +104,15 @@ export function chunkNodeEntries(content: Buffer): { readonly nameAt: number; re
 }
 
 /**
+ * Reads `content` as a chunk node (its size unknown), giving `entry` where each entry's id lies and
+ * whether it is a subtree, before the whole is known to be one: how many entries there are, or
+ * -1 where it is not a plain chunk node (the caller then drops what it was given).
+ */
+export function scanChunkNode(content: Buffer, entry: (idAt: number, tree: boolean) => void): number {
+  return scanEntries(content, Number.MAX_SAFE_INTEGER, (idAt, _start, tree) => entry(idAt, tree));
+}
+
+/**
  * Whether `content` has the shape of a chunk node (its size unknown): the swarm stores such trees
  * uncompressed, as the committer does (chunk-tree.ts), and never deflates thousands per image.
  */

@@ -10,8 +10,8 @@ import { ErrorCodes, GitfsError } from '../errors.js';
 import { decodeCommit, type Commit } from '../objects/commit.js';
 import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
-import { decodeTree, TreeModes, type TreeEntry } from '../objects/tree.js';
 import type { TreeCache } from './tree-cache.js';
+import { LinkKinds, treeLinks, type TreeLinks } from './tree-links.js';
 
 /** Blobs per piece: chunks average 8 KiB, so a piece of a large file is about 1 MiB. */
 export const PIECE_OBJECTS = 128;
@@ -90,7 +90,7 @@ export interface WalkOptions {
 export async function walkClosure(source: ObjectSource, commit: Oid, history: number, options: WalkOptions = {}): Promise<Closure> {
   const { fetchMeta, trees: cache, onLevel } = options;
   const commits = new Map<Oid, Commit>();
-  const trees = new Map<Oid, readonly TreeEntry[]>();
+  const trees = new Map<Oid, TreeLinks>();
   const depth = new Map<Oid, number>([[commit, 1]]);
   const boundary: Oid[] = [];
   /** Fetches what of `oids` is absent; how many that was. */
@@ -130,24 +130,27 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
     const fetched = await ensure(treeLevel);
     const next = new Set<Oid>();
     // Taken from the cache now: another walk may evict them while this one reads.
-    const known = new Map<Oid, readonly TreeEntry[]>();
+    const known = new Map<Oid, TreeLinks>();
     for (const t of treeLevel) {
-      const entries = cache?.get(t);
-      if (entries !== undefined) known.set(t, entries);
+      const links = cache?.get(t);
+      if (links !== undefined) known.set(t, links);
     }
     const toRead = treeLevel.filter((t) => !known.has(t));
     const read = await readAll(source, toRead);
     for (const [i, t] of toRead.entries()) {
       if (i > 0 && i % DECODE_SLICE === 0) await nextTurn();
-      const entries = decodeTree(typed(read[i] as GitObject, t, 'tree'), t);
-      known.set(t, entries);
-      cache?.set(t, entries);
+      const links = treeLinks(typed(read[i] as GitObject, t, 'tree'), t);
+      known.set(t, links);
+      cache?.set(t, links);
     }
     onLevel?.({ kind: 'trees', objects: treeLevel.length, fetched });
     for (const t of treeLevel) {
-      const entries = known.get(t) as readonly TreeEntry[];
-      trees.set(t, entries);
-      for (const e of entries) if (e.mode === TreeModes.TREE && !trees.has(e.oid)) next.add(e.oid);
+      const links = known.get(t) as TreeLinks;
+      trees.set(t, links);
+      links.kinds.forEach((kind, i) => {
+        const oid = links.oids[i] as Oid;
+        if (kind === LinkKinds.TREE && !trees.has(oid)) next.add(oid);
+      });
     }
     treeLevel = [...next].filter((t) => !trees.has(t));
   }
@@ -158,10 +161,13 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   const visit = (t: Oid): void => {
     if (treeOrder.has(t)) return;
     treeOrder.add(t);
-    for (const e of trees.get(t) ?? []) {
-      if (e.mode === TreeModes.TREE) visit(e.oid);
-      else if (e.mode !== TreeModes.GITLINK) blobs.add(e.oid);
-    }
+    const links = trees.get(t);
+    if (links === undefined) return;
+    links.kinds.forEach((kind, i) => {
+      const oid = links.oids[i] as Oid;
+      if (kind === LinkKinds.TREE) visit(oid);
+      else if (kind === LinkKinds.BLOB) blobs.add(oid);
+    });
   };
   const commitOrder = [...commits.keys()];
   for (const c of commitOrder) visit((commits.get(c) as Commit).tree);

@@ -5,18 +5,18 @@
  * pass the budget. Trees are immutable (named by their hash), so an entry never goes stale.
  */
 import type { Oid } from '../objects/oid.js';
-import type { TreeEntry } from '../objects/tree.js';
+import type { TreeLinks } from './tree-links.js';
 
-/** About 30 MB of entries: every tree of a 2 GiB chunked file. */
+/** Entries of every tree of a 2 GiB chunked file (~60 bytes each). */
 export const TREE_CACHE_ENTRIES = 256 * 1024;
 
 export class TreeCache {
-  private readonly trees = new Map<Oid, readonly TreeEntry[]>();
+  private readonly trees = new Map<Oid, TreeLinks>();
   private entries = 0;
 
   constructor(private readonly maxEntries = TREE_CACHE_ENTRIES) {}
 
-  get(oid: Oid): readonly TreeEntry[] | undefined {
+  get(oid: Oid): TreeLinks | undefined {
     const t = this.trees.get(oid);
     if (t !== undefined) {
       this.trees.delete(oid);
@@ -26,14 +26,14 @@ export class TreeCache {
   }
 
   /** Keeps a tree decoded from an object whose id was checked. */
-  set(oid: Oid, entries: readonly TreeEntry[]): void {
-    if (this.trees.has(oid) || entries.length > this.maxEntries) return;
-    this.trees.set(oid, entries);
-    this.entries += entries.length;
+  set(oid: Oid, links: TreeLinks): void {
+    if (this.trees.has(oid) || links.oids.length > this.maxEntries) return;
+    this.trees.set(oid, links);
+    this.entries += links.oids.length;
     for (const [old, e] of this.trees) {
       if (this.entries <= this.maxEntries) break;
       this.trees.delete(old);
-      this.entries -= e.length;
+      this.entries -= e.oids.length;
     }
   }
 

@@ -12,6 +12,7 @@ import { Repository } from '../../src/repo/repository.js';
 import { encodeTree, TreeModes, type TreeEntry } from '../../src/objects/tree.js';
 import { PIECE_OBJECTS, pieceOids, walkClosure, type ObjectSource } from '../../src/swarm/closure.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
+import type { TreeLinks } from '../../src/swarm/tree-links.js';
 import { suiteDirs } from '../support/tmp.js';
 
 describe('swarm/closure', () => {
@@ -155,8 +156,7 @@ describe('swarm/closure', () => {
   });
 
   it('a tree cache keeps the most recently used trees within its budget of entries', () => {
-    const entry = (n: number): TreeEntry => ({ mode: TreeModes.FILE, name: `f${n}`, oid: n.toString(16).padStart(40, '0') as Oid });
-    const tree = (n: number, size: number): TreeEntry[] => Array.from({ length: size }, (_, i) => entry(n * 100 + i));
+    const tree = (n: number, size: number): TreeLinks => ({ oids: Array.from({ length: size }, (_, i) => (n * 100 + i).toString(16).padStart(40, '0') as Oid), kinds: new Uint8Array(size) });
     const id = (n: number): Oid => n.toString(16).padStart(40, 'f') as Oid;
     const cache = new TreeCache(10);
     cache.set(id(1), tree(1, 4));
@@ -164,8 +164,8 @@ describe('swarm/closure', () => {
     assert.ok(cache.get(id(1)) !== undefined, 'used: now the most recent');
     cache.set(id(3), tree(3, 4));
     assert.equal(cache.get(id(2)), undefined, 'the least recently used went');
-    assert.equal(cache.get(id(1))?.length, 4);
-    assert.equal(cache.get(id(3))?.length, 4);
+    assert.equal(cache.get(id(1))?.oids.length, 4);
+    assert.equal(cache.get(id(3))?.oids.length, 4);
     cache.set(id(4), tree(4, 11));
     assert.equal(cache.get(id(4)), undefined, 'a tree over the whole budget is not kept');
     assert.equal(cache.size, 2);
