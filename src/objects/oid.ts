@@ -27,7 +27,7 @@ export function oidFromBytes(bytes: Uint8Array, offset = 0): Oid {
   if (offset + OID_BYTES > bytes.length) {
     throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'object id runs past the end of its buffer');
   }
-  // A Buffer is read in place: a view per id cost half the time of reading the ids of a walk's ~65 000 entries.
+  // A Buffer is read in place, without a view per id (a walk reads ~65 000 ids per 512 MiB image).
   const hex = Buffer.isBuffer(bytes) ? bytes.toString('hex', offset, offset + OID_BYTES) : Buffer.from(bytes.buffer, bytes.byteOffset + offset, OID_BYTES).toString('hex');
   return hex as Oid;
 }

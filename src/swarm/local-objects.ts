@@ -29,6 +29,13 @@ import type { BlockPool } from './block-pool.js';
 import type { ObjectSource } from './closure.js';
 import { MetaCache } from './meta-cache.js';
 
+/**
+ * Packs' worth of received objects not yet in a finished pack at which fetches ask for no more
+ * (`backlogged`). With the last finished pack, held for serving, LocalObjects holds up to one
+ * more than this at once.
+ */
+export const BACKLOG_PACKS = 4;
+
 /** Commits and trees kept in memory: the chunk trees of ~10 GiB of images. */
 const META_CACHE_BYTES = 32 << 20;
 
@@ -212,12 +219,12 @@ export class LocalObjects implements ObjectSource {
   }
 
   /**
-   * Whether what was received and is not yet in a finished pack passes four packs' worth: the
+   * Whether what was received and is not yet in a finished pack passes BACKLOG_PACKS packs' worth: the
    * disk is behind the network (each pack is fsynced; at 16 nodes on one disk a pack took up to
    * 6 s to finish and a node held ~600 MiB), so fetches ask for no more until it catches up.
    */
   get backlogged(): boolean {
-    return this.pendingBytes >= 4 * this.o.flushBytes;
+    return this.pendingBytes >= BACKLOG_PACKS * this.o.flushBytes;
   }
 
   /** Makes what was added so far durable within `ms` at the latest (on-demand reads trickle in: one pack per burst, not per read). */

@@ -26,7 +26,7 @@ import { BLOCK_BYTES, BlockPool } from './block-pool.js';
 import type { Closure } from './closure.js';
 import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
-import { LocalObjects } from './local-objects.js';
+import { BACKLOG_PACKS, LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
@@ -120,12 +120,12 @@ export class Swarm {
     private readonly o: SwarmOptions,
   ) {
     // Blocks come back a pack's worth at a time, while messages in flight take and give back a
-    // few. LocalObjects holds up to five packs' worth at once (four waiting for the disk before
-    // the fetch pauses, and the last one finished), and the pool keeps that many: a daemon's
+    // few. LocalObjects holds up to BACKLOG_PACKS + 1 packs' worth at once (those waiting for the
+    // disk before the fetch pauses, and the last one finished), and the pool keeps that many: a daemon's
     // first transfer makes the blocks, later ones reuse them instead of faulting in ~50 MiB of
     // fresh pages per relay in their first seconds, when every node walks and starts at once
     // (BENCHMARKS.md).
-    this.pool = new BlockPool(Math.ceil((5 * o.flushBytes) / BLOCK_BYTES) + 16);
+    this.pool = new BlockPool(Math.ceil(((BACKLOG_PACKS + 1) * o.flushBytes) / BLOCK_BYTES) + 16);
     this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand'), pool: this.pool });
     this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()));
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log, now: () => c.clock.now() });

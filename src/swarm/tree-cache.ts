@@ -7,7 +7,7 @@
 import type { Oid } from '../objects/oid.js';
 import type { TreeLinks } from './tree-links.js';
 
-/** Entries of every tree of a 2 GiB chunked file (~60 bytes each). */
+/** Entries (an id string and a kind each) of every tree of a 2 GiB chunked file. */
 export const TREE_CACHE_ENTRIES = 256 * 1024;
 
 export class TreeCache {

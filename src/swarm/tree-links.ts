@@ -1,8 +1,8 @@
 /**
  * What a closure walk needs of a tree: the ids of its entries, in order, and what each is (a
  * subtree to walk, a blob to fetch, a gitlink to leave). Names are not kept: a 512 MiB image's
- * chunk tree has ~65 000 entries, and an object and a name string for each were most of what the
- * collector worked on while a relay walked (BENCHMARKS.md, "The swarm").
+ * chunk tree has ~65 000 entries, each decoded into an object and a name string, and the
+ * collector took a quarter to a third of a relay's walk (BENCHMARKS.md, "The swarm").
  */
 import { oidFromBytes, type Oid } from '../objects/oid.js';
 import { scanChunkNode } from '../objects/raw-chunk-node.js';
