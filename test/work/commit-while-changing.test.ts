@@ -39,16 +39,21 @@ describe('working layer: changes made while a commit runs', function () {
       await writeFile(ws, 'moved', Buffer.from('to be renamed during the commit\n'));
       // a large file keeps the commit busy long enough for the changes below to land during it
       await writeFile(ws, 'big.bin', pseudoRandomBytes(24 << 20, 'slow commit'));
-      const commit = ws.commit(main, 'first');
-      await sleep(5);
+      let running = true;
+      const commit = ws.commit(main, 'first').finally(() => {
+        running = false;
+      });
+      // the commit takes its snapshot before its first await; a timer fires only after that
+      await sleep(0);
       await ws.fs(main).unlink('gone');
       await ws.fs(main).rename('moved', 'renamed');
       await ws.fs(main).utimens('n', 2 ** 53, 1_000_000);
       await writeFile(ws, 'late', Buffer.from('written during the commit\n'));
+      assert.ok(running, 'the changes landed while the commit ran');
       const first = await commit;
       assert.ok(first.commit !== undefined);
       const firstTree = await ws.trees.get((await ws.commitInfo(first.commit)).tree);
-      assert.ok(firstTree.has('gone') && firstTree.has('moved') && !firstTree.has('late'), 'the changes landed while the commit ran');
+      assert.ok(firstTree.has('gone') && firstTree.has('moved') && !firstTree.has('late'), 'the commit holds the layer as it was when it began');
       const top = await names(ws, '');
       assert.ok(!top.includes('gone'), 'a file deleted during the commit stays deleted');
       assert.ok(!top.includes('moved') && top.includes('renamed'), 'a rename during the commit stays');
