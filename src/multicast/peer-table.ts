@@ -35,7 +35,9 @@ export interface Peer {
 export type PeerEvent =
   | { readonly kind: 'peer-up'; readonly nodeId: NodeId; readonly name: string; readonly instance: string }
   | { readonly kind: 'peer-restart'; readonly nodeId: NodeId; readonly instance: string; readonly previous: string }
-  | { readonly kind: 'peer-down'; readonly nodeId: NodeId; readonly reason: 'expired' | 'revoked' }
+  | { readonly kind: 'peer-down'; readonly nodeId: NodeId; readonly reason: 'revoked' }
+  /** silentMs: how long it had not been heard when it was dropped. */
+  | { readonly kind: 'peer-down'; readonly nodeId: NodeId; readonly reason: 'expired'; readonly silentMs: number }
   | { readonly kind: 'head'; readonly nodeId: NodeId; readonly branch: BranchName; readonly oid: Oid; readonly previous: Oid | null }
   | { readonly kind: 'head-removed'; readonly nodeId: NodeId; readonly branch: BranchName; readonly previous: Oid }
   | { readonly kind: 'rollout'; readonly nodeId: NodeId; readonly channel: BranchName; readonly state: string; readonly release: Oid | null };
@@ -110,9 +112,10 @@ export class PeerTable {
   expire(nowMs: number): PeerEvent[] {
     const events: PeerEvent[] = [];
     for (const [id, p] of this.peers) {
-      if (nowMs - p.lastSeen > this.options.expireIntervals * p.intervalMs) {
+      const silentMs = nowMs - p.lastSeen;
+      if (silentMs > this.options.expireIntervals * p.intervalMs) {
         this.peers.delete(id);
-        events.push({ kind: 'peer-down', nodeId: id, reason: 'expired' });
+        events.push({ kind: 'peer-down', nodeId: id, reason: 'expired', silentMs });
       }
     }
     return events;

@@ -98,7 +98,7 @@ describe('multicast/peer-table', function () {
     t.apply(announcement(A, { intervalMs: 1000 }), 10_000);
     t.apply(announcement(B, { intervalMs: 10_000 }), 10_000);
     assert.deepEqual(t.expire(13_000), [], 'exactly 3 intervals of silence is not yet too long');
-    assert.deepStrictEqual(t.expire(13_001), [{ kind: 'peer-down', nodeId: A, reason: 'expired' }]);
+    assert.deepStrictEqual(t.expire(13_001), [{ kind: 'peer-down', nodeId: A, reason: 'expired', silentMs: 3001 }]);
     assert.equal(t.get(A), undefined);
     assert.ok(t.get(B) !== undefined);
     assert.deepEqual(t.expire(40_000), []);

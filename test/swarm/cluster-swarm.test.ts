@@ -450,13 +450,17 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const shared = new Map(receivers.map((n) => [n, current(n).find('walk-level-shared', { commit: c.oid })]));
     const summary = [...shared].map(([n, e]) => `${n.name}: ${JSON.stringify(e.map(({ objects, owners, fromOwners, ms }) => ({ objects, owners, fromOwners, ms })))}`).join('; ');
     console.log(`      ${summary}`);
-    // The chain's head takes the level whole; the others, as their views of who fetches allow
-    // (every `Interested` arrives within milliseconds, so normally three owners of 367 trees
-    // each), share it: at least two of them take at least a batch from another owner.
+    // The chain's head takes the level whole; the others share it as far as their views of who
+    // fetches allow: normally three owners of 367 trees each, but a node whose walk reaches the
+    // level before it has heard every other fetcher's `Interested` (a loaded machine) takes it
+    // whole. Every node that shares takes at least a batch from another owner.
     const events = [...shared.values()].flat();
     assert.ok(receivers.some((n) => shared.get(n)?.length === 0), `a chain head takes the level whole: ${summary}`);
-    for (const e of events) assert.equal(e.objects, 1100, `only the level of 1 100 trees is shared: ${summary}`);
-    assert.ok(events.filter((e) => (e.fromOwners as number) >= 366).length >= 2, `two nodes took a batch or more from owners: ${summary}`);
+    assert.ok(events.length >= 1, `some node shared the level: ${summary}`);
+    for (const e of events) {
+      assert.equal(e.objects, 1100, `only the level of 1 100 trees is shared: ${summary}`);
+      assert.ok((e.owners as number) >= 2 && (e.fromOwners as number) >= 366, `a node that shares takes a batch or more from owners: ${summary}`);
+    }
     await Promise.all(receivers.map(async (n) => (assert.equal(await refOf(n, 'wide/a'), c.oid, `${n.name}: wide/a`), await gitFsck(n))));
   });
 
