@@ -19,6 +19,11 @@
 //  now talks to the kernel through a channel of its own over the same descriptor, which adds
 //  FUSE_MAX_PAGES and max_pages = 256 (1 MiB) to the reply to INIT. Only reads grow: libfuse's
 //  answer keeps max_write at what its receive buffer holds.
+// replies: the binding's JS answer wakes a libfuse thread, which then writes the reply to the
+//  kernel; nothing told JS when that had happened. Now each thread notes that it owes a reply
+//  from the answer until its reply is written, and `gitfs_replies_due` counts those threads
+//  (src/mount/fuse-binding.ts): a mount that makes the kernel forget what older answers told it
+//  waits until no reply is still on its way.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,6 +33,7 @@ const UTIMENS = '/* gitfs patch: utimens */';
 const KEEP_CACHE = '/* gitfs patch: keep_cache */';
 const LOCALS = '/* gitfs patch: thread locals */';
 const BIG_READS = '/* gitfs patch: big reads */';
+const REPLIES = '/* gitfs patch: replies */';
 const pkgDir = dirname(createRequire(import.meta.url).resolve('@cocalc/fuse-native/package.json'));
 const source = join(pkgDir, 'fuse-native.c');
 let text = readFileSync(source, 'utf8');
@@ -247,6 +253,50 @@ static void* start_fuse_thread (void *data) {
   struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);
 `,
   );
+}
+if (!text.includes(REPLIES)) {
+  edit(
+    'static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\n',
+    `static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;
+
+${REPLIES}
+/* libfuse threads holding an answer from JS whose reply they have not written yet. */
+static int64_t gitfs_replies_owed = 0;
+`,
+  );
+  edit('  void *gitfs_next;\n} fuse_thread_locals_t;', '  void *gitfs_next;\n  int gitfs_owes_reply;\n} fuse_thread_locals_t;');
+  // One request may take several answers (create, then getattr) and gets one reply: a thread owes
+  // one reply however many answers it took since its last.
+  edit(
+    '    l->res = res;\\\n    uv_sem_post(&(l->sem));\\\n',
+    '    l->res = res;\\\n    if (__atomic_exchange_n(&(l->gitfs_owes_reply), 1, __ATOMIC_SEQ_CST) == 0) __atomic_add_fetch(&gitfs_replies_owed, 1, __ATOMIC_SEQ_CST);\\\n    uv_sem_post(&(l->sem));\\\n',
+  );
+  edit(
+    'static pthread_mutex_t gitfs_idle_lock = PTHREAD_MUTEX_INITIALIZER;\n',
+    `/* The reply \`l\`'s thread owed is written (or the thread ends without one). */
+static void gitfs_reply_written (fuse_thread_locals_t *l) {
+  if (l != NULL && __atomic_exchange_n(&(l->gitfs_owes_reply), 0, __ATOMIC_SEQ_CST) == 1) __atomic_sub_fetch(&gitfs_replies_owed, 1, __ATOMIC_SEQ_CST);
+}
+
+/* How many answers given to libfuse's threads still wait for their replies to be written. */
+NAPI_METHOD(gitfs_replies_due) {
+  int64_t owed = __atomic_load_n(&gitfs_replies_owed, __ATOMIC_SEQ_CST);
+  uint32_t due = owed > 0 ? (uint32_t) owed : 0;
+  NAPI_RETURN_UINT32(due)
+}
+
+static pthread_mutex_t gitfs_idle_lock = PTHREAD_MUTEX_INITIALIZER;
+`,
+  );
+  edit(
+    '  fuse_thread_locals_t *l = (fuse_thread_locals_t *) data;\n  pthread_mutex_lock(&gitfs_idle_lock);\n',
+    '  fuse_thread_locals_t *l = (fuse_thread_locals_t *) data;\n  gitfs_reply_written(l);\n  pthread_mutex_lock(&gitfs_idle_lock);\n',
+  );
+  edit(
+    '  ssize_t res = writev(fuse_chan_fd(ch), iov, count);\n',
+    '  ssize_t res = writev(fuse_chan_fd(ch), iov, count);\n  gitfs_reply_written((fuse_thread_locals_t *) pthread_getspecific(thread_locals_key));\n',
+  );
+  edit('  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(gitfs_replies_due)\n');
 }
 if (text !== before) {
   writeFileSync(source, text);

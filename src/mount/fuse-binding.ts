@@ -19,7 +19,17 @@ export const Fuse = requireHere('@cocalc/fuse-native') as FuseClass;
 const packageDir = dirname(requireHere.resolve('@cocalc/fuse-native/package.json'));
 const addon = createRequire(join(packageDir, 'index.js'))('node-gyp-build')(packageDir) as {
   fuse_native_unmount(mnt: string, thread: Buffer): void;
+  gitfs_replies_due(): number;
 };
+
+/**
+ * Answers given to the binding whose replies libfuse's threads have not yet written to the kernel
+ * (each answer wakes the thread that waits for it, which then replies). Counted by the binding,
+ * patched at install (DEPENDENCIES.md); across every mount of this process.
+ */
+export function repliesDue(): number {
+  return addon.gitfs_replies_due();
+}
 
 /**
  * Lets go of a mount the kernel has already dropped (`fusermount -u` from outside, or a refused-

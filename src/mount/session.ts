@@ -18,7 +18,7 @@ import type { Repository } from '../repo/repository.js';
 import { Workspace } from '../work/workspace.js';
 import { mountedHere, serveControl, type ControlRequest } from './control.js';
 import { fuseOperations, type Log } from './fuse-adapter.js';
-import { Fuse, releaseUnmounted, type FuseInstance } from './fuse-binding.js';
+import { Fuse, releaseUnmounted, repliesDue, type FuseInstance } from './fuse-binding.js';
 import { HotLoop } from './hot-loop.js';
 import { KernelCache, fuseDescriptors } from './kernel-cache.js';
 import { MountFs } from './mount-fs.js';
@@ -37,8 +37,8 @@ const HOT_WINDOW_MS = 2;
  * a change nobody noticed; the ref watch lists every 2 s.
  */
 const CACHE_S = 30;
-/** How long libfuse's thread gets to pass an answer on to the kernel after the handler gave it. */
-const SETTLE_MS = 5;
+/** Longest wait for libfuse's threads to write the replies of the answers given. */
+const REPLIES_MAX_MS = 250;
 /** Longest wait for the requests begun before a publish, and for an open in a settling branch. */
 const DRAIN_MAX_MS = 1000;
 const OPEN_WAIT_MS = 1500;
@@ -80,6 +80,16 @@ export async function clearStaleMount(path: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * Until libfuse's threads have written the reply of every answer given so far (an answer from the
+ * old heads that reached the kernel after the forget would stay there), looking every 1 ms, at
+ * most REPLIES_MAX_MS times: under constant traffic there may always be one on its way, and
+ * later forgets follow anyway.
+ */
+async function repliesWritten(): Promise<void> {
+  for (let waited = 0; waited < REPLIES_MAX_MS && repliesDue() > 0; waited++) await sleep(1);
+}
+
 function within(inner: string, outer: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : `${outer}${sep}`);
 }
@@ -116,7 +126,7 @@ export class MountSession {
 
   /**
    * Right after new heads were published (same turn): waits until every request begun before is
-   * answered (and libfuse has had a moment to pass the answers on), then makes the kernel forget
+   * answered (and libfuse has written the replies: `repliesWritten`), then makes the kernel forget
    * what it was told from older heads (`forgetAgain`). Opens in those branches wait until then
    * (`beforeOpen`): a size the kernel kept from the old heads would cut the new content short.
    * A file held open with the old content keeps it; its holder, asking for the size after the
@@ -132,7 +142,7 @@ export class MountSession {
     this.transitions.add(transition);
     try {
       await Promise.race([drained, sleep(DRAIN_MAX_MS)]);
-      await sleep(SETTLE_MS);
+      await repliesWritten();
       const since = this.ws.repo.clock.now();
       await this.forgetAgain(branches, HOLD_MS);
       for (const ms of TRAILING_MS) setTimeout(() => void this.forgetAgain(branches, 0, since), ms).unref();

@@ -1,12 +1,14 @@
 /**
  * The FUSE binding as gitfs patches it (scripts/patch-fuse-native.mjs): read requests of 1 MiB,
- * content intact through them, and many threads' worth of requests answered over one mount.
+ * content intact through them, many threads' worth of requests answered over one mount, and
+ * every answer's reply counted as written.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Fuse, type FuseInstance } from '../../src/mount/fuse-binding.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Fuse, repliesDue, type FuseInstance } from '../../src/mount/fuse-binding.js';
 import { widenReadAhead } from '../../src/mount/read-ahead.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -24,14 +26,17 @@ describe('FUSE binding (as patched)', function () {
   const tmp = tempDirs();
   let fuse: FuseInstance | undefined;
   const lengths: number[] = [];
+  const dirs = new Set<string>();
 
   before(async () => {
     const mnt = tmp.make();
     const now = new Date();
     const attrs = (mode: number, size: number): never => ({ mtime: now, atime: now, ctime: now, nlink: 1, size, mode, uid: 0, gid: 0 }) as never;
     fuse = new Fuse(mnt, {
-      readdir: (path, cb) => (path === '/' ? cb(0, ['f']) : cb(ENOENT)),
-      getattr: (path, cb) => (path === '/' ? cb(0, attrs(0o40755, 4096)) : path === '/f' ? cb(0, attrs(0o100444, SIZE)) : cb(ENOENT)),
+      readdir: (path, cb) => (path === '/' ? cb(0, ['f', ...dirs]) : cb(ENOENT)),
+      getattr: (path, cb) =>
+        path === '/' || dirs.has(path.slice(1)) ? cb(0, attrs(0o40755, 4096)) : path === '/f' ? cb(0, attrs(0o100444, SIZE)) : cb(ENOENT),
+      mkdir: (path, _mode, cb) => (dirs.add(path.slice(1)), cb(0)),
       open: (_path, _flags, cb) => cb(0, 1),
       release: (_path, _fd, cb) => cb(0),
       read: (_path, _fd, buf, len, pos, cb) => {
@@ -79,6 +84,23 @@ describe('FUSE binding (as patched)', function () {
         expected.map((_, k) => run('sh', ['-c', `dd if='${mnt}/f' bs=128k skip=${k * 32} count=32 iflag=direct 2>/dev/null | sha256sum`]).then((r) => r.stdout.split(' ')[0])),
       );
       assert.deepEqual(got, expected, `round ${round}`);
+    }
+  });
+
+  it('counts the reply of every answer as written: none left due once the callers have theirs', async () => {
+    const mnt = (fuse as FuseInstance).mnt;
+    // After the bursts above (threads started and ended, answers of every kind), then after
+    // more lookups, stats, listings, misses and mkdirs (two answers, mkdir and getattr, for one
+    // reply): the kernel sends a release without waiting for its reply, so "none due" may take a
+    // moment, but a reply never counted would stay due.
+    for (let round = 0; round < 3; round++) {
+      await run('sh', ['-c', `for i in 1 2 3 4 5 6 7 8; do stat '${mnt}/f' '${mnt}/' >/dev/null; ls '${mnt}' >/dev/null; stat '${mnt}/none' 2>/dev/null; head -c 1 '${mnt}/f' >/dev/null; mkdir '${mnt}/d${round}-'$i; done`]);
+      let due = repliesDue();
+      for (let waited = 0; waited < 1000 && due !== 0; waited += 10) {
+        await sleep(10);
+        due = repliesDue();
+      }
+      assert.equal(due, 0, `round ${round}: replies still due`);
     }
   });
 });
