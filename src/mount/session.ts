@@ -145,7 +145,7 @@ export class MountSession {
       await repliesWritten();
       const since = this.ws.repo.clock.now();
       await this.forgetAgain(branches, HOLD_MS);
-      for (const ms of TRAILING_MS) setTimeout(() => void this.forgetAgain(branches, 0, since), ms).unref();
+      for (const ms of TRAILING_MS) setTimeout(() => void this.forgetLater(branches, since), ms).unref();
     } finally {
       this.transitions.delete(transition);
       finish();
@@ -179,6 +179,15 @@ export class MountSession {
       await this.fs.follow(path).catch((e: unknown) => this.log(`gitfs mount: ${path} held open stays on its old content: ${(e as Error).message}`));
       await this.forgetPath(path);
     }
+  }
+
+  /**
+   * A trailing forget (TRAILING_MS) of a settle: never once the mount is stopping (the workspace
+   * closes), and a failure is logged, not left to end the process.
+   */
+  private async forgetLater(branches: readonly BranchName[], since: number): Promise<void> {
+    if (this.stopping !== undefined) return;
+    await this.forgetAgain(branches, 0, since).catch((e: unknown) => this.log(`gitfs mount: forgetting ${branches.join(', ')} again: ${(e as Error).message}`));
   }
 
   /** Changes a branch's view outside the kernel (commit, reset): forget before, settle after. */
