@@ -114,7 +114,7 @@ set_current() {
 # now_ms: milliseconds since the epoch.
 now_ms() { date +%s%3N; }
 # HOOK_START_MS: when the hook began (sourcing this is among its first steps); the agent's
-# deadline counts from its start of the hook, so a deadline within the hook counts from here.
+# deadline counts from when it started the hook, so a deadline within the hook counts from here.
 HOOK_START_MS="$(now_ms)"
 
 # --- host hooks (grub, kexec): a fake root for tests --------------------------------------------
