@@ -21,7 +21,8 @@ debian-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(STAMP): package.json package-lock.json
+# The patch script runs as postinstall: a change to it must reach the installed binding too.
+$(STAMP): package.json package-lock.json scripts/patch-fuse-native.mjs
 	npm ci --no-audit --no-fund
 	@touch $@
 

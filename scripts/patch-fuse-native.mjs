@@ -296,6 +296,12 @@ static pthread_mutex_t gitfs_idle_lock = PTHREAD_MUTEX_INITIALIZER;
     '  ssize_t res = writev(fuse_chan_fd(ch), iov, count);\n',
     '  ssize_t res = writev(fuse_chan_fd(ch), iov, count);\n  gitfs_reply_written((fuse_thread_locals_t *) pthread_getspecific(thread_locals_key));\n',
   );
+  // a thread back for its next request has nothing left to write (libfuse answers a release it
+  // makes after a reply the kernel refused with none)
+  edit(
+    '  gitfs_chan_t *gc = (gitfs_chan_t *) fuse_chan_data(ch);\n  for (;;) {\n',
+    '  gitfs_chan_t *gc = (gitfs_chan_t *) fuse_chan_data(ch);\n  gitfs_reply_written((fuse_thread_locals_t *) pthread_getspecific(thread_locals_key));\n  for (;;) {\n',
+  );
   edit('  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(gitfs_replies_due)\n');
 }
 if (text !== before) {

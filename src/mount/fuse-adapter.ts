@@ -51,6 +51,12 @@ export interface AdapterHooks {
 }
 
 export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen, answered }: AdapterHooks): FuseOperations {
+  /**
+   * Ends a request in the gate once the binding has passed its answer on: the binding queues that
+   * with process.nextTick, and ticks run in order. So a drained gate means the binding's native
+   * side holds every answer, and `repliesDue` counts from there.
+   */
+  const answeredBy = (end: () => void): void => void process.nextTick(end);
   /** Runs `work`; answers (0, value) or (errno). */
   const call = <T>(op: string, path: string, work: () => Promise<T>, done: (err: number, value?: T) => void): void => {
     hot.touch();
@@ -58,11 +64,11 @@ export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen, a
     work().then(
       (value) => {
         done(0, value);
-        end();
+        answeredBy(end);
       },
       (e: unknown) => {
         done(errnoOf(e, log, op, path));
-        end();
+        answeredBy(end);
       },
     );
   };
@@ -77,11 +83,11 @@ export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen, a
     work().then(
       (n) => {
         done(n);
-        end();
+        answeredBy(end);
       },
       (e: unknown) => {
         done(errnoOf(e, log, op, path));
-        end();
+        answeredBy(end);
       },
     );
   };

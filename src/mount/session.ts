@@ -37,13 +37,14 @@ const HOT_WINDOW_MS = 2;
  * a change nobody noticed; the ref watch lists every 2 s.
  */
 const CACHE_S = 30;
-/** Longest wait for libfuse's threads to write the replies of the answers given. */
-const REPLIES_MAX_MS = 250;
-/** Longest wait for the requests begun before a publish, and for an open in a settling branch. */
+/** Longest wait for libfuse's threads to write the replies of the answers given (seen: ≤ 5 ms). */
+const REPLIES_MAX_MS = 100;
+/** Longest wait for the requests begun before a publish. */
 const DRAIN_MAX_MS = 1000;
-const OPEN_WAIT_MS = 1500;
 /** How long a settle waits for files held open with content that changed to be let go. */
 const HOLD_MS = 250;
+/** Longest wait of an open in a settling branch: the settle's own bounds, and time to stat and forget. */
+const OPEN_WAIT_MS = DRAIN_MAX_MS + REPLIES_MAX_MS + HOLD_MS + 250;
 /** Forgets again after a settle, for answers from before it that libfuse passed on late. */
 const TRAILING_MS = [100, 1000];
 
@@ -78,16 +79,6 @@ export async function clearStaleMount(path: string): Promise<boolean> {
   }
   await execFileP('fusermount', ['-uz', path]);
   return true;
-}
-
-/**
- * Until libfuse's threads have written the reply of every answer given so far (an answer from the
- * old heads that reached the kernel after the forget would stay there), looking every 1 ms, at
- * most REPLIES_MAX_MS times: under constant traffic there may always be one on its way, and
- * later forgets follow anyway.
- */
-async function repliesWritten(): Promise<void> {
-  for (let waited = 0; waited < REPLIES_MAX_MS && repliesDue() > 0; waited++) await sleep(1);
 }
 
 function within(inner: string, outer: string): boolean {
@@ -142,7 +133,7 @@ export class MountSession {
     this.transitions.add(transition);
     try {
       await Promise.race([drained, sleep(DRAIN_MAX_MS)]);
-      await repliesWritten();
+      await this.repliesWritten();
       const since = this.ws.repo.clock.now();
       await this.forgetAgain(branches, HOLD_MS);
       for (const ms of TRAILING_MS) setTimeout(() => void this.forgetLater(branches, since), ms).unref();
@@ -179,6 +170,18 @@ export class MountSession {
       await this.fs.follow(path).catch((e: unknown) => this.log(`gitfs mount: ${path} held open stays on its old content: ${(e as Error).message}`));
       await this.forgetPath(path);
     }
+  }
+
+  /**
+   * Until libfuse's threads have written the reply of every answer given so far (an answer from the
+   * old heads that reached the kernel after the forget would stay there), looking every 1 ms, for
+   * at most REPLIES_MAX_MS: under constant traffic there may always be one on its way, and later
+   * forgets follow anyway.
+   */
+  private async repliesWritten(): Promise<void> {
+    const clock = this.ws.repo.clock;
+    const until = clock.now() + REPLIES_MAX_MS;
+    for (let polls = 0; polls < REPLIES_MAX_MS && repliesDue() > 0 && clock.now() < until; polls++) await sleep(1);
   }
 
   /**

@@ -27,6 +27,9 @@ describe('FUSE binding (as patched)', function () {
   let fuse: FuseInstance | undefined;
   const lengths: number[] = [];
   const dirs = new Set<string>();
+  const justMade = new Set<string>();
+  /** What repliesDue() said while a mkdir's reply was owed (in its getattr). */
+  const owedInMkdir: number[] = [];
 
   before(async () => {
     const mnt = tmp.make();
@@ -34,9 +37,12 @@ describe('FUSE binding (as patched)', function () {
     const attrs = (mode: number, size: number): never => ({ mtime: now, atime: now, ctime: now, nlink: 1, size, mode, uid: 0, gid: 0 }) as never;
     fuse = new Fuse(mnt, {
       readdir: (path, cb) => (path === '/' ? cb(0, ['f', ...dirs]) : cb(ENOENT)),
-      getattr: (path, cb) =>
-        path === '/' || dirs.has(path.slice(1)) ? cb(0, attrs(0o40755, 4096)) : path === '/f' ? cb(0, attrs(0o100444, SIZE)) : cb(ENOENT),
-      mkdir: (path, _mode, cb) => (dirs.add(path.slice(1)), cb(0)),
+      getattr: (path, cb) => {
+        // libfuse asks a new directory's attributes before it replies to the mkdir
+        if (justMade.delete(path)) owedInMkdir.push(repliesDue());
+        return path === '/' || dirs.has(path.slice(1)) ? cb(0, attrs(0o40755, 4096)) : path === '/f' ? cb(0, attrs(0o100444, SIZE)) : cb(ENOENT);
+      },
+      mkdir: (path, _mode, cb) => (dirs.add(path.slice(1)), justMade.add(path), cb(0)),
       open: (_path, _flags, cb) => cb(0, 1),
       release: (_path, _fd, cb) => cb(0),
       read: (_path, _fd, buf, len, pos, cb) => {
@@ -102,5 +108,10 @@ describe('FUSE binding (as patched)', function () {
       }
       assert.equal(due, 0, `round ${round}: replies still due`);
     }
+    assert.equal(owedInMkdir.length, 24, 'every mkdir asked the new directory\'s attributes before its reply');
+    assert.ok(
+      owedInMkdir.every((n) => n >= 1),
+      `a reply owed is counted until it is written: ${owedInMkdir.join(' ')}`,
+    );
   });
 });
