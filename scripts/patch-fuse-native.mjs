@@ -278,7 +278,7 @@ static void gitfs_reply_written (fuse_thread_locals_t *l) {
   if (l != NULL && __atomic_exchange_n(&(l->gitfs_owes_reply), 0, __ATOMIC_SEQ_CST) == 1) __atomic_sub_fetch(&gitfs_replies_owed, 1, __ATOMIC_SEQ_CST);
 }
 
-/* How many answers given to libfuse's threads still wait for their replies to be written. */
+/* How many libfuse threads still owe the kernel the reply to an answer they took. */
 NAPI_METHOD(gitfs_replies_due) {
   int64_t owed = __atomic_load_n(&gitfs_replies_owed, __ATOMIC_SEQ_CST);
   uint32_t due = owed > 0 ? (uint32_t) owed : 0;

@@ -23,9 +23,10 @@ const addon = createRequire(join(packageDir, 'index.js'))('node-gyp-build')(pack
 };
 
 /**
- * Answers given to the binding whose replies libfuse's threads have not yet written to the kernel
- * (each answer wakes the thread that waits for it, which then replies). Counted by the binding,
- * patched at install (DEPENDENCIES.md); across every mount of this process.
+ * libfuse threads holding an answer from the binding whose reply they have not yet written to the
+ * kernel (each answer wakes the thread that waits for it, which then replies; one request may take
+ * several answers and gets one reply). Counted by the binding, patched at install
+ * (DEPENDENCIES.md); across every mount of this process.
  */
 export function repliesDue(): number {
   return addon.gitfs_replies_due();

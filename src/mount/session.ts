@@ -37,7 +37,7 @@ const HOT_WINDOW_MS = 2;
  * a change nobody noticed; the ref watch lists every 2 s.
  */
 const CACHE_S = 30;
-/** Longest wait for libfuse's threads to write the replies of the answers given (seen: ≤ 5 ms). */
+/** Longest wait for libfuse's threads to write the replies of the answers given. */
 const REPLIES_MAX_MS = 100;
 /** Longest wait for the requests begun before a publish. */
 const DRAIN_MAX_MS = 1000;

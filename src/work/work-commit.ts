@@ -51,13 +51,12 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   // Taken before the first await: a commit holds what the layer held when it began, whatever
   // lands while it runs (a loaded machine can take a while to read the ref).
   const snapshot = new Map(layer.entries());
-  const snapshotBase = layer.base;
+  const frozen = new Layer(branch, { write: async () => undefined });
+  frozen.restore(snapshot, layer.base);
   const head = await repo.refs.resolve(branch);
   if (snapshot.size === 0) return { commit: undefined, parent: head, changed: 0 };
-  const frozen = new Layer(branch, { write: async () => undefined });
-  frozen.restore(snapshot, snapshotBase);
   // An unpinned layer (only directory times and modes) lies over whatever the head is.
-  const base = snapshotBase === undefined ? head : (snapshotBase ?? undefined);
+  const base = frozen.base === undefined ? head : (frozen.base ?? undefined);
   const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);
   const rootLower = await treeOf(head);
   // If this layer's last commit landed but the layer never heard (a crash between moving the
