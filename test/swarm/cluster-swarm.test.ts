@@ -855,7 +855,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
     console.log(`      with an honest holder up, all receivers held liar/x ${last - honestAt} ms later`);
     for (const n of receivers) {
       const caughtAt = caught.get(n)?.t ?? 0;
-      const back = fakeEvents().filter((e) => e.event === 'connection' && e.peer === n.nodeId && e.t > caughtAt + 50);
+      // A dial already under way when the receiver caught the liar may be accepted a little later on
+      // a loaded machine; one begun after catching would come at the receiver's next fetch attempt,
+      // while the honest node was still starting (seconds).
+      const back = fakeEvents().filter((e) => e.event === 'connection' && e.peer === n.nodeId && e.t > caughtAt + 1000);
       assert.deepEqual(back, [], `${n.name} went back to the liar after catching it`);
       const wrong = current(n).find('peer-sent-wrong-object');
       assert.ok(wrong.every((e) => e.peer === liar.nodeId), `${n.name} blamed an honest peer: ${JSON.stringify(wrong)}`);
