@@ -39,7 +39,7 @@ message Rollout {
   string channel = 1;         // the channel branch
   bytes release = 2;          // the release commit this report is about (20 bytes; empty: none yet)
   string version = 3;         // its manifest version
-  string state = 4;           // pending | fetching | staged | applying | checking | blessed | failed | rolled-back
+  string state = 4;           // pending | fetching | staged | applying | checking | blessed | failed | rolled-back | stopped
   uint32 failures = 5;        // failed tries of that release here
   bytes blessed = 6;          // the release blessed here (20 bytes; empty: none)
   string blessed_version = 7;
@@ -48,7 +48,7 @@ message Rollout {
 }
 
 message Endpoint {
-  bytes address = 1;       // 4 (IPv4) or 16 (IPv6) bytes
+  bytes address = 1;       // 4 bytes: IPv4 (the only kind announced; others are refused as malformed)
   uint32 port = 2;         // the node's TCP service port
 }
 

@@ -1,6 +1,6 @@
 /**
  * The swarm's messages, carried in the BitTorrent wire's BEP 10 extension `gitfs_swarm`
- * (docs/PROTOCOL.md "Swarm wire"). One protobuf message per extended message, decoded and then
+ * (docs/PROTOCOL.md "Swarm"). One protobuf message per extended message, decoded and then
  * bounds-checked here: anything out of bounds is a `WireError`, and the connection that sent it
  * is dropped.
  */
@@ -9,7 +9,7 @@ import protobuf from 'protobufjs';
 import { isObjectType, OID_BYTES, oidFromBytes, oidToBytes, type ObjectType, type Oid } from '../objects/oid.js';
 import { decodeObjects, encodeObjects, type Allocate } from './objects-codec.js';
 
-/** The wire schema (docs/PROTOCOL.md "Swarm wire"). */
+/** The wire schema (docs/PROTOCOL.md "Swarm"). */
 export const SCHEMA = `
 syntax = "proto3";
 package gitfs.swarm.v1;
