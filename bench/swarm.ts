@@ -74,6 +74,7 @@ const { values: opt } = parseArgs({
     'cpu-prof': { type: 'string' },
     'daemon-flags': { type: 'string', default: '' },
     verbose: { type: 'boolean', default: false },
+    'tcp-cc': { type: 'string', default: 'cubic' },
     out: { type: 'string', default: fileURLToPath(new URL('../../bench/results/swarm-latest.md', import.meta.url)) },
   },
   strict: true,
@@ -106,6 +107,14 @@ const CHUNK_SIZE = opt['chunk-size'];
 /** Directory for every daemon's stderr (n<i>-<N>.log), to look into a run; with --verbose the daemons log debug events too. */
 const DAEMON_LOGS = opt['daemon-logs'];
 const VERBOSE = opt.verbose === true;
+/**
+ * TCP congestion control in every namespace (a per-namespace sysctl): Debian's default, cubic,
+ * unless said otherwise. Namespaces start with the host's, which on some machines is BBR; BBR's
+ * periodic cwnd drain (PROBE_RTT) stalls each link of a relay chain in turn (BENCHMARKS.md).
+ */
+const TCP_CC = opt['tcp-cc'] ?? 'cubic';
+if (!/^[a-z0-9_]+$/.test(TCP_CC)) fail(`--tcp-cc takes a congestion control's name, not ${JSON.stringify(TCP_CC)}`);
+const HOST_CC = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
 
 const MiB = 1 << 20;
 const SIZE = SIZE_MIB * MiB;
@@ -732,7 +741,7 @@ function render(r: Report): string {
   );
   o.push(
     `Image: **${SIZE_MIB} MiB** ${IMAGE_FROM === undefined ? 'of pseudo-random data (AES-128-CTR keystream' : `ext4 file system made from ${IMAGE_FROM} (\`mke2fs -d\``}; generated in ${fmtS(r.imageMs)} s); version 2 has ${CHANGE_MIB} MiB rewritten at ${CHANGE_AT_MIB} MiB. ` +
-      `Every node's eth0 egress shaped by tbf to **${RATE_MBIT} Mbit/s** (burst 10 ms, latency 50 ms), all on one bridge. ` +
+      `Every node's eth0 egress shaped by tbf to **${RATE_MBIT} Mbit/s** (burst 10 ms, latency 50 ms), all on one bridge; TCP congestion control **${TCP_CC}** in every namespace (this machine's own: ${HOST_CC}). ` +
       `S/B = ${SIZE_MIB} MiB × 8 / ${RATE_MBIT} Mbit/s = **${fmtS(SB_MS, 2)} s** (payload only: Ethernet, IP and TCP headers take about 4.5 % of a full frame, so a TCP transfer cannot beat ~${fmtS(SB_MS * 1.045, 1)} s).`,
   );
   o.push('');
@@ -854,6 +863,10 @@ async function runTrial(n: number, work: string, dirs: Images, sums: Images): Pr
     log(`N=${n}: ${n} namespaces, ${RATE_MBIT} Mbit/s each`);
     cluster = await createNetnsCluster(n, { label: 'swarm', rateMbit: RATE_MBIT });
     const nodes = cluster.nodes;
+    for (const node of nodes) {
+      const r = await node.exec('sysctl', ['-qw', `net.ipv4.tcp_congestion_control=${TCP_CC}`]);
+      if (r.code !== 0) throw new Error(`setting TCP congestion control ${TCP_CC} in ${node.ns}: ${r.stderr.trim()}`);
+    }
     const n0 = nodes[0] as NetnsNode;
     const rest = nodes.slice(1);
     if (!SKIP.has('http')) {
