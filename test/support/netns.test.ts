@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { createNetnsCluster, netnsSupported } from './netns.js';
 import type { NetnsCluster, NetnsNode } from './netns.js';
@@ -102,7 +103,7 @@ describe('support/netns: network-namespace cluster harness', function () {
   after(async () => {
     for (const c of clusters) await c.cleanup();
   });
-  async function cluster(count: number, opts?: { label?: string; rateMbit?: number }): Promise<NetnsCluster> {
+  async function cluster(count: number, opts?: { label?: string; rateMbit?: number; tcpCongestionControl?: string }): Promise<NetnsCluster> {
     const c = await createNetnsCluster(count, opts);
     clusters.push(c);
     return c;
@@ -136,7 +137,9 @@ describe('support/netns: network-namespace cluster harness', function () {
   it('creates nothing in the root namespace and deletes every namespace on cleanup()', async () => {
     const linksBefore = rootLinks();
     const addrsBefore = rootAddrs();
-    const c = await cluster(2, { label: 'links', rateMbit: 100 });
+    const hostCc = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+    const cc = hostCc === 'reno' ? 'cubic' : 'reno';
+    const c = await cluster(2, { label: 'links', rateMbit: 100, tcpCongestionControl: cc });
     const late = await c.addNode();
     assert.equal(late.index, 2);
     assert.equal(c.nodes.length, 3);
@@ -146,6 +149,8 @@ describe('support/netns: network-namespace cluster harness', function () {
     assert.equal(rootAddrs(), addrsBefore, 'no new addresses in the root namespace');
     const qdisc = await late.exec('tc', ['qdisc', 'show', 'dev', 'eth0']);
     assert.match(qdisc.stdout, /tbf .*rate 100Mbit/);
+    assert.equal((await late.exec('sysctl', ['-n', 'net.ipv4.tcp_congestion_control'])).stdout.trim(), cc, 'the congestion control asked for');
+    assert.equal(readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim(), hostCc, 'the host keeps its own');
     const n0 = c.nodes[0];
     assert.ok(n0);
     const rx = await startReceiver(n0, { PORT: '43001' });

@@ -7,7 +7,8 @@
  *   gfs<pid>-<k>[-label]-n<i>  eth0 = veth whose peer v<i> sits in the hub on br0,
  *                              10.a.b.(11+i)/24 (a /24 unique per cluster), lo up,
  *                              route 224.0.0.0/4 dev eth0 (multicast without a default route),
- *                              optional tbf egress shaping (rateMbit)
+ *                              optional tbf egress shaping (rateMbit), optional TCP
+ *                              congestion control (tcpCongestionControl; else the host's)
  *
  * Nothing is created in the root namespace: each veth pair is made inside its node namespace with
  * its peer put straight into the hub (`ip -n <node> link add eth0 type veth peer name v<i> netns <hub>`),
@@ -74,16 +75,17 @@ export function netnsSupported(): boolean {
   }
 }
 
-export async function createNetnsCluster(count: number, opts: { label?: string; rateMbit?: number } = {}): Promise<NetnsCluster> {
+export async function createNetnsCluster(count: number, opts: { label?: string; rateMbit?: number; tcpCongestionControl?: string } = {}): Promise<NetnsCluster> {
   if (!Number.isInteger(count) || count < 0 || count > MAX_NODES) throw new RangeError(`node count must be 0..${MAX_NODES}, got ${count}`);
   if (opts.rateMbit !== undefined && !(opts.rateMbit > 0)) throw new RangeError(`rateMbit must be positive, got ${opts.rateMbit}`);
+  if (opts.tcpCongestionControl !== undefined && !/^[a-z0-9_]+$/.test(opts.tcpCongestionControl)) throw new RangeError(`not a congestion control's name: ${JSON.stringify(opts.tcpCongestionControl)}`);
   installHooks();
   await removeStaleNamespaces();
   const k = clusterCount++;
   const label = (opts.label ?? '').toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 12);
   const n = process.pid + k;
   const net = `10.${200 + (Math.floor(n / 256) % 50)}.${n % 256}`;
-  const cluster = new Cluster(`gfs${process.pid}-${k}${label ? `-${label}` : ''}`, net, opts.rateMbit);
+  const cluster = new Cluster(`gfs${process.pid}-${k}${label ? `-${label}` : ''}`, net, opts.rateMbit, opts.tcpCongestionControl);
   live.add(cluster);
   try {
     await cluster.init();
@@ -135,6 +137,8 @@ class Cluster implements NetnsCluster {
     private readonly base: string,
     private readonly net: string,
     private readonly rateMbit: number | undefined,
+    /** Every node's TCP congestion control (a per-namespace sysctl); the host's when undefined. */
+    private readonly tcpCongestionControl: string | undefined,
   ) {
     this.subnet = `${net}.0/24`;
     this.hub = `${base}-hub`;
@@ -165,6 +169,7 @@ class Cluster implements NetnsCluster {
       const burst = Math.max(32 * 1024, Math.ceil((this.rateMbit * 1e6) / 8 / 100)); // >= 10 ms of traffic
       await checked('tc', ['-n', ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', `${this.rateMbit}mbit`, 'burst', String(burst), 'latency', '50ms']);
     }
+    if (this.tcpCongestionControl !== undefined) await checked('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.tcp_congestion_control=${this.tcpCongestionControl}`]);
     if (this.dropPercent > 0) await applyDrop(node, this.dropPercent);
     this.nodes.push(node);
     return node;
