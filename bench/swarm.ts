@@ -37,6 +37,7 @@
  *                            [--daemon-logs DIR [--verbose]]   (every daemon's stderr and stdout kept, -v: with debug events)
  *                            [--cpu-prof DIR]   (every daemon writes a V8 CPU profile there when it stops)
  *                            [--warm-mib N]   (every daemon first fetches an image of N MiB, not timed)
+ *                            [--idle-s S]     (seconds the daemons stay idle between the warm-up and v1; default 2)
  *                            [--image-from DIR]   (the image is an ext4 file system made from DIR)
  *                            [--chunk-size SIZE]   (every node's repository made by `gitfs init --chunk-size SIZE`)
  *                            [--aria2-encrypted]   (aria2c once more, every connection encrypted: MSE/PE with RC4)
@@ -66,6 +67,7 @@ const { values: opt } = parseArgs({
     'change-mib': { type: 'string', default: '4' },
     'change-at-mib': { type: 'string' },
     'warm-mib': { type: 'string', default: '0' },
+    'idle-s': { type: 'string', default: '2' },
     'image-from': { type: 'string' },
     'chunk-size': { type: 'string' },
     'aria2-encrypted': { type: 'boolean', default: false },
@@ -96,6 +98,7 @@ const RATE_MBIT = intOf('rate-mbit', opt['rate-mbit'], 1, 10_000);
 const CHANGE_MIB = intOf('change-mib', opt['change-mib'], 1, SIZE_MIB);
 /** A first image of this size, fetched by every daemon before v1 and not timed: the daemons of a cluster run for days, and V8 has compiled their transfer path by the time an image comes. */
 const WARM_MIB = intOf('warm-mib', opt['warm-mib'], 0, 4096);
+const IDLE_S = intOf('idle-s', opt['idle-s'], 0, 3600);
 const WARM_BRANCH = 'images/warm-up';
 const CHANGE_AT_MIB =
   opt['change-at-mib'] === undefined ? Math.min(SIZE_MIB - CHANGE_MIB, Math.floor((SIZE_MIB * 200) / 512)) : intOf('change-at-mib', opt['change-at-mib'], 0, SIZE_MIB - CHANGE_MIB);
@@ -626,7 +629,9 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
           row.bytes = Number(e.bytes);
           const s = d.find('fetch-start', oid);
           const ahead = typeof e.aheadAsked === 'number' && e.aheadAsked > 0 ? `, ${e.aheadAsked} pieces asked ahead (${Number(e.aheadMissed) || 0} not whole)` : '';
-          row.note = `fetch ${((Number(e.ms) || 0) / 1000).toFixed(1)} s${s && typeof s.t === 'number' ? `, started +${((s.t - t0) / 1000).toFixed(2)} s` : ''}${ahead}`;
+          const secs = (ms: unknown): string => ((Number(ms) || 0) / 1000).toFixed(2);
+          const course = typeof e.walkMs === 'number' ? `, closure known after ${secs(e.walkMs)} s${typeof e.firstPieceMs === 'number' ? `, first piece after ${secs(e.firstPieceMs)} s` : ''}` : '';
+          row.note = `fetch ${((Number(e.ms) || 0) / 1000).toFixed(1)} s${s && typeof s.t === 'number' ? `, started +${((s.t - t0) / 1000).toFixed(2)} s` : ''}${course}${ahead}`;
         } else row.note = d.exit ?? (d.find('fetch-failed', oid) ? `fetch failed: ${String(d.find('fetch-failed', oid)?.error)}` : 'not done');
       }
       phase.rows.push(row);
@@ -653,7 +658,7 @@ async function gitfsPhases(trial: Trial, cluster: NetnsCluster, work: string, di
     const warm = await version('warm-up', dirs.warm, sums.warm, WARM_BRANCH);
     log(`N=${nodes.length} gitfs warm-up (${WARM_MIB} MiB, not timed): last node ${fmtS(warm.phase.lastMs)} s after the commit returned`);
     if (warm.phase.notes.some((n) => n.startsWith('**'))) throw new Error(`the warm-up image did not reach every node: ${warm.phase.notes.join('; ')}`);
-    await sleep(2000);
+    await sleep(IDLE_S * 1000);
   }
   const v1 = await version('v1', dirs.v1, sums.v1);
   trial.gitfs = v1.phase;
@@ -751,7 +756,7 @@ function render(r: Report): string {
       `settings on every node: \`${ARIA2_COMMON.join(' ')}\`${opt['aria2-encrypted'] === true ? `, and for "aria2c, encrypted" also \`${ARIA2_ENCRYPTED.join(' ')}\` (BitTorrent's MSE/PE: every connection encrypted with RC4, as gitfs's are with TLS)` : ''}; a node is done when \`--on-bt-download-complete\` runs (before it seeds); every node keeps seeding until the last is done. ` +
       `**gitfs**: one \`gitfs serve\` per node, policy \`{"branches":"images/*","replicas":"all"}\`, ${CHUNK_SIZE === undefined ? 'default settings otherwise' : `repositories made by \`gitfs init --chunk-size ${CHUNK_SIZE}\`, default settings otherwise`}; \`gitfs commit --branch ${BRANCH} --from DIR\` on node 0 (DIR holds ${IMAGE}); ` +
       't0 = that process\'s exit; a node is done at its `fetched` log event (branch moved, objects in packs on disk). ' +
-      (WARM_MIB > 0 ? `Before v1, every daemon fetched a warm-up image of ${WARM_MIB} MiB (other bytes, branch ${WARM_BRANCH}, not timed): the daemons' transfer path is compiled by V8, as in a cluster that has run for a while. ` : '') +
+      (WARM_MIB > 0 ? `Before v1, every daemon fetched a warm-up image of ${WARM_MIB} MiB (other bytes, branch ${WARM_BRANCH}, not timed), then stayed idle ${IDLE_S} s: the daemons' transfer path is compiled by V8, as in a cluster that has run for a while. ` : '') +
       'CPU s and peak RSS: /usr/bin/time for programs (aria2c and the HTTP server over their whole life, including the idle seeding), the daemon\'s /proc over the phase (CPU) and since its start (VmHWM). ' +
       '"sent on eth0": bytes transmitted by the node over the phase, all protocols and headers.',
     '',

@@ -106,8 +106,12 @@ export class CommitFetch implements RequestOwner {
   private stopped: string | undefined;
   /** When a piece asked ahead last did not come whole. */
   private aheadMissedAt = -Infinity;
-  /** Bytes and objects received; pieces asked ahead, and how many of them did not come whole. */
-  readonly progress = { bytes: 0, objects: 0, aheadAsked: 0, aheadMissed: 0 };
+  /**
+   * Bytes and objects received; pieces asked ahead, and how many of them did not come whole; ms
+   * from the start of run() until the closure was known here, and until the first piece was whole.
+   */
+  readonly progress: { bytes: number; objects: number; aheadAsked: number; aheadMissed: number; walkMs?: number; firstPieceMs?: number } = { bytes: 0, objects: 0, aheadAsked: 0, aheadMissed: 0 };
+  private runStarted = 0;
 
   constructor(
     private readonly c: FetchComponents,
@@ -207,8 +211,8 @@ export class CommitFetch implements RequestOwner {
   /** Fetches until the closure is whole and durable here. */
   async run(): Promise<Closure> {
     const t = this.c.transfer;
+    const started = (this.runStarted = this.c.now());
     if (t.closure === undefined) {
-      const started = this.c.now();
       const closure = await walkClosure(this.c.local, this.commit, t.history, {
         fetchMeta: (missing, level) => this.fetchLevel(missing, level),
         trees: this.c.trees,
@@ -218,6 +222,7 @@ export class CommitFetch implements RequestOwner {
       this.c.log.log('debug', 'closure-known', { commit: this.commit, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
     }
     const closure = t.closure as Closure;
+    this.progress.walkMs = this.c.now() - started;
     let lastProgress = this.c.now();
     let held = t.held;
     for (let round = 0; this.o.blobs && !t.complete; round++) {
@@ -457,6 +462,7 @@ export class CommitFetch implements RequestOwner {
   private completed(piece: number, from: SwarmConnection): void {
     const t = this.c.transfer;
     t.markPiece(piece);
+    this.progress.firstPieceMs ??= this.c.now() - this.runStarted;
     if (t.held % PROGRESS_EVERY === 0 || t.held === 1) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: from.nodeId });
   }
 

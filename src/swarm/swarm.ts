@@ -377,7 +377,7 @@ export class Swarm {
       return;
     }
     const ms = this.c.clock.now() - running.started;
-    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed });
+    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
   }
 
   /** Runs `step` after every earlier one (shallow file updates read, then write). */

@@ -396,6 +396,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
     for (const [n, e] of got) {
       assert.equal(e.history, 0, `${n.name} fetched history ${String(e.history)}`);
       assert.ok((e.bytes as number) >= 20 * MiB && (e.bytes as number) < 22 * MiB, `${n.name} fetched ${String(e.bytes)} bytes for a 20 MiB commit`);
+      // The fetch's course: the closure known, then the first piece whole, within the fetch.
+      const { walkMs, firstPieceMs, ms } = e as { walkMs?: unknown; firstPieceMs?: unknown; ms?: unknown };
+      assert.ok(typeof walkMs === 'number' && typeof firstPieceMs === 'number' && typeof ms === 'number', `${n.name}'s fetched event lacks its course: ${JSON.stringify(e)}`);
+      assert.ok(walkMs >= 0 && walkMs <= firstPieceMs && firstPieceMs <= ms, `${n.name}: closure known after ${walkMs} ms, first piece after ${firstPieceMs} ms, fetch ${ms} ms`);
     }
     await Promise.all(receivers.map((n, i) => verifyCopy(n, 'site/a', c.oid, tree, i === 0)));
 
