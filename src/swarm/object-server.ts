@@ -136,6 +136,8 @@ export class ObjectServer {
     /** Unpins the buffers of the objects in `batch` (held in memory), once encoded. */
     let pins: (() => void)[] = [];
     let bytes = 0;
+    /** What the deflated objects of `batch` inflate to: the receiver takes at most LIMITS.inflatedBytes of that per message. */
+    let inflating = 0;
     const flush = async (done: boolean): Promise<void> => {
       conn.send({ kind: 'objects', request, objects: batch, done });
       for (const unpin of pins) unpin();
@@ -144,6 +146,7 @@ export class ObjectServer {
       batch = [];
       pins = [];
       bytes = 0;
+      inflating = 0;
       await conn.drained(QUEUED_BYTES);
     };
     // Objects held in memory (a relay passing on what it just received) are taken as they are when
@@ -196,10 +199,12 @@ export class ObjectServer {
       }
       // Deflated where this node holds it so (bytes on the wire counted as sent).
       const size = obj.zlib?.length ?? obj.content.length;
-      if (bytes + size > BATCH_BYTES && batch.length > 0) await flush(false);
+      const inflated = obj.zlib === undefined ? 0 : obj.content.length;
+      if ((bytes + size > BATCH_BYTES || inflating + inflated > LIMITS.inflatedBytes) && batch.length > 0) await flush(false);
       batch.push({ oid, type: obj.type, content: obj.content, zlib: obj.zlib, stored: obj.stored });
       pins.push(unpin);
       bytes += size;
+      inflating += inflated;
     }
     await flush(true);
     if (missing.length > 0) conn.send({ kind: 'reject', request, reason: 'missing', missing });

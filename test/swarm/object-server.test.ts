@@ -8,7 +8,7 @@ import { Repository } from '../../src/repo/repository.js';
 import { BlockPool } from '../../src/swarm/block-pool.js';
 import type { SwarmConnection } from '../../src/swarm/connection.js';
 import { LocalObjects } from '../../src/swarm/local-objects.js';
-import type { SwarmMessage } from '../../src/swarm/messages.js';
+import { decodeMessage, encodeMessage, LIMITS, type SwarmMessage } from '../../src/swarm/messages.js';
 import { ObjectServer } from '../../src/swarm/object-server.js';
 import { PieceNews } from '../../src/swarm/piece-news.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
@@ -152,6 +152,34 @@ describe('serving wants (object-server.ts)', function () {
       for (const request of [4, 5]) s.handle(downstream, { kind: 'want', request, want: 'meta', oids: [second.oid], ahead: false });
       await until(downstream, (m) => m.kind === 'objects' && m.request === 5 && m.done, 2000);
       assert.equal(downstream.got.some((g) => g.m.kind === 'reject' && g.m.reason === 'busy'), false);
+    } finally {
+      await close();
+    }
+  });
+
+  it('keeps what one message inflates to within what a receiver takes: compressible objects far below a batch deflated go in several messages', async () => {
+    const { local, server: s, close } = await server();
+    try {
+      const downstream = peer('d1');
+      // Five 7 MiB blobs of one repeated byte each: a few KiB deflated, 35 MiB inflated.
+      const blobs = [1, 2, 3, 4, 5].map((b) => {
+        const content = Buffer.alloc(7 << 20, b);
+        return { oid: hashObject('blob', content), type: 'blob' as const, content };
+      });
+      await local.addAll(blobs);
+      await local.flush();
+      s.handle(downstream, { kind: 'want', request: 9, want: 'blobs', oids: blobs.map((o) => o.oid), ahead: false });
+      await until(downstream, (m) => m.kind === 'objects' && m.done, 20_000);
+      const messages = downstream.got.flatMap((g) => (g.m.kind === 'objects' ? [g.m] : []));
+      assert.ok(messages.every((m) => m.objects.every((o) => o.zlib !== undefined)), 'the blobs go deflated, as stored');
+      // Each message as a receiver decodes it: none is refused for inflating past its limit.
+      const received = messages.flatMap((m) => {
+        const back = decodeMessage(encodeMessage(m));
+        return back.kind === 'objects' ? back.objects.map((o) => hashObject(o.type, o.content)) : [];
+      });
+      assert.deepEqual(received, blobs.map((o) => o.oid));
+      assert.ok(messages.length >= 2, `${messages.length} message(s) for 35 MiB inflated`);
+      for (const m of messages) assert.ok(m.objects.reduce((n, o) => n + o.content.length, 0) <= LIMITS.inflatedBytes);
     } finally {
       await close();
     }
