@@ -164,7 +164,8 @@ export class CommitFetch implements RequestOwner {
       case 'have': {
         if (peer === undefined) return;
         const knows = m.pieces > 0 || m.complete;
-        const pieces = bitSet(m.bitfield, m.pieces);
+        // Every node cuts a closure into as many pieces: bits past its end, once known here, are none.
+        const pieces = bitSet(m.bitfield, Math.min(m.pieces, this.c.transfer.closure?.pieces ?? m.pieces));
         // Learning the closure counts as progress: a relay can ask for nothing before.
         if (pieces.size > peer.pieces.size || (knows && !peer.knows)) peer.gainedAt = this.c.now();
         if (pieces.size > 0) peer.holdsSince ??= this.c.now();
@@ -174,7 +175,7 @@ export class CommitFetch implements RequestOwner {
         break;
       }
       case 'have_piece':
-        if (peer === undefined || peer.pieces.has(m.piece)) return;
+        if (peer === undefined || peer.pieces.has(m.piece) || m.piece >= (this.c.transfer.closure?.pieces ?? Infinity)) return;
         peer.pieces.add(m.piece);
         peer.gainedAt = this.c.now();
         peer.holdsSince ??= peer.gainedAt;
@@ -285,6 +286,11 @@ export class CommitFetch implements RequestOwner {
       if (this.inflight() > 0 && choice.from !== this.source) return;
       const peer = this.peers.get(choice.from);
       if (peer === undefined) return;
+      if (choice.piece >= closure.pieces) {
+        // Heard of before the walk ended: past the closure's end, it is no piece.
+        peer.pieces.delete(choice.piece);
+        continue;
+      }
       this.source = choice.from;
       const wanted: Oid[] = [];
       for (const oid of pieceOids(closure, choice.piece)) if (!this.c.local.hasNow(oid)) wanted.push(oid);

@@ -71,7 +71,7 @@ export class Transfer {
   }
 
   markPiece(piece: number): void {
-    if (this.closure === undefined || hasBit(this.bits, piece)) return;
+    if (this.closure === undefined || piece >= this.closure.pieces || hasBit(this.bits, piece)) return;
     setBit(this.bits, piece);
     this.heldPieces.add(piece);
     this.news.gained(this, { kind: 'have_piece', commit: this.commit, history: this.history, piece });

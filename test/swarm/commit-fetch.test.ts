@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import { encodeCommit } from '../../src/objects/commit.js';
+import { hashObject, type Oid } from '../../src/objects/oid.js';
+import { encodeTree, TreeModes } from '../../src/objects/tree.js';
+import { Repository } from '../../src/repo/repository.js';
+import { BlockPool } from '../../src/swarm/block-pool.js';
+import { PIECE_OBJECTS, pieceOids, walkClosure } from '../../src/swarm/closure.js';
+import { CommitFetch } from '../../src/swarm/commit-fetch.js';
+import type { SwarmConnection } from '../../src/swarm/connection.js';
+import { LocalObjects } from '../../src/swarm/local-objects.js';
+import type { SwarmMessage } from '../../src/swarm/messages.js';
+import type { RequestOwner } from '../../src/swarm/object-read.js';
+import { PieceNews } from '../../src/swarm/piece-news.js';
+import { TreeCache } from '../../src/swarm/tree-cache.js';
+import { setBit, Transfers } from '../../src/swarm/transfers.js';
+import { silentLogger } from '../../src/util/log.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+
+/** A peer's connection that records what the fetch sends it. */
+function peer(nodeId: string): SwarmConnection & { readonly got: SwarmMessage[] } {
+  const got: SwarmMessage[] = [];
+  return { nodeId: nodeId as NodeId, isOpen: true, got, send: (m: SwarmMessage) => void got.push(m), close: () => undefined } as unknown as SwarmConnection & { readonly got: SwarmMessage[] };
+}
+
+describe('fetching a closure (commit-fetch.ts)', function () {
+  this.timeout(30_000);
+  after(cleanupTempDirs);
+
+  it('takes no piece past the end of the closure from a peer, told before or after the walk: the fetch stays short of the piece it lacks and asks for nothing else', async () => {
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      // A commit of one tree of PIECE_OBJECTS + 2 small blobs: two pieces. Piece 0 is here, piece 1 is not.
+      const blobs = Array.from({ length: PIECE_OBJECTS + 2 }, () => {
+        const content = randomBytes(32);
+        return { oid: hashObject('blob', content), type: 'blob' as const, content };
+      });
+      const treeContent = encodeTree(blobs.map((b, i) => ({ mode: TreeModes.FILE, name: `f${String(i).padStart(4, '0')}`, oid: b.oid })));
+      const tree = { oid: hashObject('tree', treeContent), type: 'tree' as const, content: treeContent };
+      const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+      const commitContent = encodeCommit({ tree: tree.oid, parents: [], author: sig, committer: sig, extraHeaders: [], message: 'two pieces\n' });
+      const commit = { oid: hashObject('commit', commitContent), type: 'commit' as const, content: commitContent };
+      await local.addAll([commit, tree]);
+      const closure = await walkClosure(local, commit.oid, 0);
+      assert.equal(closure.pieces, 2);
+      const first = new Set(pieceOids(closure, 0));
+      await local.addAll(blobs.filter((b) => first.has(b.oid)));
+      await local.flush();
+
+      const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
+      let request = 0;
+      const fetch = new CommitFetch(
+        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid: new Map(), nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+        { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
+      );
+      const up = peer('aa');
+      fetch.addPeer(up);
+      // Before this node knows the closure, its upstream says it holds pieces 12 and 13 of 20.
+      const bits = new Uint8Array(3);
+      setBit(bits, 12);
+      fetch.handle(up, { kind: 'have', commit: commit.oid, history: 0, pieces: 20, bitfield: Buffer.from(bits), complete: false });
+      fetch.handle(up, { kind: 'have_piece', commit: commit.oid, history: 0, piece: 13 });
+      let settled = false;
+      const running = fetch.run().finally(() => (settled = true));
+      await sleep(300);
+      // And after: piece 14, and a bitfield of 20 with bit 15.
+      fetch.handle(up, { kind: 'have_piece', commit: commit.oid, history: 0, piece: 14 });
+      setBit(bits, 15);
+      fetch.handle(up, { kind: 'have', commit: commit.oid, history: 0, pieces: 20, bitfield: Buffer.from(bits), complete: false });
+      await sleep(300);
+      assert.equal(settled, false, 'the fetch ended with piece 1 missing');
+      assert.equal(transfer.complete, false);
+      assert.deepEqual([...transfer.pieces], [0]);
+      const asked = up.got.flatMap((m) => (m.kind === 'want' ? m.oids : []));
+      assert.deepEqual(asked.filter((oid: Oid) => !closure.blobs.includes(oid)), [], 'asked for objects outside the closure');
+      fetch.stop('the test is over');
+      await assert.rejects(running, /the test is over/);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+});
