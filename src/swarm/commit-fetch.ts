@@ -37,6 +37,8 @@ const OWNER_WAIT_MS = 10_000;
 const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
+/** A batch of commits and trees is given up after this long in all, however its peer trickles it (the walk has no other deadline). */
+const META_MAX_MS = 60_000;
 const SHORTCHANGE_LIMIT = 3;
 /** Pieces between two `fetch-progress` debug events (64 MiB of a large image). */
 const PROGRESS_EVERY = 64;
@@ -444,7 +446,8 @@ export class CommitFetch implements RequestOwner {
   private objects(conn: SwarmConnection, request: number, objects: readonly WireObject[], done: boolean): void {
     const p = this.pending.get(request);
     if (p === undefined || p.conn !== conn) return;
-    p.timer.refresh();
+    // Only objects keep a request alive: empty messages every few seconds would hold it forever.
+    if (objects.length > 0) p.timer.refresh();
     for (const o of objects) {
       if (!acceptObject(conn, p.wanted, o, this.c)) return;
       p.wanted.delete(o.oid);
@@ -568,7 +571,7 @@ export class CommitFetch implements RequestOwner {
         await this.sleep(this.peers.size === 0 ? 100 : BUSY_BACKOFF_MS);
         continue;
       }
-      await this.request(peer.conn, 'meta', missing, undefined);
+      await this.request(peer.conn, 'meta', missing, undefined, false, META_MAX_MS);
     }
     throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the commits and trees of ${this.commit} for ${STALL_MS / 1000} s`);
   }

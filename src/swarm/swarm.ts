@@ -331,6 +331,8 @@ export class Swarm {
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
     } finally {
+      // Requests still out (asked ahead, or left by a failure) are let go with their timers.
+      running.fetch.stop(error ?? 'the fetch is over');
       running.fetch.transfer.active = false;
       this.fetches.delete(key);
       const { commit, progress } = running.fetch;

@@ -157,7 +157,16 @@ export class Transfers {
 
   /** Drops what this node believes of a closure (after a failed fetch: what is here is counted again). */
   forget(commit: Oid, history: number): void {
-    this.byKey.delete(`${commit}:${history}`);
+    const key = `${commit}:${history}`;
+    const t = this.byKey.get(key);
+    if (t !== undefined) this.drop(key, t);
+  }
+
+  /** Drops a closure: its followers stop hearing of it, and may follow another in its place. */
+  private drop(key: string, t: Transfer): void {
+    this.byKey.delete(key);
+    for (const conn of t.subscribers) this.release(conn);
+    t.subscribers.clear();
   }
 
   /** Forgets a connection that closed. */
@@ -171,7 +180,7 @@ export class Transfers {
   private evict(): void {
     for (const [key, t] of this.byKey) {
       if (!t.active) {
-        this.byKey.delete(key);
+        this.drop(key, t);
         return;
       }
     }

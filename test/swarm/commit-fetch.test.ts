@@ -30,6 +30,44 @@ describe('fetching a closure (commit-fetch.ts)', function () {
   this.timeout(30_000);
   after(cleanupTempDirs);
 
+  it('gives up a batch of commits and trees whose peer sends only empty messages: they do not keep the request alive', async function () {
+    this.timeout(40_000);
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      const commit = hashObject('commit', randomBytes(64));
+      const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit, 0);
+      let request = 0;
+      const fetch = new CommitFetch(
+        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid: new Map(), nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+        { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
+      );
+      const knower = peer('aa');
+      fetch.announcedBy([knower.nodeId]);
+      fetch.addPeer(knower);
+      const running = fetch.run();
+      running.catch(() => undefined);
+      const asked = Date.now();
+      let want: number | undefined;
+      let cancelled: number | undefined;
+      // Bounded: 20 s at most, an empty `objects` for the want every second.
+      for (let tick = 0; tick < 20 && cancelled === undefined; tick++) {
+        await sleep(1000);
+        for (const m of knower.got) if (m.kind === 'want' && m.want === 'meta') want ??= m.request;
+        if (want !== undefined) fetch.handle(knower, { kind: 'objects', request: want, objects: [], done: false });
+        if (knower.got.some((m) => m.kind === 'cancel' && m.request === want)) cancelled = Date.now() - asked;
+      }
+      assert.notEqual(want, undefined, 'the walk asked for the commit');
+      assert.ok(cancelled !== undefined, 'the want was never given up');
+      assert.ok(cancelled >= 14_000 && cancelled < 19_000, `given up after ${cancelled} ms (idle limit 15 s)`);
+      fetch.stop('the test is over');
+      await assert.rejects(running);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   it('takes no piece past the end of the closure from a peer, told before or after the walk: the fetch stays short of the piece it lacks and asks for nothing else', async () => {
     const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
     const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
