@@ -30,16 +30,21 @@ export class ChunkedFileReader {
     private readonly readAhead = READ_AHEAD,
   ) {}
 
-  /** Decoded chunk-tree nodes, the last few: walks for nearby ranges share their path from the root. */
-  private readonly nodes = new Map<Oid, Promise<ChunkSpan[]>>();
+  /**
+   * Decoded chunk-tree nodes, the last few, by id and size (a node's last span is what its parent
+   * gives it: one id named with two sizes is two layouts): walks for nearby ranges share their
+   * path from the root.
+   */
+  private readonly nodes = new Map<string, Promise<ChunkSpan[]>>();
 
   private spans(oid: Oid, size: number): Promise<ChunkSpan[]> {
-    let spans = this.nodes.get(oid);
+    const key = `${oid}:${size}`;
+    let spans = this.nodes.get(key);
     if (spans === undefined) {
       spans = readTyped(this.store, oid, 'tree').then((tree) => nodeSpans(decodeTree(tree, oid), size, oid));
-      spans.catch(() => this.nodes.delete(oid));
-      this.nodes.set(oid, spans);
-      if (this.nodes.size > NODE_CACHE) this.nodes.delete(this.nodes.keys().next().value as Oid);
+      spans.catch(() => this.nodes.delete(key));
+      this.nodes.set(key, spans);
+      if (this.nodes.size > NODE_CACHE) this.nodes.delete(this.nodes.keys().next().value as string);
     }
     return spans;
   }

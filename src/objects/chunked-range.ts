@@ -84,7 +84,8 @@ interface Leaf {
 }
 
 const indexes = new Map<string, PackIndex>();
-const nodes = new Map<Oid, RawChunkNode>();
+/** Parsed nodes by id and size: a node's last span comes from the size its parent gives it, so one id named twice with two sizes is two layouts. */
+const nodes = new Map<string, RawChunkNode>();
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
   map.set(key, value);
@@ -120,7 +121,8 @@ function locate(packs: readonly RangePack[], ids: Buffer, at: number): Located {
 }
 
 function readNode(packs: readonly RangePack[], oid: Oid, size: number): RawChunkNode {
-  const cached = nodes.get(oid);
+  const key = `${oid}:${size}`;
+  const cached = nodes.get(key);
   if (cached !== undefined) return cached;
   const at = locate(packs, Buffer.from(oid, 'hex'), 0);
   if (at.end - at.start > MAX_NODE_BYTES) throw new Fallback(`node ${oid} too large`);
@@ -131,7 +133,7 @@ function readNode(packs: readonly RangePack[], oid: Oid, size: number): RawChunk
   if (hashObject('tree', content) !== oid) throw new Fallback(`node ${oid} does not hash to its id`);
   const node = parseRawChunkNode(content, size);
   if (node === undefined) throw new Fallback(`node ${oid} is not a plain chunk node`);
-  return remember(nodes, oid, node, NODES);
+  return remember(nodes, key, node, NODES);
 }
 
 function collectLeaves(job: RangeJob, oid: Oid, base: number, size: number, leaves: Leaf[]): void {

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { ChunkTreeBuilder, chunkLevel } from '../../src/objects/chunk-tree.js';
 import { ChunkedFileReader } from '../../src/objects/chunked-file-reader.js';
 import { Chunker } from '../../src/objects/chunker.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
-import { decodeTree } from '../../src/objects/tree.js';
+import { decodeTree, encodeTree, TreeModes } from '../../src/objects/tree.js';
+import { Repository } from '../../src/repo/repository.js';
 import { DEFAULT_FORMAT } from '../../src/repo/repo-format.js';
 import { isGitfsError } from '../../src/errors.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { MemoryStore } from '../support/memory-store.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 const chunker = new Chunker(DEFAULT_FORMAT.chunker);
 
@@ -25,6 +28,7 @@ async function store(data: Buffer, mem: MemoryStore, tree = DEFAULT_FORMAT.tree)
 }
 
 describe('chunk tree', () => {
+  after(cleanupTempDirs);
   it('chunkLevel counts trailing zero bits of the id in fanout steps', () => {
     assert.equal(chunkLevel('0123456789abcdef0123456789abcdef01234561' as Oid, 4), 0);
     assert.equal(chunkLevel('0123456789abcdef0123456789abcdef01234510' as Oid, 4), 1);
@@ -88,6 +92,28 @@ describe('chunk tree', () => {
     const mem = new MemoryStore();
     const { oid, size } = await store(data, mem);
     await assert.rejects(new ChunkedFileReader(mem, oid, size + 1).read(0, size + 1), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
+  });
+
+  it('refuses a node named twice with two spans (its last chunk as long as the first span, not the second): no short or unfilled read', async () => {
+    const mem = new MemoryStore();
+    const name = (offset: number): string => offset.toString(16).padStart(16, '0');
+    const put = (type: 'blob' | 'tree', content: Buffer): Promise<Oid> => mem.writeHashed(hashObject(type, content), type, content);
+    const c1 = await put('blob', pseudoRandomBytes(2000, 'c1'));
+    const c2 = await put('blob', pseudoRandomBytes(2000, 'c2'));
+    const x = await put('tree', encodeTree([{ mode: TreeModes.FILE, name: name(0), oid: c1 }]));
+    // X at 0 spans 2 000 bytes, as it holds; X again at 2 000 is given 3 000.
+    const root = await put('tree', encodeTree([{ mode: TreeModes.TREE, name: name(0), oid: x }, { mode: TreeModes.TREE, name: name(2000), oid: x }, { mode: TreeModes.FILE, name: name(5000), oid: c2 }]));
+    await assert.rejects(new ChunkedFileReader(mem, root, 7000).read(0, 7000), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
+    // The same through packs, as the mount reads: the fast path gives up (undefined) rather than bytes it never filled.
+    const repo = await Repository.init(join(tempDir('chunk-tree'), 'repo'));
+    try {
+      const writer = await repo.newPackWriter();
+      for (const [oid, o] of mem.objects) await writer.writeHashed(oid as Oid, o.type, o.content);
+      await writer.finish();
+      assert.equal(await repo.objects.readChunkedRange(root, 7000, 0, 7000), undefined);
+    } finally {
+      await repo.close();
+    }
   });
 });
 
