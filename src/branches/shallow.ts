@@ -1,7 +1,7 @@
 /**
  * git's `shallow` file: commits whose parents a repository deliberately lacks (a branch kept
  * with limited history). git (fsck, log, gc) treats those commits as roots. gitfs adds the
- * boundary commits of a partial fetch and drops entries whose parents have all arrived since.
+ * boundary commits of a partial fetch and drops entries whose parents have since come whole.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,11 +18,32 @@ export async function readShallow(gitDir: string): Promise<Set<Oid>> {
   }
 }
 
-/** Adds `boundary`, then keeps only entries for which `parentsMissing` holds. */
-export async function updateShallow(gitDir: string, boundary: readonly Oid[], parentsMissing: (oid: Oid) => Promise<boolean>): Promise<void> {
+/** Adds `boundary`, then keeps the entries `keep` picks from all of them. */
+export async function updateShallow(gitDir: string, boundary: readonly Oid[], keep: (candidates: ReadonlySet<Oid>) => Promise<ReadonlySet<Oid>>): Promise<void> {
   const current = await readShallow(gitDir);
-  const next = new Set<Oid>();
-  for (const oid of new Set([...current, ...boundary])) if (await parentsMissing(oid)) next.add(oid);
+  const next = await keep(new Set([...current, ...boundary]));
   if (next.size === current.size && [...next].every((o) => current.has(o))) return;
   await writeFileAtomic(join(gitDir, 'shallow'), [...next].sort().map((o) => `${o}\n`).join(''));
+}
+
+/** What `keptShallow` asks of the repository: durable presence, and a commit's parents. */
+export interface ShallowSource {
+  /** Whether `oid` is here durably (in a finished pack, or loose). */
+  here(oid: Oid): Promise<boolean>;
+  parents(commit: Oid): Promise<readonly Oid[]>;
+}
+
+/**
+ * Which of `candidates` (the shallow file's entries and a new boundary) stay in it: those here
+ * with a parent outside both `within` (the commits of a closure just checked whole and durable)
+ * and the candidates here. Every such commit came whole (its closure was checked when it became a
+ * boundary), so git's walk from a dropped entry ends at a kept one. A parent merely present is not
+ * enough: it may lack its tree (a walk brings every commit before any tree).
+ */
+export async function keptShallow(candidates: ReadonlySet<Oid>, within: ReadonlySet<Oid>, source: ShallowSource): Promise<Set<Oid>> {
+  const here = new Set<Oid>();
+  for (const c of candidates) if (await source.here(c)) here.add(c);
+  const kept = new Set<Oid>();
+  for (const c of here) if ((await source.parents(c)).some((p) => !within.has(p) && !here.has(p))) kept.add(c);
+  return kept;
 }

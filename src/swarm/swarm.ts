@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
-import { updateShallow } from '../branches/shallow.js';
+import { keptShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
 import { markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -370,7 +370,8 @@ export class Swarm {
     }
     if (absent !== undefined) throw new GitfsError(ErrorCodes.IO, `${absent} of ${closure.commit}'s closure is not in a finished pack`, { oid: absent });
     if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir);
-    await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (c) => this.parentsMissing(c)));
+    const within = new Set(closure.commits);
+    await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (candidates) => keptShallow(candidates, within, this.durable)));
     try {
       await refs.update(branch, { expected: local ?? null, next: closure.commit, message: `gitfs swarm: fetched ${closure.commit}` });
     } catch (e) {
@@ -404,11 +405,11 @@ export class Swarm {
     return false;
   }
 
-  private async parentsMissing(commit: Oid): Promise<boolean> {
-    if (!this.local.hasNow(commit)) return false;
-    const parents = decodeCommit((await this.local.read(commit)).content, commit).parents;
-    return parents.some((p) => !this.local.hasNow(p));
-  }
+  /** The repository as keptShallow asks it: durable objects only (not those in a pack still being written). */
+  private readonly durable: ShallowSource = {
+    here: async (oid) => this.c.repo.objects.hasPacked(oid) || (await this.c.repo.objects.has(oid)),
+    parents: async (commit) => decodeCommit((await this.c.repo.objects.read(commit)).content, commit).parents,
+  };
 
   /**
    * `gitfs fetch BRANCH`: fetches the newest head its peers announce for `branch`, whatever the
