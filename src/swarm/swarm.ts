@@ -30,7 +30,7 @@ import { BACKLOG_PACKS, LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
-import { evaluatePolicies, historyDepth, type BranchDecision, type Policy } from './policy.js';
+import { evaluatePolicies, historyDepth, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
@@ -114,6 +114,8 @@ export class Swarm {
   readonly stats = { fetched: 0, fetchFailures: 0, demanded: 0 };
   /** How the last fetches ended (newest last, at most RECENT), for `gitfs fetch` to report. */
   private readonly recent: FetchOutcome[] = [];
+  /** When each member was last heard from, kept past the peer table's expiry for the policies' grace (members()). */
+  private readonly lastHeard = new Map<NodeId, number>();
 
   constructor(
     private readonly c: SwarmComponents,
@@ -243,8 +245,27 @@ export class Swarm {
   /** What the policies say about every replicated branch, now. */
   async decisions(): Promise<BranchDecision[]> {
     const local = new Map((await this.c.repo.refs.list()).map((r) => [r.name, r.oid]));
-    const members = this.c.peers().map((p) => ({ nodeId: p.nodeId, lastSeen: p.lastSeen, heads: p.heads }));
-    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, now: this.c.clock.now() });
+    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members: this.members(), local, now: this.c.clock.now() });
+  }
+
+  /**
+   * The members for the policies: the peer table's, and those it has dropped (silent for its
+   * expiry, 3 announcement intervals) for as long as the longest graceMs, with no heads: a policy's
+   * grace may outlast the table, and a holder is replaced only once its grace is over.
+   */
+  private members(): MemberHeads[] {
+    const now = this.c.clock.now();
+    const peers = this.c.peers();
+    const members: MemberHeads[] = peers.map((p) => ({ nodeId: p.nodeId, lastSeen: p.lastSeen, heads: p.heads }));
+    for (const p of peers) this.lastHeard.set(p.nodeId, p.lastSeen);
+    const inTable = new Set(peers.map((p) => p.nodeId));
+    const longest = Math.max(0, ...this.o.policies.map((p) => p.graceMs));
+    for (const [nodeId, lastSeen] of this.lastHeard) {
+      if (inTable.has(nodeId)) continue;
+      if (now - lastSeen > longest) this.lastHeard.delete(nodeId);
+      else members.push({ nodeId, lastSeen, heads: new Map() });
+    }
+    return members;
   }
 
   /** Starts the fetches the policies call for (eager ones). Called on every change and periodically. */
@@ -533,6 +554,7 @@ export class Swarm {
   /** Closes the connections of nodes that are now revoked. */
   dropRevoked(isRevoked: (id: NodeId) => boolean): void {
     for (const conn of [...this.live, ...this.conns.values()]) if (isRevoked(conn.nodeId)) conn.close('revoked');
+    for (const id of [...this.lastHeard.keys()]) if (isRevoked(id)) this.lastHeard.delete(id);
   }
 
   /** In-progress fetches, for `gitfs policy` and `gitfs peers`. */
