@@ -18,7 +18,8 @@ import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import type { Oid } from '../objects/oid.js';
 import { hashObject } from '../objects/oid.js';
-import { badEntryName, encodeTree, TreeModes } from '../objects/tree.js';
+import { unstorableName } from '../objects/storable-name.js';
+import { encodeTree, TreeModes } from '../objects/tree.js';
 import { Semaphore } from '../util/semaphore.js';
 import { storeFile, type StoreComponents } from './store-file.js';
 
@@ -146,13 +147,15 @@ class ImportJob {
       this.skip(dirRel === '' ? raw.toString('latin1') : `${dirRel}/${raw.toString('latin1')}`, 'name not storable', 'not valid UTF-8');
       return undefined;
     }
-    const why = badEntryName(name);
-    if (why !== undefined) {
-      this.skip(rel, 'name not storable', why);
+    const abs = join(dirAbs, name);
+    // The name first (a .git directory is skipped unread), then what only a symbolic link may not be called.
+    let why = unstorableName(name);
+    const st = why === undefined ? this.lstat(abs, rel) : undefined;
+    if (st?.isSymbolicLink() === true) why = unstorableName(name, true);
+    if (why !== undefined || st === undefined) {
+      this.skip(rel, 'name not storable', why ?? 'unknown');
       return undefined;
     }
-    const abs = join(dirAbs, name);
-    const st = this.lstat(abs, rel);
     if (st.isDirectory()) {
       return { name, kind: 'dir', executable: false, oid: await this.directory(abs, rel), chunked: false };
     }

@@ -10,7 +10,7 @@ import type { Stats } from 'node:fs';
 import { errnoCode } from '../errors.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
-import { badEntryName } from '../objects/tree.js';
+import { unstorableName } from '../objects/storable-name.js';
 import { fileContent } from '../files/file-content.js';
 import type { Clock } from '../util/clock.js';
 import { FsError } from './fs-error.js';
@@ -93,7 +93,7 @@ export class BranchFs {
 
   /** Checks that `path` can be created: a storable name in an existing directory, nothing there yet. */
   private async creatable(view: MergedView, path: string): Promise<{ inLower: boolean }> {
-    if (badEntryName(baseName(path)) !== undefined) throw new FsError('EINVAL', path);
+    if (unstorableName(baseName(path)) !== undefined) throw new FsError('EINVAL', path);
     const parent = await view.resolve(parentOf(path));
     if (parent === undefined) throw new FsError('ENOENT', path);
     if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
@@ -137,6 +137,7 @@ export class BranchFs {
   }
 
   private async symlinkOnce(target: string, path: string): Promise<void> {
+    if (unstorableName(baseName(path), true) !== undefined) throw new FsError('EINVAL', path);
     const view = await this.view();
     await this.creatable(view, path);
     await this.layer.change([[path, { t: 'link', target, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
@@ -182,9 +183,10 @@ export class BranchFs {
   private async renameOnce(from: string, to: string): Promise<void> {
     if (from === to) return;
     if (isWithin(to, from)) throw new FsError('EINVAL', to);
-    if (badEntryName(baseName(to)) !== undefined) throw new FsError('EINVAL', to);
+    if (unstorableName(baseName(to)) !== undefined) throw new FsError('EINVAL', to);
     const view = await this.view();
     const src = await this.must(view, from);
+    if (src.node.kind === 'symlink' && unstorableName(baseName(to), true) !== undefined) throw new FsError('EINVAL', to);
     const parent = await view.resolve(parentOf(to));
     if (parent === undefined) throw new FsError('ENOENT', to);
     if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', to);
