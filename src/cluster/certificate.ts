@@ -55,7 +55,7 @@ export interface VerifiedNode {
   /** The subject CN: lowercase hex. */
   readonly nodeId: string;
   readonly publicKey: KeyObject;
-  /** End of validity, ms since the epoch. */
+  /** End of validity, ms since the epoch: the node certificate's or the CA's, whichever ends first. */
   readonly notAfter: number;
   /** SHA-256 of the DER, lowercase hex without colons. */
   readonly fingerprint: string;
@@ -236,7 +236,7 @@ function nodeIdOf(cert: X509Certificate): string {
  */
 export function verifyNodeCertificate(cert: X509Certificate, ca: X509Certificate, nowMs: number): VerifiedNode {
   if (!ca.ca) throw refuse('ca', 'the trusted certificate is not a CA certificate', ca);
-  checkValidity(ca, nowMs, 'CA');
+  const caNotAfter = checkValidity(ca, nowMs, 'CA');
   if (cert.ca) throw refuse('is-ca', 'a CA certificate was presented as a node certificate', cert);
   if (!cert.checkIssued(ca)) throw refuse('issuer', 'certificate was not issued by the cluster CA', cert);
   if (!cert.verify(ca.publicKey)) throw refuse('signature', 'certificate signature does not verify with the cluster CA key', cert);
@@ -245,5 +245,5 @@ export function verifyNodeCertificate(cert: X509Certificate, ca: X509Certificate
     throw refuse('key', `node key is ${cert.publicKey.asymmetricKeyType ?? 'unknown'}, not ${KEY_ALGORITHM}`, cert);
   }
   const nodeId = nodeIdOf(cert);
-  return { nodeId, publicKey: cert.publicKey, notAfter, fingerprint: certificateFingerprint(cert) };
+  return { nodeId, publicKey: cert.publicKey, notAfter: Math.min(notAfter, caNotAfter), fingerprint: certificateFingerprint(cert) };
 }

@@ -58,7 +58,8 @@ export function issueNodeCertificate(ca: { key: KeyObject; cert: X509Certificate
     subject: nodeId,
     issuer: ca.cert.subject.replace(/^CN=/, ''),
     notBefore: new Date(nowMs - BACKDATE_MS),
-    notAfter: new Date(nowMs + NODE_VALIDITY_DAYS * DAY_MS),
+    // Never past the CA's own end: a peer would trust the node no longer anyway.
+    notAfter: new Date(Math.min(nowMs + NODE_VALIDITY_DAYS * DAY_MS, Date.parse(ca.cert.validTo))),
     publicKey,
     signingKey: ca.key,
     issuerPublicKey: ca.cert.publicKey,

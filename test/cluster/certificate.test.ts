@@ -177,6 +177,12 @@ describe('cluster certificates', () => {
       assert.equal(v.fingerprint, createHash('sha256').update(node.der).digest('hex'));
       assert.equal(v.notAfter, Math.floor((NOW + 365 * DAY) / 1000) * 1000);
     });
+
+    it('verifyNodeCertificate vouches for a node only as long as its CA is valid too (a cache of the answer ends with the CA)', () => {
+      const shortCa = makeCa('gitfs short CA', new Date(NOW + 30 * DAY));
+      const v = verifyNodeCertificate(makeNode(shortCa).cert, shortCa.cert, NOW);
+      assert.equal(v.notAfter, Math.floor((NOW + 30 * DAY) / 1000) * 1000);
+    });
   });
 
   describe('verifyNodeCertificate refuses', () => {
