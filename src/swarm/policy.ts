@@ -96,6 +96,8 @@ export interface PolicyInput {
   readonly members: readonly MemberHeads[];
   /** This node's own branch heads. */
   readonly local: ReadonlyMap<BranchName, Oid>;
+  /** The commit times of those heads, where known: a local head newer than every member's is the target (held, not behind). */
+  readonly localTimes?: ReadonlyMap<BranchName, number>;
   readonly now: number;
 }
 
@@ -146,7 +148,7 @@ function patternOf(policy: Policy): BranchPattern {
  * other than this node's own (`mine`) wins (two commits in one second: the later one must not
  * look held), then the lower id.
  */
-function newestHead(branch: BranchName, members: readonly MemberHeads[], mine: Oid | undefined): BranchTarget | undefined {
+function newestHead(branch: BranchName, members: readonly MemberHeads[], mine: Oid | undefined, mineTime: number | undefined): BranchTarget | undefined {
   let best: { oid: Oid; commitTime: number } | undefined;
   const better = (h: { oid: Oid; commitTime: number }, b: { oid: Oid; commitTime: number }): boolean =>
     h.commitTime !== b.commitTime ? h.commitTime > b.commitTime : (h.oid === mine) !== (b.oid === mine) ? b.oid === mine : h.oid < b.oid;
@@ -156,6 +158,8 @@ function newestHead(branch: BranchName, members: readonly MemberHeads[], mine: O
     if (best === undefined || better(h, best)) best = { oid: h.oid, commitTime: h.commitTime };
   }
   if (best === undefined) return undefined;
+  // A commit made here that no member announces yet, newer than all they do: nothing to fetch.
+  if (mine !== undefined && mineTime !== undefined && mineTime > best.commitTime) return { oid: mine, commitTime: mineTime, from: [] };
   const oid = best.oid;
   const from = members.filter((m) => m.heads.get(branch)?.oid === oid).map((m) => m.nodeId);
   return { oid, commitTime: best.commitTime, from: [...new Set(from)].sort() };
@@ -187,7 +191,7 @@ export function evaluatePolicies(input: PolicyInput): BranchDecision[] {
     const holders = policy.replicas === 'all' ? ranked : ranked.slice(0, policy.replicas);
     const shouldHold = holders.includes(self);
     const mine = local.get(branch);
-    const target = newestHead(branch, members, mine);
+    const target = newestHead(branch, members, mine, input.localTimes?.get(branch));
     const state: HoldState = !shouldHold ? 'not-wanted' : mine === undefined ? 'missing' : target === undefined || target.oid === mine ? 'held' : 'behind';
     out.push({ branch, policy: index, history: policy.history, fetch: policy.fetch, holders, shouldHold, target, local: mine, state });
   }

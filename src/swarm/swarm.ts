@@ -58,6 +58,8 @@ const DIAL_TIMEOUT_MS = 10_000;
 const WARM_RETRY_MS = 30_000;
 
 const RECENT = 64;
+/** Targets remembered as not to be fetched again (noMoreFetches()). */
+const SETTLED_MAX = 4096;
 /** Ids per on-demand read want (about 2 MiB of 8 KiB chunks). */
 const DEMAND_BATCH = 256;
 const DEMAND_BUSY_TRIES = 20;
@@ -102,7 +104,7 @@ export class Swarm {
   private readonly avoid = new Map<NodeId, number>();
   /** When each peer kept warm may be dialled again. */
   private readonly warmRetryAt = new Map<NodeId, number>();
-  /** Targets given up on (diverged): not fetched again. */
+  /** Targets given up on (diverged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
   private readonly infoHash: Buffer;
   private nextRequest = 1;
@@ -116,6 +118,8 @@ export class Swarm {
   private readonly recent: FetchOutcome[] = [];
   /** When each member was last heard from, kept past the peer table's expiry for the policies' grace (members()). */
   private readonly lastHeard = new Map<NodeId, number>();
+  /** Commit times of local heads, by commit (decisions()). */
+  private readonly commitTimes = new Map<Oid, number>();
 
   constructor(
     private readonly c: SwarmComponents,
@@ -244,8 +248,29 @@ export class Swarm {
 
   /** What the policies say about every replicated branch, now. */
   async decisions(): Promise<BranchDecision[]> {
-    const local = new Map((await this.c.repo.refs.list()).map((r) => [r.name, r.oid]));
-    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members: this.members(), local, now: this.c.clock.now() });
+    const refs = await this.c.repo.refs.list();
+    const local = new Map(refs.map((r) => [r.name, r.oid]));
+    const localTimes = new Map<BranchName, number>();
+    for (const r of refs) {
+      const time = await this.commitTime(r.oid);
+      if (time !== undefined) localTimes.set(r.name, time);
+    }
+    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members: this.members(), local, localTimes, now: this.c.clock.now() });
+  }
+
+  /** A local commit's time (read once per commit); undefined when it cannot be read. */
+  private async commitTime(oid: Oid): Promise<number | undefined> {
+    let time = this.commitTimes.get(oid);
+    if (time === undefined) {
+      try {
+        time = decodeCommit((await this.c.repo.objects.read(oid)).content, oid).committer.timestamp;
+      } catch {
+        return undefined;
+      }
+      if (this.commitTimes.size >= 10_000) this.commitTimes.clear();
+      this.commitTimes.set(oid, time);
+    }
+    return time;
   }
 
   /**
@@ -362,16 +387,22 @@ export class Swarm {
     }
   }
 
+  /** Marks a target not to be fetched again; past SETTLED_MAX marks the oldest goes. */
+  private noMoreFetches(key: string): void {
+    this.settled.add(key);
+    if (this.settled.size > SETTLED_MAX) this.settled.delete(this.settled.values().next().value as string);
+  }
+
   private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {
     const refs = this.c.repo.refs;
     const local = await refs.resolve(branch);
     if (local === closure.commit) return;
     if (local !== undefined && !closure.commits.includes(local)) {
       // Already ahead of it (a peer announces an older head): nothing to move, and no need to fetch it again.
-      if (await this.descends(local, closure.commit)) return void this.settled.add(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
+      if (await this.descends(local, closure.commit)) return this.noMoreFetches(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
       // Behind by more than the history kept: a fast-forward still, once proven.
       if (closure.boundary.length > 0 && (await this.behindBoundary(closure, local))) return this.advance(branch, local, closure, running);
-      this.settled.add(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
+      this.noMoreFetches(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: 'the local branch has commits the fetched head lacks; left as it is' });
       return;
     }

@@ -34,8 +34,9 @@ function member(id: NodeId, heads: Record<string, [Oid, number]>, lastSeen = NOW
   return { nodeId: id, lastSeen, heads: new Map(Object.entries(heads).map(([b, [o, t]]) => [B(b), { oid: o, commitTime: t }])) };
 }
 
-function decide(policies: readonly Policy[], members: readonly MemberHeads[], local: Record<string, Oid> = {}): BranchDecision[] {
-  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), now: NOW });
+function decide(policies: readonly Policy[], members: readonly MemberHeads[], local: Record<string, Oid> = {}, localTimes: Record<string, number> = {}): BranchDecision[] {
+  const times = new Map(Object.entries(localTimes).map(([b, t]) => [B(b), t]));
+  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, now: NOW });
 }
 
 function only(ds: BranchDecision[], branch: string): BranchDecision {
@@ -187,6 +188,12 @@ describe('swarm/policy', () => {
       // Two commits in one second: a head other than this node's own wins the tie (so it is fetched, not taken as held).
       const mineTie = only(decide(policies, [member(a, { 'kernel/y': [hi, 7] }), member(b, { 'kernel/y': [lo, 7] })], { 'kernel/y': lo }), 'kernel/y');
       assert.deepEqual([mineTie.target?.oid, mineTie.state], [hi, 'behind']);
+      // A commit made here, newer than any a member announces yet: it is the target, held (nothing older is fetched).
+      const ahead = only(decide(policies, [member(a, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }, { 'kernel/y': 8 }), 'kernel/y');
+      assert.deepEqual([ahead.target, ahead.state], [{ oid: hi, commitTime: 8, from: [] }, 'held']);
+      // In the same second as a member's, it is not taken as newer.
+      const same = only(decide(policies, [member(a, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }, { 'kernel/y': 7 }), 'kernel/y');
+      assert.deepEqual([same.target?.oid, same.state], [lo, 'behind']);
     });
 
     it("reports held, behind, missing and not-wanted, and this node's own branches", () => {
