@@ -32,6 +32,12 @@ export interface WorkCommitOptions {
   readonly message: string;
   /** Data files open for writing: their entries stay in the layer after the commit. */
   readonly busy?: (dataId: string) => boolean;
+  /**
+   * Told once the branch has moved, before the layer lets go of its old base: readers must see the
+   * new head by then, or a layer left empty would show the old head's files (and a file opened
+   * for writing then would be copied up from them, undoing the commit's edits at the next one).
+   */
+  readonly moved?: () => Promise<void>;
 }
 
 export interface WorkCommitResult {
@@ -87,6 +93,7 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   await writer.finish();
   await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `${REFLOG_PREFIX}${firstLine(options.message)}` });
   await pointHeadIfDangling(repo, branch);
+  await options.moved?.();
   await settle(layer, store, snapshot, stamps, options, commit);
   return { commit, parent: head, changed: snapshot.size };
 }

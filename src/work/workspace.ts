@@ -98,7 +98,8 @@ export class Workspace {
   async commit(branch: BranchName, message: string, busy?: (dataId: string) => boolean): Promise<WorkCommitResult> {
     return this.exclusive(branch, async () => {
       try {
-        return await commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message } : { message, busy });
+        const moved = (): Promise<void> => this.heads.moved(branch);
+        return await commitWork(this.repo, this.store, this.trees, branch, busy === undefined ? { message, moved } : { message, busy, moved });
       } finally {
         await this.heads.moved(branch);
       }

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { open } from 'node:fs/promises';
+import { open, readFile, writeFile as writeFileAt } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseBranchName } from '../../src/branches/ref-name.js';
+import { parseBranchName, type BranchName } from '../../src/branches/ref-name.js';
+import { fileContent } from '../../src/files/file-content.js';
+import { lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
+import type { Oid } from '../../src/objects/oid.js';
+import type { BranchHeads } from '../../src/work/branch-heads.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Workspace } from '../../src/work/workspace.js';
 import { pseudoRandomBytes } from '../support/data.js';
@@ -89,6 +93,49 @@ describe('working layer: changes made while a commit runs', function () {
       assert.equal(await repo.refs.resolve(main), landed.commit);
       assert.equal(layer.size, 0);
       assert.deepEqual(await names(ws, ''), ['d', 'l2']);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+  it('shows the new head before the layer lets go of the old one: a file opened for writing just after a commit starts from the commit, not from the head before it', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    // Heads published by hand: the mount's kind, which changes only when told. `window` runs when
+    // the commit says the branch moved, before the published heads show it (a reader in between).
+    let window: (() => Promise<void>) | undefined;
+    let map = new Map<BranchName, Oid>();
+    const heads: BranchHeads = {
+      current: () => Promise.resolve(map),
+      moved: async (branch) => {
+        const w = window;
+        window = undefined;
+        await w?.();
+        const oid = await repo.refs.resolve(branch);
+        map = new Map(map);
+        if (oid !== undefined) map.set(branch, oid);
+      },
+    };
+    const ws = await Workspace.open(repo, heads);
+    try {
+      await ws.createEmptyBranch(main);
+      await writeFile(ws, 'f.txt', Buffer.from('v1\n'));
+      await ws.commit(main, 'v1');
+      const edit = await ws.fs(main).writable('f.txt');
+      await (await open(ws.store.dataPath(edit), 'w')).close();
+      await writeFileAt(ws.store.dataPath(edit), 'v2\n');
+      window = async () => {
+        const id = await ws.fs(main).writable('f.txt');
+        const before = await readFile(ws.store.dataPath(id), 'utf8');
+        await writeFileAt(ws.store.dataPath(id), `${before}appended\n`);
+      };
+      const v2 = await ws.commit(main, 'v2');
+      assert.equal(window, undefined, 'the commit told of the move');
+      const v3 = await ws.commit(main, 'appended');
+      assert.equal(v3.parent, v2.commit);
+      const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, v3.commit as Oid)).tree), 'f.txt');
+      let text = '';
+      for await (const b of fileContent(repo.objects, entry)) text += b.toString();
+      assert.equal(text, 'v2\nappended\n');
     } finally {
       await ws.close();
       await repo.close();
