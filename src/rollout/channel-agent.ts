@@ -248,6 +248,8 @@ export class ChannelAgent {
 
   /** Steps the machine, stores the state, then carries out the actions (hooks run in the background and come back as events). */
   private async handle(event: AgentEvent): Promise<void> {
+    // Stopped while this event was on its way (a look's awaits): nothing more is started.
+    if (this.stopped) return;
     const config = { maxTries: this.cfg.maxTries, healthTimeoutMs: this.cfg.healthTimeoutMs, restartingApply: this.cfg.restartingApply };
     const result = step(this.state, event, this.c.now(), config);
     if (result.ignored !== undefined) {
@@ -255,10 +257,11 @@ export class ChannelAgent {
       return;
     }
     const from = this.state.phase;
+    // Stored first: a write that fails leaves the agent in the state it was in, not in one whose actions never ran.
+    await writeFileAtomic(this.statePath, encodeAgentState(result.state));
     // Reports heard are about one release: a new one starts afresh.
     if (result.state.pending !== null && result.state.pending.commit !== this.state.pending?.commit) this.heard = new Map();
     this.state = result.state;
-    await writeFileAtomic(this.statePath, encodeAgentState(this.state));
     const last = this.state.history.at(-1);
     this.c.log.log('info', 'rollout', { channel: this.channel, step: event.type, from, to: this.state.phase, commit: last?.commit, note: last?.note });
     for (const a of result.actions) await this.act(a);
@@ -316,7 +319,22 @@ export class ChannelAgent {
     void work().then((e) => (this.stopped ? undefined : this.serial(() => this.handle(e))));
   }
 
-  private async hook(action: HookAction, release: Release | null, deadline: number): Promise<{ ok: boolean; reason: string }> {
+  /**
+   * Runs the hook for `action`. The channel's one hook slot is taken before the first await, so a
+   * cancelHook() meanwhile (a rollback, a halt, stop()) stops this hook before it starts rather
+   * than running beside it.
+   */
+  private hook(action: HookAction, release: Release | null, deadline: number): Promise<{ ok: boolean; reason: string }> {
+    const abort = new AbortController();
+    const done = this.runHookFor(action, release, deadline, abort.signal);
+    const running = { abort, done };
+    this.running = running;
+    return done.finally(() => {
+      if (this.running === running) this.running = undefined;
+    });
+  }
+
+  private async runHookFor(action: HookAction, release: Release | null, deadline: number, signal: AbortSignal): Promise<{ ok: boolean; reason: string }> {
     const manifest = release === null ? undefined : await readManifest(this.c.repo, release.commit).catch(() => undefined);
     const version = release?.version ?? '';
     const files = release === null ? undefined : releaseFiles(this.releasesDir, release.commit);
@@ -334,13 +352,9 @@ export class ChannelAgent {
       GITFS_PREVIOUS: this.state.blessed?.version ?? '',
       GITFS_DEADLINE_MS: String(Math.max(0, deadline - this.c.now())),
     };
+    if (this.stopped) return { ok: false, reason: `${action} cancelled: the agent stopped` };
     this.c.log.log('info', 'hook-start', { channel: this.channel, action, version });
-    const abort = new AbortController();
-    const done = runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log, signal: abort.signal });
-    const running = { abort, done };
-    this.running = running;
-    const r = await done;
-    if (this.running === running) this.running = undefined;
+    const r = await runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log, signal });
     this.c.log.log(r.ok ? 'info' : 'warn', 'hook-end', { channel: this.channel, action, version, ok: r.ok, reason: r.reason });
     return r;
   }
