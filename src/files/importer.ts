@@ -147,13 +147,17 @@ class ImportJob {
       this.skip(dirRel === '' ? raw.toString('latin1') : `${dirRel}/${raw.toString('latin1')}`, 'name not storable', 'not valid UTF-8');
       return undefined;
     }
-    const abs = join(dirAbs, name);
     // The name first (a .git directory is skipped unread), then what only a symbolic link may not be called.
-    let why = unstorableName(name);
-    const st = why === undefined ? this.lstat(abs, rel) : undefined;
-    if (st?.isSymbolicLink() === true) why = unstorableName(name, true);
-    if (why !== undefined || st === undefined) {
-      this.skip(rel, 'name not storable', why ?? 'unknown');
+    const why = unstorableName(name);
+    if (why !== undefined) {
+      this.skip(rel, 'name not storable', why);
+      return undefined;
+    }
+    const abs = join(dirAbs, name);
+    const st = this.lstat(abs, rel);
+    const linkWhy = st.isSymbolicLink() ? unstorableName(name, true) : undefined;
+    if (linkWhy !== undefined) {
+      this.skip(rel, 'name not storable', linkWhy);
       return undefined;
     }
     if (st.isDirectory()) {

@@ -101,7 +101,7 @@ export class NodeDaemon {
     const { repo, log, clock } = this.c;
     const cfg = this.config;
     const swarm = new Swarm(
-      { repo, identity: this.identity, trust: this.trust, clock, log: log.child('swarm'), peers: () => this.table.list() },
+      { repo, identity: this.identity, trust: this.trust, clock, log: log.child('swarm'), peers: () => this.table.list(), commitTime: (oid) => this.commitTime(oid) },
       { policies: cfg.policies, flushBytes: cfg.swarm.flushBytes },
     );
     this.swarm = swarm;
@@ -267,23 +267,26 @@ export class NodeDaemon {
     }
   }
 
-  /** This node's heads with their commit times (read once per commit). */
+  /** This node's heads with their commit times. */
   private async heads(): Promise<Head[]> {
     const out: Head[] = [];
-    for (const r of this.refs) {
-      let time = this.commitTimes.get(r.oid);
-      if (time === undefined) {
-        try {
-          time = (await readCommit(this.c.repo.objects, r.oid)).committer.timestamp;
-        } catch {
-          time = 0;
-        }
-        if (this.commitTimes.size > 100_000) this.commitTimes.clear();
-        this.commitTimes.set(r.oid, time);
-      }
-      out.push({ branch: r.name, oid: r.oid, commitTime: time });
-    }
+    for (const r of this.refs) out.push({ branch: r.name, oid: r.oid, commitTime: await this.commitTime(r.oid) });
     return out;
+  }
+
+  /** A local commit's time, read once per commit (0 when it cannot be read). */
+  private async commitTime(oid: Oid): Promise<number> {
+    let time = this.commitTimes.get(oid);
+    if (time === undefined) {
+      try {
+        time = (await readCommit(this.c.repo.objects, oid)).committer.timestamp;
+      } catch {
+        time = 0;
+      }
+      if (this.commitTimes.size > 100_000) this.commitTimes.clear();
+      this.commitTimes.set(oid, time);
+    }
+    return time;
   }
 
   snapshot(): NodeSnapshot {

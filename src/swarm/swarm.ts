@@ -45,6 +45,8 @@ export interface SwarmComponents {
   readonly log: Logger;
   /** The peers the announcements tell of, as they are now. */
   readonly peers: () => readonly Peer[];
+  /** A local commit's time, as this node announces it (0 when it cannot be read). */
+  readonly commitTime: (oid: Oid) => Promise<number>;
 }
 
 export interface SwarmOptions {
@@ -118,8 +120,6 @@ export class Swarm {
   private readonly recent: FetchOutcome[] = [];
   /** When each member was last heard from, kept past the peer table's expiry for the policies' grace (members()). */
   private readonly lastHeard = new Map<NodeId, number>();
-  /** Commit times of local heads, by commit (decisions()). */
-  private readonly commitTimes = new Map<Oid, number>();
 
   constructor(
     private readonly c: SwarmComponents,
@@ -251,26 +251,8 @@ export class Swarm {
     const refs = await this.c.repo.refs.list();
     const local = new Map(refs.map((r) => [r.name, r.oid]));
     const localTimes = new Map<BranchName, number>();
-    for (const r of refs) {
-      const time = await this.commitTime(r.oid);
-      if (time !== undefined) localTimes.set(r.name, time);
-    }
+    for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
     return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members: this.members(), local, localTimes, now: this.c.clock.now() });
-  }
-
-  /** A local commit's time (read once per commit); undefined when it cannot be read. */
-  private async commitTime(oid: Oid): Promise<number | undefined> {
-    let time = this.commitTimes.get(oid);
-    if (time === undefined) {
-      try {
-        time = decodeCommit((await this.c.repo.objects.read(oid)).content, oid).committer.timestamp;
-      } catch {
-        return undefined;
-      }
-      if (this.commitTimes.size >= 10_000) this.commitTimes.clear();
-      this.commitTimes.set(oid, time);
-    }
-    return time;
   }
 
   /**
