@@ -72,6 +72,8 @@ export const ErrorCodes = {
   UNTRUSTED_KEY: 'GITFS_UNTRUSTED_KEY',
   /** A release manifest (gitfs-release.json) is malformed or says something refused. */
   BAD_MANIFEST: 'GITFS_BAD_MANIFEST',
+  /** A signed release sits on another channel's branch than the one its manifest names. */
+  WRONG_CHANNEL: 'GITFS_WRONG_CHANNEL',
   /** A release payload does not match its manifest (size or SHA-256). */
   PAYLOAD_MISMATCH: 'GITFS_PAYLOAD_MISMATCH',
   /** A stored rollout agent state does not decode (malformed, inconsistent, or a newer format). */

@@ -51,6 +51,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.UNTRUSTED_KEY]: ExitCodes.CORRUPT,
   [ErrorCodes.BAD_MANIFEST]: ExitCodes.CORRUPT,
   [ErrorCodes.PAYLOAD_MISMATCH]: ExitCodes.CORRUPT,
+  [ErrorCodes.WRONG_CHANNEL]: ExitCodes.CORRUPT,
   [ErrorCodes.BAD_AGENT_STATE]: ExitCodes.CORRUPT,
 };
 

@@ -25,10 +25,12 @@ import { writeFileAtomic } from '../util/durable.js';
 import type { Logger } from '../util/log.js';
 import { initialAgentState, step, type AgentAction, type AgentEvent, type AgentState, type Release } from './agent-state.js';
 import { decodeAgentState, encodeAgentState } from './agent-state-codec.js';
+import { HOOK_RECORD_FILE, stopLeftoverHook } from './hook-record.js';
 import { runHook, type HookAction } from './hook-runner.js';
 import type { ReleasePublicKey } from './release-key.js';
 import { setReleaseRef } from './release-refs.js';
 import type { ChannelConfig } from './rollout-config.js';
+import { checkChannel } from './manifest.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
 
@@ -122,6 +124,10 @@ export class ChannelAgent {
     return writeFileAtomic(this.controlPath, `${JSON.stringify({ paused: this.paused, recalled: this.recalled })}\n`);
   }
 
+  private get hookRecordPath(): string {
+    return join(this.c.dir, HOOK_RECORD_FILE);
+  }
+
   private get releasesDir(): string {
     return join(this.c.dir, 'releases');
   }
@@ -136,6 +142,8 @@ export class ChannelAgent {
       if (errnoCode(e) !== 'ENOENT') throw e;
     }
     await this.loadControl();
+    // A hook the previous daemon left running (killed -9 mid-hook) ends before any other starts.
+    await stopLeftoverHook(this.hookRecordPath, this.c.log, { channel: this.channel });
     this.report = this.restartReport();
     this.startedAt = this.c.now();
     await this.handle({ type: 'crash-recovery' });
@@ -211,16 +219,22 @@ export class ChannelAgent {
     return this.handle({ type: 'apply-started', commit: p.commit });
   }
 
-  /** A head's version, from its manifest (read once; an unreadable one is logged and not retried). */
+  /**
+   * A head's version, from its manifest (read once; an unreadable one, or one published to
+   * another channel, is logged and not retried).
+   */
   private async versionOf(head: Oid): Promise<string | undefined> {
     if (this.versions.has(head)) return this.versions.get(head);
     const version = await readManifest(this.c.repo, head).then(
-      (m) => m.version,
-      (e: unknown) => {
-        this.c.log.log('warn', 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
-        return undefined;
+      (m) => {
+        checkChannel(m, this.channel);
+        return m.version;
       },
-    );
+    ).catch((e: unknown) => {
+      const code = e instanceof GitfsError ? e.code : undefined;
+      this.c.log.log('warn', code === ErrorCodes.WRONG_CHANNEL ? 'release-wrong-channel' : 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
+      return undefined;
+    });
     this.versions.set(head, version);
     return version;
   }
@@ -273,7 +287,7 @@ export class ChannelAgent {
     switch (a.type) {
       case 'verify':
         return void this.background(async () => {
-          const r = await verifyRelease(this.c.repo, a.release.commit, this.c.trusted, this.releasesDir).then(
+          const r = await verifyRelease(this.c.repo, a.release.commit, this.channel, this.c.trusted, this.releasesDir).then(
             (): AgentEvent => ({ type: 'verified', commit: a.release.commit }),
             (e: unknown): AgentEvent => ({ type: 'verify-failed', commit: a.release.commit, reason: (e as Error).message }),
           );
@@ -354,7 +368,7 @@ export class ChannelAgent {
     };
     if (this.stopped) return { ok: false, reason: `${action} cancelled: the agent stopped` };
     this.c.log.log('info', 'hook-start', { channel: this.channel, action, version });
-    const r = await runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log, signal });
+    const r = await runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log, signal, record: this.hookRecordPath });
     this.c.log.log(r.ok ? 'info' : 'warn', 'hook-end', { channel: this.channel, action, version, ok: r.ok, reason: r.reason });
     return r;
   }

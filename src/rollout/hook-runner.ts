@@ -3,10 +3,13 @@
  * rollback` with the GITFS_* environment, its output logged line by line. Health may answer 75
  * ("not yet"): it is asked again every second until the deadline. A hook still running at its
  * deadline, or when the caller aborts it, is killed (its process group: SIGTERM, then SIGKILL
- * 5 s later) and counts as failed; the result comes once the process is gone.
+ * 5 s later) and counts as failed; the result comes once the process is gone. While it runs,
+ * it is on record (hook-record.ts: a token in its environment, its process group) for a daemon
+ * restarted after a kill -9.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from '../util/log.js';
+import { clearHookRecord, recordHookGroup, recordHookRun } from './hook-record.js';
 
 export type HookAction = 'apply' | 'health' | 'rollback';
 
@@ -32,6 +35,8 @@ export interface HookCall {
   readonly log: Logger;
   /** Aborting kills the hook (a rollback must not run beside a health check). */
   readonly signal?: AbortSignal;
+  /** Where the running hook's process group is recorded. */
+  readonly record: string;
 }
 
 export async function runHook(call: HookCall): Promise<HookResult> {
@@ -48,7 +53,22 @@ export async function runHook(call: HookCall): Promise<HookResult> {
 
 function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | null; tail: string }> {
   return new Promise((resolve) => {
-    const child = spawn(call.hook, [call.action], { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const recordFailed = (e: unknown): undefined => void call.log.log('warn', 'hook-record-failed', { action: call.action, record: call.record, error: (e as Error).message });
+    let run: ReturnType<typeof recordHookRun> | undefined;
+    try {
+      run = recordHookRun(call.record);
+    } catch (e) {
+      recordFailed(e);
+    }
+    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env, ...run?.env };
+    const child = spawn(call.hook, [call.action], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    if (run !== undefined && child.pid !== undefined) {
+      try {
+        recordHookGroup(call.record, run.token, child.pid);
+      } catch (e) {
+        recordFailed(e);
+      }
+    }
     const tail: string[] = [];
     const onLine = (stream: string) => (data: Buffer) => {
       for (const line of data.toString('utf8').split('\n')) {
@@ -81,6 +101,7 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
       resolve({ code: 127, tail: e.message });
     });
     child.on('close', (code) => {
+      clearHookRecord(call.record);
       clearTimeout(timer);
       clearTimeout(hard);
       call.signal?.removeEventListener('abort', onAbort);

@@ -3,13 +3,15 @@
  * what the release is (kind, version), where its payload is in the tree, and what the payload
  * must hash to, so a node checks the bytes it is about to apply before it applies them.
  *
- *   { "format": 1, "kind": "kernel" | "site", "version": "6.6.12-3", "payload": "vmlinuz",
- *     "sha256": "<64 hex>", "size": <bytes>, "cmdline": "console=ttyS0" (kernel only, optional),
- *     "created": "2024-05-01T12:00:00Z" }
+ *   { "format": 2, "kind": "kernel" | "site", "channel": "kernel/stable", "version": "6.6.12-3",
+ *     "payload": "vmlinuz", "sha256": "<64 hex>", "size": <bytes>,
+ *     "cmdline": "console=ttyS0" (kernel only, optional), "created": "2024-05-01T12:00:00Z" }
  *
  * kernel: `payload` is the image file; `sha256` and `size` are of its bytes.
  * site: `payload` is a directory; `sha256` is of its canonical listing (siteListing below) and
  * `size` is the sum of its entries' sizes.
+ * `channel` is the branch the release was published to: the signature covers it, so a signed
+ * release copied onto another channel's branch is refused there (checkChannel).
  *
  * A manifest has one byte form: renderManifest writes the keys in the order above, two-space
  * indented, with a final newline, and parseManifest refuses any other form (duplicate keys,
@@ -17,10 +19,12 @@
  * are refused: a newer format is a new `format` number. Pure; errors are GITFS_BAD_MANIFEST.
  */
 import { createHash } from 'node:crypto';
+import { isBranchName, type BranchName } from '../branches/ref-name.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
 
 export const MANIFEST_FILE = 'gitfs-release.json';
-export const MANIFEST_FORMAT = 1;
+// Format 1 had no `channel`; its releases are refused (they could be replayed on any channel).
+export const MANIFEST_FORMAT = 2;
 export const MAX_MANIFEST_BYTES = 16 * 1024;
 export const MAX_CMDLINE = 4096;
 export const MAX_PAYLOAD_PATH = 4096;
@@ -30,6 +34,7 @@ export type ReleaseKind = 'kernel' | 'site';
 export interface ReleaseManifest {
   readonly format: typeof MANIFEST_FORMAT;
   readonly kind: ReleaseKind;
+  readonly channel: BranchName;
   readonly version: string;
   readonly payload: string;
   readonly sha256: string;
@@ -38,7 +43,7 @@ export interface ReleaseManifest {
   readonly created: string;
 }
 
-const KEYS = ['format', 'kind', 'version', 'payload', 'sha256', 'size', 'cmdline', 'created'] as const;
+const KEYS = ['format', 'kind', 'channel', 'version', 'payload', 'sha256', 'size', 'cmdline', 'created'] as const;
 
 function bad(message: string, key?: string): GitfsError {
   return new GitfsError(ErrorCodes.BAD_MANIFEST, `${MANIFEST_FILE}: ${message}`, key === undefined ? {} : { key });
@@ -91,6 +96,7 @@ export function checkManifest(value: unknown): ReleaseManifest {
   };
   need('format', v['format'] === MANIFEST_FORMAT, `${MANIFEST_FORMAT} (this build reads format ${MANIFEST_FORMAT} only)`);
   need('kind', v['kind'] === 'kernel' || v['kind'] === 'site', '"kernel" or "site"');
+  need('channel', typeof v['channel'] === 'string' && isBranchName(v['channel']), 'a branch name');
   need('version', isReleaseVersion(v['version']), '1-64 characters of [A-Za-z0-9._+~-] starting with a letter or digit');
   const payload = v['payload'];
   const pathProblem = typeof payload === 'string' ? treePathProblem(payload) : 'must be a string';
@@ -110,6 +116,7 @@ export function checkManifest(value: unknown): ReleaseManifest {
   const m: ReleaseManifest = {
     format: MANIFEST_FORMAT,
     kind: v['kind'] as ReleaseKind,
+    channel: v['channel'] as BranchName,
     version: v['version'] as string,
     payload: payload as string,
     sha256: v['sha256'] as string,
@@ -187,6 +194,13 @@ export function siteListing(entries: readonly SiteEntry[]): { text: Buffer; sha2
   });
   const text = Buffer.concat(rows.map((r) => r.line));
   return { text, sha256: createHash('sha256').update(text).digest('hex'), size };
+}
+
+/** Refuses a release published to another channel than `channel` (GITFS_WRONG_CHANNEL). */
+export function checkChannel(manifest: ReleaseManifest, channel: BranchName): void {
+  if (manifest.channel !== channel) {
+    throw new GitfsError(ErrorCodes.WRONG_CHANNEL, `${manifest.kind} ${manifest.version} was published to ${manifest.channel}, not ${channel}`, { published: manifest.channel, channel });
+  }
 }
 
 /** Refuses a payload whose measured size or SHA-256 differs from the manifest (GITFS_PAYLOAD_MISMATCH). */

@@ -66,6 +66,7 @@ export async function publishRelease(repo: Repository, o: PublishOptions): Promi
     manifest = {
       format: MANIFEST_FORMAT,
       kind: st.isFile() ? 'kernel' : 'site',
+      channel: o.channel,
       version: o.version,
       payload: payload.name,
       sha256: measured.sha256,

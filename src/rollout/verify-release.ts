@@ -1,7 +1,7 @@
 /**
  * What a node checks before it applies a release, in this order: the commit is signed by a
  * trusted release key (its signature covers the tree id, so every byte below it), the manifest
- * parses, and the payload, reassembled from the repository into the agent's directory, has the
+ * parses and names the channel the commit was found on, and the payload, reassembled from the repository into the agent's directory, has the
  * size and SHA-256 the manifest says. Only then is there a path to hand to the apply hook.
  */
 import { createHash } from 'node:crypto';
@@ -9,6 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { BranchName } from '../branches/ref-name.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { exportEntry } from '../files/exporter.js';
 import { fileContent } from '../files/file-content.js';
@@ -17,7 +18,7 @@ import { decodeCommit } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
 import { readTyped } from '../objects/typed-read.js';
 import type { Repository } from '../repo/repository.js';
-import { checkPayload, MANIFEST_FILE, parseManifest, siteListing, type ReleaseManifest } from './manifest.js';
+import { checkChannel, checkPayload, MANIFEST_FILE, parseManifest, siteListing, type ReleaseManifest } from './manifest.js';
 import type { ReleasePublicKey } from './release-key.js';
 import { verifyCommit } from './signed-commit.js';
 import { siteEntries } from './site-files.js';
@@ -47,12 +48,13 @@ async function manifestIn(repo: Repository, commit: Oid, tree: Oid): Promise<Rel
   return parseManifest(await readTyped(repo.objects, entry.oid, 'blob'));
 }
 
-/** Checks `commit` and reassembles its payload under `dir` (created by the caller). */
-export async function verifyRelease(repo: Repository, commit: Oid, trusted: readonly ReleasePublicKey[], dir: string): Promise<VerifiedRelease> {
+/** Checks `commit`, found on `channel`, and reassembles its payload under `dir` (created by the caller). */
+export async function verifyRelease(repo: Repository, commit: Oid, channel: BranchName, trusted: readonly ReleasePublicKey[], dir: string): Promise<VerifiedRelease> {
   const content = await readTyped(repo.objects, commit, 'commit');
   const signer = verifyCommit(content, trusted);
   const tree = decodeCommit(content, commit).tree;
   const manifest = await manifestIn(repo, commit, tree);
+  checkChannel(manifest, channel);
   const entry = await lookupPath(repo.objects, rootEntry(tree), manifest.payload);
   const files = releaseFiles(dir, commit);
   const manifestPath = files.manifest;

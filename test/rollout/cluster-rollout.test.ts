@@ -162,7 +162,8 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
       servers.push(n.net.spawn('python3', ['-m', 'http.server', String(WEB_PORT + 1), '--bind', '127.0.0.1', '--directory', join(slowRoot, 'current')], { stdio: 'ignore' }));
     }
     // The slow channel's hook: the site hook, with an apply that takes 4 s (time to kill the daemon in it).
-    writeFileSync(join(base, 'slow-hook'), `#!/bin/bash\n[ "$1" = apply ] && sleep 4\nexec ${SITE_HOOK} "$@"\n`);
+    // Its apply records its pid (kept by the exec), so a test can tell whether it outlived its daemon.
+    writeFileSync(join(base, 'slow-hook'), `#!/bin/bash\nif [ "$1" = apply ]; then echo $$ >"$GITFS_STATE/apply.pid"; sleep 4; fi\nexec ${SITE_HOOK} "$@"\n`);
     chmodSync(join(base, 'slow-hook'), 0o755);
     // The fragile channel's hook: every release fails its health check, and the rollback fails while a flag file exists.
     writeFileSync(join(base, 'fragile-hook'), `#!/bin/bash\ncase "$1" in\n  health) exit 1 ;;\n  rollback) [ -e ${join(base, 'rollback-breaks')} ] && { echo 'the rollback breaks' >&2; exit 1; } ;;\nesac\nexit 0\n`);
@@ -208,7 +209,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     }
   });
 
-  it('unsigned, wrongly signed and tampered releases (a file swapped under a valid signature) are refused by every node, and none is applied', async function () {
+  it('unsigned, wrongly signed, tampered (a file swapped under a valid signature) and replayed (signed for another channel) releases are refused by every node, and none is applied', async function () {
     const n0 = members[0] as GitfsNode;
     const before = refOf(n0, 'blessed', SITE);
     // Unsigned: an ordinary commit on the channel.
@@ -251,11 +252,20 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     await git(['repack', '-q']);
     await git(['update-ref', `refs/heads/${SITE}`, tampered, wrongKey]);
     await refusedEverywhere(tampered, /signature/i);
+    // Replayed: a release the trusted key signed for another channel, put on this one. Published
+    // on top of this channel's head (as a channel promoted from it would be), and a second after
+    // the forged commit's time, so that peers take it as the newer head and fast-forward to it.
+    const forgedAt = Number(/^committer .*> (\d+) /m.exec(raw)?.[1]);
+    for (let i = 0; i < 40 && Date.now() / 1000 <= forgedAt + 1; i++) await sleep(200);
+    await git(['update-ref', 'refs/heads/site/staging', tampered]);
+    const elsewhere = await publish('site/staging', site('staging', { 'index.html': '<h1>staging</h1>\n' }), '6.0-other-channel');
+    await git(['update-ref', `refs/heads/${SITE}`, elsewhere, tampered]);
+    await waitFor(`every node to refuse ${elsewhere.slice(0, 12)} on ${SITE}`, 30_000, () => (members.every((n) => (n.daemon?.find('release-wrong-channel', { channel: SITE, commit: elsewhere }).length ?? 0) > 0) ? true : undefined), { everyMs: 200, diag });
     for (const n of members) {
       assert.equal(refOf(n, 'blessed', SITE), good, `${n.name}: blessed`);
       assert.equal(await served(n), '<h1>release 3.0</h1>\n', `${n.name} serves`);
     }
-    for (const v of ['4.0-unsigned', '5.0-wrong-key']) assert.deepEqual(ran('apply', SITE, v), [], `nodes that applied ${v}`);
+    for (const v of ['4.0-unsigned', '5.0-wrong-key', '6.0-other-channel']) assert.deepEqual(ran('apply', SITE, v), [], `nodes that applied ${v}`);
     assert.notEqual(before, good);
   });
 
@@ -297,18 +307,27 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     }
   });
 
-  it('a node SIGKILLed while its apply hook runs comes back consistent: it rolls the release back and the cluster halts it', async function () {
+  it('a node SIGKILLed while its apply hook runs comes back consistent: it stops the hook left running, rolls the release back and the cluster halts it', async function () {
     const slow = 'slow/app';
     const rel = await publish(slow, site('slow', { 'index.html': '<h1>slow 1</h1>\n' }), '1.0');
     const canary = members.find((n) => n.name === canaryOf(rel)) as GitfsNode;
     const first = canary.daemon;
-    await waitFor(`${canary.name} to start applying`, 30_000, () => first?.find('hook-start', { channel: slow, action: 'apply' }).at(0), { everyMs: 50, diag });
+    // Killed once the apply hook has surely started: it has written its pid (then sleeps 4 s).
+    const applyPid = join(canary.repo, 'gitfs', 'rollout', slow, 'hook', 'apply.pid');
+    rmSync(applyPid, { force: true });
+    await waitFor(`${canary.name} to start applying`, 30_000, () => (first?.find('hook-start', { channel: slow, action: 'apply' }).length ?? 0) > 0 && existsSync(applyPid) && readFileSync(applyPid, 'utf8').endsWith('\n') ? true : undefined, { everyMs: 20, diag });
     await canary.stop('SIGKILL');
     assert.equal(refOf(canary, 'pending', slow), rel, 'the pending ref names the release being applied');
     const again = await canary.start();
     await waitFor(`${canary.name} to roll back after the restart`, 30_000, () => again.find('rollout', { step: 'rollback-done', channel: slow }).at(0), { everyMs: 100, diag });
     const recovery = again.find('rollout', { step: 'crash-recovery', channel: slow })[0];
     assert.ok(recovery !== undefined && /restarted while applying/.test(String(recovery['note'])), JSON.stringify(recovery));
+    // The apply the killed daemon started (still sleeping) was stopped before the rollback ran.
+    const leftover = Number(readFileSync(applyPid, 'utf8'));
+    assert.ok(!existsSync(`/proc/${leftover}`) || /\) Z /.test(readFileSync(`/proc/${leftover}/stat`, 'latin1')), `the killed daemon's apply hook (pid ${leftover}) still runs\n${again.tail()}`);
+    const stopped = again.find('hook-leftover-stopped', { channel: slow }).at(0);
+    const rollback = again.find('hook-start', { channel: slow, action: 'rollback' }).at(0);
+    assert.ok(stopped !== undefined && rollback !== undefined && Number(stopped['t']) <= Number(rollback['t']), `leftover stopped ${JSON.stringify(stopped)}, rollback ${JSON.stringify(rollback)}`);
     await waitFor(`${canary.name} to drop the pending ref`, 10_000, () => (refOf(canary, 'pending', slow) === undefined ? true : undefined), { everyMs: 100, diag });
     assert.equal(refOf(canary, 'blessed', slow), undefined);
     await sleep(2 * INTERVAL_MS);

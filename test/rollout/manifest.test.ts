@@ -9,12 +9,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BranchName } from '../../src/branches/ref-name.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
-import { checkManifest, checkPayload, isReleaseVersion, parseManifest, renderManifest, siteListing, treePathProblem, type ReleaseManifest, type SiteEntry } from '../../src/rollout/manifest.js';
+import { checkChannel, checkManifest, checkPayload, isReleaseVersion, parseManifest, renderManifest, siteListing, treePathProblem, type ReleaseManifest, type SiteEntry } from '../../src/rollout/manifest.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
-const KERNEL: ReleaseManifest = { format: 1, kind: 'kernel', version: '6.6.12-gitfs.3', payload: 'boot/vmlinuz', sha256: sha('image'), size: 12_345_678, cmdline: 'console=ttyS0 root=/dev/vda1 quiet', created: '2024-05-01T12:00:00Z' };
-const SITE: ReleaseManifest = { format: 1, kind: 'site', version: '2024.05.01+1', payload: 'public', sha256: sha('listing'), size: 0, created: '2024-05-01T12:00:00.123Z' };
+const KERNEL: ReleaseManifest = { format: 2, kind: 'kernel', channel: 'kernel/stable' as BranchName, version: '6.6.12-gitfs.3', payload: 'boot/vmlinuz', sha256: sha('image'), size: 12_345_678, cmdline: 'console=ttyS0 root=/dev/vda1 quiet', created: '2024-05-01T12:00:00Z' };
+const SITE: ReleaseManifest = { format: 2, kind: 'site', channel: 'site/prod' as BranchName, version: '2024.05.01+1', payload: 'public', sha256: sha('listing'), size: 0, created: '2024-05-01T12:00:00.123Z' };
 
 const badManifest = (key?: string) => (e: unknown): boolean => isGitfsError(e, ErrorCodes.BAD_MANIFEST) && (key === undefined || e.data['key'] === key);
 const bytes = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
@@ -24,7 +25,7 @@ describe('rollout/manifest', () => {
     const text = renderManifest(KERNEL).toString('utf8');
     assert.equal(
       text,
-      `{\n  "format": 1,\n  "kind": "kernel",\n  "version": "6.6.12-gitfs.3",\n  "payload": "boot/vmlinuz",\n  "sha256": "${sha('image')}",\n  "size": 12345678,\n  "cmdline": "console=ttyS0 root=/dev/vda1 quiet",\n  "created": "2024-05-01T12:00:00Z"\n}\n`,
+      `{\n  "format": 2,\n  "kind": "kernel",\n  "channel": "kernel/stable",\n  "version": "6.6.12-gitfs.3",\n  "payload": "boot/vmlinuz",\n  "sha256": "${sha('image')}",\n  "size": 12345678,\n  "cmdline": "console=ttyS0 root=/dev/vda1 quiet",\n  "created": "2024-05-01T12:00:00Z"\n}\n`,
     );
     assert.deepEqual(parseManifest(Buffer.from(text)), KERNEL);
     assert.deepEqual(parseManifest(renderManifest(SITE)), SITE);
@@ -44,8 +45,8 @@ describe('rollout/manifest', () => {
       'no final newline': canonical.trimEnd(),
       'CRLF': canonical.replace(/\n/g, '\r\n'),
       'escaped character': canonical.replace('"kernel"', '"\\u006bernel"'),
-      'number spelled 1.0': canonical.replace('"format": 1', '"format": 1.0'),
-      'duplicate key (last wins in JSON.parse)': canonical.replace('"format": 1,', '"format": 1,\n  "version": "0.0.1",'),
+      'number spelled 2.0': canonical.replace('"format": 2', '"format": 2.0'),
+      'duplicate key (last wins in JSON.parse)': canonical.replace('"format": 2,', '"format": 2,\n  "version": "0.0.1",'),
     };
     for (const [name, text] of Object.entries(spellings)) {
       assert.throws(() => parseManifest(Buffer.from(text)), badManifest(), name);
@@ -56,8 +57,13 @@ describe('rollout/manifest', () => {
 
   it('refuses every bad field, naming it', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ format: 2 }, 'format'],
-      [{ format: '1' }, 'format'],
+      [{ format: 1 }, 'format'],
+      [{ format: 3 }, 'format'],
+      [{ format: '2' }, 'format'],
+      [{ channel: '' }, 'channel'],
+      [{ channel: 'kernel/../stable' }, 'channel'],
+      [{ channel: 'kernel stable' }, 'channel'],
+      [{ channel: 7 }, 'channel'],
       [{ kind: 'initrd' }, 'kind'],
       [{ version: '' }, 'version'],
       [{ version: 'v'.repeat(65) }, 'version'],
@@ -104,7 +110,7 @@ describe('rollout/manifest', () => {
       assert.throws(() => parseManifest(bytes(m), { canonical: false }), badManifest(key), JSON.stringify(change).slice(0, 80));
       assert.throws(() => renderManifest(m as ReleaseManifest), badManifest(key));
     }
-    for (const key of ['format', 'kind', 'version', 'payload', 'sha256', 'size', 'created']) {
+    for (const key of ['format', 'kind', 'channel', 'version', 'payload', 'sha256', 'size', 'created']) {
       const m: Record<string, unknown> = { ...KERNEL };
       delete m[key];
       assert.throws(() => checkManifest(m), badManifest(key), `missing ${key}`);
@@ -125,7 +131,7 @@ describe('rollout/manifest', () => {
       'not JSON': Buffer.from('format: 1'),
       'not UTF-8': Buffer.concat([canonical.subarray(0, 20), Buffer.from([0xff]), canonical.subarray(20)]),
       BOM: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), canonical]),
-      huge: Buffer.from(`{"format":1,"pad":"${'x'.repeat(17 * 1024)}"}`),
+      huge: Buffer.from(`{"format":2,"pad":"${'x'.repeat(17 * 1024)}"}`),
     };
     for (const [name, b] of Object.entries(cases)) assert.throws(() => parseManifest(b, { canonical: false }), badManifest(), name);
     // JSON.parse makes "__proto__" an own key: refused as unknown, not merged into the prototype.
@@ -199,5 +205,11 @@ describe('rollout/manifest', () => {
     const mismatch = (e: unknown): boolean => isGitfsError(e, ErrorCodes.PAYLOAD_MISMATCH) && (e.data['expected'] as { size: number }).size === KERNEL.size;
     assert.throws(() => checkPayload(KERNEL, { sha256: KERNEL.sha256, size: KERNEL.size + 1 }), mismatch);
     assert.throws(() => checkPayload(KERNEL, { sha256: sha('other'), size: KERNEL.size }), mismatch);
+  });
+
+  it('refuses a release found on another channel than the one it was published to', () => {
+    assert.doesNotThrow(() => checkChannel(KERNEL, 'kernel/stable' as BranchName));
+    const wrong = (e: unknown): boolean => isGitfsError(e, ErrorCodes.WRONG_CHANNEL) && e.data['published'] === 'kernel/stable' && e.data['channel'] === 'kernel/canary';
+    assert.throws(() => checkChannel(KERNEL, 'kernel/canary' as BranchName), wrong);
   });
 });

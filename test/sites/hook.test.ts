@@ -210,7 +210,7 @@ http {
     // the listing the agent checks an exported site with (src/rollout/site-files.ts)
     const listing = siteListing(await siteEntries(dir));
     const manifest = join(base, 'exports', `${version}.json`);
-    const m = checkManifest({ format: 1, kind: 'site', version, payload: 'site', sha256: listing.sha256, size: listing.size, created: '2024-05-01T12:00:00Z' });
+    const m = checkManifest({ format: 2, kind: 'site', channel: 'site/prod', version, payload: 'site', sha256: listing.sha256, size: listing.size, created: '2024-05-01T12:00:00Z' });
     // v1: the canonical gitfs-release.json; the others as the agent writes GITFS_MANIFEST (one line)
     writeFileSync(manifest, version === 'v1' ? renderManifest(m) : `${JSON.stringify(m)}\n`);
     const r: Release = { version, dir, manifest };

@@ -1,0 +1,135 @@
+/**
+ * The running hook on record: real process groups (bash, sleep) spawned detached with the run's
+ * token in their environment, as the hook runner spawns hooks, then stopped as a restarted
+ * daemon stops what a killed one left running: by the token (a kill before the group was
+ * recorded; a child that left the group), by the group (a child that dropped its environment);
+ * stale records (another boot, a group id now naming another process, a torn file) stop nothing.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { clearHookRecord, recordHookGroup, recordHookRun, stopLeftoverHook } from '../../src/rollout/hook-record.js';
+import { jsonLogger } from '../../src/util/log.js';
+import { systemClock } from '../../src/util/clock.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('rollout/hook-record: a hook left running by a killed daemon', function () {
+  this.timeout(30_000);
+  const spawned: ChildProcess[] = [];
+  const strays: number[] = [];
+  let dir = '';
+  let path = '';
+  let events: Array<Record<string, unknown>> = [];
+  const log = jsonLogger((line) => events.push(JSON.parse(line) as Record<string, unknown>), systemClock);
+
+  /** A detached group running `script` in the background under bash; resolves with bash's pid and the background job's. */
+  async function group(script: string, env: Record<string, string>): Promise<{ leader: number; child: number }> {
+    const c = spawn('bash', ['-c', `${script} & echo $!; wait`], { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
+    spawned.push(c);
+    const line = await new Promise<string>((resolve) => c.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim())));
+    // bash sets traps and the job execs its command: give them a moment.
+    await sleep(200);
+    strays.push(Number(line));
+    return { leader: c.pid as number, child: Number(line) };
+  }
+
+  beforeEach(() => {
+    dir = tempDir('hook-record');
+    path = join(dir, 'hook.pid');
+    events = [];
+  });
+  after(() => {
+    for (const pid of [...spawned.map((c) => -(c.pid as number)), ...strays]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone.
+      }
+    }
+    cleanupTempDirs();
+  });
+
+  it('stops every process of a recorded run, then removes the record', async () => {
+    const run = recordHookRun(path);
+    const g = await group('sleep 300', run.env);
+    recordHookGroup(path, run.token, g.leader);
+    assert.ok(alive(g.leader) && alive(g.child));
+    await stopLeftoverHook(path, log, { channel: 'site/prod' });
+    assert.ok(!alive(g.leader), 'leader gone');
+    assert.ok(!alive(g.child), 'its child gone');
+    assert.ok(!existsSync(path), 'record removed');
+    const leftover = events.find((e) => e['event'] === 'hook-leftover');
+    assert.deepEqual([...(leftover?.['pids'] as number[])].sort(), [g.leader, g.child].sort());
+    assert.equal(leftover?.['channel'], 'site/prod');
+    assert.ok(events.some((e) => e['event'] === 'hook-leftover-stopped'));
+  });
+
+  it('finds the run by its token: killed before its group was recorded, or a child in a session of its own', async () => {
+    const run = recordHookRun(path);
+    const g = await group('setsid sleep 300', run.env);
+    assert.notEqual(readFileSync(`/proc/${g.child}/stat`, 'latin1').split(') ')[1]?.split(' ')[2], String(g.leader), 'the child left the group');
+    await stopLeftoverHook(path, log, {});
+    assert.ok(!alive(g.leader) && !alive(g.child));
+  });
+
+  it('finds the run by its group: a child that dropped its environment', async () => {
+    const run = recordHookRun(path);
+    const g = await group('env -i /bin/sleep 300', run.env);
+    recordHookGroup(path, run.token, g.leader);
+    await stopLeftoverHook(path, log, {});
+    assert.ok(!alive(g.leader) && !alive(g.child));
+  });
+
+  it('a run that ignores SIGTERM is killed 5 s later', async () => {
+    const run = recordHookRun(path);
+    const g = await group("trap '' TERM; sleep 300", run.env);
+    recordHookGroup(path, run.token, g.leader);
+    const started = Date.now();
+    await stopLeftoverHook(path, log, {});
+    assert.ok(!alive(g.child), 'the trapping child is gone');
+    assert.ok(Date.now() - started >= 4900, `took ${Date.now() - started} ms`);
+  });
+
+  it('stale records stop nothing: another boot, a group id now naming another process, a torn file', async () => {
+    // A group without the token (so only the group could find it).
+    const g = await group('sleep 300', {});
+    recordHookGroup(path, recordHookRun(path).token, g.leader);
+    const record = JSON.parse(readFileSync(path, 'utf8')) as { token: string; bootId: string; pgid: number; startTicks: string };
+    const stale = [
+      { ...record, bootId: '00000000-0000-0000-0000-000000000000' },
+      { ...record, startTicks: String(Number(record.startTicks) + 1) },
+    ];
+    for (const r of stale) {
+      writeFileSync(path, JSON.stringify(r));
+      await stopLeftoverHook(path, log, {});
+      assert.ok(alive(g.leader) && alive(g.child), JSON.stringify(r));
+      assert.ok(!existsSync(path));
+    }
+    const torn = ['{"token": "', JSON.stringify({ ...record, pgid: 1 }), JSON.stringify({ ...record, token: 'x' }), JSON.stringify({ token: record.token, bootId: record.bootId, pgid: record.pgid }), ''];
+    for (const text of torn) {
+      writeFileSync(path, text);
+      await stopLeftoverHook(path, log, {});
+      assert.ok(alive(g.leader) && alive(g.child), text);
+      assert.ok(!existsSync(path));
+    }
+    assert.equal(events.length, 0);
+    // The same group on a valid record is stopped: the checks above were what spared it.
+    writeFileSync(path, JSON.stringify(record));
+    await stopLeftoverHook(path, log, {});
+    assert.ok(!alive(g.leader) && !alive(g.child));
+    // No record at all: nothing to do.
+    await stopLeftoverHook(path, log, {});
+    clearHookRecord(path);
+  });
+});
