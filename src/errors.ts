@@ -62,6 +62,8 @@ export const ErrorCodes = {
   PEER_FAILED: 'GITFS_PEER_FAILED',
   /** No node daemon answers for this repository (gitfs serve is not running). */
   NOT_SERVING: 'GITFS_NOT_SERVING',
+  /** A `gitfs serve` already runs for this repository (it answers on the daemon's socket). */
+  ALREADY_SERVING: 'GITFS_ALREADY_SERVING',
   /** Something on disk failed in a way the caller cannot fix by changing arguments. */
   IO: 'GITFS_IO',
   /** A cluster certificate is refused: wrong issuer, bad signature, outside its validity, wrong kind, or a malformed node id. */

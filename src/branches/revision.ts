@@ -43,7 +43,8 @@ export function splitRevPath(expr: string): [string, string] {
 }
 
 export async function resolveRevision(ctx: RevisionContext, expr: string): Promise<Oid> {
-  const m = /^([^~^@]+|HEAD)(?:@\{([^}]*)\})?((?:[~^][0-9]*)*)$/.exec(expr);
+  // A branch name may hold `@` (git refuses only `@{` and a lone `@`): the base ends at `@{`, `~` or `^`.
+  const m = /^((?:[^~^@]|@(?!\{))+)(?:@\{([^}]*)\})?((?:[~^][0-9]*)*)$/.exec(expr);
   if (m === null) throw badRevision(expr, 'expected BASE[@{…}][~N|^N…]');
   const [, base = '', at, ops = ''] = m;
   let oid: Oid;

@@ -38,6 +38,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.EXPORT_TARGET]: ExitCodes.IO,
   [ErrorCodes.IO]: ExitCodes.IO,
   [ErrorCodes.WORK_BUSY]: ExitCodes.CONFLICT,
+  [ErrorCodes.ALREADY_SERVING]: ExitCodes.CONFLICT,
   [ErrorCodes.WORK_CONFLICT]: ExitCodes.CONFLICT,
   [ErrorCodes.MOUNT_FAILED]: ExitCodes.IO,
   [ErrorCodes.BAD_SIGNATURE]: ExitCodes.CORRUPT,

@@ -24,7 +24,18 @@ export interface JoinToken {
 const PREFIX = 'gitfs1-';
 const ID_RE = /^[0-9a-f]{32}$/;
 const FP_RE = /^[0-9a-f]{64}$/;
-const ADDR_RE = /^[0-9.]{7,15}:[0-9]{1,5}$/;
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const ADDR_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}:([1-9]\\d{0,4})$`);
+/** Issuers a token names at most. */
+export const MAX_ISSUERS = 8;
+/** How long a token may stay valid at most. */
+export const MAX_TOKEN_TTL_MS = 365 * 86_400_000;
+
+/** IPv4:port, port 1-65535: a joining node dials it before it trusts any name. */
+function isIssuerAddress(a: unknown): a is string {
+  const m = typeof a === 'string' ? ADDR_RE.exec(a) : null;
+  return m !== null && Number(m.at(-1)) <= 65535;
+}
 
 export function formatToken(t: JoinToken): string {
   const json = JSON.stringify({ id: t.id, s: t.secret.toString('base64url'), ca: t.caFingerprint, at: t.issuers, exp: t.expiresMs });
@@ -46,7 +57,7 @@ export function parseToken(text: string): JoinToken {
   if (typeof r.id !== 'string' || !ID_RE.test(r.id)) throw bad('bad id');
   if (typeof r.s !== 'string' || Buffer.from(r.s, 'base64url').length !== 32) throw bad('bad secret');
   if (typeof r.ca !== 'string' || !FP_RE.test(r.ca)) throw bad('bad CA fingerprint');
-  if (!Array.isArray(r.at) || r.at.length === 0 || r.at.length > 8 || !r.at.every((a) => typeof a === 'string' && ADDR_RE.test(a))) throw bad('bad issuer addresses');
+  if (!Array.isArray(r.at) || r.at.length === 0 || r.at.length > MAX_ISSUERS || !r.at.every(isIssuerAddress)) throw bad('bad issuer addresses');
   if (typeof r.exp !== 'number' || !Number.isSafeInteger(r.exp)) throw bad('bad expiry');
   return { id: r.id, secret: Buffer.from(r.s, 'base64url'), caFingerprint: r.ca, issuers: r.at as string[], expiresMs: r.exp };
 }
@@ -55,6 +66,11 @@ const tokensDir = (gitDir: string): string => join(clusterDir(gitDir), 'tokens')
 
 /** Makes and records a new token (on the CA node). */
 export async function createToken(gitDir: string, opts: { caFingerprint: string; issuers: readonly string[]; expiresMs: number }): Promise<JoinToken> {
+  // Refused here what parseToken would refuse at the join.
+  if (opts.issuers.length === 0 || opts.issuers.length > MAX_ISSUERS) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `a token names 1 to ${MAX_ISSUERS} issuer addresses, not ${opts.issuers.length}`);
+  const notAddress = opts.issuers.find((a) => !isIssuerAddress(a));
+  if (notAddress !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `issuer ${JSON.stringify(notAddress)} is not IPV4:PORT (a joining node dials it before it trusts any name)`, { issuer: notAddress });
+  if (!Number.isSafeInteger(opts.expiresMs)) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `a token's expiry must be a time in ms, not ${opts.expiresMs}`);
   const token: JoinToken = { id: randomBytes(16).toString('hex'), secret: randomBytes(32), ...opts };
   const dir = tokensDir(gitDir);
   await writeFile(join(dir, `${token.id}.json`), JSON.stringify({ secret: token.secret.toString('base64url'), expiresMs: token.expiresMs }), { mode: 0o600, flag: 'wx' });

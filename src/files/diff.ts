@@ -1,6 +1,7 @@
 /**
  * Changed paths between two trees, by tree comparison: subtrees with equal ids are skipped
- * without being read, and chunked files compare by chunk-tree id (never by content).
+ * without being read, and chunked files compare by chunk-tree id (never by content). A
+ * directory added or deleted is its files; an empty one (which gitfs stores) is itself a change.
  */
 import type { DirEntry } from '../objects/entry-names.js';
 import type { ObjectReader } from '../objects/object-store.js';
@@ -34,10 +35,10 @@ export async function* diffTrees(store: ObjectReader, a: Oid | undefined, b: Oid
     if (x !== undefined && y !== undefined && x.kind === 'dir' && y.kind === 'dir') {
       yield* diffTrees(store, x.oid, y.oid, path);
     } else if (x === undefined && y !== undefined) {
-      if (y.kind === 'dir') yield* diffTrees(store, undefined, y.oid, path);
+      if (y.kind === 'dir') yield* wholeDir(store, undefined, y, path);
       else yield { path, kind: 'added', after: y };
     } else if (y === undefined && x !== undefined) {
-      if (x.kind === 'dir') yield* diffTrees(store, x.oid, undefined, path);
+      if (x.kind === 'dir') yield* wholeDir(store, x, undefined, path);
       else yield { path, kind: 'deleted', before: x };
     } else if (x !== undefined && y !== undefined) {
       if (x.kind !== y.kind) {
@@ -51,4 +52,14 @@ export async function* diffTrees(store: ObjectReader, a: Oid | undefined, b: Oid
       }
     }
   }
+}
+
+/** A directory added or deleted whole: the changes inside it, or, for an empty one, the directory itself. */
+async function* wholeDir(store: ObjectReader, before: DirEntry | undefined, after: DirEntry | undefined, path: string): AsyncGenerator<Change> {
+  let inside = false;
+  for await (const change of diffTrees(store, before?.oid, after?.oid, path)) {
+    inside = true;
+    yield change;
+  }
+  if (!inside) yield after !== undefined ? { path, kind: 'added', after } : { path, kind: 'deleted', ...(before === undefined ? {} : { before }) };
 }

@@ -47,8 +47,10 @@ export async function fsck(store: ObjectReader, roots: readonly FsckRoot[], opti
 class Checker {
   readonly report: FsckReport = { objects: 0, commits: 0, absent: 0, problems: [] };
   private readonly absent = new Set<Oid>();
-  private readonly ok = new Set<Oid>();
-  private readonly bad = new Map<Oid, FsckProblem>();
+  /** Checks done, by key: the id, and for chunk nodes and chunks also the size the parent gives (one object may be checked against two sizes). */
+  private readonly ok = new Set<string>();
+  private readonly bad = new Map<string, FsckProblem>();
+  private readonly counted = new Set<Oid>();
 
   constructor(
     private readonly store: ObjectReader,
@@ -57,30 +59,33 @@ class Checker {
   ) {}
 
   /** Checks a blob, unless the repository is partial and does not hold it. */
-  private async blob(oid: Oid, where: string, check: () => Promise<void>): Promise<void> {
-    if (this.partial && !this.absent.has(oid) && !this.ok.has(oid) && !(await this.store.has(oid))) {
+  private async blob(oid: Oid, where: string, check: () => Promise<void>, key: string = oid): Promise<void> {
+    if (this.partial && !this.absent.has(oid) && !this.counted.has(oid) && !(await this.store.has(oid))) {
       this.absent.add(oid);
       this.report.absent++;
     }
-    if (!this.absent.has(oid)) await this.visit(oid, where, check);
+    if (!this.absent.has(oid)) await this.visit(oid, where, check, key);
   }
 
-  /** Runs `check` once per object; a failure is recorded with `where`, later needs add to it. */
-  private async visit(oid: Oid, where: string, check: () => Promise<void>): Promise<void> {
-    if (this.ok.has(oid)) return;
-    const known = this.bad.get(oid);
+  /** Runs `check` once per key; a failure is recorded with `where`, later needs add to it. */
+  private async visit(oid: Oid, where: string, check: () => Promise<void>, key: string = oid): Promise<void> {
+    if (this.ok.has(key)) return;
+    const known = this.bad.get(key);
     if (known !== undefined) {
       if (known.neededBy.length < 20) known.neededBy.push(where);
       return;
     }
     try {
       await check();
-      this.ok.add(oid);
-      this.report.objects++;
+      this.ok.add(key);
+      if (!this.counted.has(oid)) {
+        this.counted.add(oid);
+        this.report.objects++;
+      }
     } catch (e) {
       if (!(e instanceof GitfsError)) throw e;
       const problem: FsckProblem = { oid, code: e.code, message: e.message, neededBy: [where] };
-      this.bad.set(oid, problem);
+      this.bad.set(key, problem);
       this.report.problems.push(problem);
     }
   }
@@ -123,9 +128,9 @@ class Checker {
           await this.blob(span.oid, path, async () => {
             const data = await this.content(span.oid, 'blob');
             if (data.length !== span.size) throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `chunk ${span.oid} has ${data.length} bytes, its tree says ${span.size}`, { oid: span.oid });
-          });
+          }, `${span.oid}:${span.size}`);
         }
       }
-    });
+    }, `${oid}:${size}`);
   }
 }

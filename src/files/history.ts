@@ -8,6 +8,8 @@ export interface HistoryOptions {
   /** Follow only first parents (the time-machine view of a branch). */
   readonly firstParent?: boolean;
   readonly limit?: number;
+  /** Commits whose parents this repository does not hold (git's `shallow` file): history ends there. */
+  readonly shallow?: ReadonlySet<Oid>;
 }
 
 export async function* history(store: ObjectReader, starts: readonly Oid[], options: HistoryOptions = {}): AsyncGenerator<{ oid: Oid; commit: Commit }> {
@@ -21,6 +23,8 @@ export async function* history(store: ObjectReader, starts: readonly Oid[], opti
     const next = queue.shift() as { oid: Oid; commit: Commit };
     yield next;
     emitted++;
+    // Parents are read only when they may be shown: not past the limit, nor past a shallow boundary.
+    if (emitted >= limit || options.shallow?.has(next.oid) === true) continue;
     const parents = options.firstParent === true ? next.commit.parents.slice(0, 1) : next.commit.parents;
     for (const p of parents) {
       if (seen.has(p)) continue;

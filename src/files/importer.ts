@@ -15,11 +15,11 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
+import { keepEntry, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import type { Oid } from '../objects/oid.js';
 import { hashObject } from '../objects/oid.js';
 import { unstorableName } from '../objects/storable-name.js';
-import { encodeTree, TreeModes } from '../objects/tree.js';
+import { encodeTree } from '../objects/tree.js';
 import { Semaphore } from '../util/semaphore.js';
 import { storeFile, type StoreComponents } from './store-file.js';
 
@@ -47,7 +47,6 @@ export interface ImportOptions {
   readonly concurrency?: number;
 }
 
-const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
 
 export async function importDirectory(root: string, components: ImportComponents, options: ImportOptions = {}): Promise<{ oid: Oid; report: ImportReport }> {
   const job = new ImportJob(components, options);
@@ -134,7 +133,7 @@ class ImportJob {
     const entries = results.filter((e): e is DirEntry => e !== undefined).map(toTreeEntry);
     if (entries.length === 0) {
       this.report.emptyDirectories++;
-      entries.push({ mode: TreeModes.FILE, name: KEEP_NAME, oid: await this.c.sink.writeHashed(EMPTY_BLOB, 'blob', new Uint8Array(0)) });
+      entries.push(await keepEntry(this.c.sink));
     }
     const content = encodeTree(entries);
     return this.c.sink.writeHashed(hashObject('tree', content), 'tree', content);

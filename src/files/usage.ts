@@ -8,6 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
+import { readShallow } from '../branches/shallow.js';
 import { history } from './history.js';
 import { listDirectory } from './tree-reader.js';
 
@@ -37,9 +38,10 @@ export async function measureUsage(repo: Repository): Promise<Usage> {
   };
   const branches = await repo.refs.list();
   const usage: Usage = { branches: branches.length, commits: 0, logicalBytes: 0, headBytes: 0, storedBytes: await directoryBytes(join(repo.gitDir, 'objects')) };
+  const shallow = await readShallow(repo.gitDir);
   for (const b of branches) {
     let head = true;
-    for await (const { commit } of history(repo.objects, [b.oid])) {
+    for await (const { commit } of history(repo.objects, [b.oid], { shallow })) {
       const size = await treeSize(commit.tree);
       usage.commits++;
       usage.logicalBytes += size;

@@ -12,6 +12,7 @@ import { isOid, type Oid } from '../objects/oid.js';
 import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
 import { parseBranchName, type BranchName } from '../branches/ref-name.js';
+import { readShallow } from '../branches/shallow.js';
 import { FsError } from '../work/fs-error.js';
 import { MergedView, type Listed, type Node } from '../work/merged-view.js';
 import type { Workspace } from '../work/workspace.js';
@@ -232,11 +233,13 @@ export class MountFs {
     let names = this.histories.get(head);
     if (names === undefined) {
       const chain: { timeMs: number; commit: Oid }[] = [];
+      // A shallow repository (a `history: K` policy) holds no commits past its boundary.
+      const shallow = await readShallow(this.ws.repo.gitDir);
       let at: Oid | undefined = head;
       for (let i = 0; at !== undefined && i < MAX_HISTORY; i++) {
         const info = await this.ws.commitInfo(at);
         chain.push({ timeMs: info.time, commit: at });
-        at = info.parents[0];
+        at = shallow.has(at) ? undefined : info.parents[0];
       }
       names = historyNames(chain);
       if (this.histories.size > 256) this.histories.clear();

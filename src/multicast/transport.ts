@@ -76,12 +76,18 @@ export class UdpTransport implements AnnounceTransport {
     await Promise.all(
       targets.map(
         (t) =>
-          new Promise<void>((resolve) =>
-            this.socket.send(packet, t.port, t.host, (e) => {
-              if (e) this.log.log('warn', 'udp-send-failed', { to: `${t.host}:${t.port}`, error: e.message });
+          new Promise<void>((resolve) => {
+            const failed = (e: Error): void => {
+              this.log.log('warn', 'udp-send-failed', { to: `${t.host}:${t.port}`, error: e.message });
               resolve();
-            }),
-          ),
+            };
+            // One bad destination (a send that throws at once) must not keep the packet from the others.
+            try {
+              this.socket.send(packet, t.port, t.host, (e) => (e ? failed(e) : resolve()));
+            } catch (e) {
+              failed(e as Error);
+            }
+          }),
       ),
     );
   }

@@ -60,7 +60,10 @@ const list = (item: Check, max: number): Check => (v) => {
   }
   return undefined;
 };
-const hostPort = str(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'host:port');
+const hostPort: Check = (v) => {
+  const m = typeof v === 'string' ? /^[A-Za-z0-9.-]{1,253}:(\d{1,5})$/.exec(v) : null;
+  return m !== null && Number(m[1]) >= 1 && Number(m[1]) <= 65535 ? undefined : 'host:port (port 1 to 65535)';
+};
 const multicastGroup: Check = (v) => (typeof v === 'string' && IPV4.test(v) && Number(v.split('.')[0]) >= 224 && Number(v.split('.')[0]) <= 239 ? undefined : 'an IPv4 multicast address (224.0.0.0/4)');
 
 const SPEC: Record<string, Check | Record<string, Check>> = {
@@ -106,7 +109,8 @@ function merge(base: Record<string, unknown>, over: unknown, spec: Record<string
   if (typeof over !== 'object' || over === null || Array.isArray(over)) throw fail(source, prefix.replace(/\.$/, '') || '(top level)', 'an object', over);
   const out = { ...base };
   for (const [key, value] of Object.entries(over)) {
-    const check = spec[key];
+    // Own keys only: `valueOf` or `__proto__` in a file are unknown keys, not Object's.
+    const check = Object.hasOwn(spec, key) ? spec[key] : undefined;
     const path = prefix + key;
     if (check === undefined) throw new GitfsError(ErrorCodes.BAD_CONFIG, `${source}: unknown key ${path}`, { source, key: path });
     if (typeof check === 'function') {

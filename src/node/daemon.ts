@@ -29,7 +29,7 @@ import type { Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { checkSocketPath, serveUnixSocket } from '../util/unix-socket.js';
+import { askUnixSocket, checkSocketPath, serveUnixSocket } from '../util/unix-socket.js';
 import type { NodeConfig } from './config.js';
 import { nodeAddresses } from './interfaces.js';
 import { fetchRevocations, startNodeService } from './node-service.js';
@@ -79,6 +79,10 @@ export class NodeDaemon {
   }
 
   static async start(c: DaemonComponents, config: NodeConfig): Promise<NodeDaemon> {
+    // One daemon per repository: a second would take over the sockets and run a second rollout
+    // agent beside the first. One that answers nothing within 2 s (gone, or wedged) is replaced.
+    const running = (await askUnixSocket(daemonSocketPath(c.repo.gitDir), { op: 'ping' }, { timeoutMs: 2000, peer: 'the running daemon', failCode: ErrorCodes.NOT_SERVING }).catch(() => undefined)) as { pid?: unknown } | undefined;
+    if (running !== undefined) throw new GitfsError(ErrorCodes.ALREADY_SERVING, `gitfs serve already runs for ${c.repo.gitDir} (pid ${String(running.pid)})`, { pid: running.pid });
     const { identity, trust } = await loadMembership(c.repo.gitDir, c.clock.now());
     const issuer = await loadAuthority(c.repo.gitDir).then(
       () => true,
@@ -234,10 +238,12 @@ export class NodeDaemon {
 
   private answerRollout(op: string, req: { channel?: unknown; paused?: unknown }): unknown {
     const rollout = this.rollout;
-    if (rollout === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'this node applies no rollout channel (config: rollout.channels)');
     const channel = req.channel === undefined ? undefined : String(req.channel);
-    if (op === 'rollout-status') return { self: this.identity.nodeId, channels: rollout.status(channel) };
+    // A node without channels has none to show, and knows none by name.
+    if (op === 'rollout-status' && channel === undefined) return { self: this.identity.nodeId, channels: rollout?.status() ?? [] };
     if (channel === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${op} needs a channel`);
+    if (rollout === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `this node applies no channel ${channel} (config: rollout.channels)`, { channel });
+    if (op === 'rollout-status') return { self: this.identity.nodeId, channels: rollout.status(channel) };
     if (op === 'rollout-rollback') return rollout.rollback(channel);
     if (op === 'rollout-pause') return rollout.pause(channel, req.paused === true);
     throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
@@ -262,8 +268,8 @@ export class NodeDaemon {
       const stored = await this.revocationsOnDisk.changed();
       if (stored !== undefined) await this.adoptRevocations(stored, 'disk');
     } catch (e) {
-      if (!isGitfsError(e)) throw e;
-      this.c.log.log('warn', 'revocations-unreadable', { error: e.message });
+      // Logged, never thrown: maintain() runs from a timer, and a rejection there would end the daemon.
+      this.c.log.log('warn', 'revocations-unreadable', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
     }
   }
 

@@ -30,7 +30,7 @@ import { runHook, type HookAction } from './hook-runner.js';
 import type { ReleasePublicKey } from './release-key.js';
 import { setReleaseRef } from './release-refs.js';
 import type { ChannelConfig } from './rollout-config.js';
-import { checkChannel } from './manifest.js';
+import { checkChannel, type ReleaseManifest } from './manifest.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
 
@@ -349,7 +349,7 @@ export class ChannelAgent {
   }
 
   private async runHookFor(action: HookAction, release: Release | null, deadline: number, signal: AbortSignal): Promise<{ ok: boolean; reason: string }> {
-    const manifest = release === null ? undefined : await readManifest(this.c.repo, release.commit).catch(() => undefined);
+    const manifest = release === null ? undefined : await this.hookManifest(release.commit);
     const version = release?.version ?? '';
     const files = release === null ? undefined : releaseFiles(this.releasesDir, release.commit);
     const payload = manifest === undefined || files === undefined ? '' : manifest.kind === 'kernel' ? files.image : files.site;
@@ -371,6 +371,22 @@ export class ChannelAgent {
     const r = await runHook({ hook: this.cfg.apply, action, env, deadline, now: this.c.now, log: this.c.log, signal, record: this.hookRecordPath });
     this.c.log.log(r.ok ? 'info' : 'warn', 'hook-end', { channel: this.channel, action, version, ok: r.ok, reason: r.reason });
     return r;
+  }
+
+  /**
+   * What a hook is told of a release: from the manifest stored beside its payload when this node
+   * verified it (so a release verified before an upgrade of the manifest's format can still be
+   * rolled back to), else read from the repository.
+   */
+  private async hookManifest(commit: Oid): Promise<Pick<ReleaseManifest, 'kind' | 'cmdline'> | undefined> {
+    const stored = await readFile(releaseFiles(this.releasesDir, commit).manifest, 'utf8').then(
+      (text) => JSON.parse(text) as Record<string, unknown>,
+      () => undefined,
+    ).catch(() => undefined);
+    const kind = stored?.['kind'];
+    const cmdline = stored?.['cmdline'];
+    if (kind === 'kernel' || kind === 'site') return { kind, ...(typeof cmdline === 'string' ? { cmdline } : {}) };
+    return readManifest(this.c.repo, commit).catch(() => undefined);
   }
 
   /** Keeps the payloads of the blessed, previous and pending releases; drops the rest. */

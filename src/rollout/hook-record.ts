@@ -10,9 +10,8 @@
  * it runs (its pid: it runs detached, as the group's leader) and the leader's start time, and
  * removed when the hook ends. It must outlive the daemon's process, not a host crash (which
  * ends the hook too), so it is not fsynced. A leftover is every live process whose environment
- * carries the token, or in the recorded group while its leader is the recorded one or gone
- * (Linux does not hand out a pid still in use as a group's id). A record from another boot
- * stops nothing. Linux only (/proc).
+ * carries the token, or in the recorded group while its leader is the recorded process (same
+ * start time, not a zombie). A record from another boot stops nothing. Linux only (/proc).
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -106,9 +105,11 @@ function readRecord(path: string): HookRecord | undefined {
 
 /** The live (not zombie) processes of the run: its token in their environment, or in its group. */
 function leftovers(record: HookRecord): number[] {
+  // The group counts only while its leader is the recorded process: once the leader is gone the
+  // number may have been freed and reused by another group (whose members must not be touched),
+  // and only the token tells the run's processes.
   const leader = record.pgid === undefined ? undefined : procStat(record.pgid);
-  // The group's id names another process now: the group is gone and the number reused.
-  const group = record.pgid !== undefined && (leader === undefined || leader.startTicks === record.startTicks) ? record.pgid : undefined;
+  const group = leader !== undefined && leader.state !== 'Z' && leader.startTicks === record.startTicks ? record.pgid : undefined;
   const mark = Buffer.from(`${HOOK_RUN_VAR}=${record.token}\0`);
   const found: number[] = [];
   for (const name of readdirSync('/proc')) {

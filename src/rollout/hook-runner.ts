@@ -3,13 +3,13 @@
  * rollback` with the GITFS_* environment, its output logged line by line. Health may answer 75
  * ("not yet"): it is asked again every second until the deadline. A hook still running at its
  * deadline, or when the caller aborts it, is killed (its process group: SIGTERM, then SIGKILL
- * 5 s later) and counts as failed; the result comes once the process is gone. While it runs,
- * it is on record (hook-record.ts: a token in its environment, its process group) for a daemon
- * restarted after a kill -9.
+ * 5 s later) and counts as failed; the result comes once it is gone, with every process of the
+ * run. While it runs, it is on record (hook-record.ts: a token in its environment, its process
+ * group) for a daemon restarted after a kill -9.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from '../util/log.js';
-import { clearHookRecord, recordHookGroup, recordHookRun } from './hook-record.js';
+import { clearHookRecord, recordHookGroup, recordHookRun, stopLeftoverHook } from './hook-record.js';
 
 export type HookAction = 'apply' | 'health' | 'rollback';
 
@@ -88,7 +88,9 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
       }
     };
     let hard: NodeJS.Timeout | undefined;
+    let killed = false;
     const kill = (why: string): void => {
+      killed = true;
       call.log.log('warn', 'hook-killed', { action: call.action, hook: call.hook, why });
       killGroup('SIGTERM');
       hard = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
@@ -101,11 +103,16 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
       resolve({ code: 127, tail: e.message });
     });
     child.on('close', (code) => {
-      clearHookRecord(call.record);
       clearTimeout(timer);
-      clearTimeout(hard);
       call.signal?.removeEventListener('abort', onAbort);
-      resolve({ code, tail: tail.join(' | ') });
+      // A killed run ends only when all of it has: what it left in the background is stopped too
+      // (never two hooks of a channel at once). A run that ended by itself keeps what it started
+      // (a hook may start a service or a VM).
+      const end = killed ? stopLeftoverHook(call.record, call.log, { action: call.action }) : Promise.resolve().then(() => clearHookRecord(call.record));
+      void end.catch(recordFailed).finally(() => {
+        clearTimeout(hard);
+        resolve({ code, tail: tail.join(' | ') });
+      });
     });
   });
 }

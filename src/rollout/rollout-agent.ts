@@ -28,6 +28,8 @@ export class RolloutAgent {
   private readonly agents = new Map<BranchName, ChannelAgent>();
   private stopped = false;
   private started: Promise<void> | undefined;
+  /** The channel agent whose start() runs now, if any. */
+  private starting: ChannelAgent | undefined;
 
   constructor(
     private readonly c: RolloutComponents,
@@ -44,14 +46,19 @@ export class RolloutAgent {
 
   private async startAll(): Promise<void> {
     for (const ch of this.cfg.channels) {
+      // Stopped while an earlier channel started (it may wait for a leftover hook): start no more.
+      if (this.stopped) return;
       const name = ch.channel as BranchName;
       const agent = new ChannelAgent({ ...this.c, trusted: this.cfg.trustedKeys, dir: join(this.c.repo.gitDir, 'gitfs', 'rollout', ...name.split('/')) }, ch, name);
+      this.starting = agent;
       try {
         await agent.start();
-        this.agents.set(name, agent);
+        if (!this.stopped) this.agents.set(name, agent);
       } catch (e) {
         // One channel's unreadable state does not stop the others.
         this.c.log.log('error', 'rollout-channel-not-started', { channel: name, error: (e as Error).message });
+      } finally {
+        this.starting = undefined;
       }
     }
     this.c.changed();
@@ -83,6 +90,8 @@ export class RolloutAgent {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+    // A channel still starting is stopped too: its crash recovery then starts no hook.
+    const starting = this.starting;
+    await Promise.all([...this.agents.values(), ...(starting === undefined ? [] : [starting])].map((a) => a.stop()));
   }
 }

@@ -10,12 +10,21 @@ import { ErrorCodes, GitfsError, isGitfsError, type ErrorCode } from '../errors.
 export type Answer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; data?: Record<string, unknown> } };
 
 const MAX_LINE = 64 * 1024;
+/** How long a client has to send its request line, and to close once answered. */
+const CLIENT_MS = 30_000;
 
-/** Reads one request line from `socket`, answers it with `handle`'s result, and ends the socket. */
-export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<unknown>): void {
+/**
+ * Reads one request line from `socket`, answers it with `handle`'s result, and ends the socket.
+ * A client that sends no full line, or stays connected after its answer, is cut off after
+ * `clientMs` (30 s):
+ * an idle one must not hold up the server's close (a daemon's shutdown).
+ */
+export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<unknown>, clientMs = CLIENT_MS): void {
   let buffered = '';
   socket.setEncoding('utf8');
   socket.on('error', () => socket.destroy());
+  let idle = setTimeout(() => socket.destroy(), clientMs);
+  socket.once('close', () => clearTimeout(idle));
   const onData = (text: string): void => {
     buffered += text;
     if (buffered.length > MAX_LINE) return void socket.destroy();
@@ -23,6 +32,8 @@ export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<
     if (end < 0) return;
     socket.off('data', onData);
     socket.pause();
+    // The handler takes what it takes (a commit, a fetch); the client's time starts again after.
+    clearTimeout(idle);
     let answer: Promise<Answer>;
     try {
       const req: unknown = JSON.parse(buffered.slice(0, end));
@@ -35,7 +46,10 @@ export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<
         ok: false,
         error: isGitfsError(e) ? { code: e.code, message: e.message, data: { ...e.data } } : { code: ErrorCodes.BAD_ARGUMENT, message: (e as Error).message },
       }))
-      .then((a) => socket.end(`${JSON.stringify(a)}\n`));
+      .then((a) => {
+        socket.end(`${JSON.stringify(a)}\n`);
+        if (!socket.destroyed) idle = setTimeout(() => socket.destroy(), clientMs);
+      });
   };
   socket.on('data', onData);
 }

@@ -17,9 +17,9 @@ export function checkSocketPath(path: string, what: string): string {
   return path;
 }
 
-/** Serves requests at `path` (replacing a socket left there) until the server is closed. */
-export function serveUnixSocket(path: string, handle: (req: unknown) => Promise<unknown>): Promise<Server> {
-  return listenUnixSocket(path, (socket) => answerOneLine(socket, handle));
+/** Serves requests at `path` (replacing a socket left there) until the server is closed; `clientMs` as for answerOneLine. */
+export function serveUnixSocket(path: string, handle: (req: unknown) => Promise<unknown>, clientMs?: number): Promise<Server> {
+  return listenUnixSocket(path, (socket) => answerOneLine(socket, handle, clientMs));
 }
 
 /** Listens at `path` (replacing a socket left there, mode 0600), each connection to `onConnection`. */
@@ -47,7 +47,9 @@ export function askUnixSocket(path: string, req: unknown, options: { timeoutMs: 
     socket.once('error', (e) => {
       const code = errnoCode(e);
       if (code === 'ENOENT' || code === 'ECONNREFUSED') resolve(undefined);
-      else reject(e);
+      else if (e instanceof GitfsError) reject(e);
+      // EACCES (another user's socket) and the like: a clear error, not a crash.
+      else reject(new GitfsError(options.failCode, `cannot reach ${options.peer} at ${path}: ${e.message}`, { path, errno: code }));
     });
     socket.on('connect', () => askOneLine(socket, req, options.peer, options.failCode).then(resolve, reject));
   });

@@ -5,6 +5,7 @@
  * is created before the entry that names it, so a crash leaves at worst an unnamed data file
  * (collected at the next open), never an entry without its data.
  */
+import { isUtf8 } from 'node:buffer';
 import { chmod, open, stat, truncate as truncateFile, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { errnoCode } from '../errors.js';
@@ -196,7 +197,7 @@ export class BranchFs {
       if (dst.node.kind !== 'dir' && src.node.kind === 'dir') throw new FsError('ENOTDIR', to);
       if (dst.node.kind === 'dir' && (await view.list(to, dst.node)).length > 0) throw new FsError('ENOTEMPTY', to);
     }
-    const moved = await this.entryFor(src.node);
+    const moved = await this.entryFor(src.node, from);
     const srcBelow = this.layer.pathsBelow(from);
     const dstBelow = this.layer.pathsBelow(to);
     const replaced = dst === undefined ? [] : [to, ...dstBelow].map((p) => this.layer.get(p));
@@ -230,13 +231,19 @@ export class BranchFs {
     return out;
   }
 
-  /** The entry that says "this node", wherever it is put. */
-  private async entryFor(node: Node): Promise<OverlayEntry> {
+  /** The entry that says "this node" (at `path`), wherever it is put. */
+  private async entryFor(node: Node, path: string): Promise<OverlayEntry> {
     switch (node.kind) {
       case 'dir':
         return { t: 'dir', lower: node.lower, mode: node.mode, mtime: node.mtime ?? this.now() };
-      case 'symlink':
-        return { t: 'link', target: await this.readlinkNode(node), mtime: node.mtime ?? this.now() };
+      case 'symlink': {
+        if (node.target !== undefined) return { t: 'link', target: node.target, mtime: node.mtime ?? this.now() };
+        // The layer keeps a link's target as text: a committed target that is not UTF-8 would come
+        // back altered, so such a link is not moved or touched here (EINVAL), and stays as it is.
+        const bytes = (await this.c.objects.read(node.oid as Oid)).content;
+        if (!isUtf8(bytes)) throw new FsError('EINVAL', path);
+        return { t: 'link', target: bytes.toString('utf8'), mtime: node.mtime ?? this.now() };
+      }
       default:
         if (node.data !== undefined) return { t: 'file', data: node.data };
         return { t: 'gitfile', oid: node.git.oid, chunked: node.git.chunked, size: await this.gitSize(node.git), executable: node.executable, mtime: node.mtime ?? this.now() };
@@ -278,7 +285,7 @@ export class BranchFs {
     }
     const executable = fileMode(mode) === 0o755;
     if (executable === node.executable) return;
-    await this.layer.change([[path, { ...(await this.entryFor(node)), executable } as OverlayEntry]], [], view.base, undefined, view.generation);
+    await this.layer.change([[path, { ...(await this.entryFor(node, path)), executable } as OverlayEntry]], [], view.base, undefined, view.generation);
   }
 
   /** Sets times in ms since the epoch; 2^53 or more leaves that time unchanged (UTIME_OMIT). */
@@ -297,7 +304,7 @@ export class BranchFs {
       return;
     }
     if (mtime >= OMIT) return; // only the access time changes: git-backed entries do not keep it
-    const entry = await this.entryFor(node);
+    const entry = await this.entryFor(node, path);
     if (entry.t === 'dir') {
       // The directory keeps merging with what it merged with (chmod does the same).
       const own = this.layer.get(path);
@@ -360,6 +367,9 @@ export class BranchFs {
         await fh.write(piece, 0, piece.length, at);
         at += piece.length;
       }
+      // Durable before the layer names it: once any later sync makes the entry durable, a power
+      // loss must not leave it naming an empty or partial copy.
+      await fh.sync();
     } finally {
       await fh.close();
     }

@@ -11,10 +11,10 @@
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import { KEEP_NAME, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
+import { keepEntry, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
-import { encodeTree, TreeModes } from '../objects/tree.js';
+import { encodeTree } from '../objects/tree.js';
 import type { BranchName } from '../branches/ref-name.js';
 import type { ReflogEntry } from '../branches/reflog.js';
 import { diffTrees } from '../files/diff.js';
@@ -47,7 +47,6 @@ export interface WorkCommitResult {
   readonly changed: number;
 }
 
-const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
 /** How the reflog names commits made from a working layer. */
 const REFLOG_PREFIX = 'commit (mount): ';
 const MAX_REFLOG_SCAN = 1000;
@@ -217,7 +216,7 @@ class TreeBuilder {
     }
     const treeEntries = [...entries.values()].map(toTreeEntry);
     if (treeEntries.length === 0) {
-      treeEntries.push({ mode: TreeModes.FILE, name: KEEP_NAME, oid: await this.writer.writeHashed(EMPTY_BLOB, 'blob', new Uint8Array(0)) });
+      treeEntries.push(await keepEntry(this.writer));
     }
     const content = encodeTree(treeEntries);
     return this.writer.writeHashed(hashObject('tree', content), 'tree', content);

@@ -8,8 +8,8 @@
  * head of that moment.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
-import { hashObject, type Oid } from '../objects/oid.js';
-import { encodeTree } from '../objects/tree.js';
+import type { Oid } from '../objects/oid.js';
+import { writeEmptyDirTree } from '../objects/entry-names.js';
 import { branchNameProblem, type BranchName } from '../branches/ref-name.js';
 import { readCommit } from '../files/tree-reader.js';
 import { pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
@@ -78,10 +78,12 @@ export class Workspace {
 
   /** The branch as a directory now (or over `heads`): its layer over its base, and the base commit's time (ms). */
   async view(branch: BranchName, heads?: ReadonlyMap<BranchName, Oid>): Promise<{ view: MergedView; time: number | undefined }> {
-    const base = await this.baseOf(branch, heads);
-    const info = base === undefined ? undefined : await this.commitInfo(base);
+    // The generation first: a commit that settles while the base is read makes this view stale,
+    // and a change made through it is refused, never laid over the base from before the commit.
     const layer = this.store.layer(branch);
     const generation = layer.generation;
+    const base = await this.baseOf(branch, heads);
+    const info = base === undefined ? undefined : await this.commitInfo(base);
     return { view: new MergedView(this.trees, layer, info?.tree ?? null, base ?? null, generation), time: info?.time };
   }
 
@@ -157,8 +159,8 @@ export class Workspace {
     const writer = await this.repo.newPackWriter();
     let commit: Oid;
     try {
-      const empty = encodeTree([]);
-      const tree = await writer.writeHashed(hashObject('tree', empty), 'tree', empty);
+      // An empty root as any empty directory is stored (as commits of the mount store it): with its keep marker.
+      const tree = await writeEmptyDirTree(writer);
       commit = await writeCommit(this.repo, writer, tree, [], `create branch ${branch}`);
     } catch (e) {
       await writer.abort();

@@ -54,12 +54,14 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
       [['branch', 'create', 'main'], 5, 'GITFS_BRANCH_EXISTS'],
       [['cat', 'main:README', '--offset', '-1'], 2, 'GITFS_BAD_ARGUMENT'],
       [['frobnicate'], 2, 'unknown command'],
+      [['rollout', 'publish', '--channel', 'site/prod', src, '--version', '1.0', '--sign', join(src, 'no-such.key')], 2, 'GITFS_BAD_ARGUMENT'],
     ];
     for (const [args, code, text] of cases) {
       const [command, ...rest] = args as [string, ...string[]];
       const r = await gitfs([command, '--repo', repo, ...rest]);
       assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), args.join(' '));
+      assert.doesNotMatch(r.stderr, /^\s+at /m, `${args.join(' ')}: a stack trace`);
     }
   });
 
@@ -134,5 +136,38 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
     assert.equal(f.code, 8);
     assert.match(f.stdout, new RegExp(`GITFS_CORRUPT_OBJECT ${victim}`));
     assert.match(f.stdout, /needed by main@[0-9a-f]{12}:victim\.txt/);
+  });
+
+  it('log and stats stop at a shallow boundary (a commit whose parent this repository does not hold)', async () => {
+    const shallowRepo = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', shallowRepo]);
+    const tree = writeLiteral(shallowRepo, 'tree', treeBytes([['100644', 'a', writeLiteral(shallowRepo, 'blob', Buffer.from('a\n'))]]));
+    const who = 'T <t@example.invalid> 1700000000 +0000';
+    const absentParent = 'ab'.repeat(20);
+    const boundary = writeLiteral(shallowRepo, 'commit', Buffer.from(`tree ${tree}\nparent ${absentParent}\nauthor ${who}\ncommitter ${who}\n\nboundary\n`));
+    const tip = writeLiteral(shallowRepo, 'commit', Buffer.from(`tree ${tree}\nparent ${boundary}\nauthor ${who}\ncommitter ${who}\n\ntip\n`));
+    git(shallowRepo, ['update-ref', 'refs/heads/main', tip]);
+    // Without the shallow file a limited log still does not read past what it shows.
+    assert.equal((await gitfs(['log', '--repo', shallowRepo, '-n', '2', '--oneline'])).code, 0);
+    writeFileSync(join(shallowRepo, 'shallow'), `${boundary}\n`);
+    const log = await gitfs(['log', '--repo', shallowRepo, '--oneline']);
+    assert.equal(log.code, 0, log.stderr);
+    assert.deepEqual(log.stdout.trim().split('\n').map((l) => l.split(' ').at(-1)), ['tip', 'boundary']);
+    const stats = await gitfs(['stats', '--repo', shallowRepo]);
+    assert.equal(stats.code, 0, stats.stderr);
+  });
+
+  it('fsck checks a chunk tree against every size that names it (one tree under two sizes, one of them a lie)', async () => {
+    const shared = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', shared]);
+    const chunk = writeLiteral(shared, 'blob', Buffer.from('payload\n'));
+    const node = writeLiteral(shared, 'tree', treeBytes([['100644', '0000000000000000', chunk]]));
+    commitTo(shared, 'main', writeLiteral(shared, 'tree', treeBytes([['40000', 'f~gitfs~c8', node], ['40000', 'g~gitfs~c9', node]])));
+    assert.equal((await gitfs(['cat', '--repo', shared, 'main:f'])).stdout, 'payload\n');
+    assert.match((await gitfs(['cat', '--repo', shared, 'main:g'])).stderr, /GITFS_HOSTILE_OBJECT/);
+    const f = await gitfs(['fsck', '--repo', shared]);
+    assert.equal(f.code, 8, f.stdout + f.stderr);
+    assert.match(f.stdout, /GITFS_HOSTILE_OBJECT/);
+    assert.match(f.stdout, /needed by main@[0-9a-f]{12}:g\b/);
   });
 });

@@ -36,4 +36,20 @@ describe('gitfs branch, HEAD and history listings', function () {
     assert.equal((await gitfs(['cat', '--repo', repo, 'kernel/previous:a'])).code, 4);
     execFileSync('git', [`--git-dir=${repo}`, 'fsck', '--strict'], { stdio: 'pipe' });
   });
+
+  it('names with @ (not @{) are branches in revisions too, as in git', async () => {
+    const { repo, src } = tmp.place();
+    await gitfsOk(['init', '--repo', repo]);
+    for (const n of ['1', '2']) {
+      writeFileSync(join(src, 'a'), `${n}\n`);
+      await gitfsOk(['commit', '--repo', repo, '--branch', 'rel@2026', '--from', src, '-m', n]);
+    }
+    await gitfsOk(['branch', '--repo', repo, 'create', 'a@b', 'rel@2026~1']);
+    for (const rev of ['rel@2026', 'rel@2026~1', 'rel@2026^', 'rel@2026@{1}', 'a@b', 'a@b@{0}']) {
+      const id = /^commit ([0-9a-f]{40})$/m.exec(await gitfsOk(['log', '--repo', repo, '-n', '1', rev]))?.[1];
+      assert.equal(id, git(repo, ['rev-parse', rev]).trim(), rev);
+    }
+    assert.equal(await gitfsOk(['cat', '--repo', repo, 'a@b:a']), '1\n');
+    for (const bad of ['rel@{2026', 'a@b@{x}']) assert.equal((await gitfs(['log', '--repo', repo, bad])).code, 2, bad);
+  });
 });

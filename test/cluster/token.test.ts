@@ -68,6 +68,9 @@ describe('cluster/token: join tokens', function () {
     ['nine issuers', rawToken({ ...good, at: Array.from({ length: 9 }, (_, i) => `10.0.0.${i}:1`) })],
     ['an issuer without a port', rawToken({ ...good, at: ['127.0.0.1'] })],
     ['an issuer host name', rawToken({ ...good, at: ['example.com:7420'] })],
+    ['an issuer on port 0', rawToken({ ...good, at: ['10.0.0.1:0'] })],
+    ['an issuer on port 65536', rawToken({ ...good, at: ['10.0.0.1:65536'] })],
+    ['an issuer with an octet over 255', rawToken({ ...good, at: ['10.0.0.256:7420'] })],
     ['an expiry that is a string', rawToken({ ...good, exp: '1900000000000' })],
     ['a fractional expiry', rawToken({ ...good, exp: 1.5 })],
     ['more than 4096 characters', `gitfs1-${'A'.repeat(4096)}`],
@@ -92,6 +95,16 @@ describe('cluster/token: join tokens', function () {
       assert.deepEqual(JSON.parse(readFileSync(path, 'utf8')), { secret: t.secret.toString('base64url'), expiresMs: now + HOUR });
       assert.deepEqual(await tokenSecret(gitDir, t.id, now), t.secret);
       assert.deepStrictEqual(parseToken(formatToken(t)), t);
+    });
+
+    it('createToken refuses what a join would refuse: no issuer, nine, a host name, a bad port; nothing is written', async () => {
+      const before = readdirSync(join(clusterDir(gitDir), 'tokens')).length;
+      const cases: string[][] = [[], Array.from({ length: 9 }, (_, i) => `10.0.0.${i}:1`), ['example.com:7420'], ['bad host:1'], ['10.0.0.1:99999'], ['10.0.0.1:0']];
+      for (const issuers of cases) {
+        await assert.rejects(createToken(gitDir, { caFingerprint: 'ab'.repeat(32), issuers, expiresMs: Date.now() + HOUR }), rejectsWith(ErrorCodes.BAD_ARGUMENT), JSON.stringify(issuers));
+      }
+      await assert.rejects(createToken(gitDir, { caFingerprint: 'ab'.repeat(32), issuers: ['127.0.0.1:1'], expiresMs: 2 ** 60 }), rejectsWith(ErrorCodes.BAD_ARGUMENT));
+      assert.equal(readdirSync(join(clusterDir(gitDir), 'tokens')).length, before);
     });
 
     it('a token is used up exactly once', async () => {
@@ -143,6 +156,12 @@ describe('cluster/token: join tokens', function () {
       assert.equal(mode(join(dir, 'ca.key')), 0o600);
       assert.equal(mode(join(dir, 'node.key')), 0o600);
       assert.equal(mode(dir), 0o700);
+      for (const args of [['--issuer', 'bad host:1'], ['--issuer', 'node.example:7420'], ['--ttl', '0'], ['--ttl', '999999999d'], ['--ttl', '366d']]) {
+        const refused = await gitfs(['cluster', 'token', '--repo', repo, ...(args[0] === '--ttl' ? ['--issuer', '127.0.0.1:7420'] : []), ...args], { env });
+        assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`);
+        assert.match(refused.stderr, /GITFS_BAD_ARGUMENT/);
+      }
+      assert.equal(readdirSync(join(dir, 'tokens')).length, 1, 'no token recorded for a refused call');
     });
 
     it('on a repository without a cluster, and on a member without the CA key: GITFS_NOT_IN_CLUSTER', async () => {

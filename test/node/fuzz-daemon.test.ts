@@ -20,7 +20,9 @@ import { DROP_REASONS } from '../../src/multicast/packet-error.js';
 import { daemonSocketPath } from '../../src/node/daemon.js';
 import type { NodeSnapshot } from '../../src/node/snapshot.js';
 import { askUnixSocket } from '../../src/util/unix-socket.js';
-import { git, gitfs } from '../support/cli.js';
+import { git, gitfs, GITFS_BIN } from '../support/cli.js';
+import { run } from '../support/run.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { suiteDirs } from '../support/tmp.js';
 import { announcement, head, makeCluster } from '../multicast/fixture.js';
 import { fuzzSeed, mutator, prng } from '../multicast/mutations.js';
@@ -253,5 +255,26 @@ describe('node daemon: a flood of hostile datagrams', function () {
       fromBView.peers.map((p) => p.nodeId),
       [snap.self.nodeId],
     );
+  });
+
+  it('a second `gitfs serve` on the same repository is refused (exit 5) and the first keeps serving', async () => {
+    const second = await run(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', repoA], cleanEnv(), 30_000);
+    assert.equal(second.code, 5, second.stderr);
+    assert.match(second.stderr, /GITFS_ALREADY_SERVING/);
+    assert.ok(a.running, a.tail());
+    const r = await gitfs(['peers', '--json', '--repo', repoA], { env: cleanEnv() });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('rollout commands on a node that applies no channel: status says so, a named channel is unknown (exit 4)', async () => {
+    const status = await gitfs(['rollout', 'status', '--repo', repoA], { env: cleanEnv() });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /no channel is applied here/);
+    for (const args of [['status', 'site/prod'], ['pause', 'site/prod'], ['rollback', 'site/prod']]) {
+      const r = await gitfs(['rollout', ...args, '--repo', repoA], { env: cleanEnv() });
+      assert.equal(r.code, 4, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /GITFS_UNKNOWN_BRANCH/);
+    }
+    assert.ok(a.running, a.tail());
   });
 });

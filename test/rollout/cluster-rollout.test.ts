@@ -312,9 +312,10 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     const rel = await publish(slow, site('slow', { 'index.html': '<h1>slow 1</h1>\n' }), '1.0');
     const canary = members.find((n) => n.name === canaryOf(rel)) as GitfsNode;
     const first = canary.daemon;
-    // Killed once the apply hook has surely started: it has written its pid (then sleeps 4 s).
+    // Killed once the apply hook has surely started: it has written its pid (then sleeps 4 s). Only
+    // this release's apply writes the file (the channel's first; the publisher may be the canary
+    // and start applying before publish returns).
     const applyPid = join(canary.repo, 'gitfs', 'rollout', slow, 'hook', 'apply.pid');
-    rmSync(applyPid, { force: true });
     await waitFor(`${canary.name} to start applying`, 30_000, () => (first?.find('hook-start', { channel: slow, action: 'apply' }).length ?? 0) > 0 && existsSync(applyPid) && readFileSync(applyPid, 'utf8').endsWith('\n') ? true : undefined, { everyMs: 20, diag });
     await canary.stop('SIGKILL');
     assert.equal(refOf(canary, 'pending', slow), rel, 'the pending ref names the release being applied');

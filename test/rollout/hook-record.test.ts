@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clearHookRecord, recordHookGroup, recordHookRun, stopLeftoverHook } from '../../src/rollout/hook-record.js';
+import { runHook } from '../../src/rollout/hook-runner.js';
 import { jsonLogger } from '../../src/util/log.js';
 import { systemClock } from '../../src/util/clock.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
@@ -25,7 +26,7 @@ function alive(pid: number): boolean {
 }
 
 describe('rollout/hook-record: a hook left running by a killed daemon', function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   const spawned: ChildProcess[] = [];
   const strays: number[] = [];
   let dir = '';
@@ -87,6 +88,8 @@ describe('rollout/hook-record: a hook left running by a killed daemon', function
     const run = recordHookRun(path);
     const g = await group('env -i /bin/sleep 300', run.env);
     recordHookGroup(path, run.token, g.leader);
+    assert.ok(alive(g.child), 'the child runs');
+    assert.ok(!readFileSync(`/proc/${g.child}/environ`, 'latin1').includes('GITFS_HOOK_RUN'), 'without the token');
     await stopLeftoverHook(path, log, {});
     assert.ok(!alive(g.leader) && !alive(g.child));
   });
@@ -99,6 +102,41 @@ describe('rollout/hook-record: a hook left running by a killed daemon', function
     await stopLeftoverHook(path, log, {});
     assert.ok(!alive(g.child), 'the trapping child is gone');
     assert.ok(Date.now() - started >= 4900, `took ${Date.now() - started} ms`);
+  });
+
+  it('a group whose leader is gone counts no more (its id may have been reused): only the token finds the run', async () => {
+    const run = recordHookRun(path);
+    // The run: bash and two children, one without the token.
+    const g = await group('env -i /bin/sleep 300 & sleep 300', run.env);
+    recordHookGroup(path, run.token, g.leader);
+    const record = JSON.parse(readFileSync(path, 'utf8')) as { pgid: number };
+    const stranger = await group('sleep 300', {});
+    // The record's group id now names another group, whose leader is not the recorded process.
+    writeFileSync(path, JSON.stringify({ ...record, pgid: stranger.leader }));
+    await stopLeftoverHook(path, log, {});
+    assert.ok(alive(stranger.leader) && alive(stranger.child), 'another group is never touched');
+    assert.ok(!alive(g.child), 'the process of the run with the token is stopped');
+  });
+
+  it('a hook killed at its deadline ends only when what it left in the background has: SIGTERM, then SIGKILL', async () => {
+    const hook = join(dir, 'hook');
+    const childPid = join(dir, 'child.pid');
+    writeFileSync(hook, `#!/bin/bash\n(trap '' TERM; exec sleep 300) >/dev/null 2>&1 &\necho $! >${childPid}\nwait\n`, { mode: 0o755 });
+    const started = Date.now();
+    const r = await runHook({ hook, action: 'apply', env: {}, deadline: Date.now() + 1000, now: Date.now, log, record: path });
+    assert.equal(r.ok, false);
+    const child = Number(readFileSync(childPid, 'utf8'));
+    strays.push(child);
+    assert.ok(!alive(child), 'the background child that ignored SIGTERM is gone');
+    assert.ok(!existsSync(path), 'record removed');
+    assert.ok(Date.now() - started >= 5900, `took ${Date.now() - started} ms`);
+    // A hook that ends by itself keeps what it started (a service, a VM), and its record goes.
+    writeFileSync(hook, `#!/bin/bash\nsleep 300 >/dev/null 2>&1 &\necho $! >${childPid}\n`, { mode: 0o755 });
+    assert.equal((await runHook({ hook, action: 'apply', env: {}, deadline: Date.now() + 5000, now: Date.now, log, record: path })).ok, true);
+    const service = Number(readFileSync(childPid, 'utf8'));
+    strays.push(service);
+    assert.ok(alive(service), 'what a successful hook started runs on');
+    assert.ok(!existsSync(path));
   });
 
   it('stale records stop nothing: another boot, a group id now naming another process, a torn file', async () => {

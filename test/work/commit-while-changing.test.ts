@@ -141,4 +141,49 @@ describe('working layer: changes made while a commit runs', function () {
       await repo.close();
     }
   });
+
+  it('a change whose view was read while a commit settled is refused, not laid over the old base (which would undo the commit)', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const ws = await Workspace.open(repo);
+    try {
+      await ws.createEmptyBranch(main);
+      await writeFile(ws, 'f.txt', Buffer.from('old\n'));
+      await ws.commit(main, 'old');
+      const edit = await ws.fs(main).writable('f.txt');
+      await writeFileAt(ws.store.dataPath(edit), 'new\n');
+      // The next commit read (the view of a create below) waits until let go: the commit settles meanwhile.
+      const commitInfo = ws.commitInfo.bind(ws);
+      let reached!: () => void;
+      const atGate = new Promise<void>((r) => (reached = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let armed = true;
+      ws.commitInfo = async (oid) => {
+        if (armed) {
+          armed = false;
+          reached();
+          await gate;
+        }
+        return commitInfo(oid);
+      };
+      const create = ws.fs(main).create('g.txt', 0o644).then(
+        () => 'created',
+        (e: unknown) => `refused: ${(e as Error).message}`,
+      );
+      await atGate;
+      const landed = await ws.commit(main, 'new');
+      release();
+      const outcome = await create;
+      const { view } = await ws.view(main);
+      assert.equal(view.base, landed.commit, `the branch's view lies over the commit (${outcome})`);
+      const next = await ws.commit(main, 'after');
+      const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, (next.commit ?? landed.commit) as Oid)).tree), 'f.txt');
+      let text = '';
+      for await (const b of fileContent(repo.objects, entry)) text += b.toString();
+      assert.equal(text, 'new\n', `the commit's edit stands (${outcome})`);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
 });

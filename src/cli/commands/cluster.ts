@@ -5,7 +5,7 @@ import { certificateFingerprint } from '../../cluster/certificate.js';
 import { clusterDir, initCluster, loadAuthority, loadMembership, revokeNode } from '../../cluster/cluster-store.js';
 import { joinCluster } from '../../cluster/join.js';
 import { parseNodeId } from '../../cluster/node-id.js';
-import { createToken, pruneTokens, formatToken } from '../../cluster/token.js';
+import { createToken, MAX_TOKEN_TTL_MS, pruneTokens, formatToken } from '../../cluster/token.js';
 import { ErrorCodes, GitfsError } from '../../errors.js';
 import { loadConfig } from '../../node/config.js';
 import { nodeAddresses } from '../../node/interfaces.js';
@@ -15,7 +15,7 @@ import { parseDuration } from '../format.js';
 
 const usage = [
   'gitfs cluster init',
-  'gitfs cluster token [--ttl 1h] [--issuer HOST:PORT]... [--config FILE]',
+  'gitfs cluster token [--ttl 1h] [--issuer IPV4:PORT]... [--config FILE]',
   'gitfs cluster join TOKEN',
   'gitfs cluster revoke NODE_ID',
   'gitfs cluster show [--json]',
@@ -72,6 +72,7 @@ export const cluster: Command = {
         positionals(args, 0, 0, usage);
         const { cert } = await loadAuthority(gitDir);
         const ttlMs = parseDuration(values.ttl ?? '1h', 'ttl');
+        if (ttlMs <= 0 || ttlMs > MAX_TOKEN_TTL_MS) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `--ttl must be more than 0 and at most ${MAX_TOKEN_TTL_MS / 86_400_000}d`);
         let issuers = values.issuer ?? [];
         if (issuers.length === 0) {
           const config = await loadConfig(gitDir, values.config, ctx.env);

@@ -1,4 +1,5 @@
 import { resolveRevision } from '../../branches/revision.js';
+import { readShallow } from '../../branches/shallow.js';
 import { history } from '../../files/history.js';
 import { integerOption, parse, positionals, withRepo, type Command } from '../context.js';
 import { firstLine, formatDate } from '../format.js';
@@ -18,7 +19,7 @@ export const log: Command = {
     const limit = integerOption(values['max-count'], 'max-count');
     return withRepo(ctx, values.repo, async (repo) => {
       const start = await resolveRevision(repo, rev);
-      for await (const { oid, commit } of history(repo.objects, [start], { firstParent: values['first-parent'] === true, ...(limit === undefined ? {} : { limit }) })) {
+      for await (const { oid, commit } of history(repo.objects, [start], { firstParent: values['first-parent'] === true, shallow: await readShallow(repo.gitDir), ...(limit === undefined ? {} : { limit }) })) {
         if (values.oneline === true) {
           await ctx.stdout.write(`${oid.slice(0, 12)} ${formatDate(commit.committer)} ${firstLine(commit.message)}\n`);
         } else {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseBranchName } from '../../branches/ref-name.js';
-import { ErrorCodes, GitfsError } from '../../errors.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../../errors.js';
 import type { ChannelStatus } from '../../rollout/channel-agent.js';
 import { publishRelease } from '../../rollout/publish.js';
 import { parsePrivateKey } from '../../rollout/release-key.js';
@@ -35,7 +35,10 @@ async function publish(ctx: CommandContext, values: Values, args: string[]): Pro
   const channel = str(values.channel);
   const keyFile = str(values.sign);
   if (channel === undefined || keyFile === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `publish needs --channel and --sign\nusage: ${usage}`);
-  const key = parsePrivateKey(await readFile(keyFile));
+  const keyText = await readFile(keyFile).catch((e: unknown) => {
+    throw new GitfsError(errnoCode(e) === 'ENOENT' ? ErrorCodes.BAD_ARGUMENT : ErrorCodes.IO, `cannot read the key ${keyFile}: ${(e as Error).message}`, { path: keyFile });
+  });
+  const key = parsePrivateKey(keyText);
   // Default version: the UTC time, to the second (sorts, and is a valid file name).
   const version = str(values.version) ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return withRepo(ctx, values.repo, async (repo) => {

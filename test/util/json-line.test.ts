@@ -1,0 +1,76 @@
+/**
+ * The one-line request/answer service over a real Unix socket: answers, and clients that would
+ * otherwise hold a server open forever (silent, or connected after their answer) cut off, so a
+ * daemon's close() finishes.
+ */
+import assert from 'node:assert/strict';
+import { createConnection, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { askUnixSocket, serveUnixSocket } from '../../src/util/unix-socket.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
+
+const CLIENT_MS = 300;
+
+describe('util/json-line over a Unix socket', function () {
+  this.timeout(20_000);
+  let server: Server | undefined;
+  const clients: Socket[] = [];
+  after(() => {
+    for (const c of clients) c.destroy();
+    server?.close();
+    cleanupTempDirs();
+  });
+
+  async function serve(): Promise<string> {
+    const path = join(tempDir('json-line'), 's.sock');
+    server = await serveUnixSocket(path, async (req) => ({ echo: req }), CLIENT_MS);
+    return path;
+  }
+
+  function connect(path: string, allowHalfOpen = false): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const c = createConnection({ path, allowHalfOpen }, () => resolve(c));
+      c.on('error', reject);
+      clients.push(c);
+    });
+  }
+
+  /** Resolves with how long server.close() took. */
+  function closeTime(s: Server): Promise<number> {
+    const started = Date.now();
+    return new Promise((resolve) => s.close(() => resolve(Date.now() - started)));
+  }
+
+  it('answers a request line', async () => {
+    const path = await serve();
+    assert.deepEqual(await askUnixSocket(path, { op: 'x' }, { timeoutMs: 5000, peer: 'test', failCode: ErrorCodes.NOT_SERVING }), { echo: { op: 'x' } });
+    await closeTime(server as Server);
+  });
+
+  it('a client that sends nothing, or half a line, is cut off: close() finishes', async () => {
+    const path = await serve();
+    const silent = await connect(path);
+    const half = await connect(path);
+    half.write('{"op":');
+    const closed = Promise.all([silent, half].map((c) => new Promise((resolve) => c.once('close', resolve))));
+    const ms = await closeTime(server as Server);
+    await closed;
+    assert.ok(ms >= CLIENT_MS - 50 && ms < 5000, `close() took ${ms} ms`);
+  });
+
+  it('a client that stays connected after its answer is cut off too', async () => {
+    const path = await serve();
+    const c = await connect(path, true);
+    c.setEncoding('utf8');
+    let answer = '';
+    c.on('data', (t: string) => (answer += t));
+    // Never ends its side: allowHalfOpen keeps the connection open from here unless the server cuts it.
+    c.write('{"op":"y"}\n');
+    await sleep(100);
+    assert.match(answer, /"echo":\{"op":"y"\}/);
+    const ms = await closeTime(server as Server);
+    assert.ok(ms >= CLIENT_MS - 150 && ms < 5000, `close() took ${ms} ms`);
+  });
+});
