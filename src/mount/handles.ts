@@ -59,6 +59,15 @@ export class HandleTable {
     return this.open.get(fh);
   }
 
+  /** Puts `handle` in the place of handle `fh` (same number; it keeps the path). */
+  replace(fh: number, handle: Handle): void {
+    const old = this.open.get(fh);
+    if (old === undefined) return;
+    this.unindex(fh, old.path);
+    this.open.set(fh, handle);
+    this.index(fh, handle.path);
+  }
+
   remove(fh: number): Handle | undefined {
     const h = this.open.get(fh);
     if (h === undefined) return undefined;

@@ -48,8 +48,8 @@ const asDir = (name: string): Listed => ({ name, kind: 'dir' });
 
 export class MountFs {
   readonly handles = new HandleTable();
-  /** Files unlinked while open, by the hidden path libfuse keeps using for them. */
-  private readonly hidden = new Map<string, number>();
+  /** Files unlinked while open: the hidden paths libfuse keeps using for them (their handles moved there). */
+  private readonly hidden = new Set<string>();
   private readonly histories = new Map<Oid, Map<string, Oid>>();
   private readonly started: number;
   private readonly pages = new PageCachePolicy();
@@ -94,8 +94,11 @@ export class MountFs {
   }
 
   private async attrAt(path: string, holders: boolean): Promise<Attr> {
-    const hiddenFh = this.hidden.get(path);
-    if (hiddenFh !== undefined) return this.fgetattr(hiddenFh);
+    if (this.hidden.has(path)) {
+      // Any handle still open on the hidden file answers for it (libfuse keeps it until the last release).
+      for (const [fh] of this.handles.at(path)) return this.fgetattr(fh);
+      throw new FsError('ENOENT', path);
+    }
     const r = await this.routeOf(path);
     switch (r.kind) {
       case 'root':
@@ -414,6 +417,7 @@ export class MountFs {
         return this.handles.add({ kind: 'git', follows: true, content: found.node.git, path, attr: await this.nodeAttr(found.node, time, false) });
       }
       const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
+      if (writable) await this.readersToCopy(path, id);
       let fh: number;
       try {
         fh = await this.openData(id, writable, path);
@@ -494,7 +498,7 @@ export class MountFs {
   async release(fh: number, path: string): Promise<void> {
     const h = this.handles.remove(fh);
     if (h?.kind === 'data') await closeP(h.fd);
-    for (const [p, owner] of this.hidden) if (owner === fh && p === path) this.hidden.delete(p);
+    if (this.hidden.has(path) && this.handles.at(path).next().done === true) this.hidden.delete(path);
   }
 
   private handle(fh: number): Handle {
@@ -574,23 +578,15 @@ export class MountFs {
   private async hide(from: string, to: string, src: Extract<Route, { kind: 'branch' }>): Promise<void> {
     const found = await this.ws.fs(src.branch).resolve(src.rel);
     if (found === undefined) throw new FsError('ENOENT', from);
-    let fh: number | undefined;
-    for (const [n] of this.handlesOf(found.node)) fh ??= n;
-    if (fh === undefined) {
+    // The holders are the handles open at this path (they follow renames), whatever content each reads.
+    if (this.handles.at(from).next().done === true) {
       // Nothing holds it open: a plain rename to a name that only looks like libfuse's.
       const dst = await this.writableRoute(to, true);
       if (dst.branch !== src.branch) throw new FsError('EXDEV', to);
       return this.ws.fs(src.branch).rename(src.rel, dst.rel);
     }
     await this.ws.fs(src.branch).unlink(src.rel);
-    this.hidden.set(to, fh);
-  }
-
-  private *handlesOf(node: Node): Generator<[number, Handle]> {
-    if (node.kind !== 'file') return;
-    for (const [fh, h] of this.handles.entries()) {
-      if ((h.kind === 'data' && h.dataId === node.data) || (h.kind === 'git' && node.git !== undefined && h.content.oid === node.git.oid)) yield [fh, h];
-    }
+    this.hidden.add(to);
   }
 
   async chmod(path: string, mode: number): Promise<void> {
@@ -606,6 +602,28 @@ export class MountFs {
   async truncate(path: string, size: number): Promise<void> {
     const w = await this.writableRoute(path);
     await this.ws.fs(w.branch).truncate(w.rel, size);
+    const now = this.ws.store.layer(w.branch).get(w.rel);
+    if (now?.t === 'file') await this.readersToCopy(path, now.data);
+  }
+
+  /**
+   * A committed file at `path` has been copied up to data file `id` to be written: the handles
+   * reading the committed content (following the branch) read the copy from now on, so a write
+   * through one handle is seen through the others, as on any file system.
+   */
+  private async readersToCopy(path: string, id: string): Promise<void> {
+    const readers = [...this.handles.at(path)].filter(([, h]) => h.kind === 'git' && h.follows);
+    if (readers.length === 0) return;
+    for (const [fh] of readers) {
+      // Gone already (a commit took it): the open tries again, and moves them then.
+      const fd = await openP(this.ws.store.dataPath(id), 'r').catch((e: unknown) => {
+        if (errnoCode(e) === 'ENOENT') return undefined;
+        throw e;
+      });
+      if (fd === undefined) return;
+      this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path });
+    }
+    this.pages.moved(path);
   }
 
   async statfs(): Promise<{ bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number }> {

@@ -158,16 +158,29 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   await nextTurn();
   const blobs = new Set<Oid>();
   const treeOrder = new Set<Oid>();
-  const visit = (t: Oid): void => {
-    if (treeOrder.has(t)) return;
-    treeOrder.add(t);
-    const links = trees.get(t);
-    if (links === undefined) return;
-    links.kinds.forEach((kind, i) => {
-      const oid = links.oids[i] as Oid;
-      if (kind === LinkKinds.TREE) visit(oid);
+  // Depth first, entries in tree order, with an explicit stack: git allows trees 4 096 deep, past
+  // what recursion here would take.
+  const visit = (root: Oid): void => {
+    const stack: Array<{ links: TreeLinks; next: number }> = [];
+    const enter = (t: Oid): void => {
+      if (treeOrder.has(t)) return;
+      treeOrder.add(t);
+      const links = trees.get(t);
+      if (links !== undefined) stack.push({ links, next: 0 });
+    };
+    enter(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { links: TreeLinks; next: number };
+      if (top.next >= top.links.kinds.length) {
+        stack.pop();
+        continue;
+      }
+      const i = top.next++;
+      const oid = top.links.oids[i] as Oid;
+      const kind = top.links.kinds[i];
+      if (kind === LinkKinds.TREE) enter(oid);
       else if (kind === LinkKinds.BLOB) blobs.add(oid);
-    });
+    }
   };
   const commitOrder = [...commits.keys()];
   for (const c of commitOrder) visit((commits.get(c) as Commit).tree);

@@ -289,8 +289,9 @@ export class CommitFetch implements RequestOwner {
       const peer = this.peers.get(choice.from);
       if (peer === undefined) return;
       if (choice.piece >= closure.pieces) {
-        // Heard of before the walk ended: past the closure's end, it is no piece.
-        peer.pieces.delete(choice.piece);
+        // Heard of before the walk ended: past the closure's end, it is no piece. All such go in
+        // one pass (a Have may claim 2^20 of them; one per turn, each turn scanning the set, took minutes).
+        for (const p of peer.pieces) if (p >= closure.pieces) peer.pieces.delete(p);
         continue;
       }
       this.source = choice.from;

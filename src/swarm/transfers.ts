@@ -83,6 +83,12 @@ export class Transfer {
 }
 
 const MAX_TRANSFERS = 256;
+/**
+ * Objects (blobs and trees) listed by the closures kept, all together, beyond those being
+ * filled: ~26 bytes each, so ~100 MiB. The count of closures alone does not bound them (a peer
+ * may ask for one branch at 256 history depths).
+ */
+const MAX_LISTED_OBJECTS = 4_000_000;
 /** Closures one connection may follow at once. */
 export const MAX_SUBSCRIPTIONS = 64;
 
@@ -111,9 +117,12 @@ export class Transfers {
     return true;
   }
 
-  /** Subscribes `conn` (after reserve()) unless it closed meanwhile. */
+  /**
+   * Subscribes `conn` (after reserve()) unless it closed meanwhile, or `t` was forgotten or evicted
+   * meanwhile (its walk was queued): a count held for a transfer nobody tracks would never fall.
+   */
   subscribe(t: Transfer, conn: SwarmConnection): void {
-    if (conn.isOpen && !t.subscribers.has(conn)) t.subscribers.add(conn);
+    if (conn.isOpen && !t.subscribers.has(conn) && this.byKey.get(`${t.commit}:${t.history}`) === t) t.subscribers.add(conn);
     else this.release(conn);
   }
 
@@ -145,6 +154,7 @@ export class Transfers {
           // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
           const missing = new Set(await this.local.absent(closure.blobs));
           t.learn(closure, (oid) => !missing.has(oid));
+          this.trim(t);
         } catch {
           // not all of its commits and trees are here: it stays unknown until a fetch learns it
         }
@@ -174,6 +184,19 @@ export class Transfers {
     for (const t of this.byKey.values()) t.subscribers.delete(conn);
     this.perConnection.delete(conn);
     this.news.forget(conn);
+  }
+
+  /** Drops the oldest closures no fetch of ours is filling, other than `keep`, while those kept list too many objects. */
+  private trim(keep: Transfer): void {
+    const listed = (t: Transfer): number => (t.closure === undefined ? 0 : t.closure.blobs.length + t.closure.trees.length);
+    let total = 0;
+    for (const t of this.byKey.values()) total += listed(t);
+    for (const [key, t] of this.byKey) {
+      if (total <= MAX_LISTED_OBJECTS) return;
+      if (t === keep || t.active || t.closure === undefined) continue;
+      total -= listed(t);
+      this.drop(key, t);
+    }
   }
 
   /** Makes room: the oldest closure no fetch of ours is filling (its followers stop hearing of it). */

@@ -174,13 +174,21 @@ export class Workspace {
 
   /** Deletes a branch whose tree is empty and whose layer is clean (rmdir at the mount's root). */
   async deleteEmptyBranch(branch: BranchName): Promise<boolean> {
-    const head = await this.head(branch);
-    if (head === undefined || this.store.layer(branch).size > 0) return false;
-    const { tree } = await this.commitInfo(head);
-    if ((await this.trees.get(tree)).size > 0) return false;
-    await this.repo.refs.delete(branch, head);
-    await this.heads.moved(branch);
-    return true;
+    return this.exclusive(branch, async () => {
+      const head = await this.head(branch);
+      if (head === undefined) return false;
+      const layer = this.store.layer(branch);
+      const base = (await this.baseOf(branch)) ?? head;
+      if (base !== head) return false;
+      const { tree } = await this.commitInfo(head);
+      if ((await this.trees.get(tree)).size > 0) return false;
+      // Changes that cancel out (a file made and removed, the root's time) leave entries but no change.
+      if (layer.size > 0 && (await workChanges(layer, this.trees, tree)).length > 0) return false;
+      await this.repo.refs.delete(branch, head);
+      if (layer.size > 0) await this.resetNow(branch);
+      await this.heads.moved(branch);
+      return true;
+    });
   }
 
   async close(): Promise<void> {

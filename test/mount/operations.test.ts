@@ -4,6 +4,7 @@ import {
   chmodSync,
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   linkSync,
@@ -200,6 +201,59 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     assert.equal(buf.toString(), '#!/bin/sh');
   });
 
+  it('hides a file unlinked while open by its path, whatever content each holder reads, until the last holder closes', async () => {
+    // A branch of its own: these commits leave main's history as the other tests expect it.
+    mkdirSync(join(mnt, 'hiding'));
+    const dir = join(mnt, 'hiding', 'hide');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), 'written\n');
+    writeFileSync(join(dir, 'b'), 'committed\n');
+    // Open before the commit: the holder reads the written file, the path then names committed content.
+    const early = openSync(join(dir, 'a'), 'r');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'hiding', '-m', 'hide fixture']);
+    const first = openSync(join(dir, 'b'), 'r');
+    const second = openSync(join(dir, 'b'), 'r');
+    try {
+      unlinkSync(join(dir, 'a'));
+      unlinkSync(join(dir, 'b'));
+      assert.deepEqual(readdirSync(dir), [], 'no .fuse_hidden name shows');
+      const buf = Buffer.alloc(10);
+      assert.equal(readSync(early, buf, 0, 8, 0), 8);
+      assert.equal(buf.subarray(0, 8).toString(), 'written\n');
+      // One holder of b closes; the other still reads it, and its attributes answer.
+      closeSync(first);
+      assert.equal(fstatSync(second).size, 10);
+      assert.equal(readSync(second, buf, 0, 10, 0), 10, 'the other holder still reads');
+      assert.equal(buf.toString(), 'committed\n');
+    } finally {
+      closeSync(early);
+      closeSync(second);
+    }
+    rmdirSync(dir);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'hiding', '-m', 'hide gone']);
+    assert.doesNotMatch(git(repo, ['ls-tree', '-r', '--name-only', 'hiding']), /fuse_hidden|^hide\//m);
+  });
+
+  it('a reader opened before a writer sees what the writer writes, on pages it had not read', async () => {
+    mkdirSync(join(mnt, 'sharing'));
+    const f = join(mnt, 'sharing', 'shared.bin');
+    writeFileSync(f, Buffer.alloc(3 * 4096, 'o'));
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'sharing', '-m', 'shared fixture']);
+    const reader = openSync(f, 'r');
+    const writer = openSync(f, 'r+');
+    try {
+      writeSync(writer, Buffer.from('NEW'), 0, 3, 8192);
+      const buf = Buffer.alloc(3);
+      assert.equal(readSync(reader, buf, 0, 3, 8192), 3);
+      assert.equal(buf.toString(), 'NEW');
+      truncateSync(f, 4096);
+      assert.equal(fstatSync(reader).size, 4096);
+    } finally {
+      closeSync(writer);
+      closeSync(reader);
+    }
+  });
+
   it('makes and removes directories; ENOTEMPTY, ENOTDIR, EEXIST', () => {
     mkdirSync(join(main, 'a/b/c'), { recursive: true });
     writeFileSync(join(main, 'a/b/c/f'), 'f');
@@ -328,6 +382,16 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     assert.equal(errnoOf(() => rmdirSync(join(mnt, 'fresh'))), 'ENOTEMPTY');
     mkdirSync(join(mnt, 'gone'));
     rmdirSync(join(mnt, 'gone'));
+    // Changes that cancel out leave no change: the branch is still empty.
+    mkdirSync(join(mnt, 'undone'));
+    mkdirSync(join(mnt, 'undone/x'));
+    rmdirSync(join(mnt, 'undone/x'));
+    writeFileSync(join(mnt, 'undone/f'), 'f');
+    unlinkSync(join(mnt, 'undone/f'));
+    rmdirSync(join(mnt, 'undone'));
+    assert.doesNotMatch(await gitfsOk(['branch', 'list', '--repo', repo]), /undone/);
+    mkdirSync(join(mnt, 'undone'));
+    assert.deepEqual(readdirSync(join(mnt, 'undone')), [], 'made again, it starts empty');
     assert.doesNotMatch(await gitfsOk(['branch', 'list', '--repo', repo]), /gone/);
     assert.equal(errnoOf(() => writeFileSync(join(mnt, 'top-level-file'), 'x')), 'EPERM');
   });

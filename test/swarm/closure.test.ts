@@ -155,6 +155,35 @@ describe('swarm/closure', () => {
     assert.ok(turns >= 4, `the event loop turned ${turns} times during the walk`);
   });
 
+  it('walks trees as deep as git allows (4 096), a blob at each level, in depth-first entry order', async () => {
+    const objects = new Map<Oid, GitObject>();
+    const put = (type: GitObject['type'], content: Buffer): Oid => {
+      const oid = hashObject(type, content);
+      objects.set(oid, { type, content });
+      return oid;
+    };
+    // Level i holds its own blob `a` and the next level `d` (a < d: the blob comes first).
+    const DEPTH = 4096;
+    const levelBlobs: Oid[] = [];
+    let inner: Oid | undefined;
+    for (let i = DEPTH - 1; i >= 0; i--) {
+      const blob = put('blob', Buffer.from(`level ${i}\n`));
+      levelBlobs.unshift(blob);
+      const entries: TreeEntry[] = [{ mode: TreeModes.FILE, name: 'a', oid: blob }];
+      if (inner !== undefined) entries.push({ mode: TreeModes.TREE, name: 'd', oid: inner });
+      inner = put('tree', encodeTree(entries));
+    }
+    const template = decodeCommit((await repo.objects.read(heads[0] as Oid)).content);
+    const commit = put('commit', encodeCommit({ ...template, tree: inner as Oid, parents: [] }));
+    const source: ObjectSource = {
+      absent: async (oids) => oids.filter((oid) => !objects.has(oid)),
+      read: async (oid) => objects.get(oid) as GitObject,
+    };
+    const closure = await walkClosure(source, commit, 0);
+    assert.equal(closure.trees.length, DEPTH);
+    assert.deepEqual(closure.blobs, levelBlobs);
+  });
+
   it('a tree cache keeps the most recently used trees within its budget of entries', () => {
     const tree = (n: number, size: number): TreeLinks => ({ oids: Array.from({ length: size }, (_, i) => (n * 100 + i).toString(16).padStart(40, '0') as Oid), kinds: new Uint8Array(size) });
     const id = (n: number): Oid => n.toString(16).padStart(40, 'f') as Oid;

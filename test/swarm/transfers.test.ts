@@ -54,4 +54,18 @@ describe('closures followed per connection (transfers.ts)', function () {
     assert.ok(followed.every((t) => t.subscribers.size === 0), 'evicted closures keep no followers');
     assert.ok(transfers.reserve(peer), 'the evicted closures still counted');
   });
+
+  it('a subscription to a closure forgotten while its walk was queued is not counted', () => {
+    const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
+    const peer = conn('p2');
+    for (let i = 0; i < 3 * MAX_SUBSCRIPTIONS; i++) {
+      const commit = someCommit();
+      assert.ok(transfers.reserve(peer), `closure ${i + 1} refused`);
+      const t = transfers.get(commit, 0);
+      // Forgotten (a failed fetch) before the subscription lands.
+      transfers.forget(commit, 0);
+      transfers.subscribe(t, peer);
+      assert.equal(t.subscribers.size, 0, 'an orphaned closure takes no followers');
+    }
+  });
 });
