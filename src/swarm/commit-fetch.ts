@@ -39,6 +39,11 @@ const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
 /** A batch of commits and trees is given up after this long in all, however its peer trickles it (the walk has no other deadline). */
 const META_MAX_MS = 60_000;
+/**
+ * A piece (~1 MiB) asked of a peer must come whole within this, however steadily its objects
+ * trickle in (each resets only the idle timer); one that does not counts as withheld.
+ */
+const PIECE_MAX_MS = 60_000;
 const SHORTCHANGE_LIMIT = 3;
 /** Pieces between two `fetch-progress` debug events (64 MiB of a large image). */
 const PROGRESS_EVERY = 64;
@@ -120,8 +125,9 @@ export class CommitFetch implements RequestOwner {
     /**
      * `order`: every node, sorted; this node's place in it spreads where fetchers start in the
      * piece list. `blobs`: false fetches only the commits and trees (a branch kept on demand).
+     * `pieceMaxMs`: how long a piece may take in all (PIECE_MAX_MS).
      */
-    private readonly o: { readonly order: readonly NodeId[]; readonly self: NodeId; readonly blobs: boolean },
+    private readonly o: { readonly order: readonly NodeId[]; readonly self: NodeId; readonly blobs: boolean; readonly pieceMaxMs?: number },
   ) {}
 
   get withBlobs(): boolean {
@@ -302,7 +308,7 @@ export class CommitFetch implements RequestOwner {
         continue;
       }
       if (choice.ahead === true) this.progress.aheadAsked++;
-      void this.request(peer.conn, 'blobs', wanted, choice.piece, choice.ahead === true);
+      void this.request(peer.conn, 'blobs', wanted, choice.piece, choice.ahead === true, this.o.pieceMaxMs ?? PIECE_MAX_MS);
     }
   }
 
@@ -429,10 +435,16 @@ export class CommitFetch implements RequestOwner {
     this.poke();
   }
 
-  /** A request capped in time (a shared level's batch asked of its owner) took too long: the peer stops sending it. */
+  /**
+   * A request capped in time (a shared level's batch asked of its owner, a piece) took too long:
+   * the peer stops sending it; a piece it said it holds counts as withheld (a peer that trickles
+   * objects, each in time for the idle timer, is avoided after a few).
+   */
   private giveUp(p: Pending): void {
     p.conn.send({ kind: 'cancel', request: p.request });
+    if (p.piece !== undefined && !p.ahead) this.shortchanged(p.conn, p.piece);
     this.finish(p, 'retry');
+    this.poke();
   }
 
   private finish(p: Pending, outcome: 'done' | 'retry'): void {

@@ -122,4 +122,67 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       await repo.close();
     }
   });
+
+  it('avoids a peer that trickles a piece: each object in time for the idle timer, the piece never whole in time', async function () {
+    this.timeout(40_000);
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      // One piece of PIECE_OBJECTS small blobs; the commit and tree are here, the blobs are not.
+      const blobs = Array.from({ length: PIECE_OBJECTS }, () => {
+        const content = randomBytes(32);
+        return { oid: hashObject('blob', content), type: 'blob' as const, content };
+      });
+      const treeContent = encodeTree(blobs.map((b, i) => ({ mode: TreeModes.FILE, name: `f${String(i).padStart(4, '0')}`, oid: b.oid })));
+      const tree = { oid: hashObject('tree', treeContent), type: 'tree' as const, content: treeContent };
+      const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+      const commitContent = encodeCommit({ tree: tree.oid, parents: [], author: sig, committer: sig, extraHeaders: [], message: 'one piece\n' });
+      const commit = { oid: hashObject('commit', commitContent), type: 'commit' as const, content: commitContent };
+      await local.addAll([commit, tree]);
+      await local.flush();
+      const byOid = new Map(blobs.map((b) => [b.oid, b]));
+      const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
+      let request = 0;
+      const avoid = new Map<NodeId, number>();
+      const fetch = new CommitFetch(
+        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+        { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true, pieceMaxMs: 1500 },
+      );
+      const up = peer('aa');
+      fetch.addPeer(up);
+      const bits = new Uint8Array(1);
+      setBit(bits, 0);
+      const have = (): void => fetch.handle(up, { kind: 'have', commit: commit.oid, history: 0, pieces: 1, bitfield: Buffer.from(bits), complete: true });
+      have();
+      const running = fetch.run();
+      running.catch(() => undefined);
+      // Bounded: 60 turns of 250 ms. One object per want per turn; after each cancel, the piece announced again.
+      const sent = new Map<number, number>();
+      let cancels = 0;
+      for (let turn = 0; turn < 60 && !avoid.has('aa' as NodeId); turn++) {
+        await sleep(250);
+        const cancelled = new Set(up.got.flatMap((m) => (m.kind === 'cancel' ? [m.request] : [])));
+        if (cancelled.size > cancels) {
+          cancels = cancelled.size;
+          have();
+        }
+        for (const m of up.got) {
+          if (m.kind !== 'want' || m.want !== 'blobs' || cancelled.has(m.request)) continue;
+          const n = sent.get(m.request) ?? 0;
+          const o = byOid.get(m.oids[n] as Oid);
+          if (o === undefined) continue;
+          sent.set(m.request, n + 1);
+          fetch.handle(up, { kind: 'objects', request: m.request, objects: [o], done: false });
+        }
+      }
+      assert.ok(avoid.has('aa' as NodeId), `the trickling peer is avoided (${cancels} pieces cancelled)`);
+      assert.ok(cancels >= 3, `cancelled ${cancels} times`);
+      assert.equal(transfer.complete, false);
+      fetch.stop('the test is over');
+      await assert.rejects(running, /the test is over/);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
 });
