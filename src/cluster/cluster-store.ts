@@ -102,7 +102,12 @@ export async function saveMembership(gitDir: string, m: { key: KeyObject; certPe
   await writeFileAtomic(file(gitDir, 'node.pem'), m.certPem);
 }
 
-export async function saveRevocations(gitDir: string, list: RevocationList): Promise<void> {
+export async function saveRevocations(gitDir: string, list: RevocationList, caPublicKey?: KeyObject): Promise<void> {
+  // Versions only grow on disk too: a list no newer than the stored one is not written.
+  if (caPublicKey !== undefined) {
+    const stored = await storedRevocations(gitDir, caPublicKey).catch(() => undefined);
+    if (stored !== undefined && stored.version >= list.version) return;
+  }
   await writeFileAtomic(file(gitDir, 'revocations.bin'), list.encoded);
 }
 

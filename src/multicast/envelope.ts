@@ -63,6 +63,8 @@ export class EnvelopeOpener {
     if (!raw.cluster.equals(this.trust.clusterTag)) throw new PacketError('foreign_cluster', raw.cluster.toString('hex'));
     if (raw.certificate.equals(this.self.certificateDer)) throw new PacketError('own', 'own certificate');
     const sender = this.sender(raw.certificate, nowMs);
+    // Our own certificate spelled otherwise (a byte appended, a longer length form) is ours too.
+    if (sender.nodeId === this.self.nodeId) throw new PacketError('own', 'own node id');
     if (this.trust.isRevoked(sender.nodeId)) throw new PacketError('revoked', sender.nodeId);
     if (raw.signature.length !== 64 || !verify(null, Buffer.concat([DOMAIN, raw.body]), sender.publicKey, raw.signature)) {
       throw new PacketError('bad_signature', sender.nodeId);
@@ -83,6 +85,8 @@ export class EnvelopeOpener {
     } catch {
       throw new PacketError('malformed', 'certificate does not parse');
     }
+    // One spelling per certificate (DER as issued): padded or re-encoded copies would each be a new cache entry.
+    if (!cert.raw.equals(der)) throw new PacketError('malformed', 'certificate is not in canonical DER');
     if (!cert.checkIssued(this.trust.ca)) throw new PacketError('not_member', `certificate issued by ${cert.issuer.replace(/\n/g, ', ')}`);
     let node: VerifiedNode;
     try {

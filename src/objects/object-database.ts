@@ -115,7 +115,7 @@ export class ObjectDatabase implements ObjectReader {
       const at = pack.isClosing ? undefined : pack.index.entryOf(oid);
       if (at === undefined) continue;
       const entry = await pack.entry(at).catch(() => undefined);
-      const obj = entry === undefined ? undefined : entryObject(entry);
+      const obj = entry === undefined ? undefined : entryObject(entry, this.maxObjectBytes);
       if (obj !== undefined) return obj;
     }
     return this.read(oid);

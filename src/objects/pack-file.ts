@@ -50,6 +50,8 @@ const MAX_WINDOWS = 4;
 const SEQUENTIAL_GAP = 64 * 1024;
 /** sizeAt() reads this much of an entry: enough for any header and, nearly always, a delta's sizes. */
 const SIZE_WINDOW_BYTES = 512;
+/** Entries whose span is larger have their header read and checked before the rest. */
+const LARGE_ENTRY_BYTES = 1 << 20;
 
 type EntryHeader =
   | { readonly kind: ObjectType; readonly size: number; readonly dataStart: number }
@@ -177,6 +179,9 @@ export class PackFile {
       if (depth + deltas.length > MAX_DELTA_CHAIN) {
         throw this.error(ErrorCodes.CORRUPT_PACK, offset, `delta chain deeper than ${MAX_DELTA_CHAIN}`);
       }
+      // A chain that comes back to an entry it passed (a REF_DELTA naming itself, or a loop) would
+      // otherwise be read again and again, every delta held, until the depth limit.
+      if (targets.includes(at)) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `delta chain loops back to offset ${at}`);
       const cached = at === offset ? undefined : this.cache.get(at);
       if (cached) {
         base = cached;
@@ -221,7 +226,8 @@ export class PackFile {
 
   /** Reads, parses and inflates one entry with a single positioned read (or out of a window). */
   private async readEntry(offset: number): Promise<Entry> {
-    const { buf, shared } = await this.readRange(offset, this.entryEnd(offset));
+    const end = await this.checkedEnd(offset);
+    const { buf, shared } = await this.readRange(offset, end);
     const h = this.parseHeader(buf, offset);
     const inflated = this.inflate(buf, h.dataStart, h.size, offset);
     // A stored entry comes back in place; out of a window it is copied, or whoever keeps the
@@ -239,7 +245,7 @@ export class PackFile {
    */
   async entry(at: { readonly offset: number; readonly crc32: number }): Promise<Buffer | undefined> {
     return this.inUse(async () => {
-      const { buf, shared } = await this.readRange(at.offset, this.entryEnd(at.offset));
+      const { buf, shared } = await this.readRange(at.offset, await this.checkedEnd(at.offset));
       return crc32(buf) === at.crc32 ? (shared ? Buffer.from(buf) : buf) : undefined;
     });
   }
@@ -263,6 +269,20 @@ export class PackFile {
       return deltaTargetSize(head);
     });
     return declared ?? (await this.readAt(offset)).content.length; // delta header beyond the window: rare
+  }
+
+  /**
+   * Where the entry at `offset` ends, its header checked first when it is large: one declaring
+   * more than the limits costs a small read, not its whole span.
+   */
+  private async checkedEnd(offset: number): Promise<number> {
+    const end = this.entryEnd(offset);
+    if (end - offset > LARGE_ENTRY_BYTES) {
+      const head = Buffer.allocUnsafe(SIZE_WINDOW_BYTES);
+      await readFully(this.fh, head, offset, this.path);
+      this.parseHeader(head, offset);
+    }
+    return end;
   }
 
   /** Where the entry starting at `offset` ends (the next entry's offset, or the trailer). */

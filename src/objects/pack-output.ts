@@ -256,12 +256,24 @@ export class PackOutput {
   }
 }
 
+/**
+ * Creates the file writable by its owner, opens it a second time for direct I/O, and only then
+ * gives it its final `mode` (a read-only mode at creation refuses that second open to anyone
+ * but root). The handles keep the access they were opened with.
+ */
 async function openFiles(open: Opener, path: string, mode: number): Promise<Files> {
-  const fh = await open(path, 'wx+', mode);
+  const fh = await open(path, 'wx+', 0o600);
+  let direct: FileHandle | undefined;
   try {
-    return { fh, direct: await open(path, constants.O_RDWR | constants.O_DIRECT) };
+    try {
+      direct = await open(path, constants.O_RDWR | constants.O_DIRECT);
+    } catch (e) {
+      if (errnoCode(e) !== 'EINVAL') throw e;
+    }
+    await fh.chmod(mode);
+    return { fh, direct };
   } catch (e) {
-    if (errnoCode(e) === 'EINVAL') return { fh, direct: undefined };
+    await direct?.close();
     await fh.close();
     throw e;
   }

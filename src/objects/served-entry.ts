@@ -16,10 +16,11 @@ export interface ServedObject extends GitObject {
 }
 
 /** The object of `entry` (header and zlib stream); undefined for a delta or a stream that does not give its declared size. */
-export function entryObject(entry: Buffer): ServedObject | undefined {
+export function entryObject(entry: Buffer, maxBytes: number): ServedObject | undefined {
   const h = decodeEntryHeader(entry, 0);
   const type = typeof h === 'string' ? undefined : ENTRY_KINDS[h.type];
-  if (typeof h === 'string' || type === undefined || type === 'ofs' || type === 'ref') return undefined;
+  // Larger than the store reads at all: left to the general read, which refuses it.
+  if (typeof h === 'string' || type === undefined || type === 'ofs' || type === 'ref' || h.size > maxBytes) return undefined;
   const content = entryContent(entry, 0, entry.length, h.type, h.size);
   if (content === undefined) return undefined;
   return entry.length - h.dataStart < h.size ? { type, content, zlib: entry.subarray(h.dataStart) } : { type, content, stored: true };

@@ -97,6 +97,9 @@ export function decodeTree(content: Buffer, oid?: Oid): TreeEntry[] {
   const entries: TreeEntry[] = [];
   let pos = 0;
   let previous: { readonly start: number; readonly end: number; readonly tree: boolean } | undefined;
+  // Names of the non-tree entries so far: git sorts a tree `a` as `a/`, after `a.b`, so a file and a
+  // tree of one name need not be neighbours (git fsck: duplicateEntries).
+  const files = new Set<string>();
   const hostile = (why: string): GitfsError =>
     new GitfsError(ErrorCodes.HOSTILE_OBJECT, `tree ${oid ?? '(unhashed)'} refused: ${why}`, { oid, reason: why });
   while (pos < content.length) {
@@ -115,6 +118,8 @@ export function decodeTree(content: Buffer, oid?: Oid): TreeEntry[] {
       if (content.compare(content, space + 1, nul, previous.start, previous.end) === 0) throw hostile(`duplicate entry ${JSON.stringify(name)}`);
       if (compareRawNames(content, previous.start, previous.end, previous.tree, space + 1, nul, tree) > 0) throw hostile('entries not sorted');
     }
+    if (tree && files.has(name)) throw hostile(`duplicate entry ${JSON.stringify(name)}`);
+    if (!tree) files.add(name);
     entries.push({ mode: mode as TreeMode, name, oid: oidFromBytes(content, nul + 1) });
     previous = { start: space + 1, end: nul, tree };
     pos = nul + 1 + OID_BYTES;

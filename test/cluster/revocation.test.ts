@@ -8,7 +8,7 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, type Server } from 'node:tls';
-import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, storedRevocations } from '../../src/cluster/cluster-store.js';
+import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, saveRevocations, storedRevocations } from '../../src/cluster/cluster-store.js';
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { openRevocations, signRevocations } from '../../src/cluster/revocation.js';
@@ -126,6 +126,16 @@ describe('cluster/revocation: signed revocation lists', function () {
     tampered[5] = (tampered[5] as number) ^ 0x10;
     writeFileSync(join(clusterDir(c.ca.gitDir), 'revocations.bin'), tampered);
     await assert.rejects(loadMembership(c.ca.gitDir, Date.now()), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+  });
+
+  it('a list no newer than the stored one is not written over it (a daemon storing what a peer sent while revoke ran)', async () => {
+    const c = await makeCluster(tmp.make());
+    const l1 = await revokeNode(c.ca.gitDir, ID1, Date.now());
+    await revokeNode(c.ca.gitDir, ID2, Date.now());
+    await saveRevocations(c.ca.gitDir, l1, c.authority.cert.publicKey);
+    const stored = await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey);
+    assert.equal(stored?.version, 2);
+    assert.deepEqual(stored?.nodeIds, [ID1, ID2]);
   });
 
   it('RevocationsOnDisk reads the list only when the file changed, and reports a bad one once', async () => {

@@ -260,8 +260,17 @@ describe('multicast/receiver: hostile packets', function () {
       expectDrop(s, envelope({ ...good, cluster: Buffer.alloc(0) }), 'foreign_cluster', 'no tag');
     });
 
-    it('own: this node’s own packets', () => {
-      expectDrop(stack(a), signed(a, a.trust), 'own');
+    it('own: this node’s own packets, also with its certificate spelled otherwise (a byte appended: malformed, never a peer)', () => {
+      const s = stack(a);
+      expectDrop(s, signed(a, a.trust), 'own');
+      const mine = fields(signed(a, a.trust));
+      expectDrop(s, envelope({ ...mine, certificate: Buffer.concat([mine.certificate, Buffer.from([0])]) }), 'malformed', 'padded certificate');
+      assert.deepEqual(s.table.list(), [], 'this node never lists itself as a peer');
+    });
+
+    it('a member’s certificate spelled otherwise is refused as malformed', () => {
+      const good = fields(signed(b, a.trust));
+      expectDrop(stack(a), envelope({ ...good, certificate: Buffer.concat([good.certificate, Buffer.from([0])]) }), 'malformed', 'padded certificate');
     });
 
     it('drops are logged as warnings, at most one per reason per 10 s, never as errors', () => {

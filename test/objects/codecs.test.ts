@@ -86,6 +86,14 @@ describe('codecs', () => {
     );
   });
 
+  it('decoding refuses a file and a tree of one name that are not neighbours (a, a.b, a/), as git fsck --strict does', () => {
+    const raw = (mode: string, name: string): Buffer => Buffer.concat([Buffer.from(`${mode} ${name}\0`), Buffer.alloc(20, 7)]);
+    const split = Buffer.concat([raw('100644', 'a'), raw('100644', 'a.b'), raw('40000', 'a')]);
+    assert.throws(() => decodeTree(split), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT') && /duplicate entry "a"/.test((e as Error).message));
+    // The same names without the clash are fine.
+    assert.equal(decodeTree(Buffer.concat([raw('100644', 'a'), raw('100644', 'a.b'), raw('40000', 'a0')])).length, 3);
+  });
+
   it('decoding refuses truncated and malformed trees with HOSTILE_OBJECT', () => {
     const good = encodeTree([{ mode: TreeModes.FILE, name: 'a', oid: 'ab'.repeat(20) as Oid }]);
     for (const bad of [good.subarray(0, good.length - 1), Buffer.from('100644 a'), Buffer.from(`040000 a\0${'x'.repeat(20)}`), Buffer.concat([good, good])]) {

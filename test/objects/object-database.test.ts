@@ -418,6 +418,43 @@ describe('ObjectDatabase', function () {
         }
       });
 
+      it('stops a delta chain that loops back within a pack at once (an entry naming itself as its base, two naming each other)', async () => {
+        const self = makeRepo('odb-selfref', true);
+        writeRawPack(path.join(self.gitDir, 'objects', 'pack'), [{ oid: midOid, type: 'ref', base: midOid, delta: makeDelta(base, mid) }]);
+        writeRawPack(packDir, [
+          { oid: midOid, type: 'ref', base: topOid, delta: makeDelta(top, mid) },
+          { oid: topOid, type: 'ref', base: midOid, delta: makeDelta(mid, top) },
+        ]);
+        for (const [gitDir, oid] of [[self.gitDir, midOid], [bare.gitDir, topOid]] as const) {
+          const d = await ObjectDatabase.open(gitDir);
+          try {
+            const e = await expectError(d.read(oid as Oid), ErrorCodes.CORRUPT_PACK, oid);
+            assert.match(e.message, /loops back/, 'found as a loop, not after 4 096 reads');
+          } finally {
+            await d.close();
+          }
+        }
+      });
+
+      it('serves no object larger than the limit to a peer either (readToServe)', async () => {
+        // 2 MiB of zeros: a pack entry of ~2 KiB that declares 2 MiB, and one of 2 MiB of random bytes.
+        const zeros = Buffer.alloc(2 << 20);
+        const random = pseudoRandomBytes(2 << 20, 'over the limit');
+        writeRawPack(packDir, [
+          { oid: hashObject('blob', zeros), type: 'blob', content: zeros },
+          { oid: hashObject('blob', random), type: 'blob', content: random },
+        ]);
+        const d = await ObjectDatabase.open(bare.gitDir, { maxObjectBytes: 1 << 20 });
+        try {
+          for (const oid of [hashObject('blob', zeros), hashObject('blob', random)]) {
+            await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
+            await expectError(d.readToServe(oid), ErrorCodes.HOSTILE_OBJECT, oid);
+          }
+        } finally {
+          await d.close();
+        }
+      });
+
       it('refuses pack entries that inflate beyond or short of their declared size', async () => {
         const zeros = Buffer.alloc(1 << 20);
         const bombOid = hashObject('blob', zeros);
