@@ -21,9 +21,14 @@ debian-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# node-gyp builds fuse-native against the running Node's own headers where it has them (NodeSource's
+# and Debian's nodejs packages ship them under its prefix) instead of fetching them from nodejs.org.
+NODE_PREFIX := $(shell node -p "require('path').resolve(process.execPath, '..', '..')" 2>/dev/null)
+NODEDIR := $(if $(wildcard $(NODE_PREFIX)/include/node/node_version.h),$(NODE_PREFIX))
+
 # The patch script runs as postinstall: a change to it must reach the installed binding too.
 $(STAMP): package.json package-lock.json scripts/patch-fuse-native.mjs
-	npm ci --no-audit --no-fund
+	$(if $(NODEDIR),npm_config_nodedir=$(NODEDIR) )npm ci --no-audit --no-fund
 	@touch $@
 
 deps: debian-deps $(STAMP)

@@ -81,6 +81,12 @@ extract_image() {
     die "could not extract /boot/vmlinuz, /boot/initrd.img and /gitfs-image.json from $iso"
   fi
   rm -f "$log"
+  # xorriso extracts a symlink as a symlink: one would point into this host (its own kernel, any
+  # file a chmod or a read would then touch). Only regular files are taken.
+  local f
+  for f in vmlinuz initrd.img gitfs-image.json; do
+    if [ -L "$dir/$f" ] || [ ! -f "$dir/$f" ]; then die "the image's $f is not a regular file (a symlink or other kind): refusing it"; fi
+  done
   chmod 0644 "$dir/vmlinuz" "$dir/initrd.img" "$dir/gitfs-image.json"
   if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/initrd.img" ]; then die "the image has an empty kernel or initrd"; fi
   ver="$(json_string "$dir/gitfs-image.json" version)" || die "the image's /gitfs-image.json has no \"version\""

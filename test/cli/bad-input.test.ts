@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
+import { gitEnv } from '../support/git-env.js';
 import { makeFixtureTree } from '../support/fixture-tree.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -16,7 +17,8 @@ function treeBytes(entries: Array<[string, string, string]>): Buffer {
 }
 
 function commitTo(repo: string, branch: string, tree: string): void {
-  const commit = execFileSync('git', [`--git-dir=${repo}`, 'commit-tree', tree, '-m', 'evil'], { encoding: 'utf8' }).trim();
+  // gitEnv(): a fixed identity, so the real git needs none configured on the machine.
+  const commit = execFileSync('git', [`--git-dir=${repo}`, 'commit-tree', tree, '-m', 'evil'], { encoding: 'utf8', env: gitEnv() }).trim();
   git(repo, ['update-ref', `refs/heads/${branch}`, commit]);
 }
 

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suiteDirs } from '../support/tmp.js';
@@ -345,6 +345,32 @@ describe('kernel-images: test ISOs, the qemu hook booting them, the grub and kex
     assert.match(r.stderr, /one-shot boots need GRUB_DEFAULT=saved/);
     assert.equal(existsSync(join(root, 'boot/gitfs')), false);
     assert.deepEqual(log(), []);
+  });
+
+  it('every kernel hook refuses an image whose kernel is a symlink (into this host), touching nothing it points at', async function () {
+    const dir = tmp.make('gitfs-kernel-symlink-');
+    const host = join(dir, 'host-kernel');
+    writeFileSync(host, 'the host kernel\n', { mode: 0o600 });
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'boot'), { recursive: true });
+    symlinkSync(host, join(tree, 'boot/vmlinuz'));
+    writeFileSync(join(tree, 'boot/initrd.img'), 'initrd\n');
+    writeFileSync(join(tree, 'gitfs-image.json'), `{"version":"${isos.good.version}","cmdline":""}\n`);
+    const path = join(dir, 'linked.iso');
+    const made = await run('xorriso', ['-as', 'mkisofs', '-R', '-quiet', '-o', path, tree], process.env, 60_000);
+    assert.equal(made.code, 0, made.stderr);
+    const sha256 = createHash('sha256').update(readFileSync(path)).digest('hex');
+    const manifest = join(dir, 'manifest.json');
+    writeFileSync(manifest, JSON.stringify({ version: isos.good.version, sha256, kind: 'kernel', cmdline: '' }));
+    const linked: Iso = { path, version: isos.good.version, sha256, size: statSync(path).size, manifest };
+    for (const name of ['qemu', 'grub', 'kexec']) {
+      const { root } = fakeRoot();
+      const state = stateDir();
+      const r = await hook(name, 'apply', hookEnv(state, linked, { GITFS_ROOT: root }), 60_000);
+      assert.equal(r.code, 1, `${name}: ${show(r)}`);
+      assert.match(r.stderr, /vmlinuz is not a regular file/, name);
+    }
+    assert.equal(statSync(host).mode & 0o777, 0o600, 'the file the link pointed at is untouched');
   });
 
   it('kexec (GITFS_ROOT): loads the kernel with its command line, jumps only with GITFS_REBOOT=1, health, rollback to the previous kernel', async function () {

@@ -465,4 +465,26 @@ http {
     assert.equal(current(), 'releases/v2');
     assert.equal((await get('/')).body, page('v2'));
   });
+
+  it('republishing the served version with other content: a copy that fails midway leaves a release served, never nothing', async function () {
+    const first = await release('v3', { 'index.html': '<h1>v3</h1>\n' });
+    const served3 = await hook('apply', hookEnv(first));
+    assert.equal(served3.code, 0, show(served3));
+    assert.equal(current(), 'releases/v3');
+    const again = await release('v3', { 'index.html': '<h1>v3, republished</h1>\n' });
+    // A cp that fails for the second copy (cp -a of the staged release), as on a full disk.
+    const bin = join(base, 'failing-cp');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'cp'), '#!/bin/sh\n[ "$1" = -a ] && { echo "cp: no space left on device" >&2; exit 1; }\nexec /bin/cp "$@"\n', { mode: 0o755 });
+    const failed = await hook('apply', hookEnv(again, { PATH: `${bin}:${process.env['PATH'] ?? ''}` }));
+    assert.notEqual(failed.code, 0, show(failed));
+    const served = current();
+    assert.ok(served !== undefined && existsSync(join(site, served, 'index.html')), `current -> ${served}, which must exist`);
+    assert.equal((await get('/')).status, 200, 'something is still served');
+    // With a working cp the same apply goes through.
+    const ok = await hook('apply', hookEnv(again));
+    assert.equal(ok.code, 0, show(ok));
+    assert.equal(current(), 'releases/v3');
+    assert.equal((await get('/')).body, '<h1>v3, republished</h1>\n');
+  });
 });
