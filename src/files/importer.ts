@@ -47,7 +47,6 @@ export interface ImportOptions {
   readonly concurrency?: number;
 }
 
-
 export async function importDirectory(root: string, components: ImportComponents, options: ImportOptions = {}): Promise<{ oid: Oid; report: ImportReport }> {
   const job = new ImportJob(components, options);
   const rootStat = job.lstat(root, '.');

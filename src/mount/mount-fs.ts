@@ -620,7 +620,7 @@ export class MountFs {
         if (errnoCode(e) === 'ENOENT') return undefined;
         throw e;
       });
-      if (fd === undefined) return;
+      if (fd === undefined) break;
       this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path });
     }
     this.pages.moved(path);

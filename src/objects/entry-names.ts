@@ -16,20 +16,20 @@ import { badEntryName, encodeTree, TreeModes, type TreeEntry } from './tree.js';
 
 export const MARKER = '~gitfs~';
 export const KEEP_NAME = `${MARKER}keep`;
+const ESCAPE_SUFFIX = `${MARKER}e`;
+const CHUNKED_RE = /^([cx])(0|[1-9][0-9]{0,15})$/;
 const EMPTY_BLOB = hashObject('blob', new Uint8Array(0));
-
-/** Writes the tree of an empty directory (its one `~gitfs~keep` entry, an empty blob) to `sink`. */
-export async function writeEmptyDirTree(sink: ObjectSink): Promise<Oid> {
-  const content = encodeTree([await keepEntry(sink)]);
-  return sink.writeHashed(hashObject('tree', content), 'tree', content);
-}
 
 /** The entry an empty directory's tree holds, its empty blob written to `sink`. */
 export async function keepEntry(sink: ObjectSink): Promise<TreeEntry> {
   return { mode: TreeModes.FILE, name: KEEP_NAME, oid: await sink.writeHashed(EMPTY_BLOB, 'blob', new Uint8Array(0)) };
 }
-const ESCAPE_SUFFIX = `${MARKER}e`;
-const CHUNKED_RE = /^([cx])(0|[1-9][0-9]{0,15})$/;
+
+/** Writes the tree of an empty directory (its one `~gitfs~keep` entry) to `sink`. */
+export async function writeEmptyDirTree(sink: ObjectSink): Promise<Oid> {
+  const content = encodeTree([await keepEntry(sink)]);
+  return sink.writeHashed(hashObject('tree', content), 'tree', content);
+}
 
 export type FileKind = 'file' | 'symlink' | 'dir';
 

@@ -27,10 +27,10 @@ import { initialAgentState, step, type AgentAction, type AgentEvent, type AgentS
 import { decodeAgentState, encodeAgentState } from './agent-state-codec.js';
 import { HOOK_RECORD_FILE, stopLeftoverHook } from './hook-record.js';
 import { runHook, type HookAction } from './hook-runner.js';
+import { checkChannel, type ReleaseManifest } from './manifest.js';
 import type { ReleasePublicKey } from './release-key.js';
 import { setReleaseRef } from './release-refs.js';
 import type { ChannelConfig } from './rollout-config.js';
-import { checkChannel, type ReleaseManifest } from './manifest.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
 
@@ -379,10 +379,9 @@ export class ChannelAgent {
    * rolled back to), else read from the repository.
    */
   private async hookManifest(commit: Oid): Promise<Pick<ReleaseManifest, 'kind' | 'cmdline'> | undefined> {
-    const stored = await readFile(releaseFiles(this.releasesDir, commit).manifest, 'utf8').then(
-      (text) => JSON.parse(text) as Record<string, unknown>,
-      () => undefined,
-    ).catch(() => undefined);
+    const stored = await readFile(releaseFiles(this.releasesDir, commit).manifest, 'utf8')
+      .then((text) => JSON.parse(text) as Record<string, unknown> | null)
+      .catch(() => undefined);
     const kind = stored?.['kind'];
     const cmdline = stored?.['cmdline'];
     if (kind === 'kernel' || kind === 'site') return { kind, ...(typeof cmdline === 'string' ? { cmdline } : {}) };

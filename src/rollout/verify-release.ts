@@ -1,8 +1,9 @@
 /**
  * What a node checks before it applies a release, in this order: the commit is signed by a
  * trusted release key (its signature covers the tree id, so every byte below it), the manifest
- * parses and names the channel the commit was found on, and the payload, reassembled from the repository into the agent's directory, has the
- * size and SHA-256 the manifest says. Only then is there a path to hand to the apply hook.
+ * parses and names the channel the commit was found on, and the payload, reassembled from the
+ * repository into the agent's directory, has the size and SHA-256 the manifest says. Only then
+ * is there a path to hand to the apply hook.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';

@@ -85,10 +85,12 @@ export class Transfer {
 const MAX_TRANSFERS = 256;
 /**
  * Objects (blobs and trees) listed by the closures kept, all together, beyond those being
- * filled: ~26 bytes each, so ~100 MiB. The count of closures alone does not bound them (a peer
- * may ask for one branch at 256 history depths).
+ * filled. The count of closures alone does not bound their memory (a peer may ask for one branch
+ * at 256 history depths).
  */
 const MAX_LISTED_OBJECTS = 4_000_000;
+
+const transferKey = (commit: Oid, history: number): string => `${commit}:${history}`;
 /** Closures one connection may follow at once. */
 export const MAX_SUBSCRIPTIONS = 64;
 
@@ -122,7 +124,7 @@ export class Transfers {
    * meanwhile (its walk was queued): a count held for a transfer nobody tracks would never fall.
    */
   subscribe(t: Transfer, conn: SwarmConnection): void {
-    if (conn.isOpen && !t.subscribers.has(conn) && this.byKey.get(`${t.commit}:${t.history}`) === t) t.subscribers.add(conn);
+    if (conn.isOpen && !t.subscribers.has(conn) && this.byKey.get(transferKey(t.commit, t.history)) === t) t.subscribers.add(conn);
     else this.release(conn);
   }
 
@@ -133,7 +135,7 @@ export class Transfers {
   }
 
   get(commit: Oid, history: number): Transfer {
-    const key = `${commit}:${history}`;
+    const key = transferKey(commit, history);
     let t = this.byKey.get(key);
     if (t === undefined) {
       if (this.byKey.size >= MAX_TRANSFERS) this.evict();
@@ -167,7 +169,7 @@ export class Transfers {
 
   /** Drops what this node believes of a closure (after a failed fetch: what is here is counted again). */
   forget(commit: Oid, history: number): void {
-    const key = `${commit}:${history}`;
+    const key = transferKey(commit, history);
     const t = this.byKey.get(key);
     if (t !== undefined) this.drop(key, t);
   }

@@ -16,8 +16,7 @@ const CLIENT_MS = 30_000;
 /**
  * Reads one request line from `socket`, answers it with `handle`'s result, and ends the socket.
  * A client that sends no full line, or stays connected after its answer, is cut off after
- * `clientMs` (30 s):
- * an idle one must not hold up the server's close (a daemon's shutdown).
+ * `clientMs` (30 s): an idle one must not hold up the server's close (a daemon's shutdown).
  */
 export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<unknown>, clientMs = CLIENT_MS): void {
   let buffered = '';

@@ -172,7 +172,7 @@ export class Workspace {
     await pointHeadIfDangling(this.repo, branch);
   }
 
-  /** Deletes a branch whose tree is empty and whose layer is clean (rmdir at the mount's root). */
+  /** Deletes a branch whose tree is empty and whose layer changes nothing (rmdir at the mount's root). */
   async deleteEmptyBranch(branch: BranchName): Promise<boolean> {
     return this.exclusive(branch, async () => {
       const head = await this.head(branch);
