@@ -6,7 +6,10 @@
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LockFile } from '../branches/lock-file.js';
+import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { systemClock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
 import { certificatePem, issueCertificate, verifyNodeCertificate } from './certificate.js';
 import { ClusterTrust, type NodeIdentity } from './identity.js';
@@ -98,17 +101,55 @@ export async function saveMembership(gitDir: string, m: { key: KeyObject; certPe
   await mkdir(clusterDir(gitDir), { recursive: true, mode: 0o700 });
   await writeFileAtomic(file(gitDir, 'node.key'), m.key.export({ type: 'pkcs8', format: 'pem' }), 0o600);
   await writeFileAtomic(file(gitDir, 'ca.pem'), m.caPem);
-  if (m.revocations !== undefined) await saveRevocations(gitDir, m.revocations);
+  if (m.revocations !== undefined) await saveRevocations(gitDir, m.revocations, new X509Certificate(m.caPem).publicKey);
   await writeFileAtomic(file(gitDir, 'node.pem'), m.certPem);
 }
 
-export async function saveRevocations(gitDir: string, list: RevocationList, caPublicKey?: KeyObject): Promise<void> {
-  // Versions only grow on disk too: a list no newer than the stored one is not written.
-  if (caPublicKey !== undefined) {
+/**
+ * Stores `list` unless revocations.bin already holds one at least as new (versions only grow on
+ * disk too). Under the file's lock, so a daemon storing a peer's list and `gitfs cluster revoke`
+ * take turns.
+ */
+export async function saveRevocations(gitDir: string, list: RevocationList, caPublicKey: KeyObject): Promise<void> {
+  await updateRevocations(gitDir, async () => {
+    // An unreadable stored list is no reason to keep a verified newer one out.
     const stored = await storedRevocations(gitDir, caPublicKey).catch(() => undefined);
-    if (stored !== undefined && stored.version >= list.version) return;
+    return stored !== undefined && stored.version >= list.version ? undefined : list;
+  });
+}
+
+/** How long a writer waits for another to finish with revocations.bin; each holds it for milliseconds. */
+const REVOCATIONS_LOCK_WAIT_MS = 10_000;
+const REVOCATIONS_LOCK_RETRY_MS = 25;
+
+/**
+ * Writes the list `next` returns, under revocations.bin.lock (the lock-file protocol of refs):
+ * `next` reads the stored list under the lock, so no writer's list is lost to another's. It
+ * returns undefined to leave the file as it is. Waits up to 10 s for the lock, then
+ * GITFS_REF_CONFLICT.
+ */
+async function updateRevocations(gitDir: string, next: () => Promise<RevocationList | undefined>): Promise<RevocationList | undefined> {
+  const path = file(gitDir, 'revocations.bin');
+  const deadline = systemClock.now() + REVOCATIONS_LOCK_WAIT_MS;
+  let lock: LockFile;
+  for (;;) {
+    try {
+      lock = await LockFile.acquire(path, { clock: systemClock });
+      break;
+    } catch (e) {
+      if (!isGitfsError(e) || e.code !== ErrorCodes.REF_CONFLICT || systemClock.now() >= deadline) throw e;
+      await sleep(REVOCATIONS_LOCK_RETRY_MS);
+    }
   }
-  await writeFileAtomic(file(gitDir, 'revocations.bin'), list.encoded);
+  try {
+    const list = await next();
+    if (list === undefined) return undefined;
+    await lock.write(list.encoded);
+    await lock.commit();
+    return list;
+  } finally {
+    await lock.release();
+  }
 }
 
 /** This node's identity and trust; GITFS_NOT_IN_CLUSTER before init/join. */
@@ -147,13 +188,12 @@ export async function loadAuthority(gitDir: string): Promise<{ key: KeyObject; c
 /** `gitfs cluster revoke`: a new list, one version up, with `nodeId` added. */
 export async function revokeNode(gitDir: string, nodeId: NodeId, nowMs: number): Promise<RevocationList> {
   const ca = await loadAuthority(gitDir);
-  const stored = await readOptional(file(gitDir, 'revocations.bin'));
-  const current = stored === undefined ? undefined : openRevocations(stored, ca.cert.publicKey);
-  const ids = new Set(current?.nodeIds ?? []);
-  ids.add(nodeId);
-  const list = signRevocations(ca.key, (current?.version ?? 0) + 1, nowMs, [...ids]);
-  await saveRevocations(gitDir, list);
-  return list;
+  const written = await updateRevocations(gitDir, async () => {
+    const current = await storedRevocations(gitDir, ca.cert.publicKey);
+    return signRevocations(ca.key, (current?.version ?? 0) + 1, nowMs, [...new Set([...(current?.nodeIds ?? []), nodeId])]);
+  });
+  // `next` above always returns a list, so one was written.
+  return written as RevocationList;
 }
 
 /** The stored revocation list, verified against the CA key; undefined when there is none. */

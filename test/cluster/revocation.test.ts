@@ -192,6 +192,20 @@ describe('cluster/revocation: signed revocation lists', function () {
     assert.deepEqual(await show(), [2, [ID1, ID2]]);
   });
 
+  it('concurrent gitfs cluster revoke commands lose no revocation (they take turns on the list)', async () => {
+    const env = cleanEnv();
+    const repo = join(tmp.make(), 'repo');
+    assert.equal((await gitfs(['init', '--repo', repo], { env })).code, 0);
+    assert.equal((await gitfs(['cluster', 'init', '--repo', repo], { env })).code, 0);
+    const ids = Array.from({ length: 8 }, (_, i) => `${i + 1}`.repeat(16));
+    const runs = await Promise.all(ids.map((id) => gitfs(['cluster', 'revoke', id, '--repo', repo], { env })));
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    const shown = await gitfs(['cluster', 'show', '--json', '--repo', repo], { env });
+    assert.equal(shown.code, 0, shown.stderr);
+    const j = JSON.parse(shown.stdout) as { revocationVersion: number; revoked: string[] };
+    assert.deepEqual([j.revocationVersion, j.revoked], [ids.length, ids]);
+  });
+
   describe('the node service hands the list to members only', function () {
     let service: Member;
     let member: Member;
