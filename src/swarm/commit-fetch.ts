@@ -18,7 +18,7 @@ import type { LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WantKind, WireObject } from './messages.js';
 import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from './object-read.js';
 import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
-import { bitSet, type Transfer } from './transfers.js';
+import { bitCount, bitSet, type Transfer } from './transfers.js';
 import type { TreeCache } from './tree-cache.js';
 
 const PIPELINE = 2;
@@ -99,9 +99,23 @@ async function twoAtATime(oids: readonly Oid[], ask: (batch: readonly Oid[]) => 
   await Promise.all([asker(), asker()]);
 }
 
+interface FetchPeer {
+  readonly conn: SwarmConnection;
+  pieces: Set<number>;
+  claim: { readonly bits: Uint8Array; readonly pieces: number; readonly count: number } | undefined;
+  knows: boolean;
+  complete: boolean;
+  gainedAt: number;
+  holdsSince: number | undefined;
+}
+
 export class CommitFetch implements RequestOwner {
-  /** Per peer: its connection, the pieces it holds, whether it knows the closure or holds all of it, when it last gained a piece and since when it holds any. */
-  private readonly peers = new Map<NodeId, { conn: SwarmConnection; pieces: Set<number>; knows: boolean; complete: boolean; gainedAt: number; holdsSince: number | undefined }>();
+  /**
+   * Per peer: its connection, the pieces it holds, whether it knows the closure or holds all of
+   * it, when it last gained a piece and since when it holds any. Before the closure is known
+   * here, its last `have` is kept as it came (`claim`, read by `settleClaims`).
+   */
+  private readonly peers = new Map<NodeId, FetchPeer>();
   private readonly pending = new Map<number, Pending>();
   private readonly busyUntil = new Map<NodeId, number>();
   private readonly announcers = new Set<NodeId>();
@@ -153,7 +167,7 @@ export class CommitFetch implements RequestOwner {
   /** A connection to a peer that may hold some of the closure. */
   addPeer(conn: SwarmConnection): void {
     if (this.peers.has(conn.nodeId) && this.peers.get(conn.nodeId)?.conn.isOpen === true) return;
-    this.peers.set(conn.nodeId, { conn, pieces: new Set(), knows: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
+    this.peers.set(conn.nodeId, { conn, pieces: new Set(), claim: undefined, knows: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
     conn.send({ kind: 'interested', commit: this.commit, history: this.c.transfer.history });
     // A walk waiting for a peer to ask asks at once, not at its next look.
     this.poke();
@@ -172,14 +186,26 @@ export class CommitFetch implements RequestOwner {
       case 'have': {
         if (peer === undefined) return;
         const knows = m.pieces > 0 || m.complete;
-        // Every node cuts a closure into as many pieces: bits past its end, once known here, are none.
-        const pieces = bitSet(m.bitfield, Math.min(m.pieces, this.c.transfer.closure?.pieces ?? m.pieces));
+        const before = peer.pieces.size + (peer.claim?.count ?? 0);
+        const total = this.c.transfer.closure?.pieces;
+        if (total === undefined) {
+          // Nothing is asked by piece before the closure is known here, so the claim is kept as
+          // it came (a copy: at most the message's bitfield) and read once the closure says how
+          // many pieces there are. Read now, a hostile Have of 2^20 bits cost a set of 2^20 entries.
+          const count = bitCount(m.bitfield, m.pieces);
+          peer.claim = count === 0 ? undefined : { bits: Uint8Array.from(m.bitfield), pieces: m.pieces, count };
+          peer.pieces = new Set();
+        } else {
+          // Every node cuts a closure into as many pieces: bits past its end are none.
+          peer.pieces = bitSet(m.bitfield, Math.min(m.pieces, total));
+          peer.claim = undefined;
+        }
+        const after = peer.pieces.size + (peer.claim?.count ?? 0);
         // Learning the closure counts as progress: a relay can ask for nothing before.
-        if (pieces.size > peer.pieces.size || (knows && !peer.knows)) peer.gainedAt = this.c.now();
-        if (pieces.size > 0) peer.holdsSince ??= this.c.now();
+        if (after > before || (knows && !peer.knows)) peer.gainedAt = this.c.now();
+        if (after > 0) peer.holdsSince ??= this.c.now();
         peer.knows = knows;
         peer.complete = m.complete;
-        peer.pieces = pieces;
         break;
       }
       case 'have_piece':
@@ -231,6 +257,7 @@ export class CommitFetch implements RequestOwner {
       this.c.log.log('debug', 'closure-known', { commit: this.commit, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
     }
     const closure = t.closure as Closure;
+    this.settleClaims(closure);
     this.progress.walkMs = this.c.now() - started;
     let lastProgress = this.c.now();
     let held = t.held;
@@ -250,6 +277,19 @@ export class CommitFetch implements RequestOwner {
     }
     await this.c.local.flush();
     return closure;
+  }
+
+  /**
+   * The closure is known: each peer's pieces are what its last `have` claimed and every
+   * `have_piece` since, up to the closure's end (piece numbers past it, heard of before, are none).
+   */
+  private settleClaims(closure: Closure): void {
+    for (const peer of this.peers.values()) {
+      const pieces = peer.claim === undefined ? new Set<number>() : bitSet(peer.claim.bits, Math.min(peer.claim.pieces, closure.pieces));
+      for (const p of peer.pieces) if (p < closure.pieces) pieces.add(p);
+      peer.pieces = pieces;
+      peer.claim = undefined;
+    }
   }
 
   private check(): void {
@@ -294,12 +334,6 @@ export class CommitFetch implements RequestOwner {
       if (this.inflight() > 0 && choice.from !== this.source) return;
       const peer = this.peers.get(choice.from);
       if (peer === undefined) return;
-      if (choice.piece >= closure.pieces) {
-        // Heard of before the walk ended: past the closure's end, it is no piece. All such go in
-        // one pass (a Have may claim 2^20 of them; one per turn, each turn scanning the set, took minutes).
-        for (const p of peer.pieces) if (p >= closure.pieces) peer.pieces.delete(p);
-        continue;
-      }
       this.source = choice.from;
       const wanted: Oid[] = [];
       for (const oid of pieceOids(closure, choice.piece)) if (!this.c.local.hasNow(oid)) wanted.push(oid);

@@ -27,6 +27,15 @@ export function bitSet(bits: Uint8Array, pieces: number): Set<number> {
   return out;
 }
 
+/** How many of the first `pieces` bits of a bitfield are set. */
+export function bitCount(bits: Uint8Array, pieces: number): number {
+  const end = Math.min(pieces, bits.length * 8);
+  let n = 0;
+  for (let i = 0; i < end >> 3; i++) for (let b = bits[i] ?? 0; b !== 0; b &= b - 1) n++;
+  for (let i = end & ~7; i < end; i++) if (hasBit(bits, i)) n++;
+  return n;
+}
+
 export class Transfer {
   closure: Closure | undefined;
   /** A fetch of this node is filling it: never evicted meanwhile. */
