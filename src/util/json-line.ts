@@ -67,15 +67,24 @@ export function askOneLine(socket: Duplex, req: unknown, peer: string, failCode:
     });
     socket.on('error', reject);
     socket.on('end', () => {
-      let a: Answer;
+      let a: unknown;
       try {
-        a = JSON.parse(text) as Answer;
+        a = JSON.parse(text);
       } catch {
         return reject(new GitfsError(failCode, `${peer} sent an unreadable answer`));
       }
-      if (a.ok) resolve(a.result);
-      else reject(new GitfsError(a.error.code as ErrorCode, a.error.message, a.error.data ?? {}));
+      // The other side may be anyone: an answer is read only in the shape of an Answer.
+      if (isRecord(a) && a.ok === true && 'result' in a) return resolve(a.result);
+      const error = isRecord(a) && a.ok === false ? a.error : undefined;
+      if (isRecord(error) && typeof error.code === 'string' && typeof error.message === 'string') {
+        return reject(new GitfsError(error.code as ErrorCode, error.message, isRecord(error.data) ? error.data : {}));
+      }
+      reject(new GitfsError(failCode, `${peer} sent an answer in no known shape`));
     });
     socket.write(`${JSON.stringify(req)}\n`);
   });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { connect, type Server } from 'node:tls';
+import { connect, createServer, type Server } from 'node:tls';
 import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, saveRevocations, storedRevocations } from '../../src/cluster/cluster-store.js';
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
@@ -260,7 +260,21 @@ describe('cluster/revocation: signed revocation lists', function () {
     });
 
     it('a client of another cluster using fetchRevocations does not accept this cluster’s server', async () => {
-      await assert.rejects(fetchRevocations(other.ca.identity, other.ca.trust, { address: '127.0.0.1', port }));
+      // A server with this cluster's certificate that asks for none and answers anyone: only the
+      // client's own check of the server can refuse it (the node service refuses such a client itself).
+      const list = signRevocations(cluster.authority.key, 4, Date.now(), [ID1]);
+      const open = createServer({ key: service.identity.privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: service.identity.certificatePem, minVersion: 'TLSv1.3' }, (socket) => {
+        socket.once('data', () => socket.end(`${JSON.stringify({ ok: true, result: { revocations: list.encoded.toString('base64') } })}\n`));
+        socket.on('error', () => undefined);
+      });
+      servers.push(open);
+      await new Promise<void>((resolve) => open.listen(0, '127.0.0.1', resolve));
+      const to = { address: '127.0.0.1', port: (open.address() as AddressInfo).port };
+      assert.equal((await fetchRevocations(member.identity, member.trust, to))?.version, 4, 'a member takes the answer');
+      await assert.rejects(fetchRevocations(other.ca.identity, other.ca.trust, to), (e: NodeJS.ErrnoException) => {
+        assert.match(String(e.code), /CERT|VERIFY/, `refused for another reason: ${String(e.code)} ${e.message}`);
+        return true;
+      });
     });
   });
 });

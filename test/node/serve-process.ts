@@ -54,7 +54,13 @@ export class ServeProcess extends Daemon {
   static async start(label: string, repo: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServeProcess> {
     const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', repo], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     const p = new ServeProcess(label, child);
-    await p.waitFor(() => p.events.some((e) => e.event === 'serving'), timeoutMs, 'the serving line');
+    try {
+      await p.waitFor(() => p.events.some((e) => e.event === 'serving'), timeoutMs, 'the serving line');
+    } catch (e) {
+      // The caller never gets it to stop: a daemon left running keeps mocha from ever exiting.
+      await p.stop();
+      throw e;
+    }
     return p;
   }
 

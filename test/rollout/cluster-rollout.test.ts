@@ -50,12 +50,15 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
   const servers: ChildProcess[] = [];
   let members: GitfsNode[] = [];
   const dirs = suiteDirs(async () => {
-    await stopAllMounts();
-    for (const n of members) await n.stop('SIGKILL').catch(() => undefined);
-    for (const s of servers) s.kill('SIGKILL');
-    // The qemu hook's VMs (their command lines name pid files under the suite's directory): any a failed test left.
-    if (base !== '') await run('pkill', ['-9', '-f', base]);
-    await net?.cleanup();
+    try {
+      await stopAllMounts();
+    } finally {
+      for (const n of members) await n.stop('SIGKILL').catch(() => undefined);
+      for (const s of servers) s.kill('SIGKILL');
+      // The qemu hook's VMs (their command lines name pid files under the suite's directory): any a failed test left.
+      if (base !== '') await run('pkill', ['-9', '-f', base]).catch(() => undefined);
+      await net?.cleanup();
+    }
   });
   let base = '';
   let key = '';

@@ -94,11 +94,18 @@ const killed = new Set<string>();
 /** Stops every mount this module started and clears any mount they left. */
 export async function stopAllMounts(): Promise<void> {
   const paths = [...live].map((m) => m.path).concat([...killed]);
-  await Promise.all([...live].map((m) => m.stop()));
+  const stopped = await Promise.allSettled([...live].map((m) => m.stop()));
+  const failures: unknown[] = stopped.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
   for (const path of paths) {
-    if (mounted(path)) execFileSync('fusermount', ['-uz', path], { stdio: 'ignore' });
+    try {
+      if (mounted(path)) execFileSync('fusermount', ['-uz', path], { stdio: 'ignore' });
+    } catch (e) {
+      failures.push(e);
+    }
   }
   killed.clear();
+  // Every mount was tried before the first failure is told.
+  if (failures.length > 0) throw failures[0];
 }
 
 /** Temporary directories for a suite that mounts (call inside its `describe`): unmounted before removal. */

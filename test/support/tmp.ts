@@ -42,8 +42,11 @@ export interface SuiteDirs {
 export function suiteDirs(first?: () => Promise<void>): SuiteDirs {
   const tmp = tempDirs();
   after(async () => {
-    await first?.();
-    tmp.cleanup();
+    try {
+      await first?.();
+    } finally {
+      tmp.cleanup();
+    }
   });
   return {
     make: (prefix?: string) => tmp.make(prefix),

@@ -29,7 +29,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
@@ -190,8 +190,11 @@ describe('swarm/cluster: policy replication between real daemons in network name
   this.timeout(120_000);
   const clusters: NetnsCluster[] = [];
   const dirs = suiteDirs(async () => {
-    await stopAllMounts();
-    for (const c of clusters) await c.cleanup();
+    try {
+      await stopAllMounts();
+    } finally {
+      for (const c of clusters) await c.cleanup();
+    }
   });
   let net: NetnsCluster;
   let base = '';
@@ -694,6 +697,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.deepEqual(first.find('fetched', { branch: 'big/m' }), [], `${victim.name} completed before it was killed; the test needs a bigger commit\n${first.tail()}`);
     const packDir = join(victim.repo, 'objects', 'pack');
     const leftovers = readdirSync(packDir);
+    const keptPacks = leftovers.filter((f) => f.endsWith('.pack')).slice(packsBefore);
+    // Packs are finished every 4 MiB and the content is random (stored as is): what they hold need not come again.
+    const keptBytes = keptPacks.reduce((sum, f) => sum + statSync(join(packDir, f)).size, 0);
+    assert.ok(keptBytes >= 4 * MiB, `${victim.name} finished no pack before it was killed (${keptBytes} bytes); the test needs a later kill`);
     console.log(
       `      ${victim.name} SIGKILLed ${killedAt - start.t} ms after its fetch-start, ${killedAt - known.t} ms after closure-known (${String(known.blobs)} blobs in ${String(known.pieces)} pieces); ` +
         `its pack directory now holds ${leftovers.filter((f) => f.endsWith('.pack')).length} packs (it had ${packsBefore}) and ${leftovers.filter((f) => !/^pack-[0-9a-f]+\.(pack|idx|rev)$/.test(f)).join(' ') || 'nothing else'}`,
@@ -713,6 +720,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
         `vs ${(full / MiB).toFixed(1)} MiB for a whole fetch (${(e.bytes as number) < full ? 'resumed from what it had stored' : 'nothing reused'})`,
     );
     assert.ok(second.running);
+    assert.ok((e.bytes as number) <= full - keptBytes / 2, `fetched ${e.bytes} bytes again of ${full}, though ${keptBytes} bytes of packs were kept`);
     await verifyCopy(victim, 'big/m', c.oid, tree, true);
     const warnings = await gitFsck(victim);
     if (warnings !== '') console.log(`      git fsck --strict on ${victim.name} passes, with: ${warnings.split('\n').join(' | ')}`);

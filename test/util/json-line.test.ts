@@ -1,14 +1,14 @@
 /**
  * The one-line request/answer service over a real Unix socket: answers, and clients that would
  * otherwise hold a server open forever (silent, or connected after their answer) cut off, so a
- * daemon's close() finishes.
+ * daemon's close() finishes; answers in no known shape refused with the caller's code.
  */
 import assert from 'node:assert/strict';
-import { createConnection, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { askUnixSocket, serveUnixSocket } from '../../src/util/unix-socket.js';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 const CLIENT_MS = 300;
@@ -72,5 +72,22 @@ describe('util/json-line over a Unix socket', function () {
     assert.match(answer, /"echo":\{"op":"y"\}/);
     const ms = await closeTime(server as Server);
     assert.ok(ms >= CLIENT_MS - 150 && ms < 5000, `close() took ${ms} ms`);
+  });
+
+  it('an answer in no known shape is GITFS_NOT_SERVING here (the given code), not a crash', async () => {
+    for (const line of ['{"revocations":"x"}', '[1]', 'null', '{"ok":false}', '{"ok":false,"error":null}', '{"ok":false,"error":{"code":1}}', '{"ok":"yes","result":1}']) {
+      const path = join(tempDir('json-line'), 'raw.sock');
+      const raw = createServer((c) => c.once('data', () => c.end(`${line}\n`)));
+      await new Promise<void>((resolve) => raw.listen(path, resolve));
+      try {
+        await assert.rejects(askUnixSocket(path, { op: 'x' }, { timeoutMs: 5000, peer: 'test', failCode: ErrorCodes.NOT_SERVING }), (e: unknown) => {
+          assert.ok(isGitfsError(e), `${line}: ${String(e)}`);
+          assert.equal(e.code, ErrorCodes.NOT_SERVING, `${line}: ${e.message}`);
+          return true;
+        });
+      } finally {
+        await closeTime(raw);
+      }
+    }
   });
 });
