@@ -10,15 +10,19 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
   const tmp = tempDirs();
   let mnt: string | undefined;
   after(() => {
-    if (mnt !== undefined) execFileSync('umount', [mnt]);
-    tmp.cleanup();
+    try {
+      if (mnt !== undefined) execFileSync('umount', [mnt]);
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it('fails with GITFS_IO, leaves the branch and the repository as they were', async () => {
     const dir = tmp.make();
-    mnt = join(dir, 'mnt');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt]);
+    const at = join(dir, 'mnt');
+    mkdirSync(at);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', at]);
+    mnt = at;
     const repo = join(mnt, 'repo');
     const src = tmp.make();
     writeFileSync(join(src, 'small'), 'fits\n');

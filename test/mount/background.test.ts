@@ -42,7 +42,8 @@ describe('gitfs mount --background, run as the installed command', function () {
     let pid: number | undefined;
     try {
       // Executed as a program: its first line chooses the interpreter and flags.
-      const { stdout } = await run(GITFS_BIN, ['mount', '--repo', repo, '--background', mnt]);
+      // Bounded: a background child that kept our stdout open would hold it for ever (the finally's unmount ends that child).
+      const { stdout } = await run(GITFS_BIN, ['mount', '--repo', repo, '--background', mnt], { timeout: 60_000, killSignal: 'SIGKILL' });
       pid = Number(/\(pid (\d+)/.exec(stdout)?.[1]);
       assert.ok(pid > 0, stdout);
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
@@ -50,7 +51,7 @@ describe('gitfs mount --background, run as the installed command', function () {
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
       for (const setting of settings) assert.ok(environ.includes(setting), `mount process runs with ${setting}`);
       assert.deepEqual(readdirSync(join(mnt, 'main')), ['a.txt']);
-      await run(GITFS_BIN, ['umount', mnt]);
+      await run(GITFS_BIN, ['umount', mnt], { timeout: 60_000, killSignal: 'SIGKILL' });
       assert.ok(!isMounted(mnt));
       for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
       assert.ok(!alive(pid), 'the mount process exits after gitfs umount');

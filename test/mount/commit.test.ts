@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
-import { mountSuiteDirs, TestMount } from '../support/mount.js';
+import { clearMountAt, mountSuiteDirs, TestMount } from '../support/mount.js';
 
 describe('mount: status, commit and reset of the working layer', function () {
   const tmp = mountSuiteDirs();
@@ -217,10 +217,13 @@ describe('mount: status, commit and reset of the working layer', function () {
     const { repo, mnt } = await fixture();
     const m = await TestMount.start(repo, mnt);
     const other = `${mnt}-2`;
-    const r = await gitfs(['mount', '--repo', repo, other]);
+    // Refused, these return at once; were they not, they would mount and stay: bounded, and cleared after the suite.
+    clearMountAt(other);
+    clearMountAt(join(repo, 'mnt'));
+    const r = await gitfs(['mount', '--repo', repo, other], { timeoutMs: 30_000 });
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stderr, /GITFS_MOUNT_FAILED/);
-    const inside = await gitfs(['mount', '--repo', repo, join(repo, 'mnt')]);
+    const inside = await gitfs(['mount', '--repo', repo, join(repo, 'mnt')], { timeoutMs: 30_000 });
     assert.equal(inside.code, 2, inside.stderr);
     assert.match(inside.stderr, /must not contain each other/);
     await m.kill();

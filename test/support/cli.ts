@@ -13,12 +13,13 @@ export interface RunResult {
 
 const TEST_ENV = gitfsProcessEnv({ ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' });
 
-export function gitfs(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
+/** Runs `gitfs ARGS`; killed (SIGKILL) after `timeoutMs`, 5 minutes unless given, so no test waits on it for ever. */
+export function gitfs(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
       [...NODE_FLAGS, GITFS_BIN, ...args],
-      { cwd: options.cwd, env: { ...TEST_ENV, ...options.env }, maxBuffer: 256 << 20, encoding: 'utf8' },
+      { cwd: options.cwd, env: { ...TEST_ENV, ...options.env }, maxBuffer: 256 << 20, encoding: 'utf8', timeout: options.timeoutMs ?? 300_000, killSignal: 'SIGKILL' },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
         resolve({ code, stdout, stderr });

@@ -91,6 +91,11 @@ export class TestMount {
 const live = new Set<TestMount>();
 const killed = new Set<string>();
 
+/** Has stopAllMounts clear a mount at `path` too: one a test expects never to be made. */
+export function clearMountAt(path: string): void {
+  killed.add(path);
+}
+
 /** Stops every mount this module started and clears any mount they left. */
 export async function stopAllMounts(): Promise<void> {
   const paths = [...live].map((m) => m.path).concat([...killed]);
