@@ -26,8 +26,10 @@ declare module 'bittorrent-protocol' {
      * by the socket the wire is piped to, which stops taking them when its own buffer is full.
      */
     readonly _readableState: { readonly buffered: number };
+    /** Internal (v5): reads one whole message of the peer (after its length); its parsers may throw on hostile input. */
+    _onMessage(buffer: Uint8Array): void;
     setKeepAlive(enable: boolean): void;
-    destroy(): this;
+    destroy(error?: Error): this;
     on(event: 'handshake', listener: (infoHash: string, peerId: string, extensions: Record<string, boolean>) => void): this;
     on(event: 'extended', listener: (ext: string, payload: unknown) => void): this;
     on(event: 'close' | 'finish' | 'end', listener: () => void): this;

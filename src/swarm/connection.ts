@@ -18,6 +18,13 @@ const IDLE_MS = 120_000;
 const DRAIN_MS = 60_000;
 /** The longest a sender waiting for its queue to drain goes without looking (4 MiB last 160 ms at 200 Mbit/s). */
 const DRAIN_LOOK_MS = 50;
+/**
+ * The most a peer may leave unread: what this node sends waits for the peer to read it, and an
+ * answer goes to every request (a `reject`, if nothing else), so a peer that asks without reading
+ * would grow the queue for ever. Senders of bulk wait for `drained` long before these.
+ */
+const MAX_QUEUED_BYTES = 128 << 20;
+const MAX_QUEUED_FRAMES = 65_536;
 /** BEP 10's message id: the payload is the extension's id, then its message. */
 const EXTENDED_MESSAGE = 20;
 /** A frame's bytes before the message: 4 of length, the message id, the extension's id. */
@@ -26,6 +33,28 @@ const FRAME_HEAD = 6;
 export interface ConnectionHandlers {
   onMessage(conn: SwarmConnection, m: SwarmMessage): void;
   onClose(conn: SwarmConnection, reason: string): void;
+}
+
+/**
+ * bittorrent-protocol's wire, its reading of a peer's messages guarded. The library's parsers
+ * run inside its stream's write callback, where nothing of ours can catch, and some throw on
+ * hostile input (an extended handshake `{m: {gitfs_swarm: {toString: "x"}}}`: it calls
+ * `info.m[name].toString()`), which killed the process. Here a throw is the wire's error: the
+ * connection closes, the node stays.
+ */
+class GuardedWire extends Wire {
+  constructor(private readonly fault: (reason: string) => void) {
+    super();
+  }
+
+  override _onMessage(buffer: Uint8Array): void {
+    if (this.destroyed) return;
+    try {
+      super._onMessage(buffer);
+    } catch (e) {
+      this.fault(`unreadable wire message: ${(e as Error).message}`);
+    }
+  }
 }
 
 export class SwarmConnection {
@@ -42,7 +71,7 @@ export class SwarmConnection {
     private readonly o: { readonly infoHash: Buffer; readonly selfId: NodeId; readonly initiator: boolean; /** Blocks for large frames, both ways. */ readonly pool: BlockPool },
     private readonly handlers: ConnectionHandlers,
   ) {
-    this.wire = new Wire();
+    this.wire = new GuardedWire((reason) => this.close(reason));
     const conn = this;
     class Extension {
       declare name: string;
@@ -151,6 +180,9 @@ export class SwarmConnection {
         this.outbox.push(frame);
         this.outboxBytes += frame.length;
         this.writeNext();
+      }
+      if (this.outbox.length > MAX_QUEUED_FRAMES || this.queued > MAX_QUEUED_BYTES) {
+        this.close(`peer leaves unread ${this.outbox.length} messages, ${this.queued} bytes`);
       }
     } catch (e) {
       this.close(`sending ${m.kind} failed: ${(e as Error).message}`);

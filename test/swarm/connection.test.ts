@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { connect, createServer, type TLSSocket } from 'node:tls';
+import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { initCluster, loadMembership } from '../../src/cluster/cluster-store.js';
@@ -8,7 +8,9 @@ import { hashObject } from '../../src/objects/oid.js';
 import { Repository } from '../../src/repo/repository.js';
 import { BlockPool } from '../../src/swarm/block-pool.js';
 import { SwarmConnection } from '../../src/swarm/connection.js';
-import type { WireObject } from '../../src/swarm/messages.js';
+import type { SwarmMessage, WireObject } from '../../src/swarm/messages.js';
+import type { ClusterTrust, NodeIdentity } from '../../src/cluster/identity.js';
+import type { NodeId } from '../../src/cluster/node-id.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -16,28 +18,43 @@ describe('swarm connection', function () {
   this.timeout(60_000);
   const tmp = tempDirs();
   after(() => tmp.cleanup());
+  let identity: NodeIdentity;
+  let trust: ClusterTrust;
+  let id: NodeId;
+  const infoHash = Buffer.alloc(20, 7);
 
-  it('counts what waits in the wire as queued: a sender waits while the peer does not read, and goes on when it does', async () => {
+  before(async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'));
     await initCluster(repo.gitDir, Date.now());
-    const { identity, trust } = await loadMembership(repo.gitDir, Date.now());
+    ({ identity, trust } = await loadMembership(repo.gitDir, Date.now()));
     await repo.close();
-    const id = identity.nodeId;
-    const infoHash = Buffer.alloc(20, 7);
-    let received = 0;
-    let peerSocket: TLSSocket | undefined;
+    id = identity.nodeId;
+  });
+
+  /**
+   * A member's TLS server whose connections are SwarmConnections (their messages to
+   * `onMessage`, their end to `closed`), and a member's TLS socket connected to it.
+   */
+  async function tlsPair(onMessage: (c: SwarmConnection, m: SwarmMessage) => void = () => undefined): Promise<{ server: Server; socket: TLSSocket; peerSocket: Promise<TLSSocket>; closed: Promise<string> }> {
+    let accepted: (s: TLSSocket) => void = () => undefined;
+    let ended: (reason: string) => void = () => undefined;
+    const peerSocket = new Promise<TLSSocket>((resolve) => (accepted = resolve));
+    const closed = new Promise<string>((resolve) => (ended = resolve));
     const server = createServer(serverOptions(identity, trust), (socket) => {
-      peerSocket = socket;
-      new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: false, pool: new BlockPool(8) }, {
-        onMessage: (_c, m) => void (m.kind === 'objects' && (received += m.objects.length)),
-        onClose: () => undefined,
-      });
+      accepted(socket);
+      new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: false, pool: new BlockPool(8) }, { onMessage, onClose: (_c, reason) => ended(reason) });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
       const s = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ...clientOptions(identity, trust) }, () => resolve(s));
       s.once('error', reject);
     });
+    return { server, socket, peerSocket, closed };
+  }
+
+  it('counts what waits in the wire as queued: a sender waits while the peer does not read, and goes on when it does', async () => {
+    let received = 0;
+    const { server, socket, peerSocket } = await tlsPair((_c, m) => void (m.kind === 'objects' && (received += m.objects.length)));
     const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true, pool: new BlockPool(8) }, { onMessage: () => undefined, onClose: () => undefined });
     try {
       // Handshakes done: a small message goes through.
@@ -47,7 +64,7 @@ describe('swarm connection', function () {
       assert.equal(received, 1);
 
       // The peer stops reading; 64 MiB go out in 1 MiB messages, more than the kernel's buffers hold.
-      (peerSocket as TLSSocket).pause();
+      (await peerSocket).pause();
       const content = pseudoRandomBytes(1 << 20, 'big');
       const big: WireObject = { oid: hashObject('blob', content), type: 'blob', content };
       for (let i = 0; i < 64; i++) conn.send({ kind: 'objects', request: 2, objects: [big], done: false });
@@ -57,12 +74,55 @@ describe('swarm connection', function () {
       assert.equal(drained, false, 'drained() resolved while the peer read nothing');
       // One write at a time in the socket: Node would join queued writes into a new buffer (a copy).
       assert.ok(socket.writableLength <= (1 << 20) + 1024, `${socket.writableLength} bytes queued in the socket`);
-      (peerSocket as TLSSocket).resume();
+      (await peerSocket).resume();
       await waiting;
       for (let i = 0; i < 1000 && received < 65; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(received, 65);
     } finally {
       conn.close('done');
+      server.close();
+    }
+  });
+
+  it('a malformed extended handshake ends the connection, not the process', async () => {
+    const { server, socket, closed } = await tlsPair();
+    try {
+      const reserved = Buffer.alloc(8);
+      reserved[5] = 0x10; // the extension protocol (BEP 10)
+      socket.write(Buffer.concat([Buffer.from('\x13BitTorrent protocol', 'latin1'), reserved, infoHash, Buffer.alloc(20, 1)]));
+      // {m: {gitfs_swarm: {toString: "x"}}}: the library calls info.m[name].toString().
+      const payload = Buffer.from('d1:md11:gitfs_swarmd8:toString1:xeee', 'latin1');
+      const frame = Buffer.alloc(6 + payload.length);
+      frame.writeUInt32BE(2 + payload.length, 0);
+      frame[4] = 20;
+      frame[5] = 0;
+      payload.copy(frame, 6);
+      socket.write(frame);
+      assert.match(await closed, /unreadable wire message/);
+    } finally {
+      socket.destroy();
+      server.close();
+    }
+  });
+
+  it('a peer that leaves what it is sent unread is dropped before the queue grows past its bound', async () => {
+    let heard = 0;
+    const { server, socket, peerSocket } = await tlsPair(() => void heard++);
+    let reason = '';
+    const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true, pool: new BlockPool(8) }, { onMessage: () => undefined, onClose: (_c, r) => (reason = r) });
+    try {
+      // Handshakes done once a message goes through.
+      conn.send({ kind: 'free' });
+      for (let i = 0; i < 500 && heard === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(heard, 1);
+      (await peerSocket).pause();
+      // What a peer asking without reading draws: an answer (here a Free) per request, unread.
+      for (let i = 0; i < 70_000 && conn.isOpen; i++) conn.send({ kind: 'free' });
+      assert.equal(conn.isOpen, false);
+      assert.match(reason, /leaves unread 65537 messages/);
+    } finally {
+      conn.close('done');
+      socket.destroy();
       server.close();
     }
   });
