@@ -28,10 +28,15 @@ export function modeString(e: DirEntry): string {
   return e.executable ? '-rwxr-xr-x' : '-rw-r--r--';
 }
 
+/** `2026-11-22 03:29:26` for seconds since the epoch; `@<seconds>` past what a date can show (git takes any digits). */
+export function formatSeconds(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return Number.isNaN(d.getTime()) ? `@${seconds}` : d.toISOString().replace('T', ' ').slice(0, 19);
+}
+
 /** `2026-11-22 03:29:26 UTC` (or with the signature's own offset). */
 export function formatDate(s: Signature): string {
-  const d = new Date((s.timestamp + s.tzOffsetMinutes * 60) * 1000);
-  const iso = d.toISOString().replace('T', ' ').slice(0, 19);
+  const iso = formatSeconds(s.timestamp + s.tzOffsetMinutes * 60);
   if (s.tzOffsetMinutes === 0) return `${iso} UTC`;
   const sign = s.tzOffsetMinutes < 0 ? '-' : '+';
   const abs = Math.abs(s.tzOffsetMinutes);

@@ -209,8 +209,23 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement {
 }
 
 /** Branch names compare bytewise (UTF-8), as git sorts refs. */
+/**
+ * UTF-8 byte order (= code point order) of two well-formed strings, without encoding them: UTF-16
+ * code units order the same except that surrogates (code points from U+10000) sort below
+ * U+E000–U+FFFF there and above them in UTF-8.
+ */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys) return xs ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 export function inRange(branch: string, start: string, end: string): boolean {

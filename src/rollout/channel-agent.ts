@@ -30,6 +30,7 @@ import { runHook, type HookAction } from './hook-runner.js';
 import { checkChannel, type ReleaseManifest } from './manifest.js';
 import type { ReleasePublicKey } from './release-key.js';
 import { setReleaseRef } from './release-refs.js';
+import { verifyCommit } from './signed-commit.js';
 import type { ChannelConfig } from './rollout-config.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
@@ -78,6 +79,8 @@ export class ChannelAgent {
   private running: { readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
   /** Versions of heads seen (from their manifests; undefined: unreadable, not retried). */
   private readonly versions = new Map<Oid, string | undefined>();
+  /** Heads refused before verification (`mayTakeOver`), not looked at again. */
+  private readonly refusedHeads = new Set<Oid>();
 
   constructor(
     private readonly c: ChannelComponents,
@@ -199,7 +202,7 @@ export class ChannelAgent {
     const newHead = head !== undefined && head !== s.blessed?.commit && head !== s.pending?.commit && head !== this.recalled && !s.givenUp.includes(head) && failed < this.cfg.maxTries;
     if (newHead && (s.phase === 'idle' || s.phase === 'staged')) {
       const version = await this.versionOf(head);
-      if (version !== undefined) return this.handle({ type: 'release-seen', commit: head, version });
+      if (version !== undefined && (await this.mayTakeOver(head, version))) return this.handle({ type: 'release-seen', commit: head, version });
     }
     const p = this.state.pending;
     if (p === null || this.state.phase === 'idle' || this.state.phase === 'rolling-back') return;
@@ -237,6 +240,33 @@ export class ChannelAgent {
     });
     this.versions.set(head, version);
     return version;
+  }
+
+  /**
+   * Whether a new head may take over. Its version must name no release this node keeps (blessed,
+   * previous, pending): hooks install by version, so a reused one would replace that release's
+   * files (a kernel hook then found the running kernel's version on the command line and blessed
+   * the new image unbooted, and a rollback kept it). Over a staged release it must be signed by a
+   * trusted key: an unsigned commit on top would cancel a verified release. A refusal is logged
+   * once per head.
+   */
+  private async mayTakeOver(head: Oid, version: string): Promise<boolean> {
+    if (this.refusedHeads.has(head)) return false;
+    const s = this.state;
+    const kept = [s.blessed, s.previous, s.pending].find((r): r is Release => r !== null && r.version === version && r.commit !== head);
+    let why: string | undefined;
+    if (kept !== undefined) why = `version ${version} names ${kept.commit} already; a version names one release`;
+    else if (s.phase === 'staged') {
+      try {
+        verifyCommit((await this.c.repo.objects.read(head)).content, this.c.trusted);
+      } catch (e) {
+        why = `not over the staged release ${s.pending?.version ?? ''}: ${(e as Error).message}`;
+      }
+    }
+    if (why === undefined) return true;
+    this.refusedHeads.add(head);
+    this.c.log.log('warn', 'release-refused', { channel: this.channel, commit: head, version, why });
+    return false;
   }
 
   /** The live peers' reports on this channel. */

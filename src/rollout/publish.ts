@@ -9,9 +9,11 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { BranchName } from '../branches/ref-name.js';
+import { readShallow } from '../branches/shallow.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { importDirectory } from '../files/importer.js';
 import { storeFile } from '../files/store-file.js';
+import { history } from '../files/history.js';
 import { encodeCommit } from '../objects/commit.js';
 import { toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import { hashObject, type Oid } from '../objects/oid.js';
@@ -22,6 +24,7 @@ import { MANIFEST_FILE, MANIFEST_FORMAT, renderManifest, siteListing, type Relea
 import type { ReleaseKeyPair } from './release-key.js';
 import { signCommit } from './signed-commit.js';
 import { fileSha256, siteEntries } from './site-files.js';
+import { readManifest } from './verify-release.js';
 
 export const SITE_DIR = 'site';
 
@@ -49,6 +52,10 @@ export async function publishRelease(repo: Repository, o: PublishOptions): Promi
   if (!st.isFile() && !st.isDirectory()) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${abs} is neither an image file nor a site directory`, { path: abs });
   if (st.isDirectory() && o.cmdline !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'a kernel command line goes with a kernel image, not a site');
   const parent = await repo.refs.resolve(o.channel);
+  const taken = parent === undefined ? undefined : await releaseOfVersion(repo, parent, o.version);
+  if (taken !== undefined) {
+    throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `version ${o.version} was published on ${o.channel} already (${taken}); a version names one release: publish this one under a new version`, { version: o.version, commit: taken });
+  }
   const writer = await repo.newPackWriter();
   let commit: Oid;
   let manifest: ReleaseManifest;
@@ -89,4 +96,25 @@ export async function publishRelease(repo: Repository, o: PublishOptions): Promi
   await repo.refs.update(o.channel, { expected: parent ?? null, next: commit, message: `rollout publish: ${manifest.kind} ${manifest.version}` });
   await pointHeadIfDangling(repo, o.channel);
   return { commit, parent, manifest };
+}
+
+/** How far back publish looks for a version already used on the channel. */
+const VERSION_LOOKBACK = 4096;
+
+/**
+ * The release on the channel's first-parent history (from `head`, as far as this repository
+ * holds it) that has `version`, if any. Hooks install by version, so a version used twice would
+ * make the second release replace the first's files.
+ */
+async function releaseOfVersion(repo: Repository, head: Oid, version: string): Promise<Oid | undefined> {
+  try {
+    for await (const { oid } of history(repo.objects, [head], { firstParent: true, limit: VERSION_LOOKBACK, shallow: await readShallow(repo.gitDir) })) {
+      const m = await readManifest(repo, oid).catch(() => undefined);
+      if (m?.version === version) return oid;
+    }
+  } catch (e) {
+    // History ends where this repository holds no more of it (a replica keeping K commits).
+    if (!(e instanceof GitfsError && e.code === ErrorCodes.OBJECT_NOT_FOUND)) throw e;
+  }
+  return undefined;
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, gitfs, gitfsOk } from '../support/cli.js';
+import { git, gitfs, gitfsOk, type RunResult } from '../support/cli.js';
 import { gitEnv } from '../support/git-env.js';
 import { makeFixtureTree } from '../support/fixture-tree.js';
 import { tempDirs } from '../support/tmp.js';
@@ -65,6 +65,25 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
       assert.match(r.stderr, new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), args.join(' '));
       assert.doesNotMatch(r.stderr, /^\s+at /m, `${args.join(' ')}: a stack trace`);
     }
+  });
+
+  it('publishing a version already on the channel → exit 2, GITFS_BAD_ARGUMENT, channel unchanged; another channel takes it', async () => {
+    const dir = tmp.make();
+    const key = join(dir, 'release.key');
+    await gitfsOk(['key', 'new', key]);
+    const siteDir = join(dir, 'public');
+    mkdirSync(siteDir);
+    writeFileSync(join(siteDir, 'index.html'), '<h1>1.0</h1>\n');
+    const publish = (channel: string, version: string): Promise<RunResult> => gitfs(['rollout', 'publish', '--repo', repo, '--channel', channel, siteDir, '--version', version, '--sign', key]);
+    assert.equal((await publish('site/reuse', '1.0')).code, 0);
+    assert.equal((await publish('site/reuse', '1.1')).code, 0);
+    const head = git(repo, ['rev-parse', 'site/reuse']).trim();
+    const again = await publish('site/reuse', '1.0');
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, /version 1\.0 was published on site\/reuse already .*\[GITFS_BAD_ARGUMENT\]/);
+    assert.equal(git(repo, ['rev-parse', 'site/reuse']).trim(), head);
+    const other = await publish('site/other', '1.0');
+    assert.equal(other.code, 0, other.stderr);
   });
 
   it('a missing or non-directory source → exit 7, GITFS_SOURCE_UNREADABLE, branch unchanged', async () => {

@@ -245,7 +245,9 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
       });
     const swapped = await git(['hash-object', '-w', '--stdin'], '<h1>tampered</h1>\n');
     const siteTree = await git(['mktree'], `100644 blob ${swapped}\tindex.html\n`);
-    const rootTree = await git(['mktree'], `100644 blob ${await git(['rev-parse', `${good}:gitfs-release.json`])}\tgitfs-release.json\n040000 tree ${siteTree}\tsite\n`);
+    // Under a version of its own: one that names a release already is refused before any signature is looked at.
+    const forgedManifest = await git(['hash-object', '-w', '--stdin'], `${(await manifestOf(good)).replace('"3.0"', '"3.1-tampered"').trim()}\n`);
+    const rootTree = await git(['mktree'], `100644 blob ${forgedManifest}\tgitfs-release.json\n040000 tree ${siteTree}\tsite\n`);
     // A newer committer time, as a forger would set (peers fetch the newest head).
     const raw = (await git(['cat-file', 'commit', good]))
       .replace(/^tree [0-9a-f]{40}$/m, `tree ${rootTree}`)
@@ -373,6 +375,27 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     );
     await sleep(3 * INTERVAL_MS);
     assert.deepEqual(ran('apply', SITE, '4.0'), [], 'nodes that applied 4.0 while paused');
+    // Commits put on top of the staged release do not cancel it: an unsigned one, then one
+    // (unsigned too) whose manifest reuses 4.0's version. Each node refuses both before any verification.
+    const n0 = members[0] as GitfsNode;
+    const manifest4 = (await run('git', ['--git-dir', n0.repo, 'show', `${v4}:gitfs-release.json`])).stdout;
+    const onTop = async (name: string, manifest: string): Promise<string> => {
+      const dir = site(name, {});
+      mkdirSync(join(dir, 'site'));
+      writeFileSync(join(dir, 'site', 'index.html'), `<h1>${name}</h1>\n`);
+      writeFileSync(join(dir, 'gitfs-release.json'), manifest);
+      const commit = (JSON.parse(await n0.ok(['commit', '--branch', SITE, '--from', dir, '-m', name, '--json'])) as { commit: string }).commit;
+      await waitFor(`every node to refuse ${name}`, 30_000, () => (members.every((n) => (n.daemon?.find('release-refused', { commit }).length ?? 0) > 0) ? true : undefined), { everyMs: 200, diag });
+      return commit;
+    };
+    const unsigned = await onTop('unsigned-over-staged', manifest4.replace('"4.0"', '"4.1-unsigned"'));
+    for (const n of members) assert.match(String(n.daemon?.find('release-refused', { commit: unsigned })[0]?.['why']), /not over the staged release 4\.0: .*not signed/);
+    const reused = await onTop('version-reused', manifest4);
+    for (const n of members) assert.match(String(n.daemon?.find('release-refused', { commit: reused })[0]?.['why']), /version 4\.0 names [0-9a-f]{40} already/);
+    for (const n of members) {
+      const st = await statusOf(n, SITE);
+      assert.deepEqual([st?.phase, st?.report.release], ['staged', v4], `${n.name} still holds 4.0 staged`);
+    }
     assert.match(await n1.ok(['rollout', 'resume', SITE]), /resumed/);
     await allBlessed(SITE, v4, 60_000, 'every node to bless site 4.0 after the resume');
     assert.equal((await statusOf(n1, SITE))?.report.paused, false);

@@ -1,7 +1,7 @@
 import type { NodeSnapshot } from '../../node/snapshot.js';
 import { parse, positionals, repoPath, type Command } from '../context.js';
 import { askDaemon } from '../daemon-client.js';
-import { humanAgo } from '../format.js';
+import { formatSeconds, humanAgo } from '../format.js';
 
 const usage = 'gitfs peers [--json] [--stats]';
 
@@ -10,7 +10,7 @@ function render(s: NodeSnapshot, stats: boolean): string {
   out += s.peers.length === 0 ? 'no peers\n' : `${s.peers.length} peer${s.peers.length === 1 ? '' : 's'}:\n`;
   for (const p of s.peers) {
     out += `${p.nodeId}  ${p.name}  ${p.endpoints.join(' ') || '-'}  seen ${humanAgo(p.lastSeenAgoMs)}${p.restarts > 0 ? `  restarted ${p.restarts}x` : ''}\n`;
-    for (const h of p.heads) out += `    ${h.oid.slice(0, 12)}  ${h.branch}  ${new Date(h.commitTime * 1000).toISOString().replace('T', ' ').slice(0, 19)} UTC\n`;
+    for (const h of p.heads) out += `    ${h.oid.slice(0, 12)}  ${h.branch}  ${formatSeconds(h.commitTime)} UTC\n`;
   }
   if (stats && s.stats.received !== null) {
     const r = s.stats.received;
