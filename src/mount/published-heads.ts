@@ -42,6 +42,7 @@ export class PublishedHeads implements BranchHeads {
   private listings = 0;
   private refreshing: Promise<void> = Promise.resolve();
   private readonly watcher: RefWatcher;
+  private readonly listeners: Array<(branches: readonly BranchName[]) => void> = [];
 
   constructor(
     private readonly c: { readonly gitDir: string; readonly refs: RefStore; readonly log: Logger; readonly now: () => number },
@@ -67,6 +68,15 @@ export class PublishedHeads implements BranchHeads {
   /** The heads published now; a publish later leaves this map as it is (a request keeps the heads it began with). */
   now(): ReadonlyMap<BranchName, Oid> {
     return this.map;
+  }
+
+  onChange(listener: (branches: readonly BranchName[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The branch's view goes over to the head: the kernel forgets what it was told of the old commit (at once: this comes from a request's handler). */
+  unpinned(branch: BranchName): void {
+    void this.kernel.forget([branch]);
   }
 
   async moved(branch: BranchName): Promise<void> {
@@ -113,6 +123,7 @@ export class PublishedHeads implements BranchHeads {
       if (next === undefined) this.map.delete(name);
       else this.map.set(name, next);
     }
+    if (apply && changed.length > 0) for (const listener of this.listeners) listener(changed);
     return changed;
   }
 }

@@ -351,7 +351,6 @@ export class BranchFs {
 
   private async copyUp(path: string, keep: number | undefined): Promise<string> {
     const before = this.layer.get(path);
-    const baseBefore = this.layer.base;
     const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'dir') throw new FsError('EISDIR', path);
@@ -374,8 +373,8 @@ export class BranchFs {
       await fh.close();
     }
     if (node.mtime !== undefined) await utimes(dataPath, node.mtime / 1000, node.mtime / 1000);
-    if (this.layer.get(path) !== before || (baseBefore !== undefined && this.layer.base !== baseBefore)) {
-      // Renamed, replaced or committed while copying: the copy may describe nothing any more.
+    if (this.layer.get(path) !== before || this.layer.generation !== view.generation) {
+      // Renamed, replaced, committed or (a clean layer) its head moved while copying: the copy may describe nothing any more.
       await this.c.store.dropData([{ t: 'file', data: id }]);
       throw new FsError('EBUSY', path);
     }

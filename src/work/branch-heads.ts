@@ -13,6 +13,13 @@ export interface BranchHeads {
   current(): Promise<ReadonlyMap<BranchName, Oid>>;
   /** This process moved `branch`: current() shows it from now on. Never waits on the kernel, never rejects. */
   moved(branch: BranchName): Promise<void>;
+  /** Calls `listener` with the branches whose heads change in what current() shows, as they change. */
+  onChange(listener: (branches: readonly BranchName[]) => void): void;
+  /**
+   * `branch`'s layer let go of the commit it was pinned to (its last change was undone) and
+   * follows the head again: what was shown of the old commit may differ from the head's.
+   */
+  unpinned(branch: BranchName): void;
 }
 
 /**
@@ -51,4 +58,10 @@ export class LiveHeads implements BranchHeads {
     this.checked = false;
     return Promise.resolve();
   }
+
+  /** A command reads the heads as they are at each look and keeps no view across a change: nothing to tell. */
+  onChange(_listener: (branches: readonly BranchName[]) => void): void {}
+
+  /** Nothing was shown from a cache that could hold the old commit. */
+  unpinned(_branch: BranchName): void {}
 }

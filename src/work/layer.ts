@@ -15,6 +15,8 @@ export type BaseChange = { readonly base: Oid | null | undefined };
 
 export interface LayerPersistence {
   write(branch: BranchName, puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[], base?: BaseChange): Promise<void>;
+  /** The layer let go of the commit it was pinned to: it follows the branch head again. */
+  unpinned(branch: BranchName): void;
 }
 
 export class Layer {
@@ -45,6 +47,15 @@ export class Layer {
 
   get base(): Oid | null | undefined {
     return this.baseId;
+  }
+
+  /**
+   * The branch head moved. A layer that follows it (unpinned) now shows another commit, so views
+   * from before are stale, as after a commit: a change decided on one (a copy-up begun on the old
+   * head) is made again on the new head, rather than pinning the layer to the old one.
+   */
+  headMoved(): void {
+    if (this.baseId === undefined) this.gen++;
   }
 
   get generation(): number {
@@ -90,8 +101,11 @@ export class Layer {
     let next = base;
     if (next === undefined && this.baseId === undefined && this.contentChanges > 0) next = { base: viewBase ?? null };
     if (this.contentChanges === 0 && (next !== undefined || this.baseId !== undefined)) next = { base: undefined };
+    const unpinned = next !== undefined && next.base === undefined && this.baseId !== undefined;
     if (next !== undefined) this.baseId = next.base;
-    return this.persist.write(this.branch, puts, dels, next);
+    const written = this.persist.write(this.branch, puts, dels, next);
+    if (unpinned) this.persist.unpinned(this.branch);
+    return written;
   }
 
   /** Every path with an entry below `dir` (not `dir` itself): the size of that subtree, not of the layer. */

@@ -56,7 +56,7 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   // Taken before the first await: a commit holds what the layer held when it began, whatever
   // lands while it runs (a loaded machine can take a while to read the ref).
   const snapshot = new Map(layer.entries());
-  const frozen = new Layer(branch, { write: async () => undefined });
+  const frozen = new Layer(branch, { write: async () => undefined, unpinned: () => undefined });
   frozen.restore(snapshot, layer.base);
   const head = await repo.refs.resolve(branch);
   if (snapshot.size === 0) return { commit: undefined, parent: head, changed: 0 };

@@ -39,6 +39,8 @@ export class WorkStore implements LayerPersistence {
   private unlinkAfterSync: string[] = [];
   /** Writes through the mount per data file, so a commit can tell a file changed meanwhile. */
   private readonly writes = new Map<string, number>();
+  /** Told when a layer lets go of its pinned commit (the workspace passes it on to its heads). */
+  onUnpinned: (branch: BranchName) => void = () => undefined;
 
   private constructor(
     private readonly db: Level<string, Value>,
@@ -110,6 +112,10 @@ export class WorkStore implements LayerPersistence {
       this.writes.delete(e.data);
     }
     return this.unlinkAfterSync.length >= UNLINK_BATCH ? this.sync() : Promise.resolve();
+  }
+
+  unpinned(branch: BranchName): void {
+    this.onUnpinned(branch);
   }
 
   write(branch: BranchName, puts: ReadonlyArray<readonly [string, OverlayEntry]>, dels: readonly string[], base?: BaseChange): Promise<void> {

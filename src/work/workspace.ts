@@ -42,6 +42,12 @@ export class Workspace {
     private readonly heads: BranchHeads,
   ) {
     this.trees = new TreeCache(repo.objects);
+    // A clean layer shows the head: when it moves, views of the old one are stale. A layer that
+    // goes back to following the head shows another commit than the one it was pinned to.
+    heads.onChange((branches) => {
+      for (const b of branches) store.layer(b).headMoved();
+    });
+    store.onUnpinned = (branch) => heads.unpinned(branch);
   }
 
   static async open(repo: Repository, heads: BranchHeads = new LiveHeads(repo.gitDir, repo.refs)): Promise<Workspace> {

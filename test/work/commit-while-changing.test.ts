@@ -114,6 +114,8 @@ describe('working layer: changes made while a commit runs', function () {
         map = new Map(map);
         if (oid !== undefined) map.set(branch, oid);
       },
+      onChange: () => undefined,
+      unpinned: () => undefined,
     };
     const ws = await Workspace.open(repo, heads);
     try {
