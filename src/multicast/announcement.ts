@@ -92,7 +92,9 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
       parts: a.parts,
       range_start: a.rangeStart,
       range_end: a.rangeEnd,
-      heads: a.heads.map((h) => ({ branch: h.branch, oid: oidToBytes(h.oid), commit_time: h.commitTime })),
+      // A commit's time is whatever digits its committer line holds (git takes any): one past what
+      // decoding takes is sent as 0, rather than make peers refuse the part and every head in it.
+      heads: a.heads.map((h) => ({ branch: h.branch, oid: oidToBytes(h.oid), commit_time: Number.isSafeInteger(h.commitTime) && h.commitTime >= 0 ? h.commitTime : 0 })),
       revocation_version: a.revocationVersion,
       interval_ms: a.intervalMs,
       rollouts: a.rollouts.map((r) => ({

@@ -282,11 +282,7 @@ export class NodeDaemon {
     return out;
   }
 
-  /**
-   * A local commit's time, read once per commit (0 when it cannot be read, or is no time an
-   * announcement carries: git takes any digits, and a part with one peers refuse would hide
-   * every head it holds).
-   */
+  /** A local commit's time, read once per commit (0 when it cannot be read). */
   private async commitTime(oid: Oid): Promise<number> {
     let time = this.commitTimes.get(oid);
     if (time === undefined) {
@@ -295,7 +291,6 @@ export class NodeDaemon {
       } catch {
         time = 0;
       }
-      if (!Number.isSafeInteger(time) || time < 0) time = 0;
       if (this.commitTimes.size > 100_000) this.commitTimes.clear();
       this.commitTimes.set(oid, time);
     }

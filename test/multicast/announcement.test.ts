@@ -161,6 +161,14 @@ describe('multicast/announcement: encoding and bounds', function () {
     assert.deepStrictEqual(decodeAnnouncement(encodeAnnouncement(low)), low);
   });
 
+  it('a commit time past what decoding takes (git takes any digits) is sent as 0, the part and its other heads intact', () => {
+    for (const odd of [2 ** 53 + 2, 1e20, Infinity, -1, NaN]) {
+      const a = announcement('0000000000000000', { heads: [head('a', randomOid(), odd), head('b', randomOid(), 1_700_000_000)] });
+      const got = decodeAnnouncement(encodeAnnouncement(a));
+      assert.deepStrictEqual(got.heads.map((h) => [h.branch, h.commitTime]), [['a', 0], ['b', 1_700_000_000]], String(odd));
+    }
+  });
+
   it('decoding arbitrary bytes either throws PacketError or yields an announcement that re-encodes to itself (property)', () => {
     const valid = encodeAnnouncement(BASE);
     const bytes = fc.oneof(
