@@ -25,6 +25,13 @@ export function offsetName(offset: number): string {
   return offset.toString(16).padStart(OFFSET_NAME_DIGITS, '0');
 }
 
+/**
+ * The deepest chunk tree read: levels close on an id's trailing zero bits (at most 160 of them),
+ * so a real tree stays far below; a deeper one is hostile (a chain of one-entry nodes), and
+ * reading it recursively overflowed the stack.
+ */
+export const MAX_CHUNK_TREE_DEPTH = 256;
+
 /** How many levels a chunk with this id closes: trailing zero bits of the id / fanoutBits. */
 export function chunkLevel(oid: Oid, fanoutBits: number): number {
   let zeros = 0;

@@ -3,7 +3,7 @@
  * (binary search by offset at each node), reading only the chunks the range covers.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
-import { nodeSpans, type ChunkSpan } from './chunk-tree.js';
+import { MAX_CHUNK_TREE_DEPTH, nodeSpans, type ChunkSpan } from './chunk-tree.js';
 import type { ObjectReader } from './object-store.js';
 import type { Oid } from './oid.js';
 import { decodeTree } from './tree.js';
@@ -54,10 +54,11 @@ export class ChunkedFileReader {
     const end = Math.min(this.size, offset + length);
     if (offset < 0 || length < 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'negative offset or length');
     if (offset >= end) return;
-    yield* this.walk(this.root, 0, this.size, offset, end);
+    yield* this.walk(this.root, 0, this.size, offset, end, 0);
   }
 
-  private async *walk(oid: Oid, base: number, size: number, from: number, to: number): AsyncGenerator<PlacedChunk[]> {
+  private async *walk(oid: Oid, base: number, size: number, from: number, to: number, depth: number): AsyncGenerator<PlacedChunk[]> {
+    if (depth > MAX_CHUNK_TREE_DEPTH) throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `chunk tree ${this.root} is deeper than ${MAX_CHUNK_TREE_DEPTH} levels`, { oid: this.root });
     const spans = await this.spans(oid, size);
     let lo = 0;
     let hi = spans.length - 1;
@@ -77,7 +78,7 @@ export class ChunkedFileReader {
       }
       if (leaves.length > 0) yield leaves;
       leaves = [];
-      yield* this.walk(s.oid, start, s.size, Math.max(from, start), to);
+      yield* this.walk(s.oid, start, s.size, Math.max(from, start), to, depth + 1);
     }
     if (leaves.length > 0) yield leaves;
   }

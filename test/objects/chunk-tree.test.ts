@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ChunkTreeBuilder, chunkLevel } from '../../src/objects/chunk-tree.js';
+import { ChunkTreeBuilder, chunkLevel, MAX_CHUNK_TREE_DEPTH } from '../../src/objects/chunk-tree.js';
 import { ChunkedFileReader } from '../../src/objects/chunked-file-reader.js';
 import { Chunker } from '../../src/objects/chunker.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
-import { decodeTree, encodeTree, TreeModes } from '../../src/objects/tree.js';
+import { decodeTree, encodeTree, TreeModes, type TreeMode } from '../../src/objects/tree.js';
 import { Repository } from '../../src/repo/repository.js';
 import { DEFAULT_FORMAT } from '../../src/repo/repo-format.js';
 import { isGitfsError } from '../../src/errors.js';
@@ -92,6 +92,27 @@ describe('chunk tree', () => {
     const mem = new MemoryStore();
     const { oid, size } = await store(data, mem);
     await assert.rejects(new ChunkedFileReader(mem, oid, size + 1).read(0, size + 1), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
+  });
+
+  it(`refuses a tree deeper than ${MAX_CHUNK_TREE_DEPTH} levels (a chain of one-entry nodes; deep enough, it overflowed the stack) and reads one at that depth`, async () => {
+    const mem = new MemoryStore();
+    const put = (type: 'blob' | 'tree', content: Buffer): Promise<Oid> => mem.writeHashed(hashObject(type, content), type, content);
+    const chain = async (levels: number): Promise<Oid> => {
+      let oid = await put('blob', Buffer.alloc(100, 7));
+      let mode: TreeMode = TreeModes.FILE;
+      for (let i = 0; i < levels; i++) {
+        oid = await put('tree', encodeTree([{ mode, name: '0'.repeat(16), oid }]));
+        mode = TreeModes.TREE;
+      }
+      return oid;
+    };
+    const ok = new ChunkedFileReader(mem, await chain(MAX_CHUNK_TREE_DEPTH + 1), 100);
+    assert.deepEqual(await ok.read(0, 100), Buffer.alloc(100, 7));
+    const deep = new ChunkedFileReader(mem, await chain(MAX_CHUNK_TREE_DEPTH + 2), 100);
+    await assert.rejects(deep.read(0, 100), (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
+    await assert.rejects(async () => {
+      for await (const _ of deep.stream()) void _;
+    }, (e: unknown) => isGitfsError(e, 'GITFS_HOSTILE_OBJECT'));
   });
 
   it('refuses a node named twice with two spans (its last chunk as long as the first span, not the second): no short or unfilled read', async () => {
