@@ -609,12 +609,14 @@ export class MountFs {
   /**
    * A committed file at `path` has been copied up to data file `id` to be written: the handles
    * reading the committed content (following the branch) read the copy from now on, so a write
-   * through one handle is seen through the others, as on any file system.
+   * through one handle is seen through the others, as on any file system. So do readers of an
+   * earlier copy that a commit let go (the same file, as committed). Readers of a file unlinked
+   * or replaced while open are not at `path`: their handles moved to its hidden name.
    */
   private async readersToCopy(path: string, id: string): Promise<void> {
-    const readers = [...this.handles.at(path)].filter(([, h]) => h.kind === 'git' && h.follows);
+    const readers = [...this.handles.at(path)].filter(([, h]) => (h.kind === 'git' ? h.follows : !h.writable && h.dataId !== id));
     if (readers.length === 0) return;
-    for (const [fh] of readers) {
+    for (const [fh, old] of readers) {
       // Gone already (a commit took it): the open tries again, and moves them then.
       const fd = await openP(this.ws.store.dataPath(id), 'r').catch((e: unknown) => {
         if (errnoCode(e) === 'ENOENT') return undefined;
@@ -622,9 +624,11 @@ export class MountFs {
       });
       if (fd === undefined) break;
       this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path });
+      if (old.kind === 'data') await closeP(old.fd).catch(() => undefined);
     }
     this.pages.moved(path);
   }
+
 
   async statfs(): Promise<{ bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number }> {
     const s = await statfsP(this.ws.repo.gitDir);

@@ -6,7 +6,7 @@
  * (collected at the next open), never an entry without its data.
  */
 import { isUtf8 } from 'node:buffer';
-import { chmod, open, stat, truncate as truncateFile, utimes } from 'node:fs/promises';
+import { chmod, open, stat, truncate as truncateFile, unlink, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { errnoCode } from '../errors.js';
 import type { ObjectReader } from '../objects/object-store.js';
@@ -360,19 +360,26 @@ export class BranchFs {
     const dataPath = this.c.store.dataPath(id);
     const fh = await open(dataPath, 'wx', node.executable ? 0o755 : 0o644);
     try {
-      const entry = { name: baseName(path), kind: 'file' as const, executable: node.executable, oid: node.git.oid, chunked: node.git.chunked, ...(node.git.size === undefined ? {} : { size: node.git.size }) };
-      let at = 0;
-      for await (const piece of fileContent(this.c.objects, entry, 0, keep ?? Number.MAX_SAFE_INTEGER)) {
-        await fh.write(piece, 0, piece.length, at);
-        at += piece.length;
+      try {
+        const entry = { name: baseName(path), kind: 'file' as const, executable: node.executable, oid: node.git.oid, chunked: node.git.chunked, ...(node.git.size === undefined ? {} : { size: node.git.size }) };
+        let at = 0;
+        for await (const piece of fileContent(this.c.objects, entry, 0, keep ?? Number.MAX_SAFE_INTEGER)) {
+          await fh.write(piece, 0, piece.length, at);
+          at += piece.length;
+        }
+        // Durable before the layer names it: once any later sync makes the entry durable, a power
+        // loss must not leave it naming an empty or partial copy.
+        await fh.sync();
+      } finally {
+        await fh.close();
       }
-      // Durable before the layer names it: once any later sync makes the entry durable, a power
-      // loss must not leave it naming an empty or partial copy.
-      await fh.sync();
-    } finally {
-      await fh.close();
+      if (node.mtime !== undefined) await utimes(dataPath, node.mtime / 1000, node.mtime / 1000);
+    } catch (e) {
+      // A copy that failed (an object missing here, a full disk) is named by nothing: gone now,
+      // not at the next start (each retried open of a large file left another).
+      await unlink(dataPath).catch(() => undefined);
+      throw e;
     }
-    if (node.mtime !== undefined) await utimes(dataPath, node.mtime / 1000, node.mtime / 1000);
     if (this.layer.get(path) !== before || this.layer.generation !== view.generation) {
       // Renamed, replaced, committed or (a clean layer) its head moved while copying: the copy may describe nothing any more.
       await this.c.store.dropData([{ t: 'file', data: id }]);

@@ -101,13 +101,16 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
  * A commit this branch's layer made from `base` that landed before the layer heard of it (the
  * process died between moving the branch and recording the new base), found in the reflog,
  * newest first. Only one process owns the layers, so a working-layer commit on top of the
- * layer's base is its own.
+ * layer's base is its own; but only one made since the branch last came to the base (moved
+ * back there, an older one is history: taken for this layer's, it made every edit a conflict).
  */
 async function landedFromLayer(repo: Repository, branch: BranchName, base: Oid | undefined): Promise<Oid | undefined> {
   const log = await repo.refs.reflog(branch);
+  const isBase = (oid: string): boolean => (base === undefined ? /^0{40}$/.test(oid) : oid === base);
   for (let i = log.length - 1; i >= 0 && i >= log.length - MAX_REFLOG_SCAN; i--) {
     const e = log[i] as ReflogEntry;
-    if (e.message.startsWith(REFLOG_PREFIX) && (base === undefined ? /^0{40}$/.test(e.oldOid) : e.oldOid === base)) return e.newOid;
+    if (e.message.startsWith(REFLOG_PREFIX) && isBase(e.oldOid)) return e.newOid;
+    if (isBase(e.newOid)) return undefined;
   }
   return undefined;
 }

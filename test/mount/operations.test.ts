@@ -254,6 +254,28 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     }
   });
 
+  it('a reader of a written file, committed while it reads, sees what a writer opened after the commit writes', async () => {
+    mkdirSync(join(mnt, 'sharing2'));
+    const f = join(mnt, 'sharing2', 'written.bin');
+    writeFileSync(f, Buffer.alloc(3 * 4096, 'a'));
+    const reader = openSync(f, 'r');
+    try {
+      await gitfsOk(['commit', '--repo', repo, '--branch', 'sharing2', '-m', 'written, then committed']);
+      const writer = openSync(f, 'r+');
+      try {
+        writeSync(writer, Buffer.from('NEW'), 0, 3, 8192);
+        const buf = Buffer.alloc(3);
+        assert.equal(readSync(reader, buf, 0, 3, 8192), 3);
+        assert.equal(buf.toString(), 'NEW');
+        assert.equal(fstatSync(reader).size, 3 * 4096);
+      } finally {
+        closeSync(writer);
+      }
+    } finally {
+      closeSync(reader);
+    }
+  });
+
   it('makes and removes directories; ENOTEMPTY, ENOTDIR, EEXIST', () => {
     mkdirSync(join(main, 'a/b/c'), { recursive: true });
     writeFileSync(join(main, 'a/b/c/f'), 'f');

@@ -98,6 +98,28 @@ describe('working layer: changes made while a commit runs', function () {
       await repo.close();
     }
   });
+  it('an edit on a branch moved back to where a mount commit began is committed, not taken for that old commit (a conflict)', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const ws = await Workspace.open(repo);
+    try {
+      await writeFile(ws, 'f', Buffer.from('one\n'));
+      const b0 = (await ws.commit(main, 'one')).commit;
+      await writeFile(ws, 'g', Buffer.from('two\n'));
+      const c1 = (await ws.commit(main, 'two')).commit;
+      assert.ok(b0 !== undefined && c1 !== undefined);
+      // Undone from outside (git branch -f, a push -f): the branch is back at b0.
+      await repo.refs.update(main, { expected: c1, next: b0, message: 'reset: moving to b0' });
+      await writeFile(ws, 'g', Buffer.from('three\n'));
+      const again = await ws.commit(main, 'three');
+      assert.ok(again.commit !== undefined);
+      assert.equal(again.parent, b0);
+      assert.equal(await repo.refs.resolve(main), again.commit);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+
   it('shows the new head before the layer lets go of the old one: a file opened for writing just after a commit starts from the commit, not from the head before it', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'));
     // Heads published by hand: the mount's kind, which changes only when told. `window` runs when
