@@ -40,6 +40,9 @@ const ROLLBACK_RETRY_MS = 1000;
 
 /** How long a (re)started agent listens to the cluster before it applies anything. */
 const LISTEN_MS = 3000;
+/** An outcome whose state could not be stored is handed again after this, doubling up to the max. */
+const EVENT_RETRY_MS = 1000;
+const EVENT_RETRY_MAX_MS = 60_000;
 
 export interface ChannelComponents {
   readonly repo: Repository;
@@ -73,8 +76,11 @@ export class ChannelAgent {
   private paused = false;
   private recalled: Oid | null = null;
   private stopped = false;
+  /** When start() ran, on the monotonic clock: the listening window must not stretch when the wall clock steps back. */
   private startedAt = 0;
   private listenTimer: NodeJS.Timeout | undefined;
+  /** An outcome waiting to be handed to the machine again (`deliver`). */
+  private retryTimer: NodeJS.Timeout | undefined;
   /** The hook running now, if any: a rollback cancels a health check still running. */
   private running: { readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
   /** Versions of heads seen (from their manifests; undefined: unreadable, not retried). */
@@ -148,7 +154,7 @@ export class ChannelAgent {
     // A hook the previous daemon left running (killed -9 mid-hook) ends before any other starts.
     await stopLeftoverHook(this.hookRecordPath, this.c.log, { channel: this.channel });
     this.report = this.restartReport();
-    this.startedAt = this.c.now();
+    this.startedAt = performance.now();
     await this.handle({ type: 'crash-recovery' });
   }
 
@@ -170,6 +176,7 @@ export class ChannelAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.listenTimer);
+    clearTimeout(this.retryTimer);
     await this.cancelHook();
     await this.chain;
   }
@@ -213,7 +220,7 @@ export class ChannelAgent {
     if (this.state.phase !== 'staged' || paused || !mayApply(plan, this.c.self)) return;
     // Just started: hear the cluster first (peers greet a new instance within a second), so an
     // empty peer table never makes this node its own canary, nor hides a halt.
-    const listening = this.startedAt + LISTEN_MS - this.c.now();
+    const listening = this.startedAt + LISTEN_MS - performance.now();
     if (listening > 0) {
       clearTimeout(this.listenTimer);
       this.listenTimer = setTimeout(() => this.poke(), listening);
@@ -360,7 +367,26 @@ export class ChannelAgent {
 
   /** Runs `work` off the event chain and feeds its event back in order. */
   private background(work: () => Promise<AgentEvent>): void {
-    void work().then((e) => (this.stopped ? undefined : this.serial(() => this.handle(e))));
+    void work().then((e) => this.deliver(e, 0));
+  }
+
+  /**
+   * Hands the outcome of a hook or a verification to the machine. It happened once: one whose
+   * state could not be stored (a full disk) is handed again after a pause, doubling up to a
+   * minute, until it is stored or the agent stops. Dropped, it left the agent in its phase
+   * with nothing running, the rollout waiting on it until a restart.
+   */
+  private deliver(e: AgentEvent, attempt: number): void {
+    if (this.stopped) return;
+    this.serial(async () => {
+      try {
+        await this.handle(e);
+      } catch (err) {
+        const inMs = Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
+        this.c.log.log('error', 'rollout-event-not-stored', { channel: this.channel, step: e.type, error: (err as Error).message, retryInMs: inMs });
+        this.retryTimer = setTimeout(() => this.deliver(e, attempt + 1), inMs);
+      }
+    });
   }
 
   /**
@@ -485,6 +511,12 @@ export class ChannelAgent {
             return reject(e);
           }
           return resolve({ from: stuck.from.version, to: stuck.to?.version ?? '', recalled: false });
+        }
+        // Applying or checking, a rollback goes back from the release under way to the blessed
+        // one, which the recall would then name: the node would stay on the release it tells the
+        // cluster to drop.
+        if (this.state.phase === 'applying' || this.state.phase === 'checking') {
+          return reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: ${this.state.pending?.version ?? 'a release'} is being ${this.state.phase === 'applying' ? 'applied' : 'checked'} here; roll back once it is done`, { channel: this.channel }));
         }
         const from = this.state.blessed;
         const to = this.state.previous;

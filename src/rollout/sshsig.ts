@@ -82,6 +82,9 @@ export function parseSshSignature(armored: string): SshSignature {
   if (typeof armored !== 'string') throw bad('not text');
   const blob = dearmor(SSHSIG_LABEL, armored, MAX_ARMORED);
   if (typeof blob === 'string') throw bad(`the armor ${blob}`);
+  // One spelling per signature, as OpenSSH writes it (lines of 70): a signature wrapped otherwise
+  // still verifies, and would give a signed commit another id (a halted release back as new).
+  if (armor(SSHSIG_LABEL, blob) !== (armored.endsWith('\n') ? armored : `${armored}\n`)) throw bad('the armor is not wrapped at 70 characters, as OpenSSH writes it');
   const r = new SshReader(blob, (why) => bad(why));
   if (!r.bytes(MAGIC.length, 'magic').equals(MAGIC)) throw bad('no SSHSIG magic');
   const version = r.uint32('version');

@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BranchName } from '../branches/ref-name.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
@@ -19,6 +19,7 @@ import { decodeCommit } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
 import { readTyped } from '../objects/typed-read.js';
 import type { Repository } from '../repo/repository.js';
+import { fsyncDir, fsyncFile, fsyncTree, writeFileAtomic } from '../util/durable.js';
 import { checkChannel, checkPayload, MANIFEST_FILE, parseManifest, siteListing, type ReleaseManifest } from './manifest.js';
 import type { ReleasePublicKey } from './release-key.js';
 import { verifyCommit } from './signed-commit.js';
@@ -59,7 +60,7 @@ export async function verifyRelease(repo: Repository, commit: Oid, channel: Bran
   const entry = await lookupPath(repo.objects, rootEntry(tree), manifest.payload);
   const files = releaseFiles(dir, commit);
   const manifestPath = files.manifest;
-  await writeFile(manifestPath, `${JSON.stringify(manifest)}\n`);
+  await writeFileAtomic(manifestPath, `${JSON.stringify(manifest)}\n`);
   if (manifest.kind === 'kernel') {
     if (entry.kind !== 'file') throw new GitfsError(ErrorCodes.BAD_MANIFEST, `the kernel payload ${manifest.payload} is not a file`, { commit });
     const payload = files.image;
@@ -82,7 +83,10 @@ export async function verifyRelease(repo: Repository, commit: Oid, channel: Bran
       await rm(tmp, { force: true });
       throw e;
     }
+    // Durable before the state says staged: after a power loss a torn image failed every try.
+    await fsyncFile(tmp);
     await rename(tmp, payload);
+    await fsyncDir(dirname(payload));
     return { manifest, signer, payload, manifestPath };
   }
   if (entry.kind !== 'dir') throw new GitfsError(ErrorCodes.BAD_MANIFEST, `the site payload ${manifest.payload} is not a directory`, { commit });
@@ -90,5 +94,7 @@ export async function verifyRelease(repo: Repository, commit: Oid, channel: Bran
   await rm(payload, { recursive: true, force: true });
   await exportEntry(repo.objects, entry, payload);
   checkPayload(manifest, siteListing(await siteEntries(payload)));
+  await fsyncTree(payload);
+  await fsyncDir(dirname(payload));
   return { manifest, signer, payload, manifestPath };
 }

@@ -1,6 +1,6 @@
 /** Durable file-system steps: fsync of directories, atomic replace of small files. */
-import { open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /** Makes a directory's entries (creations, renames) durable. */
@@ -11,6 +11,26 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Makes a file's content durable. */
+export async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Makes every file and directory below `dir` (and `dir` itself) durable; symlinks are left as they are. */
+export async function fsyncTree(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) await fsyncTree(path);
+    else if (e.isFile()) await fsyncFile(path);
+  }
+  await fsyncDir(dir);
 }
 
 /** Writes `data` to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory. */

@@ -170,6 +170,7 @@ describe('rollout/sshsig', () => {
       'CRLF line ends': good.replace(/\n/g, '\r\n'),
       'an empty line inside': good.replace('\n', '\n\n'),
       'one long line': `-----BEGIN SSH SIGNATURE-----\n${body}\n-----END SSH SIGNATURE-----\n`,
+      'lines of 64 (a commit of another id)': `-----BEGIN SSH SIGNATURE-----\n${(body.match(/.{1,64}/g) as string[]).join('\n')}\n-----END SSH SIGNATURE-----\n`,
       'non-canonical base64': `-----BEGIN SSH SIGNATURE-----\n${(nonCanonical(body).match(/.{1,70}/g) as string[]).join('\n')}\n-----END SSH SIGNATURE-----\n`,
       'base64 junk': good.replace('U1NI', 'U1N*'),
       'a GPG signature': '-----BEGIN PGP SIGNATURE-----\n\niQEzBAABCAAdFiEE\n-----END PGP SIGNATURE-----\n',

@@ -1,0 +1,60 @@
+/**
+ * One channel agent on its own (no cluster: it is its own canary), with a real repository and a
+ * real hook script: a hook's outcome whose state could not be stored is not lost.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BranchName } from '../../src/branches/ref-name.js';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import type { Oid } from '../../src/objects/oid.js';
+import { Repository } from '../../src/repo/repository.js';
+import { initialAgentState } from '../../src/rollout/agent-state.js';
+import { encodeAgentState } from '../../src/rollout/agent-state-codec.js';
+import { ChannelAgent } from '../../src/rollout/channel-agent.js';
+import { CHANNEL_DEFAULTS } from '../../src/rollout/rollout-config.js';
+import { captureLogger } from '../multicast/fixture.js';
+import { tempDirs } from '../support/tmp.js';
+
+const CHANNEL = 'site/prod' as BranchName;
+
+describe('rollout/channel-agent on its own', function () {
+  this.timeout(60_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('hands a hook outcome whose state could not be stored (a full disk) to the machine again, and goes on once it can be', async () => {
+    const base = tmp.make();
+    const repo = await Repository.init(join(base, 'repo'));
+    const dir = join(base, 'agent');
+    mkdirSync(dir);
+    const hook = join(base, 'hook.sh');
+    writeFileSync(hook, '#!/bin/sh\nsleep 1\nexit 0\n');
+    chmodSync(hook, 0o755);
+    const commit = 'c'.repeat(40) as Oid;
+    // A release verified and staged before the agent started: it is its own canary, so it applies it.
+    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), phase: 'staged', pending: { commit, version: '1.0', triesLeft: 3 } }));
+    const log = captureLogger();
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook, healthTimeoutMs: 30_000 }, CHANNEL);
+    await agent.start();
+    try {
+      agent.poke();
+      for (let i = 0; i < 200 && agent.status().phase !== 'applying'; i++) await sleep(50);
+      assert.equal(agent.status().phase, 'applying');
+      // While the apply hook runs, the state file cannot be replaced (a non-empty directory in its place).
+      const state = join(dir, 'state.json');
+      rmSync(state);
+      mkdirSync(join(state, 'x'), { recursive: true });
+      for (let i = 0; i < 100 && !log.lines.some((e) => e.event === 'rollout-event-not-stored'); i++) await sleep(50);
+      assert.ok(log.lines.some((e) => e.event === 'rollout-event-not-stored' && e.fields['step'] === 'applied'), 'the outcome met the full disk');
+      rmSync(state, { recursive: true });
+      for (let i = 0; i < 300 && agent.status().phase !== 'idle'; i++) await sleep(50);
+      assert.equal(agent.status().phase, 'idle', 'applied, checked and blessed once the state could be stored');
+      assert.equal(agent.status().report.blessed, commit);
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+});
