@@ -1,6 +1,7 @@
 /**
  * One channel agent on its own (no cluster: it is its own canary), with a real repository and a
- * real hook script: a hook's outcome whose state could not be stored is not lost.
+ * real hook script: a hook's outcome whose state could not be stored is not lost; no recall
+ * while a release is applied.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BranchName } from '../../src/branches/ref-name.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { Oid } from '../../src/objects/oid.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { Repository } from '../../src/repo/repository.js';
 import { initialAgentState } from '../../src/rollout/agent-state.js';
 import { encodeAgentState } from '../../src/rollout/agent-state-codec.js';
@@ -24,7 +26,8 @@ describe('rollout/channel-agent on its own', function () {
   const tmp = tempDirs();
   after(() => tmp.cleanup());
 
-  it('hands a hook outcome whose state could not be stored (a full disk) to the machine again, and goes on once it can be', async () => {
+  /** An agent whose only release (1.0) is staged, with a hook that takes a second and succeeds. */
+  async function stagedAgent(): Promise<{ agent: ChannelAgent; repo: Repository; log: ReturnType<typeof captureLogger>; dir: string; commit: Oid }> {
     const base = tmp.make();
     const repo = await Repository.init(join(base, 'repo'));
     const dir = join(base, 'agent');
@@ -38,10 +41,15 @@ describe('rollout/channel-agent on its own', function () {
     const log = captureLogger();
     const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook, healthTimeoutMs: 30_000 }, CHANNEL);
     await agent.start();
+    agent.poke();
+    for (let i = 0; i < 200 && agent.status().phase !== 'applying'; i++) await sleep(50);
+    assert.equal(agent.status().phase, 'applying');
+    return { agent, repo, log, dir, commit };
+  }
+
+  it('hands a hook outcome whose state could not be stored (a full disk) to the machine again, and goes on once it can be', async () => {
+    const { agent, repo, log, dir, commit } = await stagedAgent();
     try {
-      agent.poke();
-      for (let i = 0; i < 200 && agent.status().phase !== 'applying'; i++) await sleep(50);
-      assert.equal(agent.status().phase, 'applying');
       // While the apply hook runs, the state file cannot be replaced (a non-empty directory in its place).
       const state = join(dir, 'state.json');
       rmSync(state);
@@ -52,6 +60,17 @@ describe('rollout/channel-agent on its own', function () {
       for (let i = 0; i < 300 && agent.status().phase !== 'idle'; i++) await sleep(50);
       assert.equal(agent.status().phase, 'idle', 'applied, checked and blessed once the state could be stored');
       assert.equal(agent.status().report.blessed, commit);
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it('refuses gitfs rollout rollback while a release is being applied (it would recall the release it goes back to)', async () => {
+    const { agent, repo } = await stagedAgent();
+    try {
+      await assert.rejects(agent.recall(), (e: unknown) => isGitfsError(e, ErrorCodes.BAD_ARGUMENT) && /1\.0 is being applied here/.test((e as Error).message));
+      assert.equal(agent.status().report.recalled, null);
     } finally {
       await agent.stop();
       await repo.close();
