@@ -22,6 +22,9 @@ export interface RevisionContext {
 
 const MAX_ANCESTRY = 1_000_000;
 
+/** The most objects an abbreviated id is looked up among. */
+const PREFIX_CANDIDATES = 64;
+
 function badRevision(expr: string, why: string): GitfsError {
   return new GitfsError(ErrorCodes.BAD_REVISION, `bad revision ${JSON.stringify(expr)}: ${why}`, { revision: expr });
 }
@@ -30,13 +33,16 @@ function unknown(expr: string, why: string): GitfsError {
   return new GitfsError(ErrorCodes.UNKNOWN_REVISION, `unknown revision ${JSON.stringify(expr)}: ${why}`, { revision: expr });
 }
 
-/** `REV:path` → [REV, path]; a bare REV gives path ''. Colons inside `@{…}` (times) belong to REV. */
+/**
+ * `REV:path` → [REV, path]; a bare REV gives path ''. Colons inside `@{…}` (times) belong to REV;
+ * a `{` elsewhere is part of a branch name (git allows `a{b`).
+ */
 export function splitRevPath(expr: string): [string, string] {
   let depth = 0;
   for (let i = 0; i < expr.length; i++) {
     const c = expr[i];
-    if (c === '{') depth++;
-    else if (c === '}') depth = Math.max(0, depth - 1);
+    if (c === '{' && (depth > 0 || expr[i - 1] === '@')) depth++;
+    else if (c === '}' && depth > 0) depth--;
     else if (c === ':' && depth === 0) return [expr.slice(0, i), expr.slice(i + 1)];
   }
   return [expr, ''];
@@ -91,7 +97,11 @@ async function resolveBase(ctx: RevisionContext, expr: string, base: string): Pr
     throw unknown(expr, 'no such object');
   }
   if (/^[0-9a-f]{4,39}$/.test(base)) {
-    const matches = await ctx.objects.findByPrefix(base, 64);
+    const matches = await ctx.objects.findByPrefix(base, PREFIX_CANDIDATES);
+    // Only so many are looked at: with more, a second commit could be among those left out.
+    if (matches.length >= PREFIX_CANDIDATES) {
+      throw new GitfsError(ErrorCodes.AMBIGUOUS_REVISION, `abbreviated id ${base} matches ${PREFIX_CANDIDATES} objects or more; give more of its digits`, { revision: expr, candidates: [] });
+    }
     const commits: Oid[] = [];
     for (const oid of matches) {
       if ((await ctx.objects.read(oid)).type === 'commit') commits.push(oid);

@@ -4,10 +4,10 @@
  * token is used (the file is unlinked: exactly one join can win) or expires.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, readdir, unlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import { fsyncDir } from '../util/durable.js';
+import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { fsyncDir, writeFileAtomic } from '../util/durable.js';
 import { clusterDir } from './cluster-store.js';
 
 export interface JoinToken {
@@ -72,9 +72,8 @@ export async function createToken(gitDir: string, opts: { caFingerprint: string;
   if (notAddress !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `issuer ${JSON.stringify(notAddress)} is not IPV4:PORT (a joining node dials it before it trusts any name)`, { issuer: notAddress });
   if (!Number.isSafeInteger(opts.expiresMs)) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `a token's expiry must be a time in ms, not ${opts.expiresMs}`);
   const token: JoinToken = { id: randomBytes(16).toString('hex'), secret: randomBytes(32), ...opts };
-  const dir = tokensDir(gitDir);
-  await writeFile(join(dir, `${token.id}.json`), JSON.stringify({ secret: token.secret.toString('base64url'), expiresMs: token.expiresMs }), { mode: 0o600, flag: 'wx' });
-  await fsyncDir(dir);
+  // Whole or not at all: a `cluster token` pruning meanwhile must never see it half written.
+  await writeFileAtomic(join(tokensDir(gitDir), `${token.id}.json`), JSON.stringify({ secret: token.secret.toString('base64url'), expiresMs: token.expiresMs }), 0o600);
   return token;
 }
 
@@ -87,6 +86,9 @@ export async function tokenSecret(gitDir: string, id: string, nowMs: number): Pr
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token is unknown or was used already');
     throw new GitfsError(ErrorCodes.IO, `cannot read token ${id}: ${(e as Error).message}`, {}, { cause: e });
+  }
+  if (typeof saved !== 'object' || saved === null || typeof saved.secret !== 'string' || typeof saved.expiresMs !== 'number') {
+    throw new GitfsError(ErrorCodes.IO, `token file ${id}.json holds no token`);
   }
   if (saved.expiresMs <= nowMs) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token has expired');
   return Buffer.from(saved.secret, 'base64url');
@@ -104,16 +106,21 @@ export async function consumeToken(gitDir: string, id: string): Promise<boolean>
   }
 }
 
-/** Deletes expired token files; returns how many remain. */
+/**
+ * Deletes the files of expired tokens; returns how many tokens remain. Nothing else is touched:
+ * a file being written (a temporary name), or one that cannot be read now, may be a token
+ * another `cluster token` just made (deleted, it was dead on arrival).
+ */
 export async function pruneTokens(gitDir: string, nowMs: number): Promise<number> {
   let left = 0;
   for (const name of await readdir(tokensDir(gitDir)).catch(() => [] as string[])) {
-    const id = name.replace(/\.json$/, '');
+    const id = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
+    if (!ID_RE.test(id)) continue;
     try {
       await tokenSecret(gitDir, id, nowMs);
       left++;
-    } catch {
-      await unlink(join(tokensDir(gitDir), name)).catch(() => undefined);
+    } catch (e) {
+      if (isGitfsError(e) && e.code === ErrorCodes.BAD_TOKEN) await unlink(join(tokensDir(gitDir), name)).catch(() => undefined);
     }
   }
   return left;

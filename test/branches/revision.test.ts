@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
-import { parseTime, splitRevPath } from '../../src/branches/revision.js';
+import { join } from 'node:path';
+import { parseTime, resolveRevision, splitRevPath } from '../../src/branches/revision.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
+import { Repository } from '../../src/repo/repository.js';
+import { tempDirs } from '../support/tmp.js';
 
 describe('revision syntax', () => {
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
   const now = Date.UTC(2026, 10, 22, 12, 0, 0);
 
   it('parses absolute, unix and relative times', () => {
@@ -23,5 +29,26 @@ describe('revision syntax', () => {
     assert.deepEqual(splitRevPath('main'), ['main', '']);
     assert.deepEqual(splitRevPath('kernel/stable~2:boot/vmlinuz'), ['kernel/stable~2', 'boot/vmlinuz']);
     assert.deepEqual(splitRevPath('main@{2026-11-22 10:00}:a:b'), ['main@{2026-11-22 10:00}', 'a:b']);
+    // A `{` not after `@` is part of the branch name (git allows `a{b`).
+    assert.deepEqual(splitRevPath('a{b:dir/file'), ['a{b', 'dir/file']);
+    assert.deepEqual(splitRevPath('a{b@{1}:f'), ['a{b@{1}', 'f']);
+  });
+
+  it('an abbreviated id matching more objects than are looked at is ambiguous, not resolved from those looked at', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    try {
+      // Blobs "p<n>\n" whose ids start with 0000 (found by trying: 64 of them among 4.4 M).
+      const writer = await repo.newPackWriter();
+      for (const n of PREFIX_0000) {
+        const oid = await writer.write('blob', Buffer.from(`p${n}\n`));
+        assert.ok(oid.startsWith('0000'), oid);
+      }
+      await writer.finish();
+      await assert.rejects(resolveRevision(repo, '0000'), (e: unknown) => isGitfsError(e, ErrorCodes.AMBIGUOUS_REVISION));
+    } finally {
+      await repo.close();
+    }
   });
 });
+
+const PREFIX_0000 = [67772,  80226,  126696,  250933,  279772,  341509,  350479,  486674,  505005,  522367,  576691,  674672,  687996,  905068,  1047051,  1055391,  1188186,  1222108,  1243466,  1369388,  1439818,  1467149,  1605329,  1641520,  1765169,  1949692,  1983662,  2005192,  2025884,  2076473,  2175270,  2299892,  2453681,  2480476,  2541353,  2688261,  2826867,  2863590,  2905454,  2922642,  2927034,  2972769,  2988404,  3004304,  3137675,  3203458,  3282169,  3439272,  3473818,  3508063,  3613711,  3687359,  3816280,  3879824,  3910223,  3987921,  4137569,  4182096,  4198358,  4255373,  4362764,  4367489,  4371353,  4375925];

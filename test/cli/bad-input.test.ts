@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hashObject } from '../../src/objects/oid.js';
 import { git, gitfs, gitfsOk, type RunResult } from '../support/cli.js';
 import { gitEnv } from '../support/git-env.js';
 import { makeFixtureTree } from '../support/fixture-tree.js';
@@ -96,6 +97,16 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /@99999999999999/, args.join(' '));
     }
+  });
+
+  it('a branch made at a commit whose tree is not here → exit 4, GITFS_OBJECT_NOT_FOUND, no branch', async () => {
+    const tree = hashObject('tree', treeBytes([['100644', 'never-stored', blob]]));
+    const text = `tree ${tree}\nauthor T <t@example.com> 1700000000 +0000\ncommitter T <t@example.com> 1700000000 +0000\n\ntree missing\n`;
+    const commit = execFileSync('git', [`--git-dir=${repo}`, 'hash-object', '-t', 'commit', '-w', '--stdin'], { encoding: 'utf8', input: text }).trim();
+    const r = await gitfs(['branch', 'create', 'incomplete', commit, '--repo', repo]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /its tree [0-9a-f]{40} is missing.*\[GITFS_OBJECT_NOT_FOUND\]/);
+    assert.doesNotMatch(git(repo, ['for-each-ref', '--format=%(refname)']), /incomplete/);
   });
 
   it('a missing or non-directory source → exit 7, GITFS_SOURCE_UNREADABLE, branch unchanged', async () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterDir, loadAuthority } from '../../src/cluster/cluster-store.js';
 import { consumeToken, createToken, formatToken, parseToken, pruneTokens, tokenSecret, type JoinToken } from '../../src/cluster/token.js';
@@ -135,6 +135,19 @@ describe('cluster/token: join tokens', function () {
       assert.equal(await pruneTokens(dir, now + 100), 1);
       assert.deepEqual(readdirSync(join(clusterDir(dir), 'tokens')), [`${keep.id}.json`]);
       assert.ok(!existsSync(join(clusterDir(dir), 'tokens', `${gone.id}.json`)));
+    });
+
+    it('pruneTokens leaves a token being written, or one it cannot read now (it may be another run\'s fresh token)', async () => {
+      const dir = tmp.make();
+      await makeCluster(dir);
+      const tokens = join(clusterDir(dir), 'tokens');
+      // As createToken leaves them for a moment: empty under its name (before), half written under a temporary one (now).
+      const empty = `${'ab'.repeat(16)}.json`;
+      const writing = `${'cd'.repeat(16)}.json.tmp-0a1b2c3d4e5f`;
+      writeFileSync(join(tokens, empty), '');
+      writeFileSync(join(tokens, writing), '{"secret":');
+      assert.equal(await pruneTokens(dir, Date.now()), 0);
+      assert.deepEqual(readdirSync(tokens).sort(), [empty, writing].sort());
     });
   });
 

@@ -1,6 +1,7 @@
 import { ErrorCodes, GitfsError } from '../../errors.js';
 import { parseBranchName } from '../../branches/ref-name.js';
 import { resolveRevision } from '../../branches/revision.js';
+import { readCommit } from '../../files/tree-reader.js';
 import { pointHeadIfDangling } from '../../repo/commit-directory.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 
@@ -24,6 +25,12 @@ export const branch: Command = {
           if (name === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
           const branchName = parseBranchName(name);
           const target = await resolveRevision(repo, rev ?? 'HEAD');
+          // A commit whose tree is not here (a walk interrupted after the commits, before their
+          // trees) would make a branch that shows nothing and fails every read.
+          const { tree } = await readCommit(repo.objects, target);
+          if (!(await repo.objects.has(tree))) {
+            throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `commit ${target} is incomplete here: its tree ${tree} is missing (gitfs fetch ${target} brings it)`, { oid: tree });
+          }
           if ((await repo.refs.resolve(branchName)) !== undefined) {
             throw new GitfsError(ErrorCodes.BRANCH_EXISTS, `branch ${branchName} exists already`, { branch: branchName });
           }
