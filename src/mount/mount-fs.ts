@@ -41,6 +41,7 @@ const SIZE_READS_AT_ONCE = 8;
 const QUEUED_SIZE_READS = 4096;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
+const O_TRUNC = 0o1000;
 
 type ReadOnlyRoot = { readonly tree: Oid; readonly time: number };
 
@@ -382,8 +383,13 @@ export class MountFs {
   private async openHandle(path: string, flags: number, heads?: ReadonlyMap<BranchName, Oid>): Promise<number> {
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     const r = await this.routeOf(path);
-    if (r.kind === 'branch') return this.openInBranch(r, path, writable, heads);
-    if (writable) throw new FsError('EROFS', path);
+    if (r.kind === 'branch') {
+      // The mount takes atomic_o_trunc: the kernel leaves O_TRUNC to the open. (It truncated by
+      // a separate setattr after the open, so a committed file was first copied whole, only to be emptied.)
+      if ((flags & O_TRUNC) !== 0) await this.truncate(path, 0);
+      return this.openInBranch(r, path, writable, heads);
+    }
+    if (writable || (flags & O_TRUNC) !== 0) throw new FsError('EROFS', path);
     if (r.kind === 'objects' && r.id !== undefined && r.rel === '') {
       return this.handles.add({ kind: 'git', follows: false, content: await this.objectContent(r.id, path), path, attr: await this.getattr(path) });
     }

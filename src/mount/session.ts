@@ -278,7 +278,7 @@ export class MountSession {
       answered: (path: string, attr: Attr) => this.answered.note(path, attr),
     };
     const fuse = new Fuse(this.mountpoint, fuseOperations(this.fs, this.log, hooks), {
-      fsname: `${source},subtype=gitfs,big_writes,attr_timeout=${CACHE_S},entry_timeout=${CACHE_S},negative_timeout=0${options.allowOther === true ? ',allow_other,default_permissions' : ''}`,
+      fsname: `${source},subtype=gitfs,big_writes,atomic_o_trunc,attr_timeout=${CACHE_S},entry_timeout=${CACHE_S},negative_timeout=0${options.allowOther === true ? ',allow_other,default_permissions' : ''}`,
       timeout: false as unknown as number,
     });
     const before = fuseDescriptors();

@@ -60,7 +60,7 @@ export class ObjectServer {
   handle(conn: SwarmConnection, m: SwarmMessage): void {
     switch (m.kind) {
       case 'interested':
-        if (!this.c.transfers.reserve(conn)) return conn.close(`follows more than ${MAX_SUBSCRIPTIONS} closures`);
+        if (!this.c.transfers.reserve(conn)) return conn.close(`asks about more than ${MAX_SUBSCRIPTIONS} closures at once`);
         void this.c.transfers.known(m.commit, m.history).then(
           (t) => {
             this.c.transfers.subscribe(t, conn);

@@ -325,7 +325,7 @@ export class Swarm {
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
-      fetch.transfer.active = true;
+      fetch.transfer.fetching++;
       running = { fetch, branches: new Set([branch]), started: this.c.clock.now() };
       this.fetches.set(key, running);
       this.c.log.log('info', 'fetch-start', { branch, commit, history, blobs });
@@ -354,14 +354,14 @@ export class Swarm {
       this.stats.fetched++;
     } catch (e) {
       error = (e as Error).message;
-      // What this node holds of it is counted again from what is really here next time.
-      this.transfers.forget(running.fetch.commit, running.fetch.transfer.history);
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
     } finally {
       // Requests still out (asked ahead, or left by a failure) are let go with their timers.
       running.fetch.stop(error ?? 'the fetch is over');
-      running.fetch.transfer.active = false;
+      running.fetch.transfer.fetching--;
+      // What this node holds of it is counted again from what is really here next time.
+      if (error !== null) this.transfers.forget(running.fetch.commit, running.fetch.transfer.history);
       this.fetches.delete(key);
       const { commit, progress } = running.fetch;
       this.recent.push({ commit, branches: [...running.branches], error, bytes: progress.bytes, ms: this.c.clock.now() - running.started });

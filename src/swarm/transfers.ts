@@ -38,8 +38,8 @@ export function bitCount(bits: Uint8Array, pieces: number): number {
 
 export class Transfer {
   closure: Closure | undefined;
-  /** A fetch of this node is filling it: never evicted meanwhile. */
-  active = false;
+  /** Fetches of this node filling it (an eager and an on-demand one may share it): never evicted while any runs. */
+  fetching = 0;
   bits: Uint8Array = new Uint8Array(0);
   /** The pieces held, as a set (what the schedule takes; kept with `bits`, not rebuilt per look). */
   private heldPieces = new Set<number>();
@@ -51,8 +51,19 @@ export class Transfer {
     private readonly news: PieceNews,
   ) {}
 
+  get active(): boolean {
+    return this.fetching > 0;
+  }
+
   get pieces(): ReadonlySet<number> {
     return this.heldPieces;
+  }
+
+  /** Forgets the closure and what is held of it (counted again when it is learnt again); the subscribers stay, and hear of it then. */
+  reset(): void {
+    this.closure = undefined;
+    this.bits = new Uint8Array(0);
+    this.heldPieces = new Set();
   }
 
   get held(): number {
@@ -100,12 +111,18 @@ const MAX_TRANSFERS = 256;
 const MAX_LISTED_OBJECTS = 4_000_000;
 
 const transferKey = (commit: Oid, history: number): string => `${commit}:${history}`;
-/** Closures one connection may follow at once. */
+/**
+ * Closures one connection follows at once: past that, its oldest is let go (a long-lived
+ * connection follows one closure per head it fetches, and no message says it is done with one).
+ * As many may wait for their walk here; a connection asking for more is closed.
+ */
 export const MAX_SUBSCRIPTIONS = 64;
 
 export class Transfers {
   private readonly byKey = new Map<string, Transfer>();
-  private readonly perConnection = new Map<SwarmConnection, number>();
+  /** Per connection, the closures it follows (keys, oldest first) and how many of its subscriptions wait for their walk. */
+  private readonly followed = new Map<SwarmConnection, Set<string>>();
+  private readonly waiting = new Map<SwarmConnection, number>();
   /** Closure walks run one at a time, whoever asks. */
   private walking: Promise<void> = Promise.resolve();
 
@@ -120,27 +137,33 @@ export class Transfers {
     this.news.asked(conn);
   }
 
-  /** Counts a subscription of `conn` ahead of time; false when it follows too many already. */
+  /** Counts a subscription of `conn` waiting for its walk; false when MAX_SUBSCRIPTIONS wait already. */
   reserve(conn: SwarmConnection): boolean {
-    const n = this.perConnection.get(conn) ?? 0;
+    const n = this.waiting.get(conn) ?? 0;
     if (n >= MAX_SUBSCRIPTIONS) return false;
-    this.perConnection.set(conn, n + 1);
+    this.waiting.set(conn, n + 1);
     return true;
   }
 
   /**
    * Subscribes `conn` (after reserve()) unless it closed meanwhile, or `t` was forgotten or evicted
-   * meanwhile (its walk was queued): a count held for a transfer nobody tracks would never fall.
+   * meanwhile (its walk was queued). Past MAX_SUBSCRIPTIONS, the connection's oldest is let go.
    */
   subscribe(t: Transfer, conn: SwarmConnection): void {
-    if (conn.isOpen && !t.subscribers.has(conn) && this.byKey.get(transferKey(t.commit, t.history)) === t) t.subscribers.add(conn);
-    else this.release(conn);
-  }
-
-  private release(conn: SwarmConnection): void {
-    const n = (this.perConnection.get(conn) ?? 1) - 1;
-    if (n <= 0) this.perConnection.delete(conn);
-    else this.perConnection.set(conn, n);
+    const n = (this.waiting.get(conn) ?? 1) - 1;
+    if (n <= 0) this.waiting.delete(conn);
+    else this.waiting.set(conn, n);
+    const key = transferKey(t.commit, t.history);
+    if (!conn.isOpen || this.byKey.get(key) !== t) return;
+    t.subscribers.add(conn);
+    let keys = this.followed.get(conn);
+    if (keys === undefined) this.followed.set(conn, (keys = new Set()));
+    keys.delete(key);
+    keys.add(key);
+    if (keys.size <= MAX_SUBSCRIPTIONS) return;
+    const oldest = keys.values().next().value as string;
+    keys.delete(oldest);
+    this.byKey.get(oldest)?.subscribers.delete(conn);
   }
 
   get(commit: Oid, history: number): Transfer {
@@ -176,24 +199,28 @@ export class Transfers {
     return t;
   }
 
-  /** Drops what this node believes of a closure (after a failed fetch: what is here is counted again). */
+  /**
+   * Drops what this node believes of a closure (after a failed fetch: what is here is counted
+   * again), unless a fetch still fills it. Its followers stay: dropped with it, they heard no
+   * more of this node's pieces (a peer adds a connected peer once, and said Interested then).
+   */
   forget(commit: Oid, history: number): void {
-    const key = transferKey(commit, history);
-    const t = this.byKey.get(key);
-    if (t !== undefined) this.drop(key, t);
+    const t = this.byKey.get(transferKey(commit, history));
+    if (t !== undefined && !t.active) t.reset();
   }
 
   /** Drops a closure: its followers stop hearing of it, and may follow another in its place. */
   private drop(key: string, t: Transfer): void {
     this.byKey.delete(key);
-    for (const conn of t.subscribers) this.release(conn);
+    for (const conn of t.subscribers) this.followed.get(conn)?.delete(key);
     t.subscribers.clear();
   }
 
   /** Forgets a connection that closed. */
   unsubscribe(conn: SwarmConnection): void {
-    for (const t of this.byKey.values()) t.subscribers.delete(conn);
-    this.perConnection.delete(conn);
+    for (const key of this.followed.get(conn) ?? []) this.byKey.get(key)?.subscribers.delete(conn);
+    this.followed.delete(conn);
+    this.waiting.delete(conn);
     this.news.forget(conn);
   }
 

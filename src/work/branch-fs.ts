@@ -319,7 +319,8 @@ export class BranchFs {
   }
 
   private async truncateOnce(path: string, size: number): Promise<void> {
-    const id = await this.writable(path, size === 0 ? 0 : undefined);
+    // Only what stays is copied up (a committed file cut to 10 bytes was copied whole first).
+    const id = await this.writable(path, size);
     await this.onData(path, id, (file) => truncateFile(file, size));
     this.c.store.touch(id);
   }

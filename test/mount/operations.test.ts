@@ -51,6 +51,7 @@ describe('mount: file-system operations on a real FUSE mount', function () {
   let mnt: string;
   let main: string;
   let chunked: Buffer;
+  let mount: TestMount;
 
   before(async () => {
     const base = tmp.make();
@@ -67,7 +68,7 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     await gitfsOk(['init', '--repo', repo]);
     await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'fixture']);
     await gitfsOk(['commit', '--repo', repo, '--branch', 'team/web', '--from', join(src, 'dir'), '-m', 'web']);
-    await TestMount.start(repo, mnt);
+    mount = await TestMount.start(repo, mnt);
     main = join(mnt, 'main');
   });
 
@@ -274,6 +275,25 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     } finally {
       closeSync(reader);
     }
+  });
+
+  it('a committed file opened with O_TRUNC, or cut short, has only what stays copied up (it was copied whole first)', async () => {
+    mkdirSync(join(mnt, 'trunc'));
+    const whole = pseudoRandomBytes(16 << 20, 'cut short');
+    writeFileSync(join(mnt, 'trunc', 'a.bin'), whole);
+    writeFileSync(join(mnt, 'trunc', 'b.bin'), whole);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'trunc', '-m', 'two large files']);
+    const written = (): number => Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${mount.child.pid}/io`, 'utf8'))?.[1]);
+    const before = written();
+    writeFileSync(join(mnt, 'trunc', 'a.bin'), 'x');
+    // truncate(2) itself (Node's and coreutils' truncate open the file for writing first, which copies it up whole).
+    execFileSync('python3', ['-c', 'import os, sys; os.truncate(sys.argv[1], 10)', join(mnt, 'trunc', 'b.bin')]);
+    const copied = written() - before;
+    assert.equal(readFileSync(join(mnt, 'trunc', 'a.bin'), 'utf8'), 'x');
+    assert.deepEqual(readFileSync(join(mnt, 'trunc', 'b.bin')), whole.subarray(0, 10));
+    assert.ok(copied < 1 << 20, `the mount wrote ${copied} bytes`);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'trunc', '-m', 'cut']);
+    assert.equal(git(repo, ['show', 'trunc:a.bin']), 'x');
   });
 
   it('makes and removes directories; ENOTEMPTY, ENOTDIR, EEXIST', () => {

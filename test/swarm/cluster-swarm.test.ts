@@ -676,15 +676,15 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const rest = others(author).filter((n) => n !== victim);
     const tree = makeTree('big', 60 * MiB);
     const first = current(victim);
-    const packsBefore = readdirSync(join(victim.repo, 'objects', 'pack')).filter((f) => f.endsWith('.pack')).length;
+    const packsBefore = new Set(readdirSync(join(victim.repo, 'objects', 'pack')).filter((f) => f.endsWith('.pack')));
     const t0 = Date.now();
-    // Killed KILL_AFTER_MS after it knows the closure (closure-known, a debug event: the daemons run with -v), so
-    // mid-way through the blobs: the metadata walk alone takes about a second (fetch-start + 200 ms is still in it).
-    const KILL_AFTER_MS = 1000;
+    // Killed once it knows the closure (closure-known, a debug event: the daemons run with -v) and
+    // has finished its first pack of blobs: mid-way, with something on disk to resume from.
+    const packDir = join(victim.repo, 'objects', 'pack');
     const killer = (async () => {
       const start = await waitFor(`${victim.name} to start fetching big/m`, 120_000, () => first.find('fetch-start', { branch: 'big/m' }).find((e) => e.t >= t0), { everyMs: 5, diag });
       const known = await waitFor(`${victim.name} to learn the closure of big/m`, 60_000, () => first.find('closure-known', { commit: start.commit }).at(0), { everyMs: 5, diag });
-      await sleep(Math.max(0, known.t + KILL_AFTER_MS - Date.now()));
+      await waitFor(`${victim.name} to finish a pack of big/m`, 60_000, () => (readdirSync(packDir).some((f) => /^pack-[0-9a-f]{40}\.idx$/.test(f) && !packsBefore.has(f.replace(/\.idx$/, '.pack'))) ? true : undefined), { everyMs: 5, diag });
       first.child.kill('SIGKILL');
       const killedAt = Date.now();
       await first.exited;
@@ -695,15 +695,14 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const { start, known, killedAt } = await killer;
     assert.equal(start.commit, c.oid);
     assert.deepEqual(first.find('fetched', { branch: 'big/m' }), [], `${victim.name} completed before it was killed; the test needs a bigger commit\n${first.tail()}`);
-    const packDir = join(victim.repo, 'objects', 'pack');
     const leftovers = readdirSync(packDir);
-    const keptPacks = leftovers.filter((f) => f.endsWith('.pack')).slice(packsBefore);
+    const keptPacks = leftovers.filter((f) => f.endsWith('.pack') && !packsBefore.has(f));
     // Packs are finished every 4 MiB and the content is random (stored as is): what they hold need not come again.
     const keptBytes = keptPacks.reduce((sum, f) => sum + statSync(join(packDir, f)).size, 0);
     assert.ok(keptBytes >= 4 * MiB, `${victim.name} finished no pack before it was killed (${keptBytes} bytes); the test needs a later kill`);
     console.log(
       `      ${victim.name} SIGKILLed ${killedAt - start.t} ms after its fetch-start, ${killedAt - known.t} ms after closure-known (${String(known.blobs)} blobs in ${String(known.pieces)} pieces); ` +
-        `its pack directory now holds ${leftovers.filter((f) => f.endsWith('.pack')).length} packs (it had ${packsBefore}) and ${leftovers.filter((f) => !/^pack-[0-9a-f]+\.(pack|idx|rev)$/.test(f)).join(' ') || 'nothing else'}`,
+        `its pack directory now holds ${leftovers.filter((f) => f.endsWith('.pack')).length} packs (it had ${packsBefore.size}) and ${leftovers.filter((f) => !/^pack-[0-9a-f]+\.(pack|idx|rev)$/.test(f)).join(' ') || 'nothing else'}`,
     );
 
     const got = await waitEvents(rest, 'fetched', { branch: 'big/m', commit: c.oid }, c.started, 120_000, `the other receivers to fetch big/m ${c.oid} although ${victim.name} died`);

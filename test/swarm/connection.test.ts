@@ -123,6 +123,8 @@ describe('swarm connection', function () {
     } finally {
       conn.close('done');
       socket.destroy();
+      // Paused, the server's side would never read the end: it would hold the server (and the test run) open.
+      (await peerSocket).destroy();
       server.close();
     }
   });

@@ -9,6 +9,7 @@ import type { SwarmConnection } from '../../src/swarm/connection.js';
 import { LocalObjects } from '../../src/swarm/local-objects.js';
 import { PieceNews } from '../../src/swarm/piece-news.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
+import type { Closure } from '../../src/swarm/closure.js';
 import { MAX_SUBSCRIPTIONS, Transfers } from '../../src/swarm/transfers.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
@@ -31,41 +32,72 @@ describe('closures followed per connection (transfers.ts)', function () {
 
   const conn = (nodeId: string): SwarmConnection => ({ nodeId: nodeId as NodeId, isOpen: true, send: () => undefined }) as unknown as SwarmConnection;
 
-  it('counts only the closures a connection follows now: those forgotten or evicted no longer count against its limit', () => {
+  it('evicted closures keep no followers', () => {
     const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
     const peer = conn('p1');
-    // A long-lived connection follows one closure per fetch, each forgotten after it (a failed fetch).
-    for (let i = 0; i < 3 * MAX_SUBSCRIPTIONS; i++) {
-      const commit = someCommit();
-      assert.ok(transfers.reserve(peer), `closure ${i + 1} refused`);
-      transfers.subscribe(transfers.get(commit, 0), peer);
-      transfers.forget(commit, 0);
-    }
-    // Up to the limit at once; one more is refused.
     const followed = Array.from({ length: MAX_SUBSCRIPTIONS }, () => {
       assert.ok(transfers.reserve(peer));
       const t = transfers.get(someCommit(), 0);
       transfers.subscribe(t, peer);
       return t;
     });
-    assert.equal(transfers.reserve(peer), false, `a connection follows at most ${MAX_SUBSCRIPTIONS} closures at once`);
-    // Other closures push those out (none is being fetched): the connection may follow new ones again.
+    assert.ok(followed.every((t) => t.subscribers.has(peer)));
+    // Other closures push those out (none is being fetched): they keep no followers.
     for (let i = 0; i < 256; i++) transfers.get(someCommit(), 0);
     assert.ok(followed.every((t) => t.subscribers.size === 0), 'evicted closures keep no followers');
-    assert.ok(transfers.reserve(peer), 'the evicted closures still counted');
   });
 
-  it('a subscription to a closure forgotten while its walk was queued is not counted', () => {
+  it('a connection following one closure per head it fetches is never cut off: the 65th lets the oldest go', () => {
+    const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
+    const peer = conn('p3');
+    const all = Array.from({ length: 3 * MAX_SUBSCRIPTIONS }, (_, i) => {
+      assert.ok(transfers.reserve(peer), `closure ${i + 1} refused`);
+      const t = transfers.get(someCommit(), 0);
+      transfers.subscribe(t, peer);
+      return t;
+    });
+    const following = all.filter((t) => t.subscribers.has(peer));
+    assert.deepEqual(following, all.slice(-MAX_SUBSCRIPTIONS), `the newest ${MAX_SUBSCRIPTIONS} are followed`);
+  });
+
+  it(`at most ${MAX_SUBSCRIPTIONS} subscriptions of a connection wait for their walk: one more is refused`, () => {
+    const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
+    const peer = conn('p4');
+    for (let i = 0; i < MAX_SUBSCRIPTIONS; i++) assert.ok(transfers.reserve(peer));
+    assert.equal(transfers.reserve(peer), false);
+    transfers.subscribe(transfers.get(someCommit(), 0), peer);
+    assert.ok(transfers.reserve(peer), 'one walk done: room for another');
+  });
+
+  it('a subscription to a closure evicted while its walk was queued is not counted', () => {
     const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
     const peer = conn('p2');
     for (let i = 0; i < 3 * MAX_SUBSCRIPTIONS; i++) {
-      const commit = someCommit();
       assert.ok(transfers.reserve(peer), `closure ${i + 1} refused`);
-      const t = transfers.get(commit, 0);
-      // Forgotten (a failed fetch) before the subscription lands.
-      transfers.forget(commit, 0);
+      const t = transfers.get(someCommit(), 0);
+      // Evicted (256 other closures) before the subscription lands.
+      for (let j = 0; j < 256; j++) transfers.get(someCommit(), 0);
       transfers.subscribe(t, peer);
       assert.equal(t.subscribers.size, 0, 'an orphaned closure takes no followers');
     }
+  });
+
+  it('a closure forgotten after a failed fetch keeps its followers, and tells them of it once it is learnt again', () => {
+    const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
+    const got: string[] = [];
+    const peer = { nodeId: 'p5' as NodeId, isOpen: true, send: (m: { kind: string }) => void got.push(m.kind) } as unknown as SwarmConnection;
+    const commit = someCommit();
+    assert.ok(transfers.reserve(peer));
+    const t = transfers.get(commit, 0);
+    transfers.subscribe(t, peer);
+    const empty: Closure = { commit, history: 0, commits: [commit], boundary: [], trees: [], blobs: [], pieces: 0 };
+    t.learn(empty, () => true);
+    transfers.forget(commit, 0);
+    assert.equal(t.closure, undefined, 'what is held is counted again');
+    assert.ok(t.subscribers.has(peer), 'the follower stays');
+    assert.equal(transfers.get(commit, 0), t);
+    got.length = 0;
+    t.learn(empty, () => true);
+    assert.deepEqual(got, ['have'], 'it hears of the closure again');
   });
 });
