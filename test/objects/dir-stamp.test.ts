@@ -15,7 +15,7 @@ function blobStartingWith(prefix: string): string {
   throw new Error(`no blob starting with ${prefix}`);
 }
 
-describe('misses looked up with shared directory checks (dir-stamp.ts)', function () {
+describe('misses looked up through directory stamps (dir-stamp.ts): what git writes loose is seen at once', function () {
   this.timeout(60_000);
   const tmp = tempDirs();
   after(() => tmp.cleanup());

@@ -104,10 +104,14 @@ describe('rollout/hook-record: a hook left running by a killed daemon', function
     assert.ok(Date.now() - started >= 4900, `took ${Date.now() - started} ms`);
   });
 
-  it('a group whose leader is gone counts no more (its id may have been reused): only the token finds the run', async () => {
+  it('a recorded group id that now names another group counts no more (a freed id, reused): only the token finds the run', async () => {
     const run = recordHookRun(path);
     // The run: bash and two children, one without the token.
     const g = await group('env -i /bin/sleep 300 & sleep 300', run.env);
+    const children = readFileSync(`/proc/${g.leader}/task/${g.leader}/children`, 'latin1').trim().split(' ').map(Number);
+    const tokenless = children.find((pid) => pid !== g.child) as number;
+    strays.push(tokenless);
+    assert.ok(!readFileSync(`/proc/${tokenless}/environ`, 'latin1').includes('GITFS_HOOK_RUN'), 'a child without the token');
     recordHookGroup(path, run.token, g.leader);
     const record = JSON.parse(readFileSync(path, 'utf8')) as { pgid: number };
     const stranger = await group('sleep 300', {});
@@ -115,7 +119,8 @@ describe('rollout/hook-record: a hook left running by a killed daemon', function
     writeFileSync(path, JSON.stringify({ ...record, pgid: stranger.leader }));
     await stopLeftoverHook(path, log, {});
     assert.ok(alive(stranger.leader) && alive(stranger.child), 'another group is never touched');
-    assert.ok(!alive(g.child), 'the process of the run with the token is stopped');
+    assert.ok(!alive(g.leader) && !alive(g.child), 'the processes of the run with the token are stopped');
+    assert.ok(alive(tokenless), 'the one without it is not found: the group is not trusted');
   });
 
   it('a hook killed at its deadline ends only when what it left in the background has: SIGTERM, then SIGKILL', async () => {
