@@ -16,7 +16,7 @@ import type { RangeReader } from './range-reader.js';
  */
 export type Handle =
   | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean; path: string }
-  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; ranges?: RangeReader };
+  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; ranges?: RangeReader };
 
 const MAX_HANDLES = KEEP_CACHE;
 

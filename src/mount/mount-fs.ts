@@ -17,6 +17,7 @@ import { FsError } from '../work/fs-error.js';
 import { MergedView, type Listed, type Node } from '../work/merged-view.js';
 import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
+import { BlobCache } from './blob-cache.js';
 import { HandleTable, type Handle } from './handles.js';
 import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
@@ -42,6 +43,8 @@ const QUEUED_SIZE_READS = 4096;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
+/** Unchunked blobs kept for reading beyond the last one read (git writes them up to the read cap). */
+const BLOB_CACHE_BYTES = 64 << 20;
 
 type ReadOnlyRoot = { readonly tree: Oid; readonly time: number };
 
@@ -51,6 +54,8 @@ export class MountFs {
   readonly handles = new HandleTable();
   /** Files unlinked while open: the hidden paths libfuse keeps using for them (their handles moved there). */
   private readonly hidden = new Set<string>();
+  /** Whole blobs read by handles on committed (unchunked) files, one copy each. */
+  private readonly blobs = new BlobCache(BLOB_CACHE_BYTES);
   private readonly histories = new Map<Oid, Map<string, Oid>>();
   private readonly started: number;
   private readonly pages = new PageCachePolicy();
@@ -177,7 +182,6 @@ export class MountFs {
     for (const h of held) {
       h.content = now.node.git;
       h.attr = attr;
-      h.blob = undefined;
       h.ranges = undefined;
     }
     this.pages.moved(path);
@@ -471,8 +475,9 @@ export class MountFs {
       h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);
       return h.ranges.read(position, length, into);
     }
-    h.blob ??= await readTyped(this.ws.repo.objects, h.content.oid, 'blob');
-    const bytes = h.blob.subarray(Math.min(position, h.blob.length), Math.min(position + length, h.blob.length));
+    const oid = h.content.oid;
+    const blob = await this.blobs.get(oid, () => readTyped(this.ws.repo.objects, oid, 'blob'));
+    const bytes = blob.subarray(Math.min(position, blob.length), Math.min(position + length, blob.length));
     return bytes.copy(into, 0, 0, Math.min(length, bytes.length));
   }
 
