@@ -13,14 +13,9 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Makes a file's content durable. */
-export async function fsyncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+/** Makes a file's content durable (opened and synced as a directory is). */
+export function fsyncFile(path: string): Promise<void> {
+  return fsyncDir(path);
 }
 
 /** Makes every file and directory below `dir` (and `dir` itself) durable; symlinks are left as they are. */

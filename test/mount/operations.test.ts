@@ -45,6 +45,14 @@ function errnoOf(fn: () => unknown): string | undefined {
   return undefined;
 }
 
+/** Writes "NEW" at 8192 through `writer` and reads it back through `reader`, on a page it had not read. */
+function seenThrough(writer: number, reader: number): void {
+  writeSync(writer, Buffer.from('NEW'), 0, 3, 8192);
+  const buf = Buffer.alloc(3);
+  assert.equal(readSync(reader, buf, 0, 3, 8192), 3);
+  assert.equal(buf.toString(), 'NEW');
+}
+
 describe('mount: file-system operations on a real FUSE mount', function () {
   const tmp = mountSuiteDirs();
   let repo: string;
@@ -243,10 +251,7 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     const reader = openSync(f, 'r');
     const writer = openSync(f, 'r+');
     try {
-      writeSync(writer, Buffer.from('NEW'), 0, 3, 8192);
-      const buf = Buffer.alloc(3);
-      assert.equal(readSync(reader, buf, 0, 3, 8192), 3);
-      assert.equal(buf.toString(), 'NEW');
+      seenThrough(writer, reader);
       truncateSync(f, 4096);
       assert.equal(fstatSync(reader).size, 4096);
     } finally {
@@ -264,10 +269,7 @@ describe('mount: file-system operations on a real FUSE mount', function () {
       await gitfsOk(['commit', '--repo', repo, '--branch', 'sharing2', '-m', 'written, then committed']);
       const writer = openSync(f, 'r+');
       try {
-        writeSync(writer, Buffer.from('NEW'), 0, 3, 8192);
-        const buf = Buffer.alloc(3);
-        assert.equal(readSync(reader, buf, 0, 3, 8192), 3);
-        assert.equal(buf.toString(), 'NEW');
+        seenThrough(writer, reader);
         assert.equal(fstatSync(reader).size, 3 * 4096);
       } finally {
         closeSync(writer);
