@@ -22,8 +22,13 @@ export interface RevisionContext {
 
 const MAX_ANCESTRY = 1_000_000;
 
-/** The most objects an abbreviated id is looked up among. */
-const PREFIX_CANDIDATES = 64;
+/**
+ * The objects an abbreviated id is looked up among: a first look at a few, then, if that came
+ * back full, at many (a 4-digit id matches ~150 objects in a repository of 10 M). Past that, the
+ * id is ambiguous: a second commit could be among those left out.
+ */
+const PREFIX_FIRST_LOOK = 64;
+const PREFIX_CANDIDATES = 4096;
 
 function badRevision(expr: string, why: string): GitfsError {
   return new GitfsError(ErrorCodes.BAD_REVISION, `bad revision ${JSON.stringify(expr)}: ${why}`, { revision: expr });
@@ -97,10 +102,10 @@ async function resolveBase(ctx: RevisionContext, expr: string, base: string): Pr
     throw unknown(expr, 'no such object');
   }
   if (/^[0-9a-f]{4,39}$/.test(base)) {
-    const matches = await ctx.objects.findByPrefix(base, PREFIX_CANDIDATES);
-    // Only so many are looked at: with more, a second commit could be among those left out.
+    let matches = await ctx.objects.findByPrefix(base, PREFIX_FIRST_LOOK);
+    if (matches.length >= PREFIX_FIRST_LOOK) matches = await ctx.objects.findByPrefix(base, PREFIX_CANDIDATES);
     if (matches.length >= PREFIX_CANDIDATES) {
-      throw new GitfsError(ErrorCodes.AMBIGUOUS_REVISION, `abbreviated id ${base} matches ${PREFIX_CANDIDATES} objects or more; give more of its digits`, { revision: expr, candidates: [] });
+      throw new GitfsError(ErrorCodes.AMBIGUOUS_REVISION, `abbreviated id ${base} matches ${PREFIX_CANDIDATES} objects or more; give more of its digits`, { revision: expr });
     }
     const commits: Oid[] = [];
     for (const oid of matches) {

@@ -28,10 +28,10 @@ export function modeString(e: DirEntry): string {
   return e.executable ? '-rwxr-xr-x' : '-rw-r--r--';
 }
 
-/** `2026-11-22 03:29:26` for seconds since the epoch; `@<seconds>` past what a date can show (git takes any digits). */
+/** `2026-11-22 03:29:26` for seconds since the epoch; `@<seconds>` past the year 9999 (git takes any digits). */
 export function formatSeconds(seconds: number): string {
   const d = new Date(seconds * 1000);
-  return Number.isNaN(d.getTime()) ? `@${seconds}` : d.toISOString().replace('T', ' ').slice(0, 19);
+  return Number.isNaN(d.getTime()) || d.getUTCFullYear() > 9999 || d.getUTCFullYear() < 0 ? `@${seconds}` : d.toISOString().replace('T', ' ').slice(0, 19);
 }
 
 /** `2026-11-22 03:29:26 UTC` (or with the signature's own offset). */

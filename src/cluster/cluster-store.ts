@@ -118,8 +118,13 @@ export async function saveRevocations(gitDir: string, list: RevocationList, caPu
   });
 }
 
-/** How long a writer waits for another to finish with revocations.bin; each holds it for milliseconds. */
+/**
+ * How long a writer waits for another to finish with revocations.bin; each holds it for
+ * milliseconds, so a lock older than REVOCATIONS_STALE_MS was left by a writer that died (a
+ * revoke stopped by Ctrl-C) and is broken.
+ */
 const REVOCATIONS_LOCK_WAIT_MS = 10_000;
+const REVOCATIONS_STALE_MS = 5_000;
 const REVOCATIONS_LOCK_RETRY_MS = 25;
 
 /**
@@ -134,7 +139,7 @@ async function updateRevocations(gitDir: string, next: () => Promise<RevocationL
   let lock: LockFile;
   for (;;) {
     try {
-      lock = await LockFile.acquire(path, { clock: systemClock });
+      lock = await LockFile.acquire(path, { clock: systemClock, staleLockMs: REVOCATIONS_STALE_MS });
       break;
     } catch (e) {
       if (!isGitfsError(e) || e.code !== ErrorCodes.REF_CONFLICT || systemClock.now() >= deadline) throw e;

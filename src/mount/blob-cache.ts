@@ -1,8 +1,9 @@
 /**
  * Whole blobs that open handles read from (a blob is one zlib stream: a range of it costs the
- * whole inflate), one copy per blob whoever reads it, least recently read first out once they
- * hold more than the budget; the blob read last always stays, whatever its size. Each handle
- * kept its own copy before: ten readers of a 200 MiB blob that git wrote held 2 GiB.
+ * whole inflate), so that handles opening a blob read already share its copy: each read its own
+ * before (ten readers of a 200 MiB blob that git wrote held 2 GiB). A handle keeps the copy it
+ * got; the cache lets blobs go, least recently asked for first, once they hold more than the
+ * budget (the last one asked for stays, whatever its size).
  */
 import type { Oid } from '../objects/oid.js';
 

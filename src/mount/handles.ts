@@ -15,8 +15,16 @@ import type { RangeReader } from './range-reader.js';
  * moves (never those of `.history`, `.commits` or `.objects`).
  */
 export type Handle =
-  | { readonly kind: 'data'; readonly fd: number; readonly dataId: string; readonly writable: boolean; path: string }
-  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; ranges?: RangeReader };
+  | {
+      readonly kind: 'data';
+      readonly fd: number;
+      readonly dataId: string;
+      readonly writable: boolean;
+      path: string;
+      /** Descriptors this handle read through before it moved onto another copy: a read may still use one, so they close with the handle. */
+      readonly retired?: readonly number[];
+    }
+  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; ranges?: RangeReader };
 
 const MAX_HANDLES = KEEP_CACHE;
 

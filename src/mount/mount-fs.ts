@@ -43,7 +43,7 @@ const QUEUED_SIZE_READS = 4096;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
-/** Unchunked blobs kept for reading beyond the last one read (git writes them up to the read cap). */
+/** Unchunked blobs kept for handles to share (git writes them up to the read cap); the last one asked for stays whatever its size. */
 const BLOB_CACHE_BYTES = 64 << 20;
 
 type ReadOnlyRoot = { readonly tree: Oid; readonly time: number };
@@ -182,6 +182,7 @@ export class MountFs {
     for (const h of held) {
       h.content = now.node.git;
       h.attr = attr;
+      h.blob = undefined;
       h.ranges = undefined;
     }
     this.pages.moved(path);
@@ -475,8 +476,10 @@ export class MountFs {
       h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);
       return h.ranges.read(position, length, into);
     }
+    // The handle keeps what it read: a blob let go by the cache is never read again for it.
     const oid = h.content.oid;
-    const blob = await this.blobs.get(oid, () => readTyped(this.ws.repo.objects, oid, 'blob'));
+    h.blob ??= await this.blobs.get(oid, () => readTyped(this.ws.repo.objects, oid, 'blob'));
+    const blob = h.blob;
     const bytes = blob.subarray(Math.min(position, blob.length), Math.min(position + length, blob.length));
     return bytes.copy(into, 0, 0, Math.min(length, bytes.length));
   }
@@ -508,7 +511,7 @@ export class MountFs {
 
   async release(fh: number, path: string): Promise<void> {
     const h = this.handles.remove(fh);
-    if (h?.kind === 'data') await closeP(h.fd);
+    if (h?.kind === 'data') for (const fd of [h.fd, ...(h.retired ?? [])]) await closeP(fd);
     if (this.hidden.has(path) && this.handles.at(path).next().done === true) this.hidden.delete(path);
   }
 
@@ -634,8 +637,8 @@ export class MountFs {
         throw e;
       });
       if (fd === undefined) break;
-      this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path });
-      if (old.kind === 'data') await closeP(old.fd).catch(() => undefined);
+      const retired = old.kind === 'data' ? [...(old.retired ?? []), old.fd] : [];
+      this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path, retired });
     }
     this.pages.moved(path);
   }

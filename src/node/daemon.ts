@@ -223,13 +223,18 @@ export class NodeDaemon {
 
   private async adoptRevocations(list: RevocationList, source: string): Promise<void> {
     if (!this.trust.adopt(list)) return;
-    // A list read from disk stays as it is there: writing it back could undo a newer one that
-    // `gitfs cluster revoke` stored meanwhile. One from a peer is stored unless disk has a newer.
-    if (source !== 'disk') await saveRevocations(this.c.repo.gitDir, list, this.trust.ca.publicKey);
     this.c.log.log('info', 'revocations', { version: list.version, revoked: list.nodeIds, from: source });
+    // Adopted: the revoked go now, whether or not the list can be stored.
     for (const e of this.table.dropRevoked((id) => this.trust.isRevoked(id))) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.swarm?.dropRevoked((id) => this.trust.isRevoked(id));
     this.announcer?.changed();
+    // A list read from disk stays as it is there: writing it back could undo a newer one that
+    // `gitfs cluster revoke` stored meanwhile. One from a peer is stored unless disk has a newer.
+    if (source !== 'disk') {
+      await saveRevocations(this.c.repo.gitDir, list, this.trust.ca.publicKey).catch((e: unknown) =>
+        this.c.log.log('warn', 'revocations-not-stored', { version: list.version, error: (e as Error).message }),
+      );
+    }
   }
 
   /** Lets the rollout agent look at the channels and the cluster's reports now; resolves once its channel agents have started. */

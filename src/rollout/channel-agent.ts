@@ -79,8 +79,8 @@ export class ChannelAgent {
   /** When start() ran, on the monotonic clock: the listening window must not stretch when the wall clock steps back. */
   private startedAt = 0;
   private listenTimer: NodeJS.Timeout | undefined;
-  /** An outcome waiting to be handed to the machine again (`deliver`). */
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** Outcomes waiting to be handed to the machine again (`deliver`). */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   /** The hook running now, if any: a rollback cancels a health check still running. */
   private running: { readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
   /** Versions of heads seen (from their manifests; undefined: unreadable, not retried). */
@@ -176,7 +176,8 @@ export class ChannelAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.listenTimer);
-    clearTimeout(this.retryTimer);
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     await this.cancelHook();
     await this.chain;
   }
@@ -384,7 +385,11 @@ export class ChannelAgent {
       } catch (err) {
         const inMs = Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
         this.c.log.log('error', 'rollout-event-not-stored', { channel: this.channel, step: e.type, error: (err as Error).message, retryInMs: inMs });
-        this.retryTimer = setTimeout(() => this.deliver(e, attempt + 1), inMs);
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          this.deliver(e, attempt + 1);
+        }, inMs);
+        this.retryTimers.add(timer);
       }
     });
   }

@@ -18,6 +18,8 @@ export const HAVE_EVERY_MS = 500;
 /** What is told about: a closure's progress (Transfer). */
 export interface NewsSource {
   readonly subscribers: ReadonlySet<SwarmConnection>;
+  /** Whether the closure is known (a `have` says something). */
+  readonly known: boolean;
   haveMessage(): SwarmMessage;
 }
 
@@ -63,7 +65,8 @@ export class PieceNews {
 
   private round(): void {
     this.timer = undefined;
-    for (const [conn, sources] of this.due) for (const s of sources) if (s.subscribers.has(conn)) conn.send(s.haveMessage());
+    // A source that forgot its closure meanwhile (a failed fetch) says nothing until it learns it again.
+    for (const [conn, sources] of this.due) for (const s of sources) if (s.known && s.subscribers.has(conn)) conn.send(s.haveMessage());
     this.due.clear();
   }
 

@@ -55,6 +55,10 @@ export class Transfer {
     return this.fetching > 0;
   }
 
+  get known(): boolean {
+    return this.closure !== undefined;
+  }
+
   get pieces(): ReadonlySet<number> {
     return this.heldPieces;
   }

@@ -70,6 +70,11 @@ export class WorkStore implements LayerPersistence {
   }
 
   /** The branch's layer (an empty one if it has none yet). */
+  /** The branch's layer if it has one in memory (layer() makes one). */
+  existingLayer(branch: BranchName): Layer | undefined {
+    return this.layers.get(branch);
+  }
+
   layer(branch: BranchName): Layer {
     let layer = this.layers.get(branch);
     if (layer === undefined) this.layers.set(branch, (layer = new Layer(branch, this)));

@@ -44,8 +44,9 @@ export class Workspace {
     this.trees = new TreeCache(repo.objects);
     // A clean layer shows the head: when it moves, views of the old one are stale. A layer that
     // goes back to following the head shows another commit than the one it was pinned to.
+    // (Only layers in memory: one made later starts with no views.)
     heads.onChange((branches) => {
-      for (const b of branches) store.layer(b).headMoved();
+      for (const b of branches) store.existingLayer(b)?.headMoved();
     });
     store.onUnpinned = (branch) => heads.unpinned(branch);
   }

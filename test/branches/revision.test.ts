@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { parseTime, resolveRevision, splitRevPath } from '../../src/branches/revision.js';
-import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { Repository } from '../../src/repo/repository.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -34,17 +33,22 @@ describe('revision syntax', () => {
     assert.deepEqual(splitRevPath('a{b@{1}:f'), ['a{b@{1}', 'f']);
   });
 
-  it('an abbreviated id matching more objects than are looked at is ambiguous, not resolved from those looked at', async () => {
+  it('an abbreviated id is resolved among all the objects it matches, not the first 64 (the commit was missed past them)', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'));
     try {
-      // Blobs "p<n>\n" whose ids start with 0000 (found by trying: 64 of them among 4.4 M).
+      // Blobs "p<n>\n" whose ids start with 0000 (found by trying: 64 of them among 4.4 M), and a
+      // commit whose id starts with 0000 and sorts after all of them (found by trying too).
       const writer = await repo.newPackWriter();
       for (const n of PREFIX_0000) {
         const oid = await writer.write('blob', Buffer.from(`p${n}\n`));
         assert.ok(oid.startsWith('0000'), oid);
       }
+      const tree = await writer.write('tree', Buffer.alloc(0));
+      const text = `tree ${tree}\nauthor T <t@example.com> 1700000000 +0000\ncommitter T <t@example.com> 1700000000 +0000\n\nfar 11122941\n`;
+      const commit = await writer.write('commit', Buffer.from(text));
       await writer.finish();
-      await assert.rejects(resolveRevision(repo, '0000'), (e: unknown) => isGitfsError(e, ErrorCodes.AMBIGUOUS_REVISION));
+      assert.equal(commit, '0000fe142a52ee238455cc9fc6cd2ba0ee2c1978');
+      assert.equal(await resolveRevision(repo, '0000'), commit);
     } finally {
       await repo.close();
     }

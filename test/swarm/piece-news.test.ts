@@ -19,7 +19,7 @@ describe('news of pieces gained (piece-news.ts)', () => {
     let now = 1_000;
     const news = new PieceNews(() => now, 40);
     const [downstream, other, gone] = [peer(), peer(), peer()];
-    const source: NewsSource = { subscribers: new Set([downstream, other, gone]), haveMessage: () => ({ kind: 'have', commit, history: 0, pieces: 8, bitfield: Buffer.alloc(1), complete: false }) };
+    const source: NewsSource = { subscribers: new Set([downstream, other, gone]), known: true, haveMessage: () => ({ kind: 'have', commit, history: 0, pieces: 8, bitfield: Buffer.alloc(1), complete: false }) };
     news.asked(downstream);
     for (let i = 0; i < 5; i++) news.gained(source, piece(i));
     news.forget(gone);
@@ -36,5 +36,23 @@ describe('news of pieces gained (piece-news.ts)', () => {
     assert.equal(downstream.got.length, 5);
     await sleep(80);
     assert.deepEqual([downstream.got.at(-1), other.got], ['have', ['have_piece', 'have', 'have']]);
+  });
+
+  it('says nothing for a source that forgot its closure before the round (a failed fetch): no bitfield of 0 pieces', async () => {
+    const news = new PieceNews(() => 1_000, 40);
+    const [first, later] = [peer(), peer()];
+    let known = true;
+    const source = {
+      subscribers: new Set([first, later]),
+      get known(): boolean {
+        return known;
+      },
+      haveMessage: (): SwarmMessage => ({ kind: 'have', commit, history: 0, pieces: known ? 8 : 0, bitfield: Buffer.alloc(known ? 1 : 0), complete: false }),
+    };
+    news.gained(source, piece(0));
+    news.gained(source, piece(1));
+    known = false;
+    await sleep(80);
+    assert.deepEqual([first.got, later.got], [['have_piece'], ['have_piece']]);
   });
 });
