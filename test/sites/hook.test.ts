@@ -18,6 +18,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  copyFileSync,
+  cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -486,5 +488,22 @@ http {
     assert.equal(ok.code, 0, show(ok));
     assert.equal(current(), 'releases/v3');
     assert.equal((await get('/')).body, '<h1>v3, republished</h1>\n');
+  });
+
+  it('rollback to a version republished with other content (the one that failed) serves the content of the release rolled back to', async function () {
+    const good = await release('v9', { 'index.html': '<h1>v9</h1>\n' });
+    const applied = await hook('apply', hookEnv(good));
+    assert.equal(applied.code, 0, show(applied));
+    // What the agent keeps of the good release, before the same version comes again with other content.
+    const aside = join(base, 'exports', 'v9-good');
+    cpSync(good.dir, aside, { recursive: true });
+    copyFileSync(good.manifest, `${aside}.json`);
+    const republished = await release('v9', { 'index.html': '<h1>v9, broken</h1>\n' });
+    const reapplied = await hook('apply', hookEnv(republished));
+    assert.equal(reapplied.code, 0, show(reapplied));
+    assert.equal((await get('/')).body, '<h1>v9, broken</h1>\n');
+    const back = await hook('rollback', hookEnv({ version: 'v9', dir: aside, manifest: `${aside}.json` }));
+    assert.equal(back.code, 0, show(back));
+    assert.equal((await get('/')).body, '<h1>v9</h1>\n');
   });
 });
