@@ -4,7 +4,7 @@
  * token is used (the file is unlinked: exactly one join can win) or expires.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, readdir, unlink } from 'node:fs/promises';
+import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
 import { fsyncDir, writeFileAtomic } from '../util/durable.js';
@@ -23,6 +23,9 @@ export interface JoinToken {
 
 const PREFIX = 'gitfs1-';
 const ID_RE = /^[0-9a-f]{32}$/;
+/** A token file being written (writeFileAtomic's temporary name), and when one is taken as left by a run that died. */
+const TMP_RE = /^[0-9a-f]{32}\.json\.tmp-[0-9a-f]{12}$/;
+const STALE_TMP_MS = 3_600_000;
 const FP_RE = /^[0-9a-f]{64}$/;
 const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const ADDR_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}:([1-9]\\d{0,4})$`);
@@ -107,13 +110,20 @@ export async function consumeToken(gitDir: string, id: string): Promise<boolean>
 }
 
 /**
- * Deletes the files of expired tokens; returns how many tokens remain. Nothing else is touched:
- * a file being written (a temporary name), or one that cannot be read now, may be a token
- * another `cluster token` just made (deleted, it was dead on arrival).
+ * Deletes the files of expired tokens, and temporary files an hour old (left by a `cluster
+ * token` that died while writing); returns how many tokens remain. Nothing else is touched: a
+ * file being written, or one that cannot be read now, may be a token another `cluster token`
+ * just made (deleted, it was dead on arrival).
  */
 export async function pruneTokens(gitDir: string, nowMs: number): Promise<number> {
   let left = 0;
   for (const name of await readdir(tokensDir(gitDir)).catch(() => [] as string[])) {
+    if (TMP_RE.test(name)) {
+      const path = join(tokensDir(gitDir), name);
+      const old = await stat(path).then((s) => nowMs - s.mtimeMs > STALE_TMP_MS, () => false);
+      if (old) await unlink(path).catch(() => undefined);
+      continue;
+    }
     const id = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
     if (!ID_RE.test(id)) continue;
     try {

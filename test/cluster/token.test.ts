@@ -148,6 +148,9 @@ describe('cluster/token: join tokens', function () {
       writeFileSync(join(tokens, writing), '{"secret":');
       assert.equal(await pruneTokens(dir, Date.now()), 0);
       assert.deepEqual(readdirSync(tokens).sort(), [empty, writing].sort());
+      // An hour later the half-written one was left by a run that died: it goes (it holds a secret).
+      assert.equal(await pruneTokens(dir, Date.now() + 3_600_001), 0);
+      assert.deepEqual(readdirSync(tokens), [empty]);
     });
   });
 
