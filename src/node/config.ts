@@ -90,7 +90,8 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
       return `a list of policies (${(e as Error).message})`;
     }
   },
-  swarm: { flushBytes: int(1 << 20, 1 << 30) },
+  // A daemon holds about five packs of it in memory (the disk's backlog, the block pool).
+  swarm: { flushBytes: int(1 << 20, 256 << 20) },
   rollout: (v) => {
     try {
       parseRolloutConfig(v, 'rollout');

@@ -57,9 +57,15 @@ export class NodeDaemon {
   private timer: NodeJS.Timeout | undefined;
   private lastRevocationFetch = -Infinity;
   private revocationFetchGapMs = REVOCATION_FETCH_GAP_MS;
+  /** The revocation list being fetched from a peer, if one is: stop() ends it. */
+  private revocationFetch: AbortController | undefined;
   private closers: (() => Promise<void>)[] = [];
   private swarm: Swarm | undefined;
   private swarmTick: NodeJS.Timeout | undefined;
+  /** A swarm look is due within 20 ms; one runs; another was asked for while it ran. */
+  private swarmSoon = false;
+  private swarmLooking = false;
+  private swarmAgain = false;
   private rollout: RolloutAgent | undefined;
   private stopping = false;
   private readonly revocationsOnDisk: RevocationsOnDisk;
@@ -172,13 +178,15 @@ export class NodeDaemon {
     const announcer = this.announcer;
     this.closers.push(() => announcer.stop());
 
-    const sock: NetServer = await serveUnixSocket(checkSocketPath(daemonSocketPath(repo.gitDir), "node daemon's socket"), async (req) => {
-      const op = (req as { op?: unknown }).op;
+    const sock: NetServer = await serveUnixSocket(checkSocketPath(daemonSocketPath(repo.gitDir), "node daemon's socket"), async (raw) => {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'a request is a JSON object');
+      const req = raw as Record<string, unknown>;
+      const op = req['op'];
       if (op === 'peers') return this.snapshot();
       if (op === 'ping') return { pid: process.pid, nodeId: this.identity.nodeId };
       if (op === 'policy') return { decisions: await swarm.decisions(), fetching: swarm.progress(), outcomes: swarm.outcomes() };
-      if (op === 'fetch') return swarm.fetchBranch(parseBranchName(String((req as { branch?: unknown }).branch)));
-      if (typeof op === 'string' && op.startsWith('rollout-')) return this.answerRollout(op, req as { channel?: unknown; paused?: unknown });
+      if (op === 'fetch') return swarm.fetchBranch(parseBranchName(stringField(req, 'branch')));
+      if (typeof op === 'string' && op.startsWith('rollout-')) return this.answerRollout(op, req);
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
     });
     this.closers.push(() => new Promise((r) => sock.close(() => r())));
@@ -208,16 +216,20 @@ export class NodeDaemon {
   private async fetchNewerRevocations(a: Announcement): Promise<void> {
     const now = this.c.clock.now();
     const to = a.endpoints[0];
-    if (to === undefined || now - this.lastRevocationFetch < this.revocationFetchGapMs) return;
+    // One at a time: a fetch still running counts (a peer trickling its answer opened one every gap).
+    if (to === undefined || this.revocationFetch !== undefined || now - this.lastRevocationFetch < this.revocationFetchGapMs) return;
     this.lastRevocationFetch = now;
+    const fetch = (this.revocationFetch = new AbortController());
     try {
-      const list = await fetchRevocations(this.identity, this.trust, to);
-      if (list !== undefined) await this.adoptRevocations(list, `${a.nodeId}`);
+      const list = await fetchRevocations(this.identity, this.trust, to, fetch.signal);
+      if (list !== undefined && !this.stopping) await this.adoptRevocations(list, `${a.nodeId}`);
       this.revocationFetchGapMs = REVOCATION_FETCH_GAP_MS;
     } catch (e) {
       // Back off: a node that was itself revoked is refused by every member, for good.
       this.revocationFetchGapMs = Math.min(2 * this.revocationFetchGapMs, REVOCATION_FETCH_MAX_GAP_MS);
-      this.c.log.log('warn', 'revocations-fetch-failed', { from: a.nodeId, error: (e as Error).message, retryInMs: this.revocationFetchGapMs });
+      if (!this.stopping) this.c.log.log('warn', 'revocations-fetch-failed', { from: a.nodeId, error: (e as Error).message, retryInMs: this.revocationFetchGapMs });
+    } finally {
+      this.revocationFetch = undefined;
     }
   }
 
@@ -243,26 +255,45 @@ export class NodeDaemon {
     await this.rollout?.refresh().catch((e: unknown) => this.c.log.log('warn', 'rollout-refresh-failed', { error: (e as Error).message }));
   }
 
-  private answerRollout(op: string, req: { channel?: unknown; paused?: unknown }): unknown {
+  private answerRollout(op: string, req: Record<string, unknown>): unknown {
     const rollout = this.rollout;
-    const channel = req.channel === undefined ? undefined : String(req.channel);
+    const channel = req['channel'] === undefined ? undefined : stringField(req, 'channel');
+    if (op === 'rollout-pause' && typeof req['paused'] !== 'boolean') throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'rollout-pause needs "paused": true or false');
     // A node without channels has none to show, and knows none by name.
     if (op === 'rollout-status' && channel === undefined) return { self: this.identity.nodeId, channels: rollout?.status() ?? [] };
     if (channel === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${op} needs a channel`);
     if (rollout === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `this node applies no channel ${channel} (config: rollout.channels)`, { channel });
     if (op === 'rollout-status') return { self: this.identity.nodeId, channels: rollout.status(channel) };
     if (op === 'rollout-rollback') return rollout.rollback(channel);
-    if (op === 'rollout-pause') return rollout.pause(channel, req.paused === true);
+    if (op === 'rollout-pause') return rollout.pause(channel, req['paused'] === true);
     throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
   }
 
-  /** Lets the swarm look at the policies soon (debounced), and every few seconds anyway. */
+  /**
+   * Lets the swarm look at the policies soon (within 20 ms), and every few seconds anyway. A
+   * look due soon is not put off by more nudges (a stream of them, each resetting the timer, kept
+   * the swarm from ever looking), and looks never overlap: one asked for while another runs
+   * follows it.
+   */
   private nudgeSwarm(): void {
-    if (this.stopping) return;
+    if (this.stopping || this.swarmSoon) return;
     if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
+    this.swarmSoon = true;
     this.swarmTick = setTimeout(() => {
+      this.swarmSoon = false;
       this.swarmTick = setTimeout(() => this.nudgeSwarm(), SWARM_TICK_MS);
-      void this.swarm?.tick().catch((e: unknown) => this.c.log.log('warn', 'swarm-tick-failed', { error: (e as Error).message }));
+      if (this.swarmLooking) {
+        this.swarmAgain = true;
+        return;
+      }
+      this.swarmLooking = true;
+      void (async () => {
+        do {
+          this.swarmAgain = false;
+          await this.swarm?.tick().catch((e: unknown) => this.c.log.log('warn', 'swarm-tick-failed', { error: (e as Error).message }));
+        } while (this.swarmAgain && !this.stopping);
+        this.swarmLooking = false;
+      })();
     }, 20);
   }
 
@@ -310,7 +341,15 @@ export class NodeDaemon {
     this.stopping = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
+    this.revocationFetch?.abort();
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     this.closers = [];
   }
+}
+
+/** A request's string field; GITFS_BAD_ARGUMENT when it is anything else (String() made "undefined" a branch name). */
+function stringField(req: Record<string, unknown>, name: string): string {
+  const value = req[name];
+  if (typeof value !== 'string') throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `"${name}" must be a string`);
+  return value;
 }

@@ -72,11 +72,21 @@ async function dispatch(c: NodeServiceComponents, socket: TLSSocket, req: unknow
   throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
 }
 
-/** Asks a member for its revocation list (mutual TLS); checked against the CA key. */
-export function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }): Promise<RevocationList | undefined> {
+/**
+ * Asks a member for its revocation list (mutual TLS); checked against the CA key. The whole
+ * exchange must end within IDLE_MS (a member trickling its answer a byte at a time held the
+ * socket for days), or when `signal` aborts.
+ */
+export function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, signal?: AbortSignal): Promise<RevocationList | undefined> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: to.address, port: to.port, ...clientOptions(identity, trust) });
-    socket.setTimeout(IDLE_MS, () => socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} timed out`)));
+    const deadline = setTimeout(() => socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} did not answer within ${IDLE_MS / 1000} s`)), IDLE_MS);
+    const abort = (): void => void socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, 'the fetch was stopped'));
+    signal?.addEventListener('abort', abort, { once: true });
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', abort);
+    });
     socket.once('error', reject);
     socket.once('secureConnect', () => {
       askOneLine(socket, { op: 'revocations' }, `${to.address}:${to.port}`, ErrorCodes.PEER_FAILED)

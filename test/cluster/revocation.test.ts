@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { connect, createServer, type Server } from 'node:tls';
+import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, saveRevocations, storedRevocations } from '../../src/cluster/cluster-store.js';
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
@@ -257,6 +257,35 @@ describe('cluster/revocation: signed revocation lists', function () {
       // The same raw client with a member's certificate gets the list: the refusals are about who asks.
       const answer = (await askAs(member)) as { revocations: string | null };
       assert.equal(openRevocations(Buffer.from(answer.revocations ?? '', 'base64'), cluster.authority.cert.publicKey).version, 4);
+    });
+
+    it('a member trickling its answer a byte at a time is cut off within 15 s in all; a fetch stopped is cut off at once', async function () {
+      this.timeout(40_000);
+      const trickles: NodeJS.Timeout[] = [];
+      const accepted: TLSSocket[] = [];
+      const slow = createServer({ key: service.identity.privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: service.identity.certificatePem, ca: cluster.ca.trust.caPem, requestCert: true, minVersion: 'TLSv1.3' }, (socket) => {
+        socket.on('error', () => undefined);
+        accepted.push(socket);
+        trickles.push(setInterval(() => socket.write(' '), 500));
+      });
+      await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+      const to = { address: '127.0.0.1', port: (slow.address() as AddressInfo).port };
+      try {
+        const started = Date.now();
+        await assert.rejects(fetchRevocations(member.identity, member.trust, to), /did not answer within 15 s/);
+        const ms = Date.now() - started;
+        assert.ok(ms >= 14_000 && ms < 20_000, `cut off after ${ms} ms`);
+        const stop = new AbortController();
+        const stopped = fetchRevocations(member.identity, member.trust, to, stop.signal);
+        setTimeout(() => stop.abort(), 300);
+        const t0 = Date.now();
+        await assert.rejects(stopped, /stopped/);
+        assert.ok(Date.now() - t0 < 2000);
+      } finally {
+        for (const t of trickles) clearInterval(t);
+        for (const socket of accepted) socket.destroy();
+        await new Promise<void>((resolve) => slow.close(() => resolve()));
+      }
     });
 
     it('a client of another cluster using fetchRevocations does not accept this cluster’s server', async () => {

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMembership } from '../../src/cluster/cluster-store.js';
 import type { ClusterTrust, NodeIdentity } from '../../src/cluster/identity.js';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { encodeAnnouncement, type Announcement } from '../../src/multicast/announcement.js';
 import { sealEnvelope } from '../../src/multicast/envelope.js';
 import { DROP_REASONS } from '../../src/multicast/packet-error.js';
@@ -275,6 +275,16 @@ describe('node daemon: a flood of hostile datagrams', function () {
       assert.equal(r.code, 4, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /GITFS_UNKNOWN_BRANCH/);
     }
+    assert.ok(a.running, a.tail());
+  });
+
+  it('control requests of odd shape are GITFS_BAD_ARGUMENT, and the daemon answers on', async () => {
+    const ask = (req: unknown): Promise<unknown> => askUnixSocket(daemonSocketPath(repoA), req, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING });
+    // A missing branch became the branch "undefined"; an array, its one element; null, a TypeError.
+    for (const req of [null, [1], 'peers', { op: 'fetch' }, { op: 'fetch', branch: ['main'] }, { op: 'rollout-status', channel: null }, { op: 'rollout-pause', channel: 'site/prod' }]) {
+      await assert.rejects(ask(req), (e: unknown) => isGitfsError(e, ErrorCodes.BAD_ARGUMENT) || assert.fail(`${JSON.stringify(req)}: ${String(e)}`));
+    }
+    assert.ok(((await ask({ op: 'ping' })) as { pid: number }).pid > 0);
     assert.ok(a.running, a.tail());
   });
 });

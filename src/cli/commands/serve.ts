@@ -16,9 +16,16 @@ export const serve: Command = {
       const config = await loadConfig(repo.gitDir, values.config, ctx.env);
       const log = jsonLogger((line) => void ctx.stderr.write(line), systemClock, { minLevel: values.verbose === true ? 'debug' : 'info' });
       const daemon = await NodeDaemon.start({ repo, clock: systemClock, log }, config);
+      // The first of the two signals stops the daemon; both listeners go then, so a second
+      // signal is not swallowed (the default action ends the process, whatever still runs).
       await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
       });
       await daemon.stop();
       log.log('info', 'stopped');
