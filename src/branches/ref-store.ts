@@ -370,7 +370,12 @@ export class RefStore {
       if (entry.isDirectory()) {
         await this.walkLoose(join(dir, entry.name), `${full}/`, into);
       } else if (isBranchName(full)) {
-        const oid = await this.readLoose(full);
+        // A symbolic branch (git symbolic-ref refs/heads/alias refs/heads/main) is an alias, not a
+        // branch of its own: listings leave it out (one failed every listing, the mount's too).
+        const oid = await this.readLoose(full).catch((e: unknown) => {
+          if (isGitfsError(e) && e.data['symbolic'] === true) return undefined;
+          throw e;
+        });
         if (oid !== undefined) into.set(full, oid);
       }
     }

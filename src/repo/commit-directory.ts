@@ -3,7 +3,7 @@
  * Objects go into one new pack; the branch moves by compare-and-swap only after the pack is
  * durable, so a crash at any point leaves the branch at a complete commit.
  */
-import { ErrorCodes, GitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { encodeCommit, type Signature } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
 import type { PackWriter, PackWriteStats } from '../objects/pack-writer.js';
@@ -75,8 +75,13 @@ export async function commitDirectory(repo: Repository, branch: BranchName, from
 
 /** A bare repository's HEAD should name a branch that exists, so `git log` and `git clone` work. */
 export async function pointHeadIfDangling(repo: Repository, branch: BranchName): Promise<void> {
-  const head = await repo.refs.readHead();
-  if ((await repo.refs.resolve(head)) === undefined) await repo.refs.setHead(branch);
+  // A detached HEAD, or one outside refs/heads (git can make both), is left as it is: the commit
+  // has landed, and reporting it failed would have a script make it again.
+  const head = await repo.refs.readHead().catch((e: unknown) => {
+    if (isGitfsError(e) && e.code === ErrorCodes.IO) return undefined;
+    throw e;
+  });
+  if (head !== undefined && (await repo.refs.resolve(head)) === undefined) await repo.refs.setHead(branch);
 }
 
 /** Writes a commit of `tree` by this repository's identity, now, with a normalized message. */

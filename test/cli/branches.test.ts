@@ -52,4 +52,18 @@ describe('gitfs branch, HEAD and history listings', function () {
     assert.equal(await gitfsOk(['cat', '--repo', repo, 'a@b:a']), '1\n');
     for (const bad of ['rel@{2026', 'a@b@{x}']) assert.equal((await gitfs(['log', '--repo', repo, bad])).code, 2, bad);
   });
+
+  it('a symbolic branch git made is left out of listings, and a commit with a detached HEAD reports success', async () => {
+    const { repo, src } = tmp.place();
+    await gitfsOk(['init', '--repo', repo]);
+    writeFileSync(join(src, 'a'), '1\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'one']);
+    git(repo, ['symbolic-ref', 'refs/heads/alias', 'refs/heads/main']);
+    assert.match(await gitfsOk(['branch', '--repo', repo]), /^\* [0-9a-f]{12} main\n$/);
+    git(repo, ['update-ref', '--no-deref', 'HEAD', git(repo, ['rev-parse', 'main']).trim()]);
+    writeFileSync(join(src, 'a'), '2\n');
+    const r = await gitfs(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'two']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(git(repo, ['log', '-1', '--format=%s', 'main']).trim(), 'two');
+  });
 });
