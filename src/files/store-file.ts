@@ -3,14 +3,26 @@
  * threshold, a chunked file above it. Used by the importer (`commit --from`) and by the working
  * layer's commit (files written through the mount).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import { writeChunkedFile } from '../objects/chunked-file-writer.js';
 import type { Chunker } from '../objects/chunker.js';
 import type { ChunkTreeParams } from '../objects/chunk-tree.js';
 import type { DirEntry } from '../objects/entry-names.js';
 import type { ObjectSink } from '../objects/object-store.js';
 import { hashObject } from '../objects/oid.js';
+
+/**
+ * How a file listed as regular is opened: not through a symlink, and never waiting on a FIFO
+ * (one swapped in while an import ran blocked the process for good; a symlink to /dev/zero was
+ * read without end). What was opened must still be a regular file.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function notRegular(path: string): GitfsError {
+  return new GitfsError(ErrorCodes.SOURCE_UNREADABLE, `${path} changed while it was read: it is no longer a regular file`, { path });
+}
 
 export interface StoreComponents {
   readonly sink: ObjectSink;
@@ -39,8 +51,9 @@ export async function storeFile(abs: string, name: string, executable: boolean, 
     const small = readSmall(abs, size, c.chunkThreshold);
     if (small !== undefined) return blob(small);
   }
-  const fh = await open(abs, 'r');
+  const fh = await open(abs, OPEN_FLAGS);
   try {
+    if (!(await fh.stat()).isFile()) throw notRegular(abs);
     const stored = await writeChunkedFile(fh, c.sink, c.chunker, c.treeParams, signal);
     if (stored.size <= c.chunkThreshold) {
       // It shrank while being read: store it the canonical way, as one blob.
@@ -58,8 +71,9 @@ export async function storeFile(abs: string, name: string, executable: boolean, 
  * `threshold` since (it is then chunked instead). Never reads more than threshold + 1 bytes.
  */
 function readSmall(path: string, size: number, threshold: number): Buffer | undefined {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, OPEN_FLAGS);
   try {
+    if (!fstatSync(fd).isFile()) throw notRegular(path);
     let data = readUpTo(fd, size + 1);
     if (data.length > size) data = readUpTo(fd, threshold + 1);
     return data.length <= threshold ? data : undefined;
