@@ -25,6 +25,7 @@ import { constants } from 'node:fs';
 import { link, lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import { fsyncDir } from '../util/durable.js';
@@ -207,6 +208,24 @@ export class LockFile {
     return dirs;
   }
 }
+
+/**
+ * Acquires `<path>.lock`, waiting up to `waitMs` for another writer to finish (each holds it for
+ * moments), then GITFS_REF_CONFLICT as acquire() would.
+ */
+export async function acquireWaiting(path: string, options: LockOptions & { readonly waitMs: number }): Promise<LockFile> {
+  const deadline = options.clock.now() + options.waitMs;
+  for (;;) {
+    try {
+      return await LockFile.acquire(path, options);
+    } catch (e) {
+      if (!isGitfsError(e) || e.code !== ErrorCodes.REF_CONFLICT || options.clock.now() >= deadline) throw e;
+      await sleep(LOCK_RETRY_MS);
+    }
+  }
+}
+
+const LOCK_RETRY_MS = 25;
 
 /** Acquires `<path>.lock`, writes `data`, commits. */
 export async function writeFileLocked(path: string, data: string | Uint8Array, options: LockOptions): Promise<void> {

@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { isOid, type Oid } from '../objects/oid.js';
-import { writeFileAtomic } from '../util/durable.js';
+import { systemClock } from '../util/clock.js';
+import { acquireWaiting } from './lock-file.js';
 
 export async function readShallow(gitDir: string): Promise<Set<Oid>> {
   try {
@@ -18,13 +19,25 @@ export async function readShallow(gitDir: string): Promise<Set<Oid>> {
   }
 }
 
-/** Adds `boundary`, then keeps the entries `keep` picks from all of them. */
+/**
+ * Adds `boundary`, then keeps the entries `keep` picks from all of them: read, decided and
+ * written under `shallow.lock`, git's own lock for it, so a `git fetch --deepen` or another gitfs
+ * process meanwhile loses no entry (waits up to 10 s for it, then GITFS_REF_CONFLICT).
+ */
 export async function updateShallow(gitDir: string, boundary: readonly Oid[], keep: (candidates: ReadonlySet<Oid>) => Promise<ReadonlySet<Oid>>): Promise<void> {
-  const current = await readShallow(gitDir);
-  const next = await keep(new Set([...current, ...boundary]));
-  if (next.size === current.size && [...next].every((o) => current.has(o))) return;
-  await writeFileAtomic(join(gitDir, 'shallow'), [...next].sort().map((o) => `${o}\n`).join(''));
+  const lock = await acquireWaiting(join(gitDir, 'shallow'), { clock: systemClock, waitMs: SHALLOW_LOCK_WAIT_MS });
+  try {
+    const current = await readShallow(gitDir);
+    const next = await keep(new Set([...current, ...boundary]));
+    if (next.size === current.size && [...next].every((o) => current.has(o))) return;
+    await lock.write([...next].sort().map((o) => `${o}\n`).join(''));
+    await lock.commit();
+  } finally {
+    await lock.release();
+  }
 }
+
+const SHALLOW_LOCK_WAIT_MS = 10_000;
 
 /** What `keptShallow` asks of the repository: durable presence, and a commit's parents. */
 export interface ShallowSource {

@@ -6,9 +6,8 @@
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { LockFile } from '../branches/lock-file.js';
-import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { acquireWaiting } from '../branches/lock-file.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { systemClock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
 import { certificatePem, issueCertificate, verifyNodeCertificate } from './certificate.js';
@@ -125,7 +124,6 @@ export async function saveRevocations(gitDir: string, list: RevocationList, caPu
  */
 const REVOCATIONS_LOCK_WAIT_MS = 10_000;
 const REVOCATIONS_STALE_MS = 5_000;
-const REVOCATIONS_LOCK_RETRY_MS = 25;
 
 /**
  * Writes the list `next` returns, under revocations.bin.lock (the lock-file protocol of refs):
@@ -134,18 +132,7 @@ const REVOCATIONS_LOCK_RETRY_MS = 25;
  * GITFS_REF_CONFLICT.
  */
 async function updateRevocations(gitDir: string, next: () => Promise<RevocationList | undefined>): Promise<RevocationList | undefined> {
-  const path = file(gitDir, 'revocations.bin');
-  const deadline = systemClock.now() + REVOCATIONS_LOCK_WAIT_MS;
-  let lock: LockFile;
-  for (;;) {
-    try {
-      lock = await LockFile.acquire(path, { clock: systemClock, staleLockMs: REVOCATIONS_STALE_MS });
-      break;
-    } catch (e) {
-      if (!isGitfsError(e) || e.code !== ErrorCodes.REF_CONFLICT || systemClock.now() >= deadline) throw e;
-      await sleep(REVOCATIONS_LOCK_RETRY_MS);
-    }
-  }
+  const lock = await acquireWaiting(file(gitDir, 'revocations.bin'), { clock: systemClock, staleLockMs: REVOCATIONS_STALE_MS, waitMs: REVOCATIONS_LOCK_WAIT_MS });
   try {
     const list = await next();
     if (list === undefined) return undefined;

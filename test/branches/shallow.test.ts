@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
-import { keptShallow, type ShallowSource } from '../../src/branches/shallow.js';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { keptShallow, readShallow, updateShallow, type ShallowSource } from '../../src/branches/shallow.js';
 import type { Oid } from '../../src/objects/oid.js';
+import { tempDirs } from '../support/tmp.js';
 
 const id = (c: string): Oid => c.repeat(40) as Oid;
 
@@ -18,6 +22,8 @@ function source(parents: Record<string, readonly string[]>, durable: readonly st
 }
 
 describe("git's shallow file (shallow.ts keptShallow)", () => {
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
   // History a <- b <- c <- d <- e (each the parent of the next).
   const chain = { a: [], b: ['a'], c: ['b'], d: ['c'], e: ['d'] };
 
@@ -38,5 +44,21 @@ describe("git's shallow file (shallow.ts keptShallow)", () => {
     const all = new Set(['a', 'b', 'c', 'd', 'e'].map(id));
     const kept = await keptShallow(new Set([id('c'), id('x')]), all, source({ ...chain, x: ['a'] }, ['a', 'b', 'c', 'd', 'e']));
     assert.deepEqual([...kept], []);
+  });
+
+  it('updates under shallow.lock: two at once lose no entry, and one waits for a lock git holds', async () => {
+    const gitDir = tmp.make();
+    const keepAll = async (candidates: ReadonlySet<Oid>): Promise<ReadonlySet<Oid>> => {
+      await sleep(50); // a decision that takes a while, as keptShallow reading commits does
+      return candidates;
+    };
+    await Promise.all([updateShallow(gitDir, [id('a')], keepAll), updateShallow(gitDir, [id('b')], keepAll)]);
+    assert.deepEqual([...(await readShallow(gitDir))].sort(), [id('a'), id('b')]);
+    // git holds the lock for a moment (git fetch --deepen): the update waits, then goes on.
+    writeFileSync(join(gitDir, 'shallow.lock'), '');
+    setTimeout(() => unlinkSync(join(gitDir, 'shallow.lock')), 300);
+    await updateShallow(gitDir, [id('c')], keepAll);
+    assert.deepEqual([...(await readShallow(gitDir))].sort(), [id('a'), id('b'), id('c')]);
+    assert.equal(readFileSync(join(gitDir, 'shallow'), 'utf8'), `${id('a')}\n${id('b')}\n${id('c')}\n`);
   });
 });
