@@ -11,7 +11,8 @@
  * files costs more in per-call promise and thread-pool overhead than in I/O (as git's own add
  * does, one file at a time); hashing large files and compression still run off this thread.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -123,7 +124,9 @@ class ImportJob {
     this.checkGoing();
     let names: Buffer[];
     try {
-      names = readdirSync(abs, { encoding: 'buffer' });
+      // Listed asynchronously: each level goes on from a fresh stack (listed synchronously, a tree
+      // 2 000 directories deep overflowed it, a RangeError with no code).
+      names = await readdir(abs, { encoding: 'buffer' });
     } catch (e) {
       throw this.unreadable(rel || abs, e);
     }
