@@ -10,6 +10,7 @@ import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { DirEntry } from '../objects/entry-names.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import { readTyped } from '../objects/typed-read.js';
+import { FirstFailure } from '../util/first-failure.js';
 import { Semaphore } from '../util/semaphore.js';
 import { coalesce, fileContent } from './file-content.js';
 import { listDirectory } from './tree-reader.js';
@@ -23,12 +24,12 @@ export interface ExportReport {
 
 export async function exportEntry(store: ObjectReader, entry: DirEntry, target: string): Promise<ExportReport> {
   const report: ExportReport = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  const limit = new Semaphore(8);
+  const job: ExportJob = { store, report, limit: new Semaphore(8), tasks: new FirstFailure() };
   if (entry.kind === 'dir') {
     await prepareTarget(target);
-    await exportDir(store, entry, target, report, limit);
+    await exportDir(job, entry, target);
   } else {
-    await exportLeaf(store, entry, target, report);
+    await exportLeaf(job, entry, target);
   }
   return report;
 }
@@ -50,25 +51,40 @@ function wrap(path: string, e: unknown): GitfsError {
   return new GitfsError(ErrorCodes.EXPORT_TARGET, `cannot write ${path}: ${(e as Error).message}`, { path, errno: errnoCode(e) }, { cause: e });
 }
 
-async function exportDir(store: ObjectReader, dir: DirEntry, path: string, report: ExportReport, limit: Semaphore): Promise<void> {
-  report.directories++;
-  const entries = await listDirectory(store, dir.oid);
-  await Promise.all(
+/**
+ * One export: its store and report, at most 8 reads at once (directories listed under the same
+ * limit), and its tasks, which stop at the first failure (the writes under way end at their next
+ * piece, before the command reports it).
+ */
+interface ExportJob {
+  readonly store: ObjectReader;
+  readonly report: ExportReport;
+  readonly limit: Semaphore;
+  readonly tasks: FirstFailure;
+}
+
+async function exportDir(job: ExportJob, dir: DirEntry, path: string): Promise<void> {
+  job.tasks.signal.throwIfAborted();
+  job.report.directories++;
+  const entries = await job.limit.run(() => listDirectory(job.store, dir.oid));
+  await job.tasks.all(
     entries.map(async (e) => {
       const child = join(path, e.name);
       if (e.kind === 'dir') {
         await mkdir(child).catch((err: unknown) => {
           throw wrap(child, err);
         });
-        await exportDir(store, e, child, report, limit);
+        await exportDir(job, e, child);
       } else {
-        await limit.run(() => exportLeaf(store, e, child, report));
+        await job.limit.run(() => exportLeaf(job, e, child));
       }
     }),
   );
 }
 
-async function exportLeaf(store: ObjectReader, e: DirEntry, path: string, report: ExportReport): Promise<void> {
+async function exportLeaf(job: ExportJob, e: DirEntry, path: string): Promise<void> {
+  const { store, report } = job;
+  job.tasks.signal.throwIfAborted();
   if (e.kind === 'symlink') {
     const target = await readTyped(store, e.oid, 'blob');
     await symlink(target, path).catch((err: unknown) => {
@@ -83,6 +99,7 @@ async function exportLeaf(store: ObjectReader, e: DirEntry, path: string, report
   });
   try {
     for await (const piece of coalesce(fileContent(store, e))) {
+      job.tasks.signal.throwIfAborted();
       for (let done = 0; done < piece.length; ) done += (await fh.write(piece, done, piece.length - done)).bytesWritten;
       report.bytes += piece.length;
     }

@@ -21,6 +21,7 @@ import type { Oid } from '../objects/oid.js';
 import { hashObject } from '../objects/oid.js';
 import { unstorableName } from '../objects/storable-name.js';
 import { encodeTree } from '../objects/tree.js';
+import { FirstFailure } from '../util/first-failure.js';
 import { Semaphore } from '../util/semaphore.js';
 import { storeFile, type StoreComponents } from './store-file.js';
 
@@ -64,9 +65,8 @@ class ImportJob {
   /** Large files share one hash worker, so more than two at once only holds more blocks in memory. */
   private readonly largeLimit = new Semaphore(2);
   private readonly linked = new Map<string, string>();
-  /** Set on the first failure: siblings still running stop at their next step. */
-  private readonly stop = new AbortController();
-  private failure: unknown;
+  /** The first failure stops the siblings still running at their next step. */
+  private readonly job = new FirstFailure();
 
   constructor(
     private readonly c: ImportComponents,
@@ -96,27 +96,7 @@ class ImportJob {
 
   private checkGoing(): void {
     this.options.signal?.throwIfAborted();
-    this.stop.signal.throwIfAborted();
-  }
-
-  /**
-   * Like Promise.all, but on the first failure it stops the siblings and waits for all of them to
-   * settle before rethrowing that first failure, so nothing keeps running after the import fails.
-   */
-  private async all<T>(tasks: Array<Promise<T>>): Promise<T[]> {
-    const results = await Promise.allSettled(
-      tasks.map((t) =>
-        t.catch((e: unknown) => {
-          if (this.failure === undefined) {
-            this.failure = e;
-            this.stop.abort(e);
-          }
-          throw e;
-        }),
-      ),
-    );
-    if (this.failure !== undefined) throw this.failure;
-    return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+    this.job.signal.throwIfAborted();
   }
 
   /** Stores the directory at `abs` and returns its tree id. */
@@ -131,7 +111,7 @@ class ImportJob {
       throw this.unreadable(rel || abs, e);
     }
     this.report.directories++;
-    const results = await this.all(names.map((raw) => this.entry(abs, rel, raw)));
+    const results = await this.job.all(names.map((raw) => this.entry(abs, rel, raw)));
     const entries = results.filter((e): e is DirEntry => e !== undefined).map(toTreeEntry);
     if (entries.length === 0) {
       this.report.emptyDirectories++;
@@ -191,7 +171,7 @@ class ImportJob {
     }
     this.report.files++;
     try {
-      const { entry, bytes } = await storeFile(abs, name, (st.mode & 0o111) !== 0, st.size, this.c, this.stop.signal);
+      const { entry, bytes } = await storeFile(abs, name, (st.mode & 0o111) !== 0, st.size, this.c, this.job.signal);
       if (entry.chunked) this.report.chunkedFiles++;
       this.report.bytes += bytes;
       return entry;

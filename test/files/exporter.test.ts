@@ -1,0 +1,45 @@
+/** Export (exporter.ts): a failure stops every write still under way before the export reports it. */
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseBranchName } from '../../src/branches/ref-name.js';
+import { exportEntry } from '../../src/files/exporter.js';
+import { readCommit, rootEntry } from '../../src/files/tree-reader.js';
+import { hashObject } from '../../src/objects/oid.js';
+import { decodeTree, encodeTree, TreeModes } from '../../src/objects/tree.js';
+import { commitDirectory } from '../../src/repo/commit-directory.js';
+import { Repository } from '../../src/repo/repository.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('files/exporter: a failure midway', function () {
+  this.timeout(60_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('stops the writes still under way before it is reported: nothing grows after', async () => {
+    const base = tmp.make();
+    const src = join(base, 'src');
+    mkdirSync(src);
+    for (let i = 0; i < 6; i++) writeFileSync(join(src, `big${i}.bin`), pseudoRandomBytes(16 << 20, `big ${i}`));
+    const repo = await Repository.init(join(base, 'repo'));
+    try {
+      const c = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big files' });
+      const { tree } = await readCommit(repo.objects, c.commit as NonNullable<typeof c.commit>);
+      // The same files and one whose blob is not here: its read fails at once.
+      const entries = [...decodeTree((await repo.objects.read(tree)).content), { mode: TreeModes.FILE, name: 'missing', oid: hashObject('blob', Buffer.from('never stored\n')) }];
+      const writer = await repo.newPackWriter();
+      const broken = await writer.write('tree', encodeTree(entries.sort((a, b) => (a.name < b.name ? -1 : 1))));
+      await writer.finish();
+      const target = join(base, 'out');
+      await assert.rejects(exportEntry(repo.objects, rootEntry(broken), target));
+      const written = (): number => readdirSync(target).reduce((sum, f) => sum + statSync(join(target, f)).size, 0);
+      const atFailure = written();
+      await sleep(500);
+      assert.equal(written(), atFailure, 'bytes written after the export failed');
+    } finally {
+      await repo.close();
+    }
+  });
+});
