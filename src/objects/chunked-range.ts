@@ -65,9 +65,9 @@ const MAX_NODE_BYTES = 1 << 20;
 const MAX_COVER_BYTES = 64 << 20;
 /**
  * Index files kept parsed, by their bytes: a range looks through every pack of its job in turn,
- * so fewer kept than the job has packs missed every time (a count of 64 made reads of an image in
- * 175 packs ~100 times slower). 256 MiB of index files is some 9 M objects; the lookup tables
- * built from them add about 40 % to that.
+ * so fewer kept than the job has packs missed every time: with a count of 64, every read of an
+ * image in more packs parsed them all again. 256 MiB of index files is some 9 M objects, plus
+ * the lookup tables built from them.
  */
 const INDEX_BYTES = 256 << 20;
 const NODES = 256;

@@ -52,7 +52,8 @@ const MAX_WINDOWS_IN_ALL = 32;
 
 /**
  * Every pack's windows, oldest first, each with what drops it from its pack: 4 per pack alone
- * kept 2.5 GiB once a daemon had served an image of 640 packs.
+ * kept 144 MiB after 48 packs were read through (test/objects/pack-windows.test.ts), so about
+ * 3 MiB more for every pack a long-lived daemon serves.
  */
 const allWindows = new Map<object, () => void>();
 
@@ -191,8 +192,8 @@ export class PackFile {
     const hit = this.cache.get(offset);
     if (hit) return { type: hit.type, content: Buffer.from(hit.content) };
     // A chain's deltas are held until its base is found, up to DELTA_HOLD_BYTES in all; the rest
-    // are read again when their turn comes (git keeps none: a chain of 200 well-compressed 8 MiB
-    // deltas held 1.8 GiB here).
+    // are read again when their turn comes (git keeps none: a chain of 120 well-compressed 8 MiB
+    // deltas peaked at 1.16 GiB here; test/objects/delta-chain-memory.test.ts).
     const deltas: Array<Buffer | undefined> = [];
     let held = 0;
     const targets: number[] = []; // offsets of the objects the deltas produce
