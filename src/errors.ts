@@ -42,6 +42,8 @@ export const ErrorCodes = {
   SOURCE_UNREADABLE: 'GITFS_SOURCE_UNREADABLE',
   /** The source holds things git cannot store and the caller asked for strictness. */
   UNSUPPORTED_FILE_TYPE: 'GITFS_UNSUPPORTED_FILE_TYPE',
+  /** A file git reads as its own (`.gitmodules`, `.gitattributes`) holds what git fsck refuses, or is too large for gitfs to check. */
+  FSCK_REFUSED: 'GITFS_FSCK_REFUSED',
   /** An export target exists and is not empty, or a path would escape it. */
   EXPORT_TARGET: 'GITFS_EXPORT_TARGET',
   /** The working layers are held by another process (a running mount without a control socket). */

@@ -11,7 +11,7 @@ export const ExitCodes = {
   CONFLICT: 5,
   CORRUPT: 6,
   IO: 7,
-  /** `fsck` found problems, or `commit --strict` met something git cannot store. */
+  /** `fsck` found problems, `commit --strict` met something git cannot store, or a commit holds a `.gitmodules` git would refuse. */
   CHECK_FAILED: 8,
 } as const;
 
@@ -48,6 +48,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.PEER_FAILED]: ExitCodes.IO,
   [ErrorCodes.NOT_SERVING]: ExitCodes.NOT_FOUND,
   [ErrorCodes.UNSUPPORTED_FILE_TYPE]: ExitCodes.CHECK_FAILED,
+  [ErrorCodes.FSCK_REFUSED]: ExitCodes.CHECK_FAILED,
   [ErrorCodes.BAD_KEY]: ExitCodes.USAGE,
   [ErrorCodes.UNTRUSTED_KEY]: ExitCodes.CORRUPT,
   [ErrorCodes.BAD_MANIFEST]: ExitCodes.CORRUPT,

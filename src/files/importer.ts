@@ -15,7 +15,7 @@ import { lstatSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Stats } from 'node:fs';
-import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
 import { keepEntry, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import type { Oid } from '../objects/oid.js';
 import { hashObject } from '../objects/oid.js';
@@ -27,7 +27,7 @@ import { storeFile, type StoreComponents } from './store-file.js';
 
 export type ImportComponents = StoreComponents;
 
-export type SkipReason = 'device' | 'fifo' | 'socket' | 'unknown type' | 'name not storable';
+export type SkipReason = 'device' | 'fifo' | 'socket' | 'unknown type' | 'name not storable' | 'refused by git fsck';
 
 export interface ImportReport {
   files: number;
@@ -136,9 +136,9 @@ class ImportJob {
     }
     const abs = join(dirAbs, name);
     const st = this.lstat(abs, rel);
-    const linkWhy = st.isSymbolicLink() ? unstorableName(name, true) : undefined;
-    if (linkWhy !== undefined) {
-      this.skip(rel, 'name not storable', linkWhy);
+    const kindWhy = unstorableName(name, st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file');
+    if (kindWhy !== undefined) {
+      this.skip(rel, 'name not storable', kindWhy);
       return undefined;
     }
     if (st.isDirectory()) {
@@ -161,7 +161,7 @@ class ImportJob {
     return undefined;
   }
 
-  private async file(abs: string, rel: string, name: string, st: Stats): Promise<DirEntry> {
+  private async file(abs: string, rel: string, name: string, st: Stats): Promise<DirEntry | undefined> {
     this.checkGoing();
     if (st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
@@ -169,13 +169,17 @@ class ImportJob {
       if (first === undefined) this.linked.set(key, rel);
       else this.report.hardLinks.push({ path: rel, sameAs: first });
     }
-    this.report.files++;
     try {
-      const { entry, bytes } = await storeFile(abs, name, (st.mode & 0o111) !== 0, st.size, this.c, this.job.signal);
+      const { entry, bytes } = await storeFile(abs, name, (st.mode & 0o111) !== 0, st.size, this.c, { signal: this.job.signal, path: rel });
+      this.report.files++;
       if (entry.chunked) this.report.chunkedFiles++;
       this.report.bytes += bytes;
       return entry;
     } catch (e) {
+      if (isGitfsError(e, ErrorCodes.FSCK_REFUSED)) {
+        this.skip(rel, 'refused by git fsck', String(e.data.problem));
+        return undefined;
+      }
       if (e instanceof GitfsError) throw e;
       throw this.unreadable(rel, e);
     }

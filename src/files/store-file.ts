@@ -2,6 +2,10 @@
  * Stores one regular file from the local file system: a blob when it is at most the chunking
  * threshold, a chunked file above it. Used by the importer (`commit --from`) and by the working
  * layer's commit (files written through the mount).
+ *
+ * A blob under a name git reads as its own (`.gitmodules`, `.gitattributes`, by the names git
+ * takes for them) must pass git fsck's checks first (GITFS_FSCK_REFUSED otherwise). A chunked
+ * file is a tree named `NAME~gitfs~cSIZE`, which git reads as no such file.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -12,6 +16,8 @@ import type { ChunkTreeParams } from '../objects/chunk-tree.js';
 import type { DirEntry } from '../objects/entry-names.js';
 import type { ObjectSink } from '../objects/object-store.js';
 import { hashObject } from '../objects/oid.js';
+import { specialFileProblem } from '../objects/special-file-check.js';
+import { specialFileOf, type SpecialFile } from '../objects/storable-name.js';
 
 /**
  * How a file listed as regular is opened: not through a symlink, and never waiting on a FIFO
@@ -31,6 +37,12 @@ export interface StoreComponents {
   readonly chunkThreshold: number;
 }
 
+export interface StoreOptions {
+  readonly signal?: AbortSignal;
+  /** Where the file goes in its tree, for errors (its name by default). */
+  readonly path?: string;
+}
+
 export interface StoredFile {
   readonly entry: DirEntry;
   /** The file's size as stored. */
@@ -42,11 +54,12 @@ export interface StoredFile {
  * picks the first attempt: a file that grows or shrinks while being read is still stored whole,
  * and the canonical way for its final size.
  */
-export async function storeFile(abs: string, name: string, executable: boolean, size: number, c: StoreComponents, signal?: AbortSignal): Promise<StoredFile> {
-  const blob = async (data: Buffer): Promise<StoredFile> => ({
-    entry: { name, kind: 'file', executable, oid: await c.sink.writeHashed(hashObject('blob', data), 'blob', data), chunked: false },
-    bytes: data.length,
-  });
+export async function storeFile(abs: string, name: string, executable: boolean, size: number, c: StoreComponents, { signal, path = name }: StoreOptions = {}): Promise<StoredFile> {
+  const special = specialFileOf(name);
+  const blob = async (data: Buffer): Promise<StoredFile> => {
+    if (special !== undefined) checkSpecialFile(path, special, data);
+    return { entry: { name, kind: 'file', executable, oid: await c.sink.writeHashed(hashObject('blob', data), 'blob', data), chunked: false }, bytes: data.length };
+  };
   if (size <= c.chunkThreshold) {
     const small = readSmall(abs, size, c.chunkThreshold);
     if (small !== undefined) return blob(small);
@@ -64,6 +77,12 @@ export async function storeFile(abs: string, name: string, executable: boolean, 
   } finally {
     await fh.close();
   }
+}
+
+/** Throws GITFS_FSCK_REFUSED if git fsck would refuse `data` as the blob at `path`, a name git reads as its own. */
+export function checkSpecialFile(path: string, special: SpecialFile, data: Buffer): void {
+  const problem = specialFileProblem(special, data);
+  if (problem !== undefined) throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${path}: git would refuse it as .${special}: ${problem}`, { path, special, problem });
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Stats } from 'node:fs';
 import { errnoCode } from '../errors.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
-import { unstorableName } from '../objects/storable-name.js';
+import { unstorableName, type EntryKind } from '../objects/storable-name.js';
 import { fileContent } from '../files/file-content.js';
 import type { Clock } from '../util/clock.js';
 import { FsError } from './fs-error.js';
@@ -93,8 +93,8 @@ export class BranchFs {
   }
 
   /** Checks that `path` can be created: a storable name in an existing directory, nothing there yet. */
-  private async creatable(view: MergedView, path: string): Promise<{ inLower: boolean }> {
-    if (unstorableName(baseName(path)) !== undefined) throw new FsError('EINVAL', path);
+  private async creatable(view: MergedView, path: string, kind: EntryKind): Promise<{ inLower: boolean }> {
+    if (unstorableName(baseName(path), kind) !== undefined) throw new FsError('EINVAL', path);
     const parent = await view.resolve(parentOf(path));
     if (parent === undefined) throw new FsError('ENOENT', path);
     if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
@@ -110,7 +110,7 @@ export class BranchFs {
 
   private async createOnce(path: string, mode: number): Promise<string> {
     const view = await this.view();
-    await this.creatable(view, path);
+    await this.creatable(view, path, 'file');
     const id = this.c.store.newDataId();
     const fh = await open(this.c.store.dataPath(id), 'wx', fileMode(mode));
     await fh.close();
@@ -129,7 +129,7 @@ export class BranchFs {
 
   private async mkdirOnce(path: string, mode: number): Promise<void> {
     const view = await this.view();
-    await this.creatable(view, path);
+    await this.creatable(view, path, 'dir');
     await this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
   }
 
@@ -138,9 +138,8 @@ export class BranchFs {
   }
 
   private async symlinkOnce(target: string, path: string): Promise<void> {
-    if (unstorableName(baseName(path), true) !== undefined) throw new FsError('EINVAL', path);
     const view = await this.view();
-    await this.creatable(view, path);
+    await this.creatable(view, path, 'symlink');
     await this.layer.change([[path, { t: 'link', target, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
   }
 
@@ -187,7 +186,7 @@ export class BranchFs {
     if (unstorableName(baseName(to)) !== undefined) throw new FsError('EINVAL', to);
     const view = await this.view();
     const src = await this.must(view, from);
-    if (src.node.kind === 'symlink' && unstorableName(baseName(to), true) !== undefined) throw new FsError('EINVAL', to);
+    if (unstorableName(baseName(to), src.node.kind) !== undefined) throw new FsError('EINVAL', to);
     const parent = await view.resolve(parentOf(to));
     if (parent === undefined) throw new FsError('ENOENT', to);
     if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', to);

@@ -14,11 +14,13 @@ import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { keepEntry, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
+import { specialFileOf } from '../objects/storable-name.js';
+import { readTyped } from '../objects/typed-read.js';
 import { encodeTree } from '../objects/tree.js';
 import type { BranchName } from '../branches/ref-name.js';
 import type { ReflogEntry } from '../branches/reflog.js';
 import { diffTrees } from '../files/diff.js';
-import { storeFile } from '../files/store-file.js';
+import { checkSpecialFile, storeFile } from '../files/store-file.js';
 import { readCommit } from '../files/tree-reader.js';
 import { firstLine, pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
@@ -233,10 +235,13 @@ class TreeBuilder {
         const lower = own.lower === 'inherit' ? (below?.kind === 'dir' ? below.oid : null) : own.lower;
         return { name, kind: 'dir', executable: false, oid: await this.build(path, lower), chunked: false };
       }
-      case 'gitfile':
-        return own.chunked
-          ? { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: true, size: own.size }
-          : { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: false };
+      case 'gitfile': {
+        if (own.chunked) return { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: true, size: own.size };
+        // A blob of the branch's, renamed to a name git reads as its own: checked as git fsck would.
+        const special = specialFileOf(name);
+        if (special !== undefined) checkSpecialFile(path, special, await readTyped(this.repo.objects, own.oid, 'blob'));
+        return { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: false };
+      }
       case 'link': {
         const target = Buffer.from(own.target, 'utf8');
         return { name, kind: 'symlink', executable: false, oid: await this.writer.writeHashed(hashObject('blob', target), 'blob', target), chunked: false };
@@ -248,14 +253,12 @@ class TreeBuilder {
           throw e;
         });
         if (st === undefined) return undefined;
-        const { entry } = await storeFile(this.store.dataPath(own.data), name, (st.mode & 0o100) !== 0, st.size, {
-          sink: this.writer,
-          chunker: this.repo.chunker,
-          treeParams: this.repo.format.tree,
-          chunkThreshold: this.repo.format.chunkThreshold,
-        });
+        const components = { sink: this.writer, chunker: this.repo.chunker, treeParams: this.repo.format.tree, chunkThreshold: this.repo.format.chunkThreshold };
+        const { entry } = await storeFile(this.store.dataPath(own.data), name, (st.mode & 0o100) !== 0, st.size, components, { path });
         return entry;
       }
     }
   }
+
+
 }

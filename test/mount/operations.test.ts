@@ -26,7 +26,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { git, gitfsOk } from '../support/cli.js';
+import { git, gitfs, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
@@ -379,6 +379,38 @@ describe('mount: file-system operations on a real FUSE mount', function () {
   it('refuses names git cannot store', () => {
     assert.equal(errnoOf(() => mkdirSync(join(main, '.git'))), 'EINVAL');
     assert.equal(errnoOf(() => writeFileSync(join(main, '.GIT'), 'x')), 'EINVAL');
+  });
+
+  it('takes .gitmodules and .gitattributes only as git fsck would: no directory or link by those names, content checked at commit', async () => {
+    const dir = join(mnt, 'special');
+    mkdirSync(dir);
+    // git reads these names as .gitmodules or .gitattributes, and refuses them as directories or (.gitmodules) as links.
+    for (const name of ['.gitmodules', 'GITATT~1', '~1234567']) assert.equal(errnoOf(() => mkdirSync(join(dir, name))), 'EINVAL', name);
+    assert.equal(errnoOf(() => symlinkSync('x', join(dir, '.GitModules.'))), 'EINVAL');
+    mkdirSync(join(dir, 'other'));
+    assert.equal(errnoOf(() => renameSync(join(dir, 'other'), join(dir, '.gitattributes'))), 'EINVAL');
+
+    const hostile = '[submodule "lib"]\n\tpath = lib\n\turl = --upload-pack=touch /tmp/pwned\n';
+    writeFileSync(join(dir, 'notes'), hostile);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'special', '-m', 'notes, under a name git reads as nothing special']);
+    const made = git(repo, ['rev-parse', 'special']);
+    const refusedCommit = async (what: string, path: string): Promise<void> => {
+      const refused = await gitfs(['commit', '--repo', repo, '--branch', 'special', '-m', 'bad modules']);
+      assert.equal(refused.code, 8, `${what}: ${refused.stderr}`);
+      assert.match(refused.stderr, new RegExp(`^gitfs commit: ${path}: git would refuse it as \\.gitmodules: disallowed submodule url: --upload-pack.*\\[GITFS_FSCK_REFUSED\\]`), what);
+      assert.equal(git(repo, ['rev-parse', 'special']), made, `${what}: the branch did not move`);
+      assert.equal(readFileSync(join(dir, path), 'utf8'), hostile, `${what}: the file is kept as it is`);
+    };
+    renameSync(join(dir, 'notes'), join(dir, 'gitmod~1'));
+    await refusedCommit('renamed from a committed file', 'gitmod~1');
+    renameSync(join(dir, 'gitmod~1'), join(dir, 'notes'));
+    writeFileSync(join(dir, '.gitmodules'), hostile);
+    await refusedCommit('written', '.gitmodules');
+
+    writeFileSync(join(dir, '.gitmodules'), '[submodule "lib"]\n\tpath = lib\n\turl = https://example.org/lib.git\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'special', '-m', 'modules']);
+    assert.match(git(repo, ['show', 'special:.gitmodules']), /example\.org/);
+    git(repo, ['fsck', '--strict']);
   });
 
   it('takes paths as long as the kernel allows', () => {

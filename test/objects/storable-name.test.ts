@@ -16,12 +16,12 @@ describe('names gitfs will not write (storable-name.ts)', () => {
       assert.notEqual(unstorableName(name), undefined, JSON.stringify(name));
     for (const name of ['.gitmodules', '.GITMODULES.', 'gitmod~1', '.gitmod\u200cules']) {
       assert.equal(unstorableName(name), undefined, `${JSON.stringify(name)} is a fine file name`);
-      assert.notEqual(unstorableName(name, true), undefined, `${JSON.stringify(name)} as a symbolic link`);
+      assert.notEqual(unstorableName(name, 'symlink'), undefined, `${JSON.stringify(name)} as a symbolic link`);
     }
-    for (const name of ['.gitignore', '.github', 'git', 'git~2', 'xgit~1', '.git~1', '.gitx', 'a.git', '.git.d', 'git~10']) assert.equal(unstorableName(name, true), undefined, JSON.stringify(name));
+    for (const name of ['.gitignore', '.github', 'git', 'git~2', 'xgit~1', '.git~1', '.gitx', 'a.git', '.git.d', 'git~10']) assert.equal(unstorableName(name, 'symlink'), undefined, JSON.stringify(name));
   });
 
-  it('a commit skips them, says so, and git fsck --strict accepts the result', async () => {
+  it('a commit skips them (and a .gitmodules git would refuse), says so, and git fsck --strict accepts the result', async () => {
     const dir = tempDir('storable-name');
     const src = join(dir, 'src');
     mkdirSync(join(src, 'd'), { recursive: true });
@@ -30,16 +30,30 @@ describe('names gitfs will not write (storable-name.ts)', () => {
     writeFileSync(join(src, 'd', '.git.'), 'x');
     writeFileSync(join(src, '.g\u200cit'), 'x');
     symlinkSync('kept.txt', join(src, '.gitmodules'));
+    // What git fsck reads as .gitmodules or .gitattributes: a directory, content it refuses, and a file large enough to be chunked.
+    mkdirSync(join(src, 'GITMOD~1'));
+    writeFileSync(join(src, 'GITMOD~1', 'x'), 'x');
+    writeFileSync(join(src, 'd', '.gitmodules'), '[submodule "x"]\n\tpath = x\n\turl = ../../:evil\n');
+    const attributes = Buffer.from('*.img binary\n'.repeat(40_000));
+    writeFileSync(join(src, 'd', '.GITATTRIBUTES'), attributes);
     const repo = await Repository.init(join(dir, 'repo'));
+    assert.ok(attributes.length > repo.format.chunkThreshold, 'large enough to be chunked under another name');
     try {
       const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'aliases' });
-      assert.deepEqual(
-        r.report.skipped.map((s) => [s.path, s.reason]).sort(),
-        [['.gitmodules', 'name not storable'], ['.g\u200cit', 'name not storable'], ['GIT~1', 'name not storable'], ['d/.git.', 'name not storable']],
-      );
+      assert.deepEqual(r.report.skipped.map((s) => [s.path, s.reason, s.detail]).sort(), [
+        ['.gitmodules', 'name not storable', 'a symbolic link git reads as .gitmodules'],
+        ['.g\u200cit', 'name not storable', 'name ".g\u200cit" is .git on another platform'],
+        ['GITMOD~1', 'name not storable', 'a directory git reads as .gitmodules'],
+        ['GIT~1', 'name not storable', 'name "GIT~1" is .git on another platform'],
+        ['d/.git.', 'name not storable', 'name ".git." is .git on another platform'],
+        ['d/.gitmodules', 'refused by git fsck', 'disallowed submodule url: ../../:evil'],
+      ]);
     } finally {
       await repo.close();
     }
-    execFileSync('git', [`--git-dir=${join(dir, 'repo')}`, 'fsck', '--strict'], { stdio: 'pipe' });
+    const gitDir = `--git-dir=${join(dir, 'repo')}`;
+    execFileSync('git', [gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
+    // Chunked, it is a tree under a name git takes for no special file.
+    assert.match(execFileSync('git', [gitDir, 'ls-tree', 'main:d'], { encoding: 'utf8' }), new RegExp(`^040000 tree [0-9a-f]{40}\t\\.GITATTRIBUTES~gitfs~c${attributes.length}$`, 'm'));
   });
 });
