@@ -26,7 +26,7 @@ import { ZERO_OID, parseOid, type Oid } from '../objects/oid.js';
 import { fsyncDir } from '../util/durable.js';
 import { LockFile, writeFileLocked, type Clock, type LockOptions } from './lock-file.js';
 import { deletePackedRef, readPackedRefs, type PackedRefs } from './packed-refs.js';
-import { appendReflog, formatTzOffset, readReflog, truncateReflog, validateIdentity, type Identity, type ReflogEntry } from './reflog.js';
+import { appendReflog, formatTzOffset, readReflog, readReflogNewestFirst, truncateReflog, validateIdentity, type Identity, type ReflogEntry } from './reflog.js';
 import { branchFromRef, branchRef, isBranchName, parseBranchName, type BranchName } from './ref-name.js';
 
 export type { Clock } from './lock-file.js';
@@ -221,6 +221,11 @@ export class RefStore {
   /** The branch's reflog, oldest first (empty if it has none). */
   async reflog(name: BranchName): Promise<ReflogEntry[]> {
     return readReflog(this.logPath(parseBranchName(name)));
+  }
+
+  /** The branch's reflog, newest first, read from the end as far as the caller goes. */
+  reflogNewestFirst(name: BranchName): AsyncGenerator<ReflogEntry> {
+    return readReflogNewestFirst(this.logPath(parseBranchName(name)));
   }
 
   /** The branch HEAD points at (which need not exist yet). Throws GITFS_IO if HEAD is missing or not `ref: refs/heads/...`. */

@@ -141,6 +141,57 @@ export async function readReflog(path: string): Promise<ReflogEntry[]> {
   return parseReflog(text);
 }
 
+/** How much of a reflog is read at a time from its end; doubled while one line does not fit. */
+const BACKWARD_BLOCK = 64 * 1024;
+
+/**
+ * The complete entries of a reflog file, newest first, read from its end a block at a time: the
+ * lookups that want the last few entries (`@{n}`, `@{time}`, a mount's commit) read no more of a
+ * long reflog than they need. The same entries as readReflog, in reverse order.
+ */
+export async function* readReflogNewestFirst(path: string): AsyncGenerator<ReflogEntry> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return;
+    throw ioError(`cannot read reflog ${path}`, path, e);
+  }
+  try {
+    let pos = (await fh.stat()).size;
+    let pending = Buffer.alloc(0);
+    const readBefore = async (): Promise<void> => {
+      const start = Math.max(0, pos - Math.max(BACKWARD_BLOCK, pending.length));
+      const block = Buffer.allocUnsafe(pos - start);
+      for (let filled = 0; filled < block.length; ) {
+        const { bytesRead } = await fh.read(block, filled, block.length - filled, start + filled);
+        if (bytesRead === 0) throw ioError(`reflog ${path} shrank while it was read`, path, undefined);
+        filled += bytesRead;
+      }
+      pending = Buffer.concat([block, pending]);
+      pos = start;
+    };
+    // A final line without LF is torn: it is not an entry.
+    while (pending.lastIndexOf(0x0a) < 0) {
+      if (pos === 0) return;
+      await readBefore();
+    }
+    pending = pending.subarray(0, pending.lastIndexOf(0x0a) + 1);
+    while (pending.length > 0) {
+      const previous = pending.length < 2 ? -1 : pending.lastIndexOf(0x0a, pending.length - 2);
+      if (previous < 0 && pos > 0) {
+        await readBefore();
+        continue;
+      }
+      const entry = parseReflogLine(pending.toString('utf8', previous + 1, pending.length - 1));
+      pending = pending.subarray(0, previous + 1);
+      if (entry !== undefined) yield entry;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Appends one entry (creating the file and its directories), after cutting off a torn final line.
  * Returns the file's length before the append, for `truncateReflog` if the ref update then fails.

@@ -12,6 +12,7 @@ import { isOid, ZERO_OID, type Oid } from '../objects/oid.js';
 import { decodeCommit } from '../objects/commit.js';
 import { isBranchName, type BranchName } from './ref-name.js';
 import type { RefStore } from './ref-store.js';
+import type { ReflogEntry } from './reflog.js';
 import type { Clock } from '../util/clock.js';
 
 export interface RevisionContext {
@@ -126,25 +127,34 @@ async function commitOnly(ctx: RevisionContext, expr: string, oid: Oid): Promise
 }
 
 async function atReflog(ctx: RevisionContext, expr: string, branch: BranchName, spec: string): Promise<Oid> {
-  let entries;
+  // Newest first: the n-th entry back, or the newest made at or before the time.
+  let wanted: (e: ReflogEntry, back: number) => boolean;
+  let missing: (count: number) => string;
+  if (/^[0-9]+$/.test(spec)) {
+    const n = Number(spec);
+    wanted = (_, back) => back === n;
+    missing = (count) => `the reflog of ${branch} has only ${count} entries`;
+  } else {
+    const when = parseTime(spec, ctx.clock.now());
+    if (when === undefined) throw badRevision(expr, `cannot read ${JSON.stringify(spec)} as a time`);
+    wanted = (e) => e.timestampSeconds * 1000 <= when;
+    missing = () => `branch ${branch} did not exist at ${new Date(when).toISOString()}`;
+  }
+  let oid: Oid | undefined;
+  let count = 0;
   try {
-    entries = await ctx.refs.reflog(branch);
+    for await (const e of ctx.refs.reflogNewestFirst(branch)) {
+      if (wanted(e, count++)) {
+        oid = e.newOid;
+        break;
+      }
+    }
   } catch (e) {
     if (isGitfsError(e, ErrorCodes.UNKNOWN_BRANCH)) throw unknown(expr, `no branch ${branch}`);
     throw e;
   }
-  if (entries.length === 0) throw unknown(expr, `branch ${branch} has no reflog`);
-  let oid: Oid | undefined;
-  if (/^[0-9]+$/.test(spec)) {
-    const n = Number(spec);
-    oid = entries[entries.length - 1 - n]?.newOid;
-    if (oid === undefined) throw unknown(expr, `the reflog of ${branch} has only ${entries.length} entries`);
-  } else {
-    const when = parseTime(spec, ctx.clock.now());
-    if (when === undefined) throw badRevision(expr, `cannot read ${JSON.stringify(spec)} as a time`);
-    for (const e of entries) if (e.timestampSeconds * 1000 <= when) oid = e.newOid;
-    if (oid === undefined) throw unknown(expr, `branch ${branch} did not exist at ${new Date(when).toISOString()}`);
-  }
+  if (count === 0) throw unknown(expr, `branch ${branch} has no reflog`);
+  if (oid === undefined) throw unknown(expr, missing(count));
   if (oid === ZERO_OID) throw unknown(expr, `branch ${branch} did not exist then`);
   return oid;
 }

@@ -18,7 +18,6 @@ import { specialFileOf } from '../objects/storable-name.js';
 import { readTyped } from '../objects/typed-read.js';
 import { encodeTree } from '../objects/tree.js';
 import type { BranchName } from '../branches/ref-name.js';
-import type { ReflogEntry } from '../branches/reflog.js';
 import { diffTrees } from '../files/diff.js';
 import { checkSpecialFile, storeFile } from '../files/store-file.js';
 import { readCommit } from '../files/tree-reader.js';
@@ -107,12 +106,11 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
  * back there, an older one is history: taken for this layer's, it made every edit a conflict).
  */
 async function landedFromLayer(repo: Repository, branch: BranchName, base: Oid | undefined): Promise<Oid | undefined> {
-  const log = await repo.refs.reflog(branch);
   const isBase = (oid: string): boolean => (base === undefined ? /^0{40}$/.test(oid) : oid === base);
-  for (let i = log.length - 1; i >= 0 && i >= log.length - MAX_REFLOG_SCAN; i--) {
-    const e = log[i] as ReflogEntry;
+  let seen = 0;
+  for await (const e of repo.refs.reflogNewestFirst(branch)) {
     if (e.message.startsWith(REFLOG_PREFIX) && isBase(e.oldOid)) return e.newOid;
-    if (isBase(e.newOid)) return undefined;
+    if (isBase(e.newOid) || ++seen >= MAX_REFLOG_SCAN) return undefined;
   }
   return undefined;
 }

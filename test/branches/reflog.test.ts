@@ -12,8 +12,10 @@ import {
   parseReflog,
   parseReflogLine,
   readReflog,
+  readReflogNewestFirst,
   validateIdentity,
 } from '../../src/branches/reflog.js';
+import fc from 'fast-check';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 import { IDENTITY, fakeOid } from './helpers.js';
 
@@ -106,5 +108,49 @@ describe('branches/reflog', () => {
     fs.writeFileSync(file, 'y'.repeat(9000));
     await appendReflog(file, e1);
     assert.equal(fs.readFileSync(file, 'utf8'), formatReflogLine(e1));
+  });
+
+  describe('read newest first (readReflogNewestFirst)', () => {
+    const collect = async (file: string): Promise<unknown[]> => {
+      const out: unknown[] = [];
+      for await (const e of readReflogNewestFirst(file)) out.push(e);
+      return out;
+    };
+
+    it('gives the entries readReflog gives, newest first: torn tails, lines git skips, lines longer than a block, UTF-8 across blocks (property)', async () => {
+      const dir = tempDir('reflog-backward');
+      const line = fc.oneof(
+        fc.record({ message: fc.string({ maxLength: 40 }), name: fc.constantFrom('Ann', 'Zoë Åberg', '李小龍'), seconds: fc.integer({ min: 0, max: 2 ** 33 }) }).map(
+          ({ message, name, seconds }) => formatReflogLine({ oldOid: A, newOid: B, identity: { name, email: 'x@y' }, timeMs: seconds * 1000, tzOffsetMinutes: 0, message }),
+        ),
+        fc.integer({ min: 60_000, max: 200_000 }).map((n) => formatReflogLine({ oldOid: A, newOid: B, identity: IDENTITY, timeMs: 0, tzOffsetMinutes: 0, message: 'é'.repeat(n) })),
+        fc.constantFrom('garbage\n', '\n', `${A} ${B} no time\n`),
+      );
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(line, { maxLength: 12 }), fc.constantFrom('', `${A} ${B} torn`, 'x'), async (lines, tail) => {
+          const file = path.join(dir, `log-${run++}`);
+          fs.writeFileSync(file, lines.join('') + tail);
+          assert.deepEqual(await collect(file), (await readReflog(file)).reverse());
+        }),
+        { numRuns: 60 },
+      );
+      assert.deepEqual(await collect(path.join(dir, 'absent')), []);
+    });
+
+    it('reads only as far back as the caller goes: the newest entries of a 30 MB reflog cost one block', async () => {
+      const file = path.join(tempDir('reflog-long'), 'log');
+      const one = formatReflogLine({ oldOid: A, newOid: B, identity: IDENTITY, timeMs: 1_700_000_000_000, tzOffsetMinutes: 0, message: 'commit (mount): a change' });
+      fs.writeFileSync(file, one.repeat(Math.ceil(30e6 / one.length)));
+      const readBytes = (): number => Number(/^rchar: (\d+)$/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1]);
+      const before = readBytes();
+      let seen = 0;
+      for await (const e of readReflogNewestFirst(file)) {
+        assert.equal(e.newOid, B);
+        if (++seen === 3) break;
+      }
+      const read = readBytes() - before;
+      assert.ok(read < 256 * 1024, `read ${read} bytes for the 3 newest entries`);
+    });
   });
 });
