@@ -267,9 +267,10 @@ export class MountFs {
     if (!isOid(id)) throw new FsError('ENOENT', path);
     const oid = id as Oid;
     if (!(await this.ws.repo.objects.has(oid))) throw new FsError('ENOENT', path);
-    const obj = await this.ws.repo.objects.read(oid);
-    if (obj.type === 'blob') return { oid, chunked: false };
-    if (obj.type !== 'tree') throw new FsError('ENOENT', path);
+    // From its header: a stat does not read a large blob whole.
+    const type = await this.ws.repo.objects.typeOf(oid);
+    if (type === 'blob') return { oid, chunked: false };
+    if (type !== 'tree') throw new FsError('ENOENT', path);
     return { oid, chunked: true, size: await this.chunkTreeSize(oid, path, 0) };
   }
 
@@ -279,8 +280,8 @@ export class MountFs {
     const last = entries[entries.length - 1];
     if (last === undefined || depth > 16 || !entries.every((e) => /^[0-9a-f]{16}$/.test(e.name))) throw new FsError('ENOENT', path);
     const offset = Number.parseInt(last.name, 16);
-    const obj = await this.ws.repo.objects.read(last.oid);
-    return offset + (obj.type === 'blob' ? obj.content.length : await this.chunkTreeSize(last.oid, path, depth + 1));
+    const objects = this.ws.repo.objects;
+    return offset + ((await objects.typeOf(last.oid)) === 'blob' ? await objects.sizeOf(last.oid) : await this.chunkTreeSize(last.oid, path, depth + 1));
   }
 
   /** A directory's names, with each one's kind (so `find -type` need not stat every entry). */

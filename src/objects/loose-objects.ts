@@ -82,6 +82,15 @@ export class LooseObjects {
 
   /** The size `oid` declares in its header (unverified), or undefined if there is no such loose file. */
   async sizeOf(oid: Oid): Promise<number | undefined> {
+    return (await this.headerOf(oid))?.size;
+  }
+
+  /** The type `oid` declares in its header (unverified), or undefined if there is no such loose file. */
+  async typeOf(oid: Oid): Promise<GitObject['type'] | undefined> {
+    return (await this.headerOf(oid))?.type;
+  }
+
+  private async headerOf(oid: Oid): Promise<{ type: GitObject['type']; size: number } | undefined> {
     const path = this.pathOf(oid);
     const head = Buffer.allocUnsafe(SMALL_FILE_BYTES);
     let n: number;
@@ -103,7 +112,7 @@ export class LooseObjects {
     } catch (e) {
       return corrupt(`bad zlib data (${(e as Error).message})`);
     }
-    return parseHeader(out, corrupt).size;
+    return parseHeader(out, corrupt);
   }
 
   /** Whether there is a loose file for `oid` (no stat of it where its fanout directory is absent, as it is in a repository only gitfs wrote). */

@@ -245,6 +245,20 @@ export class ObjectDatabase implements ObjectReader {
     return size;
   }
 
+  /**
+   * The type `oid` declares, from entry headers (a delta's from its base's) without reading the
+   * object whole; unverified, like sizeOf. An object whose delta base lies outside its pack, or
+   * that only the promisor has, is read.
+   */
+  async typeOf(oid: Oid): Promise<GitObject['type']> {
+    let type = await this.tryTypeOf(oid);
+    if (type === undefined) {
+      await this.refresh();
+      type = await this.tryTypeOf(oid);
+    }
+    return type ?? (await this.read(oid)).type;
+  }
+
   async findByPrefix(prefix: string, limit: number): Promise<Oid[]> {
     if (!PREFIX_RE.test(prefix)) {
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `not an id prefix: ${JSON.stringify(prefix.slice(0, 64))}`, { prefix });
@@ -333,6 +347,20 @@ export class ObjectDatabase implements ObjectReader {
         if (offset !== undefined) return await pack.sizeAt(offset);
       }
       return await this.loose.sizeOf(oid);
+    } catch (e) {
+      throw withOid(e, oid);
+    }
+  }
+
+  private async tryTypeOf(oid: Oid): Promise<GitObject['type'] | undefined> {
+    this.assertOpen();
+    try {
+      for (const pack of this.order) {
+        if (pack.isClosing) continue;
+        const offset = pack.index.lookup(oid);
+        if (offset !== undefined) return await pack.typeAt(offset);
+      }
+      return await this.loose.typeOf(oid);
     } catch (e) {
       throw withOid(e, oid);
     }

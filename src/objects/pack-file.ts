@@ -285,6 +285,28 @@ export class PackFile {
   }
 
   /**
+   * The type of the object at `offset`, from entry headers alone (a delta's, from its base's, down
+   * the chain), without inflating anything or checking a hash; undefined when a base lies in no
+   * entry of this pack. Reads a small window per entry of the chain.
+   */
+  async typeAt(offset: number): Promise<ObjectType | undefined> {
+    return this.inUse(async () => {
+      const passed = new Set<number>();
+      for (let at: number | undefined = offset; at !== undefined; ) {
+        if (passed.has(at) || passed.size > MAX_DELTA_CHAIN) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `delta chain loops or runs deeper than ${MAX_DELTA_CHAIN}`);
+        passed.add(at);
+        const buf = Buffer.allocUnsafe(Math.min(this.entryEnd(at) - at, SIZE_WINDOW_BYTES));
+        await readFully(this.fh, buf, at, this.path);
+        const h = this.parseHeader(buf, at);
+        if (h.kind === 'ofs') at = h.baseOffset;
+        else if (h.kind === 'ref') at = this.index.lookup(h.baseOid);
+        else return h.kind;
+      }
+      return undefined;
+    });
+  }
+
+  /**
    * The size the object at `offset` declares (a delta's target size), without
    * inflating it whole or checking its hash. Reads at most a small window.
    */

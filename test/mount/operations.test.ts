@@ -449,6 +449,14 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     assert.equal(statSync(join(mnt, '.objects', bigTree.oid)).size, chunked.length);
     assert.ok(readFileSync(join(mnt, '.objects', bigTree.oid)).equals(chunked));
     assert.equal(errnoOf(() => statSync(join(mnt, '.commits/0000000000000000000000000000000000000000'))), 'ENOENT');
+    // A large blob git wrote (one object, not chunked): a stat learns its type and size from its header, not by reading it.
+    const large = pseudoRandomBytes(24 << 20, 'large blob by git');
+    const largeOid = execFileSync('git', [`--git-dir=${repo}`, 'hash-object', '-w', '--stdin'], { input: large, encoding: 'utf8' }).trim();
+    const read = (): number => Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${mount.child.pid}/io`, 'utf8'))?.[1]);
+    const before = read();
+    assert.equal(statElsewhere(join(mnt, '.objects', largeOid)).size, large.length);
+    assert.ok(read() - before < 1 << 20, `the mount read ${read() - before} bytes to stat a 24 MiB blob`);
+    assert.ok(readFileSync(join(mnt, '.objects', largeOid)).equals(large));
   });
 
   it('makes a branch with mkdir at the root, and removes it with rmdir while empty', async () => {

@@ -143,6 +143,14 @@ describe('ObjectDatabase', function () {
       await expectError(db.sizeOf(missing as Oid), ErrorCodes.OBJECT_NOT_FOUND, missing);
     });
 
+    it("gives every object's type from entry headers, a delta's from its base down the chain, and a loose object's from its header", async () => {
+      for (const o of looseView) assert.equal(await db.typeOf(o.oid as Oid), o.type, o.oid);
+      const loose = repo.gitText(['hash-object', '-w', '--stdin'], 'a loose blob\n').trim() as Oid;
+      assert.equal(await db.typeOf(loose), 'blob');
+      const missing = 'abababababababababababababababababababab';
+      await expectError(db.typeOf(missing as Oid), ErrorCodes.OBJECT_NOT_FOUND, missing);
+    });
+
     it('reads 64-bit offsets written by git index-pack', async () => {
       const bare = makeRepo('odb64', true);
       const src = packFiles(repo.gitDir)[0]!.replace(/\.idx$/, '.pack');
