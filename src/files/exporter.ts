@@ -63,23 +63,24 @@ interface ExportJob {
   readonly tasks: FirstFailure;
 }
 
+/** Entries of one directory under way at once (a subdirectory counts as one while it is written). */
+const ENTRY_WINDOW = 16;
+
 async function exportDir(job: ExportJob, dir: DirEntry, path: string): Promise<void> {
   job.tasks.signal.throwIfAborted();
   job.report.directories++;
   const entries = await job.limit.run(() => listDirectory(job.store, dir.oid));
-  await job.tasks.all(
-    entries.map(async (e) => {
-      const child = join(path, e.name);
-      if (e.kind === 'dir') {
-        await mkdir(child).catch((err: unknown) => {
-          throw wrap(child, err);
-        });
-        await exportDir(job, e, child);
-      } else {
-        await job.limit.run(() => exportLeaf(job, e, child));
-      }
-    }),
-  );
+  await job.tasks.map(entries, ENTRY_WINDOW, async (e) => {
+    const child = join(path, e.name);
+    if (e.kind === 'dir') {
+      await mkdir(child).catch((err: unknown) => {
+        throw wrap(child, err);
+      });
+      await exportDir(job, e, child);
+    } else {
+      await job.limit.run(() => exportLeaf(job, e, child));
+    }
+  });
 }
 
 async function exportLeaf(job: ExportJob, e: DirEntry, path: string): Promise<void> {

@@ -27,6 +27,12 @@ import { storeFile, type StoreComponents } from './store-file.js';
 
 export type ImportComponents = StoreComponents;
 
+/**
+ * Entries of one directory under way at once (a subdirectory counts as one while it is stored):
+ * a task per entry, all at once, held ~3 KB per file of the whole tree.
+ */
+const ENTRY_WINDOW = 16;
+
 export type SkipReason = 'device' | 'fifo' | 'socket' | 'unknown type' | 'name not storable' | 'refused by git fsck';
 
 export interface ImportReport {
@@ -111,7 +117,7 @@ class ImportJob {
       throw this.unreadable(rel || abs, e);
     }
     this.report.directories++;
-    const results = await this.job.all(names.map((raw) => this.entry(abs, rel, raw)));
+    const results = await this.job.map(names, ENTRY_WINDOW, (raw) => this.entry(abs, rel, raw));
     const entries = results.filter((e): e is DirEntry => e !== undefined).map(toTreeEntry);
     if (entries.length === 0) {
       this.report.emptyDirectories++;

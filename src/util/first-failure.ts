@@ -30,4 +30,21 @@ export class FirstFailure {
     if (this.failed) throw this.failure;
     return results.map((r) => (r as PromiseFulfilledResult<T>).value);
   }
+
+  /**
+   * `task` for every item, at most `window` at once (a directory of a million files holds a
+   * window of tasks, not a million), results in order; no task starts after the first failure.
+   */
+  async map<I, T>(items: readonly I[], window: number, task: (item: I) => Promise<T>): Promise<T[]> {
+    const out = new Array<T>(items.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (!this.failed && next < items.length) {
+        const i = next++;
+        out[i] = await task(items[i] as I);
+      }
+    };
+    await this.all(Array.from({ length: Math.min(window, items.length) }, worker));
+    return out;
+  }
 }
