@@ -351,6 +351,17 @@ function decide(s: AgentState, e: AgentEvent, now: number, config: AgentConfig):
   }
 }
 
+/**
+ * What the release refs name once every `set-ref` of the steps that led to `s` is done: the
+ * blessed release, and the pending one. While a release given up rolls back, the pending ref may
+ * still name it or not, depending on the way there (undefined: either). The agent restores them
+ * at start: a kill between storing a state and moving its refs leaves them behind it.
+ */
+export function releaseRefsOf(s: AgentState): { readonly pending: Oid | null | undefined; readonly blessed: Oid | null } {
+  const pending = s.pending !== null ? s.pending.commit : s.phase === 'rolling-back' ? undefined : null;
+  return { pending, blessed: s.blessed?.commit ?? null };
+}
+
 function recover(s: AgentState, now: number, config: AgentConfig): Outcome {
   const p = s.pending;
   switch (s.phase) {

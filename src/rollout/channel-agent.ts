@@ -23,13 +23,13 @@ import { isOid, type Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
 import { writeFileAtomic } from '../util/durable.js';
 import type { Logger } from '../util/log.js';
-import { initialAgentState, step, type AgentAction, type AgentEvent, type AgentState, type Release } from './agent-state.js';
+import { initialAgentState, releaseRefsOf, step, type AgentAction, type AgentEvent, type AgentState, type Release } from './agent-state.js';
 import { decodeAgentState, encodeAgentState } from './agent-state-codec.js';
 import { HOOK_RECORD_FILE, stopLeftoverHook } from './hook-record.js';
 import { runHook, type HookAction } from './hook-runner.js';
 import { checkChannel, type ReleaseManifest } from './manifest.js';
 import type { ReleasePublicKey } from './release-key.js';
-import { setReleaseRef } from './release-refs.js';
+import { readReleaseRef, setReleaseRef } from './release-refs.js';
 import { verifyCommit } from './signed-commit.js';
 import type { ChannelConfig } from './rollout-config.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
@@ -81,6 +81,8 @@ export class ChannelAgent {
   private listenTimer: NodeJS.Timeout | undefined;
   /** Outcomes waiting to be handed to the machine again (`deliver`). */
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Actions waiting to be tried again (`actUntilDone`): each ends at once when the agent stops. */
+  private readonly pauses = new Set<() => void>();
   /** The hook running now, if any: a rollback cancels a health check still running. */
   private running: { readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
   /** Versions of heads seen (from their manifests; undefined: unreadable, not retried). */
@@ -153,9 +155,25 @@ export class ChannelAgent {
     await this.loadControl();
     // A hook the previous daemon left running (killed -9 mid-hook) ends before any other starts.
     await stopLeftoverHook(this.hookRecordPath, this.c.log, { channel: this.channel });
+    await this.restoreReleaseRefs();
     this.report = this.restartReport();
     this.startedAt = performance.now();
     await this.handle({ type: 'crash-recovery' });
+  }
+
+  /** Points the release refs where the stored state says (a kill -9 between storing a state and moving its refs left them behind). */
+  private async restoreReleaseRefs(): Promise<void> {
+    const want = releaseRefsOf(this.state);
+    for (const ref of ['pending', 'blessed'] as const) {
+      const commit = want[ref];
+      try {
+        if (commit === undefined || ((await readReleaseRef(this.c.repo.gitDir, ref, this.channel)) ?? null) === commit) continue;
+        await setReleaseRef(this.c.repo.gitDir, ref, this.channel, commit);
+        this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
+      } catch (e) {
+        this.c.log.log('error', 'release-ref-not-restored', { channel: this.channel, ref, commit, error: (e as Error).message });
+      }
+    }
   }
 
   /**
@@ -178,6 +196,7 @@ export class ChannelAgent {
     clearTimeout(this.listenTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
+    for (const done of [...this.pauses]) done();
     await this.cancelHook();
     await this.chain;
   }
@@ -316,9 +335,40 @@ export class ChannelAgent {
     this.state = result.state;
     const last = this.state.history.at(-1);
     this.c.log.log('info', 'rollout', { channel: this.channel, step: event.type, from, to: this.state.phase, commit: last?.commit, note: last?.note });
-    for (const a of result.actions) await this.act(a);
+    for (const a of result.actions) await this.actUntilDone(a);
     // The next step may be possible at once (staged in an open wave, idle with a newer head).
     this.poke();
+  }
+
+  /**
+   * Carries out an action of a state already stored. One that fails (a release ref on a full disk)
+   * is tried again after a pause, doubling up to a minute, before anything else happens here: the
+   * event that led to it cannot be handed in again (the stored state has moved on: it was ignored,
+   * and the ref stayed behind), and no later action may overtake it.
+   */
+  private async actUntilDone(a: AgentAction): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        return await this.act(a);
+      } catch (e) {
+        const inMs = Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
+        this.c.log.log('error', 'rollout-action-failed', { channel: this.channel, action: a.type, error: (e as Error).message, retryInMs: inMs });
+        await this.pause(inMs);
+      }
+    }
+  }
+
+  /** Resolves after `ms`, or at once when the agent stops. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.pauses.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.pauses.add(done);
+    });
   }
 
   private async act(a: AgentAction): Promise<void> {

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { decodeAgentState, encodeAgentState } from '../../src/rollout/agent-state-codec.js';
-import { AGENT_DEFAULTS, initialAgentState, MAX_HISTORY, MAX_REMEMBERED, step, type AgentAction, type AgentConfig, type AgentEvent, type AgentState, type Release, type StepResult } from '../../src/rollout/agent-state.js';
+import { AGENT_DEFAULTS, initialAgentState, MAX_HISTORY, MAX_REMEMBERED, releaseRefsOf, step, type AgentAction, type AgentConfig, type AgentEvent, type AgentState, type Release, type StepResult } from '../../src/rollout/agent-state.js';
 import { NODE_ROLLOUT_STATES } from '../../src/rollout/waves.js';
 
 const commit = (s: string): Oid => createHash('sha1').update(s).digest('hex') as Oid;
@@ -489,6 +489,8 @@ describe('rollout/agent-state', () => {
         const config: AgentConfig = { ...AGENT_DEFAULTS, restartingApply };
         // Half the walks start with two releases blessed, so there is one to go back to.
         let s = twoBlessed ? start : initialAgentState('kernel/stable');
+        // The release refs as the set-ref actions leave them: releaseRefsOf says the same of every state.
+        const refs: { pending: string | null; blessed: string | null } = { pending: null, blessed: s.blessed?.commit ?? null };
         let now = T0;
         for (const { type, which, dt } of steps) {
           now += dt;
@@ -502,6 +504,7 @@ describe('rollout/agent-state', () => {
           const r = step(s, e, now, config);
           for (const a of r.actions) {
             if (a.type === 'announce') assert.ok((NODE_ROLLOUT_STATES as readonly string[]).includes(a.state), `announces ${a.state}, which announcements refuse`);
+            if (a.type === 'set-ref') refs[a.ref] = a.commit;
             if (a.type === 'run-apply-hook') {
               assert.ok((s.failedVersions[a.release.commit] ?? 0) < AGENT_DEFAULTS.maxTries, 'never applies a release that failed maxTries times');
               assert.ok(!s.givenUp.includes(a.release.commit), 'never applies a given-up release');
@@ -512,6 +515,8 @@ describe('rollout/agent-state', () => {
           assert.deepEqual(decodeAgentState(encodeAgentState(s)), s, 'every state satisfies the stored-form invariants');
           if (s.pending !== null) assert.equal(s.pending.triesLeft + (s.failedVersions[s.pending.commit] ?? 0), AGENT_DEFAULTS.maxTries, 'triesLeft is maxTries minus failures');
           if (s.blessed !== null && s.previous !== null) assert.notEqual(s.blessed.commit, s.previous.commit);
+          const said = releaseRefsOf(s);
+          assert.deepEqual({ ...said, pending: said.pending === undefined ? refs.pending : said.pending }, refs, `release refs after ${type} into ${s.phase}`);
         }
       }),
       { numRuns: 300 },

@@ -1,7 +1,8 @@
 /**
  * One channel agent on its own (no cluster: it is its own canary), with a real repository and a
- * real hook script: a hook's outcome whose state could not be stored is not lost; no recall
- * while a release is applied.
+ * real hook script: a hook's outcome whose state could not be stored is not lost, nor a release
+ * ref that could not be moved; the refs follow the stored state at start; no recall while a
+ * release is applied.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { Repository } from '../../src/repo/repository.js';
 import { initialAgentState } from '../../src/rollout/agent-state.js';
 import { encodeAgentState } from '../../src/rollout/agent-state-codec.js';
 import { ChannelAgent } from '../../src/rollout/channel-agent.js';
+import { readReleaseRef, releaseRefPath, setReleaseRef } from '../../src/rollout/release-refs.js';
 import { CHANNEL_DEFAULTS } from '../../src/rollout/rollout-config.js';
 import { captureLogger } from '../multicast/fixture.js';
 import { tempDirs } from '../support/tmp.js';
@@ -60,6 +62,46 @@ describe('rollout/channel-agent on its own', function () {
       for (let i = 0; i < 300 && agent.status().phase !== 'idle'; i++) await sleep(50);
       assert.equal(agent.status().phase, 'idle', 'applied, checked and blessed once the state could be stored');
       assert.equal(agent.status().report.blessed, commit);
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it('tries a release ref it could not move (a full disk) again until it can, and the release is blessed (the outcome was redelivered and ignored: the ref stayed behind)', async () => {
+    const { agent, repo, log, commit } = await stagedAgent();
+    try {
+      const ref = releaseRefPath(repo.gitDir, 'blessed', CHANNEL);
+      mkdirSync(join(ref, 'x'), { recursive: true });
+      for (let i = 0; i < 100 && !log.lines.some((e) => e.event === 'rollout-action-failed'); i++) await sleep(50);
+      assert.ok(log.lines.some((e) => e.event === 'rollout-action-failed' && e.fields['action'] === 'set-ref'), 'blessing met the full disk');
+      rmSync(ref, { recursive: true });
+      for (let i = 0; i < 100 && (await readReleaseRef(repo.gitDir, 'blessed', CHANNEL)) !== commit; i++) await sleep(50);
+      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), commit);
+      assert.equal(agent.status().phase, 'idle');
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it('at start, points the release refs where the stored state says (a kill -9 between storing the state and moving the refs)', async () => {
+    const base = tmp.make();
+    const repo = await Repository.init(join(base, 'repo'));
+    const dir = join(base, 'agent');
+    mkdirSync(dir);
+    const blessed = 'b'.repeat(40) as Oid;
+    const stale = 'd'.repeat(40) as Oid;
+    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: blessed, version: '2.0' } }));
+    await setReleaseRef(repo.gitDir, 'pending', CHANNEL, blessed);
+    await setReleaseRef(repo.gitDir, 'blessed', CHANNEL, stale);
+    const log = captureLogger();
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
+    try {
+      await agent.start();
+      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), blessed);
+      assert.equal(await readReleaseRef(repo.gitDir, 'pending', CHANNEL), undefined);
+      assert.deepEqual(log.lines.filter((e) => e.event === 'release-ref-restored').map((e) => e.fields['ref']).sort(), ['blessed', 'pending']);
     } finally {
       await agent.stop();
       await repo.close();
