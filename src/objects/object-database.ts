@@ -338,29 +338,24 @@ export class ObjectDatabase implements ObjectReader {
     return this.loose.read(oid, this.maxObjectBytes);
   };
 
-  private async trySizeOf(oid: Oid): Promise<number | undefined> {
-    this.assertOpen();
-    try {
-      for (const pack of this.order) {
-        if (pack.isClosing) continue;
-        const offset = pack.index.lookup(oid);
-        if (offset !== undefined) return await pack.sizeAt(offset);
-      }
-      return await this.loose.sizeOf(oid);
-    } catch (e) {
-      throw withOid(e, oid);
-    }
+  private trySizeOf(oid: Oid): Promise<number | undefined> {
+    return this.fromHeader(oid, (pack, offset) => pack.sizeAt(offset), (o) => this.loose.sizeOf(o));
   }
 
-  private async tryTypeOf(oid: Oid): Promise<GitObject['type'] | undefined> {
+  private tryTypeOf(oid: Oid): Promise<GitObject['type'] | undefined> {
+    return this.fromHeader(oid, (pack, offset) => pack.typeAt(offset), (o) => this.loose.typeOf(o));
+  }
+
+  /** What `inPack` (or, for a loose object, `loose`) says of `oid` from its header; undefined if it is in neither. */
+  private async fromHeader<T>(oid: Oid, inPack: (pack: PackFile, offset: number) => Promise<T | undefined>, loose: (oid: Oid) => Promise<T | undefined>): Promise<T | undefined> {
     this.assertOpen();
     try {
       for (const pack of this.order) {
         if (pack.isClosing) continue;
         const offset = pack.index.lookup(oid);
-        if (offset !== undefined) return await pack.typeAt(offset);
+        if (offset !== undefined) return await inPack(pack, offset);
       }
-      return await this.loose.typeOf(oid);
+      return await loose(oid);
     } catch (e) {
       throw withOid(e, oid);
     }

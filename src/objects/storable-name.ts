@@ -62,23 +62,43 @@ function isNtfsDot(name: string, which: SpecialFile): boolean {
 
 /** Which of git's special files git fsck takes an entry of this name for, if any (`.gitmodules` first, as git checks). */
 export function specialFileOf(name: string): SpecialFile | undefined {
+  if (!mayBeAlias(name)) return undefined;
   for (const which of ['gitmodules', 'gitattributes'] as const) {
     if (hfsFolded(name) === `.${which}` || isNtfsDot(name, which)) return which;
   }
   return undefined;
 }
 
-/** The kind of entry a name is for, where it matters: a symbolic link or a directory. */
-export type EntryKind = 'file' | 'dir' | 'symlink';
+/** The kind of entry a name is for, where it matters: a symbolic link, a directory, a submodule. */
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'gitlink';
 
 /** Why gitfs will not write an entry of this name (of `kind`, if known), or undefined if it will. */
 export function unstorableName(name: string, kind?: EntryKind): string | undefined {
-  const bad = badEntryName(name);
-  if (bad !== undefined) return bad;
+  return badEntryName(name) ?? aliasProblem(name, kind);
+}
+
+/**
+ * Could git take `name` for `.git`, `.gitmodules` or `.gitattributes`? Only if it starts with a
+ * dot or a code point HFS+ ignores, or has a `~` among its first 7 characters (an NTFS short
+ * name): most names are let through on that alone.
+ */
+function mayBeAlias(name: string): boolean {
+  const first = name.charCodeAt(0);
+  if (first === 0x2e || first >= 0x80) return true;
+  const tilde = name.indexOf('~');
+  return tilde >= 0 && tilde <= 6;
+}
+
+/**
+ * The part of unstorableName beyond badEntryName (which decodeTree applies to every tree): the
+ * names git fsck takes for `.git`, and for its special files as entries of `kind`.
+ */
+export function aliasProblem(name: string, kind?: EntryKind): string | undefined {
+  if (!mayBeAlias(name)) return undefined;
   if (NTFS_DOTGIT.test(name) || hfsFolded(name) === '.git') return `name ${JSON.stringify(name)} is .git on another platform`;
   if (kind === undefined || kind === 'file') return undefined;
   const special = specialFileOf(name);
   if (special === 'gitmodules' && kind === 'symlink') return 'a symbolic link git reads as .gitmodules';
-  if (special !== undefined && kind === 'dir') return `a directory git reads as .${special}`;
+  if (special !== undefined && kind !== 'symlink') return `${kind === 'dir' ? 'a directory' : 'a submodule'} git reads as .${special}`;
   return undefined;
 }

@@ -11,7 +11,8 @@ import { decodeCommit, type Commit } from '../objects/commit.js';
 import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import type { TreeCache } from './tree-cache.js';
-import { LinkKinds, treeLinks, type TreeLinks } from './tree-links.js';
+import type { SpecialFile } from '../objects/storable-name.js';
+import { isBlobKind, LinkKinds, treeLinks, type TreeLinks } from './tree-links.js';
 
 /** Blobs per piece: chunks average 8 KiB, so a piece of a large file is about 1 MiB. */
 export const PIECE_OBJECTS = 128;
@@ -41,6 +42,8 @@ export interface Closure {
   readonly boundary: readonly Oid[];
   readonly trees: readonly Oid[];
   readonly blobs: readonly Oid[];
+  /** Blobs git fsck reads as `.gitmodules` or `.gitattributes` somewhere in the trees: their content is checked before a ref names the commit. */
+  readonly specialFiles: ReadonlyArray<{ readonly oid: Oid; readonly which: SpecialFile }>;
   readonly pieces: number;
 }
 
@@ -157,6 +160,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   // The deterministic order.
   await nextTurn();
   const blobs = new Set<Oid>();
+  const specialFiles = new Map<string, { oid: Oid; which: SpecialFile }>();
   const treeOrder = new Set<Oid>();
   // Depth first, entries in tree order, with an explicit stack: git allows trees 4 096 deep, past
   // what recursion here would take.
@@ -179,11 +183,14 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       const oid = top.links.oids[i] as Oid;
       const kind = top.links.kinds[i];
       if (kind === LinkKinds.TREE) enter(oid);
-      else if (kind === LinkKinds.BLOB) blobs.add(oid);
+      else if (kind !== undefined && isBlobKind(kind)) {
+        blobs.add(oid);
+        if (kind !== LinkKinds.BLOB) specialFiles.set(`${kind}${oid}`, { oid, which: kind === LinkKinds.GITMODULES ? 'gitmodules' : 'gitattributes' });
+      }
     }
   };
   const commitOrder = [...commits.keys()];
   for (const c of commitOrder) visit((commits.get(c) as Commit).tree);
   const blobList = [...blobs];
-  return { commit, history, commits: commitOrder, boundary, trees: [...treeOrder], blobs: blobList, pieces: Math.ceil(blobList.length / PIECE_OBJECTS) };
+  return { commit, history, commits: commitOrder, boundary, trees: [...treeOrder], blobs: blobList, specialFiles: [...specialFiles.values()], pieces: Math.ceil(blobList.length / PIECE_OBJECTS) };
 }

@@ -10,6 +10,8 @@
  * interrupted fetch resumes where it stopped.
  */
 import type { Oid } from '../objects/oid.js';
+import { specialFileProblem } from '../objects/special-file-check.js';
+import type { SpecialFile } from '../objects/storable-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { pieceOids, walkClosure, type Closure } from './closure.js';
@@ -20,6 +22,7 @@ import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from '
 import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
 import { bitCount, bitSet, type Transfer } from './transfers.js';
 import type { TreeCache } from './tree-cache.js';
+import { linksOrRefusal, specialLinks } from './tree-links.js';
 
 const PIPELINE = 2;
 /** Ids per metadata request to a peer that knows the closure; two such requests are in flight at a time. */
@@ -125,6 +128,13 @@ export class CommitFetch implements RequestOwner {
   private upstream: { id: NodeId | undefined; since: number } = { id: undefined, since: 0 };
   private wake: (() => void) | undefined;
   private stopped: string | undefined;
+  /** Why the commit is refused, when one of its objects is (the fetch then fails with this error). */
+  private refused: GitfsError | undefined;
+  /** Blobs the trees seen so far name as `.gitmodules` or `.gitattributes`: checked as they come. */
+  private readonly special = new Map<Oid, SpecialFile[]>();
+  /** Trees naming such blobs, not stored until those pass (`releaseHeld`). */
+  private readonly held = new Map<Oid, { readonly tree: WireObject; readonly special: ReadonlyArray<{ readonly oid: Oid; readonly which: SpecialFile }> }>();
+  private releasing: Promise<void> = Promise.resolve();
   /** When a piece asked ahead last did not come whole. */
   private aheadMissedAt = -Infinity;
   /**
@@ -238,7 +248,7 @@ export class CommitFetch implements RequestOwner {
   }
 
   stop(reason: string): void {
-    this.stopped = reason;
+    this.stopped ??= reason;
     for (const p of this.pending.values()) this.finish(p, 'retry');
     this.poke();
   }
@@ -257,6 +267,8 @@ export class CommitFetch implements RequestOwner {
       this.c.log.log('debug', 'closure-known', { commit: this.commit, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
     }
     const closure = t.closure as Closure;
+    // Trees decoded by earlier walks named some of these: their blobs are checked as they come too.
+    for (const s of closure.specialFiles) this.noteSpecial(s.oid, s.which);
     this.settleClaims(closure);
     this.progress.walkMs = this.c.now() - started;
     let lastProgress = this.c.now();
@@ -293,7 +305,84 @@ export class CommitFetch implements RequestOwner {
   }
 
   private check(): void {
+    if (this.refused !== undefined) throw this.refused;
     if (this.stopped !== undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${this.commit} stopped: ${this.stopped}`);
+  }
+
+  /**
+   * A tree git fsck would refuse (its names: storable-name.ts) came, hash-checked: the commit is
+   * refused, with that error. The tree is not stored; the peer is let be (it may be the committer).
+   */
+  private refuse(e: GitfsError): void {
+    this.refused ??= e;
+    this.stop(e.message);
+  }
+
+  /**
+   * What to do with an object that matched its id: store it, hold it (a tree naming blobs git
+   * reads as `.gitmodules` or `.gitattributes`: stored once they pass, `releaseHeld`), or refuse
+   * the commit (a tree or such a blob git fsck would refuse). A tree is decoded as it comes; the
+   * walk takes it from the cache.
+   */
+  private verdict(o: WireObject): 'store' | 'hold' | 'refused' {
+    const links = o.type === 'tree' ? linksOrRefusal(o.content, o.oid) : o.type === 'blob' ? this.specialRefusal(o.oid, o) : undefined;
+    if (links instanceof GitfsError) {
+      this.refuse(links);
+      return 'refused';
+    }
+    if (links === undefined) return 'store';
+    this.c.trees.set(o.oid, links);
+    const special = specialLinks(links);
+    if (special.length === 0) return 'store';
+    for (const s of special) this.noteSpecial(s.oid, s.which);
+    if (!this.held.has(o.oid)) {
+      this.held.set(o.oid, { tree: { oid: o.oid, type: 'tree', content: Buffer.from(o.content) }, special });
+      this.releaseHeld();
+    }
+    return 'hold';
+  }
+
+  private noteSpecial(oid: Oid, which: SpecialFile): void {
+    const known = this.special.get(oid) ?? [];
+    if (!known.includes(which)) this.special.set(oid, [...known, which]);
+  }
+
+  /** Why the commit is refused for `o`, an object its trees name as `.gitmodules` or `.gitattributes` (none if they do not). */
+  private specialRefusal(oid: Oid, o: { readonly type: string; readonly content: Buffer }): GitfsError | undefined {
+    for (const which of this.special.get(oid) ?? []) {
+      const problem = o.type === 'blob' ? specialFileProblem(which, o.content) : `a ${o.type}, not a blob`;
+      if (problem !== undefined) return new GitfsError(ErrorCodes.FSCK_REFUSED, `${this.commit} refused: git would refuse ${oid} as .${which}: ${problem}`, { commit: this.commit, oid, problem });
+    }
+    return undefined;
+  }
+
+  /**
+   * Stores the trees held back, once the blobs they name as `.gitmodules` or `.gitattributes` are
+   * here (fetched with read wants, checked as they come) and pass git fsck's checks (those here
+   * already were stored under other names, unchecked). One run at a time; the walk's fetches of
+   * commits and trees wait for it (`fetchMeta`).
+   */
+  private releaseHeld(): void {
+    this.releasing = this.releasing.then(async () => {
+      try {
+        for (const [oid, h] of [...this.held]) {
+          this.check();
+          const absent = h.special.map((s) => s.oid).filter((b) => !this.c.local.hasNow(b));
+          if (absent.length > 0) await this.fetchMeta(absent, 'read');
+          for (const s of h.special) {
+            const refusal = this.specialRefusal(s.oid, await this.c.local.read(s.oid));
+            if (refusal !== undefined) {
+              this.refuse(refusal);
+              return;
+            }
+          }
+          await this.c.local.addAll([h.tree]);
+          this.held.delete(oid);
+        }
+      } catch (e) {
+        this.stop((e as Error).message);
+      }
+    });
   }
 
   /**
@@ -495,13 +584,17 @@ export class CommitFetch implements RequestOwner {
     if (p === undefined || p.conn !== conn) return;
     // Only objects keep a request alive: empty messages every few seconds would hold it forever.
     if (objects.length > 0) p.timer.refresh();
+    const stored: WireObject[] = [];
     for (const o of objects) {
       if (!acceptObject(conn, p.wanted, o, this.c)) return;
+      const verdict = this.verdict(o);
+      if (verdict === 'refused') return;
+      if (verdict === 'store') stored.push(o);
       p.wanted.delete(o.oid);
       this.progress.bytes += o.content.length;
       this.progress.objects++;
     }
-    void this.c.local.addAll(objects, true).catch((e: unknown) => this.stop((e as Error).message));
+    void this.c.local.addAll(stored, true).catch((e: unknown) => this.stop((e as Error).message));
     if (!done) return;
     if (p.piece !== undefined && p.wanted.size === 0) this.completed(p.piece, conn);
     else if (p.piece !== undefined && p.ahead) this.aheadMissed();
@@ -602,10 +695,15 @@ export class CommitFetch implements RequestOwner {
     await twoAtATime(oids, async (batch) => (await this.fetchMeta(batch), true));
   }
 
-  /** One batch of commits and trees from a peer that knows the closure (or holds the head); one that said busy is left alone for a while. */
-  private async fetchMeta(oids: readonly Oid[]): Promise<void> {
+  /**
+   * One batch of commits and trees (or, `read`, of blobs held trees name) from a peer that knows
+   * the closure (or holds the head); one that said busy is left alone for a while.
+   */
+  private async fetchMeta(oids: readonly Oid[], want: 'meta' | 'read' = 'meta'): Promise<void> {
     const deadline = this.c.now() + STALL_MS;
     for (let attempt = 0; attempt < 1000 && this.c.now() < deadline; attempt++) {
+      // Trees held back are stored (or the commit refused) before what is missing is counted.
+      if (want === 'meta') await this.releasing;
       this.check();
       const missing = oids.filter((o) => !this.c.local.hasNow(o));
       if (missing.length === 0) return;
@@ -618,7 +716,7 @@ export class CommitFetch implements RequestOwner {
         await this.sleep(this.peers.size === 0 ? 100 : BUSY_BACKOFF_MS);
         continue;
       }
-      await this.request(peer.conn, 'meta', missing, undefined, false, META_MAX_MS);
+      await this.request(peer.conn, want, missing, undefined, false, META_MAX_MS);
     }
     throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the commits and trees of ${this.commit} for ${STALL_MS / 1000} s`);
   }

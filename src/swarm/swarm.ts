@@ -16,6 +16,7 @@ import { clientOptions, peerNode } from '../cluster/tls.js';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
 import type { GitObject } from '../objects/object-store.js';
+import { specialFileProblem } from '../objects/special-file-check.js';
 import type { Oid } from '../objects/oid.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
@@ -35,6 +36,7 @@ import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
 import { TreeCache } from './tree-cache.js';
+import { linksOrRefusal } from './tree-links.js';
 import { peersToDial } from './warm-peers.js';
 
 export interface SwarmComponents {
@@ -356,6 +358,10 @@ export class Swarm {
       error = (e as Error).message;
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
+      // Refused for what it holds (git fsck would refuse it): asked again, it would be refused again.
+      if (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.FSCK_REFUSED)) {
+        for (const branch of running.branches) this.noMoreFetches(`${branch}:${key}`);
+      }
     } finally {
       // Requests still out (asked ahead, or left by a failure) are let go with their timers.
       running.fetch.stop(error ?? 'the fetch is over');
@@ -403,6 +409,7 @@ export class Swarm {
       break;
     }
     if (absent !== undefined) throw new GitfsError(ErrorCodes.IO, `${absent} of ${closure.commit}'s closure is not in a finished pack`, { oid: absent });
+    await this.checkSpecialFiles(closure);
     if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir);
     const within = new Set(closure.commits);
     await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (candidates) => keptShallow(candidates, within, this.durable)));
@@ -415,6 +422,27 @@ export class Swarm {
     }
     const ms = this.c.clock.now() - running.started;
     this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
+  }
+
+  /**
+   * Throws GITFS_FSCK_REFUSED if a blob the closure's trees name as `.gitmodules` or
+   * `.gitattributes` holds what git fsck refuses (special-file-check.ts). A fetch of commits and
+   * trees alone asks peers for those blobs (read wants) and keeps them only if they pass.
+   */
+  private async checkSpecialFiles(closure: Closure): Promise<void> {
+    if (closure.specialFiles.length === 0) return;
+    const came = new Map<Oid, WireObject>();
+    const absent = [...new Set(closure.specialFiles.map((s) => s.oid).filter((o) => !this.local.hasNow(o)))];
+    if (absent.length > 0) await this.demanding.run(() => this.fromPeers(absent, 'read', (o) => came.set(o.oid, o)));
+    for (const { oid, which } of closure.specialFiles) {
+      const o = came.get(oid) ?? (this.local.hasNow(oid) ? await this.local.read(oid) : undefined);
+      if (o === undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied ${oid}, which ${closure.commit} has as .${which}`, { oid });
+      const problem = o.type === 'blob' ? specialFileProblem(which, o.content) : `a ${o.type}, not a blob`;
+      if (problem !== undefined) throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${closure.commit} refused: git would refuse ${oid} as .${which}: ${problem}`, { commit: closure.commit, oid, problem });
+    }
+    if (came.size === 0) return;
+    await this.local.addAll([...came.values()]);
+    this.local.flushWithin(DEMAND_FLUSH_MS);
   }
 
   /** Runs `step` after every earlier one (shallow file updates read, then write). */
@@ -486,6 +514,9 @@ export class Swarm {
       wanted.filter((o) => !found.has(o)),
       'read',
       (o) => {
+        // A tree git fsck would refuse (its names) is neither stored nor handed on.
+        const refused = o.type === 'tree' ? linksOrRefusal(o.content, o.oid) : undefined;
+        if (refused instanceof GitfsError) return this.c.log.log('warn', 'demand-refused', { oid: o.oid, error: refused.message });
         found.set(o.oid, { type: o.type, content: o.content });
         this.local.addAll([o]).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
       },

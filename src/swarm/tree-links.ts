@@ -6,9 +6,14 @@
  */
 import { oidFromBytes, type Oid } from '../objects/oid.js';
 import { scanChunkNode } from '../objects/raw-chunk-node.js';
-import { decodeTree, TreeModes } from '../objects/tree.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { aliasProblem, specialFileOf, type EntryKind, type SpecialFile } from '../objects/storable-name.js';
+import { decodeTree, TreeModes, type TreeEntry } from '../objects/tree.js';
 
-export const LinkKinds = { BLOB: 0, TREE: 1, GITLINK: 2 } as const;
+/** A blob git fsck reads as `.gitmodules` or `.gitattributes` is a blob whose content is checked too. */
+export const LinkKinds = { BLOB: 0, TREE: 1, GITLINK: 2, GITMODULES: 3, GITATTRIBUTES: 4 } as const;
+
+export const isBlobKind = (kind: number): boolean => kind === LinkKinds.BLOB || kind === LinkKinds.GITMODULES || kind === LinkKinds.GITATTRIBUTES;
 
 export interface TreeLinks {
   readonly oids: readonly Oid[];
@@ -18,8 +23,8 @@ export interface TreeLinks {
 
 /**
  * The links of a tree whose id was checked. A chunk-tree node is read by its shape, without the
- * general checks, which it passes by that shape; any other tree is read by decodeTree, which
- * refuses what git fsck would.
+ * general checks, which it passes by that shape; any other tree is read by decodeTree, and its
+ * names as git fsck reads them (storable-name.ts): GITFS_HOSTILE_OBJECT for what git refuses.
  */
 export function treeLinks(content: Buffer, oid: Oid): TreeLinks {
   const oids: Oid[] = [];
@@ -30,8 +35,42 @@ export function treeLinks(content: Buffer, oid: Oid): TreeLinks {
   });
   if (count >= 0) return { oids, kinds: Uint8Array.from(kinds) };
   const entries = decodeTree(content, oid);
-  return {
-    oids: entries.map((e) => e.oid),
-    kinds: Uint8Array.from(entries, (e) => (e.mode === TreeModes.TREE ? LinkKinds.TREE : e.mode === TreeModes.GITLINK ? LinkKinds.GITLINK : LinkKinds.BLOB)),
-  };
+  return { oids: entries.map((e) => e.oid), kinds: Uint8Array.from(entries, (e) => linkKind(e, oid)) };
 }
+
+/** The blobs of a tree git reads as `.gitmodules` or `.gitattributes`. */
+export function specialLinks(links: TreeLinks): Array<{ oid: Oid; which: SpecialFile }> {
+  const out: Array<{ oid: Oid; which: SpecialFile }> = [];
+  links.kinds.forEach((kind, i) => {
+    if (kind === LinkKinds.GITMODULES || kind === LinkKinds.GITATTRIBUTES) out.push({ oid: links.oids[i] as Oid, which: kind === LinkKinds.GITMODULES ? 'gitmodules' : 'gitattributes' });
+  });
+  return out;
+}
+
+/** treeLinks, with what git fsck would refuse returned instead of thrown (for trees as they come from peers). */
+export function linksOrRefusal(content: Buffer, oid: Oid): TreeLinks | GitfsError {
+  try {
+    return treeLinks(content, oid);
+  } catch (e) {
+    if (isGitfsError(e)) return e;
+    throw e;
+  }
+}
+
+function linkKind(e: TreeEntry, tree: Oid): number {
+  const kind = ENTRY_KINDS[e.mode];
+  const why = aliasProblem(e.name, kind);
+  if (why !== undefined) throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `tree ${tree} refused: ${why}`, { oid: tree, reason: why });
+  if (kind === 'dir') return LinkKinds.TREE;
+  if (kind === 'gitlink') return LinkKinds.GITLINK;
+  const special = kind === 'file' ? specialFileOf(e.name) : undefined;
+  return special === 'gitmodules' ? LinkKinds.GITMODULES : special === 'gitattributes' ? LinkKinds.GITATTRIBUTES : LinkKinds.BLOB;
+}
+
+const ENTRY_KINDS: Readonly<Record<TreeEntry['mode'], EntryKind>> = {
+  [TreeModes.TREE]: 'dir',
+  [TreeModes.FILE]: 'file',
+  [TreeModes.EXECUTABLE]: 'file',
+  [TreeModes.SYMLINK]: 'symlink',
+  [TreeModes.GITLINK]: 'gitlink',
+};

@@ -28,6 +28,7 @@
  * 2 min (2 min 20 s while daemons hang on SIGTERM and are killed after 3 s at each restart).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -805,6 +806,48 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
     assert.ok(victim.serving, `${victim.name} died\n${victim.tail()}`);
     await victim.peers();
+  });
+
+  it('a commit git fsck would refuse, made with git on one node (a .gitmodules with a hostile url; a directory git reads as .gitmodules), moves no branch elsewhere, leaves nothing git fsck refuses, and is not fetched again; a good commit after it arrives', async function () {
+    this.timeout(120_000);
+    await configure('refused', { policies: [{ branches: 'fsck/*', replicas: 'all' }] });
+    const author = member(2);
+    const receivers = others(author);
+    const env = { ...process.env, GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@example.invalid' };
+    const gitIn = (args: string[], input?: string): string => execFileSync('git', ['--git-dir', author.repo, ...args], { input, env, encoding: 'utf8' }).trim();
+    const hostile = gitIn(['hash-object', '-w', '--stdin'], '[submodule "x"]\n\tpath = x\n\turl = --upload-pack=touch /tmp/pwned\n');
+    const modules = gitIn(['commit-tree', gitIn(['mktree'], `100644 blob ${hostile}\t.gitmodules\n`), '-m', 'a hostile .gitmodules']);
+    const inner = gitIn(['mktree'], `100644 blob ${hostile}\tx\n`);
+    const directory = gitIn(['commit-tree', gitIn(['mktree'], `040000 tree ${inner}\tGITMOD~1\n`), '-m', 'a directory git reads as .gitmodules']);
+    const refs = ['refs/heads/fsck/modules', 'refs/heads/fsck/directory'];
+    const since = Date.now();
+    gitIn(['update-ref', refs[0] as string, modules]);
+    gitIn(['update-ref', refs[1] as string, directory]);
+    try {
+      const refusedModules = await waitEvents(receivers, 'fetch-failed', { commit: modules }, since, 60_000, 'every receiver to refuse the hostile .gitmodules');
+      const refusedDirectory = await waitEvents(receivers, 'fetch-failed', { commit: directory }, since, 60_000, 'every receiver to refuse the directory named GITMOD~1');
+      for (const n of receivers) {
+        assert.match(String(refusedModules.get(n)?.error), /git would refuse [0-9a-f]{40} as \.gitmodules: disallowed submodule url: --upload-pack/, n.name);
+        assert.match(String(refusedDirectory.get(n)?.error), /refused: a directory git reads as \.gitmodules/, n.name);
+      }
+      // Several announcement rounds later, with a good commit fetched after them: neither was fetched again, and no branch moved.
+      const good = await commitTree(author, 'fsck/good', makeTree('fsck', 64 << 10), 'good');
+      await waitEvents(receivers, 'fetched', { branch: 'fsck/good', commit: good.oid }, good.started, 60_000, 'every receiver to fetch the good commit');
+      await sleep(3 * INTERVAL_MS);
+      for (const n of receivers) {
+        assert.equal(await refOf(n, 'fsck/modules'), undefined, `${n.name} moved fsck/modules`);
+        assert.equal(await refOf(n, 'fsck/directory'), undefined, `${n.name} moved fsck/directory`);
+        for (const c of [modules, directory]) assert.equal(current(n).find('fetch-start', { commit: c }).length, 1, `${n.name} fetched ${c} more than once`);
+        assert.ok(n.serving, `${n.name}'s daemon died\n${n.tail()}`);
+        // Neither refused tree was stored (the one naming the .gitmodules was held until its blob was checked): git fsck finds nothing.
+        await gitFsck(n);
+      }
+    } finally {
+      // The author's repository holds what git fsck refuses (written by git, loose): gone, for the tests after this one.
+      for (const ref of refs) gitIn(['update-ref', '-d', ref]);
+      gitIn(['prune', '--expire=now']);
+    }
+    await gitFsck(author);
   });
 
   it('a member that answers wants with corrupt objects is detected (peer-sent-wrong-object), changes nothing, and is avoided; the branch comes byte-identical from an honest node', async function () {
