@@ -158,37 +158,51 @@ export async function* readReflogNewestFirst(path: string): AsyncGenerator<Reflo
     throw ioError(`cannot read reflog ${path}`, path, e);
   }
   try {
-    let pos = (await fh.stat()).size;
-    let pending = Buffer.alloc(0);
-    const readBefore = async (): Promise<void> => {
-      const start = Math.max(0, pos - Math.max(BACKWARD_BLOCK, pending.length));
-      const block = Buffer.allocUnsafe(pos - start);
-      for (let filled = 0; filled < block.length; ) {
-        const { bytesRead } = await fh.read(block, filled, block.length - filled, start + filled);
-        if (bytesRead === 0) throw ioError(`reflog ${path} shrank while it was read`, path, undefined);
-        filled += bytesRead;
-      }
-      pending = Buffer.concat([block, pending]);
-      pos = start;
-    };
-    // A final line without LF is torn: it is not an entry.
-    while (pending.lastIndexOf(0x0a) < 0) {
-      if (pos === 0) return;
-      await readBefore();
-    }
-    pending = pending.subarray(0, pending.lastIndexOf(0x0a) + 1);
-    while (pending.length > 0) {
-      const previous = pending.length < 2 ? -1 : pending.lastIndexOf(0x0a, pending.length - 2);
-      if (previous < 0 && pos > 0) {
-        await readBefore();
-        continue;
-      }
-      const entry = parseReflogLine(pending.toString('utf8', previous + 1, pending.length - 1));
-      pending = pending.subarray(0, previous + 1);
-      if (entry !== undefined) yield entry;
-    }
+    yield* entriesBackward(fh, path);
+  } catch (e) {
+    if (e instanceof GitfsError) throw e;
+    throw ioError(`cannot read reflog ${path}`, path, e);
   } finally {
     await fh.close();
+  }
+}
+
+async function* entriesBackward(fh: FileHandle, path: string): AsyncGenerator<ReflogEntry> {
+  let pos = (await fh.stat()).size;
+  let pending = Buffer.alloc(0);
+  /** Prepends the block before `pos`; false if the file ended before it (cut short since: only its end can be, by a writer holding the ref's lock). */
+  const readBefore = async (): Promise<boolean> => {
+    const start = Math.max(0, pos - Math.max(BACKWARD_BLOCK, pending.length));
+    const block = Buffer.allocUnsafe(pos - start);
+    for (let filled = 0; filled < block.length; ) {
+      const { bytesRead } = await fh.read(block, filled, block.length - filled, start + filled);
+      if (bytesRead === 0) return false;
+      filled += bytesRead;
+    }
+    pending = Buffer.concat([block, pending]);
+    pos = start;
+    return true;
+  };
+  // The last complete line: a final line without LF is torn, not an entry. A file cut short
+  // meanwhile is read again from its new end (nothing has been given out yet).
+  for (let tries = 0; pending.lastIndexOf(0x0a) < 0; ) {
+    if (pos === 0) return;
+    if (await readBefore()) continue;
+    if (++tries > 3) throw ioError(`reflog ${path} keeps shrinking while it is read`, path, undefined);
+    pos = (await fh.stat()).size;
+    pending = Buffer.alloc(0);
+  }
+  pending = pending.subarray(0, pending.lastIndexOf(0x0a) + 1);
+  while (pending.length > 0) {
+    const previous = pending.length < 2 ? -1 : pending.lastIndexOf(0x0a, pending.length - 2);
+    if (previous < 0 && pos > 0) {
+      // Before what was read, the file only grows (appends) or is cut at its end: never here.
+      if (!(await readBefore())) throw ioError(`reflog ${path} was cut while it was read`, path, undefined);
+      continue;
+    }
+    const entry = parseReflogLine(pending.toString('utf8', previous + 1, pending.length - 1));
+    pending = pending.subarray(0, previous + 1);
+    if (entry !== undefined) yield entry;
   }
 }
 

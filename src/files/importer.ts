@@ -29,7 +29,9 @@ export type ImportComponents = StoreComponents;
 
 /**
  * Entries of one directory under way at once (a subdirectory counts as one while it is stored):
- * a task per entry, all at once, held ~3 KB per file of the whole tree.
+ * a task per entry, all at once, held ~3 KB per file of the whole tree. Memory is bounded per
+ * directory: each directory under way holds its listing and results, and up to this many
+ * subdirectories of each may be under way.
  */
 const ENTRY_WINDOW = 16;
 

@@ -247,16 +247,12 @@ export class ObjectDatabase implements ObjectReader {
 
   /**
    * The type `oid` declares, from entry headers (a delta's from its base's) without reading the
-   * object whole; unverified, like sizeOf. An object whose delta base lies outside its pack, or
-   * that only the promisor has, is read.
+   * object whole; unverified, like sizeOf.
    */
   async typeOf(oid: Oid): Promise<GitObject['type']> {
-    let type = await this.tryTypeOf(oid);
-    if (type === undefined) {
-      await this.refresh();
-      type = await this.tryTypeOf(oid);
-    }
-    return type ?? (await this.read(oid)).type;
+    // Whatever the headers cannot tell (not found, a base in another pack, a damaged header) is
+    // left to read(), which looks everywhere (other packs, loose, the promisor) and names the damage.
+    return (await this.tryTypeOf(oid).catch(() => undefined)) ?? (await this.read(oid)).type;
   }
 
   async findByPrefix(prefix: string, limit: number): Promise<Oid[]> {

@@ -147,15 +147,18 @@ export class ChannelAgent {
   async start(): Promise<void> {
     await mkdir(this.releasesDir, { recursive: true });
     await mkdir(join(this.c.dir, 'hook'), { recursive: true });
+    let stored = false;
     try {
       this.state = decodeAgentState(await readFile(this.statePath));
+      stored = true;
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') throw e;
     }
     await this.loadControl();
     // A hook the previous daemon left running (killed -9 mid-hook) ends before any other starts.
     await stopLeftoverHook(this.hookRecordPath, this.c.log, { channel: this.channel });
-    await this.restoreReleaseRefs();
+    // Without a stored state (a first start, or a lost agent directory) the refs say more than it: left as they are.
+    if (stored) await this.restoreReleaseRefs();
     this.report = this.restartReport();
     this.startedAt = performance.now();
     await this.handle({ type: 'crash-recovery' });
@@ -358,8 +361,9 @@ export class ChannelAgent {
     }
   }
 
-  /** Resolves after `ms`, or at once when the agent stops. */
+  /** Resolves after `ms`, or at once when the agent stops (or has stopped). */
   private pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -407,7 +411,8 @@ export class ChannelAgent {
         });
       case 'set-ref':
         await setReleaseRef(this.c.repo.gitDir, a.ref, this.channel, a.commit);
-        if (a.ref === 'blessed') await this.prunePayloads();
+        // Old payloads are only disk space: a failure to remove one is told, never retried in the way of the rollout.
+        if (a.ref === 'blessed') await this.prunePayloads().catch((e: unknown) => this.c.log.log('warn', 'payload-prune-failed', { channel: this.channel, error: (e as Error).message }));
         return;
       case 'announce':
         this.report = this.reportOf(a.commit, a.version, a.state, a.failures);

@@ -130,6 +130,11 @@ export class CommitFetch implements RequestOwner {
   private stopped: string | undefined;
   /** Why the commit is refused, when one of its objects is (the fetch then fails with this error). */
   private refused: GitfsError | undefined;
+
+  /** Why this commit was refused for what it holds (final: fetched again, it would be refused again); undefined if it was not. */
+  get refusal(): GitfsError | undefined {
+    return this.refused;
+  }
   /** Blobs the trees seen so far name as `.gitmodules` or `.gitattributes`: checked as they come. */
   private readonly special = new Map<Oid, SpecialFile[]>();
   /** Trees naming such blobs, not stored until those pass (`releaseHeld`). */
@@ -365,19 +370,20 @@ export class CommitFetch implements RequestOwner {
   private releaseHeld(): void {
     this.releasing = this.releasing.then(async () => {
       try {
-        for (const [oid, h] of [...this.held]) {
-          this.check();
-          const absent = h.special.map((s) => s.oid).filter((b) => !this.c.local.hasNow(b));
-          if (absent.length > 0) await this.fetchMeta(absent, 'read');
+        const trees = [...this.held.values()];
+        if (trees.length === 0) return;
+        this.check();
+        // One read want for the special blobs of every tree held (a level of directories each with its own .gitattributes).
+        const absent = await this.c.local.absent([...new Set(trees.flatMap((h) => h.special.map((s) => s.oid)))]);
+        if (absent.length > 0) await this.fetchMeta(absent, 'read');
+        for (const h of trees) {
           for (const s of h.special) {
             const refusal = this.specialRefusal(s.oid, await this.c.local.read(s.oid));
-            if (refusal !== undefined) {
-              this.refuse(refusal);
-              return;
-            }
+            if (refusal !== undefined) return this.refuse(refusal);
           }
-          await this.c.local.addAll([h.tree]);
-          this.held.delete(oid);
+          // Held in memory at once (hasNow), durable with the rest.
+          void this.c.local.addAll([h.tree]).catch((e: unknown) => this.stop((e as Error).message));
+          this.held.delete(h.tree.oid);
         }
       } catch (e) {
         this.stop((e as Error).message);
@@ -700,12 +706,17 @@ export class CommitFetch implements RequestOwner {
    * the closure (or holds the head); one that said busy is left alone for a while.
    */
   private async fetchMeta(oids: readonly Oid[], want: 'meta' | 'read' = 'meta'): Promise<void> {
-    const deadline = this.c.now() + STALL_MS;
+    let deadline = this.c.now() + STALL_MS;
+    const missingNow = (): Oid[] => oids.filter((o) => !this.c.local.hasNow(o));
     for (let attempt = 0; attempt < 1000 && this.c.now() < deadline; attempt++) {
-      // Trees held back are stored (or the commit refused) before what is missing is counted.
-      if (want === 'meta') await this.releasing;
+      // Trees held back are stored (or the commit refused) before what is missing is counted; the wait is no peer's fault.
+      if (want === 'meta') {
+        const waited = this.c.now();
+        await this.releasing;
+        deadline += this.c.now() - waited;
+      }
       this.check();
-      const missing = oids.filter((o) => !this.c.local.hasNow(o));
+      const missing = missingNow();
       if (missing.length === 0) return;
       const now = this.c.now();
       const candidates = [...this.peers.values()].filter(
@@ -718,7 +729,10 @@ export class CommitFetch implements RequestOwner {
       }
       await this.request(peer.conn, want, missing, undefined, false, META_MAX_MS);
     }
-    throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the commits and trees of ${this.commit} for ${STALL_MS / 1000} s`);
+    if (want === 'meta') await this.releasing;
+    this.check();
+    if (missingNow().length === 0) return;
+    throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the ${want === 'meta' ? 'commits and trees' : 'special files'} of ${this.commit} for ${STALL_MS / 1000} s`);
   }
 
   private poke(): void {

@@ -359,7 +359,8 @@ export class Swarm {
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
       // Refused for what it holds (git fsck would refuse it): asked again, it would be refused again.
-      if (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.FSCK_REFUSED)) {
+      // (Not any HOSTILE_OBJECT: a damaged local pack raises it too, and a fetch from peers repairs that.)
+      if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED)) {
         for (const branch of running.branches) this.noMoreFetches(`${branch}:${key}`);
       }
     } finally {
@@ -432,10 +433,10 @@ export class Swarm {
   private async checkSpecialFiles(closure: Closure): Promise<void> {
     if (closure.specialFiles.length === 0) return;
     const came = new Map<Oid, WireObject>();
-    const absent = [...new Set(closure.specialFiles.map((s) => s.oid).filter((o) => !this.local.hasNow(o)))];
-    if (absent.length > 0) await this.demanding.run(() => this.fromPeers(absent, 'read', (o) => came.set(o.oid, o)));
+    const absent = new Set(await this.local.absent([...new Set(closure.specialFiles.map((s) => s.oid))]));
+    if (absent.size > 0) await this.demanding.run(() => this.fromPeers([...absent], 'read', (o) => came.set(o.oid, o)));
     for (const { oid, which } of closure.specialFiles) {
-      const o = came.get(oid) ?? (this.local.hasNow(oid) ? await this.local.read(oid) : undefined);
+      const o = came.get(oid) ?? (absent.has(oid) ? undefined : await this.local.read(oid));
       if (o === undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied ${oid}, which ${closure.commit} has as .${which}`, { oid });
       const problem = o.type === 'blob' ? specialFileProblem(which, o.content) : `a ${o.type}, not a blob`;
       if (problem !== undefined) throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${closure.commit} refused: git would refuse ${oid} as .${which}: ${problem}`, { commit: closure.commit, oid, problem });
