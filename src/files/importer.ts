@@ -136,7 +136,7 @@ class ImportJob {
       this.skip(dirRel === '' ? raw.toString('latin1') : `${dirRel}/${raw.toString('latin1')}`, 'name not storable', 'not valid UTF-8');
       return undefined;
     }
-    // The name first (a .git directory is skipped unread), then what only a symbolic link may not be called.
+    // The name first (a .git directory is skipped unread), then what only a directory or a symbolic link may not be called.
     const why = unstorableName(name);
     if (why !== undefined) {
       this.skip(rel, 'name not storable', why);

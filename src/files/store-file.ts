@@ -5,7 +5,8 @@
  *
  * A blob under a name git reads as its own (`.gitmodules`, `.gitattributes`, by the names git
  * takes for them) must pass git fsck's checks first (GITFS_FSCK_REFUSED otherwise). A chunked
- * file is a tree named `NAME~gitfs~cSIZE`, which git reads as no such file.
+ * file is a tree named `NAME~gitfs~cSIZE`, which git reads as no such file unless NAME is special
+ * up to a `:` (`.gitmodules:x`): that is refused too (`checkChunkedName`).
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -13,11 +14,11 @@ import { ErrorCodes, GitfsError } from '../errors.js';
 import { writeChunkedFile } from '../objects/chunked-file-writer.js';
 import type { Chunker } from '../objects/chunker.js';
 import type { ChunkTreeParams } from '../objects/chunk-tree.js';
-import type { DirEntry } from '../objects/entry-names.js';
+import { toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import type { ObjectSink } from '../objects/object-store.js';
 import { hashObject } from '../objects/oid.js';
 import { specialFileProblem } from '../objects/special-file-check.js';
-import { specialFileOf, type SpecialFile } from '../objects/storable-name.js';
+import { aliasProblem, specialFileOf, type SpecialFile } from '../objects/storable-name.js';
 
 /**
  * How a file listed as regular is opened: not through a symlink, and never waiting on a FIFO
@@ -73,10 +74,18 @@ export async function storeFile(abs: string, name: string, executable: boolean, 
       const small = readSmall(abs, stored.size, c.chunkThreshold);
       if (small !== undefined) return blob(small);
     }
-    return { entry: { name, kind: 'file', executable, oid: stored.oid, size: stored.size, chunked: true }, bytes: stored.size };
+    const entry: DirEntry = { name, kind: 'file', executable, oid: stored.oid, size: stored.size, chunked: true };
+    checkChunkedName(path, entry);
+    return { entry, bytes: stored.size };
   } finally {
     await fh.close();
   }
+}
+
+/** Throws GITFS_FSCK_REFUSED if git fsck would refuse the tree a chunked file is stored as, by its name there (`.gitmodules:x~gitfs~c…`). */
+export function checkChunkedName(path: string, entry: DirEntry): void {
+  const problem = aliasProblem(toTreeEntry(entry).name, 'dir');
+  if (problem !== undefined) throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${path}: stored chunked, it would be ${problem}`, { path, problem });
 }
 
 /** Throws GITFS_FSCK_REFUSED if git fsck would refuse `data` as the blob at `path`, a name git reads as its own. */

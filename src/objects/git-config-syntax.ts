@@ -8,9 +8,11 @@
  * false, as in git, which has by then acted on the entries before it.
  *
  * One quirk matters for `.gitmodules`: git reads a blob from memory through a plain `char`,
- * signed on the machines git fsck runs on, so a byte 0xFF reads as end of file there (and a
- * UTF-8 byte order mark is never skipped). `blob: true` reads that way; a file is read as
- * bytes (0xFF is just a byte), as git reads a config file.
+ * signed on the machines git fsck runs on, so a byte 0xFF sets its end-of-file flag there (what
+ * follows on that line is still read; the next newline outside a value ends the reading), and a
+ * UTF-8 byte order mark is never skipped. `blob: true` reads that way. A file is read as bytes,
+ * as git reads a config file: 0xFF is just a byte, and a byte order mark at its start is skipped
+ * (a partial one is an error).
  */
 
 const EOF = -1;
@@ -91,7 +93,9 @@ class Bytes {
 
 /** Reads `buf` as git reads a config, calling `onEntry` for every entry until the end or a syntax error. */
 export function scanGitConfig(buf: Uint8Array, onEntry: (e: ConfigEntry) => void, { blob = false } = {}): ConfigScan {
-  const src = new Source(buf, blob);
+  const bom = blob ? 0 : byteOrderMark(buf);
+  if (bom < 0) return { ok: false, errorLine: 1 };
+  const src = new Source(buf.subarray(bom), blob);
   const name = new Bytes();
   let baseLength = 0;
   let comment = false;
@@ -120,6 +124,15 @@ export function scanGitConfig(buf: Uint8Array, onEntry: (e: ConfigEntry) => void
     if (!entry(src, name, onEntry)) break;
   }
   return { ok: false, errorLine: src.line };
+}
+
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+
+/** How many bytes a UTF-8 byte order mark at the start takes (0: none), or -1 for a partial one. */
+function byteOrderMark(buf: Uint8Array): number {
+  let n = 0;
+  while (n < UTF8_BOM.length && buf[n] === UTF8_BOM[n]) n++;
+  return n === 0 || n === UTF8_BOM.length ? n : -1;
 }
 
 /** `[section]`, `[section.sub]` or `[section "sub"]` after its `[` (get_base_var). */

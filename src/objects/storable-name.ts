@@ -8,19 +8,24 @@
  * git fsck also reads every entry it takes for `.gitmodules` or `.gitattributes` on some platform
  * (`specialFileOf`) as that file: such an entry must not be a directory (gitmodulesBlob,
  * gitattributesBlob), nor `.gitmodules` a symbolic link (gitmodulesSymlink), and a blob's content
- * must pass git's checks (special-file-check.ts). A chunked file is a tree under another name
- * (`NAME~gitfs~cSIZE`), which git does not take for either.
+ * must pass git's checks (special-file-check.ts). A chunked file is a tree named
+ * `NAME~gitfs~cSIZE`, which git takes for neither unless NAME ends its special part with `:` (an
+ * NTFS stream): that stored name is checked as a directory's (store-file.ts).
  */
 import { badEntryName } from './tree.js';
 
 /** Code points HFS+ ignores when it compares names (git's next_hfs_char). */
 const HFS_IGNORED = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
-/** `.git` or `git~1`, then only dots and spaces up to the end or a `:`. */
-const NTFS_DOTGIT = /^(?:\.git|git~1)[. ]*(?::.*)?$/i;
+/** `.git` or `git~1`, then only dots and spaces up to the end, a `:` or a `\` (git's is_ntfs_dotgit). */
+const NTFS_DOTGIT = /^(?:\.git|git~1)[. ]*(?:[:\\][^]*)?$/i;
 
 /** Lower case as git's tolower: ASCII letters only (a JavaScript lower case maps U+212A to `k`). */
 const asciiLower = (s: string): string => s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
-const hfsFolded = (name: string): string => asciiLower(name.replace(HFS_IGNORED, ''));
+/**
+ * A name as git's HFS+ check compares it: code points HFS+ ignores left out, ASCII lower-cased,
+ * and ended at U+FFFE or U+FFFF (git's UTF-8 reader returns 0 for them, which ends the name).
+ */
+const hfsFolded = (name: string): string => asciiLower(name.replace(/[\ufffe\uffff][^]*$/, '').replace(HFS_IGNORED, ''));
 
 /** A file git reads as its own, by the name it has on some platform. */
 export type SpecialFile = 'gitmodules' | 'gitattributes';

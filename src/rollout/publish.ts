@@ -13,6 +13,7 @@ import { readShallow } from '../branches/shallow.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { importDirectory } from '../files/importer.js';
 import { storeFile } from '../files/store-file.js';
+import { unstorableName } from '../objects/storable-name.js';
 import { history } from '../files/history.js';
 import { encodeCommit } from '../objects/commit.js';
 import { toTreeEntry, type DirEntry } from '../objects/entry-names.js';
@@ -64,6 +65,8 @@ export async function publishRelease(repo: Repository, o: PublishOptions): Promi
     let payload: DirEntry;
     let measured: { sha256: string; size: number };
     if (st.isFile()) {
+      const why = unstorableName(basename(abs), 'file');
+      if (why !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${abs}: git cannot store an image under this name (${why}); rename it`, { path: abs, reason: why });
       measured = await fileSha256(abs);
       payload = (await storeFile(abs, basename(abs), false, measured.size, components)).entry;
     } else {

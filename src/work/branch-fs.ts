@@ -183,7 +183,6 @@ export class BranchFs {
   private async renameOnce(from: string, to: string): Promise<void> {
     if (from === to) return;
     if (isWithin(to, from)) throw new FsError('EINVAL', to);
-    if (unstorableName(baseName(to)) !== undefined) throw new FsError('EINVAL', to);
     const view = await this.view();
     const src = await this.must(view, from);
     if (unstorableName(baseName(to), src.node.kind) !== undefined) throw new FsError('EINVAL', to);

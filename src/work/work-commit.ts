@@ -19,7 +19,7 @@ import { readTyped } from '../objects/typed-read.js';
 import { encodeTree } from '../objects/tree.js';
 import type { BranchName } from '../branches/ref-name.js';
 import { diffTrees } from '../files/diff.js';
-import { checkSpecialFile, storeFile } from '../files/store-file.js';
+import { checkChunkedName, checkSpecialFile, storeFile } from '../files/store-file.js';
 import { readCommit } from '../files/tree-reader.js';
 import { firstLine, pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
@@ -234,7 +234,11 @@ class TreeBuilder {
         return { name, kind: 'dir', executable: false, oid: await this.build(path, lower), chunked: false };
       }
       case 'gitfile': {
-        if (own.chunked) return { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: true, size: own.size };
+        if (own.chunked) {
+          const entry: DirEntry = { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: true, size: own.size };
+          checkChunkedName(path, entry);
+          return entry;
+        }
         // A blob of the branch's, renamed to a name git reads as its own: checked as git fsck would.
         const special = specialFileOf(name);
         if (special !== undefined) checkSpecialFile(path, special, await readTyped(this.repo.objects, own.oid, 'blob'));
@@ -257,6 +261,5 @@ class TreeBuilder {
       }
     }
   }
-
 
 }

@@ -6,9 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { specialFileProblem } from '../../src/objects/special-file-check.js';
+import { parseGitConfig } from '../../src/repo/git-config.js';
 import { specialFileOf, unstorableName } from '../../src/objects/storable-name.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
@@ -72,7 +74,8 @@ describe('.gitmodules and .gitattributes as git fsck --strict judges them', () =
   it('names git reads as them, by kind of entry (NTFS short names, HFS+ invisible code points)', () => {
     const names = ['.gitmodules', '.GITMODULES', '.gitmodules .', '.gitmodules:stream', '.gitmodulesx', 'gitmodules', 'gitmod~1', 'GITMOD~4', 'gitmod~5', 'gi7eba~9',
       'gi7eb~12', '~1234567', '~123456', 'g~1', 'gx~1', '.gitattributes', '.GitAttributes..', 'gitatt~1', 'gi7d29~1', 'gi7d2~99', '.git\u200cattributes', '.gitm\u200dodules',
-      '\u212agitmodules', '.gitignore', '.mailmap', 'gitat~12', 'a~1'];
+      '\u212agitmodules', '.gitignore', '.mailmap', 'gitat~12', 'a~1', '.git\uffff', '.GIT\ufffe', '.gitmodules\ufffex', '.gitattributes\uffff', '.git\\foo', 'git~1\\foo',
+      '.gitmodules\\x', '.gitmodules:x~gitfs~c300000', '.git:a\\b', 'x\ufffe.gitmodules'];
     const cases: Case[] = [];
     // Each file its own content: git reports a refused .gitmodules by its blob, which no other case may share.
     names.forEach((name, i) => {
@@ -167,5 +170,27 @@ describe('.gitmodules and .gitattributes as git fsck --strict judges them', () =
       cases.push(modules(lines.join(eol) + ((noise[at++ % noise.length] as number) < 128 ? eol : '')));
     }
     compare(cases);
+  });
+
+  it("reads a repository config as git config does: a byte order mark at the start skipped, a partial one refused, a key before any section kept", () => {
+    const dir = tempDir('config-syntax');
+    for (const [i, text] of ['\xef\xbb\xbf[core]\n\tbare = true\n', '\xef\xbb[core]\n\tbare = true\n', 'top = 1\n[a "b"] c = d\n', '[x]\n\ty = "a\\tb" ; c\n'].entries()) {
+      const file = join(dir, `config-${i}`);
+      writeFileSync(file, Buffer.from(text, 'latin1'));
+      let git: string | undefined;
+      try {
+        git = execFileSync('git', ['config', '-f', file, '-l'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch {
+        git = undefined;
+      }
+      let ours: string | undefined;
+      try {
+        ours = [...parseGitConfig(readFileSync(file, 'utf8'), file)].map(([k, v]) => `${k}=${v}\n`).join('');
+      } catch (e) {
+        assert.ok(isGitfsError(e, ErrorCodes.BAD_CONFIG), String(e));
+        ours = undefined;
+      }
+      assert.equal(ours, git, JSON.stringify(text));
+    }
   });
 });

@@ -34,6 +34,8 @@ describe('names gitfs will not write (storable-name.ts)', () => {
     mkdirSync(join(src, 'GITMOD~1'));
     writeFileSync(join(src, 'GITMOD~1', 'x'), 'x');
     writeFileSync(join(src, 'd', '.gitmodules'), '[submodule "x"]\n\tpath = x\n\turl = ../../:evil\n');
+    // Chunked, its tree would be named `.gitmodules:x~gitfs~c…`, which git reads as .gitmodules (an NTFS stream).
+    writeFileSync(join(src, 'd', '.gitmodules:x'), Buffer.alloc(300 * 1024, 'x'));
     const attributes = Buffer.from('*.img binary\n'.repeat(40_000));
     writeFileSync(join(src, 'd', '.GITATTRIBUTES'), attributes);
     const repo = await Repository.init(join(dir, 'repo'));
@@ -47,6 +49,7 @@ describe('names gitfs will not write (storable-name.ts)', () => {
         ['GIT~1', 'name not storable', 'name "GIT~1" is .git on another platform'],
         ['d/.git.', 'name not storable', 'name ".git." is .git on another platform'],
         ['d/.gitmodules', 'refused by git fsck', 'disallowed submodule url: ../../:evil'],
+        ['d/.gitmodules:x', 'refused by git fsck', 'a directory git reads as .gitmodules'],
       ]);
     } finally {
       await repo.close();
