@@ -14,7 +14,7 @@ import { ErrorCodes, GitfsError } from '../errors.js';
 import { writeChunkedFile } from '../objects/chunked-file-writer.js';
 import type { Chunker } from '../objects/chunker.js';
 import type { ChunkTreeParams } from '../objects/chunk-tree.js';
-import { toTreeEntry, type DirEntry } from '../objects/entry-names.js';
+import { chunkedTreeName, type DirEntry } from '../objects/entry-names.js';
 import type { ObjectSink } from '../objects/object-store.js';
 import { hashObject } from '../objects/oid.js';
 import { specialFileProblem } from '../objects/special-file-check.js';
@@ -65,6 +65,8 @@ export async function storeFile(abs: string, name: string, executable: boolean, 
     const small = readSmall(abs, size, c.chunkThreshold);
     if (small !== undefined) return blob(small);
   }
+  // Before a byte is read: whether git takes the tree's name for a special file does not depend on the size in it.
+  checkChunkedName(path, name, executable, size);
   const fh = await open(abs, OPEN_FLAGS);
   try {
     if (!(await fh.stat()).isFile()) throw notRegular(abs);
@@ -74,17 +76,15 @@ export async function storeFile(abs: string, name: string, executable: boolean, 
       const small = readSmall(abs, stored.size, c.chunkThreshold);
       if (small !== undefined) return blob(small);
     }
-    const entry: DirEntry = { name, kind: 'file', executable, oid: stored.oid, size: stored.size, chunked: true };
-    checkChunkedName(path, entry);
-    return { entry, bytes: stored.size };
+    return { entry: { name, kind: 'file', executable, oid: stored.oid, size: stored.size, chunked: true }, bytes: stored.size };
   } finally {
     await fh.close();
   }
 }
 
 /** Throws GITFS_FSCK_REFUSED if git fsck would refuse the tree a chunked file is stored as, by its name there (`.gitmodules:x~gitfs~c…`). */
-export function checkChunkedName(path: string, entry: DirEntry): void {
-  const problem = aliasProblem(toTreeEntry(entry).name, 'dir');
+export function checkChunkedName(path: string, name: string, executable: boolean, size: number): void {
+  const problem = aliasProblem(chunkedTreeName(name, executable, size), 'dir');
   if (problem !== undefined) throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${path}: stored chunked, it would be ${problem}`, { path, problem });
 }
 

@@ -50,10 +50,15 @@ export function storedName(name: string): string {
 }
 
 /** The tree entry that stores `e`. */
+/** The name a chunked file's tree has in its parent: `NAME~gitfs~cSIZE` (`x` for an executable), NAME escaped. */
+export function chunkedTreeName(name: string, executable: boolean, size: number): string {
+  return `${storedName(name)}${MARKER}${executable ? 'x' : 'c'}${size}`;
+}
+
 export function toTreeEntry(e: DirEntry): TreeEntry {
   if (e.chunked) {
     if (e.size === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'chunked entry needs a size');
-    return { mode: TreeModes.TREE, name: `${storedName(e.name)}${MARKER}${e.executable ? 'x' : 'c'}${e.size}`, oid: e.oid };
+    return { mode: TreeModes.TREE, name: chunkedTreeName(e.name, e.executable, e.size), oid: e.oid };
   }
   const mode =
     e.kind === 'dir' ? TreeModes.TREE : e.kind === 'symlink' ? TreeModes.SYMLINK : e.executable ? TreeModes.EXECUTABLE : TreeModes.FILE;

@@ -7,12 +7,12 @@
  * Entries are handed over as they are read; at a syntax error the reading stops and `ok` is
  * false, as in git, which has by then acted on the entries before it.
  *
- * One quirk matters for `.gitmodules`: git reads a blob from memory through a plain `char`,
- * signed on the machines git fsck runs on, so a byte 0xFF sets its end-of-file flag there (what
- * follows on that line is still read; the next newline outside a value ends the reading), and a
- * UTF-8 byte order mark is never skipped. `blob: true` reads that way. A file is read as bytes,
- * as git reads a config file: 0xFF is just a byte, and a byte order mark at its start is skipped
- * (a partial one is an error).
+ * One quirk matters for `.gitmodules`: git reads a blob from memory through a plain `char`. Where
+ * `char` is signed (x86), a byte 0xFF sets git's end-of-file flag (what follows on that line is
+ * still read; the next newline outside a value ends the reading), and a UTF-8 byte order mark is
+ * never skipped: `signedChar: true` reads that way. Otherwise (a file, or a blob where `char` is
+ * unsigned: arm64) 0xFF is just a byte, and a byte order mark at the start is skipped (a partial
+ * one is an error).
  */
 
 const EOF = -1;
@@ -92,10 +92,10 @@ class Bytes {
 }
 
 /** Reads `buf` as git reads a config, calling `onEntry` for every entry until the end or a syntax error. */
-export function scanGitConfig(buf: Uint8Array, onEntry: (e: ConfigEntry) => void, { blob = false } = {}): ConfigScan {
-  const bom = blob ? 0 : byteOrderMark(buf);
+export function scanGitConfig(buf: Uint8Array, onEntry: (e: ConfigEntry) => void, { signedChar = false } = {}): ConfigScan {
+  const bom = signedChar ? 0 : byteOrderMark(buf);
   if (bom < 0) return { ok: false, errorLine: 1 };
-  const src = new Source(buf.subarray(bom), blob);
+  const src = new Source(buf.subarray(bom), signedChar);
   const name = new Bytes();
   let baseLength = 0;
   let comment = false;

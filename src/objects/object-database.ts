@@ -252,7 +252,14 @@ export class ObjectDatabase implements ObjectReader {
   async typeOf(oid: Oid): Promise<GitObject['type']> {
     // Whatever the headers cannot tell (not found, a base in another pack, a damaged header) is
     // left to read(), which looks everywhere (other packs, loose, the promisor) and names the damage.
-    return (await this.tryTypeOf(oid).catch(() => undefined)) ?? (await this.read(oid)).type;
+    const fromHeaders = (): Promise<GitObject['type'] | undefined> => this.tryTypeOf(oid).catch(() => undefined);
+    let type = await fromHeaders();
+    if (type === undefined) {
+      // A pack written since the last scan (by git, or a daemon) is looked at before the object is read whole.
+      await this.refresh();
+      type = await fromHeaders();
+    }
+    return type ?? (await this.read(oid)).type;
   }
 
   async findByPrefix(prefix: string, limit: number): Promise<Oid[]> {

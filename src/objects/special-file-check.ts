@@ -5,7 +5,10 @@
  * `.gitmodules` it cannot parse) is stored as it is.
  *
  * `.gitattributes`: at most 100 MiB, no line of 2048 bytes or more (up to the first NUL).
- * `.gitmodules`: read as a config (git-config-syntax.ts, the way git reads a blob); in every
+ * (git also refuses a `.gitmodules` of core.bigFileThreshold, 512 MiB, or more: gitfs chunks
+ * files far below that, and a chunked file is no blob git reads as `.gitmodules`.)
+ * `.gitmodules`: read as a config (git-config-syntax.ts, the way git reads a blob, where `char`
+ * is signed and where it is not); in every
  * `submodule.<name>.<key>` entry the name has no `..` component, a `url` passes
  * check_submodule_url, a `path` does not start with `-`, an `update` does not start with `!`.
  */
@@ -16,9 +19,14 @@ import type { SpecialFile } from './storable-name.js';
 const ATTRIBUTES_MAX_BYTES = 100 * 1024 * 1024;
 const ATTRIBUTES_MAX_LINE = 2048;
 
-/** Why git fsck would refuse this content under this name, or undefined if it would not. */
-export function specialFileProblem(which: SpecialFile, data: Buffer): string | undefined {
-  return which === 'gitattributes' ? attributesProblem(data) : modulesProblem(data);
+/**
+ * Why git fsck would refuse this content under this name, or undefined if it would not: a git
+ * built where `char` is signed (x86) or unsigned (arm64), as `signedChar` says; by default either
+ * (a repository moves between machines), so what one of them refuses is refused.
+ */
+export function specialFileProblem(which: SpecialFile, data: Buffer, signedChar?: boolean): string | undefined {
+  if (which === 'gitattributes') return attributesProblem(data);
+  return signedChar === undefined ? (modulesProblem(data, true) ?? modulesProblem(data, false)) : modulesProblem(data, signedChar);
 }
 
 function attributesProblem(data: Buffer): string | undefined {
@@ -34,14 +42,14 @@ function attributesProblem(data: Buffer): string | undefined {
   return undefined;
 }
 
-function modulesProblem(data: Buffer): string | undefined {
+function modulesProblem(data: Buffer, signedChar: boolean): string | undefined {
   let problem: string | undefined;
   scanGitConfig(
     data,
     (e) => {
       problem ??= submoduleEntryProblem(latin1(e.name), e.value === null ? null : latin1(e.value));
     },
-    { blob: true },
+    { signedChar },
   );
   return problem;
 }

@@ -358,9 +358,11 @@ export class Swarm {
       error = (e as Error).message;
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
-      // Refused for what it holds (git fsck would refuse it): asked again, it would be refused again.
-      // (Not any HOSTILE_OBJECT: a damaged local pack raises it too, and a fetch from peers repairs that.)
-      if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED)) {
+      // Refused for what it holds: asked again, it would be refused again. That is a refusal of the
+      // fetch's own, a special file's, or a tree whose id was checked and whose entries are refused
+      // (held here from before: the walk reads it again). Not any HOSTILE_OBJECT: an entry
+      // declaring an absurd size in a damaged local pack raises it too.
+      if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) && typeof e.data['reason'] === 'string')) {
         for (const branch of running.branches) this.noMoreFetches(`${branch}:${key}`);
       }
     } finally {

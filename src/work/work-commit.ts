@@ -235,9 +235,8 @@ class TreeBuilder {
       }
       case 'gitfile': {
         if (own.chunked) {
-          const entry: DirEntry = { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: true, size: own.size };
-          checkChunkedName(path, entry);
-          return entry;
+          checkChunkedName(path, name, own.executable, own.size);
+          return { name, kind: 'file', executable: own.executable, oid: own.oid, chunked: true, size: own.size };
         }
         // A blob of the branch's, renamed to a name git reads as its own: checked as git fsck would.
         const special = specialFileOf(name);

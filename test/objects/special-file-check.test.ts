@@ -23,12 +23,15 @@ interface Case {
   readonly content: Buffer;
 }
 
-/** What gitfs says of one case: refused or not. */
+/** Whether this machine's git reads a blob through a signed `char` (x86) or an unsigned one (arm64 and others). */
+const SIGNED_CHAR = process.arch === 'x64' || process.arch === 'ia32';
+
+/** What gitfs says of one case, for a git like this machine's: refused or not. */
 function gitfsRefuses(c: Case): boolean {
   if (c.mode === '040000') return unstorableName(c.name, 'dir') !== undefined;
   if (c.mode === '120000') return unstorableName(c.name, 'symlink') !== undefined;
   const special = specialFileOf(c.name);
-  return unstorableName(c.name, 'file') !== undefined || (special !== undefined && specialFileProblem(special, c.content) !== undefined);
+  return unstorableName(c.name, 'file') !== undefined || (special !== undefined && specialFileProblem(special, c.content, SIGNED_CHAR) !== undefined);
 }
 
 /** Which cases `git fsck --strict` reports an error for (warnings do not count: they pass). */
@@ -142,6 +145,16 @@ describe('.gitmodules and .gitattributes as git fsck --strict judges them', () =
       attributes(`x\n${'a'.repeat(3000)}`),
       attributes(`x\0${'a'.repeat(3000)}\n`),
     ]);
+  });
+
+  it('refuses what a git of either kind of `char` refuses: a byte order mark is skipped where `char` is unsigned', () => {
+    const bom = Buffer.from('\xef\xbb\xbf[submodule "a"]\n\turl = -x\n', 'latin1');
+    assert.equal(specialFileProblem('gitmodules', bom, true), undefined, 'x86 git cannot parse it, and only notes that');
+    assert.equal(specialFileProblem('gitmodules', bom, false), 'disallowed submodule url: -x');
+    assert.equal(specialFileProblem('gitmodules', bom), 'disallowed submodule url: -x');
+    const ff = Buffer.from('[submodule "a"]\n\turl = ok\xff\n[submodule "b"]\n\turl = -y\n', 'latin1');
+    assert.equal(specialFileProblem('gitmodules', ff, true), undefined, 'x86 git stops at 0xFF');
+    assert.equal(specialFileProblem('gitmodules', ff), 'disallowed submodule url: -y');
   });
 
   it('.gitmodules made at random from what git parses specially (400 files)', () => {

@@ -85,25 +85,34 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
-  it('at start, points the release refs where the stored state says (a kill -9 between storing the state and moving the refs)', async () => {
+  it('at start, points the release refs where the stored state says (a kill -9 between storing the state and moving the refs), and leaves them without one', async () => {
     const base = tmp.make();
     const repo = await Repository.init(join(base, 'repo'));
     const dir = join(base, 'agent');
     mkdirSync(dir);
     const blessed = 'b'.repeat(40) as Oid;
     const stale = 'd'.repeat(40) as Oid;
-    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: blessed, version: '2.0' } }));
     await setReleaseRef(repo.gitDir, 'pending', CHANNEL, blessed);
     await setReleaseRef(repo.gitDir, 'blessed', CHANNEL, stale);
-    const log = captureLogger();
-    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
-    try {
+    const started = async (): Promise<ReturnType<typeof captureLogger>> => {
+      const log = captureLogger();
+      const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
       await agent.start();
+      await agent.stop();
+      return log;
+    };
+    try {
+      // No stored state (a first start, or a lost agent directory): the refs say more than the initial state, and stay.
+      await started();
+      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), stale);
+      assert.equal(await readReleaseRef(repo.gitDir, 'pending', CHANNEL), blessed);
+      rmSync(join(dir, 'state.json'), { force: true });
+      writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: blessed, version: '2.0' } }));
+      const log = await started();
       assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), blessed);
       assert.equal(await readReleaseRef(repo.gitDir, 'pending', CHANNEL), undefined);
       assert.deepEqual(log.lines.filter((e) => e.event === 'release-ref-restored').map((e) => e.fields['ref']).sort(), ['blessed', 'pending']);
     } finally {
-      await agent.stop();
       await repo.close();
     }
   });
