@@ -49,12 +49,12 @@ export function storedName(name: string): string {
   return name.includes(MARKER) ? `${name}${ESCAPE_SUFFIX}` : name;
 }
 
-/** The tree entry that stores `e`. */
 /** The name a chunked file's tree has in its parent: `NAME~gitfs~cSIZE` (`x` for an executable), NAME escaped. */
 export function chunkedTreeName(name: string, executable: boolean, size: number): string {
   return `${storedName(name)}${MARKER}${executable ? 'x' : 'c'}${size}`;
 }
 
+/** The tree entry that stores `e`. */
 export function toTreeEntry(e: DirEntry): TreeEntry {
   if (e.chunked) {
     if (e.size === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'chunked entry needs a size');

@@ -10,6 +10,7 @@
  * interrupted fetch resumes where it stopped.
  */
 import type { Oid } from '../objects/oid.js';
+import { decodeCommit } from '../objects/commit.js';
 import { specialFileProblem } from '../objects/special-file-check.js';
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -87,6 +88,17 @@ export interface FetchProgress {
   readonly pieces: number;
   readonly held: number;
   readonly bytes: number;
+}
+
+/** A commit that does not parse (the walk would refuse it): refused before it is stored. */
+function commitRefusal(o: WireObject): GitfsError | undefined {
+  try {
+    decodeCommit(o.content, o.oid);
+    return undefined;
+  } catch (e) {
+    if (e instanceof GitfsError) return e;
+    throw e;
+  }
 }
 
 /**
@@ -326,11 +338,11 @@ export class CommitFetch implements RequestOwner {
   /**
    * What to do with an object that matched its id: store it, hold it (a tree naming blobs git
    * reads as `.gitmodules` or `.gitattributes`: stored once they pass, `releaseHeld`), or refuse
-   * the commit (a tree or such a blob git fsck would refuse). A tree is decoded as it comes; the
+   * the commit (a commit that does not parse, a tree or such a blob git fsck would refuse). A tree is decoded as it comes; the
    * walk takes it from the cache.
    */
   private verdict(o: WireObject): 'store' | 'hold' | 'refused' {
-    const links = o.type === 'tree' ? linksOrRefusal(o.content, o.oid) : o.type === 'blob' ? this.specialRefusal(o.oid, o) : undefined;
+    const links = o.type === 'tree' ? linksOrRefusal(o.content, o.oid) : o.type === 'blob' ? this.specialRefusal(o.oid, o) : o.type === 'commit' ? commitRefusal(o) : undefined;
     if (links instanceof GitfsError) {
       this.refuse(links);
       return 'refused';

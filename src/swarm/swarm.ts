@@ -359,10 +359,11 @@ export class Swarm {
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
       // Refused for what it holds: asked again, it would be refused again. That is a refusal of the
-      // fetch's own, a special file's, or a tree whose id was checked and whose entries are refused
-      // (held here from before: the walk reads it again). Not any HOSTILE_OBJECT: an entry
-      // declaring an absurd size in a damaged local pack raises it too.
-      if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) && typeof e.data['reason'] === 'string')) {
+      // fetch's own, a special file's, or a tree or commit whose id was checked and whose content is
+      // refused (held here from before: the walk reads it again; such errors carry a `reason`).
+      // Not any HOSTILE or CORRUPT object: a damaged local pack raises those too.
+      const refusedContent = (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.CORRUPT_OBJECT)) && typeof e.data['reason'] === 'string';
+      if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent) {
         for (const branch of running.branches) this.noMoreFetches(`${branch}:${key}`);
       }
     } finally {
