@@ -808,7 +808,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await victim.peers();
   });
 
-  it('a commit git fsck would refuse, made with git on one node (a .gitmodules with a hostile url; a directory git reads as .gitmodules), moves no branch elsewhere, leaves nothing git fsck refuses, and is not fetched again; a good commit after it arrives', async function () {
+  it('a commit git fsck would refuse, made with git on one node (a .gitmodules with a hostile url; a directory git reads as .gitmodules; a commit without identity), moves no branch elsewhere, leaves nothing git fsck refuses, and is not fetched again; a good commit after it arrives', async function () {
     this.timeout(120_000);
     await configure('refused', { policies: [{ branches: 'fsck/*', replicas: 'all' }] });
     const author = member(2);
@@ -821,10 +821,11 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const inner = gitIn(['mktree'], `100644 blob ${hostile}\tx\n`);
     const directoryTree = gitIn(['mktree'], `040000 tree ${inner}\tGITMOD~1\n`);
     const directory = gitIn(['commit-tree', directoryTree, '-m', 'a directory git reads as .gitmodules']);
-    const refs = ['refs/heads/fsck/modules', 'refs/heads/fsck/directory'];
+    // A commit that does not parse (no identity): announced all the same (with time 0).
+    const broken = gitIn(['hash-object', '-t', 'commit', '--literally', '-w', '--stdin'], `tree ${inner}\nauthor nobody\ncommitter nobody\n\nno identity\n`);
+    const refs = ['refs/heads/fsck/modules', 'refs/heads/fsck/directory', 'refs/heads/fsck/broken'];
     const since = Date.now();
-    gitIn(['update-ref', refs[0] as string, modules]);
-    gitIn(['update-ref', refs[1] as string, directory]);
+    for (const [i, c] of [modules, directory, broken].entries()) gitIn(['update-ref', refs[i] as string, c]);
     // Each receiver's refusal of `commit`, by its error (a fetch that failed for another reason first would be tried again).
     const refusals = (commit: string, why: RegExp, what: string): Promise<Map<GitfsNode, LogEvent>> =>
       waitFor(what, 60_000, () => {
@@ -835,6 +836,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const refused = [
         ...(await refusals(modules, /git would refuse [0-9a-f]{40} as \.gitmodules: disallowed submodule url: --upload-pack/, 'every receiver to refuse the hostile .gitmodules')).values(),
         ...(await refusals(directory, /refused: a directory git reads as \.gitmodules/, 'every receiver to refuse the directory named GITMOD~1')).values(),
+        ...(await refusals(broken, /does not parse/, 'every receiver to refuse the commit that does not parse')).values(),
       ];
       // Several announcement rounds later, with a good commit fetched after them: neither was fetched again, and no branch moved.
       const good = await commitTree(author, 'fsck/good', makeTree('fsck', 64 << 10), 'good');
@@ -844,7 +846,8 @@ describe('swarm/cluster: policy replication between real daemons in network name
       for (const n of receivers) {
         assert.equal(await refOf(n, 'fsck/modules'), undefined, `${n.name} moved fsck/modules`);
         assert.equal(await refOf(n, 'fsck/directory'), undefined, `${n.name} moved fsck/directory`);
-        for (const c of [modules, directory]) assert.deepEqual(current(n).find('fetch-start', { commit: c }).filter((e) => e.t > lastRefusal), [], `${n.name} fetched ${c} again after refusing it`);
+        assert.equal(await refOf(n, 'fsck/broken'), undefined, `${n.name} moved fsck/broken`);
+        for (const c of [modules, directory, broken]) assert.deepEqual(current(n).find('fetch-start', { commit: c }).filter((e) => e.t > lastRefusal), [], `${n.name} fetched ${c} again after refusing it`);
         assert.ok(n.serving, `${n.name}'s daemon died\n${n.tail()}`);
         // Neither refused tree was stored (the one naming the .gitmodules was held until its blob was checked): git fsck finds nothing.
         await gitFsck(n);
@@ -852,7 +855,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     } finally {
       // The author's repository holds what git fsck refuses (written by git, loose): gone, for the tests after this one.
       for (const ref of refs) gitIn(['update-ref', '-d', ref]);
-      for (const oid of [hostile, inner, modulesTree, directoryTree, modules, directory]) {
+      for (const oid of [hostile, inner, modulesTree, directoryTree, modules, directory, broken]) {
         rmSync(join(author.repo, 'objects', oid.slice(0, 2), oid.slice(2)), { force: true });
       }
     }
