@@ -102,6 +102,16 @@ export function isGitfsError(e: unknown, code?: ErrorCode): e is GitfsError {
   return e instanceof GitfsError && (code === undefined || e.code === code);
 }
 
+/** What `read` returns, or the GitfsError it throws (for refusals that are answers, not failures). */
+export function gitfsErrorOr<T>(read: () => T): T | GitfsError {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof GitfsError) return e;
+    throw e;
+  }
+}
+
 /** The errno code of a Node system error (`ENOENT`, …), or undefined. */
 export function errnoCode(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {

@@ -28,10 +28,10 @@ import { storeFile, type StoreComponents } from './store-file.js';
 export type ImportComponents = StoreComponents;
 
 /**
- * Entries of one directory under way at once (a subdirectory counts as one while it is stored):
- * a task per entry, all at once, held ~3 KB per file of the whole tree. Memory is bounded per
- * directory: each directory under way holds its listing and results, and up to this many
- * subdirectories of each may be under way.
+ * Entries of one directory under way at once (a subdirectory counts as one while it is stored).
+ * A task per entry, all at once, ran a directory of 60 000 files out of a 96 MiB heap
+ * (test/files/importer.test.ts). Memory is bounded per directory: each directory under way holds
+ * its listing and results, and up to this many subdirectories of each may be under way.
  */
 const ENTRY_WINDOW = 16;
 

@@ -295,9 +295,7 @@ export class PackFile {
       for (let at: number | undefined = offset; at !== undefined; ) {
         if (passed.has(at) || passed.size > MAX_DELTA_CHAIN) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `delta chain loops or runs deeper than ${MAX_DELTA_CHAIN}`);
         passed.add(at);
-        const buf = Buffer.allocUnsafe(Math.min(this.entryEnd(at) - at, SIZE_WINDOW_BYTES));
-        await readFully(this.fh, buf, at, this.path);
-        const h = this.parseHeader(buf, at);
+        const { h } = await this.headAt(at);
         if (h.kind === 'ofs') at = h.baseOffset;
         else if (h.kind === 'ref') at = this.index.lookup(h.baseOid);
         else return h.kind;
@@ -312,9 +310,7 @@ export class PackFile {
    */
   async sizeAt(offset: number): Promise<number> {
     const declared = await this.inUse(async () => {
-      const buf = Buffer.allocUnsafe(Math.min(this.entryEnd(offset) - offset, SIZE_WINDOW_BYTES));
-      await readFully(this.fh, buf, offset, this.path);
-      const h = this.parseHeader(buf, offset);
+      const { buf, h } = await this.headAt(offset);
       if (h.kind !== 'ofs' && h.kind !== 'ref') return h.size;
       let head: Buffer;
       try {
@@ -339,6 +335,13 @@ export class PackFile {
       this.parseHeader(head, offset);
     }
     return end;
+  }
+
+  /** The first SIZE_WINDOW_BYTES of the entry at `at` (less if it is shorter), and its header parsed. Call within inUse. */
+  private async headAt(at: number): Promise<{ buf: Buffer; h: EntryHeader }> {
+    const buf = Buffer.allocUnsafe(Math.min(this.entryEnd(at) - at, SIZE_WINDOW_BYTES));
+    await readFully(this.fh, buf, at, this.path);
+    return { buf, h: this.parseHeader(buf, at) };
   }
 
   /** Where the entry starting at `offset` ends (the next entry's offset, or the trailer). */

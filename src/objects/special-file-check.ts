@@ -12,7 +12,9 @@
  * `submodule.<name>.<key>` entry the name has no `..` component, a `url` passes
  * check_submodule_url, a `path` does not start with `-`, an `update` does not start with `!`.
  */
+import { ErrorCodes, GitfsError } from '../errors.js';
 import { scanGitConfig } from './git-config-syntax.js';
+import type { Oid } from './oid.js';
 import type { SpecialFile } from './storable-name.js';
 
 /** git's ATTR_MAX_FILE_SIZE and ATTR_MAX_LINE_LENGTH. */
@@ -27,6 +29,12 @@ const ATTRIBUTES_MAX_LINE = 2048;
 export function specialFileProblem(which: SpecialFile, data: Buffer, signedChar?: boolean): string | undefined {
   if (which === 'gitattributes') return attributesProblem(data);
   return signedChar === undefined ? (modulesProblem(data, true) ?? modulesProblem(data, false)) : modulesProblem(data, signedChar);
+}
+
+/** GITFS_FSCK_REFUSED for `commit` when git would refuse object `o` as its `.${which}`, else undefined. */
+export function specialBlobRefusal(commit: Oid, o: { readonly oid: Oid; readonly type: string; readonly content: Buffer }, which: SpecialFile): GitfsError | undefined {
+  const problem = o.type === 'blob' ? specialFileProblem(which, o.content) : `a ${o.type}, not a blob`;
+  return problem === undefined ? undefined : new GitfsError(ErrorCodes.FSCK_REFUSED, `${commit} refused: git would refuse ${o.oid} as .${which}: ${problem}`, { commit, oid: o.oid, problem });
 }
 
 function attributesProblem(data: Buffer): string | undefined {

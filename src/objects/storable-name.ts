@@ -68,8 +68,9 @@ function isNtfsDot(name: string, which: SpecialFile): boolean {
 /** Which of git's special files git fsck takes an entry of this name for, if any (`.gitmodules` first, as git checks). */
 export function specialFileOf(name: string): SpecialFile | undefined {
   if (!mayBeAlias(name)) return undefined;
+  const folded = hfsFolded(name);
   for (const which of ['gitmodules', 'gitattributes'] as const) {
-    if (hfsFolded(name) === `.${which}` || isNtfsDot(name, which)) return which;
+    if (folded === `.${which}` || isNtfsDot(name, which)) return which;
   }
   return undefined;
 }

@@ -43,6 +43,8 @@ const LISTEN_MS = 3000;
 /** An outcome whose state could not be stored is handed again after this, doubling up to the max. */
 const EVENT_RETRY_MS = 1000;
 const EVENT_RETRY_MAX_MS = 60_000;
+/** The pause before try `attempt + 1`: a second, doubling up to a minute. */
+const retryDelay = (attempt: number): number => Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
 
 export interface ChannelComponents {
   readonly repo: Repository;
@@ -79,9 +81,7 @@ export class ChannelAgent {
   /** When start() ran, on the monotonic clock: the listening window must not stretch when the wall clock steps back. */
   private startedAt = 0;
   private listenTimer: NodeJS.Timeout | undefined;
-  /** Outcomes waiting to be handed to the machine again (`deliver`). */
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
-  /** Actions waiting to be tried again (`actUntilDone`): each ends at once when the agent stops. */
+  /** Outcomes and actions waiting to be tried again (`deliver`, `actUntilDone`): each pause ends at once when the agent stops. */
   private readonly pauses = new Set<() => void>();
   /** The hook running now, if any: a rollback cancels a health check still running. */
   private running: { readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
@@ -197,8 +197,6 @@ export class ChannelAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.listenTimer);
-    for (const t of this.retryTimers) clearTimeout(t);
-    this.retryTimers.clear();
     for (const done of [...this.pauses]) done();
     await this.cancelHook();
     await this.chain;
@@ -354,7 +352,7 @@ export class ChannelAgent {
       try {
         return await this.act(a);
       } catch (e) {
-        const inMs = Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
+        const inMs = retryDelay(attempt);
         this.c.log.log('error', 'rollout-action-failed', { channel: this.channel, action: a.type, error: (e as Error).message, retryInMs: inMs });
         await this.pause(inMs);
       }
@@ -438,13 +436,10 @@ export class ChannelAgent {
       try {
         await this.handle(e);
       } catch (err) {
-        const inMs = Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
+        const inMs = retryDelay(attempt);
         this.c.log.log('error', 'rollout-event-not-stored', { channel: this.channel, step: e.type, error: (err as Error).message, retryInMs: inMs });
-        const timer = setTimeout(() => {
-          this.retryTimers.delete(timer);
-          this.deliver(e, attempt + 1);
-        }, inMs);
-        this.retryTimers.add(timer);
+        // Not on the chain: other events go on meanwhile. A stop ends the pause; deliver then does nothing.
+        void this.pause(inMs).then(() => this.deliver(e, attempt + 1));
       }
     });
   }

@@ -12,7 +12,7 @@ import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import type { TreeCache } from './tree-cache.js';
 import type { SpecialFile } from '../objects/storable-name.js';
-import { isBlobKind, LinkKinds, treeLinks, type TreeLinks } from './tree-links.js';
+import { isBlobKind, LinkKinds, specialOf, treeLinks, type TreeLinks } from './tree-links.js';
 
 /** Blobs per piece: chunks average 8 KiB, so a piece of a large file is about 1 MiB. */
 export const PIECE_OBJECTS = 128;
@@ -185,7 +185,8 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       if (kind === LinkKinds.TREE) enter(oid);
       else if (kind !== undefined && isBlobKind(kind)) {
         blobs.add(oid);
-        if (kind !== LinkKinds.BLOB) specialFiles.set(`${kind}${oid}`, { oid, which: kind === LinkKinds.GITMODULES ? 'gitmodules' : 'gitattributes' });
+        const which = specialOf(kind);
+        if (which !== undefined) specialFiles.set(`${which}${oid}`, { oid, which });
       }
     }
   };

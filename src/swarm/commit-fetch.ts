@@ -11,10 +11,10 @@
  */
 import type { Oid } from '../objects/oid.js';
 import { decodeCommit } from '../objects/commit.js';
-import { specialFileProblem } from '../objects/special-file-check.js';
+import { specialBlobRefusal } from '../objects/special-file-check.js';
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { NodeId } from '../cluster/node-id.js';
-import { ErrorCodes, GitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, gitfsErrorOr } from '../errors.js';
 import { pieceOids, walkClosure, type Closure } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
@@ -23,7 +23,7 @@ import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from '
 import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
 import { bitCount, bitSet, type Transfer } from './transfers.js';
 import type { TreeCache } from './tree-cache.js';
-import { linksOrRefusal, specialLinks } from './tree-links.js';
+import { specialLinks, treeLinks } from './tree-links.js';
 
 const PIPELINE = 2;
 /** Ids per metadata request to a peer that knows the closure; two such requests are in flight at a time. */
@@ -88,17 +88,6 @@ export interface FetchProgress {
   readonly pieces: number;
   readonly held: number;
   readonly bytes: number;
-}
-
-/** A commit that does not parse (the walk would refuse it): refused before it is stored. */
-function commitRefusal(o: WireObject): GitfsError | undefined {
-  try {
-    decodeCommit(o.content, o.oid);
-    return undefined;
-  } catch (e) {
-    if (e instanceof GitfsError) return e;
-    throw e;
-  }
 }
 
 /**
@@ -342,12 +331,18 @@ export class CommitFetch implements RequestOwner {
    * walk takes it from the cache.
    */
   private verdict(o: WireObject): 'store' | 'hold' | 'refused' {
-    const links = o.type === 'tree' ? linksOrRefusal(o.content, o.oid) : o.type === 'blob' ? this.specialRefusal(o.oid, o) : o.type === 'commit' ? commitRefusal(o) : undefined;
+    // A commit that does not parse would fail the walk: refused before it is stored too.
+    const refusal = o.type === 'blob' ? this.specialRefusal(o) : o.type === 'commit' ? gitfsErrorOr(() => decodeCommit(o.content, o.oid)) : undefined;
+    if (refusal instanceof GitfsError) {
+      this.refuse(refusal);
+      return 'refused';
+    }
+    if (o.type !== 'tree') return 'store';
+    const links = gitfsErrorOr(() => treeLinks(o.content, o.oid));
     if (links instanceof GitfsError) {
       this.refuse(links);
       return 'refused';
     }
-    if (links === undefined) return 'store';
     this.c.trees.set(o.oid, links);
     const special = specialLinks(links);
     if (special.length === 0) return 'store';
@@ -365,10 +360,10 @@ export class CommitFetch implements RequestOwner {
   }
 
   /** Why the commit is refused for `o`, an object its trees name as `.gitmodules` or `.gitattributes` (none if they do not). */
-  private specialRefusal(oid: Oid, o: { readonly type: string; readonly content: Buffer }): GitfsError | undefined {
-    for (const which of this.special.get(oid) ?? []) {
-      const problem = o.type === 'blob' ? specialFileProblem(which, o.content) : `a ${o.type}, not a blob`;
-      if (problem !== undefined) return new GitfsError(ErrorCodes.FSCK_REFUSED, `${this.commit} refused: git would refuse ${oid} as .${which}: ${problem}`, { commit: this.commit, oid, problem });
+  private specialRefusal(o: { readonly oid: Oid; readonly type: string; readonly content: Buffer }): GitfsError | undefined {
+    for (const which of this.special.get(o.oid) ?? []) {
+      const refusal = specialBlobRefusal(this.commit, o, which);
+      if (refusal !== undefined) return refusal;
     }
     return undefined;
   }
@@ -390,7 +385,7 @@ export class CommitFetch implements RequestOwner {
         if (absent.length > 0) await this.fetchMeta(absent, 'read');
         for (const h of trees) {
           for (const s of h.special) {
-            const refusal = this.specialRefusal(s.oid, await this.c.local.read(s.oid));
+            const refusal = this.specialRefusal({ oid: s.oid, ...(await this.c.local.read(s.oid)) });
             if (refusal !== undefined) return this.refuse(refusal);
           }
           // Held in memory at once (hasNow), durable with the rest.

@@ -13,10 +13,10 @@ import { markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
-import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, gitfsErrorOr, isGitfsError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
 import type { GitObject } from '../objects/object-store.js';
-import { specialFileProblem } from '../objects/special-file-check.js';
+import { specialBlobRefusal } from '../objects/special-file-check.js';
 import type { Oid } from '../objects/oid.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
@@ -36,7 +36,7 @@ import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
 import { TreeCache } from './tree-cache.js';
-import { linksOrRefusal } from './tree-links.js';
+import { treeLinks } from './tree-links.js';
 import { peersToDial } from './warm-peers.js';
 
 export interface SwarmComponents {
@@ -439,10 +439,10 @@ export class Swarm {
     const absent = new Set(await this.local.absent([...new Set(closure.specialFiles.map((s) => s.oid))]));
     if (absent.size > 0) await this.demanding.run(() => this.fromPeers([...absent], 'read', (o) => came.set(o.oid, o)));
     for (const { oid, which } of closure.specialFiles) {
-      const o = came.get(oid) ?? (absent.has(oid) ? undefined : await this.local.read(oid));
+      const o = came.get(oid) ?? (absent.has(oid) ? undefined : { oid, ...(await this.local.read(oid)) });
       if (o === undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied ${oid}, which ${closure.commit} has as .${which}`, { oid });
-      const problem = o.type === 'blob' ? specialFileProblem(which, o.content) : `a ${o.type}, not a blob`;
-      if (problem !== undefined) throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${closure.commit} refused: git would refuse ${oid} as .${which}: ${problem}`, { commit: closure.commit, oid, problem });
+      const refusal = specialBlobRefusal(closure.commit, o, which);
+      if (refusal !== undefined) throw refusal;
     }
     if (came.size === 0) return;
     await this.local.addAll([...came.values()]);
@@ -519,7 +519,7 @@ export class Swarm {
       'read',
       (o) => {
         // A tree git fsck would refuse (its names) is neither stored nor handed on.
-        const refused = o.type === 'tree' ? linksOrRefusal(o.content, o.oid) : undefined;
+        const refused = o.type === 'tree' ? gitfsErrorOr(() => treeLinks(o.content, o.oid)) : undefined;
         if (refused instanceof GitfsError) return this.c.log.log('warn', 'demand-refused', { oid: o.oid, error: refused.message });
         found.set(o.oid, { type: o.type, content: o.content });
         this.local.addAll([o]).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));

@@ -6,14 +6,17 @@
  */
 import { oidFromBytes, type Oid } from '../objects/oid.js';
 import { scanChunkNode } from '../objects/raw-chunk-node.js';
-import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import { aliasProblem, specialFileOf, type EntryKind, type SpecialFile } from '../objects/storable-name.js';
 import { decodeTree, TreeModes, type TreeEntry } from '../objects/tree.js';
 
 /** A blob git fsck reads as `.gitmodules` or `.gitattributes` is a blob whose content is checked too. */
 export const LinkKinds = { BLOB: 0, TREE: 1, GITLINK: 2, GITMODULES: 3, GITATTRIBUTES: 4 } as const;
 
-export const isBlobKind = (kind: number): boolean => kind === LinkKinds.BLOB || kind === LinkKinds.GITMODULES || kind === LinkKinds.GITATTRIBUTES;
+export const isBlobKind = (kind: number): boolean => kind === LinkKinds.BLOB || specialOf(kind) !== undefined;
+
+/** The special file a link kind stands for, if any. */
+export const specialOf = (kind: number): SpecialFile | undefined => (kind === LinkKinds.GITMODULES ? 'gitmodules' : kind === LinkKinds.GITATTRIBUTES ? 'gitattributes' : undefined);
 
 export interface TreeLinks {
   readonly oids: readonly Oid[];
@@ -42,19 +45,10 @@ export function treeLinks(content: Buffer, oid: Oid): TreeLinks {
 export function specialLinks(links: TreeLinks): Array<{ oid: Oid; which: SpecialFile }> {
   const out: Array<{ oid: Oid; which: SpecialFile }> = [];
   links.kinds.forEach((kind, i) => {
-    if (kind === LinkKinds.GITMODULES || kind === LinkKinds.GITATTRIBUTES) out.push({ oid: links.oids[i] as Oid, which: kind === LinkKinds.GITMODULES ? 'gitmodules' : 'gitattributes' });
+    const which = specialOf(kind);
+    if (which !== undefined) out.push({ oid: links.oids[i] as Oid, which });
   });
   return out;
-}
-
-/** treeLinks, with what git fsck would refuse returned instead of thrown (for trees as they come from peers). */
-export function linksOrRefusal(content: Buffer, oid: Oid): TreeLinks | GitfsError {
-  try {
-    return treeLinks(content, oid);
-  } catch (e) {
-    if (isGitfsError(e)) return e;
-    throw e;
-  }
 }
 
 function linkKind(e: TreeEntry, tree: Oid): number {
