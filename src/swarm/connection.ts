@@ -62,6 +62,9 @@ export class SwarmConnection {
   private open = false;
   private closed = false;
   private readonly queue: SwarmMessage[] = [];
+  /** Settles when the handshakes are done or the connection closes: what waits in `queue` until then is not counted in `queued`. */
+  private readonly settled: Promise<void>;
+  private settle: () => void = () => undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   readonly stats = { sentBytes: 0, receivedBytes: 0 };
 
@@ -71,6 +74,7 @@ export class SwarmConnection {
     private readonly o: { readonly infoHash: Buffer; readonly selfId: NodeId; readonly initiator: boolean; /** Blocks for large frames, both ways. */ readonly pool: BlockPool },
     private readonly handlers: ConnectionHandlers,
   ) {
+    this.settled = new Promise((resolve) => (this.settle = resolve));
     this.wire = new GuardedWire((reason) => this.close(reason));
     const conn = this;
     class Extension {
@@ -127,6 +131,7 @@ export class SwarmConnection {
   private ready(): void {
     clearTimeout(this.handshakeTimer);
     this.open = true;
+    this.settle();
     for (const m of this.queue.splice(0)) this.send(m);
   }
 
@@ -222,11 +227,13 @@ export class SwarmConnection {
   }
 
   /**
-   * Resolves once fewer than `bytes` wait to be written; a peer that reads nothing for DRAIN_MS is
+   * Resolves once the handshakes are done and fewer than `bytes` wait to be written (before the
+   * handshakes, messages wait unencoded and uncounted); a peer that reads nothing for DRAIN_MS is
    * dropped. It looks again at each `drain` of the socket (the wire hands it more then), or after
    * DRAIN_LOOK_MS at the latest: a sender waits without waking hundreds of times a second.
    */
   async drained(bytes: number): Promise<void> {
+    await this.settled;
     const deadline = Date.now() + DRAIN_MS;
     while (!this.closed && this.queued > bytes) {
       if (Date.now() > deadline) return this.close(`peer read nothing for ${DRAIN_MS / 1000} s`);
@@ -245,6 +252,7 @@ export class SwarmConnection {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.settle();
     clearTimeout(this.handshakeTimer);
     this.socket.destroy();
     this.wire.destroy();

@@ -84,6 +84,28 @@ describe('swarm connection', function () {
     }
   });
 
+  it('a sender pacing itself with drained() from before the handshakes waits for them: nothing piles up unencoded', async () => {
+    let received = 0;
+    const { server, socket } = await tlsPair((_c, m) => void (m.kind === 'objects' && (received += m.objects.length)));
+    let reason = '';
+    const conn = new SwarmConnection(socket, id, { infoHash, selfId: id, initiator: true, pool: new BlockPool(8) }, { onMessage: () => undefined, onClose: (_c, r) => (reason = r) });
+    try {
+      // 160 MiB in 1 MiB messages, more than a peer may leave unread: paced, none of it is at once.
+      const content = pseudoRandomBytes(1 << 20, 'paced');
+      const big: WireObject = { oid: hashObject('blob', content), type: 'blob', content };
+      for (let i = 0; i < 160 && conn.isOpen; i++) {
+        conn.send({ kind: 'objects', request: 1, objects: [big], done: false });
+        await conn.drained(4 << 20);
+      }
+      for (let i = 0; i < 1000 && received < 160 && conn.isOpen; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(reason, '');
+      assert.equal(received, 160);
+    } finally {
+      conn.close('done');
+      server.close();
+    }
+  });
+
   it('a malformed extended handshake ends the connection, not the process', async () => {
     const { server, socket, closed } = await tlsPair();
     try {
