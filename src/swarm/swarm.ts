@@ -18,6 +18,7 @@ import { decodeCommit } from '../objects/commit.js';
 import type { GitObject } from '../objects/object-store.js';
 import { specialBlobRefusal } from '../objects/special-file-check.js';
 import type { Oid } from '../objects/oid.js';
+import type { SpecialFile } from '../objects/storable-name.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
@@ -36,7 +37,7 @@ import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
 import { TreeCache } from './tree-cache.js';
-import { treeLinks } from './tree-links.js';
+import { specialLinks, treeLinks } from './tree-links.js';
 import { peersToDial } from './warm-peers.js';
 
 export interface SwarmComponents {
@@ -89,6 +90,12 @@ interface Running {
 
 function fetchKey(commit: Oid, history: number, blobs: boolean): string {
   return `${commit}:${history}:${blobs ? 'whole' : 'meta'}`;
+}
+
+/** A tree read on demand that names blobs as `.gitmodules` or `.gitattributes`: taken once they pass. */
+interface HeldTree {
+  readonly tree: WireObject;
+  readonly special: ReadonlyArray<{ readonly oid: Oid; readonly which: SpecialFile }>;
 }
 
 export class Swarm {
@@ -503,31 +510,70 @@ export class Swarm {
   /**
    * On-demand read (a reader waits): the objects `oids`, from here or else from peers, asked in
    * rendezvous order of the first id (so readers of the same file spread over holders), each
-   * checked, stored (durable within DEMAND_FLUSH_MS) and returned. Ids no peer has are left out.
+   * checked, stored (durable within DEMAND_FLUSH_MS) and returned. Ids no peer has are left out,
+   * and so is what git fsck would refuse: a commit that does not parse, a tree for its names or
+   * for a blob it names as `.gitmodules` or `.gitattributes` (fetched with it, and checked before
+   * the tree is stored).
    */
   async demand(oids: readonly Oid[]): Promise<Map<Oid, GitObject>> {
-    const found = new Map<Oid, GitObject>();
     const wanted = [...new Set(oids)];
-    for (const oid of wanted) {
-      // A damaged local copy counts as missing: a peer's good one replaces it.
-      const here = this.local.hasNow(oid) ? await this.local.read(oid).catch(() => undefined) : undefined;
-      if (here !== undefined) found.set(oid, here);
-    }
+    const found = await this.readHere(wanted);
+    const held: HeldTree[] = [];
+    const take = (o: WireObject): void => {
+      found.set(o.oid, { type: o.type, content: o.content });
+      this.storeDemanded(o);
+    };
     // At most two at once (what a peer serves per connection): more would be told busy, not queued.
-    await this.demanding.run(() => this.fromPeers(
-      wanted.filter((o) => !found.has(o)),
-      'read',
-      (o) => {
-        // A tree git fsck would refuse (its names) is neither stored nor handed on.
-        const refused = o.type === 'tree' ? gitfsErrorOr(() => treeLinks(o.content, o.oid)) : undefined;
-        if (refused instanceof GitfsError) return this.c.log.log('warn', 'demand-refused', { oid: o.oid, error: refused.message });
-        found.set(o.oid, { type: o.type, content: o.content });
-        this.local.addAll([o]).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
-      },
-    ));
+    await this.demanding.run(() => this.fromPeers(wanted.filter((o) => !found.has(o)), 'read', (o) => {
+      // A commit that does not parse, or a tree git fsck would refuse by its names, is neither stored nor handed on.
+      const commit = o.type === 'commit' ? gitfsErrorOr(() => decodeCommit(o.content, o.oid)) : undefined;
+      const links = o.type === 'tree' ? gitfsErrorOr(() => treeLinks(o.content, o.oid)) : undefined;
+      const refused = commit instanceof GitfsError ? commit : links instanceof GitfsError ? links : undefined;
+      if (refused !== undefined) return this.c.log.log('warn', 'demand-refused', { oid: o.oid, error: refused.message });
+      const special = links === undefined || links instanceof GitfsError ? [] : specialLinks(links);
+      if (special.length === 0) return take(o);
+      held.push({ tree: { oid: o.oid, type: 'tree', content: Buffer.from(o.content) }, special });
+    }));
+    if (held.length > 0) await this.releaseDemanded(held, take);
     if (found.size > 0) this.local.flushWithin(DEMAND_FLUSH_MS);
     this.stats.demanded += found.size;
     return found;
+  }
+
+  /**
+   * Trees a read on demand brought that name blobs as `.gitmodules` or `.gitattributes`: those
+   * blobs are fetched (as any read, stored: unnamed, git checks nothing of them), and each tree
+   * whose special blobs all came and pass git fsck's checks is taken; the others are dropped.
+   */
+  private async releaseDemanded(held: readonly HeldTree[], take: (o: WireObject) => void): Promise<void> {
+    const named = [...new Set(held.flatMap((h) => h.special.map((s) => s.oid)))];
+    const blobs = await this.readHere(named);
+    await this.demanding.run(() => this.fromPeers(named.filter((o) => !blobs.has(o)), 'read', (o) => {
+      blobs.set(o.oid, { type: o.type, content: o.content });
+      this.storeDemanded(o);
+    }));
+    for (const h of held) {
+      const refusal = h.special.map(({ oid, which }) => {
+        const blob = blobs.get(oid);
+        return blob === undefined ? `its .${which} ${oid} could not be had` : specialBlobRefusal(h.tree.oid, { oid, ...blob }, which)?.message;
+      }).find((why) => why !== undefined);
+      if (refusal === undefined) take(h.tree);
+      else this.c.log.log('warn', 'demand-refused', { oid: h.tree.oid, error: refusal });
+    }
+  }
+
+  /** The objects of `oids` that are here; a damaged local copy counts as missing (a peer's good one replaces it). */
+  private async readHere(oids: readonly Oid[]): Promise<Map<Oid, GitObject>> {
+    const here = new Map<Oid, GitObject>();
+    for (const oid of oids) {
+      const o = this.local.hasNow(oid) ? await this.local.read(oid).catch(() => undefined) : undefined;
+      if (o !== undefined) here.set(oid, o);
+    }
+    return here;
+  }
+
+  private storeDemanded(o: WireObject): void {
+    this.local.addAll([o]).catch((e: unknown) => this.c.log.log('warn', 'demand-store-failed', { oid: o.oid, error: (e as Error).message }));
   }
 
   /**

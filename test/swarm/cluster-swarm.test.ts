@@ -852,6 +852,19 @@ describe('swarm/cluster: policy replication between real daemons in network name
         // Neither refused tree was stored (the one naming the .gitmodules was held until its blob was checked): git fsck finds nothing.
         await gitFsck(n);
       }
+      // Read by id through a mount (on demand, no policy asked for them), they are refused all the same.
+      const reader = receivers[0] as GitfsNode;
+      const mnt = join(base, 'mnt-refused');
+      const m = await TestMount.start(reader.repo, mnt);
+      try {
+        // The refused commits are here (unreachable), their trees are not to be had: EIO; the one that does not parse is nowhere.
+        for (const [c, code] of [[modules, 'EIO'], [directory, 'EIO'], [broken, 'ENOENT']] as const) {
+          assert.throws(() => readdirSync(join(mnt, '.commits', c)), { code }, `${reader.name}: .commits/${c} listed`);
+        }
+      } finally {
+        await m.stop();
+      }
+      await gitFsck(reader);
     } finally {
       // The author's repository holds what git fsck refuses (written by git, loose): gone, for the tests after this one.
       for (const ref of refs) gitIn(['update-ref', '-d', ref]);
