@@ -10,7 +10,7 @@
  */
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
 import { keepEntry, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
@@ -67,7 +67,7 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   const rootLower = await treeOf(head);
   // If this layer's last commit landed but the layer never heard (a crash between moving the
   // branch and settling), its changes are in that commit: compare against it, not the old base.
-  const since = (await landedFromLayer(repo, branch, base)) ?? base;
+  const since = (await landedFromLayer(repo, branch, base, head)) ?? base;
   if (head !== since) await refuseOverlaps(repo, trees, frozen, await treeOf(since), rootLower);
 
   const stamps = new Map<string, string>();
@@ -103,16 +103,43 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
  * process died between moving the branch and recording the new base), found in the reflog,
  * newest first. Only one process owns the layers, so a working-layer commit on top of the
  * layer's base is its own; but only one made since the branch last came to the base (moved
- * back there, an older one is history: taken for this layer's, it made every edit a conflict).
+ * back there, an older one is history: taken for this layer's, it made every edit a conflict),
+ * and only one `head` holds: the reflog line is written before the ref moves, so a crash between
+ * the two leaves a line for a commit that never landed.
  */
-async function landedFromLayer(repo: Repository, branch: BranchName, base: Oid | undefined): Promise<Oid | undefined> {
+async function landedFromLayer(repo: Repository, branch: BranchName, base: Oid | undefined, head: Oid | undefined): Promise<Oid | undefined> {
   const isBase = (oid: string): boolean => (base === undefined ? /^0{40}$/.test(oid) : oid === base);
   let seen = 0;
   for await (const e of repo.refs.reflogNewestFirst(branch)) {
-    if (e.message.startsWith(REFLOG_PREFIX) && isBase(e.oldOid)) return e.newOid;
+    if (e.message.startsWith(REFLOG_PREFIX) && isBase(e.oldOid)) return head !== undefined && (await holds(repo, head, e.newOid as Oid)) ? e.newOid : undefined;
     if (isBase(e.newOid) || ++seen >= MAX_REFLOG_SCAN) return undefined;
   }
   return undefined;
+}
+
+/**
+ * Whether `commit` is `head` or one of its ancestors, among the MAX_REFLOG_SCAN commits nearest
+ * `head` (a shallow history's missing parents end their line).
+ */
+async function holds(repo: Repository, head: Oid, commit: Oid): Promise<boolean> {
+  const seen = new Set<Oid>([head]);
+  for (let level = [head]; level.length > 0 && seen.size < MAX_REFLOG_SCAN; ) {
+    if (level.includes(commit)) return true;
+    const next: Oid[] = [];
+    for (const c of level) {
+      const parents = await readCommit(repo.objects, c).then(
+        (info) => info.parents,
+        (e: unknown) => (isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND) ? [] : Promise.reject(e)),
+      );
+      for (const p of parents) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        next.push(p);
+      }
+    }
+    level = next;
+  }
+  return seen.has(commit);
 }
 
 /**

@@ -98,6 +98,35 @@ describe('working layer: changes made while a commit runs', function () {
       await repo.close();
     }
   });
+  it('a reflog line for a commit whose ref move never happened (killed between the two) is not taken for a landed commit', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const ws = await Workspace.open(repo);
+    try {
+      await writeFile(ws, 'f', Buffer.from('one\n'));
+      const base = (await ws.commit(main, 'base')).commit;
+      assert.ok(base !== undefined);
+      // A symbolic link: its entry holds its target (a file's data would have gone with the commit's settling).
+      await ws.fs(main).symlink('f', 'g');
+      const layer = ws.store.layer(main);
+      const before = [...layer.entries()];
+      const phantom = (await ws.commit(main, 'phantom')).commit;
+      assert.ok(phantom !== undefined);
+      // What a kill between the reflog's line and the ref's rename leaves: the line, the commit
+      // (durable before either), the branch still at the base, and the layer as it was.
+      await writeFileAt(join(repo.gitDir, 'refs', 'heads', 'main'), `${base}\n`);
+      await layer.change(before, [], base, { base });
+      const again = await ws.commit(main, 'again');
+      assert.ok(again.commit !== undefined, 'the changes are committed again');
+      assert.equal(again.parent, base);
+      assert.equal(await repo.refs.resolve(main), again.commit);
+      assert.deepEqual(await names(ws, ''), ['f', 'g']);
+      assert.equal(layer.size, 0);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+
   it('an edit on a branch moved back to where a mount commit began is committed, not taken for that old commit (a conflict)', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'));
     const ws = await Workspace.open(repo);
