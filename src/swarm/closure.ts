@@ -1,10 +1,11 @@
 /**
- * What a node must hold for a commit: the commit, `history` generations of ancestors (0: all),
- * every tree under them, and every blob (files and chunks). First the commits and trees are
- * made present (fetched in batches, level by level, when a fetcher is given), then one
- * deterministic walk lists the blobs: commits breadth-first from the head, parents in order,
- * each commit's tree depth-first in entry order, each blob at its first appearance. Every node
- * computes the same list for the same (commit, history), so pieces can be named by number.
+ * What a node must hold for a commit: the commit and its ancestors up to `history` generations
+ * deep, counting the commit itself (1: the commit alone; 0: all), every tree under them, and
+ * every blob (files and chunks). First the commits and trees are made present (fetched in
+ * batches, level by level, when a fetcher is given), then one deterministic walk lists the
+ * blobs: commits breadth-first from the head, parents in order, each commit's tree depth-first
+ * in entry order, each blob at its first appearance. Every node computes the same list for the
+ * same (commit, history), so pieces can be named by number.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { decodeCommit, type Commit } from '../objects/commit.js';
