@@ -29,7 +29,7 @@ import { HOOK_RECORD_FILE, stopLeftoverHook } from './hook-record.js';
 import { runHook, type HookAction } from './hook-runner.js';
 import { checkChannel, type ReleaseManifest } from './manifest.js';
 import type { ReleasePublicKey } from './release-key.js';
-import { readReleaseRef, setReleaseRef } from './release-refs.js';
+import { readReleaseRef, removeStaleTemporaries, setReleaseRef } from './release-refs.js';
 import { verifyCommit } from './signed-commit.js';
 import type { ChannelConfig } from './rollout-config.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
@@ -89,6 +89,8 @@ export class ChannelAgent {
   private readonly versions = new Map<Oid, string | undefined>();
   /** Heads refused before verification (`mayTakeOver`), not looked at again. */
   private readonly refusedHeads = new Set<Oid>();
+  /** The injected time, as the lock files of the release refs take it. */
+  private readonly clock = { now: (): number => this.c.now() };
 
   constructor(
     private readonly c: ChannelComponents,
@@ -164,14 +166,19 @@ export class ChannelAgent {
     await this.handle({ type: 'crash-recovery' });
   }
 
-  /** Points the release refs where the stored state says (a kill -9 between storing a state and moving its refs left them behind). */
+  /**
+   * Points the release refs where the stored state says (a kill -9 between storing a state and
+   * moving its refs left them behind), and removes the temporary files an earlier version left
+   * beside them when killed.
+   */
   private async restoreReleaseRefs(): Promise<void> {
     const want = releaseRefsOf(this.state);
     for (const ref of ['pending', 'blessed'] as const) {
       const commit = want[ref];
       try {
+        await removeStaleTemporaries(this.c.repo.gitDir, ref, this.channel);
         if (commit === undefined || ((await readReleaseRef(this.c.repo.gitDir, ref, this.channel)) ?? null) === commit) continue;
-        await setReleaseRef(this.c.repo.gitDir, ref, this.channel, commit);
+        await setReleaseRef(this.c.repo.gitDir, ref, this.channel, commit, this.clock);
         this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
       } catch (e) {
         this.c.log.log('error', 'release-ref-not-restored', { channel: this.channel, ref, commit, error: (e as Error).message });
@@ -408,7 +415,7 @@ export class ChannelAgent {
           return { type: 'rollback-failed', commit: a.from.commit, reason: r.reason };
         });
       case 'set-ref':
-        await setReleaseRef(this.c.repo.gitDir, a.ref, this.channel, a.commit);
+        await setReleaseRef(this.c.repo.gitDir, a.ref, this.channel, a.commit, this.clock);
         // Old payloads are only disk space: a failure to remove one is told, never retried in the way of the rollout.
         if (a.ref === 'blessed') await this.prunePayloads().catch((e: unknown) => this.c.log.log('warn', 'payload-prune-failed', { channel: this.channel, error: (e as Error).message }));
         return;

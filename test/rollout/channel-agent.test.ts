@@ -19,6 +19,7 @@ import { ChannelAgent } from '../../src/rollout/channel-agent.js';
 import { readReleaseRef, releaseRefPath, setReleaseRef } from '../../src/rollout/release-refs.js';
 import { CHANNEL_DEFAULTS } from '../../src/rollout/rollout-config.js';
 import { captureLogger } from '../multicast/fixture.js';
+import { systemClock } from '../../src/util/clock.js';
 import { tempDirs } from '../support/tmp.js';
 
 const CHANNEL = 'site/prod' as BranchName;
@@ -92,8 +93,8 @@ describe('rollout/channel-agent on its own', function () {
     mkdirSync(dir);
     const blessed = 'b'.repeat(40) as Oid;
     const stale = 'd'.repeat(40) as Oid;
-    await setReleaseRef(repo.gitDir, 'pending', CHANNEL, blessed);
-    await setReleaseRef(repo.gitDir, 'blessed', CHANNEL, stale);
+    await setReleaseRef(repo.gitDir, 'pending', CHANNEL, blessed, systemClock);
+    await setReleaseRef(repo.gitDir, 'blessed', CHANNEL, stale, systemClock);
     const started = async (): Promise<ReturnType<typeof captureLogger>> => {
       const log = captureLogger();
       const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
