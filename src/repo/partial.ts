@@ -10,7 +10,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/durable.js';
+import { acquireWaiting } from '../branches/lock-file.js';
+import type { Clock } from '../util/clock.js';
 import { parseGitConfig } from './git-config.js';
 
 export const PROMISOR_REMOTE = 'gitfs';
@@ -21,16 +22,24 @@ export async function isPartial(gitDir: string): Promise<boolean> {
   return parseGitConfig(await readFile(path, 'utf8'), path).get('extensions.partialclone') === PROMISOR_REMOTE;
 }
 
-/** Makes the repository partial (idempotent; the config is replaced atomically). */
-export async function markPartial(gitDir: string): Promise<void> {
+/**
+ * Makes the repository partial (idempotent): the config is read and replaced under
+ * `config.lock`, as `git config` does, so that neither loses the other's change.
+ */
+export async function markPartial(gitDir: string, clock: Clock): Promise<void> {
   if (await isPartial(gitDir)) return;
   const path = join(gitDir, 'config');
-  const text = await readFile(path, 'utf8');
-  const raised = text.replace(/^(\s*repositoryformatversion\s*=\s*)0\s*$/m, '$11');
-  await writeFileAtomic(path, `${raised.endsWith('\n') ? raised : `${raised}\n`}[extensions]\n\tpartialClone = ${PROMISOR_REMOTE}\n[remote "${PROMISOR_REMOTE}"]\n\tpromisor = true\n`);
+  const lock = await acquireWaiting(path, { clock, waitMs: CONFIG_LOCK_WAIT_MS });
+  try {
+    const text = await readFile(path, 'utf8');
+    if (parseGitConfig(text, path).get('extensions.partialclone') === PROMISOR_REMOTE) return;
+    const raised = text.replace(/^(\s*repositoryformatversion\s*=\s*)0\s*$/m, '$11');
+    await lock.write(`${raised.endsWith('\n') ? raised : `${raised}\n`}[extensions]\n\tpartialClone = ${PROMISOR_REMOTE}\n[remote "${PROMISOR_REMOTE}"]\n\tpromisor = true\n`);
+    await lock.commit();
+  } finally {
+    await lock.release();
+  }
 }
 
-/** The marker that makes `packPath` (…/pack-<hash>.pack) a promisor pack. */
-export function promisorMarker(packPath: string): string {
-  return packPath.replace(/\.pack$/, '.promisor');
-}
+/** How long a write of the config waits for another writer's lock (`git config` holds it for moments). */
+const CONFIG_LOCK_WAIT_MS = 5_000;

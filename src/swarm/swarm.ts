@@ -421,7 +421,7 @@ export class Swarm {
     }
     if (absent !== undefined) throw new GitfsError(ErrorCodes.IO, `${absent} of ${closure.commit}'s closure is not in a finished pack`, { oid: absent });
     await this.checkSpecialFiles(closure);
-    if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir);
+    if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir, this.c.clock);
     const within = new Set(closure.commits);
     await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (candidates) => keptShallow(candidates, within, this.durable)));
     try {
