@@ -94,7 +94,7 @@ export class BranchFs {
 
   /** Checks that `path` can be created: a storable name in an existing directory, nothing there yet. */
   private async creatable(view: MergedView, path: string, kind: EntryKind): Promise<{ inLower: boolean }> {
-    if (unstorableName(baseName(path), kind) !== undefined) throw new FsError('EINVAL', path);
+    checkNewName(path, kind);
     const parent = await view.resolve(parentOf(path));
     if (parent === undefined) throw new FsError('ENOENT', path);
     if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
@@ -138,6 +138,8 @@ export class BranchFs {
   }
 
   private async symlinkOnce(target: string, path: string): Promise<void> {
+    if (Buffer.byteLength(target) >= PATH_MAX) throw new FsError('ENAMETOOLONG', path);
+    if (target.includes(REPLACEMENT_CHARACTER)) throw new FsError('EINVAL', path);
     const view = await this.view();
     await this.creatable(view, path, 'symlink');
     await this.layer.change([[path, { t: 'link', target, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
@@ -185,7 +187,7 @@ export class BranchFs {
     if (isWithin(to, from)) throw new FsError('EINVAL', to);
     const view = await this.view();
     const src = await this.must(view, from);
-    if (unstorableName(baseName(to), src.node.kind) !== undefined) throw new FsError('EINVAL', to);
+    checkNewName(to, src.node.kind);
     const parent = await view.resolve(parentOf(to));
     if (parent === undefined) throw new FsError('ENOENT', to);
     if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', to);
@@ -392,4 +394,21 @@ export class BranchFs {
     }
     return id;
   }
+}
+
+/** The longest name a directory entry takes (NAME_MAX, as ext4 and the mount's statfs say). */
+const NAME_MAX = 255;
+/** A symbolic link's target is at most PATH_MAX - 1 bytes (the kernel refuses longer ones). */
+const PATH_MAX = 4096;
+/**
+ * What the FUSE binding makes of bytes that are not UTF-8 in a name it hands on (it decodes
+ * them as UTF-8): two different names would become one, so such a name is refused.
+ */
+const REPLACEMENT_CHARACTER = '\uFFFD';
+
+/** Refuses a name a new entry cannot take: too long (ENAMETOOLONG), not UTF-8, or not storable in git (EINVAL). */
+function checkNewName(path: string, kind: EntryKind): void {
+  const name = baseName(path);
+  if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', path);
+  if (name.includes(REPLACEMENT_CHARACTER) || unstorableName(name, kind) !== undefined) throw new FsError('EINVAL', path);
 }

@@ -381,6 +381,24 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     assert.equal(errnoOf(() => writeFileSync(join(main, '.GIT'), 'x')), 'EINVAL');
   });
 
+  it('refuses names over 255 bytes (ENAMETOOLONG), and names and link targets that are not UTF-8 (EINVAL: the binding decodes them, and two would become one)', () => {
+    const raw = (name: Buffer): Buffer => Buffer.concat([Buffer.from(`${main}/`), name]);
+    const longest = join(main, 'n'.repeat(255));
+    writeFileSync(longest, 'x');
+    try {
+      assert.equal(errnoOf(() => writeFileSync(join(main, 'n'.repeat(256)), 'x')), 'ENAMETOOLONG');
+      assert.equal(errnoOf(() => mkdirSync(join(main, 'é'.repeat(128)))), 'ENAMETOOLONG', '256 bytes in 128 characters');
+      assert.equal(errnoOf(() => renameSync(longest, join(main, 'n'.repeat(256)))), 'ENAMETOOLONG');
+      assert.equal(errnoOf(() => writeFileSync(raw(Buffer.from('caf\xe9.txt', 'latin1')), 'e-acute')), 'EINVAL');
+      assert.equal(errnoOf(() => mkdirSync(raw(Buffer.from('caf\xe8', 'latin1')))), 'EINVAL');
+      assert.equal(errnoOf(() => renameSync(longest, raw(Buffer.from([0x69, 0x6e, 0x76, 0xfd])))), 'EINVAL');
+      assert.equal(errnoOf(() => symlinkSync(Buffer.from([0xff, 0xfe]), join(main, 'bad-target'))), 'EINVAL');
+      assert.deepEqual(readdirSync(main).filter((n) => n.includes('\uFFFD') || n === 'bad-target'), []);
+    } finally {
+      unlinkSync(longest);
+    }
+  });
+
   it('takes .gitmodules and .gitattributes only as git fsck would: no directory or link by those names, content checked at commit', async () => {
     const dir = join(mnt, 'special');
     mkdirSync(dir);
