@@ -86,6 +86,13 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
+
+/** Whether `code` is one of ErrorCodes (a code read from another process may be anything). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return KNOWN_CODES.has(code);
+}
+
 export class GitfsError extends Error {
   readonly code: ErrorCode;
   readonly data: Readonly<Record<string, unknown>>;

@@ -5,11 +5,17 @@
  * the asking side rethrows an error answer as the GitfsError it was.
  */
 import type { Duplex } from 'node:stream';
-import { ErrorCodes, GitfsError, isGitfsError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, GitfsError, isErrorCode, isGitfsError, type ErrorCode } from '../errors.js';
 
 export type Answer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; data?: Record<string, unknown> } };
 
-const MAX_LINE = 64 * 1024;
+/** A request is a command and its arguments: longer, it is nobody's we know. */
+const MAX_REQUEST = 64 * 1024;
+/**
+ * An answer may list a lot (`gitfs status` of 100 000 changed paths, ~7 MB); what it holds is
+ * held once more, parsed. 64 KiB, as requests, failed a status of ~1 000 changes.
+ */
+const MAX_ANSWER = 64 << 20;
 /** How long a client has to send its request line, and to close once answered. */
 const CLIENT_MS = 30_000;
 
@@ -26,7 +32,7 @@ export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<
   socket.once('close', () => clearTimeout(idle));
   const onData = (text: string): void => {
     buffered += text;
-    if (buffered.length > MAX_LINE) return void socket.destroy();
+    if (buffered.length > MAX_REQUEST) return void socket.destroy();
     const end = buffered.indexOf('\n');
     if (end < 0) return;
     socket.off('data', onData);
@@ -63,7 +69,7 @@ export function askOneLine(socket: Duplex, req: unknown, peer: string, failCode:
     socket.setEncoding('utf8');
     socket.on('data', (t: string) => {
       text += t;
-      if (text.length > MAX_LINE) socket.destroy(new GitfsError(failCode, `${peer} sent an answer over ${MAX_LINE} bytes`));
+      if (text.length > MAX_ANSWER) socket.destroy(new GitfsError(failCode, `${peer} sent an answer over ${MAX_ANSWER} bytes`));
     });
     socket.on('error', reject);
     socket.on('end', () => {
@@ -77,7 +83,10 @@ export function askOneLine(socket: Duplex, req: unknown, peer: string, failCode:
       if (isRecord(a) && a.ok === true && 'result' in a) return resolve(a.result);
       const error = isRecord(a) && a.ok === false ? a.error : undefined;
       if (isRecord(error) && typeof error.code === 'string' && typeof error.message === 'string') {
-        return reject(new GitfsError(error.code as ErrorCode, error.message, isRecord(error.data) ? error.data : {}));
+        const data = isRecord(error.data) ? error.data : {};
+        // A code of a newer gitfs (or of nobody's) would have no exit code here: the asker's own, the original kept in the message and data.
+        if (!isErrorCode(error.code)) return reject(new GitfsError(failCode, `${peer}: ${error.message} [${error.code}]`, { ...data, peerCode: error.code }));
+        return reject(new GitfsError(error.code, error.message, data));
       }
       reject(new GitfsError(failCode, `${peer} sent an answer in no known shape`));
     });

@@ -75,7 +75,8 @@ describe('util/json-line over a Unix socket', function () {
   });
 
   it('an answer in no known shape is GITFS_NOT_SERVING here (the given code), not a crash', async () => {
-    for (const line of ['{"revocations":"x"}', '[1]', 'null', '{"ok":false}', '{"ok":false,"error":null}', '{"ok":false,"error":{"code":1}}', '{"ok":"yes","result":1}']) {
+    // The last: a code this gitfs does not know (a newer one's) would have no exit code; the message keeps it.
+    for (const line of ['{"revocations":"x"}', '[1]', 'null', '{"ok":false}', '{"ok":false,"error":null}', '{"ok":false,"error":{"code":1}}', '{"ok":"yes","result":1}', '{"ok":false,"error":{"code":"GITFS_FROM_THE_FUTURE","message":"m"}}']) {
       const path = join(tempDir('json-line'), 'raw.sock');
       const raw = createServer((c) => c.once('data', () => c.end(`${line}\n`)));
       await new Promise<void>((resolve) => raw.listen(path, resolve));
@@ -88,6 +89,19 @@ describe('util/json-line over a Unix socket', function () {
       } finally {
         await closeTime(raw);
       }
+    }
+  });
+
+  it('an answer may be large (a status of 100 000 changed paths), a request may not', async () => {
+    const changes = Array.from({ length: 100_000 }, (_, i) => ({ path: `dir/sub/file-${i}.txt`, kind: 'added' }));
+    const path = join(tempDir('json-line'), 'big.sock');
+    const big = await serveUnixSocket(path, async () => changes, CLIENT_MS);
+    try {
+      const got = (await askUnixSocket(path, { op: 'status' }, { timeoutMs: 10_000, peer: 'test', failCode: ErrorCodes.NOT_SERVING })) as unknown[];
+      assert.equal(got.length, changes.length);
+      await assert.rejects(askUnixSocket(path, { op: 'x'.repeat(65 * 1024) }, { timeoutMs: 10_000, peer: 'test', failCode: ErrorCodes.NOT_SERVING }));
+    } finally {
+      await closeTime(big);
     }
   });
 });
