@@ -8,8 +8,10 @@
  * is found in /proc/self/fd as the one `/dev/fuse` that mounting opened. The root's node id is 1;
  * dropping a name at the root drops every cached name beneath it that nothing uses, so a branch
  * is forgotten through its first path component. Names in use (a file held open, a working
- * directory) survive that; for files held open the node id is the inode number libfuse reports
- * (it reports node ids as inode numbers), which the mount learns by a stat off the main thread.
+ * directory) are not dropped but cut off from their path (the kernel's d_invalidate) until a
+ * lookup of the name takes them back, which the session makes at once (session.ts, `forget`);
+ * for files held open the node id is the inode number libfuse reports (it reports node ids as
+ * inode numbers), which the mount learns by a stat off the main thread.
  *
  * Each notification takes the root directory's lock in the kernel, which a request in progress
  * there may hold while it waits for this process to answer: notifications are therefore written

@@ -109,10 +109,17 @@ export class MountSession {
     this.answered = new AnsweredAttrs(CACHE_S * 1000, () => ws.repo.clock.now());
   }
 
-  /** Makes the kernel forget the named branches (through their first path component) and the history. */
-  private forget(branches: readonly BranchName[]): Promise<void> {
-    if (this.kernel === undefined || branches.length === 0) return Promise.resolve();
-    return this.kernel.forgetRootNames([...branches.map(topName), '.history']);
+  /**
+   * Makes the kernel forget the named branches (through their first path component) and the
+   * history. A forgotten directory that is some process's working directory is cut off from its
+   * path (getcwd: ENOENT, `git status` there fails) until a lookup of its name takes it back: each
+   * name is looked up at once (a stat, off the main thread).
+   */
+  private async forget(branches: readonly BranchName[]): Promise<void> {
+    if (this.kernel === undefined || branches.length === 0) return;
+    const names = [...new Set([...branches.map(topName), '.history'])];
+    await this.kernel.forgetRootNames(names);
+    for (const name of names) await stat(join(this.mountpoint, name)).catch(() => undefined);
   }
 
   /**

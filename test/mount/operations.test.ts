@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -26,6 +26,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { mountSuiteDirs, TestMount } from '../support/mount.js';
@@ -496,5 +497,31 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     assert.deepEqual(readdirSync(join(mnt, 'undone')), [], 'made again, it starts empty');
     assert.doesNotMatch(await gitfsOk(['branch', 'list', '--repo', repo]), /gone/);
     assert.equal(errnoOf(() => writeFileSync(join(mnt, 'top-level-file'), 'x')), 'EPERM');
+  });
+
+  it("keeps a process's working directory at a branch's root across a commit of that branch (it lost it: getcwd ENOENT, git status failed there)", async () => {
+    const branch = join(mnt, 'cwd-kept');
+    mkdirSync(branch);
+    writeFileSync(join(branch, 'f'), 'one\n');
+    const go = join(tmp.make(), 'go');
+    // Waits in the branch's root for the go file (bounded), then prints its working directory.
+    const script = 'import os, sys, time\nprint("ready", flush=True)\nfor _ in range(1500):\n    if os.path.exists(sys.argv[1]): break\n    time.sleep(0.02)\ntry:\n    print(os.getcwd())\nexcept OSError as e:\n    print("getcwd failed:", e)\n';
+    const child = spawn('python3', ['-c', script, go], { cwd: branch, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => (out += t));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      for (let i = 0; i < 500 && !out.includes('ready'); i++) await sleep(10);
+      assert.match(out, /ready/);
+      writeFileSync(join(branch, 'f'), 'two\n');
+      await gitfsOk(['commit', '--repo', repo, '--branch', 'cwd-kept', '-m', 'while a process works in the branch root']);
+      // The mount forgets the branch again 100 ms and 1 s after the commit settles.
+      await sleep(1500);
+      writeFileSync(go, '');
+      await exited;
+      assert.equal(out.split('\n')[1], branch);
+    } finally {
+      child.kill();
+    }
   });
 });
