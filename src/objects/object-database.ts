@@ -161,17 +161,22 @@ export class ObjectDatabase implements ObjectReader {
    * check every object they store. Packs added since the last scan are not seen.
    */
   hasPacked(oid: Oid): boolean {
+    return this.packHolding(oid) !== undefined;
+  }
+
+  /** The path of the loaded pack that holds `oid`, as hasPacked finds it (undefined: none). */
+  packHolding(oid: Oid): string | undefined {
     this.assertOpen();
-    if (!this.packIds.mayHold(oid)) return false;
+    if (!this.packIds.mayHold(oid)) return undefined;
     // Ids asked in a row mostly lie in one pack (the blobs of a closure, in the order fetched).
     const last = this.lastHit;
-    if (last !== undefined && last.index.lookup(oid) !== undefined) return true;
+    if (last !== undefined && last.index.lookup(oid) !== undefined) return last.path;
     for (const pack of this.order) {
       if (pack === last || pack.index.lookup(oid) === undefined) continue;
       this.lastHit = pack;
-      return true;
+      return pack.path;
     }
-    return false;
+    return undefined;
   }
 
   /** See ObjectReader.readBlobRun: entries that lie together in a pack are read and checked in bulk (blob-runs.ts). */

@@ -35,8 +35,12 @@ import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 export interface PackWriterComponents {
   /** `<gitdir>/objects/pack`. */
   readonly packDir: string;
-  /** What the repository already holds (checked per object, so synchronous); `refresh` runs once the new pack is in place. */
-  readonly existing: { contains(oid: Oid): boolean; refresh(): Promise<void> };
+  /**
+   * What the repository already holds (checked per object, so synchronous); `refresh` runs once
+   * the new pack is in place; `freshened` resolves once what `contains` found is safe from a
+   * git gc (freshen.ts), and finish() waits for it.
+   */
+  readonly existing: { contains(oid: Oid): boolean; refresh(): Promise<void>; freshened(): Promise<void> };
 }
 
 export interface PackWriterOptions {
@@ -313,6 +317,7 @@ export class PackWriter {
     }
     if (last.table.count > 0) names.push(await this.seal(last, this.lastChecksum(last)));
     else await this.discard(last);
+    await this.components.existing.freshened();
     if (names.length === 0) return undefined;
     await this.components.existing.refresh();
     return { names, objects: this.stats.objectsWritten };

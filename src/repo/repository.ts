@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { Chunker } from '../objects/chunker.js';
 import { ObjectDatabase } from '../objects/object-database.js';
+import { Freshener } from '../objects/freshen.js';
+import type { Oid } from '../objects/oid.js';
 import { PackWriter } from '../objects/pack-writer.js';
 import { RefStore } from '../branches/ref-store.js';
 import { tellMountRefsMoved } from '../mount/control.js';
@@ -98,10 +100,19 @@ export class Repository {
     await this.objects.refresh();
     const loose = await this.objects.looseIds();
     const objects = this.objects;
+    // What is here is not written again, but its file is freshened (freshen.ts) before the writer finishes.
+    const fresh = new Freshener(this.clock);
+    const contains = (oid: Oid): boolean => {
+      const pack = objects.packHolding(oid);
+      if (pack !== undefined) fresh.touch(pack);
+      else if (loose.has(oid)) fresh.touch(join(this.gitDir, 'objects', oid.slice(0, 2), oid.slice(2)));
+      else return false;
+      return true;
+    };
     return PackWriter.create(
       {
         packDir: join(this.gitDir, 'objects', 'pack'),
-        existing: { contains: (oid) => objects.hasPacked(oid) || loose.has(oid), refresh: () => objects.refresh() },
+        existing: { contains, refresh: () => objects.refresh(), freshened: () => fresh.settled() },
       },
       { compressionLevel: this.settings.compressionLevel, promisor: options.promisor === true, hashWhileWriting: options.hashWhileWriting !== false },
     );

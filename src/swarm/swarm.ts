@@ -15,6 +15,7 @@ import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
 import { ErrorCodes, GitfsError, gitfsErrorOr, isGitfsError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
+import { Freshener } from '../objects/freshen.js';
 import type { GitObject } from '../objects/object-store.js';
 import { specialBlobRefusal } from '../objects/special-file-check.js';
 import type { Oid } from '../objects/oid.js';
@@ -411,15 +412,20 @@ export class Swarm {
   /** Moves `branch` from `local` to the fetched head (a fast-forward), once the closure is durable here. */
   private async advance(branch: BranchName, local: Oid | undefined, closure: Closure, running: Running): Promise<void> {
     const refs = this.c.repo.refs;
-    // The whole closure must be in finished packs before a ref names it (a failed pack write drops objects).
+    // The whole closure must be in finished packs before a ref names it (a failed pack write
+    // drops objects), and those packs fresh (an old one may hold what the walk found here: freshen.ts).
     let absent: Oid | undefined;
+    const fresh = new Freshener(this.c.clock);
     const needed = running.fetch.withBlobs ? [...closure.commits, ...closure.trees, ...closure.blobs] : [...closure.commits, ...closure.trees];
     for (const o of needed) {
-      if (this.c.repo.objects.hasPacked(o) || (await this.c.repo.objects.has(o))) continue;
+      const pack = this.c.repo.objects.packHolding(o);
+      if (pack !== undefined) fresh.touch(pack);
+      if (pack !== undefined || (await this.c.repo.objects.has(o))) continue;
       absent = o;
       break;
     }
     if (absent !== undefined) throw new GitfsError(ErrorCodes.IO, `${absent} of ${closure.commit}'s closure is not in a finished pack`, { oid: absent });
+    await fresh.settled();
     await this.checkSpecialFiles(closure);
     if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir, this.c.clock);
     const within = new Set(closure.commits);

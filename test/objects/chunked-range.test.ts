@@ -26,7 +26,7 @@ describe('chunked ranges read in the worker (chunked-range.ts)', function () {
     const repo = await Repository.init(join(dir, 'repo'));
     const packDir = join(repo.gitDir, 'objects', 'pack');
     const objects = repo.objects;
-    const writer = await PackWriter.create({ packDir, existing: { contains: (o) => objects.hasPacked(o), refresh: () => objects.refresh() } }, { compressionLevel: 1, maxObjectsPerPack: 8 });
+    const writer = await PackWriter.create({ packDir, existing: { contains: (o) => objects.hasPacked(o), refresh: () => objects.refresh(), freshened: async () => undefined } }, { compressionLevel: 1, maxObjectsPerPack: 8 });
     const fh = await open(join(dir, 'src.bin'));
     const root = await writeChunkedFile(fh, writer, repo.chunker, repo.format.tree);
     await fh.close();

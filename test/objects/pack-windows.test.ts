@@ -19,7 +19,7 @@ describe('pack reads out of windows', function () {
     const dir = join(tmp.make(), 'repo');
     const repo = await Repository.init(dir);
     const writer = await PackWriter.create(
-      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined } },
+      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined, freshened: async () => undefined } },
       { compressionLevel: 1 },
     );
     // Incompressible, so stored in place; read in pack order, so the reader opens windows.
@@ -45,7 +45,7 @@ describe('pack reads out of windows', function () {
     const repo = await Repository.init(dir);
     const ids: Oid[][] = [];
     for (let p = 0; p < 48; p++) {
-      const writer = await PackWriter.create({ packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined } }, { compressionLevel: 1 });
+      const writer = await PackWriter.create({ packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined, freshened: async () => undefined } }, { compressionLevel: 1 });
       const pack: Oid[] = [];
       for (let i = 0; i < 48; i++) pack.push(await writer.write('blob', pseudoRandomBytes(64 << 10, `pack ${p} object ${i}`)));
       await writer.finish();

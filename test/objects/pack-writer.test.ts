@@ -23,7 +23,7 @@ describe('pack writer: packs of a bounded object count', function () {
     const dir = join(tmp.make(), 'repo');
     const repo = await Repository.init(dir);
     const writer = await PackWriter.create(
-      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined } },
+      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined, freshened: async () => undefined } },
       { compressionLevel: 1, maxObjectsPerPack, hashWhileWriting },
     );
     const ids: Oid[] = [];
@@ -94,7 +94,7 @@ describe('pack writer: packs of a bounded object count', function () {
     const dir = join(tmp.make(), 'repo');
     const repo = await Repository.init(dir);
     const writer = await PackWriter.create(
-      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined } },
+      { packDir: join(dir, 'objects', 'pack'), existing: { contains: () => false, refresh: async () => undefined, freshened: async () => undefined } },
       { compressionLevel: 1 },
     );
     // A tree after every 3 blobs, as a chunked file's nodes come: 6 MiB of trees in all (of 32 KiB

@@ -1,0 +1,70 @@
+/**
+ * An object a commit dedups against, found in an old pack of unreachable objects (a deleted
+ * branch's), is freshened as git freshens one: a `git gc` that runs while the commit is written
+ * keeps it, and the ref names a complete commit (checked with git fsck).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeTree } from '../../src/objects/tree.js';
+import { writeCommit } from '../../src/repo/commit-directory.js';
+import { Repository } from '../../src/repo/repository.js';
+import { parseBranchName } from '../../src/branches/ref-name.js';
+import { tempDirs } from '../support/tmp.js';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+describe('repo: objects reused from old packs are freshened (git gc keeps them)', function () {
+  this.timeout(60_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('a git gc between the dedup and the ref move leaves a complete commit', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const main = parseBranchName('main');
+    try {
+      const content = Buffer.from('precious content, first written by a branch since deleted\n');
+      // An unreachable blob, in a pack a month old.
+      const old = await repo.newPackWriter();
+      const blob = await old.write('blob', content);
+      await old.finish();
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const monthAgo = new Date(Date.now() - 30 * DAY_MS);
+      for (const f of readdirSync(packDir)) utimesSync(join(packDir, f), monthAgo, monthAgo);
+
+      const writer = await repo.newPackWriter();
+      assert.equal(await writer.write('blob', content), blob);
+      const tree = await writer.write('tree', encodeTree([{ mode: '100644', name: 'p.txt', oid: blob }]));
+      const commit = await writeCommit(repo, writer, tree, [], 'p.txt');
+      // git gc meanwhile (its defaults: unreachable objects in packs older than 2 weeks go).
+      execFileSync('git', ['--git-dir', repo.gitDir, 'gc', '--quiet'], { stdio: 'pipe' });
+      await writer.finish();
+      await repo.refs.update(main, { expected: null, next: commit, message: 'commit: p.txt' });
+
+      execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict', '--no-dangling'], { stdio: 'pipe' });
+      assert.equal(execFileSync('git', ['--git-dir', repo.gitDir, 'cat-file', 'blob', blob]).toString(), content.toString());
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('a file that holds reused objects and is gone before the writer finishes fails its finish (GITFS_IO): no ref may name what it held', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    try {
+      const old = await repo.newPackWriter();
+      const blob = await old.write('blob', Buffer.from('x\n'));
+      await old.finish();
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const writer = await repo.newPackWriter();
+      const before = readdirSync(packDir);
+      // The pack is looked up and its freshening starts here; the file goes first (a gc's repack -d).
+      for (const f of before) execFileSync('mv', [join(packDir, f), join(repo.gitDir, f)]);
+      assert.equal(await writer.write('blob', Buffer.from('x\n')), blob);
+      await assert.rejects(writer.finish(), (e: Error & { code?: string }) => e.code === 'GITFS_IO' && /cannot be freshened/.test(e.message));
+      assert.ok(statSync(join(repo.gitDir, before[0] as string)).isFile());
+    } finally {
+      await repo.close();
+    }
+  });
+});
