@@ -105,6 +105,7 @@ export function fuseOperations(fs: MountFs, log: Log, { hot, gate, beforeOpen, a
           : cb(0, ['.', '..', ...listed.map((e) => e.name)], [DIR_STAT, DIR_STAT, ...listed.map((e) => typeStat(e.kind))] as never),
       ),
     readlink: (path, cb) => call('readlink', path, () => fs.readlink(path), cb),
+    access: (path, mode, cb) => call('access', path, () => fs.access(path, mode), cb),
     open: (path, flags, cb) =>
       call(
         'open',

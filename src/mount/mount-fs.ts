@@ -43,6 +43,11 @@ const QUEUED_SIZE_READS = 4096;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
+/** access(2)'s mode bits, and a mode's file type. */
+const W_OK = 2;
+const X_OK = 1;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
 /** Unchunked blobs kept for handles to share (git writes them up to the read cap); the last one asked for stays whatever its size. */
 const BLOB_CACHE_BYTES = 64 << 20;
 
@@ -186,6 +191,20 @@ export class MountFs {
       h.ranges = undefined;
     }
     this.pages.moved(path);
+  }
+
+  /**
+   * access(2) (and chdir): the kernel asks it when it checks no modes itself (no
+   * default_permissions), and without an answer it would allow everything. As a local file
+   * system answers its owner: a write under a read-only view is EROFS, running a regular file
+   * without an execute bit EACCES, anything else allowed once the path exists.
+   */
+  async access(path: string, mode: number): Promise<void> {
+    const attr = await this.getattr(path);
+    const r = await this.routeOf(path);
+    const readOnly = r.kind === 'history' || r.kind === 'commits' || r.kind === 'objects' || (r.kind === 'namespace' && r.under === 'history');
+    if ((mode & W_OK) !== 0 && readOnly) throw new FsError('EROFS', path);
+    if ((mode & X_OK) !== 0 && (attr.mode & S_IFMT) === S_IFREG && (attr.mode & 0o111) === 0) throw new FsError('EACCES', path);
   }
 
   async fgetattr(fh: number): Promise<Attr> {

@@ -11,6 +11,7 @@ export type Errno =
   | 'ENOTEMPTY'
   | 'EINVAL'
   | 'EPERM'
+  | 'EACCES'
   | 'EROFS'
   | 'EBADF'
   | 'EBUSY'

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import {
+  accessSync,
   chmodSync,
+  constants,
   closeSync,
   existsSync,
   fstatSync,
@@ -369,6 +371,26 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     closeSync(fd);
     const s = statfsSync(main);
     assert.ok(s.blocks > 0 && s.bsize > 0);
+  });
+
+  it('answers access(2) as the modes and views say: X_OK only for executables, W_OK under the read-only views EROFS (everything was allowed)', async () => {
+    // A branch of its own: the history of main is another test's.
+    const branch = join(mnt, 'access');
+    mkdirSync(branch);
+    writeFileSync(join(branch, 'acc.txt'), 'a\n');
+    writeFileSync(join(branch, 'acc.sh'), '#!/bin/sh\n');
+    chmodSync(join(branch, 'acc.sh'), 0o755);
+    accessSync(join(branch, 'acc.sh'), constants.X_OK);
+    accessSync(join(branch, 'acc.txt'), constants.R_OK | constants.W_OK);
+    assert.equal(errnoOf(() => accessSync(join(branch, 'acc.txt'), constants.X_OK)), 'EACCES');
+    assert.equal(errnoOf(() => accessSync(join(branch, 'no-such-file'))), 'ENOENT');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'access', '-m', 'access']);
+    const id = git(repo, ['rev-parse', 'access']).trim();
+    const committed = join(mnt, '.commits', id);
+    accessSync(join(committed, 'acc.txt'), constants.R_OK);
+    accessSync(join(committed, 'acc.sh'), constants.X_OK);
+    for (const p of [join(committed, 'acc.txt'), committed, join(mnt, '.history')]) assert.equal(errnoOf(() => accessSync(p, constants.W_OK)), 'EROFS', p);
+    assert.equal(errnoOf(() => accessSync(join(committed, 'acc.txt'), constants.X_OK)), 'EACCES');
   });
 
   it('refuses hard links and special files with EPERM', () => {
