@@ -17,7 +17,7 @@ import type { Clock } from '../util/clock.js';
 import { FsError } from './fs-error.js';
 import type { Layer } from './layer.js';
 import type { MergedView, Node, Resolved } from './merged-view.js';
-import { baseName, DIR_MODE, isWithin, parentOf, type OverlayEntry } from './overlay.js';
+import { baseName, isWithin, parentOf, type OverlayEntry } from './overlay.js';
 import type { WorkStore } from './work-store.js';
 
 /** Git keeps one bit of a file's mode: executable (0755) or not (0644). */
@@ -130,7 +130,7 @@ export class BranchFs {
   private async mkdirOnce(path: string, mode: number): Promise<void> {
     const view = await this.view();
     await this.creatable(view, path, 'dir');
-    await this.layer.change([[path, { t: 'dir', lower: null, mode: (mode & 0o7777) || DIR_MODE, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
+    await this.layer.change([[path, { t: 'dir', lower: null, mode: mode & 0o7777, mtime: this.now() }], ...(await this.touchParents(view, [path]))], [], view.base, undefined, view.generation);
   }
 
   symlink(target: string, path: string): Promise<void> {
@@ -299,7 +299,7 @@ export class BranchFs {
     if (node.kind === 'file' && node.data !== undefined) {
       await this.onData(path, node.data, async (file) => {
         const st = atime >= OMIT || mtime >= OMIT ? await stat(file) : undefined;
-        await utimes(file, (atime >= OMIT ? (st as Stats).atimeMs : atime) / 1000, (mtime >= OMIT ? (st as Stats).mtimeMs : mtime) / 1000);
+        await utimes(file, atime >= OMIT ? (st as Stats).atimeMs / 1000 : msToSeconds(atime), mtime >= OMIT ? (st as Stats).mtimeMs / 1000 : msToSeconds(mtime));
       });
       return;
     }
@@ -411,4 +411,12 @@ function checkNewName(path: string, kind: EntryKind): void {
   const name = baseName(path);
   if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', path);
   if (name.includes(REPLACEMENT_CHARACTER) || unstorableName(name, kind) !== undefined) throw new FsError('EINVAL', path);
+}
+
+/**
+ * A time in ms as utimes takes it (seconds, a double), set to the middle of that ms: the double
+ * is not exact (.123 s is stored as .122999906), and the mount shows times in whole ms, cut.
+ */
+function msToSeconds(ms: number): number {
+  return (ms + 0.5) / 1000;
 }

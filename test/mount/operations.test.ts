@@ -393,6 +393,21 @@ describe('mount: file-system operations on a real FUSE mount', function () {
     assert.equal(errnoOf(() => accessSync(join(committed, 'acc.txt'), constants.X_OK)), 'EACCES');
   });
 
+  it('keeps the times utimensat sets on a written file to the ms, and a directory made with mode 0 has mode 0', () => {
+    const f = join(main, 'timed.txt');
+    writeFileSync(f, 't\n');
+    const when = new Date(Date.UTC(2020, 0, 2, 3, 4, 5, 123));
+    // touch passes the time exactly (Node's utimes would pass a double of seconds, .122999906).
+    execFileSync('touch', ['-d', '2020-01-02 03:04:05.123 UTC', f]);
+    assert.equal(statSync(f).mtimeMs, when.getTime());
+    assert.equal(statSync(f).atimeMs, when.getTime());
+    unlinkSync(f);
+    const d = join(main, 'closed-dir');
+    mkdirSync(d, 0);
+    assert.equal(statSync(d).mode & 0o7777, 0);
+    rmdirSync(d);
+  });
+
   it('refuses hard links and special files with EPERM', () => {
     assert.equal(errnoOf(() => linkSync(join(main, 'synced'), join(main, 'hard'))), 'EPERM');
     assert.throws(() => execFileSync('mkfifo', [join(main, 'fifo')], { stdio: 'pipe' }));
