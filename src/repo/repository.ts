@@ -4,7 +4,7 @@
  * wires the object database, the ref store, the chunker and the pack writer together.
  */
 import { hostname } from 'node:os';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { Chunker } from '../objects/chunker.js';
@@ -19,6 +19,10 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
 import { parseGitConfig } from './git-config.js';
 import { DEFAULT_FORMAT, DEFAULT_SETTINGS, readFormat, renderConfig, type RepoFormat, type RepoSettings } from './repo-format.js';
+
+/** What init makes before the config, its last step; and the temporaries of its atomic writes. */
+const INIT_ENTRIES: ReadonlySet<string> = new Set(['objects', 'refs', 'logs', 'info', 'description', 'HEAD']);
+const INIT_TEMPORARY_RE = /^(HEAD|config)\.tmp-[0-9a-f]{12}$/;
 
 export interface RepositoryComponents {
   readonly clock?: Clock;
@@ -41,19 +45,22 @@ export class Repository {
     this.chunker = new Chunker(format.chunker);
   }
 
-  /** Creates a repository in `dir` (which must be absent or empty) and opens it. */
+  /** Creates a repository in `dir` (which must be absent, empty, or left by an init that was killed) and opens it. */
   static async init(dir: string, components: RepositoryComponents = {}, format: RepoFormat = DEFAULT_FORMAT): Promise<Repository> {
     const gitDir = resolve(dir);
     const existing: string[] = await readdir(gitDir).catch((e: unknown): string[] => {
       if (errnoCode(e) === 'ENOENT') return [];
       throw new GitfsError(ErrorCodes.IO, `cannot read ${gitDir}: ${(e as Error).message}`, { path: gitDir }, { cause: e });
     });
-    if (existing.includes('config') || existing.includes('HEAD')) {
+    // An init killed before it wrote the config left only what it makes (and its temporaries): it is done again.
+    const interrupted = !existing.includes('config') && existing.every((n) => INIT_ENTRIES.has(n) || INIT_TEMPORARY_RE.test(n));
+    if (!interrupted && (existing.includes('config') || existing.includes('HEAD'))) {
       throw new GitfsError(ErrorCodes.REPOSITORY_EXISTS, `${gitDir} already holds a repository`, { path: gitDir });
     }
-    if (existing.length > 0) {
+    if (!interrupted) {
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${gitDir} is not empty; gitfs init needs a new or empty directory`, { path: gitDir });
     }
+    for (const n of existing) if (INIT_TEMPORARY_RE.test(n)) await rm(join(gitDir, n), { force: true });
     for (const sub of ['objects/pack', 'objects/info', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'info']) {
       await mkdir(join(gitDir, sub), { recursive: true });
     }

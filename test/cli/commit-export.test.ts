@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, gitfs, gitfsBytes, gitfsOk } from '../support/cli.js';
 import { makeFixtureTree } from '../support/fixture-tree.js';
@@ -36,6 +36,24 @@ describe('gitfs commit / export (real CLI, real git)', function () {
 
   it('init refuses an existing repository', async () => {
     const r = await gitfs(['init', '--repo', repo]);
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /GITFS_REPOSITORY_EXISTS/);
+  });
+
+  it('init finishes an init that was killed before it wrote the config (open and init both refused what it left), and refuses a directory with anything else in it', async () => {
+    const left = join(tmp.make(), 'left');
+    for (const d of ['objects/pack', 'objects/info', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'info']) mkdirSync(join(left, d), { recursive: true });
+    writeFileSync(join(left, 'description'), 'gitfs repository\n');
+    writeFileSync(join(left, 'HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(left, 'config.tmp-0123456789ab'), '[core');
+    await gitfsOk(['init', '--repo', left]);
+    assert.deepEqual(readdirSync(left).filter((n) => n.includes('.tmp-')), []);
+    execFileSync('git', ['--git-dir', left, 'fsck', '--strict'], { stdio: 'pipe' });
+    const other = join(tmp.make(), 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(other, 'notes.txt'), 'mine\n');
+    const r = await gitfs(['init', '--repo', other]);
     assert.equal(r.code, 5);
     assert.match(r.stderr, /GITFS_REPOSITORY_EXISTS/);
   });
