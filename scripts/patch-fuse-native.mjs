@@ -24,6 +24,10 @@
 //  from the answer until its reply is written, and `gitfs_replies_due` counts those threads
 //  (src/mount/fuse-binding.ts): a mount that makes the kernel forget what older answers told it
 //  waits until no reply is still on its way.
+// null paths: a file held open whose directory was removed (rm -rf while a process holds a file
+//  in it) has no path left; libfuse then failed every request on it with ENOENT (reads, writes,
+//  fstat; a page fault of a mapping: SIGBUS). With flag_nullpath_ok libfuse passes such requests
+//  on with a NULL path, which the binding hands to JS as "" (the mount answers them by handle).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,6 +38,7 @@ const KEEP_CACHE = '/* gitfs patch: keep_cache */';
 const LOCALS = '/* gitfs patch: thread locals */';
 const BIG_READS = '/* gitfs patch: big reads */';
 const REPLIES = '/* gitfs patch: replies */';
+const NULL_PATHS = '/* gitfs patch: null paths */';
 const pkgDir = dirname(createRequire(import.meta.url).resolve('@cocalc/fuse-native/package.json'));
 const source = join(pkgDir, 'fuse-native.c');
 let text = readFileSync(source, 'utf8');
@@ -303,6 +308,12 @@ static pthread_mutex_t gitfs_idle_lock = PTHREAD_MUTEX_INITIALIZER;
     '  gitfs_chan_t *gc = (gitfs_chan_t *) fuse_chan_data(ch);\n  gitfs_reply_written((fuse_thread_locals_t *) pthread_getspecific(thread_locals_key));\n  for (;;) {\n',
   );
   edit('  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(gitfs_replies_due)\n');
+}
+if (!text.includes(NULL_PATHS)) {
+  const call = 'napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH';
+  if (!text.includes(call)) throw new Error(`patch-fuse-native: no "${call}" in ${source}`);
+  text = text.replaceAll(call, 'napi_create_string_utf8(env, l->path == NULL ? "" : l->path, NAPI_AUTO_LENGTH');
+  edit('  struct fuse_operations ops = { };\n', `  struct fuse_operations ops = { };\n  ${NULL_PATHS}\n  ops.flag_nullpath_ok = 1;\n`);
 }
 if (text !== before) {
   writeFileSync(source, text);

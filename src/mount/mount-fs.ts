@@ -529,10 +529,13 @@ export class MountFs {
     await this.ws.store.sync();
   }
 
+  /** `path` is '' for a file whose directory is gone (libfuse passes no path then: its handle answers). */
   async release(fh: number, path: string): Promise<void> {
     const h = this.handles.remove(fh);
     if (h?.kind === 'data') for (const fd of [h.fd, ...(h.retired ?? [])]) await closeP(fd);
-    if (this.hidden.has(path) && this.handles.at(path).next().done === true) this.hidden.delete(path);
+    for (const hidden of path === '' ? [...this.hidden] : [path]) {
+      if (this.hidden.has(hidden) && this.handles.at(hidden).next().done === true) this.hidden.delete(hidden);
+    }
   }
 
   private handle(fh: number): Handle {
