@@ -1,5 +1,5 @@
 /** Durable file-system steps: fsync of directories, atomic replace of small files. */
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { link, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -42,5 +42,27 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
   await fh.close();
   await rename(tmp, path);
+  await fsyncDir(dirname(path));
+}
+
+/**
+ * Creates `path` with `data`, whole or not at all, never over an existing file (EEXIST): written
+ * to a temporary file beside it, fsynced, linked to `path` (link does not replace), the temporary
+ * removed, the directory fsynced. A crash leaves at most the temporary, never a partial `path`.
+ */
+export async function createFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await link(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
   await fsyncDir(dirname(path));
 }
