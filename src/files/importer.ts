@@ -51,7 +51,7 @@ export interface ImportReport {
 }
 
 export interface ImportOptions {
-  /** Refuse (GITFS_UNSUPPORTED_FILE_TYPE) instead of skipping what git cannot store. */
+  /** Refuse (GITFS_UNSUPPORTED_FILE_TYPE; GITFS_FSCK_REFUSED for a `.gitmodules` or `.gitattributes` git fsck refuses) instead of skipping what git cannot store. */
   readonly strict?: boolean;
   readonly signal?: AbortSignal;
   readonly concurrency?: number;
@@ -185,6 +185,8 @@ class ImportJob {
       return entry;
     } catch (e) {
       if (isGitfsError(e, ErrorCodes.FSCK_REFUSED)) {
+        // Strict: refused with its own code (exit 8, as a commit from the mount), not as a file type.
+        if (this.options.strict === true) throw e;
         this.skip(rel, 'refused by git fsck', String(e.data.problem));
         return undefined;
       }

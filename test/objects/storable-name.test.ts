@@ -59,4 +59,18 @@ describe('names gitfs will not write (storable-name.ts)', () => {
     // Chunked, it is a tree under a name git takes for no special file.
     assert.match(execFileSync('git', [gitDir, 'ls-tree', 'main:d'], { encoding: 'utf8' }), new RegExp(`^040000 tree [0-9a-f]{40}\t\\.GITATTRIBUTES~gitfs~c${attributes.length}$`, 'm'));
   });
+
+  it('a strict commit refuses a .gitmodules git fsck would refuse with GITFS_FSCK_REFUSED (its own code, not a file type), and the branch does not move', async () => {
+    const dir = tempDir('storable-strict');
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, '.gitmodules'), '[submodule "x"]\n\tpath = x\n\turl = --upload-pack=touch /tmp/pwned\n');
+    const repo = await Repository.init(join(dir, 'repo'));
+    try {
+      await assert.rejects(commitDirectory(repo, parseBranchName('main'), src, { message: 'strict', strict: true }), (e: Error & { code?: string }) => e.code === 'GITFS_FSCK_REFUSED' && /\.gitmodules/.test(e.message));
+      assert.equal(await repo.refs.resolve(parseBranchName('main')), undefined);
+    } finally {
+      await repo.close();
+    }
+  });
 });
