@@ -15,6 +15,7 @@ import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
 import { ErrorCodes, GitfsError, gitfsErrorOr, isGitfsError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
+import { reaches } from '../objects/commit-ancestry.js';
 import { Freshener } from '../objects/freshen.js';
 import type { GitObject } from '../objects/object-store.js';
 import { specialBlobRefusal } from '../objects/special-file-check.js';
@@ -470,19 +471,11 @@ export class Swarm {
   }
 
   /** Whether `commit` is an ancestor of (or equal to) `head`, by local commits (up to 100 000). */
-  private async descends(head: Oid, commit: Oid): Promise<boolean> {
-    const seen = new Set<Oid>();
-    const queue: Oid[] = [head];
-    while (queue.length > 0 && seen.size < 100_000) {
-      const c = queue.shift() as Oid;
-      if (c === commit) return true;
-      // has(), not hasNow(): the local commits may be in packs another process (gitfs commit) just wrote.
-      if (seen.has(c) || !(await this.local.has(c))) continue;
-      seen.add(c);
-      queue.push(...decodeCommit((await this.local.read(c)).content, c).parents);
-    }
-    return false;
+  private descends(head: Oid, commit: Oid): Promise<boolean> {
+    // has(), not hasNow(): the local commits may be in packs another process (gitfs commit) just wrote.
+    return reaches(async (c) => ((await this.local.has(c)) ? (await this.local.read(c)).content : undefined), head, commit, 100_000);
   }
+
 
   /** The repository as keptShallow asks it: durable objects only (not those in a pack still being written). */
   private readonly durable: ShallowSource = {

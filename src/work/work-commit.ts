@@ -10,7 +10,8 @@
  */
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { reaches } from '../objects/commit-ancestry.js';
 import { keepEntry, toTreeEntry, type DirEntry } from '../objects/entry-names.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
@@ -111,35 +112,14 @@ async function landedFromLayer(repo: Repository, branch: BranchName, base: Oid |
   const isBase = (oid: string): boolean => (base === undefined ? /^0{40}$/.test(oid) : oid === base);
   let seen = 0;
   for await (const e of repo.refs.reflogNewestFirst(branch)) {
-    if (e.message.startsWith(REFLOG_PREFIX) && isBase(e.oldOid)) return head !== undefined && (await holds(repo, head, e.newOid as Oid)) ? e.newOid : undefined;
+    if (e.message.startsWith(REFLOG_PREFIX) && isBase(e.oldOid)) {
+      const landed = e.newOid as Oid;
+      const here = async (c: Oid): Promise<Buffer | undefined> => ((await repo.objects.has(c)) ? (await repo.objects.read(c)).content : undefined);
+      return head !== undefined && (await reaches(here, head, landed, MAX_REFLOG_SCAN)) ? landed : undefined;
+    }
     if (isBase(e.newOid) || ++seen >= MAX_REFLOG_SCAN) return undefined;
   }
   return undefined;
-}
-
-/**
- * Whether `commit` is `head` or one of its ancestors, among the MAX_REFLOG_SCAN commits nearest
- * `head` (a shallow history's missing parents end their line).
- */
-async function holds(repo: Repository, head: Oid, commit: Oid): Promise<boolean> {
-  const seen = new Set<Oid>([head]);
-  for (let level = [head]; level.length > 0 && seen.size < MAX_REFLOG_SCAN; ) {
-    if (level.includes(commit)) return true;
-    const next: Oid[] = [];
-    for (const c of level) {
-      const parents = await readCommit(repo.objects, c).then(
-        (info) => info.parents,
-        (e: unknown) => (isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND) ? [] : Promise.reject(e)),
-      );
-      for (const p of parents) {
-        if (seen.has(p)) continue;
-        seen.add(p);
-        next.push(p);
-      }
-    }
-    level = next;
-  }
-  return seen.has(commit);
 }
 
 /**
