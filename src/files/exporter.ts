@@ -5,6 +5,7 @@
  * land outside the target: names were validated when their trees were decoded.
  */
 import { chmod, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { makeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { DirEntry } from '../objects/entry-names.js';
@@ -40,7 +41,7 @@ async function prepareTarget(target: string): Promise<void> {
     if (existing.length > 0) throw new GitfsError(ErrorCodes.EXPORT_TARGET, `${target} exists and is not empty`, { path: target });
   } catch (e) {
     if (errnoCode(e) !== 'ENOENT') throw wrap(target, e);
-    await mkdir(target, { recursive: true }).catch((err: unknown) => {
+    await makeDirs(target).catch((err: unknown) => {
       throw wrap(target, err);
     });
   }

@@ -4,7 +4,7 @@
  * umount`, or an external `fusermount -u`, noticed within a second).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +27,7 @@ import { widenReadAhead } from './read-ahead.js';
 import { PublishedHeads } from './published-heads.js';
 import { RequestGate } from './request-gate.js';
 import type { Logger } from '../util/log.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 const execFileP = promisify(execFile);
 const WATCH_MS = 1000;
@@ -235,7 +236,7 @@ export class MountSession {
 
   static async start(repo: Repository, mountpoint: string, log: Log, options: MountOptions = {}): Promise<MountSession> {
     const mnt = resolve(mountpoint);
-    await mkdir(mnt, { recursive: true }).catch(() => undefined);
+    await makeDirs(mnt).catch(() => undefined);
     if (await clearStaleMount(mnt)) log(`gitfs mount: cleared a stale mount at ${mnt}`);
     const [realMnt, realGit] = [await realpath(mnt), await realpath(repo.gitDir)];
     if (within(realGit, realMnt) || within(realMnt, realGit)) {

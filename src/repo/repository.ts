@@ -17,6 +17,7 @@ import { tellMountRefsMoved } from '../mount/control.js';
 import type { Identity } from '../branches/reflog.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
+import { makeDirs } from '../util/make-dirs.js';
 import { parseGitConfig } from './git-config.js';
 import { DEFAULT_FORMAT, DEFAULT_SETTINGS, readFormat, renderConfig, type RepoFormat, type RepoSettings } from './repo-format.js';
 
@@ -61,6 +62,9 @@ export class Repository {
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${gitDir} is not empty; gitfs init needs a new or empty directory`, { path: gitDir });
     }
     for (const n of existing) if (INIT_TEMPORARY_RE.test(n)) await rm(join(gitDir, n), { force: true });
+    await makeDirs(gitDir).catch((e: unknown) => {
+      throw new GitfsError(ErrorCodes.IO, `cannot create ${gitDir}: ${(e as Error).message}`, { path: gitDir, errno: errnoCode(e) }, { cause: e });
+    });
     for (const sub of ['objects/pack', 'objects/info', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'info']) {
       await mkdir(join(gitDir, sub), { recursive: true });
     }

@@ -40,6 +40,18 @@ describe('gitfs commit / export (real CLI, real git)', function () {
     assert.match(r.stderr, /GITFS_REPOSITORY_EXISTS/);
   });
 
+  it('init and export into a directory that cannot be made (under /proc) fail at once with their codes (Node\'s recursive mkdir spun there for ever)', async () => {
+    const started = Date.now();
+    const init = await gitfs(['init', '--repo', '/proc/gitfs-no-repo']);
+    assert.equal(init.code, 7, init.stderr);
+    assert.match(init.stderr, /cannot create \/proc\/gitfs-no-repo: ENOENT.*\[GITFS_IO\]/);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'proc-target', '--from', src, '-m', 'for an export']);
+    const out = await gitfs(['export', '--repo', repo, 'proc-target', '/proc/gitfs-no-dir/sub']);
+    assert.equal(out.code, 7, out.stderr);
+    assert.match(out.stderr, /\[GITFS_EXPORT_TARGET\]/);
+    assert.ok(Date.now() - started < 30_000);
+  });
+
   it('init finishes an init that was killed before it wrote the config (open and init both refused what it left), and refuses a directory with anything else in it', async () => {
     const left = join(tmp.make(), 'left');
     for (const d of ['objects/pack', 'objects/info', 'refs/heads', 'refs/tags', 'logs/refs/heads', 'info']) mkdirSync(join(left, d), { recursive: true });
