@@ -28,6 +28,9 @@
 //  in it) has no path left; libfuse then failed every request on it with ENOENT (reads, writes,
 //  fstat; a page fault of a mapping: SIGBUS). With flag_nullpath_ok libfuse passes such requests
 //  on with a NULL path, which the binding hands to JS as "" (the mount answers them by handle).
+//  The package's JS answered fgetattr (a request that carries the handle: after ftruncate, on
+//  lseek SEEK_END) with the file system's getattr of the path, so the handle never reached it;
+//  it now calls fgetattr with the handle.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -318,6 +321,16 @@ if (!text.includes(NULL_PATHS)) {
 if (text !== before) {
   writeFileSync(source, text);
   rmSync(join(pkgDir, 'build'), { recursive: true, force: true });
+}
+
+const glue = join(pkgDir, 'index.js');
+const FGETATTR = '/* gitfs patch: fgetattr */';
+let js = readFileSync(glue, 'utf8');
+if (!js.includes(FGETATTR)) {
+  const from = "    this.ops.getattr(path, (err, stat) => {\n      if (err) return signal(err)\n      return signal(0, getStatArray(stat))\n    })\n  }\n\n  _op_access";
+  if (js.split(from).length !== 2) throw new Error(`patch-fuse-native: expected exactly one fgetattr body in ${glue}`);
+  js = js.replace(from, `    ${FGETATTR}\n    this.ops.fgetattr(path, fd, (err, stat) => {\n      if (err) return signal(err)\n      return signal(0, getStatArray(stat))\n    })\n  }\n\n  _op_access`);
+  writeFileSync(glue, js);
 }
 
 try {

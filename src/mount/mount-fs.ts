@@ -77,6 +77,9 @@ export class MountFs {
   }
 
   private async routeOf(path: string): Promise<Route> {
+    // No path ('') is what libfuse passes for a file held open whose directory is gone: only a
+    // request that carries its handle can be answered, never one by path (it is not the root).
+    if (path === '') throw new FsError('ENOENT', path);
     return route(path, new Set((await this.ws.branchHeads()).keys()));
   }
 

@@ -422,6 +422,12 @@ describe('mount: file-system operations on a real FUSE mount', function () {
       assert.equal(readSync(fd, back, 0, 13, 0), 13);
       assert.equal(back.toString(), 'first\nsecond\n');
       fsyncSync(fd);
+      // Its attributes asked with the handle (libfuse does after a truncate): they are the file's, not the root's (EIO for good after).
+      ftruncateSync(fd, 6);
+      const cut = Buffer.alloc(13);
+      assert.equal(readSync(fd, cut, 0, 13, 0), 6);
+      assert.equal(cut.subarray(0, 6).toString(), 'first\n');
+      assert.equal(writeSync(fd, 'third\n', 6), 6);
       // fstat asks for the attributes without the handle, and libfuse 2 finds no path: ENOENT still (README).
     } finally {
       closeSync(fd);
