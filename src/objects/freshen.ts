@@ -4,7 +4,9 @@
  * now. `git gc` judges unreachable objects by the age of their file (a pack older than
  * gc.pruneExpire, 2 weeks, is dropped without unpacking them; older loose objects are pruned),
  * so an object a commit dedups against in an old pack (left by a deleted branch or an aborted
- * commit) would otherwise be removed by a gc that runs before the ref names it.
+ * commit) would otherwise be removed by a gc that runs before the ref names it. A cruft pack's
+ * objects carry their own times (its `.mtimes`), which no touch renews: they are written again
+ * (ObjectDatabase.packHolding does not offer them).
  */
 import { utimes } from 'node:fs/promises';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';

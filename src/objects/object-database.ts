@@ -55,6 +55,11 @@ export class ObjectDatabase implements ObjectReader {
   private order: PackFile[] = [];
   /** The ids of every pack in `order`: most lookups are of ids no pack holds. */
   private readonly packIds = new PackSetFilter();
+  /**
+   * Git's cruft packs among them (a `.mtimes` file beside the pack): unreachable objects, each
+   * with its own time there, which `git gc` goes by instead of the file's (freshen.ts).
+   */
+  private cruft = new Set<PackFile>();
   /** The pack that held the last id hasPacked found (one of `order`). */
   private lastHit: PackFile | undefined;
   /** The pack directory, as the last completed scan listed it. */
@@ -161,20 +166,28 @@ export class ObjectDatabase implements ObjectReader {
    * check every object they store. Packs added since the last scan are not seen.
    */
   hasPacked(oid: Oid): boolean {
-    return this.packHolding(oid) !== undefined;
+    return this.holding(oid, true) !== undefined;
   }
 
-  /** The path of the loaded pack that holds `oid`, as hasPacked finds it (undefined: none). */
+  /**
+   * The path of the loaded pack that holds `oid`, for freshening (freshen.ts); undefined when
+   * none does, or only a cruft pack, whose objects git gc judges by times that only writing them
+   * again renews.
+   */
   packHolding(oid: Oid): string | undefined {
+    return this.holding(oid, false)?.path;
+  }
+
+  private holding(oid: Oid, cruftToo: boolean): PackFile | undefined {
     this.assertOpen();
     if (!this.packIds.mayHold(oid)) return undefined;
     // Ids asked in a row mostly lie in one pack (the blobs of a closure, in the order fetched).
     const last = this.lastHit;
-    if (last !== undefined && last.index.lookup(oid) !== undefined) return last.path;
+    if (last !== undefined && (cruftToo || !this.cruft.has(last)) && last.index.lookup(oid) !== undefined) return last;
     for (const pack of this.order) {
-      if (pack === last || pack.index.lookup(oid) === undefined) continue;
+      if (pack === last || (!cruftToo && this.cruft.has(pack)) || pack.index.lookup(oid) === undefined) continue;
       this.lastHit = pack;
-      return pack.path;
+      return pack;
     }
     return undefined;
   }
@@ -425,6 +438,8 @@ export class ObjectDatabase implements ObjectReader {
       }
     });
     this.order = [...this.packsByName.values()].sort((a, b) => b.mtimeMs - a.mtimeMs);
+    // By the listing, every scan: git gc may make a pack a cruft pack under the name it had.
+    this.cruft = new Set([...this.packsByName].filter(([base]) => present.has(`${base}.mtimes`)).map(([, pack]) => pack));
     this.packIds.cover(this.order.map((p) => p.index));
     this.lastHit = undefined;
     this.packDir.listed(stamp);

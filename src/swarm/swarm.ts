@@ -414,19 +414,25 @@ export class Swarm {
   private async advance(branch: BranchName, local: Oid | undefined, closure: Closure, running: Running): Promise<void> {
     const refs = this.c.repo.refs;
     // The whole closure must be in finished packs before a ref names it (a failed pack write
-    // drops objects), and those packs fresh (an old one may hold what the walk found here: freshen.ts).
+    // drops objects), and safe from git gc (freshen.ts): the packs that hold it freshened; what
+    // lies loose or only in a cruft pack (git's, as the walk found it here) goes through a pack
+    // writer, which freshens the one and writes the other again.
     let absent: Oid | undefined;
     const fresh = new Freshener(this.c.clock);
+    const renew: Oid[] = [];
     const needed = running.fetch.withBlobs ? [...closure.commits, ...closure.trees, ...closure.blobs] : [...closure.commits, ...closure.trees];
     for (const o of needed) {
       const pack = this.c.repo.objects.packHolding(o);
       if (pack !== undefined) fresh.touch(pack);
-      if (pack !== undefined || (await this.c.repo.objects.has(o))) continue;
-      absent = o;
-      break;
+      else if (await this.c.repo.objects.has(o)) renew.push(o);
+      else {
+        absent = o;
+        break;
+      }
     }
     if (absent !== undefined) throw new GitfsError(ErrorCodes.IO, `${absent} of ${closure.commit}'s closure is not in a finished pack`, { oid: absent });
     await fresh.settled();
+    if (renew.length > 0) await this.renew(renew);
     await this.checkSpecialFiles(closure);
     if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir, this.c.clock);
     const within = new Set(closure.commits);
@@ -440,6 +446,21 @@ export class Swarm {
     }
     const ms = this.c.clock.now() - running.started;
     this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
+  }
+
+  /** Passes objects that are here, loose or in a cruft pack, through a pack writer (freshen.ts). */
+  private async renew(oids: readonly Oid[]): Promise<void> {
+    const writer = await this.c.repo.newPackWriter();
+    try {
+      for (const oid of oids) {
+        const o = await this.c.repo.objects.read(oid);
+        await writer.write(o.type, o.content);
+      }
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    await writer.finish();
   }
 
   /**

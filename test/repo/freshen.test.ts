@@ -49,6 +49,35 @@ describe('repo: objects reused from old packs are freshened (git gc keeps them)'
     }
   });
 
+  it('an object only in a cruft pack (git gc --cruft: its time is its own, in the .mtimes) is written again, and survives a cruft gc in that window', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const main = parseBranchName('main');
+    const git = (...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8', stdio: 'pipe' });
+    try {
+      const content = Buffer.from('an unreachable blob git moved into a cruft pack\n');
+      const old = await repo.newPackWriter();
+      const blob = await old.write('blob', content);
+      await old.finish();
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const monthAgo = new Date(Date.now() - 30 * DAY_MS);
+      for (const f of readdirSync(packDir)) utimesSync(join(packDir, f), monthAgo, monthAgo);
+      git('gc', '--quiet', '--cruft', '--prune=1.year.ago');
+      assert.ok(readdirSync(packDir).some((f) => f.endsWith('.mtimes')), 'git made a cruft pack');
+
+      const writer = await repo.newPackWriter();
+      assert.equal(await writer.write('blob', content), blob);
+      const tree = await writer.write('tree', encodeTree([{ mode: '100644', name: 'p.txt', oid: blob }]));
+      const commit = await writeCommit(repo, writer, tree, [], 'p.txt');
+      git('gc', '--quiet', '--cruft', '--prune=2.weeks.ago');
+      await writer.finish();
+      await repo.refs.update(main, { expected: null, next: commit, message: 'commit: p.txt' });
+      git('fsck', '--strict', '--no-dangling');
+      assert.equal(git('cat-file', 'blob', blob), content.toString());
+    } finally {
+      await repo.close();
+    }
+  });
+
   it('a file that holds reused objects and is gone before the writer finishes fails its finish (GITFS_IO): no ref may name what it held', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'));
     try {
