@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { isOid, type Oid } from '../objects/oid.js';
-import { LockFile, type LockOptions } from './lock-file.js';
+import { acquireWaiting, type LockOptions } from './lock-file.js';
 
 export const PACKED_REFS_FILE = 'packed-refs';
 const HEADER_PREFIX = '# pack-refs with:';
@@ -97,11 +97,12 @@ export async function readPackedRefs(gitDir: string): Promise<PackedRefs> {
 
 /**
  * Removes `ref` from `<gitDir>/packed-refs` under `packed-refs.lock`. Returns whether it was there.
- * Throws GITFS_REF_CONFLICT if another writer (e.g. `git pack-refs`) holds the lock.
+ * Throws GITFS_REF_CONFLICT if another writer (e.g. `git pack-refs`) holds the lock, after
+ * waiting `waitMs` for it to let go (default: not at all).
  */
-export async function deletePackedRef(gitDir: string, ref: string, lockOptions: LockOptions): Promise<boolean> {
+export async function deletePackedRef(gitDir: string, ref: string, lockOptions: LockOptions & { readonly waitMs?: number }): Promise<boolean> {
   const path = join(gitDir, PACKED_REFS_FILE);
-  const lock = await LockFile.acquire(path, { ...lockOptions, createParents: false });
+  const lock = await acquireWaiting(path, { ...lockOptions, createParents: false, waitMs: lockOptions.waitMs ?? 0 });
   try {
     const bytes = await readIfExists(path);
     const next = bytes === undefined ? undefined : removeFromPackedRefs(bytes, ref, path);

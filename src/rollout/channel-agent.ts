@@ -168,21 +168,21 @@ export class ChannelAgent {
 
   /**
    * Points the release refs where the stored state says (a kill -9 between storing a state and
-   * moving its refs left them behind), and removes the temporary files an earlier version left
+   * moving its refs left them behind), as any action, tried until done (a lock the killed process
+   * left is broken once stale, in 30 s), and removes the temporary files an earlier version left
    * beside them when killed.
    */
   private async restoreReleaseRefs(): Promise<void> {
     const want = releaseRefsOf(this.state);
     for (const ref of ['pending', 'blessed'] as const) {
       const commit = want[ref];
-      try {
-        await removeStaleTemporaries(this.c.repo.gitDir, ref, this.channel);
-        if (commit === undefined || ((await readReleaseRef(this.c.repo.gitDir, ref, this.channel)) ?? null) === commit) continue;
-        await setReleaseRef(this.c.repo.gitDir, ref, this.channel, commit, this.clock);
-        this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
-      } catch (e) {
-        this.c.log.log('error', 'release-ref-not-restored', { channel: this.channel, ref, commit, error: (e as Error).message });
-      }
+      await removeStaleTemporaries(this.c.repo.gitDir, ref, this.channel).catch((e: unknown) =>
+        this.c.log.log('warn', 'release-ref-temporaries-left', { channel: this.channel, ref, error: (e as Error).message }),
+      );
+      const now = await readReleaseRef(this.c.repo.gitDir, ref, this.channel).catch(() => undefined);
+      if (commit === undefined || (now ?? null) === commit) continue;
+      await this.actUntilDone({ type: 'set-ref', ref, commit });
+      if (!this.stopped) this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
     }
   }
 

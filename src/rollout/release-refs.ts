@@ -19,7 +19,7 @@ import { fsyncDir } from '../util/durable.js';
 
 export type ReleaseRef = 'pending' | 'blessed';
 
-/** How long a write waits for another writer's lock (a `git pack-refs` holds packed-refs.lock for moments). */
+/** How long a write waits for another writer's lock (`<ref>.lock`; a `git pack-refs` holds packed-refs.lock for moments). */
 const LOCK_WAIT_MS = 5_000;
 
 export function releaseRefName(ref: ReleaseRef, channel: BranchName): string {
@@ -53,7 +53,7 @@ export async function setReleaseRef(gitDir: string, ref: ReleaseRef, channel: Br
       return;
     }
     // The packed entry first: a crash between the two leaves the loose file, never an older value.
-    await deletePackedRef(gitDir, releaseRefName(ref, channel), { clock });
+    await deletePackedRef(gitDir, releaseRefName(ref, channel), { clock, waitMs: LOCK_WAIT_MS });
     await rm(path, { force: true });
     await fsyncDir(dirname(path));
   } finally {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BranchName } from '../../src/branches/ref-name.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
@@ -114,6 +114,33 @@ describe('rollout/channel-agent on its own', function () {
       assert.equal(await readReleaseRef(repo.gitDir, 'pending', CHANNEL), undefined);
       assert.deepEqual(log.lines.filter((e) => e.event === 'release-ref-restored').map((e) => e.fields['ref']).sort(), ['blessed', 'pending']);
     } finally {
+      await repo.close();
+    }
+  });
+
+  it('at start, a release ref a killed process left locked (<ref>.lock) is restored once the lock goes, not given up after one try', async () => {
+    const base = tmp.make();
+    const repo = await Repository.init(join(base, 'repo'));
+    const dir = join(base, 'agent');
+    mkdirSync(dir);
+    const blessed = 'b'.repeat(40) as Oid;
+    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: blessed, version: '2.0' } }));
+    const lock = `${releaseRefPath(repo.gitDir, 'blessed', CHANNEL)}.lock`;
+    mkdirSync(dirname(lock), { recursive: true });
+    writeFileSync(lock, '');
+    const log = captureLogger();
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
+    try {
+      const starting = agent.start();
+      // Past the first try's wait for the lock (5 s): it failed, and is tried again.
+      for (let i = 0; i < 200 && !log.lines.some((e) => e.event === 'rollout-action-failed'); i++) await sleep(50);
+      assert.ok(log.lines.some((e) => e.event === 'rollout-action-failed' && e.fields['action'] === 'set-ref'));
+      rmSync(lock);
+      await starting;
+      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), blessed);
+      assert.ok(log.lines.some((e) => e.event === 'release-ref-restored' && e.fields['ref'] === 'blessed'));
+    } finally {
+      await agent.stop();
       await repo.close();
     }
   });
