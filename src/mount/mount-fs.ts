@@ -13,6 +13,7 @@ import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
 import { parseBranchName, type BranchName } from '../branches/ref-name.js';
 import { readShallow } from '../branches/shallow.js';
+import { checkNewName } from '../work/branch-fs.js';
 import { FsError } from '../work/fs-error.js';
 import { MergedView, type Listed, type Node } from '../work/merged-view.js';
 import type { Workspace } from '../work/workspace.js';
@@ -563,6 +564,8 @@ export class MountFs {
     const r = await this.routeOf(path);
     if ((r.kind === 'branch' && r.rel === '') || r.kind === 'namespace' || r.kind === 'root') throw new FsError('EEXIST', path);
     if (r.kind === 'missing' && r.under === 'branches') {
+      // A branch's directory takes the names any directory takes (and then git's rules for branches).
+      checkNewName(path, 'dir');
       let branch: BranchName;
       try {
         branch = parseBranchName(r.prefix);

@@ -2,6 +2,7 @@
 import { link, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { errnoCode } from '../errors.js';
 
 /** Makes a directory's entries (creations, renames) durable. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -49,6 +50,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
  * Creates `path` with `data`, whole or not at all, never over an existing file (EEXIST): written
  * to a temporary file beside it, fsynced, linked to `path` (link does not replace), the temporary
  * removed, the directory fsynced. A crash leaves at most the temporary, never a partial `path`.
+ * Where the file system has no hard links (vfat, exFAT: a USB stick), `path` is claimed empty
+ * first and the temporary renamed over it: a crash there leaves it empty, never partial.
  */
 export async function createFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
@@ -60,9 +63,16 @@ export async function createFileAtomic(path: string, data: string | Uint8Array, 
     } finally {
       await fh.close();
     }
-    await link(tmp, path);
+    await link(tmp, path).catch(async (e: unknown) => {
+      if (!NO_LINKS.has(errnoCode(e) ?? '')) throw e;
+      await (await open(path, 'wx', mode)).close();
+      await rename(tmp, path);
+    });
   } finally {
     await rm(tmp, { force: true });
   }
   await fsyncDir(dirname(path));
 }
+
+/** What link(2) answers where the file system has no hard links. */
+const NO_LINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);

@@ -407,7 +407,7 @@ const PATH_MAX = 4096;
 const REPLACEMENT_CHARACTER = '\uFFFD';
 
 /** Refuses a name a new entry cannot take: too long (ENAMETOOLONG), not UTF-8, or not storable in git (EINVAL). */
-function checkNewName(path: string, kind: EntryKind): void {
+export function checkNewName(path: string, kind: EntryKind): void {
   const name = baseName(path);
   if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', path);
   if (name.includes(REPLACEMENT_CHARACTER) || unstorableName(name, kind) !== undefined) throw new FsError('EINVAL', path);

@@ -473,6 +473,10 @@ describe('mount: file-system operations on a real FUSE mount', function () {
       assert.equal(errnoOf(() => renameSync(longest, raw(Buffer.from([0x69, 0x6e, 0x76, 0xfd])))), 'EINVAL');
       assert.equal(errnoOf(() => symlinkSync(Buffer.from([0xff, 0xfe]), join(main, 'bad-target'))), 'EINVAL');
       assert.deepEqual(readdirSync(main).filter((n) => n.includes('\uFFFD') || n === 'bad-target'), []);
+      // A branch made at the root takes the same names.
+      assert.equal(errnoOf(() => mkdirSync(Buffer.concat([Buffer.from(`${mnt}/`), Buffer.from('caf\xe9', 'latin1')]))), 'EINVAL');
+      assert.equal(errnoOf(() => mkdirSync(join(mnt, 'b'.repeat(256)))), 'ENAMETOOLONG');
+      assert.deepEqual(readdirSync(mnt).filter((n) => n.includes('\uFFFD')), []);
     } finally {
       unlinkSync(longest);
     }
