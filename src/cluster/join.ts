@@ -12,7 +12,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { parseGitConfig } from '../repo/git-config.js';
 import { chunkingLine, readFormat } from '../repo/repo-format.js';
-import { askOneLine } from '../util/json-line.js';
+import { askOneLine, REMOTE_MAX_ANSWER } from '../util/json-line.js';
 import { verifyNodeCertificate } from './certificate.js';
 import { hasIdentity, issueNodeCertificate, loadAuthority, saveMembership, storedRevocations, clusterDir } from './cluster-store.js';
 import type { NodeId } from './node-id.js';
@@ -129,7 +129,7 @@ export async function joinCluster(gitDir: string, tokenText: string, nowMs: numb
     let ca: X509Certificate;
     let cert: X509Certificate;
     try {
-      answer = (await askOneLine(socket, req, address, ErrorCodes.PEER_FAILED)) as typeof answer;
+      answer = (await askOneLine(socket, req, address, ErrorCodes.PEER_FAILED, REMOTE_MAX_ANSWER)) as typeof answer;
       ca = new X509Certificate(answer.ca);
       cert = new X509Certificate(answer.certificate);
     } catch (e) {

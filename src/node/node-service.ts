@@ -11,7 +11,7 @@ import { openRevocations, type RevocationList } from '../cluster/revocation.js';
 import { clientOptions, peerNode, serverOptions } from '../cluster/tls.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
-import { answerOneLine, askOneLine } from '../util/json-line.js';
+import { answerOneLine, askOneLine, REMOTE_MAX_ANSWER } from '../util/json-line.js';
 import type { Logger } from '../util/log.js';
 
 const IDLE_MS = 15_000;
@@ -89,7 +89,7 @@ export function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to
     });
     socket.once('error', reject);
     socket.once('secureConnect', () => {
-      askOneLine(socket, { op: 'revocations' }, `${to.address}:${to.port}`, ErrorCodes.PEER_FAILED)
+      askOneLine(socket, { op: 'revocations' }, `${to.address}:${to.port}`, ErrorCodes.PEER_FAILED, REMOTE_MAX_ANSWER)
         .then((a) => {
           const encoded = (a as { revocations: string | null }).revocations;
           resolve(encoded === null ? undefined : openRevocations(Buffer.from(encoded, 'base64'), trust.ca.publicKey));

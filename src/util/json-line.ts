@@ -2,7 +2,7 @@
  * One request, one answer, each a line of JSON, over any stream socket (Unix, TCP, TLS). The
  * mount's control socket, the node daemon's socket and the cluster's join service speak it
  * (docs/PROTOCOL.md). Answers are `{"ok":true,"result":…}` or `{"ok":false,"error":{code,message,data}}`;
- * the asking side rethrows an error answer as the GitfsError it was.
+ * the asking side rethrows an error answer as the GitfsError it was (one of a code it does not know as its own failure).
  */
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, GitfsError, isErrorCode, isGitfsError, type ErrorCode } from '../errors.js';
@@ -12,10 +12,13 @@ export type Answer = { ok: true; result: unknown } | { ok: false; error: { code:
 /** A request is a command and its arguments: longer, it is nobody's we know. */
 const MAX_REQUEST = 64 * 1024;
 /**
- * An answer may list a lot (`gitfs status` of 100 000 changed paths, ~7 MB); what it holds is
- * held once more, parsed. 64 KiB, as requests, failed a status of ~1 000 changes.
+ * An answer from a local socket may list a lot (`gitfs status` of 100 000 changed paths, ~7 MB);
+ * what it holds is held once more, parsed. 64 KiB, as requests, failed a status of ~1 000
+ * changes. Counted in characters (UTF-16 units), as the answer is read.
  */
 const MAX_ANSWER = 64 << 20;
+/** What a remote peer may answer (a revocation list, a join): another node must not make this one hold 64 MiB. */
+export const REMOTE_MAX_ANSWER = 1 << 20;
 /** How long a client has to send its request line, and to close once answered. */
 const CLIENT_MS = 30_000;
 
@@ -61,15 +64,16 @@ export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<
 
 /**
  * Writes `req` once `socket` is ready (call it from the connect event) and resolves with the
- * answer's result. `peer` names the other side in errors; `failCode` is used when it answers nonsense.
+ * answer's result. `peer` names the other side in errors; `failCode` is used when it answers nonsense
+ * (or too much: over `maxAnswer` characters).
  */
-export function askOneLine(socket: Duplex, req: unknown, peer: string, failCode: ErrorCode): Promise<unknown> {
+export function askOneLine(socket: Duplex, req: unknown, peer: string, failCode: ErrorCode, maxAnswer = MAX_ANSWER): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let text = '';
     socket.setEncoding('utf8');
     socket.on('data', (t: string) => {
       text += t;
-      if (text.length > MAX_ANSWER) socket.destroy(new GitfsError(failCode, `${peer} sent an answer over ${MAX_ANSWER} bytes`));
+      if (text.length > maxAnswer) socket.destroy(new GitfsError(failCode, `${peer} sent an answer over ${maxAnswer} characters`));
     });
     socket.on('error', reject);
     socket.on('end', () => {
