@@ -53,8 +53,12 @@ export class Repository {
       if (errnoCode(e) === 'ENOENT') return [];
       throw new GitfsError(ErrorCodes.IO, `cannot read ${gitDir}: ${(e as Error).message}`, { path: gitDir }, { cause: e });
     });
-    // An init killed before it wrote the config left only what it makes (and its temporaries): it is done again.
-    const interrupted = !existing.includes('config') && existing.every((n) => INIT_ENTRIES.has(n) || INIT_TEMPORARY_RE.test(n));
+    // An init killed before it wrote the config left only what it makes (and its temporaries),
+    // all empty: it is done again. A repository that lost its config (packs, branches) is not that.
+    const interrupted =
+      !existing.includes('config') &&
+      existing.every((n) => INIT_ENTRIES.has(n) || INIT_TEMPORARY_RE.test(n)) &&
+      (await Promise.all(['objects/pack', 'refs/heads', 'refs/tags', 'logs/refs/heads'].map((d) => isEmptyDir(join(gitDir, d))))).every(Boolean);
     if (!interrupted && (existing.includes('config') || existing.includes('HEAD'))) {
       throw new GitfsError(ErrorCodes.REPOSITORY_EXISTS, `${gitDir} already holds a repository`, { path: gitDir });
     }
@@ -132,4 +136,12 @@ export class Repository {
   async close(): Promise<void> {
     await this.objects.close();
   }
+}
+
+/** Whether `dir` holds nothing (or is not there). */
+async function isEmptyDir(dir: string): Promise<boolean> {
+  return readdir(dir).then(
+    (names) => names.length === 0,
+    (e: unknown) => (errnoCode(e) === 'ENOENT' ? true : Promise.reject(e)),
+  );
 }

@@ -61,6 +61,14 @@ describe('gitfs commit / export (real CLI, real git)', function () {
     await gitfsOk(['init', '--repo', left]);
     assert.deepEqual(readdirSync(left).filter((n) => n.includes('.tmp-')), []);
     execFileSync('git', ['--git-dir', left, 'fsck', '--strict'], { stdio: 'pipe' });
+    // A repository that lost its config (a pack, a branch) is not an interrupted init: refused, not made over.
+    const lost = join(tmp.make(), 'lost');
+    await gitfsOk(['init', '--repo', lost]);
+    await gitfsOk(['commit', '--repo', lost, '--branch', 'main', '--from', src, '-m', 'kept']);
+    rmSync(join(lost, 'config'));
+    const relost = await gitfs(['init', '--repo', lost]);
+    assert.equal(relost.code, 5, relost.stderr);
+    assert.match(relost.stderr, /GITFS_REPOSITORY_EXISTS/);
     const other = join(tmp.make(), 'other');
     mkdirSync(other);
     writeFileSync(join(other, 'HEAD'), 'ref: refs/heads/main\n');
