@@ -392,7 +392,7 @@ function packedLookup(packed: PackedRefs, branch: BranchName): Oid | undefined {
   return packed.refs.find((r) => r.ref === ref)?.oid;
 }
 
-function unknownBranch(branch: BranchName): GitfsError {
+export function unknownBranch(branch: BranchName): GitfsError {
   return new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no branch ${branch}`, { branch });
 }
 

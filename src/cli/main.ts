@@ -1,5 +1,5 @@
 /** The `gitfs` command line: dispatch, error reporting, exit codes. The only place that prints. */
-import { isGitfsError } from '../errors.js';
+import { ErrorCodes, isGitfsError } from '../errors.js';
 import type { Command, CommandContext, Output } from './context.js';
 import { exitCodeFor, ExitCodes } from './exit-codes.js';
 
@@ -53,9 +53,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
   const stdout = streamOutput(process.stdout);
   const stderr = streamOutput(process.stderr);
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === undefined || ((name === 'help' || name === '--help' || name === '-h') && rest.length === 0)) {
     await (name === undefined ? stderr : stdout).write(await help());
     return name === undefined ? ExitCodes.USAGE : ExitCodes.OK;
+  }
+  // `gitfs help CMD` and `gitfs CMD --help`: that command's summary and usage.
+  const asked = name === 'help' ? rest[0] : rest.includes('--help') || rest.includes('-h') ? name : undefined;
+  if (asked !== undefined && Object.hasOwn(COMMANDS, asked)) {
+    const c = await (COMMANDS[asked] as () => Promise<Command>)();
+    await stdout.write(`${c.summary}\nusage: ${c.usage}   (--repo DIR, or GITFS_REPO, or the current directory)\n`);
+    return ExitCodes.OK;
   }
   const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (load === undefined) {
@@ -71,7 +78,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       await stderr.write(`gitfs ${name}: ${e.message} [${e.code}]\n`);
       return exitCodeFor(e.code);
     }
-    if (typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'EPIPE') return ExitCodes.OK;
+    const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+    if (code === 'EPIPE') return ExitCodes.OK;
+    // A system call's failure not turned into a GitfsError (standard output on a full disk: ENOSPC) is I/O, not a bug.
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
+      await stderr.write(`gitfs ${name}: ${(e as Error).message} [${ErrorCodes.IO}]\n`).catch(() => undefined);
+      return exitCodeFor(ErrorCodes.IO);
+    }
     await stderr.write(`gitfs ${name}: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
     return ExitCodes.FAILURE;
   }

@@ -178,14 +178,28 @@ export async function loadAuthority(gitDir: string): Promise<{ key: KeyObject; c
 }
 
 /** `gitfs cluster revoke`: a new list, one version up, with `nodeId` added. */
-export async function revokeNode(gitDir: string, nodeId: NodeId, nowMs: number): Promise<RevocationList> {
+/**
+ * Adds `nodeId` to the revocation list (a new version, signed), or leaves a list that has it as
+ * it is (`changed` false). Refuses (GITFS_BAD_ARGUMENT) this node's own id: the node holding the
+ * CA key is where every later list comes from, and members drop what a revoked node sends.
+ */
+export async function revokeNode(gitDir: string, nodeId: NodeId, nowMs: number): Promise<{ list: RevocationList; changed: boolean }> {
   const ca = await loadAuthority(gitDir);
+  const { identity } = await loadMembership(gitDir, nowMs);
+  if (identity.nodeId === nodeId) {
+    throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${nodeId} is this node, which holds the cluster's CA key: revoked, no member would hear a later revocation from it`, { nodeId });
+  }
+  let kept: RevocationList | undefined;
   const written = await updateRevocations(gitDir, async () => {
     const current = await storedRevocations(gitDir, ca.cert.publicKey);
+    if (current?.nodeIds.includes(nodeId) === true) {
+      kept = current;
+      return undefined;
+    }
     return signRevocations(ca.key, (current?.version ?? 0) + 1, nowMs, [...new Set([...(current?.nodeIds ?? []), nodeId])]);
   });
-  // `next` above always returns a list, so one was written.
-  return written as RevocationList;
+  // `next` above returns a list unless the stored one has the id.
+  return written === undefined ? { list: kept as RevocationList, changed: false } : { list: written, changed: true };
 }
 
 /** The stored revocation list, verified against the CA key; undefined when there is none. */

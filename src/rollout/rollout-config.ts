@@ -4,8 +4,10 @@
  * branch, named exactly (so that every subscribed node reports it from the start, and all plan
  * the same waves); it must also be replicated here (a `policies` entry).
  */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { isBranchName } from '../branches/ref-name.js';
-import { ErrorCodes, GitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { parsePublicKey, type ReleasePublicKey } from './release-key.js';
 import { MAX_FRACTIONS, WAVE_DEFAULTS } from './waves.js';
 
@@ -105,4 +107,20 @@ export function parseRolloutConfig(raw: unknown, source: string): RolloutConfig 
   });
   if (channels.length > 0 && trustedKeys.length === 0) throw fail(source, 'rollout.trustedKeys', 'must name at least one key when channels are configured (nothing unsigned is ever applied)');
   return { trustedKeys, channels };
+}
+
+/**
+ * Throws GITFS_BAD_CONFIG for a channel whose apply hook is not an executable file here: found
+ * when the daemon starts, not when a release comes (its apply fails, then its rollback, and the
+ * node is stuck and halts the rollout).
+ */
+export async function checkHooksRunnable(rollout: RolloutConfig, source: string): Promise<void> {
+  for (const ch of rollout.channels) {
+    const runnable = stat(ch.apply).then(
+      (st) => (st.isFile() ? access(ch.apply, constants.X_OK).then(() => undefined) : 'not a file'),
+      (e: unknown) => errnoCode(e) ?? String(e),
+    );
+    const why = await runnable.catch((e: unknown) => errnoCode(e) ?? String(e));
+    if (why !== undefined) throw fail(source, `rollout channel ${ch.channel}: apply`, `${ch.apply} is not an executable this node can run (${why})`);
+  }
 }

@@ -110,15 +110,21 @@ describe('cluster/revocation: signed revocation lists', function () {
     assert.ok(trust.isRevoked(ID3) && !trust.isRevoked(ID1), 'the newer list replaces the older one whole');
   });
 
-  it('revokeNode bumps the version and keeps earlier entries; a tampered stored list refuses to load', async () => {
+  it('revokeNode bumps the version and keeps earlier entries, leaves a list that has the id as it is, refuses the CA node itself; a tampered stored list refuses to load', async () => {
     const c = await makeCluster(tmp.make());
-    const l1 = await revokeNode(c.ca.gitDir, ID1, Date.now());
-    const l2 = await revokeNode(c.ca.gitDir, ID2, Date.now());
-    const l3 = await revokeNode(c.ca.gitDir, ID2, Date.now());
-    assert.deepEqual([l1.version, l2.version, l3.version], [1, 2, 3]);
+    const { list: l1 } = await revokeNode(c.ca.gitDir, ID1, Date.now());
+    const { list: l2 } = await revokeNode(c.ca.gitDir, ID2, Date.now());
+    const again = await revokeNode(c.ca.gitDir, ID2, Date.now());
+    const l3 = again.list;
+    assert.equal(again.changed, false);
+    assert.deepEqual([l1.version, l2.version, l3.version], [1, 2, 2]);
     assert.deepEqual(l3.nodeIds, [ID1, ID2]);
-    assert.equal((await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey))?.version, 3);
-    assert.equal((await loadMembership(c.ca.gitDir, Date.now())).trust.revocationVersion, 3);
+    assert.equal((await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey))?.version, 2);
+    assert.equal((await loadMembership(c.ca.gitDir, Date.now())).trust.revocationVersion, 2);
+    // Revoked, the CA node would be dropped by every member: no later list would reach them.
+    const self = (await loadMembership(c.ca.gitDir, Date.now())).identity.nodeId;
+    await assert.rejects(revokeNode(c.ca.gitDir, self, Date.now()), rejectsWith(ErrorCodes.BAD_ARGUMENT));
+    assert.equal((await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey))?.version, 2);
     const member = await c.addMember(tmp.make());
     await assert.rejects(revokeNode(member.gitDir, ID1, Date.now()), rejectsWith(ErrorCodes.NOT_IN_CLUSTER));
 
@@ -130,7 +136,7 @@ describe('cluster/revocation: signed revocation lists', function () {
 
   it('a list no newer than the stored one is not written over it (a daemon storing what a peer sent while revoke ran)', async () => {
     const c = await makeCluster(tmp.make());
-    const l1 = await revokeNode(c.ca.gitDir, ID1, Date.now());
+    const { list: l1 } = await revokeNode(c.ca.gitDir, ID1, Date.now());
     await revokeNode(c.ca.gitDir, ID2, Date.now());
     await saveRevocations(c.ca.gitDir, l1, c.authority.cert.publicKey);
     const stored = await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey);
@@ -146,7 +152,7 @@ describe('cluster/revocation: signed revocation lists', function () {
     await revokeNode(c.ca.gitDir, ID1, Date.now());
     assert.equal((await disk.changed())?.version, 1);
     assert.equal(await disk.changed(), undefined, 'unchanged since the last look');
-    const l2 = await revokeNode(c.ca.gitDir, ID2, Date.now());
+    const { list: l2 } = await revokeNode(c.ca.gitDir, ID2, Date.now());
     assert.equal((await disk.changed())?.version, 2);
 
     // Written in place (same inode, same size), a change shows only in the file's times, which

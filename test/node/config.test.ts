@@ -210,6 +210,18 @@ describe('node/config: loadConfig', function () {
           writeFileSync(defaultConfigPath(repo), JSON.stringify({ multicast: { grup: '239.1.1.1' } }));
         },
       ],
+      // Found at start, not when a release comes (its apply would fail, then its rollback: stuck, the rollout halted).
+      ['a rollout hook that does not exist', [], {}, () => {
+          mkdirSync(join(repo, 'gitfs'), { recursive: true });
+          writeFileSync(defaultConfigPath(repo), JSON.stringify({ rollout: { channels: [{ channel: 'site/prod', apply: '/nonexistent/gitfs-hook' }] } }));
+        },
+      ],
+      ['a rollout hook that is not executable', [], {}, () => {
+          const hook = join(tmp.make(), 'hook');
+          writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+          writeFileSync(defaultConfigPath(repo), JSON.stringify({ rollout: { channels: [{ channel: 'site/prod', apply: hook }] } }));
+        },
+      ],
     ];
     for (const [what, args, env, prepare] of cases) {
       it(`exits non-zero with GITFS_BAD_CONFIG on stderr: ${what}`, async () => {

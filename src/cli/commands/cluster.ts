@@ -99,8 +99,12 @@ export const cluster: Command = {
       }
       case 'revoke': {
         const [id] = positionals(args, 1, 1, usage);
-        const list = await revokeNode(gitDir, parseNodeId(id as string), now);
-        await ctx.stdout.write(`revoked ${id}; revocation list version ${list.version} (${list.nodeIds.length} nodes); running nodes pick it up from this node\n`);
+        const { list, changed } = await revokeNode(gitDir, parseNodeId(id as string), now);
+        await ctx.stdout.write(
+          changed
+            ? `revoked ${id}; revocation list version ${list.version} (${list.nodeIds.length} nodes); running nodes pick it up from this node\n`
+            : `${id} was revoked already; revocation list version ${list.version} (${list.nodeIds.length} nodes), unchanged\n`,
+        );
         return 0;
       }
       case 'show':

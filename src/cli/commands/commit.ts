@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { ErrorCodes, GitfsError } from '../../errors.js';
 import { parseBranchName } from '../../branches/ref-name.js';
+import { unknownBranch } from '../../branches/ref-store.js';
 import { commitDirectory } from '../../repo/commit-directory.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 import { humanBytes } from '../format.js';
@@ -31,6 +32,8 @@ export const commit: Command = {
       return withRepo(ctx, values.repo, (repo) =>
         withWork(repo, async (work) => {
           const r = await work.commit(branch, values.message ?? '');
+          // Nothing to commit on a branch that does not exist: a mistyped name, not "all is well".
+          if (r.commit === undefined && r.parent === undefined) throw unknownBranch(branch);
           if (values.json === true) await ctx.stdout.write(`${JSON.stringify({ commit: r.commit ?? null, parent: r.parent ?? null, changed: r.changed })}\n`);
           else if (r.commit === undefined) await ctx.stdout.write(`nothing to commit: ${branch} has no uncommitted changes\n`);
           else await ctx.stdout.write(`[${branch} ${r.commit.slice(0, 12)}] ${(values.message ?? '').split('\n')[0] || 'gitfs commit'}\n ${r.changed} changed paths from the working layer\n`);

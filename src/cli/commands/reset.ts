@@ -1,5 +1,6 @@
 import { ErrorCodes, GitfsError } from '../../errors.js';
 import { parseBranchName } from '../../branches/ref-name.js';
+import { unknownBranch } from '../../branches/ref-store.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 import { withWork } from '../work-access.js';
 
@@ -16,6 +17,7 @@ export const reset: Command = {
     return withRepo(ctx, values.repo, (repo) =>
       withWork(repo, async (work) => {
         const dropped = await work.reset(branch);
+        if (dropped === 0 && (await repo.refs.resolve(branch)) === undefined) throw unknownBranch(branch);
         await ctx.stdout.write(`${branch}: ${dropped === 0 ? 'nothing to discard' : `discarded ${dropped} changed paths`}\n`);
         return 0;
       }),

@@ -1,5 +1,6 @@
-import { loadConfig } from '../../node/config.js';
+import { defaultConfigPath, loadConfig } from '../../node/config.js';
 import { NodeDaemon } from '../../node/daemon.js';
+import { checkHooksRunnable } from '../../rollout/rollout-config.js';
 import { systemClock } from '../../util/clock.js';
 import { jsonLogger } from '../../util/log.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
@@ -14,6 +15,7 @@ export const serve: Command = {
     positionals(rest, 0, 0, usage);
     return withRepo(ctx, values.repo, async (repo) => {
       const config = await loadConfig(repo.gitDir, values.config, ctx.env);
+      await checkHooksRunnable(config.rollout, values.config ?? defaultConfigPath(repo.gitDir));
       const log = jsonLogger((line) => void ctx.stderr.write(line), systemClock, { minLevel: values.verbose === true ? 'debug' : 'info' });
       const daemon = await NodeDaemon.start({ repo, clock: systemClock, log }, config);
       // The first of the two signals stops the daemon; both listeners go then, so a second

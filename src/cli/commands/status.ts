@@ -1,4 +1,5 @@
 import { parseBranchName } from '../../branches/ref-name.js';
+import { unknownBranch } from '../../branches/ref-store.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 import { withWork } from '../work-access.js';
 
@@ -15,6 +16,7 @@ export const status: Command = {
     return withRepo(ctx, values.repo, (repo) =>
       withWork(repo, async (work) => {
         const all = await work.status(branch);
+        if (branch !== undefined && all.every((st) => st.changes.length === 0) && (await repo.refs.resolve(branch)) === undefined) throw unknownBranch(branch);
         if (values.json === true) {
           await ctx.stdout.write(`${JSON.stringify(all)}\n`);
           return 0;

@@ -1,0 +1,43 @@
+/**
+ * The command line as an operator meets it: help per command, a failing standard output, and a
+ * mistyped branch name.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { GITFS_BIN, gitfs, gitfsOk } from '../support/cli.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('gitfs command line: help, output errors, unknown branches', function () {
+  this.timeout(60_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('`gitfs CMD --help` and `gitfs help CMD` print that command\'s usage and exit 0', async () => {
+    for (const args of [['commit', '--help'], ['log', '-h'], ['help', 'commit']]) {
+      const r = await gitfs(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^usage: gitfs ${args.includes('log') ? 'log' : 'commit'} `, 'm'), args.join(' '));
+    }
+  });
+
+  it('standard output on a full device (/dev/full) is GITFS_IO, exit 7, one line, no stack', async () => {
+    const repo = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', repo]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', tmp.make(), '--allow-empty', '-m', 'empty']);
+    const full = spawnSync('sh', ['-c', `"${process.execPath}" ${NODE_FLAGS.join(' ')} "${GITFS_BIN}" log --repo "${repo}" main >/dev/full`], { encoding: 'utf8' });
+    assert.equal(full.status, 7, full.stderr);
+    assert.match(full.stderr, /^gitfs log: .*ENOSPC.*\[GITFS_IO\]\n$/);
+  });
+
+  it('commit, reset and status of a branch that does not exist (a typo) fail with GITFS_UNKNOWN_BRANCH, exit 4', async () => {
+    const repo = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', repo]);
+    for (const args of [['commit', '--branch', 'mian'], ['reset', '--branch', 'mian'], ['status', '--branch', 'mian']]) {
+      const r = await gitfs([...args, '--repo', repo]);
+      assert.equal(r.code, 4, `${args[0]}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /no branch mian \[GITFS_UNKNOWN_BRANCH\]/);
+    }
+  });
+});
