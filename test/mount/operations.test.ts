@@ -606,4 +606,19 @@ describe('mount: file-system operations on a real FUSE mount', function () {
       child.kill();
     }
   });
+
+  it('gitfs branch delete refuses a branch with uncommitted changes, as rmdir of its directory does (it deleted it, and the next commit called its own changes a conflict)', async () => {
+    const branch = join(mnt, 'to-delete');
+    mkdirSync(branch);
+    writeFileSync(join(branch, 'kept'), 'committed\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'to-delete', '-m', 'one']);
+    writeFileSync(join(branch, 'pending'), 'not committed\n');
+    const refused = await gitfs(['branch', '--repo', repo, 'delete', 'to-delete']);
+    assert.equal(refused.code, 5, refused.stderr);
+    assert.match(refused.stderr, /to-delete has 1 uncommitted changes .*\[GITFS_WORK_CONFLICT\]/);
+    assert.match(await gitfsOk(['branch', 'list', '--repo', repo]), /to-delete/);
+    await gitfsOk(['reset', '--repo', repo, '--branch', 'to-delete']);
+    await gitfsOk(['branch', '--repo', repo, 'delete', 'to-delete']);
+    assert.doesNotMatch(await gitfsOk(['branch', 'list', '--repo', repo]), /to-delete/);
+  });
 });

@@ -4,6 +4,7 @@ import { resolveRevision } from '../../branches/revision.js';
 import { readCommit } from '../../files/tree-reader.js';
 import { pointHeadIfDangling } from '../../repo/commit-directory.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
+import { withWork } from '../work-access.js';
 
 const usage = 'gitfs branch [list | create NAME [REV] | delete NAME]';
 
@@ -44,6 +45,15 @@ export const branch: Command = {
           const branchName = parseBranchName(name);
           const current = await repo.refs.resolve(branchName);
           if (current === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no branch ${branchName}`, { branch: branchName });
+          // As rmdir of its directory in the mount: not while changes written there are uncommitted.
+          const changed = await withWork(repo, async (work) => (await work.status(branchName)).reduce((n, st) => n + st.changes.length, 0));
+          if (changed > 0) {
+            throw new GitfsError(
+              ErrorCodes.WORK_CONFLICT,
+              `${branchName} has ${changed} uncommitted changes (gitfs status --branch ${branchName}): commit them (gitfs commit --branch ${branchName}) or discard them (gitfs reset --branch ${branchName}) first`,
+              { branch: branchName, changed },
+            );
+          }
           await repo.refs.delete(branchName, current);
           await ctx.stdout.write(`deleted ${branchName} (was ${current.slice(0, 12)})\n`);
           return 0;
