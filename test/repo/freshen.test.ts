@@ -20,62 +20,47 @@ describe('repo: objects reused from old packs are freshened (git gc keeps them)'
   const tmp = tempDirs();
   after(() => tmp.cleanup());
 
-  it('a git gc between the dedup and the ref move leaves a complete commit', async () => {
+  /**
+   * An unreachable blob in a pack a month old (`before` may have git move it: a cruft pack), then
+   * a commit naming it, with `git gc gcArgs` run between the dedup and the ref move: the commit
+   * must be whole (git fsck) and the blob readable.
+   */
+  async function commitAcrossGc(content: Buffer, gcArgs: readonly string[], before?: (git: (...args: string[]) => string, packDir: string) => void): Promise<void> {
     const repo = await Repository.init(join(tmp.make(), 'repo'));
-    const main = parseBranchName('main');
-    try {
-      const content = Buffer.from('precious content, first written by a branch since deleted\n');
-      // An unreachable blob, in a pack a month old.
-      const old = await repo.newPackWriter();
-      const blob = await old.write('blob', content);
-      await old.finish();
-      const packDir = join(repo.gitDir, 'objects', 'pack');
-      const monthAgo = new Date(Date.now() - 30 * DAY_MS);
-      for (const f of readdirSync(packDir)) utimesSync(join(packDir, f), monthAgo, monthAgo);
-
-      const writer = await repo.newPackWriter();
-      assert.equal(await writer.write('blob', content), blob);
-      const tree = await writer.write('tree', encodeTree([{ mode: '100644', name: 'p.txt', oid: blob }]));
-      const commit = await writeCommit(repo, writer, tree, [], 'p.txt');
-      // git gc meanwhile (its defaults: unreachable objects in packs older than 2 weeks go).
-      execFileSync('git', ['--git-dir', repo.gitDir, 'gc', '--quiet'], { stdio: 'pipe' });
-      await writer.finish();
-      await repo.refs.update(main, { expected: null, next: commit, message: 'commit: p.txt' });
-
-      execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict', '--no-dangling'], { stdio: 'pipe' });
-      assert.equal(execFileSync('git', ['--git-dir', repo.gitDir, 'cat-file', 'blob', blob]).toString(), content.toString());
-    } finally {
-      await repo.close();
-    }
-  });
-
-  it('an object only in a cruft pack (git gc --cruft: its time is its own, in the .mtimes) is written again, and survives a cruft gc in that window', async () => {
-    const repo = await Repository.init(join(tmp.make(), 'repo'));
-    const main = parseBranchName('main');
     const git = (...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8', stdio: 'pipe' });
     try {
-      const content = Buffer.from('an unreachable blob git moved into a cruft pack\n');
       const old = await repo.newPackWriter();
       const blob = await old.write('blob', content);
       await old.finish();
       const packDir = join(repo.gitDir, 'objects', 'pack');
       const monthAgo = new Date(Date.now() - 30 * DAY_MS);
       for (const f of readdirSync(packDir)) utimesSync(join(packDir, f), monthAgo, monthAgo);
-      git('gc', '--quiet', '--cruft', '--prune=1.year.ago');
-      assert.ok(readdirSync(packDir).some((f) => f.endsWith('.mtimes')), 'git made a cruft pack');
+      before?.(git, packDir);
 
       const writer = await repo.newPackWriter();
       assert.equal(await writer.write('blob', content), blob);
       const tree = await writer.write('tree', encodeTree([{ mode: '100644', name: 'p.txt', oid: blob }]));
       const commit = await writeCommit(repo, writer, tree, [], 'p.txt');
-      git('gc', '--quiet', '--cruft', '--prune=2.weeks.ago');
+      git('gc', '--quiet', ...gcArgs);
       await writer.finish();
-      await repo.refs.update(main, { expected: null, next: commit, message: 'commit: p.txt' });
+      await repo.refs.update(parseBranchName('main'), { expected: null, next: commit, message: 'commit: p.txt' });
       git('fsck', '--strict', '--no-dangling');
       assert.equal(git('cat-file', 'blob', blob), content.toString());
     } finally {
       await repo.close();
     }
+  }
+
+  it('a git gc between the dedup and the ref move leaves a complete commit', async () => {
+    // git gc's defaults: unreachable objects in packs older than 2 weeks go.
+    await commitAcrossGc(Buffer.from('precious content, first written by a branch since deleted\n'), []);
+  });
+
+  it('an object only in a cruft pack (git gc --cruft: its time is its own, in the .mtimes) is written again, and survives a cruft gc in that window', async () => {
+    await commitAcrossGc(Buffer.from('an unreachable blob git moved into a cruft pack\n'), ['--cruft', '--prune=2.weeks.ago'], (git, packDir) => {
+      git('gc', '--quiet', '--cruft', '--prune=1.year.ago');
+      assert.ok(readdirSync(packDir).some((f) => f.endsWith('.mtimes')), 'git made a cruft pack');
+    });
   });
 
   it('a file that holds reused objects and is gone before the writer finishes fails its finish (GITFS_IO): no ref may name what it held', async () => {
