@@ -60,4 +60,23 @@ describe('gitfs mount --background, run as the installed command', function () {
       if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
     }
   });
+
+  it('a mount that does not come up is reported with its own log lines, not those of earlier runs (the log is appended to)', async () => {
+    const base = tmp.make();
+    const repo = join(base, 'repo');
+    await gitfsOk(['init', '--repo', repo]);
+    const notDir = join(base, 'a-file');
+    writeFileSync(notDir, 'x');
+    const attempt = async (): Promise<string> => {
+      const r = await run(GITFS_BIN, ['mount', '--repo', repo, '--background', notDir], { timeout: 60_000, killSignal: 'SIGKILL' }).then(
+        () => assert.fail('the mount came up on a file'),
+        (e: { stderr: string }) => e.stderr,
+      );
+      return r;
+    };
+    const first = await attempt();
+    assert.match(first, /is not a directory/);
+    const second = await attempt();
+    assert.equal(second.match(/is not a directory/g)?.length, 1, second);
+  });
 });

@@ -1,6 +1,6 @@
 import { readThroughDaemon } from '../../node/object-socket.js';
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -52,6 +52,8 @@ async function background(ctx: CommandContext, repoDir: string, mountpoint: stri
   const logPath = join(gitDir, 'gitfs', 'mount.log');
   mkdirSync(join(gitDir, 'gitfs'), { recursive: true });
   const log = openSync(logPath, 'a');
+  // The log is appended to across runs: a failure quotes this run's lines only.
+  const from = fstatSync(log).size;
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
   const args = [...NODE_FLAGS, main, 'mount', '--repo', gitDir, ...(allowOther ? ['--allow-other'] : []), mountpoint];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: gitfsProcessEnv(ctx.env) });
@@ -68,6 +70,6 @@ async function background(ctx: CommandContext, repoDir: string, mountpoint: stri
     await sleep(50);
   }
   if (exited === undefined) child.kill('SIGTERM');
-  const tail = readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n');
+  const tail = readFileSync(logPath).subarray(from).toString('utf8').trim().split('\n').slice(-5).join('\n');
   throw new GitfsError(ErrorCodes.MOUNT_FAILED, `the mount did not come up${exited === undefined ? ` within ${READY_TIMEOUT_MS / 1000} s` : ''}:\n${tail}`);
 }
