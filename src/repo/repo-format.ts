@@ -84,7 +84,7 @@ export function renderConfig(format: RepoFormat, settings: RepoSettings): string
 export function readFormat(values: ConfigValues, source: string): { format: RepoFormat; settings: RepoSettings } {
   const version = values.get('gitfs.formatversion');
   if (version === undefined) {
-    throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source} has no gitfs.formatVersion: not a gitfs repository`);
+    throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source} has no gitfs.formatVersion: a git repository gitfs did not make (gitfs works on repositories gitfs init made; gitfs commit --from imports a checkout of this one into such a repository)`);
   }
   if (version !== String(FORMAT_VERSION)) {
     throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source}: gitfs format version ${version} is not supported by this build (${FORMAT_VERSION})`);

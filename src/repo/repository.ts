@@ -60,7 +60,7 @@ export class Repository {
       existing.every((n) => INIT_ENTRIES.has(n) || INIT_TEMPORARY_RE.test(n)) &&
       (await Promise.all(['objects/pack', 'refs/heads', 'refs/tags', 'logs/refs/heads'].map((d) => isEmptyDir(join(gitDir, d))))).every(Boolean);
     if (!interrupted && (existing.includes('config') || existing.includes('HEAD'))) {
-      throw new GitfsError(ErrorCodes.REPOSITORY_EXISTS, `${gitDir} already holds a repository`, { path: gitDir });
+      throw new GitfsError(ErrorCodes.REPOSITORY_EXISTS, `${gitDir} already holds a repository (gitfs init needs a new or empty directory; a git repository gitfs did not make is imported with gitfs commit --from into a new one)`, { path: gitDir });
     }
     if (!interrupted) {
       throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${gitDir} is not empty; gitfs init needs a new or empty directory`, { path: gitDir });

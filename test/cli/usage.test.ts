@@ -40,4 +40,15 @@ describe('gitfs command line: help, output errors, unknown branches', function (
       assert.match(r.stderr, /no branch mian \[GITFS_UNKNOWN_BRANCH\]/);
     }
   });
+
+  it('a git repository gitfs did not make: init and the other commands both say how to bring it in (they sent the operator round in a loop)', async () => {
+    const plain = join(tmp.make(), 'plain.git');
+    spawnSync('git', ['init', '-q', '--bare', plain]);
+    const init = await gitfs(['init', '--repo', plain]);
+    assert.equal(init.code, 5, init.stderr);
+    assert.match(init.stderr, /gitfs commit --from.*\[GITFS_REPOSITORY_EXISTS\]/);
+    const log = await gitfs(['log', '--repo', plain]);
+    assert.equal(log.code, 3, log.stderr);
+    assert.match(log.stderr, /a git repository gitfs did not make .*gitfs commit --from.*\[GITFS_NOT_A_REPOSITORY\]/);
+  });
 });
