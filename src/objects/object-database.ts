@@ -230,6 +230,11 @@ export class ObjectDatabase implements ObjectReader {
     return undefined;
   }
 
+  /** Where the loose object `oid` lies (or would lie). */
+  loosePathOf(oid: Oid): string {
+    return this.loose.pathOf(oid);
+  }
+
   /** Every loose object id, listed once (gitfs itself writes none; git may). */
   looseIds(): Promise<Set<Oid>> {
     return this.loose.list();

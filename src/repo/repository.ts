@@ -120,7 +120,7 @@ export class Repository {
     const contains = (oid: Oid): boolean => {
       const pack = objects.packHolding(oid);
       if (pack !== undefined) fresh.touch(pack);
-      else if (loose.has(oid)) fresh.touch(join(this.gitDir, 'objects', oid.slice(0, 2), oid.slice(2)));
+      else if (loose.has(oid)) fresh.touch(objects.loosePathOf(oid));
       else return false;
       return true;
     };

@@ -116,11 +116,9 @@ export function parseRolloutConfig(raw: unknown, source: string): RolloutConfig 
  */
 export async function checkHooksRunnable(rollout: RolloutConfig, source: string): Promise<void> {
   for (const ch of rollout.channels) {
-    const runnable = stat(ch.apply).then(
-      (st) => (st.isFile() ? access(ch.apply, constants.X_OK).then(() => undefined) : 'not a file'),
-      (e: unknown) => errnoCode(e) ?? String(e),
-    );
-    const why = await runnable.catch((e: unknown) => errnoCode(e) ?? String(e));
+    const why = await stat(ch.apply)
+      .then(async (st) => (st.isFile() ? void (await access(ch.apply, constants.X_OK)) : 'not a file'))
+      .catch((e: unknown) => errnoCode(e) ?? String(e));
     if (why !== undefined) throw fail(source, `rollout channel ${ch.channel}: apply`, `${ch.apply} is not an executable this node can run (${why})`);
   }
 }

@@ -29,8 +29,8 @@ export async function fsyncTree(dir: string): Promise<void> {
   await fsyncDir(dir);
 }
 
-/** Writes `data` to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/** Writes `data` to a new temporary file beside `path` and fsyncs it; returns its path (removed again if that fails). */
+async function writeTemporary(path: string, data: string | Uint8Array, mode: number): Promise<string> {
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx', mode);
   try {
@@ -42,7 +42,12 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     throw e;
   }
   await fh.close();
-  await rename(tmp, path);
+  return tmp;
+}
+
+/** Writes `data` to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  await rename(await writeTemporary(path, data, mode), path);
   await fsyncDir(dirname(path));
 }
 
@@ -54,15 +59,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
  * first and the temporary renamed over it: a crash there leaves it empty, never partial.
  */
 export async function createFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
+  const tmp = await writeTemporary(path, data, mode);
   try {
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
     await link(tmp, path).catch(async (e: unknown) => {
       if (!NO_LINKS.has(errnoCode(e) ?? '')) throw e;
       await (await open(path, 'wx', mode)).close();

@@ -12,9 +12,9 @@ export type Answer = { ok: true; result: unknown } | { ok: false; error: { code:
 /** A request is a command and its arguments: longer, it is nobody's we know. */
 const MAX_REQUEST = 64 * 1024;
 /**
- * An answer from a local socket may list a lot (`gitfs status` of 100 000 changed paths, ~7 MB);
- * what it holds is held once more, parsed. 64 KiB, as requests, failed a status of ~1 000
- * changes. Counted in characters (UTF-16 units), as the answer is read.
+ * An answer from a local socket may list a lot (`gitfs status` of 100 000 changed paths: the
+ * test's); what it holds is held once more, parsed. 64 KiB, as requests, was too little for a
+ * status of many changes. Counted in characters (UTF-16 units), as the answer is read.
  */
 const MAX_ANSWER = 64 << 20;
 /** What a remote peer may answer (a revocation list, a join): another node must not make this one hold 64 MiB. */
