@@ -27,7 +27,7 @@ import { widenReadAhead } from './read-ahead.js';
 import { PublishedHeads } from './published-heads.js';
 import { RequestGate } from './request-gate.js';
 import type { Logger } from '../util/log.js';
-import { makeDirs } from '../util/make-dirs.js';
+import { makeDirs, removeMadeDirs } from '../util/make-dirs.js';
 
 const execFileP = promisify(execFile);
 const WATCH_MS = 1000;
@@ -234,9 +234,19 @@ export class MountSession {
     if (st !== undefined && this.kernel !== undefined) await this.kernel.forgetNode(st.ino);
   }
 
+  /** Mounts at `mountpoint`, made if missing; a mount that fails takes away the directories it made. */
   static async start(repo: Repository, mountpoint: string, log: Log, options: MountOptions = {}): Promise<MountSession> {
     const mnt = resolve(mountpoint);
-    await makeDirs(mnt).catch(() => undefined);
+    const made = await makeDirs(mnt).catch((): string[] => []);
+    try {
+      return await MountSession.startAt(repo, mnt, log, options);
+    } catch (e) {
+      await removeMadeDirs(made);
+      throw e;
+    }
+  }
+
+  private static async startAt(repo: Repository, mnt: string, log: Log, options: MountOptions): Promise<MountSession> {
     if (await clearStaleMount(mnt)) log(`gitfs mount: cleared a stale mount at ${mnt}`);
     const [realMnt, realGit] = [await realpath(mnt), await realpath(repo.gitDir)];
     if (within(realGit, realMnt) || within(realMnt, realGit)) {

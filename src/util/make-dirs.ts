@@ -3,16 +3,21 @@
  * returns where mkdir answers ENOENT under a directory that exists (`/proc/x`: it makes the
  * parent again, which exists, and tries the child again, for ever); here each missing ancestor
  * is made once, then the path once, and the error of that stands.
+ *
+ * Returns the directories it made, outermost first, so that a caller that fails after it can
+ * take them away again (`removeMadeDirs`).
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { errnoCode } from '../errors.js';
 
-export async function makeDirs(path: string): Promise<void> {
+export async function makeDirs(path: string): Promise<string[]> {
   const missing: string[] = [];
+  const made: string[] = [];
   for (let p = resolve(path); ; p = dirname(p)) {
     try {
       await mkdir(p);
+      made.push(p);
       break;
     } catch (e) {
       if (errnoCode(e) === 'EEXIST' && (await stat(p)).isDirectory()) break;
@@ -22,8 +27,19 @@ export async function makeDirs(path: string): Promise<void> {
   }
   // Where the walk up stopped exists now; what is missing below it is made from the top down, once each.
   for (const p of missing.reverse()) {
-    await mkdir(p).catch(async (e: unknown) => {
-      if (errnoCode(e) !== 'EEXIST' || !(await stat(p)).isDirectory()) throw e;
-    });
+    await mkdir(p).then(
+      () => void made.push(p),
+      async (e: unknown) => {
+        if (errnoCode(e) !== 'EEXIST' || !(await stat(p)).isDirectory()) throw e;
+      },
+    );
+  }
+  return made;
+}
+
+/** Removes what `makeDirs` made, innermost first, as far as each is still empty. */
+export async function removeMadeDirs(made: readonly string[]): Promise<void> {
+  for (const p of [...made].reverse()) {
+    if (!(await rmdir(p).then(() => true, () => false))) return;
   }
 }

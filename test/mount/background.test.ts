@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -78,5 +78,20 @@ describe('gitfs mount --background, run as the installed command', function () {
     assert.match(first, /is not a directory/);
     const second = await attempt();
     assert.equal(second.match(/is not a directory/g)?.length, 1, second);
+  });
+
+  it('a mount that fails takes away the mount point directories it made, and only those', async () => {
+    const base = tmp.make();
+    const repo = join(base, 'repo');
+    await gitfsOk(['init', '--repo', repo]);
+    // Inside the repository: refused after the mount point was made.
+    const inside = join(repo, 'gitfs', 'made', 'mnt');
+    const stderr = await run(GITFS_BIN, ['mount', '--repo', repo, '--background', inside], { timeout: 60_000, killSignal: 'SIGKILL' }).then(
+      () => assert.fail('the mount came up inside its repository'),
+      (e: { stderr: string }) => e.stderr,
+    );
+    assert.match(stderr, /must not contain each other/);
+    assert.ok(!existsSync(join(repo, 'gitfs', 'made')), 'the directories the mount made are gone');
+    assert.ok(existsSync(join(repo, 'gitfs')), 'the directory that was there stays');
   });
 });
