@@ -7,15 +7,15 @@
  * from the loose file or else from packed-refs (where `git gc` and `git pack-refs` move them),
  * and removed from both.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { BranchName } from '../branches/ref-name.js';
 import { acquireWaiting } from '../branches/lock-file.js';
 import { deletePackedRef, readPackedRefs } from '../branches/packed-refs.js';
 import { errnoCode } from '../errors.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import type { Clock } from '../util/clock.js';
-import { fsyncDir } from '../util/durable.js';
+import { fsyncDir, removeLeftTemporaries } from '../util/durable.js';
 
 export type ReleaseRef = 'pending' | 'blessed';
 
@@ -66,10 +66,5 @@ export async function setReleaseRef(gitDir: string, ref: ReleaseRef, channel: Br
  * `<ref>.tmp-<12 hex digits>` files, refs to git (an empty one fails git fsck and git gc).
  */
 export async function removeStaleTemporaries(gitDir: string, ref: ReleaseRef, channel: BranchName): Promise<void> {
-  const path = releaseRefPath(gitDir, ref, channel);
-  const prefix = `${basename(path)}.tmp-`;
-  const names = await readdir(dirname(path)).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? [] : Promise.reject(e)));
-  const stale = names.filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}$/.test(n.slice(prefix.length)));
-  for (const n of stale) await rm(join(dirname(path), n), { force: true });
-  if (stale.length > 0) await fsyncDir(dirname(path));
+  await removeLeftTemporaries(releaseRefPath(gitDir, ref, channel));
 }

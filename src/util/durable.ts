@@ -1,6 +1,6 @@
 /** Durable file-system steps: fsync of directories, atomic replace of small files. */
 import { link, open, readdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errnoCode } from '../errors.js';
 
@@ -28,6 +28,9 @@ export async function fsyncTree(dir: string): Promise<void> {
   }
   await fsyncDir(dir);
 }
+
+/** What follows `<name>.tmp-` in a temporary file's name. */
+const TEMPORARY_TAG_RE = /^[0-9a-f]{12}$/;
 
 /** Writes `data` to a new temporary file beside `path` and fsyncs it; returns its path (removed again if that fails). */
 async function writeTemporary(path: string, data: string | Uint8Array, mode: number): Promise<string> {
@@ -70,6 +73,21 @@ export async function createFileAtomic(path: string, data: string | Uint8Array, 
     await rm(tmp, { force: true });
   }
   await fsyncDir(dirname(path));
+}
+
+/**
+ * Removes the temporaries of `path` that a killed writer left beside it (`writeFileAtomic`'s and
+ * `createFileAtomic`'s), for callers that are the only writer of `path` at the time; returns how
+ * many. A missing directory has none.
+ */
+export async function removeLeftTemporaries(path: string): Promise<number> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  const names = await readdir(dir).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? [] : Promise.reject(e)));
+  const left = names.filter((n) => n.startsWith(prefix) && TEMPORARY_TAG_RE.test(n.slice(prefix.length)));
+  for (const n of left) await rm(join(dir, n), { force: true });
+  if (left.length > 0) await fsyncDir(dir);
+  return left.length;
 }
 
 /** What link(2) answers where the file system has no hard links. */

@@ -1,6 +1,6 @@
 /** `gitfs key new`: the key pair whole, never over an existing key, nothing else left beside it. */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gitfs, gitfsOk } from '../support/cli.js';
 import { tempDirs } from '../support/tmp.js';
@@ -23,5 +23,28 @@ describe('gitfs key new', function () {
     assert.match(again.stderr, /GITFS_BAD_ARGUMENT/);
     assert.deepEqual(readFileSync(key), before);
     assert.deepEqual(readdirSync(dir).sort(), ['release', 'release.pub']);
+  });
+
+  it('refuses to write beside a public key that is there (exit 2), which stays as it was, and writes no private key', async () => {
+    const dir = tmp.make();
+    const key = join(dir, 'release');
+    writeFileSync(`${key}.pub`, 'ssh-ed25519 AAAA trusted\n');
+    const r = await gitfs(['key', 'new', key]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /release\.pub: it exists.*GITFS_BAD_ARGUMENT/);
+    assert.equal(readFileSync(`${key}.pub`, 'utf8'), 'ssh-ed25519 AAAA trusted\n');
+    assert.deepEqual(readdirSync(dir), ['release.pub']);
+  });
+
+  it('removes the temporaries a killed run left beside the key (each a whole copy of it), and says so', async () => {
+    const dir = tmp.make();
+    const key = join(dir, 'release');
+    writeFileSync(`${key}.tmp-0123456789ab`, 'a private key a killed run left\n', { mode: 0o600 });
+    writeFileSync(`${key}.pub.tmp-ba9876543210`, 'ssh-ed25519 AAAA\n');
+    writeFileSync(`${key}.tmp-notours`, 'kept\n');
+    const r = await gitfs(['key', 'new', key]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /removed 2 temporary file\(s\)/);
+    assert.deepEqual(readdirSync(dir).sort(), ['release', 'release.pub', 'release.tmp-notours']);
   });
 });
