@@ -108,6 +108,17 @@ export class MergedView {
     return { node, inLower };
   }
 
+  /**
+   * As `resolve`, with a file on the way (ENOTDIR) also answered undefined: the path is not
+   * there. Anything else (a tree that is corrupt or absent) propagates.
+   */
+  async find(path: string): Promise<Resolved | undefined> {
+    return this.resolve(path).catch((e: unknown) => {
+      if (e instanceof FsError && e.errno === 'ENOTDIR') return undefined;
+      throw e;
+    });
+  }
+
   /** The entries of the directory `node` at `path`, sorted by name, with their kinds. */
   async list(path: string, node: Node): Promise<Listed[]> {
     if (node.kind !== 'dir') throw new FsError('ENOTDIR', path);

@@ -182,7 +182,7 @@ async function refuseOverlaps(repo: Repository, trees: TreeCache, layer: Layer, 
   }
   const over = new MergedView(trees, layer, headTree);
   for (const p of mine) {
-    const parent = await over.resolve(parentOf(p)).catch(() => undefined);
+    const parent = await over.find(parentOf(p));
     if (parent?.node.kind !== 'dir') overlaps.add(p);
   }
   if (overlaps.size > 0) {

@@ -19,7 +19,7 @@ export async function workChanges(layer: Layer, trees: TreeCache, baseTree: Oid 
   for (const path of paths) {
     const entry = layer.get(path);
     if (entry === undefined) continue;
-    const was = await before.resolve(path).catch(() => undefined);
+    const was = await before.find(path);
     if (entry.t === 'wh') {
       if (was !== undefined) out.push({ path, kind: 'deleted' });
     } else if (was === undefined) {
