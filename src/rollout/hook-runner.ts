@@ -1,11 +1,15 @@
 /**
  * Runs a channel's hook (kernel-images/README.md "The hook contract"): `HOOK apply|health|
- * rollback` with the GITFS_* environment, its output logged line by line. Health may answer 75
- * ("not yet"): it is asked again every second until the deadline. A hook still running at its
- * deadline, or when the caller aborts it, is killed (its process group: SIGTERM, then SIGKILL
- * 5 s later) and counts as failed; the result comes once it is gone, with every process of the
- * run. While it runs, it is on record (hook-record.ts: a token in its environment, its process
- * group) for a daemon restarted after a kill -9.
+ * rollback` with the GITFS_* environment, its output logged line by line (at most
+ * MAX_LOGGED_LINES a run, then only counted). Health may answer 75 ("not yet"): it is asked
+ * again every second until the deadline. A hook still running at its deadline, or when the
+ * caller aborts it, is killed (its process group: SIGTERM, then SIGKILL 5 s later) and counts as
+ * failed, whatever it exits with; the result comes once it is gone, with every process of the
+ * run. A hook that ends by itself keeps what it started: its result comes when its own process
+ * exits (and its output so far is read, for up to DRAIN_MS), never held up by a service it left
+ * holding its output pipes; what that service writes there later is not read. While a hook runs,
+ * it is on record (hook-record.ts: a token in its environment, its process group) for a daemon
+ * restarted after a kill -9.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from '../util/log.js';
@@ -24,6 +28,12 @@ const RETRY_MS = 1000;
 const KILL_GRACE_MS = 5000;
 /** Output lines kept for the reason of a failure. */
 const TAIL_LINES = 5;
+/** Output lines of one run that are logged; the rest are counted (a chatty hook must not flood the daemon). */
+export const MAX_LOGGED_LINES = 200;
+/** A line longer than this is logged in parts. */
+const LONG_LINE = 4096;
+/** How long output still in the pipes is read after the hook's process exited. */
+const DRAIN_MS = 500;
 
 export interface HookCall {
   readonly hook: string;
@@ -44,14 +54,22 @@ export async function runHook(call: HookCall): Promise<HookResult> {
     if (call.signal?.aborted === true) return { ok: false, reason: `${call.action} cancelled` };
     const left = call.deadline - call.now();
     if (left <= 0) return { ok: false, reason: `${call.action} did not succeed before its deadline` };
-    const { code, tail } = await runOnce(call, left);
+    const { code, tail, killed } = await runOnce(call, left);
+    if (killed !== undefined) return { ok: false, reason: `${call.action} killed: ${killed}${tail === '' ? '' : `: ${tail}`}` };
     if (code === 0) return { ok: true, reason: '' };
     if (code !== NOT_YET || call.action !== 'health') return { ok: false, reason: `${call.action} exited ${code ?? 'on a signal'}${tail === '' ? '' : `: ${tail}`}` };
     await new Promise((r) => setTimeout(r, Math.min(RETRY_MS, Math.max(0, call.deadline - call.now()))));
   }
 }
 
-function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | null; tail: string }> {
+/** How one run ended: its exit code (null on a signal), the last lines of its output, and why it was killed, if it was. */
+interface RunEnd {
+  readonly code: number | null;
+  readonly tail: string;
+  readonly killed?: string;
+}
+
+function runOnce(call: HookCall, timeoutMs: number): Promise<RunEnd> {
   return new Promise((resolve) => {
     const recordFailed = (e: unknown): undefined => void call.log.log('warn', 'hook-record-failed', { action: call.action, record: call.record, error: (e as Error).message });
     let run: ReturnType<typeof recordHookRun> | undefined;
@@ -70,16 +88,26 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
       }
     }
     const tail: string[] = [];
-    const onLine = (stream: string) => (data: Buffer) => {
-      for (const line of data.toString('utf8').split('\n')) {
-        if (line.trim() === '') continue;
-        call.log.log('info', 'hook-output', { action: call.action, stream, line: line.slice(0, 500) });
-        tail.push(line.slice(0, 200));
-        if (tail.length > TAIL_LINES) tail.shift();
-      }
+    let lines = 0;
+    const take = (stream: string, line: string): void => {
+      if (line.trim() === '') return;
+      if (++lines <= MAX_LOGGED_LINES) call.log.log('info', 'hook-output', { action: call.action, stream, line: line.slice(0, 500) });
+      tail.push(line.slice(0, 200));
+      if (tail.length > TAIL_LINES) tail.shift();
     };
-    child.stdout.on('data', onLine('stdout'));
-    child.stderr.on('data', onLine('stderr'));
+    // Lines are whole across reads (a line longer than LONG_LINE is taken in parts).
+    const partial = { stdout: '', stderr: '' };
+    const onData = (stream: 'stdout' | 'stderr') => (text: string) => {
+      const parts = (partial[stream] + text).split('\n');
+      partial[stream] = parts.pop() ?? '';
+      if (partial[stream].length > LONG_LINE) {
+        parts.push(partial[stream]);
+        partial[stream] = '';
+      }
+      for (const line of parts) take(stream, line);
+    };
+    child.stdout.setEncoding('utf8').on('data', onData('stdout'));
+    child.stderr.setEncoding('utf8').on('data', onData('stderr'));
     const killGroup = (signal: NodeJS.Signals): void => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, signal);
@@ -88,9 +116,9 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
       }
     };
     let hard: NodeJS.Timeout | undefined;
-    let killed = false;
+    let killed: string | undefined;
     const kill = (why: string): void => {
-      killed = true;
+      killed = why;
       call.log.log('warn', 'hook-killed', { action: call.action, hook: call.hook, why });
       killGroup('SIGTERM');
       hard = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
@@ -102,16 +130,30 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<{ code: number | nu
       clearTimeout(timer);
       resolve({ code: 127, tail: e.message });
     });
-    child.on('close', (code) => {
+    child.on('exit', (code) => {
       clearTimeout(timer);
       call.signal?.removeEventListener('abort', onAbort);
-      // A killed run ends only when all of it has: what it left in the background is stopped too
-      // (never two hooks of a channel at once). A run that ended by itself keeps what it started
-      // (a hook may start a service or a VM).
-      const end = killed ? stopLeftoverHook(call.record, call.log, { action: call.action }) : Promise.resolve().then(() => clearHookRecord(call.record));
-      void end.catch(recordFailed).finally(() => {
-        clearTimeout(hard);
-        resolve({ code, tail: tail.join(' | ') });
+      // Output still in the pipes is read for a moment; a process left in the background that
+      // holds them open is not waited for.
+      let drainTimer: NodeJS.Timeout | undefined;
+      const drained = new Promise<void>((done) => {
+        child.once('close', () => done());
+        drainTimer = setTimeout(done, DRAIN_MS);
+      });
+      void drained.then(() => {
+        clearTimeout(drainTimer);
+        child.stdout.destroy();
+        child.stderr.destroy();
+        for (const stream of ['stdout', 'stderr'] as const) take(stream, partial[stream]);
+        if (lines > MAX_LOGGED_LINES) call.log.log('warn', 'hook-output-dropped', { action: call.action, lines: lines - MAX_LOGGED_LINES });
+        // A killed run ends only when all of it has: what it left in the background is stopped
+        // too (never two hooks of a channel at once). A run that ended by itself keeps what it
+        // started (a hook may start a service or a VM).
+        const end = killed !== undefined ? stopLeftoverHook(call.record, call.log, { action: call.action }) : Promise.resolve().then(() => clearHookRecord(call.record));
+        return end.catch(recordFailed).finally(() => {
+          clearTimeout(hard);
+          resolve({ code, tail: tail.join(' | '), ...(killed === undefined ? {} : { killed }) });
+        });
       });
     });
   });

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clearHookRecord, recordHookGroup, recordHookRun, stopLeftoverHook } from '../../src/rollout/hook-record.js';
-import { runHook } from '../../src/rollout/hook-runner.js';
+import { MAX_LOGGED_LINES, runHook } from '../../src/rollout/hook-runner.js';
 import { jsonLogger } from '../../src/util/log.js';
 import { systemClock } from '../../src/util/clock.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
@@ -142,6 +142,39 @@ describe('rollout/hook-record: a hook left running by a killed daemon', function
     strays.push(service);
     assert.ok(alive(service), 'what a successful hook started runs on');
     assert.ok(!existsSync(path));
+  });
+
+  it('a hook that leaves a service holding its output pipes ends when its own process exits, and the service runs on', async () => {
+    const hook = join(dir, 'hook');
+    const childPid = join(dir, 'child.pid');
+    // A daemon in a session of its own, without the run's token, that keeps the hook's stdout and stderr.
+    writeFileSync(hook, `#!/bin/bash\nsetsid env -i /bin/sleep 300 &\necho $! >${childPid}\necho started\nexit 0\n`, { mode: 0o755 });
+    const started = Date.now();
+    const r = await runHook({ hook, action: 'apply', env: {}, deadline: Date.now() + 20_000, now: Date.now, log, record: path });
+    const service = Number(readFileSync(childPid, 'utf8'));
+    strays.push(service);
+    assert.equal(r.ok, true, r.reason);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms: it waited for the service's pipes`);
+    assert.ok(alive(service), 'the service runs on');
+    assert.ok(events.some((e) => e.event === 'hook-output' && e.line === 'started'), 'output before the exit is logged');
+  });
+
+  it('a hook killed at its deadline counts as failed even when it exits 0 on SIGTERM', async () => {
+    const hook = join(dir, 'hook');
+    writeFileSync(hook, `#!/bin/bash\ntrap 'exit 0' TERM\nsleep 300 >/dev/null 2>&1 &\nwait\n`, { mode: 0o755 });
+    const r = await runHook({ hook, action: 'apply', env: {}, deadline: Date.now() + 1000, now: Date.now, log, record: path });
+    assert.equal(r.ok, false);
+    assert.match(r.reason, /apply killed: deadline/);
+  });
+
+  it('a chatty hook has at most MAX_LOGGED_LINES lines logged a run, the rest counted', async () => {
+    const hook = join(dir, 'hook');
+    writeFileSync(hook, `#!/bin/bash\nfor i in $(seq 1 5000); do echo "line $i"; done\necho last >&2\nexit 3\n`, { mode: 0o755 });
+    const r = await runHook({ hook, action: 'apply', env: {}, deadline: Date.now() + 20_000, now: Date.now, log, record: path });
+    assert.equal(r.ok, false);
+    assert.match(r.reason, /exited 3: .*last/, 'the tail still has the last lines');
+    assert.equal(events.filter((e) => e.event === 'hook-output').length, MAX_LOGGED_LINES);
+    assert.deepEqual(events.filter((e) => e.event === 'hook-output-dropped').map((e) => e.lines), [5001 - MAX_LOGGED_LINES]);
   });
 
   it('stale records stop nothing: another boot, a group id now naming another process, a torn file', async () => {
