@@ -36,7 +36,8 @@ export interface ObjectDatabaseOptions {
 }
 
 const PREFIX_RE = /^[0-9a-f]{4,40}$/;
-const PACK_IDX_RE = /^(pack-[^/]+)\.idx$/;
+/** Every `<name>.idx` beside its `<name>.pack` (git maintenance writes `loose-*.pack`), temporaries (`tmp_*`) aside. */
+const PACK_IDX_RE = /^(?!tmp_)([^/]+)\.idx$/;
 
 const MAX_REMEMBERED_SIZES = 1 << 18;
 /** Largest run of blobs read in bulk: a mount segment (1 MiB) with a largest chunk (64 MiB) at each end. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCodes, GitfsError } from '../../src/errors.js';
@@ -208,6 +209,22 @@ describe('ObjectDatabase', function () {
       const d = await ObjectDatabase.open(gitDir);
       try {
         await readAllAndCompare(d, looseView.slice(0, 5));
+      } finally {
+        await d.close();
+      }
+    });
+
+    it('reads a pack of any name beside its index, as git does (git maintenance packs loose objects as loose-<hash>.pack)', async () => {
+      const gitDir = copyGitDir(repo, 'odb-loose-pack');
+      const packDir = path.join(gitDir, 'objects', 'pack');
+      const oids = looseView.map((o) => o.oid).join('\n');
+      const name = execFileSync('git', [`--git-dir=${gitDir}`, 'pack-objects', '-q', path.join(packDir, 'loose')], { input: `${oids}\n` }).toString().trim();
+      for (const f of fs.readdirSync(packDir)) if (f.startsWith('pack-')) fs.rmSync(path.join(packDir, f));
+      execFileSync('git', [`--git-dir=${gitDir}`, 'prune-packed']);
+      assert.deepEqual(fs.readdirSync(packDir).sort(), [`loose-${name}.idx`, `loose-${name}.pack`]);
+      const d = await ObjectDatabase.open(gitDir);
+      try {
+        await readAllAndCompare(d, looseView);
       } finally {
         await d.close();
       }
