@@ -8,8 +8,9 @@
  *
  * Invariants:
  * - an object already in the repository, or already offered to this writer, is never written again;
- * - a pack is built under objects/pack/tmp_pack_gitfs_* (ignored by readers, removed by
- *   `git gc`'s temporary-file cleanup) and becomes visible only by rename, .pack first and .idx
+ * - a pack is built under objects/pack/tmp_pack_gitfs_* and its index under tmp_idx_gitfs_*
+ *   (ignored by readers, removed by `git gc`'s temporary-file cleanup once old, never while
+ *   being written) and becomes visible only by rename, .pack first and .idx
  *   last, after both are fsynced; a crash leaves at worst an unreferenced temporary file, or
  *   complete packs whose objects nothing refers to yet (they are kept: another writer may
  *   already have found an object in them);
@@ -20,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateIfSmaller, isIncompressible, writeZlibStored, zlibStoredLength, zlibStoredPieces } from './compress.js';
 import type { StoredHint } from './stored-entry.js';
@@ -351,7 +352,9 @@ export class PackWriter {
   /** Writes the trailer and the index, fsyncs both and renames them into place; the pack's name. */
   private async seal(segment: Segment, checksumOf: Promise<Buffer>): Promise<string> {
     const { out, tmpPath, table } = segment;
-    const idxTmp = `${tmpPath}.idx`;
+    // Not `<tmp>.idx`: git gc deletes at once any .idx without its .pack (git's own is tmp_idx_*).
+    const idxTmp = tmpPath.replace(/tmp_pack_gitfs_(?=[0-9a-f]+$)/, 'tmp_idx_gitfs_');
+    let packName: string | undefined;
     try {
       const checksum = await checksumOf;
       await out.patch(out.length, checksum);
@@ -367,6 +370,7 @@ export class PackWriter {
       }
       if (this.options.promisor === true) await writeFile(join(this.components.packDir, `${name}.promisor`), '', { mode: 0o444 });
       await rename(tmpPath, join(this.components.packDir, `${name}.pack`));
+      packName = name;
       await rename(idxTmp, join(this.components.packDir, `${name}.idx`));
       await fsyncDir(this.components.packDir);
       return name;
@@ -374,6 +378,11 @@ export class PackWriter {
       await out.close().catch(() => undefined);
       await rm(tmpPath, { force: true });
       await rm(idxTmp, { force: true });
+      // A .pack without its .idx makes git repack --cruft fail; the same pack written whole by
+      // another writer (same content, same name) has its .idx, and stays.
+      if (packName !== undefined && !(await stat(join(this.components.packDir, `${packName}.idx`)).then(() => true, () => false))) {
+        await rm(join(this.components.packDir, `${packName}.pack`), { force: true });
+      }
       throw asPackError(e, tmpPath);
     }
   }
