@@ -62,6 +62,15 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   frozen.restore(snapshot, layer.base);
   const head = await repo.refs.resolve(branch);
   if (snapshot.size === 0) return { commit: undefined, parent: head, changed: 0 };
+  if (head === undefined && typeof frozen.base === 'string') {
+    // Deleted (or renamed) by something else, git branch -D say: the changes were made over a
+    // commit, and must not become a new root holding only them.
+    throw new GitfsError(
+      ErrorCodes.WORK_CONFLICT,
+      `${branch} was deleted since these uncommitted changes began, over ${frozen.base} (nothing was committed; gitfs branch create ${branch} ${frozen.base} brings it back, gitfs reset --branch ${branch} discards the changes)`,
+      { branch, base: frozen.base },
+    );
+  }
   // An unpinned layer (only directory times and modes) lies over whatever the head is.
   const base = frozen.base === undefined ? head : (frozen.base ?? undefined);
   const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);

@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseBranchName, type BranchName } from '../../src/branches/ref-name.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -97,6 +98,25 @@ describe('working layer: the branch head moves under it', function () {
       await ws.fs(main).unlink('tmp');
       assert.equal(ws.store.layer(main).base, undefined, 'it follows the head again');
       assert.deepEqual(heads.unpinnedCalls, [main]);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+
+  it('a branch deleted under its uncommitted changes (git branch -D) is not made again from them alone: WORK_CONFLICT, and once it is back the commit goes on it', async () => {
+    const { repo, h1 } = await twoHeads();
+    const ws = await Workspace.open(repo);
+    try {
+      await ws.fs(main).create('d.txt', 0o644);
+      await repo.refs.delete(main, h1);
+      await assert.rejects(ws.commit(main, 'after the delete'), (e: unknown) => isGitfsError(e, ErrorCodes.WORK_CONFLICT) && /was deleted since/.test((e as Error).message));
+      assert.equal(await repo.refs.resolve(main), undefined, 'no branch was made');
+      await repo.refs.update(main, { expected: null, next: h1, message: 'back' });
+      const r = await ws.commit(main, 'on the branch again');
+      assert.equal(r.parent, h1);
+      const { view } = await ws.view(main);
+      assert.ok((await view.resolve('b.txt')) !== undefined && (await view.resolve('d.txt')) !== undefined);
     } finally {
       await ws.close();
       await repo.close();
