@@ -370,7 +370,8 @@ function recover(s: AgentState, now: number, config: AgentConfig): Outcome {
     case 'verifying':
       return { state: s, actions: [{ type: 'verify', release: release(p as PendingRelease) }], note: 'verify again' };
     case 'staged':
-      return { state: s, actions: [announce(s, p as PendingRelease, 'staged')] };
+      // Verified by the last run, under the keys it trusted: an operator may have removed one since.
+      return { state: { ...s, phase: 'verifying' }, actions: [{ type: 'verify', release: release(p as PendingRelease) }], note: 'verify again' };
     case 'applying': {
       // A stop asked for during the apply wins. An apply that may restart the host has probably
       // done so: the health check says whether the release runs. Any other apply cut short may

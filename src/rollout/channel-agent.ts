@@ -19,6 +19,7 @@ import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { RolloutReport } from '../multicast/announcement.js';
 import type { Peer } from '../multicast/peer-table.js';
+import { reaches } from '../objects/commit-ancestry.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
 import { writeFileAtomic } from '../util/durable.js';
@@ -40,6 +41,8 @@ const ROLLBACK_RETRY_MS = 1000;
 
 /** How long a (re)started agent listens to the cluster before it applies anything. */
 const LISTEN_MS = 3000;
+/** Commits walked back from the blessed release to find a new head among its ancestors. */
+const MAX_RELEASES_WALKED = 100_000;
 /** An outcome whose state could not be stored is handed again after this, doubling up to the max. */
 const EVENT_RETRY_MS = 1000;
 const EVENT_RETRY_MAX_MS = 60_000;
@@ -278,12 +281,16 @@ export class ChannelAgent {
   }
 
   /**
-   * Whether a new head may take over. Its version must name no release this node keeps (blessed,
-   * previous, pending): hooks install by version, so a reused one would replace that release's
-   * files (a kernel hook then found the running kernel's version on the command line and blessed
-   * the new image unbooted, and a rollback kept it). Over a staged release it must be signed by a
-   * trusted key: an unsigned commit on top would cancel a verified release. A refusal is logged
-   * once per head.
+   * Whether a new head may take over. It must be signed by a key trusted now: an unsigned or
+   * untrusted commit on top of the channel is no release, and must neither cancel a staged one nor
+   * be counted as a failed release (which would halt the rollout). It must not be an ancestor of
+   * the blessed release: that is a downgrade (the channel moved back by hand, or an old head
+   * announced as new), whatever its signature. (A head on another line, as after the channel was
+   * made again, is taken: proving it older would need history a shallow node lacks.) Its version must
+   * name no release this node keeps (blessed, previous, pending): hooks install by version, so a
+   * reused one would replace that release's files (a kernel hook then found the running kernel's
+   * version on the command line and blessed the new image unbooted, and a rollback kept it). A
+   * refusal is logged once per head.
    */
   private async mayTakeOver(head: Oid, version: string): Promise<boolean> {
     if (this.refusedHeads.has(head)) return false;
@@ -291,17 +298,26 @@ export class ChannelAgent {
     const kept = [s.blessed, s.previous, s.pending].find((r): r is Release => r !== null && r.version === version && r.commit !== head);
     let why: string | undefined;
     if (kept !== undefined) why = `version ${version} names ${kept.commit} already; a version names one release`;
-    else if (s.phase === 'staged') {
+    else {
       try {
         verifyCommit((await this.c.repo.objects.read(head)).content, this.c.trusted);
       } catch (e) {
-        why = `not over the staged release ${s.pending?.version ?? ''}: ${(e as Error).message}`;
+        why = `not a release: ${(e as Error).message}`;
       }
+    }
+    if (why === undefined && s.blessed !== null && (await this.isAncestorOf(s.blessed.commit, head))) {
+      why = `older than the blessed release ${s.blessed.version} (${s.blessed.commit}), which descends from it: a downgrade is never applied`;
     }
     if (why === undefined) return true;
     this.refusedHeads.add(head);
     this.c.log.log('warn', 'release-refused', { channel: this.channel, commit: head, version, why });
     return false;
+  }
+
+  /** Whether `commit` is among the ancestors of `head` here (each release is published on the last). */
+  private isAncestorOf(head: Oid, commit: Oid): Promise<boolean> {
+    const objects = this.c.repo.objects;
+    return reaches(async (c) => ((await objects.has(c)) ? (await objects.read(c)).content : undefined), head, commit, MAX_RELEASES_WALKED);
   }
 
   /** The live peers' reports on this channel. */

@@ -16,6 +16,8 @@ import { Repository } from '../../src/repo/repository.js';
 import { initialAgentState } from '../../src/rollout/agent-state.js';
 import { encodeAgentState } from '../../src/rollout/agent-state-codec.js';
 import { ChannelAgent } from '../../src/rollout/channel-agent.js';
+import { publishRelease } from '../../src/rollout/publish.js';
+import { generateReleaseKey } from '../../src/rollout/release-key.js';
 import { readReleaseRef, releaseRefPath, setReleaseRef } from '../../src/rollout/release-refs.js';
 import { CHANNEL_DEFAULTS } from '../../src/rollout/rollout-config.js';
 import { captureLogger } from '../multicast/fixture.js';
@@ -29,8 +31,14 @@ describe('rollout/channel-agent on its own', function () {
   const tmp = tempDirs();
   after(() => tmp.cleanup());
 
-  /** An agent whose only release (1.0) is staged, with a hook that takes a second and succeeds. */
-  async function stagedAgent(): Promise<{ agent: ChannelAgent; repo: Repository; log: ReturnType<typeof captureLogger>; dir: string; commit: Oid }> {
+  /**
+   * An agent whose only release (1.0) is staged, signed by `signer` (default: a key it trusts),
+   * with a hook that takes a second and succeeds; `phase` is where it is once started.
+   */
+  async function stagedAgent(
+    untrusted = false,
+    phase: 'applying' | 'idle' = 'applying',
+  ): Promise<{ agent: ChannelAgent; repo: Repository; log: ReturnType<typeof captureLogger>; dir: string; commit: Oid }> {
     const base = tmp.make();
     const repo = await Repository.init(join(base, 'repo'));
     const dir = join(base, 'agent');
@@ -38,15 +46,20 @@ describe('rollout/channel-agent on its own', function () {
     const hook = join(base, 'hook.sh');
     writeFileSync(hook, '#!/bin/sh\nsleep 1\nexit 0\n');
     chmodSync(hook, 0o755);
-    const commit = 'c'.repeat(40) as Oid;
+    const site = join(base, 'site');
+    mkdirSync(site);
+    writeFileSync(join(site, 'index.html'), 'v1\n');
+    const key = generateReleaseKey('test');
+    const { commit } = await publishRelease(repo, { channel: CHANNEL, path: site, version: '1.0', key });
     // A release verified and staged before the agent started: it is its own canary, so it applies it.
     writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), phase: 'staged', pending: { commit, version: '1.0', triesLeft: 3 } }));
     const log = captureLogger();
-    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook, healthTimeoutMs: 30_000 }, CHANNEL);
+    const trusted = untrusted ? [generateReleaseKey('another').publicKey] : [key.publicKey];
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted, peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook, healthTimeoutMs: 30_000 }, CHANNEL);
     await agent.start();
     agent.poke();
-    for (let i = 0; i < 200 && agent.status().phase !== 'applying'; i++) await sleep(50);
-    assert.equal(agent.status().phase, 'applying');
+    for (let i = 0; i < 200 && agent.status().phase !== phase; i++) await sleep(50);
+    assert.equal(agent.status().phase, phase);
     return { agent, repo, log, dir, commit };
   }
 
@@ -69,6 +82,21 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
+  it('verifies a release staged before a restart again, and does not apply it once its key is no longer trusted', async () => {
+    const { agent, repo, log, commit } = await stagedAgent(true, 'idle');
+    try {
+      const steps = log.lines.filter((e) => e.event === 'rollout').map((e) => [e.fields['step'], e.fields['to'], e.fields['note']]);
+      assert.deepEqual(steps[0], ['crash-recovery', 'verifying', 'verify again']);
+      assert.equal(steps[1]?.[0], 'verify-failed');
+      assert.match(String(steps[1]?.[2]), /trusted/);
+      assert.ok(!steps.some(([, to]) => to === 'applying'), 'the apply hook never ran');
+      assert.deepEqual([agent.status().report.blessed, agent.status().report.release, agent.status().report.state], [null, commit, 'failed']);
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
   it('tries a release ref it could not move (a full disk) again until it can, and the release is blessed (the outcome was redelivered and ignored: the ref stayed behind)', async () => {
     const { agent, repo, log, commit } = await stagedAgent();
     try {
@@ -80,6 +108,38 @@ describe('rollout/channel-agent on its own', function () {
       for (let i = 0; i < 100 && (await readReleaseRef(repo.gitDir, 'blessed', CHANNEL)) !== commit; i++) await sleep(50);
       assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), commit);
       assert.equal(agent.status().phase, 'idle');
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it('never applies a release older than the blessed one (the channel moved back to it), however validly signed', async () => {
+    const base = tmp.make();
+    const repo = await Repository.init(join(base, 'repo'));
+    const dir = join(base, 'agent');
+    mkdirSync(dir);
+    const key = generateReleaseKey('test');
+    const release = async (version: string): Promise<Oid> => {
+      const site = join(base, `site-${version}`);
+      mkdirSync(site);
+      writeFileSync(join(site, 'index.html'), `${version}\n`);
+      return (await publishRelease(repo, { channel: CHANNEL, path: site, version, key })).commit;
+    };
+    const v1 = await release('1.0');
+    const v2 = await release('2.0');
+    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: v2, version: '2.0' }, previous: { commit: v1, version: '1.0' } }));
+    await repo.refs.update(CHANNEL, { expected: v2, next: v1, message: 'moved back by hand' });
+    const log = captureLogger();
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
+    try {
+      await agent.start();
+      agent.poke();
+      for (let i = 0; i < 100 && !log.lines.some((e) => e.event === 'release-refused'); i++) await sleep(50);
+      const why = log.lines.filter((e) => e.event === 'release-refused').map((e) => String(e.fields['why']));
+      assert.equal(why.length, 1);
+      assert.match(why[0] as string, /older than the blessed release 2\.0.*downgrade/);
+      assert.deepEqual([agent.status().phase, agent.status().report.blessed], ['idle', v2]);
     } finally {
       await agent.stop();
       await repo.close();

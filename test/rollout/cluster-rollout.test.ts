@@ -212,7 +212,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     }
   });
 
-  it('unsigned, wrongly signed, tampered (a file swapped under a valid signature) and replayed (signed for another channel) releases are refused by every node, and none is applied', async function () {
+  it('unsigned, wrongly signed and tampered (a file swapped under a valid signature) heads are refused by every node as no release, halting nothing; one replayed (signed for another channel) is refused too; none is applied', async function () {
     const n0 = members[0] as GitfsNode;
     const before = refOf(n0, 'blessed', SITE);
     // Unsigned: an ordinary commit on the channel.
@@ -223,15 +223,17 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     mkdirSync(join(unsignedDir, 'site'));
     writeFileSync(join(unsignedDir, 'site', 'index.html'), '<h1>unsigned</h1>\n');
     writeFileSync(join(unsignedDir, 'gitfs-release.json'), (await manifestOf(good)).replace('"3.0"', '"4.0-unsigned"'));
-    const refused = (n: GitfsNode, commit: string): string[] => (n.daemon?.find('rollout', { step: 'verify-failed', commit }) ?? []).map((e) => String(e['note']));
-    const dropped = (n: GitfsNode, commit: string): boolean => (n.daemon?.find('rollout', { step: 'halted', commit }).length ?? 0) > 0;
-    // One at a time: a node considers the channel's head, so a release superseded before it arrives is never seen.
-    // Each node refuses it itself, or drops it unverified once the cluster has halted it (a failure elsewhere).
+    // Not signed by a trusted key: refused before anything is verified or counted (no failure, no halt).
+    const refused = (n: GitfsNode, commit: string): string[] => (n.daemon?.find('release-refused', { commit }) ?? []).map((e) => String(e['why']));
+    const failedOrHalted = (n: GitfsNode, commit: string): number =>
+      (n.daemon?.find('rollout', { step: 'verify-failed', commit }).length ?? 0) + (n.daemon?.find('rollout', { step: 'halted', commit }).length ?? 0);
+    // One at a time: a node considers the channel's head, so a head superseded before it arrives is never seen.
     const refusedEverywhere = async (commit: string, why: RegExp): Promise<void> => {
-      await waitFor(`every node to refuse ${commit.slice(0, 12)}`, 30_000, () => (members.every((n) => refused(n, commit).length > 0 || dropped(n, commit)) ? true : undefined), { everyMs: 200, diag });
-      const reasons = members.flatMap((n) => refused(n, commit));
-      assert.ok(reasons.length > 0, `no node verified ${commit.slice(0, 12)}`);
-      for (const r of reasons) assert.match(r, why, `why ${commit.slice(0, 12)} was refused`);
+      await waitFor(`every node to refuse ${commit.slice(0, 12)}`, 30_000, () => (members.every((n) => refused(n, commit).length > 0) ? true : undefined), { everyMs: 200, diag });
+      for (const n of members) {
+        for (const r of refused(n, commit)) assert.match(r, why, `why ${n.name} refused ${commit.slice(0, 12)}`);
+        assert.equal(failedOrHalted(n, commit), 0, `${n.name} counted ${commit.slice(0, 12)} as a failed release`);
+      }
     };
     const unsigned = (JSON.parse(await n0.ok(['commit', '--branch', SITE, '--from', unsignedDir, '-m', 'unsigned', '--json'])) as { commit: string }).commit;
     await refusedEverywhere(unsigned, /not signed/);
@@ -389,7 +391,7 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
       return commit;
     };
     const unsigned = await onTop('unsigned-over-staged', manifest4.replace('"4.0"', '"4.1-unsigned"'));
-    for (const n of members) assert.match(String(n.daemon?.find('release-refused', { commit: unsigned })[0]?.['why']), /not over the staged release 4\.0: .*not signed/);
+    for (const n of members) assert.match(String(n.daemon?.find('release-refused', { commit: unsigned })[0]?.['why']), /not a release: .*not signed/);
     const reused = await onTop('version-reused', manifest4);
     for (const n of members) assert.match(String(n.daemon?.find('release-refused', { commit: reused })[0]?.['why']), /version 4\.0 names [0-9a-f]{40} already/);
     for (const n of members) {
