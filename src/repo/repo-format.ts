@@ -81,7 +81,30 @@ export function renderConfig(format: RepoFormat, settings: RepoSettings): string
   ]);
 }
 
+/** The `extensions.*` of a version 1 git repository that change nothing gitfs reads or writes. */
+const HARMLESS_EXTENSIONS: ReadonlySet<string> = new Set(['extensions.partialclone', 'extensions.noop', 'extensions.preciousobjects', 'extensions.worktreeconfig']);
+
+/**
+ * Refuses what git itself would refuse, or read differently: a git repository format above 1, or
+ * an extension gitfs does not know (another object format, reftable refs): gitfs would read and
+ * write it as a plain SHA-1, files-refs repository.
+ */
+function checkGitFormat(values: ConfigValues, source: string): void {
+  const version = values.get('core.repositoryformatversion') ?? '0';
+  if (version !== '0' && version !== '1') {
+    throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source}: git repository format version ${version} is not supported (0 and 1 are)`);
+  }
+  for (const [key, value] of values) {
+    if (!key.startsWith('extensions.') || HARMLESS_EXTENSIONS.has(key)) continue;
+    const plain = (key === 'extensions.objectformat' && value.toLowerCase() === 'sha1') || (key === 'extensions.refstorage' && value.toLowerCase() === 'files');
+    // Version 0 repositories: git ignores extensions, but these two would still mean another layout.
+    if (plain || (version === '0' && key !== 'extensions.objectformat' && key !== 'extensions.refstorage')) continue;
+    throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source}: git extension ${key.slice('extensions.'.length)} = ${value} is not supported (gitfs reads and writes SHA-1 objects and files refs only)`);
+  }
+}
+
 export function readFormat(values: ConfigValues, source: string): { format: RepoFormat; settings: RepoSettings } {
+  checkGitFormat(values, source);
   const version = values.get('gitfs.formatversion');
   if (version === undefined) {
     throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${source} has no gitfs.formatVersion: a git repository gitfs did not make (gitfs works on repositories gitfs init made; gitfs commit --from imports a checkout of this one into such a repository)`);

@@ -56,4 +56,24 @@ describe('a repository with its own chunking parameters', function () {
       await assert.rejects(Repository.open(dir), (e: unknown) => isGitfsError(e, 'GITFS_NOT_A_REPOSITORY') || isGitfsError(e, 'GITFS_BAD_CONFIG'), to);
     }
   });
+
+  it('refuses a git repository format above 1 and git extensions it does not know (another object format, reftable refs), and takes the harmless ones', async () => {
+    const dir = join(tmp.make(), 'repo');
+    await (await Repository.init(dir)).close();
+    // Through --file: git itself refuses to run in a repository of format version 2.
+    const git = (...args: string[]): void => void execFileSync('git', [args[0] as string, '--file', join(dir, 'config'), ...args.slice(1)]);
+    const refused = async (what: string): Promise<void> =>
+      assert.rejects(Repository.open(dir), (e: unknown) => isGitfsError(e, 'GITFS_NOT_A_REPOSITORY') && /not supported/.test((e as Error).message), what);
+    git('config', 'core.repositoryformatversion', '2');
+    await refused('format version 2');
+    git('config', 'core.repositoryformatversion', '1');
+    for (const [key, value] of [['extensions.objectFormat', 'sha256'], ['extensions.refStorage', 'reftable'], ['extensions.someFuture', 'true']] as const) {
+      git('config', key, value);
+      await refused(`${key} = ${value}`);
+      git('config', '--unset', key);
+    }
+    for (const key of ['extensions.noop', 'extensions.preciousObjects', 'extensions.worktreeConfig']) git('config', key, 'true');
+    git('config', 'extensions.objectFormat', 'sha1');
+    await (await Repository.open(dir)).close();
+  });
 });
