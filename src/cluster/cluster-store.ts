@@ -174,7 +174,26 @@ export async function loadAuthority(gitDir: string): Promise<{ key: KeyObject; c
   if (keyPem === undefined || caPem === undefined) {
     throw new GitfsError(ErrorCodes.NOT_IN_CLUSTER, `this node does not hold the cluster CA key (${file(gitDir, 'ca.key')}); run this on the node where gitfs cluster init ran`);
   }
-  return { key: createPrivateKey(keyPem), cert: new X509Certificate(caPem) };
+  try {
+    return { key: createPrivateKey(keyPem), cert: new X509Certificate(caPem) };
+  } catch (e) {
+    throw new GitfsError(ErrorCodes.BAD_KEY, `the cluster CA key or certificate in ${clusterDir(gitDir)} does not parse: ${(e as Error).message}`, { path: clusterDir(gitDir) }, { cause: e });
+  }
+}
+
+/**
+ * Whether this node holds the cluster CA (and so issues join certificates). Only its absence
+ * answers false: a CA key that cannot be read or parsed fails, so that the node that issues
+ * joins never goes quiet about it.
+ */
+export async function holdsAuthority(gitDir: string): Promise<boolean> {
+  return loadAuthority(gitDir).then(
+    () => true,
+    (e: unknown) => {
+      if (e instanceof GitfsError && e.code === ErrorCodes.NOT_IN_CLUSTER) return false;
+      throw e;
+    },
+  );
 }
 
 /** `gitfs cluster revoke`: a new list, one version up, with `nodeId` added. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseBranchName } from '../branches/ref-name.js';
 import { RefWatcher } from '../branches/ref-watcher.js';
 import type { BranchRef } from '../branches/ref-store.js';
-import { RevocationsOnDisk, loadAuthority, loadMembership, saveRevocations } from '../cluster/cluster-store.js';
+import { RevocationsOnDisk, holdsAuthority, loadMembership, saveRevocations } from '../cluster/cluster-store.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { RevocationList } from '../cluster/revocation.js';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
@@ -90,10 +90,7 @@ export class NodeDaemon {
     const running = (await askUnixSocket(daemonSocketPath(c.repo.gitDir), { op: 'ping' }, { timeoutMs: 2000, peer: 'the running daemon', failCode: ErrorCodes.NOT_SERVING }).catch(() => undefined)) as { pid?: unknown } | undefined;
     if (running !== undefined) throw new GitfsError(ErrorCodes.ALREADY_SERVING, `gitfs serve already runs for ${c.repo.gitDir} (pid ${String(running.pid)})`, { pid: running.pid });
     const { identity, trust } = await loadMembership(c.repo.gitDir, c.clock.now());
-    const issuer = await loadAuthority(c.repo.gitDir).then(
-      () => true,
-      () => false,
-    );
+    const issuer = await holdsAuthority(c.repo.gitDir);
     const { iface, endpoints } = nodeAddresses(config);
     const table = new PeerTable({ expireIntervals: config.announce.expireIntervals, maxPeers: 4096 });
     const d = new NodeDaemon(c, config, identity, trust, endpoints, table, new ReplayGuard(config.announce.windowMs));

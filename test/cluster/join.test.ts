@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Server } from 'node:tls';
@@ -227,6 +227,20 @@ describe('cluster/join: joining over TLS with a one-time token', function () {
     const garbage = await gitfs(['cluster', 'join', 'gitfs1-nonsense', '--repo', repo], { env });
     assert.notEqual(garbage.code, 0);
     assert.match(garbage.stderr, /\[GITFS_BAD_TOKEN\]/);
+  });
+
+  it('gitfs cluster show says the CA node issues joins, and fails with GITFS_BAD_KEY (not "no issuer") when its CA key does not parse', async () => {
+    const env = cleanEnv();
+    const repo = join(tmp.make(), 'repo');
+    assert.equal((await gitfs(['init', '--repo', repo], { env })).code, 0);
+    const init = await gitfs(['cluster', 'init', '--repo', repo], { env });
+    assert.equal(init.code, 0, init.stderr);
+    const show = async (): Promise<{ code: number; stdout: string; stderr: string }> => gitfs(['cluster', 'show', '--json', '--repo', repo], { env });
+    assert.equal((JSON.parse((await show()).stdout) as { issuer: boolean }).issuer, true);
+    writeFileSync(join(clusterDir(repo), 'ca.key'), '-----BEGIN PRIVATE KEY-----\ntorn\n');
+    const torn = await show();
+    assert.notEqual(torn.code, 0);
+    assert.match(torn.stderr, /\[GITFS_BAD_KEY\]/);
   });
 
   it('gitfs cluster join warns when this repository cuts large files otherwise than the issuer\'s, and joins', async () => {

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { certificateFingerprint } from '../../cluster/certificate.js';
-import { clusterDir, initCluster, loadAuthority, loadMembership, revokeNode } from '../../cluster/cluster-store.js';
+import { clusterDir, holdsAuthority, initCluster, loadAuthority, loadMembership, revokeNode } from '../../cluster/cluster-store.js';
 import { joinCluster } from '../../cluster/join.js';
 import { parseNodeId } from '../../cluster/node-id.js';
 import { createToken, MAX_TOKEN_TTL_MS, pruneTokens, formatToken } from '../../cluster/token.js';
@@ -23,10 +23,7 @@ const usage = [
 
 async function show(ctx: CommandContext, gitDir: string, json: boolean): Promise<number> {
   const { identity, trust } = await loadMembership(gitDir, systemClock.now());
-  const issuer = await loadAuthority(gitDir).then(
-    () => true,
-    () => false,
-  );
+  const issuer = await holdsAuthority(gitDir);
   const info = {
     cluster: trust.clusterId,
     caFingerprint: certificateFingerprint(trust.ca),
