@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { Chunker } from '../objects/chunker.js';
 import { ObjectDatabase } from '../objects/object-database.js';
-import { Freshener } from '../objects/freshen.js';
+import { Freshener, type ObjectFiles } from '../objects/freshen.js';
 import type { Oid } from '../objects/oid.js';
 import { PackWriter } from '../objects/pack-writer.js';
 import { RefStore } from '../branches/ref-store.js';
@@ -113,16 +113,21 @@ export class Repository {
    */
   async newPackWriter(options: { promisor?: boolean; hashWhileWriting?: boolean } = {}): Promise<PackWriter> {
     await this.objects.refresh();
-    const loose = await this.objects.looseIds();
     const objects = this.objects;
+    let loose = await objects.looseIds();
+    const files: ObjectFiles = {
+      refresh: async () => {
+        await objects.refresh();
+        loose = await objects.looseIds();
+      },
+      fileOf: (oid) => objects.packHolding(oid) ?? (loose.has(oid) ? objects.loosePathOf(oid) : undefined),
+    };
     // What is here is not written again, but its file is freshened (freshen.ts) before the writer finishes.
-    const fresh = new Freshener(this.clock);
+    const fresh = new Freshener(this.clock, files);
     const contains = (oid: Oid): boolean => {
-      const pack = objects.packHolding(oid);
-      if (pack !== undefined) fresh.touch(pack);
-      else if (loose.has(oid)) fresh.touch(objects.loosePathOf(oid));
-      else return false;
-      return true;
+      const file = files.fileOf(oid);
+      if (file !== undefined) fresh.touch(file, oid);
+      return file !== undefined;
     };
     return PackWriter.create(
       {

@@ -418,13 +418,14 @@ export class Swarm {
     // lies loose or only in a cruft pack (git's, as the walk found it here) goes through a pack
     // writer, which freshens the one and writes the other again.
     let absent: Oid | undefined;
-    const fresh = new Freshener(this.c.clock);
+    const objects = this.c.repo.objects;
+    const fresh = new Freshener(this.c.clock, { refresh: () => objects.refresh(), fileOf: (o) => objects.packHolding(o) });
     const renew: Oid[] = [];
     const needed = running.fetch.withBlobs ? [...closure.commits, ...closure.trees, ...closure.blobs] : [...closure.commits, ...closure.trees];
     for (const o of needed) {
-      const pack = this.c.repo.objects.packHolding(o);
-      if (pack !== undefined) fresh.touch(pack);
-      else if (await this.c.repo.objects.has(o)) renew.push(o);
+      const pack = objects.packHolding(o);
+      if (pack !== undefined) fresh.touch(pack, o);
+      else if (await objects.has(o)) renew.push(o);
       else {
         absent = o;
         break;

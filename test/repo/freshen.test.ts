@@ -81,4 +81,29 @@ describe('repo: objects reused from old packs are freshened (git gc keeps them)'
       await repo.close();
     }
   });
+
+  it('a file that held reused objects and is gone because a repack moved them (git gc) has their new pack freshened, and the finish succeeds', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const git = (...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8', stdio: 'pipe' });
+    try {
+      const old = await repo.newPackWriter();
+      const blob = await old.write('blob', Buffer.from('moved by a repack\n'));
+      await old.finish();
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const writer = await repo.newPackWriter();
+      const before = readdirSync(packDir);
+      // After the writer listed the packs, git moves the object into a new pack (kept: unreachable objects stay with -k).
+      execFileSync('git', ['--git-dir', repo.gitDir, 'hash-object', '-w', '--stdin'], { input: 'another object, so the new pack is another\n' });
+      git('repack', '-a', '-d', '-k', '-q');
+      const after = readdirSync(packDir).filter((f) => f.endsWith('.pack'));
+      assert.ok(!after.some((f) => before.includes(f)), 'the old pack is gone');
+      const monthAgo = new Date(Date.now() - 30 * DAY_MS);
+      for (const f of readdirSync(packDir)) utimesSync(join(packDir, f), monthAgo, monthAgo);
+      assert.equal(await writer.write('blob', Buffer.from('moved by a repack\n')), blob);
+      await writer.finish();
+      for (const f of after) assert.ok(Date.now() - statSync(join(packDir, f)).mtimeMs < DAY_MS, `${f} was freshened`);
+    } finally {
+      await repo.close();
+    }
+  });
 });
