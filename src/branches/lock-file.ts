@@ -214,12 +214,14 @@ export class LockFile {
  * moments), then GITFS_REF_CONFLICT as acquire() would.
  */
 export async function acquireWaiting(path: string, options: LockOptions & { readonly waitMs: number }): Promise<LockFile> {
-  const deadline = options.clock.now() + options.waitMs;
-  for (;;) {
+  // Counted in tries, not read off the clock: the waits are real time whatever clock is injected
+  // (a clock that stands still, or steps back, must not make this wait for ever).
+  const tries = Math.max(1, Math.ceil(options.waitMs / LOCK_RETRY_MS));
+  for (let i = 1; ; i++) {
     try {
       return await LockFile.acquire(path, options);
     } catch (e) {
-      if (!isGitfsError(e) || e.code !== ErrorCodes.REF_CONFLICT || options.clock.now() >= deadline) throw e;
+      if (!isGitfsError(e) || e.code !== ErrorCodes.REF_CONFLICT || i >= tries) throw e;
       await sleep(LOCK_RETRY_MS);
     }
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
-import { DEFAULT_STALE_LOCK_MS, LockFile, writeFileLocked } from '../../src/branches/lock-file.js';
+import { DEFAULT_STALE_LOCK_MS, LockFile, acquireWaiting, writeFileLocked } from '../../src/branches/lock-file.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 import { ManualClock, filesBelow } from './helpers.js';
 
@@ -120,5 +120,18 @@ describe('branches/lock-file', () => {
       LockFile.acquire(path.join(dir, 'f'), { clock: new ManualClock(), staleLockMs: -1 }),
       isCode(ErrorCodes.BAD_ARGUMENT),
     );
+  });
+
+  it('a wait for a held lock ends after its time in real waits, even under a clock that stands still', async () => {
+    const target = path.join(tempDir('lock'), 'file');
+    const clock = new ManualClock();
+    const held = await LockFile.acquire(target, { clock });
+    try {
+      const started = Date.now();
+      await assert.rejects(acquireWaiting(target, { clock, waitMs: 300 }), isCode(ErrorCodes.REF_CONFLICT));
+      assert.ok(Date.now() - started < 5000, `waited ${Date.now() - started} ms`);
+    } finally {
+      await held.release();
+    }
   });
 });
