@@ -96,10 +96,6 @@ export function octetString(bytes: Uint8Array): Buffer {
   return tlv(Tags.OCTET_STRING, bytes);
 }
 
-export function derNull(): Buffer {
-  return Buffer.from([Tags.NULL, 0]);
-}
-
 export function boolean(value: boolean): Buffer {
   return Buffer.from([Tags.BOOLEAN, 1, value ? 0xff : 0x00]);
 }

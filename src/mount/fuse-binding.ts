@@ -9,7 +9,6 @@ import type * as FuseNative from '@cocalc/fuse-native';
 
 export type FuseClass = typeof FuseNative.default.default;
 export type FuseOperations = FuseNative.default.OPERATIONS;
-export type FuseOptions = FuseNative.default.OPTIONS;
 export type FuseInstance = InstanceType<FuseClass>;
 
 const requireHere = createRequire(import.meta.url);

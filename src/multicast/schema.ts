@@ -63,9 +63,6 @@ const root = protobuf.parse(ANNOUNCE_PROTO, { keepCase: true }).root;
 
 export const EnvelopeMessage = root.lookupType('gitfs.multicast.v1.Envelope');
 export const AnnouncementMessage = root.lookupType('gitfs.multicast.v1.Announcement');
-export const HeadMessage = root.lookupType('gitfs.multicast.v1.Head');
-export const EndpointMessage = root.lookupType('gitfs.multicast.v1.Endpoint');
-export const RolloutMessage = root.lookupType('gitfs.multicast.v1.Rollout');
 
 /** How decoded messages are turned into plain objects: numbers, Buffers, defaults filled in. */
 export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, bytes: Buffer, defaults: true, arrays: true };

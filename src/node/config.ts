@@ -143,8 +143,6 @@ const ENV: Record<string, { path: [string] | [string, string]; parse: (s: string
   GITFS_STATIC_PEERS: { path: ['staticPeers'], parse: splitList },
 };
 
-export const ENV_VARIABLES = Object.keys(ENV);
-
 export function defaultConfigPath(gitDir: string): string {
   return join(gitDir, 'gitfs', 'node.json');
 }

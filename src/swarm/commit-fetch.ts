@@ -84,12 +84,6 @@ export interface FetchComponents extends ReadComponents {
   readonly trees: TreeCache;
 }
 
-export interface FetchProgress {
-  readonly pieces: number;
-  readonly held: number;
-  readonly bytes: number;
-}
-
 /**
  * `oids` in batches of META_BATCH, given to `ask` two at a time (as many as a peer serves at
  * once: the next is asked while one is answered); once `ask` answers false, no more are given.
