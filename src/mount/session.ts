@@ -311,6 +311,8 @@ export class MountSession {
     await widenReadAhead(this.mountpoint);
     this.ws.repo.objects.prepareRangeReads().catch((e: unknown) => this.log(`gitfs mount: preparing range reads: ${(e as Error).message}`));
     this.watch = setInterval(() => {
+      // Packs another process merged or removed (the daemon's pack merge, git gc) are let go of.
+      this.ws.repo.objects.rescanIfChanged().catch((e: unknown) => this.log(`gitfs mount: rescanning packs: ${(e as Error).message}`));
       mountAt(this.mountpoint).then(
         (m) => {
           if (m === undefined) this.stop().catch((e: unknown) => this.log(`gitfs mount: stopping: ${(e as Error).message}`));

@@ -26,6 +26,7 @@ import { UdpTransport } from '../multicast/transport.js';
 import { RolloutAgent } from '../rollout/rollout-agent.js';
 import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
+import { mergeSmallPacks } from '../repo/pack-merge.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -50,6 +51,8 @@ const MAINTENANCE_MS = 500;
 const SWARM_TICK_MS = 2000;
 const REVOCATION_FETCH_GAP_MS = 2000;
 const REVOCATION_FETCH_MAX_GAP_MS = 300_000;
+/** How often the daemon looks whether its packs are to be merged (src/repo/pack-merge.ts). */
+const PACK_MERGE_EVERY_MS = 60_000;
 
 export class NodeDaemon {
   private readonly commitTimes = new Map<Oid, number>();
@@ -68,6 +71,9 @@ export class NodeDaemon {
   private swarmAgain = false;
   private rollout: RolloutAgent | undefined;
   private stopping = false;
+  private nextPackMerge = -Infinity;
+  /** The pack merge under way, if one is: stop() waits for it. */
+  private packMerge: Promise<void> | undefined;
   private readonly revocationsOnDisk: RevocationsOnDisk;
 
   private constructor(
@@ -299,12 +305,26 @@ export class NodeDaemon {
     for (const e of this.table.expire(now)) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
     void this.pokeRollout();
+    if (now >= this.nextPackMerge && this.packMerge === undefined) {
+      this.nextPackMerge = now + PACK_MERGE_EVERY_MS;
+      this.packMerge = this.mergePacks().finally(() => (this.packMerge = undefined));
+    }
     try {
       const stored = await this.revocationsOnDisk.changed();
       if (stored !== undefined) await this.adoptRevocations(stored, 'disk');
     } catch (e) {
       // Logged, never thrown: maintain() runs from a timer, and a rejection there would end the daemon.
       this.c.log.log('warn', 'revocations-unreadable', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+    }
+  }
+
+  /** Merges small packs (every commit and fetch adds some); logged, never thrown (it runs from a timer). */
+  private async mergePacks(): Promise<void> {
+    try {
+      const merged = await mergeSmallPacks(this.c.repo);
+      if (merged.packs > 0) this.c.log.log('info', 'packs-merged', { ...merged });
+    } catch (e) {
+      if (!this.stopping) this.c.log.log('warn', 'pack-merge-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
     }
   }
 
@@ -339,6 +359,7 @@ export class NodeDaemon {
     if (this.timer !== undefined) clearInterval(this.timer);
     if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
     this.revocationFetch?.abort();
+    await this.packMerge;
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     this.closers = [];
   }

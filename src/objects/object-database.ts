@@ -175,6 +175,16 @@ export class ObjectDatabase implements ObjectReader {
    * none does, or only a cruft pack, whose objects git gc judges by times that only writing them
    * again renews.
    */
+  /**
+   * The packs loaded (as of the last scan), newest first: each one's base name, its path, size,
+   * ids, and whether it is one of git's cruft packs.
+   */
+  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly cruft: boolean; ids(): Iterable<Oid> }> {
+    this.assertOpen();
+    const names = new Map([...this.packsByName].map(([name, pack]) => [pack, name]));
+    return this.order.map((pack) => ({ name: names.get(pack) as string, path: pack.path, size: pack.size, cruft: this.cruft.has(pack), ids: () => pack.index.ids() }));
+  }
+
   packHolding(oid: Oid): string | undefined {
     return this.holding(oid, false)?.path;
   }
@@ -239,6 +249,14 @@ export class ObjectDatabase implements ObjectReader {
   /** Every loose object id, listed once (gitfs itself writes none; git may). */
   looseIds(): Promise<Set<Oid>> {
     return this.loose.list();
+  }
+
+  /**
+   * Rescans if the pack directory changed since the last scan: packs merged or removed by
+   * another process are let go of (their descriptors closed) without waiting for a miss.
+   */
+  async rescanIfChanged(): Promise<void> {
+    if (await this.packDir.mayHaveChanged()) await this.refresh();
   }
 
   /** On a miss, rescans only if the pack directory changed since the last scan (writers call this per object; the misses of a turn share one stat). */

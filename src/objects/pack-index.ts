@@ -251,6 +251,11 @@ export class PackIndex {
     return f;
   }
 
+  /** Every id of this pack, in id order. */
+  *ids(): Generator<Oid> {
+    for (let i = 0; i < this.count; i++) yield this.buf.toString('hex', this.shaStart + i * 20, this.shaStart + i * 20 + 20) as Oid;
+  }
+
   /** Adds every id of this pack to `filter` (a filter over many packs). */
   addIdsTo(filter: IdFilter): void {
     filter.addAll(this.buf, this.shaStart, this.count);

@@ -1,0 +1,95 @@
+/**
+ * Small packs merged into one (a node in service gathers one or more a commit and a fetch):
+ * every object still there, git fsck clean, a promisor mark kept, git's .keep and cruft packs
+ * and large packs left alone, nothing done below the threshold.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseBranchName } from '../../src/branches/ref-name.js';
+import type { Oid } from '../../src/objects/oid.js';
+import { encodeTree, TreeModes } from '../../src/objects/tree.js';
+import { writeCommit } from '../../src/repo/commit-directory.js';
+import { geometricSplit, mergeSmallPacks } from '../../src/repo/pack-merge.js';
+import { Repository } from '../../src/repo/repository.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { tempDirs } from '../support/tmp.js';
+
+const packsIn = (gitDir: string, ext: string): string[] => readdirSync(join(gitDir, 'objects', 'pack')).filter((f) => f.endsWith(`.${ext}`));
+
+describe('repo: small packs merged', function () {
+  this.timeout(60_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  /** `n` commits on main, one pack each: a file of random bytes (stored) and a text (deflated). */
+  async function manyPacks(n: number): Promise<{ repo: Repository; blobs: Oid[] }> {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const blobs: Oid[] = [];
+    let parent: Oid | undefined;
+    for (let i = 0; i < n; i++) {
+      const w = await repo.newPackWriter();
+      const bin = await w.write('blob', pseudoRandomBytes(20_000, `pack ${i}`));
+      const text = await w.write('blob', Buffer.from(`text ${i}\n`.repeat(200)));
+      blobs.push(bin, text);
+      const tree = await w.write('tree', encodeTree([{ mode: TreeModes.FILE, name: 'bin', oid: bin }, { mode: TreeModes.FILE, name: 'text', oid: text }]));
+      const commit = await writeCommit(repo, w, tree, parent === undefined ? [] : [parent], `commit ${i}`);
+      await w.finish();
+      await repo.refs.update(parseBranchName('main'), { expected: parent ?? null, next: commit, message: `commit ${i}` });
+      parent = commit;
+    }
+    return { repo, blobs };
+  }
+
+  it('merges them once there are minPacks, keeps every object readable and git fsck clean, and keeps .keep packs', async () => {
+    const { repo, blobs } = await manyPacks(12);
+    const git = (...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8' });
+    try {
+      const kept = (packsIn(repo.gitDir, 'pack')[0] as string).replace(/\.pack$/, '');
+      writeFileSync(join(repo.gitDir, 'objects', 'pack', `${kept}.keep`), '');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 12 }), { packs: 0, objects: 0 }, '11 small packs: too few');
+      const merged = await mergeSmallPacks(repo, { minPacks: 11 });
+      assert.equal(merged.packs, 11);
+      assert.equal(merged.objects, 11 * 4);
+      assert.deepEqual(packsIn(repo.gitDir, 'pack').length, 2);
+      assert.ok(packsIn(repo.gitDir, 'pack').includes(`${kept}.pack`), 'the .keep pack stays');
+      for (const b of blobs) assert.ok(await repo.objects.has(b));
+      assert.equal((await repo.objects.read(blobs[1] as Oid)).content.toString(), 'text 0\n'.repeat(200));
+      git('fsck', '--strict', '--no-dangling');
+      assert.equal(git('rev-list', '--count', 'main').trim(), '12');
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('chooses what to merge as git repack --geometric=2 does: each pack left holds at least twice all smaller ones', () => {
+    assert.equal(geometricSplit([10, 10, 10, 10]), 4);
+    assert.equal(geometricSplit([1, 2, 4, 8, 16]), 0, 'a progression already');
+    assert.equal(geometricSplit([1, 1, 4, 8, 16]), 2);
+    assert.equal(geometricSplit([1, 1, 1, 1, 5, 100]), 5, 'the merged 4 make 5 too small beside them');
+    assert.equal(geometricSplit([5, 1000]), 0);
+    assert.equal(geometricSplit([]), 0);
+    assert.equal(geometricSplit([7]), 0);
+  });
+
+  it('marks the merged pack a promisor pack when one merged was, and leaves a pack twice the rest alone', async () => {
+    const { repo } = await manyPacks(4);
+    try {
+      const packs = packsIn(repo.gitDir, 'pack').map((f) => f.replace(/\.pack$/, ''));
+      writeFileSync(join(repo.gitDir, 'objects', 'pack', `${packs[0]}.promisor`), '');
+      const merged = await mergeSmallPacks(repo, { minPacks: 2 });
+      assert.equal(merged.packs, 4);
+      assert.equal(packsIn(repo.gitDir, 'pack').length, 1);
+      assert.equal(packsIn(repo.gitDir, 'promisor').length, 1);
+      assert.equal(packsIn(repo.gitDir, 'promisor')[0]?.replace(/\.promisor$/, ''), packsIn(repo.gitDir, 'pack')[0]?.replace(/\.pack$/, ''));
+      // One more small pack beside the merged one, 4 times its size: a progression, nothing to merge.
+      const w = await repo.newPackWriter();
+      await w.write('blob', Buffer.from('small\n'));
+      await w.finish();
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'the large pack stays');
+    } finally {
+      await repo.close();
+    }
+  });
+});
