@@ -9,6 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import { joinsRun, RUN_PAD, type BlobRunJob, type BlobRunResult } from './blob-run.js';
 import type { PrepareJob, RangeJob, RangeResult } from './chunked-range.js';
 import { OID_BYTES, type Oid } from './oid.js';
@@ -150,7 +151,7 @@ class RunWorkers {
         if (waiting.size === 0) worker.unref();
       });
       worker.on('error', (e) => this.fail(e));
-      worker.on('exit', (code) => this.fail(new Error(`blob run worker exited with code ${code}`)));
+      worker.on('exit', (code) => this.fail(new GitfsError(ErrorCodes.IO, `a blob run worker thread exited (code ${code})`)));
       worker.unref(); // after the listeners: attaching a 'message' listener refs the worker again
       this.workers.push({ worker, waiting });
     }

@@ -4,6 +4,7 @@
  * comes back cut into chunks with their ids, its memory handed over for good.
  */
 import { Worker } from 'node:worker_threads';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import type { ChunkerParams } from './chunker.js';
 import type { CutJob, CutResult, HashedRun } from './hash-worker.js';
 import { oidFromBytes, type Oid } from './oid.js';
@@ -34,7 +35,7 @@ export class ChunkHasher {
       if (this.waiting.size === 0) this.worker.unref();
     });
     this.worker.on('error', (e) => this.failAll(e));
-    this.worker.on('exit', (code) => this.failAll(new Error(`hash worker exited with code ${code}`)));
+    this.worker.on('exit', (code) => this.failAll(new GitfsError(ErrorCodes.IO, `the hash worker thread exited (code ${code})`)));
     // After the listeners: attaching a 'message' listener refs the worker's port again.
     this.worker.unref();
   }
@@ -88,7 +89,7 @@ export class HashStream {
     if (block.byteOffset !== 0) throw new Error('a block must start its own memory');
     const buffer = block.buffer as ArrayBuffer;
     const r = await this.hasher.send({ id: this.hasher.newId(), stream: this.id, params: this.params, buffer, length: block.length, eof }, [buffer]);
-    if ('error' in r) throw new Error(`hash worker: ${r.error}`);
+    if ('error' in r) throw new GitfsError(ErrorCodes.IO, `the hash worker thread failed: ${r.error}`);
     return r.runs.map(chunksOf);
   }
 

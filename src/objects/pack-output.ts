@@ -24,7 +24,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
-import { errnoCode } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 
 /** Bytes per block; writes are whole blocks except the file's last. */
 export const BLOCK_BYTES = 1 << 20;
@@ -228,7 +228,7 @@ export class PackOutput {
       for (let i = 0; i < count; i++) {
         const got = await (next as Promise<number>);
         const want = Math.min(BLOCK_BYTES, this.length - i * BLOCK_BYTES);
-        if (got !== want) throw new Error('pack shrank while being written');
+        if (got !== want) throw new GitfsError(ErrorCodes.IO, `the pack being written shrank (read ${got} of ${want} bytes back): something else changed it`);
         next = i + 1 < count ? readAt(i + 1) : undefined;
         hash.update((blocks[i % 2] as Buffer).subarray(0, got));
       }
