@@ -228,8 +228,12 @@ export class RefStore {
     return readReflogNewestFirst(this.logPath(parseBranchName(name)));
   }
 
-  /** The branch HEAD points at (which need not exist yet). Throws GITFS_IO if HEAD is missing or not `ref: refs/heads/...`. */
-  async readHead(): Promise<BranchName> {
+  /**
+   * What HEAD names: a branch (which need not exist yet), or, detached (as git leaves it after
+   * `git checkout --detach` or `update-ref --no-deref HEAD`), a commit id. Throws GITFS_IO if HEAD
+   * cannot be read, and GITFS_BAD_REVISION if it names anything else (a ref outside refs/heads).
+   */
+  async headTarget(): Promise<{ readonly branch: BranchName } | { readonly commit: Oid }> {
     const path = join(this.gitDir, 'HEAD');
     let text: string;
     try {
@@ -237,12 +241,20 @@ export class RefStore {
     } catch (e) {
       throw io(`cannot read ${path}`, path, e);
     }
+    const detached = /^([0-9a-f]{40})\n?$/.exec(text)?.[1];
+    if (detached !== undefined) return { commit: detached as Oid };
     const ref = HEAD_RE.exec(text)?.[1];
     const name = ref === undefined ? undefined : branchFromRef(ref);
     if (name === undefined) {
-      throw new GitfsError(ErrorCodes.IO, `${path} is not a symbolic ref to a branch: ${JSON.stringify(text.slice(0, 100))}`, { path });
+      throw new GitfsError(ErrorCodes.BAD_REVISION, `${path} names neither a branch nor a commit: ${JSON.stringify(text.slice(0, 100))}`, { path });
     }
-    return name;
+    return { branch: name };
+  }
+
+  /** The branch HEAD points at, or undefined when HEAD is detached (see headTarget). */
+  async readHead(): Promise<BranchName | undefined> {
+    const t = await this.headTarget();
+    return 'branch' in t ? t.branch : undefined;
   }
 
   /** Points HEAD at `refs/heads/<name>`, atomically under `HEAD.lock`. */

@@ -86,12 +86,20 @@ async function parentOf(ctx: RevisionContext, expr: string, oid: Oid, n: number)
 }
 
 async function branchOf(ctx: RevisionContext, expr: string, base: string): Promise<BranchName> {
-  if (base === 'HEAD') return ctx.refs.readHead();
+  if (base === 'HEAD') {
+    const head = await ctx.refs.readHead();
+    if (head === undefined) throw badRevision(expr, 'HEAD is detached: it has no reflog of a branch');
+    return head;
+  }
   if (!isBranchName(base)) throw badRevision(expr, `${base} is not a branch name`);
   return base;
 }
 
 async function resolveBase(ctx: RevisionContext, expr: string, base: string): Promise<Oid> {
+  if (base === 'HEAD') {
+    const t = await ctx.refs.headTarget();
+    if ('commit' in t) return commitOnly(ctx, expr, t.commit);
+  }
   if (base === 'HEAD' || isBranchName(base)) {
     const branch = await branchOf(ctx, expr, base);
     const oid = await ctx.refs.resolve(branch);

@@ -78,7 +78,7 @@ export async function pointHeadIfDangling(repo: Repository, branch: BranchName):
   // A detached HEAD, or one outside refs/heads (git can make both), is left as it is: the commit
   // has landed, and reporting it failed would have a script make it again.
   const head = await repo.refs.readHead().catch((e: unknown) => {
-    if (isGitfsError(e) && e.code === ErrorCodes.IO) return undefined;
+    if (isGitfsError(e) && (e.code === ErrorCodes.BAD_REVISION || e.code === ErrorCodes.IO)) return undefined;
     throw e;
   });
   if (head !== undefined && (await repo.refs.resolve(head)) === undefined) await repo.refs.setHead(branch);

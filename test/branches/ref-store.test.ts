@@ -208,15 +208,19 @@ describe('branches/ref-store', () => {
     assert.deepEqual(await store.list(), [{ name: 'main', oid: A }]);
   });
 
-  it('reads and sets HEAD atomically', async () => {
+  it('reads and sets HEAD atomically; a detached HEAD names its commit', async () => {
     const { gitDir, store } = makeStore();
     assert.equal(await store.readHead(), 'main');
     await store.setHead(b('kernel/stable'));
     assert.equal(fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8'), 'ref: refs/heads/kernel/stable\n');
     assert.equal(await store.readHead(), 'kernel/stable');
     assert.equal(fs.existsSync(path.join(gitDir, 'HEAD.lock')), false);
+    // Detached, as git leaves it: a commit, and no branch.
     fs.writeFileSync(path.join(gitDir, 'HEAD'), `${A}\n`);
-    await assert.rejects(store.readHead(), hasCode(ErrorCodes.IO));
+    assert.deepEqual(await store.headTarget(), { commit: A });
+    assert.equal(await store.readHead(), undefined);
+    fs.writeFileSync(path.join(gitDir, 'HEAD'), 'ref: refs/tags/v1\n');
+    await assert.rejects(store.readHead(), hasCode(ErrorCodes.BAD_REVISION));
   });
 
   it('a lock held by a live writer makes updates fail with REF_CONFLICT', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTime, resolveRevision, splitRevPath } from '../../src/branches/revision.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -49,6 +50,24 @@ describe('revision syntax', () => {
       await writer.finish();
       assert.equal(commit, '0000fe142a52ee238455cc9fc6cd2ba0ee2c1978');
       assert.equal(await resolveRevision(repo, '0000'), commit);
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('a detached HEAD (git checkout --detach) resolves to its commit, and HEAD~1 walks from it; HEAD@{…} has no branch reflog to read', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    try {
+      const writer = await repo.newPackWriter();
+      const tree = await writer.write('tree', Buffer.alloc(0));
+      const commitText = (parent: string): string => `tree ${tree}\n${parent}author T <t@example.com> 1700000000 +0000\ncommitter T <t@example.com> 1700000000 +0000\n\nc\n`;
+      const first = await writer.write('commit', Buffer.from(commitText('')));
+      const second = await writer.write('commit', Buffer.from(commitText(`parent ${first}\n`)));
+      await writer.finish();
+      writeFileSync(join(repo.gitDir, 'HEAD'), `${second}\n`);
+      assert.equal(await resolveRevision(repo, 'HEAD'), second);
+      assert.equal(await resolveRevision(repo, 'HEAD~1'), first);
+      await assert.rejects(resolveRevision(repo, 'HEAD@{1}'), (e: Error & { code?: string }) => e.code === 'GITFS_BAD_REVISION' && /detached/.test(e.message));
     } finally {
       await repo.close();
     }
