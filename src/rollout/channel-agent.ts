@@ -87,7 +87,11 @@ export class ChannelAgent {
   /** Outcomes and actions waiting to be tried again (`deliver`, `actUntilDone`): each pause ends at once when the agent stops. */
   private readonly pauses = new Set<() => void>();
   /** The hook running now, if any: a rollback cancels a health check still running. */
-  private running: { readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
+  private running: { readonly action: HookAction; readonly abort: AbortController; readonly done: Promise<unknown> } | undefined;
+  /** Outcomes of background work on their way to the machine (stop() lets an apply's or a rollback's land). */
+  private readonly outcomes = new Set<Promise<void>>();
+  /** Set by stop(): nothing new starts; an apply or rollback under way may still land. */
+  private stopping = false;
   /** Versions of heads seen (from their manifests; undefined: unreadable, not retried). */
   private readonly versions = new Map<Oid, string | undefined>();
   /** Heads refused before verification (`mayTakeOver`), not looked at again. */
@@ -203,11 +207,23 @@ export class ChannelAgent {
     return this.reportOf(b?.commit ?? null, b?.version ?? '', b === null ? 'pending' : 'blessed', 0);
   }
 
-  /** Stops taking events; a hook still running is killed (the stored phase says what to redo at the next start). */
+  /**
+   * Stops taking events. An apply or rollback hook under way is let finish and its outcome
+   * stored: killed, it would count as a failed try, and with the default failure budget a routine
+   * restart of the daemon would halt the rollout. A health check or a verification is stopped
+   * (the stored phase says what to redo at the next start).
+   */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping = true;
     clearTimeout(this.listenTimer);
     for (const done of [...this.pauses]) done();
+    const r = this.running;
+    if (r !== undefined && (r.action === 'apply' || r.action === 'rollback')) {
+      this.c.log.log('info', 'stop-waits-for-hook', { channel: this.channel, action: r.action });
+      await Promise.all([...this.outcomes]);
+      await this.chain;
+    }
+    this.stopped = true;
     await this.cancelHook();
     await this.chain;
   }
@@ -225,7 +241,7 @@ export class ChannelAgent {
   }
 
   private async look(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopping) return;
     const s = this.state;
     const head = await this.c.repo.refs.resolve(this.channel);
     const reports = this.peerReports();
@@ -444,7 +460,10 @@ export class ChannelAgent {
 
   /** Runs `work` off the event chain and feeds its event back in order. */
   private background(work: () => Promise<AgentEvent>): void {
-    void work().then((e) => this.deliver(e, 0));
+    if (this.stopping) return;
+    const outcome = work().then((e) => this.deliver(e, 0));
+    this.outcomes.add(outcome);
+    void outcome.finally(() => this.outcomes.delete(outcome));
   }
 
   /**
@@ -475,7 +494,7 @@ export class ChannelAgent {
   private hook(action: HookAction, release: Release | null, deadline: number): Promise<{ ok: boolean; reason: string }> {
     const abort = new AbortController();
     const done = this.runHookFor(action, release, deadline, abort.signal);
-    const running = { abort, done };
+    const running = { action, abort, done };
     this.running = running;
     return done.finally(() => {
       if (this.running === running) this.running = undefined;

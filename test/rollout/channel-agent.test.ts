@@ -5,7 +5,7 @@
  * release is applied.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BranchName } from '../../src/branches/ref-name.js';
@@ -14,7 +14,7 @@ import type { Oid } from '../../src/objects/oid.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { Repository } from '../../src/repo/repository.js';
 import { initialAgentState } from '../../src/rollout/agent-state.js';
-import { encodeAgentState } from '../../src/rollout/agent-state-codec.js';
+import { decodeAgentState, encodeAgentState } from '../../src/rollout/agent-state-codec.js';
 import { ChannelAgent } from '../../src/rollout/channel-agent.js';
 import { publishRelease } from '../../src/rollout/publish.js';
 import { generateReleaseKey } from '../../src/rollout/release-key.js';
@@ -78,6 +78,19 @@ describe('rollout/channel-agent on its own', function () {
       assert.equal(agent.status().report.blessed, commit);
     } finally {
       await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it('a stop while the apply hook runs lets it finish and stores its outcome (checking, no failure counted), and starts nothing more', async () => {
+    const { agent, repo, log, dir } = await stagedAgent();
+    try {
+      await agent.stop();
+      assert.ok(log.lines.some((e) => e.event === 'stop-waits-for-hook' && e.fields['action'] === 'apply'));
+      const stored = decodeAgentState(readFileSync(join(dir, 'state.json')));
+      assert.deepEqual([stored.phase, stored.failedVersions], ['checking', {}]);
+      assert.ok(!log.lines.some((e) => e.event === 'hook-start' && e.fields['action'] === 'health'), 'no health check started after the stop');
+    } finally {
       await repo.close();
     }
   });
