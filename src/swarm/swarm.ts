@@ -248,6 +248,8 @@ export class Swarm {
    */
   private keepWarm(): void {
     const now = this.c.clock.now();
+    // Times passed say nothing more: kept, the maps grew with every node ever met.
+    for (const times of [this.avoid, this.warmRetryAt]) for (const [id, until] of times) if (until <= now) times.delete(id);
     const peers = this.c.peers();
     const dial = new Set(peersToDial(this.c.identity.nodeId, peers.map((p) => p.nodeId)));
     for (const peer of peers) {
