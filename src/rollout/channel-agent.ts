@@ -30,7 +30,7 @@ import { HOOK_RECORD_FILE, stopLeftoverHook } from './hook-record.js';
 import { runHook, type HookAction } from './hook-runner.js';
 import { checkChannel, type ReleaseManifest } from './manifest.js';
 import type { ReleasePublicKey } from './release-key.js';
-import { readReleaseRef, removeStaleTemporaries, setReleaseRef } from './release-refs.js';
+import { readGitfsRef, removeStaleTemporaries, setGitfsRef } from '../branches/gitfs-refs.js';
 import { verifyCommit } from './signed-commit.js';
 import type { ChannelConfig } from './rollout-config.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
@@ -186,7 +186,7 @@ export class ChannelAgent {
       await removeStaleTemporaries(this.c.repo.gitDir, ref, this.channel).catch((e: unknown) =>
         this.c.log.log('warn', 'release-ref-temporaries-left', { channel: this.channel, ref, error: (e as Error).message }),
       );
-      const now = await readReleaseRef(this.c.repo.gitDir, ref, this.channel).catch(() => undefined);
+      const now = await readGitfsRef(this.c.repo.gitDir, ref, this.channel).catch(() => undefined);
       if (commit === undefined || (now ?? null) === commit) continue;
       await this.actUntilDone({ type: 'set-ref', ref, commit });
       if (!this.stopped) this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
@@ -447,7 +447,7 @@ export class ChannelAgent {
           return { type: 'rollback-failed', commit: a.from.commit, reason: r.reason };
         });
       case 'set-ref':
-        await setReleaseRef(this.c.repo.gitDir, a.ref, this.channel, a.commit, this.clock);
+        await setGitfsRef(this.c.repo.gitDir, a.ref, this.channel, a.commit, this.clock);
         // Old payloads are only disk space: a failure to remove one is told, never retried in the way of the rollout.
         if (a.ref === 'blessed') await this.prunePayloads().catch((e: unknown) => this.c.log.log('warn', 'payload-prune-failed', { channel: this.channel, error: (e as Error).message }));
         return;

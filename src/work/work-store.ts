@@ -18,6 +18,8 @@ import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { parseBranchName, type BranchName } from '../branches/ref-name.js';
 import { Layer, type BaseChange, type LayerPersistence } from './layer.js';
+import { readGitfsRef, setGitfsRef } from '../branches/gitfs-refs.js';
+import type { Clock } from '../util/clock.js';
 import type { OverlayEntry } from './overlay.js';
 
 type Value = OverlayEntry | { readonly base: Oid | null };
@@ -45,9 +47,11 @@ export class WorkStore implements LayerPersistence {
   private constructor(
     private readonly db: Level<string, Value>,
     readonly dataDir: string,
+    private readonly gitDir: string,
+    private readonly clock: Clock,
   ) {}
 
-  static async open(gitDir: string): Promise<WorkStore> {
+  static async open(gitDir: string, clock: Clock): Promise<WorkStore> {
     const root = join(gitDir, 'gitfs', 'work');
     const dataDir = join(root, 'data');
     await mkdir(dataDir, { recursive: true });
@@ -63,18 +67,18 @@ export class WorkStore implements LayerPersistence {
         { cause: e },
       );
     }
-    const store = new WorkStore(db, dataDir);
+    const store = new WorkStore(db, dataDir, gitDir, clock);
     await store.load();
     await store.collectGarbage();
     return store;
   }
 
-  /** The branch's layer (an empty one if it has none yet). */
   /** The branch's layer if it has one in memory (layer() makes one). */
   existingLayer(branch: BranchName): Layer | undefined {
     return this.layers.get(branch);
   }
 
+  /** The branch's layer (an empty one if it has none yet). */
   layer(branch: BranchName): Layer {
     let layer = this.layers.get(branch);
     if (layer === undefined) this.layers.set(branch, (layer = new Layer(branch, this)));
@@ -132,8 +136,14 @@ export class WorkStore implements LayerPersistence {
       ops.push(base.base === undefined ? { type: 'del', key: `${BASE}${branch}` } : { type: 'put', key: `${BASE}${branch}`, value: { base: base.base } });
     }
     if (puts.some(([, e]) => e.t === 'file')) this.newFiles = true;
+    // The commit the changes are made over is kept by a ref (refs/gitfs/work/<branch>), so that
+    // git gc keeps it whatever happens to the branch: named before the layer names it, let go
+    // of after.
+    const pin = base === undefined ? undefined : typeof base.base === 'string' ? base.base : null;
     return this.after(async () => {
+      if (typeof pin === 'string') await setGitfsRef(this.gitDir, 'work', branch, pin, this.clock);
       if (ops.length > 0) await this.db.batch(ops);
+      if (pin === null) await setGitfsRef(this.gitDir, 'work', branch, null, this.clock);
     });
   }
 
@@ -210,6 +220,9 @@ export class WorkStore implements LayerPersistence {
     }
     for (const branch of new Set([...entries.keys(), ...bases.keys()])) {
       this.layer(branch).restore(entries.get(branch) ?? [], bases.get(branch));
+      // Layers made before the work refs existed, or a ref a crash let go of.
+      const base = bases.get(branch);
+      if (typeof base === 'string' && (await readGitfsRef(this.gitDir, 'work', branch)) !== base) await setGitfsRef(this.gitDir, 'work', branch, base, this.clock);
     }
   }
 

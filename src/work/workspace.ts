@@ -52,7 +52,7 @@ export class Workspace {
   }
 
   static async open(repo: Repository, heads: BranchHeads = new LiveHeads(repo.gitDir, repo.refs)): Promise<Workspace> {
-    return new Workspace(repo, await WorkStore.open(repo.gitDir), heads);
+    return new Workspace(repo, await WorkStore.open(repo.gitDir, repo.clock), heads);
   }
 
   /** Every branch head, as this workspace shows it. */

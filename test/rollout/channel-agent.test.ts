@@ -18,7 +18,7 @@ import { decodeAgentState, encodeAgentState } from '../../src/rollout/agent-stat
 import { ChannelAgent } from '../../src/rollout/channel-agent.js';
 import { publishRelease } from '../../src/rollout/publish.js';
 import { generateReleaseKey } from '../../src/rollout/release-key.js';
-import { readReleaseRef, releaseRefPath, setReleaseRef } from '../../src/rollout/release-refs.js';
+import { readGitfsRef, gitfsRefPath, setGitfsRef } from '../../src/branches/gitfs-refs.js';
 import { CHANNEL_DEFAULTS } from '../../src/rollout/rollout-config.js';
 import { captureLogger } from '../multicast/fixture.js';
 import { systemClock } from '../../src/util/clock.js';
@@ -113,13 +113,13 @@ describe('rollout/channel-agent on its own', function () {
   it('tries a release ref it could not move (a full disk) again until it can, and the release is blessed (the outcome was redelivered and ignored: the ref stayed behind)', async () => {
     const { agent, repo, log, commit } = await stagedAgent();
     try {
-      const ref = releaseRefPath(repo.gitDir, 'blessed', CHANNEL);
+      const ref = gitfsRefPath(repo.gitDir, 'blessed', CHANNEL);
       mkdirSync(join(ref, 'x'), { recursive: true });
       for (let i = 0; i < 100 && !log.lines.some((e) => e.event === 'rollout-action-failed'); i++) await sleep(50);
       assert.ok(log.lines.some((e) => e.event === 'rollout-action-failed' && e.fields['action'] === 'set-ref'), 'blessing met the full disk');
       rmSync(ref, { recursive: true });
-      for (let i = 0; i < 100 && (await readReleaseRef(repo.gitDir, 'blessed', CHANNEL)) !== commit; i++) await sleep(50);
-      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), commit);
+      for (let i = 0; i < 100 && (await readGitfsRef(repo.gitDir, 'blessed', CHANNEL)) !== commit; i++) await sleep(50);
+      assert.equal(await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), commit);
       assert.equal(agent.status().phase, 'idle');
     } finally {
       await agent.stop();
@@ -166,8 +166,8 @@ describe('rollout/channel-agent on its own', function () {
     mkdirSync(dir);
     const blessed = 'b'.repeat(40) as Oid;
     const stale = 'd'.repeat(40) as Oid;
-    await setReleaseRef(repo.gitDir, 'pending', CHANNEL, blessed, systemClock);
-    await setReleaseRef(repo.gitDir, 'blessed', CHANNEL, stale, systemClock);
+    await setGitfsRef(repo.gitDir, 'pending', CHANNEL, blessed, systemClock);
+    await setGitfsRef(repo.gitDir, 'blessed', CHANNEL, stale, systemClock);
     const started = async (): Promise<ReturnType<typeof captureLogger>> => {
       const log = captureLogger();
       const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
@@ -178,13 +178,13 @@ describe('rollout/channel-agent on its own', function () {
     try {
       // No stored state (a first start, or a lost agent directory): the refs say more than the initial state, and stay.
       await started();
-      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), stale);
-      assert.equal(await readReleaseRef(repo.gitDir, 'pending', CHANNEL), blessed);
+      assert.equal(await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), stale);
+      assert.equal(await readGitfsRef(repo.gitDir, 'pending', CHANNEL), blessed);
       rmSync(join(dir, 'state.json'), { force: true });
       writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: blessed, version: '2.0' } }));
       const log = await started();
-      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), blessed);
-      assert.equal(await readReleaseRef(repo.gitDir, 'pending', CHANNEL), undefined);
+      assert.equal(await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), blessed);
+      assert.equal(await readGitfsRef(repo.gitDir, 'pending', CHANNEL), undefined);
       assert.deepEqual(log.lines.filter((e) => e.event === 'release-ref-restored').map((e) => e.fields['ref']).sort(), ['blessed', 'pending']);
     } finally {
       await repo.close();
@@ -198,7 +198,7 @@ describe('rollout/channel-agent on its own', function () {
     mkdirSync(dir);
     const blessed = 'b'.repeat(40) as Oid;
     writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: blessed, version: '2.0' } }));
-    const lock = `${releaseRefPath(repo.gitDir, 'blessed', CHANNEL)}.lock`;
+    const lock = `${gitfsRefPath(repo.gitDir, 'blessed', CHANNEL)}.lock`;
     mkdirSync(dirname(lock), { recursive: true });
     writeFileSync(lock, '');
     const log = captureLogger();
@@ -210,7 +210,7 @@ describe('rollout/channel-agent on its own', function () {
       assert.ok(log.lines.some((e) => e.event === 'rollout-action-failed' && e.fields['action'] === 'set-ref'));
       rmSync(lock);
       await starting;
-      assert.equal(await readReleaseRef(repo.gitDir, 'blessed', CHANNEL), blessed);
+      assert.equal(await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), blessed);
       assert.ok(log.lines.some((e) => e.event === 'release-ref-restored' && e.fields['ref'] === 'blessed'));
     } finally {
       await agent.stop();

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import type { BranchName } from '../../src/branches/ref-name.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { Repository } from '../../src/repo/repository.js';
-import { readReleaseRef, releaseRefName, releaseRefPath, removeStaleTemporaries, setReleaseRef } from '../../src/rollout/release-refs.js';
+import { readGitfsRef, gitfsRefName, gitfsRefPath, removeStaleTemporaries, setGitfsRef } from '../../src/branches/gitfs-refs.js';
 import { systemClock } from '../../src/util/clock.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -31,15 +31,15 @@ describe('rollout/release-refs', function () {
 
   it('reads a ref git packed, and a removal takes it out of packed-refs too (it came back at its old value)', async () => {
     const { gitDir, a, b, git } = await withCommits();
-    await setReleaseRef(gitDir, 'pending', CHANNEL, a, systemClock);
+    await setGitfsRef(gitDir, 'pending', CHANNEL, a, systemClock);
     git('pack-refs', '--all');
-    assert.equal(existsSync(releaseRefPath(gitDir, 'pending', CHANNEL)), false, 'git packed the ref');
-    assert.equal(await readReleaseRef(gitDir, 'pending', CHANNEL), a);
-    await setReleaseRef(gitDir, 'pending', CHANNEL, b, systemClock);
-    assert.equal(await readReleaseRef(gitDir, 'pending', CHANNEL), b);
-    await setReleaseRef(gitDir, 'pending', CHANNEL, null, systemClock);
-    assert.equal(await readReleaseRef(gitDir, 'pending', CHANNEL), undefined);
-    const seen = spawnSync('git', ['--git-dir', gitDir, 'rev-parse', '--verify', '-q', releaseRefName('pending', CHANNEL)], { encoding: 'utf8' });
+    assert.equal(existsSync(gitfsRefPath(gitDir, 'pending', CHANNEL)), false, 'git packed the ref');
+    assert.equal(await readGitfsRef(gitDir, 'pending', CHANNEL), a);
+    await setGitfsRef(gitDir, 'pending', CHANNEL, b, systemClock);
+    assert.equal(await readGitfsRef(gitDir, 'pending', CHANNEL), b);
+    await setGitfsRef(gitDir, 'pending', CHANNEL, null, systemClock);
+    assert.equal(await readGitfsRef(gitDir, 'pending', CHANNEL), undefined);
+    const seen = spawnSync('git', ['--git-dir', gitDir, 'rev-parse', '--verify', '-q', gitfsRefName('pending', CHANNEL)], { encoding: 'utf8' });
     assert.equal(seen.status, 1, `git still sees the ref: ${seen.stdout}`);
     assert.doesNotMatch(readFileSync(join(gitDir, 'packed-refs'), 'utf8'), /refs\/gitfs\/pending/);
     git('fsck', '--strict');
@@ -47,8 +47,8 @@ describe('rollout/release-refs', function () {
 
   it('writes under <ref>.lock and leaves no other file under refs/; temporaries an earlier version left are removed, and git fsck and git gc pass again', async () => {
     const { gitDir, a, git } = await withCommits();
-    await setReleaseRef(gitDir, 'blessed', CHANNEL, a, systemClock);
-    const dir = dirname(releaseRefPath(gitDir, 'blessed', CHANNEL));
+    await setGitfsRef(gitDir, 'blessed', CHANNEL, a, systemClock);
+    const dir = dirname(gitfsRefPath(gitDir, 'blessed', CHANNEL));
     assert.deepEqual(readdirSync(dir), ['prod']);
     // What a kill -9 of the old write (a temporary beside the ref, then a rename) left: an empty one and a whole one.
     mkdirSync(dir, { recursive: true });
@@ -61,6 +61,6 @@ describe('rollout/release-refs', function () {
     git('update-ref', '-d', 'refs/gitfs/blessed/site/prod.tmp-notours');
     git('fsck', '--strict');
     git('gc', '--quiet');
-    assert.equal(await readReleaseRef(gitDir, 'blessed', CHANNEL), a);
+    assert.equal(await readGitfsRef(gitDir, 'blessed', CHANNEL), a);
   });
 });
