@@ -8,7 +8,8 @@
  * objects carry their own times (its `.mtimes`), which no touch renews: they are written again
  * (ObjectDatabase.packHolding does not offer them). A file gone before it was touched (a gc's
  * repack moved its objects to a new pack) has its objects looked up again once, and their new
- * files freshened; an object found nowhere fails the freshening.
+ * files freshened; an object found nowhere, or only in a cruft pack (where a gc with cruft packs
+ * moves what was unreachable), fails the freshening, and the operation is to be run again.
  */
 import { utimes } from 'node:fs/promises';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -24,8 +25,12 @@ export interface ObjectFiles {
 }
 
 export class Freshener {
-  /** Per file: its freshening, settled with the error it met (if any), and the objects it was touched for. */
-  private readonly files = new Map<string, { done: Promise<GitfsError | undefined>; oids: Oid[] }>();
+  /**
+   * Per file: its freshening, settled with the error it met (if any), and the objects it was
+   * touched for, kept only until it succeeds (a commit that dedups millions of chunks against one
+   * pack holds none of their ids after that).
+   */
+  private readonly files = new Map<string, { done: Promise<GitfsError | undefined>; oids: Set<Oid> | undefined }>();
 
   constructor(
     private readonly clock: Clock,
@@ -36,27 +41,28 @@ export class Freshener {
   touch(path: string, oid: Oid): void {
     const known = this.files.get(path);
     if (known !== undefined) {
-      known.oids.push(oid);
+      known.oids?.add(oid);
       return;
     }
     const now = new Date(this.clock.now());
-    const done = utimes(path, now, now).then(
-      () => undefined,
+    const entry: { done: Promise<GitfsError | undefined>; oids: Set<Oid> | undefined } = { done: Promise.resolve(undefined), oids: new Set([oid]) };
+    entry.done = utimes(path, now, now).then(
+      () => void (entry.oids = undefined),
       (e: unknown) =>
         new GitfsError(ErrorCodes.IO, `${path}, which holds objects about to be named again, cannot be freshened (${errnoCode(e) ?? String(e)}): if git gc removed it, try again`, { path, errno: errnoCode(e) }, { cause: e }),
     );
-    this.files.set(path, { done, oids: [oid] });
+    this.files.set(path, entry);
   }
 
   /** Resolves once every file touched is fresh; throws GITFS_IO if one could not be, nor its objects found again. */
   async settled(): Promise<void> {
-    const gone: Array<{ failed: GitfsError; oids: Oid[] }> = [];
-    for (const [path, { done, oids }] of [...this.files]) {
-      const failed = await done;
+    const gone: Array<{ failed: GitfsError; oids: ReadonlySet<Oid> }> = [];
+    for (const [path, entry] of [...this.files]) {
+      const failed = await entry.done;
       if (failed === undefined) continue;
       if (failed.data['errno'] !== 'ENOENT') throw failed;
       this.files.delete(path);
-      gone.push({ failed, oids });
+      gone.push({ failed, oids: entry.oids ?? new Set() });
     }
     if (gone.length === 0) return;
     await this.objects.refresh();

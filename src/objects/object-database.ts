@@ -9,8 +9,8 @@
  * moved (writers call has() per object). Rescans are coalesced (one running,
  * at most one queued). sizeOf() is the one unverified answer. A partial repository's
  * database asks its promisor for what it lacks (promisor.ts).
- * Packs that disappear are closed once their reads in flight finish. Only
- * `pack-*.idx` files with a matching `.pack` are opened; `tmp_*` is ignored.
+ * Packs that disappear are closed once their reads in flight finish. Every `<name>.idx` with
+ * a matching `.pack` is opened, as git opens them; temporaries (`tmp_*`, `.tmp-*`) are ignored.
  * A damaged copy of an object is skipped if another source holds a good one.
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
@@ -36,8 +36,11 @@ export interface ObjectDatabaseOptions {
 }
 
 const PREFIX_RE = /^[0-9a-f]{4,40}$/;
-/** Every `<name>.idx` beside its `<name>.pack` (git maintenance writes `loose-*.pack`), temporaries (`tmp_*`) aside. */
-const PACK_IDX_RE = /^(?!tmp_)([^/]+)\.idx$/;
+/**
+ * Every `<name>.idx` beside its `<name>.pack` (git maintenance writes `loose-*.pack`),
+ * temporaries aside: gitfs's and git's `tmp_*`, and git repack's `.tmp-<pid>-pack-*`.
+ */
+const PACK_IDX_RE = /^(?!tmp_|\.)([^/]+)\.idx$/;
 
 const MAX_REMEMBERED_SIZES = 1 << 18;
 /** Largest run of blobs read in bulk: a mount segment (1 MiB) with a largest chunk (64 MiB) at each end. */
@@ -49,7 +52,7 @@ export class ObjectDatabase implements ObjectReader {
   readonly objectsDir: string;
   private readonly maxObjectBytes: number;
   private readonly loose: LooseObjects;
-  /** Open packs by base name (`pack-<hash>`), newest first in `order`. */
+  /** Open packs by base name (`pack-<hash>`, `loose-<hash>`), newest first in `order`. */
   private readonly packsByName = new Map<string, PackFile>();
   private readonly damaged = new Map<string, GitfsError>();
   private readonly sizes = new Map<Oid, number>();
@@ -171,20 +174,20 @@ export class ObjectDatabase implements ObjectReader {
   }
 
   /**
+   * The packs loaded (as of the last scan), newest first: each one's base name, its path, size,
+   * object count, ids, and whether it is one of git's cruft packs.
+   */
+  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly count: number; readonly cruft: boolean; ids(): Iterable<Oid> }> {
+    this.assertOpen();
+    const names = new Map([...this.packsByName].map(([name, pack]) => [pack, name]));
+    return this.order.map((pack) => ({ name: names.get(pack) as string, path: pack.path, size: pack.size, count: pack.index.count, cruft: this.cruft.has(pack), ids: () => pack.index.ids() }));
+  }
+
+  /**
    * The path of the loaded pack that holds `oid`, for freshening (freshen.ts); undefined when
    * none does, or only a cruft pack, whose objects git gc judges by times that only writing them
    * again renews.
    */
-  /**
-   * The packs loaded (as of the last scan), newest first: each one's base name, its path, size,
-   * ids, and whether it is one of git's cruft packs.
-   */
-  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly cruft: boolean; ids(): Iterable<Oid> }> {
-    this.assertOpen();
-    const names = new Map([...this.packsByName].map(([name, pack]) => [pack, name]));
-    return this.order.map((pack) => ({ name: names.get(pack) as string, path: pack.path, size: pack.size, cruft: this.cruft.has(pack), ids: () => pack.index.ids() }));
-  }
-
   packHolding(oid: Oid): string | undefined {
     return this.holding(oid, false)?.path;
   }

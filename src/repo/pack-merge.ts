@@ -11,11 +11,17 @@
  *   visible before any of them goes: a crash leaves the objects twice at worst, never once less;
  * - a pack goes index first (readers stop finding it) then pack; a reader holding it open keeps
  *   reading it until its next scan;
- * - git's own packs with a `.keep` beside them and cruft packs (`.mtimes`) are never merged; the
- *   merged pack is a promisor pack if any merged one was (src/repo/partial.ts).
+ * - git's own packs with a `.keep` beside them, cruft packs (`.mtimes`) and full packs (as many
+ *   objects as a pack writer puts in one: merged, they would come out full again, every time)
+ *   are never merged; promisor packs (src/repo/partial.ts) are merged among themselves only, so
+ *   that no other object becomes a promisor object;
+ * - nothing is merged where git keeps a multi-pack-index (it names packs by position, and would
+ *   name removed ones) or `extensions.preciousObjects` is set (no pack may be removed).
  */
-import { access, rm } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
+import { parseGitConfig } from './git-config.js';
 import { fsyncDir } from '../util/durable.js';
 import type { Repository } from './repository.js';
 
@@ -54,16 +60,34 @@ const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
 
 export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS): Promise<Merged> {
   const packDir = join(repo.gitDir, 'objects', 'pack');
+  const here = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+  if (await here(join(packDir, 'multi-pack-index'))) return { packs: 0, objects: 0 };
+  const configPath = join(repo.gitDir, 'config');
+  if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') return { packs: 0, objects: 0 };
   await repo.objects.refresh();
-  const beside = (name: string, ext: string): Promise<boolean> => access(join(packDir, `${name}.${ext}`)).then(() => true, () => false);
-  const candidates = [];
-  for (const p of repo.objects.packs()) if (!p.cruft && !(await beside(p.name, 'keep'))) candidates.push(p);
-  if (candidates.length < Math.max(2, options.minPacks)) return { packs: 0, objects: 0 };
-  candidates.sort((a, b) => a.size - b.size);
-  const small = candidates.slice(0, geometricSplit(candidates.map((p) => p.size)));
-  if (small.length === 0) return { packs: 0, objects: 0 };
-  let promisor = false;
-  for (const p of small) promisor ||= await beside(p.name, 'promisor');
+  const groups = { plain: [] as Pack[], promisor: [] as Pack[] };
+  for (const p of repo.objects.packs()) {
+    if (p.cruft || p.count >= DEFAULT_OBJECTS_PER_PACK || (await here(join(packDir, `${p.name}.keep`)))) continue;
+    groups[(await here(join(packDir, `${p.name}.promisor`))) ? 'promisor' : 'plain'].push(p);
+  }
+  let packs = 0;
+  let objects = 0;
+  for (const [kind, candidates] of Object.entries(groups)) {
+    if (candidates.length < Math.max(2, options.minPacks)) continue;
+    candidates.sort((a, b) => a.size - b.size);
+    const small = candidates.slice(0, geometricSplit(candidates.map((p) => p.size)));
+    if (small.length === 0) continue;
+    objects += await mergePacks(repo, packDir, small, kind === 'promisor');
+    packs += small.length;
+  }
+  if (packs > 0) await repo.objects.refresh();
+  return { packs, objects };
+}
+
+type Pack = ReturnType<Repository['objects']['packs']>[number];
+
+/** Writes the objects of `small` into new packs, then removes them; the objects written. */
+async function mergePacks(repo: Repository, packDir: string, small: readonly Pack[], promisor: boolean): Promise<number> {
   const writer = await repo.newPackWriter({ rewrite: true, promisor });
   try {
     for (const pack of small) {
@@ -79,11 +103,10 @@ export async function mergeSmallPacks(repo: Repository, options: MergeOptions = 
   const finished = await writer.finish();
   const kept = new Set(finished?.names ?? []);
   for (const pack of small) {
-    // The same objects may make the same pack again (a merge of what one merge made): it stays.
+    // The same objects may make the same pack again: it stays.
     if (kept.has(pack.name)) continue;
     for (const ext of PACK_FILES) await rm(join(packDir, `${pack.name}.${ext}`), { force: true });
   }
   await fsyncDir(packDir);
-  await repo.objects.refresh();
-  return { packs: small.length, objects: finished?.objects ?? 0 };
+  return finished?.objects ?? 0;
 }

@@ -41,7 +41,9 @@ const ROLLBACK_RETRY_MS = 1000;
 
 /** How long a (re)started agent listens to the cluster before it applies anything. */
 const LISTEN_MS = 3000;
-/** Commits walked back from the blessed release to find a new head among its ancestors. */
+/** Commits walked back from a new head to find the blessed release (the usual case: a newer release). */
+const NEWER_RELEASE_WALK = 64;
+/** Commits walked back from the blessed release to find a head among its ancestors (a downgrade). */
 const MAX_RELEASES_WALKED = 100_000;
 /** An outcome whose state could not be stored is handed again after this, doubling up to the max. */
 const EVENT_RETRY_MS = 1000;
@@ -321,7 +323,7 @@ export class ChannelAgent {
         why = `not a release: ${(e as Error).message}`;
       }
     }
-    if (why === undefined && s.blessed !== null && (await this.isAncestorOf(s.blessed.commit, head))) {
+    if (why === undefined && s.blessed !== null && (await this.isOlderThan(head, s.blessed.commit))) {
       why = `older than the blessed release ${s.blessed.version} (${s.blessed.commit}), which descends from it: a downgrade is never applied`;
     }
     if (why === undefined) return true;
@@ -330,10 +332,16 @@ export class ChannelAgent {
     return false;
   }
 
-  /** Whether `commit` is among the ancestors of `head` here (each release is published on the last). */
-  private isAncestorOf(head: Oid, commit: Oid): Promise<boolean> {
+  /**
+   * Whether `head` is among the ancestors of `blessed` here (each release is published on the
+   * last). A new release has the blessed one a few parents back: found so first, the long walk
+   * back through the channel's history is left for the rare head that is not.
+   */
+  private async isOlderThan(head: Oid, blessed: Oid): Promise<boolean> {
     const objects = this.c.repo.objects;
-    return reaches(async (c) => ((await objects.has(c)) ? (await objects.read(c)).content : undefined), head, commit, MAX_RELEASES_WALKED);
+    const content = async (c: Oid): Promise<Buffer | undefined> => ((await objects.has(c)) ? (await objects.read(c)).content : undefined);
+    if (await reaches(content, head, blessed, NEWER_RELEASE_WALK)) return false;
+    return reaches(content, blessed, head, MAX_RELEASES_WALKED);
   }
 
   /** The live peers' reports on this channel. */

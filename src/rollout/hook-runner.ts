@@ -7,11 +7,12 @@
  * failed, whatever it exits with; the result comes once it is gone, with every process of the
  * run. A hook that ends by itself keeps what it started: its result comes when its own process
  * exits (and its output so far is read, for up to DRAIN_MS), never held up by a service it left
- * holding its output pipes; what that service writes there later is not read. While a hook runs,
+ * holding its output pipes; what that service writes there later is read and dropped. While a hook runs,
  * it is on record (hook-record.ts: a token in its environment, its process group) for a daemon
  * restarted after a kill -9.
  */
 import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import type { Logger } from '../util/log.js';
 import { clearHookRecord, recordHookGroup, recordHookRun, stopLeftoverHook } from './hook-record.js';
 
@@ -89,8 +90,10 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<RunEnd> {
     }
     const tail: string[] = [];
     let lines = 0;
+    /** Set once the run ended: what a process it left writes afterwards is dropped. */
+    let done = false;
     const take = (stream: string, line: string): void => {
-      if (line.trim() === '') return;
+      if (done || line.trim() === '') return;
       if (++lines <= MAX_LOGGED_LINES) call.log.log('info', 'hook-output', { action: call.action, stream, line: line.slice(0, 500) });
       tail.push(line.slice(0, 200));
       if (tail.length > TAIL_LINES) tail.shift();
@@ -126,35 +129,41 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<RunEnd> {
     const timer = setTimeout(() => kill(`deadline (${timeoutMs} ms)`), timeoutMs);
     const onAbort = (): void => kill('cancelled');
     call.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: 127, tail: e.message });
-    });
-    child.on('exit', (code) => {
+    let ended = false;
+    const end = (code: number | null): Promise<void> => {
+      if (ended) return Promise.resolve();
+      ended = true;
       clearTimeout(timer);
       call.signal?.removeEventListener('abort', onAbort);
       // Output still in the pipes is read for a moment; a process left in the background that
-      // holds them open is not waited for.
+      // holds them open is not waited for. Its later output is read and dropped (closed pipes
+      // would kill it with SIGPIPE at its next write), and holds no event loop open.
       let drainTimer: NodeJS.Timeout | undefined;
       const drained = new Promise<void>((done) => {
         child.once('close', () => done());
         drainTimer = setTimeout(done, DRAIN_MS);
       });
-      void drained.then(() => {
+      return drained.then(() => {
         clearTimeout(drainTimer);
-        child.stdout.destroy();
-        child.stderr.destroy();
         for (const stream of ['stdout', 'stderr'] as const) take(stream, partial[stream]);
+        done = true;
+        for (const stream of [child.stdout, child.stderr]) (stream as Socket).unref();
         if (lines > MAX_LOGGED_LINES) call.log.log('warn', 'hook-output-dropped', { action: call.action, lines: lines - MAX_LOGGED_LINES });
         // A killed run ends only when all of it has: what it left in the background is stopped
         // too (never two hooks of a channel at once). A run that ended by itself keeps what it
         // started (a hook may start a service or a VM).
-        const end = killed !== undefined ? stopLeftoverHook(call.record, call.log, { action: call.action }) : Promise.resolve().then(() => clearHookRecord(call.record));
-        return end.catch(recordFailed).finally(() => {
+        const stopped = killed !== undefined ? stopLeftoverHook(call.record, call.log, { action: call.action }) : Promise.resolve().then(() => clearHookRecord(call.record));
+        return stopped.catch(recordFailed).finally(() => {
           clearTimeout(hard);
           resolve({ code, tail: tail.join(' | '), ...(killed === undefined ? {} : { killed }) });
         });
       });
+    };
+    // A hook that cannot start (missing, not executable) gives 'error' and never 'exit'.
+    child.on('error', (e) => {
+      tail.push(e.message);
+      void end(127);
     });
+    child.on('exit', (code) => void end(code));
   });
 }

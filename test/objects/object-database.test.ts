@@ -200,15 +200,21 @@ describe('ObjectDatabase', function () {
       assert.equal((await db.read(extra as Oid)).content.toString(), 'a loose object next to the pack\n');
     });
 
-    it('ignores tmp_* files and packs without an index', async () => {
+    it('ignores temporaries (tmp_*, git repack\'s .tmp-*) and packs without an index', async () => {
       const gitDir = copyGitDir(repo, 'odb-tmp');
       const packDir = path.join(gitDir, 'objects', 'pack');
       fs.writeFileSync(path.join(packDir, 'tmp_pack_abc.idx'), 'garbage');
       fs.writeFileSync(path.join(packDir, 'tmp_pack_abc.pack'), 'garbage');
+      // git repack's own, renamed into place once whole.
+      fs.writeFileSync(path.join(packDir, '.tmp-123-pack-abc.idx'), 'garbage');
+      fs.writeFileSync(path.join(packDir, '.tmp-123-pack-abc.pack'), 'garbage');
       fs.writeFileSync(path.join(packDir, 'pack-0000000000000000000000000000000000000000.pack'), 'garbage');
       const d = await ObjectDatabase.open(gitDir);
       try {
         await readAllAndCompare(d, looseView.slice(0, 5));
+        // None was opened, nor set aside as damaged (a miss would then be CORRUPT_PACK naming it).
+        const absent = 'f'.repeat(40) as Oid;
+        await expectError(d.read(absent), ErrorCodes.OBJECT_NOT_FOUND, absent);
       } finally {
         await d.close();
       }

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import type { Oid } from '../../src/objects/oid.js';
+import { DEFAULT_OBJECTS_PER_PACK } from '../../src/objects/pack-writer.js';
 import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { writeCommit } from '../../src/repo/commit-directory.js';
 import { geometricSplit, mergeSmallPacks } from '../../src/repo/pack-merge.js';
@@ -73,21 +74,48 @@ describe('repo: small packs merged', function () {
     assert.equal(geometricSplit([7]), 0);
   });
 
-  it('marks the merged pack a promisor pack when one merged was, and leaves a pack twice the rest alone', async () => {
+  it('merges promisor packs among themselves only, and leaves a pack twice the rest alone', async () => {
     const { repo } = await manyPacks(4);
     try {
       const packs = packsIn(repo.gitDir, 'pack').map((f) => f.replace(/\.pack$/, ''));
-      writeFileSync(join(repo.gitDir, 'objects', 'pack', `${packs[0]}.promisor`), '');
+      for (const p of packs.slice(0, 2)) writeFileSync(join(repo.gitDir, 'objects', 'pack', `${p}.promisor`), '');
       const merged = await mergeSmallPacks(repo, { minPacks: 2 });
       assert.equal(merged.packs, 4);
-      assert.equal(packsIn(repo.gitDir, 'pack').length, 1);
+      assert.equal(packsIn(repo.gitDir, 'pack').length, 2, 'one pack of each kind');
       assert.equal(packsIn(repo.gitDir, 'promisor').length, 1);
-      assert.equal(packsIn(repo.gitDir, 'promisor')[0]?.replace(/\.promisor$/, ''), packsIn(repo.gitDir, 'pack')[0]?.replace(/\.pack$/, ''));
-      // One more small pack beside the merged one, 4 times its size: a progression, nothing to merge.
+      assert.ok(packsIn(repo.gitDir, 'pack').includes(`${packsIn(repo.gitDir, 'promisor')[0]?.replace(/\.promisor$/, '')}.pack`));
+      // One more small pack beside the merged plain one, 4 times its size: a progression, nothing to merge.
       const w = await repo.newPackWriter();
       await w.write('blob', Buffer.from('small\n'));
       await w.finish();
       assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'the large pack stays');
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('merges no full pack (it would come out full again, every time), nothing where git keeps a multi-pack-index, and a second merge does nothing', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const git = (...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8' });
+    try {
+      for (let p = 0; p < 2; p++) {
+        const w = await repo.newPackWriter();
+        for (let i = 0; i < DEFAULT_OBJECTS_PER_PACK; i++) await w.write('blob', Buffer.from(`${p} ${i}\n`));
+        await w.finish();
+      }
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'two full packs');
+      for (let p = 0; p < 3; p++) {
+        const w = await repo.newPackWriter();
+        await w.write('blob', Buffer.from(`small ${p}\n`));
+        await w.finish();
+      }
+      git('multi-pack-index', 'write');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'a multi-pack-index');
+      rmSync(join(repo.gitDir, 'objects', 'pack', 'multi-pack-index'));
+      assert.equal((await mergeSmallPacks(repo, { minPacks: 2 })).packs, 3);
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'merged already');
+      assert.equal(packsIn(repo.gitDir, 'pack').length, 3);
+      git('fsck', '--strict', '--no-dangling');
     } finally {
       await repo.close();
     }

@@ -147,16 +147,26 @@ describe('rollout/hook-record: a hook left running by a killed daemon', function
   it('a hook that leaves a service holding its output pipes ends when its own process exits, and the service runs on', async () => {
     const hook = join(dir, 'hook');
     const childPid = join(dir, 'child.pid');
-    // A daemon in a session of its own, without the run's token, that keeps the hook's stdout and stderr.
-    writeFileSync(hook, `#!/bin/bash\nsetsid env -i /bin/sleep 300 &\necho $! >${childPid}\necho started\nexit 0\n`, { mode: 0o755 });
+    // A daemon in a session of its own, without the run's token, that keeps the hook's stdout and
+    // stderr and writes to them after the hook ended (closed pipes would kill it with SIGPIPE).
+    writeFileSync(hook, `#!/bin/bash\nsetsid env -i /bin/bash -c 'sleep 1.5; echo later; exec sleep 300' &\necho $! >${childPid}\necho started\nexit 0\n`, { mode: 0o755 });
     const started = Date.now();
     const r = await runHook({ hook, action: 'apply', env: {}, deadline: Date.now() + 20_000, now: Date.now, log, record: path });
     const service = Number(readFileSync(childPid, 'utf8'));
     strays.push(service);
     assert.equal(r.ok, true, r.reason);
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms: it waited for the service's pipes`);
-    assert.ok(alive(service), 'the service runs on');
+    await sleep(2500);
+    assert.ok(alive(service), 'the service runs on, past its write to the pipe');
     assert.ok(events.some((e) => e.event === 'hook-output' && e.line === 'started'), 'output before the exit is logged');
+    assert.ok(!events.some((e) => e.event === 'hook-output' && e.line === 'later'), 'output after it is dropped');
+  });
+
+  it('a hook that cannot start (missing) fails at once and leaves no record', async () => {
+    const r = await runHook({ hook: join(dir, 'no-such-hook'), action: 'apply', env: {}, deadline: Date.now() + 5000, now: Date.now, log, record: path });
+    assert.equal(r.ok, false);
+    assert.match(r.reason, /apply exited 127: .*ENOENT/);
+    assert.ok(!existsSync(path), 'record removed');
   });
 
   it('a hook killed at its deadline counts as failed even when it exits 0 on SIGTERM', async () => {

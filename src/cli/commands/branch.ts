@@ -1,4 +1,4 @@
-import { ErrorCodes, GitfsError } from '../../errors.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../../errors.js';
 import { parseBranchName } from '../../branches/ref-name.js';
 import { resolveRevision } from '../../branches/revision.js';
 import { readCommit } from '../../files/tree-reader.js';
@@ -18,7 +18,11 @@ export const branch: Command = {
       switch (action) {
         case 'list': {
           if (name !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
-          const head = await repo.refs.readHead();
+          // HEAD detached, or naming something else than a branch (git can make both): no branch is marked.
+          const head = await repo.refs.readHead().catch((e: unknown) => {
+            if (isGitfsError(e, ErrorCodes.BAD_REVISION)) return undefined;
+            throw e;
+          });
           for (const b of await repo.refs.list()) await ctx.stdout.write(`${b.name === head ? '*' : ' '} ${b.oid.slice(0, 12)} ${b.name}\n`);
           return 0;
         }
