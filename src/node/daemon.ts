@@ -305,7 +305,8 @@ export class NodeDaemon {
     for (const e of this.table.expire(now)) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
     void this.pokeRollout();
-    if (now >= this.nextPackMerge && this.packMerge === undefined) {
+    // Not beside a fetch: both want the CPU and the disk, and the fetch is what someone waits for.
+    if (now >= this.nextPackMerge && this.packMerge === undefined && this.swarm?.fetching !== true) {
       this.nextPackMerge = now + PACK_MERGE_EVERY_MS;
       this.packMerge = this.mergePacks().finally(() => (this.packMerge = undefined));
     }

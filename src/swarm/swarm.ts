@@ -259,6 +259,11 @@ export class Swarm {
     }
   }
 
+  /** Whether a fetch is under way (the daemon leaves pack merging until none is). */
+  get fetching(): boolean {
+    return this.fetches.size > 0;
+  }
+
   /** What the policies say about every replicated branch, now. */
   async decisions(): Promise<BranchDecision[]> {
     const refs = await this.c.repo.refs.list();
