@@ -26,7 +26,7 @@ import { UdpTransport } from '../multicast/transport.js';
 import { RolloutAgent } from '../rollout/rollout-agent.js';
 import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
-import { mergeSmallPacks } from '../repo/pack-merge.js';
+import { mergeSmallPacks, removePacks } from '../repo/pack-merge.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -53,6 +53,8 @@ const REVOCATION_FETCH_GAP_MS = 2000;
 const REVOCATION_FETCH_MAX_GAP_MS = 300_000;
 /** How often the daemon looks whether its packs are to be merged (src/repo/pack-merge.ts). */
 const PACK_MERGE_EVERY_MS = 60_000;
+/** How long merged packs stay before they are removed: a git command that listed them (a git fsck) is done by then. */
+const MERGED_PACKS_KEPT_MS = 600_000;
 
 export class NodeDaemon {
   private readonly commitTimes = new Map<Oid, number>();
@@ -72,6 +74,8 @@ export class NodeDaemon {
   private rollout: RolloutAgent | undefined;
   private stopping = false;
   private nextPackMerge = -Infinity;
+  /** Packs merged and not removed yet, with when they were merged (left out of later merges). */
+  private readonly mergedPacks = new Map<string, number>();
   /** The pack merge under way, if one is: stop() waits for it. */
   private packMerge: Promise<void> | undefined;
   private readonly revocationsOnDisk: RevocationsOnDisk;
@@ -319,11 +323,19 @@ export class NodeDaemon {
     }
   }
 
-  /** Merges small packs (every commit and fetch adds some); logged, never thrown (it runs from a timer). */
+  /**
+   * Removes the packs merged long enough ago, then merges small packs (every commit and fetch adds
+   * some); logged, never thrown (it runs from a timer).
+   */
   private async mergePacks(): Promise<void> {
     try {
-      const merged = await mergeSmallPacks(this.c.repo);
-      if (merged.packs > 0) this.c.log.log('info', 'packs-merged', { ...merged });
+      const now = this.c.clock.now();
+      const old = [...this.mergedPacks].filter(([, at]) => now - at >= MERGED_PACKS_KEPT_MS).map(([name]) => name);
+      await removePacks(this.c.repo, old);
+      for (const name of old) this.mergedPacks.delete(name);
+      const { merged, objects } = await mergeSmallPacks(this.c.repo, undefined, new Set(this.mergedPacks.keys()));
+      for (const name of merged) this.mergedPacks.set(name, now);
+      if (merged.length > 0) this.c.log.log('info', 'packs-merged', { packs: merged.length, objects });
     } catch (e) {
       if (!this.stopping) this.c.log.log('warn', 'pack-merge-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
     }

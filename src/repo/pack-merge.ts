@@ -9,6 +9,9 @@
  * - the merged pack holds every object of the packs merged (a whole entry is copied as its zlib
  *   stream, after its CRC-32 matched; a delta is resolved and written whole) and is durable and
  *   visible before any of them goes: a crash leaves the objects twice at worst, never once less;
+ * - the packs merged are not removed by the merge: the caller removes them (`removePacks`) once
+ *   no reader that listed them may still be at work (a git fsck that listed the packs fails on
+ *   one that vanished), and leaves them out of later merges until then (`exclude`);
  * - a pack goes index first (readers stop finding it) then pack; a reader holding it open keeps
  *   reading it until its next scan;
  * - git's own packs with a `.keep` beside them, cruft packs (`.mtimes`) and full packs (as many
@@ -50,44 +53,57 @@ export function geometricSplit(sizes: readonly number[]): number {
 }
 
 export interface Merged {
-  /** Packs merged (0: there were too few). */
-  readonly packs: number;
+  /** The base names of the packs merged (none: there were too few), to be removed. */
+  readonly merged: readonly string[];
+  /** Objects written. */
   readonly objects: number;
 }
 
 /** Files that may sit beside a pack, removed with it (the index first). */
 const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
 
-export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS): Promise<Merged> {
+/** Merges packs (`exclude`: packs merged already, not removed yet); what was merged, to be removed with `removePacks`. */
+export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS, exclude: ReadonlySet<string> = new Set()): Promise<Merged> {
+  const none: Merged = { merged: [], objects: 0 };
   const packDir = join(repo.gitDir, 'objects', 'pack');
   const here = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
-  if (await here(join(packDir, 'multi-pack-index'))) return { packs: 0, objects: 0 };
+  if (await here(join(packDir, 'multi-pack-index'))) return none;
   const configPath = join(repo.gitDir, 'config');
-  if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') return { packs: 0, objects: 0 };
+  if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') return none;
   await repo.objects.refresh();
   const groups = { plain: [] as Pack[], promisor: [] as Pack[] };
   for (const p of repo.objects.packs()) {
-    if (p.cruft || p.count >= DEFAULT_OBJECTS_PER_PACK || (await here(join(packDir, `${p.name}.keep`)))) continue;
+    if (exclude.has(p.name) || p.cruft || p.count >= DEFAULT_OBJECTS_PER_PACK || (await here(join(packDir, `${p.name}.keep`)))) continue;
     groups[(await here(join(packDir, `${p.name}.promisor`))) ? 'promisor' : 'plain'].push(p);
   }
-  let packs = 0;
+  const merged: string[] = [];
   let objects = 0;
   for (const [kind, candidates] of Object.entries(groups)) {
     if (candidates.length < Math.max(2, options.minPacks)) continue;
     candidates.sort((a, b) => a.size - b.size);
     const small = candidates.slice(0, geometricSplit(candidates.map((p) => p.size)));
     if (small.length === 0) continue;
-    objects += await mergePacks(repo, packDir, small, kind === 'promisor');
-    packs += small.length;
+    const written = await mergePacks(repo, small, kind === 'promisor');
+    objects += written.objects;
+    // The same objects may make the same pack again: it stays.
+    merged.push(...small.map((p) => p.name).filter((name) => !written.names.has(name)));
   }
-  if (packs > 0) await repo.objects.refresh();
-  return { packs, objects };
+  return { merged, objects };
+}
+
+/** Removes packs (merged ones: `Merged.merged`), each index first, then what lies beside it. */
+export async function removePacks(repo: Repository, names: readonly string[]): Promise<void> {
+  const packDir = join(repo.gitDir, 'objects', 'pack');
+  for (const name of names) for (const ext of PACK_FILES) await rm(join(packDir, `${name}.${ext}`), { force: true });
+  if (names.length === 0) return;
+  await fsyncDir(packDir);
+  await repo.objects.refresh();
 }
 
 type Pack = ReturnType<Repository['objects']['packs']>[number];
 
-/** Writes the objects of `small` into new packs, then removes them; the objects written. */
-async function mergePacks(repo: Repository, packDir: string, small: readonly Pack[], promisor: boolean): Promise<number> {
+/** Writes the objects of `small` into new packs; their names and the objects written. */
+async function mergePacks(repo: Repository, small: readonly Pack[], promisor: boolean): Promise<{ names: ReadonlySet<string>; objects: number }> {
   const writer = await repo.newPackWriter({ rewrite: true, promisor });
   try {
     for (const pack of small) {
@@ -101,12 +117,5 @@ async function mergePacks(repo: Repository, packDir: string, small: readonly Pac
     throw e;
   }
   const finished = await writer.finish();
-  const kept = new Set(finished?.names ?? []);
-  for (const pack of small) {
-    // The same objects may make the same pack again: it stays.
-    if (kept.has(pack.name)) continue;
-    for (const ext of PACK_FILES) await rm(join(packDir, `${pack.name}.${ext}`), { force: true });
-  }
-  await fsyncDir(packDir);
-  return finished?.objects ?? 0;
+  return { names: new Set(finished?.names ?? []), objects: finished?.objects ?? 0 };
 }

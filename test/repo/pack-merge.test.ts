@@ -12,7 +12,7 @@ import type { Oid } from '../../src/objects/oid.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../../src/objects/pack-writer.js';
 import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { writeCommit } from '../../src/repo/commit-directory.js';
-import { geometricSplit, mergeSmallPacks } from '../../src/repo/pack-merge.js';
+import { geometricSplit, mergeSmallPacks, removePacks } from '../../src/repo/pack-merge.js';
 import { Repository } from '../../src/repo/repository.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { tempDirs } from '../support/tmp.js';
@@ -49,10 +49,14 @@ describe('repo: small packs merged', function () {
     try {
       const kept = (packsIn(repo.gitDir, 'pack')[0] as string).replace(/\.pack$/, '');
       writeFileSync(join(repo.gitDir, 'objects', 'pack', `${kept}.keep`), '');
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 12 }), { packs: 0, objects: 0 }, '11 small packs: too few');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 12 }), { merged: [], objects: 0 }, '11 small packs: too few');
       const merged = await mergeSmallPacks(repo, { minPacks: 11 });
-      assert.equal(merged.packs, 11);
+      assert.equal(merged.merged.length, 11);
       assert.equal(merged.objects, 11 * 4);
+      assert.equal(packsIn(repo.gitDir, 'pack').length, 13, 'the merged packs stay until removed (a git fsck may have listed them)');
+      git('fsck', '--strict', '--no-dangling');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }, new Set(merged.merged)), { merged: [], objects: 0 }, 'merged already, left out');
+      await removePacks(repo, merged.merged);
       assert.deepEqual(packsIn(repo.gitDir, 'pack').length, 2);
       assert.ok(packsIn(repo.gitDir, 'pack').includes(`${kept}.pack`), 'the .keep pack stays');
       for (const b of blobs) assert.ok(await repo.objects.has(b));
@@ -80,7 +84,8 @@ describe('repo: small packs merged', function () {
       const packs = packsIn(repo.gitDir, 'pack').map((f) => f.replace(/\.pack$/, ''));
       for (const p of packs.slice(0, 2)) writeFileSync(join(repo.gitDir, 'objects', 'pack', `${p}.promisor`), '');
       const merged = await mergeSmallPacks(repo, { minPacks: 2 });
-      assert.equal(merged.packs, 4);
+      assert.equal(merged.merged.length, 4);
+      await removePacks(repo, merged.merged);
       assert.equal(packsIn(repo.gitDir, 'pack').length, 2, 'one pack of each kind');
       assert.equal(packsIn(repo.gitDir, 'promisor').length, 1);
       assert.ok(packsIn(repo.gitDir, 'pack').includes(`${packsIn(repo.gitDir, 'promisor')[0]?.replace(/\.promisor$/, '')}.pack`));
@@ -88,7 +93,7 @@ describe('repo: small packs merged', function () {
       const w = await repo.newPackWriter();
       await w.write('blob', Buffer.from('small\n'));
       await w.finish();
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'the large pack stays');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'the large pack stays');
     } finally {
       await repo.close();
     }
@@ -103,17 +108,17 @@ describe('repo: small packs merged', function () {
         for (let i = 0; i < DEFAULT_OBJECTS_PER_PACK; i++) await w.write('blob', Buffer.from(`${p} ${i}\n`));
         await w.finish();
       }
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'two full packs');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'two full packs');
       for (let p = 0; p < 3; p++) {
         const w = await repo.newPackWriter();
         await w.write('blob', Buffer.from(`small ${p}\n`));
         await w.finish();
       }
       git('multi-pack-index', 'write');
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'a multi-pack-index');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'a multi-pack-index');
       rmSync(join(repo.gitDir, 'objects', 'pack', 'multi-pack-index'));
-      assert.equal((await mergeSmallPacks(repo, { minPacks: 2 })).packs, 3);
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { packs: 0, objects: 0 }, 'merged already');
+      await removePacks(repo, (await mergeSmallPacks(repo, { minPacks: 2 })).merged);
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'merged already');
       assert.equal(packsIn(repo.gitDir, 'pack').length, 3);
       git('fsck', '--strict', '--no-dangling');
     } finally {
