@@ -24,13 +24,18 @@ export interface ObjectFiles {
   fileOf(oid: Oid): string | undefined;
 }
 
+/** One file's freshening: settled with the error it met (if any), and the objects it was touched for while it runs. */
+interface Touch {
+  readonly done: Promise<GitfsError | undefined>;
+  oids: Set<Oid> | undefined;
+}
+
 export class Freshener {
   /**
-   * Per file: its freshening, settled with the error it met (if any), and the objects it was
-   * touched for, kept only until it succeeds (a commit that dedups millions of chunks against one
-   * pack holds none of their ids after that).
+   * Per file, its freshening; the ids are kept only until it succeeds (a commit that dedups
+   * millions of chunks against one pack holds none of them after that).
    */
-  private readonly files = new Map<string, { done: Promise<GitfsError | undefined>; oids: Set<Oid> | undefined }>();
+  private readonly files = new Map<string, Touch>();
 
   constructor(
     private readonly clock: Clock,
@@ -45,12 +50,14 @@ export class Freshener {
       return;
     }
     const now = new Date(this.clock.now());
-    const entry: { done: Promise<GitfsError | undefined>; oids: Set<Oid> | undefined } = { done: Promise.resolve(undefined), oids: new Set([oid]) };
-    entry.done = utimes(path, now, now).then(
-      () => void (entry.oids = undefined),
-      (e: unknown) =>
-        new GitfsError(ErrorCodes.IO, `${path}, which holds objects about to be named again, cannot be freshened (${errnoCode(e) ?? String(e)}): if git gc removed it, try again`, { path, errno: errnoCode(e) }, { cause: e }),
-    );
+    const entry: Touch = {
+      oids: new Set([oid]),
+      done: utimes(path, now, now).then(
+        () => void (entry.oids = undefined),
+        (e: unknown) =>
+          new GitfsError(ErrorCodes.IO, `${path}, which holds objects about to be named again, cannot be freshened (${errnoCode(e) ?? String(e)}): if git gc removed it, try again`, { path, errno: errnoCode(e) }, { cause: e }),
+      ),
+    };
     this.files.set(path, entry);
   }
 

@@ -21,7 +21,7 @@
  * - nothing is merged where git keeps a multi-pack-index (it names packs by position, and would
  *   name removed ones) or `extensions.preciousObjects` is set (no pack may be removed).
  */
-import { access, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
 import { parseGitConfig } from './git-config.js';
@@ -66,15 +66,16 @@ const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
 export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS, exclude: ReadonlySet<string> = new Set()): Promise<Merged> {
   const none: Merged = { merged: [], objects: 0 };
   const packDir = join(repo.gitDir, 'objects', 'pack');
-  const here = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
-  if (await here(join(packDir, 'multi-pack-index'))) return none;
   const configPath = join(repo.gitDir, 'config');
   if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') return none;
   await repo.objects.refresh();
+  // One listing for what lies beside the packs (read after the refresh: a pack it lists has its files here).
+  const present = new Set(await readdir(packDir));
+  if (present.has('multi-pack-index')) return none;
   const groups = { plain: [] as Pack[], promisor: [] as Pack[] };
   for (const p of repo.objects.packs()) {
-    if (exclude.has(p.name) || p.cruft || p.count >= DEFAULT_OBJECTS_PER_PACK || (await here(join(packDir, `${p.name}.keep`)))) continue;
-    groups[(await here(join(packDir, `${p.name}.promisor`))) ? 'promisor' : 'plain'].push(p);
+    if (exclude.has(p.name) || p.cruft || p.count >= DEFAULT_OBJECTS_PER_PACK || present.has(`${p.name}.keep`)) continue;
+    groups[present.has(`${p.name}.promisor`) ? 'promisor' : 'plain'].push(p);
   }
   const merged: string[] = [];
   let objects = 0;
