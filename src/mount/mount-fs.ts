@@ -16,6 +16,7 @@ import { readShallow } from '../branches/shallow.js';
 import { checkNewName } from '../work/branch-fs.js';
 import { FsError } from '../work/fs-error.js';
 import { MergedView, type Listed, type Node } from '../work/merged-view.js';
+import { rememberMember } from '../util/bounded-map.js';
 import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
 import { BlobCache } from './blob-cache.js';
@@ -350,8 +351,7 @@ export class MountFs {
   private warmSizes(dir: Node): void {
     if (dir.kind !== 'dir' || dir.lower === null || this.warmed.has(dir.lower)) return;
     const tree = dir.lower;
-    this.warmed.add(tree);
-    if (this.warmed.size > WARMED_TREES) this.warmed.delete(this.warmed.keys().next().value as Oid);
+    rememberMember(this.warmed, tree, WARMED_TREES);
     const objects = this.ws.repo.objects;
     this.ws.trees.get(tree).then(
       (listing) => {

@@ -15,6 +15,7 @@
  * always safe; the table is bounded.
  */
 import type { Oid } from '../objects/oid.js';
+import { remember } from '../util/bounded-map.js';
 
 /** Records kept: enough for the files read again and again; a rename scans them all. */
 const MAX_RECORDS = 4096;
@@ -44,8 +45,7 @@ export class PageCachePolicy {
     this.holds.delete(path);
     if (oid === undefined) return false;
     for (const other of others) if (other !== oid) return false;
-    this.holds.set(path, { oid, until: fh });
-    if (this.holds.size > MAX_RECORDS) this.holds.delete(this.holds.keys().next().value as string);
+    remember(this.holds, path, { oid, until: fh }, MAX_RECORDS);
     return false;
   }
 

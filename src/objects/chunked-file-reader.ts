@@ -3,6 +3,7 @@
  * (binary search by offset at each node), reading only the chunks the range covers.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { remember } from '../util/bounded-map.js';
 import { MAX_CHUNK_TREE_DEPTH, nodeSpans, type ChunkSpan } from './chunk-tree.js';
 import type { ObjectReader } from './object-store.js';
 import type { Oid } from './oid.js';
@@ -43,8 +44,7 @@ export class ChunkedFileReader {
     if (spans === undefined) {
       spans = readTyped(this.store, oid, 'tree').then((tree) => nodeSpans(decodeTree(tree, oid), size, oid));
       spans.catch(() => this.nodes.delete(key));
-      this.nodes.set(key, spans);
-      if (this.nodes.size > NODE_CACHE) this.nodes.delete(this.nodes.keys().next().value as string);
+      remember(this.nodes, key, spans, NODE_CACHE);
     }
     return spans;
   }

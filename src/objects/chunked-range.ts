@@ -19,6 +19,7 @@
  */
 import { readFileSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { remember } from '../util/bounded-map.js';
 import { entryContent, joinsRun, readSpan } from './blob-run.js';
 import { MAX_CHUNK_TREE_DEPTH } from './chunk-tree.js';
 import { hashObject, OID_BYTES, type Oid } from './oid.js';
@@ -95,12 +96,6 @@ const indexes = new Map<string, { readonly index: PackIndex; readonly bytes: num
 let indexBytes = 0;
 /** Parsed nodes by id and size: a node's last span comes from the size its parent gives it, so one id named twice with two sizes is two layouts. */
 const nodes = new Map<string, RawChunkNode>();
-
-function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
-  map.set(key, value);
-  if (map.size > limit) map.delete(map.keys().next().value as K);
-  return value;
-}
 
 function indexAt(idxPath: string): PackIndex {
   const kept = indexes.get(idxPath);

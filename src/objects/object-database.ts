@@ -16,6 +16,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { remember } from '../util/bounded-map.js';
 import { DirWatch } from './dir-stamp.js';
 import { LooseObjects } from './loose-objects.js';
 import { hashObject } from './oid.js';
@@ -283,10 +284,7 @@ export class ObjectDatabase implements ObjectReader {
     }
     if (size === undefined && this.promisor !== undefined) size = (await this.promisor.read(oid)).content.length;
     if (size === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
-    if (!this.sizes.has(oid)) {
-      if (this.sizes.size >= MAX_REMEMBERED_SIZES) this.sizes.delete(this.sizes.keys().next().value as Oid);
-      this.sizes.set(oid, size);
-    }
+    if (!this.sizes.has(oid)) remember(this.sizes, oid, size, MAX_REMEMBERED_SIZES);
     return size;
   }
 

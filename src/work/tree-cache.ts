@@ -4,6 +4,7 @@ import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
+import { remember } from '../util/bounded-map.js';
 
 export type TreeListing = ReadonlyMap<string, DirEntry>;
 
@@ -24,8 +25,6 @@ export class TreeCache {
     }
     const entries = fromTreeEntries(decodeTree(await readTyped(this.store, oid, 'tree'), oid), oid);
     const listing = new Map(entries.map((e) => [e.name, e]));
-    this.trees.set(oid, listing);
-    if (this.trees.size > this.capacity) this.trees.delete(this.trees.keys().next().value as Oid);
-    return listing;
+    return remember(this.trees, oid, listing, this.capacity);
   }
 }
