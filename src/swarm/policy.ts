@@ -15,6 +15,7 @@ import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { compareNames } from '../multicast/announcement.js';
 import type { Oid } from '../objects/oid.js';
 import { compileBranchPattern, type BranchPattern } from './branch-pattern.js';
+import type { HeadVerdict } from './head-verdicts.js';
 import { rendezvousOrder } from './rendezvous.js';
 
 export interface Policy {
@@ -96,8 +97,10 @@ export interface PolicyInput {
   readonly members: readonly MemberHeads[];
   /** This node's own branch heads. */
   readonly local: ReadonlyMap<BranchName, Oid>;
-  /** The commit times of those heads, where known: a local head newer than every member's is the target (held, not behind). */
+  /** The commit times of those heads, where known: a head a member announces with an older time is not taken unless judged ahead. */
   readonly localTimes?: ReadonlyMap<BranchName, number>;
+  /** What this node knows of an announced head against its own head of the branch (head-verdicts.ts). */
+  readonly verdict?: (branch: BranchName, head: Oid) => HeadVerdict | undefined;
   readonly now: number;
 }
 
@@ -126,7 +129,7 @@ export interface BranchDecision {
   /** The nodes that should hold the branch, in rendezvous order. */
   readonly holders: NodeId[];
   readonly shouldHold: boolean;
-  /** The newest head any member announces (by commit time, then the lower oid). */
+  /** The head to hold (newestHead): undefined when no member announces the branch and this node has none. */
   readonly target: BranchTarget | undefined;
   readonly local: Oid | undefined;
   readonly state: HoldState;
@@ -144,25 +147,39 @@ function patternOf(policy: Policy): BranchPattern {
 }
 
 /**
- * The head with the newest commit time. Times have one-second resolution, so on a tie a head
- * other than this node's own (`mine`) wins (two commits in one second: the later one must not
- * look held), then the lower id.
+ * The head to hold: the newest by the commit time its announcers claim (then the lower id) among
+ * those this node may take. A head judged 'passed' (head-verdicts.ts: this node's head holds it, or
+ * a fetch showed it behind, diverged or refused) never is; one judged 'ahead' always is; an
+ * unjudged one is when it claims a time no older than this node's head (a second's resolution: two
+ * commits in one second must not look held). With nothing to take, this node's own head is the
+ * target, held.
  */
-function newestHead(branch: BranchName, members: readonly MemberHeads[], mine: Oid | undefined, mineTime: number | undefined): BranchTarget | undefined {
+export function newestHead(
+  branch: BranchName,
+  members: readonly MemberHeads[],
+  mine: Oid | undefined,
+  mineTime: number | undefined,
+  verdict: (head: Oid) => HeadVerdict | undefined = () => undefined,
+): BranchTarget | undefined {
+  const takes = (h: { oid: Oid; commitTime: number }): boolean => {
+    if (h.oid === mine) return false;
+    const v = verdict(h.oid);
+    return v === 'ahead' || (v === undefined && (mine === undefined || mineTime === undefined || h.commitTime >= mineTime));
+  };
   let best: { oid: Oid; commitTime: number } | undefined;
-  const better = (h: { oid: Oid; commitTime: number }, b: { oid: Oid; commitTime: number }): boolean =>
-    h.commitTime !== b.commitTime ? h.commitTime > b.commitTime : (h.oid === mine) !== (b.oid === mine) ? b.oid === mine : h.oid < b.oid;
+  let announced = false;
   for (const m of members) {
     const h = m.heads.get(branch);
     if (h === undefined) continue;
-    if (best === undefined || better(h, best)) best = { oid: h.oid, commitTime: h.commitTime };
+    announced = true;
+    if (takes(h) && (best === undefined || h.commitTime > best.commitTime || (h.commitTime === best.commitTime && h.oid < best.oid))) best = { oid: h.oid, commitTime: h.commitTime };
   }
-  if (best === undefined) return undefined;
-  // A commit made here that no member announces yet, newer than all they do: nothing to fetch.
-  if (mine !== undefined && mineTime !== undefined && mineTime > best.commitTime) return { oid: mine, commitTime: mineTime, from: [] };
-  const oid = best.oid;
+  if (!announced) return undefined;
+  if (best === undefined && mine === undefined) return undefined;
+  const oid = best?.oid ?? (mine as Oid);
+  const commitTime = best?.commitTime ?? mineTime ?? 0;
   const from = members.filter((m) => m.heads.get(branch)?.oid === oid).map((m) => m.nodeId);
-  return { oid, commitTime: best.commitTime, from: [...new Set(from)].sort() };
+  return { oid, commitTime, from: [...new Set(from)].sort() };
 }
 
 /** Decisions for every branch a member announces or this node holds that a policy matches, by branch name. */
@@ -191,7 +208,8 @@ export function evaluatePolicies(input: PolicyInput): BranchDecision[] {
     const holders = policy.replicas === 'all' ? ranked : ranked.slice(0, policy.replicas);
     const shouldHold = holders.includes(self);
     const mine = local.get(branch);
-    const target = newestHead(branch, members, mine, input.localTimes?.get(branch));
+    const verdict = input.verdict;
+    const target = newestHead(branch, members, mine, input.localTimes?.get(branch), verdict === undefined ? undefined : (head) => verdict(branch, head));
     const state: HoldState = !shouldHold ? 'not-wanted' : mine === undefined ? 'missing' : target === undefined || target.oid === mine ? 'held' : 'behind';
     out.push({ branch, policy: index, history: policy.history, fetch: policy.fetch, holders, shouldHold, target, local: mine, state });
   }

@@ -23,6 +23,7 @@ import type { Oid } from '../objects/oid.js';
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
+import { rememberMember } from '../util/bounded-map.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -34,7 +35,8 @@ import { BACKLOG_PACKS, LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
-import { evaluatePolicies, historyDepth, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
+import { HeadVerdicts } from './head-verdicts.js';
+import { evaluatePolicies, historyDepth, newestHead, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
@@ -131,6 +133,8 @@ export class Swarm {
   private readonly recent: FetchOutcome[] = [];
   /** When each member was last heard from, kept past the peer table's expiry for the policies' grace (members()). */
   private readonly lastHeard = new Map<NodeId, number>();
+  /** What ancestry says of announced heads against this node's own (taken or not, whatever time they claim). */
+  private readonly verdicts: HeadVerdicts;
 
   constructor(
     private readonly c: SwarmComponents,
@@ -154,6 +158,7 @@ export class Swarm {
       avoid: this.avoid,
     };
     this.infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${c.trust.clusterId}`).digest();
+    this.verdicts = new HeadVerdicts({ here: (oid) => this.commitHere(oid), anywhere: (oid) => this.commitAnywhere(oid) }, c.clock, c.log);
   }
 
   /** A TLS connection the node service found to start with a BitTorrent handshake. */
@@ -270,7 +275,35 @@ export class Swarm {
     const local = new Map(refs.map((r) => [r.name, r.oid]));
     const localTimes = new Map<BranchName, number>();
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
-    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members: this.members(), local, localTimes, now: this.c.clock.now() });
+    const members = this.members();
+    await this.judgeHeads(members, local, localTimes);
+    const verdict = (branch: BranchName, head: Oid): ReturnType<HeadVerdicts['get']> => this.verdicts.get(local.get(branch), head);
+    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, now: this.c.clock.now() });
+  }
+
+  /** Judges every head a member announces for a branch this node holds, against this node's head (head-verdicts.ts). */
+  private async judgeHeads(members: readonly MemberHeads[], local: ReadonlyMap<BranchName, Oid>, localTimes: ReadonlyMap<BranchName, number>): Promise<void> {
+    for (const m of members) {
+      if (m.nodeId === this.c.identity.nodeId) continue;
+      for (const [branch, h] of m.heads) {
+        const mine = local.get(branch);
+        if (mine !== undefined && h.oid !== mine) await this.verdicts.judge(mine, h.oid, h.commitTime < (localTimes.get(branch) ?? 0));
+      }
+    }
+  }
+
+  /** A commit's content if it is here (anything else, or a read that fails: undefined). */
+  private async commitHere(oid: Oid): Promise<Buffer | undefined> {
+    if (!(await this.local.has(oid))) return undefined;
+    const o = await this.local.read(oid).catch(() => undefined);
+    return o?.type === 'commit' ? o.content : undefined;
+  }
+
+  /** A commit's content from here or else from peers (metadata wants: checked, not stored). */
+  private async commitAnywhere(oid: Oid): Promise<Buffer | undefined> {
+    let content = await this.commitHere(oid);
+    if (content === undefined) await this.fromPeers([oid], 'meta', (o) => void (o.type === 'commit' && (content = o.content)));
+    return content;
   }
 
   /**
@@ -380,7 +413,11 @@ export class Swarm {
       // Not any HOSTILE or CORRUPT object: a damaged local pack raises those too.
       const refusedContent = (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.CORRUPT_OBJECT)) && typeof e.data['reason'] === 'string';
       if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent) {
-        for (const branch of running.branches) this.noMoreFetches(`${branch}:${key}`);
+        for (const branch of running.branches) {
+          this.noMoreFetches(`${branch}:${key}`);
+          // Not taken again while the branch stays where it is: the next newest head is (a refused head must not freeze the branch).
+          this.verdicts.set(await this.c.repo.refs.resolve(branch).catch(() => undefined), running.fetch.commit, 'passed');
+        }
       }
     } finally {
       // Requests still out (asked ahead, or left by a failure) are let go with their timers.
@@ -397,8 +434,7 @@ export class Swarm {
 
   /** Marks a target not to be fetched again; past SETTLED_MAX marks the oldest goes. */
   private noMoreFetches(key: string): void {
-    this.settled.add(key);
-    if (this.settled.size > SETTLED_MAX) this.settled.delete(this.settled.values().next().value as string);
+    rememberMember(this.settled, key, SETTLED_MAX);
   }
 
   private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {
@@ -407,14 +443,20 @@ export class Swarm {
     if (local === closure.commit) return;
     if (local !== undefined && !closure.commits.includes(local)) {
       // Already ahead of it (a peer announces an older head): nothing to move, and no need to fetch it again.
-      if (await this.descends(local, closure.commit)) return this.noMoreFetches(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
+      if (await this.descends(local, closure.commit)) return this.passed(branch, local, closure, running);
       // Behind by more than the history kept: a fast-forward still, once proven.
       if (closure.boundary.length > 0 && (await this.behindBoundary(closure, local))) return this.advance(branch, local, closure, running);
-      this.noMoreFetches(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
+      this.passed(branch, local, closure, running);
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: 'the local branch has commits the fetched head lacks; left as it is' });
       return;
     }
     return this.advance(branch, local, closure, running);
+  }
+
+  /** A fetched head that `branch` at `local` is not to move to: not fetched again, and not taken while the branch stays there. */
+  private passed(branch: BranchName, local: Oid, closure: Closure, running: Running): void {
+    this.noMoreFetches(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
+    this.verdicts.set(local, closure.commit, 'passed');
   }
 
   /** Moves `branch` from `local` to the fetched head (a fast-forward), once the closure is durable here. */
@@ -518,17 +560,15 @@ export class Swarm {
    * announces it.
    */
   async fetchBranch(branch: BranchName): Promise<{ commit: Oid; history: number }> {
-    const holders = this.c.peers().flatMap((p) => {
-      const h = p.heads.get(branch);
-      return h === undefined ? [] : [{ nodeId: p.nodeId, ...h }];
-    });
-    const newest = holders.sort((a, b) => b.commitTime - a.commitTime || (a.oid < b.oid ? -1 : 1))[0];
-    if (newest === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a branch ${branch}`, { branch });
-    const policy = this.o.policies[(await this.decisions()).find((d) => d.branch === branch)?.policy ?? -1];
-    const history = historyDepth(policy);
-    this.settled.delete(`${branch}:${fetchKey(newest.oid, history, true)}`);
-    this.want(branch, newest.oid, history, { announcers: holders.filter((h) => h.oid === newest.oid).map((h) => h.nodeId), others: [] }, true);
-    return { commit: newest.oid, history };
+    const decision = (await this.decisions()).find((d) => d.branch === branch);
+    const mine = await this.c.repo.refs.resolve(branch);
+    const members = this.c.peers().filter((p) => p.nodeId !== this.c.identity.nodeId);
+    const target = decision?.target ?? newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head));
+    if (target === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a head of ${branch} to fetch`, { branch });
+    const history = historyDepth(this.o.policies[decision?.policy ?? -1]);
+    this.settled.delete(`${branch}:${fetchKey(target.oid, history, true)}`);
+    this.want(branch, target.oid, history, { announcers: target.from, others: [] }, true);
+    return { commit: target.oid, history };
   }
 
   /** What every request this node makes needs: ids, routing of the answers, the peers to avoid. */

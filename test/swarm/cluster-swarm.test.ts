@@ -875,6 +875,40 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await gitFsck(author);
   });
 
+  it('commit times that contradict ancestry freeze nothing: a commit made while the publisher\'s clock ran an hour ahead, then one made on it after the clock was set right, both reach every node', async function () {
+    this.timeout(120_000);
+    await configure('skew', { policies: [{ branches: 'skew/*', replicas: 'all' }] });
+    const author = member(1);
+    const receivers = others(author);
+    const now = Math.floor(Date.now() / 1000);
+    const gitAt = (seconds: number, args: string[], input?: string): string =>
+      execFileSync('git', ['--git-dir', author.repo, ...args], {
+        input,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@example.invalid', GIT_COMMITTER_DATE: `${seconds} +0000`, GIT_AUTHOR_DATE: `${seconds} +0000` },
+      }).trim();
+    const commitAt = (seconds: number, text: string, parents: string[]): string => {
+      const blob = gitAt(seconds, ['hash-object', '-w', '--stdin'], text);
+      const tree = gitAt(seconds, ['mktree'], `100644 blob ${blob}\tREADME\n`);
+      return gitAt(seconds, ['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', text]);
+    };
+    const ahead = commitAt(now + 3600, 'made with the clock an hour ahead\n', []);
+    let since = Date.now();
+    gitAt(now, ['update-ref', 'refs/heads/skew/x', ahead]);
+    await waitEvents(receivers, 'fetched', { branch: 'skew/x', commit: ahead }, since, 60_000, 'every receiver to fetch the commit made an hour ahead');
+    // Every receiver now announces that commit, an hour later than the next one claims to be.
+    const fixed = commitAt(now, 'made after the clock was set right\n', [ahead]);
+    since = Date.now();
+    gitAt(now, ['update-ref', 'refs/heads/skew/x', fixed, ahead]);
+    const got = await waitEvents(receivers, 'fetched', { branch: 'skew/x', commit: fixed }, since, 60_000, 'every receiver to fetch the next commit, whose time is an hour before its parent\'s');
+    console.log(`      the commit an hour "older" than its parent reached every receiver within ${Math.max(...[...got.values()].map((e) => e.t)) - since} ms`);
+    for (const n of receivers) {
+      assert.equal(await refOf(n, 'skew/x'), fixed, `${n.name}'s skew/x`);
+      assert.ok(current(n).find('head-probed', { head: fixed, verdict: 'ahead' }).length > 0, `${n.name} fetched it without probing its ancestry`);
+      await gitFsck(n);
+    }
+  });
+
   it('a member that answers wants with corrupt objects is detected (peer-sent-wrong-object), changes nothing, and is avoided; the branch comes byte-identical from an honest node', async function () {
     this.timeout(150_000);
     const liar = member(4);

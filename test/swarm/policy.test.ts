@@ -2,7 +2,7 @@
  * Replication policies: parsing (defaults, every refusal naming the index and key) and
  * evaluation (replicas N gives exactly N holders by rendezvous order, a holder silent past graceMs
  * is replaced by the next in order and takes its place back when it returns, 'all' is every live
- * member, the target is the newest head, the states, first match wins, history passes through).
+ * member, the target is the newest head that ancestry does not rule out, the states, first match wins, history passes through).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,6 +11,7 @@ import type { NodeId } from '../../src/cluster/node-id.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { Peer } from '../../src/multicast/peer-table.js';
 import type { Oid } from '../../src/objects/oid.js';
+import type { HeadVerdict } from '../../src/swarm/head-verdicts.js';
 import { evaluatePolicies, parsePolicies, POLICY_DEFAULTS, type BranchDecision, type MemberHeads, type Policy } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 
@@ -34,9 +35,16 @@ function member(id: NodeId, heads: Record<string, [Oid, number]>, lastSeen = NOW
   return { nodeId: id, lastSeen, heads: new Map(Object.entries(heads).map(([b, [o, t]]) => [B(b), { oid: o, commitTime: t }])) };
 }
 
-function decide(policies: readonly Policy[], members: readonly MemberHeads[], local: Record<string, Oid> = {}, localTimes: Record<string, number> = {}): BranchDecision[] {
+function decide(
+  policies: readonly Policy[],
+  members: readonly MemberHeads[],
+  local: Record<string, Oid> = {},
+  localTimes: Record<string, number> = {},
+  verdicts: Record<Oid, HeadVerdict> = {},
+): BranchDecision[] {
   const times = new Map(Object.entries(localTimes).map(([b, t]) => [B(b), t]));
-  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, now: NOW });
+  const verdict = (_branch: BranchName, head: Oid): HeadVerdict | undefined => verdicts[head];
+  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, verdict, now: NOW });
 }
 
 function only(ds: BranchDecision[], branch: string): BranchDecision {
@@ -194,6 +202,29 @@ describe('swarm/policy', () => {
       // In the same second as a member's, it is not taken as newer.
       const same = only(decide(policies, [member(a, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }, { 'kernel/y': 7 }), 'kernel/y');
       assert.deepEqual([same.target?.oid, same.state], [lo, 'behind']);
+    });
+
+    it('lets ancestry overrule claimed times: a head judged passed is never the target, one judged ahead always is', () => {
+      const [a, b, c] = OTHERS as [NodeId, NodeId, NodeId];
+      const [mine, stale, next, fork] = [oid('mine'), oid('stale'), oid('next'), oid('fork')];
+      // An old head announced with a time far ahead (a publisher whose clock ran ahead), judged an
+      // ancestor of this node's: the newest other head is fetched, not the old one for ever.
+      const members = [member(a, { 'kernel/x': [stale, 9_000] }), member(b, { 'kernel/x': [next, 600] }), member(c, { 'kernel/x': [mine, 500] })];
+      const past = only(decide(policies, members, { 'kernel/x': mine }, { 'kernel/x': 500 }, { [stale]: 'passed' }), 'kernel/x');
+      assert.deepEqual([past.target, past.state], [{ oid: next, commitTime: 600, from: [b] }, 'behind']);
+      // Unjudged, it would be the target (the freeze this guards against).
+      assert.equal(only(decide(policies, members, { 'kernel/x': mine }, { 'kernel/x': 500 }), 'kernel/x').target?.oid, stale);
+      // A commit made on a node whose clock runs behind: older by its time, judged ahead, it is the target.
+      const behindClock = [member(a, { 'kernel/x': [next, 400] }), member(c, { 'kernel/x': [mine, 500] })];
+      assert.equal(only(decide(policies, behindClock, { 'kernel/x': mine }, { 'kernel/x': 500 }), 'kernel/x').state, 'held', 'unjudged and older: not taken');
+      const taken = only(decide(policies, behindClock, { 'kernel/x': mine }, { 'kernel/x': 500 }, { [next]: 'ahead' }), 'kernel/x');
+      assert.deepEqual([taken.target, taken.state], [{ oid: next, commitTime: 400, from: [a] }, 'behind']);
+      // Everything announced passed: this node's own head is the target, with the members announcing it.
+      const done = only(decide(policies, [member(a, { 'kernel/x': [fork, 700] }), member(c, { 'kernel/x': [mine, 500] })], { 'kernel/x': mine }, { 'kernel/x': 500 }, { [fork]: 'passed' }), 'kernel/x');
+      assert.deepEqual([done.target, done.state], [{ oid: mine, commitTime: 500, from: [c] }, 'held']);
+      // A branch this node lacks whose every announced head was refused: no target.
+      const refused = only(decide(policies, [member(a, { 'kernel/y': [fork, 700] })], {}, {}, { [fork]: 'passed' }), 'kernel/y');
+      assert.deepEqual([refused.target, refused.state], [undefined, 'missing']);
     });
 
     it("reports held, behind, missing and not-wanted, and this node's own branches", () => {
