@@ -11,13 +11,18 @@ import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { systemClock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
 import { certificatePem, issueCertificate, verifyNodeCertificate } from './certificate.js';
-import { ClusterTrust, type NodeIdentity } from './identity.js';
+import { ClusterTrust, NodeIdentity } from './identity.js';
 import { nodeIdOf, type NodeId } from './node-id.js';
 import { openRevocations, signRevocations, type RevocationList } from './revocation.js';
 
 const DAY_MS = 86_400_000;
 export const CA_VALIDITY_DAYS = 3650;
 export const NODE_VALIDITY_DAYS = 365;
+/**
+ * A node certificate is renewed once less than this is left of it (a third of its year): a node
+ * that cannot reach an issuer then has months of warnings before peers refuse it.
+ */
+export const RENEW_WITHIN_DAYS = 120;
 /** Certificates start a little in the past, so a peer whose clock lags accepts them at once. */
 const BACKDATE_MS = 10 * 60_000;
 
@@ -68,6 +73,54 @@ export function issueNodeCertificate(ca: { key: KeyObject; cert: X509Certificate
     ca: false,
   });
   return { nodeId, pem: certificatePem(der) };
+}
+
+/** Whether `certificate` is in its last RENEW_WITHIN_DAYS. */
+export function renewalDue(certificate: X509Certificate, nowMs: number): boolean {
+  return Date.parse(certificate.validTo) - nowMs < RENEW_WITHIN_DAYS * DAY_MS;
+}
+
+/**
+ * Checks a renewed certificate for `identity` (against the CA, for the same key, ending later than
+ * the one held) and makes it this node's: node.pem replaced, then the identity in memory.
+ */
+export async function adoptRenewal(gitDir: string, identity: NodeIdentity, trust: ClusterTrust, pem: string, nowMs: number): Promise<X509Certificate> {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(pem);
+    verifyNodeCertificate(certificate, trust.ca, nowMs);
+  } catch (e) {
+    throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `the renewed certificate does not verify: ${(e as Error).message}`, {}, { cause: e });
+  }
+  const problem = identity.renewalProblem(certificate);
+  if (problem !== undefined) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `the renewed certificate is refused: ${problem}`);
+  await writeFileAtomic(file(gitDir, 'node.pem'), pem);
+  identity.adopt(certificate, pem);
+  return certificate;
+}
+
+/**
+ * `gitfs cluster renew` on the CA node: a new certificate for this node's key, whatever state the
+ * one held is in (expired, even unreadable), stored as node.pem.
+ */
+export async function renewOnAuthority(gitDir: string, nowMs: number): Promise<{ nodeId: NodeId; validTo: string }> {
+  const ca = await loadAuthority(gitDir);
+  const keyPem = await readOptional(file(gitDir, 'node.key'));
+  if (keyPem === undefined) throw new GitfsError(ErrorCodes.NOT_IN_CLUSTER, `this node has no key (${file(gitDir, 'node.key')})`);
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey(createPrivateKey(keyPem));
+  } catch (e) {
+    throw new GitfsError(ErrorCodes.BAD_KEY, `${file(gitDir, 'node.key')} is not a key: ${(e as Error).message}`, {}, { cause: e });
+  }
+  const issued = issueNodeCertificate(ca, publicKey, nowMs);
+  await writeFileAtomic(file(gitDir, 'node.pem'), issued.pem);
+  return { nodeId: issued.nodeId, validTo: new X509Certificate(issued.pem).validTo };
+}
+
+/** A renewed certificate for `publicKey`'s node, issued here (the CA node). */
+export async function issueRenewal(gitDir: string, publicKey: KeyObject, nowMs: number): Promise<string> {
+  return issueNodeCertificate(await loadAuthority(gitDir), publicKey, nowMs).pem;
 }
 
 /** `gitfs cluster init`: a new CA on this node, and this node's own certificate from it. */
@@ -154,12 +207,20 @@ export async function loadMembership(gitDir: string, nowMs: number): Promise<{ i
     const ca = new X509Certificate(caPem);
     const certificate = new X509Certificate(certPem);
     const privateKey = createPrivateKey(keyPem);
+    if (Date.parse(certificate.validTo) <= nowMs) {
+      throw new GitfsError(
+        ErrorCodes.NOT_IN_CLUSTER,
+        `this node's certificate expired on ${new Date(certificate.validTo).toISOString()} (gitfs serve renews it in its last ${RENEW_WITHIN_DAYS} days while it can reach the CA node): ` +
+          'on the CA node, gitfs cluster renew issues a new one; another node joins again with a new token',
+        { path: clusterDir(gitDir) },
+      );
+    }
     const verified = verifyNodeCertificate(certificate, ca, nowMs);
     if (nodeIdOf(createPublicKey(privateKey)) !== verified.nodeId) throw new Error('node.key does not match node.pem');
     const stored = await readOptional(file(gitDir, 'revocations.bin'));
     const trust = new ClusterTrust(ca, caPem.toString('utf8'), stored === undefined ? undefined : openRevocations(stored, ca.publicKey));
     return {
-      identity: { nodeId: verified.nodeId as NodeId, privateKey, certificate, certificateDer: certificate.raw, certificatePem: certPem.toString('utf8') },
+      identity: new NodeIdentity(verified.nodeId as NodeId, privateKey, certificate, certPem.toString('utf8')),
       trust,
     };
   } catch (e) {

@@ -3,15 +3,52 @@
  * CA certificate it trusts, and the newest revocation list it holds.
  */
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import type { NodeId } from './node-id.js';
 import type { RevocationList } from './revocation.js';
 
-export interface NodeIdentity {
-  readonly nodeId: NodeId;
-  readonly privateKey: KeyObject;
-  readonly certificate: X509Certificate;
-  readonly certificateDer: Buffer;
-  readonly certificatePem: string;
+/**
+ * This node's key and certificate. The certificate is renewed in place (adopt): the TLS options,
+ * the announcements and the join answers read it when they use it, so a renewal reaches them
+ * without a restart.
+ */
+export class NodeIdentity {
+  private current: { readonly certificate: X509Certificate; readonly pem: string };
+
+  constructor(
+    readonly nodeId: NodeId,
+    readonly privateKey: KeyObject,
+    certificate: X509Certificate,
+    certificatePem: string,
+  ) {
+    this.current = { certificate, pem: certificatePem };
+  }
+
+  get certificate(): X509Certificate {
+    return this.current.certificate;
+  }
+
+  get certificateDer(): Buffer {
+    return this.current.certificate.raw;
+  }
+
+  get certificatePem(): string {
+    return this.current.pem;
+  }
+
+  /** Why `certificate` cannot renew the one held (another key, or ending no later), or undefined. */
+  renewalProblem(certificate: X509Certificate): string | undefined {
+    if (!certificate.publicKey.equals(this.current.certificate.publicKey)) return 'it is for another key';
+    if (Date.parse(certificate.validTo) <= Date.parse(this.current.certificate.validTo)) return 'it ends no later than the one held';
+    return undefined;
+  }
+
+  /** Takes a renewed certificate, checked against the CA by the caller and by renewalProblem here. */
+  adopt(certificate: X509Certificate, pem: string): void {
+    const problem = this.renewalProblem(certificate);
+    if (problem !== undefined) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `not a renewal: ${problem}`);
+    this.current = { certificate, pem };
+  }
 }
 
 /** The CA and the revocations: the two things every check of a peer consults. */

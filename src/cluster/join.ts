@@ -18,7 +18,7 @@ import { hasIdentity, issueNodeCertificate, loadAuthority, saveMembership, store
 import type { NodeId } from './node-id.js';
 import { openRevocations } from './revocation.js';
 import { peerChain } from './tls.js';
-import { consumeToken, parseToken, secretsEqual, tokenSecret, type JoinToken } from './token.js';
+import { consumeToken, parseIssuerAddress, parseToken, secretsEqual, tokenSecret, type JoinToken } from './token.js';
 
 const EXPORTER_LABEL = 'EXPORTER-gitfs-join';
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -76,7 +76,7 @@ export async function answerJoin(gitDir: string, req: JoinRequest, socket: TLSSo
 }
 
 function connectPinned(address: string, token: JoinToken, nowMs: number): Promise<TLSSocket> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const { address: host, port } = parseIssuerAddress(address);
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, rejectUnauthorized: false, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, `${address} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`)));

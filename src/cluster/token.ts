@@ -40,6 +40,13 @@ function isIssuerAddress(a: unknown): a is string {
   return m !== null && Number(m.at(-1)) <= 65535;
 }
 
+/** An issuer's `IPV4:PORT`, as tokens name them; GITFS_BAD_ARGUMENT otherwise. */
+export function parseIssuerAddress(text: string): { address: string; port: number } {
+  if (!isIssuerAddress(text)) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `not an issuer address (IPV4:PORT): ${JSON.stringify(String(text).slice(0, 64))}`, { value: text });
+  const at = text.lastIndexOf(':');
+  return { address: text.slice(0, at), port: Number(text.slice(at + 1)) };
+}
+
 export function formatToken(t: JoinToken): string {
   const json = JSON.stringify({ id: t.id, s: t.secret.toString('base64url'), ca: t.caFingerprint, at: t.issuers, exp: t.expiresMs });
   return PREFIX + Buffer.from(json).toString('base64url');

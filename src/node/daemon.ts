@@ -14,6 +14,7 @@ import type { BranchRef } from '../branches/ref-store.js';
 import { RevocationsOnDisk, holdsAuthority, loadMembership, saveRevocations } from '../cluster/cluster-store.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { RevocationList } from '../cluster/revocation.js';
+import { serverOptions } from '../cluster/tls.js';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { readCommit } from '../files/tree-reader.js';
 import type { Announcement, Endpoint, Head } from '../multicast/announcement.js';
@@ -33,6 +34,7 @@ import type { Logger } from '../util/log.js';
 import { askUnixSocket, checkSocketPath, serveUnixSocket } from '../util/unix-socket.js';
 import type { NodeConfig } from './config.js';
 import { nodeAddresses } from './interfaces.js';
+import { CertificateRenewal } from './certificate-renewal.js';
 import { fetchRevocations, startNodeService } from './node-service.js';
 import { objectSocketPath, serveObjectSocket } from './object-socket.js';
 import { snapshot, type NodeSnapshot } from './snapshot.js';
@@ -79,6 +81,7 @@ export class NodeDaemon {
   /** The pack merge under way, if one is: stop() waits for it. */
   private packMerge: Promise<void> | undefined;
   private readonly revocationsOnDisk: RevocationsOnDisk;
+  private renewal: CertificateRenewal | undefined;
 
   private constructor(
     private readonly c: DaemonComponents,
@@ -131,6 +134,19 @@ export class NodeDaemon {
     // Closers run in reverse: the swarm's connections end first, or the service's close() waits for them.
     this.closers.push(() => new Promise((r) => service.close(() => r())));
     this.closers.push(() => swarm.stop());
+    const renewal = new CertificateRenewal({
+      gitDir: repo.gitDir,
+      identity: this.identity,
+      trust: this.trust,
+      issuer,
+      clock,
+      log: log.child('cluster'),
+      peers: () => this.table.list(),
+      // New connections get the renewed certificate (open ones keep the one they began with).
+      renewed: () => service.setSecureContext(serverOptions(this.identity, this.trust)),
+    });
+    this.renewal = renewal;
+    this.closers.push(() => renewal.stop());
     if (cfg.rollout.channels.length > 0) {
       const rollout = new RolloutAgent(
         { repo, log: log.child('rollout'), now: () => clock.now(), self: this.identity.nodeId, peers: () => this.table.list(), changed: () => this.announcer?.changed() },
@@ -309,6 +325,7 @@ export class NodeDaemon {
     for (const e of this.table.expire(now)) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
     void this.pokeRollout();
+    this.renewal?.poll();
     // Not beside a fetch: both want the CPU and the disk, and the fetch is what someone waits for.
     if (now >= this.nextPackMerge && this.packMerge === undefined && this.swarm?.fetching !== true) {
       this.nextPackMerge = now + PACK_MERGE_EVERY_MS;

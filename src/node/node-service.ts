@@ -1,10 +1,12 @@
 /**
  * The node's TCP service (TLS 1.3, src/cluster/tls.ts): one JSON request per connection
  * (src/util/json-line.ts). A connection without a member certificate may only ask to join, and
- * only a node holding the CA key answers that; members may fetch the revocation list. A
+ * only a node holding the CA key answers that; members may fetch the revocation list, and renew
+ * their certificates where the CA key is. A
  * connection that starts with a BitTorrent handshake goes to the swarm instead (src/swarm).
  */
 import { createServer, connect, type Server, type TLSSocket } from 'node:tls';
+import { issueRenewal } from '../cluster/cluster-store.js';
 import { answerJoin, type JoinRequest } from '../cluster/join.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import { openRevocations, type RevocationList } from '../cluster/revocation.js';
@@ -67,21 +69,28 @@ async function dispatch(c: NodeServiceComponents, socket: TLSSocket, req: unknow
     c.log.log('info', 'node-joined', { nodeId: (answer as { nodeId: string }).nodeId, from: socket.remoteAddress });
     return answer;
   }
-  if (peerNode(socket, c.trust, c.clock.now()) === undefined) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, 'members only');
+  const peer = peerNode(socket, c.trust, c.clock.now());
+  if (peer === undefined) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, 'members only');
   if (op === 'revocations') return { revocations: c.trust.revocations?.encoded.toString('base64') ?? null };
+  if (op === 'renew') {
+    // A member whose certificate is valid and not revoked gets a new one for the same key (the same node id).
+    if (!c.issuer) throw new GitfsError(ErrorCodes.NOT_IN_CLUSTER, 'this node does not hold the cluster CA key (it issues no certificates)');
+    const certificate = await issueRenewal(c.gitDir, peer.publicKey, c.clock.now());
+    c.log.log('info', 'node-renewed', { nodeId: peer.nodeId, from: socket.remoteAddress });
+    return { certificate };
+  }
   throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
 }
 
 /**
- * Asks a member for its revocation list (mutual TLS); checked against the CA key. The whole
- * exchange must end within IDLE_MS (a member trickling its answer a byte at a time held the
- * socket for days), or when `signal` aborts.
+ * Asks the member at `to` one request over mutual TLS. The whole exchange must end within IDLE_MS
+ * (a member trickling its answer a byte at a time held the socket for days), or when `signal` aborts.
  */
-export function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, signal?: AbortSignal): Promise<RevocationList | undefined> {
+function askMember(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, request: unknown, signal?: AbortSignal): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: to.address, port: to.port, ...clientOptions(identity, trust) });
     const deadline = setTimeout(() => socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} did not answer within ${IDLE_MS / 1000} s`)), IDLE_MS);
-    const abort = (): void => void socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, 'the fetch was stopped'));
+    const abort = (): void => void socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, 'the request was stopped'));
     signal?.addEventListener('abort', abort, { once: true });
     socket.once('close', () => {
       clearTimeout(deadline);
@@ -89,12 +98,22 @@ export function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to
     });
     socket.once('error', reject);
     socket.once('secureConnect', () => {
-      askOneLine(socket, { op: 'revocations' }, `${to.address}:${to.port}`, ErrorCodes.PEER_FAILED, REMOTE_MAX_ANSWER)
-        .then((a) => {
-          const encoded = (a as { revocations: string | null }).revocations;
-          resolve(encoded === null ? undefined : openRevocations(Buffer.from(encoded, 'base64'), trust.ca.publicKey));
-        })
-        .catch(reject);
+      askOneLine(socket, request, `${to.address}:${to.port}`, ErrorCodes.PEER_FAILED, REMOTE_MAX_ANSWER)
+        .then(resolve, reject)
+        .finally(() => socket.destroy());
     });
   });
+}
+
+/** Asks a member for its revocation list; checked against the CA key. */
+export async function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, signal?: AbortSignal): Promise<RevocationList | undefined> {
+  const encoded = ((await askMember(identity, trust, to, { op: 'revocations' }, signal)) as { revocations: string | null }).revocations;
+  return encoded === null ? undefined : openRevocations(Buffer.from(encoded, 'base64'), trust.ca.publicKey);
+}
+
+/** Asks a member that issues certificates for a renewed certificate for this node's key (PEM; the caller checks it). */
+export async function fetchRenewal(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, signal?: AbortSignal): Promise<string> {
+  const pem = ((await askMember(identity, trust, to, { op: 'renew' }, signal)) as { certificate?: unknown }).certificate;
+  if (typeof pem !== 'string') throw new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} answered the renewal without a certificate`);
+  return pem;
 }

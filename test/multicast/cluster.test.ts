@@ -8,7 +8,9 @@
  * 2 s (so "3 intervals" is 6 s); every wait is bounded and its failure shows the daemons' logs.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { issueNodeCertificate } from '../../src/cluster/cluster-store.js';
 import { join } from 'node:path';
 import { GitfsNode, logsOf, meshProblems, Roster, sleep, waitFor, waitMesh as waitMeshOf, type Daemon, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
@@ -353,6 +355,41 @@ describe('multicast/cluster: membership and LAN announcements across network nam
       assert.equal(s.peers.find((p) => p.nodeId === victim.nodeId), undefined, `${watchers[i]?.name} still lists ${victim.name}`);
       assert.equal(s.peers.length, watchers.length - 1, `${watchers[i]?.name} lists ${s.peers.map((p) => nameOf(p.nodeId)).join(' ')}`);
     }
+  });
+
+  it('certificates in their last 120 days are renewed by the running daemons (the CA node issues its own; a member asks members until the CA node answers): same node ids, a year ahead, presented at once, still listed everywhere', async function () {
+    this.timeout(60_000);
+    await ensureMesh(members);
+    const ca = member(0);
+    const aging = [ca, member(1)];
+    await Promise.all(aging.map((n) => n.stop()));
+    // Both certificates as if issued 300 days ago: 65 days left.
+    const dir = (n: GitfsNode): string => join(n.repo, 'gitfs', 'cluster');
+    const authority = { key: createPrivateKey(readFileSync(join(dir(ca), 'ca.key'))), cert: new X509Certificate(readFileSync(join(dir(ca), 'ca.pem'))) };
+    for (const n of aging) {
+      const publicKey = createPublicKey(createPrivateKey(readFileSync(join(dir(n), 'node.key'))));
+      writeFileSync(join(dir(n), 'node.pem'), issueNodeCertificate(authority, publicKey, Date.now() - 300 * 86_400_000).pem);
+      assert.ok(Date.parse((await n.show()).certificateExpires) < Date.now() + 66 * 86_400_000);
+    }
+    const since = Date.now();
+    await Promise.all(aging.map((n) => n.start()));
+    const renewed = await waitEvents(aging, 'certificate-renewed', {}, since, 20_000, 'both daemons to renew their certificates');
+    console.log(`      renewed after: ${[...renewed].map(([n, e]) => `${n.name} ${e.t - since} ms`).join(', ')}`);
+    const issued = current(ca).find('node-renewed', { nodeId: member(1).nodeId });
+    assert.equal(issued.length, 1, `the CA node issued ${issued.length} renewals for ${member(1).name}`);
+    for (const n of aging) {
+      const show = await n.show();
+      assert.equal(show.nodeId, n.nodeId, `${n.name} kept its node id`);
+      assert.ok(Date.parse(show.certificateExpires) > Date.now() + 364 * 86_400_000, `${n.name}'s certificate now ends ${show.certificateExpires}`);
+      // The running service presents the renewed certificate to new connections.
+      const stored = new X509Certificate(readFileSync(join(dir(n), 'node.pem')));
+      const r = await n.net.exec('sh', ['-c', `openssl s_client -connect ${n.net.address}:7420 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`]);
+      assert.equal(r.stdout.trim().split('=')[1], stored.fingerprint256, `${n.name}'s service presents ${r.stdout.trim()}`);
+    }
+    // Announcements signed with the renewed certificates are taken: after 3 intervals (when an
+    // unheard member expires) every member still lists every other.
+    await sleep(3.5 * INTERVAL_MS);
+    await waitMesh(members, 2 * INTERVAL_MS, 'every member to list every other with the renewed certificates');
   });
 
   it('a revoked member (n4) is dropped by every other member, which fetch the newer list from a peer, and stays unlisted', async function () {

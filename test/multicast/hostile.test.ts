@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { issueCertificate } from '../../src/cluster/certificate.js';
 import { loadMembership } from '../../src/cluster/cluster-store.js';
-import type { ClusterTrust, NodeIdentity } from '../../src/cluster/identity.js';
+import { NodeIdentity, type ClusterTrust } from '../../src/cluster/identity.js';
 import { nodeIdOf } from '../../src/cluster/node-id.js';
 import { signRevocations } from '../../src/cluster/revocation.js';
 import { encodeAnnouncement, type Announcement, type Head } from '../../src/multicast/announcement.js';
@@ -127,12 +127,12 @@ describe('multicast/receiver: hostile packets', function () {
         ca: false,
       });
       const cert = new X509Certificate(der);
-      const self: NodeIdentity = { nodeId: id, privateKey: keys.privateKey, certificate: cert, certificateDer: der, certificatePem: cert.toString() };
+      const self = new NodeIdentity(id, keys.privateKey, cert, cert.toString());
       expectDrop(stack(a), signed({ identity: self }, a.trust), 'not_member');
     });
 
     it('bad_certificate: the cluster CA certificate itself, even signed with the CA key', () => {
-      const caAsNode: NodeIdentity = { ...b.identity, privateKey: cluster.authority.key, certificate: cluster.authority.cert, certificateDer: cluster.authority.cert.raw };
+      const caAsNode = new NodeIdentity(b.identity.nodeId, cluster.authority.key, cluster.authority.cert, b.identity.certificatePem);
       expectDrop(stack(a), signed({ identity: caAsNode }, a.trust), 'bad_certificate');
     });
 
@@ -150,7 +150,7 @@ describe('multicast/receiver: hostile packets', function () {
         ca: false,
       });
       const cert = new X509Certificate(der);
-      const expired: NodeIdentity = { nodeId: nodeIdOf(keys.publicKey), privateKey: keys.privateKey, certificate: cert, certificateDer: der, certificatePem: cert.toString() };
+      const expired = new NodeIdentity(nodeIdOf(keys.publicKey), keys.privateKey, cert, cert.toString());
       expectDrop(stack(a), signed({ identity: expired }, a.trust), 'bad_certificate');
     });
 

@@ -29,6 +29,7 @@ export interface ClusterShow {
   readonly cluster: string;
   readonly caFingerprint: string;
   readonly nodeId: string;
+  readonly certificateExpires: string;
   readonly issuer: boolean;
   readonly revocationVersion: number;
   readonly revoked: string[];

@@ -2,13 +2,14 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { certificateFingerprint } from '../../cluster/certificate.js';
-import { clusterDir, holdsAuthority, initCluster, loadAuthority, loadMembership, revokeNode } from '../../cluster/cluster-store.js';
+import { adoptRenewal, clusterDir, holdsAuthority, initCluster, loadAuthority, loadMembership, renewOnAuthority, revokeNode } from '../../cluster/cluster-store.js';
 import { joinCluster } from '../../cluster/join.js';
 import { parseNodeId } from '../../cluster/node-id.js';
-import { createToken, MAX_TOKEN_TTL_MS, pruneTokens, formatToken } from '../../cluster/token.js';
+import { createToken, MAX_TOKEN_TTL_MS, parseIssuerAddress, pruneTokens, formatToken } from '../../cluster/token.js';
 import { ErrorCodes, GitfsError } from '../../errors.js';
 import { loadConfig } from '../../node/config.js';
 import { nodeAddresses } from '../../node/interfaces.js';
+import { fetchRenewal } from '../../node/node-service.js';
 import { systemClock } from '../../util/clock.js';
 import { parse, positionals, repoPath, type Command, type CommandContext } from '../context.js';
 import { parseDuration } from '../format.js';
@@ -18,6 +19,7 @@ const usage = [
   'gitfs cluster token [--ttl 1h] [--issuer IPV4:PORT]... [--config FILE]',
   'gitfs cluster join TOKEN',
   'gitfs cluster revoke NODE_ID',
+  'gitfs cluster renew [--issuer IPV4:PORT]',
   'gitfs cluster show [--json]',
 ].join('\n       ');
 
@@ -42,8 +44,23 @@ async function show(ctx: CommandContext, gitDir: string, json: boolean): Promise
   return 0;
 }
 
+/**
+ * A new certificate for this node's key: issued here on the CA node (whatever state the old one
+ * is in), else asked of the CA node at `issuers[0]` with the certificate held (still valid).
+ */
+async function renew(gitDir: string, issuers: readonly string[], now: number): Promise<{ nodeId: string; validTo: string }> {
+  if (await holdsAuthority(gitDir)) return renewOnAuthority(gitDir, now);
+  const issuer = issuers[0];
+  if (issuer === undefined || issuers.length > 1) {
+    throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'this node does not hold the CA key: pass --issuer IPV4:PORT of the node that does, once (gitfs serve renews by itself in the last 120 days)');
+  }
+  const { identity, trust } = await loadMembership(gitDir, now);
+  const certificate = await adoptRenewal(gitDir, identity, trust, await fetchRenewal(identity, trust, parseIssuerAddress(issuer)), now);
+  return { nodeId: identity.nodeId, validTo: certificate.validTo };
+}
+
 export const cluster: Command = {
-  summary: 'cluster membership: create the CA, issue join tokens, join, revoke, show',
+  summary: 'cluster membership: create the CA, issue join tokens, join, revoke, renew, show',
   usage,
   async run(ctx) {
     const { values, positionals: rest } = parse(
@@ -102,6 +119,12 @@ export const cluster: Command = {
             ? `revoked ${id}; revocation list version ${list.version} (${list.nodeIds.length} nodes); running nodes pick it up from this node\n`
             : `${id} was revoked already; revocation list version ${list.version} (${list.nodeIds.length} nodes), unchanged\n`,
         );
+        return 0;
+      }
+      case 'renew': {
+        positionals(args, 0, 0, usage);
+        const r = await renew(gitDir, values.issuer ?? [], now);
+        await ctx.stdout.write(`renewed the certificate of ${r.nodeId}; valid until ${new Date(r.validTo).toISOString()}\n`);
         return 0;
       }
       case 'show':
