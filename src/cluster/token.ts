@@ -16,7 +16,7 @@ export interface JoinToken {
   readonly secret: Buffer;
   /** SHA-256 of the CA certificate (DER), 64 hex digits. */
   readonly caFingerprint: string;
-  /** Where the issuer's node service listens, `host:port`. */
+  /** Where the issuer's node service listens, `ipv4:port`. */
   readonly issuers: readonly string[];
   readonly expiresMs: number;
 }

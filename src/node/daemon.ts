@@ -153,7 +153,8 @@ export class NodeDaemon {
         cfg.rollout,
       );
       this.rollout = rollout;
-      // Stops before the swarm: a hook still running is killed; its phase, stored, is redone at the next start.
+      // Stops before the swarm: an apply or rollback hook still running is let finish (ChannelAgent.stop);
+      // a health check or verification is stopped, its stored phase redone at the next start.
       this.closers.push(() => rollout.stop());
     }
 

@@ -22,6 +22,15 @@ describe('gitfs command line: help, output errors, unknown branches', function (
     }
   });
 
+  it('`gitfs help UNKNOWN` names the unknown command (not `help`) and prints the command list on standard error, exit 2', async () => {
+    for (const args of [['help', 'comit'], ['comit', '--help'], ['comit']]) {
+      const r = await gitfs(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^gitfs: unknown command "comit"\n\nusage: gitfs <command> /, args.join(' '));
+      assert.equal(r.stdout, '', args.join(' '));
+    }
+  });
+
   it('standard output on a full device (/dev/full) is GITFS_IO, exit 7, one line, no stack', async () => {
     const repo = join(tmp.make(), 'repo');
     await gitfsOk(['init', '--repo', repo]);

@@ -34,7 +34,7 @@ export const branch: Command = {
           // trees) would make a branch that shows nothing and fails every read.
           const { tree } = await readCommit(repo.objects, target);
           if (!(await repo.objects.has(tree))) {
-            throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `commit ${target} is incomplete here: its tree ${tree} is missing (gitfs fetch ${target} brings it)`, { oid: tree });
+            throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `commit ${target} is incomplete here: its tree ${tree} is missing (gitfs fetch BRANCH brings it, for a branch that holds this commit)`, { oid: tree });
           }
           if ((await repo.refs.resolve(branchName)) !== undefined) {
             throw new GitfsError(ErrorCodes.BRANCH_EXISTS, `branch ${branchName} exists already`, { branch: branchName });

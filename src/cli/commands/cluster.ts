@@ -16,7 +16,7 @@ import { parseDuration } from '../format.js';
 
 const usage = [
   'gitfs cluster init',
-  'gitfs cluster token [--ttl 1h] [--issuer IPV4:PORT]... [--config FILE]',
+  'gitfs cluster token [--ttl 1h] [--issuer IPV4:PORT]... [--config FILE]   (--ttl in ms, s, m, h or d: 90s, 15m, 7d; a bare number is milliseconds)',
   'gitfs cluster join TOKEN',
   'gitfs cluster revoke NODE_ID',
   'gitfs cluster renew [--issuer IPV4:PORT]',
@@ -92,7 +92,7 @@ export const cluster: Command = {
           const config = await loadConfig(gitDir, values.config, ctx.env);
           issuers = nodeAddresses(config).endpoints.map((e) => `${e.address}:${e.port}`);
         }
-        if (issuers.length === 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'no address for the token: this host has no IPv4 interface; pass --issuer HOST:PORT');
+        if (issuers.length === 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'no address for the token: this host has no IPv4 interface; pass --issuer IPV4:PORT');
         await pruneTokens(gitDir, now);
         const token = await createToken(gitDir, { caFingerprint: certificateFingerprint(new X509Certificate(cert.raw)), issuers, expiresMs: now + ttlMs });
         await ctx.stdout.write(`${formatToken(token)}\n`);

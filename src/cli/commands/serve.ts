@@ -8,7 +8,7 @@ import { parse, positionals, withRepo, type Command } from '../context.js';
 const usage = 'gitfs serve [--config FILE] [--verbose]';
 
 export const serve: Command = {
-  summary: 'run the node daemon: announce this node, keep the peer table (logs JSON lines to stderr)',
+  summary: 'run the node daemon: announce, replicate by policy, serve peers and on-demand reads, apply rollout channels (JSON log lines on stderr)',
   usage,
   async run(ctx) {
     const { values, positionals: rest } = parse(ctx, { config: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } }, usage);
