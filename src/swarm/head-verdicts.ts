@@ -10,6 +10,9 @@
  * A head that is here is judged at once by the local commits. One that is not, and claims a time
  * older than this node's head, is probed in the background: its commits, asked of peers as
  * metadata (checked, none stored), are walked back up to PROBE_LIMIT looking for this node's head.
+ * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
+ * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
+ * member that lost its objects, or lies) must not hold back a newer one that can be had.
  */
 import { reaches } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
@@ -32,6 +35,8 @@ export const PROBE_LIMIT = 64;
 const LOCAL_LIMIT = 100_000;
 /** A probe that could not get the head's own commit is tried again after this long. */
 export const PROBE_RETRY_MS = 60_000;
+/** How long a head whose fetch failed gives way to other heads. */
+export const FAILING_MS = 120_000;
 const MAX_VERDICTS = 4096;
 
 const key = (mine: Oid | undefined, head: Oid): string => `${mine ?? ''}>${head}`;
@@ -40,6 +45,7 @@ export class HeadVerdicts {
   private readonly verdicts = new Map<string, HeadVerdict>();
   private readonly probing = new Set<string>();
   private readonly retryAt = new Map<string, number>();
+  private readonly failedAt = new Map<Oid, number>();
 
   constructor(
     private readonly sources: VerdictSources,
@@ -50,6 +56,16 @@ export class HeadVerdicts {
   /** The verdict on `head` against this node's `mine` (undefined: this node has no such branch), if any. */
   get(mine: Oid | undefined, head: Oid): HeadVerdict | undefined {
     return this.verdicts.get(key(mine, head));
+  }
+
+  /** Records that a fetch of `head` failed now. */
+  failed(head: Oid): void {
+    remember(this.failedAt, head, this.clock.now(), MAX_VERDICTS);
+  }
+
+  /** Whether a fetch of `head` failed within FAILING_MS. */
+  failing(head: Oid): boolean {
+    return this.clock.now() - (this.failedAt.get(head) ?? -Infinity) < FAILING_MS;
   }
 
   /** Records what a fetch of `head` showed against `mine`. */

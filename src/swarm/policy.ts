@@ -101,6 +101,8 @@ export interface PolicyInput {
   readonly localTimes?: ReadonlyMap<BranchName, number>;
   /** What this node knows of an announced head against its own head of the branch (head-verdicts.ts). */
   readonly verdict?: (branch: BranchName, head: Oid) => HeadVerdict | undefined;
+  /** Whether a fetch of an announced head failed lately: it gives way to any other head to take. */
+  readonly failing?: (head: Oid) => boolean;
   readonly now: number;
 }
 
@@ -151,8 +153,8 @@ function patternOf(policy: Policy): BranchPattern {
  * those this node may take. A head judged 'passed' (head-verdicts.ts: this node's head holds it, or
  * a fetch showed it behind, diverged or refused) never is; one judged 'ahead' always is; an
  * unjudged one is when it claims a time no older than this node's head (a second's resolution: two
- * commits in one second must not look held). With nothing to take, this node's own head is the
- * target, held.
+ * commits in one second must not look held). A head that is `failing` is the target only when
+ * there is no other to take. With nothing to take, this node's own head is the target, held.
  */
 export function newestHead(
   branch: BranchName,
@@ -160,19 +162,23 @@ export function newestHead(
   mine: Oid | undefined,
   mineTime: number | undefined,
   verdict: (head: Oid) => HeadVerdict | undefined = () => undefined,
+  failing: (head: Oid) => boolean = () => false,
 ): BranchTarget | undefined {
   const takes = (h: { oid: Oid; commitTime: number }): boolean => {
     if (h.oid === mine) return false;
     const v = verdict(h.oid);
     return v === 'ahead' || (v === undefined && (mine === undefined || mineTime === undefined || h.commitTime >= mineTime));
   };
+  // Ranked by: not failing, then the later time, then the lower id.
+  const rank = (h: { oid: Oid; commitTime: number }): [number, number, Oid] => [failing(h.oid) ? 0 : 1, h.commitTime, h.oid];
+  const above = (a: [number, number, Oid], b: [number, number, Oid]): boolean => a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] < b[2];
   let best: { oid: Oid; commitTime: number } | undefined;
   let announced = false;
   for (const m of members) {
     const h = m.heads.get(branch);
     if (h === undefined) continue;
     announced = true;
-    if (takes(h) && (best === undefined || h.commitTime > best.commitTime || (h.commitTime === best.commitTime && h.oid < best.oid))) best = { oid: h.oid, commitTime: h.commitTime };
+    if (takes(h) && (best === undefined || above(rank(h), rank(best)))) best = { oid: h.oid, commitTime: h.commitTime };
   }
   if (!announced) return undefined;
   if (best === undefined && mine === undefined) return undefined;
@@ -209,7 +215,7 @@ export function evaluatePolicies(input: PolicyInput): BranchDecision[] {
     const shouldHold = holders.includes(self);
     const mine = local.get(branch);
     const verdict = input.verdict;
-    const target = newestHead(branch, members, mine, input.localTimes?.get(branch), verdict === undefined ? undefined : (head) => verdict(branch, head));
+    const target = newestHead(branch, members, mine, input.localTimes?.get(branch), verdict === undefined ? undefined : (head) => verdict(branch, head), input.failing);
     const state: HoldState = !shouldHold ? 'not-wanted' : mine === undefined ? 'missing' : target === undefined || target.oid === mine ? 'held' : 'behind';
     out.push({ branch, policy: index, history: policy.history, fetch: policy.fetch, holders, shouldHold, target, local: mine, state });
   }

@@ -278,7 +278,8 @@ export class Swarm {
     const members = this.members();
     await this.judgeHeads(members, local, localTimes);
     const verdict = (branch: BranchName, head: Oid): ReturnType<HeadVerdicts['get']> => this.verdicts.get(local.get(branch), head);
-    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, now: this.c.clock.now() });
+    const failing = (head: Oid): boolean => this.verdicts.failing(head);
+    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, failing, now: this.c.clock.now() });
   }
 
   /** Judges every head a member announces for a branch this node holds, against this node's head (head-verdicts.ts). */
@@ -412,6 +413,8 @@ export class Swarm {
       // refused (held here from before: the walk reads it again; such errors carry a `reason`).
       // Not any HOSTILE or CORRUPT object: a damaged local pack raises those too.
       const refusedContent = (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.CORRUPT_OBJECT)) && typeof e.data['reason'] === 'string';
+      // Whatever failed, another head that can be had goes first for a while.
+      this.verdicts.failed(running.fetch.commit);
       if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent) {
         for (const branch of running.branches) {
           this.noMoreFetches(`${branch}:${key}`);
@@ -563,7 +566,7 @@ export class Swarm {
     const decision = (await this.decisions()).find((d) => d.branch === branch);
     const mine = await this.c.repo.refs.resolve(branch);
     const members = this.c.peers().filter((p) => p.nodeId !== this.c.identity.nodeId);
-    const target = decision?.target ?? newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head));
+    const target = decision?.target ?? newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head), (head) => this.verdicts.failing(head));
     if (target === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a head of ${branch} to fetch`, { branch });
     const history = historyDepth(this.o.policies[decision?.policy ?? -1]);
     this.settled.delete(`${branch}:${fetchKey(target.oid, history, true)}`);

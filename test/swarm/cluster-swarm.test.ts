@@ -909,6 +909,34 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
+  it('a head nobody can serve (its tree is nowhere), announced with the latest time, holds back a head that can be had for one failed fetch only', async function () {
+    this.timeout(150_000);
+    await configure('ghost', { policies: [{ branches: 'ghost/*', replicas: 'all' }] });
+    const author = member(1);
+    const maker = member(2);
+    const receivers = members.filter((n) => n !== author && n !== maker);
+    // A commit whose tree no node has, an hour ahead: every node wants it first, and no fetch of it can end well.
+    const when = Math.floor(Date.now() / 1000) + 3600;
+    const content = `tree ${randomBytes(20).toString('hex')}\nauthor A <a@example.invalid> ${when} +0000\ncommitter A <a@example.invalid> ${when} +0000\n\nits tree is nowhere\n`;
+    const gitIn = (args: string[], input?: string): string => execFileSync('git', ['--git-dir', author.repo, ...args], { input, encoding: 'utf8' }).trim();
+    const ghost = gitIn(['hash-object', '-t', 'commit', '-w', '--stdin'], content);
+    gitIn(['update-ref', 'refs/heads/ghost/x', ghost]);
+    try {
+      const since = Date.now();
+      const good = await commitTree(maker, 'ghost/x', makeTree('ghost', 64 << 10), 'can be had');
+      const got = await waitEvents(receivers, 'fetched', { branch: 'ghost/x', commit: good.oid }, since, 90_000, 'every receiver to fetch the head that can be had');
+      console.log(`      the head that can be had arrived ${[...got].map(([n, e]) => `${n.name} +${e.t - since} ms`).join(', ')}`);
+      for (const n of receivers) {
+        assert.ok(current(n).find('fetch-failed', { commit: ghost }).length > 0, `${n.name} never tried the head nobody can serve: the test proves nothing`);
+        assert.equal(await refOf(n, 'ghost/x'), good.oid);
+      }
+    } finally {
+      gitIn(['update-ref', '-d', 'refs/heads/ghost/x']);
+      rmSync(join(author.repo, 'objects', ghost.slice(0, 2), ghost.slice(2)), { force: true });
+    }
+    await gitFsck(author);
+  });
+
   it('a member that answers wants with corrupt objects is detected (peer-sent-wrong-object), changes nothing, and is avoided; the branch comes byte-identical from an honest node', async function () {
     this.timeout(150_000);
     const liar = member(4);

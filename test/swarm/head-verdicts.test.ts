@@ -2,12 +2,13 @@
  * Head verdicts: ancestry against claimed commit times. A head here is judged at once by the local
  * commits (an ancestor or a fork is passed, a descendant is ahead); one that is not here and claims
  * an older time is probed through peers in the background, up to PROBE_LIMIT commits back; a probe
- * that cannot get the head's commit is tried again only after PROBE_RETRY_MS.
+ * that cannot get the head's commit is tried again only after PROBE_RETRY_MS; a head whose fetch
+ * failed stays failing for FAILING_MS.
  */
 import assert from 'node:assert/strict';
 import { encodeCommit } from '../../src/objects/commit.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
-import { HeadVerdicts, PROBE_LIMIT, PROBE_RETRY_MS } from '../../src/swarm/head-verdicts.js';
+import { FAILING_MS, HeadVerdicts, PROBE_LIMIT, PROBE_RETRY_MS } from '../../src/swarm/head-verdicts.js';
 import { silentLogger } from '../../src/util/log.js';
 import { TestClock } from '../multicast/fixture.js';
 
@@ -95,6 +96,20 @@ describe('swarm/head-verdicts', () => {
     const near = g.chain(mine, PROBE_LIMIT - 1, 'remote');
     await v.judge(mine, near, true);
     assert.equal(await settled(v, mine, near), 'ahead');
+  });
+
+  it('keeps a head whose fetch failed failing for FAILING_MS, whatever this node\'s head', () => {
+    const g = new Graph();
+    const clock = new TestClock(0);
+    const v = g.verdicts(clock);
+    const head = g.commit('unservable', [], 'remote');
+    assert.equal(v.failing(head), false);
+    v.failed(head);
+    assert.equal(v.failing(head), true);
+    clock.ms += FAILING_MS - 1;
+    assert.equal(v.failing(head), true);
+    clock.ms += 1;
+    assert.equal(v.failing(head), false);
   });
 
   it('asks again for a head no peer has only after PROBE_RETRY_MS, and judges each pair once', async () => {

@@ -41,10 +41,11 @@ function decide(
   local: Record<string, Oid> = {},
   localTimes: Record<string, number> = {},
   verdicts: Record<Oid, HeadVerdict> = {},
+  failing: readonly Oid[] = [],
 ): BranchDecision[] {
   const times = new Map(Object.entries(localTimes).map(([b, t]) => [B(b), t]));
   const verdict = (_branch: BranchName, head: Oid): HeadVerdict | undefined => verdicts[head];
-  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, verdict, now: NOW });
+  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, verdict, failing: (h) => failing.includes(h), now: NOW });
 }
 
 function only(ds: BranchDecision[], branch: string): BranchDecision {
@@ -222,6 +223,11 @@ describe('swarm/policy', () => {
       // Everything announced passed: this node's own head is the target, with the members announcing it.
       const done = only(decide(policies, [member(a, { 'kernel/x': [fork, 700] }), member(c, { 'kernel/x': [mine, 500] })], { 'kernel/x': mine }, { 'kernel/x': 500 }, { [fork]: 'passed' }), 'kernel/x');
       assert.deepEqual([done.target, done.state], [{ oid: mine, commitTime: 500, from: [c] }, 'held']);
+      // A head whose fetch failed lately gives way to another that can be taken, but is still taken alone.
+      const ghost = oid('ghost');
+      const withGhost = [member(a, { 'kernel/x': [ghost, 9_999] }), member(b, { 'kernel/x': [next, 600] })];
+      assert.equal(only(decide(policies, withGhost, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, [ghost]), 'kernel/x').target?.oid, next);
+      assert.equal(only(decide(policies, [member(a, { 'kernel/x': [ghost, 9_999] })], { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, [ghost]), 'kernel/x').target?.oid, ghost);
       // A branch this node lacks whose every announced head was refused: no target.
       const refused = only(decide(policies, [member(a, { 'kernel/y': [fork, 700] })], {}, {}, { [fork]: 'passed' }), 'kernel/y');
       assert.deepEqual([refused.target, refused.state], [undefined, 'missing']);
