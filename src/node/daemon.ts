@@ -27,7 +27,7 @@ import { UdpTransport } from '../multicast/transport.js';
 import { RolloutAgent } from '../rollout/rollout-agent.js';
 import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
-import { mergeSmallPacks, removePacks } from '../repo/pack-merge.js';
+import { mergeSmallPacks, removePacks, removeStaleTemporaries } from '../repo/pack-merge.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -342,12 +342,14 @@ export class NodeDaemon {
   }
 
   /**
-   * Removes the packs merged long enough ago, then merges small packs (every commit and fetch adds
+   * Removes temporary pack files killed writers left and the packs merged long enough ago, then merges small packs (every commit and fetch adds
    * some); logged, never thrown (it runs from a timer).
    */
   private async mergePacks(): Promise<void> {
     try {
       const now = this.c.clock.now();
+      const left = await removeStaleTemporaries(this.c.repo, now);
+      if (left.files > 0) this.c.log.log('info', 'temporaries-removed', left);
       const old = [...this.mergedPacks].filter(([, at]) => now - at >= MERGED_PACKS_KEPT_MS).map(([name]) => name);
       await removePacks(this.c.repo, old);
       for (const name of old) this.mergedPacks.delete(name);

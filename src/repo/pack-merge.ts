@@ -21,7 +21,7 @@
  * - nothing is merged where git keeps a multi-pack-index (it names packs by position, and would
  *   name removed ones) or `extensions.preciousObjects` is set (no pack may be removed).
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
 import { parseGitConfig } from './git-config.js';
@@ -99,6 +99,30 @@ export async function removePacks(repo: Repository, names: readonly string[]): P
   if (names.length === 0) return;
   await fsyncDir(packDir);
   await repo.objects.refresh();
+}
+
+/** How long a temporary pack file must have gone unwritten before it is taken for a killed writer's. */
+export const STALE_TEMPORARY_MS = 86_400_000;
+
+/**
+ * Removes the temporary pack files (`tmp_*`: gitfs's and git's own) that writers killed mid-pack
+ * left, those unwritten for STALE_TEMPORARY_MS (a live writer keeps writing): an import of a large
+ * image killed half way left GiBs that nothing else removes but `git gc`. Returns what went.
+ */
+export async function removeStaleTemporaries(repo: Repository, nowMs: number): Promise<{ files: number; bytes: number }> {
+  const packDir = join(repo.gitDir, 'objects', 'pack');
+  let files = 0;
+  let bytes = 0;
+  for (const name of await readdir(packDir)) {
+    if (!name.startsWith('tmp_')) continue;
+    const st = await stat(join(packDir, name)).catch(() => undefined);
+    if (st === undefined || !st.isFile() || nowMs - st.mtimeMs < STALE_TEMPORARY_MS) continue;
+    await rm(join(packDir, name), { force: true });
+    files++;
+    bytes += st.size;
+  }
+  if (files > 0) await fsyncDir(packDir);
+  return { files, bytes };
 }
 
 type Pack = ReturnType<Repository['objects']['packs']>[number];

@@ -1,18 +1,19 @@
 /**
  * Small packs merged into one (a node in service gathers one or more a commit and a fetch):
  * every object still there, git fsck clean, a promisor mark kept, git's .keep and cruft packs
- * and large packs left alone, nothing done below the threshold.
+ * and large packs left alone, nothing done below the threshold; temporary pack files killed
+ * writers left are removed after a day.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../../src/objects/pack-writer.js';
 import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { writeCommit } from '../../src/repo/commit-directory.js';
-import { geometricSplit, mergeSmallPacks, removePacks } from '../../src/repo/pack-merge.js';
+import { geometricSplit, mergeSmallPacks, removePacks, removeStaleTemporaries, STALE_TEMPORARY_MS } from '../../src/repo/pack-merge.js';
 import { Repository } from '../../src/repo/repository.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { tempDirs } from '../support/tmp.js';
@@ -120,6 +121,31 @@ describe('repo: small packs merged', function () {
       await removePacks(repo, (await mergeSmallPacks(repo, { minPacks: 2 })).merged);
       assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'merged already');
       assert.equal(packsIn(repo.gitDir, 'pack').length, 3);
+      git('fsck', '--strict', '--no-dangling');
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('removes the temporary pack files killed writers left (unwritten for a day), not a live writer\'s, and nothing else', async () => {
+    const { repo } = await manyPacks(2);
+    const git = (...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8' });
+    try {
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const now = Date.now();
+      const left = ['tmp_pack_gitfs_0123456789abcdef', 'tmp_idx_gitfs_0123456789abcdef', 'tmp_pack_XyZ123'];
+      for (const name of left) {
+        writeFileSync(join(packDir, name), Buffer.alloc(1000));
+        utimesSync(join(packDir, name), new Date(now - STALE_TEMPORARY_MS - 1000), new Date(now - STALE_TEMPORARY_MS - 1000));
+      }
+      writeFileSync(join(packDir, 'tmp_pack_gitfs_fedcba9876543210'), Buffer.alloc(10));
+      const before = readdirSync(packDir).filter((f) => !f.startsWith('tmp_')).sort();
+      assert.deepEqual(await removeStaleTemporaries(repo, now), { files: 3, bytes: 3000 });
+      const after = readdirSync(packDir);
+      for (const name of left) assert.ok(!after.includes(name), `${name} left`);
+      assert.ok(after.includes('tmp_pack_gitfs_fedcba9876543210'), "a live writer's file was removed");
+      assert.deepEqual(after.filter((f) => !f.startsWith('tmp_')).sort(), before);
+      assert.deepEqual(await removeStaleTemporaries(repo, now), { files: 0, bytes: 0 });
       git('fsck', '--strict', '--no-dangling');
     } finally {
       await repo.close();
