@@ -3,18 +3,27 @@
  * Heads are otherwise ranked by the commit time their announcers claim (policy.ts), which nothing
  * checks: alone, it froze a branch whenever a head carried a time later than the next commit's
  * (a publisher whose clock ran ahead, a member announcing an old head with a new time, a commit
- * made on a node whose clock runs behind). Verdicts settle what ancestry can:
+ * made on a node whose clock runs behind). Verdicts settle what ancestry proves:
  * - 'ahead': the head descends from this node's, so it is taken whatever time it claims;
- * - 'passed': this node's head already holds it (an ancestor), or a fetch of it showed it behind,
- *   diverged or refused, so it is never taken.
- * A head that is here is judged at once by the local commits. One that is not, and claims a time
- * older than this node's head, is probed in the background: its commits, asked of peers as
- * metadata (checked, none stored), are walked back up to PROBE_LIMIT looking for this node's head.
+ * - 'passed': this node's head already holds it (an ancestor), it is proven diverged (every
+ *   commit of both histories read, here), or a fetch of it showed it behind, diverged or refused:
+ *   it is never taken.
+ * A head that cannot be proven either way (a commit between the two not here, or too far back)
+ * has no verdict: the time rule and the fetch decide, as they would without verdicts, and it is
+ * judged again after RETRY_MS.
+ *
+ * Judging never holds up a caller: `consider` queues a pair (at most MAX_PENDING), and one pair is
+ * judged at a time in the background. A head that is here is judged by the local commits (walks
+ * of at most LOCAL_LIMIT). One that is not, and claims a time older than this node's head, is
+ * probed: its commits, asked of the members announcing it as metadata (checked, none stored), are
+ * walked back up to PROBE_LIMIT looking for this node's head.
+ *
  * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
  * member that lost its objects, or lies) must not hold back a newer one that can be had.
  */
-import { reaches } from '../objects/commit-ancestry.js';
+import type { NodeId } from '../cluster/node-id.js';
+import { ancestry, type Ancestry } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
 import { remember } from '../util/bounded-map.js';
 import type { Clock } from '../util/clock.js';
@@ -25,27 +34,38 @@ export type HeadVerdict = 'ahead' | 'passed';
 export interface VerdictSources {
   /** A commit's content if it is here. */
   here(oid: Oid): Promise<Buffer | undefined>;
-  /** A commit's content from here or else from a peer (its id checked), if any has it. */
-  anywhere(oid: Oid): Promise<Buffer | undefined>;
+  /** A commit's content from `from` (members announcing a head), its id checked, if one gives it. */
+  ask(oid: Oid, from: readonly NodeId[]): Promise<Buffer | undefined>;
 }
 
 /** How many commits a probe walks back from an unknown head: a clock behind by minutes makes a few. */
 export const PROBE_LIMIT = 64;
-/** How many local commits a judgement walks (as the fetcher's ancestry check). */
-const LOCAL_LIMIT = 100_000;
-/** A probe that could not get the head's own commit is tried again after this long. */
-export const PROBE_RETRY_MS = 60_000;
+/** How many local commits a judgement walks each way: an announced head is mostly a few commits away. */
+export const LOCAL_LIMIT = 2000;
+/** A pair that could not be judged is judged again after this long. */
+export const RETRY_MS = 60_000;
 /** How long a head whose fetch failed gives way to other heads. */
 export const FAILING_MS = 120_000;
-const MAX_VERDICTS = 4096;
+/** Pairs waiting to be judged; more are left for a later `consider`. */
+export const MAX_PENDING = 256;
+const MAX_VERDICTS = 16_384;
+
+interface Pair {
+  readonly mine: Oid;
+  readonly head: Oid;
+  readonly claimsOlder: boolean;
+  readonly from: readonly NodeId[];
+}
 
 const key = (mine: Oid | undefined, head: Oid): string => `${mine ?? ''}>${head}`;
 
 export class HeadVerdicts {
   private readonly verdicts = new Map<string, HeadVerdict>();
-  private readonly probing = new Set<string>();
   private readonly retryAt = new Map<string, number>();
   private readonly failedAt = new Map<Oid, number>();
+  private readonly pending = new Map<string, Pair>();
+  private draining: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly sources: VerdictSources,
@@ -55,7 +75,19 @@ export class HeadVerdicts {
 
   /** The verdict on `head` against this node's `mine` (undefined: this node has no such branch), if any. */
   get(mine: Oid | undefined, head: Oid): HeadVerdict | undefined {
-    return this.verdicts.get(key(mine, head));
+    const k = key(mine, head);
+    const v = this.verdicts.get(k);
+    // Used: kept as the most recent (the map drops the entry set longest ago).
+    if (v !== undefined) {
+      this.verdicts.delete(k);
+      this.verdicts.set(k, v);
+    }
+    return v;
+  }
+
+  /** Records what a fetch of `head` showed against `mine` (for a branch this node lacks: undefined). */
+  set(mine: Oid | undefined, head: Oid, verdict: HeadVerdict): void {
+    remember(this.verdicts, key(mine, head), verdict, MAX_VERDICTS);
   }
 
   /** Records that a fetch of `head` failed now. */
@@ -68,48 +100,67 @@ export class HeadVerdicts {
     return this.clock.now() - (this.failedAt.get(head) ?? -Infinity) < FAILING_MS;
   }
 
-  /** Records what a fetch of `head` showed against `mine`. */
-  set(mine: Oid | undefined, head: Oid, verdict: HeadVerdict): void {
-    remember(this.verdicts, key(mine, head), verdict, MAX_VERDICTS);
-  }
-
   /**
-   * Judges `head` against `mine` if it is not judged yet: at once when `head` is here; in the
-   * background when it is not and `claimsOlder` (its announced time is before `mine`'s), so that
-   * the caller need not wait for peers. A head not here that claims a later time is left to the
-   * fetch that it becomes.
+   * Queues `head` (announced by `from`) to be judged against `mine` unless it is judged, queued,
+   * or waits for a retry; `claimsOlder`: its announced time is before `mine`'s (only such a head
+   * is probed when it is not here: one claiming a later time is fetched anyway).
    */
-  async judge(mine: Oid, head: Oid, claimsOlder: boolean): Promise<void> {
+  consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[]): void {
     const k = key(mine, head);
-    if (this.verdicts.has(k) || this.probing.has(k)) return;
-    const local = (oid: Oid): Promise<Buffer | undefined> => this.sources.here(oid);
-    if ((await local(head)) !== undefined) {
-      // Ancestors first: peers announcing a head this node has moved past are the common case, found
-      // in a few steps from `mine`. A commit here that does not parse is no head to take either.
-      const walk = (from: Oid, to: Oid): Promise<boolean> => reaches(local, from, to, LOCAL_LIMIT).catch(() => false);
-      const ahead = !(await walk(mine, head)) && (await walk(head, mine));
-      return this.set(mine, head, ahead ? 'ahead' : 'passed');
-    }
-    if (!claimsOlder || (this.retryAt.get(k) ?? -Infinity) > this.clock.now()) return;
-    this.probing.add(k);
-    void this.probe(mine, head).finally(() => this.probing.delete(k));
+    if (this.stopped || this.verdicts.has(k) || this.pending.has(k) || this.pending.size >= MAX_PENDING) return;
+    if ((this.retryAt.get(k) ?? -Infinity) > this.clock.now()) return;
+    this.pending.set(k, { mine, head, claimsOlder, from });
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
-  private async probe(mine: Oid, head: Oid): Promise<void> {
-    const k = key(mine, head);
-    try {
-      const first = await this.sources.anywhere(head);
-      if (first === undefined) {
-        remember(this.retryAt, k, this.clock.now() + PROBE_RETRY_MS, MAX_VERDICTS);
-        return;
+  /** Resolves once every pair queued now is judged (or could not be). */
+  async idle(): Promise<void> {
+    await this.draining;
+  }
+
+  /** Lets the pair being judged finish; no more are judged. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pending.clear();
+    await this.idle();
+  }
+
+  private async drain(): Promise<void> {
+    for (let next = this.pending.entries().next(); !next.done && !this.stopped; next = this.pending.entries().next()) {
+      const [k, pair] = next.value;
+      try {
+        const verdict = await this.judge(pair);
+        if (verdict === undefined) remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
+        else {
+          this.set(pair.mine, pair.head, verdict);
+          this.retryAt.delete(k);
+        }
+      } catch (e) {
+        remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
+        if (!this.stopped) this.log.log('warn', 'head-judgement-failed', { mine: pair.mine, head: pair.head, error: (e as Error).message });
+      } finally {
+        this.pending.delete(k);
       }
-      const ahead = await reaches((oid) => (oid === head ? Promise.resolve(first) : this.sources.anywhere(oid)), head, mine, PROBE_LIMIT);
-      this.set(mine, head, ahead ? 'ahead' : 'passed');
-      this.retryAt.delete(k);
-      this.log.log(ahead ? 'info' : 'debug', 'head-probed', { mine, head, verdict: ahead ? 'ahead' : 'passed' });
-    } catch (e) {
-      remember(this.retryAt, k, this.clock.now() + PROBE_RETRY_MS, MAX_VERDICTS);
-      this.log.log('warn', 'head-probe-failed', { mine, head, error: (e as Error).message });
     }
+  }
+
+  private async judge({ mine, head, claimsOlder, from }: Pair): Promise<HeadVerdict | undefined> {
+    const here = (oid: Oid): Promise<Buffer | undefined> => this.sources.here(oid);
+    if ((await here(head)) !== undefined) {
+      // Ancestors first: a member announcing a head this node has moved past is the common case,
+      // found in a few steps from `mine`.
+      const back: Ancestry = await ancestry(here, mine, head, LOCAL_LIMIT);
+      if (back === 'reached') return 'passed';
+      const forward = await ancestry(here, head, mine, LOCAL_LIMIT);
+      if (forward === 'reached') return 'ahead';
+      return back === 'exhausted' && forward === 'exhausted' ? 'passed' : undefined;
+    }
+    if (!claimsOlder || from.length === 0) return undefined;
+    const first = await this.sources.ask(head, from);
+    if (first === undefined) return undefined;
+    const walk = await ancestry((oid) => (oid === head ? Promise.resolve(first) : this.sources.ask(oid, from)), head, mine, PROBE_LIMIT);
+    this.log.log(walk === 'reached' ? 'info' : 'debug', 'head-probed', { mine, head, found: walk === 'reached' });
+    // Not found within PROBE_LIMIT, or a commit on the way not to be had: unknown (the time rule holds).
+    return walk === 'reached' ? 'ahead' : undefined;
   }
 }

@@ -158,7 +158,7 @@ export class Swarm {
       avoid: this.avoid,
     };
     this.infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${c.trust.clusterId}`).digest();
-    this.verdicts = new HeadVerdicts({ here: (oid) => this.commitHere(oid), anywhere: (oid) => this.commitAnywhere(oid) }, c.clock, c.log);
+    this.verdicts = new HeadVerdicts({ here: (oid) => this.commitHere(oid), ask: (oid, from) => this.commitFrom(oid, from) }, c.clock, c.log);
   }
 
   /** A TLS connection the node service found to start with a BitTorrent handshake. */
@@ -276,20 +276,31 @@ export class Swarm {
     const localTimes = new Map<BranchName, number>();
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
     const members = this.members();
-    await this.judgeHeads(members, local, localTimes);
     const verdict = (branch: BranchName, head: Oid): ReturnType<HeadVerdicts['get']> => this.verdicts.get(local.get(branch), head);
     const failing = (head: Oid): boolean => this.verdicts.failing(head);
-    return evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, failing, now: this.c.clock.now() });
+    const decisions = evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, failing, now: this.c.clock.now() });
+    this.considerHeads(decisions, members, localTimes);
+    return decisions;
   }
 
-  /** Judges every head a member announces for a branch this node holds, against this node's head (head-verdicts.ts). */
-  private async judgeHeads(members: readonly MemberHeads[], local: ReadonlyMap<BranchName, Oid>, localTimes: ReadonlyMap<BranchName, number>): Promise<void> {
-    for (const m of members) {
-      if (m.nodeId === this.c.identity.nodeId) continue;
-      for (const [branch, h] of m.heads) {
-        const mine = local.get(branch);
-        if (mine !== undefined && h.oid !== mine) await this.verdicts.judge(mine, h.oid, h.commitTime < (localTimes.get(branch) ?? 0));
+  /**
+   * Queues for judging (head-verdicts.ts, in the background) every head a member announces for a
+   * branch this node should hold and has, against this node's head; not one being fetched (its
+   * commits arrive meanwhile, without their parents).
+   */
+  private considerHeads(decisions: readonly BranchDecision[], members: readonly MemberHeads[], localTimes: ReadonlyMap<BranchName, number>): void {
+    const fetching = new Set([...this.fetches.values()].map((r) => r.fetch.commit));
+    for (const d of decisions) {
+      if (!d.shouldHold || d.local === undefined) continue;
+      const announcers = new Map<Oid, { time: number; from: NodeId[] }>();
+      for (const m of members) {
+        const h = m.heads.get(d.branch);
+        if (h === undefined || h.oid === d.local || fetching.has(h.oid) || m.nodeId === this.c.identity.nodeId) continue;
+        const seen = announcers.get(h.oid) ?? { time: h.commitTime, from: [] };
+        seen.from.push(m.nodeId);
+        announcers.set(h.oid, seen);
       }
+      for (const [head, { time, from }] of announcers) this.verdicts.consider(d.local, head, time < (localTimes.get(d.branch) ?? 0), from);
     }
   }
 
@@ -300,10 +311,10 @@ export class Swarm {
     return o?.type === 'commit' ? o.content : undefined;
   }
 
-  /** A commit's content from here or else from peers (metadata wants: checked, not stored). */
-  private async commitAnywhere(oid: Oid): Promise<Buffer | undefined> {
-    let content = await this.commitHere(oid);
-    if (content === undefined) await this.fromPeers([oid], 'meta', (o) => void (o.type === 'commit' && (content = o.content)));
+  /** A commit's content from one of `from` (a metadata want, checked, not stored), sharing the on-demand reads' two slots. */
+  private async commitFrom(oid: Oid, from: readonly NodeId[]): Promise<Buffer | undefined> {
+    let content: Buffer | undefined;
+    await this.demanding.run(() => this.fromPeers([oid], 'meta', (o) => void (o.type === 'commit' && (content = o.content)), from));
     return content;
   }
 
@@ -558,16 +569,20 @@ export class Swarm {
   };
 
   /**
-   * `gitfs fetch BRANCH`: fetches the newest head its peers announce for `branch`, whatever the
-   * policies say (history from the matching policy, else all). GITFS_UNKNOWN_BRANCH when no peer
-   * announces it.
+   * `gitfs fetch BRANCH`: fetches the newest head its peers announce for `branch` that ancestry
+   * does not rule out, whatever the policies say (history from the matching policy, else all); with
+   * none newer than this node's own, that one (completing an on-demand branch) from those announcing
+   * it, or else the newest announced. GITFS_UNKNOWN_BRANCH when no peer announces it.
    */
   async fetchBranch(branch: BranchName): Promise<{ commit: Oid; history: number }> {
     const decision = (await this.decisions()).find((d) => d.branch === branch);
     const mine = await this.c.repo.refs.resolve(branch);
     const members = this.c.peers().filter((p) => p.nodeId !== this.c.identity.nodeId);
-    const target = decision?.target ?? newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head), (head) => this.verdicts.failing(head));
-    if (target === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a head of ${branch} to fetch`, { branch });
+    // Asked for by hand: what ancestry rules out stays out, but a head that failed lately is tried again.
+    const chosen = newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head));
+    // Nothing newer to take and nobody announcing this node's own head: the newest announced, by claimed time.
+    const target = chosen !== undefined && (chosen.oid !== mine || chosen.from.length > 0) ? chosen : newestHead(branch, members, undefined, undefined);
+    if (target === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a branch ${branch}`, { branch });
     const history = historyDepth(this.o.policies[decision?.policy ?? -1]);
     this.settled.delete(`${branch}:${fetchKey(target.oid, history, true)}`);
     this.want(branch, target.oid, history, { announcers: target.from, others: [] }, true);
@@ -648,15 +663,17 @@ export class Swarm {
   }
 
   /**
-   * Asks peers for `oids` with wants of kind `want`, one peer at a time in rendezvous order of
-   * the first id, until every id came or every peer was asked; `each` gets every object (checked).
+   * Asks peers (`only` those, if given) for `oids` with wants of kind `want`, one peer at a time in
+   * rendezvous order of the first id, until every id came or every peer was asked; `each` gets
+   * every object (checked).
    */
-  private async fromPeers(oids: readonly Oid[], want: 'read' | 'meta', each: (o: WireObject) => void): Promise<void> {
+  private async fromPeers(oids: readonly Oid[], want: 'read' | 'meta', each: (o: WireObject) => void, only?: readonly NodeId[]): Promise<void> {
     const got = new Set<Oid>();
     let missing = [...oids];
     const now = this.c.clock.now();
     const peers = new Map(this.c.peers().map((p) => [p.nodeId, p]));
-    const order = rendezvousOrder(missing[0] ?? '', [...peers.keys()].filter((id) => id !== this.c.identity.nodeId && (this.avoid.get(id) ?? 0) <= now));
+    const asked = only === undefined ? [...peers.keys()] : only.filter((id) => peers.has(id));
+    const order = rendezvousOrder(missing[0] ?? '', asked.filter((id) => id !== this.c.identity.nodeId && (this.avoid.get(id) ?? 0) <= now));
     for (const id of order) {
       if (missing.length === 0 || this.stopped) break;
       const conn = await this.connection(peers.get(id) as Peer);
@@ -733,6 +750,7 @@ export class Swarm {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.fetches.values()) r.fetch.stop('node stopping');
+    await this.verdicts.stop();
     // A fetch that was about to move a branch does so (or gives up) before the node goes.
     await Promise.allSettled([...this.completions]);
     for (const conn of [...this.live, ...this.conns.values()]) conn.close('node stopping');

@@ -1,27 +1,35 @@
 /**
- * Head verdicts: ancestry against claimed commit times. A head here is judged at once by the local
- * commits (an ancestor or a fork is passed, a descendant is ahead); one that is not here and claims
- * an older time is probed through peers in the background, up to PROBE_LIMIT commits back; a probe
- * that cannot get the head's commit is tried again only after PROBE_RETRY_MS; a head whose fetch
- * failed stays failing for FAILING_MS.
+ * Head verdicts: ancestry against claimed commit times. A head here is judged by the local commits
+ * (an ancestor, or a fork proven by reading both histories whole, is passed; a descendant is
+ * ahead; a gap between them leaves it unjudged); one that is not here and claims an older time is
+ * probed through the members announcing it, up to PROBE_LIMIT commits back; what cannot be proven
+ * is judged again after RETRY_MS; one pair is judged at a time, at most MAX_PENDING wait; a head
+ * whose fetch failed stays failing for FAILING_MS.
  */
 import assert from 'node:assert/strict';
+import type { NodeId } from '../../src/cluster/node-id.js';
 import { encodeCommit } from '../../src/objects/commit.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
-import { FAILING_MS, HeadVerdicts, PROBE_LIMIT, PROBE_RETRY_MS } from '../../src/swarm/head-verdicts.js';
+import { FAILING_MS, HeadVerdicts, MAX_PENDING, PROBE_LIMIT, RETRY_MS } from '../../src/swarm/head-verdicts.js';
 import { silentLogger } from '../../src/util/log.js';
 import { TestClock } from '../multicast/fixture.js';
 
 const TREE = hashObject('tree', Buffer.alloc(0));
+const ANNOUNCER = 'aaaaaaaaaaaaaaaa' as NodeId;
 
 /** A commit graph: `here` this node's commits, `remote` those only peers have. */
 class Graph {
   readonly here = new Map<Oid, Buffer>();
   readonly remote = new Map<Oid, Buffer>();
-  peerAsks = 0;
+  asks = 0;
+  askedOf = new Set<string>();
+  inFlight = 0;
+  mostInFlight = 0;
+  /** Ids a peer fails to give the first time they are asked. */
+  readonly flaky = new Set<Oid>();
 
-  commit(message: string, parents: readonly Oid[], where: 'here' | 'remote', time = 1_000): Oid {
-    const who = { name: 'n', email: 'n@example.invalid', timestamp: time, tzOffsetMinutes: 0 };
+  commit(message: string, parents: readonly Oid[], where: 'here' | 'remote'): Oid {
+    const who = { name: 'n', email: 'n@example.invalid', timestamp: 1_000, tzOffsetMinutes: 0 };
     const content = encodeCommit({ tree: TREE, parents, author: who, committer: who, extraHeaders: [], message });
     const oid = hashObject('commit', content);
     this[where].set(oid, content);
@@ -38,10 +46,14 @@ class Graph {
     return new HeadVerdicts(
       {
         here: async (oid) => this.here.get(oid),
-        anywhere: async (oid) => {
-          if (this.here.has(oid)) return this.here.get(oid);
-          this.peerAsks++;
-          return this.remote.get(oid);
+        ask: async (oid, from) => {
+          this.asks++;
+          for (const id of from) this.askedOf.add(id);
+          this.mostInFlight = Math.max(this.mostInFlight, ++this.inFlight);
+          await new Promise((r) => setImmediate(r));
+          this.inFlight--;
+          if (this.flaky.delete(oid)) return undefined;
+          return this.remote.get(oid) ?? this.here.get(oid);
         },
       },
       clock,
@@ -50,14 +62,14 @@ class Graph {
   }
 }
 
-/** Waits (bounded) for the background probe of `head` to give a verdict. */
-async function settled(v: HeadVerdicts, mine: Oid, head: Oid): Promise<string | undefined> {
-  for (let i = 0; i < 200 && v.get(mine, head) === undefined; i++) await new Promise((r) => setImmediate(r));
+async function judged(v: HeadVerdicts, mine: Oid, head: Oid, claimsOlder = false): Promise<string | undefined> {
+  v.consider(mine, head, claimsOlder, [ANNOUNCER]);
+  await v.idle();
   return v.get(mine, head);
 }
 
 describe('swarm/head-verdicts', () => {
-  it('judges heads that are here at once: ancestors and forks passed, descendants ahead', async () => {
+  it('judges heads that are here by the local commits: ancestors and proven forks passed, descendants ahead, a gap unjudged', async () => {
     const g = new Graph();
     const root = g.commit('root', [], 'here');
     const old = g.chain(root, 3, 'here');
@@ -65,37 +77,66 @@ describe('swarm/head-verdicts', () => {
     const fork = g.commit('fork', [old], 'here');
     const later = g.chain(mine, 2, 'here');
     const v = g.verdicts();
-    for (const head of [root, old, fork, later]) await v.judge(mine, head, false);
-    assert.deepEqual([v.get(mine, root), v.get(mine, old), v.get(mine, fork), v.get(mine, later)], ['passed', 'passed', 'passed', 'ahead']);
-    assert.equal(g.peerAsks, 0, 'nothing was asked of peers');
+    assert.deepEqual([await judged(v, mine, root), await judged(v, mine, old), await judged(v, mine, fork), await judged(v, mine, later)], ['passed', 'passed', 'passed', 'ahead']);
+    // A head here two ahead whose parent is not here yet (a fetch storing level by level, or a
+    // shallow fetch of another branch): nothing is proven, so nothing is decided.
+    const gapParent = g.commit('gap parent', [mine], 'remote');
+    const gapHead = g.commit('gap head', [gapParent], 'here');
+    assert.equal(await judged(v, mine, gapHead), undefined);
+    assert.equal(g.asks, 0, 'nothing was asked of peers');
   });
 
-  it('probes an absent head that claims an older time through peers: a commit made on a node whose clock runs behind is ahead', async () => {
+  it('probes an absent head that claims an older time through its announcers only: a commit made on a node whose clock runs behind is ahead', async () => {
     const g = new Graph();
     const mine = g.chain(g.commit('root', [], 'here'), 2, 'here');
     const next = g.chain(mine, 5, 'remote');
     const v = g.verdicts();
-    await v.judge(mine, next, false);
-    assert.equal(v.get(mine, next), undefined, 'a head claiming a later time is left to the fetch it becomes');
-    assert.equal(g.peerAsks, 0);
-    await v.judge(mine, next, true);
-    assert.equal(await settled(v, mine, next), 'ahead');
-    assert.equal(g.peerAsks, 5, 'its five commits were asked of peers, one each');
+    assert.equal(await judged(v, mine, next, false), undefined, 'a head claiming a later time is left to the fetch it becomes');
+    assert.equal(g.asks, 0);
+    const clock = new TestClock(0);
+    const w = g.verdicts(clock);
+    assert.equal(await judged(w, mine, next, true), 'ahead');
+    assert.equal(g.asks, 5, 'its five commits were asked, one each');
+    assert.deepEqual([...g.askedOf], [ANNOUNCER]);
   });
 
-  it('passes an absent head whose last PROBE_LIMIT commits do not lead to this node\'s head (an old head, or a fork)', async () => {
+  it('leaves unjudged, and judges again after RETRY_MS, a head not proven within PROBE_LIMIT commits or whose commits did not come', async () => {
     const g = new Graph();
-    const base = g.commit('base', [], 'remote');
-    const far = g.chain(base, PROBE_LIMIT, 'remote');
-    const mine = g.commit('mine', [base], 'here');
-    const v = g.verdicts();
-    await v.judge(mine, far, true);
-    assert.equal(await settled(v, mine, far), 'passed');
-    assert.equal(g.peerAsks, PROBE_LIMIT, 'the walk stopped at PROBE_LIMIT commits');
-    // One more commit within reach would have made it ahead: the limit is where it is.
+    const mine = g.commit('mine', [], 'here');
+    const clock = new TestClock(0);
+    const v = g.verdicts(clock);
+    const far = g.chain(mine, PROBE_LIMIT, 'remote');
+    assert.equal(await judged(v, mine, far, true), undefined, 'beyond the limit: unknown, not passed');
     const near = g.chain(mine, PROBE_LIMIT - 1, 'remote');
-    await v.judge(mine, near, true);
-    assert.equal(await settled(v, mine, near), 'ahead');
+    assert.equal(await judged(v, mine, near, true), 'ahead', 'just within the limit');
+    // A commit on the way that did not come once: unknown, then ahead when asked again.
+    const lost = g.commit('lost once', [g.commit('first', [mine], 'remote')], 'remote');
+    const top = g.commit('top', [lost], 'remote');
+    g.flaky.add(lost);
+    const asked = g.asks;
+    assert.equal(await judged(v, mine, top, true), undefined);
+    assert.equal(await judged(v, mine, top, true), undefined, 'not judged again before RETRY_MS');
+    assert.ok(g.asks > asked);
+    const before = g.asks;
+    await judged(v, mine, top, true);
+    assert.equal(g.asks, before, 'nothing asked while it waits');
+    clock.ms += RETRY_MS;
+    assert.equal(await judged(v, mine, top, true), 'ahead');
+    // A verdict is against this node's head: another head of the branch is judged anew.
+    const moved = g.commit('moved', [mine], 'here');
+    assert.equal(v.get(moved, top), undefined);
+  });
+
+  it('judges one pair at a time, and keeps at most MAX_PENDING waiting', async () => {
+    const g = new Graph();
+    const mine = g.commit('mine', [], 'here');
+    const v = g.verdicts();
+    const heads = Array.from({ length: 3 * MAX_PENDING }, (_, i) => g.commit(`head ${i}`, [mine], 'remote'));
+    for (const h of heads) v.consider(mine, h, true, [ANNOUNCER]);
+    await v.idle();
+    assert.equal(g.mostInFlight, 1, 'one ask at a time');
+    const done = heads.filter((h) => v.get(mine, h) === 'ahead').length;
+    assert.ok(done >= MAX_PENDING && done <= MAX_PENDING + 1, `${done} judged of ${heads.length} offered at once`);
   });
 
   it('keeps a head whose fetch failed failing for FAILING_MS, whatever this node\'s head', () => {
@@ -110,31 +151,5 @@ describe('swarm/head-verdicts', () => {
     assert.equal(v.failing(head), true);
     clock.ms += 1;
     assert.equal(v.failing(head), false);
-  });
-
-  it('asks again for a head no peer has only after PROBE_RETRY_MS, and judges each pair once', async () => {
-    const g = new Graph();
-    const mine = g.commit('mine', [], 'here');
-    const clock = new TestClock(0);
-    const v = g.verdicts(clock);
-    const ghost = hashObject('commit', Buffer.from('nobody has this'));
-    await v.judge(mine, ghost, true);
-    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-    assert.equal(v.get(mine, ghost), undefined);
-    assert.equal(g.peerAsks, 1);
-    await v.judge(mine, ghost, true);
-    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-    assert.equal(g.peerAsks, 1, 'not asked again before the retry time');
-    clock.ms += PROBE_RETRY_MS;
-    const next = g.commit('next', [mine], 'remote');
-    g.remote.set(ghost, g.remote.get(next) as Buffer); // the peer now answers (content checked elsewhere: here it just parses)
-    await v.judge(mine, ghost, true);
-    assert.equal(await settled(v, mine, ghost), 'ahead');
-    const asked = g.peerAsks;
-    await v.judge(mine, ghost, true);
-    assert.equal(g.peerAsks, asked, 'a judged pair is not probed again');
-    // A verdict is against this node's head: another head of the branch is judged anew.
-    const moved = g.commit('moved', [mine], 'here');
-    assert.equal(v.get(moved, ghost), undefined);
   });
 });
