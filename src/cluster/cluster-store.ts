@@ -75,9 +75,13 @@ export function issueNodeCertificate(ca: { key: KeyObject; cert: X509Certificate
   return { nodeId, pem: certificatePem(der) };
 }
 
-/** Whether `certificate` is in its last RENEW_WITHIN_DAYS. */
-export function renewalDue(certificate: X509Certificate, nowMs: number): boolean {
-  return Date.parse(certificate.validTo) - nowMs < RENEW_WITHIN_DAYS * DAY_MS;
+/**
+ * Whether `certificate` is in its last RENEW_WITHIN_DAYS and a renewal could end later: none ends
+ * after the CA, so one that ends with the CA (within a day) is not due.
+ */
+export function renewalDue(certificate: X509Certificate, ca: X509Certificate, nowMs: number): boolean {
+  const end = Date.parse(certificate.validTo);
+  return end - nowMs < RENEW_WITHIN_DAYS * DAY_MS && end < Date.parse(ca.validTo) - DAY_MS;
 }
 
 /**
@@ -85,17 +89,49 @@ export function renewalDue(certificate: X509Certificate, nowMs: number): boolean
  * the one held) and makes it this node's: node.pem replaced, then the identity in memory.
  */
 export async function adoptRenewal(gitDir: string, identity: NodeIdentity, trust: ClusterTrust, pem: string, nowMs: number): Promise<X509Certificate> {
+  const certificate = checkRenewal(identity, trust, pem, nowMs);
+  await writeFileAtomic(file(gitDir, 'node.pem'), pem);
+  identity.adopt(certificate, pem);
+  return certificate;
+}
+
+/**
+ * A renewal stored in node.pem by another process (`gitfs cluster renew` beside a running daemon),
+ * taken in memory; undefined when node.pem holds the certificate held, or anything that is no
+ * renewal of it.
+ */
+export async function adoptStoredRenewal(gitDir: string, identity: NodeIdentity, trust: ClusterTrust, nowMs: number): Promise<X509Certificate | undefined> {
+  const pem = (await readOptional(file(gitDir, 'node.pem')))?.toString('utf8');
+  if (pem === undefined || pem === identity.certificatePem) return undefined;
   let certificate: X509Certificate;
   try {
+    certificate = checkRenewal(identity, trust, pem, nowMs);
+  } catch {
+    return undefined;
+  }
+  identity.adopt(certificate, pem);
+  return certificate;
+}
+
+/** How far in the past a renewal must start: one from an issuer whose clock runs ahead would be refused by peers whose clocks lag. */
+const RENEWAL_START_MARGIN_MS = 5 * 60_000;
+
+function checkRenewal(identity: NodeIdentity, trust: ClusterTrust, pem: string, nowMs: number): X509Certificate {
+  let certificate: X509Certificate;
+  let nodeId: string;
+  try {
     certificate = new X509Certificate(pem);
-    verifyNodeCertificate(certificate, trust.ca, nowMs);
+    nodeId = verifyNodeCertificate(certificate, trust.ca, nowMs).nodeId;
   } catch (e) {
     throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `the renewed certificate does not verify: ${(e as Error).message}`, {}, { cause: e });
   }
-  const problem = identity.renewalProblem(certificate);
+  const problem =
+    nodeId !== identity.nodeId
+      ? `it is for node ${nodeId}`
+      : Date.parse(certificate.validFrom) > nowMs - RENEWAL_START_MARGIN_MS
+        ? `it starts at ${new Date(certificate.validFrom).toISOString()} (the issuer's clock runs ahead)`
+        : identity.renewalProblem(certificate);
   if (problem !== undefined) throw new GitfsError(ErrorCodes.BAD_CERTIFICATE, `the renewed certificate is refused: ${problem}`);
-  await writeFileAtomic(file(gitDir, 'node.pem'), pem);
-  identity.adopt(certificate, pem);
   return certificate;
 }
 
@@ -211,7 +247,7 @@ export async function loadMembership(gitDir: string, nowMs: number): Promise<{ i
       throw new GitfsError(
         ErrorCodes.NOT_IN_CLUSTER,
         `this node's certificate expired on ${new Date(certificate.validTo).toISOString()} (gitfs serve renews it in its last ${RENEW_WITHIN_DAYS} days while it can reach the CA node): ` +
-          'on the CA node, gitfs cluster renew issues a new one; another node joins again with a new token',
+          `on the CA node, gitfs cluster renew issues a new one; another node moves ${clusterDir(gitDir)} aside and joins again with a new token`,
         { path: clusterDir(gitDir) },
       );
     }

@@ -143,7 +143,13 @@ export class NodeDaemon {
       log: log.child('cluster'),
       peers: () => this.table.list(),
       // New connections get the renewed certificate (open ones keep the one they began with).
-      renewed: () => service.setSecureContext(serverOptions(this.identity, this.trust)),
+      renewed: () => {
+        try {
+          service.setSecureContext(serverOptions(this.identity, this.trust));
+        } catch (e) {
+          log.log('error', 'certificate-not-presented', { error: (e as Error).message });
+        }
+      },
     });
     this.renewal = renewal;
     this.closers.push(() => renewal.stop());

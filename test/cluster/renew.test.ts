@@ -3,16 +3,18 @@
  * node made by initCluster: a member in its last days gets a new certificate for the same key
  * (the same node id), stored and taken in memory, and the service presents it to the next
  * connection; a member that does not hold the CA key, a revoked member and a stranger are
- * refused; a certificate that is not a renewal is refused with nothing written; the CA node
+ * refused; a certificate that is not a renewal (another key, ending no later, another CA, starting
+ * after the asker's clock) is refused with nothing written; a renewal stored by another process is
+ * taken from disk; none is due that could not end later than the CA; the CA node
  * renews its own certificate even once it has expired, and an expired node says how to recover.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, type Server } from 'node:tls';
-import { adoptRenewal, clusterDir, issueNodeCertificate, loadMembership, renewalDue, renewOnAuthority, revokeNode, RENEW_WITHIN_DAYS, saveMembership } from '../../src/cluster/cluster-store.js';
+import { adoptRenewal, adoptStoredRenewal, clusterDir, issueNodeCertificate, loadMembership, renewalDue, renewOnAuthority, revokeNode, RENEW_WITHIN_DAYS, saveMembership } from '../../src/cluster/cluster-store.js';
 import { clientOptions, serverOptions } from '../../src/cluster/tls.js';
 import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
 import { fetchRenewal, startNodeService } from '../../src/node/node-service.js';
@@ -63,6 +65,9 @@ describe('cluster/renew: node certificates renewed before they expire', function
     return { gitDir: m.gitDir, ...(await loadMembership(m.gitDir, Date.now())) };
   }
 
+  /** A certificate for a new key issued by the cluster's CA as if at `ms`. */
+  const issueAt = (ms: number): X509Certificate => new X509Certificate(issueNodeCertificate(cluster.authority, generateKeyPairSync('ed25519').publicKey, ms).pem);
+
   /** The certificate the service at `to` presents to a member. */
   function presented(asker: Member, to: { address: string; port: number }): Promise<X509Certificate> {
     return new Promise((resolve, reject) => {
@@ -84,8 +89,11 @@ describe('cluster/renew: node certificates renewed before they expire', function
   it('a member in its last days gets a certificate for the same key from the CA node: stored, taken in memory, presented to the next connection', async () => {
     const ca = await serve(cluster.ca, true);
     const old = await memberAged(300);
-    assert.ok(renewalDue(old.identity.certificate, Date.now()), `due within ${RENEW_WITHIN_DAYS} days`);
-    assert.ok(!renewalDue((await memberAged(0)).identity.certificate, Date.now()), 'a fresh certificate is not due');
+    assert.ok(renewalDue(old.identity.certificate, old.trust.ca, Date.now()), `due within ${RENEW_WITHIN_DAYS} days`);
+    assert.ok(!renewalDue((await memberAged(0)).identity.certificate, old.trust.ca, Date.now()), 'a fresh certificate is not due');
+    // In the CA's own last days no renewal can end later: not due (it would be refused every time).
+    const caEnd = Date.parse(old.trust.ca.validTo);
+    assert.ok(!renewalDue(issueAt(caEnd - 30 * DAY), old.trust.ca, caEnd - 30 * DAY), 'one that ends with the CA is not due');
     const own = await serve(old, false);
     const before = await presented(cluster.ca, own);
     assert.equal(before.fingerprint256, old.identity.certificate.fingerprint256);
@@ -132,11 +140,27 @@ describe('cluster/renew: node certificates renewed before they expire', function
     const otherKey = issueNodeCertificate(cluster.authority, generateKeyPairSync('ed25519').publicKey, Date.now()).pem;
     const earlier = issueNodeCertificate(cluster.authority, m.identity.certificate.publicKey, Date.now() - 301 * DAY).pem;
     const foreign = (await (await makeCluster(tmp.make())).addMember(tmp.make())).identity.certificatePem;
-    for (const pem of [otherKey, earlier, foreign, 'not a certificate']) {
+    // Issued by a CA node whose clock runs a minute ahead: peers whose clocks lag would refuse it.
+    const early = issueNodeCertificate(cluster.authority, m.identity.certificate.publicKey, Date.now() + 11 * 60_000).pem;
+    for (const pem of [otherKey, earlier, foreign, early, 'not a certificate']) {
       await assert.rejects(adoptRenewal(m.gitDir, m.identity, m.trust, pem, Date.now()), rejectsWith(ErrorCodes.BAD_CERTIFICATE));
       assert.equal(readFileSync(file, 'utf8'), was);
       assert.equal(m.identity.certificatePem, was);
     }
+  });
+
+  it('a renewal another process stored in node.pem is taken from disk; anything else there is left alone', async () => {
+    const m = await memberAged(300);
+    const file = join(clusterDir(m.gitDir), 'node.pem');
+    assert.equal(await adoptStoredRenewal(m.gitDir, m.identity, m.trust, Date.now()), undefined, 'node.pem holds the certificate held');
+    const other = await memberAged(300);
+    writeFileSync(file, other.identity.certificatePem);
+    assert.equal(await adoptStoredRenewal(m.gitDir, m.identity, m.trust, Date.now()), undefined, "another node's certificate");
+    const renewed = issueNodeCertificate(cluster.authority, m.identity.certificate.publicKey, Date.now()).pem;
+    writeFileSync(file, renewed);
+    const taken = await adoptStoredRenewal(m.gitDir, m.identity, m.trust, Date.now());
+    assert.equal(taken?.fingerprint256, new X509Certificate(renewed).fingerprint256);
+    assert.equal(m.identity.certificatePem, renewed);
   });
 
   it('the CA node renews its own certificate even once expired (`gitfs cluster renew`); an expired node is told how to recover', async () => {
