@@ -6,8 +6,9 @@ import type { ObjectReader } from '../objects/object-store.js';
 import { readTyped } from '../objects/typed-read.js';
 
 export async function* fileContent(store: ObjectReader, entry: DirEntry, offset = 0, length = Number.MAX_SAFE_INTEGER): AsyncGenerator<Buffer> {
-  if (entry.kind === 'dir') {
-    throw new GitfsError(ErrorCodes.WRONG_OBJECT_TYPE, `${entry.name || '/'} is a directory`, { path: entry.name });
+  if (entry.kind === 'dir' || entry.kind === 'gitlink') {
+    const what = entry.kind === 'dir' ? 'a directory' : 'a submodule (its commit is of another repository)';
+    throw new GitfsError(ErrorCodes.WRONG_OBJECT_TYPE, `${entry.name || '/'} is ${what}`, { path: entry.name });
   }
   if (offset < 0 || length < 0) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'offset and length must not be negative');
   if (entry.chunked) {

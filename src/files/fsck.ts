@@ -113,6 +113,7 @@ class Checker {
       for (const e of entries) {
         const child = `${path}${path.endsWith(':') ? '' : '/'}${e.name}`;
         if (e.kind === 'dir') await this.tree(e.oid, child);
+        else if (e.kind === 'gitlink') continue; // a commit of another repository: git fsck does not look for it either
         else if (e.chunked) await this.chunkNode(e.oid, e.size ?? 0, child);
         else await this.blob(e.oid, child, async () => void (await this.content(e.oid, 'blob')));
       }

@@ -8,6 +8,7 @@ import { close, fstat, fsync, ftruncate, open as openFd, read, statfs, write } f
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { isDirectoryKind } from '../objects/entry-names.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
@@ -221,6 +222,8 @@ export class MountFs {
     switch (node.kind) {
       case 'dir':
         return dirAttr(this.owner, node.mode, node.mtime ?? time, readOnly);
+      case 'gitlink':
+        return dirAttr(this.owner, 0o555, time, true);
       case 'symlink': {
         const size = node.target !== undefined ? Buffer.byteLength(node.target) : await this.ws.repo.objects.sizeOf(node.oid as Oid);
         return symlinkAttr(this.owner, size, node.mtime ?? time);
@@ -357,7 +360,7 @@ export class MountFs {
       (listing) => {
         for (const e of listing.values()) {
           // Only objects held here: on a partial node an absent one would be fetched whole from peers.
-          if (e.kind !== 'dir' && e.size === undefined && this.sizeQueue.length < QUEUED_SIZE_READS && objects.hasPacked(e.oid)) this.sizeQueue.push(e.oid);
+          if (!isDirectoryKind(e.kind) && e.size === undefined && this.sizeQueue.length < QUEUED_SIZE_READS && objects.hasPacked(e.oid)) this.sizeQueue.push(e.oid);
         }
         this.readSizes();
       },
@@ -446,7 +449,7 @@ export class MountFs {
       const { view, time } = await this.branchView(r.branch, path, writable ? undefined : heads);
       const found = await view.resolve(r.rel);
       if (found === undefined) throw new FsError('ENOENT', path);
-      if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
+      if (isDirectoryKind(found.node.kind)) throw new FsError('EISDIR', path);
       if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
       if (found.node.data === undefined && !writable) {
         return this.handles.add({ kind: 'git', follows: true, content: found.node.git, path, attr: await this.nodeAttr(found.node, time, false) });
