@@ -20,6 +20,7 @@ import { MergedView, type Listed, type Node } from '../work/merged-view.js';
 import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
 import { BlobCache } from './blob-cache.js';
+import { BlobStreamReader } from './blob-stream-reader.js';
 import { HandleTable, type Handle } from './handles.js';
 import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
@@ -194,6 +195,8 @@ export class MountFs {
       h.attr = attr;
       h.blob = undefined;
       h.ranges = undefined;
+      h.stream?.close();
+      h.stream = undefined;
     }
     this.pages.moved(path);
   }
@@ -503,8 +506,13 @@ export class MountFs {
       h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);
       return h.ranges.read(position, length, into);
     }
-    // The handle keeps what it read: a blob let go by the cache is never read again for it.
     const oid = h.content.oid;
+    // A blob above the read limit (git wrote it) is not read whole: streamed from its start.
+    if (h.attr.size > this.ws.repo.objects.maxObjectBytes) {
+      h.stream ??= new BlobStreamReader(() => this.ws.repo.objects.readBlob(oid));
+      return h.stream.read(position, length, into);
+    }
+    // The handle keeps what it read: a blob let go by the cache is never read again for it.
     h.blob ??= await this.blobs.get(oid, () => readTyped(this.ws.repo.objects, oid, 'blob'));
     const blob = h.blob;
     const bytes = blob.subarray(Math.min(position, blob.length), Math.min(position + length, blob.length));

@@ -33,7 +33,8 @@ const CHANGE_ATTEMPTS = 4;
 
 export interface BranchFsContext {
   readonly store: WorkStore;
-  readonly objects: ObjectReader;
+  /** Objects, and their declared sizes (a committed blob's, without reading it). */
+  readonly objects: ObjectReader & { sizeOf(oid: Oid): Promise<number> };
   readonly clock: Clock;
 }
 
@@ -257,8 +258,8 @@ export class BranchFs {
   }
 
   private async gitSize(git: { oid: Oid; chunked: boolean; size?: number }): Promise<number> {
-    if (git.size !== undefined) return git.size;
-    return (await this.c.objects.read(git.oid)).content.length;
+    // From the blob's header: a blob above the read limit is not read whole.
+    return git.size ?? (await this.c.objects.sizeOf(git.oid));
   }
 
   async readlink(path: string): Promise<string> {
