@@ -18,6 +18,12 @@ export const ErrorCodes = {
   CORRUPT_OBJECT: 'GITFS_CORRUPT_OBJECT',
   /** An object parses but what it says is refused (bad tree entry names, absurd sizes, zlib bombs). */
   HOSTILE_OBJECT: 'GITFS_HOSTILE_OBJECT',
+  /**
+   * An object declares more bytes than gitfs reads into memory at once (the read limit, 256 MiB):
+   * git may write such a blob; it is streamed where it can be (a loose object, a whole pack
+   * entry), and this is the answer where it cannot (a delta: its base would be held whole).
+   */
+  OBJECT_TOO_LARGE: 'GITFS_OBJECT_TOO_LARGE',
   /** An object is of another type than the caller needs (a blob where a tree is wanted). */
   WRONG_OBJECT_TYPE: 'GITFS_WRONG_OBJECT_TYPE',
   /** A pack or pack index is damaged. */

@@ -32,6 +32,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.REF_CONFLICT]: ExitCodes.CONFLICT,
   [ErrorCodes.CORRUPT_OBJECT]: ExitCodes.CORRUPT,
   [ErrorCodes.HOSTILE_OBJECT]: ExitCodes.CORRUPT,
+  [ErrorCodes.OBJECT_TOO_LARGE]: ExitCodes.CORRUPT,
   [ErrorCodes.CORRUPT_PACK]: ExitCodes.CORRUPT,
   [ErrorCodes.BAD_CERTIFICATE]: ExitCodes.CORRUPT,
   [ErrorCodes.SOURCE_UNREADABLE]: ExitCodes.IO,

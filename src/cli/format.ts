@@ -25,6 +25,7 @@ export function parseByteSize(text: string, what: string): number {
 export function modeString(e: DirEntry): string {
   if (e.kind === 'dir') return 'drwxr-xr-x';
   if (e.kind === 'symlink') return 'lrwxrwxrwx';
+  if (e.kind === 'gitlink') return 'm---------'; // a submodule, as gitweb shows one
   return e.executable ? '-rwxr-xr-x' : '-rw-r--r--';
 }
 

@@ -2,13 +2,14 @@
  * Writes a tree out to the local file system: `gitfs export`.
  * The target must be absent or an empty directory. Every path is created fresh with O_EXCL
  * (files) or mkdir (directories), so nothing is ever written through a symlink and no entry can
- * land outside the target: names were validated when their trees were decoded.
+ * land outside the target: names were validated when their trees were decoded. A submodule
+ * (gitlink) becomes an empty directory, as git checkout leaves one not initialised.
  */
 import { chmod, mkdir, open, readdir, symlink } from 'node:fs/promises';
 import { makeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import type { DirEntry } from '../objects/entry-names.js';
+import { isDirectoryKind, type DirEntry } from '../objects/entry-names.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import { readTyped } from '../objects/typed-read.js';
 import { FirstFailure } from '../util/first-failure.js';
@@ -26,7 +27,7 @@ export interface ExportReport {
 export async function exportEntry(store: ObjectReader, entry: DirEntry, target: string): Promise<ExportReport> {
   const report: ExportReport = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const job: ExportJob = { store, report, limit: new Semaphore(8), tasks: new FirstFailure() };
-  if (entry.kind === 'dir') {
+  if (isDirectoryKind(entry.kind)) {
     await prepareTarget(target);
     await exportDir(job, entry, target);
   } else {
@@ -70,10 +71,11 @@ const ENTRY_WINDOW = 16;
 async function exportDir(job: ExportJob, dir: DirEntry, path: string): Promise<void> {
   job.tasks.signal.throwIfAborted();
   job.report.directories++;
+  if (dir.kind === 'gitlink') return; // a submodule: its commit is another repository's
   const entries = await job.limit.run(() => listDirectory(job.store, dir.oid));
   await job.tasks.map(entries, ENTRY_WINDOW, async (e) => {
     const child = join(path, e.name);
-    if (e.kind === 'dir') {
+    if (isDirectoryKind(e.kind)) {
       await mkdir(child).catch((err: unknown) => {
         throw wrap(child, err);
       });

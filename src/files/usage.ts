@@ -2,7 +2,8 @@
  * Logical versus stored bytes: what every version of every branch would cost as a full copy,
  * against what the repository holds on disk. Tree sizes are memoised by tree id, so shared
  * subtrees are counted without being walked twice; file sizes come from tree entries (chunked
- * files) or object headers (blobs), never from content.
+ * files) or object headers (blobs), never from content. A submodule (gitlink) counts nothing:
+ * its content is another repository's.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ export async function measureUsage(repo: Repository): Promise<Usage> {
     let total = 0;
     for (const e of await listDirectory(repo.objects, tree)) {
       if (e.kind === 'dir') total += await treeSize(e.oid);
-      else total += e.size ?? (await repo.objects.sizeOf(e.oid));
+      else if (e.kind !== 'gitlink') total += e.size ?? (await repo.objects.sizeOf(e.oid));
     }
     treeSizes.set(tree, total);
     return total;

@@ -28,7 +28,8 @@ export function errnoOf(e: unknown, log: Log, op: string, path: string): number 
   return EIO;
 }
 
-const TYPE_BITS = { dir: 0o040000, file: 0o100000, symlink: 0o120000 } as const;
+/** A submodule (gitlink) is an empty directory. */
+const TYPE_BITS = { dir: 0o040000, file: 0o100000, symlink: 0o120000, gitlink: 0o040000 } as const;
 
 const DIR_STAT = { mode: TYPE_BITS.dir };
 

@@ -7,6 +7,7 @@
 import type { GitContent } from '../work/merged-view.js';
 import type { Attr } from './attrs.js';
 import { KEEP_CACHE } from './fuse-binding.js';
+import type { BlobStreamReader } from './blob-stream-reader.js';
 import type { RangeReader } from './range-reader.js';
 
 /**
@@ -24,7 +25,7 @@ export type Handle =
       /** Descriptors this handle read through before it moved onto another copy: a read may still use one, so they close with the handle. */
       readonly retired?: readonly number[];
     }
-  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; ranges?: RangeReader };
+  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; ranges?: RangeReader; stream?: BlobStreamReader };
 
 const MAX_HANDLES = KEEP_CACHE;
 
@@ -71,6 +72,7 @@ export class HandleTable {
   replace(fh: number, handle: Handle): void {
     const old = this.open.get(fh);
     if (old === undefined) return;
+    if (old.kind === 'git') old.stream?.close();
     this.unindex(fh, old.path);
     this.open.set(fh, handle);
     this.index(fh, handle.path);
@@ -79,6 +81,7 @@ export class HandleTable {
   remove(fh: number): Handle | undefined {
     const h = this.open.get(fh);
     if (h === undefined) return undefined;
+    if (h.kind === 'git') h.stream?.close();
     this.open.delete(fh);
     this.unindex(fh, h.path);
     for (const w of this.waiting) w();

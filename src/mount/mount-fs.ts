@@ -8,6 +8,7 @@ import { close, fstat, fsync, ftruncate, open as openFd, read, statfs, write } f
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { isDirectoryKind } from '../objects/entry-names.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import { decodeTree } from '../objects/tree.js';
 import { readTyped } from '../objects/typed-read.js';
@@ -20,6 +21,7 @@ import { rememberMember } from '../util/bounded-map.js';
 import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
 import { BlobCache } from './blob-cache.js';
+import { BlobStreamReader } from './blob-stream-reader.js';
 import { HandleTable, type Handle } from './handles.js';
 import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
@@ -194,6 +196,8 @@ export class MountFs {
       h.attr = attr;
       h.blob = undefined;
       h.ranges = undefined;
+      h.stream?.close();
+      h.stream = undefined;
     }
     this.pages.moved(path);
   }
@@ -222,6 +226,8 @@ export class MountFs {
     switch (node.kind) {
       case 'dir':
         return dirAttr(this.owner, node.mode, node.mtime ?? time, readOnly);
+      case 'gitlink':
+        return dirAttr(this.owner, 0o555, time, true);
       case 'symlink': {
         const size = node.target !== undefined ? Buffer.byteLength(node.target) : await this.ws.repo.objects.sizeOf(node.oid as Oid);
         return symlinkAttr(this.owner, size, node.mtime ?? time);
@@ -357,7 +363,7 @@ export class MountFs {
       (listing) => {
         for (const e of listing.values()) {
           // Only objects held here: on a partial node an absent one would be fetched whole from peers.
-          if (e.kind !== 'dir' && e.size === undefined && this.sizeQueue.length < QUEUED_SIZE_READS && objects.hasPacked(e.oid)) this.sizeQueue.push(e.oid);
+          if (!isDirectoryKind(e.kind) && e.size === undefined && this.sizeQueue.length < QUEUED_SIZE_READS && objects.hasPacked(e.oid)) this.sizeQueue.push(e.oid);
         }
         this.readSizes();
       },
@@ -446,7 +452,7 @@ export class MountFs {
       const { view, time } = await this.branchView(r.branch, path, writable ? undefined : heads);
       const found = await view.resolve(r.rel);
       if (found === undefined) throw new FsError('ENOENT', path);
-      if (found.node.kind === 'dir') throw new FsError('EISDIR', path);
+      if (isDirectoryKind(found.node.kind)) throw new FsError('EISDIR', path);
       if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
       if (found.node.data === undefined && !writable) {
         return this.handles.add({ kind: 'git', follows: true, content: found.node.git, path, attr: await this.nodeAttr(found.node, time, false) });
@@ -500,8 +506,13 @@ export class MountFs {
       h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);
       return h.ranges.read(position, length, into);
     }
-    // The handle keeps what it read: a blob let go by the cache is never read again for it.
     const oid = h.content.oid;
+    // A blob above the read limit (git wrote it) is not read whole: streamed from its start.
+    if (h.attr.size > this.ws.repo.objects.maxObjectBytes) {
+      h.stream ??= new BlobStreamReader(() => this.ws.repo.objects.readBlob(oid));
+      return h.stream.read(position, length, into);
+    }
+    // The handle keeps what it read: a blob let go by the cache is never read again for it.
     h.blob ??= await this.blobs.get(oid, () => readTyped(this.ws.repo.objects, oid, 'blob'));
     const blob = h.blob;
     const bytes = blob.subarray(Math.min(position, blob.length), Math.min(position + length, blob.length));

@@ -8,7 +8,7 @@
  *
  * Invariants: the source size equals the base length, every copy lies inside
  * the base, every insert inside the delta, and the output is exactly the
- * target size, which must not exceed `maxSize` (else HOSTILE_OBJECT). Any other
+ * target size, which must not exceed `maxSize` (else OBJECT_TOO_LARGE). Any other
  * violation is CORRUPT_OBJECT.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
@@ -31,7 +31,7 @@ export function applyDelta(base: Buffer, delta: Buffer, maxSize: number): Buffer
   const targetSize = varint('target size');
   if (sourceSize !== base.length) corrupt(`delta expects a base of ${sourceSize} bytes, base has ${base.length}`);
   if (targetSize > maxSize) {
-    throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `delta target of ${targetSize} bytes exceeds the limit of ${maxSize}`, { size: targetSize, limit: maxSize });
+    throw new GitfsError(ErrorCodes.OBJECT_TOO_LARGE, `delta target of ${targetSize} bytes exceeds the limit of ${maxSize}`, { size: targetSize, limit: maxSize });
   }
 
   const out = Buffer.allocUnsafe(targetSize);

@@ -6,6 +6,8 @@
  * - A chunked file NAME of SIZE bytes is a tree entry named `NAME~gitfs~cSIZE` (`~gitfs~xSIZE`
  *   if executable) pointing at its chunk tree, so the parent tree alone tells name, size and mode.
  * - An empty directory holds one empty blob named `~gitfs~keep`.
+ * - A submodule is a gitlink (160000) naming a commit of another repository, as git writes it:
+ *   kept as it is, never read (the commit is not in this repository).
  * - A real name containing `~gitfs~` is stored with the suffix `~gitfs~e`.
  * Decoding refuses anything else that contains the marker, and names that collide once decoded.
  */
@@ -31,14 +33,20 @@ export async function writeEmptyDirTree(sink: ObjectSink): Promise<Oid> {
   return sink.writeHashed(hashObject('tree', content), 'tree', content);
 }
 
-export type FileKind = 'file' | 'symlink' | 'dir';
+export type FileKind = 'file' | 'symlink' | 'dir' | 'gitlink';
+
+/**
+ * Whether a file system shows an entry of this kind as a directory: a directory, or a submodule
+ * (gitlink), which is an empty one, as git checkout leaves a submodule not initialised.
+ */
+export const isDirectoryKind = (kind: FileKind): boolean => kind === 'dir' || kind === 'gitlink';
 
 /** One entry of a directory as gitfs shows it. */
 export interface DirEntry {
   readonly name: string;
   readonly kind: FileKind;
   readonly executable: boolean;
-  /** Blob id, tree id, or chunk-tree id (when `chunked`). */
+  /** Blob id, tree id, chunk-tree id (when `chunked`), or a gitlink's commit id (of another repository). */
   readonly oid: Oid;
   /** Present for chunked files: the file's size in bytes. */
   readonly size?: number;
@@ -54,20 +62,22 @@ export function chunkedTreeName(name: string, executable: boolean, size: number)
   return `${storedName(name)}${MARKER}${executable ? 'x' : 'c'}${size}`;
 }
 
+/** The tree mode of every kind but a file's (whose execute bit decides it). */
+const KIND_MODES = { dir: TreeModes.TREE, symlink: TreeModes.SYMLINK, gitlink: TreeModes.GITLINK } as const;
+
 /** The tree entry that stores `e`. */
 export function toTreeEntry(e: DirEntry): TreeEntry {
   if (e.chunked) {
     if (e.size === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'chunked entry needs a size');
     return { mode: TreeModes.TREE, name: chunkedTreeName(e.name, e.executable, e.size), oid: e.oid };
   }
-  const mode =
-    e.kind === 'dir' ? TreeModes.TREE : e.kind === 'symlink' ? TreeModes.SYMLINK : e.executable ? TreeModes.EXECUTABLE : TreeModes.FILE;
+  const mode = e.kind === 'file' ? (e.executable ? TreeModes.EXECUTABLE : TreeModes.FILE) : KIND_MODES[e.kind];
   return { mode, name: storedName(e.name), oid: e.oid };
 }
 
 /**
- * Decodes a tree's entries into directory entries. The keep marker is dropped; gitlinks and
- * malformed marker names are refused as hostile. `treeOid` only labels errors.
+ * Decodes a tree's entries into directory entries. The keep marker is dropped; gitlinks are kept
+ * (kind `gitlink`); malformed marker names are refused as hostile. `treeOid` only labels errors.
  */
 export function fromTreeEntries(entries: readonly TreeEntry[], treeOid?: Oid): DirEntry[] {
   const out: DirEntry[] = [];
@@ -87,7 +97,7 @@ export function fromTreeEntries(entries: readonly TreeEntry[], treeOid?: Oid): D
 function decodeEntry(t: TreeEntry, hostile: (why: string) => GitfsError): DirEntry {
   const at = t.name.lastIndexOf(MARKER);
   const m = at < 0 ? null : CHUNKED_RE.exec(t.name.slice(at + MARKER.length));
-  if (m === null) return plainEntry(realName(t.name, hostile), t, hostile);
+  if (m === null) return plainEntry(realName(t.name, hostile), t);
   if (t.mode !== TreeModes.TREE) throw hostile(`malformed name ${JSON.stringify(t.name)}`);
   const size = Number(m[2]);
   if (!Number.isSafeInteger(size)) throw hostile(`absurd size in ${JSON.stringify(t.name)}`);
@@ -110,16 +120,16 @@ function realName(stored: string, hostile: (why: string) => GitfsError): string 
   return name;
 }
 
-function plainEntry(name: string, t: TreeEntry, hostile: (why: string) => GitfsError): DirEntry {
+function plainEntry(name: string, t: TreeEntry): DirEntry {
   switch (t.mode) {
     case TreeModes.TREE:
       return { name, kind: 'dir', executable: false, oid: t.oid, chunked: false };
     case TreeModes.SYMLINK:
       return { name, kind: 'symlink', executable: false, oid: t.oid, chunked: false };
+    case TreeModes.GITLINK:
+      return { name, kind: 'gitlink', executable: false, oid: t.oid, chunked: false };
     case TreeModes.FILE:
     case TreeModes.EXECUTABLE:
       return { name, kind: 'file', executable: t.mode === TreeModes.EXECUTABLE, oid: t.oid, chunked: false };
-    default:
-      throw hostile(`unsupported entry ${JSON.stringify(name)} (mode ${t.mode})`);
   }
 }

@@ -3,12 +3,13 @@
  * followed by the content.
  *
  * Invariants: the header parses (known type, canonical decimal size); a size
- * above `maxSize` is HOSTILE_OBJECT before the body is inflated; the body is
+ * above `maxSize` is OBJECT_TOO_LARGE before the body is inflated (stream() reads
+ * such an object instead, piece by piece); the body is
  * inflated with output capped at header + declared size, so a stream that
  * inflates further is HOSTILE_OBJECT (zlib bomb) and one that stops short is
  * CORRUPT_OBJECT. Objects are NOT hash-checked here: the owner does that.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as zlibConstants, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -16,11 +17,16 @@ import { DirWatch } from './dir-stamp.js';
 import { isObjectType } from './oid.js';
 import type { Oid } from './oid.js';
 import type { GitObject } from './object-store.js';
+import { inflated, PIECE_BYTES, skipBytes, type StreamedObject } from './blob-stream.js';
 
 /** Longest valid header: "commit " + 16 digits + NUL, with room to spare. */
 const MAX_HEADER_BYTES = 32;
 /** Files up to this size are inflated in one go: deflate expands at most ~1032x, so output stays ~1 MiB. */
 const SMALL_FILE_BYTES = 1024;
+/** The most SMALL_FILE_BYTES of zlib stream inflate to, with room to spare. */
+const HEADER_OUTPUT_BYTES = 2 * 1024 * 1024;
+/** Files larger have their header read and checked before the rest. */
+const LARGE_FILE_BYTES = 1 << 20;
 const LOOSE_NAME_RE = /^[0-9a-f]{38}$/;
 
 /** The name of a fanout directory (`objects/xx`). */
@@ -70,14 +76,26 @@ export class LooseObjects {
   /** The object `oid`, or undefined if there is no such loose file. */
   async read(oid: Oid, maxSize: number): Promise<GitObject | undefined> {
     const path = this.pathOf(oid);
-    let data: Buffer;
-    try {
-      data = await readFile(path);
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return undefined;
-      throw new GitfsError(ErrorCodes.IO, `cannot read loose object ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
-    }
-    return parseLoose(data, maxSize, path);
+    return this.withFile(path, async (fh) => {
+      // A large file's header is read first, as a pack's large entry's is: one declaring more than
+      // the limit is not read whole (git writes blobs of any size loose).
+      if ((await fh.stat()).size > LARGE_FILE_BYTES) withinLimit((await headerIn(fh, path)).size, maxSize, path);
+      return parseLoose(await fh.readFile(), maxSize, path);
+    });
+  }
+
+  /**
+   * The object `oid` as a stream (blob-stream.ts), for objects above the limit: its header's
+   * type and size, its content inflated as the file is read. Unchecked; undefined if there is
+   * no such loose file.
+   */
+  async stream(oid: Oid): Promise<StreamedObject | undefined> {
+    const header = await this.headerOf(oid);
+    if (header === undefined) return undefined;
+    const path = this.pathOf(oid);
+    // The header parsed is canonical (`<type> <decimal size>\0`): its length follows from what it says.
+    const headerLength = Buffer.byteLength(`${header.type} ${header.size}\0`);
+    return { ...header, pieces: skipBytes(inflated(fileBytes(path), corrupter(path)), headerLength) };
   }
 
   /** The size `oid` declares in its header (unverified), or undefined if there is no such loose file. */
@@ -90,29 +108,28 @@ export class LooseObjects {
     return (await this.headerOf(oid))?.type;
   }
 
-  private async headerOf(oid: Oid): Promise<{ type: GitObject['type']; size: number } | undefined> {
+  private headerOf(oid: Oid): Promise<{ type: GitObject['type']; size: number } | undefined> {
     const path = this.pathOf(oid);
-    const head = Buffer.allocUnsafe(SMALL_FILE_BYTES);
-    let n: number;
+    return this.withFile(path, (fh) => headerIn(fh, path));
+  }
+
+  /** What `use` makes of the loose file at `path`, opened; undefined if there is no such file. */
+  private async withFile<T>(path: string, use: (fh: FileHandle) => Promise<T>): Promise<T | undefined> {
+    let fh: FileHandle;
     try {
-      const fh = await open(path, 'r');
-      try {
-        ({ bytesRead: n } = await fh.read(head, 0, head.length, 0));
-      } finally {
-        await fh.close();
-      }
+      fh = await open(path, 'r');
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') return undefined;
       throw new GitfsError(ErrorCodes.IO, `cannot read loose object ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
     }
-    const corrupt = corrupter(path);
-    let out: Buffer;
     try {
-      out = inflateSync(head.subarray(0, n), { maxOutputLength: 2 * 1024 * 1024, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+      return await use(fh);
     } catch (e) {
-      return corrupt(`bad zlib data (${(e as Error).message})`);
+      if (e instanceof GitfsError) throw e;
+      throw new GitfsError(ErrorCodes.IO, `cannot read loose object ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
+    } finally {
+      await fh.close();
     }
-    return parseHeader(out, corrupt);
   }
 
   /** Whether there is a loose file for `oid` (no stat of it where its fanout directory is absent, as it is in a repository only gitfs wrote). */
@@ -161,6 +178,44 @@ export class LooseObjects {
   }
 }
 
+/** The type and size the header of the loose file `fh` (at `path`) declares, from its first bytes. */
+async function headerIn(fh: FileHandle, path: string): Promise<{ type: GitObject['type']; size: number }> {
+  const head = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+  const { bytesRead } = await fh.read(head, 0, head.length, 0);
+  const corrupt = corrupter(path);
+  let out: Buffer;
+  try {
+    out = inflateSync(head.subarray(0, bytesRead), { maxOutputLength: HEADER_OUTPUT_BYTES, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  } catch (e) {
+    return corrupt(`bad zlib data (${(e as Error).message})`);
+  }
+  return parseHeader(out, corrupt);
+}
+
+/** Throws OBJECT_TOO_LARGE if `size`, what loose object `name` declares, is above `maxSize`. */
+function withinLimit(size: number, maxSize: number, name: string): void {
+  if (size > maxSize) {
+    throw new GitfsError(ErrorCodes.OBJECT_TOO_LARGE, `loose object ${name}: declares ${size} bytes, above the limit of ${maxSize}`, { file: name, size, limit: maxSize });
+  }
+}
+
+/** The bytes of the file at `path`, PIECE_BYTES at a time; opened at the first, closed when the generator ends or is let go. */
+async function* fileBytes(path: string): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r').catch((e: unknown) => {
+    throw new GitfsError(ErrorCodes.IO, `cannot read loose object ${path}: ${(e as Error).message}`, { file: path }, { cause: e });
+  });
+  try {
+    for (;;) {
+      const piece = Buffer.allocUnsafe(PIECE_BYTES);
+      const { bytesRead } = await fh.read(piece, 0, PIECE_BYTES, null);
+      if (bytesRead === 0) return;
+      yield piece.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Parses the bytes of a loose object file. `name` is used in error messages. */
 export function parseLoose(data: Buffer, maxSize: number, name: string): GitObject {
   const corrupt = corrupter(name);
@@ -176,14 +231,13 @@ export function parseLoose(data: Buffer, maxSize: number, name: string): GitObje
   };
 
   const small = data.length <= SMALL_FILE_BYTES;
-  // Small files inflate whole (at most ~1 MiB). Large ones first yield their header from a prefix.
+  // Small files inflate whole (at most ~1 MiB, whatever the limit: the size they declare is checked
+  // against it next). Large ones first yield their header from a prefix.
   let out = small
-    ? inflate(data, { maxOutputLength: maxSize + MAX_HEADER_BYTES })
-    : inflate(data.subarray(0, SMALL_FILE_BYTES), { maxOutputLength: 2 * 1024 * 1024, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    ? inflate(data, { maxOutputLength: Math.max(maxSize + MAX_HEADER_BYTES, HEADER_OUTPUT_BYTES) })
+    : inflate(data.subarray(0, SMALL_FILE_BYTES), { maxOutputLength: HEADER_OUTPUT_BYTES, finishFlush: zlibConstants.Z_SYNC_FLUSH });
   const { type, size, headerLength } = parseHeader(out, corrupt);
-  if (size > maxSize) {
-    throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `loose object ${name}: declares ${size} bytes, above the limit of ${maxSize}`, { file: name, size, limit: maxSize });
-  }
+  withinLimit(size, maxSize, name);
   if (!small) out = inflate(data, { maxOutputLength: headerLength + size });
   const contentLength = out.length - headerLength;
   if (contentLength > size) {

@@ -4,7 +4,8 @@
  *
  * Invariants: every object read() returns hashes to its id (else
  * CORRUPT_OBJECT naming it); no object larger than `maxObjectBytes` is
- * inflated (HOSTILE_OBJECT). A read() miss rescans the pack directory once,
+ * inflated whole (OBJECT_TOO_LARGE): readBlob() streams such a blob, and checks
+ * its hash once it has read it all. A read() miss rescans the pack directory once,
  * since other processes add packs; a has() miss only if the directory's mtime
  * moved (writers call has() per object). Rescans are coalesced (one running,
  * at most one queued). sizeOf() is the one unverified answer. A partial repository's
@@ -24,7 +25,8 @@ import type { Oid } from './oid.js';
 import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
 import type { BlobRef, GitObject, ObjectReader } from './object-store.js';
 import { prepareRangeReads, readBlobRun, readChunkedRange, type PackedEntry } from './blob-runs.js';
-import { readBlobsOneByOne, readSizedBlob } from './typed-read.js';
+import { readBlobsOneByOne, readSizedBlob, readTyped } from './typed-read.js';
+import { checkedBlob, type StreamedObject } from './blob-stream.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
 import { PackSetFilter } from './pack-set-filter.js';
@@ -51,7 +53,8 @@ const LOOSE_ROUND = 256;
 
 export class ObjectDatabase implements ObjectReader {
   readonly objectsDir: string;
-  private readonly maxObjectBytes: number;
+  /** The read limit: no object larger is read whole (readBlob streams a blob that is). */
+  readonly maxObjectBytes: number;
   private readonly loose: LooseObjects;
   /** Open packs by base name (`pack-<hash>`, `loose-<hash>`), newest first in `order`. */
   private readonly packsByName = new Map<string, PackFile>();
@@ -112,6 +115,40 @@ export class ObjectDatabase implements ObjectReader {
     return this.promisor.read(oid).catch((e: unknown) => {
       throw isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND) ? error : e;
     });
+  }
+
+  /**
+   * See ObjectReader.readBlob: read whole when it fits the limit (the one piece), else streamed
+   * out of its loose file or whole pack entry (blob-stream.ts), checked at the end. One git stored
+   * only as a delta cannot be streamed (its base would be read whole): OBJECT_TOO_LARGE, saying
+   * how git stores it whole.
+   */
+  async *readBlob(oid: Oid): AsyncGenerator<Buffer> {
+    let whole: Buffer;
+    try {
+      whole = await readTyped(this, oid, 'blob');
+    } catch (e) {
+      if (!isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE)) throw e;
+      const streamed = await this.streamed(oid);
+      if (streamed === undefined) {
+        const why = `blob ${oid} of ${await this.sizeOf(oid)} bytes is stored as a delta, above the read limit of ${this.maxObjectBytes} bytes`;
+        throw new GitfsError(ErrorCodes.OBJECT_TOO_LARGE, `${why}; git -c core.bigFileThreshold=${this.maxObjectBytes} repack -a -d -F stores it whole`, { oid, limit: this.maxObjectBytes }, { cause: e });
+      }
+      yield* checkedBlob(oid, streamed);
+      return;
+    }
+    yield whole;
+  }
+
+  /** `oid` as a stream out of the first source holding it whole (not as a delta), if any. */
+  private async streamed(oid: Oid): Promise<StreamedObject | undefined> {
+    this.assertOpen();
+    for (const pack of this.order) {
+      const offset = pack.isClosing ? undefined : pack.index.lookup(oid);
+      const streamed = offset === undefined ? undefined : await pack.streamAt(offset);
+      if (streamed !== undefined) return streamed;
+    }
+    return this.loose.stream(oid);
   }
 
   /**

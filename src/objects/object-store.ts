@@ -30,6 +30,12 @@ export interface ObjectReader {
    * over (it may be detached) and never touches it again.
    */
   readChunkedRange?(root: Oid, size: number, from: number, to: number, spare?: ArrayBuffer): Promise<Buffer | undefined>;
+  /**
+   * The content of the blob `oid` in pieces, for stores that can stream a blob too large to read
+   * whole (blobPieces in typed-read.ts): checked like read(), the last piece only once the whole
+   * was. GITFS_WRONG_OBJECT_TYPE if it is no blob.
+   */
+  readBlob?(oid: Oid): AsyncGenerator<Buffer>;
 }
 
 /** A blob known by its id and its size (a chunk, whose size its tree gives). */
@@ -38,7 +44,10 @@ export interface BlobRef {
   readonly size: number;
 }
 
-/** Largest object gitfs reads whole. Chunked files keep every object far below it. */
+/**
+ * Largest object gitfs reads whole. Chunked files keep every object far below it; a blob git
+ * wrote may be larger, and is then streamed where it can be (ObjectReader.readBlob).
+ */
 export const DEFAULT_MAX_OBJECT_BYTES = 256 * 1024 * 1024;
 
 /**

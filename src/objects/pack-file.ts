@@ -7,7 +7,8 @@
  * it. OFS_DELTA and REF_DELTA chains are resolved iteratively (at most
  * MAX_DELTA_CHAIN deep); REF_DELTA bases absent from this pack come from the
  * owner's resolver. Intermediate delta bases are kept in a small LRU keyed by
- * pack offset. Objects are NOT hash-checked here: the owner does that.
+ * pack offset. An entry above the limit is not read whole: a whole (not delta) one can be
+ * streamed instead (streamAt). Objects are NOT hash-checked here: the owner does that.
  *
  * Invariants: the pack header says `PACK`, version 2 or 3, with as many objects
  * as the index; the pack's trailing checksum equals the one the index records.
@@ -18,6 +19,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, crc32, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { inflated, PIECE_BYTES, type StreamedObject } from './blob-stream.js';
 import { readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
 import { OID_BYTES, oidFromBytes } from './oid.js';
@@ -262,7 +264,7 @@ export class PackFile {
   private async readEntry(offset: number): Promise<Entry> {
     const end = await this.checkedEnd(offset);
     const { buf, shared } = await this.readRange(offset, end);
-    const h = this.parseHeader(buf, offset);
+    const h = this.withinLimit(this.parseHeader(buf, offset), offset);
     const inflated = this.inflate(buf, h.dataStart, h.size, offset);
     // A stored entry comes back in place; out of a window it is copied, or whoever keeps the
     // object (a tree cache) would keep the whole window alive with it.
@@ -332,9 +334,20 @@ export class PackFile {
     if (end - offset > LARGE_ENTRY_BYTES) {
       const head = Buffer.allocUnsafe(SIZE_WINDOW_BYTES);
       await readFully(this.fh, head, offset, this.path);
-      this.parseHeader(head, offset);
+      this.withinLimit(this.parseHeader(head, offset), offset);
     }
     return end;
+  }
+
+  /**
+   * `h`, if what it declares may be read whole: at most the limit for an object, twice that for a
+   * delta (whose ops take room beyond its output). Above it is OBJECT_TOO_LARGE: headers alone
+   * (sizeAt, typeAt, streamAt) are still read.
+   */
+  private withinLimit(h: EntryHeader, offset: number): EntryHeader {
+    const limit = h.kind === 'ofs' || h.kind === 'ref' ? this.maxDeltaBytes : this.options.maxObjectBytes;
+    if (h.size > limit) throw this.error(ErrorCodes.OBJECT_TOO_LARGE, offset, `declares ${h.size} bytes, above the limit of ${limit}`, { size: h.size, limit });
+    return h;
   }
 
   /** The first SIZE_WINDOW_BYTES of the entry at `at` (less if it is shorter), and its header parsed. Call within inUse. */
@@ -342,6 +355,33 @@ export class PackFile {
     const buf = Buffer.allocUnsafe(Math.min(this.entryEnd(at) - at, SIZE_WINDOW_BYTES));
     await readFully(this.fh, buf, at, this.path);
     return { buf, h: this.parseHeader(buf, at) };
+  }
+
+  /**
+   * The object at `offset` as a stream, if its entry is whole (not a delta): its type and size
+   * from its header, its content inflated as the entry is read (blob-stream.ts), for objects
+   * above the limit. Unchecked, like every read here; undefined for a delta.
+   */
+  async streamAt(offset: number): Promise<StreamedObject | undefined> {
+    const { h } = await this.inUse(() => this.headAt(offset));
+    if (h.kind === 'ofs' || h.kind === 'ref') return undefined;
+    const corrupt = (why: string): never => {
+      throw this.error(ErrorCodes.CORRUPT_OBJECT, offset, why);
+    };
+    return { type: h.kind, size: h.size, pieces: inflated(this.pieces(offset + h.dataStart, this.entryEnd(offset)), corrupt) };
+  }
+
+  /**
+   * The bytes [start, end) of the pack, PIECE_BYTES at a time, each read a read in flight: close()
+   * waits for the read, not for a stream left unfinished (whose next read then fails).
+   */
+  private async *pieces(start: number, end: number): AsyncGenerator<Buffer> {
+    for (let at = start; at < end; ) {
+      const piece = Buffer.allocUnsafe(Math.min(PIECE_BYTES, end - at));
+      await this.inUse(() => readFully(this.fh, piece, at, this.path));
+      at += piece.length;
+      yield piece;
+    }
   }
 
   /** Where the entry starting at `offset` ends (the next entry's offset, or the trailer). */
@@ -363,11 +403,6 @@ export class PackFile {
     };
     const kind = ENTRY_KINDS[fields.type];
     if (kind === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `bad entry type ${fields.type}`);
-
-    const limit = kind === 'ofs' || kind === 'ref' ? this.maxDeltaBytes : this.options.maxObjectBytes;
-    if (size > limit) {
-      throw this.error(ErrorCodes.HOSTILE_OBJECT, offset, `declares ${size} bytes, above the limit of ${limit}`, { size, limit });
-    }
     if (kind === 'ofs') {
       let byte = next();
       let distance = byte & 0x7f;

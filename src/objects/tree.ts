@@ -2,7 +2,7 @@
  * Git tree objects: encode and strictly decode.
  *
  * Invariants of every tree gitfs writes or accepts (the same ones `git fsck --strict` checks):
- * - modes are exactly 100644, 100755, 120000, 40000 (160000 gitlinks are read but refused by gitfs views);
+ * - modes are exactly 100644, 100755, 120000, 40000, and 160000 (a gitlink: a submodule's commit, of another repository);
  * - names are non-empty, never `.`, `..` or `.git` (any case), never contain `/` or NUL;
  * - entries are sorted in git order (a tree's name compares as if it ended in `/`), no duplicates.
  */

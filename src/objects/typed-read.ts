@@ -11,6 +11,12 @@ export async function readTyped(store: ObjectReader, oid: Oid, type: ObjectType)
   return o.content;
 }
 
+/** The content of the blob `oid` in pieces: streamed where the store can (ObjectReader.readBlob), else read whole. */
+export async function* blobPieces(store: ObjectReader, oid: Oid): AsyncGenerator<Buffer> {
+  if (store.readBlob !== undefined) yield* store.readBlob(oid);
+  else yield await readTyped(store, oid, 'blob');
+}
+
 /** A blob that must hold `size` bytes (a chunk, whose tree gives its size); else GITFS_HOSTILE_OBJECT. */
 export async function readSizedBlob(store: ObjectReader, blob: BlobRef): Promise<Buffer> {
   const data = await readTyped(store, blob.oid, 'blob');

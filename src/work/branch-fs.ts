@@ -9,6 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import { chmod, open, stat, truncate as truncateFile, unlink, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { errnoCode } from '../errors.js';
+import { isDirectoryKind } from '../objects/entry-names.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
 import { unstorableName, type EntryKind } from '../objects/storable-name.js';
@@ -32,7 +33,8 @@ const CHANGE_ATTEMPTS = 4;
 
 export interface BranchFsContext {
   readonly store: WorkStore;
-  readonly objects: ObjectReader;
+  /** Objects, and their declared sizes (a committed blob's, without reading it). */
+  readonly objects: ObjectReader & { sizeOf(oid: Oid): Promise<number> };
   readonly clock: Clock;
 }
 
@@ -97,7 +99,7 @@ export class BranchFs {
     checkNewName(path, kind);
     const parent = await view.resolve(parentOf(path));
     if (parent === undefined) throw new FsError('ENOENT', path);
-    if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
+    intoDirectory(parent.node, path);
     const here = await view.resolve(path);
     if (here !== undefined) throw new FsError('EEXIST', path);
     return { inLower: false };
@@ -152,7 +154,7 @@ export class BranchFs {
   private async unlinkOnce(path: string): Promise<void> {
     const view = await this.view();
     const r = await this.must(view, path);
-    if (r.node.kind === 'dir') throw new FsError('EISDIR', path);
+    if (isDirectoryKind(r.node.kind)) throw new FsError('EISDIR', path);
     await this.remove(view, path, r.inLower);
   }
 
@@ -164,7 +166,8 @@ export class BranchFs {
     if (path === '') throw new FsError('EBUSY', path);
     const view = await this.view();
     const r = await this.must(view, path);
-    if (r.node.kind !== 'dir') throw new FsError('ENOTDIR', path);
+    // A submodule (an empty directory here) is removed as `git rm` removes it.
+    if (!isDirectoryKind(r.node.kind)) throw new FsError('ENOTDIR', path);
     if ((await view.list(path, r.node)).length > 0) throw new FsError('ENOTEMPTY', path);
     await this.remove(view, path, r.inLower);
   }
@@ -187,11 +190,13 @@ export class BranchFs {
     if (isWithin(to, from)) throw new FsError('EINVAL', to);
     const view = await this.view();
     const src = await this.must(view, from);
+    if (src.node.kind === 'gitlink') throw new FsError('EROFS', from);
     checkNewName(to, src.node.kind);
     const parent = await view.resolve(parentOf(to));
     if (parent === undefined) throw new FsError('ENOENT', to);
-    if (parent.node.kind !== 'dir') throw new FsError('ENOTDIR', to);
+    intoDirectory(parent.node, to);
     const dst = await view.resolve(to);
+    if (dst?.node.kind === 'gitlink') throw new FsError('EROFS', to);
     if (dst !== undefined) {
       if (dst.node.kind === 'dir' && src.node.kind !== 'dir') throw new FsError('EISDIR', to);
       if (dst.node.kind !== 'dir' && src.node.kind === 'dir') throw new FsError('ENOTDIR', to);
@@ -234,6 +239,8 @@ export class BranchFs {
   /** The entry that says "this node" (at `path`), wherever it is put. */
   private async entryFor(node: Node, path: string): Promise<OverlayEntry> {
     switch (node.kind) {
+      case 'gitlink':
+        throw new FsError('EROFS', path);
       case 'dir':
         return { t: 'dir', lower: node.lower, mode: node.mode, mtime: node.mtime ?? this.now() };
       case 'symlink': {
@@ -251,8 +258,8 @@ export class BranchFs {
   }
 
   private async gitSize(git: { oid: Oid; chunked: boolean; size?: number }): Promise<number> {
-    if (git.size !== undefined) return git.size;
-    return (await this.c.objects.read(git.oid)).content.length;
+    // From the blob's header: a blob above the read limit is not read whole.
+    return git.size ?? (await this.c.objects.sizeOf(git.oid));
   }
 
   async readlink(path: string): Promise<string> {
@@ -274,6 +281,7 @@ export class BranchFs {
     const view = await this.view();
     const { node } = await this.must(view, path);
     if (node.kind === 'symlink') return;
+    if (node.kind === 'gitlink') throw new FsError('EROFS', path);
     if (node.kind === 'dir') {
       const own = this.layer.get(path);
       await this.layer.change([[path, { t: 'dir', lower: own?.t === 'dir' ? own.lower : 'inherit', mode: mode & 0o7777, mtime: node.mtime ?? this.now() }]], [], view.base, undefined, view.generation);
@@ -354,7 +362,7 @@ export class BranchFs {
     const before = this.layer.get(path);
     const view = await this.view();
     const { node } = await this.must(view, path);
-    if (node.kind === 'dir') throw new FsError('EISDIR', path);
+    if (isDirectoryKind(node.kind)) throw new FsError('EISDIR', path);
     if (node.kind !== 'file') throw new FsError('EINVAL', path);
     if (node.data !== undefined) return node.data;
     const id = this.c.store.newDataId();
@@ -394,6 +402,15 @@ export class BranchFs {
     }
     return id;
   }
+}
+
+/**
+ * Checks that something can be created or moved into the directory `node` (for `path`): a
+ * submodule's empty directory is read-only (EROFS), and anything but a directory is ENOTDIR.
+ */
+function intoDirectory(node: Node, path: string): void {
+  if (node.kind === 'gitlink') throw new FsError('EROFS', path);
+  if (node.kind !== 'dir') throw new FsError('ENOTDIR', path);
 }
 
 /** The longest name a directory entry takes (NAME_MAX, as ext4 and the mount's statfs say). */

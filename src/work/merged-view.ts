@@ -21,7 +21,13 @@ export type Node =
   | { readonly kind: 'dir'; readonly lower: Oid | null; readonly mode: number; readonly mtime?: number }
   | { readonly kind: 'file'; readonly data: string; readonly git?: undefined }
   | { readonly kind: 'file'; readonly data?: undefined; readonly git: GitContent; readonly executable: boolean; readonly mtime?: number }
-  | { readonly kind: 'symlink'; readonly target?: string; readonly oid?: Oid; readonly mtime?: number };
+  | { readonly kind: 'symlink'; readonly target?: string; readonly oid?: Oid; readonly mtime?: number }
+  /**
+   * A submodule: its commit, of another repository. Shown as an empty read-only directory (as git
+   * checkout leaves a submodule not initialised); only the lower tree has them, and a commit
+   * keeps each as it is unless it was removed.
+   */
+  | { readonly kind: 'gitlink'; readonly oid: Oid };
 
 export interface Listed {
   readonly name: string;
@@ -40,6 +46,8 @@ export function nodeFromLower(e: DirEntry): Node {
       return { kind: 'dir', lower: e.oid, mode: DIR_MODE };
     case 'symlink':
       return { kind: 'symlink', oid: e.oid };
+    case 'gitlink':
+      return { kind: 'gitlink', oid: e.oid };
     default:
       return e.chunked
         ? { kind: 'file', git: { oid: e.oid, chunked: true, size: e.size ?? 0 }, executable: e.executable }
@@ -95,6 +103,7 @@ export class MergedView {
     let inLower = false;
     let at = '';
     for (const name of path.split('/')) {
+      if (node.kind === 'gitlink') return undefined; // an empty directory
       if (node.kind !== 'dir') throw new FsError('ENOTDIR', path);
       at = childPath(at, name);
       const below = node.lower === null ? undefined : (await this.trees.get(node.lower)).get(name);
@@ -121,6 +130,7 @@ export class MergedView {
 
   /** The entries of the directory `node` at `path`, sorted by name, with their kinds. */
   async list(path: string, node: Node): Promise<Listed[]> {
+    if (node.kind === 'gitlink') return [];
     if (node.kind !== 'dir') throw new FsError('ENOTDIR', path);
     const kinds = new Map<string, FileKind>();
     if (node.lower !== null) for (const [name, e] of await this.trees.get(node.lower)) kinds.set(name, e.kind);

@@ -16,6 +16,7 @@ const dirEntry: fc.Arbitrary<DirEntry> = fc.oneof(
   fc.record({ name: fileName, kind: fc.constant('file' as const), executable: fc.boolean(), oid, chunked: fc.constant(true), size: fc.nat() }),
   fc.record({ name: fileName, kind: fc.constant('symlink' as const), executable: fc.constant(false), oid, chunked: fc.constant(false) }),
   fc.record({ name: fileName, kind: fc.constant('dir' as const), executable: fc.constant(false), oid, chunked: fc.constant(false) }),
+  fc.record({ name: fileName, kind: fc.constant('gitlink' as const), executable: fc.constant(false), oid, chunked: fc.constant(false) }),
 );
 
 describe('codecs', () => {
@@ -30,7 +31,7 @@ describe('codecs', () => {
     );
   });
 
-  it('directory entries round-trip through tree entries, whatever the names (marker escaping)', () => {
+  it('directory entries round-trip through tree entries, whatever the names (marker escaping), submodules (gitlinks) too', () => {
     fc.assert(
       fc.property(fc.uniqueArray(dirEntry, { selector: (e) => e.name, maxLength: 20 }), (entries) => {
         const back = fromTreeEntries(decodeTree(encodeTree(entries.map(toTreeEntry))));

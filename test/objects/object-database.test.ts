@@ -173,11 +173,11 @@ describe('ObjectDatabase', function () {
       }
     });
 
-    it('refuses objects above maxObjectBytes with HOSTILE_OBJECT', async () => {
+    it('refuses to read objects above maxObjectBytes whole with OBJECT_TOO_LARGE', async () => {
       const small = await ObjectDatabase.open(repo.gitDir, { maxObjectBytes: 100 * 1024 });
       try {
         const big = looseView.find((o) => o.content.length > 500 * 1024)!;
-        await expectError(small.read(big.oid as Oid), ErrorCodes.HOSTILE_OBJECT, big.oid);
+        await expectError(small.read(big.oid as Oid), ErrorCodes.OBJECT_TOO_LARGE, big.oid);
       } finally {
         await small.close();
       }
@@ -485,8 +485,8 @@ describe('ObjectDatabase', function () {
         const d = await ObjectDatabase.open(bare.gitDir, { maxObjectBytes: 1 << 20 });
         try {
           for (const oid of [hashObject('blob', zeros), hashObject('blob', random)]) {
-            await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
-            await expectError(d.readToServe(oid), ErrorCodes.HOSTILE_OBJECT, oid);
+            await expectError(d.read(oid), ErrorCodes.OBJECT_TOO_LARGE, oid);
+            await expectError(d.readToServe(oid), ErrorCodes.OBJECT_TOO_LARGE, oid);
           }
         } finally {
           await d.close();
@@ -560,16 +560,16 @@ describe('ObjectDatabase', function () {
       await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
     });
 
-    it('refuses a declared size above the limit with HOSTILE_OBJECT', async () => {
+    it('refuses to read a declared size above the limit whole with OBJECT_TOO_LARGE', async () => {
       const oid = '3333333333333333333333333333333333333333' as Oid;
       writeLooseRaw(bare.gitDir, oid, Buffer.from('blob 999999999999\0tiny'));
-      await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
+      await expectError(d.read(oid), ErrorCodes.OBJECT_TOO_LARGE, oid);
       const real = put('x'.repeat(5000));
       const strict = await ObjectDatabase.open(bare.gitDir, { maxObjectBytes: 1000 });
       try {
-        await expectError(strict.read(real), ErrorCodes.HOSTILE_OBJECT, real);
+        await expectError(strict.read(real), ErrorCodes.OBJECT_TOO_LARGE, real);
         const bigReal = put(pseudoRandomBytes(5000, 'odb big real').toString('hex'));
-        await expectError(strict.read(bigReal), ErrorCodes.HOSTILE_OBJECT, bigReal);
+        await expectError(strict.read(bigReal), ErrorCodes.OBJECT_TOO_LARGE, bigReal);
       } finally {
         await strict.close();
       }

@@ -205,4 +205,24 @@ describe('swarm/closure', () => {
     const source: ObjectSource = { absent: async (oids) => oids.filter((oid) => oid !== head), read: (oid) => repo.objects.read(oid) };
     await assert.rejects(walkClosure(source, head, 0), (e: unknown) => isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND));
   });
+
+  it('leaves a submodule (gitlink) alone: its commit, another repository\'s and absent here, is neither walked nor listed', async () => {
+    const other = hashObject('commit', Buffer.from('a commit of another repository\n'));
+    const blob = hashObject('blob', Buffer.from('x\n'));
+    const objects = new Map<Oid, GitObject>([[blob, { type: 'blob', content: Buffer.from('x\n') }]]);
+    const put = (type: 'tree' | 'commit', content: Buffer): Oid => {
+      const oid = hashObject(type, content);
+      objects.set(oid, { type, content });
+      return oid;
+    };
+    const tree = put('tree', encodeTree([{ mode: TreeModes.GITLINK, name: 'lib', oid: other }, { mode: TreeModes.FILE, name: 'x', oid: blob }]));
+    const who = { name: 'T', email: 't@example.com', timestamp: 1, tzOffsetMinutes: 0 };
+    const commit = put('commit', encodeCommit({ tree, parents: [], author: who, committer: who, extraHeaders: [], message: 'with a submodule\n' }));
+    const source: ObjectSource = {
+      absent: async (oids) => oids.filter((oid) => !objects.has(oid)),
+      read: async (oid) => objects.get(oid) ?? assert.fail(`${oid} read`),
+    };
+    const closure = await walkClosure(source, commit, 0);
+    assert.deepEqual([closure.commits, closure.trees, closure.blobs], [[commit], [tree], [blob]]);
+  });
 });

@@ -22,7 +22,8 @@ export const fsck: Command = {
       for (const e of damaged) await ctx.stdout.write(`${e.code} ${e.message}\n`);
       const problems = report.problems.length + damaged.length;
       const absent = report.absent > 0 ? ` (${report.absent} blobs not here: kept on demand)` : '';
-      await ctx.stdout.write(`checked ${report.objects} objects in ${report.commits} commits of ${roots.length} branches${absent}: ${problems} problems\n`);
+      const tooLarge = report.tooLarge > 0 ? ` (${report.tooLarge} blobs git stored as deltas above the read limit: left to git fsck)` : '';
+      await ctx.stdout.write(`checked ${report.objects} objects in ${report.commits} commits of ${roots.length} branches${absent}${tooLarge}: ${problems} problems\n`);
       return problems === 0 ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
     });
   },

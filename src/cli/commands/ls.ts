@@ -35,7 +35,7 @@ async function walk(repo: Repository, dir: DirEntry, prefix: string, recursive: 
 }
 
 async function sizeOf(repo: Repository, e: DirEntry): Promise<number | undefined> {
-  if (e.kind === 'dir') return undefined;
+  if (e.kind === 'dir' || e.kind === 'gitlink') return undefined;
   return e.size ?? (await repo.objects.sizeOf(e.oid));
 }
 

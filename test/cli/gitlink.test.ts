@@ -1,0 +1,52 @@
+/**
+ * Submodules (gitlinks, tree mode 160000) that git writes into a gitfs repository: a clone adds
+ * one with `git submodule add` and pushes back. The commit it names is another repository's:
+ * gitfs lists it, never looks for it, and every command goes on around it.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { gitfs, gitfsOk } from '../support/cli.js';
+import { gitText } from '../support/git-env.js';
+import { pushSubmodule } from '../support/submodule.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('gitfs and submodules (gitlinks) pushed by git', function () {
+  this.timeout(120_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('ls, log, diff, stats, fsck, cat and export list or skip the gitlink; none fails', async () => {
+    const base = tmp.make();
+    const repo = join(base, 'repo');
+    const sub = await pushSubmodule(base, repo);
+    assert.match(gitText(['ls-tree', 'main', 'lib'], { gitDir: repo }), new RegExp(`^160000 commit ${sub}\tlib$`));
+
+    const ls = await gitfsOk(['ls', '--repo', repo, 'main']);
+    assert.match(ls, new RegExp(`^m--------- +- ${sub.slice(0, 12)}  lib$`, 'm'));
+    assert.match(ls, /^-rw-r--r-- +2 [0-9a-f]{12}  a\.txt$/m);
+    const json = JSON.parse(await gitfsOk(['ls', '--repo', repo, '--json', 'main:lib'])) as Record<string, unknown>;
+    assert.deepEqual(json, { path: 'lib', kind: 'gitlink', executable: false, chunked: false, size: null, oid: sub });
+    assert.match(await gitfsOk(['log', '--repo', repo, 'main']), /add the submodule lib/);
+    assert.deepEqual((await gitfsOk(['diff', '--repo', repo, 'main~1', 'main'])).trim().split('\n'), ['A\t.gitmodules', 'M\ta.txt', 'A\tlib']);
+    assert.match(await gitfsOk(['stats', '--repo', repo]), /^commits: +2$/m);
+    const fsck = await gitfs(['fsck', '--repo', repo]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+    assert.match(fsck.stdout, /0 problems/);
+
+    const cat = await gitfs(['cat', '--repo', repo, 'main:lib']);
+    assert.equal(cat.code, 4, cat.stderr);
+    assert.match(cat.stderr, /lib is a submodule .*\[GITFS_WRONG_OBJECT_TYPE\]/);
+    assert.equal(await gitfsOk(['cat', '--repo', repo, 'main:a.txt']), 'A\n');
+
+    // As git checkout leaves a submodule that was not initialised: an empty directory.
+    const out = join(base, 'out');
+    await gitfsOk(['export', '--repo', repo, 'main', out]);
+    assert.deepEqual(readdirSync(out).sort(), ['.gitmodules', 'a.txt', 'docs', 'lib']);
+    assert.ok(statSync(join(out, 'lib')).isDirectory());
+    assert.deepEqual(readdirSync(join(out, 'lib')), []);
+    const alone = join(base, 'alone');
+    await gitfsOk(['export', '--repo', repo, 'main:lib', alone]);
+    assert.deepEqual(readdirSync(alone), []);
+  });
+});
