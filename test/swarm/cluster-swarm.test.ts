@@ -921,9 +921,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const gitIn = (args: string[], input?: string): string => execFileSync('git', ['--git-dir', author.repo, ...args], { input, encoding: 'utf8' }).trim();
     const ghost = gitIn(['hash-object', '-t', 'commit', '-w', '--stdin'], content);
     gitIn(['update-ref', 'refs/heads/ghost/x', ghost]);
+    let good: Made | undefined;
     try {
       const since = Date.now();
-      const good = await commitTree(maker, 'ghost/x', makeTree('ghost', 64 << 10), 'can be had');
+      good = await commitTree(maker, 'ghost/x', makeTree('ghost', 64 << 10), 'can be had');
       const got = await waitEvents(receivers, 'fetched', { branch: 'ghost/x', commit: good.oid }, since, 90_000, 'every receiver to fetch the head that can be had');
       console.log(`      the head that can be had arrived ${[...got].map(([n, e]) => `${n.name} +${e.t - since} ms`).join(', ')}`);
       for (const n of receivers) {
@@ -934,6 +935,9 @@ describe('swarm/cluster: policy replication between real daemons in network name
       gitIn(['update-ref', '-d', 'refs/heads/ghost/x']);
       rmSync(join(author.repo, 'objects', ghost.slice(0, 2), ghost.slice(2)), { force: true });
     }
+    // Its branch gone, the author fetches the head that can be had: git fsck once that is done.
+    const deleted = Date.now();
+    await waitEvents([author], 'fetched', { branch: 'ghost/x', commit: good.oid }, deleted, 60_000, 'the author to fetch the head that can be had once its own is deleted');
     await gitFsck(author);
   });
 
