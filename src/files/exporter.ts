@@ -5,7 +5,7 @@
  * land outside the target: names were validated when their trees were decoded. A submodule
  * (gitlink) becomes an empty directory, as git checkout leaves one not initialised.
  */
-import { chmod, mkdir, open, readdir, symlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { makeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -102,13 +102,20 @@ async function exportLeaf(job: ExportJob, e: DirEntry, path: string): Promise<vo
     throw wrap(path, err);
   });
   try {
-    for await (const piece of coalesce(fileContent(store, e))) {
-      job.tasks.signal.throwIfAborted();
-      for (let done = 0; done < piece.length; ) done += (await fh.write(piece, done, piece.length - done)).bytesWritten;
-      report.bytes += piece.length;
+    try {
+      for await (const piece of coalesce(fileContent(store, e))) {
+        job.tasks.signal.throwIfAborted();
+        for (let done = 0; done < piece.length; ) done += (await fh.write(piece, done, piece.length - done)).bytesWritten;
+        report.bytes += piece.length;
+      }
+    } finally {
+      await fh.close();
     }
-  } finally {
-    await fh.close();
+  } catch (err) {
+    // Made here (O_EXCL), and cut short by a read that failed (a streamed blob found corrupt at its
+    // end) or a stop: not left looking like the file.
+    await rm(path, { force: true });
+    throw err;
   }
   await chmod(path, mode);
   report.files++;

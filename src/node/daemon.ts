@@ -78,6 +78,8 @@ export class NodeDaemon {
   private nextPackMerge = -Infinity;
   /** Packs merged and not removed yet, with when they were merged (left out of later merges). */
   private readonly mergedPacks = new Map<string, number>();
+  /** Packs that hold an object above the read limit: never merged (pack-merge.ts). */
+  private readonly unmergeablePacks = new Set<string>();
   /** The pack merge under way, if one is: stop() waits for it. */
   private packMerge: Promise<void> | undefined;
   private readonly revocationsOnDisk: RevocationsOnDisk;
@@ -359,7 +361,8 @@ export class NodeDaemon {
       const old = [...this.mergedPacks].filter(([, at]) => now - at >= MERGED_PACKS_KEPT_MS).map(([name]) => name);
       await removePacks(this.c.repo, old);
       for (const name of old) this.mergedPacks.delete(name);
-      const { merged, objects } = await mergeSmallPacks(this.c.repo, undefined, new Set(this.mergedPacks.keys()));
+      const { merged, objects, unmergeable } = await mergeSmallPacks(this.c.repo, undefined, new Set([...this.mergedPacks.keys(), ...this.unmergeablePacks]));
+      for (const name of unmergeable) this.unmergeablePacks.add(name);
       for (const name of merged) this.mergedPacks.set(name, now);
       if (merged.length > 0) this.c.log.log('info', 'packs-merged', { packs: merged.length, objects });
     } catch (e) {

@@ -109,7 +109,8 @@ export class ObjectDatabase implements ObjectReader {
     const second = await this.tryRead(oid);
     if (second.found) return second.found;
     const error = first.error ?? second.error ?? this.missing(oid);
-    if (this.promisor === undefined) throw error;
+    // Too large here is too large from the daemon as well (readBlob streams it from here instead).
+    if (this.promisor === undefined || isGitfsError(error, ErrorCodes.OBJECT_TOO_LARGE)) throw error;
     // A damaged or missing copy is read from the promisor instead (the daemon keeps what it fetched;
     // a damaged copy is not rewritten yet: packs skip ids they already hold).
     return this.promisor.read(oid).catch((e: unknown) => {

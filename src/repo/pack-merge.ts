@@ -18,11 +18,14 @@
  *   objects as a pack writer puts in one: merged, they would come out full again, every time)
  *   are never merged; promisor packs (src/repo/partial.ts) are merged among themselves only, so
  *   that no other object becomes a promisor object;
+ * - a pack holding an object above the read limit (git wrote it) is not merged: it is named back
+ *   as unmergeable, for the caller to exclude from then on;
  * - nothing is merged where git keeps a multi-pack-index (it names packs by position, and would
  *   name removed ones) or `extensions.preciousObjects` is set (no pack may be removed).
  */
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ErrorCodes, isGitfsError } from '../errors.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
 import { parseGitConfig } from './git-config.js';
 import { fsyncDir } from '../util/durable.js';
@@ -57,6 +60,8 @@ export interface Merged {
   readonly merged: readonly string[];
   /** Objects written. */
   readonly objects: number;
+  /** Packs found to hold an object above the read limit (git wrote it): never to be merged, so to be excluded from now on. */
+  readonly unmergeable: readonly string[];
 }
 
 /** Files that may sit beside a pack, removed with it (the index first). */
@@ -64,7 +69,7 @@ const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
 
 /** Merges packs (`exclude`: packs merged already, not removed yet); what was merged, to be removed with `removePacks`. */
 export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS, exclude: ReadonlySet<string> = new Set()): Promise<Merged> {
-  const none: Merged = { merged: [], objects: 0 };
+  const none: Merged = { merged: [], objects: 0, unmergeable: [] };
   const packDir = join(repo.gitDir, 'objects', 'pack');
   const configPath = join(repo.gitDir, 'config');
   if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') return none;
@@ -85,11 +90,12 @@ export async function mergeSmallPacks(repo: Repository, options: MergeOptions = 
     const small = candidates.slice(0, geometricSplit(candidates.map((p) => p.size)));
     if (small.length === 0) continue;
     const written = await mergePacks(repo, small, kind === 'promisor');
+    if ('unmergeable' in written) return { merged, objects, unmergeable: [written.unmergeable] };
     objects += written.objects;
     // The same objects may make the same pack again: it stays.
     merged.push(...small.map((p) => p.name).filter((name) => !written.names.has(name)));
   }
-  return { merged, objects };
+  return { merged, objects, unmergeable: [] };
 }
 
 /** Removes packs (merged ones: `Merged.merged`), each index first, then what lies beside it. */
@@ -127,13 +133,23 @@ export async function removeStaleTemporaries(repo: Repository, nowMs: number): P
 
 type Pack = ReturnType<Repository['objects']['packs']>[number];
 
-/** Writes the objects of `small` into new packs; their names and the objects written. */
-async function mergePacks(repo: Repository, small: readonly Pack[], promisor: boolean): Promise<{ names: ReadonlySet<string>; objects: number }> {
+/**
+ * Writes the objects of `small` into new packs; their names and the objects written, or (nothing
+ * written) the first pack found to hold an object above the read limit, which is not read whole.
+ */
+async function mergePacks(repo: Repository, small: readonly Pack[], promisor: boolean): Promise<{ names: ReadonlySet<string>; objects: number } | { unmergeable: string }> {
   const writer = await repo.newPackWriter({ rewrite: true, promisor });
   try {
     for (const pack of small) {
       for (const oid of pack.ids()) {
-        const obj = await repo.objects.readToServe(oid);
+        const obj = await repo.objects.readToServe(oid).catch((e: unknown) => {
+          if (isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE)) return pack.name;
+          throw e;
+        });
+        if (typeof obj === 'string') {
+          await writer.abort();
+          return { unmergeable: obj };
+        }
         await (obj.zlib !== undefined ? writer.writeDeflated(oid, obj.type, obj.content.length, obj.zlib) : writer.writeHashed(oid, obj.type, obj.content));
       }
     }

@@ -235,6 +235,12 @@ export class CommitFetch implements RequestOwner {
       case 'reject': {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
+        if (m.reason === 'refused') {
+          // Larger than a message carries (a blob git wrote; gitfs chunks large files): no peer
+          // would send it, and the one that said so is not to blame.
+          this.stop(`${conn.nodeId} cannot send ${m.missing.slice(0, 4).join(', ')}: larger than a swarm message carries (8 MiB)`);
+          return;
+        }
         if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
         else if (p.piece !== undefined && p.ahead) this.aheadMissed();
         else if (p.piece !== undefined) this.shortchanged(conn, p.piece);

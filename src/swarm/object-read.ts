@@ -79,7 +79,8 @@ export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'rea
     c.track(request, {
       handle(from, m) {
         if (from !== conn) return;
-        if (m.kind === 'reject') return end(m.reason === 'busy');
+        // Refused (larger than a message carries) comes before the last batch: the rest still comes.
+        if (m.kind === 'reject') return m.reason === 'refused' ? undefined : end(m.reason === 'busy');
         if (m.kind !== 'objects') return;
         // Only progress keeps a request alive: an empty message does not.
         if (m.objects.length > 0) timer.refresh();

@@ -206,9 +206,11 @@ export class ObjectServer {
       bytes += size;
       inflating += inflated;
     }
+    // Refused before the last batch (a requester ends the request at `done`, and would never hear
+    // why); missing after it, as requesters end a request at a reject.
+    if (refused.length > 0) conn.send({ kind: 'reject', request, reason: 'refused', missing: refused });
     await flush(true);
     if (missing.length > 0) conn.send({ kind: 'reject', request, reason: 'missing', missing });
-    if (refused.length > 0) conn.send({ kind: 'reject', request, reason: 'refused', missing: refused });
   }
 
   /** A connection closed: drop its queued jobs. */

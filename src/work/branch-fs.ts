@@ -371,9 +371,13 @@ export class BranchFs {
     try {
       try {
         const entry = { name: baseName(path), kind: 'file' as const, executable: node.executable, oid: node.git.oid, chunked: node.git.chunked, ...(node.git.size === undefined ? {} : { size: node.git.size }) };
+        // A plain blob is read to its end even when only its start is kept: one streamed (above the
+        // read limit) is hash-checked only there, and unchecked bytes must not be committed again.
+        const end = keep ?? Number.MAX_SAFE_INTEGER;
         let at = 0;
-        for await (const piece of fileContent(this.c.objects, entry, 0, keep ?? Number.MAX_SAFE_INTEGER)) {
-          await fh.write(piece, 0, piece.length, at);
+        for await (const piece of fileContent(this.c.objects, entry, 0, entry.chunked ? end : Number.MAX_SAFE_INTEGER)) {
+          const kept = Math.max(0, Math.min(piece.length, end - at));
+          if (kept > 0) await fh.write(piece, 0, kept, at);
           at += piece.length;
         }
         // Durable before the layer names it: once any later sync makes the entry durable, a power

@@ -50,13 +50,13 @@ describe('repo: small packs merged', function () {
     try {
       const kept = (packsIn(repo.gitDir, 'pack')[0] as string).replace(/\.pack$/, '');
       writeFileSync(join(repo.gitDir, 'objects', 'pack', `${kept}.keep`), '');
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 12 }), { merged: [], objects: 0 }, '11 small packs: too few');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 12 }), { merged: [], objects: 0, unmergeable: [] }, '11 small packs: too few');
       const merged = await mergeSmallPacks(repo, { minPacks: 11 });
       assert.equal(merged.merged.length, 11);
       assert.equal(merged.objects, 11 * 4);
       assert.equal(packsIn(repo.gitDir, 'pack').length, 13, 'the merged packs stay until removed (a git fsck may have listed them)');
       git('fsck', '--strict', '--no-dangling');
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }, new Set(merged.merged)), { merged: [], objects: 0 }, 'merged already, left out');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }, new Set(merged.merged)), { merged: [], objects: 0, unmergeable: [] }, 'merged already, left out');
       await removePacks(repo, merged.merged);
       assert.deepEqual(packsIn(repo.gitDir, 'pack').length, 2);
       assert.ok(packsIn(repo.gitDir, 'pack').includes(`${kept}.pack`), 'the .keep pack stays');
@@ -94,7 +94,7 @@ describe('repo: small packs merged', function () {
       const w = await repo.newPackWriter();
       await w.write('blob', Buffer.from('small\n'));
       await w.finish();
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'the large pack stays');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0, unmergeable: [] }, 'the large pack stays');
     } finally {
       await repo.close();
     }
@@ -109,17 +109,17 @@ describe('repo: small packs merged', function () {
         for (let i = 0; i < DEFAULT_OBJECTS_PER_PACK; i++) await w.write('blob', Buffer.from(`${p} ${i}\n`));
         await w.finish();
       }
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'two full packs');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0, unmergeable: [] }, 'two full packs');
       for (let p = 0; p < 3; p++) {
         const w = await repo.newPackWriter();
         await w.write('blob', Buffer.from(`small ${p}\n`));
         await w.finish();
       }
       git('multi-pack-index', 'write');
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'a multi-pack-index');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0, unmergeable: [] }, 'a multi-pack-index');
       rmSync(join(repo.gitDir, 'objects', 'pack', 'multi-pack-index'));
       await removePacks(repo, (await mergeSmallPacks(repo, { minPacks: 2 })).merged);
-      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0 }, 'merged already');
+      assert.deepEqual(await mergeSmallPacks(repo, { minPacks: 2 }), { merged: [], objects: 0, unmergeable: [] }, 'merged already');
       assert.equal(packsIn(repo.gitDir, 'pack').length, 3);
       git('fsck', '--strict', '--no-dangling');
     } finally {
@@ -151,4 +151,32 @@ describe('repo: small packs merged', function () {
       await repo.close();
     }
   });
+
+  it('names a pack that holds an object above the read limit (git wrote it) as unmergeable, writes nothing for it, and merges the rest once it is excluded', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const git = (args: string[], input?: string | Buffer): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8', input, maxBuffer: 1 << 20 }).trim();
+    try {
+      for (let p = 0; p < 3; p++) {
+        const w = await repo.newPackWriter();
+        await w.write('blob', pseudoRandomBytes(1 << 20, `large pack ${p}`));
+        await w.finish();
+      }
+      // 300 MB of zeros: a pack of ~300 KB, the smallest here, holding a blob above the 256 MiB limit.
+      const big = execFileSync('sh', ['-c', `head -c 300000000 /dev/zero | git --git-dir '${repo.gitDir}' hash-object -w --stdin`], { encoding: 'utf8' }).trim();
+      const packed = git(['pack-objects', join(repo.gitDir, 'objects', 'pack', 'pack')], `${big}\n`);
+      rmSync(join(repo.gitDir, 'objects', big.slice(0, 2), big.slice(2)));
+      const before = packsIn(repo.gitDir, 'pack').sort();
+      const first = await mergeSmallPacks(repo, { minPacks: 2 });
+      assert.deepEqual(first, { merged: [], objects: 0, unmergeable: [`pack-${packed}`] });
+      assert.deepEqual(packsIn(repo.gitDir, 'pack').sort(), before, 'nothing written');
+      const second = await mergeSmallPacks(repo, { minPacks: 2 }, new Set(first.unmergeable));
+      assert.equal(second.merged.length, 3);
+      await removePacks(repo, second.merged);
+      git(['fsck', '--strict', '--no-dangling']);
+      assert.equal(git(['cat-file', '-s', big]), '300000000');
+    } finally {
+      await repo.close();
+    }
+  });
 });
+

@@ -185,6 +185,22 @@ describe('serving wants (object-server.ts)', function () {
     }
   });
 
+  it('tells a blob larger than a message carries as refused before the last batch (a requester ends the request at done), and sends the rest', async () => {
+    const { local, server: s, close } = await server();
+    try {
+      const downstream = peer('d0');
+      const small = blob(4096);
+      const huge = blob(LIMITS.messageBytes);
+      await local.addAll([small, huge]);
+      s.handle(downstream, { kind: 'want', request: 9, want: 'blobs', oids: [small.oid, huge.oid], ahead: false });
+      await until(downstream, (m) => m.kind === 'objects' && m.done, 5000);
+      const kinds = downstream.got.map((g) => (g.m.kind === 'reject' ? `reject:${g.m.reason}:${g.m.missing.join(',')}` : g.m.kind === 'objects' ? `objects:${g.m.objects.map((o) => o.oid).join(',')}:${g.m.done}` : g.m.kind));
+      assert.deepEqual(kinds, [`reject:refused:${huge.oid}`, `objects:${small.oid}:true`]);
+    } finally {
+      await close();
+    }
+  });
+
   it('gives up the waits of a want asked ahead when the store closes', async () => {
     const { local, server: s, close } = await server();
     const downstream = peer('d1');
