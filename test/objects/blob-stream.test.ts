@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
+import { exportEntry } from '../../src/files/exporter.js';
 import { fsck } from '../../src/files/fsck.js';
 import { ObjectDatabase } from '../../src/objects/object-database.js';
 import type { Oid } from '../../src/objects/oid.js';
@@ -83,6 +86,10 @@ describe('objects/blob-stream: blobs above the read limit', function () {
         (e) => isGitfsError(e, ErrorCodes.CORRUPT_OBJECT),
       );
       assert.ok(seen > 0 && seen < damaged.length, `${seen} bytes came before the failure`);
+      // Exported, it fails the same way and leaves no file that looks like the blob.
+      const target = join(repo.gitDir, '..', 'exported.bin');
+      await assert.rejects(exportEntry(db, { name: 'big.bin', kind: 'file', executable: false, oid, chunked: false }, target), (e) => isGitfsError(e, ErrorCodes.CORRUPT_OBJECT));
+      assert.ok(!existsSync(target), 'the file cut short was left');
     });
   });
 
