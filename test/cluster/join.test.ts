@@ -15,23 +15,16 @@ import { verifyNodeCertificate } from '../../src/cluster/certificate.js';
 import { clusterDir, loadMembership } from '../../src/cluster/cluster-store.js';
 import { joinCluster } from '../../src/cluster/join.js';
 import { createToken, formatToken, parseToken } from '../../src/cluster/token.js';
-import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { startNodeService } from '../../src/node/node-service.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { captureLogger, makeCluster, TestClock, type CapturedLine, type Member, type TestCluster } from '../multicast/fixture.js';
 import { cleanEnv } from '../support/cluster-nodes.js';
 import { freeTcpPort } from '../node/serve-process.js';
+import { rejectsWith } from '../support/gitfs-error.js';
 
 const HOUR = 3_600_000;
-
-function rejectsWith(code: ErrorCode): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(isGitfsError(e), `not a GitfsError: ${String(e)}`);
-    assert.equal(e.code, code, `${e.code}: ${e.message}`);
-    return true;
-  };
-}
 
 const mode = (path: string): number => statSync(path).mode & 0o777;
 

@@ -16,21 +16,14 @@ import { join } from 'node:path';
 import { connect, type Server } from 'node:tls';
 import { adoptRenewal, adoptStoredRenewal, clusterDir, issueNodeCertificate, loadMembership, renewalDue, renewOnAuthority, revokeNode, RENEW_WITHIN_DAYS, saveMembership } from '../../src/cluster/cluster-store.js';
 import { clientOptions, serverOptions } from '../../src/cluster/tls.js';
-import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { fetchRenewal, startNodeService } from '../../src/node/node-service.js';
 import { gitfs, gitfsOk } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { captureLogger, makeCluster, type CapturedLine, type Member, type TestCluster } from '../multicast/fixture.js';
+import { rejectsWith } from '../support/gitfs-error.js';
 
 const DAY = 86_400_000;
-
-function rejectsWith(code: ErrorCode): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(isGitfsError(e), `not a GitfsError: ${String(e)}`);
-    assert.equal(e.code, code, `${e.code}: ${e.message}`);
-    return true;
-  };
-}
 
 describe('cluster/renew: node certificates renewed before they expire', function () {
   this.timeout(60_000);

@@ -12,25 +12,18 @@ import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, saveRevocati
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { openRevocations, signRevocations } from '../../src/cluster/revocation.js';
-import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
 import { fetchRevocations, startNodeService } from '../../src/node/node-service.js';
 import { askOneLine } from '../../src/util/json-line.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { captureLogger, makeCluster, type Member, type TestCluster } from '../multicast/fixture.js';
 import { cleanEnv, sleep } from '../support/cluster-nodes.js';
+import { rejectsWith } from '../support/gitfs-error.js';
 
 const ID1 = '1111111111111111' as NodeId;
 const ID2 = '2222222222222222' as NodeId;
 const ID3 = '3333333333333333' as NodeId;
-
-function rejectsWith(code: ErrorCode): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(isGitfsError(e), `not a GitfsError: ${String(e)}`);
-    assert.equal(e.code, code, `${e.code}: ${e.message}`);
-    return true;
-  };
-}
 
 describe('cluster/revocation: signed revocation lists', function () {
   this.timeout(60_000);

@@ -9,21 +9,14 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { clusterDir, loadAuthority } from '../../src/cluster/cluster-store.js';
 import { consumeToken, createToken, formatToken, parseToken, pruneTokens, tokenSecret, type JoinToken } from '../../src/cluster/token.js';
-import { ErrorCodes, isGitfsError, type ErrorCode } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { makeCluster } from '../multicast/fixture.js';
 import { cleanEnv } from '../support/cluster-nodes.js';
+import { rejectsWith } from '../support/gitfs-error.js';
 
 const HOUR = 3_600_000;
-
-function rejectsWith(code: ErrorCode): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(isGitfsError(e), `not a GitfsError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return true;
-  };
-}
 
 /** A token text whose JSON is `json`, base64url-encoded behind the prefix. */
 function rawToken(json: unknown): string {
