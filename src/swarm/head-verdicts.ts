@@ -106,11 +106,12 @@ export class HeadVerdicts {
    * is probed when it is not here: one claiming a later time is fetched anyway).
    */
   consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[]): void {
+    if (this.stopped) return;
     const k = key(mine, head);
-    if (this.stopped || this.verdicts.has(k) || this.pending.has(k) || this.pending.size >= MAX_PENDING) return;
-    if ((this.retryAt.get(k) ?? -Infinity) > this.clock.now()) return;
-    this.pending.set(k, { mine, head, claimsOlder, from });
-    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+    const waits = this.verdicts.has(k) || this.pending.has(k) || this.pending.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
+    if (!waits) this.pending.set(k, { mine, head, claimsOlder, from });
+    // Started whenever pairs wait: one queued just as a drain ended is taken up by the next call.
+    if (this.pending.size > 0) this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
   /** Resolves once every pair queued now is judged (or could not be). */
