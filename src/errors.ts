@@ -88,6 +88,8 @@ export const ErrorCodes = {
   PAYLOAD_MISMATCH: 'GITFS_PAYLOAD_MISMATCH',
   /** A stored rollout agent state does not decode (malformed, inconsistent, or a newer format). */
   BAD_AGENT_STATE: 'GITFS_BAD_AGENT_STATE',
+  /** A prune would be unsafe here: git keeps a multi-pack-index, objects are marked precious, or a pack is damaged. */
+  PRUNE_REFUSED: 'GITFS_PRUNE_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -56,6 +56,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.PAYLOAD_MISMATCH]: ExitCodes.CORRUPT,
   [ErrorCodes.WRONG_CHANNEL]: ExitCodes.CORRUPT,
   [ErrorCodes.BAD_AGENT_STATE]: ExitCodes.CORRUPT,
+  [ErrorCodes.PRUNE_REFUSED]: ExitCodes.CONFLICT,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   branch: async () => (await import('./commands/branch.js')).branch,
   stats: async () => (await import('./commands/stats.js')).stats,
   fsck: async () => (await import('./commands/fsck.js')).fsck,
+  prune: async () => (await import('./commands/prune.js')).prune,
   cluster: async () => (await import('./commands/cluster.js')).cluster,
   serve: async () => (await import('./commands/serve.js')).serve,
   peers: async () => (await import('./commands/peers.js')).peers,

@@ -29,6 +29,8 @@ export interface NodeConfig {
   /** Replication policies, first match wins (src/swarm/policy.ts); none: nothing is fetched. */
   readonly policies: readonly Policy[];
   readonly swarm: { readonly flushBytes: number };
+  /** The daemon's prune (src/repo/prune.ts): how often (0: never) and how old an unreachable object's file must be to go. */
+  readonly prune: { readonly everyMs: number; readonly graceMs: number };
   /** Trusted release keys and the channels this node applies (src/rollout/rollout-config.ts). */
   readonly rollout: RolloutConfig;
 }
@@ -42,6 +44,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   staticPeers: [],
   policies: [],
   swarm: { flushBytes: 16 << 20 },
+  prune: { everyMs: 3_600_000, graceMs: 86_400_000 },
   rollout: EMPTY_ROLLOUT,
 };
 
@@ -92,6 +95,8 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
   },
   // A daemon holds about five packs of it in memory (the disk's backlog, the block pool).
   swarm: { flushBytes: int(1 << 20, 256 << 20) },
+  // A grace shorter than a minute would remove the packs of a commit or fetch still under way.
+  prune: { everyMs: (v) => (v === 0 ? undefined : int(1000, 7 * 86_400_000)(v) === undefined ? undefined : '0 (never) or an integer from 1000 to 604800000'), graceMs: int(60_000, 90 * 86_400_000) },
   rollout: (v) => {
     try {
       parseRolloutConfig(v, 'rollout');

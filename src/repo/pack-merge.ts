@@ -26,6 +26,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, isGitfsError } from '../errors.js';
+import type { Oid } from '../objects/oid.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
 import { parseGitConfig } from './git-config.js';
 import { fsyncDir } from '../util/durable.js';
@@ -89,7 +90,7 @@ export async function mergeSmallPacks(repo: Repository, options: MergeOptions = 
     candidates.sort((a, b) => a.size - b.size);
     const small = candidates.slice(0, geometricSplit(candidates.map((p) => p.size)));
     if (small.length === 0) continue;
-    const written = await mergePacks(repo, small, kind === 'promisor');
+    const written = await copyPacks(repo, small.map((pack) => ({ pack })), kind === 'promisor');
     if ('unmergeable' in written) return { merged, objects, unmergeable: [written.unmergeable] };
     objects += written.objects;
     // The same objects may make the same pack again: it stays.
@@ -131,17 +132,23 @@ export async function removeStaleTemporaries(repo: Repository, nowMs: number): P
   return { files, bytes };
 }
 
-type Pack = ReturnType<Repository['objects']['packs']>[number];
+export type Pack = ReturnType<Repository['objects']['packs']>[number];
 
 /**
- * Writes the objects of `small` into new packs; their names and the objects written, or (nothing
- * written) the first pack found to hold an object above the read limit, which is not read whole.
+ * Writes the objects of `sources` (of each pack, those `keep` takes, or all) into new packs; their
+ * names and the objects written, or (nothing written) the first pack found to hold an object above
+ * the read limit, which is not read whole.
  */
-async function mergePacks(repo: Repository, small: readonly Pack[], promisor: boolean): Promise<{ names: ReadonlySet<string>; objects: number } | { unmergeable: string }> {
+export async function copyPacks(
+  repo: Repository,
+  sources: ReadonlyArray<{ readonly pack: Pack; readonly keep?: (oid: Oid) => boolean }>,
+  promisor: boolean,
+): Promise<{ names: ReadonlySet<string>; objects: number } | { unmergeable: string }> {
   const writer = await repo.newPackWriter({ rewrite: true, promisor });
   try {
-    for (const pack of small) {
+    for (const { pack, keep } of sources) {
       for (const oid of pack.ids()) {
+        if (keep !== undefined && !keep(oid)) continue;
         const obj = await repo.objects.readToServe(oid).catch((e: unknown) => {
           if (isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE)) return pack.name;
           throw e;

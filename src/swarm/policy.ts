@@ -148,6 +148,11 @@ function patternOf(policy: Policy): BranchPattern {
   return p;
 }
 
+/** The policy that governs `branch`: the first whose pattern matches it, if any. */
+export function policyFor(branch: BranchName, policies: readonly Policy[]): Policy | undefined {
+  return policies.find((p) => patternOf(p).matches(branch));
+}
+
 /**
  * The head to hold: the newest by the commit time its announcers claim (then the lower id) among
  * those this node may take. A head judged 'passed' (head-verdicts.ts: this node's head holds it, or

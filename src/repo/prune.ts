@@ -1,0 +1,248 @@
+/**
+ * Prune: what no ref keeps any more leaves the disk, and a branch whose policy keeps K commits
+ * of history (`history: K`) keeps that many, not every release it ever held. `gitfs prune` runs
+ * it by hand; `gitfs serve` every `prune.everyMs`.
+ *
+ * What is kept (live-objects.ts): everything reachable from every ref (branches, tags, gitfs's
+ * own refs, anything git wrote under refs/, a detached HEAD) and from the reflogs of refs no
+ * policy limits, each branch under a `history: K` policy (and gitfs's refs of that branch) cut at
+ * K generations. What is removed: the rest, once its file is older than the grace period, as
+ * `git gc --prune=<grace>` judges it (freshen.ts: a writer that names an object again touches the
+ * file that holds it).
+ *
+ * Invariants (a kill -9 at any point leaves a valid repository whose refs name whole commits):
+ * - the new boundary commits are in git's `shallow` file, and the reflog entries that name
+ *   commits about to go are dropped (reflog-expire.ts), before any object is removed;
+ * - a pack is rewritten, never edited: the objects it keeps are copied into a new pack that is
+ *   durable and visible before the old one may go, and the old one goes only if its file was not
+ *   touched since it was judged (a writer that freshened it names its objects again), index first;
+ * - a loose object goes only if its file is still older than the grace period just before;
+ * - nothing is removed where git keeps a multi-pack-index (it names packs by position),
+ *   `extensions.preciousObjects` is set, or a pack is damaged (GITFS_PRUNE_REFUSED): what a
+ *   damaged pack holds cannot be told;
+ * - packs with a `.keep` beside them and git's cruft packs are left alone;
+ * - a shallow entry goes only once its commit is no longer here.
+ */
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listAllRefs, listReflogs, reflogPath } from '../branches/all-refs.js';
+import { readReflog } from '../branches/reflog.js';
+import { expireReflog } from '../branches/reflog-expire.js';
+import { branchFromRef, isBranchName, type BranchName } from '../branches/ref-name.js';
+import { readShallow, updateShallow } from '../branches/shallow.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import type { Oid } from '../objects/oid.js';
+import { historyDepth, policyFor, type Policy } from '../swarm/policy.js';
+import type { Clock } from '../util/clock.js';
+import { parseGitConfig } from './git-config.js';
+import { liveObjects, type Live, type LiveRoot } from './live-objects.js';
+import { copyPacks, removePacks, type Pack } from './pack-merge.js';
+import type { Repository } from './repository.js';
+
+export interface PruneOptions {
+  /** The replication policies: a branch they give `history: K` keeps K generations. */
+  readonly policies: readonly Policy[];
+  /** Unreachable objects in files touched more recently than this are kept (a commit or fetch under way names them soon). */
+  readonly graceMs: number;
+  readonly clock: Clock;
+  /** Only count what would go. */
+  readonly dryRun?: boolean;
+  /** Packs not to touch (merged already, waiting to be removed). */
+  readonly exclude?: ReadonlySet<string>;
+}
+
+/** A pack judged to go, with the mtime it had then: it goes only if that is still its mtime. */
+export interface DoomedPack {
+  readonly name: string;
+  readonly mtimeMs: number;
+  readonly size: number;
+}
+
+export interface Pruned {
+  /** Refs and reflog entries the kept objects were walked from. */
+  readonly roots: number;
+  readonly keptCommits: number;
+  readonly keptObjects: number;
+  /** Commits added to git's `shallow` file: kept, their parents not. */
+  readonly boundary: readonly Oid[];
+  readonly reflogEntriesDropped: number;
+  /** Objects not kept: removed (or, dry, to be removed) and, within the grace period, left for now. */
+  readonly removedObjects: number;
+  readonly youngObjects: number;
+  readonly looseFiles: number;
+  readonly looseBytes: number;
+  /** Packs whose kept objects were copied into `written` (dry: that would be), to be removed with removeDoomedPacks. */
+  readonly doomed: readonly DoomedPack[];
+  readonly written: { readonly packs: number; readonly objects: number; readonly bytes: number };
+}
+
+/** Reflogs of refs limited by a policy get expired; every other one keeps what it names. */
+export async function prune(repo: Repository, options: PruneOptions): Promise<Pruned> {
+  await refuseUnsafe(repo);
+  const gitDir = repo.gitDir;
+  const shallow = await readShallow(gitDir);
+  const refs = await listAllRefs(gitDir);
+  const headBranch = await repo.refs.headTarget().then((t) => ('branch' in t ? t.branch : undefined));
+  const historyOf = (ref: string): number => {
+    const branch = ref === 'HEAD' ? headBranch : branchOfRef(ref);
+    return branch === undefined ? 0 : historyDepth(policyFor(branch, options.policies));
+  };
+  const roots: LiveRoot[] = refs.map((r) => ({ name: r.ref, oid: r.oid, history: r.ref === 'HEAD' ? 0 : historyOf(r.ref) }));
+  const limitedLogs: string[] = [];
+  for (const ref of await listReflogs(gitDir)) {
+    if (historyOf(ref) > 0) {
+      limitedLogs.push(ref);
+      continue;
+    }
+    // An entry naming what is not here any more (git's own gc expired it) keeps nothing.
+    for (const e of await readReflog(reflogPath(gitDir, ref))) {
+      for (const oid of [e.oldOid, e.newOid]) if (!/^0{40}$/.test(oid) && (await repo.objects.has(oid))) roots.push({ name: `${ref}'s reflog`, oid, history: 0 });
+    }
+  }
+  const live = await liveObjects(repo.objects, roots, shallow);
+  const plan = await judge(repo, live, options);
+  const outcome = { roots: roots.length, keptCommits: live.commits.size, keptObjects: live.objects.size, boundary: live.boundary, ...plan.counts };
+  if (options.dryRun === true) return { ...outcome, reflogEntriesDropped: 0, doomed: plan.doomed, written: { packs: 0, objects: 0, bytes: 0 } };
+  // What git walks must end where the objects do before any goes.
+  await updateShallow(gitDir, live.boundary, async (candidates) => candidates);
+  let reflogEntriesDropped = 0;
+  for (const ref of limitedLogs) reflogEntriesDropped += await expireReflog(gitDir, ref, (oid) => live.commits.has(oid), options.clock);
+  const loose = await removeLoose(repo, plan.loose, options);
+  const { doomed, written } = await rewritePacks(repo, plan.doomed, live);
+  return { ...outcome, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, written };
+}
+
+/**
+ * Removes the packs a prune rewrote, index first, but not one touched since it was judged (a
+ * writer freshened it: it names objects in it again); then drops shallow entries of commits no
+ * longer here. The packs removed.
+ */
+export async function removeDoomedPacks(repo: Repository, doomed: readonly DoomedPack[]): Promise<string[]> {
+  const packDir = join(repo.gitDir, 'objects', 'pack');
+  const gone: string[] = [];
+  for (const p of doomed) {
+    const now = await stat(join(packDir, `${p.name}.pack`)).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
+    if (now !== undefined && now.mtimeMs === p.mtimeMs) gone.push(p.name);
+  }
+  await removePacks(repo, gone);
+  await updateShallow(repo.gitDir, [], async (candidates) => {
+    const here = new Set<Oid>();
+    for (const c of candidates) if (await repo.objects.has(c)) here.add(c);
+    return here;
+  });
+  return gone;
+}
+
+/** The branch a ref belongs to: `refs/heads/B`, or gitfs's `refs/gitfs/<kind>/B`. */
+function branchOfRef(ref: string): BranchName | undefined {
+  const own = /^refs\/gitfs\/(?:pending|blessed|work)\/(.+)$/.exec(ref)?.[1];
+  if (own !== undefined) return isBranchName(own) ? own : undefined;
+  return branchFromRef(ref);
+}
+
+async function refuseUnsafe(repo: Repository): Promise<void> {
+  const configPath = join(repo.gitDir, 'config');
+  if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') {
+    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'extensions.preciousObjects is set: no object may be removed here', { reason: 'precious' });
+  }
+  if ((await readdir(join(repo.gitDir, 'objects', 'pack'))).includes('multi-pack-index')) {
+    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'git keeps a multi-pack-index here, which names packs by position: run git multi-pack-index write after a git gc, or remove it', { reason: 'multi-pack-index' });
+  }
+  await repo.objects.refresh();
+  const damaged = [...repo.objects.damagedPacks().keys()];
+  if (damaged.length > 0) throw new GitfsError(ErrorCodes.PRUNE_REFUSED, `damaged packs, whose objects cannot be told: ${damaged.join(', ')}`, { reason: 'damaged', packs: damaged });
+}
+
+interface Plan {
+  readonly loose: readonly Oid[];
+  readonly doomed: readonly DoomedPack[];
+  readonly counts: { removedObjects: number; youngObjects: number; looseFiles: number; looseBytes: number };
+}
+
+/** What is not kept, and of that what is old enough to go. */
+async function judge(repo: Repository, live: Live, options: PruneOptions): Promise<Plan> {
+  const cutoff = options.clock.now() - options.graceMs;
+  const packDir = join(repo.gitDir, 'objects', 'pack');
+  const present = new Set(await readdir(packDir));
+  let removedObjects = 0;
+  let youngObjects = 0;
+  const doomed: DoomedPack[] = [];
+  for (const pack of repo.objects.packs()) {
+    if (pack.cruft || options.exclude?.has(pack.name) === true || present.has(`${pack.name}.keep`)) continue;
+    let dead = 0;
+    for (const oid of pack.ids()) if (!live.objects.has(oid)) dead++;
+    if (dead === 0) continue;
+    const st = await stat(pack.path).catch(() => undefined);
+    if (st === undefined) continue;
+    if (st.mtimeMs > cutoff) youngObjects += dead;
+    else {
+      removedObjects += dead;
+      doomed.push({ name: pack.name, mtimeMs: st.mtimeMs, size: st.size });
+    }
+  }
+  const loose: Oid[] = [];
+  let looseBytes = 0;
+  for (const oid of await repo.objects.looseIds()) {
+    if (live.objects.has(oid)) continue;
+    const st = await stat(repo.objects.loosePathOf(oid)).catch(() => undefined);
+    if (st === undefined) continue;
+    if (st.mtimeMs > cutoff) youngObjects++;
+    else {
+      loose.push(oid);
+      looseBytes += st.size;
+    }
+  }
+  removedObjects += loose.length;
+  return { loose, doomed, counts: { removedObjects, youngObjects, looseFiles: loose.length, looseBytes } };
+}
+
+/** Removes the loose objects judged to go whose files are still that old. */
+async function removeLoose(repo: Repository, oids: readonly Oid[], options: PruneOptions): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for (const oid of oids) {
+    const path = repo.objects.loosePathOf(oid);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined || st.mtimeMs > options.clock.now() - options.graceMs) continue;
+    await rm(path, { force: true });
+    files++;
+    bytes += st.size;
+  }
+  return { files, bytes };
+}
+
+/**
+ * Copies what the doomed packs keep into new packs (promisor ones among themselves, as
+ * pack-merge.ts does); a pack holding an object above the read limit (git wrote it), which cannot
+ * be copied, is left as it is. The packs to remove, and what was written.
+ */
+async function rewritePacks(repo: Repository, doomed: readonly DoomedPack[], live: Live): Promise<Pick<Pruned, 'doomed' | 'written'>> {
+  const byName = new Map(repo.objects.packs().map((p) => [p.name, p]));
+  const packDir = join(repo.gitDir, 'objects', 'pack');
+  const present = new Set(await readdir(packDir));
+  const left = new Set(doomed.map((d) => d.name));
+  let packs = 0;
+  let objects = 0;
+  let bytes = 0;
+  for (const promisor of [false, true]) {
+    const group = doomed.filter((d) => present.has(`${d.name}.promisor`) === promisor && byName.has(d.name));
+    // Each try that meets an uncopyable pack leaves it out: at most one try per pack.
+    for (let sources = group; sources.length > 0; ) {
+      const written = await copyPacks(repo, sources.map((d) => ({ pack: byName.get(d.name) as Pack, keep: (oid: Oid) => live.objects.has(oid) })), promisor);
+      if ('unmergeable' in written) {
+        left.delete(written.unmergeable);
+        sources = sources.filter((d) => d.name !== written.unmergeable);
+        continue;
+      }
+      packs += written.names.size;
+      objects += written.objects;
+      for (const name of written.names) {
+        bytes += (await stat(join(packDir, `${name}.pack`))).size;
+        // The same objects may make the same pack again: it stays.
+        left.delete(name);
+      }
+      break;
+    }
+  }
+  return { doomed: doomed.filter((d) => left.has(d.name)), written: { packs, objects, bytes } };
+}
