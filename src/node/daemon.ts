@@ -28,6 +28,7 @@ import { RolloutAgent } from '../rollout/rollout-agent.js';
 import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
 import { mergeSmallPacks, removePacks, removeStaleTemporaries } from '../repo/pack-merge.js';
+import { prune, removeDoomedPacks, type DoomedPack } from '../repo/prune.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -55,8 +56,10 @@ const REVOCATION_FETCH_GAP_MS = 2000;
 const REVOCATION_FETCH_MAX_GAP_MS = 300_000;
 /** How often the daemon looks whether its packs are to be merged (src/repo/pack-merge.ts). */
 const PACK_MERGE_EVERY_MS = 60_000;
-/** How long merged packs stay before they are removed: a git command that listed them (a git fsck) is done by then. */
+/** How long merged or pruned packs stay before they are removed: a git command that listed them (a git fsck) is done by then. */
 const MERGED_PACKS_KEPT_MS = 600_000;
+/** The first prune after a start, at the latest. */
+const FIRST_PRUNE_AFTER_MS = 600_000;
 
 export class NodeDaemon {
   private readonly commitTimes = new Map<Oid, number>();
@@ -80,8 +83,11 @@ export class NodeDaemon {
   private readonly mergedPacks = new Map<string, number>();
   /** Packs that hold an object above the read limit: never merged (pack-merge.ts). */
   private readonly unmergeablePacks = new Set<string>();
-  /** The pack merge under way, if one is: stop() waits for it. */
-  private packMerge: Promise<void> | undefined;
+  /** Packs a prune rewrote, not removed yet, with when (left out of merges: they hold what goes). */
+  private readonly prunedPacks = new Map<string, { readonly at: number; readonly pack: DoomedPack }>();
+  private nextPrune: number;
+  /** The pack merge or prune under way, if one is: stop() waits for it. */
+  private packWork: Promise<void> | undefined;
   private readonly revocationsOnDisk: RevocationsOnDisk;
   private renewal: CertificateRenewal | undefined;
 
@@ -97,6 +103,8 @@ export class NodeDaemon {
     private receiver: Receiver | undefined = undefined,
   ) {
     this.revocationsOnDisk = new RevocationsOnDisk(c.repo.gitDir, trust.ca.publicKey);
+    // Not at once: a node just started fetches what it missed first.
+    this.nextPrune = c.clock.now() + Math.min(config.prune.everyMs, FIRST_PRUNE_AFTER_MS);
   }
 
   static async start(c: DaemonComponents, config: NodeConfig): Promise<NodeDaemon> {
@@ -336,9 +344,13 @@ export class NodeDaemon {
     void this.pokeRollout();
     this.renewal?.poll();
     // Not beside a fetch: both want the CPU and the disk, and the fetch is what someone waits for.
-    if (now >= this.nextPackMerge && this.packMerge === undefined && this.swarm?.fetching !== true) {
-      this.nextPackMerge = now + PACK_MERGE_EVERY_MS;
-      this.packMerge = this.mergePacks().finally(() => (this.packMerge = undefined));
+    if (this.packWork === undefined && this.swarm?.fetching !== true) {
+      if (now >= this.nextPackMerge) {
+        this.nextPackMerge = now + PACK_MERGE_EVERY_MS;
+        this.packWork = this.mergePacks().finally(() => (this.packWork = undefined));
+      } else if (this.pruneDue(now)) {
+        this.packWork = this.prune().finally(() => (this.packWork = undefined));
+      }
     }
     try {
       const stored = await this.revocationsOnDisk.changed();
@@ -361,12 +373,51 @@ export class NodeDaemon {
       const old = [...this.mergedPacks].filter(([, at]) => now - at >= MERGED_PACKS_KEPT_MS).map(([name]) => name);
       await removePacks(this.c.repo, old);
       for (const name of old) this.mergedPacks.delete(name);
-      const { merged, objects, unmergeable } = await mergeSmallPacks(this.c.repo, undefined, new Set([...this.mergedPacks.keys(), ...this.unmergeablePacks]));
+      const { merged, objects, unmergeable } = await mergeSmallPacks(this.c.repo, undefined, this.packsInPlay());
       for (const name of unmergeable) this.unmergeablePacks.add(name);
       for (const name of merged) this.mergedPacks.set(name, now);
       if (merged.length > 0) this.c.log.log('info', 'packs-merged', { packs: merged.length, objects });
     } catch (e) {
       if (!this.stopping) this.c.log.log('warn', 'pack-merge-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+    }
+  }
+
+  /** Whether a prune is due, or packs one rewrote are to be removed. */
+  private pruneDue(now: number): boolean {
+    if (this.config.prune.everyMs > 0 && now >= this.nextPrune) return true;
+    for (const p of this.prunedPacks.values()) if (now - p.at >= MERGED_PACKS_KEPT_MS) return true;
+    return false;
+  }
+
+  /** Packs merges and prunes leave alone: merged or pruned ones waiting to be removed, and unmergeable ones. */
+  private packsInPlay(): Set<string> {
+    return new Set([...this.mergedPacks.keys(), ...this.prunedPacks.keys(), ...this.unmergeablePacks]);
+  }
+
+  /**
+   * Removes what a prune rewrote long enough ago, and prunes when one is due (src/repo/prune.ts):
+   * what no ref keeps, and history past the policies' `history: K`, once older than prune.graceMs.
+   * Logged, never thrown.
+   */
+  private async prune(): Promise<void> {
+    try {
+      const now = this.c.clock.now();
+      const due = [...this.prunedPacks.values()].filter((p) => now - p.at >= MERGED_PACKS_KEPT_MS).map((p) => p.pack);
+      if (due.length > 0) {
+        const removed = await removeDoomedPacks(this.c.repo, due);
+        for (const p of due) this.prunedPacks.delete(p.name);
+        this.c.log.log('info', 'pruned-packs-removed', { packs: removed.length, bytes: due.filter((p) => removed.includes(p.name)).reduce((n, p) => n + p.size, 0), touched: due.length - removed.length });
+      }
+      if (this.config.prune.everyMs === 0 || now < this.nextPrune || this.stopping) return;
+      this.nextPrune = now + this.config.prune.everyMs;
+      const pruned = await prune(this.c.repo, { policies: this.config.policies, graceMs: this.config.prune.graceMs, clock: this.c.clock, exclude: this.packsInPlay() });
+      for (const pack of pruned.doomed) this.prunedPacks.set(pack.name, { at: now, pack });
+      if (pruned.removedObjects > 0 || pruned.boundary.length > 0) {
+        const { keptObjects, removedObjects, youngObjects, looseFiles, reflogEntriesDropped, written } = pruned;
+        this.c.log.log('info', 'pruned', { keptObjects, removedObjects, youngObjects, looseFiles, packs: pruned.doomed.length, written, boundary: pruned.boundary.length, reflogEntriesDropped });
+      }
+    } catch (e) {
+      if (!this.stopping) this.c.log.log('warn', 'prune-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
     }
   }
 
@@ -401,7 +452,7 @@ export class NodeDaemon {
     if (this.timer !== undefined) clearInterval(this.timer);
     if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
     this.revocationFetch?.abort();
-    await this.packMerge;
+    await this.packWork;
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     this.closers = [];
   }
