@@ -525,7 +525,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.match(missing.stderr, /GITFS_UNKNOWN_BRANCH/);
   });
 
-  it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 (git shallow, fsck clean)', async function () {
+  it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 (git shallow, fsck clean); the author, pruned to 2 while serving, commits the next and every node fetches it', async function () {
     this.timeout(120_000);
     await configure('history', { policies: [{ branches: 'keep/*', history: 2 }] });
     const author = member(1);
@@ -557,6 +557,20 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await gitFsck(late);
     // gitfs's own fsck stops at the shallow boundary too.
     assert.match(await late.ok(['fsck']), / 0 problems$/m);
+
+    // The author, which made all six, prunes to two while its daemon serves; its next commit still reaches every node.
+    const full = author;
+    assert.equal(await walked(full), '6', `precondition: ${full.name} holds all six`);
+    const pruned = JSON.parse(await full.ok(['prune', '--grace', '0', '--json', '--config', configPath])) as { removedObjects: number; boundary: string[] };
+    assert.ok(pruned.removedObjects > 0, `${full.name}: nothing pruned`);
+    assert.deepEqual(pruned.boundary, [(made[4] as Made).oid]);
+    assert.equal(await walked(full), '2', `${full.name}: commits of ${branch} that git walks after the prune`);
+    await gitFsck(full);
+    const next = await commitTree(author, branch, makeTree('keep6', 64 << 10), 'keep 6');
+    await waitEvents(others(author), 'fetched', { branch, commit: next.oid }, next.started, 6 * INTERVAL_MS, `every node to fetch ${branch} after the prune`);
+    assert.equal(await refOf(full, branch), next.oid);
+    await gitFsck(full);
+    assert.match(await full.ok(['fsck']), / 0 problems$/m);
   });
 
   it('SIGTERM stops a daemon that holds swarm connections, at once and cleanly', async function () {
