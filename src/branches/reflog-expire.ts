@@ -22,8 +22,11 @@ const NULL_OID = '0'.repeat(40);
 /** A ref or reflog lock is held for moments by each writer. */
 const LOCK_WAIT_MS = 10_000;
 
-/** Drops the entries of `ref`'s reflog that `keep` refuses; how many were dropped. */
-export async function expireReflog(gitDir: string, ref: string, keep: (oid: Oid) => boolean, clock: Clock): Promise<number> {
+/**
+ * Drops the entries among the first `upTo` bytes of `ref`'s reflog that `keep` refuses (what was
+ * appended since names commits `keep` was not made for); how many were dropped.
+ */
+export async function expireReflog(gitDir: string, ref: string, keep: (oid: Oid) => boolean, clock: Clock, upTo: number): Promise<number> {
   const refLock = await acquireWaiting(refPath(gitDir, ref), { clock, waitMs: LOCK_WAIT_MS, createParents: true });
   try {
     const path = reflogPath(gitDir, ref);
@@ -35,11 +38,13 @@ export async function expireReflog(gitDir: string, ref: string, keep: (oid: Oid)
       if (errnoCode(e) === 'ENOENT') return 0;
       throw e;
     }
-    const { lines, dropped, changed } = expiredLines(text.split('\n'), keep);
+    // Up to the end of the last whole line within `upTo`.
+    const judged = text.slice(0, text.lastIndexOf('\n', upTo - 1) + 1);
+    const { lines, dropped, changed } = expiredLines(judged.split('\n'), keep);
     if (!changed) return 0;
     const logLock = await acquireWaiting(path, { clock, waitMs: LOCK_WAIT_MS });
     try {
-      await logLock.write(Buffer.from(lines.join('\n'), 'latin1'));
+      await logLock.write(Buffer.from(lines.join('\n') + text.slice(judged.length), 'latin1'));
       await logLock.commit();
     } finally {
       await logLock.release();

@@ -26,3 +26,8 @@ export function formatGitConfig(sections: ReadonlyArray<{ name: string; entries:
     .join('\n')
     .concat('\n');
 }
+
+/** A git boolean as git reads it (`true`, `yes`, `on`, `1`, a bare key; any other value false). */
+export function gitTrue(value: string | undefined): boolean {
+  return value !== undefined && ['true', 'yes', 'on', '1'].includes(value.toLowerCase());
+}

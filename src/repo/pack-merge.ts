@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { ErrorCodes, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
-import { parseGitConfig } from './git-config.js';
+import { gitTrue, parseGitConfig } from './git-config.js';
 import { fsyncDir } from '../util/durable.js';
 import type { Repository } from './repository.js';
 
@@ -73,7 +73,7 @@ export async function mergeSmallPacks(repo: Repository, options: MergeOptions = 
   const none: Merged = { merged: [], objects: 0, unmergeable: [] };
   const packDir = join(repo.gitDir, 'objects', 'pack');
   const configPath = join(repo.gitDir, 'config');
-  if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') return none;
+  if (gitTrue(parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects'))) return none;
   await repo.objects.refresh();
   // One listing for what lies beside the packs (read after the refresh: a pack it lists has its files here).
   const present = new Set(await readdir(packDir));

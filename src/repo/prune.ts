@@ -11,21 +11,27 @@
  * file that holds it).
  *
  * Invariants (a kill -9 at any point leaves a valid repository whose refs name whole commits):
- * - the new boundary commits are in git's `shallow` file, and the reflog entries that name
- *   commits about to go are dropped (reflog-expire.ts), before any object is removed;
+ * - history is cut only by a prune that removes something: while what lies past the cut is all
+ *   here (younger than the grace period), a ref made on it still keeps it whole;
+ * - nothing goes if a ref moved, while the walk ran, to an object the walk did not keep
+ *   (GITFS_PRUNE_REFUSED): a branch created on an old commit, a tag;
+ * - the new boundary commits are in git's `shallow` file, the reflog entries that name commits
+ *   about to go are dropped (only among the lines the walk saw: reflog-expire.ts), and git's
+ *   commit-graph (a cache naming commits and parents) is removed, before any object is removed;
  * - a pack is rewritten, never edited: the objects it keeps are copied into a new pack that is
  *   durable and visible before the old one may go, and the old one goes only if its file was not
  *   touched since it was judged (a writer that freshened it names its objects again), index first;
  * - a loose object goes only if its file is still older than the grace period just before;
  * - nothing is removed where git keeps a multi-pack-index (it names packs by position),
- *   `extensions.preciousObjects` is set, or a pack is damaged (GITFS_PRUNE_REFUSED): what a
- *   damaged pack holds cannot be told;
+ *   `extensions.preciousObjects` is set, a git worktree is attached (its HEAD is a root not
+ *   read here), or a pack is damaged (GITFS_PRUNE_REFUSED): what a damaged pack holds cannot be
+ *   told;
  * - packs with a `.keep` beside them and git's cruft packs are left alone;
  * - a shallow entry goes only once its commit is no longer here.
  */
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listAllRefs, listReflogs, reflogPath } from '../branches/all-refs.js';
+import { listAllRefs, listReflogs, reflogPath, type NamedRef } from '../branches/all-refs.js';
 import { readReflog } from '../branches/reflog.js';
 import { expireReflog } from '../branches/reflog-expire.js';
 import { branchFromRef, isBranchName, type BranchName } from '../branches/ref-name.js';
@@ -34,7 +40,7 @@ import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { historyDepth, policyFor, type Policy } from '../swarm/policy.js';
 import type { Clock } from '../util/clock.js';
-import { parseGitConfig } from './git-config.js';
+import { gitTrue, parseGitConfig } from './git-config.js';
 import { liveObjects, type Live, type LiveRoot } from './live-objects.js';
 import { copyPacks, removePacks, type Pack } from './pack-merge.js';
 import type { Repository } from './repository.js';
@@ -88,10 +94,11 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
     return branch === undefined ? 0 : historyDepth(policyFor(branch, options.policies));
   };
   const roots: LiveRoot[] = refs.map((r) => ({ name: r.ref, oid: r.oid, history: r.ref === 'HEAD' ? 0 : historyOf(r.ref) }));
-  const limitedLogs: string[] = [];
+  /** Limited reflogs with their length now: only what the walk saw is expired (a line added since names a commit it did not see). */
+  const limitedLogs = new Map<string, number>();
   for (const ref of await listReflogs(gitDir)) {
     if (historyOf(ref) > 0) {
-      limitedLogs.push(ref);
+      limitedLogs.set(ref, (await stat(reflogPath(gitDir, ref)).catch(() => undefined))?.size ?? 0);
       continue;
     }
     // An entry naming what is not here any more (git's own gc expired it) keeps nothing.
@@ -102,11 +109,17 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
   const live = await liveObjects(repo.objects, roots, shallow);
   const plan = await judge(repo, live, options);
   const outcome = { roots: roots.length, keptCommits: live.commits.size, keptObjects: live.objects.size, boundary: live.boundary, ...plan.counts };
-  if (options.dryRun === true) return { ...outcome, reflogEntriesDropped: 0, doomed: plan.doomed, written: { packs: 0, objects: 0, bytes: 0 } };
+  const nothing = { ...outcome, boundary: [], reflogEntriesDropped: 0, doomed: [], written: { packs: 0, objects: 0, bytes: 0 } };
+  if (options.dryRun === true) return { ...nothing, boundary: live.boundary, doomed: plan.doomed };
+  // History is cut only when what lies past the cut goes now: while it is here, a ref made on it keeps it whole.
+  if (plan.loose.length === 0 && plan.doomed.length === 0) return nothing;
+  await refuseMovedRefs(gitDir, refs, live);
+  // git's commit-graph, a cache of commits and their parents, would name removed commits and parents the shallow file cuts.
+  await removeCommitGraphs(gitDir);
   // What git walks must end where the objects do before any goes.
   await updateShallow(gitDir, live.boundary, async (candidates) => candidates);
   let reflogEntriesDropped = 0;
-  for (const ref of limitedLogs) reflogEntriesDropped += await expireReflog(gitDir, ref, (oid) => live.commits.has(oid), options.clock);
+  for (const [ref, seen] of limitedLogs) reflogEntriesDropped += await expireReflog(gitDir, ref, (oid) => live.commits.has(oid), options.clock, seen);
   const loose = await removeLoose(repo, plan.loose, options);
   const { doomed, written } = await rewritePacks(repo, plan.doomed, live);
   return { ...outcome, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, written };
@@ -133,6 +146,26 @@ export async function removeDoomedPacks(repo: Repository, doomed: readonly Doome
   return gone;
 }
 
+/**
+ * GITFS_PRUNE_REFUSED when a ref now names what the walk did not keep: it was made or moved
+ * meanwhile (a branch created on an old commit, a tag, a rollout ref), and its history could go.
+ * A writer that names objects again otherwise freshens their files, which the grace period covers.
+ */
+async function refuseMovedRefs(gitDir: string, before: readonly NamedRef[], live: Live): Promise<void> {
+  const seen = new Map(before.map((r) => [r.ref, r.oid]));
+  for (const r of await listAllRefs(gitDir)) {
+    if (seen.get(r.ref) === r.oid || live.objects.has(r.oid)) continue;
+    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, `${r.ref} moved to ${r.oid} while the prune walked: nothing removed; run it again`, { reason: 'moved', ref: r.ref });
+  }
+}
+
+/** Removes git's commit-graph files: a cache, which git writes again at its next gc. */
+async function removeCommitGraphs(gitDir: string): Promise<void> {
+  const info = join(gitDir, 'objects', 'info');
+  await rm(join(info, 'commit-graph'), { force: true });
+  await rm(join(info, 'commit-graphs'), { recursive: true, force: true });
+}
+
 /** The branch a ref belongs to: `refs/heads/B`, or gitfs's `refs/gitfs/<kind>/B`. */
 function branchOfRef(ref: string): BranchName | undefined {
   const own = /^refs\/gitfs\/(?:pending|blessed|work)\/(.+)$/.exec(ref)?.[1];
@@ -142,11 +175,16 @@ function branchOfRef(ref: string): BranchName | undefined {
 
 async function refuseUnsafe(repo: Repository): Promise<void> {
   const configPath = join(repo.gitDir, 'config');
-  if (parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects') === 'true') {
+  if (gitTrue(parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects'))) {
     throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'extensions.preciousObjects is set: no object may be removed here', { reason: 'precious' });
   }
-  if ((await readdir(join(repo.gitDir, 'objects', 'pack'))).includes('multi-pack-index')) {
+  const packFiles = await readdir(join(repo.gitDir, 'objects', 'pack'));
+  if (packFiles.includes('multi-pack-index') || packFiles.includes('multi-pack-index.d')) {
     throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'git keeps a multi-pack-index here, which names packs by position: run git multi-pack-index write after a git gc, or remove it', { reason: 'multi-pack-index' });
+  }
+  // A git worktree's HEAD and reflog are roots this prune does not read.
+  if ((await readdir(join(repo.gitDir, 'worktrees')).catch(() => [])).length > 0) {
+    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, `git worktrees are attached here (${join(repo.gitDir, 'worktrees')}): their commits would not be kept`, { reason: 'worktrees' });
   }
   await repo.objects.refresh();
   const damaged = [...repo.objects.damagedPacks().keys()];

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expiredLines } from '../../src/branches/reflog-expire.js';
@@ -153,6 +153,8 @@ describe('repo: prune', function () {
     const young = JSON.parse(await gitfsOk(['prune', '--repo', f.repo, '--json'])) as { removedObjects: number; youngObjects: number };
     assert.equal(young.removedObjects, 0, 'all written just now');
     assert.equal(young.youngObjects, gone.size, 'k1 to k3 wait for the grace period');
+    assert.ok(!existsSync(join(f.repo, 'shallow')), 'nothing cut while what lies past the cut is all here');
+    assert.equal(git(f.repo, ['rev-list', '--count', 'kernel/x']).trim(), '5');
     assert.ok(has(f.repo, k1.file));
     git(f.repo, ['fsck', '--strict', '--no-dangling']);
 
@@ -167,13 +169,27 @@ describe('repo: prune', function () {
     assert.ok(!has(f.repo, k2.file));
   });
 
-  it('refuses where git keeps a multi-pack-index, removing nothing', async () => {
+  it('refuses where git keeps a multi-pack-index or objects are precious (any git boolean), removing nothing', async () => {
     const f = await fixture();
     git(f.repo, ['multi-pack-index', 'write']);
     const r = await gitfs(['prune', '--repo', f.repo, '--grace', '0']);
     assert.equal(r.code, 5, r.stderr);
     assert.match(r.stderr, /GITFS_PRUNE_REFUSED/);
+    rmSync(join(f.repo, 'objects', 'pack', 'multi-pack-index'));
+    git(f.repo, ['config', 'extensions.preciousObjects', 'yes']);
+    const precious = await gitfs(['prune', '--repo', f.repo, '--grace', '0']);
+    assert.equal(precious.code, 5, precious.stderr);
+    assert.match(precious.stderr, /preciousObjects/);
     for (const k of f.kernel) assert.ok(has(f.repo, k.file));
+  });
+
+  it('removes git\'s commit-graph before the history it caches is cut (git fsck checks it)', async () => {
+    const f = await fixture();
+    git(f.repo, ['commit-graph', 'write', '--reachable']);
+    await gitfsOk(['prune', '--repo', f.repo, '--grace', '0']);
+    assert.ok(!existsSync(join(f.repo, 'objects', 'info', 'commit-graph')));
+    git(f.repo, ['fsck', '--strict', '--no-dangling']);
+    assert.equal(git(f.repo, ['rev-list', '--count', 'kernel/x']).trim(), '2');
   });
 
   it('leaves a valid repository when killed at any moment, and a later prune finishes', async () => {
