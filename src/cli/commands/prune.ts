@@ -29,7 +29,7 @@ export const prune: Command = {
       }
       const would = dryRun ? 'would remove' : 'removed';
       let out = `kept ${pruned.keptObjects} objects in ${pruned.keptCommits} commits, from ${pruned.roots} refs and reflog entries\n`;
-      out += `${would} ${pruned.removedObjects} objects: ${pruned.doomed.length} packs rewritten${dryRun ? '' : ` (${pruned.written.objects} objects kept in ${pruned.written.packs} new)`}, ${pruned.looseFiles} loose files; ${dryRun ? 'about ' : ''}${humanBytes(Math.max(0, freed))} freed\n`;
+      out += `${would} ${pruned.removedObjects} objects: ${pruned.doomed.length} packs rewritten${dryRun ? '' : ` (${pruned.written.objects} objects kept in ${pruned.written.packs} new)`}, ${pruned.looseFiles} loose files; ${dryRun ? 'at most ' : ''}${humanBytes(Math.max(0, freed))} freed\n`;
       if (pruned.boundary.length > 0) out += `history cut at ${pruned.boundary.length} commits (git's shallow file)${dryRun ? '' : `; ${pruned.reflogEntriesDropped} reflog entries dropped`}\n`;
       if (pruned.youngObjects > 0) out += `${pruned.youngObjects} objects no ref keeps are in files touched within the grace period: left for now\n`;
       if (left.length > 0) out += `${left.length} packs were touched meanwhile (a writer names their objects again): left in place\n`;
