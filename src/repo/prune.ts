@@ -180,7 +180,7 @@ async function refuseUnsafe(repo: Repository): Promise<void> {
   }
   const packFiles = await readdir(join(repo.gitDir, 'objects', 'pack'));
   if (packFiles.includes('multi-pack-index') || packFiles.includes('multi-pack-index.d')) {
-    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'git keeps a multi-pack-index here, which names packs by position: run git multi-pack-index write after a git gc, or remove it', { reason: 'multi-pack-index' });
+    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'git keeps a multi-pack-index here, which names packs by position and would name removed ones: remove objects/pack/multi-pack-index* (git writes it again) to prune', { reason: 'multi-pack-index' });
   }
   // A git worktree's HEAD and reflog are roots this prune does not read.
   if ((await readdir(join(repo.gitDir, 'worktrees')).catch(() => [])).length > 0) {
