@@ -147,12 +147,12 @@ class Walk {
     for (let t = stack.pop(); t !== undefined; t = stack.pop()) {
       if (this.objects.has(t)) continue;
       this.objects.add(t);
-      const links = treeLinks(await readTyped(this.source, t, 'tree'), t);
+      const links = treeLinks(await this.read(t, 'tree', 'a kept tree'), t);
       await this.pace();
       links.kinds.forEach((kind, i) => {
         const oid = links.oids[i] as Oid;
         if (kind === LinkKinds.TREE) stack.push(oid);
-        else if (kind !== LinkKinds.GITLINK && isBlobKind(kind)) this.objects.add(oid);
+        else if (isBlobKind(kind)) this.objects.add(oid);
       });
     }
   }
@@ -170,7 +170,7 @@ class Walk {
     return parsed.parents;
   }
 
-  private async read(oid: Oid, type: 'commit', name: string): Promise<Buffer> {
+  private async read(oid: Oid, type: 'commit' | 'tree', name: string): Promise<Buffer> {
     try {
       return await readTyped(this.source, oid, type);
     } catch (e) {
