@@ -35,6 +35,9 @@ export interface NodeConfig {
   readonly rollout: RolloutConfig;
 }
 
+/** The longest grace period a prune takes (`prune.graceMs`, `gitfs prune --grace`). */
+export const MAX_PRUNE_GRACE_MS = 90 * 86_400_000;
+
 export const DEFAULT_CONFIG: NodeConfig = {
   name: hostname().slice(0, 64),
   multicast: { enabled: true, group: '239.255.77.77', port: 7419, interface: '', ttl: 1 },
@@ -96,7 +99,7 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
   // A daemon holds about five packs of it in memory (the disk's backlog, the block pool).
   swarm: { flushBytes: int(1 << 20, 256 << 20) },
   // A grace shorter than a minute would remove the packs of a commit or fetch still under way.
-  prune: { everyMs: (v) => (v === 0 ? undefined : int(1000, 7 * 86_400_000)(v) === undefined ? undefined : '0 (never) or an integer from 1000 to 604800000'), graceMs: int(60_000, 90 * 86_400_000) },
+  prune: { everyMs: (v) => (v === 0 ? undefined : int(1000, 7 * 86_400_000)(v) === undefined ? undefined : '0 (never) or an integer from 1000 to 604800000'), graceMs: int(60_000, MAX_PRUNE_GRACE_MS) },
   rollout: (v) => {
     try {
       parseRolloutConfig(v, 'rollout');

@@ -1,5 +1,5 @@
 import { ErrorCodes, GitfsError } from '../../errors.js';
-import { loadConfig } from '../../node/config.js';
+import { loadConfig, MAX_PRUNE_GRACE_MS } from '../../node/config.js';
 import { prune as pruneRepository, removeDoomedPacks } from '../../repo/prune.js';
 import { systemClock } from '../../util/clock.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
@@ -16,7 +16,7 @@ export const prune: Command = {
     return withRepo(ctx, values.repo, async (repo) => {
       const config = await loadConfig(repo.gitDir, values.config, ctx.env);
       const graceMs = values.grace === undefined ? config.prune.graceMs : parseDuration(values.grace, 'grace');
-      if (graceMs > MAX_GRACE_MS) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `--grace must be at most ${MAX_GRACE_MS / 86_400_000}d`);
+      if (graceMs > MAX_PRUNE_GRACE_MS) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `--grace must be at most ${MAX_PRUNE_GRACE_MS / 86_400_000}d`);
       const dryRun = values['dry-run'] === true;
       const pruned = await pruneRepository(repo, { policies: config.policies, graceMs, clock: systemClock, dryRun });
       const removed = dryRun ? [] : await removeDoomedPacks(repo, pruned.doomed);
@@ -38,6 +38,3 @@ export const prune: Command = {
     });
   },
 };
-
-/** The longest grace accepted: that of the config. */
-const MAX_GRACE_MS = 90 * 86_400_000;
