@@ -28,7 +28,7 @@ import { RolloutAgent } from '../rollout/rollout-agent.js';
 import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
 import { mergeSmallPacks, removePacks, removeStaleTemporaries } from '../repo/pack-merge.js';
-import { prune, removeDoomedPacks, type DoomedPack } from '../repo/prune.js';
+import { prune, recoverKilledPrune, removeDoomedPacks, type DoomedPack } from '../repo/prune.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -117,6 +117,9 @@ export class NodeDaemon {
     const { iface, endpoints } = nodeAddresses(config);
     const table = new PeerTable({ expireIntervals: config.announce.expireIntervals, maxPeers: 4096 });
     const d = new NodeDaemon(c, config, identity, trust, endpoints, table, new ReplayGuard(config.announce.windowMs));
+    // A prune killed mid-removal left object files set aside that refs may name: back before anything reads them.
+    const restored = await recoverKilledPrune(c.repo);
+    if (restored > 0) c.log.log('warn', 'prune-recovered', { files: restored });
     try {
       await d.startParts(issuer, iface?.address);
     } catch (e) {

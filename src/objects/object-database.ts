@@ -214,12 +214,20 @@ export class ObjectDatabase implements ObjectReader {
 
   /**
    * The packs loaded (as of the last scan), newest first: each one's base name, its path, size,
-   * object count, ids, and whether it is one of git's cruft packs.
+   * object count, ids, whether it holds an id, and whether it is one of git's cruft packs.
    */
-  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly count: number; readonly cruft: boolean; ids(): Iterable<Oid> }> {
+  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly count: number; readonly cruft: boolean; ids(): Iterable<Oid>; has(oid: Oid): boolean }> {
     this.assertOpen();
     const names = new Map([...this.packsByName].map(([name, pack]) => [pack, name]));
-    return this.order.map((pack) => ({ name: names.get(pack) as string, path: pack.path, size: pack.size, count: pack.index.count, cruft: this.cruft.has(pack), ids: () => pack.index.ids() }));
+    return this.order.map((pack) => ({
+      name: names.get(pack) as string,
+      path: pack.path,
+      size: pack.size,
+      count: pack.index.count,
+      cruft: this.cruft.has(pack),
+      ids: () => pack.index.ids(),
+      has: (oid: Oid) => pack.index.lookup(oid) !== undefined,
+    }));
   }
 
   /**

@@ -34,43 +34,46 @@ export function signatureNow(repo: Repository): Signature {
 }
 
 export async function commitDirectory(repo: Repository, branch: BranchName, from: string, options: CommitOptions): Promise<CommitResult> {
-  const parent = await repo.refs.resolve(branch);
-  const writer = await repo.newPackWriter();
-  let tree: Oid;
-  let report: ImportReport;
-  let commit: Oid | undefined;
-  try {
-    ({ oid: tree, report } = await importDirectory(
-      from,
-      { sink: writer, chunker: repo.chunker, treeParams: repo.format.tree, chunkThreshold: repo.format.chunkThreshold },
-      options,
-    ));
-    const unchanged = parent !== undefined && (await readCommit(repo.objects, parent)).tree === tree;
-    if (!unchanged || options.allowEmpty === true) {
-      commit = await writeCommit(repo, writer, tree, parent === undefined ? [] : [parent], options.message);
-    }
-  } catch (e) {
-    await writer.abort();
-    throw e;
-  }
-  await writer.finish();
-  if (commit !== undefined) {
+  // Held from before the first object until the branch names them (write-holds.ts).
+  return repo.whileWriting(async () => {
+    const parent = await repo.refs.resolve(branch);
+    const writer = await repo.newPackWriter();
+    let tree: Oid;
+    let report: ImportReport;
+    let commit: Oid | undefined;
     try {
-      await repo.refs.update(branch, { expected: parent ?? null, next: commit, message: `commit: ${firstLine(options.message)}` });
-    } catch (e) {
-      if (e instanceof GitfsError && e.code === ErrorCodes.REF_CONFLICT) {
-        throw new GitfsError(
-          ErrorCodes.REF_CONFLICT,
-          `branch ${branch} moved while committing; your snapshot is kept as commit ${commit} (gitfs branch create NAME ${commit.slice(0, 12)} to keep it)`,
-          { ...e.data, branch, commit },
-          { cause: e },
-        );
+      ({ oid: tree, report } = await importDirectory(
+        from,
+        { sink: writer, chunker: repo.chunker, treeParams: repo.format.tree, chunkThreshold: repo.format.chunkThreshold },
+        options,
+      ));
+      const unchanged = parent !== undefined && (await readCommit(repo.objects, parent)).tree === tree;
+      if (!unchanged || options.allowEmpty === true) {
+        commit = await writeCommit(repo, writer, tree, parent === undefined ? [] : [parent], options.message);
       }
+    } catch (e) {
+      await writer.abort();
       throw e;
     }
-    await pointHeadIfDangling(repo, branch);
-  }
-  return { commit, parent, tree, report, stats: writer.stats };
+    await writer.finish();
+    if (commit !== undefined) {
+      try {
+        await repo.refs.update(branch, { expected: parent ?? null, next: commit, message: `commit: ${firstLine(options.message)}` });
+      } catch (e) {
+        if (e instanceof GitfsError && e.code === ErrorCodes.REF_CONFLICT) {
+          throw new GitfsError(
+            ErrorCodes.REF_CONFLICT,
+            `branch ${branch} moved while committing; your snapshot is kept as commit ${commit} (gitfs branch create NAME ${commit.slice(0, 12)} to keep it)`,
+            { ...e.data, branch, commit },
+            { cause: e },
+          );
+        }
+        throw e;
+      }
+      await pointHeadIfDangling(repo, branch);
+    }
+    return { commit, parent, tree, report, stats: writer.stats };
+  });
 }
 
 /** A bare repository's HEAD should name a branch that exists, so `git log` and `git clone` work. */

@@ -8,7 +8,9 @@
  * policy limits, each branch under a `history: K` policy (and gitfs's refs of that branch) cut at
  * K generations. What is removed: the rest, once its file is older than the grace period, as
  * `git gc --prune=<grace>` judges it (freshen.ts: a writer that names an object again touches the
- * file that holds it).
+ * file that holds it), and than the oldest write hold: a writer's objects are safe from its start
+ * until its ref names them, however long it runs (write-holds.ts). One prune runs at a time
+ * (prune-lock.ts).
  *
  * Invariants (a kill -9 at any point leaves a valid repository whose refs name whole commits):
  * - history is cut only by a prune that removes something: while what lies past the cut is all
@@ -20,8 +22,11 @@
  *   commit-graph (a cache naming commits and parents) is removed, before any object is removed;
  * - a pack is rewritten, never edited: the objects it keeps are copied into a new pack that is
  *   durable and visible before the old one may go, and the old one goes only if its file was not
- *   touched since it was judged (a writer that freshened it names its objects again), index first;
- * - a loose object goes only if its file is still older than the grace period just before;
+ *   touched since it was judged (a writer that freshened it names its objects again), index first,
+ *   and not while it alone holds what a ref names;
+ * - a loose object goes only if its file is still as old as judged;
+ * - a file is checked for a touch only once it is set aside, where no writer touches it
+ *   (set-aside.ts); what a killed prune left there is put back before the next one judges;
  * - nothing is removed where git keeps a multi-pack-index (it names packs by position),
  *   `extensions.preciousObjects` is set, a git worktree is attached (its HEAD is a root not
  *   read here), or a pack is damaged (GITFS_PRUNE_REFUSED): what a damaged pack holds cannot be
@@ -36,14 +41,20 @@ import { readReflog } from '../branches/reflog.js';
 import { expireReflog } from '../branches/reflog-expire.js';
 import { branchFromRef, isBranchName, type BranchName } from '../branches/ref-name.js';
 import { readShallow, updateShallow } from '../branches/shallow.js';
-import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { historyDepth, policyFor, type Policy } from '../swarm/policy.js';
 import type { Clock } from '../util/clock.js';
 import { gitTrue, parseGitConfig } from './git-config.js';
 import { liveObjects, type Live, type LiveRoot } from './live-objects.js';
 import { copyPacks, removePacks, type Pack } from './pack-merge.js';
+import { withPruneLock } from './prune-lock.js';
 import type { Repository } from './repository.js';
+import { removeUnlessTouched, restoreSetAside } from './set-aside.js';
+import { oldestHold } from './write-holds.js';
+
+/** How much older than a write hold's start a file must be to go: file times lag the clock by a tick. */
+const HOLD_MARGIN_MS = 1000;
 
 export interface PruneOptions {
   /** The replication policies: a branch they give `history: K` keeps K generations. */
@@ -82,8 +93,37 @@ export interface Pruned {
   readonly written: { readonly packs: number; readonly objects: number; readonly bytes: number };
 }
 
-/** Reflogs of refs limited by a policy get expired; every other one keeps what it names. */
-export async function prune(repo: Repository, options: PruneOptions): Promise<Pruned> {
+/**
+ * Reflogs of refs limited by a policy get expired; every other one keeps what it names. Runs under
+ * the prune lock (GITFS_PRUNE_REFUSED while another prune runs), first putting back what a killed
+ * prune left set aside.
+ */
+export function prune(repo: Repository, options: PruneOptions): Promise<Pruned> {
+  return withPruneLock(repo.gitDir, async () => {
+    if ((await restoreSetAside(repo.gitDir)) > 0) await repo.objects.refresh();
+    return pruneLocked(repo, options);
+  });
+}
+
+/**
+ * Puts back what a prune killed while it removed files left set aside (set-aside.ts), for a
+ * process that starts serving the repository. None while another prune runs: it put them back
+ * when it began. How many files.
+ */
+export async function recoverKilledPrune(repo: Repository): Promise<number> {
+  try {
+    return await withPruneLock(repo.gitDir, async () => {
+      const back = await restoreSetAside(repo.gitDir);
+      if (back > 0) await repo.objects.refresh();
+      return back;
+    });
+  } catch (e) {
+    if (isGitfsError(e, ErrorCodes.PRUNE_REFUSED)) return 0;
+    throw e;
+  }
+}
+
+async function pruneLocked(repo: Repository, options: PruneOptions): Promise<Pruned> {
   await refuseUnsafe(repo);
   const gitDir = repo.gitDir;
   const shallow = await readShallow(gitDir);
@@ -120,23 +160,32 @@ export async function prune(repo: Repository, options: PruneOptions): Promise<Pr
   await updateShallow(gitDir, live.boundary, async (candidates) => candidates);
   let reflogEntriesDropped = 0;
   for (const [ref, seen] of limitedLogs) reflogEntriesDropped += await expireReflog(gitDir, ref, (oid) => live.commits.has(oid), options.clock, seen);
-  const loose = await removeLoose(repo, plan.loose, options);
+  const loose = await removeLoose(repo, plan.loose, plan.cutoff);
   const { doomed, written } = await rewritePacks(repo, plan.doomed, live);
   return { ...outcome, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, written };
 }
 
 /**
  * Removes the packs a prune rewrote, index first, but not one touched since it was judged (a
- * writer freshened it: it names objects in it again); then drops shallow entries of commits no
- * longer here. The packs removed.
+ * writer freshened it: it names objects in it again; set-aside.ts), nor one holding the only copy
+ * of what a ref names now (made since the prune judged, as `git branch` on an old commit would);
+ * then drops shallow entries of commits no longer here. Under the prune lock. The packs removed.
  */
-export async function removeDoomedPacks(repo: Repository, doomed: readonly DoomedPack[]): Promise<string[]> {
+export function removeDoomedPacks(repo: Repository, doomed: readonly DoomedPack[]): Promise<string[]> {
+  return withPruneLock(repo.gitDir, () => removeDoomedLocked(repo, doomed));
+}
+
+async function removeDoomedLocked(repo: Repository, doomed: readonly DoomedPack[]): Promise<string[]> {
   const packDir = join(repo.gitDir, 'objects', 'pack');
+  await repo.objects.refresh();
+  const named = await namedOnlyBy(repo, new Set(doomed.map((p) => p.name)));
   const gone: string[] = [];
   for (const p of doomed) {
-    const now = await stat(join(packDir, `${p.name}.pack`)).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
-    if (now !== undefined && now.mtimeMs === p.mtimeMs) gone.push(p.name);
+    if (named.has(p.name)) continue;
+    const [idx, pack] = [join(packDir, `${p.name}.idx`), join(packDir, `${p.name}.pack`)];
+    if (await removeUnlessTouched(repo.gitDir, [idx, pack], pack, (mtimeMs) => mtimeMs === p.mtimeMs)) gone.push(p.name);
   }
+  // What is left of them (a .rev, a .promisor) goes too.
   await removePacks(repo, gone);
   await updateShallow(repo.gitDir, [], async (candidates) => {
     const here = new Set<Oid>();
@@ -144,6 +193,19 @@ export async function removeDoomedPacks(repo: Repository, doomed: readonly Doome
     return here;
   });
   return gone;
+}
+
+/** The packs among `packs` that alone hold what a ref names now (no other pack, no loose file). */
+async function namedOnlyBy(repo: Repository, packs: ReadonlySet<string>): Promise<Set<string>> {
+  const loaded = repo.objects.packs();
+  const loose = await repo.objects.looseIds();
+  const named = new Set<string>();
+  for (const { oid } of await listAllRefs(repo.gitDir)) {
+    const holders = loaded.filter((p) => p.has(oid));
+    if (loose.has(oid) || holders.some((p) => !packs.has(p.name))) continue;
+    for (const p of holders) named.add(p.name);
+  }
+  return named;
 }
 
 /**
@@ -192,14 +254,20 @@ async function refuseUnsafe(repo: Repository): Promise<void> {
 }
 
 interface Plan {
+  /** Files last touched at or before this (ms) may go: the grace period's start, or a write hold's. */
+  readonly cutoff: number;
   readonly loose: readonly Oid[];
   readonly doomed: readonly DoomedPack[];
   readonly counts: { removedObjects: number; youngObjects: number; looseFiles: number; looseBytes: number };
 }
 
-/** What is not kept, and of that what is old enough to go. */
+/**
+ * What is not kept, and of that what is old enough to go: older than the grace period, and than
+ * the oldest write hold (write-holds.ts) by a margin for the file system's coarser clock.
+ */
 async function judge(repo: Repository, live: Live, options: PruneOptions): Promise<Plan> {
-  const cutoff = options.clock.now() - options.graceMs;
+  const held = await oldestHold(repo.gitDir);
+  const cutoff = Math.min(options.clock.now() - options.graceMs, held === undefined ? Infinity : held - HOLD_MARGIN_MS);
   const packDir = join(repo.gitDir, 'objects', 'pack');
   const present = new Set(await readdir(packDir));
   let removedObjects = 0;
@@ -231,20 +299,19 @@ async function judge(repo: Repository, live: Live, options: PruneOptions): Promi
     }
   }
   removedObjects += loose.length;
-  return { loose, doomed, counts: { removedObjects, youngObjects, looseFiles: loose.length, looseBytes } };
+  return { cutoff, loose, doomed, counts: { removedObjects, youngObjects, looseFiles: loose.length, looseBytes } };
 }
 
-/** Removes the loose objects judged to go whose files are still that old. */
-async function removeLoose(repo: Repository, oids: readonly Oid[], options: PruneOptions): Promise<{ files: number; bytes: number }> {
+/** Removes the loose objects judged to go whose files are still that old (set-aside.ts). */
+async function removeLoose(repo: Repository, oids: readonly Oid[], cutoff: number): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
   for (const oid of oids) {
     const path = repo.objects.loosePathOf(oid);
-    const st = await stat(path).catch(() => undefined);
-    if (st === undefined || st.mtimeMs > options.clock.now() - options.graceMs) continue;
-    await rm(path, { force: true });
+    const size = (await stat(path).catch(() => undefined))?.size;
+    if (size === undefined || !(await removeUnlessTouched(repo.gitDir, [path], path, (mtimeMs) => mtimeMs <= cutoff))) continue;
     files++;
-    bytes += st.size;
+    bytes += size;
   }
   return { files, bytes };
 }

@@ -20,6 +20,7 @@ import { writeFileAtomic } from '../util/durable.js';
 import { makeDirs } from '../util/make-dirs.js';
 import { parseGitConfig } from './git-config.js';
 import { DEFAULT_FORMAT, DEFAULT_SETTINGS, readFormat, renderConfig, type RepoFormat, type RepoSettings } from './repo-format.js';
+import { holdWrites } from './write-holds.js';
 
 /** What init makes before the config, its last step; and the temporaries of its atomic writes. */
 const INIT_ENTRIES: ReadonlySet<string> = new Set(['objects', 'refs', 'logs', 'info', 'description', 'HEAD']);
@@ -138,6 +139,19 @@ export class Repository {
       },
       { compressionLevel: this.settings.compressionLevel, promisor: options.promisor === true, hashWhileWriting: options.hashWhileWriting !== false },
     );
+  }
+
+  /**
+   * Runs `work` (which writes objects and moves a ref to them) under a write hold: prune removes
+   * nothing it wrote or deduped against meanwhile, however long it runs (write-holds.ts).
+   */
+  async whileWriting<T>(work: () => Promise<T>): Promise<T> {
+    const hold = await holdWrites(this.gitDir, this.clock);
+    try {
+      return await work();
+    } finally {
+      await hold.release();
+    }
   }
 
   async close(): Promise<void> {

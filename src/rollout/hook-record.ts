@@ -18,6 +18,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import { bootId, procStat } from '../util/proc.js';
 
 export const HOOK_RECORD_FILE = 'hook.pid';
 /** The environment variable naming a hook's run. */
@@ -31,33 +32,6 @@ interface HookRecord {
   readonly bootId: string;
   readonly pgid?: number;
   readonly startTicks?: string;
-}
-
-interface ProcStat {
-  readonly state: string;
-  readonly pgrp: number;
-  readonly startTicks: string;
-}
-
-/** /proc/PID/stat, or undefined for no such process. The command name may hold spaces and parentheses: fields count from its last `)`. */
-function procStat(pid: number | string): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // After the name: state (field 3), ppid, pgrp (5), ..., starttime (22).
-  const state = f[0];
-  const pgrp = Number(f[2]);
-  const startTicks = f[19];
-  if (state === undefined || !Number.isSafeInteger(pgrp) || startTicks === undefined) return undefined;
-  return { state, pgrp, startTicks };
-}
-
-function bootId(): string {
-  return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
 }
 
 function write(path: string, record: HookRecord): void {

@@ -45,7 +45,12 @@ export interface Published {
   readonly manifest: ReleaseManifest;
 }
 
-export async function publishRelease(repo: Repository, o: PublishOptions): Promise<Published> {
+export function publishRelease(repo: Repository, o: PublishOptions): Promise<Published> {
+  // Held from before the first object until the channel names them (src/repo/write-holds.ts).
+  return repo.whileWriting(() => publishHeld(repo, o));
+}
+
+async function publishHeld(repo: Repository, o: PublishOptions): Promise<Published> {
   const abs = resolve(o.path);
   const st = await stat(abs).catch((e: unknown) => {
     throw new GitfsError(errnoCode(e) === 'ENOENT' ? ErrorCodes.BAD_ARGUMENT : ErrorCodes.IO, `cannot read ${abs}: ${(e as Error).message}`, { path: abs });

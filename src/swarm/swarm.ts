@@ -412,8 +412,11 @@ export class Swarm {
   private async settle(key: string, running: Running): Promise<void> {
     let error: string | null = null;
     try {
-      const closure = await running.fetch.run();
-      for (const branch of running.branches) await this.moveBranch(branch, closure, running);
+      // Held from before the first object until the branches name them (src/repo/write-holds.ts).
+      await this.c.repo.whileWriting(async () => {
+        const closure = await running.fetch.run();
+        for (const branch of running.branches) await this.moveBranch(branch, closure, running);
+      });
       this.stats.fetched++;
     } catch (e) {
       error = (e as Error).message;

@@ -81,28 +81,33 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   if (head !== since) await refuseOverlaps(repo, trees, frozen, await treeOf(since), rootLower);
 
   const stamps = new Map<string, string>();
-  const writer = await repo.newPackWriter();
-  let commit: Oid;
-  try {
-    const dirty = new Set<string>(['']);
-    for (const path of snapshot.keys()) for (const a of ancestorsOf(path)) dirty.add(a);
-    const builder = new TreeBuilder(repo, store, trees, frozen, writer, dirty, stamps);
-    const tree = await builder.build('', rootLower);
-    if (head !== undefined && tree === rootLower) {
-      // The layer changes nothing the head does not already hold (undone edits, or a commit of
-      // this layer that landed just before a crash): nothing to commit, and the entries go.
+  // Held from before the first object until the branch names them (write-holds.ts).
+  const commit = await repo.whileWriting(async (): Promise<Oid | undefined> => {
+    const writer = await repo.newPackWriter();
+    let commit: Oid;
+    try {
+      const dirty = new Set<string>(['']);
+      for (const path of snapshot.keys()) for (const a of ancestorsOf(path)) dirty.add(a);
+      const builder = new TreeBuilder(repo, store, trees, frozen, writer, dirty, stamps);
+      const tree = await builder.build('', rootLower);
+      if (head !== undefined && tree === rootLower) {
+        // The layer changes nothing the head does not already hold (undone edits, or a commit of
+        // this layer that landed just before a crash): nothing to commit, and the entries go.
+        await writer.abort();
+        await settle(layer, store, snapshot, stamps, options, head);
+        return undefined;
+      }
+      commit = await writeCommit(repo, writer, tree, head === undefined ? [] : [head], options.message);
+    } catch (e) {
       await writer.abort();
-      await settle(layer, store, snapshot, stamps, options, head);
-      return { commit: undefined, parent: head, changed: 0 };
+      throw e;
     }
-    commit = await writeCommit(repo, writer, tree, head === undefined ? [] : [head], options.message);
-  } catch (e) {
-    await writer.abort();
-    throw e;
-  }
-  await writer.finish();
-  await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `${REFLOG_PREFIX}${firstLine(options.message)}` });
-  await pointHeadIfDangling(repo, branch);
+    await writer.finish();
+    await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `${REFLOG_PREFIX}${firstLine(options.message)}` });
+    await pointHeadIfDangling(repo, branch);
+    return commit;
+  });
+  if (commit === undefined) return { commit: undefined, parent: head, changed: 0 };
   await options.moved?.();
   await settle(layer, store, snapshot, stamps, options, commit);
   return { commit, parent: head, changed: snapshot.size };

@@ -163,18 +163,20 @@ export class Workspace {
   async createEmptyBranch(branch: BranchName): Promise<void> {
     const problem = branchNameProblem(branch);
     if (problem !== undefined) throw new GitfsError(ErrorCodes.BAD_BRANCH_NAME, problem);
-    const writer = await this.repo.newPackWriter();
-    let commit: Oid;
-    try {
-      // An empty root as any empty directory is stored (as commits of the mount store it): with its keep marker.
-      const tree = await writeEmptyDirTree(writer);
-      commit = await writeCommit(this.repo, writer, tree, [], `create branch ${branch}`);
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    }
-    await writer.finish();
-    await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
+    await this.repo.whileWriting(async () => {
+      const writer = await this.repo.newPackWriter();
+      let commit: Oid;
+      try {
+        // An empty root as any empty directory is stored (as commits of the mount store it): with its keep marker.
+        const tree = await writeEmptyDirTree(writer);
+        commit = await writeCommit(this.repo, writer, tree, [], `create branch ${branch}`);
+      } catch (e) {
+        await writer.abort();
+        throw e;
+      }
+      await writer.finish();
+      await this.repo.refs.update(branch, { expected: null, next: commit, message: 'branch: created by mkdir in the mount' });
+    });
     await this.heads.moved(branch);
     await pointHeadIfDangling(this.repo, branch);
   }

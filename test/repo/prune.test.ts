@@ -6,7 +6,7 @@
  * repository git fsck passes and a later prune finishes.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +15,7 @@ import type { Oid } from '../../src/objects/oid.js';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { git, gitfs, gitfsBytes, gitfsOk, GITFS_BIN } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
+import { ageObjects, presentObjects } from '../support/object-files.js';
 import { tempDirs } from '../support/tmp.js';
 import { waitFor } from '../support/cluster-nodes.js';
 import { freeTcpPort, freeUdpPort, ServeProcess } from '../node/serve-process.js';
@@ -32,18 +33,6 @@ function objectBytes(gitDir: string): number {
   };
   walk(join(gitDir, 'objects'));
   return total;
-}
-
-/** Sets every file under objects/ to `ms` ago: what a node in service for that long has. */
-function age(gitDir: string, ms: number): void {
-  const then = new Date(Date.now() - ms);
-  const walk = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(dir, e.name));
-      else utimesSync(join(dir, e.name), then, then);
-    }
-  };
-  walk(join(gitDir, 'objects'));
 }
 
 describe('repo: prune', function () {
@@ -94,14 +83,9 @@ describe('repo: prune', function () {
   }
 
   function has(repo: string, oid: string): boolean {
-    return present(repo, [oid]) === 1;
+    return presentObjects(repo, [oid]) === 1;
   }
 
-  /** How many of `oids` the repository holds. */
-  function present(repo: string, oids: readonly string[]): number {
-    const out = execFileSync('git', [`--git-dir=${repo}`, 'cat-file', '--batch-check=%(objectname)'], { input: oids.map((o) => `${o}\n`).join(''), encoding: 'utf8' });
-    return out.split('\n').filter((l) => /^[0-9a-f]{40}$/.test(l)).length;
-  }
 
   /** The commits `commits` and what their trees name, but what the trees of `others` name. */
   function onlyIn(repo: string, commits: readonly Made[], others: readonly Made[]): Set<string> {
@@ -115,7 +99,7 @@ describe('repo: prune', function () {
     const [k1, k2, k3, k4, k5] = f.kernel as [Made, Made, Made, Made, Made];
     // The release blessed here is an old one: kept, with its own two generations.
     git(f.repo, ['update-ref', 'refs/gitfs/blessed/kernel/x', k2.commit]);
-    age(f.repo, 2 * DAY_MS);
+    ageObjects(f.repo, 2 * DAY_MS);
     const before = objectBytes(f.repo);
     const k3Only = [...onlyIn(f.repo, [k3], [k1, k2, k4, k5])];
 
@@ -127,9 +111,9 @@ describe('repo: prune', function () {
     assert.equal(git(f.repo, ['rev-list', '--count', 'refs/gitfs/blessed/kernel/x']).trim(), '2', 'the blessed release: its two generations');
     for (const k of [k1, k2, k4, k5]) {
       const named = [...onlyIn(f.repo, [k], [])];
-      assert.equal(present(f.repo, named), named.length, 'what a kept window names stays');
+      assert.equal(presentObjects(f.repo, named), named.length, 'what a kept window names stays');
     }
-    assert.equal(present(f.repo, k3Only), 0, 'k3 and all only it names are gone');
+    assert.equal(presentObjects(f.repo, k3Only), 0, 'k3 and all only it names are gone');
     assert.equal(git(f.repo, ['rev-list', '--count', 'main']).trim(), '2', 'main: no policy, all kept');
     for (const b of f.mainFiles) assert.ok(has(f.repo, b));
     assert.equal(git(f.repo, ['rev-list', '--count', 'kernel/y']).trim(), '4', 'kernel/y: what main keeps below its window is no boundary');
@@ -194,7 +178,7 @@ describe('repo: prune', function () {
 
   it('leaves a valid repository when killed at any moment, and a later prune finishes', async () => {
     const f = await fixture();
-    age(f.repo, 2 * DAY_MS);
+    ageObjects(f.repo, 2 * DAY_MS);
     const delaysMs = [40, 120, 200, 280, 360, 450, 550, 700];
     let interrupted = 0;
     for (const delay of delaysMs) {
@@ -223,7 +207,7 @@ describe('repo: prune', function () {
     const [k1, k2, k3, k4, k5] = f.kernel as [Made, Made, Made, Made, Made];
     writeFileSync(join(f.repo, 'gitfs', 'node.json'), JSON.stringify({ policies: [{ branches: 'kernel/*', history: 2 }], prune: { everyMs: 1000, graceMs: 60_000 } }));
     await gitfsOk(['cluster', 'init', '--repo', f.repo]);
-    age(f.repo, 2 * DAY_MS);
+    ageObjects(f.repo, 2 * DAY_MS);
     const goes = onlyIn(f.repo, [k1, k2, k3], [k4, k5]);
     const env = { GITFS_MULTICAST: 'off', GITFS_ADVERTISE: '127.0.0.1', GITFS_SERVICE_ADDRESS: '127.0.0.1', GITFS_MULTICAST_PORT: String(await freeUdpPort()), GITFS_SERVICE_PORT: String(await freeTcpPort()) };
     const node = await ServeProcess.start('pruning node', f.repo, env);
