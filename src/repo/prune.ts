@@ -48,6 +48,7 @@ import type { Clock } from '../util/clock.js';
 import { gitTrue, parseGitConfig } from './git-config.js';
 import { liveObjects, type Live, type LiveRoot } from './live-objects.js';
 import { copyPacks, removePacks, type Pack } from './pack-merge.js';
+import { crashPoint } from '../util/crash-point.js';
 import { withPruneLock } from './prune-lock.js';
 import type { Repository } from './repository.js';
 import { removeUnlessTouched, restoreSetAside } from './set-aside.js';
@@ -154,14 +155,22 @@ async function pruneLocked(repo: Repository, options: PruneOptions): Promise<Pru
   // History is cut only when what lies past the cut goes now: while it is here, a ref made on it keeps it whole.
   if (plan.loose.length === 0 && plan.doomed.length === 0) return nothing;
   await refuseMovedRefs(gitDir, refs, live);
+  crashPoint('prune:judged');
   // git's commit-graph, a cache of commits and their parents, would name removed commits and parents the shallow file cuts.
   await removeCommitGraphs(gitDir);
+  crashPoint('prune:commit-graph-removed');
   // What git walks must end where the objects do before any goes.
   await updateShallow(gitDir, live.boundary, async (candidates) => candidates);
+  crashPoint('prune:shallow-written');
   let reflogEntriesDropped = 0;
-  for (const [ref, seen] of limitedLogs) reflogEntriesDropped += await expireReflog(gitDir, ref, (oid) => live.commits.has(oid), options.clock, seen);
+  for (const [ref, seen] of limitedLogs) {
+    reflogEntriesDropped += await expireReflog(gitDir, ref, (oid) => live.commits.has(oid), options.clock, seen);
+    crashPoint('prune:reflog-expired');
+  }
   const loose = await removeLoose(repo, plan.loose, plan.cutoff);
+  crashPoint('prune:loose-removed');
   const { doomed, written } = await rewritePacks(repo, plan.doomed, live);
+  crashPoint('prune:packs-rewritten');
   return { ...outcome, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, written };
 }
 
@@ -187,6 +196,7 @@ async function removeDoomedLocked(repo: Repository, doomed: readonly DoomedPack[
   }
   // What is left of them (a .rev, a .promisor) goes too.
   await removePacks(repo, gone);
+  crashPoint('prune:packs-removed');
   await updateShallow(repo.gitDir, [], async (candidates) => {
     const here = new Set<Oid>();
     for (const c of candidates) if (await repo.objects.has(c)) here.add(c);

@@ -16,6 +16,7 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { errnoCode } from '../errors.js';
+import { crashPoint } from '../util/crash-point.js';
 import { fsyncDir } from '../util/durable.js';
 
 /** A loose object's file, or a pack's index or data, relative to the git directory. */
@@ -53,10 +54,14 @@ export async function removeUnlessTouched(gitDir: string, files: readonly string
     }
     aside.push({ from, to });
   }
+  crashPoint('set-aside:moved');
   const check = aside.find((a) => a.from === judged);
   const st = check === undefined ? undefined : await stat(check.to);
   if (st !== undefined && untouched(st.mtimeMs)) {
-    for (const a of aside) await rm(a.to, { force: true });
+    for (const a of aside) {
+      await rm(a.to, { force: true });
+      crashPoint('set-aside:removing');
+    }
     return true;
   }
   for (const a of [...aside].reverse()) await rename(a.to, a.from);

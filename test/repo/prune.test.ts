@@ -6,13 +6,15 @@
  * repository git fsck passes and a later prune finishes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, rmSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expiredLines } from '../../src/branches/reflog-expire.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { CRASH_AT_VAR } from '../../src/util/crash-point.js';
 import { git, gitfs, gitfsBytes, gitfsOk, GITFS_BIN } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { ageObjects, presentObjects } from '../support/object-files.js';
@@ -176,19 +178,35 @@ describe('repo: prune', function () {
     assert.equal(git(f.repo, ['rev-list', '--count', 'kernel/x']).trim(), '2');
   });
 
-  it('leaves a valid repository when killed at any moment, and a later prune finishes', async () => {
+  it('leaves a valid repository when killed after any of its steps, and a later prune finishes the job', async () => {
     const f = await fixture();
+    const [k1, k2, k3, k4, k5] = f.kernel as [Made, Made, Made, Made, Made];
+    const goes = [...onlyIn(f.repo, [k1, k2, k3], [k4, k5])];
+    // A commit-graph to remove, and a loose object no ref names (git wrote it).
+    git(f.repo, ['commit-graph', 'write', '--reachable']);
+    const loose = execFileSync('git', [`--git-dir=${f.repo}`, 'hash-object', '-w', '--stdin'], { input: pseudoRandomBytes(5000, 'loose'), encoding: 'utf8' }).trim();
     ageObjects(f.repo, 2 * DAY_MS);
-    const delaysMs = [40, 120, 200, 280, 360, 450, 550, 700];
-    let interrupted = 0;
-    for (const delay of delaysMs) {
+    // Every step in order (src/util/crash-point.ts); the one loose object is set aside first, then the three packs of k1..k3.
+    const points = [
+      'prune:judged',
+      'prune:commit-graph-removed',
+      'prune:shallow-written',
+      'prune:reflog-expired',
+      'set-aside:moved',
+      'set-aside:removing',
+      'prune:loose-removed',
+      'prune:packs-rewritten',
+      'set-aside:moved#2',
+      'set-aside:removing#2',
+      'set-aside:removing#3',
+      'prune:packs-removed',
+    ];
+    for (const point of points) {
       const copy = join(tmp.make(), 'repo');
       cpSync(f.repo, copy, { recursive: true, preserveTimestamps: true });
-      const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'prune', '--repo', copy], { stdio: 'ignore' });
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      await sleep(delay);
-      if (child.kill('SIGKILL')) interrupted++;
-      await exited;
+      const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'prune', '--repo', copy], { stdio: 'ignore', env: { ...process.env, [CRASH_AT_VAR]: point } });
+      const [, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      assert.equal(signal, 'SIGKILL', `the prune never reached ${point}`);
       git(copy, ['fsck', '--strict', '--no-dangling']);
       for (const branch of ['main', 'kernel/x', 'kernel/y']) git(copy, ['rev-list', '--objects', branch]);
       // A lock the killed prune held is broken once older than 30 s, as any writer's: that much time passes.
@@ -197,9 +215,10 @@ describe('repo: prune', function () {
       }
       await gitfsOk(['prune', '--repo', copy]);
       git(copy, ['fsck', '--strict', '--no-dangling']);
-      assert.equal(git(copy, ['rev-list', '--count', 'kernel/x']).trim(), '2');
+      assert.equal(git(copy, ['rev-list', '--count', 'kernel/x']).trim(), '2', point);
+      assert.equal(presentObjects(copy, [...goes, loose]), 0, `after a kill at ${point}, the next prune removes what goes`);
+      assert.deepEqual(readdirSync(join(copy, 'gitfs', 'pruning')), [], `after a kill at ${point}, nothing stays set aside`);
     }
-    assert.ok(interrupted >= 4, `only ${interrupted} of ${delaysMs.length} runs were killed before they ended`);
   });
 
   it('runs in gitfs serve every prune.everyMs, while the daemon serves, leaving git fsck clean', async () => {
