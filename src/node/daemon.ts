@@ -409,7 +409,8 @@ export class NodeDaemon {
       if (due.length > 0) {
         const removed = await removeDoomedPacks(this.c.repo, due);
         for (const p of due) this.prunedPacks.delete(p.name);
-        this.c.log.log('info', 'pruned-packs-removed', { packs: removed.length, bytes: due.filter((p) => removed.includes(p.name)).reduce((n, p) => n + p.size, 0), touched: due.length - removed.length });
+        const gone = due.filter((p) => removed.includes(p.name));
+        this.c.log.log('info', 'pruned-packs-removed', { packs: gone.length, objects: gone.reduce((n, p) => n + p.dead, 0), bytes: gone.reduce((n, p) => n + p.size, 0), touched: due.length - gone.length });
       }
       if (this.config.prune.everyMs === 0 || now < this.nextPrune || this.stopping) return;
       this.nextPrune = now + this.config.prune.everyMs;

@@ -74,6 +74,8 @@ export interface DoomedPack {
   readonly name: string;
   readonly mtimeMs: number;
   readonly size: number;
+  /** Objects in it that no root keeps: they go with it. */
+  readonly dead: number;
 }
 
 export interface Pruned {
@@ -84,8 +86,12 @@ export interface Pruned {
   /** Commits added to git's `shallow` file: kept, their parents not. */
   readonly boundary: readonly Oid[];
   readonly reflogEntriesDropped: number;
-  /** Objects not kept: removed (or, dry, to be removed) and, within the grace period, left for now. */
+  /**
+   * Objects not kept and old enough: the loose ones removed and those of the packs to remove
+   * (dry: all that would go). A pack left in the end (touched since) keeps its own.
+   */
   readonly removedObjects: number;
+  /** Objects not kept, left for now: in files touched within the grace period. */
   readonly youngObjects: number;
   readonly looseFiles: number;
   readonly looseBytes: number;
@@ -171,7 +177,8 @@ async function pruneLocked(repo: Repository, options: PruneOptions): Promise<Pru
   crashPoint('prune:loose-removed');
   const { doomed, written } = await rewritePacks(repo, plan.doomed, live);
   crashPoint('prune:packs-rewritten');
-  return { ...outcome, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, written };
+  const removedObjects = loose.files + doomed.reduce((n, p) => n + p.dead, 0);
+  return { ...outcome, removedObjects, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, written };
 }
 
 /**
@@ -293,7 +300,7 @@ async function judge(repo: Repository, live: Live, options: PruneOptions): Promi
     if (st.mtimeMs > cutoff) youngObjects += dead;
     else {
       removedObjects += dead;
-      doomed.push({ name: pack.name, mtimeMs: st.mtimeMs, size: st.size });
+      doomed.push({ name: pack.name, mtimeMs: st.mtimeMs, size: st.size, dead });
     }
   }
   const loose: Oid[] = [];

@@ -21,15 +21,17 @@ export const prune: Command = {
       const pruned = await pruneRepository(repo, { policies: config.policies, graceMs, clock: systemClock, dryRun });
       const removed = dryRun ? [] : await removeDoomedPacks(repo, pruned.doomed);
       const left = pruned.doomed.filter((d) => !removed.includes(d.name));
-      const packBytes = pruned.doomed.filter((d) => dryRun || removed.includes(d.name)).reduce((n, d) => n + d.size, 0);
-      const freed = packBytes + pruned.looseBytes - pruned.written.bytes;
+      const gone = pruned.doomed.filter((d) => dryRun || removed.includes(d.name));
+      const freed = gone.reduce((n, d) => n + d.size, 0) + pruned.looseBytes - pruned.written.bytes;
+      // Packs left in the end (touched since) keep their objects.
+      const removedObjects = pruned.looseFiles + gone.reduce((n, d) => n + d.dead, 0);
       if (values.json === true) {
-        await ctx.stdout.write(`${JSON.stringify({ ...pruned, dryRun, removedPacks: removed, touchedPacks: left.map((d) => d.name), freedBytes: freed })}\n`);
+        await ctx.stdout.write(`${JSON.stringify({ ...pruned, removedObjects, dryRun, removedPacks: removed, touchedPacks: left.map((d) => d.name), freedBytes: freed })}\n`);
         return 0;
       }
       const would = dryRun ? 'would remove' : 'removed';
       let out = `kept ${pruned.keptObjects} objects in ${pruned.keptCommits} commits, from ${pruned.roots} refs and reflog entries\n`;
-      out += `${would} ${pruned.removedObjects} objects: ${pruned.doomed.length} packs rewritten${dryRun ? '' : ` (${pruned.written.objects} objects kept in ${pruned.written.packs} new)`}, ${pruned.looseFiles} loose files; ${dryRun ? 'at most ' : ''}${humanBytes(Math.max(0, freed))} freed\n`;
+      out += `${would} ${removedObjects} objects: ${pruned.doomed.length} packs rewritten${dryRun ? '' : ` (${pruned.written.objects} objects kept in ${pruned.written.packs} new)`}, ${pruned.looseFiles} loose files; ${dryRun ? 'at most ' : ''}${humanBytes(Math.max(0, freed))} freed\n`;
       if (pruned.boundary.length > 0) out += `history cut at ${pruned.boundary.length} commits (git's shallow file)${dryRun ? '' : `; ${pruned.reflogEntriesDropped} reflog entries dropped`}\n`;
       if (pruned.youngObjects > 0) out += `${pruned.youngObjects} objects no ref keeps are in files touched within the grace period: left for now\n`;
       if (left.length > 0) out += `${left.length} packs were touched meanwhile (a writer names their objects again): left in place\n`;
