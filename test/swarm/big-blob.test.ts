@@ -41,6 +41,13 @@ const MiB = 1 << 20;
 const SERVER = 'aa' as NodeId;
 const CLIENT = 'bb' as NodeId;
 
+/** Closes both ends of a test's transfer: the connection, the TLS server, then the stores. */
+async function closeAll(client: SwarmConnection, server: Server, stores: ReadonlyArray<{ close(): Promise<void> }>): Promise<void> {
+  client.close('done');
+  server.close();
+  for (const s of stores) await s.close();
+}
+
 /** The kB of a line of /proc/self/status. */
 function status(field: 'VmHWM' | 'VmRSS'): number {
   const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${field}:`)) ?? '';
@@ -159,11 +166,7 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       gitText(['update-ref', 'refs/heads/main', commit], { gitDir: repo.gitDir });
       return { receiver: repo.gitDir, peakKb };
     } finally {
-      client.close('done');
-      server.close();
-      await local.close();
-      await repo.close();
-      await served.close();
+      await closeAll(client, server, [local, repo, served]);
     }
   }
 
@@ -227,11 +230,7 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       assert.equal(gitRun(['fsck', '--strict', '--no-dangling'], { gitDir: repo.gitDir }).status, 0);
       assert.equal(gitRun(['rev-parse', '--verify', '-q', 'refs/heads/main'], { gitDir: repo.gitDir }).status, 1, 'no branch');
     } finally {
-      client.close('done');
-      server.close();
-      await local.close();
-      await repo.close();
-      await served.close();
+      await closeAll(client, server, [local, repo, served]);
     }
   });
 });
