@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream';
-import { createInflate } from 'node:zlib';
+import { createDeflate, createInflate } from 'node:zlib';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import type { ObjectType, Oid } from './oid.js';
 
@@ -20,6 +20,13 @@ export interface StreamedObject {
   readonly type: ObjectType;
   readonly size: number;
   readonly pieces: AsyncGenerator<Buffer>;
+}
+
+/** An object as the zlib stream of its content, in pieces (a pack entry's, or deflated as it is read): its type and size, unchecked. */
+export interface DeflatedStream {
+  readonly type: ObjectType;
+  readonly size: number;
+  readonly zlib: AsyncGenerator<Buffer>;
 }
 
 /**
@@ -40,6 +47,24 @@ export async function* inflated(raw: AsyncIterable<Buffer>, corrupt: (why: strin
   } finally {
     inflate.destroy();
   }
+}
+
+/**
+ * The zlib stream (at `level`) of the bytes `content` yields, in pieces of at most PIECE_BYTES.
+ * A failure of `content` is thrown as it is; letting the generator go stops `content`.
+ */
+export async function* deflated(content: AsyncIterable<Buffer>, level: number): AsyncGenerator<Buffer> {
+  const deflate = createDeflate({ level, chunkSize: PIECE_BYTES });
+  let failure: unknown;
+  pipeline(content, deflate, (e) => void (failure ??= e ?? undefined));
+  try {
+    for await (const piece of deflate) yield piece as Buffer;
+  } catch (e) {
+    throw failure ?? e;
+  } finally {
+    deflate.destroy();
+  }
+  if (failure !== undefined) throw failure;
 }
 
 /** `pieces` without their first `count` bytes (a loose object's header). */

@@ -26,7 +26,7 @@ import { DEFAULT_MAX_OBJECT_BYTES } from './object-store.js';
 import type { BlobRef, GitObject, ObjectReader } from './object-store.js';
 import { prepareRangeReads, readBlobRun, readChunkedRange, type PackedEntry } from './blob-runs.js';
 import { readBlobsOneByOne, readSizedBlob, readTyped } from './typed-read.js';
-import { checkedBlob, type StreamedObject } from './blob-stream.js';
+import { checkedBlob, deflated, PIECE_BYTES, type DeflatedStream, type StreamedObject } from './blob-stream.js';
 import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
 import { PackSetFilter } from './pack-set-filter.js';
@@ -113,8 +113,13 @@ export class ObjectDatabase implements ObjectReader {
     if (this.promisor === undefined || isGitfsError(error, ErrorCodes.OBJECT_TOO_LARGE)) throw error;
     // A damaged or missing copy is read from the promisor instead (the daemon keeps what it fetched;
     // a damaged copy is not rewritten yet: packs skip ids they already hold).
-    return this.promisor.read(oid).catch((e: unknown) => {
-      throw isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND) ? error : e;
+    return this.promisor.read(oid).catch(async (e: unknown) => {
+      if (!isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND)) throw e;
+      // A blob too large for the promisor's answers (the swarm's parts) was stored in a pack instead.
+      await this.refresh();
+      const third = await this.tryRead(oid);
+      if (third.found) return third.found;
+      throw third.error ?? error;
     });
   }
 
@@ -156,17 +161,45 @@ export class ObjectDatabase implements ObjectReader {
    * `oid` for serving a peer, who checks its SHA-1 itself: out of a pack entry whose CRC-32
    * matches its index, with the zlib stream of a deflated entry to send as it is
    * (served-entry.ts); anything else (a delta, a loose object, a damaged entry) as read() gives it.
+   * An object above `holdLimit` (by its header: unverified) is not read but OBJECT_TOO_LARGE, with
+   * its size and type in the error's data (zlibToServe streams it).
    */
-  async readToServe(oid: Oid): Promise<ServedObject> {
+  async readToServe(oid: Oid, holdLimit = this.maxObjectBytes): Promise<ServedObject> {
     this.assertOpen();
     for (const pack of this.order) {
       const at = pack.isClosing ? undefined : pack.index.entryOf(oid);
-      if (at === undefined) continue;
+      // An entry larger than what may be held is not read at all (a delta of one may be small: read() sizes it).
+      if (at === undefined || pack.entryEnd(at.offset) - at.offset > holdLimit) continue;
       const entry = await pack.entry(at).catch(() => undefined);
-      const obj = entry === undefined ? undefined : entryObject(entry, this.maxObjectBytes);
+      const obj = entry === undefined ? undefined : entryObject(entry, holdLimit);
       if (obj !== undefined) return obj;
     }
+    // Deltas, loose objects, entries above the limit or damaged: sized first (a header's read), read whole only below it.
+    const size = holdLimit < this.maxObjectBytes ? await this.sizeOf(oid).catch(() => undefined) : undefined;
+    if (size !== undefined && size > holdLimit) {
+      throw new GitfsError(ErrorCodes.OBJECT_TOO_LARGE, `object ${oid} of ${size} bytes is above ${holdLimit}`, { oid, size, limit: holdLimit });
+    }
     return this.read(oid);
+  }
+
+  /**
+   * `oid` as the zlib stream of its content, in pieces, for serving a peer an object too large to
+   * hold (the peer checks its SHA-1): a whole pack entry's stream as it lies in the pack, its
+   * CRC-32 checked before the last piece; anything else (a loose object, a delta, a damaged entry)
+   * deflated anew at `level` as it is read, a delta resolved whole first (a read of it, up to the
+   * read limit: OBJECT_TOO_LARGE above).
+   */
+  async zlibToServe(oid: Oid, level: number): Promise<DeflatedStream> {
+    this.assertOpen();
+    for (const pack of this.order) {
+      const at = pack.isClosing ? undefined : pack.index.entryOf(oid);
+      const whole = at === undefined ? undefined : await pack.zlibStreamAt(at).catch(() => undefined);
+      if (whole !== undefined) return whole;
+    }
+    const loose = await this.loose.stream(oid);
+    if (loose !== undefined) return { type: loose.type, size: loose.size, zlib: deflated(loose.pieces, level) };
+    const obj = await this.read(oid);
+    return { type: obj.type, size: obj.content.length, zlib: deflated(onePiece(obj.content), level) };
   }
 
   private missing(oid: Oid): GitfsError {
@@ -553,4 +586,9 @@ function withOid(e: unknown, oid: Oid): GitfsError {
     return new GitfsError(e.code, `object ${oid}: ${e.message}`, { ...e.data, oid }, { cause: e });
   }
   return new GitfsError(ErrorCodes.IO, `object ${oid}: ${(e as Error).message}`, { oid }, { cause: e });
+}
+
+/** `content` as pieces of at most PIECE_BYTES (views, not copies), for a stream of an object held whole. */
+async function* onePiece(content: Buffer): AsyncGenerator<Buffer> {
+  for (let at = 0; at < content.length; at += PIECE_BYTES) yield content.subarray(at, at + PIECE_BYTES);
 }

@@ -19,7 +19,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, crc32, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
-import { inflated, PIECE_BYTES, type StreamedObject } from './blob-stream.js';
+import { inflated, PIECE_BYTES, type DeflatedStream, type StreamedObject } from './blob-stream.js';
 import { readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
 import { OID_BYTES, oidFromBytes } from './oid.js';
@@ -369,6 +369,30 @@ export class PackFile {
       throw this.error(ErrorCodes.CORRUPT_OBJECT, offset, why);
     };
     return { type: h.kind, size: h.size, pieces: inflated(this.pieces(offset + h.dataStart, this.entryEnd(offset)), corrupt) };
+  }
+
+  /**
+   * The object of the entry at `at` (where this pack's index puts it: `PackIndex.entryOf`) as its
+   * zlib stream as it lies in the pack, in pieces, for sending a whole (not delta) object too large
+   * to hold: its type and size from its header. The last piece comes only once the entry matched
+   * the CRC-32 its index keeps (CORRUPT_OBJECT otherwise). Undefined for a delta.
+   */
+  async zlibStreamAt(at: { readonly offset: number; readonly crc32: number }): Promise<DeflatedStream | undefined> {
+    const { buf, h } = await this.inUse(() => this.headAt(at.offset));
+    if (h.kind === 'ofs' || h.kind === 'ref') return undefined;
+    return { type: h.kind, size: h.size, zlib: this.crcChecked(crc32(buf.subarray(0, h.dataStart)), this.pieces(at.offset + h.dataStart, this.entryEnd(at.offset)), at) };
+  }
+
+  /** `pieces`, the rest of the entry at `at` after bytes whose CRC-32 is `crc`, the last held back until the whole entry matched `at.crc32`. */
+  private async *crcChecked(crc: number, pieces: AsyncGenerator<Buffer>, at: { readonly offset: number; readonly crc32: number }): AsyncGenerator<Buffer> {
+    let held: Buffer | undefined;
+    for await (const piece of pieces) {
+      crc = crc32(piece, crc);
+      if (held !== undefined) yield held;
+      held = piece;
+    }
+    if (crc !== at.crc32) throw this.error(ErrorCodes.CORRUPT_OBJECT, at.offset, 'entry does not match the CRC-32 of its index');
+    if (held !== undefined) yield held;
   }
 
   /**

@@ -72,6 +72,14 @@ export interface PackWriteStats {
   bytesStored: number;
 }
 
+/** An entry being written piece by piece (PackWriter.streamEntry). */
+export interface EntryStream {
+  /** Appends the next bytes of the zlib stream; settles when the writer can take more (it is then done with them). */
+  write(zlib: Uint8Array): Promise<void>;
+  /** The stream is whole and checked: the entry counts. */
+  end(): void;
+}
+
 export interface FinishedPacks {
   /** `pack-<checksum>` of each pack made visible, in the order written. */
   readonly names: readonly string[];
@@ -110,6 +118,8 @@ export class PackWriter {
   /** Trees offered and not yet written (see GROUPED_TREE_BYTES), and their bytes. */
   private trees: Array<{ readonly id: Buffer; readonly content: Buffer; readonly hint: StoredHint | undefined }> = [];
   private treeBytes = 0;
+  /** Entries started by streamEntry and not ended. */
+  private streaming = 0;
 
   private constructor(
     private readonly components: PackWriterComponents,
@@ -180,6 +190,35 @@ export class PackWriter {
     if (id === undefined) return Promise.resolve(oid);
     this.appendEntry(id, type, size, [zlib]);
     return this.settled(oid);
+  }
+
+  /**
+   * Starts the entry of an object whose zlib stream comes in pieces (a blob too large to hold,
+   * received from a peer in parts): undefined when the object is here or offered already. The
+   * caller checks what it writes as it goes, and ends the entry once the stream and the object's
+   * id checked; only then is it counted and indexed. A writer with an entry started and not ended
+   * must be aborted, never finished (finish() refuses): its pack would hold bytes no index names.
+   */
+  streamEntry(oid: Oid, type: ObjectType, size: number): EntryStream | undefined {
+    const id = this.offer(oid, size);
+    if (id === undefined) return undefined;
+    const { out } = this.segment;
+    const offset = out.length;
+    const header = encodeEntryHeader(packTypeOf(type), size);
+    out.append(header);
+    let crc = crc32(header);
+    this.streaming++;
+    return {
+      write: (zlib) => {
+        out.append(zlib);
+        crc = crc32(zlib, crc);
+        return this.backpressure();
+      },
+      end: () => {
+        this.streaming--;
+        this.placed(id, offset, crc, size, out.length - offset);
+      },
+    };
   }
 
   /** The raw id under which a new object is to be written; undefined when it is here or offered already. */
@@ -296,6 +335,7 @@ export class PackWriter {
    * was written (the temporary file is removed).
    */
   async finish(): Promise<FinishedPacks | undefined> {
+    if (this.streaming > 0) throw new Error('PackWriter finished with a streamed entry not ended');
     this.appendTrees();
     // The last pack is known once every deflate has placed its entry (one may fill a pack).
     let last = this.segment;

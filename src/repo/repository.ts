@@ -111,9 +111,9 @@ export class Repository {
   /**
    * A writer for one batch of objects (one commit's worth); finish() makes them visible.
    * `promisor`: src/repo/partial.ts; `hashWhileWriting`: PackWriterOptions; `rewrite`: objects
-   * already here are written again (pack-merge.ts), not skipped.
+   * already here are written again (pack-merge.ts), not skipped; `maxObjectsPerPack`: PackWriterOptions.
    */
-  async newPackWriter(options: { promisor?: boolean; hashWhileWriting?: boolean; rewrite?: boolean } = {}): Promise<PackWriter> {
+  async newPackWriter(options: { promisor?: boolean; hashWhileWriting?: boolean; rewrite?: boolean; maxObjectsPerPack?: number } = {}): Promise<PackWriter> {
     await this.objects.refresh();
     const objects = this.objects;
     let loose = await objects.looseIds();
@@ -137,7 +137,12 @@ export class Repository {
         packDir: join(this.gitDir, 'objects', 'pack'),
         existing: { contains, refresh: () => objects.refresh(), freshened: () => fresh.settled() },
       },
-      { compressionLevel: this.settings.compressionLevel, promisor: options.promisor === true, hashWhileWriting: options.hashWhileWriting !== false },
+      {
+        compressionLevel: this.settings.compressionLevel,
+        promisor: options.promisor === true,
+        hashWhileWriting: options.hashWhileWriting !== false,
+        ...(options.maxObjectsPerPack === undefined ? {} : { maxObjectsPerPack: options.maxObjectsPerPack }),
+      },
     );
   }
 

@@ -19,7 +19,10 @@ import { pieceOids, walkClosure, type Closure } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WantKind, WireObject } from './messages.js';
-import { acceptObject, AVOID_MS, type ReadComponents, type RequestOwner } from './object-read.js';
+import { Deadline } from './deadline.js';
+import { AVOID_MS } from './blame.js';
+import { acceptObject, type ReadComponents, type RequestOwner } from './object-read.js';
+import { PartIntake } from './part-intake.js';
 import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
 import { bitCount, bitSet, type Transfer } from './transfers.js';
 import type { TreeCache } from './tree-cache.js';
@@ -74,8 +77,10 @@ interface Pending {
   readonly ahead: boolean;
   readonly settle: (outcome: 'done' | 'retry') => void;
   timer: NodeJS.Timeout;
-  /** Ends the request however the peer trickles (a batch of a shared level asked of its owner). */
-  readonly cap: NodeJS.Timeout | undefined;
+  /** Ends the request however the peer trickles (a batch of a shared level asked of its owner, a piece); parts push it back. */
+  readonly cap: Deadline | undefined;
+  /** The blobs in parts of the answer, once one comes. */
+  parts: PartIntake | undefined;
 }
 
 export interface FetchComponents extends ReadComponents {
@@ -229,16 +234,51 @@ export class CommitFetch implements RequestOwner {
       case 'free':
         this.busyUntil.delete(conn.nodeId);
         break;
+      case 'part': {
+        const p = this.pending.get(m.request);
+        if (p === undefined || p.conn !== conn) return;
+        // Parts are answers: they keep the request alive, and push back its limit in all as they come.
+        p.timer.refresh();
+        p.cap?.extend(m.zlib.length);
+        p.parts ??= new PartIntake(conn, p.wanted, this.c, {
+          stored: (oid, size) => {
+            p.wanted.delete(oid);
+            this.progress.bytes += size;
+            this.progress.objects++;
+          },
+          failed: (e) => this.stop(e.message),
+        });
+        p.parts.part(m);
+        return;
+      }
       case 'objects':
-        this.objects(conn, m.request, m.objects, m.done);
-        break;
       case 'reject': {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
+        // Behind the parts that came before (a blob in parts counts once it is stored).
+        if (p.parts !== undefined) return p.parts.after(() => this.answer(conn, p, m));
+        this.answer(conn, p, m);
+        return;
+      }
+      default:
+        return;
+    }
+    this.poke();
+  }
+
+  /** An objects or reject message answering `p`. */
+  private answer(conn: SwarmConnection, p: Pending, m: Extract<SwarmMessage, { kind: 'objects' | 'reject' }>): void {
+    if (this.pending.get(p.request) !== p) return;
+    switch (m.kind) {
+      case 'objects':
+        this.objects(conn, p, m.objects, m.done);
+        break;
+      case 'reject': {
         if (m.reason === 'refused') {
-          // Larger than a message carries (a blob git wrote; gitfs chunks large files): no peer
-          // would send it, and the one that said so is not to blame.
-          this.stop(`${conn.nodeId} cannot send ${m.missing.slice(0, 4).join(', ')}: larger than a swarm message carries (8 MiB)`);
+          // Larger than a message or its parts carry (a delta git made of a blob above the read
+          // limit, a tree or commit above the message limit): no peer would send it, and the one
+          // that said so is not to blame.
+          this.stop(`${conn.nodeId} cannot send ${m.missing.slice(0, 4).join(', ')}: larger than the swarm carries`);
           return;
         }
         if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
@@ -247,8 +287,6 @@ export class CommitFetch implements RequestOwner {
         this.finish(p, 'retry');
         break;
       }
-      default:
-        return;
     }
     this.poke();
   }
@@ -539,7 +577,8 @@ export class CommitFetch implements RequestOwner {
         ahead,
         settle: resolve,
         timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS),
-        cap: maxMs === undefined ? undefined : setTimeout(() => this.giveUp(p), maxMs),
+        cap: maxMs === undefined ? undefined : new Deadline(maxMs, () => this.giveUp(p), this.c.now),
+        parts: undefined,
       };
       this.pending.set(request, p);
       // On their way: a peer that asks this node ahead for them is answered as they arrive.
@@ -585,16 +624,15 @@ export class CommitFetch implements RequestOwner {
 
   private finish(p: Pending, outcome: 'done' | 'retry'): void {
     clearTimeout(p.timer);
-    clearTimeout(p.cap);
+    p.cap?.clear();
+    p.parts?.end();
     if (this.pending.get(p.request) === p) this.c.local.unexpect(p.oids);
     this.pending.delete(p.request);
     this.c.track(p.request, undefined);
     p.settle(outcome);
   }
 
-  private objects(conn: SwarmConnection, request: number, objects: readonly WireObject[], done: boolean): void {
-    const p = this.pending.get(request);
-    if (p === undefined || p.conn !== conn) return;
+  private objects(conn: SwarmConnection, p: Pending, objects: readonly WireObject[], done: boolean): void {
     // Only objects keep a request alive: empty messages every few seconds would hold it forever.
     if (objects.length > 0) p.timer.refresh();
     const stored: WireObject[] = [];

@@ -66,6 +66,8 @@ export class SwarmConnection {
   private readonly settled: Promise<void>;
   private settle: () => void = () => undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Work the reading of the socket waits for (pauseWhile). */
+  private holds = 0;
   readonly stats = { sentBytes: 0, receivedBytes: 0 };
 
   constructor(
@@ -90,7 +92,7 @@ export class SwarmConnection {
     this.wire.use(Extension);
     const guard = new FrameGuard(LIMITS.messageBytes + 64, o.pool);
     socket.on('data', (chunk: Buffer) => this.incoming(guard, chunk));
-    this.wire.on('drain', () => socket.resume());
+    this.wire.on('drain', () => this.holds === 0 && socket.resume());
     this.wire.pipe(socket);
     socket.on('error', (e) => this.close(e.message));
     socket.on('close', () => this.close('connection closed'));
@@ -120,6 +122,19 @@ export class SwarmConnection {
     let more = true;
     for (const frame of frames) if (!this.closed) more = this.wire.write(frame) && more;
     if (!more) this.socket.pause();
+  }
+
+  /**
+   * Reads nothing more from the peer until `work` settles (a part of a large blob being stored):
+   * the peer's sending then waits on TCP, not on this node's memory.
+   */
+  pauseWhile(work: Promise<unknown>): void {
+    this.holds++;
+    this.socket.pause();
+    const release = (): void => {
+      if (--this.holds === 0 && !this.wire.writableNeedDrain && !this.closed) this.socket.resume();
+    };
+    work.then(release, release);
   }
 
   private handshake(): void {

@@ -25,9 +25,12 @@ import type { PackWriter } from '../objects/pack-writer.js';
 import { isChunkNode } from '../objects/raw-chunk-node.js';
 import { storedHint } from '../objects/stored-entry.js';
 import type { Repository } from '../repo/repository.js';
+import type { DeflatedStream } from '../objects/blob-stream.js';
 import type { BlockPool } from './block-pool.js';
 import type { ObjectSource } from './closure.js';
+import { LIMITS } from './messages.js';
 import { MetaCache } from './meta-cache.js';
+import type { PartSink } from './part-assembly.js';
 
 /**
  * Packs' worth of received objects not yet in a finished pack at which fetches ask for no more
@@ -159,6 +162,42 @@ export class LocalObjects implements ObjectSource {
 
   /** Read to be served (a peer checks what it gets): CRC-checked out of a pack, deflated entries with their zlib stream. */
   private readonly readStored = (oid: Oid): Promise<GitObject> => this.repo.objects.readToServe(oid);
+
+  /**
+   * The object to send a peer: as read() gives it, but one stored here above what one message
+   * carries is not read (OBJECT_TOO_LARGE, its size and type in the error's data): zlibToSend
+   * streams it. A view of a pool block is good until the caller yields, unless pinned.
+   */
+  readToSend(oid: Oid): Promise<HeldObject> {
+    return Promise.resolve(this.held(oid) ?? this.meta.read(oid, this.readSendable));
+  }
+
+  private readonly readSendable = (oid: Oid): Promise<GitObject> => this.repo.objects.readToServe(oid, LIMITS.objectBytes);
+
+  /** The zlib stream of an object too large to hold, as it lies in a pack (or deflated anew as it is read: ObjectDatabase.zlibToServe). */
+  zlibToSend(oid: Oid): Promise<DeflatedStream> {
+    return this.repo.objects.zlibToServe(oid, this.repo.settings.compressionLevel);
+  }
+
+  /**
+   * Where a blob received in parts goes (part-assembly.ts): a pack of its own, so that a blob that
+   * fails its checks is dropped with its pack, never indexed beside other objects. Committed, the
+   * pack is finished (fsynced, renamed into place) and the blob is here (hasNow).
+   */
+  async receiveLarge(oid: Oid, size: number): Promise<PartSink> {
+    if (this.closed) throw new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored');
+    const writer = await this.repo.newPackWriter({ promisor: this.o.promisor, maxObjectsPerPack: 1 });
+    const entry = writer.streamEntry(oid, 'blob', size);
+    return {
+      write: (zlib) => entry?.write(zlib) ?? Promise.resolve(),
+      commit: async () => {
+        entry?.end();
+        await writer.finish();
+        await this.repo.objects.refresh();
+      },
+      abort: () => writer.abort(),
+    };
+  }
 
   /**
    * Stores verified objects (their ids checked by the caller), in one step of the writer. An

@@ -24,6 +24,7 @@ message SwarmMessage {
     Cancel cancel = 6;
     Reject reject = 7;
     Free free = 8;
+    Part part = 9;
   }
 }
 // "Tell me what you hold of this commit's closure (history commits deep), and keep me told."
@@ -49,6 +50,10 @@ enum RejectReason { BUSY = 0; MISSING = 1; REFUSED = 2; }
 message Reject { uint32 request = 1; RejectReason reason = 2; repeated bytes missing = 3; }
 // "My upload slot is free": sent to each peer told BUSY since the slot was taken, so it asks again at once.
 message Free {}
+// A piece of a blob too large for one message, answering a Want: the bytes [offset, offset + len(zlib))
+// of the zlib stream of its size bytes of content; last on the part that ends the stream. The
+// parts of one blob come in order, back to back, between the Objects messages of the answer.
+message Part { uint32 request = 1; bytes oid = 2; uint64 size = 3; uint64 offset = 4; bytes zlib = 5; bool last = 6; }
 `;
 
 const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
@@ -66,6 +71,12 @@ export const LIMITS = {
   history: 1_000_000,
   /** Most bytes the zlib streams of one `objects` message may inflate to (deflate packs up to ~1000:1). */
   inflatedBytes: 32 << 20,
+  /** Largest object sent whole in an `objects` message; a larger blob goes in parts. */
+  objectBytes: (8 << 20) - (64 << 10),
+  /** Most zlib bytes in one `part`. */
+  partBytes: 1 << 20,
+  /** Largest blob sent in parts. */
+  partedObjectBytes: 64 * 2 ** 30,
 } as const;
 
 /** By their protobuf enum number: 'blobs' through the upload slot, 'meta' (commits and trees) and 'read' (on-demand reads) at once. */
@@ -97,7 +108,22 @@ export type SwarmMessage =
   | { readonly kind: 'objects'; readonly request: number; readonly objects: readonly WireObject[]; readonly done: boolean }
   | { readonly kind: 'cancel'; readonly request: number }
   | { readonly kind: 'reject'; readonly request: number; readonly reason: RejectReason; readonly missing: readonly Oid[] }
-  | { readonly kind: 'free' };
+  | { readonly kind: 'free' }
+  | PartMessage;
+
+/** A piece of the zlib stream of a blob too large for one message (docs/PROTOCOL.md "Blobs in parts"). */
+export interface PartMessage {
+  readonly kind: 'part';
+  readonly request: number;
+  readonly oid: Oid;
+  /** The blob's content length. */
+  readonly size: number;
+  /** Where `zlib` starts in the blob's zlib stream. */
+  readonly offset: number;
+  readonly zlib: Buffer;
+  /** This part ends the stream. */
+  readonly last: boolean;
+}
 
 export class WireError extends Error {
   constructor(message: string) {
@@ -148,6 +174,9 @@ function encodeGeneric(m: Exclude<SwarmMessage, { kind: 'objects' }>): Uint8Arra
       break;
     case 'free':
       body = { free: {} };
+      break;
+    case 'part':
+      body = { part: { request: m.request, oid: b(m.oid), size: m.size, offset: m.offset, zlib: m.zlib, last: m.last } };
       break;
   }
   return Message.encode(Message.fromObject(body)).finish();
@@ -245,6 +274,13 @@ export function decodeMessage(bytes: Uint8Array, generic = false): SwarmMessage 
     }
     case 'free':
       return { kind };
+    case 'part': {
+      const zlib = m.zlib as Buffer;
+      if (zlib.length === 0 || zlib.length > LIMITS.partBytes) throw new WireError(`part of ${zlib.length} bytes`);
+      const size = count(m.size, LIMITS.partedObjectBytes, 'parted object size');
+      const offset = count(m.offset, Number.MAX_SAFE_INTEGER, 'part offset');
+      return { kind, request: count(m.request, 0xffffffff, 'request'), oid: oid(m.oid, 'part id'), size, offset, zlib, last: m.last === true };
+    }
     default:
       throw new WireError(`unknown message ${String(kind)}`);
   }

@@ -4,16 +4,17 @@
  * upload slot. Every object is checked against the ids asked for, as in a closure fetch; a peer
  * that sends anything else is dropped and avoided.
  */
-import type { NodeId } from '../cluster/node-id.js';
 import { hashObject, type Oid } from '../objects/oid.js';
-import type { Logger } from '../util/log.js';
 import type { SwarmConnection } from './connection.js';
+import { blamePeer, type BlameComponents } from './blame.js';
+import { Deadline } from './deadline.js';
+import type { LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WireObject } from './messages.js';
+import { PartIntake } from './part-intake.js';
 
 const REQUEST_IDLE_MS = 15_000;
 /** A read is given up after this long in all, however its peer trickles objects. */
 const REQUEST_MAX_MS = 60_000;
-export const AVOID_MS = 60_000;
 
 /** Whoever made a request gets the answers to it. */
 export interface RequestOwner {
@@ -28,68 +29,93 @@ export interface RequestRouting {
   readonly track: (request: number, owner: RequestOwner | undefined) => void;
 }
 
-export interface ReadComponents extends RequestRouting {
-  readonly log: Logger;
-  readonly now: () => number;
-  /** Peers to avoid, shared by every fetch of this node. */
-  readonly avoid: Map<NodeId, number>;
+export interface ReadComponents extends RequestRouting, BlameComponents {}
+
+/** What a read stores itself: a blob that comes in parts (too large for one message) goes into a pack of its own. */
+export interface ReadStore {
+  readonly local: Pick<LocalObjects, 'receiveLarge'>;
 }
 
 /**
  * Whether `o` is one of `wanted` and hashes to its id. If not, the peer is avoided for
  * AVOID_MS and disconnected: it lied about an object.
  */
-export function acceptObject(conn: SwarmConnection, wanted: ReadonlySet<Oid>, o: WireObject, c: Pick<ReadComponents, 'log' | 'now' | 'avoid'>): boolean {
+export function acceptObject(conn: SwarmConnection, wanted: ReadonlySet<Oid>, o: WireObject, c: BlameComponents): boolean {
   if (wanted.has(o.oid) && hashObject(o.type, o.content) === o.oid) return true;
-  c.avoid.set(conn.nodeId, c.now() + AVOID_MS);
-  c.log.log('warn', 'peer-sent-wrong-object', { peer: conn.nodeId, oid: o.oid, avoidMs: AVOID_MS });
-  conn.close(`sent an object that is not ${o.oid}`);
+  blamePeer(conn, o.oid, `an object that is not ${o.oid}`, c);
   return false;
 }
+
+
 
 export interface ReadResult {
   /** The objects received, each checked. */
   readonly objects: readonly WireObject[];
+  /** Blobs that came in parts, checked and stored here (not held: read them from the repository). */
+  readonly stored: readonly Oid[];
   /** The peer was serving as many reads as it takes. */
   readonly busy: boolean;
 }
 
 /** One `read` (or `meta`) want to one peer: resolves once it is answered, refused, timed out, or the peer goes. */
-export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'read' | 'meta', c: ReadComponents): Promise<ReadResult> {
+export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'read' | 'meta', c: ReadComponents & ReadStore): Promise<ReadResult> {
   const request = c.nextRequest();
   const wanted = new Set(oids);
   const got: WireObject[] = [];
+  const stored: Oid[] = [];
   return new Promise((resolve) => {
     const end = (busy: boolean): void => {
       clearTimeout(timer);
-      clearTimeout(cap);
+      cap.clear();
+      parts.end();
       c.track(request, undefined);
-      resolve({ objects: got, busy });
+      resolve({ objects: got, stored, busy });
     };
     const timer = setTimeout(() => {
       c.log.log('warn', 'read-timeout', { peer: conn.nodeId, request });
       conn.send({ kind: 'cancel', request });
       end(false);
     }, REQUEST_IDLE_MS);
-    const cap = setTimeout(() => {
-      c.log.log('warn', 'read-too-slow', { peer: conn.nodeId, request, ms: REQUEST_MAX_MS });
-      conn.send({ kind: 'cancel', request });
-      end(false);
-    }, REQUEST_MAX_MS);
+    const cap = new Deadline(
+      REQUEST_MAX_MS,
+      () => {
+        c.log.log('warn', 'read-too-slow', { peer: conn.nodeId, request, ms: REQUEST_MAX_MS });
+        conn.send({ kind: 'cancel', request });
+        end(false);
+      },
+      c.now,
+    );
+    const parts = new PartIntake(conn, wanted, c, {
+      stored: (oid) => {
+        wanted.delete(oid);
+        stored.push(oid);
+      },
+      failed: (e) => {
+        c.log.log('warn', 'read-store-failed', { peer: conn.nodeId, request, error: e.message });
+        end(false);
+      },
+    });
+    const answer = (m: SwarmMessage): void => {
+      // Refused (larger than the swarm carries) comes before the last batch: the rest still comes.
+      if (m.kind === 'reject') return m.reason === 'refused' ? undefined : end(m.reason === 'busy');
+      if (m.kind !== 'objects') return;
+      // Only progress keeps a request alive: an empty message does not.
+      if (m.objects.length > 0) timer.refresh();
+      for (const o of m.objects) {
+        if (!acceptObject(conn, wanted, o, c)) return end(false);
+        wanted.delete(o.oid);
+        got.push(o);
+      }
+      if (m.done) end(false);
+    };
     c.track(request, {
       handle(from, m) {
         if (from !== conn) return;
-        // Refused (larger than a message carries) comes before the last batch: the rest still comes.
-        if (m.kind === 'reject') return m.reason === 'refused' ? undefined : end(m.reason === 'busy');
-        if (m.kind !== 'objects') return;
-        // Only progress keeps a request alive: an empty message does not.
-        if (m.objects.length > 0) timer.refresh();
-        for (const o of m.objects) {
-          if (!acceptObject(conn, wanted, o, c)) return end(false);
-          wanted.delete(o.oid);
-          got.push(o);
-        }
-        if (m.done) end(false);
+        if (m.kind !== 'part') return parts.after(() => answer(m));
+        // Parts are answers too, and push back the limit in all as they come.
+        timer.refresh();
+        cap.extend(m.zlib.length);
+        parts.part(m);
       },
       peerGone(gone) {
         if (gone === conn) end(false);

@@ -4,14 +4,23 @@
  * and on-demand reads (a reader waits on them) are served at once; bulk blob wants go through one upload slot, so this node sends to one peer at a
  * time: the holder of the slot may keep two requests queued (pipelining), anyone else is told
  * `busy` and asks another holder. Objects go out in messages of at most 1 MiB, paced by the
- * socket.
+ * socket; a blob too large for one message goes in parts (part-sender.ts), in its turn.
  */
+
+/** An object here too large for one message: its size, read from its header (it is streamed, never read whole). */
+interface Large {
+  readonly large: true;
+  readonly size: number;
+}
 import type { NodeId } from '../cluster/node-id.js';
+import { ErrorCodes, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import type { Logger } from '../util/log.js';
 import type { SwarmConnection } from './connection.js';
 import type { HeldObject, LocalObjects } from './local-objects.js';
 import { LIMITS, type SwarmMessage, type WireObject } from './messages.js';
+import { sendParts, type PartedBlob } from './part-sender.js';
+import type { DeflatedStream } from '../objects/blob-stream.js';
 import { MAX_SUBSCRIPTIONS, type Transfers } from './transfers.js';
 
 /**
@@ -28,8 +37,6 @@ const READ_AHEAD = 32;
 const AT_ONCE_PER_CONNECTION = 2;
 /** A want asked ahead waits this long for the next of its objects to arrive here, then the rest is missing. */
 const AHEAD_WAIT_MS = 2000;
-/** Objects too large for one message are refused (gitfs never makes one; a plain git blob could be). */
-const MAX_OBJECT_BYTES = LIMITS.messageBytes - (64 << 10);
 
 interface Job {
   readonly conn: SwarmConnection;
@@ -154,9 +161,11 @@ export class ObjectServer {
     // a pack read and a CRC check: ObjectDatabase.readToServe).
     // has() after hasNow(): objects another process wrote (loose, or a pack not loaded yet) are served too.
     // A read that fails (a damaged copy) counts as missing; none is left unobserved if the loop stops early.
-    const fromStore = (oid: Oid): Promise<HeldObject | undefined> =>
-      (async () => (this.c.local.hasNow(oid) || (await this.c.local.has(oid)) ? this.c.local.read(oid) : undefined))().catch(() => undefined);
-    const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<HeldObject | undefined> | undefined }));
+    const fromStore = (oid: Oid): Promise<HeldObject | Large | undefined> =>
+      (async () => (this.c.local.hasNow(oid) || (await this.c.local.has(oid)) ? this.c.local.readToSend(oid) : undefined))().catch((e: unknown) =>
+        isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE) ? { large: true as const, size: Number(e.data['size']) } : undefined,
+      );
+    const reads = oids.map((oid) => ({ oid, obj: undefined as Promise<HeldObject | Large | undefined> | undefined }));
     // Asked ahead for an object this node's own fetch is bringing: it asked only for what was not
     // here, so the store is not looked at (a relay would stat and probe for every object it passes on).
     const onItsWay = (oid: Oid): boolean => ahead !== 'no' && this.c.local.expects(oid) && !this.c.local.hasNow(oid);
@@ -176,23 +185,31 @@ export class ObjectServer {
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {
-      const { oid, obj: reading } = reads[i] as { oid: Oid; obj: Promise<HeldObject | undefined> | undefined };
+      const { oid, obj: reading } = reads[i] as { oid: Oid; obj: Promise<HeldObject | Large | undefined> | undefined };
       start(i + READ_AHEAD);
-      let obj = this.c.local.held(oid) ?? (reading !== undefined ? await reading : onItsWay(oid) ? undefined : await fromStore(oid));
+      let obj: HeldObject | Large | undefined = this.c.local.held(oid) ?? (reading !== undefined ? await reading : onItsWay(oid) ? undefined : await fromStore(oid));
       if (obj === undefined && ahead !== 'no' && !cancelled() && conn.isOpen) obj = await arrival(oid);
-      const unpin = obj === undefined ? () => undefined : this.c.local.pin(obj);
+      const unpin = obj === undefined || 'large' in obj ? () => undefined : this.c.local.pin(obj);
       if (cancelled() || !conn.isOpen) {
         unpin();
         for (const u of pins) u();
         await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
         return;
       }
+      if (obj !== undefined && 'large' in obj) {
+        if (batch.length > 0) await flush(false);
+        const outcome = obj.size > LIMITS.partedObjectBytes ? 'refused' : await this.sendLarge(conn, request, oid, allowed, cancelled);
+        if (outcome === 'refused') refused.push(oid);
+        else if (outcome === 'missing') missing.push(oid);
+        continue;
+      }
       if (obj === undefined || !allowed(obj.type)) {
         unpin();
         missing.push(oid);
         continue;
       }
-      if (obj.content.length > MAX_OBJECT_BYTES) {
+      if (obj.content.length > LIMITS.objectBytes) {
+        // Held in memory: received whole, so never this large (what is read from the store comes as Large).
         unpin();
         refused.push(oid);
         continue;
@@ -211,6 +228,38 @@ export class ObjectServer {
     if (refused.length > 0) conn.send({ kind: 'reject', request, reason: 'refused', missing: refused });
     await flush(true);
     if (missing.length > 0) conn.send({ kind: 'reject', request, reason: 'missing', missing });
+  }
+
+  /** A blob here too large for one message, in parts of its zlib stream (as it lies in its pack, when it does). */
+  private async sendLarge(conn: SwarmConnection, request: number, oid: Oid, allowed: (type: string) => boolean, cancelled: () => boolean): Promise<'sent' | 'stopped' | 'missing' | 'refused'> {
+    let stream: DeflatedStream;
+    try {
+      stream = await this.c.local.zlibToSend(oid);
+    } catch (e) {
+      // A delta above the read limit cannot be resolved without holding its base: refused as before.
+      return isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE) ? 'refused' : 'missing';
+    }
+    // Only blobs go in parts (a receiver reads commits and trees whole).
+    if (!allowed(stream.type) || stream.type !== 'blob') {
+      await stream.zlib.return(undefined);
+      return allowed(stream.type) ? 'refused' : 'missing';
+    }
+    return this.sendParted(conn, request, { oid, size: stream.size, zlib: stream.zlib }, cancelled);
+  }
+
+  /** Sends `blob` in parts, counted as uploaded; a stream that fails midway is missing (the receiver drops what came). */
+  private async sendParted(conn: SwarmConnection, request: number, blob: PartedBlob, cancelled: () => boolean): Promise<'sent' | 'stopped' | 'missing'> {
+    try {
+      const outcome = await sendParts(conn, request, blob, cancelled, QUEUED_BYTES);
+      if (outcome === 'sent') {
+        this.stats.uploadedObjects++;
+        this.stats.uploadedBytes += blob.size;
+      }
+      return outcome;
+    } catch (e) {
+      this.c.log.log('warn', 'parted-send-failed', { oid: blob.oid, error: (e as Error).message });
+      return 'missing';
+    }
   }
 
   /** A connection closed: drop its queued jobs. */

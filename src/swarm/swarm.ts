@@ -33,7 +33,7 @@ import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
 import { BACKLOG_PACKS, LocalObjects } from './local-objects.js';
 import type { SwarmMessage, WireObject } from './messages.js';
-import { readFrom, type ReadComponents, type RequestOwner } from './object-read.js';
+import { readFrom, type ReadComponents, type ReadStore, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
 import { HeadVerdicts } from './head-verdicts.js';
 import { evaluatePolicies, historyDepth, newestHead, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
@@ -156,6 +156,7 @@ export class Swarm {
       nextRequest: () => this.nextRequest++,
       track: (request, owner) => void (owner === undefined ? this.requests.delete(request) : this.requests.set(request, owner)),
       avoid: this.avoid,
+      local: this.local,
     };
     this.infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${c.trust.clusterId}`).digest();
     this.verdicts = new HeadVerdicts({ here: (oid) => this.commitHere(oid), ask: (oid, from) => this.commitFrom(oid, from) }, c.clock, c.log);
@@ -207,6 +208,7 @@ export class Swarm {
         return;
       case 'objects':
       case 'reject':
+      case 'part':
         this.requests.get(m.request)?.handle(conn, m);
         return;
       case 'free':
@@ -381,10 +383,10 @@ export class Swarm {
       const order = [this.c.identity.nodeId, ...this.c.peers().map((p) => p.nodeId)].sort();
       const fetch = new CommitFetch(
         {
+          ...this.reading,
           local: this.local,
           transfer: this.transfers.get(commit, history),
           trees: this.trees,
-          ...this.reading,
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
@@ -593,7 +595,7 @@ export class Swarm {
   }
 
   /** What every request this node makes needs: ids, routing of the answers, the peers to avoid. */
-  private readonly reading: ReadComponents;
+  private readonly reading: ReadComponents & ReadStore;
   private readonly demanding = new Semaphore(2);
 
   /**
@@ -692,6 +694,8 @@ export class Swarm {
           got.add(o.oid);
           each(o);
         }
+        // Blobs too large for one message came in parts, straight into a pack: readers find them in the repository.
+        for (const oid of r.stored) got.add(oid);
         offset += DEMAND_BATCH;
       }
       missing = missing.filter((o) => !got.has(o));

@@ -46,6 +46,15 @@ const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
   record({ kind: fc.constant('cancel' as const), request: u32 }),
   record({ kind: fc.constant('free' as const) }),
   record({ kind: fc.constant('reject' as const), request: u32, reason: fc.constantFrom('busy' as const, 'missing' as const, 'refused' as const), missing: fc.array(oid, { maxLength: 5 }) }),
+  record({
+    kind: fc.constant('part' as const),
+    request: u32,
+    oid,
+    size: fc.integer({ min: 0, max: LIMITS.partedObjectBytes }),
+    offset: fc.maxSafeNat(),
+    zlib: fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => Buffer.from(b)),
+    last: fc.boolean(),
+  }),
 );
 
 describe('swarm/messages', () => {
@@ -165,6 +174,10 @@ describe('swarm/messages', () => {
       { kind: 'want', request: 1, want: 'blobs', oids: Array.from({ length: LIMITS.wantOids + 1 }, () => 'cd'.repeat(20) as Oid), ahead: false },
       // A want kind this build does not know (encoded as enum value -1).
       { kind: 'want', request: 1, want: 'later' as WantKind, oids: ['cd'.repeat(20) as Oid], ahead: false },
+      // Parts: empty, longer than a part carries, of a blob above the largest sent in parts.
+      { kind: 'part', request: 1, oid: 'cd'.repeat(20) as Oid, size: 10, offset: 0, zlib: Buffer.alloc(0), last: true },
+      { kind: 'part', request: 1, oid: 'cd'.repeat(20) as Oid, size: 10 << 20, offset: 0, zlib: Buffer.alloc(LIMITS.partBytes + 1), last: false },
+      { kind: 'part', request: 1, oid: 'cd'.repeat(20) as Oid, size: LIMITS.partedObjectBytes + 1, offset: 0, zlib: Buffer.alloc(10), last: false },
     ];
     for (const m of bad) assert.throws(() => decodeMessage(encodeMessage(m)), WireError);
     assert.throws(() => decodeMessage(Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x00])), WireError, 'a 1-byte commit id');

@@ -1,0 +1,236 @@
+/**
+ * Blobs too large for one swarm message (git wrote them: gitfs chunks what it writes) replicate in
+ * parts, end to end: a real object server on one repository and a real fetch on another, over a
+ * pair of real SwarmConnections on loopback TLS (the wire, the server's upload slot and pacing,
+ * the fetch's checks and its pack writing all run). The blobs are committed with the git CLI,
+ * loose as `git add` leaves them, or repacked by `git repack -adf` with one version a delta of the
+ * other; the receiver's repository must pass `git fsck --strict` and give the same bytes to `git
+ * cat-file`. A sender whose parts hash to another id is cut off and avoided, and nothing is kept.
+ *
+ * Memory: the process's peak RSS (VmHWM, reset through /proc/self/clear_refs before the transfer)
+ * is measured over a 128 MiB transfer, both ends in this process.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
+import { deflateSync } from 'node:zlib';
+import type { ClusterTrust, NodeIdentity } from '../../src/cluster/identity.js';
+import { initCluster, loadMembership } from '../../src/cluster/cluster-store.js';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import { clientOptions, serverOptions } from '../../src/cluster/tls.js';
+import type { Oid } from '../../src/objects/oid.js';
+import { Repository } from '../../src/repo/repository.js';
+import { BlockPool } from '../../src/swarm/block-pool.js';
+import { CommitFetch } from '../../src/swarm/commit-fetch.js';
+import { SwarmConnection } from '../../src/swarm/connection.js';
+import { LocalObjects } from '../../src/swarm/local-objects.js';
+import { LIMITS, type SwarmMessage } from '../../src/swarm/messages.js';
+import type { RequestOwner } from '../../src/swarm/object-read.js';
+import { ObjectServer } from '../../src/swarm/object-server.js';
+import { PieceNews } from '../../src/swarm/piece-news.js';
+import { TreeCache } from '../../src/swarm/tree-cache.js';
+import { Transfers } from '../../src/swarm/transfers.js';
+import { silentLogger } from '../../src/util/log.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { gitBytes, gitRun, gitText } from '../support/git-env.js';
+import { tempDirs } from '../support/tmp.js';
+
+const MiB = 1 << 20;
+const SERVER = 'aa' as NodeId;
+const CLIENT = 'bb' as NodeId;
+
+/** Closes both ends of a test's transfer: the connection, the TLS server, then the stores. */
+async function closeAll(client: SwarmConnection, server: Server, stores: ReadonlyArray<{ close(): Promise<void> }>): Promise<void> {
+  client.close('done');
+  server.close();
+  for (const s of stores) await s.close();
+}
+
+/** The kB of a line of /proc/self/status. */
+function status(field: 'VmHWM' | 'VmRSS'): number {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${field}:`)) ?? '';
+  return Number(/(\d+)/.exec(line)?.[1] ?? NaN);
+}
+
+describe('blobs larger than a swarm message, in parts (end to end over TLS)', function () {
+  this.timeout(300_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+  let identity: NodeIdentity;
+  let trust: ClusterTrust;
+
+  before(async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    await initCluster(repo.gitDir, Date.now());
+    ({ identity, trust } = await loadMembership(repo.gitDir, Date.now()));
+    await repo.close();
+  });
+
+  /** Files committed with git into a new gitfs repository, one commit per version (each the parent of the next): the last commit. */
+  async function committedWithGit(versions: readonly Buffer[]): Promise<{ gitDir: string; commit: Oid; blobs: Oid[] }> {
+    const repo = await Repository.init(join(tmp.make(), 'server'));
+    await repo.close();
+    const gitDir = repo.gitDir;
+    let parent: string | undefined;
+    const blobs: Oid[] = [];
+    for (const [i, content] of versions.entries()) {
+      const file = join(tmp.make(), 'big.bin');
+      writeFileSync(file, content);
+      const blob = gitText(['hash-object', '-w', file], { gitDir }) as Oid;
+      blobs.push(blob);
+      const tree = gitText(['mktree'], { gitDir, input: `100644 blob ${blob}\tbig.bin\n` });
+      parent = gitText(['commit-tree', tree, '-m', `version ${i}`, ...(parent === undefined ? [] : ['-p', parent])], { gitDir });
+    }
+    gitText(['update-ref', 'refs/heads/main', parent as string], { gitDir });
+    return { gitDir, commit: parent as Oid, blobs };
+  }
+
+  /**
+   * A TLS connection between a server end (`serve` gets its messages: the object server's
+   * handling by default) and a client end whose answers go to the requests tracked.
+   */
+  async function pair(serve: (conn: SwarmConnection, m: SwarmMessage) => void, requests: Map<number, RequestOwner>): Promise<{ client: SwarmConnection; closed: Promise<string>; server: Server }> {
+    const infoHash = Buffer.alloc(20, 9);
+    const server = createServer(serverOptions(identity, trust), (socket) => {
+      new SwarmConnection(socket, CLIENT, { infoHash, selfId: identity.nodeId, initiator: false, pool: new BlockPool(8) }, { onMessage: serve, onClose: () => undefined });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ...clientOptions(identity, trust) }, () => resolve(s));
+      s.once('error', reject);
+    });
+    let ended: (reason: string) => void = () => undefined;
+    const closed = new Promise<string>((resolve) => (ended = resolve));
+    let fetch: CommitFetch | undefined;
+    const client = new SwarmConnection(socket, SERVER, { infoHash, selfId: identity.nodeId, initiator: true, pool: new BlockPool(8) }, {
+      onMessage: (conn, m) => {
+        if (m.kind === 'objects' || m.kind === 'reject' || m.kind === 'part') requests.get(m.request)?.handle(conn, m);
+        else fetch?.handle(conn, m);
+      },
+      onClose: (conn, reason) => {
+        for (const r of requests.values()) r.peerGone(conn);
+        fetch?.peerGone(conn);
+        ended(reason);
+      },
+    });
+    Object.assign(client, { attach: (f: CommitFetch) => (fetch = f) });
+    return { client, closed, server };
+  }
+
+  /** The object server of the repository at `gitDir`, as a node serves it. */
+  async function objectServer(gitDir: string): Promise<{ server: ObjectServer; close: () => Promise<void> }> {
+    const repo = await Repository.open(gitDir);
+    const local = new LocalObjects(repo, { flushBytes: 16 * MiB, promisor: false, pool: new BlockPool(8) });
+    const server = new ObjectServer({ local, transfers: new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())), log: silentLogger, now: () => Date.now() });
+    return { server, close: async () => (await local.close(), await repo.close()) };
+  }
+
+  /** A fetch of `commit`'s whole closure into a new repository, over `client`. */
+  async function fetcher(client: SwarmConnection, commit: Oid, requests: Map<number, RequestOwner>): Promise<{ fetch: CommitFetch; repo: Repository; local: LocalObjects; avoid: Map<NodeId, number> }> {
+    const repo = await Repository.init(join(tmp.make(), 'client'));
+    const local = new LocalObjects(repo, { flushBytes: 16 * MiB, promisor: false, pool: new BlockPool(8) });
+    const avoid = new Map<NodeId, number>();
+    let request = 0;
+    const fetch = new CommitFetch(
+      {
+        local,
+        transfer: new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit, 0),
+        trees: new TreeCache(),
+        log: silentLogger,
+        now: () => Date.now(),
+        avoid,
+        nextRequest: () => ++request,
+        track: (r: number, owner: RequestOwner | undefined) => void (owner === undefined ? requests.delete(r) : requests.set(r, owner)),
+      },
+      { order: [SERVER, CLIENT], self: CLIENT, blobs: true },
+    );
+    (client as unknown as { attach(f: CommitFetch): void }).attach(fetch);
+    fetch.announcedBy([SERVER]);
+    fetch.addPeer(client);
+    return { fetch, repo, local, avoid };
+  }
+
+  /** Fetches the closure of `commit` from the repository at `gitDir`: the receiver's git directory, and the peak RSS over the transfer (kB above the RSS before it). */
+  async function replicate(gitDir: string, commit: Oid): Promise<{ receiver: string; peakKb: number }> {
+    const served = await objectServer(gitDir);
+    const requests = new Map<number, RequestOwner>();
+    const { client, server } = await pair((conn, m) => served.server.handle(conn, m), requests);
+    const { fetch, repo, local } = await fetcher(client, commit, requests);
+    try {
+      writeFileSync('/proc/self/clear_refs', '5');
+      const before = status('VmRSS');
+      await fetch.run();
+      const peakKb = status('VmHWM') - before;
+      gitText(['update-ref', 'refs/heads/main', commit], { gitDir: repo.gitDir });
+      return { receiver: repo.gitDir, peakKb };
+    } finally {
+      await closeAll(client, server, [local, repo, served]);
+    }
+  }
+
+  /** The receiver holds `blobs` as the sender does, and git fsck --strict is clean. */
+  function sameAsSender(receiver: string, sender: string, blobs: readonly Oid[]): void {
+    const fsck = gitRun(['fsck', '--strict', '--no-dangling'], { gitDir: receiver });
+    assert.equal(fsck.status, 0, `git fsck --strict: ${fsck.stderr}`);
+    for (const blob of blobs) assert.ok(gitBytes(['cat-file', 'blob', blob], { gitDir: receiver }).equals(gitBytes(['cat-file', 'blob', blob], { gitDir: sender })), `blob ${blob} differs`);
+  }
+
+  it('a 128 MiB incompressible blob git wrote (loose) reaches the other node whole, in parts; git fsck --strict is clean there; memory stays far below the blob', async () => {
+    const content = pseudoRandomBytes(128 * MiB, 'big-loose');
+    const { gitDir, commit, blobs } = await committedWithGit([content]);
+    assert.ok(content.length > LIMITS.messageBytes);
+    const { receiver, peakKb } = await replicate(gitDir, commit);
+    sameAsSender(receiver, gitDir, blobs);
+    // Both ends run here: the sender's parts and the receiver's, a few MiB each, never the blob.
+    console.log(`      peak RSS over the transfer: +${(peakKb / 1024).toFixed(1)} MiB for a ${content.length / MiB} MiB blob`);
+    assert.ok(peakKb * 1024 < content.length / 2, `peak RSS rose by ${peakKb} kB`);
+  });
+
+  it('two 24 MiB versions repacked by git (one a delta of the other) both reach the other node, the delta resolved and deflated anew', async () => {
+    const v1 = pseudoRandomBytes(24 * MiB, 'big-v1');
+    const v2 = Buffer.from(v1);
+    pseudoRandomBytes(4096, 'edit').copy(v2, 10 * MiB);
+    const { gitDir, commit, blobs } = await committedWithGit([v1, v2]);
+    gitText(['repack', '-adf'], { gitDir });
+    const pack = readdirSync(join(gitDir, 'objects', 'pack')).find((f) => f.endsWith('.idx')) as string;
+    const deltas = gitText(['verify-pack', '-v', join(gitDir, 'objects', 'pack', pack)]).split('\n').filter((l) => blobs.some((b) => l.startsWith(b)) && l.trim().split(/\s+/).length > 5);
+    assert.equal(deltas.length, 1, 'git made one version a delta of the other');
+    const { receiver } = await replicate(gitDir, commit);
+    sameAsSender(receiver, gitDir, blobs);
+  });
+
+  it('a sender whose parts assemble to content of another id is cut off and avoided; nothing of it is kept, and the fetch does not complete', async () => {
+    const content = pseudoRandomBytes(12 * MiB, 'big-liar');
+    const { gitDir, commit, blobs } = await committedWithGit([content]);
+    const big = blobs[0] as Oid;
+    const served = await objectServer(gitDir);
+    const requests = new Map<number, RequestOwner>();
+    const lie = deflateSync(pseudoRandomBytes(content.length, 'not-it'), { level: 1 });
+    // Honest with commits and trees; the blob comes as parts of other bytes of the same size.
+    const { client, closed, server } = await pair((conn, m) => {
+      if (m.kind !== 'want' || m.want !== 'blobs' || !m.oids.includes(big)) return served.server.handle(conn, m);
+      for (let at = 0; at < lie.length; at += LIMITS.partBytes) {
+        conn.send({ kind: 'part', request: m.request, oid: big, size: content.length, offset: at, zlib: lie.subarray(at, at + LIMITS.partBytes), last: at + LIMITS.partBytes >= lie.length });
+      }
+      conn.send({ kind: 'objects', request: m.request, objects: [], done: true });
+    }, requests);
+    const { fetch, repo, local, avoid } = await fetcher(client, commit, requests);
+    try {
+      const running = fetch.run();
+      running.catch(() => undefined);
+      assert.match(await closed, /sent blob .* hashes to another id/);
+      assert.ok((avoid.get(SERVER) ?? 0) > Date.now(), 'the liar is avoided');
+      fetch.stop('test over');
+      await assert.rejects(running);
+      await local.flush();
+      assert.notEqual(gitRun(['cat-file', '-e', big], { gitDir: repo.gitDir }).status, 0, 'the blob is not stored');
+      assert.deepEqual(readdirSync(join(repo.gitDir, 'objects', 'pack')).filter((f) => f.startsWith('tmp_')), [], 'no pack left half written');
+      assert.equal(gitRun(['fsck', '--strict', '--no-dangling'], { gitDir: repo.gitDir }).status, 0);
+      assert.equal(gitRun(['rev-parse', '--verify', '-q', 'refs/heads/main'], { gitDir: repo.gitDir }).status, 1, 'no branch');
+    } finally {
+      await closeAll(client, server, [local, repo, served]);
+    }
+  });
+});
