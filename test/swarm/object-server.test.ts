@@ -185,7 +185,7 @@ describe('serving wants (object-server.ts)', function () {
     }
   });
 
-  it('tells a blob larger than a message carries as refused before the last batch (a requester ends the request at done), and sends the rest', async () => {
+  it('tells a blob larger than a message carries that is held in memory (no peer sends one whole: a guard) as refused before the last batch, and sends the rest', async () => {
     const { local, server: s, close } = await server();
     try {
       const downstream = peer('d0');
