@@ -113,14 +113,28 @@ export class ObjectDatabase implements ObjectReader {
     if (this.promisor === undefined || isGitfsError(error, ErrorCodes.OBJECT_TOO_LARGE)) throw error;
     // A damaged or missing copy is read from the promisor instead (the daemon keeps what it fetched;
     // a damaged copy is not rewritten yet: packs skip ids they already hold).
-    return this.promisor.read(oid).catch(async (e: unknown) => {
-      if (!isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND)) throw e;
-      // A blob too large for the promisor's answers (the swarm's parts) was stored in a pack instead.
-      await this.refresh();
+    return this.viaPromisor(this.promisor, oid, (o) => o, async () => {
       const third = await this.tryRead(oid);
       if (third.found) return third.found;
       throw third.error ?? error;
     });
+  }
+
+  /**
+   * `got` of what the promisor supplies for `oid`. One it answers as absent may be in a pack by
+   * then (a blob too large for its answers: the swarm stores those, received in parts, straight
+   * into a pack), so the packs are listed again and `local` is tried once more.
+   */
+  private async viaPromisor<T>(promisor: Promisor, oid: Oid, got: (o: GitObject) => T, local: () => Promise<T>): Promise<T> {
+    let supplied: GitObject;
+    try {
+      supplied = await promisor.read(oid);
+    } catch (e) {
+      if (!isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND)) throw e;
+      await this.refresh();
+      return local();
+    }
+    return got(supplied);
   }
 
   /**
@@ -361,7 +375,7 @@ export class ObjectDatabase implements ObjectReader {
       await this.refresh();
       size = await this.trySizeOf(oid);
     }
-    if (size === undefined && this.promisor !== undefined) size = (await this.promisor.read(oid)).content.length;
+    if (size === undefined && this.promisor !== undefined) size = await this.viaPromisor(this.promisor, oid, (o) => o.content.length, () => this.trySizeOf(oid));
     if (size === undefined) throw new GitfsError(ErrorCodes.OBJECT_NOT_FOUND, `object ${oid} not found`, { oid });
     if (!this.sizes.has(oid)) remember(this.sizes, oid, size, MAX_REMEMBERED_SIZES);
     return size;

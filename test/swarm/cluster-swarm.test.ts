@@ -280,6 +280,12 @@ describe('swarm/cluster: policy replication between real daemons in network name
   }
 
   /** A fresh directory: three small text files in two directories and `data/big.bin` of `bigBytes` random bytes. */
+  /** Runs git on `n`'s repository, as an author with an identity; its output, trimmed. */
+  function gitOn(n: GitfsNode, args: readonly string[], input?: string): string {
+    const env = { ...process.env, GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@example.invalid' };
+    return execFileSync('git', ['--git-dir', n.repo, ...args], { input, env, encoding: 'utf8' }).trim();
+  }
+
   function makeTree(label: string, bigBytes: number): SourceTree {
     const dir = join(base, `src-${label}-${Date.now()}`);
     mkdirSync(join(dir, 'notes'), { recursive: true });
@@ -472,7 +478,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await Promise.all(receivers.map(async (n) => (assert.equal(await refOf(n, 'wide/a'), c.oid, `${n.name}: wide/a`), await gitFsck(n))));
   });
 
-  it('fetch: on-demand: every node takes the commits and trees at once and no blob; reading through the mount fetches what is read, byte-identical; `gitfs fetch` completes the rest', async function () {
+  it('fetch: on-demand: every node takes the commits and trees at once and no blob; reading through the mount fetches what is read, byte-identical (a 20 MiB blob git wrote too, in parts); `gitfs fetch` completes the rest', async function () {
     this.timeout(120_000);
     await configure('cold', { policies: [{ branches: 'cold/*', replicas: 'all', fetch: 'on-demand' }] });
     const author = member(2);
@@ -497,6 +503,14 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const d = (await policyOf(n)).decisions.find((x) => x.branch === 'cold/x');
       assert.equal(d?.state, 'held', `${n.name}: gitfs policy says ${JSON.stringify(d)}`);
     }
+    // A blob above what one swarm message carries (20 MiB), written whole by git itself on the author: it travels in parts.
+    const image = join(base, 'cold-image.bin');
+    writeFileSync(image, randomBytes(20 * MiB));
+    const imageTree = gitOn(author, ['mktree'], `100644 blob ${gitOn(author, ['hash-object', '-w', image])}\timage.bin\n`);
+    const imageCommit = gitOn(author, ['commit-tree', imageTree, '-m', 'an image git wrote']);
+    const imageSince = Date.now();
+    gitOn(author, ['update-ref', 'refs/heads/cold/image', imageCommit]);
+    await waitEvents(receivers, 'fetched', { branch: 'cold/image', commit: imageCommit }, imageSince, 6 * INTERVAL_MS, 'every node takes the commit and tree of cold/image');
     // Reader: member 4 reads every file through its mount (the mount asks its daemon, which asks peers).
     const reader = member(4);
     const mnt = join(base, 'mnt-cold');
@@ -508,18 +522,25 @@ describe('swarm/cluster: policy replication between real daemons in network name
         assert.ok(got.equals(readFileSync(join(tree.dir, f))), `${reader.name}: ${f} read through the mount differs from the source`);
       }
       console.log(`      read ${tree.files.length} files (4 MiB) through a partial node's mount in ${Date.now() - t0} ms`);
+      const t1 = Date.now();
+      assert.ok(readFileSync(join(mnt, 'cold', 'image', 'image.bin')).equals(readFileSync(image)), `${reader.name}: the image git wrote, read through the mount, differs`);
+      console.log(`      read a 20 MiB blob git wrote (in parts) through a partial node's mount in ${Date.now() - t1} ms`);
     } finally {
       await m.stop();
     }
     // What was read is kept (a pack within 2 s); the other nodes still hold no blob.
     await waitFor('the reader keeps every blob it read', 10_000, async () => ((await absentOn(reader)) === 0 ? true : undefined), { everyMs: 500, diag });
     await gitFsck(reader);
-    assert.equal(await absentOn(member(3)), blobs, `${member(3).name} holds blobs it never read`);
+    // cold/x's blobs and the image.
+    assert.equal(await absentOn(member(3)), blobs + 1, `${member(3).name} holds blobs it never read`);
     // `gitfs fetch` completes a partial copy.
     const out = await member(3).ok(['fetch', 'cold/x'], { timeoutMs: 60_000 });
     assert.match(out, new RegExp(`^fetched cold/x at ${c.oid.slice(0, 12)}: `), out);
-    assert.equal(await absentOn(member(3)), 0, `${member(3).name}: blobs absent after gitfs fetch`);
+    assert.equal(await absentOn(member(3)), 1, `${member(3).name}: blobs absent after gitfs fetch of cold/x (the image alone)`);
     await verifyCopy(member(3), 'cold/x', c.oid, tree, true);
+    await member(3).ok(['fetch', 'cold/image'], { timeoutMs: 60_000 });
+    assert.equal(await absentOn(member(3)), 0, `${member(3).name}: blobs absent after gitfs fetch of cold/image`);
+    assert.ok(execFileSync('git', ['--git-dir', member(3).repo, 'cat-file', 'blob', `${imageCommit}:image.bin`], { maxBuffer: 64 << 20 }).equals(readFileSync(image)), `${member(3).name}: the image fetched in parts differs`);
     const missing = await reader.net.exec(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'fetch', '--repo', reader.repo, 'cold/nobody-has-this'], { env: reader.env() });
     assert.equal(missing.code, 4, `gitfs fetch of an unannounced branch: exit ${missing.code} ${missing.stderr}`);
     assert.match(missing.stderr, /GITFS_UNKNOWN_BRANCH/);
@@ -827,8 +848,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await configure('refused', { policies: [{ branches: 'fsck/*', replicas: 'all' }] });
     const author = member(2);
     const receivers = others(author);
-    const env = { ...process.env, GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@example.invalid' };
-    const gitIn = (args: string[], input?: string): string => execFileSync('git', ['--git-dir', author.repo, ...args], { input, env, encoding: 'utf8' }).trim();
+    const gitIn = (args: string[], input?: string): string => gitOn(author, args, input);
     const hostile = gitIn(['hash-object', '-w', '--stdin'], '[submodule "x"]\n\tpath = x\n\turl = --upload-pack=touch /tmp/pwned\n');
     const modulesTree = gitIn(['mktree'], `100644 blob ${hostile}\t.gitmodules\n`);
     const modules = gitIn(['commit-tree', modulesTree, '-m', 'a hostile .gitmodules']);
@@ -932,7 +952,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     // A commit whose tree no node has, an hour ahead: every node wants it first, and no fetch of it can end well.
     const when = Math.floor(Date.now() / 1000) + 3600;
     const content = `tree ${randomBytes(20).toString('hex')}\nauthor A <a@example.invalid> ${when} +0000\ncommitter A <a@example.invalid> ${when} +0000\n\nits tree is nowhere\n`;
-    const gitIn = (args: string[], input?: string): string => execFileSync('git', ['--git-dir', author.repo, ...args], { input, encoding: 'utf8' }).trim();
+    const gitIn = (args: string[], input?: string): string => gitOn(author, args, input);
     const ghost = gitIn(['hash-object', '-t', 'commit', '-w', '--stdin'], content);
     gitIn(['update-ref', 'refs/heads/ghost/x', ghost]);
     let good: Made | undefined;
