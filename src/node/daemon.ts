@@ -29,6 +29,7 @@ import { Swarm } from '../swarm/swarm.js';
 import type { Oid } from '../objects/oid.js';
 import { mergeSmallPacks, removePacks, removeStaleTemporaries } from '../repo/pack-merge.js';
 import { prune, recoverKilledPrune, removeDoomedPacks, type DoomedPack } from '../repo/prune.js';
+import { withPruneLock } from '../repo/prune-lock.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -86,6 +87,8 @@ export class NodeDaemon {
   /** Packs a prune rewrote, not removed yet, with when (left out of merges: they hold what goes). */
   private readonly prunedPacks = new Map<string, { readonly at: number; readonly pack: DoomedPack }>();
   private nextPrune: number;
+  /** A put-back of what a killed prune set aside runs (recoverPrune). */
+  private recovering = false;
   /** The pack merge or prune under way, if one is: stop() waits for it. */
   private packWork: Promise<void> | undefined;
   private readonly revocationsOnDisk: RevocationsOnDisk;
@@ -346,6 +349,7 @@ export class NodeDaemon {
     this.guard.forgetOlderThan(now - 2 * this.config.announce.windowMs);
     void this.pokeRollout();
     this.renewal?.poll();
+    void this.recoverPrune();
     // Not beside a fetch: both want the CPU and the disk, and the fetch is what someone waits for.
     if (this.packWork === undefined && this.swarm?.fetching !== true) {
       if (now >= this.nextPackMerge) {
@@ -374,14 +378,31 @@ export class NodeDaemon {
       const left = await removeStaleTemporaries(this.c.repo, now);
       if (left.files > 0) this.c.log.log('info', 'temporaries-removed', left);
       const old = [...this.mergedPacks].filter(([, at]) => now - at >= MERGED_PACKS_KEPT_MS).map(([name]) => name);
-      await removePacks(this.c.repo, old);
-      for (const name of old) this.mergedPacks.delete(name);
+      // Not beside a `gitfs prune`, which may have one of them set aside (refused: the next merge removes them).
+      if (old.length > 0) {
+        await withPruneLock(this.c.repo.gitDir, () => removePacks(this.c.repo, old));
+        for (const name of old) this.mergedPacks.delete(name);
+      }
       const { merged, objects, unmergeable } = await mergeSmallPacks(this.c.repo, undefined, this.packsInPlay());
       for (const name of unmergeable) this.unmergeablePacks.add(name);
       for (const name of merged) this.mergedPacks.set(name, now);
       if (merged.length > 0) this.c.log.log('info', 'packs-merged', { packs: merged.length, objects });
     } catch (e) {
       if (!this.stopping) this.c.log.log('warn', 'pack-merge-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+    }
+  }
+
+  /** Puts back what a prune killed mid-removal left set aside (src/repo/set-aside.ts); logged, never thrown. */
+  private async recoverPrune(): Promise<void> {
+    if (this.recovering) return;
+    this.recovering = true;
+    try {
+      const back = await recoverKilledPrune(this.c.repo);
+      if (back > 0) this.c.log.log('warn', 'prune-recovered', { files: back });
+    } catch (e) {
+      this.c.log.log('warn', 'prune-recovery-failed', { error: (e as Error).message });
+    } finally {
+      this.recovering = false;
     }
   }
 
@@ -407,7 +428,7 @@ export class NodeDaemon {
       const now = this.c.clock.now();
       const due = [...this.prunedPacks.values()].filter((p) => now - p.at >= MERGED_PACKS_KEPT_MS).map((p) => p.pack);
       if (due.length > 0) {
-        const removed = await removeDoomedPacks(this.c.repo, due);
+        const removed = await removeDoomedPacks(this.c.repo, due, this.config.policies);
         for (const p of due) this.prunedPacks.delete(p.name);
         const gone = due.filter((p) => removed.includes(p.name));
         this.c.log.log('info', 'pruned-packs-removed', { packs: gone.length, objects: gone.reduce((n, p) => n + p.dead, 0), bytes: gone.reduce((n, p) => n + p.size, 0), touched: due.length - gone.length });

@@ -12,7 +12,9 @@
  * until its ref names them, however long it runs (write-holds.ts). One prune runs at a time
  * (prune-lock.ts).
  *
- * Invariants (a kill -9 at any point leaves a valid repository whose refs name whole commits):
+ * Invariants (a kill -9 at any point leaves a valid repository whose refs name whole commits, but
+ * for a file set aside at that moment that a writer had touched just before: set-aside.ts puts it
+ * back at the next prune, `gitfs serve` and `gitfs fsck`):
  * - history is cut only by a prune that removes something: while what lies past the cut is all
  *   here (younger than the grace period), a ref made on it still keeps it whole;
  * - nothing goes if a ref moved, while the walk ran, to an object the walk did not keep
@@ -23,7 +25,8 @@
  * - a pack is rewritten, never edited: the objects it keeps are copied into a new pack that is
  *   durable and visible before the old one may go, and the old one goes only if its file was not
  *   touched since it was judged (a writer that freshened it names its objects again), index first,
- *   and not while it alone holds what a ref names;
+ *   and not while it alone holds what is kept when it goes (walked again then, or, removed in the
+ *   same run, no ref moved off what the walk kept);
  * - a loose object goes only if its file is still as old as judged;
  * - a file is checked for a touch only once it is set aside, where no writer touches it
  *   (set-aside.ts); what a killed prune left there is put back before the next one judges;
@@ -51,7 +54,7 @@ import { copyPacks, removePacks, type Pack } from './pack-merge.js';
 import { crashPoint } from '../util/crash-point.js';
 import { withPruneLock } from './prune-lock.js';
 import type { Repository } from './repository.js';
-import { removeUnlessTouched, restoreSetAside } from './set-aside.js';
+import { anythingSetAside, prepareSetAside, removeUnlessTouched, restoreSetAside } from './set-aside.js';
 import { oldestHold } from './write-holds.js';
 
 /** How much older than a write hold's start a file must be to go: file times lag the clock by a tick. */
@@ -67,6 +70,12 @@ export interface PruneOptions {
   readonly dryRun?: boolean;
   /** Packs not to touch (merged already, waiting to be removed). */
   readonly exclude?: ReadonlySet<string>;
+  /**
+   * Removes the packs it rewrote in the same run, under the same lock (`gitfs prune`), if every
+   * ref still names what the walk kept; otherwise they are left to removeDoomedPacks (the daemon,
+   * 10 minutes later).
+   */
+  readonly removeNow?: boolean;
 }
 
 /** A pack judged to go, with the mtime it had then: it goes only if that is still its mtime. */
@@ -97,27 +106,33 @@ export interface Pruned {
   readonly looseBytes: number;
   /** Packs whose kept objects were copied into `written` (dry: that would be), to be removed with removeDoomedPacks. */
   readonly doomed: readonly DoomedPack[];
+  /** Of `doomed`, those removed already (`removeNow`). */
+  readonly removed: readonly string[];
+  /** When the oldest write hold began, if one limited what could go (write-holds.ts). */
+  readonly heldSince: number | undefined;
   readonly written: { readonly packs: number; readonly objects: number; readonly bytes: number };
 }
 
 /**
  * Reflogs of refs limited by a policy get expired; every other one keeps what it names. Runs under
  * the prune lock (GITFS_PRUNE_REFUSED while another prune runs), first putting back what a killed
- * prune left set aside.
+ * prune left set aside; a dry run changes nothing, and takes no lock.
  */
-export function prune(repo: Repository, options: PruneOptions): Promise<Pruned> {
+export async function prune(repo: Repository, options: PruneOptions): Promise<Pruned> {
+  if (options.dryRun === true) return pruneRun(repo, options);
   return withPruneLock(repo.gitDir, async () => {
     if ((await restoreSetAside(repo.gitDir)) > 0) await repo.objects.refresh();
-    return pruneLocked(repo, options);
+    return pruneRun(repo, options);
   });
 }
 
 /**
- * Puts back what a prune killed while it removed files left set aside (set-aside.ts), for a
- * process that starts serving the repository. None while another prune runs: it put them back
- * when it began. How many files.
+ * Puts back what a prune killed while it removed files left set aside (set-aside.ts): `gitfs
+ * serve` at its start and every minute, `gitfs fsck`. None while another prune runs: it put them
+ * back when it began. How many files.
  */
 export async function recoverKilledPrune(repo: Repository): Promise<number> {
+  if (!(await anythingSetAside(repo.gitDir))) return 0;
   try {
     return await withPruneLock(repo.gitDir, async () => {
       const back = await restoreSetAside(repo.gitDir);
@@ -130,18 +145,25 @@ export async function recoverKilledPrune(repo: Repository): Promise<number> {
   }
 }
 
-async function pruneLocked(repo: Repository, options: PruneOptions): Promise<Pruned> {
-  await refuseUnsafe(repo);
+/** What is kept now: the roots (refs, and the reflogs of refs no policy limits) and what they reach. */
+interface Walked {
+  readonly refs: readonly NamedRef[];
+  readonly roots: readonly LiveRoot[];
+  /** Limited reflogs with their length when read: only what the walk saw is expired (a line added since names a commit it did not see). */
+  readonly limitedLogs: ReadonlyMap<string, number>;
+  readonly live: Live;
+}
+
+async function walkLive(repo: Repository, policies: readonly Policy[]): Promise<Walked> {
   const gitDir = repo.gitDir;
   const shallow = await readShallow(gitDir);
   const refs = await listAllRefs(gitDir);
   const headBranch = await repo.refs.headTarget().then((t) => ('branch' in t ? t.branch : undefined));
   const historyOf = (ref: string): number => {
     const branch = ref === 'HEAD' ? headBranch : branchOfRef(ref);
-    return branch === undefined ? 0 : historyDepth(policyFor(branch, options.policies));
+    return branch === undefined ? 0 : historyDepth(policyFor(branch, policies));
   };
   const roots: LiveRoot[] = refs.map((r) => ({ name: r.ref, oid: r.oid, history: r.ref === 'HEAD' ? 0 : historyOf(r.ref) }));
-  /** Limited reflogs with their length now: only what the walk saw is expired (a line added since names a commit it did not see). */
   const limitedLogs = new Map<string, number>();
   for (const ref of await listReflogs(gitDir)) {
     if (historyOf(ref) > 0) {
@@ -153,10 +175,16 @@ async function pruneLocked(repo: Repository, options: PruneOptions): Promise<Pru
       for (const oid of [e.oldOid, e.newOid]) if (!/^0{40}$/.test(oid) && (await repo.objects.has(oid))) roots.push({ name: `${ref}'s reflog`, oid, history: 0 });
     }
   }
-  const live = await liveObjects(repo.objects, roots, shallow);
+  return { refs, roots, limitedLogs, live: await liveObjects(repo.objects, roots, shallow) };
+}
+
+async function pruneRun(repo: Repository, options: PruneOptions): Promise<Pruned> {
+  await refuseUnsafe(repo);
+  const gitDir = repo.gitDir;
+  const { refs, roots, limitedLogs, live } = await walkLive(repo, options.policies);
   const plan = await judge(repo, live, options);
-  const outcome = { roots: roots.length, keptCommits: live.commits.size, keptObjects: live.objects.size, boundary: live.boundary, ...plan.counts };
-  const nothing = { ...outcome, boundary: [], reflogEntriesDropped: 0, doomed: [], written: { packs: 0, objects: 0, bytes: 0 } };
+  const outcome = { roots: roots.length, keptCommits: live.commits.size, keptObjects: live.objects.size, boundary: live.boundary, heldSince: plan.heldSince, ...plan.counts };
+  const nothing = { ...outcome, boundary: [], reflogEntriesDropped: 0, doomed: [], removed: [], written: { packs: 0, objects: 0, bytes: 0 } };
   if (options.dryRun === true) return { ...nothing, boundary: live.boundary, doomed: plan.doomed };
   // History is cut only when what lies past the cut goes now: while it is here, a ref made on it keeps it whole.
   if (plan.loose.length === 0 && plan.doomed.length === 0) return nothing;
@@ -177,27 +205,42 @@ async function pruneLocked(repo: Repository, options: PruneOptions): Promise<Pru
   crashPoint('prune:loose-removed');
   const { doomed, written } = await rewritePacks(repo, plan.doomed, live);
   crashPoint('prune:packs-rewritten');
+  // The rewrite took a while: a ref made meanwhile on what goes leaves the packs for a later removal, which walks again.
+  const removed = options.removeNow === true && (await refsKept(gitDir, live)) ? await removeUntouchedPacks(repo, doomed, new Set()) : [];
   const removedObjects = loose.files + doomed.reduce((n, p) => n + p.dead, 0);
-  return { ...outcome, removedObjects, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, written };
+  return { ...outcome, removedObjects, reflogEntriesDropped, looseFiles: loose.files, looseBytes: loose.bytes, doomed, removed, written };
+}
+
+/** Whether every ref names what the walk kept. */
+async function refsKept(gitDir: string, live: Live): Promise<boolean> {
+  return (await listAllRefs(gitDir)).every((r) => live.objects.has(r.oid));
 }
 
 /**
- * Removes the packs a prune rewrote, index first, but not one touched since it was judged (a
- * writer freshened it: it names objects in it again; set-aside.ts), nor one holding the only copy
- * of what a ref names now (made since the prune judged, as `git branch` on an old commit would);
- * then drops shallow entries of commits no longer here. Under the prune lock. The packs removed.
+ * Removes the packs a prune rewrote a while ago (the daemon's, 10 minutes later), under the prune
+ * lock. What is kept is walked again first (a ref or reflog entry made since on what goes, as `git
+ * branch` on an old commit, keeps it): a pack alone holding an object kept now stays. The packs
+ * removed.
  */
-export function removeDoomedPacks(repo: Repository, doomed: readonly DoomedPack[]): Promise<string[]> {
-  return withPruneLock(repo.gitDir, () => removeDoomedLocked(repo, doomed));
+export function removeDoomedPacks(repo: Repository, doomed: readonly DoomedPack[], policies: readonly Policy[]): Promise<string[]> {
+  return withPruneLock(repo.gitDir, async () => {
+    await repo.objects.refresh();
+    const { live } = await walkLive(repo, policies);
+    return removeUntouchedPacks(repo, doomed, await keptOnlyBy(repo, new Set(doomed.map((p) => p.name)), live));
+  });
 }
 
-async function removeDoomedLocked(repo: Repository, doomed: readonly DoomedPack[]): Promise<string[]> {
+/**
+ * Removes `doomed` but `spared`, index first, each only if it was not touched since it was judged
+ * (a writer freshened it: it names objects in it again; set-aside.ts); then drops shallow entries
+ * of commits no longer here. The packs removed.
+ */
+async function removeUntouchedPacks(repo: Repository, doomed: readonly DoomedPack[], spared: ReadonlySet<string>): Promise<string[]> {
   const packDir = join(repo.gitDir, 'objects', 'pack');
-  await repo.objects.refresh();
-  const named = await namedOnlyBy(repo, new Set(doomed.map((p) => p.name)));
+  await prepareSetAside(repo.gitDir);
   const gone: string[] = [];
   for (const p of doomed) {
-    if (named.has(p.name)) continue;
+    if (spared.has(p.name)) continue;
     const [idx, pack] = [join(packDir, `${p.name}.idx`), join(packDir, `${p.name}.pack`)];
     if (await removeUnlessTouched(repo.gitDir, [idx, pack], pack, (mtimeMs) => mtimeMs === p.mtimeMs)) gone.push(p.name);
   }
@@ -212,17 +255,21 @@ async function removeDoomedLocked(repo: Repository, doomed: readonly DoomedPack[
   return gone;
 }
 
-/** The packs among `packs` that alone hold what a ref names now (no other pack, no loose file). */
-async function namedOnlyBy(repo: Repository, packs: ReadonlySet<string>): Promise<Set<string>> {
+/** The packs among `packs` holding an object `live` keeps that no other pack or loose file holds. */
+async function keptOnlyBy(repo: Repository, packs: ReadonlySet<string>, live: Live): Promise<Set<string>> {
   const loaded = repo.objects.packs();
+  const others = loaded.filter((p) => !packs.has(p.name));
   const loose = await repo.objects.looseIds();
-  const named = new Set<string>();
-  for (const { oid } of await listAllRefs(repo.gitDir)) {
-    const holders = loaded.filter((p) => p.has(oid));
-    if (loose.has(oid) || holders.some((p) => !packs.has(p.name))) continue;
-    for (const p of holders) named.add(p.name);
+  const kept = new Set<string>();
+  for (const pack of loaded) {
+    if (!packs.has(pack.name)) continue;
+    for (const oid of pack.ids()) {
+      if (!live.objects.has(oid) || loose.has(oid) || others.some((p) => p.has(oid))) continue;
+      kept.add(pack.name);
+      break;
+    }
   }
-  return named;
+  return kept;
 }
 
 /**
@@ -273,6 +320,8 @@ async function refuseUnsafe(repo: Repository): Promise<void> {
 interface Plan {
   /** Files last touched at or before this (ms) may go: the grace period's start, or a write hold's. */
   readonly cutoff: number;
+  /** When the oldest write hold began, if it set the cutoff. */
+  readonly heldSince: number | undefined;
   readonly loose: readonly Oid[];
   readonly doomed: readonly DoomedPack[];
   readonly counts: { removedObjects: number; youngObjects: number; looseFiles: number; looseBytes: number };
@@ -283,8 +332,10 @@ interface Plan {
  * the oldest write hold (write-holds.ts) by a margin for the file system's coarser clock.
  */
 async function judge(repo: Repository, live: Live, options: PruneOptions): Promise<Plan> {
-  const held = await oldestHold(repo.gitDir);
-  const cutoff = Math.min(options.clock.now() - options.graceMs, held === undefined ? Infinity : held - HOLD_MARGIN_MS);
+  const held = await oldestHold(repo.gitDir, { removeStale: options.dryRun !== true, now: options.clock.now() });
+  const graceStart = options.clock.now() - options.graceMs;
+  const heldSince = held !== undefined && held - HOLD_MARGIN_MS < graceStart ? held : undefined;
+  const cutoff = heldSince === undefined ? graceStart : heldSince - HOLD_MARGIN_MS;
   const packDir = join(repo.gitDir, 'objects', 'pack');
   const present = new Set(await readdir(packDir));
   let removedObjects = 0;
@@ -316,13 +367,14 @@ async function judge(repo: Repository, live: Live, options: PruneOptions): Promi
     }
   }
   removedObjects += loose.length;
-  return { cutoff, loose, doomed, counts: { removedObjects, youngObjects, looseFiles: loose.length, looseBytes } };
+  return { cutoff, heldSince, loose, doomed, counts: { removedObjects, youngObjects, looseFiles: loose.length, looseBytes } };
 }
 
 /** Removes the loose objects judged to go whose files are still that old (set-aside.ts). */
 async function removeLoose(repo: Repository, oids: readonly Oid[], cutoff: number): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
+  await prepareSetAside(repo.gitDir);
   for (const oid of oids) {
     const path = repo.objects.loosePathOf(oid);
     const size = (await stat(path).catch(() => undefined))?.size;

@@ -1,9 +1,12 @@
 /**
  * Who a process is, as /proc tells it, so that a record a process left in a file can be told
  * live or stale after a kill -9: a pid alone may be reused, so a record names the pid, the
- * process's start time in clock ticks (field 22 of /proc/PID/stat) and the boot's id. Linux only.
+ * process's start time in clock ticks (field 22 of /proc/PID/stat), the boot's id and the pid
+ * namespace the pid belongs to. A process of another namespace (a container beside the host,
+ * both writing one repository) cannot be looked up here: it is neither running nor gone, but
+ * unknown, and the caller judges its record by age. Linux only.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 
@@ -19,6 +22,8 @@ export interface ProcessMark {
   readonly pid: number;
   readonly startTicks: string;
   readonly bootId: string;
+  /** `readlink /proc/self/ns/pid`: `pid:[inode]`. */
+  readonly pidNs: string;
 }
 
 /** /proc/PID/stat, or undefined for no such process. The command name may hold spaces and parentheses: fields count from its last `)`. */
@@ -42,40 +47,55 @@ export function bootId(): string {
   return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
 }
 
-/** This process's mark. */
-export function thisProcess(): ProcessMark {
-  const own = procStat(process.pid);
-  if (own === undefined) throw new Error('/proc/self/stat cannot be read');
-  return { pid: process.pid, startTicks: own.startTicks, bootId: bootId() };
+function pidNamespace(): string {
+  return readlinkSync('/proc/self/ns/pid');
 }
 
-/** Whether the process `mark` names still runs (this boot, same start time, not a zombie). */
-export function isRunning(mark: ProcessMark): boolean {
-  if (mark.bootId !== bootId()) return false;
-  const now = procStat(mark.pid);
-  return now !== undefined && now.state !== 'Z' && now.startTicks === mark.startTicks;
+let own: ProcessMark | undefined;
+
+/** This process's mark (read once: none of it changes while it runs). */
+export function thisProcess(): ProcessMark {
+  if (own?.pid === process.pid) return own;
+  const stat = procStat(process.pid);
+  if (stat === undefined) throw new Error('/proc/self/stat cannot be read');
+  own = { pid: process.pid, startTicks: stat.startTicks, bootId: bootId(), pidNs: pidNamespace() };
+  return own;
 }
 
 /**
- * A record file naming a process (one line of JSON with the mark's fields, and others), read:
- * undefined if it is gone or not JSON, `mark` undefined if it names no process.
+ * Whether the process `mark` names still runs (same start time, not a zombie), is gone (another
+ * boot, or no such process), or cannot be told from here (another pid namespace).
  */
-export async function readProcessRecord(path: string): Promise<{ readonly mark: ProcessMark | undefined; readonly fields: Record<string, unknown> } | undefined> {
+export function liveness(mark: ProcessMark): 'running' | 'gone' | 'unknown' {
+  const self = thisProcess();
+  if (mark.bootId !== self.bootId) return 'gone';
+  if (mark.pidNs !== self.pidNs) return 'unknown';
+  const now = procStat(mark.pid);
+  return now !== undefined && now.state !== 'Z' && now.startTicks === mark.startTicks ? 'running' : 'gone';
+}
+
+/** A record naming a process (one line of JSON with the mark's fields, and others), parsed: undefined if it is not JSON, `mark` undefined if it names no process. */
+export function parseProcessRecord(text: string): { readonly mark: ProcessMark | undefined; readonly fields: Record<string, unknown> } | undefined {
   let record: unknown;
   try {
-    record = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT' || e instanceof SyntaxError) return undefined;
-    throw e;
+    record = JSON.parse(text);
+  } catch {
+    return undefined;
   }
   if (typeof record !== 'object' || record === null) return undefined;
   return { mark: asProcessMark(record), fields: record as Record<string, unknown> };
 }
 
+/** The record file at `path`, read and parsed; undefined if it is gone or not JSON. */
+export async function readProcessRecord(path: string): Promise<ReturnType<typeof parseProcessRecord>> {
+  const text = await readFile(path, 'utf8').catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
+  return text === undefined ? undefined : parseProcessRecord(text);
+}
+
 /** A mark read from JSON, or undefined if `v` is not one. */
 function asProcessMark(v: unknown): ProcessMark | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
-  const { pid, startTicks, bootId: boot } = v as Record<string, unknown>;
-  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid < 1 || typeof startTicks !== 'string' || !/^\d+$/.test(startTicks) || typeof boot !== 'string') return undefined;
-  return { pid, startTicks, bootId: boot };
+  const { pid, startTicks, bootId: boot, pidNs } = v as Record<string, unknown>;
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid < 1 || typeof startTicks !== 'string' || !/^\d+$/.test(startTicks) || typeof boot !== 'string' || typeof pidNs !== 'string') return undefined;
+  return { pid, startTicks, bootId: boot, pidNs };
 }

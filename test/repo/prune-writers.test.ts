@@ -7,15 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Oid } from '../../src/objects/oid.js';
 import { prune, removeDoomedPacks } from '../../src/repo/prune.js';
 import { withPruneLock } from '../../src/repo/prune-lock.js';
 import { Repository } from '../../src/repo/repository.js';
+import { prepareSetAside, removeUnlessTouched } from '../../src/repo/set-aside.js';
 import { holdWrites } from '../../src/repo/write-holds.js';
 import { systemClock } from '../../src/util/clock.js';
+import { thisProcess } from '../../src/util/proc.js';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { git, gitfs, gitfsOk, GITFS_BIN } from '../support/cli.js';
 import { waitFor } from '../support/cluster-nodes.js';
@@ -142,38 +144,50 @@ describe('repo: prune beside writers', function () {
     fsckClean(gitDir);
   });
 
-  it('leaves a pack touched after it was judged, and one that alone holds what a ref names now; removes it once neither holds', async () => {
-    const gitDir = await newRepo();
+  /** Commits a directory holding one file of 300 KB on `branch`; the commit. */
+  async function commitFile(gitDir: string, branch: string, file: Buffer): Promise<Oid> {
     const tree = join(tmp.make(), 'tree');
     mkdirSync(tree);
-    const file = join(tree, 'f');
-    execFileSync('sh', ['-c', `head -c 300000 /dev/urandom > ${file}`]);
-    const first = JSON.parse(await gitfsOk(['commit', '--repo', gitDir, '--branch', 'side', '--from', tree, '-m', 'doomed', '--json'])) as { commit: Oid };
-    await gitfsOk(['branch', '--repo', gitDir, 'delete', 'side']);
+    writeFileSync(join(tree, 'f'), file);
+    return (JSON.parse(await gitfsOk(['commit', '--repo', gitDir, '--branch', branch, '--from', tree, '-m', branch, '--json'])) as { commit: Oid }).commit;
+  }
+
+  it('leaves a pack touched after it was judged, and packs holding what a ref made since reaches (its commit in one, its tree in another); removes them once neither holds', async () => {
+    const gitDir = await newRepo();
+    const file = pseudoRandomBytes(300_000, 'doomed');
+    // Two commits of the same tree: the second's pack holds its commit alone, its tree and blob lie in the first's.
+    const first = await commitFile(gitDir, 'side1', file);
+    const second = await commitFile(gitDir, 'side2', file);
+    for (const b of ['side1', 'side2']) await gitfsOk(['branch', '--repo', gitDir, 'delete', b]);
     git(gitDir, ['reflog', 'expire', '--expire=now', '--all']);
     ageObjects(gitDir, 2 * DAY_MS);
     const repo = await Repository.open(gitDir);
     try {
       const judged = () => prune(repo, { policies: [], graceMs: DAY_MS, clock: systemClock });
       let pruned = await judged();
-      assert.equal(pruned.doomed.length, 1, 'the pack of the deleted branch is judged to go');
-      const doomed = pruned.doomed[0] as { readonly name: string };
-      const packPath = join(gitDir, 'objects', 'pack', `${doomed.name}.pack`);
-      // A writer dedups against it after the judgement: it freshens the pack, which stays.
+      assert.equal(pruned.doomed.length, 2, 'the packs of the deleted branches are judged to go');
+      const firstPack = pruned.doomed.find((p) => p.dead > 1)?.name;
+      assert.ok(firstPack !== undefined);
+      // A writer dedups against the first after the judgement: it freshens the pack, which stays.
       const now = new Date();
-      utimesSync(packPath, now, now);
-      assert.deepEqual(await removeDoomedPacks(repo, pruned.doomed), []);
-      assert.equal(presentObjects(gitDir, [first.commit]), 1);
-      // Judged again, then a branch is made on its commit before the removal (git update-ref freshens nothing).
+      utimesSync(join(gitDir, 'objects', 'pack', `${firstPack}.pack`), now, now);
+      assert.deepEqual(await removeDoomedPacks(repo, pruned.doomed, []), pruned.doomed.filter((p) => p.name !== firstPack).map((p) => p.name));
+      assert.equal(presentObjects(gitDir, [first]), 1);
+      fsckClean(gitDir);
+      // A third commit of the same tree; judged again, then a branch is made on it (the way back a ref conflict names), which needs the first pack's tree.
+      const third = await commitFile(gitDir, 'side2', file);
+      await gitfsOk(['branch', '--repo', gitDir, 'delete', 'side2']);
+      git(gitDir, ['reflog', 'expire', '--expire=now', '--all']);
       ageObjects(gitDir, 2 * DAY_MS);
       pruned = await judged();
-      assert.equal(pruned.doomed.length, 1);
-      git(gitDir, ['update-ref', 'refs/heads/back', first.commit]);
-      assert.deepEqual(await removeDoomedPacks(repo, pruned.doomed), [], 'a ref names what only that pack holds');
+      assert.equal(pruned.doomed.length, 2);
+      await gitfsOk(['branch', '--repo', gitDir, 'create', 'keep', third]);
+      assert.deepEqual(await removeDoomedPacks(repo, pruned.doomed, []), [], 'what the new branch reaches stays, in whichever pack it lies');
       fsckClean(gitDir);
-      git(gitDir, ['update-ref', '-d', 'refs/heads/back']);
-      assert.deepEqual(await removeDoomedPacks(repo, pruned.doomed), [doomed.name]);
-      assert.equal(presentObjects(gitDir, [first.commit]), 0);
+      await gitfsOk(['branch', '--repo', gitDir, 'delete', 'keep']);
+      git(gitDir, ['reflog', 'expire', '--expire=now', '--all']);
+      assert.deepEqual((await removeDoomedPacks(repo, pruned.doomed, [])).sort(), pruned.doomed.map((p) => p.name).sort());
+      assert.equal(presentObjects(gitDir, [first, second, third]), 0);
       assert.deepEqual(readdirSync(join(gitDir, 'gitfs', 'pruning')), [], 'nothing is left set aside');
       fsckClean(gitDir);
     } finally {
@@ -181,22 +195,75 @@ describe('repo: prune beside writers', function () {
     }
   });
 
-  it('puts back what a prune killed mid-removal left set aside, before it judges anything', async () => {
+  it('checks a file for a touch only once it is set aside: a touch after that fails (the writer looks again), one before keeps the file', async () => {
     const gitDir = await newRepo();
-    const tree = join(tmp.make(), 'tree');
-    mkdirSync(tree);
-    execFileSync('sh', ['-c', `head -c 300000 /dev/urandom > ${join(tree, 'f')}`]);
-    await gitfsOk(['commit', '--repo', gitDir, '--branch', 'main', '--from', tree, '-m', 'kept']);
-    // A prune killed between setting a pack aside and putting it back (it had been touched): the branch names what is aside.
+    const path = join(gitDir, 'objects', 'ab', 'c'.repeat(38));
+    mkdirSync(dirname(path));
+    writeFileSync(path, 'x');
+    await prepareSetAside(gitDir);
+    let touch: unknown;
+    const removed = await removeUnlessTouched(gitDir, [path], path, () => {
+      // A writer freshens the file while prune checks it.
+      try {
+        utimesSync(path, new Date(), new Date());
+      } catch (e) {
+        touch = e;
+      }
+      return true;
+    });
+    assert.equal(removed, true);
+    assert.equal((touch as NodeJS.ErrnoException | undefined)?.code, 'ENOENT', 'the touch of a file being checked must fail, or the writer would go on without it');
+    writeFileSync(path, 'y');
+    assert.equal(await removeUnlessTouched(gitDir, [path], path, () => false), false);
+    assert.equal(existsSync(path), true, 'a touched file is put back');
+    assert.deepEqual(readdirSync(join(gitDir, 'gitfs', 'pruning')), []);
+  });
+
+  it('puts back what a prune killed mid-removal left set aside (any pack name, a lone index; a lone pack was going), at the next prune and in gitfs fsck', async () => {
+    const gitDir = await newRepo();
+    await commitFile(gitDir, 'main', pseudoRandomBytes(300_000, 'kept'));
     const packDir = join(gitDir, 'objects', 'pack');
     const aside = join(gitDir, 'gitfs', 'pruning');
     mkdirSync(aside, { recursive: true });
-    for (const name of readdirSync(packDir).filter((n) => /\.(idx|pack)$/.test(n))) renameSync(join(packDir, name), join(aside, encodeURIComponent(`objects/pack/${name}`)));
+    const setAside = (name: string, as = name): void => renameSync(join(packDir, name), join(aside, encodeURIComponent(`objects/pack/${as}`)));
+    const [pack] = readdirSync(packDir).filter((n) => n.endsWith('.pack')) as [string];
+    const base = pack.slice(0, -'.pack'.length);
+    // A prune killed between setting the branch's pack aside and putting it back (it had been touched); named as git maintenance names its packs.
+    setAside(`${base}.idx`, `loose-${'a'.repeat(40)}.idx`);
+    setAside(pack, `loose-${'a'.repeat(40)}.pack`);
+    // And a pack whose index was removed already, and a lone index whose pack stayed.
+    writeFileSync(join(aside, encodeURIComponent(`objects/pack/pack-${'b'.repeat(40)}.pack`)), 'going');
     assert.throws(() => fsckClean(gitDir), 'git misses what is set aside');
+    const out = await gitfsOk(['fsck', '--repo', gitDir]);
+    assert.match(out, /put back 2 object files a killed prune had set aside/);
+    assert.match(out, / 0 problems$/m);
+    assert.deepEqual(readdirSync(aside), [], 'the lone pack goes');
+    fsckClean(gitDir);
+    // At the next prune: the index set aside alone (its pack in place) comes back before anything is judged.
+    const idx = readdirSync(packDir).find((n) => n.endsWith('.idx')) as string;
+    setAside(idx);
     const pruned = await pruneJson(gitDir, '0');
     assert.equal(pruned.removedObjects, 0, 'what the branch names is kept, not judged missing');
     assert.deepEqual(readdirSync(aside), []);
     fsckClean(gitDir);
+  });
+
+  it('counts a hold of a process it cannot look up (another pid namespace) for a week, and removes a record left half made', async () => {
+    const gitDir = await newRepo();
+    const holds = join(gitDir, 'gitfs', 'holds');
+    mkdirSync(holds, { recursive: true });
+    const blobs = await writeBlobs(gitDir, 2, 'elsewhere');
+    ageObjects(gitDir, 2 * DAY_MS);
+    const record = (since: number): string => `${JSON.stringify({ since, ...thisProcess(), pid: 999_999, pidNs: 'pid:[1]' })}\n`;
+    writeFileSync(join(holds, '999999-container'), record(Date.now() - 3 * DAY_MS));
+    writeFileSync(join(holds, '999998-torn.tmp'), '{"since":');
+    utimesSync(join(holds, '999998-torn.tmp'), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    assert.equal((await pruneJson(gitDir)).removedObjects, 0, 'a writer in a container holds');
+    assert.deepEqual(readdirSync(holds), ['999999-container'], 'the half-made record is removed, the container\'s stays');
+    writeFileSync(join(holds, '999999-container'), record(Date.now() - 8 * DAY_MS));
+    await pruneJson(gitDir);
+    assert.equal(presentObjects(gitDir, blobs), 0, 'a week on, it no longer holds');
+    assert.deepEqual(readdirSync(holds), []);
   });
 
   it('runs one prune at a time: another is refused while one runs, a lock left by a killed one is taken over', async () => {

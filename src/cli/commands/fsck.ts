@@ -1,6 +1,7 @@
 import { fsck as check } from '../../files/fsck.js';
 import { readShallow } from '../../branches/shallow.js';
 import { isPartial } from '../../repo/partial.js';
+import { recoverKilledPrune } from '../../repo/prune.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
 import { ExitCodes } from '../exit-codes.js';
 
@@ -13,6 +14,9 @@ export const fsck: Command = {
     const { values, positionals: rest } = parse(ctx, {}, usage);
     positionals(rest, 0, 0, usage);
     return withRepo(ctx, values.repo, async (repo) => {
+      // A prune killed mid-removal may have left objects set aside that refs name: back first (self-healing).
+      const restored = await recoverKilledPrune(repo);
+      if (restored > 0) await ctx.stdout.write(`put back ${restored} object files a killed prune had set aside (${repo.gitDir}/gitfs/pruning)\n`);
       const roots = (await repo.refs.list()).map((b) => ({ name: b.name, oid: b.oid }));
       const report = await check(repo.objects, roots, { partial: await isPartial(repo.gitDir), shallow: await readShallow(repo.gitDir) });
       for (const p of report.problems) {
