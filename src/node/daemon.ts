@@ -439,7 +439,8 @@ export class NodeDaemon {
       for (const pack of pruned.doomed) this.prunedPacks.set(pack.name, { at: now, pack });
       if (pruned.removedObjects > 0 || pruned.boundary.length > 0) {
         const { keptObjects, removedObjects, youngObjects, looseFiles, reflogEntriesDropped, written } = pruned;
-        this.c.log.log('info', 'pruned', { keptObjects, removedObjects, youngObjects, looseFiles, packs: pruned.doomed.length, written, boundary: pruned.boundary.length, reflogEntriesDropped });
+        const held = pruned.heldSince === undefined ? {} : { heldSince: new Date(pruned.heldSince).toISOString() };
+        this.c.log.log('info', 'pruned', { keptObjects, removedObjects, youngObjects, looseFiles, packs: pruned.doomed.length, written, boundary: pruned.boundary.length, reflogEntriesDropped, ...held });
       }
     } catch (e) {
       if (!this.stopping) this.c.log.log('warn', 'prune-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });

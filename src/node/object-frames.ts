@@ -1,7 +1,8 @@
 /**
  * The framing of the daemon's object socket (docs/PROTOCOL.md "Object socket"): after the one
  * JSON request line, the daemon answers with frames `u32 length (big-endian) | u8 tag | body`.
- * Tag 1 is an object (20-byte id, u8 type, content); tag 0 ends the answer with a JSON body
+ * Tag 1 is an object (20-byte id, u8 type, content); tag 2, empty, says the answer is still
+ * being made (a blob fetched in parts may take minutes); tag 0 ends the answer with a JSON body
  * (`{"ok":true}` or `{"ok":false,"error":{code,message}}`). Object content travels as bytes,
  * not as JSON text.
  */
@@ -12,6 +13,7 @@ import { OID_BYTES, oidFromBytes, oidToBytes, type ObjectType, type Oid } from '
 const TYPES: readonly ObjectType[] = ['blob', 'tree', 'commit', 'tag'];
 const TAG_END = 0;
 const TAG_OBJECT = 1;
+const TAG_ALIVE = 2;
 /** Largest frame accepted: an object gitfs reads whole, plus its header. */
 export const MAX_FRAME = (256 << 20) + 64;
 
@@ -24,6 +26,14 @@ export function objectFrame(oid: Oid, o: GitObject): Buffer[] {
   return [head, o.content];
 }
 
+/** The answer is still being made. */
+export function aliveFrame(): Buffer {
+  const frame = Buffer.alloc(5);
+  frame.writeUInt32BE(1, 0);
+  frame[4] = TAG_ALIVE;
+  return frame;
+}
+
 export function endFrame(body: unknown): Buffer {
   const json = Buffer.from(JSON.stringify(body), 'utf8');
   const head = Buffer.alloc(5);
@@ -32,7 +42,7 @@ export function endFrame(body: unknown): Buffer {
   return Buffer.concat([head, json]);
 }
 
-export type Frame = { readonly kind: 'object'; readonly oid: Oid; readonly object: GitObject } | { readonly kind: 'end'; readonly body: unknown };
+export type Frame = { readonly kind: 'object'; readonly oid: Oid; readonly object: GitObject } | { readonly kind: 'alive' } | { readonly kind: 'end'; readonly body: unknown };
 
 /** Cuts a byte stream into frames; throws GITFS_PEER_FAILED on anything malformed. */
 export class FrameReader {
@@ -68,6 +78,7 @@ function decode(frame: Buffer): Frame {
       throw bad('an unreadable end frame');
     }
   }
+  if (frame[0] === TAG_ALIVE && frame.length === 1) return { kind: 'alive' };
   if (frame[0] !== TAG_OBJECT || frame.length < 1 + OID_BYTES + 1) throw bad(`a frame with tag ${frame[0]}`);
   const type = TYPES[frame[1 + OID_BYTES] as number];
   if (type === undefined) throw bad('an object of unknown type');

@@ -13,7 +13,7 @@ import { isOid, type Oid } from '../objects/oid.js';
 import { Promisor, type ObjectSupplier } from '../objects/promisor.js';
 import type { Repository } from '../repo/repository.js';
 import { listenUnixSocket } from '../util/unix-socket.js';
-import { endFrame, FrameReader, objectFrame } from './object-frames.js';
+import { aliveFrame, endFrame, FrameReader, objectFrame } from './object-frames.js';
 
 export function objectSocketPath(gitDir: string): string {
   return join(gitDir, 'gitfs', 'objects.sock');
@@ -24,6 +24,8 @@ export const MAX_REQUEST_OIDS = 1024;
 const MAX_REQUEST_LINE = 64 * 1024;
 /** A request whose answer stalls this long is given up. */
 const IDLE_MS = 60_000;
+/** How often the daemon says an answer is still being made (object-frames.ts `aliveFrame`). */
+const ALIVE_MS = 20_000;
 
 /** Serves the socket at `path` (replacing one left there) with `supply`. */
 export function serveObjectSocket(path: string, supply: (oids: readonly Oid[]) => Promise<ReadonlyMap<Oid, GitObject>>): Promise<Server> {
@@ -36,7 +38,10 @@ async function answer(socket: Socket, supply: (oids: readonly Oid[]) => Promise<
   socket.setTimeout(IDLE_MS, () => socket.destroy());
   try {
     const oids = parseRequest(await requestLine(socket));
-    for (const [oid, o] of await supply(oids)) {
+    // A blob fetched in parts may take minutes: the client hears that the answer is coming.
+    const alive = setInterval(() => socket.destroyed || socket.write(aliveFrame()), ALIVE_MS);
+    const supplied = await supply(oids).finally(() => clearInterval(alive));
+    for (const [oid, o] of supplied) {
       for (const part of objectFrame(oid, o)) {
         if (socket.destroyed) return;
         if (!socket.write(part)) await drainOrClose(socket);
@@ -133,6 +138,7 @@ export class DaemonObjects implements ObjectSupplier {
             got.set(f.oid, f.object);
             continue;
           }
+          if (f.kind === 'alive') continue;
           const body = f.body as { ok?: boolean; error?: { code: string; message: string } };
           socket.destroy();
           if (body.ok === true) return resolve(got);

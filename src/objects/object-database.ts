@@ -182,8 +182,8 @@ export class ObjectDatabase implements ObjectReader {
     this.assertOpen();
     for (const pack of this.order) {
       const at = pack.isClosing ? undefined : pack.index.entryOf(oid);
-      // An entry larger than what may be held is not read at all (a delta of one may be small: read() sizes it).
-      if (at === undefined || pack.entryEnd(at.offset) - at.offset > holdLimit) continue;
+      // An entry larger than what may be held is not read at all (a delta of one may be small: read() sizes it); a damaged index is left to read().
+      if (at === undefined || entryBytes(pack, at.offset) > holdLimit) continue;
       const entry = await pack.entry(at).catch(() => undefined);
       const obj = entry === undefined ? undefined : entryObject(entry, holdLimit);
       if (obj !== undefined) return obj;
@@ -600,6 +600,15 @@ function withOid(e: unknown, oid: Oid): GitfsError {
     return new GitfsError(e.code, `object ${oid}: ${e.message}`, { ...e.data, oid }, { cause: e });
   }
   return new GitfsError(ErrorCodes.IO, `object ${oid}: ${(e as Error).message}`, { oid }, { cause: e });
+}
+
+/** The bytes of the entry at `offset` in `pack`, or Infinity where its index is damaged there. */
+function entryBytes(pack: PackFile, offset: number): number {
+  try {
+    return pack.entryEnd(offset) - offset;
+  } catch {
+    return Infinity;
+  }
 }
 
 /** `content` as pieces of at most PIECE_BYTES (views, not copies), for a stream of an object held whole. */

@@ -175,8 +175,13 @@ export class PackFile {
     try {
       return await work();
     } finally {
-      if (--this.active === 0 && this.onIdle) this.onIdle();
+      this.settled();
     }
+  }
+
+  /** A read in flight has ended. */
+  private settled(): void {
+    if (--this.active === 0 && this.onIdle) this.onIdle();
   }
 
   /** Closes the file once reads in flight have finished. */
@@ -396,15 +401,24 @@ export class PackFile {
   }
 
   /**
-   * The bytes [start, end) of the pack, PIECE_BYTES at a time, each read a read in flight: close()
-   * waits for the read, not for a stream left unfinished (whose next read then fails).
+   * The bytes [start, end) of the pack, PIECE_BYTES at a time. From its first read to its end (or
+   * its consumer's return()), the stream counts as a read in flight: close() waits for it, so a
+   * stream of a pack merged or pruned away meanwhile ends well (the file, unlinked, is still read
+   * through its descriptor). Every consumer ends or returns what it starts (a stream left hanging
+   * would hold its pack's file open).
    */
   private async *pieces(start: number, end: number): AsyncGenerator<Buffer> {
-    for (let at = start; at < end; ) {
-      const piece = Buffer.allocUnsafe(Math.min(PIECE_BYTES, end - at));
-      await this.inUse(() => readFully(this.fh, piece, at, this.path));
-      at += piece.length;
-      yield piece;
+    if (this.closing) throw new GitfsError(ErrorCodes.IO, `pack ${this.path} is closed`, { file: this.path });
+    this.active++;
+    try {
+      for (let at = start; at < end; ) {
+        const piece = Buffer.allocUnsafe(Math.min(PIECE_BYTES, end - at));
+        await readFully(this.fh, piece, at, this.path);
+        at += piece.length;
+        yield piece;
+      }
+    } finally {
+      this.settled();
     }
   }
 

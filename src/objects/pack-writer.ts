@@ -335,7 +335,10 @@ export class PackWriter {
    * was written (the temporary file is removed).
    */
   async finish(): Promise<FinishedPacks | undefined> {
-    if (this.streaming > 0) throw new Error('PackWriter finished with a streamed entry not ended');
+    if (this.streaming > 0) {
+      await this.abort();
+      throw new Error('PackWriter finished with a streamed entry not ended: aborted');
+    }
     this.appendTrees();
     // The last pack is known once every deflate has placed its entry (one may fill a pack).
     let last = this.segment;

@@ -137,6 +137,8 @@ export class CommitFetch implements RequestOwner {
   }
   /** Blobs the trees seen so far name as `.gitmodules` or `.gitattributes`: checked as they come. */
   private readonly special = new Map<Oid, SpecialFile[]>();
+  /** When the last part of a blob in parts came (0: none yet). */
+  private partAt = 0;
   /** Trees naming such blobs, not stored until those pass (`releaseHeld`). */
   private readonly held = new Map<Oid, { readonly tree: WireObject; readonly special: ReadonlyArray<{ readonly oid: Oid; readonly which: SpecialFile }> }>();
   private releasing: Promise<void> = Promise.resolve();
@@ -237,9 +239,15 @@ export class CommitFetch implements RequestOwner {
       case 'part': {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
-        // Parts are answers: they keep the request alive, and push back its limit in all as they come.
+        // A blob git reads as .gitmodules or .gitattributes is checked whole before it counts: one too large for a message is refused.
+        const which = this.special.get(m.oid);
+        if (which !== undefined) {
+          return this.refuse(new GitfsError(ErrorCodes.FSCK_REFUSED, `${this.commit} refused: its trees name ${m.oid} as .${which.join(' and .')}, a blob of ${m.size} bytes, too large for gitfs to check as git fsck would`, { commit: this.commit, oid: m.oid, problem: 'too large' }));
+        }
+        // Parts are answers: they keep the request alive, push back its limit in all, and count as progress.
         p.timer.refresh();
         p.cap?.extend(m.zlib.length);
+        this.partAt = this.c.now();
         p.parts ??= new PartIntake(conn, p.wanted, this.c, {
           stored: (oid, size) => {
             p.wanted.delete(oid);
@@ -326,6 +334,8 @@ export class CommitFetch implements RequestOwner {
         held = t.held;
         lastProgress = this.c.now();
       }
+      // A blob in parts completes no piece while it streams (for minutes, if it is large): its parts are progress.
+      lastProgress = Math.max(lastProgress, this.partAt);
       if (this.c.now() - lastProgress > STALL_MS) {
         throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer could supply the rest of ${this.commit} (${t.held}/${closure.pieces} pieces) for ${STALL_MS / 1000} s`);
       }

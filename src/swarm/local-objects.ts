@@ -17,6 +17,8 @@
  * gives copies of such objects, held() and arrival() give views that are good only until the
  * caller next yields, and a caller that keeps one longer pins it (pin()).
  */
+import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { isIncompressible } from '../objects/compress.js';
 import type { GitObject } from '../objects/object-store.js';
@@ -41,6 +43,9 @@ export const BACKLOG_PACKS = 4;
 
 /** Commits and trees kept in memory: the chunk trees of ~10 GiB of images. */
 const META_CACHE_BYTES = 32 << 20;
+
+/** Room left free beyond a blob received in parts (the stream is at most a little longer than its content): others write too. */
+const LARGE_ROOM_BYTES = 1 << 30;
 
 /**
  * An object held in memory: its content, and its zlib stream when it is stored deflated (passed
@@ -186,6 +191,12 @@ export class LocalObjects implements ObjectSource {
    */
   async receiveLarge(oid: Oid, size: number): Promise<PartSink> {
     if (this.closed) throw new GitfsError(ErrorCodes.IO, 'the swarm is stopping: nothing more is stored');
+    // A peer declares the size (up to 64 GiB): what does not fit, with room to spare, is not begun.
+    const packDir = join(this.repo.gitDir, 'objects', 'pack');
+    const fs = await statfs(packDir);
+    if (fs.bavail * fs.bsize < size + LARGE_ROOM_BYTES) {
+      throw new GitfsError(ErrorCodes.IO, `no room for a blob of ${size} bytes in parts (${fs.bavail * fs.bsize} bytes free in ${packDir})`, { oid, size, path: packDir });
+    }
     const writer = await this.repo.newPackWriter({ promisor: this.o.promisor, maxObjectsPerPack: 1 });
     const entry = writer.streamEntry(oid, 'blob', size);
     return {

@@ -4,7 +4,8 @@
  * serves its commits and trees to every fetcher reads each once: an image's chunk tree is some
  * 3 500 nodes, each a random read in a 512 MiB pack, asked by every node of the cluster at once.
  * Blobs are not kept (the bulk of the bytes, each asked by one peer); their reads in flight are
- * shared all the same.
+ * shared all the same, among reads by the same loader (one that reads up to another limit may
+ * answer otherwise).
  */
 import type { GitObject } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
@@ -14,7 +15,7 @@ const heldBytes = (o: GitObject & { readonly zlib?: Buffer }): number => o.conte
 
 export class MetaCache {
   private readonly kept = new Map<Oid, GitObject>();
-  private readonly reading = new Map<Oid, Promise<GitObject>>();
+  private readonly reading = new Map<(oid: Oid) => Promise<GitObject>, Map<Oid, Promise<GitObject>>>();
   private bytes = 0;
 
   constructor(private readonly maxBytes: number) {}
@@ -23,20 +24,23 @@ export class MetaCache {
   read(oid: Oid, load: (oid: Oid) => Promise<GitObject>): Promise<GitObject> {
     const hit = this.kept.get(oid);
     if (hit !== undefined) return Promise.resolve(hit);
-    const running = this.reading.get(oid);
+    let reading = this.reading.get(load);
+    if (reading === undefined) this.reading.set(load, (reading = new Map()));
+    const running = reading.get(oid);
     if (running !== undefined) return running;
+    const inFlight = reading;
     const read = load(oid).then(
       (obj) => {
-        this.reading.delete(oid);
+        inFlight.delete(oid);
         if (obj.type === 'tree' || obj.type === 'commit') this.keep(oid, obj);
         return obj;
       },
       (e: unknown) => {
-        this.reading.delete(oid);
+        inFlight.delete(oid);
         throw e;
       },
     );
-    this.reading.set(oid, read);
+    inFlight.set(oid, read);
     return read;
   }
 

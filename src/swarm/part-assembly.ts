@@ -5,7 +5,8 @@
  * stream ended exactly with its last part, inflated to the size every part declared, and hashed
  * to its id: the sink is committed then, and dropped on anything else. A peer that breaks a rule
  * gets a HOSTILE_OBJECT whose `data.reason` names the check: `order` (a part not starting where
- * the stream got to: out of order, overlapping, or a gap), `mixed` (another id or size midway),
+ * the stream got to: out of order, overlapping, or a gap), `cut` (a part before the last not of
+ * LIMITS.partBytes: tiny parts would cost a round of work each), `mixed` (another id or size midway),
  * `oversize` (a stream longer than deflate makes of that size, or inflating to more than the
  * size), `stream` (damaged zlib data, or bytes after the stream's end), `short` (the last part
  * came before the stream's end, or it inflated to less), `hash` (content of another id).
@@ -14,7 +15,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createInflate, type Inflate } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
-import type { PartMessage } from './messages.js';
+import { LIMITS, type PartMessage } from './messages.js';
 
 /** Where an assembled blob's zlib stream goes (LocalObjects.receiveLarge: a pack of its own). */
 export interface PartSink {
@@ -26,7 +27,7 @@ export interface PartSink {
   abort(): Promise<void>;
 }
 
-export type PartFault = 'order' | 'mixed' | 'oversize' | 'stream' | 'short' | 'hash';
+export type PartFault = 'order' | 'cut' | 'mixed' | 'oversize' | 'stream' | 'short' | 'hash';
 
 /**
  * The longest zlib stream of `size` bytes a sender may make: zlib's own bound for any settings
@@ -76,6 +77,7 @@ export class PartAssembly {
     try {
       if (part.oid !== this.oid || part.size !== this.size) this.fail('mixed', `a part of ${part.oid} (${part.size} bytes) midway`);
       if (part.offset !== this.received) this.fail('order', `a part at ${part.offset} of the stream, expected at ${this.received}`);
+      if (!part.last && part.zlib.length !== LIMITS.partBytes) this.fail('cut', `a part of ${part.zlib.length} bytes before the last, not ${LIMITS.partBytes}`);
       this.received += part.zlib.length;
       if (this.received > maxStreamBytes(this.size)) this.fail('oversize', `a stream of over ${maxStreamBytes(this.size)} bytes`);
       await this.inflateWrite(part.zlib);

@@ -5,8 +5,9 @@
  * pace. The rest of the answer (objects, rejects) is dealt with in its turn behind the parts
  * (after()). A blob whose parts stop short (another blob's first part comes, or anything else of
  * the answer, or the request ends) is dropped, no fault of the peer's (its entry may have failed
- * its CRC); a part that breaks a rule, or a blob not asked for, gets the peer blamed
- * (object-read.ts `blamePeer`) and nothing of it is kept.
+ * its CRC), but once: a blob started again in the same answer gets the peer blamed (or a peer could
+ * keep a request, and its reader, for ever by starting over); so does a part that breaks a rule,
+ * or a blob not asked for (object-read.ts `blamePeer`), and nothing of it is kept.
  */
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
@@ -33,6 +34,8 @@ export class PartIntake {
   /** Steps queued on `chain` and not done. */
   private waiting = 0;
   private ended = false;
+  /** Blobs begun in this answer: each may begin once. */
+  private readonly begun = new Set<Oid>();
 
   constructor(
     private readonly conn: SwarmConnection,
@@ -68,6 +71,8 @@ export class PartIntake {
     if (assembly === undefined) {
       if (!this.wanted.has(m.oid)) return blamePeer(this.conn, m.oid, `parts of ${m.oid}, not asked for`, this.c);
       if (m.offset !== 0) return blamePeer(this.conn, m.oid, `parts of ${m.oid} from ${m.offset}, not from its start`, this.c);
+      if (this.begun.has(m.oid)) return blamePeer(this.conn, m.oid, `parts of ${m.oid} begun again in one answer`, this.c);
+      this.begun.add(m.oid);
       assembly = this.assembly = new PartAssembly(m.oid, m.size, await this.c.local.receiveLarge(m.oid, m.size));
     }
     try {

@@ -543,6 +543,10 @@ export class Swarm {
     const absent = new Set(await this.local.absent([...new Set(closure.specialFiles.map((s) => s.oid))]));
     if (absent.size > 0) await this.demanding.run(() => this.fromPeers([...absent], 'read', (o) => came.set(o.oid, o)));
     for (const { oid, which } of closure.specialFiles) {
+      // One that came in parts (too large for a message) went straight into a pack, unchecked: refused, as a fetch refuses it.
+      if (absent.has(oid) && !came.has(oid) && (await this.local.has(oid))) {
+        throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${closure.commit} refused: its trees name ${oid} as .${which}, a blob too large for gitfs to check as git fsck would`, { commit: closure.commit, oid, problem: 'too large' });
+      }
       const o = came.get(oid) ?? (absent.has(oid) ? undefined : { oid, ...(await this.local.read(oid)) });
       if (o === undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied ${oid}, which ${closure.commit} has as .${which}`, { oid });
       const refusal = specialBlobRefusal(closure.commit, o, which);
@@ -608,14 +612,15 @@ export class Swarm {
    */
   async demand(oids: readonly Oid[]): Promise<Map<Oid, GitObject>> {
     const wanted = [...new Set(oids)];
-    const found = await this.readHere(wanted);
+    const { found, stored } = await this.readHere(wanted);
     const held: HeldTree[] = [];
     const take = (o: WireObject): void => {
       found.set(o.oid, { type: o.type, content: o.content });
       this.storeDemanded(o);
     };
-    // At most two at once (what a peer serves per connection): more would be told busy, not queued.
-    await this.demanding.run(() => this.fromPeers(wanted.filter((o) => !found.has(o)), 'read', (o) => {
+    // At most two at once (what a peer serves per connection): more would be told busy, not queued;
+    // what came while this one waited (an earlier demand of the same blob) is not asked again.
+    await this.demanding.run(() => this.fromPeers(wanted.filter((o) => !found.has(o) && !stored.has(o) && !this.local.hasNow(o)), 'read', (o) => {
       // A commit that does not parse, or a tree git fsck would refuse by its names, is neither stored nor handed on.
       const commit = o.type === 'commit' ? gitfsErrorOr(() => decodeCommit(o.content, o.oid)) : undefined;
       const links = o.type === 'tree' ? gitfsErrorOr(() => treeLinks(o.content, o.oid)) : undefined;
@@ -638,7 +643,7 @@ export class Swarm {
    */
   private async releaseDemanded(held: readonly HeldTree[], take: (o: WireObject) => void): Promise<void> {
     const named = [...new Set(held.flatMap((h) => h.special.map((s) => s.oid)))];
-    const blobs = await this.readHere(named);
+    const { found: blobs } = await this.readHere(named);
     await this.demanding.run(() => this.fromPeers(named.filter((o) => !blobs.has(o)), 'read', (o) => {
       blobs.set(o.oid, { type: o.type, content: o.content });
       this.storeDemanded(o);
@@ -654,13 +659,20 @@ export class Swarm {
   }
 
   /** The objects of `oids` that are here; a damaged local copy counts as missing (a peer's good one replaces it). */
-  private async readHere(oids: readonly Oid[]): Promise<Map<Oid, GitObject>> {
-    const here = new Map<Oid, GitObject>();
+  /**
+   * Of `oids`, those read here (`found`), and those here too large to read whole (`stored`: a
+   * blob git wrote, or one fetched in parts; the asker reads it from the repository). One here
+   * that does not read (damaged) is neither: it is fetched again.
+   */
+  private async readHere(oids: readonly Oid[]): Promise<{ found: Map<Oid, GitObject>; stored: Set<Oid> }> {
+    const found = new Map<Oid, GitObject>();
+    const stored = new Set<Oid>();
     for (const oid of oids) {
-      const o = this.local.hasNow(oid) ? await this.local.read(oid).catch(() => undefined) : undefined;
-      if (o !== undefined) here.set(oid, o);
+      if (!this.local.hasNow(oid)) continue;
+      const o = await this.local.read(oid).catch((e: unknown) => (isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE) ? stored.add(oid) && undefined : undefined));
+      if (o !== undefined) found.set(oid, o);
     }
-    return here;
+    return { found, stored };
   }
 
   private storeDemanded(o: WireObject): void {

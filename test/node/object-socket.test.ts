@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError } from '../../src/errors.js';
-import { FrameReader, endFrame, objectFrame } from '../../src/node/object-frames.js';
+import { FrameReader, aliveFrame, endFrame, objectFrame } from '../../src/node/object-frames.js';
 import { DaemonObjects, objectSocketPath, readThroughDaemon, serveObjectSocket } from '../../src/node/object-socket.js';
 import type { GitObject } from '../../src/objects/object-store.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
@@ -43,14 +43,14 @@ describe('node/object-socket: partial reads through the daemon', function () {
   it('frames survive any split of the byte stream', () => {
     const a = blob('a'.repeat(70_000));
     const b = blob('b');
-    const bytes = Buffer.concat([...objectFrame(a.oid, a.object), ...objectFrame(b.oid, b.object), endFrame({ ok: true })]);
+    const bytes = Buffer.concat([...objectFrame(a.oid, a.object), aliveFrame(), ...objectFrame(b.oid, b.object), endFrame({ ok: true })]);
     for (const step of [1, 3, 4, 5, 4096, bytes.length]) {
       const reader = new FrameReader();
       const frames = [];
       for (let i = 0; i < bytes.length; i += step) frames.push(...reader.push(bytes.subarray(i, i + step)));
       assert.deepEqual(
-        frames.map((f) => (f.kind === 'object' ? [f.oid, f.object.content.length] : ['end', f.body])),
-        [[a.oid, 70_000], [b.oid, 1], ['end', { ok: true }]],
+        frames.map((f) => (f.kind === 'object' ? [f.oid, f.object.content.length] : f.kind === 'alive' ? ['alive'] : ['end', f.body])),
+        [[a.oid, 70_000], ['alive'], [b.oid, 1], ['end', { ok: true }]],
         `split every ${step} bytes`,
       );
     }

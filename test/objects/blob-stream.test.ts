@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { exportEntry } from '../../src/files/exporter.js';
 import { fsck } from '../../src/files/fsck.js';
 import { ObjectDatabase } from '../../src/objects/object-database.js';
 import type { Oid } from '../../src/objects/oid.js';
-import { compressibleBytes } from '../support/data.js';
+import { compressibleBytes, pseudoRandomBytes } from '../support/data.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { makeRepo, packFiles, writeLooseRaw, type GitRepo } from './git-fixture.js';
 
@@ -69,6 +69,28 @@ describe('objects/blob-stream: blobs above the read limit', function () {
       assert.equal(await db.sizeOf(oid), content.length);
       assert.equal(await db.typeOf(oid), 'blob');
       assert.ok((await collect(db.readBlob(oid))).bytes.equals(content));
+    });
+  });
+
+  it('a stream of a pack removed meanwhile (merged or pruned away) ends whole and checked: the pack is closed only once the stream ends', async () => {
+    // Incompressible: its entry is read in many pieces.
+    const random = pseudoRandomBytes(8 * LIMIT, 'a stream outliving its pack');
+    const { repo, oid } = bigBlob('stream-removed', random);
+    repo.git(['repack', '-q', '-a', '-d']);
+    await withDb(repo, async (db) => {
+      const pieces = db.readBlob(oid);
+      const first = await pieces.next();
+      assert.equal(first.done, false);
+      const got = [Buffer.from(first.value as Buffer)];
+      // The pack goes, as a merge or prune removes it, and the database lets it go.
+      for (const idx of packFiles(repo.gitDir)) {
+        rmSync(idx);
+        rmSync(idx.replace(/\.idx$/, '.pack'));
+      }
+      await db.refresh();
+      for await (const piece of { [Symbol.asyncIterator]: () => pieces }) got.push(Buffer.from(piece));
+      assert.ok(Buffer.concat(got).equals(random));
+      await assert.rejects(collect(db.readBlob(oid)), (e) => isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND), 'a new stream finds no pack');
     });
   });
 

@@ -69,7 +69,7 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
   });
 
   /** Files committed with git into a new gitfs repository, one commit per version (each the parent of the next): the last commit. */
-  async function committedWithGit(versions: readonly Buffer[]): Promise<{ gitDir: string; commit: Oid; blobs: Oid[] }> {
+  async function committedWithGit(versions: readonly Buffer[], name = 'big.bin'): Promise<{ gitDir: string; commit: Oid; blobs: Oid[] }> {
     const repo = await Repository.init(join(tmp.make(), 'server'));
     await repo.close();
     const gitDir = repo.gitDir;
@@ -80,7 +80,7 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       writeFileSync(file, content);
       const blob = gitText(['hash-object', '-w', file], { gitDir }) as Oid;
       blobs.push(blob);
-      const tree = gitText(['mktree'], { gitDir, input: `100644 blob ${blob}\tbig.bin\n` });
+      const tree = gitText(['mktree'], { gitDir, input: `100644 blob ${blob}\t${name}\n` });
       parent = gitText(['commit-tree', tree, '-m', `version ${i}`, ...(parent === undefined ? [] : ['-p', parent])], { gitDir });
     }
     gitText(['update-ref', 'refs/heads/main', parent as string], { gitDir });
@@ -199,6 +199,22 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
     assert.equal(deltas.length, 1, 'git made one version a delta of the other');
     const { receiver } = await replicate(gitDir, commit);
     sameAsSender(receiver, gitDir, blobs);
+  });
+
+  it('a blob its tree names .gitattributes, too large for a message, is refused as git fsck would be asked to check it (GITFS_FSCK_REFUSED), not stored unchecked', async () => {
+    const { gitDir, commit } = await committedWithGit([pseudoRandomBytes(9 * MiB, 'big-attributes')], '.gitattributes');
+    const served = await objectServer(gitDir);
+    const requests = new Map<number, RequestOwner>();
+    const { client, server } = await pair((conn, m) => served.server.handle(conn, m), requests);
+    const { fetch, local, repo } = await fetcher(client, commit, requests);
+    try {
+      await assert.rejects(fetch.run(), /too large for gitfs to check/);
+      assert.equal(fetch.refusal?.code, 'GITFS_FSCK_REFUSED');
+      await local.flush();
+      assert.equal(gitRun(['rev-parse', '--verify', '-q', 'refs/heads/main'], { gitDir: repo.gitDir }).status, 1, 'no branch');
+    } finally {
+      await closeAll(client, server, [local, repo, served]);
+    }
   });
 
   it('a sender whose parts assemble to content of another id is cut off and avoided; nothing of it is kept, and the fetch does not complete', async () => {

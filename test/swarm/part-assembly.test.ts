@@ -44,14 +44,15 @@ describe('blobs in parts: the receiver (part-assembly.ts)', function () {
   const content = pseudoRandomBytes(3 << 20, 'parted');
   const oid = hashObject('blob', content);
   const zlib = deflateSync(content, { level: 1 });
-  const cuts = [1, 1 << 20, (2 << 20) + 17];
+  // As a sender cuts: every part but the last of LIMITS.partBytes.
+  const cuts = [LIMITS.partBytes, 2 * LIMITS.partBytes, 3 * LIMITS.partBytes];
   /** The parts of `content` at `cuts`, those numbered `which`, in that order. */
   const pick = (which: readonly number[]): PartMessage[] => {
     const all = partsOf(oid, content.length, zlib, cuts);
     return which.map((i) => all[i] as PartMessage);
   };
 
-  it('stores a blob whose parts come in order, whatever their cuts: the sink gets the stream as it came, committed only at the end', async () => {
+  it('stores a blob whose parts come in order: the sink gets the stream as it came, committed only at the end', async () => {
     const { outcome, sink } = await assemble(oid, content.length, partsOf(oid, content.length, zlib, cuts));
     assert.deepEqual(outcome, [false, false, false, true]);
     assert.equal(sink.state, 'committed');
@@ -59,7 +60,8 @@ describe('blobs in parts: the receiver (part-assembly.ts)', function () {
     // Compressible content too, where a part inflates to far more than its bytes.
     const text = compressibleBytes(16 << 20, 'parted-text');
     const textZlib = deflateSync(text);
-    const r = await assemble(hashObject('blob', text), text.length, partsOf(hashObject('blob', text), text.length, textZlib, [textZlib.length >> 1]));
+    assert.ok(textZlib.length > LIMITS.partBytes);
+    const r = await assemble(hashObject('blob', text), text.length, partsOf(hashObject('blob', text), text.length, textZlib, [LIMITS.partBytes]));
     assert.deepEqual(r.outcome, [false, true]);
   });
 
@@ -69,6 +71,7 @@ describe('blobs in parts: the receiver (part-assembly.ts)', function () {
       const [p0, p1, p2] = pick([0, 1, 2]) as [PartMessage, PartMessage, PartMessage];
       return { parts: [p0, p1, { ...p2, offset: p2.offset - 5, zlib: zlib.subarray(p2.offset - 5, p2.offset + p2.zlib.length) }] };
     }],
+    ['a part before the last shorter than LIMITS.partBytes', 'cut', () => ({ parts: partsOf(oid, content.length, zlib, [1, ...cuts]) })],
     ['a part of another size midway', 'mixed', () => {
       const [p0, p1] = pick([0, 1]) as [PartMessage, PartMessage];
       return { parts: [p0, { ...p1, size: content.length + 1 }] };
@@ -91,7 +94,7 @@ describe('blobs in parts: the receiver (part-assembly.ts)', function () {
       const empty = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]); // a stored block of 0 bytes, not final
       const stream = Buffer.concat([Buffer.from([0x78, 0x01]), ...Array.from<Buffer>({ length: Math.ceil(maxStreamBytes(size) / 5) + 1 }).fill(empty)]);
       const fake = createHash('sha1').update('x').digest('hex') as Oid;
-      return { oid: fake, size, parts: partsOf(fake, size, stream, [LIMITS.partBytes >> 1]) };
+      return { oid: fake, size, parts: partsOf(fake, size, stream, []) };
     }],
   ];
   for (const [what, reason, make] of cases) {
