@@ -8,7 +8,8 @@
  *
  * Invariants:
  * - an object already in the repository, or already offered to this writer, is never written again;
- * - a pack is built under objects/pack/tmp_pack_gitfs_* and its index under tmp_idx_gitfs_*
+ * - a pack is built under objects/pack/tmp_pack_gitfs_<pid>_<start ticks>_<random> and its index
+ *   under tmp_idx_gitfs_*
  *   (ignored by readers, removed by `git gc`'s temporary-file cleanup once old, never while
  *   being written) and becomes visible only by rename, .pack first and .idx
  *   last, after both are fsynced; a crash leaves at worst an unreferenced temporary file, or
@@ -31,6 +32,7 @@ import { encodePackIndex } from './pack-index-writer.js';
 import { PackEntryTable } from './pack-entry-table.js';
 import { PackOutput } from './pack-output.js';
 import { fsyncDir } from '../util/durable.js';
+import { thisProcess } from '../util/proc.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 
 export interface PackWriterComponents {
@@ -142,7 +144,9 @@ export class PackWriter {
   }
 
   private newSegment(): Segment {
-    const tmpPath = join(this.components.packDir, `tmp_pack_gitfs_${randomBytes(8).toString('hex')}`);
+    // Named with its writer (pid and start time): a dead writer's is known as such (pack-merge.ts removeStaleTemporaries).
+    const { pid, startTicks } = thisProcess();
+    const tmpPath = join(this.components.packDir, `tmp_pack_gitfs_${pid}_${startTicks}_${randomBytes(8).toString('hex')}`);
     const out = new PackOutput(tmpPath, 0o444, this.hashing);
     const header = Buffer.alloc(PACK_HEADER_BYTES);
     PACK_SIGNATURE.copy(header, 0);
@@ -396,7 +400,7 @@ export class PackWriter {
   private async seal(segment: Segment, checksumOf: Promise<Buffer>): Promise<string> {
     const { out, tmpPath, table } = segment;
     // Not `<tmp>.idx`: git gc deletes at once any .idx without its .pack (git's own is tmp_idx_*).
-    const idxTmp = tmpPath.replace(/tmp_pack_gitfs_(?=[0-9a-f]+$)/, 'tmp_idx_gitfs_');
+    const idxTmp = tmpPath.replace(/tmp_pack_gitfs_(?=[0-9a-f_]+$)/, 'tmp_idx_gitfs_');
     let packName: string | undefined;
     try {
       const checksum = await checksumOf;

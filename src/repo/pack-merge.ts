@@ -30,6 +30,7 @@ import type { Oid } from '../objects/oid.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
 import { gitTrue, parseGitConfig } from './git-config.js';
 import { fsyncDir } from '../util/durable.js';
+import { liveness, thisProcess } from '../util/proc.js';
 import type { Repository } from './repository.js';
 
 export interface MergeOptions {
@@ -110,11 +111,18 @@ export async function removePacks(repo: Repository, names: readonly string[]): P
 
 /** How long a temporary pack file must have gone unwritten before it is taken for a killed writer's. */
 export const STALE_TEMPORARY_MS = 86_400_000;
+/** The same for one whose name says its writer (a gitfs process) is gone: it is then only told from a writer in another pid namespace. */
+export const DEAD_WRITER_TEMPORARY_MS = 600_000;
+
+/** A gitfs temporary's writer, from its name (pack-writer.ts). */
+const GITFS_TEMPORARY = /^tmp_(?:pack|idx)_gitfs_(\d+)_(\d+)_[0-9a-f]+$/;
 
 /**
  * Removes the temporary pack files (`tmp_*`: gitfs's and git's own) that writers killed mid-pack
- * left, those unwritten for STALE_TEMPORARY_MS (a live writer keeps writing): an import of a large
- * image killed half way left GiBs that nothing else removes but `git gc`. Returns what went.
+ * left, those unwritten for STALE_TEMPORARY_MS (a live writer keeps writing), or for
+ * DEAD_WRITER_TEMPORARY_MS when their name says their gitfs writer is gone: an import of a large
+ * image or a fetch of a blob in parts killed half way left GiBs that nothing else removes but `git
+ * gc`. Returns what went.
  */
 export async function removeStaleTemporaries(repo: Repository, nowMs: number): Promise<{ files: number; bytes: number }> {
   const packDir = join(repo.gitDir, 'objects', 'pack');
@@ -123,13 +131,21 @@ export async function removeStaleTemporaries(repo: Repository, nowMs: number): P
   for (const name of await readdir(packDir)) {
     if (!name.startsWith('tmp_')) continue;
     const st = await stat(join(packDir, name)).catch(() => undefined);
-    if (st === undefined || !st.isFile() || nowMs - st.mtimeMs < STALE_TEMPORARY_MS) continue;
+    if (st === undefined || !st.isFile() || nowMs - st.mtimeMs < (writerGone(name) ? DEAD_WRITER_TEMPORARY_MS : STALE_TEMPORARY_MS)) continue;
     await rm(join(packDir, name), { force: true });
     files++;
     bytes += st.size;
   }
   if (files > 0) await fsyncDir(packDir);
   return { files, bytes };
+}
+
+/** Whether the name of a gitfs temporary says its writer is gone (this boot and pid namespace taken for its). */
+function writerGone(name: string): boolean {
+  const m = GITFS_TEMPORARY.exec(name);
+  if (m === null) return false;
+  const self = thisProcess();
+  return liveness({ pid: Number(m[1]), startTicks: m[2] as string, bootId: self.bootId, pidNs: self.pidNs }) === 'gone';
 }
 
 export type Pack = ReturnType<Repository['objects']['packs']>[number];

@@ -21,6 +21,7 @@ import { makeDirs } from '../util/make-dirs.js';
 import { parseGitConfig } from './git-config.js';
 import { DEFAULT_FORMAT, DEFAULT_SETTINGS, readFormat, renderConfig, type RepoFormat, type RepoSettings } from './repo-format.js';
 import { holdWrites } from './write-holds.js';
+import { crashPoint } from '../util/crash-point.js';
 
 /** What init makes before the config, its last step; and the temporaries of its atomic writes. */
 const INIT_ENTRIES: ReadonlySet<string> = new Set(['objects', 'refs', 'logs', 'info', 'description', 'HEAD']);
@@ -152,6 +153,7 @@ export class Repository {
    */
   async whileWriting<T>(work: () => Promise<T>): Promise<T> {
     const hold = await holdWrites(this.gitDir, this.clock);
+    crashPoint('write-hold:held');
     try {
       return await work();
     } finally {

@@ -13,7 +13,8 @@ import type { Oid } from '../../src/objects/oid.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../../src/objects/pack-writer.js';
 import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { writeCommit } from '../../src/repo/commit-directory.js';
-import { geometricSplit, mergeSmallPacks, removePacks, removeStaleTemporaries, STALE_TEMPORARY_MS } from '../../src/repo/pack-merge.js';
+import { DEAD_WRITER_TEMPORARY_MS, geometricSplit, mergeSmallPacks, removePacks, removeStaleTemporaries, STALE_TEMPORARY_MS } from '../../src/repo/pack-merge.js';
+import { thisProcess } from '../../src/util/proc.js';
 import { Repository } from '../../src/repo/repository.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { tempDirs } from '../support/tmp.js';
@@ -127,7 +128,7 @@ describe('repo: small packs merged', function () {
     }
   });
 
-  it('removes the temporary pack files killed writers left (unwritten for a day), not a live writer\'s, and nothing else', async () => {
+  it('removes the temporary pack files killed writers left (unwritten for a day, or 10 minutes when their name says their writer is gone), not a live writer\'s, and nothing else', async () => {
     const { repo } = await manyPacks(2);
     const git = (...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8' });
     try {
@@ -139,11 +140,20 @@ describe('repo: small packs merged', function () {
         utimesSync(join(packDir, name), new Date(now - STALE_TEMPORARY_MS - 1000), new Date(now - STALE_TEMPORARY_MS - 1000));
       }
       writeFileSync(join(packDir, 'tmp_pack_gitfs_fedcba9876543210'), Buffer.alloc(10));
+      // Named with their writer: a dead one's goes after 10 minutes unwritten; a live one's (this process) stays; so does a dead one's written just now.
+      const self = thisProcess();
+      const dead = `tmp_pack_gitfs_${self.pid}_${Number(self.startTicks) + 1}_00aa11bb22cc33dd`;
+      const live = `tmp_pack_gitfs_${self.pid}_${self.startTicks}_44ee55ff66007788`;
+      const fresh = `tmp_idx_gitfs_${self.pid}_${Number(self.startTicks) + 1}_99aa88bb77cc66dd`;
+      for (const name of [dead, live, fresh]) writeFileSync(join(packDir, name), Buffer.alloc(100));
+      for (const name of [dead, live]) utimesSync(join(packDir, name), new Date(now - DEAD_WRITER_TEMPORARY_MS - 1000), new Date(now - DEAD_WRITER_TEMPORARY_MS - 1000));
       const before = readdirSync(packDir).filter((f) => !f.startsWith('tmp_')).sort();
-      assert.deepEqual(await removeStaleTemporaries(repo, now), { files: 3, bytes: 3000 });
+      assert.deepEqual(await removeStaleTemporaries(repo, now), { files: 4, bytes: 3100 });
       const after = readdirSync(packDir);
-      for (const name of left) assert.ok(!after.includes(name), `${name} left`);
+      for (const name of [...left, dead]) assert.ok(!after.includes(name), `${name} left`);
       assert.ok(after.includes('tmp_pack_gitfs_fedcba9876543210'), "a live writer's file was removed");
+      assert.ok(after.includes(live), "a live writer's named file was removed");
+      assert.ok(after.includes(fresh), "a file just written was removed");
       assert.deepEqual(after.filter((f) => !f.startsWith('tmp_')).sort(), before);
       assert.deepEqual(await removeStaleTemporaries(repo, now), { files: 0, bytes: 0 });
       git('fsck', '--strict', '--no-dangling');

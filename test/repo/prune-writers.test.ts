@@ -19,6 +19,7 @@ import { holdWrites } from '../../src/repo/write-holds.js';
 import { systemClock } from '../../src/util/clock.js';
 import { thisProcess } from '../../src/util/proc.js';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { CRASH_AT_VAR } from '../../src/util/crash-point.js';
 import { git, gitfs, gitfsOk, GITFS_BIN } from '../support/cli.js';
 import { waitFor } from '../support/cluster-nodes.js';
 import { pseudoRandomBytes } from '../support/data.js';
@@ -126,6 +127,22 @@ describe('repo: prune beside writers', function () {
     assert.deepEqual(holdRecords(gitDir), [], 'the stale record is removed');
     assert.equal(presentObjects(gitDir, blobs), 0);
     fsckClean(gitDir);
+  });
+
+  it('gitfs commit and gitfs rollout publish hold before they write (killed there, their holds are left, stale)', async () => {
+    const gitDir = await newRepo();
+    const src = join(tmp.make(), 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'index.html'), '<h1>1</h1>\n');
+    const key = join(tmp.make(), 'release.key');
+    await gitfsOk(['key', 'new', key]);
+    const crashAt = { [CRASH_AT_VAR]: 'write-hold:held' };
+    const commit = await gitfs(['commit', '--repo', gitDir, '--branch', 'main', '--from', src, '-m', 'x'], { env: crashAt });
+    const publish = await gitfs(['rollout', 'publish', '--repo', gitDir, '--channel', 'site/prod', src, '--version', '1', '--sign', key], { env: crashAt });
+    assert.deepEqual([commit.code, publish.code], [1, 1], 'both were killed at their hold');
+    assert.equal(holdRecords(gitDir).length, 2);
+    await pruneJson(gitDir);
+    assert.deepEqual(holdRecords(gitDir), [], 'stale once their processes are gone');
   });
 
   it('gitfs commit holds while it writes; killed mid-commit, its hold is stale and the next prune clears both', async () => {
