@@ -37,6 +37,14 @@ export function specialBlobRefusal(commit: Oid, o: { readonly oid: Oid; readonly
   return problem === undefined ? undefined : new GitfsError(ErrorCodes.FSCK_REFUSED, `${commit} refused: git would refuse ${o.oid} as .${which}: ${problem}`, { commit, oid: o.oid, problem });
 }
 
+/**
+ * The refusal of `commit` for a blob its trees name as `.gitmodules` or `.gitattributes` that came
+ * too large for one swarm message (in parts): gitfs checks those whole and holds none so large.
+ */
+export function specialBlobTooLarge(commit: Oid, oid: Oid, which: readonly SpecialFile[]): GitfsError {
+  return new GitfsError(ErrorCodes.FSCK_REFUSED, `${commit} refused: its trees name ${oid} as .${which.join(' and .')}, a blob too large for gitfs to check as git fsck would`, { commit, oid, problem: 'too large' });
+}
+
 function attributesProblem(data: Buffer): string | undefined {
   if (data.length > ATTRIBUTES_MAX_BYTES) return '.gitattributes too large to parse';
   const nul = data.indexOf(0);

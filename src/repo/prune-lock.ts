@@ -10,9 +10,10 @@
  * back only under it, so that no prune still at work loses one it is checking.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { textOf } from '../util/if-present.js';
 import { liveness, parseProcessRecord, thisProcess } from '../util/proc.js';
 
 /** How long a lock of a process this one cannot look up holds off other prunes. */
@@ -35,7 +36,7 @@ export async function withPruneLock<T>(gitDir: string, work: () => Promise<T>): 
   try {
     return await work();
   } finally {
-    if ((await readText(path)) === mine) await rm(path, { force: true });
+    if ((await textOf(path)) === mine) await rm(path, { force: true });
   }
 }
 
@@ -43,7 +44,7 @@ async function take(tmp: string, path: string): Promise<void> {
   const refused = (why: string): GitfsError => new GitfsError(ErrorCodes.PRUNE_REFUSED, `${why} (${path}): try again once it ends`, { reason: 'running', path });
   for (let i = 0; i < TRIES; i++) {
     if (await linked(tmp, path)) return;
-    const held = await readText(path);
+    const held = await textOf(path);
     // Released meanwhile: try again.
     if (held === undefined) continue;
     if (await counts(path, held)) throw refused('another prune runs here');
@@ -54,7 +55,7 @@ async function take(tmp: string, path: string): Promise<void> {
       if (errnoCode(e) === 'ENOENT') continue;
       throw e;
     }
-    const moved = await readText(aside);
+    const moved = await textOf(aside);
     if (moved !== held) {
       // Another prune took the stale lock over first, and its lock was moved: back, unless a third took the place.
       await linked(aside, path);
@@ -81,8 +82,4 @@ async function linked(from: string, to: string): Promise<boolean> {
     () => true,
     (e: unknown) => (errnoCode(e) === 'EEXIST' ? false : Promise.reject(e)),
   );
-}
-
-async function readText(path: string): Promise<string | undefined> {
-  return readFile(path, 'utf8').catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
 }

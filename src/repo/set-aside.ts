@@ -15,11 +15,12 @@
  * minute, and by `gitfs fsck`. A pack's `.idx` is set aside before its `.pack`, removed before it,
  * and put back after it: a `.pack` found there alone was being removed, and goes.
  */
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { crashPoint } from '../util/crash-point.js';
 import { fsyncDir } from '../util/durable.js';
+import { namesIn } from '../util/if-present.js';
 
 /** A loose object's file, or a pack's index or data (any name git gives a pack), relative to the git directory. */
 const OBJECT_FILE = /^objects\/(?:[0-9a-f]{2}\/(?:[0-9a-f]{38}|[0-9a-f]{62})|pack\/(?!tmp_|\.)[^/]+\.(?:idx|pack))$/;
@@ -89,7 +90,7 @@ async function removeInPlace(files: readonly string[], judged: string, untouched
 /** Puts back every file a killed prune left set aside (call under the prune lock); how many. */
 export async function restoreSetAside(gitDir: string): Promise<number> {
   const dir = asideDir(gitDir);
-  const all = await readdir(dir).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? [] : Promise.reject(e)));
+  const all = await namesIn(dir);
   // Only object files go back where they came from; anything else there is not prune's.
   const names = all.filter((n) => originOf(n) !== undefined);
   const isPack = (n: string): boolean => n.endsWith('.pack');
@@ -115,5 +116,5 @@ export async function restoreSetAside(gitDir: string): Promise<number> {
 
 /** Whether anything is set aside (a cheap look before taking the prune lock to put it back). */
 export async function anythingSetAside(gitDir: string): Promise<boolean> {
-  return (await readdir(asideDir(gitDir)).catch(() => [])).length > 0;
+  return (await namesIn(asideDir(gitDir))).length > 0;
 }

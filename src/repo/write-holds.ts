@@ -15,10 +15,10 @@
  * not fsynced: a host crash ends every writer with them.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode } from '../errors.js';
 import type { Clock } from '../util/clock.js';
+import { namesIn } from '../util/if-present.js';
 import { liveness, readProcessRecord, thisProcess } from '../util/proc.js';
 
 /** How long the hold of a process that cannot be looked up from here counts. */
@@ -55,7 +55,7 @@ export async function holdWrites(gitDir: string, clock: Clock): Promise<WriteHol
  */
 export async function oldestHold(gitDir: string, options: { readonly removeStale: boolean; readonly now: number }): Promise<number | undefined> {
   const dir = holdsDir(gitDir);
-  const names = await readdir(dir).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? [] : Promise.reject(e)));
+  const names = await namesIn(dir);
   let oldest: number | undefined;
   for (const name of names) {
     const path = join(dir, name);

@@ -11,7 +11,7 @@
  */
 import type { Oid } from '../objects/oid.js';
 import { decodeCommit } from '../objects/commit.js';
-import { specialBlobRefusal } from '../objects/special-file-check.js';
+import { specialBlobRefusal, specialBlobTooLarge } from '../objects/special-file-check.js';
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError, gitfsErrorOr } from '../errors.js';
@@ -242,7 +242,7 @@ export class CommitFetch implements RequestOwner {
         // A blob git reads as .gitmodules or .gitattributes is checked whole before it counts: one too large for a message is refused.
         const which = this.special.get(m.oid);
         if (which !== undefined) {
-          return this.refuse(new GitfsError(ErrorCodes.FSCK_REFUSED, `${this.commit} refused: its trees name ${m.oid} as .${which.join(' and .')}, a blob of ${m.size} bytes, too large for gitfs to check as git fsck would`, { commit: this.commit, oid: m.oid, problem: 'too large' }));
+          return this.refuse(specialBlobTooLarge(this.commit, m.oid, which));
         }
         // Parts are answers: they keep the request alive, push back its limit in all, and count as progress.
         p.timer.refresh();

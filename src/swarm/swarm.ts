@@ -18,7 +18,7 @@ import { decodeCommit } from '../objects/commit.js';
 import { reaches } from '../objects/commit-ancestry.js';
 import { Freshener } from '../objects/freshen.js';
 import type { GitObject } from '../objects/object-store.js';
-import { specialBlobRefusal } from '../objects/special-file-check.js';
+import { specialBlobRefusal, specialBlobTooLarge } from '../objects/special-file-check.js';
 import type { Oid } from '../objects/oid.js';
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { Peer } from '../multicast/peer-table.js';
@@ -545,7 +545,7 @@ export class Swarm {
     for (const { oid, which } of closure.specialFiles) {
       // One that came in parts (too large for a message) went straight into a pack, unchecked: refused, as a fetch refuses it.
       if (absent.has(oid) && !came.has(oid) && (await this.local.has(oid))) {
-        throw new GitfsError(ErrorCodes.FSCK_REFUSED, `${closure.commit} refused: its trees name ${oid} as .${which}, a blob too large for gitfs to check as git fsck would`, { commit: closure.commit, oid, problem: 'too large' });
+        throw specialBlobTooLarge(closure.commit, oid, [which]);
       }
       const o = came.get(oid) ?? (absent.has(oid) ? undefined : { oid, ...(await this.local.read(oid)) });
       if (o === undefined) throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied ${oid}, which ${closure.commit} has as .${which}`, { oid });

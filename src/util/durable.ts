@@ -3,6 +3,7 @@ import { link, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errnoCode } from '../errors.js';
+import { namesIn } from './if-present.js';
 
 /** Makes a directory's entries (creations, renames) durable. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -83,7 +84,7 @@ export async function createFileAtomic(path: string, data: string | Uint8Array, 
 export async function removeLeftTemporaries(path: string): Promise<number> {
   const dir = dirname(path);
   const prefix = `${basename(path)}.tmp-`;
-  const names = await readdir(dir).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? [] : Promise.reject(e)));
+  const names = await namesIn(dir);
   const left = names.filter((n) => n.startsWith(prefix) && TEMPORARY_TAG_RE.test(n.slice(prefix.length)));
   for (const n of left) await rm(join(dir, n), { force: true });
   if (left.length > 0) await fsyncDir(dir);

@@ -7,8 +7,7 @@
  * unknown, and the caller judges its record by age. Linux only.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { errnoCode } from '../errors.js';
+import { textOf } from './if-present.js';
 
 export interface ProcStat {
   /** One letter: R, S, D, Z (a zombie: ended, not yet reaped), … */
@@ -88,7 +87,7 @@ export function parseProcessRecord(text: string): { readonly mark: ProcessMark |
 
 /** The record file at `path`, read and parsed; undefined if it is gone or not JSON. */
 export async function readProcessRecord(path: string): Promise<ReturnType<typeof parseProcessRecord>> {
-  const text = await readFile(path, 'utf8').catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
+  const text = await textOf(path);
   return text === undefined ? undefined : parseProcessRecord(text);
 }
 
