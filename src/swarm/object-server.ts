@@ -4,7 +4,8 @@
  * and on-demand reads (a reader waits on them) are served at once; bulk blob wants go through one upload slot, so this node sends to one peer at a
  * time: the holder of the slot may keep two requests queued (pipelining), anyone else is told
  * `busy` and asks another holder. Objects go out in messages of at most 1 MiB, paced by the
- * socket; a blob too large for one message goes in parts (part-sender.ts), in its turn.
+ * socket; a blob too large for one message goes in parts (part-sender.ts), in its turn, and
+ * yields the slot if it is too slow while others wait.
  */
 
 /** An object here too large for one message: its size, read from its header (it is streamed, never read whole). */
@@ -120,7 +121,11 @@ export class ObjectServer {
   private async pump(): Promise<void> {
     for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
       this.serving = job;
-      if (!job.cancelled && job.conn.isOpen) await this.send(job.conn, job.request, job.oids, () => job.cancelled, () => true, job.ahead ? 'asked' : 'no').catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
+      if (!job.cancelled && job.conn.isOpen) {
+        const slot = { contended: () => this.turnedAway.size > 0 };
+        const outcome = await this.send(job.conn, job.request, job.oids, () => job.cancelled, () => true, job.ahead ? 'asked' : 'no', slot).catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
+        if (outcome === 'yielded') this.yieldSlot(job.conn);
+      }
       this.serving = undefined;
     }
     this.holder = undefined;
@@ -129,14 +134,39 @@ export class ObjectServer {
     this.turnedAway.clear();
   }
 
+  /**
+   * The holder's send was too slow while others waited (part-sender.ts): its queued wants are
+   * told `busy` too, so the slot passes to those waiting (told `free`). It is not told `free`
+   * itself: it asks again after its back-off, behind them.
+   */
+  private yieldSlot(conn: SwarmConnection): void {
+    this.c.log.log('info', 'slot-yielded', { peer: conn.nodeId, waiting: this.turnedAway.size });
+    for (const j of this.queue.splice(0)) {
+      if (j.conn !== conn) this.queue.push(j);
+      else if (!j.cancelled) conn.send({ kind: 'reject', request: j.request, reason: 'busy', missing: [] });
+    }
+  }
+
   /** A META want asked ahead (a batch of a shared level of the walk) waits for what this node has not asked for yet, too; a cancel stops either kind. */
   private async serveAtOnce(job: Job, allowed: (type: string) => boolean): Promise<void> {
     const { conn } = job;
     await this.send(conn, job.request, job.oids, () => job.cancelled, allowed, job.ahead ? 'unasked' : 'no').catch((e: unknown) => conn.close(`serving failed: ${(e as Error).message}`));
   }
 
-  /** `ahead`: whether objects not here yet are waited for, and whether also those no want of this node names yet. */
-  private async send(conn: SwarmConnection, request: number, oids: readonly Oid[], cancelled: () => boolean, allowed: (type: string) => boolean = () => true, ahead: 'no' | 'asked' | 'unasked' = 'no'): Promise<void> {
+  /**
+   * `ahead`: whether objects not here yet are waited for, and whether also those no want of this
+   * node names yet. `slot`: sent in the upload slot, which a blob in parts too slow while others
+   * wait yields: the rest of the want is then told `busy` ('yielded').
+   */
+  private async send(
+    conn: SwarmConnection,
+    request: number,
+    oids: readonly Oid[],
+    cancelled: () => boolean,
+    allowed: (type: string) => boolean = () => true,
+    ahead: 'no' | 'asked' | 'unasked' = 'no',
+    slot: { readonly contended: () => boolean } = { contended: () => false },
+  ): Promise<'yielded' | undefined> {
     const missing: Oid[] = [];
     const refused: Oid[] = [];
     let batch: WireObject[] = [];
@@ -194,11 +224,16 @@ export class ObjectServer {
         unpin();
         for (const u of pins) u();
         await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
-        return;
+        return undefined;
       }
       if (obj !== undefined && 'large' in obj) {
         if (batch.length > 0) await flush(false);
-        const outcome = obj.size > LIMITS.partedObjectBytes ? 'refused' : await this.sendLarge(conn, request, oid, allowed, cancelled);
+        const outcome = obj.size > LIMITS.partedObjectBytes ? 'refused' : await this.sendLarge(conn, request, oid, allowed, cancelled, slot.contended);
+        if (outcome === 'yielded') {
+          await Promise.allSettled(reads.slice(i + 1).map((r) => r.obj));
+          conn.send({ kind: 'reject', request, reason: 'busy', missing: [] });
+          return 'yielded';
+        }
         if (outcome === 'refused') refused.push(oid);
         else if (outcome === 'missing') missing.push(oid);
         continue;
@@ -228,10 +263,11 @@ export class ObjectServer {
     if (refused.length > 0) conn.send({ kind: 'reject', request, reason: 'refused', missing: refused });
     await flush(true);
     if (missing.length > 0) conn.send({ kind: 'reject', request, reason: 'missing', missing });
+    return undefined;
   }
 
   /** A blob here too large for one message, in parts of its zlib stream (as it lies in its pack, when it does). */
-  private async sendLarge(conn: SwarmConnection, request: number, oid: Oid, allowed: (type: string) => boolean, cancelled: () => boolean): Promise<'sent' | 'stopped' | 'missing' | 'refused'> {
+  private async sendLarge(conn: SwarmConnection, request: number, oid: Oid, allowed: (type: string) => boolean, cancelled: () => boolean, contended: () => boolean): Promise<'sent' | 'stopped' | 'yielded' | 'missing' | 'refused'> {
     let stream: DeflatedStream;
     try {
       stream = await this.c.local.zlibToSend(oid);
@@ -244,13 +280,13 @@ export class ObjectServer {
       await stream.zlib.return(undefined);
       return allowed(stream.type) ? 'refused' : 'missing';
     }
-    return this.sendParted(conn, request, { oid, size: stream.size, zlib: stream.zlib }, cancelled);
+    return this.sendParted(conn, request, { oid, size: stream.size, zlib: stream.zlib }, cancelled, contended);
   }
 
   /** Sends `blob` in parts, counted as uploaded; a stream that fails midway is missing (the receiver drops what came). */
-  private async sendParted(conn: SwarmConnection, request: number, blob: PartedBlob, cancelled: () => boolean): Promise<'sent' | 'stopped' | 'missing'> {
+  private async sendParted(conn: SwarmConnection, request: number, blob: PartedBlob, cancelled: () => boolean, contended: () => boolean): Promise<'sent' | 'stopped' | 'yielded' | 'missing'> {
     try {
-      const outcome = await sendParts(conn, request, blob, cancelled, QUEUED_BYTES);
+      const outcome = await sendParts(conn, request, blob, cancelled, { queuedBytes: QUEUED_BYTES, contended, now: this.c.now });
       if (outcome === 'sent') {
         this.stats.uploadedObjects++;
         this.stats.uploadedBytes += blob.size;

@@ -3,11 +3,18 @@
  * of its content, cut into parts of at most LIMITS.partBytes, each made only while less than
  * `queuedBytes` of the connection's output waits (so a large blob is never held: a part is read,
  * sent, and the next read once the socket took most of it), until the request is cancelled or
- * the connection goes.
+ * the connection goes. A send holding the upload slot while others wait for it keeps at least
+ * the pace a receiver grants a sender (1 MiB/s, deadline.ts), or yields the slot: one slow
+ * receiver (a slow link or disk) of a GiB blob would hold every other node's fetch from this one
+ * for as long as it takes.
  */
 import type { Oid } from '../objects/oid.js';
 import type { SwarmConnection } from './connection.js';
+import { PART_GRACE_MS_PER_MIB } from './deadline.js';
 import { LIMITS } from './messages.js';
+
+/** How long a send contended for keeps the slot before its pace since then is judged. */
+export const CONTENDED_WINDOW_MS = 10_000;
 
 export interface PartedBlob {
   readonly oid: Oid;
@@ -17,28 +24,53 @@ export interface PartedBlob {
   readonly zlib: AsyncIterable<Buffer>;
 }
 
+export interface PartPacing {
+  /** Output that may wait in the connection before the next part is made. */
+  readonly queuedBytes: number;
+  /** Whether others wait for the upload slot this send holds (never, for a send outside the slot). */
+  readonly contended: () => boolean;
+  readonly now: () => number;
+}
+
 /**
- * Sends `blob` as parts answering `request`: 'sent', or 'stopped' (cancelled, the connection
- * closed). A failure of the stream (a damaged entry) is thrown once the parts sent so far are out:
- * the caller names the blob missing, and the receiver drops what came.
+ * Sends `blob` as parts answering `request`: 'sent'; 'stopped' (cancelled, the connection
+ * closed); or 'yielded': others waited for the slot CONTENDED_WINDOW_MS while this send moved
+ * less than 1 MiB per PART_GRACE_MS_PER_MIB (the receiver drops what came, and asks again). A
+ * failure of the stream (a damaged entry) is thrown once the parts sent so far are out: the
+ * caller names the blob missing, and the receiver drops what came.
  */
-export async function sendParts(conn: SwarmConnection, request: number, blob: PartedBlob, stopped: () => boolean, queuedBytes: number): Promise<'sent' | 'stopped'> {
+export async function sendParts(conn: SwarmConnection, request: number, blob: PartedBlob, stopped: () => boolean, pacing: PartPacing): Promise<'sent' | 'stopped' | 'yielded'> {
   let offset = 0;
+  /** Since when, and from which offset, others wait for the slot. */
+  let contended: { readonly at: number; readonly offset: number } | undefined;
+  const tooSlow = (): boolean => {
+    if (!pacing.contended()) {
+      contended = undefined;
+      return false;
+    }
+    const now = pacing.now();
+    contended ??= { at: now, offset };
+    const ms = now - contended.at;
+    return ms >= CONTENDED_WINDOW_MS && ((offset - contended.offset) / (1 << 20)) * PART_GRACE_MS_PER_MIB < ms;
+  };
   /** A whole part is held back until the next bytes arrive: the last one is flagged so. */
   let ready: Buffer | undefined;
-  const send = async (zlib: Buffer, last: boolean): Promise<boolean> => {
-    await conn.drained(queuedBytes);
-    if (stopped() || !conn.isOpen) return false;
+  const send = async (zlib: Buffer, last: boolean): Promise<'sent' | 'stopped' | 'yielded'> => {
+    await conn.drained(pacing.queuedBytes);
+    if (stopped() || !conn.isOpen) return 'stopped';
+    if (tooSlow()) return 'yielded';
     conn.send({ kind: 'part', request, oid: blob.oid, size: blob.size, offset, zlib, last });
     offset += zlib.length;
-    return true;
+    return 'sent';
   };
   for await (const part of partsOf(blob.zlib)) {
-    if (ready !== undefined && !(await send(ready, false))) return 'stopped';
+    if (ready !== undefined) {
+      const outcome = await send(ready, false);
+      if (outcome !== 'sent') return outcome;
+    }
     ready = part;
   }
-  if (ready === undefined || !(await send(ready, true))) return 'stopped';
-  return 'sent';
+  return ready === undefined ? 'stopped' : send(ready, true);
 }
 
 /** `pieces` joined or cut into parts of LIMITS.partBytes (the last shorter). */

@@ -15,7 +15,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import type { ClusterTrust, NodeIdentity } from '../../src/cluster/identity.js';
 import { initCluster, loadMembership } from '../../src/cluster/cluster-store.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
@@ -29,10 +29,12 @@ import { LocalObjects } from '../../src/swarm/local-objects.js';
 import { LIMITS, type SwarmMessage } from '../../src/swarm/messages.js';
 import type { RequestOwner } from '../../src/swarm/object-read.js';
 import { ObjectServer } from '../../src/swarm/object-server.js';
+import { CONTENDED_WINDOW_MS } from '../../src/swarm/part-sender.js';
 import { PieceNews } from '../../src/swarm/piece-news.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
 import { Transfers } from '../../src/swarm/transfers.js';
 import { silentLogger } from '../../src/util/log.js';
+import { sleep, waitFor } from '../support/cluster-nodes.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { gitBytes, gitRun, gitText } from '../support/git-env.js';
 import { tempDirs } from '../support/tmp.js';
@@ -247,6 +249,65 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       assert.equal(gitRun(['rev-parse', '--verify', '-q', 'refs/heads/main'], { gitDir: repo.gitDir }).status, 1, 'no branch');
     } finally {
       await closeAll(client, server, [local, repo, served]);
+    }
+  });
+
+  it('a receiver too slow for a blob in parts while another peer waits for the upload slot is told busy, and the slot passes to the one waiting, which gets the blob whole', async () => {
+    const content = pseudoRandomBytes(48 * MiB, 'big-slow');
+    const { gitDir, blobs } = await committedWithGit([content]);
+    const big = blobs[0] as Oid;
+    const served = await objectServer(gitDir);
+    const infoHash = Buffer.alloc(20, 9);
+    // The server's ends, in the order the clients connect.
+    const ids = ['bb', 'cc'] as NodeId[];
+    const server = createServer(serverOptions(identity, trust), (socket) => {
+      new SwarmConnection(socket, ids.shift() as NodeId, { infoHash, selfId: identity.nodeId, initiator: false, pool: new BlockPool(8) }, { onMessage: (conn, m) => served.server.handle(conn, m), onClose: (conn) => served.server.forget(conn) });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    /** A client that keeps what it is sent; a slow one reads a part every 3 s (a slow link or disk: a third of the pace a receiver grants). */
+    const client = async (slow: { pace: boolean }): Promise<{ conn: SwarmConnection; got: SwarmMessage[] }> => {
+      const socket = await new Promise<TLSSocket>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ...clientOptions(identity, trust) }, () => resolve(s));
+        s.once('error', reject);
+      });
+      const got: SwarmMessage[] = [];
+      const conn = new SwarmConnection(socket, SERVER, { infoHash, selfId: identity.nodeId, initiator: true, pool: new BlockPool(8) }, {
+        onMessage: (c, m) => {
+          got.push(m);
+          if (slow.pace && m.kind === 'part') c.pauseWhile(sleep(3000));
+        },
+        onClose: () => undefined,
+      });
+      return { conn, got };
+    };
+    const told = (who: { got: SwarmMessage[] }, what: string, ms: number, which: (m: SwarmMessage) => boolean): Promise<true> =>
+      waitFor(what, ms, () => (who.got.some(which) ? true : undefined), { everyMs: 20, detail: () => who.got.map((m) => m.kind).join(' ') });
+    const busy = (request: number) => (m: SwarmMessage) => m.kind === 'reject' && m.request === request && m.reason === 'busy';
+    const want = (request: number): SwarmMessage => ({ kind: 'want', request, want: 'blobs', oids: [big], ahead: false });
+    const slowPace = { pace: true };
+    const slow = await client(slowPace);
+    const fast = await client({ pace: false });
+    try {
+      slow.conn.send(want(1));
+      await told(slow, 'the first part', 10_000, (m) => m.kind === 'part');
+      fast.conn.send(want(1));
+      await told(fast, 'busy: the slot is taken', 10_000, busy(1));
+      // Told once the slot yielded (~15 s: the parts the sockets took at first count as paced).
+      await told(fast, 'free: the slot yielded', CONTENDED_WINDOW_MS + 20_000, (m) => m.kind === 'free');
+      fast.conn.send(want(2));
+      await told(fast, 'the whole answer', 60_000, (m) => m.kind === 'objects' && m.request === 2 && m.done);
+      const parts = fast.got.flatMap((m) => (m.kind === 'part' && m.request === 2 ? [m] : []));
+      assert.equal(parts.at(-1)?.last, true);
+      assert.ok(inflateSync(Buffer.concat(parts.map((p) => p.zlib))).equals(content), 'the waiting peer got the blob whole');
+      // The slow one's link recovers: it reads the parts still on their way, then `busy`, and never the last part.
+      slowPace.pace = false;
+      await told(slow, 'busy: its send stopped', 30_000, busy(1));
+      assert.ok(!slow.got.some((m) => m.kind === 'part' && m.last), 'the slow one never had the last part');
+    } finally {
+      slow.conn.close('done');
+      fast.conn.close('done');
+      server.close();
+      await served.close();
     }
   });
 });
