@@ -29,6 +29,12 @@ export type Handle =
 
 const MAX_HANDLES = KEEP_CACHE;
 
+/** Lets go of what a closed (or replaced) handle's readers keep. */
+function closeReaders(h: Extract<Handle, { kind: 'git' }>): void {
+  h.stream?.close();
+  h.ranges?.close();
+}
+
 export class HandleTable {
   private readonly open = new Map<number, Handle>();
   /** The handles open at each path. */
@@ -72,7 +78,7 @@ export class HandleTable {
   replace(fh: number, handle: Handle): void {
     const old = this.open.get(fh);
     if (old === undefined) return;
-    if (old.kind === 'git') old.stream?.close();
+    if (old.kind === 'git') closeReaders(old);
     this.unindex(fh, old.path);
     this.open.set(fh, handle);
     this.index(fh, handle.path);
@@ -81,7 +87,7 @@ export class HandleTable {
   remove(fh: number): Handle | undefined {
     const h = this.open.get(fh);
     if (h === undefined) return undefined;
-    if (h.kind === 'git') h.stream?.close();
+    if (h.kind === 'git') closeReaders(h);
     this.open.delete(fh);
     this.unindex(fh, h.path);
     for (const w of this.waiting) w();

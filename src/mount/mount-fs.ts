@@ -25,6 +25,7 @@ import { BlobStreamReader } from './blob-stream-reader.js';
 import { HandleTable, type Handle } from './handles.js';
 import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
+import { ReadBudget } from './read-budget.js';
 import { historyNames, namespaceChildren, route, SPECIAL_DIRS, type Route } from './router.js';
 
 const fstatP = promisify(fstat);
@@ -54,6 +55,8 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 /** Unchunked blobs kept for handles to share (git writes them up to the read cap); the last one asked for stays whatever its size. */
 const BLOB_CACHE_BYTES = 64 << 20;
+/** What open chunked files' readers keep between reads, all together (read-budget.ts). */
+const READ_BUDGET_BYTES = 256 << 20;
 
 type ReadOnlyRoot = { readonly tree: Oid; readonly time: number };
 
@@ -65,6 +68,7 @@ export class MountFs {
   private readonly hidden = new Set<string>();
   /** Whole blobs read by handles on committed (unchunked) files, one copy each. */
   private readonly blobs = new BlobCache(BLOB_CACHE_BYTES);
+  private readonly readBudget = new ReadBudget(READ_BUDGET_BYTES);
   private readonly histories = new Map<Oid, Map<string, Oid>>();
   private readonly started: number;
   private readonly pages = new PageCachePolicy();
@@ -195,6 +199,7 @@ export class MountFs {
       h.content = now.node.git;
       h.attr = attr;
       h.blob = undefined;
+      h.ranges?.close();
       h.ranges = undefined;
       h.stream?.close();
       h.stream = undefined;
@@ -503,7 +508,7 @@ export class MountFs {
     this.pages.read(h.path, fh);
     if (h.kind === 'data') return (await readP(h.fd, into, 0, length, position)).bytesRead;
     if (h.content.chunked) {
-      h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0);
+      h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0, this.readBudget);
       return h.ranges.read(position, length, into);
     }
     const oid = h.content.oid;

@@ -9,10 +9,15 @@
  * A segment dropped from the cache while no request copies from it gives its memory to the next
  * segment's job. Without that, a read of 1 GiB made 1 GiB of new buffers, and their external
  * memory set off a full collection every 64 MiB (15 per GiB in `--trace-gc`).
+ *
+ * What every open file's reader keeps is bounded together (read-budget.ts): a reader prefetches
+ * only while the budget has room, sheds what no read uses when a reader read more recently needs
+ * room, and keeps nothing unused while the budget is over.
  */
 import { ChunkedFileReader } from '../objects/chunked-file-reader.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
+import type { BudgetHolder, ReadBudget } from './read-budget.js';
 
 const SEGMENT_BYTES = 1 << 20;
 const PREFETCH_SEGMENTS = 4;
@@ -29,15 +34,29 @@ interface Segment {
   users: number;
 }
 
-export class RangeReader {
+export class RangeReader implements BudgetHolder {
   private readonly reader: ChunkedFileReader;
   private readonly segments = new Map<number, Segment>();
   private readonly spares: ArrayBuffer[] = [];
   /** The segment after the last one a read touched, to tell forward reads. */
   private nextSegment = 0;
 
-  constructor(store: ObjectReader, root: Oid, size: number) {
+  constructor(
+    store: ObjectReader,
+    root: Oid,
+    size: number,
+    private readonly budget: ReadBudget,
+  ) {
     this.reader = new ChunkedFileReader(store, root, size);
+  }
+
+  /** The file is closed: what it kept no longer counts (its buffers go to the collector). */
+  close(): void {
+    this.budget.leave(this);
+  }
+
+  shed(): void {
+    this.trim(0);
   }
 
   /** Copies the bytes of [position, position + length) into `into`; returns how many (fewer at the end). */
@@ -47,6 +66,7 @@ export class RangeReader {
     const first = Math.floor(position / SEGMENT_BYTES);
     const last = Math.floor((end - 1) / SEGMENT_BYTES);
     const forward = first >= this.nextSegment - 2 && first <= this.nextSegment + PREFETCH_SEGMENTS;
+    this.budget.read(this);
     const parts: Segment[] = [];
     try {
       for (let k = first; k <= last; k++) {
@@ -54,7 +74,12 @@ export class RangeReader {
         part.users++;
         parts.push(part);
       }
-      if (forward) for (let k = last + 1; k <= last + PREFETCH_SEGMENTS; k++) this.segment(k);
+      if (forward) {
+        for (let k = last + 1; k <= last + PREFETCH_SEGMENTS; k++) {
+          if (!this.segments.has(k) && !this.budget.room(this, this.spares.length > 0 ? 0 : SEGMENT_BYTES)) break;
+          this.segment(k);
+        }
+      }
       this.nextSegment = Math.max(this.nextSegment, last + 1);
       for (let k = first; k <= last; k++) {
         const data = await (parts[k - first] as Segment).data;
@@ -80,21 +105,29 @@ export class RangeReader {
         () => this.segments.get(k) === made && this.segments.delete(k),
       );
       this.segments.set(k, segment);
-      this.trim();
+      // Not the one just made: the read that asked for it counts itself a user only once it has it.
+      this.trim(undefined, k);
     }
     return segment;
   }
 
-  /** Drops the oldest segments no request uses while more than CACHED_SEGMENTS are kept, keeping some of their memory. */
-  private trim(): void {
+  /**
+   * Drops the oldest segments no request uses but `except` while more than `cached` are kept
+   * (none while the budget is over), keeping some of their memory (none then either), and tells
+   * the budget what it keeps.
+   */
+  private trim(cached = this.budget.over ? 0 : CACHED_SEGMENTS, except?: number): void {
+    const spares = cached === 0 ? 0 : SPARE_SEGMENTS;
     for (const [k, segment] of this.segments) {
-      if (this.segments.size <= CACHED_SEGMENTS) return;
-      if (segment.users > 0) continue;
+      if (this.segments.size <= cached) break;
+      if (segment.users > 0 || k === except) continue;
       this.segments.delete(k);
       const bytes = segment.bytes;
-      if (bytes !== undefined && this.spares.length < SPARE_SEGMENTS && bytes.byteOffset === 0 && bytes.buffer.byteLength === SEGMENT_BYTES && bytes.buffer instanceof ArrayBuffer) {
+      if (bytes !== undefined && this.spares.length < spares && bytes.byteOffset === 0 && bytes.buffer.byteLength === SEGMENT_BYTES && bytes.buffer instanceof ArrayBuffer) {
         this.spares.push(bytes.buffer);
       }
     }
+    this.spares.length = Math.min(this.spares.length, spares);
+    this.budget.keep(this, (this.segments.size + this.spares.length) * SEGMENT_BYTES);
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import { lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
 import { RangeReader } from '../../src/mount/range-reader.js';
+import { ReadBudget } from '../../src/mount/read-budget.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -23,7 +24,7 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
     try {
       const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big' });
       const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, r.commit as never)).tree), 'big.bin');
-      const reader = new RangeReader(repo.objects, entry.oid as Oid, data.length);
+      const reader = new RangeReader(repo.objects, entry.oid as Oid, data.length, new ReadBudget(256 << 20));
       let seed = 11;
       const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
       // Rounds of 24 reads in flight: a sequential stream (so segments are prefetched, dropped and
@@ -46,6 +47,45 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
           }),
         );
       }
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('keeps what many open files read within one budget: the least recently read shed, the rest prefetch only while there is room, and every read is still byte for byte', async () => {
+    const MiB = 1 << 20;
+    const data = pseudoRandomBytes(12 * MiB, 'budget');
+    const src = tmp.make();
+    writeFileSync(join(src, 'big.bin'), data);
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    try {
+      const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big' });
+      const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, r.commit as never)).tree), 'big.bin');
+      /** 24 files open at once, each read forward 2 MiB from its start; what is kept then. */
+      const readMany = async (budget: ReadBudget): Promise<RangeReader[]> => {
+        const readers = Array.from({ length: 24 }, () => new RangeReader(repo.objects, entry.oid as Oid, data.length, budget));
+        for (const reader of readers) {
+          for (let at = 0; at < 2 * MiB; at += MiB) {
+            const into = Buffer.alloc(MiB);
+            assert.equal(await reader.read(at, MiB, into), MiB);
+            assert.ok(into.equals(data.subarray(at, at + MiB)), `bytes at ${at}`);
+          }
+        }
+        return readers;
+      };
+      // Unbounded (in effect), each keeps what it read and four segments prefetched: 6 MiB.
+      const loose = new ReadBudget(2 ** 40);
+      await readMany(loose);
+      assert.equal(loose.kept, 24 * 6 * MiB);
+      const budget = new ReadBudget(16 * MiB);
+      const readers = await readMany(budget);
+      assert.ok(budget.kept <= 16 * MiB, `kept ${budget.kept / MiB} MiB`);
+      // The one read last still prefetches; a shed one reads again from its store when asked.
+      const into = Buffer.alloc(MiB);
+      assert.equal(await (readers[0] as RangeReader).read(5 * MiB, MiB, into), MiB);
+      assert.ok(into.equals(data.subarray(5 * MiB, 6 * MiB)));
+      for (const reader of readers) reader.close();
+      assert.equal(budget.kept, 0, 'closed files keep nothing');
     } finally {
       await repo.close();
     }

@@ -1,0 +1,60 @@
+/**
+ * Many large files held open through a real mount, each read a little: what the mount process
+ * keeps for them is bounded together (src/mount/read-budget.ts), not per file. Each open file's
+ * reader keeps what it read and what it prefetched (8 MiB here); 96 of them would keep 768 MiB.
+ */
+import assert from 'node:assert/strict';
+import { closeSync, linkSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gitfsOk } from '../support/cli.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { mountSuiteDirs, TestMount } from '../support/mount.js';
+
+const MiB = 1 << 20;
+const FILES = 96;
+
+/** The resident memory of process `pid`, in bytes. */
+function resident(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+}
+
+describe('mount: many large files open at once', function () {
+  this.timeout(300_000);
+  const tmp = mountSuiteDirs();
+
+  it('keeps what their readers hold within one budget (256 MiB) however many are open (96 here: 768 MiB without it), and reads every byte right', async () => {
+    const { repo, src, mnt } = tmp.place();
+    const data = pseudoRandomBytes(8 * MiB, 'read budget');
+    writeFileSync(join(src, 'f0.bin'), data);
+    for (let i = 1; i < FILES; i++) linkSync(join(src, 'f0.bin'), join(src, `f${i}.bin`));
+    await gitfsOk(['init', '--repo', repo]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'many large files']);
+    const m = await TestMount.start(repo, mnt);
+    const pid = m.child.pid as number;
+    const fds: number[] = [];
+    try {
+      const before = resident(pid);
+      const into = Buffer.alloc(MiB);
+      // Each file read forward 4 MiB: its reader keeps those 4 segments and prefetches 4 more.
+      for (let i = 0; i < FILES; i++) {
+        const fd = openSync(join(mnt, 'main', `f${i}.bin`), 'r');
+        fds.push(fd);
+        for (let at = 0; at < 4 * MiB; at += MiB) {
+          assert.equal(readSync(fd, into, 0, MiB, at), MiB);
+          assert.ok(into.equals(data.subarray(at, at + MiB)), `f${i}.bin at ${at}`);
+        }
+      }
+      const grew = resident(pid) - before;
+      console.log(`      the mount's resident memory grew ${(grew / MiB).toFixed(0)} MiB with ${FILES} files open, each read 4 MiB`);
+      assert.ok(grew < 500 * MiB, `grew ${grew / MiB} MiB`);
+      // The first files opened shed what they kept: read again, they fetch from the store, right.
+      for (const at of [4 * MiB, 0]) {
+        assert.equal(readSync(fds[0] as number, into, 0, MiB, at), MiB);
+        assert.ok(into.equals(data.subarray(at, at + MiB)), `f0.bin again at ${at}`);
+      }
+    } finally {
+      for (const fd of fds) closeSync(fd);
+      await m.stop();
+    }
+  });
+});
