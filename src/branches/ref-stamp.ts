@@ -12,15 +12,26 @@ export interface RefStamp {
   readonly stamp: string;
   /** The directories the stamp covers, to stamp again cheaply. */
   readonly dirs: readonly string[];
+  /** The newest modification time among them and packed-refs (ms since the epoch, the file system's clock). */
+  readonly newestMs: number;
 }
 
-function fileStamp(path: string): string {
+interface FileStamp {
+  readonly stamp: string;
+  readonly mtimeMs: number;
+}
+
+function fileStamp(path: string): FileStamp {
   try {
     const st = statSync(path, { bigint: true });
-    return `${st.ino}:${st.size}:${st.mtimeNs}`;
+    return { stamp: `${st.ino}:${st.size}:${st.mtimeNs}`, mtimeMs: Number(st.mtimeNs / 1_000_000n) };
   } catch {
-    return 'none';
+    return { stamp: 'none', mtimeMs: 0 };
   }
+}
+
+function stampOf(gitDir: string, dirs: readonly string[]): FileStamp[] {
+  return [...dirs, join(gitDir, 'packed-refs')].map(fileStamp);
 }
 
 /** Directories under refs/heads (itself included), as paths. */
@@ -38,11 +49,14 @@ function refDirs(headsDir: string): string[] {
 
 /** Stamps the given directories again (as found by refStamp) plus packed-refs. */
 export function restamp(gitDir: string, dirs: readonly string[]): string {
-  return `${dirs.map(fileStamp).join('|')}|${fileStamp(join(gitDir, 'packed-refs'))}`;
+  return stampOf(gitDir, dirs)
+    .map((f) => f.stamp)
+    .join('|');
 }
 
 /** Finds the ref directories and stamps them. Stamp first, list refs after: a change meanwhile shows at the next look. */
 export function refStamp(gitDir: string): RefStamp {
   const dirs = refDirs(join(gitDir, BRANCH_REF_PREFIX));
-  return { stamp: restamp(gitDir, dirs), dirs };
+  const files = stampOf(gitDir, dirs);
+  return { stamp: files.map((f) => f.stamp).join('|'), dirs, newestMs: Math.max(...files.map((f) => f.mtimeMs)) };
 }

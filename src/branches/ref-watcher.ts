@@ -1,33 +1,35 @@
 /**
  * Notices branch changes made by any process (gitfs, git, a mount). The ref directories and
  * packed-refs are watched with inotify (`fs.watch`): an event there lists the refs again (a ref
- * update renames a file into its directory). It also lists every watchedRelistMs anyway, in case an
- * event was missed. Where a directory cannot be watched (no inotify, or the watches used up), it
- * stamps the directories every pollMs instead (ref-stamp.ts) and lists when the stamp changed or
- * relistMs passed (two updates within one timestamp tick leave the stamp unchanged). An idle
- * repository so costs no work between relists (BENCHMARKS.md, "The swarm": an idle daemon).
+ * update renames a file into its directory). In case an event was missed, it also stamps the
+ * directories every 10 s (ref-stamp.ts), listing when the stamp changed, and lists every
+ * watchedRelistMs anyway. Where a directory cannot be watched (no inotify, or the watches used
+ * up), it stamps them every pollMs instead and lists when the stamp changed or relistMs passed.
+ * A stamp taken racily (stamped-refs.ts) is never trusted. An idle repository so costs a few stat
+ * calls between relists, however many branches it has (BENCHMARKS.md, "An idle daemon").
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../util/log.js';
-import { refStamp, restamp, type RefStamp } from './ref-stamp.js';
 import type { BranchRef, RefStore } from './ref-store.js';
+import { StampedRefs } from './stamped-refs.js';
 
 export interface RefWatcherOptions {
   /** Between stamps when the directories cannot be watched. */
   readonly pollMs: number;
   /** Between full listings when polling, whatever the stamps say. */
   readonly relistMs: number;
-  /** Between full listings while watching, in case an event was missed (default 10 s). */
+  /** Between full listings while watching, in case an event was missed (default 60 s). */
   readonly watchedRelistMs?: number;
 }
 
-const WATCHED_RELIST_MS = 10_000;
+const WATCHED_RELIST_MS = 60_000;
+/** Between stamps while watching. */
+const WATCHED_STAMP_MS = 10_000;
 
 export class RefWatcher {
-  private stamp: RefStamp | undefined;
+  private readonly refs: StampedRefs;
   private current = '';
   private timer: NodeJS.Timeout | undefined;
-  private lastList = 0;
   private running: Promise<void> | undefined;
   /** An event came while a look was running: list again after it. */
   private again = false;
@@ -39,7 +41,9 @@ export class RefWatcher {
     private readonly c: { readonly gitDir: string; readonly refs: RefStore; readonly log: Logger; readonly now: () => number },
     private readonly o: RefWatcherOptions,
     private readonly onChange: (refs: readonly BranchRef[]) => void,
-  ) {}
+  ) {
+    this.refs = new StampedRefs(c, o.relistMs);
+  }
 
   private get watchedRelistMs(): number {
     return this.o.watchedRelistMs ?? WATCHED_RELIST_MS;
@@ -61,11 +65,11 @@ export class RefWatcher {
     await this.running;
   }
 
-  /** The next look: at the next relist while the directories are watched, else at the next poll. */
+  /** The next look: at the next stamp. */
   private schedule(): void {
     if (this.stopped) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const ms = this.watches !== undefined ? Math.max(0, this.lastList + this.watchedRelistMs - this.c.now()) : this.o.pollMs;
+    const ms = this.watches !== undefined ? Math.min(WATCHED_STAMP_MS, this.watchedRelistMs) : this.o.pollMs;
     this.timer = setTimeout(() => this.look(false), ms);
   }
 
@@ -87,18 +91,15 @@ export class RefWatcher {
   }
 
   private async tick(changed: boolean): Promise<void> {
-    const due = this.c.now() - this.lastList >= (this.watches !== undefined ? this.watchedRelistMs : this.o.relistMs);
-    if (!changed && !due && this.stamp !== undefined && restamp(this.c.gitDir, this.stamp.dirs) === this.stamp.stamp) return;
+    if (!changed && !this.refs.stale(this.watches !== undefined ? this.watchedRelistMs : this.o.relistMs)) return;
     const before = this.current;
     const refs = await this.list();
     if (this.current !== before) this.onChange(refs);
   }
 
   private async list(): Promise<readonly BranchRef[]> {
-    this.stamp = refStamp(this.c.gitDir);
-    this.watchDirs([this.c.gitDir, ...this.stamp.dirs]);
-    this.lastList = this.c.now();
-    const refs = await this.c.refs.list();
+    const refs = await this.refs.list(true);
+    this.watchDirs([this.c.gitDir, ...this.refs.dirs]);
     this.current = refs.map((r) => `${r.name} ${r.oid}`).join('\n');
     return refs;
   }

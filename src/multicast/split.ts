@@ -36,26 +36,35 @@ function groupsOf(heads: readonly Head[], rollouts: readonly RolloutReport[]): G
   return [...byName.values()].sort((a, b) => compareNames(a.name, b.name));
 }
 
-/** Every part, numbered, each encoding to at most `budget` bytes. */
+/**
+ * Every part, numbered, each encoding to at most `budget` bytes. A part's size is its fields'
+ * plus each group's entries (protobuf encodes every field and repeated entry apart, so sizes add
+ * up): each group is encoded once, not once per part it might join (a split of 1 000 heads
+ * re-encoded every part for every head added, 7 % of an idle daemon's CPU).
+ */
 export function splitAnnouncement(template: PartTemplate, heads: readonly Head[], rollouts: readonly RolloutReport[], budget: number): Split {
   const groups = groupsOf(heads, rollouts);
-  const size = (gs: readonly Group[], start: string, end: string): number =>
+  const encoded = (start: string, end: string, gs: readonly Group[]): number =>
     encodeAnnouncement({ ...template, part: MAX_PARTS - 1, parts: MAX_PARTS, rangeStart: start, rangeEnd: end, heads: gs.flatMap((g) => g.heads), rollouts: gs.flatMap((g) => g.rollouts) }).length;
+  const empty = encoded('', '', []);
   const ranges: { start: string; groups: Group[] }[] = [];
   const skipped: Group[] = [];
-  let current: { start: string; groups: Group[] } = { start: '', groups: [] };
+  let current: { start: string; groups: Group[]; bytes: number } = { start: '', groups: [], bytes: 0 };
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i] as Group;
     const nextName = groups[i + 1]?.name ?? '';
-    if (size([...current.groups, g], current.start, nextName) <= budget) {
+    const bytes = encoded('', '', [g]) - empty;
+    if (encoded(current.start, nextName, []) + current.bytes + bytes <= budget) {
       current.groups.push(g);
+      current.bytes += bytes;
       continue;
     }
     if (current.groups.length > 0) {
       ranges.push(current);
-      current = { start: g.name, groups: [] };
-      if (size([g], current.start, nextName) <= budget) {
+      current = { start: g.name, groups: [], bytes: 0 };
+      if (encoded(current.start, nextName, []) + bytes <= budget) {
         current.groups.push(g);
+        current.bytes = bytes;
         continue;
       }
     }

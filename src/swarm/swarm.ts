@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
 import { keptShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
+import { StampedRefs } from '../branches/stamped-refs.js';
 import { markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -77,6 +78,8 @@ const DEMAND_BUSY_WAIT_MS = 10;
 const ANCESTRY_LIMIT = 100_000;
 /** Objects read on demand are in a finished pack within this time. */
 const DEMAND_FLUSH_MS = 2000;
+/** Between listings of the refs for the policies whatever their stamp says (a ref file rewritten in place). */
+const REFS_RELIST_MS = 60_000;
 
 export interface FetchOutcome {
   readonly commit: Oid;
@@ -107,6 +110,8 @@ export class Swarm {
   readonly transfers: Transfers;
   /** Memory for large messages, both ways (block-pool.ts). */
   private readonly pool: BlockPool;
+  /** The refs the policies weigh, listed again only when they changed. */
+  private readonly refs: StampedRefs;
   /** Decoded trees shared by every closure walk. */
   private readonly trees = new TreeCache();
   readonly server: ObjectServer;
@@ -147,6 +152,7 @@ export class Swarm {
     // fresh pages per relay in their first seconds, when every node walks and starts at once
     // (BENCHMARKS.md).
     this.pool = new BlockPool(Math.ceil(((BACKLOG_PACKS + 1) * o.flushBytes) / BLOCK_BYTES) + 16);
+    this.refs = new StampedRefs({ gitDir: c.repo.gitDir, refs: c.repo.refs, now: () => c.clock.now() }, REFS_RELIST_MS);
     this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand'), pool: this.pool });
     this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()));
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log, now: () => c.clock.now() });
@@ -273,7 +279,8 @@ export class Swarm {
 
   /** What the policies say about every replicated branch, now. */
   async decisions(): Promise<BranchDecision[]> {
-    const refs = await this.c.repo.refs.list();
+    // Every tick: listed again only when a ref changed (1 000 loose refs are 1 000 file reads).
+    const refs = await this.refs.list();
     const local = new Map(refs.map((r) => [r.name, r.oid]));
     const localTimes = new Map<BranchName, number>();
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));

@@ -4,9 +4,12 @@
  * kernel's caches (src/mount/published-heads.ts).
  */
 import type { BranchName } from '../branches/ref-name.js';
-import { refStamp, restamp } from '../branches/ref-stamp.js';
-import type { RefStore } from '../branches/ref-store.js';
+import type { BranchRef, RefStore } from '../branches/ref-store.js';
+import { StampedRefs } from '../branches/stamped-refs.js';
 import type { Oid } from '../objects/oid.js';
+
+/** Between listings of a workspace's heads whatever their stamp says (a ref file rewritten in place). */
+const RELIST_MS = 60_000;
 
 export interface BranchHeads {
   /** Every branch head as the workspace shows it now. */
@@ -25,26 +28,24 @@ export interface BranchHeads {
 /**
  * The heads as they are now: read again only when a ref file changed, which two or three stat
  * calls tell (every ref update renames a file into its directory, changing that directory's
- * modification time, and packed-refs is replaced whole), and checked once per event-loop turn.
+ * modification time, and packed-refs is replaced whole; stamped-refs.ts), and checked once per
+ * event-loop turn.
  */
 export class LiveHeads implements BranchHeads {
-  private heads: { stamp: string; dirs: readonly string[]; map: Map<BranchName, Oid> } | undefined;
+  private readonly refs: StampedRefs;
+  private heads: { refs: readonly BranchRef[]; map: Map<BranchName, Oid> } | undefined;
   private checked = false;
 
-  constructor(
-    private readonly gitDir: string,
-    private readonly refs: RefStore,
-  ) {}
+  constructor(c: { readonly gitDir: string; readonly refs: RefStore; readonly now: () => number }) {
+    this.refs = new StampedRefs(c, RELIST_MS);
+  }
 
   async current(): Promise<ReadonlyMap<BranchName, Oid>> {
     // One check per turn of the event loop: a request asks several times (route, base, view).
-    if (this.heads !== undefined && (this.checked || restamp(this.gitDir, this.heads.dirs) === this.heads.stamp)) {
-      this.checkedThisTurn();
-      return this.heads.map;
-    }
-    // Stamp first, list after: a change during the listing makes the next look list again.
-    const { stamp, dirs } = refStamp(this.gitDir);
-    this.heads = { stamp, dirs, map: new Map((await this.refs.list()).map((r) => [r.name, r.oid])) };
+    if (this.heads !== undefined && this.checked) return this.heads.map;
+    const refs = await this.refs.list();
+    if (this.heads?.refs !== refs) this.heads = { refs, map: new Map(refs.map((r) => [r.name, r.oid])) };
+    this.checkedThisTurn();
     return this.heads.map;
   }
 

@@ -51,7 +51,7 @@ export class Workspace {
     store.onUnpinned = (branch) => heads.unpinned(branch);
   }
 
-  static async open(repo: Repository, heads: BranchHeads = new LiveHeads(repo.gitDir, repo.refs)): Promise<Workspace> {
+  static async open(repo: Repository, heads: BranchHeads = new LiveHeads({ gitDir: repo.gitDir, refs: repo.refs, now: () => repo.clock.now() })): Promise<Workspace> {
     return new Workspace(repo, await WorkStore.open(repo.gitDir, repo.clock), heads);
   }
 

@@ -145,13 +145,24 @@ describe('multicast/split: head lists cut into datagrams', function () {
     }
   };
 
-  it('splitAnnouncement with the largest template: every sealed part <= 1472 bytes, contiguous, nothing skipped (property)', () => {
+  /** Every part but the last is full: the head opening the next part would not fit in it (sizes add up exactly). */
+  const checkFull = (parts: readonly Announcement[]): void => {
+    for (const [i, p] of parts.slice(0, -1).entries()) {
+      const next = parts[i + 1] as Announcement;
+      const end = next.heads[1]?.branch ?? parts[i + 2]?.rangeStart ?? '';
+      const grown = encodeAnnouncement({ ...p, part: MAX_PARTS - 1, parts: MAX_PARTS, rangeEnd: end, heads: [...p.heads, next.heads[0] as Head] });
+      assert.ok(grown.length > budget, `part ${i} had room for ${next.heads[0]?.branch}: ${grown.length} <= ${budget}`);
+    }
+  };
+
+  it('splitAnnouncement with the largest template: every sealed part <= 1472 bytes, contiguous, each full, nothing skipped (property)', () => {
     fc.assert(
       fc.property(headsArb(500), (heads) => {
         const { parts, skipped } = splitAnnouncement(template(), heads, [], budget);
         assert.deepEqual(skipped, []);
         checkCoverage(parts);
         checkSealed(parts);
+        checkFull(parts);
         assert.deepStrictEqual(parts.flatMap((p) => p.heads), [...heads].sort(byName));
       }),
       { numRuns: 60, interruptAfterTimeLimit: 60_000 },
