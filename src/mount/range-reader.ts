@@ -11,13 +11,14 @@
  * memory set off a full collection every 64 MiB (15 per GiB in `--trace-gc`).
  *
  * What every open file's reader keeps is bounded together (read-budget.ts): a reader prefetches
- * only while the budget has room, sheds what no read uses when a reader read more recently needs
- * room, and keeps nothing unused while the budget is over.
+ * only while the budget has room, sheds what it read (then, for a segment a read asks for, what
+ * it prefetched) when a reader read more recently needs room, and keeps nothing unused while the
+ * budget is over.
  */
 import { ChunkedFileReader } from '../objects/chunked-file-reader.js';
 import type { ObjectReader } from '../objects/object-store.js';
 import type { Oid } from '../objects/oid.js';
-import type { BudgetHolder, ReadBudget } from './read-budget.js';
+import type { BudgetHolder, ReadBudget, Shed } from './read-budget.js';
 
 const SEGMENT_BYTES = 1 << 20;
 const PREFETCH_SEGMENTS = 4;
@@ -32,6 +33,8 @@ interface Segment {
   bytes: Buffer | undefined;
   /** Requests copying from it (or waiting to). */
   users: number;
+  /** Whether a request has copied from it (else it was prefetched and not read yet). */
+  read: boolean;
 }
 
 export class RangeReader implements BudgetHolder {
@@ -40,6 +43,8 @@ export class RangeReader implements BudgetHolder {
   private readonly spares: ArrayBuffer[] = [];
   /** The segment after the last one a read touched, to tell forward reads. */
   private nextSegment = 0;
+  /** Closed: reads still in flight finish, and nothing more is kept or counted. */
+  private closed = false;
 
   constructor(
     store: ObjectReader,
@@ -50,13 +55,17 @@ export class RangeReader implements BudgetHolder {
     this.reader = new ChunkedFileReader(store, root, size);
   }
 
-  /** The file is closed: what it kept no longer counts (its buffers go to the collector). */
+  /** The file is closed: what it kept goes to the collector and no longer counts, nor does what reads still in flight bring. */
   close(): void {
+    this.closed = true;
+    this.segments.clear();
+    this.spares.length = 0;
     this.budget.leave(this);
   }
 
-  shed(): void {
-    this.trim(0);
+  shed(what: Shed): void {
+    this.drop(0, 0, what);
+    this.budget.keep(this, this.keptBytes());
   }
 
   /** Copies the bytes of [position, position + length) into `into`; returns how many (fewer at the end). */
@@ -70,19 +79,23 @@ export class RangeReader implements BudgetHolder {
     const parts: Segment[] = [];
     try {
       for (let k = first; k <= last; k++) {
+        // Asked for: made whatever the budget says, after others shed what they can.
+        if (!this.segments.has(k)) this.budget.room(this, this.segmentCost(), true);
         const part = this.segment(k); // may drop segments no request uses yet: count this one at once
         part.users++;
         parts.push(part);
       }
       if (forward) {
         for (let k = last + 1; k <= last + PREFETCH_SEGMENTS; k++) {
-          if (!this.segments.has(k) && !this.budget.room(this, this.spares.length > 0 ? 0 : SEGMENT_BYTES)) break;
+          if (!this.segments.has(k) && !this.budget.room(this, this.segmentCost(), false)) break;
           this.segment(k);
         }
       }
       this.nextSegment = Math.max(this.nextSegment, last + 1);
       for (let k = first; k <= last; k++) {
-        const data = await (parts[k - first] as Segment).data;
+        const part = parts[k - first] as Segment;
+        part.read = true;
+        const data = await part.data;
         const base = k * SEGMENT_BYTES;
         const from = Math.max(position, base);
         data.copy(into, from - position, from - base, Math.min(end, base + data.length) - base);
@@ -99,28 +112,44 @@ export class RangeReader implements BudgetHolder {
     if (segment === undefined) {
       const start = k * SEGMENT_BYTES;
       const data = start < this.reader.size ? this.reader.read(start, SEGMENT_BYTES, this.spares.pop()) : Promise.resolve(Buffer.alloc(0));
-      const made: Segment = (segment = { data, bytes: undefined, users: 0 });
+      const made: Segment = (segment = { data, bytes: undefined, users: 0, read: false });
       data.then(
         (bytes) => (made.bytes = bytes),
         () => this.segments.get(k) === made && this.segments.delete(k),
       );
       this.segments.set(k, segment);
-      // Not the one just made: the read that asked for it counts itself a user only once it has it.
-      this.trim(undefined, k);
+      this.trim(k);
     }
     return segment;
   }
 
+  /** What a new segment adds: nothing if a spare's memory is reused. */
+  private segmentCost(): number {
+    return this.spares.length > 0 ? 0 : SEGMENT_BYTES;
+  }
+
+  private keptBytes(): number {
+    return (this.segments.size + this.spares.length) * SEGMENT_BYTES;
+  }
+
   /**
-   * Drops the oldest segments no request uses but `except` while more than `cached` are kept
-   * (none while the budget is over), keeping some of their memory (none then either), and tells
-   * the budget what it keeps.
+   * Keeps CACHED_SEGMENTS at most (what no request uses goes, oldest first, but `except`: the
+   * read that asked for it counts itself a user only once it has it); while the budget is over,
+   * keeps nothing unused, what was read going first. Then tells the budget what it keeps.
    */
-  private trim(cached = this.budget.over ? 0 : CACHED_SEGMENTS, except?: number): void {
-    const spares = cached === 0 ? 0 : SPARE_SEGMENTS;
+  private trim(except?: number): void {
+    if (this.closed) return;
+    this.drop(CACHED_SEGMENTS, SPARE_SEGMENTS, 'all', except);
+    if (this.budget.over) this.drop(0, 0, 'read', except);
+    if (this.budget.over) this.drop(0, 0, 'all', except);
+    this.budget.keep(this, this.keptBytes());
+  }
+
+  /** Drops the oldest segments no request uses (of those read, or any) but `except` while more than `cached` are kept, keeping the memory of up to `spares`. */
+  private drop(cached: number, spares: number, what: Shed, except?: number): void {
     for (const [k, segment] of this.segments) {
       if (this.segments.size <= cached) break;
-      if (segment.users > 0 || k === except) continue;
+      if (segment.users > 0 || k === except || (what === 'read' && !segment.read)) continue;
       this.segments.delete(k);
       const bytes = segment.bytes;
       if (bytes !== undefined && this.spares.length < spares && bytes.byteOffset === 0 && bytes.buffer.byteLength === SEGMENT_BYTES && bytes.buffer instanceof ArrayBuffer) {
@@ -128,6 +157,5 @@ export class RangeReader implements BudgetHolder {
       }
     }
     this.spares.length = Math.min(this.spares.length, spares);
-    this.budget.keep(this, (this.segments.size + this.spares.length) * SEGMENT_BYTES);
   }
 }

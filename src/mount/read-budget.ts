@@ -3,15 +3,20 @@
  * prefetched, and spare buffers), bounded across every open file of the mount. Each reader keeps
  * at most ~10 MiB, but a mount may hold any number of files open (a parallel `md5sum` over a
  * tree, a build holding its inputs): without a bound, 1 000 open files read a little could keep
- * 10 GiB. Past the bound, the readers least recently read let go what no read uses, and a reader
- * that still finds no room prefetches nothing: only what a read asks for is then read, so memory
- * stays near the bound plus the reads in flight.
+ * 10 GiB. Room is made from the readers least recently read: first what they have read already
+ * (and their spares), and only for a segment a read asks for also what they prefetched and have
+ * not read yet. A prefetch never evicts another's prefetch: without room it is not made, and
+ * the segment is read when asked for. So memory stays near the bound plus the reads in flight,
+ * and nothing is read twice unless reads themselves need more than the bound.
  */
+
+/** What a holder lets go of: what it has read already (and its spares), or everything no read in flight uses. */
+export type Shed = 'read' | 'all';
 
 /** A reader whose kept memory counts against the budget. */
 export interface BudgetHolder {
-  /** Lets go of everything no read in flight uses; the holder reports its new total by `keep`. */
-  shed(): void;
+  /** Lets go of `what`; the holder reports its new total by `keep`. */
+  shed(what: Shed): void;
 }
 
 export class ReadBudget {
@@ -39,6 +44,11 @@ export class ReadBudget {
     return this.total;
   }
 
+  /** Readers counted (each open file read since it was opened, until it closes). */
+  get readers(): number {
+    return this.holders.size;
+  }
+
   /** Whether more is kept than the bound. */
   get over(): boolean {
     return this.total > this.limitBytes;
@@ -50,14 +60,21 @@ export class ReadBudget {
     this.holders.delete(holder);
   }
 
-  /** Whether `holder` may keep `bytes` more; if not at first, the holders least recently read shed what they keep, until there is room. */
-  room(holder: BudgetHolder, bytes: number): boolean {
-    if (this.total + bytes <= this.limitBytes) return true;
-    for (const other of [...this.holders.keys()]) {
-      if (other === holder) continue;
-      other.shed();
-      if (this.total + bytes <= this.limitBytes) return true;
+  /**
+   * Whether `holder` may keep `bytes` more. If not at first, the others least recently read shed
+   * what they have read, then (for a segment a read asks for, `asked`) what they prefetched too,
+   * until there is room.
+   */
+  room(holder: BudgetHolder, bytes: number, asked: boolean): boolean {
+    const fits = (): boolean => this.total + bytes <= this.limitBytes;
+    for (const what of asked ? (['read', 'all'] as const) : (['read'] as const)) {
+      if (fits()) return true;
+      for (const other of [...this.holders.keys()]) {
+        if (other === holder) continue;
+        other.shed(what);
+        if (fits()) return true;
+      }
     }
-    return false;
+    return fits();
   }
 }

@@ -242,16 +242,21 @@ export class SwarmConnection {
   }
 
   /**
-   * Resolves once the handshakes are done and fewer than `bytes` wait to be written (before the
-   * handshakes, messages wait unencoded and uncounted); a peer that reads nothing for DRAIN_MS is
-   * dropped. It looks again at each `drain` of the socket (the wire hands it more then), or after
-   * DRAIN_LOOK_MS at the latest: a sender waits without waking hundreds of times a second.
+   * Resolves true once the handshakes are done and fewer than `bytes` wait to be written (before
+   * the handshakes, messages wait unencoded and uncounted), or the connection closed; a peer that
+   * reads nothing for DRAIN_MS is dropped. It looks again at each `drain` of the socket (the wire
+   * hands it more then), or after DRAIN_LOOK_MS at the latest: a sender waits without waking
+   * hundreds of times a second. Resolves false as soon as `giveUp` says so at a look.
    */
-  async drained(bytes: number): Promise<void> {
+  async drained(bytes: number, giveUp: () => boolean = () => false): Promise<boolean> {
     await this.settled;
     const deadline = Date.now() + DRAIN_MS;
     while (!this.closed && this.queued > bytes) {
-      if (Date.now() > deadline) return this.close(`peer read nothing for ${DRAIN_MS / 1000} s`);
+      if (giveUp()) return false;
+      if (Date.now() > deadline) {
+        this.close(`peer read nothing for ${DRAIN_MS / 1000} s`);
+        return true;
+      }
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -262,6 +267,7 @@ export class SwarmConnection {
         this.socket.on('drain', done);
       });
     }
+    return true;
   }
 
   close(reason: string): void {

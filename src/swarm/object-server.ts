@@ -38,6 +38,10 @@ const READ_AHEAD = 32;
 const AT_ONCE_PER_CONNECTION = 2;
 /** A want asked ahead waits this long for the next of its objects to arrive here, then the rest is missing. */
 const AHEAD_WAIT_MS = 2000;
+/** A peer turned away counts as waiting for the slot this long after it last asked (one that waits asks again every 50 ms, and at `free`). */
+const WAITING_MS = 1000;
+/** How long a holder whose slow send yielded the slot is told `busy` while it is free. */
+const YIELDED_MS = 1000;
 
 interface Job {
   readonly conn: SwarmConnection;
@@ -55,11 +59,13 @@ export class ObjectServer {
   private holder: NodeId | undefined;
   private readonly queue: Job[] = [];
   private serving: Job | undefined;
-  /** Those told BUSY since the holder took the slot: told `free` when it frees. */
-  private readonly turnedAway = new Set<SwarmConnection>();
+  /** Those told BUSY since the holder took the slot, and when last: told `free` when it frees. */
+  private readonly turnedAway = new Map<SwarmConnection, number>();
+  /** A holder whose slow send yielded the slot, and until when it waits behind those told `free`. */
+  private yielded: { readonly nodeId: NodeId; readonly until: number } | undefined;
   /** Metadata and read wants being served, per connection. */
   private readonly atOnce = new Map<SwarmConnection, Job[]>();
-  readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0 };
+  readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0, slotYields: 0 };
 
   constructor(
     private readonly c: { readonly local: LocalObjects; readonly transfers: Transfers; readonly log: Logger; readonly now: () => number },
@@ -107,8 +113,9 @@ export class ObjectServer {
     // The holder keeps the slot while it pipelines, unless someone else was turned away meanwhile:
     // then its next want waits its turn, and the slot passes on once its queue drains.
     const othersWaiting = this.turnedAway.size > 0 && this.holder === job.conn.nodeId && mine > 0;
-    if ((this.holder !== undefined && this.holder !== job.conn.nodeId) || mine >= QUEUE_PER_HOLDER || othersWaiting) {
-      if (this.holder !== job.conn.nodeId) this.turnedAway.add(job.conn);
+    const yielded = this.holder === undefined && this.yielded?.nodeId === job.conn.nodeId && this.c.now() < this.yielded.until;
+    if ((this.holder !== undefined && this.holder !== job.conn.nodeId) || mine >= QUEUE_PER_HOLDER || othersWaiting || yielded) {
+      if (this.holder !== job.conn.nodeId) this.turnedAway.set(job.conn, this.c.now());
       this.stats.busyRejects++;
       job.conn.send({ kind: 'reject', request: job.request, reason: 'busy', missing: [] });
       return;
@@ -122,7 +129,7 @@ export class ObjectServer {
     for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
       this.serving = job;
       if (!job.cancelled && job.conn.isOpen) {
-        const slot = { contended: () => this.turnedAway.size > 0 };
+        const slot = { contended: () => this.waiting() };
         const outcome = await this.send(job.conn, job.request, job.oids, () => job.cancelled, () => true, job.ahead ? 'asked' : 'no', slot).catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
         if (outcome === 'yielded') this.yieldSlot(job.conn);
       }
@@ -130,16 +137,26 @@ export class ObjectServer {
     }
     this.holder = undefined;
     // Whoever was turned away asks again now, rather than after its back-off: the slot never idles while someone waits.
-    for (const conn of this.turnedAway) if (conn.isOpen) conn.send({ kind: 'free' });
+    for (const conn of this.turnedAway.keys()) if (conn.isOpen) conn.send({ kind: 'free' });
     this.turnedAway.clear();
+  }
+
+  /** Whether anyone turned away asked within WAITING_MS: a peer that found its pieces elsewhere stops asking, and waits for nothing. */
+  private waiting(): boolean {
+    const now = this.c.now();
+    for (const at of this.turnedAway.values()) if (now - at < WAITING_MS) return true;
+    return false;
   }
 
   /**
    * The holder's send was too slow while others waited (part-sender.ts): its queued wants are
    * told `busy` too, so the slot passes to those waiting (told `free`). It is not told `free`
-   * itself: it asks again after its back-off, behind them.
+   * itself, and for YIELDED_MS it is told `busy` while the slot is free: those told `free` ask
+   * first, however far away.
    */
   private yieldSlot(conn: SwarmConnection): void {
+    this.stats.slotYields++;
+    this.yielded = { nodeId: conn.nodeId, until: this.c.now() + YIELDED_MS };
     this.c.log.log('info', 'slot-yielded', { peer: conn.nodeId, waiting: this.turnedAway.size });
     for (const j of this.queue.splice(0)) {
       if (j.conn !== conn) this.queue.push(j);

@@ -35,7 +35,8 @@ export interface PartPacing {
 /**
  * Sends `blob` as parts answering `request`: 'sent'; 'stopped' (cancelled, the connection
  * closed); or 'yielded': others waited for the slot CONTENDED_WINDOW_MS while this send moved
- * less than 1 MiB per PART_GRACE_MS_PER_MIB (the receiver drops what came, and asks again). A
+ * less than 1 MiB per PART_GRACE_MS_PER_MIB (judged at every look while the socket drains; the
+ * receiver drops what came, and asks again). A
  * failure of the stream (a damaged entry) is thrown once the parts sent so far are out: the
  * caller names the blob missing, and the receiver drops what came.
  */
@@ -56,9 +57,10 @@ export async function sendParts(conn: SwarmConnection, request: number, blob: Pa
   /** A whole part is held back until the next bytes arrive: the last one is flagged so. */
   let ready: Buffer | undefined;
   const send = async (zlib: Buffer, last: boolean): Promise<'sent' | 'stopped' | 'yielded'> => {
-    await conn.drained(pacing.queuedBytes);
+    // Judged at each look while the socket drains too: a receiver slow enough takes a minute per part.
+    const drained = await conn.drained(pacing.queuedBytes, tooSlow);
     if (stopped() || !conn.isOpen) return 'stopped';
-    if (tooSlow()) return 'yielded';
+    if (drained === false || tooSlow()) return 'yielded';
     conn.send({ kind: 'part', request, oid: blob.oid, size: blob.size, offset, zlib, last });
     offset += zlib.length;
     return 'sent';

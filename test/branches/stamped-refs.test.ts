@@ -58,8 +58,9 @@ describe('branches/stamped-refs: listed again only when the refs may have change
 
   it('does not trust a listing made within a second of a change: a second update in the same timestamp tick still shows', async () => {
     gitText(['update-ref', 'refs/heads/main', commits[1] as string], { gitDir });
-    // A whole second, which utimes sets exactly (its ns would not survive a double), within the last second.
-    const tick = Math.floor(Date.now() / 1000) * 1000;
+    // A whole second, which utimes sets exactly (its ns would not survive a double): the next one, so
+    // the listing begins less than a second after it whenever it runs (a time ahead counts as racy too).
+    const tick = Math.ceil(Date.now() / 1000) * 1000;
     dirTime(tick);
     assert.equal(await main(), commits[1]);
     gitText(['update-ref', 'refs/heads/main', commits[2] as string], { gitDir });

@@ -6,6 +6,7 @@ import { lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.j
 import { RangeReader } from '../../src/mount/range-reader.js';
 import { ReadBudget } from '../../src/mount/read-budget.js';
 import type { Oid } from '../../src/objects/oid.js';
+import type { ObjectReader } from '../../src/objects/object-store.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
 import { Repository } from '../../src/repo/repository.js';
 import { pseudoRandomBytes } from '../support/data.js';
@@ -80,12 +81,55 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
       const budget = new ReadBudget(16 * MiB);
       const readers = await readMany(budget);
       assert.ok(budget.kept <= 16 * MiB, `kept ${budget.kept / MiB} MiB`);
-      // The one read last still prefetches; a shed one reads again from its store when asked.
+      // The first reader, shed long ago, reads again from its store when asked.
       const into = Buffer.alloc(MiB);
       assert.equal(await (readers[0] as RangeReader).read(5 * MiB, MiB, into), MiB);
       assert.ok(into.equals(data.subarray(5 * MiB, 6 * MiB)));
       for (const reader of readers) reader.close();
       assert.equal(budget.kept, 0, 'closed files keep nothing');
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('under a budget too small for every prefetch, files read in turn (a parallel checksum over a tree) read each segment once: no prefetch evicts another, and a closed reader stays out of the budget', async () => {
+    const MiB = 1 << 20;
+    const data = pseudoRandomBytes(6 * MiB, 'in turn');
+    const src = tmp.make();
+    writeFileSync(join(src, 'big.bin'), data);
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    try {
+      const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big' });
+      const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, r.commit as never)).tree), 'big.bin');
+      let segmentReads = 0;
+      const store = repo.objects;
+      const counting: ObjectReader = {
+        has: (oid) => store.has(oid),
+        read: (oid) => store.read(oid),
+        findByPrefix: (prefix, limit) => store.findByPrefix(prefix, limit),
+        readChunkedRange: (root, size, from, to, spare) => (segmentReads++, store.readChunkedRange(root, size, from, to, spare)),
+      };
+      // 40 files, 1 MiB each in turn: each would keep its segment and 4 prefetched, 200 MiB.
+      const budget = new ReadBudget(24 * MiB);
+      const readers = Array.from({ length: 40 }, () => new RangeReader(counting, entry.oid as Oid, data.length, budget));
+      const into = Buffer.alloc(MiB);
+      for (let at = 0; at < data.length; at += MiB) {
+        for (const reader of readers) {
+          assert.equal(await reader.read(at, MiB, into), MiB);
+          assert.ok(into.equals(data.subarray(at, at + MiB)), `bytes at ${at}`);
+        }
+        assert.ok(budget.kept <= 24 * MiB, `kept ${budget.kept / MiB} MiB`);
+      }
+      assert.ok(segmentReads <= 40 * 6, `${segmentReads} segment reads for 240 segments`);
+      // A read in flight when its file closes does not bring the reader back into the budget.
+      const reader = readers[0] as RangeReader;
+      const reading = reader.read(0, MiB, Buffer.alloc(MiB));
+      reader.close();
+      await reading;
+      assert.equal(budget.readers, 39, 'the closed one is not counted again');
+      for (const other of readers.slice(1)) other.close();
+      assert.equal(budget.kept, 0);
+      assert.equal(budget.readers, 0);
     } finally {
       await repo.close();
     }

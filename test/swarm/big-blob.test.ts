@@ -252,10 +252,14 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
     }
   });
 
-  it('a receiver too slow for a blob in parts while another peer waits for the upload slot is told busy, and the slot passes to the one waiting, which gets the blob whole', async () => {
+  /**
+   * One object server holding a 48 MiB blob git wrote, and two clients over real TLS: a slow one
+   * (it reads a part every 3 s, a slow link or disk: a third of the pace a receiver grants, while
+   * `pace` holds) and another. `run` gets them and the blob; everything closes after it.
+   */
+  async function slowAndOther(run: (t: { slow: Client; other: Client; slowPace: { pace: boolean }; big: Oid; content: Buffer }) => Promise<void>): Promise<void> {
     const content = pseudoRandomBytes(48 * MiB, 'big-slow');
     const { gitDir, blobs } = await committedWithGit([content]);
-    const big = blobs[0] as Oid;
     const served = await objectServer(gitDir);
     const infoHash = Buffer.alloc(20, 9);
     // The server's ends, in the order the clients connect.
@@ -264,8 +268,7 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       new SwarmConnection(socket, ids.shift() as NodeId, { infoHash, selfId: identity.nodeId, initiator: false, pool: new BlockPool(8) }, { onMessage: (conn, m) => served.server.handle(conn, m), onClose: (conn) => served.server.forget(conn) });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    /** A client that keeps what it is sent; a slow one reads a part every 3 s (a slow link or disk: a third of the pace a receiver grants). */
-    const client = async (slow: { pace: boolean }): Promise<{ conn: SwarmConnection; got: SwarmMessage[] }> => {
+    const client = async (slow: { pace: boolean }): Promise<Client> => {
       const socket = await new Promise<TLSSocket>((resolve, reject) => {
         const s = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ...clientOptions(identity, trust) }, () => resolve(s));
         s.once('error', reject);
@@ -280,34 +283,71 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       });
       return { conn, got };
     };
-    const told = (who: { got: SwarmMessage[] }, what: string, ms: number, which: (m: SwarmMessage) => boolean): Promise<true> =>
-      waitFor(what, ms, () => (who.got.some(which) ? true : undefined), { everyMs: 20, detail: () => who.got.map((m) => m.kind).join(' ') });
-    const busy = (request: number) => (m: SwarmMessage) => m.kind === 'reject' && m.request === request && m.reason === 'busy';
-    const want = (request: number): SwarmMessage => ({ kind: 'want', request, want: 'blobs', oids: [big], ahead: false });
     const slowPace = { pace: true };
     const slow = await client(slowPace);
-    const fast = await client({ pace: false });
+    const other = await client({ pace: false });
     try {
-      slow.conn.send(want(1));
+      await run({ slow, other, slowPace, big: blobs[0] as Oid, content });
+    } finally {
+      slow.conn.close('done');
+      other.conn.close('done');
+      server.close();
+      await served.close();
+    }
+  }
+
+  interface Client {
+    readonly conn: SwarmConnection;
+    readonly got: SwarmMessage[];
+  }
+  const told = (who: Client, what: string, ms: number, which: (m: SwarmMessage) => boolean): Promise<true> =>
+    waitFor(what, ms, () => (who.got.some(which) ? true : undefined), { everyMs: 20, detail: () => who.got.map((m) => m.kind).join(' ') });
+  const busy = (request: number) => (m: SwarmMessage) => m.kind === 'reject' && m.request === request && m.reason === 'busy';
+  const wantOf = (big: Oid, request: number): SwarmMessage => ({ kind: 'want', request, want: 'blobs', oids: [big], ahead: false });
+
+  it('a receiver too slow for a blob in parts while another peer waits for the upload slot is told busy, and the slot passes to the one waiting, which gets the blob whole', async () => {
+    await slowAndOther(async ({ slow, other, slowPace, big, content }) => {
+      slow.conn.send(wantOf(big, 1));
       await told(slow, 'the first part', 10_000, (m) => m.kind === 'part');
-      fast.conn.send(want(1));
-      await told(fast, 'busy: the slot is taken', 10_000, busy(1));
-      // Told once the slot yielded (~15 s: the parts the sockets took at first count as paced).
-      await told(fast, 'free: the slot yielded', CONTENDED_WINDOW_MS + 20_000, (m) => m.kind === 'free');
-      fast.conn.send(want(2));
-      await told(fast, 'the whole answer', 60_000, (m) => m.kind === 'objects' && m.request === 2 && m.done);
-      const parts = fast.got.flatMap((m) => (m.kind === 'part' && m.request === 2 ? [m] : []));
+      // The other asks as a fetch does: again 100 ms after each busy, until it is served.
+      let request = 1;
+      const ask = (): void => other.conn.send(wantOf(big, request));
+      const asking = setInterval(() => {
+        if (other.got.some(busy(request))) {
+          request++;
+          ask();
+        }
+      }, 100);
+      try {
+        ask();
+        // Yielded after ~15 s: the parts the sockets took at first count as paced.
+        await told(other, 'free: the slot yielded', CONTENDED_WINDOW_MS + 20_000, (m) => m.kind === 'free');
+        await told(other, 'a whole answer', 60_000, (m) => m.kind === 'objects' && m.done && other.got.some((p) => p.kind === 'part' && p.request === m.request));
+      } finally {
+        clearInterval(asking);
+      }
+      const served = other.got.find((m) => m.kind === 'objects' && m.done) as Extract<SwarmMessage, { kind: 'objects' }>;
+      const parts = other.got.flatMap((m) => (m.kind === 'part' && m.request === served.request ? [m] : []));
       assert.equal(parts.at(-1)?.last, true);
       assert.ok(inflateSync(Buffer.concat(parts.map((p) => p.zlib))).equals(content), 'the waiting peer got the blob whole');
       // The slow one's link recovers: it reads the parts still on their way, then `busy`, and never the last part.
       slowPace.pace = false;
       await told(slow, 'busy: its send stopped', 30_000, busy(1));
       assert.ok(!slow.got.some((m) => m.kind === 'part' && m.last), 'the slow one never had the last part');
-    } finally {
-      slow.conn.close('done');
-      fast.conn.close('done');
-      server.close();
-      await served.close();
-    }
+    });
+  });
+
+  it('a slow receiver keeps the slot when the peer once turned away asks no more (it found the blob elsewhere)', async () => {
+    await slowAndOther(async ({ slow, other, slowPace, big }) => {
+      slow.conn.send(wantOf(big, 1));
+      await told(slow, 'the first part', 10_000, (m) => m.kind === 'part');
+      other.conn.send(wantOf(big, 1));
+      await told(other, 'busy', 10_000, busy(1));
+      // Past the window and the parts the sockets took at first (~15 s), at a third of the pace.
+      await sleep(CONTENDED_WINDOW_MS + 8_000);
+      slowPace.pace = false;
+      await told(slow, 'the last part', 30_000, (m) => m.kind === 'part' && m.last);
+      assert.ok(!slow.got.some(busy(1)), 'the slot was not yielded');
+    });
   });
 });
