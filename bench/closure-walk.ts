@@ -2,8 +2,12 @@
  * The walk of a closure (every commit and tree of a head, then the blob order pieces are cut
  * from), as a swarm node does it for a head committed here before serving it: one image of
  * pseudo-random data committed as a chunked file, then walked from the repository ROUNDS times in
- * one process (the first with V8's compiler still cold). Usage (after `make build`):
- *   node dist/bench/closure-walk.js [--mib 512] [--rounds 3]
+ * one process (the first with V8's compiler still cold). With `--versions N`, N versions of the
+ * image are committed, each rewriting `--change-mib` of it with new bytes (a release that changed
+ * that much), and the walk of the last with its whole history (a policy's default `history: all`)
+ * is set beside the walk of the last alone (`history: 1`): what every fetch of a new release costs
+ * as the history grows. Usage (after `make build`):
+ *   node dist/bench/closure-walk.js [--mib 512] [--rounds 3] [--versions 1] [--change-mib 0]
  */
 import { createCipheriv } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -13,13 +17,21 @@ import { parseArgs } from 'node:util';
 import { isBranchName } from '../src/branches/ref-name.js';
 import { commitDirectory } from '../src/repo/commit-directory.js';
 import { Repository } from '../src/repo/repository.js';
+import type { Oid } from '../src/objects/oid.js';
 import { walkClosure } from '../src/swarm/closure.js';
 
-const { values: opt } = parseArgs({ options: { mib: { type: 'string', default: '512' }, rounds: { type: 'string', default: '3' } }, strict: true });
+const { values: opt } = parseArgs({
+  options: { mib: { type: 'string', default: '512' }, rounds: { type: 'string', default: '3' }, versions: { type: 'string', default: '1' }, 'change-mib': { type: 'string', default: '0' } },
+  strict: true,
+});
 const MIB = Number(opt.mib);
 const ROUNDS = Number(opt.rounds);
+const VERSIONS = Number(opt.versions);
+const CHANGE_MIB = Number(opt['change-mib']);
 if (!Number.isInteger(MIB) || MIB < 1 || MIB > 8192) throw new Error(`--mib must be an integer from 1 to 8192, not ${opt.mib}`);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 100) throw new Error(`--rounds must be an integer from 1 to 100, not ${opt.rounds}`);
+if (!Number.isInteger(VERSIONS) || VERSIONS < 1 || VERSIONS > 1000) throw new Error(`--versions must be an integer from 1 to 1000, not ${opt.versions}`);
+if (!Number.isInteger(CHANGE_MIB) || CHANGE_MIB < 0 || CHANGE_MIB > MIB) throw new Error(`--change-mib must be an integer from 0 to --mib, not ${opt['change-mib']}`);
 
 const work = mkdtempSync(join(tmpdir(), 'gitfs-closure-walk-'));
 try {
@@ -35,14 +47,31 @@ try {
   if (!isBranchName(branch)) throw new Error('bad branch name');
   const repo = await Repository.init(join(work, 'repo'));
   try {
-    const { commit } = await commitDirectory(repo, branch, image, { message: 'image' });
+    let commit: string | undefined;
+    for (let v = 1; v <= VERSIONS; v++) {
+      if (v > 1) {
+        // The next release: CHANGE_MIB of new bytes at a place of its own.
+        const fdv = openSync(join(image, 'disk.img'), 'r+');
+        const at = ((v * 7919) % Math.max(1, MIB - CHANGE_MIB + 1)) * (1 << 20);
+        for (let i = 0; i < CHANGE_MIB; i++) writeSync(fdv, cipher.update(zeros), 0, zeros.length, at + i * zeros.length);
+        closeSync(fdv);
+      }
+      ({ commit } = await commitDirectory(repo, branch, image, { message: `image ${v}` }));
+    }
     if (commit === undefined) throw new Error('nothing committed');
     rmSync(image, { recursive: true });
-    for (let round = 1; round <= ROUNDS; round++) {
-      const started = performance.now();
-      const closure = await walkClosure({ absent: (oids) => repo.objects.absent(oids), read: (o) => repo.objects.read(o) }, commit, 0);
-      const ms = performance.now() - started;
-      process.stdout.write(`round ${round}: ${ms.toFixed(0)} ms for ${closure.trees.length} trees and ${closure.blobs.length} blobs (${MIB} MiB)\n`);
+    const source = { absent: (oids: readonly Oid[]) => repo.objects.absent(oids), read: (o: Oid) => repo.objects.read(o) };
+    for (const history of VERSIONS > 1 ? [0, 1] : [0]) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        globalThis.gc?.();
+        const heapBefore = process.memoryUsage().heapUsed;
+        const started = performance.now();
+        const closure = await walkClosure(source, commit as Oid, history);
+        const ms = performance.now() - started;
+        const heap = (process.memoryUsage().heapUsed - heapBefore) / (1 << 20);
+        const what = VERSIONS > 1 ? `${history === 0 ? `all ${VERSIONS} versions` : 'the last version'}, ` : '';
+        process.stdout.write(`round ${round}: ${what}${ms.toFixed(0)} ms for ${closure.trees.length} trees and ${closure.blobs.length} blobs (${MIB} MiB), heap +${heap.toFixed(0)} MiB\n`);
+      }
     }
   } finally {
     await repo.close();
