@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Oid } from '../../src/objects/oid.js';
@@ -302,5 +302,47 @@ describe('repo: prune beside writers', function () {
     await kill9(c.proc);
     await gitfsOk(['prune', '--repo', gitDir]);
     assert.equal(existsSync(join(gitDir, 'gitfs', 'prune.lock')), false);
+  });
+
+  it('never lets two prunes hold the lock when several meet one a killed prune left, and clears a takeover lock one killed meanwhile left', async () => {
+    const gitDir = await newRepo();
+    const lock = join(gitDir, 'gitfs', 'prune.lock');
+    const dead = (): string => `${JSON.stringify({ ...thisProcess(), pid: 999_999, nonce: String(Math.random()) })}\n`;
+    const log = join(gitDir, 'lock-log');
+    const go = join(gitDir, 'go');
+    mkdirSync(dirname(lock), { recursive: true });
+    for (let round = 0; round < 3; round++) {
+      writeFileSync(lock, dead());
+      writeFileSync(log, '');
+      // Six processes wait for one moment, then each takes the lock, holds it 300 ms, and says so.
+      const racers = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          child(`
+            const { withPruneLock } = await import(lib + 'repo/prune-lock.js');
+            const { appendFileSync, existsSync } = await import('node:fs');
+            console.log('ready');
+            while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));
+            await withPruneLock(${JSON.stringify(gitDir)}, async () => {
+              appendFileSync(${JSON.stringify(log)}, 'in\\n');
+              await new Promise((r) => setTimeout(r, 300));
+              appendFileSync(${JSON.stringify(log)}, 'out\\n');
+            }).catch((e) => { if (e.code !== 'GITFS_PRUNE_REFUSED') throw e; });`),
+        ),
+      );
+      children.push(...racers.map((r) => r.proc));
+      writeFileSync(go, '');
+      await Promise.all(racers.map(async (r) => (r.proc.exitCode === null ? once(r.proc, 'exit') : undefined)));
+      const lines = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+      assert.ok(lines.length >= 2, 'one took it');
+      for (let i = 0; i < lines.length; i++) assert.equal(lines[i], i % 2 === 0 ? 'in' : 'out', `round ${round}: two held the lock at once: ${lines.join(' ')}`);
+      assert.deepEqual(racers.map((r) => r.proc.exitCode), [0, 0, 0, 0, 0, 0]);
+      assert.equal(existsSync(lock), false);
+      rmSync(go);
+    }
+    // A takeover lock whose maker was killed is stale too.
+    writeFileSync(lock, dead());
+    writeFileSync(`${lock}.takeover`, dead());
+    await gitfsOk(['prune', '--repo', gitDir]);
+    assert.deepEqual(readdirSync(join(gitDir, 'gitfs')).filter((f) => f.startsWith('prune.lock')), []);
   });
 });
