@@ -8,6 +8,7 @@ import type { GitContent } from '../work/merged-view.js';
 import type { Attr } from './attrs.js';
 import { KEEP_CACHE } from './fuse-binding.js';
 import type { BlobStreamReader } from './blob-stream-reader.js';
+import type { HeldBlob } from './held-blob.js';
 import type { RangeReader } from './range-reader.js';
 
 /**
@@ -25,7 +26,7 @@ export type Handle =
       /** Descriptors this handle read through before it moved onto another copy: a read may still use one, so they close with the handle. */
       readonly retired?: readonly number[];
     }
-  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; ranges?: RangeReader; stream?: BlobStreamReader };
+  | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; held?: HeldBlob; ranges?: RangeReader; stream?: BlobStreamReader };
 
 const MAX_HANDLES = KEEP_CACHE;
 
@@ -33,6 +34,7 @@ const MAX_HANDLES = KEEP_CACHE;
 function closeReaders(h: Extract<Handle, { kind: 'git' }>): void {
   h.stream?.close();
   h.ranges?.close();
+  h.held?.release();
 }
 
 export class HandleTable {

@@ -25,6 +25,7 @@ import { BlobStreamReader } from './blob-stream-reader.js';
 import { HandleTable, type Handle } from './handles.js';
 import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
+import { HeldBlob } from './held-blob.js';
 import { ReadBudget } from './read-budget.js';
 import { historyNames, namespaceChildren, route, SPECIAL_DIRS, type Route } from './router.js';
 
@@ -55,12 +56,16 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 /** Unchunked blobs kept for handles to share (git writes them up to the read cap); the last one asked for stays whatever its size. */
 const BLOB_CACHE_BYTES = 64 << 20;
-/** What open chunked files' readers keep between reads, all together (read-budget.ts). */
+/** What open files' readers keep between reads, all together (read-budget.ts). */
 const READ_BUDGET_BYTES = 256 << 20;
+/** Whole blobs above this, kept by handles, count in that budget (held-blob.ts); smaller ones are left to the blob cache. */
+const COUNTED_BLOB_BYTES = 1 << 20;
 
 type ReadOnlyRoot = { readonly tree: Oid; readonly time: number };
 
 const asDir = (name: string): Listed => ({ name, kind: 'dir' });
+/** Whether a handle reading an unchunked blob may keep it whole (a large one only while the budget lets it). */
+const keptWhole = (h: { readonly held?: HeldBlob }): boolean => h.held === undefined || h.held.kept;
 
 export class MountFs {
   readonly handles = new HandleTable();
@@ -199,6 +204,8 @@ export class MountFs {
       h.content = now.node.git;
       h.attr = attr;
       h.blob = undefined;
+      h.held?.release();
+      h.held = undefined;
       h.ranges?.close();
       h.ranges = undefined;
       h.stream?.close();
@@ -512,14 +519,20 @@ export class MountFs {
       return h.ranges.read(position, length, into);
     }
     const oid = h.content.oid;
-    // A blob above the read limit (git wrote it) is not read whole: streamed from its start.
-    if (h.attr.size > this.ws.repo.objects.maxObjectBytes) {
+    // A large blob the handle is to keep whole takes room in the budget first (held-blob.ts).
+    if (h.blob === undefined && h.held === undefined && h.attr.size > COUNTED_BLOB_BYTES && h.attr.size <= this.ws.repo.objects.maxObjectBytes) {
+      const held = (h.held = new HeldBlob(this.readBudget, h.attr.size, () => (h.blob = undefined)));
+      held.take();
+    }
+    // A blob above the read limit (git wrote it), or one the budget has no room for, is not read whole: streamed from its start.
+    if (h.attr.size > this.ws.repo.objects.maxObjectBytes || !keptWhole(h)) {
       h.stream ??= new BlobStreamReader(() => this.ws.repo.objects.readBlob(oid));
       return h.stream.read(position, length, into);
     }
-    // The handle keeps what it read: a blob let go by the cache is never read again for it.
-    h.blob ??= await this.blobs.get(oid, () => readTyped(this.ws.repo.objects, oid, 'blob'));
-    const blob = h.blob;
+    h.held?.read();
+    // The handle keeps what it read (unless shed meanwhile): a blob let go by the cache is never read again for it.
+    const blob = h.blob ?? (await this.blobs.get(oid, () => readTyped(this.ws.repo.objects, oid, 'blob')));
+    if (keptWhole(h)) h.blob = blob;
     const bytes = blob.subarray(Math.min(position, blob.length), Math.min(position + length, blob.length));
     return bytes.copy(into, 0, 0, Math.min(length, bytes.length));
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { closeSync, linkSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gitfsOk } from '../support/cli.js';
+import { gitText } from '../support/git-env.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { mountSuiteDirs, TestMount } from '../support/mount.js';
 
@@ -51,6 +52,45 @@ describe('mount: many large files open at once', function () {
       for (const at of [4 * MiB, 0]) {
         assert.equal(readSync(fds[0] as number, into, 0, MiB, at), MiB);
         assert.ok(into.equals(data.subarray(at, at + MiB)), `f0.bin again at ${at}`);
+      }
+    } finally {
+      for (const fd of fds) closeSync(fd);
+      await m.stop();
+    }
+  });
+
+  it('counts large blobs git wrote, which open handles keep whole, in the same budget: past it they are read streamed, every byte right (24 blobs of 24 MiB open: 576 MiB held without it)', async () => {
+    const { base, repo, mnt } = tmp.place();
+    await gitfsOk(['init', '--repo', repo]);
+    const blobs = Array.from({ length: 24 }, (_, i) => pseudoRandomBytes(24 * MiB, `git blob ${i}`));
+    const lines = blobs.map((content, i) => {
+      const file = join(base, `b${i}`);
+      writeFileSync(file, content);
+      return `100644 blob ${gitText(['-c', 'core.looseCompression=0', 'hash-object', '-w', file], { gitDir: repo })}\tb${i}.bin`;
+    });
+    const tree = gitText(['mktree'], { gitDir: repo, input: `${lines.join('\n')}\n` });
+    gitText(['update-ref', 'refs/heads/main', gitText(['commit-tree', tree, '-m', 'large blobs, as git writes them'], { gitDir: repo })], { gitDir: repo });
+    const m = await TestMount.start(repo, mnt);
+    const pid = m.child.pid as number;
+    const fds: number[] = [];
+    try {
+      const before = resident(pid);
+      const into = Buffer.alloc(MiB);
+      for (const [i, content] of blobs.entries()) {
+        const fd = openSync(join(mnt, 'main', `b${i}.bin`), 'r');
+        fds.push(fd);
+        assert.equal(readSync(fd, into, 0, MiB, 0), MiB);
+        assert.ok(into.equals(content.subarray(0, MiB)), `b${i}.bin`);
+      }
+      const grew = resident(pid) - before;
+      console.log(`      the mount's resident memory grew ${(grew / MiB).toFixed(0)} MiB with 24 blobs of 24 MiB open, each read 1 MiB`);
+      assert.ok(grew < 450 * MiB, `grew ${grew / MiB} MiB`);
+      // Every handle reads on, right, whether it keeps its blob whole or streams it now.
+      for (const [i, content] of blobs.entries()) {
+        for (const at of [MiB, 20 * MiB]) {
+          assert.equal(readSync(fds[i] as number, into, 0, MiB, at), MiB);
+          assert.ok(into.equals(content.subarray(at, at + MiB)), `b${i}.bin at ${at}`);
+        }
       }
     } finally {
       for (const fd of fds) closeSync(fd);
