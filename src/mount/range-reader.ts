@@ -139,10 +139,16 @@ export class RangeReader implements BudgetHolder {
    */
   private trim(except?: number): void {
     if (this.closed) return;
-    this.drop(CACHED_SEGMENTS, SPARE_SEGMENTS, 'all', except);
-    if (this.budget.over) this.drop(0, 0, 'read', except);
-    if (this.budget.over) this.drop(0, 0, 'all', except);
-    this.budget.keep(this, this.keptBytes());
+    const steps: Array<[number, number, Shed]> = [
+      [CACHED_SEGMENTS, SPARE_SEGMENTS, 'all'],
+      [0, 0, 'read'],
+      [0, 0, 'all'],
+    ];
+    for (const [i, [cached, spares, what]] of steps.entries()) {
+      if (i > 0 && !this.budget.over) return;
+      this.drop(cached, spares, what, except);
+      this.budget.keep(this, this.keptBytes());
+    }
   }
 
   /** Drops the oldest segments no request uses (of those read, or any) but `except` while more than `cached` are kept, keeping the memory of up to `spares`. */

@@ -5,9 +5,10 @@
  * tree, a build holding its inputs): without a bound, 1 000 open files read a little could keep
  * 10 GiB. Room is made from the readers least recently read: first what they have read already
  * (and their spares), and only for a segment a read asks for also what they prefetched and have
- * not read yet. A prefetch never evicts another's prefetch: without room it is not made, and
- * the segment is read when asked for. So memory stays near the bound plus the reads in flight,
- * and nothing is read twice unless reads themselves need more than the bound.
+ * not read yet (a reader sheds all of that at once). A prefetch never evicts another's prefetch:
+ * without room it is not made, and the segment is read when asked for. So memory stays near the
+ * bound plus the reads in flight, and what was prefetched is read again only when reads ask for
+ * more than what was read already frees.
  */
 
 /** What a holder lets go of: what it has read already (and its spares), or everything no read in flight uses. */

@@ -42,6 +42,8 @@ const AHEAD_WAIT_MS = 2000;
 const WAITING_MS = 1000;
 /** How long a holder whose slow send yielded the slot is told `busy` while it is free. */
 const YIELDED_MS = 1000;
+/** How long a peer whose slow send yielded the slot makes no other yield it. */
+const SLOW_MEMORY_MS = 600_000;
 
 interface Job {
   readonly conn: SwarmConnection;
@@ -63,6 +65,12 @@ export class ObjectServer {
   private readonly turnedAway = new Map<SwarmConnection, number>();
   /** A holder whose slow send yielded the slot, and until when it waits behind those told `free`. */
   private yielded: { readonly nodeId: NodeId; readonly until: number } | undefined;
+  /**
+   * Peers whose slow send yielded the slot, and when: their asking does not make another's send
+   * yield (two slow receivers would take the slot from each other for ever, each starting over),
+   * until a want of theirs is served whole or SLOW_MEMORY_MS pass.
+   */
+  private readonly slow = new Map<NodeId, number>();
   /** Metadata and read wants being served, per connection. */
   private readonly atOnce = new Map<SwarmConnection, Job[]>();
   readonly stats = { uploadedBytes: 0, uploadedObjects: 0, busyRejects: 0, slotYields: 0 };
@@ -121,6 +129,8 @@ export class ObjectServer {
       return;
     }
     this.holder = job.conn.nodeId;
+    // Turned away before (while the slot was kept from it after a yield): it waits no more.
+    this.turnedAway.delete(job.conn);
     this.queue.push(job);
     if (this.serving === undefined) void this.pump();
   }
@@ -132,6 +142,7 @@ export class ObjectServer {
         const slot = { contended: () => this.waiting() };
         const outcome = await this.send(job.conn, job.request, job.oids, () => job.cancelled, () => true, job.ahead ? 'asked' : 'no', slot).catch((e: unknown) => job.conn.close(`serving failed: ${(e as Error).message}`));
         if (outcome === 'yielded') this.yieldSlot(job.conn);
+        else this.slow.delete(job.conn.nodeId);
       }
       this.serving = undefined;
     }
@@ -141,10 +152,14 @@ export class ObjectServer {
     this.turnedAway.clear();
   }
 
-  /** Whether anyone turned away asked within WAITING_MS: a peer that found its pieces elsewhere stops asking, and waits for nothing. */
+  /**
+   * Whether anyone turned away asked within WAITING_MS (a peer that found its pieces elsewhere
+   * stops asking, and waits for nothing), not counting peers whose own send yielded for slowness.
+   */
   private waiting(): boolean {
     const now = this.c.now();
-    for (const at of this.turnedAway.values()) if (now - at < WAITING_MS) return true;
+    for (const [id, at] of this.slow) if (now - at >= SLOW_MEMORY_MS) this.slow.delete(id);
+    for (const [conn, at] of this.turnedAway) if (now - at < WAITING_MS && !this.slow.has(conn.nodeId)) return true;
     return false;
   }
 
@@ -157,6 +172,7 @@ export class ObjectServer {
   private yieldSlot(conn: SwarmConnection): void {
     this.stats.slotYields++;
     this.yielded = { nodeId: conn.nodeId, until: this.c.now() + YIELDED_MS };
+    this.slow.set(conn.nodeId, this.c.now());
     this.c.log.log('info', 'slot-yielded', { peer: conn.nodeId, waiting: this.turnedAway.size });
     for (const j of this.queue.splice(0)) {
       if (j.conn !== conn) this.queue.push(j);

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
@@ -304,15 +305,18 @@ describe('repo: prune beside writers', function () {
     assert.equal(existsSync(join(gitDir, 'gitfs', 'prune.lock')), false);
   });
 
-  it('never lets two prunes hold the lock when several meet one a killed prune left, and clears a takeover lock one killed meanwhile left', async () => {
+  it('never lets two prunes hold the lock when several meet one a killed prune left, nor when one was killed taking it over; takeover files of four killed ones ask for a hand', async () => {
     const gitDir = await newRepo();
     const lock = join(gitDir, 'gitfs', 'prune.lock');
     const dead = (): string => `${JSON.stringify({ ...thisProcess(), pid: 999_999, nonce: String(Math.random()) })}\n`;
     const log = join(gitDir, 'lock-log');
     const go = join(gitDir, 'go');
     mkdirSync(dirname(lock), { recursive: true });
-    for (let round = 0; round < 3; round++) {
-      writeFileSync(lock, dead());
+    for (let round = 0; round < 6; round++) {
+      const stale = dead();
+      writeFileSync(lock, stale);
+      // From the fourth round, a prune was killed taking it over too (its takeover file is left).
+      if (round >= 3) writeFileSync(`${lock}.takeover.${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`, dead());
       writeFileSync(log, '');
       // Six processes wait for one moment, then each takes the lock, holds it 300 ms, and says so.
       const racers = await Promise.all(
@@ -336,13 +340,21 @@ describe('repo: prune beside writers', function () {
       assert.ok(lines.length >= 2, 'one took it');
       for (let i = 0; i < lines.length; i++) assert.equal(lines[i], i % 2 === 0 ? 'in' : 'out', `round ${round}: two held the lock at once: ${lines.join(' ')}`);
       assert.deepEqual(racers.map((r) => r.proc.exitCode), [0, 0, 0, 0, 0, 0]);
-      assert.equal(existsSync(lock), false);
+      assert.deepEqual(readdirSync(dirname(lock)).filter((f) => f.startsWith('prune.lock')), [], 'no lock, no takeover file left');
       rmSync(go);
     }
-    // A takeover lock whose maker was killed is stale too.
-    writeFileSync(lock, dead());
-    writeFileSync(`${lock}.takeover`, dead());
-    await gitfsOk(['prune', '--repo', gitDir]);
-    assert.deepEqual(readdirSync(join(gitDir, 'gitfs')).filter((f) => f.startsWith('prune.lock')), []);
+    // Takeover files of four killed prunes, one under the other: a hand is asked for, nothing removed.
+    const stale = dead();
+    writeFileSync(lock, stale);
+    let takeover = `${lock}.takeover.${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+    for (let depth = 0; depth < 4; depth++) {
+      const record = dead();
+      writeFileSync(takeover, record);
+      takeover = `${takeover}.${createHash('sha256').update(record).digest('hex').slice(0, 16)}`;
+    }
+    const r = await gitfs(['prune', '--repo', gitDir]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /takeover files of 4 killed prunes.*by hand/);
+    assert.equal(readFileSync(lock, 'utf8'), stale);
   });
 });

@@ -255,9 +255,10 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
   /**
    * One object server holding a 48 MiB blob git wrote, and two clients over real TLS: a slow one
    * (it reads a part every 3 s, a slow link or disk: a third of the pace a receiver grants, while
-   * `pace` holds) and another. `run` gets them and the blob; everything closes after it.
+   * `pace` holds) and another (as slow, with `otherSlow`). `run` gets them and the blob;
+   * everything closes after it.
    */
-  async function slowAndOther(run: (t: { slow: Client; other: Client; slowPace: { pace: boolean }; big: Oid; content: Buffer }) => Promise<void>): Promise<void> {
+  async function slowAndOther(run: (t: { slow: Client; other: Client; slowPace: { pace: boolean }; otherPace: { pace: boolean }; big: Oid; content: Buffer }) => Promise<void>, otherSlow = false): Promise<void> {
     const content = pseudoRandomBytes(48 * MiB, 'big-slow');
     const { gitDir, blobs } = await committedWithGit([content]);
     const served = await objectServer(gitDir);
@@ -284,10 +285,11 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       return { conn, got };
     };
     const slowPace = { pace: true };
+    const otherPace = { pace: otherSlow };
     const slow = await client(slowPace);
-    const other = await client({ pace: false });
+    const other = await client(otherPace);
     try {
-      await run({ slow, other, slowPace, big: blobs[0] as Oid, content });
+      await run({ slow, other, slowPace, otherPace, big: blobs[0] as Oid, content });
     } finally {
       slow.conn.close('done');
       other.conn.close('done');
@@ -305,26 +307,30 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
   const busy = (request: number) => (m: SwarmMessage) => m.kind === 'reject' && m.request === request && m.reason === 'busy';
   const wantOf = (big: Oid, request: number): SwarmMessage => ({ kind: 'want', request, want: 'blobs', oids: [big], ahead: false });
 
+  /** Asks `who` for `big` from request `first` on, as a fetch does: again 100 ms after each busy; the request being asked. */
+  function askUntilServed(who: Client, big: Oid, first: number): { readonly request: () => number; stop(): void } {
+    let request = first;
+    who.conn.send(wantOf(big, request));
+    const timer = setInterval(() => {
+      if (!who.got.some(busy(request))) return;
+      request++;
+      who.conn.send(wantOf(big, request));
+    }, 100);
+    return { request: () => request, stop: () => clearInterval(timer) };
+  }
+
   it('a receiver too slow for a blob in parts while another peer waits for the upload slot is told busy, and the slot passes to the one waiting, which gets the blob whole', async () => {
     await slowAndOther(async ({ slow, other, slowPace, big, content }) => {
       slow.conn.send(wantOf(big, 1));
       await told(slow, 'the first part', 10_000, (m) => m.kind === 'part');
       // The other asks as a fetch does: again 100 ms after each busy, until it is served.
-      let request = 1;
-      const ask = (): void => other.conn.send(wantOf(big, request));
-      const asking = setInterval(() => {
-        if (other.got.some(busy(request))) {
-          request++;
-          ask();
-        }
-      }, 100);
+      const asking = askUntilServed(other, big, 1);
       try {
-        ask();
         // Yielded after ~15 s: the parts the sockets took at first count as paced.
         await told(other, 'free: the slot yielded', CONTENDED_WINDOW_MS + 20_000, (m) => m.kind === 'free');
         await told(other, 'a whole answer', 60_000, (m) => m.kind === 'objects' && m.done && other.got.some((p) => p.kind === 'part' && p.request === m.request));
       } finally {
-        clearInterval(asking);
+        asking.stop();
       }
       const served = other.got.find((m) => m.kind === 'objects' && m.done) as Extract<SwarmMessage, { kind: 'objects' }>;
       const parts = other.got.flatMap((m) => (m.kind === 'part' && m.request === served.request ? [m] : []));
@@ -349,5 +355,29 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       await told(slow, 'the last part', 30_000, (m) => m.kind === 'part' && m.last);
       assert.ok(!slow.got.some(busy(1)), 'the slot was not yielded');
     });
+  });
+
+  it('two slow receivers do not take the slot from each other for ever: the one that yielded waits, asking, while the other is served whole', async () => {
+    await slowAndOther(async ({ slow, other, slowPace, otherPace, big }) => {
+      const first = askUntilServed(slow, big, 1);
+      await told(slow, 'the first part', 10_000, (m) => m.kind === 'part');
+      const second = askUntilServed(other, big, 1);
+      try {
+        // The first yields to the second (~15 s); its link recovers, so its busy comes at once and it
+        // asks on every 100 ms while the second, as slow as before, is served.
+        await told(other, 'a part: the slot is its', CONTENDED_WINDOW_MS + 20_000, (m) => m.kind === 'part');
+        const served = second.request();
+        slowPace.pace = false;
+        await told(slow, 'busy: it yielded', 30_000, busy(1));
+        await sleep(CONTENDED_WINDOW_MS + 8_000);
+        otherPace.pace = false;
+        await told(other, 'the last part', 60_000, (m) => m.kind === 'part' && m.request === served && m.last);
+        assert.ok(!other.got.some(busy(served)), 'the second kept the slot while the first asked');
+        await told(slow, 'the last part, once the slot was free again', 60_000, (m) => m.kind === 'part' && m.last);
+      } finally {
+        first.stop();
+        second.stop();
+      }
+    }, true);
   });
 });
