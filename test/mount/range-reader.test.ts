@@ -17,15 +17,24 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
   const tmp = tempDirs();
   after(() => tmp.cleanup());
 
-  it('answers many overlapping reads at once, forward and back, byte for byte, while segments are dropped and their memory reused', async () => {
-    const data = pseudoRandomBytes(23 << 20, 'range reader');
+  /** `bytes` of pseudo-random data committed as one chunked file: `run` gets the repository and the file's chunk tree. */
+  async function committed(bytes: number, seed: string, run: (repo: Repository, root: Oid, data: Buffer) => Promise<void>): Promise<void> {
+    const data = pseudoRandomBytes(bytes, seed);
     const src = tmp.make();
     writeFileSync(join(src, 'big.bin'), data);
     const repo = await Repository.init(join(tmp.make(), 'repo'));
     try {
       const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big' });
       const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, r.commit as never)).tree), 'big.bin');
-      const reader = new RangeReader(repo.objects, entry.oid as Oid, data.length, new ReadBudget(256 << 20));
+      await run(repo, entry.oid as Oid, data);
+    } finally {
+      await repo.close();
+    }
+  }
+
+  it('answers many overlapping reads at once, forward and back, byte for byte, while segments are dropped and their memory reused', async () => {
+    await committed(23 << 20, 'range reader', async (repo, root, data) => {
+      const reader = new RangeReader(repo.objects, root, data.length, new ReadBudget(256 << 20));
       let seed = 11;
       const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
       // Rounds of 24 reads in flight: a sequential stream (so segments are prefetched, dropped and
@@ -48,23 +57,15 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
           }),
         );
       }
-    } finally {
-      await repo.close();
-    }
+    });
   });
 
   it('keeps what many open files read within one budget: the least recently read shed, the rest prefetch only while there is room, and every read is still byte for byte', async () => {
     const MiB = 1 << 20;
-    const data = pseudoRandomBytes(12 * MiB, 'budget');
-    const src = tmp.make();
-    writeFileSync(join(src, 'big.bin'), data);
-    const repo = await Repository.init(join(tmp.make(), 'repo'));
-    try {
-      const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big' });
-      const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, r.commit as never)).tree), 'big.bin');
+    await committed(12 * MiB, 'budget', async (repo, root, data) => {
       /** 24 files open at once, each read forward 2 MiB from its start; what is kept then. */
       const readMany = async (budget: ReadBudget): Promise<RangeReader[]> => {
-        const readers = Array.from({ length: 24 }, () => new RangeReader(repo.objects, entry.oid as Oid, data.length, budget));
+        const readers = Array.from({ length: 24 }, () => new RangeReader(repo.objects, root, data.length, budget));
         for (const reader of readers) {
           for (let at = 0; at < 2 * MiB; at += MiB) {
             const into = Buffer.alloc(MiB);
@@ -87,20 +88,12 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
       assert.ok(into.equals(data.subarray(5 * MiB, 6 * MiB)));
       for (const reader of readers) reader.close();
       assert.equal(budget.kept, 0, 'closed files keep nothing');
-    } finally {
-      await repo.close();
-    }
+    });
   });
 
   it('under a budget too small for every prefetch, files read in turn (a parallel checksum over a tree) read each segment once: no prefetch evicts another, and a closed reader stays out of the budget', async () => {
     const MiB = 1 << 20;
-    const data = pseudoRandomBytes(6 * MiB, 'in turn');
-    const src = tmp.make();
-    writeFileSync(join(src, 'big.bin'), data);
-    const repo = await Repository.init(join(tmp.make(), 'repo'));
-    try {
-      const r = await commitDirectory(repo, parseBranchName('main'), src, { message: 'big' });
-      const entry = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, r.commit as never)).tree), 'big.bin');
+    await committed(6 * MiB, 'in turn', async (repo, root, data) => {
       let segmentReads = 0;
       const store = repo.objects;
       const counting: ObjectReader = {
@@ -111,7 +104,7 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
       };
       // 40 files, 1 MiB each in turn: each would keep its segment and 4 prefetched, 200 MiB.
       const budget = new ReadBudget(24 * MiB);
-      const readers = Array.from({ length: 40 }, () => new RangeReader(counting, entry.oid as Oid, data.length, budget));
+      const readers = Array.from({ length: 40 }, () => new RangeReader(counting, root, data.length, budget));
       const into = Buffer.alloc(MiB);
       for (let at = 0; at < data.length; at += MiB) {
         for (const reader of readers) {
@@ -130,8 +123,6 @@ describe('mount: reads of one open chunked file (range-reader.ts)', function () 
       for (const other of readers.slice(1)) other.close();
       assert.equal(budget.kept, 0);
       assert.equal(budget.readers, 0);
-    } finally {
-      await repo.close();
-    }
+    });
   });
 });
