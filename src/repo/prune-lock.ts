@@ -53,7 +53,8 @@ export async function withPruneLock<T>(gitDir: string, work: () => Promise<T>): 
 
 async function take(tmp: string, mine: string, path: string): Promise<void> {
   for (let i = 0; i < TRIES; i++) {
-    if (await linked(tmp, path)) return clearTakeovers(path);
+    // Takeover files left behind are harmless (each names a lock that is gone): one not removed now waits for the next.
+    if (await linked(tmp, path)) return clearTakeovers(path).catch(() => undefined);
     const held = await textOf(path);
     // Released meanwhile: try again.
     if (held === undefined) continue;
