@@ -77,6 +77,16 @@ describe('branches/ref-watcher: changes by any process, noticed by inotify', fun
     await shows({ 'images/disk': undefined, 'images/iso': 1 });
   });
 
+  it('sees a branch in a new namespace directory at once, however its listing and git\'s rename of the ref interleave', async () => {
+    // The directory's event lists at once, often before git renames the ref into it, and its
+    // watch comes after that listing: unless the new directory is looked at again, the ref waits
+    // for the next stamp (10 s).
+    for (let i = 0; i < 40; i++) {
+      gitText(['update-ref', `refs/heads/ns${i}/x`, commits[i % 2] as string], { gitDir });
+      await shows({ [`ns${i}/x`]: i % 2 });
+    }
+  });
+
   it('lists again for a ref change, not for other files of the repository', async () => {
     const before = refs.lists;
     fs.writeFileSync(path.join(gitDir, 'description'), 'touched\n');

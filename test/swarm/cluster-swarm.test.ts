@@ -954,9 +954,13 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const content = `tree ${randomBytes(20).toString('hex')}\nauthor A <a@example.invalid> ${when} +0000\ncommitter A <a@example.invalid> ${when} +0000\n\nits tree is nowhere\n`;
     const gitIn = (args: string[], input?: string): string => gitOn(author, args, input);
     const ghost = gitIn(['hash-object', '-t', 'commit', '-w', '--stdin'], content);
+    const set = Date.now();
     gitIn(['update-ref', 'refs/heads/ghost/x', ghost]);
     let good: Made | undefined;
     try {
+      // Every receiver is after the ghost before the head that can be had exists: heard the other
+      // way round, a receiver fetches that head first and tries the ghost only after the check below.
+      await waitEvents(receivers, 'fetch-start', { branch: 'ghost/x', commit: ghost }, set, 30_000, 'every receiver to start fetching the head nobody can serve');
       const since = Date.now();
       good = await commitTree(maker, 'ghost/x', makeTree('ghost', 64 << 10), 'can be had');
       const got = await waitEvents(receivers, 'fetched', { branch: 'ghost/x', commit: good.oid }, since, 90_000, 'every receiver to fetch the head that can be had');
