@@ -7,6 +7,7 @@
  *
  * Usage: node dist/bench/null-fuse.js MOUNTPOINT [SIZE_BYTES]   (foreground; SIGTERM unmounts)
  */
+import { stat } from 'node:fs/promises';
 import { Fuse } from '../src/mount/fuse-binding.js';
 import { widenReadAhead } from '../src/mount/read-ahead.js';
 
@@ -43,6 +44,8 @@ const fuse = new Fuse(
 
 fuse.mount((err) => {
   if (err) throw err;
-  void widenReadAhead(mountpoint).then(() => process.stdout.write('mounted\n'));
+  void stat(mountpoint)
+    .then((st) => widenReadAhead(st.dev))
+    .then(() => process.stdout.write('mounted\n'));
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => fuse.unmount(() => process.exit(0)));

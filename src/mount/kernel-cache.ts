@@ -15,13 +15,11 @@
  *
  * Each notification takes the root directory's lock in the kernel, which a request in progress
  * there may hold while it waits for this process to answer: notifications are therefore written
- * off the main thread, one at a time, and a request handler never waits for them.
+ * on the mount's own thread (self-thread.ts), in order, never on the main thread or libuv's pool,
+ * and a request handler never waits for them.
  */
-import { readdirSync, readlinkSync, write } from 'node:fs';
-import { promisify } from 'node:util';
-import { errnoCode } from '../errors.js';
-
-const writeP = promisify(write);
+import { readdirSync, readlinkSync } from 'node:fs';
+import type { SelfThread } from './self-thread.js';
 
 const ROOT_ID = 1n;
 const OUT_HEADER = 16;
@@ -76,10 +74,9 @@ export function invalInodeMessage(node: bigint, pages = false): Buffer {
 }
 
 export class KernelCache {
-  private queue: Promise<void> = Promise.resolve();
-
   constructor(
     private readonly fd: number,
+    private readonly thread: SelfThread,
     private readonly log: (line: string) => void,
   ) {}
 
@@ -90,27 +87,20 @@ export class KernelCache {
   forgetRootNames(names: Iterable<string>): Promise<void> {
     const messages = [...new Set(names)].map((n) => invalEntryMessage(ROOT_ID, n));
     messages.push(invalInodeMessage(ROOT_ID));
-    const done = this.queue.then(() => this.send(messages));
-    this.queue = done;
-    return done;
+    return this.send(messages);
   }
 
   /** Makes the kernel forget the attributes and pages of the file with this node id. */
   forgetNode(node: bigint): Promise<void> {
-    const done = this.queue.then(() => this.send([invalInodeMessage(node, true)]));
-    this.queue = done;
-    return done;
+    return this.send([invalInodeMessage(node, true)]);
   }
 
+  /** The thread writes them in the order given, after those sent before. */
   private async send(messages: readonly Buffer[]): Promise<void> {
-    for (const m of messages) {
-      try {
-        await writeP(this.fd, m);
-      } catch (e) {
-        // ENOENT: nothing cached under that name. EBADF/ENODEV: unmounted meanwhile.
-        const code = errnoCode(e);
-        if (code !== 'ENOENT' && code !== 'EBADF' && code !== 'ENODEV') this.log(`gitfs mount: kernel cache notification failed: ${(e as Error).message}`);
-      }
+    const failed = await Promise.all(messages.map((m) => this.thread.write(this.fd, m)));
+    for (const code of failed) {
+      // ENOENT: nothing cached under that name. EBADF/ENODEV: unmounted meanwhile. 'closed': the mount is stopping.
+      if (code !== undefined && !['ENOENT', 'EBADF', 'ENODEV', 'closed'].includes(code)) this.log(`gitfs mount: kernel cache notification failed: ${code}`);
     }
   }
 }

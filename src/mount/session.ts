@@ -24,6 +24,7 @@ import { KernelCache, fuseDescriptors } from './kernel-cache.js';
 import { MountFs } from './mount-fs.js';
 import { mountAt } from './mount-table.js';
 import { widenReadAhead } from './read-ahead.js';
+import { SelfThread } from './self-thread.js';
 import { PublishedHeads } from './published-heads.js';
 import { RequestGate } from './request-gate.js';
 import type { Logger } from '../util/log.js';
@@ -94,6 +95,8 @@ export class MountSession {
   private server: Server | undefined;
   private fuse: FuseInstance | undefined;
   private kernel: KernelCache | undefined;
+  /** Where the mount process stats its own paths and writes notifications (self-thread.ts). */
+  private self: SelfThread | undefined;
   private readonly gate = new RequestGate();
   private readonly answered: AnsweredAttrs;
   private readonly transitions = new Set<{ readonly tops: ReadonlySet<string>; readonly done: Promise<void> }>();
@@ -120,7 +123,7 @@ export class MountSession {
     if (this.kernel === undefined || branches.length === 0) return;
     const names = [...new Set([...branches.map(topName), '.history'])];
     await this.kernel.forgetRootNames(names);
-    for (const name of names) await stat(join(this.mountpoint, name)).catch(() => undefined);
+    for (const name of names) await this.self?.stat(join(this.mountpoint, name));
   }
 
   /**
@@ -172,7 +175,7 @@ export class MountSession {
       if (differs(told, await this.fs.attrOf(path).catch(() => undefined))) stale.add(path);
     }
     if (holdMs > 0 && stale.size > 0) await this.fs.handles.letGo((path) => stale.has(path), holdMs);
-    for (const top of tops) await stat(join(this.mountpoint, top)).catch(() => undefined);
+    for (const top of tops) await this.self?.stat(join(this.mountpoint, top));
     await this.forget(branches);
     for (const path of stale) {
       await this.fs.follow(path).catch((e: unknown) => this.log(`gitfs mount: ${path} held open stays on its old content: ${(e as Error).message}`));
@@ -226,11 +229,11 @@ export class MountSession {
 
   /**
    * Makes the kernel forget the attributes of the file at `path`. Its node id is the inode number
-   * a stat reports (libfuse reports node ids as inode numbers); the stat runs on libuv's thread
-   * pool, never on the main thread, which must stay free to answer it.
+   * a stat reports (libfuse reports node ids as inode numbers); the stat runs on the mount's own
+   * thread, never on the main thread, which must stay free to answer it.
    */
   private async forgetPath(path: string): Promise<void> {
-    const st = await stat(join(this.mountpoint, path), { bigint: true }).catch(() => undefined);
+    const st = await this.self?.stat(join(this.mountpoint, path));
     if (st !== undefined && this.kernel !== undefined) await this.kernel.forgetNode(st.ino);
   }
 
@@ -307,8 +310,11 @@ export class MountSession {
       // Without its descriptor the mount could not make the kernel forget: it would show stale files.
       throw new GitfsError(ErrorCodes.MOUNT_FAILED, `cannot find the /dev/fuse descriptor of ${this.mountpoint} in /proc/self/fd (found ${opened.length})`);
     }
-    this.kernel = new KernelCache(opened[0] as number, this.log);
-    await widenReadAhead(this.mountpoint);
+    const self = new SelfThread(this.log);
+    this.self = self;
+    this.kernel = new KernelCache(opened[0] as number, self, this.log);
+    const root = await self.stat(this.mountpoint);
+    if (root !== undefined) await widenReadAhead(root.dev);
     this.ws.repo.objects.prepareRangeReads().catch((e: unknown) => this.log(`gitfs mount: preparing range reads: ${(e as Error).message}`));
     this.watch = setInterval(() => {
       // Packs another process merged or removed (the daemon's pack merge, git gc) are let go of.
@@ -367,8 +373,10 @@ export class MountSession {
   private async shutdown(): Promise<void> {
     if (this.watch !== undefined) clearInterval(this.watch);
     // No notification after this point: the descriptor closes with the unmount, and its number
-    // may then be reused by any file this process opens.
+    // may then be reused by any file this process opens. The own thread's queued calls fail now.
     this.kernel = undefined;
+    this.self?.close();
+    this.self = undefined;
     this.unregister?.();
     const serverClosed = new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
     try {

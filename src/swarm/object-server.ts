@@ -63,12 +63,11 @@ export class ObjectServer {
   private serving: Job | undefined;
   /** Those told BUSY since the holder took the slot, and when last: told `free` when it frees. */
   private readonly turnedAway = new Map<SwarmConnection, number>();
-  /** A holder whose slow send yielded the slot, and until when it waits behind those told `free`. */
-  private yielded: { readonly nodeId: NodeId; readonly until: number } | undefined;
   /**
-   * Peers whose slow send yielded the slot, and when: their asking does not make another's send
-   * yield (two slow receivers would take the slot from each other for ever, each starting over),
-   * until a want of theirs is served whole or SLOW_MEMORY_MS pass.
+   * Peers whose slow send yielded the slot, and when: for YIELDED_MS after, one waits behind those
+   * told `free`; and its asking does not make another's send yield (two slow receivers would take
+   * the slot from each other for ever, each starting over) until one of its wants is served whole or
+   * SLOW_MEMORY_MS pass.
    */
   private readonly slow = new Map<NodeId, number>();
   /** Metadata and read wants being served, per connection. */
@@ -121,7 +120,7 @@ export class ObjectServer {
     // The holder keeps the slot while it pipelines, unless someone else was turned away meanwhile:
     // then its next want waits its turn, and the slot passes on once its queue drains.
     const othersWaiting = this.turnedAway.size > 0 && this.holder === job.conn.nodeId && mine > 0;
-    const yielded = this.holder === undefined && this.yielded?.nodeId === job.conn.nodeId && this.c.now() < this.yielded.until;
+    const yielded = this.holder === undefined && this.c.now() - (this.slow.get(job.conn.nodeId) ?? -Infinity) < YIELDED_MS;
     if ((this.holder !== undefined && this.holder !== job.conn.nodeId) || mine >= QUEUE_PER_HOLDER || othersWaiting || yielded) {
       if (this.holder !== job.conn.nodeId) this.turnedAway.set(job.conn, this.c.now());
       this.stats.busyRejects++;
@@ -171,7 +170,6 @@ export class ObjectServer {
    */
   private yieldSlot(conn: SwarmConnection): void {
     this.stats.slotYields++;
-    this.yielded = { nodeId: conn.nodeId, until: this.c.now() + YIELDED_MS };
     this.slow.set(conn.nodeId, this.c.now());
     this.c.log.log('info', 'slot-yielded', { peer: conn.nodeId, waiting: this.turnedAway.size });
     for (const j of this.queue.splice(0)) {

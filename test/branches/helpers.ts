@@ -1,10 +1,11 @@
 /**
- * Helpers for the branch tests: deterministic fake object ids, a settable clock, and a listing of
- * what a directory holds. Temp dirs come from test/support/tmp.ts, the git CLI from test/support/git-env.ts.
+ * Helpers for the branch tests: deterministic fake object ids, a settable clock, a listing of
+ * what a directory holds, and a ref store that counts its listings. Temp dirs come from test/support/tmp.ts, the git CLI from test/support/git-env.ts.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RefStore, type BranchRef } from '../../src/branches/ref-store.js';
 import type { Oid } from '../../src/objects/oid.js';
 
 /** A well-formed id that names no real object (fine wherever git is not asked to read it). */
@@ -42,4 +43,13 @@ export function filesBelow(dir: string): string[] {
   };
   walk(dir, '');
   return out.sort();
+}
+
+/** A ref store that counts its full listings (to check when a watcher or a stamp lists). */
+export class CountingRefs extends RefStore {
+  lists = 0;
+  override list(): Promise<BranchRef[]> {
+    this.lists++;
+    return super.list();
+  }
 }

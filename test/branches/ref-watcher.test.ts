@@ -8,24 +8,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RefStore } from '../../src/branches/ref-store.js';
 import type { BranchRef } from '../../src/branches/ref-store.js';
 import { RefWatcher } from '../../src/branches/ref-watcher.js';
 import { silentLogger } from '../../src/util/log.js';
 import { gitText } from '../support/git-env.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
-import { IDENTITY, realClock } from './helpers.js';
+import { CountingRefs, IDENTITY, realClock } from './helpers.js';
 
 const FAR = 3_600_000;
-
-/** Counts the listings the watcher makes. */
-class CountingRefs extends RefStore {
-  lists = 0;
-  override list(): Promise<BranchRef[]> {
-    this.lists++;
-    return super.list();
-  }
-}
 
 describe('branches/ref-watcher: changes by any process, noticed by inotify', function () {
   this.timeout(60_000);

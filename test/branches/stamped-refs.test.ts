@@ -7,20 +7,10 @@ import assert from 'node:assert/strict';
 import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RefStore, type BranchRef } from '../../src/branches/ref-store.js';
 import { StampedRefs } from '../../src/branches/stamped-refs.js';
 import { gitText } from '../support/git-env.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
-import { IDENTITY, realClock } from './helpers.js';
-
-/** Counts the listings made. */
-class CountingRefs extends RefStore {
-  lists = 0;
-  override list(): Promise<BranchRef[]> {
-    this.lists++;
-    return super.list();
-  }
-}
+import { CountingRefs, IDENTITY, realClock } from './helpers.js';
 
 describe('branches/stamped-refs: listed again only when the refs may have changed', function () {
   this.timeout(30_000);

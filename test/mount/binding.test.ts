@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fuse, repliesDue, type FuseInstance } from '../../src/mount/fuse-binding.js';
@@ -53,7 +54,8 @@ describe('FUSE binding (as patched)', function () {
       },
     });
     await new Promise<void>((resolve, reject) => (fuse as FuseInstance).mount((e) => (e ? reject(e) : resolve())));
-    await widenReadAhead(mnt);
+    // This process answers it from its main thread: a stat on libuv's pool is free to wait.
+    await widenReadAhead((await stat(mnt)).dev);
   });
 
   after(async () => {

@@ -6,6 +6,17 @@ import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
 import { clearMountAt, mountSuiteDirs, TestMount } from '../support/mount.js';
 
+/** Reads `path` until it reads `text` (within 3 s); `old`: the one other content it may read meanwhile. */
+async function readsSoon(path: string, text: string, old?: string): Promise<void> {
+  let seen = '';
+  for (let i = 0; i < 300 && seen !== text; i++) {
+    seen = readFileSync(path, 'utf8');
+    if (old !== undefined) assert.ok(seen === old || seen === text, `read ${JSON.stringify(seen)}: neither the old nor the new file`);
+    if (seen !== text) await sleep(10);
+  }
+  assert.equal(seen, text);
+}
+
 describe('mount: status, commit and reset of the working layer', function () {
   const tmp = mountSuiteDirs();
 
@@ -79,13 +90,7 @@ describe('mount: status, commit and reset of the working layer', function () {
     await gitfsOk(['commit', '--repo', repo, '--branch', 'next', '--from', src]);
     git(repo, ['update-ref', 'refs/heads/main', 'refs/heads/next']); // git tells no mount
     const moved = Date.now();
-    let seen = '';
-    for (let i = 0; i < 300 && seen !== longer; i++) {
-      seen = readFileSync(join(mnt, 'main/a.txt'), 'utf8');
-      assert.ok(seen === 'a\n' || seen === longer, `read ${JSON.stringify(seen)}: neither the old nor the new file`);
-      if (seen !== longer) await sleep(10);
-    }
-    assert.equal(seen, longer);
+    await readsSoon(join(mnt, 'main/a.txt'), longer, 'a\n');
     assert.ok(Date.now() - moved < 3000, `seen after ${Date.now() - moved} ms`);
     assert.equal(statSync(join(mnt, 'main/a.txt')).size, longer.length);
     git(repo, ['update-ref', '-d', 'refs/heads/next']);
@@ -135,13 +140,7 @@ describe('mount: status, commit and reset of the working layer', function () {
       writeFileSync(join(src, 'a.txt'), longer);
       await gitfsOk(['commit', '--repo', repo, '--branch', 'next', '--from', src]);
       git(repo, ['update-ref', 'refs/heads/main', 'refs/heads/next']);
-      let seen = '';
-      for (let i = 0; i < 300 && seen !== longer; i++) {
-        seen = readFileSync(path, 'utf8');
-        assert.ok(seen === 'a\n' || seen === longer, `read ${JSON.stringify(seen)}: neither the old nor the new file`);
-        if (seen !== longer) await sleep(10);
-      }
-      assert.equal(seen, longer);
+      await readsSoon(path, longer, 'a\n');
       assert.equal(statSync(path).size, longer.length);
       // The kernel keeps one node per path: the handle opened before now reads the new file, as
       // one rewritten in place. Its pages dropped first, it asks the mount: had it read its old 2
@@ -151,6 +150,29 @@ describe('mount: status, commit and reset of the working layer', function () {
       assert.equal(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString(), longer);
       assert.equal(readFileSync(path, 'utf8'), longer);
       assert.equal(statSync(path).size, longer.length);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('looks at itself off libuv\'s thread pool: with one pool thread, which answering needs, a commit through the mount and a move by git of a branch with a file held open both settle', async function () {
+    this.timeout(120_000);
+    const { repo, src, mnt } = await fixture();
+    await TestMount.start(repo, mnt, [], { UV_THREADPOOL_SIZE: '1' });
+    const path = join(mnt, 'main/a.txt');
+    const fd = openSync(path, 'r');
+    try {
+      for (let round = 0; round < 3; round++) {
+        writeFileSync(join(mnt, 'main/b.txt'), `through the mount ${round}\n`);
+        await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '-m', `mount ${round}`]);
+        const text = `moved by git ${round}\n`;
+        writeFileSync(join(src, 'a.txt'), text);
+        await gitfsOk(['commit', '--repo', repo, '--branch', 'next', '--from', src]);
+        git(repo, ['update-ref', 'refs/heads/main', 'refs/heads/next']);
+        await readsSoon(path, text);
+        const buf = Buffer.alloc(200);
+        assert.equal(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString(), text, 'the handle held open follows');
+      }
     } finally {
       closeSync(fd);
     }

@@ -4,7 +4,8 @@
  * `stopAll()`, which suites call from an `after` hook before removing their directories.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GITFS_BIN } from './cli.js';
 import { suiteDirs, type SuiteDirs } from './tmp.js';
@@ -12,10 +13,29 @@ import { gitfsProcessEnv, NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const READY_MS = 30_000;
 
-function mounted(path: string): boolean {
+/** The mount's device ("major:minor") as /proc/self/mountinfo gives it, if `path` is mounted. */
+function mountDevice(path: string): string | undefined {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .some((line) => line.split(' ')[4] === path);
+    .map((line) => line.split(' '))
+    .findLast((fields) => fields[4] === path)?.[2];
+}
+
+function mounted(path: string): boolean {
+  return mountDevice(path) !== undefined;
+}
+
+/**
+ * Aborts the FUSE connection of the mount at `path` (fusectl): every request it has not answered
+ * fails at once. A mount process that deadlocked on its own mount cannot exit otherwise, not even
+ * on SIGKILL: one of its threads waits in the kernel for an answer only it could give.
+ */
+function abortConnection(path: string): void {
+  const minor = mountDevice(path)?.split(':')[1];
+  if (minor === undefined) return;
+  const connections = '/sys/fs/fuse/connections';
+  if (!existsSync(join(connections, minor))) execFileSync('mount', ['-t', 'fusectl', 'none', connections], { stdio: 'ignore' });
+  writeFileSync(join(connections, minor, 'abort'), '1');
 }
 
 export class TestMount {
@@ -42,10 +62,11 @@ export class TestMount {
     return this.exitCode;
   }
 
-  static async start(repo: string, path: string, extraArgs: readonly string[] = []): Promise<TestMount> {
+  /** `env`: added to the mount process's environment. */
+  static async start(repo: string, path: string, extraArgs: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<TestMount> {
     const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'mount', '--repo', repo, ...extraArgs, path], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: gitfsProcessEnv({ ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid' }),
+      env: gitfsProcessEnv({ ...process.env, GITFS_AUTHOR_NAME: 'Test Author', GITFS_AUTHOR_EMAIL: 'test@example.invalid', ...env }),
     });
     const m = new TestMount(repo, path, child);
     live.add(m);
@@ -58,25 +79,43 @@ export class TestMount {
     return m;
   }
 
-  /** Ends the mount process with `signal` and waits for it; unmounts lazily if it left a mount behind. */
+  /**
+   * Ends the mount process with `signal` and waits for it: SIGKILL after 15 s, and 5 s later its
+   * FUSE connection is aborted (a process stuck on its own mount ends no other way). Fails if even
+   * that does not end it; it is forgotten either way, so that later suites' stops do not wait on it.
+   */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (this.exitCode === undefined) {
+    try {
+      if (this.exitCode !== undefined) return;
       this.child.kill(signal);
-      const done = await Promise.race([this.exited.then(() => true), sleep(15_000).then(() => false)]);
-      if (!done) {
-        this.child.kill('SIGKILL');
-        await this.exited;
-      }
+      if (await this.exitsWithin(15_000)) return;
+      await this.killed();
+    } finally {
+      live.delete(this);
     }
-    live.delete(this);
+  }
+
+  /** SIGKILL, and its FUSE connection aborted if it has not ended 5 s later (then it fails). */
+  private async killed(): Promise<void> {
+    this.child.kill('SIGKILL');
+    if (await this.exitsWithin(5_000)) return;
+    abortConnection(this.path);
+    if (await this.exitsWithin(10_000)) throw new Error(`gitfs mount at ${this.path} ended only once its FUSE connection was aborted: it was stuck on its own mount\n${this.output}`);
+    throw new Error(`gitfs mount at ${this.path} (pid ${this.child.pid}) did not exit on SIGKILL, even with its FUSE connection aborted`);
+  }
+
+  private exitsWithin(ms: number): Promise<boolean> {
+    return Promise.race([this.exited.then(() => true), sleep(ms).then(() => false)]);
   }
 
   /** kill -9: the mount is left stale, as after a crash. */
   async kill(): Promise<void> {
-    this.child.kill('SIGKILL');
-    await this.exited;
-    live.delete(this);
-    killed.add(this.path);
+    try {
+      await this.killed();
+    } finally {
+      live.delete(this);
+      killed.add(this.path);
+    }
   }
 
   /** Waits for the process to exit on its own (after `gitfs umount`). */
