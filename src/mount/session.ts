@@ -49,6 +49,8 @@ const HOLD_MS = 250;
 const OPEN_WAIT_MS = DRAIN_MAX_MS + REPLIES_MAX_MS + HOLD_MS + 250;
 /** Forgets again after a settle, for answers from before it that libfuse passed on late. */
 const TRAILING_MS = [100, 1000];
+/** At most this long, once unmounted, for the mount's own thread to end. */
+const SELF_END_MS = 5000;
 
 /** The name at the mount's root under which a branch lies. */
 function topName(branch: BranchName): string {
@@ -375,7 +377,7 @@ export class MountSession {
     // No notification after this point: the descriptor closes with the unmount, and its number
     // may then be reused by any file this process opens. The own thread's queued calls fail now.
     this.kernel = undefined;
-    this.self?.close();
+    const selfEnded = this.self?.close();
     this.self = undefined;
     this.unregister?.();
     const serverClosed = new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
@@ -393,6 +395,8 @@ export class MountSession {
           }),
         );
       }
+      // Unmounted, a stat of the own thread's returns: it ends (bounded all the same).
+      await Promise.race([selfEnded, sleep(SELF_END_MS, undefined, { ref: false })]);
       await serverClosed;
       await this.ws.close();
     } finally {
