@@ -19,7 +19,7 @@
  * and a request handler never waits for them.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import type { SelfThread } from './self-thread.js';
+import { ENDED, type SelfThread } from './self-thread.js';
 
 const ROOT_ID = 1n;
 const OUT_HEADER = 16;
@@ -99,8 +99,8 @@ export class KernelCache {
   private async send(messages: readonly Buffer[]): Promise<void> {
     const failed = await Promise.all(messages.map((m) => this.thread.write(this.fd, m)));
     for (const code of failed) {
-      // ENOENT: nothing cached under that name. EBADF/ENODEV: unmounted meanwhile. 'closed': the mount is stopping.
-      if (code !== undefined && !['ENOENT', 'EBADF', 'ENODEV', 'closed'].includes(code)) this.log(`gitfs mount: kernel cache notification failed: ${code}`);
+      // ENOENT: nothing cached under that name. EBADF/ENODEV: unmounted meanwhile. ENDED: the mount is stopping (or its thread said why it is gone).
+      if (code !== undefined && !['ENOENT', 'EBADF', 'ENODEV', ENDED].includes(code)) this.log(`gitfs mount: kernel cache notification failed: ${code}`);
     }
   }
 }

@@ -4,12 +4,13 @@
  * thread must answer; a FUSE notification waits for a directory lock that a request in progress
  * holds until the main thread answers it. Made on libuv's thread pool instead, such calls can
  * hold every pool thread while the main thread's answer waits for one to read the repository.
+ * While a call is in the kernel, slot 0 of the shared `inCall` array is 1.
  */
-import { statSync, writeSync } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
+import { lstatSync, writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
 
 export type SelfCall =
-  /** A stat of `path` (through the mount). */
+  /** An lstat of `path` (through the mount; node ids are per path, a symlink's its own). */
   | { readonly id: number; readonly op: 'stat'; readonly path: string }
   /** `message` written to descriptor `fd` (the mount's /dev/fuse). */
   | { readonly id: number; readonly op: 'write'; readonly fd: number; readonly message: Uint8Array };
@@ -20,16 +21,27 @@ export type SelfAnswer =
   /** The call failed with this errno code (or message). */
   | { readonly id: number; readonly error: string };
 
+export interface SelfWorkerData {
+  /** One Int32: 1 while a call is in the kernel. */
+  readonly inCall: SharedArrayBuffer;
+}
+
+const inCall = new Int32Array((workerData as SelfWorkerData).inCall);
+
 function call(c: SelfCall): SelfAnswer {
+  Atomics.store(inCall, 0, 1);
   try {
     if (c.op === 'stat') {
-      const st = statSync(c.path, { bigint: true });
+      const st = lstatSync(c.path, { bigint: true });
       return { id: c.id, ino: st.ino, dev: Number(st.dev) };
     }
     writeSync(c.fd, c.message);
     return { id: c.id, done: true };
   } catch (e) {
     return { id: c.id, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
+  } finally {
+    Atomics.store(inCall, 0, 0);
+    Atomics.notify(inCall, 0);
   }
 }
 

@@ -377,7 +377,8 @@ export class MountSession {
     // No notification after this point: the descriptor closes with the unmount, and its number
     // may then be reused by any file this process opens. The own thread's queued calls fail now.
     this.kernel = undefined;
-    const selfEnded = this.self?.close();
+    const self = this.self;
+    self?.close();
     this.self = undefined;
     this.unregister?.();
     const serverClosed = new Promise<void>((res) => (this.server === undefined ? res() : this.server.close(() => res())));
@@ -396,7 +397,7 @@ export class MountSession {
         );
       }
       // Unmounted, a stat of the own thread's returns: it ends (bounded all the same).
-      await Promise.race([selfEnded, sleep(SELF_END_MS, undefined, { ref: false })]);
+      await self?.ended(SELF_END_MS);
       await serverClosed;
       await this.ws.close();
     } finally {

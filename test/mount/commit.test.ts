@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
 import { clearMountAt, mountSuiteDirs, TestMount } from '../support/mount.js';
 
-/** Reads `path` until it reads `text` (within 3 s); `old`: the one other content it may read meanwhile. */
+/**
+ * Reads `path` until it reads `text` (within 3 s); `old`: the one other content it may read
+ * meanwhile. Asynchronously: a mount that hung fails the test at its timeout, not the test process.
+ */
 async function readsSoon(path: string, text: string, old?: string): Promise<void> {
   let seen = '';
   for (let i = 0; i < 300 && seen !== text; i++) {
-    seen = readFileSync(path, 'utf8');
+    seen = await readFile(path, 'utf8');
     if (old !== undefined) assert.ok(seen === old || seen === text, `read ${JSON.stringify(seen)}: neither the old nor the new file`);
     if (seen !== text) await sleep(10);
   }
@@ -160,21 +164,22 @@ describe('mount: status, commit and reset of the working layer', function () {
     const { repo, src, mnt } = await fixture();
     await TestMount.start(repo, mnt, [], { UV_THREADPOOL_SIZE: '1' });
     const path = join(mnt, 'main/a.txt');
-    const fd = openSync(path, 'r');
+    // Every access to the mount asynchronous: were the mount to hang, the test's timeout would fire.
+    const held = await open(path, 'r');
     try {
       for (let round = 0; round < 3; round++) {
-        writeFileSync(join(mnt, 'main/b.txt'), `through the mount ${round}\n`);
+        await writeFile(join(mnt, 'main/b.txt'), `through the mount ${round}\n`);
         await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '-m', `mount ${round}`]);
         const text = `moved by git ${round}\n`;
         writeFileSync(join(src, 'a.txt'), text);
         await gitfsOk(['commit', '--repo', repo, '--branch', 'next', '--from', src]);
         git(repo, ['update-ref', 'refs/heads/main', 'refs/heads/next']);
         await readsSoon(path, text);
-        const buf = Buffer.alloc(200);
-        assert.equal(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString(), text, 'the handle held open follows');
+        const { buffer, bytesRead } = await held.read(Buffer.alloc(200), 0, 200, 0);
+        assert.equal(buffer.subarray(0, bytesRead).toString(), text, 'the handle held open follows');
       }
     } finally {
-      closeSync(fd);
+      await held.close();
     }
   });
 

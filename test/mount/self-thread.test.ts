@@ -42,15 +42,51 @@ describe('mount/self-thread: the calls that wait on the mount, off the main thre
       const fd = openSync(file, 'w');
       const answers = await Promise.all([thread.write(fd, Buffer.from('one ')), thread.write(fd, Buffer.from('two')), thread.stat(file), thread.stat(file + '.missing'), thread.write(12345, Buffer.from('x'))]);
       console.log(JSON.stringify({ answers: answers.map((a) => (typeof a === 'object' ? { ino: String(a.ino), dev: a.dev } : a ?? null)), ino: String(statSync(file, { bigint: true }).ino), dev: statSync(file).dev, text: readFileSync(file, 'utf8') }));
-      await thread.close();
-      console.log(await thread.stat(file) === undefined ? 'closed: fails at once' : 'closed: answered');
+      thread.close();
+      await thread.ended(5000);
+      console.log(JSON.stringify(await thread.write(fd, Buffer.from('late'))));
     `);
     assert.equal(r.code, 0, r.out);
     const lines = r.out.trim().split('\n');
     const got = JSON.parse(lines[0] ?? '') as { answers: unknown[]; ino: string; dev: number; text: string };
     assert.deepEqual(got.answers, [null, null, { ino: got.ino, dev: got.dev }, null, 'EBADF']);
     assert.equal(got.text, 'one two');
-    assert.equal(lines[1], 'closed: fails at once');
+    assert.equal(lines[1], '"ENDED"', 'closed, a call fails at once');
+  });
+
+  it('once closed, runs none of the calls queued behind the one it is in, and ends when that returns', async () => {
+    const dir = tempDir('self-thread-queue');
+    const r = await run(`
+      import { openSync, readFileSync, readSync } from 'node:fs';
+      import { execFileSync } from 'node:child_process';
+      const fifo = ${JSON.stringify(join(dir, 'pipe'))};
+      const file = ${JSON.stringify(join(dir, 'queued'))};
+      execFileSync('mkfifo', [fifo]);
+      const pipe = openSync(fifo, 'r+');
+      const out = openSync(file, 'w');
+      const stuck = thread.write(pipe, Buffer.alloc(1 << 20));
+      const queued = Array.from({ length: 100 }, () => thread.write(out, Buffer.from('x')));
+      await new Promise((r) => setTimeout(r, 200));
+      thread.close();
+      console.log(JSON.stringify([...new Set(await Promise.all(queued))]));
+      // The call it is in returns once the pipe is read.
+      const buf = Buffer.alloc(1 << 16);
+      let drained = 0;
+      // Never more than was written: the pipe blocks a read when empty.
+      const reading = setInterval(() => { if (drained < (1 << 20)) drained += readSync(pipe, buf, 0, Math.min(buf.length, (1 << 20) - drained)); }, 1);
+      const began = Date.now();
+      await thread.ended(5000);
+      clearInterval(reading);
+      console.log(JSON.stringify({ ms: Date.now() - began, queuedWritten: readFileSync(file, 'utf8').length, stuck: await Promise.race([stuck, 'pending']) }));
+    `);
+    assert.equal(r.code, 0, r.out);
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines[0], '["ENDED"]', 'every queued call fails at the close');
+    const got = JSON.parse(lines[1] ?? '') as { ms: number; queuedWritten: number; stuck: unknown };
+    assert.equal(got.queuedWritten, 0, 'no queued write ran after the close');
+    assert.equal(got.stuck, 'ENDED', 'the call it was in fails at the close too');
+    assert.ok(got.ms < 4000, `ended ${got.ms} ms after its call could return`);
+    assert.doesNotMatch(r.out, /still waits/);
   });
 
   it('an exit while the thread waits ends the process (SIGKILL) instead of waiting on the thread for ever; an idle thread lets it exit as it would', async () => {
