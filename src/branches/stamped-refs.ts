@@ -8,8 +8,10 @@
  * Racy: a stamped directory (or packed-refs) had changed less than RACY_MS before the listing
  * began. A second change within the same timestamp tick of the file system would leave the stamp
  * as the listing saw it, so such a listing is not trusted past the next look (the way git treats
- * an index entry as racily clean). The comparison is with the file system's clock (Date.now), not
- * an injected one. A ref file rewritten in place (no git or gitfs writer does that) changes no
+ * an index entry as racily clean). That comparison is with the file system's clock (Date.now),
+ * whose times may lie ahead (the clock was set back since): so a listing is trusted too once this
+ * process has seen the same stamp for RACY_MS by its own clock, which no later change in that
+ * tick can outlast. A ref file rewritten in place (no git or gitfs writer does that) changes no
  * directory: `relistMs` bounds how long it goes unseen.
  */
 import { refStamp, restamp } from './ref-stamp.js';
@@ -20,6 +22,8 @@ const RACY_MS = 1000;
 
 export class StampedRefs {
   private last: { readonly stamp: string; readonly dirs: readonly string[]; readonly refs: readonly BranchRef[]; readonly at: number; readonly racy: boolean } | undefined;
+  /** A stamp and when this process first saw it (its own clock). */
+  private seen: { readonly stamp: string; readonly at: number } | undefined;
 
   constructor(
     private readonly c: { readonly gitDir: string; readonly refs: RefStore; readonly now: () => number },
@@ -44,8 +48,9 @@ export class StampedRefs {
     const began = Date.now();
     // Stamp first, list after: a change during the listing shows at the next look.
     const { stamp, dirs, newestMs } = refStamp(this.c.gitDir);
+    if (this.seen?.stamp !== stamp) this.seen = { stamp, at };
     const refs = await this.c.refs.list();
-    this.last = { stamp, dirs, refs, at, racy: began - newestMs < RACY_MS };
+    this.last = { stamp, dirs, refs, at, racy: began - newestMs < RACY_MS && at - this.seen.at < RACY_MS };
     return refs;
   }
 }

@@ -69,6 +69,22 @@ describe('branches/stamped-refs: listed again only when the refs may have change
     assert.equal(await main(), commits[1], 'listed again at the relist time');
   });
 
+  it('trusts a listing of times the file system set ahead (its clock set back since) once it has seen the same stamp for a second', async () => {
+    dirTime(Date.now() + 3_600_000);
+    assert.equal(await main(), commits[0]);
+    assert.equal(await main(), commits[0]);
+    assert.equal(refs.lists, 2, 'racy by the times: listed again at the next look');
+    now += 1000;
+    assert.equal(await main(), commits[0]);
+    assert.equal(refs.lists, 3, 'listed again: the stamp was first seen less than a second before');
+    now += 1000;
+    assert.equal(await main(), commits[0]);
+    assert.equal(await main(), commits[0]);
+    assert.equal(refs.lists, 3, 'trusted: stats only, however far ahead the times are');
+    gitText(['update-ref', 'refs/heads/main', commits[1] as string], { gitDir });
+    assert.equal(await main(), commits[1], 'a change moves the stamp');
+  });
+
   it('sees a ref file rewritten in place (no directory changes) by the relist time', async () => {
     dirTime(Date.now() - 3_600_000);
     assert.equal(await main(), commits[0]);
