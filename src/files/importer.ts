@@ -2,8 +2,9 @@
  * Imports a directory tree from the local file system into objects: `gitfs commit --from`.
  *
  * Regular files become blobs (or chunked files above the repository's threshold), symlinks
- * become symlink blobs, directories become trees (an empty one keeps a marker entry). What git
- * cannot hold is never dropped silently: each such path is reported (docs/FORMAT.md, "What git
+ * become symlink blobs, directories become trees (an empty one keeps a marker entry, unless the
+ * tree the snapshot replaces has a submodule there: see `gitlinkAt`). What git cannot hold is
+ * never dropped silently: each such path is reported (docs/FORMAT.md, "What git
  * cannot store") and, with `strict`, refused. Hard links are stored as independent copies
  * (their content is deduplicated anyway) and reported.
  *
@@ -43,6 +44,8 @@ export interface ImportReport {
   symlinks: number;
   directories: number;
   emptyDirectories: number;
+  /** Empty directories kept as the submodules the replaced tree has there. */
+  submodules: number;
   bytes: number;
   /** Paths not stored, with why. */
   readonly skipped: Array<{ path: string; reason: SkipReason; detail?: string }>;
@@ -55,6 +58,12 @@ export interface ImportOptions {
   readonly strict?: boolean;
   readonly signal?: AbortSignal;
   readonly concurrency?: number;
+  /**
+   * The submodule (gitlink) at `path` in the tree this snapshot replaces, if any. An empty
+   * directory there stays that submodule: export and `git checkout` leave a submodule that was
+   * not initialised as an empty directory, and `git add` keeps it. Removing the directory removes it.
+   */
+  readonly gitlinkAt?: (path: string) => Promise<Oid | undefined>;
 }
 
 export async function importDirectory(root: string, components: ImportComponents, options: ImportOptions = {}): Promise<{ oid: Oid; report: ImportReport }> {
@@ -63,12 +72,12 @@ export async function importDirectory(root: string, components: ImportComponents
   if (!rootStat.isDirectory()) {
     throw new GitfsError(ErrorCodes.SOURCE_UNREADABLE, `${root} is not a directory`, { path: root });
   }
-  const oid = await job.directory(root, '');
+  const { oid } = await job.directory(root, '');
   return { oid, report: job.report };
 }
 
 class ImportJob {
-  readonly report: ImportReport = { files: 0, chunkedFiles: 0, symlinks: 0, directories: 0, emptyDirectories: 0, bytes: 0, skipped: [], hardLinks: [] };
+  readonly report: ImportReport = { files: 0, chunkedFiles: 0, symlinks: 0, directories: 0, emptyDirectories: 0, submodules: 0, bytes: 0, skipped: [], hardLinks: [] };
   private readonly limit: Semaphore;
   /** Large files share one hash worker, so more than two at once only holds more blocks in memory. */
   private readonly largeLimit = new Semaphore(2);
@@ -107,8 +116,8 @@ class ImportJob {
     this.job.signal.throwIfAborted();
   }
 
-  /** Stores the directory at `abs` and returns its tree id. */
-  async directory(abs: string, rel: string): Promise<Oid> {
+  /** Stores the directory at `abs`: its tree, or the submodule an empty one stays (`gitlinkAt`). */
+  async directory(abs: string, rel: string): Promise<{ readonly kind: 'dir' | 'gitlink'; readonly oid: Oid }> {
     this.checkGoing();
     let names: Buffer[];
     try {
@@ -122,11 +131,16 @@ class ImportJob {
     const results = await this.job.map(names, ENTRY_WINDOW, (raw) => this.entry(abs, rel, raw));
     const entries = results.filter((e): e is DirEntry => e !== undefined).map(toTreeEntry);
     if (entries.length === 0) {
+      const gitlink = rel === '' ? undefined : await this.options.gitlinkAt?.(rel);
+      if (gitlink !== undefined) {
+        this.report.submodules++;
+        return { kind: 'gitlink', oid: gitlink };
+      }
       this.report.emptyDirectories++;
       entries.push(await keepEntry(this.c.sink));
     }
     const content = encodeTree(entries);
-    return this.c.sink.writeHashed(hashObject('tree', content), 'tree', content);
+    return { kind: 'dir', oid: await this.c.sink.writeHashed(hashObject('tree', content), 'tree', content) };
   }
 
   private async entry(dirAbs: string, dirRel: string, raw: Buffer): Promise<DirEntry | undefined> {
@@ -150,7 +164,7 @@ class ImportJob {
       return undefined;
     }
     if (st.isDirectory()) {
-      return { name, kind: 'dir', executable: false, oid: await this.directory(abs, rel), chunked: false };
+      return { name, executable: false, ...(await this.directory(abs, rel)), chunked: false };
     }
     if (st.isSymbolicLink()) {
       return this.limit.run(async () => {

@@ -4,7 +4,7 @@
  * gitfs lists it, never looks for it, and every command goes on around it.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gitfs, gitfsOk } from '../support/cli.js';
 import { gitText } from '../support/git-env.js';
@@ -48,5 +48,27 @@ describe('gitfs and submodules (gitlinks) pushed by git', function () {
     const alone = join(base, 'alone');
     await gitfsOk(['export', '--repo', repo, 'main:lib', alone]);
     assert.deepEqual(readdirSync(alone), []);
+  });
+
+  it('commit --from an export keeps the submodule its empty directory stands for (as git add does); removed, it leaves the next commit; on a new branch it is the empty directory it is', async () => {
+    const base = tmp.make();
+    const repo = join(base, 'repo');
+    const sub = await pushSubmodule(base, repo);
+    const out = join(base, 'out');
+    await gitfsOk(['export', '--repo', repo, 'main', out]);
+    writeFileSync(join(out, 'a.txt'), 'changed beside the submodule\n');
+    const r = JSON.parse(await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', out, '-m', 'edit', '--json'])) as { report: { submodules: number; emptyDirectories: number } };
+    assert.equal(r.report.submodules, 1);
+    assert.equal(r.report.emptyDirectories, 0);
+    assert.match(gitText(['ls-tree', 'main', 'lib'], { gitDir: repo }), new RegExp(`^160000 commit ${sub}\tlib$`));
+    assert.deepEqual((await gitfsOk(['diff', '--repo', repo, 'main~1', 'main'])).trim().split('\n'), ['M\ta.txt']);
+    gitText(['fsck', '--strict'], { gitDir: repo });
+    // A commit on a branch that never had it: an empty directory, nothing more.
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'fresh', '--from', out, '-m', 'fresh']);
+    assert.match(gitText(['ls-tree', 'fresh', 'lib/'], { gitDir: repo }), /^100644 blob [0-9a-f]{40}\tlib\/~gitfs~keep$/);
+    rmdirSync(join(out, 'lib'));
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', out, '-m', 'drop the submodule']);
+    assert.equal(gitText(['ls-tree', 'main', 'lib'], { gitDir: repo }), '');
+    gitText(['fsck', '--strict'], { gitDir: repo });
   });
 });
