@@ -11,7 +11,8 @@
  * an index entry as racily clean). That comparison is with the file system's clock (Date.now),
  * whose times may lie ahead (the clock was set back since): so a listing is trusted too once this
  * process has seen the same stamp for RACY_MS by its own clock, which no later change in that
- * tick can outlast. A ref file rewritten in place (no git or gitfs writer does that) changes no
+ * tick can outlast until the clock comes round to those times again: within RACY_MS of them,
+ * every look lists. A ref file rewritten in place (no git or gitfs writer does that) changes no
  * directory: `relistMs` bounds how long it goes unseen.
  */
 import { refStamp, restamp } from './ref-stamp.js';
@@ -21,7 +22,9 @@ import type { BranchRef, RefStore } from './ref-store.js';
 const RACY_MS = 1000;
 
 export class StampedRefs {
-  private last: { readonly stamp: string; readonly dirs: readonly string[]; readonly refs: readonly BranchRef[]; readonly at: number; readonly racy: boolean } | undefined;
+  private last:
+    | { readonly stamp: string; readonly dirs: readonly string[]; readonly refs: readonly BranchRef[]; readonly at: number; readonly racy: boolean; readonly newestMs: number }
+    | undefined;
   /** A stamp and when this process first saw it (its own clock). */
   private seen: { readonly stamp: string; readonly at: number } | undefined;
 
@@ -38,7 +41,14 @@ export class StampedRefs {
   /** Whether the refs may differ from the last listing (`relistMs`: this look's own bound). */
   stale(relistMs = this.relistMs): boolean {
     const last = this.last;
-    return last === undefined || last.racy || this.c.now() - last.at >= relistMs || restamp(this.c.gitDir, last.dirs) !== last.stamp;
+    return (
+      last === undefined ||
+      last.racy ||
+      // Times set ahead come round again: a change in their tick then would leave the stamp as it is.
+      Math.abs(Date.now() - last.newestMs) < RACY_MS ||
+      this.c.now() - last.at >= relistMs ||
+      restamp(this.c.gitDir, last.dirs) !== last.stamp
+    );
   }
 
   /** The refs: the last listing unless stale (or `force`). */
@@ -50,7 +60,7 @@ export class StampedRefs {
     const { stamp, dirs, newestMs } = refStamp(this.c.gitDir);
     if (this.seen?.stamp !== stamp) this.seen = { stamp, at };
     const refs = await this.c.refs.list();
-    this.last = { stamp, dirs, refs, at, racy: began - newestMs < RACY_MS && at - this.seen.at < RACY_MS };
+    this.last = { stamp, dirs, refs, at, racy: began - newestMs < RACY_MS && at - this.seen.at < RACY_MS, newestMs };
     return refs;
   }
 }

@@ -60,8 +60,9 @@ export interface ImportOptions {
   readonly concurrency?: number;
   /**
    * The submodule (gitlink) at `path` in the tree this snapshot replaces, if any. An empty
-   * directory there stays that submodule: export and `git checkout` leave a submodule that was
-   * not initialised as an empty directory, and `git add` keeps it. Removing the directory removes it.
+   * directory there (or one holding only what is not stored, as a submodule's `.git`) stays that
+   * submodule: export and `git checkout` leave a submodule that was not initialised as an empty
+   * directory, and `git add` keeps it. Removing the directory removes it.
    */
   readonly gitlinkAt?: (path: string) => Promise<Oid | undefined>;
 }
@@ -127,7 +128,6 @@ class ImportJob {
     } catch (e) {
       throw this.unreadable(rel || abs, e);
     }
-    this.report.directories++;
     const results = await this.job.map(names, ENTRY_WINDOW, (raw) => this.entry(abs, rel, raw));
     const entries = results.filter((e): e is DirEntry => e !== undefined).map(toTreeEntry);
     if (entries.length === 0) {
@@ -139,6 +139,7 @@ class ImportJob {
       this.report.emptyDirectories++;
       entries.push(await keepEntry(this.c.sink));
     }
+    this.report.directories++;
     const content = encodeTree(entries);
     return { kind: 'dir', oid: await this.c.sink.writeHashed(hashObject('tree', content), 'tree', content) };
   }

@@ -9,7 +9,8 @@ import type { Oid } from '../objects/oid.js';
 import type { PackWriter, PackWriteStats } from '../objects/pack-writer.js';
 import type { BranchName } from '../branches/ref-name.js';
 import { importDirectory, type ImportReport } from '../files/importer.js';
-import { lookupPath, readCommit, rootEntry } from '../files/tree-reader.js';
+import { ReplacedTree } from '../files/replaced-tree.js';
+import { readCommit } from '../files/tree-reader.js';
 import type { Repository } from './repository.js';
 
 export interface CommitOptions {
@@ -43,10 +44,11 @@ export async function commitDirectory(repo: Repository, branch: BranchName, from
     let commit: Oid | undefined;
     try {
       const parentTree = parent === undefined ? undefined : (await readCommit(repo.objects, parent)).tree;
+      const replaced = parentTree === undefined ? undefined : new ReplacedTree(repo.objects, parentTree);
       ({ oid: tree, report } = await importDirectory(
         from,
         { sink: writer, chunker: repo.chunker, treeParams: repo.format.tree, chunkThreshold: repo.format.chunkThreshold },
-        { ...options, gitlinkAt: (path) => gitlinkAt(repo, parentTree, path) },
+        { ...options, gitlinkAt: replaced === undefined ? undefined : (path) => replaced.gitlinkAt(path) },
       ));
       const unchanged = parentTree === tree;
       if (!unchanged || options.allowEmpty === true) {
@@ -75,18 +77,6 @@ export async function commitDirectory(repo: Repository, branch: BranchName, from
     }
     return { commit, parent, tree, report, stats: writer.stats };
   });
-}
-
-/** The submodule at `path` in `tree`, if there is one there. */
-async function gitlinkAt(repo: Repository, tree: Oid | undefined, path: string): Promise<Oid | undefined> {
-  if (tree === undefined) return undefined;
-  try {
-    const entry = await lookupPath(repo.objects, rootEntry(tree), path);
-    return entry.kind === 'gitlink' ? entry.oid : undefined;
-  } catch (e) {
-    if (isGitfsError(e, ErrorCodes.PATH_NOT_FOUND)) return undefined;
-    throw e;
-  }
 }
 
 /** A bare repository's HEAD should name a branch that exists, so `git log` and `git clone` work. */

@@ -85,6 +85,21 @@ describe('branches/stamped-refs: listed again only when the refs may have change
     assert.equal(await main(), commits[1], 'a change moves the stamp');
   });
 
+  it('lists at every look again once the clock comes within a second of times set ahead: a change hidden in their tick shows', async () => {
+    const ahead = Math.ceil(Date.now() / 1000) * 1000 + 3000;
+    dirTime(ahead);
+    assert.equal(await main(), commits[0]);
+    now += 1000;
+    assert.equal(await main(), commits[0]);
+    const trusted = refs.lists;
+    assert.equal(await main(), commits[0]);
+    assert.equal(refs.lists, trusted, 'trusted while the times lie ahead');
+    await sleep(ahead - 500 - Date.now());
+    gitText(['update-ref', 'refs/heads/main', commits[1] as string], { gitDir });
+    dirTime(ahead);
+    assert.equal(await main(), commits[1], 'the clock within a second of the times: listed again');
+  });
+
   it('sees a ref file rewritten in place (no directory changes) by the relist time', async () => {
     dirTime(Date.now() - 3_600_000);
     assert.equal(await main(), commits[0]);

@@ -4,7 +4,7 @@
  * gitfs lists it, never looks for it, and every command goes on around it.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gitfs, gitfsOk } from '../support/cli.js';
 import { gitText } from '../support/git-env.js';
@@ -70,5 +70,14 @@ describe('gitfs and submodules (gitlinks) pushed by git', function () {
     await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', out, '-m', 'drop the submodule']);
     assert.equal(gitText(['ls-tree', 'main', 'lib'], { gitDir: repo }), '');
     gitText(['fsck', '--strict'], { gitDir: repo });
+    // A replaced tree gitfs refuses to show (a name git wrote with gitfs's marker) only means no
+    // submodule is known there: the snapshot that repairs the branch is committed all the same.
+    const blob = gitText(['hash-object', '-w', '--stdin'], { gitDir: repo, input: 'odd\n' });
+    const odd = gitText(['mktree'], { gitDir: repo, input: `${gitText(['ls-tree', 'main'], { gitDir: repo })}\n100644 blob ${blob}\tbad~gitfs~zz\n` });
+    gitText(['update-ref', 'refs/heads/odd', gitText(['commit-tree', odd, '-m', 'odd'], { gitDir: repo })], { gitDir: repo });
+    mkdirSync(join(out, 'empty'));
+    const repaired = JSON.parse(await gitfsOk(['commit', '--repo', repo, '--branch', 'odd', '--from', out, '-m', 'repair', '--json'])) as { report: { directories: number; emptyDirectories: number } };
+    assert.deepEqual([repaired.report.directories, repaired.report.emptyDirectories], [3, 1], 'the root, docs and the empty one');
+    assert.equal(gitText(['ls-tree', '--name-only', 'odd', 'bad~gitfs~zz'], { gitDir: repo }), '');
   });
 });

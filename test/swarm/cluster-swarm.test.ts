@@ -966,7 +966,14 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const got = await waitEvents(receivers, 'fetched', { branch: 'ghost/x', commit: good.oid }, since, 90_000, 'every receiver to fetch the head that can be had');
       console.log(`      the head that can be had arrived ${[...got].map(([n, e]) => `${n.name} +${e.t - since} ms`).join(', ')}`);
       for (const n of receivers) {
-        assert.ok(current(n).find('fetch-failed', { commit: ghost }).length > 0, `${n.name} never tried the head nobody can serve: the test proves nothing`);
+        const failed = current(n)
+          .find('fetch-failed', { commit: ghost })
+          .filter((e) => e.t >= set);
+        const goodStart = current(n).find('fetch-start', { branch: 'ghost/x', commit: good.oid })[0];
+        assert.equal(failed.length, 1, `${n.name} failed fetching the head nobody can serve ${failed.length} times, not once`);
+        const tried = failed[0] as LogEvent;
+        assert.ok(tried.t >= since, `${n.name}'s fetch of the head nobody can serve ended before the head that can be had was made: nothing was held back, the test proves nothing`);
+        assert.ok(goodStart !== undefined && goodStart.t >= tried.t, `${n.name} began fetching the head that can be had before its fetch of the ghost failed`);
         assert.equal(await refOf(n, 'ghost/x'), good.oid);
       }
     } finally {
