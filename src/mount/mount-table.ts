@@ -5,6 +5,8 @@ export interface MountRecord {
   readonly mountpoint: string;
   readonly fstype: string;
   readonly source: string;
+  /** The mounted file system's device, `major:minor` (a FUSE mount's minor names its fusectl connection). */
+  readonly device: string;
 }
 
 /** Undoes mountinfo's octal escapes (\040 for a space, \011, \012, \134). */
@@ -21,7 +23,7 @@ export async function mountAt(path: string): Promise<MountRecord | undefined> {
     if (dash < 0 || fields[4] === undefined) continue;
     const mountpoint = unescape(fields[4]);
     // The last match wins: a later mount on the same point hides the earlier one.
-    if (mountpoint === path) found = { mountpoint, fstype: fields[dash + 1] ?? '', source: unescape(fields[dash + 2] ?? '') };
+    if (mountpoint === path) found = { mountpoint, fstype: fields[dash + 1] ?? '', source: unescape(fields[dash + 2] ?? ''), device: fields[2] ?? '' };
   }
   return found;
 }

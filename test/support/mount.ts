@@ -10,19 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GITFS_BIN } from './cli.js';
 import { suiteDirs, type SuiteDirs } from './tmp.js';
 import { gitfsProcessEnv, NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { mountAt } from '../../src/mount/mount-table.js';
 
 const READY_MS = 30_000;
 
-/** The mount's device ("major:minor") as /proc/self/mountinfo gives it, if `path` is mounted. */
-function mountDevice(path: string): string | undefined {
+function mounted(path: string): boolean {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .map((line) => line.split(' '))
-    .findLast((fields) => fields[4] === path)?.[2];
-}
-
-function mounted(path: string): boolean {
-  return mountDevice(path) !== undefined;
+    .some((line) => line.split(' ')[4] === path);
 }
 
 /**
@@ -30,11 +25,11 @@ function mounted(path: string): boolean {
  * fails at once. A mount process that deadlocked on its own mount cannot exit otherwise, not even
  * on SIGKILL: one of its threads waits in the kernel for an answer only it could give.
  */
-function abortConnection(path: string): void {
-  const minor = mountDevice(path)?.split(':')[1];
+async function abortConnection(path: string): Promise<void> {
+  const minor = (await mountAt(path))?.device.split(':')[1];
   if (minor === undefined) return;
   const connections = '/sys/fs/fuse/connections';
-  if (mountDevice(connections) === undefined) execFileSync('mount', ['-t', 'fusectl', 'none', connections], { stdio: 'ignore' });
+  if ((await mountAt(connections)) === undefined) execFileSync('mount', ['-t', 'fusectl', 'none', connections], { stdio: 'ignore' });
   // Gone meanwhile: the process ended its connection after all.
   if (existsSync(join(connections, minor))) writeFileSync(join(connections, minor, 'abort'), '1');
 }
@@ -100,7 +95,7 @@ export class TestMount {
   private async killed(): Promise<void> {
     this.child.kill('SIGKILL');
     if (await this.exitsWithin(5_000)) return;
-    abortConnection(this.path);
+    await abortConnection(this.path);
     if (await this.exitsWithin(10_000)) throw new Error(`gitfs mount at ${this.path} ended only once its FUSE connection was aborted: it was stuck on its own mount\n${this.output}`);
     throw new Error(`gitfs mount at ${this.path} (pid ${this.child.pid}) did not exit on SIGKILL, even with its FUSE connection aborted`);
   }
