@@ -6,6 +6,10 @@
  * blobs: commits breadth-first from the head, parents in order, each commit's tree depth-first
  * in entry order, each blob at its first appearance. Every node computes the same list for the
  * same (commit, history), so pieces can be named by number.
+ *
+ * With a `base`, the closure is what the commit adds to that commit's tree: the trees and blobs
+ * reachable from the base's tree are left out (walked, not listed). A node whose branch holds the
+ * parent of a new head fetches that alone: its cost follows the change, not the history kept.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { decodeCommit, type Commit } from '../objects/commit.js';
@@ -38,6 +42,8 @@ export interface ObjectSource {
 export interface Closure {
   readonly commit: Oid;
   readonly history: number;
+  /** The commit whose tree's objects are left out (what the commit adds to it), if any. */
+  readonly base: Oid | undefined;
   readonly commits: readonly Oid[];
   /** Commits at the history limit whose parents are outside the closure (git's `shallow`). */
   readonly boundary: readonly Oid[];
@@ -86,13 +92,50 @@ export interface WalkOptions {
   readonly fetchMeta?: (missing: readonly Oid[], level: readonly Oid[]) => Promise<void>;
   /** Trees decoded by earlier walks: present ones are not read again. */
   readonly trees?: TreeCache;
+  /** Leaves out the trees and blobs of this commit's tree, which must be here (GITFS_OBJECT_NOT_FOUND if not). */
+  readonly base?: Oid;
   /** Told after each level is here and read: how many objects it had, and how many were fetched. */
   readonly onLevel?: (level: { readonly kind: 'commits' | 'trees'; readonly objects: number; readonly fetched: number }) => void;
 }
 
+/** Every tree and blob reachable from `commit`'s tree (all here; read level by level, through the cache). */
+async function reachOf(source: ObjectSource, commit: Oid, cache: TreeCache | undefined): Promise<Set<Oid>> {
+  const [c] = await readAll(source, [commit]);
+  const reach = new Set<Oid>();
+  let level = [decodeCommit(typed(c as GitObject, commit, 'commit'), commit).tree];
+  while (level.length > 0) {
+    for (const t of level) reach.add(t);
+    const next = new Set<Oid>();
+    const take = (links: TreeLinks): void =>
+      links.kinds.forEach((kind, k) => {
+        const oid = links.oids[k] as Oid;
+        if (kind === LinkKinds.TREE) {
+          if (!reach.has(oid)) next.add(oid);
+        } else if (isBlobKind(kind)) reach.add(oid);
+      });
+    const toRead: Oid[] = [];
+    for (const t of level) {
+      const links = cache?.get(t);
+      if (links === undefined) toRead.push(t);
+      else take(links);
+    }
+    const read = await readAll(source, toRead);
+    for (const [i, t] of toRead.entries()) {
+      if (i > 0 && i % DECODE_SLICE === 0) await nextTurn();
+      const links = treeLinks(typed(read[i] as GitObject, t, 'tree'), t);
+      cache?.set(t, links);
+      take(links);
+    }
+    level = [...next];
+  }
+  return reach;
+}
+
 /** The closure of `commit`. */
 export async function walkClosure(source: ObjectSource, commit: Oid, history: number, options: WalkOptions = {}): Promise<Closure> {
-  const { fetchMeta, trees: cache, onLevel } = options;
+  const { fetchMeta, trees: cache, onLevel, base } = options;
+  // Read first: a base that is not here fails the walk before anything is fetched.
+  const excluded = base === undefined ? new Set<Oid>() : await reachOf(source, base, cache);
   const commits = new Map<Oid, Commit>();
   const trees = new Map<Oid, TreeLinks>();
   const depth = new Map<Oid, number>([[commit, 1]]);
@@ -116,7 +159,8 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       commits.set(c, parsed);
       const d = depth.get(c) ?? 1;
       if (history !== 0 && d >= history) {
-        if (parsed.parents.length > 0) boundary.push(c);
+        // The base's parents count as here: a node fetches by a base only if the base's closure is whole.
+        if (parsed.parents.some((p) => p !== base)) boundary.push(c);
         continue;
       }
       for (const p of parsed.parents) {
@@ -129,7 +173,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
     level = next;
   }
   // Trees, level by level.
-  let treeLevel = [...new Set([...commits.values()].map((c) => c.tree))];
+  let treeLevel = [...new Set([...commits.values()].map((c) => c.tree))].filter((t) => !excluded.has(t));
   while (treeLevel.length > 0) {
     const fetched = await ensure(treeLevel);
     const next = new Set<Oid>();
@@ -153,7 +197,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       trees.set(t, links);
       links.kinds.forEach((kind, i) => {
         const oid = links.oids[i] as Oid;
-        if (kind === LinkKinds.TREE && !trees.has(oid)) next.add(oid);
+        if (kind === LinkKinds.TREE && !trees.has(oid) && !excluded.has(oid)) next.add(oid);
       });
     }
     treeLevel = [...next].filter((t) => !trees.has(t));
@@ -168,7 +212,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   const visit = (root: Oid): void => {
     const stack: Array<{ links: TreeLinks; next: number }> = [];
     const enter = (t: Oid): void => {
-      if (treeOrder.has(t)) return;
+      if (treeOrder.has(t) || excluded.has(t)) return;
       treeOrder.add(t);
       const links = trees.get(t);
       if (links !== undefined) stack.push({ links, next: 0 });
@@ -185,7 +229,8 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       const kind = top.links.kinds[i];
       if (kind === LinkKinds.TREE) enter(oid);
       else if (kind !== undefined && isBlobKind(kind)) {
-        blobs.add(oid);
+        // A blob the base holds is not listed; named by a new tree as a special file, it is checked all the same.
+        if (!excluded.has(oid)) blobs.add(oid);
         const which = specialOf(kind);
         if (which !== undefined) specialFiles.set(`${which}${oid}`, { oid, which });
       }
@@ -194,5 +239,5 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   const commitOrder = [...commits.keys()];
   for (const c of commitOrder) visit((commits.get(c) as Commit).tree);
   const blobList = [...blobs];
-  return { commit, history, commits: commitOrder, boundary, trees: [...treeOrder], blobs: blobList, specialFiles: [...specialFiles.values()], pieces: Math.ceil(blobList.length / PIECE_OBJECTS) };
+  return { commit, history, base, commits: commitOrder, boundary, trees: [...treeOrder], blobs: blobList, specialFiles: [...specialFiles.values()], pieces: Math.ceil(blobList.length / PIECE_OBJECTS) };
 }

@@ -87,6 +87,12 @@ export interface FetchComponents extends ReadComponents {
   readonly local: LocalObjects;
   readonly transfer: Transfer;
   readonly trees: TreeCache;
+  /**
+   * Where a smaller closure may do: `find` names a commit whose closure (for the transfer's
+   * history) is whole here, if any. When that is the wanted commit's only parent, the fetch takes
+   * `transfer(base)` instead: what the commit adds to the base's tree (`scope`).
+   */
+  readonly base?: { readonly find: () => Promise<Oid | undefined>; readonly transfer: (base: Oid) => Transfer };
 }
 
 /**
@@ -123,6 +129,10 @@ export class CommitFetch implements RequestOwner {
   private readonly busyUntil = new Map<NodeId, number>();
   private readonly announcers = new Set<NodeId>();
   private readonly strikes = new Map<NodeId, number>();
+  /** The closure fetched: the one asked for, or what its commit adds to a base (`scope`). */
+  private current: Transfer;
+  /** Whether the closure to fetch is settled: peers are asked about it (Interested) only then. */
+  private scoped: boolean;
   private source: NodeId | undefined;
   /** The chain's upstream and since when. */
   private upstream: { id: NodeId | undefined; since: number } = { id: undefined, since: 0 };
@@ -159,18 +169,22 @@ export class CommitFetch implements RequestOwner {
      * `pieceMaxMs`: how long a piece may take in all (PIECE_MAX_MS).
      */
     private readonly o: { readonly order: readonly NodeId[]; readonly self: NodeId; readonly blobs: boolean; readonly pieceMaxMs?: number },
-  ) {}
+  ) {
+    this.current = c.transfer;
+    this.current.fetching++;
+    this.scoped = c.base === undefined;
+  }
 
   get withBlobs(): boolean {
     return this.o.blobs;
   }
 
   get commit(): Oid {
-    return this.c.transfer.commit;
+    return this.current.commit;
   }
 
   get transfer(): Transfer {
-    return this.c.transfer;
+    return this.current;
   }
 
   /**
@@ -185,9 +199,19 @@ export class CommitFetch implements RequestOwner {
   addPeer(conn: SwarmConnection): void {
     if (this.peers.has(conn.nodeId) && this.peers.get(conn.nodeId)?.conn.isOpen === true) return;
     this.peers.set(conn.nodeId, { conn, pieces: new Set(), claim: undefined, knows: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
-    conn.send({ kind: 'interested', commit: this.commit, history: this.c.transfer.history });
+    if (this.scoped) this.interested(conn);
     // A walk waiting for a peer to ask asks at once, not at its next look.
     this.poke();
+  }
+
+  private interested(conn: SwarmConnection): void {
+    const t = this.current;
+    conn.send({ kind: 'interested', commit: t.commit, history: t.history, base: t.base });
+  }
+
+  /** This fetch's end: the closure it filled may be let go (transfers.ts). */
+  release(): void {
+    this.current.fetching--;
   }
 
   peerGone(conn: SwarmConnection): void {
@@ -204,7 +228,7 @@ export class CommitFetch implements RequestOwner {
         if (peer === undefined) return;
         const knows = m.pieces > 0 || m.complete;
         const before = peer.pieces.size + (peer.claim?.count ?? 0);
-        const total = this.c.transfer.closure?.pieces;
+        const total = this.current.closure?.pieces;
         if (total === undefined) {
           // Nothing is asked by piece before the closure is known here, so the claim is kept as
           // it came (a copy: at most the message's bitfield) and read once the closure says how
@@ -226,12 +250,12 @@ export class CommitFetch implements RequestOwner {
         break;
       }
       case 'have_piece':
-        if (peer === undefined || peer.pieces.has(m.piece) || m.piece >= (this.c.transfer.closure?.pieces ?? Infinity)) return;
+        if (peer === undefined || peer.pieces.has(m.piece) || m.piece >= (this.current.closure?.pieces ?? Infinity)) return;
         peer.pieces.add(m.piece);
         peer.gainedAt = this.c.now();
         peer.holdsSince ??= peer.gainedAt;
         // Every peer tells every piece it gains: only one this node lacks, with room to ask for it, wakes the schedule.
-        if (this.c.transfer.pieces.has(m.piece) || this.inflight() >= PIPELINE) return;
+        if (this.current.pieces.has(m.piece) || this.inflight() >= PIPELINE) return;
         break;
       case 'free':
         this.busyUntil.delete(conn.nodeId);
@@ -307,16 +331,18 @@ export class CommitFetch implements RequestOwner {
 
   /** Fetches until the closure is whole and durable here. */
   async run(): Promise<Closure> {
-    const t = this.c.transfer;
     const started = (this.runStarted = this.c.now());
+    await this.scope();
+    const t = this.current;
     if (t.closure === undefined) {
       const closure = await walkClosure(this.c.local, this.commit, t.history, {
+        base: t.base,
         fetchMeta: (missing, level) => this.fetchLevel(missing, level),
         trees: this.c.trees,
         onLevel: (level) => this.c.log.log('debug', 'walk-level', { commit: this.commit, ...level, ms: this.c.now() - started }),
       });
       t.learn(closure, (oid) => this.c.local.hasNow(oid));
-      this.c.log.log('debug', 'closure-known', { commit: this.commit, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
+      this.c.log.log('debug', 'closure-known', { commit: this.commit, base: t.base, ms: this.c.now() - started, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length, pieces: closure.pieces, held: t.held });
     }
     const closure = t.closure as Closure;
     // Trees decoded by earlier walks named some of these: their blobs are checked as they come too.
@@ -343,6 +369,29 @@ export class CommitFetch implements RequestOwner {
     }
     await this.c.local.flush();
     return closure;
+  }
+
+  /**
+   * Takes what the commit adds to the base instead of its whole closure, when a base is offered,
+   * the commit (fetched from the peers announcing it, if need be) has it as its only parent, and
+   * some peer announces the commit. Then peers are asked about the closure chosen.
+   */
+  private async scope(): Promise<void> {
+    if (this.scoped) return;
+    try {
+      const base = this.announcers.size === 0 ? undefined : await this.c.base?.find();
+      if (base === undefined) return;
+      if (!(await this.c.local.has(this.commit))) await this.fromKnowers([this.commit]);
+      const { parents } = decodeCommit((await this.c.local.read(this.commit)).content, this.commit);
+      if (parents.length !== 1 || parents[0] !== base) return;
+      const next = (this.c.base as NonNullable<FetchComponents['base']>).transfer(base);
+      next.fetching++;
+      this.current.fetching--;
+      this.current = next;
+    } finally {
+      this.scoped = true;
+      for (const p of this.peers.values()) this.interested(p.conn);
+    }
   }
 
   /**
@@ -472,7 +521,7 @@ export class CommitFetch implements RequestOwner {
    * is no upstream, the upstream is busy, or it is stuck (`upstreamStuck`).
    */
   private fill(closure: Closure): void {
-    const t = this.c.transfer;
+    const t = this.current;
     const now = this.c.now();
     while (this.inflight() < PIPELINE) {
       const peers = this.usable(now);
@@ -502,7 +551,7 @@ export class CommitFetch implements RequestOwner {
    * what it holds, so that a chain forms from the start.
    */
   private participants(now: number): Set<string> {
-    const fetching = new Set([...this.c.transfer.subscribers].map((c) => c.nodeId));
+    const fetching = new Set([...this.current.subscribers].map((c) => c.nodeId));
     const out = new Set<string>();
     for (const [id, p] of this.peers) if (p.conn.isOpen && (p.knows || p.complete || fetching.has(id)) && (this.c.avoid.get(id) ?? 0) <= now) out.add(id);
     return out;
@@ -533,7 +582,7 @@ export class CommitFetch implements RequestOwner {
    * a want after the hop before it, and every later hop inherits that lag.
    */
   private aheadOf(peer: { readonly pieces: ReadonlySet<number>; readonly complete: boolean; readonly knows: boolean }, mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): number | undefined {
-    const closure = this.c.transfer.closure;
+    const closure = this.current.closure;
     const backoff = peer.pieces.size === 0 ? AHEAD_START_BACKOFF_MS : AHEAD_BACKOFF_MS;
     if (closure === undefined || peer.complete || !peer.knows || now - this.aheadMissedAt < backoff) return undefined;
     for (const p of this.pending.values()) if (p.ahead) return undefined;
@@ -670,7 +719,7 @@ export class CommitFetch implements RequestOwner {
 
   /** A piece is whole here; at the first and every PROGRESS_EVERY pieces a debug event says how far the fetch is (a transfer's course over time, with -v). */
   private completed(piece: number, from: SwarmConnection): void {
-    const t = this.c.transfer;
+    const t = this.current;
     t.markPiece(piece);
     this.progress.firstPieceMs ??= this.c.now() - this.runStarted;
     if (t.held % PROGRESS_EVERY === 0 || t.held === 1) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: from.nodeId });
@@ -724,7 +773,7 @@ export class CommitFetch implements RequestOwner {
     const knowers = new Set<NodeId>();
     for (const [id, peer] of this.peers) if (peer.conn.isOpen && (peer.complete || this.announcers.has(id))) knowers.add(id);
     const fetchers = new Set<NodeId>([this.o.self]);
-    for (const conn of this.c.transfer.subscribers) {
+    for (const conn of this.current.subscribers) {
       const peer = this.peers.get(conn.nodeId);
       if (peer !== undefined && peer.conn.isOpen && !knowers.has(conn.nodeId) && (this.c.avoid.get(conn.nodeId) ?? 0) <= now) fetchers.add(conn.nodeId);
     }

@@ -28,10 +28,11 @@ message SwarmMessage {
   }
 }
 // "Tell me what you hold of this commit's closure (history commits deep), and keep me told."
-message Interested { bytes commit = 1; uint32 history = 2; }
+// base, when not empty: of what the closure adds to that commit's tree (its trees and blobs left out).
+message Interested { bytes commit = 1; uint32 history = 2; bytes base = 3; }
 // The pieces of the closure the sender holds; pieces = 0 while it does not know the closure yet.
-message Have { bytes commit = 1; uint32 history = 2; uint32 pieces = 3; bytes bitfield = 4; bool complete = 5; }
-message HavePiece { bytes commit = 1; uint32 history = 2; uint32 piece = 3; }
+message Have { bytes commit = 1; uint32 history = 2; uint32 pieces = 3; bytes bitfield = 4; bool complete = 5; bytes base = 6; }
+message HavePiece { bytes commit = 1; uint32 history = 2; uint32 piece = 3; bytes base = 4; }
 enum WantKind { BLOBS = 0; META = 1; READ = 2; }
 // A batch of object ids; META wants may name commits and trees only and bypass the upload slot.
 // ahead: BLOBS the server is itself still fetching; it sends each as it arrives (a relay's
@@ -100,10 +101,19 @@ export interface WireObject {
   readonly stored?: boolean;
 }
 
+/** Which closure a message is about: a commit's, `history` commits deep, less its `base`'s tree if set (closure.ts). */
+export interface ClosureName {
+  readonly commit: Oid;
+  readonly history: number;
+  readonly base?: Oid | undefined;
+}
+
+export const sameClosure = (a: ClosureName, b: ClosureName): boolean => a.commit === b.commit && a.history === b.history && a.base === b.base;
+
 export type SwarmMessage =
-  | { readonly kind: 'interested'; readonly commit: Oid; readonly history: number }
-  | { readonly kind: 'have'; readonly commit: Oid; readonly history: number; readonly pieces: number; readonly bitfield: Buffer; readonly complete: boolean }
-  | { readonly kind: 'have_piece'; readonly commit: Oid; readonly history: number; readonly piece: number }
+  | ({ readonly kind: 'interested' } & ClosureName)
+  | ({ readonly kind: 'have'; readonly pieces: number; readonly bitfield: Buffer; readonly complete: boolean } & ClosureName)
+  | ({ readonly kind: 'have_piece'; readonly piece: number } & ClosureName)
   | { readonly kind: 'want'; readonly request: number; readonly want: WantKind; readonly oids: readonly Oid[]; readonly ahead: boolean }
   | { readonly kind: 'objects'; readonly request: number; readonly objects: readonly WireObject[]; readonly done: boolean }
   | { readonly kind: 'cancel'; readonly request: number }
@@ -155,13 +165,13 @@ function encodeGeneric(m: Exclude<SwarmMessage, { kind: 'objects' }>): Uint8Arra
   let body: Record<string, unknown>;
   switch (m.kind) {
     case 'interested':
-      body = { interested: { commit: b(m.commit), history: m.history } };
+      body = { interested: { commit: b(m.commit), history: m.history, base: baseBytes(m.base) } };
       break;
     case 'have':
-      body = { have: { commit: b(m.commit), history: m.history, pieces: m.pieces, bitfield: m.bitfield, complete: m.complete } };
+      body = { have: { commit: b(m.commit), history: m.history, base: baseBytes(m.base), pieces: m.pieces, bitfield: m.bitfield, complete: m.complete } };
       break;
     case 'have_piece':
-      body = { have_piece: { commit: b(m.commit), history: m.history, piece: m.piece } };
+      body = { have_piece: { commit: b(m.commit), history: m.history, base: baseBytes(m.base), piece: m.piece } };
       break;
     case 'want':
       body = { want: { request: m.request, kind: WANT_KINDS.indexOf(m.want), oids: m.oids.map(b), ahead: m.ahead } };
@@ -190,6 +200,14 @@ function oid(bytes: unknown, what: string): Oid {
 function count(n: unknown, max: number, what: string): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) throw new WireError(`bad ${what}`);
   return n;
+}
+
+/** No base: empty bytes (the field's default, not sent). */
+const baseBytes = (base: Oid | undefined): Buffer => (base === undefined ? Buffer.alloc(0) : oidToBytes(base));
+
+function closureName(m: Record<string, unknown>): ClosureName {
+  const name = { commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history') };
+  return (m.base as Buffer).length === 0 ? name : { ...name, base: oid(m.base, 'base') };
 }
 
 type Raw = Record<string, Record<string, unknown> | undefined>;
@@ -250,15 +268,15 @@ export function decodeMessage(bytes: Uint8Array, generic = false): SwarmMessage 
   if (m === undefined) throw new WireError('empty message');
   switch (kind) {
     case 'interested':
-      return { kind, commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history') };
+      return { kind, ...closureName(m) };
     case 'have': {
       const pieces = count(m.pieces, LIMITS.pieces, 'piece count');
       const bitfield = m.bitfield as Buffer;
       if (bitfield.length !== Math.ceil(pieces / 8)) throw new WireError('bitfield does not match the piece count');
-      return { kind, commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history'), pieces, bitfield, complete: m.complete === true };
+      return { kind, ...closureName(m), pieces, bitfield, complete: m.complete === true };
     }
     case 'have_piece':
-      return { kind, commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history'), piece: count(m.piece, LIMITS.pieces - 1, 'piece') };
+      return { kind, ...closureName(m), piece: count(m.piece, LIMITS.pieces - 1, 'piece') };
     case 'want': {
       const oids = m.oids as unknown[];
       if (oids.length === 0 || oids.length > LIMITS.wantOids) throw new WireError(`want of ${oids.length} ids`);

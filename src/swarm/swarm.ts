@@ -8,9 +8,9 @@
 import { createHash } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
-import { keptShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
+import { keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
 import { StampedRefs } from '../branches/stamped-refs.js';
-import { markPartial } from '../repo/partial.js';
+import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
@@ -33,7 +33,7 @@ import type { Closure } from './closure.js';
 import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
 import { BACKLOG_PACKS, LocalObjects } from './local-objects.js';
-import type { SwarmMessage, WireObject } from './messages.js';
+import { sameClosure, type SwarmMessage, type WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type ReadStore, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
 import { HeadVerdicts } from './head-verdicts.js';
@@ -210,7 +210,7 @@ export class Swarm {
         return;
       case 'have':
       case 'have_piece':
-        for (const r of this.fetches.values()) if (r.fetch.commit === m.commit && r.fetch.transfer.history === m.history) r.fetch.handle(conn, m);
+        for (const r of this.fetches.values()) if (sameClosure(r.fetch.transfer, m)) r.fetch.handle(conn, m);
         return;
       case 'objects':
       case 'reject':
@@ -377,8 +377,18 @@ export class Swarm {
       this.heads.set(d.branch, d.local);
       const policy = this.o.policies[d.policy];
       if (first || previous.get(d.branch) === d.local || policy === undefined || d.state !== 'held') continue;
-      void this.transfers.known(d.local, historyDepth(policy));
+      void this.walkAhead(d.local, previous.get(d.branch), historyDepth(policy));
     }
+  }
+
+  /**
+   * Walks the closure peers will ask of a new head: what it adds to the branch's head before, its
+   * only parent (peers holding that fetch only this: `wholeHead`), else the whole.
+   */
+  private async walkAhead(head: Oid, before: Oid | undefined, history: number): Promise<void> {
+    const parents = before === undefined ? [] : ((await this.durable.parents(head).catch(() => undefined)) ?? []);
+    if (parents.length === 1 && parents[0] === before) await this.transfers.known(head, 1, before);
+    else await this.transfers.known(head, history);
   }
 
   /** Fetches `commit` for `branch` from `sources`: the peers announcing it as their head, and others that may hold some of it. */
@@ -394,10 +404,10 @@ export class Swarm {
           local: this.local,
           transfer: this.transfers.get(commit, history),
           trees: this.trees,
+          base: { find: () => this.wholeHead(branch, history, blobs), transfer: (base) => this.transfers.get(commit, 1, base) },
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
-      fetch.transfer.fetching++;
       running = { fetch, branches: new Set([branch]), started: this.c.clock.now() };
       this.fetches.set(key, running);
       this.c.log.log('info', 'fetch-start', { branch, commit, history, blobs });
@@ -448,9 +458,9 @@ export class Swarm {
     } finally {
       // Requests still out (asked ahead, or left by a failure) are let go with their timers.
       running.fetch.stop(error ?? 'the fetch is over');
-      running.fetch.transfer.fetching--;
+      running.fetch.release();
       // What this node holds of it is counted again from what is really here next time.
-      if (error !== null) this.transfers.forget(running.fetch.commit, running.fetch.transfer.history);
+      if (error !== null) this.transfers.forget(running.fetch.transfer);
       this.fetches.delete(key);
       const { commit, progress } = running.fetch;
       this.recent.push({ commit, branches: [...running.branches], error, bytes: progress.bytes, ms: this.c.clock.now() - running.started });
@@ -463,10 +473,46 @@ export class Swarm {
     rememberMember(this.settled, key, SETTLED_MAX);
   }
 
+  /**
+   * The head of `branch`, if its closure for `history` (with its blobs, if `blobs`) is whole here:
+   * a fetch of a commit whose only parent it is needs only what that commit adds to its tree. The
+   * branch came whole (a ref moves only then) unless the repository is partial (blobs left out)
+   * or its history is cut shorter than `history` less one asks (the shallow file).
+   */
+  private async wholeHead(branch: BranchName, history: number, blobs: boolean): Promise<Oid | undefined> {
+    const head = await this.c.repo.refs.resolve(branch).catch(() => undefined);
+    if (head === undefined || (blobs && (await isPartial(this.c.repo.gitDir)))) return undefined;
+    if (history === 1) return head;
+    const shallow = await readShallow(this.c.repo.gitDir);
+    // The commits history - 1 deep from the head (all, for history 0): each here, none cut short before that depth.
+    const depth = new Map<Oid, number>([[head, 1]]);
+    const queue: Oid[] = [head];
+    for (let i = 0; i < queue.length; i++) {
+      const c = queue[i] as Oid;
+      const d = depth.get(c) as number;
+      if (!(await this.c.repo.objects.has(c))) return undefined;
+      if (history !== 0 && d >= history - 1) continue;
+      if (shallow.has(c)) return undefined;
+      for (const p of await this.durable.parents(c)) {
+        if (depth.has(p)) continue;
+        depth.set(p, d + 1);
+        queue.push(p);
+      }
+    }
+    return head;
+  }
+
   private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {
     const refs = this.c.repo.refs;
     const local = await refs.resolve(branch);
     if (local === closure.commit) return;
+    if (closure.base !== undefined) {
+      // The commit's only parent is the base, whole here: a fast-forward.
+      if (local === closure.base) return this.advance(branch, local, closure, running);
+      // What the commit adds to a head this branch has left since: not all it needs. Fetched again, from where it is, at the next tick.
+      this.c.log.log('info', 'fetch-base-left', { branch, commit: closure.commit, base: closure.base, local });
+      return;
+    }
     if (local !== undefined && !closure.commits.includes(local)) {
       // Already ahead of it (a peer announces an older head): nothing to move, and no need to fetch it again.
       if (await this.descends(local, closure.commit)) return this.passed(branch, local, closure, running);
@@ -521,7 +567,7 @@ export class Swarm {
       return;
     }
     const ms = this.c.clock.now() - running.started;
-    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
+    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
   }
 
   /** Passes objects that are here, loose or in a cruft pack, through a pack writer (freshen.ts). */

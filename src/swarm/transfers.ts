@@ -1,5 +1,5 @@
 /**
- * What this node holds of each (commit, history) closure the swarm talks about, and who wants
+ * What this node holds of each (commit, history, base) closure the swarm talks about, and who wants
  * to be told: the state a fetch updates piece by piece and the object server reports from. A
  * subscriber gets the whole bitfield once the closure is known, then news of every new piece
  * (piece-news.ts: at once to a peer that asked this node for objects lately, so a piece passes
@@ -48,6 +48,8 @@ export class Transfer {
   constructor(
     readonly commit: Oid,
     readonly history: number,
+    /** The closure is what `commit` adds to this commit's tree (closure.ts), if set. */
+    readonly base: Oid | undefined,
     private readonly news: PieceNews,
   ) {}
 
@@ -98,11 +100,11 @@ export class Transfer {
     if (this.closure === undefined || piece >= this.closure.pieces || hasBit(this.bits, piece)) return;
     setBit(this.bits, piece);
     this.heldPieces.add(piece);
-    this.news.gained(this, { kind: 'have_piece', commit: this.commit, history: this.history, piece });
+    this.news.gained(this, { kind: 'have_piece', commit: this.commit, history: this.history, base: this.base, piece });
   }
 
   haveMessage(): SwarmMessage {
-    return { kind: 'have', commit: this.commit, history: this.history, pieces: this.closure?.pieces ?? 0, bitfield: Buffer.from(this.bits), complete: this.complete };
+    return { kind: 'have', commit: this.commit, history: this.history, base: this.base, pieces: this.closure?.pieces ?? 0, bitfield: Buffer.from(this.bits), complete: this.complete };
   }
 }
 
@@ -114,7 +116,7 @@ const MAX_TRANSFERS = 256;
  */
 const MAX_LISTED_OBJECTS = 4_000_000;
 
-const transferKey = (commit: Oid, history: number): string => `${commit}:${history}`;
+const transferKey = (commit: Oid, history: number, base: Oid | undefined): string => `${commit}:${history}:${base ?? ''}`;
 /**
  * Closures one connection follows at once: past that, its oldest is let go (a long-lived
  * connection follows one closure per head it fetches, and no message says it is done with one).
@@ -157,7 +159,7 @@ export class Transfers {
     const n = (this.waiting.get(conn) ?? 1) - 1;
     if (n <= 0) this.waiting.delete(conn);
     else this.waiting.set(conn, n);
-    const key = transferKey(t.commit, t.history);
+    const key = transferKey(t.commit, t.history, t.base);
     if (!conn.isOpen || this.byKey.get(key) !== t) return;
     t.subscribers.add(conn);
     let keys = this.followed.get(conn);
@@ -170,31 +172,31 @@ export class Transfers {
     this.byKey.get(oldest)?.subscribers.delete(conn);
   }
 
-  get(commit: Oid, history: number): Transfer {
-    const key = transferKey(commit, history);
+  get(commit: Oid, history: number, base?: Oid): Transfer {
+    const key = transferKey(commit, history, base);
     let t = this.byKey.get(key);
     if (t === undefined) {
       if (this.byKey.size >= MAX_TRANSFERS) this.evict();
-      t = new Transfer(commit, history, this.news);
+      t = new Transfer(commit, history, base, this.news);
       this.byKey.set(key, t);
     }
     return t;
   }
 
   /** The transfer, with its closure learnt from local objects if they are all here. */
-  async known(commit: Oid, history: number): Promise<Transfer> {
-    const t = this.get(commit, history);
+  async known(commit: Oid, history: number, base?: Oid): Promise<Transfer> {
+    const t = this.get(commit, history, base);
     if (t.closure === undefined) {
       const walk = this.walking.then(async () => {
         if (t.closure !== undefined) return;
         try {
-          const closure = await walkClosure(this.local, commit, history, { trees: this.trees });
+          const closure = await walkClosure(this.local, commit, history, { trees: this.trees, base });
           // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
           const missing = new Set(await this.local.absent(closure.blobs));
           t.learn(closure, (oid) => !missing.has(oid));
           this.trim(t);
         } catch {
-          // not all of its commits and trees are here: it stays unknown until a fetch learns it
+          // not all of its commits and trees (or its base's) are here: it stays unknown until a fetch learns it
         }
       });
       this.walking = walk;
@@ -208,9 +210,9 @@ export class Transfers {
    * again), unless a fetch still fills it. Its followers stay: dropped with it, they heard no
    * more of this node's pieces (a peer adds a connected peer once, and said Interested then).
    */
-  forget(commit: Oid, history: number): void {
-    const t = this.byKey.get(transferKey(commit, history));
-    if (t !== undefined && !t.active) t.reset();
+  forget(t: Transfer): void {
+    if (this.byKey.get(transferKey(t.commit, t.history, t.base)) !== t) return;
+    if (!t.active) t.reset();
   }
 
   /** Drops a closure: its followers stop hearing of it, and may follow another in its place. */

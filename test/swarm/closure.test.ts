@@ -200,6 +200,32 @@ describe('swarm/closure', () => {
     assert.equal(cache.size, 2);
   });
 
+  it('with a base, lists what the commit adds to the base\'s tree: with the base\'s closure, the whole; no boundary where the base is the only parent', async () => {
+    const [first, parent, head] = heads as [Oid, Oid, Oid];
+    const step = await walkClosure(repo.objects, head, 1, { base: parent });
+    assert.equal(step.base, parent);
+    assert.deepEqual(step.commits, [head]);
+    assert.deepEqual(step.boundary, []);
+    // c.txt and the root tree naming it; a.txt, d/ and big.img's chunks are the parent's.
+    assert.equal(step.blobs.length, 1);
+    assert.deepEqual(step.trees, [decodeCommit((await repo.objects.read(head)).content).tree]);
+    const whole = await walkClosure(repo.objects, head, 0);
+    const parents = await walkClosure(repo.objects, parent, 0);
+    assert.deepEqual(new Set([...parents.blobs, ...step.blobs]), new Set(whole.blobs));
+    assert.deepEqual(new Set([...parents.trees, ...step.trees]), new Set(whole.trees));
+    assert.deepEqual(await walkClosure(repo.objects, head, 1, { base: parent, trees: new TreeCache() }), step, 'the same list, through a cache');
+    // A base further back leaves out less, and the commit's parent is outside: a boundary.
+    const further = await walkClosure(repo.objects, head, 1, { base: first });
+    assert.equal(further.blobs.length, 2, 'c.txt and the second a.txt');
+    assert.deepEqual(further.boundary, [head]);
+    // A base that is not here fails the walk before anything is fetched.
+    const absent = hashObject('commit', randomBytes(32));
+    let fetches = 0;
+    const walk = walkClosure(repo.objects, head, 1, { base: absent, fetchMeta: async () => void fetches++ });
+    await assert.rejects(walk, (e: unknown) => isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND));
+    assert.equal(fetches, 0);
+  });
+
   it('without a fetcher, a missing tree is GITFS_OBJECT_NOT_FOUND', async () => {
     const head = heads[2] as Oid;
     const source: ObjectSource = { absent: async (oids) => oids.filter((oid) => oid !== head), read: (oid) => repo.objects.read(oid) };

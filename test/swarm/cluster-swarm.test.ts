@@ -30,7 +30,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
@@ -447,6 +447,21 @@ describe('swarm/cluster: policy replication between real daemons in network name
       [['site/a', 'held']],
       `${author.name}: gitfs policy decisions ${JSON.stringify(own)}`,
     );
+ 
+    // The next version rewrites 1 MiB inside the big file and one small file: every receiver holds its
+    // parent, so it fetches only what the commit adds to that (by base), not the 20 MiB again.
+    const fd = openSync(join(tree.dir, 'data', 'big.bin'), 'r+');
+    writeSync(fd, randomBytes(MiB), 0, MiB, 8 * MiB);
+    closeSync(fd);
+    writeFileSync(join(tree.dir, 'README.txt'), `site, again: ${randomBytes(16).toString('hex')}\n`);
+    const c2 = await commitTree(author, 'site/a', tree, 'site a, again');
+    const got2 = await waitEvents(receivers, 'fetched', { branch: 'site/a', commit: c2.oid }, c2.started, 60_000, `every other node to fetch site/a ${c2.oid}`);
+    console.log(`      the next version: ${[...got2].map(([n, e]) => `${n.name} ${((e.bytes as number) / MiB).toFixed(2)} MiB, ${String(e.objects)} objects in ${String(e.ms)} ms`).join(', ')}`);
+    for (const [n, e] of got2) {
+      assert.equal(e.base, c.oid, `${n.name} fetched ${c2.oid} whole, not by its parent: ${JSON.stringify(e)}`);
+      assert.ok((e.bytes as number) >= MiB && (e.bytes as number) < 3 * MiB, `${n.name} fetched ${String(e.bytes)} bytes for a change of 1 MiB`);
+    }
+    await Promise.all(receivers.map((n, i) => verifyCopy(n, 'site/a', c2.oid, tree, i === 0)));
   });
 
   it('a level of 1 100 trees is shared out: the chain head takes it whole from the committer, the other nodes take batches from their owners; every node ends with the commit, git fsck clean', async function () {

@@ -16,6 +16,7 @@ const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<
 
 const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
   record({ kind: fc.constant('interested' as const), commit: oid, history: fc.integer({ min: 0, max: LIMITS.history }) }),
+  record({ kind: fc.constant('interested' as const), commit: oid, history: fc.integer({ min: 0, max: LIMITS.history }), base: oid }),
   fc.integer({ min: 0, max: 2000 }).chain((pieces) =>
     record({
       kind: fc.constant('have' as const),
@@ -27,6 +28,7 @@ const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
     }),
   ),
   record({ kind: fc.constant('have_piece' as const), commit: oid, history: fc.nat(100), piece: fc.nat(LIMITS.pieces - 1) }),
+  record({ kind: fc.constant('have_piece' as const), commit: oid, history: fc.nat(100), piece: fc.nat(LIMITS.pieces - 1), base: oid }),
   record({ kind: fc.constant('want' as const), request: u32, want: fc.constantFrom('blobs' as const, 'meta' as const, 'read' as const), oids: fc.array(oid, { minLength: 1, maxLength: 50 }), ahead: fc.boolean() }),
   record({
     kind: fc.constant('objects' as const),

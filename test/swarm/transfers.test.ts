@@ -90,9 +90,9 @@ describe('closures followed per connection (transfers.ts)', function () {
     assert.ok(transfers.reserve(peer));
     const t = transfers.get(commit, 0);
     transfers.subscribe(t, peer);
-    const empty: Closure = { commit, history: 0, commits: [commit], boundary: [], trees: [], blobs: [], specialFiles: [], pieces: 0 };
+    const empty: Closure = { commit, history: 0, base: undefined, commits: [commit], boundary: [], trees: [], blobs: [], specialFiles: [], pieces: 0 };
     t.learn(empty, () => true);
-    transfers.forget(commit, 0);
+    transfers.forget(t);
     assert.equal(t.closure, undefined, 'what is held is counted again');
     assert.ok(t.subscribers.has(peer), 'the follower stays');
     assert.equal(transfers.get(commit, 0), t);
