@@ -5,8 +5,9 @@
  * one process (the first with V8's compiler still cold). With `--versions N`, N versions of the
  * image are committed, each rewriting `--change-mib` of it with new bytes (a release that changed
  * that much), and the walk of the last with its whole history (a policy's default `history: all`)
- * is set beside the walk of the last alone (`history: 1`): what every fetch of a new release costs
- * as the history grows. Usage (after `make build`):
+ * is set beside the walk of the last alone (`history: 1`) and of what the last adds to its parent
+ * (by base, as a node holding the parent fetches it): what every fetch of a new release costs as
+ * the history grows. Usage (after `make build`):
  *   node dist/bench/closure-walk.js [--mib 512] [--rounds 3] [--versions 1] [--change-mib 0]
  */
 import { createCipheriv } from 'node:crypto';
@@ -48,7 +49,9 @@ try {
   const repo = await Repository.init(join(work, 'repo'));
   try {
     let commit: string | undefined;
+    let parent: string | undefined;
     for (let v = 1; v <= VERSIONS; v++) {
+      parent = commit;
       if (v > 1) {
         // The next release: CHANGE_MIB of new bytes at a place of its own.
         const fdv = openSync(join(image, 'disk.img'), 'r+');
@@ -61,15 +64,16 @@ try {
     if (commit === undefined) throw new Error('nothing committed');
     rmSync(image, { recursive: true });
     const source = { absent: (oids: readonly Oid[]) => repo.objects.absent(oids), read: (o: Oid) => repo.objects.read(o) };
-    for (const history of VERSIONS > 1 ? [0, 1] : [0]) {
+    const scopes = [{ what: `all ${VERSIONS} versions`, history: 0 }, { what: 'the last version', history: 1 }, { what: 'what the last adds to its parent', history: 1, base: parent as Oid }];
+    for (const scope of VERSIONS > 1 ? scopes : scopes.slice(0, 1)) {
       for (let round = 1; round <= ROUNDS; round++) {
         globalThis.gc?.();
         const heapBefore = process.memoryUsage().heapUsed;
         const started = performance.now();
-        const closure = await walkClosure(source, commit as Oid, history);
+        const closure = await walkClosure(source, commit as Oid, scope.history, { base: scope.base });
         const ms = performance.now() - started;
         const heap = (process.memoryUsage().heapUsed - heapBefore) / (1 << 20);
-        const what = VERSIONS > 1 ? `${history === 0 ? `all ${VERSIONS} versions` : 'the last version'}, ` : '';
+        const what = VERSIONS > 1 ? `${scope.what}, ` : '';
         process.stdout.write(`round ${round}: ${what}${ms.toFixed(0)} ms for ${closure.trees.length} trees and ${closure.blobs.length} blobs (${MIB} MiB), heap +${heap.toFixed(0)} MiB\n`);
       }
     }

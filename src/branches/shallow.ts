@@ -47,6 +47,29 @@ export interface ShallowSource {
 }
 
 /**
+ * Whether the commits `depth` deep from `head` (the head at depth 1; 0: all its history) are here
+ * and none before that depth is cut short (`shallow`, the shallow file's entries): then each came
+ * with its closure whole, as `keptShallow` keeps the file. Reads each of those commits once.
+ */
+export async function historyHere(head: Oid, depth: number, shallow: ReadonlySet<Oid>, source: ShallowSource): Promise<boolean> {
+  const depths = new Map<Oid, number>([[head, 1]]);
+  const queue: Oid[] = [head];
+  for (let i = 0; i < queue.length; i++) {
+    const c = queue[i] as Oid;
+    const d = depths.get(c) as number;
+    if (!(await source.here(c))) return false;
+    if (depth !== 0 && d >= depth) continue;
+    if (shallow.has(c)) return false;
+    for (const p of await source.parents(c)) {
+      if (depths.has(p)) continue;
+      depths.set(p, d + 1);
+      queue.push(p);
+    }
+  }
+  return true;
+}
+
+/**
  * Which of `candidates` (the shallow file's entries and a new boundary) stay in it: those here
  * with a parent outside both `within` (the commits of a closure just checked whole and durable)
  * and the candidates here. Every such commit came whole (its closure was checked when it became a

@@ -379,8 +379,9 @@ export class CommitFetch implements RequestOwner {
   private async scope(): Promise<void> {
     if (this.scoped) return;
     try {
-      const base = this.announcers.size === 0 ? undefined : await this.c.base?.find();
-      if (base === undefined) return;
+      const base = await this.c.base?.find();
+      // The commit is asked of the peers announcing it (no other knows the closure yet: none was asked about it).
+      if (base === undefined || this.announcers.size === 0) return;
       if (!(await this.c.local.has(this.commit))) await this.fromKnowers([this.commit]);
       const { parents } = decodeCommit((await this.c.local.read(this.commit)).content, this.commit);
       if (parents.length !== 1 || parents[0] !== base) return;

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
-import { keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
+import { historyHere, keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
 import { StampedRefs } from '../branches/stamped-refs.js';
 import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
@@ -477,29 +477,16 @@ export class Swarm {
    * The head of `branch`, if its closure for `history` (with its blobs, if `blobs`) is whole here:
    * a fetch of a commit whose only parent it is needs only what that commit adds to its tree. The
    * branch came whole (a ref moves only then) unless the repository is partial (blobs left out)
-   * or its history is cut shorter than `history` less one asks (the shallow file).
+   * or its history is cut shorter than `history` less one asks (the shallow file; with none, no
+   * history here is cut short).
    */
   private async wholeHead(branch: BranchName, history: number, blobs: boolean): Promise<Oid | undefined> {
     const head = await this.c.repo.refs.resolve(branch).catch(() => undefined);
     if (head === undefined || (blobs && (await isPartial(this.c.repo.gitDir)))) return undefined;
     if (history === 1) return head;
     const shallow = await readShallow(this.c.repo.gitDir);
-    // The commits history - 1 deep from the head (all, for history 0): each here, none cut short before that depth.
-    const depth = new Map<Oid, number>([[head, 1]]);
-    const queue: Oid[] = [head];
-    for (let i = 0; i < queue.length; i++) {
-      const c = queue[i] as Oid;
-      const d = depth.get(c) as number;
-      if (!(await this.c.repo.objects.has(c))) return undefined;
-      if (history !== 0 && d >= history - 1) continue;
-      if (shallow.has(c)) return undefined;
-      for (const p of await this.durable.parents(c)) {
-        if (depth.has(p)) continue;
-        depth.set(p, d + 1);
-        queue.push(p);
-      }
-    }
-    return head;
+    const here = shallow.size === 0 || (await historyHere(head, history === 0 ? 0 : history - 1, shallow, this.durable));
+    return here ? head : undefined;
   }
 
   private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {

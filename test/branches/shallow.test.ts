@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { keptShallow, readShallow, updateShallow, type ShallowSource } from '../../src/branches/shallow.js';
+import { historyHere, keptShallow, readShallow, updateShallow, type ShallowSource } from '../../src/branches/shallow.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -26,6 +26,22 @@ describe("git's shallow file (shallow.ts keptShallow)", () => {
   after(() => tmp.cleanup());
   // History a <- b <- c <- d <- e (each the parent of the next).
   const chain = { a: [], b: ['a'], c: ['b'], d: ['c'], e: ['d'] };
+
+  it('historyHere: the commits so deep from a head are here and none is cut short before that depth', async () => {
+    const all = source(chain, ['a', 'b', 'c', 'd', 'e']);
+    assert.equal(await historyHere(id('e'), 0, new Set(), all), true, 'all of it, nothing cut short');
+    // Fetched with history 3 from e: c is the boundary.
+    const cut = new Set([id('c')]);
+    assert.equal(await historyHere(id('e'), 2, cut, all), true);
+    assert.equal(await historyHere(id('e'), 3, cut, all), true, 'the boundary at the depth asked: its parents are not needed');
+    assert.equal(await historyHere(id('e'), 4, cut, all), false, 'cut short at depth 3');
+    assert.equal(await historyHere(id('e'), 0, cut, all), false);
+    assert.equal(await historyHere(id('e'), 4, new Set(), source(chain, ['c', 'd', 'e'])), false, 'b is not here');
+    // A merge: both parents are walked, each at its first depth.
+    const merged = { ...chain, f: ['e', 'x'], x: ['a'] };
+    assert.equal(await historyHere(id('f'), 0, new Set(), source(merged, ['a', 'b', 'c', 'd', 'e', 'f'])), false, 'x is not here');
+    assert.equal(await historyHere(id('f'), 0, new Set(), source(merged, ['a', 'b', 'c', 'd', 'e', 'f', 'x'])), true);
+  });
 
   it('keeps the oldest of boundaries fetched one after another: git walks back to it through whole commits', async () => {
     // A node following with history 2 fetched (c, b), then (d, c), then (e, d): boundaries b, c, d.
