@@ -9,7 +9,8 @@
  *
  * With a `base`, the closure is what the commit adds to that commit's tree: the trees and blobs
  * reachable from the base's tree are left out (walked, not listed). A node whose branch holds the
- * parent of a new head fetches that alone: its cost follows the change, not the history kept.
+ * parent of a new head fetches that alone: its walk reads two releases' trees and lists the
+ * change, however long the history kept.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { decodeCommit, type Commit } from '../objects/commit.js';
@@ -92,14 +93,14 @@ export interface WalkOptions {
   readonly fetchMeta?: (missing: readonly Oid[], level: readonly Oid[]) => Promise<void>;
   /** Trees decoded by earlier walks: present ones are not read again. */
   readonly trees?: TreeCache;
-  /** Leaves out the trees and blobs of this commit's tree, which must be here (GITFS_OBJECT_NOT_FOUND if not). */
+  /** Leaves out the trees and blobs of this commit's tree, which must be here (GITFS_OBJECT_NOT_FOUND if not; read after the commits). */
   readonly base?: Oid;
   /** Told after each level is here and read: how many objects it had, and how many were fetched. */
   readonly onLevel?: (level: { readonly kind: 'commits' | 'trees'; readonly objects: number; readonly fetched: number }) => void;
 }
 
 /** Every tree and blob reachable from `commit`'s tree (all here; read level by level, through the cache). */
-async function reachOf(source: ObjectSource, commit: Oid, cache: TreeCache | undefined): Promise<Set<Oid>> {
+async function reachOf(source: ObjectSource, commit: Oid, cache: TreeCache | undefined): Promise<ReadonlySet<Oid>> {
   const [c] = await readAll(source, [commit]);
   const reach = new Set<Oid>();
   let level = [decodeCommit(typed(c as GitObject, commit, 'commit'), commit).tree];
@@ -134,8 +135,6 @@ async function reachOf(source: ObjectSource, commit: Oid, cache: TreeCache | und
 /** The closure of `commit`. */
 export async function walkClosure(source: ObjectSource, commit: Oid, history: number, options: WalkOptions = {}): Promise<Closure> {
   const { fetchMeta, trees: cache, onLevel, base } = options;
-  // Read first: a base that is not here fails the walk before anything is fetched.
-  const excluded = base === undefined ? new Set<Oid>() : await reachOf(source, base, cache);
   const commits = new Map<Oid, Commit>();
   const trees = new Map<Oid, TreeLinks>();
   const depth = new Map<Oid, number>([[commit, 1]]);
@@ -159,7 +158,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
       commits.set(c, parsed);
       const d = depth.get(c) ?? 1;
       if (history !== 0 && d >= history) {
-        // The base's parents count as here: a node fetches by a base only if the base's closure is whole.
+        // The base, as a parent, counts as here: a node fetches by a base only if the base's closure is whole.
         if (parsed.parents.some((p) => p !== base)) boundary.push(c);
         continue;
       }
@@ -172,6 +171,8 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
     onLevel?.({ kind: 'commits', objects: level.length, fetched });
     level = next;
   }
+  // A node that lacks the commit (most peers asked about it early) has failed by now, without this walk.
+  const excluded: ReadonlySet<Oid> = base === undefined ? new Set() : await (cache?.reach(base, () => reachOf(source, base, cache)) ?? reachOf(source, base, cache));
   // Trees, level by level.
   let treeLevel = [...new Set([...commits.values()].map((c) => c.tree))].filter((t) => !excluded.has(t));
   while (treeLevel.length > 0) {

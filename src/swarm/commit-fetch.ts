@@ -44,6 +44,8 @@ const OWNER_WAIT_MS = 10_000;
 const REQUEST_IDLE_MS = 15_000;
 const BUSY_BACKOFF_MS = 50;
 const STALL_MS = 30_000;
+/** How long the peers announcing a commit may take to send it before a fetch takes its whole closure instead of what it adds to a base. */
+const SCOPE_STALL_MS = 5000;
 /** A batch of commits and trees is given up after this long in all, however its peer trickles it (the walk has no other deadline). */
 const META_MAX_MS = 60_000;
 /**
@@ -225,7 +227,8 @@ export class CommitFetch implements RequestOwner {
     const peer = this.peers.get(conn.nodeId);
     switch (m.kind) {
       case 'have': {
-        if (peer === undefined) return;
+        // Before the closure is chosen, a Have can only be of the one asked first (a peer still following it from an earlier fetch).
+        if (peer === undefined || !this.scoped) return;
         const knows = m.pieces > 0 || m.complete;
         const before = peer.pieces.size + (peer.claim?.count ?? 0);
         const total = this.current.closure?.pieces;
@@ -250,7 +253,7 @@ export class CommitFetch implements RequestOwner {
         break;
       }
       case 'have_piece':
-        if (peer === undefined || peer.pieces.has(m.piece) || m.piece >= (this.current.closure?.pieces ?? Infinity)) return;
+        if (peer === undefined || !this.scoped || peer.pieces.has(m.piece) || m.piece >= (this.current.closure?.pieces ?? Infinity)) return;
         peer.pieces.add(m.piece);
         peer.gainedAt = this.c.now();
         peer.holdsSince ??= peer.gainedAt;
@@ -378,21 +381,34 @@ export class CommitFetch implements RequestOwner {
    */
   private async scope(): Promise<void> {
     if (this.scoped) return;
-    try {
-      const base = await this.c.base?.find();
-      // The commit is asked of the peers announcing it (no other knows the closure yet: none was asked about it).
-      if (base === undefined || this.announcers.size === 0) return;
-      if (!(await this.c.local.has(this.commit))) await this.fromKnowers([this.commit]);
-      const { parents } = decodeCommit((await this.c.local.read(this.commit)).content, this.commit);
-      if (parents.length !== 1 || parents[0] !== base) return;
-      const next = (this.c.base as NonNullable<FetchComponents['base']>).transfer(base);
-      next.fetching++;
-      this.current.fetching--;
-      this.current = next;
-    } finally {
-      this.scoped = true;
-      for (const p of this.peers.values()) this.interested(p.conn);
-    }
+    const next = await this.byBase().catch((e: unknown) => {
+      this.c.log.log('debug', 'fetch-base-failed', { commit: this.commit, error: (e as Error).message });
+      return undefined;
+    });
+    if (next !== undefined) this.follow(next);
+    this.scoped = true;
+    for (const p of this.peers.values()) this.interested(p.conn);
+  }
+
+  /**
+   * The transfer of what the commit adds to the base offered, if that is its only parent. The
+   * commit is asked of the peers announcing it (no other knows the closure yet: none was asked
+   * about it), for SCOPE_STALL_MS at most: then the whole closure is fetched, from any peer.
+   */
+  private async byBase(): Promise<Transfer | undefined> {
+    const offer = this.c.base;
+    const base = await offer?.find();
+    if (offer === undefined || base === undefined || this.announcers.size === 0) return undefined;
+    if (!(await this.c.local.has(this.commit))) await this.fetchMeta([this.commit], 'meta', SCOPE_STALL_MS);
+    const { parents } = decodeCommit((await this.c.local.read(this.commit)).content, this.commit);
+    return parents.length === 1 && parents[0] === base ? offer.transfer(base) : undefined;
+  }
+
+  /** Fills `t` from now on (transfers.ts keeps a transfer some fetch fills). */
+  private follow(t: Transfer): void {
+    this.current.fetching--;
+    t.fetching++;
+    this.current = t;
   }
 
   /**
@@ -810,8 +826,8 @@ export class CommitFetch implements RequestOwner {
    * One batch of commits and trees (or, `read`, of blobs held trees name) from a peer that knows
    * the closure (or holds the head); one that said busy is left alone for a while.
    */
-  private async fetchMeta(oids: readonly Oid[], want: 'meta' | 'read' = 'meta'): Promise<void> {
-    let deadline = this.c.now() + STALL_MS;
+  private async fetchMeta(oids: readonly Oid[], want: 'meta' | 'read' = 'meta', stallMs = STALL_MS): Promise<void> {
+    let deadline = this.c.now() + stallMs;
     const missingNow = (): Oid[] => oids.filter((o) => !this.c.local.hasNow(o));
     for (let attempt = 0; attempt < 1000 && this.c.now() < deadline; attempt++) {
       // Trees held back are stored (or the commit refused) before what is missing is counted; the wait is no peer's fault.
@@ -837,7 +853,7 @@ export class CommitFetch implements RequestOwner {
     if (want === 'meta') await this.releasing;
     this.check();
     if (missingNow().length === 0) return;
-    throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the ${want === 'meta' ? 'commits and trees' : 'special files'} of ${this.commit} for ${STALL_MS / 1000} s`);
+    throw new GitfsError(ErrorCodes.PEER_FAILED, `no peer supplied the ${want === 'meta' ? 'commits and trees' : 'special files'} of ${this.commit} for ${stallMs / 1000} s`);
   }
 
   private poke(): void {

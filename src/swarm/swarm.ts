@@ -382,13 +382,14 @@ export class Swarm {
   }
 
   /**
-   * Walks the closure peers will ask of a new head: what it adds to the branch's head before, its
-   * only parent (peers holding that fetch only this: `wholeHead`), else the whole.
+   * Walks the closures peers will ask of a new head: first what it adds to the branch's head
+   * before, its only parent (peers holding that fetch only this: `wholeHead`), then the whole (for
+   * peers that lack the parent).
    */
   private async walkAhead(head: Oid, before: Oid | undefined, history: number): Promise<void> {
-    const parents = before === undefined ? [] : ((await this.durable.parents(head).catch(() => undefined)) ?? []);
+    const parents = before === undefined ? [] : await this.durable.parents(head).catch(() => []);
     if (parents.length === 1 && parents[0] === before) await this.transfers.known(head, 1, before);
-    else await this.transfers.known(head, history);
+    await this.transfers.known(head, history);
   }
 
   /** Fetches `commit` for `branch` from `sources`: the peers announcing it as their head, and others that may hold some of it. */
@@ -496,8 +497,8 @@ export class Swarm {
     if (closure.base !== undefined) {
       // The commit's only parent is the base, whole here: a fast-forward.
       if (local === closure.base) return this.advance(branch, local, closure, running);
-      // What the commit adds to a head this branch has left since: not all it needs. Fetched again, from where it is, at the next tick.
-      this.c.log.log('info', 'fetch-base-left', { branch, commit: closure.commit, base: closure.base, local });
+      // Not at the base (it moved since, or another branch chose the base): not all this branch needs. Fetched again, from where it is, at the next tick.
+      this.c.log.log('info', 'fetch-not-at-base', { branch, commit: closure.commit, base: closure.base, local });
       return;
     }
     if (local !== undefined && !closure.commits.includes(local)) {

@@ -218,12 +218,28 @@ describe('swarm/closure', () => {
     const further = await walkClosure(repo.objects, head, 1, { base: first });
     assert.equal(further.blobs.length, 2, 'c.txt and the second a.txt');
     assert.deepEqual(further.boundary, [head]);
-    // A base that is not here fails the walk before anything is fetched.
+    // A base that is not here fails the walk before any tree is fetched.
     const absent = hashObject('commit', randomBytes(32));
     let fetches = 0;
     const walk = walkClosure(repo.objects, head, 1, { base: absent, fetchMeta: async () => void fetches++ });
     await assert.rejects(walk, (e: unknown) => isGitfsError(e, ErrorCodes.OBJECT_NOT_FOUND));
     assert.equal(fetches, 0);
+  });
+
+  it('a tree cache lists a base once for the walks by it, at once or after, and again once another base was asked for or its listing failed', async () => {
+    const cache = new TreeCache();
+    let computed = 0;
+    const listing = (ids: readonly string[]) => async (): Promise<ReadonlySet<Oid>> => (computed++, new Set(ids as Oid[]));
+    const [a, b] = heads as [Oid, Oid];
+    const together = await Promise.all([cache.reach(a, listing(['x'])), cache.reach(a, listing(['y']))]);
+    assert.equal(together[0], together[1]);
+    assert.deepEqual([...(await cache.reach(a, listing(['z'])))], ['x']);
+    assert.equal(computed, 1);
+    await cache.reach(b, listing(['w']));
+    assert.deepEqual([...(await cache.reach(a, listing(['v'])))], ['v'], 'listed again after another base');
+    await assert.rejects(cache.reach(b, async () => Promise.reject(new Error('not here'))));
+    assert.deepEqual([...(await cache.reach(b, listing(['u'])))], ['u'], 'a failed listing is not kept');
+    assert.equal(computed, 4);
   });
 
   it('without a fetcher, a missing tree is GITFS_OBJECT_NOT_FOUND', async () => {

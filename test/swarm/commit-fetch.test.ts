@@ -98,6 +98,75 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
+  it('by a base: takes what the commit adds to the base offered when that is its only parent (peers told only then), else the whole closure; a Have heard before is not read as one of the closure chosen', async () => {
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      const put = async (type: 'blob' | 'tree' | 'commit', content: Buffer, store = true): Promise<Oid> => {
+        const oid = hashObject(type, content);
+        if (store) await local.addAll([{ oid, type, content }]);
+        return oid;
+      };
+      const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+      const commitOf = (tree: Oid, parents: Oid[], message: string): Buffer => encodeCommit({ tree, parents, author: sig, committer: sig, extraHeaders: [], message });
+      const a = await put('blob', Buffer.from('a\n'));
+      const b = await put('blob', Buffer.from('b\n'), false);
+      const parent = await put('commit', commitOf(await put('tree', encodeTree([{ mode: TreeModes.FILE, name: 'a', oid: a }])), [], 'parent\n'));
+      const tree = await put('tree', encodeTree([{ mode: TreeModes.FILE, name: 'a', oid: a }, { mode: TreeModes.FILE, name: 'b', oid: b }]));
+      const head = await put('commit', commitOf(tree, [parent], 'head\n'));
+      await local.flush();
+      const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
+      const start = (offered: Oid, announced: boolean): { fetch: CommitFetch; up: ReturnType<typeof peer>; running: Promise<unknown> } => {
+        let request = 0;
+        const fetch = new CommitFetch(
+          {
+            local,
+            transfer: transfers.get(head, 0),
+            trees: new TreeCache(),
+            log: silentLogger,
+            now: () => Date.now(),
+            avoid: new Map(),
+            nextRequest: () => ++request,
+            track: (_r: number, _o: RequestOwner | undefined) => undefined,
+            base: { find: async () => offered, transfer: (base) => transfers.get(head, 1, base) },
+          },
+          { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
+        );
+        const up = peer('aa');
+        if (announced) fetch.announcedBy([up.nodeId]);
+        fetch.addPeer(up);
+        // A peer following the whole closure from an earlier fetch says it holds its one piece.
+        fetch.handle(up, { kind: 'have', commit: head, history: 0, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+        const running = fetch.run();
+        running.catch(() => undefined);
+        return { fetch, up, running };
+      };
+      const interest = (up: ReturnType<typeof peer>): SwarmMessage[] => up.got.filter((m) => m.kind === 'interested');
+
+      const byBase = start(parent, true);
+      await sleep(300);
+      assert.deepEqual(interest(byBase.up), [{ kind: 'interested', commit: head, history: 1, base: parent }], 'peers are told of the closure by base alone');
+      assert.equal(byBase.fetch.transfer.closure?.blobs.length, 1, 'b alone: a is the parent\'s');
+      assert.deepEqual(byBase.up.got.filter((m) => m.kind === 'want'), [], 'the Have of the whole closure was not read as one of this');
+      byBase.fetch.handle(byBase.up, { kind: 'have', commit: head, history: 1, base: parent, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+      await sleep(300);
+      assert.deepEqual(byBase.up.got.flatMap((m) => (m.kind === 'want' ? m.oids : [])), [b], 'b is asked of the peer holding it');
+      byBase.fetch.stop('the test is over');
+      await assert.rejects(byBase.running, /the test is over/);
+
+      for (const [offered, announced, why] of [[head, true, 'the base offered is not its parent'], [parent, false, 'no peer announces the commit']] as const) {
+        const whole = start(offered, announced);
+        await sleep(300);
+        assert.deepEqual(interest(whole.up), [{ kind: 'interested', commit: head, history: 0, base: undefined }], why);
+        whole.fetch.stop('the test is over');
+        await assert.rejects(whole.running, /the test is over/);
+      }
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   it('takes no piece past the end of the closure from a peer, told before or after the walk: the fetch stays short of the piece it lacks and asks for nothing else', async () => {
     const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
     const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
