@@ -37,6 +37,7 @@ import { sameClosure, type SwarmMessage, type WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type ReadStore, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
 import { HeadVerdicts } from './head-verdicts.js';
+import { coversBase, type Whole } from './whole-head.js';
 import { evaluatePolicies, historyDepth, newestHead, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
@@ -91,6 +92,8 @@ export interface FetchOutcome {
 
 interface Running {
   readonly fetch: CommitFetch;
+  /** The history the policy asks for (the fetch may take what the commit adds to a base instead). */
+  readonly history: number;
   readonly branches: Set<BranchName>;
   readonly started: number;
 }
@@ -126,6 +129,8 @@ export class Swarm {
   private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
+  /** Per branch, the head this process last moved it to (or found it at) after a fetch, and what of its closure was then whole here. */
+  private readonly wholeAt = new Map<BranchName, Whole>();
   private readonly infoHash: Buffer;
   private nextRequest = 1;
   private chain: Promise<void> = Promise.resolve();
@@ -409,7 +414,7 @@ export class Swarm {
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
-      running = { fetch, branches: new Set([branch]), started: this.c.clock.now() };
+      running = { fetch, history, branches: new Set([branch]), started: this.c.clock.now() };
       this.fetches.set(key, running);
       this.c.log.log('info', 'fetch-start', { branch, commit, history, blobs });
       this.completions.add(this.complete(key, running));
@@ -476,14 +481,18 @@ export class Swarm {
 
   /**
    * The head of `branch`, if its closure for `history` (with its blobs, if `blobs`) is whole here:
-   * a fetch of a commit whose only parent it is needs only what that commit adds to its tree. The
+   * a fetch of a commit whose only parent it is needs only what that commit adds to its tree. This
+   * process may know so (a fetch of its own left the branch there, `wholeAt`). Otherwise the
    * branch came whole (a ref moves only then) unless the repository is partial (blobs left out)
    * or its history is cut shorter than `history` less one asks (the shallow file; with none, no
    * history here is cut short).
    */
   private async wholeHead(branch: BranchName, history: number, blobs: boolean): Promise<Oid | undefined> {
     const head = await this.c.repo.refs.resolve(branch).catch(() => undefined);
-    if (head === undefined || (blobs && (await isPartial(this.c.repo.gitDir)))) return undefined;
+    if (head === undefined) return undefined;
+    const known = this.wholeAt.get(branch);
+    if (known?.commit === head && coversBase(known, history, blobs)) return head;
+    if (blobs && (await isPartial(this.c.repo.gitDir))) return undefined;
     if (history === 1) return head;
     const shallow = await readShallow(this.c.repo.gitDir);
     const here = shallow.size === 0 || (await historyHere(head, history === 0 ? 0 : history - 1, shallow, this.durable));
@@ -493,7 +502,10 @@ export class Swarm {
   private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {
     const refs = this.c.repo.refs;
     const local = await refs.resolve(branch);
-    if (local === closure.commit) return;
+    if (local === closure.commit) {
+      this.wholeAt.set(branch, { commit: local, history: running.history, blobs: running.fetch.withBlobs });
+      return;
+    }
     if (closure.base !== undefined) {
       // The commit's only parent is the base, whole here: a fast-forward.
       if (local === closure.base) return this.advance(branch, local, closure, running);
@@ -554,6 +566,8 @@ export class Swarm {
       this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
       return;
     }
+    // By a base, the rest of the closure was whole here before (wholeHead).
+    this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
     const ms = this.c.clock.now() - running.started;
     this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
   }

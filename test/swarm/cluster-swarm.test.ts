@@ -495,7 +495,12 @@ describe('swarm/cluster: policy replication between real daemons in network name
 
   it('fetch: on-demand: every node takes the commits and trees at once and no blob; reading through the mount fetches what is read, byte-identical (a 20 MiB blob git wrote too, in parts); `gitfs fetch` completes the rest', async function () {
     this.timeout(120_000);
-    await configure('cold', { policies: [{ branches: 'cold/*', replicas: 'all', fetch: 'on-demand' }] });
+    await configure('cold', {
+      policies: [
+        { branches: 'cold/*', replicas: 'all', fetch: 'on-demand' },
+        { branches: 'warm/*', replicas: 'all' },
+      ],
+    });
     const author = member(2);
     const tree = makeTree('cold', 4 * MiB);
     const c = await commitTree(author, 'cold/x', tree, 'cold x');
@@ -559,6 +564,16 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const missing = await reader.net.exec(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'fetch', '--repo', reader.repo, 'cold/nobody-has-this'], { env: reader.env() });
     assert.equal(missing.code, 4, `gitfs fetch of an unannounced branch: exit ${missing.code} ${missing.stderr}`);
     assert.match(missing.stderr, /GITFS_UNKNOWN_BRANCH/);
+
+    // A branch kept whole beside them: partial repositories, yet the daemon knows warm/a came whole, so its next commit comes by base.
+    const warm = makeTree('warm', 2 * MiB);
+    const w1 = await commitTree(author, 'warm/a', warm, 'warm a');
+    await waitEvents(receivers, 'fetched', { branch: 'warm/a', commit: w1.oid }, w1.started, 6 * INTERVAL_MS, 'every node to fetch warm/a');
+    writeFileSync(join(warm.dir, 'notes', 'a.txt'), 'warm, again\n');
+    const w2 = await commitTree(author, 'warm/a', warm, 'warm a, again');
+    const got = await waitEvents(receivers, 'fetched', { branch: 'warm/a', commit: w2.oid }, w2.started, 6 * INTERVAL_MS, 'every node to fetch warm/a again');
+    for (const [n, e] of got) assert.equal(e.base, w1.oid, `${n.name}, partial, fetched the next warm/a whole: ${JSON.stringify(e)}`);
+    await Promise.all(receivers.map((n, i) => verifyCopy(n, 'warm/a', w2.oid, warm, i === 0)));
   });
 
   it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 (git shallow, fsck clean); the author, pruned to 2 while serving, commits the next and every node fetches it', async function () {
