@@ -9,8 +9,8 @@
  *
  * With a `base`, the closure is what the commit adds to that commit's tree: the trees and blobs
  * reachable from the base's tree are left out (walked, not listed). A node whose branch holds the
- * parent of a new head fetches that alone: its walk reads two releases' trees and lists the
- * change, however long the history kept.
+ * parent of a new head fetches that alone: its walk reads the parent's trees and the new ones,
+ * and lists the change, however long the history kept.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { decodeCommit, type Commit } from '../objects/commit.js';

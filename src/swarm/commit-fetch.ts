@@ -385,6 +385,8 @@ export class CommitFetch implements RequestOwner {
       this.c.log.log('debug', 'fetch-base-failed', { commit: this.commit, error: (e as Error).message });
       return undefined;
     });
+    // Stopped, or the commit refused, meanwhile: that ends the fetch, not a choice of closure.
+    this.check();
     if (next !== undefined) this.follow(next);
     this.scoped = true;
     for (const p of this.peers.values()) this.interested(p.conn);
@@ -397,9 +399,11 @@ export class CommitFetch implements RequestOwner {
    */
   private async byBase(): Promise<Transfer | undefined> {
     const offer = this.c.base;
-    const base = await offer?.find();
-    if (offer === undefined || base === undefined || this.announcers.size === 0) return undefined;
-    if (!(await this.c.local.has(this.commit))) await this.fetchMeta([this.commit], 'meta', SCOPE_STALL_MS);
+    const here = await this.c.local.has(this.commit);
+    if (offer === undefined || (!here && this.announcers.size === 0)) return undefined;
+    const base = await offer.find();
+    if (base === undefined) return undefined;
+    if (!here) await this.fetchMeta([this.commit], 'meta', SCOPE_STALL_MS);
     const { parents } = decodeCommit((await this.c.local.read(this.commit)).content, this.commit);
     return parents.length === 1 && parents[0] === base ? offer.transfer(base) : undefined;
   }
@@ -824,9 +828,11 @@ export class CommitFetch implements RequestOwner {
 
   /**
    * One batch of commits and trees (or, `read`, of blobs held trees name) from a peer that knows
-   * the closure (or holds the head); one that said busy is left alone for a while.
+   * the closure (or holds the head); one that said busy is left alone for a while. Given up after
+   * STALL_MS without it, or after `limitMs` in all.
    */
-  private async fetchMeta(oids: readonly Oid[], want: 'meta' | 'read' = 'meta', stallMs = STALL_MS): Promise<void> {
+  private async fetchMeta(oids: readonly Oid[], want: 'meta' | 'read' = 'meta', limitMs?: number): Promise<void> {
+    const stallMs = limitMs ?? STALL_MS;
     let deadline = this.c.now() + stallMs;
     const missingNow = (): Oid[] => oids.filter((o) => !this.c.local.hasNow(o));
     for (let attempt = 0; attempt < 1000 && this.c.now() < deadline; attempt++) {
@@ -848,7 +854,8 @@ export class CommitFetch implements RequestOwner {
         await this.sleep(this.peers.size === 0 ? 100 : BUSY_BACKOFF_MS);
         continue;
       }
-      await this.request(peer.conn, want, missing, undefined, false, META_MAX_MS);
+      // With a limit in all, no request outlasts it (a peer that does not answer holds the fetch no longer).
+      await this.request(peer.conn, want, missing, undefined, false, limitMs === undefined ? META_MAX_MS : Math.max(1, deadline - now));
     }
     if (want === 'meta') await this.releasing;
     this.check();

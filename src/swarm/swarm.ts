@@ -131,6 +131,8 @@ export class Swarm {
   private readonly settled = new Set<string>();
   /** Per branch, the head this process last moved it to (or found it at) after a fetch, and what of its closure was then whole here. */
   private readonly wholeAt = new Map<BranchName, Whole>();
+  /** Commits whose fetch by base failed: fetched whole from then on. */
+  private readonly baseFailed = new Set<Oid>();
   private readonly infoHash: Buffer;
   private nextRequest = 1;
   private chain: Promise<void> = Promise.resolve();
@@ -382,19 +384,21 @@ export class Swarm {
       this.heads.set(d.branch, d.local);
       const policy = this.o.policies[d.policy];
       if (first || previous.get(d.branch) === d.local || policy === undefined || d.state !== 'held') continue;
+      // A head this node fetched: its closure is known, and peers fetch it from the committer as well.
+      if (this.wholeAt.get(d.branch)?.commit === d.local) continue;
       void this.walkAhead(d.local, previous.get(d.branch), historyDepth(policy));
     }
   }
 
   /**
-   * Walks the closures peers will ask of a new head: first what it adds to the branch's head
-   * before, its only parent (peers holding that fetch only this: `wholeHead`), then the whole (for
-   * peers that lack the parent).
+   * Walks the closure most peers will ask of a new head: what it adds to the branch's head before,
+   * when that is its only parent (peers holding that fetch only this: `wholeHead`), else the
+   * whole. A peer that lacks the parent has the whole walked when it asks.
    */
   private async walkAhead(head: Oid, before: Oid | undefined, history: number): Promise<void> {
     const parents = before === undefined ? [] : await this.durable.parents(head).catch(() => []);
     if (parents.length === 1 && parents[0] === before) await this.transfers.known(head, 1, before);
-    await this.transfers.known(head, history);
+    else await this.transfers.known(head, history);
   }
 
   /** Fetches `commit` for `branch` from `sources`: the peers announcing it as their head, and others that may hold some of it. */
@@ -410,7 +414,8 @@ export class Swarm {
           local: this.local,
           transfer: this.transfers.get(commit, history),
           trees: this.trees,
-          base: { find: () => this.wholeHead(branch, history, blobs), transfer: (base) => this.transfers.get(commit, 1, base) },
+          // After a fetch by base failed (no peer could list it: those holding the commit lack the base), the whole closure.
+          base: { find: async () => (this.baseFailed.has(commit) ? undefined : this.wholeHead(branch, history, blobs)), transfer: (base) => this.transfers.get(commit, 1, base) },
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
@@ -454,6 +459,7 @@ export class Swarm {
       const refusedContent = (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.CORRUPT_OBJECT)) && typeof e.data['reason'] === 'string';
       // Whatever failed, another head that can be had goes first for a while.
       this.verdicts.failed(running.fetch.commit);
+      if (running.fetch.transfer.base !== undefined) rememberMember(this.baseFailed, running.fetch.commit, SETTLED_MAX);
       if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent) {
         for (const branch of running.branches) {
           this.noMoreFetches(`${branch}:${key}`);
@@ -481,18 +487,18 @@ export class Swarm {
 
   /**
    * The head of `branch`, if its closure for `history` (with its blobs, if `blobs`) is whole here:
-   * a fetch of a commit whose only parent it is needs only what that commit adds to its tree. This
-   * process may know so (a fetch of its own left the branch there, `wholeAt`). Otherwise the
-   * branch came whole (a ref moves only then) unless the repository is partial (blobs left out)
-   * or its history is cut shorter than `history` less one asks (the shallow file; with none, no
-   * history here is cut short).
+   * a fetch of a commit whose only parent it is needs only what that commit adds to its tree. The
+   * branch came whole (a ref moves only then) unless blobs were left out or its history is cut
+   * shorter than `history` less one asks (the shallow file, which a prune may have cut since; with
+   * no entry, no history here is cut short). Blobs: this process may know what its own fetch left
+   * there (`wholeAt`); otherwise a partial repository may lack some of any branch's.
    */
   private async wholeHead(branch: BranchName, history: number, blobs: boolean): Promise<Oid | undefined> {
     const head = await this.c.repo.refs.resolve(branch).catch(() => undefined);
-    if (head === undefined) return undefined;
     const known = this.wholeAt.get(branch);
-    if (known?.commit === head && coversBase(known, history, blobs)) return head;
-    if (blobs && (await isPartial(this.c.repo.gitDir))) return undefined;
+    if (known !== undefined && known.commit !== head) this.wholeAt.delete(branch);
+    if (head === undefined) return undefined;
+    if (known?.commit === head ? !coversBase(known, history, blobs) : blobs && (await isPartial(this.c.repo.gitDir))) return undefined;
     if (history === 1) return head;
     const shallow = await readShallow(this.c.repo.gitDir);
     const here = shallow.size === 0 || (await historyHere(head, history === 0 ? 0 : history - 1, shallow, this.durable));
@@ -527,7 +533,7 @@ export class Swarm {
 
   /** A fetched head that `branch` at `local` is not to move to: not fetched again, and not taken while the branch stays there. */
   private passed(branch: BranchName, local: Oid, closure: Closure, running: Running): void {
-    this.noMoreFetches(`${branch}:${fetchKey(closure.commit, closure.history, running.fetch.withBlobs)}`);
+    this.noMoreFetches(`${branch}:${fetchKey(closure.commit, running.history, running.fetch.withBlobs)}`);
     this.verdicts.set(local, closure.commit, 'passed');
   }
 
@@ -569,7 +575,7 @@ export class Swarm {
     // By a base, the rest of the closure was whole here before (wholeHead).
     this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
     const ms = this.c.clock.now() - running.started;
-    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: closure.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
+    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: running.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
   }
 
   /** Passes objects that are here, loose or in a cruft pack, through a pack writer (freshen.ts). */

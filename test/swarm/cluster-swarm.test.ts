@@ -133,13 +133,13 @@ const source = { absent: (oids) => repo.objects.absent(oids), read: (o) => repo.
 const closures = new Map();
 async function handle(conn, m) {
   if (m.kind === 'interested') {
-    const key = m.commit + ':' + m.history;
-    if (!closures.has(key)) closures.set(key, await walkClosure(source, m.commit, m.history).catch(() => null));
+    const key = m.commit + ':' + m.history + ':' + (m.base ?? '');
+    if (!closures.has(key)) closures.set(key, await walkClosure(source, m.commit, m.history, { base: m.base }).catch(() => null));
     const cl = closures.get(key);
     const pieces = cl ? cl.pieces : 0;
     const bitfield = Buffer.alloc(Math.ceil(pieces / 8));
     for (let i = 0; i < pieces; i++) bitfield[i >> 3] |= 1 << (7 - (i & 7));
-    conn.send({ kind: 'have', commit: m.commit, history: m.history, pieces, bitfield, complete: cl !== null });
+    conn.send({ kind: 'have', commit: m.commit, history: m.history, base: m.base, pieces, bitfield, complete: cl !== null });
     log('interested', { peer: conn.nodeId, commit: m.commit, pieces });
   } else if (m.kind === 'want') {
     let batch = [];

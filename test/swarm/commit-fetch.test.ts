@@ -98,7 +98,8 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
-  it('by a base: takes what the commit adds to the base offered when that is its only parent (peers told only then), else the whole closure; a Have heard before is not read as one of the closure chosen', async () => {
+  it('by a base: takes what the commit adds to the base offered when that is its only parent (read from its announcer if need be; peers told only then), else the whole closure (also when no announcer sends the commit within 5 s); a Have heard before is not read as one of the closure chosen', async function () {
+    this.timeout(40_000);
     const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
     const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
     try {
@@ -114,21 +115,24 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       const parent = await put('commit', commitOf(await put('tree', encodeTree([{ mode: TreeModes.FILE, name: 'a', oid: a }])), [], 'parent\n'));
       const tree = await put('tree', encodeTree([{ mode: TreeModes.FILE, name: 'a', oid: a }, { mode: TreeModes.FILE, name: 'b', oid: b }]));
       const head = await put('commit', commitOf(tree, [parent], 'head\n'));
+      // Another child of the parent, not here: its announcer is asked for it.
+      const elsewhereContent = commitOf(tree, [parent], 'elsewhere\n');
+      const elsewhere = await put('commit', elsewhereContent, false);
       await local.flush();
       const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
-      const start = (offered: Oid, announced: boolean): { fetch: CommitFetch; up: ReturnType<typeof peer>; running: Promise<unknown> } => {
+      const start = (offered: Oid, announced: boolean, wanted = head): { fetch: CommitFetch; up: ReturnType<typeof peer>; running: Promise<unknown> } => {
         let request = 0;
         const fetch = new CommitFetch(
           {
             local,
-            transfer: transfers.get(head, 0),
+            transfer: transfers.get(wanted, 0),
             trees: new TreeCache(),
             log: silentLogger,
             now: () => Date.now(),
             avoid: new Map(),
             nextRequest: () => ++request,
             track: (_r: number, _o: RequestOwner | undefined) => undefined,
-            base: { find: async () => offered, transfer: (base) => transfers.get(head, 1, base) },
+            base: { find: async () => offered, transfer: (base) => transfers.get(wanted, 1, base) },
           },
           { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
         );
@@ -136,7 +140,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
         if (announced) fetch.announcedBy([up.nodeId]);
         fetch.addPeer(up);
         // A peer following the whole closure from an earlier fetch says it holds its one piece.
-        fetch.handle(up, { kind: 'have', commit: head, history: 0, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+        fetch.handle(up, { kind: 'have', commit: wanted, history: 0, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
         const running = fetch.run();
         running.catch(() => undefined);
         return { fetch, up, running };
@@ -154,13 +158,40 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       byBase.fetch.stop('the test is over');
       await assert.rejects(byBase.running, /the test is over/);
 
-      for (const [offered, announced, why] of [[head, true, 'the base offered is not its parent'], [parent, false, 'no peer announces the commit']] as const) {
-        const whole = start(offered, announced);
-        await sleep(300);
-        assert.deepEqual(interest(whole.up), [{ kind: 'interested', commit: head, history: 0, base: undefined }], why);
-        whole.fetch.stop('the test is over');
-        await assert.rejects(whole.running, /the test is over/);
-      }
+      const whole = async (f: ReturnType<typeof start>, commit: Oid, why: string): Promise<void> => {
+        assert.deepEqual(interest(f.up), [{ kind: 'interested', commit, history: 0, base: undefined }], why);
+        f.fetch.stop('the test is over');
+        await assert.rejects(f.running, /the test is over/);
+      };
+      const notParent = start(head, true);
+      await sleep(300);
+      await whole(notParent, head, 'the base offered is not its parent');
+      const unannounced = start(parent, false, elsewhere);
+      await sleep(300);
+      await whole(unannounced, elsewhere, 'the commit is not here and no peer announces it');
+
+      // Not here: asked of its announcer (a META want), which sends it; then peers hear of the closure by base.
+      const asked = start(parent, true, elsewhere);
+      await sleep(300);
+      const want = asked.up.got.find((m) => m.kind === 'want');
+      assert.ok(want?.kind === 'want' && want.want === 'meta' && want.oids.join() === elsewhere, `the commit is asked of its announcer: ${JSON.stringify(asked.up.got)}`);
+      assert.deepEqual(interest(asked.up), [], 'no peer is told before the closure is chosen');
+      asked.fetch.handle(asked.up, { kind: 'objects', request: want.request, objects: [{ oid: elsewhere, type: 'commit', content: elsewhereContent }], done: true });
+      await sleep(300);
+      assert.deepEqual(interest(asked.up), [{ kind: 'interested', commit: elsewhere, history: 1, base: parent }]);
+      asked.fetch.stop('the test is over');
+      await assert.rejects(asked.running, /the test is over/);
+
+      // An announcer that never sends it: the whole closure after 5 s.
+      const silent = start(parent, true, hashObject('commit', randomBytes(32)));
+      const since = Date.now();
+      while (interest(silent.up).length === 0 && Date.now() - since < 10_000) await sleep(100);
+      const waited = Date.now() - since;
+      assert.ok(waited >= 4500 && waited < 8000, `the whole closure after ${waited} ms`);
+      const told = interest(silent.up)[0];
+      assert.ok(told?.kind === 'interested' && told.history === 0 && told.base === undefined, `the whole closure: ${JSON.stringify(told)}`);
+      silent.fetch.stop('the test is over');
+      await assert.rejects(silent.running, /the test is over/);
     } finally {
       await local.close();
       await repo.close();
