@@ -375,9 +375,9 @@ export class CommitFetch implements RequestOwner {
   }
 
   /**
-   * Takes what the commit adds to the base instead of its whole closure, when a base is offered,
-   * the commit (fetched from the peers announcing it, if need be) has it as its only parent, and
-   * some peer announces the commit. Then peers are asked about the closure chosen.
+   * Takes what the commit adds to the base instead of its whole closure, when a base is offered
+   * and the commit (here, or fetched from the peers announcing it) has it as its only parent.
+   * Then peers are asked about the closure chosen.
    */
   private async scope(): Promise<void> {
     if (this.scoped) return;

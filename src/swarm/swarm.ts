@@ -498,7 +498,9 @@ export class Swarm {
     const known = this.wholeAt.get(branch);
     if (known !== undefined && known.commit !== head) this.wholeAt.delete(branch);
     if (head === undefined) return undefined;
-    if (known?.commit === head ? !coversBase(known, history, blobs) : blobs && (await isPartial(this.c.repo.gitDir))) return undefined;
+    // Its blobs: as this process's own fetch left them, or else in a repository that is not partial.
+    const blobsHere = known?.commit === head ? coversBase(known, history, blobs) : !blobs || !(await isPartial(this.c.repo.gitDir));
+    if (!blobsHere) return undefined;
     if (history === 1) return head;
     const shallow = await readShallow(this.c.repo.gitDir);
     const here = shallow.size === 0 || (await historyHere(head, history === 0 ? 0 : history - 1, shallow, this.durable));
