@@ -99,15 +99,18 @@ export class RefWatcher {
 
   private async list(): Promise<readonly BranchRef[]> {
     const refs = await this.refs.list(true);
-    this.watchDirs([this.c.gitDir, ...this.refs.dirs]);
+    // A directory watched only now may have changed after its listing and before its watch (a ref
+    // renamed into a namespace just made): it is listed once more (after start, at the first look).
+    if (this.watchDirs([this.c.gitDir, ...this.refs.dirs])) this.again = true;
     this.current = refs.map((r) => `${r.name} ${r.oid}`).join('\n');
     return refs;
   }
 
-  /** Watches exactly `dirs` (directories made or removed since the last listing come and go). */
-  private watchDirs(dirs: readonly string[]): void {
+  /** Watches exactly `dirs` (directories made or removed since the last listing come and go); whether it watches one it did not before. */
+  private watchDirs(dirs: readonly string[]): boolean {
     const watches = this.watches;
-    if (watches === undefined || this.stopped) return;
+    if (watches === undefined || this.stopped) return false;
+    let added = false;
     const wanted = new Set(dirs);
     for (const [dir, w] of watches) {
       if (wanted.has(dir)) continue;
@@ -128,14 +131,16 @@ export class RefWatcher {
           if (watches.get(dir) === w) watches.delete(dir);
         });
         watches.set(dir, w);
+        added = true;
       } catch (e) {
         // Vanished since it was found: the next listing sees that. Anything else: poll from now on.
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
         this.c.log.log('warn', 'ref-watch-polling', { dir, error: (e as Error).message });
         for (const w of watches.values()) w.close();
         this.watches = undefined;
-        return;
+        return false;
       }
     }
+    return added;
   }
 }

@@ -77,6 +77,32 @@ describe('branches/ref-watcher: changes by any process, noticed by inotify', fun
     }
   });
 
+  it('sees a ref renamed into a new namespace directory after that directory\'s listing and before its watch (it waited for the next stamp, 10 s)', async () => {
+    // The rename lands just after the listing the directory's creation set off: no event of the new
+    // watch tells of it, so only listing a directory once more after watching it shows the ref.
+    await watcher?.stop();
+    const dir = path.join(gitDir, 'refs', 'heads', 'late');
+    let armed = true;
+    class RenamingRefs extends CountingRefs {
+      override async list(): Promise<BranchRef[]> {
+        const listed = await super.list();
+        if (armed && fs.existsSync(path.join(dir, 'x.lock'))) {
+          armed = false;
+          fs.renameSync(path.join(dir, 'x.lock'), path.join(dir, 'x'));
+        }
+        return listed;
+      }
+    }
+    const renaming = new RenamingRefs({ gitDir, clock: realClock }, { identity: IDENTITY });
+    watcher = new RefWatcher({ gitDir, refs: renaming, log: silentLogger, now: () => Date.now() }, { pollMs: FAR, relistMs: FAR, watchedRelistMs: FAR }, (r) => seen.push(r));
+    await watcher.start();
+    await sleep(1100);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'x.lock'), `${commits[0] as string}\n`);
+    await shows({ 'late/x': 0 });
+    assert.equal(armed, false, 'the rename came after a listing');
+  });
+
   it('lists again for a ref change, not for other files of the repository', async () => {
     const before = refs.lists;
     fs.writeFileSync(path.join(gitDir, 'description'), 'touched\n');

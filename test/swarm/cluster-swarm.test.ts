@@ -687,7 +687,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.deepEqual(d.holders, expectIds, `${n.name}: gitfs policy lists holders ${d.holders.map(nameOf).join(' ')}, rendezvous says ${top3.map((x) => x.name).join(' ')}`);
       assert.equal(d.shouldHold, top3.includes(n), `${n.name}: shouldHold ${d.shouldHold}`);
       assert.equal(d.state, top3.includes(n) ? 'held' : 'not-wanted', `${n.name}: state ${d.state}`);
-      assert.equal(d.target?.oid, c.oid);
+      assert.equal(d.target?.oid, c.oid, `${n.name}: gitfs policy's target for ${branch} is not ${c.oid}: ${JSON.stringify(d)}\n${n.tail()}`);
     }
     const holding = (await Promise.all(members.map(async (n) => ((await refOf(n, branch)) === c.oid ? n : undefined)))).filter((n): n is GitfsNode => n !== undefined);
     assert.deepEqual(
