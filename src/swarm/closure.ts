@@ -7,10 +7,11 @@
  * in entry order, each blob at its first appearance. Every node computes the same list for the
  * same (commit, history), so pieces can be named by number.
  *
- * With a `base`, the closure is what the commit adds to that commit's tree: the trees and blobs
- * reachable from the base's tree are left out (walked, not listed). A node whose branch holds the
- * parent of a new head fetches that alone: its walk reads the parent's trees and the new ones,
- * and lists the change, however long the history kept.
+ * With a `base`, the closure is what the commit adds to that commit: the walk of commits does not
+ * enter the base (nor, through it, its ancestors), and the trees and blobs reachable from the
+ * base's tree are left out (walked, not listed). A node whose branch holds an ancestor of a new
+ * head, whole, fetches that alone: its walk reads the base's trees and the new ones, and lists
+ * the change of the releases between, however long the history kept.
  */
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { decodeCommit, type Commit } from '../objects/commit.js';
@@ -93,10 +94,31 @@ export interface WalkOptions {
   readonly fetchMeta?: (missing: readonly Oid[], level: readonly Oid[]) => Promise<void>;
   /** Trees decoded by earlier walks: present ones are not read again. */
   readonly trees?: TreeCache;
-  /** Leaves out the trees and blobs of this commit's tree, which must be here (GITFS_OBJECT_NOT_FOUND if not; read after the commits). */
+  /** Leaves out this commit with its ancestors, and the trees and blobs of its tree, which must be here (GITFS_OBJECT_NOT_FOUND if not; read after the commits). */
   readonly base?: Oid;
   /** Told after each level is here and read: how many objects it had, and how many were fetched. */
   readonly onLevel?: (level: { readonly kind: 'commits' | 'trees'; readonly objects: number; readonly fetched: number }) => void;
+}
+
+/**
+ * The decoded trees of one level of a walk (all here): what the cache holds is taken from it at
+ * once (another walk may evict it while this one reads), the rest is read and kept there.
+ */
+async function readTrees(source: ObjectSource, level: readonly Oid[], cache: TreeCache | undefined): Promise<Map<Oid, TreeLinks>> {
+  const known = new Map<Oid, TreeLinks>();
+  for (const t of level) {
+    const links = cache?.get(t);
+    if (links !== undefined) known.set(t, links);
+  }
+  const toRead = level.filter((t) => !known.has(t));
+  const read = await readAll(source, toRead);
+  for (const [i, t] of toRead.entries()) {
+    if (i > 0 && i % DECODE_SLICE === 0) await nextTurn();
+    const links = treeLinks(typed(read[i] as GitObject, t, 'tree'), t);
+    known.set(t, links);
+    cache?.set(t, links);
+  }
+  return known;
 }
 
 /** Every tree and blob reachable from `commit`'s tree (all here; read level by level, through the cache). */
@@ -107,25 +129,13 @@ async function reachOf(source: ObjectSource, commit: Oid, cache: TreeCache | und
   while (level.length > 0) {
     for (const t of level) reach.add(t);
     const next = new Set<Oid>();
-    const take = (links: TreeLinks): void =>
+    for (const links of (await readTrees(source, level, cache)).values()) {
       links.kinds.forEach((kind, k) => {
         const oid = links.oids[k] as Oid;
         if (kind === LinkKinds.TREE) {
           if (!reach.has(oid)) next.add(oid);
         } else if (isBlobKind(kind)) reach.add(oid);
       });
-    const toRead: Oid[] = [];
-    for (const t of level) {
-      const links = cache?.get(t);
-      if (links === undefined) toRead.push(t);
-      else take(links);
-    }
-    const read = await readAll(source, toRead);
-    for (const [i, t] of toRead.entries()) {
-      if (i > 0 && i % DECODE_SLICE === 0) await nextTurn();
-      const links = treeLinks(typed(read[i] as GitObject, t, 'tree'), t);
-      cache?.set(t, links);
-      take(links);
     }
     level = [...next];
   }
@@ -163,7 +173,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
         continue;
       }
       for (const p of parsed.parents) {
-        if (depth.has(p)) continue;
+        if (depth.has(p) || p === base) continue;
         depth.set(p, d + 1);
         next.push(p);
       }
@@ -178,20 +188,7 @@ export async function walkClosure(source: ObjectSource, commit: Oid, history: nu
   while (treeLevel.length > 0) {
     const fetched = await ensure(treeLevel);
     const next = new Set<Oid>();
-    // Taken from the cache now: another walk may evict them while this one reads.
-    const known = new Map<Oid, TreeLinks>();
-    for (const t of treeLevel) {
-      const links = cache?.get(t);
-      if (links !== undefined) known.set(t, links);
-    }
-    const toRead = treeLevel.filter((t) => !known.has(t));
-    const read = await readAll(source, toRead);
-    for (const [i, t] of toRead.entries()) {
-      if (i > 0 && i % DECODE_SLICE === 0) await nextTurn();
-      const links = treeLinks(typed(read[i] as GitObject, t, 'tree'), t);
-      known.set(t, links);
-      cache?.set(t, links);
-    }
+    const known = await readTrees(source, treeLevel, cache);
     onLevel?.({ kind: 'trees', objects: treeLevel.length, fetched });
     for (const t of treeLevel) {
       const links = known.get(t) as TreeLinks;

@@ -15,6 +15,7 @@ import { specialBlobRefusal, specialBlobTooLarge } from '../objects/special-file
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError, gitfsErrorOr } from '../errors.js';
+import { descendsInLine } from './base-chain.js';
 import { pieceOids, walkClosure, type Closure } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
@@ -91,8 +92,9 @@ export interface FetchComponents extends ReadComponents {
   readonly trees: TreeCache;
   /**
    * Where a smaller closure may do: `find` names a commit whose closure (for the transfer's
-   * history) is whole here, if any. When that is the wanted commit's only parent, the fetch takes
-   * `transfer(base)` instead: what the commit adds to the base's tree (`scope`).
+   * history) is whole here, if any. When the wanted commit descends from it in a line of
+   * single-parent commits (base-chain.ts), the fetch takes `transfer(base)` instead: what those
+   * commits add to the base's tree (`scope`).
    */
   readonly base?: { readonly find: () => Promise<Oid | undefined>; readonly transfer: (base: Oid) => Transfer };
 }
@@ -115,6 +117,8 @@ interface FetchPeer {
   pieces: Set<number>;
   claim: { readonly bits: Uint8Array; readonly pieces: number; readonly count: number } | undefined;
   knows: boolean;
+  /** Whether it answered this node's Interested in the closure followed (a Have). */
+  answered: boolean;
   complete: boolean;
   gainedAt: number;
   holdsSince: number | undefined;
@@ -200,7 +204,7 @@ export class CommitFetch implements RequestOwner {
   /** A connection to a peer that may hold some of the closure. */
   addPeer(conn: SwarmConnection): void {
     if (this.peers.has(conn.nodeId) && this.peers.get(conn.nodeId)?.conn.isOpen === true) return;
-    this.peers.set(conn.nodeId, { conn, pieces: new Set(), claim: undefined, knows: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
+    this.peers.set(conn.nodeId, { conn, pieces: new Set(), claim: undefined, knows: false, answered: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
     if (this.scoped) this.interested(conn);
     // A walk waiting for a peer to ask asks at once, not at its next look.
     this.poke();
@@ -249,6 +253,7 @@ export class CommitFetch implements RequestOwner {
         if (after > before || (knows && !peer.knows)) peer.gainedAt = this.c.now();
         if (after > 0) peer.holdsSince ??= this.c.now();
         peer.knows = knows;
+        peer.answered = true;
         peer.complete = m.complete;
         break;
       }
@@ -356,6 +361,7 @@ export class CommitFetch implements RequestOwner {
     let held = t.held;
     for (let round = 0; this.o.blobs && !t.complete; round++) {
       this.check();
+      if (this.baseUnserved()) throw new GitfsError(ErrorCodes.PEER_FAILED, `the peers announcing ${this.commit} cannot list what it adds to ${t.base} (they lack it) and no peer holds a piece of it`);
       // While this node's disk is behind, no more is asked for, and no peer is blamed for the wait.
       if (this.c.local.backlogged) lastProgress = this.c.now();
       else this.fill(closure);
@@ -393,19 +399,37 @@ export class CommitFetch implements RequestOwner {
   }
 
   /**
-   * The transfer of what the commit adds to the base offered, if that is its only parent. The
-   * commit is asked of the peers announcing it (no other knows the closure yet: none was asked
-   * about it), for SCOPE_STALL_MS at most: then the whole closure is fetched, from any peer.
+   * The transfer of what the commit adds to the base offered, if it descends from the base in a
+   * line. The commits of that line not here are asked of the peers announcing the commit (no
+   * other knows the closure yet: none was asked about it), one generation at a time, for
+   * SCOPE_STALL_MS in all: then the whole closure is fetched, from any peer.
    */
   private async byBase(): Promise<Transfer | undefined> {
     const offer = this.c.base;
-    const here = await this.c.local.has(this.commit);
-    if (offer === undefined || (!here && this.announcers.size === 0)) return undefined;
+    if (offer === undefined || (this.announcers.size === 0 && !(await this.c.local.has(this.commit)))) return undefined;
     const base = await offer.find();
     if (base === undefined) return undefined;
-    if (!here) await this.fetchMeta([this.commit], 'meta', SCOPE_STALL_MS);
-    const { parents } = decodeCommit((await this.c.local.read(this.commit)).content, this.commit);
-    return parents.length === 1 && parents[0] === base ? offer.transfer(base) : undefined;
+    const deadline = this.c.now() + SCOPE_STALL_MS;
+    const parentsOf = async (commit: Oid): Promise<readonly Oid[]> => {
+      if (!(await this.c.local.has(commit))) await this.fetchMeta([commit], 'meta', Math.max(0, deadline - this.c.now()));
+      return decodeCommit((await this.c.local.read(commit)).content, commit).parents;
+    };
+    return (await descendsInLine(this.commit, base, parentsOf)) ? offer.transfer(base) : undefined;
+  }
+
+  /**
+   * By a base: every peer announcing the commit answered that it does not know the closure (its
+   * walk by the base failed there: it lacks the base, pruned or never held), and no peer holds a
+   * piece of it. Waited out, that is STALL_MS; failed now, the whole closure is fetched next.
+   */
+  private baseUnserved(): boolean {
+    if (this.current.base === undefined || this.announcers.size === 0) return false;
+    for (const id of this.announcers) {
+      const p = this.peers.get(id);
+      if (p === undefined || !p.answered || p.knows) return false;
+    }
+    for (const p of this.peers.values()) if (p.pieces.size > 0 || p.claim !== undefined) return false;
+    return true;
   }
 
   /** Fills `t` from now on (transfers.ts keeps a transfer some fetch fills). */

@@ -28,7 +28,7 @@ message SwarmMessage {
   }
 }
 // "Tell me what you hold of this commit's closure (history commits deep), and keep me told."
-// base, when not empty: of what the commit adds to that commit's tree (its trees and blobs left out; history 1).
+// base, when not empty: of what the commit adds to that commit (the base and its ancestors, and its tree's trees and blobs, left out).
 message Interested { bytes commit = 1; uint32 history = 2; bytes base = 3; }
 // The pieces of the closure the sender holds; pieces = 0 while it does not know the closure yet.
 message Have { bytes commit = 1; uint32 history = 2; uint32 pieces = 3; bytes bitfield = 4; bool complete = 5; bytes base = 6; }
@@ -208,8 +208,6 @@ const baseBytes = (base: Oid | undefined): Buffer => (base === undefined ? Buffe
 function closureName(m: Record<string, unknown>): ClosureName {
   const name = { commit: oid(m.commit, 'commit'), history: count(m.history, LIMITS.history, 'history') };
   if ((m.base as Buffer).length === 0) return name;
-  // What a commit adds to a base: the commit alone, less the base's tree.
-  if (name.history !== 1) throw new WireError(`a closure by base of history ${name.history}`);
   return { ...name, base: oid(m.base, 'base') };
 }
 

@@ -6,6 +6,7 @@
  * that made the request.
  */
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
 import { historyHere, keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
@@ -29,6 +30,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BLOCK_BYTES, BlockPool } from './block-pool.js';
+import { descendsInLine } from './base-chain.js';
 import type { Closure } from './closure.js';
 import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
@@ -37,7 +39,7 @@ import { sameClosure, type SwarmMessage, type WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type ReadStore, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
 import { HeadVerdicts } from './head-verdicts.js';
-import { coversBase, type Whole } from './whole-head.js';
+import { coversBase, WholeHeads } from './whole-head.js';
 import { evaluatePolicies, historyDepth, newestHead, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
@@ -129,8 +131,8 @@ export class Swarm {
   private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
-  /** Per branch, the head this process last moved it to (or found it at) after a fetch, and what of its closure was then whole here. */
-  private readonly wholeAt = new Map<BranchName, Whole>();
+  /** Per branch, the head a fetch here last moved it to (or found it at), and what of its closure was then whole here. */
+  private readonly wholeAt: WholeHeads;
   /** Commits whose fetch by base failed: fetched whole from then on. */
   private readonly baseFailed = new Set<Oid>();
   private readonly infoHash: Buffer;
@@ -172,6 +174,7 @@ export class Swarm {
       local: this.local,
     };
     this.infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${c.trust.clusterId}`).digest();
+    this.wholeAt = new WholeHeads(join(c.repo.gitDir, 'gitfs', 'whole-heads.json'), c.log);
     this.verdicts = new HeadVerdicts({ here: (oid) => this.commitHere(oid), ask: (oid, from) => this.commitFrom(oid, from) }, c.clock, c.log);
   }
 
@@ -385,20 +388,19 @@ export class Swarm {
       const policy = this.o.policies[d.policy];
       if (first || previous.get(d.branch) === d.local || policy === undefined || d.state !== 'held') continue;
       // A head this node fetched: its closure is known, and peers fetch it from the committer as well.
-      if (this.wholeAt.get(d.branch)?.commit === d.local) continue;
+      if (this.wholeAt.peek(d.branch)?.commit === d.local) continue;
       void this.walkAhead(d.local, previous.get(d.branch), historyDepth(policy));
     }
   }
 
   /**
    * Walks the closure most peers will ask of a new head: what it adds to the branch's head before,
-   * when that is its only parent (peers holding that fetch only this: `wholeHead`), else the
-   * whole. A peer that lacks the parent has the whole walked when it asks.
+   * when it descends from that in a line (peers holding that fetch only this: `wholeHead`), else
+   * the whole. A peer elsewhere has its closure walked when it asks.
    */
   private async walkAhead(head: Oid, before: Oid | undefined, history: number): Promise<void> {
-    const parents = before === undefined ? [] : await this.durable.parents(head).catch(() => []);
-    if (parents.length === 1 && parents[0] === before) await this.transfers.known(head, 1, before);
-    else await this.transfers.known(head, history);
+    const inLine = before !== undefined && (await descendsInLine(head, before, (c) => this.durable.parents(c)).catch(() => false));
+    await this.transfers.known(head, history, inLine ? before : undefined);
   }
 
   /** Fetches `commit` for `branch` from `sources`: the peers announcing it as their head, and others that may hold some of it. */
@@ -415,7 +417,7 @@ export class Swarm {
           transfer: this.transfers.get(commit, history),
           trees: this.trees,
           // After a fetch by base failed (no peer could list it: those holding the commit lack the base), the whole closure.
-          base: { find: async () => (this.baseFailed.has(commit) ? undefined : this.wholeHead(branch, history, blobs)), transfer: (base) => this.transfers.get(commit, 1, base) },
+          base: { find: async () => (this.baseFailed.has(commit) ? undefined : this.wholeHead(branch, history, blobs)), transfer: (base) => this.transfers.get(commit, history, base) },
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
@@ -487,16 +489,16 @@ export class Swarm {
 
   /**
    * The head of `branch`, if its closure for `history` (with its blobs, if `blobs`) is whole here:
-   * a fetch of a commit whose only parent it is needs only what that commit adds to its tree. The
+   * a fetch of a commit descending from it in a line needs only what that line adds to it. The
    * branch came whole (a ref moves only then) unless blobs were left out or its history is cut
    * shorter than `history` less one asks (the shallow file, which a prune may have cut since; with
-   * no entry, no history here is cut short). Blobs: this process may know what its own fetch left
-   * there (`wholeAt`); otherwise a partial repository may lack some of any branch's.
+   * no entry, no history here is cut short). Blobs: a fetch here records what it left there
+   * (`wholeAt`, kept across restarts); otherwise a partial repository may lack some of any branch's.
    */
   private async wholeHead(branch: BranchName, history: number, blobs: boolean): Promise<Oid | undefined> {
     const head = await this.c.repo.refs.resolve(branch).catch(() => undefined);
-    const known = this.wholeAt.get(branch);
-    if (known !== undefined && known.commit !== head) this.wholeAt.delete(branch);
+    const known = await this.wholeAt.get(branch);
+    if (known !== undefined && known.commit !== head) this.wholeAt.drop(branch);
     if (head === undefined) return undefined;
     // Its blobs: as this process's own fetch left them, or else in a repository that is not partial.
     const blobsHere = known?.commit === head ? coversBase(known, history, blobs) : !blobs || !(await isPartial(this.c.repo.gitDir));
@@ -511,11 +513,11 @@ export class Swarm {
     const refs = this.c.repo.refs;
     const local = await refs.resolve(branch);
     if (local === closure.commit) {
-      this.wholeAt.set(branch, { commit: local, history: running.history, blobs: running.fetch.withBlobs });
+      await this.wholeAt.set(branch, { commit: local, history: running.history, blobs: running.fetch.withBlobs });
       return;
     }
     if (closure.base !== undefined) {
-      // The commit's only parent is the base, whole here: a fast-forward.
+      // The commit descends from the base, whole here: a fast-forward.
       if (local === closure.base) return this.advance(branch, local, closure, running);
       // Not at the base (it moved since, or another branch chose the base): not all this branch needs. Fetched again, from where it is, at the next tick.
       this.c.log.log('info', 'fetch-not-at-base', { branch, commit: closure.commit, base: closure.base, local });
@@ -575,7 +577,7 @@ export class Swarm {
       return;
     }
     // By a base, the rest of the closure was whole here before (wholeHead).
-    this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
+    await this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
     const ms = this.c.clock.now() - running.started;
     this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: running.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
   }

@@ -228,6 +228,24 @@ describe('swarm/closure', () => {
     assert.deepEqual(asked, []);
   });
 
+  it('with a base further back, the walk of commits stops at the base: it lists what the commits between add, as deep as the history asks', async () => {
+    const [first, parent, head] = heads as [Oid, Oid, Oid];
+    const [whole, firsts] = [await walkClosure(repo.objects, head, 0), await walkClosure(repo.objects, first, 0)];
+    for (const history of [0, 2, 5]) {
+      const line = await walkClosure(repo.objects, head, history, { base: first });
+      assert.deepEqual(line.commits, [head, parent], `history ${history}`);
+      assert.deepEqual(line.boundary, [], 'the base, whole here, is no boundary');
+      // c.txt and the second a.txt, under the two new root trees.
+      assert.equal(line.blobs.length, 2);
+      assert.equal(line.trees.length, 2);
+      assert.deepEqual(new Set([...firsts.blobs, ...line.blobs]), new Set(whole.blobs));
+      assert.deepEqual(new Set([...firsts.trees, ...line.trees]), new Set(whole.trees));
+    }
+    // The parent as base, whatever the history: the commit alone.
+    const step = await walkClosure(repo.objects, head, 1, { base: parent });
+    for (const history of [0, 3]) assert.deepEqual({ ...(await walkClosure(repo.objects, head, history, { base: parent })), history: 1 }, step);
+  });
+
   it('a tree cache lists a base once for the walks by it, at once or after, and again once another base was asked for or its listing failed', async () => {
     const cache = new TreeCache();
     let computed = 0;

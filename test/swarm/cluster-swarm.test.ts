@@ -576,7 +576,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await Promise.all(receivers.map((n, i) => verifyCopy(n, 'warm/a', w2.oid, warm, i === 0)));
   });
 
-  it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 (git shallow, fsck clean); the author, pruned to 2 while serving, commits the next and every node fetches it', async function () {
+  it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 by its head (what they add to it; git shallow, fsck clean); the author, pruned to 2 while serving, commits the next and every node fetches it', async function () {
     this.timeout(120_000);
     await configure('history', { policies: [{ branches: 'keep/*', history: 2 }] });
     const author = member(1);
@@ -599,7 +599,9 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await waitEvents(others(author).filter((n) => n !== late), 'fetched', { branch, commit: last.oid }, last.started, 6 * INTERVAL_MS, `the live nodes to fetch ${branch}`);
     const back = Date.now();
     await serve(late);
-    await waitEvents([late], 'fetched', { branch, commit: last.oid }, back, 6 * INTERVAL_MS, `${late.name} to catch up on ${branch}`);
+    const caught = await waitEvents([late], 'fetched', { branch, commit: last.oid }, back, 6 * INTERVAL_MS, `${late.name} to catch up on ${branch}`);
+    // Its head, whole here, is an ancestor in a line: what the commits since add to it comes, not their whole closure.
+    assert.equal(caught.get(late)?.base, third.oid, `${late.name} fetched ${last.oid} whole, not by its head: ${JSON.stringify(caught.get(late))}`);
     assert.deepEqual(current(late).find('fetch-diverged', { branch }), [], `${late.name} took a lagging branch for a diverged one`);
     assert.equal(await refOf(late, branch), last.oid);
     // It fetched the last 2 only: git walks those and stops at the boundary the shallow file names.
@@ -622,6 +624,44 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.equal(await refOf(full, branch), next.oid);
     await gitFsck(full);
     assert.match(await full.ok(['fsck']), / 0 problems$/m);
+  });
+
+  it('history: 1: a node back after every peer pruned the release it holds (and restarted) tries what the next adds to it, is told at once that no peer can list that (they lack the base), and takes the whole closure', async function () {
+    this.timeout(120_000);
+    await configure('pruned-base', { policies: [{ branches: 'one/*', history: 1 }] });
+    const author = member(1);
+    const late = member(3);
+    const branch = 'one/p';
+    const first = await commitTree(author, branch, makeTree('one0', 256 << 10), 'one 0');
+    await waitEvents(others(author), 'fetched', { branch, commit: first.oid }, first.started, 6 * INTERVAL_MS, `every node to fetch ${branch}`);
+    const down = current(late);
+    down.child.kill('SIGTERM');
+    await down.exited;
+    const next = await commitTree(author, branch, makeTree('one1', 256 << 10), 'one 1');
+    const live = members.filter((n) => n !== late);
+    await waitEvents(others(author).filter((n) => n !== late), 'fetched', { branch, commit: next.oid }, next.started, 6 * INTERVAL_MS, `the live nodes to fetch ${branch}`);
+    // Every holder prunes to the one commit kept: the first release leaves them all.
+    for (const n of live) {
+      const pruned = JSON.parse(await n.ok(['prune', '--grace', '0', '--json', '--config', configPath])) as { removedObjects: number };
+      assert.ok(pruned.removedObjects > 0, `${n.name}: nothing pruned`);
+      const r = await n.net.exec('git', ['--git-dir', n.repo, 'cat-file', '-e', first.oid]);
+      assert.notEqual(r.code, 0, `${n.name} still holds ${first.oid}`);
+    }
+    // Restarted: a daemon that fetched the release by base still knows that closure (and serves it); these know none.
+    await configure('pruned-base', { policies: [{ branches: 'one/*', history: 1 }] }, [late]);
+    const back = Date.now();
+    await serve(late);
+    const got = await waitEvents([late], 'fetched', { branch, commit: next.oid }, back, 6 * INTERVAL_MS, `${late.name} to catch up on ${branch}`);
+    const failed = current(late).find('fetch-failed', { commit: next.oid });
+    assert.equal(failed.length, 1, `${late.name}: one failed fetch (by base) first: ${JSON.stringify(failed)}\n${current(late).tail(40)}`);
+    assert.match(String(failed[0]?.error), /cannot list what it adds to/);
+    assert.equal(got.get(late)?.base, undefined, `${late.name}: the second fetch takes the whole closure`);
+    const took = (got.get(late)?.t ?? Infinity) - back;
+    // Waited out, the fetch by base stalls 30 s before it fails.
+    assert.ok(took < 20_000, `${late.name} caught up ${took} ms after its start`);
+    console.log(`      ${late.name}: the fetch by base failed ${(failed[0]?.t ?? 0) - back} ms after its start, the whole closure came ${took} ms after it`);
+    assert.equal(await refOf(late, branch), next.oid);
+    await gitFsck(late);
   });
 
   it('SIGTERM stops a daemon that holds swarm connections, at once and cleanly', async function () {

@@ -98,7 +98,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
-  it('by a base: takes what the commit adds to the base offered when that is its only parent (read from its announcer if need be; peers told only then), else the whole closure (also when no announcer sends the commit within 5 s); a Have heard before is not read as one of the closure chosen', async function () {
+  it('by a base: takes what the commit adds to the base offered when it descends from it in a line (the commits of the line read from its announcer if need be, one by one; peers told only then), else the whole closure (also when no announcer sends the commit within 5 s); a Have heard before is not read as one of the closure chosen', async function () {
     this.timeout(40_000);
     const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
     const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
@@ -132,7 +132,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
             avoid: new Map(),
             nextRequest: () => ++request,
             track: (_r: number, _o: RequestOwner | undefined) => undefined,
-            base: { find: async () => offered, transfer: (base) => transfers.get(wanted, 1, base) },
+            base: { find: async () => offered, transfer: (base) => transfers.get(wanted, 0, base) },
           },
           { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
         );
@@ -149,14 +149,33 @@ describe('fetching a closure (commit-fetch.ts)', function () {
 
       const byBase = start(parent, true);
       await sleep(300);
-      assert.deepEqual(interest(byBase.up), [{ kind: 'interested', commit: head, history: 1, base: parent }], 'peers are told of the closure by base alone');
+      assert.deepEqual(interest(byBase.up), [{ kind: 'interested', commit: head, history: 0, base: parent }], 'peers are told of the closure by base alone');
       assert.equal(byBase.fetch.transfer.closure?.blobs.length, 1, 'b alone: a is the parent\'s');
       assert.deepEqual(byBase.up.got.filter((m) => m.kind === 'want'), [], 'the Have of the whole closure was not read as one of this');
-      byBase.fetch.handle(byBase.up, { kind: 'have', commit: head, history: 1, base: parent, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+      byBase.fetch.handle(byBase.up, { kind: 'have', commit: head, history: 0, base: parent, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
       await sleep(300);
       assert.deepEqual(byBase.up.got.flatMap((m) => (m.kind === 'want' ? m.oids : [])), [b], 'b is asked of the peer holding it');
       byBase.fetch.stop('the test is over');
       await assert.rejects(byBase.running, /the test is over/);
+
+      // Its announcer cannot list the closure by base (it lacks the base): the fetch fails at once, not after 30 s of stall.
+      const lacking = start(parent, true);
+      const other = peer('cc');
+      lacking.fetch.addPeer(other);
+      await sleep(300);
+      const unknown = { kind: 'have' as const, commit: head, history: 0, base: parent, pieces: 0, bitfield: Buffer.alloc(0), complete: false };
+      // Another peer, not announcing it, holding a piece: the fetch goes on.
+      lacking.fetch.handle(other, { ...unknown, pieces: 1, bitfield: Buffer.from([0x80]) });
+      lacking.fetch.handle(lacking.up, unknown);
+      await sleep(1500);
+      let settled = false;
+      lacking.running.then(() => (settled = true), () => (settled = true));
+      await sleep(0);
+      assert.equal(settled, false, 'a peer holding a piece keeps the fetch by base going');
+      lacking.fetch.handle(other, unknown);
+      const failedAt = Date.now();
+      await assert.rejects(lacking.running, /cannot list what it adds to/);
+      assert.ok(Date.now() - failedAt < 2500, `failed ${Date.now() - failedAt} ms after no peer could serve it`);
 
       const whole = async (f: ReturnType<typeof start>, commit: Oid, why: string): Promise<void> => {
         assert.deepEqual(interest(f.up), [{ kind: 'interested', commit, history: 0, base: undefined }], why);
@@ -178,9 +197,30 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       assert.deepEqual(interest(asked.up), [], 'no peer is told before the closure is chosen');
       asked.fetch.handle(asked.up, { kind: 'objects', request: want.request, objects: [{ oid: elsewhere, type: 'commit', content: elsewhereContent }], done: true });
       await sleep(300);
-      assert.deepEqual(interest(asked.up), [{ kind: 'interested', commit: elsewhere, history: 1, base: parent }]);
+      assert.deepEqual(interest(asked.up), [{ kind: 'interested', commit: elsewhere, history: 0, base: parent }]);
       asked.fetch.stop('the test is over');
       await assert.rejects(asked.running, /the test is over/);
+
+      // Two generations past the base, neither here: each asked of the announcer in turn, then the closure by base.
+      const midContent = commitOf(tree, [parent], 'mid\n');
+      const farContent = commitOf(tree, [hashObject('commit', midContent)], 'far\n');
+      const line = start(parent, true, hashObject('commit', farContent));
+      for (const content of [farContent, midContent]) {
+        const oid = hashObject('commit', content);
+        let asking: SwarmMessage | undefined;
+        for (let i = 0; i < 30 && asking === undefined; i++) {
+          await sleep(100);
+          asking = line.up.got.find((m) => m.kind === 'want' && m.oids.includes(oid));
+        }
+        assert.ok(asking?.kind === 'want' && asking.oids.length === 1, `${oid} is asked of the announcer: ${JSON.stringify(line.up.got)}`);
+        assert.deepEqual(interest(line.up), [], 'no peer is told before the closure is chosen');
+        line.fetch.handle(line.up, { kind: 'objects', request: asking.request, objects: [{ oid, type: 'commit', content }], done: true });
+      }
+      await sleep(300);
+      assert.deepEqual(interest(line.up), [{ kind: 'interested', commit: hashObject('commit', farContent), history: 0, base: parent }]);
+      assert.deepEqual(line.fetch.transfer.closure?.commits, [hashObject('commit', farContent), hashObject('commit', midContent)], 'the commits of the line, not the base');
+      line.fetch.stop('the test is over');
+      await assert.rejects(line.running, /the test is over/);
 
       // An announcer that never sends it: the whole closure after 5 s.
       const silent = start(parent, true, hashObject('commit', randomBytes(32)));

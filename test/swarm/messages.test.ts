@@ -16,8 +16,8 @@ const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<
 
 const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
   record({ kind: fc.constant('interested' as const), commit: oid, history: fc.integer({ min: 0, max: LIMITS.history }) }),
-  // What a commit adds to a base: history 1.
-  record({ kind: fc.constant('interested' as const), commit: oid, history: fc.constant(1), base: oid }),
+  // What a commit adds to a base, as deep as the history asks.
+  record({ kind: fc.constant('interested' as const), commit: oid, history: fc.integer({ min: 0, max: LIMITS.history }), base: oid }),
   fc.integer({ min: 0, max: 2000 }).chain((pieces) =>
     record({
       kind: fc.constant('have' as const),
@@ -29,8 +29,8 @@ const message: fc.Arbitrary<SwarmMessage> = fc.oneof(
     }),
   ),
   record({ kind: fc.constant('have_piece' as const), commit: oid, history: fc.nat(100), piece: fc.nat(LIMITS.pieces - 1) }),
-  record({ kind: fc.constant('have_piece' as const), commit: oid, history: fc.constant(1), piece: fc.nat(LIMITS.pieces - 1), base: oid }),
-  record({ kind: fc.constant('have' as const), commit: oid, history: fc.constant(1), pieces: fc.constant(9), bitfield: fc.uint8Array({ minLength: 2, maxLength: 2 }).map((b) => Buffer.from(b)), complete: fc.boolean(), base: oid }),
+  record({ kind: fc.constant('have_piece' as const), commit: oid, history: fc.nat(100), piece: fc.nat(LIMITS.pieces - 1), base: oid }),
+  record({ kind: fc.constant('have' as const), commit: oid, history: fc.nat(100), pieces: fc.constant(9), bitfield: fc.uint8Array({ minLength: 2, maxLength: 2 }).map((b) => Buffer.from(b)), complete: fc.boolean(), base: oid }),
   record({ kind: fc.constant('want' as const), request: u32, want: fc.constantFrom('blobs' as const, 'meta' as const, 'read' as const), oids: fc.array(oid, { minLength: 1, maxLength: 50 }), ahead: fc.boolean() }),
   record({
     kind: fc.constant('objects' as const),
@@ -174,9 +174,9 @@ describe('swarm/messages', () => {
   it('refuses out-of-bounds and malformed messages with WireError, never anything else', () => {
     const bad: SwarmMessage[] = [
       { kind: 'have', commit: 'ab'.repeat(20) as Oid, history: 0, pieces: 9, bitfield: Buffer.alloc(1), complete: false },
-      // A closure by base is of history 1.
-      { kind: 'interested', commit: 'ab'.repeat(20) as Oid, history: 0, base: 'cd'.repeat(20) as Oid },
-      { kind: 'have_piece', commit: 'ab'.repeat(20) as Oid, history: 2, piece: 0, base: 'cd'.repeat(20) as Oid },
+      // A base that is no commit id.
+      { kind: 'interested', commit: 'ab'.repeat(20) as Oid, history: 0, base: 'cd'.repeat(3) as Oid },
+      { kind: 'have_piece', commit: 'ab'.repeat(20) as Oid, history: 2, piece: 0, base: 'cd'.repeat(21) as Oid },
       { kind: 'want', request: 1, want: 'blobs', oids: [], ahead: false },
       { kind: 'want', request: 1, want: 'blobs', oids: Array.from({ length: LIMITS.wantOids + 1 }, () => 'cd'.repeat(20) as Oid), ahead: false },
       // A want kind this build does not know (encoded as enum value -1).

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseBranchName } from '../../src/branches/ref-name.js';
 import type { Oid } from '../../src/objects/oid.js';
-import { coversBase } from '../../src/swarm/whole-head.js';
+import { systemClock } from '../../src/util/clock.js';
+import { jsonLogger, type Logger } from '../../src/util/log.js';
+import { coversBase, WholeHeads } from '../../src/swarm/whole-head.js';
+import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 describe('what a base holds whole (whole-head.ts)', () => {
   const commit = 'ab'.repeat(20) as Oid;
@@ -16,5 +22,43 @@ describe('what a base holds whole (whole-head.ts)', () => {
     const meta = { commit, history: 0, blobs: false };
     assert.equal(coversBase(meta, 0, false), true, 'commits and trees for a fetch of commits and trees');
     assert.equal(coversBase(meta, 1, true), false, 'not for a fetch with blobs');
+  });
+});
+
+describe('the record of whole heads (whole-head.ts, gitfs/whole-heads.json)', () => {
+  after(cleanupTempDirs);
+  const branch = parseBranchName('site/a');
+  const logged = (): { logger: Logger; lines: string[] } => {
+    const lines: string[] = [];
+    return { logger: jsonLogger((l) => void lines.push(l), systemClock), lines };
+  };
+
+  it('outlives its process: what is set is read back by the next, every entry after a burst of sets', async () => {
+    const path = join(tempDir('whole-heads'), 'gitfs', 'whole-heads.json');
+    const first = new WholeHeads(path, logged().logger);
+    assert.equal(await first.get(branch), undefined, 'no file: no entry');
+    const wholes = Array.from({ length: 50 }, (_, i) => ({ commit: i.toString(16).padStart(40, '0') as Oid, history: i % 3, blobs: i % 2 === 0 }));
+    await Promise.all(wholes.map((w, i) => first.set(parseBranchName(`b/${i}`), w)));
+    const second = new WholeHeads(path, logged().logger);
+    for (const [i, w] of wholes.entries()) assert.deepEqual(await second.get(parseBranchName(`b/${i}`)), w);
+    second.drop(parseBranchName('b/0'));
+    await second.set(branch, { commit: 'ab'.repeat(20) as Oid, history: 0, blobs: true });
+    const third = new WholeHeads(path, logged().logger);
+    assert.equal(await third.get(parseBranchName('b/0')), undefined, 'a dropped entry is gone with the next write');
+    assert.deepEqual(await third.get(branch), { commit: 'ab'.repeat(20), history: 0, blobs: true });
+  });
+
+  it('a record that does not read is none, said in the log; entries that are not whole heads are left out', async () => {
+    const dir = tempDir('whole-heads');
+    const path = join(dir, 'whole-heads.json');
+    writeFileSync(path, '{"site/a": {"commit": "ab');
+    const { logger, lines } = logged();
+    assert.equal(await new WholeHeads(path, logger).get(branch), undefined);
+    assert.match(lines.join(''), /whole-heads-unreadable/);
+    const good = { commit: 'cd'.repeat(20), history: 2, blobs: false };
+    writeFileSync(path, JSON.stringify({ 'site/a': good, 'site/b': { ...good, commit: 'xyz' }, 'site/c': { ...good, history: -1 }, 'site/d': { ...good, blobs: 'yes' }, '../e': good, 'site/f': null }));
+    const mixed = new WholeHeads(path, logged().logger);
+    assert.deepEqual(await mixed.get(branch), good);
+    for (const name of ['site/b', 'site/c', 'site/d', 'site/f']) assert.equal(await mixed.get(parseBranchName(name)), undefined, name);
   });
 });
