@@ -5,9 +5,10 @@
  * one process (the first with V8's compiler still cold). With `--versions N`, N versions of the
  * image are committed, each rewriting `--change-mib` of it with new bytes (a release that changed
  * that much), and the walk of the last with its whole history (a policy's default `history: all`)
- * is set beside the walk of the last alone (`history: 1`) and of what the last adds to its parent
- * (by base, as a node holding the parent fetches it): what every fetch of a new release costs as
- * the history grows. Usage (after `make build`):
+ * is set beside the walk of the last alone (`history: 1`), of what the last adds to its parent
+ * (by base, as a node holding the parent fetches it) and, from 6 versions, of what the last 5 add
+ * to the version before them (a node that missed 4 releases): what every fetch of a new release
+ * costs as the history grows. Usage (after `make build`):
  *   node dist/bench/closure-walk.js [--mib 512] [--rounds 3] [--versions 1] [--change-mib 0]
  */
 import { createCipheriv } from 'node:crypto';
@@ -48,10 +49,8 @@ try {
   if (!isBranchName(branch)) throw new Error('bad branch name');
   const repo = await Repository.init(join(work, 'repo'));
   try {
-    let commit: string | undefined;
-    let parent: string | undefined;
+    const commits: Oid[] = [];
     for (let v = 1; v <= VERSIONS; v++) {
-      parent = commit;
       if (v > 1) {
         // The next release: CHANGE_MIB of new bytes at a place of its own.
         const fdv = openSync(join(image, 'disk.img'), 'r+');
@@ -59,18 +58,22 @@ try {
         for (let i = 0; i < CHANGE_MIB; i++) writeSync(fdv, cipher.update(zeros), 0, zeros.length, at + i * zeros.length);
         closeSync(fdv);
       }
-      ({ commit } = await commitDirectory(repo, branch, image, { message: `image ${v}` }));
+      const { commit } = await commitDirectory(repo, branch, image, { message: `image ${v}` });
+      if (commit === undefined) throw new Error(`version ${v} committed nothing`);
+      commits.push(commit);
     }
-    if (commit === undefined) throw new Error('nothing committed');
+    const commit = commits[VERSIONS - 1] as Oid;
     rmSync(image, { recursive: true });
     const source = { absent: (oids: readonly Oid[]) => repo.objects.absent(oids), read: (o: Oid) => repo.objects.read(o) };
-    const scopes = [{ what: `all ${VERSIONS} versions`, history: 0 }, { what: 'the last version', history: 1 }, { what: 'what the last adds to its parent', history: 1, base: parent as Oid }];
-    for (const scope of VERSIONS > 1 ? scopes : scopes.slice(0, 1)) {
+    // By base: with the policy's history (all), the walk stops at the base.
+    const byBase = (back: number): { what: string; history: number; base?: Oid } => ({ what: back === 1 ? 'what the last adds to its parent' : `what the last ${back} add to the version before them`, history: 0, base: commits[VERSIONS - 1 - back] as Oid });
+    const scopes = [{ what: `all ${VERSIONS} versions`, history: 0 }, ...(VERSIONS > 1 ? [{ what: 'the last version', history: 1 }, byBase(1)] : []), ...(VERSIONS > 5 ? [byBase(5)] : [])];
+    for (const scope of scopes) {
       for (let round = 1; round <= ROUNDS; round++) {
         globalThis.gc?.();
         const heapBefore = process.memoryUsage().heapUsed;
         const started = performance.now();
-        const closure = await walkClosure(source, commit as Oid, scope.history, { base: scope.base });
+        const closure = await walkClosure(source, commit, scope.history, { base: scope.base });
         const ms = performance.now() - started;
         const heap = (process.memoryUsage().heapUsed - heapBefore) / (1 << 20);
         const what = VERSIONS > 1 ? `${scope.what}, ` : '';

@@ -5,7 +5,7 @@
  * batches, level by level, when a fetcher is given), then one deterministic walk lists the
  * blobs: commits breadth-first from the head, parents in order, each commit's tree depth-first
  * in entry order, each blob at its first appearance. Every node computes the same list for the
- * same (commit, history), so pieces can be named by number.
+ * same (commit, history, base), so pieces can be named by number.
  *
  * With a `base`, the closure is what the commit adds to that commit: the walk of commits does not
  * enter the base (nor, through it, its ancestors), and the trees and blobs reachable from the
@@ -44,7 +44,7 @@ export interface ObjectSource {
 export interface Closure {
   readonly commit: Oid;
   readonly history: number;
-  /** The commit whose tree's objects are left out (what the commit adds to it), if any. */
+  /** The commit left out with its ancestors and its tree's objects (what the commit adds to it), if any. */
   readonly base: Oid | undefined;
   readonly commits: readonly Oid[];
   /** Commits at the history limit whose parents are outside the closure (git's `shallow`). */

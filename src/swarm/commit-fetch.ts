@@ -15,7 +15,7 @@ import { specialBlobRefusal, specialBlobTooLarge } from '../objects/special-file
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError, gitfsErrorOr } from '../errors.js';
-import { descendsInLine } from './base-chain.js';
+import { lineToBase } from './base-chain.js';
 import { pieceOids, walkClosure, type Closure } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
@@ -93,10 +93,10 @@ export interface FetchComponents extends ReadComponents {
   /**
    * Where a smaller closure may do: `find` names a commit whose closure (for the transfer's
    * history) is whole here, if any. When the wanted commit descends from it in a line of
-   * single-parent commits (base-chain.ts), the fetch takes `transfer(base)` instead: what those
-   * commits add to the base's tree (`scope`).
+   * single-parent commits (base-chain.ts), `line` generations long, the fetch takes
+   * `transfer(base, line)` instead: what those commits add to the base (`scope`).
    */
-  readonly base?: { readonly find: () => Promise<Oid | undefined>; readonly transfer: (base: Oid) => Transfer };
+  readonly base?: { readonly find: () => Promise<Oid | undefined>; readonly transfer: (base: Oid, line: number) => Transfer };
 }
 
 /**
@@ -382,8 +382,8 @@ export class CommitFetch implements RequestOwner {
 
   /**
    * Takes what the commit adds to the base instead of its whole closure, when a base is offered
-   * and the commit (here, or fetched from the peers announcing it) has it as its only parent.
-   * Then peers are asked about the closure chosen.
+   * and the commit descends from it in a line (its commits read here, or fetched from the peers
+   * announcing it). Then peers are asked about the closure chosen.
    */
   private async scope(): Promise<void> {
     if (this.scoped) return;
@@ -414,7 +414,8 @@ export class CommitFetch implements RequestOwner {
       if (!(await this.c.local.has(commit))) await this.fetchMeta([commit], 'meta', Math.max(0, deadline - this.c.now()));
       return decodeCommit((await this.c.local.read(commit)).content, commit).parents;
     };
-    return (await descendsInLine(this.commit, base, parentsOf)) ? offer.transfer(base) : undefined;
+    const line = await lineToBase(this.commit, base, parentsOf);
+    return line === undefined ? undefined : offer.transfer(base, line);
   }
 
   /**

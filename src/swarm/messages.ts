@@ -101,7 +101,7 @@ export interface WireObject {
   readonly stored?: boolean;
 }
 
-/** Which closure a message is about: a commit's, `history` commits deep, less its `base`'s tree if set (closure.ts). */
+/** Which closure a message is about: a commit's, `history` commits deep, less its `base` (that commit with its ancestors, and its tree's objects) if set (closure.ts). */
 export interface ClosureName {
   readonly commit: Oid;
   readonly history: number;

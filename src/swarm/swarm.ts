@@ -30,7 +30,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BLOCK_BYTES, BlockPool } from './block-pool.js';
-import { descendsInLine } from './base-chain.js';
+import { baseHistory, lineToBase } from './base-chain.js';
 import type { Closure } from './closure.js';
 import { CommitFetch } from './commit-fetch.js';
 import { SwarmConnection } from './connection.js';
@@ -71,6 +71,9 @@ const DIAL_TIMEOUT_MS = 10_000;
 const WARM_RETRY_MS = 30_000;
 
 const RECENT = 64;
+/** The reflog message of a branch a fetch moved. */
+const fetchedMessage = (commit: Oid): string => `gitfs swarm: fetched ${commit}`;
+
 /** Targets remembered as not to be fetched again (noMoreFetches()). */
 const SETTLED_MAX = 4096;
 /** Ids per on-demand read want (about 2 MiB of 8 KiB chunks). */
@@ -399,8 +402,9 @@ export class Swarm {
    * the whole. A peer elsewhere has its closure walked when it asks.
    */
   private async walkAhead(head: Oid, before: Oid | undefined, history: number): Promise<void> {
-    const inLine = before !== undefined && (await descendsInLine(head, before, (c) => this.durable.parents(c)).catch(() => false));
-    await this.transfers.known(head, history, inLine ? before : undefined);
+    const line = before === undefined ? undefined : await lineToBase(head, before, (c) => this.durable.parents(c)).catch(() => undefined);
+    if (line === undefined) await this.transfers.known(head, history);
+    else await this.transfers.known(head, baseHistory(history, line), before);
   }
 
   /** Fetches `commit` for `branch` from `sources`: the peers announcing it as their head, and others that may hold some of it. */
@@ -417,7 +421,7 @@ export class Swarm {
           transfer: this.transfers.get(commit, history),
           trees: this.trees,
           // After a fetch by base failed (no peer could list it: those holding the commit lack the base), the whole closure.
-          base: { find: async () => (this.baseFailed.has(commit) ? undefined : this.wholeHead(branch, history, blobs)), transfer: (base) => this.transfers.get(commit, history, base) },
+          base: { find: async () => (this.baseFailed.has(commit) ? undefined : this.wholeHead(branch, history, blobs)), transfer: (base, line) => this.transfers.get(commit, baseHistory(history, line), base) },
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
@@ -459,9 +463,10 @@ export class Swarm {
       // refused (held here from before: the walk reads it again; such errors carry a `reason`).
       // Not any HOSTILE or CORRUPT object: a damaged local pack raises those too.
       const refusedContent = (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.CORRUPT_OBJECT)) && typeof e.data['reason'] === 'string';
-      // Whatever failed, another head that can be had goes first for a while.
-      this.verdicts.failed(running.fetch.commit);
-      if (running.fetch.transfer.base !== undefined) rememberMember(this.baseFailed, running.fetch.commit, SETTLED_MAX);
+      // Whatever failed, another head that can be had goes first for a while; after a fetch by
+      // base, the head itself is fetched whole next (the peers holding it may lack the base).
+      if (running.fetch.transfer.base === undefined) this.verdicts.failed(running.fetch.commit);
+      else rememberMember(this.baseFailed, running.fetch.commit, SETTLED_MAX);
       if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent) {
         for (const branch of running.branches) {
           this.noMoreFetches(`${branch}:${key}`);
@@ -496,17 +501,31 @@ export class Swarm {
    * (`wholeAt`, kept across restarts); otherwise a partial repository may lack some of any branch's.
    */
   private async wholeHead(branch: BranchName, history: number, blobs: boolean): Promise<Oid | undefined> {
+    const recorded = await this.wholeAt.get(branch);
     const head = await this.c.repo.refs.resolve(branch).catch(() => undefined);
-    const known = await this.wholeAt.get(branch);
-    if (known !== undefined && known.commit !== head) this.wholeAt.drop(branch);
     if (head === undefined) return undefined;
-    // Its blobs: as this process's own fetch left them, or else in a repository that is not partial.
-    const blobsHere = known?.commit === head ? coversBase(known, history, blobs) : !blobs || !(await isPartial(this.c.repo.gitDir));
+    // The record stands while the branch is where a fetch left it: at its commit, by a fetch's own
+    // reflog entry (a branch deleted and made again at the commit has another; its blobs may have
+    // been pruned meanwhile).
+    const known = recorded?.commit === head && (await this.fetchedTo(branch, head)) ? recorded : undefined;
+    if (recorded !== undefined && known === undefined) this.wholeAt.drop(branch, recorded);
+    // Its blobs: as a fetch here left them, or else in a repository that is not partial.
+    const blobsHere = known !== undefined ? coversBase(known, history, blobs) : !blobs || !(await isPartial(this.c.repo.gitDir));
     if (!blobsHere) return undefined;
     if (history === 1) return head;
     const shallow = await readShallow(this.c.repo.gitDir);
     const here = shallow.size === 0 || (await historyHere(head, history === 0 ? 0 : history - 1, shallow, this.durable));
     return here ? head : undefined;
+  }
+
+  /** Whether `branch`'s newest reflog entry is a fetch's move to `head`. */
+  private async fetchedTo(branch: BranchName, head: Oid): Promise<boolean> {
+    try {
+      for await (const e of this.c.repo.refs.reflogNewestFirst(branch)) return e.newOid === head && e.message === fetchedMessage(head);
+    } catch {
+      // a reflog that does not read stands for nothing
+    }
+    return false;
   }
 
   private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {
@@ -570,7 +589,7 @@ export class Swarm {
     const within = new Set(closure.commits);
     await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (candidates) => keptShallow(candidates, within, this.durable)));
     try {
-      await refs.update(branch, { expected: local ?? null, next: closure.commit, message: `gitfs swarm: fetched ${closure.commit}` });
+      await refs.update(branch, { expected: local ?? null, next: closure.commit, message: fetchedMessage(closure.commit) });
     } catch (e) {
       if (!isGitfsError(e)) throw e;
       this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });

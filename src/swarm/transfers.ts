@@ -5,7 +5,9 @@
  * (piece-news.ts: at once to a peer that asked this node for objects lately, so a piece passes
  * on as soon as it lands; to the others, in one bitfield per interval).
  */
+import { decodeCommit } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
+import { lineToBase } from './base-chain.js';
 import { pieceOids, walkClosure, type Closure, type ObjectSource } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { SwarmMessage } from './messages.js';
@@ -48,7 +50,7 @@ export class Transfer {
   constructor(
     readonly commit: Oid,
     readonly history: number,
-    /** The closure is what `commit` adds to this commit's tree (closure.ts), if set. */
+    /** The closure is what `commit` adds to this commit (closure.ts), if set. */
     readonly base: Oid | undefined,
     private readonly news: PieceNews,
   ) {}
@@ -190,6 +192,8 @@ export class Transfers {
       const walk = this.walking.then(async () => {
         if (t.closure !== undefined) return;
         try {
+          // By a base that is no ancestor in a line (any id a peer names): not walked, which could cost the whole history each time asked.
+          if (base !== undefined && (await lineToBase(commit, base, async (c) => decodeCommit((await this.local.read(c)).content, c).parents)) === undefined) return;
           const closure = await walkClosure(this.local, commit, history, { trees: this.trees, base });
           // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
           const missing = new Set(await this.local.absent(closure.blobs));

@@ -5,8 +5,10 @@
  *
  * The record outlives the process (`gitfs/whole-heads.json`): in a partial repository (a branch
  * kept on demand) nothing else tells a restarted daemon that another branch came with its blobs.
- * An entry stands only while its branch names its commit; it is written after the ref moved, so
- * a crash leaves it behind the branch (ignored), never ahead of it.
+ * An entry stands only while its branch names its commit by a fetch's own reflog entry (swarm.ts
+ * checks: a branch deleted and made again at that commit, its blobs pruned meanwhile, has
+ * another); it is written after the ref moved, so a crash leaves it behind the branch (ignored),
+ * never ahead of it.
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -42,6 +44,8 @@ export class WholeHeads {
   private readonly loaded: Promise<void>;
   private writes: Promise<void> = Promise.resolve();
   private dirty = false;
+  /** The file was there but did not read: it is left as it is. */
+  private unwritable = false;
 
   constructor(
     private readonly path: string,
@@ -64,32 +68,50 @@ export class WholeHeads {
   async set(branch: BranchName, whole: Whole): Promise<void> {
     await this.loaded;
     this.heads.set(branch, whole);
+    return this.save();
+  }
+
+  private save(): Promise<void> {
     this.dirty = true;
     this.writes = this.writes.then(() => this.write());
     return this.writes;
   }
 
-  /** Forgets `branch`'s entry (it names a commit the branch has left); written with the next set. */
-  drop(branch: BranchName): void {
+  /** Forgets `branch`'s entry if it is still `whole` (which no longer stands), in the background. */
+  drop(branch: BranchName, whole: Whole): void {
+    if (this.heads.get(branch) !== whole) return;
     this.heads.delete(branch);
+    this.save();
   }
 
   private async load(): Promise<void> {
+    let text: string | undefined;
     try {
-      const text = await textOf(this.path);
-      if (text === undefined) return;
-      for (const [name, whole] of Object.entries(JSON.parse(text) as Record<string, unknown>)) {
-        const branch = gitfsErrorOr(() => parseBranchName(name));
-        if (typeof branch === 'string' && isWhole(whole)) this.heads.set(branch, { commit: whole.commit, history: whole.history, blobs: whole.blobs });
-      }
+      text = await textOf(this.path);
     } catch (e) {
-      // A record that does not read is none: the next fetch of each branch takes its whole closure.
+      // Not read (EACCES, EIO): none this time, and not written over either.
+      this.unwritable = true;
       this.log.log('warn', 'whole-heads-unreadable', { path: this.path, error: (e as Error).message });
+      return;
+    }
+    if (text === undefined) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      // Damaged: none, and written anew with the next entry; the next fetch of each branch takes its whole closure.
+      this.log.log('warn', 'whole-heads-unreadable', { path: this.path, error: (e as Error).message });
+      return;
+    }
+    if (typeof parsed !== 'object' || parsed === null) return;
+    for (const [name, whole] of Object.entries(parsed)) {
+      const branch = gitfsErrorOr(() => parseBranchName(name));
+      if (typeof branch === 'string' && isWhole(whole)) this.heads.set(branch, { commit: whole.commit, history: whole.history, blobs: whole.blobs });
     }
   }
 
   private async write(): Promise<void> {
-    if (!this.dirty) return;
+    if (!this.dirty || this.unwritable) return;
     this.dirty = false;
     try {
       await mkdir(dirname(this.path), { recursive: true });

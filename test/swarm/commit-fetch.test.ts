@@ -7,6 +7,7 @@ import { encodeCommit } from '../../src/objects/commit.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { Repository } from '../../src/repo/repository.js';
+import { baseHistory } from '../../src/swarm/base-chain.js';
 import { BlockPool } from '../../src/swarm/block-pool.js';
 import { PIECE_OBJECTS, pieceOids, walkClosure, type Closure } from '../../src/swarm/closure.js';
 import { CommitFetch } from '../../src/swarm/commit-fetch.js';
@@ -132,7 +133,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
             avoid: new Map(),
             nextRequest: () => ++request,
             track: (_r: number, _o: RequestOwner | undefined) => undefined,
-            base: { find: async () => offered, transfer: (base) => transfers.get(wanted, 0, base) },
+            base: { find: async () => offered, transfer: (base, line) => transfers.get(wanted, baseHistory(0, line), base) },
           },
           { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
         );
@@ -149,33 +150,42 @@ describe('fetching a closure (commit-fetch.ts)', function () {
 
       const byBase = start(parent, true);
       await sleep(300);
-      assert.deepEqual(interest(byBase.up), [{ kind: 'interested', commit: head, history: 0, base: parent }], 'peers are told of the closure by base alone');
+      assert.deepEqual(interest(byBase.up), [{ kind: 'interested', commit: head, history: 1, base: parent }], 'peers are told of the closure by base alone');
       assert.equal(byBase.fetch.transfer.closure?.blobs.length, 1, 'b alone: a is the parent\'s');
       assert.deepEqual(byBase.up.got.filter((m) => m.kind === 'want'), [], 'the Have of the whole closure was not read as one of this');
-      byBase.fetch.handle(byBase.up, { kind: 'have', commit: head, history: 0, base: parent, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+      byBase.fetch.handle(byBase.up, { kind: 'have', commit: head, history: 1, base: parent, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
       await sleep(300);
       assert.deepEqual(byBase.up.got.flatMap((m) => (m.kind === 'want' ? m.oids : [])), [b], 'b is asked of the peer holding it');
       byBase.fetch.stop('the test is over');
       await assert.rejects(byBase.running, /the test is over/);
 
-      // Its announcer cannot list the closure by base (it lacks the base): the fetch fails at once, not after 30 s of stall.
+      // Its announcers cannot list the closure by base (they lack the base): the fetch fails once they all said so, not after 30 s of stall.
       const lacking = start(parent, true);
-      const other = peer('cc');
+      const [other, second] = [peer('cc'), peer('dd')];
+      lacking.fetch.announcedBy([lacking.up.nodeId, second.nodeId]);
       lacking.fetch.addPeer(other);
+      lacking.fetch.addPeer(second);
       await sleep(300);
-      const unknown = { kind: 'have' as const, commit: head, history: 0, base: parent, pieces: 0, bitfield: Buffer.alloc(0), complete: false };
+      let settled = false;
+      lacking.running.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      const unknown = { kind: 'have' as const, commit: head, history: 1, base: parent, pieces: 0, bitfield: Buffer.alloc(0), complete: false };
       // Another peer, not announcing it, holding a piece: the fetch goes on.
       lacking.fetch.handle(other, { ...unknown, pieces: 1, bitfield: Buffer.from([0x80]) });
       lacking.fetch.handle(lacking.up, unknown);
       await sleep(1500);
-      let settled = false;
-      lacking.running.then(() => (settled = true), () => (settled = true));
-      await sleep(0);
       assert.equal(settled, false, 'a peer holding a piece keeps the fetch by base going');
+      // No piece anywhere, but one announcer has not answered yet: the fetch goes on.
       lacking.fetch.handle(other, unknown);
+      await sleep(1500);
+      assert.equal(settled, false, 'an announcer that has not answered keeps the fetch by base going');
+      lacking.fetch.handle(second, unknown);
       const failedAt = Date.now();
       await assert.rejects(lacking.running, /cannot list what it adds to/);
       assert.ok(Date.now() - failedAt < 2500, `failed ${Date.now() - failedAt} ms after no peer could serve it`);
+      lacking.fetch.stop('the test is over');
 
       const whole = async (f: ReturnType<typeof start>, commit: Oid, why: string): Promise<void> => {
         assert.deepEqual(interest(f.up), [{ kind: 'interested', commit, history: 0, base: undefined }], why);
@@ -197,7 +207,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       assert.deepEqual(interest(asked.up), [], 'no peer is told before the closure is chosen');
       asked.fetch.handle(asked.up, { kind: 'objects', request: want.request, objects: [{ oid: elsewhere, type: 'commit', content: elsewhereContent }], done: true });
       await sleep(300);
-      assert.deepEqual(interest(asked.up), [{ kind: 'interested', commit: elsewhere, history: 0, base: parent }]);
+      assert.deepEqual(interest(asked.up), [{ kind: 'interested', commit: elsewhere, history: 1, base: parent }]);
       asked.fetch.stop('the test is over');
       await assert.rejects(asked.running, /the test is over/);
 
@@ -217,7 +227,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
         line.fetch.handle(line.up, { kind: 'objects', request: asking.request, objects: [{ oid, type: 'commit', content }], done: true });
       }
       await sleep(300);
-      assert.deepEqual(interest(line.up), [{ kind: 'interested', commit: hashObject('commit', farContent), history: 0, base: parent }]);
+      assert.deepEqual(interest(line.up), [{ kind: 'interested', commit: hashObject('commit', farContent), history: 2, base: parent }]);
       assert.deepEqual(line.fetch.transfer.closure?.commits, [hashObject('commit', farContent), hashObject('commit', midContent)], 'the commits of the line, not the base');
       line.fetch.stop('the test is over');
       await assert.rejects(line.running, /the test is over/);

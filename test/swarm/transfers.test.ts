@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
+import { encodeCommit } from '../../src/objects/commit.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
+import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { Repository } from '../../src/repo/repository.js';
 import { BlockPool } from '../../src/swarm/block-pool.js';
 import type { SwarmConnection } from '../../src/swarm/connection.js';
@@ -99,5 +101,25 @@ describe('closures followed per connection (transfers.ts)', function () {
     got.length = 0;
     t.learn(empty, () => true);
     assert.deepEqual(got, ['have'], 'it hears of the closure again');
+  });
+  it('walks a closure by base only for a base the commit descends from in a line: any other id a peer names is not walked (its walk could read the whole history each time)', async () => {
+    const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+    const put = async (type: 'blob' | 'tree' | 'commit', content: Buffer): Promise<Oid> => {
+      const oid = hashObject(type, content);
+      await local.addAll([{ oid, type, content }]);
+      return oid;
+    };
+    const commitOf = async (name: string, parents: Oid[]): Promise<Oid> => {
+      const tree = await put('tree', encodeTree([{ mode: TreeModes.FILE, name, oid: await put('blob', Buffer.from(`${name}\n`)) }]));
+      return put('commit', encodeCommit({ tree, parents, author: sig, committer: sig, extraHeaders: [], message: `${name}\n` }));
+    };
+    const root = await commitOf('root', []);
+    const head = await commitOf('two', [await commitOf('one', [root])]);
+    const unrelated = await commitOf('elsewhere', []);
+    await local.flush();
+    const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
+    assert.equal((await transfers.known(head, 2, root)).closure?.commits.length, 2, 'a line of two: listed');
+    assert.equal((await transfers.known(head, 0, unrelated)).closure, undefined, 'no ancestor: not walked');
+    assert.equal((await transfers.known(head, 0)).closure?.commits.length, 3, 'the whole closure is here to walk');
   });
 });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { systemClock } from '../../src/util/clock.js';
 import { jsonLogger, type Logger } from '../../src/util/log.js';
-import { coversBase, WholeHeads } from '../../src/swarm/whole-head.js';
+import { coversBase, WholeHeads, type Whole } from '../../src/swarm/whole-head.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 describe('what a base holds whole (whole-head.ts)', () => {
@@ -41,10 +41,17 @@ describe('the record of whole heads (whole-head.ts, gitfs/whole-heads.json)', ()
     await Promise.all(wholes.map((w, i) => first.set(parseBranchName(`b/${i}`), w)));
     const second = new WholeHeads(path, logged().logger);
     for (const [i, w] of wholes.entries()) assert.deepEqual(await second.get(parseBranchName(`b/${i}`)), w);
-    second.drop(parseBranchName('b/0'));
+    const [b0, b1] = [parseBranchName('b/0'), parseBranchName('b/1')];
+    second.drop(b0, (await second.get(b0)) as Whole);
+    // An entry set anew since it was read is not dropped by what was read.
+    const stale = (await second.get(b1)) as Whole;
+    const fresh = { commit: 'cd'.repeat(20) as Oid, history: 1, blobs: true };
+    await second.set(b1, fresh);
+    second.drop(b1, stale);
     await second.set(branch, { commit: 'ab'.repeat(20) as Oid, history: 0, blobs: true });
     const third = new WholeHeads(path, logged().logger);
-    assert.equal(await third.get(parseBranchName('b/0')), undefined, 'a dropped entry is gone with the next write');
+    assert.equal(await third.get(b0), undefined, 'a dropped entry is gone from the file');
+    assert.deepEqual(await third.get(b1), fresh);
     assert.deepEqual(await third.get(branch), { commit: 'ab'.repeat(20), history: 0, blobs: true });
   });
 
@@ -55,6 +62,17 @@ describe('the record of whole heads (whole-head.ts, gitfs/whole-heads.json)', ()
     const { logger, lines } = logged();
     assert.equal(await new WholeHeads(path, logger).get(branch), undefined);
     assert.match(lines.join(''), /whole-heads-unreadable/);
+    // Damaged, it is written anew with the next entry.
+    const damaged = new WholeHeads(path, logger);
+    await damaged.set(branch, { commit: 'ef'.repeat(20) as Oid, history: 0, blobs: true });
+    assert.deepEqual(await new WholeHeads(path, logger).get(branch), { commit: 'ef'.repeat(20), history: 0, blobs: true });
+    // A path there that cannot be read (here a directory: root reads any file) is not written over.
+    const odd = join(dir, 'odd.json');
+    mkdirSync(odd);
+    const shut = logged();
+    await new WholeHeads(odd, shut.logger).set(branch, { commit: 'ef'.repeat(20) as Oid, history: 0, blobs: true });
+    assert.match(shut.lines.join(''), /whole-heads-unreadable/);
+    assert.doesNotMatch(shut.lines.join(''), /whole-heads-write-failed/, 'no write was tried');
     const good = { commit: 'cd'.repeat(20), history: 2, blobs: false };
     writeFileSync(path, JSON.stringify({ 'site/a': good, 'site/b': { ...good, commit: 'xyz' }, 'site/c': { ...good, history: -1 }, 'site/d': { ...good, blobs: 'yes' }, '../e': good, 'site/f': null }));
     const mixed = new WholeHeads(path, logged().logger);
