@@ -16,6 +16,7 @@ export const BASE_CHAIN_MAX = 64;
  * reads a commit (here, or from a peer) and fails as it fails.
  */
 export async function lineToBase(head: Oid, base: Oid, parentsOf: (commit: Oid) => Promise<readonly Oid[]>, max = BASE_CHAIN_MAX): Promise<number | undefined> {
+  if (head === base) return undefined;
   let commit = head;
   for (let generation = 1; generation <= max; generation++) {
     const parents = await parentsOf(commit);

@@ -134,7 +134,7 @@ export class Swarm {
   private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
-  /** Per branch, the head a fetch here last moved it to (or found it at), and what of its closure was then whole here. */
+  /** Per branch, the head a fetch here last moved it to, and what of its closure was then whole here. */
   private readonly wholeAt: WholeHeads;
   /** Commits whose fetch by base failed: fetched whole from then on. */
   private readonly baseFailed = new Set<Oid>();
@@ -295,6 +295,7 @@ export class Swarm {
     // Every tick: listed again only when a ref changed (1 000 loose refs are 1 000 file reads).
     const refs = await this.refs.list();
     const local = new Map(refs.map((r) => [r.name, r.oid]));
+    this.wholeAt.retain(new Set(local.keys()));
     const localTimes = new Map<BranchName, number>();
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
     const members = this.members();
@@ -507,8 +508,10 @@ export class Swarm {
     // The record stands while the branch is where a fetch left it: at its commit, by a fetch's own
     // reflog entry (a branch deleted and made again at the commit has another; its blobs may have
     // been pruned meanwhile).
-    const known = recorded?.commit === head && (await this.fetchedTo(branch, head)) ? recorded : undefined;
-    if (recorded !== undefined && known === undefined) this.wholeAt.drop(branch, recorded);
+    const moved = recorded?.commit === head ? await this.fetchedTo(branch, head) : 'no';
+    const known = moved === 'yes' ? recorded : undefined;
+    // A reflog that did not read says nothing: the record stays for the next time.
+    if (recorded !== undefined && moved === 'no') this.wholeAt.drop(branch, recorded);
     // Its blobs: as a fetch here left them, or else in a repository that is not partial.
     const blobsHere = known !== undefined ? coversBase(known, history, blobs) : !blobs || !(await isPartial(this.c.repo.gitDir));
     if (!blobsHere) return undefined;
@@ -518,21 +521,22 @@ export class Swarm {
     return here ? head : undefined;
   }
 
-  /** Whether `branch`'s newest reflog entry is a fetch's move to `head`. */
-  private async fetchedTo(branch: BranchName, head: Oid): Promise<boolean> {
+  /** Whether `branch`'s newest reflog entry is a fetch's move to `head` ('unknown': the reflog did not read). */
+  private async fetchedTo(branch: BranchName, head: Oid): Promise<'yes' | 'no' | 'unknown'> {
     try {
-      for await (const e of this.c.repo.refs.reflogNewestFirst(branch)) return e.newOid === head && e.message === fetchedMessage(head);
+      for await (const e of this.c.repo.refs.reflogNewestFirst(branch)) return e.newOid === head && e.message === fetchedMessage(head) ? 'yes' : 'no';
+      return 'no';
     } catch {
-      // a reflog that does not read stands for nothing
+      return 'unknown';
     }
-    return false;
   }
 
   private async moveBranch(branch: BranchName, closure: Closure, running: Running): Promise<void> {
     const refs = this.c.repo.refs;
     const local = await refs.resolve(branch);
     if (local === closure.commit) {
-      await this.wholeAt.set(branch, { commit: local, history: running.history, blobs: running.fetch.withBlobs });
+      // Completed where a fetch left it (`gitfs fetch` of a branch kept on demand): its record now says so.
+      if ((await this.fetchedTo(branch, local)) === 'yes') await this.wholeAt.set(branch, { commit: local, history: running.history, blobs: running.fetch.withBlobs });
       return;
     }
     if (closure.base !== undefined) {

@@ -7,7 +7,7 @@
  */
 import { decodeCommit } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
-import { lineToBase } from './base-chain.js';
+import { BASE_CHAIN_MAX, lineToBase } from './base-chain.js';
 import { pieceOids, walkClosure, type Closure, type ObjectSource } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { SwarmMessage } from './messages.js';
@@ -192,8 +192,11 @@ export class Transfers {
       const walk = this.walking.then(async () => {
         if (t.closure !== undefined) return;
         try {
-          // By a base that is no ancestor in a line (any id a peer names): not walked, which could cost the whole history each time asked.
-          if (base !== undefined && (await lineToBase(commit, base, async (c) => decodeCommit((await this.local.read(c)).content, c).parents)) === undefined) return;
+          // By a base, a walk deeper than a line can be (all history, say) only where the commit
+          // reaches the base in a line: any id a peer names would cost a walk of the whole history
+          // each time asked. Nodes name closures by base at most as deep as their line.
+          const bounded = history !== 0 && history <= BASE_CHAIN_MAX;
+          if (base !== undefined && !bounded && (await lineToBase(commit, base, async (c) => decodeCommit((await this.local.read(c)).content, c).parents)) === undefined) return;
           const closure = await walkClosure(this.local, commit, history, { trees: this.trees, base });
           // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
           const missing = new Set(await this.local.absent(closure.blobs));

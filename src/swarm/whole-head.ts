@@ -71,6 +71,17 @@ export class WholeHeads {
     return this.save();
   }
 
+  /** Forgets the entries of branches not in `present` (deleted), in the background. */
+  retain(present: ReadonlySet<BranchName>): void {
+    let dropped = false;
+    for (const branch of this.heads.keys()) {
+      if (present.has(branch)) continue;
+      this.heads.delete(branch);
+      dropped = true;
+    }
+    if (dropped) void this.save();
+  }
+
   private save(): Promise<void> {
     this.dirty = true;
     this.writes = this.writes.then(() => this.write());
@@ -81,7 +92,7 @@ export class WholeHeads {
   drop(branch: BranchName, whole: Whole): void {
     if (this.heads.get(branch) !== whole) return;
     this.heads.delete(branch);
-    this.save();
+    void this.save();
   }
 
   private async load(): Promise<void> {

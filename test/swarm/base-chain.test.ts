@@ -32,7 +32,9 @@ describe('swarm/base-chain', () => {
     assert.equal(await lineToBase(id(100), id(100 - BASE_CHAIN_MAX - 1), limited.parentsOf), undefined, 'past the limit');
     assert.equal(limited.read.length, BASE_CHAIN_MAX, 'reads no more than the limit');
     assert.equal(await lineToBase(id(100), id(100 - BASE_CHAIN_MAX), history().parentsOf), BASE_CHAIN_MAX, 'at the limit');
-    assert.equal(await lineToBase(id(10), id(10), history().parentsOf), undefined, 'the head itself');
+    const itself = history();
+    assert.equal(await lineToBase(id(10), id(10), itself.parentsOf), undefined, 'the head itself');
+    assert.deepEqual(itself.read, [], 'the head itself: nothing read');
   });
 
   it('names a closure by base with the line\'s length when the history asks as much or more, else with the history', () => {

@@ -682,7 +682,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.equal(await refOf(late, branch), next.oid);
     await gitFsck(late);
     // Nobody took the late node's older head for a newer one.
-    for (const n of live) assert.ok(await gone(n), `${n.name} fetched ${first.oid} again`);
+    for (const n of live) {
+      assert.deepEqual(current(n).find('fetch-start', { commit: first.oid }).filter((e) => e.t >= back), [], `${n.name} fetched ${first.oid} again`);
+      assert.ok(await gone(n), `${n.name} holds ${first.oid} again`);
+    }
   });
 
   it('SIGTERM stops a daemon that holds swarm connections, at once and cleanly', async function () {

@@ -13,6 +13,7 @@ import { PieceNews } from '../../src/swarm/piece-news.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
 import type { Closure } from '../../src/swarm/closure.js';
 import { MAX_SUBSCRIPTIONS, Transfers } from '../../src/swarm/transfers.js';
+import { BASE_CHAIN_MAX } from '../../src/swarm/base-chain.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 const someCommit = (): Oid => hashObject('commit', randomBytes(16));
@@ -102,7 +103,7 @@ describe('closures followed per connection (transfers.ts)', function () {
     t.learn(empty, () => true);
     assert.deepEqual(got, ['have'], 'it hears of the closure again');
   });
-  it('walks a closure by base only for a base the commit descends from in a line: any other id a peer names is not walked (its walk could read the whole history each time)', async () => {
+  it('walks a closure by base deeper than a line can be only for a base the commit descends from in a line: any other id a peer names is not walked (its walk could read the whole history each time)', async () => {
     const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
     const put = async (type: 'blob' | 'tree' | 'commit', content: Buffer): Promise<Oid> => {
       const oid = hashObject(type, content);
@@ -119,7 +120,10 @@ describe('closures followed per connection (transfers.ts)', function () {
     await local.flush();
     const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()));
     assert.equal((await transfers.known(head, 2, root)).closure?.commits.length, 2, 'a line of two: listed');
-    assert.equal((await transfers.known(head, 0, unrelated)).closure, undefined, 'no ancestor: not walked');
+    assert.equal((await transfers.known(head, 0, unrelated)).closure, undefined, 'no ancestor, all history: not walked');
+    assert.equal((await transfers.known(head, BASE_CHAIN_MAX + 1, unrelated)).closure, undefined, 'no ancestor, deeper than a line: not walked');
+    // As deep as a line at most, the walk is bounded whatever the base: listed.
+    assert.deepEqual((await transfers.known(head, 2, unrelated)).closure?.commits, [head, (await transfers.known(head, 2, root)).closure?.commits[1]]);
     assert.equal((await transfers.known(head, 0)).closure?.commits.length, 3, 'the whole closure is here to walk');
   });
 });

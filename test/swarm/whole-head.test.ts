@@ -53,6 +53,12 @@ describe('the record of whole heads (whole-head.ts, gitfs/whole-heads.json)', ()
     assert.equal(await third.get(b0), undefined, 'a dropped entry is gone from the file');
     assert.deepEqual(await third.get(b1), fresh);
     assert.deepEqual(await third.get(branch), { commit: 'ab'.repeat(20), history: 0, blobs: true });
+    // The branches deleted since leave it.
+    third.retain(new Set([branch]));
+    await third.set(branch, { commit: 'ab'.repeat(20) as Oid, history: 0, blobs: true });
+    const fourth = new WholeHeads(path, logged().logger);
+    assert.equal(await fourth.get(b1), undefined, 'a deleted branch is gone from the file');
+    assert.deepEqual(await fourth.get(branch), { commit: 'ab'.repeat(20), history: 0, blobs: true });
   });
 
   it('a record that does not read is none, said in the log; entries that are not whole heads are left out', async () => {
