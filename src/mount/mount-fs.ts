@@ -701,7 +701,6 @@ export class MountFs {
     this.pages.moved(path);
   }
 
-
   async statfs(): Promise<{ bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number }> {
     const s = await statfsP(this.ws.repo.gitDir);
     // The binding passes 32-bit counts: report in units large enough to fit.

@@ -137,7 +137,7 @@ export class NodeDaemon {
     const { repo, log, clock } = this.c;
     const cfg = this.config;
     const swarm = new Swarm(
-      { repo, identity: this.identity, trust: this.trust, clock, log: log.child('swarm'), peers: () => this.table.list(), commitTime: (oid) => this.commitTime(oid) },
+      { repo, identity: this.identity, trust: this.trust, clock, log: log.child('swarm'), peers: () => this.table.list(), commitTime: (oid) => this.commitTime(oid), nudge: () => this.nudgeSwarm() },
       { policies: cfg.policies, flushBytes: cfg.swarm.flushBytes },
     );
     this.swarm = swarm;

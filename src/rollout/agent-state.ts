@@ -119,7 +119,6 @@ export type AgentEvent =
   | { readonly type: 'rollback-requested' }
   | { readonly type: 'crash-recovery' };
 
-
 export type AgentAction =
   /** Fetch the release commit, check its signature, manifest and payload; answer verified or verify-failed. */
   | { readonly type: 'verify'; readonly release: Release }

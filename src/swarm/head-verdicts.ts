@@ -9,14 +9,18 @@
  *   commit of both histories read, here), or a fetch of it showed it behind, diverged or refused:
  *   it is never taken.
  * A head that cannot be proven either way (a commit between the two not here, or too far back)
- * has no verdict: the time rule and the fetch decide, as they would without verdicts, and it is
- * judged again after RETRY_MS.
+ * is 'unproven': the time rule and the fetch decide, as they would without verdicts, and it is
+ * judged again after RETRY_MS. A head not yet judged has no standing; the time rule takes it
+ * only when it claims a later second than this node's head (policy.ts): one of the same second
+ * waits for its judgement, as it may be an ancestor (a member back with the release before).
  *
  * Judging never holds up a caller: `consider` queues a pair (at most MAX_PENDING), and one pair is
- * judged at a time in the background. A head that is here is judged by the local commits (walks
- * of at most LOCAL_LIMIT). One that is not, and claims a time older than this node's head, is
- * probed: its commits, asked of the members announcing it as metadata (checked, none stored), are
- * walked back up to PROBE_LIMIT looking for this node's head.
+ * judged at a time in the background; `judged` is called whenever the queue empties. A head that
+ * is here is judged by the local commits (walks of at most LOCAL_LIMIT). One that is not is
+ * 'passed' when one of the PROBE_LIMIT commits nearest this node's head names it as a parent (a
+ * release this node pruned is still named by its child). Failing that, one that claims a time older than this
+ * node's head is probed: its commits, asked of the members announcing it as metadata (checked,
+ * none stored), are walked back up to PROBE_LIMIT looking for this node's head.
  *
  * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
@@ -30,6 +34,8 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 
 export type HeadVerdict = 'ahead' | 'passed';
+/** A verdict, or 'unproven': judged, and neither could be shown (judged again after RETRY_MS). */
+export type HeadStanding = HeadVerdict | 'unproven';
 
 export interface VerdictSources {
   /** A commit's content if it is here. */
@@ -38,7 +44,10 @@ export interface VerdictSources {
   ask(oid: Oid, from: readonly NodeId[]): Promise<Buffer | undefined>;
 }
 
-/** How many commits a probe walks back from an unknown head: a clock behind by minutes makes a few. */
+/**
+ * How many commits a probe walks back from an unknown head (a clock behind by minutes makes a
+ * few), and how many of this node's own are read for a parent that names a head not here.
+ */
 export const PROBE_LIMIT = 64;
 /** How many local commits a judgement walks each way: an announced head is mostly a few commits away. */
 export const LOCAL_LIMIT = 2000;
@@ -71,18 +80,21 @@ export class HeadVerdicts {
     private readonly sources: VerdictSources,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Called whenever the pairs queued have all been judged (the policies may decide otherwise now). */
+    private readonly judged: () => void = () => undefined,
   ) {}
 
-  /** The verdict on `head` against this node's `mine` (undefined: this node has no such branch), if any. */
-  get(mine: Oid | undefined, head: Oid): HeadVerdict | undefined {
+  /** What is known of `head` against this node's `mine` (undefined: this node has no such branch); undefined: not judged yet. */
+  get(mine: Oid | undefined, head: Oid): HeadStanding | undefined {
     const k = key(mine, head);
     const v = this.verdicts.get(k);
     // Used: kept as the most recent (the map drops the entry set longest ago).
     if (v !== undefined) {
       this.verdicts.delete(k);
       this.verdicts.set(k, v);
+      return v;
     }
-    return v;
+    return this.retryAt.has(k) ? 'unproven' : undefined;
   }
 
   /** Records what a fetch of `head` showed against `mine` (for a branch this node lacks: undefined). */
@@ -103,7 +115,7 @@ export class HeadVerdicts {
   /**
    * Queues `head` (announced by `from`) to be judged against `mine` unless it is judged, queued,
    * or waits for a retry; `claimsOlder`: its announced time is before `mine`'s (only such a head
-   * is probed when it is not here: one claiming a later time is fetched anyway).
+   * is probed when it is not here: one claiming the same or a later time is fetched anyway).
    */
   consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[]): void {
     if (this.stopped) return;
@@ -111,7 +123,11 @@ export class HeadVerdicts {
     const waits = this.verdicts.has(k) || this.pending.has(k) || this.pending.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
     if (!waits) this.pending.set(k, { mine, head, claimsOlder, from });
     // Started whenever pairs wait: one queued just as a drain ended is taken up by the next call.
-    if (this.pending.size > 0) this.draining ??= this.drain().finally(() => (this.draining = undefined));
+    if (this.pending.size > 0)
+      this.draining ??= this.drain().finally(() => {
+        this.draining = undefined;
+        if (!this.stopped) this.judged();
+      });
   }
 
   /** Resolves once every pair queued now is judged (or could not be). */
@@ -156,6 +172,8 @@ export class HeadVerdicts {
       if (forward === 'reached') return 'ahead';
       return back === 'exhausted' && forward === 'exhausted' ? 'passed' : undefined;
     }
+    // Named by a parent id of one of this node's commits: passed, whether or not it is still here.
+    if ((await ancestry(here, mine, head, PROBE_LIMIT)) === 'reached') return 'passed';
     if (!claimsOlder || from.length === 0) return undefined;
     const first = await this.sources.ask(head, from);
     if (first === undefined) return undefined;

@@ -46,8 +46,6 @@ export function acceptObject(conn: SwarmConnection, wanted: ReadonlySet<Oid>, o:
   return false;
 }
 
-
-
 export interface ReadResult {
   /** The objects received, each checked. */
   readonly objects: readonly WireObject[];

@@ -15,7 +15,7 @@ import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { compareNames } from '../multicast/announcement.js';
 import type { Oid } from '../objects/oid.js';
 import { compileBranchPattern, type BranchPattern } from './branch-pattern.js';
-import type { HeadVerdict } from './head-verdicts.js';
+import type { HeadStanding } from './head-verdicts.js';
 import { rendezvousOrder } from './rendezvous.js';
 
 export interface Policy {
@@ -100,7 +100,7 @@ export interface PolicyInput {
   /** The commit times of those heads, where known: a head a member announces with an older time is not taken unless judged ahead. */
   readonly localTimes?: ReadonlyMap<BranchName, number>;
   /** What this node knows of an announced head against its own head of the branch (head-verdicts.ts). */
-  readonly verdict?: (branch: BranchName, head: Oid) => HeadVerdict | undefined;
+  readonly verdict?: (branch: BranchName, head: Oid) => HeadStanding | undefined;
   /** Whether a fetch of an announced head failed lately: it gives way to any other head to take. */
   readonly failing?: (head: Oid) => boolean;
   readonly now: number;
@@ -157,22 +157,27 @@ export function policyFor(branch: BranchName, policies: readonly Policy[]): Poli
  * The head to hold: the newest by the commit time its announcers claim (then the lower id) among
  * those this node may take. A head judged 'passed' (head-verdicts.ts: this node's head holds it, or
  * a fetch showed it behind, diverged or refused) never is; one judged 'ahead' always is; an
- * unjudged one is when it claims a time no older than this node's head (a second's resolution: two
- * commits in one second must not look held). A head that is `failing` is the target only when
- * there is no other to take. With nothing to take, this node's own head is the target, held.
+ * 'unproven' one is when it claims a time no older than this node's head (a second's resolution:
+ * two commits in one second must not look held); one not judged yet, only when it claims a later
+ * second (one of the same second may be the release before, announced by a member back from a
+ * stop: it waits for its judgement, which reads this node's commits first). A head that is
+ * `failing` is the target only when there is no other to take. With nothing to take, this node's
+ * own head is the target, held.
  */
 export function newestHead(
   branch: BranchName,
   members: readonly MemberHeads[],
   mine: Oid | undefined,
   mineTime: number | undefined,
-  verdict: (head: Oid) => HeadVerdict | undefined = () => undefined,
+  verdict: (head: Oid) => HeadStanding | undefined = () => undefined,
   failing: (head: Oid) => boolean = () => false,
 ): BranchTarget | undefined {
   const takes = (h: { oid: Oid; commitTime: number }): boolean => {
     if (h.oid === mine) return false;
     const v = verdict(h.oid);
-    return v === 'ahead' || (v === undefined && (mine === undefined || mineTime === undefined || h.commitTime >= mineTime));
+    if (v === 'passed') return false;
+    if (v === 'ahead' || mine === undefined || mineTime === undefined) return true;
+    return h.commitTime > mineTime || (h.commitTime === mineTime && v === 'unproven');
   };
   // Ranked by: not failing, then the later time, then the lower id.
   const rank = (h: { oid: Oid; commitTime: number }): [number, number, Oid] => [failing(h.oid) ? 0 : 1, h.commitTime, h.oid];

@@ -58,6 +58,8 @@ export interface SwarmComponents {
   readonly peers: () => readonly Peer[];
   /** A local commit's time, as this node announces it (0 when it cannot be read). */
   readonly commitTime: (oid: Oid) => Promise<number>;
+  /** Asks for a tick soon: heads were judged, and a head of the same second may be taken now. */
+  readonly nudge: () => void;
 }
 
 export interface SwarmOptions {
@@ -178,7 +180,7 @@ export class Swarm {
     };
     this.infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${c.trust.clusterId}`).digest();
     this.wholeAt = new WholeHeads(join(c.repo.gitDir, 'gitfs', 'whole-heads.json'), c.log);
-    this.verdicts = new HeadVerdicts({ here: (oid) => this.commitHere(oid), ask: (oid, from) => this.commitFrom(oid, from) }, c.clock, c.log);
+    this.verdicts = new HeadVerdicts({ here: (oid) => this.commitHere(oid), ask: (oid, from) => this.commitFrom(oid, from) }, c.clock, c.log, c.nudge);
   }
 
   /** A TLS connection the node service found to start with a BitTorrent handshake. */
@@ -658,7 +660,6 @@ export class Swarm {
     return reaches(async (c) => ((await this.local.has(c)) ? (await this.local.read(c)).content : undefined), head, commit, 100_000);
   }
 
-
   /** The repository as keptShallow asks it: durable objects only (not those in a pack still being written). */
   private readonly durable: ShallowSource = {
     here: async (oid) => this.c.repo.objects.hasPacked(oid) || (await this.c.repo.objects.has(oid)),
@@ -675,8 +676,9 @@ export class Swarm {
     const decision = (await this.decisions()).find((d) => d.branch === branch);
     const mine = await this.c.repo.refs.resolve(branch);
     const members = this.c.peers().filter((p) => p.nodeId !== this.c.identity.nodeId);
-    // Asked for by hand: what ancestry rules out stays out, but a head that failed lately is tried again.
-    const chosen = newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head));
+    // Asked for by hand: what ancestry rules out stays out, a head of the same second is not waited
+    // for, and a head that failed lately is tried again.
+    const chosen = newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head) ?? 'unproven');
     // Nothing newer to take and nobody announcing this node's own head: the newest announced, by claimed time.
     const target = chosen !== undefined && (chosen.oid !== mine || chosen.from.length > 0) ? chosen : newestHead(branch, members, undefined, undefined);
     if (target === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a branch ${branch}`, { branch });

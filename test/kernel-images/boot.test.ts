@@ -26,7 +26,6 @@ const CHANNEL = 'kernel/stable';
 /** The health deadline the qemu runs get: a boot under TCG takes about 8 s on 2 cores. */
 const DEADLINE_MS = 120_000;
 
-
 function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

@@ -113,7 +113,6 @@ describe('multicast/cluster: membership and LAN announcements across network nam
 
   const dropCount = (s: PeersSnapshot, ...reasons: string[]): number => reasons.reduce((sum, r) => sum + ((s.stats.received as Record<string, number> | null)?.[r] ?? 0), 0);
 
-
   before(async function () {
     this.timeout(120_000);
     assert.equal(netnsSupported(), true, 'these tests need root and a working `ip netns`');

@@ -88,7 +88,6 @@ describe('repo: prune', function () {
     return presentObjects(repo, [oid]) === 1;
   }
 
-
   /** The commits `commits` and what their trees name, but what the trees of `others` name. */
   function onlyIn(repo: string, commits: readonly Made[], others: readonly Made[]): Set<string> {
     const named = (k: Made): string[] => git(repo, ['rev-list', '--objects', `${k.commit}^{tree}`]).split('\n').map((l) => l.slice(0, 40)).filter((o) => o.length === 40);

@@ -279,13 +279,14 @@ describe('swarm/cluster: policy replication between real daemons in network name
     );
   }
 
-  /** A fresh directory: three small text files in two directories and `data/big.bin` of `bigBytes` random bytes. */
-  /** Runs git on `n`'s repository, as an author with an identity; its output, trimmed. */
-  function gitOn(n: GitfsNode, args: readonly string[], input?: string): string {
-    const env = { ...process.env, GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@example.invalid' };
+  /** Runs git on `n`'s repository, as an author with an identity (its commits dated `seconds` when given); its output, trimmed. */
+  function gitOn(n: GitfsNode, args: readonly string[], input?: string, seconds?: number): string {
+    const at = seconds === undefined ? {} : { GIT_COMMITTER_DATE: `${seconds} +0000`, GIT_AUTHOR_DATE: `${seconds} +0000` };
+    const env = { ...process.env, GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@example.invalid', ...at };
     return execFileSync('git', ['--git-dir', n.repo, ...args], { input, env, encoding: 'utf8' }).trim();
   }
 
+  /** A fresh directory: three small text files in two directories and `data/big.bin` of `bigBytes` random bytes. */
   function makeTree(label: string, bigBytes: number): SourceTree {
     const dir = join(base, `src-${label}-${Date.now()}`);
     mkdirSync(join(dir, 'notes'), { recursive: true });
@@ -304,6 +305,13 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const oid = (JSON.parse(out) as { commit: string | null }).commit;
     assert.ok(oid, `${n.name}: commit made nothing: ${out}`);
     return { oid, started, done };
+  }
+
+  /** A commit made by git on n at `seconds` (a tree of one file, README, holding `text`) with `parents`; no branch moves. */
+  function commitAt(n: GitfsNode, seconds: number, text: string, parents: readonly string[]): string {
+    const blob = gitOn(n, ['hash-object', '-w', '--stdin'], text);
+    const tree = gitOn(n, ['mktree'], `100644 blob ${blob}\tREADME\n`);
+    return gitOn(n, ['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', text], undefined, seconds);
   }
 
   /** The branch's commit in n's repository (read by git), or undefined. */
@@ -641,20 +649,22 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.match(await full.ok(['fsck']), / 0 problems$/m);
   });
 
-  it('history: 1: a node back after every peer pruned the release it holds (and restarted) tries what the next adds to it, is told at once that no peer can list that (they lack the base), and takes the whole closure', async function () {
+  it('history: 1: a node back after every peer pruned the release it holds (and restarted) tries what the next adds to it, is told at once that no peer can list that (they lack the base), and takes the whole closure; made in the same second, the old release is not taken for a newer one by anybody', async function () {
     this.timeout(120_000);
     await configure('pruned-base', { policies: [{ branches: 'one/*', history: 1 }] });
     const author = member(1);
     const late = member(3);
     const branch = 'one/p';
-    const first = await commitTree(author, branch, makeTree('one0', 256 << 10), 'one 0');
+    // Both releases claim the same second: each node weighs the other's head by ancestry, not time.
+    const second = Math.floor(Date.now() / 1000);
+    const first = { oid: commitAt(author, second, 'one 0\n', []), started: Date.now() };
+    gitOn(author, ['update-ref', `refs/heads/${branch}`, first.oid]);
     await waitEvents(others(author), 'fetched', { branch, commit: first.oid }, first.started, 6 * INTERVAL_MS, `every node to fetch ${branch}`);
     const down = current(late);
     down.child.kill('SIGTERM');
     await down.exited;
-    // A second later: a head of the same second as this node's is taken unless judged, and the others would fetch the first release again when the late node announces it.
-    await sleep(1100);
-    const next = await commitTree(author, branch, makeTree('one1', 256 << 10), 'one 1');
+    const next = { oid: commitAt(author, second, 'one 1\n', [first.oid]), started: Date.now() };
+    gitOn(author, ['update-ref', `refs/heads/${branch}`, next.oid, first.oid]);
     const live = members.filter((n) => n !== late);
     await waitEvents(others(author).filter((n) => n !== late), 'fetched', { branch, commit: next.oid }, next.started, 6 * INTERVAL_MS, `the live nodes to fetch ${branch}`);
     // Every holder prunes to the one commit kept: the first release leaves them all.
@@ -671,6 +681,11 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const gone = (n: GitfsNode): Promise<boolean> => n.net.exec('git', ['--git-dir', n.repo, 'cat-file', '-e', first.oid]).then((r) => r.code !== 0);
     const back = (await serve(late)).find('serving')[0]?.t ?? Date.now();
     const got = await waitEvents([late], 'fetched', { branch, commit: next.oid }, back, 6 * INTERVAL_MS, `${late.name} to catch up on ${branch}`);
+    // Nobody took the late node's older head (of the same second) for a newer one: had they, the fetch by base would have found its base again.
+    for (const n of live) {
+      assert.deepEqual(current(n).find('fetch-start', { commit: first.oid }).filter((e) => e.t >= back), [], `${n.name} fetched ${first.oid} again`);
+      assert.ok(await gone(n), `${n.name} holds ${first.oid} again`);
+    }
     const failed = current(late).find('fetch-failed', { commit: next.oid });
     assert.equal(failed.length, 1, `${late.name}: one failed fetch (by base) first: ${JSON.stringify(failed)}\n${diag()}`);
     assert.match(String(failed[0]?.error), /cannot list what it adds to/);
@@ -681,11 +696,6 @@ describe('swarm/cluster: policy replication between real daemons in network name
     console.log(`      ${late.name}: the fetch by base failed ${(failed[0]?.t ?? 0) - back} ms after it served, the whole closure came ${took} ms after it`);
     assert.equal(await refOf(late, branch), next.oid);
     await gitFsck(late);
-    // Nobody took the late node's older head for a newer one.
-    for (const n of live) {
-      assert.deepEqual(current(n).find('fetch-start', { commit: first.oid }).filter((e) => e.t >= back), [], `${n.name} fetched ${first.oid} again`);
-      assert.ok(await gone(n), `${n.name} holds ${first.oid} again`);
-    }
   });
 
   it('SIGTERM stops a daemon that holds swarm connections, at once and cleanly', async function () {
@@ -1009,25 +1019,14 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const author = member(1);
     const receivers = others(author);
     const now = Math.floor(Date.now() / 1000);
-    const gitAt = (seconds: number, args: string[], input?: string): string =>
-      execFileSync('git', ['--git-dir', author.repo, ...args], {
-        input,
-        encoding: 'utf8',
-        env: { ...process.env, GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@example.invalid', GIT_COMMITTER_DATE: `${seconds} +0000`, GIT_AUTHOR_DATE: `${seconds} +0000` },
-      }).trim();
-    const commitAt = (seconds: number, text: string, parents: string[]): string => {
-      const blob = gitAt(seconds, ['hash-object', '-w', '--stdin'], text);
-      const tree = gitAt(seconds, ['mktree'], `100644 blob ${blob}\tREADME\n`);
-      return gitAt(seconds, ['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', text]);
-    };
-    const ahead = commitAt(now + 3600, 'made with the clock an hour ahead\n', []);
+    const ahead = commitAt(author, now + 3600, 'made with the clock an hour ahead\n', []);
     let since = Date.now();
-    gitAt(now, ['update-ref', 'refs/heads/skew/x', ahead]);
+    gitOn(author, ['update-ref', 'refs/heads/skew/x', ahead]);
     await waitEvents(receivers, 'fetched', { branch: 'skew/x', commit: ahead }, since, 60_000, 'every receiver to fetch the commit made an hour ahead');
     // Every receiver now announces that commit, an hour later than the next one claims to be.
-    const fixed = commitAt(now, 'made after the clock was set right\n', [ahead]);
+    const fixed = commitAt(author, now, 'made after the clock was set right\n', [ahead]);
     since = Date.now();
-    gitAt(now, ['update-ref', 'refs/heads/skew/x', fixed, ahead]);
+    gitOn(author, ['update-ref', 'refs/heads/skew/x', fixed, ahead]);
     const got = await waitEvents(receivers, 'fetched', { branch: 'skew/x', commit: fixed }, since, 60_000, 'every receiver to fetch the next commit, whose time is an hour before its parent\'s');
     console.log(`      the commit an hour "older" than its parent reached every receiver within ${Math.max(...[...got.values()].map((e) => e.t)) - since} ms`);
     for (const n of receivers) {

@@ -1,10 +1,11 @@
 /**
  * Head verdicts: ancestry against claimed commit times. A head here is judged by the local commits
  * (an ancestor, or a fork proven by reading both histories whole, is passed; a descendant is
- * ahead; a gap between them leaves it unjudged); one that is not here and claims an older time is
- * probed through the members announcing it, up to PROBE_LIMIT commits back; what cannot be proven
- * is judged again after RETRY_MS; one pair is judged at a time, at most MAX_PENDING wait; a head
- * whose fetch failed stays failing for FAILING_MS.
+ * ahead; a gap between them leaves it unproven); one that is not here is passed when a commit of
+ * this node's names it as a parent, and otherwise, when it claims an older time, probed through
+ * the members announcing it, up to PROBE_LIMIT commits back; what cannot be proven is unproven and
+ * judged again after RETRY_MS; one pair is judged at a time, at most MAX_PENDING wait, and the
+ * owner hears when the queue empties; a head whose fetch failed stays failing for FAILING_MS.
  */
 import assert from 'node:assert/strict';
 import type { NodeId } from '../../src/cluster/node-id.js';
@@ -42,7 +43,7 @@ class Graph {
     return at;
   }
 
-  verdicts(clock = new TestClock(0)): HeadVerdicts {
+  verdicts(clock = new TestClock(0), judged?: () => void): HeadVerdicts {
     return new HeadVerdicts(
       {
         here: async (oid) => this.here.get(oid),
@@ -58,6 +59,7 @@ class Graph {
       },
       clock,
       silentLogger,
+      judged,
     );
   }
 }
@@ -69,7 +71,7 @@ async function judged(v: HeadVerdicts, mine: Oid, head: Oid, claimsOlder = false
 }
 
 describe('swarm/head-verdicts', () => {
-  it('judges heads that are here by the local commits: ancestors and proven forks passed, descendants ahead, a gap unjudged', async () => {
+  it('judges heads that are here by the local commits: ancestors and proven forks passed, descendants ahead, a gap unproven', async () => {
     const g = new Graph();
     const root = g.commit('root', [], 'here');
     const old = g.chain(root, 3, 'here');
@@ -82,7 +84,7 @@ describe('swarm/head-verdicts', () => {
     // shallow fetch of another branch): nothing is proven, so nothing is decided.
     const gapParent = g.commit('gap parent', [mine], 'remote');
     const gapHead = g.commit('gap head', [gapParent], 'here');
-    assert.equal(await judged(v, mine, gapHead), undefined);
+    assert.equal(await judged(v, mine, gapHead), 'unproven');
     assert.equal(g.asks, 0, 'nothing was asked of peers');
   });
 
@@ -91,7 +93,7 @@ describe('swarm/head-verdicts', () => {
     const mine = g.chain(g.commit('root', [], 'here'), 2, 'here');
     const next = g.chain(mine, 5, 'remote');
     const v = g.verdicts();
-    assert.equal(await judged(v, mine, next, false), undefined, 'a head claiming a later time is left to the fetch it becomes');
+    assert.equal(await judged(v, mine, next, false), 'unproven', 'a head claiming a later time is left to the fetch it becomes');
     assert.equal(g.asks, 0);
     const clock = new TestClock(0);
     const w = g.verdicts(clock);
@@ -100,13 +102,13 @@ describe('swarm/head-verdicts', () => {
     assert.deepEqual([...g.askedOf], [ANNOUNCER]);
   });
 
-  it('leaves unjudged, and judges again after RETRY_MS, a head not proven within PROBE_LIMIT commits or whose commits did not come', async () => {
+  it('leaves unproven, and judges again after RETRY_MS, a head not proven within PROBE_LIMIT commits or whose commits did not come', async () => {
     const g = new Graph();
     const mine = g.commit('mine', [], 'here');
     const clock = new TestClock(0);
     const v = g.verdicts(clock);
     const far = g.chain(mine, PROBE_LIMIT, 'remote');
-    assert.equal(await judged(v, mine, far, true), undefined, 'beyond the limit: unknown, not passed');
+    assert.equal(await judged(v, mine, far, true), 'unproven', 'beyond the limit: unknown, not passed');
     const near = g.chain(mine, PROBE_LIMIT - 1, 'remote');
     assert.equal(await judged(v, mine, near, true), 'ahead', 'just within the limit');
     // A commit on the way that did not come once: unknown, then ahead when asked again.
@@ -114,8 +116,8 @@ describe('swarm/head-verdicts', () => {
     const top = g.commit('top', [lost], 'remote');
     g.flaky.add(lost);
     const asked = g.asks;
-    assert.equal(await judged(v, mine, top, true), undefined);
-    assert.equal(await judged(v, mine, top, true), undefined, 'not judged again before RETRY_MS');
+    assert.equal(await judged(v, mine, top, true), 'unproven');
+    assert.equal(await judged(v, mine, top, true), 'unproven', 'not judged again before RETRY_MS');
     assert.ok(g.asks > asked);
     const before = g.asks;
     await judged(v, mine, top, true);
@@ -125,6 +127,35 @@ describe('swarm/head-verdicts', () => {
     // A verdict is against this node's head: another head of the branch is judged anew.
     const moved = g.commit('moved', [mine], 'here');
     assert.equal(v.get(moved, top), undefined);
+  });
+
+  it('passes an absent head that a commit of this node names as a parent (a release pruned here, announced by a member back from a stop), asking nobody', async () => {
+    const g = new Graph();
+    const pruned = g.commit('the release before, pruned here', [], 'remote');
+    const mine = g.commit('this release', [pruned], 'here');
+    const v = g.verdicts();
+    assert.equal(await judged(v, mine, pruned, false), 'passed', 'the same second');
+    const older = g.commit('an older one', [], 'remote');
+    const between = g.commit('between, pruned', [older], 'remote');
+    const top = g.chain(g.commit('kept', [between], 'here'), 2, 'here');
+    assert.equal(await judged(v, top, between, true), 'passed', 'three generations back, claiming an older time');
+    assert.equal(await judged(v, top, older, true), 'unproven', 'a parent of a commit not here: not named here, and no probe finds this node\'s head');
+    assert.equal(g.asks, 1, 'only the head not named here was asked of its announcer');
+  });
+
+  it('tells its owner whenever the pairs queued have all been judged', async () => {
+    const g = new Graph();
+    const mine = g.commit('mine', [], 'here');
+    let told = 0;
+    const v = g.verdicts(new TestClock(0), () => told++);
+    const heads = [g.commit('a', [mine], 'remote'), g.commit('b', [mine], 'remote')];
+    for (const h of heads) v.consider(mine, h, true, [ANNOUNCER]);
+    assert.equal(told, 0);
+    await v.idle();
+    assert.equal(told, 1, 'once for both');
+    for (const h of heads) v.consider(mine, h, true, [ANNOUNCER]);
+    await v.idle();
+    assert.equal(told, 1, 'judged pairs queue nothing, and nothing is told');
   });
 
   it('judges one pair at a time, and keeps at most MAX_PENDING waiting', async () => {

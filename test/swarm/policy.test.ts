@@ -11,7 +11,7 @@ import type { NodeId } from '../../src/cluster/node-id.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { Peer } from '../../src/multicast/peer-table.js';
 import type { Oid } from '../../src/objects/oid.js';
-import type { HeadVerdict } from '../../src/swarm/head-verdicts.js';
+import type { HeadStanding } from '../../src/swarm/head-verdicts.js';
 import { evaluatePolicies, parsePolicies, POLICY_DEFAULTS, type BranchDecision, type MemberHeads, type Policy } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 
@@ -40,11 +40,11 @@ function decide(
   members: readonly MemberHeads[],
   local: Record<string, Oid> = {},
   localTimes: Record<string, number> = {},
-  verdicts: Record<Oid, HeadVerdict> = {},
+  verdicts: Record<Oid, HeadStanding> = {},
   failing: readonly Oid[] = [],
 ): BranchDecision[] {
   const times = new Map(Object.entries(localTimes).map(([b, t]) => [B(b), t]));
-  const verdict = (_branch: BranchName, head: Oid): HeadVerdict | undefined => verdicts[head];
+  const verdict = (_branch: BranchName, head: Oid): HeadStanding | undefined => verdicts[head];
   return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, verdict, failing: (h) => failing.includes(h), now: NOW });
 }
 
@@ -200,9 +200,16 @@ describe('swarm/policy', () => {
       // A commit made here, newer than any a member announces yet: it is the target, held (nothing older is fetched).
       const ahead = only(decide(policies, [member(a, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }, { 'kernel/y': 8 }), 'kernel/y');
       assert.deepEqual([ahead.target, ahead.state], [{ oid: hi, commitTime: 8, from: [] }, 'held']);
-      // In the same second as a member's, it is not taken as newer.
-      const same = only(decide(policies, [member(a, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }, { 'kernel/y': 7 }), 'kernel/y');
-      assert.deepEqual([same.target?.oid, same.state], [lo, 'behind']);
+      // In the same second as a member's, it is not taken as newer: the member's head is taken once
+      // judged, when ancestry proves neither way (unproven) or proves it ahead.
+      const same = (standing: HeadStanding | undefined): BranchDecision =>
+        only(decide(policies, [member(a, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }, { 'kernel/y': 7 }, standing === undefined ? {} : { [lo]: standing }), 'kernel/y');
+      assert.deepEqual([same('unproven').target?.oid, same('unproven').state], [lo, 'behind']);
+      assert.deepEqual([same('ahead').target?.oid, same('ahead').state], [lo, 'behind']);
+      // Not judged yet, it waits: a member back from a stop announces the release before this one,
+      // of the same second when the two were made within one.
+      assert.deepEqual([same(undefined).target?.oid, same(undefined).state], [hi, 'held']);
+      assert.deepEqual([same('passed').target?.oid, same('passed').state], [hi, 'held']);
     });
 
     it('lets ancestry overrule claimed times: a head judged passed is never the target, one judged ahead always is', () => {
