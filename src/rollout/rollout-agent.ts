@@ -13,7 +13,7 @@ import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
 import type { Logger } from '../util/log.js';
 import { ChannelAgent, type ChannelStatus } from './channel-agent.js';
-import type { RolloutConfig } from './rollout-config.js';
+import { channelKeys, type RolloutConfig } from './rollout-config.js';
 
 export interface RolloutComponents {
   readonly repo: Repository;
@@ -49,7 +49,7 @@ export class RolloutAgent {
       // Stopped while an earlier channel started (it may wait for a leftover hook): start no more.
       if (this.stopped) return;
       const name = ch.channel as BranchName;
-      const agent = new ChannelAgent({ ...this.c, trusted: this.cfg.trustedKeys, dir: join(this.c.repo.gitDir, 'gitfs', 'rollout', ...name.split('/')) }, ch, name);
+      const agent = new ChannelAgent({ ...this.c, trusted: channelKeys(this.cfg, ch), dir: join(this.c.repo.gitDir, 'gitfs', 'rollout', ...name.split('/')) }, ch, name);
       this.starting = agent;
       try {
         await agent.start();

@@ -2,7 +2,8 @@
  * The `rollout` section of a node's config: the release keys this node trusts, and the channels
  * it applies, each with its hook and how its rollouts go (README "Rollouts"). A channel is a
  * branch, named exactly (so that every subscribed node reports it from the start, and all plan
- * the same waves); it must also be replicated here (a `policies` entry).
+ * the same waves); it must also be replicated here (a `policies` entry). A channel may name keys
+ * of its own, which it trusts instead of the section's (the web team's key signs no kernel).
  */
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
@@ -24,6 +25,8 @@ export interface ChannelConfig {
   readonly canary: number;
   readonly waves: readonly number[];
   readonly maxFailures: number;
+  /** The keys this channel's releases may be signed with, instead of RolloutConfig.trustedKeys. */
+  readonly trustedKeys?: readonly ReleasePublicKey[];
 }
 
 export interface RolloutConfig {
@@ -31,7 +34,7 @@ export interface RolloutConfig {
   readonly channels: readonly ChannelConfig[];
 }
 
-export const CHANNEL_DEFAULTS: Omit<ChannelConfig, 'channel' | 'apply'> = {
+export const CHANNEL_DEFAULTS: Omit<ChannelConfig, 'channel' | 'apply' | 'trustedKeys'> = {
   env: {},
   healthTimeoutMs: 120_000,
   maxTries: 3,
@@ -65,10 +68,28 @@ const CHECKS: Record<keyof ChannelConfig, Check> = {
       ? undefined
       : `1 to ${MAX_FRACTIONS} increasing shares of the nodes, ending with 1`,
   maxFailures: int(0, 10_000),
+  // Each key is parsed once the list passes (parseKeys).
+  trustedKeys: (v) => (Array.isArray(v) && v.length >= 1 && v.length <= MAX_KEYS ? undefined : `a list of 1 to ${MAX_KEYS} public keys ("ssh-ed25519 AAAA… comment")`),
 };
 
 function fail(source: string, key: string, message: string): GitfsError {
   return new GitfsError(ErrorCodes.BAD_CONFIG, `${source}: ${key} ${message}`, { source, key });
+}
+
+/** The public keys of a list already checked to be one (`at` names it in messages). */
+function parseKeys(keys: readonly unknown[], source: string, at: string): ReleasePublicKey[] {
+  return keys.map((k, i) => {
+    try {
+      return parsePublicKey(String(k));
+    } catch (e) {
+      throw fail(source, `${at}[${i}]`, `is refused: ${(e as Error).message}`);
+    }
+  });
+}
+
+/** The keys a channel trusts: its own, else the section's. */
+export function channelKeys(rollout: RolloutConfig, channel: ChannelConfig): readonly ReleasePublicKey[] {
+  return channel.trustedKeys ?? rollout.trustedKeys;
 }
 
 /** Checks a `rollout` section (from `source`, for messages) and fills in defaults. */
@@ -78,13 +99,7 @@ export function parseRolloutConfig(raw: unknown, source: string): RolloutConfig 
   for (const key of Object.keys(r)) if (key !== 'trustedKeys' && key !== 'channels') throw fail(source, `rollout.${key}`, 'is not a rollout key (trustedKeys, channels)');
   const keys = r['trustedKeys'] ?? [];
   if (!Array.isArray(keys) || keys.length > MAX_KEYS) throw fail(source, 'rollout.trustedKeys', `must be a list of at most ${MAX_KEYS} public keys ("ssh-ed25519 AAAA… comment")`);
-  const trustedKeys = keys.map((k: unknown, i) => {
-    try {
-      return parsePublicKey(String(k));
-    } catch (e) {
-      throw fail(source, `rollout.trustedKeys[${i}]`, `is refused: ${(e as Error).message}`);
-    }
-  });
+  const trustedKeys = parseKeys(keys, source, 'rollout.trustedKeys');
   const list = r['channels'] ?? [];
   if (!Array.isArray(list) || list.length > MAX_CHANNELS) throw fail(source, 'rollout.channels', `must be a list of at most ${MAX_CHANNELS} channels`);
   const channels = list.map((entry: unknown, i): ChannelConfig => {
@@ -98,14 +113,16 @@ export function parseRolloutConfig(raw: unknown, source: string): RolloutConfig 
       if (problem !== undefined) throw fail(source, `${at}.${key}`, `must be ${problem}, not ${JSON.stringify(value)?.slice(0, 80)}`);
     }
     for (const required of ['channel', 'apply'] as const) if (!Object.hasOwn(given, required)) throw fail(source, `${at}.${required}`, 'is missing');
-    return { ...CHANNEL_DEFAULTS, ...(given as Partial<ChannelConfig>) } as ChannelConfig;
+    const own = given['trustedKeys'] === undefined ? {} : { trustedKeys: parseKeys(given['trustedKeys'] as unknown[], source, `${at}.trustedKeys`) };
+    return { ...CHANNEL_DEFAULTS, ...(given as Partial<ChannelConfig>), ...own } as ChannelConfig;
   });
   const seen = new Set<string>();
   channels.forEach((ch, i) => {
     if (seen.has(ch.channel)) throw fail(source, `rollout.channels[${i}].channel`, `repeats ${ch.channel}`);
     seen.add(ch.channel);
   });
-  if (channels.length > 0 && trustedKeys.length === 0) throw fail(source, 'rollout.trustedKeys', 'must name at least one key when channels are configured (nothing unsigned is ever applied)');
+  const keyless = channels.findIndex((ch) => ch.trustedKeys === undefined);
+  if (keyless >= 0 && trustedKeys.length === 0) throw fail(source, 'rollout.trustedKeys', `must name at least one key, as rollout.channels[${keyless}] names none of its own (nothing unsigned is ever applied)`);
   return { trustedKeys, channels };
 }
 

@@ -34,7 +34,7 @@ export const key: Command = {
       await rm(file, { force: true });
       throw e;
     });
-    await ctx.stdout.write(`${pub}\nfingerprint ${pair.publicKey.fingerprint}\nprivate key ${file} (keep it safe); public key ${pubPath}: trust it in each node's config (rollout.trustedKeys)\n`);
+    await ctx.stdout.write(`${pub}\nfingerprint ${pair.publicKey.fingerprint}\nprivate key ${file} (keep it safe); public key ${pubPath}: trust it in each node's config (rollout.trustedKeys, or a channel's own trustedKeys)\n`);
     return 0;
   },
 };
