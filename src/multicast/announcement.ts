@@ -6,6 +6,7 @@
 import { isBranchName, type BranchName } from '../branches/ref-name.js';
 import { isNodeId, type NodeId } from '../cluster/node-id.js';
 import { OID_BYTES, oidFromBytes, oidToBytes, type Oid } from '../objects/oid.js';
+import { MAX_RECALL_SIGNATURE } from '../rollout/recall.js';
 import { NODE_ROLLOUT_STATES, type NodeRolloutState } from '../rollout/waves.js';
 import { PacketError } from './packet-error.js';
 import { AnnouncementMessage, TO_OBJECT } from './schema.js';
@@ -35,6 +36,8 @@ export interface RolloutReport {
   readonly paused: boolean;
   /** A release rolled back cluster-wide: every node that blessed it goes back to the one before. */
   readonly recalled: Oid | null;
+  /** The operator's signature of that recall (recall.ts; the binary SSHSIG blob): a node acts only on a recall it verified. */
+  readonly recallSignature: Buffer | null;
 }
 
 export interface Announcement {
@@ -107,6 +110,7 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
         blessed_version: r.blessedVersion,
         paused: r.paused,
         recalled: r.recalled === null ? Buffer.alloc(0) : oidToBytes(r.recalled),
+        recall_signature: r.recalled === null ? Buffer.alloc(0) : (r.recallSignature ?? Buffer.alloc(0)),
       })),
     }),
   ).finish();
@@ -126,7 +130,7 @@ interface RawAnnouncement {
   heads: { branch: string; oid: Buffer; commit_time: number }[];
   revocation_version: number;
   interval_ms: number;
-  rollouts: { channel: string; release: Buffer; version: string; state: string; failures: number; blessed: Buffer; blessed_version: string; paused: boolean; recalled: Buffer }[];
+  rollouts: { channel: string; release: Buffer; version: string; state: string; failures: number; blessed: Buffer; blessed_version: string; paused: boolean; recalled: Buffer; recall_signature: Buffer }[];
 }
 
 function check(ok: boolean, what: string): void {
@@ -180,6 +184,8 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement {
     check((NODE_ROLLOUT_STATES as readonly string[]).includes(r.state), 'bad rollout state');
     check(VERSION_RE.test(r.version) && VERSION_RE.test(r.blessed_version), 'bad rollout version');
     check(Number.isSafeInteger(r.failures) && r.failures >= 0 && r.failures <= MAX_FAILURES, 'bad rollout failure count');
+    const recalled = optionalOid(r.recalled, 'recalled release');
+    check(r.recall_signature.length <= MAX_RECALL_SIGNATURE && (recalled !== null || r.recall_signature.length === 0), 'bad recall signature');
     return {
       channel: r.channel as BranchName,
       release: optionalOid(r.release, 'rollout release'),
@@ -189,7 +195,9 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement {
       blessed: optionalOid(r.blessed, 'blessed release'),
       blessedVersion: r.blessed_version,
       paused: r.paused,
-      recalled: optionalOid(r.recalled, 'recalled release'),
+      recalled,
+      // Checked (recall.ts) only by a node about to act on it.
+      recallSignature: r.recall_signature.length === 0 ? null : Buffer.from(r.recall_signature),
     };
   });
   return {

@@ -45,6 +45,7 @@ message Rollout {
   string blessed_version = 7;
   bool paused = 8;            // an operator paused the channel here: the cluster starts no new apply
   bytes recalled = 9;         // a release an operator rolled back cluster-wide (20 bytes; empty: none)
+  bytes recall_signature = 10; // the operator's signature of that recall (SSHSIG blob, at most 512 bytes; empty: none)
 }
 
 message Endpoint {

@@ -26,7 +26,8 @@ import { ReplayGuard } from '../multicast/replay-guard.js';
 import { UdpTransport } from '../multicast/transport.js';
 import { RolloutAgent } from '../rollout/rollout-agent.js';
 import { Swarm } from '../swarm/swarm.js';
-import type { Oid } from '../objects/oid.js';
+import { isOid, type Oid } from '../objects/oid.js';
+import { strictBase64 } from '../rollout/ssh-wire.js';
 import { mergeSmallPacks, removePacks, removeStaleTemporaries } from '../repo/pack-merge.js';
 import { prune, recoverKilledPrune, removeDoomedPacks, type DoomedPack } from '../repo/prune.js';
 import { withPruneLock } from '../repo/prune-lock.js';
@@ -305,12 +306,13 @@ export class NodeDaemon {
     const rollout = this.rollout;
     const channel = req['channel'] === undefined ? undefined : stringField(req, 'channel');
     if (op === 'rollout-pause' && typeof req['paused'] !== 'boolean') throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'rollout-pause needs "paused": true or false');
+    const signed = op === 'rollout-rollback' ? signedRecall(req) : undefined;
     // A node without channels has none to show, and knows none by name.
     if (op === 'rollout-status' && channel === undefined) return { self: this.identity.nodeId, channels: rollout?.status() ?? [] };
     if (channel === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${op} needs a channel`);
     if (rollout === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `this node applies no channel ${channel} (config: rollout.channels)`, { channel });
     if (op === 'rollout-status') return { self: this.identity.nodeId, channels: rollout.status(channel) };
-    if (op === 'rollout-rollback') return rollout.rollback(channel);
+    if (op === 'rollout-rollback') return rollout.rollback(channel, signed);
     if (op === 'rollout-pause') return rollout.pause(channel, req['paused'] === true);
     throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
   }
@@ -485,6 +487,15 @@ export class NodeDaemon {
 }
 
 /** A request's string field; GITFS_BAD_ARGUMENT when it is anything else (String() made "undefined" a branch name). */
+/** The operator's signed recall in a rollout-rollback request (`release`, `signature` in base64), if it names one. */
+function signedRecall(req: Record<string, unknown>): { release: Oid; signature: Buffer } | undefined {
+  if (req['release'] === undefined && req['signature'] === undefined) return undefined;
+  const release = stringField(req, 'release');
+  const signature = strictBase64(stringField(req, 'signature'));
+  if (!isOid(release) || signature === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'rollout-rollback needs "release" (a commit id) and "signature" (base64) together');
+  return { release, signature };
+}
+
 function stringField(req: Record<string, unknown>, name: string): string {
   const value = req[name];
   if (typeof value !== 'string') throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `"${name}" must be a string`);

@@ -22,6 +22,7 @@ import type { Peer } from '../multicast/peer-table.js';
 import { reaches } from '../objects/commit-ancestry.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
+import { remember } from '../util/bounded-map.js';
 import { writeFileAtomic } from '../util/durable.js';
 import type { Logger } from '../util/log.js';
 import { initialAgentState, releaseRefsOf, step, type AgentAction, type AgentEvent, type AgentState, type Release } from './agent-state.js';
@@ -34,6 +35,8 @@ import { readGitfsRef, removeStaleTemporaries, setGitfsRef } from '../branches/g
 import { verifyCommit } from './signed-commit.js';
 import type { ChannelConfig } from './rollout-config.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
+import { verifyRecall } from './recall.js';
+import { strictBase64 } from './ssh-wire.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
 
 /** The wait before running a failed rollback hook again, times the failures so far. */
@@ -48,6 +51,8 @@ const MAX_RELEASES_WALKED = 100_000;
 /** An outcome whose state could not be stored is handed again after this, doubling up to the max. */
 const EVENT_RETRY_MS = 1000;
 const EVENT_RETRY_MAX_MS = 60_000;
+/** Refused recalls remembered (so each is logged once). */
+const MAX_REFUSED_RECALLS = 1024;
 /** The pause before try `attempt + 1`: a second, doubling up to a minute. */
 const retryDelay = (attempt: number): number => Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
 
@@ -64,13 +69,20 @@ export interface ChannelComponents {
   readonly dir: string;
 }
 
+/** A report as `gitfs rollout status` shows it: whether a recall is signed, not its signature. */
+export type ReportView = Omit<RolloutReport, 'recallSignature'> & { readonly recallSigned: boolean };
+
+function viewOf({ recallSignature, ...rest }: RolloutReport): ReportView {
+  return { ...rest, recallSigned: recallSignature !== null };
+}
+
 export interface ChannelStatus {
   readonly channel: string;
-  readonly report: RolloutReport;
+  readonly report: ReportView;
   readonly phase: string;
   readonly triesLeft: number | null;
   readonly history: AgentState['history'];
-  readonly peers: { nodeId: string; name: string; report: RolloutReport }[];
+  readonly peers: { nodeId: string; name: string; report: ReportView }[];
   readonly plan: { waves: string[][]; open: number; halted: string | null; done: boolean; waitingFor: string[] } | null;
 }
 
@@ -82,6 +94,8 @@ export class ChannelAgent {
   private heard = new Map<NodeId, RolloutReport>();
   private paused = false;
   private recalled: Oid | null = null;
+  /** The operator's signature of `recalled` (recall.ts), passed on with it. */
+  private recallSignature: Buffer | null = null;
   private stopped = false;
   /** When start() ran, on the monotonic clock: the listening window must not stretch when the wall clock steps back. */
   private startedAt = 0;
@@ -98,6 +112,8 @@ export class ChannelAgent {
   private readonly versions = new Map<Oid, string | undefined>();
   /** Heads refused before verification (`mayTakeOver`), not looked at again. */
   private readonly refusedHeads = new Set<Oid>();
+  /** Recalls refused (no signature, or not one this channel trusts), by announcing node and release: logged once. */
+  private readonly refusedRecalls = new Map<string, true>();
   /** The injected time, as the lock files of the release refs take it. */
   private readonly clock = { now: (): number => this.c.now() };
 
@@ -128,7 +144,7 @@ export class ChannelAgent {
       throw e;
     }
     const bad = (): never => {
-      throw new GitfsError(ErrorCodes.BAD_AGENT_STATE, `${this.controlPath} is not {"paused": true|false, "recalled": null|"<commit id>"}`, { path: this.controlPath });
+      throw new GitfsError(ErrorCodes.BAD_AGENT_STATE, `${this.controlPath} is not {"paused": true|false, "recalled": null|"<commit id>", "signature": null|"<base64>"}`, { path: this.controlPath });
     };
     let v: unknown;
     try {
@@ -138,12 +154,15 @@ export class ChannelAgent {
     }
     const o = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : bad();
     if (typeof o.paused !== 'boolean' || !(o.recalled === null || (typeof o.recalled === 'string' && isOid(o.recalled)))) return bad();
+    // Absent in files written before recalls were signed: that recall is kept, and passed on unsigned.
+    const signature = o.signature === undefined || o.signature === null ? null : typeof o.signature === 'string' ? (strictBase64(o.signature) ?? bad()) : bad();
     this.paused = o.paused;
     this.recalled = o.recalled as Oid | null;
+    this.recallSignature = this.recalled === null ? null : signature;
   }
 
   private saveControl(): Promise<void> {
-    return writeFileAtomic(this.controlPath, `${JSON.stringify({ paused: this.paused, recalled: this.recalled })}\n`);
+    return writeFileAtomic(this.controlPath, `${JSON.stringify({ paused: this.paused, recalled: this.recalled, signature: this.recallSignature?.toString('base64') ?? null })}\n`);
   }
 
   private get hookRecordPath(): string {
@@ -248,11 +267,11 @@ export class ChannelAgent {
     const head = await this.c.repo.refs.resolve(this.channel);
     const reports = this.peerReports();
     // A recall: a release rolled back cluster-wide. Pass it on, and go back if it is blessed or pending here.
-    const recall = reports.find((x) => x.report.recalled !== null && (x.report.recalled === s.blessed?.commit || x.report.recalled === s.pending?.commit))?.report.recalled;
-    if (recall !== undefined && recall !== null) {
-      await this.setRecalled(recall);
-      if (recall === s.blessed?.commit && s.phase === 'idle') return this.handle({ type: 'rollback-requested' });
-      if (recall === s.pending?.commit) return this.handle({ type: 'halted', commit: recall });
+    const recall = this.heardRecall(reports);
+    if (recall !== undefined) {
+      await this.setRecalled(recall.commit, recall.signature);
+      if (recall.commit === s.blessed?.commit && s.phase === 'idle') return this.handle({ type: 'rollback-requested' });
+      if (recall.commit === s.pending?.commit) return this.handle({ type: 'halted', commit: recall.commit });
     }
     const failed = head !== undefined && Object.hasOwn(s.failedVersions, head) ? (s.failedVersions[head] as number) : 0;
     const newHead = head !== undefined && head !== s.blessed?.commit && head !== s.pending?.commit && head !== this.recalled && !s.givenUp.includes(head) && failed < this.cfg.maxTries;
@@ -345,6 +364,30 @@ export class ChannelAgent {
   }
 
   /** The live peers' reports on this channel. */
+  /**
+   * A recall a peer announces of the release blessed or pending here, signed by a key this channel
+   * trusts (checked here, whoever passed it on). Any other is logged once (`recall-refused`) and
+   * changes nothing.
+   */
+  private heardRecall(reports: readonly { peer: Peer; report: RolloutReport }[]): { commit: Oid; signature: Buffer } | undefined {
+    const s = this.state;
+    for (const { peer, report } of reports) {
+      const commit = report.recalled;
+      if (commit === null || (commit !== s.blessed?.commit && commit !== s.pending?.commit)) continue;
+      try {
+        if (report.recallSignature === null) throw new GitfsError(ErrorCodes.BAD_SIGNATURE, 'the recall is not signed');
+        verifyRecall(this.channel, commit, report.recallSignature, this.c.trusted);
+        return { commit, signature: report.recallSignature };
+      } catch (e) {
+        const k = `${peer.nodeId}:${commit}`;
+        if (this.refusedRecalls.has(k)) continue;
+        remember(this.refusedRecalls, k, true, MAX_REFUSED_RECALLS);
+        this.c.log.log('warn', 'recall-refused', { channel: this.channel, commit, from: peer.nodeId, why: (e as Error).message });
+      }
+    }
+    return undefined;
+  }
+
   private peerReports(): { peer: Peer; report: RolloutReport }[] {
     return this.c.peers().flatMap((peer) => {
       const report = peer.rollouts.get(this.channel);
@@ -559,22 +602,23 @@ export class ChannelAgent {
 
   private reportOf(release: Oid | null, version: string, state: RolloutReport['state'], failures: number): RolloutReport {
     const b = this.state.blessed;
-    return { channel: this.channel, release, version, state, failures, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled };
+    return { channel: this.channel, release, version, state, failures, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled, recallSignature: this.recallSignature };
   }
 
-  /** Records a recall (durably, before anything acts on it) and announces it. */
-  private async setRecalled(commit: Oid | null): Promise<void> {
-    if (this.recalled === commit) return;
+  /** Records a recall and its signature (durably, before anything acts on it) and announces it. */
+  private async setRecalled(commit: Oid, signature: Buffer): Promise<void> {
+    if (this.recalled === commit && this.recallSignature?.equals(signature) === true) return;
     this.recalled = commit;
+    this.recallSignature = signature;
     await this.saveControl();
-    this.report = { ...this.report, recalled: commit };
+    this.report = { ...this.report, recalled: commit, recallSignature: signature };
     this.c.changed();
   }
 
   /** This node's report, as announced. */
   current(): RolloutReport {
     const b = this.state.blessed;
-    return { ...this.report, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled };
+    return { ...this.report, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled, recallSignature: this.recallSignature };
   }
 
   /** Pauses or resumes this channel's rollout here; resolves once that is on disk (a restart keeps it). */
@@ -598,10 +642,12 @@ export class ChannelAgent {
 
   /**
    * `gitfs rollout rollback`: back to the release before the blessed one, here and (by the recall)
-   * everywhere. On a node stuck after its rollback hook failed, it runs that rollback again, here
-   * only (the operator has fixed the node; nothing is recalled).
+   * everywhere, when `signed` is the operator's signature (recall.ts) of the recall of the release
+   * blessed here by a key this channel trusts. On a node stuck after its rollback hook failed, it
+   * runs that rollback again, here only (the operator has fixed the node; nothing is recalled, no
+   * signature is needed).
    */
-  recall(): Promise<{ from: string; to: string; recalled: boolean }> {
+  recall(signed?: { release: Oid; signature: Buffer }): Promise<{ from: string; to: string; recalled: boolean }> {
     return new Promise((resolve, reject) => {
       this.serial(async () => {
         if (this.state.phase === 'rolling-back') {
@@ -629,7 +675,10 @@ export class ChannelAgent {
           return reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: nothing to roll back to here (${from === null ? 'nothing is blessed' : `only ${from.version} was ever blessed`})`, { channel: this.channel }));
         }
         try {
-          await this.setRecalled(from.commit);
+          if (signed === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: a recall is signed with a release key this channel trusts (gitfs rollout rollback --sign KEY)`, { channel: this.channel });
+          if (signed.release !== from.commit) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: the recall names ${signed.release}, but ${from.version} (${from.commit}) is blessed here`, { channel: this.channel });
+          verifyRecall(this.channel, from.commit, signed.signature, this.c.trusted);
+          await this.setRecalled(from.commit, signed.signature);
           await this.handle({ type: 'rollback-requested' });
         } catch (e) {
           return reject(e);
@@ -641,12 +690,12 @@ export class ChannelAgent {
 
   status(): ChannelStatus {
     const reports = this.peerReports();
-    const peers = reports.map(({ peer, report }) => ({ nodeId: peer.nodeId, name: peer.name, report }));
+    const peers = reports.map(({ peer, report }) => ({ nodeId: peer.nodeId, name: peer.name, report: viewOf(report) }));
     const release = this.state.pending?.commit ?? this.report.release;
     const plan = release === null ? null : this.plan(release, reports);
     return {
       channel: this.channel,
-      report: this.current(),
+      report: viewOf(this.current()),
       phase: this.state.phase,
       triesLeft: this.state.pending?.triesLeft ?? null,
       history: this.state.history.slice(-10),

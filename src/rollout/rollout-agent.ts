@@ -9,6 +9,7 @@ import type { BranchName } from '../branches/ref-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import type { RolloutReport } from '../multicast/announcement.js';
+import type { Oid } from '../objects/oid.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
 import type { Logger } from '../util/log.js';
@@ -79,8 +80,8 @@ export class RolloutAgent {
     return channel === undefined ? [...this.agents.values()].map((a) => a.status()) : [this.agent(channel).status()];
   }
 
-  rollback(channel: string): Promise<{ from: string; to: string; recalled: boolean }> {
-    return this.agent(channel).recall();
+  rollback(channel: string, signed?: { release: Oid; signature: Buffer }): Promise<{ from: string; to: string; recalled: boolean }> {
+    return this.agent(channel).recall(signed);
   }
 
   async pause(channel: string, paused: boolean): Promise<{ channel: string; paused: boolean }> {

@@ -62,10 +62,15 @@ function signedData(namespace: string, hashAlgorithm: HashAlgorithm, payload: Bu
 
 /** Signs `payload` in `namespace` (default "git"); returns the armored text, final newline included. */
 export function createSshSignature(payload: Uint8Array | string, key: ReleaseKeyPair, options: { namespace?: string; hashAlgorithm?: HashAlgorithm } = {}): string {
+  return armor(SSHSIG_LABEL, createSshSignatureBlob(payload, key, options));
+}
+
+/** As createSshSignature, the binary blob without its armor. */
+export function createSshSignatureBlob(payload: Uint8Array | string, key: ReleaseKeyPair, options: { namespace?: string; hashAlgorithm?: HashAlgorithm } = {}): Buffer {
   const namespace = checkNamespace(options.namespace ?? GIT_NAMESPACE);
   const hashAlgorithm = options.hashAlgorithm ?? 'sha512';
   const raw = edSign(null, signedData(namespace, hashAlgorithm, toBytes(payload)), key.privateKey);
-  const blob = Buffer.concat([
+  return Buffer.concat([
     MAGIC,
     sshUint32(VERSION),
     sshString(key.publicKey.blob),
@@ -74,7 +79,6 @@ export function createSshSignature(payload: Uint8Array | string, key: ReleaseKey
     sshString(hashAlgorithm),
     sshString(Buffer.concat([sshString(KEY_TYPE), sshString(raw)])),
   ]);
-  return armor(SSHSIG_LABEL, blob);
 }
 
 /** Takes an armored signature apart without checking it against anything. Throws GITFS_BAD_SIGNATURE. */

@@ -74,7 +74,8 @@ export const rolloutsArb: fc.Arbitrary<RolloutReport[]> = fc
       blessedVersion: versionArb,
       paused: fc.boolean(),
       recalled: fc.option(oidArb, { nil: null }),
-    }).map((r): RolloutReport => ({ ...r })),
+      signature: fc.option(fc.uint8Array({ minLength: 1, maxLength: 512 }), { nil: null }),
+    }).map(({ signature, ...r }): RolloutReport => ({ ...r, recallSignature: r.recalled === null || signature === null ? null : Buffer.from(signature) })),
     { maxLength: 8, selector: (r) => r.channel },
   )
   .map((rs) => [...rs].sort((a, b) => compareNames(a.channel, b.channel)));

@@ -150,7 +150,7 @@ describe('multicast/peer-table', function () {
   it('rollout reports merge like heads: an event when one changes, none when repeated, gone when a part covering its channel omits it', () => {
     const t = table();
     const release = randomOid();
-    const report = (channel: string, state: RolloutReport['state']): RolloutReport => ({ channel: channel as BranchName, release, version: '1.0', state, failures: 0, blessed: null, blessedVersion: '', paused: false, recalled: null });
+    const report = (channel: string, state: RolloutReport['state']): RolloutReport => ({ channel: channel as BranchName, release, version: '1.0', state, failures: 0, blessed: null, blessedVersion: '', paused: false, recalled: null, recallSignature: null });
     t.apply(announcement(A), 1000);
     const first = t.apply(announcement(A, { seq: 2, rollouts: [report('kernel/stable', 'applying'), report('site/prod', 'blessed')] }), 1001);
     assert.deepStrictEqual(first.map((e) => (e.kind === 'rollout' ? [e.channel, e.state] : e.kind)), [['kernel/stable', 'applying'], ['site/prod', 'blessed']]);

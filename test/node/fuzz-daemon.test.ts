@@ -281,7 +281,7 @@ describe('node daemon: a flood of hostile datagrams', function () {
   it('control requests of odd shape are GITFS_BAD_ARGUMENT, and the daemon answers on', async () => {
     const ask = (req: unknown): Promise<unknown> => askUnixSocket(daemonSocketPath(repoA), req, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING });
     // A missing branch became the branch "undefined"; an array, its one element; null, a TypeError.
-    for (const req of [null, [1], 'peers', { op: 'fetch' }, { op: 'fetch', branch: ['main'] }, { op: 'rollout-status', channel: null }, { op: 'rollout-pause', channel: 'site/prod' }]) {
+    for (const req of [null, [1], 'peers', { op: 'fetch' }, { op: 'fetch', branch: ['main'] }, { op: 'rollout-status', channel: null }, { op: 'rollout-pause', channel: 'site/prod' }, { op: 'rollout-rollback', channel: 'site/prod', signature: 'AAAA' }, { op: 'rollout-rollback', channel: 'site/prod', release: 'x', signature: 'AAAA' }, { op: 'rollout-rollback', channel: 'site/prod', release: 'a'.repeat(40), signature: 'not base64!' }]) {
       await assert.rejects(ask(req), (e: unknown) => isGitfsError(e, ErrorCodes.BAD_ARGUMENT) || assert.fail(`${JSON.stringify(req)}: ${String(e)}`));
     }
     assert.ok(((await ask({ op: 'ping' })) as { pid: number }).pid > 0);

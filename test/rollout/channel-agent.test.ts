@@ -1,11 +1,11 @@
 /**
  * One channel agent on its own (no cluster: it is its own canary), with a real repository and a
  * real hook script: a hook's outcome whose state could not be stored is not lost, nor a release
- * ref that could not be moved; the refs follow the stored state at start; no recall while a
- * release is applied.
+ * ref that could not be moved; the refs follow the stored state at start; a recall is taken only
+ * signed by a trusted key; no recall while a release is applied.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BranchName } from '../../src/branches/ref-name.js';
@@ -17,7 +17,10 @@ import { initialAgentState } from '../../src/rollout/agent-state.js';
 import { decodeAgentState, encodeAgentState } from '../../src/rollout/agent-state-codec.js';
 import { ChannelAgent } from '../../src/rollout/channel-agent.js';
 import { publishRelease } from '../../src/rollout/publish.js';
-import { generateReleaseKey } from '../../src/rollout/release-key.js';
+import { signRecall } from '../../src/rollout/recall.js';
+import type { RolloutReport } from '../../src/multicast/announcement.js';
+import type { Peer } from '../../src/multicast/peer-table.js';
+import { generateReleaseKey, type ReleaseKeyPair } from '../../src/rollout/release-key.js';
 import { readGitfsRef, gitfsRefPath, setGitfsRef } from '../../src/branches/gitfs-refs.js';
 import { CHANNEL_DEFAULTS } from '../../src/rollout/rollout-config.js';
 import { captureLogger } from '../multicast/fixture.js';
@@ -127,7 +130,8 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
-  it('never applies a release older than the blessed one (the channel moved back to it), however validly signed', async () => {
+  /** A repository whose channel holds releases 1.0 and 2.0, signed by `key`; the agent's stored state has 2.0 blessed, 1.0 before it. */
+  async function twoBlessed(): Promise<{ base: string; repo: Repository; dir: string; key: ReleaseKeyPair; v1: Oid; v2: Oid }> {
     const base = tmp.make();
     const repo = await Repository.init(join(base, 'repo'));
     const dir = join(base, 'agent');
@@ -142,6 +146,11 @@ describe('rollout/channel-agent on its own', function () {
     const v1 = await release('1.0');
     const v2 = await release('2.0');
     writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: v2, version: '2.0' }, previous: { commit: v1, version: '1.0' } }));
+    return { base, repo, dir, key, v1, v2 };
+  }
+
+  it('never applies a release older than the blessed one (the channel moved back to it), however validly signed', async () => {
+    const { repo, dir, key, v1, v2 } = await twoBlessed();
     await repo.refs.update(CHANNEL, { expected: v2, next: v1, message: 'moved back by hand' });
     const log = captureLogger();
     const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
@@ -212,6 +221,58 @@ describe('rollout/channel-agent on its own', function () {
       await starting;
       assert.equal(await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), blessed);
       assert.ok(log.lines.some((e) => e.event === 'release-ref-restored' && e.fields['ref'] === 'blessed'));
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it("acts only on a recall signed by a key the channel trusts: a peer's unsigned recall, one signed by another key or for another channel, is logged once and changes nothing; a signed one rolls back, is passed on and kept across a restart", async () => {
+    const { base, repo, dir, key, v1, v2 } = await twoBlessed();
+    const ran = join(base, 'ran');
+    const hook = join(base, 'hook.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$1" >>${ran}\nexit 0\n`);
+    chmodSync(hook, 0o755);
+    const peers: Peer[] = [];
+    const recallBy = (n: number, signature: Buffer | null): void => {
+      const report: RolloutReport = { channel: CHANNEL, release: v2, version: '2.0', state: 'blessed', failures: 0, blessed: v2, blessedVersion: '2.0', paused: false, recalled: v2, recallSignature: signature };
+      peers.push({ nodeId: `${n}`.repeat(16) as NodeId, name: `n${n}`, instance: '0'.repeat(32), endpoints: [], firstSeen: 0, lastSeen: Date.now(), intervalMs: 1000, revocationVersion: 0, restarts: 0, heads: new Map(), rollouts: new Map([[CHANNEL, report]]) });
+    };
+    const log = captureLogger();
+    const make = (): ChannelAgent =>
+      new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [key.publicKey], peers: () => peers, changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+    let agent = make();
+    const refusals = (): string[] => log.lines.filter((e) => e.event === 'recall-refused').map((e) => `${String(e.fields['from'])}: ${String(e.fields['why'])}`);
+    try {
+      await agent.start();
+      recallBy(1, null);
+      recallBy(2, signRecall(CHANNEL, v2, generateReleaseKey('stranger')));
+      recallBy(3, signRecall('site/other' as BranchName, v2, key));
+      for (let i = 0; i < 20; i++) {
+        agent.poke();
+        await sleep(25);
+      }
+      const why = refusals();
+      assert.equal(why.length, 3, why.join('\n'));
+      assert.match(why[0] as string, /^1{16}: the recall is not signed/);
+      assert.match(why[1] as string, /^2{16}: .*not a trusted release key/);
+      assert.match(why[2] as string, /^3{16}: .*does not verify/);
+      assert.deepEqual([agent.status().report.blessed, agent.status().report.recalled, agent.status().phase], [v2, null, 'idle']);
+      assert.equal(existsSync(ran), false, 'no hook ran');
+      // The operator's signature, passed on by a fourth peer: this node goes back to 1.0 and passes it on.
+      const signature = signRecall(CHANNEL, v2, key);
+      recallBy(4, signature);
+      for (let i = 0; i < 200 && agent.status().report.blessed !== v1; i++) {
+        agent.poke();
+        await sleep(25);
+      }
+      assert.deepEqual([agent.status().report.blessed, agent.current().recalled, agent.current().recallSignature], [v1, v2, signature]);
+      assert.deepEqual(readFileSync(ran, 'utf8').split('\n').filter(Boolean), ['rollback']);
+      assert.equal(refusals().length, 3, 'each refusal logged once');
+      await agent.stop();
+      agent = make();
+      await agent.start();
+      assert.deepEqual([agent.current().recalled, agent.current().recallSignature], [v2, signature], 'kept in control.json');
     } finally {
       await agent.stop();
       await repo.close();

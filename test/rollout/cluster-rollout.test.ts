@@ -41,7 +41,7 @@ const KERNEL = 'kernel/stable';
 const FRAGILE = 'fragile/app';
 
 interface StatusAnswer {
-  readonly channels: { channel: string; phase: string; report: { state: string; version: string; blessedVersion: string; release: string | null; paused: boolean }; plan: { halted: string | null; done: boolean } | null }[];
+  readonly channels: { channel: string; phase: string; report: { state: string; version: string; blessedVersion: string; release: string | null; paused: boolean; recalled: string | null; recallSigned: boolean }; plan: { halted: string | null; done: boolean } | null }[];
 }
 
 describe('rollout/cluster: signed releases applied, checked and rolled back across real daemons in network namespaces', function () {
@@ -276,9 +276,16 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
     assert.notEqual(before, good);
   });
 
-  it('`gitfs rollout rollback` on one node returns every node to the previous release', async function () {
+  it('`gitfs rollout rollback --sign KEY` on one node returns every node to the previous release; unsigned, or signed by a key the channel does not trust, it is refused and recalls nothing', async function () {
     const n2 = members[2] as GitfsNode;
-    const out = await n2.ok(['rollout', 'rollback', SITE]);
+    const unsigned = await n2.run(['rollout', 'rollback', SITE]);
+    assert.equal(unsigned.code, 2, `${unsigned.stdout}${unsigned.stderr}`);
+    assert.match(unsigned.stderr, /--sign KEY.*\[GITFS_BAD_ARGUMENT\]/);
+    const stranger = await n2.run(['rollout', 'rollback', SITE, '--sign', untrusted]);
+    assert.notEqual(stranger.code, 0);
+    assert.match(stranger.stderr, /\[GITFS_UNTRUSTED_KEY\]/);
+    for (const n of members) assert.deepEqual([(await statusOf(n, SITE))?.report.recalled, (await statusOf(n, SITE))?.report.blessedVersion], [null, '3.0'], `${n.name}: recalled, blessed`);
+    const out = await n2.ok(['rollout', 'rollback', SITE, '--sign', key]);
     assert.match(out, /rolling back from 3\.0 to 1\.0/);
     await waitFor(
       'every node to serve 1.0 again with 1.0 blessed',
@@ -289,6 +296,10 @@ describe('rollout/cluster: signed releases applied, checked and rolled back acro
       },
       { everyMs: 300, diag },
     );
+    // Each passes the recall on, with the operator's signature (a node acts only on one it verified).
+    const recalled = (await statusOf(n2, SITE))?.report.recalled;
+    assert.ok(recalled !== null && recalled !== undefined);
+    for (const n of members) assert.deepEqual([(await statusOf(n, SITE))?.report.recalled, (await statusOf(n, SITE))?.report.recallSigned], [recalled, true], `${n.name} passes the recall on`);
   });
 
   it("every release stays browsable in the mount's history (.history/<channel>/…: manifest and files as published)", async function () {

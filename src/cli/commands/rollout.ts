@@ -3,14 +3,15 @@ import { parseBranchName } from '../../branches/ref-name.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../../errors.js';
 import type { ChannelStatus } from '../../rollout/channel-agent.js';
 import { publishRelease } from '../../rollout/publish.js';
-import { parsePrivateKey } from '../../rollout/release-key.js';
+import { signRecall } from '../../rollout/recall.js';
+import { parsePrivateKey, type ReleaseKeyPair } from '../../rollout/release-key.js';
 import { parse, positionals, repoPath, withRepo, type Command, type CommandContext } from '../context.js';
 import { askDaemon } from '../daemon-client.js';
 
 const usage = [
   'gitfs rollout publish --channel BRANCH IMAGE|DIR --sign KEY [--version V] [--cmdline TEXT] [-m MSG] [--json]',
   'gitfs rollout status [CHANNEL] [--json]',
-  'gitfs rollout rollback CHANNEL',
+  'gitfs rollout rollback CHANNEL --sign KEY',
   'gitfs rollout pause CHANNEL',
   'gitfs rollout resume CHANNEL',
 ].join('\n       ');
@@ -30,15 +31,20 @@ function str(v: string | boolean | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The release key in `file` (--sign). */
+async function readKey(file: string): Promise<ReleaseKeyPair> {
+  const text = await readFile(file).catch((e: unknown) => {
+    throw new GitfsError(errnoCode(e) === 'ENOENT' ? ErrorCodes.BAD_ARGUMENT : ErrorCodes.IO, `cannot read the key ${file}: ${(e as Error).message}`, { path: file });
+  });
+  return parsePrivateKey(text);
+}
+
 async function publish(ctx: CommandContext, values: Values, args: string[]): Promise<number> {
   const [path] = positionals(args, 1, 1, usage);
   const channel = str(values.channel);
   const keyFile = str(values.sign);
   if (channel === undefined || keyFile === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `publish needs --channel and --sign\nusage: ${usage}`);
-  const keyText = await readFile(keyFile).catch((e: unknown) => {
-    throw new GitfsError(errnoCode(e) === 'ENOENT' ? ErrorCodes.BAD_ARGUMENT : ErrorCodes.IO, `cannot read the key ${keyFile}: ${(e as Error).message}`, { path: keyFile });
-  });
-  const key = parsePrivateKey(keyText);
+  const key = await readKey(keyFile);
   // Default version: the UTC time, to the second (sorts, and is a valid file name).
   const version = str(values.version) ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return withRepo(ctx, values.repo, async (repo) => {
@@ -91,7 +97,15 @@ export const rollout: Command = {
       }
       case 'rollback': {
         const [channel] = positionals(args, 1, 1, usage);
-        const r = (await askDaemon(gitDir, { op: 'rollout-rollback', channel })) as { from: string; to: string; recalled: boolean };
+        const keyFile = str(values.sign);
+        // The recall names the release blessed here now; the daemon refuses it if that changed meanwhile.
+        let signed = {};
+        if (keyFile !== undefined) {
+          const key = await readKey(keyFile);
+          const here = ((await askDaemon(gitDir, { op: 'rollout-status', channel })) as { channels: ChannelStatus[] }).channels[0]?.report.blessed;
+          if (here !== undefined && here !== null) signed = { release: here, signature: signRecall(parseBranchName(channel as string), here, key).toString('base64') };
+        }
+        const r = (await askDaemon(gitDir, { op: 'rollout-rollback', channel, ...signed })) as { from: string; to: string; recalled: boolean };
         const to = r.to === '' ? 'nothing' : r.to;
         await ctx.stdout.write(`${channel}: rolling back from ${r.from} to ${to} here${r.recalled ? `; every node that blessed ${r.from} follows` : ' (running the rollback that failed again; nothing recalled)'}\n`);
         return 0;
