@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     const v2Ms = await allBlessed(v2.commit, v2.t0, 'v2');
     const last = nodes[N - 1] as NetnsNode;
     const r0 = Date.now();
-    await run(last, ['rollout', 'rollback', CHANNEL], repos[N - 1]);
+    await run(last, ['rollout', 'rollback', CHANNEL, '--sign', key], repos[N - 1]);
     const backMs = await allBlessed(v1.commit, r0, 'rollback');
     writeKeystream(image, 1, 1, 11, false);
     const v3 = await publish('3.0-bad');

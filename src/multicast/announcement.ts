@@ -40,6 +40,13 @@ export interface RolloutReport {
   readonly recallSignature: Buffer | null;
 }
 
+/** A report as the CLI shows it (`gitfs peers`, `gitfs rollout status`): whether a recall is signed, not its signature. */
+export type ReportView = Omit<RolloutReport, 'recallSignature'> & { readonly recallSigned: boolean };
+
+export function reportView({ recallSignature, ...rest }: RolloutReport): ReportView {
+  return { ...rest, recallSigned: recallSignature !== null };
+}
+
 export interface Announcement {
   readonly nodeId: NodeId;
   /** 32 hex digits, new at every daemon start. */
@@ -110,7 +117,8 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
         blessed_version: r.blessedVersion,
         paused: r.paused,
         recalled: r.recalled === null ? Buffer.alloc(0) : oidToBytes(r.recalled),
-        recall_signature: r.recalled === null ? Buffer.alloc(0) : (r.recallSignature ?? Buffer.alloc(0)),
+        // One too long for peers to take (never made here) is not sent, rather than make them refuse the part.
+        recall_signature: r.recalled === null || r.recallSignature === null || r.recallSignature.length > MAX_RECALL_SIGNATURE ? Buffer.alloc(0) : r.recallSignature,
       })),
     }),
   ).finish();

@@ -172,7 +172,7 @@ export class NodeDaemon {
     this.closers.push(() => renewal.stop());
     if (cfg.rollout.channels.length > 0) {
       const rollout = new RolloutAgent(
-        { repo, log: log.child('rollout'), now: () => clock.now(), self: this.identity.nodeId, peers: () => this.table.list(), changed: () => this.announcer?.changed() },
+        { repo, log: log.child('rollout'), now: () => clock.now(), self: this.identity.nodeId, clusterId: this.trust.clusterId, peers: () => this.table.list(), changed: () => this.announcer?.changed() },
         cfg.rollout,
       );
       this.rollout = rollout;
@@ -308,10 +308,10 @@ export class NodeDaemon {
     if (op === 'rollout-pause' && typeof req['paused'] !== 'boolean') throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'rollout-pause needs "paused": true or false');
     const signed = op === 'rollout-rollback' ? signedRecall(req) : undefined;
     // A node without channels has none to show, and knows none by name.
-    if (op === 'rollout-status' && channel === undefined) return { self: this.identity.nodeId, channels: rollout?.status() ?? [] };
+    if (op === 'rollout-status' && channel === undefined) return { self: this.identity.nodeId, cluster: this.trust.clusterId, channels: rollout?.status() ?? [] };
     if (channel === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${op} needs a channel`);
     if (rollout === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `this node applies no channel ${channel} (config: rollout.channels)`, { channel });
-    if (op === 'rollout-status') return { self: this.identity.nodeId, channels: rollout.status(channel) };
+    if (op === 'rollout-status') return { self: this.identity.nodeId, cluster: this.trust.clusterId, channels: rollout.status(channel) };
     if (op === 'rollout-rollback') return rollout.rollback(channel, signed);
     if (op === 'rollout-pause') return rollout.pause(channel, req['paused'] === true);
     throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
@@ -486,7 +486,6 @@ export class NodeDaemon {
   }
 }
 
-/** A request's string field; GITFS_BAD_ARGUMENT when it is anything else (String() made "undefined" a branch name). */
 /** The operator's signed recall in a rollout-rollback request (`release`, `signature` in base64), if it names one. */
 function signedRecall(req: Record<string, unknown>): { release: Oid; signature: Buffer } | undefined {
   if (req['release'] === undefined && req['signature'] === undefined) return undefined;
@@ -496,6 +495,7 @@ function signedRecall(req: Record<string, unknown>): { release: Oid; signature: 
   return { release, signature };
 }
 
+/** A request's string field; GITFS_BAD_ARGUMENT when it is anything else (String() made "undefined" a branch name). */
 function stringField(req: Record<string, unknown>, name: string): string {
   const value = req[name];
   if (typeof value !== 'string') throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `"${name}" must be a string`);

@@ -1,6 +1,6 @@
 /** What `gitfs peers` shows: this node, its peers and their heads, and the packet counters, as plain JSON. */
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
-import type { Endpoint, RolloutReport } from '../multicast/announcement.js';
+import { reportView, type Endpoint, type ReportView } from '../multicast/announcement.js';
 import type { Announcer } from '../multicast/announcer.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { ReceiveStats } from '../multicast/receiver.js';
@@ -17,7 +17,7 @@ export interface NodeSnapshot {
     restarts: number;
     revocationVersion: number;
     heads: { branch: string; oid: string; commitTime: number }[];
-    rollouts: RolloutReport[];
+    rollouts: ReportView[];
   }[];
   readonly stats: { received: ReceiveStats | null; sent: Announcer['stats'] | null };
 }
@@ -50,7 +50,7 @@ export function snapshot(
       restarts: p.restarts,
       revocationVersion: p.revocationVersion,
       heads: [...p.heads].map(([branch, h]) => ({ branch, oid: h.oid, commitTime: h.commitTime })),
-      rollouts: [...p.rollouts.values()],
+      rollouts: [...p.rollouts.values()].map(reportView),
     })),
     stats: { received: received === undefined ? null : { ...received }, sent: announcer === undefined ? null : { ...announcer.stats } },
   };

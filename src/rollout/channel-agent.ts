@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BranchName } from '../branches/ref-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import type { RolloutReport } from '../multicast/announcement.js';
+import { reportView, type ReportView, type RolloutReport } from '../multicast/announcement.js';
 import type { Peer } from '../multicast/peer-table.js';
 import { reaches } from '../objects/commit-ancestry.js';
 import { isOid, type Oid } from '../objects/oid.js';
@@ -35,7 +35,7 @@ import { readGitfsRef, removeStaleTemporaries, setGitfsRef } from '../branches/g
 import { verifyCommit } from './signed-commit.js';
 import type { ChannelConfig } from './rollout-config.js';
 import { readManifest, releaseFiles, verifyRelease } from './verify-release.js';
-import { verifyRecall } from './recall.js';
+import { MAX_RECALL_SIGNATURE, verifyRecall } from './recall.js';
 import { strictBase64 } from './ssh-wire.js';
 import { mayApply, planWaves, type NodeReport, type WavePlan } from './waves.js';
 
@@ -61,19 +61,14 @@ export interface ChannelComponents {
   readonly log: Logger;
   readonly now: () => number;
   readonly self: NodeId;
+  /** This node's cluster id: a recall names it (recall.ts). */
+  readonly clusterId: string;
   readonly trusted: readonly ReleasePublicKey[];
   readonly peers: () => readonly Peer[];
   /** This node's report changed: announce it. */
   readonly changed: () => void;
   /** The agent's directory for this channel (state, payloads, the hook's state). */
   readonly dir: string;
-}
-
-/** A report as `gitfs rollout status` shows it: whether a recall is signed, not its signature. */
-export type ReportView = Omit<RolloutReport, 'recallSignature'> & { readonly recallSigned: boolean };
-
-function viewOf({ recallSignature, ...rest }: RolloutReport): ReportView {
-  return { ...rest, recallSigned: recallSignature !== null };
 }
 
 export interface ChannelStatus {
@@ -156,13 +151,16 @@ export class ChannelAgent {
     if (typeof o.paused !== 'boolean' || !(o.recalled === null || (typeof o.recalled === 'string' && isOid(o.recalled)))) return bad();
     // Absent in files written before recalls were signed: that recall is kept, and passed on unsigned.
     const signature = o.signature === undefined || o.signature === null ? null : typeof o.signature === 'string' ? (strictBase64(o.signature) ?? bad()) : bad();
+    if (signature !== null && (signature.length === 0 || signature.length > MAX_RECALL_SIGNATURE)) return bad();
     this.paused = o.paused;
     this.recalled = o.recalled as Oid | null;
     this.recallSignature = this.recalled === null ? null : signature;
   }
 
-  private saveControl(): Promise<void> {
-    return writeFileAtomic(this.controlPath, `${JSON.stringify({ paused: this.paused, recalled: this.recalled, signature: this.recallSignature?.toString('base64') ?? null })}\n`);
+  /** Writes `control.json` as it is to be, with `change` made; the caller takes the change once this resolves (nothing announced is not on disk). */
+  private saveControl(change: { paused?: boolean; recalled?: Oid; signature?: Buffer }): Promise<void> {
+    const signature = change.signature ?? this.recallSignature;
+    return writeFileAtomic(this.controlPath, `${JSON.stringify({ paused: change.paused ?? this.paused, recalled: change.recalled ?? this.recalled, signature: signature?.toString('base64') ?? null })}\n`);
   }
 
   private get hookRecordPath(): string {
@@ -363,31 +361,32 @@ export class ChannelAgent {
     return reaches(content, blessed, head, MAX_RELEASES_WALKED);
   }
 
-  /** The live peers' reports on this channel. */
   /**
-   * A recall a peer announces of the release blessed or pending here, signed by a key this channel
-   * trusts (checked here, whoever passed it on). Any other is logged once (`recall-refused`) and
-   * changes nothing.
+   * A recall of the release blessed or pending here, signed by a key this channel trusts (checked
+   * here, whoever passed it on): this node's own first (one stored just before a crash is carried
+   * out at the next start), then those peers announce. Any other is logged once (`recall-refused`)
+   * and changes nothing.
    */
   private heardRecall(reports: readonly { peer: Peer; report: RolloutReport }[]): { commit: Oid; signature: Buffer } | undefined {
     const s = this.state;
-    for (const { peer, report } of reports) {
-      const commit = report.recalled;
+    const own = { from: this.c.self, commit: this.recalled, signature: this.recallSignature };
+    for (const { from, commit, signature } of [own, ...reports.map(({ peer, report }) => ({ from: peer.nodeId, commit: report.recalled, signature: report.recallSignature }))]) {
       if (commit === null || (commit !== s.blessed?.commit && commit !== s.pending?.commit)) continue;
       try {
-        if (report.recallSignature === null) throw new GitfsError(ErrorCodes.BAD_SIGNATURE, 'the recall is not signed');
-        verifyRecall(this.channel, commit, report.recallSignature, this.c.trusted);
-        return { commit, signature: report.recallSignature };
+        if (signature === null) throw new GitfsError(ErrorCodes.BAD_SIGNATURE, 'the recall is not signed');
+        verifyRecall({ cluster: this.c.clusterId, channel: this.channel, release: commit }, signature, this.c.trusted);
+        return { commit, signature };
       } catch (e) {
-        const k = `${peer.nodeId}:${commit}`;
+        const k = `${from}:${commit}`;
         if (this.refusedRecalls.has(k)) continue;
         remember(this.refusedRecalls, k, true, MAX_REFUSED_RECALLS);
-        this.c.log.log('warn', 'recall-refused', { channel: this.channel, commit, from: peer.nodeId, why: (e as Error).message });
+        this.c.log.log('warn', 'recall-refused', { channel: this.channel, commit, from, why: (e as Error).message });
       }
     }
     return undefined;
   }
 
+  /** The live peers' reports on this channel. */
   private peerReports(): { peer: Peer; report: RolloutReport }[] {
     return this.c.peers().flatMap((peer) => {
       const report = peer.rollouts.get(this.channel);
@@ -605,12 +604,16 @@ export class ChannelAgent {
     return { channel: this.channel, release, version, state, failures, blessed: b?.commit ?? null, blessedVersion: b?.version ?? '', paused: this.paused, recalled: this.recalled, recallSignature: this.recallSignature };
   }
 
-  /** Records a recall and its signature (durably, before anything acts on it) and announces it. */
+  /**
+   * Records a recall and its signature (durably, before anything acts on it or announces it) and
+   * announces it. A recall held already keeps the signature it has: two valid ones (two operators'
+   * keys) must not make nodes take each other's in turn for ever.
+   */
   private async setRecalled(commit: Oid, signature: Buffer): Promise<void> {
-    if (this.recalled === commit && this.recallSignature?.equals(signature) === true) return;
+    if (this.recalled === commit && this.recallSignature !== null) return;
+    await this.saveControl({ recalled: commit, signature });
     this.recalled = commit;
     this.recallSignature = signature;
-    await this.saveControl();
     this.report = { ...this.report, recalled: commit, recallSignature: signature };
     this.c.changed();
   }
@@ -625,14 +628,12 @@ export class ChannelAgent {
   setPaused(paused: boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       this.serial(async () => {
-        const was = this.paused;
-        this.paused = paused;
         try {
-          await this.saveControl();
+          await this.saveControl({ paused });
         } catch (e) {
-          this.paused = was;
           return reject(e);
         }
+        this.paused = paused;
         resolve();
         this.c.changed();
         await this.look();
@@ -677,7 +678,7 @@ export class ChannelAgent {
         try {
           if (signed === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: a recall is signed with a release key this channel trusts (gitfs rollout rollback --sign KEY)`, { channel: this.channel });
           if (signed.release !== from.commit) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: the recall names ${signed.release}, but ${from.version} (${from.commit}) is blessed here`, { channel: this.channel });
-          verifyRecall(this.channel, from.commit, signed.signature, this.c.trusted);
+          verifyRecall({ cluster: this.c.clusterId, channel: this.channel, release: from.commit }, signed.signature, this.c.trusted);
           await this.setRecalled(from.commit, signed.signature);
           await this.handle({ type: 'rollback-requested' });
         } catch (e) {
@@ -690,12 +691,12 @@ export class ChannelAgent {
 
   status(): ChannelStatus {
     const reports = this.peerReports();
-    const peers = reports.map(({ peer, report }) => ({ nodeId: peer.nodeId, name: peer.name, report: viewOf(report) }));
+    const peers = reports.map(({ peer, report }) => ({ nodeId: peer.nodeId, name: peer.name, report: reportView(report) }));
     const release = this.state.pending?.commit ?? this.report.release;
     const plan = release === null ? null : this.plan(release, reports);
     return {
       channel: this.channel,
-      report: viewOf(this.current()),
+      report: reportView(this.current()),
       phase: this.state.phase,
       triesLeft: this.state.pending?.triesLeft ?? null,
       history: this.state.history.slice(-10),

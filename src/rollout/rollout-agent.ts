@@ -21,6 +21,7 @@ export interface RolloutComponents {
   readonly log: Logger;
   readonly now: () => number;
   readonly self: NodeId;
+  readonly clusterId: string;
   readonly peers: () => readonly Peer[];
   readonly changed: () => void;
 }

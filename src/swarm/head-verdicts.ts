@@ -15,12 +15,14 @@
  * waits for its judgement, as it may be an ancestor (a member back with the release before).
  *
  * Judging never holds up a caller: `consider` queues a pair (at most MAX_PENDING), and one pair is
- * judged at a time in the background; `judged` is called whenever the queue empties. A head that
+ * judged at a time in the background; `judged` is called whenever a queue empties. A head that
  * is here is judged by the local commits (walks of at most LOCAL_LIMIT). One that is not is
  * 'passed' when one of the PROBE_LIMIT commits nearest this node's head names it as a parent (a
- * release this node pruned is still named by its child). Failing that, one that claims a time older than this
- * node's head is probed: its commits, asked of the members announcing it as metadata (checked,
- * none stored), are walked back up to PROBE_LIMIT looking for this node's head.
+ * release this node pruned is still named by its child). Failing that, one that claims a time
+ * older than this node's head is probed, in a lane of its own (a slow announcer never holds up
+ * what the local commits settle): its commits, asked of the members announcing it as metadata
+ * (checked, none stored), are walked back up to PROBE_LIMIT, for at most PROBE_MS, looking for
+ * this node's head.
  *
  * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
@@ -49,6 +51,8 @@ export interface VerdictSources {
  * few), and how many of this node's own are read for a parent that names a head not here.
  */
 export const PROBE_LIMIT = 64;
+/** How long one probe may ask (each ask is bounded too): a silent announcer holds up other probes no longer. */
+export const PROBE_MS = 30_000;
 /** How many local commits a judgement walks each way: an announced head is mostly a few commits away. */
 export const LOCAL_LIMIT = 2000;
 /** A pair that could not be judged is judged again after this long. */
@@ -72,8 +76,12 @@ export class HeadVerdicts {
   private readonly verdicts = new Map<string, HeadVerdict>();
   private readonly retryAt = new Map<string, number>();
   private readonly failedAt = new Map<Oid, number>();
+  /** Pairs to judge by the local commits. */
   private readonly pending = new Map<string, Pair>();
   private draining: Promise<void> | undefined;
+  /** Pairs the local commits could not judge, to probe through their announcers. */
+  private readonly probing = new Map<string, Pair>();
+  private probeDraining: Promise<void> | undefined;
   private stopped = false;
 
   constructor(
@@ -120,34 +128,38 @@ export class HeadVerdicts {
   consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[]): void {
     if (this.stopped) return;
     const k = key(mine, head);
-    const waits = this.verdicts.has(k) || this.pending.has(k) || this.pending.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
+    const waits = this.verdicts.has(k) || this.pending.has(k) || this.probing.has(k) || this.pending.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
     if (!waits) this.pending.set(k, { mine, head, claimsOlder, from });
     // Started whenever pairs wait: one queued just as a drain ended is taken up by the next call.
-    if (this.pending.size > 0)
-      this.draining ??= this.drain().finally(() => {
-        this.draining = undefined;
-        if (!this.stopped) this.judged();
-      });
+    if (this.pending.size > 0) this.draining ??= this.drain(this.pending, (pair) => this.judgeHere(pair)).finally(() => this.drained(() => (this.draining = undefined)));
   }
 
   /** Resolves once every pair queued now is judged (or could not be). */
   async idle(): Promise<void> {
-    await this.draining;
+    while (this.draining !== undefined || this.probeDraining !== undefined) await Promise.all([this.draining, this.probeDraining]);
   }
 
-  /** Lets the pair being judged finish; no more are judged. */
+  /** Lets the pairs being judged finish; no more are judged. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.pending.clear();
+    this.probing.clear();
     await this.idle();
   }
 
-  private async drain(): Promise<void> {
-    for (let next = this.pending.entries().next(); !next.done && !this.stopped; next = this.pending.entries().next()) {
+  private drained(clear: () => void): void {
+    clear();
+    if (!this.stopped) this.judged();
+  }
+
+  /** Judges the pairs of `lane` one at a time, oldest first, until none is left. */
+  private async drain(lane: Map<string, Pair>, judge: (pair: Pair) => Promise<HeadVerdict | 'probe' | undefined>): Promise<void> {
+    for (let next = lane.entries().next(); !next.done && !this.stopped; next = lane.entries().next()) {
       const [k, pair] = next.value;
       try {
-        const verdict = await this.judge(pair);
-        if (verdict === undefined) remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
+        const verdict = await judge(pair);
+        if (verdict === 'probe') this.toProbe(k, pair);
+        else if (verdict === undefined) remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
         else {
           this.set(pair.mine, pair.head, verdict);
           this.retryAt.delete(k);
@@ -156,12 +168,26 @@ export class HeadVerdicts {
         remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
         if (!this.stopped) this.log.log('warn', 'head-judgement-failed', { mine: pair.mine, head: pair.head, error: (e as Error).message });
       } finally {
-        this.pending.delete(k);
+        lane.delete(k);
       }
     }
   }
 
-  private async judge({ mine, head, claimsOlder, from }: Pair): Promise<HeadVerdict | undefined> {
+  /**
+   * Hands a pair the local commits could not judge to the probing lane, which asks peers: slow
+   * or silent announcers hold up only other probes, never a judgement the local commits give.
+   */
+  private toProbe(k: string, pair: Pair): void {
+    if (this.probing.size >= MAX_PENDING) {
+      remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
+      return;
+    }
+    this.probing.set(k, pair);
+    this.probeDraining ??= this.drain(this.probing, (p) => this.probe(p)).finally(() => this.drained(() => (this.probeDraining = undefined)));
+  }
+
+  /** What the local commits say of a pair; 'probe' for a head not here that claims an older time, announced by someone. */
+  private async judgeHere({ mine, head, claimsOlder, from }: Pair): Promise<HeadVerdict | 'probe' | undefined> {
     const here = (oid: Oid): Promise<Buffer | undefined> => this.sources.here(oid);
     if ((await here(head)) !== undefined) {
       // Ancestors first: a member announcing a head this node has moved past is the common case,
@@ -174,12 +200,18 @@ export class HeadVerdicts {
     }
     // Named by a parent id of one of this node's commits: passed, whether or not it is still here.
     if ((await ancestry(here, mine, head, PROBE_LIMIT)) === 'reached') return 'passed';
-    if (!claimsOlder || from.length === 0) return undefined;
-    const first = await this.sources.ask(head, from);
+    return claimsOlder && from.length > 0 ? 'probe' : undefined;
+  }
+
+  /** Walks an absent head's commits, asked of its announcers, back to this node's head: 'ahead' if found within PROBE_LIMIT and PROBE_MS. */
+  private async probe({ mine, head, from }: Pair): Promise<HeadVerdict | undefined> {
+    const deadline = this.clock.now() + PROBE_MS;
+    const ask = (oid: Oid): Promise<Buffer | undefined> => (this.clock.now() > deadline || this.stopped ? Promise.resolve(undefined) : this.sources.ask(oid, from));
+    const first = await ask(head);
     if (first === undefined) return undefined;
-    const walk = await ancestry((oid) => (oid === head ? Promise.resolve(first) : this.sources.ask(oid, from)), head, mine, PROBE_LIMIT);
+    const walk = await ancestry((oid) => (oid === head ? Promise.resolve(first) : ask(oid)), head, mine, PROBE_LIMIT);
     this.log.log(walk === 'reached' ? 'info' : 'debug', 'head-probed', { mine, head, found: walk === 'reached' });
-    // Not found within PROBE_LIMIT, or a commit on the way not to be had: unknown (the time rule holds).
+    // Not found within PROBE_LIMIT, out of time, or a commit on the way not to be had: unknown (the time rule holds).
     return walk === 'reached' ? 'ahead' : undefined;
   }
 }

@@ -28,6 +28,7 @@ import { systemClock } from '../../src/util/clock.js';
 import { tempDirs } from '../support/tmp.js';
 
 const CHANNEL = 'site/prod' as BranchName;
+const CLUSTER = '0123456789abcdef0123456789abcdef';
 
 describe('rollout/channel-agent on its own', function () {
   this.timeout(60_000);
@@ -58,7 +59,7 @@ describe('rollout/channel-agent on its own', function () {
     writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), phase: 'staged', pending: { commit, version: '1.0', triesLeft: 3 } }));
     const log = captureLogger();
     const trusted = untrusted ? [generateReleaseKey('another').publicKey] : [key.publicKey];
-    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted, peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook, healthTimeoutMs: 30_000 }, CHANNEL);
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted, peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook, healthTimeoutMs: 30_000 }, CHANNEL);
     await agent.start();
     agent.poke();
     for (let i = 0; i < 200 && agent.status().phase !== phase; i++) await sleep(50);
@@ -130,8 +131,11 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
-  /** A repository whose channel holds releases 1.0 and 2.0, signed by `key`; the agent's stored state has 2.0 blessed, 1.0 before it. */
-  async function twoBlessed(): Promise<{ base: string; repo: Repository; dir: string; key: ReleaseKeyPair; v1: Oid; v2: Oid }> {
+  /**
+   * A repository whose channel holds releases 1.0 and 2.0, signed by `key`; the agent's stored
+   * state has 2.0 blessed, 1.0 before it. `hook` succeeds and appends the action it ran to `ran`.
+   */
+  async function twoBlessed(): Promise<{ repo: Repository; dir: string; key: ReleaseKeyPair; v1: Oid; v2: Oid; hook: string; ran: string }> {
     const base = tmp.make();
     const repo = await Repository.init(join(base, 'repo'));
     const dir = join(base, 'agent');
@@ -146,14 +150,18 @@ describe('rollout/channel-agent on its own', function () {
     const v1 = await release('1.0');
     const v2 = await release('2.0');
     writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: v2, version: '2.0' }, previous: { commit: v1, version: '1.0' } }));
-    return { base, repo, dir, key, v1, v2 };
+    const ran = join(base, 'ran');
+    const hook = join(base, 'hook.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$1" >>${ran}\nexit 0\n`);
+    chmodSync(hook, 0o755);
+    return { repo, dir, key, v1, v2, hook, ran };
   }
 
   it('never applies a release older than the blessed one (the channel moved back to it), however validly signed', async () => {
     const { repo, dir, key, v1, v2 } = await twoBlessed();
     await repo.refs.update(CHANNEL, { expected: v2, next: v1, message: 'moved back by hand' });
     const log = captureLogger();
-    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
     try {
       await agent.start();
       agent.poke();
@@ -179,7 +187,7 @@ describe('rollout/channel-agent on its own', function () {
     await setGitfsRef(repo.gitDir, 'blessed', CHANNEL, stale, systemClock);
     const started = async (): Promise<ReturnType<typeof captureLogger>> => {
       const log = captureLogger();
-      const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
+      const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
       await agent.start();
       await agent.stop();
       return log;
@@ -211,7 +219,7 @@ describe('rollout/channel-agent on its own', function () {
     mkdirSync(dirname(lock), { recursive: true });
     writeFileSync(lock, '');
     const log = captureLogger();
-    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
     try {
       const starting = agent.start();
       // Past the first try's wait for the lock (5 s): it failed, and is tried again.
@@ -227,12 +235,8 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
-  it("acts only on a recall signed by a key the channel trusts: a peer's unsigned recall, one signed by another key or for another channel, is logged once and changes nothing; a signed one rolls back, is passed on and kept across a restart", async () => {
-    const { base, repo, dir, key, v1, v2 } = await twoBlessed();
-    const ran = join(base, 'ran');
-    const hook = join(base, 'hook.sh');
-    writeFileSync(hook, `#!/bin/sh\necho "$1" >>${ran}\nexit 0\n`);
-    chmodSync(hook, 0o755);
+  it("acts only on a recall signed by a key the channel trusts: a peer's unsigned recall, one signed by another key or for another channel or cluster, is logged once and changes nothing; a signed one rolls back, is passed on and kept across a restart", async () => {
+    const { repo, dir, key, v1, v2, hook, ran } = await twoBlessed();
     const peers: Peer[] = [];
     const recallBy = (n: number, signature: Buffer | null): void => {
       const report: RolloutReport = { channel: CHANNEL, release: v2, version: '2.0', state: 'blessed', failures: 0, blessed: v2, blessedVersion: '2.0', paused: false, recalled: v2, recallSignature: signature };
@@ -240,27 +244,29 @@ describe('rollout/channel-agent on its own', function () {
     };
     const log = captureLogger();
     const make = (): ChannelAgent =>
-      new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, trusted: [key.publicKey], peers: () => peers, changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+      new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => peers, changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
     let agent = make();
     const refusals = (): string[] => log.lines.filter((e) => e.event === 'recall-refused').map((e) => `${String(e.fields['from'])}: ${String(e.fields['why'])}`);
     try {
       await agent.start();
       recallBy(1, null);
-      recallBy(2, signRecall(CHANNEL, v2, generateReleaseKey('stranger')));
-      recallBy(3, signRecall('site/other' as BranchName, v2, key));
+      recallBy(2, signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, generateReleaseKey('stranger')));
+      recallBy(3, signRecall({ cluster: CLUSTER, channel: 'site/other' as BranchName, release: v2 }, key));
+      recallBy(5, signRecall({ cluster: 'another cluster', channel: CHANNEL, release: v2 }, key));
       for (let i = 0; i < 20; i++) {
         agent.poke();
         await sleep(25);
       }
       const why = refusals();
-      assert.equal(why.length, 3, why.join('\n'));
+      assert.equal(why.length, 4, why.join('\n'));
       assert.match(why[0] as string, /^1{16}: the recall is not signed/);
       assert.match(why[1] as string, /^2{16}: .*not a trusted release key/);
       assert.match(why[2] as string, /^3{16}: .*does not verify/);
+      assert.match(why[3] as string, /^5{16}: .*does not verify/);
       assert.deepEqual([agent.status().report.blessed, agent.status().report.recalled, agent.status().phase], [v2, null, 'idle']);
       assert.equal(existsSync(ran), false, 'no hook ran');
       // The operator's signature, passed on by a fourth peer: this node goes back to 1.0 and passes it on.
-      const signature = signRecall(CHANNEL, v2, key);
+      const signature = signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, key);
       recallBy(4, signature);
       for (let i = 0; i < 200 && agent.status().report.blessed !== v1; i++) {
         agent.poke();
@@ -268,11 +274,29 @@ describe('rollout/channel-agent on its own', function () {
       }
       assert.deepEqual([agent.status().report.blessed, agent.current().recalled, agent.current().recallSignature], [v1, v2, signature]);
       assert.deepEqual(readFileSync(ran, 'utf8').split('\n').filter(Boolean), ['rollback']);
-      assert.equal(refusals().length, 3, 'each refusal logged once');
+      assert.equal(refusals().length, 4, 'each refusal logged once');
       await agent.stop();
       agent = make();
       await agent.start();
       assert.deepEqual([agent.current().recalled, agent.current().recallSignature], [v2, signature], 'kept in control.json');
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it('carries out, at its next start, a signed recall it stored and was killed before acting on (no peer passes it back)', async () => {
+    const { repo, dir, key, v1, v2, hook, ran } = await twoBlessed();
+    const signature = signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, key);
+    writeFileSync(join(dir, 'control.json'), `${JSON.stringify({ paused: false, recalled: v2, signature: signature.toString('base64') })}\n`);
+    const agent = new ChannelAgent({ repo, log: captureLogger(), now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+    try {
+      await agent.start();
+      for (let i = 0; i < 200 && agent.status().report.blessed !== v1; i++) {
+        agent.poke();
+        await sleep(25);
+      }
+      assert.deepEqual([agent.status().report.blessed, readFileSync(ran, 'utf8')], [v1, 'rollback\n']);
     } finally {
       await agent.stop();
       await repo.close();

@@ -93,7 +93,7 @@ describe('rollout/rollout-config', function () {
       'node.json',
     );
     const log = captureLogger();
-    const agent = new RolloutAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, peers: () => [], changed: () => undefined }, cfg);
+    const agent = new RolloutAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: '0123456789abcdef0123456789abcdef', peers: () => [], changed: () => undefined }, cfg);
     const publish = async (channel: BranchName, version: string, key: ReleaseKeyPair): Promise<string> => {
       const dir = join(base, `${channel.replace('/', '-')}-${version}`);
       mkdirSync(dir);

@@ -3,15 +3,15 @@
  * (an ancestor, or a fork proven by reading both histories whole, is passed; a descendant is
  * ahead; a gap between them leaves it unproven); one that is not here is passed when a commit of
  * this node's names it as a parent, and otherwise, when it claims an older time, probed through
- * the members announcing it, up to PROBE_LIMIT commits back; what cannot be proven is unproven and
- * judged again after RETRY_MS; one pair is judged at a time, at most MAX_PENDING wait, and the
- * owner hears when the queue empties; a head whose fetch failed stays failing for FAILING_MS.
+ * the members announcing it, up to PROBE_LIMIT commits back and PROBE_MS, in a lane of its own; what
+ * cannot be proven is unproven and judged again after RETRY_MS; one pair is judged at a time in
+ * each lane, at most MAX_PENDING wait, and the owner hears when a queue empties; a head whose fetch failed stays failing for FAILING_MS.
  */
 import assert from 'node:assert/strict';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { encodeCommit } from '../../src/objects/commit.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
-import { FAILING_MS, HeadVerdicts, MAX_PENDING, PROBE_LIMIT, RETRY_MS } from '../../src/swarm/head-verdicts.js';
+import { FAILING_MS, HeadVerdicts, MAX_PENDING, PROBE_LIMIT, PROBE_MS, RETRY_MS } from '../../src/swarm/head-verdicts.js';
 import { silentLogger } from '../../src/util/log.js';
 import { TestClock } from '../multicast/fixture.js';
 
@@ -28,6 +28,16 @@ class Graph {
   mostInFlight = 0;
   /** Ids a peer fails to give the first time they are asked. */
   readonly flaky = new Set<Oid>();
+  /** Ids whose ask waits until `release()`. */
+  readonly held = new Set<Oid>();
+  private readonly waiting: (() => void)[] = [];
+  /** How far each ask moves the clock (a slow announcer). */
+  askMs = 0;
+
+  release(): void {
+    this.held.clear();
+    for (const go of this.waiting.splice(0)) go();
+  }
 
   commit(message: string, parents: readonly Oid[], where: 'here' | 'remote'): Oid {
     const who = { name: 'n', email: 'n@example.invalid', timestamp: 1_000, tzOffsetMinutes: 0 };
@@ -52,6 +62,8 @@ class Graph {
           for (const id of from) this.askedOf.add(id);
           this.mostInFlight = Math.max(this.mostInFlight, ++this.inFlight);
           await new Promise((r) => setImmediate(r));
+          if (this.held.has(oid)) await new Promise<void>((r) => this.waiting.push(r));
+          clock.ms += this.askMs;
           this.inFlight--;
           if (this.flaky.delete(oid)) return undefined;
           return this.remote.get(oid) ?? this.here.get(oid);
@@ -143,19 +155,48 @@ describe('swarm/head-verdicts', () => {
     assert.equal(g.asks, 1, 'only the head not named here was asked of its announcer');
   });
 
+  it('judges by the local commits while a probe waits on a silent announcer, and gives a probe up after PROBE_MS', async () => {
+    const g = new Graph();
+    const pruned = g.commit('pruned here', [], 'remote');
+    const mine = g.commit('mine', [pruned], 'here');
+    const clock = new TestClock(0);
+    const v = g.verdicts(clock);
+    const silent = g.chain(mine, 3, 'remote');
+    g.held.add(silent);
+    v.consider(mine, silent, true, [ANNOUNCER]);
+    // The same second as this node's head, announced by a member back from a stop.
+    v.consider(mine, pruned, false, [ANNOUNCER]);
+    for (let i = 0; i < 100 && v.get(mine, pruned) === undefined; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(v.get(mine, pruned), 'passed', 'judged while the probe waits');
+    assert.equal(v.get(mine, silent), undefined, 'still being probed');
+    g.release();
+    await v.idle();
+    assert.equal(v.get(mine, silent), 'ahead');
+    // Each answer takes half of PROBE_MS: the walk back from five commits away runs out of time.
+    g.askMs = PROBE_MS / 2;
+    const far = g.chain(mine, 5, 'remote');
+    const asked = g.asks;
+    assert.equal(await judged(v, mine, far, true), 'unproven');
+    assert.equal(g.asks - asked, 3, 'asked until the time was up');
+  });
+
   it('tells its owner whenever the pairs queued have all been judged', async () => {
     const g = new Graph();
     const mine = g.commit('mine', [], 'here');
     let told = 0;
     const v = g.verdicts(new TestClock(0), () => told++);
     const heads = [g.commit('a', [mine], 'remote'), g.commit('b', [mine], 'remote')];
-    for (const h of heads) v.consider(mine, h, true, [ANNOUNCER]);
+    for (const h of heads) v.consider(mine, h, false, [ANNOUNCER]);
     assert.equal(told, 0);
     await v.idle();
     assert.equal(told, 1, 'once for both');
-    for (const h of heads) v.consider(mine, h, true, [ANNOUNCER]);
+    for (const h of heads) v.consider(mine, h, false, [ANNOUNCER]);
     await v.idle();
     assert.equal(told, 1, 'judged pairs queue nothing, and nothing is told');
+    // A pair probed is told of again when the probing lane empties.
+    v.consider(mine, g.commit('c', [mine], 'remote'), true, [ANNOUNCER]);
+    await v.idle();
+    assert.equal(told, 3);
   });
 
   it('judges one pair at a time, and keeps at most MAX_PENDING waiting', async () => {

@@ -102,8 +102,9 @@ export const rollout: Command = {
         let signed = {};
         if (keyFile !== undefined) {
           const key = await readKey(keyFile);
-          const here = ((await askDaemon(gitDir, { op: 'rollout-status', channel })) as { channels: ChannelStatus[] }).channels[0]?.report.blessed;
-          if (here !== undefined && here !== null) signed = { release: here, signature: signRecall(parseBranchName(channel as string), here, key).toString('base64') };
+          const status = (await askDaemon(gitDir, { op: 'rollout-status', channel })) as { cluster: string; channels: ChannelStatus[] };
+          const here = status.channels[0]?.report.blessed;
+          if (here !== undefined && here !== null) signed = { release: here, signature: signRecall({ cluster: status.cluster, channel: parseBranchName(channel as string), release: here }, key).toString('base64') };
         }
         const r = (await askDaemon(gitDir, { op: 'rollout-rollback', channel, ...signed })) as { from: string; to: string; recalled: boolean };
         const to = r.to === '' ? 'nothing' : r.to;
