@@ -264,11 +264,12 @@ export class ChannelAgent {
     const s = this.state;
     const head = await this.c.repo.refs.resolve(this.channel);
     const reports = this.peerReports();
-    // A recall: a release rolled back cluster-wide. Pass it on, and go back if it is blessed or pending here.
+    // A recall: a release rolled back cluster-wide. Pass it on, and go back if it is blessed or pending
+    // here. With nothing blessed before it, the node keeps it and looks on (a new release is taken).
     const recall = this.heardRecall(reports);
     if (recall !== undefined) {
       await this.setRecalled(recall.commit, recall.signature);
-      if (recall.commit === s.blessed?.commit && s.phase === 'idle') return this.handle({ type: 'rollback-requested' });
+      if (recall.commit === s.blessed?.commit && s.phase === 'idle' && s.previous !== null) return this.handle({ type: 'rollback-requested' });
       if (recall.commit === s.pending?.commit) return this.handle({ type: 'halted', commit: recall.commit });
     }
     const failed = head !== undefined && Object.hasOwn(s.failedVersions, head) ? (s.failedVersions[head] as number) : 0;
@@ -384,6 +385,16 @@ export class ChannelAgent {
       }
     }
     return undefined;
+  }
+
+  /** Whether `signature` is one of the recall of `commit` by a key this channel trusts now. */
+  private verifies(commit: Oid, signature: Buffer): boolean {
+    try {
+      verifyRecall({ cluster: this.c.clusterId, channel: this.channel, release: commit }, signature, this.c.trusted);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The live peers' reports on this channel. */
@@ -610,7 +621,7 @@ export class ChannelAgent {
    * keys) must not make nodes take each other's in turn for ever.
    */
   private async setRecalled(commit: Oid, signature: Buffer): Promise<void> {
-    if (this.recalled === commit && this.recallSignature !== null) return;
+    if (this.recalled === commit && this.recallSignature !== null && this.verifies(commit, this.recallSignature)) return;
     await this.saveControl({ recalled: commit, signature });
     this.recalled = commit;
     this.recallSignature = signature;

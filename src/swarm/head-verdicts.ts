@@ -14,15 +14,15 @@
  * only when it claims a later second than this node's head (policy.ts): one of the same second
  * waits for its judgement, as it may be an ancestor (a member back with the release before).
  *
- * Judging never holds up a caller: `consider` queues a pair (at most MAX_PENDING), and one pair is
- * judged at a time in the background; `judged` is called whenever a queue empties. A head that
+ * Judging never holds up a caller: `consider` queues a pair (at most MAX_PENDING), judged in the
+ * background one at a time per lane (below); `judged` is called whenever a lane empties. A head that
  * is here is judged by the local commits (walks of at most LOCAL_LIMIT). One that is not is
  * 'passed' when one of the PROBE_LIMIT commits nearest this node's head names it as a parent (a
  * release this node pruned is still named by its child). Failing that, one that claims a time
  * older than this node's head is probed, in a lane of its own (a slow announcer never holds up
  * what the local commits settle): its commits, asked of the members announcing it as metadata
- * (checked, none stored), are walked back up to PROBE_LIMIT, for at most PROBE_MS, looking for
- * this node's head.
+ * (checked, none stored), are walked back up to PROBE_LIMIT looking for this node's head; no ask
+ * starts after PROBE_MS (one under way ends by its own limits).
  *
  * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
@@ -51,7 +51,7 @@ export interface VerdictSources {
  * few), and how many of this node's own are read for a parent that names a head not here.
  */
 export const PROBE_LIMIT = 64;
-/** How long one probe may ask (each ask is bounded too): a silent announcer holds up other probes no longer. */
+/** How long a probe starts asks (each ask is bounded by its own limits): a silent announcer holds up other probes little longer. */
 export const PROBE_MS = 30_000;
 /** How many local commits a judgement walks each way: an announced head is mostly a few commits away. */
 export const LOCAL_LIMIT = 2000;
@@ -130,8 +130,28 @@ export class HeadVerdicts {
     const k = key(mine, head);
     const waits = this.verdicts.has(k) || this.pending.has(k) || this.probing.has(k) || this.pending.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
     if (!waits) this.pending.set(k, { mine, head, claimsOlder, from });
-    // Started whenever pairs wait: one queued just as a drain ended is taken up by the next call.
-    if (this.pending.size > 0) this.draining ??= this.drain(this.pending, (pair) => this.judgeHere(pair)).finally(() => this.drained(() => (this.draining = undefined)));
+    this.startLocal();
+  }
+
+  /** Judges the pairs by the local commits, one at a time, unless that runs already. */
+  private startLocal(): void {
+    if (this.stopped || this.pending.size === 0 || this.draining !== undefined) return;
+    this.draining = this.drain(this.pending, (pair) => this.judgeHere(pair)).finally(() => {
+      this.draining = undefined;
+      if (!this.stopped) this.judged();
+      // A pair queued after the loop's last look and before this: taken up now.
+      this.startLocal();
+    });
+  }
+
+  /** Probes the pairs handed on, one at a time, unless that runs already. */
+  private startProbe(): void {
+    if (this.stopped || this.probing.size === 0 || this.probeDraining !== undefined) return;
+    this.probeDraining = this.drain(this.probing, (pair) => this.probe(pair)).finally(() => {
+      this.probeDraining = undefined;
+      if (!this.stopped) this.judged();
+      this.startProbe();
+    });
   }
 
   /** Resolves once every pair queued now is judged (or could not be). */
@@ -145,11 +165,6 @@ export class HeadVerdicts {
     this.pending.clear();
     this.probing.clear();
     await this.idle();
-  }
-
-  private drained(clear: () => void): void {
-    clear();
-    if (!this.stopped) this.judged();
   }
 
   /** Judges the pairs of `lane` one at a time, oldest first, until none is left. */
@@ -183,7 +198,7 @@ export class HeadVerdicts {
       return;
     }
     this.probing.set(k, pair);
-    this.probeDraining ??= this.drain(this.probing, (p) => this.probe(p)).finally(() => this.drained(() => (this.probeDraining = undefined)));
+    this.startProbe();
   }
 
   /** What the local commits say of a pair; 'probe' for a head not here that claims an older time, announced by someone. */

@@ -168,7 +168,7 @@ export class Swarm {
     this.pool = new BlockPool(Math.ceil(((BACKLOG_PACKS + 1) * o.flushBytes) / BLOCK_BYTES) + 16);
     this.refs = new StampedRefs({ gitDir: c.repo.gitDir, refs: c.repo.refs, now: () => c.clock.now() }, REFS_RELIST_MS);
     this.local = new LocalObjects(c.repo, { flushBytes: o.flushBytes, promisor: o.policies.some((p) => p.fetch === 'on-demand'), pool: this.pool });
-    this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()));
+    this.transfers = new Transfers(this.local, this.trees, new PieceNews(() => c.clock.now()), c.log);
     this.server = new ObjectServer({ local: this.local, transfers: this.transfers, log: c.log, now: () => c.clock.now() });
     this.reading = {
       log: c.log,

@@ -13,6 +13,7 @@ import type { SwarmConnection } from './connection.js';
 import type { SwarmMessage } from './messages.js';
 import type { PieceNews } from './piece-news.js';
 import type { TreeCache } from './tree-cache.js';
+import { silentLogger, type Logger } from '../util/log.js';
 
 export function hasBit(bits: Uint8Array, i: number): boolean {
   return (((bits[i >> 3] ?? 0) >> (7 - (i & 7))) & 1) === 1;
@@ -138,6 +139,8 @@ export class Transfers {
     private readonly local: ObjectSource,
     private readonly trees: TreeCache,
     private readonly news: PieceNews,
+    /** Tells of each walk (`closure-walked`): a closure named two ways is walked twice. */
+    private readonly log: Logger = silentLogger,
   ) {}
 
   /** `conn` asked this node for objects: it hears of new pieces at once for a while. */
@@ -198,6 +201,7 @@ export class Transfers {
           const bounded = history !== 0 && history <= BASE_CHAIN_MAX;
           if (base !== undefined && !bounded && (await lineToBase(commit, base, async (c) => decodeCommit((await this.local.read(c)).content, c).parents)) === undefined) return;
           const closure = await walkClosure(this.local, commit, history, { trees: this.trees, base });
+          this.log.log('debug', 'closure-walked', { commit, history, base: base ?? null, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length });
           // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
           const missing = new Set(await this.local.absent(closure.blobs));
           t.learn(closure, (oid) => !missing.has(oid));

@@ -26,7 +26,7 @@ import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { suiteDirs } from '../support/tmp.js';
 import { announcement, head, makeCluster } from '../multicast/fixture.js';
 import { fuzzSeed, mutator, prng } from '../multicast/mutations.js';
-import { cleanEnv, sleep } from '../support/cluster-nodes.js';
+import { cleanEnv, sleep, snapshotOf } from '../support/cluster-nodes.js';
 import { freeTcpPort, freeUdpPort, ServeProcess } from './serve-process.js';
 
 const COUNT = 12_000;
@@ -35,10 +35,6 @@ async function ok(args: readonly string[]): Promise<string> {
   const r = await gitfs(args, { env: cleanEnv() });
   if (r.code !== 0) throw new Error(`gitfs ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
-}
-
-function snapshotOf(repo: string): Promise<NodeSnapshot> {
-  return askUnixSocket(daemonSocketPath(repo), { op: 'peers' }, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING }) as Promise<NodeSnapshot>;
 }
 
 /** The kernel's drop counter of the IPv4 UDP socket bound to `port` (/proc/net/udp), or 0 if it cannot be read. */

@@ -303,6 +303,31 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
+  it('a node holding a recall of the only release it ever blessed keeps it, and takes the next release published', async () => {
+    const { repo, dir, key, v2, hook, ran } = await twoBlessed();
+    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: v2, version: '2.0' } }));
+    const signature = signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, key);
+    writeFileSync(join(dir, 'control.json'), `${JSON.stringify({ paused: false, recalled: v2, signature: signature.toString('base64') })}\n`);
+    const site = join(dir, '..', 'site-3.0');
+    mkdirSync(site);
+    writeFileSync(join(site, 'index.html'), '3.0\n');
+    const v3 = (await publishRelease(repo, { channel: CHANNEL, path: site, version: '3.0', key })).commit;
+    const agent = new ChannelAgent({ repo, log: captureLogger(), now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+    try {
+      await agent.start();
+      // Past the 3 s it listens to the cluster after a start.
+      for (let i = 0; i < 400 && agent.status().report.blessed !== v3; i++) {
+        agent.poke();
+        await sleep(25);
+      }
+      assert.deepEqual([agent.status().report.blessed, agent.current().recalled], [v3, v2]);
+      assert.deepEqual(readFileSync(ran, 'utf8').split('\n').filter(Boolean), ['apply', 'health']);
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
   it('refuses gitfs rollout rollback while a release is being applied (it would recall the release it goes back to)', async () => {
     const { agent, repo } = await stagedAgent();
     try {

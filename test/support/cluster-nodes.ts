@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { NodeSnapshot } from '../../src/node/snapshot.js';
+import { daemonSocketPath } from '../../src/node/daemon.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { askUnixSocket } from '../../src/util/unix-socket.js';
 import { GITFS_BIN } from './cli.js';
 import type { ExecResult, NetnsNode } from './netns.js';
 import { gitfsProcessEnv, NODE_FLAGS } from '../../src/cli/node-flags.js';
@@ -23,6 +26,11 @@ export interface LogEvent {
 
 /** What `gitfs peers --json` prints. */
 export type PeersSnapshot = NodeSnapshot;
+
+/** What `gitfs peers --json` prints, asked of the daemon of `repo` on its socket (no process started: milliseconds). */
+export function snapshotOf(repo: string): Promise<NodeSnapshot> {
+  return askUnixSocket(daemonSocketPath(repo), { op: 'peers' }, { timeoutMs: 10_000, peer: 'the node daemon', failCode: ErrorCodes.NOT_SERVING }) as Promise<NodeSnapshot>;
+}
 
 /** What `gitfs cluster show --json` prints. */
 export interface ClusterShow {

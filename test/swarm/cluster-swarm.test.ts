@@ -599,7 +599,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     await Promise.all(receivers.map((n, i) => verifyCopy(n, 'warm/a', w2.oid, warm, i === 0)));
   });
 
-  it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 by its head (what they add to it; git shallow, fsck clean); the author, pruned to 2 while serving, commits the next and every node fetches it', async function () {
+  it('history: 2: a node that was down while 3 commits were made catches up by fast-forward (not as diverged), fetching the last 2 by its head (what they add to it; git shallow, fsck clean); the author, pruned to 2 while serving, commits the next and every node fetches it by its parent, which the author walked once, ahead', async function () {
     this.timeout(120_000);
     await configure('history', { policies: [{ branches: 'keep/*', history: 2 }] });
     const author = member(1);
@@ -643,7 +643,11 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.equal(await walked(full), '2', `${full.name}: commits of ${branch} that git walks after the prune`);
     await gitFsck(full);
     const next = await commitTree(author, branch, makeTree('keep6', 64 << 10), 'keep 6');
-    await waitEvents(others(author), 'fetched', { branch, commit: next.oid }, next.started, 6 * INTERVAL_MS, `every node to fetch ${branch} after the prune`);
+    const fetched = await waitEvents(others(author), 'fetched', { branch, commit: next.oid }, next.started, 6 * INTERVAL_MS, `every node to fetch ${branch} after the prune`);
+    for (const [n, e] of fetched) assert.equal(e.base, last.oid, `${n.name} fetched ${next.oid} whole`);
+    // The author walked what it adds to its parent once, ahead of the first ask, under the name every fetcher asked for it by.
+    const walks = current(author).find('closure-walked', { commit: next.oid });
+    assert.deepEqual(walks.map((w) => [w.base, w.history]), [[last.oid, 1]], `${author.name}'s walks of ${next.oid}`);
     assert.equal(await refOf(full, branch), next.oid);
     await gitFsck(full);
     assert.match(await full.ok(['fsck']), / 0 problems$/m);

@@ -102,7 +102,8 @@ export const rollout: Command = {
         let signed = {};
         if (keyFile !== undefined) {
           const key = await readKey(keyFile);
-          const status = (await askDaemon(gitDir, { op: 'rollout-status', channel })) as { cluster: string; channels: ChannelStatus[] };
+          const status = (await askDaemon(gitDir, { op: 'rollout-status', channel })) as { cluster?: unknown; channels: ChannelStatus[] };
+          if (typeof status.cluster !== 'string') throw new GitfsError(ErrorCodes.PEER_FAILED, 'the running daemon names no cluster id to sign the recall for: it is older than this gitfs; restart gitfs serve');
           const here = status.channels[0]?.report.blessed;
           if (here !== undefined && here !== null) signed = { release: here, signature: signRecall({ cluster: status.cluster, channel: parseBranchName(channel as string), release: here }, key).toString('base64') };
         }
