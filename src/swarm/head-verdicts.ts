@@ -72,16 +72,41 @@ interface Pair {
 
 const key = (mine: Oid | undefined, head: Oid): string => `${mine ?? ''}>${head}`;
 
+/** Pairs judged in the background by `run`, which takes them one at a time until none is left; `emptied` after each run. */
+class Lane {
+  readonly pairs = new Map<string, Pair>();
+  private current: Promise<void> | undefined;
+
+  constructor(
+    private readonly run: (pairs: Map<string, Pair>) => Promise<void>,
+    private readonly emptied: () => void,
+  ) {}
+
+  /** The run under way, if any. */
+  get running(): Promise<void> | undefined {
+    return this.current;
+  }
+
+  /** Starts a run unless one is under way or nothing waits. */
+  start(): void {
+    if (this.pairs.size === 0 || this.current !== undefined) return;
+    this.current = this.run(this.pairs).finally(() => {
+      this.current = undefined;
+      this.emptied();
+      // A pair that came in after the run's last look, before this: taken up now.
+      this.start();
+    });
+  }
+}
+
 export class HeadVerdicts {
   private readonly verdicts = new Map<string, HeadVerdict>();
   private readonly retryAt = new Map<string, number>();
   private readonly failedAt = new Map<Oid, number>();
   /** Pairs to judge by the local commits. */
-  private readonly pending = new Map<string, Pair>();
-  private draining: Promise<void> | undefined;
+  private readonly local = new Lane((pairs) => this.drain(pairs, (pair) => this.judgeHere(pair)), () => this.emptied());
   /** Pairs the local commits could not judge, to probe through their announcers. */
-  private readonly probing = new Map<string, Pair>();
-  private probeDraining: Promise<void> | undefined;
+  private readonly probes = new Lane((pairs) => this.drain(pairs, (pair) => this.probe(pair)), () => this.emptied());
   private stopped = false;
 
   constructor(
@@ -128,42 +153,25 @@ export class HeadVerdicts {
   consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[]): void {
     if (this.stopped) return;
     const k = key(mine, head);
-    const waits = this.verdicts.has(k) || this.pending.has(k) || this.probing.has(k) || this.pending.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
-    if (!waits) this.pending.set(k, { mine, head, claimsOlder, from });
-    this.startLocal();
-  }
-
-  /** Judges the pairs by the local commits, one at a time, unless that runs already. */
-  private startLocal(): void {
-    if (this.stopped || this.pending.size === 0 || this.draining !== undefined) return;
-    this.draining = this.drain(this.pending, (pair) => this.judgeHere(pair)).finally(() => {
-      this.draining = undefined;
-      if (!this.stopped) this.judged();
-      // A pair queued after the loop's last look and before this: taken up now.
-      this.startLocal();
-    });
-  }
-
-  /** Probes the pairs handed on, one at a time, unless that runs already. */
-  private startProbe(): void {
-    if (this.stopped || this.probing.size === 0 || this.probeDraining !== undefined) return;
-    this.probeDraining = this.drain(this.probing, (pair) => this.probe(pair)).finally(() => {
-      this.probeDraining = undefined;
-      if (!this.stopped) this.judged();
-      this.startProbe();
-    });
+    const waits = this.verdicts.has(k) || this.local.pairs.has(k) || this.probes.pairs.has(k) || this.local.pairs.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
+    if (!waits) this.local.pairs.set(k, { mine, head, claimsOlder, from });
+    this.local.start();
   }
 
   /** Resolves once every pair queued now is judged (or could not be). */
   async idle(): Promise<void> {
-    while (this.draining !== undefined || this.probeDraining !== undefined) await Promise.all([this.draining, this.probeDraining]);
+    while (this.local.running !== undefined || this.probes.running !== undefined) await Promise.all([this.local.running, this.probes.running]);
+  }
+
+  private emptied(): void {
+    if (!this.stopped) this.judged();
   }
 
   /** Lets the pairs being judged finish; no more are judged. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.pending.clear();
-    this.probing.clear();
+    this.local.pairs.clear();
+    this.probes.pairs.clear();
     await this.idle();
   }
 
@@ -193,12 +201,12 @@ export class HeadVerdicts {
    * or silent announcers hold up only other probes, never a judgement the local commits give.
    */
   private toProbe(k: string, pair: Pair): void {
-    if (this.probing.size >= MAX_PENDING) {
+    if (this.probes.pairs.size >= MAX_PENDING) {
       remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
       return;
     }
-    this.probing.set(k, pair);
-    this.startProbe();
+    this.probes.pairs.set(k, pair);
+    this.probes.start();
   }
 
   /** What the local commits say of a pair; 'probe' for a head not here that claims an older time, announced by someone. */

@@ -30,6 +30,14 @@ import { tempDirs } from '../support/tmp.js';
 const CHANNEL = 'site/prod' as BranchName;
 const CLUSTER = '0123456789abcdef0123456789abcdef';
 
+/** Pokes `agent` every 25 ms until `done` holds, at most `tries` times. */
+async function pokeUntil(agent: ChannelAgent, done: () => boolean, tries = 200): Promise<void> {
+  for (let i = 0; i < tries && !done(); i++) {
+    agent.poke();
+    await sleep(25);
+  }
+}
+
 describe('rollout/channel-agent on its own', function () {
   this.timeout(60_000);
   const tmp = tempDirs();
@@ -253,10 +261,7 @@ describe('rollout/channel-agent on its own', function () {
       recallBy(2, signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, generateReleaseKey('stranger')));
       recallBy(3, signRecall({ cluster: CLUSTER, channel: 'site/other' as BranchName, release: v2 }, key));
       recallBy(5, signRecall({ cluster: 'another cluster', channel: CHANNEL, release: v2 }, key));
-      for (let i = 0; i < 20; i++) {
-        agent.poke();
-        await sleep(25);
-      }
+      await pokeUntil(agent, () => false, 20);
       const why = refusals();
       assert.equal(why.length, 4, why.join('\n'));
       assert.match(why[0] as string, /^1{16}: the recall is not signed/);
@@ -268,10 +273,7 @@ describe('rollout/channel-agent on its own', function () {
       // The operator's signature, passed on by a fourth peer: this node goes back to 1.0 and passes it on.
       const signature = signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, key);
       recallBy(4, signature);
-      for (let i = 0; i < 200 && agent.status().report.blessed !== v1; i++) {
-        agent.poke();
-        await sleep(25);
-      }
+      await pokeUntil(agent, () => agent.status().report.blessed === v1);
       assert.deepEqual([agent.status().report.blessed, agent.current().recalled, agent.current().recallSignature], [v1, v2, signature]);
       assert.deepEqual(readFileSync(ran, 'utf8').split('\n').filter(Boolean), ['rollback']);
       assert.equal(refusals().length, 4, 'each refusal logged once');
@@ -292,10 +294,7 @@ describe('rollout/channel-agent on its own', function () {
     const agent = new ChannelAgent({ repo, log: captureLogger(), now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
     try {
       await agent.start();
-      for (let i = 0; i < 200 && agent.status().report.blessed !== v1; i++) {
-        agent.poke();
-        await sleep(25);
-      }
+      await pokeUntil(agent, () => agent.status().report.blessed === v1);
       assert.deepEqual([agent.status().report.blessed, readFileSync(ran, 'utf8')], [v1, 'rollback\n']);
     } finally {
       await agent.stop();
@@ -316,10 +315,7 @@ describe('rollout/channel-agent on its own', function () {
     try {
       await agent.start();
       // Past the 3 s it listens to the cluster after a start.
-      for (let i = 0; i < 400 && agent.status().report.blessed !== v3; i++) {
-        agent.poke();
-        await sleep(25);
-      }
+      await pokeUntil(agent, () => agent.status().report.blessed === v3, 400);
       assert.deepEqual([agent.status().report.blessed, agent.current().recalled], [v3, v2]);
       assert.deepEqual(readFileSync(ran, 'utf8').split('\n').filter(Boolean), ['apply', 'health']);
     } finally {
