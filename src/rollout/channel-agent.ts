@@ -387,16 +387,6 @@ export class ChannelAgent {
     return undefined;
   }
 
-  /** Whether `signature` is one of the recall of `commit` by a key this channel trusts now. */
-  private verifies(commit: Oid, signature: Buffer): boolean {
-    try {
-      verifyRecall({ cluster: this.c.clusterId, channel: this.channel, release: commit }, signature, this.c.trusted);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** The live peers' reports on this channel. */
   private peerReports(): { peer: Peer; report: RolloutReport }[] {
     return this.c.peers().flatMap((peer) => {
@@ -617,11 +607,12 @@ export class ChannelAgent {
 
   /**
    * Records a recall and its signature (durably, before anything acts on it or announces it) and
-   * announces it. A recall held already keeps the signature it has: two valid ones (two operators'
-   * keys) must not make nodes take each other's in turn for ever.
+   * announces it. A recall held keeps its signature while that verifies, as heardRecall looks at
+   * this node's own first: two valid ones (two operators' keys) never make nodes take each
+   * other's in turn.
    */
   private async setRecalled(commit: Oid, signature: Buffer): Promise<void> {
-    if (this.recalled === commit && this.recallSignature !== null && this.verifies(commit, this.recallSignature)) return;
+    if (this.recalled === commit && this.recallSignature?.equals(signature) === true) return;
     await this.saveControl({ recalled: commit, signature });
     this.recalled = commit;
     this.recallSignature = signature;

@@ -12,7 +12,10 @@ import {
   inRange,
   MAX_ENDPOINTS,
   type Announcement,
+  type RolloutReport,
 } from '../../src/multicast/announcement.js';
+import type { BranchName } from '../../src/branches/ref-name.js';
+import { MAX_RECALL_SIGNATURE } from '../../src/rollout/recall.js';
 import { PacketError } from '../../src/multicast/packet-error.js';
 import { AnnouncementMessage } from '../../src/multicast/schema.js';
 import { announcementArb, branchNameArb } from './arbitraries.js';
@@ -167,6 +170,20 @@ describe('multicast/announcement: encoding and bounds', function () {
       const got = decodeAnnouncement(encodeAnnouncement(a));
       assert.deepStrictEqual(got.heads.map((h) => [h.branch, h.commitTime]), [['a', 0], ['b', 1_700_000_000]], String(odd));
     }
+  });
+
+  it('a recall signature travels only beside a recall and within 512 bytes: a longer one is not sent (the part intact), and a packet carrying one otherwise is refused', () => {
+    const recalled = randomOid();
+    const report = (recallSignature: Buffer | null, withRecall = true): RolloutReport => ({ channel: 'site/prod' as BranchName, release: recalled, version: '2.0', state: 'blessed', failures: 0, blessed: recalled, blessedVersion: '2.0', paused: false, recalled: withRecall ? recalled : null, recallSignature });
+    const sent = (r: RolloutReport): RolloutReport | undefined => decodeAnnouncement(encodeAnnouncement(announcement('0000000000000000', { heads: [head('a')], rollouts: [r] }))).rollouts[0];
+    assert.deepStrictEqual(sent(report(Buffer.alloc(MAX_RECALL_SIGNATURE, 7)))?.recallSignature, Buffer.alloc(MAX_RECALL_SIGNATURE, 7));
+    assert.equal(sent(report(Buffer.alloc(MAX_RECALL_SIGNATURE + 1, 7)))?.recallSignature, null);
+    assert.deepStrictEqual(sent(report(Buffer.alloc(8, 7), false)), report(null, false));
+    const raw = (signature: Buffer, withRecall: boolean): Uint8Array =>
+      encodeWire({ ...wire(BASE), rollouts: [{ channel: 'site/prod', release: Buffer.alloc(20, 1), version: '2.0', state: 'blessed', failures: 0, blessed: Buffer.alloc(0), blessed_version: '', paused: false, recalled: withRecall ? Buffer.alloc(20, 1) : Buffer.alloc(0), recall_signature: signature }] });
+    assert.deepStrictEqual(decodeAnnouncement(raw(Buffer.alloc(MAX_RECALL_SIGNATURE, 1), true)).rollouts[0]?.recallSignature, Buffer.alloc(MAX_RECALL_SIGNATURE, 1));
+    assertMalformed(raw(Buffer.alloc(MAX_RECALL_SIGNATURE + 1, 1), true), 'a recall signature of 513 bytes');
+    assertMalformed(raw(Buffer.alloc(8, 1), false), 'a recall signature without a recall');
   });
 
   it('decoding arbitrary bytes either throws PacketError or yields an announcement that re-encodes to itself (property)', () => {

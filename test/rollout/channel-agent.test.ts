@@ -324,6 +324,39 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
+  it('keeps the recall signature it holds while that verifies, against another valid one; takes another once its key is no longer trusted', async () => {
+    const { repo, dir, key, v2, hook } = await twoBlessed();
+    // Nothing blessed before 2.0: the recall keeps being heard, and nothing rolls back.
+    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: v2, version: '2.0' } }));
+    const other = generateReleaseKey('second operator');
+    const recall = { cluster: CLUSTER, channel: CHANNEL, release: v2 };
+    const [first, second] = [signRecall(recall, key), signRecall(recall, other)];
+    const peers = [first, second].map((signature, i): Peer => {
+      const report: RolloutReport = { channel: CHANNEL, release: v2, version: '2.0', state: 'blessed', failures: 0, blessed: v2, blessedVersion: '2.0', paused: false, recalled: v2, recallSignature: signature };
+      return { nodeId: `${i + 1}`.repeat(16) as NodeId, name: `n${i + 1}`, instance: '0'.repeat(32), endpoints: [], firstSeen: 0, lastSeen: Date.now(), intervalMs: 1000, revocationVersion: 0, restarts: 0, heads: new Map(), rollouts: new Map([[CHANNEL, report]]) };
+    });
+    let heard = [peers[0] as Peer];
+    const make = (trusted: ReleaseKeyPair[]): ChannelAgent =>
+      new ChannelAgent({ repo, log: captureLogger(), now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: trusted.map((k) => k.publicKey), peers: () => heard, changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+    let agent = make([key, other]);
+    try {
+      await agent.start();
+      await pokeUntil(agent, () => agent.current().recalled === v2);
+      heard = [peers[1] as Peer, peers[0] as Peer];
+      await pokeUntil(agent, () => false, 20);
+      assert.deepEqual(agent.current().recallSignature, first, 'the signature held, not the other');
+      await agent.stop();
+      agent = make([other]);
+      await agent.start();
+      await pokeUntil(agent, () => agent.current().recallSignature?.equals(second) === true);
+      assert.deepEqual([agent.current().recalled, agent.current().recallSignature], [v2, second], 'the one that verifies now');
+      assert.equal(agent.status().report.blessed, v2);
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
   it('refuses gitfs rollout rollback while a release is being applied (it would recall the release it goes back to)', async () => {
     const { agent, repo } = await stagedAgent();
     try {
