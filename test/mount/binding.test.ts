@@ -59,7 +59,16 @@ describe('FUSE binding (as patched)', function () {
   });
 
   after(async () => {
-    if (fuse !== undefined) await new Promise<void>((resolve) => (fuse as FuseInstance).unmount(() => resolve()));
+    if (fuse !== undefined) {
+      const f = fuse;
+      const unmounted = await Promise.race([new Promise<boolean>((resolve) => f.unmount(() => resolve(true))), sleep(15_000).then(() => false)]);
+      // Seen once in CI: the binding's unmount never called back (cause not found). The mount point
+      // is let go lazily, so that the directory can be removed and the suite goes on.
+      if (!unmounted) {
+        console.log(`      the binding's unmount of ${f.mnt} did not call back within 15 s: fusermount -uz`);
+        await run('fusermount', ['-uz', f.mnt]).catch(() => undefined);
+      }
+    }
     tmp.cleanup();
   });
 
