@@ -375,7 +375,7 @@ export class ChannelAgent {
       if (commit === null || (commit !== s.blessed?.commit && commit !== s.pending?.commit)) continue;
       try {
         if (signature === null) throw new GitfsError(ErrorCodes.BAD_SIGNATURE, 'the recall is not signed');
-        verifyRecall({ cluster: this.c.clusterId, channel: this.channel, release: commit }, signature, this.c.trusted);
+        this.checkRecall(commit, signature);
         return { commit, signature };
       } catch (e) {
         const k = `${from}:${commit}`;
@@ -385,6 +385,11 @@ export class ChannelAgent {
       }
     }
     return undefined;
+  }
+
+  /** Throws unless `signature` is one of the recall of `commit` here, by a key this channel trusts (recall.ts). */
+  private checkRecall(commit: Oid, signature: Buffer): void {
+    verifyRecall({ cluster: this.c.clusterId, channel: this.channel, release: commit }, signature, this.c.trusted);
   }
 
   /** The live peers' reports on this channel. */
@@ -680,7 +685,7 @@ export class ChannelAgent {
         try {
           if (signed === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: a recall is signed with a release key this channel trusts (gitfs rollout rollback --sign KEY)`, { channel: this.channel });
           if (signed.release !== from.commit) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: the recall names ${signed.release}, but ${from.version} (${from.commit}) is blessed here`, { channel: this.channel });
-          verifyRecall({ cluster: this.c.clusterId, channel: this.channel, release: from.commit }, signed.signature, this.c.trusted);
+          this.checkRecall(from.commit, signed.signature);
           await this.setRecalled(from.commit, signed.signature);
           await this.handle({ type: 'rollback-requested' });
         } catch (e) {

@@ -297,7 +297,7 @@ export class Swarm {
     // Every tick: listed again only when a ref changed (1 000 loose refs are 1 000 file reads).
     const refs = await this.refs.list();
     const local = new Map(refs.map((r) => [r.name, r.oid]));
-    this.wholeAt.retain(new Set(local.keys()));
+    this.wholeAt.retain(local);
     const localTimes = new Map<BranchName, number>();
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
     const members = this.members();

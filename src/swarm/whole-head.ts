@@ -72,7 +72,7 @@ export class WholeHeads {
   }
 
   /** Forgets the entries of branches not in `present` (deleted), in the background. */
-  retain(present: ReadonlySet<BranchName>): void {
+  retain(present: { has(branch: BranchName): boolean }): void {
     let dropped = false;
     for (const branch of this.heads.keys()) {
       if (present.has(branch)) continue;
