@@ -11,6 +11,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
 import { historyHere, keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
 import { StampedRefs } from '../branches/stamped-refs.js';
+import { planMerge, writeMerge } from '../repo/merge-heads.js';
 import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -554,10 +555,32 @@ export class Swarm {
       // Behind by more than the history kept: a fast-forward still, once proven.
       if (closure.boundary.length > 0 && (await this.behindBoundary(closure, local))) return this.advance(branch, local, closure, running);
       this.passed(branch, local, closure, running);
-      this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: 'the local branch has commits the fetched head lacks; left as it is' });
-      return;
+      return this.merge(branch, local, closure, running);
     }
     return this.advance(branch, local, closure, running);
+  }
+
+  /**
+   * `branch` at `local` and the fetched head each hold commits the other lacks (written apart):
+   * the branch moves to their merge (merge-heads.ts), the same commit every node writes for them.
+   * A pair that is not merged (signed releases, no common commit here) is left as it is.
+   */
+  private async merge(branch: BranchName, local: Oid, closure: Closure, running: Running): Promise<void> {
+    const plan = await planMerge(this.c.repo, local, closure.commit);
+    if (typeof plan === 'string') {
+      this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: `the local branch has commits the fetched head lacks; left as it is (${plan})` });
+      return;
+    }
+    await this.secure(closure, running);
+    const { commit, setAside } = await writeMerge(this.c.repo, plan);
+    try {
+      await this.c.repo.refs.update(branch, { expected: local, next: commit, message: `gitfs swarm: merged ${closure.commit}` });
+    } catch (e) {
+      if (!isGitfsError(e)) throw e;
+      this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
+      return;
+    }
+    this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside });
   }
 
   /** A fetched head that `branch` at `local` is not to move to: not fetched again, and not taken while the branch stays there. */
@@ -568,7 +591,26 @@ export class Swarm {
 
   /** Moves `branch` from `local` to the fetched head (a fast-forward), once the closure is durable here. */
   private async advance(branch: BranchName, local: Oid | undefined, closure: Closure, running: Running): Promise<void> {
-    const refs = this.c.repo.refs;
+    await this.secure(closure, running);
+    try {
+      await this.c.repo.refs.update(branch, { expected: local ?? null, next: closure.commit, message: fetchedMessage(closure.commit) });
+    } catch (e) {
+      if (!isGitfsError(e)) throw e;
+      this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
+      return;
+    }
+    // By a base, the rest of the closure was whole here before (wholeHead).
+    await this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
+    const ms = this.c.clock.now() - running.started;
+    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: running.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
+  }
+
+  /**
+   * Makes a fetched closure safe for a ref to name: durable, fresh (safe from git gc), its special
+   * files checked, the repository marked partial when blobs were left out, and the shallow file
+   * told where the history kept is cut.
+   */
+  private async secure(closure: Closure, running: Running): Promise<void> {
     // The whole closure must be in finished packs before a ref names it (a failed pack write
     // drops objects), and safe from git gc (freshen.ts): the packs that hold it freshened; what
     // lies loose or only in a cruft pack (git's, as the walk found it here) goes through a pack
@@ -594,17 +636,6 @@ export class Swarm {
     if (!running.fetch.withBlobs) await markPartial(this.c.repo.gitDir, this.c.clock);
     const within = new Set(closure.commits);
     await this.serially(() => updateShallow(this.c.repo.gitDir, closure.boundary, (candidates) => keptShallow(candidates, within, this.durable)));
-    try {
-      await refs.update(branch, { expected: local ?? null, next: closure.commit, message: fetchedMessage(closure.commit) });
-    } catch (e) {
-      if (!isGitfsError(e)) throw e;
-      this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
-      return;
-    }
-    // By a base, the rest of the closure was whole here before (wholeHead).
-    await this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
-    const ms = this.c.clock.now() - running.started;
-    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: running.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
   }
 
   /** Passes objects that are here, loose or in a cruft pack, through a pack writer (freshen.ts). */

@@ -30,7 +30,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
@@ -296,6 +296,15 @@ describe('swarm/cluster: policy replication between real daemons in network name
     writeFileSync(join(dir, 'notes', 'b.txt'), `${randomBytes(3000).toString('base64')}\n`);
     writeFileSync(join(dir, 'data', 'big.bin'), randomBytes(bigBytes));
     return { dir, files: ['README.txt', 'notes/a.txt', 'notes/b.txt', 'data/big.bin'] };
+  }
+
+  /** A copy of `tree` with `writes` (path → content) written and `removes` removed. */
+  function editedCopy(tree: SourceTree, label: string, writes: Record<string, string>, removes: readonly string[]): SourceTree {
+    const dir = join(base, `src-${label}-${Date.now()}`);
+    cpSync(tree.dir, dir, { recursive: true });
+    for (const [path, content] of Object.entries(writes)) writeFileSync(join(dir, path), content);
+    for (const path of removes) rmSync(join(dir, path));
+    return { dir, files: [...new Set([...tree.files.filter((f) => !removes.includes(f)), ...Object.keys(writes)])] };
   }
 
   async function commitTree(n: GitfsNode, branch: string, tree: SourceTree, message: string): Promise<Made> {
@@ -873,7 +882,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }));
   });
 
-  it('a partition (every packet between {n0,n1,n2} and {n3,n4} dropped) that heals converges: every node ends with the branches committed on both sides', async function () {
+  it('a partition (every packet between {n0,n1,n2} and {n3,n4} dropped) that heals converges: every node ends with the branches committed on both sides, and a branch both sides wrote merged into one head, a file both changed kept twice', async function () {
     this.timeout(150_000);
     await configure('part', { policies: [{ branches: 'part/*' }] });
     const left = members.slice(0, 3);
@@ -882,11 +891,18 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const b1 = right[1];
     assert.ok(a0 && b1);
     try {
+      // part/both: one commit everywhere, then written on both sides of the partition.
+      const shared = makeTree('both', 64 * 1024);
+      const c0 = await commitTree(a0, 'part/both', shared, 'before the partition');
+      await waitEvents(others(a0, members), 'fetched', { branch: 'part/both', commit: c0.oid }, c0.started, 30_000, 'every node to fetch part/both before the partition');
       const cutAt = Date.now();
       await Promise.all([...left.map((n) => cutOff(n, right)), ...right.map((n) => cutOff(n, left))]);
       const treeL = makeTree('left', 1 * MiB);
       const treeR = makeTree('right', 1 * MiB);
       const [cl, cr] = await Promise.all([commitTree(a0, 'part/left', treeL, 'left side'), commitTree(b1, 'part/right', treeR, 'right side')]);
+      const bothL = editedCopy(shared, 'both-left', { 'notes/a.txt': 'edited on the left\n', 'left.txt': 'left\n' }, []);
+      const bothR = editedCopy(shared, 'both-right', { 'notes/a.txt': 'edited on the right\n', 'right.txt': 'right\n' }, ['notes/b.txt']);
+      const [bl, br] = await Promise.all([commitTree(a0, 'part/both', bothL, 'left side'), commitTree(b1, 'part/both', bothR, 'right side')]);
       // Each side replicates within itself, and stops hearing the other (announcements are UDP, fetches TCP: both cut).
       await waitEvents(others(a0, left), 'fetched', { branch: 'part/left', commit: cl.oid }, cl.started, 60_000, 'the left side to replicate part/left during the partition');
       await waitEvents(others(b1, right), 'fetched', { branch: 'part/right', commit: cr.oid }, cr.started, 60_000, 'the right side to replicate part/right during the partition');
@@ -906,6 +922,29 @@ describe('swarm/cluster: policy replication between real daemons in network name
         assert.equal(await refOf(n, 'part/right'), cr.oid, `${n.name}: part/right`);
       }
       await Promise.all([verifyCopy(member(4), 'part/left', cl.oid, treeL, true), verifyCopy(member(0), 'part/right', cr.oid, treeR, true)]);
+
+      // part/both: one merge of the two heads on every node, whichever merged it or fetched it.
+      const merged = await waitFor('every node to hold one merge of part/both', 30_000, async () => {
+        const heads = new Set(await Promise.all(members.map((n) => refOf(n, 'part/both'))));
+        const [head] = heads;
+        return heads.size === 1 && head !== undefined && head !== bl.oid && head !== br.oid ? head : undefined;
+      }, { everyMs: 200, diag });
+      const mergers = members.filter((n) => n.daemon?.find('merged', { branch: 'part/both', commit: merged }).some((e) => e.t >= healedAt));
+      console.log(`      part/both merged by ${mergers.map((n) => n.name).join(' ')}; held by all 5 ${Date.now() - healedAt} ms after the heal`);
+      assert.ok(mergers.length > 0, 'no node logged the merge');
+      const reader = member(2);
+      const parents = gitOn(reader, ['rev-list', '--parents', '-n', '1', merged]).split(' ').slice(1);
+      assert.deepEqual([...parents].sort(), [bl.oid, br.oid].sort(), 'the merge has both sides as parents');
+      const [newer, older] = parents as [string, string];
+      const [newerTree, olderTree] = newer === bl.oid ? [bothL, bothR] : [bothR, bothL];
+      const cat = (path: string): Promise<string> => reader.ok(['cat', `part/both:${path}`]);
+      assert.equal(await cat('left.txt'), 'left\n');
+      assert.equal(await cat('right.txt'), 'right\n');
+      assert.equal(await cat('notes/a.txt'), readFileSync(join(newerTree.dir, 'notes/a.txt'), 'utf8'), 'the newer side keeps the name');
+      assert.equal(await cat(`notes/a.conflict-${older.slice(0, 12)}.txt`), readFileSync(join(olderTree.dir, 'notes/a.txt'), 'utf8'), 'the older side is kept beside');
+      assert.equal((await reader.run(['cat', 'part/both:notes/b.txt'])).code !== 0, true, 'the right side removed notes/b.txt');
+      await verifyCopy(reader, 'part/both', merged, { dir: shared.dir, files: ['README.txt', 'data/big.bin'] }, true);
+      await gitFsck(member(3));
     } finally {
       await Promise.all(members.map(heal));
     }

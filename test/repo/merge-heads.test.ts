@@ -1,0 +1,141 @@
+/**
+ * Merging two heads written apart: every change of both sides lands, a file both changed stays
+ * twice (the older side's version set aside by name), the commit is the same whichever side
+ * merges, and git reads the result (`git fsck --strict`, `git merge-base`).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { BranchName } from '../../src/branches/ref-name.js';
+import { freeName } from '../../src/files/merge-trees.js';
+import { listDirectory, lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
+import { encodeCommit } from '../../src/objects/commit.js';
+import type { Oid } from '../../src/objects/oid.js';
+import { commitDirectory } from '../../src/repo/commit-directory.js';
+import { planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
+import { Repository } from '../../src/repo/repository.js';
+import { tempDirs } from '../support/tmp.js';
+
+describe('repo/merge-heads', function () {
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+  let seconds = 1_700_000_000;
+  const clock = { now: () => seconds * 1000 };
+
+  /** Writes `files` (path → content) as the whole of `dir`. */
+  function tree(dir: string, files: Record<string, string | Buffer>): string {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), content);
+    }
+    return dir;
+  }
+
+  async function commit(repo: Repository, branch: string, dir: string, files: Record<string, string | Buffer>): Promise<Oid> {
+    seconds += 10;
+    const made = await commitDirectory(repo, branch as BranchName, tree(dir, files), { message: branch });
+    assert.ok(made.commit);
+    return made.commit;
+  }
+
+  const git = (repo: Repository, ...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8' }).trim();
+
+  it('keeps every change of both sides; a file both changed (a chunked one too) stays twice, the newer version under its name; the commit is the same from either side; git fsck --strict passes', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const big0 = randomBytes(300 * 1024);
+    const base = {
+      'same.txt': 's',
+      'newer-edits.txt': 'e0',
+      'older-edits.txt': 'f0',
+      'both.txt': 'b0',
+      'older-removes.txt': 'r',
+      'edit-vs-remove.txt': 'x0',
+      'dir/keep.txt': 'k',
+      'big.bin': big0,
+    };
+    const b = await commit(repo, 'older', src, base);
+    await repo.refs.update('newer' as BranchName, { expected: null, next: b, message: 'branch' });
+    const bigO = Buffer.concat([big0.subarray(0, 200_000), randomBytes(1000), big0.subarray(200_000)]);
+    const bigN = Buffer.concat([randomBytes(1000), big0]);
+    const { ['older-removes.txt']: _r, ...olderBase } = base;
+    const older = await commit(repo, 'older', src, { ...olderBase, 'older-edits.txt': 'f1', 'both.txt': 'bO', 'edit-vs-remove.txt': 'x1', 'dir/o.txt': 'o', 'big.bin': bigO, 'clash/inside.txt': 'i' });
+    const { ['edit-vs-remove.txt']: _x, ...newerBase } = base;
+    const newer = await commit(repo, 'newer', src, { ...newerBase, 'newer-edits.txt': 'e1', 'both.txt': 'bN', 'dir/n.txt': 'n', 'big.bin': bigN, clash: 'a file', 'new-only.txt': 'new' });
+
+    const plan = await planMerge(repo, older, newer);
+    assert.equal(typeof plan, 'object', `not merged: ${String(plan)}`);
+    const p = plan as MergePlan;
+    assert.equal(p.newer, newer);
+    assert.equal(p.older, older);
+    assert.equal(p.base, b);
+    assert.equal(git(repo, 'merge-base', older, newer), b, 'git finds the same base');
+    const merged = await writeMerge(repo, p);
+    const again = await writeMerge(repo, (await planMerge(repo, newer, older)) as MergePlan);
+    assert.equal(again.commit, merged.commit, 'the other side writes the very same commit');
+
+    const c = await readCommit(repo.objects, merged.commit);
+    assert.deepEqual(c.parents, [newer, older]);
+    assert.equal(c.committer.timestamp, seconds + 1, 'dated a second after the newer head');
+    const tagO = older.slice(0, 12);
+    const tagN = newer.slice(0, 12);
+    const root = rootEntry(c.tree);
+    const text = async (path: string): Promise<string> => git(repo, 'cat-file', 'blob', (await lookupPath(repo.objects, root, path)).oid);
+    const names = (await listDirectory(repo.objects, c.tree)).map((e) => e.name).sort();
+    assert.deepEqual(names, ['big.bin', `big.conflict-${tagO}.bin`, 'both.txt', `both.conflict-${tagO}.txt`, 'clash', `clash.conflict-${tagN}`, 'dir', 'edit-vs-remove.txt', 'new-only.txt', 'newer-edits.txt', 'older-edits.txt', 'same.txt'].sort());
+    assert.equal(await text('both.txt'), 'bN');
+    assert.equal(await text(`both.conflict-${tagO}.txt`), 'bO');
+    assert.equal(await text('newer-edits.txt'), 'e1');
+    assert.equal(await text('older-edits.txt'), 'f1');
+    assert.equal(await text('edit-vs-remove.txt'), 'x1', 'an edit outlives a removal');
+    assert.equal(await text(`clash.conflict-${tagN}`), 'a file', 'a directory keeps the name against a file');
+    assert.equal(await text('clash/inside.txt'), 'i');
+    assert.deepEqual((await listDirectory(repo.objects, (await lookupPath(repo.objects, root, 'dir')).oid)).map((e) => e.name).sort(), ['keep.txt', 'n.txt', 'o.txt']);
+    const bigOf = async (commitId: Oid, path: string): Promise<{ oid: Oid; size: number | undefined; chunked: boolean }> => {
+      const e = await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, commitId)).tree), path);
+      return { oid: e.oid, size: e.size, chunked: e.chunked };
+    };
+    assert.deepEqual(await bigOf(merged.commit, 'big.bin'), await bigOf(newer, 'big.bin'));
+    assert.deepEqual(await bigOf(merged.commit, `big.conflict-${tagO}.bin`), await bigOf(older, 'big.bin'), 'the older chunked file set aside whole');
+    assert.deepEqual(merged.setAside, [
+      { path: 'big.bin', as: `big.conflict-${tagO}.bin` },
+      { path: 'both.txt', as: `both.conflict-${tagO}.txt` },
+      { path: 'clash', as: `clash.conflict-${tagN}` },
+    ]);
+    assert.match(c.message, new RegExp(`both.txt -> both.conflict-${tagO}.txt`));
+    await repo.refs.update('newer' as BranchName, { expected: newer, next: merged.commit, message: 'merged' });
+    git(repo, 'fsck', '--strict');
+    assert.equal(git(repo, 'rev-list', '--count', 'newer'), '4');
+    await repo.close();
+  });
+
+  it('merges nothing where a side is signed (a release) or the heads share no commit here', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const a = await commit(repo, 'a', src, { 'f.txt': 'a' });
+    const b = await commit(repo, 'b', src, { 'f.txt': 'b' });
+    assert.equal(await planMerge(repo, a, b), 'no-common-commit');
+    const aOn = await commit(repo, 'a', src, { 'f.txt': 'a2' });
+    const parent = await readCommit(repo.objects, a);
+    const writer = await repo.newPackWriter();
+    const signedChild = await writer.write('commit', encodeCommit({ ...parent, parents: [a], message: 'release\n', extraHeaders: [['gpgsig', '-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----']] }));
+    await writer.finish();
+    assert.equal(await planMerge(repo, aOn, signedChild), 'signed');
+    assert.equal(await planMerge(repo, signedChild, aOn), 'signed');
+    await repo.close();
+  });
+
+  it('names a set-aside copy within 255 bytes, its extension kept, and never as a name taken', () => {
+    assert.equal(freeName('report.txt', 'abc', new Set()), 'report.conflict-abc.txt');
+    assert.equal(freeName('.bashrc', 'abc', new Set()), '.bashrc.conflict-abc');
+    assert.equal(freeName('Makefile', 'abc', new Set(['Makefile.conflict-abc'])), 'Makefile.conflict-abc-2');
+    const long = `${'é'.repeat(120)}.txt`;
+    const named = freeName(long, 'abcdef012345', new Set());
+    assert.ok(Buffer.byteLength(named) <= 255, `${Buffer.byteLength(named)} bytes`);
+    assert.ok(named.endsWith('.conflict-abcdef012345.txt'));
+  });
+});
