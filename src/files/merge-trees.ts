@@ -5,13 +5,16 @@
  * changed is one file, not two).
  *
  * Per name: what one side left as the base had it takes the other side's change (an addition, an
- * edit or a removal); directories both changed are merged entry by entry; otherwise the two
- * conflict and both versions stay. The newer side's keeps the name, and the older side's is set
+ * edit or a removal); directories both changed are merged entry by entry, and so is one that a
+ * side removed while the other changed it (what the other added or edited in it stays, what it
+ * left alone goes); a file whose content one side changed and whose execute bit the other did
+ * takes both changes. Otherwise the two conflict and both versions stay. The newer side's keeps the name, and the older side's is set
  * aside as `STEM.conflict-TAG.EXT` beside it (TAG: the older commit's short id). A directory keeps
  * the name against a file, which is set aside under its own commit's tag. An edit against a
  * removal keeps the edit. Nothing either side holds is lost, and the result depends only on the
  * three trees and the tags: every node merging the same two heads writes the same tree.
  */
+import { createHash } from 'node:crypto';
 import { isDirectoryKind, toTreeEntry, writeEmptyDirTree, type DirEntry } from '../objects/entry-names.js';
 import type { ObjectReader, ObjectSink } from '../objects/object-store.js';
 import { hashObject, type Oid } from '../objects/oid.js';
@@ -41,33 +44,51 @@ const MAX_NAME_BYTES = 255;
 
 export async function mergeTrees(store: ObjectReader, sink: ObjectSink, base: Oid | undefined, newer: MergeSide, older: MergeSide): Promise<TreeMerge> {
   const setAside: SetAside[] = [];
-  const tree = await mergeDir(store, sink, '', base, newer, older, setAside);
-  return { tree, setAside };
+  const tree = (await mergeDir(store, sink, '', base, newer, older, setAside)) ?? (await writeEmptyDirTree(sink));
+  return { tree, setAside: setAside.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) };
 }
 
-async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, base: Oid | undefined, newer: MergeSide, older: MergeSide, setAside: SetAside[]): Promise<Oid> {
+/** One side of a directory: its tree, or undefined where that side removed the directory. */
+interface DirSide {
+  readonly tree: Oid | undefined;
+  readonly tag: string;
+}
+
+/**
+ * The merged directory at `path` (ending in `/`, or empty at the root). Undefined when it comes
+ * out empty where one side removed it (the removal stands); a directory both sides kept that
+ * comes out empty stays, as an empty directory.
+ */
+async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, base: Oid | undefined, newer: DirSide, older: DirSide, setAside: SetAside[]): Promise<Oid | undefined> {
   if (newer.tree === older.tree || base === older.tree) return newer.tree;
   if (base === newer.tree) return older.tree;
-  const [b, n, o] = await Promise.all([base === undefined ? new Map<string, DirEntry>() : byName(store, base), byName(store, newer.tree), byName(store, older.tree)]);
+  const [b, n, o] = (await Promise.all([base, newer.tree, older.tree].map((t) => (t === undefined ? new Map<string, DirEntry>() : byName(store, t))))) as [Entries, Entries, Entries];
   const kept: DirEntry[] = [];
   const aside: Array<{ entry: DirEntry; tag: string }> = [];
   for (const name of [...new Set([...n.keys(), ...o.keys()])].sort()) {
     const [be, ne, oe] = [b.get(name), n.get(name), o.get(name)];
     if (same(ne, oe) || same(be, oe)) {
       if (ne !== undefined) kept.push(ne);
-    } else if (same(be, ne) || ne === undefined) {
+    } else if (same(be, ne)) {
       if (oe !== undefined) kept.push(oe);
-    } else if (oe === undefined) {
-      kept.push(ne);
-    } else if (isDir(ne) && isDir(oe)) {
-      const sub = await mergeDir(store, sink, `${path}${name}/`, isDir(be) ? be.oid : undefined, { ...newer, tree: ne.oid }, { ...older, tree: oe.oid }, setAside);
-      kept.push({ ...ne, oid: sub });
-    } else if (isDirectoryKind(oe.kind) && !isDirectoryKind(ne.kind)) {
-      kept.push(oe);
-      aside.push({ entry: ne, tag: newer.tag });
+    } else if ((isDir(ne) && isDir(oe)) || (isDir(be) && (ne === undefined ? isDir(oe) : oe === undefined && isDir(ne)))) {
+      // Both directories, or one removed where the other changed it: merged entry by entry (a
+      // removal then goes on in what the other side left as it was).
+      const sub = await mergeDir(store, sink, `${path}${name}/`, isDir(be) ? be.oid : undefined, { ...newer, tree: ne?.oid }, { ...older, tree: oe?.oid }, setAside);
+      if (sub !== undefined) kept.push({ ...((ne ?? oe) as DirEntry), oid: sub });
+    } else if (ne === undefined || oe === undefined) {
+      // An edit outlives a removal.
+      kept.push((ne ?? oe) as DirEntry);
     } else {
-      kept.push(ne);
-      aside.push({ entry: oe, tag: older.tag });
+      const both = bothFiles(be, ne, oe);
+      if (both !== undefined) kept.push(both);
+      else if (isDirectoryKind(oe.kind) && !isDirectoryKind(ne.kind)) {
+        kept.push(oe);
+        aside.push({ entry: ne, tag: newer.tag });
+      } else {
+        kept.push(ne);
+        aside.push({ entry: oe, tag: older.tag });
+      }
     }
   }
   const taken = new Set([...n.keys(), ...o.keys()]);
@@ -77,18 +98,36 @@ async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, bas
     kept.push({ ...entry, name });
     setAside.push({ path: `${path}${entry.name}`, as: `${path}${name}` });
   }
-  if (kept.length === 0) return writeEmptyDirTree(sink);
+  if (kept.length === 0) return newer.tree === undefined || older.tree === undefined ? undefined : writeEmptyDirTree(sink);
   const content = encodeTree(kept.map(toTreeEntry));
   return sink.writeHashed(hashObject('tree', content), 'tree', content);
 }
 
-async function byName(store: ObjectReader, tree: Oid): Promise<Map<string, DirEntry>> {
+/**
+ * Two regular files that changed apart: merged when one changed the content and the other the
+ * execute bit only (or both the same way); undefined when their contents conflict.
+ */
+function bothFiles(be: DirEntry | undefined, ne: DirEntry, oe: DirEntry): DirEntry | undefined {
+  if (be?.kind !== 'file' || ne.kind !== 'file' || oe.kind !== 'file') return undefined;
+  const content = sameContent(ne, oe) || sameContent(be, oe) ? ne : sameContent(be, ne) ? oe : undefined;
+  if (content === undefined) return undefined;
+  const executable = be.executable === oe.executable ? ne.executable : oe.executable;
+  return { ...content, executable };
+}
+
+type Entries = Map<string, DirEntry>;
+
+async function byName(store: ObjectReader, tree: Oid): Promise<Entries> {
   return new Map((await listDirectory(store, tree)).map((e) => [e.name, e]));
 }
 
 function same(a: DirEntry | undefined, b: DirEntry | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  return a.oid === b.oid && a.kind === b.kind && a.executable === b.executable && a.chunked === b.chunked && a.size === b.size;
+  return sameContent(a, b) && a.kind === b.kind && a.executable === b.executable;
+}
+
+function sameContent(a: DirEntry, b: DirEntry): boolean {
+  return a.oid === b.oid && a.chunked === b.chunked && a.size === b.size;
 }
 
 /** A directory (not a chunked file, whose tree is its chunks, nor a submodule). */
@@ -98,16 +137,30 @@ function isDir(e: DirEntry | undefined): e is DirEntry {
 
 /**
  * `STEM.conflict-TAG.EXT` (an extension kept so that the copy opens as the file does), the stem
- * shortened to fit the name limit; a counter follows the tag while the name is taken.
+ * shortened to fit the name limit. While that is taken: `-HASH` (of the whole name: names that
+ * differ only past a shortened stem part there) after the tag, then a counter after that.
  */
 export function freeName(name: string, tag: string, taken: ReadonlySet<string>): string {
   const dot = name.lastIndexOf('.');
   const ext = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : '';
-  let stem = ext === '' ? name : name.slice(0, dot);
-  for (let n = 1; ; n++) {
-    const mark = `.conflict-${tag}${n === 1 ? '' : `-${n}`}${ext}`;
-    while (Buffer.byteLength(stem + mark, 'utf8') > MAX_NAME_BYTES) stem = [...stem].slice(0, -1).join('');
-    const candidate = stem + mark;
+  const stem = ext === '' ? name : name.slice(0, dot);
+  const hash = createHash('sha1').update(name).digest('hex').slice(0, 8);
+  // Bounded: at most one more than the names taken.
+  for (let n = 0; n <= taken.size + 1; n++) {
+    const candidate = fitted(stem, `.conflict-${tag}${n === 0 ? '' : `-${hash}`}${n > 1 ? `-${n}` : ''}${ext}`);
     if (!taken.has(candidate)) return candidate;
   }
+  throw new Error('unreachable: more candidates than names taken');
+}
+
+/** `stem` + `mark`, the stem cut (by whole characters) to keep the name within MAX_NAME_BYTES. */
+function fitted(stem: string, mark: string): string {
+  const room = MAX_NAME_BYTES - Buffer.byteLength(mark, 'utf8');
+  if (Buffer.byteLength(stem, 'utf8') <= room) return stem + mark;
+  let cut = '';
+  for (const ch of stem) {
+    if (Buffer.byteLength(cut + ch, 'utf8') > room) break;
+    cut += ch;
+  }
+  return cut + mark;
 }

@@ -5,8 +5,8 @@
  * the nodes that merge at once agree without a word, and the branch converges:
  *
  * - the newer head (by committer time, then by id) comes first, and its versions keep the names;
- * - the base is the first commit met walking back from the head with the greater id that the
- *   other head reaches too (both walks bounded, breadth first, in parent order);
+ * - the base is git's merge base among the commits here (the latest by committer time, then the
+ *   greatest id, where a criss-cross history has several), each head's walk bounded;
  * - author and committer are `gitfs merge`, dated one second after the newer head, in UTC; the
  *   message names both heads, the base and every version set aside.
  *
@@ -21,8 +21,11 @@ import { readCommit } from '../files/tree-reader.js';
 import { isPartial } from './partial.js';
 import type { Repository } from './repository.js';
 
-/** Most commits walked back from each head for their base. */
+/** Most commits read back from each head for their base. */
 export const MERGE_BASE_LIMIT = 10_000;
+
+/** Most versions set aside that a merge's message (and the `merged` log line) lists. */
+export const LISTED = 100;
 
 const MERGER = { name: 'gitfs merge', email: 'merge@gitfs.invalid' } as const;
 
@@ -35,17 +38,21 @@ export interface MergePlan {
   readonly newerTime: number;
 }
 
-export type MergeRefusal = 'signed' | 'no-common-commit';
+export type MergeRefusal = 'signed' | 'no-common-commit' | 'bad-time';
 
 /** How `a` and `b` (both here, commits and trees) merge, or why they do not. */
 export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal> {
   const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
   if (signed(ca) || signed(cb)) return 'signed';
-  const base = await mergeBase((oid) => commitContent(repo, oid), a < b ? a : b, a < b ? b : a, MERGE_BASE_LIMIT);
+  // A time a second later must still be one git and gitfs read (a head may claim any).
+  if (!Number.isSafeInteger(Math.max(ca.committer.timestamp, cb.committer.timestamp) + 1)) return 'bad-time';
+  const base = await mergeBase((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
   if (base === undefined) return 'no-common-commit';
+  const baseTree = (await readCommit(repo.objects, base)).tree;
+  // A commit is here without its tree only in a damaged or partly pruned repository.
+  if (!(await repo.objects.has(baseTree))) return 'no-common-commit';
   const aNewer = ca.committer.timestamp > cb.committer.timestamp || (ca.committer.timestamp === cb.committer.timestamp && a > b);
   const [newer, older] = aNewer ? [{ oid: a, c: ca }, { oid: b, c: cb }] : [{ oid: b, c: cb }, { oid: a, c: ca }];
-  const baseTree = (await readCommit(repo.objects, base)).tree;
   return { newer: newer.oid, older: older.oid, base, trees: { newer: newer.c.tree, older: older.c.tree, base: baseTree }, newerTime: newer.c.committer.timestamp };
 }
 
@@ -66,30 +73,48 @@ export async function writeMerge(repo: Repository, plan: MergePlan): Promise<{ c
 }
 
 /**
- * The first of `from`'s ancestors, breadth first within `limit`, that is also among the `limit`
- * commits nearest `other`; undefined if none is (a commit not here ends its line).
+ * The best common ancestor of `a` and `b` among the `limit` commits nearest each that are here
+ * (git's merge base: a common ancestor that is no ancestor of another); of several (criss-cross
+ * histories), the one with the latest committer time, then the greatest id. Undefined if they
+ * share none here (a commit not here ends its line).
  */
-export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, other: Oid, from: Oid, limit: number): Promise<Oid | undefined> {
-  const reached = new Set<Oid>();
-  for await (const c of walk(content, other, limit)) reached.add(c);
-  for await (const c of walk(content, from, limit)) if (reached.has(c)) return c;
-  return undefined;
+export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<Oid | undefined> {
+  const [fromA, fromB] = [await ancestors(content, a, limit), await ancestors(content, b, limit)];
+  const common = [...fromA.keys()].filter((c) => fromB.has(c));
+  // The ancestors of a common commit are common too: one is no best exactly when it is a parent of another.
+  const below = new Set(common.flatMap((c) => (fromA.get(c) as Walked).parents));
+  let best: { oid: Oid; time: number } | undefined;
+  for (const oid of common) {
+    if (below.has(oid)) continue;
+    const time = (fromA.get(oid) as Walked).time;
+    if (best === undefined || time > best.time || (time === best.time && oid > best.oid)) best = { oid, time };
+  }
+  return best?.oid;
 }
 
-async function* walk(content: (oid: Oid) => Promise<Buffer | undefined>, head: Oid, limit: number): AsyncGenerator<Oid> {
+interface Walked {
+  readonly parents: readonly Oid[];
+  readonly time: number;
+}
+
+/** `head` and its ancestors that are here, breadth first, at most `limit`: each with its parents and committer time. */
+async function ancestors(content: (oid: Oid) => Promise<Buffer | undefined>, head: Oid, limit: number): Promise<Map<Oid, Walked>> {
+  const found = new Map<Oid, Walked>();
   const queue: Oid[] = [head];
   const seen = new Set<Oid>(queue);
-  for (let i = 0; i < queue.length && i < limit; i++) {
+  for (let i = 0; i < queue.length && found.size < limit; i++) {
     const c = queue[i] as Oid;
-    yield c;
     const bytes = await content(c);
     if (bytes === undefined) continue;
-    for (const p of decodeCommit(bytes, c).parents) {
+    const commit = decodeCommit(bytes, c);
+    found.set(c, { parents: commit.parents, time: commit.committer.timestamp });
+    for (const p of commit.parents) {
       if (seen.has(p)) continue;
       seen.add(p);
       queue.push(p);
     }
   }
+  return found;
 }
 
 async function commitContent(repo: Repository, oid: Oid): Promise<Buffer | undefined> {
@@ -104,6 +129,8 @@ const shortId = (oid: Oid): string => oid.slice(0, 12);
 
 function mergeMessage(plan: MergePlan, setAside: readonly SetAside[]): string {
   let text = `Merge ${shortId(plan.older)} into ${shortId(plan.newer)}\n\nThe branch was written apart from ${plan.base}:\n  ${plan.newer} (newer: its versions keep their names)\n  ${plan.older}\n`;
-  if (setAside.length > 0) text += `\nBoth changed these; the other version is kept beside:\n${setAside.map((s) => `  ${s.path} -> ${s.as}\n`).join('')}`;
+  if (setAside.length === 0) return text;
+  text += `\nBoth changed these; the other version is kept beside:\n${setAside.slice(0, LISTED).map((s) => `  ${s.path} -> ${s.as}\n`).join('')}`;
+  if (setAside.length > LISTED) text += `  and ${setAside.length - LISTED} more\n`;
   return text;
 }

@@ -5,9 +5,13 @@
  * (a publisher whose clock ran ahead, a member announcing an old head with a new time, a commit
  * made on a node whose clock runs behind). Verdicts settle what ancestry proves:
  * - 'ahead': the head descends from this node's, so it is taken whatever time it claims;
- * - 'passed': this node's head already holds it (an ancestor), it is proven diverged (every
- *   commit of both histories read, here), or a fetch of it showed it behind, diverged or refused:
- *   it is never taken.
+ * - 'fork': the head and this node's were written apart from a common commit (both histories
+ *   read whole here, or the probe below met one of this node's head's ancestors): taken whatever
+ *   time it claims, and its fetch merges the two (src/repo/merge-heads.ts), or passes it when
+ *   they cannot be merged. Both sides take each other's head, and both write the same merge;
+ * - 'passed': this node's head already holds it (an ancestor), or a fetch of it showed it behind,
+ *   refused, or diverged and not to be merged (a diverged head is otherwise merged with this
+ *   node's by that fetch, and is then an ancestor): it is never taken.
  * A head that cannot be proven either way (a commit between the two not here, or too far back)
  * is 'unproven': the time rule and the fetch decide, as they would without verdicts, and it is
  * judged again after RETRY_MS. A head not yet judged has no standing; the time rule takes it
@@ -20,22 +24,23 @@
  * 'passed' when one of the PROBE_LIMIT commits nearest this node's head names it as a parent (a
  * release this node pruned is still named by its child). Failing that, one that claims a time
  * older than this node's head is probed, in a lane of its own (a slow announcer never holds up
- * what the local commits settle): its commits, asked of the members announcing it as metadata
- * (checked, none stored), are walked back up to PROBE_LIMIT looking for this node's head; no ask
- * starts after PROBE_MS (one under way ends by its own limits).
+ * what the local commits settle): its commits, read here or else asked of the members announcing
+ * it as metadata (checked, none stored), are walked back up to PROBE_LIMIT looking for this node's
+ * head, or, failing that, for one of its ancestors (a fork); no ask starts after PROBE_MS (one
+ * under way ends by its own limits).
  *
  * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
  * member that lost its objects, or lies) must not hold back a newer one that can be had.
  */
 import type { NodeId } from '../cluster/node-id.js';
-import { ancestry, type Ancestry } from '../objects/commit-ancestry.js';
+import { ancestry } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
 import { remember } from '../util/bounded-map.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 
-export type HeadVerdict = 'ahead' | 'passed';
+export type HeadVerdict = 'ahead' | 'fork' | 'passed';
 /** A verdict, or 'unproven': judged, and neither could be shown (judged again after RETRY_MS). */
 export type HeadStanding = HeadVerdict | 'unproven';
 
@@ -51,6 +56,8 @@ export interface VerdictSources {
  * few), and how many of this node's own are read for a parent that names a head not here.
  */
 export const PROBE_LIMIT = 64;
+/** How many commits a probe met here are checked for ancestors of this node's head (a fork). */
+const MET_CHECKED = 4;
 /** How long a probe starts asks (each ask is bounded by its own limits): a silent announcer holds up other probes little longer. */
 export const PROBE_MS = 30_000;
 /** How many local commits a judgement walks each way: an announced head is mostly a few commits away. */
@@ -215,26 +222,45 @@ export class HeadVerdicts {
     if ((await here(head)) !== undefined) {
       // Ancestors first: a member announcing a head this node has moved past is the common case,
       // found in a few steps from `mine`.
-      const back: Ancestry = await ancestry(here, mine, head, LOCAL_LIMIT);
+      const back = await ancestry(here, mine, head, LOCAL_LIMIT);
       if (back === 'reached') return 'passed';
       const forward = await ancestry(here, head, mine, LOCAL_LIMIT);
       if (forward === 'reached') return 'ahead';
-      return back === 'exhausted' && forward === 'exhausted' ? 'passed' : undefined;
+      // Both histories read whole, neither holding the other: a fork. A gap: left to the times.
+      return back === 'exhausted' && forward === 'exhausted' ? 'fork' : undefined;
     }
     // Named by a parent id of one of this node's commits: passed, whether or not it is still here.
     if ((await ancestry(here, mine, head, PROBE_LIMIT)) === 'reached') return 'passed';
     return claimsOlder && from.length > 0 ? 'probe' : undefined;
   }
 
-  /** Walks an absent head's commits, asked of its announcers, back to this node's head: 'ahead' if found within PROBE_LIMIT and PROBE_MS. */
+  /**
+   * Walks an absent head's commits back to this node's head, asking its announcers for those not
+   * here: 'ahead' if found within PROBE_LIMIT and PROBE_MS; 'fork' if not, but the walk met one of
+   * this node's head's ancestors (the two were written apart from it).
+   */
   private async probe({ mine, head, from }: Pair): Promise<HeadVerdict | undefined> {
     const deadline = this.clock.now() + PROBE_MS;
     const ask = (oid: Oid): Promise<Buffer | undefined> => (this.clock.now() > deadline || this.stopped ? Promise.resolve(undefined) : this.sources.ask(oid, from));
     const first = await ask(head);
     if (first === undefined) return undefined;
-    const walk = await ancestry((oid) => (oid === head ? Promise.resolve(first) : ask(oid)), head, mine, PROBE_LIMIT);
-    this.log.log(walk === 'reached' ? 'info' : 'debug', 'head-probed', { mine, head, found: walk === 'reached' });
-    // Not found within PROBE_LIMIT, out of time, or a commit on the way not to be had: unknown (the time rule holds).
-    return walk === 'reached' ? 'ahead' : undefined;
+    const met: Oid[] = [];
+    const content = async (oid: Oid): Promise<Buffer | undefined> => {
+      if (oid === head) return first;
+      const local = await this.sources.here(oid);
+      if (local === undefined) return ask(oid);
+      if (met.length < MET_CHECKED) met.push(oid);
+      return local;
+    };
+    const walk = await ancestry(content, head, mine, PROBE_LIMIT);
+    let verdict: HeadVerdict | undefined = walk === 'reached' ? 'ahead' : undefined;
+    for (const m of walk === 'reached' ? [] : met) {
+      if ((await ancestry((oid) => this.sources.here(oid), mine, m, LOCAL_LIMIT)) !== 'reached') continue;
+      verdict = 'fork';
+      break;
+    }
+    this.log.log(verdict === undefined ? 'debug' : 'info', 'head-probed', { mine, head, found: walk === 'reached', verdict: verdict ?? 'unproven' });
+    // Neither within PROBE_LIMIT, out of time, or a commit on the way not to be had: unknown (the time rule holds).
+    return verdict;
   }
 }

@@ -116,8 +116,8 @@ export interface BranchTarget {
 /**
  * - held: this node should hold the branch and has the target (or no member announces one);
  * - missing: it should hold the branch and has none of it;
- * - behind: it should hold the branch and has another head than the target (the fetcher checks
- *   that the target descends from it before moving the branch);
+ * - behind: it should hold the branch and has another head than the target (the fetcher moves
+ *   the branch to it if it descends from that head, else to their merge, or leaves it);
  * - not-wanted: this node is not among the holders (a copy it has is extra).
  */
 export type HoldState = 'held' | 'missing' | 'behind' | 'not-wanted';
@@ -156,7 +156,7 @@ export function policyFor(branch: BranchName, policies: readonly Policy[]): Poli
 /**
  * The head to hold: the newest by the commit time its announcers claim (then the lower id) among
  * those this node may take. A head judged 'passed' (head-verdicts.ts: this node's head holds it, or
- * a fetch showed it behind, diverged or refused) never is; one judged 'ahead' always is; an
+ * a fetch showed it behind, refused, or diverged and not to be merged) never is; one judged 'ahead' or 'fork' (to be merged by its fetch) always is; an
  * 'unproven' one is when it claims a time no older than this node's head (a second's resolution:
  * two commits in one second must not look held); one not judged yet, only when it claims a later
  * second (one of the same second may be the release before, announced by a member back from a
@@ -176,7 +176,7 @@ export function newestHead(
     if (h.oid === mine) return false;
     const v = verdict(h.oid);
     if (v === 'passed') return false;
-    if (v === 'ahead' || mine === undefined || mineTime === undefined) return true;
+    if (v === 'ahead' || v === 'fork' || mine === undefined || mineTime === undefined) return true;
     return h.commitTime > mineTime || (h.commitTime === mineTime && v === 'unproven');
   };
   // Ranked by: not failing, then the later time, then the lower id.

@@ -11,7 +11,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
 import { historyHere, keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
 import { StampedRefs } from '../branches/stamped-refs.js';
-import { planMerge, writeMerge } from '../repo/merge-heads.js';
+import { LISTED, planMerge, writeMerge } from '../repo/merge-heads.js';
 import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -135,7 +135,7 @@ export class Swarm {
   private readonly avoid = new Map<NodeId, number>();
   /** When each peer kept warm may be dialled again. */
   private readonly warmRetryAt = new Map<NodeId, number>();
-  /** Targets given up on (diverged, or older than the local head): not fetched again. */
+  /** Targets given up on (diverged and not to be merged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
   /** Per branch, the head a fetch here last moved it to, and what of its closure was then whole here. */
   private readonly wholeAt: WholeHeads;
@@ -554,7 +554,6 @@ export class Swarm {
       if (await this.descends(local, closure.commit)) return this.passed(branch, local, closure, running);
       // Behind by more than the history kept: a fast-forward still, once proven.
       if (closure.boundary.length > 0 && (await this.behindBoundary(closure, local))) return this.advance(branch, local, closure, running);
-      this.passed(branch, local, closure, running);
       return this.merge(branch, local, closure, running);
     }
     return this.advance(branch, local, closure, running);
@@ -563,11 +562,13 @@ export class Swarm {
   /**
    * `branch` at `local` and the fetched head each hold commits the other lacks (written apart):
    * the branch moves to their merge (merge-heads.ts), the same commit every node writes for them.
-   * A pair that is not merged (signed releases, no common commit here) is left as it is.
+   * A pair that is not merged (signed releases, no common commit here) is left as it is, and the
+   * head passed; a merge that failed is tried again with the head's next fetch.
    */
   private async merge(branch: BranchName, local: Oid, closure: Closure, running: Running): Promise<void> {
     const plan = await planMerge(this.c.repo, local, closure.commit);
     if (typeof plan === 'string') {
+      this.passed(branch, local, closure, running);
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: `the local branch has commits the fetched head lacks; left as it is (${plan})` });
       return;
     }
@@ -580,7 +581,7 @@ export class Swarm {
       this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
       return;
     }
-    this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside });
+    this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
   }
 
   /** A fetched head that `branch` at `local` is not to move to: not fetched again, and not taken while the branch stays there. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { BranchName } from '../../src/branches/ref-name.js';
 import { freeName } from '../../src/files/merge-trees.js';
 import { listDirectory, lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
@@ -24,20 +24,20 @@ describe('repo/merge-heads', function () {
   let seconds = 1_700_000_000;
   const clock = { now: () => seconds * 1000 };
 
-  /** Writes `files` (path → content) as the whole of `dir`. */
-  function tree(dir: string, files: Record<string, string | Buffer>): string {
+  /** Writes `files` (path → content; the paths in `executable` mode 0755) as the whole of `dir`. */
+  function tree(dir: string, files: Record<string, string | Buffer>, executable: readonly string[]): string {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     for (const [path, content] of Object.entries(files)) {
       mkdirSync(join(dir, path, '..'), { recursive: true });
-      writeFileSync(join(dir, path), content);
+      writeFileSync(join(dir, path), content, { mode: executable.includes(path) ? 0o755 : 0o644 });
     }
     return dir;
   }
 
-  async function commit(repo: Repository, branch: string, dir: string, files: Record<string, string | Buffer>): Promise<Oid> {
+  async function commit(repo: Repository, branch: string, dir: string, files: Record<string, string | Buffer>, executable: readonly string[] = []): Promise<Oid> {
     seconds += 10;
-    const made = await commitDirectory(repo, branch as BranchName, tree(dir, files), { message: branch });
+    const made = await commitDirectory(repo, branch as BranchName, tree(dir, files, executable), { message: branch });
     assert.ok(made.commit);
     return made.commit;
   }
@@ -113,7 +113,7 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
-  it('merges nothing where a side is signed (a release) or the heads share no commit here', async () => {
+  it('merges nothing where a side is signed (a release), claims a time that cannot be followed, or the heads share no commit here', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
     const a = await commit(repo, 'a', src, { 'f.txt': 'a' });
@@ -126,13 +126,85 @@ describe('repo/merge-heads', function () {
     await writer.finish();
     assert.equal(await planMerge(repo, aOn, signedChild), 'signed');
     assert.equal(await planMerge(repo, signedChild, aOn), 'signed');
+    // A head claiming the last second a number holds: its merge could not be dated after it.
+    const w2 = await repo.newPackWriter();
+    const far = { ...parent.committer, timestamp: Number.MAX_SAFE_INTEGER };
+    const farChild = await w2.write('commit', encodeCommit({ ...parent, parents: [a], author: far, committer: far, message: 'far\n' }));
+    await w2.finish();
+    assert.equal(await planMerge(repo, aOn, farChild), 'bad-time');
+    await repo.close();
+  });
+
+  it('merges a content change with a mode change, and a directory one side removed with the other side\'s edits in it: what the other left alone goes', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const b = await commit(repo, 'older', src, { 'run.sh': 'echo 0\n', 'd/one.txt': '1', 'd/two.txt': '2', 'e/a.txt': 'a', 'e/b.txt': 'b', 'f/x.txt': 'x' });
+    await repo.refs.update('newer' as BranchName, { expected: null, next: b, message: 'branch' });
+    // Older: edits run.sh and d/one.txt, removes e/b.txt and f/x.txt. Newer: makes run.sh executable, removes d/ and e/a.txt.
+    const older = await commit(repo, 'older', src, { 'run.sh': 'echo 1\n', 'd/one.txt': '1!', 'd/two.txt': '2', 'e/a.txt': 'a', 'f/y.txt': 'y' });
+    const newer = await commit(repo, 'newer', src, { 'run.sh': 'echo 0\n', 'e/b.txt': 'b', 'f/x.txt': 'x' }, ['run.sh']);
+    const merged = await writeMerge(repo, (await planMerge(repo, older, newer)) as MergePlan);
+    assert.deepEqual(merged.setAside, []);
+    assert.deepEqual(git(repo, 'ls-tree', '-r', '--format=%(objectmode) %(path)', merged.commit).split('\n'), ['100644 d/one.txt', '100644 e/~gitfs~keep', '100644 f/y.txt', '100755 run.sh']);
+    assert.equal(git(repo, 'cat-file', 'blob', `${merged.commit}:run.sh`), 'echo 1');
+    assert.equal(git(repo, 'cat-file', 'blob', `${merged.commit}:d/one.txt`), '1!');
+    // e/: each side removed one file of two, so it stays, empty (the marker above).
+    await repo.close();
+  });
+
+  it('takes git\'s merge base where an earlier merge lies between (an edit made since it is no conflict), and none that is not here', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const move = (branch: string, expected: Oid | null, next: Oid): Promise<void> => repo.refs.update(branch as BranchName, { expected, next, message: 'test' }).then(() => undefined);
+    // B, then Q (adds q.txt) on one line; N edits q.txt from Q, O adds o.txt from B; M merges them.
+    const B = await commit(repo, 'q', src, { 'r.txt': 'r' });
+    await move('o', null, B);
+    const Q = await commit(repo, 'q', src, { 'r.txt': 'r', 'q.txt': '1' });
+    await move('n', null, Q);
+    const N = await commit(repo, 'n', src, { 'r.txt': 'r', 'q.txt': '2' });
+    const O = await commit(repo, 'o', src, { 'r.txt': 'r', 'o.txt': 'o' });
+    const M = (await writeMerge(repo, (await planMerge(repo, N, O)) as MergePlan)).commit;
+    // X after M adds x.txt; Y after Q adds y.txt: their base is Q (M's parent N descends from Q), not B.
+    await move('o', O, M);
+    const X = await commit(repo, 'o', src, { 'r.txt': 'r', 'q.txt': '2', 'o.txt': 'o', 'x.txt': 'x' });
+    const Y = await commit(repo, 'q', src, { 'r.txt': 'r', 'q.txt': '1', 'y.txt': 'y' });
+    const plan = (await planMerge(repo, X, Y)) as MergePlan;
+    assert.equal(plan.base, Q);
+    assert.equal(git(repo, 'merge-base', X, Y), Q);
+    const merged = await writeMerge(repo, plan);
+    assert.deepEqual(merged.setAside, [], 'q.txt was edited on one side only since the base');
+    assert.equal(git(repo, 'cat-file', 'blob', `${merged.commit}:q.txt`), '2');
+    assert.equal(git(repo, 'ls-tree', '--name-only', merged.commit), ['o.txt', 'q.txt', 'r.txt', 'x.txt', 'y.txt'].join('\n'));
+
+    // Two heads whose common parent is not here (history cut, or pruned): nothing to merge against.
+    const at = { name: 'n', email: 'n@example.invalid', timestamp: seconds, tzOffsetMinutes: 0 };
+    const gone = 'ab'.repeat(20) as Oid;
+    const writer = await repo.newPackWriter();
+    const orphan = async (tree: Oid, message: string): Promise<Oid> => writer.write('commit', encodeCommit({ tree, parents: [gone], author: at, committer: at, extraHeaders: [], message }));
+    const [left, right] = [await orphan((await readCommit(repo.objects, X)).tree, 'left\n'), await orphan((await readCommit(repo.objects, Y)).tree, 'right\n')];
+    await writer.finish();
+    assert.equal(await planMerge(repo, left, right), 'no-common-commit');
     await repo.close();
   });
 
   it('names a set-aside copy within 255 bytes, its extension kept, and never as a name taken', () => {
     assert.equal(freeName('report.txt', 'abc', new Set()), 'report.conflict-abc.txt');
     assert.equal(freeName('.bashrc', 'abc', new Set()), '.bashrc.conflict-abc');
-    assert.equal(freeName('Makefile', 'abc', new Set(['Makefile.conflict-abc'])), 'Makefile.conflict-abc-2');
+    const hash = createHash('sha1').update('Makefile').digest('hex').slice(0, 8);
+    assert.equal(freeName('Makefile', 'abc', new Set(['Makefile.conflict-abc'])), `Makefile.conflict-abc-${hash}`);
+    assert.equal(freeName('Makefile', 'abc', new Set(['Makefile.conflict-abc', `Makefile.conflict-abc-${hash}`])), `Makefile.conflict-abc-${hash}-2`);
+    // Long names alike up to where they are cut stay apart by their hash, each found at once.
+    const longs = Array.from({ length: 3000 }, (_, i) => `${'x'.repeat(300)}-${i}`);
+    let looks = 0;
+    const taken = new (class extends Set<string> {
+      override has(name: string): boolean {
+        looks++;
+        return super.has(name);
+      }
+    })();
+    for (const n of longs) taken.add(freeName(n, 'abcdef012345', taken));
+    assert.equal(taken.size, longs.length);
+    assert.ok(looks <= 2 * longs.length, `${looks} names looked up for ${longs.length} copies`);
     const long = `${'é'.repeat(120)}.txt`;
     const named = freeName(long, 'abcdef012345', new Set());
     assert.ok(Buffer.byteLength(named) <= 255, `${Buffer.byteLength(named)} bytes`);

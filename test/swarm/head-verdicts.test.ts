@@ -1,6 +1,6 @@
 /**
  * Head verdicts: ancestry against claimed commit times. A head here is judged by the local commits
- * (an ancestor, or a fork proven by reading both histories whole, is passed; a descendant is
+ * (an ancestor is passed, a fork is a fork; a descendant is
  * ahead; a gap between them leaves it unproven); one that is not here is passed when a commit of
  * this node's names it as a parent, and otherwise, when it claims an older time, probed through
  * the members announcing it, up to PROBE_LIMIT commits back and PROBE_MS, in a lane of its own; what
@@ -83,7 +83,7 @@ async function judged(v: HeadVerdicts, mine: Oid, head: Oid, claimsOlder = false
 }
 
 describe('swarm/head-verdicts', () => {
-  it('judges heads that are here by the local commits: ancestors and proven forks passed, descendants ahead, a gap unproven', async () => {
+  it('judges heads that are here by the local commits: ancestors passed, descendants ahead, a fork a fork (taken, and merged by its fetch), a gap unproven', async () => {
     const g = new Graph();
     const root = g.commit('root', [], 'here');
     const old = g.chain(root, 3, 'here');
@@ -91,7 +91,7 @@ describe('swarm/head-verdicts', () => {
     const fork = g.commit('fork', [old], 'here');
     const later = g.chain(mine, 2, 'here');
     const v = g.verdicts();
-    assert.deepEqual([await judged(v, mine, root), await judged(v, mine, old), await judged(v, mine, fork), await judged(v, mine, later)], ['passed', 'passed', 'passed', 'ahead']);
+    assert.deepEqual([await judged(v, mine, root), await judged(v, mine, old), await judged(v, mine, fork), await judged(v, mine, later)], ['passed', 'passed', 'fork', 'ahead']);
     // A head here two ahead whose parent is not here yet (a fetch storing level by level, or a
     // shallow fetch of another branch): nothing is proven, so nothing is decided.
     const gapParent = g.commit('gap parent', [mine], 'remote');
@@ -112,6 +112,19 @@ describe('swarm/head-verdicts', () => {
     assert.equal(await judged(w, mine, next, true), 'ahead');
     assert.equal(g.asks, 5, 'its five commits were asked, one each');
     assert.deepEqual([...g.askedOf], [ANNOUNCER]);
+  });
+
+  it('finds a fork by probing an absent head that claims an older time: its history meets an ancestor of this node\'s head (not one of another line)', async () => {
+    const g = new Graph();
+    const root = g.commit('root', [], 'here');
+    const mine = g.chain(root, 2, 'here');
+    const theirs = g.chain(root, 3, 'remote');
+    assert.equal(await judged(g.verdicts(), mine, theirs, true), 'fork');
+    assert.equal(g.asks, 3, 'their three commits were asked, the common one read here');
+    // A line of its own here (another branch): met, but no ancestor of this node's head.
+    const other = g.commit('another branch', [], 'here');
+    const elsewhere = g.chain(other, 2, 'remote');
+    assert.equal(await judged(g.verdicts(), mine, elsewhere, true), 'unproven');
   });
 
   it('leaves unproven, and judges again after RETRY_MS, a head not proven within PROBE_LIMIT commits or whose commits did not come', async () => {

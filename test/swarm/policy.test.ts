@@ -212,7 +212,7 @@ describe('swarm/policy', () => {
       assert.deepEqual([same('passed').target?.oid, same('passed').state], [hi, 'held']);
     });
 
-    it('lets ancestry overrule claimed times: a head judged passed is never the target, one judged ahead always is', () => {
+    it('lets ancestry overrule claimed times: a head judged passed is never the target, one judged ahead or fork always is', () => {
       const [a, b, c] = OTHERS as [NodeId, NodeId, NodeId];
       const [mine, stale, next, fork] = [oid('mine'), oid('stale'), oid('next'), oid('fork')];
       // An old head announced with a time far ahead (a publisher whose clock ran ahead), judged an
@@ -227,6 +227,9 @@ describe('swarm/policy', () => {
       assert.equal(only(decide(policies, behindClock, { 'kernel/x': mine }, { 'kernel/x': 500 }), 'kernel/x').state, 'held', 'unjudged and older: not taken');
       const taken = only(decide(policies, behindClock, { 'kernel/x': mine }, { 'kernel/x': 500 }, { [next]: 'ahead' }), 'kernel/x');
       assert.deepEqual([taken.target, taken.state], [{ oid: next, commitTime: 400, from: [a] }, 'behind']);
+      // A fork that claims an older time (written apart from this node's head): the target, to be merged.
+      const forked = only(decide(policies, behindClock, { 'kernel/x': mine }, { 'kernel/x': 500 }, { [next]: 'fork' }), 'kernel/x');
+      assert.deepEqual([forked.target, forked.state], [{ oid: next, commitTime: 400, from: [a] }, 'behind']);
       // Everything announced passed: this node's own head is the target, with the members announcing it.
       const done = only(decide(policies, [member(a, { 'kernel/x': [fork, 700] }), member(c, { 'kernel/x': [mine, 500] })], { 'kernel/x': mine }, { 'kernel/x': 500 }, { [fork]: 'passed' }), 'kernel/x');
       assert.deepEqual([done.target, done.state], [{ oid: mine, commitTime: 500, from: [c] }, 'held']);
