@@ -27,7 +27,7 @@ export interface MergeSide {
   readonly tag: string;
 }
 
-/** A version kept under another name: `path` (as both sides named it) and where it is now. */
+/** A version kept under another name: `path` (as both sides named it) and where it is now (paths from the root, `/` between names). */
 export interface SetAside {
   readonly path: string;
   readonly as: string;
@@ -35,17 +35,22 @@ export interface SetAside {
 
 export interface TreeMerge {
   readonly tree: Oid;
-  /** In path order. */
+  /** In the byte order of their paths. */
   readonly setAside: readonly SetAside[];
 }
 
 /** Longest name the mount shows (ext4's limit), in UTF-8 bytes. */
 const MAX_NAME_BYTES = 255;
+/** Longest extension kept after the conflict mark, in characters (code points), its dot included. */
+const MAX_EXT_CHARS = 16;
+
+/** Names in the byte order of their UTF-8 (every node sorts alike, and as the docs say). */
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
 export async function mergeTrees(store: ObjectReader, sink: ObjectSink, base: Oid | undefined, newer: MergeSide, older: MergeSide): Promise<TreeMerge> {
   const setAside: SetAside[] = [];
   const tree = (await mergeDir(store, sink, '', base, newer, older, setAside)) ?? (await writeEmptyDirTree(sink));
-  return { tree, setAside: setAside.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) };
+  return { tree, setAside: setAside.sort((a, b) => byteOrder(a.path, b.path)) };
 }
 
 /** One side of a directory: its tree, or undefined where that side removed the directory. */
@@ -65,7 +70,7 @@ async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, bas
   const [b, n, o] = (await Promise.all([base, newer.tree, older.tree].map((t) => (t === undefined ? new Map<string, DirEntry>() : byName(store, t))))) as [Entries, Entries, Entries];
   const kept: DirEntry[] = [];
   const aside: Array<{ entry: DirEntry; tag: string }> = [];
-  for (const name of [...new Set([...n.keys(), ...o.keys()])].sort()) {
+  for (const name of [...new Set([...n.keys(), ...o.keys()])].sort(byteOrder)) {
     const [be, ne, oe] = [b.get(name), n.get(name), o.get(name)];
     if (same(ne, oe) || same(be, oe)) {
       if (ne !== undefined) kept.push(ne);
@@ -142,7 +147,7 @@ function isDir(e: DirEntry | undefined): e is DirEntry {
  */
 export function freeName(name: string, tag: string, taken: ReadonlySet<string>): string {
   const dot = name.lastIndexOf('.');
-  const ext = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : '';
+  const ext = dot > 0 && [...name.slice(dot)].length <= MAX_EXT_CHARS ? name.slice(dot) : '';
   const stem = ext === '' ? name : name.slice(0, dot);
   const hash = createHash('sha1').update(name).digest('hex').slice(0, 8);
   // Bounded: at most one more than the names taken.

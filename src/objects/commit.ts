@@ -26,6 +26,11 @@ export interface Commit {
   readonly message: string;
 }
 
+/** Whether a commit carries a signature (any `gpgsig…` header): a release, on a rollout channel. */
+export function isSigned(c: Commit): boolean {
+  return c.extraHeaders.some(([key]) => key.startsWith('gpgsig'));
+}
+
 export function formatSignature(s: Signature): string {
   const sign = s.tzOffsetMinutes < 0 ? '-' : '+';
   const abs = Math.abs(s.tzOffsetMinutes);

@@ -11,10 +11,12 @@
  *   message names both heads, the base and every version set aside.
  *
  * Signed commits (releases on a rollout channel) are never merged: a merge would carry no
- * signature, and a channel takes signed releases only. Neither is a pair without a common commit
- * here (unrelated, or history cut shorter than the divergence): both left as they are.
+ * signature, and a channel takes signed releases only. Neither is a pair without a common commit,
+ * or whose history between a head and the base is not all here (`MergeRefusal`): both left as
+ * they are.
  */
-import { decodeCommit, encodeCommit, type Commit, type Signature } from '../objects/commit.js';
+import { encodeCommit, isSigned, type Signature } from '../objects/commit.js';
+import { mergeBase } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
 import { mergeTrees, type SetAside } from '../files/merge-trees.js';
 import { readCommit } from '../files/tree-reader.js';
@@ -38,19 +40,27 @@ export interface MergePlan {
   readonly newerTime: number;
 }
 
-export type MergeRefusal = 'signed' | 'no-common-commit' | 'bad-time';
+/**
+ * Why two heads are not merged: a release among them (`signed`); a time a second later that is no
+ * safe integer (`bad-time`); no common commit, with both histories read whole
+ * (`no-common-commit`); history between a head and the base not all here, a shallow or pruned
+ * line, or longer than the walks (`history-cut`: one head may even descend from the other).
+ */
+export type MergeRefusal = 'signed' | 'bad-time' | 'no-common-commit' | 'history-cut';
 
 /** How `a` and `b` (both here, commits and trees) merge, or why they do not. */
 export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal> {
   const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
-  if (signed(ca) || signed(cb)) return 'signed';
+  if (isSigned(ca) || isSigned(cb)) return 'signed';
   // A time a second later must still be one git and gitfs read (a head may claim any).
   if (!Number.isSafeInteger(Math.max(ca.committer.timestamp, cb.committer.timestamp) + 1)) return 'bad-time';
-  const base = await mergeBase((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
-  if (base === undefined) return 'no-common-commit';
+  const found = await mergeBase((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
+  if (found === 'none') return 'no-common-commit';
+  if (found === 'cut') return 'history-cut';
+  const { base } = found;
   const baseTree = (await readCommit(repo.objects, base)).tree;
   // A commit is here without its tree only in a damaged or partly pruned repository.
-  if (!(await repo.objects.has(baseTree))) return 'no-common-commit';
+  if (!(await repo.objects.has(baseTree))) return 'history-cut';
   const aNewer = ca.committer.timestamp > cb.committer.timestamp || (ca.committer.timestamp === cb.committer.timestamp && a > b);
   const [newer, older] = aNewer ? [{ oid: a, c: ca }, { oid: b, c: cb }] : [{ oid: b, c: cb }, { oid: a, c: ca }];
   return { newer: newer.oid, older: older.oid, base, trees: { newer: newer.c.tree, older: older.c.tree, base: baseTree }, newerTime: newer.c.committer.timestamp };
@@ -72,57 +82,8 @@ export async function writeMerge(repo: Repository, plan: MergePlan): Promise<{ c
   }
 }
 
-/**
- * The best common ancestor of `a` and `b` among the `limit` commits nearest each that are here
- * (git's merge base: a common ancestor that is no ancestor of another); of several (criss-cross
- * histories), the one with the latest committer time, then the greatest id. Undefined if they
- * share none here (a commit not here ends its line).
- */
-export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<Oid | undefined> {
-  const [fromA, fromB] = [await ancestors(content, a, limit), await ancestors(content, b, limit)];
-  const common = [...fromA.keys()].filter((c) => fromB.has(c));
-  // The ancestors of a common commit are common too: one is no best exactly when it is a parent of another.
-  const below = new Set(common.flatMap((c) => (fromA.get(c) as Walked).parents));
-  let best: { oid: Oid; time: number } | undefined;
-  for (const oid of common) {
-    if (below.has(oid)) continue;
-    const time = (fromA.get(oid) as Walked).time;
-    if (best === undefined || time > best.time || (time === best.time && oid > best.oid)) best = { oid, time };
-  }
-  return best?.oid;
-}
-
-interface Walked {
-  readonly parents: readonly Oid[];
-  readonly time: number;
-}
-
-/** `head` and its ancestors that are here, breadth first, at most `limit`: each with its parents and committer time. */
-async function ancestors(content: (oid: Oid) => Promise<Buffer | undefined>, head: Oid, limit: number): Promise<Map<Oid, Walked>> {
-  const found = new Map<Oid, Walked>();
-  const queue: Oid[] = [head];
-  const seen = new Set<Oid>(queue);
-  for (let i = 0; i < queue.length && found.size < limit; i++) {
-    const c = queue[i] as Oid;
-    const bytes = await content(c);
-    if (bytes === undefined) continue;
-    const commit = decodeCommit(bytes, c);
-    found.set(c, { parents: commit.parents, time: commit.committer.timestamp });
-    for (const p of commit.parents) {
-      if (seen.has(p)) continue;
-      seen.add(p);
-      queue.push(p);
-    }
-  }
-  return found;
-}
-
 async function commitContent(repo: Repository, oid: Oid): Promise<Buffer | undefined> {
   return (await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined;
-}
-
-function signed(c: Commit): boolean {
-  return c.extraHeaders.some(([key]) => key.startsWith('gpgsig'));
 }
 
 const shortId = (oid: Oid): string => oid.slice(0, 12);

@@ -5,13 +5,15 @@
  * (a publisher whose clock ran ahead, a member announcing an old head with a new time, a commit
  * made on a node whose clock runs behind). Verdicts settle what ancestry proves:
  * - 'ahead': the head descends from this node's, so it is taken whatever time it claims;
- * - 'fork': the head and this node's were written apart from a common commit (both histories
- *   read whole here, or the probe below met one of this node's head's ancestors): taken whatever
- *   time it claims, and its fetch merges the two (src/repo/merge-heads.ts), or passes it when
- *   they cannot be merged. Both sides take each other's head, and both write the same merge;
- * - 'passed': this node's head already holds it (an ancestor), or a fetch of it showed it behind,
- *   refused, or diverged and not to be merged (a diverged head is otherwise merged with this
- *   node's by that fetch, and is then an ancestor): it is never taken.
+ * - 'fork': neither is signed, and the head and this node's were written apart from a common
+ *   commit (here, with the history between all here; or the probe below met one of this node's
+ *   head's ancestors, on a branch that keeps its whole history): taken whatever time it claims,
+ *   and its fetch merges the two (src/repo/merge-heads.ts), or passes it for the branch when they
+ *   cannot be merged. Both sides take each other's head, and both write the same merge;
+ * - 'passed': this node's head already holds it (an ancestor), the two histories, read whole
+ *   here, share no commit, or a fetch of it showed it behind, refused, or diverged and not to be
+ *   merged (a diverged head is otherwise merged with this node's by that fetch, and is then an
+ *   ancestor): it is never taken.
  * A head that cannot be proven either way (a commit between the two not here, or too far back)
  * is 'unproven': the time rule and the fetch decide, as they would without verdicts, and it is
  * judged again after RETRY_MS. A head not yet judged has no standing; the time rule takes it
@@ -34,7 +36,8 @@
  * member that lost its objects, or lies) must not hold back a newer one that can be had.
  */
 import type { NodeId } from '../cluster/node-id.js';
-import { ancestry } from '../objects/commit-ancestry.js';
+import { decodeCommit, isSigned } from '../objects/commit.js';
+import { ancestry, mergeBase } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
 import { remember } from '../util/bounded-map.js';
 import type { Clock } from '../util/clock.js';
@@ -75,6 +78,8 @@ interface Pair {
   readonly head: Oid;
   readonly claimsOlder: boolean;
   readonly from: readonly NodeId[];
+  /** Whether the branch keeps its whole history, so that a fork found is one a merge can be based on. */
+  readonly wholeHistory: boolean;
 }
 
 const key = (mine: Oid | undefined, head: Oid): string => `${mine ?? ''}>${head}`;
@@ -157,11 +162,11 @@ export class HeadVerdicts {
    * or waits for a retry; `claimsOlder`: its announced time is before `mine`'s (only such a head
    * is probed when it is not here: one claiming the same or a later time is fetched anyway).
    */
-  consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[]): void {
+  consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[], wholeHistory = true): void {
     if (this.stopped) return;
     const k = key(mine, head);
     const waits = this.verdicts.has(k) || this.local.pairs.has(k) || this.probes.pairs.has(k) || this.local.pairs.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
-    if (!waits) this.local.pairs.set(k, { mine, head, claimsOlder, from });
+    if (!waits) this.local.pairs.set(k, { mine, head, claimsOlder, from, wholeHistory });
     this.local.start();
   }
 
@@ -219,15 +224,16 @@ export class HeadVerdicts {
   /** What the local commits say of a pair; 'probe' for a head not here that claims an older time, announced by someone. */
   private async judgeHere({ mine, head, claimsOlder, from }: Pair): Promise<HeadVerdict | 'probe' | undefined> {
     const here = (oid: Oid): Promise<Buffer | undefined> => this.sources.here(oid);
-    if ((await here(head)) !== undefined) {
+    const content = await here(head);
+    if (content !== undefined) {
       // Ancestors first: a member announcing a head this node has moved past is the common case,
       // found in a few steps from `mine`.
-      const back = await ancestry(here, mine, head, LOCAL_LIMIT);
-      if (back === 'reached') return 'passed';
-      const forward = await ancestry(here, head, mine, LOCAL_LIMIT);
-      if (forward === 'reached') return 'ahead';
-      // Both histories read whole, neither holding the other: a fork. A gap: left to the times.
-      return back === 'exhausted' && forward === 'exhausted' ? 'fork' : undefined;
+      if ((await ancestry(here, mine, head, LOCAL_LIMIT)) === 'reached') return 'passed';
+      if ((await ancestry(here, head, mine, LOCAL_LIMIT)) === 'reached') return 'ahead';
+      if (await this.signed(content, head, mine)) return undefined;
+      // A fork with a base here; unrelated whole histories, never to be merged; or a gap (left to the times).
+      const found = await mergeBase(here, mine, head, LOCAL_LIMIT);
+      return found === 'none' ? 'passed' : found === 'cut' ? undefined : 'fork';
     }
     // Named by a parent id of one of this node's commits: passed, whether or not it is still here.
     if ((await ancestry(here, mine, head, PROBE_LIMIT)) === 'reached') return 'passed';
@@ -239,17 +245,19 @@ export class HeadVerdicts {
    * here: 'ahead' if found within PROBE_LIMIT and PROBE_MS; 'fork' if not, but the walk met one of
    * this node's head's ancestors (the two were written apart from it).
    */
-  private async probe({ mine, head, from }: Pair): Promise<HeadVerdict | undefined> {
+  private async probe({ mine, head, from, wholeHistory }: Pair): Promise<HeadVerdict | undefined> {
     const deadline = this.clock.now() + PROBE_MS;
     const ask = (oid: Oid): Promise<Buffer | undefined> => (this.clock.now() > deadline || this.stopped ? Promise.resolve(undefined) : this.sources.ask(oid, from));
     const first = await ask(head);
     if (first === undefined) return undefined;
+    // A fork is sought only where a merge could follow: whole histories, no release.
+    const seekFork = wholeHistory && !(await this.signed(first, head, mine));
     const met: Oid[] = [];
     const content = async (oid: Oid): Promise<Buffer | undefined> => {
       if (oid === head) return first;
       const local = await this.sources.here(oid);
       if (local === undefined) return ask(oid);
-      if (met.length < MET_CHECKED) met.push(oid);
+      if (seekFork && met.length < MET_CHECKED) met.push(oid);
       return local;
     };
     const walk = await ancestry(content, head, mine, PROBE_LIMIT);
@@ -262,5 +270,11 @@ export class HeadVerdicts {
     this.log.log(verdict === undefined ? 'debug' : 'info', 'head-probed', { mine, head, found: walk === 'reached', verdict: verdict ?? 'unproven' });
     // Neither within PROBE_LIMIT, out of time, or a commit on the way not to be had: unknown (the time rule holds).
     return verdict;
+  }
+
+  /** Whether `head` (its content given) or `mine` is a signed commit (a release: never merged). */
+  private async signed(content: Buffer, head: Oid, mine: Oid): Promise<boolean> {
+    const own = await this.sources.here(mine);
+    return isSigned(decodeCommit(content, head)) || (own !== undefined && isSigned(decodeCommit(own, mine)));
   }
 }

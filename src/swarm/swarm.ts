@@ -137,6 +137,12 @@ export class Swarm {
   private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged and not to be merged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
+  /**
+   * Heads refused for a branch (`branch:head`), whatever this node's head of it: their content,
+   * or a merge with it. Passed when ranked, so that no later local commit makes one the target
+   * again (a fork is taken whatever time it claims; the target would stay, never fetched).
+   */
+  private readonly refused = new Set<string>();
   /** Per branch, the head a fetch here last moved it to, and what of its closure was then whole here. */
   private readonly wholeAt: WholeHeads;
   /** Commits whose fetch by base failed: fetched whole from then on. */
@@ -302,11 +308,21 @@ export class Swarm {
     const localTimes = new Map<BranchName, number>();
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
     const members = this.members();
-    const verdict = (branch: BranchName, head: Oid): ReturnType<HeadVerdicts['get']> => this.verdicts.get(local.get(branch), head);
+    const verdict = (branch: BranchName, head: Oid): ReturnType<HeadVerdicts['get']> => this.standing(branch, local.get(branch), head);
     const failing = (head: Oid): boolean => this.verdicts.failing(head);
     const decisions = evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, failing, now: this.c.clock.now() });
     this.considerHeads(decisions, members, localTimes);
     return decisions;
+  }
+
+  /** What ancestry, and the refusals of fetches, say of `head` for `branch` at `mine`. */
+  private standing(branch: BranchName, mine: Oid | undefined, head: Oid): ReturnType<HeadVerdicts['get']> {
+    return this.refused.has(`${branch}:${head}`) ? 'passed' : this.verdicts.get(mine, head);
+  }
+
+  /** Marks `head` refused for `branch` (`refused`); past SETTLED_MAX marks the oldest goes. */
+  private refuse(branch: BranchName, head: Oid): void {
+    rememberMember(this.refused, `${branch}:${head}`, SETTLED_MAX);
   }
 
   /**
@@ -326,7 +342,8 @@ export class Swarm {
         seen.from.push(m.nodeId);
         announcers.set(h.oid, seen);
       }
-      for (const [head, { time, from }] of announcers) this.verdicts.consider(d.local, head, time < (localTimes.get(d.branch) ?? 0), from);
+      const whole = d.history === 'all';
+      for (const [head, { time, from }] of announcers) this.verdicts.consider(d.local, head, time < (localTimes.get(d.branch) ?? 0), from, whole);
     }
   }
 
@@ -474,8 +491,8 @@ export class Swarm {
       if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent) {
         for (const branch of running.branches) {
           this.noMoreFetches(`${branch}:${key}`);
-          // Not taken again while the branch stays where it is: the next newest head is (a refused head must not freeze the branch).
-          this.verdicts.set(await this.c.repo.refs.resolve(branch).catch(() => undefined), running.fetch.commit, 'passed');
+          // Not taken again, wherever the branch moves: the next newest head is (a refused head must not freeze the branch).
+          this.refuse(branch, running.fetch.commit);
         }
       }
     } finally {
@@ -562,18 +579,29 @@ export class Swarm {
   /**
    * `branch` at `local` and the fetched head each hold commits the other lacks (written apart):
    * the branch moves to their merge (merge-heads.ts), the same commit every node writes for them.
-   * A pair that is not merged (signed releases, no common commit here) is left as it is, and the
-   * head passed; a merge that failed is tried again with the head's next fetch.
+   * A pair that is not merged (signed releases, no common commit, history not all here) is left
+   * as it is, and the head refused for the branch; a merge that failed is tried again once the
+   * branch moves, or after a restart.
    */
   private async merge(branch: BranchName, local: Oid, closure: Closure, running: Running): Promise<void> {
     const plan = await planMerge(this.c.repo, local, closure.commit);
     if (typeof plan === 'string') {
       this.passed(branch, local, closure, running);
+      this.refuse(branch, closure.commit);
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: `the local branch has commits the fetched head lacks; left as it is (${plan})` });
       return;
     }
     await this.secure(closure, running);
-    const { commit, setAside } = await writeMerge(this.c.repo, plan);
+    let merged: Awaited<ReturnType<typeof writeMerge>>;
+    try {
+      merged = await writeMerge(this.c.repo, plan);
+    } catch (e) {
+      // Not tried at every tick (the head stays a fork): again once the branch moves, or after a restart.
+      this.verdicts.set(local, closure.commit, 'passed');
+      this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message });
+      throw e;
+    }
+    const { commit, setAside } = merged;
     try {
       await this.c.repo.refs.update(branch, { expected: local, next: commit, message: `gitfs swarm: merged ${closure.commit}` });
     } catch (e) {
@@ -710,7 +738,7 @@ export class Swarm {
     const members = this.c.peers().filter((p) => p.nodeId !== this.c.identity.nodeId);
     // Asked for by hand: what ancestry rules out stays out, a head of the same second is not waited
     // for, and a head that failed lately is tried again.
-    const chosen = newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.verdicts.get(mine, head) ?? 'unproven');
+    const chosen = newestHead(branch, members, mine, mine === undefined ? undefined : await this.c.commitTime(mine), (head) => this.standing(branch, mine, head) ?? 'unproven');
     // Nothing newer to take and nobody announcing this node's own head: the newest announced, by claimed time.
     const target = chosen !== undefined && (chosen.oid !== mine || chosen.from.length > 0) ? chosen : newestHead(branch, members, undefined, undefined);
     if (target === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no peer announces a branch ${branch}`, { branch });

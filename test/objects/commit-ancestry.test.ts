@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { reaches } from '../../src/objects/commit-ancestry.js';
+import { mergeBase, reaches } from '../../src/objects/commit-ancestry.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 
 /** A commit graph in memory: each commit's content names its parents (tree and identity fixed). */
@@ -42,5 +42,47 @@ describe('objects/commit-ancestry: reaches', () => {
     assert.equal(await reaches(g.content, merge, root, 10), true, 'through b');
     g.drop(b);
     assert.equal(await reaches(g.content, merge, root, 10), false);
+  });
+});
+
+describe('objects/commit-ancestry: mergeBase', () => {
+  const line = (g: ReturnType<typeof graph>, from: Oid, n: number, label: string): Oid[] => {
+    const out: Oid[] = [];
+    let tip = from;
+    for (let i = 0; i < n; i++) out.push((tip = g.add(`${label} ${i}`, [tip])));
+    return out;
+  };
+
+  it('finds the fork point of two lines, through a shared history longer than its walks, as git does', async () => {
+    const g = graph();
+    const shared = line(g, g.add('root', []), 20, 'shared');
+    const fork = shared.at(-1) as Oid;
+    const a = line(g, fork, 2, 'a').at(-1) as Oid;
+    const b = line(g, fork, 5, 'b').at(-1) as Oid;
+    // Each walk reads 10 commits: a's goes further down the shared line than b's, which ends there too.
+    assert.deepEqual(await mergeBase(g.content, a, b, 10), { base: fork });
+    assert.deepEqual(await mergeBase(g.content, b, a, 10), { base: fork });
+    // An earlier merge between: the base is the newest commit both hold, not the first met.
+    const merged = g.add('merge', [a, b]);
+    const next = g.add('after the merge', [merged]);
+    const other = g.add('b again', [b]);
+    assert.deepEqual(await mergeBase(g.content, next, other, 100), { base: b });
+  });
+
+  it('is none for unrelated whole histories, and cut where a line above the fork point is not here (it may hide that one head holds the other)', async () => {
+    const g = graph();
+    assert.equal(await mergeBase(g.content, g.add('one', []), g.add('two', []), 10), 'none');
+    const root = g.add('root', []);
+    const [h1, h2, h3] = line(g, root, 3, 'h') as [Oid, Oid, Oid];
+    const x = g.add('x', [root]);
+    const m = g.add('m', [h3, x]);
+    assert.deepEqual(await mergeBase(g.content, m, h1, 10), { base: h1 }, 'whole: h1 is m\'s ancestor');
+    g.drop(h2);
+    assert.equal(await mergeBase(g.content, m, h1, 10), 'cut', 'h2 gone, h1 could pass for a fork from root');
+    // A line cut below the fork point (a shallow history) is no matter.
+    const [c1, c2] = line(g, g.add('deep', []), 2, 'c') as [Oid, Oid];
+    const [l, r] = [g.add('l', [c2]), g.add('r', [c2])];
+    g.drop(c1);
+    assert.deepEqual(await mergeBase(g.content, l, r, 10), { base: c2 });
   });
 });

@@ -39,9 +39,10 @@ class Graph {
     for (const go of this.waiting.splice(0)) go();
   }
 
-  commit(message: string, parents: readonly Oid[], where: 'here' | 'remote'): Oid {
+  commit(message: string, parents: readonly Oid[], where: 'here' | 'remote', signed = false): Oid {
     const who = { name: 'n', email: 'n@example.invalid', timestamp: 1_000, tzOffsetMinutes: 0 };
-    const content = encodeCommit({ tree: TREE, parents, author: who, committer: who, extraHeaders: [], message });
+    const extraHeaders: [string, string][] = signed ? [['gpgsig', '-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----']] : [];
+    const content = encodeCommit({ tree: TREE, parents, author: who, committer: who, extraHeaders, message });
     const oid = hashObject('commit', content);
     this[where].set(oid, content);
     return oid;
@@ -76,8 +77,8 @@ class Graph {
   }
 }
 
-async function judged(v: HeadVerdicts, mine: Oid, head: Oid, claimsOlder = false): Promise<string | undefined> {
-  v.consider(mine, head, claimsOlder, [ANNOUNCER]);
+async function judged(v: HeadVerdicts, mine: Oid, head: Oid, claimsOlder = false, wholeHistory = true): Promise<string | undefined> {
+  v.consider(mine, head, claimsOlder, [ANNOUNCER], wholeHistory);
   await v.idle();
   return v.get(mine, head);
 }
@@ -92,6 +93,9 @@ describe('swarm/head-verdicts', () => {
     const later = g.chain(mine, 2, 'here');
     const v = g.verdicts();
     assert.deepEqual([await judged(v, mine, root), await judged(v, mine, old), await judged(v, mine, fork), await judged(v, mine, later)], ['passed', 'passed', 'fork', 'ahead']);
+    // Unrelated whole histories: never merged, so passed; a signed fork (a release) is no fork.
+    assert.equal(await judged(g.verdicts(), mine, g.commit('unrelated', [], 'here')), 'passed');
+    assert.equal(await judged(g.verdicts(), mine, g.commit('a release', [old], 'here', true)), 'unproven');
     // A head here two ahead whose parent is not here yet (a fetch storing level by level, or a
     // shallow fetch of another branch): nothing is proven, so nothing is decided.
     const gapParent = g.commit('gap parent', [mine], 'remote');
@@ -121,6 +125,9 @@ describe('swarm/head-verdicts', () => {
     const theirs = g.chain(root, 3, 'remote');
     assert.equal(await judged(g.verdicts(), mine, theirs, true), 'fork');
     assert.equal(g.asks, 3, 'their three commits were asked, the common one read here');
+    // Not where no merge could follow: a branch keeping part of its history, a release.
+    assert.equal(await judged(g.verdicts(), mine, theirs, true, false), 'unproven');
+    assert.equal(await judged(g.verdicts(), mine, g.commit('a release', [g.chain(root, 2, 'remote')], 'remote', true), true), 'unproven');
     // A line of its own here (another branch): met, but no ancestor of this node's head.
     const other = g.commit('another branch', [], 'here');
     const elsewhere = g.chain(other, 2, 'remote');
