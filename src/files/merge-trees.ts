@@ -44,13 +44,19 @@ const MAX_NAME_BYTES = 255;
 /** Longest extension kept after the conflict mark, in characters (code points), its dot included. */
 const MAX_EXT_CHARS = 16;
 
-/** Names in the byte order of their UTF-8 (every node sorts alike, and as the docs say). */
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/** `names` in the byte order of their UTF-8 (every node sorts alike, and as the docs say), each encoded once. */
+function inByteOrder(names: ReadonlySet<string>): string[] {
+  return [...names]
+    .map((name) => ({ name, bytes: Buffer.from(name, 'utf8') }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map((e) => e.name);
+}
 
 export async function mergeTrees(store: ObjectReader, sink: ObjectSink, base: Oid | undefined, newer: MergeSide, older: MergeSide): Promise<TreeMerge> {
   const setAside: SetAside[] = [];
   const tree = (await mergeDir(store, sink, '', base, newer, older, setAside)) ?? (await writeEmptyDirTree(sink));
-  return { tree, setAside: setAside.sort((a, b) => byteOrder(a.path, b.path)) };
+  const order = new Map(inByteOrder(new Set(setAside.map((a) => a.path))).map((path, i) => [path, i]));
+  return { tree, setAside: setAside.sort((a, b) => (order.get(a.path) as number) - (order.get(b.path) as number)) };
 }
 
 /** One side of a directory: its tree, or undefined where that side removed the directory. */
@@ -70,7 +76,7 @@ async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, bas
   const [b, n, o] = (await Promise.all([base, newer.tree, older.tree].map((t) => (t === undefined ? new Map<string, DirEntry>() : byName(store, t))))) as [Entries, Entries, Entries];
   const kept: DirEntry[] = [];
   const aside: Array<{ entry: DirEntry; tag: string }> = [];
-  for (const name of [...new Set([...n.keys(), ...o.keys()])].sort(byteOrder)) {
+  for (const name of inByteOrder(new Set([...n.keys(), ...o.keys()]))) {
     const [be, ne, oe] = [b.get(name), n.get(name), o.get(name)];
     if (same(ne, oe) || same(be, oe)) {
       if (ne !== undefined) kept.push(ne);
