@@ -48,62 +48,114 @@ export async function reaches(content: (oid: Oid) => Promise<Buffer | undefined>
 }
 
 /**
- * The merge base of `a` and `b` among the `limit` commits nearest each that are here (git's: a
- * common ancestor that is no ancestor of another common one; of several, in a criss-cross history,
- * the latest by committer time, then the greatest id): `{ base }`; `'none'` when both histories
- * were read whole and share no commit; `'cut'` when a line of either walk ends (at a commit not
- * here, a shallow boundary, or the limit) on a commit that is not an ancestor of a common one: what
- * lies beyond it is unknown, and may hold the base, or even make one head the other's ancestor.
+ * The merge base of `a` and `b` by the commits here, as git finds it (paint down to common: one
+ * walk from both heads, newest committer time first, each commit marked with the heads that reach
+ * it; one reached from both is common, and what lies below it is no longer followed; of the common
+ * ones, those an ancestor of another are dropped); of several left (a criss-cross history), the
+ * latest by committer time, then the greatest id. `{ base }`; `'none'` when the histories, read
+ * whole, share no commit; `'cut'` when the walk meets a commit not here (a shallow boundary, a
+ * pruned line) that no common commit holds, or would read more than `limit` commits: what lies
+ * beyond may hold the base, or even make one head the other's ancestor.
  */
 export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<{ base: Oid } | 'none' | 'cut'> {
-  const [fromA, fromB] = [await ancestors(content, a, limit), await ancestors(content, b, limit)];
-  const common = [...fromA.keys()].filter((c) => fromB.has(c));
-  const parentsOf = (c: Oid): readonly Oid[] => [...(fromA.get(c)?.parents ?? []), ...(fromB.get(c)?.parents ?? [])];
-  // Common too: every ancestor of a common commit that either walk read (where the other's walk
-  // stopped short of it, at its limit).
-  const shared = new Set<Oid>(common);
-  const queue = [...common];
-  for (let i = 0; i < queue.length; i++) {
-    for (const p of parentsOf(queue[i] as Oid)) {
-      if (shared.has(p) || !(fromA.has(p) || fromB.has(p))) continue;
-      shared.add(p);
-      queue.push(p);
+  const flags = new Map<Oid, number>();
+  const queue = new CommitQueue();
+  const reach = async (oid: Oid, mark: number): Promise<void> => {
+    flags.set(oid, (flags.get(oid) ?? 0) | mark);
+    const bytes = await content(oid);
+    queue.push({ oid, time: bytes === undefined ? -Infinity : decodeCommit(bytes, oid).committer.timestamp, bytes });
+  };
+  await reach(a, FROM_A);
+  await reach(b, FROM_B);
+  const found: Array<{ oid: Oid; time: number }> = [];
+  for (let read = 0; queue.some((e) => ((flags.get(e.oid) as number) & STALE) === 0); read++) {
+    if (read >= limit) return 'cut';
+    const { oid, time, bytes } = queue.pop() as Queued;
+    const held = flags.get(oid) as number;
+    let mark = held & (FROM_A | FROM_B | STALE);
+    // Not here, and not below a common commit (or itself common): what it holds is unknown.
+    if (bytes === undefined) {
+      if ((mark & STALE) === 0) return 'cut';
+      continue;
+    }
+    if (mark === (FROM_A | FROM_B)) {
+      if ((held & FOUND) === 0) found.push({ oid, time });
+      flags.set(oid, held | FOUND);
+      mark |= STALE;
+    }
+    for (const p of decodeCommit(bytes, oid).parents) {
+      if (((flags.get(p) ?? 0) & mark) === mark) continue;
+      await reach(p, mark);
     }
   }
-  const cut = (from: ReadonlyMap<Oid, Walked>): boolean => [...from].some(([c, w]) => !shared.has(c) && w.parents.some((p) => !from.has(p)));
-  if (cut(fromA) || cut(fromB)) return 'cut';
-  // A common commit is no best when it is an ancestor of another: a parent of a shared one.
-  const below = new Set([...shared].flatMap(parentsOf));
-  let best: { oid: Oid; time: number } | undefined;
-  for (const oid of common) {
-    if (below.has(oid)) continue;
-    const time = (fromA.get(oid) as Walked).time;
-    if (best === undefined || time > best.time || (time === best.time && oid > best.oid)) best = { oid, time };
+  // A common commit found before another that holds it (a clock that ran behind) was painted stale since.
+  const candidates = found.filter((f) => ((flags.get(f.oid) as number) & STALE) === 0);
+  const bases: typeof candidates = [];
+  for (const c of candidates) {
+    let redundant = false;
+    for (const other of candidates) {
+      if (other === c) continue;
+      const walk = await ancestry(content, other.oid, c.oid, limit);
+      if (walk === 'unknown') return 'cut';
+      if (walk === 'reached') redundant = true;
+    }
+    if (!redundant) bases.push(c);
   }
+  let best: { oid: Oid; time: number } | undefined;
+  for (const c of bases) if (best === undefined || c.time > best.time || (c.time === best.time && c.oid > best.oid)) best = c;
   return best === undefined ? 'none' : { base: best.oid };
 }
 
-interface Walked {
-  readonly parents: readonly Oid[];
+const FROM_A = 1;
+const FROM_B = 2;
+/** Below a common commit: no longer a candidate, and followed only while something is not. */
+const STALE = 4;
+/** Common, and counted as found (a commit may be queued more than once). */
+const FOUND = 8;
+
+interface Queued {
+  readonly oid: Oid;
+  /** Committer time; a commit not here goes last. */
   readonly time: number;
+  readonly bytes: Buffer | undefined;
 }
 
-/** `head` and its ancestors that are here, breadth first, at most `limit`: each with its parents and committer time. */
-async function ancestors(content: (oid: Oid) => Promise<Buffer | undefined>, head: Oid, limit: number): Promise<Map<Oid, Walked>> {
-  const found = new Map<Oid, Walked>();
-  const queue: Oid[] = [head];
-  const seen = new Set<Oid>(queue);
-  for (let i = 0; i < queue.length && found.size < limit; i++) {
-    const c = queue[i] as Oid;
-    const bytes = await content(c);
-    if (bytes === undefined) continue;
-    const commit = decodeCommit(bytes, c);
-    found.set(c, { parents: commit.parents, time: commit.committer.timestamp });
-    for (const p of commit.parents) {
-      if (seen.has(p)) continue;
-      seen.add(p);
-      queue.push(p);
+/** Commits by newest committer time first (then the greater id): a binary heap. */
+class CommitQueue {
+  private readonly heap: Queued[] = [];
+
+  push(e: Queued): void {
+    const h = this.heap;
+    h.push(e);
+    for (let i = h.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if (!before(h[i] as Queued, h[up] as Queued)) break;
+      [h[i], h[up]] = [h[up] as Queued, h[i] as Queued];
+      i = up;
     }
   }
-  return found;
+
+  pop(): Queued | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length === 0 || last === undefined) return top;
+    h[0] = last;
+    for (let i = 0; ; ) {
+      const [l, r] = [2 * i + 1, 2 * i + 2];
+      let m = i;
+      if (l < h.length && before(h[l] as Queued, h[m] as Queued)) m = l;
+      if (r < h.length && before(h[r] as Queued, h[m] as Queued)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m] as Queued, h[i] as Queued];
+      i = m;
+    }
+    return top;
+  }
+
+  some(test: (e: Queued) => boolean): boolean {
+    return this.heap.some(test);
+  }
 }
+
+const before = (x: Queued, y: Queued): boolean => x.time > y.time || (x.time === y.time && x.oid > y.oid);

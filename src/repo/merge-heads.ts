@@ -58,6 +58,8 @@ export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<Merge
   if (found === 'none') return 'no-common-commit';
   if (found === 'cut') return 'history-cut';
   const { base } = found;
+  // One head holds the other after all (the fetch could not tell): nothing to merge.
+  if (base === a || base === b) return 'history-cut';
   const baseTree = (await readCommit(repo.objects, base)).tree;
   // A commit is here without its tree only in a damaged or partly pruned repository.
   if (!(await repo.objects.has(baseTree))) return 'history-cut';

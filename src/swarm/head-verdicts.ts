@@ -11,9 +11,9 @@
  *   and its fetch merges the two (src/repo/merge-heads.ts), or passes it for the branch when they
  *   cannot be merged. Both sides take each other's head, and both write the same merge;
  * - 'passed': this node's head already holds it (an ancestor), the two histories, read whole
- *   here, share no commit, or a fetch of it showed it behind, refused, or diverged and not to be
- *   merged (a diverged head is otherwise merged with this node's by that fetch, and is then an
- *   ancestor): it is never taken.
+ *   here, share no commit, or a fetch of it showed it behind, or a merge with it failed: it is
+ *   never taken while this node's head stays. (A head a fetch refused, or whose merge was
+ *   refused, is passed for its branch whatever this node's head: the swarm's `refused`.)
  * A head that cannot be proven either way (a commit between the two not here, or too far back)
  * is 'unproven': the time rule and the fetch decide, as they would without verdicts, and it is
  * judged again after RETRY_MS. A head not yet judged has no standing; the time rule takes it
@@ -233,7 +233,8 @@ export class HeadVerdicts {
       if (await this.signed(content, head, mine)) return undefined;
       // A fork with a base here; unrelated whole histories, never to be merged; or a gap (left to the times).
       const found = await mergeBase(here, mine, head, LOCAL_LIMIT);
-      return found === 'none' ? 'passed' : found === 'cut' ? undefined : 'fork';
+      if (typeof found === 'string') return found === 'none' ? 'passed' : undefined;
+      return found.base === head ? 'passed' : found.base === mine ? 'ahead' : 'fork';
     }
     // Named by a parent id of one of this node's commits: passed, whether or not it is still here.
     if ((await ancestry(here, mine, head, PROBE_LIMIT)) === 'reached') return 'passed';

@@ -584,7 +584,13 @@ export class Swarm {
    * branch moves, or after a restart.
    */
   private async merge(branch: BranchName, local: Oid, closure: Closure, running: Running): Promise<void> {
-    const plan = await planMerge(this.c.repo, local, closure.commit);
+    const failed = (e: unknown): never => {
+      // Not tried at every tick (the head stays a fork): again once the branch moves, or after a restart.
+      this.verdicts.set(local, closure.commit, 'passed');
+      this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message });
+      throw e;
+    };
+    const plan = await planMerge(this.c.repo, local, closure.commit).catch(failed);
     if (typeof plan === 'string') {
       this.passed(branch, local, closure, running);
       this.refuse(branch, closure.commit);
@@ -592,16 +598,7 @@ export class Swarm {
       return;
     }
     await this.secure(closure, running);
-    let merged: Awaited<ReturnType<typeof writeMerge>>;
-    try {
-      merged = await writeMerge(this.c.repo, plan);
-    } catch (e) {
-      // Not tried at every tick (the head stays a fork): again once the branch moves, or after a restart.
-      this.verdicts.set(local, closure.commit, 'passed');
-      this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message });
-      throw e;
-    }
-    const { commit, setAside } = merged;
+    const { commit, setAside } = await writeMerge(this.c.repo, plan).catch(failed);
     try {
       await this.c.repo.refs.update(branch, { expected: local, next: commit, message: `gitfs swarm: merged ${closure.commit}` });
     } catch (e) {
@@ -611,6 +608,7 @@ export class Swarm {
     }
     this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
   }
+
 
   /** A fetched head that `branch` at `local` is not to move to: not fetched again, and not taken while the branch stays there. */
   private passed(branch: BranchName, local: Oid, closure: Closure, running: Running): void {

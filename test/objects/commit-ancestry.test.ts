@@ -3,20 +3,27 @@ import { mergeBase, reaches } from '../../src/objects/commit-ancestry.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 
 /** A commit graph in memory: each commit's content names its parents (tree and identity fixed). */
-function graph(): { add(name: string, parents: string[]): Oid; content(oid: Oid): Promise<Buffer | undefined>; drop(oid: Oid): void } {
+function graph(): { add(name: string, parents: string[], time?: number): Oid; content(oid: Oid): Promise<Buffer | undefined>; drop(oid: Oid): void; reads: number } {
   const byOid = new Map<Oid, Buffer>();
   const tree = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-  return {
-    add(name, parents) {
-      const text = `tree ${tree}\n${parents.map((p) => `parent ${p}\n`).join('')}author A <a@example.invalid> 1 +0000\ncommitter A <a@example.invalid> 1 +0000\n\n${name}\n`;
+  // Each commit a second after the one made before it, unless told (a clock that ran behind).
+  let clock = 1_000;
+  const g = {
+    reads: 0,
+    add(name: string, parents: string[], time = ++clock): Oid {
+      const text = `tree ${tree}\n${parents.map((p) => `parent ${p}\n`).join('')}author A <a@example.invalid> ${time} +0000\ncommitter A <a@example.invalid> ${time} +0000\n\n${name}\n`;
       const content = Buffer.from(text);
       const oid = hashObject('commit', content);
       byOid.set(oid, content);
       return oid;
     },
-    content: (oid) => Promise.resolve(byOid.get(oid)),
-    drop: (oid) => void byOid.delete(oid),
+    content: (oid: Oid): Promise<Buffer | undefined> => {
+      g.reads++;
+      return Promise.resolve(byOid.get(oid));
+    },
+    drop: (oid: Oid): void => void byOid.delete(oid),
   };
+  return g;
 }
 
 describe('objects/commit-ancestry: reaches', () => {
@@ -53,20 +60,27 @@ describe('objects/commit-ancestry: mergeBase', () => {
     return out;
   };
 
-  it('finds the fork point of two lines, through a shared history longer than its walks, as git does', async () => {
+  it('finds the fork point of two lines as git does, reading little of a long shared history below it', async () => {
     const g = graph();
-    const shared = line(g, g.add('root', []), 20, 'shared');
+    const shared = line(g, g.add('root', []), 500, 'shared');
     const fork = shared.at(-1) as Oid;
     const a = line(g, fork, 2, 'a').at(-1) as Oid;
     const b = line(g, fork, 5, 'b').at(-1) as Oid;
-    // Each walk reads 10 commits: a's goes further down the shared line than b's, which ends there too.
-    assert.deepEqual(await mergeBase(g.content, a, b, 10), { base: fork });
-    assert.deepEqual(await mergeBase(g.content, b, a, 10), { base: fork });
+    assert.deepEqual(await mergeBase(g.content, a, b, 20), { base: fork });
+    assert.ok(g.reads < 20, `${g.reads} commits read`);
+    assert.deepEqual(await mergeBase(g.content, b, a, 20), { base: fork });
+    // A fork deeper than the limit: cut, not a wrong base.
+    assert.equal(await mergeBase(g.content, line(g, fork, 30, 'long').at(-1) as Oid, a, 20), 'cut');
     // An earlier merge between: the base is the newest commit both hold, not the first met.
     const merged = g.add('merge', [a, b]);
     const next = g.add('after the merge', [merged]);
     const other = g.add('b again', [b]);
     assert.deepEqual(await mergeBase(g.content, next, other, 100), { base: b });
+    // A common commit whose clock ran ahead, met first, that lies below another common one: not the base.
+    const ahead = g.add('clock ahead', [fork], 9_999_999);
+    const d = g.add('d', [ahead]);
+    const [l, r] = [g.add('l', [d, ahead]), g.add('r', [d, ahead])];
+    assert.deepEqual(await mergeBase(g.content, l, r, 100), { base: d });
   });
 
   it('is none for unrelated whole histories, and cut where a line above the fork point is not here (it may hide that one head holds the other)', async () => {
