@@ -55,21 +55,59 @@ export async function reaches(content: (oid: Oid) => Promise<Buffer | undefined>
  * latest by committer time, then the greatest id. `{ base }`; `'none'` when the histories, read
  * whole, share no commit; `'cut'` when the walk meets a commit not here (a shallow boundary, a
  * pruned line) that no common commit holds, or would read more than `limit` commits: what lies
- * beyond may hold the base, or even make one head the other's ancestor.
+ * beyond may hold the base, or even make one head the other's ancestor. `limit` bounds each walk
+ * (commits taken from its queue; twice that read).
  */
 export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<{ base: Oid } | 'none' | 'cut'> {
+  const painted = await paintDown(content, a, [b], limit);
+  if (painted === 'cut') return 'cut';
+  // A common commit found before another that holds it (a clock that ran behind) was painted stale since.
+  const candidates = painted.found.filter((f) => ((painted.flags.get(f.oid) as number) & STALE) === 0);
+  // Of several (a criss-cross, or stale paint that stopped short), one another reaches is no base:
+  // painted down from each against the others, as git's remove_redundant does.
+  const redundant = new Set<Oid>();
+  for (const c of candidates.length > 1 ? candidates : []) {
+    const others = candidates.filter((o) => o !== c && !redundant.has(o.oid)).map((o) => o.oid);
+    if (redundant.has(c.oid) || others.length === 0) continue;
+    const from = await paintDown(content, c.oid, others, limit);
+    if (from === 'cut') return 'cut';
+    if (((from.flags.get(c.oid) as number) & FROM_B) !== 0) redundant.add(c.oid);
+    for (const o of others) if (((from.flags.get(o) as number) & FROM_A) !== 0) redundant.add(o);
+  }
+  let best: Found | undefined;
+  for (const c of candidates) {
+    if (redundant.has(c.oid)) continue;
+    if (best === undefined || c.time > best.time || (c.time === best.time && c.oid > best.oid)) best = c;
+  }
+  return best === undefined ? 'none' : { base: best.oid };
+}
+
+interface Found {
+  readonly oid: Oid;
+  readonly time: number;
+}
+
+/**
+ * Paints down from `one` (FROM_A) and `others` (FROM_B) to their common commits (git's
+ * paint_down_to_common): every commit met with its marks, and the common ones in the order found;
+ * 'cut' as mergeBase says (a commit not here that is not stale, more than `limit` commits taken
+ * from the queue, or more than twice that read).
+ */
+async function paintDown(content: (oid: Oid) => Promise<Buffer | undefined>, one: Oid, others: readonly Oid[], limit: number): Promise<{ flags: Map<Oid, number>; found: Found[] } | 'cut'> {
   const flags = new Map<Oid, number>();
   const queue = new CommitQueue();
+  let reads = 0;
   const reach = async (oid: Oid, mark: number): Promise<void> => {
     flags.set(oid, (flags.get(oid) ?? 0) | mark);
+    reads++;
     const bytes = await content(oid);
     queue.push({ oid, time: bytes === undefined ? -Infinity : decodeCommit(bytes, oid).committer.timestamp, bytes });
   };
-  await reach(a, FROM_A);
-  await reach(b, FROM_B);
-  const found: Array<{ oid: Oid; time: number }> = [];
-  for (let read = 0; queue.some((e) => ((flags.get(e.oid) as number) & STALE) === 0); read++) {
-    if (read >= limit) return 'cut';
+  await reach(one, FROM_A);
+  for (const o of others) await reach(o, FROM_B);
+  const found: Found[] = [];
+  for (let popped = 0; queue.some((e) => ((flags.get(e.oid) as number) & STALE) === 0); popped++) {
+    if (popped >= limit || reads > 2 * limit) return 'cut';
     const { oid, time, bytes } = queue.pop() as Queued;
     const held = flags.get(oid) as number;
     let mark = held & (FROM_A | FROM_B | STALE);
@@ -88,22 +126,7 @@ export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefine
       await reach(p, mark);
     }
   }
-  // A common commit found before another that holds it (a clock that ran behind) was painted stale since.
-  const candidates = found.filter((f) => ((flags.get(f.oid) as number) & STALE) === 0);
-  const bases: typeof candidates = [];
-  for (const c of candidates) {
-    let redundant = false;
-    for (const other of candidates) {
-      if (other === c) continue;
-      const walk = await ancestry(content, other.oid, c.oid, limit);
-      if (walk === 'unknown') return 'cut';
-      if (walk === 'reached') redundant = true;
-    }
-    if (!redundant) bases.push(c);
-  }
-  let best: { oid: Oid; time: number } | undefined;
-  for (const c of bases) if (best === undefined || c.time > best.time || (c.time === best.time && c.oid > best.oid)) best = c;
-  return best === undefined ? 'none' : { base: best.oid };
+  return { flags, found };
 }
 
 const FROM_A = 1;

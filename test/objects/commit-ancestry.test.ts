@@ -83,6 +83,21 @@ describe('objects/commit-ancestry: mergeBase', () => {
     assert.deepEqual(await mergeBase(g.content, l, r, 100), { base: d });
   });
 
+  it('settles a criss-cross (two bases) by painting down from each, reading little of a long history, with a line cut far below', async () => {
+    const g = graph();
+    const root = g.add('root', []);
+    const tip = line(g, root, 60, 'shared').at(-1) as Oid;
+    const [x, y] = [g.add('x', [tip]), g.add('y', [tip])];
+    const [mx, my] = [g.add('merge x y', [x, y]), g.add('merge y x', [y, x])];
+    const [a, b] = [g.add('a', [mx]), g.add('b', [my])];
+    g.drop(root);
+    // git merge-base --all: x and y; the later of the two (y, made after x).
+    const before = g.reads;
+    assert.deepEqual(await mergeBase(g.content, a, b, 20), { base: y });
+    assert.ok(g.reads - before < 40, `${g.reads - before} commits read`);
+    assert.deepEqual(await mergeBase(g.content, b, a, 20), { base: y });
+  });
+
   it('is none for unrelated whole histories, and cut where a line above the fork point is not here (it may hide that one head holds the other)', async () => {
     const g = graph();
     assert.equal(await mergeBase(g.content, g.add('one', []), g.add('two', []), 10), 'none');
