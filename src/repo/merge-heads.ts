@@ -1,12 +1,13 @@
 /**
  * Two heads of one branch that diverged (two nodes wrote it apart, say during a partition) made
  * one again: a merge commit whose tree holds both sides' changes, a file both changed kept twice
- * (src/files/merge-trees.ts). Every node that holds both heads writes the very same commit, so
- * the nodes that merge at once agree without a word, and the branch converges:
+ * (src/files/merge-trees.ts). Every node that holds both heads and the history down to their base
+ * writes the very same commit, so the nodes that merge at once agree without a word, and the
+ * branch converges:
  *
  * - the newer head (by committer time, then by id) comes first, and its versions keep the names;
- * - the base is git's merge base among the commits here (the latest by committer time, then the
- *   greatest id, where a criss-cross history has several), each head's walk bounded;
+ * - the base is git's merge base among the commits here (`mergeBase` in commit-ancestry.ts: the
+ *   latest by committer time, then the greatest id, where a criss-cross history has several);
  * - author and committer are `gitfs merge`, dated one second after the newer head, in UTC; the
  *   message names both heads, the base and every version set aside.
  *
@@ -23,7 +24,7 @@ import { readCommit } from '../files/tree-reader.js';
 import { isPartial } from './partial.js';
 import type { Repository } from './repository.js';
 
-/** Most commits read back from each head for their base. */
+/** Most commits the walk for the base takes from its queue (commit-ancestry.ts). */
 export const MERGE_BASE_LIMIT = 10_000;
 
 /** Most versions set aside that a merge's message (and the `merged` log line) lists. */

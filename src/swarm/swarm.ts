@@ -609,7 +609,6 @@ export class Swarm {
     this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
   }
 
-
   /** A fetched head that `branch` at `local` is not to move to: not fetched again, and not taken while the branch stays there. */
   private passed(branch: BranchName, local: Oid, closure: Closure, running: Running): void {
     this.noMoreFetches(`${branch}:${fetchKey(closure.commit, running.history, running.fetch.withBlobs)}`);
