@@ -31,6 +31,7 @@ import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
 import { PackSetFilter } from './pack-set-filter.js';
 import { entryObject, type ServedObject } from './served-entry.js';
+import type { IndexedEntry } from './pack-verify.js';
 import type { Promisor } from './promisor.js';
 
 export interface ObjectDatabaseOptions {
@@ -261,9 +262,10 @@ export class ObjectDatabase implements ObjectReader {
 
   /**
    * The packs loaded (as of the last scan), newest first: each one's base name, its path, size,
-   * object count, ids, whether it holds an id, and whether it is one of git's cruft packs.
+   * object count, ids, whether it holds an id, whether it is one of git's cruft packs, and what
+   * pack-verify.ts checks it against: each entry's offset and CRC-32, the recorded checksum.
    */
-  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly count: number; readonly cruft: boolean; ids(): Iterable<Oid>; has(oid: Oid): boolean }> {
+  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly count: number; readonly cruft: boolean; ids(): Iterable<Oid>; has(oid: Oid): boolean; entries(): IndexedEntry[]; readonly checksum: Buffer }> {
     this.assertOpen();
     const names = new Map([...this.packsByName].map(([name, pack]) => [pack, name]));
     return this.order.map((pack) => ({
@@ -274,6 +276,8 @@ export class ObjectDatabase implements ObjectReader {
       cruft: this.cruft.has(pack),
       ids: () => pack.index.ids(),
       has: (oid: Oid) => pack.index.lookup(oid) !== undefined,
+      entries: () => [...pack.index.ids()].map((oid) => ({ oid, ...(pack.index.entryOf(oid) as { offset: number; crc32: number }) })),
+      checksum: pack.index.packChecksum,
     }));
   }
 

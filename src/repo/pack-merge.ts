@@ -67,7 +67,7 @@ export interface Merged {
 }
 
 /** Files that may sit beside a pack, removed with it (the index first). */
-const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
+export const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
 
 /** Merges packs (`exclude`: packs merged already, not removed yet); what was merged, to be removed with `removePacks`. */
 export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS, exclude: ReadonlySet<string> = new Set()): Promise<Merged> {

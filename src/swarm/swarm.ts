@@ -750,7 +750,8 @@ export class Swarm {
   private readonly demanding = new Semaphore(2);
 
   /**
-   * On-demand read (a reader waits): the objects `oids`, from here or else from peers, asked in
+   * On-demand read (a reader waits): the objects `oids`, from here or else (absent, or here but
+   * damaged: a good copy mends a read, and `gitfs fsck --repair` asks so) from peers, asked in
    * rendezvous order of the first id (so readers of the same file spread over holders), each
    * checked, stored (durable within DEMAND_FLUSH_MS) and returned. Ids no peer has are left out,
    * and so is what git fsck would refuse: a commit that does not parse, a tree for its names or
@@ -759,7 +760,7 @@ export class Swarm {
    */
   async demand(oids: readonly Oid[]): Promise<Map<Oid, GitObject>> {
     const wanted = [...new Set(oids)];
-    const { found, stored } = await this.readHere(wanted);
+    const { found, stored, damaged } = await this.readHere(wanted);
     const held: HeldTree[] = [];
     const take = (o: WireObject): void => {
       found.set(o.oid, { type: o.type, content: o.content });
@@ -767,7 +768,7 @@ export class Swarm {
     };
     // At most two at once (what a peer serves per connection): more would be told busy, not queued;
     // what came while this one waited (an earlier demand of the same blob) is not asked again.
-    await this.demanding.run(() => this.fromPeers(wanted.filter((o) => !found.has(o) && !stored.has(o) && !this.local.hasNow(o)), 'read', (o) => {
+    await this.demanding.run(() => this.fromPeers(wanted.filter((o) => !found.has(o) && !stored.has(o) && (damaged.has(o) || !this.local.hasNow(o))), 'read', (o) => {
       // A commit that does not parse, or a tree git fsck would refuse by its names, is neither stored nor handed on.
       const commit = o.type === 'commit' ? gitfsErrorOr(() => decodeCommit(o.content, o.oid)) : undefined;
       const links = o.type === 'tree' ? gitfsErrorOr(() => treeLinks(o.content, o.oid)) : undefined;
@@ -805,21 +806,26 @@ export class Swarm {
     }
   }
 
-  /** The objects of `oids` that are here; a damaged local copy counts as missing (a peer's good one replaces it). */
   /**
-   * Of `oids`, those read here (`found`), and those here too large to read whole (`stored`: a
-   * blob git wrote, or one fetched in parts; the asker reads it from the repository). One here
-   * that does not read (damaged) is neither: it is fetched again.
+   * Of `oids`, those read here (`found`), those here too large to read whole (`stored`: a blob git
+   * wrote, or one fetched in parts; the asker reads it from the repository), and those here that
+   * do not read (`damaged`): those are fetched again, and logged (`gitfs fsck --repair` mends the pack).
    */
-  private async readHere(oids: readonly Oid[]): Promise<{ found: Map<Oid, GitObject>; stored: Set<Oid> }> {
+  private async readHere(oids: readonly Oid[]): Promise<{ found: Map<Oid, GitObject>; stored: Set<Oid>; damaged: Set<Oid> }> {
     const found = new Map<Oid, GitObject>();
     const stored = new Set<Oid>();
+    const damaged = new Set<Oid>();
     for (const oid of oids) {
       if (!this.local.hasNow(oid)) continue;
-      const o = await this.local.read(oid).catch((e: unknown) => (isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE) ? stored.add(oid) && undefined : undefined));
+      const o = await this.local.read(oid).catch((e: unknown) => {
+        if (isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE)) stored.add(oid);
+        else damaged.add(oid);
+        return undefined;
+      });
       if (o !== undefined) found.set(oid, o);
     }
-    return { found, stored };
+    if (damaged.size > 0) this.c.log.log('warn', 'damaged-here', { objects: damaged.size, first: [...damaged][0], fix: 'gitfs fsck --repair' });
+    return { found, stored, damaged };
   }
 
   private storeDemanded(o: WireObject): void {

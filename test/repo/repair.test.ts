@@ -1,0 +1,128 @@
+/**
+ * Self-healing (src/repo/repair.ts, `gitfs fsck --repair`): a flipped bit in a pack is named
+ * entry by entry; the object is got again (from another pack here, or from a supplier: here a
+ * second real repository, in the cluster test the node daemon's peers), every other object of
+ * the pack is copied, the damaged pack is set aside, and git fsck is clean again. What cannot be
+ * had leaves the pack where it is, and nothing else is lost.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { GitObject } from '../../src/objects/object-store.js';
+import type { Oid } from '../../src/objects/oid.js';
+import { verifyPack } from '../../src/objects/pack-verify.js';
+import { DAMAGED_DIR, repair, verifyPacks } from '../../src/repo/repair.js';
+import { Repository } from '../../src/repo/repository.js';
+import { gitfs, gitfsOk } from '../support/cli.js';
+import { pseudoRandomBytes } from '../support/data.js';
+import { tempDirs } from '../support/tmp.js';
+
+const git = (repo: string, args: readonly string[]): string => execFileSync('git', ['--git-dir', repo, ...args], { encoding: 'utf8' });
+
+/** Flips one bit inside the pack entry of `oid` (in the pack whose index is `idx`), 20 bytes in. */
+function flipInEntry(repo: string, idx: string, oid: string): void {
+  const line = git(repo, ['verify-pack', '-v', join(repo, 'objects/pack', idx)]).split('\n').find((l) => l.startsWith(oid));
+  const offset = Number(line?.split(/\s+/)[4]);
+  assert.ok(offset > 0, `${oid} in ${idx}`);
+  const path = join(repo, 'objects/pack', idx.replace(/\.idx$/, '.pack'));
+  const bytes = readFileSync(path);
+  bytes[offset + 20] = (bytes[offset + 20] as number) ^ 0x01;
+  writeFileSync(path, bytes);
+}
+
+const indexes = (repo: string): string[] => readdirSync(join(repo, 'objects/pack')).filter((f) => f.endsWith('.idx'));
+
+describe('repo: repair (self-healing)', function () {
+  this.timeout(120_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  /** A repository with one commit on main: victim.txt, other.txt, a chunked 3 MiB image; its ids. */
+  async function committed(): Promise<{ repo: string; victim: Oid }> {
+    const repo = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', repo]);
+    const src = tmp.make();
+    writeFileSync(join(src, 'victim.txt'), Buffer.alloc(50_000, 'v'));
+    writeFileSync(join(src, 'other.txt'), 'fine\n');
+    writeFileSync(join(src, 'disk.img'), pseudoRandomBytes(3 << 20, 'repair image'));
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
+    return { repo, victim: git(repo, ['rev-parse', 'main:victim.txt']).trim() as Oid };
+  }
+
+  it('gets a damaged object from a supplier, rewrites the pack without the damage and sets it aside; git fsck is clean', async () => {
+    const { repo, victim } = await committed();
+    const peer = join(tmp.make(), 'peer');
+    cpSync(repo, peer, { recursive: true });
+    const [idx] = indexes(repo);
+    flipInEntry(repo, idx as string, victim);
+    const damagedName = (idx as string).replace(/\.idx$/, '');
+
+    const found = await gitfs(['fsck', '--repo', repo]);
+    assert.equal(found.code, 8, found.stdout);
+    assert.match(found.stdout, new RegExp(`GITFS_CORRUPT_PACK ${damagedName}: checksum wrong, 1 entries fail their CRC-32: ${victim}`));
+    assert.match(found.stdout, new RegExp(`GITFS_CORRUPT_OBJECT ${victim}`));
+
+    // No daemon runs: nothing to get it from, and nothing else changes.
+    const alone = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(alone.code, 8, alone.stdout);
+    assert.match(alone.stdout, /not repaired: the node daemon could not be asked: no node daemon runs/);
+    assert.match(alone.stdout, new RegExp(`not repaired: ${damagedName}: stays, 1 of its objects could not be had: ${victim}`));
+    assert.ok(existsSync(join(repo, 'objects/pack', `${damagedName}.pack`)), 'the damaged pack stays');
+    assert.equal((await gitfsOk(['cat', '--repo', repo, 'main:other.txt'])), 'fine\n');
+
+    const r = await Repository.open(repo);
+    const source = await Repository.open(peer);
+    let asked: Oid[] = [];
+    try {
+      const supplier = {
+        name: 'the peer repository',
+        async supply(oids: readonly Oid[]): Promise<ReadonlyMap<Oid, GitObject>> {
+          asked = [...asked, ...oids];
+          return new Map(await Promise.all(oids.map(async (o) => [o, await source.objects.read(o)] as const)));
+        },
+      };
+      const report = await repair(r, [victim], await verifyPacks(r), supplier);
+      assert.deepEqual(asked, [victim], 'only the damaged object is asked for');
+      assert.deepEqual(report, { healed: 1, supplied: 1, setAside: [damagedName], left: [] });
+    } finally {
+      await r.close();
+      await source.close();
+    }
+    assert.match(await gitfsOk(['fsck', '--repo', repo]), /: 0 problems\n$/);
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+    assert.deepEqual(await gitfsOk(['cat', '--repo', repo, 'main:victim.txt']), 'v'.repeat(50_000));
+    assert.deepEqual(readdirSync(join(repo, DAMAGED_DIR)).sort(), [`${damagedName}.idx`, `${damagedName}.pack`]);
+    assert.equal(indexes(repo).includes(idx as string), false);
+  });
+
+  it('mends from a good copy in another pack with no daemon, and a wrong trailer alone is a damaged pack too', async () => {
+    const { repo, victim } = await committed();
+    const [first] = indexes(repo);
+    // git writes every object again into a second pack, the first left in place.
+    git(repo, ['repack', '-a', '-q']);
+    assert.equal(indexes(repo).length, 2);
+    flipInEntry(repo, first as string, victim);
+    const damagedName = (first as string).replace(/\.idx$/, '');
+
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, new RegExp(`GITFS_CORRUPT_PACK ${damagedName}: checksum wrong, 1 entries fail their CRC-32: ${victim}\n`));
+    assert.match(fixed.stdout, new RegExp(`repaired: 1 objects written again \\(0 from peers\\), 1 damaged packs rewritten and set aside in `));
+    assert.match(fixed.stdout, /checking again:\n[^]*: 0 problems\n$/);
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+
+    // The trailer alone (flipped once the index is loaded: a pack whose trailer does not match its index is not opened).
+    const r = await Repository.open(repo);
+    try {
+      const pack = r.objects.packs()[0];
+      assert.ok(pack !== undefined);
+      const bytes = readFileSync(pack.path);
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x80;
+      writeFileSync(pack.path, bytes);
+      assert.deepEqual(await verifyPack(pack.path, pack.entries(), pack.checksum), { checksumOk: false, damaged: [] });
+    } finally {
+      await r.close();
+    }
+  });
+});
