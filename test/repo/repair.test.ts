@@ -108,7 +108,7 @@ describe('repo: repair (self-healing)', function () {
     const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
     assert.equal(fixed.code, 0, fixed.stdout);
     assert.match(fixed.stdout, new RegExp(`GITFS_CORRUPT_PACK ${damagedName}: checksum wrong, 1 entries fail their CRC-32: ${victim}\n`));
-    assert.match(fixed.stdout, new RegExp(`repaired: 1 objects written again \\(0 from peers\\), 1 damaged packs rewritten and set aside in `));
+    assert.match(fixed.stdout, new RegExp(`repaired: 1 objects written again \\(0 through the node daemon\\), 1 damaged packs rewritten and set aside in `));
     assert.match(fixed.stdout, /checking again:\n[^]*: 0 problems\n$/);
     git(repo, ['fsck', '--strict', '--no-dangling']);
 

@@ -406,7 +406,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
-  it('a commit (3 small files + a 20 MiB chunked file) reaches every node its policy names, byte-identical; a branch no policy matches never leaves its node', async function () {
+  it('a commit (3 small files + a 20 MiB chunked file) reaches every node its policy names, byte-identical; a branch no policy matches never leaves its node; a bit flipped on disk there is mended from peers by gitfs fsck --repair', async function () {
     this.timeout(150_000);
     await configure('site', { policies: [{ branches: 'site/*', replicas: 'all' }] });
     const author = member(1);
@@ -479,6 +479,33 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.ok((e.bytes as number) >= MiB && (e.bytes as number) < 3 * MiB, `${n.name} fetched ${String(e.bytes)} bytes for a change of 1 MiB`);
     }
     await Promise.all(receivers.map((n, i) => verifyCopy(n, 'site/a', c2.oid, tree, i === 0)));
+
+    // Self-healing: a bit flipped on disk in a chunk of the first version while the daemon is down
+    // (so that no window of the pack it read before holds the good bytes). `gitfs fsck --repair`
+    // gets it through the daemon, which finds its own copy damaged and fetches it from a peer; the
+    // damaged pack is rewritten and set aside.
+    const sick = receivers[1] as GitfsNode;
+    current(sick).child.kill('SIGTERM');
+    await current(sick).exited;
+    const packDir = join(sick.repo, 'objects', 'pack');
+    const byAge = readdirSync(packDir).filter((f) => f.endsWith('.idx')).sort((a, b) => statSync(join(packDir, a)).mtimeMs - statSync(join(packDir, b)).mtimeMs);
+    const chunkIn = (idx: string): string[] | undefined => gitOn(sick, ['verify-pack', '-v', join(packDir, idx)]).split('\n').map((l) => l.split(/\s+/)).find((f) => f[1] === 'blob' && Number(f[2]) >= 4096);
+    const oldest = byAge.slice(0, -1).find((idx) => chunkIn(idx) !== undefined);
+    const chunk = oldest === undefined ? undefined : chunkIn(oldest);
+    assert.ok(chunk !== undefined, `${sick.name}: no chunk in any pack but the newest of ${byAge.join(' ')}`);
+    const packPath = join(packDir, (oldest as string).replace(/\.idx$/, '.pack'));
+    const bytes = readFileSync(packPath);
+    const at = Number(chunk[4]) + 100;
+    bytes[at] = (bytes[at] as number) ^ 0x04;
+    writeFileSync(packPath, bytes);
+    await serve(sick);
+    await waitMesh(members, 4 * INTERVAL_MS, `the restarted ${sick.name} to list its peers`);
+    const repaired = await sick.ok(['fsck', '--repair'], { timeoutMs: 120_000 });
+    assert.match(repaired, new RegExp(`GITFS_CORRUPT_PACK ${(oldest as string).replace(/\.idx$/, '')}: checksum wrong, 1 entries fail their CRC-32: ${chunk[0]}`), repaired);
+    assert.match(repaired, /repaired: 1 objects written again \(1 through the node daemon\), 1 damaged packs rewritten and set aside/, repaired);
+    assert.match(repaired, /checking again:\n[^]*: 0 problems\n$/, repaired);
+    assert.equal(current(sick).find('damaged-here', { first: chunk[0] }).length, 1, `${sick.name}: the daemon did not find its copy damaged\n${sick.tail()}`);
+    await verifyCopy(sick, 'site/a', c2.oid, tree);
   });
 
   it('a level of 1 100 trees is shared out: the chain head takes it whole from the committer, the other nodes take batches from their owners; every node ends with the commit, git fsck clean', async function () {
