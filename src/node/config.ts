@@ -31,6 +31,8 @@ export interface NodeConfig {
   readonly swarm: { readonly flushBytes: number };
   /** The daemon's prune (src/repo/prune.ts): how often (0: never) and how old an unreachable object's file must be to go. */
   readonly prune: { readonly everyMs: number; readonly graceMs: number };
+  /** The daemon's scrub (src/node/scrub.ts): how often every pack is read through and its damage mended (0: never). */
+  readonly scrub: { readonly everyMs: number };
   /** Trusted release keys and the channels this node applies (src/rollout/rollout-config.ts). */
   readonly rollout: RolloutConfig;
 }
@@ -48,6 +50,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   policies: [],
   swarm: { flushBytes: 16 << 20 },
   prune: { everyMs: 3_600_000, graceMs: 86_400_000 },
+  scrub: { everyMs: 7 * 86_400_000 },
   rollout: EMPTY_ROLLOUT,
 };
 
@@ -100,6 +103,7 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
   swarm: { flushBytes: int(1 << 20, 256 << 20) },
   // A grace shorter than a minute would remove the packs of a commit or fetch still under way.
   prune: { everyMs: (v) => (v === 0 ? undefined : int(1000, 7 * 86_400_000)(v) === undefined ? undefined : '0 (never) or an integer from 1000 to 604800000'), graceMs: int(60_000, MAX_PRUNE_GRACE_MS) },
+  scrub: { everyMs: (v) => (v === 0 ? undefined : int(1000, 90 * 86_400_000)(v) === undefined ? undefined : '0 (never) or an integer from 1000 to 7776000000') },
   rollout: (v) => {
     try {
       parseRolloutConfig(v, 'rollout');

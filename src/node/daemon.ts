@@ -40,6 +40,7 @@ import { nodeAddresses } from './interfaces.js';
 import { CertificateRenewal } from './certificate-renewal.js';
 import { fetchRevocations, startNodeService } from './node-service.js';
 import { objectSocketPath, serveObjectSocket } from './object-socket.js';
+import { Scrubber } from './scrub.js';
 import { snapshot, type NodeSnapshot } from './snapshot.js';
 
 export function daemonSocketPath(gitDir: string): string {
@@ -90,8 +91,11 @@ export class NodeDaemon {
   private nextPrune: number;
   /** A put-back of what a killed prune set aside runs (recoverPrune). */
   private recovering = false;
-  /** The pack merge or prune under way, if one is: stop() waits for it. */
+  /** The pack merge, prune or scrub under way, if one is: stop() waits for it. */
   private packWork: Promise<void> | undefined;
+  private scrubber: Scrubber | undefined;
+  /** Ends a scrub under way when the daemon stops (it is done again after the restart). */
+  private readonly scrubStop = new AbortController();
   private readonly revocationsOnDisk: RevocationsOnDisk;
   private renewal: CertificateRenewal | undefined;
 
@@ -137,6 +141,7 @@ export class NodeDaemon {
   private async startParts(issuer: boolean, interfaceAddress: string | undefined): Promise<void> {
     const { repo, log, clock } = this.c;
     const cfg = this.config;
+    this.scrubber = await Scrubber.load(repo, cfg.scrub.everyMs, clock);
     const swarm = new Swarm(
       { repo, identity: this.identity, trust: this.trust, clock, log: log.child('swarm'), peers: () => this.table.list(), commitTime: (oid) => this.commitTime(oid), nudge: () => this.nudgeSwarm() },
       { policies: cfg.policies, flushBytes: cfg.swarm.flushBytes },
@@ -359,6 +364,8 @@ export class NodeDaemon {
         this.packWork = this.mergePacks().finally(() => (this.packWork = undefined));
       } else if (this.pruneDue(now)) {
         this.packWork = this.prune().finally(() => (this.packWork = undefined));
+      } else if (this.scrubber?.due(now) === true) {
+        this.packWork = this.scrub(this.scrubber).finally(() => (this.packWork = undefined));
       }
     }
     try {
@@ -392,6 +399,13 @@ export class NodeDaemon {
     } catch (e) {
       if (!this.stopping) this.c.log.log('warn', 'pack-merge-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
     }
+  }
+
+  /** Reads every pack through and mends its damage, from peers where no pack here holds a good copy (scrub.ts). */
+  private scrub(scrubber: Scrubber): Promise<void> {
+    const swarm = this.swarm;
+    const peers = swarm === undefined ? undefined : { name: 'the swarm', supply: (oids: readonly Oid[]) => swarm.demand(oids) };
+    return scrubber.run(peers, this.packsInPlay(), this.c.log.child('scrub'), this.scrubStop.signal);
   }
 
   /** Puts back what a prune killed mid-removal left set aside (src/repo/set-aside.ts); logged, never thrown. */
@@ -480,6 +494,7 @@ export class NodeDaemon {
     if (this.timer !== undefined) clearInterval(this.timer);
     if (this.swarmTick !== undefined) clearTimeout(this.swarmTick);
     this.revocationFetch?.abort();
+    this.scrubStop.abort();
     await this.packWork;
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     this.closers = [];

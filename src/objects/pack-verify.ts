@@ -30,8 +30,8 @@ export interface PackCheck {
   readonly damaged: readonly Oid[];
 }
 
-/** Checks the pack at `path` against `entries` (its index's, any order). */
-export async function verifyPack(path: string, entries: readonly IndexedEntry[], recordedChecksum: Buffer): Promise<PackCheck> {
+/** Checks the pack at `path` against `entries` (its index's, any order); `signal` ends it between reads. */
+export async function verifyPack(path: string, entries: readonly IndexedEntry[], recordedChecksum: Buffer, signal?: AbortSignal): Promise<PackCheck> {
   const sorted = [...entries].sort((a, b) => a.offset - b.offset);
   const fh = await open(path, 'r');
   try {
@@ -50,6 +50,7 @@ export async function verifyPack(path: string, entries: readonly IndexedEntry[],
       crc = 0;
     };
     for (let pos = 0; pos < body; ) {
+      signal?.throwIfAborted();
       const { bytesRead } = await fh.read(window, 0, Math.min(WINDOW_BYTES, body - pos), pos);
       if (bytesRead === 0) break;
       const bytes = window.subarray(0, bytesRead);

@@ -55,12 +55,12 @@ const NAMED = 5;
 /** Where damaged packs go, relative to the git directory. */
 export const DAMAGED_DIR = join('gitfs', 'damaged');
 
-/** Every pack loaded, read through and checked (pack-verify.ts); those found damaged. */
-export async function verifyPacks(repo: Repository): Promise<PackDamage[]> {
+/** Every pack loaded, read through and checked (pack-verify.ts); those found damaged. `signal` ends it. */
+export async function verifyPacks(repo: Repository, signal?: AbortSignal): Promise<PackDamage[]> {
   await repo.objects.refresh();
   const out: PackDamage[] = [];
   for (const p of repo.objects.packs()) {
-    const check = await verifyPack(p.path, p.entries(), p.checksum).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
+    const check = await verifyPack(p.path, p.entries(), p.checksum, signal).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
     // A pack removed meanwhile (merged by the daemon) has nothing to check.
     if (check !== undefined && (!check.checksumOk || check.damaged.length > 0)) out.push({ name: p.name, ...check });
   }

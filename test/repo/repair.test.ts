@@ -14,7 +14,10 @@ import type { Oid } from '../../src/objects/oid.js';
 import { verifyPack } from '../../src/objects/pack-verify.js';
 import { DAMAGED_DIR, repair, verifyPacks } from '../../src/repo/repair.js';
 import { Repository } from '../../src/repo/repository.js';
+import { Scrubber, scrubFilePath } from '../../src/node/scrub.js';
 import { gitfs, gitfsOk } from '../support/cli.js';
+import { waitFor } from '../support/cluster-nodes.js';
+import { freeTcpPort, freeUdpPort, ServeProcess } from '../node/serve-process.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -121,6 +124,42 @@ describe('repo: repair (self-healing)', function () {
       bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x80;
       writeFileSync(pack.path, bytes);
       assert.deepEqual(await verifyPack(pack.path, pack.entries(), pack.checksum), { checksumOk: false, damaged: [] });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('gitfs serve scrubs every scrub.everyMs: a damaged pack is found and mended, and the time of the last scrub is kept across restarts', async () => {
+    const { repo, victim } = await committed();
+    const [first] = indexes(repo);
+    git(repo, ['repack', '-a', '-q']);
+    flipInEntry(repo, first as string, victim);
+    const damagedName = (first as string).replace(/\.idx$/, '');
+    writeFileSync(join(repo, 'gitfs', 'node.json'), JSON.stringify({ scrub: { everyMs: 1000 } }));
+    await gitfsOk(['cluster', 'init', '--repo', repo]);
+    const env = { GITFS_MULTICAST: 'off', GITFS_ADVERTISE: '127.0.0.1', GITFS_SERVICE_ADDRESS: '127.0.0.1', GITFS_MULTICAST_PORT: String(await freeUdpPort()), GITFS_SERVICE_PORT: String(await freeTcpPort()) };
+    const node = await ServeProcess.start('scrubbing node', repo, env);
+    try {
+      const repaired = await waitFor('a repair', 30_000, () => node.find('repaired')[0], { diag: () => node.tail() });
+      assert.deepEqual([repaired['healed'], repaired['setAside'], repaired['left']], [1, [damagedName], []], JSON.stringify(repaired));
+      assert.deepEqual(node.find('damaged-packs')[0]?.['packs'], [damagedName]);
+      await waitFor('a clean scrub after it', 30_000, () => node.find('scrubbed', { damaged: 0 })[0], { diag: () => node.tail() });
+    } finally {
+      await node.stop();
+    }
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+    assert.deepEqual(readdirSync(join(repo, DAMAGED_DIR)).sort(), [`${damagedName}.idx`, `${damagedName}.pack`]);
+
+    // The next scrub is due a period after the last one kept, whenever the daemon starts.
+    const at = (JSON.parse(readFileSync(scrubFilePath(repo), 'utf8')) as { at: number }).at;
+    const r = await Repository.open(repo);
+    try {
+      const week = 7 * 86_400_000;
+      const scrubber = await Scrubber.load(r, week, { now: () => at + 1000 });
+      assert.deepEqual([scrubber.due(at + week - 1), scrubber.due(at + week)], [false, true]);
+      writeFileSync(scrubFilePath(repo), 'torn');
+      const fresh = await Scrubber.load(r, week, { now: () => at });
+      assert.deepEqual([fresh.due(at + 3_600_000 - 1), fresh.due(at + 3_600_000)], [false, true], 'never scrubbed (or unreadable): an hour after the start');
     } finally {
       await r.close();
     }
