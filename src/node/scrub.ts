@@ -64,7 +64,7 @@ export class Scrubber {
       if (damage.length > 0) {
         log.log('warn', 'damaged-packs', { packs: damage.map((d) => d.name), entries: damage.reduce((n, d) => n + d.damaged.length, 0) });
         const r = await withPruneLock(this.repo.gitDir, () => repair(this.repo, [], damage, supplier));
-        log.log(r.left.length > 0 ? 'warn' : 'info', 'repaired', { healed: r.healed, supplied: r.supplied, setAside: r.setAside, left: r.left });
+        log.log(r.left.length > 0 ? 'warn' : 'info', 'repaired', { healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, left: r.left });
       }
       log.log('info', 'scrubbed', { packs, damaged: damage.length, ms: this.clock.now() - started });
       await writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ at: this.clock.now(), packs, damaged: damage.length })}\n`);

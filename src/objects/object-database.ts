@@ -415,6 +415,20 @@ export class ObjectDatabase implements ObjectReader {
   }
 
   /** Rescans the pack directory: opens new packs, closes vanished ones. */
+  /**
+   * Opens the pack `base` again at the next scan: its files were replaced under the same name (a
+   * repair wrote a damaged pack's objects again the same way, src/repo/repair.ts), and the one
+   * open is the damaged file's. Reads in flight finish on it.
+   */
+  reopen(base: string): Promise<void> {
+    const pack = this.packsByName.get(base);
+    if (pack !== undefined) {
+      this.packsByName.delete(base);
+      void pack.close().catch(() => undefined);
+    }
+    return this.refresh();
+  }
+
   refresh(): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
     if (!this.scanRunning) {

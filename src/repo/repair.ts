@@ -9,7 +9,9 @@
  * Invariants:
  * - nothing readable is lost: a damaged pack is set aside only once a pack holding every one of
  *   its objects (a good copy of each) is durable and visible; a pack one of whose objects cannot
- *   be had from anywhere stays where it is, and is reported;
+ *   be had from anywhere stays where it is, and is reported; a new pack that bears a damaged
+ *   pack's name (the same objects written the same way: pack names are their checksum) has
+ *   replaced it in place, and is not set aside;
  * - nothing unchecked is written: a supplied object's SHA-1 is computed here; a damaged entry is
  *   never copied (its CRC-32 fails, so the good copy is read instead), and an object fsck found
  *   damaged is taken only as read again whole, hash-checked;
@@ -41,7 +43,9 @@ export interface RepairReport {
   readonly healed: number;
   /** How many of them the supplier gave. */
   readonly supplied: number;
-  /** Damaged packs written again without their damage and set aside into `gitfs/damaged/`. */
+  /** Damaged packs written again without their damage. */
+  readonly rewritten: readonly string[];
+  /** Those of them set aside into `gitfs/damaged/` (the others were written again under their own name, in place). */
   readonly setAside: readonly string[];
   /** What could not be repaired, one line each. */
   readonly left: readonly string[];
@@ -77,7 +81,10 @@ export async function repair(repo: Repository, bad: readonly Oid[], damage: read
   let supplied = 0;
   // The objects named bad, read again whole and hash-checked, or supplied; written whatever else fails.
   const wanted = [...new Set([...bad, ...damage.flatMap((d) => d.damaged)])];
-  await intoPack(repo, await isPartial(repo.gitDir), healed, async (write) => {
+  // Packs written here: one may bear a damaged pack's name (the same objects written the same
+  // way), and has then replaced it in place; that name is not set aside.
+  const made = new Set<string>();
+  await intoPack(repo, await isPartial(repo.gitDir), healed, made, async (write) => {
     const { unread, tooLarge } = await readAgain(wanted, (oid) => repo.objects.read(oid), write);
     for (const oid of tooLarge) left.push(`${oid}: above the read limit, not read here (git fsck checks it)`);
     supplied += await fromSupplier(supplier, unread, write, left);
@@ -86,6 +93,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], damage: read
     return true;
   });
 
+  const rewritten: string[] = [];
   const setAside: string[] = [];
   for (const d of damage) {
     const pack = repo.objects.packs().find((p) => p.name === d.name);
@@ -93,7 +101,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], damage: read
     // The rest of the pack, copied as it lies where its CRC-32 matches; what does not read (a delta
     // on a damaged base) is supplied too. Nothing is kept, and the pack stays, if anything cannot be had.
     const copied = new Set<Oid>();
-    const whole = await intoPack(repo, await isPromisorPack(repo, d.name), copied, async (write) => {
+    const whole = await intoPack(repo, await isPromisorPack(repo, d.name), copied, made, async (write) => {
       const { unread, tooLarge } = await readAgain([...pack.ids()].filter((oid) => !healed.has(oid)), (oid) => repo.objects.readToServe(oid), write);
       if (tooLarge.length > 0) {
         left.push(`${d.name}: stays, it holds an object above the read limit (${tooLarge[0]}; git repack can rewrite it)`);
@@ -104,22 +112,24 @@ export async function repair(repo: Repository, bad: readonly Oid[], damage: read
       if (lost.length > 0) left.push(`${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}`);
       return lost.length === 0;
     });
-    if (whole) {
+    if (!whole) continue;
+    rewritten.push(d.name);
+    if (!made.has(d.name)) {
       await setAsidePack(repo, d.name);
       setAside.push(d.name);
     }
   }
-  return { healed: healed.size, supplied, setAside, left };
+  return { healed: healed.size, supplied, rewritten, setAside, left };
 }
 
 type Write = (oid: Oid, o: GitObject & { readonly zlib?: Buffer }) => Promise<void>;
 
 /**
  * Runs `fill` with a writer of one new pack, adding every id written to `written`. `fill` says
- * whether to keep what it wrote: yes, and the pack is finished (durable, visible); no, and it is
- * dropped. Returns that answer.
+ * whether to keep what it wrote: yes, and the pack is finished (durable, visible), its name added
+ * to `made`; no, and it is dropped. Returns that answer.
  */
-async function intoPack(repo: Repository, promisor: boolean, written: Set<Oid>, fill: (write: Write) => Promise<boolean>): Promise<boolean> {
+async function intoPack(repo: Repository, promisor: boolean, written: Set<Oid>, made: Set<string>, fill: (write: Write) => Promise<boolean>): Promise<boolean> {
   const writer = await repo.newPackWriter({ rewrite: true, promisor });
   let keep: boolean;
   try {
@@ -135,7 +145,12 @@ async function intoPack(repo: Repository, promisor: boolean, written: Set<Oid>, 
     await writer.abort();
     return false;
   }
-  await writer.finish();
+  const loaded = new Set(repo.objects.packs().map((p) => p.name));
+  for (const name of (await writer.finish())?.names ?? []) {
+    made.add(name);
+    // It replaced a pack of the same name (a damaged one, written again the same way): open the new file.
+    if (loaded.has(name)) await repo.objects.reopen(name);
+  }
   await repo.objects.refresh();
   return true;
 }

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { GitObject } from '../../src/objects/object-store.js';
 import type { Oid } from '../../src/objects/oid.js';
+import type { ObjectSupplier } from '../../src/objects/promisor.js';
 import { verifyPack } from '../../src/objects/pack-verify.js';
 import { DAMAGED_DIR, repair, verifyPacks } from '../../src/repo/repair.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -21,7 +22,7 @@ import { freeTcpPort, freeUdpPort, ServeProcess } from '../node/serve-process.js
 import { pseudoRandomBytes } from '../support/data.js';
 import { tempDirs } from '../support/tmp.js';
 
-const git = (repo: string, args: readonly string[]): string => execFileSync('git', ['--git-dir', repo, ...args], { encoding: 'utf8' });
+const git = (repo: string, args: readonly string[]): string => execFileSync('git', ['--git-dir', repo, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** Flips one bit inside the pack entry of `oid` (in the pack whose index is `idx`), 20 bytes in. */
 function flipInEntry(repo: string, idx: string, oid: string): void {
@@ -32,6 +33,17 @@ function flipInEntry(repo: string, idx: string, oid: string): void {
   const bytes = readFileSync(path);
   bytes[offset + 20] = (bytes[offset + 20] as number) ^ 0x01;
   writeFileSync(path, bytes);
+}
+
+/** A supplier that reads another real repository, and records what it was asked. */
+function supplierOf(source: Repository, asked: Oid[] = []): ObjectSupplier {
+  return {
+    name: 'the peer repository',
+    async supply(oids: readonly Oid[]): Promise<ReadonlyMap<Oid, GitObject>> {
+      asked.push(...oids);
+      return new Map(await Promise.all(oids.map(async (o) => [o, await source.objects.read(o)] as const)));
+    },
+  };
 }
 
 const indexes = (repo: string): string[] => readdirSync(join(repo, 'objects/pack')).filter((f) => f.endsWith('.idx'));
@@ -76,18 +88,11 @@ describe('repo: repair (self-healing)', function () {
 
     const r = await Repository.open(repo);
     const source = await Repository.open(peer);
-    let asked: Oid[] = [];
+    const asked: Oid[] = [];
     try {
-      const supplier = {
-        name: 'the peer repository',
-        async supply(oids: readonly Oid[]): Promise<ReadonlyMap<Oid, GitObject>> {
-          asked = [...asked, ...oids];
-          return new Map(await Promise.all(oids.map(async (o) => [o, await source.objects.read(o)] as const)));
-        },
-      };
-      const report = await repair(r, [victim], await verifyPacks(r), supplier);
+      const report = await repair(r, [victim], await verifyPacks(r), supplierOf(source, asked));
       assert.deepEqual(asked, [victim], 'only the damaged object is asked for');
-      assert.deepEqual(report, { healed: 1, supplied: 1, setAside: [damagedName], left: [] });
+      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [damagedName], setAside: [damagedName], left: [] });
     } finally {
       await r.close();
       await source.close();
@@ -111,7 +116,7 @@ describe('repo: repair (self-healing)', function () {
     const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
     assert.equal(fixed.code, 0, fixed.stdout);
     assert.match(fixed.stdout, new RegExp(`GITFS_CORRUPT_PACK ${damagedName}: checksum wrong, 1 entries fail their CRC-32: ${victim}\n`));
-    assert.match(fixed.stdout, new RegExp(`repaired: 1 objects written again \\(0 through the node daemon\\), 1 damaged packs rewritten and set aside in `));
+    assert.match(fixed.stdout, new RegExp(`repaired: 1 objects written again \\(0 through the node daemon\\), 1 damaged packs rewritten \\(1 set aside in `));
     assert.match(fixed.stdout, /checking again:\n[^]*: 0 problems\n$/);
     git(repo, ['fsck', '--strict', '--no-dangling']);
 
@@ -126,6 +131,30 @@ describe('repo: repair (self-healing)', function () {
       assert.deepEqual(await verifyPack(pack.path, pack.entries(), pack.checksum), { checksumOk: false, damaged: [] });
     } finally {
       await r.close();
+    }
+  });
+
+  it('a damaged pack written again under its own name (the same object written the same way) is replaced in place, not set aside', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const peerDir = join(tmp.make(), 'peer');
+    let peer: Repository | undefined;
+    try {
+      const w = await repo.newPackWriter();
+      const blob = await w.write('blob', Buffer.from('one object, alone in its pack\n'.repeat(100)));
+      const name = (await w.finish())?.names[0] as string;
+      cpSync(repo.gitDir, peerDir, { recursive: true });
+      peer = await Repository.open(peerDir);
+      flipInEntry(repo.gitDir, `${name}.idx`, blob);
+      const report = await repair(repo, [], await verifyPacks(repo), supplierOf(peer));
+      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [name], setAside: [], left: [] });
+      assert.deepEqual(indexes(repo.gitDir), [`${name}.idx`]);
+      assert.equal(existsSync(join(repo.gitDir, DAMAGED_DIR)), false);
+      assert.deepEqual(await verifyPacks(repo), []);
+      assert.equal((await repo.objects.read(blob)).content.toString(), 'one object, alone in its pack\n'.repeat(100));
+      git(repo.gitDir, ['fsck', '--strict']);
+    } finally {
+      await repo.close();
+      await peer?.close();
     }
   });
 

@@ -68,6 +68,6 @@ async function checkAll(ctx: CommandContext, repo: Repository): Promise<Checked>
 /** Repairs (src/repo/repair.ts) with the node daemon as the supplier of what no pack here holds good, and says what it did. */
 async function mend(ctx: CommandContext, repo: Repository, bad: readonly Oid[], packs: readonly PackDamage[]): Promise<void> {
   const r = await withPruneLock(repo.gitDir, () => repair(repo, bad, packs, new DaemonObjects(objectSocketPath(repo.gitDir))));
-  await ctx.stdout.write(`repaired: ${r.healed} objects written again (${r.supplied} through the node daemon), ${r.setAside.length} damaged packs rewritten and set aside in ${repo.gitDir}/${DAMAGED_DIR}\n`);
+  await ctx.stdout.write(`repaired: ${r.healed} objects written again (${r.supplied} through the node daemon), ${r.rewritten.length} damaged packs rewritten (${r.setAside.length} set aside in ${repo.gitDir}/${DAMAGED_DIR})\n`);
   for (const line of r.left) await ctx.stdout.write(`  not repaired: ${line}\n`);
 }
