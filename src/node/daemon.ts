@@ -405,7 +405,9 @@ export class NodeDaemon {
   private scrub(scrubber: Scrubber): Promise<void> {
     const swarm = this.swarm;
     const peers = swarm === undefined ? undefined : { name: 'the swarm', supply: (oids: readonly Oid[]) => swarm.demand(oids) };
-    return scrubber.run(peers, this.packsInPlay(), this.c.log.child('scrub'), this.scrubStop.signal);
+    // Damage in packs about to be removed is only logged: what they hold is in other packs already.
+    const leaving = new Set([...this.mergedPacks.keys(), ...this.prunedPacks.keys()]);
+    return scrubber.run(peers, leaving, this.c.log.child('scrub'), this.scrubStop.signal);
   }
 
   /** Puts back what a prune killed mid-removal left set aside (src/repo/set-aside.ts); logged, never thrown. */

@@ -2,23 +2,25 @@
  * The daemon's scrub, as ZFS and Ceph scrub their disks: every `scrub.everyMs` (a week by
  * default), every pack is read through and checked (its checksum, each entry's CRC-32:
  * src/objects/pack-verify.ts), and what a disk let rot is mended from peers (src/repo/repair.ts),
- * before the last other copy in the cluster rots too. When the last scrub ended is kept in
+ * before the last other copy in the cluster rots too. When the last scrub began is kept in
  * `gitfs/scrub.json` (`{"at": <ms>, "packs": <n>, "damaged": <n>}`), so that restarts neither put
- * it off for ever nor run it at every start.
+ * it off for ever nor run it at every start. A scrub cut short by a stop starts over.
  */
 import { join } from 'node:path';
 import { isGitfsError } from '../errors.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
 import { withPruneLock } from '../repo/prune-lock.js';
-import { repair, verifyPacks } from '../repo/repair.js';
+import { recoverKilledRepair, repair, scanStore } from '../repo/repair.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
 import { textOf } from '../util/if-present.js';
 import type { Logger } from '../util/log.js';
 
-/** The first scrub of a node that never scrubbed, at the latest: not at once (a node just started fetches what it missed first). */
-const FIRST_SCRUB_AFTER_MS = 3_600_000;
+/** The first scrub after a start, at the soonest: a node just started fetches what it missed first. */
+const SCRUB_WAIT_MS = 3_600_000;
+/** When a scrub that failed, or left damage (no peer had a good copy), is tried again. */
+const SCRUB_RETRY_MS = 6 * 3_600_000;
 
 export function scrubFilePath(gitDir: string): string {
   return join(gitDir, 'gitfs', 'scrub.json');
@@ -32,7 +34,10 @@ export class Scrubber {
     private next: number,
   ) {}
 
-  /** `everyMs` 0: never. The next scrub is due `everyMs` after the last one recorded (unreadable: none). */
+  /**
+   * `everyMs` 0: never. The next scrub is due `everyMs` after the start of the last one recorded,
+   * but not within SCRUB_WAIT_MS (or `everyMs`, if shorter) of now.
+   */
   static async load(repo: Repository, everyMs: number, clock: Clock): Promise<Scrubber> {
     const text = await textOf(scrubFilePath(repo.gitDir)).catch(() => undefined);
     let last: unknown;
@@ -42,8 +47,9 @@ export class Scrubber {
       last = undefined;
     }
     const now = clock.now();
-    const next = typeof last === 'number' && Number.isFinite(last) && last <= now ? last + everyMs : now + Math.min(everyMs, FIRST_SCRUB_AFTER_MS);
-    return new Scrubber(repo, everyMs, clock, next);
+    const soonest = now + Math.min(everyMs, SCRUB_WAIT_MS);
+    const due = typeof last === 'number' && Number.isFinite(last) && last <= now ? last + everyMs : soonest;
+    return new Scrubber(repo, everyMs, clock, Math.max(due, soonest));
   }
 
   due(now: number): boolean {
@@ -51,23 +57,31 @@ export class Scrubber {
   }
 
   /**
-   * Checks every pack and mends the damaged ones but those in `exclude` (packs about to be
-   * removed), with `supplier` (the swarm) for what no pack here holds good. Logged, never thrown;
-   * `signal` (the daemon stopping) ends the check between reads, and it is done again next time.
+   * Checks every pack and loose object, and mends the damage but in packs `exclude` names (packs
+   * about to be removed: what they hold is elsewhere already), with `supplier` (the swarm) for what
+   * no pack here holds good. Logged, never thrown. One that fails or leaves damage is tried again
+   * after SCRUB_RETRY_MS; `signal` (the daemon stopping) ends it between reads and objects.
    */
   async run(supplier: ObjectSupplier | undefined, exclude: ReadonlySet<string>, log: Logger, signal: AbortSignal): Promise<void> {
     const started = this.clock.now();
-    this.next = started + this.everyMs;
+    this.next = started + Math.min(this.everyMs, SCRUB_RETRY_MS);
     try {
-      const damage = (await verifyPacks(this.repo, signal)).filter((d) => !exclude.has(d.name));
+      const finished = await recoverKilledRepair(this.repo, started);
+      if (finished > 0) log.log('warn', 'repair-recovered', { packs: finished });
+      const found = await scanStore(this.repo, signal);
       const packs = this.repo.objects.packs().length;
-      if (damage.length > 0) {
-        log.log('warn', 'damaged-packs', { packs: damage.map((d) => d.name), entries: damage.reduce((n, d) => n + d.damaged.length, 0) });
-        const r = await withPruneLock(this.repo.gitDir, () => repair(this.repo, [], damage, supplier));
-        log.log(r.left.length > 0 ? 'warn' : 'info', 'repaired', { healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, left: r.left });
+      const damaged = found.packs.length + found.loose.length;
+      let left = 0;
+      if (damaged > 0) {
+        log.log('warn', 'damaged-packs', { packs: found.packs.map((d) => d.name), entries: found.packs.reduce((n, d) => n + d.damaged.length, 0), loose: found.loose.length });
+        const mend = { packs: found.packs.filter((d) => !exclude.has(d.name)), loose: found.loose };
+        const r = await withPruneLock(this.repo.gitDir, () => repair(this.repo, [], mend, supplier, signal));
+        left = r.left.length;
+        log.log(left > 0 ? 'warn' : 'info', 'repaired', { healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
       }
-      log.log('info', 'scrubbed', { packs, damaged: damage.length, ms: this.clock.now() - started });
-      await writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ at: this.clock.now(), packs, damaged: damage.length })}\n`);
+      log.log('info', 'scrubbed', { packs, damaged, ms: this.clock.now() - started });
+      if (left === 0) this.next = started + this.everyMs;
+      await writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ at: started, packs, damaged })}\n`);
     } catch (e) {
       if (signal.aborted) return;
       log.log('warn', 'scrub-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });

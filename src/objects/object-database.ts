@@ -31,7 +31,7 @@ import { PackFile } from './pack-file.js';
 import { PackIndex } from './pack-index.js';
 import { PackSetFilter } from './pack-set-filter.js';
 import { entryObject, type ServedObject } from './served-entry.js';
-import type { IndexedEntry } from './pack-verify.js';
+import type { VerifiedIndex } from './pack-verify.js';
 import type { Promisor } from './promisor.js';
 
 export interface ObjectDatabaseOptions {
@@ -262,10 +262,10 @@ export class ObjectDatabase implements ObjectReader {
 
   /**
    * The packs loaded (as of the last scan), newest first: each one's base name, its path, size,
-   * object count, ids, whether it holds an id, whether it is one of git's cruft packs, and what
-   * pack-verify.ts checks it against: each entry's offset and CRC-32, the recorded checksum.
+   * object count, ids, whether it holds an id, whether it is one of git's cruft packs, and its
+   * index (what pack-verify.ts checks it against).
    */
-  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly count: number; readonly cruft: boolean; ids(): Iterable<Oid>; has(oid: Oid): boolean; entries(): IndexedEntry[]; readonly checksum: Buffer }> {
+  packs(): Array<{ readonly name: string; readonly path: string; readonly size: number; readonly count: number; readonly cruft: boolean; ids(): Iterable<Oid>; has(oid: Oid): boolean; readonly index: VerifiedIndex }> {
     this.assertOpen();
     const names = new Map([...this.packsByName].map(([name, pack]) => [pack, name]));
     return this.order.map((pack) => ({
@@ -276,8 +276,7 @@ export class ObjectDatabase implements ObjectReader {
       cruft: this.cruft.has(pack),
       ids: () => pack.index.ids(),
       has: (oid: Oid) => pack.index.lookup(oid) !== undefined,
-      entries: () => [...pack.index.ids()].map((oid) => ({ oid, ...(pack.index.entryOf(oid) as { offset: number; crc32: number }) })),
-      checksum: pack.index.packChecksum,
+      index: pack.index,
     }));
   }
 
@@ -415,20 +414,6 @@ export class ObjectDatabase implements ObjectReader {
   }
 
   /** Rescans the pack directory: opens new packs, closes vanished ones. */
-  /**
-   * Opens the pack `base` again at the next scan: its files were replaced under the same name (a
-   * repair wrote a damaged pack's objects again the same way, src/repo/repair.ts), and the one
-   * open is the damaged file's. Reads in flight finish on it.
-   */
-  reopen(base: string): Promise<void> {
-    const pack = this.packsByName.get(base);
-    if (pack !== undefined) {
-      this.packsByName.delete(base);
-      void pack.close().catch(() => undefined);
-    }
-    return this.refresh();
-  }
-
   refresh(): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
     if (!this.scanRunning) {
@@ -549,14 +534,22 @@ export class ObjectDatabase implements ObjectReader {
       const m = PACK_IDX_RE.exec(n);
       if (m && present.has(`${m[1]}.pack`)) wanted.add(m[1]!);
     }
-    const toOpen = [...wanted].filter((base) => !this.packsByName.has(base));
+    // A pack renamed over one of the same name (a repair wrote a damaged pack's objects again the
+    // same way: src/repo/repair.ts) is another file: the one open goes, the new one is opened.
+    const replaced = new Set<string>();
+    await Promise.all(
+      [...this.packsByName].map(async ([base, pack]) => {
+        if (wanted.has(base) && (await stat(pack.path).catch(() => undefined))?.ino !== pack.ino) replaced.add(base);
+      }),
+    );
+    const toOpen = [...wanted].filter((base) => !this.packsByName.has(base) || replaced.has(base));
     const results = await Promise.allSettled(toOpen.map((base) => this.openPack(packDir, base)));
     if (this.closed) {
       await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value?.close() : undefined)));
       return;
     }
     for (const [base, pack] of this.packsByName) {
-      if (!wanted.has(base)) {
+      if (!wanted.has(base) || replaced.has(base)) {
         this.packsByName.delete(base);
         void pack.close().catch(() => undefined); // after its reads in flight; nothing waits on it
       }

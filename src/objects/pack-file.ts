@@ -90,6 +90,8 @@ export class PackFile {
   readonly index: PackIndex;
   /** Modification time of the .pack, for ordering packs newest first. */
   readonly mtimeMs: number;
+  /** The file opened: a `.pack` renamed over it under the same name is another (ObjectDatabase opens that one). */
+  readonly ino: number;
   private readonly fh: FileHandle;
   /** Bytes in the .pack file. */
   readonly size: number;
@@ -106,13 +108,14 @@ export class PackFile {
   private closed: Promise<void> | undefined;
   private onIdle: (() => void) | undefined;
 
-  private constructor(path: string, index: PackIndex, fh: FileHandle, size: number, mtimeMs: number, options: PackFileOptions) {
+  private constructor(path: string, index: PackIndex, fh: FileHandle, st: { size: number; mtimeMs: number; ino: number }, options: PackFileOptions) {
     this.path = path;
     this.indexPath = path.replace(/\.pack$/, '.idx');
     this.index = index;
     this.fh = fh;
-    this.size = size;
-    this.mtimeMs = mtimeMs;
+    this.size = st.size;
+    this.mtimeMs = st.mtimeMs;
+    this.ino = st.ino;
     this.options = options;
     this.maxDeltaBytes = options.maxObjectBytes * 2 + 1024;
     this.cache = new BaseCache(options.deltaCacheBytes ?? DEFAULT_DELTA_CACHE_BYTES);
@@ -137,7 +140,7 @@ export class PackFile {
       const count = head.readUInt32BE(8);
       if (count !== index.count) fail(`holds ${count} objects, its index ${index.count}`);
       if (!tail.equals(index.packChecksum)) fail('checksum does not match its index');
-      return new PackFile(packPath, index, fh, st.size, st.mtimeMs, options);
+      return new PackFile(packPath, index, fh, st, options);
     } catch (e) {
       await fh.close();
       throw e;

@@ -251,6 +251,32 @@ export class PackIndex {
     return f;
   }
 
+  /**
+   * The entries in pack order: their positions in this index sorted by offset, and those offsets
+   * (12 bytes an entry, for a read through the whole pack: pack-verify.ts). CORRUPT_PACK for an
+   * absurd 64-bit offset.
+   */
+  byOffset(): { readonly order: Uint32Array; readonly offsets: Float64Array } {
+    const all = new Float64Array(this.count);
+    for (let i = 0; i < this.count; i++) all[i] = this.offsetAt(i);
+    const order = new Uint32Array(this.count);
+    for (let i = 0; i < this.count; i++) order[i] = i;
+    order.sort((a, b) => all[a]! - all[b]!);
+    const offsets = new Float64Array(this.count);
+    for (let k = 0; k < this.count; k++) offsets[k] = all[order[k]!]!;
+    return { order, offsets };
+  }
+
+  /** The id at position `i` of this index. */
+  oidAt(i: number): Oid {
+    return oidFromBytes(this.buf, this.shaStart + i * OID_BYTES);
+  }
+
+  /** The CRC-32 the index records for the entry at position `i`. */
+  crcAt(i: number): number {
+    return this.buf.readUInt32BE(this.crcStart + i * 4);
+  }
+
   /** Every id of this pack, in id order. */
   *ids(): Generator<Oid> {
     for (let i = 0; i < this.count; i++) yield this.buf.toString('hex', this.shaStart + i * 20, this.shaStart + i * 20 + 20) as Oid;

@@ -5,8 +5,8 @@
  * in an entry shows in its CRC, so the damage is named entry by entry (the objects to get again),
  * not only pack by pack. An entry whose CRC matches is still hash-checked where it is read.
  *
- * Invariant: memory is one read window and a table of the entries (id, offset, CRC), whatever the
- * pack's size.
+ * Invariant: memory is one read window and 20 bytes an entry (its offset and position in the
+ * index, sorted by offset), whatever the pack's size.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -16,11 +16,13 @@ import { OID_BYTES, type Oid } from './oid.js';
 /** How the packs are read: sequentially, this much at a time. */
 const WINDOW_BYTES = 1 << 20;
 
-/** What a pack's index says of one entry. */
-export interface IndexedEntry {
-  readonly oid: Oid;
-  readonly offset: number;
-  readonly crc32: number;
+/** What verifyPack needs of a pack's index (pack-index.ts). */
+export interface VerifiedIndex {
+  readonly count: number;
+  readonly packChecksum: Buffer;
+  byOffset(): { readonly order: Uint32Array; readonly offsets: Float64Array };
+  oidAt(i: number): Oid;
+  crcAt(i: number): number;
 }
 
 export interface PackCheck {
@@ -30,9 +32,9 @@ export interface PackCheck {
   readonly damaged: readonly Oid[];
 }
 
-/** Checks the pack at `path` against `entries` (its index's, any order); `signal` ends it between reads. */
-export async function verifyPack(path: string, entries: readonly IndexedEntry[], recordedChecksum: Buffer, signal?: AbortSignal): Promise<PackCheck> {
-  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+/** Checks the pack at `path` against `index`; `signal` ends it between reads. */
+export async function verifyPack(path: string, index: VerifiedIndex, signal?: AbortSignal): Promise<PackCheck> {
+  const { order, offsets } = index.byOffset();
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -43,10 +45,10 @@ export async function verifyPack(path: string, entries: readonly IndexedEntry[],
     let next = 0;
     let crc = 0;
     // An entry runs to the next one's offset, the last to the trailer.
-    const endOf = (i: number): number => sorted[i + 1]?.offset ?? body;
-    const close = (i: number): void => {
-      const e = sorted[i] as IndexedEntry;
-      if (crc !== e.crc32 || e.offset >= body) damaged.push(e.oid);
+    const endOf = (k: number): number => (k + 1 < offsets.length ? (offsets[k + 1] as number) : body);
+    const close = (k: number): void => {
+      const i = order[k] as number;
+      if (crc !== index.crcAt(i) || (offsets[k] as number) >= body) damaged.push(index.oidAt(i));
       crc = 0;
     };
     for (let pos = 0; pos < body; ) {
@@ -55,10 +57,8 @@ export async function verifyPack(path: string, entries: readonly IndexedEntry[],
       if (bytesRead === 0) break;
       const bytes = window.subarray(0, bytesRead);
       sha.update(bytes);
-      for (let at = 0; at < bytesRead; ) {
-        const entry = sorted[next];
-        if (entry === undefined) break;
-        const start = entry.offset - pos;
+      for (let at = 0; at < bytesRead && next < offsets.length; ) {
+        const start = (offsets[next] as number) - pos;
         if (start >= bytesRead) break;
         const end = Math.min(endOf(next) - pos, bytesRead);
         at = Math.max(at, start);
@@ -69,11 +69,11 @@ export async function verifyPack(path: string, entries: readonly IndexedEntry[],
       pos += bytesRead;
     }
     // Entries the file is too short to hold (a truncated pack) are damaged too.
-    while (next < sorted.length) close(next++);
+    while (next < offsets.length) close(next++);
     const trailer = Buffer.alloc(OID_BYTES);
     await fh.read(trailer, 0, OID_BYTES, body);
     const digest = sha.digest();
-    return { checksumOk: size >= OID_BYTES && digest.equals(trailer) && digest.equals(recordedChecksum), damaged };
+    return { checksumOk: size >= OID_BYTES && digest.equals(trailer) && digest.equals(index.packChecksum), damaged };
   } finally {
     await fh.close();
   }

@@ -69,12 +69,22 @@ export interface Merged {
 /** Files that may sit beside a pack, removed with it (the index first). */
 export const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
 
+/**
+ * Why no pack may be removed from this repository, or undefined: git keeps a multi-pack-index
+ * (it names packs by position, and would name removed ones), or `extensions.preciousObjects` is set.
+ */
+export async function whyPacksStay(repo: Repository): Promise<string | undefined> {
+  const configPath = join(repo.gitDir, 'config');
+  if (gitTrue(parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects'))) return 'extensions.preciousObjects is set';
+  if (await stat(join(repo.gitDir, 'objects', 'pack', 'multi-pack-index')).then(() => true, () => false)) return 'git keeps a multi-pack-index';
+  return undefined;
+}
+
 /** Merges packs (`exclude`: packs merged already, not removed yet); what was merged, to be removed with `removePacks`. */
 export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS, exclude: ReadonlySet<string> = new Set()): Promise<Merged> {
   const none: Merged = { merged: [], objects: 0, unmergeable: [] };
   const packDir = join(repo.gitDir, 'objects', 'pack');
-  const configPath = join(repo.gitDir, 'config');
-  if (gitTrue(parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects'))) return none;
+  if ((await whyPacksStay(repo)) !== undefined) return none;
   await repo.objects.refresh();
   // One listing for what lies beside the packs (read after the refresh: a pack it lists has its files here).
   const present = new Set(await readdir(packDir));

@@ -112,9 +112,10 @@ export class Repository {
   /**
    * A writer for one batch of objects (one commit's worth); finish() makes them visible.
    * `promisor`: src/repo/partial.ts; `hashWhileWriting`: PackWriterOptions; `rewrite`: objects
-   * already here are written again (pack-merge.ts), not skipped; `maxObjectsPerPack`: PackWriterOptions.
+   * already here are written again (pack-merge.ts), not skipped, all or those it says (a copy
+   * here that is damaged: repair.ts); `maxObjectsPerPack`: PackWriterOptions.
    */
-  async newPackWriter(options: { promisor?: boolean; hashWhileWriting?: boolean; rewrite?: boolean; maxObjectsPerPack?: number } = {}): Promise<PackWriter> {
+  async newPackWriter(options: { promisor?: boolean; hashWhileWriting?: boolean; rewrite?: boolean | ((oid: Oid) => boolean); maxObjectsPerPack?: number } = {}): Promise<PackWriter> {
     await this.objects.refresh();
     const objects = this.objects;
     let loose = await objects.looseIds();
@@ -128,7 +129,7 @@ export class Repository {
     // What is here is not written again, but its file is freshened (freshen.ts) before the writer finishes.
     const fresh = new Freshener(this.clock, files);
     const contains = (oid: Oid): boolean => {
-      if (options.rewrite === true) return false;
+      if (options.rewrite === true || (typeof options.rewrite === 'function' && options.rewrite(oid))) return false;
       const file = files.fileOf(oid);
       if (file !== undefined) fresh.touch(file, oid);
       return file !== undefined;

@@ -44,6 +44,9 @@ export const BACKLOG_PACKS = 4;
 /** Commits and trees kept in memory: the chunk trees of ~10 GiB of images. */
 const META_CACHE_BYTES = 32 << 20;
 
+/** Damaged copies replace() remembers at once (each is an id: a few hundred KiB at most). */
+const REPLACING_MAX = 4096;
+
 /** Room left free beyond a blob received in parts (the stream is at most a little longer than its content): others write too. */
 const LARGE_ROOM_BYTES = 1 << 30;
 
@@ -77,6 +80,8 @@ export class LocalObjects implements ObjectSource {
   private flushTimer: NodeJS.Timeout | undefined;
   /** Commits and trees read from the repository, served to every fetcher from memory. */
   private readonly meta = new MetaCache(META_CACHE_BYTES);
+  /** Objects whose copy here is damaged (replace()): written again when received, though a pack holds them. */
+  private readonly replacing = new Set<Oid>();
 
   constructor(
     private readonly repo: Repository,
@@ -107,6 +112,16 @@ export class LocalObjects implements ObjectSource {
   expects(oid: Oid): boolean {
     return this.expected.has(oid);
   }
+
+  /**
+   * The copies here of `oids` are damaged: when received, they are written again (else the writer
+   * skips them, as held already, and freshens the damaged pack). At most REPLACING_MAX at once.
+   */
+  replace(oids: readonly Oid[]): void {
+    for (const oid of oids) if (this.replacing.size < REPLACING_MAX) this.replacing.add(oid);
+  }
+
+  private readonly rewrites = (oid: Oid): boolean => this.replacing.has(oid);
 
   unexpect(oids: readonly Oid[]): void {
     for (const oid of oids) {
@@ -197,13 +212,14 @@ export class LocalObjects implements ObjectSource {
     if (fs.bavail * fs.bsize < size + LARGE_ROOM_BYTES) {
       throw new GitfsError(ErrorCodes.IO, `no room for a blob of ${size} bytes in parts (${fs.bavail * fs.bsize} bytes free in ${packDir})`, { oid, size, path: packDir });
     }
-    const writer = await this.repo.newPackWriter({ promisor: this.o.promisor, maxObjectsPerPack: 1 });
+    const writer = await this.repo.newPackWriter({ promisor: this.o.promisor, maxObjectsPerPack: 1, rewrite: this.rewrites });
     const entry = writer.streamEntry(oid, 'blob', size);
     return {
       write: (zlib) => entry?.write(zlib) ?? Promise.resolve(),
       commit: async () => {
         entry?.end();
         await writer.finish();
+        this.replacing.delete(oid);
         await this.repo.objects.refresh();
       },
       abort: () => writer.abort(),
@@ -237,7 +253,7 @@ export class LocalObjects implements ObjectSource {
       if (block !== undefined) this.inWriterBlocks.push(block);
       try {
         // Packs end every flushBytes, far below a pack's object cap: each is hashed once, read back.
-        this.writer ??= await this.repo.newPackWriter({ promisor: this.o.promisor, hashWhileWriting: false });
+        this.writer ??= await this.repo.newPackWriter({ promisor: this.o.promisor, hashWhileWriting: false, rewrite: this.rewrites });
         for (const o of fresh) {
           this.inWriter.push(o.oid);
           this.inWriterBytes += o.content.length;
@@ -307,6 +323,7 @@ export class LocalObjects implements ObjectSource {
       for (const oid of written) {
         const o = this.pending.get(oid);
         if (o !== undefined) recent.set(oid, o);
+        this.replacing.delete(oid);
       }
     } finally {
       // Durable now (and held as `recent` until the next pack), or lost with the failed pack.

@@ -79,6 +79,8 @@ const fetchedMessage = (commit: Oid): string => `gitfs swarm: fetched ${commit}`
 
 /** Targets remembered as not to be fetched again (noMoreFetches()). */
 const SETTLED_MAX = 4096;
+/** Errors of a read here that mean the copy here is damaged (another copy mends it), not that the read could not be made. */
+const DAMAGE = [ErrorCodes.CORRUPT_OBJECT, ErrorCodes.CORRUPT_PACK, ErrorCodes.HOSTILE_OBJECT] as const;
 /** Ids per on-demand read want (about 2 MiB of 8 KiB chunks). */
 const DEMAND_BATCH = 256;
 const DEMAND_BUSY_TRIES = 20;
@@ -143,6 +145,8 @@ export class Swarm {
    * again (a fork is taken whatever time it claims; the target would stay, never fetched).
    */
   private readonly refused = new Set<string>();
+  /** Objects logged `damaged-here` (once each). */
+  private readonly damagedLogged = new Set<Oid>();
   /** Per branch, the head a fetch here last moved it to, and what of its closure was then whole here. */
   private readonly wholeAt: WholeHeads;
   /** Commits whose fetch by base failed: fetched whole from then on. */
@@ -761,6 +765,7 @@ export class Swarm {
   async demand(oids: readonly Oid[]): Promise<Map<Oid, GitObject>> {
     const wanted = [...new Set(oids)];
     const { found, stored, damaged } = await this.readHere(wanted);
+    this.local.replace([...damaged]);
     const held: HeldTree[] = [];
     const take = (o: WireObject): void => {
       found.set(o.oid, { type: o.type, content: o.content });
@@ -768,7 +773,7 @@ export class Swarm {
     };
     // At most two at once (what a peer serves per connection): more would be told busy, not queued;
     // what came while this one waited (an earlier demand of the same blob) is not asked again.
-    await this.demanding.run(() => this.fromPeers(wanted.filter((o) => !found.has(o) && !stored.has(o) && (damaged.has(o) || !this.local.hasNow(o))), 'read', (o) => {
+    await this.demanding.run(() => this.fromPeers(wanted.filter((o) => !found.has(o) && !stored.has(o) && (damaged.has(o) ? this.local.held(o) === undefined : !this.local.hasNow(o))), 'read', (o) => {
       // A commit that does not parse, or a tree git fsck would refuse by its names, is neither stored nor handed on.
       const commit = o.type === 'commit' ? gitfsErrorOr(() => decodeCommit(o.content, o.oid)) : undefined;
       const links = o.type === 'tree' ? gitfsErrorOr(() => treeLinks(o.content, o.oid)) : undefined;
@@ -779,6 +784,11 @@ export class Swarm {
       held.push({ tree: { oid: o.oid, type: 'tree', content: Buffer.from(o.content) }, special });
     }));
     if (held.length > 0) await this.releaseDemanded(held, take);
+    // A damaged copy another demand fetched while this one waited is in memory: taken from there.
+    for (const oid of damaged) {
+      if (found.has(oid) || this.local.held(oid) === undefined) continue;
+      found.set(oid, await this.local.read(oid));
+    }
     if (found.size > 0) this.local.flushWithin(DEMAND_FLUSH_MS);
     this.stats.demanded += found.size;
     return found;
@@ -819,12 +829,15 @@ export class Swarm {
       if (!this.local.hasNow(oid)) continue;
       const o = await this.local.read(oid).catch((e: unknown) => {
         if (isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE)) stored.add(oid);
-        else damaged.add(oid);
+        else if (DAMAGE.some((code) => isGitfsError(e, code))) damaged.add(oid);
         return undefined;
       });
       if (o !== undefined) found.set(oid, o);
     }
-    if (damaged.size > 0) this.c.log.log('warn', 'damaged-here', { objects: damaged.size, first: [...damaged][0], fix: 'gitfs fsck --repair' });
+    // Once per object (a read retried meanwhile would say it again and again).
+    const news = [...damaged].filter((oid) => !this.damagedLogged.has(oid));
+    for (const oid of news) rememberMember(this.damagedLogged, oid, SETTLED_MAX);
+    if (news.length > 0) this.c.log.log('warn', 'damaged-here', { objects: news.length, first: news[0], fix: 'gitfs fsck --repair' });
     return { found, stored, damaged };
   }
 

@@ -6,14 +6,15 @@
  * had leaves the pack where it is, and nothing else is lost.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { GitObject } from '../../src/objects/object-store.js';
 import type { Oid } from '../../src/objects/oid.js';
 import type { ObjectSupplier } from '../../src/objects/promisor.js';
 import { verifyPack } from '../../src/objects/pack-verify.js';
-import { DAMAGED_DIR, repair, verifyPacks } from '../../src/repo/repair.js';
+import { DAMAGED_DIR, repair, scanStore } from '../../src/repo/repair.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Scrubber, scrubFilePath } from '../../src/node/scrub.js';
 import { gitfs, gitfsOk } from '../support/cli.js';
@@ -90,9 +91,9 @@ describe('repo: repair (self-healing)', function () {
     const source = await Repository.open(peer);
     const asked: Oid[] = [];
     try {
-      const report = await repair(r, [victim], await verifyPacks(r), supplierOf(source, asked));
+      const report = await repair(r, [victim], await scanStore(r), supplierOf(source, asked));
       assert.deepEqual(asked, [victim], 'only the damaged object is asked for');
-      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [damagedName], setAside: [damagedName], left: [] });
+      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [damagedName], setAside: [damagedName], looseSetAside: 0, left: [] });
     } finally {
       await r.close();
       await source.close();
@@ -128,7 +129,7 @@ describe('repo: repair (self-healing)', function () {
       const bytes = readFileSync(pack.path);
       bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x80;
       writeFileSync(pack.path, bytes);
-      assert.deepEqual(await verifyPack(pack.path, pack.entries(), pack.checksum), { checksumOk: false, damaged: [] });
+      assert.deepEqual(await verifyPack(pack.path, pack.index), { checksumOk: false, damaged: [] });
     } finally {
       await r.close();
     }
@@ -145,17 +146,58 @@ describe('repo: repair (self-healing)', function () {
       cpSync(repo.gitDir, peerDir, { recursive: true });
       peer = await Repository.open(peerDir);
       flipInEntry(repo.gitDir, `${name}.idx`, blob);
-      const report = await repair(repo, [], await verifyPacks(repo), supplierOf(peer));
-      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [name], setAside: [], left: [] });
+      const report = await repair(repo, [], await scanStore(repo), supplierOf(peer));
+      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [name], setAside: [], looseSetAside: 0, left: [] });
       assert.deepEqual(indexes(repo.gitDir), [`${name}.idx`]);
       assert.equal(existsSync(join(repo.gitDir, DAMAGED_DIR)), false);
-      assert.deepEqual(await verifyPacks(repo), []);
+      assert.deepEqual(await scanStore(repo), { packs: [], loose: [] });
       assert.equal((await repo.objects.read(blob)).content.toString(), 'one object, alone in its pack\n'.repeat(100));
       git(repo.gitDir, ['fsck', '--strict']);
     } finally {
       await repo.close();
       await peer?.close();
     }
+  });
+
+  it('a torn pack (cut short: not opened) and a damaged loose object are mended from good copies here; a killed set-aside is finished', async () => {
+    const { repo, victim } = await committed();
+    const [first] = indexes(repo);
+    const torn = (first as string).replace(/\.idx$/, '');
+    // Every object written again into a second pack; the victim also as a loose file, then damaged.
+    git(repo, ['repack', '-a', '-q']);
+    const loosePath = join(repo, 'objects', victim.slice(0, 2), victim.slice(2));
+    mkdirSync(join(repo, 'objects', victim.slice(0, 2)), { recursive: true });
+    writeFileSync(loosePath, deflateSync(Buffer.from(`blob 50000\0w${'v'.repeat(49_999)}`)));
+    const packPath = join(repo, 'objects/pack', `${torn}.pack`);
+    truncateSync(packPath, statSync(packPath).size - 100);
+
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, new RegExp(`GITFS_CORRUPT_PACK ${torn}: checksum wrong, 1 entries fail their CRC-32: [0-9a-f]{40} \\(not opened`));
+    assert.match(fixed.stdout, new RegExp(`GITFS_CORRUPT_OBJECT ${victim}: its loose file does not hash to it`));
+    assert.match(fixed.stdout, /1 damaged packs rewritten \(1 set aside in [^)]*\), 1 damaged loose files set aside\n/);
+    assert.match(fixed.stdout, /checking again:\n[^]*: 0 problems\n$/);
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+    assert.deepEqual(readdirSync(join(repo, DAMAGED_DIR)).sort(), [`loose-${victim}`, `${torn}.idx`, `${torn}.pack`]);
+
+    // A repair killed between the two moves left the .pack behind: the next fsck moves it on, once a minute old.
+    renameSync(join(repo, DAMAGED_DIR, `${torn}.pack`), packPath);
+    assert.doesNotMatch((await gitfsOk(['fsck', '--repo', repo])), /killed repair/, 'not while it may be a writer\'s between its two renames');
+    utimesSync(packPath, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    assert.match(await gitfsOk(['fsck', '--repo', repo]), /set aside 1 damaged packs a killed repair had left half moved/);
+    assert.equal(existsSync(packPath), false);
+  });
+
+  it('where git keeps a multi-pack-index, a damaged pack is rewritten but stays, and fsck says why', async () => {
+    const { repo, victim } = await committed();
+    const [first] = indexes(repo);
+    git(repo, ['repack', '-a', '-q']);
+    git(repo, ['multi-pack-index', 'write']);
+    flipInEntry(repo, first as string, victim);
+    const r = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(r.code, 8, r.stdout);
+    assert.match(r.stdout, new RegExp(`not repaired: ${(first as string).replace(/\.idx$/, '')}: rewritten, but stays beside its copy: git keeps a multi-pack-index`));
+    assert.ok(existsSync(join(repo, 'objects/pack', first as string)));
   });
 
   it('gitfs serve scrubs every scrub.everyMs: a damaged pack is found and mended, and the time of the last scrub is kept across restarts', async () => {
@@ -186,6 +228,8 @@ describe('repo: repair (self-healing)', function () {
       const week = 7 * 86_400_000;
       const scrubber = await Scrubber.load(r, week, { now: () => at + 1000 });
       assert.deepEqual([scrubber.due(at + week - 1), scrubber.due(at + week)], [false, true]);
+      const late = await Scrubber.load(r, week, { now: () => at + 3 * week });
+      assert.deepEqual([late.due(at + 3 * week + 3_600_000 - 1), late.due(at + 3 * week + 3_600_000)], [false, true], 'overdue: an hour after the start, not at once');
       writeFileSync(scrubFilePath(repo), 'torn');
       const fresh = await Scrubber.load(r, week, { now: () => at });
       assert.deepEqual([fresh.due(at + 3_600_000 - 1), fresh.due(at + 3_600_000)], [false, true], 'never scrubbed (or unreadable): an hour after the start');

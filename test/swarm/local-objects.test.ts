@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { Repository } from '../../src/repo/repository.js';
 import { BlockPool } from '../../src/swarm/block-pool.js';
 import { LocalObjects } from '../../src/swarm/local-objects.js';
+import { verifyPack, type VerifiedIndex } from '../../src/objects/pack-verify.js';
 import { tempDir, cleanupTempDirs } from '../support/tmp.js';
 
 const blob = (bytes: number): { oid: Oid; type: 'blob'; content: Buffer } => {
@@ -146,6 +147,28 @@ describe('objects received from peers (local-objects.ts)', function () {
       const served = await repo.objects.readToServe(c.oid);
       assert.deepEqual([served.zlib, served.stored], [undefined, true]);
       assert.equal((await repo.objects.readToServe(a.oid)).stored, undefined);
+    });
+  });
+
+  it('writes again an object whose copy here is damaged (replace), where the writer would skip it as held', async () => {
+    await withStore(1 << 20, new BlockPool(8), async (local, repo) => {
+      const o = blob(20_000);
+      const w = await repo.newPackWriter();
+      await w.write('blob', o.content);
+      const name = (await w.finish())?.names[0] as string;
+      // One bit flipped in its entry: the copy here no longer reads.
+      const packPath = join(repo.gitDir, 'objects', 'pack', `${name}.pack`);
+      const bytes = readFileSync(packPath);
+      bytes[100] = (bytes[100] as number) ^ 0x10;
+      writeFileSync(packPath, bytes);
+      await assert.rejects(repo.objects.read(o.oid), { code: 'GITFS_CORRUPT_OBJECT' });
+      local.replace([o.oid]);
+      await local.addAll([o]);
+      await local.flush();
+      // Written the same way, the good copy makes a pack of the same name, renamed over the damaged one.
+      assert.deepEqual((await repo.objects.read(o.oid)).content, o.content);
+      const [pack] = repo.objects.packs();
+      assert.deepEqual(await verifyPack(packPath, pack?.index as VerifiedIndex), { checksumOk: true, damaged: [] });
     });
   });
 });
