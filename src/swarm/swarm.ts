@@ -755,7 +755,7 @@ export class Swarm {
 
   /**
    * On-demand read (a reader waits): the objects `oids`, from here or else (absent, or here but
-   * damaged: a good copy mends a read, and `gitfs fsck --repair` asks so) from peers, asked in
+   * damaged: a good copy is written again, and `gitfs fsck --repair` asks so) from peers, asked in
    * rendezvous order of the first id (so readers of the same file spread over holders), each
    * checked, stored (durable within DEMAND_FLUSH_MS) and returned. Ids no peer has are left out,
    * and so is what git fsck would refuse: a commit that does not parse, a tree for its names or

@@ -31,7 +31,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
@@ -480,31 +480,53 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
     await Promise.all(receivers.map((n, i) => verifyCopy(n, 'site/a', c2.oid, tree, i === 0)));
 
-    // Self-healing: a bit flipped on disk in a chunk of the first version while the daemon is down
-    // (so that no window of the pack it read before holds the good bytes). `gitfs fsck --repair`
-    // gets it through the daemon, which finds its own copy damaged and fetches it from a peer; the
-    // damaged pack is rewritten and set aside.
+    // Self-healing, on one receiver. A bit is flipped on disk in a chunk while its daemon is down (so
+    // that no window of the pack it read before holds the good bytes). (1) `gitfs fsck --repair` gets
+    // it through the daemon, which finds its own copy damaged and fetches it from a peer; (2) with
+    // another chunk flipped, the daemon restarted with a scrub every second finds and mends it alone.
     const sick = receivers[1] as GitfsNode;
-    current(sick).child.kill('SIGTERM');
-    await current(sick).exited;
     const packDir = join(sick.repo, 'objects', 'pack');
-    const byAge = readdirSync(packDir).filter((f) => f.endsWith('.idx')).sort((a, b) => statSync(join(packDir, a)).mtimeMs - statSync(join(packDir, b)).mtimeMs);
-    const chunkIn = (idx: string): string[] | undefined => gitOn(sick, ['verify-pack', '-v', join(packDir, idx)]).split('\n').map((l) => l.split(/\s+/)).find((f) => f[1] === 'blob' && Number(f[2]) >= 4096);
-    const oldest = byAge.slice(0, -1).find((idx) => chunkIn(idx) !== undefined);
-    const chunk = oldest === undefined ? undefined : chunkIn(oldest);
-    assert.ok(chunk !== undefined, `${sick.name}: no chunk in any pack but the newest of ${byAge.join(' ')}`);
-    const packPath = join(packDir, (oldest as string).replace(/\.idx$/, '.pack'));
-    const bytes = readFileSync(packPath);
-    const at = Number(chunk[4]) + 100;
-    bytes[at] = (bytes[at] as number) ^ 0x04;
-    writeFileSync(packPath, bytes);
-    await serve(sick);
-    await waitMesh(members, 4 * INTERVAL_MS, `the restarted ${sick.name} to list its peers`);
-    const repaired = await sick.ok(['fsck', '--repair'], { timeoutMs: 120_000 });
-    assert.match(repaired, new RegExp(`GITFS_CORRUPT_PACK ${(oldest as string).replace(/\.idx$/, '')}: checksum wrong, 1 entries fail their CRC-32: ${chunk[0]}`), repaired);
-    assert.match(repaired, /repaired: 1 objects written again \(1 through the node daemon\), 1 damaged packs rewritten \(1 set aside/, repaired);
-    assert.match(repaired, /checking again:\n[^]*: 0 problems\n$/, repaired);
-    assert.equal(current(sick).find('damaged-here', { first: chunk[0] }).length, 1, `${sick.name}: the daemon did not find its copy damaged\n${sick.tail()}`);
+    const flipped: { path: string; bytes: Buffer }[] = [];
+    /** Flips a bit in a chunk (4 KiB or more) of some pack; the pack's name and the chunk's id. */
+    const flipChunk = (): { pack: string; oid: string } => {
+      for (const idx of readdirSync(packDir).filter((f) => f.endsWith('.idx'))) {
+        const f = gitOn(sick, ['verify-pack', '-v', join(packDir, idx)]).split('\n').map((l) => l.split(/\s+/)).find((x) => x[1] === 'blob' && Number(x[2]) >= 4096);
+        if (f === undefined) continue;
+        const path = join(packDir, idx.replace(/\.idx$/, '.pack'));
+        const bytes = readFileSync(path);
+        flipped.push({ path, bytes: Buffer.from(bytes) });
+        const at = Number(f[4]) + 100;
+        bytes[at] = (bytes[at] as number) ^ 0x04;
+        writeFileSync(path, bytes);
+        return { pack: idx.replace(/\.idx$/, ''), oid: f[0] as string };
+      }
+      throw new Error(`${sick.name}: no chunk in any pack`);
+    };
+    const down = (): Promise<void> => sick.stop('SIGTERM', STOP_GRACE_MS).catch(() => sick.stop('SIGKILL'));
+    try {
+      await down();
+      const one = flipChunk();
+      await serve(sick);
+      await waitMesh(members, 4 * INTERVAL_MS, `the restarted ${sick.name} to list its peers`);
+      const repaired = await sick.ok(['fsck', '--repair'], { timeoutMs: 60_000 });
+      assert.match(repaired, new RegExp(`GITFS_CORRUPT_PACK ${one.pack}: checksum wrong, 1 entries fail their CRC-32: ${one.oid}`), repaired);
+      assert.match(repaired, /repaired: 1 objects written again \(1 through the node daemon\), 1 damaged packs rewritten \(1 set aside/, repaired);
+      assert.match(repaired, /checking again:\n[^]*: 0 problems\n$/, repaired);
+      assert.equal(current(sick).find('damaged-here', { first: one.oid }).length, 1, `${sick.name}: the daemon did not find its copy damaged\n${sick.tail()}`);
+
+      await down();
+      const two = flipChunk();
+      const scrubbing = join(dirname(configPath), 'config-scrub.json');
+      writeFileSync(scrubbing, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')), scrub: { everyMs: 1000 } }));
+      await serve(sick, {}, 20_000, scrubbing);
+      const mended = await waitFor(`${sick.name}'s scrub to mend ${two.pack}`, 30_000, () => current(sick).find('repaired')[0], { detail: () => sick.tail(), diag });
+      assert.deepEqual([mended['supplied'], mended['setAside'], mended['left']], [1, [two.pack], []], JSON.stringify(mended));
+      assert.equal(current(sick).find('damaged-here', { first: two.oid }).length, 1, `${sick.name}: the swarm did not find its copy damaged\n${sick.tail()}`);
+      flipped.length = 0;
+    } finally {
+      // A failure above leaves the repository as it was for the cases after this one.
+      for (const f of flipped) if (existsSync(f.path.replace(/\.pack$/, '.idx'))) writeFileSync(f.path, f.bytes);
+    }
     await verifyCopy(sick, 'site/a', c2.oid, tree);
   });
 
