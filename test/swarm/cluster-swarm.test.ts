@@ -406,7 +406,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
-  it('a commit (3 small files + a 20 MiB chunked file) reaches every node its policy names, byte-identical; a branch no policy matches never leaves its node; a bit flipped on disk there is mended from peers by gitfs fsck --repair', async function () {
+  it('a commit (3 small files + a 20 MiB chunked file) reaches every node its policy names, byte-identical; a branch no policy matches never leaves its node; bits flipped on disk there are mended from peers, by gitfs fsck --repair and by its daemon scrubbing', async function () {
     this.timeout(150_000);
     await configure('site', { policies: [{ branches: 'site/*', replicas: 'all' }] });
     const author = member(1);
@@ -487,11 +487,16 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const sick = receivers[1] as GitfsNode;
     const packDir = join(sick.repo, 'objects', 'pack');
     const flipped: { path: string; bytes: Buffer }[] = [];
-    /** Flips a bit in a chunk (4 KiB or more) of some pack; the pack's name and the chunk's id. */
+    /**
+     * Flips a bit in a chunk (4 KiB or more) of some pack of several objects (one of one object
+     * would be written again under its own name: replaced in place, not set aside); the pack's
+     * name and the chunk's id.
+     */
     const flipChunk = (): { pack: string; oid: string } => {
       for (const idx of readdirSync(packDir).filter((f) => f.endsWith('.idx'))) {
-        const f = gitOn(sick, ['verify-pack', '-v', join(packDir, idx)]).split('\n').map((l) => l.split(/\s+/)).find((x) => x[1] === 'blob' && Number(x[2]) >= 4096);
-        if (f === undefined) continue;
+        const entries = gitOn(sick, ['verify-pack', '-v', join(packDir, idx)]).split('\n').map((l) => l.split(/\s+/)).filter((x) => /^[0-9a-f]{40}$/.test(x[0] ?? ''));
+        const f = entries.find((x) => x[1] === 'blob' && Number(x[2]) >= 4096);
+        if (f === undefined || entries.length < 2) continue;
         const path = join(packDir, idx.replace(/\.idx$/, '.pack'));
         const bytes = readFileSync(path);
         flipped.push({ path, bytes: Buffer.from(bytes) });
@@ -520,7 +525,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
       writeFileSync(scrubbing, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')), scrub: { everyMs: 1000 } }));
       await serve(sick, {}, 20_000, scrubbing);
       const mended = await waitFor(`${sick.name}'s scrub to mend ${two.pack}`, 30_000, () => current(sick).find('repaired')[0], { detail: () => sick.tail(), diag });
-      assert.deepEqual([mended['supplied'], mended['setAside'], mended['left']], [1, [two.pack], []], JSON.stringify(mended));
+      assert.deepEqual([mended['supplied'], mended['rewritten'], mended['setAside'], mended['left']], [1, [two.pack], [two.pack], []], JSON.stringify(mended));
       assert.equal(current(sick).find('damaged-here', { first: two.oid }).length, 1, `${sick.name}: the swarm did not find its copy damaged\n${sick.tail()}`);
       flipped.length = 0;
     } finally {
