@@ -18,7 +18,8 @@ import type { BranchName } from '../src/branches/ref-name.js';
 import type { GitObject } from '../src/objects/object-store.js';
 import type { Oid } from '../src/objects/oid.js';
 import { commitDirectory } from '../src/repo/commit-directory.js';
-import { repair, scanStore } from '../src/repo/repair.js';
+import { repair } from '../src/repo/repair.js';
+import { scanStore } from '../src/repo/store-scan.js';
 import { Repository } from '../src/repo/repository.js';
 
 const { values: opt } = parseArgs({

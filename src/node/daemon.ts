@@ -40,6 +40,7 @@ import { nodeAddresses } from './interfaces.js';
 import { CertificateRenewal } from './certificate-renewal.js';
 import { fetchRevocations, startNodeService } from './node-service.js';
 import { objectSocketPath, serveObjectSocket } from './object-socket.js';
+import { recoverKilledRepair } from '../repo/damaged-dir.js';
 import { Scrubber } from './scrub.js';
 import { snapshot, type NodeSnapshot } from './snapshot.js';
 
@@ -89,6 +90,8 @@ export class NodeDaemon {
   /** Packs a prune rewrote, not removed yet, with when (left out of merges: they hold what goes). */
   private readonly prunedPacks = new Map<string, { readonly at: number; readonly pack: DoomedPack }>();
   private nextPrune: number;
+  /** A prune (or its removal of packs) that failed is not tried again before this (else it would run every tick, and nothing after it in maintain()). */
+  private pruneRetryAt = -Infinity;
   /** A put-back of what a killed prune set aside runs (recoverPrune). */
   private recovering = false;
   /** The pack merge, prune or scrub under way, if one is: stop() waits for it. */
@@ -417,6 +420,8 @@ export class NodeDaemon {
     try {
       const back = await recoverKilledPrune(this.c.repo);
       if (back > 0) this.c.log.log('warn', 'prune-recovered', { files: back });
+      const moved = await recoverKilledRepair(this.c.repo, this.c.clock.now());
+      if (moved > 0) this.c.log.log('warn', 'repair-recovered', { packs: moved });
     } catch (e) {
       this.c.log.log('warn', 'prune-recovery-failed', { error: (e as Error).message });
     } finally {
@@ -426,6 +431,7 @@ export class NodeDaemon {
 
   /** Whether a prune is due, or packs one rewrote are to be removed. */
   private pruneDue(now: number): boolean {
+    if (now < this.pruneRetryAt) return false;
     if (this.config.prune.everyMs > 0 && now >= this.nextPrune) return true;
     for (const p of this.prunedPacks.values()) if (now - p.at >= MERGED_PACKS_KEPT_MS) return true;
     return false;
@@ -461,6 +467,7 @@ export class NodeDaemon {
         this.c.log.log('info', 'pruned', { keptObjects, removedObjects, youngObjects, looseFiles, packs: pruned.doomed.length, written, boundary: pruned.boundary.length, reflogEntriesDropped, ...held });
       }
     } catch (e) {
+      this.pruneRetryAt = this.c.clock.now() + MERGED_PACKS_KEPT_MS;
       if (!this.stopping) this.c.log.log('warn', 'prune-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
     }
   }

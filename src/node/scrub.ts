@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { isGitfsError } from '../errors.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
 import { withPruneLock } from '../repo/prune-lock.js';
-import { recoverKilledRepair, repair, scanStore } from '../repo/repair.js';
+import { repair } from '../repo/repair.js';
+import { scanStore } from '../repo/store-scan.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
@@ -66,8 +67,6 @@ export class Scrubber {
     const started = this.clock.now();
     this.next = started + Math.min(this.everyMs, SCRUB_RETRY_MS);
     try {
-      const finished = await recoverKilledRepair(this.repo, started);
-      if (finished > 0) log.log('warn', 'repair-recovered', { packs: finished });
       const found = await scanStore(this.repo, signal);
       const packs = this.repo.objects.packs().length;
       const damaged = found.packs.length + found.loose.length;
@@ -80,7 +79,9 @@ export class Scrubber {
         log.log(left > 0 ? 'warn' : 'info', 'repaired', { healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
       }
       log.log('info', 'scrubbed', { packs, damaged, ms: this.clock.now() - started });
-      if (left === 0) this.next = started + this.everyMs;
+      if (left > 0) return;
+      // Kept only once nothing is left, so that a restart does not put the next try off a period.
+      this.next = started + this.everyMs;
       await writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ at: started, packs, damaged })}\n`);
     } catch (e) {
       if (signal.aborted) return;

@@ -46,6 +46,12 @@ export class DirWatch {
     this.listedAt = stamp;
   }
 
+  /** Whether `stamp` (taken now) proves the directory unchanged since its last listing. */
+  unchangedAt(stamp: DirStamp): boolean {
+    const seen = this.listedAt;
+    return seen?.trusted === true && stamp.mtimeNs === seen.mtimeNs && stamp.ino === seen.ino;
+  }
+
   /** False only if the directory provably has not changed since its last listing. */
   mayHaveChanged(): Promise<boolean> {
     this.next ??= Promise.resolve().then(async () => {

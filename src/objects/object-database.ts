@@ -536,12 +536,16 @@ export class ObjectDatabase implements ObjectReader {
     }
     // A pack renamed over one of the same name (a repair wrote a damaged pack's objects again the
     // same way: src/repo/repair.ts) is another file: the one open goes, the new one is opened.
+    // Looked for only when the directory changed (a rename changes it).
     const replaced = new Set<string>();
-    await Promise.all(
-      [...this.packsByName].map(async ([base, pack]) => {
-        if (wanted.has(base) && (await stat(pack.path).catch(() => undefined))?.ino !== pack.ino) replaced.add(base);
-      }),
-    );
+    if (!this.packDir.unchangedAt(stamp)) {
+      await Promise.all(
+        [...this.packsByName].map(async ([base, pack]) => {
+          const ino = (await stat(pack.path).catch(() => undefined))?.ino;
+          if (wanted.has(base) && ino !== undefined && ino !== pack.ino) replaced.add(base);
+        }),
+      );
+    }
     const toOpen = [...wanted].filter((base) => !this.packsByName.has(base) || replaced.has(base));
     const results = await Promise.allSettled(toOpen.map((base) => this.openPack(packDir, base)));
     if (this.closed) {

@@ -23,12 +23,12 @@
  * - nothing is merged where git keeps a multi-pack-index (it names packs by position, and would
  *   name removed ones) or `extensions.preciousObjects` is set (no pack may be removed).
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { DEFAULT_OBJECTS_PER_PACK } from '../objects/pack-writer.js';
-import { gitTrue, parseGitConfig } from './git-config.js';
+import { whyPacksStay } from './packs-stay.js';
 import { fsyncDir } from '../util/durable.js';
 import { liveness, thisProcess } from '../util/proc.js';
 import type { Repository } from './repository.js';
@@ -69,26 +69,14 @@ export interface Merged {
 /** Files that may sit beside a pack, removed with it (the index first). */
 export const PACK_FILES = ['idx', 'pack', 'promisor', 'rev', 'bitmap'] as const;
 
-/**
- * Why no pack may be removed from this repository, or undefined: git keeps a multi-pack-index
- * (it names packs by position, and would name removed ones), or `extensions.preciousObjects` is set.
- */
-export async function whyPacksStay(repo: Repository): Promise<string | undefined> {
-  const configPath = join(repo.gitDir, 'config');
-  if (gitTrue(parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects'))) return 'extensions.preciousObjects is set';
-  if (await stat(join(repo.gitDir, 'objects', 'pack', 'multi-pack-index')).then(() => true, () => false)) return 'git keeps a multi-pack-index';
-  return undefined;
-}
-
 /** Merges packs (`exclude`: packs merged already, not removed yet); what was merged, to be removed with `removePacks`. */
 export async function mergeSmallPacks(repo: Repository, options: MergeOptions = MERGE_DEFAULTS, exclude: ReadonlySet<string> = new Set()): Promise<Merged> {
   const none: Merged = { merged: [], objects: 0, unmergeable: [] };
   const packDir = join(repo.gitDir, 'objects', 'pack');
-  if ((await whyPacksStay(repo)) !== undefined) return none;
+  if ((await whyPacksStay(repo.gitDir)) !== undefined) return none;
   await repo.objects.refresh();
   // One listing for what lies beside the packs (read after the refresh: a pack it lists has its files here).
   const present = new Set(await readdir(packDir));
-  if (present.has('multi-pack-index')) return none;
   const groups = { plain: [] as Pack[], promisor: [] as Pack[] };
   for (const p of repo.objects.packs()) {
     if (exclude.has(p.name) || p.cruft || p.count >= DEFAULT_OBJECTS_PER_PACK || present.has(`${p.name}.keep`)) continue;

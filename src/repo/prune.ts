@@ -37,7 +37,7 @@
  * - packs with a `.keep` beside them and git's cruft packs are left alone;
  * - a shallow entry goes only once its commit is no longer here.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listAllRefs, listReflogs, reflogPath, type NamedRef } from '../branches/all-refs.js';
 import { readReflog } from '../branches/reflog.js';
@@ -48,10 +48,10 @@ import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { historyDepth, policyFor, type Policy } from '../swarm/policy.js';
 import type { Clock } from '../util/clock.js';
-import { gitTrue, parseGitConfig } from './git-config.js';
 import { liveObjects, type Live, type LiveRoot } from './live-objects.js';
 import { copyPacks, removePacks, type Pack } from './pack-merge.js';
 import { crashPoint } from '../util/crash-point.js';
+import { whyPacksStay } from './packs-stay.js';
 import { withPruneLock } from './prune-lock.js';
 import type { Repository } from './repository.js';
 import { anythingSetAside, prepareSetAside, removeUnlessTouched, restoreSetAside } from './set-aside.js';
@@ -300,14 +300,8 @@ function branchOfRef(ref: string): BranchName | undefined {
 }
 
 async function refuseUnsafe(repo: Repository): Promise<void> {
-  const configPath = join(repo.gitDir, 'config');
-  if (gitTrue(parseGitConfig(await readFile(configPath, 'utf8'), configPath).get('extensions.preciousobjects'))) {
-    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'extensions.preciousObjects is set: no object may be removed here', { reason: 'precious' });
-  }
-  const packFiles = await readdir(join(repo.gitDir, 'objects', 'pack'));
-  if (packFiles.includes('multi-pack-index') || packFiles.includes('multi-pack-index.d')) {
-    throw new GitfsError(ErrorCodes.PRUNE_REFUSED, 'git keeps a multi-pack-index here, which names packs by position and would name removed ones: remove objects/pack/multi-pack-index* (git writes it again) to prune', { reason: 'multi-pack-index' });
-  }
+  const stay = await whyPacksStay(repo.gitDir);
+  if (stay !== undefined) throw new GitfsError(ErrorCodes.PRUNE_REFUSED, stay.reason === 'precious' ? stay.message : `${stay.message} to prune`, { reason: stay.reason });
   // A git worktree's HEAD and reflog are roots this prune does not read.
   if ((await readdir(join(repo.gitDir, 'worktrees')).catch(() => [])).length > 0) {
     throw new GitfsError(ErrorCodes.PRUNE_REFUSED, `git worktrees are attached here (${join(repo.gitDir, 'worktrees')}): their commits would not be kept`, { reason: 'worktrees' });

@@ -1,61 +1,36 @@
 /**
- * Self-healing: a repository with damaged objects made whole again. A pack's damage is found
- * entry by entry (pack-verify.ts), a loose object's by its hash; the objects fsck could not read,
- * and those, are read again here (another pack may hold a good copy) or got from a supplier (the
- * node daemon, or the swarm in the daemon's scrub, which ask peers), each hash-checked before it
- * is written into a new pack. Then every damaged pack is written again without its damage and set
- * aside into `gitfs/damaged/`, as is every damaged loose file, so that `git fsck` is clean and an
- * operator can still look at what the disk did.
+ * Self-healing: a repository with damaged objects made whole again. What store-scan.ts found (the
+ * damaged entries of packs, packs no reader opens, damaged loose files) and the objects fsck could
+ * not read are first read again here (another pack may hold a good copy) or got from a supplier
+ * (the node daemon, or the swarm in the daemon's scrub, which ask peers), each hash-checked, and
+ * written into a new pack. Then the rest of every damaged pack is copied into another new pack,
+ * and the damaged pack, like each damaged loose file, is moved into `gitfs/damaged/`
+ * (damaged-dir.ts), so that `git fsck` is clean and an operator can still look at what the disk did.
  *
  * Invariants:
- * - nothing readable is lost: a damaged pack is set aside only once a pack holding every one of
- *   its objects (a good copy of each) is durable and visible; a pack one of whose objects cannot
- *   be had from anywhere stays where it is, and is reported; a new pack that bears a damaged
- *   pack's name (the same objects written the same way: pack names are their checksum) has
- *   replaced it in place, and is not set aside; no pack is set aside where git keeps a
- *   multi-pack-index or `extensions.preciousObjects` is set;
+ * - nothing readable is lost: a damaged pack is moved only once new packs holding a good copy of
+ *   every one of its objects are durable and visible; a pack one of whose objects cannot be had
+ *   from anywhere stays where it is, and is reported; a new pack that bears a damaged pack's name
+ *   (the same objects written the same way: pack names are their checksum) has replaced it in
+ *   place, and is not moved; a loose file is moved only once a good copy was written;
  * - nothing unchecked is written: what is read again whole or supplied is hashed here; the rest
- *   of a damaged pack is copied entry by entry only where the entry's CRC-32 matches;
- * - a kill at any point leaves every object at least once where git looks; a pack whose index was
- *   set aside before the kill let its `.pack` follow (recoverKilledRepair), which `git repack
- *   --cruft` would trip on.
+ *   of a damaged pack is copied entry by entry only where the entry's CRC-32 matches (a delta is
+ *   resolved and written whole: a pack `git gc` wrote grows, so its rewrite needs room for that);
+ * - no pack is rewritten or moved where git keeps a multi-pack-index or
+ *   `extensions.preciousObjects` is set (packs-stay.ts); the good copies are still written.
  * The caller holds the prune lock (prune-lock.ts): a prune rewrites and removes packs too.
  */
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { createInflate } from 'node:zlib';
-import { errnoCode, ErrorCodes, isGitfsError } from '../errors.js';
+import { ErrorCodes, isGitfsError } from '../errors.js';
 import type { GitObject } from '../objects/object-store.js';
 import { hashObject, type Oid } from '../objects/oid.js';
-import { PackIndex } from '../objects/pack-index.js';
-import { verifyPack, type VerifiedIndex } from '../objects/pack-verify.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
-import { fsyncDir } from '../util/durable.js';
-import { namesIn } from '../util/if-present.js';
-import { PACK_FILES, whyPacksStay } from './pack-merge.js';
-import { withPruneLock } from './prune-lock.js';
+import { setAsideLoose, setAsidePack } from './damaged-dir.js';
 import { isPartial } from './partial.js';
+import { whyPacksStay } from './packs-stay.js';
 import type { Repository } from './repository.js';
-
-/** A pack found damaged: its checksum, and the entries whose CRC-32 failed. */
-export interface PackDamage {
-  readonly name: string;
-  readonly checksumOk: boolean;
-  readonly damaged: readonly Oid[];
-  /** Every id of a pack the database could not open (its trailer or size does not match its index): none of them reads from it. */
-  readonly unopened?: readonly Oid[];
-  /** Its index names an entry it cannot hold: the pack cannot be read through. */
-  readonly indexError?: string;
-}
-
-/** What a scan found: damaged packs, and loose objects whose file does not hash to their id. */
-export interface StoreDamage {
-  readonly packs: readonly PackDamage[];
-  readonly loose: readonly Oid[];
-}
+import type { PackDamage, StoreDamage } from './store-scan.js';
 
 export interface RepairReport {
   /** Objects read again or got from the supplier, hash-checked, and written into a new pack. */
@@ -64,9 +39,9 @@ export interface RepairReport {
   readonly supplied: number;
   /** Damaged packs written again without their damage. */
   readonly rewritten: readonly string[];
-  /** Those of them set aside into `gitfs/damaged/` (the others were written again under their own name, in place). */
+  /** Those of them moved into `gitfs/damaged/` (the others were written again under their own name, in place). */
   readonly setAside: readonly string[];
-  /** Damaged loose files set aside into `gitfs/damaged/`. */
+  /** Damaged loose files moved into `gitfs/damaged/`. */
   readonly looseSetAside: number;
   /** What could not be repaired, one line each. */
   readonly left: readonly string[];
@@ -76,102 +51,51 @@ export interface RepairReport {
 const SUPPLY_BATCH = 64;
 /** Ids named in one line of what is left. */
 const NAMED = 5;
-/** A `.pack` whose index was set aside this long ago is a killed repair's (not a writer's between its two renames). */
-const ORPHAN_AGE_MS = 60_000;
-
-/** Where damaged packs and loose files go, relative to the git directory. */
-export const DAMAGED_DIR = join('gitfs', 'damaged');
-
-/** Every pack read through and checked (pack-verify.ts), those the database could not open too, and every loose object hashed. */
-export async function scanStore(repo: Repository, signal?: AbortSignal): Promise<StoreDamage> {
-  await repo.objects.refresh();
-  const packs: PackDamage[] = [];
-  const check = async (name: string, path: string, index: VerifiedIndex, unopened?: () => Oid[]): Promise<void> => {
-    try {
-      const c = await verifyPack(path, index, signal);
-      if (unopened !== undefined) packs.push({ name, ...c, unopened: unopened() });
-      else if (!c.checksumOk || c.damaged.length > 0) packs.push({ name, ...c });
-    } catch (e) {
-      // A pack removed meanwhile (merged by the daemon) has nothing to check.
-      if (errnoCode(e) === 'ENOENT') return;
-      if (!isGitfsError(e, ErrorCodes.CORRUPT_PACK)) throw e;
-      packs.push({ name, checksumOk: false, damaged: [], indexError: e.message });
-    }
-  };
-  for (const p of repo.objects.packs()) await check(p.name, p.path, p.index);
-  const packDir = join(repo.gitDir, 'objects', 'pack');
-  for (const name of repo.objects.damagedPacks().keys()) {
-    const index = await readIndex(join(packDir, `${name}.idx`));
-    // An index that does not parse names nothing to mend (fsck reports the pack as it is).
-    if (index !== undefined) await check(name, join(packDir, `${name}.pack`), index, () => [...index.ids()]);
-  }
-  const loose: Oid[] = [];
-  for (const oid of await repo.objects.looseIds()) {
-    signal?.throwIfAborted();
-    if (!(await looseHashes(repo.objects.loosePathOf(oid), oid))) loose.push(oid);
-  }
-  return { packs, loose };
-}
-
-async function readIndex(path: string): Promise<PackIndex | undefined> {
-  try {
-    return new PackIndex(await readFile(path), path);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the loose file at `path` inflates to what hashes to `oid` (streamed: a loose object may be large); one gone meanwhile counts as good. */
-async function looseHashes(path: string, oid: Oid): Promise<boolean> {
-  const sha = createHash('sha1');
-  try {
-    await pipeline(createReadStream(path), createInflate(), async (source: AsyncIterable<Buffer>) => {
-      for await (const piece of source) sha.update(piece);
-    });
-  } catch (e) {
-    return errnoCode(e) === 'ENOENT';
-  }
-  return sha.digest('hex') === oid;
-}
+/** Room kept free beyond a pack's rewrite. */
+const SPARE_BYTES = 256 << 20;
 
 /**
  * Repairs what `bad` (objects that could not be read: fsck's) and `found` (scanStore's) name,
  * getting what no pack here holds good from `supplier` (none: only what is here is used).
- * `signal` ends it between objects (what was written stays: valid packs).
+ * `signal` ends it between objects, and a request to the supplier in flight (what was written
+ * stays: valid packs).
  */
 export async function repair(repo: Repository, bad: readonly Oid[], found: StoreDamage, supplier: ObjectSupplier | undefined, signal?: AbortSignal): Promise<RepairReport> {
   const left: string[] = [];
   const source = new Supply(supplier, left, signal);
   const healed = new Set<Oid>();
   // Packs written here: one may bear a damaged pack's name (the same objects written the same
-  // way), and has then replaced it in place; that name is not set aside.
+  // way), and has then replaced it in place; that name is not moved.
   const made = new Set<string>();
-  const unhad: Oid[] = [];
-  // The objects named bad, read again whole and hash-checked, or supplied; written whatever else fails.
   const wanted = [...new Set([...bad, ...found.loose, ...found.packs.flatMap((d) => [...d.damaged, ...(d.unopened ?? [])])])];
   await intoPack(repo, await isPartial(repo.gitDir), healed, made, async (write) => {
     // One that claims to be above the read limit may be a damaged header: asked for too.
     const { unread, tooLarge } = await readAgain(wanted, (oid) => repo.objects.read(oid), write, signal);
     await source.give([...unread, ...tooLarge], write);
-    unhad.push(...[...unread, ...tooLarge].filter((oid) => !healed.has(oid)));
+    const unhad = [...unread, ...tooLarge].filter((oid) => !healed.has(oid));
     if (unhad.length > 0) left.push(`${unhad.length} objects: no good copy here, and ${source.why()}: ${named(unhad)}`);
     return true;
   });
-  const looseSetAside = await setAsideLoose(repo, found.loose, left);
+  let looseSetAside = 0;
+  for (const oid of found.loose) {
+    if (!healed.has(oid)) continue;
+    await setAsideLoose(repo, oid);
+    looseSetAside++;
+  }
 
-  const stay = await whyPacksStay(repo);
+  const stay = await whyPacksStay(repo.gitDir);
   const rewritten: string[] = [];
   const setAside: string[] = [];
   for (const d of found.packs) {
-    const whole = await rewrite(repo, d, healed, made, source, left, signal);
-    if (!whole) continue;
+    if (stay !== undefined) {
+      left.push(`${d.name}: stays (the good copies of its damaged objects are written): ${stay.message}`);
+      continue;
+    }
+    if (!(await rewrite(repo, d, healed, made, source, left, signal))) continue;
     rewritten.push(d.name);
     if (made.has(d.name)) continue;
-    if (stay !== undefined) left.push(`${d.name}: rewritten, but stays beside its copy: ${stay}`);
-    else {
-      await setAsidePack(repo, d.name);
-      setAside.push(d.name);
-    }
+    await setAsidePack(repo, d.name);
+    setAside.push(d.name);
   }
   return { healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
 }
@@ -190,11 +114,15 @@ async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>
   }
   const pack = repo.objects.packs().find((p) => p.name === d.name);
   if (pack === undefined) return false;
+  const room = await roomFor(repo, pack.path);
+  if (room !== undefined) {
+    left.push(`${d.name}: stays, ${room}`);
+    return false;
+  }
   // The rest of the pack, copied as it lies where its CRC-32 matches; what does not read (a delta
   // on a damaged base) is supplied too. Nothing is kept, and the pack stays, if anything cannot be had.
   const copied = new Set<Oid>();
-  const names = new Set<string>();
-  const whole = await intoPack(repo, await hasFile(repo, d.name, 'promisor'), copied, names, async (write) => {
+  return intoPack(repo, await hasFile(repo, d.name, 'promisor'), copied, made, async (write) => {
     const { unread, tooLarge } = await readAgain([...pack.ids()].filter((oid) => !healed.has(oid)), (oid) => repo.objects.readToServe(oid), write, signal);
     if (tooLarge.length > 0) {
       left.push(`${d.name}: stays, it holds an object above the read limit (${tooLarge[0]}; git repack can rewrite it)`);
@@ -204,13 +132,23 @@ async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>
     const lost = unread.filter((oid) => !copied.has(oid));
     if (lost.length > 0) left.push(`${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}`);
     return lost.length === 0;
-  });
-  for (const name of names) made.add(name);
-  // What git's `.keep` held there, it holds here.
-  if (whole && (await hasFile(repo, d.name, 'keep'))) {
-    for (const name of names) await writeFile(join(repo.gitDir, 'objects', 'pack', `${name}.keep`), '');
-  }
-  return whole;
+  }, await hasFile(repo, d.name, 'keep'));
+}
+
+/**
+ * Why the pack at `path` cannot be rewritten for lack of room, or undefined. Deltas are written
+ * whole, so a pack git packed with deltas may come out several times larger: the room asked is
+ * the sum of its objects' sizes, read from their headers (a damaged header: its entry's size).
+ */
+async function roomFor(repo: Repository, path: string): Promise<string | undefined> {
+  const pack = repo.objects.packs().find((p) => p.path === path);
+  if (pack === undefined) return undefined;
+  let need = SPARE_BYTES;
+  for (const oid of pack.ids()) need += Math.max(await repo.objects.sizeOf(oid).catch(() => 0), 0);
+  need = Math.max(need, pack.size + SPARE_BYTES);
+  const fs = await statfs(join(repo.gitDir, 'objects', 'pack'));
+  const free = fs.bavail * fs.bsize;
+  return free >= need ? undefined : `its rewrite (deltas written whole) needs ${need} bytes, ${free} are free (git repack -a -d -f rewrites it with deltas)`;
 }
 
 /** The supplier, asked at most once per object; once it cannot be asked at all, it is not asked again. */
@@ -231,11 +169,11 @@ class Supply {
     for (const oid of ask) this.asked.add(oid);
     if (this.supplier === undefined) return;
     for (let i = 0; i < ask.length && this.down === undefined; i += SUPPLY_BATCH) {
-      this.signal?.throwIfAborted();
       let answer: ReadonlyMap<Oid, GitObject>;
       try {
-        answer = await this.supplier.supply(ask.slice(i, i + SUPPLY_BATCH));
+        answer = await untilAborted(this.supplier.supply(ask.slice(i, i + SUPPLY_BATCH)), this.signal);
       } catch (e) {
+        if (this.signal?.aborted === true) throw e;
         this.down = (e as Error).message;
         this.left.push(`${this.supplier.name} could not be asked: ${this.down}`);
         break;
@@ -259,18 +197,31 @@ class Supply {
   }
 }
 
+/** `work`, or the signal's reason once it aborts (the work goes on unheeded). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const abort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
 type Write = (oid: Oid, o: GitObject & { readonly zlib?: Buffer }) => Promise<void>;
 
 /**
  * Runs `fill` with a writer of one new pack, adding every id written to `written`. `fill` says
- * whether to keep what it wrote: yes, and the pack is finished (durable, visible), its name added
- * to `made`; no, and it is dropped. Returns that answer.
+ * whether to keep what it wrote: yes, and the pack is finished (durable, visible; with a `.keep`
+ * if `keep`), its name added to `made`; no, and it is dropped. Returns that answer. One that
+ * replaced a pack of the same name is opened anew by the refresh (the database tells packs apart
+ * by inode too).
  */
-async function intoPack(repo: Repository, promisor: boolean, written: Set<Oid>, made: Set<string>, fill: (write: Write) => Promise<boolean>): Promise<boolean> {
+async function intoPack(repo: Repository, promisor: boolean, written: Set<Oid>, made: Set<string>, fill: (write: Write) => Promise<boolean>, keep = false): Promise<boolean> {
   const writer = await repo.newPackWriter({ rewrite: true, promisor });
-  let keep: boolean;
+  let kept: boolean;
   try {
-    keep = await fill(async (oid, o) => {
+    kept = await fill(async (oid, o) => {
       await (o.zlib !== undefined ? writer.writeDeflated(oid, o.type, o.content.length, o.zlib) : writer.writeHashed(oid, o.type, o.content));
       written.add(oid);
     });
@@ -278,14 +229,21 @@ async function intoPack(repo: Repository, promisor: boolean, written: Set<Oid>, 
     await writer.abort();
     throw e;
   }
-  if (!keep) {
+  if (!kept) {
     await writer.abort();
     return false;
   }
-  // One that replaced a pack of the same name (a damaged one, written again the same way) is opened anew by the refresh.
-  for (const name of (await writer.finish())?.names ?? []) made.add(name);
+  for (const name of (await writer.finish())?.names ?? []) {
+    made.add(name);
+    // What git's `.keep` held there, it holds here.
+    if (keep) await writeKeep(repo, name);
+  }
   await repo.objects.refresh();
   return true;
+}
+
+async function writeKeep(repo: Repository, name: string): Promise<void> {
+  await writeFile(join(repo.gitDir, 'objects', 'pack', `${name}.keep`), '');
 }
 
 /** Writes each of `oids` as `read` gives it; those that do not read, and those above the read limit (not read). */
@@ -304,71 +262,6 @@ async function readAgain(oids: readonly Oid[], read: (oid: Oid) => Promise<GitOb
 
 function hasFile(repo: Repository, name: string, ext: string): Promise<boolean> {
   return stat(join(repo.gitDir, 'objects', 'pack', `${name}.${ext}`)).then(() => true, () => false);
-}
-
-/** Moves a pack's files into DAMAGED_DIR, its index first; files already gone (merged meanwhile) are passed. */
-async function setAsidePack(repo: Repository, name: string): Promise<void> {
-  const packDir = join(repo.gitDir, 'objects', 'pack');
-  const to = join(repo.gitDir, DAMAGED_DIR);
-  await mkdir(to, { recursive: true });
-  for (const ext of [...PACK_FILES, 'keep', 'mtimes']) await moveIfThere(join(packDir, `${name}.${ext}`), join(to, `${name}.${ext}`));
-  await fsyncDir(to);
-  await fsyncDir(packDir);
-  await repo.objects.refresh();
-}
-
-/** Moves each damaged loose file that a pack now holds a good copy of into DAMAGED_DIR (as `loose-<id>`); how many. */
-async function setAsideLoose(repo: Repository, loose: readonly Oid[], left: string[]): Promise<number> {
-  const to = join(repo.gitDir, DAMAGED_DIR);
-  let n = 0;
-  for (const oid of loose) {
-    if (!repo.objects.hasPacked(oid)) {
-      left.push(`${oid}: its loose file stays, damaged: no good copy could be had`);
-      continue;
-    }
-    await mkdir(to, { recursive: true });
-    await moveIfThere(repo.objects.loosePathOf(oid), join(to, `loose-${oid}`));
-    n++;
-  }
-  if (n > 0) await fsyncDir(to);
-  return n;
-}
-
-/**
- * Finishes what a repair killed while it set a pack aside left: a `.pack` (and what lay beside
- * it) in `objects/pack/` whose index is in DAMAGED_DIR already, once ORPHAN_AGE_MS old, under the
- * prune lock (none taken when there is nothing to finish; none to be had: left for the next
- * time). How many.
- */
-export async function recoverKilledRepair(repo: Repository, nowMs: number): Promise<number> {
-  const from = join(repo.gitDir, 'objects', 'pack');
-  const to = join(repo.gitDir, DAMAGED_DIR);
-  const orphans = async (): Promise<string[]> => {
-    const out: string[] = [];
-    for (const entry of await namesIn(to)) {
-      const name = entry.endsWith('.idx') ? entry.slice(0, -'.idx'.length) : undefined;
-      if (name === undefined || (await hasFile(repo, name, 'idx'))) continue;
-      const pack = await stat(join(from, `${name}.pack`)).catch(() => undefined);
-      if (pack !== undefined && nowMs - pack.mtimeMs >= ORPHAN_AGE_MS) out.push(name);
-    }
-    return out;
-  };
-  if ((await orphans()).length === 0) return 0;
-  try {
-    return await withPruneLock(repo.gitDir, async () => {
-      const names = await orphans();
-      for (const name of names) for (const ext of [...PACK_FILES, 'keep', 'mtimes']) await moveIfThere(join(from, `${name}.${ext}`), join(to, `${name}.${ext}`));
-      if (names.length > 0) await fsyncDir(from);
-      return names.length;
-    });
-  } catch (e) {
-    if (isGitfsError(e, ErrorCodes.PRUNE_REFUSED)) return 0;
-    throw e;
-  }
-}
-
-async function moveIfThere(from: string, to: string): Promise<void> {
-  await rename(from, to).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
 }
 
 function named(oids: readonly Oid[]): string {

@@ -25,6 +25,7 @@ import type { GitObject } from '../objects/object-store.js';
 import type { ObjectType, Oid } from '../objects/oid.js';
 import type { PackWriter } from '../objects/pack-writer.js';
 import { isChunkNode } from '../objects/raw-chunk-node.js';
+import { rememberMember } from '../util/bounded-map.js';
 import { storedHint } from '../objects/stored-entry.js';
 import type { Repository } from '../repo/repository.js';
 import type { DeflatedStream } from '../objects/blob-stream.js';
@@ -115,10 +116,14 @@ export class LocalObjects implements ObjectSource {
 
   /**
    * The copies here of `oids` are damaged: when received, they are written again (else the writer
-   * skips them, as held already, and freshens the damaged pack). At most REPLACING_MAX at once.
+   * skips them, as held already, and freshens the damaged pack). The REPLACING_MAX named last are
+   * remembered (one no peer had stays until others push it out).
    */
   replace(oids: readonly Oid[]): void {
-    for (const oid of oids) if (this.replacing.size < REPLACING_MAX) this.replacing.add(oid);
+    for (const oid of oids) {
+      this.replacing.delete(oid);
+      rememberMember(this.replacing, oid, REPLACING_MAX);
+    }
   }
 
   private readonly rewrites = (oid: Oid): boolean => this.replacing.has(oid);

@@ -167,8 +167,9 @@ describe('objects received from peers (local-objects.ts)', function () {
       await local.flush();
       // Written the same way, the good copy makes a pack of the same name, renamed over the damaged one.
       assert.deepEqual((await repo.objects.read(o.oid)).content, o.content);
-      const [pack] = repo.objects.packs();
-      assert.deepEqual(await verifyPack(packPath, pack?.index as VerifiedIndex), { checksumOk: true, damaged: [] });
+      const packs = repo.objects.packs();
+      assert.deepEqual(packs.map((p) => p.path), [packPath]);
+      assert.deepEqual(await verifyPack(packPath, packs[0]?.index as VerifiedIndex), { checksumOk: true, damaged: [] });
     });
   });
 });

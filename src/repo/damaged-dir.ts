@@ -1,0 +1,93 @@
+/**
+ * `gitfs/damaged/`: where a repair (repair.ts) moves a damaged pack once a copy of its objects is
+ * in place, and a damaged loose file once a pack holds a good copy: out of git's sight, kept for an
+ * operator to look at. A pack goes index first (readers stop finding it), then its `.pack` and
+ * what lay beside it; a kill between the two leaves the `.pack` alone in `objects/pack/`, which
+ * no reader opens but `git repack --cruft` trips on: recoverKilledRepair moves it on.
+ */
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, errnoCode, GitfsError, isGitfsError } from '../errors.js';
+import type { Oid } from '../objects/oid.js';
+import { fsyncDir } from '../util/durable.js';
+import { namesIn } from '../util/if-present.js';
+import { PACK_FILES } from './pack-merge.js';
+import { withPruneLock } from './prune-lock.js';
+import type { Repository } from './repository.js';
+
+/** Where damaged packs and loose files go, relative to the git directory. */
+export const DAMAGED_DIR = join('gitfs', 'damaged');
+
+/** Every file that may lie beside a pack, the index first. */
+const BESIDE = [...PACK_FILES, 'keep', 'mtimes'] as const;
+
+/** A `.pack` whose index was set aside this long ago (by its ctime: a rename sets it) is a killed repair's, not a writer's between its two renames. */
+const ORPHAN_AGE_MS = 60_000;
+
+/** Moves a pack's files into DAMAGED_DIR, its index first; files already gone (merged meanwhile) are passed. */
+export async function setAsidePack(repo: Repository, name: string): Promise<void> {
+  const packDir = join(repo.gitDir, 'objects', 'pack');
+  const to = join(repo.gitDir, DAMAGED_DIR);
+  await mkdir(to, { recursive: true });
+  for (const ext of BESIDE) await moveIfThere(join(packDir, `${name}.${ext}`), join(to, `${name}.${ext}`));
+  await fsyncDir(to);
+  await fsyncDir(packDir);
+  await repo.objects.refresh();
+}
+
+/** Moves the loose file of `oid` into DAMAGED_DIR as `loose-<id>`. */
+export async function setAsideLoose(repo: Repository, oid: Oid): Promise<void> {
+  const to = join(repo.gitDir, DAMAGED_DIR);
+  await mkdir(to, { recursive: true });
+  await moveIfThere(repo.objects.loosePathOf(oid), join(to, `loose-${oid}`));
+  await fsyncDir(to);
+}
+
+/**
+ * Finishes what a repair killed while it set a pack aside left: a `.pack` (and what lay beside
+ * it) in `objects/pack/` whose index is in DAMAGED_DIR already, once ORPHAN_AGE_MS old, under the
+ * prune lock (taken only when there is something to finish; not to be had: left for the next
+ * time). How many. Not for a caller that holds the lock (it is not taken twice).
+ */
+export async function recoverKilledRepair(repo: Repository, nowMs: number): Promise<number> {
+  const from = join(repo.gitDir, 'objects', 'pack');
+  const to = join(repo.gitDir, DAMAGED_DIR);
+  const orphans = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for (const entry of await namesIn(to)) {
+      const name = entry.endsWith('.idx') ? entry.slice(0, -'.idx'.length) : undefined;
+      // A killed move leaves the index here and the pack there; with both here, a pack of the same name is a new one.
+      if (name === undefined || (await there(join(to, `${name}.pack`))) || (await there(join(from, `${name}.idx`)))) continue;
+      const pack = await stat(join(from, `${name}.pack`)).catch(() => undefined);
+      if (pack !== undefined && nowMs - pack.ctimeMs >= ORPHAN_AGE_MS) out.push(name);
+    }
+    return out;
+  };
+  if ((await orphans()).length === 0) return 0;
+  try {
+    return await withPruneLock(repo.gitDir, async () => {
+      const names = await orphans();
+      for (const name of names) for (const ext of BESIDE) await moveIfThere(join(from, `${name}.${ext}`), join(to, `${name}.${ext}`));
+      if (names.length > 0) await fsyncDir(from);
+      return names.length;
+    });
+  } catch (e) {
+    if (isGitfsError(e, ErrorCodes.PRUNE_REFUSED)) return 0;
+    throw e;
+  }
+}
+
+function there(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/** Renames `from` to `to`; one gone already is passed; `gitfs/` on another file system than `objects/` is GITFS_IO saying so. */
+async function moveIfThere(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return;
+    if (errnoCode(e) === 'EXDEV') throw new GitfsError(ErrorCodes.IO, `cannot move ${from} into ${to}: another file system (move it by hand)`, { path: from }, { cause: e });
+    throw e;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The object store read through for damage (`gitfs fsck`, the daemon's scrub): every pack the
+ * database opened, checked against its index as read from disk again (pack-verify.ts: a week-old
+ * index in memory would not show damage to the file); every pack it could not open whose index
+ * parses (a torn pack: its trailer or size does not match), checked the same way; every loose
+ * object hashed. Memory: a read window, the index of one pack at a time, the damage found.
+ */
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createInflate } from 'node:zlib';
+import { errnoCode, ErrorCodes, isGitfsError } from '../errors.js';
+import type { Oid } from '../objects/oid.js';
+import { PackIndex } from '../objects/pack-index.js';
+import { verifyPack } from '../objects/pack-verify.js';
+import type { Repository } from './repository.js';
+
+/** A pack found damaged: its checksum, and the entries whose CRC-32 failed or could not be read. */
+export interface PackDamage {
+  readonly name: string;
+  readonly checksumOk: boolean;
+  readonly damaged: readonly Oid[];
+  /** Every id of a pack the database could not open (its trailer or size does not match its index): none of them reads from it. */
+  readonly unopened?: readonly Oid[];
+  /** Its index does not parse, or names an entry it cannot hold: the pack cannot be read through. */
+  readonly indexError?: string;
+}
+
+/** What a scan found: damaged packs, and loose objects whose file does not hash to their id. */
+export interface StoreDamage {
+  readonly packs: readonly PackDamage[];
+  readonly loose: readonly Oid[];
+}
+
+/** Reads the store through; `signal` ends it between reads. */
+export async function scanStore(repo: Repository, signal?: AbortSignal): Promise<StoreDamage> {
+  await repo.objects.refresh();
+  const packDir = join(repo.gitDir, 'objects', 'pack');
+  const packs: PackDamage[] = [];
+  const opened = repo.objects.packs().map((p) => p.name);
+  const unopened = [...repo.objects.damagedPacks().keys()];
+  for (const name of [...opened, ...unopened]) {
+    const d = await checkPack(join(packDir, name), name, !opened.includes(name), signal);
+    if (d !== undefined) packs.push(d);
+  }
+  const loose: Oid[] = [];
+  for (const oid of await repo.objects.looseIds()) {
+    signal?.throwIfAborted();
+    if (!(await looseHashes(repo.objects.loosePathOf(oid), oid))) loose.push(oid);
+  }
+  return { packs, loose };
+}
+
+/** The damage of the pack at `base` (`.idx`, `.pack`), or undefined: sound, or gone meanwhile (merged by the daemon). */
+async function checkPack(base: string, name: string, unopened: boolean, signal: AbortSignal | undefined): Promise<PackDamage | undefined> {
+  let index: PackIndex;
+  try {
+    index = new PackIndex(await readFile(`${base}.idx`), `${base}.idx`);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    // An index that does not parse names nothing to mend; one the database could not open either is reported by fsck as it is.
+    return unopened ? undefined : { name, checksumOk: false, damaged: [], indexError: (e as Error).message };
+  }
+  try {
+    const c = await verifyPack(`${base}.pack`, index, signal);
+    if (c.checksumOk && c.damaged.length === 0) return undefined;
+    return unopened ? { name, ...c, unopened: [...index.ids()] } : { name, ...c };
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    if (signal?.aborted === true || !isGitfsError(e, ErrorCodes.CORRUPT_PACK)) throw e;
+    return { name, checksumOk: false, damaged: [], indexError: (e as Error).message };
+  }
+}
+
+/**
+ * Whether the loose file at `path` inflates to what hashes to `oid` (streamed: a loose object may
+ * be large). One gone meanwhile counts as good; one that does not inflate, or whose sectors do not
+ * read (EIO), as damaged; any other failure to read it is thrown (it says nothing of the file).
+ */
+async function looseHashes(path: string, oid: Oid): Promise<boolean> {
+  const sha = createHash('sha1');
+  try {
+    await pipeline(createReadStream(path), createInflate(), async (source: AsyncIterable<Buffer>) => {
+      for await (const piece of source) sha.update(piece);
+    });
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === 'ENOENT') return true;
+    if (code === 'EIO' || code?.startsWith('Z_') === true) return false;
+    throw e;
+  }
+  return sha.digest('hex') === oid;
+}
