@@ -112,8 +112,8 @@ export class ObjectDatabase implements ObjectReader {
     const error = first.error ?? second.error ?? this.missing(oid);
     // Too large here is too large from the daemon as well (readBlob streams it from here instead).
     if (this.promisor === undefined || isGitfsError(error, ErrorCodes.OBJECT_TOO_LARGE)) throw error;
-    // A damaged or missing copy is read from the promisor instead (the daemon keeps what it fetched;
-    // a damaged copy is not rewritten yet: packs skip ids they already hold).
+    // A damaged or missing copy is read from the promisor instead (the daemon writes what it fetched,
+    // a damaged copy's replacement too: src/swarm/local-objects.ts replace).
     return this.viaPromisor(this.promisor, oid, (o) => o, async () => {
       const third = await this.tryRead(oid);
       if (third.found) return third.found;

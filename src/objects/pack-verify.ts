@@ -1,9 +1,10 @@
 /**
- * A pack checked the way `git verify-pack` checks it, without inflating anything: the whole file
- * is read once, in order, its SHA-1 compared with its trailing checksum and with the one its index
- * records, and every entry's bytes with the CRC-32 the index keeps for it. A flipped bit anywhere
- * in an entry shows in its CRC, so the damage is named entry by entry (the objects to get again),
- * not only pack by pack. An entry whose CRC matches is still hash-checked where it is read.
+ * A pack checked as the checksum and CRC part of `git verify-pack` checks it, nothing inflated:
+ * the whole file is read once, in order, its SHA-1 compared with its trailing checksum and with
+ * the one its index records, and every entry's bytes with the CRC-32 the index keeps for it. A
+ * flipped bit anywhere in an entry shows in its CRC, so the damage is named entry by entry (the
+ * objects to get again), not only pack by pack; so do bytes that do not read (EIO: a lost
+ * sector). An entry whose CRC matches is still hash-checked where it is read.
  *
  * Invariant: memory is one read window and 20 bytes an entry (its offset and position in the
  * index, sorted by offset), whatever the pack's size.
