@@ -6,10 +6,10 @@
  * GITFS_DEMO_LOOPBACK=1 asks for that way as root too.
  * Usage: node dist/scripts/demo-cluster.js WORKDIR
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../test/support/netns.js';
@@ -95,6 +95,31 @@ interface PeerJson {
 async function peersOf(node: DemoNode): Promise<PeerJson[]> {
   const r = await node.run(['peers', '--json', '--repo', node.repo]);
   return r.code === 0 ? (JSON.parse(r.stdout) as { peers: PeerJson[] }).peers : [];
+}
+
+/** A bit flipped on `node`'s disk, in a chunk of a pack of several objects: `gitfs fsck` names it, `gitfs fsck --repair` gets it again through the node's daemon, from a peer. */
+async function healFlippedBit(node: DemoNode): Promise<void> {
+  console.log(bold(`a bit flipped on ${node.name}'s disk, in a chunk of the image: gitfs fsck names it, gitfs fsck --repair gets it again from a peer`));
+  const packDir = join(node.repo, 'objects', 'pack');
+  for (const idx of (await readdir(packDir)).filter((f) => f.endsWith('.idx'))) {
+    const entries = execFileSync('git', ['verify-pack', '-v', join(packDir, idx)], { encoding: 'utf8' }).split('\n').map((l) => l.split(/\s+/)).filter((x) => /^[0-9a-f]{40}$/.test(x[0] ?? ''));
+    const chunk = entries.find((x) => x[1] === 'blob' && Number(x[3]) > 200);
+    if (chunk === undefined || entries.length < 2) continue;
+    const path = join(packDir, idx.replace(/\.idx$/, '.pack'));
+    const at = Number(chunk[4]) + 100;
+    const bytes = await readFile(path);
+    bytes[at] = (bytes[at] as number) ^ 0x04;
+    // Packs are read-only files: made writable for the flip (as root it makes no difference).
+    await chmod(path, 0o644);
+    await writeFile(path, bytes);
+    await chmod(path, 0o444);
+    console.log(`flipped one bit at byte ${at} of ${path}, inside chunk ${chunk[0]}`);
+    console.log(`[${node.name}]$ gitfs fsck`);
+    process.stdout.write((await node.run(['fsck', '--repo', node.repo])).stdout);
+    await show(node, ['fsck', '--repair']);
+    return;
+  }
+  throw new Error(`no chunk to flip on ${node.name}`);
 }
 
 /** Mounts node0's repository (in this namespace: FUSE needs root) and reads the image through it: the chunks come from peers. */
@@ -189,6 +214,7 @@ async function main(): Promise<void> {
     await show(n2, ['log', '--oneline', 'images/disk']);
     await show(n2, ['ls', 'images/disk']);
     await show(n2, ['fsck']);
+    await healFlippedBit(n2);
     console.log(bold('node0 lists the image but holds none of its content'));
     await show(n0, ['ls', 'images/disk']);
     await show(n0, ['fsck']);

@@ -2,8 +2,9 @@
 # `make demo`: the main job at this stage, on embedded data. A repository with two branches (a
 # small site tree, and a disk image in two versions that differ by a few MiB), then log, diff,
 # ls, cat, stats with the dedup ratio, the FUSE mount (write, status, commit, history), and the
-# real git reading it all; then a small cluster (scripts/demo-cluster.ts): replication, reads on
-# demand through a mount, and rollouts of a site and a test kernel (scripts/demo-rollout.ts).
+# real git reading it all; then a small cluster (scripts/demo-cluster.ts): replication, a flipped
+# bit mended from a peer, reads on demand through a mount, and rollouts of a site and a test kernel
+# (scripts/demo-rollout.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GITFS="$PWD/bin/gitfs"
