@@ -114,7 +114,7 @@ async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>
   }
   const pack = repo.objects.packs().find((p) => p.name === d.name);
   if (pack === undefined) return false;
-  const room = await roomFor(repo, pack.path);
+  const room = await roomFor(repo, pack);
   if (room !== undefined) {
     left.push(`${d.name}: stays, ${room}`);
     return false;
@@ -136,13 +136,12 @@ async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>
 }
 
 /**
- * Why the pack at `path` cannot be rewritten for lack of room, or undefined. Deltas are written
- * whole, so a pack git packed with deltas may come out several times larger: the room asked is
- * the sum of its objects' sizes, read from their headers (a damaged header: its entry's size).
+ * Why `pack` cannot be rewritten for lack of room, or undefined. Deltas are written whole, so a
+ * pack git packed with deltas may come out several times larger: the room asked is the sum of
+ * its objects' sizes, read from their headers (one that does not read counts nothing), and at
+ * least the pack's own size, with SPARE_BYTES beyond.
  */
-async function roomFor(repo: Repository, path: string): Promise<string | undefined> {
-  const pack = repo.objects.packs().find((p) => p.path === path);
-  if (pack === undefined) return undefined;
+async function roomFor(repo: Repository, pack: { readonly size: number; ids(): Iterable<Oid> }): Promise<string | undefined> {
   let need = SPARE_BYTES;
   for (const oid of pack.ids()) need += Math.max(await repo.objects.sizeOf(oid).catch(() => 0), 0);
   need = Math.max(need, pack.size + SPARE_BYTES);
