@@ -9,7 +9,6 @@
  *   node dist/bench/scrub.js [--mib 1024] [--source /usr/share] [--rounds 3]
  */
 import { execFileSync } from 'node:child_process';
-import { createCipheriv } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import type { Oid } from '../src/objects/oid.js';
 import { commitDirectory } from '../src/repo/commit-directory.js';
 import { repair } from '../src/repo/repair.js';
 import { scanStore } from '../src/repo/store-scan.js';
+import { writeKeystream } from './netns-bench.js';
 import { Repository } from '../src/repo/repository.js';
 
 const { values: opt } = parseArgs({
@@ -45,11 +45,7 @@ try {
   const tree = join(work, 'tree');
   cpSync(opt.source, join(tree, 'share'), { recursive: true, verbatimSymlinks: true });
   mkdirSync(join(tree, 'images'), { recursive: true });
-  // Incompressible bytes (AES-CTR of zeros), a MiB at a time.
-  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0));
-  const image = openSync(join(tree, 'images', 'disk.img'), 'w');
-  for (let i = 0; i < MIB; i++) writeSync(image, cipher.update(Buffer.alloc(1 << 20)));
-  closeSync(image);
+  writeKeystream(join(tree, 'images', 'disk.img'), 0, MIB, 7, true);
   const dir = join(work, 'repo');
   const repo = await Repository.init(dir);
   try {

@@ -2,9 +2,10 @@
  * The daemon's scrub, as ZFS and Ceph scrub their disks: every `scrub.everyMs` (a week by
  * default), every pack is read through and checked (its checksum, each entry's CRC-32:
  * src/objects/pack-verify.ts), and what a disk let rot is mended from peers (src/repo/repair.ts),
- * before the last other copy in the cluster rots too. When the last scrub began is kept in
- * `gitfs/scrub.json` (`{"at": <ms>, "packs": <n>, "damaged": <n>}`), so that restarts neither put
- * it off for ever nor run it at every start. A scrub cut short by a stop starts over.
+ * before the last other copy in the cluster rots too. When the last scrub that left no damage
+ * began is kept in `gitfs/scrub.json` (`{"at": <ms>, "packs": <n>, "damaged": <n>}`), so that
+ * restarts neither put it off for ever nor run it at every start. A scrub cut short by a stop
+ * starts over.
  */
 import { join } from 'node:path';
 import { isGitfsError } from '../errors.js';

@@ -29,7 +29,6 @@ export interface PackFileHandle {
 
 /** What verifyPack needs of a pack's index (pack-index.ts). */
 export interface VerifiedIndex {
-  readonly count: number;
   readonly packChecksum: Buffer;
   byOffset(): { readonly order: Uint32Array; readonly offsets: Float64Array };
   oidAt(i: number): Oid;

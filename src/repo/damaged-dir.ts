@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ErrorCodes, errnoCode, GitfsError, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { fsyncDir } from '../util/durable.js';
-import { namesIn } from '../util/if-present.js';
+import { isThere, namesIn } from '../util/if-present.js';
 import { PACK_FILES } from './pack-merge.js';
 import { withPruneLock } from './prune-lock.js';
 import type { Repository } from './repository.js';
@@ -57,7 +57,7 @@ export async function recoverKilledRepair(repo: Repository, nowMs: number): Prom
     for (const entry of await namesIn(to)) {
       const name = entry.endsWith('.idx') ? entry.slice(0, -'.idx'.length) : undefined;
       // A killed move leaves the index here and the pack there; with both here, a pack of the same name is a new one.
-      if (name === undefined || (await there(join(to, `${name}.pack`))) || (await there(join(from, `${name}.idx`)))) continue;
+      if (name === undefined || (await isThere(join(to, `${name}.pack`))) || (await isThere(join(from, `${name}.idx`)))) continue;
       const pack = await stat(join(from, `${name}.pack`)).catch(() => undefined);
       if (pack !== undefined && nowMs - pack.ctimeMs >= ORPHAN_AGE_MS) out.push(name);
     }
@@ -75,10 +75,6 @@ export async function recoverKilledRepair(repo: Repository, nowMs: number): Prom
     if (isGitfsError(e, ErrorCodes.PRUNE_REFUSED)) return 0;
     throw e;
   }
-}
-
-function there(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
 }
 
 /** Renames `from` to `to`; one gone already is passed; `gitfs/` on another file system than `objects/` is GITFS_IO saying so. */

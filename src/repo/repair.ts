@@ -20,12 +20,13 @@
  *   `extensions.preciousObjects` is set (packs-stay.ts); the good copies are still written.
  * The caller holds the prune lock (prune-lock.ts): a prune rewrites and removes packs too.
  */
-import { stat, statfs, writeFile } from 'node:fs/promises';
+import { statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, isGitfsError } from '../errors.js';
 import type { GitObject } from '../objects/object-store.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
+import { isThere } from '../util/if-present.js';
 import { setAsideLoose, setAsidePack } from './damaged-dir.js';
 import { isPartial } from './partial.js';
 import { whyPacksStay } from './packs-stay.js';
@@ -260,7 +261,7 @@ async function readAgain(oids: readonly Oid[], read: (oid: Oid) => Promise<GitOb
 }
 
 function hasFile(repo: Repository, name: string, ext: string): Promise<boolean> {
-  return stat(join(repo.gitDir, 'objects', 'pack', `${name}.${ext}`)).then(() => true, () => false);
+  return isThere(join(repo.gitDir, 'objects', 'pack', `${name}.${ext}`));
 }
 
 function named(oids: readonly Oid[]): string {

@@ -112,8 +112,8 @@ export class Repository {
   /**
    * A writer for one batch of objects (one commit's worth); finish() makes them visible.
    * `promisor`: src/repo/partial.ts; `hashWhileWriting`: PackWriterOptions; `rewrite`: objects
-   * already here are written again (pack-merge.ts), not skipped, all or those it says (a copy
-   * here that is damaged: repair.ts); `maxObjectsPerPack`: PackWriterOptions.
+   * already here are written again (pack-merge.ts), not skipped, all or those it says (copies here
+   * that are damaged: src/swarm/local-objects.ts replace); `maxObjectsPerPack`: PackWriterOptions.
    */
   async newPackWriter(options: { promisor?: boolean; hashWhileWriting?: boolean; rewrite?: boolean | ((oid: Oid) => boolean); maxObjectsPerPack?: number } = {}): Promise<PackWriter> {
     await this.objects.refresh();

@@ -39,10 +39,9 @@ export async function scanStore(repo: Repository, signal?: AbortSignal): Promise
   await repo.objects.refresh();
   const packDir = join(repo.gitDir, 'objects', 'pack');
   const packs: PackDamage[] = [];
-  const opened = repo.objects.packs().map((p) => p.name);
-  const unopened = [...repo.objects.damagedPacks().keys()];
-  for (const name of [...opened, ...unopened]) {
-    const d = await checkPack(join(packDir, name), name, !opened.includes(name), signal);
+  const opened = new Set(repo.objects.packs().map((p) => p.name));
+  for (const name of [...opened, ...repo.objects.damagedPacks().keys()]) {
+    const d = await checkPack(join(packDir, name), name, !opened.has(name), signal);
     if (d !== undefined) packs.push(d);
   }
   const loose: Oid[] = [];

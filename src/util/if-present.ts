@@ -1,10 +1,15 @@
 /** File-system reads where a missing path is an answer, not a failure: nothing there. */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 
 /** The names in `dir`; none if it does not exist. Other failures propagate. */
 export function namesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? [] : Promise.reject(e)));
+}
+
+/** Whether something is at `path` (a failure to look counts as nothing). */
+export function isThere(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
 }
 
 /** The text of `path`; undefined if it does not exist. Other failures propagate. */

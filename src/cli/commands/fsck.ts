@@ -48,7 +48,7 @@ export const fsck: Command = {
   },
 };
 
-/** The check: every pack read through and every loose object hashed (repair.ts scanStore), every branch's objects read; each problem printed, then a summary line. */
+/** The check: every pack read through and every loose object hashed (store-scan.ts), every branch's objects read; each problem printed, then a summary line. */
 async function checkAll(ctx: CommandContext, repo: Repository): Promise<Checked> {
   const found = await scanStore(repo);
   const roots = (await repo.refs.list()).map((b) => ({ name: b.name, oid: b.oid }));
