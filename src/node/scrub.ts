@@ -77,7 +77,7 @@ export class Scrubber {
         const mend = { packs: found.packs.filter((d) => !exclude.has(d.name)), loose: found.loose };
         const r = await withPruneLock(this.repo.gitDir, () => repair(this.repo, [], mend, supplier, signal));
         left = r.left.length;
-        log.log(left > 0 ? 'warn' : 'info', 'repaired', { healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
+        log.log(left > 0 ? 'warn' : 'info', 'repaired', { reindexed: r.reindexed, healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
       }
       log.log('info', 'scrubbed', { packs, damaged, ms: this.clock.now() - started });
       if (left > 0) return;

@@ -53,6 +53,17 @@ export class PackEntryTable {
     }
   }
 
+  /** The entry of `oid`, undefined if the table has none. */
+  find(oid: Oid): number | undefined {
+    const id = Buffer.from(oid, 'hex');
+    const mask = this.slots.length - 1;
+    for (let slot = id.readUInt32BE(0) & mask; ; slot = (slot + 1) & mask) {
+      const index = this.slots[slot] as number;
+      if (index === EMPTY) return undefined;
+      if (id.compare(this.ids, 20 * index, 20 * index + 20) === 0) return index;
+    }
+  }
+
   place(index: number, offset: number, crc32: number): void {
     this.offsets[index] = offset;
     this.crcs[index] = crc32;

@@ -22,8 +22,8 @@ import { ErrorCodes, GitfsError } from '../errors.js';
 import { inflated, PIECE_BYTES, type DeflatedStream, type StreamedObject } from './blob-stream.js';
 import { readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
-import { OID_BYTES, oidFromBytes } from './oid.js';
-import { decodeEntryHeader, ENTRY_KINDS } from './pack-format.js';
+import { OID_BYTES } from './oid.js';
+import { decodeEntry, type EntryHeader } from './pack-format.js';
 import type { ObjectType, Oid } from './oid.js';
 import type { GitObject } from './object-store.js';
 import type { PackIndex } from './pack-index.js';
@@ -39,6 +39,18 @@ export const DEFAULT_DELTA_CACHE_BYTES = 32 * 1024 * 1024;
  * are already stacked on it, to pass on so chains spanning packs stay bounded.
  */
 export type DeltaBaseResolver = (oid: Oid, depth: number) => Promise<GitObject | undefined>;
+
+/** What a PackFile reads its pack through: a PackIndex, or the entries a walk of the pack found (pack-reindex.ts). */
+export interface PackEntries {
+  /** Entries in the pack. */
+  readonly count: number;
+  /** The pack's trailing SHA-1. */
+  readonly packChecksum: Buffer;
+  /** The offset of the entry of `oid`, undefined if none is known. */
+  lookup(oid: Oid): number | undefined;
+  /** Where the entry starting at `offset` ends (the next one's offset, or the trailer); undefined if none starts there. */
+  entryEnd(offset: number, packSize: number): number | undefined;
+}
 
 export interface PackFileOptions {
   readonly maxObjectBytes: number;
@@ -73,21 +85,16 @@ const SIZE_WINDOW_BYTES = 512;
 /** Entries whose span is larger have their header read and checked before the rest. */
 const LARGE_ENTRY_BYTES = 1 << 20;
 
-type EntryHeader =
-  | { readonly kind: ObjectType; readonly size: number; readonly dataStart: number }
-  | { readonly kind: 'ofs'; readonly size: number; readonly dataStart: number; readonly baseOffset: number }
-  | { readonly kind: 'ref'; readonly size: number; readonly dataStart: number; readonly baseOid: Oid };
-
 type Entry =
   | { readonly kind: 'full'; readonly type: ObjectType; readonly content: Buffer }
   | { readonly kind: 'ofs'; readonly delta: Buffer; readonly baseOffset: number }
   | { readonly kind: 'ref'; readonly delta: Buffer; readonly baseOid: Oid };
 
-export class PackFile {
+export class PackFile<I extends PackEntries = PackIndex> {
   readonly path: string;
   /** The path of its index: the pack's own, with `.idx` for `.pack`. */
   readonly indexPath: string;
-  readonly index: PackIndex;
+  readonly index: I;
   /** Modification time of the .pack, for ordering packs newest first. */
   readonly mtimeMs: number;
   /** The file opened: a `.pack` renamed over it under the same name is another (ObjectDatabase opens that one). */
@@ -108,7 +115,7 @@ export class PackFile {
   private closed: Promise<void> | undefined;
   private onIdle: (() => void) | undefined;
 
-  private constructor(path: string, index: PackIndex, fh: FileHandle, st: { size: number; mtimeMs: number; ino: number }, options: PackFileOptions) {
+  private constructor(path: string, index: I, fh: FileHandle, st: { size: number; mtimeMs: number; ino: number }, options: PackFileOptions) {
     this.path = path;
     this.indexPath = path.replace(/\.pack$/, '.idx');
     this.index = index;
@@ -122,7 +129,7 @@ export class PackFile {
   }
 
   /** Opens `packPath` and checks its header and trailer against `index`. ENOENT propagates as is. */
-  static async open(packPath: string, index: PackIndex, options: PackFileOptions): Promise<PackFile> {
+  static async open<I extends PackEntries = PackIndex>(packPath: string, index: I, options: PackFileOptions): Promise<PackFile<I>> {
     const fh = await open(packPath, 'r');
     try {
       const st = await fh.stat();
@@ -434,31 +441,9 @@ export class PackFile {
 
   /** Parses an entry's type/size header (and delta base) from the start of `buf`. */
   private parseHeader(buf: Buffer, offset: number): EntryHeader {
-    const fields = decodeEntryHeader(buf, 0);
-    if (typeof fields === 'string') throw this.error(ErrorCodes.CORRUPT_PACK, offset, fields);
-    const { size } = fields;
-    let pos = fields.dataStart;
-    const next = (): number => {
-      if (pos >= buf.length) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'entry header runs past the entry');
-      return buf[pos++]!;
-    };
-    const kind = ENTRY_KINDS[fields.type];
-    if (kind === undefined) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `bad entry type ${fields.type}`);
-    if (kind === 'ofs') {
-      let byte = next();
-      let distance = byte & 0x7f;
-      while (byte & 0x80 && distance <= offset) {
-        byte = next();
-        distance = (distance + 1) * 128 + (byte & 0x7f);
-      }
-      if (distance <= 0 || distance >= offset) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'delta base offset points outside the pack');
-      return { kind, size, dataStart: pos, baseOffset: offset - distance };
-    }
-    if (kind === 'ref') {
-      if (pos + OID_BYTES > buf.length) throw this.error(ErrorCodes.CORRUPT_PACK, offset, 'delta base id runs past the entry');
-      return { kind, size, dataStart: pos + OID_BYTES, baseOid: oidFromBytes(buf, pos) };
-    }
-    return { kind, size, dataStart: pos };
+    const h = decodeEntry(buf, offset);
+    if (typeof h === 'string') throw this.error(ErrorCodes.CORRUPT_PACK, offset, h);
+    return h;
   }
 
   /**
@@ -531,7 +516,7 @@ export class PackFile {
  * Through the descriptor with fs.read: FileHandle.read costs the main thread several times more
  * per call, and a chunk-tree walk makes thousands of small reads.
  */
-async function readFully(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
+export async function readFully(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
   let done = 0;
   while (done < buf.length) {
     let n: number;

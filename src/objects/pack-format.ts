@@ -2,7 +2,7 @@
  * Byte layouts shared by pack readers and writers (git's pack v2 and pack index v2).
  * See docs/FORMAT.md, "Packs".
  */
-import type { ObjectType } from './oid.js';
+import { OID_BYTES, oidFromBytes, type ObjectType, type Oid } from './oid.js';
 
 export const PACK_SIGNATURE = Buffer.from('PACK', 'latin1');
 export const PACK_VERSION = 2;
@@ -63,4 +63,38 @@ export function decodeEntryHeader(buf: Uint8Array, pos: number): EntryHeaderFiel
     if (scale > 2 ** 56) return 'entry size is absurdly long';
   }
   return { type, size, dataStart: at };
+}
+
+/** A pack entry's header parsed: an object's type, or a delta and its base (an offset before it, or an id). */
+export type EntryHeader =
+  | { readonly kind: ObjectType; readonly size: number; readonly dataStart: number }
+  | { readonly kind: 'ofs'; readonly size: number; readonly dataStart: number; readonly baseOffset: number }
+  | { readonly kind: 'ref'; readonly size: number; readonly dataStart: number; readonly baseOid: Oid };
+
+/** Parses the header of the entry at pack offset `offset` from the start of `buf` (and its delta base); a string says why it cannot. */
+export function decodeEntry(buf: Uint8Array, offset: number): EntryHeader | string {
+  const fields = decodeEntryHeader(buf, 0);
+  if (typeof fields === 'string') return fields;
+  const { size } = fields;
+  let pos = fields.dataStart;
+  const kind = ENTRY_KINDS[fields.type];
+  if (kind === undefined) return `bad entry type ${fields.type}`;
+  if (kind === 'ofs') {
+    const past = 'entry header runs past the entry';
+    if (pos >= buf.length) return past;
+    let byte = buf[pos++] as number;
+    let distance = byte & 0x7f;
+    while (byte & 0x80 && distance <= offset) {
+      if (pos >= buf.length) return past;
+      byte = buf[pos++] as number;
+      distance = (distance + 1) * 128 + (byte & 0x7f);
+    }
+    if (distance <= 0 || distance >= offset) return 'delta base offset points outside the pack';
+    return { kind, size, dataStart: pos, baseOffset: offset - distance };
+  }
+  if (kind === 'ref') {
+    if (pos + OID_BYTES > buf.length) return 'delta base id runs past the entry';
+    return { kind, size, dataStart: pos + OID_BYTES, baseOid: oidFromBytes(buf, pos) };
+  }
+  return { kind, size, dataStart: pos };
 }

@@ -1,15 +1,16 @@
 /**
  * `gitfs/damaged/`: where a repair (repair.ts) moves a damaged pack once a copy of its objects is
- * in place, and a damaged loose file once a pack holds a good copy: out of git's sight, kept for an
+ * in place, a damaged loose file once a pack holds a good copy, and a copy of a damaged index it
+ * made again from its pack: out of git's sight, kept for an
  * operator to look at. A pack goes index first (readers stop finding it), then its `.pack` and
  * what lay beside it; a kill between the two leaves the `.pack` alone in `objects/pack/`, which
  * no reader opens but `git repack --cruft` trips on: recoverKilledRepair moves it on.
  */
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, errnoCode, GitfsError, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
-import { fsyncDir } from '../util/durable.js';
+import { fsyncDir, fsyncFile } from '../util/durable.js';
 import { isThere, namesIn } from '../util/if-present.js';
 import { PACK_FILES } from './pack-merge.js';
 import { withPruneLock } from './prune-lock.js';
@@ -33,6 +34,15 @@ export async function setAsidePack(repo: Repository, name: string): Promise<void
   await fsyncDir(to);
   await fsyncDir(packDir);
   await repo.objects.refresh();
+}
+
+/** Copies the damaged index of pack `name` into DAMAGED_DIR as `<name>.bad-idx` (not `.idx`: no pack moved there is missing it), before a new one replaces it. */
+export async function keepDamagedIndex(repo: Repository, name: string): Promise<void> {
+  const to = join(repo.gitDir, DAMAGED_DIR);
+  await mkdir(to, { recursive: true });
+  await copyFile(join(repo.gitDir, 'objects', 'pack', `${name}.idx`), join(to, `${name}.bad-idx`));
+  await fsyncFile(join(to, `${name}.bad-idx`));
+  await fsyncDir(to);
 }
 
 /** Moves the loose file of `oid` into DAMAGED_DIR as `loose-<id>`. */

@@ -1,7 +1,9 @@
 /**
- * Self-healing: a repository with damaged objects made whole again. What store-scan.ts found (the
- * damaged entries of packs, packs no reader opens, damaged loose files) and the objects fsck could
- * not read are first read again here (another pack may hold a good copy) or got from a supplier
+ * Self-healing: a repository with damaged objects made whole again. A pack whose index the disk
+ * damaged (no reader opens it) gets its index made again from the pack, if the pack reads through
+ * (pack-reindex.ts; the damaged index is kept in `gitfs/damaged/`). Then what store-scan.ts found
+ * (the damaged entries of packs, packs no reader opens, damaged loose files) and the objects fsck
+ * could not read are read again here (another pack may hold a good copy) or got from a supplier
  * (the node daemon, or the swarm in the daemon's scrub, which ask peers), each hash-checked, and
  * written into a new pack. Then the rest of every damaged pack is copied into another new pack,
  * and the damaged pack, like each damaged loose file, is moved into `gitfs/damaged/`
@@ -13,6 +15,8 @@
  *   from anywhere stays where it is, and is reported; a new pack that bears a damaged pack's name
  *   (the same objects written the same way: pack names are their checksum) has replaced it in
  *   place, and is not moved; a loose file is moved only once a good copy was written;
+ * - an index is made again only from a pack whose every entry inflates and whose SHA-1 matches its
+ *   trailer, and is renamed over the damaged one (never a moment without an index);
  * - nothing unchecked is written: what is read again whole or supplied is hashed here; the rest
  *   of a damaged pack is copied entry by entry only where the entry's CRC-32 matches (a delta is
  *   resolved and written whole: a pack `git gc` wrote grows, so its rewrite needs room for that);
@@ -22,18 +26,22 @@
  */
 import { statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, isGitfsError } from '../errors.js';
+import { errnoCode, ErrorCodes, isGitfsError } from '../errors.js';
 import type { GitObject } from '../objects/object-store.js';
 import { hashObject, type Oid } from '../objects/oid.js';
+import { reindexPack } from '../objects/pack-reindex.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
+import { removeLeftTemporaries, writeFileAtomic } from '../util/durable.js';
 import { isThere } from '../util/if-present.js';
-import { setAsideLoose, setAsidePack } from './damaged-dir.js';
+import { keepDamagedIndex, setAsideLoose, setAsidePack } from './damaged-dir.js';
 import { isPartial } from './partial.js';
 import { whyPacksStay } from './packs-stay.js';
 import type { Repository } from './repository.js';
 import type { PackDamage, StoreDamage } from './store-scan.js';
 
 export interface RepairReport {
+  /** Packs whose damaged index was made again from the pack. */
+  readonly reindexed: readonly string[];
   /** Objects read again or got from the supplier, hash-checked, and written into a new pack. */
   readonly healed: number;
   /** How many of them the supplier gave. */
@@ -63,12 +71,17 @@ const SPARE_BYTES = 256 << 20;
  */
 export async function repair(repo: Repository, bad: readonly Oid[], found: StoreDamage, supplier: ObjectSupplier | undefined, signal?: AbortSignal): Promise<RepairReport> {
   const left: string[] = [];
+  const reindexed: string[] = [];
+  for (const d of found.packs) if (d.indexError !== undefined && (await reindex(repo, d, left, signal))) reindexed.push(d.name);
+  if (reindexed.length > 0) await repo.objects.refresh();
   const source = new Supply(supplier, left, signal);
   const healed = new Set<Oid>();
   // Packs written here: one may bear a damaged pack's name (the same objects written the same
   // way), and has then replaced it in place; that name is not moved.
   const made = new Set<string>();
-  const wanted = [...new Set([...bad, ...found.loose, ...found.packs.flatMap((d) => [...d.damaged, ...(d.unopened ?? [])])])];
+  const scanned = new Set([...found.loose, ...found.packs.flatMap((d) => [...d.damaged, ...(d.unopened ?? [])])]);
+  // What fsck could not read that reads now (from a pack whose index was made again) needs nothing.
+  const wanted = [...scanned, ...(await unreadable(repo, bad.filter((oid) => !scanned.has(oid))))];
   await intoPack(repo, await isPartial(repo.gitDir), healed, made, async (write) => {
     // One that claims to be above the read limit may be a damaged header: asked for too.
     const { unread, tooLarge } = await readAgain(wanted, (oid) => repo.objects.read(oid), write, signal);
@@ -88,6 +101,8 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
   const rewritten: string[] = [];
   const setAside: string[] = [];
   for (const d of found.packs) {
+    // Whole again: its every entry read through as its index was made.
+    if (reindexed.includes(d.name)) continue;
     if (stay !== undefined) {
       left.push(`${d.name}: stays (the good copies of its damaged objects are written): ${stay.message}`);
       continue;
@@ -98,15 +113,40 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     await setAsidePack(repo, d.name);
     setAside.push(d.name);
   }
-  return { healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
+  return { reindexed, healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
+}
+
+/**
+ * Makes the index of pack `d` (whose index does not parse, or names entries the pack cannot hold)
+ * again from the pack, keeps the damaged one in `gitfs/damaged/` and renames the new one over it;
+ * whether it did (else a line says why: the pack is damaged too, or gone).
+ */
+async function reindex(repo: Repository, d: PackDamage, left: string[], signal: AbortSignal | undefined): Promise<boolean> {
+  const idxPath = join(repo.gitDir, 'objects', 'pack', `${d.name}.idx`);
+  let idx: Buffer;
+  try {
+    idx = await reindexPack(join(repo.gitDir, 'objects', 'pack', `${d.name}.pack`), {
+      maxObjectBytes: repo.objects.maxObjectBytes,
+      resolveBase: (oid) => repo.objects.read(oid).catch(() => undefined),
+      signal,
+    });
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return false;
+    if (signal?.aborted === true || !(isGitfsError(e, ErrorCodes.CORRUPT_PACK) || isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE))) throw e;
+    left.push(`${d.name}: stays, its index is damaged (${d.indexError}) and cannot be made again from the pack: ${(e as Error).message}`);
+    return false;
+  }
+  await keepDamagedIndex(repo, d.name);
+  // The only writer of this index (the caller holds the prune lock): a killed one's temporary goes.
+  await removeLeftTemporaries(idxPath);
+  await writeFileAtomic(idxPath, idx, 0o444);
+  return true;
 }
 
 /** Writes the objects of damaged pack `d` that were not healed into a new pack; whether it holds them all (else nothing is kept, and a line says why). */
 async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>, made: Set<string>, source: Supply, left: string[], signal: AbortSignal | undefined): Promise<boolean> {
-  if (d.indexError !== undefined) {
-    left.push(`${d.name}: stays, its index cannot be read through (${d.indexError})`);
-    return false;
-  }
+  // Its index could not be made again: a line said why.
+  if (d.indexError !== undefined) return false;
   if (d.unopened !== undefined) {
     // Nothing reads from it: every object was wanted above.
     const lost = d.unopened.filter((oid) => !healed.has(oid));
@@ -258,6 +298,13 @@ async function readAgain(oids: readonly Oid[], read: (oid: Oid) => Promise<GitOb
     else await write(oid, o);
   }
   return { unread, tooLarge };
+}
+
+/** Those of `oids` that do not read (OBJECT_TOO_LARGE included: a damaged size header may say so). */
+async function unreadable(repo: Repository, oids: readonly Oid[]): Promise<Oid[]> {
+  const out: Oid[] = [];
+  for (const oid of new Set(oids)) if ((await repo.objects.read(oid).then(() => true, () => false)) === false) out.push(oid);
+  return out;
 }
 
 function hasFile(repo: Repository, name: string, ext: string): Promise<boolean> {

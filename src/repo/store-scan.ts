@@ -2,8 +2,8 @@
  * The object store read through for damage (`gitfs fsck`, the daemon's scrub): every pack the
  * database opened, checked against its index as read from disk again (pack-verify.ts: a week-old
  * index in memory would not show damage to the file); every pack it could not open whose index
- * parses (a torn pack: its trailer or size does not match), checked the same way; every loose
- * object hashed. Memory: a read window, the index of one pack at a time, the damage found.
+ * parses (a torn pack: its trailer or size does not match), checked the same way; every pack whose
+ * index does not parse, named (repair.ts makes its index again); every loose object hashed. Memory: a read window, the index of one pack at a time, the damage found.
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -24,7 +24,7 @@ export interface PackDamage {
   readonly damaged: readonly Oid[];
   /** Every id of a pack the database could not open (its trailer or size does not match its index): none of them reads from it. */
   readonly unopened?: readonly Oid[];
-  /** Its index does not parse, or names an entry it cannot hold: the pack cannot be read through. */
+  /** Its index does not parse (the pack is not opened, or opened through a copy read earlier), or names an entry the pack cannot hold: the pack cannot be read through by it. */
   readonly indexError?: string;
 }
 
@@ -59,8 +59,8 @@ async function checkPack(base: string, name: string, unopened: boolean, signal: 
     index = new PackIndex(await readFile(`${base}.idx`), `${base}.idx`);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
-    // An index that does not parse names nothing to mend; one the database could not open either is reported by fsck as it is.
-    return unopened ? undefined : { name, checksumOk: false, damaged: [], indexError: (e as Error).message };
+    // Its index is made again from the pack (repair.ts), if the pack reads through.
+    return { name, checksumOk: false, damaged: [], indexError: (e as Error).message };
   }
   try {
     const c = await verifyPack(`${base}.pack`, index, signal);

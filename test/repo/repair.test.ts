@@ -95,7 +95,7 @@ describe('repo: repair (self-healing)', function () {
     try {
       const report = await repair(r, [victim], await scanStore(r), supplierOf(source, asked));
       assert.deepEqual(asked, [victim], 'only the damaged object is asked for');
-      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [damagedName], setAside: [damagedName], looseSetAside: 0, left: [] });
+      assert.deepEqual(report, { reindexed: [], healed: 1, supplied: 1, rewritten: [damagedName], setAside: [damagedName], looseSetAside: 0, left: [] });
     } finally {
       await r.close();
       await source.close();
@@ -159,7 +159,7 @@ describe('repo: repair (self-healing)', function () {
       peer = await Repository.open(peerDir);
       flipInEntry(repo.gitDir, `${name}.idx`, blob);
       const report = await repair(repo, [], await scanStore(repo), supplierOf(peer));
-      assert.deepEqual(report, { healed: 1, supplied: 1, rewritten: [name], setAside: [], looseSetAside: 0, left: [] });
+      assert.deepEqual(report, { reindexed: [], healed: 1, supplied: 1, rewritten: [name], setAside: [], looseSetAside: 0, left: [] });
       assert.deepEqual(indexes(repo.gitDir), [`${name}.idx`]);
       assert.equal(existsSync(join(repo.gitDir, DAMAGED_DIR)), false);
       assert.deepEqual(await scanStore(repo), { packs: [], loose: [] });
@@ -213,6 +213,42 @@ describe('repo: repair (self-healing)', function () {
       await again.close();
     }
     assert.ok(existsSync(packPath));
+  });
+
+  it('a damaged index is made again from its pack with no daemon, as git wrote it (deltas too); with the pack damaged as well, both stay and fsck says why', async () => {
+    const { repo, victim } = await committed();
+    // git packs everything again with deltas (OFS_DELTA chains), beside gitfs's chunked image.
+    git(repo, ['repack', '-a', '-d', '-f', '-q']);
+    const [idx] = indexes(repo);
+    const name = (idx as string).replace(/\.idx$/, '');
+    const idxPath = join(repo, 'objects/pack', idx as string);
+    const good = readFileSync(idxPath);
+    const flipped = Buffer.from(good);
+    // A bit of one entry's CRC-32: the index's checksum fails, and no reader opens the pack.
+    flipped[8 + 1024 + 20 * 3] = (flipped[8 + 1024 + 20 * 3] as number) ^ 0x04;
+    writeFileSync(idxPath, flipped);
+    const found = await gitfs(['fsck', '--repo', repo]);
+    assert.equal(found.code, 8, found.stdout);
+    assert.match(found.stdout, new RegExp(`GITFS_CORRUPT_PACK ${name}: its index cannot be read through: pack index .*checksum mismatch`));
+
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, new RegExp(`made again from their packs: the damaged indexes of ${name} \\(the damaged ones kept in `));
+    assert.match(fixed.stdout, /repaired: 0 objects written again \(0 through the node daemon\), 0 damaged packs rewritten/);
+    assert.match(fixed.stdout, /checking again:\n[^]*: 0 problems\n$/);
+    assert.ok(readFileSync(idxPath).equals(good), 'the index git wrote, byte for byte');
+    assert.ok(readFileSync(join(repo, DAMAGED_DIR, `${name}.bad-idx`)).equals(flipped), 'the damaged index is kept');
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+    assert.equal(await gitfsOk(['cat', '--repo', repo, 'main:victim.txt']), 'v'.repeat(50_000));
+
+    // The pack damaged too: its index cannot be made from it, and nothing moves.
+    flipInEntry(repo, idx as string, victim);
+    writeFileSync(idxPath, flipped);
+    const stays = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(stays.code, 8, stays.stdout);
+    assert.match(stays.stdout, new RegExp(`not repaired: ${name}: stays, its index is damaged \\(.*checksum mismatch\\) and cannot be made again from the pack: .*(does not inflate|checksum does not match)`));
+    assert.ok(readFileSync(idxPath).equals(flipped), 'the index stays as it was');
+    assert.ok(existsSync(join(repo, 'objects/pack', `${name}.pack`)));
   });
 
   it('where git keeps a multi-pack-index, the good copies are written but the damaged pack stays, and fsck says why', async () => {

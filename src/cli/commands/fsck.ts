@@ -79,6 +79,7 @@ function packDamage(p: PackDamage): string {
 async function mend(ctx: CommandContext, repo: Repository, bad: readonly Oid[], found: StoreDamage): Promise<void> {
   const r = await withPruneLock(repo.gitDir, () => repair(repo, bad, found, new DaemonObjects(objectSocketPath(repo.gitDir))));
   const loose = r.looseSetAside > 0 ? `, ${r.looseSetAside} damaged loose files set aside` : '';
+  if (r.reindexed.length > 0) await ctx.stdout.write(`made again from their packs: the damaged indexes of ${r.reindexed.join(', ')} (the damaged ones kept in ${repo.gitDir}/${DAMAGED_DIR})\n`);
   await ctx.stdout.write(`repaired: ${r.healed} objects written again (${r.supplied} through the node daemon), ${r.rewritten.length} damaged packs rewritten (${r.setAside.length} set aside in ${repo.gitDir}/${DAMAGED_DIR})${loose}\n`);
   for (const line of r.left) await ctx.stdout.write(`  not repaired: ${line}\n`);
 }
