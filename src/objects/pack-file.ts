@@ -11,7 +11,8 @@
  * streamed instead (streamAt). Objects are NOT hash-checked here: the owner does that.
  *
  * Invariants: the pack header says `PACK`, version 2 or 3, with as many objects
- * as the index; the pack's trailing checksum equals the one the index records.
+ * as the index; the pack's trailing checksum equals the one the index records
+ * (unless it is opened `torn`, for a repair to salvage what is whole of it).
  * The handle is closed only once no read is in flight.
  */
 import { read } from 'node:fs';
@@ -56,6 +57,11 @@ export interface PackFileOptions {
   readonly maxObjectBytes: number;
   readonly resolveBase: DeltaBaseResolver;
   readonly deltaCacheBytes?: number;
+  /**
+   * The pack is torn (cut short, or its trailer or count wrong): opened without checking them,
+   * to read what of it is still whole (a repair's salvage; every read is hash-checked anyway).
+   */
+  readonly torn?: boolean;
 }
 
 const PACK_MAGIC = 0x5041434b; // "PACK"
@@ -145,8 +151,8 @@ export class PackFile<I extends PackEntries = PackIndex> {
       const version = head.readUInt32BE(4);
       if (version !== 2 && version !== 3) fail(`unsupported version ${version}`);
       const count = head.readUInt32BE(8);
-      if (count !== index.count) fail(`holds ${count} objects, its index ${index.count}`);
-      if (!tail.equals(index.packChecksum)) fail('checksum does not match its index');
+      if (options.torn !== true && count !== index.count) fail(`holds ${count} objects, its index ${index.count}`);
+      if (options.torn !== true && !tail.equals(index.packChecksum)) fail('checksum does not match its index');
       return new PackFile(packPath, index, fh, st, options);
     } catch (e) {
       await fh.close();

@@ -3,7 +3,8 @@
  * damaged (no reader opens it) gets its index made again from the pack, if the pack reads through
  * (pack-reindex.ts; the damaged index is kept in `gitfs/damaged/`). Then what store-scan.ts found
  * (the damaged entries of packs, packs no reader opens, damaged loose files) and the objects fsck
- * could not read are read again here (another pack may hold a good copy) or got from a supplier
+ * could not read are read again here (another pack may hold a good copy; a torn pack, which no
+ * reader opens, still holds its whole entries) or got from a supplier
  * (the node daemon, or the swarm in the daemon's scrub, which ask peers), each hash-checked, and
  * written into a new pack. Then the rest of every damaged pack is copied into another new pack,
  * and the damaged pack, like each damaged loose file, is moved into `gitfs/damaged/`
@@ -24,11 +25,13 @@
  *   `extensions.preciousObjects` is set (packs-stay.ts); the good copies are still written.
  * The caller holds the prune lock (prune-lock.ts): a prune rewrites and removes packs too.
  */
-import { statfs, writeFile } from 'node:fs/promises';
+import { readFile, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, ErrorCodes, isGitfsError } from '../errors.js';
+import { errnoCode, ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import type { GitObject } from '../objects/object-store.js';
 import { hashObject, type Oid } from '../objects/oid.js';
+import { PackFile } from '../objects/pack-file.js';
+import { PackIndex } from '../objects/pack-index.js';
 import { reindexPack } from '../objects/pack-reindex.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
 import { removeLeftTemporaries, writeFileAtomic } from '../util/durable.js';
@@ -85,8 +88,9 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
   await intoPack(repo, await isPartial(repo.gitDir), healed, made, async (write) => {
     // One that claims to be above the read limit may be a damaged header: asked for too.
     const { unread, tooLarge } = await readAgain(wanted, (oid) => repo.objects.read(oid), write, signal);
-    await source.give([...unread, ...tooLarge], write);
-    const unhad = [...unread, ...tooLarge].filter((oid) => !healed.has(oid));
+    const unsalvaged = await salvage(repo, found.packs, unread, write, signal);
+    await source.give([...unsalvaged, ...tooLarge], write);
+    const unhad = [...unsalvaged, ...tooLarge].filter((oid) => !healed.has(oid));
     if (unhad.length > 0) left.push(`${unhad.length} objects: no good copy here, and ${source.why()}: ${named(unhad)}`);
     return true;
   });
@@ -284,6 +288,39 @@ async function intoPack(repo: Repository, promisor: boolean, written: Set<Oid>, 
 
 async function writeKeep(repo: Repository, name: string): Promise<void> {
   await writeFile(join(repo.gitDir, 'objects', 'pack', `${name}.keep`), '');
+}
+
+/**
+ * Writes those of `oids` that a torn pack (one no reader opens: cut short, or its trailer or
+ * count wrong) still holds whole, each read from it and hash-checked; returns the others.
+ */
+async function salvage(repo: Repository, packs: readonly PackDamage[], oids: readonly Oid[], write: Write, signal: AbortSignal | undefined): Promise<readonly Oid[]> {
+  let rest = oids;
+  for (const d of packs) {
+    if (d.unopened === undefined || rest.length === 0) continue;
+    const base = join(repo.gitDir, 'objects', 'pack', d.name);
+    let pack: PackFile;
+    try {
+      const index = new PackIndex(await readFile(`${base}.idx`), `${base}.idx`);
+      pack = await PackFile.open(`${base}.pack`, index, { maxObjectBytes: repo.objects.maxObjectBytes, resolveBase: (oid) => repo.objects.read(oid).catch(() => undefined), torn: true });
+    } catch (e) {
+      // Gone meanwhile, or no longer to be opened at all: its objects are asked for.
+      if (errnoCode(e) === 'ENOENT' || isGitfsError(e, ErrorCodes.CORRUPT_PACK)) continue;
+      throw e;
+    }
+    try {
+      const { unread, tooLarge } = await readAgain(rest.filter((oid) => pack.index.lookup(oid) !== undefined), async (oid) => {
+        const o = await pack.read(oid);
+        if (o === undefined || hashObject(o.type, o.content) !== oid) throw new GitfsError(ErrorCodes.CORRUPT_OBJECT, `${oid} is damaged in ${d.name}`, { oid });
+        return o;
+      }, write, signal);
+      const lost = new Set([...unread, ...tooLarge]);
+      rest = rest.filter((oid) => pack.index.lookup(oid) === undefined || lost.has(oid));
+    } finally {
+      await pack.close();
+    }
+  }
+  return rest;
 }
 
 /** Writes each of `oids` as `read` gives it; those that do not read, and those above the read limit (not read). */

@@ -215,6 +215,38 @@ describe('repo: repair (self-healing)', function () {
     assert.ok(existsSync(packPath));
   });
 
+  it('with no other copy, a torn pack gives what of it is whole: every object when its trailer alone is wrong, all but the one cut when it is cut short', async () => {
+    const { repo } = await committed();
+    const [idx] = indexes(repo);
+    const name = (idx as string).replace(/\.idx$/, '');
+    const packPath = join(repo, 'objects/pack', `${name}.pack`);
+    const original = readFileSync(packPath);
+    const trailer = Buffer.from(original);
+    trailer[trailer.length - 1] = (trailer[trailer.length - 1] as number) ^ 0x80;
+    writeFileSync(packPath, trailer);
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, new RegExp(`GITFS_CORRUPT_PACK ${name}: checksum wrong, no entry fails its CRC-32 \\(not opened`));
+    assert.match(fixed.stdout, /repaired: \d+ objects written again \(0 through the node daemon\), 1 damaged packs rewritten \(1 set aside in /);
+    assert.match(fixed.stdout, /checking again:\n[^]*: 0 problems\n$/);
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+
+    // Cut short by 100 bytes: the entry the cut runs through is lost (no copy anywhere), the rest is read again.
+    const { repo: cut, victim } = await committed();
+    const [cutIdx] = indexes(cut);
+    const cutName = (cutIdx as string).replace(/\.idx$/, '');
+    const cutPath = join(cut, 'objects/pack', `${cutName}.pack`);
+    truncateSync(cutPath, statSync(cutPath).size - 100);
+    const partly = await gitfs(['fsck', '--repair', '--repo', cut]);
+    assert.equal(partly.code, 8, partly.stdout);
+    assert.match(partly.stdout, new RegExp(`not repaired: ${cutName}: stays, 1 of its objects could not be had: [0-9a-f]{40}\n`));
+    assert.match(partly.stdout, /checking again:\n/);
+    // The last entry gitfs writes is the root tree, which the cut took; the files' blobs read again.
+    assert.equal(git(cut, ['cat-file', 'blob', victim]), 'v'.repeat(50_000));
+    const entries = execFileSync('git', ['show-index'], { input: readFileSync(join(cut, 'objects/pack', cutIdx as string)), encoding: 'utf8' }).trim().split('\n').length;
+    assert.match(partly.stdout, new RegExp(`repaired: ${entries - 1} objects written again \\(0 through the node daemon\\)`));
+  });
+
   it('a damaged index is made again from its pack with no daemon, as git wrote it (deltas too); with the pack damaged as well, both stay and fsck says why', async () => {
     const { repo, victim } = await committed();
     // git packs everything again with deltas (OFS_DELTA chains), beside gitfs's chunked image.
