@@ -28,6 +28,8 @@ export const ErrorCodes = {
   WRONG_OBJECT_TYPE: 'GITFS_WRONG_OBJECT_TYPE',
   /** A pack or pack index is damaged. */
   CORRUPT_PACK: 'GITFS_CORRUPT_PACK',
+  /** A file git keeps beside the objects to speed its reads (commit-graph, multi-pack-index, a pack's .rev, .bitmap, .mtimes) fails its checksum. */
+  CORRUPT_CACHE: 'GITFS_CORRUPT_CACHE',
   /** A revision expression does not parse. */
   BAD_REVISION: 'GITFS_BAD_REVISION',
   /** A revision parses but names nothing (no such branch, no reflog entry, history too short). */

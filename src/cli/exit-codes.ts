@@ -34,6 +34,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.HOSTILE_OBJECT]: ExitCodes.CORRUPT,
   [ErrorCodes.OBJECT_TOO_LARGE]: ExitCodes.CORRUPT,
   [ErrorCodes.CORRUPT_PACK]: ExitCodes.CORRUPT,
+  [ErrorCodes.CORRUPT_CACHE]: ExitCodes.CORRUPT,
   [ErrorCodes.BAD_CERTIFICATE]: ExitCodes.CORRUPT,
   [ErrorCodes.SOURCE_UNREADABLE]: ExitCodes.IO,
   [ErrorCodes.EXPORT_TARGET]: ExitCodes.IO,

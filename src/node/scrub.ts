@@ -70,14 +70,14 @@ export class Scrubber {
     try {
       const found = await scanStore(this.repo, signal);
       const packs = this.repo.objects.packs().length;
-      const damaged = found.packs.length + found.loose.length;
+      const damaged = found.packs.length + found.loose.length + found.caches.length;
       let left = 0;
       if (damaged > 0) {
-        log.log('warn', 'damaged-packs', { packs: found.packs.map((d) => d.name), entries: found.packs.reduce((n, d) => n + d.damaged.length, 0), loose: found.loose.length });
-        const mend = { packs: found.packs.filter((d) => !exclude.has(d.name)), loose: found.loose };
+        log.log('warn', 'damaged-packs', { packs: found.packs.map((d) => d.name), entries: found.packs.reduce((n, d) => n + d.damaged.length, 0), loose: found.loose.length, caches: found.caches.map((c) => c.path) });
+        const mend = { ...found, packs: found.packs.filter((d) => !exclude.has(d.name)) };
         const r = await withPruneLock(this.repo.gitDir, () => repair(this.repo, [], mend, supplier, signal));
         left = r.left.length;
-        log.log(left > 0 ? 'warn' : 'info', 'repaired', { reindexed: r.reindexed, healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
+        log.log(left > 0 ? 'warn' : 'info', 'repaired', { cachesSetAside: r.cachesSetAside, reindexed: r.reindexed, healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
       }
       log.log('info', 'scrubbed', { packs, damaged, ms: this.clock.now() - started });
       if (left > 0) return;

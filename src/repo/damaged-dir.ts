@@ -7,7 +7,7 @@
  * no reader opens but `git repack --cruft` trips on: recoverKilledRepair moves it on.
  */
 import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ErrorCodes, errnoCode, GitfsError, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { fsyncDir, fsyncFile } from '../util/durable.js';
@@ -28,8 +28,10 @@ const ORPHAN_AGE_MS = 60_000;
 /** Moves a pack's files into DAMAGED_DIR, its index first; files already gone (merged meanwhile) are passed. */
 export async function setAsidePack(repo: Repository, name: string): Promise<void> {
   const packDir = join(repo.gitDir, 'objects', 'pack');
-  const to = join(repo.gitDir, DAMAGED_DIR);
-  await mkdir(to, { recursive: true });
+  const to = await damagedDir(repo);
+  // What an earlier repair set aside under this name is renamed first, all of it: a kill among
+  // the moves below then leaves what recoverKilledRepair looks for (this pack's index alone there).
+  for (const ext of BESIDE) await freed(repo, join(to, `${name}.${ext}`));
   for (const ext of BESIDE) await moveIfThere(join(packDir, `${name}.${ext}`), join(to, `${name}.${ext}`));
   await fsyncDir(to);
   await fsyncDir(packDir);
@@ -38,19 +40,40 @@ export async function setAsidePack(repo: Repository, name: string): Promise<void
 
 /** Copies the damaged index of pack `name` into DAMAGED_DIR as `<name>.bad-idx` (not `.idx`: no pack moved there is missing it), before a new one replaces it. */
 export async function keepDamagedIndex(repo: Repository, name: string): Promise<void> {
-  const to = join(repo.gitDir, DAMAGED_DIR);
-  await mkdir(to, { recursive: true });
-  await copyFile(join(repo.gitDir, 'objects', 'pack', `${name}.idx`), join(to, `${name}.bad-idx`));
-  await fsyncFile(join(to, `${name}.bad-idx`));
-  await fsyncDir(to);
+  const to = await freed(repo, join(await damagedDir(repo), `${name}.bad-idx`));
+  await copyFile(join(repo.gitDir, 'objects', 'pack', `${name}.idx`), to);
+  await fsyncFile(to);
+  await fsyncDir(dirname(to));
 }
 
 /** Moves the loose file of `oid` into DAMAGED_DIR as `loose-<id>`. */
 export async function setAsideLoose(repo: Repository, oid: Oid): Promise<void> {
+  await moveAside(repo, repo.objects.loosePathOf(oid), `loose-${oid}`);
+}
+
+/** Moves `from` (a file or a directory) into DAMAGED_DIR as `name`; whether it was there to move. */
+export async function moveAside(repo: Repository, from: string, name: string): Promise<boolean> {
+  if (!(await isThere(from))) return false;
+  const to = await damagedDir(repo);
+  await moveIfThere(from, await freed(repo, join(to, name)));
+  await fsyncDir(to);
+  await fsyncDir(dirname(from));
+  return true;
+}
+
+async function damagedDir(repo: Repository): Promise<string> {
   const to = join(repo.gitDir, DAMAGED_DIR);
   await mkdir(to, { recursive: true });
-  await moveIfThere(repo.objects.loosePathOf(oid), join(to, `loose-${oid}`));
-  await fsyncDir(to);
+  return to;
+}
+
+/**
+ * `path`, made free: what a repair set aside there before (a pack of the same name damaged
+ * again, say) is renamed to `<path>.<ms now>` first, so that nothing set aside is written over.
+ */
+async function freed(repo: Repository, path: string): Promise<string> {
+  if (await isThere(path)) await moveIfThere(path, `${path}.${repo.clock.now()}`);
+  return path;
 }
 
 /**

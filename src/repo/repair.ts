@@ -1,5 +1,6 @@
 /**
- * Self-healing: a repository with damaged objects made whole again. A pack whose index the disk
+ * Self-healing: a repository with damaged objects made whole again. git's caches that fail their
+ * checksum are moved into `gitfs/damaged/` (git-caches.ts: git reads without them). A pack whose index the disk
  * damaged (no reader opens it) gets its index made again from the pack, if the pack reads through
  * (pack-reindex.ts; the damaged index is kept in `gitfs/damaged/`). Then what store-scan.ts found
  * (the damaged entries of packs, packs no reader opens, damaged loose files) and the objects fsck
@@ -37,12 +38,15 @@ import type { ObjectSupplier } from '../objects/promisor.js';
 import { removeLeftTemporaries, writeFileAtomic } from '../util/durable.js';
 import { isThere } from '../util/if-present.js';
 import { keepDamagedIndex, setAsideLoose, setAsidePack } from './damaged-dir.js';
+import { setAsideCaches } from './git-caches.js';
 import { isPartial } from './partial.js';
 import { whyPacksStay } from './packs-stay.js';
 import type { Repository } from './repository.js';
 import type { PackDamage, StoreDamage } from './store-scan.js';
 
 export interface RepairReport {
+  /** git's caches that failed their checksum, moved into `gitfs/damaged/` (git reads without them). */
+  readonly cachesSetAside: readonly string[];
   /** Packs whose damaged index was made again from the pack. */
   readonly reindexed: readonly string[];
   /** Objects read again or got from the supplier, hash-checked, and written into a new pack. */
@@ -74,6 +78,8 @@ const SPARE_BYTES = 256 << 20;
  */
 export async function repair(repo: Repository, bad: readonly Oid[], found: StoreDamage, supplier: ObjectSupplier | undefined, signal?: AbortSignal): Promise<RepairReport> {
   const left: string[] = [];
+  // First: a damaged multi-pack-index would keep every pack where it is.
+  const cachesSetAside = await setAsideCaches(repo, found.caches);
   const reindexed: string[] = [];
   for (const d of found.packs) if (d.indexError !== undefined && (await reindex(repo, d, left, signal))) reindexed.push(d.name);
   if (reindexed.length > 0) await repo.objects.refresh();
@@ -117,7 +123,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     await setAsidePack(repo, d.name);
     setAside.push(d.name);
   }
-  return { reindexed, healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
+  return { cachesSetAside, reindexed, healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
 }
 
 /**

@@ -3,7 +3,8 @@
  * database opened, checked against its index as read from disk again (pack-verify.ts: a week-old
  * index in memory would not show damage to the file); every pack it could not open whose index
  * parses (a torn pack: its trailer or size does not match), checked the same way; every pack whose
- * index does not parse, named (repair.ts makes its index again); every loose object hashed. Memory: a read window, the index of one pack at a time, the damage found.
+ * index does not parse, named (repair.ts makes its index again); every loose object hashed; git's
+ * caches beside the objects checked by their checksums (git-caches.ts). Memory: a read window, the index of one pack at a time, the damage found.
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { errnoCode, ErrorCodes, isGitfsError } from '../errors.js';
 import type { Oid } from '../objects/oid.js';
 import { PackIndex } from '../objects/pack-index.js';
 import { verifyPack } from '../objects/pack-verify.js';
+import { checkGitCaches, type DamagedCache } from './git-caches.js';
 import type { Repository } from './repository.js';
 
 /** A pack found damaged: its checksum, and the entries whose CRC-32 failed or could not be read. */
@@ -28,10 +30,11 @@ export interface PackDamage {
   readonly indexError?: string;
 }
 
-/** What a scan found: damaged packs, and loose objects whose file does not hash to their id. */
+/** What a scan found: damaged packs, loose objects whose file does not hash to their id, and git's caches that fail their checksum. */
 export interface StoreDamage {
   readonly packs: readonly PackDamage[];
   readonly loose: readonly Oid[];
+  readonly caches: readonly DamagedCache[];
 }
 
 /** Reads the store through; `signal` ends it between reads. */
@@ -49,7 +52,7 @@ export async function scanStore(repo: Repository, signal?: AbortSignal): Promise
     signal?.throwIfAborted();
     if (!(await looseHashes(repo.objects.loosePathOf(oid), oid))) loose.push(oid);
   }
-  return { packs, loose };
+  return { packs, loose, caches: await checkGitCaches(repo.gitDir, signal) };
 }
 
 /** The damage of the pack at `base` (`.idx`, `.pack`), or undefined: sound, or gone meanwhile (merged by the daemon). */

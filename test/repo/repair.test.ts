@@ -14,7 +14,7 @@ import type { GitObject } from '../../src/objects/object-store.js';
 import type { Oid } from '../../src/objects/oid.js';
 import type { ObjectSupplier } from '../../src/objects/promisor.js';
 import { verifyPack } from '../../src/objects/pack-verify.js';
-import { DAMAGED_DIR, recoverKilledRepair } from '../../src/repo/damaged-dir.js';
+import { DAMAGED_DIR, recoverKilledRepair, setAsidePack } from '../../src/repo/damaged-dir.js';
 import { repair } from '../../src/repo/repair.js';
 import { scanStore } from '../../src/repo/store-scan.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -95,7 +95,7 @@ describe('repo: repair (self-healing)', function () {
     try {
       const report = await repair(r, [victim], await scanStore(r), supplierOf(source, asked));
       assert.deepEqual(asked, [victim], 'only the damaged object is asked for');
-      assert.deepEqual(report, { reindexed: [], healed: 1, supplied: 1, rewritten: [damagedName], setAside: [damagedName], looseSetAside: 0, left: [] });
+      assert.deepEqual(report, { cachesSetAside: [], reindexed: [], healed: 1, supplied: 1, rewritten: [damagedName], setAside: [damagedName], looseSetAside: 0, left: [] });
     } finally {
       await r.close();
       await source.close();
@@ -159,10 +159,10 @@ describe('repo: repair (self-healing)', function () {
       peer = await Repository.open(peerDir);
       flipInEntry(repo.gitDir, `${name}.idx`, blob);
       const report = await repair(repo, [], await scanStore(repo), supplierOf(peer));
-      assert.deepEqual(report, { reindexed: [], healed: 1, supplied: 1, rewritten: [name], setAside: [], looseSetAside: 0, left: [] });
+      assert.deepEqual(report, { cachesSetAside: [], reindexed: [], healed: 1, supplied: 1, rewritten: [name], setAside: [], looseSetAside: 0, left: [] });
       assert.deepEqual(indexes(repo.gitDir), [`${name}.idx`]);
       assert.equal(existsSync(join(repo.gitDir, DAMAGED_DIR)), false);
-      assert.deepEqual(await scanStore(repo), { packs: [], loose: [] });
+      assert.deepEqual(await scanStore(repo), { packs: [], loose: [], caches: [] });
       assert.equal((await repo.objects.read(blob)).content.toString(), 'one object, alone in its pack\n'.repeat(100));
       git(repo.gitDir, ['fsck', '--strict']);
     } finally {
@@ -209,10 +209,14 @@ describe('repo: repair (self-healing)', function () {
     const again = await Repository.open(repo);
     try {
       assert.equal(await recoverKilledRepair(again, Date.now() + 61_000), 0);
+      assert.ok(existsSync(packPath));
+      // Set aside in its turn, it does not write over what lies there under its name: that is renamed by the time.
+      await setAsidePack(again, torn);
     } finally {
       await again.close();
     }
-    assert.ok(existsSync(packPath));
+    const kept = readdirSync(join(repo, DAMAGED_DIR)).sort();
+    assert.deepEqual(kept.map((f) => f.replace(/\.\d{13}$/, '.<ms>')), [`loose-${victim}`, `${torn}.idx.<ms>`, `${torn}.pack`, `${torn}.pack.<ms>`]);
   });
 
   it('with no other copy, a torn pack gives what of it is whole: every object when its trailer alone is wrong, all but the one cut when it is cut short', async () => {
@@ -281,6 +285,47 @@ describe('repo: repair (self-healing)', function () {
     assert.match(stays.stdout, new RegExp(`not repaired: ${name}: stays, its index is damaged \\(.*checksum mismatch\\) and cannot be made again from the pack: .*(does not inflate|checksum does not match)`));
     assert.ok(readFileSync(idxPath).equals(flipped), 'the index stays as it was');
     assert.ok(existsSync(join(repo, 'objects/pack', `${name}.pack`)));
+  });
+
+  it('git caches that fail their checksum (commit-graph and its chain, multi-pack-index, .rev, .bitmap) fail git fsck; they are named and set aside, and git fsck is clean', async () => {
+    const { repo } = await committed();
+    git(repo, ['-c', 'pack.writeReverseIndex=true', 'repack', '-a', '-d', '-b', '-q']);
+    git(repo, ['commit-graph', 'write', '--reachable']);
+    git(repo, ['multi-pack-index', 'write']);
+    const [idx] = indexes(repo);
+    const name = (idx as string).replace(/\.idx$/, '');
+    const caches = ['objects/info/commit-graph', 'objects/pack/multi-pack-index', `objects/pack/${name}.rev`, `objects/pack/${name}.bitmap`];
+    for (const c of caches) {
+      const bytes = readFileSync(join(repo, c));
+      bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0x08;
+      writeFileSync(join(repo, c), bytes);
+    }
+    assert.throws(() => git(repo, ['fsck', '--no-dangling']), 'git fsck fails on them');
+    const found = await gitfs(['fsck', '--repo', repo]);
+    assert.equal(found.code, 8, found.stdout);
+    for (const c of caches) assert.match(found.stdout, new RegExp(`GITFS_CORRUPT_CACHE ${c}: its checksum does not match its content\n`));
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, /set aside in [^:]*: git's damaged caches /);
+    assert.match(fixed.stdout, /checking again:\n[^]*: 0 problems\n$/);
+    assert.deepEqual(readdirSync(join(repo, DAMAGED_DIR)).sort(), ['commit-graph', 'multi-pack-index', `${name}.bitmap`, `${name}.rev`]);
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+
+    // A layer of a commit-graph chain: the chain goes whole; git writes it again.
+    git(repo, ['commit-graph', 'write', '--reachable', '--split=no-merge']);
+    const graphs = join(repo, 'objects/info/commit-graphs');
+    const layer = readdirSync(graphs).find((f) => f.endsWith('.graph')) as string;
+    const bytes = readFileSync(join(graphs, layer));
+    bytes[100] = (bytes[100] as number) ^ 0x01;
+    writeFileSync(join(graphs, layer), bytes);
+    const chain = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(chain.code, 0, chain.stdout);
+    assert.match(chain.stdout, new RegExp(`GITFS_CORRUPT_CACHE objects/info/commit-graphs: its layer ${layer}: its checksum does not match its content\n`));
+    assert.equal(existsSync(graphs), false);
+    assert.ok(readdirSync(join(repo, DAMAGED_DIR, 'commit-graphs')).includes(layer));
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+    git(repo, ['commit-graph', 'write', '--reachable']);
+    assert.match(await gitfsOk(['fsck', '--repo', repo]), /: 0 problems\n$/);
   });
 
   it('where git keeps a multi-pack-index, the good copies are written but the damaged pack stays, and fsck says why', async () => {

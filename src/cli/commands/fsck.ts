@@ -55,6 +55,7 @@ async function checkAll(ctx: CommandContext, repo: Repository): Promise<Checked>
   const report = await check(repo.objects, roots, { partial: await isPartial(repo.gitDir), shallow: await readShallow(repo.gitDir) });
   for (const p of found.packs) await ctx.stdout.write(`${ErrorCodes.CORRUPT_PACK} ${p.name}: ${packDamage(p)}\n`);
   for (const oid of found.loose) await ctx.stdout.write(`${ErrorCodes.CORRUPT_OBJECT} ${oid}: its loose file does not hash to it\n`);
+  for (const c of found.caches) await ctx.stdout.write(`${ErrorCodes.CORRUPT_CACHE} ${c.path}: ${c.why}\n`);
   for (const p of report.problems) {
     await ctx.stdout.write(`${p.code} ${p.oid}: ${p.message}\n${p.neededBy.map((w) => `  needed by ${w}\n`).join('')}`);
   }
@@ -62,7 +63,7 @@ async function checkAll(ctx: CommandContext, repo: Repository): Promise<Checked>
   const named = new Set(found.packs.map((p) => p.name));
   const unloaded = [...repo.objects.damagedPacks()].filter(([name]) => !named.has(name)).map(([, e]) => e);
   for (const e of unloaded) await ctx.stdout.write(`${e.code} ${e.message}\n`);
-  const problems = found.packs.length + found.loose.length + report.problems.length + unloaded.length;
+  const problems = found.packs.length + found.loose.length + found.caches.length + report.problems.length + unloaded.length;
   const absent = report.absent > 0 ? ` (${report.absent} blobs not here: kept on demand)` : '';
   const tooLarge = report.tooLarge > 0 ? ` (${report.tooLarge} blobs git stored as deltas above the read limit: left to git fsck)` : '';
   await ctx.stdout.write(`checked ${repo.objects.packs().length} packs, ${report.objects} objects in ${report.commits} commits of ${roots.length} branches${absent}${tooLarge}: ${problems} problems\n`);
@@ -79,6 +80,7 @@ function packDamage(p: PackDamage): string {
 async function mend(ctx: CommandContext, repo: Repository, bad: readonly Oid[], found: StoreDamage): Promise<void> {
   const r = await withPruneLock(repo.gitDir, () => repair(repo, bad, found, new DaemonObjects(objectSocketPath(repo.gitDir))));
   const loose = r.looseSetAside > 0 ? `, ${r.looseSetAside} damaged loose files set aside` : '';
+  if (r.cachesSetAside.length > 0) await ctx.stdout.write(`set aside in ${repo.gitDir}/${DAMAGED_DIR}: git's damaged caches ${r.cachesSetAside.join(', ')} (git reads without them, and writes them again at its next gc)\n`);
   if (r.reindexed.length > 0) await ctx.stdout.write(`made again from their packs: the damaged indexes of ${r.reindexed.join(', ')} (the damaged ones kept in ${repo.gitDir}/${DAMAGED_DIR})\n`);
   await ctx.stdout.write(`repaired: ${r.healed} objects written again (${r.supplied} through the node daemon), ${r.rewritten.length} damaged packs rewritten (${r.setAside.length} set aside in ${repo.gitDir}/${DAMAGED_DIR})${loose}\n`);
   for (const line of r.left) await ctx.stdout.write(`  not repaired: ${line}\n`);

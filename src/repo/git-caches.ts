@@ -1,0 +1,93 @@
+/**
+ * git's caches beside the objects: files git writes to speed its reads, each ending in the SHA-1
+ * of all that comes before it: the commit-graph (one file, or a chain of layers in
+ * `objects/info/commit-graphs/`), the multi-pack-index and its `.rev` and `.bitmap`, and a pack's
+ * `.rev`, `.bitmap` and `.mtimes`. A flipped bit in one fails `git fsck` (which verifies the
+ * commit-graph and the multi-pack-index) or has git read wrong answers, while every object is
+ * sound. Each is checked by its checksum; a damaged one is moved into `gitfs/damaged/`, and git
+ * reads without it, as where it was never written (its next gc or repack writes it again).
+ *
+ * Invariants: only files of these names are moved; a commit-graph chain goes whole, by one
+ * rename of its directory (git never reads some of its layers without the others); memory is one
+ * read window.
+ */
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode } from '../errors.js';
+import { OID_BYTES } from '../objects/oid.js';
+import { namesIn } from '../util/if-present.js';
+import { moveAside } from './damaged-dir.js';
+import type { Repository } from './repository.js';
+
+/** A cache that fails its checksum: its path relative to the git directory, and why. */
+export interface DamagedCache {
+  readonly path: string;
+  readonly why: string;
+}
+
+const WINDOW_BYTES = 1 << 20;
+/** The caches in `objects/pack/`: of a pack, or of the multi-pack-index. */
+const PACK_CACHE_RE = /^(pack-[0-9a-f]{40}\.(rev|bitmap|mtimes)|multi-pack-index|multi-pack-index-[0-9a-f]{40}\.(rev|bitmap))$/;
+const GRAPH_LAYER_RE = /^graph-[0-9a-f]{40}\.graph$/;
+const GRAPHS_DIR = join('objects', 'info', 'commit-graphs');
+
+/** Every cache of the repository at `gitDir` that fails its checksum (a chain's layer names the chain's directory); `signal` ends it between reads. */
+export async function checkGitCaches(gitDir: string, signal?: AbortSignal): Promise<DamagedCache[]> {
+  const paths = [join('objects', 'info', 'commit-graph'), ...(await namesIn(join(gitDir, 'objects', 'pack'))).filter((n) => PACK_CACHE_RE.test(n)).map((n) => join('objects', 'pack', n))];
+  const damaged: DamagedCache[] = [];
+  for (const path of paths) {
+    const why = await checksumFault(join(gitDir, path), signal);
+    if (why !== undefined) damaged.push({ path, why });
+  }
+  for (const layer of (await namesIn(join(gitDir, GRAPHS_DIR))).filter((n) => GRAPH_LAYER_RE.test(n))) {
+    const why = await checksumFault(join(gitDir, GRAPHS_DIR, layer), signal);
+    if (why === undefined) continue;
+    damaged.push({ path: GRAPHS_DIR, why: `its layer ${layer}: ${why}` });
+    break;
+  }
+  return damaged;
+}
+
+/** Moves each of `caches` into DAMAGED_DIR (one gone meanwhile is passed); the paths moved. */
+export async function setAsideCaches(repo: Repository, caches: readonly DamagedCache[]): Promise<string[]> {
+  const moved: string[] = [];
+  for (const c of caches) {
+    const name = c.path === GRAPHS_DIR ? 'commit-graphs' : (c.path.split('/').at(-1) as string);
+    if (await moveAside(repo, join(repo.gitDir, c.path), name)) moved.push(c.path);
+  }
+  if (moved.length > 0) await repo.objects.refresh();
+  return moved;
+}
+
+/** Why the file at `path` does not end in the SHA-1 of what precedes it; undefined if it does, or is not there. Bytes that do not read (EIO) are a fault too. */
+async function checksumFault(path: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size < OID_BYTES) return `${size} bytes: shorter than its checksum`;
+    const sha = createHash('sha1');
+    const window = Buffer.allocUnsafe(Math.min(WINDOW_BYTES, Math.max(size, OID_BYTES)));
+    for (let pos = 0; pos < size - OID_BYTES; ) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await fh.read(window, 0, Math.min(window.length, size - OID_BYTES - pos), pos);
+      if (bytesRead === 0) return 'shorter than it was a moment ago';
+      sha.update(window.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    const trailer = Buffer.alloc(OID_BYTES);
+    await fh.read(trailer, 0, OID_BYTES, size - OID_BYTES);
+    return sha.digest().equals(trailer) ? undefined : 'its checksum does not match its content';
+  } catch (e) {
+    if (errnoCode(e) === 'EIO') return `it does not read (${(e as Error).message})`;
+    throw e;
+  } finally {
+    await fh.close();
+  }
+}
