@@ -1,18 +1,24 @@
 /**
  * The daemon's scrub, as ZFS and Ceph scrub their disks: every `scrub.everyMs` (a week by
  * default), every pack is read through and checked (its checksum, each entry's CRC-32:
- * src/objects/pack-verify.ts), and what a disk let rot is mended from peers (src/repo/repair.ts),
- * before the last other copy in the cluster rots too. When the last scrub that left no damage
- * began is kept in `gitfs/scrub.json` (`{"at": <ms>, "packs": <n>, "damaged": <n>}`), so that
- * restarts neither put it off for ever nor run it at every start. A scrub cut short by a stop
- * starts over.
+ * src/objects/pack-verify.ts), then every loose object and git's caches, and what a disk let rot
+ * is mended from peers (src/repo/repair.ts), before the last other copy in the cluster rots too.
+ *
+ * A pass goes a step at a time: each step reads packs up to STEP_BYTES (at least one) and mends
+ * what it found, so that pack merges, prunes and fetches go on between steps (the daemon runs one
+ * at a time), however large the store. `gitfs/scrub.json` keeps when the last pass that left no
+ * damage began (`{"at": <ms>, "packs": <n>, "damaged": <n>}`), so that restarts neither put the
+ * scrub off for ever nor run it at every start, and the pass under way (`"pass": {"started",
+ * "packs": [its pack names], "done": [those read], "damaged", "left"}`), so that one cut short by
+ * a stop goes on after the restart where it was.
  */
 import { join } from 'node:path';
 import { isGitfsError } from '../errors.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
+import { checkGitCaches } from '../repo/git-caches.js';
 import { withPruneLock } from '../repo/prune-lock.js';
 import { repair } from '../repo/repair.js';
-import { scanStore } from '../repo/store-scan.js';
+import { packsToScan, scanLoose, scanPack, type PackDamage, type StoreDamage } from '../repo/store-scan.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
@@ -23,9 +29,27 @@ import type { Logger } from '../util/log.js';
 const SCRUB_WAIT_MS = 3_600_000;
 /** When a scrub that failed, or left damage (no peer had a good copy), is tried again. */
 const SCRUB_RETRY_MS = 6 * 3_600_000;
+/** The packs one step reads, at most (at least one pack): about a second through the page cache, a few from a disk. */
+export const STEP_BYTES = 512 << 20;
 
 export function scrubFilePath(gitDir: string): string {
   return join(gitDir, 'gitfs', 'scrub.json');
+}
+
+/** The last pass that left no damage, as kept. */
+interface Kept {
+  readonly at: number;
+  readonly packs: number;
+  readonly damaged: number;
+}
+
+/** A pass under way: when it began, its packs (those there when its first step began), those read, the damage found and what of it is left. */
+interface Pass {
+  readonly started: number;
+  packs?: readonly string[];
+  readonly done: Set<string>;
+  damaged: number;
+  left: number;
 }
 
 export class Scrubber {
@@ -33,25 +57,22 @@ export class Scrubber {
     private readonly repo: Repository,
     private readonly everyMs: number,
     private readonly clock: Clock,
+    private readonly stepBytes: number,
+    private kept: Kept | undefined,
+    private pass: Pass | undefined,
     private next: number,
   ) {}
 
   /**
-   * `everyMs` 0: never. The next scrub is due `everyMs` after the start of the last one recorded,
-   * but not within SCRUB_WAIT_MS (or `everyMs`, if shorter) of now.
+   * `everyMs` 0: never. The next scrub is due `everyMs` after the start of the last one kept, but
+   * not within SCRUB_WAIT_MS (or `everyMs`, if shorter) of now; a pass under way goes on then.
    */
-  static async load(repo: Repository, everyMs: number, clock: Clock): Promise<Scrubber> {
-    const text = await textOf(scrubFilePath(repo.gitDir)).catch(() => undefined);
-    let last: unknown;
-    try {
-      last = text === undefined ? undefined : (JSON.parse(text) as { at?: unknown }).at;
-    } catch {
-      last = undefined;
-    }
+  static async load(repo: Repository, everyMs: number, clock: Clock, stepBytes = STEP_BYTES): Promise<Scrubber> {
+    const { kept, pass } = parseScrubFile(await textOf(scrubFilePath(repo.gitDir)).catch(() => undefined), clock.now());
     const now = clock.now();
     const soonest = now + Math.min(everyMs, SCRUB_WAIT_MS);
-    const due = typeof last === 'number' && Number.isFinite(last) && last <= now ? last + everyMs : soonest;
-    return new Scrubber(repo, everyMs, clock, Math.max(due, soonest));
+    const due = kept !== undefined && pass === undefined ? kept.at + everyMs : soonest;
+    return new Scrubber(repo, everyMs, clock, stepBytes, kept, pass, Math.max(due, soonest));
   }
 
   due(now: number): boolean {
@@ -59,34 +80,90 @@ export class Scrubber {
   }
 
   /**
-   * Checks every pack and loose object, and mends the damage but in packs `exclude` names (packs
-   * about to be removed: what they hold is elsewhere already), with `supplier` (the swarm) for what
-   * no pack here holds good. Logged, never thrown. One that fails or leaves damage is tried again
-   * after SCRUB_RETRY_MS; `signal` (the daemon stopping) ends it between reads and objects.
+   * One step of the pass (a new one if none is under way): reads packs up to the step's bytes,
+   * and, once no pack is left, the loose objects and git's caches; mends the damage found but in
+   * packs `exclude` names (packs about to be removed: what they hold is elsewhere already), with
+   * `supplier` (the swarm) for what no pack here holds good. The next step is due at once. A pass
+   * that failed or left damage is tried again after SCRUB_RETRY_MS. Logged, never thrown;
+   * `signal` (the daemon stopping) ends it between reads and objects.
    */
   async run(supplier: ObjectSupplier | undefined, exclude: ReadonlySet<string>, log: Logger, signal: AbortSignal): Promise<void> {
-    const started = this.clock.now();
-    this.next = started + Math.min(this.everyMs, SCRUB_RETRY_MS);
+    const now = this.clock.now();
+    this.next = now + Math.min(this.everyMs, SCRUB_RETRY_MS);
+    const pass = (this.pass ??= { started: now, done: new Set(), damaged: 0, left: 0 });
     try {
-      const found = await scanStore(this.repo, signal);
-      const packs = this.repo.objects.packs().length;
-      const damaged = found.packs.length + found.loose.length + found.caches.length;
-      let left = 0;
-      if (damaged > 0) {
-        log.log('warn', 'damaged-packs', { packs: found.packs.map((d) => d.name), entries: found.packs.reduce((n, d) => n + d.damaged.length, 0), loose: found.loose.length, caches: found.caches.map((c) => c.path) });
-        const mend = { ...found, packs: found.packs.filter((d) => !exclude.has(d.name)) };
-        const r = await withPruneLock(this.repo.gitDir, () => repair(this.repo, [], mend, supplier, signal));
-        left = r.left.length;
-        log.log(left > 0 ? 'warn' : 'info', 'repaired', { cachesSetAside: r.cachesSetAside, reindexed: r.reindexed, healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
+      const present = await packsToScan(this.repo);
+      // The pass reads the packs there when it began. One written since is not its own: what went
+      // into it was checked on the way (a writer hashes what it writes, a merge or repair copies
+      // entries whose CRC-32 matched), and the pass ends however fast fetches add packs.
+      const packs = (pass.packs ??= present.map((p) => p.name));
+      const mine = new Set(packs);
+      const todo = present.filter((p) => mine.has(p.name) && !pass.done.has(p.name));
+      const found: PackDamage[] = [];
+      let bytes = 0;
+      let read = 0;
+      for (const p of todo) {
+        if (read > 0 && bytes + p.size > this.stepBytes) break;
+        const d = await scanPack(this.repo, p, signal);
+        if (d !== undefined) found.push(d);
+        bytes += p.size;
+        read++;
       }
-      log.log('info', 'scrubbed', { packs, damaged, ms: this.clock.now() - started });
-      if (left > 0) return;
+      const last = read === todo.length;
+      const damage: StoreDamage = { packs: found, loose: last ? await scanLoose(this.repo, signal) : [], caches: last ? await checkGitCaches(this.repo.gitDir, signal) : [] };
+      const damaged = damage.packs.length + damage.loose.length + damage.caches.length;
+      if (damaged > 0) pass.left += await this.mend(damage, supplier, exclude, log, signal);
+      pass.damaged += damaged;
+      for (const p of todo.slice(0, read)) pass.done.add(p.name);
+      if (!last) {
+        this.next = now;
+        await this.save();
+        return;
+      }
+      log.log('info', 'scrubbed', { packs: pass.done.size, damaged: pass.damaged, ms: this.clock.now() - pass.started });
+      this.pass = undefined;
       // Kept only once nothing is left, so that a restart does not put the next try off a period.
-      this.next = started + this.everyMs;
-      await writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ at: started, packs, damaged })}\n`);
+      if (pass.left === 0) {
+        this.kept = { at: pass.started, packs: pass.done.size, damaged: pass.damaged };
+        this.next = pass.started + this.everyMs;
+      }
+      await this.save();
     } catch (e) {
       if (signal.aborted) return;
       log.log('warn', 'scrub-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
     }
   }
+
+  /** Mends `damage` but in packs `exclude` names, logged; how many lines are left. */
+  private async mend(damage: StoreDamage, supplier: ObjectSupplier | undefined, exclude: ReadonlySet<string>, log: Logger, signal: AbortSignal): Promise<number> {
+    log.log('warn', 'damaged-packs', { packs: damage.packs.map((d) => d.name), entries: damage.packs.reduce((n, d) => n + d.damaged.length, 0), loose: damage.loose.length, caches: damage.caches.map((c) => c.path) });
+    const mend = { ...damage, packs: damage.packs.filter((d) => !exclude.has(d.name)) };
+    const r = await withPruneLock(this.repo.gitDir, () => repair(this.repo, [], mend, supplier, signal));
+    log.log(r.left.length > 0 ? 'warn' : 'info', 'repaired', { cachesSetAside: r.cachesSetAside, reindexed: r.reindexed, healed: r.healed, supplied: r.supplied, rewritten: r.rewritten, setAside: r.setAside, looseSetAside: r.looseSetAside, left: r.left });
+    return r.left.length;
+  }
+
+  private save(): Promise<void> {
+    const pass = this.pass === undefined ? {} : { pass: { ...this.pass, done: [...this.pass.done] } };
+    return writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ ...this.kept, ...pass })}\n`);
+  }
+}
+
+/** scrub.json as read: what is unreadable, or from the future (a clock set back), counts as not there. */
+function parseScrubFile(text: string | undefined, now: number): { kept?: Kept; pass?: Pass } {
+  let json: Record<string, unknown>;
+  try {
+    json = text === undefined ? {} : (JSON.parse(text) as Record<string, unknown>);
+  } catch {
+    return {};
+  }
+  const time = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v <= now;
+  const count = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
+  const kept = time(json['at']) ? { at: json['at'], packs: count(json['packs']), damaged: count(json['damaged']) } : undefined;
+  const p = json['pass'] as Record<string, unknown> | undefined;
+  const names = (v: unknown): v is string[] => Array.isArray(v) && v.every((n) => typeof n === 'string');
+  const pass = typeof p === 'object' && p !== null && time(p['started']) && names(p['packs']) && names(p['done'])
+    ? { started: p['started'], packs: p['packs'], done: new Set(p['done']), damaged: count(p['damaged']), left: count(p['left']) }
+    : undefined;
+  return { ...(kept === undefined ? {} : { kept }), ...(pass === undefined ? {} : { pass }) };
 }

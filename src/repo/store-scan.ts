@@ -7,7 +7,7 @@
  * caches beside the objects checked by their checksums (git-caches.ts). Memory: a read window, the index of one pack at a time, the damage found.
  */
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -37,22 +37,46 @@ export interface StoreDamage {
   readonly caches: readonly DamagedCache[];
 }
 
+/** A pack to read through: its name, its size (0 if it could not be had), and whether the database could not open it. */
+export interface ScannedPack {
+  readonly name: string;
+  readonly size: number;
+  readonly unopened: boolean;
+}
+
 /** Reads the store through; `signal` ends it between reads. */
 export async function scanStore(repo: Repository, signal?: AbortSignal): Promise<StoreDamage> {
-  await repo.objects.refresh();
-  const packDir = join(repo.gitDir, 'objects', 'pack');
   const packs: PackDamage[] = [];
-  const opened = new Set(repo.objects.packs().map((p) => p.name));
-  for (const name of [...opened, ...repo.objects.damagedPacks().keys()]) {
-    const d = await checkPack(join(packDir, name), name, !opened.has(name), signal);
+  for (const p of await packsToScan(repo)) {
+    const d = await scanPack(repo, p, signal);
     if (d !== undefined) packs.push(d);
   }
+  return { packs, loose: await scanLoose(repo, signal), caches: await checkGitCaches(repo.gitDir, signal) };
+}
+
+/** Every pack the database opened, then every one it could not open, as they are now. */
+export async function packsToScan(repo: Repository): Promise<ScannedPack[]> {
+  await repo.objects.refresh();
+  const opened = repo.objects.packs().map((p) => ({ name: p.name, size: p.size, unopened: false }));
+  const unopened = await Promise.all(
+    [...repo.objects.damagedPacks().keys()].map(async (name) => ({ name, size: (await stat(join(repo.gitDir, 'objects', 'pack', `${name}.pack`)).catch(() => undefined))?.size ?? 0, unopened: true })),
+  );
+  return [...opened, ...unopened];
+}
+
+/** Every loose object whose file does not hash to its id. */
+export async function scanLoose(repo: Repository, signal?: AbortSignal): Promise<Oid[]> {
   const loose: Oid[] = [];
   for (const oid of await repo.objects.looseIds()) {
     signal?.throwIfAborted();
     if (!(await looseHashes(repo.objects.loosePathOf(oid), oid))) loose.push(oid);
   }
-  return { packs, loose, caches: await checkGitCaches(repo.gitDir, signal) };
+  return loose;
+}
+
+/** The damage of pack `p`, or undefined: sound, or gone meanwhile (merged by the daemon). */
+export function scanPack(repo: Repository, p: ScannedPack, signal?: AbortSignal): Promise<PackDamage | undefined> {
+  return checkPack(join(repo.gitDir, 'objects', 'pack', p.name), p.name, p.unopened, signal);
 }
 
 /** The damage of the pack at `base` (`.idx`, `.pack`), or undefined: sound, or gone meanwhile (merged by the daemon). */

@@ -19,6 +19,7 @@ import { repair } from '../../src/repo/repair.js';
 import { scanStore } from '../../src/repo/store-scan.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Scrubber, scrubFilePath } from '../../src/node/scrub.js';
+import type { Logger } from '../../src/util/log.js';
 import { gitfs, gitfsOk } from '../support/cli.js';
 import { waitFor } from '../support/cluster-nodes.js';
 import { freeTcpPort, freeUdpPort, ServeProcess } from '../node/serve-process.js';
@@ -338,6 +339,48 @@ describe('repo: repair (self-healing)', function () {
     assert.equal(r.code, 8, r.stdout);
     assert.match(r.stdout, new RegExp(`not repaired: ${(first as string).replace(/\.idx$/, '')}: stays \\(the good copies of its damaged objects are written\\): git keeps a multi-pack-index`));
     assert.ok(existsSync(join(repo, 'objects/pack', first as string)));
+  });
+
+  it('a scrub goes a step at a time (here a pack each), mending as it goes, and a pass cut short by a restart goes on where it was', async () => {
+    const { repo, victim } = await committed();
+    const [first] = indexes(repo);
+    git(repo, ['repack', '-a', '-q']);
+    for (const i of [1, 2]) {
+      const src = tmp.make();
+      writeFileSync(join(src, `more-${i}.txt`), `more ${i}\n`);
+      await gitfsOk(['commit', '--repo', repo, '--branch', `more-${i}`, '--from', src]);
+    }
+    flipInEntry(repo, first as string, victim);
+    const events: Array<{ event: string; fields: Record<string, unknown> }> = [];
+    const log: Logger = { log: (_level, event, fields = {}) => void events.push({ event, fields }), child: () => log };
+    const now = Date.now();
+    const clock = { now: () => now };
+    const signal = new AbortController().signal;
+    const passOnDisk = (): { done: string[] } | undefined => (JSON.parse(readFileSync(scrubFilePath(repo), 'utf8')) as { pass?: { done: string[] } }).pass;
+    const r = await Repository.open(repo);
+    try {
+      const packs = r.objects.packs().length;
+      assert.equal(packs, 4);
+      const first = await Scrubber.load(r, 1000, clock, 1);
+      await first.run(undefined, new Set(), log, signal);
+      assert.equal(passOnDisk()?.done.length, 1);
+      assert.equal(first.due(now), true, 'the next step is due at once');
+      // A restart: the pass goes on from the file, a pack a step, the first not read again.
+      const again = await Scrubber.load(r, 1000, clock, 1);
+      for (let step = 2; step <= packs; step++) {
+        await again.run(undefined, new Set(), log, signal);
+        if (step < packs) assert.equal(passOnDisk()?.done.length, step);
+      }
+      const scrubbed = events.filter((e) => e.event === 'scrubbed');
+      assert.deepEqual(scrubbed.map((e) => [e.fields['packs'], e.fields['damaged']]), [[packs, 1]], JSON.stringify(events));
+      const repaired = events.find((e) => e.event === 'repaired');
+      assert.deepEqual([repaired?.fields['healed'], repaired?.fields['left']], [1, []], JSON.stringify(repaired));
+      assert.deepEqual(JSON.parse(readFileSync(scrubFilePath(repo), 'utf8')), { at: now, packs, damaged: 1 });
+      assert.equal(again.due(now + 999), false);
+    } finally {
+      await r.close();
+    }
+    git(repo, ['fsck', '--strict', '--no-dangling']);
   });
 
   it('gitfs serve scrubs every scrub.everyMs: a damaged pack is found and mended, and the time of the last scrub is kept across restarts', async () => {
