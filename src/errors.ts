@@ -130,6 +130,16 @@ export function gitfsErrorOr<T>(read: () => T): T | GitfsError {
 }
 
 /** The errno code of a Node system error (`ENOENT`, …), or undefined. */
+/** Whether `e`, or an error it was caused by (followed through `cause`, a few deep), has the errno code `code` (`EIO`: bytes the disk cannot read). */
+export function causedBy(e: unknown, code: string): boolean {
+  let at: unknown = e;
+  for (let depth = 0; depth < 8 && typeof at === 'object' && at !== null; depth++) {
+    if (errnoCode(at) === code) return true;
+    at = (at as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 export function errnoCode(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
     return (e as { code: string }).code;

@@ -16,7 +16,7 @@ import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
-import { ErrorCodes, GitfsError, gitfsErrorOr, isGitfsError } from '../errors.js';
+import { causedBy, ErrorCodes, GitfsError, gitfsErrorOr, isGitfsError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
 import { reaches } from '../objects/commit-ancestry.js';
 import { Freshener } from '../objects/freshen.js';
@@ -829,7 +829,8 @@ export class Swarm {
       if (!this.local.hasNow(oid)) continue;
       const o = await this.local.read(oid).catch((e: unknown) => {
         if (isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE)) stored.add(oid);
-        else if (DAMAGE.some((code) => isGitfsError(e, code))) damaged.add(oid);
+        // A sector the disk cannot read (EIO) is damage too: a peer's copy mends it.
+        else if (DAMAGE.some((code) => isGitfsError(e, code)) || causedBy(e, 'EIO')) damaged.add(oid);
         return undefined;
       });
       if (o !== undefined) found.set(oid, o);

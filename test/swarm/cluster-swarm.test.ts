@@ -30,12 +30,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 import { GITFS_BIN } from '../support/cli.js';
+import { FaultyDisk } from '../support/faulty-disk.js';
 import { Daemon, GitfsNode, logsOf, Roster, sleep, waitFor, waitMesh as waitMeshOf, type LogEvent, type PeersSnapshot } from '../support/cluster-nodes.js';
 import { stopAllMounts, TestMount } from '../support/mount.js';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../support/netns.js';
@@ -487,25 +488,28 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const sick = receivers[1] as GitfsNode;
     const packDir = join(sick.repo, 'objects', 'pack');
     const flipped: { path: string; bytes: Buffer }[] = [];
-    /**
-     * Flips a bit in a chunk (4 KiB or more) of some pack of several objects (one of one object
-     * would be written again under its own name: replaced in place, not set aside); the pack's
-     * name and the chunk's id.
-     */
-    const flipChunk = (): { pack: string; oid: string } => {
+    let faulty: FaultyDisk | undefined;
+    /** A chunk (4 KiB or more) of some pack of several objects, whose entry spans `minBytes` in the pack; the pack's name and path, the chunk's id and its entry's offset. */
+    const chunkEntry = (minBytes: number): { pack: string; path: string; oid: string; offset: number } => {
       for (const idx of readdirSync(packDir).filter((f) => f.endsWith('.idx'))) {
         const entries = gitOn(sick, ['verify-pack', '-v', join(packDir, idx)]).split('\n').map((l) => l.split(/\s+/)).filter((x) => /^[0-9a-f]{40}$/.test(x[0] ?? ''));
-        const f = entries.find((x) => x[1] === 'blob' && Number(x[2]) >= 4096 && Number(x[3]) > 200);
+        const f = entries.find((x) => x[1] === 'blob' && Number(x[2]) >= 4096 && Number(x[3]) > minBytes);
         if (f === undefined || entries.length < 2) continue;
-        const path = join(packDir, idx.replace(/\.idx$/, '.pack'));
-        const bytes = readFileSync(path);
-        flipped.push({ path, bytes: Buffer.from(bytes) });
-        const at = Number(f[4]) + 100;
-        bytes[at] = (bytes[at] as number) ^ 0x04;
-        writeFileSync(path, bytes);
-        return { pack: idx.replace(/\.idx$/, ''), oid: f[0] as string };
+        return { pack: idx.replace(/\.idx$/, ''), path: join(packDir, idx.replace(/\.idx$/, '.pack')), oid: f[0] as string, offset: Number(f[4]) };
       }
-      throw new Error(`${sick.name}: no chunk in any pack`);
+      throw new Error(`${sick.name}: no chunk of ${minBytes} bytes in any pack`);
+    };
+    /**
+     * Flips a bit in a chunk of some pack of several objects (one of one object would be written
+     * again under its own name: replaced in place, not set aside); the pack's name and the chunk's id.
+     */
+    const flipChunk = (): { pack: string; oid: string } => {
+      const c = chunkEntry(200);
+      const bytes = readFileSync(c.path);
+      flipped.push({ path: c.path, bytes: Buffer.from(bytes) });
+      bytes[c.offset + 100] = (bytes[c.offset + 100] as number) ^ 0x04;
+      writeFileSync(c.path, bytes);
+      return c;
     };
     const down = (): Promise<void> => sick.stop('SIGTERM', STOP_GRACE_MS).catch(() => sick.stop('SIGKILL'));
     try {
@@ -529,9 +533,38 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.deepEqual([mended['supplied'], mended['rewritten'], mended['setAside'], mended['left']], [1, [two.pack], [two.pack], []], JSON.stringify(mended));
       assert.equal(current(sick).find('damaged-here', { first: two.oid }).length, 1, `${sick.name}: the swarm did not find its copy damaged\n${sick.tail()}`);
       flipped.length = 0;
+
+      // (3) A sector of a chunk that does not read (EIO, from a real FUSE disk the pack is
+      // linked to): `gitfs fsck --repair` gets it through the daemon, which counts the lost
+      // copy as damaged and fetches it from a peer.
+      await down();
+      // An entry holding a whole 4 KiB sector: the scan's read by sectors names it alone.
+      const three = chunkEntry(3 * 4096);
+      const sector = Math.ceil(three.offset / 4096) * 4096;
+      const disk = join(dirname(configPath), 'faulty-disk');
+      mkdirSync(join(disk, 'files'), { recursive: true });
+      mkdirSync(join(disk, 'mnt'), { recursive: true });
+      copyFileSync(three.path, join(disk, 'files', `${three.pack}.pack`));
+      flipped.push({ path: three.path, bytes: readFileSync(three.path) });
+      faulty = await FaultyDisk.start(join(disk, 'mnt'), join(disk, 'files'), `${three.pack}.pack`, sector, sector + 1);
+      rmSync(three.path);
+      symlinkSync(join(disk, 'mnt', `${three.pack}.pack`), three.path);
+      await serve(sick);
+      await waitMesh(members, 4 * INTERVAL_MS, `the restarted ${sick.name} to list its peers`);
+      const fromPeer = await sick.ok(['fsck', '--repair'], { timeoutMs: 60_000 });
+      assert.match(fromPeer, new RegExp(`GITFS_CORRUPT_PACK ${three.pack}: checksum wrong, 1 entries fail their CRC-32: ${three.oid}`), fromPeer);
+      assert.match(fromPeer, /repaired: 1 objects written again \(1 through the node daemon\), 1 damaged packs rewritten \(1 set aside/, fromPeer);
+      assert.match(fromPeer, /checking again:\n[^]*: 0 problems\n$/, fromPeer);
+      assert.equal(current(sick).find('damaged-here', { first: three.oid }).length, 1, `${sick.name}: the daemon did not count its lost copy as damaged\n${sick.tail()}`);
+      flipped.length = 0;
     } finally {
       // A failure above leaves the repository as it was for the cases after this one.
-      for (const f of flipped) if (existsSync(f.path.replace(/\.pack$/, '.idx'))) writeFileSync(f.path, f.bytes);
+      for (const f of flipped) {
+        if (!existsSync(f.path.replace(/\.pack$/, '.idx'))) continue;
+        rmSync(f.path, { force: true });
+        writeFileSync(f.path, f.bytes);
+      }
+      await faulty?.stop();
     }
     await verifyCopy(sick, 'site/a', c2.oid, tree);
   });
