@@ -147,3 +147,8 @@ export async function deflateIfSmaller(data: Uint8Array, level: number): Promise
       : await deflateAsync(data, { level });
   return deflated.length < data.length + 11 ? deflated : undefined;
 }
+
+/** The most bytes zlib's deflate makes of `size` bytes, whatever its settings (zlib's conservative deflateBound, with its header). */
+export function deflateBound(size: number): number {
+  return size + Math.ceil(size / 8) + Math.ceil(size / 64) + 64;
+}

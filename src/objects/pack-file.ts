@@ -21,7 +21,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, crc32, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { inflated, PIECE_BYTES, type DeflatedStream, type StreamedObject } from './blob-stream.js';
-import { readZlibStored } from './compress.js';
+import { deflateBound, readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
 import { OID_BYTES } from './oid.js';
 import { decodeEntry, type EntryHeader } from './pack-format.js';
@@ -352,10 +352,12 @@ export class PackFile<I extends PackEntries = PackIndex> {
    */
   private async checkedEnd(offset: number): Promise<number> {
     const end = this.entryEnd(offset);
-    if (end - offset > LARGE_ENTRY_BYTES) {
-      const head = Buffer.allocUnsafe(SIZE_WINDOW_BYTES);
+    // A torn pack's last entry runs to whatever the file holds: no further than its size allows.
+    if (end - offset > LARGE_ENTRY_BYTES || this.options.torn === true) {
+      const head = Buffer.allocUnsafe(Math.min(SIZE_WINDOW_BYTES, end - offset));
       await readFully(this.fh, head, offset, this.path);
-      this.withinLimit(this.parseHeader(head, offset), offset);
+      const h = this.withinLimit(this.parseHeader(head, offset), offset);
+      if (this.options.torn === true) return Math.min(end, offset + h.dataStart + deflateBound(h.size));
     }
     return end;
   }

@@ -6,8 +6,8 @@
  * The pack is walked once, in order: each entry's header parsed, its zlib stream inflated (zlib
  * says where the stream ends, so where the next entry starts), its CRC-32 taken and a whole
  * object hashed. The deltas are then read through a PackFile over what the walk found (resolved
- * as any read resolves them), each hashed, in passes while a REF_DELTA names a base that a later
- * delta of the pack makes (`git index-pack --fix-thin` appends bases after their deltas).
+ * as any read resolves them), each hashed; one whose base a later delta of the pack makes waits
+ * for it (nameDeltas). A base no entry makes (a thin pack's) is asked of the resolver.
  *
  * Invariants: a pack that is damaged itself (an entry that does not inflate to its declared size,
  * bytes between its last entry and its trailer, a SHA-1 that does not match its trailer) is
@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32, inflateSync, type ZlibOptions } from 'node:zlib';
+import { deflateBound } from './compress.js';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { hashObject, OID_BYTES, type Oid } from './oid.js';
 import { PackEntryTable } from './pack-entry-table.js';
@@ -53,12 +54,7 @@ export async function reindexPack(path: string, o: ReindexOptions): Promise<Buff
   } finally {
     await fh.close();
   }
-  const pack = await PackFile.open(path, walked, { maxObjectBytes: o.maxObjectBytes, resolveBase: o.resolveBase });
-  try {
-    await nameDeltas(pack, walked, o.signal, fail);
-  } finally {
-    await pack.close();
-  }
+  await nameDeltas(path, walked, o, fail);
   return encodePackIndex(walked.table, walked.packChecksum);
 }
 
@@ -101,29 +97,52 @@ async function walk(r: ForwardReader, o: ReindexOptions, fail: (why: string, dat
   return walked;
 }
 
-/** Reads every delta the walk found, in passes while some name a base a later pass makes; each named by its hash. */
-async function nameDeltas(pack: PackFile<WalkedEntries>, walked: WalkedEntries, signal: AbortSignal | undefined, fail: (why: string, data?: Record<string, unknown>) => never): Promise<void> {
-  let pending = walked.deltas();
-  // Each pass names at least one delta, or the loop ends: at most as many passes as deltas.
-  while (pending.length > 0) {
-    const later: Array<readonly [number, number]> = [];
-    let missing: unknown;
-    for (const [offset, crc] of pending) {
-      signal?.throwIfAborted();
+/**
+ * Names every delta the walk found, by reading it through a PackFile over what the walk found, as
+ * `git index-pack` resolves them: in pack order, a delta whose base no entry has made yet waiting
+ * for that base, and read again once it is named (each delta is read again at most once per base
+ * of its chain it waits for). Only then are the bases still waited for asked of the resolver, once
+ * each: a base some later delta of the pack makes is never asked of it.
+ */
+async function nameDeltas(path: string, walked: WalkedEntries, o: ReindexOptions, fail: (why: string, data?: Record<string, unknown>) => never): Promise<void> {
+  let outside = false;
+  const pack = await PackFile.open(path, walked, { maxObjectBytes: o.maxObjectBytes, resolveBase: (oid, depth) => (outside ? o.resolveBase(oid, depth) : Promise.resolve(undefined)) });
+  const waiting = new Map<Oid, Array<readonly [number, number]>>();
+  const drain = async (queue: Array<readonly [number, number]>): Promise<void> => {
+    // The queue grows as named bases free their deltas; each delta enters it once per base it waits for.
+    for (let i = 0; i < queue.length; i++) {
+      o.signal?.throwIfAborted();
+      const [offset, crc] = queue[i] as readonly [number, number];
       let oid: Oid;
       try {
         const obj = await pack.readAt(offset);
         oid = hashObject(obj.type, obj.content);
       } catch (e) {
-        if (!isGitfsError(e, ErrorCodes.CORRUPT_OBJECT) || e.data['base'] === undefined) throw e;
-        missing = e.data['base'];
-        later.push([offset, crc]);
+        if (!isGitfsError(e, ErrorCodes.CORRUPT_OBJECT) || typeof e.data['base'] !== 'string') throw e;
+        const base = e.data['base'] as Oid;
+        waiting.set(base, [...(waiting.get(base) ?? []), [offset, crc]]);
         continue;
       }
       walked.addNamed(oid, offset, crc, fail);
+      const freed = waiting.get(oid);
+      if (freed === undefined) continue;
+      waiting.delete(oid);
+      queue.push(...freed);
     }
-    if (later.length === pending.length) fail(`${later.length} deltas have a base found nowhere (${String(missing)})`, { base: missing });
-    pending = later;
+  };
+  try {
+    await drain(walked.deltas());
+    if (waiting.size === 0) return;
+    outside = true;
+    const asked = [...waiting.values()].flat().sort((a, b) => a[0] - b[0]);
+    waiting.clear();
+    await drain(asked);
+    if (waiting.size > 0) {
+      const bases = [...waiting.keys()];
+      fail(`${[...waiting.values()].flat().length} deltas have a base found nowhere (${bases[0]})`, { base: bases[0] });
+    }
+  } finally {
+    await pack.close();
   }
 }
 
@@ -196,11 +215,6 @@ function inflateEntry(from: Buffer, h: EntryHeader, pos: number, fail: (why: str
   }
   if (r.buffer.length !== h.size) fail(`entry at ${pos} inflates to ${r.buffer.length} bytes, declared ${h.size}`, { offset: pos });
   return { bytes: from.subarray(0, h.dataStart + r.engine.bytesWritten), content: r.buffer };
-}
-
-/** The most bytes zlib's deflate makes of `size` bytes, whatever its settings (zlib's conservative deflateBound, with its header). */
-function deflateBound(size: number): number {
-  return size + Math.ceil(size / 8) + Math.ceil(size / 64) + 64;
 }
 
 /** A pack read forward: what bytes() gives is valid until its next call. */

@@ -38,10 +38,13 @@ export async function setAsidePack(repo: Repository, name: string): Promise<void
   await repo.objects.refresh();
 }
 
-/** Copies the damaged index of pack `name` into DAMAGED_DIR as `<name>.bad-idx` (not `.idx`: no pack moved there is missing it), before a new one replaces it. */
-export async function keepDamagedIndex(repo: Repository, name: string): Promise<void> {
-  const to = await freed(repo, join(await damagedDir(repo), `${name}.bad-idx`));
-  await copyFile(join(repo.gitDir, 'objects', 'pack', `${name}.idx`), to);
+/**
+ * Copies the file at `from` into DAMAGED_DIR as `name`, durably, before a new one replaces it
+ * (a pack's damaged index as `<name>.bad-idx`: not `.idx`, no pack moved there is missing it).
+ */
+export async function copyAside(repo: Repository, from: string, name: string): Promise<void> {
+  const to = await freed(repo, join(await damagedDir(repo), name));
+  await copyFile(from, to);
   await fsyncFile(to);
   await fsyncDir(dirname(to));
 }

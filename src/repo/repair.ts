@@ -37,7 +37,7 @@ import { reindexPack } from '../objects/pack-reindex.js';
 import type { ObjectSupplier } from '../objects/promisor.js';
 import { removeLeftTemporaries, writeFileAtomic } from '../util/durable.js';
 import { isThere } from '../util/if-present.js';
-import { keepDamagedIndex, setAsideLoose, setAsidePack } from './damaged-dir.js';
+import { copyAside, setAsideLoose, setAsidePack } from './damaged-dir.js';
 import { setAsideCaches } from './git-caches.js';
 import { isPartial } from './partial.js';
 import { whyPacksStay } from './packs-stay.js';
@@ -79,7 +79,7 @@ const SPARE_BYTES = 256 << 20;
 export async function repair(repo: Repository, bad: readonly Oid[], found: StoreDamage, supplier: ObjectSupplier | undefined, signal?: AbortSignal): Promise<RepairReport> {
   const left: string[] = [];
   // First: a damaged multi-pack-index would keep every pack where it is.
-  const cachesSetAside = await setAsideCaches(repo, found.caches);
+  const cachesSetAside = await setAsideCaches(repo, found.caches, left, signal);
   const reindexed: string[] = [];
   for (const d of found.packs) if (d.indexError !== undefined && (await reindex(repo, d, left, signal))) reindexed.push(d.name);
   if (reindexed.length > 0) await repo.objects.refresh();
@@ -117,11 +117,17 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
       left.push(`${d.name}: stays (the good copies of its damaged objects are written): ${stay.message}`);
       continue;
     }
-    if (!(await rewrite(repo, d, healed, made, source, left, signal))) continue;
-    rewritten.push(d.name);
-    if (made.has(d.name)) continue;
-    await setAsidePack(repo, d.name);
-    setAside.push(d.name);
+    try {
+      if (!(await rewrite(repo, d, healed, made, source, left, signal))) continue;
+      rewritten.push(d.name);
+      if (made.has(d.name)) continue;
+      await setAsidePack(repo, d.name);
+      setAside.push(d.name);
+    } catch (e) {
+      // One pack that cannot be rewritten or moved (a full disk, a sector that does not read) keeps no other from being repaired.
+      if (signal?.aborted === true) throw e;
+      left.push(`${d.name}: stays: ${(e as Error).message}`);
+    }
   }
   return { cachesSetAside, reindexed, healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
 }
@@ -133,24 +139,25 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
  */
 async function reindex(repo: Repository, d: PackDamage, left: string[], signal: AbortSignal | undefined): Promise<boolean> {
   const idxPath = join(repo.gitDir, 'objects', 'pack', `${d.name}.idx`);
-  let idx: Buffer;
   try {
-    idx = await reindexPack(join(repo.gitDir, 'objects', 'pack', `${d.name}.pack`), {
+    const idx = await reindexPack(join(repo.gitDir, 'objects', 'pack', `${d.name}.pack`), {
       maxObjectBytes: repo.objects.maxObjectBytes,
-      resolveBase: (oid) => repo.objects.read(oid).catch(() => undefined),
+      // A thin pack's base, from the packs here (not from peers: a base is asked only once no entry makes it).
+      resolveBase: async (oid) => ((await repo.objects.has(oid)) ? repo.objects.read(oid).catch(() => undefined) : undefined),
       signal,
     });
+    // Kept for an operator when it reads (a lost sector may be why it is damaged): not needed for the rest.
+    await copyAside(repo, idxPath, `${d.name}.bad-idx`).catch(() => undefined);
+    // The only writer of this index (the caller holds the prune lock): a killed one's temporary goes.
+    await removeLeftTemporaries(idxPath);
+    await writeFileAtomic(idxPath, idx, 0o444);
+    return true;
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return false;
-    if (signal?.aborted === true || !(isGitfsError(e, ErrorCodes.CORRUPT_PACK) || isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE))) throw e;
-    left.push(`${d.name}: stays, its index is damaged (${d.indexError}) and cannot be made again from the pack: ${(e as Error).message}`);
+    // Whatever went wrong with this pack (damaged too, a sector that does not read, a full disk) leaves it as it was, and the rest is repaired.
+    if (signal?.aborted === true) throw e;
+    if (errnoCode(e) !== 'ENOENT') left.push(`${d.name}: stays, its index is damaged (${d.indexError}) and cannot be made again from the pack: ${(e as Error).message}`);
     return false;
   }
-  await keepDamagedIndex(repo, d.name);
-  // The only writer of this index (the caller holds the prune lock): a killed one's temporary goes.
-  await removeLeftTemporaries(idxPath);
-  await writeFileAtomic(idxPath, idx, 0o444);
-  return true;
 }
 
 /** Writes the objects of damaged pack `d` that were not healed into a new pack; whether it holds them all (else nothing is kept, and a line says why). */
@@ -310,9 +317,9 @@ async function salvage(repo: Repository, packs: readonly PackDamage[], oids: rea
       const index = new PackIndex(await readFile(`${base}.idx`), `${base}.idx`);
       pack = await PackFile.open(`${base}.pack`, index, { maxObjectBytes: repo.objects.maxObjectBytes, resolveBase: (oid) => repo.objects.read(oid).catch(() => undefined), torn: true });
     } catch (e) {
-      // Gone meanwhile, or no longer to be opened at all: its objects are asked for.
-      if (errnoCode(e) === 'ENOENT' || isGitfsError(e, ErrorCodes.CORRUPT_PACK)) continue;
-      throw e;
+      // Gone meanwhile, or not to be opened at all (damaged further, a sector that does not read): its objects are asked for.
+      if (signal?.aborted === true) throw e;
+      continue;
     }
     try {
       const { unread, tooLarge } = await readAgain(rest.filter((oid) => pack.index.lookup(oid) !== undefined), async (oid) => {

@@ -10,7 +10,9 @@ import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { GitObject } from '../../src/objects/object-store.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { reindexPack } from '../../src/objects/pack-reindex.js';
+import { Repository } from '../../src/repo/repository.js';
 import { compressibleBytes, pseudoRandomBytes } from '../support/data.js';
+import { tempDir } from '../support/tmp.js';
 import { makeDelta, makeRepo, packFiles, packEntryTypes, writeRawPack, type GitRepo } from './git-fixture.js';
 
 const LIMIT = 64 << 20;
@@ -80,9 +82,38 @@ describe('objects: a pack index made again from its pack (pack-reindex.ts)', fun
     };
     const made = await reindexPack(`${path}.pack`, { maxObjectBytes: LIMIT, resolveBase });
     assert.ok(made.equals(readFileSync(`${path}.idx`)), 'the index the pack was written with');
-    assert.ok(asked.includes(outside.oid));
+    assert.deepEqual(asked, [outside.oid], 'only the base no entry makes is asked for, once');
     // Without the outside base, that delta cannot be named: refused, not indexed without it.
     assert.match(await refusal(`${path}.pack`), /1 deltas have a base found nowhere/);
+  });
+
+  it('a chain of 60 REF_DELTAs in reverse order (each base a later delta) is named in one go, each delta waiting for its base', async () => {
+    const repo = makeRepo('reindex-chain', true);
+    const versions = Array.from({ length: 61 }, (_, i) => Buffer.from(`${'chain '.repeat(200)}${'+'.repeat(i)}`));
+    const ids = versions.map((v) => hashObject('blob', v));
+    const entries = versions.slice(1).map((v, i) => ({ oid: ids[i + 1] as string, type: 'ref' as const, base: ids[i] as string, delta: makeDelta(versions[i] as Buffer, v) })).reverse();
+    const path = writeRawPack(`${repo.gitDir}/objects/pack`, [...entries, { oid: ids[0] as string, type: 'blob', content: versions[0] as Buffer }]);
+    const asked: Oid[] = [];
+    const made = await reindexPack(`${path}.pack`, { maxObjectBytes: LIMIT, resolveBase: (oid) => (asked.push(oid), Promise.resolve(undefined)) });
+    assert.ok(made.equals(readFileSync(`${path}.idx`)));
+    assert.deepEqual(asked, [], 'every base is in the pack');
+  });
+
+  it('writes the index gitfs wrote for its own pack (stored and deflated entries, an empty blob, chunk trees)', async () => {
+    const repo = await Repository.init(`${tempDir('reindex-gitfs')}/repo`);
+    try {
+      const w = await repo.newPackWriter();
+      await w.write('blob', Buffer.alloc(0));
+      await w.write('blob', pseudoRandomBytes(300_000, 'stored'));
+      await w.write('blob', compressibleBytes(200_000, 'deflated'));
+      await w.write('tree', Buffer.concat([Buffer.from('100644 a\0'), Buffer.alloc(20, 1)]));
+      const name = (await w.finish())?.names[0] as string;
+      const base = `${repo.gitDir}/objects/pack/${name}`;
+      const made = await reindexPack(`${base}.pack`, { maxObjectBytes: LIMIT, resolveBase: noBase });
+      assert.ok(made.equals(readFileSync(`${base}.idx`)), 'the index gitfs wrote');
+    } finally {
+      await repo.close();
+    }
   });
 
   it('refuses a pack damaged itself: a flipped byte, a cut, a wrong trailer, bytes after its last entry', async () => {

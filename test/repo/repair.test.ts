@@ -6,7 +6,7 @@
  * had leaves the pack where it is, and nothing else is lost.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -327,6 +327,63 @@ describe('repo: repair (self-healing)', function () {
     git(repo, ['fsck', '--strict', '--no-dangling']);
     git(repo, ['commit-graph', 'write', '--reachable']);
     assert.match(await gitfsOk(['fsck', '--repo', repo]), /: 0 problems\n$/);
+  });
+
+  it('a damaged multi-pack-index goes first, so the damaged pack it kept in place is rewritten; a cruft pack gets a new .mtimes and stays one; a cache git wrote anew since the scan stays', async () => {
+    const { repo, victim } = await committed();
+    const [first] = indexes(repo);
+    const damagedName = (first as string).replace(/\.idx$/, '');
+    git(repo, ['repack', '-a', '-q']);
+    git(repo, ['multi-pack-index', 'write']);
+    flipInEntry(repo, first as string, victim);
+    const midx = join(repo, 'objects/pack/multi-pack-index');
+    const bytes = readFileSync(midx);
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0x08;
+    writeFileSync(midx, bytes);
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, /git's damaged caches objects\/pack\/multi-pack-index /);
+    assert.match(fixed.stdout, /1 damaged packs rewritten \(1 set aside in /);
+    assert.equal(existsSync(join(repo, 'objects/pack', `${damagedName}.pack`)), false);
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+
+    // A cruft pack (git gc --cruft keeps an unreachable blob there) whose .mtimes is damaged.
+    execFileSync('git', ['--git-dir', repo, 'hash-object', '-w', '--stdin'], { input: 'unreachable\n' });
+    git(repo, ['gc', '--cruft', '--prune=never', '-q']);
+    const mtimes = readdirSync(join(repo, 'objects/pack')).find((f) => f.endsWith('.mtimes')) as string;
+    assert.ok(mtimes !== undefined, 'git wrote a cruft pack');
+    const good = readFileSync(join(repo, 'objects/pack', mtimes));
+    const flipped = Buffer.from(good);
+    flipped[13] = (flipped[13] as number) ^ 0x40;
+    writeFileSync(join(repo, 'objects/pack', mtimes), flipped);
+    const cruft = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(cruft.code, 0, cruft.stdout);
+    assert.match(cruft.stdout, new RegExp(`GITFS_CORRUPT_CACHE objects/pack/${mtimes}: its checksum does not match its content\n`));
+    const fresh = readFileSync(join(repo, 'objects/pack', mtimes));
+    assert.equal(fresh.length, good.length);
+    assert.ok(fresh.subarray(0, 12).equals(good.subarray(0, 12)) && fresh.subarray(-40, -20).equals(good.subarray(-40, -20)), 'its header and the pack checksum as git wrote them');
+    assert.ok(readFileSync(join(repo, DAMAGED_DIR, mtimes)).equals(flipped), 'the damaged one is kept');
+    const r = await Repository.open(repo);
+    try {
+      assert.ok(r.objects.packs().some((p) => p.cruft), 'still a cruft pack');
+      assert.deepEqual((await scanStore(r)).caches, []);
+
+      // Damaged at the scan, written anew by git before the repair: nothing is moved.
+      const graph = join(repo, 'objects/info/commit-graph');
+      git(repo, ['commit-graph', 'write', '--reachable']);
+      const graphBytes = readFileSync(graph);
+      graphBytes[graphBytes.length >> 1] = (graphBytes[graphBytes.length >> 1] as number) ^ 0x02;
+      writeFileSync(graph, graphBytes);
+      const found = await scanStore(r);
+      assert.deepEqual(found.caches.map((c) => c.path), ['objects/info/commit-graph']);
+      rmSync(graph);
+      git(repo, ['commit-graph', 'write', '--reachable']);
+      const report = await repair(r, [], found, undefined);
+      assert.deepEqual([report.cachesSetAside, report.left], [[], []]);
+      assert.equal(existsSync(join(repo, DAMAGED_DIR, 'commit-graph')), false);
+    } finally {
+      await r.close();
+    }
   });
 
   it('where git keeps a multi-pack-index, the good copies are written but the damaged pack stays, and fsck says why', async () => {
