@@ -7,7 +7,8 @@
  * A pass goes a step at a time: each step reads packs up to STEP_BYTES (at least one) and mends
  * what it found, so that pack merges, prunes and fetches go on between steps (the daemon runs one
  * at a time), however large the store. `gitfs/scrub.json` keeps when the last pass that left no
- * damage began (`{"at": <ms>, "packs": <n>, "damaged": <n>}`), so that restarts neither put the
+ * damage began (`{"at": <ms>, "packs": <n>, "damaged": <n>}`) and when one that failed or left
+ * damage is to be tried again (`"retryAt"`), so that restarts neither put the
  * scrub off for ever nor run it at every start, and the pass under way (`"pass": {"started",
  * "packs": [its pack names], "done": [those read], "damaged", "left"}`), so that one cut short by
  * a stop goes on after the restart where it was.
@@ -61,18 +62,21 @@ export class Scrubber {
     private kept: Kept | undefined,
     private pass: Pass | undefined,
     private next: number,
+    /** When a pass that failed or left damage is tried again: kept across restarts. */
+    private retryAt: number | undefined,
   ) {}
 
   /**
-   * `everyMs` 0: never. The next scrub is due `everyMs` after the start of the last one kept, but
-   * not within SCRUB_WAIT_MS (or `everyMs`, if shorter) of now; a pass under way goes on then.
+   * `everyMs` 0: never. The next scrub is due `everyMs` after the start of the last one kept (a
+   * retry, when one that failed or left damage is to be tried again; a pass under way goes on at
+   * once), but not within SCRUB_WAIT_MS (or `everyMs`, if shorter) of now.
    */
   static async load(repo: Repository, everyMs: number, clock: Clock, stepBytes = STEP_BYTES): Promise<Scrubber> {
-    const { kept, pass } = parseScrubFile(await textOf(scrubFilePath(repo.gitDir)).catch(() => undefined), clock.now());
+    const { kept, pass, retryAt } = parseScrubFile(await textOf(scrubFilePath(repo.gitDir)).catch(() => undefined), clock.now());
     const now = clock.now();
     const soonest = now + Math.min(everyMs, SCRUB_WAIT_MS);
-    const due = kept !== undefined && pass === undefined ? kept.at + everyMs : soonest;
-    return new Scrubber(repo, everyMs, clock, stepBytes, kept, pass, Math.max(due, soonest));
+    const due = retryAt ?? (pass !== undefined || kept === undefined ? soonest : kept.at + everyMs);
+    return new Scrubber(repo, everyMs, clock, stepBytes, kept, pass, Math.max(due, soonest), retryAt);
   }
 
   due(now: number): boolean {
@@ -90,6 +94,8 @@ export class Scrubber {
   async run(supplier: ObjectSupplier | undefined, exclude: ReadonlySet<string>, log: Logger, signal: AbortSignal): Promise<void> {
     const now = this.clock.now();
     this.next = now + Math.min(this.everyMs, SCRUB_RETRY_MS);
+    this.retryAt = undefined;
+    const first = this.pass === undefined;
     const pass = (this.pass ??= { started: now, done: new Set(), damaged: 0, left: 0 });
     try {
       const present = await packsToScan(this.repo);
@@ -104,13 +110,20 @@ export class Scrubber {
       let read = 0;
       for (const p of todo) {
         if (read > 0 && bytes + p.size > this.stepBytes) break;
-        const d = await scanPack(this.repo, p, signal);
+        // One pack that cannot be read through (no right to it, say) holds up no other: logged, and counted as left.
+        const d = await scanPack(this.repo, p, signal).catch((e: unknown) => {
+          if (signal.aborted) throw e;
+          log.log('warn', 'scrub-pack-failed', { pack: p.name, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+          pass.left++;
+          return undefined;
+        });
         if (d !== undefined) found.push(d);
         bytes += p.size;
         read++;
       }
       const last = read === todo.length;
-      const damage: StoreDamage = { packs: found, loose: last ? await scanLoose(this.repo, signal) : [], caches: last ? await checkGitCaches(this.repo.gitDir, signal) : [] };
+      // git's caches first: a damaged multi-pack-index would keep every damaged pack in place.
+      const damage: StoreDamage = { packs: found, loose: last ? await scanLoose(this.repo, signal) : [], caches: first ? await checkGitCaches(this.repo.gitDir, signal) : [] };
       const damaged = damage.packs.length + damage.loose.length + damage.caches.length;
       if (damaged > 0) pass.left += await this.mend(damage, supplier, exclude, log, signal);
       pass.damaged += damaged;
@@ -122,15 +135,19 @@ export class Scrubber {
       }
       log.log('info', 'scrubbed', { packs: pass.done.size, damaged: pass.damaged, ms: this.clock.now() - pass.started });
       this.pass = undefined;
-      // Kept only once nothing is left, so that a restart does not put the next try off a period.
+      // Kept only once nothing is left; else the retry is kept, so that a restart does not put it off a period.
       if (pass.left === 0) {
         this.kept = { at: pass.started, packs: pass.done.size, damaged: pass.damaged };
         this.next = pass.started + this.everyMs;
+      } else {
+        this.retryAt = this.next;
       }
       await this.save();
     } catch (e) {
       if (signal.aborted) return;
       log.log('warn', 'scrub-failed', { error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+      this.retryAt = this.next;
+      await this.save().catch(() => undefined);
     }
   }
 
@@ -145,18 +162,23 @@ export class Scrubber {
 
   private save(): Promise<void> {
     const pass = this.pass === undefined ? {} : { pass: { ...this.pass, done: [...this.pass.done] } };
-    return writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ ...this.kept, ...pass })}\n`);
+    const retry = this.retryAt === undefined ? {} : { retryAt: this.retryAt };
+    return writeFileAtomic(scrubFilePath(this.repo.gitDir), `${JSON.stringify({ ...this.kept, ...pass, ...retry })}\n`);
   }
 }
 
-/** scrub.json as read: what is unreadable, or from the future (a clock set back), counts as not there. */
-function parseScrubFile(text: string | undefined, now: number): { kept?: Kept; pass?: Pass } {
-  let json: Record<string, unknown>;
+/** scrub.json as read: what is unreadable, or from the future (a clock set back; a retry more than its delay ahead), counts as not there. */
+function parseScrubFile(text: string | undefined, now: number): { kept?: Kept; pass?: Pass; retryAt?: number } {
+  let parsed: unknown;
   try {
-    json = text === undefined ? {} : (JSON.parse(text) as Record<string, unknown>);
+    parsed = text === undefined ? {} : JSON.parse(text);
   } catch {
     return {};
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+  const json = parsed as Record<string, unknown>;
+  const retry = json['retryAt'];
+  const retryAt = typeof retry === 'number' && Number.isFinite(retry) && retry <= now + SCRUB_RETRY_MS ? retry : undefined;
   const time = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v <= now;
   const count = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
   const kept = time(json['at']) ? { at: json['at'], packs: count(json['packs']), damaged: count(json['damaged']) } : undefined;
@@ -165,5 +187,5 @@ function parseScrubFile(text: string | undefined, now: number): { kept?: Kept; p
   const pass = typeof p === 'object' && p !== null && time(p['started']) && names(p['packs']) && names(p['done'])
     ? { started: p['started'], packs: p['packs'], done: new Set(p['done']), damaged: count(p['damaged']), left: count(p['left']) }
     : undefined;
-  return { ...(kept === undefined ? {} : { kept }), ...(pass === undefined ? {} : { pass }) };
+  return { ...(kept === undefined ? {} : { kept }), ...(pass === undefined ? {} : { pass }), ...(retryAt === undefined ? {} : { retryAt }) };
 }

@@ -62,6 +62,11 @@ export interface PackFileOptions {
    * to read what of it is still whole (a repair's salvage; every read is hash-checked anyway).
    */
   readonly torn?: boolean;
+  /**
+   * A delta base this pack holds damaged, at the offset of its entry, read from elsewhere (a
+   * repair's: its good copy in another pack); undefined: read from this pack as ever.
+   */
+  readonly baseElsewhere?: (offset: number) => Promise<GitObject | undefined>;
 }
 
 const PACK_MAGIC = 0x5041434b; // "PACK"
@@ -229,7 +234,8 @@ export class PackFile<I extends PackEntries = PackIndex> {
       // A chain that comes back to an entry it passed (a REF_DELTA naming itself, or a loop) would
       // otherwise be read again and again, every delta held, until the depth limit.
       if (targets.includes(at)) throw this.error(ErrorCodes.CORRUPT_PACK, offset, `delta chain loops back to offset ${at}`);
-      const cached = at === offset ? undefined : this.cache.get(at);
+      const elsewhere = this.options.baseElsewhere;
+      const cached = at === offset ? undefined : (this.cache.get(at) ?? (elsewhere === undefined ? undefined : await elsewhere(at)));
       if (cached) {
         base = cached;
         break;

@@ -186,7 +186,8 @@ async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>
       left.push(`${d.name}: stays, it holds an object above the read limit (${tooLarge[0]}; git repack can rewrite it)`);
       return false;
     }
-    await source.give(unread, write);
+    // A delta on a damaged base, resolved against the base's good copy; the rest is supplied.
+    await source.give(await fromThePack(repo, d, unread, write, signal), write);
     const lost = unread.filter((oid) => !copied.has(oid));
     if (lost.length > 0) left.push(`${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}`);
     return lost.length === 0;
@@ -303,37 +304,55 @@ async function writeKeep(repo: Repository, name: string): Promise<void> {
   await writeFile(join(repo.gitDir, 'objects', 'pack', `${name}.keep`), '');
 }
 
-/**
- * Writes those of `oids` that a torn pack (one no reader opens: cut short, or its trailer or
- * count wrong) still holds whole, each read from it and hash-checked; returns the others.
- */
+/** Writes those of `oids` that the damaged packs still give (fromThePack: a torn pack's whole entries, a delta on a damaged base); returns the others. */
 async function salvage(repo: Repository, packs: readonly PackDamage[], oids: readonly Oid[], write: Write, signal: AbortSignal | undefined): Promise<readonly Oid[]> {
   let rest = oids;
-  for (const d of packs) {
-    if (d.unopened === undefined || rest.length === 0) continue;
-    const base = join(repo.gitDir, 'objects', 'pack', d.name);
-    let pack: PackFile;
-    try {
-      const index = new PackIndex(await readFile(`${base}.idx`), `${base}.idx`);
-      pack = await PackFile.open(`${base}.pack`, index, { maxObjectBytes: repo.objects.maxObjectBytes, resolveBase: (oid) => repo.objects.read(oid).catch(() => undefined), torn: true });
-    } catch (e) {
-      // Gone meanwhile, or not to be opened at all (damaged further, a sector that does not read): its objects are asked for.
-      if (signal?.aborted === true) throw e;
-      continue;
-    }
-    try {
-      const { unread, tooLarge } = await readAgain(rest.filter((oid) => pack.index.lookup(oid) !== undefined), async (oid) => {
-        const o = await pack.read(oid);
-        if (o === undefined || hashObject(o.type, o.content) !== oid) throw new GitfsError(ErrorCodes.CORRUPT_OBJECT, `${oid} is damaged in ${d.name}`, { oid });
-        return o;
-      }, write, signal);
-      const lost = new Set([...unread, ...tooLarge]);
-      rest = rest.filter((oid) => pack.index.lookup(oid) === undefined || lost.has(oid));
-    } finally {
-      await pack.close();
-    }
-  }
+  for (const d of packs) if (d.indexError === undefined && rest.length > 0) rest = await fromThePack(repo, d, rest, write, signal);
   return rest;
+}
+
+/**
+ * Writes those of `oids` that damaged pack `d` still gives, each read from it and hash-checked;
+ * returns the others. The pack is opened on its own, as torn when no reader opens it (its trailer
+ * or count unchecked), and a delta whose base entry is damaged is resolved against the base's
+ * good copy elsewhere (written already, or in another pack), as `git index-pack` resolves a thin
+ * pack: a damaged base costs itself, not every delta on it.
+ */
+async function fromThePack(repo: Repository, d: PackDamage, oids: readonly Oid[], write: Write, signal: AbortSignal | undefined): Promise<readonly Oid[]> {
+  const base = join(repo.gitDir, 'objects', 'pack', d.name);
+  let pack: PackFile;
+  try {
+    const index = new PackIndex(await readFile(`${base}.idx`), `${base}.idx`);
+    const damagedAt = new Map(d.damaged.flatMap((oid) => {
+      const at = index.lookup(oid);
+      return at === undefined ? [] : [[at, oid] as const];
+    }));
+    pack = await PackFile.open(`${base}.pack`, index, {
+      maxObjectBytes: repo.objects.maxObjectBytes,
+      resolveBase: (oid) => repo.objects.read(oid).catch(() => undefined),
+      torn: d.unopened !== undefined,
+      baseElsewhere: async (at) => {
+        const oid = damagedAt.get(at);
+        return oid === undefined ? undefined : repo.objects.read(oid).catch(() => undefined);
+      },
+    });
+  } catch (e) {
+    // Gone meanwhile, or not to be opened at all (damaged further, a sector that does not read): its objects are asked for.
+    if (signal?.aborted === true) throw e;
+    return oids;
+  }
+  try {
+    const here = oids.filter((oid) => pack.index.lookup(oid) !== undefined);
+    const { unread, tooLarge } = await readAgain(here, async (oid) => {
+      const o = await pack.read(oid);
+      if (o === undefined || hashObject(o.type, o.content) !== oid) throw new GitfsError(ErrorCodes.CORRUPT_OBJECT, `${oid} is damaged in ${d.name}`, { oid });
+      return o;
+    }, write, signal);
+    const lost = new Set([...unread, ...tooLarge]);
+    return oids.filter((oid) => pack.index.lookup(oid) === undefined || lost.has(oid));
+  } finally {
+    await pack.close();
+  }
 }
 
 /** Writes each of `oids` as `read` gives it; those that do not read, and those above the read limit (not read). */

@@ -19,7 +19,7 @@ import { repair } from '../../src/repo/repair.js';
 import { scanStore } from '../../src/repo/store-scan.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Scrubber, scrubFilePath } from '../../src/node/scrub.js';
-import type { Logger } from '../../src/util/log.js';
+import { silentLogger, type Logger } from '../../src/util/log.js';
 import { gitfs, gitfsOk } from '../support/cli.js';
 import { waitFor } from '../support/cluster-nodes.js';
 import { freeTcpPort, freeUdpPort, ServeProcess } from '../node/serve-process.js';
@@ -252,6 +252,40 @@ describe('repo: repair (self-healing)', function () {
     assert.match(partly.stdout, new RegExp(`repaired: ${entries - 1} objects written again \\(0 through the node daemon\\)`));
   });
 
+  it('a delta whose base entry is damaged is resolved against the base\'s good copy elsewhere: one damaged base costs nothing more, with no daemon', async () => {
+    const { repo } = await committed();
+    for (let i = 0; i < 8; i++) {
+      const src = tmp.make();
+      writeFileSync(join(src, 'notes.txt'), `${'a line of notes that barely changes\n'.repeat(400)}edit ${i}\n`);
+      await gitfsOk(['commit', '--repo', repo, '--branch', 'notes', '--from', src]);
+    }
+    git(repo, ['repack', '-a', '-d', '-f', '--depth=50', '-q']);
+    const [idx] = indexes(repo);
+    const name = (idx as string).replace(/\.idx$/, '');
+    // A base with deltas on it (verify-pack -v: id type size packed offset [depth base]).
+    const rows = git(repo, ['verify-pack', '-v', join(repo, 'objects/pack', idx as string)]).split('\n').map((l) => l.split(/\s+/));
+    const bases = new Map<string, number>();
+    for (const r of rows) if (r[6] !== undefined && /^[0-9a-f]{40}$/.test(r[6])) bases.set(r[6], (bases.get(r[6]) ?? 0) + 1);
+    const [base] = [...bases].sort((a, b) => b[1] - a[1])[0] ?? [];
+    assert.ok(base !== undefined && (bases.get(base) ?? 0) >= 2, `a base with deltas: ${JSON.stringify([...bases])}`);
+    // Its good copy alone in another pack; then a bit flipped in its entry in the big one.
+    execFileSync('git', ['--git-dir', repo, 'pack-objects', '-q', join(repo, 'objects/pack/pack')], { input: `${base}\n` });
+    flipInEntry(repo, idx as string, base);
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.match(fixed.stdout, new RegExp(`GITFS_CORRUPT_PACK ${name}: checksum wrong, 1 entries fail their CRC-32: ${base}`));
+    // Written again: the base, and every object whose delta chain runs through it.
+    const baseOf = new Map(rows.filter((r) => r[6] !== undefined && /^[0-9a-f]{40}$/.test(r[6])).map((r) => [r[0] as string, r[6] as string]));
+    const through = (oid: string): boolean => {
+      for (let at = baseOf.get(oid); at !== undefined; at = baseOf.get(at)) if (at === base) return true;
+      return false;
+    };
+    const onIt = [...baseOf.keys()].filter(through).length;
+    assert.match(fixed.stdout, new RegExp(`repaired: ${1 + onIt} objects written again \\(0 through the node daemon\\), 1 damaged packs rewritten \\(1 set aside in [^)]*\\)\\n`));
+    assert.doesNotMatch(fixed.stdout, /not repaired/);
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+  });
+
   it('a damaged index is made again from its pack with no daemon, as git wrote it (deltas too); with the pack damaged as well, both stay and fsck says why', async () => {
     const { repo, victim } = await committed();
     // git packs everything again with deltas (OFS_DELTA chains), beside gitfs's chunked image.
@@ -470,9 +504,27 @@ describe('repo: repair (self-healing)', function () {
       assert.deepEqual([scrubber.due(at + week - 1), scrubber.due(at + week)], [false, true]);
       const late = await Scrubber.load(r, week, { now: () => at + 3 * week });
       assert.deepEqual([late.due(at + 3 * week + 3_600_000 - 1), late.due(at + 3 * week + 3_600_000)], [false, true], 'overdue: an hour after the start, not at once');
-      writeFileSync(scrubFilePath(repo), 'torn');
-      const fresh = await Scrubber.load(r, week, { now: () => at });
-      assert.deepEqual([fresh.due(at + 3_600_000 - 1), fresh.due(at + 3_600_000)], [false, true], 'never scrubbed (or unreadable): an hour after the start');
+      for (const torn of ['torn', 'null', '[1]']) {
+        writeFileSync(scrubFilePath(repo), torn);
+        const fresh = await Scrubber.load(r, week, { now: () => at });
+        assert.deepEqual([fresh.due(at + 3_600_000 - 1), fresh.due(at + 3_600_000)], [false, true], `never scrubbed (or unreadable: ${torn}): an hour after the start`);
+      }
+
+      // A pass that leaves damage (no good copy anywhere) is tried again 6 hours later, after a restart too, not a period after the last clean one.
+      const lone = await committed();
+      const [idx] = indexes(lone.repo);
+      flipInEntry(lone.repo, idx as string, lone.victim);
+      writeFileSync(scrubFilePath(lone.repo), JSON.stringify({ at: at - 3 * 86_400_000, packs: 1, damaged: 0 }));
+      const l = await Repository.open(lone.repo);
+      try {
+        const t = at + 60_000;
+        await (await Scrubber.load(l, week, { now: () => t })).run(undefined, new Set(), silentLogger, new AbortController().signal);
+        assert.equal((JSON.parse(readFileSync(scrubFilePath(lone.repo), 'utf8')) as { retryAt?: number }).retryAt, t + 6 * 3_600_000);
+        const restarted = await Scrubber.load(l, week, { now: () => t + 3_600_000 });
+        assert.deepEqual([restarted.due(t + 6 * 3_600_000 - 1), restarted.due(t + 6 * 3_600_000)], [false, true]);
+      } finally {
+        await l.close();
+      }
     } finally {
       await r.close();
     }
