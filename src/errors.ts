@@ -140,6 +140,11 @@ export function causedBy(e: unknown, code: string): boolean {
   return false;
 }
 
+/** Whether `e` is a failure of the world (a GitfsError, or a system call's errno: EIO, ENOSPC, EACCES), not of the code (a TypeError, a RangeError). */
+export function isOperationalError(e: unknown): boolean {
+  return e instanceof GitfsError || /^E[A-Z0-9]+$/.test(errnoCode(e) ?? '');
+}
+
 export function errnoCode(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
     return (e as { code: string }).code;

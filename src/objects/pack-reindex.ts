@@ -20,6 +20,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { crc32, inflateSync, type ZlibOptions } from 'node:zlib';
 import { deflateBound } from './compress.js';
 import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import type { GitObject } from './object-store.js';
 import { hashObject, OID_BYTES, type Oid } from './oid.js';
 import { PackEntryTable } from './pack-entry-table.js';
 import { PackFile, readFully, type DeltaBaseResolver, type PackEntries } from './pack-file.js';
@@ -101,12 +102,24 @@ async function walk(r: ForwardReader, o: ReindexOptions, fail: (why: string, dat
  * Names every delta the walk found, by reading it through a PackFile over what the walk found, as
  * `git index-pack` resolves them: in pack order, a delta whose base no entry has made yet waiting
  * for that base, and read again once it is named (each delta is read again at most once per base
- * of its chain it waits for). Only then are the bases still waited for asked of the resolver, once
- * each: a base some later delta of the pack makes is never asked of it.
+ * of its chain it waits for). Only then is the resolver asked, for the bases still waited for:
+ * each id at most once (its answer, or its absence, kept; the last object it gave held for the
+ * deltas after it). One of them may yet be made by a later delta of the pack: it is asked for,
+ * found nowhere else, and taken from the pack once made.
  */
 async function nameDeltas(path: string, walked: WalkedEntries, o: ReindexOptions, fail: (why: string, data?: Record<string, unknown>) => never): Promise<void> {
   let outside = false;
-  const pack = await PackFile.open(path, walked, { maxObjectBytes: o.maxObjectBytes, resolveBase: (oid, depth) => (outside ? o.resolveBase(oid, depth) : Promise.resolve(undefined)) });
+  const absent = new Set<Oid>();
+  let last: { readonly oid: Oid; readonly obj: GitObject } | undefined;
+  const resolveBase = async (oid: Oid, depth: number): Promise<GitObject | undefined> => {
+    if (!outside || absent.has(oid)) return undefined;
+    if (last?.oid === oid) return { type: last.obj.type, content: Buffer.from(last.obj.content) };
+    const obj = await o.resolveBase(oid, depth);
+    if (obj === undefined) absent.add(oid);
+    else last = { oid, obj };
+    return obj;
+  };
+  const pack = await PackFile.open(path, walked, { maxObjectBytes: o.maxObjectBytes, resolveBase });
   const waiting = new Map<Oid, Array<readonly [number, number]>>();
   const drain = async (queue: Array<readonly [number, number]>): Promise<void> => {
     // The queue grows as named bases free their deltas; each delta enters it once per base it waits for.
@@ -120,7 +133,9 @@ async function nameDeltas(path: string, walked: WalkedEntries, o: ReindexOptions
       } catch (e) {
         if (!isGitfsError(e, ErrorCodes.CORRUPT_OBJECT) || typeof e.data['base'] !== 'string') throw e;
         const base = e.data['base'] as Oid;
-        waiting.set(base, [...(waiting.get(base) ?? []), [offset, crc]]);
+        const list = waiting.get(base);
+        if (list === undefined) waiting.set(base, [[offset, crc]]);
+        else list.push([offset, crc]);
         continue;
       }
       walked.addNamed(oid, offset, crc, fail);

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode } from '../errors.js';
+import { errnoCode, isOperationalError } from '../errors.js';
 import { OID_BYTES } from '../objects/oid.js';
 import { PackIndex } from '../objects/pack-index.js';
 import { writeFileAtomic } from '../util/durable.js';
@@ -65,13 +65,13 @@ export async function setAsideCaches(repo: Repository, caches: readonly DamagedC
       const mtimes = MTIMES_RE.exec(name);
       const fresh = mtimes === null ? undefined : await freshMtimes(repo, mtimes[1] as string);
       if (fresh !== undefined) {
-        // Replaced, never absent a moment: the pack stays a cruft pack through a kill.
-        await copyAside(repo, join(repo.gitDir, c.path), name);
+        // Replaced, never absent a moment: the pack stays a cruft pack through a kill. The damaged one is kept when it reads (a lost sector may be what is wrong with it).
+        await copyAside(repo, join(repo.gitDir, c.path), name).catch(() => undefined);
         await writeFileAtomic(join(repo.gitDir, c.path), fresh, 0o444);
       } else if (!(await moveAside(repo, join(repo.gitDir, c.path), name))) continue;
       moved.push(c.path);
     } catch (e) {
-      if (signal?.aborted === true) throw e;
+      if (signal?.aborted === true || !isOperationalError(e)) throw e;
       left.push(`${c.path}: stays (${c.why}): ${(e as Error).message}`);
     }
   }

@@ -28,7 +28,7 @@
  */
 import { readFile, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { errnoCode, ErrorCodes, GitfsError, isGitfsError, isOperationalError } from '../errors.js';
 import type { GitObject } from '../objects/object-store.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import { PackFile } from '../objects/pack-file.js';
@@ -125,7 +125,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
       setAside.push(d.name);
     } catch (e) {
       // One pack that cannot be rewritten or moved (a full disk, a sector that does not read) keeps no other from being repaired.
-      if (signal?.aborted === true) throw e;
+      if (signal?.aborted === true || !isOperationalError(e)) throw e;
       left.push(`${d.name}: stays: ${(e as Error).message}`);
     }
   }
@@ -154,7 +154,7 @@ async function reindex(repo: Repository, d: PackDamage, left: string[], signal: 
     return true;
   } catch (e) {
     // Whatever went wrong with this pack (damaged too, a sector that does not read, a full disk) leaves it as it was, and the rest is repaired.
-    if (signal?.aborted === true) throw e;
+    if (signal?.aborted === true || !isOperationalError(e)) throw e;
     if (errnoCode(e) !== 'ENOENT') left.push(`${d.name}: stays, its index is damaged (${d.indexError}) and cannot be made again from the pack: ${(e as Error).message}`);
     return false;
   }
@@ -338,7 +338,7 @@ async function fromThePack(repo: Repository, d: PackDamage, oids: readonly Oid[]
     });
   } catch (e) {
     // Gone meanwhile, or not to be opened at all (damaged further, a sector that does not read): its objects are asked for.
-    if (signal?.aborted === true) throw e;
+    if (signal?.aborted === true || !isOperationalError(e)) throw e;
     return oids;
   }
   try {

@@ -4,8 +4,8 @@
  * disk answers for a sector it cannot read. No page cache (direct_io): every read is asked of it.
  *
  * Run as its own process (`node faulty-disk.js MOUNTPOINT DIR NAME FROM TO`), it prints `ready`
- * once mounted and unmounts on SIGTERM; FaultyDisk.start() runs it (and stop() ends it, clearing
- * the mount even when the process is gone).
+ * once mounted and unmounts on SIGTERM or once its stdin ends (the process that started it gone);
+ * FaultyDisk.start() runs it (and stop() ends it, clearing the mount even when the process is gone).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
@@ -24,7 +24,8 @@ export class FaultyDisk {
 
   /** Shows the files of `dir` at `mountpoint`, reads of bytes [from, to) of `name` failing with EIO. */
   static async start(mountpoint: string, dir: string, name: string, from: number, to: number): Promise<FaultyDisk> {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), mountpoint, dir, name, String(from), String(to)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Its stdin is a pipe from here: the test process gone (killed even), it unmounts and ends.
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), mountpoint, dir, name, String(from), String(to)], { stdio: ['pipe', 'pipe', 'inherit'] });
     const disk = new FaultyDisk(mountpoint, child);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -107,7 +108,9 @@ function serve(mountpoint: string, dir: string, name: string, from: number, to: 
     }
     process.stdout.write('ready\n');
   });
-  process.once('SIGTERM', () => fuse.unmount(() => process.exit(0)));
+  const end = (): void => fuse.unmount(() => process.exit(0));
+  process.once('SIGTERM', end);
+  process.stdin.once('end', end).once('error', end).resume();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
