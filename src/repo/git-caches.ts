@@ -21,6 +21,7 @@ import { PackIndex } from '../objects/pack-index.js';
 import { writeFileAtomic } from '../util/durable.js';
 import { namesIn } from '../util/if-present.js';
 import { copyAside, moveAside } from './damaged-dir.js';
+import type { LeftOver } from './repair.js';
 import type { Repository } from './repository.js';
 
 /** A cache that fails its checksum: its path relative to the git directory, and why. */
@@ -55,7 +56,7 @@ export async function checkGitCaches(gitDir: string, signal?: AbortSignal): Prom
  * besides, every object's time now (git keeps them a whole expiry longer, and the pack stays a
  * cruft pack). The paths moved; one that cannot be moved adds a line to `left`.
  */
-export async function setAsideCaches(repo: Repository, caches: readonly DamagedCache[], left: string[], signal?: AbortSignal): Promise<string[]> {
+export async function setAsideCaches(repo: Repository, caches: readonly DamagedCache[], left: LeftOver[], signal?: AbortSignal): Promise<string[]> {
   const moved: string[] = [];
   for (const c of caches) {
     try {
@@ -72,7 +73,7 @@ export async function setAsideCaches(repo: Repository, caches: readonly DamagedC
       moved.push(c.path);
     } catch (e) {
       if (signal?.aborted === true || !isOperationalError(e)) throw e;
-      left.push(`${c.path}: stays (${c.why}): ${(e as Error).message}`);
+      left.push({ reason: 'cache-stays', text: `${c.path}: stays (${c.why}): ${(e as Error).message}` });
     }
   }
   if (moved.length > 0) await repo.objects.refresh();

@@ -60,8 +60,24 @@ export interface RepairReport {
   /** Damaged loose files moved into `gitfs/damaged/`. */
   readonly looseSetAside: number;
   /** What could not be repaired, one line each. */
-  readonly left: readonly string[];
+  readonly left: readonly LeftOver[];
 }
+
+/** Something a repair could not mend: why, as a stable code, and a line for people. */
+export interface LeftOver {
+  readonly reason: LeftReason;
+  readonly text: string;
+}
+
+/**
+ * `no-good-copy`: objects no pack here holds good, and the supplier had none; `supplier-down`: the
+ * supplier could not be asked; `bad-supplied-copy`: it sent a copy that does not hash; `packs-stay`:
+ * a multi-pack-index or preciousObjects keeps packs in place; `no-room`: the disk lacks room for a
+ * rewrite; `too-large`: an object above the read limit; `index-unmade`: a damaged index could not
+ * be made again; `pack-failed`: a pack could not be rewritten or moved; `cache-stays`: a damaged
+ * cache of git's could not be moved.
+ */
+export type LeftReason = 'no-good-copy' | 'supplier-down' | 'bad-supplied-copy' | 'packs-stay' | 'no-room' | 'too-large' | 'index-unmade' | 'pack-failed' | 'cache-stays';
 
 /** Ids per request to the supplier: a batch of chunks is held at once (the daemon's socket takes up to 1024). */
 const SUPPLY_BATCH = 64;
@@ -77,7 +93,7 @@ const SPARE_BYTES = 256 << 20;
  * stays: valid packs).
  */
 export async function repair(repo: Repository, bad: readonly Oid[], found: StoreDamage, supplier: ObjectSupplier | undefined, signal?: AbortSignal): Promise<RepairReport> {
-  const left: string[] = [];
+  const left: LeftOver[] = [];
   // First: a damaged multi-pack-index would keep every pack where it is.
   const cachesSetAside = await setAsideCaches(repo, found.caches, left, signal);
   const reindexed: string[] = [];
@@ -97,7 +113,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     const unsalvaged = await salvage(repo, found.packs, unread, write, signal);
     await source.give([...unsalvaged, ...tooLarge], write);
     const unhad = [...unsalvaged, ...tooLarge].filter((oid) => !healed.has(oid));
-    if (unhad.length > 0) left.push(`${unhad.length} objects: no good copy here, and ${source.why()}: ${named(unhad)}`);
+    if (unhad.length > 0) left.push({ reason: 'no-good-copy', text: `${unhad.length} objects: no good copy here, and ${source.why()}: ${named(unhad)}` });
     return true;
   });
   let looseSetAside = 0;
@@ -114,7 +130,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     // Whole again: its every entry read through as its index was made.
     if (reindexed.includes(d.name)) continue;
     if (stay !== undefined) {
-      left.push(`${d.name}: stays (the good copies of its damaged objects are written): ${stay.message}`);
+      left.push({ reason: 'packs-stay', text: `${d.name}: stays (the good copies of its damaged objects are written): ${stay.message}` });
       continue;
     }
     try {
@@ -126,7 +142,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     } catch (e) {
       // One pack that cannot be rewritten or moved (a full disk, a sector that does not read) keeps no other from being repaired.
       if (signal?.aborted === true || !isOperationalError(e)) throw e;
-      left.push(`${d.name}: stays: ${(e as Error).message}`);
+      left.push({ reason: 'pack-failed', text: `${d.name}: stays: ${(e as Error).message}` });
     }
   }
   return { cachesSetAside, reindexed, healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
@@ -137,7 +153,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
  * again from the pack, keeps the damaged one in `gitfs/damaged/` and renames the new one over it;
  * whether it did (else a line says why: the pack is damaged too, or gone).
  */
-async function reindex(repo: Repository, d: PackDamage, left: string[], signal: AbortSignal | undefined): Promise<boolean> {
+async function reindex(repo: Repository, d: PackDamage, left: LeftOver[], signal: AbortSignal | undefined): Promise<boolean> {
   const idxPath = join(repo.gitDir, 'objects', 'pack', `${d.name}.idx`);
   try {
     const idx = await reindexPack(join(repo.gitDir, 'objects', 'pack', `${d.name}.pack`), {
@@ -155,26 +171,26 @@ async function reindex(repo: Repository, d: PackDamage, left: string[], signal: 
   } catch (e) {
     // Whatever went wrong with this pack (damaged too, a sector that does not read, a full disk) leaves it as it was, and the rest is repaired.
     if (signal?.aborted === true || !isOperationalError(e)) throw e;
-    if (errnoCode(e) !== 'ENOENT') left.push(`${d.name}: stays, its index is damaged (${d.indexError}) and cannot be made again from the pack: ${(e as Error).message}`);
+    if (errnoCode(e) !== 'ENOENT') left.push({ reason: 'index-unmade', text: `${d.name}: stays, its index is damaged (${d.indexError}) and cannot be made again from the pack: ${(e as Error).message}` });
     return false;
   }
 }
 
 /** Writes the objects of damaged pack `d` that were not healed into a new pack; whether it holds them all (else nothing is kept, and a line says why). */
-async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>, made: Set<string>, source: Supply, left: string[], signal: AbortSignal | undefined): Promise<boolean> {
+async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>, made: Set<string>, source: Supply, left: LeftOver[], signal: AbortSignal | undefined): Promise<boolean> {
   // Its index could not be made again: a line said why.
   if (d.indexError !== undefined) return false;
   if (d.unopened !== undefined) {
     // Nothing reads from it: every object was wanted above.
     const lost = d.unopened.filter((oid) => !healed.has(oid));
-    if (lost.length > 0) left.push(`${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}`);
+    if (lost.length > 0) left.push({ reason: 'no-good-copy', text: `${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}` });
     return lost.length === 0;
   }
   const pack = repo.objects.packs().find((p) => p.name === d.name);
   if (pack === undefined) return false;
   const room = await roomFor(repo, pack);
   if (room !== undefined) {
-    left.push(`${d.name}: stays, ${room}`);
+    left.push({ reason: 'no-room', text: `${d.name}: stays, ${room}` });
     return false;
   }
   // The rest of the pack, copied as it lies where its CRC-32 matches; what does not read (a delta
@@ -183,13 +199,13 @@ async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>
   return intoPack(repo, await hasFile(repo, d.name, 'promisor'), copied, made, async (write) => {
     const { unread, tooLarge } = await readAgain([...pack.ids()].filter((oid) => !healed.has(oid)), (oid) => repo.objects.readToServe(oid), write, signal);
     if (tooLarge.length > 0) {
-      left.push(`${d.name}: stays, it holds an object above the read limit (${tooLarge[0]}; git repack can rewrite it)`);
+      left.push({ reason: 'too-large', text: `${d.name}: stays, it holds an object above the read limit (${tooLarge[0]}; git repack can rewrite it)` });
       return false;
     }
     // A delta on a damaged base, resolved against the base's good copy; the rest is supplied.
     await source.give(await fromThePack(repo, d, unread, write, signal), write);
     const lost = unread.filter((oid) => !copied.has(oid));
-    if (lost.length > 0) left.push(`${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}`);
+    if (lost.length > 0) left.push({ reason: 'no-good-copy', text: `${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}` });
     return lost.length === 0;
   }, await hasFile(repo, d.name, 'keep'));
 }
@@ -217,7 +233,7 @@ class Supply {
 
   constructor(
     private readonly supplier: ObjectSupplier | undefined,
-    private readonly left: string[],
+    private readonly left: LeftOver[],
     private readonly signal: AbortSignal | undefined,
   ) {}
 
@@ -233,12 +249,12 @@ class Supply {
       } catch (e) {
         if (this.signal?.aborted === true) throw e;
         this.down = (e as Error).message;
-        this.left.push(`${this.supplier.name} could not be asked: ${this.down}`);
+        this.left.push({ reason: 'supplier-down', text: `${this.supplier.name} could not be asked: ${this.down}` });
         break;
       }
       for (const [oid, o] of answer) {
         if (hashObject(o.type, o.content) !== oid) {
-          this.left.push(`${oid}: ${this.supplier.name} sent a copy that does not hash to it (dropped)`);
+          this.left.push({ reason: 'bad-supplied-copy', text: `${oid}: ${this.supplier.name} sent a copy that does not hash to it (dropped)` });
           continue;
         }
         // The content alone: it is what was hashed.

@@ -85,8 +85,8 @@ describe('repo: repair (self-healing)', function () {
     // No daemon runs: nothing to get it from, and nothing else changes.
     const alone = await gitfs(['fsck', '--repair', '--repo', repo]);
     assert.equal(alone.code, 8, alone.stdout);
-    assert.match(alone.stdout, /not repaired: the node daemon could not be asked: no node daemon runs/);
-    assert.match(alone.stdout, new RegExp(`not repaired: ${damagedName}: stays, 1 of its objects could not be had: ${victim}`));
+    assert.match(alone.stdout, /not repaired \[supplier-down\]: the node daemon could not be asked: no node daemon runs/);
+    assert.match(alone.stdout, new RegExp(`not repaired \\[no-good-copy\\]: ${damagedName}: stays, 1 of its objects could not be had: ${victim}`));
     assert.ok(existsSync(join(repo, 'objects/pack', `${damagedName}.pack`)), 'the damaged pack stays');
     assert.equal((await gitfsOk(['cat', '--repo', repo, 'main:other.txt'])), 'fine\n');
 
@@ -244,7 +244,7 @@ describe('repo: repair (self-healing)', function () {
     truncateSync(cutPath, statSync(cutPath).size - 100);
     const partly = await gitfs(['fsck', '--repair', '--repo', cut]);
     assert.equal(partly.code, 8, partly.stdout);
-    assert.match(partly.stdout, new RegExp(`not repaired: ${cutName}: stays, 1 of its objects could not be had: [0-9a-f]{40}\n`));
+    assert.match(partly.stdout, new RegExp(`not repaired \\[no-good-copy\\]: ${cutName}: stays, 1 of its objects could not be had: [0-9a-f]{40}\n`));
     assert.match(partly.stdout, /checking again:\n/);
     // The last entry gitfs writes is the root tree, which the cut took; the files' blobs read again.
     assert.equal(git(cut, ['cat-file', 'blob', victim]), 'v'.repeat(50_000));
@@ -317,7 +317,7 @@ describe('repo: repair (self-healing)', function () {
     writeFileSync(idxPath, flipped);
     const stays = await gitfs(['fsck', '--repair', '--repo', repo]);
     assert.equal(stays.code, 8, stays.stdout);
-    assert.match(stays.stdout, new RegExp(`not repaired: ${name}: stays, its index is damaged \\(.*checksum mismatch\\) and cannot be made again from the pack: .*(does not inflate|checksum does not match)`));
+    assert.match(stays.stdout, new RegExp(`not repaired \\[index-unmade\\]: ${name}: stays, its index is damaged \\(.*checksum mismatch\\) and cannot be made again from the pack: .*(does not inflate|checksum does not match)`));
     assert.ok(readFileSync(idxPath).equals(flipped), 'the index stays as it was');
     assert.ok(existsSync(join(repo, 'objects/pack', `${name}.pack`)));
   });
@@ -428,7 +428,7 @@ describe('repo: repair (self-healing)', function () {
     flipInEntry(repo, first as string, victim);
     const r = await gitfs(['fsck', '--repair', '--repo', repo]);
     assert.equal(r.code, 8, r.stdout);
-    assert.match(r.stdout, new RegExp(`not repaired: ${(first as string).replace(/\.idx$/, '')}: stays \\(the good copies of its damaged objects are written\\): git keeps a multi-pack-index`));
+    assert.match(r.stdout, new RegExp(`not repaired \\[packs-stay\\]: ${(first as string).replace(/\.idx$/, '')}: stays \\(the good copies of its damaged objects are written\\): git keeps a multi-pack-index`));
     assert.ok(existsSync(join(repo, 'objects/pack', first as string)));
   });
 
