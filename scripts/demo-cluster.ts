@@ -122,6 +122,26 @@ async function healFlippedBit(node: DemoNode): Promise<void> {
   throw new Error(`no chunk to flip on ${node.name}`);
 }
 
+/** A bit flipped in a pack's index on `node` (no reader opens the pack then): gitfs fsck --repair makes the index again from the pack, needing no peer. */
+async function healDamagedIndex(node: DemoNode): Promise<void> {
+  console.log(bold(`a bit flipped in a pack index on ${node.name}: the whole pack seems lost; gitfs fsck --repair makes the index again from the pack`));
+  const packDir = join(node.repo, 'objects', 'pack');
+  const [idx] = (await readdir(packDir)).filter((f) => f.endsWith('.idx'));
+  if (idx === undefined) throw new Error(`no pack index on ${node.name}`);
+  const path = join(packDir, idx);
+  const bytes = await readFile(path);
+  // A byte of the first entry's CRC-32: after the header and fanout (1 032 bytes) and the ids (20 bytes each).
+  const at = 1032 + 20 * bytes.readUInt32BE(8 + 255 * 4) + 2;
+  bytes[at] = (bytes[at] as number) ^ 0x10;
+  await chmod(path, 0o644);
+  await writeFile(path, bytes);
+  await chmod(path, 0o444);
+  console.log(`flipped one bit at byte ${at} of ${path}`);
+  console.log(`[${node.name}]$ gitfs fsck`);
+  process.stdout.write((await node.run(['fsck', '--repo', node.repo])).stdout);
+  await show(node, ['fsck', '--repair']);
+}
+
 /** Mounts node0's repository (in this namespace: FUSE needs root) and reads the image through it: the chunks come from peers. */
 async function readOnDemand(n0: DemoNode, source: string): Promise<void> {
   console.log(bold("node0's mount reads the image: each chunk absent there is fetched from a peer as it is read"));
@@ -215,6 +235,7 @@ async function main(): Promise<void> {
     await show(n2, ['ls', 'images/disk']);
     await show(n2, ['fsck']);
     await healFlippedBit(n2);
+    await healDamagedIndex(n2);
     console.log(bold('node0 lists the image but holds none of its content'));
     await show(n0, ['ls', 'images/disk']);
     await show(n0, ['fsck']);
