@@ -9,7 +9,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetnsCluster, netnsSupported, type NetnsCluster } from '../test/support/netns.js';
@@ -126,7 +126,9 @@ async function healFlippedBit(node: DemoNode): Promise<void> {
 async function healDamagedIndex(node: DemoNode): Promise<void> {
   console.log(bold(`a bit flipped in a pack index on ${node.name}: the whole pack seems lost; gitfs fsck --repair makes the index again from the pack`));
   const packDir = join(node.repo, 'objects', 'pack');
-  const [idx] = (await readdir(packDir)).filter((f) => f.endsWith('.idx'));
+  const indexes = await Promise.all((await readdir(packDir)).filter((f) => f.endsWith('.idx')).map(async (f) => ({ f, size: (await stat(join(packDir, f))).size })));
+  // The smallest: every object of the pack becomes a line of gitfs fsck.
+  const idx = indexes.sort((a, b) => a.size - b.size)[0]?.f;
   if (idx === undefined) throw new Error(`no pack index on ${node.name}`);
   const path = join(packDir, idx);
   const bytes = await readFile(path);
@@ -137,8 +139,8 @@ async function healDamagedIndex(node: DemoNode): Promise<void> {
   await writeFile(path, bytes);
   await chmod(path, 0o444);
   console.log(`flipped one bit at byte ${at} of ${path}`);
-  console.log(`[${node.name}]$ gitfs fsck`);
-  process.stdout.write((await node.run(['fsck', '--repo', node.repo])).stdout);
+  console.log(`[${node.name}]$ gitfs fsck | head -4`);
+  process.stdout.write(`${(await node.run(['fsck', '--repo', node.repo])).stdout.split('\n').slice(0, 4).join('\n')}\n`);
   await show(node, ['fsck', '--repair']);
 }
 
