@@ -484,7 +484,8 @@ describe('swarm/cluster: policy replication between real daemons in network name
     // Self-healing, on one receiver. A bit is flipped on disk in a chunk while its daemon is down (so
     // that no window of the pack it read before holds the good bytes). (1) `gitfs fsck --repair` gets
     // it through the daemon, which finds its own copy damaged and fetches it from a peer; (2) with
-    // another chunk flipped, the daemon restarted with a scrub every second finds and mends it alone.
+    // another chunk flipped, the daemon restarted with a scrub every second finds and mends it alone;
+    // (3) a sector that does not read is mended as (1).
     const sick = receivers[1] as GitfsNode;
     const packDir = join(sick.repo, 'objects', 'pack');
     const flipped: { path: string; bytes: Buffer }[] = [];
@@ -512,16 +513,19 @@ describe('swarm/cluster: policy replication between real daemons in network name
       return c;
     };
     const down = (): Promise<void> => sick.stop('SIGTERM', STOP_GRACE_MS).catch(() => sick.stop('SIGKILL'));
-    try {
-      await down();
-      const one = flipChunk();
+    /** With the daemon started again, `gitfs fsck --repair` names the damaged chunk and mends it through the daemon, which finds its own copy damaged. */
+    const mendedThroughDaemon = async (damage: { pack: string; oid: string }): Promise<void> => {
       await serve(sick);
       await waitMesh(members, 4 * INTERVAL_MS, `the restarted ${sick.name} to list its peers`);
       const repaired = await sick.ok(['fsck', '--repair'], { timeoutMs: 60_000 });
-      assert.match(repaired, new RegExp(`GITFS_CORRUPT_PACK ${one.pack}: checksum wrong, 1 entries fail their CRC-32: ${one.oid}`), repaired);
+      assert.match(repaired, new RegExp(`GITFS_CORRUPT_PACK ${damage.pack}: checksum wrong, 1 entries fail their CRC-32: ${damage.oid}`), repaired);
       assert.match(repaired, /repaired: 1 objects written again \(1 through the node daemon\), 1 damaged packs rewritten \(1 set aside/, repaired);
       assert.match(repaired, /checking again:\n[^]*: 0 problems\n$/, repaired);
-      assert.equal(current(sick).find('damaged-here', { first: one.oid }).length, 1, `${sick.name}: the daemon did not find its copy damaged\n${sick.tail()}`);
+      assert.equal(current(sick).find('damaged-here', { first: damage.oid }).length, 1, `${sick.name}: the daemon did not find its copy damaged\n${sick.tail()}`);
+    };
+    try {
+      await down();
+      await mendedThroughDaemon(flipChunk());
 
       await down();
       const two = flipChunk();
@@ -549,13 +553,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
       faulty = await FaultyDisk.start(join(disk, 'mnt'), join(disk, 'files'), `${three.pack}.pack`, sector, sector + 1);
       rmSync(three.path);
       symlinkSync(join(disk, 'mnt', `${three.pack}.pack`), three.path);
-      await serve(sick);
-      await waitMesh(members, 4 * INTERVAL_MS, `the restarted ${sick.name} to list its peers`);
-      const fromPeer = await sick.ok(['fsck', '--repair'], { timeoutMs: 60_000 });
-      assert.match(fromPeer, new RegExp(`GITFS_CORRUPT_PACK ${three.pack}: checksum wrong, 1 entries fail their CRC-32: ${three.oid}`), fromPeer);
-      assert.match(fromPeer, /repaired: 1 objects written again \(1 through the node daemon\), 1 damaged packs rewritten \(1 set aside/, fromPeer);
-      assert.match(fromPeer, /checking again:\n[^]*: 0 problems\n$/, fromPeer);
-      assert.equal(current(sick).find('damaged-here', { first: three.oid }).length, 1, `${sick.name}: the daemon did not count its lost copy as damaged\n${sick.tail()}`);
+      await mendedThroughDaemon(three);
       flipped.length = 0;
     } finally {
       // A failure above leaves the repository as it was for the cases after this one.
