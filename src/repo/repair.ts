@@ -1,11 +1,12 @@
 /**
  * Self-healing: a repository with damaged objects made whole again. git's caches that fail their
- * checksum are moved into `gitfs/damaged/` (git-caches.ts: git reads without them). A pack whose index the disk
- * damaged (no reader opens it) gets its index made again from the pack, if the pack reads through
- * (pack-reindex.ts; the damaged index is kept in `gitfs/damaged/`). Then what store-scan.ts found
- * (the damaged entries of packs, packs no reader opens, damaged loose files) and the objects fsck
- * could not read are read again here (another pack may hold a good copy; a torn pack, which no
- * reader opens, still holds its whole entries) or got from a supplier
+ * checksum are moved into `gitfs/damaged/` (git-caches.ts: git reads without them). A pack whose
+ * index the disk damaged (no reader opens it) gets its index made again from the pack, if the
+ * pack reads through (pack-reindex.ts; the damaged index is kept in `gitfs/damaged/`). Then what
+ * store-scan.ts found (the damaged entries of packs, packs no reader opens, damaged loose files)
+ * and the objects fsck could not read are read again here (another pack may hold a good copy; a
+ * damaged pack still gives its whole entries, and a delta on a damaged base resolved against the
+ * base's good copy) or got from a supplier
  * (the node daemon, or the swarm in the daemon's scrub, which ask peers), each hash-checked, and
  * written into a new pack. Then the rest of every damaged pack is copied into another new pack,
  * and the damaged pack, like each damaged loose file, is moved into `gitfs/damaged/`
