@@ -95,8 +95,9 @@ export class Scrubber {
     const now = this.clock.now();
     this.next = now + Math.min(this.everyMs, SCRUB_RETRY_MS);
     this.retryAt = undefined;
-    const first = this.pass === undefined;
     const pass = (this.pass ??= { started: now, done: new Set(), damaged: 0, left: 0 });
+    // No step of the pass done yet (a first one that failed counts as none).
+    const first = pass.done.size === 0;
     try {
       const present = await packsToScan(this.repo);
       // The pass reads the packs there when it began. One written since is not its own: what went

@@ -80,7 +80,7 @@ function packDamage(p: PackDamage): string {
 async function mend(ctx: CommandContext, repo: Repository, bad: readonly Oid[], found: StoreDamage): Promise<void> {
   const r = await withPruneLock(repo.gitDir, () => repair(repo, bad, found, new DaemonObjects(objectSocketPath(repo.gitDir))));
   const loose = r.looseSetAside > 0 ? `, ${r.looseSetAside} damaged loose files set aside` : '';
-  if (r.cachesSetAside.length > 0) await ctx.stdout.write(`set aside in ${repo.gitDir}/${DAMAGED_DIR}: git's damaged caches ${r.cachesSetAside.join(', ')} (git reads without them, and writes them again at its next gc)\n`);
+  if (r.cachesSetAside.length > 0) await ctx.stdout.write(`set aside in ${repo.gitDir}/${DAMAGED_DIR}: git's damaged caches ${r.cachesSetAside.join(', ')} (git reads without them; git commit-graph write, git multi-pack-index write or a repack writes them again; a cruft pack's .mtimes was written anew)\n`);
   if (r.reindexed.length > 0) await ctx.stdout.write(`made again from their packs: the damaged indexes of ${r.reindexed.join(', ')} (the damaged ones kept in ${repo.gitDir}/${DAMAGED_DIR})\n`);
   await ctx.stdout.write(`repaired: ${r.healed} objects written again (${r.supplied} through the node daemon), ${r.rewritten.length} damaged packs rewritten (${r.setAside.length} set aside in ${repo.gitDir}/${DAMAGED_DIR})${loose}\n`);
   for (const l of r.left) await ctx.stdout.write(`  not repaired [${l.reason}]: ${l.text}\n`);
