@@ -8,10 +8,10 @@
  * what it found, so that pack merges, prunes and fetches go on between steps (the daemon runs one
  * at a time), however large the store. `gitfs/scrub.json` keeps when the last pass that left no
  * damage began (`{"at": <ms>, "packs": <n>, "damaged": <n>}`) and when one that failed or left
- * damage is to be tried again (`"retryAt"`), so that restarts neither put the
- * scrub off for ever nor run it at every start, and the pass under way (`"pass": {"started",
- * "packs": [its pack names], "done": [those read], "damaged", "left"}`), so that one cut short by
- * a stop goes on after the restart where it was.
+ * damage is to be tried again (`"retryAt"`), so that restarts neither put the scrub off for ever
+ * nor run it at every start, and the pass under way (`"pass": {"started", "packs": [its pack
+ * names], "done": [those read], "damaged", "left"}`), so that one cut short by a stop goes on
+ * after the restart where it was.
  */
 import { join } from 'node:path';
 import { isGitfsError } from '../errors.js';

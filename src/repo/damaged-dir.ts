@@ -1,8 +1,8 @@
 /**
  * `gitfs/damaged/`: where a repair (repair.ts) moves a damaged pack once a copy of its objects is
- * in place, a damaged loose file once a pack holds a good copy, and a copy of a damaged index it
- * made again from its pack: out of git's sight, kept for an
- * operator to look at. A pack goes index first (readers stop finding it), then its `.pack` and
+ * in place, a damaged loose file once a pack holds a good copy, a copy of a damaged index it made
+ * again from its pack, and git's damaged caches: out of git's sight, kept for an operator to look
+ * at. A pack goes index first (readers stop finding it), then its `.pack` and
  * what lay beside it; a kill between the two leaves the `.pack` alone in `objects/pack/`, which
  * no reader opens but `git repack --cruft` trips on: recoverKilledRepair moves it on.
  */

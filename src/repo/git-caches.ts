@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { errnoCode, isOperationalError } from '../errors.js';
 import { OID_BYTES } from '../objects/oid.js';
 import { PackIndex } from '../objects/pack-index.js';
@@ -62,7 +62,7 @@ export async function setAsideCaches(repo: Repository, caches: readonly DamagedC
     try {
       const now = c.path === GRAPHS_DIR ? await chainFault(repo.gitDir, signal) : await checksumFault(join(repo.gitDir, c.path), signal);
       if (now === undefined) continue;
-      const name = c.path === GRAPHS_DIR ? 'commit-graphs' : (c.path.split('/').at(-1) as string);
+      const name = basename(c.path);
       const mtimes = MTIMES_RE.exec(name);
       const fresh = mtimes === null ? undefined : await freshMtimes(repo, mtimes[1] as string);
       if (fresh !== undefined) {

@@ -4,7 +4,8 @@
  * index in memory would not show damage to the file); every pack it could not open whose index
  * parses (a torn pack: its trailer or size does not match), checked the same way; every pack whose
  * index does not parse, named (repair.ts makes its index again); every loose object hashed; git's
- * caches beside the objects checked by their checksums (git-caches.ts). Memory: a read window, the index of one pack at a time, the damage found.
+ * caches beside the objects checked by their checksums (git-caches.ts). Memory: a read window,
+ * the index of one pack at a time, the damage found.
  */
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /** File-system reads where a missing path is an answer, not a failure: nothing there. */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 
 /** The names in `dir`; none if it does not exist. Other failures propagate. */
@@ -7,9 +7,9 @@ export function namesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? [] : Promise.reject(e)));
 }
 
-/** Whether something is at `path` (a failure to look counts as nothing). */
+/** Whether something is at `path`, a symlink itself included (a failure to look counts as nothing). */
 export function isThere(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return lstat(path).then(() => true, () => false);
 }
 
 /** The text of `path`; undefined if it does not exist. Other failures propagate. */
