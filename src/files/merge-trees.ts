@@ -8,11 +8,13 @@
  * edit or a removal); directories both changed are merged entry by entry, and so is one that a
  * side removed while the other changed it (what the other added or edited in it stays, what it
  * left alone goes); a file whose content one side changed and whose execute bit the other did
- * takes both changes. Otherwise the two conflict and both versions stay. The newer side's keeps the name, and the older side's is set
- * aside as `STEM.conflict-TAG.EXT` beside it (TAG: the older commit's short id). A directory keeps
- * the name against a file, which is set aside under its own commit's tag. An edit against a
- * removal keeps the edit. Nothing either side holds is lost, and the result depends only on the
- * three trees and the tags: every node merging the same two heads writes the same tree.
+ * takes both changes. Otherwise the two conflict and both versions stay. The newer side's keeps
+ * the name, and the older side's is set aside as `STEM.conflict-ID.EXT` beside it (ID: the short
+ * id of the version itself, so that a version is set aside under one name whichever merge sets it
+ * aside: with three writers, merges made in any order hold it once and agree). A directory keeps
+ * the name against a file, which is set aside so. An edit against a removal keeps the edit.
+ * Nothing either side holds is lost, and the result depends only on the three trees: every node
+ * merging the same two heads writes the same tree.
  */
 import { createHash } from 'node:crypto';
 import { isDirectoryKind, toTreeEntry, writeEmptyDirTree, type DirEntry } from '../objects/entry-names.js';
@@ -20,12 +22,6 @@ import type { ObjectReader, ObjectSink } from '../objects/object-store.js';
 import { hashObject, type Oid } from '../objects/oid.js';
 import { encodeTree } from '../objects/tree.js';
 import { listDirectory } from './tree-reader.js';
-
-/** One side of a merge: its root tree and the tag its set-aside versions carry. */
-export interface MergeSide {
-  readonly tree: Oid;
-  readonly tag: string;
-}
 
 /** A version kept under another name: `path` (as both sides named it) and where it is now (paths from the root, `/` between names). */
 export interface SetAside {
@@ -41,6 +37,8 @@ export interface TreeMerge {
 
 /** Longest name the mount shows (ext4's limit), in UTF-8 bytes. */
 const MAX_NAME_BYTES = 255;
+/** Hex digits of a version's id in the name it is set aside under. */
+const ID_DIGITS = 12;
 /** Longest extension kept after the conflict mark, in characters (code points), its dot included. */
 const MAX_EXT_CHARS = 16;
 
@@ -52,17 +50,12 @@ function inByteOrder(names: ReadonlySet<string>): string[] {
     .map((e) => e.name);
 }
 
-export async function mergeTrees(store: ObjectReader, sink: ObjectSink, base: Oid | undefined, newer: MergeSide, older: MergeSide): Promise<TreeMerge> {
+/** Merges the trees `newer` and `older` (the newer side's versions keep their names) against `base`. */
+export async function mergeTrees(store: ObjectReader, sink: ObjectSink, base: Oid | undefined, newer: Oid, older: Oid): Promise<TreeMerge> {
   const setAside: SetAside[] = [];
   const tree = (await mergeDir(store, sink, '', base, newer, older, setAside)) ?? (await writeEmptyDirTree(sink));
   const order = new Map(inByteOrder(new Set(setAside.map((a) => a.path))).map((path, i) => [path, i]));
   return { tree, setAside: setAside.sort((a, b) => (order.get(a.path) as number) - (order.get(b.path) as number)) };
-}
-
-/** One side of a directory: its tree, or undefined where that side removed the directory. */
-interface DirSide {
-  readonly tree: Oid | undefined;
-  readonly tag: string;
 }
 
 /**
@@ -70,12 +63,12 @@ interface DirSide {
  * out empty where one side removed it (the removal stands); a directory both sides kept that
  * comes out empty stays, as an empty directory.
  */
-async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, base: Oid | undefined, newer: DirSide, older: DirSide, setAside: SetAside[]): Promise<Oid | undefined> {
-  if (newer.tree === older.tree || base === older.tree) return newer.tree;
-  if (base === newer.tree) return older.tree;
-  const [b, n, o] = (await Promise.all([base, newer.tree, older.tree].map((t) => (t === undefined ? new Map<string, DirEntry>() : byName(store, t))))) as [Entries, Entries, Entries];
+async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, base: Oid | undefined, newer: Oid | undefined, older: Oid | undefined, setAside: SetAside[]): Promise<Oid | undefined> {
+  if (newer === older || base === older) return newer;
+  if (base === newer) return older;
+  const [b, n, o] = (await Promise.all([base, newer, older].map((t) => (t === undefined ? new Map<string, DirEntry>() : byName(store, t))))) as [Entries, Entries, Entries];
   const kept: DirEntry[] = [];
-  const aside: Array<{ entry: DirEntry; tag: string }> = [];
+  const aside: DirEntry[] = [];
   for (const name of inByteOrder(new Set([...n.keys(), ...o.keys()]))) {
     const [be, ne, oe] = [b.get(name), n.get(name), o.get(name)];
     if (same(ne, oe) || same(be, oe)) {
@@ -85,7 +78,7 @@ async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, bas
     } else if ((isDir(ne) && isDir(oe)) || (isDir(be) && (ne === undefined ? isDir(oe) : oe === undefined && isDir(ne)))) {
       // Both directories, or one removed where the other changed it: merged entry by entry (a
       // removal then goes on in what the other side left as it was).
-      const sub = await mergeDir(store, sink, `${path}${name}/`, isDir(be) ? be.oid : undefined, { ...newer, tree: ne?.oid }, { ...older, tree: oe?.oid }, setAside);
+      const sub = await mergeDir(store, sink, `${path}${name}/`, isDir(be) ? be.oid : undefined, ne?.oid, oe?.oid, setAside);
       if (sub !== undefined) kept.push({ ...((ne ?? oe) as DirEntry), oid: sub });
     } else if (ne === undefined || oe === undefined) {
       // An edit outlives a removal.
@@ -95,21 +88,29 @@ async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, bas
       if (both !== undefined) kept.push(both);
       else if (isDirectoryKind(oe.kind) && !isDirectoryKind(ne.kind)) {
         kept.push(oe);
-        aside.push({ entry: ne, tag: newer.tag });
+        aside.push(ne);
       } else {
         kept.push(ne);
-        aside.push({ entry: oe, tag: older.tag });
+        aside.push(oe);
       }
     }
   }
   const taken = new Set([...n.keys(), ...o.keys()]);
-  for (const { entry, tag } of aside) {
-    const name = freeName(entry.name, tag, taken);
+  const keptByName = new Map(kept.map((e) => [e.name, e]));
+  for (const entry of aside) {
+    const id = entry.oid.slice(0, ID_DIGITS);
+    // Already beside it under its own name (an earlier merge set this version aside): kept once.
+    const named = freeName(entry.name, id, new Set());
+    if (same(keptByName.get(named), entry)) {
+      setAside.push({ path: `${path}${entry.name}`, as: `${path}${named}` });
+      continue;
+    }
+    const name = freeName(entry.name, id, taken);
     taken.add(name);
     kept.push({ ...entry, name });
     setAside.push({ path: `${path}${entry.name}`, as: `${path}${name}` });
   }
-  if (kept.length === 0) return newer.tree === undefined || older.tree === undefined ? undefined : writeEmptyDirTree(sink);
+  if (kept.length === 0) return newer === undefined || older === undefined ? undefined : writeEmptyDirTree(sink);
   const content = encodeTree(kept.map(toTreeEntry));
   return sink.writeHashed(hashObject('tree', content), 'tree', content);
 }

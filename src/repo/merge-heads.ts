@@ -73,7 +73,7 @@ export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<Merge
 export async function writeMerge(repo: Repository, plan: MergePlan): Promise<{ commit: Oid; setAside: readonly SetAside[] }> {
   const writer = await repo.newPackWriter({ promisor: await isPartial(repo.gitDir) });
   try {
-    const { tree, setAside } = await mergeTrees(repo.objects, writer, plan.trees.base, { tree: plan.trees.newer, tag: shortId(plan.newer) }, { tree: plan.trees.older, tag: shortId(plan.older) });
+    const { tree, setAside } = await mergeTrees(repo.objects, writer, plan.trees.base, plan.trees.newer, plan.trees.older);
     const when: Signature = { ...MERGER, timestamp: plan.newerTime + 1, tzOffsetMinutes: 0 };
     const message = mergeMessage(plan, setAside);
     const commit = await writer.write('commit', encodeCommit({ tree, parents: [plan.newer, plan.older], author: when, committer: when, extraHeaders: [], message }));

@@ -81,18 +81,19 @@ describe('repo/merge-heads', function () {
     const c = await readCommit(repo.objects, merged.commit);
     assert.deepEqual(c.parents, [newer, older]);
     assert.equal(c.committer.timestamp, seconds + 1, 'dated a second after the newer head');
-    const tagO = older.slice(0, 12);
-    const tagN = newer.slice(0, 12);
+    // A version set aside is named by its own id (the first 12 hex digits).
+    const idOf = async (commitId: Oid, path: string): Promise<string> => (await lookupPath(repo.objects, rootEntry((await readCommit(repo.objects, commitId)).tree), path)).oid.slice(0, 12);
+    const [bigId, bothId, clashId] = [await idOf(older, 'big.bin'), await idOf(older, 'both.txt'), await idOf(newer, 'clash')];
     const root = rootEntry(c.tree);
     const text = async (path: string): Promise<string> => git(repo, 'cat-file', 'blob', (await lookupPath(repo.objects, root, path)).oid);
     const names = (await listDirectory(repo.objects, c.tree)).map((e) => e.name).sort();
-    assert.deepEqual(names, ['big.bin', `big.conflict-${tagO}.bin`, 'both.txt', `both.conflict-${tagO}.txt`, 'clash', `clash.conflict-${tagN}`, 'dir', 'edit-vs-remove.txt', 'new-only.txt', 'newer-edits.txt', 'older-edits.txt', 'same.txt'].sort());
+    assert.deepEqual(names, ['big.bin', `big.conflict-${bigId}.bin`, 'both.txt', `both.conflict-${bothId}.txt`, 'clash', `clash.conflict-${clashId}`, 'dir', 'edit-vs-remove.txt', 'new-only.txt', 'newer-edits.txt', 'older-edits.txt', 'same.txt'].sort());
     assert.equal(await text('both.txt'), 'bN');
-    assert.equal(await text(`both.conflict-${tagO}.txt`), 'bO');
+    assert.equal(await text(`both.conflict-${bothId}.txt`), 'bO');
     assert.equal(await text('newer-edits.txt'), 'e1');
     assert.equal(await text('older-edits.txt'), 'f1');
     assert.equal(await text('edit-vs-remove.txt'), 'x1', 'an edit outlives a removal');
-    assert.equal(await text(`clash.conflict-${tagN}`), 'a file', 'a directory keeps the name against a file');
+    assert.equal(await text(`clash.conflict-${clashId}`), 'a file', 'a directory keeps the name against a file');
     assert.equal(await text('clash/inside.txt'), 'i');
     assert.deepEqual((await listDirectory(repo.objects, (await lookupPath(repo.objects, root, 'dir')).oid)).map((e) => e.name).sort(), ['keep.txt', 'n.txt', 'o.txt']);
     const bigOf = async (commitId: Oid, path: string): Promise<{ oid: Oid; size: number | undefined; chunked: boolean }> => {
@@ -100,16 +101,59 @@ describe('repo/merge-heads', function () {
       return { oid: e.oid, size: e.size, chunked: e.chunked };
     };
     assert.deepEqual(await bigOf(merged.commit, 'big.bin'), await bigOf(newer, 'big.bin'));
-    assert.deepEqual(await bigOf(merged.commit, `big.conflict-${tagO}.bin`), await bigOf(older, 'big.bin'), 'the older chunked file set aside whole');
+    assert.deepEqual(await bigOf(merged.commit, `big.conflict-${bigId}.bin`), await bigOf(older, 'big.bin'), 'the older chunked file set aside whole');
     assert.deepEqual(merged.setAside, [
-      { path: 'big.bin', as: `big.conflict-${tagO}.bin` },
-      { path: 'both.txt', as: `both.conflict-${tagO}.txt` },
-      { path: 'clash', as: `clash.conflict-${tagN}` },
+      { path: 'big.bin', as: `big.conflict-${bigId}.bin` },
+      { path: 'both.txt', as: `both.conflict-${bothId}.txt` },
+      { path: 'clash', as: `clash.conflict-${clashId}` },
     ]);
-    assert.match(c.message, new RegExp(`both.txt -> both.conflict-${tagO}.txt`));
+    assert.match(c.message, new RegExp(`both.txt -> both.conflict-${bothId}.txt`));
     await repo.refs.update('newer' as BranchName, { expected: newer, next: merged.commit, message: 'merged' });
     git(repo, 'fsck', '--strict');
     assert.equal(git(repo, 'rev-list', '--count', 'newer'), '4');
+    await repo.close();
+  });
+
+  it('three writers apart: merged in any order, every version is kept once under the same name (its own id), so the merges agree; one that two wrote alike is set aside once', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const move = (branch: string, expected: Oid | null, next: Oid): Promise<void> => repo.refs.update(branch as BranchName, { expected, next, message: 'test' }).then(() => undefined);
+    const base = await commit(repo, 'a', src, { 'f.txt': '0', 'd/g.txt': 'g0', 'keep.txt': 'k' });
+    for (const branch of ['b', 'c', 'd']) await move(branch, null, base);
+    // A writer before them all who wrote what B will.
+    const D = await commit(repo, 'd', src, { 'f.txt': 'B', 'd/g.txt': 'g0', 'keep.txt': 'k' });
+    // f.txt changed by all three; d/g.txt by a and c; each adds a file of its own.
+    const A = await commit(repo, 'a', src, { 'f.txt': 'A', 'd/g.txt': 'gA', 'keep.txt': 'k', 'a.txt': 'a' });
+    const B = await commit(repo, 'b', src, { 'f.txt': 'B', 'd/g.txt': 'g0', 'keep.txt': 'k', 'b.txt': 'b' });
+    const C = await commit(repo, 'c', src, { 'f.txt': 'C', 'd/g.txt': 'gC', 'keep.txt': 'k', 'c.txt': 'c' });
+    const merge = async (x: Oid, y: Oid): Promise<Oid> => {
+      const plan = await planMerge(repo, x, y);
+      assert.equal(typeof plan, 'object', `not merged: ${String(plan)}`);
+      return (await writeMerge(repo, plan as MergePlan)).commit;
+    };
+    const files = (commitId: Oid): string[] => git(repo, 'ls-tree', '-r', '--format=%(path)=%(objectname)', commitId).split('\n');
+    const treeOf = async (commitId: Oid): Promise<Oid> => (await readCommit(repo.objects, commitId)).tree;
+    // As three nodes would: each merged two first, then the third.
+    const orders = [await merge(await merge(A, B), C), await merge(await merge(A, C), B), await merge(await merge(B, C), A)];
+    const blob = (text: string): string => execFileSync('git', ['--git-dir', repo.gitDir, 'hash-object', '--stdin'], { input: text, encoding: 'utf8' }).trim();
+    const [fA, fB, gA] = ['A', 'B', 'gA'].map(blob) as [string, string, string];
+    assert.deepEqual(files(orders[0] as Oid), [
+      'a.txt', 'b.txt', 'c.txt', 'd/g.conflict-' + gA.slice(0, 12) + '.txt', 'd/g.txt', 'f.conflict-' + fA.slice(0, 12) + '.txt', 'f.conflict-' + fB.slice(0, 12) + '.txt', 'f.txt', 'keep.txt',
+    ].sort().map((path) => `${path}=${git(repo, 'rev-parse', `${orders[0] as Oid}:${path}`)}`), 'the newest (C) keeps the names; A and B beside, each once');
+    assert.equal(git(repo, 'cat-file', 'blob', `${orders[0] as Oid}:f.txt`), 'C');
+    for (const other of orders.slice(1)) assert.equal(await treeOf(other), await treeOf(orders[0] as Oid), 'every order makes the same tree');
+    // Nodes that merged in different orders meet: their merge is that tree again, nothing twice.
+    const met = await merge(orders[0] as Oid, orders[1] as Oid);
+    assert.equal(await treeOf(await merge(met, orders[2] as Oid)), await treeOf(orders[0] as Oid));
+
+    // D's f.txt is B's: merged with B and C, it is beside already under its name, and kept once.
+    const plan = (await planMerge(repo, await merge(B, C), D)) as MergePlan;
+    assert.equal(plan.older, D);
+    const withD = await writeMerge(repo, plan);
+    const fNames = files(withD.commit).map((l) => l.split('=')[0]).filter((path) => path?.startsWith('f.'));
+    assert.deepEqual(fNames, [`f.conflict-${fB.slice(0, 12)}.txt`, 'f.txt']);
+    assert.deepEqual(withD.setAside, [{ path: 'f.txt', as: `f.conflict-${fB.slice(0, 12)}.txt` }]);
+    git(repo, 'fsck', '--strict');
     await repo.close();
   });
 

@@ -1032,7 +1032,9 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.equal(await cat('left.txt'), 'left\n');
       assert.equal(await cat('right.txt'), 'right\n');
       assert.equal(await cat('notes/a.txt'), readFileSync(join(newerTree.dir, 'notes/a.txt'), 'utf8'), 'the newer side keeps the name');
-      assert.equal(await cat(`notes/a.conflict-${older.slice(0, 12)}.txt`), readFileSync(join(olderTree.dir, 'notes/a.txt'), 'utf8'), 'the older side is kept beside');
+      // Set aside under its own id.
+      const olderVersion = gitOn(reader, ['rev-parse', `${older}:notes/a.txt`]).slice(0, 12);
+      assert.equal(await cat(`notes/a.conflict-${olderVersion}.txt`), readFileSync(join(olderTree.dir, 'notes/a.txt'), 'utf8'), 'the older side is kept beside');
       assert.equal((await reader.run(['cat', 'part/both:notes/b.txt'])).code, 4, 'the right side removed notes/b.txt (not found)');
       await verifyCopy(reader, 'part/both', merged, { dir: shared.dir, files: ['README.txt', 'data/big.bin'] }, true);
       await gitFsck(member(3));
