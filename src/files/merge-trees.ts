@@ -37,6 +37,8 @@ export interface TreeMerge {
 
 /** Longest name the mount shows (ext4's limit), in UTF-8 bytes. */
 const MAX_NAME_BYTES = 255;
+/** What a name set aside holds between its stem and the version's id. */
+const MARK = '.conflict-';
 /** Hex digits of a version's id in the name it is set aside under. */
 const ID_DIGITS = 12;
 /** Longest extension kept after the conflict mark, in characters (code points), its dot included. */
@@ -110,9 +112,26 @@ async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, bas
     kept.push({ ...entry, name });
     setAside.push({ path: `${path}${entry.name}`, as: `${path}${name}` });
   }
-  if (kept.length === 0) return newer === undefined || older === undefined ? undefined : writeEmptyDirTree(sink);
-  const content = encodeTree(kept.map(toTreeEntry));
+  const merged = withoutNamedTwice(kept);
+  if (merged.length === 0) return newer === undefined || older === undefined ? undefined : writeEmptyDirTree(sink);
+  const content = encodeTree(merged.map(toTreeEntry));
   return sink.writeHashed(hashObject('tree', content), 'tree', content);
+}
+
+/**
+ * `kept` less each copy set aside of a version that holds its name as well: writers apart within
+ * the same second, merged in another order, can leave the name to a version one merge set aside
+ * (merges are dated a second after their newer head). The version stays, under the name, once.
+ */
+function withoutNamedTwice(kept: DirEntry[]): DirEntry[] {
+  if (!kept.some((e) => e.name.includes(MARK))) return kept;
+  const byName = new Map(kept.map((e) => [e.name, e]));
+  const twice = new Set<string>();
+  for (const e of kept) {
+    const copy = byName.get(freeName(e.name, e.oid.slice(0, ID_DIGITS), new Set()));
+    if (copy !== undefined && copy !== e && same(copy, e)) twice.add(copy.name);
+  }
+  return twice.size === 0 ? kept : kept.filter((e) => !twice.has(e.name));
 }
 
 /**
@@ -159,7 +178,7 @@ export function freeName(name: string, tag: string, taken: ReadonlySet<string>):
   const hash = createHash('sha1').update(name).digest('hex').slice(0, 8);
   // Bounded: at most one more than the names taken.
   for (let n = 0; n <= taken.size + 1; n++) {
-    const candidate = fitted(stem, `.conflict-${tag}${n === 0 ? '' : `-${hash}`}${n > 1 ? `-${n}` : ''}${ext}`);
+    const candidate = fitted(stem, `${MARK}${tag}${n === 0 ? '' : `-${hash}`}${n > 1 ? `-${n}` : ''}${ext}`);
     if (!taken.has(candidate)) return candidate;
   }
   throw new Error('unreachable: more candidates than names taken');

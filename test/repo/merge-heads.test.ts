@@ -43,6 +43,20 @@ describe('repo/merge-heads', function () {
   }
 
   const git = (repo: Repository, ...args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, ...args], { encoding: 'utf8' }).trim();
+  const blobId = (text: string): string => execFileSync('git', ['hash-object', '--stdin'], { input: text, encoding: 'utf8' }).trim();
+  const move = (repo: Repository, branch: string, expected: Oid | null, next: Oid): Promise<void> => repo.refs.update(branch as BranchName, { expected, next, message: 'test' }).then(() => undefined);
+
+  async function mergeOf(repo: Repository, x: Oid, y: Oid): Promise<Oid> {
+    const plan = await planMerge(repo, x, y);
+    assert.equal(typeof plan, 'object', `not merged: ${String(plan)}`);
+    return (await writeMerge(repo, plan as MergePlan)).commit;
+  }
+
+  /** The merges of three heads that three nodes make, each merging two first, then the third. */
+  async function inThreeOrders(repo: Repository, a: Oid, b: Oid, c: Oid): Promise<[Oid, Oid, Oid]> {
+    const m = (x: Oid, y: Oid): Promise<Oid> => mergeOf(repo, x, y);
+    return [await m(await m(a, b), c), await m(await m(a, c), b), await m(await m(b, c), a)];
+  }
 
   it('keeps every change of both sides; a file both changed (a chunked one too) stays twice, the newer version under its name; the commit is the same from either side; git fsck --strict passes', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
@@ -117,26 +131,20 @@ describe('repo/merge-heads', function () {
   it('three writers apart: merged in any order, every version is kept once under the same name (its own id), so the merges agree; one that two wrote alike is set aside once', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
-    const move = (branch: string, expected: Oid | null, next: Oid): Promise<void> => repo.refs.update(branch as BranchName, { expected, next, message: 'test' }).then(() => undefined);
     const base = await commit(repo, 'a', src, { 'f.txt': '0', 'd/g.txt': 'g0', 'keep.txt': 'k' });
-    for (const branch of ['b', 'c', 'd']) await move(branch, null, base);
+    for (const branch of ['b', 'c', 'd']) await move(repo, branch, null, base);
     // A writer before them all who wrote what B will.
     const D = await commit(repo, 'd', src, { 'f.txt': 'B', 'd/g.txt': 'g0', 'keep.txt': 'k' });
     // f.txt changed by all three; d/g.txt by a and c; each adds a file of its own.
     const A = await commit(repo, 'a', src, { 'f.txt': 'A', 'd/g.txt': 'gA', 'keep.txt': 'k', 'a.txt': 'a' });
     const B = await commit(repo, 'b', src, { 'f.txt': 'B', 'd/g.txt': 'g0', 'keep.txt': 'k', 'b.txt': 'b' });
     const C = await commit(repo, 'c', src, { 'f.txt': 'C', 'd/g.txt': 'gC', 'keep.txt': 'k', 'c.txt': 'c' });
-    const merge = async (x: Oid, y: Oid): Promise<Oid> => {
-      const plan = await planMerge(repo, x, y);
-      assert.equal(typeof plan, 'object', `not merged: ${String(plan)}`);
-      return (await writeMerge(repo, plan as MergePlan)).commit;
-    };
+    const merge = (x: Oid, y: Oid): Promise<Oid> => mergeOf(repo, x, y);
     const files = (commitId: Oid): string[] => git(repo, 'ls-tree', '-r', '--format=%(path)=%(objectname)', commitId).split('\n');
     const treeOf = async (commitId: Oid): Promise<Oid> => (await readCommit(repo.objects, commitId)).tree;
     // As three nodes would: each merged two first, then the third.
-    const orders = [await merge(await merge(A, B), C), await merge(await merge(A, C), B), await merge(await merge(B, C), A)];
-    const blob = (text: string): string => execFileSync('git', ['--git-dir', repo.gitDir, 'hash-object', '--stdin'], { input: text, encoding: 'utf8' }).trim();
-    const [fA, fB, gA] = ['A', 'B', 'gA'].map(blob) as [string, string, string];
+    const orders = await inThreeOrders(repo, A, B, C);
+    const [fA, fB, gA] = ['A', 'B', 'gA'].map(blobId) as [string, string, string];
     assert.deepEqual(files(orders[0] as Oid), [
       'a.txt', 'b.txt', 'c.txt', 'd/g.conflict-' + gA.slice(0, 12) + '.txt', 'd/g.txt', 'f.conflict-' + fA.slice(0, 12) + '.txt', 'f.conflict-' + fB.slice(0, 12) + '.txt', 'f.txt', 'keep.txt',
     ].sort().map((path) => `${path}=${git(repo, 'rev-parse', `${orders[0] as Oid}:${path}`)}`), 'the newest (C) keeps the names; A and B beside, each once');
@@ -153,6 +161,31 @@ describe('repo/merge-heads', function () {
     const fNames = files(withD.commit).map((l) => l.split('=')[0]).filter((path) => path?.startsWith('f.'));
     assert.deepEqual(fNames, [`f.conflict-${fB.slice(0, 12)}.txt`, 'f.txt']);
     assert.deepEqual(withD.setAside, [{ path: 'f.txt', as: `f.conflict-${fB.slice(0, 12)}.txt` }]);
+    git(repo, 'fsck', '--strict');
+    await repo.close();
+  });
+
+  it('three writers within one second: merges in other orders leave the name to other versions, and merged together they agree, each version once', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const base = await commit(repo, 'a', src, { 'f.txt': '0' });
+    for (const branch of ['b', 'c']) await move(repo, branch, null, base);
+    const A = await commit(repo, 'a', src, { 'f.txt': 'A', 'a.txt': 'a' });
+    seconds -= 10;
+    const B = await commit(repo, 'b', src, { 'f.txt': 'B', 'b.txt': 'b' });
+    seconds -= 10;
+    const C = await commit(repo, 'c', src, { 'f.txt': 'C', 'c.txt': 'c' });
+    const treeOf = async (commitId: Oid): Promise<Oid> => (await readCommit(repo.objects, commitId)).tree;
+    // A merge is dated a second after its newer head, so it is newer than the third: the greater
+    // id of its pair keeps the name.
+    const [ab, ac, bc] = await inThreeOrders(repo, A, B, C);
+    assert.equal(new Set(await Promise.all([ab, ac, bc].map(treeOf))).size, 2, 'two of the orders leave the name to another version');
+    const agreed = await treeOf(await mergeOf(repo, await mergeOf(repo, ab, ac), bc));
+    assert.equal(await treeOf(await mergeOf(repo, await mergeOf(repo, bc, ab), ac)), agreed, 'merged together in any order, they agree');
+    const listing = git(repo, 'ls-tree', '-r', '--format=%(path) %(objectname)', agreed).split('\n').map((l) => l.split(' ') as [string, string]);
+    const versions = listing.filter(([path]) => path.startsWith('f.')).map(([, oid]) => oid);
+    assert.deepEqual([...versions].sort(), ['A', 'B', 'C'].map(blobId).sort(), 'f.txt and two copies beside: each version once');
+    assert.deepEqual(listing.map(([path]) => path).filter((path) => !path.startsWith('f.')), ['a.txt', 'b.txt', 'c.txt']);
     git(repo, 'fsck', '--strict');
     await repo.close();
   });
@@ -199,17 +232,16 @@ describe('repo/merge-heads', function () {
   it('takes git\'s merge base where an earlier merge lies between (an edit made since it is no conflict), and none that is not here', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
-    const move = (branch: string, expected: Oid | null, next: Oid): Promise<void> => repo.refs.update(branch as BranchName, { expected, next, message: 'test' }).then(() => undefined);
     // B, then Q (adds q.txt) on one line; N edits q.txt from Q, O adds o.txt from B; M merges them.
     const B = await commit(repo, 'q', src, { 'r.txt': 'r' });
-    await move('o', null, B);
+    await move(repo, 'o', null, B);
     const Q = await commit(repo, 'q', src, { 'r.txt': 'r', 'q.txt': '1' });
-    await move('n', null, Q);
+    await move(repo, 'n', null, Q);
     const N = await commit(repo, 'n', src, { 'r.txt': 'r', 'q.txt': '2' });
     const O = await commit(repo, 'o', src, { 'r.txt': 'r', 'o.txt': 'o' });
     const M = (await writeMerge(repo, (await planMerge(repo, N, O)) as MergePlan)).commit;
     // X after M adds x.txt; Y after Q adds y.txt: their base is Q (M's parent N descends from Q), not B.
-    await move('o', O, M);
+    await move(repo, 'o', O, M);
     const X = await commit(repo, 'o', src, { 'r.txt': 'r', 'q.txt': '2', 'o.txt': 'o', 'x.txt': 'x' });
     const Y = await commit(repo, 'q', src, { 'r.txt': 'r', 'q.txt': '1', 'y.txt': 'y' });
     const plan = (await planMerge(repo, X, Y)) as MergePlan;
