@@ -16,7 +16,7 @@ import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { clientOptions, peerNode } from '../cluster/tls.js';
-import { causedBy, ErrorCodes, GitfsError, gitfsErrorOr, isGitfsError } from '../errors.js';
+import { causedBy, ErrorCodes, GitfsError, gitfsErrorOr, isGitfsError, isOperationalError } from '../errors.js';
 import { decodeCommit } from '../objects/commit.js';
 import { reaches } from '../objects/commit-ancestry.js';
 import { Freshener } from '../objects/freshen.js';
@@ -585,16 +585,19 @@ export class Swarm {
    * the branch moves to their merge (merge-heads.ts), the same commit every node writes for them.
    * A pair that is not merged (signed releases, no common commit, history not all here) is left
    * as it is, and the head refused for the branch; a merge that failed is tried again once the
-   * branch moves, or after a restart.
+   * branch moves, or after a restart. A merge that failed fails this branch alone: the fetch, and
+   * the other branches waiting on it, go on.
    */
   private async merge(branch: BranchName, local: Oid, closure: Closure, running: Running): Promise<void> {
-    const failed = (e: unknown): never => {
+    const failed = (e: unknown): undefined => {
       // Not tried at every tick (the head stays a fork): again once the branch moves, or after a restart.
       this.verdicts.set(local, closure.commit, 'passed');
-      this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message });
-      throw e;
+      this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+      if (!isOperationalError(e)) throw e;
+      return undefined;
     };
     const plan = await planMerge(this.c.repo, local, closure.commit).catch(failed);
+    if (plan === undefined) return;
     if (typeof plan === 'string') {
       this.passed(branch, local, closure, running);
       this.refuse(branch, closure.commit);
@@ -602,7 +605,9 @@ export class Swarm {
       return;
     }
     await this.secure(closure, running);
-    const { commit, setAside } = await writeMerge(this.c.repo, plan).catch(failed);
+    const written = await writeMerge(this.c.repo, plan).catch(failed);
+    if (written === undefined) return;
+    const { commit, setAside } = written;
     try {
       await this.c.repo.refs.update(branch, { expected: local, next: commit, message: `gitfs swarm: merged ${closure.commit}` });
     } catch (e) {

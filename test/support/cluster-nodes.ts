@@ -199,9 +199,11 @@ export function logsOf(nodes: readonly GitfsNode[], n?: number): string {
 
 /**
  * Calls `probe` until it returns something other than undefined, at most `timeoutMs`; then fails
- * with `what`, the last probe's error or result (`detail`) and `diag()` (daemon logs).
+ * with `what`, the last probe's error or result (`detail`) and `diag()` (daemon logs). A probe
+ * answers `true` or undefined, never `false` (the wait fails at once: a slip that would have
+ * passed).
  */
-export async function waitFor<T>(
+export async function waitFor<T extends object | string | number | true>(
   what: string,
   timeoutMs: number,
   probe: () => Promise<T | undefined> | T | undefined,
@@ -210,13 +212,15 @@ export async function waitFor<T>(
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
+    let v: T | undefined;
     try {
-      const v = await probe();
-      if (v !== undefined) return v;
+      v = await probe();
       lastError = undefined;
     } catch (e) {
       lastError = e;
     }
+    if ((v as unknown) === false) throw new Error(`the probe for ${what} answered false: it answers true or undefined`);
+    if (v !== undefined) return v;
     if (Date.now() > deadline) {
       const why = lastError === undefined ? '' : `\nlast probe failed: ${(lastError as Error).message ?? String(lastError)}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${opts.detail ? `\n${opts.detail()}` : ''}${why}${opts.diag ? `\n${opts.diag()}` : ''}`);

@@ -14,7 +14,8 @@
  * (shallow, and a node 3 commits behind catching up by fast-forward); SIGTERM with swarm connections open; replicas 3 with a holder killed
  * (graceMs 12 s, longer than the peer table keeps a silent node); a receiver killed mid-transfer (60 MiB, packs every 4 MiB) and restarted; a
  * 3|2 partition by nftables (UDP and TCP) that heals, a branch written on both sides merged; a
- * 2|1|2 partition, one branch written on all three sides, converging on one head; a stranger's and an anonymous TLS client
+ * 2|1|2 partition, one branch written on all three sides, converging on one head; a merge that
+ * fails on one node (its local head's tree lost), failing its branch alone; a stranger's and an anonymous TLS client
  * on the swarm port (TLS completes, because the port also takes joins, and the connection is
  * closed at the BitTorrent handshake with nothing sent back; a member's certificate is the
  * control); a member that sends corrupt blobs. The stranger and the liar are small node
@@ -1091,6 +1092,36 @@ describe('swarm/cluster: policy replication between real daemons in network name
     } finally {
       await Promise.all(members.map(heal));
     }
+  });
+
+  it('a merge that fails (the local head lacks a tree) fails its branch alone: the fetch is not counted failed (nor tried again), and the other branch moves', async function () {
+    this.timeout(120_000);
+    await configure('merge-fails', { policies: [{ branches: 'mf/*' }] });
+    const author = member(0);
+    const victim = member(3);
+    const shared = makeTree('mf', 64 * 1024);
+    const c0 = await commitTree(author, 'mf/one', shared, 'both branches here');
+    gitOn(author, ['update-ref', 'refs/heads/mf/two', c0.oid]);
+    await waitFor('every node to hold mf/one and mf/two', 30_000, async () => ((await Promise.all(members.flatMap((n) => [refOf(n, 'mf/one'), refOf(n, 'mf/two')]))).every((r) => r === c0.oid) ? true : undefined), { everyMs: 100, diag });
+    // On the victim, mf/one moves to a local commit whose notes/ tree is nowhere (a damaged store).
+    const root = gitOn(victim, ['ls-tree', c0.oid]).split('\n').map((l) => (l.endsWith('\tnotes') ? l.replace(/tree [0-9a-f]{40}/, `tree ${'5e'.repeat(20)}`) : l));
+    const lacking = gitOn(victim, ['commit-tree', gitOn(victim, ['mktree', '--missing'], `${root.join('\n')}\n`), '-p', c0.oid, '-m', 'local, its notes/ lost']);
+    gitOn(victim, ['update-ref', 'refs/heads/mf/one', lacking, c0.oid]);
+    // Then the author moves both branches to one commit on c0 that edits notes/, in one transaction.
+    gitOn(author, ['update-ref', 'refs/heads/mf-scratch', c0.oid]);
+    const c1 = await commitTree(author, 'mf-scratch', editedCopy(shared, 'mf-c1', { 'notes/a.txt': 'edited\n' }, []), 'edits notes/');
+    gitOn(author, ['update-ref', '--stdin'], `start\nupdate refs/heads/mf/one ${c1.oid} ${c0.oid}\nupdate refs/heads/mf/two ${c1.oid} ${c0.oid}\ncommit\n`);
+    const failed = await waitEvents([victim], 'merge-failed', { branch: 'mf/one', fetched: c1.oid }, c1.started, 30_000, 'the victim to fail its merge of mf/one');
+    assert.equal(failed.get(victim)?.code, 'GITFS_OBJECT_NOT_FOUND');
+    await waitEvents([victim], 'fetched', { branch: 'mf/two', commit: c1.oid }, c1.started, 10_000, 'the victim to move mf/two');
+    assert.equal(await refOf(victim, 'mf/two'), c1.oid);
+    const starts = victim.daemon?.find('fetch-start', { commit: c1.oid }).length;
+    // Two announcements later: nothing more was tried.
+    await sleep(2 * INTERVAL_MS + 500);
+    assert.deepEqual(victim.daemon?.find('fetch-failed', { commit: c1.oid }) ?? [], [], 'a failed merge is no failed fetch');
+    assert.equal(victim.daemon?.find('fetch-start', { commit: c1.oid }).length, starts, 'c1 fetched again');
+    assert.equal(victim.daemon?.find('merge-failed', { branch: 'mf/one' }).length, 1, 'the merge tried again');
+    assert.equal(await refOf(victim, 'mf/one'), lacking, 'the branch whose merge failed stays where it was');
   });
 
   it('a node of another cluster, or one without a certificate, gets no swarm handshake: the member port closes the connection (a member gets one)', async function () {
