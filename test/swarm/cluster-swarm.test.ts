@@ -33,7 +33,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
@@ -1103,25 +1103,34 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const c0 = await commitTree(author, 'mf/one', shared, 'both branches here');
     gitOn(author, ['update-ref', 'refs/heads/mf/two', c0.oid]);
     await waitFor('every node to hold mf/one and mf/two', 30_000, async () => ((await Promise.all(members.flatMap((n) => [refOf(n, 'mf/one'), refOf(n, 'mf/two')]))).every((r) => r === c0.oid) ? true : undefined), { everyMs: 100, diag });
-    // On the victim, mf/one moves to a local commit whose notes/ tree is nowhere (a damaged store).
-    const root = gitOn(victim, ['ls-tree', c0.oid]).split('\n').map((l) => (l.endsWith('\tnotes') ? l.replace(/tree [0-9a-f]{40}/, `tree ${'5e'.repeat(20)}`) : l));
-    const lacking = gitOn(victim, ['commit-tree', gitOn(victim, ['mktree', '--missing'], `${root.join('\n')}\n`), '-p', c0.oid, '-m', 'local, its notes/ lost']);
-    gitOn(victim, ['update-ref', 'refs/heads/mf/one', lacking, c0.oid]);
-    // Then the author moves both branches to one commit on c0 that edits notes/, in one transaction.
-    gitOn(author, ['update-ref', 'refs/heads/mf-scratch', c0.oid]);
-    const c1 = await commitTree(author, 'mf-scratch', editedCopy(shared, 'mf-c1', { 'notes/a.txt': 'edited\n' }, []), 'edits notes/');
-    gitOn(author, ['update-ref', '--stdin'], `start\nupdate refs/heads/mf/one ${c1.oid} ${c0.oid}\nupdate refs/heads/mf/two ${c1.oid} ${c0.oid}\ncommit\n`);
-    const failed = await waitEvents([victim], 'merge-failed', { branch: 'mf/one', fetched: c1.oid }, c1.started, 30_000, 'the victim to fail its merge of mf/one');
-    assert.equal(failed.get(victim)?.code, 'GITFS_OBJECT_NOT_FOUND');
-    await waitEvents([victim], 'fetched', { branch: 'mf/two', commit: c1.oid }, c1.started, 10_000, 'the victim to move mf/two');
-    assert.equal(await refOf(victim, 'mf/two'), c1.oid);
-    const starts = victim.daemon?.find('fetch-start', { commit: c1.oid }).length;
-    // Two announcements later: nothing more was tried.
-    await sleep(2 * INTERVAL_MS + 500);
-    assert.deepEqual(victim.daemon?.find('fetch-failed', { commit: c1.oid }) ?? [], [], 'a failed merge is no failed fetch');
-    assert.equal(victim.daemon?.find('fetch-start', { commit: c1.oid }).length, starts, 'c1 fetched again');
-    assert.equal(victim.daemon?.find('merge-failed', { branch: 'mf/one' }).length, 1, 'the merge tried again');
-    assert.equal(await refOf(victim, 'mf/one'), lacking, 'the branch whose merge failed stays where it was');
+    // On the victim, mf/one moves to a local commit whose notes/ tree is then lost (a damaged
+    // store; the loose object is moved away, and back at the end).
+    const notes = gitOn(victim, ['mktree'], `100644 blob ${gitOn(victim, ['hash-object', '-w', '--stdin'], `${randomBytes(8).toString('hex')}\n`)}\ta.txt\n`);
+    const root = gitOn(victim, ['ls-tree', c0.oid]).split('\n').map((l) => (l.endsWith('\tnotes') ? l.replace(/tree [0-9a-f]{40}/, `tree ${notes}`) : l));
+    const lacking = gitOn(victim, ['commit-tree', gitOn(victim, ['mktree'], `${root.join('\n')}\n`), '-p', c0.oid, '-m', 'local, its notes/ lost']);
+    const loose = join(victim.repo, 'objects', notes.slice(0, 2), notes.slice(2));
+    const aside = join(base, `lost-${notes}`);
+    renameSync(loose, aside);
+    try {
+      gitOn(victim, ['update-ref', 'refs/heads/mf/one', lacking, c0.oid]);
+      // Then the author moves both branches to one commit on c0 that edits notes/, in one transaction.
+      gitOn(author, ['update-ref', 'refs/heads/mf-scratch', c0.oid]);
+      const c1 = await commitTree(author, 'mf-scratch', editedCopy(shared, 'mf-c1', { 'notes/a.txt': 'edited\n' }, []), 'edits notes/');
+      gitOn(author, ['update-ref', '--stdin'], `start\nupdate refs/heads/mf/one ${c1.oid} ${c0.oid}\nupdate refs/heads/mf/two ${c1.oid} ${c0.oid}\ncommit\n`);
+      const failed = await waitEvents([victim], 'merge-failed', { branch: 'mf/one', fetched: c1.oid }, c1.started, 30_000, 'the victim to fail its merge of mf/one');
+      assert.equal(failed.get(victim)?.code, 'GITFS_OBJECT_NOT_FOUND');
+      await waitEvents([victim], 'fetched', { branch: 'mf/two', commit: c1.oid }, c1.started, 10_000, 'the victim to move mf/two');
+      assert.equal(await refOf(victim, 'mf/two'), c1.oid);
+      const starts = victim.daemon?.find('fetch-start', { commit: c1.oid }).length;
+      // Two announcements later: nothing more was tried.
+      await sleep(2 * INTERVAL_MS + 500);
+      assert.deepEqual(victim.daemon?.find('fetch-failed', { commit: c1.oid }) ?? [], [], 'a failed merge is no failed fetch');
+      assert.equal(victim.daemon?.find('fetch-start', { commit: c1.oid }).length, starts, 'c1 fetched again');
+      assert.equal(victim.daemon?.find('merge-failed', { branch: 'mf/one' }).length, 1, 'the merge tried again');
+      assert.equal(await refOf(victim, 'mf/one'), lacking, 'the branch whose merge failed stays where it was');
+    } finally {
+      renameSync(aside, loose);
+    }
   });
 
   it('a node of another cluster, or one without a certificate, gets no swarm handshake: the member port closes the connection (a member gets one)', async function () {
