@@ -12,9 +12,10 @@ import type { BranchName } from '../../src/branches/ref-name.js';
 import { freeName } from '../../src/files/merge-trees.js';
 import { listDirectory, lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
 import { encodeCommit } from '../../src/objects/commit.js';
+import { reaches } from '../../src/objects/commit-ancestry.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
-import { planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
+import { MERGE_BASE_LIMIT, planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
 import { Repository } from '../../src/repo/repository.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -186,6 +187,54 @@ describe('repo/merge-heads', function () {
     const versions = listing.filter(([path]) => path.startsWith('f.')).map(([, oid]) => oid);
     assert.deepEqual([...versions].sort(), ['A', 'B', 'C'].map(blobId).sort(), 'f.txt and two copies beside: each version once');
     assert.deepEqual(listing.map(([path]) => path).filter((path) => !path.startsWith('f.')), ['a.txt', 'b.txt', 'c.txt']);
+    git(repo, 'fsck', '--strict');
+    await repo.close();
+  });
+
+  it('eight writers within one second, their heads handed between eight nodes at random (seeded), each node merging what it is handed: all end at one head, each version once', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const base = await commit(repo, 'w0', src, { 'f.txt': '0', 'd/g.txt': 'g' });
+    const writers = 8;
+    const heads: Oid[] = [];
+    for (let i = 0; i < writers; i++) {
+      if (i > 0) {
+        await move(repo, `w${i}`, null, base);
+        seconds -= 10;
+      }
+      heads.push(await commit(repo, `w${i}`, src, { 'f.txt': `v${i}`, 'd/g.txt': i % 2 === 1 ? `g${i}` : 'g', [`own${i}.txt`]: `${i}` }));
+    }
+    const content = async (oid: Oid): Promise<Buffer | undefined> => ((await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined);
+    // What a node at `mine` does when handed `theirs`: merges them, or takes the one holding the other.
+    const handed = async (mine: Oid, theirs: Oid): Promise<Oid> => {
+      if (mine === theirs) return mine;
+      const plan = await planMerge(repo, mine, theirs);
+      if (typeof plan === 'object') return (await writeMerge(repo, plan)).commit;
+      assert.equal(plan, 'history-cut', 'one holds the other');
+      if (await reaches(content, theirs, mine, MERGE_BASE_LIMIT)) return theirs;
+      assert.ok(await reaches(content, mine, theirs, MERGE_BASE_LIMIT));
+      return mine;
+    };
+    let state = 7;
+    const random = (n: number): number => {
+      state = (state * 48271) % 2147483647;
+      return Math.floor((state / 2147483647) * n);
+    };
+    const nodes = [...heads];
+    let merges = 0;
+    for (let step = 0; step < 2000 && new Set(nodes).size > 1; step++) {
+      const [a, b] = [random(writers), random(writers)];
+      if (a === b) continue;
+      const next = await handed(nodes[a] as Oid, nodes[b] as Oid);
+      if (next !== nodes[a] && next !== nodes[b]) merges++;
+      nodes[a] = next;
+    }
+    assert.equal(new Set(nodes).size, 1, `still apart after 2000 hand-overs (${merges} merges)`);
+    const listing = git(repo, 'ls-tree', '-r', '--format=%(path) %(objectname)', nodes[0] as Oid).split('\n').map((l) => l.split(' ') as [string, string]);
+    const versionsOf = (prefix: string): string[] => listing.filter(([path]) => path.startsWith(prefix)).map(([, oid]) => oid).sort();
+    assert.deepEqual(versionsOf('f.'), heads.map((_, i) => blobId(`v${i}`)).sort(), 'every writer\'s f.txt, each once');
+    assert.deepEqual(versionsOf('d/g.'), [1, 3, 5, 7].map((i) => blobId(`g${i}`)).sort(), 'every version of d/g.txt, each once');
+    assert.equal(versionsOf('own').length, writers);
     git(repo, 'fsck', '--strict');
     await repo.close();
   });
