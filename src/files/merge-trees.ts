@@ -10,11 +10,12 @@
  * left alone goes); a file whose content one side changed and whose execute bit the other did
  * takes both changes. Otherwise the two conflict and both versions stay. The newer side's keeps
  * the name, and the older side's is set aside as `STEM.conflict-ID.EXT` beside it (ID: the short
- * id of the version itself, so that a version is set aside under one name whichever merge sets it
- * aside: with three writers, merges made in any order hold it once and agree). A directory keeps
- * the name against a file, which is set aside so. An edit against a removal keeps the edit.
- * Nothing either side holds is lost, and the result depends only on the three trees: every node
- * merging the same two heads writes the same tree.
+ * id of the version itself, `-exec`, `-link`, `-dir` or `-gitlink` after it for what is not a
+ * plain file; so a version is set aside under one name whichever merge sets it aside, and with
+ * three writers or more, merges made in any order hold it once and come to agree). A directory
+ * keeps the name against a file, which is set aside so. An edit against a removal keeps the
+ * edit. No version either side holds is lost, and the result depends only on the three trees:
+ * every node merging the same two heads writes the same tree.
  */
 import { createHash } from 'node:crypto';
 import { isDirectoryKind, toTreeEntry, writeEmptyDirTree, type DirEntry } from '../objects/entry-names.js';
@@ -39,7 +40,7 @@ export interface TreeMerge {
 const MAX_NAME_BYTES = 255;
 /** What a name set aside holds between its stem and the version's id. */
 const MARK = '.conflict-';
-/** Hex digits of a version's id in the name it is set aside under. */
+/** Hex digits of a version's id in the tag it is set aside under. */
 const ID_DIGITS = 12;
 /** Longest extension kept after the conflict mark, in characters (code points), its dot included. */
 const MAX_EXT_CHARS = 16;
@@ -97,39 +98,55 @@ async function mergeDir(store: ObjectReader, sink: ObjectSink, path: string, bas
       }
     }
   }
-  const taken = new Set([...n.keys(), ...o.keys()]);
+  // A name the merge let go (a copy one side removed) may be taken again.
+  const taken = new Set(kept.map((e) => e.name));
   const keptByName = new Map(kept.map((e) => [e.name, e]));
   for (const entry of aside) {
-    const id = entry.oid.slice(0, ID_DIGITS);
+    const tag = versionTag(entry);
     // Already beside it under its own name (an earlier merge set this version aside): kept once.
-    const named = freeName(entry.name, id, new Set());
+    const named = freeName(entry.name, tag, new Set());
     if (same(keptByName.get(named), entry)) {
       setAside.push({ path: `${path}${entry.name}`, as: `${path}${named}` });
       continue;
     }
-    const name = freeName(entry.name, id, taken);
+    const name = freeName(entry.name, tag, taken);
     taken.add(name);
     kept.push({ ...entry, name });
     setAside.push({ path: `${path}${entry.name}`, as: `${path}${name}` });
   }
-  const merged = withoutNamedTwice(kept);
+  const merged = withoutNamedTwice(kept, n, o);
   if (merged.length === 0) return newer === undefined || older === undefined ? undefined : writeEmptyDirTree(sink);
   const content = encodeTree(merged.map(toTreeEntry));
   return sink.writeHashed(hashObject('tree', content), 'tree', content);
 }
 
 /**
- * `kept` less each copy set aside of a version that holds its name as well: writers apart within
- * the same second, merged in another order, can leave the name to a version one merge set aside
- * (merges are dated a second after their newer head). The version stays, under the name, once.
+ * The tag of a version set aside: the first 12 hex digits of its id, then what it is when it is
+ * not a plain file (the same bytes as an executable, a symbolic link or a directory are another
+ * version).
  */
-function withoutNamedTwice(kept: DirEntry[]): DirEntry[] {
+function versionTag(e: DirEntry): string {
+  const id = e.oid.slice(0, ID_DIGITS);
+  if (e.kind === 'file') return e.executable ? `${id}-exec` : id;
+  return `${id}-${e.kind === 'symlink' ? 'link' : e.kind}`;
+}
+
+/**
+ * `kept` less each copy set aside of a version that holds its name as well, where the merge made
+ * the pair (the name from one side, the copy from the other): writers apart within the same
+ * second, merged in another order, can leave the name to a version one merge set aside (merges
+ * are dated a second after their newer head). The version stays, under the name, once. A pair
+ * one side holds as it is (a copy kept on purpose) stays.
+ */
+function withoutNamedTwice(kept: DirEntry[], n: Entries, o: Entries): DirEntry[] {
   if (!kept.some((e) => e.name.includes(MARK))) return kept;
   const byName = new Map(kept.map((e) => [e.name, e]));
+  const holdsBoth = (side: Entries, e: DirEntry, copy: DirEntry): boolean => same(side.get(e.name), e) && same(side.get(copy.name), copy);
   const twice = new Set<string>();
   for (const e of kept) {
-    const copy = byName.get(freeName(e.name, e.oid.slice(0, ID_DIGITS), new Set()));
-    if (copy !== undefined && copy !== e && same(copy, e)) twice.add(copy.name);
+    const copy = byName.get(freeName(e.name, versionTag(e), new Set()));
+    if (copy === undefined || copy === e || !same(copy, e) || holdsBoth(n, e, copy) || holdsBoth(o, e, copy)) continue;
+    twice.add(copy.name);
   }
   return twice.size === 0 ? kept : kept.filter((e) => !twice.has(e.name));
 }

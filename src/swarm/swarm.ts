@@ -96,6 +96,8 @@ export interface FetchOutcome {
   readonly commit: Oid;
   readonly branches: readonly string[];
   readonly error: string | null;
+  /** Branches the fetch did not move, and why (a head that diverged and was not merged, a merge that failed). */
+  readonly unmoved: readonly { readonly branch: string; readonly why: string }[];
   readonly bytes: number;
   readonly ms: number;
 }
@@ -106,6 +108,17 @@ interface Running {
   readonly history: number;
   readonly branches: Set<BranchName>;
   readonly started: number;
+  /** Branches left where they were, and why (FetchOutcome.unmoved). */
+  readonly unmoved: Map<BranchName, string>;
+}
+
+/**
+ * A refusal of what an object holds (a special file's, or a tree or commit whose id was checked
+ * and whose content is refused: such errors carry a `reason`). Not any HOSTILE or CORRUPT object:
+ * a damaged local pack raises those too.
+ */
+function refusedContent(e: unknown): boolean {
+  return (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.CORRUPT_OBJECT)) && typeof e.data['reason'] === 'string';
 }
 
 function fetchKey(commit: Oid, history: number, blobs: boolean): string {
@@ -450,7 +463,7 @@ export class Swarm {
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
-      running = { fetch, history, branches: new Set([branch]), started: this.c.clock.now() };
+      running = { fetch, history, branches: new Set([branch]), started: this.c.clock.now(), unmoved: new Map() };
       this.fetches.set(key, running);
       this.c.log.log('info', 'fetch-start', { branch, commit, history, blobs });
       this.completions.add(this.complete(key, running));
@@ -483,16 +496,13 @@ export class Swarm {
       error = (e as Error).message;
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
-      // Refused for what it holds: asked again, it would be refused again. That is a refusal of the
-      // fetch's own, a special file's, or a tree or commit whose id was checked and whose content is
-      // refused (held here from before: the walk reads it again; such errors carry a `reason`).
-      // Not any HOSTILE or CORRUPT object: a damaged local pack raises those too.
-      const refusedContent = (isGitfsError(e, ErrorCodes.HOSTILE_OBJECT) || isGitfsError(e, ErrorCodes.CORRUPT_OBJECT)) && typeof e.data['reason'] === 'string';
       // Whatever failed, another head that can be had goes first for a while; after a fetch by
       // base, the head itself is fetched whole next (the peers holding it may lack the base).
       if (running.fetch.transfer.base === undefined) this.verdicts.failed(running.fetch.commit);
       else rememberMember(this.baseFailed, running.fetch.commit, SETTLED_MAX);
-      if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent) {
+      // Refused for what it holds (the fetch's own refusal, git's fsck's, or refusedContent: held
+      // here from before, the walk reads it again): asked again, it would be refused again.
+      if (running.fetch.refusal !== undefined || isGitfsError(e, ErrorCodes.FSCK_REFUSED) || refusedContent(e)) {
         for (const branch of running.branches) {
           this.noMoreFetches(`${branch}:${key}`);
           // Not taken again, wherever the branch moves: the next newest head is (a refused head must not freeze the branch).
@@ -507,7 +517,8 @@ export class Swarm {
       if (error !== null) this.transfers.forget(running.fetch.transfer);
       this.fetches.delete(key);
       const { commit, progress } = running.fetch;
-      this.recent.push({ commit, branches: [...running.branches], error, bytes: progress.bytes, ms: this.c.clock.now() - running.started });
+      const unmoved = [...running.unmoved].map(([branch, why]) => ({ branch, why }));
+      this.recent.push({ commit, branches: [...running.branches], error, unmoved, bytes: progress.bytes, ms: this.c.clock.now() - running.started });
       if (this.recent.length > RECENT) this.recent.shift();
     }
   }
@@ -592,7 +603,10 @@ export class Swarm {
     const failed = (e: unknown): undefined => {
       // Not tried at every tick (the head stays a fork): again once the branch moves, or after a restart.
       this.verdicts.set(local, closure.commit, 'passed');
+      // Refused for what a tree holds (a name gitfs refuses): not taken, wherever the branch moves.
+      if (refusedContent(e)) this.refuse(branch, closure.commit);
       this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+      running.unmoved.set(branch, `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`);
       if (!isOperationalError(e)) throw e;
       return undefined;
     };
@@ -601,7 +615,9 @@ export class Swarm {
     if (typeof plan === 'string') {
       this.passed(branch, local, closure, running);
       this.refuse(branch, closure.commit);
-      this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why: `the local branch has commits the fetched head lacks; left as it is (${plan})` });
+      const why = `the local branch has commits the fetched head lacks; left as it is (${plan})`;
+      this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why });
+      running.unmoved.set(branch, why);
       return;
     }
     await this.secure(closure, running);
@@ -613,6 +629,7 @@ export class Swarm {
     } catch (e) {
       if (!isGitfsError(e)) throw e;
       this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
+      running.unmoved.set(branch, `the branch moved meanwhile: ${e.message}`);
       return;
     }
     this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
@@ -632,6 +649,7 @@ export class Swarm {
     } catch (e) {
       if (!isGitfsError(e)) throw e;
       this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
+      running.unmoved.set(branch, `the branch moved meanwhile: ${e.message}`);
       return;
     }
     // By a base, the rest of the closure was whole here before (wholeHead).

@@ -140,7 +140,6 @@ describe('repo/merge-heads', function () {
     const A = await commit(repo, 'a', src, { 'f.txt': 'A', 'd/g.txt': 'gA', 'keep.txt': 'k', 'a.txt': 'a' });
     const B = await commit(repo, 'b', src, { 'f.txt': 'B', 'd/g.txt': 'g0', 'keep.txt': 'k', 'b.txt': 'b' });
     const C = await commit(repo, 'c', src, { 'f.txt': 'C', 'd/g.txt': 'gC', 'keep.txt': 'k', 'c.txt': 'c' });
-    const merge = (x: Oid, y: Oid): Promise<Oid> => mergeOf(repo, x, y);
     const files = (commitId: Oid): string[] => git(repo, 'ls-tree', '-r', '--format=%(path)=%(objectname)', commitId).split('\n');
     const treeOf = async (commitId: Oid): Promise<Oid> => (await readCommit(repo.objects, commitId)).tree;
     // As three nodes would: each merged two first, then the third.
@@ -151,12 +150,9 @@ describe('repo/merge-heads', function () {
     ].sort().map((path) => `${path}=${git(repo, 'rev-parse', `${orders[0] as Oid}:${path}`)}`), 'the newest (C) keeps the names; A and B beside, each once');
     assert.equal(git(repo, 'cat-file', 'blob', `${orders[0] as Oid}:f.txt`), 'C');
     for (const other of orders.slice(1)) assert.equal(await treeOf(other), await treeOf(orders[0] as Oid), 'every order makes the same tree');
-    // Nodes that merged in different orders meet: their merge is that tree again, nothing twice.
-    const met = await merge(orders[0] as Oid, orders[1] as Oid);
-    assert.equal(await treeOf(await merge(met, orders[2] as Oid)), await treeOf(orders[0] as Oid));
 
     // D's f.txt is B's: merged with B and C, it is beside already under its name, and kept once.
-    const plan = (await planMerge(repo, await merge(B, C), D)) as MergePlan;
+    const plan = (await planMerge(repo, await mergeOf(repo, B, C), D)) as MergePlan;
     assert.equal(plan.older, D);
     const withD = await writeMerge(repo, plan);
     const fNames = files(withD.commit).map((l) => l.split('=')[0]).filter((path) => path?.startsWith('f.'));
@@ -236,6 +232,47 @@ describe('repo/merge-heads', function () {
     assert.deepEqual(versionsOf('d/g.'), [1, 3, 5, 7].map((i) => blobId(`g${i}`)).sort(), 'every version of d/g.txt, each once');
     assert.equal(versionsOf('own').length, writers);
     git(repo, 'fsck', '--strict');
+    await repo.close();
+  });
+
+  it('names a version set aside by its id and kind (a link, an executable); keeps a copy a side holds on purpose; takes again a name the merge let go', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const env = { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@example.invalid' };
+    const gitIn = (args: string[], input?: string, at?: number): string =>
+      execFileSync('git', ['--git-dir', repo.gitDir, ...args], { input, encoding: 'utf8', env: at === undefined ? env : { ...env, GIT_COMMITTER_DATE: `@${at} +0000`, GIT_AUTHOR_DATE: `@${at} +0000` } }).trim();
+    const blob = (text: string): string => gitIn(['hash-object', '-w', '--stdin'], text);
+    /** A tree of `entries`: name → text (a file), or [mode, text] (a blob of that mode). */
+    const tree = (entries: Record<string, string | [string, string]>): string =>
+      gitIn(['mktree'], Object.entries(entries).map(([name, v]) => (typeof v === 'string' ? `100644 blob ${blob(v)}\t${name}` : `${v[0]} blob ${blob(v[1])}\t${name}`)).join('\n') + '\n');
+    const commitOf = (t: string, parents: string[], at: number): Oid => gitIn(['commit-tree', t, ...parents.flatMap((p) => ['-p', p]), '-m', 'c'], undefined, at) as Oid;
+    const merged = async (baseTree: Record<string, string | [string, string]>, newerTree: Record<string, string | [string, string]>, olderTree: Record<string, string | [string, string]>): Promise<string[]> => {
+      const b = commitOf(tree(baseTree), [], seconds);
+      const older = commitOf(tree(olderTree), [b], seconds + 1);
+      const newer = commitOf(tree(newerTree), [b], seconds + 2);
+      const plan = (await planMerge(repo, newer, older)) as MergePlan;
+      assert.equal(plan.newer, newer);
+      const { commit: m } = await writeMerge(repo, plan);
+      return gitIn(['ls-tree', '-r', '--format=%(objectmode) %(path)=%(objectname)', m]).split('\n');
+    };
+    const id = (text: string): string => blobId(text).slice(0, 12);
+
+    // The same bytes as a link, as an executable and as a file are three versions, named apart.
+    const x = id('X');
+    assert.deepEqual(await merged({ 'f.txt': '0' }, { 'f.txt': 'Z' }, { 'f.txt': ['120000', 'X'] }), [`120000 f.conflict-${x}-link.txt=${blobId('X')}`, `100644 f.txt=${blobId('Z')}`]);
+    assert.deepEqual(await merged({ 'f.txt': '0' }, { 'f.txt': 'Z' }, { 'f.txt': ['100755', 'X'] }), [`100755 f.conflict-${x}-exec.txt=${blobId('X')}`, `100644 f.txt=${blobId('Z')}`]);
+    assert.deepEqual(await merged({ 'f.txt': '0' }, { 'f.txt': 'Z' }, { 'f.txt': 'X' }), [`100644 f.conflict-${x}.txt=${blobId('X')}`, `100644 f.txt=${blobId('Z')}`]);
+
+    // A conflict settled by copying the copy over the name, the copy kept: no merge drops it.
+    const settled = { 'f.txt': 'A', [`f.conflict-${id('A')}.txt`]: 'A' };
+    assert.deepEqual(
+      (await merged(settled, { ...settled, 'p.txt': 'p' }, { ...settled, 'q.txt': 'q' })).map((l) => l.split('=')[0]),
+      [`100644 f.conflict-${id('A')}.txt`, '100644 f.txt', '100644 p.txt', '100644 q.txt'],
+    );
+
+    // The older side moved B to the name and let its copy go; set aside again, B takes that name, once.
+    const copyB = `f.conflict-${id('B')}.txt`;
+    assert.deepEqual(await merged({ 'f.txt': 'A', [copyB]: 'B' }, { 'f.txt': 'C', [copyB]: 'B' }, { 'f.txt': 'B' }), [`100644 ${copyB}=${blobId('B')}`, `100644 f.txt=${blobId('C')}`]);
+    gitIn(['fsck', '--strict']);
     await repo.close();
   });
 

@@ -1094,7 +1094,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
-  it('a merge that fails (the local head lacks a tree) fails its branch alone: the fetch is not counted failed (nor tried again), and the other branch moves', async function () {
+  it('a merge that fails (the local head lacks a tree) fails its branch alone: the fetch is not counted failed (nor tried again), the other branch moves, and `gitfs fetch` of the branch says it stayed, and why', async function () {
     this.timeout(120_000);
     await configure('merge-fails', { policies: [{ branches: 'mf/*' }] });
     const author = member(0);
@@ -1128,6 +1128,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.equal(victim.daemon?.find('fetch-start', { commit: c1.oid }).length, starts, 'c1 fetched again');
       assert.equal(victim.daemon?.find('merge-failed', { branch: 'mf/one' }).length, 1, 'the merge tried again');
       assert.equal(await refOf(victim, 'mf/one'), lacking, 'the branch whose merge failed stays where it was');
+      // Asked for by hand, the head comes, and the command says the branch stayed, and why.
+      const asked = await victim.run(['fetch', 'mf/one', '--quiet']);
+      assert.equal(asked.code, 5, `gitfs fetch mf/one: ${asked.stdout}${asked.stderr}`);
+      assert.match(asked.stderr, /mf\/one stays where it was: its merge with the local head [0-9a-f]{12} failed: object [0-9a-f]{40} not found \[GITFS_REF_CONFLICT\]/);
     } finally {
       renameSync(aside, loose);
     }

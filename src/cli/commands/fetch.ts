@@ -38,6 +38,8 @@ export const fetch: Command = {
       if (running === undefined && outcome !== undefined) {
         if (tty) await ctx.stderr.write('\n');
         if (outcome.error !== null) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${branch} at ${commit.slice(0, 12)} failed: ${outcome.error}`, { commit });
+        const stays = outcome.unmoved.find((u) => u.branch === branch);
+        if (stays !== undefined) throw new GitfsError(ErrorCodes.REF_CONFLICT, `fetched ${commit.slice(0, 12)}, but ${branch} stays where it was: ${stays.why}`, { commit });
         await ctx.stdout.write(`fetched ${branch} at ${commit.slice(0, 12)}: ${humanBytes(outcome.bytes)} in ${(outcome.ms / 1000).toFixed(1)} s\n`);
         return 0;
       }
