@@ -44,7 +44,7 @@ export const ErrorCodes = {
   UNKNOWN_BRANCH: 'GITFS_UNKNOWN_BRANCH',
   /** A branch to be created exists already. */
   BRANCH_EXISTS: 'GITFS_BRANCH_EXISTS',
-  /** A compare-and-swap ref update lost: the ref moved, or another writer holds its lock. */
+  /** A compare-and-swap ref update lost (the ref moved, or another writer holds its lock), or a fetched head did not move its branch. */
   REF_CONFLICT: 'GITFS_REF_CONFLICT',
   /** A source file or directory could not be read. */
   SOURCE_UNREADABLE: 'GITFS_SOURCE_UNREADABLE',

@@ -579,6 +579,7 @@ export class Swarm {
       if (local === closure.base) return this.advance(branch, local, closure, running);
       // Not at the base (it moved since, or another branch chose the base): not all this branch needs. Fetched again, from where it is, at the next tick.
       this.c.log.log('info', 'fetch-not-at-base', { branch, commit: closure.commit, base: closure.base, local });
+      running.unmoved.set(branch, `the branch moved from ${closure.base.slice(0, 12)} meanwhile; fetched again from where it is at the next tick its policy asks`);
       return;
     }
     if (local !== undefined && !closure.commits.includes(local)) {
@@ -603,8 +604,6 @@ export class Swarm {
     const failed = (e: unknown): undefined => {
       // Not tried at every tick (the head stays a fork): again once the branch moves, or after a restart.
       this.verdicts.set(local, closure.commit, 'passed');
-      // Refused for what a tree holds (a name gitfs refuses): not taken, wherever the branch moves.
-      if (refusedContent(e)) this.refuse(branch, closure.commit);
       this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
       running.unmoved.set(branch, `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`);
       if (!isOperationalError(e)) throw e;
@@ -628,11 +627,17 @@ export class Swarm {
       await this.c.repo.refs.update(branch, { expected: local, next: commit, message: `gitfs swarm: merged ${closure.commit}` });
     } catch (e) {
       if (!isGitfsError(e)) throw e;
-      this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
-      running.unmoved.set(branch, `the branch moved meanwhile: ${e.message}`);
-      return;
+      return this.movedMeanwhile(branch, closure, running, e);
     }
     this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
+  }
+
+  /** The branch moved while the fetch moved it (another fetch, a commit here): unmoved, unless it now holds the fetched head. */
+  private async movedMeanwhile(branch: BranchName, closure: Closure, running: Running, e: GitfsError): Promise<void> {
+    this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
+    const now = await this.c.repo.refs.resolve(branch).catch(() => undefined);
+    if (now !== undefined && (now === closure.commit || (await this.descends(now, closure.commit)))) return;
+    running.unmoved.set(branch, `the branch moved meanwhile: ${e.message}`);
   }
 
   /** A fetched head that `branch` at `local` is not to move to: not fetched again, and not taken while the branch stays there. */
@@ -648,9 +653,7 @@ export class Swarm {
       await this.c.repo.refs.update(branch, { expected: local ?? null, next: closure.commit, message: fetchedMessage(closure.commit) });
     } catch (e) {
       if (!isGitfsError(e)) throw e;
-      this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
-      running.unmoved.set(branch, `the branch moved meanwhile: ${e.message}`);
-      return;
+      return this.movedMeanwhile(branch, closure, running, e);
     }
     // By a base, the rest of the closure was whole here before (wholeHead).
     await this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });

@@ -11,7 +11,8 @@ const MAX_WAIT_MS = 24 * 3_600_000;
 
 interface Progress {
   readonly fetching: { commit: string; pieces: number; held: number; bytes: number; ms: number }[];
-  readonly outcomes: FetchOutcome[];
+  /** `unmoved` is absent from a daemon older than this command. */
+  readonly outcomes: (Omit<FetchOutcome, 'unmoved'> & Partial<Pick<FetchOutcome, 'unmoved'>>)[];
 }
 
 function bar(held: number, pieces: number): string {
@@ -33,12 +34,12 @@ export const fetch: Command = {
     const tty = process.stderr.isTTY === true && values.quiet !== true;
     for (let waited = 0; waited < MAX_WAIT_MS; waited += POLL_MS) {
       const p = (await ask({ op: 'policy' })) as Progress;
-      const outcome = [...p.outcomes].reverse().find((o) => o.commit === commit);
+      const outcome = [...p.outcomes].reverse().find((o) => o.commit === commit && o.branches.includes(branch));
       const running = p.fetching.find((f) => f.commit === commit);
       if (running === undefined && outcome !== undefined) {
         if (tty) await ctx.stderr.write('\n');
         if (outcome.error !== null) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${branch} at ${commit.slice(0, 12)} failed: ${outcome.error}`, { commit });
-        const stays = outcome.unmoved.find((u) => u.branch === branch);
+        const stays = outcome.unmoved?.find((u) => u.branch === branch);
         if (stays !== undefined) throw new GitfsError(ErrorCodes.REF_CONFLICT, `fetched ${commit.slice(0, 12)}, but ${branch} stays where it was: ${stays.why}`, { commit });
         await ctx.stdout.write(`fetched ${branch} at ${commit.slice(0, 12)}: ${humanBytes(outcome.bytes)} in ${(outcome.ms / 1000).toFixed(1)} s\n`);
         return 0;
