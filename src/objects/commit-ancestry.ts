@@ -1,7 +1,8 @@
 /**
  * Whether one commit is another or one of its ancestors, by the commits that are here: a walk of
  * parents from the descendant, breadth first, bounded (a long history is not read through for a
- * commit that is not in it). And the merge base of two commits, by the same walks.
+ * commit that is not in it). And the merge base of two commits, and what one holds that the
+ * other lacks, by the same walks.
  */
 import { decodeCommit } from './commit.js';
 import type { Oid } from './oid.js';
@@ -80,6 +81,18 @@ export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefine
     if (best === undefined || c.time > best.time || (c.time === best.time && c.oid > best.oid)) best = c;
   }
   return best === undefined ? 'none' : { base: best.oid };
+}
+
+/**
+ * The commits each of `a` and `b` reaches that the other does not, as the walk of mergeBase finds
+ * them: every one of them, and maybe more (a clock that ran behind can stop the paint from one
+ * short of a commit both reach); `'cut'` as mergeBase says.
+ */
+export async function ownCommits(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<{ a: Oid[]; b: Oid[] } | 'cut'> {
+  const painted = await paintDown(content, a, [b], limit);
+  if (painted === 'cut') return 'cut';
+  const only = (mark: number): Oid[] => [...painted.flags].filter(([, f]) => (f & (FROM_A | FROM_B)) === mark).map(([oid]) => oid);
+  return { a: only(FROM_A), b: only(FROM_B) };
 }
 
 interface Found {

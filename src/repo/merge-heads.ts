@@ -11,13 +11,17 @@
  * - author and committer are `gitfs merge`, dated one second after the newer head, in UTC; the
  *   message names both heads, the base and every version set aside.
  *
+ * Two heads whose own commits (those the other lacks) are all such merges hold the same writes,
+ * merged apart: one is kept as it is (`mergedAlike`), so that nodes which merged in other orders,
+ * or ran other versions of gitfs, come to one head without merging merges without end.
+ *
  * Signed commits (releases on a rollout channel) are never merged: a merge would carry no
  * signature, and a channel takes signed releases only. Neither is a pair without a common commit,
  * or whose history between a head and the base is not all here (`MergeRefusal`): both left as
  * they are.
  */
-import { encodeCommit, isSigned, type Signature } from '../objects/commit.js';
-import { mergeBase } from '../objects/commit-ancestry.js';
+import { encodeCommit, isSigned, type Commit, type Signature } from '../objects/commit.js';
+import { mergeBase, ownCommits } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
 import { mergeTrees, type SetAside } from '../files/merge-trees.js';
 import { readCommit } from '../files/tree-reader.js';
@@ -67,6 +71,35 @@ export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<Merge
   const aNewer = ca.committer.timestamp > cb.committer.timestamp || (ca.committer.timestamp === cb.committer.timestamp && a > b);
   const [newer, older] = aNewer ? [{ oid: a, c: ca }, { oid: b, c: cb }] : [{ oid: b, c: cb }, { oid: a, c: ca }];
   return { newer: newer.oid, older: older.oid, base, trees: { newer: newer.c.tree, older: older.c.tree, base: baseTree }, newerTime: newer.c.committer.timestamp };
+}
+
+/**
+ * Of two heads that diverged, the one to keep without a merge when every commit either holds that
+ * the other lacks is a merge gitfs wrote: then both hold the very same writes, merged apart (in
+ * other orders, or by another version of gitfs), and merging them again would only make one more
+ * head to merge. The head holding more than merges is kept; of two that hold merges only, the
+ * newer by committer time, then the greater id, as every node chooses. Undefined where both hold
+ * writes of their own (or the walk cannot tell): they are to be merged.
+ */
+export async function mergedAlike(repo: Repository, a: Oid, b: Oid): Promise<Oid | undefined> {
+  const own = await ownCommits((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
+  if (own === 'cut') return undefined;
+  const mergesOnly = async (commits: readonly Oid[]): Promise<boolean> => {
+    for (const oid of commits) if (!isGitfsMerge(await readCommit(repo.objects, oid))) return false;
+    return true;
+  };
+  const [aAlike, bAlike] = [await mergesOnly(own.a), await mergesOnly(own.b)];
+  if (aAlike && bAlike) {
+    const [ta, tb] = [(await readCommit(repo.objects, a)).committer.timestamp, (await readCommit(repo.objects, b)).committer.timestamp];
+    return ta > tb || (ta === tb && a > b) ? a : b;
+  }
+  return aAlike ? b : bAlike ? a : undefined;
+}
+
+/** A merge commit as writeMerge writes it (by its signatures and parents: a member may write one as well, as it may write any commit). */
+function isGitfsMerge(c: Commit): boolean {
+  const by = (s: Signature): boolean => s.name === MERGER.name && s.email === MERGER.email;
+  return c.parents.length === 2 && by(c.author) && by(c.committer) && !isSigned(c);
 }
 
 /** Writes the merge commit of `plan` (one pack); no ref moves. */

@@ -11,7 +11,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
 import { historyHere, keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
 import { StampedRefs } from '../branches/stamped-refs.js';
-import { LISTED, planMerge, writeMerge } from '../repo/merge-heads.js';
+import { LISTED, mergedAlike, planMerge, writeMerge } from '../repo/merge-heads.js';
 import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -609,6 +609,14 @@ export class Swarm {
       if (!isOperationalError(e)) throw e;
       return undefined;
     };
+    // Merges of the same writes, made apart: the one every node keeps, and no merge more.
+    const alike = await mergedAlike(this.c.repo, local, closure.commit).then((kept) => ({ kept }), failed);
+    if (alike === undefined) return;
+    if (alike.kept !== undefined) {
+      this.c.log.log('info', 'merged-alike', { branch, local, fetched: closure.commit, kept: alike.kept });
+      if (alike.kept === closure.commit) return this.advance(branch, local, closure, running);
+      return this.passed(branch, local, closure, running);
+    }
     const plan = await planMerge(this.c.repo, local, closure.commit).catch(failed);
     if (plan === undefined) return;
     if (typeof plan === 'string') {

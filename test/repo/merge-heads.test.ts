@@ -15,7 +15,7 @@ import { encodeCommit } from '../../src/objects/commit.js';
 import { reaches } from '../../src/objects/commit-ancestry.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
-import { MERGE_BASE_LIMIT, planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
+import { MERGE_BASE_LIMIT, mergedAlike, planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
 import { Repository } from '../../src/repo/repository.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -201,9 +201,12 @@ describe('repo/merge-heads', function () {
       heads.push(await commit(repo, `w${i}`, src, { 'f.txt': `v${i}`, 'd/g.txt': i % 2 === 1 ? `g${i}` : 'g', [`own${i}.txt`]: `${i}` }));
     }
     const content = async (oid: Oid): Promise<Buffer | undefined> => ((await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined);
-    // What a node at `mine` does when handed `theirs`: merges them, or takes the one holding the other.
+    // What a node at `mine` does when handed `theirs` (as the swarm does): keeps one of two merges
+    // of the same writes, merges them, or takes the one holding the other.
     const handed = async (mine: Oid, theirs: Oid): Promise<Oid> => {
       if (mine === theirs) return mine;
+      const kept = await mergedAlike(repo, mine, theirs);
+      if (kept !== undefined) return kept;
       const plan = await planMerge(repo, mine, theirs);
       if (typeof plan === 'object') return (await writeMerge(repo, plan)).commit;
       assert.equal(plan, 'history-cut', 'one holds the other');
@@ -273,6 +276,45 @@ describe('repo/merge-heads', function () {
     const copyB = `f.conflict-${id('B')}.txt`;
     assert.deepEqual(await merged({ 'f.txt': 'A', [copyB]: 'B' }, { 'f.txt': 'C', [copyB]: 'B' }, { 'f.txt': 'B' }), [`100644 ${copyB}=${blobId('B')}`, `100644 f.txt=${blobId('C')}`]);
     gitIn(['fsck', '--strict']);
+    await repo.close();
+  });
+
+  it('keeps, with no merge more, one of two heads whose own commits are merges gitfs wrote (the same writes, merged in other orders or by another version): both nodes choose the same', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const base = await commit(repo, 'a', src, { 'f.txt': '0' });
+    for (const branch of ['b', 'c']) await move(repo, branch, null, base);
+    const A = await commit(repo, 'a', src, { 'f.txt': 'A' });
+    seconds -= 10;
+    const B = await commit(repo, 'b', src, { 'f.txt': 'B' });
+    seconds -= 10;
+    const C = await commit(repo, 'c', src, { 'f.txt': 'C' });
+    const chosen = async (x: Oid, y: Oid): Promise<Oid | undefined> => {
+      const kept = await mergedAlike(repo, x, y);
+      assert.equal(await mergedAlike(repo, y, x), kept, 'the same from either side');
+      return kept;
+    };
+    const timeOf = async (c: Oid): Promise<number> => (await readCommit(repo.objects, c)).committer.timestamp;
+    const newer = async (x: Oid, y: Oid): Promise<Oid> => ((await timeOf(x)) > (await timeOf(y)) || ((await timeOf(x)) === (await timeOf(y)) && x > y) ? x : y);
+
+    // The three writes merged in two orders: the newer of the two, then the greater id.
+    const [ab, ac] = await inThreeOrders(repo, A, B, C);
+    assert.equal(await chosen(ab, ac), await newer(ab, ac));
+    // Writes of their own on both sides: merged.
+    const [mAB, mAC] = [await mergeOf(repo, A, B), await mergeOf(repo, A, C)];
+    assert.equal(await chosen(mAB, mAC), undefined);
+    // A merge of A and B that another version of gitfs wrote (another tree): the same writes.
+    const env = { ...process.env, GIT_AUTHOR_NAME: 'gitfs merge', GIT_AUTHOR_EMAIL: 'merge@gitfs.invalid', GIT_COMMITTER_NAME: 'gitfs merge', GIT_COMMITTER_EMAIL: 'merge@gitfs.invalid', GIT_AUTHOR_DATE: `@${seconds + 1} +0000`, GIT_COMMITTER_DATE: `@${seconds + 1} +0000` };
+    const otherTree = git(repo, 'rev-parse', `${B}^{tree}`);
+    const byOther = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', otherTree, '-p', B, '-p', A, '-m', 'Merge (another version)'], { env, encoding: 'utf8' }).trim() as Oid;
+    assert.equal(await chosen(mAB, byOther), await newer(mAB, byOther));
+    // A commit written on one of them holds more than merges: it is kept, from either side.
+    await move(repo, 'a', A, mAB);
+    const onTop = await commit(repo, 'a', src, { 'f.txt': 'B', 'more.txt': 'm' });
+    assert.equal(await chosen(onTop, byOther), onTop);
+    // Written as gitfs writes a merge, but with one parent: no merge, a write of its own.
+    const single = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', otherTree, '-p', A, '-m', 'not a merge'], { env, encoding: 'utf8' }).trim() as Oid;
+    assert.equal(await chosen(single, byOther), undefined, 'a commit with one parent is a write of its own');
     await repo.close();
   });
 
