@@ -53,6 +53,18 @@ describe('repo/merge-heads', function () {
     return (await writeMerge(repo, plan as MergePlan)).commit;
   }
 
+  /** Three writers within one second on branches a, b and c from one base: f.txt their letter, and a file of their own each. */
+  async function threeInOneSecond(repo: Repository, src: string): Promise<[Oid, Oid, Oid]> {
+    const base = await commit(repo, 'a', src, { 'f.txt': '0' });
+    for (const branch of ['b', 'c']) await move(repo, branch, null, base);
+    const heads: Oid[] = [];
+    for (const [i, w] of ['a', 'b', 'c'].entries()) {
+      if (i > 0) seconds -= 10;
+      heads.push(await commit(repo, w, src, { 'f.txt': w.toUpperCase(), [`${w}.txt`]: w }));
+    }
+    return heads as [Oid, Oid, Oid];
+  }
+
   /** The merges of three heads that three nodes make, each merging two first, then the third. */
   async function inThreeOrders(repo: Repository, a: Oid, b: Oid, c: Oid): Promise<[Oid, Oid, Oid]> {
     const m = (x: Oid, y: Oid): Promise<Oid> => mergeOf(repo, x, y);
@@ -165,13 +177,7 @@ describe('repo/merge-heads', function () {
   it('three writers within one second: merges in other orders leave the name to other versions, and merged together they agree, each version once', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
-    const base = await commit(repo, 'a', src, { 'f.txt': '0' });
-    for (const branch of ['b', 'c']) await move(repo, branch, null, base);
-    const A = await commit(repo, 'a', src, { 'f.txt': 'A', 'a.txt': 'a' });
-    seconds -= 10;
-    const B = await commit(repo, 'b', src, { 'f.txt': 'B', 'b.txt': 'b' });
-    seconds -= 10;
-    const C = await commit(repo, 'c', src, { 'f.txt': 'C', 'c.txt': 'c' });
+    const [A, B, C] = await threeInOneSecond(repo, src);
     const treeOf = async (commitId: Oid): Promise<Oid> => (await readCommit(repo.objects, commitId)).tree;
     // A merge is dated a second after its newer head, so it is newer than the third: the greater
     // id of its pair keeps the name.
@@ -282,13 +288,7 @@ describe('repo/merge-heads', function () {
   it('keeps, with no merge more, one of two heads whose own commits are merges gitfs wrote (the same writes, merged in other orders or by another version): both nodes choose the same', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
-    const base = await commit(repo, 'a', src, { 'f.txt': '0' });
-    for (const branch of ['b', 'c']) await move(repo, branch, null, base);
-    const A = await commit(repo, 'a', src, { 'f.txt': 'A' });
-    seconds -= 10;
-    const B = await commit(repo, 'b', src, { 'f.txt': 'B' });
-    seconds -= 10;
-    const C = await commit(repo, 'c', src, { 'f.txt': 'C' });
+    const [A, B, C] = await threeInOneSecond(repo, src);
     const chosen = async (x: Oid, y: Oid): Promise<Oid | undefined> => {
       const kept = await mergedAlike(repo, x, y);
       assert.equal(await mergedAlike(repo, y, x), kept, 'the same from either side');
