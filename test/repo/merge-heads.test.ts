@@ -278,6 +278,15 @@ describe('repo/merge-heads', function () {
       [`100644 f.conflict-${id('A')}.txt`, '100644 f.txt', '100644 p.txt', '100644 q.txt'],
     );
 
+    // Kept on purpose on one side only, the other side's change elsewhere: it stays.
+    const byOne = { 'f.txt': 'A', [`f.conflict-${id('A')}.txt`]: 'A' };
+    const names = (lines: string[]): string[] => lines.map((l) => l.split('=')[0] as string);
+    assert.deepEqual(names(await merged({ 'f.txt': '0' }, byOne, { 'f.txt': '0', 'q.txt': 'q' })), [`100644 f.conflict-${id('A')}.txt`, '100644 f.txt', '100644 q.txt']);
+    assert.deepEqual(names(await merged({ 'f.txt': '0', 'q.txt': 'q' }, { 'f.txt': '0' }, byOne)), [`100644 f.conflict-${id('A')}.txt`, '100644 f.txt']);
+    // A copy under that name holding something else (edited on one side while the name changed on the other) stays.
+    const copyA = `f.conflict-${id('A')}.txt`;
+    assert.deepEqual(await merged({ 'f.txt': '0', [copyA]: 'E0' }, { 'f.txt': 'A', [copyA]: 'E0' }, { 'f.txt': '0', [copyA]: 'E1' }), [`100644 ${copyA}=${blobId('E1')}`, `100644 f.txt=${blobId('A')}`]);
+
     // The older side moved B to the name and let its copy go; set aside again, B takes that name, once.
     const copyB = `f.conflict-${id('B')}.txt`;
     assert.deepEqual(await merged({ 'f.txt': 'A', [copyB]: 'B' }, { 'f.txt': 'C', [copyB]: 'B' }, { 'f.txt': 'B' }), [`100644 ${copyB}=${blobId('B')}`, `100644 f.txt=${blobId('C')}`]);
