@@ -132,11 +132,10 @@ function versionTag(e: DirEntry): string {
 }
 
 /**
- * `kept` less each copy set aside of a version that holds its name as well, where the merge made
- * the pair (the name from one side, the copy from the other): writers apart within the same
+ * `kept` less each copy set aside of a version that holds its name as well, unless one side holds
+ * both as they are (then the pair stays: a copy kept on purpose): writers apart within the same
  * second, merged in another order, can leave the name to a version one merge set aside (merges
- * are dated a second after their newer head). The version stays, under the name, once. A pair
- * one side holds as it is (a copy kept on purpose) stays.
+ * are dated a second after their newer head). The version stays, under the name, once.
  */
 function withoutNamedTwice(kept: DirEntry[], n: Entries, o: Entries): DirEntry[] {
   if (!kept.some((e) => e.name.includes(MARK))) return kept;
