@@ -68,7 +68,7 @@ try {
     for (let round = 1; round <= ROUNDS; round++) {
       let started = performance.now();
       const plan = await planMerge(repo, a, b);
-      if (typeof plan === 'string') throw new Error(`not merged: ${plan}`);
+      if (typeof plan === 'string' || 'keep' in plan) throw new Error(`not merged: ${JSON.stringify(plan)}`);
       const merged = await writeMerge(repo, plan);
       const gitfsMs = performance.now() - started;
       started = performance.now();

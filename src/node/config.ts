@@ -28,7 +28,7 @@ export interface NodeConfig {
   readonly staticPeers: readonly string[];
   /** Replication policies, first match wins (src/swarm/policy.ts); none: nothing is fetched. */
   readonly policies: readonly Policy[];
-  readonly swarm: { readonly flushBytes: number };
+  readonly swarm: { readonly flushBytes: number; readonly mergeRetryMs: number };
   /** The daemon's prune (src/repo/prune.ts): how often (0: never) and how old an unreachable object's file must be to go. */
   readonly prune: { readonly everyMs: number; readonly graceMs: number };
   /** The daemon's scrub (src/node/scrub.ts): how often every pack is read through and its damage mended (0: never). */
@@ -48,7 +48,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   announce: { intervalMs: 30_000, jitter: 0.2, debounceMs: 50, repeatMs: [200, 600, 1400, 3000], greetMs: 500, expireIntervals: 3, windowMs: 120_000 },
   staticPeers: [],
   policies: [],
-  swarm: { flushBytes: 16 << 20 },
+  swarm: { flushBytes: 16 << 20, mergeRetryMs: 600_000 },
   prune: { everyMs: 3_600_000, graceMs: 86_400_000 },
   scrub: { everyMs: 7 * 86_400_000 },
   rollout: EMPTY_ROLLOUT,
@@ -100,7 +100,7 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
     }
   },
   // A daemon holds about five packs of it in memory (the disk's backlog, the block pool).
-  swarm: { flushBytes: int(1 << 20, 256 << 20) },
+  swarm: { flushBytes: int(1 << 20, 256 << 20), mergeRetryMs: int(1000, 86_400_000) },
   // A grace shorter than a minute would remove the packs of a commit or fetch still under way.
   prune: { everyMs: (v) => (v === 0 ? undefined : int(1000, 7 * 86_400_000)(v) === undefined ? undefined : '0 (never) or an integer from 1000 to 604800000'), graceMs: int(60_000, MAX_PRUNE_GRACE_MS) },
   scrub: { everyMs: (v) => (v === 0 ? undefined : int(1000, 90 * 86_400_000)(v) === undefined ? undefined : '0 (never) or an integer from 1000 to 7776000000') },

@@ -147,7 +147,7 @@ export class NodeDaemon {
     this.scrubber = await Scrubber.load(repo, cfg.scrub.everyMs, clock);
     const swarm = new Swarm(
       { repo, identity: this.identity, trust: this.trust, clock, log: log.child('swarm'), peers: () => this.table.list(), commitTime: (oid) => this.commitTime(oid), nudge: () => this.nudgeSwarm() },
-      { policies: cfg.policies, flushBytes: cfg.swarm.flushBytes },
+      { policies: cfg.policies, flushBytes: cfg.swarm.flushBytes, mergeRetryMs: cfg.swarm.mergeRetryMs },
     );
     this.swarm = swarm;
     const service: TlsServer = await startNodeService(

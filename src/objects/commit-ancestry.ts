@@ -62,6 +62,31 @@ export async function reaches(content: (oid: Oid) => Promise<Buffer | undefined>
 export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<{ base: Oid } | 'none' | 'cut'> {
   const painted = await paintDown(content, a, [b], limit);
   if (painted === 'cut') return 'cut';
+  const base = await bestBase(content, painted, limit);
+  return typeof base === 'string' ? base : { base: base.oid };
+}
+
+/**
+ * Where `a` and `b` part, by the one walk of mergeBase: the commits each reaches that the other
+ * does not (every one of them, and maybe more: a clock that ran behind can stop the paint from one
+ * short of a commit both reach), and their base as mergeBase gives it; `'cut'` where the walk
+ * itself is cut (the base alone may be `'cut'`, by the walks that choose among several).
+ */
+export async function divergence(
+  content: (oid: Oid) => Promise<Buffer | undefined>,
+  a: Oid,
+  b: Oid,
+  limit: number,
+): Promise<{ own: { a: Oid[]; b: Oid[] }; base: Oid | 'none' | 'cut' } | 'cut'> {
+  const painted = await paintDown(content, a, [b], limit);
+  if (painted === 'cut') return 'cut';
+  const base = await bestBase(content, painted, limit);
+  const only = (mark: number): Oid[] => [...painted.flags].filter(([, f]) => (f & (FROM_A | FROM_B)) === mark).map(([oid]) => oid);
+  return { own: { a: only(FROM_A), b: only(FROM_B) }, base: typeof base === 'string' ? base : base.oid };
+}
+
+/** The base among the common commits a paint found, as mergeBase says. */
+async function bestBase(content: (oid: Oid) => Promise<Buffer | undefined>, painted: Painted, limit: number): Promise<Found | 'none' | 'cut'> {
   // A common commit found before another that holds it (a clock that ran behind) was painted stale since.
   const candidates = painted.found.filter((f) => ((painted.flags.get(f.oid) as number) & STALE) === 0);
   // Of several (a criss-cross, or stale paint that stopped short), one another reaches is no base:
@@ -80,24 +105,18 @@ export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefine
     if (redundant.has(c.oid)) continue;
     if (best === undefined || c.time > best.time || (c.time === best.time && c.oid > best.oid)) best = c;
   }
-  return best === undefined ? 'none' : { base: best.oid };
-}
-
-/**
- * The commits each of `a` and `b` reaches that the other does not, as the walk of mergeBase finds
- * them: every one of them, and maybe more (a clock that ran behind can stop the paint from one
- * short of a commit both reach); `'cut'` as mergeBase says.
- */
-export async function ownCommits(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<{ a: Oid[]; b: Oid[] } | 'cut'> {
-  const painted = await paintDown(content, a, [b], limit);
-  if (painted === 'cut') return 'cut';
-  const only = (mark: number): Oid[] => [...painted.flags].filter(([, f]) => (f & (FROM_A | FROM_B)) === mark).map(([oid]) => oid);
-  return { a: only(FROM_A), b: only(FROM_B) };
+  return best ?? 'none';
 }
 
 interface Found {
   readonly oid: Oid;
   readonly time: number;
+}
+
+/** Every commit a paint met, with its marks, and the common ones in the order found. */
+interface Painted {
+  readonly flags: Map<Oid, number>;
+  readonly found: Found[];
 }
 
 /**
@@ -106,7 +125,7 @@ interface Found {
  * 'cut' as mergeBase says (a commit not here that is not stale, more than `limit` commits taken
  * from the queue, or more than twice that read).
  */
-async function paintDown(content: (oid: Oid) => Promise<Buffer | undefined>, one: Oid, others: readonly Oid[], limit: number): Promise<{ flags: Map<Oid, number>; found: Found[] } | 'cut'> {
+async function paintDown(content: (oid: Oid) => Promise<Buffer | undefined>, one: Oid, others: readonly Oid[], limit: number): Promise<Painted | 'cut'> {
   const flags = new Map<Oid, number>();
   const queue = new CommitQueue();
   let reads = 0;

@@ -12,8 +12,8 @@
  *   message names both heads, the base and every version set aside.
  *
  * Two heads whose own commits (those the other lacks) are all such merges hold the same writes,
- * merged apart: one is kept as it is (`mergedAlike`), so that nodes which merged in other orders,
- * or ran other versions of gitfs, come to one head without merging merges without end.
+ * merged apart: one is kept as it is (`Kept`), so that nodes which merged in other orders, or ran
+ * other versions of gitfs, come to one head without merging merges without end.
  *
  * Signed commits (releases on a rollout channel) are never merged: a merge would carry no
  * signature, and a channel takes signed releases only. Neither is a pair without a common commit,
@@ -21,7 +21,7 @@
  * they are.
  */
 import { encodeCommit, isSigned, type Commit, type Signature } from '../objects/commit.js';
-import { mergeBase, ownCommits } from '../objects/commit-ancestry.js';
+import { divergence } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
 import { mergeTrees, type SetAside } from '../files/merge-trees.js';
 import { readCommit } from '../files/tree-reader.js';
@@ -53,47 +53,51 @@ export interface MergePlan {
  */
 export type MergeRefusal = 'signed' | 'bad-time' | 'no-common-commit' | 'history-cut';
 
-/** How `a` and `b` (both here, commits and trees) merge, or why they do not. */
-export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal> {
-  const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
-  if (isSigned(ca) || isSigned(cb)) return 'signed';
-  // A time a second later must still be one git and gitfs read (a head may claim any).
-  if (!Number.isSafeInteger(Math.max(ca.committer.timestamp, cb.committer.timestamp) + 1)) return 'bad-time';
-  const found = await mergeBase((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
-  if (found === 'none') return 'no-common-commit';
-  if (found === 'cut') return 'history-cut';
-  const { base } = found;
-  // One head holds the other after all (the fetch could not tell): nothing to merge.
-  if (base === a || base === b) return 'history-cut';
-  const baseTree = (await readCommit(repo.objects, base)).tree;
-  // A commit is here without its tree only in a damaged or partly pruned repository.
-  if (!(await repo.objects.has(baseTree))) return 'history-cut';
-  const aNewer = ca.committer.timestamp > cb.committer.timestamp || (ca.committer.timestamp === cb.committer.timestamp && a > b);
-  const [newer, older] = aNewer ? [{ oid: a, c: ca }, { oid: b, c: cb }] : [{ oid: b, c: cb }, { oid: a, c: ca }];
-  return { newer: newer.oid, older: older.oid, base, trees: { newer: newer.c.tree, older: older.c.tree, base: baseTree }, newerTime: newer.c.committer.timestamp };
+/**
+ * Of two heads that diverged, the one to keep without a merge, where every commit either holds
+ * that the other lacks is a merge gitfs wrote: then both hold the very same writes, merged apart
+ * (in other orders, or by another version of gitfs), and merging them again would only make one
+ * more head to merge. The head holding more than merges is kept; of two that hold merges only,
+ * the newer by committer time, then the greater id, as every node chooses.
+ */
+export interface Kept {
+  readonly keep: Oid;
 }
 
 /**
- * Of two heads that diverged, the one to keep without a merge when every commit either holds that
- * the other lacks is a merge gitfs wrote: then both hold the very same writes, merged apart (in
- * other orders, or by another version of gitfs), and merging them again would only make one more
- * head to merge. The head holding more than merges is kept; of two that hold merges only, the
- * newer by committer time, then the greater id, as every node chooses. Undefined where both hold
- * writes of their own (or the walk cannot tell): they are to be merged.
+ * How `a` and `b` (both here, commits and trees) come to one head: one kept as it is, their merge,
+ * or why they are not merged. One walk of the history finds both what each holds that the other
+ * lacks and their base.
  */
-export async function mergedAlike(repo: Repository, a: Oid, b: Oid): Promise<Oid | undefined> {
-  const own = await ownCommits((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
-  if (own === 'cut') return undefined;
-  const mergesOnly = async (commits: readonly Oid[]): Promise<boolean> => {
-    for (const oid of commits) if (!isGitfsMerge(await readCommit(repo.objects, oid))) return false;
-    return true;
-  };
-  const [aAlike, bAlike] = [await mergesOnly(own.a), await mergesOnly(own.b)];
-  if (aAlike && bAlike) {
-    const [ta, tb] = [(await readCommit(repo.objects, a)).committer.timestamp, (await readCommit(repo.objects, b)).committer.timestamp];
-    return ta > tb || (ta === tb && a > b) ? a : b;
-  }
-  return aAlike ? b : bAlike ? a : undefined;
+export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal | Kept> {
+  const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
+  const parted = await divergence((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
+  if (parted === 'cut') return 'history-cut';
+  const [aAlike, bAlike] = [await mergesOnly(repo, parted.own.a), await mergesOnly(repo, parted.own.b)];
+  if (aAlike && bAlike) return { keep: newer(a, ca, b, cb) ? a : b };
+  if (aAlike || bAlike) return { keep: aAlike ? b : a };
+  if (isSigned(ca) || isSigned(cb)) return 'signed';
+  // A time a second later must still be one git and gitfs read (a head may claim any).
+  if (!Number.isSafeInteger(Math.max(ca.committer.timestamp, cb.committer.timestamp) + 1)) return 'bad-time';
+  const { base } = parted;
+  if (base === 'none') return 'no-common-commit';
+  // Cut, or one head holds the other after all (the fetch could not tell): nothing to merge.
+  if (base === 'cut' || base === a || base === b) return 'history-cut';
+  const baseTree = (await readCommit(repo.objects, base)).tree;
+  // A commit is here without its tree only in a damaged or partly pruned repository.
+  if (!(await repo.objects.has(baseTree))) return 'history-cut';
+  const [n, o] = newer(a, ca, b, cb) ? [{ oid: a, c: ca }, { oid: b, c: cb }] : [{ oid: b, c: cb }, { oid: a, c: ca }];
+  return { newer: n.oid, older: o.oid, base, trees: { newer: n.c.tree, older: o.c.tree, base: baseTree }, newerTime: n.c.committer.timestamp };
+}
+
+/** Whether `a` (commit `ca`) is newer than `b` (`cb`): by committer time, then by id. */
+function newer(a: Oid, ca: Commit, b: Oid, cb: Commit): boolean {
+  return ca.committer.timestamp > cb.committer.timestamp || (ca.committer.timestamp === cb.committer.timestamp && a > b);
+}
+
+async function mergesOnly(repo: Repository, commits: readonly Oid[]): Promise<boolean> {
+  for (const oid of commits) if (!isGitfsMerge(await readCommit(repo.objects, oid))) return false;
+  return true;
 }
 
 /** A merge commit as writeMerge writes it (by its signatures and parents: a member may write one as well, as it may write any commit). */

@@ -11,9 +11,11 @@
  *   and its fetch merges the two (src/repo/merge-heads.ts), or passes it for the branch when they
  *   cannot be merged. Both sides take each other's head, and both write the same merge;
  * - 'passed': this node's head already holds it (an ancestor), the two histories, read whole
- *   here, share no commit, or a fetch of it showed it behind, or a merge with it failed: it is
- *   never taken while this node's head stays. (A head a fetch refused, or whose merge was
- *   refused, is passed for its branch whatever this node's head: the swarm's `refused`.)
+ *   here, share no commit, or a fetch of it showed it behind: it is never taken while this
+ *   node's head stays; or a merge with it failed: not taken for a while (the swarm's
+ *   `mergeRetryMs`), then judged anew, so that the merge is tried again. (A head a fetch refused,
+ *   or whose merge was refused, is passed for its branch whatever this node's head: the swarm's
+ *   `refused`.)
  * A head that cannot be proven either way (a commit between the two not here, or too far back)
  * is 'unproven': the time rule and the fetch decide, as they would without verdicts, and it is
  * judged again after RETRY_MS. A head not yet judged has no standing; the time rule takes it
@@ -113,6 +115,8 @@ class Lane {
 
 export class HeadVerdicts {
   private readonly verdicts = new Map<string, HeadVerdict>();
+  /** When a verdict set for a while (`set`'s `forMs`) lapses. */
+  private readonly lapsesAt = new Map<string, number>();
   private readonly retryAt = new Map<string, number>();
   private readonly failedAt = new Map<Oid, number>();
   /** Pairs to judge by the local commits. */
@@ -132,7 +136,7 @@ export class HeadVerdicts {
   /** What is known of `head` against this node's `mine` (undefined: this node has no such branch); undefined: not judged yet. */
   get(mine: Oid | undefined, head: Oid): HeadStanding | undefined {
     const k = key(mine, head);
-    const v = this.verdicts.get(k);
+    const v = this.current(k);
     // Used: kept as the most recent (the map drops the entry set longest ago).
     if (v !== undefined) {
       this.verdicts.delete(k);
@@ -142,9 +146,25 @@ export class HeadVerdicts {
     return this.retryAt.has(k) ? 'unproven' : undefined;
   }
 
-  /** Records what a fetch of `head` showed against `mine` (for a branch this node lacks: undefined). */
-  set(mine: Oid | undefined, head: Oid, verdict: HeadVerdict): void {
-    remember(this.verdicts, key(mine, head), verdict, MAX_VERDICTS);
+  /**
+   * Records what a fetch of `head` showed against `mine` (for a branch this node lacks:
+   * undefined); `forMs`: for that long only, then the pair has no standing again (judged anew).
+   */
+  set(mine: Oid | undefined, head: Oid, verdict: HeadVerdict, forMs?: number): void {
+    const k = key(mine, head);
+    remember(this.verdicts, k, verdict, MAX_VERDICTS);
+    if (forMs === undefined) this.lapsesAt.delete(k);
+    else remember(this.lapsesAt, k, this.clock.now() + forMs, MAX_VERDICTS);
+  }
+
+  /** The verdict on pair `k`, unless it lapsed (then dropped). */
+  private current(k: string): HeadVerdict | undefined {
+    const lapses = this.lapsesAt.get(k);
+    if (lapses !== undefined && lapses <= this.clock.now()) {
+      this.lapsesAt.delete(k);
+      this.verdicts.delete(k);
+    }
+    return this.verdicts.get(k);
   }
 
   /** Records that a fetch of `head` failed now. */
@@ -165,7 +185,7 @@ export class HeadVerdicts {
   consider(mine: Oid, head: Oid, claimsOlder: boolean, from: readonly NodeId[], wholeHistory = true): void {
     if (this.stopped) return;
     const k = key(mine, head);
-    const waits = this.verdicts.has(k) || this.local.pairs.has(k) || this.probes.pairs.has(k) || this.local.pairs.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
+    const waits = this.current(k) !== undefined || this.local.pairs.has(k) || this.probes.pairs.has(k) || this.local.pairs.size >= MAX_PENDING || (this.retryAt.get(k) ?? -Infinity) > this.clock.now();
     if (!waits) this.local.pairs.set(k, { mine, head, claimsOlder, from, wholeHistory });
     this.local.start();
   }

@@ -11,7 +11,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { BranchName } from '../branches/ref-name.js';
 import { historyHere, keptShallow, readShallow, updateShallow, type ShallowSource } from '../branches/shallow.js';
 import { StampedRefs } from '../branches/stamped-refs.js';
-import { LISTED, mergedAlike, planMerge, writeMerge } from '../repo/merge-heads.js';
+import { LISTED, planMerge, writeMerge } from '../repo/merge-heads.js';
 import { isPartial, markPartial } from '../repo/partial.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -67,6 +67,8 @@ export interface SwarmOptions {
   readonly policies: readonly Policy[];
   /** Received bytes held before a pack is finished. */
   readonly flushBytes: number;
+  /** How long after a merge failed (a full disk, a damaged store) the pair is tried again. */
+  readonly mergeRetryMs: number;
 }
 
 const DIAL_TIMEOUT_MS = 10_000;
@@ -597,26 +599,18 @@ export class Swarm {
    * the branch moves to their merge (merge-heads.ts), the same commit every node writes for them.
    * A pair that is not merged (signed releases, no common commit, history not all here) is left
    * as it is, and the head refused for the branch; a merge that failed is tried again once the
-   * branch moves, or after a restart. A merge that failed fails this branch alone: the fetch, and
-   * the other branches waiting on it, go on.
+   * branch moves, after `mergeRetryMs`, or after a restart. A merge that failed fails this branch
+   * alone: the fetch, and the other branches waiting on it, go on.
    */
   private async merge(branch: BranchName, local: Oid, closure: Closure, running: Running): Promise<void> {
     const failed = (e: unknown): undefined => {
-      // Not tried at every tick (the head stays a fork): again once the branch moves, or after a restart.
-      this.verdicts.set(local, closure.commit, 'passed');
-      this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}) });
+      // Not tried at every tick (the head stays a fork): again once the branch moves, or after a while.
+      this.verdicts.set(local, closure.commit, 'passed', this.o.mergeRetryMs);
+      this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}), retryMs: this.o.mergeRetryMs });
       running.unmoved.set(branch, `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`);
       if (!isOperationalError(e)) throw e;
       return undefined;
     };
-    // Merges of the same writes, made apart: the one every node keeps, and no merge more.
-    const alike = await mergedAlike(this.c.repo, local, closure.commit).then((kept) => ({ kept }), failed);
-    if (alike === undefined) return;
-    if (alike.kept !== undefined) {
-      this.c.log.log('info', 'merged-alike', { branch, local, fetched: closure.commit, kept: alike.kept });
-      if (alike.kept === closure.commit) return this.advance(branch, local, closure, running);
-      return this.passed(branch, local, closure, running);
-    }
     const plan = await planMerge(this.c.repo, local, closure.commit).catch(failed);
     if (plan === undefined) return;
     if (typeof plan === 'string') {
@@ -626,6 +620,12 @@ export class Swarm {
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why });
       running.unmoved.set(branch, why);
       return;
+    }
+    if ('keep' in plan) {
+      // Merges of the same writes, made apart: the one every node keeps, and no merge more.
+      this.c.log.log('info', 'merged-alike', { branch, local, fetched: closure.commit, kept: plan.keep });
+      if (plan.keep === closure.commit) return this.advance(branch, local, closure, running);
+      return this.passed(branch, local, closure, running);
     }
     await this.secure(closure, running);
     const written = await writeMerge(this.c.repo, plan).catch(failed);

@@ -12,10 +12,10 @@ import type { BranchName } from '../../src/branches/ref-name.js';
 import { freeName } from '../../src/files/merge-trees.js';
 import { listDirectory, lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
 import { encodeCommit } from '../../src/objects/commit.js';
-import { reaches } from '../../src/objects/commit-ancestry.js';
+import { mergeBase, reaches } from '../../src/objects/commit-ancestry.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
-import { MERGE_BASE_LIMIT, mergedAlike, planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
+import { MERGE_BASE_LIMIT, planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
 import { Repository } from '../../src/repo/repository.js';
 import { tempDirs } from '../support/tmp.js';
 
@@ -49,8 +49,24 @@ describe('repo/merge-heads', function () {
 
   async function mergeOf(repo: Repository, x: Oid, y: Oid): Promise<Oid> {
     const plan = await planMerge(repo, x, y);
-    assert.equal(typeof plan, 'object', `not merged: ${String(plan)}`);
-    return (await writeMerge(repo, plan as MergePlan)).commit;
+    assert.ok(typeof plan === 'object' && !('keep' in plan), `not merged: ${JSON.stringify(plan)}`);
+    return (await writeMerge(repo, plan)).commit;
+  }
+
+  /**
+   * The merge of two heads whatever their own commits hold: what a gitfs before `Kept` wrote for two
+   * merges of the same writes (nodes of two versions meet in a rolling upgrade), and what a merge
+   * with a merge and a write beside it makes of the merges below.
+   */
+  async function mergedAnyway(repo: Repository, x: Oid, y: Oid): Promise<Oid> {
+    const [cx, cy] = [await readCommit(repo.objects, x), await readCommit(repo.objects, y)];
+    const xNewer = cx.committer.timestamp > cy.committer.timestamp || (cx.committer.timestamp === cy.committer.timestamp && x > y);
+    const [newer, older] = xNewer ? [{ oid: x, c: cx }, { oid: y, c: cy }] : [{ oid: y, c: cy }, { oid: x, c: cx }];
+    const found = await mergeBase(async (oid) => ((await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined), x, y, MERGE_BASE_LIMIT);
+    if (typeof found === 'string') assert.fail(`no base: ${found}`);
+    const { base } = found;
+    const trees = { newer: newer.c.tree, older: older.c.tree, base: (await readCommit(repo.objects, base)).tree };
+    return (await writeMerge(repo, { newer: newer.oid, older: older.oid, base, trees, newerTime: newer.c.committer.timestamp })).commit;
   }
 
   /** Three writers within one second on branches a, b and c from one base: f.txt their letter, and a file of their own each. */
@@ -174,7 +190,7 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
-  it('three writers within one second: merges in other orders leave the name to other versions, and merged together they agree, each version once', async () => {
+  it('three writers within one second: merges in other orders leave the name to other versions; of those, every order keeps the same one, and merged together all the same they agree, each version once', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
     const [A, B, C] = await threeInOneSecond(repo, src);
@@ -183,12 +199,22 @@ describe('repo/merge-heads', function () {
     // id of its pair keeps the name.
     const [ab, ac, bc] = await inThreeOrders(repo, A, B, C);
     assert.equal(new Set(await Promise.all([ab, ac, bc].map(treeOf))).size, 2, 'two of the orders leave the name to another version');
-    const agreed = await treeOf(await mergeOf(repo, await mergeOf(repo, ab, ac), bc));
-    assert.equal(await treeOf(await mergeOf(repo, await mergeOf(repo, bc, ab), ac)), agreed, 'merged together in any order, they agree');
-    const listing = git(repo, 'ls-tree', '-r', '--format=%(path) %(objectname)', agreed).split('\n').map((l) => l.split(' ') as [string, string]);
-    const versions = listing.filter(([path]) => path.startsWith('f.')).map(([, oid]) => oid);
-    assert.deepEqual([...versions].sort(), ['A', 'B', 'C'].map(blobId).sort(), 'f.txt and two copies beside: each version once');
-    assert.deepEqual(listing.map(([path]) => path).filter((path) => !path.startsWith('f.')), ['a.txt', 'b.txt', 'c.txt']);
+    const keep = async (x: Oid, y: Oid): Promise<Oid> => {
+      const plan = await planMerge(repo, x, y);
+      assert.ok(typeof plan === 'object' && 'keep' in plan, `merges of the same writes are kept, not merged: ${JSON.stringify(plan)}`);
+      return plan.keep;
+    };
+    const kept = await keep(await keep(ab, ac), bc);
+    assert.equal(await keep(await keep(bc, ab), ac), kept, 'kept alike in any order');
+    // Merged all the same (a gitfs before Kept), in any order, they agree.
+    const agreed = await treeOf(await mergedAnyway(repo, await mergedAnyway(repo, ab, ac), bc));
+    assert.equal(await treeOf(await mergedAnyway(repo, await mergedAnyway(repo, bc, ab), ac)), agreed, 'merged together in any order, they agree');
+    for (const tree of [agreed, await treeOf(kept)]) {
+      const listing = git(repo, 'ls-tree', '-r', '--format=%(path) %(objectname)', tree).split('\n').map((l) => l.split(' ') as [string, string]);
+      const versions = listing.filter(([path]) => path.startsWith('f.')).map(([, oid]) => oid);
+      assert.deepEqual([...versions].sort(), ['A', 'B', 'C'].map(blobId).sort(), 'f.txt and two copies beside: each version once');
+      assert.deepEqual(listing.map(([path]) => path).filter((path) => !path.startsWith('f.')), ['a.txt', 'b.txt', 'c.txt']);
+    }
     git(repo, 'fsck', '--strict');
     await repo.close();
   });
@@ -207,18 +233,14 @@ describe('repo/merge-heads', function () {
       heads.push(await commit(repo, `w${i}`, src, { 'f.txt': `v${i}`, 'd/g.txt': i % 2 === 1 ? `g${i}` : 'g', [`own${i}.txt`]: `${i}` }));
     }
     const content = async (oid: Oid): Promise<Buffer | undefined> => ((await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined);
-    // What a node at `mine` does when handed `theirs` (as the swarm does): keeps one of two merges
-    // of the same writes, merges them, or takes the one holding the other.
+    // What a node at `mine` does when handed `theirs` (as the swarm does): stays where it holds
+    // it, takes it where it holds `mine`, else keeps one of two merges of the same writes, or merges.
     const handed = async (mine: Oid, theirs: Oid): Promise<Oid> => {
-      if (mine === theirs) return mine;
-      const kept = await mergedAlike(repo, mine, theirs);
-      if (kept !== undefined) return kept;
-      const plan = await planMerge(repo, mine, theirs);
-      if (typeof plan === 'object') return (await writeMerge(repo, plan)).commit;
-      assert.equal(plan, 'history-cut', 'one holds the other');
+      if (await reaches(content, mine, theirs, MERGE_BASE_LIMIT)) return mine;
       if (await reaches(content, theirs, mine, MERGE_BASE_LIMIT)) return theirs;
-      assert.ok(await reaches(content, mine, theirs, MERGE_BASE_LIMIT));
-      return mine;
+      const plan = await planMerge(repo, mine, theirs);
+      if (typeof plan === 'string') assert.fail(`not merged: ${plan}`);
+      return 'keep' in plan ? plan.keep : (await writeMerge(repo, plan)).commit;
     };
     let state = 7;
     const random = (n: number): number => {
@@ -299,9 +321,13 @@ describe('repo/merge-heads', function () {
     const src = tmp.make();
     const [A, B, C] = await threeInOneSecond(repo, src);
     const chosen = async (x: Oid, y: Oid): Promise<Oid | undefined> => {
-      const kept = await mergedAlike(repo, x, y);
-      assert.equal(await mergedAlike(repo, y, x), kept, 'the same from either side');
-      return kept;
+      const kept = async (p: Oid, q: Oid): Promise<Oid | undefined> => {
+        const plan = await planMerge(repo, p, q);
+        return typeof plan === 'object' && 'keep' in plan ? plan.keep : undefined;
+      };
+      const keep = await kept(x, y);
+      assert.equal(await kept(y, x), keep, 'the same from either side');
+      return keep;
     };
     const timeOf = async (c: Oid): Promise<number> => (await readCommit(repo.objects, c)).committer.timestamp;
     const newer = async (x: Oid, y: Oid): Promise<Oid> => ((await timeOf(x)) > (await timeOf(y)) || ((await timeOf(x)) === (await timeOf(y)) && x > y) ? x : y);

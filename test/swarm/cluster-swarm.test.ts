@@ -1095,9 +1095,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
-  it('a merge that fails (the local head lacks a tree) fails its branch alone: the fetch is not counted failed (nor tried again), the other branch moves, and `gitfs fetch` of the branch says it stayed, and why', async function () {
+  it('a merge that fails (the local head lacks a tree) fails its branch alone: the fetch is not counted failed, the other branch moves, and `gitfs fetch` of the branch says it stayed, and why; the tree back, the merge is tried again after swarm.mergeRetryMs, and made', async function () {
     this.timeout(120_000);
-    await configure('merge-fails', { policies: [{ branches: 'mf/*' }] });
+    const retryMs = 4 * INTERVAL_MS;
+    await configure('merge-fails', { policies: [{ branches: 'mf/*' }], swarm: { mergeRetryMs: retryMs } });
     const author = member(0);
     const victim = member(3);
     const shared = makeTree('mf', 64 * 1024);
@@ -1105,7 +1106,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
     gitOn(author, ['update-ref', 'refs/heads/mf/two', c0.oid]);
     await waitFor('every node to hold mf/one and mf/two', 30_000, async () => ((await Promise.all(members.flatMap((n) => [refOf(n, 'mf/one'), refOf(n, 'mf/two')]))).every((r) => r === c0.oid) ? true : undefined), { everyMs: 100, diag });
     // On the victim, mf/one moves to a local commit whose notes/ tree is then lost (a damaged
-    // store; the loose object is moved away, and back at the end).
+    // store; the loose object is moved away, and back later).
     const notes = gitOn(victim, ['mktree'], `100644 blob ${gitOn(victim, ['hash-object', '-w', '--stdin'], `${randomBytes(8).toString('hex')}\n`)}\ta.txt\n`);
     const root = gitOn(victim, ['ls-tree', c0.oid]).split('\n').map((l) => (l.endsWith('\tnotes') ? l.replace(/tree [0-9a-f]{40}/, `tree ${notes}`) : l));
     const lacking = gitOn(victim, ['commit-tree', gitOn(victim, ['mktree'], `${root.join('\n')}\n`), '-p', c0.oid, '-m', 'local, its notes/ lost']);
@@ -1120,10 +1121,11 @@ describe('swarm/cluster: policy replication between real daemons in network name
       gitOn(author, ['update-ref', '--stdin'], `start\nupdate refs/heads/mf/one ${c1.oid} ${c0.oid}\nupdate refs/heads/mf/two ${c1.oid} ${c0.oid}\ncommit\n`);
       const failed = await waitEvents([victim], 'merge-failed', { branch: 'mf/one', fetched: c1.oid }, c1.started, 30_000, 'the victim to fail its merge of mf/one');
       assert.equal(failed.get(victim)?.code, 'GITFS_OBJECT_NOT_FOUND');
+      assert.equal(failed.get(victim)?.retryMs, retryMs);
       await waitEvents([victim], 'fetched', { branch: 'mf/two', commit: c1.oid }, c1.started, 10_000, 'the victim to move mf/two');
       assert.equal(await refOf(victim, 'mf/two'), c1.oid);
       const starts = victim.daemon?.find('fetch-start', { commit: c1.oid }).length;
-      // Two announcements later: nothing more was tried.
+      // Two announcements later, within mergeRetryMs: nothing more was tried.
       await sleep(2 * INTERVAL_MS + 500);
       assert.deepEqual(victim.daemon?.find('fetch-failed', { commit: c1.oid }) ?? [], [], 'a failed merge is no failed fetch');
       assert.equal(victim.daemon?.find('fetch-start', { commit: c1.oid }).length, starts, 'c1 fetched again');
@@ -1133,8 +1135,17 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const asked = await victim.run(['fetch', 'mf/one', '--quiet']);
       assert.equal(asked.code, 5, `gitfs fetch mf/one: ${asked.stdout}${asked.stderr}`);
       assert.match(asked.stderr, /mf\/one stays where it was: its merge with the local head [0-9a-f]{12} failed: object [0-9a-f]{40} not found \[GITFS_REF_CONFLICT\]/);
-    } finally {
+      // The store mended (the tree back): the swarm tries the merge again by itself, and makes it.
       renameSync(aside, loose);
+      const mended = Date.now();
+      const merged = await waitEvents([victim], 'merged', { branch: 'mf/one', local: lacking, fetched: c1.oid }, mended, retryMs + 4 * INTERVAL_MS, 'the victim to merge mf/one once its tree is back');
+      const commit = merged.get(victim)?.commit as string;
+      assert.equal(await refOf(victim, 'mf/one'), commit);
+      assert.deepEqual(gitOn(victim, ['rev-list', '--parents', '-n', '1', commit]).split(' ').slice(1).sort(), [lacking, c1.oid].sort());
+      assert.equal(victim.daemon?.find('merge-failed', { branch: 'mf/one' }).length, 2, 'failed twice (once by hand), then merged');
+      gitOn(victim, ['fsck', '--strict']);
+    } finally {
+      if (!existsSync(loose)) renameSync(aside, loose);
     }
   });
 

@@ -244,4 +244,25 @@ describe('swarm/head-verdicts', () => {
     clock.ms += 1;
     assert.equal(v.failing(head), false);
   });
+
+  it('holds a verdict set for a while (a failed merge) for that long only, then judges the pair anew; a judgement in between holds for good', async () => {
+    const g = new Graph();
+    const clock = new TestClock(0);
+    const v = g.verdicts(clock);
+    const base = g.commit('base', [], 'here');
+    const [mine, fork] = [g.commit('mine', [base], 'here'), g.commit('fork', [base], 'here')];
+    v.set(mine, fork, 'passed', 10_000);
+    assert.equal(await judged(v, mine, fork), 'passed', 'not judged while the verdict holds');
+    clock.ms += 9_999;
+    assert.equal(v.get(mine, fork), 'passed');
+    clock.ms += 1;
+    assert.equal(v.get(mine, fork), undefined, 'lapsed: no standing');
+    assert.equal(await judged(v, mine, fork), 'fork', 'judged anew');
+    clock.ms += 10_000;
+    assert.equal(v.get(mine, fork), 'fork', 'a judgement does not lapse');
+    v.set(mine, fork, 'passed', 10_000);
+    v.set(mine, fork, 'passed');
+    clock.ms += 10_000;
+    assert.equal(v.get(mine, fork), 'passed', 'set for good after set for a while');
+  });
 });
