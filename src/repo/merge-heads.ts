@@ -54,11 +54,11 @@ export interface MergePlan {
 export type MergeRefusal = 'signed' | 'bad-time' | 'no-common-commit' | 'history-cut';
 
 /**
- * Of two heads that diverged, the one to keep without a merge, where every commit either holds
- * that the other lacks is a merge gitfs wrote: then both hold the very same writes, merged apart
- * (in other orders, or by another version of gitfs), and merging them again would only make one
- * more head to merge. The head holding more than merges is kept; of two that hold merges only,
- * the newer by committer time, then the greater id, as every node chooses.
+ * Of two heads, the one to keep without a merge, where every commit either holds that the other
+ * lacks is a merge gitfs wrote: then both hold the very same writes, merged apart (in other
+ * orders, or by another version of gitfs), and merging them again would only make one more head
+ * to merge. The head holding more than merges is kept (a head that holds the other, too); of two
+ * that hold merges only, the newer by committer time, then the greater id, as every node chooses.
  */
 export interface Kept {
   readonly keep: Oid;
@@ -72,16 +72,19 @@ export interface Kept {
 export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal | Kept> {
   const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
   const parted = await divergence((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
-  if (parted === 'cut') return 'history-cut';
-  const [aAlike, bAlike] = [await mergesOnly(repo, parted.own.a), await mergesOnly(repo, parted.own.b)];
-  if (aAlike && bAlike) return { keep: newer(a, ca, b, cb) ? a : b };
-  if (aAlike || bAlike) return { keep: aAlike ? b : a };
+  if (parted !== 'cut') {
+    const [aAlike, bAlike] = [await mergesOnly(repo, parted.own.a), await mergesOnly(repo, parted.own.b)];
+    if (aAlike && bAlike) return { keep: newer(a, ca, b, cb) ? a : b };
+    if (aAlike || bAlike) return { keep: aAlike ? b : a };
+  }
   if (isSigned(ca) || isSigned(cb)) return 'signed';
   // A time a second later must still be one git and gitfs read (a head may claim any).
   if (!Number.isSafeInteger(Math.max(ca.committer.timestamp, cb.committer.timestamp) + 1)) return 'bad-time';
+  if (parted === 'cut') return 'history-cut';
   const { base } = parted;
   if (base === 'none') return 'no-common-commit';
-  // Cut, or one head holds the other after all (the fetch could not tell): nothing to merge.
+  // Cut, or one head holds the other after all (a clock that ran behind made the walk take a
+  // commit both hold for one of a head's own): nothing to merge.
   if (base === 'cut' || base === a || base === b) return 'history-cut';
   const baseTree = (await readCommit(repo.objects, base)).tree;
   // A commit is here without its tree only in a damaged or partly pruned repository.

@@ -73,7 +73,7 @@ export const RETRY_MS = 60_000;
 export const FAILING_MS = 120_000;
 /** Pairs waiting to be judged; more are left for a later `consider`. */
 export const MAX_PENDING = 256;
-const MAX_VERDICTS = 16_384;
+export const MAX_VERDICTS = 16_384;
 
 interface Pair {
   readonly mine: Oid;
@@ -114,9 +114,8 @@ class Lane {
 }
 
 export class HeadVerdicts {
-  private readonly verdicts = new Map<string, HeadVerdict>();
-  /** When a verdict set for a while (`set`'s `forMs`) lapses. */
-  private readonly lapsesAt = new Map<string, number>();
+  /** Per pair, its verdict, and when one set for a while (`set`'s `forMs`) lapses. */
+  private readonly verdicts = new Map<string, { readonly verdict: HeadVerdict; readonly lapsesAt?: number }>();
   private readonly retryAt = new Map<string, number>();
   private readonly failedAt = new Map<Oid, number>();
   /** Pairs to judge by the local commits. */
@@ -141,7 +140,7 @@ export class HeadVerdicts {
     if (v !== undefined) {
       this.verdicts.delete(k);
       this.verdicts.set(k, v);
-      return v;
+      return v.verdict;
     }
     return this.retryAt.has(k) ? 'unproven' : undefined;
   }
@@ -151,20 +150,17 @@ export class HeadVerdicts {
    * undefined); `forMs`: for that long only, then the pair has no standing again (judged anew).
    */
   set(mine: Oid | undefined, head: Oid, verdict: HeadVerdict, forMs?: number): void {
-    const k = key(mine, head);
-    remember(this.verdicts, k, verdict, MAX_VERDICTS);
-    if (forMs === undefined) this.lapsesAt.delete(k);
-    else remember(this.lapsesAt, k, this.clock.now() + forMs, MAX_VERDICTS);
+    remember(this.verdicts, key(mine, head), forMs === undefined ? { verdict } : { verdict, lapsesAt: this.clock.now() + forMs }, MAX_VERDICTS);
   }
 
   /** The verdict on pair `k`, unless it lapsed (then dropped). */
-  private current(k: string): HeadVerdict | undefined {
-    const lapses = this.lapsesAt.get(k);
-    if (lapses !== undefined && lapses <= this.clock.now()) {
-      this.lapsesAt.delete(k);
+  private current(k: string): { readonly verdict: HeadVerdict } | undefined {
+    const v = this.verdicts.get(k);
+    if (v?.lapsesAt !== undefined && v.lapsesAt <= this.clock.now()) {
       this.verdicts.delete(k);
+      return undefined;
     }
-    return this.verdicts.get(k);
+    return v;
   }
 
   /** Records that a fetch of `head` failed now. */
@@ -216,7 +212,8 @@ export class HeadVerdicts {
         if (verdict === 'probe') this.toProbe(k, pair);
         else if (verdict === undefined) remember(this.retryAt, k, this.clock.now() + RETRY_MS, MAX_VERDICTS);
         else {
-          this.set(pair.mine, pair.head, verdict);
+          // A fetch's verdict, set while this was judged (a merge failed, for a while), knows more.
+          if (this.current(k) === undefined) this.set(pair.mine, pair.head, verdict);
           this.retryAt.delete(k);
         }
       } catch (e) {

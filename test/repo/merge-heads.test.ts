@@ -353,7 +353,7 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
-  it('merges nothing where a side is signed (a release), claims a time that cannot be followed, or the heads share no commit here', async () => {
+  it('merges nothing where a side is signed (a release; its history cut here too), claims a time that cannot be followed, or the heads share no commit here; keeps the head that holds the other', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
     const a = await commit(repo, 'a', src, { 'f.txt': 'a' });
@@ -372,6 +372,17 @@ describe('repo/merge-heads', function () {
     const farChild = await w2.write('commit', encodeCommit({ ...parent, parents: [a], author: far, committer: far, message: 'far\n' }));
     await w2.finish();
     assert.equal(await planMerge(repo, aOn, farChild), 'bad-time');
+    // A release whose history is cut here (a channel keeping `history: K`) is refused as signed, as whole.
+    const gone = 'cd'.repeat(20) as Oid;
+    const w3 = await repo.newPackWriter();
+    const signedCut = await w3.write('commit', encodeCommit({ ...parent, parents: [gone], message: 'release on a cut line\n', extraHeaders: [['gpgsig', '-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----']] }));
+    const localCut = await w3.write('commit', encodeCommit({ ...parent, parents: [gone], message: 'local on a cut line\n' }));
+    await w3.finish();
+    assert.equal(await planMerge(repo, localCut, signedCut), 'signed');
+    assert.equal(await planMerge(repo, localCut, farChild), 'bad-time');
+    // One head holding the other: the one holding more is kept, from either side.
+    assert.deepEqual(await planMerge(repo, a, aOn), { keep: aOn });
+    assert.deepEqual(await planMerge(repo, aOn, a), { keep: aOn });
     await repo.close();
   });
 

@@ -1097,7 +1097,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
 
   it('a merge that fails (the local head lacks a tree) fails its branch alone: the fetch is not counted failed, the other branch moves, and `gitfs fetch` of the branch says it stayed, and why; the tree back, the merge is tried again after swarm.mergeRetryMs, and made', async function () {
     this.timeout(120_000);
-    const retryMs = 4 * INTERVAL_MS;
+    const retryMs = 6 * INTERVAL_MS;
     await configure('merge-fails', { policies: [{ branches: 'mf/*' }], swarm: { mergeRetryMs: retryMs } });
     const author = member(0);
     const victim = member(3);
