@@ -1046,19 +1046,23 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
-  it('three sides of a partition ({n0,n1}, {n2}, {n3,n4}), each writing one branch: healed, every node ends at one head holding all three, the file all three changed kept three times, each version once', async function () {
-    this.timeout(150_000);
-    await configure('three', { policies: [{ branches: 'three/*' }] });
-    const sides = [members.slice(0, 2), members.slice(2, 3), members.slice(3)];
+  /**
+   * The branch `label/all` written on one node of each side of a partition at once (notes/a.txt
+   * differently, and a file of its own each), replicated within each side; then healed: every
+   * node must come to one head holding every side's file and each version of notes/a.txt once,
+   * and stay there.
+   */
+  async function writtenApart(label: string, sides: readonly (readonly GitfsNode[])[]): Promise<void> {
+    await configure(label, { policies: [{ branches: `${label}/*` }] });
     const writers = sides.map((side) => side[0] as GitfsNode);
-    const branch = 'three/all';
+    const branch = `${label}/all`;
     try {
-      const shared = makeTree('three', 64 * 1024);
+      const shared = makeTree(label, 64 * 1024);
       const c0 = await commitTree(member(0), branch, shared, 'before the partition');
       await waitEvents(others(member(0), members), 'fetched', { branch, commit: c0.oid }, c0.started, 30_000, `every node to fetch ${branch} before the partition`);
       await Promise.all(sides.flatMap((side) => side.map((n) => cutOff(n, members.filter((m) => !side.includes(m))))));
-      const trees = sides.map((_, i) => editedCopy(shared, `three-${i}`, { 'notes/a.txt': `written on side ${i}\n`, [`side-${i}.txt`]: `${i}\n` }, []));
-      // Written at once on the three sides (most likely within one second).
+      const trees = sides.map((_, i) => editedCopy(shared, `${label}-${i}`, { 'notes/a.txt': `written on side ${i}\n`, [`side-${i}.txt`]: `${i}\n` }, []));
+      // Written at once on every side (most likely within one second).
       const heads = await Promise.all(writers.map((w, i) => commitTree(w, branch, trees[i] as SourceTree, `side ${i}`)));
       for (const [i, side] of sides.entries()) {
         const head = heads[i] as Made;
@@ -1068,7 +1072,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const healedAt = Date.now();
       await Promise.all(members.map(heal));
       const inHead = (n: GitfsNode, head: string): string[] => gitOn(n, ['ls-tree', '-r', '--format=%(path) %(objectname)', head]).split('\n');
-      const one = await waitFor('every node to hold one head of three/all, with every side\'s file', 60_000, async () => {
+      const one = await waitFor(`every node to hold one head of ${branch}, with every side's file`, 60_000, async () => {
         const held = new Set(await Promise.all(members.map((n) => refOf(n, branch))));
         const [head] = held;
         if (held.size !== 1 || head === undefined) return undefined;
@@ -1078,7 +1082,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const converged = Date.now();
       const merges = members.flatMap((n) => (n.daemon?.find('merged', { branch }) ?? []).filter((e) => e.t >= healedAt).map((e) => `${n.name}:${String(e.commit).slice(0, 8)}`));
       const alike = members.flatMap((n) => (n.daemon?.find('merged-alike', { branch }) ?? []).filter((e) => e.t >= healedAt));
-      console.log(`      healed; one head on all 5 ${converged - healedAt} ms later, after the merges ${merges.join(' ')}; ${alike.length} times a merge of the same writes was kept, with no merge more`);
+      console.log(`      ${sides.length} sides healed; one head on all 5 ${converged - healedAt} ms later, after ${merges.length} merges (${merges.join(' ')}); ${alike.length} times a merge of the same writes was kept, with no merge more`);
       // It stays: no node writes another merge of it.
       await sleep(3000);
       for (const n of members) assert.equal(await refOf(n, branch), one, `${n.name} moved on from the head all held`);
@@ -1086,13 +1090,23 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const listing = inHead(member(2), one).map((l) => l.split(' ') as [string, string]);
       const versions = listing.filter(([path]) => path.startsWith('notes/a.')).map(([, oid]) => oid);
       const written = heads.map((h) => gitOn(member(2), ['rev-parse', `${h.oid}:notes/a.txt`]));
-      assert.deepEqual([...versions].sort(), [...written].sort(), 'notes/a.txt and two copies beside: each side\'s version once');
+      assert.deepEqual([...versions].sort(), [...written].sort(), 'notes/a.txt and a copy beside for every other side: each side\'s version once');
       for (const [path, oid] of listing.filter(([p]) => p.startsWith('notes/a.conflict-'))) assert.equal(path, `notes/a.conflict-${oid.slice(0, 12)}.txt`, 'a copy is named by its own id');
       for (const [i] of sides.entries()) assert.equal(await member(4).ok(['cat', `${branch}:side-${i}.txt`]), `${i}\n`);
       await gitFsck(member(1));
     } finally {
       await Promise.all(members.map(heal));
     }
+  }
+
+  it('three sides of a partition ({n0,n1}, {n2}, {n3,n4}), each writing one branch: healed, every node ends at one head holding all three, the file all three changed kept three times, each version once', async function () {
+    this.timeout(150_000);
+    await writtenApart('three', [members.slice(0, 2), members.slice(2, 3), members.slice(3)]);
+  });
+
+  it('five nodes cut off from each other, each writing one branch: healed, every node ends at one head holding all five, the file all five changed kept five times, each version once', async function () {
+    this.timeout(150_000);
+    await writtenApart('five', members.map((n) => [n]));
   });
 
   it('a merge that fails (the local head lacks a tree) fails its branch alone: the fetch is not counted failed, the other branch moves, and `gitfs fetch` of the branch says it stayed, and why; the tree back, the merge is tried again after swarm.mergeRetryMs, and made', async function () {
