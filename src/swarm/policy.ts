@@ -135,6 +135,18 @@ export interface BranchDecision {
   readonly target: BranchTarget | undefined;
   readonly local: Oid | undefined;
   readonly state: HoldState;
+  /**
+   * A head members announce that this node's branch, where it is, stays apart from, and why: its
+   * content refused, diverged and not to be merged, or its merge failed (set by the swarm).
+   */
+  readonly apart?: Apart;
+}
+
+export interface Apart {
+  readonly head: Oid;
+  /** The members announcing it, by id. */
+  readonly from: NodeId[];
+  readonly why: string;
 }
 
 const compiled = new WeakMap<Policy, BranchPattern>();

@@ -41,7 +41,7 @@ import { readFrom, type ReadComponents, type ReadStore, type RequestOwner } from
 import { ObjectServer } from './object-server.js';
 import { HeadVerdicts } from './head-verdicts.js';
 import { coversBase, WholeHeads } from './whole-head.js';
-import { evaluatePolicies, historyDepth, newestHead, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
+import { evaluatePolicies, historyDepth, newestHead, type Apart, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
 import { PieceNews } from './piece-news.js';
 import { Transfers } from './transfers.js';
@@ -160,6 +160,8 @@ export class Swarm {
    * again (a fork is taken whatever time it claims; the target would stay, never fetched).
    */
   private readonly refused = new Set<string>();
+  /** Per branch, the head it was last left apart from, where it then was, and why (BranchDecision.apart). */
+  private readonly apart = new Map<BranchName, { readonly local: Oid | undefined; readonly head: Oid; readonly why: string }>();
   /** Objects logged `damaged-here` (once each). */
   private readonly damagedLogged = new Set<Oid>();
   /** Per branch, the head a fetch here last moved it to, and what of its closure was then whole here. */
@@ -331,7 +333,26 @@ export class Swarm {
     const failing = (head: Oid): boolean => this.verdicts.failing(head);
     const decisions = evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, failing, now: this.c.clock.now() });
     this.considerHeads(decisions, members, localTimes);
-    return decisions;
+    return decisions.map((d) => {
+      const apart = this.apartNow(d, members);
+      return apart === undefined ? d : { ...d, apart };
+    });
+  }
+
+  /** The head `d`'s branch stays apart from, while it is where it was then and members still announce that head (else forgotten). */
+  private apartNow(d: BranchDecision, members: readonly MemberHeads[]): Apart | undefined {
+    const left = this.apart.get(d.branch);
+    if (left === undefined) return undefined;
+    const from = members.filter((m) => m.heads.get(d.branch)?.oid === left.head).map((m) => m.nodeId);
+    if (left.local === d.local && from.length > 0) return { head: left.head, from: [...new Set(from)].sort(), why: left.why };
+    this.apart.delete(d.branch);
+    return undefined;
+  }
+
+  /** `branch`, at `local`, is left apart from `head`, for `why`: in the fetch's outcome, and in the decisions while it stays so. */
+  private leftApart(running: Running, branch: BranchName, local: Oid | undefined, head: Oid, why: string): void {
+    running.unmoved.set(branch, why);
+    this.apart.set(branch, { local, head, why });
   }
 
   /** What ancestry, and the refusals of fetches, say of `head` for `branch` at `mine`. */
@@ -509,6 +530,7 @@ export class Swarm {
           this.noMoreFetches(`${branch}:${key}`);
           // Not taken again, wherever the branch moves: the next newest head is (a refused head must not freeze the branch).
           this.refuse(branch, running.fetch.commit);
+          this.leftApart(running, branch, await this.c.repo.refs.resolve(branch).catch(() => undefined), running.fetch.commit, `its content was refused: ${error}`);
         }
       }
     } finally {
@@ -607,7 +629,7 @@ export class Swarm {
       // Not tried at every tick (the head stays a fork): again once the branch moves, or after a while.
       this.verdicts.set(local, closure.commit, 'passed', this.o.mergeRetryMs);
       this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}), retryMs: this.o.mergeRetryMs });
-      running.unmoved.set(branch, `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`);
+      this.leftApart(running, branch, local, closure.commit, `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`);
       if (!isOperationalError(e)) throw e;
       return undefined;
     };
@@ -618,7 +640,7 @@ export class Swarm {
       this.refuse(branch, closure.commit);
       const why = `the local branch has commits the fetched head lacks; left as it is (${plan})`;
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why });
-      running.unmoved.set(branch, why);
+      this.leftApart(running, branch, local, closure.commit, why);
       return;
     }
     if ('keep' in plan) {

@@ -367,12 +367,14 @@ describe('swarm/cluster: policy replication between real daemons in network name
   }
 
   /** The nft ruleset that cuts `n` off from `away` (every packet to or from them, UDP and TCP). */
-  async function cutOff(n: GitfsNode, away: readonly GitfsNode[]): Promise<void> {
+  /** Drops every packet between `n` and `away` (`tcp`: TCP alone, so that multicast announcements still pass) until heal(n). */
+  async function cutOff(n: GitfsNode, away: readonly GitfsNode[], only: 'tcp' | 'all' = 'all'): Promise<void> {
     const set = away.map((o) => o.net.address).join(', ');
+    const proto = only === 'tcp' ? ' meta l4proto tcp' : '';
     const script =
       'table inet gitfs_part\ndelete table inet gitfs_part\n' +
-      `table inet gitfs_part {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip saddr { ${set} } drop\n  }\n` +
-      `  chain output {\n    type filter hook output priority 0; policy accept;\n    ip daddr { ${set} } drop\n  }\n}\n`;
+      `table inet gitfs_part {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip saddr { ${set} }${proto} drop\n  }\n` +
+      `  chain output {\n    type filter hook output priority 0; policy accept;\n    ip daddr { ${set} }${proto} drop\n  }\n}\n`;
     const r = await n.net.exec('nft', ['-f', '-'], { input: script, timeoutMs: 10_000 });
     assert.equal(r.code, 0, `nft in ${n.net.ns}: ${r.stderr}`);
   }
@@ -1145,11 +1147,17 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.equal(victim.daemon?.find('fetch-start', { commit: c1.oid }).length, starts, 'c1 fetched again');
       assert.equal(victim.daemon?.find('merge-failed', { branch: 'mf/one' }).length, 1, 'the merge tried again');
       assert.equal(await refOf(victim, 'mf/one'), lacking, 'the branch whose merge failed stays where it was');
+      const apart = (await policyOf(victim)).decisions.find((d) => d.branch === 'mf/one')?.apart;
+      assert.equal(apart?.head, c1.oid, `gitfs policy: mf/one apart: ${JSON.stringify(apart)}`);
+      assert.match(apart?.why ?? '', /^its merge with the local head [0-9a-f]{12} failed: object [0-9a-f]{40} not found/);
       // Asked for by hand, the head comes, and the command says the branch stayed, and why.
       const asked = await victim.run(['fetch', 'mf/one', '--quiet']);
       assert.equal(asked.code, 5, `gitfs fetch mf/one: ${asked.stdout}${asked.stderr}`);
       assert.match(asked.stderr, /mf\/one stays where it was: its merge with the local head [0-9a-f]{12} failed: object [0-9a-f]{40} not found \[GITFS_REF_CONFLICT\]/);
       // The store mended (the tree back): the swarm tries the merge again by itself, and makes it.
+      // (Cut off from the others' fetches meanwhile, TCP alone, or one of them might merge first
+      // with the head it can now serve; announcements still pass, and both heads are here.)
+      await cutOff(victim, others(victim), 'tcp');
       renameSync(aside, loose);
       const mended = Date.now();
       const merged = await waitEvents([victim], 'merged', { branch: 'mf/one', local: lacking, fetched: c1.oid }, mended, retryMs + 4 * INTERVAL_MS, 'the victim to merge mf/one once its tree is back');
@@ -1157,8 +1165,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.equal(await refOf(victim, 'mf/one'), commit);
       assert.deepEqual(gitOn(victim, ['rev-list', '--parents', '-n', '1', commit]).split(' ').slice(1).sort(), [lacking, c1.oid].sort());
       assert.equal(victim.daemon?.find('merge-failed', { branch: 'mf/one' }).length, 2, 'failed twice (once by hand), then merged');
+      assert.equal((await policyOf(victim)).decisions.find((d) => d.branch === 'mf/one')?.apart, undefined, 'merged: no longer apart');
       gitOn(victim, ['fsck', '--strict']);
     } finally {
+      await heal(victim);
       if (!existsSync(loose)) renameSync(aside, loose);
     }
   });
@@ -1232,6 +1242,15 @@ describe('swarm/cluster: policy replication between real daemons in network name
         ...(await refusals(directory, /refused: a directory git reads as \.gitmodules/, 'every receiver to refuse the directory named GITMOD~1')).values(),
         ...(await refusals(broken, /does not parse/, 'every receiver to refuse the commit that does not parse')).values(),
       ];
+      // `gitfs policy` names each refused head the branch stays apart from, and why.
+      const said = (await policyOf(receivers[0] as GitfsNode)).decisions;
+      for (const [branch, c, why] of [['fsck/modules', modules, /its content was refused: .*disallowed submodule url/], ['fsck/directory', directory, /its content was refused: .*a directory git reads as \.gitmodules/], ['fsck/broken', broken, /its content was refused: .*does not parse/]] as const) {
+        const apart = said.find((d) => d.branch === branch)?.apart;
+        assert.equal(apart?.head, c, `${branch}: ${JSON.stringify(apart)}`);
+        assert.match(apart?.why ?? '', why);
+        assert.deepEqual(apart?.from, [author.nodeId]);
+      }
+      assert.match(await (receivers[0] as GitfsNode).ok(['policy']), new RegExp(`fsck/modules .*; here nothing; apart from ${modules.slice(0, 12)} \\(from 1 node\\): its content was refused`));
       // Several announcement rounds later, with a good commit fetched after them: neither was fetched again, and no branch moved.
       const good = await commitTree(author, 'fsck/good', makeTree('fsck', 64 << 10), 'good');
       await waitEvents(receivers, 'fetched', { branch: 'fsck/good', commit: good.oid }, good.started, 60_000, 'every receiver to fetch the good commit');

@@ -27,7 +27,8 @@ export const policy: Command = {
     let out = a.decisions.length === 0 ? 'no replicated branches (no policy matches a known branch)\n' : '';
     for (const d of a.decisions) {
       const target = d.target === undefined ? 'no head announced' : `newest ${d.target.oid.slice(0, 12)} (from ${d.target.from.length} node${d.target.from.length === 1 ? '' : 's'})`;
-      out += `${d.state.padEnd(10)} ${d.branch}  policy #${d.policy}, holders ${d.holders.length}${d.shouldHold ? ' (this node among them)' : ''}; ${target}; here ${d.local?.slice(0, 12) ?? 'nothing'}\n`;
+      const apart = d.apart === undefined ? '' : `; apart from ${d.apart.head.slice(0, 12)} (from ${d.apart.from.length} node${d.apart.from.length === 1 ? '' : 's'}): ${d.apart.why}`;
+      out += `${d.state.padEnd(10)} ${d.branch}  policy #${d.policy}, holders ${d.holders.length}${d.shouldHold ? ' (this node among them)' : ''}; ${target}; here ${d.local?.slice(0, 12) ?? 'nothing'}${apart}\n`;
     }
     for (const f of a.fetching) out += `fetching ${f.commit.slice(0, 12)} for ${f.branches.join(', ')}: ${f.held}/${f.pieces} pieces, ${humanBytes(f.bytes)} in ${(f.ms / 1000).toFixed(1)} s\n`;
     await ctx.stdout.write(out);
