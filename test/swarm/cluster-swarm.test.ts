@@ -1173,6 +1173,41 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
+  it('a branch made apart on a node cut off, with no commit in common with the one the others hold, is not merged: the node keeps its own, and `gitfs policy` and `gitfs fetch` there say it stays apart from the others\' head, and why', async function () {
+    this.timeout(120_000);
+    await configure('unrelated', { policies: [{ branches: 'un/*' }] });
+    const [loner, author] = [member(0), member(1)];
+    const now = Math.floor(Date.now() / 1000);
+    await cutOff(loner, others(loner));
+    try {
+      const theirs = commitAt(author, now, 'made on n1\n', []);
+      const since = Date.now();
+      gitOn(author, ['update-ref', 'refs/heads/un/x', theirs]);
+      await waitEvents(others(author, others(loner)), 'fetched', { branch: 'un/x', commit: theirs }, since, 30_000, 'every node but the one cut off to fetch un/x');
+      // Made a minute before, on the node cut off: older, and of another history.
+      const mine = commitAt(loner, now - 60, 'made on n0\n', []);
+      gitOn(loner, ['update-ref', 'refs/heads/un/x', mine]);
+      const healed = Date.now();
+      await heal(loner);
+      const diverged = await waitEvents([loner], 'fetch-diverged', { branch: 'un/x', local: mine, fetched: theirs }, healed, 30_000, 'the node cut off to find the others\' head of another history');
+      assert.match(String(diverged.get(loner)?.why), /\(no-common-commit\)$/);
+      await sleep(2 * INTERVAL_MS);
+      assert.equal(await refOf(loner, 'un/x'), mine, 'the node keeps its own');
+      for (const n of others(loner)) assert.equal(await refOf(n, 'un/x'), theirs, `${n.name} keeps the others' head`);
+      assert.deepEqual(members.flatMap((n) => n.daemon?.find('merged', { branch: 'un/x' }) ?? []), [], 'nothing merged');
+      const apart = (await policyOf(loner)).decisions.find((d) => d.branch === 'un/x')?.apart;
+      assert.equal(apart?.head, theirs, `gitfs policy: ${JSON.stringify(apart)}`);
+      assert.deepEqual(apart?.from, others(loner).map((n) => n.nodeId).sort());
+      assert.match(apart?.why ?? '', /^the local branch has commits the fetched head lacks; left as it is \(no-common-commit\)$/);
+      for (const n of others(loner)) assert.equal((await policyOf(n)).decisions.find((d) => d.branch === 'un/x')?.apart, undefined, `${n.name} is apart from nothing: it holds the newest`);
+      const asked = await loner.run(['fetch', 'un/x', '--quiet']);
+      assert.equal(asked.code, 5, `gitfs fetch un/x: ${asked.stdout}${asked.stderr}`);
+      assert.match(asked.stderr, /un\/x stays where it was: the local branch has commits the fetched head lacks; left as it is \(no-common-commit\) \[GITFS_REF_CONFLICT\]/);
+    } finally {
+      await heal(loner);
+    }
+  });
+
   it('a node of another cluster, or one without a certificate, gets no swarm handshake: the member port closes the connection (a member gets one)', async function () {
     this.timeout(60_000);
     await Promise.all(members.filter((n) => !n.serving).map((n) => serve(n)));
