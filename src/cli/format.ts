@@ -44,6 +44,11 @@ export function formatDate(s: Signature): string {
   return `${iso} ${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}${String(abs % 60).padStart(2, '0')}`;
 }
 
+/** `text` with control characters shown as `\xNN` (a reason that quotes what a peer or a writer sent must not drive the terminal). */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function firstLine(message: string): string {
   return message.split('\n')[0] ?? '';
 }

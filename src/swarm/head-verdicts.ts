@@ -73,7 +73,7 @@ export const RETRY_MS = 60_000;
 export const FAILING_MS = 120_000;
 /** Pairs waiting to be judged; more are left for a later `consider`. */
 export const MAX_PENDING = 256;
-export const MAX_VERDICTS = 16_384;
+const MAX_VERDICTS = 16_384;
 
 interface Pair {
   readonly mine: Oid;

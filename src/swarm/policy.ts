@@ -136,8 +136,10 @@ export interface BranchDecision {
   readonly local: Oid | undefined;
   readonly state: HoldState;
   /**
-   * A head members announce that this node's branch, where it is, stays apart from, and why: its
-   * content refused, diverged and not to be merged, or its merge failed (set by the swarm).
+   * The newest head members announce that this node's branch stays apart from, and why, as this
+   * daemon's fetches found since it started (set by the swarm): refused, whatever the branch's
+   * head (its content, or diverged and not to be merged), or its merge with the branch's head
+   * failed (until it is tried again).
    */
   readonly apart?: Apart;
 }
@@ -145,7 +147,7 @@ export interface BranchDecision {
 export interface Apart {
   readonly head: Oid;
   /** The members announcing it, by id. */
-  readonly from: NodeId[];
+  readonly from: readonly NodeId[];
   readonly why: string;
 }
 

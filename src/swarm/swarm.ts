@@ -26,7 +26,7 @@ import type { Oid } from '../objects/oid.js';
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
-import { rememberMember } from '../util/bounded-map.js';
+import { remember, rememberMember } from '../util/bounded-map.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -160,8 +160,12 @@ export class Swarm {
    * again (a fork is taken whatever time it claims; the target would stay, never fetched).
    */
   private readonly refused = new Set<string>();
-  /** Per branch, the head it was last left apart from, where it then was, and why (BranchDecision.apart). */
-  private readonly apart = new Map<BranchName, { readonly local: Oid | undefined; readonly head: Oid; readonly why: string }>();
+  /**
+   * Why a branch stays apart from a head (`branch:head`, BranchDecision.apart): refused (its
+   * content, or diverged and not to be merged), whatever this node's head, while `refused` holds
+   * it; or its merge with the local head `at` failed, while the branch stays there.
+   */
+  private readonly apart = new Map<string, { readonly at?: Oid; readonly why: string }>();
   /** Objects logged `damaged-here` (once each). */
   private readonly damagedLogged = new Set<Oid>();
   /** Per branch, the head a fetch here last moved it to, and what of its closure was then whole here. */
@@ -339,20 +343,20 @@ export class Swarm {
     });
   }
 
-  /** The head `d`'s branch stays apart from, while it is where it was then and members still announce that head (else forgotten). */
+  /** Of the heads members announce for `d`'s branch, the newest it stays apart from (by the time they claim), if any. */
   private apartNow(d: BranchDecision, members: readonly MemberHeads[]): Apart | undefined {
-    const left = this.apart.get(d.branch);
-    if (left === undefined) return undefined;
-    const from = members.filter((m) => m.heads.get(d.branch)?.oid === left.head).map((m) => m.nodeId);
-    if (left.local === d.local && from.length > 0) return { head: left.head, from: [...new Set(from)].sort(), why: left.why };
-    this.apart.delete(d.branch);
-    return undefined;
-  }
-
-  /** `branch`, at `local`, is left apart from `head`, for `why`: in the fetch's outcome, and in the decisions while it stays so. */
-  private leftApart(running: Running, branch: BranchName, local: Oid | undefined, head: Oid, why: string): void {
-    running.unmoved.set(branch, why);
-    this.apart.set(branch, { local, head, why });
+    let newest: { head: Oid; time: number; why: string } | undefined;
+    for (const m of members) {
+      const h = m.heads.get(d.branch);
+      const key = `${d.branch}:${h?.oid}`;
+      const left = h === undefined ? undefined : this.apart.get(key);
+      if (h === undefined || left === undefined || (left.at === undefined ? !this.refused.has(key) : left.at !== d.local)) continue;
+      if (newest === undefined || h.commitTime > newest.time) newest = { head: h.oid, time: h.commitTime, why: left.why };
+    }
+    if (newest === undefined) return undefined;
+    const head = newest.head;
+    const from = members.filter((m) => m.heads.get(d.branch)?.oid === head).map((m) => m.nodeId);
+    return { head, from: [...new Set(from)].sort(), why: newest.why };
   }
 
   /** What ancestry, and the refusals of fetches, say of `head` for `branch` at `mine`. */
@@ -360,9 +364,10 @@ export class Swarm {
     return this.refused.has(`${branch}:${head}`) ? 'passed' : this.verdicts.get(mine, head);
   }
 
-  /** Marks `head` refused for `branch` (`refused`); past SETTLED_MAX marks the oldest goes. */
-  private refuse(branch: BranchName, head: Oid): void {
+  /** Marks `head` refused for `branch` (`refused`), for `why` (`apart`); past SETTLED_MAX marks the oldest goes. */
+  private refuse(branch: BranchName, head: Oid, why: string): void {
     rememberMember(this.refused, `${branch}:${head}`, SETTLED_MAX);
+    remember(this.apart, `${branch}:${head}`, { why }, SETTLED_MAX);
   }
 
   /**
@@ -529,8 +534,7 @@ export class Swarm {
         for (const branch of running.branches) {
           this.noMoreFetches(`${branch}:${key}`);
           // Not taken again, wherever the branch moves: the next newest head is (a refused head must not freeze the branch).
-          this.refuse(branch, running.fetch.commit);
-          this.leftApart(running, branch, await this.c.repo.refs.resolve(branch).catch(() => undefined), running.fetch.commit, `its content was refused: ${error}`);
+          this.refuse(branch, running.fetch.commit, `its content was refused: ${error}`);
         }
       }
     } finally {
@@ -629,7 +633,9 @@ export class Swarm {
       // Not tried at every tick (the head stays a fork): again once the branch moves, or after a while.
       this.verdicts.set(local, closure.commit, 'passed', this.o.mergeRetryMs);
       this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}), retryMs: this.o.mergeRetryMs });
-      this.leftApart(running, branch, local, closure.commit, `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`);
+      const why = `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`;
+      running.unmoved.set(branch, why);
+      remember(this.apart, `${branch}:${closure.commit}`, { at: local, why }, SETTLED_MAX);
       if (!isOperationalError(e)) throw e;
       return undefined;
     };
@@ -637,10 +643,10 @@ export class Swarm {
     if (plan === undefined) return;
     if (typeof plan === 'string') {
       this.passed(branch, local, closure, running);
-      this.refuse(branch, closure.commit);
       const why = `the local branch has commits the fetched head lacks; left as it is (${plan})`;
+      this.refuse(branch, closure.commit, why);
       this.c.log.log('warn', 'fetch-diverged', { branch, local, fetched: closure.commit, why });
-      this.leftApart(running, branch, local, closure.commit, why);
+      running.unmoved.set(branch, why);
       return;
     }
     if ('keep' in plan) {

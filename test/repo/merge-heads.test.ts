@@ -12,11 +12,12 @@ import type { BranchName } from '../../src/branches/ref-name.js';
 import { freeName } from '../../src/files/merge-trees.js';
 import { listDirectory, lookupPath, readCommit, rootEntry } from '../../src/files/tree-reader.js';
 import { encodeCommit } from '../../src/objects/commit.js';
-import { mergeBase, reaches } from '../../src/objects/commit-ancestry.js';
+import { mergeBase } from '../../src/objects/commit-ancestry.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
 import { MERGE_BASE_LIMIT, planMerge, writeMerge, type MergePlan } from '../../src/repo/merge-heads.js';
 import { Repository } from '../../src/repo/repository.js';
+import { gossip } from '../support/hand-over.js';
 import { tempDirs } from '../support/tmp.js';
 
 describe('repo/merge-heads', function () {
@@ -232,31 +233,8 @@ describe('repo/merge-heads', function () {
       }
       heads.push(await commit(repo, `w${i}`, src, { 'f.txt': `v${i}`, 'd/g.txt': i % 2 === 1 ? `g${i}` : 'g', [`own${i}.txt`]: `${i}` }));
     }
-    const content = async (oid: Oid): Promise<Buffer | undefined> => ((await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined);
-    // What a node at `mine` does when handed `theirs` (as the swarm does): stays where it holds
-    // it, takes it where it holds `mine`, else keeps one of two merges of the same writes, or merges.
-    const handed = async (mine: Oid, theirs: Oid): Promise<Oid> => {
-      if (await reaches(content, mine, theirs, MERGE_BASE_LIMIT)) return mine;
-      if (await reaches(content, theirs, mine, MERGE_BASE_LIMIT)) return theirs;
-      const plan = await planMerge(repo, mine, theirs);
-      if (typeof plan === 'string') assert.fail(`not merged: ${plan}`);
-      return 'keep' in plan ? plan.keep : (await writeMerge(repo, plan)).commit;
-    };
-    let state = 7;
-    const random = (n: number): number => {
-      state = (state * 48271) % 2147483647;
-      return Math.floor((state / 2147483647) * n);
-    };
-    const nodes = [...heads];
-    let merges = 0;
-    for (let step = 0; step < 2000 && new Set(nodes).size > 1; step++) {
-      const [a, b] = [random(writers), random(writers)];
-      if (a === b) continue;
-      const next = await handed(nodes[a] as Oid, nodes[b] as Oid);
-      if (next !== nodes[a] && next !== nodes[b]) merges++;
-      nodes[a] = next;
-    }
-    assert.equal(new Set(nodes).size, 1, `still apart after 2000 hand-overs (${merges} merges)`);
+    const { nodes, merged } = await gossip(repo, heads, 7, 2000);
+    assert.equal(new Set(nodes).size, 1, `still apart after 2000 hand-overs (${merged} merges)`);
     const listing = git(repo, 'ls-tree', '-r', '--format=%(path) %(objectname)', nodes[0] as Oid).split('\n').map((l) => l.split(' ') as [string, string]);
     const versionsOf = (prefix: string): string[] => listing.filter(([path]) => path.startsWith(prefix)).map(([, oid]) => oid).sort();
     assert.deepEqual(versionsOf('f.'), heads.map((_, i) => blobId(`v${i}`)).sort(), 'every writer\'s f.txt, each once');

@@ -366,7 +366,6 @@ describe('swarm/cluster: policy replication between real daemons in network name
     assert.match(fsck, / 0 problems$/m, `${n.name}: gitfs fsck: ${fsck}`);
   }
 
-  /** The nft ruleset that cuts `n` off from `away` (every packet to or from them, UDP and TCP). */
   /** Drops every packet between `n` and `away` (`tcp`: TCP alone, so that multicast announcements still pass) until heal(n). */
   async function cutOff(n: GitfsNode, away: readonly GitfsNode[], only: 'tcp' | 'all' = 'all'): Promise<void> {
     const set = away.map((o) => o.net.address).join(', ');
@@ -1203,6 +1202,12 @@ describe('swarm/cluster: policy replication between real daemons in network name
       const asked = await loner.run(['fetch', 'un/x', '--quiet']);
       assert.equal(asked.code, 5, `gitfs fetch un/x: ${asked.stdout}${asked.stderr}`);
       assert.match(asked.stderr, /un\/x stays where it was: the local branch has commits the fetched head lacks; left as it is \(no-common-commit\) \[GITFS_REF_CONFLICT\]/);
+      // A commit more on the node's own line: still apart from the others' head, and still not merged.
+      const next = commitAt(loner, now - 30, 'more on n0\n', [mine]);
+      gitOn(loner, ['update-ref', 'refs/heads/un/x', next, mine]);
+      await sleep(2 * INTERVAL_MS);
+      assert.equal((await policyOf(loner)).decisions.find((d) => d.branch === 'un/x')?.apart?.head, theirs, 'apart after a commit of its own');
+      assert.equal(await refOf(loner, 'un/x'), next);
     } finally {
       await heal(loner);
     }

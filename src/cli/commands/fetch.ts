@@ -3,7 +3,7 @@ import { ErrorCodes, GitfsError } from '../../errors.js';
 import type { FetchOutcome } from '../../swarm/swarm.js';
 import { parse, positionals, repoPath, type Command } from '../context.js';
 import { askDaemon } from '../daemon-client.js';
-import { humanBytes } from '../format.js';
+import { humanBytes, printable } from '../format.js';
 
 const usage = 'gitfs fetch BRANCH [--quiet]';
 const POLL_MS = 200;
@@ -38,9 +38,9 @@ export const fetch: Command = {
       const running = p.fetching.find((f) => f.commit === commit);
       if (running === undefined && outcome !== undefined) {
         if (tty) await ctx.stderr.write('\n');
-        if (outcome.error !== null) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${branch} at ${commit.slice(0, 12)} failed: ${outcome.error}`, { commit });
+        if (outcome.error !== null) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${branch} at ${commit.slice(0, 12)} failed: ${printable(outcome.error)}`, { commit });
         const stays = outcome.unmoved?.find((u) => u.branch === branch);
-        if (stays !== undefined) throw new GitfsError(ErrorCodes.REF_CONFLICT, `fetched ${commit.slice(0, 12)}, but ${branch} stays where it was: ${stays.why}`, { commit });
+        if (stays !== undefined) throw new GitfsError(ErrorCodes.REF_CONFLICT, `fetched ${commit.slice(0, 12)}, but ${branch} stays where it was: ${printable(stays.why)}`, { commit });
         await ctx.stdout.write(`fetched ${branch} at ${commit.slice(0, 12)}: ${humanBytes(outcome.bytes)} in ${(outcome.ms / 1000).toFixed(1)} s\n`);
         return 0;
       }

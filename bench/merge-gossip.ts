@@ -1,0 +1,102 @@
+/**
+ * Writers apart, then gossip: how many merges nodes write before they hold one head, and whether
+ * every version is then kept once. `--writers` nodes each commit to one branch from a common
+ * base (f.txt differently, and a file of their own), within `--spread-s` seconds; then `--nodes`
+ * nodes (the writers among them, the rest at the base) hand their heads to each other at random,
+ * seeded, each taking up what it is handed as the swarm does (test/support/hand-over.ts: stay,
+ * take, keep one of two merges of the same writes, or merge). A model: one repository stands for
+ * every node and no network is involved, so it counts merges, not time. Usage (after `make build`):
+ *   node dist/bench/merge-gossip.js [--writers 8] [--nodes 16] [--seeds 20] [--spread-s 0]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BranchName } from '../src/branches/ref-name.js';
+import type { Oid } from '../src/objects/oid.js';
+import { commitDirectory } from '../src/repo/commit-directory.js';
+import { Repository } from '../src/repo/repository.js';
+import { gossip } from '../test/support/hand-over.js';
+
+const { values: opt } = parseArgs({
+  options: { writers: { type: 'string', default: '8' }, nodes: { type: 'string', default: '16' }, seeds: { type: 'string', default: '20' }, 'spread-s': { type: 'string', default: '0' } },
+  strict: true,
+});
+const int = (name: string, raw: string, min: number, max: number): number => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, not ${raw}`);
+  return n;
+};
+const NODES = int('nodes', opt.nodes, 2, 256);
+const WRITERS = int('writers', opt.writers, 2, NODES);
+const SEEDS = int('seeds', opt.seeds, 1, 1000);
+const SPREAD = int('spread-s', opt['spread-s'], 0, 86_400);
+const MAX_STEPS = 100 * NODES * WRITERS;
+
+interface Run {
+  readonly seed: number;
+  readonly steps: number;
+  readonly merged: number;
+  readonly kept: number;
+  readonly heads: number;
+  readonly eachOnce: boolean;
+}
+
+async function run(seed: number, work: string): Promise<Run> {
+  let seconds = 1_700_000_000;
+  const repo = await Repository.init(join(work, 'repo'), { clock: { now: () => seconds * 1000 } });
+  try {
+    const src = join(work, 'src');
+    const commit = async (branch: string, files: Record<string, string>): Promise<Oid> => {
+      rmSync(src, { recursive: true, force: true });
+      mkdirSync(src);
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(src, name), text);
+      const made = await commitDirectory(repo, branch as BranchName, src, { message: branch });
+      if (made.commit === undefined) throw new Error(`${branch}: nothing committed`);
+      return made.commit;
+    };
+    const base = await commit('base', { 'f.txt': 'base\n' });
+    const heads: Oid[] = [];
+    for (let w = 0; w < WRITERS; w++) {
+      await repo.refs.update(`w${w}` as BranchName, { expected: null, next: base, message: 'bench' });
+      // Spread over the window, in an order the seed sets.
+      seconds = 1_700_000_100 + (SPREAD === 0 ? 0 : (seed * 7919 + w * 104_729) % (SPREAD + 1));
+      heads.push(await commit(`w${w}`, { 'f.txt': `written by ${w}\n`, [`own-${w}.txt`]: `${w}\n` }));
+    }
+    const start = [...heads, ...Array<Oid>(NODES - WRITERS).fill(base)];
+    const g = await gossip(repo, start, seed, MAX_STEPS);
+    const final = new Set(g.nodes);
+    const [one] = final;
+    let eachOnce = false;
+    if (final.size === 1 && one !== undefined) {
+      const listing = execFileSync('git', ['--git-dir', repo.gitDir, 'ls-tree', '--format=%(path) %(objectname)', one], { encoding: 'utf8' }).trim().split('\n');
+      const versions = listing.filter((l) => l.startsWith('f.')).map((l) => l.split(' ')[1]);
+      const written = heads.map((h) => execFileSync('git', ['--git-dir', repo.gitDir, 'rev-parse', `${h}:f.txt`], { encoding: 'utf8' }).trim());
+      eachOnce = versions.length === WRITERS && new Set(versions).size === WRITERS && written.every((v) => versions.includes(v));
+    }
+    return { seed, steps: g.steps, merged: g.merged, kept: g.kept, heads: final.size, eachOnce };
+  } finally {
+    await repo.close();
+  }
+}
+
+const quantile = (xs: readonly number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? 0;
+
+const runs: Run[] = [];
+for (let seed = 1; seed <= SEEDS; seed++) {
+  const work = mkdtempSync(join(tmpdir(), 'gitfs-merge-gossip-'));
+  try {
+    runs.push(await run(seed, work));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+const converged = runs.filter((r) => r.heads === 1);
+const col = (pick: (r: Run) => number): string => `${quantile(runs.map(pick), 0.5)} / ${Math.max(...runs.map(pick))}`;
+process.stdout.write(
+  `${WRITERS} writers within ${SPREAD} s, ${NODES} nodes, ${SEEDS} seeds (at most ${MAX_STEPS} hand-overs each)\n\n` +
+    '| converged | each version once | hand-overs (median / max) | merges written | merges of the same writes kept |\n|---|---|---|---|---|\n' +
+    `| ${converged.length} of ${runs.length} | ${runs.filter((r) => r.eachOnce).length} of ${runs.length} | ${col((r) => r.steps)} | ${col((r) => r.merged)} | ${col((r) => r.kept)} |\n`,
+);
+if (converged.length < runs.length || runs.some((r) => !r.eachOnce)) process.exitCode = 1;
