@@ -1,12 +1,16 @@
 /**
  * Writers apart, then gossip: how many merges nodes write before they hold one head, and whether
  * every version is then kept once. `--writers` nodes each commit to one branch from a common
- * base (f.txt differently, and a file of their own), within `--spread-s` seconds; then `--nodes`
- * nodes (the writers among them, the rest at the base) hand their heads to each other at random,
- * seeded, each taking up what it is handed as the swarm does (test/support/hand-over.ts: stay,
- * take, keep one of two merges of the same writes, or merge). A model: one repository stands for
- * every node and no network is involved, so it counts merges, not time. Usage (after `make build`):
- *   node dist/bench/merge-gossip.js [--writers 8] [--nodes 16] [--seeds 20] [--spread-s 0]
+ * base (f.txt differently, and a file of their own), within `--spread-s` seconds (each writer's
+ * second set by the seed); then `--nodes` nodes (the writers among them, the rest at the base)
+ * gossip, each taking up a head as the swarm does (test/support/hand-over.ts: stay, take, keep one
+ * of two merges of the same writes, or merge), by one of two models:
+ * - `newest`: in rounds, every node at once takes up the newest head it has not passed (the
+ *   daemon's choice: policy.ts `newestHead`);
+ * - `random`: heads handed between random nodes, seeded: any order at all, many more merges.
+ * One repository stands for every node and no network is involved: it counts merges, not time.
+ * Usage (after `make build`):
+ *   node dist/bench/merge-gossip.js [--model newest|random] [--writers 8] [--nodes 16] [--seeds 20] [--spread-s 0]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,10 +21,10 @@ import type { BranchName } from '../src/branches/ref-name.js';
 import type { Oid } from '../src/objects/oid.js';
 import { commitDirectory } from '../src/repo/commit-directory.js';
 import { Repository } from '../src/repo/repository.js';
-import { gossip } from '../test/support/hand-over.js';
+import { gossip, rounds, type Gossip } from '../test/support/hand-over.js';
 
 const { values: opt } = parseArgs({
-  options: { writers: { type: 'string', default: '8' }, nodes: { type: 'string', default: '16' }, seeds: { type: 'string', default: '20' }, 'spread-s': { type: 'string', default: '0' } },
+  options: { model: { type: 'string', default: 'newest' }, writers: { type: 'string', default: '8' }, nodes: { type: 'string', default: '16' }, seeds: { type: 'string', default: '20' }, 'spread-s': { type: 'string', default: '0' } },
   strict: true,
 });
 const int = (name: string, raw: string, min: number, max: number): number => {
@@ -33,6 +37,8 @@ const WRITERS = int('writers', opt.writers, 2, NODES);
 const SEEDS = int('seeds', opt.seeds, 1, 1000);
 const SPREAD = int('spread-s', opt['spread-s'], 0, 86_400);
 const MAX_STEPS = 100 * NODES * WRITERS;
+const MODEL = opt.model;
+if (MODEL !== 'newest' && MODEL !== 'random') throw new Error(`--model must be newest or random, not ${MODEL}`);
 
 interface Run {
   readonly seed: number;
@@ -65,7 +71,8 @@ async function run(seed: number, work: string): Promise<Run> {
       heads.push(await commit(`w${w}`, { 'f.txt': `written by ${w}\n`, [`own-${w}.txt`]: `${w}\n` }));
     }
     const start = [...heads, ...Array<Oid>(NODES - WRITERS).fill(base)];
-    const g = await gossip(repo, start, seed, MAX_STEPS);
+    // The writers' places among the nodes do not matter to `newest`; to `random`, the seed sets the order.
+    const g: Gossip = MODEL === 'newest' ? await rounds(repo, start, MAX_STEPS) : await gossip(repo, start, seed, MAX_STEPS);
     const final = new Set(g.nodes);
     const [one] = final;
     let eachOnce = false;
@@ -95,7 +102,7 @@ for (let seed = 1; seed <= SEEDS; seed++) {
 const converged = runs.filter((r) => r.heads === 1);
 const col = (pick: (r: Run) => number): string => `${quantile(runs.map(pick), 0.5)} / ${Math.max(...runs.map(pick))}`;
 process.stdout.write(
-  `${WRITERS} writers within ${SPREAD} s, ${NODES} nodes, ${SEEDS} seeds (at most ${MAX_STEPS} hand-overs each)\n\n` +
+  `${MODEL}: ${WRITERS} writers within ${SPREAD} s, ${NODES} nodes, ${SEEDS} seeds (at most ${MAX_STEPS} ${MODEL === 'newest' ? 'rounds' : 'hand-overs'} each)\n\n` +
     '| converged | each version once | hand-overs (median / max) | merges written | merges of the same writes kept |\n|---|---|---|---|---|\n' +
     `| ${converged.length} of ${runs.length} | ${runs.filter((r) => r.eachOnce).length} of ${runs.length} | ${col((r) => r.steps)} | ${col((r) => r.merged)} | ${col((r) => r.kept)} |\n`,
 );

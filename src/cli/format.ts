@@ -44,9 +44,16 @@ export function formatDate(s: Signature): string {
   return `${iso} ${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}${String(abs % 60).padStart(2, '0')}`;
 }
 
-/** `text` with control characters shown as `\xNN` (a reason that quotes what a peer or a writer sent must not drive the terminal). */
+/**
+ * `text` with control characters shown as `\xNN`, and the marks that reorder a line (bidirectional
+ * controls) as `\uNNNN`, a backslash doubled: a reason that quotes what a peer or a writer sent
+ * must not drive the terminal, nor pass for an escape.
+ */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/[\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return c === '\\' ? '\\\\' : code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 export function firstLine(message: string): string {

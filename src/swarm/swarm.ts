@@ -26,7 +26,7 @@ import type { Oid } from '../objects/oid.js';
 import type { SpecialFile } from '../objects/storable-name.js';
 import type { Peer } from '../multicast/peer-table.js';
 import type { Repository } from '../repo/repository.js';
-import { remember, rememberMember } from '../util/bounded-map.js';
+import { rememberMember, renew } from '../util/bounded-map.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { Semaphore } from '../util/semaphore.js';
@@ -155,17 +155,14 @@ export class Swarm {
   /** Targets given up on (diverged and not to be merged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
   /**
-   * Heads refused for a branch (`branch:head`), whatever this node's head of it: their content,
-   * or a merge with it. Passed when ranked, so that no later local commit makes one the target
-   * again (a fork is taken whatever time it claims; the target would stay, never fetched).
+   * Heads refused for a branch (`branch:head`), whatever this node's head of it, and why: their
+   * content, or a merge with it. Passed when ranked, so that no later local commit makes one the
+   * target again (a fork is taken whatever time it claims; the target would stay, never fetched).
+   * Until the branch is moved to one (by hand). BranchDecision.apart.
    */
-  private readonly refused = new Set<string>();
-  /**
-   * Why a branch stays apart from a head (`branch:head`, BranchDecision.apart): refused (its
-   * content, or diverged and not to be merged), whatever this node's head, while `refused` holds
-   * it; or its merge with the local head `at` failed, while the branch stays there.
-   */
-  private readonly apart = new Map<string, { readonly at?: Oid; readonly why: string }>();
+  private readonly refused = new Map<string, string>();
+  /** Heads whose merge with the branch's head `at` failed (`branch:head`), and why, while the branch stays there (BranchDecision.apart). */
+  private readonly mergeFailed = new Map<string, { readonly at: Oid; readonly why: string }>();
   /** Objects logged `damaged-here` (once each). */
   private readonly damagedLogged = new Set<Oid>();
   /** Per branch, the head a fetch here last moved it to, and what of its closure was then whole here. */
@@ -343,15 +340,19 @@ export class Swarm {
     });
   }
 
-  /** Of the heads members announce for `d`'s branch, the newest it stays apart from (by the time they claim), if any. */
+  /** Of the heads members announce for `d`'s branch (not its own), the newest it stays apart from (by the time they claim), if any. */
   private apartNow(d: BranchDecision, members: readonly MemberHeads[]): Apart | undefined {
+    if (this.refused.size === 0 && this.mergeFailed.size === 0) return undefined;
     let newest: { head: Oid; time: number; why: string } | undefined;
     for (const m of members) {
       const h = m.heads.get(d.branch);
-      const key = `${d.branch}:${h?.oid}`;
-      const left = h === undefined ? undefined : this.apart.get(key);
-      if (h === undefined || left === undefined || (left.at === undefined ? !this.refused.has(key) : left.at !== d.local)) continue;
-      if (newest === undefined || h.commitTime > newest.time) newest = { head: h.oid, time: h.commitTime, why: left.why };
+      if (h === undefined || h.oid === d.local) continue;
+      const key = `${d.branch}:${h.oid}`;
+      const failed = this.mergeFailed.get(key);
+      // A failed merge counts while the branch stays where it was: moved, it is forgotten.
+      if (failed !== undefined && failed.at !== d.local) this.mergeFailed.delete(key);
+      const why = this.refused.get(key) ?? (failed !== undefined && failed.at === d.local ? failed.why : undefined);
+      if (why !== undefined && (newest === undefined || h.commitTime > newest.time)) newest = { head: h.oid, time: h.commitTime, why };
     }
     if (newest === undefined) return undefined;
     const head = newest.head;
@@ -364,10 +365,9 @@ export class Swarm {
     return this.refused.has(`${branch}:${head}`) ? 'passed' : this.verdicts.get(mine, head);
   }
 
-  /** Marks `head` refused for `branch` (`refused`), for `why` (`apart`); past SETTLED_MAX marks the oldest goes. */
+  /** Marks `head` refused for `branch` (`refused`), for `why`; past SETTLED_MAX marks the oldest goes. */
   private refuse(branch: BranchName, head: Oid, why: string): void {
-    rememberMember(this.refused, `${branch}:${head}`, SETTLED_MAX);
-    remember(this.apart, `${branch}:${head}`, { why }, SETTLED_MAX);
+    renew(this.refused, `${branch}:${head}`, why, SETTLED_MAX);
   }
 
   /**
@@ -635,7 +635,7 @@ export class Swarm {
       this.c.log.log('warn', 'merge-failed', { branch, local, fetched: closure.commit, error: (e as Error).message, ...(isGitfsError(e) ? { code: e.code } : {}), retryMs: this.o.mergeRetryMs });
       const why = `its merge with the local head ${local.slice(0, 12)} failed: ${(e as Error).message}`;
       running.unmoved.set(branch, why);
-      remember(this.apart, `${branch}:${closure.commit}`, { at: local, why }, SETTLED_MAX);
+      renew(this.mergeFailed, `${branch}:${closure.commit}`, { at: local, why }, SETTLED_MAX);
       if (!isOperationalError(e)) throw e;
       return undefined;
     };
@@ -691,6 +691,8 @@ export class Swarm {
       if (!isGitfsError(e)) throw e;
       return this.movedMeanwhile(branch, closure, running, e);
     }
+    // Taken after all (`gitfs fetch` of a head refused before): no longer refused for the branch.
+    this.refused.delete(`${branch}:${closure.commit}`);
     // By a base, the rest of the closure was whole here before (wholeHead).
     await this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
     const ms = this.c.clock.now() - running.started;

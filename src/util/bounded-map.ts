@@ -15,3 +15,9 @@ export function rememberMember<T>(set: Set<T>, value: T, limit: number): void {
   set.add(value);
   if (set.size > limit) set.delete(set.values().next().value as T);
 }
+
+/** Sets `key` to `value` as the newest entry (moved there if it was set before) and drops the oldest past `limit`. */
+export function renew<K, V>(map: Map<K, V>, key: K, value: V, limit: number): void {
+  map.delete(key);
+  remember(map, key, value, limit);
+}

@@ -1,11 +1,15 @@
 /**
  * What a node whose branch is at `mine` does when handed `theirs`, as the swarm decides it
  * (src/swarm/swarm.ts `moveBranch`, `merge`): stays where its head holds it, takes it where it
- * holds `mine`, else keeps one of two merges of the same writes or writes their merge. A model of
- * gossip for the merge tests and bench/merge-gossip.ts: no network, one repository for every node.
+ * holds `mine`, else keeps one of two merges of the same writes or writes their merge. And two
+ * models of gossip built on it, for the merge tests and bench/merge-gossip.ts: heads handed
+ * between random nodes (any order at all), and rounds in which every node takes up the newest
+ * head it has not passed, at once (the daemon's choice). No network: one repository stands for
+ * every node.
  */
 import { reaches } from '../../src/objects/commit-ancestry.js';
 import type { Oid } from '../../src/objects/oid.js';
+import { readCommit } from '../../src/files/tree-reader.js';
 import { MERGE_BASE_LIMIT, planMerge, writeMerge } from '../../src/repo/merge-heads.js';
 import type { Repository } from '../../src/repo/repository.js';
 
@@ -28,7 +32,7 @@ export async function handOver(repo: Repository, mine: Oid, theirs: Oid): Promis
 export interface Gossip {
   /** Each node's head at the end. */
   readonly nodes: readonly Oid[];
-  /** Hand-overs made (pairs of one node drawn twice are not counted). */
+  /** Hand-overs made (`handOver` calls). */
   readonly steps: number;
   readonly merged: number;
   readonly kept: number;
@@ -36,10 +40,11 @@ export interface Gossip {
 
 /**
  * Nodes starting at `start` (one head each) hand their heads to each other at random, seeded
- * (Park-Miller), each handed head taken up by `handOver`, until every node holds one head or
- * after `maxSteps` hand-overs.
+ * (Park-Miller: 1 to 2^31 - 2), each handed head taken up by `handOver`, until every node holds
+ * one head or after `maxSteps` hand-overs.
  */
 export async function gossip(repo: Repository, start: readonly Oid[], seed: number, maxSteps: number): Promise<Gossip> {
+  if (!Number.isInteger(seed) || seed < 1 || seed >= 2147483647) throw new RangeError(`seed must be an integer from 1 to 2147483646, not ${seed}`);
   let state = seed;
   const random = (n: number): number => {
     state = (state * 48271) % 2147483647;
@@ -57,4 +62,44 @@ export async function gossip(repo: Repository, start: readonly Oid[], seed: numb
     nodes[a] = next.head;
   }
   return { nodes, steps, merged, kept };
+}
+
+/**
+ * Rounds as the daemons gossip (src/swarm/policy.ts `newestHead`): in each, every node takes up,
+ * from the heads all held at the round's start, the newest (by committer time, then the lower
+ * id) that is not its own and that it has not passed (its head held it, or one of two merges
+ * alike was its own); all at once, as nodes that hear one announcement fetch at once. Until every
+ * node holds one head, a round moves none, or after `maxRounds`. `steps` counts hand-overs.
+ */
+export async function rounds(repo: Repository, start: readonly Oid[], maxRounds: number): Promise<Gossip & { readonly rounds: number }> {
+  const times = new Map<Oid, number>();
+  const timeOf = async (oid: Oid): Promise<number> => times.get(oid) ?? times.set(oid, (await readCommit(repo.objects, oid)).committer.timestamp).get(oid) ?? 0;
+  const passed = new Set<string>();
+  const nodes = [...start];
+  let [round, steps, merged, kept] = [0, 0, 0, 0];
+  for (let moved = true; moved && round < maxRounds && new Set(nodes).size > 1; round++) {
+    moved = false;
+    const heads = [...new Set(nodes)];
+    const ranked: { oid: Oid; time: number }[] = [];
+    for (const oid of heads) ranked.push({ oid, time: await timeOf(oid) });
+    ranked.sort((a, b) => b.time - a.time || (a.oid < b.oid ? -1 : 1));
+    // Each from its head at the round's start: one after another here, as if at once.
+    const took: ({ target: Oid; next: HandedOver } | undefined)[] = [];
+    for (const mine of nodes) {
+      const target = ranked.find((h) => h.oid !== mine && !passed.has(`${mine}>${h.oid}`));
+      took.push(target === undefined ? undefined : { target: target.oid, next: await handOver(repo, mine, target.oid) });
+    }
+    for (const [i, t] of took.entries()) {
+      if (t === undefined) continue;
+      steps++;
+      if (t.next.by === 'merged') merged++;
+      if (t.next.by === 'kept') kept++;
+      if (t.next.head === nodes[i]) passed.add(`${nodes[i]}>${t.target}`);
+      else {
+        nodes[i] = t.next.head;
+        moved = true;
+      }
+    }
+  }
+  return { nodes, steps, merged, kept, rounds: round };
 }
