@@ -1208,6 +1208,10 @@ describe('swarm/cluster: policy replication between real daemons in network name
       await sleep(2 * INTERVAL_MS);
       assert.equal((await policyOf(loner)).decisions.find((d) => d.branch === 'un/x')?.apart?.head, theirs, 'apart after a commit of its own');
       assert.equal(await refOf(loner, 'un/x'), next);
+      // The others' head taken by hand: apart from nothing.
+      gitOn(loner, ['update-ref', 'refs/heads/un/x', theirs, next]);
+      await sleep(INTERVAL_MS);
+      assert.equal((await policyOf(loner)).decisions.find((d) => d.branch === 'un/x')?.apart, undefined, 'apart from the head it holds');
     } finally {
       await heal(loner);
     }
