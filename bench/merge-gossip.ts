@@ -7,7 +7,7 @@
  * of two merges of the same writes, or merge), by one of two models:
  * - `newest`: in rounds, every node at once takes up the newest head it has not passed (the
  *   daemon's choice: policy.ts `newestHead`);
- * - `random`: heads handed between random nodes, seeded: any order at all, many more merges.
+ * - `random`: heads handed between random nodes, seeded: any order at all.
  * One repository stands for every node and no network is involved: it counts merges, not time.
  * Usage (after `make build`):
  *   node dist/bench/merge-gossip.js [--model newest|random] [--writers 8] [--nodes 16] [--seeds 20] [--spread-s 0]
