@@ -136,10 +136,10 @@ export interface BranchDecision {
   readonly local: Oid | undefined;
   readonly state: HoldState;
   /**
-   * The newest head members announce that this node's branch stays apart from, and why, as this
-   * daemon's fetches found since it started (set by the swarm): refused, whatever the branch's
-   * head (its content, or diverged and not to be merged), or its merge with the branch's head
-   * failed (until it is tried again).
+   * The newest head members announce (not the branch's own) that this node's branch stays apart
+   * from, and why, as this daemon's fetches found since it started (set by the swarm): refused,
+   * whatever the branch's head (its content, or diverged and not to be merged), or its merge with
+   * the branch's head failed (until it is tried again).
    */
   readonly apart?: Apart;
 }
