@@ -24,7 +24,7 @@ import { Repository } from '../src/repo/repository.js';
 import { gossip, rounds, type Gossip } from '../test/support/hand-over.js';
 
 const { values: opt } = parseArgs({
-  options: { model: { type: 'string', default: 'newest' }, writers: { type: 'string', default: '8' }, nodes: { type: 'string', default: '16' }, seeds: { type: 'string', default: '20' }, 'spread-s': { type: 'string', default: '0' } },
+  options: { model: { type: 'string', default: 'newest' }, pairwise: { type: 'boolean', default: false }, writers: { type: 'string', default: '8' }, nodes: { type: 'string', default: '16' }, seeds: { type: 'string', default: '20' }, 'spread-s': { type: 'string', default: '0' } },
   strict: true,
 });
 const int = (name: string, raw: string, min: number, max: number): number => {
@@ -38,13 +38,16 @@ const SEEDS = int('seeds', opt.seeds, 1, 1000);
 const SPREAD = int('spread-s', opt['spread-s'], 0, 86_400);
 const MAX_STEPS = 100 * NODES * WRITERS;
 const MODEL = opt.model;
-if (MODEL !== 'newest' && MODEL !== 'random') throw new Error(`--model must be newest or random, not ${MODEL}`);
+const PAIRWISE = opt.pairwise;
+if (MODEL !== 'newest' && MODEL !== 'all' && MODEL !== 'random') throw new Error(`--model must be newest, all or random, not ${MODEL}`);
 
 interface Run {
   readonly seed: number;
   readonly steps: number;
   readonly merged: number;
+  readonly distinct: number;
   readonly kept: number;
+  readonly rounds: number | undefined;
   readonly heads: number;
   readonly eachOnce: boolean;
 }
@@ -72,7 +75,7 @@ async function run(seed: number, work: string): Promise<Run> {
     }
     const start = [...heads, ...Array<Oid>(NODES - WRITERS).fill(base)];
     // The writers' places among the nodes do not matter to `newest`; to `random`, the seed sets the order.
-    const g: Gossip = MODEL === 'newest' ? await rounds(repo, start, MAX_STEPS) : await gossip(repo, start, seed, MAX_STEPS);
+    const g: Gossip & { rounds?: number } = MODEL !== 'random' ? await rounds(repo, start, MAX_STEPS, { pairwise: PAIRWISE, all: MODEL === 'all' }) : await gossip(repo, start, seed, MAX_STEPS, PAIRWISE);
     const final = new Set(g.nodes);
     const [one] = final;
     let eachOnce = false;
@@ -82,7 +85,7 @@ async function run(seed: number, work: string): Promise<Run> {
       const written = heads.map((h) => execFileSync('git', ['--git-dir', repo.gitDir, 'rev-parse', `${h}:f.txt`], { encoding: 'utf8' }).trim());
       eachOnce = versions.length === WRITERS && new Set(versions).size === WRITERS && written.every((v) => versions.includes(v));
     }
-    return { seed, steps: g.steps, merged: g.merged, kept: g.kept, heads: final.size, eachOnce };
+    return { seed, steps: g.steps, merged: g.merged, distinct: g.distinct, kept: g.kept, rounds: g.rounds, heads: final.size, eachOnce };
   } finally {
     await repo.close();
   }
@@ -102,8 +105,8 @@ for (let seed = 1; seed <= SEEDS; seed++) {
 const converged = runs.filter((r) => r.heads === 1);
 const col = (pick: (r: Run) => number): string => `${quantile(runs.map(pick), 0.5)} / ${Math.max(...runs.map(pick))}`;
 process.stdout.write(
-  `${MODEL}: ${WRITERS} writers within ${SPREAD} s, ${NODES} nodes, ${SEEDS} seeds (at most ${MAX_STEPS} ${MODEL === 'newest' ? 'rounds' : 'hand-overs'} each)\n\n` +
-    '| converged | each version once | hand-overs (median / max) | merges written | merges of the same writes kept |\n|---|---|---|---|---|\n' +
-    `| ${converged.length} of ${runs.length} | ${runs.filter((r) => r.eachOnce).length} of ${runs.length} | ${col((r) => r.steps)} | ${col((r) => r.merged)} | ${col((r) => r.kept)} |\n`,
+  `${MODEL}${PAIRWISE ? ', pairwise' : ''}: ${WRITERS} writers within ${SPREAD} s, ${NODES} nodes, ${SEEDS} seeds (at most ${MAX_STEPS} ${MODEL === 'random' ? 'hand-overs' : 'rounds'} each)\n\n` +
+    '| converged | each version once | rounds | hand-overs (median / max) | merges written | heads merges moved to | merges of the same writes kept |\n|---|---|---|---|---|---|---|\n' +
+    `| ${converged.length} of ${runs.length} | ${runs.filter((r) => r.eachOnce).length} of ${runs.length} | ${MODEL === 'random' ? '-' : col((r) => r.rounds ?? 0)} | ${col((r) => r.steps)} | ${col((r) => r.merged)} | ${col((r) => r.distinct)} | ${col((r) => r.kept)} |\n`,
 );
 if (converged.length < runs.length || runs.some((r) => !r.eachOnce)) process.exitCode = 1;

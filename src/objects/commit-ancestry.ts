@@ -1,8 +1,8 @@
 /**
  * Whether one commit is another or one of its ancestors, by the commits that are here: a walk of
  * parents from the descendant, breadth first, bounded (a long history is not read through for a
- * commit that is not in it). And the merge base of two commits, and what one holds that the
- * other lacks, by the same walks.
+ * commit that is not in it). And the merge base of two commits, what one holds that the other
+ * lacks, and which of several commits no other reaches, by the same walks.
  */
 import { decodeCommit } from './commit.js';
 import type { Oid } from './oid.js';
@@ -52,12 +52,12 @@ export async function reaches(content: (oid: Oid) => Promise<Buffer | undefined>
  * The merge base of `a` and `b` by the commits here, as git finds it (paint down to common: one
  * walk from both heads, newest committer time first, each commit marked with the heads that reach
  * it; one reached from both is common, and what lies below it is no longer followed; of the common
- * ones, those an ancestor of another are dropped); of several left (a criss-cross history), the
- * latest by committer time, then the greatest id. `{ base }`; `'none'` when the histories, read
- * whole, share no commit; `'cut'` when the walk meets a commit not here (a shallow boundary, a
- * pruned line) that no common commit holds, or would read more than `limit` commits: what lies
- * beyond may hold the base, or even make one head the other's ancestor. `limit` bounds each walk
- * (commits taken from its queue; twice that read).
+ * ones, those an ancestor of another are dropped: `independent`); of several left (a criss-cross
+ * history), the latest by committer time, then the greatest id. `{ base }`; `'none'` when the
+ * histories, read whole, share no commit; `'cut'` when the walk meets a commit not here (a shallow
+ * boundary, a pruned line) that no common commit holds, or would read more than `limit` commits:
+ * what lies beyond may hold the base, or even make one head the other's ancestor. `limit` bounds
+ * each walk (commits taken from its queue; twice that read).
  */
 export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<{ base: Oid } | 'none' | 'cut'> {
   const painted = await paintDown(content, a, [b], limit);
@@ -89,23 +89,34 @@ export async function divergence(
 async function bestBase(content: (oid: Oid) => Promise<Buffer | undefined>, painted: Painted, limit: number): Promise<Found | 'none' | 'cut'> {
   // A common commit found before another that holds it (a clock that ran behind) was painted stale since.
   const candidates = painted.found.filter((f) => ((painted.flags.get(f.oid) as number) & STALE) === 0);
-  // Of several (a criss-cross, or stale paint that stopped short), one another reaches is no base:
-  // painted down from each against the others, as git's remove_redundant does.
-  const redundant = new Set<Oid>();
-  for (const c of candidates.length > 1 ? candidates : []) {
-    const others = candidates.filter((o) => o !== c && !redundant.has(o.oid)).map((o) => o.oid);
-    if (redundant.has(c.oid) || others.length === 0) continue;
-    const from = await paintDown(content, c.oid, others, limit);
-    if (from === 'cut') return 'cut';
-    if (((from.flags.get(c.oid) as number) & FROM_B) !== 0) redundant.add(c.oid);
-    for (const o of others) if (((from.flags.get(o) as number) & FROM_A) !== 0) redundant.add(o);
-  }
+  // Of several (a criss-cross, or stale paint that stopped short), one another reaches is no base.
+  const kept = await independent(content, candidates.map((c) => c.oid), limit);
+  if (kept === 'cut') return 'cut';
   let best: Found | undefined;
   for (const c of candidates) {
-    if (redundant.has(c.oid)) continue;
+    if (!kept.includes(c.oid)) continue;
     if (best === undefined || c.time > best.time || (c.time === best.time && c.oid > best.oid)) best = c;
   }
   return best ?? 'none';
+}
+
+/**
+ * Of `commits`, those that no other one reaches (git's `merge-base --independent`, its
+ * remove_redundant: each painted down against the others), in their order, each once; `'cut'`
+ * where a walk is (mergeBase).
+ */
+export async function independent(content: (oid: Oid) => Promise<Buffer | undefined>, commits: readonly Oid[], limit: number): Promise<Oid[] | 'cut'> {
+  const distinct = [...new Set(commits)];
+  const redundant = new Set<Oid>();
+  for (const c of distinct.length > 1 ? distinct : []) {
+    const others = distinct.filter((o) => o !== c && !redundant.has(o));
+    if (redundant.has(c) || others.length === 0) continue;
+    const from = await paintDown(content, c, others, limit);
+    if (from === 'cut') return 'cut';
+    if (((from.flags.get(c) as number) & FROM_B) !== 0) redundant.add(c);
+    for (const o of others) if (((from.flags.get(o) as number) & FROM_A) !== 0) redundant.add(o);
+  }
+  return distinct.filter((c) => !redundant.has(c));
 }
 
 interface Found {

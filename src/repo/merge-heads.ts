@@ -11,6 +11,13 @@
  * - author and committer are `gitfs merge`, dated one second after the newer head, in UTC; the
  *   message names both heads, the base and every version set aside.
  *
+ * Where more than two heads were written apart, nodes hand them over in many orders. So that they
+ * still write the same commits, a merge joins writes, not heads: the commits both heads hold above
+ * the merges gitfs wrote (`writesOf`: a head itself, or, for such a merge, the writes of both its
+ * parents), none reaching another, merged one after another onto the newest, newest first. Nodes
+ * that come to hold the same writes write the same commits, whatever they held before, and a join
+ * of some of the writes is an ancestor of the join of all whenever it holds the newest ones.
+ *
  * Two heads whose own commits (those the other lacks) are all such merges hold the same writes,
  * merged apart: one is kept as it is (`Kept`), so that nodes which merged in other orders, or ran
  * other versions of gitfs, come to one head without merging merges without end.
@@ -21,7 +28,7 @@
  * they are.
  */
 import { encodeCommit, isSigned, type Commit, type Signature } from '../objects/commit.js';
-import { divergence } from '../objects/commit-ancestry.js';
+import { divergence, independent } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
 import { mergeTrees, type SetAside } from '../files/merge-trees.js';
 import { readCommit } from '../files/tree-reader.js';
@@ -31,18 +38,30 @@ import type { Repository } from './repository.js';
 /** Most commits the walk for the base takes from its queue (commit-ancestry.ts). */
 export const MERGE_BASE_LIMIT = 10_000;
 
+/** Most writes a merge joins: past it, or where they cannot all be read, the two heads are merged as they are. */
+export const JOINED_MAX = 64;
+
 /** Most versions set aside that a merge's message (and the `merged` log line) lists. */
 export const LISTED = 100;
 
 const MERGER = { name: 'gitfs merge', email: 'merge@gitfs.invalid' } as const;
 
 /** Two heads to merge: the newer first, their commits, and their base. */
-export interface MergePlan {
+export interface PairPlan {
   readonly newer: Oid;
   readonly older: Oid;
   readonly base: Oid;
   readonly trees: { readonly newer: Oid; readonly older: Oid; readonly base: Oid };
   readonly newerTime: number;
+}
+
+/**
+ * Two heads to merge, and the writes they hold between them, newest first (by committer time, then
+ * the greater id), where those could be told (`JOINED_MAX`): joined, or else, where a step of the
+ * join is not merged (a write with no common commit with those before it), the heads as they are.
+ */
+export interface MergePlan extends PairPlan {
+  readonly writes: readonly Oid[] | undefined;
 }
 
 /**
@@ -70,6 +89,13 @@ export interface Kept {
  * lacks and their base.
  */
 export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal | Kept> {
+  const pair = await planPair(repo, a, b);
+  if (typeof pair === 'string' || 'keep' in pair) return pair;
+  return { ...pair, writes: await joinedWrites(repo, a, b) };
+}
+
+/** planMerge for the two heads as they are. */
+async function planPair(repo: Repository, a: Oid, b: Oid): Promise<PairPlan | MergeRefusal | Kept> {
   const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
   const parted = await divergence((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
   if (parted !== 'cut') {
@@ -93,6 +119,35 @@ export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<Merge
   return { newer: n.oid, older: o.oid, base, trees: { newer: n.c.tree, older: o.c.tree, base: baseTree }, newerTime: n.c.committer.timestamp };
 }
 
+/** The writes `a` and `b` hold between them, none reaching another, newest first; undefined past JOINED_MAX or where they cannot be told. */
+async function joinedWrites(repo: Repository, a: Oid, b: Oid): Promise<Oid[] | undefined> {
+  const found = new Set<Oid>();
+  for (const head of [a, b]) if (!(await writesOf(repo, head, found))) return undefined;
+  const kept = await independent((oid) => commitContent(repo, oid), [...found], MERGE_BASE_LIMIT);
+  if (kept === 'cut') return undefined;
+  const dated = await Promise.all(kept.map(async (oid) => ({ oid, c: await readCommit(repo.objects, oid) })));
+  return dated.sort((x, y) => (newer(x.oid, x.c, y.oid, y.c) ? -1 : 1)).map((d) => d.oid);
+}
+
+/**
+ * Adds to `found` the writes `head` holds above the merges gitfs wrote: itself, or the writes of
+ * both parents of such a merge. False where a commit is not here, past JOINED_MAX writes, or past
+ * four times as many commits read.
+ */
+async function writesOf(repo: Repository, head: Oid, found: Set<Oid>): Promise<boolean> {
+  const seen = new Set<Oid>();
+  for (const stack = [head]; stack.length > 0; ) {
+    const oid = stack.pop() as Oid;
+    if (seen.has(oid)) continue;
+    seen.add(oid);
+    if (seen.size > 4 * JOINED_MAX || !(await repo.objects.has(oid))) return false;
+    const c = await readCommit(repo.objects, oid);
+    if (isGitfsMerge(c)) stack.push(...c.parents);
+    else if (found.add(oid).size > JOINED_MAX) return false;
+  }
+  return true;
+}
+
 /** Whether `a` (commit `ca`) is newer than `b` (`cb`): by committer time, then by id. */
 function newer(a: Oid, ca: Commit, b: Oid, cb: Commit): boolean {
   return ca.committer.timestamp > cb.committer.timestamp || (ca.committer.timestamp === cb.committer.timestamp && a > b);
@@ -109,8 +164,42 @@ function isGitfsMerge(c: Commit): boolean {
   return c.parents.length === 2 && by(c.author) && by(c.committer) && !isSigned(c);
 }
 
-/** Writes the merge commit of `plan` (one pack); no ref moves. */
-export async function writeMerge(repo: Repository, plan: MergePlan): Promise<{ commit: Oid; setAside: readonly SetAside[] }> {
+/** What writeMerge wrote: the commit to move to, every version set aside, how many merge commits it took, and how many writes it joined (none: the two heads merged as they are). */
+export interface Merged {
+  readonly commit: Oid;
+  readonly setAside: readonly SetAside[];
+  readonly merges: number;
+  readonly joined?: number;
+}
+
+/** Writes the merge commits of `plan` (one pack each): its writes joined, or else its two heads merged; no ref moves. */
+export async function writeMerge(repo: Repository, plan: MergePlan): Promise<Merged> {
+  const joined = plan.writes === undefined ? undefined : await writeJoin(repo, plan.writes);
+  return joined ?? { ...(await writePair(repo, plan)), merges: 1 };
+}
+
+/** Merges `writes` one after another onto the first; undefined where a step is not merged (what it wrote before is left unnamed). */
+async function writeJoin(repo: Repository, writes: readonly Oid[]): Promise<Merged | undefined> {
+  let [head] = writes;
+  if (head === undefined) return undefined;
+  const setAside: SetAside[] = [];
+  let merges = 0;
+  for (const write of writes.slice(1)) {
+    const step = await planPair(repo, head, write);
+    if (typeof step === 'string') return undefined;
+    if ('keep' in step) head = step.keep;
+    else {
+      const written = await writePair(repo, step);
+      [head, merges] = [written.commit, merges + 1];
+      // A version set aside by two steps (two writes held it) is beside once, under one name.
+      for (const s of written.setAside) if (!setAside.some((t) => t.as === s.as)) setAside.push(s);
+    }
+  }
+  return { commit: head, setAside, merges, joined: writes.length };
+}
+
+/** Writes the merge commit of two heads (one pack). */
+async function writePair(repo: Repository, plan: PairPlan): Promise<{ commit: Oid; setAside: readonly SetAside[] }> {
   const writer = await repo.newPackWriter({ promisor: await isPartial(repo.gitDir) });
   try {
     const { tree, setAside } = await mergeTrees(repo.objects, writer, plan.trees.base, plan.trees.newer, plan.trees.older);
@@ -131,7 +220,7 @@ async function commitContent(repo: Repository, oid: Oid): Promise<Buffer | undef
 
 const shortId = (oid: Oid): string => oid.slice(0, 12);
 
-function mergeMessage(plan: MergePlan, setAside: readonly SetAside[]): string {
+function mergeMessage(plan: PairPlan, setAside: readonly SetAside[]): string {
   let text = `Merge ${shortId(plan.older)} into ${shortId(plan.newer)}\n\nThe branch was written apart from ${plan.base}:\n  ${plan.newer} (newer: its versions keep their names)\n  ${plan.older}\n`;
   if (setAside.length === 0) return text;
   text += `\nBoth changed these; the other version is kept beside:\n${setAside.slice(0, LISTED).map((s) => `  ${s.path} -> ${s.as}\n`).join('')}`;

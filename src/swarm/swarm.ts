@@ -658,14 +658,14 @@ export class Swarm {
     await this.secure(closure, running);
     const written = await writeMerge(this.c.repo, plan).catch(failed);
     if (written === undefined) return;
-    const { commit, setAside } = written;
+    const { commit, setAside, merges, joined } = written;
     try {
       await this.c.repo.refs.update(branch, { expected: local, next: commit, message: `gitfs swarm: merged ${closure.commit}` });
     } catch (e) {
       if (!isGitfsError(e)) throw e;
       return this.movedMeanwhile(branch, closure, running, e);
     }
-    this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
+    this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, merges, ...(joined === undefined ? {} : { joined }), setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
   }
 
   /** The branch moved while the fetch moved it (another fetch, a commit here): unmoved, unless it now holds the fetched head. */

@@ -48,16 +48,16 @@ describe('repo/merge-heads', function () {
   const blobId = (text: string): string => execFileSync('git', ['hash-object', '--stdin'], { input: text, encoding: 'utf8' }).trim();
   const move = (repo: Repository, branch: string, expected: Oid | null, next: Oid): Promise<void> => repo.refs.update(branch as BranchName, { expected, next, message: 'test' }).then(() => undefined);
 
-  async function mergeOf(repo: Repository, x: Oid, y: Oid): Promise<Oid> {
+  /** The merge of x and y as planned, or, `asBefore`, of the two heads as they are: as a gitfs before joins wrote it (nodes of two versions meet in a rolling upgrade). */
+  async function mergeOf(repo: Repository, x: Oid, y: Oid, asBefore = false): Promise<Oid> {
     const plan = await planMerge(repo, x, y);
     assert.ok(typeof plan === 'object' && !('keep' in plan), `not merged: ${JSON.stringify(plan)}`);
-    return (await writeMerge(repo, plan)).commit;
+    return (await writeMerge(repo, asBefore ? { ...plan, writes: undefined } : plan)).commit;
   }
 
   /**
-   * The merge of two heads whatever their own commits hold: what a gitfs before `Kept` wrote for two
-   * merges of the same writes (nodes of two versions meet in a rolling upgrade), and what a merge
-   * with a merge and a write beside it makes of the merges below.
+   * The merge of two heads as they are, whatever their own commits hold: what a gitfs before `Kept`
+   * wrote for two merges of the same writes (nodes of two versions meet in a rolling upgrade).
    */
   async function mergedAnyway(repo: Repository, x: Oid, y: Oid): Promise<Oid> {
     const [cx, cy] = [await readCommit(repo.objects, x), await readCommit(repo.objects, y)];
@@ -67,7 +67,19 @@ describe('repo/merge-heads', function () {
     if (typeof found === 'string') assert.fail(`no base: ${found}`);
     const { base } = found;
     const trees = { newer: newer.c.tree, older: older.c.tree, base: (await readCommit(repo.objects, base)).tree };
-    return (await writeMerge(repo, { newer: newer.oid, older: older.oid, base, trees, newerTime: newer.c.committer.timestamp })).commit;
+    return (await writeMerge(repo, { newer: newer.oid, older: older.oid, base, trees, newerTime: newer.c.committer.timestamp, writes: undefined })).commit;
+  }
+
+  /** git's plumbing on `repo`: `gitIn` runs git (dated `at`, in seconds), `tree` writes a tree of entries (name → text, or [mode, text]), `commitOf` a commit. */
+  function plumbing(repo: Repository): { gitIn: (args: string[], input?: string, at?: number) => string; tree: (entries: Record<string, string | [string, string]>) => string; commitOf: (tree: string, parents: string[], at: number) => Oid } {
+    const env = { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@example.invalid' };
+    const gitIn = (args: string[], input?: string, at?: number): string =>
+      execFileSync('git', ['--git-dir', repo.gitDir, ...args], { input, encoding: 'utf8', env: at === undefined ? env : { ...env, GIT_COMMITTER_DATE: `@${at} +0000`, GIT_AUTHOR_DATE: `@${at} +0000` } }).trim();
+    const blob = (text: string): string => gitIn(['hash-object', '-w', '--stdin'], text);
+    const tree = (entries: Record<string, string | [string, string]>): string =>
+      gitIn(['mktree'], Object.entries(entries).map(([name, v]) => (typeof v === 'string' ? `100644 blob ${blob(v)}\t${name}` : `${v[0]} blob ${blob(v[1])}\t${name}`)).join('\n') + '\n');
+    const commitOf = (t: string, parents: string[], at: number): Oid => gitIn(['commit-tree', t, ...parents.flatMap((p) => ['-p', p]), '-m', 'c'], undefined, at) as Oid;
+    return { gitIn, tree, commitOf };
   }
 
   /** Three writers within one second on branches a, b and c from one base: f.txt their letter, and a file of their own each. */
@@ -82,9 +94,9 @@ describe('repo/merge-heads', function () {
     return heads as [Oid, Oid, Oid];
   }
 
-  /** The merges of three heads that three nodes make, each merging two first, then the third. */
-  async function inThreeOrders(repo: Repository, a: Oid, b: Oid, c: Oid): Promise<[Oid, Oid, Oid]> {
-    const m = (x: Oid, y: Oid): Promise<Oid> => mergeOf(repo, x, y);
+  /** The merges of three heads that three nodes make, each merging two first, then the third (`asBefore`: mergeOf). */
+  async function inThreeOrders(repo: Repository, a: Oid, b: Oid, c: Oid, asBefore = false): Promise<[Oid, Oid, Oid]> {
+    const m = (x: Oid, y: Oid): Promise<Oid> => mergeOf(repo, x, y, asBefore);
     return [await m(await m(a, b), c), await m(await m(a, c), b), await m(await m(b, c), a)];
   }
 
@@ -158,7 +170,7 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
-  it('three writers apart: merged in any order, every version is kept once under the same name (its own id), so the merges agree; one that two wrote alike is set aside once', async () => {
+  it('three writers apart: merged in any order, one commit, every version kept once under the same name (its own id); one that two wrote alike is set aside once', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
     const base = await commit(repo, 'a', src, { 'f.txt': '0', 'd/g.txt': 'g0', 'keep.txt': 'k' });
@@ -178,7 +190,9 @@ describe('repo/merge-heads', function () {
       'a.txt', 'b.txt', 'c.txt', 'd/g.conflict-' + gA.slice(0, 12) + '.txt', 'd/g.txt', 'f.conflict-' + fA.slice(0, 12) + '.txt', 'f.conflict-' + fB.slice(0, 12) + '.txt', 'f.txt', 'keep.txt',
     ].sort().map((path) => `${path}=${git(repo, 'rev-parse', `${orders[0] as Oid}:${path}`)}`), 'the newest (C) keeps the names; A and B beside, each once');
     assert.equal(git(repo, 'cat-file', 'blob', `${orders[0] as Oid}:f.txt`), 'C');
-    for (const other of orders.slice(1)) assert.equal(await treeOf(other), await treeOf(orders[0] as Oid), 'every order makes the same tree');
+    assert.equal(new Set(orders).size, 1, 'every order writes the same commit');
+    // Merged two heads at a time, as a gitfs before joins did: the same tree in every order still.
+    for (const other of await inThreeOrders(repo, A, B, C, true)) assert.equal(await treeOf(other), await treeOf(orders[0] as Oid), 'every order makes the same tree');
 
     // D's f.txt is B's: merged with B and C, it is beside already under its name, and kept once.
     const plan = (await planMerge(repo, await mergeOf(repo, B, C), D)) as MergePlan;
@@ -191,14 +205,16 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
-  it('three writers within one second: merges in other orders leave the name to other versions; of those, every order keeps the same one, and merged together all the same they agree, each version once', async () => {
+  it('three writers within one second: joined in any order, one commit; merged two heads at a time (a gitfs before joins), other orders leave the name to other versions, every order keeps the same one of those, and merged together all the same they agree, each version once', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
     const [A, B, C] = await threeInOneSecond(repo, src);
     const treeOf = async (commitId: Oid): Promise<Oid> => (await readCommit(repo.objects, commitId)).tree;
-    // A merge is dated a second after its newer head, so it is newer than the third: the greater
-    // id of its pair keeps the name.
-    const [ab, ac, bc] = await inThreeOrders(repo, A, B, C);
+    const joined = await inThreeOrders(repo, A, B, C);
+    assert.equal(new Set(joined).size, 1, 'joined in any order: one commit');
+    // Two heads at a time, a merge is dated a second after its newer head, so it is newer than the
+    // third: the greater id of its pair keeps the name.
+    const [ab, ac, bc] = await inThreeOrders(repo, A, B, C, true);
     assert.equal(new Set(await Promise.all([ab, ac, bc].map(treeOf))).size, 2, 'two of the orders leave the name to another version');
     const keep = async (x: Oid, y: Oid): Promise<Oid> => {
       const plan = await planMerge(repo, x, y);
@@ -210,7 +226,7 @@ describe('repo/merge-heads', function () {
     // Merged all the same (a gitfs before Kept), in any order, they agree.
     const agreed = await treeOf(await mergedAnyway(repo, await mergedAnyway(repo, ab, ac), bc));
     assert.equal(await treeOf(await mergedAnyway(repo, await mergedAnyway(repo, bc, ab), ac)), agreed, 'merged together in any order, they agree');
-    for (const tree of [agreed, await treeOf(kept)]) {
+    for (const tree of [agreed, await treeOf(kept), await treeOf(joined[0])]) {
       const listing = git(repo, 'ls-tree', '-r', '--format=%(path) %(objectname)', tree).split('\n').map((l) => l.split(' ') as [string, string]);
       const versions = listing.filter(([path]) => path.startsWith('f.')).map(([, oid]) => oid);
       assert.deepEqual([...versions].sort(), ['A', 'B', 'C'].map(blobId).sort(), 'f.txt and two copies beside: each version once');
@@ -244,16 +260,55 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
+  it('joins the writes two heads hold (a later write of a writer holds its earlier one), so that the join of the newest writes is an ancestor of the join of all; merges the two heads as they are where a write has no commit in common with those before it', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const src = tmp.make();
+    const base = await commit(repo, 'x', src, { 'f.txt': '0' });
+    for (const branch of ['y', 'z']) await move(repo, branch, null, base);
+    // Ten seconds apart: x, then y, then z.
+    const [x, y, z] = [await commit(repo, 'x', src, { 'f.txt': 'x', 'x.txt': 'x' }), await commit(repo, 'y', src, { 'f.txt': 'y', 'y.txt': 'y' }), await commit(repo, 'z', src, { 'f.txt': 'z', 'z.txt': 'z' })];
+    const all = await mergeOf(repo, await mergeOf(repo, x, y), z);
+    assert.equal(await mergeOf(repo, z, await mergeOf(repo, y, x)), all, 'the same writes joined in another order: the same commit');
+    const isAncestor = (a: Oid, b: Oid): boolean => {
+      try {
+        git(repo, 'merge-base', '--is-ancestor', a, b);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.ok(isAncestor(await mergeOf(repo, z, y), all), 'the join of the two newest is on the way to the join of all');
+    const xz = await mergeOf(repo, x, z);
+    assert.ok(!isAncestor(xz, all));
+    assert.deepEqual(await planMerge(repo, xz, all), { keep: all }, 'the join of x and z, met, is kept for the join of all');
+    // y written on: y2 holds y, which counts no more.
+    const y2 = await commit(repo, 'y', src, { 'f.txt': 'y2', 'y.txt': 'y' });
+    const joined = await writeMerge(repo, (await planMerge(repo, all, y2)) as MergePlan);
+    assert.deepEqual([joined.joined, joined.merges], [3, 2], 'x, z and y2 joined in two merges');
+    assert.equal(joined.commit, await mergeOf(repo, await mergeOf(repo, x, y2), z));
+    git(repo, 'fsck', '--strict');
+
+    // Two histories: x2 on one, z2 on the other, and y2 a merge of both written by a user (a write).
+    const { tree, commitOf } = plumbing(repo);
+    const t = seconds + 100;
+    const [r1, r2] = [commitOf(tree({ 'a.txt': '1' }), [], t), commitOf(tree({ 'b.txt': '2' }), [], t)];
+    const userMerge = commitOf(tree({ 'a.txt': '1', 'b.txt': '2', 'u.txt': 'u' }), [r1, r2], t + 1);
+    const x2 = commitOf(tree({ 'a.txt': 'x' }), [r1], t + 2);
+    const z2 = commitOf(tree({ 'b.txt': 'z' }), [r2], t + 5);
+    const side = await mergeOf(repo, x2, userMerge);
+    const plan = (await planMerge(repo, side, z2)) as MergePlan;
+    assert.deepEqual([plan.writes, plan.newer, plan.older, plan.base], [[z2, x2, userMerge], z2, side, r2]);
+    // Newest first, z2 then x2: no commit in common.
+    const pair = await writeMerge(repo, plan);
+    assert.deepEqual([pair.joined, pair.merges], [undefined, 1]);
+    assert.equal(git(repo, 'rev-list', '--parents', '-n', '1', pair.commit), `${pair.commit} ${z2} ${side}`);
+    git(repo, 'fsck', '--strict');
+    await repo.close();
+  });
+
   it('names a version set aside by its id and kind (a link, an executable); keeps a copy a side holds on purpose; takes again a name the merge let go', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
-    const env = { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@example.invalid', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@example.invalid' };
-    const gitIn = (args: string[], input?: string, at?: number): string =>
-      execFileSync('git', ['--git-dir', repo.gitDir, ...args], { input, encoding: 'utf8', env: at === undefined ? env : { ...env, GIT_COMMITTER_DATE: `@${at} +0000`, GIT_AUTHOR_DATE: `@${at} +0000` } }).trim();
-    const blob = (text: string): string => gitIn(['hash-object', '-w', '--stdin'], text);
-    /** A tree of `entries`: name → text (a file), or [mode, text] (a blob of that mode). */
-    const tree = (entries: Record<string, string | [string, string]>): string =>
-      gitIn(['mktree'], Object.entries(entries).map(([name, v]) => (typeof v === 'string' ? `100644 blob ${blob(v)}\t${name}` : `${v[0]} blob ${blob(v[1])}\t${name}`)).join('\n') + '\n');
-    const commitOf = (t: string, parents: string[], at: number): Oid => gitIn(['commit-tree', t, ...parents.flatMap((p) => ['-p', p]), '-m', 'c'], undefined, at) as Oid;
+    const { gitIn, tree, commitOf } = plumbing(repo);
     const merged = async (baseTree: Record<string, string | [string, string]>, newerTree: Record<string, string | [string, string]>, olderTree: Record<string, string | [string, string]>): Promise<string[]> => {
       const b = commitOf(tree(baseTree), [], seconds);
       const older = commitOf(tree(olderTree), [b], seconds + 1);
@@ -310,8 +365,8 @@ describe('repo/merge-heads', function () {
     const timeOf = async (c: Oid): Promise<number> => (await readCommit(repo.objects, c)).committer.timestamp;
     const newer = async (x: Oid, y: Oid): Promise<Oid> => ((await timeOf(x)) > (await timeOf(y)) || ((await timeOf(x)) === (await timeOf(y)) && x > y) ? x : y);
 
-    // The three writes merged in two orders: the newer of the two, then the greater id.
-    const [ab, ac] = await inThreeOrders(repo, A, B, C);
+    // The three writes merged in two orders (two heads at a time): the newer of the two, then the greater id.
+    const [ab, ac] = await inThreeOrders(repo, A, B, C, true);
     assert.equal(await chosen(ab, ac), await newer(ab, ac));
     // Writes of their own on both sides: merged.
     const [mAB, mAC] = [await mergeOf(repo, A, B), await mergeOf(repo, A, C)];
