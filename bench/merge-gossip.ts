@@ -49,6 +49,8 @@ interface Run {
   readonly kept: number;
   readonly rounds: number | undefined;
   readonly heads: number;
+  /** Merge commits the final head's history holds (0 where the nodes did not come to one head). */
+  readonly inHistory: number;
   readonly eachOnce: boolean;
 }
 
@@ -78,14 +80,15 @@ async function run(seed: number, work: string): Promise<Run> {
     const g: Gossip & { rounds?: number } = MODEL !== 'random' ? await rounds(repo, start, MAX_STEPS, { pairwise: PAIRWISE, all: MODEL === 'all' }) : await gossip(repo, start, seed, MAX_STEPS, PAIRWISE);
     const final = new Set(g.nodes);
     const [one] = final;
-    let eachOnce = false;
+    let [eachOnce, inHistory] = [false, 0];
     if (final.size === 1 && one !== undefined) {
+      inHistory = Number(execFileSync('git', ['--git-dir', repo.gitDir, 'rev-list', '--merges', '--count', one], { encoding: 'utf8' }).trim());
       const listing = execFileSync('git', ['--git-dir', repo.gitDir, 'ls-tree', '--format=%(path) %(objectname)', one], { encoding: 'utf8' }).trim().split('\n');
       const versions = listing.filter((l) => l.startsWith('f.')).map((l) => l.split(' ')[1]);
       const written = heads.map((h) => execFileSync('git', ['--git-dir', repo.gitDir, 'rev-parse', `${h}:f.txt`], { encoding: 'utf8' }).trim());
       eachOnce = versions.length === WRITERS && new Set(versions).size === WRITERS && written.every((v) => versions.includes(v));
     }
-    return { seed, steps: g.steps, merged: g.merged, distinct: g.distinct, kept: g.kept, rounds: g.rounds, heads: final.size, eachOnce };
+    return { seed, steps: g.steps, merged: g.merged, distinct: g.distinct, kept: g.kept, rounds: g.rounds, heads: final.size, inHistory, eachOnce };
   } finally {
     await repo.close();
   }
@@ -106,7 +109,7 @@ const converged = runs.filter((r) => r.heads === 1);
 const col = (pick: (r: Run) => number): string => `${quantile(runs.map(pick), 0.5)} / ${Math.max(...runs.map(pick))}`;
 process.stdout.write(
   `${MODEL}${PAIRWISE ? ', pairwise' : ''}: ${WRITERS} writers within ${SPREAD} s, ${NODES} nodes, ${SEEDS} seeds (at most ${MAX_STEPS} ${MODEL === 'random' ? 'hand-overs' : 'rounds'} each)\n\n` +
-    '| converged | each version once | rounds | hand-overs (median / max) | merges written | heads merges moved to | merges of the same writes kept |\n|---|---|---|---|---|---|---|\n' +
-    `| ${converged.length} of ${runs.length} | ${runs.filter((r) => r.eachOnce).length} of ${runs.length} | ${MODEL === 'random' ? '-' : col((r) => r.rounds ?? 0)} | ${col((r) => r.steps)} | ${col((r) => r.merged)} | ${col((r) => r.distinct)} | ${col((r) => r.kept)} |\n`,
+    '| converged | each version once | rounds | hand-overs (median / max) | merges written | heads merges moved to | merges in the last head\'s history | merges of the same writes kept |\n|---|---|---|---|---|---|---|---|\n' +
+    `| ${converged.length} of ${runs.length} | ${runs.filter((r) => r.eachOnce).length} of ${runs.length} | ${MODEL === 'random' ? '-' : col((r) => r.rounds ?? 0)} | ${col((r) => r.steps)} | ${col((r) => r.merged)} | ${col((r) => r.distinct)} | ${col((r) => r.inHistory)} | ${col((r) => r.kept)} |\n`,
 );
 if (converged.length < runs.length || runs.some((r) => !r.eachOnce)) process.exitCode = 1;
