@@ -1,16 +1,19 @@
 /**
- * Writers apart, then gossip: how many merges nodes write before they hold one head, and whether
- * every version is then kept once. `--writers` nodes each commit to one branch from a common
- * base (f.txt differently, and a file of their own), within `--spread-s` seconds (each writer's
- * second set by the seed); then `--nodes` nodes (the writers among them, the rest at the base)
- * gossip, each taking up a head as the swarm does (test/support/hand-over.ts: stay, take, keep one
- * of two merges of the same writes, or merge), by one of two models:
+ * Writers apart, then gossip: how many merges nodes write before they hold one head, how many the
+ * head they come to holds in its history, and whether every version is then kept once.
+ * `--writers` nodes each commit to one branch from a common base (f.txt differently, and a file
+ * of their own), within `--spread-s` seconds (each writer's second set by the seed); then
+ * `--nodes` nodes (the writers among them, the rest at the base) gossip, each taking up a head as
+ * the swarm does (test/support/hand-over.ts: stay, take, keep one of two merges of the same
+ * writes, or merge: a join of the writes both hold, or with `--pairwise` the two heads as they
+ * are, as gitfs did before joins), by one of three models:
  * - `newest`: in rounds, every node at once takes up the newest head it has not passed (the
  *   daemon's choice: policy.ts `newestHead`);
+ * - `all`: in rounds, every node takes up every head it has not passed, newest first;
  * - `random`: heads handed between random nodes, seeded: any order at all.
  * One repository stands for every node and no network is involved: it counts merges, not time.
  * Usage (after `make build`):
- *   node dist/bench/merge-gossip.js [--model newest|random] [--writers 8] [--nodes 16] [--seeds 20] [--spread-s 0]
+ *   node dist/bench/merge-gossip.js [--model newest|all|random] [--pairwise] [--writers 8] [--nodes 16] [--seeds 20] [--spread-s 0]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
