@@ -12,11 +12,13 @@
  *   message names both heads, the base and every version set aside.
  *
  * Where more than two heads were written apart, nodes hand them over in many orders. So that they
- * still write the same commits, a merge joins writes, not heads: the commits both heads hold above
- * the merges gitfs wrote (`writesOf`: a head itself, or, for such a merge, the writes of both its
- * parents), none reaching another, merged one after another onto the newest, newest first. Nodes
- * that come to hold the same writes write the same commits, whatever they held before, and a join
- * of some of the writes is an ancestor of the join of all whenever it holds the newest ones.
+ * still write the same commits, a merge joins writes, not heads: the commits either head holds
+ * above the merges gitfs wrote (`writesOf`: a head itself, or, for such a merge, the writes of both
+ * its parents), none reaching another, merged one after another onto the newest, newest first.
+ * Nodes that come to hold the same writes, and the history down to every step's base, write the
+ * same commits, whatever they held before; the join of the k newest writes is an ancestor of the
+ * join of all. A node that cannot join (history cut short, more than JOINED_MAX writes) merges the
+ * two heads as they are; `Kept` reconciles the two kinds.
  *
  * Two heads whose own commits (those the other lacks) are all such merges hold the same writes,
  * merged apart: one is kept as it is (`Kept`), so that nodes which merged in other orders, or ran
@@ -56,9 +58,10 @@ export interface PairPlan {
 }
 
 /**
- * Two heads to merge, and the writes they hold between them, newest first (by committer time, then
- * the greater id), where those could be told (`JOINED_MAX`): joined, or else, where a step of the
- * join is not merged (a write with no common commit with those before it), the heads as they are.
+ * Two heads to merge, and the writes either holds, newest first (by committer time, then the
+ * greater id), where joining them is more than merging the two heads (joinedWrites): joined, or
+ * else, where a step of the join is refused (a write with no common commit with the merge before
+ * it, history down to a step's base not here), the heads as they are.
  */
 export interface MergePlan extends PairPlan {
   readonly writes: readonly Oid[] | undefined;
@@ -89,15 +92,31 @@ export interface Kept {
  * lacks and their base.
  */
 export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal | Kept> {
-  const pair = await planPair(repo, a, b);
+  const content = commitReader(repo);
+  const pair = await planPair(repo, content, a, b);
   if (typeof pair === 'string' || 'keep' in pair) return pair;
-  return { ...pair, writes: await joinedWrites(repo, a, b) };
+  return { ...pair, writes: await joinedWrites(repo, content, a, b) };
+}
+
+/** Commit contents as the walks of one plan read them, here or undefined; kept for the plan (at most READS_KEPT). */
+type CommitContent = (oid: Oid) => Promise<Buffer | undefined>;
+
+const READS_KEPT = 50_000;
+
+function commitReader(repo: Repository): CommitContent {
+  const kept = new Map<Oid, Buffer | undefined>();
+  return async (oid) => {
+    if (kept.has(oid)) return kept.get(oid);
+    const content = (await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined;
+    if (kept.size < READS_KEPT) kept.set(oid, content);
+    return content;
+  };
 }
 
 /** planMerge for the two heads as they are. */
-async function planPair(repo: Repository, a: Oid, b: Oid): Promise<PairPlan | MergeRefusal | Kept> {
+async function planPair(repo: Repository, content: CommitContent, a: Oid, b: Oid): Promise<PairPlan | MergeRefusal | Kept> {
   const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
-  const parted = await divergence((oid) => commitContent(repo, oid), a, b, MERGE_BASE_LIMIT);
+  const parted = await divergence(content, a, b, MERGE_BASE_LIMIT);
   if (parted !== 'cut') {
     const [aAlike, bAlike] = [await mergesOnly(repo, parted.own.a), await mergesOnly(repo, parted.own.b)];
     if (aAlike && bAlike) return { keep: newer(a, ca, b, cb) ? a : b };
@@ -119,20 +138,28 @@ async function planPair(repo: Repository, a: Oid, b: Oid): Promise<PairPlan | Me
   return { newer: n.oid, older: o.oid, base, trees: { newer: n.c.tree, older: o.c.tree, base: baseTree }, newerTime: n.c.committer.timestamp };
 }
 
-/** The writes `a` and `b` hold between them, none reaching another, newest first; undefined past JOINED_MAX or where they cannot be told. */
-async function joinedWrites(repo: Repository, a: Oid, b: Oid): Promise<Oid[] | undefined> {
+/**
+ * The writes either of `a` and `b` holds, none reaching another, newest first, where joining them
+ * is more than merging the two heads: undefined where they are `a` and `b` themselves (the join is
+ * their merge), fewer than two (a clock that ran behind hid that one head holds the other's
+ * writes), more than JOINED_MAX, or cannot be told (a commit or a write's tree not here, more
+ * than four times JOINED_MAX commits read from a head, a walk cut).
+ */
+async function joinedWrites(repo: Repository, content: CommitContent, a: Oid, b: Oid): Promise<Oid[] | undefined> {
   const found = new Set<Oid>();
   for (const head of [a, b]) if (!(await writesOf(repo, head, found))) return undefined;
-  const kept = await independent((oid) => commitContent(repo, oid), [...found], MERGE_BASE_LIMIT);
-  if (kept === 'cut') return undefined;
+  if (found.size === 2 && found.has(a) && found.has(b)) return undefined;
+  const kept = await independent(content, [...found], MERGE_BASE_LIMIT);
+  if (kept === 'cut' || kept.length < 2 || kept.length > JOINED_MAX) return undefined;
   const dated = await Promise.all(kept.map(async (oid) => ({ oid, c: await readCommit(repo.objects, oid) })));
+  for (const { c } of dated) if (!(await repo.objects.has(c.tree))) return undefined;
   return dated.sort((x, y) => (newer(x.oid, x.c, y.oid, y.c) ? -1 : 1)).map((d) => d.oid);
 }
 
 /**
  * Adds to `found` the writes `head` holds above the merges gitfs wrote: itself, or the writes of
- * both parents of such a merge. False where a commit is not here, past JOINED_MAX writes, or past
- * four times as many commits read.
+ * both parents of such a merge. False where a commit is not here, or past four times JOINED_MAX
+ * commits read.
  */
 async function writesOf(repo: Repository, head: Oid, found: Set<Oid>): Promise<boolean> {
   const seen = new Set<Oid>();
@@ -143,7 +170,7 @@ async function writesOf(repo: Repository, head: Oid, found: Set<Oid>): Promise<b
     if (seen.size > 4 * JOINED_MAX || !(await repo.objects.has(oid))) return false;
     const c = await readCommit(repo.objects, oid);
     if (isGitfsMerge(c)) stack.push(...c.parents);
-    else if (found.add(oid).size > JOINED_MAX) return false;
+    else found.add(oid);
   }
   return true;
 }
@@ -158,10 +185,16 @@ async function mergesOnly(repo: Repository, commits: readonly Oid[]): Promise<bo
   return true;
 }
 
-/** A merge commit as writeMerge writes it (by its signatures and parents: a member may write one as well, as it may write any commit). */
+/**
+ * A merge commit as writePair writes it: two parents, unsigned, author and committer `gitfs merge`
+ * in UTC, and the first lines of its message (a member may write one as well, as it may write any
+ * commit; one that differs in any of these, a merge a user settled by hand, is a write).
+ */
 function isGitfsMerge(c: Commit): boolean {
-  const by = (s: Signature): boolean => s.name === MERGER.name && s.email === MERGER.email;
-  return c.parents.length === 2 && by(c.author) && by(c.committer) && !isSigned(c);
+  const by = (s: Signature): boolean => s.name === MERGER.name && s.email === MERGER.email && s.tzOffsetMinutes === 0;
+  const [newerHead, olderHead] = c.parents;
+  if (c.parents.length !== 2 || newerHead === undefined || olderHead === undefined || !by(c.author) || !by(c.committer) || isSigned(c)) return false;
+  return c.message.startsWith(`${mergeTitle(newerHead, olderHead)}\n\nThe branch was written apart from `);
 }
 
 /** What writeMerge wrote: the commit to move to, every version set aside, how many merge commits it took, and how many writes it joined (none: the two heads merged as they are). */
@@ -178,24 +211,26 @@ export async function writeMerge(repo: Repository, plan: MergePlan): Promise<Mer
   return joined ?? { ...(await writePair(repo, plan)), merges: 1 };
 }
 
-/** Merges `writes` one after another onto the first; undefined where a step is not merged (what it wrote before is left unnamed). */
+/**
+ * Merges `writes` one after another onto the first; undefined where a step is not merged as two
+ * heads (refused; or kept, which writes that are independent never are): what it wrote before is
+ * left unnamed, for `gitfs prune`.
+ */
 async function writeJoin(repo: Repository, writes: readonly Oid[]): Promise<Merged | undefined> {
   let [head] = writes;
   if (head === undefined) return undefined;
-  const setAside: SetAside[] = [];
+  const content = commitReader(repo);
+  const setAside = new Map<string, SetAside>();
   let merges = 0;
   for (const write of writes.slice(1)) {
-    const step = await planPair(repo, head, write);
-    if (typeof step === 'string') return undefined;
-    if ('keep' in step) head = step.keep;
-    else {
-      const written = await writePair(repo, step);
-      [head, merges] = [written.commit, merges + 1];
-      // A version set aside by two steps (two writes held it) is beside once, under one name.
-      for (const s of written.setAside) if (!setAside.some((t) => t.as === s.as)) setAside.push(s);
-    }
+    const step = await planPair(repo, content, head, write);
+    if (typeof step === 'string' || 'keep' in step) return undefined;
+    const written = await writePair(repo, step);
+    [head, merges] = [written.commit, merges + 1];
+    // A version set aside by two steps (two writes held it) is beside once, under one name.
+    for (const s of written.setAside) if (!setAside.has(s.as)) setAside.set(s.as, s);
   }
-  return { commit: head, setAside, merges, joined: writes.length };
+  return { commit: head, setAside: [...setAside.values()], merges, joined: writes.length };
 }
 
 /** Writes the merge commit of two heads (one pack). */
@@ -214,14 +249,13 @@ async function writePair(repo: Repository, plan: PairPlan): Promise<{ commit: Oi
   }
 }
 
-async function commitContent(repo: Repository, oid: Oid): Promise<Buffer | undefined> {
-  return (await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined;
-}
-
 const shortId = (oid: Oid): string => oid.slice(0, 12);
 
+/** A merge's first line. */
+const mergeTitle = (newerHead: Oid, olderHead: Oid): string => `Merge ${shortId(olderHead)} into ${shortId(newerHead)}`;
+
 function mergeMessage(plan: PairPlan, setAside: readonly SetAside[]): string {
-  let text = `Merge ${shortId(plan.older)} into ${shortId(plan.newer)}\n\nThe branch was written apart from ${plan.base}:\n  ${plan.newer} (newer: its versions keep their names)\n  ${plan.older}\n`;
+  let text = `${mergeTitle(plan.newer, plan.older)}\n\nThe branch was written apart from ${plan.base}:\n  ${plan.newer} (newer: its versions keep their names)\n  ${plan.older}\n`;
   if (setAside.length === 0) return text;
   text += `\nBoth changed these; the other version is kept beside:\n${setAside.slice(0, LISTED).map((s) => `  ${s.path} -> ${s.as}\n`).join('')}`;
   if (setAside.length > LISTED) text += `  and ${setAside.length - LISTED} more\n`;

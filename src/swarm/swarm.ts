@@ -665,7 +665,7 @@ export class Swarm {
       if (!isGitfsError(e)) throw e;
       return this.movedMeanwhile(branch, closure, running, e);
     }
-    this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, base: plan.base, merges, ...(joined === undefined ? {} : { joined }), setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
+    this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, merges, ...(joined === undefined ? { base: plan.base } : { joined }), setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
   }
 
   /** The branch moved while the fetch moved it (another fetch, a commit here): unmoved, unless it now holds the fetched head. */

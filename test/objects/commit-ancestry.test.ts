@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mergeBase, reaches } from '../../src/objects/commit-ancestry.js';
+import { independent, mergeBase, reaches } from '../../src/objects/commit-ancestry.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 
 /** A commit graph in memory: each commit's content names its parents (tree and identity fixed). */
@@ -113,5 +113,24 @@ describe('objects/commit-ancestry: mergeBase', () => {
     const [l, r] = [g.add('l', [c2]), g.add('r', [c2])];
     g.drop(c1);
     assert.deepEqual(await mergeBase(g.content, l, r, 10), { base: c2 });
+  });
+});
+
+describe('objects/commit-ancestry: independent', () => {
+  it('keeps, of several commits, those no other reaches (git merge-base --independent), in their order, each once; through merges, and a clock that ran behind; cut where a walk is', async () => {
+    const g = graph();
+    const root = g.add('root', []);
+    const [a, b] = [g.add('a', [root]), g.add('b', [root])];
+    const a2 = g.add('a2', [a]);
+    const m = g.add('m', [a, b]);
+    // Made after b, with a time long before it: the paint must not stop short of b.
+    const late = g.add('late', [b], 10);
+    const c = g.add('c', [root]);
+    assert.deepEqual(await independent(g.content, [a, a2, b, c], 100), [a2, b, c]);
+    assert.deepEqual(await independent(g.content, [m, a, b, c, m], 100), [m, c], 'a merge holds both its parents');
+    assert.deepEqual(await independent(g.content, [b, late, a2], 100), [late, a2], 'a later commit with an earlier time still holds its parent');
+    assert.deepEqual(await independent(g.content, [c], 100), [c]);
+    g.drop(a);
+    assert.equal(await independent(g.content, [a2, b, c], 100), 'cut', 'a gone: a2 could hold anything below it');
   });
 });

@@ -302,6 +302,22 @@ describe('repo/merge-heads', function () {
     const pair = await writeMerge(repo, plan);
     assert.deepEqual([pair.joined, pair.merges], [undefined, 1]);
     assert.equal(git(repo, 'rev-list', '--parents', '-n', '1', pair.commit), `${pair.commit} ${z2} ${side}`);
+
+    // A user's merge of w and r, on a clock far behind, against gitfs's merge of them: the walk
+    // takes commits both hold for the user's own, so neither is kept; its writes come to the
+    // user's merge alone, and the two heads are merged as they are.
+    const r0 = commitOf(tree({ 'f.txt': '0' }), [], t);
+    let lineTip = r0;
+    for (let i = 0; i < 5; i++) lineTip = commitOf(tree({ 'f.txt': `q${i}` }), [lineTip], t + 100 + i);
+    const w = commitOf(tree({ 'f.txt': 'w', 'w.txt': 'w' }), [lineTip], t + 200);
+    const r = commitOf(tree({ 'f.txt': 'q4', 'r.txt': 'r' }), [r0], t + 150);
+    const ours = await mergeOf(repo, w, r);
+    const users = commitOf(tree({ 'f.txt': 'w', 'w.txt': 'w', 'r.txt': 'r', 'u.txt': 'u' }), [w, r], t + 10);
+    const skewed = (await planMerge(repo, users, ours)) as MergePlan;
+    assert.equal(skewed.writes, undefined, 'no join of one write');
+    const both = await writeMerge(repo, skewed);
+    assert.equal(both.merges, 1);
+    assert.deepEqual(git(repo, 'rev-list', '--parents', '-n', '1', both.commit).split(' ').slice(1).sort(), [ours, users].sort());
     git(repo, 'fsck', '--strict');
     await repo.close();
   });
@@ -374,8 +390,12 @@ describe('repo/merge-heads', function () {
     // A merge of A and B that another version of gitfs wrote (another tree): the same writes.
     const env = { ...process.env, GIT_AUTHOR_NAME: 'gitfs merge', GIT_AUTHOR_EMAIL: 'merge@gitfs.invalid', GIT_COMMITTER_NAME: 'gitfs merge', GIT_COMMITTER_EMAIL: 'merge@gitfs.invalid', GIT_AUTHOR_DATE: `@${seconds + 1} +0000`, GIT_COMMITTER_DATE: `@${seconds + 1} +0000` };
     const otherTree = git(repo, 'rev-parse', `${B}^{tree}`);
-    const byOther = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', otherTree, '-p', B, '-p', A, '-m', 'Merge (another version)'], { env, encoding: 'utf8' }).trim() as Oid;
+    const gitfsMessage = `Merge ${A.slice(0, 12)} into ${B.slice(0, 12)}\n\nThe branch was written apart from somewhere:\n  (another version)\n`;
+    const byOther = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', otherTree, '-p', B, '-p', A, '-m', gitfsMessage], { env, encoding: 'utf8' }).trim() as Oid;
     assert.equal(await chosen(mAB, byOther), await newer(mAB, byOther));
+    // The same, but its message written by hand (a merge settled by a user as gitfs): a write of its own, kept.
+    const byHand = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', otherTree, '-p', B, '-p', A, '-m', 'settled by hand'], { env, encoding: 'utf8' }).trim() as Oid;
+    assert.equal(await chosen(mAB, byHand), byHand);
     // A commit written on one of them holds more than merges: it is kept, from either side.
     await move(repo, 'a', A, mAB);
     const onTop = await commit(repo, 'a', src, { 'f.txt': 'B', 'more.txt': 'm' });

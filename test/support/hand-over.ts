@@ -15,8 +15,9 @@ import type { Repository } from '../../src/repo/repository.js';
 
 export interface HandedOver {
   readonly head: Oid;
-  /** `merged`: a merge commit was written; `kept`: one of two merges of the same writes was kept (`Kept`). */
+  /** `merged`: merge commits were written (`merges` of them); `kept`: one of two merges of the same writes was kept (`Kept`). */
   readonly by: 'stayed' | 'took' | 'kept' | 'merged';
+  readonly merges?: number;
 }
 
 /** `pairwise`: merges the two heads as they are, as a gitfs before joins did (merge-heads.ts). */
@@ -27,7 +28,8 @@ export async function handOver(repo: Repository, mine: Oid, theirs: Oid, pairwis
   const plan = await planMerge(repo, mine, theirs);
   if (typeof plan === 'string') throw new Error(`${mine} and ${theirs} are not merged: ${plan}`);
   if ('keep' in plan) return { head: plan.keep, by: 'kept' };
-  return { head: (await writeMerge(repo, pairwise ? { ...plan, writes: undefined } : plan)).commit, by: 'merged' };
+  const { commit, merges } = await writeMerge(repo, pairwise ? { ...plan, writes: undefined } : plan);
+  return { head: commit, by: 'merged', merges };
 }
 
 export interface Gossip {
@@ -35,7 +37,7 @@ export interface Gossip {
   readonly nodes: readonly Oid[];
   /** Hand-overs made (`handOver` calls). */
   readonly steps: number;
-  /** Hand-overs that wrote a merge, and the heads they moved to, each counted once. */
+  /** Merge commits written (the same commit written by two hand-overs counts twice), and the heads hand-overs that merged moved to, each counted once. */
   readonly merged: number;
   readonly distinct: number;
   readonly kept: number;
@@ -107,7 +109,7 @@ export async function rounds(repo: Repository, start: readonly Oid[], maxRounds:
   return { nodes, steps, ...tally.counts(), rounds: round };
 }
 
-/** What hand-overs did: merges written, the heads they moved to, and merges of the same writes kept. */
+/** What hand-overs did: merge commits written, the heads they moved to, and merges of the same writes kept. */
 class Tally {
   private merged = 0;
   private kept = 0;
@@ -116,7 +118,7 @@ class Tally {
   add(next: HandedOver): void {
     if (next.by === 'kept') this.kept++;
     if (next.by !== 'merged') return;
-    this.merged++;
+    this.merged += next.merges ?? 1;
     this.heads.add(next.head);
   }
 

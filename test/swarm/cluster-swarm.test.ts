@@ -1081,11 +1081,11 @@ describe('swarm/cluster: policy replication between real daemons in network name
         return sides.every((_, i) => paths.includes(`side-${i}.txt`)) ? head : undefined;
       }, { everyMs: 200, diag });
       const converged = Date.now();
-      const merges = members.flatMap((n) => (n.daemon?.find('merged', { branch }) ?? []).filter((e) => e.t >= healedAt).map((e) => `${n.name}:${String(e.commit).slice(0, 8)}`));
+      const merged = members.flatMap((n) => (n.daemon?.find('merged', { branch }) ?? []).filter((e) => e.t >= healedAt).map((e) => ({ at: `${n.name}:${String(e.commit).slice(0, 8)}`, merges: Number(e.merges) })));
       const alike = members.flatMap((n) => (n.daemon?.find('merged-alike', { branch }) ?? []).filter((e) => e.t >= healedAt));
       // The writes joined newest first (merge-heads.ts): one merge for each but the newest, whatever the order nodes met them in.
       const inHistory = Number(gitOn(member(0), ['rev-list', '--merges', '--count', one, `^${c0.oid}`]));
-      console.log(`      ${sides.length} sides healed; one head on all 5 ${converged - healedAt} ms later, after ${merges.length} merges (${merges.join(' ')}), ${inHistory} in its history; ${alike.length} times a merge of the same writes was kept, with no merge more`);
+      console.log(`      ${sides.length} sides healed; one head on all 5 ${converged - healedAt} ms later, after ${merged.length} merges writing ${merged.reduce((n, m) => n + m.merges, 0)} merge commits (${merged.map((m) => m.at).join(' ')}), ${inHistory} in its history; ${alike.length} times a merge of the same writes was kept, with no merge more`);
       assert.equal(inHistory, sides.length - 1, 'the head joins the writes in one merge each but the newest');
       // It stays: no node writes another merge of it.
       await sleep(3000);
