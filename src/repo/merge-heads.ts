@@ -143,12 +143,12 @@ async function planPair(repo: Repository, content: CommitContent, a: Oid, b: Oid
  * is more than merging the two heads: undefined where they are `a` and `b` themselves (the join is
  * their merge), fewer than two (a clock that ran behind hid that one head holds the other's
  * writes), more than JOINED_MAX, or cannot be told (a commit or a write's tree not here, more
- * than four times JOINED_MAX commits read from a head, a walk cut).
+ * than four times JOINED_MAX commits read from a head or found in all, a walk cut).
  */
 async function joinedWrites(repo: Repository, content: CommitContent, a: Oid, b: Oid): Promise<Oid[] | undefined> {
   const found = new Set<Oid>();
   for (const head of [a, b]) if (!(await writesOf(repo, head, found))) return undefined;
-  if (found.size === 2 && found.has(a) && found.has(b)) return undefined;
+  if ((found.size === 2 && found.has(a) && found.has(b)) || found.size > 4 * JOINED_MAX) return undefined;
   const kept = await independent(content, [...found], MERGE_BASE_LIMIT);
   if (kept === 'cut' || kept.length < 2 || kept.length > JOINED_MAX) return undefined;
   const dated = await Promise.all(kept.map(async (oid) => ({ oid, c: await readCommit(repo.objects, oid) })));
@@ -207,22 +207,29 @@ export interface Merged {
 
 /** Writes the merge commits of `plan` (one pack each): its writes joined, or else its two heads merged; no ref moves. */
 export async function writeMerge(repo: Repository, plan: MergePlan): Promise<Merged> {
-  const joined = plan.writes === undefined ? undefined : await writeJoin(repo, plan.writes);
+  const joined = plan.writes === undefined ? undefined : await writeJoin(repo, plan.writes, [plan.newer, plan.older]);
   return joined ?? { ...(await writePair(repo, plan)), merges: 1 };
 }
 
 /**
- * Merges `writes` one after another onto the first; undefined where a step is not merged as two
- * heads (refused; or kept, which writes that are independent never are): what it wrote before is
- * left unnamed, for `gitfs prune`.
+ * Merges `writes` one after another onto the first, from the longest run of them one of `heads`
+ * joins already; undefined where a step is not merged as two heads (refused; or kept, which writes
+ * that are independent never are): what it wrote before is left unnamed, for `gitfs prune`.
  */
-async function writeJoin(repo: Repository, writes: readonly Oid[]): Promise<Merged | undefined> {
+async function writeJoin(repo: Repository, writes: readonly Oid[], heads: readonly Oid[]): Promise<Merged | undefined> {
   let [head] = writes;
   if (head === undefined) return undefined;
+  let from = 1;
+  for (const h of heads) {
+    const chain = (await chainOf(repo, h)) ?? [];
+    let same = 0;
+    while (same < chain.length && chain[same]?.write === writes[same]) same++;
+    if (same > from) [head, from] = [(chain[same - 1] as Link).join, same];
+  }
   const content = commitReader(repo);
   const setAside = new Map<string, SetAside>();
   let merges = 0;
-  for (const write of writes.slice(1)) {
+  for (const write of writes.slice(from)) {
     const step = await planPair(repo, content, head, write);
     if (typeof step === 'string' || 'keep' in step) return undefined;
     const written = await writePair(repo, step);
@@ -231,6 +238,31 @@ async function writeJoin(repo: Repository, writes: readonly Oid[]): Promise<Merg
     for (const s of written.setAside) if (!setAside.has(s.as)) setAside.set(s.as, s);
   }
   return { commit: head, setAside: [...setAside.values()], merges, joined: writes.length };
+}
+
+/** A step of a join: the write it merged in, and the commit that joins it and those before. */
+interface Link {
+  readonly write: Oid;
+  readonly join: Oid;
+}
+
+/**
+ * The join `head` is, as its chain in order: the first write (the end of the first parents down),
+ * then each merge's second parent (a write) with that merge. A head that is no gitfs merge is a
+ * chain of itself. Undefined where it is no such chain, or a commit is not here.
+ */
+async function chainOf(repo: Repository, head: Oid): Promise<Link[] | undefined> {
+  const later: Link[] = [];
+  for (let at = head; later.length <= JOINED_MAX; ) {
+    if (!(await repo.objects.has(at))) return undefined;
+    const c = await readCommit(repo.objects, at);
+    if (!isGitfsMerge(c)) return [{ write: at, join: at }, ...later.reverse()];
+    const [first, second] = c.parents as [Oid, Oid];
+    if (!(await repo.objects.has(second)) || isGitfsMerge(await readCommit(repo.objects, second))) return undefined;
+    later.push({ write: second, join: at });
+    at = first;
+  }
+  return undefined;
 }
 
 /** Writes the merge commit of two heads (one pack). */

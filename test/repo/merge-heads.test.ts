@@ -260,7 +260,7 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
-  it('joins the writes two heads hold (a later write of a writer holds its earlier one), so that the join of the newest writes is an ancestor of the join of all; merges the two heads as they are where a write has no commit in common with those before it', async () => {
+  it('joins the writes either head holds (a later write of a writer holds its earlier one), so that the join of the newest writes is an ancestor of the join of all, and is built on; merges the two heads as they are where a write has no commit in common with those before it, or the writes come to one', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const src = tmp.make();
     const base = await commit(repo, 'x', src, { 'f.txt': '0' });
@@ -286,10 +286,15 @@ describe('repo/merge-heads', function () {
     const joined = await writeMerge(repo, (await planMerge(repo, all, y2)) as MergePlan);
     assert.deepEqual([joined.joined, joined.merges], [3, 2], 'x, z and y2 joined in two merges');
     assert.equal(joined.commit, await mergeOf(repo, await mergeOf(repo, x, y2), z));
+    // A write older than x: the join of all holds the three newest already, and one merge more makes the join of four.
+    const { tree, commitOf } = plumbing(repo);
+    const early = commitOf(tree({ 'f.txt': 'e', 'e.txt': 'e' }), [base], Number(git(repo, 'log', '-1', '--format=%ct', x)) - 5);
+    const four = await writeMerge(repo, (await planMerge(repo, all, early)) as MergePlan);
+    assert.deepEqual([four.joined, four.merges], [4, 1]);
+    assert.equal(four.commit, await mergeOf(repo, await mergeOf(repo, early, x), await mergeOf(repo, y, z)), 'the same commit from other heads');
     git(repo, 'fsck', '--strict');
 
     // Two histories: x2 on one, z2 on the other, and y2 a merge of both written by a user (a write).
-    const { tree, commitOf } = plumbing(repo);
     const t = seconds + 100;
     const [r1, r2] = [commitOf(tree({ 'a.txt': '1' }), [], t), commitOf(tree({ 'b.txt': '2' }), [], t)];
     const userMerge = commitOf(tree({ 'a.txt': '1', 'b.txt': '2', 'u.txt': 'u' }), [r1, r2], t + 1);
