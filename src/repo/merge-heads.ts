@@ -17,8 +17,9 @@
  * its parents), none reaching another, merged one after another onto the newest, newest first.
  * Nodes that come to hold the same writes, and the history down to every step's base, write the
  * same commits, whatever they held before; the join of the k newest writes is an ancestor of the
- * join of all. A node that cannot join (history cut short, more than JOINED_MAX writes) merges the
- * two heads as they are; `Kept` reconciles the two kinds.
+ * join of all, and a join goes on from the longest run of the newest writes that one of the two
+ * heads joins already (`chainOf`). A node that cannot join (history cut short, more than
+ * JOINED_MAX writes) merges the two heads as they are; `Kept` reconciles the two kinds.
  *
  * Two heads whose own commits (those the other lacks) are all such merges hold the same writes,
  * merged apart: one is kept as it is (`Kept`), so that nodes which merged in other orders, or ran
