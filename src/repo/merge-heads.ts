@@ -96,7 +96,12 @@ export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<Merge
   const content = commitReader(repo);
   const pair = await planPair(repo, content, a, b);
   if (typeof pair === 'string' || 'keep' in pair) return pair;
-  return { ...pair, writes: await joinedWrites(repo, content, a, b) };
+  const writes = await joinedWrites(repo, content, a, b);
+  if (writes !== undefined) {
+    // One head joins them all already (a clock that ran behind hid it from the walk): kept.
+    for (const head of [a, b]) if ((await runOf(repo, head, writes)) === writes.length) return { keep: head };
+  }
+  return { ...pair, writes };
 }
 
 /** Commit contents as the walks of one plan read them, here or undefined; kept for the plan (at most READS_KEPT). */
@@ -223,8 +228,7 @@ async function writeJoin(repo: Repository, writes: readonly Oid[], heads: readon
   let from = 1;
   for (const h of heads) {
     const chain = (await chainOf(repo, h)) ?? [];
-    let same = 0;
-    while (same < chain.length && chain[same]?.write === writes[same]) same++;
+    const same = await runOf(repo, h, writes, chain);
     if (same > from) [head, from] = [(chain[same - 1] as Link).join, same];
   }
   const content = commitReader(repo);
@@ -247,10 +251,20 @@ interface Link {
   readonly join: Oid;
 }
 
+/** How many of `writes`, from the first, `head`'s chain (chainOf) joins. */
+async function runOf(repo: Repository, head: Oid, writes: readonly Oid[], chain?: readonly Link[]): Promise<number> {
+  const links = chain ?? (await chainOf(repo, head)) ?? [];
+  let same = 0;
+  while (same < links.length && links[same]?.write === writes[same]) same++;
+  return same;
+}
+
 /**
  * The join `head` is, as its chain in order: the first write (the end of the first parents down),
- * then each merge's second parent (a write) with that merge. A head that is no gitfs merge is a
- * chain of itself. Undefined where it is no such chain, or a commit is not here.
+ * then each merge's second parent (a write) with that merge. Every merge must be one a join
+ * writes: a gitfs merge dated a second after its first parent whose message names both parents
+ * in full (its tree is trusted). A head that is no gitfs merge is a chain of itself. Undefined
+ * where it is no such chain (at most JOINED_MAX links), or a commit is not here.
  */
 async function chainOf(repo: Repository, head: Oid): Promise<Link[] | undefined> {
   const later: Link[] = [];
@@ -259,7 +273,10 @@ async function chainOf(repo: Repository, head: Oid): Promise<Link[] | undefined>
     const c = await readCommit(repo.objects, at);
     if (!isGitfsMerge(c)) return [{ write: at, join: at }, ...later.reverse()];
     const [first, second] = c.parents as [Oid, Oid];
-    if (!(await repo.objects.has(second)) || isGitfsMerge(await readCommit(repo.objects, second))) return undefined;
+    if (!(await repo.objects.has(first)) || !(await repo.objects.has(second)) || isGitfsMerge(await readCommit(repo.objects, second))) return undefined;
+    const firstTime = (await readCommit(repo.objects, first)).committer.timestamp;
+    const dated = c.committer.timestamp === firstTime + 1 && c.author.timestamp === firstTime + 1;
+    if (!dated || !c.message.includes(`:\n  ${first} (newer: its versions keep their names)\n  ${second}\n`)) return undefined;
     later.push({ write: second, join: at });
     at = first;
   }

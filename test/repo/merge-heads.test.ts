@@ -327,6 +327,37 @@ describe('repo/merge-heads', function () {
     await repo.close();
   });
 
+  it('builds on a head\'s chain only where each merge is one a join writes (dated a second after its first parent, naming both), and keeps a head that joins all the writes already, where a clock that ran behind hid it', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
+    const { gitIn, tree, commitOf } = plumbing(repo);
+    const ls = (c: Oid): string => gitIn(['ls-tree', '--name-only', c]).split('\n').join(',');
+    const t = seconds + 1000;
+    const base = commitOf(tree({ 'f.txt': '0' }), [], t);
+    const [w0, w1, w2] = [commitOf(tree({ 'f.txt': '0', 'a.txt': 'a' }), [base], t + 30), commitOf(tree({ 'f.txt': '0', 'b.txt': 'b' }), [base], t + 20), commitOf(tree({ 'f.txt': '0', 'c.txt': 'c' }), [base], t + 10)];
+    // Titled as gitfs titles a merge of w0 and w1, but not one a join writes (its date, its
+    // message), and its tree lacks w0's a.txt: joined again from the writes, not built on.
+    const gitfsEnv = { ...process.env, GIT_AUTHOR_NAME: 'gitfs merge', GIT_AUTHOR_EMAIL: 'merge@gitfs.invalid', GIT_COMMITTER_NAME: 'gitfs merge', GIT_COMMITTER_EMAIL: 'merge@gitfs.invalid', GIT_AUTHOR_DATE: `@${t + 999} +0000`, GIT_COMMITTER_DATE: `@${t + 999} +0000` };
+    const foreign = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', tree({ 'f.txt': '0', 'b.txt': 'b' }), '-p', w0, '-p', w1, '-m', `Merge ${w1.slice(0, 12)} into ${w0.slice(0, 12)}\n\nThe branch was written apart from elsewhere`], { env: gitfsEnv, encoding: 'utf8' }).trim() as Oid;
+    const fromForeign = await writeMerge(repo, (await planMerge(repo, foreign, w2)) as MergePlan);
+    assert.deepEqual([fromForeign.merges, ls(fromForeign.commit)], [2, 'a.txt,b.txt,c.txt,f.txt']);
+    assert.equal(fromForeign.commit, await mergeOf(repo, w0, await mergeOf(repo, w1, w2)), 'the join of w0, w1 and w2, as every node writes it');
+
+    // x and y (each a second commit of its writer) joined; z written on their join on a clock far
+    // behind; two nodes join the rest in other orders. One of them holds the join of all three
+    // writes left (x and y are z's ancestors); the walk, misled by the clock, finds writes of
+    // both's own, so it keeps neither; the join is kept.
+    const line = (file: string, at: number): Oid => commitOf(tree({ 'f.txt': '0', [file]: 'last' }), [commitOf(tree({ 'f.txt': '0', [file]: 'first' }), [base], at - 1)], at);
+    const xy = await mergeOf(repo, line('x.txt', t + 30), line('y.txt', t + 25));
+    const [v0, v1] = [commitOf(tree({ 'f.txt': '0', 'a.txt': 'a' }), [base], t + 13), commitOf(tree({ 'f.txt': '0', 'b.txt': 'b' }), [base], t + 12)];
+    const z = commitOf(tree({ 'f.txt': '0', 'x.txt': 'last', 'y.txt': 'last', 'z.txt': 'z' }), [xy], t + 5);
+    const all = await mergeOf(repo, await mergeOf(repo, v0, v1), z);
+    const other = await mergeOf(repo, await mergeOf(repo, xy, v0), v1);
+    assert.deepEqual(await planMerge(repo, other, all), { keep: all });
+    assert.deepEqual(await planMerge(repo, all, other), { keep: all });
+    git(repo, 'fsck', '--strict');
+    await repo.close();
+  });
+
   it('names a version set aside by its id and kind (a link, an executable); keeps a copy a side holds on purpose; takes again a name the merge let go', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'), { clock });
     const { gitIn, tree, commitOf } = plumbing(repo);
