@@ -5,7 +5,7 @@
  * of their own), within `--spread-s` seconds (each writer's second set by the seed); then
  * `--nodes` nodes (the writers among them, the rest at the base) gossip, each taking up a head as
  * the swarm does (test/support/hand-over.ts: stay, take, keep one of two merges of the same
- * writes, or merge: a join of the writes both hold, or with `--pairwise` the two heads as they
+ * writes, or merge: a join of the writes either holds, or with `--pairwise` the two heads as they
  * are, as gitfs did before joins), by one of three models:
  * - `newest`: in rounds, every node at once takes up the newest head it has not passed (the
  *   daemon's choice: policy.ts `newestHead`);
