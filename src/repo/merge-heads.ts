@@ -23,7 +23,8 @@
  *
  * Two heads whose own commits (those the other lacks) are all such merges hold the same writes,
  * merged apart: one is kept as it is (`Kept`), so that nodes which merged in other orders, or ran
- * other versions of gitfs, come to one head without merging merges without end.
+ * other versions of gitfs, come to one head without merging merges without end. So is a head that
+ * is the join of all the writes already (`runOf`).
  *
  * Signed commits (releases on a rollout channel) are never merged: a merge would carry no
  * signature, and a channel takes signed releases only. Neither is a pair without a common commit,
@@ -82,6 +83,7 @@ export type MergeRefusal = 'signed' | 'bad-time' | 'no-common-commit' | 'history
  * orders, or by another version of gitfs), and merging them again would only make one more head
  * to merge. The head holding more than merges is kept (a head that holds the other, too); of two
  * that hold merges only, the newer by committer time, then the greater id, as every node chooses.
+ * Also a head that is the join of every write the two hold (its chain of merges), the newer first.
  */
 export interface Kept {
   readonly keep: Oid;
@@ -98,8 +100,9 @@ export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<Merge
   if (typeof pair === 'string' || 'keep' in pair) return pair;
   const writes = await joinedWrites(repo, content, a, b);
   if (writes !== undefined) {
-    // One head joins them all already (a clock that ran behind hid it from the walk): kept.
-    for (const head of [a, b]) if ((await runOf(repo, head, writes)) === writes.length) return { keep: head };
+    // A head that joins them all already (a clock that ran behind hid it from the walk) is kept; of two, the newer.
+    const [first, second] = newer(a, await readCommit(repo.objects, a), b, await readCommit(repo.objects, b)) ? [a, b] : [b, a];
+    for (const head of [first, second]) if ((await runOf(repo, head, writes)) === writes.length) return { keep: head };
   }
   return { ...pair, writes };
 }
@@ -268,7 +271,7 @@ async function runOf(repo: Repository, head: Oid, writes: readonly Oid[], chain?
  */
 async function chainOf(repo: Repository, head: Oid): Promise<Link[] | undefined> {
   const later: Link[] = [];
-  for (let at = head; later.length <= JOINED_MAX; ) {
+  for (let at = head; later.length < JOINED_MAX; ) {
     if (!(await repo.objects.has(at))) return undefined;
     const c = await readCommit(repo.objects, at);
     if (!isGitfsMerge(c)) return [{ write: at, join: at }, ...later.reverse()];
@@ -276,7 +279,8 @@ async function chainOf(repo: Repository, head: Oid): Promise<Link[] | undefined>
     if (!(await repo.objects.has(first)) || !(await repo.objects.has(second)) || isGitfsMerge(await readCommit(repo.objects, second))) return undefined;
     const firstTime = (await readCommit(repo.objects, first)).committer.timestamp;
     const dated = c.committer.timestamp === firstTime + 1 && c.author.timestamp === firstTime + 1;
-    if (!dated || !c.message.includes(`:\n  ${first} (newer: its versions keep their names)\n  ${second}\n`)) return undefined;
+    const names = new RegExp(`^${mergeTitle(first, second)}\\n\\nThe branch was written apart from [0-9a-f]{40,64}:\\n  ${first} \\(newer: its versions keep their names\\)\\n  ${second}\\n`);
+    if (!dated || !names.test(c.message)) return undefined;
     later.push({ write: second, join: at });
     at = first;
   }

@@ -168,7 +168,8 @@ export function policyFor(branch: BranchName, policies: readonly Policy[]): Poli
 }
 
 /**
- * The head to hold: the newest by the commit time its announcers claim (then the lower id) among
+ * The head to hold: the newest by the commit time its announcers claim (then the greater id, as a
+ * join orders writes: merge-heads.ts) among
  * those this node may take. A head judged 'passed' (head-verdicts.ts: this node's head holds it, or
  * a fetch showed it behind, refused, or diverged and not to be merged) never is; one judged 'ahead' or 'fork' (to be merged by its fetch) always is; an
  * 'unproven' one is when it claims a time no older than this node's head (a second's resolution:
@@ -193,9 +194,9 @@ export function newestHead(
     if (v === 'ahead' || v === 'fork' || mine === undefined || mineTime === undefined) return true;
     return h.commitTime > mineTime || (h.commitTime === mineTime && v === 'unproven');
   };
-  // Ranked by: not failing, then the later time, then the lower id.
+  // Ranked by: not failing, then the later time, then the greater id.
   const rank = (h: { oid: Oid; commitTime: number }): [number, number, Oid] => [failing(h.oid) ? 0 : 1, h.commitTime, h.oid];
-  const above = (a: [number, number, Oid], b: [number, number, Oid]): boolean => a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] < b[2];
+  const above = (a: [number, number, Oid], b: [number, number, Oid]): boolean => a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] > b[2];
   let best: { oid: Oid; commitTime: number } | undefined;
   let announced = false;
   for (const m of members) {

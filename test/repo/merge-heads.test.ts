@@ -334,13 +334,17 @@ describe('repo/merge-heads', function () {
     const t = seconds + 1000;
     const base = commitOf(tree({ 'f.txt': '0' }), [], t);
     const [w0, w1, w2] = [commitOf(tree({ 'f.txt': '0', 'a.txt': 'a' }), [base], t + 30), commitOf(tree({ 'f.txt': '0', 'b.txt': 'b' }), [base], t + 20), commitOf(tree({ 'f.txt': '0', 'c.txt': 'c' }), [base], t + 10)];
-    // Titled as gitfs titles a merge of w0 and w1, but not one a join writes (its date, its
-    // message), and its tree lacks w0's a.txt: joined again from the writes, not built on.
-    const gitfsEnv = { ...process.env, GIT_AUTHOR_NAME: 'gitfs merge', GIT_AUTHOR_EMAIL: 'merge@gitfs.invalid', GIT_COMMITTER_NAME: 'gitfs merge', GIT_COMMITTER_EMAIL: 'merge@gitfs.invalid', GIT_AUTHOR_DATE: `@${t + 999} +0000`, GIT_COMMITTER_DATE: `@${t + 999} +0000` };
-    const foreign = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', tree({ 'f.txt': '0', 'b.txt': 'b' }), '-p', w0, '-p', w1, '-m', `Merge ${w1.slice(0, 12)} into ${w0.slice(0, 12)}\n\nThe branch was written apart from elsewhere`], { env: gitfsEnv, encoding: 'utf8' }).trim() as Oid;
-    const fromForeign = await writeMerge(repo, (await planMerge(repo, foreign, w2)) as MergePlan);
-    assert.deepEqual([fromForeign.merges, ls(fromForeign.commit)], [2, 'a.txt,b.txt,c.txt,f.txt']);
-    assert.equal(fromForeign.commit, await mergeOf(repo, w0, await mergeOf(repo, w1, w2)), 'the join of w0, w1 and w2, as every node writes it');
+    // Titled as gitfs titles a merge of w0 and w1, but not one a join writes (dated otherwise, or
+    // its message otherwise), and its tree lacks w0's a.txt: joined again from the writes, not built on.
+    const fresh = await mergeOf(repo, w0, await mergeOf(repo, w1, w2));
+    const gitfsAt = (at: number): NodeJS.ProcessEnv => ({ ...process.env, GIT_AUTHOR_NAME: 'gitfs merge', GIT_AUTHOR_EMAIL: 'merge@gitfs.invalid', GIT_COMMITTER_NAME: 'gitfs merge', GIT_COMMITTER_EMAIL: 'merge@gitfs.invalid', GIT_AUTHOR_DATE: `@${at} +0000`, GIT_COMMITTER_DATE: `@${at} +0000` });
+    const title = `Merge ${w1.slice(0, 12)} into ${w0.slice(0, 12)}\n\nThe branch was written apart from `;
+    for (const [at, message] of [[t + 999, `${title}${base}:\n  ${w0} (newer: its versions keep their names)\n  ${w1}\n`], [t + 31, `${title}elsewhere`]] as const) {
+      const foreign = execFileSync('git', ['--git-dir', repo.gitDir, 'commit-tree', tree({ 'f.txt': '0', 'b.txt': 'b' }), '-p', w0, '-p', w1, '-m', message], { env: gitfsAt(at), encoding: 'utf8' }).trim() as Oid;
+      const fromForeign = await writeMerge(repo, (await planMerge(repo, foreign, w2)) as MergePlan);
+      assert.deepEqual([fromForeign.merges, ls(fromForeign.commit)], [2, 'a.txt,b.txt,c.txt,f.txt'], `dated ${at - t}`);
+      assert.equal(fromForeign.commit, fresh, 'the join of w0, w1 and w2, as every node writes it');
+    }
 
     // x and y (each a second commit of its writer) joined; z written on their join on a clock far
     // behind; two nodes join the rest in other orders. One of them holds the join of all three

@@ -71,7 +71,7 @@ export async function gossip(repo: Repository, start: readonly Oid[], seed: numb
 
 /**
  * Rounds as the daemons gossip (src/swarm/policy.ts `newestHead`): in each, every node takes up,
- * from the heads all held at the round's start, the newest (by committer time, then the lower
+ * from the heads all held at the round's start, the newest (by committer time, then the greater
  * id) that is not its own and that it has not passed (its head held it, or one of two merges
  * alike was its own); all at once, as nodes that hear one announcement fetch at once. `all`:
  * every such head instead, newest first, one after another from its own. Until every node holds
@@ -88,7 +88,7 @@ export async function rounds(repo: Repository, start: readonly Oid[], maxRounds:
     moved = false;
     const ranked: { oid: Oid; time: number }[] = [];
     for (const oid of new Set(nodes)) ranked.push({ oid, time: await timeOf(oid) });
-    ranked.sort((a, b) => b.time - a.time || (a.oid < b.oid ? -1 : 1));
+    ranked.sort((a, b) => b.time - a.time || (a.oid > b.oid ? -1 : 1));
     // Each from its head at the round's start: one after another here, as if at once.
     const next = [...nodes];
     for (const [i, mine] of nodes.entries()) {

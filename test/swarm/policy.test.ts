@@ -183,7 +183,7 @@ describe('swarm/policy', () => {
       assert.equal(kernel.graceMs, 60_000);
     });
 
-    it('targets the newest head by commit time (ties by the lower oid) with the members announcing exactly it', () => {
+    it('targets the newest head by commit time (ties by the greater oid, as a join orders writes) with the members announcing exactly it', () => {
       const [a, b, c, d] = OTHERS as [NodeId, NodeId, NodeId, NodeId];
       const old = oid('old');
       const newer = oid('newer');
@@ -193,10 +193,10 @@ describe('swarm/policy', () => {
 
       const [lo, hi] = [oid('p'), oid('q')].sort() as [Oid, Oid];
       const tie = only(decide(policies, [member(a, { 'kernel/y': [hi, 7] }), member(b, { 'kernel/y': [lo, 7] })]), 'kernel/y').target;
-      assert.deepEqual(tie, { oid: lo, commitTime: 7, from: [b] });
+      assert.deepEqual(tie, { oid: hi, commitTime: 7, from: [a] });
       // Two commits in one second: a head other than this node's own wins the tie (so it is fetched, not taken as held).
-      const mineTie = only(decide(policies, [member(a, { 'kernel/y': [hi, 7] }), member(b, { 'kernel/y': [lo, 7] })], { 'kernel/y': lo }), 'kernel/y');
-      assert.deepEqual([mineTie.target?.oid, mineTie.state], [hi, 'behind']);
+      const mineTie = only(decide(policies, [member(a, { 'kernel/y': [hi, 7] }), member(b, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }), 'kernel/y');
+      assert.deepEqual([mineTie.target?.oid, mineTie.state], [lo, 'behind']);
       // A commit made here, newer than any a member announces yet: it is the target, held (nothing older is fetched).
       const ahead = only(decide(policies, [member(a, { 'kernel/y': [lo, 7] })], { 'kernel/y': hi }, { 'kernel/y': 8 }), 'kernel/y');
       assert.deepEqual([ahead.target, ahead.state], [{ oid: hi, commitTime: 8, from: [] }, 'held']);
