@@ -24,16 +24,17 @@
  * Two heads whose own commits (those the other lacks) are all such merges hold the same writes,
  * merged apart: one is kept as it is (`Kept`), so that nodes which merged in other orders, or ran
  * other versions of gitfs, come to one head without merging merges without end. So is a head that
- * is the join of all the writes already (`runOf`).
+ * is the join of all the writes already (its chain, `chainOf`).
  *
  * Signed commits (releases on a rollout channel) are never merged: a merge would carry no
  * signature, and a channel takes signed releases only. Neither is a pair without a common commit,
  * or whose history between a head and the base is not all here (`MergeRefusal`): both left as
  * they are.
  */
-import { encodeCommit, isSigned, type Commit, type Signature } from '../objects/commit.js';
+import { decodeCommit, encodeCommit, isSigned, type Commit, type Signature } from '../objects/commit.js';
 import { divergence, independent } from '../objects/commit-ancestry.js';
 import type { Oid } from '../objects/oid.js';
+import { readTyped } from '../objects/typed-read.js';
 import { mergeTrees, type SetAside } from '../files/merge-trees.js';
 import { readCommit } from '../files/tree-reader.js';
 import { isPartial } from './partial.js';
@@ -60,13 +61,24 @@ export interface PairPlan {
 }
 
 /**
- * Two heads to merge, and the writes either holds, newest first (by committer time, then the
- * greater id), where joining them is more than merging the two heads (joinedWrites): joined, or
- * else, where a step of the join is refused (a write with no common commit with the merge before
- * it, history down to a step's base not here), the heads as they are.
+ * Two heads to merge, and the join of the writes either holds where joining them is more than
+ * merging the two heads (joinedWrites): joined, or else, where a step of the join is refused (a
+ * write with no common commit with the merge before it, history down to a step's base not here),
+ * the heads as they are.
  */
 export interface MergePlan extends PairPlan {
-  readonly writes: readonly Oid[] | undefined;
+  readonly join: Join | undefined;
+}
+
+/**
+ * The writes to join, newest first (by committer time, then the greater id), and where the join
+ * goes on from: `onto`, which joins the first `from` of them already (a head's chain, or the
+ * first write alone).
+ */
+export interface Join {
+  readonly writes: readonly Oid[];
+  readonly onto: Oid;
+  readonly from: number;
 }
 
 /**
@@ -95,39 +107,61 @@ export interface Kept {
  * lacks and their base.
  */
 export async function planMerge(repo: Repository, a: Oid, b: Oid): Promise<MergePlan | MergeRefusal | Kept> {
-  const content = commitReader(repo);
-  const pair = await planPair(repo, content, a, b);
+  const reads = new PlanReads(repo);
+  const pair = await planPair(reads, a, b);
   if (typeof pair === 'string' || 'keep' in pair) return pair;
-  const writes = await joinedWrites(repo, content, a, b);
-  if (writes !== undefined) {
+  const writes = await joinedWrites(reads, a, b);
+  if (writes === undefined) return { ...pair, join: undefined };
+  let join: Join = { writes, onto: writes[0] as Oid, from: 1 };
+  for (const head of [pair.newer, pair.older]) {
+    const chain = (await chainOf(reads, head)) ?? [];
+    let run = 0;
+    while (run < chain.length && chain[run]?.write === writes[run]) run++;
     // A head that joins them all already (a clock that ran behind hid it from the walk) is kept; of two, the newer.
-    const [first, second] = newer(a, await readCommit(repo.objects, a), b, await readCommit(repo.objects, b)) ? [a, b] : [b, a];
-    for (const head of [first, second]) if ((await runOf(repo, head, writes)) === writes.length) return { keep: head };
+    if (run === writes.length) return { keep: head };
+    if (run > join.from) join = { writes, onto: (chain[run - 1] as Link).join, from: run };
   }
-  return { ...pair, writes };
+  return { ...pair, join };
 }
-
-/** Commit contents as the walks of one plan read them, here or undefined; kept for the plan (at most READS_KEPT). */
-type CommitContent = (oid: Oid) => Promise<Buffer | undefined>;
 
 const READS_KEPT = 50_000;
 
-function commitReader(repo: Repository): CommitContent {
-  const kept = new Map<Oid, Buffer | undefined>();
-  return async (oid) => {
-    if (kept.has(oid)) return kept.get(oid);
-    const content = (await repo.objects.has(oid)) ? (await repo.objects.read(oid)).content : undefined;
-    if (kept.size < READS_KEPT) kept.set(oid, content);
-    return content;
-  };
+/** The commits one plan reads, each read and parsed once (at most READS_KEPT kept). */
+class PlanReads {
+  private readonly kept = new Map<Oid, { readonly content: Buffer; parsed?: Commit } | undefined>();
+
+  constructor(readonly repo: Repository) {}
+
+  /** The content of commit `oid`, or undefined where it is not here (for the walks of commit-ancestry.ts). */
+  readonly content = async (oid: Oid): Promise<Buffer | undefined> => (await this.entry(oid))?.content;
+
+  /** Whether commit `oid` is here. */
+  async has(oid: Oid): Promise<boolean> {
+    return (await this.entry(oid)) !== undefined;
+  }
+
+  /** Commit `oid`, parsed; one not here is GITFS_OBJECT_NOT_FOUND, as the store says. */
+  async commit(oid: Oid): Promise<Commit> {
+    const entry = await this.entry(oid);
+    if (entry === undefined) return readCommit(this.repo.objects, oid);
+    return (entry.parsed ??= decodeCommit(entry.content, oid));
+  }
+
+  private async entry(oid: Oid): Promise<{ readonly content: Buffer; parsed?: Commit } | undefined> {
+    if (this.kept.has(oid)) return this.kept.get(oid);
+    const read = (await this.repo.objects.has(oid)) ? { content: await readTyped(this.repo.objects, oid, 'commit') } : undefined;
+    if (this.kept.size < READS_KEPT) this.kept.set(oid, read);
+    return read;
+  }
 }
 
 /** planMerge for the two heads as they are. */
-async function planPair(repo: Repository, content: CommitContent, a: Oid, b: Oid): Promise<PairPlan | MergeRefusal | Kept> {
-  const [ca, cb] = await Promise.all([readCommit(repo.objects, a), readCommit(repo.objects, b)]);
-  const parted = await divergence(content, a, b, MERGE_BASE_LIMIT);
+async function planPair(reads: PlanReads, a: Oid, b: Oid): Promise<PairPlan | MergeRefusal | Kept> {
+  const { repo } = reads;
+  const [ca, cb] = [await reads.commit(a), await reads.commit(b)];
+  const parted = await divergence(reads.content, a, b, MERGE_BASE_LIMIT);
   if (parted !== 'cut') {
-    const [aAlike, bAlike] = [await mergesOnly(repo, parted.own.a), await mergesOnly(repo, parted.own.b)];
+    const [aAlike, bAlike] = [await mergesOnly(reads, parted.own.a), await mergesOnly(reads, parted.own.b)];
     if (aAlike && bAlike) return { keep: newer(a, ca, b, cb) ? a : b };
     if (aAlike || bAlike) return { keep: aAlike ? b : a };
   }
@@ -140,7 +174,7 @@ async function planPair(repo: Repository, content: CommitContent, a: Oid, b: Oid
   // Cut, or one head holds the other after all (a clock that ran behind made the walk take a
   // commit both hold for one of a head's own): nothing to merge.
   if (base === 'cut' || base === a || base === b) return 'history-cut';
-  const baseTree = (await readCommit(repo.objects, base)).tree;
+  const baseTree = (await reads.commit(base)).tree;
   // A commit is here without its tree only in a damaged or partly pruned repository.
   if (!(await repo.objects.has(baseTree))) return 'history-cut';
   const [n, o] = newer(a, ca, b, cb) ? [{ oid: a, c: ca }, { oid: b, c: cb }] : [{ oid: b, c: cb }, { oid: a, c: ca }];
@@ -154,14 +188,14 @@ async function planPair(repo: Repository, content: CommitContent, a: Oid, b: Oid
  * writes), more than JOINED_MAX, or cannot be told (a commit or a write's tree not here, more
  * than four times JOINED_MAX commits read from a head or found in all, a walk cut).
  */
-async function joinedWrites(repo: Repository, content: CommitContent, a: Oid, b: Oid): Promise<Oid[] | undefined> {
+async function joinedWrites(reads: PlanReads, a: Oid, b: Oid): Promise<Oid[] | undefined> {
   const found = new Set<Oid>();
-  for (const head of [a, b]) if (!(await writesOf(repo, head, found))) return undefined;
+  for (const head of [a, b]) if (!(await writesOf(reads, head, found))) return undefined;
   if ((found.size === 2 && found.has(a) && found.has(b)) || found.size > 4 * JOINED_MAX) return undefined;
-  const kept = await independent(content, [...found], MERGE_BASE_LIMIT);
+  const kept = await independent(reads.content, [...found], MERGE_BASE_LIMIT);
   if (kept === 'cut' || kept.length < 2 || kept.length > JOINED_MAX) return undefined;
-  const dated = await Promise.all(kept.map(async (oid) => ({ oid, c: await readCommit(repo.objects, oid) })));
-  for (const { c } of dated) if (!(await repo.objects.has(c.tree))) return undefined;
+  const dated = await Promise.all(kept.map(async (oid) => ({ oid, c: await reads.commit(oid) })));
+  for (const { c } of dated) if (!(await reads.repo.objects.has(c.tree))) return undefined;
   return dated.sort((x, y) => (newer(x.oid, x.c, y.oid, y.c) ? -1 : 1)).map((d) => d.oid);
 }
 
@@ -170,14 +204,14 @@ async function joinedWrites(repo: Repository, content: CommitContent, a: Oid, b:
  * both parents of such a merge. False where a commit is not here, or past four times JOINED_MAX
  * commits read.
  */
-async function writesOf(repo: Repository, head: Oid, found: Set<Oid>): Promise<boolean> {
+async function writesOf(reads: PlanReads, head: Oid, found: Set<Oid>): Promise<boolean> {
   const seen = new Set<Oid>();
   for (const stack = [head]; stack.length > 0; ) {
     const oid = stack.pop() as Oid;
     if (seen.has(oid)) continue;
     seen.add(oid);
-    if (seen.size > 4 * JOINED_MAX || !(await repo.objects.has(oid))) return false;
-    const c = await readCommit(repo.objects, oid);
+    if (seen.size > 4 * JOINED_MAX || !(await reads.has(oid))) return false;
+    const c = await reads.commit(oid);
     if (isGitfsMerge(c)) stack.push(...c.parents);
     else found.add(oid);
   }
@@ -189,8 +223,8 @@ function newer(a: Oid, ca: Commit, b: Oid, cb: Commit): boolean {
   return ca.committer.timestamp > cb.committer.timestamp || (ca.committer.timestamp === cb.committer.timestamp && a > b);
 }
 
-async function mergesOnly(repo: Repository, commits: readonly Oid[]): Promise<boolean> {
-  for (const oid of commits) if (!isGitfsMerge(await readCommit(repo.objects, oid))) return false;
+async function mergesOnly(reads: PlanReads, commits: readonly Oid[]): Promise<boolean> {
+  for (const oid of commits) if (!isGitfsMerge(await reads.commit(oid))) return false;
   return true;
 }
 
@@ -216,29 +250,21 @@ export interface Merged {
 
 /** Writes the merge commits of `plan` (one pack each): its writes joined, or else its two heads merged; no ref moves. */
 export async function writeMerge(repo: Repository, plan: MergePlan): Promise<Merged> {
-  const joined = plan.writes === undefined ? undefined : await writeJoin(repo, plan.writes, [plan.newer, plan.older]);
+  const joined = plan.join === undefined ? undefined : await writeJoin(repo, plan.join);
   return joined ?? { ...(await writePair(repo, plan)), merges: 1 };
 }
 
 /**
- * Merges `writes` one after another onto the first, from the longest run of them one of `heads`
- * joins already; undefined where a step is not merged as two heads (refused; or kept, which writes
- * that are independent never are): what it wrote before is left unnamed, for `gitfs prune`.
+ * Merges the writes of `join` past its run one after another onto it; undefined where a step is
+ * not merged as two heads (refused; or kept, which writes that are independent never are): what it
+ * wrote before is left unnamed, for `gitfs prune`.
  */
-async function writeJoin(repo: Repository, writes: readonly Oid[], heads: readonly Oid[]): Promise<Merged | undefined> {
-  let [head] = writes;
-  if (head === undefined) return undefined;
-  let from = 1;
-  for (const h of heads) {
-    const chain = (await chainOf(repo, h)) ?? [];
-    const same = await runOf(repo, h, writes, chain);
-    if (same > from) [head, from] = [(chain[same - 1] as Link).join, same];
-  }
-  const content = commitReader(repo);
+async function writeJoin(repo: Repository, { writes, onto, from }: Join): Promise<Merged | undefined> {
+  const reads = new PlanReads(repo);
   const setAside = new Map<string, SetAside>();
-  let merges = 0;
+  let [head, merges] = [onto, 0];
   for (const write of writes.slice(from)) {
-    const step = await planPair(repo, content, head, write);
+    const step = await planPair(reads, head, write);
     if (typeof step === 'string' || 'keep' in step) return undefined;
     const written = await writePair(repo, step);
     [head, merges] = [written.commit, merges + 1];
@@ -254,14 +280,6 @@ interface Link {
   readonly join: Oid;
 }
 
-/** How many of `writes`, from the first, `head`'s chain (chainOf) joins. */
-async function runOf(repo: Repository, head: Oid, writes: readonly Oid[], chain?: readonly Link[]): Promise<number> {
-  const links = chain ?? (await chainOf(repo, head)) ?? [];
-  let same = 0;
-  while (same < links.length && links[same]?.write === writes[same]) same++;
-  return same;
-}
-
 /**
  * The join `head` is, as its chain in order: the first write (the end of the first parents down),
  * then each merge's second parent (a write) with that merge. Every merge must be one a join
@@ -269,15 +287,15 @@ async function runOf(repo: Repository, head: Oid, writes: readonly Oid[], chain?
  * in full (its tree is trusted). A head that is no gitfs merge is a chain of itself. Undefined
  * where it is no such chain (at most JOINED_MAX links), or a commit is not here.
  */
-async function chainOf(repo: Repository, head: Oid): Promise<Link[] | undefined> {
+async function chainOf(reads: PlanReads, head: Oid): Promise<Link[] | undefined> {
   const later: Link[] = [];
   for (let at = head; later.length < JOINED_MAX; ) {
-    if (!(await repo.objects.has(at))) return undefined;
-    const c = await readCommit(repo.objects, at);
+    if (!(await reads.has(at))) return undefined;
+    const c = await reads.commit(at);
     if (!isGitfsMerge(c)) return [{ write: at, join: at }, ...later.reverse()];
     const [first, second] = c.parents as [Oid, Oid];
-    if (!(await repo.objects.has(first)) || !(await repo.objects.has(second)) || isGitfsMerge(await readCommit(repo.objects, second))) return undefined;
-    const firstTime = (await readCommit(repo.objects, first)).committer.timestamp;
+    if (!(await reads.has(first)) || !(await reads.has(second)) || isGitfsMerge(await reads.commit(second))) return undefined;
+    const firstTime = (await reads.commit(first)).committer.timestamp;
     const dated = c.committer.timestamp === firstTime + 1 && c.author.timestamp === firstTime + 1;
     const names = new RegExp(`^${mergeTitle(first, second)}\\n\\nThe branch was written apart from [0-9a-f]{40,64}:\\n  ${first} \\(newer: its versions keep their names\\)\\n  ${second}\\n`);
     if (!dated || !names.test(c.message)) return undefined;

@@ -52,7 +52,7 @@ describe('repo/merge-heads', function () {
   async function mergeOf(repo: Repository, x: Oid, y: Oid, asBefore = false): Promise<Oid> {
     const plan = await planMerge(repo, x, y);
     assert.ok(typeof plan === 'object' && !('keep' in plan), `not merged: ${JSON.stringify(plan)}`);
-    return (await writeMerge(repo, asBefore ? { ...plan, writes: undefined } : plan)).commit;
+    return (await writeMerge(repo, asBefore ? { ...plan, join: undefined } : plan)).commit;
   }
 
   /**
@@ -67,7 +67,7 @@ describe('repo/merge-heads', function () {
     if (typeof found === 'string') assert.fail(`no base: ${found}`);
     const { base } = found;
     const trees = { newer: newer.c.tree, older: older.c.tree, base: (await readCommit(repo.objects, base)).tree };
-    return (await writeMerge(repo, { newer: newer.oid, older: older.oid, base, trees, newerTime: newer.c.committer.timestamp, writes: undefined })).commit;
+    return (await writeMerge(repo, { newer: newer.oid, older: older.oid, base, trees, newerTime: newer.c.committer.timestamp, join: undefined })).commit;
   }
 
   /** git's plumbing on `repo`: `gitIn` runs git (dated `at`, in seconds), `tree` writes a tree of entries (name → text, or [mode, text]), `commitOf` a commit. */
@@ -302,7 +302,7 @@ describe('repo/merge-heads', function () {
     const z2 = commitOf(tree({ 'b.txt': 'z' }), [r2], t + 5);
     const side = await mergeOf(repo, x2, userMerge);
     const plan = (await planMerge(repo, side, z2)) as MergePlan;
-    assert.deepEqual([plan.writes, plan.newer, plan.older, plan.base], [[z2, x2, userMerge], z2, side, r2]);
+    assert.deepEqual([plan.join?.writes, plan.newer, plan.older, plan.base], [[z2, x2, userMerge], z2, side, r2]);
     // Newest first, z2 then x2: no commit in common.
     const pair = await writeMerge(repo, plan);
     assert.deepEqual([pair.joined, pair.merges], [undefined, 1]);
@@ -319,7 +319,7 @@ describe('repo/merge-heads', function () {
     const ours = await mergeOf(repo, w, r);
     const users = commitOf(tree({ 'f.txt': 'w', 'w.txt': 'w', 'r.txt': 'r', 'u.txt': 'u' }), [w, r], t + 10);
     const skewed = (await planMerge(repo, users, ours)) as MergePlan;
-    assert.equal(skewed.writes, undefined, 'no join of one write');
+    assert.equal(skewed.join, undefined, 'no join of one write');
     const both = await writeMerge(repo, skewed);
     assert.equal(both.merges, 1);
     assert.deepEqual(git(repo, 'rev-list', '--parents', '-n', '1', both.commit).split(' ').slice(1).sort(), [ours, users].sort());

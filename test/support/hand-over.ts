@@ -28,7 +28,7 @@ export async function handOver(repo: Repository, mine: Oid, theirs: Oid, pairwis
   const plan = await planMerge(repo, mine, theirs);
   if (typeof plan === 'string') throw new Error(`${mine} and ${theirs} are not merged: ${plan}`);
   if ('keep' in plan) return { head: plan.keep, by: 'kept' };
-  const { commit, merges } = await writeMerge(repo, pairwise ? { ...plan, writes: undefined } : plan);
+  const { commit, merges } = await writeMerge(repo, pairwise ? { ...plan, join: undefined } : plan);
   return { head: commit, by: 'merged', merges };
 }
 
