@@ -60,10 +60,9 @@ export async function reaches(content: (oid: Oid) => Promise<Buffer | undefined>
  * each walk (commits taken from its queue; twice that read).
  */
 export async function mergeBase(content: (oid: Oid) => Promise<Buffer | undefined>, a: Oid, b: Oid, limit: number): Promise<{ base: Oid } | 'none' | 'cut'> {
-  const painted = await paintDown(content, a, [b], limit);
-  if (painted === 'cut') return 'cut';
-  const base = await bestBase(content, painted, limit);
-  return typeof base === 'string' ? base : { base: base.oid };
+  const parted = await divergence(content, a, b, limit);
+  if (parted === 'cut') return 'cut';
+  return parted.base;
 }
 
 /**
@@ -77,12 +76,12 @@ export async function divergence(
   a: Oid,
   b: Oid,
   limit: number,
-): Promise<{ own: { a: Oid[]; b: Oid[] }; base: Oid | 'none' | 'cut' } | 'cut'> {
+): Promise<{ own: { a: Oid[]; b: Oid[] }; base: { base: Oid } | 'none' | 'cut' } | 'cut'> {
   const painted = await paintDown(content, a, [b], limit);
   if (painted === 'cut') return 'cut';
   const base = await bestBase(content, painted, limit);
   const only = (mark: number): Oid[] => [...painted.flags].filter(([, f]) => (f & (FROM_A | FROM_B)) === mark).map(([oid]) => oid);
-  return { own: { a: only(FROM_A), b: only(FROM_B) }, base: typeof base === 'string' ? base : base.oid };
+  return { own: { a: only(FROM_A), b: only(FROM_B) }, base: typeof base === 'string' ? base : { base: base.oid } };
 }
 
 /** The base among the common commits a paint found, as mergeBase says. */
@@ -92,9 +91,10 @@ async function bestBase(content: (oid: Oid) => Promise<Buffer | undefined>, pain
   // Of several (a criss-cross, or stale paint that stopped short), one another reaches is no base.
   const kept = await independent(content, candidates.map((c) => c.oid), limit);
   if (kept === 'cut') return 'cut';
+  const independents = new Set(kept);
   let best: Found | undefined;
   for (const c of candidates) {
-    if (!kept.includes(c.oid)) continue;
+    if (!independents.has(c.oid)) continue;
     if (best === undefined || c.time > best.time || (c.time === best.time && c.oid > best.oid)) best = c;
   }
   return best ?? 'none';

@@ -169,11 +169,11 @@ async function planPair(reads: PlanReads, a: Oid, b: Oid): Promise<PairPlan | Me
   // A time a second later must still be one git and gitfs read (a head may claim any).
   if (!Number.isSafeInteger(Math.max(ca.committer.timestamp, cb.committer.timestamp) + 1)) return 'bad-time';
   if (parted === 'cut') return 'history-cut';
-  const { base } = parted;
-  if (base === 'none') return 'no-common-commit';
+  if (parted.base === 'none') return 'no-common-commit';
   // Cut, or one head holds the other after all (a clock that ran behind made the walk take a
   // commit both hold for one of a head's own): nothing to merge.
-  if (base === 'cut' || base === a || base === b) return 'history-cut';
+  if (parted.base === 'cut' || parted.base.base === a || parted.base.base === b) return 'history-cut';
+  const { base } = parted.base;
   const baseTree = (await reads.commit(base)).tree;
   // A commit is here without its tree only in a damaged or partly pruned repository.
   if (!(await repo.objects.has(baseTree))) return 'history-cut';
