@@ -100,8 +100,22 @@ export interface FetchOutcome {
   readonly error: string | null;
   /** Branches the fetch did not move, and why (a head that diverged and was not merged, a merge that failed). */
   readonly unmoved: readonly { readonly branch: string; readonly why: string }[];
+  /** Where the branches it moved, or left at a head that holds it, stand. */
+  readonly landed: readonly Landed[];
   readonly bytes: number;
   readonly ms: number;
+}
+
+/**
+ * A branch after a fetch: `at` the fetched head (`moved`), at its merge with the local head
+ * (`merged`, with the versions set aside), or left at a local head that holds the fetched one
+ * (`holds`) or the same writes merged in another order (`kept`, merge-heads.ts `Kept`).
+ */
+export interface Landed {
+  readonly branch: string;
+  readonly at: Oid;
+  readonly how: 'moved' | 'merged' | 'holds' | 'kept';
+  readonly setAside?: number;
 }
 
 interface Running {
@@ -112,6 +126,8 @@ interface Running {
   readonly started: number;
   /** Branches left where they were, and why (FetchOutcome.unmoved). */
   readonly unmoved: Map<BranchName, string>;
+  /** Where branches stand (FetchOutcome.landed). */
+  readonly landed: Map<BranchName, Landed>;
 }
 
 /**
@@ -491,7 +507,7 @@ export class Swarm {
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
-      running = { fetch, history, branches: new Set([branch]), started: this.c.clock.now(), unmoved: new Map() };
+      running = { fetch, history, branches: new Set([branch]), started: this.c.clock.now(), unmoved: new Map(), landed: new Map() };
       this.fetches.set(key, running);
       this.c.log.log('info', 'fetch-start', { branch, commit, history, blobs });
       this.completions.add(this.complete(key, running));
@@ -546,7 +562,7 @@ export class Swarm {
       this.fetches.delete(key);
       const { commit, progress } = running.fetch;
       const unmoved = [...running.unmoved].map(([branch, why]) => ({ branch, why }));
-      this.recent.push({ commit, branches: [...running.branches], error, unmoved, bytes: progress.bytes, ms: this.c.clock.now() - running.started });
+      this.recent.push({ commit, branches: [...running.branches], error, unmoved, landed: [...running.landed.values()], bytes: progress.bytes, ms: this.c.clock.now() - running.started });
       if (this.recent.length > RECENT) this.recent.shift();
     }
   }
@@ -598,6 +614,7 @@ export class Swarm {
     const refs = this.c.repo.refs;
     const local = await refs.resolve(branch);
     if (local === closure.commit) {
+      running.landed.set(branch, { branch, at: local, how: 'moved' });
       // Completed where a fetch left it (`gitfs fetch` of a branch kept on demand): its record now says so.
       if ((await this.fetchedTo(branch, local)) === 'yes') await this.wholeAt.set(branch, { commit: local, history: running.history, blobs: running.fetch.withBlobs });
       return;
@@ -612,7 +629,10 @@ export class Swarm {
     }
     if (local !== undefined && !closure.commits.includes(local)) {
       // Already ahead of it (a peer announces an older head): nothing to move, and no need to fetch it again.
-      if (await this.descends(local, closure.commit)) return this.passed(branch, local, closure, running);
+      if (await this.descends(local, closure.commit)) {
+        running.landed.set(branch, { branch, at: local, how: 'holds' });
+        return this.passed(branch, local, closure, running);
+      }
       // Behind by more than the history kept: a fast-forward still, once proven.
       if (closure.boundary.length > 0 && (await this.behindBoundary(closure, local))) return this.advance(branch, local, closure, running);
       return this.merge(branch, local, closure, running);
@@ -653,6 +673,7 @@ export class Swarm {
       // Merges of the same writes, made apart: the one every node keeps, and no merge more.
       this.c.log.log('info', 'merged-alike', { branch, local, fetched: closure.commit, kept: plan.keep });
       if (plan.keep === closure.commit) return this.advance(branch, local, closure, running);
+      running.landed.set(branch, { branch, at: local, how: 'kept' });
       return this.passed(branch, local, closure, running);
     }
     await this.secure(closure, running);
@@ -665,6 +686,7 @@ export class Swarm {
       if (!isGitfsError(e)) throw e;
       return this.movedMeanwhile(branch, closure, running, e);
     }
+    running.landed.set(branch, { branch, at: commit, how: 'merged', setAside: setAside.length });
     this.c.log.log('info', 'merged', { branch, commit, local, fetched: closure.commit, merges, ...(joined === undefined ? { base: plan.base } : { joined }), setAside: setAside.slice(0, LISTED), setAsideCount: setAside.length });
   }
 
@@ -672,7 +694,10 @@ export class Swarm {
   private async movedMeanwhile(branch: BranchName, closure: Closure, running: Running, e: GitfsError): Promise<void> {
     this.c.log.log('warn', 'fetch-ref-moved', { branch, error: e.message });
     const now = await this.c.repo.refs.resolve(branch).catch(() => undefined);
-    if (now !== undefined && (now === closure.commit || (await this.descends(now, closure.commit)))) return;
+    if (now !== undefined && (now === closure.commit || (await this.descends(now, closure.commit)))) {
+      running.landed.set(branch, { branch, at: now, how: now === closure.commit ? 'moved' : 'holds' });
+      return;
+    }
     running.unmoved.set(branch, `the branch moved meanwhile: ${e.message}`);
   }
 
@@ -691,6 +716,7 @@ export class Swarm {
       if (!isGitfsError(e)) throw e;
       return this.movedMeanwhile(branch, closure, running, e);
     }
+    running.landed.set(branch, { branch, at: closure.commit, how: 'moved' });
     // Taken after all (`gitfs fetch` of a head refused before): no longer refused for the branch.
     this.refused.delete(`${branch}:${closure.commit}`);
     // By a base, the rest of the closure was whole here before (wholeHead).

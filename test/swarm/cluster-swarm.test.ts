@@ -38,6 +38,7 @@ import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readd
 import { dirname, join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { BranchDecision } from '../../src/swarm/policy.js';
+import type { FetchOutcome } from '../../src/swarm/swarm.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 import { GITFS_BIN } from '../support/cli.js';
 import { FaultyDisk } from '../support/faulty-disk.js';
@@ -59,6 +60,7 @@ const STOP_GRACE_MS = 3000;
 interface PolicyAnswer {
   readonly decisions: BranchDecision[];
   readonly fetching: { commit: string; branches: string[]; pieces: number; held: number; bytes: number; ms: number }[];
+  readonly outcomes: FetchOutcome[];
 }
 
 interface SourceTree {
@@ -1098,6 +1100,14 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.deepEqual([...versions].sort(), [...written].sort(), 'notes/a.txt and a copy beside for every other side: each side\'s version once');
       for (const [path, oid] of listing.filter(([p]) => p.startsWith('notes/a.conflict-'))) assert.equal(path, `notes/a.conflict-${oid.slice(0, 12)}.txt`, 'a copy is named by its own id');
       for (const [i] of sides.entries()) assert.equal(await member(4).ok(['cat', `${branch}:side-${i}.txt`]), `${i}\n`);
+      // Each fetch that merged says where its branch went (what `gitfs fetch` prints).
+      for (const n of members) {
+        const { outcomes } = await policyOf(n);
+        for (const e of (n.daemon?.find('merged', { branch }) ?? []).filter((m) => m.t >= healedAt)) {
+          const landed = outcomes.find((o) => o.commit === e.fetched)?.landed.find((l) => l.branch === branch);
+          assert.deepEqual(landed, { branch, at: e.commit, how: 'merged', setAside: e.setAsideCount }, `${n.name}: the outcome of its fetch of ${String(e.fetched)}`);
+        }
+      }
       await gitFsck(member(1));
     } finally {
       await Promise.all(members.map(heal));
@@ -1216,6 +1226,13 @@ describe('swarm/cluster: policy replication between real daemons in network name
       gitOn(loner, ['update-ref', 'refs/heads/un/x', theirs, next]);
       await sleep(INTERVAL_MS);
       assert.equal((await policyOf(loner)).decisions.find((d) => d.branch === 'un/x')?.apart, undefined, 'apart from the head it holds');
+      // Cut off again, a commit on their head: fetched by hand, their head leaves the branch at it.
+      await cutOff(loner, others(loner));
+      const after = commitAt(loner, now + 1, 'on theirs, cut off\n', [theirs]);
+      gitOn(loner, ['update-ref', 'refs/heads/un/x', after, theirs]);
+      const holds = await loner.run(['fetch', 'un/x', '--quiet']);
+      assert.equal(holds.code, 0, `gitfs fetch un/x: ${holds.stdout}${holds.stderr}`);
+      assert.match(holds.stdout, new RegExp(`^fetched un/x at ${theirs.slice(0, 12)}: .*; un/x stays at ${after.slice(0, 12)}, which holds it\n$`));
     } finally {
       await heal(loner);
     }

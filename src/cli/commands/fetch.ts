@@ -1,6 +1,6 @@
 import { parseBranchName } from '../../branches/ref-name.js';
 import { ErrorCodes, GitfsError } from '../../errors.js';
-import type { FetchOutcome } from '../../swarm/swarm.js';
+import type { FetchOutcome, Landed } from '../../swarm/swarm.js';
 import { parse, positionals, repoPath, type Command } from '../context.js';
 import { askDaemon } from '../daemon-client.js';
 import { humanBytes, printable } from '../format.js';
@@ -11,8 +11,20 @@ const MAX_WAIT_MS = 24 * 3_600_000;
 
 interface Progress {
   readonly fetching: { commit: string; pieces: number; held: number; bytes: number; ms: number }[];
-  /** `unmoved` is absent from a daemon older than this command. */
-  readonly outcomes: (Omit<FetchOutcome, 'unmoved'> & Partial<Pick<FetchOutcome, 'unmoved'>>)[];
+  /** `unmoved` and `landed` are absent from a daemon older than this command. */
+  readonly outcomes: (Omit<FetchOutcome, 'unmoved' | 'landed'> & Partial<Pick<FetchOutcome, 'unmoved' | 'landed'>>)[];
+}
+
+/** Where the branch stands after the fetch of `commit`, where it is not simply there. */
+function where(branch: string, commit: string, landed: Landed | undefined): string {
+  if (landed === undefined || landed.at === commit) return '';
+  const at = landed.at.slice(0, 12);
+  if (landed.how === 'merged') {
+    const beside = landed.setAside === undefined || landed.setAside === 0 ? '' : `; ${landed.setAside} version(s) both sides changed kept beside, listed by gitfs show ${at}`;
+    return `; ${branch} moved to ${at}, its merge with the local head${beside}`;
+  }
+  if (landed.how === 'kept') return `; ${branch} stays at ${at}, which holds the same writes merged in another order`;
+  return `; ${branch} stays at ${at}, which holds it`;
 }
 
 function bar(held: number, pieces: number): string {
@@ -41,7 +53,8 @@ export const fetch: Command = {
         if (outcome.error !== null) throw new GitfsError(ErrorCodes.PEER_FAILED, `fetch of ${branch} at ${commit.slice(0, 12)} failed: ${printable(outcome.error)}`, { commit });
         const stays = outcome.unmoved?.find((u) => u.branch === branch);
         if (stays !== undefined) throw new GitfsError(ErrorCodes.REF_CONFLICT, `fetched ${commit.slice(0, 12)}, but ${branch} stays where it was: ${printable(stays.why)}`, { commit });
-        await ctx.stdout.write(`fetched ${branch} at ${commit.slice(0, 12)}: ${humanBytes(outcome.bytes)} in ${(outcome.ms / 1000).toFixed(1)} s\n`);
+        const landed = outcome.landed?.find((l) => l.branch === branch);
+        await ctx.stdout.write(`fetched ${branch} at ${commit.slice(0, 12)}: ${humanBytes(outcome.bytes)} in ${(outcome.ms / 1000).toFixed(1)} s${where(branch, commit, landed)}\n`);
         return 0;
       }
       if (running !== undefined && tty) {
