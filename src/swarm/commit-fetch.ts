@@ -220,6 +220,10 @@ export class CommitFetch implements RequestOwner {
     this.current.fetching--;
   }
 
+  awaits(conn: SwarmConnection, request: number): boolean {
+    return this.pending.get(request)?.conn === conn;
+  }
+
   peerGone(conn: SwarmConnection): void {
     if (this.peers.get(conn.nodeId)?.conn === conn) this.peers.delete(conn.nodeId);
     for (const p of this.pending.values()) if (p.conn === conn) this.finish(p, 'retry');

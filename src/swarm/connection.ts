@@ -27,11 +27,15 @@ const MAX_QUEUED_BYTES = 128 << 20;
 const MAX_QUEUED_FRAMES = 65_536;
 /** BEP 10's message id: the payload is the extension's id, then its message. */
 const EXTENDED_MESSAGE = 20;
+/** Largest extended handshake read (gitfs's own is under 100 bytes). */
+const EXTENDED_HANDSHAKE_BYTES = 16 << 10;
 /** A frame's bytes before the message: 4 of length, the message id, the extension's id. */
 const FRAME_HEAD = 6;
 
 export interface ConnectionHandlers {
   onMessage(conn: SwarmConnection, m: SwarmMessage): void;
+  /** Whether this node awaits objects from `conn` for `request` (those of no such request are not decoded); all, where absent. */
+  awaits?(conn: SwarmConnection, request: number): boolean;
   onClose(conn: SwarmConnection, reason: string): void;
 }
 
@@ -40,20 +44,35 @@ export interface ConnectionHandlers {
  * run inside its stream's write callback, where nothing of ours can catch, and some throw on
  * hostile input (an extended handshake `{m: {gitfs_swarm: {toString: "x"}}}`: it calls
  * `info.m[name].toString()`), which killed the process. Here a throw is the wire's error: the
- * connection closes, the node stays.
+ * connection closes, the node stays. And the library keeps what some messages say for good (each
+ * extended handshake's names, a `have`'s bit, a `request`): gitfs uses extended messages alone
+ * and one extended handshake, so anything else closes the connection before the library reads it.
  */
 class GuardedWire extends Wire {
+  private extendedHandshakes = 0;
+
   constructor(private readonly fault: (reason: string) => void) {
     super();
   }
 
   override _onMessage(buffer: Uint8Array): void {
     if (this.destroyed) return;
+    const refused = this.refusal(buffer);
+    if (refused !== undefined) return this.fault(refused);
     try {
       super._onMessage(buffer);
     } catch (e) {
       this.fault(`unreadable wire message: ${(e as Error).message}`);
     }
+  }
+
+  /** Why the message `buffer` (its id first) is not for the library to read, if it is not. */
+  private refusal(buffer: Uint8Array): string | undefined {
+    if (buffer[0] !== EXTENDED_MESSAGE) return `BitTorrent message ${String(buffer[0])}, which gitfs does not use`;
+    if (buffer[1] !== 0) return undefined;
+    if (++this.extendedHandshakes > 1) return 'a second extended handshake';
+    if (buffer.length > EXTENDED_HANDSHAKE_BYTES) return `an extended handshake of ${buffer.length} bytes (limit ${EXTENDED_HANDSHAKE_BYTES})`;
+    return undefined;
   }
 }
 
@@ -156,7 +175,7 @@ export class SwarmConnection {
     this.stats.receivedBytes += buf.length;
     let m: SwarmMessage;
     try {
-      m = decodeMessage(buf);
+      m = decodeMessage(buf, false, (request) => this.handlers.awaits?.(this, request) ?? true);
     } catch (e) {
       return this.close(e instanceof WireError ? `bad message: ${e.message}` : String(e));
     }

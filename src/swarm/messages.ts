@@ -229,8 +229,15 @@ function inflated(zlib: Buffer, size: number): Buffer {
   return out.buffer;
 }
 
-/** An `objects` message from its decoded fields (by protobufjs or objects-codec.ts), checked; deflated objects inflated. */
-function objectsMessage(m: Record<string, unknown>): SwarmMessage {
+/**
+ * An `objects` message from its decoded fields (by protobufjs or objects-codec.ts), checked;
+ * deflated objects inflated. One answering no request `awaited` (cancelled, or never made) comes
+ * without its objects, neither checked nor inflated: a peer cannot make this node inflate what it
+ * did not ask for.
+ */
+function objectsMessage(m: Record<string, unknown>, awaited: (request: number) => boolean): SwarmMessage {
+  const request = count(m.request, 0xffffffff, 'request');
+  if (!awaited(request)) return { kind: 'objects', request, objects: [], done: m.done === true };
   let inflating = 0;
   const objects = (m.objects as { oid: unknown; type: unknown; content: Buffer; zlib: Buffer; size: number; stored: boolean }[]).map((o): WireObject => {
     if (typeof o.type !== 'string' || !isObjectType(o.type)) throw new WireError('bad object type');
@@ -245,19 +252,20 @@ function objectsMessage(m: Record<string, unknown>): SwarmMessage {
     if (inflating > LIMITS.inflatedBytes) throw new WireError(`objects inflating to over ${LIMITS.inflatedBytes} bytes in one message`);
     return { oid: id, type: o.type, content: inflated(o.zlib, o.size), zlib: o.zlib };
   });
-  return { kind: 'objects', request: count(m.request, 0xffffffff, 'request'), objects, done: m.done === true };
+  return { kind: 'objects', request, objects, done: m.done === true };
 }
 
 /**
  * Decodes and checks one message. `objects` messages go through the hand decoder when they have
- * its shape (objects-codec.ts); `generic` forces protobufjs for every message (tests compare the two).
+ * its shape (objects-codec.ts); `generic` forces protobufjs for every message (tests compare the
+ * two). `awaited` says which requests' objects are wanted (objectsMessage); by default, all.
  */
-export function decodeMessage(bytes: Uint8Array, generic = false): SwarmMessage {
+export function decodeMessage(bytes: Uint8Array, generic = false, awaited: (request: number) => boolean = () => true): SwarmMessage {
   if (bytes.length > LIMITS.messageBytes) throw new WireError(`message of ${bytes.length} bytes`);
   // A Buffer, so that bytes fields come out as Buffers.
   const input = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const fast = generic ? undefined : decodeObjects(input);
-  if (fast !== undefined) return objectsMessage(fast as unknown as Record<string, unknown>);
+  if (fast !== undefined) return objectsMessage(fast as unknown as Record<string, unknown>, awaited);
   let raw: Raw;
   try {
     raw = Message.toObject(Message.decode(input), { bytes: Buffer, longs: Number, arrays: true, defaults: true, oneofs: true }) as Raw;
@@ -284,7 +292,7 @@ export function decodeMessage(bytes: Uint8Array, generic = false): SwarmMessage 
       return { kind, request: count(m.request, 0xffffffff, 'request'), want: wantKind(m.kind), oids: oids.map((o) => oid(o, 'wanted id')), ahead: m.ahead === true };
     }
     case 'objects':
-      return objectsMessage(m);
+      return objectsMessage(m, awaited);
     case 'cancel':
       return { kind, request: count(m.request, 0xffffffff, 'request') };
     case 'reject': {

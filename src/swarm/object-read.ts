@@ -19,6 +19,8 @@ const REQUEST_MAX_MS = 60_000;
 /** Whoever made a request gets the answers to it. */
 export interface RequestOwner {
   handle(conn: SwarmConnection, m: SwarmMessage): void;
+  /** Whether `request` is one of this owner's, asked of `conn`, still open. */
+  awaits(conn: SwarmConnection, request: number): boolean;
   peerGone(conn: SwarmConnection): void;
 }
 
@@ -107,6 +109,7 @@ export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'rea
       if (m.done) end(false);
     };
     c.track(request, {
+      awaits: (from) => from === conn,
       handle(from, m) {
         if (from !== conn) return;
         if (m.kind !== 'part') return parts.after(() => answer(m));

@@ -240,6 +240,7 @@ export class Swarm {
 
   private readonly handlers = {
     onMessage: (conn: SwarmConnection, m: SwarmMessage): void => this.route(conn, m),
+    awaits: (conn: SwarmConnection, request: number): boolean => this.requests.get(request)?.awaits(conn, request) === true,
     onClose: (conn: SwarmConnection, reason: string): void => {
       this.live.delete(conn);
       if (this.conns.get(conn.nodeId) === conn) this.conns.delete(conn.nodeId);

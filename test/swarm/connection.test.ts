@@ -106,25 +106,45 @@ describe('swarm connection', function () {
     }
   });
 
-  it('a malformed extended handshake ends the connection, not the process', async () => {
+  /** A BitTorrent frame: length, message id, payload. */
+  const btFrame = (id: number, payload: Buffer): Buffer => {
+    const frame = Buffer.alloc(5 + payload.length);
+    frame.writeUInt32BE(1 + payload.length, 0);
+    frame[4] = id;
+    payload.copy(frame, 5);
+    return frame;
+  };
+  /** An extended handshake (BEP 10: message 20, extension 0) of a bencoded payload. */
+  const extendedHandshake = (bencoded: string): Buffer => btFrame(20, Buffer.concat([Buffer.from([0]), Buffer.from(bencoded, 'latin1')]));
+
+  /** Sends a BitTorrent handshake for the cluster, then `frames`, and gives why the connection closed. */
+  async function closedBy(...frames: Buffer[]): Promise<string> {
     const { server, socket, closed } = await tlsPair();
     try {
       const reserved = Buffer.alloc(8);
       reserved[5] = 0x10; // the extension protocol (BEP 10)
       socket.write(Buffer.concat([Buffer.from('\x13BitTorrent protocol', 'latin1'), reserved, infoHash, Buffer.alloc(20, 1)]));
-      // {m: {gitfs_swarm: {toString: "x"}}}: the library calls info.m[name].toString().
-      const payload = Buffer.from('d1:md11:gitfs_swarmd8:toString1:xeee', 'latin1');
-      const frame = Buffer.alloc(6 + payload.length);
-      frame.writeUInt32BE(2 + payload.length, 0);
-      frame[4] = 20;
-      frame[5] = 0;
-      payload.copy(frame, 6);
-      socket.write(frame);
-      assert.match(await closed, /unreadable wire message/);
+      for (const f of frames) socket.write(f);
+      return await closed;
     } finally {
       socket.destroy();
       server.close();
     }
+  }
+
+  it('a malformed extended handshake ends the connection, not the process', async () => {
+    // {m: {gitfs_swarm: {toString: "x"}}}: the library calls info.m[name].toString().
+    assert.match(await closedBy(extendedHandshake('d1:md11:gitfs_swarmd8:toString1:xeee')), /unreadable wire message/);
+  });
+
+  it('a peer sending what gitfs does not use (a BitTorrent have or request, a second or oversized extended handshake) is dropped before the library keeps any of it', async () => {
+    const good = extendedHandshake('d1:md11:gitfs_swarmi1eee');
+    assert.match(await closedBy(good, btFrame(4, Buffer.from([0xff, 0xff, 0xff, 0xff]))), /^BitTorrent message 4, which gitfs does not use$/);
+    assert.match(await closedBy(good, btFrame(6, Buffer.alloc(12))), /^BitTorrent message 6, which gitfs does not use$/);
+    // Each extended handshake's names the library keeps for good: 2 000 new ones, again and again, grew the heap without bound.
+    const names = Array.from({ length: 2000 }, (_, i) => `${String(i).padStart(8, '0')}i1e`).map((n) => `8:${n.slice(0, 8)}${n.slice(8)}`).join('');
+    assert.match(await closedBy(good, extendedHandshake(`d1:md${names}ee`)), /^a second extended handshake$/);
+    assert.match(await closedBy(extendedHandshake(`d1:md${names}ee`)), /^an extended handshake of \d+ bytes \(limit 16384\)$/);
   });
 
   it('a peer that leaves what it is sent unread is dropped before the queue grows past its bound', async () => {

@@ -161,6 +161,17 @@ describe('swarm/messages', () => {
       for (const generic of [false, true]) assert.throws(() => decodeMessage(bytes, generic), WireError, `${what}${generic ? ' (protobufjs)' : ''}`);
     }
     assert.equal(LIMITS.inflatedBytes < 5 * (8 << 20), true);
+    // Objects for a request not awaited (cancelled, or never made) come without them: nothing inflated, nothing checked.
+    const bomb = objectsWith({ zlib: deflateSync(Buffer.alloc(8 << 20)), size: 8 << 20 }, 4);
+    let asked: number | undefined;
+    for (const [what, bytes] of [...bad, ['a bomb', bomb] as [string, Buffer]]) {
+      for (const generic of [false, true]) {
+        assert.deepEqual(decodeMessage(bytes, generic, (r) => ((asked = r), false)), { kind: 'objects', request: 1, objects: [], done: true }, `${what}, not awaited${generic ? ' (protobufjs)' : ''}`);
+        assert.equal(asked, 1);
+      }
+    }
+    const awaited = decodeMessage(bomb, false, () => true);
+    assert.ok(awaited.kind === 'objects' && awaited.objects.length === 4 && awaited.objects.every((o) => o.content.length === 8 << 20), 'awaited, the same message is inflated');
   });
 
   it('decodes from a plain Uint8Array (as the wire hands it over), with Buffers out', () => {
