@@ -151,3 +151,9 @@ export function errnoCode(e: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** GITFS_IO for a file system call on `path` that failed with `cause`: its errno in the message and details. */
+export function ioError(message: string, path: string, cause: unknown, extra: Record<string, unknown> = {}): GitfsError {
+  const errno = errnoCode(cause);
+  return new GitfsError(ErrorCodes.IO, errno === undefined ? message : `${message}: ${errno}`, { path, errno, ...extra }, { cause });
+}

@@ -14,7 +14,8 @@ import { dirname, join } from 'node:path';
 import type { BranchName } from './ref-name.js';
 import { acquireWaiting } from './lock-file.js';
 import { deletePackedRef, readPackedRefs } from './packed-refs.js';
-import { errnoCode } from '../errors.js';
+import { removeEmptyDirTree, removeEmptyParents } from './ref-dirs.js';
+import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import type { Clock } from '../util/clock.js';
 import { fsyncDir, removeLeftTemporaries } from '../util/durable.js';
@@ -50,6 +51,8 @@ export async function setGitfsRef(gitDir: string, ref: GitfsRef, channel: Branch
   const lock = await acquireWaiting(path, { clock, createParents: true, waitMs: LOCK_WAIT_MS });
   try {
     if (commit !== null) {
+      // The empty directory of a ref `<channel>/…` removed before (one holding a ref cannot be: git's refs forbid both).
+      if (!(await removeEmptyDirTree(path))) throw new GitfsError(ErrorCodes.REF_CONFLICT, `${gitfsRefName(ref, channel)} cannot be written: a ref below it is in the way`, { ref: gitfsRefName(ref, channel) });
       await lock.write(`${commit}\n`);
       await lock.commit();
       return;
@@ -61,6 +64,8 @@ export async function setGitfsRef(gitDir: string, ref: GitfsRef, channel: Branch
   } finally {
     await lock.release();
   }
+  // Once the lock is gone from it, the directory the ref was in, if nothing else is.
+  await removeEmptyParents(dirname(path), join(gitDir, 'refs', 'gitfs', ref));
 }
 
 /**

@@ -26,7 +26,7 @@ import { link, lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode, ioError, isGitfsError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import { fsyncDir } from '../util/durable.js';
 
@@ -284,9 +284,4 @@ function lockedError(lockPath: string): GitfsError {
     lockPath,
     reason: 'locked',
   });
-}
-
-function ioError(message: string, path: string, cause: unknown, extra: Record<string, unknown> = {}): GitfsError {
-  const errno = errnoCode(cause);
-  return new GitfsError(ErrorCodes.IO, errno === undefined ? message : `${message}: ${errno}`, { path, errno, ...extra }, { cause });
 }

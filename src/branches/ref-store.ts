@@ -19,12 +19,13 @@
  *   while the other exists fails with GITFS_BRANCH_EXISTS (data: branch, conflictsWith).
  * - A ref file that is symbolic (`ref: ...`) or not an object id fails with GITFS_IO.
  */
-import { lstat, readdir, readFile, rm, rmdir, unlink } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
-import { ErrorCodes, GitfsError, errnoCode, isGitfsError } from '../errors.js';
+import { lstat, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { ErrorCodes, GitfsError, errnoCode, ioError, isGitfsError } from '../errors.js';
 import { ZERO_OID, parseOid, type Oid } from '../objects/oid.js';
 import { fsyncDir } from '../util/durable.js';
 import { LockFile, writeFileLocked, type Clock, type LockOptions } from './lock-file.js';
+import { removeEmptyDirTree, removeEmptyParents } from './ref-dirs.js';
 import { deletePackedRef, readPackedRefs, type PackedRefs } from './packed-refs.js';
 import { appendReflog, formatTzOffset, readReflog, readReflogNewestFirst, truncateReflog, validateIdentity, type Identity, type ReflogEntry } from './reflog.js';
 import { branchFromRef, branchRef, isBranchName, parseBranchName, type BranchName } from './ref-name.js';
@@ -203,12 +204,12 @@ export class RefStore {
       }
       if (loose !== undefined) {
         await unlink(this.refPath(branch)).catch((e: unknown) => {
-          if (errnoCode(e) !== 'ENOENT') throw io(`cannot delete ${this.refPath(branch)}`, this.refPath(branch), e);
+          if (errnoCode(e) !== 'ENOENT') throw ioError(`cannot delete ${this.refPath(branch)}`, this.refPath(branch), e);
         });
         await fsyncDir(dirname(this.refPath(branch))).catch(() => undefined);
       }
       await rm(this.logPath(branch), { force: true }).catch((e: unknown) => {
-        throw io(`cannot delete reflog ${this.logPath(branch)}`, this.logPath(branch), e);
+        throw ioError(`cannot delete reflog ${this.logPath(branch)}`, this.logPath(branch), e);
       });
     } finally {
       await lock.release();
@@ -239,7 +240,7 @@ export class RefStore {
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
-      throw io(`cannot read ${path}`, path, e);
+      throw ioError(`cannot read ${path}`, path, e);
     }
     const detached = /^([0-9a-f]{40})\n?$/.exec(text)?.[1];
     if (detached !== undefined) return { commit: detached as Oid };
@@ -358,7 +359,7 @@ export class RefStore {
     } catch (e) {
       const code = errnoCode(e);
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return undefined;
-      throw io(`cannot read ${path}`, path, e);
+      throw ioError(`cannot read ${path}`, path, e);
     }
     const oid = LOOSE_OID_RE.exec(text)?.[1];
     if (oid !== undefined) return oid as Oid;
@@ -379,7 +380,7 @@ export class RefStore {
     } catch (e) {
       const code = errnoCode(e);
       if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw io(`cannot list ${dir}`, dir, e);
+      throw ioError(`cannot list ${dir}`, dir, e);
     }
     for (const entry of entries) {
       if (entry.name.startsWith('.') || entry.name.endsWith('.lock')) continue;
@@ -406,49 +407,4 @@ function packedLookup(packed: PackedRefs, branch: BranchName): Oid | undefined {
 
 export function unknownBranch(branch: BranchName): GitfsError {
   return new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no branch ${branch}`, { branch });
-}
-
-function io(message: string, path: string, cause: unknown): GitfsError {
-  const errno = errnoCode(cause);
-  return new GitfsError(ErrorCodes.IO, errno === undefined ? message : `${message}: ${errno}`, { path, errno }, { cause });
-}
-
-/**
- * If `path` is a directory holding only (nested) empty directories, removes it. Returns false if
- * something else is in the way (a file below it), true otherwise (including when nothing is there).
- */
-async function removeEmptyDirTree(path: string): Promise<boolean> {
-  let entries;
-  try {
-    entries = await readdir(path, { withFileTypes: true });
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return true;
-    throw io(`cannot list ${path}`, path, e);
-  }
-  for (const entry of entries) {
-    if (!entry.isDirectory() || !(await removeEmptyDirTree(join(path, entry.name)))) return false;
-  }
-  try {
-    await rmdir(path);
-    return true;
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === 'ENOENT') return true;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
-    throw io(`cannot remove ${path}`, path, e);
-  }
-}
-
-/** Removes `dir` and its ancestors while they are empty, stopping at (not removing) `stop`. Never throws. */
-async function removeEmptyParents(dir: string, stop: string): Promise<void> {
-  let d = dir;
-  while (d !== stop && d.startsWith(stop + sep)) {
-    try {
-      await rmdir(d);
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') return;
-    }
-    d = dirname(d);
-  }
 }

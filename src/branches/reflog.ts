@@ -17,7 +17,7 @@
  */
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode, ioError } from '../errors.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import { fsyncDir } from '../util/durable.js';
 
@@ -276,9 +276,4 @@ async function completeLinesLength(fh: FileHandle): Promise<number> {
     end = start;
   }
   return 0;
-}
-
-function ioError(message: string, path: string, cause: unknown): GitfsError {
-  const errno = errnoCode(cause);
-  return new GitfsError(ErrorCodes.IO, errno === undefined ? message : `${message}: ${errno}`, { path, errno }, { cause });
 }

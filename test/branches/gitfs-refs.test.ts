@@ -45,6 +45,24 @@ describe('rollout/release-refs', function () {
     git('fsck', '--strict');
   });
 
+  it('a removed ref `x/y` leaves no directory in the way of a ref `x` (it stopped every write of the working layer); one left by an earlier version is removed; a ref below is in the way', async () => {
+    const { gitDir, a, b, git } = await withCommits();
+    const [below, above] = ['site/prod/eu' as BranchName, 'site/prod' as BranchName];
+    await setGitfsRef(gitDir, 'work', below, a, systemClock);
+    await setGitfsRef(gitDir, 'work', below, null, systemClock);
+    assert.deepEqual(readdirSync(join(gitDir, 'refs', 'gitfs', 'work')), [], 'the emptied directories go');
+    assert.equal(existsSync(join(gitDir, 'refs', 'gitfs')), true, 'refs/gitfs/work itself stays');
+    mkdirSync(join(gitfsRefPath(gitDir, 'work', above), 'eu', 'left'), { recursive: true });
+    await setGitfsRef(gitDir, 'work', above, b, systemClock);
+    assert.equal(await readGitfsRef(gitDir, 'work', above), b);
+    assert.equal(git('rev-parse', gitfsRefName('work', above)), b);
+    await setGitfsRef(gitDir, 'work', above, null, systemClock);
+    await setGitfsRef(gitDir, 'work', below, a, systemClock);
+    await assert.rejects(setGitfsRef(gitDir, 'work', above, b, systemClock), { code: 'GITFS_REF_CONFLICT' });
+    assert.equal(await readGitfsRef(gitDir, 'work', below), a, 'the ref below is untouched');
+    git('fsck', '--strict');
+  });
+
   it('writes under <ref>.lock and leaves no other file under refs/; temporaries an earlier version left are removed, and git fsck and git gc pass again', async () => {
     const { gitDir, a, git } = await withCommits();
     await setGitfsRef(gitDir, 'blessed', CHANNEL, a, systemClock);
