@@ -20,7 +20,7 @@ import { isOid, type Oid } from '../objects/oid.js';
 import type { Clock } from '../util/clock.js';
 import { fsyncDir, removeLeftTemporaries } from '../util/durable.js';
 
-export type GitfsRef = 'pending' | 'blessed' | 'work';
+export type GitfsRef = 'pending' | 'blessed' | 'previous' | 'work';
 
 /** How long a write waits for another writer's lock (`<ref>.lock`; a `git pack-refs` holds packed-refs.lock for moments). */
 const LOCK_WAIT_MS = 5_000;

@@ -294,7 +294,7 @@ async function removeCommitGraphs(gitDir: string): Promise<void> {
 
 /** The branch a ref belongs to: `refs/heads/B`, or gitfs's `refs/gitfs/<kind>/B`. */
 function branchOfRef(ref: string): BranchName | undefined {
-  const own = /^refs\/gitfs\/(?:pending|blessed|work)\/(.+)$/.exec(ref)?.[1];
+  const own = /^refs\/gitfs\/(?:pending|blessed|previous|work)\/(.+)$/.exec(ref)?.[1];
   if (own !== undefined) return isBranchName(own) ? own : undefined;
   return branchFromRef(ref);
 }

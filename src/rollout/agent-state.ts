@@ -126,7 +126,7 @@ export type AgentAction =
   | { readonly type: 'run-health-hook'; readonly release: Release; readonly deadline: number }
   | { readonly type: 'run-rollback-hook'; readonly from: Release; readonly to: Release | null }
   /** Point the channel's pending or blessed ref at a commit, or delete it (null). */
-  | { readonly type: 'set-ref'; readonly ref: 'pending' | 'blessed'; readonly commit: Oid | null }
+  | { readonly type: 'set-ref'; readonly ref: ReleaseRef; readonly commit: Oid | null }
   /** Tell the cluster how this node stands on a release (its rollout report; waves.ts reads it). */
   | { readonly type: 'announce'; readonly commit: Oid; readonly version: string; readonly state: NodeRolloutState; readonly failures: number };
 
@@ -272,7 +272,9 @@ function decide(s: AgentState, e: AgentEvent, now: number, config: AgentConfig):
       if (now > (s.checkDeadline as number)) return failPending(s, 'health check passed after its deadline');
       const blessed = release(p as PendingRelease);
       const state: AgentState = { ...s, phase: 'idle', blessed, previous: s.blessed, pending: null, checkDeadline: null };
-      return { state, actions: [{ type: 'set-ref', ref: 'blessed', commit: blessed.commit }, { type: 'set-ref', ref: 'pending', commit: null }, announce(state, blessed, 'blessed')] };
+      // The release blessed until now pinned as previous before the blessed ref leaves it: prune never finds it unnamed.
+      const pin: AgentAction = { type: 'set-ref', ref: 'previous', commit: s.blessed?.commit ?? null };
+      return { state, actions: [pin, { type: 'set-ref', ref: 'blessed', commit: blessed.commit }, { type: 'set-ref', ref: 'pending', commit: null }, announce(state, blessed, 'blessed')] };
     }
     case 'health-failed':
       if (s.phase !== 'checking' || !isPending(e.commit)) return 'not checking this release';
@@ -284,7 +286,7 @@ function decide(s: AgentState, e: AgentEvent, now: number, config: AgentConfig):
       if (rb.reason === 'requested' && s.blessed?.commit === rb.from.commit) {
         // Back one release: what was previous is blessed again, and there is nothing before it.
         const state: AgentState = { ...base, phase: 'idle', blessed: rb.to, previous: null };
-        return { state, actions: [{ type: 'set-ref', ref: 'blessed', commit: rb.to?.commit ?? null }, announce(state, rb.from, 'stopped')] };
+        return { state, actions: [{ type: 'set-ref', ref: 'blessed', commit: rb.to?.commit ?? null }, { type: 'set-ref', ref: 'previous', commit: null }, announce(state, rb.from, 'stopped')] };
       }
       if (p !== null) {
         const state: AgentState = { ...base, phase: 'staged' };
@@ -350,15 +352,19 @@ function decide(s: AgentState, e: AgentEvent, now: number, config: AgentConfig):
   }
 }
 
+/** The refs the agent keeps (refs/gitfs/<ref>/<channel>): what prune and git gc keep of a channel beside its branch. */
+export type ReleaseRef = 'pending' | 'blessed' | 'previous';
+
 /**
  * What the release refs name once every `set-ref` of the steps that led to `s` is done: the
- * blessed release, and the pending one. While a release given up rolls back, the pending ref may
- * still name it or not, depending on the way there (undefined: either). The agent restores them
- * at start: a kill between storing a state and moving its refs leaves them behind it.
+ * blessed release, the one before it (where a rollback by request goes), and the pending one.
+ * While a release given up rolls back, the pending ref may still name it or not, depending on the
+ * way there (undefined: either). The agent restores them at start: a kill between storing a state
+ * and moving its refs leaves them behind it.
  */
-export function releaseRefsOf(s: AgentState): { readonly pending: Oid | null | undefined; readonly blessed: Oid | null } {
+export function releaseRefsOf(s: AgentState): Readonly<Record<ReleaseRef, Oid | null | undefined>> {
   const pending = s.pending !== null ? s.pending.commit : s.phase === 'rolling-back' ? undefined : null;
-  return { pending, blessed: s.blessed?.commit ?? null };
+  return { pending, blessed: s.blessed?.commit ?? null, previous: s.previous?.commit ?? null };
 }
 
 function recover(s: AgentState, now: number, config: AgentConfig): Outcome {

@@ -200,7 +200,7 @@ export class ChannelAgent {
    */
   private async restoreReleaseRefs(): Promise<void> {
     const want = releaseRefsOf(this.state);
-    for (const ref of ['pending', 'blessed'] as const) {
+    for (const ref of ['pending', 'blessed', 'previous'] as const) {
       const commit = want[ref];
       await removeStaleTemporaries(this.c.repo.gitDir, ref, this.channel).catch((e: unknown) =>
         this.c.log.log('warn', 'release-ref-temporaries-left', { channel: this.channel, ref, error: (e as Error).message }),
@@ -503,6 +503,12 @@ export class ChannelAgent {
           return { type: 'rollback-failed', commit: a.from.commit, reason: r.reason };
         });
       case 'set-ref':
+        // A ref to a commit not here would stop every prune and fail git fsck: a release an
+        // earlier version let prune take (it pinned no previous release) is left unnamed.
+        if (a.commit !== null && !(await this.c.repo.objects.has(a.commit))) {
+          this.c.log.log('warn', 'release-ref-absent', { channel: this.channel, ref: a.ref, commit: a.commit });
+          return;
+        }
         await setGitfsRef(this.c.repo.gitDir, a.ref, this.channel, a.commit, this.clock);
         // Old payloads are only disk space: a failure to remove one is told, never retried in the way of the rollout.
         if (a.ref === 'blessed') await this.prunePayloads().catch((e: unknown) => this.c.log.log('warn', 'payload-prune-failed', { channel: this.channel, error: (e as Error).message }));

@@ -63,8 +63,8 @@ describe('rollout/agent-state', () => {
     r = drive(r.state, [{ type: 'health-ok', commit: R1.commit }], T0 + 20);
     assert.equal(r.state.phase, 'idle');
     assert.deepEqual([r.state.blessed, r.state.previous, r.state.pending, r.state.checkDeadline], [R1, null, null, null]);
-    assert.deepEqual(kinds(r.actions), [`set-ref blessed=${short(R1)}`, 'set-ref pending=none', 'announce blessed']);
-    assert.deepEqual(r.actions[2], { type: 'announce', commit: R1.commit, version: '1.0', state: 'blessed', failures: 0 });
+    assert.deepEqual(kinds(r.actions), ['set-ref previous=none', `set-ref blessed=${short(R1)}`, 'set-ref pending=none', 'announce blessed']);
+    assert.deepEqual(r.actions[3], { type: 'announce', commit: R1.commit, version: '1.0', state: 'blessed', failures: 0 });
     assert.deepEqual(r.state.history.map((t) => `${t.event}:${t.from}>${t.to}`), ['release-seen:idle>verifying', 'verified:verifying>staged', 'apply-started:staged>applying', 'applied:applying>checking', 'health-ok:checking>idle']);
     assert.deepEqual(r.state.history.map((t) => t.at), [T0, T0, T0, T0 + 10, T0 + 20]);
 
@@ -255,7 +255,7 @@ describe('rollout/agent-state', () => {
       assert.deepEqual([r.state.phase, r.actions], ['rolling-back', [{ type: 'run-rollback-hook', from: R2, to: R1 }]]);
       const done = drive(r.state, [{ type: 'rollback-done', commit: R2.commit }]);
       assert.deepEqual([done.state.phase, done.state.blessed, done.state.previous], ['idle', R1, null]);
-      assert.deepEqual(kinds(done.actions), [`set-ref blessed=${short(R1)}`, 'announce stopped']);
+      assert.deepEqual(kinds(done.actions), [`set-ref blessed=${short(R1)}`, 'set-ref previous=none', 'announce stopped']);
       assert.ok(step(done.state, seen(R2), T0).ignored?.includes('given up'));
       assert.ok(step(done.state, { type: 'rollback-requested' }, T0).ignored?.includes('no previous release'), 'one step back only');
     });
@@ -490,7 +490,7 @@ describe('rollout/agent-state', () => {
         // Half the walks start with two releases blessed, so there is one to go back to.
         let s = twoBlessed ? start : initialAgentState('kernel/stable');
         // The release refs as the set-ref actions leave them: releaseRefsOf says the same of every state.
-        const refs: { pending: string | null; blessed: string | null } = { pending: null, blessed: s.blessed?.commit ?? null };
+        const refs: { pending: string | null; blessed: string | null; previous: string | null } = { pending: null, blessed: s.blessed?.commit ?? null, previous: s.previous?.commit ?? null };
         let now = T0;
         for (const { type, which, dt } of steps) {
           now += dt;
@@ -504,7 +504,11 @@ describe('rollout/agent-state', () => {
           const r = step(s, e, now, config);
           for (const a of r.actions) {
             if (a.type === 'announce') assert.ok((NODE_ROLLOUT_STATES as readonly string[]).includes(a.state), `announces ${a.state}, which announcements refuse`);
-            if (a.type === 'set-ref') refs[a.ref] = a.commit;
+            if (a.type === 'set-ref') {
+              // The release blessed until now stays named throughout: never a moment prune could take it.
+              if (a.ref === 'blessed' && s.blessed !== null && a.commit !== s.blessed.commit && r.state.previous?.commit === s.blessed.commit) assert.equal(refs.previous, s.blessed.commit, 'pinned as previous before the blessed ref leaves it');
+              refs[a.ref] = a.commit;
+            }
             if (a.type === 'run-apply-hook') {
               assert.ok((s.failedVersions[a.release.commit] ?? 0) < AGENT_DEFAULTS.maxTries, 'never applies a release that failed maxTries times');
               assert.ok(!s.givenUp.includes(a.release.commit), 'never applies a given-up release');

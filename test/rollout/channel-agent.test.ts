@@ -5,6 +5,7 @@
  * signed by a trusted key; no recall while a release is applied.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +18,8 @@ import { initialAgentState } from '../../src/rollout/agent-state.js';
 import { decodeAgentState, encodeAgentState } from '../../src/rollout/agent-state-codec.js';
 import { ChannelAgent } from '../../src/rollout/channel-agent.js';
 import { publishRelease } from '../../src/rollout/publish.js';
+import { prune } from '../../src/repo/prune.js';
+import { POLICY_DEFAULTS } from '../../src/swarm/policy.js';
 import { signRecall } from '../../src/rollout/recall.js';
 import type { RolloutReport } from '../../src/multicast/announcement.js';
 import type { Peer } from '../../src/multicast/peer-table.js';
@@ -31,6 +34,13 @@ const CHANNEL = 'site/prod' as BranchName;
 const CLUSTER = '0123456789abcdef0123456789abcdef';
 
 /** Pokes `agent` every 25 ms until `done` holds, at most `tries` times. */
+/** `n` commits made in `repo` with git (empty trees, each its own message). */
+function commitsIn(repo: Repository, n: number): Oid[] {
+  const git = (args: string[]): string => execFileSync('git', ['--git-dir', repo.gitDir, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { encoding: 'utf8', input: '' }).trim();
+  const tree = git(['mktree']);
+  return Array.from({ length: n }, (_, i) => git(['commit-tree', tree, '-m', `commit ${i}`]) as Oid);
+}
+
 async function pokeUntil(agent: ChannelAgent, done: () => boolean, tries = 200): Promise<void> {
   for (let i = 0; i < tries && !done(); i++) {
     agent.poke();
@@ -125,8 +135,10 @@ describe('rollout/channel-agent on its own', function () {
   it('tries a release ref it could not move (a full disk) again until it can, and the release is blessed (the outcome was redelivered and ignored: the ref stayed behind)', async () => {
     const { agent, repo, log, commit } = await stagedAgent();
     try {
+      // A ref below it in the way (the same failure as a full disk's, and one the agent cannot clear itself).
       const ref = gitfsRefPath(repo.gitDir, 'blessed', CHANNEL);
-      mkdirSync(join(ref, 'x'), { recursive: true });
+      mkdirSync(ref, { recursive: true });
+      writeFileSync(join(ref, 'x'), '');
       for (let i = 0; i < 100 && !log.lines.some((e) => e.event === 'rollout-action-failed'); i++) await sleep(50);
       assert.ok(log.lines.some((e) => e.event === 'rollout-action-failed' && e.fields['action'] === 'set-ref'), 'blessing met the full disk');
       rmSync(ref, { recursive: true });
@@ -189,8 +201,7 @@ describe('rollout/channel-agent on its own', function () {
     const repo = await Repository.init(join(base, 'repo'));
     const dir = join(base, 'agent');
     mkdirSync(dir);
-    const blessed = 'b'.repeat(40) as Oid;
-    const stale = 'd'.repeat(40) as Oid;
+    const [blessed, stale] = commitsIn(repo, 2) as [Oid, Oid];
     await setGitfsRef(repo.gitDir, 'pending', CHANNEL, blessed, systemClock);
     await setGitfsRef(repo.gitDir, 'blessed', CHANNEL, stale, systemClock);
     const started = async (): Promise<ReturnType<typeof captureLogger>> => {
@@ -221,7 +232,7 @@ describe('rollout/channel-agent on its own', function () {
     const repo = await Repository.init(join(base, 'repo'));
     const dir = join(base, 'agent');
     mkdirSync(dir);
-    const blessed = 'b'.repeat(40) as Oid;
+    const [blessed] = commitsIn(repo, 1) as [Oid];
     writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: blessed, version: '2.0' } }));
     const lock = `${gitfsRefPath(repo.gitDir, 'blessed', CHANNEL)}.lock`;
     mkdirSync(dirname(lock), { recursive: true });
@@ -296,6 +307,37 @@ describe('rollout/channel-agent on its own', function () {
       await agent.start();
       await pokeUntil(agent, () => agent.status().report.blessed === v1);
       assert.deepEqual([agent.status().report.blessed, readFileSync(ran, 'utf8')], [v1, 'rollback\n']);
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
+  it('names the previous release (refs/gitfs/previous/<channel>), so a prune keeping one generation of the channel keeps it and a rollback goes back to a release here; one an earlier version let prune take stays unnamed, and prune still runs', async () => {
+    const { repo, dir, key, v1, v2, hook, ran } = await twoBlessed();
+    const policies = [{ ...POLICY_DEFAULTS, branches: CHANNEL, history: 1 }];
+    const log = captureLogger();
+    const make = (): ChannelAgent => new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+    let agent = make();
+    try {
+      await agent.start();
+      // The stored state (of a version before the ref) says 1.0 went before: named at start.
+      assert.equal(await readGitfsRef(repo.gitDir, 'previous', CHANNEL), v1);
+      await prune(repo, { policies, graceMs: 0, clock: systemClock, removeNow: true });
+      assert.equal(await repo.objects.has(v1), true, 'the previous release survives a prune of all but the channel head');
+      await agent.recall({ release: v2, signature: signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, key) });
+      await pokeUntil(agent, () => agent.status().report.blessed === v1);
+      assert.deepEqual([await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), await readGitfsRef(repo.gitDir, 'previous', CHANNEL), readFileSync(ran, 'utf8')], [v1, undefined, 'rollback\n']);
+      await agent.stop();
+      // A previous release that is not here (an earlier version's prune took it): no ref names it.
+      const gone = 'e'.repeat(40) as Oid;
+      writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), blessed: { commit: v2, version: '2.0' }, previous: { commit: gone, version: '0.9' } }));
+      agent = make();
+      await agent.start();
+      assert.equal(await readGitfsRef(repo.gitDir, 'previous', CHANNEL), undefined);
+      assert.ok(log.lines.some((e) => e.event === 'release-ref-absent' && e.fields['ref'] === 'previous' && e.fields['commit'] === gone));
+      await prune(repo, { policies, graceMs: 0, clock: systemClock, removeNow: true });
+      execFileSync('git', ['--git-dir', repo.gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
     } finally {
       await agent.stop();
       await repo.close();
