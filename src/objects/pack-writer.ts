@@ -415,7 +415,7 @@ export class PackWriter {
       } finally {
         await idx.close();
       }
-      if (this.options.promisor === true) await writeFile(join(this.components.packDir, `${name}.promisor`), '', { mode: 0o444 });
+      if (this.options.promisor === true) await writePromisorMark(join(this.components.packDir, `${name}.promisor`));
       await rename(tmpPath, join(this.components.packDir, `${name}.pack`));
       packName = name;
       await rename(idxTmp, join(this.components.packDir, `${name}.idx`));
@@ -451,4 +451,17 @@ export class PackWriter {
 function asPackError(e: unknown, path: string): GitfsError {
   if (e instanceof GitfsError) return e;
   return new GitfsError(ErrorCodes.IO, `writing pack ${path} failed: ${(e as Error).message}`, { path, errno: errnoCode(e) }, { cause: e });
+}
+
+/**
+ * The empty `<pack>.promisor` file beside a promisor pack. One already there marks the same pack
+ * (made again: a merge or repair writes the same objects as one already here): kept, as opening
+ * the read-only file to write it again is refused to anyone but root.
+ */
+async function writePromisorMark(path: string): Promise<void> {
+  try {
+    await writeFile(path, '', { mode: 0o444, flag: 'wx' });
+  } catch (e) {
+    if (errnoCode(e) !== 'EEXIST') throw e;
+  }
 }

@@ -37,7 +37,6 @@ import type { Oid } from '../objects/oid.js';
 import { readTyped } from '../objects/typed-read.js';
 import { mergeTrees, type SetAside } from '../files/merge-trees.js';
 import { readCommit } from '../files/tree-reader.js';
-import { isPartial } from './partial.js';
 import type { Repository } from './repository.js';
 
 /** Most commits the walk for the base takes from its queue (commit-ancestry.ts). */
@@ -307,7 +306,7 @@ async function chainOf(reads: PlanReads, head: Oid): Promise<Link[] | undefined>
 
 /** Writes the merge commit of two heads (one pack). */
 async function writePair(repo: Repository, plan: PairPlan): Promise<{ commit: Oid; setAside: readonly SetAside[] }> {
-  const writer = await repo.newPackWriter({ promisor: await isPartial(repo.gitDir) });
+  const writer = await repo.newPackWriter();
   try {
     const { tree, setAside } = await mergeTrees(repo.objects, writer, plan.trees.base, plan.trees.newer, plan.trees.older);
     const when: Signature = { ...MERGER, timestamp: plan.newerTime + 1, tzOffsetMinutes: 0 };

@@ -19,6 +19,7 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { writeFileAtomic } from '../util/durable.js';
 import { makeDirs } from '../util/make-dirs.js';
 import { parseGitConfig } from './git-config.js';
+import { isPartial } from './partial.js';
 import { DEFAULT_FORMAT, DEFAULT_SETTINGS, readFormat, renderConfig, type RepoFormat, type RepoSettings } from './repo-format.js';
 import { holdWrites } from './write-holds.js';
 import { crashPoint } from '../util/crash-point.js';
@@ -111,7 +112,9 @@ export class Repository {
 
   /**
    * A writer for one batch of objects (one commit's worth); finish() makes them visible.
-   * `promisor`: src/repo/partial.ts; `hashWhileWriting`: PackWriterOptions; `rewrite`: objects
+   * `promisor`: src/repo/partial.ts; by default, whether the repository is partial (a tree
+   * written here may name a blob never fetched, such as one a mount's commit keeps as it was:
+   * only a promisor pack may); `hashWhileWriting`: PackWriterOptions; `rewrite`: objects
    * already here are written again (pack-merge.ts), not skipped, all or those it says (copies here
    * that are damaged: src/swarm/local-objects.ts replace); `maxObjectsPerPack`: PackWriterOptions.
    */
@@ -141,7 +144,7 @@ export class Repository {
       },
       {
         compressionLevel: this.settings.compressionLevel,
-        promisor: options.promisor === true,
+        promisor: options.promisor ?? (await isPartial(this.gitDir)),
         hashWhileWriting: options.hashWhileWriting !== false,
         ...(options.maxObjectsPerPack === undefined ? {} : { maxObjectsPerPack: options.maxObjectsPerPack }),
       },
