@@ -40,7 +40,17 @@ export type PeerEvent =
   | { readonly kind: 'peer-down'; readonly nodeId: NodeId; readonly reason: 'expired'; readonly silentMs: number }
   | { readonly kind: 'head'; readonly nodeId: NodeId; readonly branch: BranchName; readonly oid: Oid; readonly previous: Oid | null }
   | { readonly kind: 'head-removed'; readonly nodeId: NodeId; readonly branch: BranchName; readonly previous: Oid }
-  | { readonly kind: 'rollout'; readonly nodeId: NodeId; readonly channel: BranchName; readonly state: string; readonly release: Oid | null };
+  | { readonly kind: 'rollout'; readonly nodeId: NodeId; readonly channel: BranchName; readonly state: string; readonly release: Oid | null }
+  /** The peer announced more branches (or channels) than a peer may: those past the limit are not taken; told once while it does. */
+  | { readonly kind: 'peer-over-limit'; readonly nodeId: NodeId; readonly what: 'heads' | 'rollouts'; readonly limit: number };
+
+/**
+ * Most heads and rollout reports kept of one peer. Each announcement part replaces its own name
+ * range only, so a member announcing ranges that never overlap grew its entry without bound (a
+ * node's memory, and the work of every part after). Far above what a fleet announces (30 000
+ * branches a node are measured in BENCHMARKS.md).
+ */
+export const PEER_LIMITS = { heads: 100_000, rollouts: 1_024 } as const;
 
 interface MutablePeer {
   nodeId: NodeId;
@@ -56,6 +66,8 @@ interface MutablePeer {
   /** The heads' branch names in announcement order (compareNames): a part's range is found in it by bisection. */
   names: BranchName[];
   rollouts: Map<BranchName, RolloutReport>;
+  /** What is over its limit, told once (a `peer-over-limit` event) until it is under again. */
+  over: Set<'heads' | 'rollouts'>;
 }
 
 /** The first index of sorted `names` whose name is not before `name`. */
@@ -81,7 +93,7 @@ export class PeerTable {
     let p = this.peers.get(a.nodeId);
     if (p === undefined) {
       if (this.peers.size >= this.options.maxPeers) return events;
-      p = { nodeId: a.nodeId, name: a.name, instance: a.instance, endpoints: a.endpoints, firstSeen: nowMs, lastSeen: nowMs, intervalMs: a.intervalMs, revocationVersion: a.revocationVersion, restarts: 0, heads: new Map(), names: [], rollouts: new Map() };
+      p = { nodeId: a.nodeId, name: a.name, instance: a.instance, endpoints: a.endpoints, firstSeen: nowMs, lastSeen: nowMs, intervalMs: a.intervalMs, revocationVersion: a.revocationVersion, restarts: 0, heads: new Map(), names: [], rollouts: new Map(), over: new Set() };
       this.peers.set(a.nodeId, p);
       events.push({ kind: 'peer-up', nodeId: a.nodeId, name: a.name, instance: a.instance });
     } else if (p.instance !== a.instance) {
@@ -111,15 +123,23 @@ export class PeerTable {
       events.push({ kind: 'head-removed', nodeId: a.nodeId, branch, previous: head.oid });
     }
     this.mergeRollouts(p, a, events);
+    let refused = false;
     for (const h of a.heads) {
       const old = p.heads.get(h.branch);
-      if (old === undefined) kept.push(h.branch);
+      if (old === undefined) {
+        if (p.heads.size >= PEER_LIMITS.heads) {
+          refused = true;
+          continue;
+        }
+        kept.push(h.branch);
+      }
       if (old?.oid === h.oid) continue;
       p.heads.set(h.branch, { oid: h.oid, commitTime: h.commitTime, seenAt: nowMs });
       events.push({ kind: 'head', nodeId: a.nodeId, branch: h.branch, oid: h.oid, previous: old?.oid ?? null });
     }
     // The part's heads are sorted and lie in its range, as the range's kept names do.
     p.names.splice(from, to - from, ...kept.sort(compareNames));
+    overLimit(p, 'heads', refused, p.heads.size < PEER_LIMITS.heads, events);
     return events;
   }
 
@@ -127,11 +147,17 @@ export class PeerTable {
   private mergeRollouts(p: MutablePeer, a: Announcement, events: PeerEvent[]): void {
     const before = new Map(p.rollouts);
     for (const channel of before.keys()) if (inRange(channel, a.rangeStart, a.rangeEnd)) p.rollouts.delete(channel);
+    let refused = false;
     for (const r of a.rollouts) {
       const old = before.get(r.channel);
+      if (!p.rollouts.has(r.channel) && p.rollouts.size >= PEER_LIMITS.rollouts) {
+        refused = true;
+        continue;
+      }
       p.rollouts.set(r.channel, r);
       if (old === undefined || JSON.stringify(old) !== JSON.stringify(r)) events.push({ kind: 'rollout', nodeId: p.nodeId, channel: r.channel, state: r.state, release: r.release });
     }
+    overLimit(p, 'rollouts', refused, p.rollouts.size < PEER_LIMITS.rollouts, events);
   }
 
   /** Drops peers silent for longer than expireIntervals of their own interval. */
@@ -167,4 +193,12 @@ export class PeerTable {
   list(): Peer[] {
     return [...this.peers.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
   }
+}
+
+/** Tells, once, that `p` announced more `what` than kept (`refused`); once `under` the limit again, the next time is told again. */
+function overLimit(p: MutablePeer, what: 'heads' | 'rollouts', refused: boolean, under: boolean, events: PeerEvent[]): void {
+  if (under) p.over.delete(what);
+  if (!refused || p.over.has(what)) return;
+  p.over.add(what);
+  events.push({ kind: 'peer-over-limit', nodeId: p.nodeId, what, limit: PEER_LIMITS[what] });
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { BranchName } from '../../src/branches/ref-name.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import type { RolloutReport } from '../../src/multicast/announcement.js';
-import { PeerTable, type PeerEvent } from '../../src/multicast/peer-table.js';
+import { PEER_LIMITS, PeerTable, type PeerEvent } from '../../src/multicast/peer-table.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { announcement, head, randomOid } from './fixture.js';
 
@@ -194,5 +194,29 @@ describe('multicast/peer-table', function () {
     assert.equal(t.get(A)?.heads.size, names.length - 1);
     assert.equal(t.get(A)?.heads.get('b12345' as BranchName)?.oid, moved);
     assert.ok(ms < 3000, `a round of ${Math.ceil(names.length / 17)} parts took ${ms.toFixed(0)} ms`);
+  });
+
+  it('keeps at most PEER_LIMITS heads and rollout reports of a peer announcing ranges that never overlap, tells each once', () => {
+    const t = table();
+    const name = (i: number): string => `n${String(i).padStart(7, '0')}`;
+    const over: PeerEvent[] = [];
+    const per = 50;
+    const parts = Math.ceil((PEER_LIMITS.heads + 5 * per) / per);
+    for (let k = 0; k < parts; k++) {
+      const heads = Array.from({ length: per }, (_, i) => head(name(k * per + i)));
+      over.push(...t.apply(announcement(A, { seq: k + 1, part: 0, parts: 1, rangeStart: name(k * per), rangeEnd: name((k + 1) * per), heads }), 1000 + k).filter((e) => e.kind === 'peer-over-limit'));
+    }
+    assert.equal(t.get(A)?.heads.size, PEER_LIMITS.heads);
+    assert.deepEqual(over, [{ kind: 'peer-over-limit', nodeId: A, what: 'heads', limit: PEER_LIMITS.heads }]);
+    // A part covering every name, with one head: the rest are gone, and the next overflow is told again.
+    t.apply(announcement(A, { seq: parts + 1, heads: [head('only')] }), 5000);
+    assert.equal(t.get(A)?.heads.size, 1);
+    const release = randomOid();
+    const report = (channel: string): RolloutReport => ({ channel: channel as BranchName, release, version: '1.0', state: 'blessed', failures: 0, blessed: null, blessedVersion: '', paused: false, recalled: null, recallSignature: null });
+    const rollouts = Array.from({ length: PEER_LIMITS.rollouts + 3 }, (_, i) => report(name(i)));
+    const events = t.apply(announcement(A, { seq: parts + 2, heads: [head('only')], rollouts }), 5001);
+    assert.equal(t.get(A)?.rollouts.size, PEER_LIMITS.rollouts);
+    assert.deepEqual(events.filter((e) => e.kind === 'peer-over-limit'), [{ kind: 'peer-over-limit', nodeId: A, what: 'rollouts', limit: PEER_LIMITS.rollouts }]);
+    assert.deepEqual(t.apply(announcement(A, { seq: parts + 3, heads: [head('only')], rollouts }), 5002).filter((e) => e.kind === 'peer-over-limit'), [], 'told once');
   });
 });
