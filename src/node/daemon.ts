@@ -39,6 +39,7 @@ import type { NodeConfig } from './config.js';
 import { nodeAddresses } from './interfaces.js';
 import { CertificateRenewal } from './certificate-renewal.js';
 import { fetchRevocations, startNodeService } from './node-service.js';
+import { RevocationSources } from './revocation-sources.js';
 import { objectSocketPath, serveObjectSocket } from './object-socket.js';
 import { recoverKilledRepair } from '../repo/damaged-dir.js';
 import { Scrubber } from './scrub.js';
@@ -56,8 +57,6 @@ export interface DaemonComponents {
 
 const MAINTENANCE_MS = 500;
 const SWARM_TICK_MS = 2000;
-const REVOCATION_FETCH_GAP_MS = 2000;
-const REVOCATION_FETCH_MAX_GAP_MS = 300_000;
 /** How often the daemon looks whether its packs are to be merged (src/repo/pack-merge.ts). */
 const PACK_MERGE_EVERY_MS = 60_000;
 /** How long merged or pruned packs stay before they are removed: a git command that listed them (a git fsck) is done by then. */
@@ -69,8 +68,7 @@ export class NodeDaemon {
   private readonly commitTimes = new Map<Oid, number>();
   private refs: readonly BranchRef[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private lastRevocationFetch = -Infinity;
-  private revocationFetchGapMs = REVOCATION_FETCH_GAP_MS;
+  private readonly revocationSources = new RevocationSources();
   /** The revocation list being fetched from a peer, if one is: stop() ends it. */
   private revocationFetch: AbortController | undefined;
   private closers: (() => Promise<void>)[] = [];
@@ -265,31 +263,39 @@ export class NodeDaemon {
       if (e.kind === 'head' || e.kind === 'peer-up') this.nudgeSwarm();
       if (e.kind === 'rollout' || e.kind === 'peer-up') void this.pokeRollout();
     }
-    if (a.revocationVersion > this.trust.revocationVersion) void this.fetchNewerRevocations(a);
+    if (a.revocationVersion > this.trust.revocationVersion) void this.fetchNewerRevocations();
   }
 
-  private async fetchNewerRevocations(a: Announcement): Promise<void> {
+  /**
+   * Asks a member claiming a newer revocation list than this node's for it (revocation-sources.ts
+   * chooses which: each member backed off on its own, so one that claims what it never serves
+   * cannot keep the list from coming from the others). One fetch at a time: a fetch still running
+   * counts (a peer trickling its answer opened one every gap).
+   */
+  private async fetchNewerRevocations(): Promise<void> {
+    if (this.revocationFetch !== undefined || this.stopping) return;
     const now = this.c.clock.now();
-    const to = a.endpoints[0];
-    // One at a time: a fetch still running counts (a peer trickling its answer opened one every gap).
-    if (to === undefined || this.revocationFetch !== undefined || now - this.lastRevocationFetch < this.revocationFetchGapMs) return;
-    this.lastRevocationFetch = now;
+    const peer = this.revocationSources.choose(this.table.list().filter((p) => p.endpoints[0] !== undefined), this.trust.revocationVersion, now);
+    const to = peer?.endpoints[0];
+    if (peer === undefined || to === undefined) return;
+    this.revocationSources.asking(peer.nodeId, now);
     const fetch = (this.revocationFetch = new AbortController());
+    let newer = false;
     try {
       const list = await fetchRevocations(this.identity, this.trust, to, fetch.signal);
-      if (list !== undefined && !this.stopping) await this.adoptRevocations(list, `${a.nodeId}`);
-      this.revocationFetchGapMs = REVOCATION_FETCH_GAP_MS;
+      newer = list !== undefined && !this.stopping && (await this.adoptRevocations(list, `${peer.nodeId}`));
     } catch (e) {
-      // Back off: a node that was itself revoked is refused by every member, for good.
-      this.revocationFetchGapMs = Math.min(2 * this.revocationFetchGapMs, REVOCATION_FETCH_MAX_GAP_MS);
-      if (!this.stopping) this.c.log.log('warn', 'revocations-fetch-failed', { from: a.nodeId, error: (e as Error).message, retryInMs: this.revocationFetchGapMs });
+      // A node that was itself revoked is refused by every member, for good: each backs off.
+      if (!this.stopping) this.c.log.log('warn', 'revocations-fetch-failed', { from: peer.nodeId, error: (e as Error).message });
     } finally {
+      this.revocationSources.answered(peer.nodeId, newer);
       this.revocationFetch = undefined;
     }
   }
 
-  private async adoptRevocations(list: RevocationList, source: string): Promise<void> {
-    if (!this.trust.adopt(list)) return;
+  /** Adopts `list` if it is newer than this node's; whether it was. */
+  private async adoptRevocations(list: RevocationList, source: string): Promise<boolean> {
+    if (!this.trust.adopt(list)) return false;
     this.c.log.log('info', 'revocations', { version: list.version, revoked: list.nodeIds, from: source });
     // Adopted: the revoked go now, whether or not the list can be stored.
     for (const e of this.table.dropRevoked((id) => this.trust.isRevoked(id))) this.c.log.log('info', e.kind, { ...e, kind: undefined });
@@ -302,6 +308,7 @@ export class NodeDaemon {
         this.c.log.log('warn', 'revocations-not-stored', { version: list.version, error: (e as Error).message }),
       );
     }
+    return true;
   }
 
   /** Lets the rollout agent look at the channels and the cluster's reports now; resolves once its channel agents have started. */
