@@ -5,7 +5,7 @@
  * the asking side rethrows an error answer as the GitfsError it was (one of a code it does not know as its own failure).
  */
 import type { Duplex } from 'node:stream';
-import { ErrorCodes, GitfsError, isErrorCode, isGitfsError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, GitfsError, errnoCode, isErrorCode, isGitfsError, type ErrorCode } from '../errors.js';
 
 export type Answer = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; data?: Record<string, unknown> } };
 
@@ -21,6 +21,18 @@ const MAX_ANSWER = 64 << 20;
 export const REMOTE_MAX_ANSWER = 1 << 20;
 /** How long a client has to send its request line, and to close once answered. */
 const CLIENT_MS = 30_000;
+
+/**
+ * What an error becomes in an answer: a GitfsError as it is; a system call's failure (a full disk
+ * under a commit through the mount: ENOSPC) GITFS_IO, as the CLI reports one of its own; anything
+ * else (a request line that is no JSON) GITFS_BAD_ARGUMENT.
+ */
+function errorAnswer(e: unknown): { code: string; message: string; data?: Record<string, unknown> } {
+  if (isGitfsError(e)) return { code: e.code, message: e.message, data: { ...e.data } };
+  const errno = errnoCode(e);
+  if (errno !== undefined && /^E[A-Z0-9]+$/.test(errno)) return { code: ErrorCodes.IO, message: (e as Error).message, data: { errno } };
+  return { code: ErrorCodes.BAD_ARGUMENT, message: (e as Error).message };
+}
 
 /**
  * Reads one request line from `socket`, answers it with `handle`'s result, and ends the socket.
@@ -50,10 +62,7 @@ export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<
       answer = Promise.reject(e);
     }
     answer
-      .catch((e: unknown): Answer => ({
-        ok: false,
-        error: isGitfsError(e) ? { code: e.code, message: e.message, data: { ...e.data } } : { code: ErrorCodes.BAD_ARGUMENT, message: (e as Error).message },
-      }))
+      .catch((e: unknown): Answer => ({ ok: false, error: errorAnswer(e) }))
       .then((a) => {
         socket.end(`${JSON.stringify(a)}\n`);
         if (!socket.destroyed) idle = setTimeout(() => socket.destroy(), clientMs);

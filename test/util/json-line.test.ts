@@ -8,7 +8,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { askUnixSocket, serveUnixSocket } from '../../src/util/unix-socket.js';
-import { ErrorCodes, isGitfsError } from '../../src/errors.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../../src/errors.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 const CLIENT_MS = 300;
@@ -47,6 +47,18 @@ describe('util/json-line over a Unix socket', function () {
     const path = await serve();
     assert.deepEqual(await askUnixSocket(path, { op: 'x' }, { timeoutMs: 5000, peer: 'test', failCode: ErrorCodes.NOT_SERVING }), { echo: { op: 'x' } });
     await closeTime(server as Server);
+  });
+
+  it('answers a failed system call (a full disk under a commit through the mount) as GITFS_IO with its errno, not as a bad argument; a GitfsError as it is', async () => {
+    const path = join(tempDir('json-line'), 's.sock');
+    server = await serveUnixSocket(path, async (req) => {
+      if ((req as { op?: unknown }).op === 'io') throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, 'no branch x', { branch: 'x' });
+    }, CLIENT_MS);
+    const ask = (op: string): Promise<unknown> => askUnixSocket(path, { op }, { timeoutMs: 5000, peer: 'test', failCode: ErrorCodes.NOT_SERVING });
+    await assert.rejects(ask('io'), (e) => isGitfsError(e, ErrorCodes.IO) && e.data['errno'] === 'ENOSPC' && /no space left/.test(e.message));
+    await assert.rejects(ask('other'), (e) => isGitfsError(e, ErrorCodes.UNKNOWN_BRANCH) && e.data['branch'] === 'x');
+    await closeTime(server);
   });
 
   it('a client that sends nothing, or half a line, is cut off: close() finishes', async () => {
