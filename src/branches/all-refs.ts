@@ -85,5 +85,5 @@ async function readRefFile(path: string): Promise<Oid | 'symbolic' | undefined> 
   if (text.startsWith('ref:')) return 'symbolic';
   const oid = text.trim();
   if (isOid(oid)) return oid;
-  throw new GitfsError(ErrorCodes.IO, `${path} does not hold an object id: ${JSON.stringify(text.slice(0, 64))}`, { path });
+  throw new GitfsError(ErrorCodes.IO, `${path} does not hold an object id: ${JSON.stringify(text.slice(0, 64))} (what it names cannot be told, so nothing is pruned: gitfs fsck lists such branches, gitfs branch delete removes one)`, { path });
 }

@@ -94,15 +94,27 @@ export class RefStore {
   /** Every branch (loose and packed; loose wins), sorted by name bytewise as git sorts refs. */
   async list(): Promise<BranchRef[]> {
     const found = new Map<BranchName, Oid>();
-    await this.walkLoose(this.headsDir(), '', found);
-    // After the loose walk: a ref `git pack-refs` moves meanwhile is then found in packed-refs.
+    const broken = new Map<BranchName, GitfsError>();
+    await this.walkLoose(this.headsDir(), '', found, broken);
+    // After the loose walk: a ref `git pack-refs` moves meanwhile is then found in packed-refs (a broken loose file hides it, as in git).
     for (const { ref, oid } of (await readPackedRefs(this.gitDir)).refs) {
       const name = branchFromRef(ref);
-      if (name !== undefined && !found.has(name)) found.set(name, oid);
+      if (name !== undefined && !found.has(name) && !broken.has(name)) found.set(name, oid);
     }
     return [...found]
       .map(([name, oid]) => ({ name, oid }))
       .sort((a, b) => Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')));
+  }
+
+  /**
+   * The loose branch files that hold no object id (an empty or damaged file): left out of `list`,
+   * as git ignores a broken ref, and named by `gitfs fsck` and `gitfs branch`; `delete` without an
+   * expected value removes one.
+   */
+  async broken(): Promise<{ readonly branch: BranchName; readonly message: string }[]> {
+    const broken = new Map<BranchName, GitfsError>();
+    await this.walkLoose(this.headsDir(), '', new Map(), broken);
+    return [...broken].map(([branch, e]) => ({ branch, message: e.message }));
   }
 
   /**
@@ -180,7 +192,11 @@ export class RefStore {
     }
     try {
       const packed = await readPackedRefs(this.gitDir);
-      const loose = await this.readLoose(branch);
+      // A broken loose file goes when nothing is expected of it.
+      const loose = await this.readLoose(branch).catch((e: unknown) => {
+        if (want === undefined && isGitfsError(e) && e.data['malformed'] === true) return 'broken' as const;
+        throw e;
+      });
       const packedOid = packedLookup(packed, branch);
       const current = loose ?? packedOid;
       if (current === undefined) throw unknownBranch(branch);
@@ -369,11 +385,12 @@ export class RefStore {
       symbolic
         ? `${path} is a symbolic ref (${text.trim()}); gitfs branches must hold an object id`
         : `${path} does not hold an object id: ${JSON.stringify(text.slice(0, 64))}`,
-      { branch, path, symbolic },
+      { branch, path, symbolic, malformed: !symbolic },
     );
   }
 
-  private async walkLoose(dir: string, prefix: string, into: Map<BranchName, Oid>): Promise<void> {
+  /** The loose branches below `dir` into `into`; symbolic ones left out, broken ones (no object id) into `broken` if given, else thrown. */
+  private async walkLoose(dir: string, prefix: string, into: Map<BranchName, Oid>, broken?: Map<BranchName, GitfsError>): Promise<void> {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -386,12 +403,13 @@ export class RefStore {
       if (entry.name.startsWith('.') || entry.name.endsWith('.lock')) continue;
       const full = prefix + entry.name;
       if (entry.isDirectory()) {
-        await this.walkLoose(join(dir, entry.name), `${full}/`, into);
+        await this.walkLoose(join(dir, entry.name), `${full}/`, into, broken);
       } else if (isBranchName(full)) {
         // A symbolic branch (git symbolic-ref refs/heads/alias refs/heads/main) is an alias, not a
         // branch of its own: listings leave it out (one failed every listing, the mount's too).
         const oid = await this.readLoose(full).catch((e: unknown) => {
           if (isGitfsError(e) && e.data['symbolic'] === true) return undefined;
+          if (broken !== undefined && isGitfsError(e) && e.data['malformed'] === true) return void broken.set(full, e);
           throw e;
         });
         if (oid !== undefined) into.set(full, oid);

@@ -66,4 +66,29 @@ describe('gitfs branch, HEAD and history listings', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(git(repo, ['log', '-1', '--format=%s', 'main']).trim(), 'two');
   });
+
+  it('a branch file that holds no object id (empty, or damaged) is named by gitfs fsck and gitfs branch, stops no other command, hides no packed value, and gitfs branch delete removes it', async () => {
+    const { repo, src } = tmp.place();
+    await gitfsOk(['init', '--repo', repo]);
+    writeFileSync(join(src, 'a'), '1\n');
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', 'one']);
+    await gitfsOk(['branch', '--repo', repo, 'create', 'packed']);
+    execFileSync('git', [`--git-dir=${repo}`, 'pack-refs', '--all']);
+    writeFileSync(join(repo, 'refs', 'heads', 'emptyref'), '');
+    writeFileSync(join(repo, 'refs', 'heads', 'packed'), 'nothex\n');
+    const listed = await gitfs(['branch', '--repo', repo]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^\* [0-9a-f]{12} main\n$/, 'the broken loose file hides the packed value, as in git');
+    assert.match(listed.stderr, /ignoring broken branch emptyref: .*does not hold an object id: ""/);
+    assert.match(listed.stderr, /ignoring broken branch packed: .*"nothex\\n"/);
+    const checked = await gitfs(['fsck', '--repo', repo]);
+    assert.equal(checked.code, 8, checked.stdout + checked.stderr);
+    assert.match(checked.stdout, /^GITFS_IO branch emptyref: .* \(gitfs branch delete emptyref removes it\)$/m);
+    assert.match(checked.stdout, /of 1 branches: 2 problems\n$/);
+    await gitfsOk(['stats', '--repo', repo]);
+    assert.match(await gitfsOk(['branch', '--repo', repo, 'delete', 'emptyref']), /^deleted emptyref \(its file held no object id\)\n$/);
+    await gitfsOk(['branch', '--repo', repo, 'delete', 'packed']);
+    assert.match(await gitfsOk(['fsck', '--repo', repo]), /of 1 branches: 0 problems\n$/);
+    execFileSync('git', [`--git-dir=${repo}`, 'fsck', '--strict'], { stdio: 'pipe' });
+  });
 });

@@ -24,6 +24,7 @@ export const branch: Command = {
             throw e;
           });
           for (const b of await repo.refs.list()) await ctx.stdout.write(`${b.name === head ? '*' : ' '} ${b.oid.slice(0, 12)} ${b.name}\n`);
+          for (const b of await repo.refs.broken()) await ctx.stderr.write(`gitfs branch: ignoring broken branch ${b.branch}: ${b.message} (gitfs branch delete ${b.branch} removes it)\n`);
           return 0;
         }
         case 'create': {
@@ -47,7 +48,16 @@ export const branch: Command = {
         case 'delete': {
           if (name === undefined || rev !== undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
           const branchName = parseBranchName(name);
-          const current = await repo.refs.resolve(branchName);
+          const current = await repo.refs.resolve(branchName).catch((e: unknown) => {
+            if (isGitfsError(e) && e.data['malformed'] === true) return 'broken' as const;
+            throw e;
+          });
+          if (current === 'broken') {
+            // Nothing can be read of it to keep: removed as it is.
+            await repo.refs.delete(branchName, undefined);
+            await ctx.stdout.write(`deleted ${branchName} (its file held no object id)\n`);
+            return 0;
+          }
           if (current === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no branch ${branchName}`, { branch: branchName });
           // As rmdir of its directory in the mount: not while changes written there are uncommitted.
           const changed = await withWork(repo, async (work) => (await work.status(branchName)).reduce((n, st) => n + st.changes.length, 0));

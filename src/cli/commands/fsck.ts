@@ -56,6 +56,8 @@ async function checkAll(ctx: CommandContext, repo: Repository): Promise<Checked>
   for (const p of found.packs) await ctx.stdout.write(`${ErrorCodes.CORRUPT_PACK} ${p.name}: ${packDamage(p)}\n`);
   for (const oid of found.loose) await ctx.stdout.write(`${ErrorCodes.CORRUPT_OBJECT} ${oid}: its loose file does not hash to it\n`);
   for (const c of found.caches) await ctx.stdout.write(`${ErrorCodes.CORRUPT_CACHE} ${c.path}: ${c.why}\n`);
+  const broken = await repo.refs.broken();
+  for (const b of broken) await ctx.stdout.write(`${ErrorCodes.IO} branch ${b.branch}: ${b.message} (gitfs branch delete ${b.branch} removes it)\n`);
   for (const p of report.problems) {
     await ctx.stdout.write(`${p.code} ${p.oid}: ${p.message}\n${p.neededBy.map((w) => `  needed by ${w}\n`).join('')}`);
   }
@@ -63,7 +65,7 @@ async function checkAll(ctx: CommandContext, repo: Repository): Promise<Checked>
   const named = new Set(found.packs.map((p) => p.name));
   const unloaded = [...repo.objects.damagedPacks()].filter(([name]) => !named.has(name)).map(([, e]) => e);
   for (const e of unloaded) await ctx.stdout.write(`${e.code} ${e.message}\n`);
-  const problems = found.packs.length + found.loose.length + found.caches.length + report.problems.length + unloaded.length;
+  const problems = found.packs.length + found.loose.length + found.caches.length + broken.length + report.problems.length + unloaded.length;
   const absent = report.absent > 0 ? ` (${report.absent} blobs not here: kept on demand)` : '';
   const tooLarge = report.tooLarge > 0 ? ` (${report.tooLarge} blobs git stored as deltas above the read limit: left to git fsck)` : '';
   await ctx.stdout.write(`checked ${repo.objects.packs().length} packs, ${report.objects} objects in ${report.commits} commits of ${roots.length} branches${absent}${tooLarge}: ${problems} problems\n`);
