@@ -25,7 +25,7 @@ import { AVOID_MS } from './blame.js';
 import { acceptObject, type ReadComponents, type RequestOwner } from './object-read.js';
 import { PartIntake } from './part-intake.js';
 import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
-import { bitCount, bitSet, type Transfer } from './transfers.js';
+import { bitCount, bitSet, hasBit, setBit, type Transfer } from './transfers.js';
 import type { TreeCache } from './tree-cache.js';
 import { specialLinks, treeLinks } from './tree-links.js';
 
@@ -261,14 +261,22 @@ export class CommitFetch implements RequestOwner {
         peer.complete = m.complete;
         break;
       }
-      case 'have_piece':
-        if (peer === undefined || !this.scoped || peer.pieces.has(m.piece) || m.piece >= (this.current.closure?.pieces ?? Infinity)) return;
-        peer.pieces.add(m.piece);
+      case 'have_piece': {
+        if (peer === undefined || !this.scoped) return;
+        const total = this.current.closure?.pieces;
+        if (total === undefined) {
+          // Before the closure is known, into the claim's bits (at most 128 KiB): a set of up to 2^20 numbers cost ~40 MB a peer.
+          if (!claimPiece(peer, m.piece)) return;
+        } else {
+          if (peer.pieces.has(m.piece) || m.piece >= total) return;
+          peer.pieces.add(m.piece);
+        }
         peer.gainedAt = this.c.now();
         peer.holdsSince ??= peer.gainedAt;
         // Every peer tells every piece it gains: only one this node lacks, with room to ask for it, wakes the schedule.
         if (this.current.pieces.has(m.piece) || this.inflight() >= PIPELINE) return;
         break;
+      }
       case 'free':
         this.busyUntil.delete(conn.nodeId);
         break;
@@ -910,4 +918,16 @@ export class CommitFetch implements RequestOwner {
       };
     });
   }
+}
+
+/** Adds `piece` (below LIMITS.pieces, as decoding checked) to `peer`'s claim, its bits grown to hold it; whether it was new. */
+function claimPiece(peer: FetchPeer, piece: number): boolean {
+  const claim = peer.claim;
+  if (claim !== undefined && piece < claim.pieces && hasBit(claim.bits, piece)) return false;
+  const bytes = Math.max(claim?.bits.length ?? 0, (piece >> 3) + 1);
+  const bits = claim !== undefined && claim.bits.length === bytes ? claim.bits : new Uint8Array(bytes);
+  if (claim !== undefined && bits !== claim.bits) bits.set(claim.bits);
+  setBit(bits, piece);
+  peer.claim = { bits, pieces: Math.max(claim?.pieces ?? 0, piece + 1), count: (claim?.count ?? 0) + 1 };
+  return true;
 }

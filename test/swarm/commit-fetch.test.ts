@@ -281,6 +281,39 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
+  it('keeps the HavePieces heard before the walk as bits, however many (2^20 cost a set of 2^20 numbers a peer), and reads them once the closure is known: the claimed piece is asked of that peer', async () => {
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      const { commit, closure, fetch } = await twoPieces(local);
+      const up = peer('aa');
+      fetch.addPeer(up);
+      // Piece 1 of the closure's two, and every number a message may carry past it: one message, its piece changed.
+      const m: { kind: 'have_piece'; commit: Oid; history: number; piece: number } = { kind: 'have_piece', commit: commit.oid, history: 0, piece: 1 };
+      fetch.handle(up, m);
+      const before = process.memoryUsage().heapUsed;
+      for (let piece = 2; piece < LIMITS.pieces; piece++) {
+        m.piece = piece;
+        fetch.handle(up, m);
+      }
+      const grew = process.memoryUsage().heapUsed - before;
+      assert.ok(grew < 8 << 20, `2^20 HavePieces before the walk grew the heap by ${(grew / 2 ** 20).toFixed(1)} MiB`);
+      const running = fetch.run();
+      const second = pieceOids(closure, 1);
+      let asked: readonly Oid[] = [];
+      for (let i = 0; i < 100 && asked.length === 0; i++) {
+        await sleep(30);
+        asked = up.got.flatMap((w) => (w.kind === 'want' ? w.oids : []));
+      }
+      assert.deepEqual([...asked].sort(), [...second].sort(), 'piece 1, and only it, asked of the peer that claimed it');
+      fetch.stop('the test is over');
+      await assert.rejects(running, /the test is over/);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   it('keeps a Have heard before the walk as it came, however many pieces it claims, and reads it once the closure is known: the claimed piece is asked of that peer', async () => {
     const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
     const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
