@@ -5,6 +5,7 @@
  * their certificates where the CA key is. A
  * connection that starts with a BitTorrent handshake goes to the swarm instead (src/swarm).
  */
+import type { Socket } from 'node:net';
 import { createServer, connect, type Server, type TLSSocket } from 'node:tls';
 import { issueRenewal } from '../cluster/cluster-store.js';
 import { answerJoin, type JoinRequest } from '../cluster/join.js';
@@ -18,6 +19,12 @@ import type { Logger } from '../util/log.js';
 
 const IDLE_MS = 15_000;
 const MAX_CONNECTIONS = 1024;
+/**
+ * Most connections open at once from one address: a member holds one swarm connection and a
+ * request now and then; without a bound, one host opening connections that never finish their
+ * handshake (each held 10 s, or 15 s idle) took all MAX_CONNECTIONS, and members were refused.
+ */
+export const MAX_CONNECTIONS_PER_ADDRESS = 64;
 const HANDSHAKE_MS = 10_000;
 
 export interface NodeServiceComponents {
@@ -47,6 +54,7 @@ export async function startNodeService(c: NodeServiceComponents, listen: { addre
       socket.resume();
     });
   });
+  limitPerAddress(server, c.log);
   server.on('tlsClientError', (e) => c.log.log('debug', 'tls-refused', { error: e.message }));
   // Out of descriptors (a host opening connections without end) is a warning, not a crash.
   server.maxConnections = MAX_CONNECTIONS;
@@ -59,6 +67,29 @@ export async function startNodeService(c: NodeServiceComponents, listen: { addre
     });
   });
   return server;
+}
+
+/** Closes a connection past MAX_CONNECTIONS_PER_ADDRESS from its address at once, before its handshake. */
+function limitPerAddress(server: Server, log: Logger): void {
+  const open = new Map<string, number>();
+  let told = false;
+  server.on('connection', (raw: Socket) => {
+    const address = raw.remoteAddress ?? '';
+    const n = (open.get(address) ?? 0) + 1;
+    if (n > MAX_CONNECTIONS_PER_ADDRESS) {
+      if (!told) log.log('warn', 'service-address-limit', { address, limit: MAX_CONNECTIONS_PER_ADDRESS });
+      told = true;
+      raw.destroy();
+      return;
+    }
+    told = false;
+    open.set(address, n);
+    raw.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left === 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
 }
 
 async function dispatch(c: NodeServiceComponents, socket: TLSSocket, req: unknown): Promise<unknown> {

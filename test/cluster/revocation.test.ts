@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { unlinkSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, saveRevocations, storedRevocations } from '../../src/cluster/cluster-store.js';
@@ -13,7 +13,7 @@ import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { openRevocations, signRevocations } from '../../src/cluster/revocation.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { fetchRevocations, startNodeService } from '../../src/node/node-service.js';
+import { fetchRevocations, MAX_CONNECTIONS_PER_ADDRESS, startNodeService } from '../../src/node/node-service.js';
 import { askOneLine } from '../../src/util/json-line.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
@@ -239,6 +239,36 @@ describe('cluster/revocation: signed revocation lists', function () {
         socket.once('secureConnect', () => askOneLine(socket, { op: 'revocations' }, 'service', ErrorCodes.PEER_FAILED).then(resolve, reject));
       });
     }
+
+    it('one address holding MAX_CONNECTIONS_PER_ADDRESS connections gets no more (closed before any handshake); another address does; a member is served once they close', async () => {
+      const open = (localAddress: string): Promise<Socket> =>
+        new Promise((resolve, reject) => {
+          const s = netConnect({ host: '127.0.0.1', port, localAddress }, () => resolve(s));
+          s.once('error', reject);
+        });
+      const closesWithin = (s: Socket, ms: number): Promise<boolean> =>
+        new Promise((resolve) => {
+          const timer = setTimeout(() => resolve(false), ms);
+          s.once('close', () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+      const held = await Promise.all(Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, () => open('127.0.0.1')));
+      try {
+        const more = await open('127.0.0.1');
+        held.push(more);
+        assert.equal(await closesWithin(more, 3000), true, 'one more from the same address is closed at once');
+        const other = await open('127.0.0.2');
+        held.push(other);
+        assert.equal(await closesWithin(other, 1000), false, 'another address is let in');
+        assert.deepEqual(await Promise.all(held.slice(0, 3).map((h) => closesWithin(h, 10))), [false, false, false], 'those held stay');
+      } finally {
+        for (const h of held) h.destroy();
+      }
+      await sleep(200);
+      assert.equal((await fetchRevocations(member.identity, member.trust, { address: '127.0.0.1', port }))?.version, 4);
+    });
 
     it('a member fetches it and it verifies against the CA', async () => {
       const list = await fetchRevocations(member.identity, member.trust, { address: '127.0.0.1', port });
