@@ -82,6 +82,8 @@ async function parentOf(ctx: RevisionContext, expr: string, oid: Oid, n: number)
   const commit = decodeCommit((await ctx.objects.read(oid)).content, oid);
   const parent = commit.parents[n - 1];
   if (parent === undefined) throw unknown(expr, `commit ${oid.slice(0, 12)} has no parent ${n}`);
+  // A line cut short here (a shallow boundary, history a policy does not keep): the parent is named, not held.
+  if (!(await ctx.objects.has(parent))) throw unknown(expr, `the history kept here ends at ${oid.slice(0, 12)}: its parent ${parent.slice(0, 12)} is not here`);
   return parent;
 }
 

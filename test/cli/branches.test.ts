@@ -91,4 +91,25 @@ describe('gitfs branch, HEAD and history listings', function () {
     assert.match(await gitfsOk(['fsck', '--repo', repo]), /of 1 branches: 0 problems\n$/);
     execFileSync('git', [`--git-dir=${repo}`, 'fsck', '--strict'], { stdio: 'pipe' });
   });
+
+  it('where the history kept ends (a policy keeps one commit), show prints the commit and its paths as added, and REV~1 is GITFS_UNKNOWN_REVISION saying why', async () => {
+    const { repo, src } = tmp.place();
+    await gitfsOk(['init', '--repo', repo]);
+    for (const n of ['1', '2']) {
+      writeFileSync(join(src, 'a'), `${n}\n`);
+      await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src, '-m', n]);
+    }
+    const config = join(src, '..', 'policies.json');
+    writeFileSync(config, JSON.stringify({ policies: [{ branches: 'main', history: 1 }] }));
+    await gitfsOk(['prune', '--repo', repo, '--grace', '0', '--config', config]);
+    // git reads the cut commit as a root (the shallow file); its own parent line still names the commit before.
+    const parent = /^parent ([0-9a-f]{40})$/m.exec(git(repo, ['cat-file', '-p', 'main']))?.[1] ?? assert.fail('no parent line');
+    assert.throws(() => git(repo, ['cat-file', '-e', parent]), 'the parent is gone');
+    const shown = await gitfsOk(['show', '--repo', repo, 'main']);
+    assert.match(shown, new RegExp(`^parent ${parent}$[\\s\\S]*the history kept here ends at this commit[\\s\\S]*\\ba\\b`, 'm'));
+    const before = await gitfs(['log', '--repo', repo, 'main~1']);
+    assert.equal(before.code, 4, before.stderr);
+    assert.match(before.stderr, /unknown revision "main~1": the history kept here ends at [0-9a-f]{12}: its parent [0-9a-f]{12} is not here \[GITFS_UNKNOWN_REVISION\]/);
+    assert.match(await gitfsOk(['log', '--repo', repo, '--oneline', 'main']), /^[0-9a-f]{12} .* 2\n$/, 'log stops where the history kept ends');
+  });
 });

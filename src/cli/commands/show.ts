@@ -22,7 +22,10 @@ export const show: Command = {
         `commit ${oid}\ntree ${c.tree}\n${c.parents.map((p) => `parent ${p}\n`).join('')}` +
           `Author: ${c.author.name} <${c.author.email}>\nDate:   ${formatDate(c.committer)}\n\n${body}\n\n`,
       );
-      const base = parent === undefined ? undefined : (await readCommit(repo.objects, parent)).tree;
+      // A parent not here (the history kept ends at this commit): its changes are shown against nothing, as git shows a shallow commit.
+      const held = parent !== undefined && (await repo.objects.has(parent));
+      if (parent !== undefined && !held) await ctx.stdout.write(`(the history kept here ends at this commit: its parent is not here, so every path shows as added)\n\n`);
+      const base = held ? (await readCommit(repo.objects, parent)).tree : undefined;
       await printChanges(ctx.stdout, diffTrees(repo.objects, base, c.tree));
       return 0;
     });
