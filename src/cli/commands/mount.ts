@@ -4,7 +4,7 @@ import { fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorCodes, GitfsError } from '../../errors.js';
+import { ErrorCodes, GitfsError, isErrorCode } from '../../errors.js';
 import { askMount } from '../../mount/control.js';
 import { MountSession } from '../../mount/session.js';
 import { Repository } from '../../repo/repository.js';
@@ -70,6 +70,10 @@ async function background(ctx: CommandContext, repoDir: string, mountpoint: stri
     await sleep(50);
   }
   if (exited === undefined) child.kill('SIGTERM');
-  const tail = readFileSync(logPath).subarray(from).toString('utf8').trim().split('\n').slice(-5).join('\n');
-  throw new GitfsError(ErrorCodes.MOUNT_FAILED, `the mount did not come up${exited === undefined ? ` within ${READY_TIMEOUT_MS / 1000} s` : ''}:\n${tail}`);
+  const lines = readFileSync(logPath).subarray(from).toString('utf8').trim().split('\n');
+  // The mount's own refusal (its last line, as main.ts prints one) is this command's, as the mount in the foreground says it.
+  const refused = exited === undefined ? undefined : /^gitfs mount: (.*) \[(GITFS_[A-Z_]+)\]$/.exec(lines.at(-1) ?? '');
+  const [, message, code] = refused ?? [];
+  if (message !== undefined && code !== undefined && isErrorCode(code)) throw new GitfsError(code, message);
+  throw new GitfsError(ErrorCodes.MOUNT_FAILED, `the mount did not come up${exited === undefined ? ` within ${READY_TIMEOUT_MS / 1000} s` : ''}:\n${lines.slice(-5).join('\n')}`);
 }
