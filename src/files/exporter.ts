@@ -6,7 +6,7 @@
  * (gitlink) becomes an empty directory, as git checkout leaves one not initialised.
  */
 import { chmod, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
-import { makeDirs } from '../util/make-dirs.js';
+import { makeDirs, removeMadeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { isDirectoryKind, type DirEntry } from '../objects/entry-names.js';
@@ -28,21 +28,31 @@ export async function exportEntry(store: ObjectReader, entry: DirEntry, target: 
   const report: ExportReport = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const job: ExportJob = { store, report, limit: new Semaphore(8), tasks: new FirstFailure() };
   if (isDirectoryKind(entry.kind)) {
-    await prepareTarget(target);
-    await exportDir(job, entry, target);
+    const made = await prepareTarget(target);
+    try {
+      await exportDir(job, entry, target);
+    } catch (e) {
+      // The target was empty or absent: what a failed export wrote goes, so that it can be run again as it was.
+      const written = await readdir(target).catch(() => []);
+      await Promise.all(written.map((name) => rm(join(target, name), { recursive: true, force: true }).catch(() => undefined)));
+      await removeMadeDirs(made);
+      throw e;
+    }
   } else {
     await exportLeaf(job, entry, target);
   }
   return report;
 }
 
-async function prepareTarget(target: string): Promise<void> {
+/** Makes the target directory, or checks that it is empty; the directories it made (makeDirs). */
+async function prepareTarget(target: string): Promise<string[]> {
   try {
     const existing = await readdir(target);
     if (existing.length > 0) throw new GitfsError(ErrorCodes.EXPORT_TARGET, `${target} exists and is not empty`, { path: target });
+    return [];
   } catch (e) {
     if (errnoCode(e) !== 'ENOENT') throw wrap(target, e);
-    await makeDirs(target).catch((err: unknown) => {
+    return makeDirs(target).catch((err: unknown) => {
       throw wrap(target, err);
     });
   }

@@ -1,6 +1,6 @@
-/** Export (exporter.ts): a failure stops every write still under way before the export reports it. */
+/** Export (exporter.ts): a failure stops every write still under way before the export reports it, and takes away what it wrote. */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseBranchName } from '../../src/branches/ref-name.js';
@@ -18,7 +18,7 @@ describe('files/exporter: a failure midway', function () {
   const tmp = tempDirs();
   after(() => tmp.cleanup());
 
-  it('stops the writes still under way before it is reported: nothing grows after', async () => {
+  it('stops the writes still under way before it is reported, and leaves the target as it was (absent, or empty): nothing comes after, and it can be run again', async () => {
     const base = tmp.make();
     const src = join(base, 'src');
     mkdirSync(src);
@@ -32,12 +32,21 @@ describe('files/exporter: a failure midway', function () {
       const writer = await repo.newPackWriter();
       const broken = await writer.write('tree', encodeTree(entries.sort((a, b) => (a.name < b.name ? -1 : 1))));
       await writer.finish();
-      const target = join(base, 'out');
+      // Made by the export (two levels): gone with what it wrote, and nothing comes back after.
+      const target = join(base, 'made', 'out');
       await assert.rejects(exportEntry(repo.objects, rootEntry(broken), target));
-      const written = (): number => readdirSync(target).reduce((sum, f) => sum + statSync(join(target, f)).size, 0);
-      const atFailure = written();
+      assert.equal(existsSync(join(base, 'made')), false, 'the directories the export made are gone');
       await sleep(500);
-      assert.equal(written(), atFailure, 'bytes written after the export failed');
+      assert.equal(existsSync(join(base, 'made')), false, 'written after the export failed');
+      // Empty before: empty again, so the same command can be run again.
+      const empty = join(base, 'empty');
+      mkdirSync(empty);
+      await assert.rejects(exportEntry(repo.objects, rootEntry(broken), empty));
+      assert.deepEqual(readdirSync(empty), []);
+      await sleep(500);
+      assert.deepEqual(readdirSync(empty), [], 'written after the export failed');
+      const whole = await exportEntry(repo.objects, rootEntry(tree), empty);
+      assert.equal(whole.files, 6);
     } finally {
       await repo.close();
     }
