@@ -59,10 +59,13 @@ export class WorkStore implements LayerPersistence {
     try {
       await db.open();
     } catch (e) {
-      const locked = (e as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED';
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const locked = cause?.code === 'LEVEL_LOCKED';
+      // LevelDB writes as it opens (its log into a table): on a full disk it cannot open at all.
+      const full = /No space left on device/.test(cause?.message ?? '') ? '; the disk is full, and the working layers write as they open: free some space and run again (the uncommitted changes are kept)' : '';
       throw new GitfsError(
         locked ? ErrorCodes.WORK_BUSY : ErrorCodes.IO,
-        locked ? `the working layers of ${gitDir} are held by another process (a mount?)` : `cannot open the working layers in ${root}: ${(e as Error).message}`,
+        locked ? `the working layers of ${gitDir} are held by another process (a mount?)` : `cannot open the working layers in ${root}: ${(e as Error).message}${cause?.message === undefined ? '' : ` (${cause.message})`}${full}`,
         { path: root },
         { cause: e },
       );

@@ -1,28 +1,36 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseBranchName } from '../../src/branches/ref-name.js';
+import { Repository } from '../../src/repo/repository.js';
+import { Workspace } from '../../src/work/workspace.js';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
 import { pseudoRandomBytes } from '../support/data.js';
 import { tempDirs } from '../support/tmp.js';
 
 describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
   const tmp = tempDirs();
-  let mnt: string | undefined;
+  const mounts: string[] = [];
   after(() => {
     try {
-      if (mnt !== undefined) execFileSync('umount', [mnt]);
+      for (const m of mounts) execFileSync('umount', [m]);
     } finally {
       tmp.cleanup();
     }
   });
 
-  it('fails with GITFS_IO, leaves the branch and the repository as they were', async () => {
-    const dir = tmp.make();
-    const at = join(dir, 'mnt');
+  /** A fresh 8 MiB tmpfs. */
+  function tmpfs(): string {
+    const at = join(tmp.make(), 'mnt');
     mkdirSync(at);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', at]);
-    mnt = at;
+    mounts.push(at);
+    return at;
+  }
+
+  it('fails with GITFS_IO, leaves the branch and the repository as they were', async () => {
+    const mnt = tmpfs();
     const repo = join(mnt, 'repo');
     const src = tmp.make();
     writeFileSync(join(src, 'small'), 'fits\n');
@@ -38,5 +46,31 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
     assert.deepEqual(readdirSync(join(repo, 'objects/pack')).filter((f) => f.startsWith('tmp_')), []);
     execFileSync('git', [`--git-dir=${repo}`, 'fsck', '--strict'], { stdio: 'pipe' });
     assert.equal((await gitfs(['cat', '--repo', repo, 'main:small'])).stdout, 'fits\n');
+  });
+
+  it('working layers that cannot open on the full disk (LevelDB writes as it opens) say so and lose nothing: once there is room, reset discards the changes', async () => {
+    const mnt = tmpfs();
+    const repo = join(mnt, 'repo');
+    const src = tmp.make();
+    writeFileSync(join(src, 'small'), 'fits\n');
+    await gitfsOk(['init', '--repo', repo]);
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
+    const r0 = await Repository.open(repo);
+    const ws = await Workspace.open(r0);
+    await ws.fs(parseBranchName('main')).mkdir('made', 0o755);
+    await ws.close();
+    await r0.close();
+    const filler = join(mnt, 'filler');
+    try {
+      execFileSync('sh', ['-c', `head -c ${16 << 20} /dev/zero > ${filler}`], { stdio: 'pipe' });
+    } catch {
+      // The disk filled up: what the test wants.
+    }
+    const full = await gitfs(['status', '--repo', repo]);
+    assert.equal(full.code, 7, full.stderr);
+    assert.match(full.stderr, /No space left on device\); the disk is full, .* free some space and run again \(the uncommitted changes are kept\) \[GITFS_IO\]/);
+    rmSync(filler);
+    assert.match(await gitfsOk(['status', '--repo', repo]), /made/);
+    assert.match(await gitfsOk(['reset', '--repo', repo, '--branch', 'main']), /^main: discarded/);
   });
 });
