@@ -213,7 +213,7 @@ async function* entriesBackward(fh: FileHandle, path: string): AsyncGenerator<Re
 export async function appendReflog(path: string, entry: NewReflogEntry): Promise<number> {
   const line = Buffer.from(formatReflogLine(entry), 'utf8');
   try {
-    const fh = await openForAppend(path);
+    const { fh, made } = await openForAppend(path);
     try {
       const size = await completeLinesLength(fh);
       const { size: actual } = await fh.stat();
@@ -226,6 +226,8 @@ export async function appendReflog(path: string, entry: NewReflogEntry): Promise
       }
       await fh.sync();
       if (size === 0) await fsyncDir(dirname(path));
+      // Directories made for it (a first branch `a/b`): each one's entry made durable in its parent too.
+      if (made !== undefined) for (let d = dirname(path); d.startsWith(made); d = dirname(d)) await fsyncDir(dirname(d));
       return size;
     } finally {
       await fh.close();
@@ -252,11 +254,13 @@ export async function truncateReflog(path: string, length: number): Promise<void
 
 /** Opens (creating it and its directories) for appending; retries if a concurrent cleanup of empty
  * directories (a branch deletion) removes the directory between mkdir and open. */
-async function openForAppend(path: string): Promise<FileHandle> {
+/** The reflog opened to append, and the outermost directory made for it, if any. */
+async function openForAppend(path: string): Promise<{ fh: FileHandle; made: string | undefined }> {
+  let made: string | undefined;
   for (let attempt = 0; ; attempt++) {
-    await mkdir(dirname(path), { recursive: true });
+    made ??= await mkdir(dirname(path), { recursive: true });
     try {
-      return await open(path, 'a+', 0o644);
+      return { fh: await open(path, 'a+', 0o644), made };
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT' || attempt >= 3) throw e;
     }
