@@ -114,7 +114,7 @@ export class RefStore {
   async broken(): Promise<{ readonly branch: BranchName; readonly message: string }[]> {
     const broken = new Map<BranchName, GitfsError>();
     await this.walkLoose(this.headsDir(), '', new Map(), broken);
-    return [...broken].map(([branch, e]) => ({ branch, message: e.message }));
+    return [...broken].map(([branch, e]) => ({ branch, message: e.message })).sort((x, y) => Buffer.compare(Buffer.from(x.branch, 'utf8'), Buffer.from(y.branch, 'utf8')));
   }
 
   /**

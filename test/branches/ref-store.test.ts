@@ -184,7 +184,7 @@ describe('branches/ref-store', () => {
     assert.deepEqual(filesBelow(path.join(gitDir, 'refs')), ['heads/']);
   });
 
-  it('refuses symbolic and garbage ref files with IO', async () => {
+  it('refuses symbolic and garbage ref files with IO; lists neither; names the garbage ones, and deletes one when nothing is expected of it', async () => {
     const { gitDir, store } = makeStore();
     fs.writeFileSync(path.join(gitDir, 'refs/heads/sym'), 'ref: refs/heads/main\n');
     fs.writeFileSync(path.join(gitDir, 'refs/heads/junk'), 'hello\n');
@@ -193,8 +193,13 @@ describe('branches/ref-store', () => {
     await assert.rejects(store.resolve(b('junk')), hasCode(ErrorCodes.IO));
     await assert.rejects(store.resolve(b('empty')), hasCode(ErrorCodes.IO));
     await assert.rejects(store.update(b('junk'), { expected: null, next: A, message: '' }), hasCode(ErrorCodes.IO));
-    await assert.rejects(store.list(), hasCode(ErrorCodes.IO));
     assert.equal(fs.existsSync(path.join(gitDir, 'refs/heads/junk.lock')), false, 'lock released on failure');
+    // Listed, the broken ones are left out (as git ignores a broken ref) and named by broken(); a symbolic one is an alias, neither.
+    assert.deepEqual(await store.list(), []);
+    assert.deepEqual((await store.broken()).map((x) => x.branch), ['empty', 'junk']);
+    await store.delete(b('junk'), undefined);
+    await assert.rejects(store.delete(b('empty'), A), hasCode(ErrorCodes.IO), 'removed only when nothing is expected of it');
+    assert.deepEqual((await store.broken()).map((x) => x.branch), ['empty']);
     // a ref file without a newline, or with one, is fine (git accepts both)
     fs.writeFileSync(path.join(gitDir, 'refs/heads/sym'), A);
     assert.equal(await store.resolve(b('sym')), A);
