@@ -11,8 +11,8 @@ const OID_RE = /^[0-9a-f]{40}$/;
 /** The id git uses for "no object" in reflogs and ref updates. */
 export const ZERO_OID = '0'.repeat(OID_HEX_LENGTH) as Oid;
 
-export function isOid(s: string): s is Oid {
-  return OID_RE.test(s);
+export function isOid(s: unknown): s is Oid {
+  return typeof s === 'string' && OID_RE.test(s);
 }
 
 export function parseOid(s: string): Oid {

@@ -7,7 +7,7 @@
  * is now, never a delta, so the same entries can be laid over a newer commit when the branch
  * moved (docs/FORMAT.md, "Working layer").
  */
-import type { Oid } from '../objects/oid.js';
+import { isOid, type Oid } from '../objects/oid.js';
 
 export type OverlayEntry =
   /** Deleted: the lower tree's entry at this path is hidden. */
@@ -25,6 +25,30 @@ export type OverlayEntry =
   | { readonly t: 'link'; readonly target: string; readonly mtime: number };
 
 export const DIR_MODE = 0o755;
+
+/** A data file's name (WorkStore.newDataId): 24 hex digits, so an entry never names a file outside the data directory. */
+export const DATA_ID = /^[0-9a-f]{24}$/;
+
+/** Whether `v`, read back from the store, is an entry as the layers write them (a damaged one is not trusted: its data name could lead anywhere). */
+export function isOverlayEntry(v: unknown): v is OverlayEntry {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  const time = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x);
+  switch (e['t']) {
+    case 'wh':
+      return true;
+    case 'dir':
+      return (e['lower'] === 'inherit' || e['lower'] === null || isOid(e['lower'])) && Number.isInteger(e['mode']) && time(e['mtime']);
+    case 'file':
+      return typeof e['data'] === 'string' && DATA_ID.test(e['data']);
+    case 'gitfile':
+      return isOid(e['oid']) && typeof e['chunked'] === 'boolean' && Number.isSafeInteger(e['size']) && (e['size'] as number) >= 0 && typeof e['executable'] === 'boolean' && time(e['mtime']);
+    case 'link':
+      return typeof e['target'] === 'string' && time(e['mtime']);
+    default:
+      return false;
+  }
+}
 
 /** `a/b/c` → `a/b`; a top-level name → ''. */
 export function parentOf(path: string): string {

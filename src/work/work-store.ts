@@ -15,12 +15,12 @@ import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
-import type { Oid } from '../objects/oid.js';
+import { isOid, type Oid } from '../objects/oid.js';
 import { parseBranchName, type BranchName } from '../branches/ref-name.js';
 import { Layer, type BaseChange, type LayerPersistence } from './layer.js';
 import { readGitfsRef, setGitfsRef } from '../branches/gitfs-refs.js';
 import type { Clock } from '../util/clock.js';
-import type { OverlayEntry } from './overlay.js';
+import { isOverlayEntry, type OverlayEntry } from './overlay.js';
 
 type Value = OverlayEntry | { readonly base: Oid | null };
 type Op = { type: 'put'; key: string; value: Value } | { type: 'del'; key: string };
@@ -214,11 +214,15 @@ export class WorkStore implements LayerPersistence {
         const rest = key.slice(ENTRY.length);
         const cut = rest.indexOf('\0');
         const branch = parseBranchName(rest.slice(0, cut));
+        // A damaged entry (its data name could lead out of the data directory) is not taken: its path shows its base.
+        if (!isOverlayEntry(value)) continue;
         let list = entries.get(branch);
         if (list === undefined) entries.set(branch, (list = []));
-        list.push([rest.slice(cut + 1), value as OverlayEntry]);
+        list.push([rest.slice(cut + 1), value]);
       } else if (key.startsWith(BASE)) {
-        bases.set(parseBranchName(key.slice(BASE.length)), (value as { base: Oid | null }).base);
+        const base = typeof value === 'object' && value !== null ? (value as { base?: unknown }).base : undefined;
+        // A damaged base (it would be written into a ref) is none.
+        bases.set(parseBranchName(key.slice(BASE.length)), base === null || isOid(base) ? base : null);
       }
     }
     for (const branch of new Set([...entries.keys(), ...bases.keys()])) {
