@@ -68,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (load === undefined) {
     // `gitfs help NAME` of no command: NAME is the unknown one, not `help`.
-    await stderr.write(`gitfs: unknown command ${JSON.stringify(asked ?? name)}\n\n${await help()}`);
+    await stderr.write(`gitfs: unknown command ${JSON.stringify(asked ?? name)} [${ErrorCodes.BAD_ARGUMENT}]\n\n${await help()}`);
     return ExitCodes.USAGE;
   }
   const command = await load();

@@ -35,10 +35,16 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
     blob = writeLiteral(repo, 'blob', Buffer.from('payload\n'));
   });
 
-  it('not a repository → exit 3, GITFS_NOT_A_REPOSITORY', async () => {
-    const r = await gitfs(['log', '--repo', tmp.make()]);
-    assert.equal(r.code, 3);
-    assert.match(r.stderr, /GITFS_NOT_A_REPOSITORY/);
+  it('not a repository → exit 3, GITFS_NOT_A_REPOSITORY, also for the commands that ask the daemon; a repository nothing serves is GITFS_NOT_SERVING', async () => {
+    const elsewhere = tmp.make();
+    for (const args of [['log'], ['policy'], ['peers'], ['rollout', 'status'], ['fetch', 'main']]) {
+      const r = await gitfs([...args, '--repo', elsewhere]);
+      assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /GITFS_NOT_A_REPOSITORY/, args.join(' '));
+    }
+    const served = await gitfs(['policy', '--repo', repo]);
+    assert.equal(served.code, 4, served.stderr);
+    assert.match(served.stderr, /no node daemon runs for .* \[GITFS_NOT_SERVING\]/);
   });
 
   it('unknown branch, bad revision, bad path: exit 4 / 2 with their codes', async () => {
@@ -56,7 +62,7 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
       [['branch', 'delete', 'nosuch'], 4, 'GITFS_UNKNOWN_BRANCH'],
       [['branch', 'create', 'main'], 5, 'GITFS_BRANCH_EXISTS'],
       [['cat', 'main:README', '--offset', '-1'], 2, 'GITFS_BAD_ARGUMENT'],
-      [['frobnicate'], 2, 'unknown command'],
+      [['frobnicate'], 2, 'unknown command "frobnicate" [GITFS_BAD_ARGUMENT]'],
       [['rollout', 'publish', '--channel', 'site/prod', src, '--version', '1.0', '--sign', join(src, 'no-such.key')], 2, 'GITFS_BAD_ARGUMENT'],
     ];
     for (const [args, code, text] of cases) {

@@ -26,7 +26,7 @@ describe('gitfs command line: help, output errors, unknown branches', function (
     for (const args of [['help', 'comit'], ['comit', '--help'], ['comit']]) {
       const r = await gitfs(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, /^gitfs: unknown command "comit"\n\nusage: gitfs <command> /, args.join(' '));
+      assert.match(r.stderr, /^gitfs: unknown command "comit" \[GITFS_BAD_ARGUMENT\]\n\nusage: gitfs <command> /, args.join(' '));
       assert.equal(r.stdout, '', args.join(' '));
     }
   });
