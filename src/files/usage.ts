@@ -15,6 +15,7 @@ import { listDirectory } from './tree-reader.js';
 
 export interface Usage {
   branches: number;
+  /** Distinct commits the branches hold (one two branches share counts once, as `git rev-list --branches --count`). */
   commits: number;
   /** Sum over every commit of every branch of the bytes of all its files. */
   logicalBytes: number;
@@ -40,11 +41,13 @@ export async function measureUsage(repo: Repository): Promise<Usage> {
   const branches = await repo.refs.list();
   const usage: Usage = { branches: branches.length, commits: 0, logicalBytes: 0, headBytes: 0, storedBytes: await directoryBytes(join(repo.gitDir, 'objects')) };
   const shallow = await readShallow(repo.gitDir);
+  const seen = new Set<Oid>();
   for (const b of branches) {
     let head = true;
-    for await (const { commit } of history(repo.objects, [b.oid], { shallow })) {
+    for await (const { oid, commit } of history(repo.objects, [b.oid], { shallow })) {
       const size = await treeSize(commit.tree);
-      usage.commits++;
+      if (!seen.has(oid)) usage.commits++;
+      seen.add(oid);
       usage.logicalBytes += size;
       if (head) usage.headBytes += size;
       head = false;

@@ -181,9 +181,12 @@ describe('gitfs commit / export (real CLI, real git)', function () {
     assert.match(before.stderr, /GITFS_UNKNOWN_REVISION/);
   });
 
-  it('stats reports logical bytes against stored bytes', async () => {
+  it('stats reports logical bytes against stored bytes, and the distinct commits of the branches (one two branches share counted once)', async () => {
+    await gitfsOk(['branch', '--repo', repo, 'create', 'stats-copy']);
     const s = JSON.parse(await gitfsOk(['stats', '--repo', repo, '--json'])) as { logicalBytes: number; storedBytes: number; dedupRatio: number; commits: number };
+    await gitfsOk(['branch', '--repo', repo, 'delete', 'stats-copy']);
     assert.ok(s.commits >= 3);
+    assert.equal(s.commits, Number(git(repo, ['rev-list', '--branches', '--count']).trim()));
     assert.ok(s.logicalBytes > 3 * 3_700_000, `logical ${s.logicalBytes}`);
     assert.ok(s.dedupRatio > 2, `dedup ratio ${s.dedupRatio}`);
   });
