@@ -25,6 +25,7 @@ import { readCommit } from '../files/tree-reader.js';
 import { firstLine, pointHeadIfDangling, writeCommit } from '../repo/commit-directory.js';
 import type { Repository } from '../repo/repository.js';
 import { Layer } from './layer.js';
+import { workChanges } from './work-status.js';
 import { MergedView, shadowing } from './merged-view.js';
 import { ancestorsOf, baseName, childPath, isWithin, parentOf, type OverlayEntry } from './overlay.js';
 import type { TreeCache } from './tree-cache.js';
@@ -75,6 +76,8 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   const base = frozen.base === undefined ? head : (frozen.base ?? undefined);
   const treeOf = async (c: Oid | undefined): Promise<Oid | null> => (c === undefined ? null : (await readCommit(repo.objects, c)).tree);
   const rootLower = await treeOf(head);
+  // Counted as `gitfs status` counts them (a directory only when new or gone), against the head.
+  const changed = (await workChanges(frozen, trees, rootLower)).length;
   // If this layer's last commit landed but the layer never heard (a crash between moving the
   // branch and settling), its changes are in that commit: compare against it, not the old base.
   const since = (await landedFromLayer(repo, branch, base, head)) ?? base;
@@ -110,7 +113,7 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
   if (commit === undefined) return { commit: undefined, parent: head, changed: 0 };
   await options.moved?.();
   await settle(layer, store, snapshot, stamps, options, commit);
-  return { commit, parent: head, changed: snapshot.size };
+  return { commit, parent: head, changed };
 }
 
 /**

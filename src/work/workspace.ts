@@ -140,12 +140,13 @@ export class Workspace {
     return out;
   }
 
-  /** Discards a branch's uncommitted changes; returns how many entries were dropped. */
+  /** Discards a branch's uncommitted changes; returns how many paths they changed, as `status` counts them. */
   reset(branch: BranchName): Promise<number> {
     return this.exclusive(branch, () => this.resetNow(branch));
   }
 
   private async resetNow(branch: BranchName): Promise<number> {
+    const changed = (await this.status(branch))[0]?.changes.length ?? 0;
     const layer = this.store.layer(branch);
     const entries = [...layer.entries()];
     await layer.change(
@@ -156,7 +157,7 @@ export class Workspace {
     );
     await this.store.dropData(entries.map(([, e]) => e));
     await this.store.sync();
-    return entries.length;
+    return changed;
   }
 
   /** Creates a branch whose first commit holds an empty tree (mkdir at the mount's root). */
