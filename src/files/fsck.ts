@@ -46,6 +46,9 @@ export async function fsck(store: ObjectReader, roots: readonly FsckRoot[], opti
   return checker.report;
 }
 
+/** Most paths named for one problem. */
+const NEEDERS_LISTED = 20;
+
 class Checker {
   readonly report: FsckReport = { objects: 0, commits: 0, absent: 0, tooLarge: 0, problems: [] };
   private readonly absent = new Set<Oid>();
@@ -53,6 +56,12 @@ class Checker {
   private readonly ok = new Set<string>();
   private readonly bad = new Map<string, FsckProblem>();
   private readonly counted = new Set<Oid>();
+  /**
+   * Problems met so far, new or known again. A check during which it grew holds a problem below
+   * it: not marked ok, so that whatever else needs it (another commit, branch or path) walks it
+   * again and is named among the problem's needers.
+   */
+  private met = 0;
 
   constructor(
     private readonly store: ObjectReader,
@@ -69,17 +78,19 @@ class Checker {
     if (!this.absent.has(oid)) await this.visit(oid, where, check, key);
   }
 
-  /** Runs `check` once per key; a failure is recorded with `where`, later needs add to it. */
+  /** Runs `check` once per key (again while a problem lies below it); a failure is recorded with `where`, later needs add to it. */
   private async visit(oid: Oid, where: string, check: () => Promise<void>, key: string = oid): Promise<void> {
     if (this.ok.has(key)) return;
     const known = this.bad.get(key);
     if (known !== undefined) {
-      if (known.neededBy.length < 20) known.neededBy.push(where);
+      this.met++;
+      if (known.neededBy.length < NEEDERS_LISTED && !known.neededBy.includes(where)) known.neededBy.push(where);
       return;
     }
+    const before = this.met;
     try {
       await check();
-      this.ok.add(key);
+      if (this.met === before) this.ok.add(key);
       if (!this.counted.has(oid)) {
         this.counted.add(oid);
         this.report.objects++;
@@ -87,6 +98,7 @@ class Checker {
     } catch (e) {
       if (!(e instanceof GitfsError)) throw e;
       const problem: FsckProblem = { oid, code: e.code, message: e.message, neededBy: [where] };
+      this.met++;
       this.bad.set(key, problem);
       this.report.problems.push(problem);
     }
@@ -112,7 +124,7 @@ class Checker {
       const oid = stack.pop() as Oid;
       await this.visit(oid, `${branch}@${oid.slice(0, 12)}`, async () => {
         const commit = decodeCommit(await this.content(oid, 'commit'), oid);
-        this.report.commits++;
+        if (!this.counted.has(oid)) this.report.commits++;
         await this.tree(commit.tree, `${branch}@${oid.slice(0, 12)}:`);
         if (!this.shallow.has(oid)) stack.push(...commit.parents);
       });

@@ -160,7 +160,7 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
     assert.equal(existsSync(join(parent, 'escaped')), false);
   });
 
-  it('a flipped bit in a pack is GITFS_CORRUPT_OBJECT naming the object, and fsck names the paths', async () => {
+  it('a flipped bit in a pack is GITFS_CORRUPT_OBJECT naming the object, and fsck names the paths, of every branch, that need it', async () => {
     const corruptRepo = join(tmp.make(), 'repo');
     await gitfsOk(['init', '--repo', corruptRepo]);
     const src = tmp.make();
@@ -186,10 +186,18 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
     assert.match(r.stderr, new RegExp(`GITFS_CORRUPT_OBJECT`));
     assert.match(r.stderr, new RegExp(victim));
     assert.equal((await gitfs(['cat', '--repo', corruptRepo, 'main:other.txt'])).stdout, 'fine\n');
+    // Another branch holds main's whole tree as a directory (one tree object, checked once): the same file at another path.
+    const src2 = tmp.make();
+    mkdirSync(join(src2, 'copy'));
+    writeFileSync(join(src2, 'copy', 'victim.txt'), Buffer.alloc(50_000, 'v'));
+    writeFileSync(join(src2, 'copy', 'other.txt'), 'fine\n');
+    await gitfsOk(['commit', '--repo', corruptRepo, '--branch', 'dev', '--from', src2]);
     const f = await gitfs(['fsck', '--repo', corruptRepo]);
     assert.equal(f.code, 8);
     assert.match(f.stdout, new RegExp(`GITFS_CORRUPT_OBJECT ${victim}`));
     assert.match(f.stdout, /needed by main@[0-9a-f]{12}:victim\.txt/);
+    assert.match(f.stdout, /needed by dev@[0-9a-f]{12}:copy\/victim\.txt/, 'every path that needs it is named, not the first found');
+    assert.match(f.stdout, /of 2 branches: 2 problems\n$/, "the damaged pack, and the object");
   });
 
   it('log and stats stop at a shallow boundary (a commit whose parent this repository does not hold)', async () => {
