@@ -232,4 +232,21 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
     assert.match(f.stdout, /GITFS_HOSTILE_OBJECT/);
     assert.match(f.stdout, /needed by main@[0-9a-f]{12}:g\b/);
   });
+
+  it('a name holding a newline or a control character is printed escaped by ls, diff and show, one line each (--json keeps it as it is)', async () => {
+    const own = join(tmp.make(), 'repo');
+    await gitfsOk(['init', '--repo', own]);
+    const src = tmp.make();
+    writeFileSync(join(src, 'plain.txt'), 'p\n');
+    await gitfsOk(['commit', '--repo', own, '--branch', 'main', '--from', src]);
+    writeFileSync(join(src, 'two\nlines\x1b[31m.txt'), 'x\n');
+    await gitfsOk(['commit', '--repo', own, '--branch', 'main', '--from', src]);
+    const listed = await gitfsOk(['ls', '--repo', own, 'main']);
+    assert.equal(listed.split('\n').length, 3, listed);
+    assert.match(listed, / two\\x0alines\\x1b\[31m\.txt\n/);
+    assert.match(await gitfsOk(['diff', '--repo', own, 'main~1', 'main']), /^A\ttwo\\x0alines\\x1b\[31m\.txt\n$/);
+    assert.match(await gitfsOk(['show', '--repo', own, 'main']), /\ttwo\\x0alines\\x1b\[31m\.txt\n$/);
+    const rows = (await gitfsOk(['ls', '--repo', own, '--json', 'main'])).trim().split('\n').map((l) => (JSON.parse(l) as { path: string }).path);
+    assert.ok(rows.includes('two\nlines\x1b[31m.txt'));
+  });
 });

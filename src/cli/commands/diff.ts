@@ -3,6 +3,7 @@ import { diffTrees, type Change } from '../../files/diff.js';
 import { readCommit } from '../../files/tree-reader.js';
 import type { Output } from '../context.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
+import { printable } from '../format.js';
 
 const usage = 'gitfs diff REV REV';
 const LETTER: Record<Change['kind'], string> = { added: 'A', deleted: 'D', modified: 'M', 'type-changed': 'T', 'mode-changed': 'X' };
@@ -10,7 +11,7 @@ const LETTER: Record<Change['kind'], string> = { added: 'A', deleted: 'D', modif
 export async function printChanges(out: Output, changes: AsyncIterable<Change>): Promise<number> {
   let n = 0;
   for await (const c of changes) {
-    await out.write(`${LETTER[c.kind]}\t${c.path}\n`);
+    await out.write(`${LETTER[c.kind]}\t${printable(c.path)}\n`);
     n++;
   }
   return n;

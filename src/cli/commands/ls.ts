@@ -2,7 +2,7 @@ import type { DirEntry } from '../../objects/entry-names.js';
 import { listDirectory } from '../../files/tree-reader.js';
 import type { Repository } from '../../repo/repository.js';
 import { parse, positionals, withRepo, type Command, type Output } from '../context.js';
-import { modeString } from '../format.js';
+import { modeString, printable } from '../format.js';
 import { resolveEntry } from '../resolve.js';
 
 const usage = 'gitfs ls REV[:path] [-r] [--json]';
@@ -41,7 +41,7 @@ async function sizeOf(repo: Repository, e: DirEntry): Promise<number | undefined
 
 async function printLine(repo: Repository, out: Output, e: DirEntry, path: string): Promise<void> {
   const size = await sizeOf(repo, e);
-  await out.write(`${modeString(e)} ${String(size ?? '-').padStart(12)} ${e.oid.slice(0, 12)}${e.chunked ? '*' : ' '} ${path}${e.kind === 'dir' ? '/' : ''}\n`);
+  await out.write(`${modeString(e)} ${String(size ?? '-').padStart(12)} ${e.oid.slice(0, 12)}${e.chunked ? '*' : ' '} ${printable(path)}${e.kind === 'dir' ? '/' : ''}\n`);
 }
 
 async function printJson(repo: Repository, out: Output, e: DirEntry, path: string): Promise<void> {

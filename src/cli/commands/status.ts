@@ -1,6 +1,7 @@
 import { parseBranchName } from '../../branches/ref-name.js';
 import { unknownBranch } from '../../branches/ref-store.js';
 import { parse, positionals, withRepo, type Command } from '../context.js';
+import { printable } from '../format.js';
 import { withWork } from '../work-access.js';
 
 const usage = 'gitfs status [--branch B] [--json]';
@@ -28,7 +29,7 @@ export const status: Command = {
             continue;
           }
           out += `${s.branch} (base ${s.base === null ? 'none' : s.base.slice(0, 12)}): ${s.changes.length} changed\n`;
-          for (const c of s.changes) out += `  ${LETTER[c.kind]} ${c.path}\n`;
+          for (const c of s.changes) out += `  ${LETTER[c.kind]} ${printable(c.path)}\n`;
         }
         await ctx.stdout.write(out === '' ? 'no uncommitted changes\n' : out);
         return 0;
