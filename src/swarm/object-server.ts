@@ -20,7 +20,7 @@ import type { Logger } from '../util/log.js';
 import type { SwarmConnection } from './connection.js';
 import type { HeldObject, LocalObjects } from './local-objects.js';
 import { LIMITS, type SwarmMessage, type WireObject } from './messages.js';
-import { sendParts, type PartedBlob } from './part-sender.js';
+import { sendParts, slotPace, type PartedBlob } from './part-sender.js';
 import type { DeflatedStream } from '../objects/blob-stream.js';
 import { MAX_SUBSCRIPTIONS, type Transfers } from './transfers.js';
 
@@ -206,16 +206,23 @@ export class ObjectServer {
     let bytes = 0;
     /** What the deflated objects of `batch` inflate to: the receiver takes at most LIMITS.inflatedBytes of that per message. */
     let inflating = 0;
+    // Held in the slot while others wait, whole objects keep the pace blobs in parts keep, or the
+    // slot is yielded (part-sender.ts): one receiver reading slowly held it for hours, a minute of
+    // drain at a time.
+    const pace = slotPace({ contended: slot.contended, now: this.c.now });
+    let sent = 0;
+    let yielded = false;
     const flush = async (done: boolean): Promise<void> => {
       conn.send({ kind: 'objects', request, objects: batch, done });
       for (const unpin of pins) unpin();
       this.stats.uploadedObjects += batch.length;
       this.stats.uploadedBytes += bytes;
+      sent += bytes;
       batch = [];
       pins = [];
       bytes = 0;
       inflating = 0;
-      await conn.drained(QUEUED_BYTES);
+      if ((await conn.drained(QUEUED_BYTES, () => pace(sent))) === false || pace(sent)) yielded = !done;
     };
     // Objects held in memory (a relay passing on what it just received) are taken as they are when
     // their turn comes, and pinned until encoded; reads of the others run READ_AHEAD at a time (each
@@ -246,6 +253,11 @@ export class ObjectServer {
     };
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {
+      if (yielded) {
+        await Promise.allSettled(reads.slice(i).map((r) => r.obj));
+        conn.send({ kind: 'reject', request, reason: 'busy', missing: [] });
+        return 'yielded';
+      }
       const { oid, obj: reading } = reads[i] as { oid: Oid; obj: Promise<HeldObject | Large | undefined> | undefined };
       start(i + READ_AHEAD);
       let obj: HeldObject | Large | undefined = this.c.local.held(oid) ?? (reading !== undefined ? await reading : onItsWay(oid) ? undefined : await fromStore(oid));

@@ -24,12 +24,35 @@ export interface PartedBlob {
   readonly zlib: AsyncIterable<Buffer>;
 }
 
-export interface PartPacing {
-  /** Output that may wait in the connection before the next part is made. */
-  readonly queuedBytes: number;
+export interface SlotPacing {
   /** Whether others wait for the upload slot this send holds (never, for a send outside the slot). */
   readonly contended: () => boolean;
   readonly now: () => number;
+}
+
+export interface PartPacing extends SlotPacing {
+  /** Output that may wait in the connection before the next part is made. */
+  readonly queuedBytes: number;
+}
+
+/**
+ * Judges a send holding the upload slot: given the bytes it has sent so far, whether others have
+ * waited for the slot CONTENDED_WINDOW_MS while it moved less than 1 MiB per
+ * PART_GRACE_MS_PER_MIB (the pace a receiver grants a sender): then it is to yield the slot.
+ */
+export function slotPace(pacing: SlotPacing): (sent: number) => boolean {
+  /** Since when, and from which count of bytes, others wait for the slot. */
+  let contended: { readonly at: number; readonly sent: number } | undefined;
+  return (sent) => {
+    if (!pacing.contended()) {
+      contended = undefined;
+      return false;
+    }
+    const now = pacing.now();
+    contended ??= { at: now, sent };
+    const ms = now - contended.at;
+    return ms >= CONTENDED_WINDOW_MS && ((sent - contended.sent) / (1 << 20)) * PART_GRACE_MS_PER_MIB < ms;
+  };
 }
 
 /**
@@ -42,18 +65,8 @@ export interface PartPacing {
  */
 export async function sendParts(conn: SwarmConnection, request: number, blob: PartedBlob, stopped: () => boolean, pacing: PartPacing): Promise<'sent' | 'stopped' | 'yielded'> {
   let offset = 0;
-  /** Since when, and from which offset, others wait for the slot. */
-  let contended: { readonly at: number; readonly offset: number } | undefined;
-  const tooSlow = (): boolean => {
-    if (!pacing.contended()) {
-      contended = undefined;
-      return false;
-    }
-    const now = pacing.now();
-    contended ??= { at: now, offset };
-    const ms = now - contended.at;
-    return ms >= CONTENDED_WINDOW_MS && ((offset - contended.offset) / (1 << 20)) * PART_GRACE_MS_PER_MIB < ms;
-  };
+  const pace = slotPace(pacing);
+  const tooSlow = (): boolean => pace(offset);
   /** A whole part is held back until the next bytes arrive: the last one is flagged so. */
   let ready: Buffer | undefined;
   const send = async (zlib: Buffer, last: boolean): Promise<'sent' | 'stopped' | 'yielded'> => {

@@ -253,14 +253,18 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
   });
 
   /**
-   * One object server holding a 48 MiB blob git wrote, and two clients over real TLS: a slow one
-   * (it reads a part every 3 s, a slow link or disk: a third of the pace a receiver grants, while
-   * `pace` holds) and another (as slow, with `otherSlow`). `run` gets them and the blob;
-   * everything closes after it.
+   * One object server holding a 48 MiB blob git wrote (or, with `versions`, those blobs), and two
+   * clients over real TLS: a slow one (it reads a part, or a message of objects, every 3 s, a slow
+   * link or disk: a third of the pace a receiver grants, while `pace` holds) and another (as slow,
+   * with `otherSlow`). `run` gets them and the (first) blob; everything closes after it.
    */
-  async function slowAndOther(run: (t: { slow: Client; other: Client; slowPace: { pace: boolean }; otherPace: { pace: boolean }; big: Oid; content: Buffer }) => Promise<void>, otherSlow = false): Promise<void> {
-    const content = pseudoRandomBytes(48 * MiB, 'big-slow');
-    const { gitDir, blobs } = await committedWithGit([content]);
+  async function slowAndOther(
+    run: (t: { slow: Client; other: Client; slowPace: { pace: boolean }; otherPace: { pace: boolean }; big: Oid; content: Buffer; blobs: Oid[] }) => Promise<void>,
+    otherSlow = false,
+    versions: readonly Buffer[] = [pseudoRandomBytes(48 * MiB, 'big-slow')],
+  ): Promise<void> {
+    const content = versions[0] as Buffer;
+    const { gitDir, blobs } = await committedWithGit(versions);
     const served = await objectServer(gitDir);
     const infoHash = Buffer.alloc(20, 9);
     // The server's ends, in the order the clients connect.
@@ -278,7 +282,7 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       const conn = new SwarmConnection(socket, SERVER, { infoHash, selfId: identity.nodeId, initiator: true, pool: new BlockPool(8) }, {
         onMessage: (c, m) => {
           got.push(m);
-          if (slow.pace && m.kind === 'part') c.pauseWhile(sleep(3000));
+          if (slow.pace && (m.kind === 'part' || (m.kind === 'objects' && m.objects.length > 0))) c.pauseWhile(sleep(3000));
         },
         onClose: () => undefined,
       });
@@ -289,7 +293,7 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
     const slow = await client(slowPace);
     const other = await client(otherPace);
     try {
-      await run({ slow, other, slowPace, otherPace, big: blobs[0] as Oid, content });
+      await run({ slow, other, slowPace, otherPace, big: blobs[0] as Oid, content, blobs });
     } finally {
       slow.conn.close('done');
       other.conn.close('done');
@@ -341,6 +345,30 @@ describe('blobs larger than a swarm message, in parts (end to end over TLS)', fu
       await told(slow, 'busy: its send stopped', 30_000, busy(1));
       assert.ok(!slow.got.some((m) => m.kind === 'part' && m.last), 'the slow one never had the last part');
     });
+  });
+
+  it('a receiver too slow for a want of whole blobs (1 MiB each) while another peer waits for the upload slot is told busy for the rest, and the slot passes to the one waiting', async () => {
+    const versions = Array.from({ length: 40 }, (_, i) => pseudoRandomBytes(MiB, `whole ${i}`));
+    await slowAndOther(
+      async ({ slow, other, slowPace, blobs }) => {
+        const last = blobs.at(-1) as Oid;
+        slow.conn.send({ kind: 'want', request: 1, want: 'blobs', oids: blobs, ahead: false });
+        await told(slow, 'the first objects', 10_000, (m) => m.kind === 'objects' && m.objects.length > 0);
+        const asking = askUntilServed(other, last, 1);
+        try {
+          await told(other, 'free: the slot yielded', CONTENDED_WINDOW_MS + 20_000, (m) => m.kind === 'free');
+          await told(other, 'the blob', 30_000, (m) => m.kind === 'objects' && m.objects.some((o) => o.oid === last));
+        } finally {
+          asking.stop();
+        }
+        slowPace.pace = false;
+        await told(slow, 'busy for the rest', 30_000, busy(1));
+        const got = new Set(slow.got.flatMap((m) => (m.kind === 'objects' && m.request === 1 ? m.objects.map((o) => o.oid) : [])));
+        assert.ok(got.size > 0 && got.size < blobs.length, `the slow one had ${got.size} of ${blobs.length} blobs before the slot passed on`);
+      },
+      false,
+      versions,
+    );
   });
 
   it('a slow receiver keeps the slot when the peer once turned away asks no more (it found the blob elsewhere)', async () => {
