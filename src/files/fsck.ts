@@ -62,6 +62,10 @@ class Checker {
    * again and is named among the problem's needers.
    */
   private met = 0;
+  /** How often each check with a problem below it ran: past NEEDERS_LISTED, its problems name enough paths. */
+  private readonly walks = new Map<string, number>();
+  /** Commits walked: each once, whichever branches reach it (walked again, a commit above a problem walked every path through the history). */
+  private readonly walked = new Set<Oid>();
 
   constructor(
     private readonly store: ObjectReader,
@@ -81,6 +85,8 @@ class Checker {
   /** Runs `check` once per key (again while a problem lies below it); a failure is recorded with `where`, later needs add to it. */
   private async visit(oid: Oid, where: string, check: () => Promise<void>, key: string = oid): Promise<void> {
     if (this.ok.has(key)) return;
+    const walks = this.walks.get(key) ?? 0;
+    if (walks >= NEEDERS_LISTED) return;
     const known = this.bad.get(key);
     if (known !== undefined) {
       this.met++;
@@ -91,6 +97,7 @@ class Checker {
     try {
       await check();
       if (this.met === before) this.ok.add(key);
+      else this.walks.set(key, walks + 1);
       if (!this.counted.has(oid)) {
         this.counted.add(oid);
         this.report.objects++;
@@ -122,6 +129,8 @@ class Checker {
     const stack: Oid[] = [start];
     while (stack.length > 0) {
       const oid = stack.pop() as Oid;
+      if (this.walked.has(oid)) continue;
+      this.walked.add(oid);
       await this.visit(oid, `${branch}@${oid.slice(0, 12)}`, async () => {
         const commit = decodeCommit(await this.content(oid, 'commit'), oid);
         if (!this.counted.has(oid)) this.report.commits++;

@@ -55,7 +55,11 @@ export async function startNodeService(c: NodeServiceComponents, listen: { addre
     });
   });
   limitPerAddress(server, c.log);
-  server.on('tlsClientError', (e) => c.log.log('debug', 'tls-refused', { error: e.message }));
+  // A handshake that failed or timed out leaves its socket open (Node 20): closed here, or it held its place for good.
+  server.on('tlsClientError', (e, socket) => {
+    c.log.log('debug', 'tls-refused', { error: e.message });
+    socket.destroy();
+  });
   // Out of descriptors (a host opening connections without end) is a warning, not a crash.
   server.maxConnections = MAX_CONNECTIONS;
   server.on('error', (e) => c.log.log('warn', 'service-error', { error: e.message }));

@@ -19,7 +19,7 @@ import { lineToBase } from './base-chain.js';
 import { pieceOids, walkClosure, type Closure } from './closure.js';
 import type { SwarmConnection } from './connection.js';
 import type { LocalObjects } from './local-objects.js';
-import type { SwarmMessage, WantKind, WireObject } from './messages.js';
+import { LIMITS, type SwarmMessage, type WantKind, type WireObject } from './messages.js';
 import { Deadline } from './deadline.js';
 import { AVOID_MS } from './blame.js';
 import { acceptObject, type ReadComponents, type RequestOwner } from './object-read.js';
@@ -920,14 +920,24 @@ export class CommitFetch implements RequestOwner {
   }
 }
 
-/** Adds `piece` (below LIMITS.pieces, as decoding checked) to `peer`'s claim, its bits grown to hold it; whether it was new. */
+/**
+ * Adds `piece` (below LIMITS.pieces, as decoding checked) to `peer`'s claim; whether it was new.
+ * The claim's bits are made whole (LIMITS.pieces of them, 128 KiB) once, at the first such piece
+ * (grown a byte at a time, pieces 0, 8, 16… cost a copy each), and hold no bit past `pieces` but
+ * those set here: the spare bits of a Have's last byte are cleared, not read as claims later.
+ */
 function claimPiece(peer: FetchPeer, piece: number): boolean {
-  const claim = peer.claim;
-  if (claim !== undefined && piece < claim.pieces && hasBit(claim.bits, piece)) return false;
-  const bytes = Math.max(claim?.bits.length ?? 0, (piece >> 3) + 1);
-  const bits = claim !== undefined && claim.bits.length === bytes ? claim.bits : new Uint8Array(bytes);
-  if (claim !== undefined && bits !== claim.bits) bits.set(claim.bits);
-  setBit(bits, piece);
-  peer.claim = { bits, pieces: Math.max(claim?.pieces ?? 0, piece + 1), count: (claim?.count ?? 0) + 1 };
+  let claim = peer.claim;
+  if (claim === undefined || claim.bits.length < WHOLE_CLAIM_BYTES) {
+    const bits = new Uint8Array(WHOLE_CLAIM_BYTES);
+    const pieces = claim?.pieces ?? 0;
+    if (claim !== undefined) for (let i = 0; i < pieces; i++) if (hasBit(claim.bits, i)) setBit(bits, i);
+    claim = { bits, pieces, count: claim?.count ?? 0 };
+  }
+  if (hasBit(claim.bits, piece)) return false;
+  setBit(claim.bits, piece);
+  peer.claim = { bits: claim.bits, pieces: Math.max(claim.pieces, piece + 1), count: claim.count + 1 };
   return true;
 }
+
+const WHOLE_CLAIM_BYTES = LIMITS.pieces / 8;
