@@ -17,7 +17,7 @@
  *   resurrects an older packed value. Emptied parent directories are removed afterwards.
  * - A name and its hierarchical neighbours are exclusive (`a` vs `a/b`), as in git: creating one
  *   while the other exists fails with GITFS_BRANCH_EXISTS (data: branch, conflictsWith).
- * - A ref file that is symbolic (`ref: ...`) or not an object id fails with GITFS_IO.
+ * - A ref file that is symbolic (`ref: ...`) or not an object id fails with GITFS_IO when read; listings leave both out (a broken one is named by `broken()`).
  */
 import { lstat, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -108,8 +108,8 @@ export class RefStore {
 
   /**
    * The loose branch files that hold no object id (an empty or damaged file): left out of `list`,
-   * as git ignores a broken ref, and named by `gitfs fsck` and `gitfs branch`; `delete` without an
-   * expected value removes one.
+   * as git ignores a broken ref, and named by `gitfs fsck` and `gitfs branch`; `removeBroken`
+   * takes one away.
    */
   async broken(): Promise<{ readonly branch: BranchName; readonly message: string }[]> {
     const broken = new Map<BranchName, GitfsError>();
@@ -192,11 +192,7 @@ export class RefStore {
     }
     try {
       const packed = await readPackedRefs(this.gitDir);
-      // A broken loose file goes when nothing is expected of it.
-      const loose = await this.readLoose(branch).catch((e: unknown) => {
-        if (want === undefined && isGitfsError(e) && e.data['malformed'] === true) return 'broken' as const;
-        throw e;
-      });
+      const loose = await this.readLoose(branch);
       const packedOid = packedLookup(packed, branch);
       const current = loose ?? packedOid;
       if (current === undefined) throw unknownBranch(branch);
@@ -233,6 +229,33 @@ export class RefStore {
       await removeEmptyParents(dirname(this.logPath(branch)), this.logsHeadsDir());
     }
     await this.afterMove();
+  }
+
+  /**
+   * Removes the loose file of `name` if it still holds no object id, and nothing else: its value in
+   * packed-refs (which then counts again, as in git) and its reflog (whose last entry names the
+   * commit it was at) are kept. What the branch is at afterwards, if anything, and the last
+   * commit its reflog names.
+   */
+  async removeBroken(name: BranchName): Promise<{ readonly packed: Oid | undefined; readonly logged: Oid | undefined }> {
+    const branch = parseBranchName(name);
+    const lock = await this.lockBranch(branch);
+    try {
+      const broken = await this.readLoose(branch).then(
+        () => false,
+        (e: unknown) => isGitfsError(e) && e.data['malformed'] === true,
+      );
+      if (!broken) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `branch ${branch} is not broken (its file holds an object id, or there is none)`, { branch });
+      await unlink(this.refPath(branch)).catch((e: unknown) => {
+        if (errnoCode(e) !== 'ENOENT') throw ioError(`cannot delete ${this.refPath(branch)}`, this.refPath(branch), e);
+      });
+      await fsyncDir(dirname(this.refPath(branch))).catch(() => undefined);
+      const logged = (await readReflog(this.logPath(branch))).at(-1)?.newOid;
+      return { packed: packedLookup(await readPackedRefs(this.gitDir), branch), logged: logged === undefined || logged === ZERO_OID ? undefined : logged };
+    } finally {
+      await lock.release();
+      await this.afterMove();
+    }
   }
 
   /** The branch's reflog, oldest first (empty if it has none). */

@@ -197,8 +197,9 @@ describe('branches/ref-store', () => {
     // Listed, the broken ones are left out (as git ignores a broken ref) and named by broken(); a symbolic one is an alias, neither.
     assert.deepEqual(await store.list(), []);
     assert.deepEqual((await store.broken()).map((x) => x.branch), ['empty', 'junk']);
-    await store.delete(b('junk'), undefined);
-    await assert.rejects(store.delete(b('empty'), A), hasCode(ErrorCodes.IO), 'removed only when nothing is expected of it');
+    assert.deepEqual(await store.removeBroken(b('junk')), { packed: undefined, logged: undefined });
+    await assert.rejects(store.delete(b('empty'), undefined), hasCode(ErrorCodes.IO), 'delete reads the value it removes');
+    await assert.rejects(store.removeBroken(b('sym')), hasCode(ErrorCodes.BAD_ARGUMENT), 'a symbolic ref is no broken one');
     assert.deepEqual((await store.broken()).map((x) => x.branch), ['empty']);
     // a ref file without a newline, or with one, is fine (git accepts both)
     fs.writeFileSync(path.join(gitDir, 'refs/heads/sym'), A);

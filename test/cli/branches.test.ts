@@ -86,9 +86,18 @@ describe('gitfs branch, HEAD and history listings', function () {
     assert.match(checked.stdout, /^GITFS_IO branch emptyref: .* \(gitfs branch delete emptyref removes it\)$/m);
     assert.match(checked.stdout, /of 1 branches: 2 problems\n$/);
     await gitfsOk(['stats', '--repo', repo]);
-    assert.match(await gitfsOk(['branch', '--repo', repo, 'delete', 'emptyref']), /^deleted emptyref \(its file held no object id\)\n$/);
-    await gitfsOk(['branch', '--repo', repo, 'delete', 'packed']);
-    assert.match(await gitfsOk(['fsck', '--repo', repo]), /of 1 branches: 0 problems\n$/);
+    assert.match(await gitfsOk(['branch', '--repo', repo, 'delete', 'emptyref']), /^removed the broken file of emptyref; nothing names what it was at\n$/);
+    // Only the broken file goes: the packed value counts again, and the reflog stays.
+    const packedAt = git(repo, ['rev-parse', 'main']).trim();
+    assert.equal(await gitfsOk(['branch', '--repo', repo, 'delete', 'packed']), `removed the broken file of packed; packed is at ${packedAt.slice(0, 12)} again, as packed-refs holds it\n`);
+    assert.match(await gitfsOk(['fsck', '--repo', repo]), /of 2 branches: 0 problems\n$/);
+    // A broken file over a reflog (a crash tore the ref, not its log): the command names the commit to bring back.
+    await gitfsOk(['branch', '--repo', repo, 'create', 'solo']);
+    writeFileSync(join(repo, 'refs', 'heads', 'solo'), '');
+    const told = await gitfsOk(['branch', '--repo', repo, 'delete', 'solo']);
+    assert.equal(told, `removed the broken file of solo; its reflog is kept: it was last at ${packedAt.slice(0, 12)} (gitfs branch create solo ${packedAt} brings it back)\n`);
+    await gitfsOk(['branch', '--repo', repo, 'create', 'solo', packedAt]);
+    assert.equal(git(repo, ['rev-parse', 'solo']).trim(), packedAt);
     execFileSync('git', [`--git-dir=${repo}`, 'fsck', '--strict'], { stdio: 'pipe' });
   });
 

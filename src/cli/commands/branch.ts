@@ -52,12 +52,6 @@ export const branch: Command = {
             if (isGitfsError(e) && e.data['malformed'] === true) return 'broken' as const;
             throw e;
           });
-          if (current === 'broken') {
-            // Nothing can be read of it to keep: removed as it is.
-            await repo.refs.delete(branchName, undefined);
-            await ctx.stdout.write(`deleted ${branchName} (its file held no object id)\n`);
-            return 0;
-          }
           if (current === undefined) throw new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no branch ${branchName}`, { branch: branchName });
           // As rmdir of its directory in the mount: not while changes written there are uncommitted.
           const changed = await withWork(repo, async (work) => (await work.status(branchName)).reduce((n, st) => n + st.changes.length, 0));
@@ -67,6 +61,18 @@ export const branch: Command = {
               `${branchName} has ${changed} uncommitted changes (gitfs status --branch ${branchName}): commit them (gitfs commit --branch ${branchName}) or discard them (gitfs reset --branch ${branchName}) first`,
               { branch: branchName, changed },
             );
+          }
+          if (current === 'broken') {
+            // Only the broken file goes: a value in packed-refs counts again, and the reflog stays.
+            const { packed, logged } = await repo.refs.removeBroken(branchName);
+            const after =
+              packed !== undefined
+                ? `${branchName} is at ${packed.slice(0, 12)} again, as packed-refs holds it`
+                : logged !== undefined
+                  ? `its reflog is kept: it was last at ${logged.slice(0, 12)} (gitfs branch create ${branchName} ${logged} brings it back)`
+                  : 'nothing names what it was at';
+            await ctx.stdout.write(`removed the broken file of ${branchName}; ${after}\n`);
+            return 0;
           }
           await repo.refs.delete(branchName, current);
           await ctx.stdout.write(`deleted ${branchName} (was ${current.slice(0, 12)})\n`);
