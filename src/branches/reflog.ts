@@ -258,7 +258,9 @@ export async function truncateReflog(path: string, length: number): Promise<void
 async function openForAppend(path: string): Promise<{ fh: FileHandle; made: string | undefined }> {
   let made: string | undefined;
   for (let attempt = 0; ; attempt++) {
-    made ??= await mkdir(dirname(path), { recursive: true });
+    // Made again after a cleanup between tries: the outermost made is the one whose entry must last.
+    const now = await mkdir(dirname(path), { recursive: true });
+    if (now !== undefined && (made === undefined || now.length < made.length)) made = now;
     try {
       return { fh: await open(path, 'a+', 0o644), made };
     } catch (e) {

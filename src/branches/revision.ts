@@ -82,8 +82,8 @@ async function parentOf(ctx: RevisionContext, expr: string, oid: Oid, n: number)
   const commit = decodeCommit((await ctx.objects.read(oid)).content, oid);
   const parent = commit.parents[n - 1];
   if (parent === undefined) throw unknown(expr, `commit ${oid.slice(0, 12)} has no parent ${n}`);
-  // A line cut short here (a shallow boundary, history a policy does not keep): the parent is named, not held.
-  if (!(await ctx.objects.has(parent))) throw unknown(expr, `the history kept here ends at ${oid.slice(0, 12)}: its parent ${parent.slice(0, 12)} is not here`);
+  // A line cut short here (a shallow boundary, history a policy does not keep; or lost): the parent is named, not held.
+  if (!(await ctx.objects.has(parent))) throw unknown(expr, `the parent ${parent.slice(0, 12)} of ${oid.slice(0, 12)} is not here (the history kept ends there, or it was lost: gitfs fsck tells)`);
   return parent;
 }
 

@@ -291,6 +291,7 @@ export class NodeDaemon {
       this.revocationSources.answered(peer.nodeId, newer);
       this.revocationFetch = undefined;
     }
+    if (!newer && !this.stopping) this.c.log.log('debug', 'revocations-source-backed-off', { from: peer.nodeId, retryAt: this.revocationSources.nextAt(peer.nodeId) });
   }
 
   /** Adopts `list` if it is newer than this node's; whether it was. */

@@ -34,6 +34,25 @@ export interface RepositoryComponents {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * The config of the repository at `gitDir`, once it and `objects/` are found there:
+ * GITFS_NOT_A_REPOSITORY where either is not, GITFS_IO where they cannot be read.
+ */
+export async function readRepositoryConfig(gitDir: string): Promise<string> {
+  const configPath = join(gitDir, 'config');
+  try {
+    const text = await readFile(configPath, 'utf8');
+    await stat(join(gitDir, 'objects'));
+    return text;
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${gitDir} is not a gitfs repository (run gitfs init)`, { path: gitDir });
+    }
+    throw new GitfsError(ErrorCodes.IO, `cannot read ${configPath}: ${(e as Error).message}`, { path: configPath }, { cause: e });
+  }
+}
+
 export class Repository {
   readonly chunker: Chunker;
 
@@ -85,17 +104,7 @@ export class Repository {
   static async open(dir: string, components: RepositoryComponents = {}): Promise<Repository> {
     const gitDir = resolve(dir);
     const configPath = join(gitDir, 'config');
-    let text: string;
-    try {
-      text = await readFile(configPath, 'utf8');
-      await stat(join(gitDir, 'objects'));
-    } catch (e) {
-      const code = errnoCode(e);
-      if (code === 'ENOENT' || code === 'ENOTDIR') {
-        throw new GitfsError(ErrorCodes.NOT_A_REPOSITORY, `${gitDir} is not a gitfs repository (run gitfs init)`, { path: gitDir });
-      }
-      throw new GitfsError(ErrorCodes.IO, `cannot read ${configPath}: ${(e as Error).message}`, { path: configPath }, { cause: e });
-    }
+    const text = await readRepositoryConfig(gitDir);
     const values = parseGitConfig(text, configPath);
     const { format, settings } = readFormat(values, configPath);
     const clock = components.clock ?? systemClock;

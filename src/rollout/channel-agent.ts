@@ -200,8 +200,12 @@ export class ChannelAgent {
    */
   private async restoreReleaseRefs(): Promise<void> {
     const want = releaseRefsOf(this.state);
-    for (const ref of ['pending', 'blessed', 'previous'] as const) {
-      const commit = want[ref];
+    // Refs set before refs removed: a release moving from one ref to another is never named by none.
+    const refs = (['pending', 'blessed', 'previous'] as const).slice().sort((x, y) => Number(want[x] === null) - Number(want[y] === null));
+    for (const ref of refs) {
+      // A release not here is named by no ref.
+      const commit = want[ref] === undefined ? undefined : await this.presentOrNull(want[ref]);
+      if (commit === null && want[ref] !== null) this.c.log.log('warn', 'release-ref-absent', { channel: this.channel, ref, commit: want[ref] });
       await removeStaleTemporaries(this.c.repo.gitDir, ref, this.channel).catch((e: unknown) =>
         this.c.log.log('warn', 'release-ref-temporaries-left', { channel: this.channel, ref, error: (e as Error).message }),
       );
@@ -502,17 +506,17 @@ export class ChannelAgent {
           this.c.log.log('error', 'rollback-hook-failed', { channel: this.channel, from: a.from.commit, to: a.to?.commit ?? null, reason: r.reason });
           return { type: 'rollback-failed', commit: a.from.commit, reason: r.reason };
         });
-      case 'set-ref':
+      case 'set-ref': {
         // A ref to a commit not here would stop every prune and fail git fsck: a release an
-        // earlier version let prune take (it pinned no previous release) is left unnamed.
-        if (a.commit !== null && !(await this.c.repo.objects.has(a.commit))) {
-          this.c.log.log('warn', 'release-ref-absent', { channel: this.channel, ref: a.ref, commit: a.commit });
-          return;
-        }
-        await setGitfsRef(this.c.repo.gitDir, a.ref, this.channel, a.commit, this.clock);
+        // earlier version let prune take (it pinned no previous release) is named by no ref (the
+        // ref removed, not left at another release).
+        const commit = await this.presentOrNull(a.commit);
+        if (commit !== a.commit) this.c.log.log('warn', 'release-ref-absent', { channel: this.channel, ref: a.ref, commit: a.commit });
+        await setGitfsRef(this.c.repo.gitDir, a.ref, this.channel, commit, this.clock);
         // Old payloads are only disk space: a failure to remove one is told, never retried in the way of the rollout.
         if (a.ref === 'blessed') await this.prunePayloads().catch((e: unknown) => this.c.log.log('warn', 'payload-prune-failed', { channel: this.channel, error: (e as Error).message }));
         return;
+      }
       case 'announce':
         this.report = this.reportOf(a.commit, a.version, a.state, a.failures);
         this.c.changed();
@@ -601,6 +605,11 @@ export class ChannelAgent {
     const cmdline = stored?.['cmdline'];
     if (kind === 'kernel' || kind === 'site') return { kind, ...(typeof cmdline === 'string' ? { cmdline } : {}) };
     return readManifest(this.c.repo, commit).catch(() => undefined);
+  }
+
+  /** `commit` where it is here, else null (nothing). */
+  private async presentOrNull(commit: Oid | null): Promise<Oid | null> {
+    return commit !== null && (await this.c.repo.objects.has(commit)) ? commit : null;
   }
 
   /** Keeps the payloads of the blessed, previous and pending releases; drops the rest. */

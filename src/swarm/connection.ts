@@ -198,7 +198,7 @@ export class SwarmConnection {
       this.queue.push(m);
       return;
     }
-    // A later extended handshake may withdraw the extension (id 0): nothing can be sent then.
+    // An extended handshake that did not map the extension (or mapped it to 0): nothing can be sent.
     const id = this.wire.peerExtendedMapping[EXTENSION];
     if (id === undefined || !Number.isInteger(id) || id < 1 || id > 255) return this.close('peer withdrew gitfs_swarm');
     try {

@@ -221,8 +221,13 @@ export class WorkStore implements LayerPersistence {
         list.push([rest.slice(cut + 1), value]);
       } else if (key.startsWith(BASE)) {
         const base = typeof value === 'object' && value !== null ? (value as { base?: unknown }).base : undefined;
-        // A damaged base (it would be written into a ref) is none.
-        bases.set(parseBranchName(key.slice(BASE.length)), base === null || isOid(base) ? base : null);
+        const branch = parseBranchName(key.slice(BASE.length));
+        // A damaged base (it would be written into a ref) is the work ref's, or else none recorded: the layer lies over the head.
+        if (base === null || isOid(base)) bases.set(branch, base);
+        else {
+          const pinned = await readGitfsRef(this.gitDir, 'work', branch).catch(() => undefined);
+          if (pinned !== undefined) bases.set(branch, pinned);
+        }
       }
     }
     for (const branch of new Set([...entries.keys(), ...bases.keys()])) {

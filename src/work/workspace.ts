@@ -146,7 +146,11 @@ export class Workspace {
   }
 
   private async resetNow(branch: BranchName): Promise<number> {
-    const changed = (await this.status(branch))[0]?.changes.length ?? 0;
+    // Counted as status counts them; where that cannot be read (a tree under a change lost), the entries: reset is the way out, and must not fail on it.
+    const changed = await this.status(branch).then(
+      (s) => s[0]?.changes.length ?? 0,
+      () => this.store.layer(branch).size,
+    );
     const layer = this.store.layer(branch);
     const entries = [...layer.entries()];
     await layer.change(

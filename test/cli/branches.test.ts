@@ -118,7 +118,7 @@ describe('gitfs branch, HEAD and history listings', function () {
     assert.match(shown, new RegExp(`^parent ${parent}$[\\s\\S]*the history kept here ends at this commit[\\s\\S]*\\ba\\b`, 'm'));
     const before = await gitfs(['log', '--repo', repo, 'main~1']);
     assert.equal(before.code, 4, before.stderr);
-    assert.match(before.stderr, /unknown revision "main~1": the history kept here ends at [0-9a-f]{12}: its parent [0-9a-f]{12} is not here \[GITFS_UNKNOWN_REVISION\]/);
+    assert.match(before.stderr, /unknown revision "main~1": the parent [0-9a-f]{12} of [0-9a-f]{12} is not here \(the history kept ends there, or it was lost: gitfs fsck tells\) \[GITFS_UNKNOWN_REVISION\]/);
     assert.match(await gitfsOk(['log', '--repo', repo, '--oneline', 'main']), /^[0-9a-f]{12} .* 2\n$/, 'log stops where the history kept ends');
   });
 });

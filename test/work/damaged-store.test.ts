@@ -21,7 +21,7 @@ describe('working layers read back damaged', function () {
   const tmp = tempDirs();
   after(() => tmp.cleanup());
 
-  it('takes no entry whose data name leads out of the data directory, nor one that is no entry, nor a base that is no commit id: nothing outside is removed, no ref names junk', async () => {
+  it('takes no entry whose data name leads out of the data directory, nor one that is no entry, nor a base that is no commit id (the work ref gives it): nothing outside is removed, no ref names junk', async () => {
     const base = tmp.make();
     const src = join(base, 'src');
     mkdirSync(src);
@@ -37,11 +37,13 @@ describe('working layers read back damaged', function () {
     await db.put('e\0main\0evil', { t: 'file', data: '../../../../victim' });
     await db.put('e\0main\0junk', 'no entry');
     await db.put('b\0other', { base: '../../HEAD' });
+    await db.put('b\0main', { base: 'junk' });
     await db.close();
     ws = await Workspace.open(repo);
     try {
       const changed = (await ws.status(main)).flatMap((x) => x.changes.map((ch) => ch.path)).sort();
       assert.deepEqual(changed, ['kept'], 'only the whole entry is taken');
+      assert.equal((await ws.status(main))[0]?.base, c, "a damaged base is the work ref's");
       assert.equal(await readGitfsRef(repo.gitDir, 'work', parseBranchName('other')), undefined, 'no ref names the damaged base');
       const r = await ws.commit(main, 'the good change');
       assert.equal(r.parent, c);

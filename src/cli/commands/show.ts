@@ -1,3 +1,4 @@
+import { readShallow } from '../../branches/shallow.js';
 import { resolveRevision } from '../../branches/revision.js';
 import { diffTrees } from '../../files/diff.js';
 import { readCommit } from '../../files/tree-reader.js';
@@ -22,10 +23,10 @@ export const show: Command = {
         `commit ${oid}\ntree ${c.tree}\n${c.parents.map((p) => `parent ${p}\n`).join('')}` +
           `Author: ${c.author.name} <${c.author.email}>\nDate:   ${formatDate(c.committer)}\n\n${body}\n\n`,
       );
-      // A parent not here (the history kept ends at this commit): its changes are shown against nothing, as git shows a shallow commit.
-      const held = parent !== undefined && (await repo.objects.has(parent));
-      if (parent !== undefined && !held) await ctx.stdout.write(`(the history kept here ends at this commit: its parent is not here, so every path shows as added)\n\n`);
-      const base = held ? (await readCommit(repo.objects, parent)).tree : undefined;
+      // Where the history kept ends (git's shallow file names the commit), its paths are shown as added, as git shows a shallow commit; a parent lost otherwise is an error.
+      const cut = (await readShallow(repo.gitDir)).has(oid);
+      if (parent !== undefined && cut) await ctx.stdout.write(`(the history kept here ends at this commit: its parent is not here, so every path shows as added)\n\n`);
+      const base = parent === undefined || cut ? undefined : (await readCommit(repo.objects, parent)).tree;
       await printChanges(ctx.stdout, diffTrees(repo.objects, base, c.tree));
       return 0;
     });
