@@ -29,13 +29,19 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
     return at;
   }
 
-  it('fails with GITFS_IO, leaves the branch and the repository as they were', async () => {
+  /** A repository on a fresh tmpfs whose branch main holds one small file, committed from `src`. */
+  async function smallRepo(): Promise<{ mnt: string; repo: string; src: string }> {
     const mnt = tmpfs();
     const repo = join(mnt, 'repo');
     const src = tmp.make();
     writeFileSync(join(src, 'small'), 'fits\n');
     await gitfsOk(['init', '--repo', repo]);
     await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
+    return { mnt, repo, src };
+  }
+
+  it('fails with GITFS_IO, leaves the branch and the repository as they were', async () => {
+    const { repo, src } = await smallRepo();
     const before = git(repo, ['rev-parse', 'main']).trim();
     writeFileSync(join(src, 'big.bin'), pseudoRandomBytes(24 << 20, 'too big'));
     const r = await gitfs(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
@@ -49,12 +55,7 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
   });
 
   it('working layers that cannot open on the full disk (LevelDB writes as it opens) say so and lose nothing: once there is room, reset discards the changes', async () => {
-    const mnt = tmpfs();
-    const repo = join(mnt, 'repo');
-    const src = tmp.make();
-    writeFileSync(join(src, 'small'), 'fits\n');
-    await gitfsOk(['init', '--repo', repo]);
-    await gitfsOk(['commit', '--repo', repo, '--branch', 'main', '--from', src]);
+    const { mnt, repo } = await smallRepo();
     const r0 = await Repository.open(repo);
     const ws = await Workspace.open(r0);
     await ws.fs(parseBranchName('main')).mkdir('made', 0o755);

@@ -57,6 +57,19 @@ async function twoPieces(local: LocalObjects): Promise<{ commit: { oid: Oid }; c
   return { commit, closure, transfer, fetch };
 }
 
+/** Runs `fetch` until its first want: piece 1 of `closure`, and only it, asked of `up` (the peer that claimed it); then stops it. */
+async function onlySecondPieceAskedOf(up: { readonly got: SwarmMessage[] }, closure: Closure, fetch: CommitFetch): Promise<void> {
+  const running = fetch.run();
+  let asked: readonly Oid[] = [];
+  for (let i = 0; i < 100 && asked.length === 0; i++) {
+    await sleep(30);
+    asked = up.got.flatMap((m) => (m.kind === 'want' ? m.oids : []));
+  }
+  assert.deepEqual([...asked].sort(), [...pieceOids(closure, 1)].sort(), 'piece 1, and only it, asked of the peer that claimed it');
+  fetch.stop('the test is over');
+  await assert.rejects(running, /the test is over/);
+}
+
 describe('fetching a closure (commit-fetch.ts)', function () {
   this.timeout(30_000);
   after(cleanupTempDirs);
@@ -298,16 +311,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       }
       const grew = process.memoryUsage().heapUsed - before;
       assert.ok(grew < 8 << 20, `2^20 HavePieces before the walk grew the heap by ${(grew / 2 ** 20).toFixed(1)} MiB`);
-      const running = fetch.run();
-      const second = pieceOids(closure, 1);
-      let asked: readonly Oid[] = [];
-      for (let i = 0; i < 100 && asked.length === 0; i++) {
-        await sleep(30);
-        asked = up.got.flatMap((w) => (w.kind === 'want' ? w.oids : []));
-      }
-      assert.deepEqual([...asked].sort(), [...second].sort(), 'piece 1, and only it, asked of the peer that claimed it');
-      fetch.stop('the test is over');
-      await assert.rejects(running, /the test is over/);
+      await onlySecondPieceAskedOf(up, closure, fetch);
     } finally {
       await local.close();
       await repo.close();
@@ -328,16 +332,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       for (let i = 0; i < 32; i++) fetch.handle(up, { kind: 'have', commit: commit.oid, history: 0, pieces: LIMITS.pieces, bitfield: bits, complete: false });
       const ms = performance.now() - started;
       assert.ok(ms < 2000, `32 Haves of 2^20 pieces took ${ms.toFixed(0)} ms`);
-      const running = fetch.run();
-      const second = pieceOids(closure, 1);
-      let asked: readonly Oid[] = [];
-      for (let i = 0; i < 100 && asked.length === 0; i++) {
-        await sleep(30);
-        asked = up.got.flatMap((m) => (m.kind === 'want' ? m.oids : []));
-      }
-      assert.deepEqual([...asked].sort(), [...second].sort(), 'piece 1, and only it, asked of the peer that claimed it');
-      fetch.stop('the test is over');
-      await assert.rejects(running, /the test is over/);
+      await onlySecondPieceAskedOf(up, closure, fetch);
     } finally {
       await local.close();
       await repo.close();
