@@ -47,8 +47,8 @@ export type PeerEvent =
 /**
  * Most heads and rollout reports kept of one peer. Each announcement part replaces its own name
  * range only, so a member announcing ranges that never overlap grew its entry without bound (a
- * node's memory, and the work of every part after). Far above what a fleet announces (30 000
- * branches a node are measured in BENCHMARKS.md).
+ * node's memory, and the work of every part after). Far above what a fleet announces (BENCHMARKS.md
+ * measures 1 000 branches a node).
  */
 export const PEER_LIMITS = { heads: 100_000, rollouts: 1_024 } as const;
 

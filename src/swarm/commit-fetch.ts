@@ -265,7 +265,7 @@ export class CommitFetch implements RequestOwner {
         if (peer === undefined || !this.scoped) return;
         const total = this.current.closure?.pieces;
         if (total === undefined) {
-          // Before the closure is known, into the claim's bits (at most 128 KiB): a set of up to 2^20 numbers cost ~40 MB a peer.
+          // Before the closure is known, into the claim's bits (at most 128 KiB), not a set of up to 2^20 numbers a peer (the test bounds what 2^20 cost).
           if (!claimPiece(peer, m.piece)) return;
         } else {
           if (peer.pieces.has(m.piece) || m.piece >= total) return;
