@@ -18,6 +18,14 @@ export const INCOMPRESSIBLE_BITS_PER_BYTE = 7.5;
 const SAMPLE_BYTES = 512;
 const STORED_BLOCK_MAX = 65535;
 
+/**
+ * The longest zlib stream of `size` bytes any writer may make: zlib's own bound for any settings
+ * (deflateBound without the default parameters' shortcut) with a little room.
+ */
+export function maxStreamBytes(size: number): number {
+  return size + Math.ceil(size / 8) + Math.ceil(size / 64) + 1024;
+}
+
 /** c * log2(c) for every count a sample can reach, so the entropy sum needs no logarithms. */
 const C_LOG_C = (() => {
   const t = new Float64Array(2 * SAMPLE_BYTES + 1);

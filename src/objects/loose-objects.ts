@@ -7,7 +7,8 @@
  * such an object instead, piece by piece); the body is
  * inflated with output capped at header + declared size, so a stream that
  * inflates further is HOSTILE_OBJECT (zlib bomb) and one that stops short is
- * CORRUPT_OBJECT. Objects are NOT hash-checked here: the owner does that.
+ * CORRUPT_OBJECT, as is a file longer than any zlib stream of its declared size (read() checks
+ * that before reading a large file whole). Objects are NOT hash-checked here: the owner does that.
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { DirWatch } from './dir-stamp.js';
 import { isObjectType } from './oid.js';
 import type { Oid } from './oid.js';
 import type { GitObject } from './object-store.js';
+import { maxStreamBytes } from './compress.js';
 import { inflated, PIECE_BYTES, skipBytes, type StreamedObject } from './blob-stream.js';
 
 /** Longest valid header: "commit " + 16 digits + NUL, with room to spare. */
@@ -79,7 +81,14 @@ export class LooseObjects {
     return this.withFile(path, async (fh) => {
       // A large file's header is read first, as a pack's large entry's is: one declaring more than
       // the limit is not read whole (git writes blobs of any size loose).
-      if ((await fh.stat()).size > LARGE_FILE_BYTES) withinLimit((await headerIn(fh, path)).size, maxSize, path);
+      // Nor is one longer than any zlib stream of what it declares (git calls that garbage at the end).
+      const fileSize = (await fh.stat()).size;
+      if (fileSize > LARGE_FILE_BYTES) {
+        const { type, size } = await headerIn(fh, path);
+        withinLimit(size, maxSize, path);
+        const streamBytes = maxStreamBytes(Buffer.byteLength(`${type} ${size}\0`) + size);
+        if (fileSize > streamBytes) corrupter(path)(`a file of ${fileSize} bytes, longer than any zlib stream of the ${size} bytes it declares`);
+      }
       return parseLoose(await fh.readFile(), maxSize, path);
     });
   }

@@ -14,6 +14,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createInflate, type Inflate } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { maxStreamBytes } from '../objects/compress.js';
 import type { Oid } from '../objects/oid.js';
 import { LIMITS, type PartMessage } from './messages.js';
 
@@ -28,14 +29,6 @@ export interface PartSink {
 }
 
 export type PartFault = 'order' | 'cut' | 'mixed' | 'oversize' | 'stream' | 'short' | 'hash';
-
-/**
- * The longest zlib stream of `size` bytes a sender may make: zlib's own bound for any settings
- * (deflateBound without the default parameters' shortcut) with a little room.
- */
-export function maxStreamBytes(size: number): number {
-  return size + Math.ceil(size / 8) + Math.ceil(size / 64) + 1024;
-}
 
 /** Bytes inflate hands over at a time: each is hashed and dropped at once. */
 const INFLATE_CHUNK_BYTES = 256 << 10;

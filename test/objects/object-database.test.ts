@@ -560,6 +560,19 @@ describe('ObjectDatabase', function () {
       await expectError(d.read(oid), ErrorCodes.HOSTILE_OBJECT, oid);
     });
 
+    it('refuses a file longer than any zlib stream of the size it declares, by its header, before reading it whole', async () => {
+      const oid = put('a small object\n');
+      const p = loosePath(oid);
+      const bytes = fs.readFileSync(p);
+      fs.chmodSync(p, 0o644);
+      fs.writeFileSync(p, Buffer.concat([bytes, Buffer.alloc(4 << 20)]));
+      const e = await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid);
+      assert.match(e.message, /longer than any zlib stream of the 15 bytes it declares/);
+      // A stream git wrote of a large object is within the bound.
+      const text = pseudoRandomBytes(3 << 20, 'odb large loose').toString('base64');
+      assert.equal((await d.read(put(text))).content.toString(), text);
+    });
+
     it('refuses to read a declared size above the limit whole with OBJECT_TOO_LARGE', async () => {
       const oid = '3333333333333333333333333333333333333333' as Oid;
       writeLooseRaw(bare.gitDir, oid, Buffer.from('blob 999999999999\0tiny'));

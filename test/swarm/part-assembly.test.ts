@@ -4,7 +4,8 @@ import { deflateSync } from 'node:zlib';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { LIMITS, type PartMessage } from '../../src/swarm/messages.js';
-import { maxStreamBytes, PartAssembly, type PartFault, type PartSink } from '../../src/swarm/part-assembly.js';
+import { maxStreamBytes } from '../../src/objects/compress.js';
+import { PartAssembly, type PartFault, type PartSink } from '../../src/swarm/part-assembly.js';
 import { compressibleBytes, pseudoRandomBytes } from '../support/data.js';
 
 /** A sink that keeps what it is given, and says whether it was committed or aborted. */
