@@ -31,6 +31,8 @@ import { strictBase64 } from '../rollout/ssh-wire.js';
 import { mergeSmallPacks, removePacks, removeStaleTemporaries } from '../repo/pack-merge.js';
 import { prune, recoverKilledPrune, removeDoomedPacks, type DoomedPack } from '../repo/prune.js';
 import { withPruneLock } from '../repo/prune-lock.js';
+import { takeServeLock } from './serve-lock.js';
+import type { HeldLock } from '../util/process-lock.js';
 import type { Repository } from '../repo/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -117,15 +119,24 @@ export class NodeDaemon {
   }
 
   static async start(c: DaemonComponents, config: NodeConfig): Promise<NodeDaemon> {
-    // One daemon per repository: a second would take over the sockets and run a second rollout
-    // agent beside the first. One that answers nothing within 2 s (gone, or wedged) is replaced.
-    const running = (await askUnixSocket(daemonSocketPath(c.repo.gitDir), { op: 'ping' }, { timeoutMs: 2000, peer: 'the running daemon', failCode: ErrorCodes.NOT_SERVING }).catch(() => undefined)) as { pid?: unknown } | undefined;
-    if (running !== undefined) throw new GitfsError(ErrorCodes.ALREADY_SERVING, `gitfs serve already runs for ${c.repo.gitDir} (pid ${String(running.pid)})`, { pid: running.pid });
+    // One daemon per repository: a second would take over the sockets and run a second rollout agent beside the first.
+    const lock = await takeServeLock(c.repo.gitDir, async () => (await askUnixSocket(daemonSocketPath(c.repo.gitDir), { op: 'ping' }, { timeoutMs: 2000, peer: 'the running daemon', failCode: ErrorCodes.NOT_SERVING }).catch(() => undefined)) !== undefined);
+    try {
+      return await NodeDaemon.startHolding(c, config, lock);
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+
+  private static async startHolding(c: DaemonComponents, config: NodeConfig, lock: HeldLock): Promise<NodeDaemon> {
     const { identity, trust } = await loadMembership(c.repo.gitDir, c.clock.now());
     const issuer = await holdsAuthority(c.repo.gitDir);
     const { iface, endpoints } = nodeAddresses(config);
     const table = new PeerTable({ expireIntervals: config.announce.expireIntervals, maxPeers: 4096 });
     const d = new NodeDaemon(c, config, identity, trust, endpoints, table, new ReplayGuard(config.announce.windowMs));
+    // Released last: everything else is closed by then.
+    d.closers.push(() => lock.release());
     // A prune killed mid-removal left object files set aside that refs may name: back before anything reads them.
     const restored = await recoverKilledPrune(c.repo);
     if (restored > 0) c.log.log('warn', 'prune-recovered', { files: restored });

@@ -52,8 +52,7 @@ export async function within(p: Promise<unknown>, ms: number): Promise<boolean> 
 export class ServeProcess extends Daemon {
   /** Starts `gitfs serve --repo REPO` and waits (bounded) for its `serving` line. */
   static async start(label: string, repo: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServeProcess> {
-    const child = spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', repo], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    const p = new ServeProcess(label, child);
+    const p = ServeProcess.spawn(label, repo, env);
     try {
       await p.waitFor(() => p.events.some((e) => e.event === 'serving'), timeoutMs, 'the serving line');
     } catch (e) {
@@ -62,6 +61,11 @@ export class ServeProcess extends Daemon {
       throw e;
     }
     return p;
+  }
+
+  /** Starts `gitfs serve --repo REPO`, not waiting for anything. */
+  static spawn(label: string, repo: string, env: Record<string, string>): ServeProcess {
+    return new ServeProcess(label, spawn(process.execPath, [...NODE_FLAGS, GITFS_BIN, 'serve', '--repo', repo], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
   async waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -354,7 +354,7 @@ describe('repo: prune beside writers', function () {
     }
     const r = await gitfs(['prune', '--repo', gitDir]);
     assert.equal(r.code, 5, r.stderr);
-    assert.match(r.stderr, /takeover files of 4 killed prunes.*by hand/);
+    assert.match(r.stderr, /takeover files of 4 killed processes.*by hand/);
     assert.equal(readFileSync(lock, 'utf8'), stale);
   });
 });
