@@ -35,7 +35,10 @@
  *
  * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
- * member that lost its objects, or lies) must not hold back a newer one that can be had.
+ * member that lost its objects, or lies) must not hold back a newer one that can be had. So is
+ * every head announced only by members that announced such a head within FAILING_MS: a member
+ * announcing a fresh id every few seconds, each claiming a later time, would otherwise have each
+ * fetched before the head that can be had.
  */
 import type { NodeId } from '../cluster/node-id.js';
 import { decodeCommit, isSigned } from '../objects/commit.js';
@@ -118,6 +121,8 @@ export class HeadVerdicts {
   private readonly verdicts = new Map<string, { readonly verdict: HeadVerdict; readonly lapsesAt?: number }>();
   private readonly retryAt = new Map<string, number>();
   private readonly failedAt = new Map<Oid, number>();
+  /** Per member, when a head it announced last failed its fetch. */
+  private readonly announcerFailedAt = new Map<NodeId, number>();
   /** Pairs to judge by the local commits. */
   private readonly local = new Lane((pairs) => this.drain(pairs, (pair) => this.judgeHere(pair)), () => this.emptied());
   /** Pairs the local commits could not judge, to probe through their announcers. */
@@ -163,14 +168,17 @@ export class HeadVerdicts {
     return v;
   }
 
-  /** Records that a fetch of `head` failed now. */
-  failed(head: Oid): void {
-    remember(this.failedAt, head, this.clock.now(), MAX_VERDICTS);
+  /** Records that a fetch of `head`, announced by `announcers`, failed now. */
+  failed(head: Oid, announcers: Iterable<NodeId>): void {
+    const now = this.clock.now();
+    remember(this.failedAt, head, now, MAX_VERDICTS);
+    for (const id of announcers) remember(this.announcerFailedAt, id, now, MAX_VERDICTS);
   }
 
-  /** Whether a fetch of `head` failed within FAILING_MS. */
-  failing(head: Oid): boolean {
-    return this.clock.now() - (this.failedAt.get(head) ?? -Infinity) < FAILING_MS;
+  /** Whether a fetch of `head` failed within FAILING_MS, or every member of `announcers` (some) announced a head that did. */
+  failing(head: Oid, announcers: readonly NodeId[]): boolean {
+    const recent = (at: number | undefined): boolean => this.clock.now() - (at ?? -Infinity) < FAILING_MS;
+    return recent(this.failedAt.get(head)) || (announcers.length > 0 && announcers.every((id) => recent(this.announcerFailedAt.get(id))));
   }
 
   /**

@@ -102,7 +102,7 @@ export interface PolicyInput {
   /** What this node knows of an announced head against its own head of the branch (head-verdicts.ts). */
   readonly verdict?: (branch: BranchName, head: Oid) => HeadStanding | undefined;
   /** Whether a fetch of an announced head failed lately: it gives way to any other head to take. */
-  readonly failing?: (head: Oid) => boolean;
+  readonly failing?: (head: Oid, announcers: readonly NodeId[]) => boolean;
   readonly now: number;
 }
 
@@ -176,7 +176,8 @@ export function policyFor(branch: BranchName, policies: readonly Policy[]): Poli
  * two commits in one second must not look held); one not judged yet, only when it claims a later
  * second (one of the same second may be the release before, announced by a member back from a
  * stop: it waits for its judgement, which reads this node's commits first). A head that is
- * `failing` is the target only when there is no other to take. With nothing to take, this node's
+ * `failing` (its fetch failed, or each of its announcers announced one that did: head-verdicts.ts)
+ * is the target only when there is no other to take. With nothing to take, this node's
  * own head is the target, held.
  */
 export function newestHead(
@@ -185,33 +186,42 @@ export function newestHead(
   mine: Oid | undefined,
   mineTime: number | undefined,
   verdict: (head: Oid) => HeadStanding | undefined = () => undefined,
-  failing: (head: Oid) => boolean = () => false,
+  failing: (head: Oid, announcers: readonly NodeId[]) => boolean = () => false,
 ): BranchTarget | undefined {
-  const takes = (h: { oid: Oid; commitTime: number }): boolean => {
-    if (h.oid === mine) return false;
-    const v = verdict(h.oid);
-    if (v === 'passed') return false;
-    if (v === 'ahead' || v === 'fork' || mine === undefined || mineTime === undefined) return true;
-    return h.commitTime > mineTime || (h.commitTime === mineTime && v === 'unproven');
-  };
-  // Ranked by: not failing, then the later time, then the greater id.
-  const rank = (h: { oid: Oid; commitTime: number }): [number, number, Oid] => [failing(h.oid) ? 0 : 1, h.commitTime, h.oid];
-  const above = (a: [number, number, Oid], b: [number, number, Oid]): boolean => a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] > b[2];
-  let best: { oid: Oid; commitTime: number } | undefined;
-  let announced = false;
+  // Each head announced, with the latest time claimed for it and who announces it.
+  const heads = new Map<Oid, { commitTime: number; from: NodeId[] }>();
   for (const m of members) {
     const h = m.heads.get(branch);
     if (h === undefined) continue;
-    announced = true;
-    if (takes(h) && (best === undefined || above(rank(h), rank(best)))) best = { oid: h.oid, commitTime: h.commitTime };
+    const seen = heads.get(h.oid);
+    if (seen === undefined) heads.set(h.oid, { commitTime: h.commitTime, from: [m.nodeId] });
+    else {
+      seen.commitTime = Math.max(seen.commitTime, h.commitTime);
+      seen.from.push(m.nodeId);
+    }
   }
-  if (!announced) return undefined;
+  if (heads.size === 0) return undefined;
+  const takes = (oid: Oid, commitTime: number): boolean => {
+    if (oid === mine) return false;
+    const v = verdict(oid);
+    if (v === 'passed') return false;
+    if (v === 'ahead' || v === 'fork' || mine === undefined || mineTime === undefined) return true;
+    return commitTime > mineTime || (commitTime === mineTime && v === 'unproven');
+  };
+  // Ranked by: not failing, then the later time, then the greater id.
+  let best: { oid: Oid; rank: [number, number, Oid] } | undefined;
+  for (const [oid, { commitTime, from }] of heads) {
+    if (!takes(oid, commitTime)) continue;
+    const rank: [number, number, Oid] = [failing(oid, from) ? 0 : 1, commitTime, oid];
+    if (best === undefined || above(rank, best.rank)) best = { oid, rank };
+  }
   if (best === undefined && mine === undefined) return undefined;
   const oid = best?.oid ?? (mine as Oid);
-  const commitTime = best?.commitTime ?? mineTime ?? 0;
-  const from = members.filter((m) => m.heads.get(branch)?.oid === oid).map((m) => m.nodeId);
-  return { oid, commitTime, from: [...new Set(from)].sort() };
+  const commitTime = best?.rank[1] ?? mineTime ?? 0;
+  return { oid, commitTime, from: [...new Set(heads.get(oid)?.from)].sort() };
 }
+
+const above = (a: readonly [number, number, Oid], b: readonly [number, number, Oid]): boolean => (a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] > b[2]);
 
 /** Decisions for every branch a member announces or this node holds that a policy matches, by branch name. */
 export function evaluatePolicies(input: PolicyInput): BranchDecision[] {

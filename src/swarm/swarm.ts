@@ -123,6 +123,8 @@ interface Running {
   /** The history the policy asks for (the fetch may take what the commit adds to a base instead). */
   readonly history: number;
   readonly branches: Set<BranchName>;
+  /** The members that announced the commit as their head while it was fetched. */
+  readonly announcers: Set<NodeId>;
   readonly started: number;
   /** Branches left where they were, and why (FetchOutcome.unmoved). */
   readonly unmoved: Map<BranchName, string>;
@@ -348,7 +350,7 @@ export class Swarm {
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
     const members = this.members();
     const verdict = (branch: BranchName, head: Oid): ReturnType<HeadVerdicts['get']> => this.standing(branch, local.get(branch), head);
-    const failing = (head: Oid): boolean => this.verdicts.failing(head);
+    const failing = (head: Oid, announcers: readonly NodeId[]): boolean => this.verdicts.failing(head, announcers);
     const decisions = evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, failing, now: this.c.clock.now() });
     this.considerHeads(decisions, members, localTimes);
     return decisions.map((d) => {
@@ -508,12 +510,13 @@ export class Swarm {
         },
         { order, self: this.c.identity.nodeId, blobs },
       );
-      running = { fetch, history, branches: new Set([branch]), started: this.c.clock.now(), unmoved: new Map(), landed: new Map() };
+      running = { fetch, history, branches: new Set([branch]), announcers: new Set(), started: this.c.clock.now(), unmoved: new Map(), landed: new Map() };
       this.fetches.set(key, running);
       this.c.log.log('info', 'fetch-start', { branch, commit, history, blobs });
       this.completions.add(this.complete(key, running));
     }
     running.branches.add(branch);
+    for (const id of sources.announcers) running.announcers.add(id);
     const peers = new Map(this.c.peers().map((p) => [p.nodeId, p]));
     running.fetch.announcedBy(sources.announcers);
     for (const id of new Set([...sources.announcers, ...sources.others])) {
@@ -543,7 +546,7 @@ export class Swarm {
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
       // Whatever failed, another head that can be had goes first for a while; after a fetch by
       // base, the head itself is fetched whole next (the peers holding it may lack the base).
-      if (running.fetch.transfer.base === undefined) this.verdicts.failed(running.fetch.commit);
+      if (running.fetch.transfer.base === undefined) this.verdicts.failed(running.fetch.commit, running.announcers);
       else rememberMember(this.baseFailed, running.fetch.commit, SETTLED_MAX);
       // Refused for what it holds (the fetch's own refusal, git's fsck's, or refusedContent: held
       // here from before, the walk reads it again): asked again, it would be refused again.

@@ -231,18 +231,26 @@ describe('swarm/head-verdicts', () => {
     assert.ok(done >= MAX_PENDING && done <= MAX_PENDING + 1, `${done} judged of ${heads.length} offered at once`);
   });
 
-  it('keeps a head whose fetch failed failing for FAILING_MS, whatever this node\'s head', () => {
+  it('keeps a head whose fetch failed, and every head its announcers alone announce, failing for FAILING_MS, whatever this node\'s head', () => {
     const g = new Graph();
     const clock = new TestClock(0);
     const v = g.verdicts(clock);
     const head = g.commit('unservable', [], 'remote');
-    assert.equal(v.failing(head), false);
-    v.failed(head);
-    assert.equal(v.failing(head), true);
+    const other = 'bbbbbbbbbbbbbbbb' as NodeId;
+    const fresh = g.commit('another unservable', [], 'remote');
+    assert.equal(v.failing(head, [ANNOUNCER]), false);
+    v.failed(head, [ANNOUNCER]);
+    assert.equal(v.failing(head, [other]), true);
+    // A member whose head could not be had: every head it alone announces gives way too (a fresh id each time must not go first).
+    assert.equal(v.failing(fresh, [ANNOUNCER]), true);
+    assert.equal(v.failing(fresh, [ANNOUNCER, other]), false, 'not while another member announces it');
+    assert.equal(v.failing(fresh, []), false);
     clock.ms += FAILING_MS - 1;
-    assert.equal(v.failing(head), true);
+    assert.equal(v.failing(head, []), true);
+    assert.equal(v.failing(fresh, [ANNOUNCER]), true);
     clock.ms += 1;
-    assert.equal(v.failing(head), false);
+    assert.equal(v.failing(head, []), false);
+    assert.equal(v.failing(fresh, [ANNOUNCER]), false);
   });
 
   it('holds a verdict set for a while (a failed merge) for that long only, then judges the pair anew; a judgement landing meanwhile does not replace it', async () => {

@@ -41,11 +41,11 @@ function decide(
   local: Record<string, Oid> = {},
   localTimes: Record<string, number> = {},
   verdicts: Record<Oid, HeadStanding> = {},
-  failing: readonly Oid[] = [],
+  failing: (head: Oid, announcers: readonly NodeId[]) => boolean = () => false,
 ): BranchDecision[] {
   const times = new Map(Object.entries(localTimes).map(([b, t]) => [B(b), t]));
   const verdict = (_branch: BranchName, head: Oid): HeadStanding | undefined => verdicts[head];
-  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, verdict, failing: (h) => failing.includes(h), now: NOW });
+  return evaluatePolicies({ self: SELF, policies, members, local: new Map(Object.entries(local).map(([b, o]) => [B(b), o])), localTimes: times, verdict, failing, now: NOW });
 }
 
 function only(ds: BranchDecision[], branch: string): BranchDecision {
@@ -236,8 +236,15 @@ describe('swarm/policy', () => {
       // A head whose fetch failed lately gives way to another that can be taken, but is still taken alone.
       const ghost = oid('ghost');
       const withGhost = [member(a, { 'kernel/x': [ghost, 9_999] }), member(b, { 'kernel/x': [next, 600] })];
-      assert.equal(only(decide(policies, withGhost, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, [ghost]), 'kernel/x').target?.oid, next);
-      assert.equal(only(decide(policies, [member(a, { 'kernel/x': [ghost, 9_999] })], { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, [ghost]), 'kernel/x').target?.oid, ghost);
+      const ghostFails = (h: Oid): boolean => h === ghost;
+      assert.equal(only(decide(policies, withGhost, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, ghostFails), 'kernel/x').target?.oid, next);
+      assert.equal(only(decide(policies, [member(a, { 'kernel/x': [ghost, 9_999] })], { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, ghostFails), 'kernel/x').target?.oid, ghost);
+      // Failing is judged on who announces a head: each head is offered with all its announcers.
+      const asked: [Oid, readonly NodeId[]][] = [];
+      const shared = [member(b, { 'kernel/x': [next, 600] }), member(a, { 'kernel/x': [ghost, 9_999] }), member(c, { 'kernel/x': [next, 650] })];
+      const byA = only(decide(policies, shared, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, (h, from) => (asked.push([h, from]), from.every((id) => id === a))), 'kernel/x');
+      assert.deepEqual(byA.target, { oid: next, commitTime: 650, from: [b, c].sort() }, 'the latest time claimed for a head counts');
+      assert.deepEqual(new Map(asked), new Map([[ghost, [a]], [next, [b, c]]]));
       // A branch this node lacks whose every announced head was refused: no target.
       const refused = only(decide(policies, [member(a, { 'kernel/y': [fork, 700] })], {}, {}, { [fork]: 'passed' }), 'kernel/y');
       assert.deepEqual([refused.target, refused.state], [undefined, 'missing']);
