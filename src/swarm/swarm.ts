@@ -72,6 +72,12 @@ export interface SwarmOptions {
 }
 
 const DIAL_TIMEOUT_MS = 10_000;
+/**
+ * Connections kept open with one member at once: one each way, and room for a new one while an
+ * old one is not yet seen dead. Past it, the oldest is closed (a member dialling without end used
+ * to hold a connection's buffers each).
+ */
+export const CONNECTIONS_PER_MEMBER = 4;
 /** How long after dialling a peer to keep it warm it may be dialled again (if its connection is gone). */
 const WARM_RETRY_MS = 30_000;
 
@@ -258,7 +264,15 @@ export class Swarm {
       conn.close('node stopping');
       return;
     }
-    if (conn.isOpen) this.live.add(conn);
+    if (conn.isOpen) {
+      const same = [...this.live].filter((c) => c.nodeId === conn.nodeId);
+      // `live` keeps the order connections came in: the oldest first.
+      for (const old of same.slice(0, Math.max(0, same.length + 1 - CONNECTIONS_PER_MEMBER))) {
+        this.c.log.log('warn', 'swarm-connections-over-limit', { peer: conn.nodeId, limit: CONNECTIONS_PER_MEMBER });
+        old.close(`over ${CONNECTIONS_PER_MEMBER} connections with this member: the oldest goes`);
+      }
+      this.live.add(conn);
+    }
     const existing = this.conns.get(conn.nodeId);
     if (existing === undefined || !existing.isOpen) this.conns.set(conn.nodeId, conn);
     for (const r of this.fetches.values()) r.fetch.addPeer(conn);

@@ -8,7 +8,9 @@
  * heads, every datagram that reached A's socket was counted once, and A logged no error.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { connect as tlsConnect } from 'node:tls';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMembership } from '../../src/cluster/cluster-store.js';
@@ -18,6 +20,11 @@ import { encodeAnnouncement, type Announcement } from '../../src/multicast/annou
 import { sealEnvelope } from '../../src/multicast/envelope.js';
 import { DROP_REASONS } from '../../src/multicast/packet-error.js';
 import { daemonSocketPath } from '../../src/node/daemon.js';
+import { clientOptions } from '../../src/cluster/tls.js';
+import type { NodeId } from '../../src/cluster/node-id.js';
+import { BlockPool } from '../../src/swarm/block-pool.js';
+import { SwarmConnection } from '../../src/swarm/connection.js';
+import { CONNECTIONS_PER_MEMBER } from '../../src/swarm/swarm.js';
 import type { NodeSnapshot } from '../../src/node/snapshot.js';
 import { askUnixSocket } from '../../src/util/unix-socket.js';
 import { git, gitfs, GITFS_BIN } from '../support/cli.js';
@@ -27,7 +34,7 @@ import { suiteDirs } from '../support/tmp.js';
 import { announcement, head, makeCluster } from '../multicast/fixture.js';
 import { fuzzSeed, mutator, prng } from '../multicast/mutations.js';
 import { cleanEnv, sleep, snapshotOf } from '../support/cluster-nodes.js';
-import { freeTcpPort, freeUdpPort, ServeProcess } from './serve-process.js';
+import { freeTcpPort, freeUdpPort, ServeProcess, within } from './serve-process.js';
 
 const COUNT = 12_000;
 
@@ -70,6 +77,7 @@ describe('node daemon: a flood of hostile datagrams', function () {
   let repoA = '';
   let repoB = '';
   let udpA = 0;
+  let svcA = 0;
   let a: ServeProcess;
   let b: ServeProcess;
   let bIdentity: { identity: NodeIdentity; trust: ClusterTrust };
@@ -85,7 +93,8 @@ describe('node daemon: a flood of hostile datagrams', function () {
     writeFileSync(join(src, 'file'), 'content\n');
     [udpA] = [await freeUdpPort()];
     const udpB = await freeUdpPort();
-    const [svcA, svcB] = [await freeTcpPort(), await freeTcpPort()];
+    svcA = await freeTcpPort();
+    const svcB = await freeTcpPort();
 
     const capture = createSocket('udp4');
     sockets.push(capture);
@@ -282,5 +291,33 @@ describe('node daemon: a flood of hostile datagrams', function () {
     }
     assert.ok(((await ask({ op: 'ping' })) as { pid: number }).pid > 0);
     assert.ok(a.running, a.tail());
+  });
+
+  it(`keeps at most ${CONNECTIONS_PER_MEMBER} swarm connections with one member: a member dialling again and again has its oldest closed`, async () => {
+    const { identity, trust } = bIdentity;
+    const aId = (await snapshotOf(repoA)).self.nodeId as NodeId;
+    const infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${trust.clusterId}`).digest();
+    const closed: number[] = [];
+    const conns: SwarmConnection[] = [];
+    try {
+      for (let i = 0; i < 2 * CONNECTIONS_PER_MEMBER; i++) {
+        const socket = tlsConnect({ host: '127.0.0.1', port: svcA, ...clientOptions(identity, trust) });
+        await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+        const conn = new SwarmConnection(socket, aId, { infoHash, selfId: identity.nodeId, initiator: true, pool: new BlockPool(2) }, { onMessage: () => undefined, onClose: () => void closed.push(i) });
+        conns.push(conn);
+        await within(conn.drained(Infinity), 10_000);
+        assert.ok(conn.isOpen, `connection ${i} got no handshake\n${a.tail()}`);
+      }
+      const deadline = Date.now() + 10_000;
+      while (closed.length < CONNECTIONS_PER_MEMBER && Date.now() < deadline) await sleep(20);
+      // B's own daemon may hold connections with A too: they count, and are older than the last ones.
+      assert.deepEqual(closed.slice(0, CONNECTIONS_PER_MEMBER).sort((x, y) => x - y), Array.from({ length: CONNECTIONS_PER_MEMBER }, (_, i) => i), `the oldest are closed first: ${JSON.stringify(closed)}`);
+      assert.ok(conns.filter((c) => c.isOpen).length <= CONNECTIONS_PER_MEMBER);
+      assert.ok(conns.at(-1)?.isOpen, 'the newest stays open');
+      assert.ok(a.events.some((e) => e.event === 'swarm-connections-over-limit' && e['peer'] === identity.nodeId), a.tail());
+      assert.ok(a.running, a.tail());
+    } finally {
+      for (const c of conns) c.close('test over');
+    }
   });
 });
