@@ -9,7 +9,7 @@
  * announced to subscribers at once. What is already here is never asked for again, so an
  * interrupted fetch resumes where it stopped.
  */
-import type { Oid } from '../objects/oid.js';
+import { isOid, type Oid } from '../objects/oid.js';
 import { decodeCommit } from '../objects/commit.js';
 import { specialBlobRefusal, specialBlobTooLarge } from '../objects/special-file-check.js';
 import type { SpecialFile } from '../objects/storable-name.js';
@@ -18,7 +18,7 @@ import { ErrorCodes, GitfsError, gitfsErrorOr } from '../errors.js';
 import { lineToBase } from './base-chain.js';
 import { pieceOids, walkClosure, type Closure } from './closure.js';
 import type { SwarmConnection } from './connection.js';
-import type { LocalObjects } from './local-objects.js';
+import { NO_ROOM, type LocalObjects } from './local-objects.js';
 import { LIMITS, type SwarmMessage, type WantKind, type WireObject } from './messages.js';
 import { Deadline } from './deadline.js';
 import { AVOID_MS } from './blame.js';
@@ -135,6 +135,8 @@ export class CommitFetch implements RequestOwner {
   private readonly busyUntil = new Map<NodeId, number>();
   private readonly announcers = new Set<NodeId>();
   private readonly strikes = new Map<NodeId, number>();
+  /** Per blob in parts that had no room here, the size each peer declared for it. */
+  private readonly noRoom = new Map<Oid, Map<NodeId, number>>();
   /** The closure fetched: the one asked for, or what its commit adds to a base (`scope`). */
   private current: Transfer;
   /** Whether the closure to fetch is settled: peers are asked about it (Interested) only then. */
@@ -298,7 +300,7 @@ export class CommitFetch implements RequestOwner {
             this.progress.bytes += size;
             this.progress.objects++;
           },
-          failed: (e) => this.stop(e.message),
+          failed: (e) => this.partFailed(conn, p, e),
         });
         p.parts.part(m);
         return;
@@ -340,6 +342,31 @@ export class CommitFetch implements RequestOwner {
         break;
       }
     }
+    this.poke();
+  }
+
+  /**
+   * Storing a blob in parts failed here. No room for the size its parts declare: that is the
+   * peer's word alone (a member declaring 64 GiB stopped every fetch that asked it for a blob in
+   * parts), so the piece counts as withheld by it (three, and it is avoided) and is asked
+   * elsewhere; the fetch stops once a second peer declares the same size, or when no other peer
+   * holds the piece. Any other failure stops it.
+   */
+  private partFailed(conn: SwarmConnection, p: Pending, e: GitfsError): void {
+    const { oid, size, reason } = e.data;
+    if (reason !== NO_ROOM || p.piece === undefined || !isOid(oid) || typeof size !== 'number') return this.stop(e.message);
+    const claims = this.noRoom.get(oid) ?? new Map<NodeId, number>();
+    this.noRoom.set(oid, claims);
+    const agreed = [...claims].some(([id, claimed]) => id !== conn.nodeId && claimed === size);
+    claims.set(conn.nodeId, size);
+    const now = this.c.now();
+    const piece = p.piece;
+    const elsewhere = [...this.peers.values()].some((fp) => fp.conn !== conn && (fp.complete || fp.pieces.has(piece)) && (this.c.avoid.get(fp.conn.nodeId) ?? 0) <= now);
+    if (agreed || !elsewhere) return this.stop(e.message);
+    this.c.log.log('warn', 'part-size-no-room', { peer: conn.nodeId, oid, size });
+    conn.send({ kind: 'cancel', request: p.request });
+    this.shortchanged(conn, piece);
+    this.finish(p, 'retry');
     this.poke();
   }
 

@@ -50,6 +50,8 @@ const REPLACING_MAX = 4096;
 
 /** Room left free beyond a blob received in parts (the stream is at most a little longer than its content): others write too. */
 const LARGE_ROOM_BYTES = 1 << 30;
+/** The `reason` of the GITFS_IO error of a blob in parts that does not fit: the size is the peer's word alone. */
+export const NO_ROOM = 'no-room';
 
 /**
  * An object held in memory: its content, and its zlib stream when it is stored deflated (passed
@@ -215,7 +217,7 @@ export class LocalObjects implements ObjectSource {
     const packDir = join(this.repo.gitDir, 'objects', 'pack');
     const fs = await statfs(packDir);
     if (fs.bavail * fs.bsize < size + LARGE_ROOM_BYTES) {
-      throw new GitfsError(ErrorCodes.IO, `no room for a blob of ${size} bytes in parts (${fs.bavail * fs.bsize} bytes free in ${packDir})`, { oid, size, path: packDir });
+      throw new GitfsError(ErrorCodes.IO, `no room for a blob of ${size} bytes in parts (${fs.bavail * fs.bsize} bytes free in ${packDir})`, { oid, size, path: packDir, reason: NO_ROOM });
     }
     const writer = await this.repo.newPackWriter({ promisor: this.o.promisor, maxObjectsPerPack: 1, rewrite: this.rewrites });
     const entry = writer.streamEntry(oid, 'blob', size);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,7 +25,7 @@ import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 /** A peer's connection that records what the fetch sends it. */
 function peer(nodeId: string): SwarmConnection & { readonly got: SwarmMessage[] } {
   const got: SwarmMessage[] = [];
-  return { nodeId: nodeId as NodeId, isOpen: true, got, send: (m: SwarmMessage) => void got.push(m), close: () => undefined } as unknown as SwarmConnection & { readonly got: SwarmMessage[] };
+  return { nodeId: nodeId as NodeId, isOpen: true, got, send: (m: SwarmMessage) => void got.push(m), close: () => undefined, pauseWhile: (work: Promise<unknown>) => void work } as unknown as SwarmConnection & { readonly got: SwarmMessage[] };
 }
 
 /**
@@ -400,5 +401,82 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       await local.close();
       await repo.close();
     }
+  });
+
+  describe('a blob in parts with no room here (a real 16 MiB tmpfs)', function () {
+    const mounts: string[] = [];
+    afterEach(() => {
+      for (const m of mounts.splice(0)) execFileSync('umount', [m]);
+    });
+
+    /** A repository on a fresh 16 MiB tmpfs, its fetch of two pieces (twoPieces), and a Have of both from each of `ids`. */
+    async function onTmpfs(ids: readonly string[]): Promise<{ local: LocalObjects; repo: Repository; closure: Closure; fetch: CommitFetch; peers: ReturnType<typeof peer>[] }> {
+      const at = tempDir('commit-fetch-tmpfs');
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', at]);
+      mounts.push(at);
+      const repo = await Repository.init(join(at, 'repo'));
+      const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+      const { commit, closure, fetch } = await twoPieces(local);
+      const bits = new Uint8Array(1);
+      setBit(bits, 0);
+      setBit(bits, 1);
+      const peers = ids.map((id) => {
+        const conn = peer(id);
+        fetch.addPeer(conn);
+        fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from(bits), complete: true });
+        return conn;
+      });
+      return { local, repo, closure, fetch, peers };
+    }
+
+    /** Waits (bounded) for a want of piece 1 sent to `conn` not yet cancelled, and answers it with the first part of its first blob, declared `size` bytes. */
+    async function answerWithPart(conn: ReturnType<typeof peer>, fetch: CommitFetch, size: number): Promise<Oid> {
+      for (let i = 0; i < 400; i++) {
+        const cancelled = new Set(conn.got.flatMap((m) => (m.kind === 'cancel' ? [m.request] : [])));
+        const want = conn.got.find((m) => m.kind === 'want' && m.want === 'blobs' && !cancelled.has(m.request));
+        if (want?.kind === 'want') {
+          const oid = want.oids[0] as Oid;
+          fetch.handle(conn, { kind: 'part', request: want.request, oid, size, offset: 0, zlib: Buffer.alloc(LIMITS.partBytes), last: false });
+          // Bounded: until the request is cancelled, or the fetch stops.
+          for (let j = 0; j < 100 && !conn.got.some((m) => m.kind === 'cancel' && m.request === want.request); j++) await sleep(10);
+          return oid;
+        }
+        await sleep(30);
+      }
+      throw new Error(`${conn.nodeId} was never asked for piece 1: ${JSON.stringify(conn.got.map((m) => [m.kind, "request" in m ? m.request : undefined]))}`);
+    }
+
+    it("asks another holder when one peer declares a size with no room here (its word alone), and stops once a second declares the same", async () => {
+      const { local, repo, fetch, peers } = await onTmpfs(['aa', 'cc']);
+      const [aa, cc] = peers as [ReturnType<typeof peer>, ReturnType<typeof peer>];
+      try {
+        const running = fetch.run();
+        running.catch(() => undefined);
+        const size = 64 * 2 ** 30;
+        const first = await answerWithPart(aa, fetch, size);
+        assert.equal(aa.got.filter((m) => m.kind === 'cancel').length, 1, 'the request with no room is cancelled');
+        // Not stopped: the upstream no longer counts as holding the piece, which is asked of the other holder (once the chain is stuck).
+        const second = await answerWithPart(cc, fetch, size);
+        assert.equal(second, first, 'the same blob');
+        assert.equal(aa.got.filter((m) => m.kind === 'want' && m.want === 'blobs').length, 1, 'the upstream is not asked again');
+        await assert.rejects(running, /no room for a blob of 68719476736 bytes/);
+      } finally {
+        await local.close();
+        await repo.close();
+      }
+    });
+
+    it('stops at once when no other peer holds the piece', async () => {
+      const { local, repo, fetch, peers } = await onTmpfs(['aa']);
+      try {
+        const running = fetch.run();
+        running.catch(() => undefined);
+        await answerWithPart(peers[0] as ReturnType<typeof peer>, fetch, LIMITS.objectBytes + 1);
+        await assert.rejects(running, /no room for a blob of/);
+      } finally {
+        await local.close();
+        await repo.close();
+      }
+    });
   });
 });
