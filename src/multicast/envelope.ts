@@ -1,6 +1,6 @@
 /**
  * Signing and checking one datagram. Checks run cheapest first (size, decoding, cluster tag,
- * own packet) so that noise costs little; a certificate is verified against the cluster CA once
+ * own packet, then the caller's budget for the rest: verify-budget.ts) so that noise costs little; a certificate is verified against the cluster CA once
  * and then remembered by its fingerprint.
  */
 import { X509Certificate, createHash, sign, verify } from 'node:crypto';
@@ -50,8 +50,11 @@ export class EnvelopeOpener {
     private readonly self: NodeIdentity,
   ) {}
 
-  /** The sender and the signed body, or a PacketError saying why not. */
-  open(packet: Uint8Array, nowMs: number): OpenedEnvelope {
+  /**
+   * The sender and the signed body, or a PacketError saying why not. `mayCheck` is asked before
+   * the costly checks (certificate, signature): false drops the packet unchecked (`throttled`).
+   */
+  open(packet: Uint8Array, nowMs: number, mayCheck: () => boolean = () => true): OpenedEnvelope {
     if (packet.length > MAX_PACKET_BYTES) throw new PacketError('oversized', `${packet.length} bytes`);
     let raw: RawEnvelope;
     try {
@@ -62,6 +65,7 @@ export class EnvelopeOpener {
     if (raw.version !== PROTOCOL_VERSION) throw new PacketError('unsupported_version', `version ${raw.version}`);
     if (!raw.cluster.equals(this.trust.clusterTag)) throw new PacketError('foreign_cluster', raw.cluster.toString('hex'));
     if (raw.certificate.equals(this.self.certificateDer)) throw new PacketError('own', 'own certificate');
+    if (!mayCheck()) throw new PacketError('throttled', 'no token to check its signature (verify-budget.ts)');
     const sender = this.sender(raw.certificate, nowMs);
     // Our own certificate spelled otherwise (a byte appended, a longer length form) is ours too.
     if (sender.nodeId === this.self.nodeId) throw new PacketError('own', 'own node id');

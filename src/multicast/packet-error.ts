@@ -7,6 +7,7 @@ export const DROP_REASONS = [
   'malformed',
   'unsupported_version',
   'foreign_cluster',
+  'throttled',
   'not_member',
   'bad_certificate',
   'revoked',

@@ -1,6 +1,6 @@
 /**
- * Every received datagram goes through here: authenticated (envelope.ts), decoded, checked for
- * time and replay, then merged into the peer table. Nothing a remote sends can throw out of
+ * Every received datagram goes through here: authenticated (envelope.ts, within the budget of
+ * verify-budget.ts), decoded, checked for time and replay, then merged into the peer table. Nothing a remote sends can throw out of
  * receive(): bad packets are dropped and counted by reason, and the counts are what
  * `gitfs peers --stats` shows.
  */
@@ -11,6 +11,10 @@ import type { EnvelopeOpener } from './envelope.js';
 import { DROP_REASONS, PacketError, type DropReason } from './packet-error.js';
 import type { PeerEvent, PeerTable } from './peer-table.js';
 import type { ReplayGuard } from './replay-guard.js';
+import { DEFAULT_RATES, VerifyBudget, type BudgetRates } from './verify-budget.js';
+
+/** Failures of the checks a budget pays for: a trusted source sending many loses its trust. */
+const CHECK_FAILURES: ReadonlySet<DropReason> = new Set(['not_member', 'bad_certificate', 'bad_signature']);
 
 export interface ReceiverComponents {
   readonly opener: EnvelopeOpener;
@@ -27,17 +31,21 @@ export type ReceiveStats = Record<'received' | 'accepted' | DropReason, number>;
 export class Receiver {
   readonly stats: ReceiveStats = Object.fromEntries([['received', 0], ['accepted', 0], ...DROP_REASONS.map((r) => [r, 0])]) as ReceiveStats;
   private lastWarn = new Map<DropReason, number>();
+  private readonly budget: VerifyBudget;
 
   constructor(
     private readonly c: ReceiverComponents,
-    private readonly o: { readonly windowMs: number },
-  ) {}
+    private readonly o: { readonly windowMs: number; readonly rates?: BudgetRates },
+  ) {
+    this.budget = new VerifyBudget(o.rates ?? DEFAULT_RATES, c.clock.now());
+  }
 
   receive(packet: Uint8Array, from: { address: string; port: number }): void {
     this.stats.received++;
     const now = this.c.clock.now();
+    const source = `${from.address}:${from.port}`;
     try {
-      const { sender, body } = this.c.opener.open(packet, now);
+      const { sender, body } = this.c.opener.open(packet, now, () => this.budget.allow(source, now));
       const a = decodeAnnouncement(body);
       if (a.nodeId !== sender.nodeId) throw new PacketError('identity_mismatch', `certificate of ${sender.nodeId} announces ${a.nodeId}`);
       if (Math.abs(a.timeMs - now) > this.o.windowMs) throw new PacketError('stale', `time ${a.timeMs - now} ms off`);
@@ -45,6 +53,7 @@ export class Receiver {
       if (verdict === 'replay' || verdict === 'duplicate') throw new PacketError(verdict, `${a.nodeId} seq ${a.seq} part ${a.part}`);
       const events = this.c.table.apply(a, now);
       this.stats.accepted++;
+      this.budget.accepted(source, now);
       this.c.onAccepted(a, events);
     } catch (e) {
       if (!(e instanceof PacketError)) {
@@ -54,6 +63,7 @@ export class Receiver {
         return;
       }
       this.stats[e.reason]++;
+      if (CHECK_FAILURES.has(e.reason)) this.budget.failed(source, now);
       if (e.reason !== 'own' && e.reason !== 'duplicate') this.warn(e, from, now);
     }
   }

@@ -20,6 +20,7 @@ import { PeerTable, type PeerEvent } from '../../src/multicast/peer-table.js';
 import { Receiver, type ReceiveStats } from '../../src/multicast/receiver.js';
 import { ReplayGuard } from '../../src/multicast/replay-guard.js';
 import { splitAnnouncement } from '../../src/multicast/split.js';
+import { DEFAULT_RATES, type BudgetRates } from '../../src/multicast/verify-budget.js';
 import { suiteDirs } from '../support/tmp.js';
 import { announcement, captureLogger, head, makeCluster, TestClock, type CapturedLine, type Member, type TestCluster } from './fixture.js';
 import { encodeEnvelope, envelopeFields, fuzzSeed, mutator, prng } from './mutations.js';
@@ -36,14 +37,17 @@ interface Stack {
   readonly events: PeerEvent[];
 }
 
-function stack(self: Member, trust: ClusterTrust = self.trust): Stack {
+/** Rates that never run dry: the checks themselves are under test. */
+const UNLIMITED: BudgetRates = { untrustedPerSecond: Infinity, untrustedBurst: Infinity, failuresPerSecond: Infinity, failuresBurst: Infinity };
+
+function stack(self: Member, trust: ClusterTrust = self.trust, rates: BudgetRates = UNLIMITED): Stack {
   const clock = new TestClock(NOW);
   const log = captureLogger();
   const table = new PeerTable({ expireIntervals: 3, maxPeers: 4096 });
   const events: PeerEvent[] = [];
   const receiver = new Receiver(
     { opener: new EnvelopeOpener(trust, self.identity), guard: new ReplayGuard(WINDOW), table, clock, log: log.child('receive'), onAccepted: (_a, e) => events.push(...e) },
-    { windowMs: WINDOW },
+    { windowMs: WINDOW, rates },
   );
   return { receiver, table, clock, lines: log.lines, events };
 }
@@ -286,6 +290,35 @@ describe('multicast/receiver: hostile packets', function () {
     });
   });
 
+  it('checks forged packets within a budget: past it they are dropped unchecked (throttled); a source a member was heard from is still heard, until forgeries from it spend its own budget; time refills both', () => {
+    const rates: BudgetRates = { untrustedPerSecond: 10, untrustedBurst: 20, failuresPerSecond: 1, failuresBurst: 4 };
+    const s = stack(a, a.trust, rates);
+    const fromB = { address: '10.0.0.2', port: 7419 };
+    const spent = (reason: DropReason): number => s.receiver.stats[reason];
+    s.receiver.receive(signed(b, a.trust, { seq: 1 }), fromB);
+    assert.equal(s.receiver.stats.accepted, 1, 'B heard: its source is trusted now');
+    // A flood of forgeries from as many addresses: 19 tokens are left of the burst.
+    const forged = signed(x, a.trust);
+    for (let i = 0; i < 100; i++) s.receiver.receive(forged, { address: `10.1.${i}.1`, port: 7419 });
+    assert.deepEqual([spent('not_member'), spent('throttled')], [19, 81]);
+    // Noise is dropped before any token is asked for.
+    s.receiver.receive(signed(x, x.trust), { address: '10.2.0.1', port: 7419 });
+    assert.deepEqual([spent('foreign_cluster'), spent('throttled')], [1, 81]);
+    s.receiver.receive(signed(b, a.trust, { seq: 2 }), fromB);
+    assert.equal(s.receiver.stats.accepted, 2, 'B is heard through the flood');
+    // Forgeries from B's own source: checked while its failures bucket lasts (4, and the one that empties it), then not.
+    const bad = Buffer.from(signed(b, a.trust, { seq: 3 }));
+    bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1;
+    for (let i = 0; i < 10; i++) s.receiver.receive(bad, fromB);
+    assert.deepEqual([spent('bad_signature'), spent('throttled')], [5, 86]);
+    s.receiver.receive(signed(b, a.trust, { seq: 4 }), fromB);
+    assert.deepEqual([s.receiver.stats.accepted, spent('throttled')], [2, 87], 'B is not heard while its source is not trusted and no token is left');
+    s.clock.ms += 1000;
+    s.receiver.receive(signed(b, a.trust, { seq: 5 }), fromB);
+    assert.equal(s.receiver.stats.accepted, 3, 'a second later, a token: B is heard again');
+    assert.ok(DEFAULT_RATES.untrustedPerSecond >= 100, 'the daemon checks a hundred packets a second or more from new sources');
+  });
+
   it('fuzz: 12,000 random and mutated packets never throw, are each counted once, and change no legitimate entry', async () => {
     const seed = fuzzSeed();
     const rnd = prng(seed);
@@ -348,7 +381,7 @@ describe('multicast/receiver: hostile packets', function () {
     assert.equal(JSON.stringify(s.table.list(), (_k, v: unknown) => (v instanceof Map ? [...v] : v)), expected);
     assert.equal(s.events.length, eventsBefore, 'no peer event from the fuzz');
     assert.deepEqual(s.lines.filter((l) => l.level === 'error'), [], 'a packet made the receive path fail unexpectedly');
-    // The fuzz reached every check (so it is not all bounced by the first one).
-    for (const reason of DROP_REASONS) assert.ok(stats[reason] > 0, `no packet was dropped as ${reason} (seed ${seed}): ${JSON.stringify(stats)}`);
+    // The fuzz reached every check (so it is not all bounced by the first one); its budget never runs dry.
+    for (const reason of DROP_REASONS.filter((r) => r !== 'throttled')) assert.ok(stats[reason] > 0, `no packet was dropped as ${reason} (seed ${seed}): ${JSON.stringify(stats)}`);
   });
 });
