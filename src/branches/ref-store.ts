@@ -51,6 +51,12 @@ export interface RefStoreOptions {
   readonly afterMove?: () => Promise<void>;
 }
 
+/** A loose branch file that holds no object id, and what reading it said. */
+export interface BrokenRef {
+  readonly branch: BranchName;
+  readonly message: string;
+}
+
 export interface BranchRef {
   readonly name: BranchName;
   readonly oid: Oid;
@@ -93,6 +99,20 @@ export class RefStore {
 
   /** Every branch (loose and packed; loose wins), sorted by name bytewise as git sorts refs. */
   async list(): Promise<BranchRef[]> {
+    return (await this.listing()).refs;
+  }
+
+  /**
+   * The loose branch files that hold no object id (an empty or damaged file): left out of `list`,
+   * as git ignores a broken ref, and named by `gitfs fsck` and `gitfs branch`; `removeBroken`
+   * takes one away.
+   */
+  async broken(): Promise<readonly BrokenRef[]> {
+    return (await this.listing()).broken;
+  }
+
+  /** `list` and `broken` from one walk, each sorted by name bytewise. */
+  async listing(): Promise<{ readonly refs: BranchRef[]; readonly broken: readonly BrokenRef[] }> {
     const found = new Map<BranchName, Oid>();
     const broken = new Map<BranchName, GitfsError>();
     await this.walkLoose(this.headsDir(), '', found, broken);
@@ -101,20 +121,11 @@ export class RefStore {
       const name = branchFromRef(ref);
       if (name !== undefined && !found.has(name) && !broken.has(name)) found.set(name, oid);
     }
-    return [...found]
-      .map(([name, oid]) => ({ name, oid }))
-      .sort((a, b) => Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')));
-  }
-
-  /**
-   * The loose branch files that hold no object id (an empty or damaged file): left out of `list`,
-   * as git ignores a broken ref, and named by `gitfs fsck` and `gitfs branch`; `removeBroken`
-   * takes one away.
-   */
-  async broken(): Promise<{ readonly branch: BranchName; readonly message: string }[]> {
-    const broken = new Map<BranchName, GitfsError>();
-    await this.walkLoose(this.headsDir(), '', new Map(), broken);
-    return [...broken].map(([branch, e]) => ({ branch, message: e.message })).sort((x, y) => Buffer.compare(Buffer.from(x.branch, 'utf8'), Buffer.from(y.branch, 'utf8')));
+    const byName = (a: BranchName, b: BranchName): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+    return {
+      refs: [...found].map(([name, oid]) => ({ name, oid })).sort((a, b) => byName(a.name, b.name)),
+      broken: [...broken].map(([branch, e]) => ({ branch, message: e.message })).sort((x, y) => byName(x.branch, y.branch)),
+    };
   }
 
   /**

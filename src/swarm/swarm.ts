@@ -178,6 +178,8 @@ export class Swarm {
   private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged and not to be merged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
+  /** The broken branches logged (brokenBranches()). */
+  private brokenTold: ReadonlySet<BranchName> = new Set();
   /**
    * Heads refused for a branch (`branch:head`), whatever this node's head of it, and why: their
    * content, or a merge with it. Passed when ranked, so that no later local commit makes one the
@@ -465,14 +467,27 @@ export class Swarm {
     this.keepWarm();
     const decisions = await this.decisions();
     this.prepare(decisions);
+    const broken = this.brokenBranches();
     for (const d of decisions) {
       if (!d.shouldHold || d.target === undefined || (d.state !== 'missing' && d.state !== 'behind')) continue;
+      // Its file holds no object id: no fetch could move it (each would walk its closure in vain, every tick).
+      if (broken.has(d.branch)) continue;
       const policy = this.o.policies[d.policy];
       if (policy === undefined) continue;
       const history = historyDepth(policy);
       // On demand: the commits and trees now (listing and stat need them), blobs when read.
       this.want(d.branch, d.target.oid, history, { announcers: d.target.from, others: d.holders }, policy.fetch === 'eager');
     }
+  }
+
+  /** The branches whose file holds no object id, each logged once (`branch-broken`) until it is mended. */
+  private brokenBranches(): ReadonlySet<BranchName> {
+    const now = new Map(this.refs.broken.map((b) => [b.branch, b.message]));
+    for (const [branch, message] of now) {
+      if (!this.brokenTold.has(branch)) this.c.log.log('warn', 'branch-broken', { branch, error: message, hint: `gitfs branch delete ${branch} removes the file; the branch is fetched again then` });
+    }
+    this.brokenTold = new Set(now.keys());
+    return this.brokenTold;
   }
 
   /**

@@ -1191,6 +1191,34 @@ describe('swarm/cluster: policy replication between real daemons in network name
     }
   });
 
+  it('a branch file that holds no object id is not fetched into (logged branch-broken once), the other branches move; `gitfs branch delete` mends it and the branch comes', async function () {
+    this.timeout(90_000);
+    await configure('broken-file', { policies: [{ branches: 'bf/*' }] });
+    const author = member(0);
+    const victim = member(3);
+    const file = join(victim.repo, 'refs', 'heads', 'bf', 'one');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, 'not an object id\n');
+    try {
+      const made = await commitTree(author, 'bf/one', makeTree('bf', 16 << 10), 'one');
+      gitOn(author, ['update-ref', 'refs/heads/bf/two', made.oid]);
+      await waitEvents([victim], 'fetched', { branch: 'bf/two', commit: made.oid }, made.started, 30_000, 'the victim to fetch bf/two');
+      await waitEvents([victim], 'branch-broken', { branch: 'bf/one' }, made.started, 10_000, 'the victim to log its broken bf/one');
+      // Ticks pass (one every announcement, and every 2 s): nothing is tried on the broken branch, nor logged again.
+      await sleep(3 * INTERVAL_MS);
+      assert.equal(victim.daemon?.find('branch-broken', { branch: 'bf/one' }).length, 1, 'logged once');
+      assert.deepEqual(victim.daemon?.find('fetch-ref-moved', { branch: 'bf/one' }), [], 'a fetch tried to move the broken branch');
+      assert.equal(readFileSync(file, 'utf8'), 'not an object id\n', 'the file is left as it is');
+      const r = await victim.run(['branch', 'delete', 'bf/one']);
+      assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+      const mended = Date.now();
+      await waitEvents([victim], 'fetched', { branch: 'bf/one', commit: made.oid }, mended, 30_000, 'the victim to fetch bf/one once its file is removed');
+      assert.equal(await refOf(victim, 'bf/one'), made.oid);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
   it('a branch made apart on a node cut off, with no commit in common with the one the others hold, is not merged: the node keeps its own, and `gitfs policy` and `gitfs fetch` there say it stays apart from the others\' head, and why', async function () {
     this.timeout(120_000);
     await configure('unrelated', { policies: [{ branches: 'un/*' }] });
