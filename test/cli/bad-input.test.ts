@@ -59,6 +59,8 @@ describe('bad input: clear errors with stable codes, nothing lost, nothing escap
       [['cat', 'main:no/such/file'], 4, 'GITFS_PATH_NOT_FOUND'],
       [['cat', 'main:etc'], 4, 'GITFS_WRONG_OBJECT_TYPE'],
       [['commit', '--branch', 'bad..name', '--from', src], 2, 'GITFS_BAD_BRANCH_NAME'],
+      [['commit', '--branch', 'main', '--from', src, '-m', ''], 2, 'an empty commit message: give one, or leave -m out for "gitfs commit" [GITFS_BAD_ARGUMENT]'],
+      [['commit', '--branch', 'main', '-m', ' \n'], 2, 'an empty commit message'],
       [['branch', 'delete', 'nosuch'], 4, 'GITFS_UNKNOWN_BRANCH'],
       [['branch', 'create', 'main'], 5, 'GITFS_BRANCH_EXISTS'],
       [['cat', 'main:README', '--offset', '-1'], 2, 'GITFS_BAD_ARGUMENT'],

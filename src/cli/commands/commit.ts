@@ -28,6 +28,8 @@ export const commit: Command = {
     positionals(rest, 0, 0, usage);
     if (values.branch === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `usage: ${usage}`);
     const branch = parseBranchName(values.branch);
+    // As git: a message given must say something (left out, it is "gitfs commit").
+    if (values.message !== undefined && values.message.trim() === '') throw new GitfsError(ErrorCodes.BAD_ARGUMENT, 'an empty commit message: give one, or leave -m out for "gitfs commit"');
     if (values.from === undefined) {
       return withRepo(ctx, values.repo, (repo) =>
         withWork(repo, async (work) => {
