@@ -5,7 +5,6 @@
  * their certificates where the CA key is. A
  * connection that starts with a BitTorrent handshake goes to the swarm instead (src/swarm).
  */
-import { addressKey } from './address-key.js';
 import type { Socket } from 'node:net';
 import { createServer, connect, type Server, type TLSSocket } from 'node:tls';
 import { issueRenewal } from '../cluster/cluster-store.js';
@@ -74,12 +73,12 @@ export async function startNodeService(c: NodeServiceComponents, listen: { addre
   return server;
 }
 
-/** Closes a connection past MAX_CONNECTIONS_PER_ADDRESS from its address (an IPv6 address's /64: address-key.ts) at once, before its handshake. */
+/** Closes a connection past MAX_CONNECTIONS_PER_ADDRESS from its address at once, before its handshake. */
 function limitPerAddress(server: Server, log: Logger): void {
   const open = new Map<string, number>();
   let told = false;
   server.on('connection', (raw: Socket) => {
-    const address = addressKey(raw.remoteAddress ?? '');
+    const address = raw.remoteAddress ?? '';
     const n = (open.get(address) ?? 0) + 1;
     if (n > MAX_CONNECTIONS_PER_ADDRESS) {
       if (!told) log.log('warn', 'service-address-limit', { address, limit: MAX_CONNECTIONS_PER_ADDRESS });
