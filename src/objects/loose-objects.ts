@@ -7,8 +7,9 @@
  * such an object instead, piece by piece); the body is
  * inflated with output capped at header + declared size, so a stream that
  * inflates further is HOSTILE_OBJECT (zlib bomb) and one that stops short is
- * CORRUPT_OBJECT, as is a file longer than any zlib stream of its declared size (read() checks
- * that before reading a large file whole). Objects are NOT hash-checked here: the owner does that.
+ * CORRUPT_OBJECT, as are bytes after the end of the stream (git's "garbage at end of loose
+ * object"); read() refuses a file longer than any zlib stream of its declared size before reading
+ * it whole. Objects are NOT hash-checked here: the owner does that.
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -228,9 +229,10 @@ async function* fileBytes(path: string): AsyncGenerator<Buffer> {
 /** Parses the bytes of a loose object file. `name` is used in error messages. */
 export function parseLoose(data: Buffer, maxSize: number, name: string): GitObject {
   const corrupt = corrupter(name);
-  const inflate = (input: Buffer, opts: { maxOutputLength: number; finishFlush?: number }): Buffer => {
+  const inflate = (input: Buffer, opts: { maxOutputLength: number; finishFlush?: number }): { buffer: Buffer; consumed: number } => {
     try {
-      return inflateSync(input, opts);
+      const { buffer, engine } = inflateSync(input, { ...opts, info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      return { buffer, consumed: engine.bytesWritten };
     } catch (e) {
       if (e instanceof RangeError && (e as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
         throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `loose object ${name}: inflates beyond ${opts.maxOutputLength} bytes`, { file: name });
@@ -242,12 +244,14 @@ export function parseLoose(data: Buffer, maxSize: number, name: string): GitObje
   const small = data.length <= SMALL_FILE_BYTES;
   // Small files inflate whole (at most ~1 MiB, whatever the limit: the size they declare is checked
   // against it next). Large ones first yield their header from a prefix.
-  let out = small
-    ? inflate(data, { maxOutputLength: Math.max(maxSize + MAX_HEADER_BYTES, HEADER_OUTPUT_BYTES) })
-    : inflate(data.subarray(0, SMALL_FILE_BYTES), { maxOutputLength: HEADER_OUTPUT_BYTES, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  let whole = small ? inflate(data, { maxOutputLength: Math.max(maxSize + MAX_HEADER_BYTES, HEADER_OUTPUT_BYTES) }) : undefined;
+  let out = whole?.buffer ?? inflate(data.subarray(0, SMALL_FILE_BYTES), { maxOutputLength: HEADER_OUTPUT_BYTES, finishFlush: zlibConstants.Z_SYNC_FLUSH }).buffer;
   const { type, size, headerLength } = parseHeader(out, corrupt);
   withinLimit(size, maxSize, name);
-  if (!small) out = inflate(data, { maxOutputLength: headerLength + size });
+  whole ??= inflate(data, { maxOutputLength: headerLength + size });
+  out = whole.buffer;
+  // As git: bytes after the end of the stream are damage ("garbage at end of loose object").
+  if (whole.consumed < data.length) corrupt(`${data.length - whole.consumed} bytes after the end of its zlib stream`);
   const contentLength = out.length - headerLength;
   if (contentLength > size) {
     throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `loose object ${name}: inflates to more than its declared ${size} bytes`, { file: name, size });
