@@ -18,7 +18,10 @@ export async function withPruneLock<T>(gitDir: string, work: () => Promise<T>): 
   return withLock(
     path,
     {
-      refused: (why, holder) => new GitfsError(ErrorCodes.PRUNE_REFUSED, `another prune runs here${holder === undefined ? '' : ` (pid ${holder.pid})`}: ${why} (${path}); try again once it ends`, { reason: 'running', path }),
+      refused: (holder, why) =>
+        holder === undefined
+          ? new GitfsError(ErrorCodes.PRUNE_REFUSED, `cannot take the prune lock ${path}: ${why}`, { reason: 'running', path })
+          : new GitfsError(ErrorCodes.PRUNE_REFUSED, `another prune runs here (pid ${holder.pid}, ${path}): try again once it ends`, { reason: 'running', path, pid: holder.pid }),
       unknownHolds: (made) => Date.now() - made < UNKNOWN_LOCK_MS,
     },
     work,

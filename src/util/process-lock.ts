@@ -26,12 +26,17 @@ const UNKNOWN_TAKEOVER_MS = 60_000;
 /** Takeover files of killed makers, one under the other, before a taker gives up (and asks for a hand). */
 const TAKEOVER_DEPTH = 4;
 const TAKEOVER = '.takeover.';
-/** Tries at taking the lock when it changes hands meanwhile. */
-const TRIES = 3;
+/** Tries at taking the lock when it changes hands meanwhile (or another process is taking over a stale one). */
+const TRIES = 5;
+/** How long to wait for another process taking over a stale lock (it holds its takeover file for milliseconds). */
+const TAKEOVER_WAIT_MS = 50;
 
 export interface LockRules {
-  /** The error thrown while another live process holds the lock; `holder` is its mark when it names one. */
-  refused(why: string, holder: ProcessMark | undefined): Error;
+  /**
+   * The error thrown when the lock cannot be taken: `holder` is the live process that holds it,
+   * or undefined when none does but the lock is stuck (`why` says how).
+   */
+  refused(holder: ProcessMark | undefined, why: string): Error;
   /** Whether a lock of a process of another pid namespace still holds (`made`: when the lock file was made, ms). */
   unknownHolds(made: number): Promise<boolean> | boolean;
 }
@@ -76,10 +81,10 @@ async function take(tmp: string, mine: string, path: string, rules: LockRules): 
     const held = await textOf(path);
     // Released meanwhile: try again.
     if (held === undefined) continue;
-    if (await counts(path, held, rules.unknownHolds)) throw rules.refused('another process holds it', parseProcessRecord(held)?.mark);
+    if (await counts(path, held, rules.unknownHolds)) throw rules.refused(parseProcessRecord(held)?.mark, 'another process holds it');
     await removeStale(tmp, mine, path, held, rules);
   }
-  throw rules.refused('the lock keeps changing hands', undefined);
+  throw rules.refused(undefined, 'the lock keeps changing hands');
 }
 
 const keyOf = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -100,10 +105,11 @@ async function removeStale(tmp: string, mine: string, path: string, held: string
     const other = await textOf(takeover);
     // Gone: the stale lock was dealt with and the lock taken meanwhile.
     if (other === undefined) return;
-    if (await counts(takeover, other, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS)) throw rules.refused('another process is taking over a stale lock', undefined);
+    // Another process is taking over: it holds the lock in a moment (the caller's next try says so).
+    if (await counts(takeover, other, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS)) return new Promise((resolve) => setTimeout(resolve, TAKEOVER_WAIT_MS));
     takeover = `${takeover}.${keyOf(other)}`;
   }
-  throw rules.refused(`takeover files of ${TAKEOVER_DEPTH} killed processes lie one under the other: remove ${path}${TAKEOVER}* by hand`, undefined);
+  throw rules.refused(undefined, `takeover files of ${TAKEOVER_DEPTH} killed processes lie one under the other: remove ${path}${TAKEOVER}* by hand`);
 }
 
 /** Removes every takeover file (under the lock: each concerns a stale lock that is gone). */

@@ -3,8 +3,12 @@
  * at the same moment exactly one serves, and a daemon killed -9 leaves a lock the next takes over.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
+import { takeServeLock } from '../../src/node/serve-lock.js';
+import type { HeldLock } from '../../src/util/process-lock.js';
+import { thisProcess } from '../../src/util/proc.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
 import { freeTcpPort, freeUdpPort, ServeProcess, within } from './serve-process.js';
@@ -49,7 +53,8 @@ describe('gitfs serve: one per repository (gitfs/serve.lock)', function () {
       assert.ok(winner !== undefined && loser !== undefined);
       assert.ok(winner.events.some((e) => e.event === 'serving'), winner.tail());
       assert.equal((await loser.exited).code, 5, loser.tail());
-      assert.match(loser.lines.join('\n'), new RegExp(`GITFS_ALREADY_SERVING.*pid ${winner.child.pid}|pid ${winner.child.pid}.*GITFS_ALREADY_SERVING`));
+      // The loser names the winner, also when it met the winner taking over the lock a killed one left.
+      assert.match(loser.lines.join('\n'), new RegExp(`already runs .*\\(pid ${winner.child.pid}\\).*GITFS_ALREADY_SERVING`));
       assert.equal((JSON.parse(readFileSync(lock, 'utf8')) as { pid: number }).pid, winner.child.pid, 'the lock names the daemon that serves');
       if (round < 2) {
         winner.child.kill('SIGKILL');
@@ -61,5 +66,30 @@ describe('gitfs serve: one per repository (gitfs/serve.lock)', function () {
         assert.equal(existsSync(lock), false, 'a daemon that stops removes its lock');
       }
     }
+  });
+
+  it('a lock of a process of another pid namespace holds while it is touched or a daemon answers, and is taken over once neither; a daemon answering without a lock refuses the start too', async () => {
+    const gitDir = tmp.make();
+    const lock = join(gitDir, 'gitfs', 'serve.lock');
+    mkdirSync(dirname(lock), { recursive: true });
+    // A process this one cannot look up: its pid namespace is another.
+    const record = `${JSON.stringify({ ...thisProcess(), pid: 999_999, pidNs: 'pid:[1]', nonce: 'n' })}\n`;
+    const old = (): void => utimesSync(lock, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    let answers = false;
+    const take = (): Promise<HeldLock> => takeServeLock(gitDir, () => Promise.resolve(answers));
+    writeFileSync(lock, record);
+    await assert.rejects(take(), (e: unknown) => isGitfsError(e, ErrorCodes.ALREADY_SERVING) && /already runs .*\(pid 999999\)/.test(e.message), 'touched within a minute: held');
+    old();
+    answers = true;
+    await assert.rejects(take(), (e: unknown) => isGitfsError(e, ErrorCodes.ALREADY_SERVING), 'untouched, but its daemon answers: held');
+    answers = false;
+    const held = await take();
+    assert.notEqual(readFileSync(lock, 'utf8'), record, 'untouched, no daemon answering: taken over');
+    await held.release();
+    assert.equal(existsSync(lock), false);
+    // No lock at all, but a daemon answers (a gitfs without the lock): refused, and no lock is left behind.
+    answers = true;
+    await assert.rejects(take(), (e: unknown) => isGitfsError(e, ErrorCodes.ALREADY_SERVING) && /a daemon answers on its socket/.test(e.message));
+    assert.equal(existsSync(lock), false);
   });
 });

@@ -17,10 +17,11 @@ export const serve: Command = {
       const config = await loadConfig(repo.gitDir, values.config, ctx.env);
       await checkHooksRunnable(config.rollout, values.config ?? defaultConfigPath(repo.gitDir));
       const log = jsonLogger((line) => void ctx.stderr.write(line), systemClock, { minLevel: values.verbose === true ? 'debug' : 'info' });
-      const daemon = await NodeDaemon.start({ repo, clock: systemClock, log }, config);
       // The first of the two signals stops the daemon; both listeners go then, so a second
-      // signal is not swallowed (the default action ends the process, whatever still runs).
-      await new Promise<void>((resolve) => {
+      // signal is not swallowed (the default action ends the process, whatever still runs). They
+      // listen before the daemon starts: one that comes while it starts stops it once started
+      // (it used to end the process, its serve lock left behind).
+      const stopped = new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
@@ -29,6 +30,8 @@ export const serve: Command = {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+      const daemon = await NodeDaemon.start({ repo, clock: systemClock, log }, config);
+      await stopped;
       await daemon.stop();
       log.log('info', 'stopped');
       return 0;
