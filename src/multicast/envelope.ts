@@ -51,10 +51,11 @@ export class EnvelopeOpener {
   ) {}
 
   /**
-   * The sender and the signed body, or a PacketError saying why not. `mayCheck` is asked before
-   * the costly checks (certificate, signature): false drops the packet unchecked (`throttled`).
+   * The sender and the signed body, or a PacketError saying why not. `beforeChecks` is given the
+   * body, not yet verified, before the costly checks (certificate, signature): it may throw a
+   * PacketError to drop the packet unchecked.
    */
-  open(packet: Uint8Array, nowMs: number, mayCheck: () => boolean = () => true): OpenedEnvelope {
+  open(packet: Uint8Array, nowMs: number, beforeChecks: (body: Buffer) => void = () => undefined): OpenedEnvelope {
     if (packet.length > MAX_PACKET_BYTES) throw new PacketError('oversized', `${packet.length} bytes`);
     let raw: RawEnvelope;
     try {
@@ -65,7 +66,7 @@ export class EnvelopeOpener {
     if (raw.version !== PROTOCOL_VERSION) throw new PacketError('unsupported_version', `version ${raw.version}`);
     if (!raw.cluster.equals(this.trust.clusterTag)) throw new PacketError('foreign_cluster', raw.cluster.toString('hex'));
     if (raw.certificate.equals(this.self.certificateDer)) throw new PacketError('own', 'own certificate');
-    if (!mayCheck()) throw new PacketError('throttled', 'no token to check its signature (verify-budget.ts)');
+    beforeChecks(raw.body);
     const sender = this.sender(raw.certificate, nowMs);
     // Our own certificate spelled otherwise (a byte appended, a longer length form) is ours too.
     if (sender.nodeId === this.self.nodeId) throw new PacketError('own', 'own node id');

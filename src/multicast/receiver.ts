@@ -13,9 +13,6 @@ import type { PeerEvent, PeerTable } from './peer-table.js';
 import type { ReplayGuard } from './replay-guard.js';
 import { DEFAULT_RATES, VerifyBudget, type BudgetRates } from './verify-budget.js';
 
-/** Failures of the checks a budget pays for: a trusted source sending many loses its trust. */
-const CHECK_FAILURES: ReadonlySet<DropReason> = new Set(['not_member', 'bad_certificate', 'bad_signature']);
-
 export interface ReceiverComponents {
   readonly opener: EnvelopeOpener;
   readonly guard: ReplayGuard;
@@ -45,7 +42,7 @@ export class Receiver {
     const now = this.c.clock.now();
     const source = `${from.address}:${from.port}`;
     try {
-      const { sender, body } = this.c.opener.open(packet, now, () => this.budget.allow(source, now));
+      const { sender, body } = this.c.opener.open(packet, now, (signed) => this.beforeChecks(signed, source, now));
       const a = decodeAnnouncement(body);
       if (a.nodeId !== sender.nodeId) throw new PacketError('identity_mismatch', `certificate of ${sender.nodeId} announces ${a.nodeId}`);
       if (Math.abs(a.timeMs - now) > this.o.windowMs) throw new PacketError('stale', `time ${a.timeMs - now} ms off`);
@@ -53,7 +50,7 @@ export class Receiver {
       if (verdict === 'replay' || verdict === 'duplicate') throw new PacketError(verdict, `${a.nodeId} seq ${a.seq} part ${a.part}`);
       const events = this.c.table.apply(a, now);
       this.stats.accepted++;
-      this.budget.accepted(source, now);
+      this.budget.accepted(source, now, a.intervalMs);
       this.c.onAccepted(a, events);
     } catch (e) {
       if (!(e instanceof PacketError)) {
@@ -63,9 +60,26 @@ export class Receiver {
         return;
       }
       this.stats[e.reason]++;
-      if (CHECK_FAILURES.has(e.reason)) this.budget.failed(source, now);
       if (e.reason !== 'own' && e.reason !== 'duplicate') this.warn(e, from, now);
     }
+  }
+
+  /**
+   * Before a packet's certificate and signature are checked: one the replay guard would refuse
+   * (a copy of a packet taken, from anywhere) is dropped as such unchecked, as it would be once
+   * checked; any other needs a token of the budget (verify-budget.ts). A body that does not
+   * decode is left to the checks (it is malformed once they pass).
+   */
+  private beforeChecks(body: Buffer, source: string, now: number): void {
+    let claimed: Announcement | undefined;
+    try {
+      claimed = decodeAnnouncement(body);
+    } catch {
+      claimed = undefined;
+    }
+    const refused = claimed === undefined ? undefined : this.c.guard.refusal(claimed.nodeId, claimed, now);
+    if (claimed !== undefined && refused !== undefined) throw new PacketError(refused, `${claimed.nodeId} seq ${claimed.seq} part ${claimed.part} (before its signature)`);
+    if (!this.budget.allow(source, now)) throw new PacketError('throttled', `no token to check its signature (verify-budget.ts)`);
   }
 
   /** One warning per reason per 10 s, so a flood is counted, not logged line by line. */

@@ -22,26 +22,27 @@ export class ReplayGuard {
 
   constructor(private readonly windowMs: number) {}
 
-  check(nodeId: string, p: { instance: string; seq: number; timeMs: number; part: number }, nowMs: number): ReplayVerdict {
+  /** What check() would refuse `p` as, recording nothing (read before a packet's signature is checked); undefined if it would take it. */
+  refusal(nodeId: string, p: { instance: string; seq: number; timeMs: number; part: number }, nowMs: number): 'replay' | 'duplicate' | undefined {
     const s = this.nodes.get(nodeId);
-    if (s === undefined || s.seenAt < nowMs - 2 * this.windowMs) {
-      this.remember(nodeId, p, nowMs);
-      return 'fresh';
-    }
-    if (p.instance !== s.instance) {
-      if (p.timeMs <= s.timeMs) return 'replay';
-      this.remember(nodeId, p, nowMs);
-      return 'restart';
-    }
+    if (s === undefined || s.seenAt < nowMs - 2 * this.windowMs) return undefined;
+    if (p.instance !== s.instance) return p.timeMs <= s.timeMs ? 'replay' : undefined;
     if (p.seq < s.seq) return 'replay';
-    if (p.seq === s.seq) {
-      if (s.parts.has(p.part)) return 'duplicate';
+    return p.seq === s.seq && s.parts.has(p.part) ? 'duplicate' : undefined;
+  }
+
+  check(nodeId: string, p: { instance: string; seq: number; timeMs: number; part: number }, nowMs: number): ReplayVerdict {
+    const refused = this.refusal(nodeId, p, nowMs);
+    if (refused !== undefined) return refused;
+    const s = this.nodes.get(nodeId);
+    if (s !== undefined && s.seenAt >= nowMs - 2 * this.windowMs && p.instance === s.instance && p.seq === s.seq) {
       s.parts.add(p.part);
       s.seenAt = nowMs;
       return 'fresh';
     }
+    const restart = s !== undefined && s.seenAt >= nowMs - 2 * this.windowMs && p.instance !== s.instance;
     this.remember(nodeId, p, nowMs);
-    return 'fresh';
+    return restart ? 'restart' : 'fresh';
   }
 
   private remember(nodeId: string, p: { instance: string; seq: number; timeMs: number; part: number }, nowMs: number): void {

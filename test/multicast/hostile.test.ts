@@ -20,7 +20,7 @@ import { PeerTable, type PeerEvent } from '../../src/multicast/peer-table.js';
 import { Receiver, type ReceiveStats } from '../../src/multicast/receiver.js';
 import { ReplayGuard } from '../../src/multicast/replay-guard.js';
 import { splitAnnouncement } from '../../src/multicast/split.js';
-import { DEFAULT_RATES, type BudgetRates } from '../../src/multicast/verify-budget.js';
+import type { BudgetRates } from '../../src/multicast/verify-budget.js';
 import { suiteDirs } from '../support/tmp.js';
 import { announcement, captureLogger, head, makeCluster, TestClock, type CapturedLine, type Member, type TestCluster } from './fixture.js';
 import { encodeEnvelope, envelopeFields, fuzzSeed, mutator, prng } from './mutations.js';
@@ -38,7 +38,7 @@ interface Stack {
 }
 
 /** Rates that never run dry: the checks themselves are under test. */
-const UNLIMITED: BudgetRates = { untrustedPerSecond: Infinity, untrustedBurst: Infinity, failuresPerSecond: Infinity, failuresBurst: Infinity };
+const UNLIMITED: BudgetRates = { sharedPerSecond: Infinity, sharedBurst: Infinity, sourcePerSecond: Infinity, sourceBurst: Infinity };
 
 function stack(self: Member, trust: ClusterTrust = self.trust, rates: BudgetRates = UNLIMITED): Stack {
   const clock = new TestClock(NOW);
@@ -290,33 +290,38 @@ describe('multicast/receiver: hostile packets', function () {
     });
   });
 
-  it('checks forged packets within a budget: past it they are dropped unchecked (throttled); a source a member was heard from is still heard, until forgeries from it spend its own budget; time refills both', () => {
-    const rates: BudgetRates = { untrustedPerSecond: 10, untrustedBurst: 20, failuresPerSecond: 1, failuresBurst: 4 };
+  it('checks forged packets within a budget: past it they are dropped unchecked (throttled); a source a member was heard from has a bucket of its own, copies of taken packets cost nothing, and time refills the buckets', () => {
+    const rates: BudgetRates = { sharedPerSecond: 10, sharedBurst: 20, sourcePerSecond: 1, sourceBurst: 4 };
     const s = stack(a, a.trust, rates);
     const fromB = { address: '10.0.0.2', port: 7419 };
-    const spent = (reason: DropReason): number => s.receiver.stats[reason];
+    const count = (reason: DropReason): number => s.receiver.stats[reason];
+    const seq2 = signed(b, a.trust, { seq: 2 });
     s.receiver.receive(signed(b, a.trust, { seq: 1 }), fromB);
-    assert.equal(s.receiver.stats.accepted, 1, 'B heard: its source is trusted now');
-    // A flood of forgeries from as many addresses: 19 tokens are left of the burst.
+    assert.equal(s.receiver.stats.accepted, 1, 'B heard: its source has a bucket of its own now');
+    // A flood of forgeries from as many addresses: 19 tokens are left of the shared burst.
     const forged = signed(x, a.trust);
     for (let i = 0; i < 100; i++) s.receiver.receive(forged, { address: `10.1.${i}.1`, port: 7419 });
-    assert.deepEqual([spent('not_member'), spent('throttled')], [19, 81]);
+    assert.deepEqual([count('not_member'), count('throttled')], [19, 81]);
     // Noise is dropped before any token is asked for.
     s.receiver.receive(signed(x, x.trust), { address: '10.2.0.1', port: 7419 });
-    assert.deepEqual([spent('foreign_cluster'), spent('throttled')], [1, 81]);
-    s.receiver.receive(signed(b, a.trust, { seq: 2 }), fromB);
-    assert.equal(s.receiver.stats.accepted, 2, 'B is heard through the flood');
-    // Forgeries from B's own source: checked while its failures bucket lasts (4, and the one that empties it), then not.
+    assert.deepEqual([count('foreign_cluster'), count('throttled')], [1, 81]);
+    // B is heard through the flood, from its own bucket (4, now 3).
+    s.receiver.receive(seq2, fromB);
+    assert.equal(s.receiver.stats.accepted, 2);
+    // Copies of a packet taken, from B's source or any other, are refused as the replay guard would, unchecked: no token.
+    for (let i = 0; i < 50; i++) s.receiver.receive(seq2, i % 2 === 0 ? fromB : { address: `10.3.${i}.1`, port: 7419 });
+    assert.deepEqual([count('duplicate'), count('throttled'), count('bad_signature')], [50, 81, 0]);
+    // Forgeries spoofing B's own source spend B's own bucket (3 left), then are throttled, and B with them...
     const bad = Buffer.from(signed(b, a.trust, { seq: 3 }));
     bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1;
     for (let i = 0; i < 10; i++) s.receiver.receive(bad, fromB);
-    assert.deepEqual([spent('bad_signature'), spent('throttled')], [5, 86]);
+    assert.deepEqual([count('bad_signature'), count('throttled')], [3, 88]);
     s.receiver.receive(signed(b, a.trust, { seq: 4 }), fromB);
-    assert.deepEqual([s.receiver.stats.accepted, spent('throttled')], [2, 87], 'B is not heard while its source is not trusted and no token is left');
+    assert.deepEqual([s.receiver.stats.accepted, count('throttled')], [2, 89], "B is not heard while its bucket is dry");
+    // ... until a second refills it.
     s.clock.ms += 1000;
     s.receiver.receive(signed(b, a.trust, { seq: 5 }), fromB);
     assert.equal(s.receiver.stats.accepted, 3, 'a second later, a token: B is heard again');
-    assert.ok(DEFAULT_RATES.untrustedPerSecond >= 100, 'the daemon checks a hundred packets a second or more from new sources');
   });
 
   it('fuzz: 12,000 random and mutated packets never throw, are each counted once, and change no legitimate entry', async () => {

@@ -87,4 +87,28 @@ describe('multicast/replay-guard', function () {
       }),
     );
   });
+
+  it('refusal() says what check() would refuse, and records nothing (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ node: fc.constantFrom(A, B), instance: fc.constantFrom(I1, I2), seq: fc.integer({ min: 0, max: 4 }), timeMs: fc.integer({ min: 0, max: 4 }), part: fc.integer({ min: 0, max: 2 }), dt: fc.integer({ min: 0, max: 3 * WINDOW }) }), { maxLength: 40 }),
+        (packets) => {
+          const g = new ReplayGuard(WINDOW);
+          const twin = new ReplayGuard(WINDOW);
+          let now = 0;
+          for (const x of packets) {
+            now += x.dt;
+            const packet = p(x.instance, x.seq, x.timeMs, x.part);
+            // Asked twice first: asking changes nothing.
+            const before = [g.refusal(x.node, packet, now), g.refusal(x.node, packet, now)];
+            const verdict = g.check(x.node, packet, now);
+            assert.equal(twin.check(x.node, packet, now), verdict, 'a guard asked refusal() first decides as one never asked');
+            const expected = verdict === 'replay' || verdict === 'duplicate' ? verdict : undefined;
+            assert.deepEqual(before, [expected, expected]);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
