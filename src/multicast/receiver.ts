@@ -65,9 +65,9 @@ export class Receiver {
   }
 
   /**
-   * Before a packet's certificate and signature are checked: one the replay guard would refuse
-   * (a copy of a packet taken, from anywhere) is dropped as such unchecked, as it would be once
-   * checked; any other needs a token of the budget (verify-budget.ts). A body that does not
+   * Before a packet's certificate and signature are checked: one whose time is out of the window,
+   * or that the replay guard would refuse (a copy of a packet taken, from anywhere), is dropped as
+   * such unchecked, as it would be once checked; any other needs a token of the budget (verify-budget.ts). A body that does not
    * decode is left to the checks (it is malformed once they pass).
    */
   private beforeChecks(body: Buffer, source: string, now: number): void {
@@ -77,6 +77,7 @@ export class Receiver {
     } catch {
       claimed = undefined;
     }
+    if (claimed !== undefined && Math.abs(claimed.timeMs - now) > this.o.windowMs) throw new PacketError('stale', `time ${claimed.timeMs - now} ms off (before its signature)`);
     const refused = claimed === undefined ? undefined : this.c.guard.refusal(claimed.nodeId, claimed, now);
     if (claimed !== undefined && refused !== undefined) throw new PacketError(refused, `${claimed.nodeId} seq ${claimed.seq} part ${claimed.part} (before its signature)`);
     if (!this.budget.allow(source, now)) throw new PacketError('throttled', `no token to check its signature (verify-budget.ts)`);
