@@ -361,7 +361,8 @@ export class CommitFetch implements RequestOwner {
     claims.set(conn.nodeId, size);
     const now = this.c.now();
     const piece = p.piece;
-    const elsewhere = [...this.peers.values()].some((fp) => fp.conn !== conn && (fp.complete || fp.pieces.has(piece)) && (this.c.avoid.get(fp.conn.nodeId) ?? 0) <= now);
+    // Held as the schedule sees it (a peer that withheld the piece no longer counts, complete or not).
+    const elsewhere = [...this.peers.values()].some((fp) => fp.conn !== conn && fp.conn.isOpen && fp.pieces.has(piece) && (this.c.avoid.get(fp.conn.nodeId) ?? 0) <= now);
     if (agreed || !elsewhere) return this.stop(e.message);
     this.c.log.log('warn', 'part-size-no-room', { peer: conn.nodeId, oid, size });
     conn.send({ kind: 'cancel', request: p.request });

@@ -35,11 +35,13 @@
  *
  * Apart from verdicts, a head whose fetch failed (not refused: no peer could give it) is `failing`
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
- * member that lost its objects, or lies) must not hold back a newer one that can be had. So is
- * every head announced only by members that announced such a head within FAILING_MS: a member
- * announcing a fresh id every few seconds, each claiming a later time, would otherwise have each
- * fetched before the head that can be had.
+ * member that lost its objects, or lies) must not hold back a newer one that can be had. So is,
+ * one rank above those, every head of a branch announced only by members that announced a head of
+ * that branch that failed so within FAILING_MS (and none that came since): a member announcing a
+ * fresh id every few seconds, each claiming a later time, would otherwise have each fetched before
+ * the head that can be had.
  */
+import type { BranchName } from '../branches/ref-name.js';
 import type { NodeId } from '../cluster/node-id.js';
 import { decodeCommit, isSigned } from '../objects/commit.js';
 import { ancestry, mergeBase } from '../objects/commit-ancestry.js';
@@ -49,6 +51,8 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 
 export type HeadVerdict = 'ahead' | 'fork' | 'passed';
+/** Why a head gives way to others (head-verdicts.ts `failing`): its own fetch failed, or its announcers' did. */
+export type Failing = 'head' | 'announcers';
 /** A verdict, or 'unproven': judged, and neither could be shown (judged again after RETRY_MS). */
 export type HeadStanding = HeadVerdict | 'unproven';
 
@@ -121,8 +125,8 @@ export class HeadVerdicts {
   private readonly verdicts = new Map<string, { readonly verdict: HeadVerdict; readonly lapsesAt?: number }>();
   private readonly retryAt = new Map<string, number>();
   private readonly failedAt = new Map<Oid, number>();
-  /** Per member, when a head it announced last failed its fetch. */
-  private readonly announcerFailedAt = new Map<NodeId, number>();
+  /** Per branch and member, when a head of the branch the member announced last failed its fetch. */
+  private readonly announcerFailedAt = new Map<string, number>();
   /** Pairs to judge by the local commits. */
   private readonly local = new Lane((pairs) => this.drain(pairs, (pair) => this.judgeHere(pair)), () => this.emptied());
   /** Pairs the local commits could not judge, to probe through their announcers. */
@@ -168,17 +172,26 @@ export class HeadVerdicts {
     return v;
   }
 
-  /** Records that a fetch of `head`, announced by `announcers`, failed now. */
-  failed(head: Oid, announcers: Iterable<NodeId>): void {
+  /** Records that a fetch of `head` for `branches`, announced by `announcers`, failed now. */
+  failed(head: Oid, branches: Iterable<BranchName>, announcers: Iterable<NodeId>): void {
     const now = this.clock.now();
     remember(this.failedAt, head, now, MAX_VERDICTS);
-    for (const id of announcers) remember(this.announcerFailedAt, id, now, MAX_VERDICTS);
+    for (const branch of branches) for (const id of announcers) remember(this.announcerFailedAt, `${branch}\0${id}`, now, MAX_VERDICTS);
   }
 
-  /** Whether a fetch of `head` failed within FAILING_MS, or every member of `announcers` (some) announced a head that did. */
-  failing(head: Oid, announcers: readonly NodeId[]): boolean {
+  /** Records that a fetch of a head for `branches`, announced by `announcers`, came whole: their failures there no longer count. */
+  fetched(branches: Iterable<BranchName>, announcers: Iterable<NodeId>): void {
+    for (const branch of branches) for (const id of announcers) this.announcerFailedAt.delete(`${branch}\0${id}`);
+  }
+
+  /**
+   * Whether `head` of `branch` gives way: 'head' when its own fetch failed within FAILING_MS,
+   * 'announcers' when every member of `announcers` (some) announced a head of the branch that did.
+   */
+  failing(branch: BranchName, head: Oid, announcers: readonly NodeId[]): Failing | undefined {
     const recent = (at: number | undefined): boolean => this.clock.now() - (at ?? -Infinity) < FAILING_MS;
-    return recent(this.failedAt.get(head)) || (announcers.length > 0 && announcers.every((id) => recent(this.announcerFailedAt.get(id))));
+    if (recent(this.failedAt.get(head))) return 'head';
+    return announcers.length > 0 && announcers.every((id) => recent(this.announcerFailedAt.get(`${branch}\0${id}`))) ? 'announcers' : undefined;
   }
 
   /**

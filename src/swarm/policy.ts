@@ -15,7 +15,7 @@ import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { compareNames } from '../multicast/announcement.js';
 import type { Oid } from '../objects/oid.js';
 import { compileBranchPattern, type BranchPattern } from './branch-pattern.js';
-import type { HeadStanding } from './head-verdicts.js';
+import type { Failing, HeadStanding } from './head-verdicts.js';
 import { rendezvousOrder } from './rendezvous.js';
 
 export interface Policy {
@@ -101,8 +101,8 @@ export interface PolicyInput {
   readonly localTimes?: ReadonlyMap<BranchName, number>;
   /** What this node knows of an announced head against its own head of the branch (head-verdicts.ts). */
   readonly verdict?: (branch: BranchName, head: Oid) => HeadStanding | undefined;
-  /** Whether a fetch of an announced head failed lately: it gives way to any other head to take. */
-  readonly failing?: (head: Oid, announcers: readonly NodeId[]) => boolean;
+  /** Whether an announced head gives way to others (its fetch, or its announcers', failed lately: head-verdicts.ts). */
+  readonly failing?: (branch: BranchName, head: Oid, announcers: readonly NodeId[]) => Failing | undefined;
   readonly now: number;
 }
 
@@ -176,8 +176,8 @@ export function policyFor(branch: BranchName, policies: readonly Policy[]): Poli
  * two commits in one second must not look held); one not judged yet, only when it claims a later
  * second (one of the same second may be the release before, announced by a member back from a
  * stop: it waits for its judgement, which reads this node's commits first). A head that is
- * `failing` (its fetch failed, or each of its announcers announced one that did: head-verdicts.ts)
- * is the target only when there is no other to take. With nothing to take, this node's
+ * `failing` is the target only when there is no other to take: one whose own fetch failed after
+ * one whose announcers' did (head-verdicts.ts). With nothing to take, this node's
  * own head is the target, held.
  */
 export function newestHead(
@@ -186,7 +186,7 @@ export function newestHead(
   mine: Oid | undefined,
   mineTime: number | undefined,
   verdict: (head: Oid) => HeadStanding | undefined = () => undefined,
-  failing: (head: Oid, announcers: readonly NodeId[]) => boolean = () => false,
+  failing: (head: Oid, announcers: readonly NodeId[]) => Failing | undefined = () => undefined,
 ): BranchTarget | undefined {
   // Each head announced, with the latest time claimed for it and who announces it.
   const heads = new Map<Oid, { commitTime: number; from: NodeId[] }>();
@@ -208,11 +208,11 @@ export function newestHead(
     if (v === 'ahead' || v === 'fork' || mine === undefined || mineTime === undefined) return true;
     return commitTime > mineTime || (commitTime === mineTime && v === 'unproven');
   };
-  // Ranked by: not failing, then the later time, then the greater id.
+  // Ranked by: not failing, failing by its announcers, failing itself; then the later time, then the greater id.
   let best: { oid: Oid; rank: [number, number, Oid] } | undefined;
   for (const [oid, { commitTime, from }] of heads) {
     if (!takes(oid, commitTime)) continue;
-    const rank: [number, number, Oid] = [failing(oid, from) ? 0 : 1, commitTime, oid];
+    const rank: [number, number, Oid] = [FAILING_RANK[failing(oid, from) ?? 'none'], commitTime, oid];
     if (best === undefined || above(rank, best.rank)) best = { oid, rank };
   }
   if (best === undefined && mine === undefined) return undefined;
@@ -220,6 +220,8 @@ export function newestHead(
   const commitTime = best?.rank[1] ?? mineTime ?? 0;
   return { oid, commitTime, from: [...new Set(heads.get(oid)?.from)].sort() };
 }
+
+const FAILING_RANK = { none: 2, announcers: 1, head: 0 } as const;
 
 const above = (a: readonly [number, number, Oid], b: readonly [number, number, Oid]): boolean => (a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] > b[2]);
 
@@ -249,8 +251,8 @@ export function evaluatePolicies(input: PolicyInput): BranchDecision[] {
     const holders = policy.replicas === 'all' ? ranked : ranked.slice(0, policy.replicas);
     const shouldHold = holders.includes(self);
     const mine = local.get(branch);
-    const verdict = input.verdict;
-    const target = newestHead(branch, members, mine, input.localTimes?.get(branch), verdict === undefined ? undefined : (head) => verdict(branch, head), input.failing);
+    const { verdict, failing } = input;
+    const target = newestHead(branch, members, mine, input.localTimes?.get(branch), verdict === undefined ? undefined : (head) => verdict(branch, head), failing === undefined ? undefined : (head, from) => failing(branch, head, from));
     const state: HoldState = !shouldHold ? 'not-wanted' : mine === undefined ? 'missing' : target === undefined || target.oid === mine ? 'held' : 'behind';
     out.push({ branch, policy: index, history: policy.history, fetch: policy.fetch, holders, shouldHold, target, local: mine, state });
   }

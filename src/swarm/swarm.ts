@@ -39,7 +39,7 @@ import { BACKLOG_PACKS, LocalObjects } from './local-objects.js';
 import { sameClosure, type SwarmMessage, type WireObject } from './messages.js';
 import { readFrom, type ReadComponents, type ReadStore, type RequestOwner } from './object-read.js';
 import { ObjectServer } from './object-server.js';
-import { HeadVerdicts } from './head-verdicts.js';
+import { HeadVerdicts, type Failing } from './head-verdicts.js';
 import { coversBase, WholeHeads } from './whole-head.js';
 import { evaluatePolicies, historyDepth, newestHead, type Apart, type BranchDecision, type MemberHeads, type Policy } from './policy.js';
 import { rendezvousOrder } from './rendezvous.js';
@@ -267,8 +267,9 @@ export class Swarm {
       return;
     }
     if (conn.isOpen) {
-      const same = [...this.live].filter((c) => c.nodeId === conn.nodeId);
-      // `live` keeps the order connections came in: the oldest first.
+      // `live` keeps the order connections came in: the oldest first, the one fetches use (`conns`) last.
+      const primary = this.conns.get(conn.nodeId);
+      const same = [...this.live].filter((c) => c.nodeId === conn.nodeId).sort((x, y) => Number(x === primary) - Number(y === primary));
       for (const old of same.slice(0, Math.max(0, same.length + 1 - CONNECTIONS_PER_MEMBER))) {
         this.c.log.log('warn', 'swarm-connections-over-limit', { peer: conn.nodeId, limit: CONNECTIONS_PER_MEMBER });
         old.close(`over ${CONNECTIONS_PER_MEMBER} connections with this member: the oldest goes`);
@@ -366,7 +367,7 @@ export class Swarm {
     for (const r of refs) localTimes.set(r.name, await this.c.commitTime(r.oid));
     const members = this.members();
     const verdict = (branch: BranchName, head: Oid): ReturnType<HeadVerdicts['get']> => this.standing(branch, local.get(branch), head);
-    const failing = (head: Oid, announcers: readonly NodeId[]): boolean => this.verdicts.failing(head, announcers);
+    const failing = (branch: BranchName, head: Oid, announcers: readonly NodeId[]): Failing | undefined => this.verdicts.failing(branch, head, announcers);
     const decisions = evaluatePolicies({ self: this.c.identity.nodeId, policies: this.o.policies, members, local, localTimes, verdict, failing, now: this.c.clock.now() });
     this.considerHeads(decisions, members, localTimes);
     return decisions.map((d) => {
@@ -569,13 +570,15 @@ export class Swarm {
         for (const branch of running.branches) await this.moveBranch(branch, closure, running);
       });
       this.stats.fetched++;
+      // Its announcers gave what they announced: a failure of theirs before no longer counts.
+      this.verdicts.fetched(running.branches, running.announcers);
     } catch (e) {
       error = (e as Error).message;
       this.stats.fetchFailures++;
       this.c.log.log('warn', 'fetch-failed', { commit: running.fetch.commit, error });
       // Whatever failed, another head that can be had goes first for a while; after a fetch by
       // base, the head itself is fetched whole next (the peers holding it may lack the base).
-      if (running.fetch.transfer.base === undefined) this.verdicts.failed(running.fetch.commit, running.announcers);
+      if (running.fetch.transfer.base === undefined) this.verdicts.failed(running.fetch.commit, running.branches, running.announcers);
       else rememberMember(this.baseFailed, running.fetch.commit, SETTLED_MAX);
       // Refused for what it holds (the fetch's own refusal, git's fsck's, or refusedContent: held
       // here from before, the walk reads it again): asked again, it would be refused again.

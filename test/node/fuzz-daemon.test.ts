@@ -312,10 +312,12 @@ describe('node daemon: a flood of hostile datagrams', function () {
       }
       const deadline = Date.now() + 10_000;
       while (closed.length < CONNECTIONS_PER_MEMBER && Date.now() < deadline) await sleep(20);
-      // B's own daemon may hold connections with A too: they count, and are older than the last ones.
-      assert.deepEqual(closed.slice(0, CONNECTIONS_PER_MEMBER).sort((x, y) => x - y), Array.from({ length: CONNECTIONS_PER_MEMBER }, (_, i) => i), `the oldest are closed first: ${JSON.stringify(closed)}`);
-      assert.ok(conns.filter((c) => c.isOpen).length <= CONNECTIONS_PER_MEMBER);
-      assert.ok(conns.at(-1)?.isOpen, 'the newest stays open');
+      // B's own daemon may hold connections with A too: they count. The oldest go first, but for the one A's fetches use.
+      const open = conns.flatMap((c, i) => (c.isOpen ? [i] : []));
+      assert.ok(open.length <= CONNECTIONS_PER_MEMBER, `${open.length} open: ${JSON.stringify(open)}`);
+      assert.ok(open.includes(conns.length - 1), 'the newest stays open');
+      const kept = open.filter((i) => closed.some((c) => c > i));
+      assert.ok(kept.length <= 1, `only the connection A uses may outlive newer ones: open ${JSON.stringify(open)}, closed ${JSON.stringify(closed)}`);
       assert.ok(a.events.some((e) => e.event === 'swarm-connections-over-limit' && e['peer'] === identity.nodeId), a.tail());
       assert.ok(a.running, a.tail());
     } finally {

@@ -8,6 +8,7 @@
  * each lane, at most MAX_PENDING wait, and the owner hears when a queue empties; a head whose fetch failed stays failing for FAILING_MS.
  */
 import assert from 'node:assert/strict';
+import type { BranchName } from '../../src/branches/ref-name.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { encodeCommit } from '../../src/objects/commit.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
@@ -231,26 +232,33 @@ describe('swarm/head-verdicts', () => {
     assert.ok(done >= MAX_PENDING && done <= MAX_PENDING + 1, `${done} judged of ${heads.length} offered at once`);
   });
 
-  it('keeps a head whose fetch failed, and every head its announcers alone announce, failing for FAILING_MS, whatever this node\'s head', () => {
+  it('keeps a head whose fetch failed failing for FAILING_MS, and every head of its branch its announcers alone announce, a rank above, until one of theirs comes', () => {
     const g = new Graph();
     const clock = new TestClock(0);
     const v = g.verdicts(clock);
     const head = g.commit('unservable', [], 'remote');
     const other = 'bbbbbbbbbbbbbbbb' as NodeId;
     const fresh = g.commit('another unservable', [], 'remote');
-    assert.equal(v.failing(head, [ANNOUNCER]), false);
-    v.failed(head, [ANNOUNCER]);
-    assert.equal(v.failing(head, [other]), true);
-    // A member whose head could not be had: every head it alone announces gives way too (a fresh id each time must not go first).
-    assert.equal(v.failing(fresh, [ANNOUNCER]), true);
-    assert.equal(v.failing(fresh, [ANNOUNCER, other]), false, 'not while another member announces it');
-    assert.equal(v.failing(fresh, []), false);
+    const [main, side] = ['main' as BranchName, 'side' as BranchName];
+    assert.equal(v.failing(main, head, [ANNOUNCER]), undefined);
+    v.failed(head, [main], [ANNOUNCER]);
+    assert.equal(v.failing(main, head, [other]), 'head');
+    assert.equal(v.failing(side, head, []), 'head', 'the head itself, on any branch');
+    // A member whose head could not be had: every head of that branch it alone announces gives way too (a fresh id each time must not go first).
+    assert.equal(v.failing(main, fresh, [ANNOUNCER]), 'announcers');
+    assert.equal(v.failing(main, fresh, [ANNOUNCER, other]), undefined, 'not while another member announces it');
+    assert.equal(v.failing(main, fresh, []), undefined);
+    assert.equal(v.failing(side, fresh, [ANNOUNCER]), undefined, 'its heads of other branches do not');
     clock.ms += FAILING_MS - 1;
-    assert.equal(v.failing(head, []), true);
-    assert.equal(v.failing(fresh, [ANNOUNCER]), true);
+    assert.equal(v.failing(main, head, []), 'head');
+    assert.equal(v.failing(main, fresh, [ANNOUNCER]), 'announcers');
     clock.ms += 1;
-    assert.equal(v.failing(head, []), false);
-    assert.equal(v.failing(fresh, [ANNOUNCER]), false);
+    assert.equal(v.failing(main, head, []), undefined);
+    assert.equal(v.failing(main, fresh, [ANNOUNCER]), undefined);
+    // A head of theirs that comes whole clears their failure at once.
+    v.failed(head, [main], [ANNOUNCER]);
+    v.fetched([main], [ANNOUNCER]);
+    assert.deepEqual([v.failing(main, head, []), v.failing(main, fresh, [ANNOUNCER])], ['head', undefined]);
   });
 
   it('holds a verdict set for a while (a failed merge) for that long only, then judges the pair anew; a judgement landing meanwhile does not replace it', async () => {

@@ -11,7 +11,7 @@ import type { NodeId } from '../../src/cluster/node-id.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { Peer } from '../../src/multicast/peer-table.js';
 import type { Oid } from '../../src/objects/oid.js';
-import type { HeadStanding } from '../../src/swarm/head-verdicts.js';
+import type { Failing, HeadStanding } from '../../src/swarm/head-verdicts.js';
 import { evaluatePolicies, parsePolicies, POLICY_DEFAULTS, type BranchDecision, type MemberHeads, type Policy } from '../../src/swarm/policy.js';
 import { rendezvousOrder } from '../../src/swarm/rendezvous.js';
 
@@ -41,7 +41,7 @@ function decide(
   local: Record<string, Oid> = {},
   localTimes: Record<string, number> = {},
   verdicts: Record<Oid, HeadStanding> = {},
-  failing: (head: Oid, announcers: readonly NodeId[]) => boolean = () => false,
+  failing: (branch: BranchName, head: Oid, announcers: readonly NodeId[]) => Failing | undefined = () => undefined,
 ): BranchDecision[] {
   const times = new Map(Object.entries(localTimes).map(([b, t]) => [B(b), t]));
   const verdict = (_branch: BranchName, head: Oid): HeadStanding | undefined => verdicts[head];
@@ -236,15 +236,21 @@ describe('swarm/policy', () => {
       // A head whose fetch failed lately gives way to another that can be taken, but is still taken alone.
       const ghost = oid('ghost');
       const withGhost = [member(a, { 'kernel/x': [ghost, 9_999] }), member(b, { 'kernel/x': [next, 600] })];
-      const ghostFails = (h: Oid): boolean => h === ghost;
+      const ghostFails = (_b: BranchName, h: Oid): Failing | undefined => (h === ghost ? 'head' : undefined);
       assert.equal(only(decide(policies, withGhost, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, ghostFails), 'kernel/x').target?.oid, next);
       assert.equal(only(decide(policies, [member(a, { 'kernel/x': [ghost, 9_999] })], { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, ghostFails), 'kernel/x').target?.oid, ghost);
-      // Failing is judged on who announces a head: each head is offered with all its announcers.
-      const asked: [Oid, readonly NodeId[]][] = [];
+      // Failing is judged per branch on who announces a head: each head is offered with all its announcers.
+      const asked: [BranchName, Oid, readonly NodeId[]][] = [];
       const shared = [member(b, { 'kernel/x': [next, 600] }), member(a, { 'kernel/x': [ghost, 9_999] }), member(c, { 'kernel/x': [next, 650] })];
-      const byA = only(decide(policies, shared, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, (h, from) => (asked.push([h, from]), from.every((id) => id === a))), 'kernel/x');
+      const byA = only(decide(policies, shared, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, (branch, h, from) => (asked.push([branch, h, from]), from.every((id) => id === a) ? 'announcers' : undefined)), 'kernel/x');
       assert.deepEqual(byA.target, { oid: next, commitTime: 650, from: [b, c].sort() }, 'the latest time claimed for a head counts');
-      assert.deepEqual(new Map(asked), new Map([[ghost, [a]], [next, [b, c]]]));
+      assert.deepEqual(new Map(asked.map(([branch, h, from]) => [h, [branch, from]])), new Map([[ghost, ['kernel/x', [a]]], [next, ['kernel/x', [b, c]]]]));
+      // A head whose own fetch failed gives way to one whose announcers' did: the old ghost, newest, goes last.
+      const fresh = oid('fresh');
+      const three = [member(a, { 'kernel/x': [ghost, 9_999] }), member(b, { 'kernel/x': [fresh, 800] }), member(c, { 'kernel/x': [next, 700] })];
+      const ranks = (h: Oid): Failing | undefined => (h === ghost ? 'head' : h === fresh ? 'announcers' : undefined);
+      assert.equal(only(decide(policies, three, { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, (_b, h) => ranks(h)), 'kernel/x').target?.oid, next);
+      assert.equal(only(decide(policies, three.slice(0, 2), { 'kernel/x': mine }, { 'kernel/x': 500 }, {}, (_b, h) => ranks(h)), 'kernel/x').target?.oid, fresh);
       // A branch this node lacks whose every announced head was refused: no target.
       const refused = only(decide(policies, [member(a, { 'kernel/y': [fork, 700] })], {}, {}, { [fork]: 'passed' }), 'kernel/y');
       assert.deepEqual([refused.target, refused.state], [undefined, 'missing']);
