@@ -111,11 +111,15 @@ export class RefStore {
     return (await this.listing()).broken;
   }
 
-  /** `list` and `broken` from one walk, each sorted by name bytewise. */
-  async listing(): Promise<{ readonly refs: BranchRef[]; readonly broken: readonly BrokenRef[] }> {
+  /**
+   * `list` and `broken` from one walk, each sorted by name bytewise, and the symbolic branch files
+   * (`aliases`: left out of both; no branch of that name can be written here).
+   */
+  async listing(): Promise<{ readonly refs: BranchRef[]; readonly broken: readonly BrokenRef[]; readonly aliases: ReadonlySet<BranchName> }> {
     const found = new Map<BranchName, Oid>();
     const broken = new Map<BranchName, GitfsError>();
-    await this.walkLoose(this.headsDir(), '', found, broken);
+    const aliases = new Set<BranchName>();
+    await this.walkLoose(this.headsDir(), '', found, broken, aliases);
     // After the loose walk: a ref `git pack-refs` moves meanwhile is then found in packed-refs (a broken loose file hides it, as in git).
     for (const { ref, oid } of (await readPackedRefs(this.gitDir)).refs) {
       const name = branchFromRef(ref);
@@ -125,6 +129,7 @@ export class RefStore {
     return {
       refs: [...found].map(([name, oid]) => ({ name, oid })).sort((a, b) => byName(a.name, b.name)),
       broken: [...broken].map(([branch, e]) => ({ branch, message: e.message })).sort((x, y) => byName(x.branch, y.branch)),
+      aliases,
     };
   }
 
@@ -424,7 +429,7 @@ export class RefStore {
   }
 
   /** The loose branches below `dir` into `into`; symbolic ones left out, broken ones (no object id) into `broken` if given, else thrown. */
-  private async walkLoose(dir: string, prefix: string, into: Map<BranchName, Oid>, broken?: Map<BranchName, GitfsError>): Promise<void> {
+  private async walkLoose(dir: string, prefix: string, into: Map<BranchName, Oid>, broken?: Map<BranchName, GitfsError>, aliases?: Set<BranchName>): Promise<void> {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -437,12 +442,12 @@ export class RefStore {
       if (entry.name.startsWith('.') || entry.name.endsWith('.lock')) continue;
       const full = prefix + entry.name;
       if (entry.isDirectory()) {
-        await this.walkLoose(join(dir, entry.name), `${full}/`, into, broken);
+        await this.walkLoose(join(dir, entry.name), `${full}/`, into, broken, aliases);
       } else if (isBranchName(full)) {
         // A symbolic branch (git symbolic-ref refs/heads/alias refs/heads/main) is an alias, not a
         // branch of its own: listings leave it out (one failed every listing, the mount's too).
         const oid = await this.readLoose(full).catch((e: unknown) => {
-          if (isGitfsError(e) && e.data['symbolic'] === true) return undefined;
+          if (isGitfsError(e) && e.data['symbolic'] === true) return void aliases?.add(full);
           if (broken !== undefined && isGitfsError(e) && e.data['malformed'] === true) return void broken.set(full, e);
           throw e;
         });

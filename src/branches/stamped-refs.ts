@@ -16,6 +16,7 @@
  * directory: `relistMs` bounds how long it goes unseen.
  */
 import { refStamp, restamp } from './ref-stamp.js';
+import type { BranchName } from './ref-name.js';
 import type { BranchRef, BrokenRef, RefStore } from './ref-store.js';
 
 /** How far back a change makes a listing racy: far above any file system's timestamp tick. */
@@ -23,7 +24,7 @@ const RACY_MS = 1000;
 
 export class StampedRefs {
   private last:
-    | { readonly stamp: string; readonly dirs: readonly string[]; readonly refs: readonly BranchRef[]; readonly broken: readonly BrokenRef[]; readonly at: number; readonly racy: boolean; readonly newestMs: number }
+    | { readonly stamp: string; readonly dirs: readonly string[]; readonly refs: readonly BranchRef[]; readonly broken: readonly BrokenRef[]; readonly aliases: ReadonlySet<BranchName>; readonly at: number; readonly racy: boolean; readonly newestMs: number }
     | undefined;
   /** A stamp and when this process first saw it (its own clock). */
   private seen: { readonly stamp: string; readonly at: number } | undefined;
@@ -41,6 +42,11 @@ export class StampedRefs {
   /** The broken branch files of the last listing (RefStore.broken: left out of the refs). */
   get broken(): readonly BrokenRef[] {
     return this.last?.broken ?? [];
+  }
+
+  /** The symbolic branch files of the last listing (RefStore.listing: left out of the refs). */
+  get aliases(): ReadonlySet<BranchName> {
+    return this.last?.aliases ?? new Set();
   }
 
   /** Whether the refs may differ from the last listing (`relistMs`: this look's own bound). */
@@ -64,8 +70,8 @@ export class StampedRefs {
     // Stamp first, list after: a change during the listing shows at the next look.
     const { stamp, dirs, newestMs } = refStamp(this.c.gitDir);
     if (this.seen?.stamp !== stamp) this.seen = { stamp, at };
-    const { refs, broken } = await this.c.refs.listing();
-    this.last = { stamp, dirs, refs, broken, at, racy: began - newestMs < RACY_MS && at - this.seen.at < RACY_MS, newestMs };
+    const { refs, broken, aliases } = await this.c.refs.listing();
+    this.last = { stamp, dirs, refs, broken, aliases, at, racy: began - newestMs < RACY_MS && at - this.seen.at < RACY_MS, newestMs };
     return refs;
   }
 }

@@ -50,7 +50,7 @@ export class Receiver {
       if (verdict === 'replay' || verdict === 'duplicate') throw new PacketError(verdict, `${a.nodeId} seq ${a.seq} part ${a.part}`);
       const events = this.c.table.apply(a, now);
       this.stats.accepted++;
-      this.budget.accepted(source, now, a.intervalMs);
+      this.budget.accepted(source, now, a.intervalMs, a.parts);
       this.c.onAccepted(a, events);
     } catch (e) {
       if (!(e instanceof PacketError)) {

@@ -4,12 +4,15 @@
  * forged packets a second and keep the daemon's one thread busy with nothing else. So a packet
  * reaching those checks needs a token. A source (address and port) that sent a packet accepted
  * lately (TRUST_MS, or three of that member's announcement intervals if longer) takes from a
- * bucket of its own; every other source takes from one bucket shared by all, so a flood from
- * forged addresses, however many, gets no more than that and takes nothing from a member already
- * heard. A packet without a token is dropped unchecked (`throttled`). What this cannot tell apart:
- * a flood that spoofs a member's own address and port shares that member's bucket, and a member
- * heard from a new source (after this daemon restarted, or from a new port) waits for a token of
- * the shared bucket: under such floods it is heard late.
+ * bucket of its own, sized by how many parts that member's announcements take (each part is sent
+ * five times after a change: once, then at every repeat), and from the shared one when its own is
+ * dry; every other source takes from one bucket shared by all, so a flood from forged addresses,
+ * however many, gets no more than that and takes nothing from a member already heard. A packet
+ * without a token is dropped unchecked (`throttled`). What this cannot tell apart: a flood that
+ * spoofs a member's own address and port shares that member's bucket, and the member is not heard
+ * while it lasts (dropped from the table after three of its intervals); a member heard from a new
+ * source (after this daemon restarted, or from a new port) waits for a token of the shared bucket:
+ * under a flood it is heard late, or not at all while the flood lasts.
  */
 import { renew } from '../util/bounded-map.js';
 
@@ -17,13 +20,19 @@ export interface BudgetRates {
   /** Packets checked per second from sources not heard from lately, all together, and the burst above that. */
   readonly sharedPerSecond: number;
   readonly sharedBurst: number;
-  /** Packets checked per second from one source heard from lately, and the burst above that. */
+  /** Packets checked per second from one source heard from lately, and the burst above that, at least, and per part of its member's announcements. */
   readonly sourcePerSecond: number;
   readonly sourceBurst: number;
+  readonly perPartPerSecond: number;
+  readonly perPartBurst: number;
 }
 
-/** A member's announcement comes in a few parts, each repeated 4 times after a change (docs/PROTOCOL.md): well within a source's bucket. */
-export const DEFAULT_RATES: BudgetRates = { sharedPerSecond: 256, sharedBurst: 512, sourcePerSecond: 16, sourceBurst: 64 };
+/**
+ * A member sends each part of its announcement five times within 3 s of a change (once, then at
+ * 0.2, 0.6, 1.4 and 3 s), each with a new sequence number: 8 tokens per part take a change at
+ * once, 2 a second per part one every few seconds.
+ */
+export const DEFAULT_RATES: BudgetRates = { sharedPerSecond: 256, sharedBurst: 512, sourcePerSecond: 16, sourceBurst: 64, perPartPerSecond: 2, perPartBurst: 8 };
 /** How long an accepted packet keeps its source's own bucket, at least. */
 export const TRUST_MS = 600_000;
 /** Sources with a bucket of their own remembered (the longest unheard go first). */
@@ -34,8 +43,8 @@ class Bucket {
   private at: number;
 
   constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
+    private perSecond: number,
+    private burst: number,
     now: number,
   ) {
     this.tokens = burst;
@@ -43,11 +52,23 @@ class Bucket {
   }
 
   take(now: number): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, now - this.at) * this.perSecond) / 1000);
-    this.at = now;
+    this.refill(now);
     if (this.tokens < 1) return false;
     this.tokens--;
     return true;
+  }
+
+  /** New rates from now on (what was earned until now at the old ones is kept, up to the new burst). */
+  resize(perSecond: number, burst: number, now: number): void {
+    this.refill(now);
+    this.perSecond = perSecond;
+    this.burst = burst;
+    this.tokens = Math.min(this.tokens, burst);
+  }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, now - this.at) * this.perSecond) / 1000);
+    this.at = now;
   }
 }
 
@@ -63,16 +84,23 @@ export class VerifyBudget {
     this.shared = new Bucket(rates.sharedPerSecond, rates.sharedBurst, now);
   }
 
-  /** Whether a packet from `source` may be checked now (a token taken). */
+  /** Whether a packet from `source` may be checked now (a token taken: its own bucket's first, if it has one). */
   allow(source: string, now: number): boolean {
     const h = this.heard.get(source);
-    if (h !== undefined && now < h.until) return h.bucket.take(now);
+    if (h !== undefined && now < h.until && h.bucket.take(now)) return true;
     return this.shared.take(now);
   }
 
-  /** A packet from `source`, of a member announcing every `intervalMs`, was accepted: the source has a bucket of its own for a while. */
-  accepted(source: string, now: number, intervalMs: number): void {
-    const bucket = this.heard.get(source)?.bucket ?? new Bucket(this.rates.sourcePerSecond, this.rates.sourceBurst, now);
+  /**
+   * A packet from `source` was accepted, of a member announcing every `intervalMs` in `parts`
+   * parts: the source has a bucket of its own for a while, sized for those parts.
+   */
+  accepted(source: string, now: number, intervalMs: number, parts: number): void {
+    const r = this.rates;
+    const perSecond = Math.max(r.sourcePerSecond, r.perPartPerSecond * parts);
+    const burst = Math.max(r.sourceBurst, r.perPartBurst * parts);
+    const bucket = this.heard.get(source)?.bucket ?? new Bucket(perSecond, burst, now);
+    bucket.resize(perSecond, burst, now);
     renew(this.heard, source, { until: now + Math.max(TRUST_MS, 3 * intervalMs), bucket }, MAX_SOURCES);
   }
 }

@@ -250,13 +250,13 @@ export function parseLoose(data: Buffer, maxSize: number, name: string): GitObje
   withinLimit(size, maxSize, name);
   whole ??= inflate(data, { maxOutputLength: headerLength + size });
   out = whole.buffer;
-  // As git: bytes after the end of the stream are damage ("garbage at end of loose object").
-  if (whole.consumed < data.length) corrupt(`${data.length - whole.consumed} bytes after the end of its zlib stream`);
   const contentLength = out.length - headerLength;
   if (contentLength > size) {
     throw new GitfsError(ErrorCodes.HOSTILE_OBJECT, `loose object ${name}: inflates to more than its declared ${size} bytes`, { file: name, size });
   }
   if (contentLength < size) corrupt(`holds ${contentLength} bytes, declares ${size}`);
+  // As git: bytes after the end of the stream are damage ("garbage at end of loose object").
+  if (whole.consumed < data.length) corrupt(`${data.length - whole.consumed} byte(s) after the end of its zlib stream`);
   return { type, content: out.subarray(headerLength) };
 }
 

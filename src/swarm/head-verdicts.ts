@@ -37,9 +37,9 @@
  * for FAILING_MS, so that another head is fetched first: one nobody can serve (announced by a
  * member that lost its objects, or lies) must not hold back a newer one that can be had. So is,
  * one rank above those, every head of a branch announced only by members that announced a head of
- * that branch that failed so within FAILING_MS (and none that came since): a member announcing a
- * fresh id every few seconds, each claiming a later time, would otherwise have each fetched before
- * the head that can be had.
+ * that branch that failed so within FAILING_MS (unless a head of theirs that gave way so came
+ * since): a member announcing a fresh id every few seconds, each claiming a later time, would
+ * otherwise have each fetched before the head that can be had.
  */
 import type { BranchName } from '../branches/ref-name.js';
 import type { NodeId } from '../cluster/node-id.js';
@@ -179,9 +179,17 @@ export class HeadVerdicts {
     for (const branch of branches) for (const id of announcers) remember(this.announcerFailedAt, `${branch}\0${id}`, now, MAX_VERDICTS);
   }
 
-  /** Records that a fetch of a head for `branches`, announced by `announcers`, came whole: their failures there no longer count. */
-  fetched(branches: Iterable<BranchName>, announcers: Iterable<NodeId>): void {
-    for (const branch of branches) for (const id of announcers) this.announcerFailedAt.delete(`${branch}\0${id}`);
+  /**
+   * Records that a fetch of `head` for `branches`, announced by `announcers`, came whole: where
+   * it gave way for its announcers alone (each had failed there), their failures no longer count.
+   * (A member does not clear its own by also announcing an honest head: that head gave way for
+   * nobody.)
+   */
+  fetched(head: Oid, branches: Iterable<BranchName>, announcers: readonly NodeId[]): void {
+    for (const branch of branches) {
+      if (this.failing(branch, head, announcers) !== 'announcers') continue;
+      for (const id of announcers) this.announcerFailedAt.delete(`${branch}\0${id}`);
+    }
   }
 
   /**

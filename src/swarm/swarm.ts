@@ -78,6 +78,12 @@ const DIAL_TIMEOUT_MS = 10_000;
  * to hold a connection's buffers each).
  */
 export const CONNECTIONS_PER_MEMBER = 4;
+
+/** Of `open` (oldest first), those to close to keep `keep`: the oldest first, `primary` (the one fetches use) last. */
+export function overLimit<T>(open: readonly T[], primary: T | undefined, keep: number): T[] {
+  const order = [...open.filter((c) => c !== primary), ...open.filter((c) => c === primary)];
+  return order.slice(0, Math.max(0, order.length - keep));
+}
 /** How long after dialling a peer to keep it warm it may be dialled again (if its connection is gone). */
 const WARM_RETRY_MS = 30_000;
 
@@ -178,7 +184,7 @@ export class Swarm {
   private readonly warmRetryAt = new Map<NodeId, number>();
   /** Targets given up on (diverged and not to be merged, or older than the local head): not fetched again. */
   private readonly settled = new Set<string>();
-  /** The broken branches logged (brokenBranches()). */
+  /** The branches a fetch wanted that were logged unwritable (`branch-broken`), at the last tick: logged once until mended. */
   private brokenTold: ReadonlySet<BranchName> = new Set();
   /**
    * Heads refused for a branch (`branch:head`), whatever this node's head of it, and why: their
@@ -267,10 +273,9 @@ export class Swarm {
       return;
     }
     if (conn.isOpen) {
-      // `live` keeps the order connections came in: the oldest first, the one fetches use (`conns`) last.
-      const primary = this.conns.get(conn.nodeId);
-      const same = [...this.live].filter((c) => c.nodeId === conn.nodeId).sort((x, y) => Number(x === primary) - Number(y === primary));
-      for (const old of same.slice(0, Math.max(0, same.length + 1 - CONNECTIONS_PER_MEMBER))) {
+      // `live` keeps the order connections came in.
+      const same = [...this.live].filter((c) => c.nodeId === conn.nodeId);
+      for (const old of overLimit(same, this.conns.get(conn.nodeId), CONNECTIONS_PER_MEMBER - 1)) {
         this.c.log.log('warn', 'swarm-connections-over-limit', { peer: conn.nodeId, limit: CONNECTIONS_PER_MEMBER });
         old.close(`over ${CONNECTIONS_PER_MEMBER} connections with this member: the oldest goes`);
       }
@@ -468,27 +473,31 @@ export class Swarm {
     this.keepWarm();
     const decisions = await this.decisions();
     this.prepare(decisions);
-    const broken = this.brokenBranches();
+    const unwritable = this.unwritableBranches();
+    const told = new Set<BranchName>();
     for (const d of decisions) {
       if (!d.shouldHold || d.target === undefined || (d.state !== 'missing' && d.state !== 'behind')) continue;
-      // Its file holds no object id: no fetch could move it (each would walk its closure in vain, every tick).
-      if (broken.has(d.branch)) continue;
+      // Its file holds no object id, or names another branch: no fetch could move it (each would walk its closure in vain, every tick).
+      const why = unwritable.get(d.branch);
+      if (why !== undefined) {
+        if (!this.brokenTold.has(d.branch)) this.c.log.log('warn', 'branch-broken', { branch: d.branch, error: why, hint: `gitfs branch delete ${d.branch} removes the file; the branch is fetched again then` });
+        told.add(d.branch);
+        continue;
+      }
       const policy = this.o.policies[d.policy];
       if (policy === undefined) continue;
       const history = historyDepth(policy);
       // On demand: the commits and trees now (listing and stat need them), blobs when read.
       this.want(d.branch, d.target.oid, history, { announcers: d.target.from, others: d.holders }, policy.fetch === 'eager');
     }
+    this.brokenTold = told;
   }
 
-  /** The branches whose file holds no object id, each logged once (`branch-broken`) until it is mended. */
-  private brokenBranches(): ReadonlySet<BranchName> {
-    const now = new Map(this.refs.broken.map((b) => [b.branch, b.message]));
-    for (const [branch, message] of now) {
-      if (!this.brokenTold.has(branch)) this.c.log.log('warn', 'branch-broken', { branch, error: message, hint: `gitfs branch delete ${branch} removes the file; the branch is fetched again then` });
-    }
-    this.brokenTold = new Set(now.keys());
-    return this.brokenTold;
+  /** The branches whose file holds no object id, or is symbolic (an alias of another), and why. */
+  private unwritableBranches(): ReadonlyMap<BranchName, string> {
+    const out = new Map(this.refs.broken.map((b) => [b.branch, b.message]));
+    for (const alias of this.refs.aliases) out.set(alias, 'its file is a symbolic ref (an alias of another branch)');
+    return out;
   }
 
   /**
@@ -571,7 +580,7 @@ export class Swarm {
       });
       this.stats.fetched++;
       // Its announcers gave what they announced: a failure of theirs before no longer counts.
-      this.verdicts.fetched(running.branches, running.announcers);
+      this.verdicts.fetched(running.fetch.commit, running.branches, [...running.announcers]);
     } catch (e) {
       error = (e as Error).message;
       this.stats.fetchFailures++;

@@ -75,6 +75,7 @@ export async function withLock<T>(path: string, rules: LockRules, work: () => Pr
 }
 
 async function take(tmp: string, mine: string, path: string, rules: LockRules): Promise<void> {
+  let takingOver = false;
   for (let i = 0; i < TRIES; i++) {
     // Takeover files left behind are harmless (each names a lock that is gone): one not removed now waits for the next.
     if (await linked(tmp, path)) return clearTakeovers(path).catch(() => undefined);
@@ -82,15 +83,15 @@ async function take(tmp: string, mine: string, path: string, rules: LockRules): 
     // Released meanwhile: try again.
     if (held === undefined) continue;
     if (await counts(path, held, rules.unknownHolds)) throw rules.refused(parseProcessRecord(held)?.mark, 'another process holds it');
-    await removeStale(tmp, mine, path, held, rules);
+    takingOver = (await removeStale(tmp, mine, path, held, rules)) === 'taking-over';
   }
-  throw rules.refused(undefined, 'the lock keeps changing hands');
+  throw rules.refused(undefined, takingOver ? 'another process is taking over a stale lock' : 'the lock keeps changing hands');
 }
 
 const keyOf = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
 /** Removes the stale lock `held` at `path` if it is still there, as the one process that made its takeover file (or, its maker killed, the one below). */
-async function removeStale(tmp: string, mine: string, path: string, held: string, rules: LockRules): Promise<void> {
+async function removeStale(tmp: string, mine: string, path: string, held: string, rules: LockRules): Promise<'taking-over' | undefined> {
   let takeover = `${path}${TAKEOVER}${keyOf(held)}`;
   for (let depth = 0; depth < TAKEOVER_DEPTH; depth++) {
     if (await linked(tmp, takeover)) {
@@ -100,13 +101,16 @@ async function removeStale(tmp: string, mine: string, path: string, held: string
         // Left behind, it concerns a lock that is gone: whoever takes the lock removes it.
         if ((await textOf(takeover)) === mine) await rm(takeover, { force: true });
       }
-      return;
+      return undefined;
     }
     const other = await textOf(takeover);
     // Gone: the stale lock was dealt with and the lock taken meanwhile.
-    if (other === undefined) return;
+    if (other === undefined) return undefined;
     // Another process is taking over: it holds the lock in a moment (the caller's next try says so).
-    if (await counts(takeover, other, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS)) return new Promise((resolve) => setTimeout(resolve, TAKEOVER_WAIT_MS));
+    if (await counts(takeover, other, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, TAKEOVER_WAIT_MS));
+      return 'taking-over';
+    }
     takeover = `${takeover}.${keyOf(other)}`;
   }
   throw rules.refused(undefined, `takeover files of ${TAKEOVER_DEPTH} killed processes lie one under the other: remove ${path}${TAKEOVER}* by hand`);

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RefStore, type BranchRef } from '../../src/branches/ref-store.js';
+import { RefStore } from '../../src/branches/ref-store.js';
 import type { Oid } from '../../src/objects/oid.js';
 
 /** A well-formed id that names no real object (fine wherever git is not asked to read it). */
@@ -48,8 +48,8 @@ export function filesBelow(dir: string): string[] {
 /** A ref store that counts its full listings (to check when a watcher or a stamp lists). */
 export class CountingRefs extends RefStore {
   lists = 0;
-  override list(): Promise<BranchRef[]> {
+  override listing(): ReturnType<RefStore['listing']> {
     this.lists++;
-    return super.list();
+    return super.listing();
   }
 }

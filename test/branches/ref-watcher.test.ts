@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BranchRef } from '../../src/branches/ref-store.js';
+import type { BranchRef, RefStore } from '../../src/branches/ref-store.js';
 import { RefWatcher } from '../../src/branches/ref-watcher.js';
 import { silentLogger } from '../../src/util/log.js';
 import { gitText } from '../support/git-env.js';
@@ -84,8 +84,8 @@ describe('branches/ref-watcher: changes by any process, noticed by inotify', fun
     const dir = path.join(gitDir, 'refs', 'heads', 'late');
     let armed = true;
     class RenamingRefs extends CountingRefs {
-      override async list(): Promise<BranchRef[]> {
-        const listed = await super.list();
+      override async listing(): Promise<Awaited<ReturnType<RefStore['listing']>>> {
+        const listed = await super.listing();
         if (armed && fs.existsSync(path.join(dir, 'x.lock'))) {
           armed = false;
           fs.renameSync(path.join(dir, 'x.lock'), path.join(dir, 'x'));

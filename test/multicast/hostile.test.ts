@@ -20,7 +20,7 @@ import { PeerTable, type PeerEvent } from '../../src/multicast/peer-table.js';
 import { Receiver, type ReceiveStats } from '../../src/multicast/receiver.js';
 import { ReplayGuard } from '../../src/multicast/replay-guard.js';
 import { splitAnnouncement } from '../../src/multicast/split.js';
-import type { BudgetRates } from '../../src/multicast/verify-budget.js';
+import { DEFAULT_RATES, type BudgetRates } from '../../src/multicast/verify-budget.js';
 import { suiteDirs } from '../support/tmp.js';
 import { announcement, captureLogger, head, makeCluster, TestClock, type CapturedLine, type Member, type TestCluster } from './fixture.js';
 import { encodeEnvelope, envelopeFields, fuzzSeed, mutator, prng } from './mutations.js';
@@ -38,7 +38,7 @@ interface Stack {
 }
 
 /** Rates that never run dry: the checks themselves are under test. */
-const UNLIMITED: BudgetRates = { sharedPerSecond: Infinity, sharedBurst: Infinity, sourcePerSecond: Infinity, sourceBurst: Infinity };
+const UNLIMITED: BudgetRates = { sharedPerSecond: Infinity, sharedBurst: Infinity, sourcePerSecond: Infinity, sourceBurst: Infinity, perPartPerSecond: 0, perPartBurst: 0 };
 
 function stack(self: Member, trust: ClusterTrust = self.trust, rates: BudgetRates = UNLIMITED): Stack {
   const clock = new TestClock(NOW);
@@ -291,7 +291,7 @@ describe('multicast/receiver: hostile packets', function () {
   });
 
   it('checks forged packets within a budget: past it they are dropped unchecked (throttled); a source a member was heard from has a bucket of its own, copies of taken packets cost nothing, and time refills the buckets', () => {
-    const rates: BudgetRates = { sharedPerSecond: 10, sharedBurst: 20, sourcePerSecond: 1, sourceBurst: 4 };
+    const rates: BudgetRates = { sharedPerSecond: 10, sharedBurst: 20, sourcePerSecond: 1, sourceBurst: 4, perPartPerSecond: 0, perPartBurst: 0 };
     const s = stack(a, a.trust, rates);
     const fromB = { address: '10.0.0.2', port: 7419 };
     const count = (reason: DropReason): number => s.receiver.stats[reason];
@@ -322,6 +322,34 @@ describe('multicast/receiver: hostile packets', function () {
     s.clock.ms += 1000;
     s.receiver.receive(signed(b, a.trust, { seq: 5 }), fromB);
     assert.equal(s.receiver.stats.accepted, 3, 'a second later, a token: B is heard again');
+  });
+
+  it("sizes a member's own bucket by the parts of its announcements: one of 100 parts, sent five times at once after a change, is taken whole while a flood keeps the shared bucket dry", () => {
+    const s = stack(a, a.trust, DEFAULT_RATES);
+    const fromB = { address: '10.0.0.2', port: 7419 };
+    const forged = signed(x, a.trust);
+    const flood = (n: number): void => {
+      for (let i = 0; i < n; i++) s.receiver.receive(forged, { address: `10.1.${i >> 8}.${i & 255}`, port: 7419 });
+    };
+    const heads = Array.from({ length: 1800 }, (_, i) => head(`feature/${String(i).padStart(4, '0')}-${'x'.repeat(40)}`));
+    const room = MAX_PACKET_BYTES - envelopeOverhead(b.identity, a.trust, 1200);
+    let seq = 0;
+    const send = (): number => {
+      const parts = splitAnnouncement({ ...announcement(b.identity.nodeId, { timeMs: NOW }), seq: ++seq }, heads, [], room).parts;
+      for (const p of parts) s.receiver.receive(sealEnvelope(b.identity, a.trust, encodeAnnouncement(p)), fromB);
+      return parts.length;
+    };
+    flood(DEFAULT_RATES.sharedBurst);
+    assert.equal(s.receiver.stats.throttled, 0);
+    s.clock.ms += 1000;
+    // First heard (the shared bucket refilled a little), then the flood again: the shared bucket is dry.
+    const parts = send();
+    assert.ok(parts >= 100, `${parts} parts`);
+    flood(DEFAULT_RATES.sharedBurst);
+    const accepted = s.receiver.stats.accepted;
+    for (let round = 0; round < 4; round++) send();
+    assert.equal(s.receiver.stats.accepted - accepted, 4 * parts, `the repeats taken: ${JSON.stringify(s.receiver.stats)}`);
+    assert.equal(s.table.get(b.identity.nodeId)?.heads.size, heads.length);
   });
 
   it('fuzz: 12,000 random and mutated packets never throw, are each counted once, and change no legitimate entry', async () => {

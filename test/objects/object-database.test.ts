@@ -570,7 +570,7 @@ describe('ObjectDatabase', function () {
       assert.match(e.message, /longer than any zlib stream of the 15 bytes it declares/);
       // A few bytes after the stream's end are damage too, however small the file.
       fs.writeFileSync(p, Buffer.concat([bytes, Buffer.alloc(100)]));
-      assert.match((await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid)).message, /100 bytes after the end of its zlib stream/);
+      assert.match((await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid)).message, /100 byte\(s\) after the end of its zlib stream/);
       // What git writes of incompressible bytes, not compressed at all (stored blocks: the longest streams), is within the bound.
       const random = pseudoRandomBytes(3 << 20, 'odb large loose');
       const stored = execFileSync('git', ['--git-dir', bare.gitDir, '-c', 'core.looseCompression=0', 'hash-object', '-w', '--stdin'], { input: random }).toString().trim() as Oid;

@@ -1197,17 +1197,25 @@ describe('swarm/cluster: policy replication between real daemons in network name
     const author = member(0);
     const victim = member(3);
     const file = join(victim.repo, 'refs', 'heads', 'bf', 'one');
+    const alias = join(victim.repo, 'refs', 'heads', 'bf', 'alias');
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, 'not an object id\n');
+    // A symbolic branch file (an alias, as git symbolic-ref makes) cannot be written either.
+    writeFileSync(alias, 'ref: refs/heads/bf/two\n');
     try {
       const made = await commitTree(author, 'bf/one', makeTree('bf', 16 << 10), 'one');
       gitOn(author, ['update-ref', 'refs/heads/bf/two', made.oid]);
+      gitOn(author, ['update-ref', 'refs/heads/bf/alias', made.oid]);
       await waitEvents([victim], 'fetched', { branch: 'bf/two', commit: made.oid }, made.started, 30_000, 'the victim to fetch bf/two');
       await waitEvents([victim], 'branch-broken', { branch: 'bf/one' }, made.started, 10_000, 'the victim to log its broken bf/one');
-      // Ticks pass (one every announcement, and every 2 s): nothing is tried on the broken branch, nor logged again.
+      await waitEvents([victim], 'branch-broken', { branch: 'bf/alias' }, made.started, 10_000, 'the victim to log its symbolic bf/alias');
+      // Ticks pass (one every announcement, and every 2 s): nothing is tried on either, nor logged again.
       await sleep(3 * INTERVAL_MS);
-      assert.equal(victim.daemon?.find('branch-broken', { branch: 'bf/one' }).length, 1, 'logged once');
-      assert.deepEqual(victim.daemon?.find('fetch-ref-moved', { branch: 'bf/one' }), [], 'a fetch tried to move the broken branch');
+      for (const branch of ['bf/one', 'bf/alias']) {
+        assert.equal(victim.daemon?.find('branch-broken', { branch }).length, 1, `${branch} logged once`);
+        assert.deepEqual(victim.daemon?.find('fetch-ref-moved', { branch }), [], `a fetch tried to move ${branch}`);
+      }
+      assert.equal(readFileSync(alias, 'utf8'), 'ref: refs/heads/bf/two\n', 'the alias is left as it is');
       assert.equal(readFileSync(file, 'utf8'), 'not an object id\n', 'the file is left as it is');
       const r = await victim.run(['branch', 'delete', 'bf/one']);
       assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
@@ -1216,6 +1224,7 @@ describe('swarm/cluster: policy replication between real daemons in network name
       assert.equal(await refOf(victim, 'bf/one'), made.oid);
     } finally {
       rmSync(file, { force: true });
+      rmSync(alias, { force: true });
     }
   });
 

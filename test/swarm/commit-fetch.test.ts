@@ -406,7 +406,8 @@ describe('fetching a closure (commit-fetch.ts)', function () {
   describe('a blob in parts with no room here (a real 16 MiB tmpfs)', function () {
     const mounts: string[] = [];
     afterEach(() => {
-      for (const m of mounts.splice(0)) execFileSync('umount', [m]);
+      // Lazily: a test that failed may still hold files open there.
+      for (const m of mounts.splice(0)) execFileSync('umount', ['-l', m]);
     });
 
     /** A repository on a fresh 16 MiB tmpfs, its fetch of two pieces (twoPieces), and a Have of both from each of `ids`. */
@@ -460,6 +461,23 @@ describe('fetching a closure (commit-fetch.ts)', function () {
         assert.equal(second, first, 'the same blob');
         assert.equal(aa.got.filter((m) => m.kind === 'want' && m.want === 'blobs').length, 1, 'the upstream is not asked again');
         await assert.rejects(running, /no room for a blob of 68719476736 bytes/);
+      } finally {
+        await local.close();
+        await repo.close();
+      }
+    });
+
+    it('stops, saying why, once no other holder is left to ask: a peer that withheld the piece no longer counts, complete or not', async () => {
+      const { local, repo, fetch, peers } = await onTmpfs(['aa', 'cc']);
+      const [aa, cc] = peers as [ReturnType<typeof peer>, ReturnType<typeof peer>];
+      try {
+        const running = fetch.run();
+        running.catch(() => undefined);
+        // Both complete; they declare different sizes, neither with room here.
+        await answerWithPart(aa, fetch, 64 * 2 ** 30);
+        await answerWithPart(cc, fetch, 20 * 2 ** 30);
+        // Not a stall of 30 s ("no peer could supply the rest"): the no-room error at once.
+        await assert.rejects(running, /no room for a blob of 21474836480 bytes/);
       } finally {
         await local.close();
         await repo.close();

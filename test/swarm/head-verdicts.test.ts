@@ -255,9 +255,13 @@ describe('swarm/head-verdicts', () => {
     clock.ms += 1;
     assert.equal(v.failing(main, head, []), undefined);
     assert.equal(v.failing(main, fresh, [ANNOUNCER]), undefined);
-    // A head of theirs that comes whole clears their failure at once.
+    // A head that came whole though it gave way for its announcers alone clears their failure; one
+    // announced with a member not failing does not (a member would clear its own so).
     v.failed(head, [main], [ANNOUNCER]);
-    v.fetched([main], [ANNOUNCER]);
+    const honest = g.commit('honest', [], 'remote');
+    v.fetched(honest, [main], [ANNOUNCER, other]);
+    assert.equal(v.failing(main, fresh, [ANNOUNCER]), 'announcers', 'not cleared by a head another member announced too');
+    v.fetched(fresh, [main], [ANNOUNCER]);
     assert.deepEqual([v.failing(main, head, []), v.failing(main, fresh, [ANNOUNCER])], ['head', undefined]);
   });
 

@@ -21,8 +21,9 @@ export const serve: Command = {
       // signal is not swallowed (the default action ends the process, whatever still runs). They
       // listen before the daemon starts: one that comes while it starts stops it once started
       // (it used to end the process, its serve lock left behind).
+      let stop = (): void => undefined;
       const stopped = new Promise<void>((resolve) => {
-        const stop = (): void => {
+        stop = (): void => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
           resolve();
@@ -30,7 +31,10 @@ export const serve: Command = {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
-      const daemon = await NodeDaemon.start({ repo, clock: systemClock, log }, config);
+      const daemon = await NodeDaemon.start({ repo, clock: systemClock, log }, config).catch((e: unknown) => {
+        stop();
+        throw e;
+      });
       await stopped;
       await daemon.stop();
       log.log('info', 'stopped');
