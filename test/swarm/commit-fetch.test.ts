@@ -410,28 +410,40 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       for (const m of mounts.splice(0)) execFileSync('umount', ['-l', m]);
     });
 
-    /** A repository on a fresh 16 MiB tmpfs, its fetch of two pieces (twoPieces), and a Have of both from each of `ids`. */
-    async function onTmpfs(ids: readonly string[]): Promise<{ local: LocalObjects; repo: Repository; closure: Closure; fetch: CommitFetch; peers: ReturnType<typeof peer>[] }> {
+    type Peer = ReturnType<typeof peer>;
+
+    /**
+     * Runs `body` with a repository on a fresh 16 MiB tmpfs, its fetch of two pieces (twoPieces)
+     * running, and a Have of both from each of `ids`; then closes what it opened.
+     */
+    async function onTmpfs(ids: readonly string[], body: (fetch: CommitFetch, running: Promise<unknown>, peers: Peer[]) => Promise<void>): Promise<void> {
       const at = tempDir('commit-fetch-tmpfs');
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', at]);
       mounts.push(at);
       const repo = await Repository.init(join(at, 'repo'));
       const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
-      const { commit, closure, fetch } = await twoPieces(local);
-      const bits = new Uint8Array(1);
-      setBit(bits, 0);
-      setBit(bits, 1);
-      const peers = ids.map((id) => {
-        const conn = peer(id);
-        fetch.addPeer(conn);
-        fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from(bits), complete: true });
-        return conn;
-      });
-      return { local, repo, closure, fetch, peers };
+      try {
+        const { commit, fetch } = await twoPieces(local);
+        const bits = new Uint8Array(1);
+        setBit(bits, 0);
+        setBit(bits, 1);
+        const peers = ids.map((id) => {
+          const conn = peer(id);
+          fetch.addPeer(conn);
+          fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from(bits), complete: true });
+          return conn;
+        });
+        const running = fetch.run();
+        running.catch(() => undefined);
+        await body(fetch, running, peers);
+      } finally {
+        await local.close();
+        await repo.close();
+      }
     }
 
     /** Waits (bounded) for a want of piece 1 sent to `conn` not yet cancelled, and answers it with the first part of its first blob, declared `size` bytes. */
-    async function answerWithPart(conn: ReturnType<typeof peer>, fetch: CommitFetch, size: number): Promise<Oid> {
+    async function answerWithPart(conn: Peer, fetch: CommitFetch, size: number): Promise<Oid> {
       for (let i = 0; i < 400; i++) {
         const cancelled = new Set(conn.got.flatMap((m) => (m.kind === 'cancel' ? [m.request] : [])));
         const want = conn.got.find((m) => m.kind === 'want' && m.want === 'blobs' && !cancelled.has(m.request));
@@ -447,12 +459,9 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       throw new Error(`${conn.nodeId} was never asked for piece 1: ${JSON.stringify(conn.got.map((m) => [m.kind, "request" in m ? m.request : undefined]))}`);
     }
 
-    it("asks another holder when one peer declares a size with no room here (its word alone), and stops once a second declares the same", async () => {
-      const { local, repo, fetch, peers } = await onTmpfs(['aa', 'cc']);
-      const [aa, cc] = peers as [ReturnType<typeof peer>, ReturnType<typeof peer>];
-      try {
-        const running = fetch.run();
-        running.catch(() => undefined);
+    it("asks another holder when one peer declares a size with no room here (its word alone), and stops once a second declares the same", () =>
+      onTmpfs(['aa', 'cc'], async (fetch, running, [aa, cc]) => {
+        assert.ok(aa !== undefined && cc !== undefined);
         const size = 64 * 2 ** 30;
         const first = await answerWithPart(aa, fetch, size);
         assert.equal(aa.got.filter((m) => m.kind === 'cancel').length, 1, 'the request with no room is cancelled');
@@ -461,40 +470,23 @@ describe('fetching a closure (commit-fetch.ts)', function () {
         assert.equal(second, first, 'the same blob');
         assert.equal(aa.got.filter((m) => m.kind === 'want' && m.want === 'blobs').length, 1, 'the upstream is not asked again');
         await assert.rejects(running, /no room for a blob of 68719476736 bytes/);
-      } finally {
-        await local.close();
-        await repo.close();
-      }
-    });
+      }));
 
-    it('stops, saying why, once no other holder is left to ask: a peer that withheld the piece no longer counts, complete or not', async () => {
-      const { local, repo, fetch, peers } = await onTmpfs(['aa', 'cc']);
-      const [aa, cc] = peers as [ReturnType<typeof peer>, ReturnType<typeof peer>];
-      try {
-        const running = fetch.run();
-        running.catch(() => undefined);
+    it('stops, saying why, once no other holder is left to ask: a peer that withheld the piece no longer counts, complete or not', () =>
+      onTmpfs(['aa', 'cc'], async (fetch, running, [aa, cc]) => {
+        assert.ok(aa !== undefined && cc !== undefined);
         // Both complete; they declare different sizes, neither with room here.
         await answerWithPart(aa, fetch, 64 * 2 ** 30);
         await answerWithPart(cc, fetch, 20 * 2 ** 30);
         // Not a stall of 30 s ("no peer could supply the rest"): the no-room error at once.
         await assert.rejects(running, /no room for a blob of 21474836480 bytes/);
-      } finally {
-        await local.close();
-        await repo.close();
-      }
-    });
+      }));
 
-    it('stops at once when no other peer holds the piece', async () => {
-      const { local, repo, fetch, peers } = await onTmpfs(['aa']);
-      try {
-        const running = fetch.run();
-        running.catch(() => undefined);
-        await answerWithPart(peers[0] as ReturnType<typeof peer>, fetch, LIMITS.objectBytes + 1);
+    it('stops at once when no other peer holds the piece', () =>
+      onTmpfs(['aa'], async (fetch, running, [aa]) => {
+        assert.ok(aa !== undefined);
+        await answerWithPart(aa, fetch, LIMITS.objectBytes + 1);
         await assert.rejects(running, /no room for a blob of/);
-      } finally {
-        await local.close();
-        await repo.close();
-      }
-    });
+      }));
   });
 });
