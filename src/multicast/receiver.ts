@@ -67,8 +67,9 @@ export class Receiver {
   /**
    * Before a packet's certificate and signature are checked: one whose time is out of the window,
    * or that the replay guard would refuse (a copy of a packet taken, from anywhere), is dropped as
-   * such unchecked, as it would be once checked; any other needs a token of the budget (verify-budget.ts). A body that does not
-   * decode is left to the checks (it is malformed once they pass).
+   * such unchecked, as it would be once checked; any other needs a token of the budget
+   * (verify-budget.ts). A body that does not decode is left to the checks (it is malformed once
+   * they pass).
    */
   private beforeChecks(body: Buffer, source: string, now: number): void {
     let claimed: Announcement | undefined;

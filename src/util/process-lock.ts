@@ -7,8 +7,10 @@
  * (its nonce), by the same hard link. So two takers meeting one stale lock never both remove it
  * (the second would take away the lock the first just made); no file is renamed aside and put
  * back (a third process could take the place in between), and a takeover file is never removed
- * by another for being stale. A takeover file whose maker was killed is stale: the next takes over
- * one level down, by a file keyed by it in turn (`.<key>.<key>`), up to TAKEOVER_DEPTH. Whoever
+ * by another for being stale. A takeover file whose maker lives is waited for (TAKEOVER_WAIT_MS,
+ * then the next try, which finds the lock taken). A takeover file whose maker was killed is
+ * stale: the next takes over one level down, by a file keyed by it in turn (`.<key>.<key>`), up
+ * to TAKEOVER_DEPTH. Whoever
  * takes the lock removes every takeover file: none can concern its lock. A lock of a process that
  * cannot be looked up from here (another pid namespace) counts as the caller says
  * (`unknownHolds`); a takeover file for UNKNOWN_TAKEOVER_MS from when it was made. The lock is
