@@ -480,7 +480,7 @@ export class Swarm {
       // Its file holds no object id, or names another branch: no fetch could move it (each would walk its closure in vain, every tick).
       const why = unwritable.get(d.branch);
       if (why !== undefined) {
-        if (!this.brokenTold.has(d.branch)) this.c.log.log('warn', 'branch-broken', { branch: d.branch, error: why, hint: `gitfs branch delete ${d.branch} removes the file; the branch is fetched again then` });
+        if (!this.brokenTold.has(d.branch)) this.c.log.log('warn', 'branch-broken', { branch: d.branch, ...why });
         told.add(d.branch);
         continue;
       }
@@ -493,10 +493,11 @@ export class Swarm {
     this.brokenTold = told;
   }
 
-  /** The branches whose file holds no object id, or is symbolic (an alias of another), and why. */
-  private unwritableBranches(): ReadonlyMap<BranchName, string> {
-    const out = new Map(this.refs.broken.map((b) => [b.branch, b.message]));
-    for (const alias of this.refs.aliases) out.set(alias, 'its file is a symbolic ref (an alias of another branch)');
+  /** The branches whose file holds no object id, or is symbolic (an alias of another): why, and how to mend it. */
+  private unwritableBranches(): ReadonlyMap<BranchName, { readonly error: string; readonly hint: string }> {
+    const then = 'the branch is fetched again then';
+    const out = new Map(this.refs.broken.map((b) => [b.branch, { error: b.message, hint: `gitfs branch delete ${b.branch} removes the file; ${then}` }]));
+    for (const alias of this.refs.aliases) out.set(alias, { error: 'its file is a symbolic ref (an alias of another branch)', hint: `git symbolic-ref --delete refs/heads/${alias} removes the alias; ${then}` });
     return out;
   }
 

@@ -1216,6 +1216,9 @@ describe('swarm/cluster: policy replication between real daemons in network name
         assert.deepEqual(victim.daemon?.find('fetch-ref-moved', { branch }), [], `a fetch tried to move ${branch}`);
       }
       assert.equal(readFileSync(alias, 'utf8'), 'ref: refs/heads/bf/two\n', 'the alias is left as it is');
+      // Each is told how it is mended.
+      assert.match(String(victim.daemon?.find('branch-broken', { branch: 'bf/one' })[0]?.['hint']), /^gitfs branch delete bf\/one removes the file/);
+      assert.match(String(victim.daemon?.find('branch-broken', { branch: 'bf/alias' })[0]?.['hint']), /^git symbolic-ref --delete refs\/heads\/bf\/alias removes the alias/);
       assert.equal(readFileSync(file, 'utf8'), 'not an object id\n', 'the file is left as it is');
       const r = await victim.run(['branch', 'delete', 'bf/one']);
       assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
