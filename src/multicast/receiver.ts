@@ -1,8 +1,8 @@
 /**
- * Every received datagram goes through here: authenticated (envelope.ts, within the budget of
- * verify-budget.ts), decoded, checked for time and replay, then merged into the peer table. Nothing a remote sends can throw out of
- * receive(): bad packets are dropped and counted by reason, and the counts are what
- * `gitfs peers --stats` shows.
+ * Every received datagram goes through here: decoded, checked for time and replay, authenticated
+ * (envelope.ts, within the budget of verify-budget.ts), then merged into the peer table. Nothing a
+ * remote sends can throw out of receive(): bad packets are dropped and counted by reason, and the
+ * counts are what `gitfs peers --stats` shows.
  */
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
@@ -42,8 +42,12 @@ export class Receiver {
     const now = this.c.clock.now();
     const source = `${from.address}:${from.port}`;
     try {
-      const { sender, body } = this.c.opener.open(packet, now, (signed) => this.beforeChecks(signed, source, now));
-      const a = decodeAnnouncement(body);
+      let claimed: Announcement | undefined;
+      const { sender, body } = this.c.opener.open(packet, now, (signed) => {
+        claimed = this.beforeChecks(signed, source, now);
+      });
+      // The body decoded before the checks is the one they passed; one that did not decode fails here as malformed.
+      const a = claimed ?? decodeAnnouncement(body);
       if (a.nodeId !== sender.nodeId) throw new PacketError('identity_mismatch', `certificate of ${sender.nodeId} announces ${a.nodeId}`);
       if (Math.abs(a.timeMs - now) > this.o.windowMs) throw new PacketError('stale', `time ${a.timeMs - now} ms off`);
       const verdict = this.c.guard.check(a.nodeId, a, now);
@@ -69,9 +73,9 @@ export class Receiver {
    * or that the replay guard would refuse (a copy of a packet taken, from anywhere), is dropped as
    * such unchecked, as it would be once checked; any other needs a token of the budget
    * (verify-budget.ts). A body that does not decode is left to the checks (it is malformed once
-   * they pass).
+   * they pass). Returns the decoded body, if it decoded.
    */
-  private beforeChecks(body: Buffer, source: string, now: number): void {
+  private beforeChecks(body: Buffer, source: string, now: number): Announcement | undefined {
     let claimed: Announcement | undefined;
     try {
       claimed = decodeAnnouncement(body);
@@ -82,6 +86,7 @@ export class Receiver {
     const refused = claimed === undefined ? undefined : this.c.guard.refusal(claimed.nodeId, claimed, now);
     if (claimed !== undefined && refused !== undefined) throw new PacketError(refused, `${claimed.nodeId} seq ${claimed.seq} part ${claimed.part} (before its signature)`);
     if (!this.budget.allow(source, now)) throw new PacketError('throttled', `no token to check its signature (verify-budget.ts)`);
+    return claimed;
   }
 
   /** One warning per reason per 10 s, so a flood is counted, not logged line by line. */

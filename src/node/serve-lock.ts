@@ -31,16 +31,16 @@ export async function takeServeLock(gitDir: string, daemonAnswers: () => Promise
     await held.release();
     throw new GitfsError(ErrorCodes.ALREADY_SERVING, `gitfs serve already runs for ${gitDir}: a daemon answers on its socket (one without ${path})`, { path });
   }
-  const mine = await textOf(path);
   const touch = setInterval(() => {
     void (async () => {
-      if ((await textOf(path)) !== mine) return;
+      if ((await textOf(path)) !== held.content) return;
       const now = new Date();
       await utimes(path, now, now);
     })().catch(() => undefined);
   }, FRESH_MS / 4);
   touch.unref();
   return {
+    content: held.content,
     release: async () => {
       clearInterval(touch);
       await held.release();

@@ -74,8 +74,8 @@ export interface SwarmOptions {
 const DIAL_TIMEOUT_MS = 10_000;
 /**
  * Connections kept open with one member at once: one each way, and room for a new one while an
- * old one is not yet seen dead. Past it, the oldest is closed (a member dialling without end used
- * to hold a connection's buffers each).
+ * old one is not yet seen dead. Past it, the oldest is closed, the one fetches use last (a member
+ * dialling without end used to hold a connection's buffers each).
  */
 export const CONNECTIONS_PER_MEMBER = 4;
 
@@ -580,7 +580,7 @@ export class Swarm {
         for (const branch of running.branches) await this.moveBranch(branch, closure, running);
       });
       this.stats.fetched++;
-      // Its announcers gave what they announced: a failure of theirs before no longer counts.
+      // Its announcers gave what they announced: where it gave way for them alone, their failures no longer count.
       this.verdicts.fetched(running.fetch.commit, running.branches, [...running.announcers]);
     } catch (e) {
       error = (e as Error).message;

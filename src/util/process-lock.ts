@@ -44,6 +44,8 @@ export interface LockRules {
 }
 
 export interface HeldLock {
+  /** What this holder wrote into the lock file: it still holds the lock while the file says so. */
+  readonly content: string;
   /** Removes the lock if it is still this holder's. */
   release(): Promise<void>;
 }
@@ -60,6 +62,7 @@ export async function takeLock(path: string, rules: LockRules): Promise<HeldLock
     await rm(tmp, { force: true });
   }
   return {
+    content: mine,
     release: async () => {
       if ((await textOf(path)) === mine) await rm(path, { force: true });
     },
