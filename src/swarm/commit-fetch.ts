@@ -5,7 +5,8 @@
  * piece by piece, from one source at a time with two requests in flight (pipelined): in order
  * from this node's upstream in the relay chain, or rarest first from any peer when the chain
  * cannot serve (schedule.ts). Every object is checked against the id asked for before it is
- * stored; a peer that sends a wrong one is dropped and avoided. Each completed piece is
+ * stored; a peer that sends a wrong one is dropped and avoided. A piece slower than its limit
+ * (a blob streaming in parts) is raced by another holder (`raceSlow`). Each completed piece is
  * announced to subscribers at once. What is already here is never asked for again, so an
  * interrupted fetch resumes where it stopped.
  */
@@ -21,7 +22,7 @@ import type { SwarmConnection } from './connection.js';
 import { NO_ROOM, type LocalObjects } from './local-objects.js';
 import { LIMITS, type SwarmMessage, type WantKind, type WireObject } from './messages.js';
 import { Deadline } from './deadline.js';
-import { AVOID_MS } from './blame.js';
+import { AVOID_MS, blamePeer } from './blame.js';
 import { acceptObject, type ReadComponents, type RequestOwner } from './object-read.js';
 import { PartIntake } from './part-intake.js';
 import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
@@ -69,15 +70,28 @@ const AHEAD_BACKOFF_MS = 1000;
  */
 const AHEAD_START_BACKOFF_MS = 100;
 
+/** A want's shape: what it asks, for which piece, and how long it may take in all. */
+interface Want {
+  readonly kind: WantKind;
+  readonly oids: readonly Oid[];
+  readonly piece?: number;
+  /** Asked before the peer held it (its next piece): what does not come is no fault of the peer. */
+  readonly ahead?: boolean;
+  /** Asked of a second holder while a first is slow (`raceSlow`): not counted in the pipeline. */
+  readonly race?: boolean;
+  readonly maxMs?: number;
+}
+
 interface Pending {
   readonly request: number;
   readonly conn: SwarmConnection;
+  readonly startedAt: number;
   /** What was asked (`wanted` shrinks as it comes). */
   readonly oids: readonly Oid[];
   readonly wanted: Set<Oid>;
   readonly piece: number | undefined;
-  /** Asked before the peer held it (its next piece): what does not come is no fault of the peer. */
   readonly ahead: boolean;
+  readonly race: boolean;
   readonly settle: (outcome: 'done' | 'retry') => void;
   timer: NodeJS.Timeout;
   /** Ends the request however the peer trickles (a batch of a shared level asked of its owner, a piece); parts push it back. */
@@ -163,10 +177,11 @@ export class CommitFetch implements RequestOwner {
   /** When a piece asked ahead last did not come whole. */
   private aheadMissedAt = -Infinity;
   /**
-   * Bytes and objects received; pieces asked ahead, and how many of them did not come whole; ms
-   * from the start of run() until the closure was known here, and until the first piece was whole.
+   * Bytes and objects received; pieces asked ahead, and how many of them did not come whole;
+   * slow pieces raced (`raceSlow`); ms from the start of run() until the closure was known here,
+   * and until the first piece was whole.
    */
-  readonly progress: { bytes: number; objects: number; aheadAsked: number; aheadMissed: number; walkMs?: number; firstPieceMs?: number } = { bytes: 0, objects: 0, aheadAsked: 0, aheadMissed: 0 };
+  readonly progress: { bytes: number; objects: number; aheadAsked: number; aheadMissed: number; raced: number; walkMs?: number; firstPieceMs?: number } = { bytes: 0, objects: 0, aheadAsked: 0, aheadMissed: 0, raced: 0 };
   private runStarted = 0;
 
   constructor(
@@ -297,6 +312,7 @@ export class CommitFetch implements RequestOwner {
         p.parts ??= new PartIntake(conn, p.wanted, this.c, {
           stored: (oid, size) => {
             p.wanted.delete(oid);
+            this.sizeProven(oid, size, p);
             this.progress.bytes += size;
             this.progress.objects++;
           },
@@ -597,7 +613,7 @@ export class CommitFetch implements RequestOwner {
 
   private inflight(): number {
     let n = 0;
-    for (const p of this.pending.values()) if (p.piece !== undefined) n++;
+    for (const p of this.pending.values()) if (p.piece !== undefined && !p.race) n++;
     return n;
   }
 
@@ -609,6 +625,7 @@ export class CommitFetch implements RequestOwner {
   private fill(closure: Closure): void {
     const t = this.current;
     const now = this.c.now();
+    this.raceSlow(closure, now);
     while (this.inflight() < PIPELINE) {
       const peers = this.usable(now);
       const inFlight = new Set([...this.pending.values()].flatMap((p) => (p.piece === undefined ? [] : [p.piece])));
@@ -627,7 +644,33 @@ export class CommitFetch implements RequestOwner {
         continue;
       }
       if (choice.ahead === true) this.progress.aheadAsked++;
-      void this.request(peer.conn, 'blobs', wanted, choice.piece, choice.ahead === true, this.o.pieceMaxMs ?? PIECE_MAX_MS);
+      void this.request(peer.conn, { kind: 'blobs', oids: wanted, piece: choice.piece, ahead: choice.ahead === true, maxMs: this.o.pieceMaxMs ?? PIECE_MAX_MS });
+    }
+  }
+
+  /**
+   * The endgame of a slow piece: a piece request older than a piece's limit in all (only the
+   * parts of a large blob keep one that long, each MiB buying a second: deadline.ts) is raced
+   * by the same want of another holder, if one is free; whichever brings the piece first wins
+   * and the other is cancelled (`completed`). A member declaring a huge Part.size and streaming
+   * at that floor used to pin the piece for as long as the size it declared; an honest peer
+   * slowed down holds it no longer than the fastest holder takes. One race per piece at a time.
+   */
+  private raceSlow(closure: Closure, now: number): void {
+    const maxMs = this.o.pieceMaxMs ?? PIECE_MAX_MS;
+    const byPiece = new Map<number, Pending[]>();
+    for (const p of this.pending.values()) if (p.piece !== undefined) byPiece.set(p.piece, [...(byPiece.get(p.piece) ?? []), p]);
+    for (const [piece, [slow, ...others]] of byPiece) {
+      if (slow === undefined || others.length > 0 || slow.ahead || now - slow.startedAt < maxMs) continue;
+      const peers = this.usable(now);
+      peers.delete(slow.conn.nodeId);
+      const from = chooseSource({ piece, peers, busy: new Set(), avoid: new Set(), order: this.o.order, pieces: closure.pieces }) as NodeId | undefined;
+      const peer = from === undefined ? undefined : this.peers.get(from);
+      const oids = pieceOids(closure, piece).filter((oid) => !this.c.local.hasNow(oid));
+      if (peer === undefined || oids.length === 0) continue;
+      this.c.log.log('info', 'slow-piece-raced', { commit: this.commit, piece, slow: slow.conn.nodeId, ms: now - slow.startedAt, from: peer.conn.nodeId });
+      this.progress.raced++;
+      void this.request(peer.conn, { kind: 'blobs', oids, piece, race: true, maxMs });
     }
   }
 
@@ -710,16 +753,20 @@ export class CommitFetch implements RequestOwner {
     return from === undefined ? undefined : { piece, from };
   }
 
-  private request(conn: SwarmConnection, kind: WantKind, oids: readonly Oid[], piece: number | undefined, ahead = false, maxMs?: number): Promise<'done' | 'retry'> {
+  private request(conn: SwarmConnection, want: Want): Promise<'done' | 'retry'> {
     const request = this.c.nextRequest();
+    const { kind, oids, maxMs } = want;
+    const ahead = want.ahead ?? false;
     return new Promise((resolve) => {
       const p: Pending = {
         request,
         conn,
+        startedAt: this.c.now(),
         oids,
         wanted: new Set(oids),
-        piece,
+        piece: want.piece,
         ahead,
+        race: want.race ?? false,
         settle: resolve,
         timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS),
         cap: maxMs === undefined ? undefined : new Deadline(maxMs, () => this.giveUp(p), this.c.now),
@@ -787,15 +834,28 @@ export class CommitFetch implements RequestOwner {
       if (verdict === 'refused') return;
       if (verdict === 'store') stored.push(o);
       p.wanted.delete(o.oid);
+      this.sizeProven(o.oid, o.content.length, p);
       this.progress.bytes += o.content.length;
       this.progress.objects++;
     }
     void this.c.local.addAll(stored, true).catch((e: unknown) => this.stop((e as Error).message));
     if (!done) return;
-    if (p.piece !== undefined && p.wanted.size === 0) this.completed(p.piece, conn);
+    if (p.piece !== undefined && p.wanted.size === 0) this.completed(p.piece, p);
     else if (p.piece !== undefined && p.ahead) this.aheadMissed();
     else if (p.piece !== undefined) this.shortchanged(conn, p.piece);
     this.finish(p, p.wanted.size === 0 ? 'done' : 'retry');
+  }
+
+  /**
+   * `oid` came whole and checked by `by`, `size` bytes: a peer streaming it meanwhile in parts of
+   * another declared size (a race of a slow piece) declared what cannot hash to it, so it is
+   * blamed like one that sent a wrong object.
+   */
+  private sizeProven(oid: Oid, size: number, by: Pending): void {
+    for (const q of this.pending.values()) {
+      const open = q.parts?.open;
+      if (q !== by && open?.oid === oid && open.size !== size) blamePeer(q.conn, oid, `parts of ${oid} declared ${open.size} bytes (it has ${size})`, this.c);
+    }
   }
 
   private aheadMissed(): void {
@@ -803,12 +863,20 @@ export class CommitFetch implements RequestOwner {
     this.progress.aheadMissed++;
   }
 
-  /** A piece is whole here; at the first and every PROGRESS_EVERY pieces a debug event says how far the fetch is (a transfer's course over time, with -v). */
-  private completed(piece: number, from: SwarmConnection): void {
+  /**
+   * A piece is whole here: another request for it (a race of a slow piece) is cancelled, no fault
+   * of its peer's. At the first and every PROGRESS_EVERY pieces a debug event says how far the
+   * fetch is (a transfer's course over time, with -v).
+   */
+  private completed(piece: number, by: Pending): void {
     const t = this.current;
     t.markPiece(piece);
+    for (const other of [...this.pending.values()].filter((q) => q.piece === piece && q !== by)) {
+      other.conn.send({ kind: 'cancel', request: other.request });
+      this.finish(other, 'done');
+    }
     this.progress.firstPieceMs ??= this.c.now() - this.runStarted;
-    if (t.held % PROGRESS_EVERY === 0 || t.held === 1) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: from.nodeId });
+    if (t.held % PROGRESS_EVERY === 0 || t.held === 1) this.c.log.log('debug', 'fetch-progress', { commit: this.commit, held: t.held, pieces: t.closure?.pieces, from: by.conn.nodeId });
   }
 
   /**
@@ -880,7 +948,7 @@ export class CommitFetch implements RequestOwner {
   private async fromOwner(owner: NodeId, oids: readonly Oid[]): Promise<number> {
     const peer = this.peers.get(owner);
     // An owner that did not deliver one want (busy, missing, too slow) is asked no more.
-    await twoAtATime(oids, async (batch) => peer !== undefined && peer.conn.isOpen && (await this.request(peer.conn, 'meta', batch, undefined, true, OWNER_WAIT_MS)) === 'done');
+    await twoAtATime(oids, async (batch) => peer !== undefined && peer.conn.isOpen && (await this.request(peer.conn, { kind: 'meta', oids: batch, ahead: true, maxMs: OWNER_WAIT_MS })) === 'done');
     const rest = oids.filter((oid) => !this.c.local.hasNow(oid));
     await this.fromKnowers(rest);
     return oids.length - rest.length;
@@ -920,7 +988,7 @@ export class CommitFetch implements RequestOwner {
         continue;
       }
       // With a limit in all, no request outlasts it (a peer that does not answer holds the fetch no longer).
-      await this.request(peer.conn, want, missing, undefined, false, limitMs === undefined ? META_MAX_MS : Math.max(1, deadline - now));
+      await this.request(peer.conn, { kind: want, oids: missing, maxMs: limitMs === undefined ? META_MAX_MS : Math.max(1, deadline - now) });
     }
     if (want === 'meta') await this.releasing;
     this.check();

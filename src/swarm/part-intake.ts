@@ -45,6 +45,11 @@ export class PartIntake {
     private readonly events: PartIntakeEvents,
   ) {}
 
+  /** The blob being assembled, if one is: its id and the size its parts declare. */
+  get open(): { readonly oid: Oid; readonly size: number } | undefined {
+    return this.assembly;
+  }
+
   part(m: PartMessage): void {
     this.conn.pauseWhile(this.step(() => this.take(m)));
   }

@@ -768,7 +768,7 @@ export class Swarm {
     // By a base, the rest of the closure was whole here before (wholeHead).
     await this.wholeAt.set(branch, { commit: closure.commit, history: running.history, blobs: running.fetch.withBlobs });
     const ms = this.c.clock.now() - running.started;
-    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: running.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
+    this.c.log.log('info', 'fetched', { branch, commit: closure.commit, history: running.history, base: closure.base, ms, bytes: running.fetch.progress.bytes, objects: running.fetch.progress.objects, aheadAsked: running.fetch.progress.aheadAsked, aheadMissed: running.fetch.progress.aheadMissed, raced: running.fetch.progress.raced, walkMs: running.fetch.progress.walkMs, firstPieceMs: running.fetch.progress.firstPieceMs });
   }
 
   /**

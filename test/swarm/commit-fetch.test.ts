@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NodeId } from '../../src/cluster/node-id.js';
@@ -14,7 +15,7 @@ import { PIECE_OBJECTS, pieceOids, walkClosure, type Closure } from '../../src/s
 import { CommitFetch } from '../../src/swarm/commit-fetch.js';
 import type { SwarmConnection } from '../../src/swarm/connection.js';
 import { LocalObjects } from '../../src/swarm/local-objects.js';
-import { LIMITS, type SwarmMessage } from '../../src/swarm/messages.js';
+import { LIMITS, type SwarmMessage, type WireObject } from '../../src/swarm/messages.js';
 import type { RequestOwner } from '../../src/swarm/object-read.js';
 import { PieceNews } from '../../src/swarm/piece-news.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
@@ -29,12 +30,16 @@ function peer(nodeId: string): SwarmConnection & { readonly got: SwarmMessage[] 
 }
 
 /**
- * A commit of one tree of PIECE_OBJECTS + 2 small blobs: two pieces, piece 0 here and piece 1
- * not; and a fetch of it by node bb, whose upstream is aa.
+ * A commit of one tree of PIECE_OBJECTS + 2 small blobs (the last `lastBytes` long, if given):
+ * two pieces, piece 0 here and piece 1 (`missing`) not; and a fetch of it by node bb, whose
+ * upstream is aa, a piece given `pieceMaxMs` in all if given.
  */
-async function twoPieces(local: LocalObjects): Promise<{ commit: { oid: Oid }; closure: Closure; transfer: Transfer; fetch: CommitFetch }> {
-  const blobs = Array.from({ length: PIECE_OBJECTS + 2 }, () => {
-    const content = randomBytes(32);
+async function twoPieces(
+  local: LocalObjects,
+  o: { readonly lastBytes?: number; readonly pieceMaxMs?: number } = {},
+): Promise<{ commit: { oid: Oid }; closure: Closure; transfer: Transfer; fetch: CommitFetch; missing: WireObject[]; avoid: Map<NodeId, number> }> {
+  const blobs = Array.from({ length: PIECE_OBJECTS + 2 }, (_, i) => {
+    const content = randomBytes(i === PIECE_OBJECTS + 1 ? (o.lastBytes ?? 32) : 32);
     return { oid: hashObject('blob', content), type: 'blob' as const, content };
   });
   const treeContent = encodeTree(blobs.map((b, i) => ({ mode: TreeModes.FILE, name: `f${String(i).padStart(4, '0')}`, oid: b.oid })));
@@ -51,11 +56,12 @@ async function twoPieces(local: LocalObjects): Promise<{ commit: { oid: Oid }; c
 
   const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
   let request = 0;
+  const avoid = new Map<NodeId, number>();
   const fetch = new CommitFetch(
-    { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid: new Map(), nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
-    { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
+    { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+    { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true, ...(o.pieceMaxMs === undefined ? {} : { pieceMaxMs: o.pieceMaxMs }) },
   );
-  return { commit, closure, transfer, fetch };
+  return { commit, closure, transfer, fetch, missing: blobs.filter((b) => !first.has(b.oid)), avoid };
 }
 
 /** Runs `fetch` until its first want: piece 1 of `closure`, and only it, asked of `up` (the peer that claimed it); then stops it. */
@@ -401,6 +407,129 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       await local.close();
       await repo.close();
     }
+  });
+
+  describe('a slow piece is raced by another holder (raceSlow)', function () {
+    /**
+     * Fetches piece 1 (twoPieces, a piece given 1.5 s in all) from aa and cc, both holding it: aa
+     * streams `streamed` (which blob of the piece, the size it declares, its zlib stream) in parts,
+     * one every 900 ms (each MiB buys a second); cc answers at once whatever it is asked. Returns
+     * what each was sent, whether aa is avoided, and how many pieces were raced.
+     */
+    async function race(lastBytes: number, streamed: (missing: WireObject[]) => { oid: Oid; size: number; zlib: Buffer }): Promise<{ aa: SwarmMessage[]; cc: SwarmMessage[]; avoided: boolean; raced: number }> {
+      const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+      const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+      try {
+        const { commit, transfer, fetch, missing, avoid } = await twoPieces(local, { lastBytes, pieceMaxMs: 1500 });
+        const byOid = new Map(missing.map((b) => [b.oid, b]));
+        const slow = streamed(missing);
+        const [aa, cc] = [peer('aa'), peer('cc')];
+        const bits = new Uint8Array(1);
+        setBit(bits, 0);
+        setBit(bits, 1);
+        for (const conn of [aa, cc]) {
+          fetch.addPeer(conn);
+          fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from(bits), complete: true });
+        }
+        const running = fetch.run();
+        running.catch(() => undefined);
+        const answered = new Set<number>();
+        let offset = 0;
+        let nextPartAt = 0;
+        // Bounded: 300 turns of 50 ms; aa's whole stream would take longer than that.
+        for (let turn = 0; turn < 300 && !transfer.complete; turn++) {
+          await sleep(50);
+          const cancelled = new Set([...aa.got, ...cc.got].flatMap((m) => (m.kind === 'cancel' ? [m.request] : [])));
+          const wantOf = (conn: Peer): Extract<SwarmMessage, { kind: 'want' }> | undefined => conn.got.find((m): m is Extract<SwarmMessage, { kind: 'want' }> => m.kind === 'want' && m.want === 'blobs' && !cancelled.has(m.request));
+          const slowWant = wantOf(aa);
+          if (slowWant !== undefined && Date.now() >= nextPartAt && offset < slow.zlib.length) {
+            if (offset === 0) {
+              const rest = slowWant.oids.filter((oid) => oid !== slow.oid).flatMap((oid) => byOid.get(oid) ?? []);
+              fetch.handle(aa, { kind: 'objects', request: slowWant.request, objects: rest, done: false });
+            }
+            const zlib = slow.zlib.subarray(offset, offset + LIMITS.partBytes);
+            fetch.handle(aa, { kind: 'part', request: slowWant.request, oid: slow.oid, size: slow.size, offset, zlib, last: offset + zlib.length === slow.zlib.length });
+            offset += zlib.length;
+            nextPartAt = Date.now() + 900;
+          }
+          const fastWant = wantOf(cc);
+          if (fastWant !== undefined && !answered.has(fastWant.request)) {
+            answered.add(fastWant.request);
+            fetch.handle(cc, { kind: 'objects', request: fastWant.request, objects: fastWant.oids.flatMap((oid) => byOid.get(oid) ?? []), done: true });
+          }
+        }
+        await running;
+        return { aa: aa.got, cc: cc.got, avoided: avoid.has('aa' as NodeId), raced: fetch.progress.raced };
+      } finally {
+        await local.close();
+        await repo.close();
+      }
+    }
+
+    type Peer = ReturnType<typeof peer>;
+    const wants = (got: readonly SwarmMessage[]): number[] => got.flatMap((m) => (m.kind === 'want' && m.want === 'blobs' ? [m.request] : []));
+    const cancels = (got: readonly SwarmMessage[]): number[] => got.flatMap((m) => (m.kind === 'cancel' ? [m.request] : []));
+
+    it('an honest peer slower than the limit: the piece is asked of another holder too, the first to bring it wins, and the slow request is cancelled, no fault of its peer', async () => {
+      // A 6 MiB blob, stored (incompressible): 7 parts, 6 s and more from aa.
+      const result = await race(6 << 20, (missing) => {
+        const big = missing.find((b) => b.content.length === 6 << 20);
+        assert.ok(big !== undefined, 'the large blob is in piece 1');
+        return { oid: big.oid, size: big.content.length, zlib: deflateSync(big.content, { level: 0 }) };
+      });
+      assert.equal(result.raced, 1);
+      assert.equal(wants(result.cc).length, 1, 'cc is asked once');
+      assert.deepEqual(cancels(result.aa), wants(result.aa), "aa's request is cancelled");
+      assert.equal(result.avoided, false, 'aa is not avoided: it was slow, not wrong');
+    });
+
+    it('a member declaring a size the blob has not (streaming at the floor): the other holder brings the blob, which proves the size false, and that member is avoided', async () => {
+      // Piece 1's blobs are 32 bytes; aa streams the first of them as 64 MiB (a real stream, stored blocks of other bytes; 8 s of parts, never the last).
+      const result = await race(32, (missing) => ({ oid: (missing[0] as WireObject).oid, size: 64 << 20, zlib: deflateSync(randomBytes(8 << 20), { level: 0 }).subarray(0, 8 << 20) }));
+      assert.equal(result.raced, 1);
+      assert.equal(result.avoided, true, 'aa is avoided');
+      assert.deepEqual(cancels(result.aa), wants(result.aa), "aa's request is cancelled");
+    });
+
+    it('no other holder: the slow request goes on alone, and its piece comes whole from it', async () => {
+      const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+      const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+      try {
+        const { commit, transfer, fetch, missing } = await twoPieces(local, { lastBytes: 4 << 20, pieceMaxMs: 1500 });
+        const big = missing.find((b) => b.content.length === 4 << 20);
+        assert.ok(big !== undefined);
+        const zlib = deflateSync(big.content, { level: 0 });
+        const aa = peer('aa');
+        fetch.addPeer(aa);
+        const bits = new Uint8Array(1);
+        setBit(bits, 0);
+        setBit(bits, 1);
+        fetch.handle(aa, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from(bits), complete: true });
+        const running = fetch.run();
+        running.catch(() => undefined);
+        let want: Extract<SwarmMessage, { kind: 'want' }> | undefined;
+        for (let i = 0; i < 100 && want === undefined; i++) {
+          await sleep(30);
+          want = aa.got.find((m): m is Extract<SwarmMessage, { kind: 'want' }> => m.kind === 'want' && m.want === 'blobs');
+        }
+        assert.ok(want !== undefined, 'aa is asked for piece 1');
+        fetch.handle(aa, { kind: 'objects', request: want.request, objects: missing.filter((b) => b !== big), done: false });
+        // One part every 900 ms, past the piece's 1.5 s: 5 parts, ~3.6 s.
+        for (let offset = 0; offset < zlib.length; offset += LIMITS.partBytes) {
+          const part = zlib.subarray(offset, offset + LIMITS.partBytes);
+          fetch.handle(aa, { kind: 'part', request: want.request, oid: big.oid, size: big.content.length, offset, zlib: part, last: offset + part.length === zlib.length });
+          await sleep(900);
+        }
+        fetch.handle(aa, { kind: 'objects', request: want.request, objects: [], done: true });
+        await running;
+        assert.equal(transfer.complete, true);
+        assert.equal(fetch.progress.raced, 0);
+        assert.deepEqual(cancels(aa.got), []);
+      } finally {
+        await local.close();
+        await repo.close();
+      }
+    });
   });
 
   describe('a blob in parts with no room here (a real 16 MiB tmpfs)', function () {
