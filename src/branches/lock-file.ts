@@ -12,7 +12,10 @@
  *   dot-name git ignores, checked to be the same inode that was judged stale, then removed).
  *   Git itself never breaks locks; gitfs does because its writers are long-lived daemons. The
  *   injected clock must therefore read wall-clock milliseconds, the same epoch as file mtimes.
- *   A writer that really holds a lock longer than that loses it: `commit` re-checks, just before
+ *   A holder touches its lock every third of the stale age (at most 10 s) while it holds it, so
+ *   only a lock whose holder is gone (or stalled that long) grows stale: prune's reflog rewrite
+ *   held past 30 s on a slow disk used to have its lock broken by a committer, whose reflog line
+ *   it then wrote over. A writer that loses its lock all the same: `commit` re-checks, just before
  *   the rename, that the lock path is still the inode it created, and fails with
  *   GITFS_REF_CONFLICT otherwise, so a broken lock is never renamed over a newer value
  *   (a residual race remains only within that check-then-rename instant).
@@ -54,6 +57,8 @@ interface FileId {
 export class LockFile {
   private fh: FileHandle | undefined;
   private state: 'held' | 'committed' | 'released' = 'held';
+  /** Keeps the lock's mtime fresh while it is held (see the invariants). */
+  private readonly touch: NodeJS.Timeout | undefined;
 
   private constructor(
     /** The file the lock protects (absolute). */
@@ -64,8 +69,17 @@ export class LockFile {
     private readonly fileId: FileId,
     /** Highest directory created for the lock, whose parent entry must be made durable. */
     private readonly createdDir: string | undefined,
+    clock: Clock,
+    staleMs: number,
   ) {
     this.fh = fh;
+    if (staleMs > 0) {
+      this.touch = setInterval(() => {
+        const now = new Date(clock.now());
+        void this.fh?.utimes(now, now).catch(() => undefined);
+      }, Math.min(staleMs, DEFAULT_STALE_LOCK_MS) / 3);
+      this.touch.unref();
+    }
   }
 
   /** Takes `<path>.lock`. Throws GITFS_REF_CONFLICT if another live writer holds it, GITFS_IO on I/O errors. */
@@ -103,7 +117,7 @@ export class LockFile {
       }
       try {
         const st = await fh.stat({ bigint: true });
-        return new LockFile(path, lockPath, fh, { dev: st.dev, ino: st.ino }, createdDir);
+        return new LockFile(path, lockPath, fh, { dev: st.dev, ino: st.ino }, createdDir, options.clock, staleMs);
       } catch (e) {
         await fh.close().catch(() => undefined);
         await unlink(lockPath).catch(() => undefined);
@@ -139,6 +153,7 @@ export class LockFile {
    */
   async commit(): Promise<void> {
     const fh = this.handle();
+    clearInterval(this.touch);
     try {
       await fh.sync();
       this.fh = undefined;
@@ -165,6 +180,7 @@ export class LockFile {
 
   /** Abandons the lock: closes it and removes it if it is still ours. Idempotent; never throws. */
   async release(): Promise<void> {
+    clearInterval(this.touch);
     if (this.fh !== undefined) {
       const fh = this.fh;
       this.fh = undefined;

@@ -100,6 +100,27 @@ describe('branches/lock-file', () => {
     assert.deepEqual(filesBelow(dir), ['file']);
   });
 
+  it('a holder keeps its lock fresh while it holds it longer than the stale age: nobody breaks it, and it commits', async () => {
+    const dir = tempDir('lock');
+    const target = path.join(dir, 'file');
+    const clock = { now: (): number => Date.now() };
+    const holder = await LockFile.acquire(target, { clock, staleLockMs: 600 });
+    await holder.write('held');
+    // 2 s, over three times the stale age: every try of another writer finds it held.
+    const until = Date.now() + 2000;
+    let tries = 0;
+    while (Date.now() < until) {
+      await assert.rejects(writeFileLocked(target, 'other', { clock, staleLockMs: 600 }), isCode(ErrorCodes.REF_CONFLICT, 'locked'));
+      tries++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(tries >= 10, `${tries} tries`);
+    await holder.commit();
+    await holder.release();
+    assert.equal(fs.readFileSync(target, 'utf8'), 'held');
+    assert.deepEqual(filesBelow(dir), ['file']);
+  });
+
   it('release does not remove a lock that another writer now holds', async () => {
     const dir = tempDir('lock');
     const target = path.join(dir, 'file');
