@@ -53,6 +53,7 @@ export interface HeldLock {
 /** Takes the lock at `path`, or throws `rules.refused` while another live process holds it. */
 export async function takeLock(path: string, rules: LockRules): Promise<HeldLock> {
   const mine = `${JSON.stringify({ ...thisProcess(), nonce: randomBytes(8).toString('hex') })}\n`;
+  // Named as clearLeftovers() knows it.
   const tmp = `${path}.${randomBytes(6).toString('hex')}`;
   await mkdir(dirname(path), { recursive: true });
   await writeFile(tmp, mine);
@@ -83,7 +84,7 @@ async function take(tmp: string, mine: string, path: string, rules: LockRules): 
   let takingOver = false;
   for (let i = 0; i < TRIES; i++) {
     // Takeover files left behind are harmless (each names a lock that is gone): one not removed now waits for the next.
-    if (await linked(tmp, path)) return clearTakeovers(path).catch(() => undefined);
+    if (await linked(tmp, path)) return clearLeftovers(path, tmp).catch(() => undefined);
     const held = await textOf(path);
     // Released meanwhile: try again.
     if (held === undefined) continue;
@@ -121,10 +122,22 @@ async function removeStale(tmp: string, mine: string, path: string, held: string
   throw rules.refused(undefined, `takeover files of ${TAKEOVER_DEPTH} killed processes lie one under the other: remove ${path}${TAKEOVER}* by hand`);
 }
 
-/** Removes every takeover file (under the lock: each concerns a stale lock that is gone). */
-async function clearTakeovers(path: string): Promise<void> {
-  const prefix = `${basename(path)}${TAKEOVER}`;
-  for (const name of await namesIn(dirname(path))) if (name.startsWith(prefix)) await rm(join(dirname(path), name), { force: true });
+/**
+ * Under the lock: removes every takeover file (each concerns a stale lock that is gone), and the
+ * file a taker writes beside the lock (`<lock>.<hex>`, but `mine`) of a taker killed between
+ * writing and removing it: its process is gone, or cannot be told and the file is older than
+ * UNKNOWN_TAKEOVER_MS (a taker removes it within milliseconds).
+ */
+async function clearLeftovers(path: string, mine: string): Promise<void> {
+  const base = basename(path);
+  for (const name of await namesIn(dirname(path))) {
+    const at = join(dirname(path), name);
+    if (name.startsWith(`${base}${TAKEOVER}`)) await rm(at, { force: true });
+    else if (at !== mine && name.startsWith(`${base}.`) && /^[0-9a-f]{12}$/.test(name.slice(base.length + 1))) {
+      const text = await textOf(at);
+      if (text !== undefined && !(await counts(at, text, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS))) await rm(at, { force: true });
+    }
+  }
 }
 
 /** Whether the lock `text` (at `path`) holds: its process runs, or cannot be told and `unknownHolds` says so. */

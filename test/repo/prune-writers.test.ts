@@ -301,8 +301,14 @@ describe('repo: prune beside writers', function () {
     assert.equal(c.line, 'locked');
     assert.equal((await gitfs(['prune', '--repo', gitDir])).code, 5, 'refused while its holder lives');
     await kill9(c.proc);
+    // Files a taker writes beside the lock, left by one killed before removing it, and by one alive (this one).
+    const leftBy = (pid: number): string => `${JSON.stringify({ ...thisProcess(), pid, nonce: 'x' })}\n`;
+    const lock = join(gitDir, 'gitfs', 'prune.lock');
+    writeFileSync(`${lock}.0123456789ab`, leftBy(999_999));
+    writeFileSync(`${lock}.ba9876543210`, leftBy(process.pid));
     await gitfsOk(['prune', '--repo', gitDir]);
-    assert.equal(existsSync(join(gitDir, 'gitfs', 'prune.lock')), false);
+    assert.equal(existsSync(lock), false);
+    assert.deepEqual(readdirSync(dirname(lock)).filter((f) => f.startsWith('prune.lock')), ['prune.lock.ba9876543210'], "the killed taker's file is removed, the live one's is not");
   });
 
   it('never lets two prunes hold the lock when several meet one a killed prune left, nor when one was killed taking it over; takeover files of four killed ones ask for a hand', async () => {
