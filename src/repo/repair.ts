@@ -42,6 +42,7 @@ import { copyAside, setAsideLoose, setAsidePack } from './damaged-dir.js';
 import { setAsideCaches } from './git-caches.js';
 import { isPartial } from './partial.js';
 import { whyPacksStay } from './packs-stay.js';
+import { recordUnhad } from './unhad.js';
 import type { Repository } from './repository.js';
 import type { PackDamage, StoreDamage } from './store-scan.js';
 
@@ -84,6 +85,8 @@ export type LeftReason = 'no-good-copy' | 'supplier-down' | 'bad-supplied-copy' 
 const SUPPLY_BATCH = 64;
 /** Ids named in one line of what is left. */
 const NAMED = 5;
+/** Said of what no copy mends: the next write of it (unhad.ts) is one. */
+const WRITE_AGAIN = ' (committing or fetching it again writes a good copy; then repair again)';
 /** Room kept free beyond a pack's rewrite. */
 const SPARE_BYTES = 256 << 20;
 
@@ -106,6 +109,8 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
   // way), and has then replaced it in place; that name is not moved.
   const made = new Set<string>();
   const scanned = new Set([...found.loose, ...found.packs.flatMap((d) => [...d.damaged, ...(d.unopened ?? [])])]);
+  // What no copy mends, for writers to write again (unhad.ts).
+  const unhadAll = new Set<Oid>();
   // What fsck could not read that reads now (from a pack whose index was made again) needs nothing.
   const wanted = [...scanned, ...(await unreadable(repo, bad.filter((oid) => !scanned.has(oid))))];
   await intoPack(repo, await isPartial(repo.gitDir), healed, made, async (write) => {
@@ -114,7 +119,8 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     const unsalvaged = await salvage(repo, found.packs, unread, write, signal);
     await source.give([...unsalvaged, ...tooLarge], write);
     const unhad = [...unsalvaged, ...tooLarge].filter((oid) => !healed.has(oid));
-    if (unhad.length > 0) left.push({ reason: 'no-good-copy', text: `${unhad.length} objects: no good copy here, and ${source.why()}: ${named(unhad)}` });
+    for (const oid of unhad) unhadAll.add(oid);
+    if (unhad.length > 0) left.push({ reason: 'no-good-copy', text: `${unhad.length} objects: no good copy here, and ${source.why()}${WRITE_AGAIN}: ${named(unhad)}` });
     return true;
   });
   let looseSetAside = 0;
@@ -135,7 +141,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
       continue;
     }
     try {
-      if (!(await rewrite(repo, d, healed, made, source, left, signal))) continue;
+      if (!(await rewrite(repo, d, healed, made, source, { left, unhad: unhadAll }, signal))) continue;
       rewritten.push(d.name);
       if (made.has(d.name)) continue;
       await setAsidePack(repo, d.name);
@@ -146,6 +152,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
       left.push({ reason: 'pack-failed', text: `${d.name}: stays: ${(e as Error).message}` });
     }
   }
+  await recordUnhad(repo.gitDir, unhadAll, (oids) => unreadable(repo, oids));
   return { cachesSetAside, reindexed, healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
 }
 
@@ -177,14 +184,31 @@ async function reindex(repo: Repository, d: PackDamage, left: LeftOver[], signal
   }
 }
 
-/** Writes the objects of damaged pack `d` that were not healed into a new pack; whether it holds them all (else nothing is kept, and a line says why). */
-async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>, made: Set<string>, source: Supply, left: LeftOver[], signal: AbortSignal | undefined): Promise<boolean> {
+/**
+ * Writes the objects of damaged pack `d` that were not healed into a new pack; whether it holds
+ * them all (else nothing is kept, a line of `out.left` says why, and what could not be had goes
+ * into `out.unhad`).
+ */
+async function rewrite(
+  repo: Repository,
+  d: PackDamage,
+  healed: ReadonlySet<Oid>,
+  made: Set<string>,
+  source: Supply,
+  out: { readonly left: LeftOver[]; readonly unhad: Set<Oid> },
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const { left } = out;
+  const lostAll = (lost: readonly Oid[]): string => {
+    for (const oid of lost) out.unhad.add(oid);
+    return `${d.name}: stays, ${lost.length} of its objects could not be had${WRITE_AGAIN}: ${named(lost)}`;
+  };
   // Its index could not be made again: a line said why.
   if (d.indexError !== undefined) return false;
   if (d.unopened !== undefined) {
     // Nothing reads from it: every object was wanted above.
     const lost = d.unopened.filter((oid) => !healed.has(oid));
-    if (lost.length > 0) left.push({ reason: 'no-good-copy', text: `${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}` });
+    if (lost.length > 0) left.push({ reason: 'no-good-copy', text: lostAll(lost) });
     return lost.length === 0;
   }
   const pack = repo.objects.packs().find((p) => p.name === d.name);
@@ -206,7 +230,7 @@ async function rewrite(repo: Repository, d: PackDamage, healed: ReadonlySet<Oid>
     // A delta on a damaged base, resolved against the base's good copy; the rest is supplied.
     await source.give(await fromThePack(repo, d, unread, write, signal), write);
     const lost = unread.filter((oid) => !copied.has(oid));
-    if (lost.length > 0) left.push({ reason: 'no-good-copy', text: `${d.name}: stays, ${lost.length} of its objects could not be had: ${named(lost)}` });
+    if (lost.length > 0) left.push({ reason: 'no-good-copy', text: lostAll(lost) });
     return lost.length === 0;
   }, await hasFile(repo, d.name, 'keep'));
 }

@@ -22,6 +22,7 @@ import { parseGitConfig } from './git-config.js';
 import { isPartial } from './partial.js';
 import { DEFAULT_FORMAT, DEFAULT_SETTINGS, readFormat, renderConfig, type RepoFormat, type RepoSettings } from './repo-format.js';
 import { holdWrites } from './write-holds.js';
+import { readUnhad } from './unhad.js';
 import { crashPoint } from '../util/crash-point.js';
 
 /** What init makes before the config, its last step; and the temporaries of its atomic writes. */
@@ -138,10 +139,12 @@ export class Repository {
       },
       fileOf: (oid) => objects.packHolding(oid) ?? (loose.has(oid) ? objects.loosePathOf(oid) : undefined),
     };
-    // What is here is not written again, but its file is freshened (freshen.ts) before the writer finishes.
+    // What is here is not written again, but its file is freshened (freshen.ts) before the writer
+    // finishes; what a repair found damaged and could not have is (unhad.ts).
     const fresh = new Freshener(this.clock, files);
+    const unhad = await readUnhad(this.gitDir);
     const contains = (oid: Oid): boolean => {
-      if (options.rewrite === true || (typeof options.rewrite === 'function' && options.rewrite(oid))) return false;
+      if (options.rewrite === true || (typeof options.rewrite === 'function' && options.rewrite(oid)) || unhad.has(oid)) return false;
       const file = files.fileOf(oid);
       if (file !== undefined) fresh.touch(file, oid);
       return file !== undefined;

@@ -18,6 +18,7 @@ import { DAMAGED_DIR, recoverKilledRepair, setAsidePack } from '../../src/repo/d
 import { repair } from '../../src/repo/repair.js';
 import { scanStore } from '../../src/repo/store-scan.js';
 import { Repository } from '../../src/repo/repository.js';
+import { readUnhad, recordUnhad, UNHAD_MAX, unhadPath } from '../../src/repo/unhad.js';
 import { Scrubber, scrubFilePath } from '../../src/node/scrub.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 import { gitfs, gitfsOk } from '../support/cli.js';
@@ -86,7 +87,7 @@ describe('repo: repair (self-healing)', function () {
     const alone = await gitfs(['fsck', '--repair', '--repo', repo]);
     assert.equal(alone.code, 8, alone.stdout);
     assert.match(alone.stdout, /not repaired \[supplier-down\]: the node daemon could not be asked: no node daemon runs/);
-    assert.match(alone.stdout, new RegExp(`not repaired \\[no-good-copy\\]: ${damagedName}: stays, 1 of its objects could not be had: ${victim}`));
+    assert.match(alone.stdout, new RegExp(`not repaired \\[no-good-copy\\]: ${damagedName}: stays, 1 of its objects could not be had \\(committing or fetching it again writes a good copy; then repair again\\): ${victim}`));
     assert.ok(existsSync(join(repo, 'objects/pack', `${damagedName}.pack`)), 'the damaged pack stays');
     assert.equal((await gitfsOk(['cat', '--repo', repo, 'main:other.txt'])), 'fine\n');
 
@@ -106,6 +107,44 @@ describe('repo: repair (self-healing)', function () {
     assert.deepEqual(await gitfsOk(['cat', '--repo', repo, 'main:victim.txt']), 'v'.repeat(50_000));
     assert.deepEqual(readdirSync(join(repo, DAMAGED_DIR)).sort(), [`${damagedName}.idx`, `${damagedName}.pack`]);
     assert.equal(indexes(repo).includes(idx as string), false);
+  });
+
+  it('writes again what no copy mended once it is committed again: reads take the new copy at once, and the next repair mends the pack from it', async () => {
+    const { repo, victim } = await committed();
+    const [idx] = indexes(repo);
+    flipInEntry(repo, idx as string, victim);
+    const alone = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(alone.code, 8, alone.stdout);
+    assert.deepEqual(readFileSync(unhadPath(repo), 'utf8'), `${victim}\n`, 'what no copy mends is listed');
+    // The same content, committed again from elsewhere (another branch: main stays as it was).
+    const src = tmp.make();
+    writeFileSync(join(src, 'copy-of-victim.txt'), Buffer.alloc(50_000, 'v'));
+    await gitfsOk(['commit', '--repo', repo, '--branch', 'again', '--from', src]);
+    assert.deepEqual(await gitfsOk(['cat', '--repo', repo, 'main:victim.txt']), 'v'.repeat(50_000), 'read from the new copy');
+    const fixed = await gitfs(['fsck', '--repair', '--repo', repo]);
+    assert.equal(fixed.code, 0, fixed.stdout);
+    assert.equal(existsSync(unhadPath(repo)), false, 'nothing is listed any more');
+    git(repo, ['fsck', '--strict', '--no-dangling']);
+  });
+
+  it('lists what a repair could not have and, of the ids listed before, those that still do not read; at most UNHAD_MAX ids; none: no file', async () => {
+    const { repo, victim } = await committed();
+    const other = git(repo, ['rev-parse', 'main:other.txt']).trim() as Oid;
+    const absent = '1'.repeat(40) as Oid;
+    // Listed before: one that reads (other.txt), one that does not (absent), a line that is no id; found now: victim.
+    writeFileSync(unhadPath(repo), `${other}\n${absent}\nnot an id\n`);
+    const r = await Repository.open(repo);
+    try {
+      await recordUnhad(repo, new Set([victim]), async (oids) => (await Promise.all(oids.map((o) => r.objects.read(o).then(() => [], () => [o])))).flat());
+    } finally {
+      await r.close();
+    }
+    assert.deepEqual(readFileSync(unhadPath(repo), 'utf8'), `${victim}\n${absent}\n`);
+    const many = new Set(Array.from({ length: UNHAD_MAX + 5 }, (_, i) => i.toString(16).padStart(40, '0') as Oid));
+    await recordUnhad(repo, many, async () => []);
+    assert.equal((await readUnhad(repo)).size, UNHAD_MAX);
+    await recordUnhad(repo, new Set(), async () => []);
+    assert.equal(existsSync(unhadPath(repo)), false);
   });
 
   it('mends from a good copy in another pack with no daemon; a wrong trailer alone is a damaged pack, not opened by a new process, mended from the other copies', async () => {
@@ -244,7 +283,7 @@ describe('repo: repair (self-healing)', function () {
     truncateSync(cutPath, statSync(cutPath).size - 100);
     const partly = await gitfs(['fsck', '--repair', '--repo', cut]);
     assert.equal(partly.code, 8, partly.stdout);
-    assert.match(partly.stdout, new RegExp(`not repaired \\[no-good-copy\\]: ${cutName}: stays, 1 of its objects could not be had: [0-9a-f]{40}\n`));
+    assert.match(partly.stdout, new RegExp(`not repaired \\[no-good-copy\\]: ${cutName}: stays, 1 of its objects could not be had \\([^)]*\\): [0-9a-f]{40}\n`));
     assert.match(partly.stdout, /checking again:\n/);
     // The last entry gitfs writes is the root tree, which the cut took; the files' blobs read again.
     assert.equal(git(cut, ['cat-file', 'blob', victim]), 'v'.repeat(50_000));
