@@ -86,7 +86,7 @@ const SUPPLY_BATCH = 64;
 /** Ids named in one line of what is left. */
 const NAMED = 5;
 /** Said of what no copy mends: the next write of it (unhad.ts) is one. */
-const WRITE_AGAIN = ' (committing or fetching it again writes a good copy; then repair again)';
+const WRITE_AGAIN = ' (committing it again writes a good copy; then repair again)';
 /** Room kept free beyond a pack's rewrite. */
 const SPARE_BYTES = 256 << 20;
 

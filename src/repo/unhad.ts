@@ -1,10 +1,10 @@
 /**
  * `gitfs/unhad`: objects a repair found damaged here and could have from nowhere (`no-good-copy`),
  * one id a line. A writer offered such an object writes it again (Repository.newPackWriter)
- * instead of deduplicating against the damaged copy, so committing the file again, or a fetch
- * that brings it, supplies the good copy: reads take it at once (a damaged copy is skipped for a
- * good one), and the next repair (`gitfs fsck --repair`, the scrub) rewrites the damaged pack
- * from it.
+ * instead of deduplicating against the damaged copy, so committing the file again (a commit, a
+ * publish) supplies the good copy: reads take it at once (a damaged copy is skipped for a good
+ * one), and the next repair (`gitfs fsck --repair`, the scrub) rewrites the damaged pack from it.
+ * (A fetch does not: the swarm asks for what it lacks, and the repair asks the peers itself.)
  *
  * Invariants:
  * - written only by a repair, which holds the prune lock (one at a time), and replaced whole
