@@ -51,9 +51,21 @@ export async function hasIdentity(gitDir: string): Promise<boolean> {
   return (await readOptional(file(gitDir, 'node.pem'))) !== undefined;
 }
 
-async function refuseExisting(gitDir: string): Promise<void> {
+/**
+ * GITFS_CLUSTER_EXISTS where a cluster identity is, or a CA key: one left by an init cut short
+ * would make this node take itself for the CA of the cluster it joins next, and an init would
+ * write over a CA key whose node.pem was lost.
+ */
+export async function refuseExisting(gitDir: string): Promise<void> {
   if (await hasIdentity(gitDir)) {
     throw new GitfsError(ErrorCodes.CLUSTER_EXISTS, `this node already belongs to a cluster (${clusterDir(gitDir)})`, { path: clusterDir(gitDir) });
+  }
+  if ((await readOptional(file(gitDir, 'ca.key'))) !== undefined) {
+    throw new GitfsError(
+      ErrorCodes.CLUSTER_EXISTS,
+      `${file(gitDir, 'ca.key')} holds a cluster CA key but this node has no certificate (an init cut short, or node.pem lost): move ${clusterDir(gitDir)} aside, or keep it if it is a cluster's only CA key`,
+      { path: clusterDir(gitDir) },
+    );
   }
 }
 
@@ -271,11 +283,17 @@ export async function loadAuthority(gitDir: string): Promise<{ key: KeyObject; c
   if (keyPem === undefined || caPem === undefined) {
     throw new GitfsError(ErrorCodes.NOT_IN_CLUSTER, `this node does not hold the cluster CA key (${file(gitDir, 'ca.key')}); run this on the node where gitfs cluster init ran`);
   }
+  let authority: { key: KeyObject; cert: X509Certificate };
   try {
-    return { key: createPrivateKey(keyPem), cert: new X509Certificate(caPem) };
+    authority = { key: createPrivateKey(keyPem), cert: new X509Certificate(caPem) };
   } catch (e) {
     throw new GitfsError(ErrorCodes.BAD_KEY, `the cluster CA key or certificate in ${clusterDir(gitDir)} does not parse: ${(e as Error).message}`, { path: clusterDir(gitDir) }, { cause: e });
   }
+  // A key of another CA (an init cut short, then a join) would have this node issue what no member trusts.
+  if (!createPublicKey(authority.key).equals(authority.cert.publicKey)) {
+    throw new GitfsError(ErrorCodes.BAD_KEY, `${file(gitDir, 'ca.key')} is not the key of the cluster CA in ${file(gitDir, 'ca.pem')}: move it aside (left by an init cut short?)`, { path: clusterDir(gitDir) });
+  }
+  return authority;
 }
 
 /**

@@ -14,7 +14,7 @@ import { parseGitConfig } from '../repo/git-config.js';
 import { chunkingLine, readFormat } from '../repo/repo-format.js';
 import { askOneLine, REMOTE_MAX_ANSWER } from '../util/json-line.js';
 import { verifyNodeCertificate } from './certificate.js';
-import { hasIdentity, issueNodeCertificate, loadAuthority, saveMembership, storedRevocations, clusterDir } from './cluster-store.js';
+import { clusterDir, issueNodeCertificate, loadAuthority, refuseExisting, saveMembership, storedRevocations } from './cluster-store.js';
 import type { NodeId } from './node-id.js';
 import { openRevocations } from './revocation.js';
 import { peerChain } from './tls.js';
@@ -62,16 +62,18 @@ export async function answerJoin(gitDir: string, req: JoinRequest, socket: TLSSo
   if (!secretsEqual(proof(secret, socket, spki), Buffer.from(req.proof, 'base64'))) {
     throw new GitfsError(ErrorCodes.BAD_TOKEN, 'the proof of the token does not verify');
   }
-  if (!(await consumeToken(gitDir, req.token))) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token was used already');
+  // What can fail here is done before the token is spent: a join that fails for this node's state may be tried again with it.
   const ca = await loadAuthority(gitDir);
-  const issued = issueNodeCertificate(ca, publicKey, nowMs);
   const revocations = await storedRevocations(gitDir, ca.cert.publicKey);
+  const chunking = (await chunkingOf(gitDir)) ?? null;
+  if (!(await consumeToken(gitDir, req.token))) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token was used already');
+  const issued = issueNodeCertificate(ca, publicKey, nowMs);
   return {
     nodeId: issued.nodeId,
     certificate: issued.pem,
     ca: ca.cert.toString(),
     revocations: revocations?.encoded.toString('base64') ?? null,
-    chunking: (await chunkingOf(gitDir)) ?? null,
+    chunking,
   };
 }
 
@@ -111,7 +113,7 @@ export interface Joined {
 export async function joinCluster(gitDir: string, tokenText: string, nowMs: number): Promise<Joined> {
   const token = parseToken(tokenText);
   if (token.expiresMs <= nowMs) throw new GitfsError(ErrorCodes.BAD_TOKEN, 'this token has expired');
-  if (await hasIdentity(gitDir)) throw new GitfsError(ErrorCodes.CLUSTER_EXISTS, `this node already belongs to a cluster (${clusterDir(gitDir)})`);
+  await refuseExisting(gitDir);
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const failures: string[] = [];

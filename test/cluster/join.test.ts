@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Server } from 'node:tls';
 import { verifyNodeCertificate } from '../../src/cluster/certificate.js';
-import { clusterDir, loadMembership } from '../../src/cluster/cluster-store.js';
+import { clusterDir, holdsAuthority, loadMembership } from '../../src/cluster/cluster-store.js';
 import { joinCluster } from '../../src/cluster/join.js';
 import { createToken, formatToken, parseToken } from '../../src/cluster/token.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
@@ -234,6 +234,39 @@ describe('cluster/join: joining over TLS with a one-time token', function () {
     const torn = await show();
     assert.notEqual(torn.code, 0);
     assert.match(torn.stderr, /\[GITFS_BAD_KEY\]/);
+  });
+
+  it("a CA key left by an init cut short: a join or another init there is GITFS_CLUSTER_EXISTS, and a CA key not of ca.pem is GITFS_BAD_KEY (the node does not take itself for the CA)", async () => {
+    const env = cleanEnv();
+    const repo = join(tmp.make(), 'repo');
+    assert.equal((await gitfs(['init', '--repo', repo], { env })).code, 0);
+    assert.equal((await gitfs(['cluster', 'init', '--repo', repo], { env })).code, 0);
+    // As if the init was killed before node.pem: the CA key alone.
+    rmSync(join(clusterDir(repo), 'node.pem'));
+    const { text, id } = await token();
+    await assert.rejects(joinCluster(repo, text, Date.now()), rejectsWith(ErrorCodes.CLUSTER_EXISTS));
+    assert.ok(existsSync(tokenFile(id)), 'the token is not spent');
+    const again = await gitfs(['cluster', 'init', '--repo', repo], { env });
+    assert.match(again.stderr, /ca\.key holds a cluster CA key.*\[GITFS_CLUSTER_EXISTS\]/);
+    // The key of another CA beside this cluster's ca.pem (a join after an init cut short, before this check).
+    const member = await cluster.addMember(tmp.make());
+    copyFileSync(join(clusterDir(repo), 'ca.key'), join(clusterDir(member.gitDir), 'ca.key'));
+    await assert.rejects(holdsAuthority(member.gitDir), (e: unknown) => isGitfsError(e, ErrorCodes.BAD_KEY) && /is not the key of the cluster CA/.test(e.message));
+  });
+
+  it('an issuer whose revocation list does not verify refuses the join without spending the token', async () => {
+    const list = join(clusterDir(ca.gitDir), 'revocations.bin');
+    const saved = existsSync(list) ? readFileSync(list) : undefined;
+    writeFileSync(list, 'not a signed list');
+    try {
+      const { text, id } = await token();
+      const dir = tmp.make();
+      await assert.rejects(joinCluster(dir, text, Date.now()), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+      assert.ok(existsSync(tokenFile(id)), 'the token is not spent');
+    } finally {
+      if (saved === undefined) rmSync(list);
+      else writeFileSync(list, saved);
+    }
   });
 
   it('gitfs cluster join warns when this repository cuts large files otherwise than the issuer\'s, and joins', async () => {
