@@ -527,7 +527,11 @@ export class ChannelAgent {
   /** Runs `work` off the event chain and feeds its event back in order. */
   private background(work: () => Promise<AgentEvent>): void {
     if (this.stopping) return;
-    const outcome = work().then((e) => this.deliver(e, 0));
+    // Each work turns its failures into events; one that throws all the same is a bug, logged, never a crash of the daemon.
+    const outcome = work().then(
+      (e) => this.deliver(e, 0),
+      (e: unknown) => this.c.log.log('error', 'rollout-work-failed', { channel: this.channel, error: (e as Error).stack ?? String(e) }),
+    );
     this.outcomes.add(outcome);
     void outcome.finally(() => this.outcomes.delete(outcome));
   }
@@ -567,7 +571,22 @@ export class ChannelAgent {
     });
   }
 
-  private async runHookFor(action: HookAction, release: Release | null, deadline: number, signal: AbortSignal): Promise<{ ok: boolean; reason: string }> {
+  /**
+   * Never rejects: whatever keeps the hook from running (its manifest unreadable, a spawn that
+   * throws) is a failed run. A hook runs no longer than healthTimeoutMs from its start, whatever
+   * the deadline says (a node whose clock came up far behind resumes a check with a deadline
+   * weeks ahead).
+   */
+  private async runHookFor(action: HookAction, release: Release | null, deadlineAsked: number, signal: AbortSignal): Promise<{ ok: boolean; reason: string }> {
+    try {
+      return await this.runHookOnce(action, release, Math.min(deadlineAsked, this.c.now() + this.cfg.healthTimeoutMs), signal);
+    } catch (e) {
+      this.c.log.log('error', 'hook-not-run', { channel: this.channel, action, error: (e as Error).message });
+      return { ok: false, reason: `${action} could not run: ${(e as Error).message}` };
+    }
+  }
+
+  private async runHookOnce(action: HookAction, release: Release | null, deadline: number, signal: AbortSignal): Promise<{ ok: boolean; reason: string }> {
     const manifest = release === null ? undefined : await this.hookManifest(release.commit);
     const version = release?.version ?? '';
     const files = release === null ? undefined : releaseFiles(this.releasesDir, release.commit);

@@ -11,8 +11,9 @@
  * it is on record (hook-record.ts: a token in its environment, its process group) for a daemon
  * restarted after a kill -9.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../util/log.js';
 import { clearHookRecord, recordHookGroup, recordHookRun, stopLeftoverHook } from './hook-record.js';
 
@@ -33,6 +34,8 @@ const TAIL_LINES = 5;
 export const MAX_LOGGED_LINES = 200;
 /** A line longer than this is logged in parts. */
 const LONG_LINE = 4096;
+/** The longest delay a timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long output still in the pipes is read after the hook's process exited. */
 const DRAIN_MS = 500;
 
@@ -80,7 +83,21 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<RunEnd> {
       recordFailed(e);
     }
     const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env, ...run?.env };
-    const child = spawn(call.hook, [call.action], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn(call.hook, [call.action], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    } catch (e) {
+      // Some failures to start are thrown, not emitted (ETXTBSY: the hook rewritten in place;
+      // E2BIG, ENOMEM): a hook that cannot start, like one that is missing.
+      if (run !== undefined) {
+        try {
+          clearHookRecord(call.record);
+        } catch (e2) {
+          recordFailed(e2);
+        }
+      }
+      return resolve({ code: 127, tail: `cannot start ${call.hook}: ${(e as Error).message}` });
+    }
     if (run !== undefined && child.pid !== undefined) {
       try {
         recordHookGroup(call.record, run.token, child.pid);
@@ -126,7 +143,8 @@ function runOnce(call: HookCall, timeoutMs: number): Promise<RunEnd> {
       killGroup('SIGTERM');
       hard = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
     };
-    const timer = setTimeout(() => kill(`deadline (${timeoutMs} ms)`), timeoutMs);
+    // Past 2^31 - 1 ms a timer fires at once: no run is given longer (callers bound it far lower).
+    const timer = setTimeout(() => kill(`deadline (${timeoutMs} ms)`), Math.min(timeoutMs, MAX_TIMER_MS));
     const onAbort = (): void => kill('cancelled');
     call.signal?.addEventListener('abort', onAbort, { once: true });
     let ended = false;

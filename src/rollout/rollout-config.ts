@@ -48,6 +48,8 @@ export const EMPTY_ROLLOUT: RolloutConfig = { trustedKeys: [], channels: [] };
 
 const MAX_CHANNELS = 64;
 const MAX_KEYS = 64;
+/** The hook's extra environment in all: far below what exec takes (a larger one failed every run with E2BIG). */
+const MAX_ENV_BYTES = 32_768;
 
 type Check = (v: unknown) => string | undefined;
 const int = (min: number, max: number): Check => (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? undefined : `an integer from ${min} to ${max}`);
@@ -56,9 +58,13 @@ const CHECKS: Record<keyof ChannelConfig, Check> = {
   channel: (v) => (typeof v === 'string' && isBranchName(v) ? undefined : 'a branch name'),
   apply: (v) => (typeof v === 'string' && v.startsWith('/') && v.length < 4096 ? undefined : 'the absolute path of a hook executable'),
   env: (v) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) && Object.entries(v).every(([k, x]) => /^[A-Z_][A-Z0-9_]{0,63}$/.test(k) && typeof x === 'string' && !x.includes('\0'))
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.entries(v).every(([k, x]) => /^[A-Z_][A-Z0-9_]{0,63}$/.test(k) && typeof x === 'string' && !x.includes('\0')) &&
+    Object.entries(v).reduce((n, [k, x]) => n + k.length + String(x).length + 2, 0) <= MAX_ENV_BYTES
       ? undefined
-      : 'an object of environment variables (NAME: "value")',
+      : `an object of environment variables (NAME: "value"), ${MAX_ENV_BYTES} bytes at most in all`,
   healthTimeoutMs: int(1000, 86_400_000),
   maxTries: int(1, 100),
   restartingApply: (v) => (typeof v === 'boolean' ? undefined : 'true or false'),

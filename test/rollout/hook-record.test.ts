@@ -169,6 +169,26 @@ describe('rollout/hook-record: a hook left running by a killed daemon', function
     assert.ok(!existsSync(path), 'record removed');
   });
 
+  it('a hook whose start throws (E2BIG: an environment past what exec takes; ENOTDIR) fails like a missing one, and leaves no record', async () => {
+    const hook = join(dir, 'hook');
+    writeFileSync(hook, '#!/bin/bash\nexit 0\n', { mode: 0o755 });
+    const big = await runHook({ hook, action: 'apply', env: { HUGE: 'x'.repeat(200_000) }, deadline: Date.now() + 5000, now: Date.now, log, record: path });
+    assert.equal(big.ok, false);
+    assert.match(big.reason, /apply exited 127: cannot start .*E2BIG/);
+    assert.ok(!existsSync(path), 'record removed');
+    const notDir = await runHook({ hook: join(hook, 'below'), action: 'health', env: {}, deadline: Date.now() + 5000, now: Date.now, log, record: path });
+    assert.equal(notDir.ok, false);
+    assert.match(notDir.reason, /health exited 127: .*ENOTDIR/);
+    assert.ok(!existsSync(path), 'record removed');
+  });
+
+  it('a deadline past the longest timer (2^31 - 1 ms, 40 days here) does not kill the hook at once', async () => {
+    const hook = join(dir, 'hook');
+    writeFileSync(hook, '#!/bin/bash\nsleep 0.3\nexit 0\n', { mode: 0o755 });
+    const r = await runHook({ hook, action: 'health', env: {}, deadline: Date.now() + 40 * 86_400_000, now: Date.now, log, record: path });
+    assert.deepEqual(r, { ok: true, reason: '' });
+  });
+
   it('a hook killed at its deadline counts as failed even when it exits 0 on SIGTERM', async () => {
     const hook = join(dir, 'hook');
     writeFileSync(hook, `#!/bin/bash\ntrap 'exit 0' TERM\nsleep 300 >/dev/null 2>&1 &\nwait\n`, { mode: 0o755 });

@@ -75,6 +75,7 @@ describe('rollout/rollout-config', function () {
     ['a channel that is no branch name', { trustedKeys: [line(ops)], channels: [{ channel: 'site/*', apply: '/bin/true' }] }, 'rollout.channels[0].channel'],
     ['an unknown channel key', { trustedKeys: [line(ops)], channels: [{ channel: 'site/prod', apply: '/bin/true', keys: [] }] }, 'rollout.channels[0].keys'],
     ['waves that do not end with 1', { trustedKeys: [line(ops)], channels: [{ channel: 'site/prod', apply: '/bin/true', waves: [0.5] }] }, 'rollout.channels[0].waves'],
+    ['an environment past 32 KiB in all', { trustedKeys: [line(ops)], channels: [{ channel: 'site/prod', apply: '/bin/true', env: { A: 'x'.repeat(20_000), B: 'y'.repeat(20_000) } }] }, 'rollout.channels[0].env'],
     ['a channel named twice', { trustedKeys: [line(ops)], channels: [{ channel: 'site/prod', apply: '/bin/true' }, { channel: 'site/prod', apply: '/bin/false' }] }, 'rollout.channels[1].channel'],
   ];
   for (const [what, raw, key] of bad) it(`refuses ${what}: GITFS_BAD_CONFIG naming ${key}`, () => refused(raw, key));
