@@ -421,5 +421,18 @@ export function step(state: AgentState, event: AgentEvent, now: number, config: 
   const reason = 'reason' in event ? event.reason : undefined;
   const note = (outcome.note ?? reason)?.slice(0, MAX_NOTE);
   const t: Transition = { at: now, event: event.type, from: state.phase, to: outcome.state.phase, ...(commit === undefined ? {} : { commit }), ...(note === undefined ? {} : { note }) };
-  return { state: { ...outcome.state, history: [...state.history, t].slice(-MAX_HISTORY) }, actions: outcome.actions };
+  return { state: { ...outcome.state, history: boundedHistory([...state.history, t]) }, actions: outcome.actions };
+}
+
+/**
+ * The newest MAX_HISTORY transitions, but the newest that names a release is kept in the first
+ * place when no later one names one: it is what the node reports after a restart (a release that
+ * failed here keeps its halt visible), and a start that recovers nothing adds a transition naming
+ * none, so 50 restarts used to drop it.
+ */
+function boundedHistory(history: readonly Transition[]): Transition[] {
+  const kept = history.slice(-MAX_HISTORY);
+  if (history.length <= MAX_HISTORY || kept.some((t) => t.commit !== undefined)) return kept;
+  const named = history.findLast((t) => t.commit !== undefined);
+  return named === undefined ? kept : [named, ...kept.slice(1)];
 }

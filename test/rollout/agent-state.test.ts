@@ -414,6 +414,18 @@ describe('rollout/agent-state', () => {
     assert.equal(longReason.history.at(-1)?.note?.length, 200);
   });
 
+  it('keeps the newest transition naming a release through any number of starts that name none (what a restarted node reports: a failure here keeps its halt visible)', () => {
+    let s = drive(blessedState(), [seen(R2), { type: 'verified', commit: R2.commit }, ...failTry(R2), { type: 'halted', commit: R2.commit }]).state;
+    s = drive(s, Array.from({ length: MAX_HISTORY * 2 }, (): AgentEvent => ({ type: 'crash-recovery' }))).state;
+    assert.equal(s.history.length, MAX_HISTORY);
+    assert.equal(s.history[0]?.commit, R2.commit, 'the halt of R2, first');
+    assert.ok(s.history.slice(1).every((t) => t.event === 'crash-recovery'));
+    assert.deepEqual(decodeAgentState(encodeAgentState(s)), s, 'and stored so');
+    // A later transition naming a release lets it go as usual.
+    s = drive(s, [seen(R3)]).state;
+    assert.equal(s.history.filter((t) => t.commit === R2.commit).length, 0);
+  });
+
   describe('stored form', () => {
     const sample = drive(blessedState(true), [seen(R3), { type: 'verified', commit: R3.commit }, { type: 'apply-started', commit: R3.commit }, { type: 'applied', commit: R3.commit }]).state;
 
