@@ -447,7 +447,9 @@ export class ChannelAgent {
    * and the ref stayed behind), and no later action may overtake it.
    */
   private async actUntilDone(a: AgentAction): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
+    // Once stopping, one try: the state that asked for it is stored, and the next start carries it
+    // out (restoreReleaseRefs). Retried, a full disk kept stop() waiting for ever.
+    for (let attempt = 0; !this.stopped && (attempt === 0 || !this.stopping); attempt++) {
       try {
         return await this.act(a);
       } catch (e) {
@@ -458,9 +460,9 @@ export class ChannelAgent {
     }
   }
 
-  /** Resolves after `ms`, or at once when the agent stops (or has stopped). */
+  /** Resolves after `ms`, or at once when the agent stops (or is stopping, or has stopped). */
   private pause(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -543,7 +545,8 @@ export class ChannelAgent {
    * with nothing running, the rollout waiting on it until a restart.
    */
   private deliver(e: AgentEvent, attempt: number): void {
-    if (this.stopped) return;
+    // Once stopping, one try (the stored phase says what to redo at the next start).
+    if (this.stopped || (this.stopping && attempt > 0)) return;
     this.serial(async () => {
       try {
         await this.handle(e);

@@ -151,6 +151,40 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
+  it('a stop while a rollback hook runs, whose release ref then cannot be moved (a full disk), ends: the ref is tried once, and restored at the next start', async () => {
+    const { repo, dir, key, v1, v2 } = await twoBlessed();
+    // An operator's rollback (2.0 to 1.0) under way when the daemon was killed; its hook takes a second.
+    writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), phase: 'rolling-back', blessed: { commit: v2, version: '2.0' }, previous: { commit: v1, version: '1.0' }, rollback: { from: { commit: v2, version: '2.0' }, to: { commit: v1, version: '1.0' }, reason: 'requested', failedAttempts: 0 }, givenUp: [v2] }));
+    const hook = join(dir, 'slow-hook.sh');
+    writeFileSync(hook, '#!/bin/sh\nsleep 1\nexit 0\n', { mode: 0o755 });
+    const log = captureLogger();
+    const make = (): ChannelAgent => new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+    const agent = make();
+    const ref = gitfsRefPath(repo.gitDir, 'blessed', CHANNEL);
+    try {
+      await agent.start();
+      for (let i = 0; i < 100 && !log.lines.some((e) => e.event === 'hook-start'); i++) await sleep(20);
+      // The disk fills while the hook runs (a directory in the ref's place fails the same way).
+      rmSync(ref, { force: true });
+      mkdirSync(ref, { recursive: true });
+      writeFileSync(join(ref, 'x'), '');
+      const started = Date.now();
+      await agent.stop();
+      assert.ok(Date.now() - started < 10_000, `stop() took ${Date.now() - started} ms`);
+      assert.equal(log.lines.filter((e) => e.event === 'rollout-action-failed').length, 1, 'the ref was tried once');
+    } finally {
+      rmSync(ref, { recursive: true, force: true });
+    }
+    const again = make();
+    try {
+      await again.start();
+      assert.equal(await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), v1, 'restored at the next start');
+    } finally {
+      await again.stop();
+      await repo.close();
+    }
+  });
+
   /**
    * A repository whose channel holds releases 1.0 and 2.0, signed by `key`; the agent's stored
    * state has 2.0 blessed, 1.0 before it. `hook` succeeds and appends the action it ran to `ran`.
