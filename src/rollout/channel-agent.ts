@@ -22,7 +22,7 @@ import type { Peer } from '../multicast/peer-table.js';
 import { reaches } from '../objects/commit-ancestry.js';
 import { isOid, type Oid } from '../objects/oid.js';
 import type { Repository } from '../repo/repository.js';
-import { remember } from '../util/bounded-map.js';
+import { remember, rememberMember } from '../util/bounded-map.js';
 import { writeFileAtomic } from '../util/durable.js';
 import type { Logger } from '../util/log.js';
 import { initialAgentState, releaseRefsOf, step, type AgentAction, type AgentEvent, type AgentState, type Release } from './agent-state.js';
@@ -53,6 +53,8 @@ const EVENT_RETRY_MS = 1000;
 const EVENT_RETRY_MAX_MS = 60_000;
 /** Refused recalls remembered (so each is logged once). */
 const MAX_REFUSED_RECALLS = 1024;
+/** Heads whose version, or refusal, is kept: any member can announce new heads, one after another. */
+const HEADS_KEPT = 1024;
 /** The pause before try `attempt + 1`: a second, doubling up to a minute. */
 const retryDelay = (attempt: number): number => Math.min(EVENT_RETRY_MAX_MS, EVENT_RETRY_MS * 2 ** attempt);
 
@@ -103,9 +105,9 @@ export class ChannelAgent {
   private readonly outcomes = new Set<Promise<void>>();
   /** Set by stop(): nothing new starts; an apply or rollback under way may still land. */
   private stopping = false;
-  /** Versions of heads seen (from their manifests; undefined: unreadable, not retried). */
+  /** Versions of heads seen (from their manifests; undefined: refused for what it holds, not retried); at most HEADS_KEPT. */
   private readonly versions = new Map<Oid, string | undefined>();
-  /** Heads refused before verification (`mayTakeOver`), not looked at again. */
+  /** Heads refused before verification for what they are (`mayTakeOver`), not looked at again; at most HEADS_KEPT. */
   private readonly refusedHeads = new Set<Oid>();
   /** Recalls refused (no signature, or not one this channel trusts), by announcing node and release: logged once. */
   private readonly refusedRecalls = new Map<string, true>();
@@ -314,9 +316,12 @@ export class ChannelAgent {
     ).catch((e: unknown) => {
       const code = e instanceof GitfsError ? e.code : undefined;
       this.c.log.log('warn', code === ErrorCodes.WRONG_CHANNEL ? 'release-wrong-channel' : 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
-      return undefined;
+      return code === ErrorCodes.WRONG_CHANNEL || code === ErrorCodes.BAD_MANIFEST ? undefined : null;
     });
-    this.versions.set(head, version);
+    // A read that failed for this node's state (too many open files, a damaged copy, not fetched
+    // yet) is tried again at the next look: cached, it hid a valid release until a restart.
+    if (version === null) return undefined;
+    remember(this.versions, head, version, HEADS_KEPT);
     return version;
   }
 
@@ -339,8 +344,16 @@ export class ChannelAgent {
     let why: string | undefined;
     if (kept !== undefined) why = `version ${version} names ${kept.commit} already; a version names one release`;
     else {
+      let content: Buffer;
       try {
-        verifyCommit((await this.c.repo.objects.read(head)).content, this.c.trusted);
+        content = (await this.c.repo.objects.read(head)).content;
+      } catch (e) {
+        // This node's state (a read that failed, a damaged copy), not the head's: looked at again next time.
+        this.c.log.log('warn', 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
+        return false;
+      }
+      try {
+        verifyCommit(content, this.c.trusted);
       } catch (e) {
         why = `not a release: ${(e as Error).message}`;
       }
@@ -349,7 +362,7 @@ export class ChannelAgent {
       why = `older than the blessed release ${s.blessed.version} (${s.blessed.commit}), which descends from it: a downgrade is never applied`;
     }
     if (why === undefined) return true;
-    this.refusedHeads.add(head);
+    rememberMember(this.refusedHeads, head, HEADS_KEPT);
     this.c.log.log('warn', 'release-refused', { channel: this.channel, commit: head, version, why });
     return false;
   }

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BranchName } from '../../src/branches/ref-name.js';
@@ -210,6 +210,36 @@ describe('rollout/channel-agent on its own', function () {
     chmodSync(hook, 0o755);
     return { repo, dir, key, v1, v2, hook, ran };
   }
+
+  it('a new release that could not be read when first seen (its pack away for a moment) is read again at the next look, and staged', async () => {
+    const { repo, dir, key } = await twoBlessed();
+    const site = join(dir, 'site-3.0');
+    mkdirSync(site);
+    writeFileSync(join(site, 'index.html'), '3.0\n');
+    const packs = (): string[] => readdirSync(join(repo.gitDir, 'objects', 'pack')).filter((f) => f.endsWith('.pack'));
+    const before = new Set(packs());
+    const v3 = (await publishRelease(repo, { channel: CHANNEL, path: site, version: '3.0', key })).commit;
+    const [pack] = packs().filter((f) => !before.has(f));
+    assert.ok(pack !== undefined, 'the release is one pack');
+    const moved = (f: string): [string, string] => [join(repo.gitDir, 'objects', 'pack', f), join(dir, f)];
+    const files = [pack, pack.replace(/\.pack$/, '.idx')];
+    for (const f of files) renameSync(...moved(f));
+    await repo.objects.refresh();
+    const log = captureLogger();
+    const agent = new ChannelAgent({ repo, log, now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: '/bin/true' }, CHANNEL);
+    try {
+      await agent.start();
+      await pokeUntil(agent, () => log.lines.some((e) => e.event === 'release-unreadable' && e.fields['commit'] === v3));
+      assert.ok(log.lines.some((e) => e.event === 'release-unreadable' && e.fields['commit'] === v3), 'the head could not be read');
+      for (const f of files) renameSync(...(moved(f).reverse() as [string, string]));
+      const seen = (): boolean => agent.status().history.some((t) => t.event === 'release-seen' && t.commit === v3);
+      await pokeUntil(agent, seen);
+      assert.ok(seen(), JSON.stringify(agent.status().history.slice(-3)));
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
 
   it('never applies a release older than the blessed one (the channel moved back to it), however validly signed', async () => {
     const { repo, dir, key, v1, v2 } = await twoBlessed();
