@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../util/durable.js';
 import { certificatePem, issueCertificate, verifyNodeCertificate } from './certificate.js';
 import { ClusterTrust, NodeIdentity } from './identity.js';
 import { nodeIdOf, type NodeId } from './node-id.js';
-import { openRevocations, signRevocations, type RevocationList } from './revocation.js';
+import { mergeRevocations, openRevocations, signRevocations, type RevocationList } from './revocation.js';
 
 const DAY_MS = 86_400_000;
 export const CA_VALIDITY_DAYS = 3650;
@@ -309,6 +309,25 @@ export async function holdsAuthority(gitDir: string): Promise<boolean> {
       throw e;
     },
   );
+}
+
+/**
+ * On the CA node, `theirs` (verified: a member's, or the file's) beside `ours`, the list this node
+ * holds: when neither is the other's newer superset (revocations.mergeRevocations), the union is
+ * signed one version above both (and above the stored list, whose ids it takes too), stored, and
+ * returned, to be adopted instead. Undefined otherwise, and on a node that is not the CA: the
+ * newer list wins as usual. A CA that lost revocations.bin so wrote a list from version 1 that
+ * every member ignored, and at its restart took a member's older list over it.
+ */
+export async function mergeOnAuthority(gitDir: string, ours: RevocationList | undefined, theirs: RevocationList, nowMs: number): Promise<RevocationList | undefined> {
+  const merge = mergeRevocations(ours, theirs);
+  if (merge.take !== 'union' || !(await holdsAuthority(gitDir))) return undefined;
+  const ca = await loadAuthority(gitDir);
+  return updateRevocations(gitDir, async () => {
+    const stored = await storedRevocations(gitDir, ca.cert.publicKey).catch(() => undefined);
+    const version = Math.max(merge.version, (stored?.version ?? 0) + 1);
+    return signRevocations(ca.key, version, nowMs, [...new Set([...merge.nodeIds, ...(stored?.nodeIds ?? [])])]);
+  });
 }
 
 /** `gitfs cluster revoke`: a new list, one version up, with `nodeId` added. */

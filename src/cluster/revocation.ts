@@ -36,6 +36,24 @@ export function signRevocations(caKey: KeyObject, version: number, issuedMs: num
   return { version, issuedMs, nodeIds: [...nodeIds].sort(), encoded };
 }
 
+/**
+ * What the CA node makes of a verified list `theirs` beside its own (`ours`). Revocations are for
+ * good, so no list that lacks one of the other's may win: `theirs` when it holds all of ours and
+ * is newer (adopted as it is); `ours` when it holds nothing ours lacks and is no newer (nothing to
+ * do); else the union, to be signed one version above both (ours was made again after
+ * revocations.bin was lost, or theirs dropped one of ours).
+ */
+export function mergeRevocations(ours: RevocationList | undefined, theirs: RevocationList): { readonly take: 'theirs' | 'ours' } | { readonly take: 'union'; readonly version: number; readonly nodeIds: NodeId[] } {
+  if (ours === undefined) return { take: 'theirs' };
+  const mine = new Set(ours.nodeIds);
+  const their = new Set(theirs.nodeIds);
+  const holdsOurs = ours.nodeIds.every((id) => their.has(id));
+  const addsNone = theirs.nodeIds.every((id) => mine.has(id));
+  if (holdsOurs && theirs.version > ours.version) return { take: 'theirs' };
+  if (addsNone && theirs.version <= ours.version) return { take: 'ours' };
+  return { take: 'union', version: Math.max(ours.version, theirs.version) + 1, nodeIds: [...new Set([...ours.nodeIds, ...theirs.nodeIds])].sort() };
+}
+
 function bad(message: string): GitfsError {
   return new GitfsError(ErrorCodes.BAD_SIGNATURE, `revocation list refused: ${message}`);
 }

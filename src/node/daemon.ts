@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseBranchName } from '../branches/ref-name.js';
 import { RefWatcher } from '../branches/ref-watcher.js';
 import type { BranchRef } from '../branches/ref-store.js';
-import { RevocationsOnDisk, holdsAuthority, loadMembership, saveRevocations } from '../cluster/cluster-store.js';
+import { RevocationsOnDisk, holdsAuthority, loadMembership, mergeOnAuthority, saveRevocations } from '../cluster/cluster-store.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
 import type { RevocationList } from '../cluster/revocation.js';
 import { serverOptions } from '../cluster/tls.js';
@@ -305,17 +305,27 @@ export class NodeDaemon {
     if (!newer && !this.stopping) this.c.log.log('debug', 'revocations-source-backed-off', { from: peer.nodeId, retryAt: this.revocationSources.nextAt(peer.nodeId) });
   }
 
-  /** Adopts `list` if it is newer than this node's; whether it was. */
+  /**
+   * Adopts `list` if it is newer than this node's; whether it was. On the CA node, a list that
+   * lacks revocations this node holds, or holds some this node lacks at no newer version, is
+   * merged with this node's instead (mergeOnAuthority: signed one version above both, stored).
+   */
   private async adoptRevocations(list: RevocationList, source: string): Promise<boolean> {
-    if (!this.trust.adopt(list)) return false;
-    this.c.log.log('info', 'revocations', { version: list.version, revoked: list.nodeIds, from: source });
+    const merged = await mergeOnAuthority(this.c.repo.gitDir, this.trust.revocations, list, this.c.clock.now()).catch((e: unknown) => {
+      this.c.log.log('warn', 'revocations-not-merged', { version: list.version, error: (e as Error).message });
+      return undefined;
+    });
+    if (merged !== undefined) this.c.log.log('warn', 'revocations-merged', { theirs: list.version, ours: this.trust.revocationVersion, version: merged.version, from: source });
+    const taken = merged ?? list;
+    if (!this.trust.adopt(taken)) return false;
+    this.c.log.log('info', 'revocations', { version: taken.version, revoked: taken.nodeIds, from: source });
     // Adopted: the revoked go now, whether or not the list can be stored.
     for (const e of this.table.dropRevoked((id) => this.trust.isRevoked(id))) this.c.log.log('info', e.kind, { ...e, kind: undefined });
     this.swarm?.dropRevoked((id) => this.trust.isRevoked(id));
     this.announcer?.changed();
     // A list read from disk stays as it is there: writing it back could undo a newer one that
     // `gitfs cluster revoke` stored meanwhile. One from a peer is stored unless disk has a newer.
-    if (source !== 'disk') {
+    if (source !== 'disk' && merged === undefined) {
       await saveRevocations(this.c.repo.gitDir, list, this.trust.ca.publicKey).catch((e: unknown) =>
         this.c.log.log('warn', 'revocations-not-stored', { version: list.version, error: (e as Error).message }),
       );

@@ -8,10 +8,10 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
-import { RevocationsOnDisk, clusterDir, loadMembership, revokeNode, saveRevocations, storedRevocations } from '../../src/cluster/cluster-store.js';
+import { RevocationsOnDisk, clusterDir, loadMembership, mergeOnAuthority, revokeNode, saveRevocations, storedRevocations } from '../../src/cluster/cluster-store.js';
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
-import { openRevocations, signRevocations } from '../../src/cluster/revocation.js';
+import { mergeRevocations, openRevocations, signRevocations } from '../../src/cluster/revocation.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { fetchRevocations, MAX_CONNECTIONS_PER_ADDRESS, startNodeService } from '../../src/node/node-service.js';
 import { askOneLine } from '../../src/util/json-line.js';
@@ -135,6 +135,37 @@ describe('cluster/revocation: signed revocation lists', function () {
     const stored = await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey);
     assert.equal(stored?.version, 2);
     assert.deepEqual(stored?.nodeIds, [ID1, ID2]);
+  });
+
+  it('mergeRevocations: the newer superset is taken, an older subset left, anything else merged one version above both', () => {
+    const key = cluster.authority.key;
+    const list = (version: number, ids: NodeId[]): ReturnType<typeof signRevocations> => signRevocations(key, version, Date.now(), ids);
+    assert.deepEqual(mergeRevocations(undefined, list(1, [ID1])), { take: 'theirs' });
+    assert.deepEqual(mergeRevocations(list(1, [ID1]), list(2, [ID1, ID2])), { take: 'theirs' });
+    assert.deepEqual(mergeRevocations(list(2, [ID1, ID2]), list(1, [ID1])), { take: 'ours' });
+    assert.deepEqual(mergeRevocations(list(2, [ID1, ID2]), list(2, [ID1, ID2])), { take: 'ours' });
+    // revocations.bin lost on the CA node, then a revoke: version 1 with the new id alone, beside a member's 3.
+    assert.deepEqual(mergeRevocations(list(1, [ID3]), list(3, [ID1, ID2])), { take: 'union', version: 4, nodeIds: [ID1, ID2, ID3] });
+    assert.deepEqual(mergeRevocations(list(3, [ID1, ID2]), list(1, [ID3])), { take: 'union', version: 4, nodeIds: [ID1, ID2, ID3] });
+    // A newer list that dropped one of ours never wins.
+    assert.deepEqual(mergeRevocations(list(2, [ID1, ID2]), list(5, [ID1])), { take: 'union', version: 6, nodeIds: [ID1, ID2] });
+  });
+
+  it('mergeOnAuthority: the CA node that lost revocations.bin and revoked again merges a member\'s older list in, stored one version above both; a member merges nothing', async () => {
+    const c = await makeCluster(tmp.make());
+    await revokeNode(c.ca.gitDir, ID1, Date.now());
+    const { list: members } = await revokeNode(c.ca.gitDir, ID2, Date.now());
+    unlinkSync(join(clusterDir(c.ca.gitDir), 'revocations.bin'));
+    const { list: ours } = await revokeNode(c.ca.gitDir, ID3, Date.now());
+    assert.equal(ours.version, 1, 'made again from nothing');
+    const merged = await mergeOnAuthority(c.ca.gitDir, ours, members, Date.now());
+    assert.deepEqual([merged?.version, merged?.nodeIds], [3, [ID1, ID2, ID3]]);
+    const stored = await storedRevocations(c.ca.gitDir, c.authority.cert.publicKey);
+    assert.deepEqual([stored?.version, stored?.nodeIds], [3, [ID1, ID2, ID3]]);
+    const trust = new ClusterTrust(c.authority.cert, c.authority.cert.toString(), members);
+    assert.equal(trust.adopt(merged as NonNullable<typeof merged>), true, 'a member holding version 2 adopts it');
+    const member = await c.addMember(tmp.make());
+    assert.equal(await mergeOnAuthority(member.gitDir, ours, members, Date.now()), undefined);
   });
 
   it('RevocationsOnDisk reads the list only when the file changed, and reports a bad one once', async () => {
