@@ -109,7 +109,7 @@ export class CertificateRenewal {
     for (let i = 0; i < Math.min(PEERS_PER_TRY, members.length) && !this.abort.signal.aborted; i++) {
       const member = members[this.cursor++ % members.length] as Peer;
       try {
-        return await fetchRenewal(this.c.identity, this.c.trust, member.endpoints[0] as Peer['endpoints'][number], this.abort.signal);
+        return await fetchRenewal(this.c.identity, this.c.trust, { ...(member.endpoints[0] as Peer['endpoints'][number]), nodeId: member.nodeId }, { signal: this.abort.signal, now: () => this.c.clock.now() });
       } catch (e) {
         failures.push(`${member.nodeId}: ${(e as Error).message}`);
       }

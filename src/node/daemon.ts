@@ -293,7 +293,7 @@ export class NodeDaemon {
     const fetch = (this.revocationFetch = new AbortController());
     let newer = false;
     try {
-      const list = await fetchRevocations(this.identity, this.trust, to, fetch.signal);
+      const list = await fetchRevocations(this.identity, this.trust, { ...to, nodeId: peer.nodeId }, { signal: fetch.signal, now: () => this.c.clock.now() });
       newer = list !== undefined && !this.stopping && (await this.adoptRevocations(list, `${peer.nodeId}`));
     } catch (e) {
       // A node that was itself revoked is refused by every member, for good: each backs off.

@@ -10,6 +10,7 @@ import { createServer, connect, type Server, type TLSSocket } from 'node:tls';
 import { issueRenewal } from '../cluster/cluster-store.js';
 import { answerJoin, type JoinRequest } from '../cluster/join.js';
 import type { ClusterTrust, NodeIdentity } from '../cluster/identity.js';
+import type { NodeId } from '../cluster/node-id.js';
 import { openRevocations, type RevocationList } from '../cluster/revocation.js';
 import { clientOptions, peerNode, serverOptions } from '../cluster/tls.js';
 import { ErrorCodes, GitfsError } from '../errors.js';
@@ -117,11 +118,27 @@ async function dispatch(c: NodeServiceComponents, socket: TLSSocket, req: unknow
   throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `unknown request ${JSON.stringify(op)}`);
 }
 
+/** Where a member is asked: its address and port, and the node expected there, if known. */
+export interface MemberAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly nodeId?: NodeId;
+}
+
+/** How a request to a member is made: `signal` stops it; `now` judges the member's certificate (default the system clock). */
+export interface AskOptions {
+  readonly signal?: AbortSignal;
+  readonly now?: () => number;
+}
+
 /**
- * Asks the member at `to` one request over mutual TLS. The whole exchange must end within IDLE_MS
- * (a member trickling its answer a byte at a time held the socket for days), or when `signal` aborts.
+ * Asks the member at `to` one request over mutual TLS. The answerer must be a member, not revoked
+ * (peerNode, as the service checks its clients), and the node `to` names if it names one. The
+ * whole exchange must end within IDLE_MS (a member trickling its answer a byte at a time held the
+ * socket for days), or when the signal aborts.
  */
-function askMember(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, request: unknown, signal?: AbortSignal): Promise<unknown> {
+function askMember(identity: NodeIdentity, trust: ClusterTrust, to: MemberAddress, request: unknown, o: AskOptions): Promise<unknown> {
+  const { signal } = o;
   return new Promise((resolve, reject) => {
     const socket = connect({ host: to.address, port: to.port, ...clientOptions(identity, trust) });
     const deadline = setTimeout(() => socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} did not answer within ${IDLE_MS / 1000} s`)), IDLE_MS);
@@ -133,6 +150,11 @@ function askMember(identity: NodeIdentity, trust: ClusterTrust, to: { address: s
     });
     socket.once('error', reject);
     socket.once('secureConnect', () => {
+      const peer = peerNode(socket, trust, (o.now ?? Date.now)());
+      if (peer === undefined || (to.nodeId !== undefined && peer.nodeId !== to.nodeId)) {
+        const who = peer === undefined ? 'no member of this cluster (or a revoked one)' : `${peer.nodeId}, not ${to.nodeId}`;
+        return void socket.destroy(new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} is ${who}`));
+      }
       askOneLine(socket, request, `${to.address}:${to.port}`, ErrorCodes.PEER_FAILED, REMOTE_MAX_ANSWER)
         .then(resolve, reject)
         .finally(() => socket.destroy());
@@ -141,14 +163,14 @@ function askMember(identity: NodeIdentity, trust: ClusterTrust, to: { address: s
 }
 
 /** Asks a member for its revocation list; checked against the CA key. */
-export async function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, signal?: AbortSignal): Promise<RevocationList | undefined> {
-  const encoded = ((await askMember(identity, trust, to, { op: 'revocations' }, signal)) as { revocations: string | null }).revocations;
+export async function fetchRevocations(identity: NodeIdentity, trust: ClusterTrust, to: MemberAddress, o: AskOptions = {}): Promise<RevocationList | undefined> {
+  const encoded = ((await askMember(identity, trust, to, { op: 'revocations' }, o)) as { revocations: string | null }).revocations;
   return encoded === null ? undefined : openRevocations(Buffer.from(encoded, 'base64'), trust.ca.publicKey);
 }
 
 /** Asks a member that issues certificates for a renewed certificate for this node's key (PEM; the caller checks it). */
-export async function fetchRenewal(identity: NodeIdentity, trust: ClusterTrust, to: { address: string; port: number }, signal?: AbortSignal): Promise<string> {
-  const pem = ((await askMember(identity, trust, to, { op: 'renew' }, signal)) as { certificate?: unknown }).certificate;
+export async function fetchRenewal(identity: NodeIdentity, trust: ClusterTrust, to: MemberAddress, o: AskOptions = {}): Promise<string> {
+  const pem = ((await askMember(identity, trust, to, { op: 'renew' }, o)) as { certificate?: unknown }).certificate;
   if (typeof pem !== 'string') throw new GitfsError(ErrorCodes.PEER_FAILED, `${to.address}:${to.port} answered the renewal without a certificate`);
   return pem;
 }

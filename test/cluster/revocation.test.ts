@@ -12,7 +12,7 @@ import { RevocationsOnDisk, clusterDir, loadMembership, mergeOnAuthority, revoke
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { mergeRevocations, openRevocations, signRevocations } from '../../src/cluster/revocation.js';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { fetchRevocations, MAX_CONNECTIONS_PER_ADDRESS, startNodeService } from '../../src/node/node-service.js';
 import { askOneLine } from '../../src/util/json-line.js';
 import { gitfs } from '../support/cli.js';
@@ -339,7 +339,7 @@ describe('cluster/revocation: signed revocation lists', function () {
         const ms = Date.now() - started;
         assert.ok(ms >= 14_000 && ms < 20_000, `cut off after ${ms} ms`);
         const stop = new AbortController();
-        const stopped = fetchRevocations(member.identity, member.trust, to, stop.signal);
+        const stopped = fetchRevocations(member.identity, member.trust, to, { signal: stop.signal });
         setTimeout(() => stop.abort(), 300);
         const t0 = Date.now();
         await assert.rejects(stopped, /stopped/);
@@ -367,6 +367,21 @@ describe('cluster/revocation: signed revocation lists', function () {
         assert.match(String(e.code), /CERT|VERIFY/, `refused for another reason: ${String(e.code)} ${e.message}`);
         return true;
       });
+    });
+
+    it('a member asks only a member: not one it knows revoked (whose service still answers), nor another node than the one it meant', async () => {
+      const asker = await cluster.addMember(tmp.make());
+      assert.ok(asker.trust.adopt(signRevocations(cluster.authority.key, 4, Date.now(), [revoked.identity.nodeId, ID1])));
+      const server = await startNodeService(
+        { gitDir: revoked.gitDir, identity: revoked.identity, trust: revoked.trust, clock: { now: () => Date.now() }, log: captureLogger(), issuer: false },
+        { address: '127.0.0.1', port: 0 },
+      );
+      servers.push(server);
+      const atRevoked = { address: '127.0.0.1', port: (server.address() as AddressInfo).port };
+      await assert.rejects(fetchRevocations(asker.identity, asker.trust, atRevoked), (e: unknown) => isGitfsError(e, ErrorCodes.PEER_FAILED) && /no member of this cluster \(or a revoked one\)/.test(e.message));
+      const atService = { address: '127.0.0.1', port };
+      assert.equal((await fetchRevocations(asker.identity, asker.trust, { ...atService, nodeId: service.identity.nodeId }))?.version, 4);
+      await assert.rejects(fetchRevocations(asker.identity, asker.trust, { ...atService, nodeId: member.identity.nodeId }), (e: unknown) => isGitfsError(e, ErrorCodes.PEER_FAILED) && e.message.includes(`${service.identity.nodeId}, not ${member.identity.nodeId}`));
     });
   });
 });
