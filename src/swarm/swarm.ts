@@ -176,6 +176,8 @@ export class Swarm {
   private readonly conns = new Map<NodeId, SwarmConnection>();
   /** Every open connection, the ones `conns` does not name too (a second one to the same peer), so that stop() closes them all. */
   private readonly live = new Set<SwarmConnection>();
+  /** Until when each connection's peer certificate (and its CA's) is valid: past it, the connection is closed (`dropExpired`). */
+  private readonly validUntil = new WeakMap<SwarmConnection, number>();
   private readonly dialing = new Map<NodeId, Promise<SwarmConnection | undefined>>();
   private readonly fetches = new Map<string, Running>();
   private readonly requests = new Map<number, RequestOwner>();
@@ -251,7 +253,9 @@ export class Swarm {
       socket.destroy();
       return;
     }
-    this.adopt(new SwarmConnection(socket, peer.nodeId as NodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: false, pool: this.pool }, this.handlers));
+    const conn = new SwarmConnection(socket, peer.nodeId as NodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: false, pool: this.pool }, this.handlers);
+    this.validUntil.set(conn, peer.notAfter);
+    this.adopt(conn);
   }
 
   private readonly handlers = {
@@ -331,6 +335,7 @@ export class Swarm {
           return resolve(undefined);
         }
         const conn = new SwarmConnection(socket, peer.nodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: true, pool: this.pool }, this.handlers);
+        this.validUntil.set(conn, who.notAfter);
         this.adopt(conn);
         resolve(conn);
       });
@@ -469,7 +474,9 @@ export class Swarm {
 
   /** Starts the fetches the policies call for (eager ones). Called on every change and periodically. */
   async tick(): Promise<void> {
-    if (this.stopped || this.o.policies.length === 0) return;
+    if (this.stopped) return;
+    this.dropExpired();
+    if (this.o.policies.length === 0) return;
     this.keepWarm();
     const decisions = await this.decisions();
     this.prepare(decisions);
@@ -1053,6 +1060,16 @@ export class Swarm {
   /** How the recent fetches ended. */
   outcomes(): readonly FetchOutcome[] {
     return this.recent;
+  }
+
+  /**
+   * Closes the connections whose peer's certificate (or the CA's) expired since the handshake,
+   * which alone checked it: a member that stopped renewing stayed connected as long as it kept
+   * the connection busy. (One renewed meanwhile dials again with its new certificate.)
+   */
+  private dropExpired(): void {
+    const now = this.c.clock.now();
+    for (const conn of [...this.live, ...this.conns.values()]) if (now >= (this.validUntil.get(conn) ?? Infinity)) conn.close('its certificate expired');
   }
 
   /** Closes the connections of nodes that are now revoked. */

@@ -8,13 +8,14 @@
  * heads, every datagram that reached A's socket was counted once, and A logged no error.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { connect as tlsConnect } from 'node:tls';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadMembership } from '../../src/cluster/cluster-store.js';
-import type { ClusterTrust, NodeIdentity } from '../../src/cluster/identity.js';
+import { certificatePem, issueCertificate } from '../../src/cluster/certificate.js';
+import { loadAuthority, loadMembership } from '../../src/cluster/cluster-store.js';
+import { NodeIdentity, type ClusterTrust } from '../../src/cluster/identity.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { encodeAnnouncement, type Announcement } from '../../src/multicast/announcement.js';
 import { sealEnvelope } from '../../src/multicast/envelope.js';
@@ -322,6 +323,44 @@ describe('node daemon: a flood of hostile datagrams', function () {
       assert.ok(a.running, a.tail());
     } finally {
       for (const c of conns) c.close('test over');
+    }
+  });
+
+  it("closes a member's swarm connection once its certificate expires (the handshake alone checked it), long before it is idle", async () => {
+    const { identity, trust } = bIdentity;
+    const authority = await loadAuthority(repoA);
+    // X.509 times are whole seconds: this one ends within 5 to 6 s.
+    const notAfter = (Math.floor(Date.now() / 1000) + 6) * 1000;
+    const serial = randomBytes(16);
+    serial[0] = ((serial[0] as number) & 0x7f) | 0x01;
+    const der = issueCertificate({
+      serial,
+      subject: identity.nodeId,
+      issuer: authority.cert.subject.replace(/^CN=/, ''),
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(notAfter),
+      publicKey: createPublicKey(identity.privateKey),
+      signingKey: authority.key,
+      issuerPublicKey: authority.cert.publicKey,
+      ca: false,
+    });
+    const shortLived = new NodeIdentity(identity.nodeId, identity.privateKey, new X509Certificate(der), certificatePem(der));
+    const aId = (await snapshotOf(repoA)).self.nodeId as NodeId;
+    const infoHash = createHash('sha1').update(`gitfs-swarm-v1\0${trust.clusterId}`).digest();
+    const socket = tlsConnect({ host: '127.0.0.1', port: svcA, ...clientOptions(shortLived, trust) });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    let closedAt: number | undefined;
+    const conn = new SwarmConnection(socket, aId, { infoHash, selfId: identity.nodeId, initiator: true, pool: new BlockPool(2) }, { onMessage: () => undefined, onClose: () => void (closedAt = Date.now()) });
+    try {
+      await within(conn.drained(Infinity), 10_000);
+      assert.ok(conn.isOpen, `no handshake\n${a.tail()}`);
+      // Within 20 s: a connection is closed as idle only after 120 s.
+      for (let i = 0; i < 100 && closedAt === undefined; i++) await sleep(200);
+      assert.ok(closedAt !== undefined, `still open 20 s on, its certificate expired at ${new Date(notAfter).toISOString()}\n${a.tail()}`);
+      assert.ok(closedAt >= notAfter - 1000, `closed ${notAfter - closedAt} ms before its certificate expired`);
+      assert.ok(a.running, a.tail());
+    } finally {
+      conn.close('test over');
     }
   });
 });
