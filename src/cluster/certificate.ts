@@ -13,6 +13,7 @@
  */
 import { createHash, createPublicKey, sign, type KeyObject, type X509Certificate } from 'node:crypto';
 import { ErrorCodes, GitfsError } from '../errors.js';
+import { nodeIdOf as idOfKey } from './node-id.js';
 import {
   Tags,
   bitString,
@@ -77,7 +78,7 @@ const OID = {
 const KeyUsageBits = { DIGITAL_SIGNATURE: 0, KEY_CERT_SIGN: 5, CRL_SIGN: 6 } as const;
 
 const KEY_ALGORITHM = 'ed25519';
-const NODE_ID_RE = /^[0-9a-f]{16,64}$/;
+const NODE_ID_RE = /^[0-9a-f]{16}$/;
 /** RFC 5280 ub-common-name. */
 const MAX_CN_LENGTH = 64;
 
@@ -224,7 +225,7 @@ function nodeIdOf(cert: X509Certificate): string {
   const match = /^CN=([^\n]*)$/.exec(cert.subject);
   const cn = match?.[1];
   if (cn === undefined || !NODE_ID_RE.test(cn)) {
-    throw refuse('subject', `certificate subject is not CN=<node id, 16..64 lowercase hex>: ${JSON.stringify(cert.subject.slice(0, 200))}`, cert);
+    throw refuse('subject', `certificate subject is not CN=<node id, 16 lowercase hex>: ${JSON.stringify(cert.subject.slice(0, 200))}`, cert);
   }
   return cn;
 }
@@ -245,5 +246,7 @@ export function verifyNodeCertificate(cert: X509Certificate, ca: X509Certificate
     throw refuse('key', `node key is ${cert.publicKey.asymmetricKeyType ?? 'unknown'}, not ${KEY_ALGORITHM}`, cert);
   }
   const nodeId = nodeIdOf(cert);
+  // The id is the key's (node-id.ts): a certificate naming another could never be revoked by it, nor told apart from that node.
+  if (nodeId !== idOfKey(cert.publicKey)) throw refuse('subject', `certificate subject ${nodeId} is not the id of its key (${idOfKey(cert.publicKey)})`, cert);
   return { nodeId, publicKey: cert.publicKey, notAfter: Math.min(notAfter, caNotAfter), fingerprint: certificateFingerprint(cert) };
 }
