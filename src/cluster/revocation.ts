@@ -18,8 +18,12 @@ const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
 const ListMessage = root.lookupType('gitfs.cluster.v1.RevocationList');
 const SignedMessage = root.lookupType('gitfs.cluster.v1.SignedRevocationList');
 const DOMAIN = Buffer.from('gitfs-revocations-v1\0', 'latin1');
-/** Far more than any cluster revokes; bounds what a list can make a node hold. */
-const MAX_LIST_BYTES = 1 << 20;
+/**
+ * Far more than any cluster revokes (~36 000 ids); bounds what a list can make a node hold. Sent
+ * as base64 in a JSON answer, it fits the node service's answers (REMOTE_MAX_ANSWER, 1 MiB): a
+ * list of 1 MiB could be signed, but neither fetched nor handed to a joining node.
+ */
+export const MAX_LIST_BYTES = 640 << 10;
 
 export interface RevocationList {
   readonly version: number;
@@ -33,6 +37,7 @@ export function signRevocations(caKey: KeyObject, version: number, issuedMs: num
   const body = ListMessage.encode(ListMessage.fromObject({ version, issued_ms: issuedMs, node_ids: [...nodeIds].sort() })).finish();
   const signature = sign(null, Buffer.concat([DOMAIN, body]), caKey);
   const encoded = Buffer.from(SignedMessage.encode(SignedMessage.fromObject({ body, signature })).finish());
+  if (encoded.length > MAX_LIST_BYTES) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `a revocation list of ${nodeIds.length} ids takes ${encoded.length} bytes, over ${MAX_LIST_BYTES}: no node would take it`);
   return { version, issuedMs, nodeIds: [...nodeIds].sort(), encoded };
 }
 

@@ -8,7 +8,7 @@ import { X509Certificate, createHash, generateKeyPairSync, randomBytes, type Key
 import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { connect, createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { connect, createServer, type TLSSocket } from 'node:tls';
 import {
   certificateFingerprint,
   certificatePem,
@@ -28,7 +28,10 @@ import {
   utf8String,
 } from '../../src/cluster/der.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
-import { nodeIdOf } from '../../src/cluster/node-id.js';
+import { ClusterTrust, NodeIdentity } from '../../src/cluster/identity.js';
+import { nodeIdOf, type NodeId } from '../../src/cluster/node-id.js';
+import { signRevocations } from '../../src/cluster/revocation.js';
+import { clientOptions, peerNode, serverOptions } from '../../src/cluster/tls.js';
 import { suiteDirs } from '../support/tmp.js';
 
 const DAY = 86_400_000;
@@ -243,52 +246,50 @@ describe('cluster certificates', () => {
     });
   });
 
-  describe('mutual TLS', () => {
+  describe('mutual TLS, with the options and checks the node service and the swarm use (tls.ts)', () => {
     interface Outcome {
-      readonly serverAuthorized?: boolean;
+      /** Who the server found at the other end (peerNode), if anyone. */
       readonly serverPeer?: string;
       readonly serverGot?: string;
-      readonly clientAuthorized?: boolean;
+      /** Who the client found at the other end, if anyone. */
+      readonly clientPeer?: string;
       readonly clientGot?: string;
       readonly serverError?: string;
     }
 
-    /** The peer's CN when there is exactly one. */
-    const cnOf = (peer: PeerCertificate): string | undefined => (typeof peer.subject.CN === 'string' ? peer.subject.CN : undefined);
+    const trust = new ClusterTrust(ca.cert, ca.pem);
+    const identityOf = (n: Issued & { nodeId: string }): NodeIdentity => new NodeIdentity(n.nodeId as NodeId, n.privateKey, n.cert, n.pem);
 
-    /** One connection from `client` to a server holding `server`'s certificate; resolves when both ends are done. */
-    function handshake(server: Issued, client: Issued, expectedServerId: string): Promise<Outcome> {
+    /**
+     * One connection from `client` to a server holding `server`'s certificate, each end as the
+     * node service and the swarm make it: serverOptions / clientOptions, then peerNode, the server
+     * taking a member (not revoked by `serverTrust`), the client only `expectedServerId`. Resolves
+     * when both ends are done.
+     */
+    function handshake(server: Issued & { nodeId: string }, client: Issued & { nodeId: string }, expectedServerId: string, serverTrust = trust): Promise<Outcome> {
       return new Promise((resolve, reject) => {
         const outcome: { -readonly [K in keyof Outcome]: Outcome[K] } = {};
         const timer = setTimeout(() => reject(new Error(`handshake timed out: ${JSON.stringify(outcome)}`)), 3000);
-        const srv = createServer(
-          { key: server.keyPem, cert: server.pem, ca: ca.pem, requestCert: true, rejectUnauthorized: true },
-          (socket: TLSSocket) => {
-            outcome.serverAuthorized = socket.authorized;
-            outcome.serverPeer = cnOf(socket.getPeerCertificate());
-            socket.once('data', (d) => {
-              outcome.serverGot = d.toString();
-              socket.end('pong');
-            });
-          },
-        );
+        const srv = createServer(serverOptions(identityOf(server), serverTrust), (socket: TLSSocket) => {
+          const peer = peerNode(socket, serverTrust, Date.now());
+          if (peer === undefined) return void socket.destroy();
+          outcome.serverPeer = peer.nodeId;
+          socket.once('data', (d) => {
+            outcome.serverGot = d.toString();
+            socket.end('pong');
+          });
+        });
         srv.on('tlsClientError', (e) => {
           outcome.serverError = e.message;
         });
         srv.listen(0, '127.0.0.1', () => {
           const { port } = srv.address() as AddressInfo;
-          const sock = connect({
-            host: '127.0.0.1',
-            port,
-            ca: ca.pem,
-            key: client.keyPem,
-            cert: client.pem,
-            checkServerIdentity: (_host: string, peer: PeerCertificate) =>
-              cnOf(peer) === expectedServerId ? undefined : new Error(`server is ${String(cnOf(peer))}, not ${expectedServerId}`),
-          });
+          const sock = connect({ host: '127.0.0.1', port, ...clientOptions(identityOf(client), trust) });
           let got = '';
           sock.on('secureConnect', () => {
-            outcome.clientAuthorized = sock.authorized;
+            const peer = peerNode(sock, trust, Date.now());
+            if (peer?.nodeId !== expectedServerId) return void sock.destroy();
+            outcome.clientPeer = peer.nodeId;
             sock.write('ping');
           });
           sock.on('data', (d: Buffer) => (got += d.toString()));
@@ -306,31 +307,34 @@ describe('cluster certificates', () => {
       const server = makeNode(ca);
       const client = makeNode(ca);
       const o = await handshake(server, client, server.nodeId);
-      assert.equal(o.serverError, undefined);
-      assert.equal(o.serverAuthorized, true);
-      assert.equal(o.clientAuthorized, true);
-      assert.equal(o.serverPeer, client.nodeId);
-      assert.equal(o.serverGot, 'ping');
-      assert.equal(o.clientGot, 'pong');
+      assert.deepEqual(o, { serverPeer: client.nodeId, clientPeer: server.nodeId, serverGot: 'ping', clientGot: 'pong' });
     });
 
     it('the server refuses a client whose certificate comes from another CA', async () => {
       const server = makeNode(ca);
       const stranger = makeNode(makeCa());
       const o = await handshake(server, stranger, server.nodeId);
-      assert.notEqual(o.serverError, undefined);
-      assert.equal(o.serverAuthorized, undefined);
+      assert.equal(o.serverPeer, undefined);
       assert.equal(o.serverGot, undefined);
       assert.equal(o.clientGot, undefined);
     });
 
-    it('the client refuses a server that is not the node it expected', async () => {
+    it('the server refuses a client it knows revoked', async () => {
       const server = makeNode(ca);
       const client = makeNode(ca);
-      const o = await handshake(server, client, 'f'.repeat(32));
-      assert.equal(o.clientAuthorized, undefined);
-      assert.equal(o.serverGot, undefined);
-      assert.equal(o.clientGot, undefined);
+      const revoking = new ClusterTrust(ca.cert, ca.pem, signRevocations(ca.privateKey, 1, NOW, [client.nodeId as NodeId]));
+      const o = await handshake(server, client, server.nodeId, revoking);
+      assert.deepEqual([o.serverPeer, o.serverGot, o.clientGot], [undefined, undefined, undefined]);
+    });
+
+    it('the client refuses a server of another CA, and one that is not the node it expected', async () => {
+      const client = makeNode(ca);
+      const stranger = makeNode(makeCa());
+      const fromElsewhere = await handshake(stranger, client, stranger.nodeId);
+      assert.deepEqual([fromElsewhere.clientPeer, fromElsewhere.serverGot, fromElsewhere.clientGot], [undefined, undefined, undefined]);
+      const server = makeNode(ca);
+      const other = await handshake(server, client, makeNode(ca).nodeId);
+      assert.deepEqual([other.clientPeer, other.serverGot, other.clientGot], [undefined, undefined, undefined]);
     });
   });
 });

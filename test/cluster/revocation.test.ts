@@ -11,7 +11,7 @@ import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { RevocationsOnDisk, clusterDir, loadMembership, mergeOnAuthority, revokeNode, saveRevocations, storedRevocations } from '../../src/cluster/cluster-store.js';
 import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
-import { mergeRevocations, openRevocations, signRevocations } from '../../src/cluster/revocation.js';
+import { MAX_LIST_BYTES, mergeRevocations, openRevocations, signRevocations } from '../../src/cluster/revocation.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { fetchRevocations, MAX_CONNECTIONS_PER_ADDRESS, startNodeService } from '../../src/node/node-service.js';
 import { askOneLine } from '../../src/util/json-line.js';
@@ -70,6 +70,12 @@ describe('cluster/revocation: signed revocation lists', function () {
     // A second signature field replaces the first: only a valid signature over the body passes.
     const extended = Buffer.concat([list.encoded, Buffer.from([0x12, 0x40]), Buffer.alloc(64, 1)]);
     assert.throws(() => openRevocations(extended, key), rejectsWith(ErrorCodes.BAD_SIGNATURE));
+  });
+
+  it('a list larger than MAX_LIST_BYTES is not signed (it would fit no answer of the node service)', () => {
+    const ids = Array.from({ length: 40_000 }, (_, i) => i.toString(16).padStart(16, '0') as NodeId);
+    assert.throws(() => signRevocations(cluster.authority.key, 1, Date.now(), ids), (e: unknown) => isGitfsError(e, ErrorCodes.BAD_ARGUMENT));
+    assert.ok(signRevocations(cluster.authority.key, 1, Date.now(), ids.slice(0, 30_000)).encoded.length <= MAX_LIST_BYTES);
   });
 
   it('a list signed by another CA, or with a node key, is GITFS_BAD_SIGNATURE', async () => {
