@@ -732,6 +732,11 @@ export class ChannelAgent {
         if (from === null || to === null) {
           return reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: nothing to roll back to here (${from === null ? 'nothing is blessed' : `only ${from.version} was ever blessed`})`, { channel: this.channel }));
         }
+        // The release before was recalled (heard while a newer one was staged here, which was then
+        // blessed over it): going back to it would put the node on a release the cluster dropped.
+        if (to.commit === this.recalled) {
+          return reject(new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: the release before ${from.version}, ${to.version} (${to.commit}), was recalled: publish a new release instead`, { channel: this.channel }));
+        }
         try {
           if (signed === undefined) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: a recall is signed with a release key this channel trusts (gitfs rollout rollback --sign KEY)`, { channel: this.channel });
           if (signed.release !== from.commit) throw new GitfsError(ErrorCodes.BAD_ARGUMENT, `${this.channel}: the recall names ${signed.release}, but ${from.version} (${from.commit}) is blessed here`, { channel: this.channel });

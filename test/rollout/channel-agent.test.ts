@@ -463,6 +463,22 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
+  it('refuses gitfs rollout rollback to a release that was recalled (heard while the release now blessed was staged)', async () => {
+    const { repo, dir, key, v1, v2, hook } = await twoBlessed();
+    // The recall of 1.0 held (signed as it came), 2.0 blessed over it since.
+    writeFileSync(join(dir, 'control.json'), `${JSON.stringify({ paused: false, recalled: v1, signature: signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v1 }, key).toString('base64') })}\n`);
+    const agent = new ChannelAgent({ repo, log: captureLogger(), now: () => Date.now(), self: 'aaaaaaaaaaaaaaaa' as NodeId, clusterId: CLUSTER, trusted: [key.publicKey], peers: () => [], changed: () => undefined, dir }, { ...CHANNEL_DEFAULTS, channel: CHANNEL, apply: hook }, CHANNEL);
+    try {
+      await agent.start();
+      const signed = { release: v2, signature: signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, key) };
+      await assert.rejects(agent.recall(signed), (e: unknown) => isGitfsError(e, ErrorCodes.BAD_ARGUMENT) && /the release before 2\.0, 1\.0 .* was recalled/.test((e as Error).message));
+      assert.equal(agent.status().report.blessed, v2, 'still on 2.0');
+    } finally {
+      await agent.stop();
+      await repo.close();
+    }
+  });
+
   it('refuses gitfs rollout rollback while a release is being applied (it would recall the release it goes back to)', async () => {
     const { agent, repo } = await stagedAgent();
     try {
