@@ -73,6 +73,8 @@ export class NodeDaemon {
   private readonly revocationSources = new RevocationSources();
   /** The revocation list being fetched from a peer, if one is: stop() ends it. */
   private revocationFetch: AbortController | undefined;
+  /** The adoption of revocation lists under way, one at a time (adoptRevocations). */
+  private revocationsAdopting: Promise<unknown> = Promise.resolve();
   private closers: (() => Promise<void>)[] = [];
   private swarm: Swarm | undefined;
   private swarmTick: NodeJS.Timeout | undefined;
@@ -308,13 +310,25 @@ export class NodeDaemon {
   /**
    * Adopts `list` if it is newer than this node's; whether it was. On the CA node, a list that
    * lacks revocations this node holds, or holds some this node lacks at no newer version, is
-   * merged with this node's instead (mergeOnAuthority: signed one version above both, stored).
+   * merged with this node's instead (mergeOnAuthority: signed one version above both, stored); a
+   * merge that fails adopts nothing (taken as it is, the list would drop a revocation), and the
+   * list is fetched again later. One at a time: a list from a peer and one from disk merged side
+   * by side, each from what the other had not yet adopted, lost a revocation.
    */
-  private async adoptRevocations(list: RevocationList, source: string): Promise<boolean> {
-    const merged = await mergeOnAuthority(this.c.repo.gitDir, this.trust.revocations, list, this.c.clock.now()).catch((e: unknown) => {
-      this.c.log.log('warn', 'revocations-not-merged', { version: list.version, error: (e as Error).message });
-      return undefined;
-    });
+  private adoptRevocations(list: RevocationList, source: string): Promise<boolean> {
+    const run = this.revocationsAdopting.then(() => this.adoptRevocationsNow(list, source));
+    this.revocationsAdopting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async adoptRevocationsNow(list: RevocationList, source: string): Promise<boolean> {
+    let merged: RevocationList | undefined;
+    try {
+      merged = await mergeOnAuthority(this.c.repo.gitDir, this.trust.revocations, list, this.c.clock.now());
+    } catch (e) {
+      this.c.log.log('warn', 'revocations-not-merged', { version: list.version, from: source, error: (e as Error).message });
+      return false;
+    }
     if (merged !== undefined) this.c.log.log('warn', 'revocations-merged', { theirs: list.version, ours: this.trust.revocationVersion, version: merged.version, from: source });
     const taken = merged ?? list;
     if (!this.trust.adopt(taken)) return false;

@@ -109,6 +109,8 @@ export class ChannelAgent {
   private readonly versions = new Map<Oid, string | undefined>();
   /** Heads refused before verification for what they are (`mayTakeOver`), not looked at again; at most HEADS_KEPT. */
   private readonly refusedHeads = new Set<Oid>();
+  /** Heads that could not be read for this node's state, logged once each; at most HEADS_KEPT. */
+  private readonly unreadableHeads = new Set<Oid>();
   /** Recalls refused (no signature, or not one this channel trusts), by announcing node and release: logged once. */
   private readonly refusedRecalls = new Map<string, true>();
   /** The injected time, as the lock files of the release refs take it. */
@@ -213,8 +215,9 @@ export class ChannelAgent {
       );
       const now = await readGitfsRef(this.c.repo.gitDir, ref, this.channel).catch(() => undefined);
       if (commit === undefined || (now ?? null) === commit) continue;
-      await this.actUntilDone({ type: 'set-ref', ref, commit });
-      if (!this.stopped) this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
+      // Stopped meanwhile: the refs after it wait for the next start too (none removed before one set).
+      if (!(await this.actUntilDone({ type: 'set-ref', ref, commit }))) return;
+      this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
     }
   }
 
@@ -315,14 +318,23 @@ export class ChannelAgent {
       },
     ).catch((e: unknown) => {
       const code = e instanceof GitfsError ? e.code : undefined;
-      this.c.log.log('warn', code === ErrorCodes.WRONG_CHANNEL ? 'release-wrong-channel' : 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
-      return code === ErrorCodes.WRONG_CHANNEL || code === ErrorCodes.BAD_MANIFEST ? undefined : null;
+      const final = code === ErrorCodes.WRONG_CHANNEL || code === ErrorCodes.BAD_MANIFEST;
+      if (final) this.c.log.log('warn', code === ErrorCodes.WRONG_CHANNEL ? 'release-wrong-channel' : 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
+      else this.unreadable(head, e);
+      return final ? undefined : null;
     });
     // A read that failed for this node's state (too many open files, a damaged copy, not fetched
     // yet) is tried again at the next look: cached, it hid a valid release until a restart.
     if (version === null) return undefined;
     remember(this.versions, head, version, HEADS_KEPT);
     return version;
+  }
+
+  /** A head that could not be read for this node's state: logged once (it is looked at again at every look). */
+  private unreadable(head: Oid, e: unknown): void {
+    if (this.unreadableHeads.has(head)) return;
+    rememberMember(this.unreadableHeads, head, HEADS_KEPT);
+    this.c.log.log('warn', 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message, again: 'at every look' });
   }
 
   /**
@@ -349,7 +361,7 @@ export class ChannelAgent {
         content = (await this.c.repo.objects.read(head)).content;
       } catch (e) {
         // This node's state (a read that failed, a damaged copy), not the head's: looked at again next time.
-        this.c.log.log('warn', 'release-unreadable', { channel: this.channel, commit: head, error: (e as Error).message });
+        this.unreadable(head, e);
         return false;
       }
       try {
@@ -448,7 +460,11 @@ export class ChannelAgent {
     this.state = result.state;
     const last = this.state.history.at(-1);
     this.c.log.log('info', 'rollout', { channel: this.channel, step: event.type, from, to: this.state.phase, commit: last?.commit, note: last?.note });
-    for (const a of result.actions) await this.actUntilDone(a);
+    for (const a of result.actions) {
+      if (await this.actUntilDone(a)) continue;
+      this.c.log.log('warn', 'rollout-actions-left', { channel: this.channel, step: event.type, left: result.actions.slice(result.actions.indexOf(a)).map((x) => x.type) });
+      return;
+    }
     // The next step may be possible at once (staged in an open wave, idle with a newer head).
     this.poke();
   }
@@ -457,20 +473,24 @@ export class ChannelAgent {
    * Carries out an action of a state already stored. One that fails (a release ref on a full disk)
    * is tried again after a pause, doubling up to a minute, before anything else happens here: the
    * event that led to it cannot be handed in again (the stored state has moved on: it was ignored,
-   * and the ref stayed behind), and no later action may overtake it.
+   * and the ref stayed behind), and no later action may overtake it. Whether it was carried out:
+   * once stopping it is tried once, and false leaves it and the actions after it to the next
+   * start (restoreReleaseRefs points the refs as the stored state says, in a safe order): retried,
+   * a full disk kept stop() waiting for ever; skipped alone, the removal of `previous` after it
+   * left the release running named by no ref, for a prune to take.
    */
-  private async actUntilDone(a: AgentAction): Promise<void> {
-    // Once stopping, one try: the state that asked for it is stored, and the next start carries it
-    // out (restoreReleaseRefs). Retried, a full disk kept stop() waiting for ever.
+  private async actUntilDone(a: AgentAction): Promise<boolean> {
     for (let attempt = 0; !this.stopped && (attempt === 0 || !this.stopping); attempt++) {
       try {
-        return await this.act(a);
+        await this.act(a);
+        return true;
       } catch (e) {
         const inMs = retryDelay(attempt);
         this.c.log.log('error', 'rollout-action-failed', { channel: this.channel, action: a.type, error: (e as Error).message, retryInMs: inMs });
         await this.pause(inMs);
       }
     }
+    return false;
   }
 
   /** Resolves after `ms`, or at once when the agent stops (or is stopping, or has stopped). */

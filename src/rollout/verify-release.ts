@@ -11,7 +11,7 @@ import { rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BranchName } from '../branches/ref-name.js';
-import { ErrorCodes, GitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
 import { exportEntry } from '../files/exporter.js';
 import { fileContent } from '../files/file-content.js';
 import { lookupPath, readCommit, rootEntry } from '../files/tree-reader.js';
@@ -45,7 +45,11 @@ export async function readManifest(repo: Repository, commit: Oid): Promise<Relea
 }
 
 async function manifestIn(repo: Repository, commit: Oid, tree: Oid): Promise<ReleaseManifest> {
-  const entry = await lookupPath(repo.objects, rootEntry(tree), MANIFEST_FILE).catch(() => undefined);
+  // No such path is no manifest; a tree that could not be read (too many open files, a damaged copy) is this node's state, thrown as it is.
+  const entry = await lookupPath(repo.objects, rootEntry(tree), MANIFEST_FILE).catch((e: unknown) => {
+    if (isGitfsError(e, ErrorCodes.PATH_NOT_FOUND)) return undefined;
+    throw e;
+  });
   if (entry === undefined || entry.kind !== 'file' || entry.chunked) throw new GitfsError(ErrorCodes.BAD_MANIFEST, `release ${commit} has no ${MANIFEST_FILE}`, { commit });
   return parseManifest(await readTyped(repo.objects, entry.oid, 'blob'));
 }

@@ -151,7 +151,7 @@ describe('rollout/channel-agent on its own', function () {
     }
   });
 
-  it('a stop while a rollback hook runs, whose release ref then cannot be moved (a full disk), ends: the ref is tried once, and restored at the next start', async () => {
+  it('a stop while a rollback hook runs, whose release ref then cannot be moved (a full disk), ends: the ref is tried once, the actions after it wait, and the next start carries them out', async () => {
     const { repo, dir, key, v1, v2 } = await twoBlessed();
     // An operator's rollback (2.0 to 1.0) under way when the daemon was killed; its hook takes a second.
     writeFileSync(join(dir, 'state.json'), encodeAgentState({ ...initialAgentState(CHANNEL), phase: 'rolling-back', blessed: { commit: v2, version: '2.0' }, previous: { commit: v1, version: '1.0' }, rollback: { from: { commit: v2, version: '2.0' }, to: { commit: v1, version: '1.0' }, reason: 'requested', failedAttempts: 0 }, givenUp: [v2] }));
@@ -172,6 +172,9 @@ describe('rollout/channel-agent on its own', function () {
       await agent.stop();
       assert.ok(Date.now() - started < 10_000, `stop() took ${Date.now() - started} ms`);
       assert.equal(log.lines.filter((e) => e.event === 'rollout-action-failed').length, 1, 'the ref was tried once');
+      // The actions after it wait too: 1.0, running now, is still named (by previous) until the next start moves blessed to it.
+      assert.equal(await readGitfsRef(repo.gitDir, 'previous', CHANNEL), v1);
+      assert.ok(log.lines.some((e) => e.event === 'rollout-actions-left'));
     } finally {
       rmSync(ref, { recursive: true, force: true });
     }
@@ -179,6 +182,7 @@ describe('rollout/channel-agent on its own', function () {
     try {
       await again.start();
       assert.equal(await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), v1, 'restored at the next start');
+      assert.equal(await readGitfsRef(repo.gitDir, 'previous', CHANNEL), undefined);
     } finally {
       await again.stop();
       await repo.close();
