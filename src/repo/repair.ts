@@ -119,7 +119,8 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     const unsalvaged = await salvage(repo, found.packs, unread, write, signal);
     await source.give([...unsalvaged, ...tooLarge], write);
     const unhad = [...unsalvaged, ...tooLarge].filter((oid) => !healed.has(oid));
-    for (const oid of unhad) unhadAll.add(oid);
+    // Not one above the read limit: a repair reads no good copy of it here either (only a peer's mends it).
+    for (const oid of unsalvaged) if (!healed.has(oid)) unhadAll.add(oid);
     if (unhad.length > 0) left.push({ reason: 'no-good-copy', text: `${unhad.length} objects: no good copy here, and ${source.why()}${WRITE_AGAIN}: ${named(unhad)}` });
     return true;
   });
@@ -152,7 +153,7 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
       left.push({ reason: 'pack-failed', text: `${d.name}: stays: ${(e as Error).message}` });
     }
   }
-  await recordUnhad(repo.gitDir, unhadAll, (oids) => unreadable(repo, oids));
+  await recordUnhad(repo.gitDir, unhadAll, (oids) => unreadBelowLimit(repo, oids));
   return { cachesSetAside, reindexed, healed: healed.size, supplied: source.count, rewritten, setAside, looseSetAside, left };
 }
 
@@ -408,6 +409,13 @@ async function readAgain(oids: readonly Oid[], read: (oid: Oid) => Promise<GitOb
     else await write(oid, o);
   }
   return { unread, tooLarge };
+}
+
+/** Those of `oids` that do not read, but for those above the read limit (unhad.ts lists none: no write of one mends it). */
+async function unreadBelowLimit(repo: Repository, oids: readonly Oid[]): Promise<Oid[]> {
+  const out: Oid[] = [];
+  for (const oid of new Set(oids)) if (await repo.objects.read(oid).then(() => false, (e: unknown) => !isGitfsError(e, ErrorCodes.OBJECT_TOO_LARGE))) out.push(oid);
+  return out;
 }
 
 /** Those of `oids` that do not read (OBJECT_TOO_LARGE included: a damaged size header may say so). */

@@ -4,7 +4,9 @@
  * instead of deduplicating against the damaged copy, so committing the file again (a commit, a
  * publish) supplies the good copy: reads take it at once (a damaged copy is skipped for a good
  * one), and the next repair (`gitfs fsck --repair`, the scrub) rewrites the damaged pack from it.
- * (A fetch does not: the swarm asks for what it lacks, and the repair asks the peers itself.)
+ * (A fetch does not: the swarm asks for what it lacks, and the repair asks the peers itself.) An
+ * object above the read limit is never listed: a repair reads no copy of it here (only a peer's
+ * mends it), so writing it again would mend nothing.
  *
  * Invariants:
  * - written only by a repair, which holds the prune lock (one at a time), and replaced whole
@@ -18,7 +20,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOid, type Oid } from '../objects/oid.js';
-import { writeFileAtomic } from '../util/durable.js';
+import { removeLeftTemporaries, writeFileAtomic } from '../util/durable.js';
 import { textOf } from '../util/if-present.js';
 
 /** Ids kept at most (~2.7 MiB): a disk that lost more needs its peers, not a list. */
@@ -41,6 +43,8 @@ export async function readUnhad(gitDir: string): Promise<ReadonlySet<Oid>> {
 export async function recordUnhad(gitDir: string, found: ReadonlySet<Oid>, stillUnread: (oids: readonly Oid[]) => Promise<readonly Oid[]>): Promise<void> {
   const before = [...(await readUnhad(gitDir))].filter((oid) => !found.has(oid));
   const listed = [...found, ...(before.length === 0 ? [] : await stillUnread(before))].slice(0, UNHAD_MAX);
+  // The only writer (under the prune lock): what a killed one left beside the file goes.
+  await removeLeftTemporaries(unhadPath(gitDir));
   if (listed.length === 0) return rm(unhadPath(gitDir), { force: true });
   await writeFileAtomic(unhadPath(gitDir), `${listed.join('\n')}\n`);
 }

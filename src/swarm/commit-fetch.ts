@@ -56,6 +56,8 @@ const META_MAX_MS = 60_000;
  */
 const PIECE_MAX_MS = 60_000;
 const SHORTCHANGE_LIMIT = 3;
+/** A slow piece (past PIECE_MAX_MS) is raced while its parts come slower than this: 32 Mbit/s. */
+const RACE_BELOW_BYTES_PER_S = 4 << 20;
 /** Pieces between two `fetch-progress` debug events (64 MiB of a large image). */
 const PROGRESS_EVERY = 64;
 /** How long a node up the chain may gain no piece, while the node above it has some it lacks, before any peer may serve. */
@@ -98,6 +100,8 @@ interface Pending {
   readonly cap: Deadline | undefined;
   /** The blobs in parts of the answer, once one comes. */
   parts: PartIntake | undefined;
+  /** Bytes of parts received so far. */
+  partBytes: number;
 }
 
 export interface FetchComponents extends ReadComponents {
@@ -149,6 +153,8 @@ export class CommitFetch implements RequestOwner {
   private readonly busyUntil = new Map<NodeId, number>();
   private readonly announcers = new Set<NodeId>();
   private readonly strikes = new Map<NodeId, number>();
+  /** When each piece was last raced (`raceSlow`). */
+  private readonly racedAt = new Map<number, number>();
   /** Per blob in parts that had no room here, the size each peer declared for it. */
   private readonly noRoom = new Map<Oid, Map<NodeId, number>>();
   /** The closure fetched: the one asked for, or what its commit adds to a base (`scope`). */
@@ -308,6 +314,7 @@ export class CommitFetch implements RequestOwner {
         // Parts are answers: they keep the request alive, push back its limit in all, and count as progress.
         p.timer.refresh();
         p.cap?.extend(m.zlib.length);
+        p.partBytes += m.zlib.length;
         this.partAt = this.c.now();
         p.parts ??= new PartIntake(conn, p.wanted, this.c, {
           stored: (oid, size) => {
@@ -366,11 +373,19 @@ export class CommitFetch implements RequestOwner {
    * peer's word alone (a member declaring 64 GiB stopped every fetch that asked it for a blob in
    * parts), so the piece counts as withheld by it (three, and it is avoided) and is asked
    * elsewhere; the fetch stops once a second peer declares the same size, or when no other peer
-   * holds the piece. Any other failure stops it.
+   * holds the piece. While another request for the piece runs (a race), only this one goes: the
+   * room is taken by the other copy. Any other failure stops it.
    */
   private partFailed(conn: SwarmConnection, p: Pending, e: GitfsError): void {
     const { oid, size, reason } = e.data;
     if (reason !== NO_ROOM || p.piece === undefined || !isOid(oid) || typeof size !== 'number') return this.stop(e.message);
+    // In a race of a slow piece, no room for a second copy of the blob at once says nothing of the size: that request alone goes.
+    if ([...this.pending.values()].some((q) => q !== p && q.piece === p.piece)) {
+      this.c.log.log('warn', 'race-no-room', { peer: conn.nodeId, oid, size });
+      conn.send({ kind: 'cancel', request: p.request });
+      this.finish(p, 'retry');
+      return this.poke();
+    }
     const claims = this.noRoom.get(oid) ?? new Map<NodeId, number>();
     this.noRoom.set(oid, claims);
     const agreed = [...claims].some(([id, claimed]) => id !== conn.nodeId && claimed === size);
@@ -650,11 +665,13 @@ export class CommitFetch implements RequestOwner {
 
   /**
    * The endgame of a slow piece: a piece request older than a piece's limit in all (only the
-   * parts of a large blob keep one that long, each MiB buying a second: deadline.ts) is raced
-   * by the same want of another holder, if one is free; whichever brings the piece first wins
-   * and the other is cancelled (`completed`). A member declaring a huge Part.size and streaming
-   * at that floor used to pin the piece for as long as the size it declared; an honest peer
-   * slowed down holds it no longer than the fastest holder takes. One race per piece at a time.
+   * parts of a large blob keep one that long, each MiB buying a second: deadline.ts) whose parts
+   * came slower than RACE_BELOW_BYTES_PER_S is raced by the same want of another holder, if one
+   * is free; whichever brings the piece first wins and the other is cancelled (`completed`). A
+   * member declaring a huge Part.size and streaming at that floor used to pin the piece for as
+   * long as the size it declared; an honest peer slowed down holds it no longer than the fastest
+   * holder takes. One race per piece at a time, and a piece is raced again only after a piece's
+   * limit (a holder that said busy is not asked at every look).
    */
   private raceSlow(closure: Closure, now: number): void {
     const maxMs = this.o.pieceMaxMs ?? PIECE_MAX_MS;
@@ -662,6 +679,8 @@ export class CommitFetch implements RequestOwner {
     for (const p of this.pending.values()) if (p.piece !== undefined) byPiece.set(p.piece, [...(byPiece.get(p.piece) ?? []), p]);
     for (const [piece, [slow, ...others]] of byPiece) {
       if (slow === undefined || others.length > 0 || slow.ahead || now - slow.startedAt < maxMs) continue;
+      // A large blob coming fast is left alone: raced, it would cross the network, and need room on disk, twice.
+      if ((slow.partBytes * 1000) / (now - slow.startedAt) >= RACE_BELOW_BYTES_PER_S || now - (this.racedAt.get(piece) ?? -Infinity) < maxMs) continue;
       const peers = this.usable(now);
       peers.delete(slow.conn.nodeId);
       const from = chooseSource({ piece, peers, busy: new Set(), avoid: new Set(), order: this.o.order, pieces: closure.pieces }) as NodeId | undefined;
@@ -669,7 +688,8 @@ export class CommitFetch implements RequestOwner {
       const oids = pieceOids(closure, piece).filter((oid) => !this.c.local.hasNow(oid));
       if (peer === undefined || oids.length === 0) continue;
       this.c.log.log('info', 'slow-piece-raced', { commit: this.commit, piece, slow: slow.conn.nodeId, ms: now - slow.startedAt, from: peer.conn.nodeId });
-      this.progress.raced++;
+      if (!this.racedAt.has(piece)) this.progress.raced++;
+      this.racedAt.set(piece, now);
       void this.request(peer.conn, { kind: 'blobs', oids, piece, race: true, maxMs });
     }
   }
@@ -771,6 +791,7 @@ export class CommitFetch implements RequestOwner {
         timer: setTimeout(() => this.timeout(p), REQUEST_IDLE_MS),
         cap: maxMs === undefined ? undefined : new Deadline(maxMs, () => this.giveUp(p), this.c.now),
         parts: undefined,
+        partBytes: 0,
       };
       this.pending.set(request, p);
       // On their way: a peer that asks this node ahead for them is answered as they arrive.

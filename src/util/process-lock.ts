@@ -125,8 +125,8 @@ async function removeStale(tmp: string, mine: string, path: string, held: string
 /**
  * Under the lock: removes every takeover file (each concerns a stale lock that is gone), and the
  * file a taker writes beside the lock (`<lock>.<hex>`, but `mine`) of a taker killed between
- * writing and removing it: its process is gone, or cannot be told and the file is older than
- * UNKNOWN_TAKEOVER_MS (a taker removes it within milliseconds).
+ * writing and removing it: its process is gone, or cannot be told (or the file names none yet)
+ * and the file is older than UNKNOWN_TAKEOVER_MS (a taker removes it within milliseconds).
  */
 async function clearLeftovers(path: string, mine: string): Promise<void> {
   const base = basename(path);
@@ -135,7 +135,11 @@ async function clearLeftovers(path: string, mine: string): Promise<void> {
     if (name.startsWith(`${base}${TAKEOVER}`)) await rm(at, { force: true });
     else if (at !== mine && name.startsWith(`${base}.`) && /^[0-9a-f]{12}$/.test(name.slice(base.length + 1))) {
       const text = await textOf(at);
-      if (text !== undefined && !(await counts(at, text, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS))) await rm(at, { force: true });
+      if (text === undefined) continue;
+      // Naming no process yet: a taker between creating it and writing it (writeFile is not atomic), unless it is old.
+      const young = async (): Promise<boolean> => Date.now() - ((await stat(at).catch(() => undefined))?.mtimeMs ?? 0) < UNKNOWN_TAKEOVER_MS;
+      const holds = parseProcessRecord(text)?.mark === undefined ? await young() : await counts(at, text, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS);
+      if (!holds) await rm(at, { force: true });
     }
   }
 }

@@ -306,9 +306,18 @@ describe('repo: prune beside writers', function () {
     const lock = join(gitDir, 'gitfs', 'prune.lock');
     writeFileSync(`${lock}.0123456789ab`, leftBy(999_999));
     writeFileSync(`${lock}.ba9876543210`, leftBy(process.pid));
+    // Empty: one a taker has made and not yet written (young), and one a taker killed then left (old).
+    writeFileSync(`${lock}.aaaaaaaaaaaa`, '');
+    writeFileSync(`${lock}.bbbbbbbbbbbb`, '');
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(`${lock}.bbbbbbbbbbbb`, old, old);
     await gitfsOk(['prune', '--repo', gitDir]);
     assert.equal(existsSync(lock), false);
-    assert.deepEqual(readdirSync(dirname(lock)).filter((f) => f.startsWith('prune.lock')), ['prune.lock.ba9876543210'], "the killed taker's file is removed, the live one's is not");
+    assert.deepEqual(
+      readdirSync(dirname(lock)).filter((f) => f.startsWith('prune.lock')).sort(),
+      ['prune.lock.aaaaaaaaaaaa', 'prune.lock.ba9876543210'],
+      "the killed takers' files are removed; the live one's, and one not yet written, are not",
+    );
   });
 
   it('never lets two prunes hold the lock when several meet one a killed prune left, nor when one was killed taking it over; takeover files of four killed ones ask for a hand', async () => {

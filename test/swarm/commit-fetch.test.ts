@@ -20,7 +20,8 @@ import type { RequestOwner } from '../../src/swarm/object-read.js';
 import { PieceNews } from '../../src/swarm/piece-news.js';
 import { TreeCache } from '../../src/swarm/tree-cache.js';
 import { setBit, Transfers, type Transfer } from '../../src/swarm/transfers.js';
-import { silentLogger } from '../../src/util/log.js';
+import { silentLogger, type Logger } from '../../src/util/log.js';
+import { captureLogger } from '../multicast/fixture.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 /** A peer's connection that records what the fetch sends it. */
@@ -36,7 +37,7 @@ function peer(nodeId: string): SwarmConnection & { readonly got: SwarmMessage[] 
  */
 async function twoPieces(
   local: LocalObjects,
-  o: { readonly lastBytes?: number; readonly pieceMaxMs?: number } = {},
+  o: { readonly lastBytes?: number; readonly pieceMaxMs?: number; readonly log?: Logger } = {},
 ): Promise<{ commit: { oid: Oid }; closure: Closure; transfer: Transfer; fetch: CommitFetch; missing: WireObject[]; avoid: Map<NodeId, number> }> {
   const blobs = Array.from({ length: PIECE_OBJECTS + 2 }, (_, i) => {
     const content = randomBytes(i === PIECE_OBJECTS + 1 ? (o.lastBytes ?? 32) : 32);
@@ -58,7 +59,7 @@ async function twoPieces(
   let request = 0;
   const avoid = new Map<NodeId, number>();
   const fetch = new CommitFetch(
-    { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+    { local, transfer, trees: new TreeCache(), log: o.log ?? silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
     { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true, ...(o.pieceMaxMs === undefined ? {} : { pieceMaxMs: o.pieceMaxMs }) },
   );
   return { commit, closure, transfer, fetch, missing: blobs.filter((b) => !first.has(b.oid)), avoid };
@@ -545,14 +546,18 @@ describe('fetching a closure (commit-fetch.ts)', function () {
      * Runs `body` with a repository on a fresh 16 MiB tmpfs, its fetch of two pieces (twoPieces)
      * running, and a Have of both from each of `ids`; then closes what it opened.
      */
-    async function onTmpfs(ids: readonly string[], body: (fetch: CommitFetch, running: Promise<unknown>, peers: Peer[]) => Promise<void>): Promise<void> {
+    async function onTmpfs(
+      ids: readonly string[],
+      body: (fetch: CommitFetch, running: Promise<unknown>, peers: Peer[], missing: WireObject[]) => Promise<void>,
+      o: { readonly sizeMiB?: number; readonly pieces?: Parameters<typeof twoPieces>[1] } = {},
+    ): Promise<void> {
       const at = tempDir('commit-fetch-tmpfs');
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', at]);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${o.sizeMiB ?? 16}m`, 'tmpfs', at]);
       mounts.push(at);
       const repo = await Repository.init(join(at, 'repo'));
       const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
       try {
-        const { commit, fetch } = await twoPieces(local);
+        const { commit, fetch, missing } = await twoPieces(local, o.pieces);
         const bits = new Uint8Array(1);
         setBit(bits, 0);
         setBit(bits, 1);
@@ -564,7 +569,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
         });
         const running = fetch.run();
         running.catch(() => undefined);
-        await body(fetch, running, peers);
+        await body(fetch, running, peers, missing);
       } finally {
         await local.close();
         await repo.close();
@@ -610,6 +615,47 @@ describe('fetching a closure (commit-fetch.ts)', function () {
         // Not a stall of 30 s ("no peer could supply the rest"): the no-room error at once.
         await assert.rejects(running, /no room for a blob of 21474836480 bytes/);
       }));
+
+    it('in a race of a slow piece, no room for the second copy of the blob cancels that request alone: no strike, no size agreed, and the slow one brings the piece', () => {
+      const log = captureLogger();
+      // Room for a blob of 12 MiB with 1 GiB to spare at the start, not once a few MiB of it are written.
+      return onTmpfs(
+        ['aa', 'cc', 'dd'],
+        async (fetch, running, [aa, cc, dd], missing) => {
+          assert.ok(aa !== undefined && cc !== undefined && dd !== undefined);
+          const big = missing.find((b) => b.content.length === 12 << 20);
+          assert.ok(big !== undefined);
+          const zlib = deflateSync(big.content, { level: 0 });
+          let want: Extract<SwarmMessage, { kind: 'want' }> | undefined;
+          for (let i = 0; i < 100 && want === undefined; i++) {
+            await sleep(30);
+            want = aa.got.find((m): m is Extract<SwarmMessage, { kind: 'want' }> => m.kind === 'want' && m.want === 'blobs');
+          }
+          assert.ok(want !== undefined, 'aa is asked for piece 1');
+          fetch.handle(aa, { kind: 'objects', request: want.request, objects: missing.filter((b) => b !== big), done: false });
+          // One part every 400 ms (2.5 MiB/s: raced past 1.5 s), ~5 s in all; a race asked meanwhile is answered with its first part.
+          const answered = new Set<number>();
+          for (let offset = 0; offset < zlib.length; offset += LIMITS.partBytes) {
+            const part = zlib.subarray(offset, offset + LIMITS.partBytes);
+            fetch.handle(aa, { kind: 'part', request: want.request, oid: big.oid, size: big.content.length, offset, zlib: part, last: offset + part.length === zlib.length });
+            for (const conn of [cc, dd]) {
+              for (const m of conn.got) {
+                if (m.kind !== 'want' || answered.has(m.request)) continue;
+                answered.add(m.request);
+                fetch.handle(conn, { kind: 'part', request: m.request, oid: big.oid, size: big.content.length, offset: 0, zlib: zlib.subarray(0, LIMITS.partBytes), last: false });
+              }
+            }
+            await sleep(400);
+          }
+          fetch.handle(aa, { kind: 'objects', request: want.request, objects: [], done: true });
+          await running;
+          assert.ok(answered.size >= 1, 'the slow piece was raced');
+          assert.ok(log.lines.some((e) => e.event === 'race-no-room'), 'a race met no room');
+          assert.ok(!log.lines.some((e) => e.event === 'part-size-no-room'), 'no peer was struck for it');
+        },
+        { sizeMiB: 1024 + 16, pieces: { lastBytes: 12 << 20, pieceMaxMs: 1500, log } },
+      );
+    });
 
     it('stops at once when no other peer holds the piece', () =>
       onTmpfs(['aa'], async (fetch, running, [aa]) => {
