@@ -391,4 +391,9 @@ export class RevocationsOnDisk {
     this.seen = stamp;
     return storedRevocations(this.gitDir, this.caPublicKey);
   }
+
+  /** The list read last could not be taken (a merge that failed): the next call reads it again. */
+  again(): void {
+    this.seen = undefined;
+  }
 }

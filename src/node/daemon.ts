@@ -327,6 +327,8 @@ export class NodeDaemon {
       merged = await mergeOnAuthority(this.c.repo.gitDir, this.trust.revocations, list, this.c.clock.now());
     } catch (e) {
       this.c.log.log('warn', 'revocations-not-merged', { version: list.version, from: source, error: (e as Error).message });
+      // A peer's is fetched again when announced; the file's is read again at the next look.
+      if (source === 'disk') this.revocationsOnDisk.again();
       return false;
     }
     if (merged !== undefined) this.c.log.log('warn', 'revocations-merged', { theirs: list.version, ours: this.trust.revocationVersion, version: merged.version, from: source });

@@ -118,10 +118,12 @@ export async function repair(repo: Repository, bad: readonly Oid[], found: Store
     const { unread, tooLarge } = await readAgain(wanted, (oid) => repo.objects.read(oid), write, signal);
     const unsalvaged = await salvage(repo, found.packs, unread, write, signal);
     await source.give([...unsalvaged, ...tooLarge], write);
-    const unhad = [...unsalvaged, ...tooLarge].filter((oid) => !healed.has(oid));
-    // Not one above the read limit: a repair reads no good copy of it here either (only a peer's mends it).
-    for (const oid of unsalvaged) if (!healed.has(oid)) unhadAll.add(oid);
+    const unhad = unsalvaged.filter((oid) => !healed.has(oid));
+    for (const oid of unhad) unhadAll.add(oid);
     if (unhad.length > 0) left.push({ reason: 'no-good-copy', text: `${unhad.length} objects: no good copy here, and ${source.why()}${WRITE_AGAIN}: ${named(unhad)}` });
+    // Not listed: a repair reads no copy of one above the read limit here either (only a peer's mends it).
+    const large = tooLarge.filter((oid) => !healed.has(oid));
+    if (large.length > 0) left.push({ reason: 'no-good-copy', text: `${large.length} objects above the read limit: no good copy here, and ${source.why()}: ${named(large)}` });
     return true;
   });
   let looseSetAside = 0;

@@ -363,8 +363,31 @@ export type ReleaseRef = 'pending' | 'blessed' | 'previous';
  * and moving its refs leaves them behind it.
  */
 export function releaseRefsOf(s: AgentState): Readonly<Record<ReleaseRef, Oid | null | undefined>> {
-  const pending = s.pending !== null ? s.pending.commit : s.phase === 'rolling-back' ? undefined : null;
+  // Rolling back a release that was pending, its ref may still name it until the rollback is done;
+  // rolling back from the blessed one (an operator's), nothing is pending.
+  const pending = s.pending !== null ? s.pending.commit : s.phase === 'rolling-back' && s.rollback?.from.commit !== s.blessed?.commit ? undefined : null;
   return { pending, blessed: s.blessed?.commit ?? null, previous: s.previous?.commit ?? null };
+}
+
+/**
+ * The order in which to point the release refs from `now` to `target` (a ref absent from
+ * `target` is left as it is) so that no release named before is named by none midway: a ref
+ * whose release another ref is to take is moved after that one (after a health check, previous
+ * takes the old blessed release before blessed moves on). Where refs trade releases no order
+ * keeps every one named; the refs that end naming one go first then.
+ */
+export function refOrder(now: Readonly<Record<ReleaseRef, Oid | null>>, target: Partial<Readonly<Record<ReleaseRef, Oid | null>>>): ReleaseRef[] {
+  const moving = RELEASE_REFS.filter((r) => target[r] !== undefined && target[r] !== now[r]).sort((x, y) => Number(target[x] === null) - Number(target[y] === null));
+  // r after s whenever s is to take the release r names now.
+  const safe = (order: readonly ReleaseRef[]): boolean => order.every((r, i) => now[r] === null || !order.slice(i + 1).some((s) => target[s] === now[r]));
+  return permutations(moving).find(safe) ?? moving;
+}
+
+const RELEASE_REFS: readonly ReleaseRef[] = ['pending', 'blessed', 'previous'];
+
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
 }
 
 function recover(s: AgentState, now: number, config: AgentConfig): Outcome {

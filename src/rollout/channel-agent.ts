@@ -25,7 +25,7 @@ import type { Repository } from '../repo/repository.js';
 import { remember, rememberMember } from '../util/bounded-map.js';
 import { writeFileAtomic } from '../util/durable.js';
 import type { Logger } from '../util/log.js';
-import { initialAgentState, releaseRefsOf, step, type AgentAction, type AgentEvent, type AgentState, type Release } from './agent-state.js';
+import { initialAgentState, refOrder, releaseRefsOf, step, type AgentAction, type AgentEvent, type AgentState, type Release, type ReleaseRef } from './agent-state.js';
 import { decodeAgentState, encodeAgentState } from './agent-state-codec.js';
 import { HOOK_RECORD_FILE, stopLeftoverHook } from './hook-record.js';
 import { runHook, type HookAction } from './hook-runner.js';
@@ -204,18 +204,23 @@ export class ChannelAgent {
    */
   private async restoreReleaseRefs(): Promise<void> {
     const want = releaseRefsOf(this.state);
-    // Refs set before refs removed: a release moving from one ref to another is never named by none.
-    const refs = (['pending', 'blessed', 'previous'] as const).slice().sort((x, y) => Number(want[x] === null) - Number(want[y] === null));
-    for (const ref of refs) {
-      // A release not here is named by no ref.
-      const commit = want[ref] === undefined ? undefined : await this.presentOrNull(want[ref]);
-      if (commit === null && want[ref] !== null) this.c.log.log('warn', 'release-ref-absent', { channel: this.channel, ref, commit: want[ref] });
+    const now: Record<ReleaseRef, Oid | null> = { pending: null, blessed: null, previous: null };
+    const target: Partial<Record<ReleaseRef, Oid | null>> = {};
+    for (const ref of ['pending', 'blessed', 'previous'] as const) {
       await removeStaleTemporaries(this.c.repo.gitDir, ref, this.channel).catch((e: unknown) =>
         this.c.log.log('warn', 'release-ref-temporaries-left', { channel: this.channel, ref, error: (e as Error).message }),
       );
-      const now = await readGitfsRef(this.c.repo.gitDir, ref, this.channel).catch(() => undefined);
-      if (commit === undefined || (now ?? null) === commit) continue;
-      // Stopped meanwhile: the refs after it wait for the next start too (none removed before one set).
+      now[ref] = (await readGitfsRef(this.c.repo.gitDir, ref, this.channel).catch(() => undefined)) ?? null;
+      const wanted = want[ref];
+      if (wanted === undefined) continue;
+      // A release not here is named by no ref.
+      target[ref] = await this.presentOrNull(wanted);
+      if (target[ref] === null && wanted !== null) this.c.log.log('warn', 'release-ref-absent', { channel: this.channel, ref, commit: wanted });
+    }
+    // In an order that leaves no release named before named by none midway (refOrder).
+    for (const ref of refOrder(now, target)) {
+      const commit = target[ref] as Oid | null;
+      // Stopped meanwhile: the refs after it wait for the next start too.
       if (!(await this.actUntilDone({ type: 'set-ref', ref, commit }))) return;
       this.c.log.log('warn', 'release-ref-restored', { channel: this.channel, ref, commit });
     }

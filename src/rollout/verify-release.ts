@@ -11,7 +11,7 @@ import { rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BranchName } from '../branches/ref-name.js';
-import { ErrorCodes, GitfsError, isGitfsError } from '../errors.js';
+import { ErrorCodes, GitfsError } from '../errors.js';
 import { exportEntry } from '../files/exporter.js';
 import { fileContent } from '../files/file-content.js';
 import { lookupPath, readCommit, rootEntry } from '../files/tree-reader.js';
@@ -44,11 +44,15 @@ export async function readManifest(repo: Repository, commit: Oid): Promise<Relea
   return manifestIn(repo, commit, (await readCommit(repo.objects, commit)).tree);
 }
 
+/** Errors of a read that say this node could not read an object, not what the object is. */
+const NOT_READ = [ErrorCodes.IO, ErrorCodes.OBJECT_NOT_FOUND, ErrorCodes.CORRUPT_OBJECT, ErrorCodes.CORRUPT_PACK] as const;
+
 async function manifestIn(repo: Repository, commit: Oid, tree: Oid): Promise<ReleaseManifest> {
-  // No such path is no manifest; a tree that could not be read (too many open files, a damaged copy) is this node's state, thrown as it is.
+  // A tree that could not be read for this node's state (too many open files, a damaged copy, not
+  // fetched yet) is thrown as it is; no such path, or a tree that is not one, is no manifest.
   const entry = await lookupPath(repo.objects, rootEntry(tree), MANIFEST_FILE).catch((e: unknown) => {
-    if (isGitfsError(e, ErrorCodes.PATH_NOT_FOUND)) return undefined;
-    throw e;
+    if (!(e instanceof GitfsError) || NOT_READ.some((code) => e.code === code)) throw e;
+    return undefined;
   });
   if (entry === undefined || entry.kind !== 'file' || entry.chunked) throw new GitfsError(ErrorCodes.BAD_MANIFEST, `release ${commit} has no ${MANIFEST_FILE}`, { commit });
   return parseManifest(await readTyped(repo.objects, entry.oid, 'blob'));

@@ -102,6 +102,8 @@ interface Pending {
   parts: PartIntake | undefined;
   /** Bytes of parts received so far. */
   partBytes: number;
+  /** Where the pace of its parts is judged from (`raceSlow`): since the first part, then over each piece's limit. */
+  paceFrom: { at: number; bytes: number } | undefined;
 }
 
 export interface FetchComponents extends ReadComponents {
@@ -314,6 +316,7 @@ export class CommitFetch implements RequestOwner {
         // Parts are answers: they keep the request alive, push back its limit in all, and count as progress.
         p.timer.refresh();
         p.cap?.extend(m.zlib.length);
+        p.paceFrom ??= { at: this.c.now(), bytes: p.partBytes };
         p.partBytes += m.zlib.length;
         this.partAt = this.c.now();
         p.parts ??= new PartIntake(conn, p.wanted, this.c, {
@@ -379,8 +382,10 @@ export class CommitFetch implements RequestOwner {
   private partFailed(conn: SwarmConnection, p: Pending, e: GitfsError): void {
     const { oid, size, reason } = e.data;
     if (reason !== NO_ROOM || p.piece === undefined || !isOid(oid) || typeof size !== 'number') return this.stop(e.message);
-    // In a race of a slow piece, no room for a second copy of the blob at once says nothing of the size: that request alone goes.
-    if ([...this.pending.values()].some((q) => q !== p && q.piece === p.piece)) {
+    // In a race of a slow piece, no room for a second copy of the blob, of the size the other
+    // stream declares, says nothing of that size: this request alone goes. Another size is this
+    // peer's word alone, as below (a member declaring 40 GiB in every race took them all).
+    if ([...this.pending.values()].some((q) => q !== p && q.piece === p.piece && q.parts?.open?.oid === oid && q.parts.open.size === size)) {
       this.c.log.log('warn', 'race-no-room', { peer: conn.nodeId, oid, size });
       conn.send({ kind: 'cancel', request: p.request });
       this.finish(p, 'retry');
@@ -666,7 +671,9 @@ export class CommitFetch implements RequestOwner {
   /**
    * The endgame of a slow piece: a piece request older than a piece's limit in all (only the
    * parts of a large blob keep one that long, each MiB buying a second: deadline.ts) whose parts
-   * came slower than RACE_BELOW_BYTES_PER_S is raced by the same want of another holder, if one
+   * came slower than RACE_BELOW_BYTES_PER_S over the last piece's limit (from the first part: a
+   * want waiting in its peer's upload queue is not slow, and a burst at first buys no time) is
+   * raced by the same want of another holder, if one
    * is free; whichever brings the piece first wins and the other is cancelled (`completed`). A
    * member declaring a huge Part.size and streaming at that floor used to pin the piece for as
    * long as the size it declared; an honest peer slowed down holds it no longer than the fastest
@@ -678,9 +685,12 @@ export class CommitFetch implements RequestOwner {
     const byPiece = new Map<number, Pending[]>();
     for (const p of this.pending.values()) if (p.piece !== undefined) byPiece.set(p.piece, [...(byPiece.get(p.piece) ?? []), p]);
     for (const [piece, [slow, ...others]] of byPiece) {
-      if (slow === undefined || others.length > 0 || slow.ahead || now - slow.startedAt < maxMs) continue;
+      const pace = slow?.paceFrom;
+      if (slow === undefined || pace === undefined || others.length > 0 || slow.ahead || now - slow.startedAt < maxMs || now - pace.at < maxMs) continue;
+      // Judged over the last piece's limit, then from here again.
+      slow.paceFrom = { at: now, bytes: slow.partBytes };
       // A large blob coming fast is left alone: raced, it would cross the network, and need room on disk, twice.
-      if ((slow.partBytes * 1000) / (now - slow.startedAt) >= RACE_BELOW_BYTES_PER_S || now - (this.racedAt.get(piece) ?? -Infinity) < maxMs) continue;
+      if (((slow.partBytes - pace.bytes) * 1000) / (now - pace.at) >= RACE_BELOW_BYTES_PER_S || now - (this.racedAt.get(piece) ?? -Infinity) < maxMs) continue;
       const peers = this.usable(now);
       peers.delete(slow.conn.nodeId);
       const from = chooseSource({ piece, peers, busy: new Set(), avoid: new Set(), order: this.o.order, pieces: closure.pieces }) as NodeId | undefined;
@@ -792,6 +802,7 @@ export class CommitFetch implements RequestOwner {
         cap: maxMs === undefined ? undefined : new Deadline(maxMs, () => this.giveUp(p), this.c.now),
         parts: undefined,
         partBytes: 0,
+        paceFrom: undefined,
       };
       this.pending.set(request, p);
       // On their way: a peer that asks this node ahead for them is answered as they arrive.

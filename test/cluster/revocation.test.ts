@@ -204,6 +204,16 @@ describe('cluster/revocation: signed revocation lists', function () {
     assert.equal((await disk.changed())?.version, 2, 'gone, then back');
   });
 
+  it('RevocationsOnDisk reads the list again after again() (a list from disk whose merge failed is taken at the next look)', async () => {
+    const c = await makeCluster(tmp.make());
+    await revokeNode(c.ca.gitDir, ID1, Date.now());
+    const disk = new RevocationsOnDisk(c.ca.gitDir, c.authority.cert.publicKey);
+    assert.equal((await disk.changed())?.version, 1);
+    assert.equal(await disk.changed(), undefined);
+    disk.again();
+    assert.equal((await disk.changed())?.version, 1);
+  });
+
   it('gitfs cluster revoke bumps the version that gitfs cluster show reports', async () => {
     const env = cleanEnv();
     const repo = join(tmp.make(), 'repo');

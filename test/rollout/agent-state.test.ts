@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import type { Oid } from '../../src/objects/oid.js';
 import { decodeAgentState, encodeAgentState } from '../../src/rollout/agent-state-codec.js';
-import { AGENT_DEFAULTS, initialAgentState, MAX_HISTORY, MAX_REMEMBERED, releaseRefsOf, step, type AgentAction, type AgentConfig, type AgentEvent, type AgentState, type Release, type StepResult } from '../../src/rollout/agent-state.js';
+import { AGENT_DEFAULTS, initialAgentState, MAX_HISTORY, MAX_REMEMBERED, refOrder, releaseRefsOf, step, type AgentAction, type AgentConfig, type AgentEvent, type AgentState, type Release, type StepResult } from '../../src/rollout/agent-state.js';
 import { NODE_ROLLOUT_STATES } from '../../src/rollout/waves.js';
 
 const commit = (s: string): Oid => createHash('sha1').update(s).digest('hex') as Oid;
@@ -412,6 +412,21 @@ describe('rollout/agent-state', () => {
     assert.equal(s.history.at(-1)?.event, 'halted');
     const longReason = drive(blessedState(), [seen(R2), { type: 'verify-failed', commit: R2.commit, reason: 'x'.repeat(1000) }]).state;
     assert.equal(longReason.history.at(-1)?.note?.length, 200);
+  });
+
+  it('refOrder: a ref whose release another is to take moves after it; refs ending on none go last; trading refs fall back to that', () => {
+    const [NEW, OLD, OLDER] = [R3.commit, R2.commit, R1.commit];
+    // Killed after a health check passed: previous takes the old blessed release before blessed moves on, pending goes last.
+    assert.deepEqual(refOrder({ pending: NEW, blessed: OLD, previous: OLDER }, { pending: null, blessed: NEW, previous: OLD }), ['previous', 'blessed', 'pending']);
+    assert.deepEqual(refOrder({ pending: NEW, blessed: OLD, previous: OLDER }, { blessed: OLD, previous: OLDER }), [], 'nothing to move; pending left as it is');
+    assert.deepEqual(refOrder({ pending: null, blessed: OLD, previous: OLDER }, { pending: null, blessed: OLDER, previous: null }), ['blessed', 'previous']);
+    assert.deepEqual(refOrder({ pending: null, blessed: OLD, previous: OLDER }, { pending: null, blessed: OLDER, previous: OLD }), ['blessed', 'previous'], 'a trade: no order keeps both named');
+  });
+
+  it('releaseRefsOf: an operator rollback (from the blessed release) has nothing pending', () => {
+    const s = drive(blessedState(true), [{ type: 'rollback-requested' }]).state;
+    assert.equal(s.phase, 'rolling-back');
+    assert.equal(releaseRefsOf(s).pending, null);
   });
 
   it('keeps the newest transition naming a release through any number of starts that name none (what a restarted node reports: a failure here keeps its halt visible)', () => {

@@ -417,7 +417,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
      * one every 900 ms (each MiB buys a second); cc answers at once whatever it is asked. Returns
      * what each was sent, whether aa is avoided, and how many pieces were raced.
      */
-    async function race(lastBytes: number, streamed: (missing: WireObject[]) => { oid: Oid; size: number; zlib: Buffer }): Promise<{ aa: SwarmMessage[]; cc: SwarmMessage[]; avoided: boolean; raced: number }> {
+    async function race(lastBytes: number, streamed: (missing: WireObject[]) => { oid: Oid; size: number; zlib: Buffer }, partEveryMs = 900): Promise<{ aa: SwarmMessage[]; cc: SwarmMessage[]; avoided: boolean; raced: number }> {
       const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
       const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
       try {
@@ -451,7 +451,8 @@ describe('fetching a closure (commit-fetch.ts)', function () {
             const zlib = slow.zlib.subarray(offset, offset + LIMITS.partBytes);
             fetch.handle(aa, { kind: 'part', request: slowWant.request, oid: slow.oid, size: slow.size, offset, zlib, last: offset + zlib.length === slow.zlib.length });
             offset += zlib.length;
-            nextPartAt = Date.now() + 900;
+            nextPartAt = Date.now() + partEveryMs;
+            if (offset === slow.zlib.length) fetch.handle(aa, { kind: 'objects', request: slowWant.request, objects: [], done: true });
           }
           const fastWant = wantOf(cc);
           if (fastWant !== undefined && !answered.has(fastWant.request)) {
@@ -490,6 +491,17 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       assert.equal(result.raced, 1);
       assert.equal(result.avoided, true, 'aa is avoided');
       assert.deepEqual(cancels(result.aa), wants(result.aa), "aa's request is cancelled");
+    });
+
+    it('a large blob coming fast (over 4 MiB/s) past the limit is not raced', async () => {
+      // 16 MiB at a part every 150 ms: ~6.7 MiB/s, ~2.5 s in all, past the piece's 1.5 s.
+      const result = await race(16 << 20, (missing) => {
+        const big = missing.find((b) => b.content.length === 16 << 20);
+        assert.ok(big !== undefined);
+        return { oid: big.oid, size: big.content.length, zlib: deflateSync(big.content, { level: 0 }) };
+      }, 150);
+      assert.equal(result.raced, 0);
+      assert.deepEqual(wants(result.cc), [], 'cc is never asked');
     });
 
     it('no other holder: the slow request goes on alone, and its piece comes whole from it', async () => {
