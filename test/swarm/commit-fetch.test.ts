@@ -78,6 +78,18 @@ async function onlySecondPieceAskedOf(up: { readonly got: SwarmMessage[] }, clos
   await assert.rejects(running, /the test is over/);
 }
 
+type Want = Extract<SwarmMessage, { kind: 'want' }>;
+
+/** The first want of blobs `conn` is sent (waited for, bounded: 3 s). */
+async function firstBlobsWant(conn: { readonly got: SwarmMessage[] }): Promise<Want> {
+  for (let i = 0; i < 100; i++) {
+    const want = conn.got.find((m): m is Want => m.kind === 'want' && m.want === 'blobs');
+    if (want !== undefined) return want;
+    await sleep(30);
+  }
+  throw new Error('no want of blobs was sent');
+}
+
 describe('fetching a closure (commit-fetch.ts)', function () {
   this.timeout(30_000);
   after(cleanupTempDirs);
@@ -520,12 +532,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
         fetch.handle(aa, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from(bits), complete: true });
         const running = fetch.run();
         running.catch(() => undefined);
-        let want: Extract<SwarmMessage, { kind: 'want' }> | undefined;
-        for (let i = 0; i < 100 && want === undefined; i++) {
-          await sleep(30);
-          want = aa.got.find((m): m is Extract<SwarmMessage, { kind: 'want' }> => m.kind === 'want' && m.want === 'blobs');
-        }
-        assert.ok(want !== undefined, 'aa is asked for piece 1');
+        const want = await firstBlobsWant(aa);
         fetch.handle(aa, { kind: 'objects', request: want.request, objects: missing.filter((b) => b !== big), done: false });
         // One part every 900 ms, past the piece's 1.5 s: 5 parts, ~3.6 s.
         for (let offset = 0; offset < zlib.length; offset += LIMITS.partBytes) {
@@ -638,12 +645,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
           const big = missing.find((b) => b.content.length === 12 << 20);
           assert.ok(big !== undefined);
           const zlib = deflateSync(big.content, { level: 0 });
-          let want: Extract<SwarmMessage, { kind: 'want' }> | undefined;
-          for (let i = 0; i < 100 && want === undefined; i++) {
-            await sleep(30);
-            want = aa.got.find((m): m is Extract<SwarmMessage, { kind: 'want' }> => m.kind === 'want' && m.want === 'blobs');
-          }
-          assert.ok(want !== undefined, 'aa is asked for piece 1');
+          const want = await firstBlobsWant(aa);
           fetch.handle(aa, { kind: 'objects', request: want.request, objects: missing.filter((b) => b !== big), done: false });
           // One part every 400 ms (2.5 MiB/s: raced past 1.5 s), ~5 s in all; a race asked meanwhile is answered with its first part.
           const answered = new Set<number>();
