@@ -395,7 +395,10 @@ describe('rollout/channel-agent on its own', function () {
       assert.equal(await repo.objects.has(v1), true, 'the previous release survives a prune of all but the channel head');
       await agent.recall({ release: v2, signature: signRecall({ cluster: CLUSTER, channel: CHANNEL, release: v2 }, key) });
       await pokeUntil(agent, () => agent.status().report.blessed === v1);
-      assert.deepEqual([await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), await readGitfsRef(repo.gitDir, 'previous', CHANNEL), readFileSync(ran, 'utf8')], [v1, undefined, 'rollback\n']);
+      // The report follows the stored state; the refs follow it once its actions ran (bounded wait).
+      const refs = async (): Promise<unknown[]> => [await readGitfsRef(repo.gitDir, 'blessed', CHANNEL), await readGitfsRef(repo.gitDir, 'previous', CHANNEL)];
+      for (let i = 0; i < 100 && JSON.stringify(await refs()) !== JSON.stringify([v1, undefined]); i++) await sleep(20);
+      assert.deepEqual([...(await refs()), readFileSync(ran, 'utf8')], [v1, undefined, 'rollback\n']);
       await agent.stop();
       // A previous release that is not here (an earlier version's prune took it): no ref names it.
       const gone = 'e'.repeat(40) as Oid;
