@@ -302,13 +302,15 @@ export async function loadAuthority(gitDir: string): Promise<{ key: KeyObject; c
  * joins never goes quiet about it.
  */
 export async function holdsAuthority(gitDir: string): Promise<boolean> {
-  return loadAuthority(gitDir).then(
-    () => true,
-    (e: unknown) => {
-      if (e instanceof GitfsError && e.code === ErrorCodes.NOT_IN_CLUSTER) return false;
-      throw e;
-    },
-  );
+  return (await authorityHere(gitDir)) !== undefined;
+}
+
+/** The CA key and certificate if this node holds them (holdsAuthority), else undefined. */
+async function authorityHere(gitDir: string): Promise<{ key: KeyObject; cert: X509Certificate } | undefined> {
+  return loadAuthority(gitDir).catch((e: unknown) => {
+    if (e instanceof GitfsError && e.code === ErrorCodes.NOT_IN_CLUSTER) return undefined;
+    throw e;
+  });
 }
 
 /**
@@ -321,8 +323,8 @@ export async function holdsAuthority(gitDir: string): Promise<boolean> {
  */
 export async function mergeOnAuthority(gitDir: string, ours: RevocationList | undefined, theirs: RevocationList, nowMs: number): Promise<RevocationList | undefined> {
   const merge = mergeRevocations(ours, theirs);
-  if (merge.take !== 'union' || !(await holdsAuthority(gitDir))) return undefined;
-  const ca = await loadAuthority(gitDir);
+  const ca = merge.take === 'union' ? await authorityHere(gitDir) : undefined;
+  if (merge.take !== 'union' || ca === undefined) return undefined;
   return updateRevocations(gitDir, async () => {
     const stored = await storedRevocations(gitDir, ca.cert.publicKey).catch(() => undefined);
     const version = Math.max(merge.version, (stored?.version ?? 0) + 1);

@@ -253,9 +253,7 @@ export class Swarm {
       socket.destroy();
       return;
     }
-    const conn = new SwarmConnection(socket, peer.nodeId as NodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: false, pool: this.pool }, this.handlers);
-    this.validUntil.set(conn, peer.notAfter);
-    this.adopt(conn);
+    this.adopt(new SwarmConnection(socket, peer.nodeId as NodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: false, pool: this.pool }, this.handlers), peer.notAfter);
   }
 
   private readonly handlers = {
@@ -271,7 +269,9 @@ export class Swarm {
     },
   };
 
-  private adopt(conn: SwarmConnection): void {
+  /** A connection up with a member whose certificate (and its CA's) is valid until `validUntil`. */
+  private adopt(conn: SwarmConnection, validUntil: number): void {
+    this.validUntil.set(conn, validUntil);
     if (this.stopped) {
       conn.close('node stopping');
       return;
@@ -335,8 +335,7 @@ export class Swarm {
           return resolve(undefined);
         }
         const conn = new SwarmConnection(socket, peer.nodeId, { infoHash: this.infoHash, selfId: this.c.identity.nodeId, initiator: true, pool: this.pool }, this.handlers);
-        this.validUntil.set(conn, who.notAfter);
-        this.adopt(conn);
+        this.adopt(conn, who.notAfter);
         resolve(conn);
       });
     }).finally(() => this.dialing.delete(peer.nodeId));

@@ -25,6 +25,8 @@ import { liveness, parseProcessRecord, thisProcess, type ProcessMark } from './p
 
 /** How long a takeover file of a process this one cannot look up holds off other takers (held for milliseconds). */
 const UNKNOWN_TAKEOVER_MS = 60_000;
+/** Whether a file of a process this one cannot look up, made at `made` (ms), is recent enough to hold. */
+const recent = (made: number): boolean => Date.now() - made < UNKNOWN_TAKEOVER_MS;
 /** Takeover files of killed makers, one under the other, before a taker gives up (and asks for a hand). */
 const TAKEOVER_DEPTH = 4;
 const TAKEOVER = '.takeover.';
@@ -113,7 +115,7 @@ async function removeStale(tmp: string, mine: string, path: string, held: string
     // Gone: the stale lock was dealt with and the lock taken meanwhile.
     if (other === undefined) return undefined;
     // Another process is taking over: it holds the lock in a moment (the caller's next try says so).
-    if (await counts(takeover, other, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS)) {
+    if (await counts(takeover, other, recent)) {
       await new Promise((resolve) => setTimeout(resolve, TAKEOVER_WAIT_MS));
       return 'taking-over';
     }
@@ -137,8 +139,7 @@ async function clearLeftovers(path: string, mine: string): Promise<void> {
       const text = await textOf(at);
       if (text === undefined) continue;
       // Naming no process yet: a taker between creating it and writing it (writeFile is not atomic), unless it is old.
-      const young = async (): Promise<boolean> => Date.now() - ((await stat(at).catch(() => undefined))?.mtimeMs ?? 0) < UNKNOWN_TAKEOVER_MS;
-      const holds = parseProcessRecord(text)?.mark === undefined ? await young() : await counts(at, text, (made) => Date.now() - made < UNKNOWN_TAKEOVER_MS);
+      const holds = parseProcessRecord(text)?.mark === undefined ? recent((await stat(at).catch(() => undefined))?.mtimeMs ?? 0) : await counts(at, text, recent);
       if (!holds) await rm(at, { force: true });
     }
   }
