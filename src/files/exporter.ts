@@ -7,7 +7,7 @@
  */
 import { chmod, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { makeDirs, removeMadeDirs } from '../util/make-dirs.js';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
 import { isDirectoryKind, type DirEntry } from '../objects/entry-names.js';
 import type { ObjectReader } from '../objects/object-store.js';
@@ -26,15 +26,15 @@ export interface ExportReport {
 
 export async function exportEntry(store: ObjectReader, entry: DirEntry, target: string): Promise<ExportReport> {
   const report: ExportReport = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  const job: ExportJob = { store, report, limit: new Semaphore(8), tasks: new FirstFailure() };
+  const job: ExportJob = { store, report, limit: new Semaphore(8), tasks: new FirstFailure(), target: dirname(join(target, '.entry')), madeInTarget: [] };
   if (isDirectoryKind(entry.kind)) {
     const made = await prepareTarget(target);
     try {
       await exportDir(job, entry, target);
     } catch (e) {
-      // The target was empty or absent: what a failed export wrote goes, so that it can be run again as it was.
-      const written = await readdir(target).catch(() => []);
-      await Promise.all(written.map((name) => rm(join(target, name), { recursive: true, force: true }).catch(() => undefined)));
+      // The target was empty or absent: what a failed export made goes, so that it can be run again
+      // as it was. Only that: a name another process wrote into the target meanwhile is theirs.
+      await Promise.all(job.madeInTarget.map((name) => rm(join(target, name), { recursive: true, force: true }).catch(() => undefined)));
       await removeMadeDirs(made);
       throw e;
     }
@@ -65,14 +65,22 @@ function wrap(path: string, e: unknown): GitfsError {
 
 /**
  * One export: its store and report, at most 8 reads at once (directories listed under the same
- * limit), and its tasks, which stop at the first failure (the writes under way end at their next
- * piece, before the command reports it).
+ * limit), its tasks, which stop at the first failure (the writes under way end at their next
+ * piece, before the command reports it), and the names it made in its target directory.
  */
 interface ExportJob {
   readonly store: ObjectReader;
   readonly report: ExportReport;
   readonly limit: Semaphore;
   readonly tasks: FirstFailure;
+  /** The target as the paths of its entries name it (join normalises: `out/` is `out`). */
+  readonly target: string;
+  readonly madeInTarget: string[];
+}
+
+/** Notes `path`, just made by this export, if it lies directly in the target (what a failure takes away). */
+function made(job: ExportJob, path: string): void {
+  if (dirname(path) === job.target) job.madeInTarget.push(basename(path));
 }
 
 /** Entries of one directory under way at once (a subdirectory counts as one while it is written). */
@@ -89,6 +97,7 @@ async function exportDir(job: ExportJob, dir: DirEntry, path: string): Promise<v
       await mkdir(child).catch((err: unknown) => {
         throw wrap(child, err);
       });
+      made(job, child);
       await exportDir(job, e, child);
     } else {
       await job.limit.run(() => exportLeaf(job, e, child));
@@ -104,6 +113,7 @@ async function exportLeaf(job: ExportJob, e: DirEntry, path: string): Promise<vo
     await symlink(target, path).catch((err: unknown) => {
       throw wrap(path, err);
     });
+    made(job, path);
     report.symlinks++;
     return;
   }
@@ -111,6 +121,7 @@ async function exportLeaf(job: ExportJob, e: DirEntry, path: string): Promise<vo
   const fh = await open(path, 'wx', mode).catch((err: unknown) => {
     throw wrap(path, err);
   });
+  made(job, path);
   try {
     try {
       for await (const piece of coalesce(fileContent(store, e))) {

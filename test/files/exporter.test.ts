@@ -47,6 +47,21 @@ describe('files/exporter: a failure midway', function () {
       assert.deepEqual(readdirSync(empty), [], 'written after the export failed');
       const whole = await exportEntry(repo.objects, rootEntry(tree), empty);
       assert.equal(whole.files, 6);
+      // What another process writes into the target while the export runs is not the export's to take away.
+      const shared = join(base, 'shared');
+      const missing = entries.find((e) => e.name === 'missing')?.oid;
+      const meanwhile = new Proxy(repo.objects, {
+        get(store, key) {
+          const member: unknown = Reflect.get(store, key);
+          if (typeof member !== 'function') return member;
+          return (...args: unknown[]) => {
+            if (args[0] === missing) writeFileSync(join(shared, 'theirs.txt'), 'written by another process\n');
+            return (member as (...a: unknown[]) => unknown).apply(store, args);
+          };
+        },
+      });
+      await assert.rejects(exportEntry(meanwhile, rootEntry(broken), shared + '/'));
+      assert.deepEqual(readdirSync(shared), ['theirs.txt']);
     } finally {
       await repo.close();
     }
