@@ -156,6 +156,14 @@ export async function deflateIfSmaller(data: Uint8Array, level: number): Promise
   return deflated.length < data.length + 11 ? deflated : undefined;
 }
 
+/**
+ * The most bytes that `stored` bytes of a zlib stream can inflate to: deflate's densest code is a
+ * 258-byte match in 2 bits, 1032 bytes a byte (with room to spare for the stream's ends).
+ */
+export function inflateBound(stored: number): number {
+  return stored * 1032 + 1024;
+}
+
 /** The most bytes zlib's deflate makes of `size` bytes, whatever its settings (zlib's conservative deflateBound, with its header). */
 export function deflateBound(size: number): number {
   return size + Math.ceil(size / 8) + Math.ceil(size / 64) + 64;

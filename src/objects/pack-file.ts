@@ -21,7 +21,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, crc32, inflateSync } from 'node:zlib';
 import { ErrorCodes, GitfsError } from '../errors.js';
 import { inflated, PIECE_BYTES, type DeflatedStream, type StreamedObject } from './blob-stream.js';
-import { deflateBound, readZlibStored } from './compress.js';
+import { deflateBound, inflateBound, readZlibStored } from './compress.js';
 import { applyDelta, deltaTargetSize } from './delta.js';
 import { OID_BYTES } from './oid.js';
 import { decodeEntry, type EntryHeader } from './pack-format.js';
@@ -291,7 +291,7 @@ export class PackFile<I extends PackEntries = PackIndex> {
   private async readEntry(offset: number): Promise<Entry> {
     const end = await this.checkedEnd(offset);
     const { buf, shared } = await this.readRange(offset, end);
-    const h = this.withinLimit(this.parseHeader(buf, offset), offset);
+    const h = this.withinLimit(this.parseHeader(buf, offset), offset, end);
     const inflated = this.inflate(buf, h.dataStart, h.size, offset);
     // A stored entry comes back in place; out of a window it is copied, or whoever keeps the
     // object (a tree cache) would keep the whole window alive with it.
@@ -362,7 +362,7 @@ export class PackFile<I extends PackEntries = PackIndex> {
     if (end - offset > LARGE_ENTRY_BYTES || this.options.torn === true) {
       const head = Buffer.allocUnsafe(Math.min(SIZE_WINDOW_BYTES, end - offset));
       await readFully(this.fh, head, offset, this.path);
-      const h = this.withinLimit(this.parseHeader(head, offset), offset);
+      const h = this.withinLimit(this.parseHeader(head, offset), offset, end);
       if (this.options.torn === true) return Math.min(end, offset + h.dataStart + deflateBound(h.size));
     }
     return end;
@@ -371,12 +371,16 @@ export class PackFile<I extends PackEntries = PackIndex> {
   /**
    * `h`, if what it declares may be read whole: at most the limit for an object, twice that for a
    * delta (whose ops take room beyond its output). Above it is OBJECT_TOO_LARGE: headers alone
-   * (sizeAt, typeAt, streamAt) are still read.
+   * (sizeAt, typeAt, streamAt) are still read. A size more than the entry, ending at `end`, could
+   * inflate to is a damaged header, CORRUPT_OBJECT: the object is lost, not merely large (a repair
+   * lists it for writers to write again, unhad.ts).
    */
-  private withinLimit(h: EntryHeader, offset: number): EntryHeader {
+  private withinLimit(h: EntryHeader, offset: number, end: number): EntryHeader {
     const limit = h.kind === 'ofs' || h.kind === 'ref' ? this.maxDeltaBytes : this.options.maxObjectBytes;
-    if (h.size > limit) throw this.error(ErrorCodes.OBJECT_TOO_LARGE, offset, `declares ${h.size} bytes, above the limit of ${limit}`, { size: h.size, limit });
-    return h;
+    if (h.size <= limit) return h;
+    const stored = end - offset - h.dataStart;
+    if (h.size > inflateBound(stored)) throw this.error(ErrorCodes.CORRUPT_OBJECT, offset, `declares ${h.size} bytes, more than its ${stored} stored bytes inflate to`, { size: h.size });
+    throw this.error(ErrorCodes.OBJECT_TOO_LARGE, offset, `declares ${h.size} bytes, above the limit of ${limit}`, { size: h.size, limit });
   }
 
   /** The first SIZE_WINDOW_BYTES of the entry at `at` (less if it is shorter), and its header parsed. Call within inUse. */

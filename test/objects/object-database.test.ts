@@ -493,6 +493,19 @@ describe('ObjectDatabase', function () {
         }
       });
 
+      it('takes a small entry declaring more than the limit for a damaged header (CORRUPT_OBJECT: lost, not large)', async () => {
+        const text = Buffer.from('a few bytes whose header says 300 MiB\n');
+        const oid = hashObject('blob', text);
+        writeRawPack(packDir, [{ oid, type: 'blob', content: text, declaredSize: 300 << 20 }]);
+        const d = await ObjectDatabase.open(bare.gitDir);
+        try {
+          const e = await expectError(d.read(oid), ErrorCodes.CORRUPT_OBJECT, oid);
+          assert.match(e.message, /more than its \d+ stored bytes inflate to/);
+        } finally {
+          await d.close();
+        }
+      });
+
       it('refuses pack entries that inflate beyond or short of their declared size', async () => {
         const zeros = Buffer.alloc(1 << 20);
         const bombOid = hashObject('blob', zeros);
