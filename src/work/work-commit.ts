@@ -117,6 +117,24 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
 }
 
 /**
+ * Lays each layer whose last commit landed before it heard (a crash between moving the branch
+ * and settling, see landedFromLayer) over that commit, as the commit's settling would have. Run
+ * when the layers are opened: over the old base, a file the commit added would not be deleted
+ * by an unlink (no whiteout over a base that lacks it), nor moved by a rename. Entries the commit
+ * already holds stay until the next commit finds nothing in them and drops them.
+ */
+export async function rebaseLanded(repo: Repository, store: WorkStore): Promise<void> {
+  for (const branch of store.dirtyBranches()) {
+    const layer = store.layer(branch);
+    if (layer.base === undefined) continue;
+    const head = await repo.refs.resolve(branch);
+    if (head === undefined || head === layer.base) continue;
+    const landed = await landedFromLayer(repo, branch, layer.base ?? undefined, head);
+    if (landed !== undefined) await layer.change([], [], undefined, { base: landed });
+  }
+}
+
+/**
  * A commit this branch's layer made from `base` that landed before the layer heard of it (the
  * process died between moving the branch and recording the new base), found in the reflog,
  * newest first. Only one process owns the layers, so a working-layer commit on top of the

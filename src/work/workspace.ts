@@ -18,7 +18,7 @@ import { BranchFs } from './branch-fs.js';
 import { LiveHeads, type BranchHeads } from './branch-heads.js';
 import { MergedView } from './merged-view.js';
 import { TreeCache } from './tree-cache.js';
-import { commitWork, type WorkCommitResult } from './work-commit.js';
+import { commitWork, rebaseLanded, type WorkCommitResult } from './work-commit.js';
 import { workChanges, type WorkChange } from './work-status.js';
 import { WorkStore } from './work-store.js';
 
@@ -52,7 +52,14 @@ export class Workspace {
   }
 
   static async open(repo: Repository, heads: BranchHeads = new LiveHeads({ gitDir: repo.gitDir, refs: repo.refs, now: () => repo.clock.now() })): Promise<Workspace> {
-    return new Workspace(repo, await WorkStore.open(repo.gitDir, repo.clock), heads);
+    const store = await WorkStore.open(repo.gitDir, repo.clock);
+    try {
+      await rebaseLanded(repo, store);
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
+    }
+    return new Workspace(repo, store, heads);
   }
 
   /** Every branch head, as this workspace shows it. */

@@ -98,6 +98,37 @@ describe('working layer: changes made while a commit runs', function () {
       await repo.close();
     }
   });
+  it('lays a layer whose commit landed before a crash over that commit when the layers open: an unlink of a file the commit added deletes it', async () => {
+    const dir = tmp.make();
+    const repo = await Repository.init(join(dir, 'repo'));
+    let ws = await Workspace.open(repo);
+    try {
+      await ws.fs(main).symlink('target', 'l');
+      await ws.commit(main, 'base');
+      await ws.fs(main).symlink('other', 'x');
+      const layer = ws.store.layer(main);
+      const before = [...layer.entries()];
+      const base = layer.base ?? null;
+      const landed = await ws.commit(main, 'adds x');
+      assert.ok(landed.commit !== undefined);
+      // What a crash between moving the branch and settling leaves, then a restart.
+      await layer.change(before, [], base, { base });
+      await ws.close();
+      ws = await Workspace.open(repo);
+      assert.equal(ws.store.layer(main).base, landed.commit, 'laid over the commit that landed');
+      await ws.fs(main).unlink('x');
+      assert.deepEqual(await names(ws, ''), ['l']);
+      const next = await ws.commit(main, 'removes x');
+      assert.ok(next.commit !== undefined);
+      assert.equal(next.parent, landed.commit);
+      const root = rootEntry((await readCommit(repo.objects, next.commit)).tree);
+      await assert.rejects(lookupPath(repo.objects, root, 'x'), /not found|no such/i, 'x is gone from the commit');
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+
   it('a reflog line for a commit whose ref move never happened (killed between the two) is not taken for a landed commit', async () => {
     const repo = await Repository.init(join(tmp.make(), 'repo'));
     const ws = await Workspace.open(repo);
