@@ -118,9 +118,12 @@ async function resolveBase(ctx: RevisionContext, expr: string, base: string): Pr
     if (matches.length >= PREFIX_CANDIDATES) {
       throw new GitfsError(ErrorCodes.AMBIGUOUS_REVISION, `abbreviated id ${base} matches ${PREFIX_CANDIDATES} objects or more; give more of its digits`, { revision: expr });
     }
+    // Typed by their headers (a 250 MiB blob sharing the digits is not read whole); one that
+    // cannot be typed (damaged, not fetched, above the read limit) is not the commit meant.
+    const typeOf = (oid: Oid): Promise<string> => ctx.objects.typeOf?.(oid) ?? ctx.objects.read(oid).then((o) => o.type);
     const commits: Oid[] = [];
     for (const oid of matches) {
-      if ((await ctx.objects.read(oid)).type === 'commit') commits.push(oid);
+      if ((await typeOf(oid).catch(() => undefined)) === 'commit') commits.push(oid);
     }
     if (commits.length > 1) {
       throw new GitfsError(ErrorCodes.AMBIGUOUS_REVISION, `abbreviated id ${base} matches ${commits.length} commits`, { revision: expr, candidates: commits });

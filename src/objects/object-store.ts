@@ -15,6 +15,8 @@ export interface ObjectReader {
   has(oid: Oid): Promise<boolean>;
   /** Throws GITFS_OBJECT_NOT_FOUND if absent, GITFS_CORRUPT_OBJECT if damaged. */
   read(oid: Oid): Promise<GitObject>;
+  /** The type `oid` declares, from headers where the store can (unverified); read()'s type otherwise. */
+  typeOf?(oid: Oid): Promise<GitObject['type']>;
   /** Every stored id starting with `prefix` (4 to 40 lowercase hex digits), up to `limit`. */
   findByPrefix(prefix: string, limit: number): Promise<Oid[]>;
   /**

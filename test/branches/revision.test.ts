@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTime, resolveRevision, splitRevPath } from '../../src/branches/revision.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -49,6 +49,11 @@ describe('revision syntax', () => {
       const commit = await writer.write('commit', Buffer.from(text));
       await writer.finish();
       assert.equal(commit, '0000fe142a52ee238455cc9fc6cd2ba0ee2c1978');
+      assert.equal(await resolveRevision(repo, '0000'), commit);
+      // A damaged object among the candidates (here a loose file of junk) is not the commit
+      // meant: it fails nothing (it used to fail the lookup, read whole to learn its type).
+      mkdirSync(join(repo.gitDir, 'objects', '00'), { recursive: true });
+      writeFileSync(join(repo.gitDir, 'objects', '00', `00${'f'.repeat(36)}`), 'not zlib at all');
       assert.equal(await resolveRevision(repo, '0000'), commit);
     } finally {
       await repo.close();
