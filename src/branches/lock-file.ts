@@ -7,10 +7,14 @@
  * - `<path>` is only ever replaced by rename, so readers see the old or the new content, never a
  *   mix, and a crash at any point leaves one of the two (plus, at worst, a leftover lock).
  * - An existing lock means another writer holds it: acquiring fails with GITFS_REF_CONFLICT.
- * - Stale locks: a lock whose mtime is more than `staleLockMs` (default 30 s) before
+ * - Stale locks: a lock gitfs made whose mtime is more than `staleLockMs` (default 30 s) before
  *   `clock.now()` is taken to be left by a crashed process and is broken (moved aside under a
  *   dot-name git ignores, checked to be the same inode that was judged stale, then removed).
- *   Git itself never breaks locks; gitfs does because its writers are long-lived daemons. The
+ *   Git itself never breaks locks; gitfs does because its writers are long-lived daemons. It
+ *   never breaks git's: a git command may hold a lock for minutes (a stopped `git pack-refs`, a
+ *   slow reference-transaction hook), and would then rename gitfs's own lock, half written, over
+ *   `packed-refs`. gitfs's locks are told apart by their access time, set to LOCK_MARK when made
+ *   and at every touch; a stale lock without it is GITFS_REF_CONFLICT (reason `foreign`). The
  *   injected clock must therefore read wall-clock milliseconds, the same epoch as file mtimes.
  *   A holder touches its lock every third of the stale age (at most 10 s) while it holds it, so
  *   only a lock whose holder is gone (or stalled that long) grows stale: prune's reflog rewrite
@@ -24,7 +28,7 @@
  *   is still ours. Callers always `release()` in a `finally` (as `writeFileLocked` does): after a
  *   successful commit it is a no-op.
  */
-import { constants } from 'node:fs';
+import { constants, type BigIntStats } from 'node:fs';
 import { link, lstat, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +41,12 @@ export type { Clock } from '../util/clock.js';
 
 export const DEFAULT_STALE_LOCK_MS = 30_000;
 export const LOCK_SUFFIX = '.lock';
+/** The access time of every lock gitfs makes (1 s past the epoch: no git lock has it), so that it breaks only its own. */
+export const LOCK_MARK = new Date(1000);
+
+function marked(st: BigIntStats): boolean {
+  return st.atimeNs / 1_000_000n === BigInt(LOCK_MARK.getTime());
+}
 
 export interface LockOptions {
   readonly clock: Clock;
@@ -75,8 +85,7 @@ export class LockFile {
     this.fh = fh;
     if (staleMs > 0) {
       this.touch = setInterval(() => {
-        const now = new Date(clock.now());
-        void this.fh?.utimes(now, now).catch(() => undefined);
+        void this.fh?.utimes(LOCK_MARK, new Date(clock.now())).catch(() => undefined);
       }, Math.min(staleMs, DEFAULT_STALE_LOCK_MS) / 3);
       this.touch.unref();
     }
@@ -113,15 +122,17 @@ export class LockFile {
         if (code !== 'EEXIST') throw ioError(`cannot create lock ${lockPath}`, lockPath, e);
         const outcome = await breakIfStale(lockPath, staleMs, options.clock);
         if (outcome === 'held') throw lockedError(lockPath);
+        if (outcome === 'foreign') throw foreignLockError(lockPath);
         continue;
       }
       try {
         const st = await fh.stat({ bigint: true });
+        await fh.utimes(LOCK_MARK, new Date(Number(st.mtimeMs)));
         return new LockFile(path, lockPath, fh, { dev: st.dev, ino: st.ino }, createdDir, options.clock, staleMs);
       } catch (e) {
         await fh.close().catch(() => undefined);
         await unlink(lockPath).catch(() => undefined);
-        throw ioError(`cannot stat lock ${lockPath}`, lockPath, e);
+        throw ioError(`cannot mark lock ${lockPath}`, lockPath, e);
       }
     }
     throw lockedError(lockPath);
@@ -257,10 +268,11 @@ export async function writeFileLocked(path: string, data: string | Uint8Array, o
 }
 
 /**
- * Decides about an existing lock: 'held' (fresh, or we could not safely break it), 'gone' (it vanished
- * meanwhile), or 'broken' (it was stale and we removed it). Either of the last two means: retry.
+ * Decides about an existing lock: 'held' (fresh, or we could not safely break it), 'foreign' (stale,
+ * but not gitfs's: never broken), 'gone' (it vanished meanwhile), or 'broken' (it was stale and we
+ * removed it). Either of the last two means: retry.
  */
-async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Promise<'held' | 'gone' | 'broken'> {
+async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Promise<'held' | 'foreign' | 'gone' | 'broken'> {
   let seen;
   try {
     seen = await lstat(lockPath, { bigint: true });
@@ -270,6 +282,7 @@ async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Pr
   }
   const ageMs = clock.now() - Number(seen.mtimeMs);
   if (!(ageMs > staleMs)) return 'held';
+  if (!marked(seen)) return 'foreign';
   // Move it aside first so that only the inode judged stale is ever deleted.
   const aside = join(dirname(lockPath), `.${basename(lockPath)}.stale-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
@@ -293,6 +306,14 @@ async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Pr
   await link(aside, lockPath).catch(() => undefined);
   await unlink(aside).catch(() => undefined);
   return 'held';
+}
+
+function foreignLockError(lockPath: string): GitfsError {
+  return new GitfsError(
+    ErrorCodes.REF_CONFLICT,
+    `${lockPath} exists, and was not made by gitfs: a git command holds it, or one that died left it (gitfs never breaks git's locks; remove it once no git command runs)`,
+    { lockPath, reason: 'foreign' },
+  );
 }
 
 function lockedError(lockPath: string): GitfsError {

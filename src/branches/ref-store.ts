@@ -225,7 +225,7 @@ export class RefStore {
           await deletePackedRef(this.gitDir, branchRef(branch), this.lockOptions(false));
         } catch (e) {
           if (isGitfsError(e, ErrorCodes.REF_CONFLICT)) {
-            throw new GitfsError(ErrorCodes.REF_CONFLICT, `packed-refs is locked by another writer`, { branch, ...e.data }, { cause: e });
+            throw new GitfsError(ErrorCodes.REF_CONFLICT, `packed-refs is locked by another writer${foreign(e)}`, { branch, ...e.data }, { cause: e });
           }
           throw e;
         }
@@ -345,7 +345,7 @@ export class RefStore {
       return await LockFile.acquire(this.refPath(branch), this.lockOptions(true));
     } catch (e) {
       if (isGitfsError(e, ErrorCodes.REF_CONFLICT)) {
-        throw new GitfsError(ErrorCodes.REF_CONFLICT, `branch ${branch} is locked by another writer`, { branch, ...e.data }, { cause: e });
+        throw new GitfsError(ErrorCodes.REF_CONFLICT, `branch ${branch} is locked by another writer${foreign(e)}`, { branch, ...e.data }, { cause: e });
       }
       if (isGitfsError(e, ErrorCodes.IO) && (e.data['errno'] === 'ENOTDIR' || e.data['errno'] === 'EEXIST')) {
         const ancestor = await this.looseAncestor(branch);
@@ -464,4 +464,9 @@ function packedLookup(packed: PackedRefs, branch: BranchName): Oid | undefined {
 
 export function unknownBranch(branch: BranchName): GitfsError {
   return new GitfsError(ErrorCodes.UNKNOWN_BRANCH, `no branch ${branch}`, { branch });
+}
+
+/** What a lock not gitfs's adds to a branch's refusal: how to get past it (lock-file.ts). */
+function foreign(e: GitfsError): string {
+  return e.data['reason'] === 'foreign' ? ` (${e.message})` : '';
 }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { LOCK_MARK } from '../../src/branches/lock-file.js';
 import { RefStore } from '../../src/branches/ref-store.js';
 import type { Oid } from '../../src/objects/oid.js';
 
@@ -52,4 +53,9 @@ export class CountingRefs extends RefStore {
     this.lists++;
     return super.listing();
   }
+}
+
+/** Gives a lock file a test wrote by hand gitfs's mark (lock-file.ts), as a gitfs writer that died would have left it. */
+export function markAsGitfs(lockPath: string): void {
+  fs.utimesSync(lockPath, LOCK_MARK, fs.statSync(lockPath).mtime);
 }

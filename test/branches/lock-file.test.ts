@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
-import { DEFAULT_STALE_LOCK_MS, LockFile, acquireWaiting, writeFileLocked } from '../../src/branches/lock-file.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_STALE_LOCK_MS, LOCK_MARK, LockFile, acquireWaiting, writeFileLocked } from '../../src/branches/lock-file.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
-import { ManualClock, filesBelow } from './helpers.js';
+import { ManualClock, filesBelow, markAsGitfs } from './helpers.js';
 
 const isCode =
   (code: string, reason?: string) =>
@@ -65,6 +66,7 @@ describe('branches/lock-file', () => {
     const dir = tempDir('lock');
     const target = path.join(dir, 'file');
     fs.writeFileSync(`${target}.lock`, 'left by a crashed writer');
+    markAsGitfs(`${target}.lock`);
     const clock = new ManualClock(fs.statSync(`${target}.lock`).mtimeMs);
     clock.ms += DEFAULT_STALE_LOCK_MS - 1000;
     await assert.rejects(writeFileLocked(target, 'x', { clock }), isCode(ErrorCodes.REF_CONFLICT, 'locked'));
@@ -74,12 +76,27 @@ describe('branches/lock-file', () => {
     assert.deepEqual(filesBelow(dir), ['file'], 'stale lock and its moved-aside copy are gone');
   });
 
+  it('never breaks a lock gitfs did not make (git holds its locks as long as it needs, and renames them over the file after)', async () => {
+    const dir = tempDir('lock');
+    const target = path.join(dir, 'packed-refs');
+    fs.writeFileSync(`${target}.lock`, 'what a stopped git pack-refs wrote so far');
+    const clock = new ManualClock(fs.statSync(`${target}.lock`).mtimeMs + 10 * DEFAULT_STALE_LOCK_MS);
+    await assert.rejects(writeFileLocked(target, 'x', { clock }), isCode(ErrorCodes.REF_CONFLICT, 'foreign'));
+    assert.equal(fs.readFileSync(`${target}.lock`, 'utf8'), 'what a stopped git pack-refs wrote so far');
+    assert.deepEqual(filesBelow(dir), ['packed-refs.lock']);
+    // One gitfs made is marked from the start, and keeps its mark while it is touched.
+    const held = await LockFile.acquire(path.join(dir, 'other'), { clock: { now: (): number => Date.now() }, staleLockMs: 300 });
+    await sleep(250);
+    assert.equal(fs.statSync(path.join(dir, 'other.lock')).atime.getTime(), LOCK_MARK.getTime());
+    await held.release();
+  });
+
   it('honours a custom stale age', async () => {
     const dir = tempDir('lock');
     const target = path.join(dir, 'file');
     fs.writeFileSync(`${target}.lock`, '');
     const old = new Date(Date.now() - 5000);
-    fs.utimesSync(`${target}.lock`, old, old);
+    fs.utimesSync(`${target}.lock`, LOCK_MARK, old);
     const clock = { now: (): number => Date.now() };
     await assert.rejects(writeFileLocked(target, 'x', { clock }), isCode(ErrorCodes.REF_CONFLICT));
     await writeFileLocked(target, 'x', { clock, staleLockMs: 1000 });

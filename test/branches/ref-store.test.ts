@@ -8,7 +8,7 @@ import { DEFAULT_STALE_LOCK_MS, LockFile } from '../../src/branches/lock-file.js
 import { parseBranchName, type BranchName } from '../../src/branches/ref-name.js';
 import { RefStore } from '../../src/branches/ref-store.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
-import { IDENTITY, ManualClock, fakeOid, filesBelow } from './helpers.js';
+import { IDENTITY, ManualClock, fakeOid, filesBelow, markAsGitfs } from './helpers.js';
 
 const A = fakeOid('a');
 const B = fakeOid('b');
@@ -250,6 +250,7 @@ describe('branches/ref-store', () => {
     await store.update(b('main'), { expected: null, next: A, message: '' });
     const lockPath = path.join(gitDir, 'refs/heads/main.lock');
     fs.writeFileSync(lockPath, `${C}\n`); // a writer died after writing its lock
+    markAsGitfs(lockPath);
     clock.ms = fs.statSync(lockPath).mtimeMs + 1000;
     await assert.rejects(store.update(b('main'), { expected: A, next: B, message: '' }), hasCode(ErrorCodes.REF_CONFLICT));
     clock.ms += DEFAULT_STALE_LOCK_MS;
@@ -262,6 +263,7 @@ describe('branches/ref-store', () => {
     const { gitDir, store, clock } = makeStore(new ManualClock(), { staleLockMs: 10 });
     const lockPath = path.join(gitDir, 'refs/heads/x.lock');
     fs.writeFileSync(lockPath, '');
+    markAsGitfs(lockPath);
     clock.ms = fs.statSync(lockPath).mtimeMs + 11;
     await store.update(b('x'), { expected: null, next: A, message: '' });
     assert.equal(await store.resolve(b('x')), A);
