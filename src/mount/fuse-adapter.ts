@@ -25,7 +25,9 @@ export function errnoOf(e: unknown, log: Log, op: string, path: string): number 
   const code = (e as { code?: unknown } | null)?.code;
   if (!isGitfsError(e) && typeof code === 'string' && /^E[A-Z]+$/.test(code) && typeof ERRNO[code] === 'number') return ERRNO[code] as number;
   log(`gitfs mount: ${op} ${path}: ${isGitfsError(e) ? `${e.message} [${e.code}]` : ((e as Error).stack ?? String(e))}`);
-  return EIO;
+  // A full disk under a gitfs failure (the working layer's store) is told as one: a program may free space and try again.
+  const errno = isGitfsError(e) ? e.data['errno'] : undefined;
+  return errno === 'ENOSPC' || errno === 'EDQUOT' ? (ERRNO[errno] ?? EIO) : EIO;
 }
 
 /** A submodule (gitlink) is an empty directory. */

@@ -23,8 +23,6 @@ export type Handle =
       readonly dataId: string;
       readonly writable: boolean;
       path: string;
-      /** Descriptors this handle read through before it moved onto another copy: a read may still use one, so they close with the handle. */
-      readonly retired?: readonly number[];
     }
   | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; held?: HeldBlob; ranges?: RangeReader; stream?: BlobStreamReader };
 

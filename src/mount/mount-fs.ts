@@ -4,7 +4,7 @@
  * layer (src/work); `.history`, `.commits` and `.objects` are read-only views of tree objects.
  * Listings and attributes come from trees and the layer only, never from file content.
  */
-import { close, fstat, fsync, ftruncate, open as openFd, read, statfs, write } from 'node:fs';
+import { fstat, fsync, ftruncate, open as openFd, read, statfs, write } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { ErrorCodes, GitfsError, errnoCode } from '../errors.js';
@@ -22,6 +22,7 @@ import type { Workspace } from '../work/workspace.js';
 import { dataAttr, dirAttr, fileAttr, symlinkAttr, type Attr, type Owner } from './attrs.js';
 import { BlobCache } from './blob-cache.js';
 import { BlobStreamReader } from './blob-stream-reader.js';
+import { Descriptors } from './descriptors.js';
 import { HandleTable, type Handle } from './handles.js';
 import { PageCachePolicy } from './page-cache.js';
 import { RangeReader } from './range-reader.js';
@@ -33,7 +34,6 @@ const fstatP = promisify(fstat);
 const fsyncP = promisify(fsync);
 const ftruncateP = promisify(ftruncate);
 const openP = promisify(openFd);
-const closeP = promisify(close);
 const statfsP = promisify(statfs);
 const readP = promisify(read);
 const writeP = promisify(write);
@@ -69,6 +69,8 @@ const keptWhole = (h: { readonly held?: HeldBlob }): boolean => h.held === undef
 
 export class MountFs {
   readonly handles = new HandleTable();
+  /** Descriptors of the data handles, closed once nothing reads through them. */
+  private readonly fds = new Descriptors();
   /** Files unlinked while open: the hidden paths libfuse keeps using for them (their handles moved there). */
   private readonly hidden = new Set<string>();
   /** Whole blobs read by handles on committed (unchunked) files, one copy each. */
@@ -231,7 +233,7 @@ export class MountFs {
   async fgetattr(fh: number): Promise<Attr> {
     const h = this.handle(fh);
     if (h.kind === 'git') return h.attr;
-    return dataAttr(this.owner, await fstatP(h.fd));
+    return dataAttr(this.owner, await this.fds.use(h.fd, (fd) => fstatP(fd)));
   }
 
   private async nodeAttr(node: Node, time: number, readOnly: boolean): Promise<Attr> {
@@ -513,7 +515,7 @@ export class MountFs {
   async read(fh: number, into: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh);
     this.pages.read(h.path, fh);
-    if (h.kind === 'data') return (await readP(h.fd, into, 0, length, position)).bytesRead;
+    if (h.kind === 'data') return (await this.fds.use(h.fd, (fd) => readP(fd, into, 0, length, position))).bytesRead;
     if (h.content.chunked) {
       h.ranges ??= new RangeReader(this.ws.repo.objects, h.content.oid, h.content.size ?? 0, this.readBudget);
       return h.ranges.read(position, length, into);
@@ -554,7 +556,7 @@ export class MountFs {
 
   async fsync(fh: number): Promise<void> {
     const h = this.handle(fh);
-    if (h.kind === 'data') await fsyncP(h.fd);
+    if (h.kind === 'data') await this.fds.use(h.fd, fsyncP);
     await this.ws.store.sync();
   }
 
@@ -565,7 +567,7 @@ export class MountFs {
   /** `path` is '' for a file whose directory is gone (libfuse passes no path then: its handle answers). */
   async release(fh: number, path: string): Promise<void> {
     const h = this.handles.remove(fh);
-    if (h?.kind === 'data') for (const fd of [h.fd, ...(h.retired ?? [])]) await closeP(fd);
+    if (h?.kind === 'data') await this.fds.letGo(h.fd);
     for (const hidden of path === '' ? [...this.hidden] : [path]) {
       if (this.hidden.has(hidden) && this.handles.at(hidden).next().done === true) this.hidden.delete(hidden);
     }
@@ -695,8 +697,8 @@ export class MountFs {
         throw e;
       });
       if (fd === undefined) break;
-      const retired = old.kind === 'data' ? [...(old.retired ?? []), old.fd] : [];
-      this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path, retired });
+      this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path });
+      if (old.kind === 'data') await this.fds.letGo(old.fd);
     }
     this.pages.moved(path);
   }

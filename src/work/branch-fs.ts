@@ -212,6 +212,10 @@ export class BranchFs {
     if (src.inLower) puts.push([from, { t: 'wh' }]);
     else dels.push(from);
     puts.push(...(await this.touchParents(view, [from, to])));
+    // Written, then renamed over a file (an editor's save): its bytes are made durable before the
+    // rename is, as ext4 does for this pattern, or a power loss could leave the name empty with
+    // the replaced content gone.
+    if (moved.t === 'file' && dst !== undefined && dst.node.kind === 'file') await this.c.store.flushData(moved.data);
     await this.layer.change(puts, dels, view.base, undefined, view.generation);
     await this.c.store.dropData(replaced);
   }

@@ -55,6 +55,7 @@ const REFLOG_PREFIX = 'commit (mount): ';
 const MAX_REFLOG_SCAN = 1000;
 
 export async function commitWork(repo: Repository, store: WorkStore, trees: TreeCache, branch: BranchName, options: WorkCommitOptions): Promise<WorkCommitResult> {
+  store.assertWritable();
   const layer = store.layer(branch);
   // Taken before the first await: a commit holds what the layer held when it began, whatever
   // lands while it runs (a loaded machine can take a while to read the ref).

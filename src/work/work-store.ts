@@ -62,7 +62,7 @@ export class WorkStore implements LayerPersistence {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const locked = cause?.code === 'LEVEL_LOCKED';
       // LevelDB writes as it opens (its log into a table): on a full disk it cannot open at all.
-      const full = /No space left on device/.test(cause?.message ?? '') ? '; the disk is full, and the working layers write as they open: free some space and run again (the uncommitted changes are kept)' : '';
+      const full = diskFull(cause) !== undefined ? '; the disk is full, and the working layers write as they open: free some space and run again (the uncommitted changes are kept)' : '';
       throw new GitfsError(
         locked ? ErrorCodes.WORK_BUSY : ErrorCodes.IO,
         locked ? `the working layers of ${gitDir} are held by another process (a mount?)` : `cannot open the working layers in ${root}: ${(e as Error).message}${cause?.message === undefined ? '' : ` (${cause.message})`}${full}`,
@@ -110,6 +110,16 @@ export class WorkStore implements LayerPersistence {
   /** How many writes data file `id` has had through this process. */
   version(id: string): number {
     return this.writes.get(id) ?? 0;
+  }
+
+  /** Makes the bytes of data file `id` durable (fdatasync). */
+  async flushData(id: string): Promise<void> {
+    const fh = await open(this.dataPath(id), 'r');
+    try {
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
   }
 
   /**
@@ -202,8 +212,21 @@ export class WorkStore implements LayerPersistence {
     });
   }
 
+  /** Throws what stopped the writes, if one failed: a commit made now would hold changes that were refused. */
+  assertWritable(): void {
+    if (this.failure !== undefined) throw this.ioError(this.failure);
+  }
+
   private ioError(e: unknown): GitfsError {
-    return e instanceof GitfsError ? e : new GitfsError(ErrorCodes.IO, `cannot write the working layer: ${(e as Error).message}`, {}, { cause: e });
+    if (e instanceof GitfsError) return e;
+    // The errno (a full disk, say) goes with it: the mount answers with it rather than EIO.
+    const errno = diskFull(e) ?? errnoCode(e)?.match(/^E[A-Z0-9]+$/)?.[0];
+    return new GitfsError(
+      ErrorCodes.IO,
+      `cannot write the working layer: ${(e as Error).message} (nothing more is written until the working layers are opened again: restart the mount; the changes acknowledged before are kept)`,
+      errno === undefined ? {} : { errno },
+      { cause: e },
+    );
   }
 
   private async load(): Promise<void> {
@@ -262,4 +285,10 @@ export class WorkStore implements LayerPersistence {
       }
     }
   }
+}
+
+/** ENOSPC or EDQUOT where LevelDB says so in words (its errors carry no errno). */
+function diskFull(e: unknown): 'ENOSPC' | 'EDQUOT' | undefined {
+  const text = `${(e as Error | undefined)?.message ?? ''} ${(e as { cause?: Error } | undefined)?.cause?.message ?? ''}`;
+  return /No space left on device/.test(text) ? 'ENOSPC' : /Disk quota exceeded/.test(text) ? 'EDQUOT' : undefined;
 }

@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBranchName } from '../../src/branches/ref-name.js';
+import { ErrorCodes, isGitfsError } from '../../src/errors.js';
+import { errnoOf } from '../../src/mount/fuse-adapter.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Workspace } from '../../src/work/workspace.js';
 import { git, gitfs, gitfsOk } from '../support/cli.js';
@@ -27,6 +29,15 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', at]);
     mounts.push(at);
     return at;
+  }
+
+  /** Fills the tmpfs with `filler`. */
+  function fill(filler: string): void {
+    try {
+      execFileSync('sh', ['-c', `head -c ${16 << 20} /dev/zero > ${filler}`], { stdio: 'pipe' });
+    } catch {
+      // The disk filled up: what the test wants.
+    }
   }
 
   /** A repository on a fresh tmpfs whose branch main holds one small file, committed from `src`. */
@@ -54,6 +65,30 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
     assert.equal((await gitfs(['cat', '--repo', repo, 'main:small'])).stdout, 'fits\n');
   });
 
+  it('a change the full disk refuses is told as ENOSPC (the mount answers with it), and nothing is committed until the layers are opened again', async () => {
+    const { mnt, repo } = await smallRepo();
+    const r0 = await Repository.open(repo);
+    const ws = await Workspace.open(r0);
+    const main = parseBranchName('main');
+    const head = git(repo, ['rev-parse', 'main']).trim();
+    try {
+      await ws.fs(main).mkdir('kept', 0o755);
+      fill(join(mnt, 'filler'));
+      // The store's log has room left in its last page: changes fit until that is full.
+      let refused: unknown;
+      for (let i = 0; i < 10_000 && refused === undefined; i++) refused = await ws.fs(main).mkdir(`refused-${i}`, 0o755).then(() => undefined, (e: unknown) => e);
+      assert.ok(isGitfsError(refused, ErrorCodes.IO), String(refused));
+      assert.equal(refused.data['errno'], 'ENOSPC');
+      assert.equal(errnoOf(refused, () => undefined, 'mkdir', '/main/refused'), -28);
+      await assert.rejects(ws.commit(main, 'would hold the refused change'), (e: unknown) => isGitfsError(e, ErrorCodes.IO) && /restart the mount/.test(e.message));
+      assert.equal(git(repo, ['rev-parse', 'main']).trim(), head);
+    } finally {
+      rmSync(join(mnt, 'filler'), { force: true });
+      await ws.close().catch(() => undefined);
+      await r0.close();
+    }
+  });
+
   it('working layers that cannot open on the full disk (LevelDB writes as it opens) say so and lose nothing: once there is room, reset discards the changes', async () => {
     const { mnt, repo } = await smallRepo();
     const r0 = await Repository.open(repo);
@@ -62,11 +97,7 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
     await ws.close();
     await r0.close();
     const filler = join(mnt, 'filler');
-    try {
-      execFileSync('sh', ['-c', `head -c ${16 << 20} /dev/zero > ${filler}`], { stdio: 'pipe' });
-    } catch {
-      // The disk filled up: what the test wants.
-    }
+    fill(filler);
     const full = await gitfs(['status', '--repo', repo]);
     assert.equal(full.code, 7, full.stderr);
     assert.match(full.stderr, /No space left on device\); the disk is full, .* free some space and run again \(the uncommitted changes are kept\) \[GITFS_IO\]/);
