@@ -169,13 +169,7 @@ export class LockFile {
       await fh.sync();
       this.fh = undefined;
       await fh.close();
-      if (!(await this.stillHeld())) {
-        throw new GitfsError(
-          ErrorCodes.REF_CONFLICT,
-          `lock ${this.lockPath} was broken as stale by another writer before commit`,
-          { lockPath: this.lockPath, reason: 'lock-broken' },
-        );
-      }
+      if (!(await this.stillHeld())) throw lockBrokenError(this.lockPath);
       await rename(this.lockPath, this.path);
     } catch (e) {
       if (isGitfsError(e)) throw e;
@@ -306,6 +300,11 @@ async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Pr
   await link(aside, lockPath).catch(() => undefined);
   await unlink(aside).catch(() => undefined);
   return 'held';
+}
+
+/** The lock at `lockPath` was broken as stale by another writer: what was to be written under it must not be. */
+export function lockBrokenError(lockPath: string): GitfsError {
+  return new GitfsError(ErrorCodes.REF_CONFLICT, `lock ${lockPath} was broken as stale by another writer before commit`, { lockPath, reason: 'lock-broken' });
 }
 
 function foreignLockError(lockPath: string): GitfsError {

@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, GitfsError, errnoCode, ioError, isGitfsError } from '../errors.js';
 import { ZERO_OID, parseOid, type Oid } from '../objects/oid.js';
 import { fsyncDir } from '../util/durable.js';
-import { LockFile, writeFileLocked, type Clock, type LockOptions } from './lock-file.js';
+import { LockFile, lockBrokenError, writeFileLocked, type Clock, type LockOptions } from './lock-file.js';
 import { removeEmptyDirTree, removeEmptyParents } from './ref-dirs.js';
 import { deletePackedRef, readPackedRefs, type PackedRefs } from './packed-refs.js';
 import { appendReflog, formatTzOffset, readReflog, readReflogNewestFirst, truncateReflog, validateIdentity, type Identity, type ReflogEntry } from './reflog.js';
@@ -159,6 +159,10 @@ export class RefStore {
       }
       await this.clearPathFor(branch, packed, current === undefined);
       await lock.write(`${next}\n`);
+      // A lock broken as stale while this writer stalled (its line would name a move that never
+      // happens, and could not be taken back: another writer's may follow it) is found before the
+      // line is written, as commit() would find it.
+      if (!(await lock.stillHeld())) throw lockBrokenError(lock.lockPath);
       const timeMs = this.clock.now();
       const reflogLength = await appendReflog(this.logPath(branch), {
         oldOid: current ?? ZERO_OID,
