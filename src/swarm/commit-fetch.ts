@@ -24,6 +24,7 @@ import { LIMITS, type SwarmMessage, type WantKind, type WireObject } from './mes
 import { Deadline } from './deadline.js';
 import { AVOID_MS, blamePeer } from './blame.js';
 import { acceptObject, type ReadComponents, type RequestOwner } from './object-read.js';
+import type { PartSink } from './part-assembly.js';
 import { PartIntake } from './part-intake.js';
 import { chooseSource, choosePiece, nextInOrder, upstreamOf, upstreamStuck, type ChainLink } from './schedule.js';
 import { bitCount, bitSet, hasBit, setBit, type Transfer } from './transfers.js';
@@ -71,6 +72,11 @@ const AHEAD_BACKOFF_MS = 1000;
  * is out (then it waits for what that brings), and each retry costs one small want.
  */
 const AHEAD_START_BACKOFF_MS = 100;
+/**
+ * Where the parts of a blob the trees name as `.gitmodules` or `.gitattributes` go: nowhere. It is
+ * only checked (its stream hashed to its id) before it refuses the commit: gitfs holds none so large.
+ */
+const CHECK_ONLY: PartSink = { write: async () => undefined, commit: async () => undefined, abort: async () => undefined };
 
 /** A want's shape: what it asks, for which piece, and how long it may take in all. */
 interface Want {
@@ -308,19 +314,19 @@ export class CommitFetch implements RequestOwner {
       case 'part': {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
-        // A blob git reads as .gitmodules or .gitattributes is checked whole before it counts: one too large for a message is refused.
-        const which = this.special.get(m.oid);
-        if (which !== undefined) {
-          return this.refuse(specialBlobTooLarge(this.commit, m.oid, which));
-        }
         // Parts are answers: they keep the request alive, push back its limit in all, and count as progress.
         p.timer.refresh();
         p.cap?.extend(m.zlib.length);
         p.paceFrom ??= { at: this.c.now(), bytes: p.partBytes };
         p.partBytes += m.zlib.length;
         this.partAt = this.c.now();
-        p.parts ??= new PartIntake(conn, p.wanted, this.c, {
+        p.parts ??= new PartIntake(conn, p.wanted, { ...this.c, local: { receiveLarge: this.partSink } }, {
           stored: (oid, size) => {
+            // A blob git reads as .gitmodules or .gitattributes came whole and hashed to its id, so
+            // its size is proven: too large for gitfs to check as git fsck would. A part alone is a
+            // peer's word (one naming a small such blob with a huge size refused a good commit).
+            const which = this.special.get(oid);
+            if (which !== undefined) return this.refuse(specialBlobTooLarge(this.commit, oid, which));
             p.wanted.delete(oid);
             this.sizeProven(oid, size, p);
             this.progress.bytes += size;
@@ -370,6 +376,9 @@ export class CommitFetch implements RequestOwner {
     }
     this.poke();
   }
+
+  /** Where a blob in parts goes: a pack of its own, or nowhere (CHECK_ONLY) for one the trees name as `.gitmodules` or `.gitattributes`. */
+  private readonly partSink = (oid: Oid, size: number): Promise<PartSink> => (this.special.has(oid) ? Promise.resolve(CHECK_ONLY) : this.c.local.receiveLarge(oid, size));
 
   /**
    * Storing a blob in parts failed here. No room for the size its parts declare: that is the

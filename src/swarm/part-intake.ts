@@ -22,7 +22,7 @@ export interface PartIntakeComponents extends BlameComponents {
 }
 
 export interface PartIntakeEvents {
-  /** A blob came whole, checked, and is stored. */
+  /** A blob came whole, checked, and is stored (where its sink keeps anything). */
   stored(oid: Oid, size: number): void;
   /** Storing failed here (not the peer's fault). */
   failed(e: GitfsError): void;

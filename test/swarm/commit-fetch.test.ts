@@ -422,6 +422,50 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
+  it('a Part naming a blob the trees name .gitattributes, with a huge size, refuses nothing: its stream is checked (this one is damaged: its peer is blamed), and the blob comes from another holder', async () => {
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      const blob = (content: string): WireObject => ({ oid: hashObject('blob', Buffer.from(content)), type: 'blob', content: Buffer.from(content) });
+      const [attributes, file] = [blob('*.bin binary\n'), blob('hello\n')];
+      const treeContent = encodeTree([{ mode: TreeModes.FILE, name: '.gitattributes', oid: attributes.oid }, { mode: TreeModes.FILE, name: 'file', oid: file.oid }]);
+      const tree = { oid: hashObject('tree', treeContent), type: 'tree' as const, content: treeContent };
+      const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+      const commitContent = encodeCommit({ tree: tree.oid, parents: [], author: sig, committer: sig, extraHeaders: [], message: 'attributes\n' });
+      const commit = { oid: hashObject('commit', commitContent), type: 'commit' as const, content: commitContent };
+      await local.addAll([commit, tree]);
+      await local.flush();
+      const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
+      let request = 0;
+      const avoid = new Map<NodeId, number>();
+      const fetch = new CommitFetch(
+        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+        { order: ['aa' as NodeId, 'bb' as NodeId, 'cc' as NodeId], self: 'bb' as NodeId, blobs: true },
+      );
+      const [aa, cc] = [peer('aa'), peer('cc')];
+      for (const conn of [aa, cc]) {
+        fetch.addPeer(conn);
+        fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+      }
+      const running = fetch.run();
+      running.catch(() => undefined);
+      // The upstream, aa, answers with one part: 64 MiB of .gitattributes, its bytes no zlib stream.
+      const forged = await firstBlobsWant(aa);
+      fetch.handle(aa, { kind: 'part', request: forged.request, oid: attributes.oid, size: 64 << 20, offset: 0, zlib: Buffer.alloc(LIMITS.partBytes, 7), last: false });
+      for (let i = 0; i < 100 && !avoid.has('aa' as NodeId) && fetch.refusal === undefined; i++) await sleep(10);
+      assert.equal(fetch.refusal, undefined, 'a part alone refuses nothing');
+      assert.ok(avoid.has('aa' as NodeId), 'the peer whose stream broke is avoided');
+      fetch.peerGone(aa);
+      const want = await firstBlobsWant(cc);
+      fetch.handle(cc, { kind: 'objects', request: want.request, objects: [attributes, file].filter((o) => want.oids.includes(o.oid)), done: true });
+      await running;
+      assert.equal(transfer.complete, true);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   describe('a slow piece is raced by another holder (raceSlow)', function () {
     /**
      * Fetches piece 1 (twoPieces, a piece given 1.5 s in all) from aa and cc, both holding it: aa
