@@ -163,6 +163,8 @@ export class CommitFetch implements RequestOwner {
   private readonly strikes = new Map<NodeId, number>();
   /** When each piece was last raced (`raceSlow`). */
   private readonly racedAt = new Map<number, number>();
+  /** Per id, the peers that said they cannot send it (`cannotSend`). */
+  private readonly refusedBy = new Map<Oid, Set<NodeId>>();
   /** Per blob in parts that had no room here, the size each peer declared for it. */
   private readonly noRoom = new Map<Oid, Map<NodeId, number>>();
   /** The closure fetched: the one asked for, or what its commit adds to a base (`scope`). */
@@ -361,11 +363,8 @@ export class CommitFetch implements RequestOwner {
         break;
       case 'reject': {
         if (m.reason === 'refused') {
-          // Larger than a message or its parts carry (a delta git made of a blob above the read
-          // limit, a tree or commit above the message limit): no peer would send it, and the one
-          // that said so is not to blame.
-          this.stop(`${conn.nodeId} cannot send ${m.missing.slice(0, 4).join(', ')}: larger than the swarm carries`);
-          return;
+          this.cannotSend(conn, p, m.missing);
+          break;
         }
         if (m.reason === 'busy') this.busyUntil.set(conn.nodeId, this.c.now() + BUSY_BACKOFF_MS);
         else if (p.piece !== undefined && p.ahead) this.aheadMissed();
@@ -375,6 +374,48 @@ export class CommitFetch implements RequestOwner {
       }
     }
     this.poke();
+  }
+
+  /**
+   * `conn`'s peer says it cannot send `oids` (larger than a message or its parts carry: a delta
+   * git made of a blob above the read limit, a tree or commit above the message limit). That is
+   * its word about those ids alone (a member answering every want so failed every fetch): it is
+   * asked for them no more, a piece of them no longer counts as held by it, and another holder is
+   * asked; the fetch fails only when none is left. The rest of the answer still comes (its `done`
+   * ends the request: a piece short counts as withheld, as for a missing object); with nothing
+   * left to come, it ends now.
+   */
+  private cannotSend(conn: SwarmConnection, p: Pending, oids: readonly Oid[]): void {
+    const asked = oids.filter((oid) => p.wanted.has(oid));
+    for (const oid of asked) {
+      const by = this.refusedBy.get(oid) ?? new Set<NodeId>();
+      this.refusedBy.set(oid, by.add(conn.nodeId));
+    }
+    if (p.piece !== undefined) this.peers.get(conn.nodeId)?.pieces.delete(p.piece);
+    if (asked.length > 0 && !this.holderBesides(conn, p.piece, asked)) return this.stop(`${conn.nodeId} cannot send ${asked.slice(0, 4).join(', ')}: larger than the swarm carries, and no other peer holds it`);
+    if (asked.length === p.wanted.size) this.objects(conn, p, [], true);
+  }
+
+  /**
+   * Whether a peer besides `conn`'s, open and not avoided, may be asked for `oids` (it refused none
+   * of them): one holding `piece`, or, for commits and trees (no piece), one that knows the closure
+   * or announces its head.
+   */
+  private holderBesides(conn: SwarmConnection, piece: number | undefined, oids: readonly Oid[]): boolean {
+    const now = this.c.now();
+    return [...this.peers.values()].some(
+      (fp) =>
+        fp.conn !== conn &&
+        fp.conn.isOpen &&
+        (this.c.avoid.get(fp.conn.nodeId) ?? 0) <= now &&
+        (piece === undefined ? fp.knows || this.announcers.has(fp.conn.nodeId) : fp.pieces.has(piece)) &&
+        !this.saidCannotSend(fp.conn.nodeId, oids),
+    );
+  }
+
+  /** Whether peer `id` said it cannot send one of `oids`. */
+  private saidCannotSend(id: NodeId, oids: readonly Oid[]): boolean {
+    return oids.some((oid) => this.refusedBy.get(oid)?.has(id) === true);
   }
 
   /** Where a blob in parts goes: a pack of its own, or nowhere (CHECK_ONLY) for one the trees name as `.gitmodules` or `.gitattributes`. */
@@ -404,11 +445,9 @@ export class CommitFetch implements RequestOwner {
     this.noRoom.set(oid, claims);
     const agreed = [...claims].some(([id, claimed]) => id !== conn.nodeId && claimed === size);
     claims.set(conn.nodeId, size);
-    const now = this.c.now();
     const piece = p.piece;
     // Held as the schedule sees it (a peer that withheld the piece no longer counts, complete or not).
-    const elsewhere = [...this.peers.values()].some((fp) => fp.conn !== conn && fp.conn.isOpen && fp.pieces.has(piece) && (this.c.avoid.get(fp.conn.nodeId) ?? 0) <= now);
-    if (agreed || !elsewhere) return this.stop(e.message);
+    if (agreed || !this.holderBesides(conn, piece, [])) return this.stop(e.message);
     this.c.log.log('warn', 'part-size-no-room', { peer: conn.nodeId, oid, size });
     conn.send({ kind: 'cancel', request: p.request });
     this.shortchanged(conn, piece);
@@ -1021,7 +1060,7 @@ export class CommitFetch implements RequestOwner {
       if (missing.length === 0) return;
       const now = this.c.now();
       const candidates = [...this.peers.values()].filter(
-        (p) => p.conn.isOpen && (p.knows || this.announcers.has(p.conn.nodeId)) && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now && (this.busyUntil.get(p.conn.nodeId) ?? 0) <= now,
+        (p) => p.conn.isOpen && (p.knows || this.announcers.has(p.conn.nodeId)) && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now && (this.busyUntil.get(p.conn.nodeId) ?? 0) <= now && !this.saidCannotSend(p.conn.nodeId, missing),
       );
       const peer = candidates[attempt % Math.max(1, candidates.length)];
       if (peer === undefined) {

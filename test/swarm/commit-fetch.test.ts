@@ -466,6 +466,84 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
+  it('a peer that says it cannot send a piece (Reject REFUSED) no longer counts as holding it, and another holder is asked; the fetch fails only once no holder is left', async () => {
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    /** A fetch of piece 1 (twoPieces) from aa and cc, both holding it; aa, its upstream, is asked first and refuses it. */
+    const refusedByUpstream = async (): Promise<{ fetch: CommitFetch; transfer: Transfer; running: Promise<unknown>; cc: ReturnType<typeof peer>; missing: WireObject[] }> => {
+      const { commit, transfer, fetch, missing } = await twoPieces(local);
+      const [aa, cc] = [peer('aa'), peer('cc')];
+      for (const conn of [aa, cc]) {
+        fetch.addPeer(conn);
+        fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from([0xc0]), complete: true });
+      }
+      const running = fetch.run();
+      running.catch(() => undefined);
+      const want = await firstBlobsWant(aa);
+      fetch.handle(aa, { kind: 'reject', request: want.request, reason: 'refused', missing: want.oids });
+      return { fetch, transfer, running, cc, missing };
+    };
+    /** The want of blobs `conn` is sent once the chain is seen stuck (bounded: 10 s). */
+    const askedOnceStuck = async (conn: ReturnType<typeof peer>, running: Promise<unknown>): Promise<Want> => {
+      let settled = false;
+      running.then(() => (settled = true), () => (settled = true));
+      for (let i = 0; i < 100 && !settled; i++) {
+        const want = conn.got.find((m): m is Want => m.kind === 'want' && m.want === 'blobs');
+        if (want !== undefined) return want;
+        await sleep(100);
+      }
+      await running;
+      throw new Error('the other holder was never asked');
+    };
+    try {
+      const served = await refusedByUpstream();
+      const want = await askedOnceStuck(served.cc, served.running);
+      served.fetch.handle(served.cc, { kind: 'objects', request: want.request, objects: served.missing.filter((o) => want.oids.includes(o.oid)), done: true });
+      await served.running;
+      assert.equal(served.transfer.complete, true);
+
+      const unserved = await refusedByUpstream();
+      const again = await askedOnceStuck(unserved.cc, unserved.running);
+      unserved.fetch.handle(unserved.cc, { kind: 'reject', request: again.request, reason: 'refused', missing: again.oids });
+      await assert.rejects(unserved.running, /cc cannot send .*: larger than the swarm carries, and no other peer holds it/);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
+  it('a commit one announcer says it cannot send (Reject REFUSED) is asked of another, and of that one no more', async () => {
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      const commit = hashObject('commit', randomBytes(64));
+      const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit, 0);
+      let request = 0;
+      const fetch = new CommitFetch(
+        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid: new Map(), nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+        { order: ['aa' as NodeId, 'bb' as NodeId, 'cc' as NodeId], self: 'bb' as NodeId, blobs: true },
+      );
+      const [aa, cc] = [peer('aa'), peer('cc')];
+      fetch.announcedBy([aa.nodeId, cc.nodeId]);
+      for (const conn of [aa, cc]) fetch.addPeer(conn);
+      const running = fetch.run();
+      running.catch(() => undefined);
+      const metaWants = (conn: ReturnType<typeof peer>): Want[] => conn.got.filter((m): m is Want => m.kind === 'want' && m.want === 'meta');
+      for (let i = 0; i < 100 && metaWants(aa).length === 0; i++) await sleep(30);
+      const [refused] = metaWants(aa);
+      assert.ok(refused !== undefined, 'the commit is asked of the first announcer');
+      fetch.handle(aa, { kind: 'reject', request: refused.request, reason: 'refused', missing: [commit] });
+      for (let i = 0; i < 100 && metaWants(cc).length === 0; i++) await sleep(30);
+      assert.deepEqual(metaWants(cc).map((m) => m.oids), [[commit]], 'then of the other');
+      assert.equal(metaWants(aa).length, 1, 'not of the one that refused it again');
+      fetch.stop('the test is over');
+      await assert.rejects(running, /the test is over/);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   describe('a slow piece is raced by another holder (raceSlow)', function () {
     /**
      * Fetches piece 1 (twoPieces, a piece given 1.5 s in all) from aa and cc, both holding it: aa
