@@ -254,6 +254,8 @@ export class ObjectServer {
     for (let i = 0; i < READ_AHEAD; i++) start(i);
     for (let i = 0; i < reads.length; i++) {
       if (yielded) {
+        // The object pushed after the flush that yielded goes unsent: its pin with it.
+        for (const u of pins) u();
         await Promise.allSettled(reads.slice(i).map((r) => r.obj));
         conn.send({ kind: 'reject', request, reason: 'busy', missing: [] });
         return 'yielded';

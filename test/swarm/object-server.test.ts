@@ -201,6 +201,31 @@ describe('serving wants (object-server.ts)', function () {
     }
   });
 
+  it('a send that yields the slot gives back the pin of the object it had batched and not sent: its pool block returns once its pack leaves memory', async () => {
+    const repo = await Repository.init(join(tempDir('object-server'), 'repo'));
+    const pool = new BlockPool(8);
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool });
+    const s = new ObjectServer({ local, transfers: new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())), log: silentLogger, now: () => Date.now() });
+    // Two blobs received in blocks of the pool (as a relay holds them), a third not: two batches' worth.
+    const [first, second, third] = [blob(600 << 10), blob(600 << 10), blob(600 << 10)];
+    for (const o of [first, second]) {
+      const view = pool.take(o.content.length) as Buffer;
+      o.content.copy(view);
+      await local.addAll([{ ...o, content: view }], true);
+    }
+    await local.addAll([third]);
+    // A receiver too slow while others wait: the first batch's flush yields the slot.
+    const slow = Object.assign(peer('d4'), { drained: async () => false });
+    s.handle(slow, { kind: 'want', request: 1, want: 'blobs', oids: [first, second, third].map((o) => o.oid), ahead: false });
+    await until(slow, (m) => m.kind === 'reject' && m.reason === 'busy', 2000);
+    const sent = slow.got.flatMap((g) => (g.m.kind === 'objects' ? g.m.objects.map((o) => o.oid) : []));
+    assert.deepEqual(sent, [first.oid], 'the first batch went, then the slot was yielded');
+    // Closing finishes the last pack: both blocks leave memory, and go back unless a pin still holds one.
+    await local.close();
+    await repo.close();
+    assert.equal(pool.stats.returned, 2, 'both blocks went back to the pool');
+  });
+
   it('gives up the waits of a want asked ahead when the store closes', async () => {
     const { local, server: s, close } = await server();
     const downstream = peer('d1');
