@@ -92,6 +92,7 @@ interface Want {
 
 interface Pending {
   readonly request: number;
+  readonly kind: WantKind;
   readonly conn: SwarmConnection;
   readonly startedAt: number;
   /** What was asked (`wanted` shrinks as it comes). */
@@ -316,6 +317,9 @@ export class CommitFetch implements RequestOwner {
       case 'part': {
         const p = this.pending.get(m.request);
         if (p === undefined || p.conn !== conn) return;
+        // A want of commits and trees names no blob, and they never come in parts: a lie, which
+        // would otherwise push back its limit and count as progress.
+        if (p.kind === 'meta') return blamePeer(conn, m.oid, `parts of ${m.oid} answering a want of commits and trees`, this.c);
         // Parts are answers: they keep the request alive, push back its limit in all, and count as progress.
         p.timer.refresh();
         p.cap?.extend(m.zlib.length);
@@ -838,6 +842,7 @@ export class CommitFetch implements RequestOwner {
     return new Promise((resolve) => {
       const p: Pending = {
         request,
+        kind,
         conn,
         startedAt: this.c.now(),
         oids,

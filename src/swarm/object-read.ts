@@ -113,6 +113,11 @@ export function readFrom(conn: SwarmConnection, oids: readonly Oid[], want: 'rea
       handle(from, m) {
         if (from !== conn) return;
         if (m.kind !== 'part') return parts.after(() => answer(m));
+        // Commits and trees never come in parts: parts answering a want of them are a lie.
+        if (want === 'meta') {
+          blamePeer(conn, m.oid, `parts of ${m.oid} answering a want of commits and trees`, c);
+          return end(false);
+        }
         // Parts are answers too, and push back the limit in all as they come.
         timer.refresh();
         cap.extend(m.zlib.length);

@@ -544,6 +544,42 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
+  it('parts answering a want of commits and trees (which never come in parts) are a lie: the peer is avoided', async () => {
+    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+    try {
+      const commit = hashObject('commit', randomBytes(64));
+      const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit, 0);
+      let request = 0;
+      const avoid = new Map<NodeId, number>();
+      const fetch = new CommitFetch(
+        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+        { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
+      );
+      const aa = peer('aa');
+      fetch.announcedBy([aa.nodeId]);
+      fetch.addPeer(aa);
+      const running = fetch.run();
+      running.catch(() => undefined);
+      let want: SwarmMessage | undefined;
+      for (let i = 0; i < 100 && want === undefined; i++) {
+        await sleep(30);
+        want = aa.got.find((m) => m.kind === 'want' && m.want === 'meta');
+      }
+      assert.ok(want?.kind === 'want', 'the commit is asked of its announcer');
+      // The first MiB of a well-formed stream of 2 MiB: nothing in the parts themselves is wrong.
+      const zlib = deflateSync(randomBytes(2 << 20), { level: 0 }).subarray(0, LIMITS.partBytes);
+      fetch.handle(aa, { kind: 'part', request: want.request, oid: commit, size: 2 << 20, offset: 0, zlib, last: false });
+      for (let i = 0; i < 100 && !avoid.has('aa' as NodeId); i++) await sleep(10);
+      assert.ok(avoid.has('aa' as NodeId), 'the peer is avoided');
+      fetch.stop('the test is over');
+      await assert.rejects(running, /the test is over/);
+    } finally {
+      await local.close();
+      await repo.close();
+    }
+  });
+
   describe('a slow piece is raced by another holder (raceSlow)', function () {
     /**
      * Fetches piece 1 (twoPieces, a piece given 1.5 s in all) from aa and cc, both holding it: aa
