@@ -469,7 +469,11 @@ export class MountFs {
       if (isDirectoryKind(found.node.kind)) throw new FsError('EISDIR', path);
       if (found.node.kind !== 'file') throw new FsError('EINVAL', path);
       if (found.node.data === undefined && !writable) {
-        return this.handles.add({ kind: 'git', follows: true, content: found.node.git, path, attr: await this.nodeAttr(found.node, time, false) });
+        const attr = await this.nodeAttr(found.node, time, false);
+        // Copied up to be written meanwhile: its readers were moved onto the copy before this one
+        // was among them, so it opens the copy (checked and added in one step, nothing between).
+        if (layer.get(r.rel)?.t === 'file') continue;
+        return this.handles.add({ kind: 'git', follows: true, content: found.node.git, path, attr });
       }
       const id = writable ? await fs.writable(r.rel) : (found.node.data as string);
       if (writable) await this.readersToCopy(path, id);

@@ -1,7 +1,12 @@
-/** Data-file descriptors of the mount's handles (descriptors.ts): a reader kept open across commits holds one, not one per commit. */
+/**
+ * Handles of the mount's files and their data-file descriptors (mount-fs.ts, descriptors.ts): a
+ * reader kept open across commits holds one descriptor, not one per commit; a reader opened while
+ * the file is copied up to be written reads what is written.
+ */
 import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import { MountFs } from '../../src/mount/mount-fs.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -54,6 +59,42 @@ describe('mount: descriptors of data files', function () {
       assert.ok(dataDescriptors(ws.store.dataDir) <= 1, `${dataDescriptors(ws.store.dataDir)} descriptors of data files held`);
       await fs.release(reader, '/main/log');
       assert.equal(dataDescriptors(ws.store.dataDir), 0);
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+
+  it('a reader whose open raced a copy-up to write (its size read slowly) reads what the writer writes', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const ws = await Workspace.open(repo);
+    const main = parseBranchName('main');
+    const fs = new MountFs(ws, { uid: 0, gid: 0 });
+    try {
+      await fs.mkdir('/main', 0o755);
+      const made = await fs.create('/main/f', 0o644);
+      await fs.write(made, Buffer.from('committed\n'), 10, 0);
+      await fs.release(made, '/main/f');
+      await ws.commit(main, 'c0', (id) => fs.handles.writing(id));
+      // A slow header read (a loaded disk, a node reading on demand), for the reader's open alone.
+      const sizeOf = repo.objects.sizeOf.bind(repo.objects);
+      let slow = true;
+      repo.objects.sizeOf = async (oid) => {
+        if (slow) {
+          slow = false;
+          await sleep(300);
+        }
+        return sizeOf(oid);
+      };
+      const reading = fs.open('/main/f', 0);
+      await sleep(20);
+      const { fh: writer } = await fs.open('/main/f', 2);
+      await fs.write(writer, Buffer.from('WRITTEN!!\n'), 10, 0);
+      const { fh: reader } = await reading;
+      const into = Buffer.alloc(64);
+      assert.equal(into.subarray(0, await fs.read(reader, into, 64, 0)).toString(), 'WRITTEN!!\n');
+      await fs.release(reader, '/main/f');
+      await fs.release(writer, '/main/f');
     } finally {
       await ws.close();
       await repo.close();
