@@ -257,7 +257,7 @@ export class NodeDaemon {
     });
     this.closers.push(() => new Promise((r) => sock.close(() => r())));
     const objects = await serveObjectSocket(checkSocketPath(objectSocketPath(repo.gitDir), "node daemon's object socket"), (oids) => swarm.demand(oids));
-    this.closers.push(() => new Promise((r) => objects.close(() => r())));
+    this.closers.push(() => objects.close());
 
     // The rollout agents start (stored state read, a crash recovered) before the first
     // announcement, so that it carries this node's reports: a peer replaces a node's reports with

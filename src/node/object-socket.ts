@@ -27,9 +27,30 @@ const IDLE_MS = 60_000;
 /** How often the daemon says an answer is still being made (object-frames.ts `aliveFrame`). */
 const ALIVE_MS = 20_000;
 
+export interface ObjectSocketServer {
+  /**
+   * Stops listening and hangs up on the requests under way: their answers may wait on peers for
+   * minutes (a blob in parts), kept alive by frames, and a daemon's stop must not wait for them
+   * (the fetches themselves end with the swarm's stop).
+   */
+  close(): Promise<void>;
+}
+
 /** Serves the socket at `path` (replacing one left there) with `supply`. */
-export function serveObjectSocket(path: string, supply: (oids: readonly Oid[]) => Promise<ReadonlyMap<Oid, GitObject>>): Promise<Server> {
-  return listenUnixSocket(path, (socket) => void answer(socket, supply));
+export async function serveObjectSocket(path: string, supply: (oids: readonly Oid[]) => Promise<ReadonlyMap<Oid, GitObject>>): Promise<ObjectSocketServer> {
+  const open = new Set<Socket>();
+  const server: Server = await listenUnixSocket(path, (socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    void answer(socket, supply);
+  });
+  return {
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const socket of open) socket.destroy();
+      }),
+  };
 }
 
 async function answer(socket: Socket, supply: (oids: readonly Oid[]) => Promise<ReadonlyMap<Oid, GitObject>>): Promise<void> {
@@ -40,6 +61,8 @@ async function answer(socket: Socket, supply: (oids: readonly Oid[]) => Promise<
     const oids = parseRequest(await requestLine(socket));
     // A blob fetched in parts may take minutes: the client hears that the answer is coming.
     const alive = setInterval(() => socket.destroyed || socket.write(aliveFrame()), ALIVE_MS);
+    // Hung up on (a stop, a client gone), it says nothing more, however long the supply takes.
+    socket.once('close', () => clearInterval(alive));
     const supplied = await supply(oids).finally(() => clearInterval(alive));
     for (const [oid, o] of supplied) {
       for (const part of objectFrame(oid, o)) {

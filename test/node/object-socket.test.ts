@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, GitfsError } from '../../src/errors.js';
 import { FrameReader, aliveFrame, endFrame, objectFrame } from '../../src/node/object-frames.js';
 import { DaemonObjects, objectSocketPath, readThroughDaemon, serveObjectSocket } from '../../src/node/object-socket.js';
@@ -120,13 +121,27 @@ describe('node/object-socket: partial reads through the daemon', function () {
         await rejects(new DaemonObjects(objectSocketPath(repo.gitDir)).supply(['nope' as Oid]), ErrorCodes.PEER_FAILED);
         assert.equal((await new DaemonObjects(objectSocketPath(repo.gitDir)).supply([remote[0]!.oid])).size, 1);
       } finally {
-        await close(server);
+        await server.close();
       }
       // No daemon: absent objects are just not found.
       await rejects(repo.objects.read(blob('no daemon').oid), ErrorCodes.OBJECT_NOT_FOUND);
     } finally {
       await repo.close();
     }
+  });
+
+  it('closing hangs up on a request whose answer still waits (on peers, for minutes), rather than waiting for it', async () => {
+    const dir = tempDir('object-socket');
+    mkdirSync(join(dir, 'gitfs'), { recursive: true });
+    const server = await serveObjectSocket(objectSocketPath(dir), () => new Promise<never>(() => undefined));
+    const asking = new DaemonObjects(objectSocketPath(dir)).supply([blob('on its way').oid]).then(
+      () => 'answered',
+      () => 'hung up',
+    );
+    await sleep(200);
+    const closed = await Promise.race([server.close().then(() => 'closed'), sleep(5000).then(() => 'still waiting')]);
+    assert.equal(closed, 'closed');
+    assert.equal(await asking, 'hung up');
   });
 
   it('a socket that answers with a wrong object or garbage is refused with a stable code', async () => {
