@@ -68,7 +68,7 @@ export class Announcer {
   /** The heads changed: announce once they have been quiet for debounceMs, then repeat. */
   changed(): void {
     if (this.stopped) return;
-    if (this.debounce !== undefined) clearTimeout(this.debounce);
+    this.cancel(this.debounce);
     this.debounce = this.timer(this.o.debounceMs, () => {
       this.debounce = undefined;
       this.burst();
@@ -109,7 +109,7 @@ export class Announcer {
 
   private announce(): void {
     if (this.stopped) return;
-    if (this.periodic !== undefined) clearTimeout(this.periodic);
+    this.cancel(this.periodic);
     const spread = 1 + this.o.jitter * (2 * this.random() - 1);
     this.periodic = this.timer(this.o.intervalMs * spread, () => this.announce());
     this.sending = this.sending.then(() => this.send()).catch((e: unknown) => this.c.log.log('warn', 'announce-failed', { error: (e as Error).message }));
@@ -152,6 +152,13 @@ export class Announcer {
     }, ms);
     this.timers.add(t);
     return t;
+  }
+
+  /** Cancelled timers leave the set too: only a burst empties it, and a node that only greets never bursts. */
+  private cancel(t: NodeJS.Timeout | undefined): void {
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.timers.delete(t);
   }
 
   private random(): number {

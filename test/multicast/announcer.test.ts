@@ -38,12 +38,15 @@ describe('multicast/announcer: greetings', function () {
   });
 
   /** Random delays at their longest (greetMs), so the test knows when each greeting is due. */
-  function announcer(transport: AnnounceTransport, greetMs: number, repeatMs: readonly number[]): Announcer {
+  function announcer(transport: AnnounceTransport, greetMs: number, repeatMs: readonly number[], debounceMs = 0): Announcer {
     return new Announcer(
       { transport, identity: member.identity, trust: member.trust, clock: systemClock, log: captureLogger(), heads: () => Promise.resolve([]), random: () => 0.999 },
-      { name: 'n', endpoints: [], intervalMs: 3_600_000, jitter: 0, debounceMs: 0, repeatMs, greetMs },
+      { name: 'n', endpoints: [], intervalMs: 3_600_000, jitter: 0, debounceMs, repeatMs, greetMs },
     );
   }
+
+  /** The timers the announcer holds (private: only what it keeps is under test, no behaviour shows it). */
+  const held = (a: Announcer): number => (a as unknown as { timers: Set<NodeJS.Timeout> }).timers.size;
 
   it('a greeting is sent, then repeated at the first two repeat delays, and not again', async () => {
     const transport = new TimedTransport(Date.now());
@@ -74,6 +77,23 @@ describe('multicast/announcer: greetings', function () {
       assert.equal(transport.sentAt.length, 2, `sent at ${transport.sentAt.join(', ')} ms`);
       const [first, second] = transport.sentAt as [number, number];
       assert.ok(second - first >= 200, `greetings ${second - first} ms apart`);
+    } finally {
+      await a.stop();
+    }
+  });
+
+  it('forgets the timers it cancels: 200 greetings and 200 changes on an idle node leave two timers held, not hundreds', async () => {
+    const transport = new TimedTransport(Date.now());
+    const a = announcer(transport, 0, [], 3_600_000);
+    try {
+      for (let i = 0; i < 200; i++) {
+        a.greet();
+        await sleep(2);
+      }
+      assert.equal(transport.sentAt.length, 200);
+      for (let i = 0; i < 200; i++) a.changed();
+      // The next periodic announcement and the pending debounce.
+      assert.equal(held(a), 2);
     } finally {
       await a.stop();
     }
