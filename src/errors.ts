@@ -70,6 +70,8 @@ export const ErrorCodes = {
   BAD_TOKEN: 'GITFS_BAD_TOKEN',
   /** A cluster peer (the join issuer, a node daemon) could not be reached or answered wrongly. */
   PEER_FAILED: 'GITFS_PEER_FAILED',
+  /** An answer on a local or node socket is longer than one line carries (over 64 Mi characters, or past the longest string JavaScript holds): the request was done, its answer not sent. */
+  ANSWER_TOO_LARGE: 'GITFS_ANSWER_TOO_LARGE',
   /** No node daemon answers for this repository (gitfs serve is not running). */
   NOT_SERVING: 'GITFS_NOT_SERVING',
   /** A `gitfs serve` already runs for this repository (it answers on the daemon's socket). */

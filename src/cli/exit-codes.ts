@@ -48,6 +48,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   [ErrorCodes.CLUSTER_EXISTS]: ExitCodes.CONFLICT,
   [ErrorCodes.BAD_TOKEN]: ExitCodes.USAGE,
   [ErrorCodes.PEER_FAILED]: ExitCodes.IO,
+  [ErrorCodes.ANSWER_TOO_LARGE]: ExitCodes.IO,
   [ErrorCodes.NOT_SERVING]: ExitCodes.NOT_FOUND,
   [ErrorCodes.UNSUPPORTED_FILE_TYPE]: ExitCodes.CHECK_FAILED,
   [ErrorCodes.FSCK_REFUSED]: ExitCodes.CHECK_FAILED,

@@ -35,6 +35,27 @@ function errorAnswer(e: unknown): { code: string; message: string; data?: Record
 }
 
 /**
+ * The line that carries `a`. An answer longer than any client reads (MAX_ANSWER), or that does not
+ * serialise at all (a `peers` table past the longest string V8 holds: RangeError), is answered as
+ * GITFS_ANSWER_TOO_LARGE: the throw, in a promise's callback, was an unhandled rejection that
+ * ended the daemon.
+ */
+function answerLine(a: Answer): string {
+  let line: string;
+  try {
+    line = JSON.stringify(a);
+  } catch (e) {
+    return tooLarge(`the answer does not serialise: ${(e as Error).message}`);
+  }
+  return line.length > MAX_ANSWER ? tooLarge(`the answer is ${line.length} characters, over ${MAX_ANSWER}`) : `${line}\n`;
+}
+
+function tooLarge(message: string): string {
+  const a: Answer = { ok: false, error: { code: ErrorCodes.ANSWER_TOO_LARGE, message } };
+  return `${JSON.stringify(a)}\n`;
+}
+
+/**
  * Reads one request line from `socket`, answers it with `handle`'s result, and ends the socket.
  * A client that sends no full line, or stays connected after its answer, is cut off after
  * `clientMs` (30 s): an idle one must not hold up the server's close (a daemon's shutdown).
@@ -64,7 +85,7 @@ export function answerOneLine(socket: Duplex, handle: (req: unknown) => Promise<
     answer
       .catch((e: unknown): Answer => ({ ok: false, error: errorAnswer(e) }))
       .then((a) => {
-        socket.end(`${JSON.stringify(a)}\n`);
+        socket.end(answerLine(a));
         if (!socket.destroyed) idle = setTimeout(() => socket.destroy(), clientMs);
       });
   };

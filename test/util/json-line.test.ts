@@ -61,6 +61,23 @@ describe('util/json-line over a Unix socket', function () {
     await closeTime(server);
   });
 
+  it('an answer too long for one line (past the longest string V8 holds, or over 64 Mi characters) is GITFS_ANSWER_TOO_LARGE, and the server goes on', async () => {
+    const quarterGiB = 'x'.repeat(2 ** 28);
+    const path = join(tempDir('json-line'), 's.sock');
+    server = await serveUnixSocket(path, async (req) => {
+      const op = (req as { op?: unknown }).op;
+      // Twice the string: JSON.stringify throws RangeError "Invalid string length" (a `peers` table of that size did, and ended the daemon).
+      if (op === 'huge') return [quarterGiB, quarterGiB];
+      if (op === 'long') return quarterGiB.slice(0, 65 << 20);
+      return { echo: req };
+    }, CLIENT_MS);
+    const ask = (op: string): Promise<unknown> => askUnixSocket(path, { op }, { timeoutMs: 20_000, peer: 'test', failCode: ErrorCodes.NOT_SERVING });
+    await assert.rejects(ask('huge'), (e) => isGitfsError(e, ErrorCodes.ANSWER_TOO_LARGE) && /Invalid string length/.test(e.message));
+    await assert.rejects(ask('long'), (e) => isGitfsError(e, ErrorCodes.ANSWER_TOO_LARGE) && /over 67108864/.test(e.message));
+    assert.deepEqual(await ask('x'), { echo: { op: 'x' } });
+    await closeTime(server);
+  });
+
   it('a client that sends nothing, or half a line, is cut off: close() finishes', async () => {
     const path = await serve();
     const silent = await connect(path);
