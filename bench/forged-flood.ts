@@ -24,7 +24,7 @@ import { DEFAULT_RATES, type BudgetRates } from '../src/multicast/verify-budget.
 import { silentLogger } from '../src/util/log.js';
 
 const FLOOD_MS = 2000;
-const UNLIMITED: BudgetRates = { sharedPerSecond: Infinity, sharedBurst: Infinity, sourcePerSecond: Infinity, sourceBurst: Infinity, perPartPerSecond: 0, perPartBurst: 0 };
+const UNLIMITED: BudgetRates = { sharedPerSecond: Infinity, sharedBurst: Infinity, sourcePerSecond: Infinity, sourceBurst: Infinity, perPartPerSecond: 0, perPartBurst: 0, sourceMaxPerSecond: Infinity, sourceMaxBurst: Infinity };
 
 const dir = mkdtempSync(join(tmpdir(), 'gitfs-flood-'));
 try {

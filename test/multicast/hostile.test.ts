@@ -38,7 +38,7 @@ interface Stack {
 }
 
 /** Rates that never run dry: the checks themselves are under test. */
-const UNLIMITED: BudgetRates = { sharedPerSecond: Infinity, sharedBurst: Infinity, sourcePerSecond: Infinity, sourceBurst: Infinity, perPartPerSecond: 0, perPartBurst: 0 };
+const UNLIMITED: BudgetRates = { sharedPerSecond: Infinity, sharedBurst: Infinity, sourcePerSecond: Infinity, sourceBurst: Infinity, perPartPerSecond: 0, perPartBurst: 0, sourceMaxPerSecond: Infinity, sourceMaxBurst: Infinity };
 
 function stack(self: Member, trust: ClusterTrust = self.trust, rates: BudgetRates = UNLIMITED): Stack {
   const clock = new TestClock(NOW);
@@ -291,7 +291,7 @@ describe('multicast/receiver: hostile packets', function () {
   });
 
   it('checks forged packets within a budget: past it they are dropped unchecked (throttled); a source a member was heard from has a bucket of its own, copies of taken packets cost nothing, and time refills the buckets', () => {
-    const rates: BudgetRates = { sharedPerSecond: 10, sharedBurst: 20, sourcePerSecond: 1, sourceBurst: 4, perPartPerSecond: 0, perPartBurst: 0 };
+    const rates: BudgetRates = { sharedPerSecond: 10, sharedBurst: 20, sourcePerSecond: 1, sourceBurst: 4, perPartPerSecond: 0, perPartBurst: 0, sourceMaxPerSecond: 1, sourceMaxBurst: 4 };
     const s = stack(a, a.trust, rates);
     const fromB = { address: '10.0.0.2', port: 7419 };
     const count = (reason: DropReason): number => s.receiver.stats[reason];
