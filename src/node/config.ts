@@ -37,6 +37,13 @@ export interface NodeConfig {
   readonly rollout: RolloutConfig;
 }
 
+/**
+ * The shortest announcement period. Peers check a member's signatures within a budget sized for
+ * its parts sent once every few seconds (src/multicast/verify-budget.ts): announcing more often
+ * spends that member's bucket at every peer, then the one all other sources share.
+ */
+export const MIN_ANNOUNCE_INTERVAL_MS = 1000;
+
 /** The longest grace period a prune takes (`prune.graceMs`, `gitfs prune --grace`). */
 export const MAX_PRUNE_GRACE_MS = 90 * 86_400_000;
 
@@ -82,7 +89,7 @@ const SPEC: Record<string, Check | Record<string, Check>> = {
   service: { address: str(IPV4, 'an IPv4 address'), port: int(1, 65535) },
   advertise: list(str(IPV4, 'IPv4 addresses'), 8),
   announce: {
-    intervalMs: int(100, 3_600_000),
+    intervalMs: (v) => (int(MIN_ANNOUNCE_INTERVAL_MS, 3_600_000)(v) === undefined ? undefined : `an integer from ${MIN_ANNOUNCE_INTERVAL_MS} to 3600000 (ms; more often than once a second floods the peers' budget for checking announcements)`),
     jitter: num(0, 0.5),
     debounceMs: int(0, 60_000),
     repeatMs: list(int(1, 600_000), 16),

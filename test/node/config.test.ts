@@ -123,7 +123,7 @@ describe('node/config: loadConfig', function () {
     ['a key named like a method of every object, in a section', { multicast: { toLocaleString: 1 } }, 'multicast.toLocaleString'],
     ['a __proto__ key', '{"__proto__": {"name": "x"}}', '__proto__'],
     ['jitter over 0.5', { announce: { jitter: 0.6 } }, 'announce.jitter'],
-    ['an interval under 100 ms', { announce: { intervalMs: 99 } }, 'announce.intervalMs'],
+    ['an interval under a second', { announce: { intervalMs: 999 } }, 'announce.intervalMs'],
     ['an interval over an hour', { announce: { intervalMs: 3_600_001 } }, 'announce.intervalMs'],
     ['expiry after 1 interval', { announce: { expireIntervals: 1 } }, 'announce.expireIntervals'],
     ['a window under a second', { announce: { windowMs: 999 } }, 'announce.windowMs'],
@@ -164,7 +164,7 @@ describe('node/config: loadConfig', function () {
     ['GITFS_MULTICAST_TTL', '256', 'multicast.ttl'],
     ['GITFS_SERVICE_ADDRESS', '::1', 'service.address'],
     ['GITFS_ADVERTISE', '127.0.0.1,nohost', 'advertise'],
-    ['GITFS_ANNOUNCE_INTERVAL_MS', '50', 'announce.intervalMs'],
+    ['GITFS_ANNOUNCE_INTERVAL_MS', '999', 'announce.intervalMs'],
     ['GITFS_STATIC_PEERS', '127.0.0.1', 'staticPeers'],
     ['GITFS_NODE_NAME', '', 'name'],
   ];
@@ -173,6 +173,15 @@ describe('node/config: loadConfig', function () {
       await assert.rejects(loadConfig(tmp.make(), undefined, { [name]: value }), badConfig(key, `environment ${name}`));
     });
   }
+
+  it('refuses an announcement interval under a second, saying why (the peers’ checking budget does not carry it); a second is taken', async () => {
+    await assert.rejects(loadConfig(tmp.make(), undefined, { GITFS_ANNOUNCE_INTERVAL_MS: '100' }), (e: unknown) => {
+      assert.ok(badConfig('announce.intervalMs')(e) && isGitfsError(e));
+      assert.match(e.message, /from 1000 to 3600000 \(ms; more often than once a second floods the peers' budget/);
+      return true;
+    });
+    assert.equal((await loadConfig(tmp.make(), undefined, { GITFS_ANNOUNCE_INTERVAL_MS: '1000' })).announce.intervalMs, 1000);
+  });
 
   it('a bad value in the file is refused even when the environment overrides that key', async () => {
     const gitDir = withFile({ multicast: { port: 0 } });
