@@ -9,7 +9,7 @@ import { OID_BYTES, oidFromBytes, oidToBytes, type Oid } from '../objects/oid.js
 import { MAX_RECALL_SIGNATURE } from '../rollout/recall.js';
 import { NODE_ROLLOUT_STATES, type NodeRolloutState } from '../rollout/waves.js';
 import { PacketError } from './packet-error.js';
-import { AnnouncementMessage, TO_OBJECT } from './schema.js';
+import { AnnouncementHeaderMessage, AnnouncementMessage, TO_OBJECT } from './schema.js';
 
 export interface Endpoint {
   /** IPv4 dotted quad or IPv6 text. */
@@ -66,6 +66,9 @@ export interface Announcement {
   /** Every rollout report whose channel is in [rangeStart, rangeEnd), sorted by channel. */
   readonly rollouts: readonly RolloutReport[];
 }
+
+/** What a receiver reads of an announcement before its signature is checked: enough for the time window, the replay guard and the budget. */
+export type AnnouncementHeader = Pick<Announcement, 'nodeId' | 'instance' | 'seq' | 'timeMs' | 'part'>;
 
 export const MAX_NAME_BYTES = 64;
 export const MAX_ENDPOINTS = 8;
@@ -124,14 +127,17 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
   ).finish();
 }
 
-interface RawAnnouncement {
+interface RawHeader {
   node_id: string;
   instance: Buffer;
   seq: number;
   time_ms: number;
+  part: number;
+}
+
+interface RawAnnouncement extends RawHeader {
   name: string;
   endpoints: { address: Buffer; port: number }[];
-  part: number;
   parts: number;
   range_start: string;
   range_end: string;
@@ -145,6 +151,28 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new PacketError('malformed', what);
 }
 
+function checkHeader(raw: RawHeader): void {
+  check(isNodeId(raw.node_id), 'bad node id');
+  check(raw.instance.length === INSTANCE_BYTES, 'bad instance id');
+  check(Number.isSafeInteger(raw.seq) && raw.seq > 0, 'bad sequence number');
+  check(Number.isSafeInteger(raw.time_ms) && raw.time_ms > 0, 'bad time');
+}
+
+/**
+ * The header of an announcement, or undefined if it does not decode or is out of bounds (the whole
+ * body's decoding, once its signature is checked, says why). Only the header's fields are read:
+ * the heads and reports, most of a datagram, are skipped unread, as forgeries are many.
+ */
+export function decodeHeader(bytes: Uint8Array): AnnouncementHeader | undefined {
+  try {
+    const raw = AnnouncementHeaderMessage.toObject(AnnouncementHeaderMessage.decode(bytes), TO_OBJECT) as RawHeader;
+    checkHeader(raw);
+    return { nodeId: raw.node_id as NodeId, instance: raw.instance.toString('hex'), seq: raw.seq, timeMs: raw.time_ms, part: raw.part };
+  } catch {
+    return undefined;
+  }
+}
+
 export function decodeAnnouncement(bytes: Uint8Array): Announcement {
   let raw: RawAnnouncement;
   try {
@@ -152,10 +180,7 @@ export function decodeAnnouncement(bytes: Uint8Array): Announcement {
   } catch (e) {
     throw new PacketError('malformed', `announcement does not decode: ${(e as Error).message}`);
   }
-  check(isNodeId(raw.node_id), 'bad node id');
-  check(raw.instance.length === INSTANCE_BYTES, 'bad instance id');
-  check(Number.isSafeInteger(raw.seq) && raw.seq > 0, 'bad sequence number');
-  check(Number.isSafeInteger(raw.time_ms) && raw.time_ms > 0, 'bad time');
+  checkHeader(raw);
   check(Buffer.byteLength(raw.name) <= MAX_NAME_BYTES && !/[\x00-\x1f\x7f]/.test(raw.name), 'bad name');
   check(raw.endpoints.length <= MAX_ENDPOINTS, 'too many endpoints');
   check(raw.parts >= 1 && raw.parts <= MAX_PARTS && raw.part < raw.parts, 'bad part numbers');

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { decodeAnnouncement, type Announcement } from './announcement.js';
+import { decodeAnnouncement, decodeHeader, type Announcement } from './announcement.js';
 import type { EnvelopeOpener } from './envelope.js';
 import { DROP_REASONS, PacketError, type DropReason } from './packet-error.js';
 import type { PeerEvent, PeerTable } from './peer-table.js';
@@ -42,12 +42,8 @@ export class Receiver {
     const now = this.c.clock.now();
     const source = `${from.address}:${from.port}`;
     try {
-      let claimed: Announcement | undefined;
-      const { sender, body } = this.c.opener.open(packet, now, (signed) => {
-        claimed = this.beforeChecks(signed, source, now);
-      });
-      // The body decoded before the checks is the one they passed; one that did not decode fails here as malformed.
-      const a = claimed ?? decodeAnnouncement(body);
+      const { sender, body } = this.c.opener.open(packet, now, (signed) => this.beforeChecks(signed, source, now));
+      const a = decodeAnnouncement(body);
       if (a.nodeId !== sender.nodeId) throw new PacketError('identity_mismatch', `certificate of ${sender.nodeId} announces ${a.nodeId}`);
       if (Math.abs(a.timeMs - now) > this.o.windowMs) throw new PacketError('stale', `time ${a.timeMs - now} ms off`);
       const verdict = this.c.guard.check(a.nodeId, a, now);
@@ -72,21 +68,16 @@ export class Receiver {
    * Before a packet's certificate and signature are checked: one whose time is out of the window,
    * or that the replay guard would refuse (a copy of a packet taken, from anywhere), is dropped as
    * such unchecked, as it would be once checked; any other needs a token of the budget
-   * (verify-budget.ts). A body that does not decode is left to the checks (it is malformed once
-   * they pass). Returns the decoded body, if it decoded.
+   * (verify-budget.ts). Only the body's header is read here (decodeHeader): the rest is decoded
+   * and checked once the signature is, so a forgery without a token costs no more than that. A
+   * header that does not decode is left to the checks (the body is malformed once they pass).
    */
-  private beforeChecks(body: Buffer, source: string, now: number): Announcement | undefined {
-    let claimed: Announcement | undefined;
-    try {
-      claimed = decodeAnnouncement(body);
-    } catch {
-      claimed = undefined;
-    }
+  private beforeChecks(body: Buffer, source: string, now: number): void {
+    const claimed = decodeHeader(body);
     if (claimed !== undefined && Math.abs(claimed.timeMs - now) > this.o.windowMs) throw new PacketError('stale', `time ${claimed.timeMs - now} ms off (before its signature)`);
     const refused = claimed === undefined ? undefined : this.c.guard.refusal(claimed.nodeId, claimed, now);
     if (claimed !== undefined && refused !== undefined) throw new PacketError(refused, `${claimed.nodeId} seq ${claimed.seq} part ${claimed.part} (before its signature)`);
     if (!this.budget.allow(source, now)) throw new PacketError('throttled', `no token to check its signature (verify-budget.ts)`);
-    return claimed;
   }
 
   /** One warning per reason per 10 s, so a flood is counted, not logged line by line. */

@@ -60,10 +60,30 @@ message Head {
 }
 `;
 
+/**
+ * Never sent: the fields of an Announcement read before its signature is checked (receiver.ts),
+ * decoded from the same bytes. protobufjs skips the fields this does not name without decoding
+ * them, so a forged datagram's heads cost nothing before it has a token to be checked.
+ */
+const HEADER_PROTO = `
+syntax = "proto3";
+package gitfs.multicast.v1;
+
+message AnnouncementHeader {
+  string node_id = 1;
+  bytes instance = 2;
+  uint64 seq = 3;
+  uint64 time_ms = 4;
+  uint32 part = 7;
+}
+`;
+
 const root = protobuf.parse(ANNOUNCE_PROTO, { keepCase: true }).root;
+protobuf.parse(HEADER_PROTO, root, { keepCase: true });
 
 export const EnvelopeMessage = root.lookupType('gitfs.multicast.v1.Envelope');
 export const AnnouncementMessage = root.lookupType('gitfs.multicast.v1.Announcement');
+export const AnnouncementHeaderMessage = root.lookupType('gitfs.multicast.v1.AnnouncementHeader');
 
 /** How decoded messages are turned into plain objects: numbers, Buffers, defaults filled in. */
 export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, bytes: Buffer, defaults: true, arrays: true };

@@ -19,6 +19,7 @@ import { DROP_REASONS, type DropReason } from '../../src/multicast/packet-error.
 import { PeerTable, type PeerEvent } from '../../src/multicast/peer-table.js';
 import { Receiver, type ReceiveStats } from '../../src/multicast/receiver.js';
 import { ReplayGuard } from '../../src/multicast/replay-guard.js';
+import { AnnouncementMessage } from '../../src/multicast/schema.js';
 import { splitAnnouncement } from '../../src/multicast/split.js';
 import { DEFAULT_RATES, type BudgetRates } from '../../src/multicast/verify-budget.js';
 import { suiteDirs } from '../support/tmp.js';
@@ -350,6 +351,36 @@ describe('multicast/receiver: hostile packets', function () {
     for (let round = 0; round < 4; round++) send();
     assert.equal(s.receiver.stats.accepted - accepted, 4 * parts, `the repeats taken: ${JSON.stringify(s.receiver.stats)}`);
     assert.equal(s.table.get(b.identity.nodeId)?.heads.size, heads.length);
+  });
+
+  it('reads only the header of a body before its token: a throttled forgery’s heads are never decoded, and a body malformed past its header is dropped as stale unchecked', () => {
+    const none: BudgetRates = { sharedPerSecond: 0, sharedBurst: 0, sourcePerSecond: 0, sourceBurst: 0, perPartPerSecond: 0, perPartBurst: 0, sourceMaxPerSecond: 0, sourceMaxBurst: 0 };
+    const s = stack(a, a.trust, none);
+    const decode = AnnouncementMessage.decode;
+    let decoded = 0;
+    AnnouncementMessage.decode = function (this: unknown, ...args: Parameters<typeof decode>) {
+      decoded++;
+      return decode.apply(this, args);
+    };
+    try {
+      // A datagram as full as a forger makes it: 26 heads, a bad signature, from a new address each time.
+      const forged = Buffer.from(signed(b, a.trust, { heads: Array.from({ length: 26 }, (_, i) => head(`h${String(i).padStart(2, '0')}`)) }));
+      assert.ok(forged.length > 1400 && forged.length <= MAX_PACKET_BYTES, `${forged.length} bytes`);
+      forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
+      for (let i = 0; i < 100; i++) s.receiver.receive(forged, { address: `10.1.0.${i}`, port: 7419 });
+      assert.equal(s.receiver.stats.throttled, 100);
+      assert.equal(decoded, 0, 'the whole announcement was decoded before its token');
+      // A head field that does not decode, after a good header: an hour old, stale before any token; fresh, it needs one.
+      const badHeads = (timeMs: number): Uint8Array =>
+        sealEnvelope(b.identity, a.trust, Buffer.concat([encodeAnnouncement(announcement(b.identity.nodeId, { seq: 7, timeMs })), Buffer.from([0x5a, 0x03, 0xff, 0xff, 0xff])]));
+      expectDrop(s, badHeads(NOW - 3_600_000), 'stale', 'stale, its heads malformed');
+      expectDrop(s, badHeads(NOW), 'throttled', 'fresh, its heads malformed');
+      assert.equal(decoded, 0);
+    } finally {
+      AnnouncementMessage.decode = decode;
+    }
+    // With a token it is checked, then decoded whole: malformed.
+    expectDrop(stack(a), sealEnvelope(b.identity, a.trust, Buffer.concat([encodeAnnouncement(announcement(b.identity.nodeId, { timeMs: NOW })), Buffer.from([0x5a, 0x03, 0xff, 0xff, 0xff])])), 'malformed', 'checked, its heads malformed');
   });
 
   it('fuzz: 12,000 random and mutated packets never throw, are each counted once, and change no legitimate entry', async () => {
