@@ -2,11 +2,13 @@
  * Datagrams in and out with node:dgram: one UDP socket bound to the announcement port that
  * joins the multicast group on one interface (TTL from config, 1 by default, so packets never
  * cross a router) and also receives unicast; every packet goes to the group and to each static
- * peer. A multicast join that fails is a warning: static peers still work.
+ * peer whose address is known (static-peers.ts looks host names up in the background). A
+ * multicast join that fails is a warning: static peers still work.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from '../util/log.js';
 import { MAX_PACKET_BYTES } from './envelope.js';
+import { StaticPeers, dnsLookupV4, type Lookup } from './static-peers.js';
 
 export interface AnnounceTransport {
   send(packet: Uint8Array): Promise<void>;
@@ -24,18 +26,23 @@ export interface UdpTransportOptions {
   readonly bindAddress: string;
   readonly ttl: number;
   readonly staticPeers: readonly { host: string; port: number }[];
+  /** How static peers' host names are looked up (tests pass their own). */
+  readonly lookup?: Lookup;
 }
 
 export type PacketHandler = (packet: Buffer, from: { address: string; port: number }) => void;
 
 export class UdpTransport implements AnnounceTransport {
   private multicast = false;
+  private readonly peers: StaticPeers;
 
   private constructor(
     private readonly socket: Socket,
     private readonly o: UdpTransportOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.peers = new StaticPeers(o.staticPeers, o.lookup ?? dnsLookupV4, log);
+  }
 
   static async open(o: UdpTransportOptions, log: Logger, onPacket: PacketHandler): Promise<UdpTransport> {
     // Receive buffers a little larger than we accept, so an oversized datagram is seen whole and counted.
@@ -51,6 +58,7 @@ export class UdpTransport implements AnnounceTransport {
       });
     });
     if (o.group !== undefined) t.join(o.group);
+    t.peers.start();
     return t;
   }
 
@@ -67,23 +75,27 @@ export class UdpTransport implements AnnounceTransport {
   }
 
   destinations(): number {
-    return (this.multicast ? 1 : 0) + this.o.staticPeers.length;
+    return this.targets().length;
+  }
+
+  /** Addresses only: a host name here would be looked up at every send. */
+  private targets(): { address: string; port: number }[] {
+    return [...(this.multicast && this.o.group !== undefined ? [{ address: this.o.group, port: this.o.port }] : []), ...this.peers.targets()];
   }
 
   async send(packet: Uint8Array): Promise<void> {
     if (packet.length > MAX_PACKET_BYTES) throw new RangeError(`packet of ${packet.length} bytes`);
-    const targets = [...(this.multicast && this.o.group !== undefined ? [{ host: this.o.group, port: this.o.port }] : []), ...this.o.staticPeers];
     await Promise.all(
-      targets.map(
+      this.targets().map(
         (t) =>
           new Promise<void>((resolve) => {
             const failed = (e: Error): void => {
-              this.log.log('warn', 'udp-send-failed', { to: `${t.host}:${t.port}`, error: e.message });
+              this.log.log('warn', 'udp-send-failed', { to: `${t.address}:${t.port}`, error: e.message });
               resolve();
             };
             // One bad destination (a send that throws at once) must not keep the packet from the others.
             try {
-              this.socket.send(packet, t.port, t.host, (e) => (e ? failed(e) : resolve()));
+              this.socket.send(packet, t.port, t.address, (e) => (e ? failed(e) : resolve()));
             } catch (e) {
               failed(e as Error);
             }
@@ -93,6 +105,7 @@ export class UdpTransport implements AnnounceTransport {
   }
 
   close(): Promise<void> {
+    this.peers.stop();
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 }
