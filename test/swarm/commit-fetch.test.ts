@@ -30,6 +30,19 @@ function peer(nodeId: string): SwarmConnection & { readonly got: SwarmMessage[] 
   return { nodeId: nodeId as NodeId, isOpen: true, got, send: (m: SwarmMessage) => void got.push(m), close: () => undefined, pauseWhile: (work: Promise<unknown>) => void work } as unknown as SwarmConnection & { readonly got: SwarmMessage[] };
 }
 
+/** A CommitFetch of `transfer` as node bb among `order` (aa, bb unless given), its requests numbered from 1, avoiding as `avoid` says. */
+function fetchOf(
+  local: LocalObjects,
+  transfer: Transfer,
+  o: { readonly order?: readonly string[]; readonly avoid?: Map<NodeId, number>; readonly pieceMaxMs?: number | undefined; readonly log?: Logger | undefined } = {},
+): CommitFetch {
+  let request = 0;
+  return new CommitFetch(
+    { local, transfer, trees: new TreeCache(), log: o.log ?? silentLogger, now: () => Date.now(), avoid: o.avoid ?? new Map(), nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
+    { order: (o.order ?? ['aa', 'bb']) as NodeId[], self: 'bb' as NodeId, blobs: true, ...(o.pieceMaxMs === undefined ? {} : { pieceMaxMs: o.pieceMaxMs }) },
+  );
+}
+
 /**
  * A commit of one tree of PIECE_OBJECTS + 2 small blobs (the last `lastBytes` long, if given):
  * two pieces, piece 0 here and piece 1 (`missing`) not; and a fetch of it by node bb, whose
@@ -56,12 +69,8 @@ async function twoPieces(
   await local.flush();
 
   const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
-  let request = 0;
   const avoid = new Map<NodeId, number>();
-  const fetch = new CommitFetch(
-    { local, transfer, trees: new TreeCache(), log: o.log ?? silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
-    { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true, ...(o.pieceMaxMs === undefined ? {} : { pieceMaxMs: o.pieceMaxMs }) },
-  );
+  const fetch = fetchOf(local, transfer, { avoid, pieceMaxMs: o.pieceMaxMs, log: o.log });
   return { commit, closure, transfer, fetch, missing: blobs.filter((b) => !first.has(b.oid)), avoid };
 }
 
@@ -101,11 +110,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     try {
       const commit = hashObject('commit', randomBytes(64));
       const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit, 0);
-      let request = 0;
-      const fetch = new CommitFetch(
-        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid: new Map(), nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
-        { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
-      );
+      const fetch = fetchOf(local, transfer);
       const knower = peer('aa');
       fetch.announcedBy([knower.nodeId]);
       fetch.addPeer(knower);
@@ -378,12 +383,8 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       await local.flush();
       const byOid = new Map(blobs.map((b) => [b.oid, b]));
       const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
-      let request = 0;
       const avoid = new Map<NodeId, number>();
-      const fetch = new CommitFetch(
-        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
-        { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true, pieceMaxMs: 1500 },
-      );
+      const fetch = fetchOf(local, transfer, { pieceMaxMs: 1500, avoid });
       const up = peer('aa');
       fetch.addPeer(up);
       const bits = new Uint8Array(1);
@@ -436,12 +437,8 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       await local.addAll([commit, tree]);
       await local.flush();
       const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
-      let request = 0;
       const avoid = new Map<NodeId, number>();
-      const fetch = new CommitFetch(
-        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
-        { order: ['aa' as NodeId, 'bb' as NodeId, 'cc' as NodeId], self: 'bb' as NodeId, blobs: true },
-      );
+      const fetch = fetchOf(local, transfer, { order: ['aa', 'bb', 'cc'], avoid });
       const [aa, cc] = [peer('aa'), peer('cc')];
       for (const conn of [aa, cc]) {
         fetch.addPeer(conn);
@@ -518,11 +515,7 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     try {
       const commit = hashObject('commit', randomBytes(64));
       const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit, 0);
-      let request = 0;
-      const fetch = new CommitFetch(
-        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid: new Map(), nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
-        { order: ['aa' as NodeId, 'bb' as NodeId, 'cc' as NodeId], self: 'bb' as NodeId, blobs: true },
-      );
+      const fetch = fetchOf(local, transfer, { order: ['aa', 'bb', 'cc'] });
       const [aa, cc] = [peer('aa'), peer('cc')];
       fetch.announcedBy([aa.nodeId, cc.nodeId]);
       for (const conn of [aa, cc]) fetch.addPeer(conn);
@@ -550,12 +543,8 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     try {
       const commit = hashObject('commit', randomBytes(64));
       const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit, 0);
-      let request = 0;
       const avoid = new Map<NodeId, number>();
-      const fetch = new CommitFetch(
-        { local, transfer, trees: new TreeCache(), log: silentLogger, now: () => Date.now(), avoid, nextRequest: () => ++request, track: (_r: number, _o: RequestOwner | undefined) => undefined },
-        { order: ['aa' as NodeId, 'bb' as NodeId], self: 'bb' as NodeId, blobs: true },
-      );
+      const fetch = fetchOf(local, transfer, { avoid });
       const aa = peer('aa');
       fetch.announcedBy([aa.nodeId]);
       fetch.addPeer(aa);
