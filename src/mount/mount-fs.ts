@@ -41,6 +41,11 @@ const writeP = promisify(write);
 /** libfuse renames a file that is unlinked while open to this, and unlinks it at release. */
 const HIDDEN_RE = /(^|\/)\.fuse_hidden[0-9a-f]{16}$/;
 const MAX_HISTORY = 100_000;
+/**
+ * `.history` names kept for the heads looked at; past it they are made again. A name with its
+ * entry takes ~250 bytes of heap (5 maps of 100 000 from historyNames, measured): ~100 MB.
+ */
+const HISTORY_NAMES_HELD = 400_000;
 /** Opens retried when a commit changed the file under them. */
 const OPEN_ATTEMPTS = 3;
 const WARMED_TREES = 4096;
@@ -77,6 +82,8 @@ export class MountFs {
   private readonly blobs = new BlobCache(BLOB_CACHE_BYTES);
   private readonly readBudget = new ReadBudget(READ_BUDGET_BYTES);
   private readonly histories = new Map<Oid, Map<string, Oid>>();
+  /** Names held in `histories`. */
+  private historyNames = 0;
   private readonly started: number;
   private readonly pages = new PageCachePolicy();
   /** Trees whose entries' sizes were read ahead (warmSizes), the last WARMED_TREES; the reads waiting and running. */
@@ -295,8 +302,13 @@ export class MountFs {
         at = shallow.has(at) ? undefined : info.parents[0];
       }
       names = historyNames(chain);
-      if (this.histories.size > 256) this.histories.clear();
+      // Bounded by names, not heads: every commit of a long branch makes a map of its whole history.
+      if (this.historyNames + names.size > HISTORY_NAMES_HELD) {
+        this.histories.clear();
+        this.historyNames = 0;
+      }
       this.histories.set(head, names);
+      this.historyNames += names.size;
     }
     return names;
   }
