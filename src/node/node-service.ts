@@ -26,6 +26,13 @@ const MAX_CONNECTIONS = 1024;
  * handshake (each held 10 s, or 15 s idle) took all MAX_CONNECTIONS, and members were refused.
  */
 export const MAX_CONNECTIONS_PER_ADDRESS = 64;
+/**
+ * Most connections open at once that are not yet known for a member's (a handshake under way, a
+ * join, a stranger): past it the oldest is closed. Sixteen addresses holding 64 each filled all
+ * MAX_CONNECTIONS, and members' swarm dials and requests were refused; now a member's handshake,
+ * milliseconds on a LAN, gets through whatever floods.
+ */
+export const MAX_PENDING_CONNECTIONS = 256;
 const HANDSHAKE_MS = 10_000;
 
 export interface NodeServiceComponents {
@@ -43,7 +50,9 @@ export interface NodeServiceComponents {
 const BITTORRENT_FIRST_BYTE = 19;
 
 export async function startNodeService(c: NodeServiceComponents, listen: { address: string; port: number }): Promise<Server> {
+  let limits: ConnectionLimits | undefined;
   const server = createServer({ ...serverOptions(c.identity, c.trust), handshakeTimeout: HANDSHAKE_MS }, (socket) => {
+    if (peerNode(socket, c.trust, c.clock.now()) !== undefined) limits?.member(socket);
     socket.setTimeout(IDLE_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     // The first byte tells the protocol: 19 starts a BitTorrent handshake (the swarm), '{' a JSON request.
@@ -55,7 +64,7 @@ export async function startNodeService(c: NodeServiceComponents, listen: { addre
       socket.resume();
     });
   });
-  limitPerAddress(server, c.log);
+  limits = limitConnections(server, c.log);
   // A handshake that failed or timed out leaves its socket open (Node 20): closed here, or it held its place for good.
   server.on('tlsClientError', (e, socket) => {
     c.log.log('debug', 'tls-refused', { error: e.message });
@@ -74,27 +83,50 @@ export async function startNodeService(c: NodeServiceComponents, listen: { addre
   return server;
 }
 
-/** Closes a connection past MAX_CONNECTIONS_PER_ADDRESS from its address at once, before its handshake. */
-function limitPerAddress(server: Server, log: Logger): void {
+interface ConnectionLimits {
+  /** `socket` is a member's: it no longer counts as pending. */
+  member(socket: TLSSocket): void;
+}
+
+/**
+ * Closes a connection past MAX_CONNECTIONS_PER_ADDRESS from its address at once, before its
+ * handshake, and the oldest connection not yet a member's past MAX_PENDING_CONNECTIONS.
+ */
+function limitConnections(server: Server, log: Logger): ConnectionLimits {
   const open = new Map<string, number>();
-  let told = false;
+  const pending = new Map<string, Socket>();
+  const keyOf = (s: Socket): string => `${s.remoteAddress ?? ''}:${s.remotePort ?? ''}`;
+  const told = { address: false, pending: false };
   server.on('connection', (raw: Socket) => {
     const address = raw.remoteAddress ?? '';
     const n = (open.get(address) ?? 0) + 1;
     if (n > MAX_CONNECTIONS_PER_ADDRESS) {
-      if (!told) log.log('warn', 'service-address-limit', { address, limit: MAX_CONNECTIONS_PER_ADDRESS });
-      told = true;
+      if (!told.address) log.log('warn', 'service-address-limit', { address, limit: MAX_CONNECTIONS_PER_ADDRESS });
+      told.address = true;
       raw.destroy();
       return;
     }
-    told = false;
+    told.address = false;
     open.set(address, n);
+    const key = keyOf(raw);
+    pending.set(key, raw);
     raw.once('close', () => {
+      pending.delete(key);
       const left = (open.get(address) ?? 1) - 1;
       if (left === 0) open.delete(address);
       else open.set(address, left);
     });
+    if (pending.size <= MAX_PENDING_CONNECTIONS) {
+      told.pending = false;
+      return;
+    }
+    const [oldestKey, oldest] = pending.entries().next().value as [string, Socket];
+    pending.delete(oldestKey);
+    if (!told.pending) log.log('warn', 'service-pending-limit', { limit: MAX_PENDING_CONNECTIONS, closed: oldestKey });
+    told.pending = true;
+    oldest.destroy();
   });
+  return { member: (socket) => void pending.delete(keyOf(socket)) };
 }
 
 async function dispatch(c: NodeServiceComponents, socket: TLSSocket, req: unknown): Promise<unknown> {

@@ -13,7 +13,7 @@ import { ClusterTrust } from '../../src/cluster/identity.js';
 import type { NodeId } from '../../src/cluster/node-id.js';
 import { MAX_LIST_BYTES, mergeRevocations, openRevocations, signRevocations } from '../../src/cluster/revocation.js';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
-import { fetchRevocations, MAX_CONNECTIONS_PER_ADDRESS, startNodeService } from '../../src/node/node-service.js';
+import { fetchRevocations, MAX_CONNECTIONS_PER_ADDRESS, MAX_PENDING_CONNECTIONS, startNodeService } from '../../src/node/node-service.js';
 import { askOneLine } from '../../src/util/json-line.js';
 import { gitfs } from '../support/cli.js';
 import { suiteDirs } from '../support/tmp.js';
@@ -318,6 +318,26 @@ describe('cluster/revocation: signed revocation lists', function () {
       }
       await sleep(200);
       assert.equal((await fetchRevocations(member.identity, member.trust, { address: '127.0.0.1', port }))?.version, 4);
+    });
+
+    it('sixteen addresses holding 64 connections each that never finish a handshake do not keep a member out: the oldest of those is closed past MAX_PENDING_CONNECTIONS', async function () {
+      this.timeout(60_000);
+      const held: Socket[] = [];
+      const open = (localAddress: string): Promise<void> =>
+        new Promise((resolve) => {
+          const s = netConnect({ host: '127.0.0.1', port, localAddress }, () => resolve());
+          s.once('error', () => resolve());
+          held.push(s);
+        });
+      try {
+        for (let a = 1; a <= 16; a++) await Promise.all(Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, () => open(`127.0.0.${a}`)));
+        await sleep(200);
+        const stillOpen = held.filter((s) => !s.destroyed && s.readyState === 'open').length;
+        assert.ok(stillOpen <= MAX_PENDING_CONNECTIONS + 16, `${stillOpen} of ${held.length} held open`);
+        assert.equal((await fetchRevocations(member.identity, member.trust, { address: '127.0.0.1', port }))?.version, 4);
+      } finally {
+        for (const h of held) h.destroy();
+      }
     });
 
     it('a member fetches it and it verifies against the CA', async () => {
