@@ -65,6 +65,14 @@ const PROGRESS_EVERY = 64;
 const UPSTREAM_WAIT_MS = 5000;
 /** The same for an upstream still learning the closure (its walk of the commits and trees). */
 const UPSTREAM_WALK_MS = 15_000;
+/**
+ * How long an upstream may bring this node no piece, from when it first became its upstream or
+ * brought its last, before any peer may serve, whatever it announces: an honest one is waited
+ * for through its walk and a piece-time after. Its news is only its word: a member that said
+ * again and again that it knows the closure held its downstream for good, and one that claims a
+ * piece and takes the claim back in the next message is never asked for it.
+ */
+const UPSTREAM_BARREN_MS = UPSTREAM_WALK_MS + UPSTREAM_WAIT_MS;
 /** After the upstream could not give a piece asked ahead, how long before asking ahead again. */
 const AHEAD_BACKOFF_MS = 1000;
 /**
@@ -144,6 +152,8 @@ interface FetchPeer {
   pieces: Set<number>;
   claim: { readonly bits: Uint8Array; readonly pieces: number; readonly count: number } | undefined;
   knows: boolean;
+  /** Whether it ever said it knows the closure: learning it counts as progress once. */
+  learned: boolean;
   /** Whether it answered this node's Interested in the closure followed (a Have). */
   answered: boolean;
   complete: boolean;
@@ -175,6 +185,12 @@ export class CommitFetch implements RequestOwner {
   private source: NodeId | undefined;
   /** The chain's upstream and since when. */
   private upstream: { id: NodeId | undefined; since: number } = { id: undefined, since: 0 };
+  /**
+   * Per peer, when it last brought this node a piece, or else when it first became its upstream
+   * (UPSTREAM_BARREN_MS): kept by node, so an upstream that reconnects or leaves the chain a moment
+   * starts no new wait.
+   */
+  private readonly broughtAt = new Map<NodeId, number>();
   private wake: (() => void) | undefined;
   private stopped: string | undefined;
   /** Why the commit is refused, when one of its objects is (the fetch then fails with this error). */
@@ -238,7 +254,7 @@ export class CommitFetch implements RequestOwner {
   /** A connection to a peer that may hold some of the closure. */
   addPeer(conn: SwarmConnection): void {
     if (this.peers.has(conn.nodeId) && this.peers.get(conn.nodeId)?.conn.isOpen === true) return;
-    this.peers.set(conn.nodeId, { conn, pieces: new Set(), claim: undefined, knows: false, answered: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
+    this.peers.set(conn.nodeId, { conn, pieces: new Set(), claim: undefined, knows: false, learned: false, answered: false, complete: false, gainedAt: this.c.now(), holdsSince: undefined });
     if (this.scoped) this.interested(conn);
     // A walk waiting for a peer to ask asks at once, not at its next look.
     this.poke();
@@ -272,8 +288,9 @@ export class CommitFetch implements RequestOwner {
         // Before the closure is chosen, a Have can only be of the one asked first (a peer still following it from an earlier fetch).
         if (peer === undefined || !this.scoped) return;
         const knows = m.pieces > 0 || m.complete;
-        const before = peer.pieces.size + (peer.claim?.count ?? 0);
+        const before = { pieces: peer.pieces, count: peer.pieces.size + (peer.claim?.count ?? 0) };
         const total = this.current.closure?.pieces;
+        let gained: boolean;
         if (total === undefined) {
           // Nothing is asked by piece before the closure is known here, so the claim is kept as
           // it came (a copy: at most the message's bitfield) and read once the closure says how
@@ -281,16 +298,19 @@ export class CommitFetch implements RequestOwner {
           const count = bitCount(m.bitfield, m.pieces);
           peer.claim = count === 0 ? undefined : { bits: Uint8Array.from(m.bitfield), pieces: m.pieces, count };
           peer.pieces = new Set();
+          gained = (peer.claim?.count ?? 0) > before.count;
         } else {
           // Every node cuts a closure into as many pieces: bits past its end are none.
           peer.pieces = bitSet(m.bitfield, Math.min(m.pieces, total));
           peer.claim = undefined;
+          gained = [...peer.pieces].some((p) => !before.pieces.has(p) && this.needs(p));
         }
-        const after = peer.pieces.size + (peer.claim?.count ?? 0);
-        // Learning the closure counts as progress: a relay can ask for nothing before.
-        if (after > before || (knows && !peer.knows)) peer.gainedAt = this.c.now();
-        if (after > 0) peer.holdsSince ??= this.c.now();
+        // Progress is a piece this node needs, or learning the closure (a relay can ask for
+        // nothing before) the first time: not the same news said again.
+        if (gained || (knows && !peer.learned)) peer.gainedAt = this.c.now();
+        if (peer.pieces.size + (peer.claim?.count ?? 0) > 0) peer.holdsSince ??= this.c.now();
         peer.knows = knows;
+        peer.learned ||= knows;
         peer.answered = true;
         peer.complete = m.complete;
         break;
@@ -305,8 +325,8 @@ export class CommitFetch implements RequestOwner {
           if (peer.pieces.has(m.piece) || m.piece >= total) return;
           peer.pieces.add(m.piece);
         }
-        peer.gainedAt = this.c.now();
-        peer.holdsSince ??= peer.gainedAt;
+        if (total === undefined || this.needs(m.piece)) peer.gainedAt = this.c.now();
+        peer.holdsSince ??= this.c.now();
         // Every peer tells every piece it gains: only one this node lacks, with room to ask for it, wakes the schedule.
         if (this.current.pieces.has(m.piece) || this.inflight() >= PIPELINE) return;
         break;
@@ -683,6 +703,17 @@ export class CommitFetch implements RequestOwner {
     return out;
   }
 
+  /**
+   * Whether a peer newly holding `piece` brings this node closer: it lacks the piece and asks
+   * nobody for it, so it may ask that peer now (a claim that does not come costs a strike). News
+   * of a piece held here, or coming from elsewhere, says nothing of what that peer will bring.
+   */
+  private needs(piece: number): boolean {
+    if (this.current.pieces.has(piece)) return false;
+    for (const p of this.pending.values()) if (p.piece === piece) return false;
+    return true;
+  }
+
   private inflight(): number {
     let n = 0;
     for (const p of this.pending.values()) if (p.piece !== undefined && !p.race) n++;
@@ -775,6 +806,7 @@ export class CommitFetch implements RequestOwner {
   private fromUpstream(mine: ReadonlySet<number>, inFlight: ReadonlySet<number>, now: number): { piece: number; from: NodeId; ahead?: true } | undefined {
     const up = upstreamOf({ self: this.o.self, order: this.o.order, candidates: this.participants(now) }) as NodeId | undefined;
     if (up !== this.upstream.id) this.upstream = { id: up, since: now };
+    if (up !== undefined && !this.broughtAt.has(up)) this.broughtAt.set(up, now);
     const peer = up === undefined ? undefined : this.peers.get(up);
     if (up === undefined || peer === undefined || (this.busyUntil.get(up) ?? 0) > now) return undefined;
     const piece = nextInOrder({ mine, source: peer.pieces, inFlight });
@@ -803,8 +835,10 @@ export class CommitFetch implements RequestOwner {
     return next;
   }
 
-  /** Whether the upstream is stuck (schedule.ts `upstreamStuck`), so that others may serve. */
+  /** Whether the upstream is stuck (schedule.ts `upstreamStuck`), or barren (UPSTREAM_BARREN_MS), so that others may serve. */
   private upstreamStalled(now: number): boolean {
+    const up = this.upstream.id;
+    if (up !== undefined && now - (this.broughtAt.get(up) ?? now) >= UPSTREAM_BARREN_MS) return true;
     const candidates = this.participants(now);
     const chain: ChainLink[] = [];
     for (let at = this.upstream.id; at !== undefined && at !== this.o.self && chain.length < this.o.order.length; ) {
@@ -956,6 +990,11 @@ export class CommitFetch implements RequestOwner {
   private completed(piece: number, by: Pending): void {
     const t = this.current;
     t.markPiece(piece);
+    // What a peer brings is its progress, whatever its news says (a relay tells of a piece it
+    // passed on ahead only after this node has it, so that news counts for nothing).
+    const from = this.peers.get(by.conn.nodeId);
+    if (from?.conn === by.conn) from.gainedAt = this.c.now();
+    this.broughtAt.set(by.conn.nodeId, this.c.now());
     for (const other of [...this.pending.values()].filter((q) => q.piece === piece && q !== by)) {
       other.conn.send({ kind: 'cancel', request: other.request });
       this.finish(other, 'done');

@@ -46,11 +46,11 @@ function fetchOf(
 /**
  * A commit of one tree of PIECE_OBJECTS + 2 small blobs (the last `lastBytes` long, if given):
  * two pieces, piece 0 here and piece 1 (`missing`) not; and a fetch of it by node bb, whose
- * upstream is aa, a piece given `pieceMaxMs` in all if given.
+ * upstream is aa (in the order aa, bb, or `order`), a piece given `pieceMaxMs` in all if given.
  */
 async function twoPieces(
   local: LocalObjects,
-  o: { readonly lastBytes?: number; readonly pieceMaxMs?: number; readonly log?: Logger } = {},
+  o: { readonly lastBytes?: number; readonly pieceMaxMs?: number; readonly log?: Logger; readonly order?: readonly string[] } = {},
 ): Promise<{ commit: { oid: Oid }; closure: Closure; transfer: Transfer; fetch: CommitFetch; missing: WireObject[]; avoid: Map<NodeId, number> }> {
   const blobs = Array.from({ length: PIECE_OBJECTS + 2 }, (_, i) => {
     const content = randomBytes(i === PIECE_OBJECTS + 1 ? (o.lastBytes ?? 32) : 32);
@@ -70,7 +70,7 @@ async function twoPieces(
 
   const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
   const avoid = new Map<NodeId, number>();
-  const fetch = fetchOf(local, transfer, { avoid, pieceMaxMs: o.pieceMaxMs, log: o.log });
+  const fetch = fetchOf(local, transfer, { avoid, pieceMaxMs: o.pieceMaxMs, log: o.log, ...(o.order === undefined ? {} : { order: o.order }) });
   return { commit, closure, transfer, fetch, missing: blobs.filter((b) => !first.has(b.oid)), avoid };
 }
 
@@ -567,6 +567,82 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       await local.close();
       await repo.close();
     }
+  });
+
+  describe('the upstream is waited for while it brings pieces, whatever it announces', function () {
+    this.timeout(40_000);
+
+    /** A Have from the upstream of the closure's `pieces` (0: it does not know it), `byte` its bitfield. */
+    type News = { readonly pieces: number; readonly byte: number };
+
+    /**
+     * Fetches piece 1 (twoPieces) by bb in the order aa, bb, cc: cc holds all and answers at once;
+     * aa, its upstream, said Interested (so it takes part, whatever it announces), and every 100 ms
+     * tick says what `news` gives (each Have handled right after the one before, as from one
+     * read) and answers the wants of blobs it was sent: with their objects from tick `servesFrom`
+     * on, else as missing. For `withinMs` at most: when cc was first asked (ms from the start), and
+     * whether the fetch completed.
+     */
+    async function belowUpstream(news: (tick: number) => readonly News[], servesFrom: number, withinMs: number): Promise<{ elsewhereMs: number | undefined; complete: boolean }> {
+      const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+      const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+      try {
+        const { commit, transfer, fetch, missing } = await twoPieces(local, { order: ['aa', 'bb', 'cc'] });
+        const [aa, cc] = [peer('aa'), peer('cc')];
+        transfer.subscribers.add(aa);
+        for (const conn of [aa, cc]) fetch.addPeer(conn);
+        fetch.handle(cc, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from([0xc0]), complete: true });
+        const objects = (want: Want): WireObject[] => missing.filter((o) => want.oids.includes(o.oid));
+        const answered = new Set<number>();
+        const started = Date.now();
+        let [settled, elsewhereMs] = [false, undefined as number | undefined];
+        const running = fetch.run().finally(() => (settled = true));
+        running.catch(() => undefined);
+        for (let tick = 0; !settled && Date.now() - started < withinMs; tick++) {
+          for (const n of news(tick)) fetch.handle(aa, { kind: 'have', commit: commit.oid, history: 0, pieces: n.pieces, bitfield: Buffer.from(n.pieces === 0 ? [] : [n.byte]), complete: false });
+          for (const m of aa.got) {
+            if (m.kind !== 'want' || m.want !== 'blobs' || answered.has(m.request)) continue;
+            answered.add(m.request);
+            fetch.handle(aa, tick >= servesFrom ? { kind: 'objects', request: m.request, objects: objects(m), done: true } : { kind: 'reject', request: m.request, reason: 'missing', missing: m.oids });
+          }
+          const want = cc.got.find((m): m is Want => m.kind === 'want' && m.want === 'blobs');
+          if (want !== undefined && elsewhereMs === undefined) {
+            elsewhereMs = Date.now() - started;
+            fetch.handle(cc, { kind: 'objects', request: want.request, objects: objects(want), done: true });
+          }
+          await sleep(100);
+        }
+        if (!settled) fetch.stop('the test is over');
+        await running.catch(() => undefined);
+        return { elsewhereMs, complete: transfer.complete };
+      } finally {
+        await local.close();
+        await repo.close();
+      }
+    }
+
+    it('an upstream still learning the closure, then passing its pieces on, is waited for', async () => {
+      // It learns the closure at 3 s (holding piece 0), and gains piece 1 and sends it at 5 s.
+      const news = (tick: number): News[] => (tick === 0 ? [{ pieces: 0, byte: 0 }] : tick === 30 ? [{ pieces: 2, byte: 0x80 }] : tick === 50 ? [{ pieces: 2, byte: 0xc0 }] : []);
+      const { elsewhereMs, complete } = await belowUpstream(news, 50, 12_000);
+      assert.equal(complete, true);
+      assert.equal(elsewhereMs, undefined, 'the holder is never asked');
+    });
+
+    it('saying again that it knows the closure, or that it holds a piece held here, is no progress: an upstream that brings nothing is left after its wait (5 s)', async () => {
+      // Every second, it says it knows the closure and holds piece 0 (held here), then that it does not know it.
+      const news = (tick: number): News[] => (tick % 10 !== 0 ? [] : tick % 20 === 0 ? [{ pieces: 2, byte: 0x80 }] : [{ pieces: 0, byte: 0 }]);
+      const { elsewhereMs, complete } = await belowUpstream(news, Infinity, 12_000);
+      assert.ok(elsewhereMs !== undefined && elsewhereMs < 9000, `the holder was asked after ${elsewhereMs} ms`);
+      assert.equal(complete, true);
+    });
+
+    it('an upstream that claims a piece needed here and takes the claim back at once (so it is never asked for it) holds the chain 20 s at most', async () => {
+      const news = (tick: number): News[] => (tick % 10 === 0 ? [{ pieces: 2, byte: 0xc0 }, { pieces: 2, byte: 0x80 }] : []);
+      const { elsewhereMs, complete } = await belowUpstream(news, Infinity, 27_000);
+      assert.ok(elsewhereMs !== undefined && elsewhereMs >= 15_000 && elsewhereMs < 25_000, `the holder was asked after ${elsewhereMs} ms`);
+      assert.equal(complete, true);
+    });
   });
 
   describe('a slow piece is raced by another holder (raceSlow)', function () {
