@@ -82,7 +82,7 @@ export class ObjectServer {
     switch (m.kind) {
       case 'interested':
         if (!this.c.transfers.reserve(conn)) return conn.close(`asks about more than ${MAX_SUBSCRIPTIONS} closures at once`);
-        void this.c.transfers.known(m.commit, m.history, m.base).then(
+        void this.c.transfers.known(m.commit, m.history, m.base, conn.nodeId).then(
           (t) => {
             this.c.transfers.subscribe(t, conn);
             conn.send(t.haveMessage());

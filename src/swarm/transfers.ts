@@ -5,6 +5,7 @@
  * (piece-news.ts: at once to a peer that asked this node for objects lately, so a piece passes
  * on as soon as it lands; to the others, in one bitfield per interval).
  */
+import type { NodeId } from '../cluster/node-id.js';
 import { decodeCommit } from '../objects/commit.js';
 import type { Oid } from '../objects/oid.js';
 import { BASE_CHAIN_MAX, lineToBase } from './base-chain.js';
@@ -132,8 +133,14 @@ export class Transfers {
   /** Per connection, the closures it follows (keys, oldest first) and how many of its subscriptions wait for their walk. */
   private readonly followed = new Map<SwarmConnection, Set<string>>();
   private readonly waiting = new Map<SwarmConnection, number>();
-  /** Closure walks run one at a time, whoever asks. */
-  private walking: Promise<void> = Promise.resolve();
+  /**
+   * Closure walks run one at a time, queued per member that asked (this node's own under
+   * undefined) and taken from each in turn. In one queue, a member saying Interested in 256
+   * closures of the whole history (64 per connection, re-asked as they were walked) held every
+   * other peer's walk, so its Have, past the 30 s a fetch waits.
+   */
+  private readonly lanes = new Map<NodeId | undefined, Array<() => Promise<void>>>();
+  private walkRunning = false;
 
   constructor(
     private readonly local: ObjectSource,
@@ -188,32 +195,60 @@ export class Transfers {
     return t;
   }
 
-  /** The transfer, with its closure learnt from local objects if they are all here. */
-  async known(commit: Oid, history: number, base?: Oid): Promise<Transfer> {
+  /** The transfer, with its closure learnt from local objects if they are all here; walked in the turn of `by`, the member that asked (none: this node). */
+  async known(commit: Oid, history: number, base?: Oid, by?: NodeId): Promise<Transfer> {
     const t = this.get(commit, history, base);
-    if (t.closure === undefined) {
-      const walk = this.walking.then(async () => {
-        if (t.closure !== undefined) return;
-        try {
-          // By a base, a walk deeper than a line can be (all history, say) only where the commit
-          // reaches the base in a line: any id a peer names would cost a walk of the whole history
-          // each time asked. Nodes name closures by base at most as deep as their line.
-          const bounded = history !== 0 && history <= BASE_CHAIN_MAX;
-          if (base !== undefined && !bounded && (await lineToBase(commit, base, async (c) => decodeCommit((await this.local.read(c)).content, c).parents)) === undefined) return;
-          const closure = await walkClosure(this.local, commit, history, { trees: this.trees, base });
-          this.log.log('debug', 'closure-walked', { commit, history, base: base ?? null, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length });
-          // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
-          const missing = new Set(await this.local.absent(closure.blobs));
-          t.learn(closure, (oid) => !missing.has(oid));
-          this.trim(t);
-        } catch {
-          // not all of its commits and trees (or its base's) are here: it stays unknown until a fetch learns it
-        }
-      });
-      this.walking = walk;
-      await walk;
-    }
+    if (t.closure === undefined) await this.inTurn(by, () => this.walk(t));
     return t;
+  }
+
+  /** Learns `t`'s closure from what is here, unless known meanwhile; it stays unknown if not all of it is here. */
+  private async walk(t: Transfer): Promise<void> {
+    const { commit, history, base } = t;
+    if (t.closure !== undefined) return;
+    try {
+      // By a base, a walk deeper than a line can be (all history, say) only where the commit
+      // reaches the base in a line: any id a peer names would cost a walk of the whole history
+      // each time asked. Nodes name closures by base at most as deep as their line.
+      const bounded = history !== 0 && history <= BASE_CHAIN_MAX;
+      if (base !== undefined && !bounded && (await lineToBase(commit, base, async (c) => decodeCommit((await this.local.read(c)).content, c).parents)) === undefined) return;
+      const closure = await walkClosure(this.local, commit, history, { trees: this.trees, base });
+      this.log.log('debug', 'closure-walked', { commit, history, base: base ?? null, commits: closure.commits.length, trees: closure.trees.length, blobs: closure.blobs.length });
+      // absent(), not hasNow(): objects git wrote here (loose, or in a pack not loaded yet) count too.
+      const missing = new Set(await this.local.absent(closure.blobs));
+      t.learn(closure, (oid) => !missing.has(oid));
+      this.trim(t);
+    } catch {
+      // not all of its commits and trees (or its base's) are here: it stays unknown until a fetch learns it
+    }
+  }
+
+  /** Runs `work` (which does not throw) once the walks queued before it in `lane`, and one of every other lane's in turn, are done. */
+  private inTurn(lane: NodeId | undefined, work: () => Promise<void>): Promise<void> {
+    return new Promise((resolve) => {
+      const queue = this.lanes.get(lane) ?? [];
+      queue.push(() => work().finally(resolve));
+      this.lanes.set(lane, queue);
+      this.nextWalk();
+    });
+  }
+
+  /**
+   * Starts the next walk, if none runs: the first lane's (a Map keeps insertion order), which then
+   * goes last, behind the lanes that came while it walked.
+   */
+  private nextWalk(): void {
+    const first = this.lanes.entries().next();
+    if (this.walkRunning || first.done === true) return;
+    const [lane, queue] = first.value;
+    const work = queue.shift() as () => Promise<void>;
+    this.walkRunning = true;
+    void work().finally(() => {
+      this.lanes.delete(lane);
+      if (queue.length > 0) this.lanes.set(lane, queue);
+      this.walkRunning = false;
+      this.nextWalk();
+    });
   }
 
   /**

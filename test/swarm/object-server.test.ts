@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { NodeId } from '../../src/cluster/node-id.js';
+import { encodeCommit } from '../../src/objects/commit.js';
 import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -238,5 +239,32 @@ describe('serving wants (object-server.ts)', function () {
     await close();
     assert.equal(await waited, undefined);
     assert.ok(Date.now() - closedAt < 1000, 'closing does not wait out the waits');
+  });
+
+  it("answers one member's Interested in many closures (over two connections) in turn with another's: that one's Have waits for one walk of them, not all", async () => {
+    const { local, server: s, close } = await server();
+    try {
+      const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+      // A line of 12 commits: histories 1 to 12 of its head are 12 closures, each walked.
+      let head: Oid | undefined;
+      for (let i = 0; i < 12; i++) {
+        const file = blob(16);
+        const tree = { oid: hashObject('tree', encodeTree([{ mode: TreeModes.FILE, name: 'f', oid: file.oid }])), type: 'tree' as const, content: encodeTree([{ mode: TreeModes.FILE, name: 'f', oid: file.oid }]) };
+        const content = encodeCommit({ tree: tree.oid, parents: head === undefined ? [] : [head], author: sig, committer: sig, extraHeaders: [], message: `${i}\n` });
+        head = hashObject('commit', content);
+        await local.addAll([file, tree, { oid: head, type: 'commit', content }]);
+      }
+      assert.ok(head !== undefined);
+      // Who was sent each Have, in order.
+      const answered: string[] = [];
+      const conn = (nodeId: string): SwarmConnection => ({ nodeId, isOpen: true, send: (m: SwarmMessage) => void (m.kind === 'have' && answered.push(nodeId)) }) as unknown as SwarmConnection;
+      const many = [conn('m1'), conn('m1')];
+      for (let history = 1; history <= 10; history++) s.handle(many[history % 2] as SwarmConnection, { kind: 'interested', commit: head, history });
+      s.handle(conn('o1'), { kind: 'interested', commit: head, history: 0 });
+      await waitFor('every Have', 5000, () => (answered.length === 11 ? true : undefined), { everyMs: 10 });
+      assert.ok(answered.indexOf('o1') <= 1, `the other member was answered after ${answered.indexOf('o1')} of the first one's closures`);
+    } finally {
+      await close();
+    }
   });
 });

@@ -14,6 +14,7 @@ import { TreeCache } from '../../src/swarm/tree-cache.js';
 import type { Closure } from '../../src/swarm/closure.js';
 import { MAX_SUBSCRIPTIONS, Transfers } from '../../src/swarm/transfers.js';
 import { BASE_CHAIN_MAX } from '../../src/swarm/base-chain.js';
+import { captureLogger } from '../multicast/fixture.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 
 const someCommit = (): Oid => hashObject('commit', randomBytes(16));
@@ -125,5 +126,30 @@ describe('closures followed per connection (transfers.ts)', function () {
     // As deep as a line at most, the walk is bounded whatever the base: listed.
     assert.deepEqual((await transfers.known(head, 2, unrelated)).closure?.commits, [head, (await transfers.known(head, 2, root)).closure?.commits[1]]);
     assert.equal((await transfers.known(head, 0)).closure?.commits.length, 3, 'the whole closure is here to walk');
+  });
+
+  it("walks the closures members ask about in turn: one asking about many holds back no other's walk (nor this node's own) by more than one of its own", async () => {
+    const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+    const put = async (type: 'blob' | 'tree' | 'commit', content: Buffer): Promise<Oid> => {
+      const oid = hashObject(type, content);
+      await local.addAll([{ oid, type, content }]);
+      return oid;
+    };
+    // A line of 12 commits: histories 1 to 12 of its head are 12 closures, each walked.
+    let head: Oid | undefined;
+    for (let i = 0; i < 12; i++) {
+      const tree = await put('tree', encodeTree([{ mode: TreeModes.FILE, name: 'f', oid: await put('blob', Buffer.from(`turn ${i}\n`)) }]));
+      head = await put('commit', encodeCommit({ tree, parents: head === undefined ? [] : [head], author: sig, committer: sig, extraHeaders: [], message: `turn ${i}\n` }));
+    }
+    assert.ok(head !== undefined);
+    await local.flush();
+    const log = captureLogger();
+    const transfers = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now()), log);
+    const asked = Array.from({ length: 10 }, (_, i) => transfers.known(head, i + 1, undefined, 'hostile' as NodeId));
+    asked.push(transfers.known(head, 0, undefined, 'honest' as NodeId), transfers.known(head, 12));
+    await Promise.all(asked);
+    const walked = log.lines.filter((l) => l.event === 'closure-walked').map((l) => l.fields.history as number);
+    assert.equal(walked.length, 12);
+    assert.deepEqual(walked.slice(0, 3).sort((a, b) => a - b), [0, 1, 12], `the honest member's walk and this node's come after one of the other's, not all: ${walked.join(', ')}`);
   });
 });
