@@ -186,7 +186,7 @@ export class CommitFetch implements RequestOwner {
   /** The chain's upstream and since when. */
   private upstream: { id: NodeId | undefined; since: number } = { id: undefined, since: 0 };
   /**
-   * Per peer, when it last brought this node a piece, or else when it first became its upstream
+   * Per peer, when it last brought this node a piece (or a part of one), or else when it first became its upstream
    * (UPSTREAM_BARREN_MS): kept by node, so an upstream that reconnects or leaves the chain a moment
    * starts no new wait.
    */
@@ -346,6 +346,8 @@ export class CommitFetch implements RequestOwner {
         p.paceFrom ??= { at: this.c.now(), bytes: p.partBytes };
         p.partBytes += m.zlib.length;
         this.partAt = this.c.now();
+        // A piece streaming in parts (one large blob may take a minute) is its peer bringing one.
+        if (p.piece !== undefined) this.broughtAt.set(conn.nodeId, this.partAt);
         p.parts ??= new PartIntake(conn, p.wanted, { ...this.c, local: { receiveLarge: this.partSink } }, {
           stored: (oid, size) => {
             // A blob git reads as .gitmodules or .gitattributes came whole and hashed to its id, so
