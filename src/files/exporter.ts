@@ -26,7 +26,7 @@ export interface ExportReport {
 
 export async function exportEntry(store: ObjectReader, entry: DirEntry, target: string): Promise<ExportReport> {
   const report: ExportReport = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  const job: ExportJob = { store, report, limit: new Semaphore(8), tasks: new FirstFailure(), target: dirname(join(target, '.entry')), madeInTarget: [] };
+  const job: ExportJob = { store, report, limit: new Semaphore(8), large: new Semaphore(1), tasks: new FirstFailure(), target: dirname(join(target, '.entry')), madeInTarget: [] };
   if (isDirectoryKind(entry.kind)) {
     const made = await prepareTarget(target);
     try {
@@ -64,14 +64,22 @@ function wrap(path: string, e: unknown): GitfsError {
 }
 
 /**
+ * Plain blobs larger than this are written one at a time: each is read whole (up to the read
+ * limit, 256 MiB; git writes them, gitfs cuts large files into chunks), and eight at once were
+ * held whole at once.
+ */
+const LARGE_BLOB_BYTES = 16 << 20;
+
+/**
  * One export: its store and report, at most 8 reads at once (directories listed under the same
- * limit), its tasks, which stop at the first failure (the writes under way end at their next
+ * limit) and one large plain blob (LARGE_BLOB_BYTES), its tasks, which stop at the first failure (the writes under way end at their next
  * piece, before the command reports it), and the names it made in its target directory.
  */
 interface ExportJob {
   readonly store: ObjectReader;
   readonly report: ExportReport;
   readonly limit: Semaphore;
+  readonly large: Semaphore;
   readonly tasks: FirstFailure;
   /** The target as the paths of its entries name it (join normalises: `out/` is `out`). */
   readonly target: string;
@@ -100,9 +108,16 @@ async function exportDir(job: ExportJob, dir: DirEntry, path: string): Promise<v
       made(job, child);
       await exportDir(job, e, child);
     } else {
-      await job.limit.run(() => exportLeaf(job, e, child));
+      await job.limit.run(async () => ((await isLargeBlob(job.store, e)) ? job.large.run(() => exportLeaf(job, e, child)) : exportLeaf(job, e, child)));
     }
   });
+}
+
+/** Whether `e` is a plain blob above LARGE_BLOB_BYTES, by its header (a chunked file is read in runs of ~1 MiB). */
+async function isLargeBlob(store: ObjectReader, e: DirEntry): Promise<boolean> {
+  if (e.kind !== 'file' || e.chunked || store.sizeOf === undefined) return false;
+  // One whose header does not read is left to the read, which says why.
+  return (await store.sizeOf(e.oid).catch(() => 0)) > LARGE_BLOB_BYTES;
 }
 
 async function exportLeaf(job: ExportJob, e: DirEntry, path: string): Promise<void> {

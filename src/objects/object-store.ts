@@ -17,6 +17,8 @@ export interface ObjectReader {
   read(oid: Oid): Promise<GitObject>;
   /** The type `oid` declares, from headers where the store can (unverified); read()'s type otherwise. */
   typeOf?(oid: Oid): Promise<GitObject['type']>;
+  /** The size `oid` declares, from headers (unverified), for stores that can tell it without reading it. */
+  sizeOf?(oid: Oid): Promise<number>;
   /** Every stored id starting with `prefix` (4 to 40 lowercase hex digits), up to `limit`. */
   findByPrefix(prefix: string, limit: number): Promise<Oid[]>;
   /**

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import { exportEntry } from '../../src/files/exporter.js';
 import { readCommit, rootEntry } from '../../src/files/tree-reader.js';
-import { hashObject } from '../../src/objects/oid.js';
+import { hashObject, type Oid } from '../../src/objects/oid.js';
 import { decodeTree, encodeTree, TreeModes } from '../../src/objects/tree.js';
 import { commitDirectory } from '../../src/repo/commit-directory.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -62,6 +62,43 @@ describe('files/exporter: a failure midway', function () {
       });
       await assert.rejects(exportEntry(meanwhile, rootEntry(broken), shared + '/'));
       assert.deepEqual(readdirSync(shared), ['theirs.txt']);
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('writes plain blobs above 16 MiB (git wrote them; each is read whole) one at a time', async () => {
+    const base = tmp.make();
+    const repo = await Repository.init(join(base, 'repo'));
+    try {
+      const writer = await repo.newPackWriter();
+      const blobs = await Promise.all([0, 1, 2, 3].map((i) => writer.write('blob', pseudoRandomBytes(17 << 20, `large ${i}`))));
+      const small = await writer.write('blob', Buffer.from('small\n'));
+      const tree = await writer.write('tree', encodeTree([...blobs.map((oid, i) => ({ mode: TreeModes.FILE, name: `large${i}`, oid })), { mode: TreeModes.FILE, name: 'small', oid: small }]));
+      await writer.finish();
+      const large = new Set<string>(blobs);
+      let reading = 0;
+      let most = 0;
+      const counted = new Proxy(repo.objects, {
+        get(store, key) {
+          const member: unknown = Reflect.get(store, key);
+          if (typeof member !== 'function') return member;
+          if (key !== 'readBlob') return (...args: unknown[]) => (member as (...a: unknown[]) => unknown).apply(store, args);
+          return async function* (oid: Oid): AsyncGenerator<Buffer> {
+            const counts = large.has(oid);
+            if (counts) most = Math.max(most, ++reading);
+            try {
+              yield* (member as (o: Oid) => AsyncGenerator<Buffer>).call(store, oid);
+            } finally {
+              if (counts) reading--;
+            }
+          };
+        },
+      });
+      const report = await exportEntry(counted, rootEntry(tree), join(base, 'out'));
+      assert.equal(report.files, 5);
+      assert.equal(most, 1, 'large plain blobs read at once');
+      assert.deepEqual(readdirSync(join(base, 'out')).sort(), ['large0', 'large1', 'large2', 'large3', 'small']);
     } finally {
       await repo.close();
     }
