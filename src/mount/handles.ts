@@ -23,6 +23,8 @@ export type Handle =
       readonly dataId: string;
       readonly writable: boolean;
       path: string;
+      /** A reset discarded its data file: writes through it fail (EIO), as they would land nowhere. */
+      discarded?: true;
     }
   | { readonly kind: 'git'; readonly follows: boolean; content: GitContent; attr: Attr; path: string; blob?: Buffer; held?: HeldBlob; ranges?: RangeReader; stream?: BlobStreamReader };
 

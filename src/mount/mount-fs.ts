@@ -224,6 +224,35 @@ export class MountFs {
   }
 
   /**
+   * After a reset of `branch`: handles of the data files it discarded. Writers fail from now on
+   * (EIO): what they wrote would land nowhere, and in the kernel's pages of the path, which new
+   * readers of the path's committed content share. Readers move onto that content, as `follow`
+   * moves them when the branch moves; where the path names no committed file, they read on what
+   * they opened, as of an unlinked file.
+   */
+  async afterReset(branch: BranchName): Promise<void> {
+    const layer = this.ws.store.layer(branch);
+    const moved = new Set<string>();
+    for (const [fh, h] of this.handles.entries()) {
+      if (h.kind !== 'data') continue;
+      const r = await this.routeOf(h.path).catch(() => undefined);
+      if (r?.kind !== 'branch' || r.branch !== branch) continue;
+      const now = layer.get(r.rel);
+      if (now?.t === 'file' && now.data === h.dataId) continue;
+      if (h.writable) {
+        h.discarded = true;
+        continue;
+      }
+      const file = await this.branchFile(h.path).catch(() => undefined);
+      if (file === undefined) continue;
+      this.handles.replace(fh, { kind: 'git', follows: true, content: file.node.git, path: h.path, attr: await this.nodeAttr(file.node, file.time, false) });
+      await this.fds.letGo(h.fd);
+      moved.add(h.path);
+    }
+    for (const path of moved) this.pages.moved(path);
+  }
+
+  /**
    * access(2) (and chdir): the kernel asks it when it checks no modes itself (no
    * default_permissions), and without an answer it would allow everything. As a local file
    * system answers its owner: a write under a read-only view is EROFS, running a regular file
@@ -558,6 +587,7 @@ export class MountFs {
   async write(fh: number, from: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh);
     if (h.kind !== 'data' || !h.writable) throw new FsError('EBADF');
+    if (h.discarded === true) throw new FsError('EIO', h.path);
     const { bytesWritten } = await writeP(h.fd, from, 0, length, position);
     this.ws.store.touch(h.dataId);
     return bytesWritten;
@@ -566,6 +596,7 @@ export class MountFs {
   async ftruncate(fh: number, size: number): Promise<void> {
     const h = this.handle(fh);
     if (h.kind !== 'data' || !h.writable) throw new FsError('EBADF');
+    if (h.discarded === true) throw new FsError('EIO', h.path);
     await ftruncateP(h.fd, size);
     this.ws.store.touch(h.dataId);
   }

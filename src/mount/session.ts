@@ -342,7 +342,13 @@ export class MountSession {
         return this.ws.status(req.branch === undefined ? undefined : parseBranchName(req.branch));
       case 'reset': {
         const branch = parseBranchName(req.branch);
-        return { dropped: await this.changing(branch, () => this.ws.reset(branch)) };
+        return {
+          dropped: await this.changing(branch, async () => {
+            const dropped = await this.ws.reset(branch);
+            await this.fs.afterReset(branch);
+            return dropped;
+          }),
+        };
       }
       case 'refs':
         await this.heads.refresh();

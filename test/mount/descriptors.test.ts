@@ -1,7 +1,8 @@
 /**
  * Handles of the mount's files and their data-file descriptors (mount-fs.ts, descriptors.ts): a
  * reader kept open across commits holds one descriptor, not one per commit; a reader opened while
- * the file is copied up to be written reads what is written.
+ * the file is copied up to be written reads what is written; after a reset, readers of the
+ * discarded file read what the path names now, and writers are told EIO.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseBranchName } from '../../src/branches/ref-name.js';
 import { MountFs } from '../../src/mount/mount-fs.js';
+import { FsError } from '../../src/work/fs-error.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Workspace } from '../../src/work/workspace.js';
 import { tempDirs } from '../support/tmp.js';
@@ -95,6 +97,40 @@ describe('mount: descriptors of data files', function () {
       assert.equal(into.subarray(0, await fs.read(reader, into, 64, 0)).toString(), 'WRITTEN!!\n');
       await fs.release(reader, '/main/f');
       await fs.release(writer, '/main/f');
+    } finally {
+      await ws.close();
+      await repo.close();
+    }
+  });
+
+  it('after a reset, a reader of the discarded file reads what the path names now, and a writer is told EIO (its writes would land nowhere)', async () => {
+    const repo = await Repository.init(join(tmp.make(), 'repo'));
+    const ws = await Workspace.open(repo);
+    const main = parseBranchName('main');
+    const fs = new MountFs(ws, { uid: 0, gid: 0 });
+    const read = async (fh: number): Promise<string> => {
+      const into = Buffer.alloc(256);
+      return into.subarray(0, await fs.read(fh, into, into.length, 0)).toString();
+    };
+    try {
+      await fs.mkdir('/main', 0o755);
+      const made = await fs.create('/main/p', 0o644);
+      await fs.write(made, Buffer.from('A'.repeat(100)), 100, 0);
+      await fs.release(made, '/main/p');
+      await ws.commit(main, 'c0', (id) => fs.handles.writing(id));
+      const { fh: writer } = await fs.open('/main/p', 2);
+      await fs.ftruncate(writer, 0);
+      await fs.write(writer, Buffer.from('X'.repeat(10)), 10, 0);
+      const { fh: reader } = await fs.open('/main/p', 0);
+      assert.equal(await read(reader), 'X'.repeat(10));
+      await ws.reset(main);
+      await fs.afterReset(main);
+      await assert.rejects(fs.write(writer, Buffer.from('after-reset'), 11, 10), (e: unknown) => e instanceof FsError && e.errno === 'EIO');
+      assert.equal(await read(reader), 'A'.repeat(100));
+      const { fh: fresh } = await fs.open('/main/p', 0);
+      assert.equal(await read(fresh), 'A'.repeat(100));
+      for (const fh of [writer, reader, fresh]) await fs.release(fh, '/main/p');
+      assert.equal(dataDescriptors(ws.store.dataDir), 0);
     } finally {
       await ws.close();
       await repo.close();
