@@ -14,7 +14,10 @@
  *   never breaks git's: a git command may hold a lock for minutes (a stopped `git pack-refs`, a
  *   slow reference-transaction hook), and would then rename gitfs's own lock, half written, over
  *   `packed-refs`. gitfs's locks are told apart by their access time, set to LOCK_MARK when made
- *   and at every touch; a stale lock without it is GITFS_REF_CONFLICT (reason `foreign`). The
+ *   and at every touch; a stale lock without it is GITFS_REF_CONFLICT (reason `foreign`) until
+ *   FOREIGN_STALE_MS old: no git command holds a lock that long unless stopped, and a gitfs lock
+ *   that lost its mark (killed before marking it, made by an older gitfs, read on a file system
+ *   mounted strictatime) is not held for ever. The
  *   injected clock must therefore read wall-clock milliseconds, the same epoch as file mtimes.
  *   A holder touches its lock every third of the stale age (at most 10 s) while it holds it, so
  *   only a lock whose holder is gone (or stalled that long) grows stale: prune's reflog rewrite
@@ -41,8 +44,14 @@ export type { Clock } from '../util/clock.js';
 
 export const DEFAULT_STALE_LOCK_MS = 30_000;
 export const LOCK_SUFFIX = '.lock';
-/** The access time of every lock gitfs makes (1 s past the epoch: no git lock has it), so that it breaks only its own. */
-export const LOCK_MARK = new Date(1000);
+/**
+ * The access time of every lock gitfs makes, so that it breaks only its own: 2038-01-19T03:14:07Z,
+ * the latest every file system stores, and ahead of now, so that a read does not move it under
+ * relatime (which updates an access time not after the file's change, or a day old). No git lock has it.
+ */
+export const LOCK_MARK = new Date(2_147_483_647_000);
+/** The age past which a lock without gitfs's mark is broken all the same. */
+export const FOREIGN_STALE_MS = 10 * 60_000;
 
 function marked(st: BigIntStats): boolean {
   return st.atimeNs / 1_000_000n === BigInt(LOCK_MARK.getTime());
@@ -263,7 +272,7 @@ export async function writeFileLocked(path: string, data: string | Uint8Array, o
 
 /**
  * Decides about an existing lock: 'held' (fresh, or we could not safely break it), 'foreign' (stale,
- * but not gitfs's: never broken), 'gone' (it vanished meanwhile), or 'broken' (it was stale and we
+ * but not gitfs's, and younger than FOREIGN_STALE_MS), 'gone' (it vanished meanwhile), or 'broken' (it was stale and we
  * removed it). Either of the last two means: retry.
  */
 async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Promise<'held' | 'foreign' | 'gone' | 'broken'> {
@@ -276,7 +285,7 @@ async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Pr
   }
   const ageMs = clock.now() - Number(seen.mtimeMs);
   if (!(ageMs > staleMs)) return 'held';
-  if (!marked(seen)) return 'foreign';
+  if (!marked(seen) && !(ageMs > Math.max(staleMs, FOREIGN_STALE_MS))) return 'foreign';
   // Move it aside first so that only the inode judged stale is ever deleted.
   const aside = join(dirname(lockPath), `.${basename(lockPath)}.stale-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
@@ -310,7 +319,7 @@ export function lockBrokenError(lockPath: string): GitfsError {
 function foreignLockError(lockPath: string): GitfsError {
   return new GitfsError(
     ErrorCodes.REF_CONFLICT,
-    `${lockPath} exists, and was not made by gitfs: a git command holds it, or one that died left it (gitfs never breaks git's locks; remove it once no git command runs)`,
+    `${lockPath} exists, and was not made by gitfs: a git command holds it, or one that died left it (gitfs breaks such a lock only once ${FOREIGN_STALE_MS / 60_000} minutes old; remove it sooner once no git command runs)`,
     { lockPath, reason: 'foreign' },
   );
 }

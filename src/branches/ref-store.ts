@@ -161,7 +161,8 @@ export class RefStore {
       await lock.write(`${next}\n`);
       // A lock broken as stale while this writer stalled (its line would name a move that never
       // happens, and could not be taken back: another writer's may follow it) is found before the
-      // line is written, as commit() would find it.
+      // line is written, as commit() would find it. One broken while the line is written is not:
+      // a window of that append, as commit() has one of its check and rename.
       if (!(await lock.stillHeld())) throw lockBrokenError(lock.lockPath);
       const timeMs = this.clock.now();
       const reflogLength = await appendReflog(this.logPath(branch), {

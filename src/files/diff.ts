@@ -43,7 +43,9 @@ export async function* diffTrees(store: ObjectReader, a: Oid | undefined, b: Oid
     }
     // Runs after everything the walk finds inside.
     if (task.empty !== undefined) stack.push({ kind: 'yield', change: task.empty, unlessSince: yielded });
-    stack.push(...(await level(store, task.a, task.b, task.prefix)).reverse());
+    // One at a time: a spread of a directory's 140 000 tasks overflowed the stack too.
+    const tasks = await level(store, task.a, task.b, task.prefix);
+    for (let i = tasks.length - 1; i >= 0; i--) stack.push(tasks[i] as Task);
   }
 }
 

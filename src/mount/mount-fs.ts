@@ -331,6 +331,9 @@ export class MountFs {
         at = shallow.has(at) ? undefined : info.parents[0];
       }
       names = historyNames(chain);
+      // Made meanwhile by another lookup of the same head: that one is kept, counted once.
+      const made = this.histories.get(head);
+      if (made !== undefined) return made;
       // Bounded by names, not heads: every commit of a long branch makes a map of its whole history.
       if (this.historyNames + names.size > HISTORY_NAMES_HELD) {
         this.histories.clear();
@@ -744,6 +747,11 @@ export class MountFs {
         throw e;
       });
       if (fd === undefined) break;
+      // Released, or moved by another open, while this one opened the copy: left as it is now.
+      if (this.handles.get(fh) !== old) {
+        await this.fds.letGo(fd);
+        continue;
+      }
       this.handles.replace(fh, { kind: 'data', fd, dataId: id, writable: false, path });
       if (old.kind === 'data') await this.fds.letGo(old.fd);
     }

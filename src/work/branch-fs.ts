@@ -15,6 +15,7 @@ import type { Oid } from '../objects/oid.js';
 import { unstorableName, type EntryKind } from '../objects/storable-name.js';
 import { fileContent } from '../files/file-content.js';
 import type { Clock } from '../util/clock.js';
+import { fsyncFile } from '../util/durable.js';
 import { FsError } from './fs-error.js';
 import type { Layer } from './layer.js';
 import type { MergedView, Node, Resolved } from './merged-view.js';
@@ -215,7 +216,7 @@ export class BranchFs {
     // Written, then renamed over a file (an editor's save): its bytes are made durable before the
     // rename is, as ext4 does for this pattern, or a power loss could leave the name empty with
     // the replaced content gone.
-    if (moved.t === 'file' && dst !== undefined && dst.node.kind === 'file') await this.c.store.flushData(moved.data);
+    if (moved.t === 'file' && dst !== undefined && dst.node.kind === 'file') await this.onData(from, moved.data, fsyncFile);
     await this.layer.change(puts, dels, view.base, undefined, view.generation);
     await this.c.store.dropData(replaced);
   }

@@ -55,7 +55,7 @@ const REFLOG_PREFIX = 'commit (mount): ';
 const MAX_REFLOG_SCAN = 1000;
 
 export async function commitWork(repo: Repository, store: WorkStore, trees: TreeCache, branch: BranchName, options: WorkCommitOptions): Promise<WorkCommitResult> {
-  store.assertWritable();
+  await store.allWritten();
   const layer = store.layer(branch);
   // Taken before the first await: a commit holds what the layer held when it began, whatever
   // lands while it runs (a loaded machine can take a while to read the ref).
@@ -107,6 +107,8 @@ export async function commitWork(repo: Repository, store: WorkStore, trees: Tree
       throw e;
     }
     await writer.finish();
+    // A change in the snapshot whose write failed since (a full disk) was refused to its maker.
+    await store.allWritten();
     await repo.refs.update(branch, { expected: head ?? null, next: commit, message: `${REFLOG_PREFIX}${firstLine(options.message)}` });
     await pointHeadIfDangling(repo, branch);
     return commit;
@@ -128,11 +130,18 @@ export async function rebaseLanded(repo: Repository, store: WorkStore): Promise<
   for (const branch of store.dirtyBranches()) {
     const layer = store.layer(branch);
     if (layer.base === undefined) continue;
-    const head = await repo.refs.resolve(branch);
-    if (head === undefined || head === layer.base) continue;
-    const landed = await landedFromLayer(repo, branch, layer.base ?? undefined, head);
+    // A branch whose ref or reflog does not read is left as it is: its next commit says why, and
+    // the other branches' layers open.
+    const landed = await landedOver(repo, branch, layer.base).catch(() => undefined);
     if (landed !== undefined) await layer.change([], [], undefined, { base: landed });
   }
+}
+
+/** landedFromLayer for a layer over `base`, if the branch has moved from it. */
+async function landedOver(repo: Repository, branch: BranchName, base: Oid | null): Promise<Oid | undefined> {
+  const head = await repo.refs.resolve(branch);
+  if (head === undefined || head === base) return undefined;
+  return landedFromLayer(repo, branch, base ?? undefined, head);
 }
 
 /**

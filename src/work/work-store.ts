@@ -112,16 +112,6 @@ export class WorkStore implements LayerPersistence {
     return this.writes.get(id) ?? 0;
   }
 
-  /** Makes the bytes of data file `id` durable (fdatasync). */
-  async flushData(id: string): Promise<void> {
-    const fh = await open(this.dataPath(id), 'r');
-    try {
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-  }
-
   /**
    * Deletes the data files of dropped `file` entries, but only after a synced write has made
    * durable the batches that stopped naming them: a crash can never find a name without its
@@ -212,8 +202,12 @@ export class WorkStore implements LayerPersistence {
     });
   }
 
-  /** Throws what stopped the writes, if one failed: a commit made now would hold changes that were refused. */
-  assertWritable(): void {
+  /**
+   * Waits for the writes queued so far; throws what stopped them, if one failed: a commit would
+   * hold changes that were refused (the layer in memory has them, the store does not).
+   */
+  async allWritten(): Promise<void> {
+    await this.queue;
     if (this.failure !== undefined) throw this.ioError(this.failure);
   }
 
@@ -223,7 +217,7 @@ export class WorkStore implements LayerPersistence {
     const errno = diskFull(e) ?? errnoCode(e)?.match(/^E[A-Z0-9]+$/)?.[0];
     return new GitfsError(
       ErrorCodes.IO,
-      `cannot write the working layer: ${(e as Error).message} (nothing more is written until the working layers are opened again: restart the mount; the changes acknowledged before are kept)`,
+      `cannot write the working layer: ${(e as Error).message} (nothing more is written until the working layers are opened again: by the next command, or a restart of the mount; the changes acknowledged before are kept)`,
       errno === undefined ? {} : { errno },
       { cause: e },
     );

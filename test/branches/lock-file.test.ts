@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCodes, isGitfsError } from '../../src/errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_STALE_LOCK_MS, LOCK_MARK, LockFile, acquireWaiting, writeFileLocked } from '../../src/branches/lock-file.js';
+import { DEFAULT_STALE_LOCK_MS, FOREIGN_STALE_MS, LOCK_MARK, LockFile, acquireWaiting, writeFileLocked } from '../../src/branches/lock-file.js';
 import { cleanupTempDirs, tempDir } from '../support/tmp.js';
 import { ManualClock, filesBelow, markAsGitfs } from './helpers.js';
 
@@ -76,17 +76,22 @@ describe('branches/lock-file', () => {
     assert.deepEqual(filesBelow(dir), ['file'], 'stale lock and its moved-aside copy are gone');
   });
 
-  it('never breaks a lock gitfs did not make (git holds its locks as long as it needs, and renames them over the file after)', async () => {
+  it('breaks a lock gitfs did not make only once 10 minutes old (git holds its locks as long as it needs, and renames them over the file after)', async () => {
     const dir = tempDir('lock');
     const target = path.join(dir, 'packed-refs');
     fs.writeFileSync(`${target}.lock`, 'what a stopped git pack-refs wrote so far');
-    const clock = new ManualClock(fs.statSync(`${target}.lock`).mtimeMs + 10 * DEFAULT_STALE_LOCK_MS);
+    const clock = new ManualClock(fs.statSync(`${target}.lock`).mtimeMs + FOREIGN_STALE_MS - 1000);
     await assert.rejects(writeFileLocked(target, 'x', { clock }), isCode(ErrorCodes.REF_CONFLICT, 'foreign'));
     assert.equal(fs.readFileSync(`${target}.lock`, 'utf8'), 'what a stopped git pack-refs wrote so far');
     assert.deepEqual(filesBelow(dir), ['packed-refs.lock']);
-    // One gitfs made is marked from the start, and keeps its mark while it is touched.
+    clock.ms += 2000;
+    await writeFileLocked(target, 'x', { clock });
+    assert.deepEqual(filesBelow(dir), ['packed-refs']);
+    // One gitfs made is marked from the start, keeps its mark while it is touched, and when read (relatime).
     const held = await LockFile.acquire(path.join(dir, 'other'), { clock: { now: (): number => Date.now() }, staleLockMs: 300 });
+    await held.write('its content');
     await sleep(250);
+    assert.equal(fs.readFileSync(path.join(dir, 'other.lock'), 'utf8'), 'its content');
     assert.equal(fs.statSync(path.join(dir, 'other.lock')).atime.getTime(), LOCK_MARK.getTime());
     await held.release();
   });

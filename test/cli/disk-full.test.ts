@@ -80,7 +80,7 @@ describe('a full disk during a commit (a real 8 MiB tmpfs)', function () {
       assert.ok(isGitfsError(refused, ErrorCodes.IO), String(refused));
       assert.equal(refused.data['errno'], 'ENOSPC');
       assert.equal(errnoOf(refused, () => undefined, 'mkdir', '/main/refused'), -28);
-      await assert.rejects(ws.commit(main, 'would hold the refused change'), (e: unknown) => isGitfsError(e, ErrorCodes.IO) && /restart the mount/.test(e.message));
+      await assert.rejects(ws.commit(main, 'would hold the refused change'), (e: unknown) => isGitfsError(e, ErrorCodes.IO) && /a restart of the mount/.test(e.message));
       assert.equal(git(repo, ['rev-parse', 'main']).trim(), head);
     } finally {
       rmSync(join(mnt, 'filler'), { force: true });
