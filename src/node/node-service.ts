@@ -30,7 +30,8 @@ export const MAX_CONNECTIONS_PER_ADDRESS = 64;
  * Most connections open at once that are not yet known for a member's (a handshake under way, a
  * join, a stranger): past it the oldest is closed. Sixteen addresses holding 64 each filled all
  * MAX_CONNECTIONS, and members' swarm dials and requests were refused; now a member's handshake,
- * milliseconds on a LAN, gets through whatever floods.
+ * milliseconds on a LAN, gets through unless 256 newer connections come within it. A join (no
+ * certificate yet) counts as pending throughout, and may be closed so under a flood: it is tried again.
  */
 export const MAX_PENDING_CONNECTIONS = 256;
 const HANDSHAKE_MS = 10_000;

@@ -176,6 +176,8 @@ export class CommitFetch implements RequestOwner {
   private readonly racedAt = new Map<number, number>();
   /** Per id, the peers that said they cannot send it (`cannotSend`). */
   private readonly refusedBy = new Map<Oid, Set<NodeId>>();
+  /** Per peer, the pieces it said it cannot send: its later news of them is not taken. */
+  private readonly refusedPieces = new Map<NodeId, Set<number>>();
   /** Per blob in parts that had no room here, the size each peer declared for it. */
   private readonly noRoom = new Map<Oid, Map<NodeId, number>>();
   /** The closure fetched: the one asked for, or what its commit adds to a base (`scope`). */
@@ -302,8 +304,9 @@ export class CommitFetch implements RequestOwner {
         } else {
           // Every node cuts a closure into as many pieces: bits past its end are none.
           peer.pieces = bitSet(m.bitfield, Math.min(m.pieces, total));
+          for (const refused of this.refusedPieces.get(conn.nodeId) ?? []) peer.pieces.delete(refused);
           peer.claim = undefined;
-          gained = [...peer.pieces].some((p) => !before.pieces.has(p) && this.needs(p));
+          gained = [...peer.pieces].some((p) => !before.pieces.has(p) && this.gainFor(conn.nodeId, p));
         }
         // Progress is a piece this node needs, or learning the closure (a relay can ask for
         // nothing before) the first time: not the same news said again.
@@ -322,10 +325,10 @@ export class CommitFetch implements RequestOwner {
           // Before the closure is known, into the claim's bits (at most 128 KiB), not a set of up to 2^20 numbers a peer (the test bounds what 2^20 cost).
           if (!claimPiece(peer, m.piece)) return;
         } else {
-          if (peer.pieces.has(m.piece) || m.piece >= total) return;
+          if (peer.pieces.has(m.piece) || m.piece >= total || this.refusedPieces.get(conn.nodeId)?.has(m.piece) === true) return;
           peer.pieces.add(m.piece);
         }
-        if (total === undefined || this.needs(m.piece)) peer.gainedAt = this.c.now();
+        if (total === undefined || this.gainFor(conn.nodeId, m.piece)) peer.gainedAt = this.c.now();
         peer.holdsSince ??= this.c.now();
         // Every peer tells every piece it gains: only one this node lacks, with room to ask for it, wakes the schedule.
         if (this.current.pieces.has(m.piece) || this.inflight() >= PIPELINE) return;
@@ -340,19 +343,25 @@ export class CommitFetch implements RequestOwner {
         // A want of commits and trees names no blob, and they never come in parts: a lie, which
         // would otherwise push back its limit and count as progress.
         if (p.kind === 'meta') return blamePeer(conn, m.oid, `parts of ${m.oid} answering a want of commits and trees`, this.c);
+        // A server sends in parts only a blob too large for one message (object-server.ts): a blob
+        // git reads as .gitmodules or .gitattributes that comes so, small enough for one, is a
+        // lie (its stream, the real content, would hash to its id and refuse a good commit).
+        if (this.special.has(m.oid) && m.size <= LIMITS.objectBytes) return blamePeer(conn, m.oid, `parts of ${m.oid}, ${m.size} bytes: small enough for one message`, this.c);
         // Parts are answers: they keep the request alive, push back its limit in all, and count as progress.
         p.timer.refresh();
         p.cap?.extend(m.zlib.length);
         p.paceFrom ??= { at: this.c.now(), bytes: p.partBytes };
         p.partBytes += m.zlib.length;
         this.partAt = this.c.now();
-        // A piece streaming in parts (one large blob may take a minute) is its peer bringing one.
-        if (p.piece !== undefined) this.broughtAt.set(conn.nodeId, this.partAt);
+        // A piece streaming in parts (one large blob may take a minute) is its peer bringing one;
+        // not one asked ahead, which is in nobody else's way only while it is short.
+        if (p.piece !== undefined && !p.ahead) this.broughtAt.set(conn.nodeId, this.partAt);
         p.parts ??= new PartIntake(conn, p.wanted, { ...this.c, local: { receiveLarge: this.partSink } }, {
           stored: (oid, size) => {
             // A blob git reads as .gitmodules or .gitattributes came whole and hashed to its id, so
-            // its size is proven: too large for gitfs to check as git fsck would. A part alone is a
-            // peer's word (one naming a small such blob with a huge size refused a good commit).
+            // its size (above a message's, as checked at its first part) is proven: too large for
+            // gitfs to check as git fsck would. A part alone is a peer's word (one naming a small
+            // such blob with a huge size refused a good commit).
             const which = this.special.get(oid);
             if (which !== undefined) return this.refuse(specialBlobTooLarge(this.commit, oid, which));
             p.wanted.delete(oid);
@@ -417,8 +426,15 @@ export class CommitFetch implements RequestOwner {
       const by = this.refusedBy.get(oid) ?? new Set<NodeId>();
       this.refusedBy.set(oid, by.add(conn.nodeId));
     }
-    if (p.piece !== undefined) this.peers.get(conn.nodeId)?.pieces.delete(p.piece);
-    if (asked.length > 0 && !this.holderBesides(conn, p.piece, asked)) return this.stop(`${conn.nodeId} cannot send ${asked.slice(0, 4).join(', ')}: larger than the swarm carries, and no other peer holds it`);
+    if (p.piece !== undefined) {
+      this.peers.get(conn.nodeId)?.pieces.delete(p.piece);
+      const refused = this.refusedPieces.get(conn.nodeId) ?? new Set<number>();
+      this.refusedPieces.set(conn.nodeId, refused.add(p.piece));
+    }
+    // A piece asked ahead was never claimed by that peer: its refusal says nothing of the holders
+    // further up the chain (not all heard of yet), so it is a miss, not the end of the fetch.
+    if (p.ahead) this.aheadMissed();
+    else if (asked.length > 0 && !this.holderBesides(conn, p.piece, asked)) return this.stop(`${conn.nodeId} cannot send ${asked.slice(0, 4).join(', ')}: larger than the swarm carries, and no other peer holds it`);
     if (asked.length === p.wanted.size) this.objects(conn, p, [], true);
   }
 
@@ -703,6 +719,14 @@ export class CommitFetch implements RequestOwner {
       out.set(id, p.pieces);
     }
     return out;
+  }
+
+  /**
+   * Whether peer `id` newly holding `piece` is progress (upstreamStuck): for this node's upstream,
+   * only a piece it needs (`needs`); for a node further up, any piece, the chain moving.
+   */
+  private gainFor(id: NodeId, piece: number): boolean {
+    return id !== this.upstream.id || this.needs(piece);
   }
 
   /**
@@ -1105,8 +1129,10 @@ export class CommitFetch implements RequestOwner {
       const missing = missingNow();
       if (missing.length === 0) return;
       const now = this.c.now();
+      // Each peer is asked for what it did not say it cannot send.
+      const askable = (id: NodeId): Oid[] => missing.filter((oid) => !this.saidCannotSend(id, [oid]));
       const candidates = [...this.peers.values()].filter(
-        (p) => p.conn.isOpen && (p.knows || this.announcers.has(p.conn.nodeId)) && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now && (this.busyUntil.get(p.conn.nodeId) ?? 0) <= now && !this.saidCannotSend(p.conn.nodeId, missing),
+        (p) => p.conn.isOpen && (p.knows || this.announcers.has(p.conn.nodeId)) && (this.c.avoid.get(p.conn.nodeId) ?? 0) <= now && (this.busyUntil.get(p.conn.nodeId) ?? 0) <= now && askable(p.conn.nodeId).length > 0,
       );
       const peer = candidates[attempt % Math.max(1, candidates.length)];
       if (peer === undefined) {
@@ -1114,7 +1140,7 @@ export class CommitFetch implements RequestOwner {
         continue;
       }
       // With a limit in all, no request outlasts it (a peer that does not answer holds the fetch no longer).
-      await this.request(peer.conn, { kind: want, oids: missing, maxMs: limitMs === undefined ? META_MAX_MS : Math.max(1, deadline - now) });
+      await this.request(peer.conn, { kind: want, oids: askable(peer.conn.nodeId), maxMs: limitMs === undefined ? META_MAX_MS : Math.max(1, deadline - now) });
     }
     if (want === 'meta') await this.releasing;
     this.check();

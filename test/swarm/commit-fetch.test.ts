@@ -423,43 +423,50 @@ describe('fetching a closure (commit-fetch.ts)', function () {
     }
   });
 
-  it('a Part naming a blob the trees name .gitattributes, with a huge size, refuses nothing: its stream is checked (this one is damaged: its peer is blamed), and the blob comes from another holder', async () => {
-    const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
-    const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
-    try {
-      const blob = (content: string): WireObject => ({ oid: hashObject('blob', Buffer.from(content)), type: 'blob', content: Buffer.from(content) });
-      const [attributes, file] = [blob('*.bin binary\n'), blob('hello\n')];
-      const treeContent = encodeTree([{ mode: TreeModes.FILE, name: '.gitattributes', oid: attributes.oid }, { mode: TreeModes.FILE, name: 'file', oid: file.oid }]);
-      const tree = { oid: hashObject('tree', treeContent), type: 'tree' as const, content: treeContent };
-      const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
-      const commitContent = encodeCommit({ tree: tree.oid, parents: [], author: sig, committer: sig, extraHeaders: [], message: 'attributes\n' });
-      const commit = { oid: hashObject('commit', commitContent), type: 'commit' as const, content: commitContent };
-      await local.addAll([commit, tree]);
-      await local.flush();
-      const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
-      const avoid = new Map<NodeId, number>();
-      const fetch = fetchOf(local, transfer, { order: ['aa', 'bb', 'cc'], avoid });
-      const [aa, cc] = [peer('aa'), peer('cc')];
-      for (const conn of [aa, cc]) {
-        fetch.addPeer(conn);
-        fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+  it('parts of a blob the trees name .gitattributes refuse nothing on their own: a huge size (its stream damaged) or its real bytes in one part (small enough for a message) get their peer blamed, and the blob comes from another holder', async () => {
+    const blob = (content: string): WireObject => ({ oid: hashObject('blob', Buffer.from(content)), type: 'blob', content: Buffer.from(content) });
+    const [attributes, file] = [blob('*.bin binary\n'), blob('hello\n')];
+    const forgeries: Array<{ size: number; zlib: Buffer; last: boolean }> = [
+      // 64 MiB of .gitattributes, its bytes no zlib stream.
+      { size: 64 << 20, zlib: Buffer.alloc(LIMITS.partBytes, 7), last: false },
+      // Its real bytes, which hash to its id, as one part.
+      { size: attributes.content.length, zlib: deflateSync(attributes.content), last: true },
+    ];
+    for (const forged of forgeries) {
+      const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
+      const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
+      try {
+        const treeContent = encodeTree([{ mode: TreeModes.FILE, name: '.gitattributes', oid: attributes.oid }, { mode: TreeModes.FILE, name: 'file', oid: file.oid }]);
+        const tree = { oid: hashObject('tree', treeContent), type: 'tree' as const, content: treeContent };
+        const sig = { name: 'T', email: 't@example.com', timestamp: 1_700_000_000, tzOffsetMinutes: 0 };
+        const commitContent = encodeCommit({ tree: tree.oid, parents: [], author: sig, committer: sig, extraHeaders: [], message: 'attributes\n' });
+        const commit = { oid: hashObject('commit', commitContent), type: 'commit' as const, content: commitContent };
+        await local.addAll([commit, tree]);
+        await local.flush();
+        const transfer = new Transfers(local, new TreeCache(), new PieceNews(() => Date.now())).get(commit.oid, 0);
+        const avoid = new Map<NodeId, number>();
+        const fetch = fetchOf(local, transfer, { order: ['aa', 'bb', 'cc'], avoid });
+        const [aa, cc] = [peer('aa'), peer('cc')];
+        for (const conn of [aa, cc]) {
+          fetch.addPeer(conn);
+          fetch.handle(conn, { kind: 'have', commit: commit.oid, history: 0, pieces: 1, bitfield: Buffer.from([0x80]), complete: true });
+        }
+        const running = fetch.run();
+        running.catch(() => undefined);
+        const want = await firstBlobsWant(aa);
+        fetch.handle(aa, { kind: 'part', request: want.request, oid: attributes.oid, offset: 0, ...forged });
+        for (let i = 0; i < 100 && !avoid.has('aa' as NodeId) && fetch.refusal === undefined; i++) await sleep(10);
+        assert.equal(fetch.refusal, undefined, `parts of ${forged.size} bytes refuse nothing`);
+        assert.ok(avoid.has('aa' as NodeId), `the peer of parts of ${forged.size} bytes is avoided`);
+        fetch.peerGone(aa);
+        const again = await firstBlobsWant(cc);
+        fetch.handle(cc, { kind: 'objects', request: again.request, objects: [attributes, file].filter((o) => again.oids.includes(o.oid)), done: true });
+        await running;
+        assert.equal(transfer.complete, true);
+      } finally {
+        await local.close();
+        await repo.close();
       }
-      const running = fetch.run();
-      running.catch(() => undefined);
-      // The upstream, aa, answers with one part: 64 MiB of .gitattributes, its bytes no zlib stream.
-      const forged = await firstBlobsWant(aa);
-      fetch.handle(aa, { kind: 'part', request: forged.request, oid: attributes.oid, size: 64 << 20, offset: 0, zlib: Buffer.alloc(LIMITS.partBytes, 7), last: false });
-      for (let i = 0; i < 100 && !avoid.has('aa' as NodeId) && fetch.refusal === undefined; i++) await sleep(10);
-      assert.equal(fetch.refusal, undefined, 'a part alone refuses nothing');
-      assert.ok(avoid.has('aa' as NodeId), 'the peer whose stream broke is avoided');
-      fetch.peerGone(aa);
-      const want = await firstBlobsWant(cc);
-      fetch.handle(cc, { kind: 'objects', request: want.request, objects: [attributes, file].filter((o) => want.oids.includes(o.oid)), done: true });
-      await running;
-      assert.equal(transfer.complete, true);
-    } finally {
-      await local.close();
-      await repo.close();
     }
   });
 
@@ -580,30 +587,41 @@ describe('fetching a closure (commit-fetch.ts)', function () {
      * aa, its upstream, said Interested (so it takes part, whatever it announces), and every 100 ms
      * tick says what `news` gives (each Have handled right after the one before, as from one
      * read) and answers the wants of blobs it was sent: with their objects from tick `servesFrom`
-     * on, else as missing. For `withinMs` at most: when cc was first asked (ms from the start), and
+     * on, else as missing (or, `o.refuses`, as refused). cc is heard of from tick `o.holderFrom`
+     * (0 unless given). For `withinMs` at most: when cc was first asked (ms from the start), and
      * whether the fetch completed.
      */
-    async function belowUpstream(news: (tick: number) => readonly News[], servesFrom: number, withinMs: number): Promise<{ elsewhereMs: number | undefined; complete: boolean }> {
+    async function belowUpstream(
+      news: (tick: number) => readonly News[],
+      servesFrom: number,
+      withinMs: number,
+      o: { readonly refuses?: boolean; readonly holderFrom?: number } = {},
+    ): Promise<{ elsewhereMs: number | undefined; complete: boolean }> {
       const repo = await Repository.init(join(tempDir('commit-fetch'), 'repo'));
       const local = new LocalObjects(repo, { flushBytes: 1 << 20, promisor: false, pool: new BlockPool(8) });
       try {
         const { commit, transfer, fetch, missing } = await twoPieces(local, { order: ['aa', 'bb', 'cc'] });
         const [aa, cc] = [peer('aa'), peer('cc')];
         transfer.subscribers.add(aa);
-        for (const conn of [aa, cc]) fetch.addPeer(conn);
-        fetch.handle(cc, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from([0xc0]), complete: true });
-        const objects = (want: Want): WireObject[] => missing.filter((o) => want.oids.includes(o.oid));
+        fetch.addPeer(aa);
+        const heardOfHolder = (): void => {
+          fetch.addPeer(cc);
+          fetch.handle(cc, { kind: 'have', commit: commit.oid, history: 0, pieces: 2, bitfield: Buffer.from([0xc0]), complete: true });
+        };
+        if ((o.holderFrom ?? 0) === 0) heardOfHolder();
+        const objects = (want: Want): WireObject[] => missing.filter((b) => want.oids.includes(b.oid));
         const answered = new Set<number>();
         const started = Date.now();
         let [settled, elsewhereMs] = [false, undefined as number | undefined];
         const running = fetch.run().finally(() => (settled = true));
         running.catch(() => undefined);
         for (let tick = 0; !settled && Date.now() - started < withinMs; tick++) {
+          if (tick > 0 && tick === o.holderFrom) heardOfHolder();
           for (const n of news(tick)) fetch.handle(aa, { kind: 'have', commit: commit.oid, history: 0, pieces: n.pieces, bitfield: Buffer.from(n.pieces === 0 ? [] : [n.byte]), complete: false });
           for (const m of aa.got) {
             if (m.kind !== 'want' || m.want !== 'blobs' || answered.has(m.request)) continue;
             answered.add(m.request);
-            fetch.handle(aa, tick >= servesFrom ? { kind: 'objects', request: m.request, objects: objects(m), done: true } : { kind: 'reject', request: m.request, reason: 'missing', missing: m.oids });
+            fetch.handle(aa, tick >= servesFrom ? { kind: 'objects', request: m.request, objects: objects(m), done: true } : { kind: 'reject', request: m.request, reason: o.refuses === true ? 'refused' : 'missing', missing: m.oids });
           }
           const want = cc.got.find((m): m is Want => m.kind === 'want' && m.want === 'blobs');
           if (want !== undefined && elsewhereMs === undefined) {
@@ -634,6 +652,13 @@ describe('fetching a closure (commit-fetch.ts)', function () {
       const news = (tick: number): News[] => (tick % 10 !== 0 ? [] : tick % 20 === 0 ? [{ pieces: 2, byte: 0x80 }] : [{ pieces: 0, byte: 0 }]);
       const { elsewhereMs, complete } = await belowUpstream(news, Infinity, 12_000);
       assert.ok(elsewhereMs !== undefined && elsewhereMs < 9000, `the holder was asked after ${elsewhereMs} ms`);
+      assert.equal(complete, true);
+    });
+
+    it('an upstream that refuses a piece asked ahead (Reject REFUSED, never having claimed it) does not end the fetch before a holder is heard of', async () => {
+      const news = (tick: number): News[] => (tick === 0 ? [{ pieces: 2, byte: 0x80 }] : []);
+      const { elsewhereMs, complete } = await belowUpstream(news, Infinity, 30_000, { refuses: true, holderFrom: 30 });
+      assert.ok(elsewhereMs !== undefined && elsewhereMs >= 3000, `the holder was asked after ${elsewhereMs} ms`);
       assert.equal(complete, true);
     });
 
