@@ -271,9 +271,9 @@ export async function writeFileLocked(path: string, data: string | Uint8Array, o
 }
 
 /**
- * Decides about an existing lock: 'held' (fresh, or we could not safely break it), 'foreign' (stale,
- * but not gitfs's, and younger than FOREIGN_STALE_MS), 'gone' (it vanished meanwhile), or 'broken' (it was stale and we
- * removed it). Either of the last two means: retry.
+ * Decides about an existing lock: 'held' (fresh, or we could not safely break it), 'foreign'
+ * (stale, but not gitfs's, and younger than FOREIGN_STALE_MS), 'gone' (it vanished meanwhile), or
+ * 'broken' (it was stale and we removed it). Either of the last two means: retry.
  */
 async function breakIfStale(lockPath: string, staleMs: number, clock: Clock): Promise<'held' | 'foreign' | 'gone' | 'broken'> {
   let seen;

@@ -65,15 +65,16 @@ function wrap(path: string, e: unknown): GitfsError {
 
 /**
  * Plain blobs larger than this are written one at a time: each is read whole (up to the read
- * limit, 256 MiB; git writes them, gitfs cuts large files into chunks), and eight at once were
- * held whole at once.
+ * limit, 256 MiB; git writes such blobs, gitfs cuts large files into chunks), and eight of them
+ * were held at once.
  */
 const LARGE_BLOB_BYTES = 16 << 20;
 
 /**
  * One export: its store and report, at most 8 reads at once (directories listed under the same
- * limit) and one large plain blob (LARGE_BLOB_BYTES), its tasks, which stop at the first failure (the writes under way end at their next
- * piece, before the command reports it), and the names it made in its target directory.
+ * limit) and one large plain blob (LARGE_BLOB_BYTES), its tasks, which stop at the first failure
+ * (the writes under way end at their next piece, before the command reports it), and the names
+ * it made in its target directory.
  */
 interface ExportJob {
   readonly store: ObjectReader;

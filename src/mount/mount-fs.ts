@@ -244,8 +244,10 @@ export class MountFs {
         continue;
       }
       const file = await this.branchFile(h.path).catch(() => undefined);
-      if (file === undefined) continue;
-      this.handles.replace(fh, { kind: 'git', follows: true, content: file.node.git, path: h.path, attr: await this.nodeAttr(file.node, file.time, false) });
+      const attr = file === undefined ? undefined : await this.nodeAttr(file.node, file.time, false).catch(() => undefined);
+      // Released (its descriptor closed) while the path was looked up: nothing to move.
+      if (file === undefined || attr === undefined || this.handles.get(fh) !== h) continue;
+      this.handles.replace(fh, { kind: 'git', follows: true, content: file.node.git, path: h.path, attr });
       await this.fds.letGo(h.fd);
       moved.add(h.path);
     }

@@ -55,9 +55,10 @@ const REFLOG_PREFIX = 'commit (mount): ';
 const MAX_REFLOG_SCAN = 1000;
 
 export async function commitWork(repo: Repository, store: WorkStore, trees: TreeCache, branch: BranchName, options: WorkCommitOptions): Promise<WorkCommitResult> {
+  // A change whose write failed was refused to its maker: no commit holds it.
   await store.allWritten();
   const layer = store.layer(branch);
-  // Taken before the first await: a commit holds what the layer held when it began, whatever
+  // Taken before any other await: a commit holds what the layer held when it began, whatever
   // lands while it runs (a loaded machine can take a while to read the ref).
   const snapshot = new Map(layer.entries());
   const frozen = new Layer(branch, { write: async () => undefined, unpinned: () => undefined });
